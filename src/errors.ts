@@ -1,0 +1,70 @@
+/**
+ * The contract's error catalogue (§7). Services throw AppError; one handler (src/http/error-handler.ts)
+ * turns anything thrown into the `{error_code, error_msg}` body with the right status.
+ */
+
+export const ErrorCode = {
+  InvalidParameter: 'PCA.00020001',
+  InvalidDistinguishedName: 'PCA.00020101',
+  InvalidKeyAlgorithm: 'PCA.00020102',
+  InvalidSignatureAlgorithm: 'PCA.00020103',
+  InvalidValidity: 'PCA.00020109',
+  InvalidDomainName: 'PCA.00020110',
+  InvalidIp: 'PCA.00020111',
+  InvalidAltNameType: 'PCA.00020112',
+  InvalidCaId: 'PCA.00020201',
+  InvalidCaType: 'PCA.00020202',
+  InvalidPathLength: 'PCA.00020203',
+  InvalidParameterFormat: 'PCA.10010105',
+  AuthenticationFailed: 'APIG.0303',
+  ActionNotPermitted: 'PCA.00010003',
+  NotFound: 'PCA.10010002',
+  Internal: 'PCA.00050001',
+  Unavailable: 'PCA.00050002',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class AppError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; headers?: Record<string, string> },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AppError';
+    this.headers = options?.headers;
+  }
+  readonly headers?: Record<string, string>;
+}
+
+const badRequest = (code: ErrorCode) => (message: string) => new AppError(400, code, message);
+
+/** Factories, one per situation, so call sites read as the rule they enforce. */
+export const errors = {
+  invalidParameter: badRequest(ErrorCode.InvalidParameter),
+  /** A state precondition of §6, a used-up quota or a policy refusal: 400 PCA.00020001. */
+  conflictingState: badRequest(ErrorCode.InvalidParameter),
+  invalidDistinguishedName: badRequest(ErrorCode.InvalidDistinguishedName),
+  invalidKeyAlgorithm: badRequest(ErrorCode.InvalidKeyAlgorithm),
+  invalidSignatureAlgorithm: badRequest(ErrorCode.InvalidSignatureAlgorithm),
+  invalidValidity: badRequest(ErrorCode.InvalidValidity),
+  invalidDomainName: badRequest(ErrorCode.InvalidDomainName),
+  invalidIp: badRequest(ErrorCode.InvalidIp),
+  invalidAltNameType: badRequest(ErrorCode.InvalidAltNameType),
+  invalidCaId: badRequest(ErrorCode.InvalidCaId),
+  invalidCaType: badRequest(ErrorCode.InvalidCaType),
+  invalidPathLength: badRequest(ErrorCode.InvalidPathLength),
+  invalidParameterFormat: badRequest(ErrorCode.InvalidParameterFormat),
+  idempotencyConflict: (message: string) => new AppError(409, ErrorCode.InvalidParameter, message),
+  authenticationFailed: (message: string) => new AppError(401, ErrorCode.AuthenticationFailed, message),
+  actionNotPermitted: (action: string) =>
+    new AppError(403, ErrorCode.ActionNotPermitted, `the credential does not permit action '${action}'`),
+  notFound: (what: string) => new AppError(404, ErrorCode.NotFound, `${what} not found`),
+  unavailable: (message: string, cause?: unknown) =>
+    new AppError(503, ErrorCode.Unavailable, message, { cause, headers: { 'retry-after': '5' } }),
+  tooManyRequests: (retryAfterSeconds: number) =>
+    new AppError(429, ErrorCode.InvalidParameter, 'rate limit exceeded', {
+      headers: { 'retry-after': String(retryAfterSeconds) },
+    }),
+};
