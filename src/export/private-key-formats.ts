@@ -1,0 +1,102 @@
+/**
+ * Private-key encodings of the export contract (§4.4.5): the traditional PEM forms (PKCS#1, SEC 1) handed out
+ * without a password, and PKCS#8 encrypted with PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC) with one.
+ * Passwords are printable ASCII (validateExportPassword), so their UTF-8 bytes are what OpenSSL and Java feed
+ * to PBKDF2 as well.
+ */
+import { createCipheriv, createPrivateKey, pbkdf2Sync, randomBytes } from 'node:crypto';
+import * as asn1js from 'asn1js';
+import { errors } from '../errors.ts';
+import { toPem } from '../x509/pem.ts';
+
+const OID = {
+  pbes2: '1.2.840.113549.1.5.13',
+  pbkdf2: '1.2.840.113549.1.5.12',
+  hmacWithSha256: '1.2.840.113549.2.9',
+  aes256Cbc: '2.16.840.1.101.3.4.1.42',
+} as const;
+
+/** PBKDF2 rounds for every password-protected export; OpenSSL 3 and Java 17 accept this count. */
+export const PBKDF2_ITERATIONS = 100_000;
+const SALT_BYTES = 16;
+const MAX_PASSWORD_BYTES = 32;
+
+/** ≤ 32 printable ASCII characters other than space: letters, digits and symbols. */
+export function validateExportPassword(password: string): void {
+  if (password.length === 0 || password.length > MAX_PASSWORD_BYTES) {
+    throw errors.invalidParameter(`password must be 1 to ${MAX_PASSWORD_BYTES} bytes long`);
+  }
+  if (!/^[\x21-\x7e]+$/.test(password)) {
+    throw errors.invalidParameter('password may contain only letters, digits and symbols');
+  }
+}
+
+/** The contract's `private_key` form ends with a CRLF, unlike certificates. */
+function privateKeyPem(label: string, der: Uint8Array): string {
+  return `${toPem(label, der)}\r\n`;
+}
+
+/** PKCS#1 `RSA PRIVATE KEY` or SEC 1 `EC PRIVATE KEY` (named curve and public key included) from PKCS#8 DER. */
+export function pkcs8ToTraditionalPem(pkcs8: Uint8Array): string {
+  const key = createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' });
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+      return privateKeyPem('RSA PRIVATE KEY', key.export({ format: 'der', type: 'pkcs1' }));
+    case 'ec':
+      return privateKeyPem('EC PRIVATE KEY', key.export({ format: 'der', type: 'sec1' }));
+    default:
+      throw new Error(`cannot export a ${key.asymmetricKeyType} private key`);
+  }
+}
+
+/** PBES2 ciphertext and the AlgorithmIdentifier that tells a reader how to decrypt it (RFC 8018 §6.2, A.4). */
+export interface Pbes2Encrypted {
+  algorithm: asn1js.Sequence;
+  ciphertext: Uint8Array;
+}
+
+export function pbes2Encrypt(plaintext: Uint8Array, password: string): Pbes2Encrypted {
+  const salt = randomBytes(SALT_BYTES);
+  const iv = randomBytes(16);
+  const key = pbkdf2Sync(Buffer.from(password, 'utf8'), salt, PBKDF2_ITERATIONS, 32, 'sha256');
+  const cipher = createCipheriv('aes-256-cbc', key, iv);
+  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  const algorithm = new asn1js.Sequence({
+    value: [
+      new asn1js.ObjectIdentifier({ value: OID.pbes2 }),
+      new asn1js.Sequence({
+        value: [
+          new asn1js.Sequence({
+            value: [
+              new asn1js.ObjectIdentifier({ value: OID.pbkdf2 }),
+              new asn1js.Sequence({
+                value: [
+                  new asn1js.OctetString({ valueHex: salt }),
+                  new asn1js.Integer({ value: PBKDF2_ITERATIONS }),
+                  new asn1js.Sequence({
+                    value: [new asn1js.ObjectIdentifier({ value: OID.hmacWithSha256 }), new asn1js.Null()],
+                  }),
+                ],
+              }),
+            ],
+          }),
+          new asn1js.Sequence({
+            value: [new asn1js.ObjectIdentifier({ value: OID.aes256Cbc }), new asn1js.OctetString({ valueHex: iv })],
+          }),
+        ],
+      }),
+    ],
+  });
+  return { algorithm, ciphertext };
+}
+
+/** EncryptedPrivateKeyInfo DER (RFC 5958) of a PKCS#8 key; also the bag value of a PKCS#12 shrouded key bag. */
+export function encryptPkcs8(pkcs8: Uint8Array, password: string): Uint8Array {
+  const { algorithm, ciphertext } = pbes2Encrypt(pkcs8, password);
+  const info = new asn1js.Sequence({ value: [algorithm, new asn1js.OctetString({ valueHex: ciphertext })] });
+  return new Uint8Array(info.toBER());
+}
+
+export function encryptPkcs8Pem(pkcs8: Uint8Array, password: string): string {
+  return privateKeyPem('ENCRYPTED PRIVATE KEY', encryptPkcs8(pkcs8, password));
+}
