@@ -1,0 +1,115 @@
+/**
+ * Software key custody: keys are generated in process and leave it only sealed (see sealing.ts).
+ * keyRef = `sw1:<key id>:<sealed PKCS#8>`; the key id is the aad the sealed key is bound to.
+ */
+import { createPrivateKey, randomBytes, sign as nodeSign, type KeyObject } from 'node:crypto';
+import { RSA_MODULUS_BITS, webCryptoKeyParams, type HashAlgorithm, type KeyAlgorithm } from '../x509/algorithms.ts';
+import type { GeneratedKey, KeyStore } from './key-store.ts';
+import { KeyStoreError } from './key-store-errors.ts';
+import type { Sealer } from './sealing.ts';
+
+const KEY_REF_PREFIX = 'sw1';
+/** Enough for every CA a process signs with; the least recently used key is unsealed again when needed. */
+const MAX_CACHED_KEYS = 1000;
+
+const NODE_HASH: Record<HashAlgorithm, string> = { SHA256: 'sha256', SHA384: 'sha384', SHA512: 'sha512' };
+const OPENSSL_CURVE_TO_ALGORITHM: Record<string, KeyAlgorithm> = {
+  prime256v1: 'EC256',
+  secp384r1: 'EC384',
+  secp521r1: 'EC521',
+};
+
+interface UnsealedKey {
+  key: KeyObject;
+  algorithm: KeyAlgorithm | undefined;
+}
+
+export function createSoftwareKeyStore({ sealer }: { sealer: Sealer }): KeyStore {
+  /** Map order is insertion order: re-inserting on use makes the first entry the least recently used. */
+  const cache = new Map<string, UnsealedKey>();
+
+  function unsealedKey(keyRef: string): UnsealedKey {
+    const cached = cache.get(keyRef);
+    if (cached) {
+      cache.delete(keyRef);
+      cache.set(keyRef, cached);
+      return cached;
+    }
+    const { keyId, sealed } = parseKeyRef(keyRef);
+    const pkcs8 = sealer.unseal(sealed, keyId);
+    try {
+      const key = createPrivateKey({ key: Buffer.from(pkcs8.buffer, pkcs8.byteOffset, pkcs8.length), format: 'der', type: 'pkcs8' });
+      const entry = { key, algorithm: keyAlgorithmOf(key) };
+      if (cache.size >= MAX_CACHED_KEYS) cache.delete(cache.keys().next().value!);
+      cache.set(keyRef, entry);
+      return entry;
+    } finally {
+      pkcs8.fill(0);
+    }
+  }
+
+  return {
+    kind: 'software',
+
+    async generate(alg: KeyAlgorithm): Promise<GeneratedKey> {
+      const subtle = globalThis.crypto.subtle;
+      const pair = (await subtle.generateKey(webCryptoKeyParams(alg), true, ['sign', 'verify'])) as CryptoKeyPair;
+      const pkcs8 = new Uint8Array(await subtle.exportKey('pkcs8', pair.privateKey));
+      try {
+        const keyId = randomBytes(16).toString('base64url');
+        const keyRef = `${KEY_REF_PREFIX}:${keyId}:${sealer.seal(pkcs8, keyId)}`;
+        return { keyRef, spki: new Uint8Array(await subtle.exportKey('spki', pair.publicKey)) };
+      } finally {
+        pkcs8.fill(0);
+      }
+    },
+
+    async sign(keyRef: string, alg: KeyAlgorithm, hash: HashAlgorithm, data: Uint8Array): Promise<Uint8Array> {
+      const { key, algorithm } = unsealedKey(keyRef);
+      if (algorithm !== alg) {
+        throw new KeyStoreError(`key ${parseKeyRef(keyRef).keyId} is ${algorithm ?? 'of an unsupported type'}, not ${alg}`);
+      }
+      // PKCS#1 v1.5 for RSA (Node's default padding), DER ECDSA-Sig-Value for EC; runs on the libuv pool.
+      return new Promise((resolve, reject) =>
+        nodeSign(NODE_HASH[hash], data, { key, dsaEncoding: 'der' }, (error, signature) =>
+          error ? reject(error) : resolve(new Uint8Array(signature)),
+        ),
+      );
+    },
+
+    async destroy(keyRef: string): Promise<void> {
+      cache.delete(keyRef);
+    },
+
+    async check(): Promise<void> {
+      const probe = randomBytes(32);
+      const unsealed = sealer.unseal(sealer.seal(probe, 'check'), 'check');
+      if (!probe.equals(unsealed)) throw new KeyStoreError('the master key does not round-trip a probe');
+    },
+
+    async close(): Promise<void> {
+      cache.clear();
+    },
+  };
+}
+
+/** Re-seals a software keyRef under a new master key (master-key rotation); the key id stays. */
+export function rewrapKeyRef(keyRef: string, oldSealer: Sealer, newSealer: Sealer): string {
+  const { keyId, sealed } = parseKeyRef(keyRef);
+  return `${KEY_REF_PREFIX}:${keyId}:${oldSealer.rewrap(sealed, keyId, newSealer)}`;
+}
+
+function parseKeyRef(keyRef: string): { keyId: string; sealed: string } {
+  const match = /^sw1:([A-Za-z0-9_-]+):(.+)$/.exec(keyRef);
+  if (!match) throw new KeyStoreError('not a software key reference');
+  return { keyId: match[1], sealed: match[2] };
+}
+
+function keyAlgorithmOf(key: KeyObject): KeyAlgorithm | undefined {
+  const details = key.asymmetricKeyDetails ?? {};
+  if (key.asymmetricKeyType === 'rsa') {
+    return Object.entries(RSA_MODULUS_BITS).find(([, bits]) => bits === details.modulusLength)?.[0] as KeyAlgorithm;
+  }
+  if (key.asymmetricKeyType === 'ec') return OPENSSL_CURVE_TO_ALGORITHM[details.namedCurve ?? ''];
+  return undefined;
+}
