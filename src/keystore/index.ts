@@ -1,0 +1,37 @@
+import { errors } from '../errors.ts';
+import type { KeyStore, KeyStoreKind } from './key-store.ts';
+import { createPkcs11KeyStore, type Pkcs11KeyStoreOptions } from './pkcs11-key-store.ts';
+import { createSealer } from './sealing.ts';
+import { createSoftwareKeyStore } from './software-key-store.ts';
+
+export { KeyStoreError } from './key-store-errors.ts';
+export { keyStoreSigner } from './key-store-signer.ts';
+export { rewrapKeyRef } from './software-key-store.ts';
+
+export interface KeyStoresConfig {
+  /** 32 bytes sealing software keys. */
+  masterKey: Uint8Array;
+  pkcs11?: Pkcs11KeyStoreOptions;
+}
+
+export interface KeyStores {
+  software: KeyStore;
+  pkcs11?: KeyStore;
+  /** The store of that kind; 503 when it is not configured. */
+  get(kind: KeyStoreKind): KeyStore;
+}
+
+/** The stores a deployment has. Nothing touches the token until first use or check(). */
+export function createKeyStores(config: KeyStoresConfig): KeyStores {
+  const software = createSoftwareKeyStore({ sealer: createSealer(config.masterKey) });
+  const pkcs11 = config.pkcs11 ? createPkcs11KeyStore(config.pkcs11) : undefined;
+  return {
+    software,
+    pkcs11,
+    get(kind) {
+      const store = kind === 'software' ? software : pkcs11;
+      if (!store) throw errors.unavailable(`the ${kind} key store is not configured`);
+      return store;
+    },
+  };
+}

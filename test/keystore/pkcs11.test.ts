@@ -1,0 +1,144 @@
+import { createPublicKey, randomBytes, verify } from 'node:crypto';
+import t from 'tap';
+import { AppError } from '../../src/errors.ts';
+import { KeyStoreError } from '../../src/keystore/key-store-errors.ts';
+import { createPkcs11KeyStore, type Pkcs11KeyStoreOptions } from '../../src/keystore/pkcs11-key-store.ts';
+import type { HashAlgorithm, KeyAlgorithm } from '../../src/x509/algorithms.ts';
+import { opensslVerifies, run, SOFTHSM_LIBRARY, softHsmToken } from './support.ts';
+
+const LABEL = 'pca-keystore-test';
+const PIN = '4711';
+await softHsmToken(LABEL, PIN);
+const options: Pkcs11KeyStoreOptions = { library: SOFTHSM_LIBRARY, tokenLabel: LABEL, pin: PIN };
+
+/** pkcs11-tool's view of the token's private keys: ID (hex) -> access flags. */
+async function privateKeysOnToken(): Promise<Map<string, string>> {
+  const { stdout } = await run('pkcs11-tool', [
+    '--module', SOFTHSM_LIBRARY, '--token-label', LABEL, '--login', '--pin', PIN, '--list-objects',
+  ]);
+  const keys = new Map<string, string>();
+  for (const block of stdout.split(/\n(?=\S)/)) {
+    if (!block.startsWith('Private Key Object')) continue;
+    keys.set(/ID:\s+([0-9a-f]+)/.exec(block)![1], /Access:\s+(.*)/.exec(block)![1]);
+  }
+  return keys;
+}
+
+const CASES: [KeyAlgorithm, HashAlgorithm[]][] = [
+  ['EC256', ['SHA256', 'SHA384', 'SHA512']],
+  ['EC384', ['SHA384']],
+  ['EC521', ['SHA512']],
+  ['RSA2048', ['SHA256', 'SHA384', 'SHA512']],
+  ['RSA3072', ['SHA256']],
+  ['RSA4096', ['SHA512']],
+];
+
+// Failures first, while no store of this process is logged in (the login state is shared per process).
+t.test('unusable stores fail with clear 503s and nothing crashes', async (t) => {
+  const failure = async (opts: Pkcs11KeyStoreOptions) => {
+    const store = createPkcs11KeyStore(opts);
+    const error = await store.check().catch((e: unknown) => e);
+    await store.close();
+    t.ok(error instanceof AppError && error.statusCode === 503, 'a 503');
+    return (error as Error).message;
+  };
+  t.match(await failure({ ...options, pin: '0000' }), `PKCS#11 login to token '${LABEL}' failed: wrong PIN`);
+  t.match(await failure({ ...options, tokenLabel: 'no-such-token' }), /no PKCS#11 token labelled 'no-such-token' \(initialised tokens: 'pca-keystore-test'\)/);
+  t.match(await failure({ library: SOFTHSM_LIBRARY, slot: 3, pin: PIN }), /no initialised PKCS#11 token at slot index 3/);
+  t.match(await failure({ ...options, library: '/usr/lib/no-such-pkcs11.so' }), /PKCS#11 library \/usr\/lib\/no-such-pkcs11.so cannot be loaded: .*No such file/);
+
+  const store = createPkcs11KeyStore({ ...options, pin: '0000' });
+  await t.rejects(store.generate('EC256'), { statusCode: 503, message: /wrong PIN/ }, 'operations fail the same way');
+  await store.close();
+});
+
+t.test('PKCS#11 key store on SoftHSM2', async (t) => {
+  const store = createPkcs11KeyStore(options);
+  t.equal(store.kind, 'pkcs11');
+  await store.check();
+  const data = randomBytes(1000);
+  const generated = new Map<KeyAlgorithm, { keyRef: string; spki: Uint8Array }>();
+
+  for (const [alg, hashes] of CASES) {
+    t.test(`${alg}: generate on the token, sign, openssl verifies`, async (t) => {
+      const key = await store.generate(alg);
+      generated.set(alg, key);
+      t.match(key.keyRef, /^p11:[0-9a-f]{32}$/);
+      for (const hash of hashes) {
+        const signature = await store.sign(key.keyRef, alg, hash, data);
+        t.ok(await opensslVerifies(key.spki, hash, data, signature), `${hash} signature verifies`);
+        t.notOk(await opensslVerifies(key.spki, hash, randomBytes(1000), signature), 'and not over other data');
+      }
+    });
+  }
+
+  t.test('keys are sensitive and never extractable on the token', async (t) => {
+    const onToken = await privateKeysOnToken();
+    t.equal(onToken.size, CASES.length, 'one private key object per generated key, no leftovers');
+    for (const [alg, { keyRef }] of generated) {
+      const access = onToken.get(keyRef.slice('p11:'.length));
+      t.ok(access, `${alg} key is on the token`);
+      t.match(access, /(^|, )sensitive/, `${alg} sensitive`);
+      t.match(access, /never extractable/, `${alg} never extractable`);
+    }
+  });
+
+  t.test('50 concurrent signatures on one key all verify', async (t) => {
+    for (const alg of ['EC256', 'RSA2048'] as const) {
+      const { keyRef, spki } = generated.get(alg)!;
+      const publicKey = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+      const messages = Array.from({ length: 50 }, () => randomBytes(100));
+      const signatures = await Promise.all(messages.map((message) => store.sign(keyRef, alg, 'SHA256', message)));
+      t.equal(signatures.filter((sig, i) => verify('sha256', messages[i], publicKey, sig)).length, 50, alg);
+    }
+  });
+
+  t.test('signing while a slow key is being generated', async (t) => {
+    const { keyRef, spki } = generated.get('EC256')!;
+    const publicKey = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+    const generation = store.generate('RSA3072');
+    const signatures = await Promise.all(Array.from({ length: 20 }, () => store.sign(keyRef, 'EC256', 'SHA256', data)));
+    t.ok(signatures.every((sig) => verify('sha256', data, publicKey, sig)));
+    await store.destroy((await generation).keyRef);
+  });
+
+  t.test('wrong algorithm, unknown and malformed keyRefs', async (t) => {
+    const { keyRef } = generated.get('EC384')!;
+    await t.rejects(store.sign(keyRef, 'EC256', 'SHA256', data), { name: 'KeyStoreError', message: /is EC384, not EC256/ });
+    await t.rejects(store.sign(generated.get('RSA2048')!.keyRef, 'RSA4096', 'SHA256', data), { message: /is RSA2048, not RSA4096/ });
+    const unknown = `p11:${randomBytes(16).toString('hex')}`;
+    await t.rejects(store.sign(unknown, 'EC256', 'SHA256', data), { message: /not found on token 'pca-keystore-test'/ });
+    await t.rejects(store.sign('sw1:abc:def', 'EC256', 'SHA256', data), KeyStoreError);
+    await t.rejects(store.destroy('p11:xyz'), { message: /not a PKCS#11 key reference/ });
+  });
+
+  t.test('destroy removes the key from the token', async (t) => {
+    const { keyRef } = await store.generate('EC256');
+    t.ok((await privateKeysOnToken()).has(keyRef.slice(4)));
+    await store.sign(keyRef, 'EC256', 'SHA256', data);
+    await store.destroy(keyRef);
+    t.notOk((await privateKeysOnToken()).has(keyRef.slice(4)), 'gone');
+    await t.rejects(store.sign(keyRef, 'EC256', 'SHA256', data), { message: /not found/ });
+  });
+
+  await t.test('close', async (t) => {
+    await store.close();
+    await t.rejects(store.sign(generated.get('EC256')!.keyRef, 'EC256', 'SHA256', data), { statusCode: 503, message: /closed/ });
+    await store.close();
+  });
+
+  t.test('keys survive re-opening the store (a fresh module load)', async (t) => {
+    const reopened = createPkcs11KeyStore({ library: SOFTHSM_LIBRARY, slot: 0, pin: PIN, sessions: 1 });
+    await reopened.check();
+    for (const [alg, { keyRef, spki }] of generated) {
+      const hash: HashAlgorithm = 'SHA384';
+      const signature = await reopened.sign(keyRef, alg, hash, data);
+      t.ok(await opensslVerifies(spki, hash, data, signature), `${alg} key still signs`);
+    }
+    const publicKey = createPublicKey({ key: Buffer.from(generated.get('EC256')!.spki), format: 'der', type: 'spki' });
+    const { keyRef } = generated.get('EC256')!;
+    const signatures = await Promise.all(Array.from({ length: 20 }, () => reopened.sign(keyRef, 'EC256', 'SHA256', data)));
+    t.ok(signatures.every((sig) => verify('sha256', data, publicKey, sig)), 'one session serializes 20 concurrent calls');
+    await reopened.close();
+  });
+});
