@@ -1,0 +1,228 @@
+/** Certificates: building (the issuance hot path, encoded directly in DER) and parsing (imports, checks). */
+import { randomBytes } from 'node:crypto';
+import { AppError, ErrorCode, errors } from '../errors.ts';
+import { keyFamily, type HashAlgorithm, type KeyAlgorithm, type Signer } from './algorithms.ts';
+import {
+  MalformedDer,
+  Tag,
+  contextConstructed,
+  encodingOf,
+  octetString,
+  parsingUntrusted,
+  readChildren,
+  readTime,
+  sequence,
+  time,
+  unsignedInteger,
+  unsignedIntegerValue,
+  expectTag,
+} from './der.ts';
+import {
+  ExtensionOid,
+  authorityInfoAccessValue,
+  authorityKeyIdentifierValue,
+  basicConstraintsValue,
+  crlDistributionPointsValue,
+  customExtensionValue,
+  decodeAuthorityKeyIdentifier,
+  decodeBasicConstraints,
+  decodeKeyUsage,
+  decodeSubjectKeyIdentifier,
+  extendedKeyUsageValue,
+  extension,
+  keyUsageValue,
+  readExtensions,
+  subjectAltNameValue,
+  type CustomExtension,
+  type KeyUsage,
+  type SubjectAltName,
+} from './extensions.ts';
+import { checkNameDer, decodeName, encodeName, isEmptyName, type DistinguishedName } from './name.ts';
+import {
+  keyAlgorithmOfSpki,
+  readSigned,
+  signStructure,
+  signatureAlgorithmIdentifier,
+  subjectKeyIdentifier,
+  verifySignature,
+} from './public-key.ts';
+
+export interface CertificateProfile {
+  /** Positive; use `randomSerial()`. */
+  serialNumber: Uint8Array;
+  /** A DN, or a raw DER Name copied from a CSR. */
+  subject: DistinguishedName | Uint8Array;
+  /** The issuer certificate's subject Name, copied raw (equal to the subject for a root). */
+  issuer: Uint8Array;
+  notBefore: Date;
+  notAfter: Date;
+  /** The subject public key, DER SubjectPublicKeyInfo. */
+  spki: Uint8Array;
+  /** Signature hash; the signature algorithm's family is the signer's. */
+  hash: HashAlgorithm;
+  /** Always critical; `pathLength` is omitted for a root. */
+  basicConstraints: { ca: boolean; pathLength?: number };
+  /** Critical; omitted when empty. */
+  keyUsages: KeyUsage[];
+  /** OIDs; omitted when empty. */
+  extendedKeyUsages?: string[];
+  /** Critical when the subject is empty. */
+  subjectAltNames?: SubjectAltName[];
+  /** The issuer's SKI; absent for roots. */
+  authorityKeyIdentifier?: Uint8Array;
+  crlDistributionPoint?: string;
+  ocspUrl?: string;
+  caIssuersUrl?: string;
+  /** Non-critical, each a DER UTF8String. */
+  customExtensions?: CustomExtension[];
+}
+
+const VERSION_3 = contextConstructed(0, unsignedInteger(new Uint8Array([2])));
+
+/**
+ * 16 random octets with the top bit clear (positive) and the next bit set, so the INTEGER is always exactly these
+ * 16 octets (its hex is stable, never zero) and carries 126 random bits (§4.2.1: 64-160 bits).
+ */
+export function randomSerial(): Uint8Array {
+  const serial = new Uint8Array(randomBytes(16));
+  serial[0] = (serial[0] & 0x7f) | 0x40;
+  return serial;
+}
+
+export const serialToHex = (serial: Uint8Array): string => Buffer.from(serial).toString('hex');
+
+export async function buildCertificate(profile: CertificateProfile, signer: Signer): Promise<Uint8Array> {
+  const { serialNumber, notBefore, notAfter } = profile;
+  if (serialNumber.length === 0 || serialNumber.length > 20 || serialNumber.every((byte) => byte === 0)) {
+    throw errors.invalidParameter('serial number must be 1-20 octets and positive');
+  }
+  if (!(notBefore.getTime() <= notAfter.getTime())) throw errors.invalidValidity('not_after precedes not_before');
+  const subject =
+    profile.subject instanceof Uint8Array ? checkNameDer(profile.subject, 'subject') : encodeName(profile.subject);
+  const tbs = sequence(
+    VERSION_3,
+    unsignedInteger(serialNumber),
+    signatureAlgorithmIdentifier({ family: keyFamily(signer.keyAlgorithm), hash: profile.hash }),
+    profile.issuer,
+    sequence(time(notBefore), time(notAfter)),
+    subject,
+    profile.spki,
+    contextConstructed(3, sequence(...extensionsOf(profile, subject))),
+  );
+  return signStructure(tbs, signer, profile.hash);
+}
+
+function extensionsOf(profile: CertificateProfile, subject: Uint8Array): Uint8Array[] {
+  const sans = profile.subjectAltNames ?? [];
+  if (sans.length === 0 && isEmptyName(subject)) {
+    throw errors.invalidParameter('a certificate without a subject needs subject alternative names');
+  }
+  const { ca, pathLength } = profile.basicConstraints;
+  const { extendedKeyUsages, authorityKeyIdentifier, crlDistributionPoint } = profile;
+  const entries: [oid: string, critical: boolean, value: Uint8Array | null][] = [
+    [ExtensionOid.BASIC_CONSTRAINTS, true, basicConstraintsValue(ca, pathLength)],
+    [ExtensionOid.KEY_USAGE, true, keyUsageValue(profile.keyUsages)],
+    [ExtensionOid.EXTENDED_KEY_USAGE, false, extendedKeyUsages?.length ? extendedKeyUsageValue(extendedKeyUsages) : null],
+    [ExtensionOid.SUBJECT_KEY_IDENTIFIER, false, octetString(subjectKeyIdentifier(profile.spki))],
+    [ExtensionOid.AUTHORITY_KEY_IDENTIFIER, false, authorityKeyIdentifier ? authorityKeyIdentifierValue(authorityKeyIdentifier) : null],
+    [ExtensionOid.SUBJECT_ALT_NAME, isEmptyName(subject), sans.length > 0 ? subjectAltNameValue(sans) : null],
+    [ExtensionOid.CRL_DISTRIBUTION_POINTS, false, crlDistributionPoint ? crlDistributionPointsValue(crlDistributionPoint) : null],
+    [ExtensionOid.AUTHORITY_INFO_ACCESS, false, authorityInfoAccessValue(profile)],
+    ...(profile.customExtensions ?? []).map(
+      ({ oid, value }): [string, boolean, Uint8Array] => [oid, false, customExtensionValue(value)],
+    ),
+  ];
+  const seen = new Set<string>();
+  const encoded: Uint8Array[] = [];
+  for (const [oid, critical, value] of entries) {
+    if (!value) continue;
+    if (seen.has(oid)) throw errors.invalidParameter(`extension ${oid} would appear twice`);
+    seen.add(oid);
+    encoded.push(extension(oid, critical, value));
+  }
+  return encoded;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Parsing
+
+export interface ParsedCertificate {
+  /** Lowercase hex of the serial number's magnitude. */
+  serialHex: string;
+  subject: DistinguishedName;
+  subjectDer: Uint8Array;
+  issuerDer: Uint8Array;
+  notBefore: Date;
+  notAfter: Date;
+  spki: Uint8Array;
+  /** Null when the key is not one of §10.3's. */
+  keyAlgorithm: KeyAlgorithm | null;
+  isCA: boolean;
+  pathLength: number | undefined;
+  subjectKeyIdentifier: Uint8Array | undefined;
+  authorityKeyIdentifier: Uint8Array | undefined;
+  keyUsages: KeyUsage[];
+  /** Null when the signature algorithm is not one of §10.3's. */
+  signatureHash: HashAlgorithm | null;
+}
+
+/** Malformed input gets PCA.00020001; nothing else escapes. */
+export function parseCertificate(der: Uint8Array): ParsedCertificate {
+  return parsingUntrusted('certificate', () => {
+    const signed = readSigned(der);
+    const fields = readChildren(signed.tbs);
+    const [serial, innerAlgorithm, issuer, validity, subject, spki, ...optional] =
+      fields[0]?.tag === 0xa0 ? fields.slice(1) : fields;
+    if (spki === undefined) throw new MalformedDer('TBSCertificate is incomplete');
+    if (!Buffer.from(encodingOf(innerAlgorithm)).equals(signed.algorithmIdentifier)) {
+      throw new MalformedDer('the two signature algorithms differ');
+    }
+    const [notBefore, notAfter, ...extra] = readChildren(validity, Tag.SEQUENCE);
+    if (notAfter === undefined || extra.length > 0) throw new MalformedDer('bad Validity');
+    const extensionsField = optional.find((el) => el.tag === 0xa3);
+    const extensions = extensionsField ? readExtensions(readChildren(extensionsField)[0]) : new Map();
+    const basicConstraints = extensions.get(ExtensionOid.BASIC_CONSTRAINTS);
+    const { ca, pathLength } = basicConstraints ? decodeBasicConstraints(basicConstraints.value) : { ca: false };
+    const keyUsage = extensions.get(ExtensionOid.KEY_USAGE);
+    const ski = extensions.get(ExtensionOid.SUBJECT_KEY_IDENTIFIER);
+    const aki = extensions.get(ExtensionOid.AUTHORITY_KEY_IDENTIFIER);
+    const subjectDer = encodingOf(expectTag(subject, Tag.SEQUENCE)).slice();
+    const spkiDer = encodingOf(expectTag(spki, Tag.SEQUENCE)).slice();
+    return {
+      serialHex: serialToHex(unsignedIntegerValue(serial)),
+      subject: decodeName(subjectDer),
+      subjectDer,
+      issuerDer: encodingOf(expectTag(issuer, Tag.SEQUENCE)).slice(),
+      notBefore: readTime(notBefore),
+      notAfter: readTime(notAfter),
+      spki: spkiDer,
+      keyAlgorithm: supportedKeyAlgorithm(spkiDer),
+      isCA: ca,
+      pathLength: ca ? pathLength : undefined,
+      subjectKeyIdentifier: ski && decodeSubjectKeyIdentifier(ski.value).slice(),
+      authorityKeyIdentifier: aki && decodeAuthorityKeyIdentifier(aki.value)?.slice(),
+      keyUsages: keyUsage ? decodeKeyUsage(keyUsage.value) : [],
+      signatureHash: signed.algorithm?.hash ?? null,
+    };
+  });
+}
+
+function supportedKeyAlgorithm(spki: Uint8Array): KeyAlgorithm | null {
+  try {
+    return keyAlgorithmOfSpki(spki);
+  } catch (error) {
+    if (error instanceof AppError && error.code === ErrorCode.InvalidKeyAlgorithm) return null;
+    throw error;
+  }
+}
+
+/**
+ * Whether `childDer` carries a valid signature by the key `issuerSpki` (e.g. an imported CA certificate and its
+ * supplied parent). False for a bad signature or an algorithm outside §10.3; malformed DER gets PCA.00020001.
+ */
+export async function verifyCertificateSignature(childDer: Uint8Array, issuerSpki: Uint8Array): Promise<boolean> {
+  const signed = parsingUntrusted('certificate', () => readSigned(childDer));
+  if (signed.algorithm === null) return false;
+  const { family, hash } = signed.algorithm;
+  return verifySignature(issuerSpki, family, hash, encodingOf(signed.tbs), signed.signature);
+}

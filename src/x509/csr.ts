@@ -1,0 +1,135 @@
+/** PKCS#10 certificate requests: strict parsing of untrusted CSRs (§4.4.2, §4.4.3) and building a CA's own CSR. */
+import { errors } from '../errors.ts';
+import type { HashAlgorithm, KeyAlgorithm, Signer } from './algorithms.ts';
+import {
+  MalformedDer,
+  Tag,
+  contextConstructed,
+  encodingOf,
+  expectTag,
+  parsingUntrusted,
+  readChildren,
+  readOid,
+  readSmallInteger,
+  sequence,
+  smallInteger,
+  type DerElement,
+} from './der.ts';
+import {
+  ExtensionOid,
+  decodeExtendedKeyUsage,
+  decodeKeyUsage,
+  decodeSubjectAltNames,
+  readExtensions,
+  type KeyUsage,
+  type RawExtension,
+  type SubjectAltName,
+} from './extensions.ts';
+import { decodeName, encodeName, isEmptyName, type DistinguishedName } from './name.ts';
+import { parseSinglePem } from './pem.ts';
+import { keyAlgorithmOfSpki, readSigned, signStructure, signatureAlgorithmName, verifySignature } from './public-key.ts';
+
+/** The largest CSR text accepted (characters). */
+export const MAX_CSR_LENGTH = 32 * 1024;
+
+const CSR_LABELS = ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST'];
+const EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
+
+export interface ParsedCsr {
+  /** The subject Name exactly as the CSR encodes it, to be copied into the certificate. */
+  subjectDer: Uint8Array;
+  subject: DistinguishedName;
+  spki: Uint8Array;
+  keyAlgorithm: KeyAlgorithm;
+  /** e.g. `SHA256withRSA`, `SHA384withECDSA`. */
+  signatureAlgorithm: string;
+  /** From the extensionRequest, in the CSR's order. */
+  subjectAltNames: SubjectAltName[];
+  /** Present only when the CSR requests key usages. */
+  keyUsages?: KeyUsage[];
+  /** OIDs; present only when the CSR requests extended key usages. */
+  extendedKeyUsages?: string[];
+}
+
+/**
+ * Parses and checks a CSR given as PEM (or bare base64): proof of possession (its signature), a §10.3 key
+ * (PCA.00020102), a §10.3 signature algorithm (PCA.00020103), and a subject or SANs. Every other failure,
+ * whatever the bytes, is PCA.00020001.
+ */
+export async function parseCsr(pem: string): Promise<ParsedCsr> {
+  if (typeof pem !== 'string' || pem.trim() === '') throw errors.invalidParameter('csr is required');
+  if (pem.length > MAX_CSR_LENGTH) throw errors.invalidParameter(`csr exceeds ${MAX_CSR_LENGTH} characters`);
+  const der = parseSinglePem(pem, CSR_LABELS, 'csr');
+  const { signed, subjectDer, spki, extensions } = parsingUntrusted('csr', () => {
+    const signed = readSigned(der);
+    const [version, subject, spki, attributes, ...rest] = readChildren(signed.tbs);
+    if (spki === undefined || rest.length > 0) throw new MalformedDer('CertificationRequestInfo is malformed');
+    if (readSmallInteger(version) !== 0) throw new MalformedDer('unknown CSR version');
+    return {
+      signed,
+      subjectDer: encodingOf(expectTag(subject, Tag.SEQUENCE)).slice(),
+      spki: encodingOf(expectTag(spki, Tag.SEQUENCE)).slice(),
+      extensions: attributes === undefined ? new Map<string, RawExtension>() : requestedExtensions(attributes),
+    };
+  });
+  const requested = parsingUntrusted('csr extensions', () => ({
+    subjectAltNames: decodeIfPresent(extensions, ExtensionOid.SUBJECT_ALT_NAME, decodeSubjectAltNames) ?? [],
+    keyUsages: decodeIfPresent(extensions, ExtensionOid.KEY_USAGE, decodeKeyUsage),
+    extendedKeyUsages: decodeIfPresent(extensions, ExtensionOid.EXTENDED_KEY_USAGE, decodeExtendedKeyUsage),
+  }));
+  const keyAlgorithm = keyAlgorithmOfSpki(spki);
+  if (signed.algorithm === null) {
+    throw errors.invalidSignatureAlgorithm(
+      `CSR signature algorithm ${signed.algorithmOid} is not supported; use SHA256, SHA384 or SHA512 with RSA or ECDSA`,
+    );
+  }
+  const { family, hash } = signed.algorithm;
+  if (!(await verifySignature(spki, family, hash, encodingOf(signed.tbs), signed.signature))) {
+    throw errors.invalidParameter('CSR signature is invalid');
+  }
+  if (isEmptyName(subjectDer) && requested.subjectAltNames.length === 0) {
+    throw errors.invalidParameter('CSR has neither a subject nor subject alternative names');
+  }
+  const parsed: ParsedCsr = {
+    subjectDer,
+    subject: decodeName(subjectDer),
+    spki,
+    keyAlgorithm,
+    signatureAlgorithm: signatureAlgorithmName(signed.algorithm),
+    subjectAltNames: requested.subjectAltNames,
+  };
+  if (requested.keyUsages !== undefined) parsed.keyUsages = requested.keyUsages;
+  if (requested.extendedKeyUsages !== undefined) parsed.extendedKeyUsages = requested.extendedKeyUsages;
+  return parsed;
+}
+
+/** The extensions of the CSR's extensionRequest attribute (PKCS#9), if any. */
+function requestedExtensions(attributes: DerElement): Map<string, RawExtension> {
+  const requests = readChildren(attributes, 0xa0).filter((attribute) => {
+    const [type] = readChildren(attribute, Tag.SEQUENCE);
+    return type !== undefined && readOid(type) === EXTENSION_REQUEST;
+  });
+  if (requests.length === 0) return new Map();
+  if (requests.length > 1) throw new MalformedDer('more than one extensionRequest');
+  const [, values, ...extra] = readChildren(requests[0]);
+  if (values === undefined || extra.length > 0) throw new MalformedDer('bad extensionRequest attribute');
+  const [extensions, ...more] = readChildren(values, Tag.SET);
+  if (extensions === undefined || more.length > 0) throw new MalformedDer('extensionRequest must hold one value');
+  return readExtensions(extensions);
+}
+
+function decodeIfPresent<T>(extensions: Map<string, RawExtension>, oid: string, decode: (value: Uint8Array) => T) {
+  const extension = extensions.get(oid);
+  return extension === undefined ? undefined : decode(extension.value);
+}
+
+/** A CSR for a CA's own key (§4.2.5): the DN as subject, no attributes, signed through the key store. */
+export async function buildCsr(
+  subject: DistinguishedName,
+  spki: Uint8Array,
+  signer: Signer,
+  hash: HashAlgorithm,
+): Promise<Uint8Array> {
+  const info = sequence(smallInteger(0), encodeName(subject), spki, contextConstructed(0, new Uint8Array(0)));
+  return signStructure(info, signer, hash);
+}

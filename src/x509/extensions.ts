@@ -1,0 +1,365 @@
+/** X.509 v3 extensions: the contract's vocabularies (§5.5, §5.6), their validation, DER encoding and decoding. */
+import { errors } from '../errors.ts';
+import {
+  DER_TRUE,
+  MalformedDer,
+  Tag,
+  ascii,
+  bitString,
+  contentOf,
+  contextPrimitive,
+  contextConstructed,
+  objectIdentifier,
+  octetString,
+  readBoolean,
+  readChildren,
+  readOid,
+  readSingle,
+  readSmallInteger,
+  sequence,
+  smallInteger,
+  utf8String,
+  type DerElement,
+} from './der.ts';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Vocabularies
+
+/** RFC 5280 §4.2.1.3 named bits, in bit order. */
+export const KEY_USAGES = [
+  'digitalSignature',
+  'nonRepudiation',
+  'keyEncipherment',
+  'dataEncipherment',
+  'keyAgreement',
+  'keyCertSign',
+  'cRLSign',
+  'encipherOnly',
+  'decipherOnly',
+] as const;
+export type KeyUsage = (typeof KEY_USAGES)[number];
+
+/** §5.6 ExtendedKeyUsage flags and the OIDs they write. */
+export const EXTENDED_KEY_USAGE_OIDS = {
+  server_auth: '1.3.6.1.5.5.7.3.1',
+  client_auth: '1.3.6.1.5.5.7.3.2',
+  code_signing: '1.3.6.1.5.5.7.3.3',
+  email_protection: '1.3.6.1.5.5.7.3.4',
+  time_stamping: '1.3.6.1.5.5.7.3.8',
+  smart_card_logon: '1.3.6.1.4.1.311.20.2.2',
+} as const;
+
+export const SUBJECT_ALT_NAME_TYPES = ['DNS', 'IP', 'EMAIL', 'URI'] as const;
+export type SubjectAltNameType = (typeof SUBJECT_ALT_NAME_TYPES)[number];
+export interface SubjectAltName {
+  type: SubjectAltNameType;
+  value: string;
+}
+
+export interface CustomExtension {
+  oid: string;
+  value: string;
+}
+
+export const MAX_SUBJECT_ALT_NAMES = 20;
+
+export const ExtensionOid = {
+  SUBJECT_KEY_IDENTIFIER: '2.5.29.14',
+  KEY_USAGE: '2.5.29.15',
+  SUBJECT_ALT_NAME: '2.5.29.17',
+  BASIC_CONSTRAINTS: '2.5.29.19',
+  CRL_DISTRIBUTION_POINTS: '2.5.29.31',
+  AUTHORITY_KEY_IDENTIFIER: '2.5.29.35',
+  EXTENDED_KEY_USAGE: '2.5.29.37',
+  AUTHORITY_INFO_ACCESS: '1.3.6.1.5.5.7.1.1',
+} as const;
+
+const ACCESS_METHOD_OCSP = '1.3.6.1.5.5.7.48.1';
+const ACCESS_METHOD_CA_ISSUERS = '1.3.6.1.5.5.7.48.2';
+
+/** GeneralName CHOICE tags ([n] IMPLICIT IA5String / OCTET STRING) of the four SAN types. */
+const GENERAL_NAME_TAG: Record<SubjectAltNameType, number> = { EMAIL: 1, DNS: 2, URI: 6, IP: 7 };
+const TYPE_BY_GENERAL_NAME_TAG = new Map(
+  Object.entries(GENERAL_NAME_TAG).map(([type, tag]) => [0x80 | tag, type as SubjectAltNameType]),
+);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Validation of request values
+
+/** §5.6 key_usages: unknown names get PCA.00020001. Duplicates collapse. */
+export function validateKeyUsages(values: unknown, field = 'key_usages'): KeyUsage[] {
+  if (!Array.isArray(values)) throw errors.invalidParameter(`${field} must be an array`);
+  for (const value of values) {
+    if (!KEY_USAGES.includes(value)) throw errors.invalidParameter(`${field} contains an unknown key usage`);
+  }
+  return [...new Set(values as KeyUsage[])];
+}
+
+/** §5.5: returns the names typed, or throws the type's error code naming the entry. */
+export function validateSubjectAltNames(sans: unknown): SubjectAltName[] {
+  if (!Array.isArray(sans)) throw errors.invalidParameter('subject_alternative_names must be an array');
+  if (sans.length > MAX_SUBJECT_ALT_NAMES) {
+    throw errors.invalidParameter(`subject_alternative_names has at most ${MAX_SUBJECT_ALT_NAMES} entries`);
+  }
+  return sans.map((san: unknown, index) => {
+    const field = `subject_alternative_names[${index}]`;
+    if (typeof san !== 'object' || san === null) throw errors.invalidParameter(`${field} must be an object`);
+    const { type, value } = san as Record<string, unknown>;
+    if (!SUBJECT_ALT_NAME_TYPES.includes(type as SubjectAltNameType)) {
+      throw errors.invalidAltNameType(`${field}.type must be DNS, IP, EMAIL or URI`);
+    }
+    if (typeof value !== 'string') throw errors.invalidParameter(`${field}.value must be a string`);
+    checkAltNameValue(type as SubjectAltNameType, value, `${field}.value`);
+    return { type: type as SubjectAltNameType, value };
+  });
+}
+
+function checkAltNameValue(type: SubjectAltNameType, value: string, field: string): void {
+  switch (type) {
+    case 'DNS':
+      if (!isDnsName(value, { wildcard: true })) {
+        throw errors.invalidDomainName(
+          `${field} is not a valid DNS name (at most 253 characters, labels of 1-63 letters, digits, '-' or '_', ` +
+            `'*' only as the whole leftmost label)`,
+        );
+      }
+      return;
+    case 'IP':
+      if (value.length > 39 || parseIp(value) === null) throw errors.invalidIp(`${field} is not an IPv4 or IPv6 address`);
+      return;
+    case 'EMAIL':
+      if (!isEmailAddress(value)) throw errors.invalidParameter(`${field} is not a valid email address (addr-spec)`);
+      return;
+    case 'URI':
+      if (!isAbsoluteUri(value)) throw errors.invalidParameter(`${field} is not an absolute URI of at most 253 characters`);
+      return;
+  }
+}
+
+const DNS_LABEL = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
+
+function isDnsName(value: string, options: { wildcard: boolean }): boolean {
+  if (value.length === 0 || value.length > 253) return false;
+  const labels = value.split('.');
+  return labels.every(
+    (label, index) => DNS_LABEL.test(label) || (options.wildcard && index === 0 && label === '*' && labels.length > 1),
+  );
+}
+
+const DOT_ATOM = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
+
+function isEmailAddress(value: string): boolean {
+  if (value.length > 256) return false;
+  const at = value.lastIndexOf('@');
+  const local = value.slice(0, at);
+  return at > 0 && local.length <= 64 && DOT_ATOM.test(local) && isDnsName(value.slice(at + 1), { wildcard: false });
+}
+
+function isAbsoluteUri(value: string): boolean {
+  if (value.length > 253 || !/^[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]+$/.test(value)) return false;
+  return URL.canParse(value);
+}
+
+/** An IPv4 (4 octets) or IPv6 (16 octets) address, or null. No zone ids, no IPv4 octets with leading zeros. */
+export function parseIp(value: string): Uint8Array | null {
+  return value.includes(':') ? parseIpv6(value) : parseIpv4(value);
+}
+
+function parseIpv4(value: string): Uint8Array | null {
+  const parts = value.split('.');
+  if (parts.length !== 4 || !parts.every((part) => /^(0|[1-9]\d{0,2})$/.test(part) && Number(part) <= 255)) return null;
+  return new Uint8Array(parts.map(Number));
+}
+
+function parseIpv6(value: string): Uint8Array | null {
+  let text = value;
+  let ipv4Tail: Uint8Array | null = null;
+  const lastColon = text.lastIndexOf(':');
+  if (text.slice(lastColon + 1).includes('.')) {
+    ipv4Tail = parseIpv4(text.slice(lastColon + 1));
+    if (ipv4Tail === null) return null;
+    text = text.slice(0, lastColon + 1) + '0:0';
+  }
+  const halves = text.split('::');
+  if (halves.length > 2) return null;
+  const groupsOf = (half: string): string[] => (half === '' ? [] : half.split(':'));
+  const head = groupsOf(halves[0]);
+  const tail = halves.length === 2 ? groupsOf(halves[1]) : [];
+  const groups = [...head, ...tail];
+  if (!groups.every((group) => /^[0-9A-Fa-f]{1,4}$/.test(group))) return null;
+  if (halves.length === 2 ? groups.length > 7 : groups.length !== 8) return null;
+  const words = [...head, ...Array<string>(8 - groups.length).fill('0'), ...tail].map((group) => parseInt(group, 16));
+  const bytes = new Uint8Array(16);
+  words.forEach((word, i) => {
+    bytes[2 * i] = word >> 8;
+    bytes[2 * i + 1] = word & 0xff;
+  });
+  if (ipv4Tail !== null) bytes.set(ipv4Tail, 12);
+  return bytes;
+}
+
+/** The text form of a 4- or 16-octet address (IPv6 per RFC 5952: lowercase, longest zero run compressed). */
+export function formatIp(bytes: Uint8Array): string {
+  if (bytes.length === 4) return bytes.join('.');
+  if (bytes.length !== 16) throw new MalformedDer('IP address must be 4 or 16 octets');
+  const words = Array.from({ length: 8 }, (_, i) => (bytes[2 * i] << 8) | bytes[2 * i + 1]);
+  let best = { start: -1, length: 1 }; // only runs of two or more zero words are compressed
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && words[j] === 0) j++;
+    if (j - i > best.length) best = { start: i, length: j - i };
+    i = j === i ? i + 1 : j;
+  }
+  const hex = words.map((word) => word.toString(16));
+  if (best.start < 0) return hex.join(':');
+  return `${hex.slice(0, best.start).join(':')}::${hex.slice(best.start + best.length).join(':')}`;
+}
+
+/** §5.6 CustomizedExtension `{object_identifier, value}`: a dotted OID outside 2.5.29, a string value. */
+export function validateCustomExtension(extension: unknown): CustomExtension {
+  const field = 'customized_extension';
+  if (typeof extension !== 'object' || extension === null) throw errors.invalidParameter(`${field} must be an object`);
+  const { object_identifier: oid, value } = extension as Record<string, unknown>;
+  if (typeof oid !== 'string' || oid.length > 128 || !isDottedOid(oid)) {
+    throw errors.invalidParameter(`${field}.object_identifier must be a dotted OID such as 1.3.6.1.4.1.2011.4.99`);
+  }
+  if (oid === '2.5.29' || oid.startsWith('2.5.29.')) {
+    throw errors.invalidParameter(`${field}.object_identifier must not be a standard extension (2.5.29.*)`);
+  }
+  if (typeof value !== 'string') throw errors.invalidParameter(`${field}.value must be a string`);
+  return { oid, value };
+}
+
+function isDottedOid(value: string): boolean {
+  if (!/^[0-2](\.(0|[1-9]\d*))+$/.test(value)) return false;
+  const [first, second] = value.split('.').map(Number);
+  return first === 2 || second <= 39;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Encoding (extension values; `extension` wraps one into the Extension SEQUENCE)
+
+export function extension(oid: string, critical: boolean, value: Uint8Array): Uint8Array {
+  return critical
+    ? sequence(objectIdentifier(oid), DER_TRUE, octetString(value))
+    : sequence(objectIdentifier(oid), octetString(value));
+}
+
+/** cA is DEFAULT FALSE, so DER omits it when false; pathLenConstraint only accompanies cA. */
+export function basicConstraintsValue(ca: boolean, pathLength?: number): Uint8Array {
+  if (!ca) return sequence();
+  return pathLength === undefined ? sequence(DER_TRUE) : sequence(DER_TRUE, smallInteger(pathLength));
+}
+
+/** A named-bit BIT STRING: trailing zero bits dropped, as DER requires. Null when no usage is set. */
+export function keyUsageValue(usages: readonly KeyUsage[]): Uint8Array | null {
+  const bits = usages.map((usage) => KEY_USAGES.indexOf(usage));
+  if (bits.length === 0) return null;
+  if (bits.includes(-1)) throw errors.invalidParameter('key_usages contains an unknown key usage');
+  const highest = Math.max(...bits);
+  const bytes = new Uint8Array((highest >> 3) + 1);
+  for (const bit of bits) bytes[bit >> 3] |= 0x80 >> (bit & 7);
+  return bitString(bytes, 7 - (highest & 7));
+}
+
+export const extendedKeyUsageValue = (oids: readonly string[]): Uint8Array =>
+  sequence(...oids.map((oid) => objectIdentifier(oid)));
+
+export function generalName(san: SubjectAltName): Uint8Array {
+  const tag = GENERAL_NAME_TAG[san.type];
+  if (san.type !== 'IP') return contextPrimitive(tag, ascii(san.value));
+  const address = parseIp(san.value);
+  if (address === null) throw errors.invalidIp(`${san.value} is not an IPv4 or IPv6 address`);
+  return contextPrimitive(tag, address);
+}
+
+export const subjectAltNameValue = (sans: readonly SubjectAltName[]): Uint8Array => sequence(...sans.map(generalName));
+
+export const authorityKeyIdentifierValue = (keyIdentifier: Uint8Array): Uint8Array =>
+  sequence(contextPrimitive(0, keyIdentifier));
+
+/** One DistributionPoint with a fullName URI: distributionPoint [0] { fullName [0] { [6] uri } }. */
+export const crlDistributionPointsValue = (url: string): Uint8Array =>
+  sequence(sequence(contextConstructed(0, contextConstructed(0, contextPrimitive(6, ascii(url))))));
+
+export function authorityInfoAccessValue(urls: { ocspUrl?: string; caIssuersUrl?: string }): Uint8Array | null {
+  const descriptions: Uint8Array[] = [];
+  if (urls.ocspUrl) {
+    descriptions.push(sequence(objectIdentifier(ACCESS_METHOD_OCSP), contextPrimitive(6, ascii(urls.ocspUrl))));
+  }
+  if (urls.caIssuersUrl) {
+    descriptions.push(sequence(objectIdentifier(ACCESS_METHOD_CA_ISSUERS), contextPrimitive(6, ascii(urls.caIssuersUrl))));
+  }
+  return descriptions.length === 0 ? null : sequence(...descriptions);
+}
+
+export const customExtensionValue = (value: string): Uint8Array => utf8String(value);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Decoding (inside a `parsingUntrusted` step: malformed input throws MalformedDer)
+
+export interface RawExtension {
+  critical: boolean;
+  /** The extnValue OCTET STRING's content: the DER of the extension value. */
+  value: Uint8Array;
+}
+
+/** `Extensions ::= SEQUENCE OF Extension`, keyed by OID; a repeated OID is malformed (RFC 5280 §4.2). */
+export function readExtensions(el: DerElement): Map<string, RawExtension> {
+  const extensions = new Map<string, RawExtension>();
+  for (const entry of readChildren(el, Tag.SEQUENCE)) {
+    const parts = readChildren(entry, Tag.SEQUENCE);
+    if (parts.length < 2 || parts.length > 3) throw new MalformedDer('bad Extension');
+    const oid = readOid(parts[0]);
+    const critical = parts.length === 3 ? readBoolean(parts[1]) : false;
+    const extnValue = parts[parts.length - 1];
+    if (extnValue.tag !== Tag.OCTET_STRING) throw new MalformedDer('bad extnValue');
+    if (extensions.has(oid)) throw new MalformedDer(`extension ${oid} appears twice`);
+    extensions.set(oid, { critical, value: contentOf(extnValue) });
+  }
+  return extensions;
+}
+
+export function decodeKeyUsage(value: Uint8Array): KeyUsage[] {
+  const content = contentOf(readSingle(value, Tag.BIT_STRING));
+  if (content.length === 0 || content[0] > 7) throw new MalformedDer('bad KeyUsage');
+  const bytes = content.subarray(1);
+  return KEY_USAGES.filter((_, bit) => (bytes[bit >> 3] ?? 0) & (0x80 >> (bit & 7)));
+}
+
+export function decodeExtendedKeyUsage(value: Uint8Array): string[] {
+  return readChildren(readSingle(value), Tag.SEQUENCE).map(readOid);
+}
+
+/** GeneralNames of the four supported types, in order; another type gets PCA.00020112. */
+export function decodeSubjectAltNames(value: Uint8Array): SubjectAltName[] {
+  return readChildren(readSingle(value), Tag.SEQUENCE).map((name) => {
+    const type = TYPE_BY_GENERAL_NAME_TAG.get(name.tag);
+    if (type === undefined) {
+      throw errors.invalidAltNameType('only DNS, IP, EMAIL and URI subject alternative names are supported');
+    }
+    const content = contentOf(name);
+    if (type === 'IP') return { type, value: formatIp(content) };
+    const text = Buffer.from(content).toString('latin1');
+    if (!/^[\x20-\x7e]*$/.test(text)) throw new MalformedDer('bad IA5String in a subject alternative name');
+    return { type, value: text };
+  });
+}
+
+export function decodeBasicConstraints(value: Uint8Array): { ca: boolean; pathLength?: number } {
+  const parts = readChildren(readSingle(value), Tag.SEQUENCE);
+  let index = 0;
+  const ca = parts[index]?.tag === Tag.BOOLEAN ? readBoolean(parts[index++]) : false;
+  const pathLength = parts[index]?.tag === Tag.INTEGER ? readSmallInteger(parts[index++]) : undefined;
+  if (index !== parts.length) throw new MalformedDer('bad BasicConstraints');
+  return pathLength === undefined ? { ca } : { ca, pathLength };
+}
+
+export const decodeSubjectKeyIdentifier = (value: Uint8Array): Uint8Array =>
+  contentOf(readSingle(value, Tag.OCTET_STRING));
+
+/** The keyIdentifier [0] of an AuthorityKeyIdentifier, if it has one. */
+export function decodeAuthorityKeyIdentifier(value: Uint8Array): Uint8Array | undefined {
+  const keyIdentifier = readChildren(readSingle(value), Tag.SEQUENCE).find((part) => part.tag === 0x80);
+  return keyIdentifier === undefined ? undefined : contentOf(keyIdentifier);
+}

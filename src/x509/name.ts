@@ -1,0 +1,119 @@
+/** Distinguished names (§5.1, §5.2): the contract's six attributes, encoded one attribute per RDN. */
+import { errors } from '../errors.ts';
+import {
+  Tag,
+  objectIdentifier,
+  parsingUntrusted,
+  printableString,
+  readChildren,
+  readOid,
+  readSingle,
+  readString,
+  sequence,
+  set,
+  utf8String,
+} from './der.ts';
+
+export interface DistinguishedName {
+  common_name?: string | null;
+  country?: string | null;
+  state?: string | null;
+  locality?: string | null;
+  organization?: string | null;
+  organizational_unit?: string | null;
+}
+
+export type DistinguishedNameField = keyof DistinguishedName;
+
+/** The attributes in the order they are written (C, ST, L, O, OU, CN), with their OIDs. */
+const ATTRIBUTES: readonly { field: DistinguishedNameField; oid: string }[] = [
+  { field: 'country', oid: '2.5.4.6' },
+  { field: 'state', oid: '2.5.4.8' },
+  { field: 'locality', oid: '2.5.4.7' },
+  { field: 'organization', oid: '2.5.4.10' },
+  { field: 'organizational_unit', oid: '2.5.4.11' },
+  { field: 'common_name', oid: '2.5.4.3' },
+];
+const FIELD_BY_OID = new Map(ATTRIBUTES.map(({ field, oid }) => [oid, field]));
+
+/** DER Name: a SEQUENCE of single-attribute SETs. Country is a PrintableString, the rest UTF8String. */
+export function encodeName(dn: DistinguishedName): Uint8Array {
+  const rdns: Uint8Array[] = [];
+  for (const { field, oid } of ATTRIBUTES) {
+    const value = dn[field];
+    if (value === undefined || value === null || value === '') continue;
+    const encodedValue = field === 'country' ? printableString(value) : utf8String(value);
+    rdns.push(set(sequence(objectIdentifier(oid), encodedValue)));
+  }
+  return sequence(...rdns);
+}
+
+/** The DER of a Name without any attribute (RFC 5280 allows it when a SAN carries the identity). */
+export const isEmptyName = (der: Uint8Array): boolean => der.length === 2 && der[0] === Tag.SEQUENCE && der[1] === 0;
+
+/** The contract's view of a Name: the first value of each of the six attributes, null where absent. */
+export function decodeName(der: Uint8Array): DistinguishedName {
+  return parsingUntrusted('distinguished name', () => {
+    const dn: Required<DistinguishedName> = {
+      common_name: null,
+      country: null,
+      state: null,
+      locality: null,
+      organization: null,
+      organizational_unit: null,
+    };
+    for (const rdn of readChildren(readSingle(der), Tag.SEQUENCE)) {
+      for (const attribute of readChildren(rdn, Tag.SET)) {
+        const [type, value] = readChildren(attribute, Tag.SEQUENCE);
+        if (value === undefined) continue;
+        const field = FIELD_BY_OID.get(readOid(type));
+        if (field !== undefined && dn[field] === null) dn[field] = readString(value);
+      }
+    }
+    return dn;
+  });
+}
+
+/** Checks that `der` is a single, well-formed Name (e.g. copied from a CSR). Returns it unchanged. */
+export function checkNameDer(der: Uint8Array, what: string): Uint8Array {
+  parsingUntrusted(what, () => readSingle(der, Tag.SEQUENCE));
+  return der;
+}
+
+// Letters (CJK included in \p{L}), digits and the punctuation §5.1 allows.
+const TEXT = /^[\p{L}\p{M}\p{Nd}\-_ .,]+$/u;
+const COMMON_NAME = /^[\p{L}\p{M}\p{Nd}\-_ .,*]+$/u;
+
+const TEXT_CHARACTERS = "letters, digits, CJK, '-', '_', space, '.' or ','";
+const RULES: Record<DistinguishedNameField, { pattern: RegExp; max: number; description: string }> = {
+  common_name: { pattern: COMMON_NAME, max: 64, description: `1-64 characters: ${TEXT_CHARACTERS} or '*'` },
+  country: { pattern: /^[A-Za-z]{2}$/, max: 2, description: 'exactly two letters' },
+  state: { pattern: TEXT, max: 128, description: `1-128 characters: ${TEXT_CHARACTERS}` },
+  locality: { pattern: TEXT, max: 128, description: `1-128 characters: ${TEXT_CHARACTERS}` },
+  organization: { pattern: TEXT, max: 64, description: `1-64 characters: ${TEXT_CHARACTERS}` },
+  organizational_unit: { pattern: TEXT, max: 64, description: `1-64 characters: ${TEXT_CHARACTERS}` },
+};
+
+/**
+ * §5.1 (`requireAll`: every attribute required) and §5.2 (only `common_name` required). A present attribute
+ * (not undefined or null) must satisfy its rule; violations throw PCA.00020101 naming the field.
+ */
+export function validateDistinguishedName(dn: unknown, options: { requireAll: boolean }): DistinguishedName {
+  if (typeof dn !== 'object' || dn === null || Array.isArray(dn)) {
+    throw errors.invalidDistinguishedName('distinguished_name must be an object');
+  }
+  const record = dn as Record<string, unknown>;
+  for (const { field } of ATTRIBUTES) {
+    const value = record[field];
+    const name = `distinguished_name.${field}`;
+    if (value === undefined || value === null) {
+      if (options.requireAll || field === 'common_name') throw errors.invalidDistinguishedName(`${name} is required`);
+      continue;
+    }
+    const rule = RULES[field];
+    if (typeof value !== 'string' || [...value].length > rule.max || !rule.pattern.test(value)) {
+      throw errors.invalidDistinguishedName(`${name} must be ${rule.description}`);
+    }
+  }
+  return record as DistinguishedName;
+}

@@ -1,0 +1,224 @@
+/**
+ * Subject public keys (DER SubjectPublicKeyInfo): which contract key algorithm they are, SKI; and the signatures
+ * these keys make over X.509 structures (algorithm identifiers, the SIGNED envelope, verification).
+ */
+import { createHash } from 'node:crypto';
+import { errors } from '../errors.ts';
+import {
+  EC_CURVES,
+  RSA_MODULUS_BITS,
+  SIGNATURE_OIDS,
+  WEBCRYPTO_HASH,
+  type HashAlgorithm,
+  type KeyAlgorithm,
+  type KeyFamily,
+  type Signer,
+  keyFamily,
+} from './algorithms.ts';
+import {
+  DER_NULL,
+  MalformedDer,
+  Tag,
+  bitString,
+  encodingOf,
+  expectTag,
+  objectIdentifier,
+  sequence,
+  type DerElement,
+  ecdsaDerToRaw,
+  parsingUntrusted,
+  readChildren,
+  readOctetAlignedBitString,
+  readOid,
+  readSingle,
+  unsignedIntegerValue,
+} from './der.ts';
+import { cryptoEngine } from './engine.ts';
+import { toPem } from './pem.ts';
+
+const RSA_ENCRYPTION = '1.2.840.113549.1.1.1';
+const EC_PUBLIC_KEY = '1.2.840.10045.2.1';
+
+/** Key types people do send, named so that the rejection says what was found. */
+const KNOWN_UNSUPPORTED: Record<string, string> = {
+  '1.2.840.113549.1.1.10': 'RSASSA-PSS',
+  '1.2.840.10040.4.1': 'DSA',
+  '1.3.101.110': 'X25519',
+  '1.3.101.111': 'X448',
+  '1.3.101.112': 'Ed25519',
+  '1.3.101.113': 'Ed448',
+  '1.2.156.10197.1.301': 'SM2',
+  '1.3.132.0.10': 'secp256k1',
+  '1.2.840.10045.3.1.1': 'P-192',
+  '1.3.132.0.33': 'P-224',
+  '1.3.36.3.3.2.8.1.1.7': 'brainpoolP256r1',
+};
+
+const CURVE_BY_OID = new Map<string, { alg: KeyAlgorithm; namedCurve: string; bits: number }>(
+  Object.entries(EC_CURVES).map(([alg, curve]) => [curve.oid, { alg: alg as KeyAlgorithm, ...curve }]),
+);
+
+interface SpkiParts {
+  algorithmOid: string;
+  /** The namedCurve OID of an EC key, else null. */
+  curveOid: string | null;
+  /** The subjectPublicKey BIT STRING's bytes. */
+  publicKey: Uint8Array;
+}
+
+function readSpki(spki: Uint8Array): SpkiParts {
+  return parsingUntrusted('public key', () => {
+    const [algorithm, subjectPublicKey, ...rest] = readChildren(readSingle(spki), Tag.SEQUENCE);
+    if (subjectPublicKey === undefined || rest.length > 0) throw errors.invalidParameter('public key is malformed');
+    const [oid, parameters] = readChildren(algorithm, Tag.SEQUENCE);
+    const algorithmOid = readOid(oid);
+    const curveOid = algorithmOid === EC_PUBLIC_KEY && parameters?.tag === Tag.OID ? readOid(parameters) : null;
+    return { algorithmOid, curveOid, publicKey: readOctetAlignedBitString(subjectPublicKey) };
+  });
+}
+
+/** The contract key algorithm (§10.3) of a public key; anything else gets PCA.00020102 saying what it is. */
+export function keyAlgorithmOfSpki(spki: Uint8Array): KeyAlgorithm {
+  const { algorithmOid, curveOid, publicKey } = readSpki(spki);
+  if (algorithmOid === RSA_ENCRYPTION) return rsaKeyAlgorithm(publicKey);
+  if (algorithmOid === EC_PUBLIC_KEY) {
+    const curve = curveOid === null ? undefined : CURVE_BY_OID.get(curveOid);
+    if (curve === undefined) {
+      const name = curveOid === null ? 'with explicit parameters' : (KNOWN_UNSUPPORTED[curveOid] ?? curveOid);
+      throw errors.invalidKeyAlgorithm(`EC curve ${name} is not supported; use P-256, P-384 or P-521`);
+    }
+    const size = Math.ceil(curve.bits / 8);
+    const pointLength = publicKey[0] === 4 ? 1 + 2 * size : 1 + size;
+    if (![2, 3, 4].includes(publicKey[0]) || publicKey.length !== pointLength) {
+      throw errors.invalidParameter(`public key is not a valid ${curve.namedCurve} point`);
+    }
+    return curve.alg;
+  }
+  const name = KNOWN_UNSUPPORTED[algorithmOid] ?? `with algorithm ${algorithmOid}`;
+  throw errors.invalidKeyAlgorithm(`${name} keys are not supported; use RSA 2048/3072/4096 or EC P-256/P-384/P-521`);
+}
+
+function rsaKeyAlgorithm(rsaPublicKey: Uint8Array): KeyAlgorithm {
+  const { bits, exponent } = parsingUntrusted('RSA public key', () => {
+    const [modulus, publicExponent, ...rest] = readChildren(readSingle(rsaPublicKey), Tag.SEQUENCE);
+    if (publicExponent === undefined || rest.length > 0) throw errors.invalidParameter('RSA public key is malformed');
+    const magnitude = unsignedIntegerValue(modulus);
+    return { bits: (magnitude.length - 1) * 8 + bitLength(magnitude[0]), exponent: unsignedIntegerValue(publicExponent) };
+  });
+  const alg = Object.keys(RSA_MODULUS_BITS).find((name) => RSA_MODULUS_BITS[name] === bits);
+  if (alg === undefined) {
+    throw errors.invalidKeyAlgorithm(`RSA key of ${bits} bits is not supported; use 2048, 3072 or 4096 bits`);
+  }
+  if (exponent.length !== 3 || exponent[0] !== 1 || exponent[1] !== 0 || exponent[2] !== 1) {
+    throw errors.invalidKeyAlgorithm('RSA public exponent must be 65537');
+  }
+  return alg as KeyAlgorithm;
+}
+
+const bitLength = (byte: number): number => (byte === 0 ? 0 : 32 - Math.clz32(byte));
+
+/** The key size in bits (2048, …, 256, 384, 521), as §4.4.3's `key_algorithm_length` reports it. */
+export function keySizeOf(alg: KeyAlgorithm): number {
+  return keyFamily(alg) === 'RSA' ? RSA_MODULUS_BITS[alg] : EC_CURVES[alg as keyof typeof EC_CURVES].bits;
+}
+
+export const spkiToPem = (spki: Uint8Array): string => toPem('PUBLIC KEY', spki);
+
+/** RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING's bytes. */
+export function subjectKeyIdentifier(spki: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha1').update(readSpki(spki).publicKey).digest());
+}
+
+/**
+ * Whether `signature` (as X.509 carries it) over `data` was made by the key of `spki` with `family`/`hash`.
+ * False for a bad signature and for a key that cannot verify it (other algorithm, unknown curve, bad point).
+ */
+export async function verifySignature(
+  spki: Uint8Array,
+  family: KeyFamily,
+  hash: HashAlgorithm,
+  data: Uint8Array,
+  signature: Uint8Array,
+): Promise<boolean> {
+  const { algorithmOid, curveOid } = readSpki(spki);
+  const subtle = cryptoEngine.subtle;
+  try {
+    if (family === 'RSA' && algorithmOid === RSA_ENCRYPTION) {
+      const params = { name: 'RSASSA-PKCS1-v1_5', hash: WEBCRYPTO_HASH[hash] };
+      const key = await subtle.importKey('spki', spki.slice(), params, false, ['verify']);
+      return await subtle.verify(params, key, signature.slice(), data.slice());
+    }
+    const curve = curveOid === null ? undefined : CURVE_BY_OID.get(curveOid);
+    if (family === 'EC' && curve !== undefined) {
+      const raw = ecdsaDerToRaw(signature, curve.bits);
+      if (raw === null) return false;
+      const key = await subtle.importKey('spki', spki.slice(), { name: 'ECDSA', namedCurve: curve.namedCurve }, false, [
+        'verify',
+      ]);
+      return await subtle.verify({ name: 'ECDSA', hash: WEBCRYPTO_HASH[hash] }, key, raw, data.slice());
+    }
+    return false;
+  } catch {
+    return false; // WebCrypto refuses keys it cannot use (e.g. a point off the curve): nothing verifies
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Signatures over X.509 structures
+
+export interface SignatureAlgorithm {
+  family: KeyFamily;
+  hash: HashAlgorithm;
+}
+
+const SIGNATURE_ALGORITHM_BY_OID = new Map<string, SignatureAlgorithm>(
+  Object.entries(SIGNATURE_OIDS).flatMap(([family, byHash]) =>
+    Object.entries(byHash).map(([hash, oid]) => [oid, { family, hash } as SignatureAlgorithm]),
+  ),
+);
+
+/** AlgorithmIdentifier: RSA PKCS#1 v1.5 carries NULL parameters, ECDSA none (RFC 4055, RFC 5758). */
+export function signatureAlgorithmIdentifier({ family, hash }: SignatureAlgorithm): Uint8Array {
+  const oid = objectIdentifier(SIGNATURE_OIDS[family][hash]);
+  return family === 'RSA' ? sequence(oid, DER_NULL) : sequence(oid);
+}
+
+/** Java-style names, as §4.4.3 reports them: `SHA256withRSA`, `SHA384withECDSA`. */
+export const signatureAlgorithmName = ({ family, hash }: SignatureAlgorithm): string =>
+  `${hash}with${family === 'RSA' ? 'RSA' : 'ECDSA'}`;
+
+/** Signs `tbs` and wraps it as X.509 SIGNED structures are: SEQUENCE { tbs, algorithm, BIT STRING signature }. */
+export async function signStructure(tbs: Uint8Array, signer: Signer, hash: HashAlgorithm): Promise<Uint8Array> {
+  const signature = await signer.sign(hash, tbs);
+  return sequence(tbs, signatureAlgorithmIdentifier({ family: keyFamily(signer.keyAlgorithm), hash }), bitString(signature));
+}
+
+export interface SignedStructure {
+  /** The to-be-signed element, whose encoding is the signed data. */
+  tbs: DerElement;
+  /** The encoding of the outer AlgorithmIdentifier (a certificate repeats it inside its TBS). */
+  algorithmIdentifier: Uint8Array;
+  algorithmOid: string;
+  /** Null for any algorithm outside §10.3's six. */
+  algorithm: SignatureAlgorithm | null;
+  signature: Uint8Array;
+}
+
+/** Reads a SIGNED envelope (certificate, CSR). Throws MalformedDer; callers run it inside `parsingUntrusted`. */
+export function readSigned(der: Uint8Array): SignedStructure {
+  const [tbs, algorithm, signature, ...rest] = readChildren(readSingle(der), Tag.SEQUENCE);
+  if (signature === undefined || rest.length > 0) throw new MalformedDer('a signed structure has three parts');
+  expectTag(tbs, Tag.SEQUENCE);
+  const [oid, parameters, ...more] = readChildren(algorithm, Tag.SEQUENCE);
+  const algorithmOid = readOid(oid);
+  const known = SIGNATURE_ALGORITHM_BY_OID.get(algorithmOid) ?? null;
+  const parametersFit = known?.family === 'RSA' ? parameters === undefined || parameters.tag === Tag.NULL : !parameters;
+  if (more.length > 0 || (known !== null && !parametersFit)) throw new MalformedDer('bad signature AlgorithmIdentifier');
+  return {
+    tbs,
+    algorithmIdentifier: encodingOf(algorithm),
+    algorithmOid,
+    algorithm: known,
+    signature: readOctetAlignedBitString(signature),
+  };
+}
