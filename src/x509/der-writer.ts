@@ -1,0 +1,127 @@
+/**
+ * What the revocation codecs (CRL, OCSP) need on top of der.ts: a paged sink that streams millions of pre-encoded
+ * entries without an object tree or re-copying, TLV headers for content written separately, the few encoders
+ * der.ts lacks, and the X.509 SIGNED{} wrapper over a Signer.
+ */
+import { keyFamily, SIGNATURE_OIDS, type HashAlgorithm, type Signer } from './algorithms.ts';
+import { DER_NULL, Tag, bitString, objectIdentifier, readSingle, sequence, tlv } from './der.ts';
+
+/** Tag and length octets of a TLV whose `contentLength` content octets are written separately. */
+export function tlvHeader(tag: number, contentLength: number): Uint8Array {
+  if (contentLength < 0x80) return Uint8Array.of(tag, contentLength);
+  const octets: number[] = [];
+  for (let rest = contentLength; rest > 0; rest = Math.floor(rest / 256)) octets.unshift(rest % 256);
+  return Uint8Array.of(tag, 0x80 | octets.length, ...octets);
+}
+
+const ENUMERATED = 0x0a;
+
+export function enumerated(value: number): Uint8Array {
+  if (!Number.isInteger(value) || value < 0 || value > 127) throw new RangeError(`ENUMERATED ${value} out of range`);
+  return Uint8Array.of(ENUMERATED, 1, value);
+}
+
+const pad = (n: number, width: number): string => String(n).padStart(width, '0');
+
+/** GeneralizedTime to the whole second, `Z` (RFC 5280 4.1.2.5.2; OCSP uses it for every date). */
+export function generalizedTime(date: Date): Uint8Array {
+  const year = date.getUTCFullYear();
+  if (!Number.isFinite(date.getTime()) || year < 0 || year > 9999) throw new RangeError('date out of range');
+  const text =
+    pad(year, 4) +
+    pad(date.getUTCMonth() + 1, 2) +
+    pad(date.getUTCDate(), 2) +
+    pad(date.getUTCHours(), 2) +
+    pad(date.getUTCMinutes(), 2) +
+    pad(date.getUTCSeconds(), 2) +
+    'Z';
+  return tlv(Tag.GENERALIZED_TIME, Uint8Array.from(text, (c) => c.charCodeAt(0)));
+}
+
+/** Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }, non-critical. */
+export const nonCriticalExtension = (oid: string, value: Uint8Array): Uint8Array =>
+  sequence(objectIdentifier(oid), tlv(Tag.OCTET_STRING, value));
+
+/** AlgorithmIdentifier of the signature: RSA carries NULL parameters, ECDSA none (RFC 3279, RFC 5758). */
+export function signatureAlgorithm(signer: Signer, hash: HashAlgorithm): Uint8Array {
+  const family = keyFamily(signer.keyAlgorithm);
+  const oid = objectIdentifier(SIGNATURE_OIDS[family][hash]);
+  return family === 'RSA' ? sequence(oid, DER_NULL) : sequence(oid);
+}
+
+/** SIGNED{} of X.509: SEQUENCE { tbs, signatureAlgorithm, signature BIT STRING, ...trailer }. */
+export async function signStructure(
+  tbs: Uint8Array,
+  signer: Signer,
+  hash: HashAlgorithm,
+  ...trailer: Uint8Array[]
+): Promise<Uint8Array> {
+  const signature = await signer.sign(hash, tbs);
+  return sequence(tbs, signatureAlgorithm(signer, hash), bitString(signature), ...trailer);
+}
+
+/** `der` itself, once checked to be exactly one DER SEQUENCE; otherwise a TypeError naming `what`. */
+export function requireDerSequence(der: Uint8Array, what: string): Uint8Array {
+  try {
+    readSingle(der, Tag.SEQUENCE);
+    return der;
+  } catch (cause) {
+    throw new TypeError(`${what} is not a DER SEQUENCE`, { cause });
+  }
+}
+
+/** The big-endian magnitude of a non-negative bigint. */
+export function bigintBytes(value: bigint): Uint8Array {
+  if (value < 0n) throw new RangeError('negative integers are not supported');
+  return hexToBytes(value.toString(16));
+}
+
+const HEX = /^[0-9a-fA-F]*$/;
+
+/** Hex without separators (odd length allowed) to bytes. */
+export function hexToBytes(hex: string): Uint8Array {
+  if (!HEX.test(hex)) throw new RangeError(`not a hex string: ${hex.slice(0, 40)}`);
+  return Buffer.from(hex.length % 2 ? `0${hex}` : hex, 'hex');
+}
+
+export const bytesToHex = (bytes: Uint8Array): string =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex');
+
+/**
+ * Append-only bytes in fixed pages, so streaming a large SEQUENCE OF never re-copies what it already holds (as a
+ * doubling buffer would). The contents are copied out once, into the final structure.
+ */
+export class ByteSink {
+  readonly #pages: Uint8Array[] = [];
+  #page: Uint8Array;
+  #used = 0;
+  #total = 0;
+
+  constructor(private readonly pageSize = 1 << 20) {
+    this.#page = new Uint8Array(pageSize);
+  }
+
+  get byteLength(): number {
+    return this.#total;
+  }
+
+  write(bytes: Uint8Array): void {
+    if (this.#page.length - this.#used < bytes.length) {
+      this.#pages.push(this.#page.subarray(0, this.#used));
+      this.#page = new Uint8Array(Math.max(this.pageSize, bytes.length));
+      this.#used = 0;
+    }
+    this.#page.set(bytes, this.#used);
+    this.#used += bytes.length;
+    this.#total += bytes.length;
+  }
+
+  /** Copies everything written into `target` at `offset`; returns the offset just after it. */
+  copyTo(target: Uint8Array, offset: number): number {
+    for (const page of [...this.#pages, this.#page.subarray(0, this.#used)]) {
+      target.set(page, offset);
+      offset += page.length;
+    }
+    return offset;
+  }
+}
