@@ -157,6 +157,9 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
         );
         try {
           return { keyRef, spki: publicKeySpki(lib, session, keys.publicKey, alg) };
+        } catch (error) {
+          lib.C_DestroyObject(session, keys.privateKey); // no orphan on the token
+          throw error;
         } finally {
           lib.C_DestroyObject(session, keys.publicKey);
         }

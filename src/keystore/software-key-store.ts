@@ -4,6 +4,7 @@
  */
 import { createPrivateKey, randomBytes, sign as nodeSign, type KeyObject } from 'node:crypto';
 import { RSA_MODULUS_BITS, webCryptoKeyParams, type HashAlgorithm, type KeyAlgorithm } from '../x509/algorithms.ts';
+import { errors } from '../errors.ts';
 import type { GeneratedKey, KeyStore } from './key-store.ts';
 import { KeyStoreError } from './key-store-errors.ts';
 import type { Sealer } from './sealing.ts';
@@ -84,7 +85,7 @@ export function createSoftwareKeyStore({ sealer }: { sealer: Sealer }): KeyStore
     async check(): Promise<void> {
       const probe = randomBytes(32);
       const unsealed = sealer.unseal(sealer.seal(probe, 'check'), 'check');
-      if (!probe.equals(unsealed)) throw new KeyStoreError('the master key does not round-trip a probe');
+      if (!probe.equals(unsealed)) throw errors.unavailable('the software key store cannot round-trip a sealed probe');
     },
 
     async close(): Promise<void> {

@@ -1,4 +1,5 @@
 import { createPublicKey, randomBytes, verify } from 'node:crypto';
+import pkcs11js from 'pkcs11js';
 import t from 'tap';
 import { AppError } from '../../src/errors.ts';
 import { KeyStoreError } from '../../src/keystore/key-store-errors.ts';
@@ -119,6 +120,21 @@ t.test('PKCS#11 key store on SoftHSM2', async (t) => {
     await store.destroy(keyRef);
     t.notOk((await privateKeysOnToken()).has(keyRef.slice(4)), 'gone');
     await t.rejects(store.sign(keyRef, 'EC256', 'SHA256', data), { message: /not found/ });
+  });
+
+  t.test('a lost session is a 503, and the next call reconnects', async (t) => {
+    const { keyRef, spki } = generated.get('EC256')!;
+    // A second handle on the module is the same PKCS#11 application: closing all its sessions closes the store's.
+    const intruder = new pkcs11js.PKCS11();
+    intruder.load(SOFTHSM_LIBRARY);
+    t.throws(() => intruder.C_Initialize(), { code: pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED });
+    for (const slot of intruder.C_GetSlotList(true)) intruder.C_CloseAllSessions(slot);
+    await t.rejects(store.sign(keyRef, 'EC256', 'SHA256', data), {
+      statusCode: 503,
+      message: /PKCS#11 token 'pca-keystore-test' is unavailable: .*CKR_SESSION_HANDLE_INVALID/,
+    });
+    t.ok(await opensslVerifies(spki, 'SHA256', data, await store.sign(keyRef, 'EC256', 'SHA256', data)), 'reconnected');
+    await store.check();
   });
 
   await t.test('close', async (t) => {
