@@ -64,6 +64,9 @@ const CONNECTION_LOST = new Set([
   pkcs11js.CKR_CRYPTOKI_NOT_INITIALIZED,
 ]);
 
+/** A cached key handle whose object is gone (deleted by another process). */
+const STALE_HANDLE = new Set([pkcs11js.CKR_KEY_HANDLE_INVALID, pkcs11js.CKR_OBJECT_HANDLE_INVALID]);
+
 interface TokenKey {
   handle: Handle;
   algorithm: KeyAlgorithm | undefined;
@@ -109,7 +112,7 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
     }
   }
 
-  async function tokenKey(conn: Connection, session: Handle, keyRef: string): Promise<TokenKey> {
+  function tokenKey(conn: Connection, session: Handle, keyRef: string): TokenKey {
     let key = conn.keys.get(keyRef);
     if (!key) {
       const id = parseKeyRef(keyRef);
@@ -170,11 +173,17 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
       const digest = createHash(NODE_HASH[hash]).update(data).digest();
       const isRsa = keyFamily(alg) === 'RSA';
       return withSession(async (conn, session) => {
-        const key = await tokenKey(conn, session, keyRef);
+        const key = tokenKey(conn, session, keyRef);
         if (key.algorithm !== alg) {
           throw new KeyStoreError(`PKCS#11 key ${keyRef} is ${key.algorithm ?? 'of an unsupported type'}, not ${alg}`);
         }
-        conn.lib.C_SignInit(session, { mechanism: isRsa ? pkcs11js.CKM_RSA_PKCS : pkcs11js.CKM_ECDSA }, key.handle);
+        try {
+          conn.lib.C_SignInit(session, { mechanism: isRsa ? pkcs11js.CKM_RSA_PKCS : pkcs11js.CKM_ECDSA }, key.handle);
+        } catch (error) {
+          if (!(error instanceof pkcs11js.Pkcs11Error && STALE_HANDLE.has(error.code))) throw error;
+          conn.keys.delete(keyRef); // deleted behind our back (another process): look it up afresh next time
+          throw new KeyStoreError(`PKCS#11 key ${keyRef} is no longer on token '${conn.tokenLabel}'`, { cause: error });
+        }
         const input = isRsa ? Buffer.concat([DIGEST_INFO_PREFIX[hash], digest]) : digest;
         const signature = await conn.lib.C_SignAsync(session, input, Buffer.alloc(MAX_SIGNATURE_BYTES));
         return isRsa ? new Uint8Array(signature) : ecdsaRawToDer(signature, EC_CURVES[alg as EcAlgorithm].bits);

@@ -122,6 +122,17 @@ t.test('PKCS#11 key store on SoftHSM2', async (t) => {
     await t.rejects(store.sign(keyRef, 'EC256', 'SHA256', data), { message: /not found/ });
   });
 
+  t.test('a key deleted by another process is reported, not crashed on', async (t) => {
+    const { keyRef } = await store.generate('EC256');
+    await store.sign(keyRef, 'EC256', 'SHA256', data); // its handle is now cached
+    await run('pkcs11-tool', [
+      '--module', SOFTHSM_LIBRARY, '--token-label', LABEL, '--login', '--pin', PIN,
+      '--delete-object', '--type', 'privkey', '--id', keyRef.slice(4),
+    ]);
+    await t.rejects(store.sign(keyRef, 'EC256', 'SHA256', data), { name: 'KeyStoreError', message: /no longer on token/ });
+    await t.rejects(store.sign(keyRef, 'EC256', 'SHA256', data), { name: 'KeyStoreError', message: /not found on token/ });
+  });
+
   t.test('a lost session is a 503, and the next call reconnects', async (t) => {
     const { keyRef, spki } = generated.get('EC256')!;
     // A second handle on the module is the same PKCS#11 application: closing all its sessions closes the store's.
