@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildCrl, parseCrlSummary, type CrlInput, type RevokedEntry } from '../../src/x509/crl.ts';
 import { MalformedDer } from '../../src/x509/der.ts';
-import { createOpensslPki, openssl, runOpenssl, type OpensslPki } from './fixtures/openssl-pki.ts';
+import { createOpensslPki, openssl, opensslDate, runOpenssl, type OpensslPki } from './fixtures/openssl-pki.ts';
 
 const HOUR = 3_600_000;
 // Relative to now, since `openssl verify -crl_check` refuses expired CRLs; whole seconds, as DER keeps them.
@@ -13,12 +13,6 @@ const THIS_UPDATE = new Date(Math.floor(Date.now() / HOUR) * HOUR - HOUR);
 const NEXT_UPDATE = new Date(THIS_UPDATE.getTime() + 7 * 24 * HOUR);
 const REVOKED_AT = new Date(THIS_UPDATE.getTime() - 20 * HOUR + 15_000);
 
-/** A date as `openssl -text` prints it: `Mar  1 12:00:00 2025 GMT`. */
-function opensslDate(date: Date): string {
-  const month = date.toLocaleString('en-US', { month: 'short', timeZone: 'UTC' });
-  const day = String(date.getUTCDate()).padStart(2, ' ');
-  return `${month} ${day} ${date.toISOString().slice(11, 19)} ${date.getUTCFullYear()} GMT`;
-}
 const UNSPECIFIED_SERIAL = '0f0e0d0c0b0a';
 
 const [ecPki, rsaPki] = await Promise.all([createOpensslPki('EC256'), createOpensslPki('RSA2048')]);
