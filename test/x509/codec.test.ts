@@ -1,0 +1,240 @@
+/** The pure codecs and validators under the certificate builder: PEM, DER helpers, names, SANs, keys. */
+import t from 'tap';
+import {
+  Tag,
+  ecdsaDerToRaw,
+  ecdsaRawToDer,
+  readChildren,
+  readSingle,
+  readTime,
+  time,
+} from '../../src/x509/der.ts';
+import {
+  formatIp,
+  parseIp,
+  validateCustomExtension,
+  validateKeyUsages,
+  validateSubjectAltNames,
+} from '../../src/x509/extensions.ts';
+import { decodeName, encodeName, validateDistinguishedName } from '../../src/x509/name.ts';
+import { joinPem, parsePemBlocks, toPem } from '../../src/x509/pem.ts';
+import { keyAlgorithmOfSpki } from '../../src/x509/public-key.ts';
+import { appErrorOf, generateTestKey, openssl, scratch } from './support.ts';
+
+const bytes = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 37) & 0xff);
+
+t.test('toPem: 64-character lines, \\r\\n, no break after END; joinPem; openssl reads it', async (t) => {
+  const pem = toPem('CERTIFICATE', bytes(200));
+  const lines = pem.split('\r\n');
+  t.equal(lines[0], '-----BEGIN CERTIFICATE-----');
+  t.equal(lines.at(-1), '-----END CERTIFICATE-----');
+  t.ok(lines.slice(1, -2).every((line) => line.length === 64));
+  t.ok(lines.at(-2)!.length > 0 && lines.at(-2)!.length <= 64);
+  t.notOk(pem.endsWith('\n'));
+  t.notMatch(pem, /[^\r]\n/, 'every break is \\r\\n');
+  t.equal(lines.slice(1, -1).join(''), Buffer.from(bytes(200)).toString('base64'));
+  const chain = joinPem([pem, toPem('CERTIFICATE', bytes(3))]);
+  t.match(chain, '-----END CERTIFICATE-----\r\n-----BEGIN CERTIFICATE-----');
+  t.same(parsePemBlocks(chain), [bytes(200), bytes(3)]);
+
+  const work = await scratch('pem');
+  const key = await generateTestKey('EC256');
+  const read = await openssl(['pkey', '-pubin', '-in', await work.write('pub.pem', toPem('PUBLIC KEY', key.spki)), '-noout', '-text']);
+  t.ok(read.ok, `openssl reads \\r\\n PEM: ${read.stderr}`);
+});
+
+t.test('parsePemBlocks tolerance and errors', async (t) => {
+  const pem = toPem('CERTIFICATE', bytes(100));
+  const lf = pem.replaceAll('\r\n', '\n');
+  for (const [name, text] of [
+    ['LF', lf],
+    ['mixed', lf.replace('\n', '\r\n')],
+    ['whitespace around', `\r\n  \t${lf}\n\n `],
+    ['explanatory text around', `subject=CN = x\n${lf}\ntrailing words`],
+  ]) {
+    t.same(parsePemBlocks(text, 'CERTIFICATE'), [bytes(100)], name);
+  }
+  for (const [name, text, message] of [
+    ['nothing', '', /no PEM block/],
+    ['garbage', 'hello world', /no PEM block/],
+    ['bad base64', '-----BEGIN CERTIFICATE-----\nAB$C\n-----END CERTIFICATE-----', /base64/],
+    ['empty body', '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----', /base64/],
+    ['wrong label', toPem('PRIVATE KEY', bytes(10)), /expected CERTIFICATE, found PRIVATE KEY/],
+    ['mismatched END', lf.replace('END CERTIFICATE', 'END X509 CRL'), /closed by/],
+    ['unterminated second block', `${lf}\n-----BEGIN CERTIFICATE-----\nAAAA`, /without a matching END/],
+  ] as const) {
+    t.match(await appErrorOf(() => parsePemBlocks(text, 'CERTIFICATE', 'certificate')), { code: 'PCA.00020001', message }, name);
+  }
+});
+
+t.test('names: one attribute per RDN in C, ST, L, O, OU, CN order; PrintableString country', async (t) => {
+  const dn = {
+    common_name: '网格 CA',
+    country: 'CN',
+    state: 'zhejiang',
+    locality: 'hangzhou',
+    organization: 'huawei-cloud',
+    organizational_unit: 'container',
+  };
+  const der = encodeName(dn);
+  const rdns = readChildren(readSingle(der), Tag.SEQUENCE);
+  t.equal(rdns.length, 6);
+  t.ok(rdns.every((rdn) => readChildren(rdn, Tag.SET).length === 1), 'single-valued RDNs');
+  const [, countryValue] = readChildren(readChildren(rdns[0])[0]);
+  t.equal(countryValue.tag, Tag.PRINTABLE_STRING);
+  t.same(decodeName(der), dn);
+  t.same(decodeName(encodeName({ common_name: 'only', state: null, country: undefined })), {
+    common_name: 'only',
+    country: null,
+    state: null,
+    locality: null,
+    organization: null,
+    organizational_unit: null,
+  });
+  t.same(encodeName({}), new Uint8Array([0x30, 0]));
+  t.match(await appErrorOf(() => decodeName(new Uint8Array([0x30, 0x03, 0x31, 0x01]))), { code: 'PCA.00020001' });
+});
+
+t.test('validateDistinguishedName (§5.1 / §5.2)', async (t) => {
+  const full = { common_name: 'a*.b c-d_e,f', country: 'cn', state: '浙江', locality: 'x', organization: 'o', organizational_unit: 'u' };
+  t.same(validateDistinguishedName(full, { requireAll: true }), full);
+  t.same(validateDistinguishedName({ common_name: 'leaf', state: null }, { requireAll: false }), { common_name: 'leaf', state: null });
+  const invalid: [string, unknown, boolean, RegExp][] = [
+    ['missing field', { ...full, locality: undefined }, true, /distinguished_name.locality is required/],
+    ['missing CN', { country: 'CN' }, false, /common_name is required/],
+    ['three-letter country', { ...full, country: 'CHN' }, true, /distinguished_name.country must be exactly two letters/],
+    ['digit in country', { ...full, country: 'C1' }, true, /country/],
+    ['long CN', { ...full, common_name: 'x'.repeat(65) }, true, /common_name must be 1-64/],
+    ['empty O', { ...full, organization: '' }, true, /organization must be 1-64/],
+    ['* outside CN', { ...full, organization: 'a*' }, true, /organization/],
+    ['slash', { ...full, common_name: 'a/b' }, false, /common_name/],
+    ['long state', { ...full, state: 's'.repeat(129) }, true, /state must be 1-128/],
+    ['not a string', { ...full, locality: 5 }, true, /locality/],
+    ['not an object', 'CN=x', true, /must be an object/],
+  ];
+  for (const [name, dn, requireAll, message] of invalid) {
+    t.match(await appErrorOf(() => validateDistinguishedName(dn, { requireAll })), { code: 'PCA.00020101', message }, name);
+  }
+  t.same(validateDistinguishedName({ ...full, state: 's'.repeat(128) }, { requireAll: true }).state, 's'.repeat(128));
+});
+
+t.test('validateSubjectAltNames (§5.5)', async (t) => {
+  const valid = [
+    { type: 'DNS', value: 'a.example.com' },
+    { type: 'DNS', value: '*.example.com' },
+    { type: 'DNS', value: `${'a'.repeat(63)}.com` },
+    { type: 'IP', value: '192.168.0.1' },
+    { type: 'IP', value: '2001:db8::1' },
+    { type: 'IP', value: '::ffff:10.0.0.1' },
+    { type: 'EMAIL', value: 'first.last+tag@example.com' },
+    { type: 'URI', value: 'spiffe://cluster.local/ns/default/sa/default' },
+    { type: 'URI', value: 'urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66' },
+  ];
+  t.same(validateSubjectAltNames(valid), valid);
+  const invalid: [string, unknown, string][] = [
+    ['wildcard not leftmost', { type: 'DNS', value: 'a.*.com' }, 'PCA.00020110'],
+    ['partial wildcard', { type: 'DNS', value: 'a*.example.com' }, 'PCA.00020110'],
+    ['bare wildcard', { type: 'DNS', value: '*' }, 'PCA.00020110'],
+    ['label of 64', { type: 'DNS', value: `${'a'.repeat(64)}.com` }, 'PCA.00020110'],
+    ['254 characters', { type: 'DNS', value: `${'a.'.repeat(126)}ab` }, 'PCA.00020110'],
+    ['empty label', { type: 'DNS', value: 'a..com' }, 'PCA.00020110'],
+    ['space', { type: 'DNS', value: 'a b.com' }, 'PCA.00020110'],
+    ['hyphen edge', { type: 'DNS', value: '-a.com' }, 'PCA.00020110'],
+    ['IPv4 octet 256', { type: 'IP', value: '256.1.1.1' }, 'PCA.00020111'],
+    ['IPv4 leading zero', { type: 'IP', value: '01.2.3.4' }, 'PCA.00020111'],
+    ['IPv4 short', { type: 'IP', value: '1.2.3' }, 'PCA.00020111'],
+    ['IPv6 zone', { type: 'IP', value: 'fe80::1%eth0' }, 'PCA.00020111'],
+    ['IPv6 two ::', { type: 'IP', value: '1::2::3' }, 'PCA.00020111'],
+    ['IPv6 nine groups', { type: 'IP', value: '1:2:3:4:5:6:7:8:9' }, 'PCA.00020111'],
+    ['a name as IP', { type: 'IP', value: 'localhost' }, 'PCA.00020111'],
+    ['email without domain', { type: 'EMAIL', value: 'a@' }, 'PCA.00020001'],
+    ['email with space', { type: 'EMAIL', value: 'a b@example.com' }, 'PCA.00020001'],
+    ['relative URI', { type: 'URI', value: 'path/only' }, 'PCA.00020001'],
+    ['URI with space', { type: 'URI', value: 'http://a b/' }, 'PCA.00020001'],
+    ['unknown type', { type: 'RID', value: '1.2.3' }, 'PCA.00020112'],
+    ['lower-case type', { type: 'dns', value: 'a.com' }, 'PCA.00020112'],
+    ['value not a string', { type: 'DNS', value: 5 }, 'PCA.00020001'],
+  ];
+  for (const [name, san, code] of invalid) {
+    t.match(await appErrorOf(() => validateSubjectAltNames([valid[0], san])), { code, message: /\[1\]/ }, name);
+  }
+  const many = Array.from({ length: 21 }, (_, i) => ({ type: 'DNS', value: `h${i}.example.com` }));
+  t.match(await appErrorOf(() => validateSubjectAltNames(many)), { code: 'PCA.00020001', message: /at most 20/ });
+  t.equal(validateSubjectAltNames(many.slice(0, 20)).length, 20);
+  t.match(await appErrorOf(() => validateSubjectAltNames('a.com')), { code: 'PCA.00020001' });
+});
+
+t.test('IP addresses: 4 or 16 octets, RFC 5952 text', async (t) => {
+  t.same(parseIp('10.1.2.3'), new Uint8Array([10, 1, 2, 3]));
+  t.equal(parseIp('::1')?.length, 16);
+  for (const [input, canonical] of [
+    ['::', '::'],
+    ['::1', '::1'],
+    ['2001:DB8::1', '2001:db8::1'],
+    ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+    ['1:0:1:1:1:1:1:1', '1:0:1:1:1:1:1:1'],
+    ['fe80::', 'fe80::'],
+    ['::ffff:1.2.3.4', '::ffff:102:304'],
+    ['1:2:3:4:5:6:7:8', '1:2:3:4:5:6:7:8'],
+  ]) {
+    t.equal(formatIp(parseIp(input)!), canonical, input);
+  }
+});
+
+t.test('validateCustomExtension and validateKeyUsages (§5.6)', async (t) => {
+  t.same(validateCustomExtension({ object_identifier: '1.3.6.1.4.1.2011.4.99', value: 'v' }), {
+    oid: '1.3.6.1.4.1.2011.4.99',
+    value: 'v',
+  });
+  for (const [name, extension] of [
+    ['standard extension', { object_identifier: '2.5.29.17', value: 'x' }],
+    ['2.5.29 itself', { object_identifier: '2.5.29', value: 'x' }],
+    ['not dotted', { object_identifier: 'abc', value: 'x' }],
+    ['second arc above 39', { object_identifier: '1.40.1', value: 'x' }],
+    ['leading zero arc', { object_identifier: '1.3.06', value: 'x' }],
+    ['value not a string', { object_identifier: '1.2.3', value: 1 }],
+    ['not an object', null],
+  ] as const) {
+    t.match(await appErrorOf(() => validateCustomExtension(extension)), { code: 'PCA.00020001' }, name);
+  }
+  t.same(validateKeyUsages(['digitalSignature', 'keyAgreement', 'digitalSignature']), ['digitalSignature', 'keyAgreement']);
+  t.match(await appErrorOf(() => validateKeyUsages(['digitalSignature', 'signing'])), { code: 'PCA.00020001' });
+});
+
+t.test('DER helpers: ECDSA signature forms, times', async (t) => {
+  for (const bits of [256, 384, 521]) {
+    const size = Math.ceil(bits / 8);
+    for (const raw of [
+      Uint8Array.from({ length: 2 * size }, (_, i) => (i * 91 + 7) & 0xff),
+      Uint8Array.from({ length: 2 * size }, (_, i) => (i % size < 3 ? 0 : 0xff)), // leading zeros, then high bit
+    ]) {
+      const der = ecdsaRawToDer(raw, bits);
+      const [r, s] = readChildren(readSingle(der), Tag.SEQUENCE);
+      t.equal(r.tag, Tag.INTEGER);
+      t.equal(s.tag, Tag.INTEGER);
+      t.same(ecdsaDerToRaw(der, bits), raw, `P-${bits} round trip`);
+    }
+  }
+  t.throws(() => ecdsaRawToDer(new Uint8Array(63), 256));
+  t.equal(ecdsaDerToRaw(new Uint8Array([0x30, 0]), 256), null);
+
+  for (const iso of ['2049-12-31T23:59:59Z', '2050-01-01T00:00:00Z', '1999-06-01T12:00:00Z']) {
+    const encoded = time(new Date(iso));
+    t.equal(encoded[0], iso < '2050' ? Tag.UTC_TIME : Tag.GENERALIZED_TIME, iso);
+    t.equal(readTime(readSingle(encoded)).toISOString(), iso.replace('Z', '.000Z'));
+  }
+});
+
+t.test('keyAlgorithmOfSpki', async (t) => {
+  for (const alg of ['RSA2048', 'EC256', 'EC384', 'EC521'] as const) {
+    t.equal(keyAlgorithmOfSpki((await generateTestKey(alg)).spki), alg);
+  }
+  const work = await scratch('keys');
+  await openssl(['genpkey', '-algorithm', 'X25519', '-out', work.file('x.pem')]);
+  await openssl(['pkey', '-in', work.file('x.pem'), '-pubout', '-outform', 'DER', '-out', work.file('x.der')]);
+  t.match(await appErrorOf(() => keyAlgorithmOfSpki(new Uint8Array(0))), { code: 'PCA.00020001' });
+  t.match(await appErrorOf(async () => keyAlgorithmOfSpki(new Uint8Array(await work.read('x.der')))), {
+    code: 'PCA.00020102',
+    message: /X25519/,
+  });
+});

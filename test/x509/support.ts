@@ -1,0 +1,103 @@
+/** Fixtures for the X.509 tests: throwaway WebCrypto signers, and openssl as the outside judge. */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import {
+  EC_CURVES,
+  WEBCRYPTO_HASH,
+  keyFamily,
+  webCryptoKeyParams,
+  type HashAlgorithm,
+  type KeyAlgorithm,
+  type Signer,
+} from '../../src/x509/algorithms.ts';
+import { AppError } from '../../src/errors.ts';
+import { ecdsaRawToDer } from '../../src/x509/der.ts';
+
+const execFileAsync = promisify(execFile);
+
+export interface TestKey {
+  spki: Uint8Array;
+  signer: Signer;
+  /** PKCS#8 PEM, for handing the key to openssl. */
+  privateKeyPem: string;
+}
+
+/** A key pair in WebCrypto with a Signer that returns what X.509 carries (DER ECDSA-Sig-Value for EC). */
+export async function generateTestKey(alg: KeyAlgorithm): Promise<TestKey> {
+  const pair = (await crypto.subtle.generateKey(webCryptoKeyParams(alg), true, ['sign', 'verify'])) as CryptoKeyPair;
+  const spki = new Uint8Array(await crypto.subtle.exportKey('spki', pair.publicKey));
+  const pkcs8 = new Uint8Array(await crypto.subtle.exportKey('pkcs8', pair.privateKey));
+  const privateKeyPem = `-----BEGIN PRIVATE KEY-----\n${Buffer.from(pkcs8).toString('base64')}\n-----END PRIVATE KEY-----\n`;
+  // An RSASSA key is bound to one hash in WebCrypto, so import it once per hash used.
+  const rsaKeys = new Map<HashAlgorithm, Promise<CryptoKey>>();
+  const rsaKeyFor = (hash: HashAlgorithm): Promise<CryptoKey> => {
+    let key = rsaKeys.get(hash);
+    if (!key) {
+      key = crypto.subtle.importKey('pkcs8', pkcs8, webCryptoKeyParams(alg, hash), false, ['sign']);
+      rsaKeys.set(hash, key);
+    }
+    return key;
+  };
+  const signer: Signer = {
+    keyAlgorithm: alg,
+    async sign(hash, data) {
+      if (keyFamily(alg) === 'RSA') {
+        return new Uint8Array(await crypto.subtle.sign('RSASSA-PKCS1-v1_5', await rsaKeyFor(hash), data.slice()));
+      }
+      const params = { name: 'ECDSA', hash: WEBCRYPTO_HASH[hash] };
+      const raw = new Uint8Array(await crypto.subtle.sign(params, pair.privateKey, data.slice()));
+      return ecdsaRawToDer(raw, EC_CURVES[alg as keyof typeof EC_CURVES].bits);
+    },
+  };
+  return { spki, signer, privateKeyPem };
+}
+
+/** A scratch directory for openssl's files. */
+export async function scratch(prefix: string) {
+  const dir = await mkdtemp(path.join(os.tmpdir(), `pca-x509-${prefix}-`));
+  const file = (name: string): string => path.join(dir, name);
+  return {
+    file,
+    write: async (name: string, content: string | Uint8Array): Promise<string> => {
+      await writeFile(file(name), content);
+      return file(name);
+    },
+    read: (name: string): Promise<Buffer> => readFile(file(name)),
+  };
+}
+
+/** Runs openssl; resolves with its output whatever the exit status. */
+export async function openssl(args: string[]): Promise<{ ok: boolean; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileAsync('openssl', args, { maxBuffer: 16 * 1024 * 1024 });
+    return { ok: true, stdout, stderr };
+  } catch (error) {
+    const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string };
+    return { ok: false, stdout, stderr };
+  }
+}
+
+/** Runs `fn` and returns the AppError it throws (or a description of what else happened, to fail the test). */
+export async function appErrorOf(fn: () => unknown): Promise<AppError | string> {
+  try {
+    await fn();
+    return 'no error thrown';
+  } catch (error) {
+    return error instanceof AppError ? error : `non-AppError thrown: ${String(error)}`;
+  }
+}
+
+/** Deterministic pseudo-random numbers (mulberry32) so that a failing mutation case can be replayed. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
