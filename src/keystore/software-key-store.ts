@@ -39,7 +39,8 @@ export function createSoftwareKeyStore({ sealer }: { sealer: Sealer }): KeyStore
     const { keyId, sealed } = parseKeyRef(keyRef);
     const pkcs8 = sealer.unseal(sealed, keyId);
     try {
-      const key = createPrivateKey({ key: Buffer.from(pkcs8.buffer, pkcs8.byteOffset, pkcs8.length), format: 'der', type: 'pkcs8' });
+      const der = Buffer.from(pkcs8.buffer, pkcs8.byteOffset, pkcs8.length);
+      const key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
       const entry = { key, algorithm: keyAlgorithmOf(key) };
       if (cache.size >= MAX_CACHED_KEYS) cache.delete(cache.keys().next().value!);
       cache.set(keyRef, entry);
