@@ -5,6 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import { promisify } from 'node:util';
 import type { KeyStore } from '../../src/keystore/key-store.ts';
@@ -79,13 +80,14 @@ async function measure(name: string, store: KeyStore, algorithms = ALGORITHMS): 
 const software = createSoftwareKeyStore({ sealer: createSealer(randomBytes(32)) });
 const rows = await measure('software', software);
 const pin = '1234';
-await softHsmToken('pca-bench', pin);
+const token = await softHsmToken('pca-bench', pin);
 rows.push(...(await measure('pkcs11 (SoftHSM2, 4 sessions)', createPkcs11KeyStore({ library: SOFTHSM_LIBRARY, pin }))));
 rows.push(
   ...(await measure('pkcs11 (SoftHSM2, 1 session)', createPkcs11KeyStore({ library: SOFTHSM_LIBRARY, pin, sessions: 1 }), [
     ['EC256', 'SHA256'],
   ])),
 );
+await rm(token.dir, { recursive: true, force: true });
 console.error('openssl speed…');
 const openssl = await opensslSpeed();
 const { stdout: opensslVersion } = await promisify(execFile)('openssl', ['version']);

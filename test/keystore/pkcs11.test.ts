@@ -1,4 +1,5 @@
 import { createPublicKey, randomBytes, verify } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import pkcs11js from 'pkcs11js';
 import t from 'tap';
 import { AppError } from '../../src/errors.ts';
@@ -9,7 +10,8 @@ import { opensslVerifies, run, SOFTHSM_LIBRARY, softHsmToken } from './support.t
 
 const LABEL = 'pca-keystore-test';
 const PIN = '4711';
-await softHsmToken(LABEL, PIN);
+const token = await softHsmToken(LABEL, PIN);
+t.teardown(() => rm(token.dir, { recursive: true, force: true }));
 const options: Pkcs11KeyStoreOptions = { library: SOFTHSM_LIBRARY, tokenLabel: LABEL, pin: PIN };
 
 /** pkcs11-tool's view of the token's private keys: ID (hex) -> access flags. */

@@ -1,6 +1,6 @@
 /** Outside judges and fixtures for the key-store tests: openssl verifies, SoftHSM2 holds a throwaway token. */
 import { execFile } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -34,12 +34,14 @@ export async function opensslVerifies(
     return stdout.trim() === 'Verified OK';
   } catch {
     return false;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }
 
 /**
  * A fresh SoftHSM2 token in a temp folder, made by scripts/softhsm-init.sh. Points this process's SOFTHSM2_CONF at
- * it (SoftHSM reads it when the module initialises).
+ * it (SoftHSM reads it when the module initialises). The caller removes `dir` when done.
  */
 export async function softHsmToken(label: string, pin: string): Promise<{ dir: string; conf: string }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'pca-softhsm-'));
