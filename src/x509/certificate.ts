@@ -118,15 +118,15 @@ function extensionsOf(profile: CertificateProfile, subject: Uint8Array): Uint8Ar
     throw errors.invalidParameter('a certificate without a subject needs subject alternative names');
   }
   const { ca, pathLength } = profile.basicConstraints;
-  const { extendedKeyUsages, authorityKeyIdentifier, crlDistributionPoint } = profile;
+  const ekus = profile.extendedKeyUsages ?? [];
   const entries: [oid: string, critical: boolean, value: Uint8Array | null][] = [
     [ExtensionOid.BASIC_CONSTRAINTS, true, basicConstraintsValue(ca, pathLength)],
     [ExtensionOid.KEY_USAGE, true, keyUsageValue(profile.keyUsages)],
-    [ExtensionOid.EXTENDED_KEY_USAGE, false, extendedKeyUsages?.length ? extendedKeyUsageValue(extendedKeyUsages) : null],
+    [ExtensionOid.EXTENDED_KEY_USAGE, false, ekus.length > 0 ? extendedKeyUsageValue(ekus) : null],
     [ExtensionOid.SUBJECT_KEY_IDENTIFIER, false, octetString(subjectKeyIdentifier(profile.spki))],
-    [ExtensionOid.AUTHORITY_KEY_IDENTIFIER, false, authorityKeyIdentifier ? authorityKeyIdentifierValue(authorityKeyIdentifier) : null],
+    [ExtensionOid.AUTHORITY_KEY_IDENTIFIER, false, ifPresent(profile.authorityKeyIdentifier, authorityKeyIdentifierValue)],
     [ExtensionOid.SUBJECT_ALT_NAME, isEmptyName(subject), sans.length > 0 ? subjectAltNameValue(sans) : null],
-    [ExtensionOid.CRL_DISTRIBUTION_POINTS, false, crlDistributionPoint ? crlDistributionPointsValue(crlDistributionPoint) : null],
+    [ExtensionOid.CRL_DISTRIBUTION_POINTS, false, ifPresent(profile.crlDistributionPoint, crlDistributionPointsValue)],
     [ExtensionOid.AUTHORITY_INFO_ACCESS, false, authorityInfoAccessValue(profile)],
     ...(profile.customExtensions ?? []).map(
       ({ oid, value }): [string, boolean, Uint8Array] => [oid, false, customExtensionValue(value)],
@@ -142,6 +142,9 @@ function extensionsOf(profile: CertificateProfile, subject: Uint8Array): Uint8Ar
   }
   return encoded;
 }
+
+const ifPresent = <T>(value: T | undefined, encode: (value: T) => Uint8Array): Uint8Array | null =>
+  value ? encode(value) : null;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Parsing

@@ -27,7 +27,13 @@ import {
 } from './extensions.ts';
 import { decodeName, encodeName, isEmptyName, type DistinguishedName } from './name.ts';
 import { parseSinglePem } from './pem.ts';
-import { keyAlgorithmOfSpki, readSigned, signStructure, signatureAlgorithmName, verifySignature } from './public-key.ts';
+import {
+  keyAlgorithmOfSpki,
+  readSigned,
+  signStructure,
+  signatureAlgorithmName,
+  verifySignature,
+} from './public-key.ts';
 
 /** The largest CSR text accepted (characters). */
 export const MAX_CSR_LENGTH = 32 * 1024;

@@ -125,13 +125,17 @@ function checkAltNameValue(type: SubjectAltNameType, value: string, field: strin
       }
       return;
     case 'IP':
-      if (value.length > 39 || parseIp(value) === null) throw errors.invalidIp(`${field} is not an IPv4 or IPv6 address`);
+      if (value.length > 39 || parseIp(value) === null) {
+        throw errors.invalidIp(`${field} is not an IPv4 or IPv6 address`);
+      }
       return;
     case 'EMAIL':
       if (!isEmailAddress(value)) throw errors.invalidParameter(`${field} is not a valid email address (addr-spec)`);
       return;
     case 'URI':
-      if (!isAbsoluteUri(value)) throw errors.invalidParameter(`${field} is not an absolute URI of at most 253 characters`);
+      if (!isAbsoluteUri(value)) {
+        throw errors.invalidParameter(`${field} is not an absolute URI of at most 253 characters`);
+      }
       return;
   }
 }
@@ -283,13 +287,11 @@ export const crlDistributionPointsValue = (url: string): Uint8Array =>
   sequence(sequence(contextConstructed(0, contextConstructed(0, contextPrimitive(6, ascii(url))))));
 
 export function authorityInfoAccessValue(urls: { ocspUrl?: string; caIssuersUrl?: string }): Uint8Array | null {
+  const description = (method: string, url: string) =>
+    sequence(objectIdentifier(method), contextPrimitive(6, ascii(url)));
   const descriptions: Uint8Array[] = [];
-  if (urls.ocspUrl) {
-    descriptions.push(sequence(objectIdentifier(ACCESS_METHOD_OCSP), contextPrimitive(6, ascii(urls.ocspUrl))));
-  }
-  if (urls.caIssuersUrl) {
-    descriptions.push(sequence(objectIdentifier(ACCESS_METHOD_CA_ISSUERS), contextPrimitive(6, ascii(urls.caIssuersUrl))));
-  }
+  if (urls.ocspUrl) descriptions.push(description(ACCESS_METHOD_OCSP, urls.ocspUrl));
+  if (urls.caIssuersUrl) descriptions.push(description(ACCESS_METHOD_CA_ISSUERS, urls.caIssuersUrl));
   return descriptions.length === 0 ? null : sequence(...descriptions);
 }
 

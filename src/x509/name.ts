@@ -42,6 +42,9 @@ export function encodeName(dn: DistinguishedName): Uint8Array {
   for (const { field, oid } of ATTRIBUTES) {
     const value = dn[field];
     if (value === undefined || value === null || value === '') continue;
+    if (field === 'country' && !RULES.country.pattern.test(value)) {
+      throw errors.invalidDistinguishedName(`distinguished_name.country must be ${RULES.country.description}`);
+    }
     const encodedValue = field === 'country' ? printableString(value) : utf8String(value);
     rdns.push(set(sequence(objectIdentifier(oid), encodedValue)));
   }

@@ -40,7 +40,9 @@ export function parsePemBlocks(text: string, labels?: string | readonly string[]
 export function parseSinglePem(text: string, labels: string | readonly string[], what: string): Uint8Array {
   if (!text.includes('-----BEGIN')) return decodeBase64(text, what);
   const blocks = parsePemBlocks(text, labels, what);
-  if (blocks.length !== 1) throw errors.invalidParameter(`${what} must hold exactly one PEM block, found ${blocks.length}`);
+  if (blocks.length !== 1) {
+    throw errors.invalidParameter(`${what} must hold exactly one PEM block, found ${blocks.length}`);
+  }
   return blocks[0];
 }
 

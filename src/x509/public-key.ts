@@ -103,7 +103,8 @@ function rsaKeyAlgorithm(rsaPublicKey: Uint8Array): KeyAlgorithm {
     const [modulus, publicExponent, ...rest] = readChildren(readSingle(rsaPublicKey), Tag.SEQUENCE);
     if (publicExponent === undefined || rest.length > 0) throw errors.invalidParameter('RSA public key is malformed');
     const magnitude = unsignedIntegerValue(modulus);
-    return { bits: (magnitude.length - 1) * 8 + bitLength(magnitude[0]), exponent: unsignedIntegerValue(publicExponent) };
+    const bits = (magnitude.length - 1) * 8 + bitLength(magnitude[0]);
+    return { bits, exponent: unsignedIntegerValue(publicExponent) };
   });
   const alg = Object.keys(RSA_MODULUS_BITS).find((name) => RSA_MODULUS_BITS[name] === bits);
   if (alg === undefined) {
@@ -190,7 +191,8 @@ export const signatureAlgorithmName = ({ family, hash }: SignatureAlgorithm): st
 /** Signs `tbs` and wraps it as X.509 SIGNED structures are: SEQUENCE { tbs, algorithm, BIT STRING signature }. */
 export async function signStructure(tbs: Uint8Array, signer: Signer, hash: HashAlgorithm): Promise<Uint8Array> {
   const signature = await signer.sign(hash, tbs);
-  return sequence(tbs, signatureAlgorithmIdentifier({ family: keyFamily(signer.keyAlgorithm), hash }), bitString(signature));
+  const algorithm = signatureAlgorithmIdentifier({ family: keyFamily(signer.keyAlgorithm), hash });
+  return sequence(tbs, algorithm, bitString(signature));
 }
 
 export interface SignedStructure {
@@ -213,7 +215,9 @@ export function readSigned(der: Uint8Array): SignedStructure {
   const algorithmOid = readOid(oid);
   const known = SIGNATURE_ALGORITHM_BY_OID.get(algorithmOid) ?? null;
   const parametersFit = known?.family === 'RSA' ? parameters === undefined || parameters.tag === Tag.NULL : !parameters;
-  if (more.length > 0 || (known !== null && !parametersFit)) throw new MalformedDer('bad signature AlgorithmIdentifier');
+  if (more.length > 0 || (known !== null && !parametersFit)) {
+    throw new MalformedDer('bad signature AlgorithmIdentifier');
+  }
   return {
     tbs,
     algorithmIdentifier: encodingOf(algorithm),
