@@ -82,6 +82,12 @@ export async function buildCrl(input: CrlInput, signer: Signer): Promise<BuiltCr
   if (input.crlNumber < 0n || input.crlNumber >= 1n << 159n) throw new RangeError('crlNumber must fit 20 octets');
   if (!(input.nextUpdate.getTime() > input.thisUpdate.getTime())) throw new RangeError('nextUpdate must follow thisUpdate');
 
+  // The TBS is encoded in its own frame so the entry pages are unreachable by the time the CRL is signed.
+  const { tbs, revokedCount } = await encodeTbsCertList(input, signer);
+  return { der: await signStructure(tbs, signer, input.hash), revokedCount };
+}
+
+async function encodeTbsCertList(input: CrlInput, signer: Signer): Promise<{ tbs: Uint8Array; revokedCount: number }> {
   const revoked = new ByteSink();
   let revokedCount = 0;
   const append = (entry: RevokedEntry): void => {
@@ -108,13 +114,13 @@ export async function buildCrl(input: CrlInput, signer: Signer): Promise<BuiltCr
     ),
   );
 
-  const tbsHeader = tlvHeader(Tag.SEQUENCE, head.length + revoked.byteLength + crlExtensions.length);
-  const tbs = new Uint8Array(tbsHeader.length + head.length + revoked.byteLength + crlExtensions.length);
+  const contentLength = head.length + revoked.byteLength + crlExtensions.length;
+  const tbsHeader = tlvHeader(Tag.SEQUENCE, contentLength);
+  const tbs = new Uint8Array(tbsHeader.length + contentLength);
   tbs.set(tbsHeader, 0);
   tbs.set(head, tbsHeader.length);
-  tbs.set(crlExtensions, revoked.copyTo(tbs, tbsHeader.length + head.length));
-
-  return { der: await signStructure(tbs, signer, input.hash), revokedCount };
+  tbs.set(crlExtensions, revoked.drainInto(tbs, tbsHeader.length + head.length));
+  return { tbs, revokedCount };
 }
 
 /** revokedCertificates entry: SEQUENCE { userCertificate, revocationDate, crlEntryExtensions OPTIONAL }. */

@@ -4,7 +4,7 @@
  * der.ts lacks, and the X.509 SIGNED{} wrapper over a Signer.
  */
 import { keyFamily, SIGNATURE_OIDS, type HashAlgorithm, type Signer } from './algorithms.ts';
-import { DER_NULL, Tag, bitString, objectIdentifier, readSingle, sequence, tlv } from './der.ts';
+import { DER_NULL, Tag, bitString, concat, objectIdentifier, readSingle, sequence, tlv } from './der.ts';
 
 /** Tag and length octets of a TLV whose `contentLength` content octets are written separately. */
 export function tlvHeader(tag: number, contentLength: number): Uint8Array {
@@ -57,7 +57,9 @@ export async function signStructure(
   ...trailer: Uint8Array[]
 ): Promise<Uint8Array> {
   const signature = await signer.sign(hash, tbs);
-  return sequence(tbs, signatureAlgorithm(signer, hash), bitString(signature), ...trailer);
+  const parts = [tbs, signatureAlgorithm(signer, hash), bitString(signature), ...trailer];
+  // One copy of a possibly huge TBS (der.ts's sequence() would copy it twice).
+  return concat([tlvHeader(Tag.SEQUENCE, parts.reduce((length, part) => length + part.length, 0)), ...parts]);
 }
 
 /** `der` itself, once checked to be exactly one DER SEQUENCE; otherwise a TypeError naming `what`. */
@@ -89,7 +91,7 @@ export const bytesToHex = (bytes: Uint8Array): string =>
 
 /**
  * Append-only bytes in fixed pages, so streaming a large SEQUENCE OF never re-copies what it already holds (as a
- * doubling buffer would). The contents are copied out once, into the final structure.
+ * doubling buffer would). The contents are moved out once, into the final structure.
  */
 export class ByteSink {
   readonly #pages: Uint8Array[] = [];
@@ -116,9 +118,16 @@ export class ByteSink {
     this.#total += bytes.length;
   }
 
-  /** Copies everything written into `target` at `offset`; returns the offset just after it. */
-  copyTo(target: Uint8Array, offset: number): number {
-    for (const page of [...this.#pages, this.#page.subarray(0, this.#used)]) {
+  /**
+   * Copies everything written into `target` at `offset`, letting go of each page once copied so the memory of a
+   * huge list is not held twice; the sink is empty afterwards. Returns the offset just after the copied bytes.
+   */
+  drainInto(target: Uint8Array, offset: number): number {
+    this.#pages.push(this.#page.subarray(0, this.#used));
+    this.#page = new Uint8Array(0);
+    this.#used = 0;
+    this.#total = 0;
+    for (let page = this.#pages.shift(); page; page = this.#pages.shift()) {
       target.set(page, offset);
       offset += page.length;
     }
