@@ -3,7 +3,7 @@
  * reports time and peak RSS, then has openssl verify the result once (timed separately).
  * Run: npx tsx bench/crl/run.ts [entries]
  */
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildCrl, CRL_REASON_CODES, parseCrlSummary, type RevokedEntry } from '../../src/x509/crl.ts';
 import { createOpensslPki, openssl } from '../../test/x509/fixtures/openssl-pki.ts';
@@ -50,6 +50,7 @@ await writeFile(path, der);
 const verifyBegan = performance.now();
 const verdict = (await openssl(['crl', '-inform', 'DER', '-in', path, '-noout', '-verify', '-CAfile', pki.caPath])).trim();
 const verifyMs = performance.now() - verifyBegan;
+await rm(pki.dir, { recursive: true, force: true });
 
 console.log(`entries:              ${revokedCount.toLocaleString('en')}`);
 console.log(`CRL size:             ${mib(der.length)}`);

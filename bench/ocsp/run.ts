@@ -4,7 +4,7 @@
  * that returns a fixed signature). The certificate status lookup (database) is not part of this measurement.
  * Run: npx tsx bench/ocsp/run.ts [seconds per case]
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Signer } from '../../src/x509/algorithms.ts';
 import { buildOcspResponse, CERT_ID_HASH_OIDS, issuerHashes, parseOcspRequest } from '../../src/x509/ocsp.ts';
@@ -57,6 +57,8 @@ for (const keyAlgorithm of ['EC256', 'RSA2048'] as PkiKeyAlgorithm[]) {
     ['ocsp', '-respin', 'resp.der', '-reqin', 'req.der', '-issuer', 'ca.pem', '-CAfile', 'ca.pem'],
     pki.dir,
   );
+
+  await rm(pki.dir, { recursive: true, force: true });
 
   const fixedSignature = new Uint8Array(await pki.caSigner.sign('SHA256', new Uint8Array(1)));
   const codecOnly: Signer = { keyAlgorithm, sign: async () => fixedSignature };

@@ -1,7 +1,7 @@
 import t from 'tap';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildCrl, parseCrlSummary, type CrlInput, type RevokedEntry } from '../../src/x509/crl.ts';
 import { MalformedDer } from '../../src/x509/der.ts';
@@ -16,6 +16,7 @@ const REVOKED_AT = new Date(THIS_UPDATE.getTime() - 20 * HOUR + 15_000);
 const UNSPECIFIED_SERIAL = '0f0e0d0c0b0a';
 
 const [ecPki, rsaPki] = await Promise.all([createOpensslPki('EC256'), createOpensslPki('RSA2048')]);
+t.teardown(() => Promise.all([ecPki, rsaPki].map((pki) => rm(pki.dir, { recursive: true, force: true }))));
 
 function crlInput(pki: OpensslPki, entries: CrlInput['entries'], overrides: Partial<CrlInput> = {}): CrlInput {
   return {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   CERT_ID_HASH_OIDS,
@@ -15,6 +15,7 @@ import {
 import { createOpensslPki, openssl, opensslDate, runOpenssl } from './fixtures/openssl-pki.ts';
 
 const pki = await createOpensslPki('EC256');
+t.teardown(() => rm(pki.dir, { recursive: true, force: true }));
 const [leaf1, leaf2] = pki.leaves;
 const HOUR = 3_600_000;
 const NOW = new Date(Math.floor(Date.now() / 1000) * 1000);
