@@ -3,8 +3,9 @@
  * entries without an object tree or re-copying, TLV headers for content written separately, the few encoders
  * der.ts lacks, and the X.509 SIGNED{} wrapper over a Signer.
  */
-import { keyFamily, SIGNATURE_OIDS, type HashAlgorithm, type Signer } from './algorithms.ts';
-import { DER_NULL, Tag, bitString, concat, objectIdentifier, readSingle, sequence, tlv } from './der.ts';
+import { keyFamily, type HashAlgorithm, type Signer } from './algorithms.ts';
+import { Tag, bitString, concat, objectIdentifier, readSingle, sequence, tlv } from './der.ts';
+import { signatureAlgorithmIdentifier } from './public-key.ts';
 
 /** Tag and length octets of a TLV whose `contentLength` content octets are written separately. */
 export function tlvHeader(tag: number, contentLength: number): Uint8Array {
@@ -42,12 +43,9 @@ export function generalizedTime(date: Date): Uint8Array {
 export const nonCriticalExtension = (oid: string, value: Uint8Array): Uint8Array =>
   sequence(objectIdentifier(oid), tlv(Tag.OCTET_STRING, value));
 
-/** AlgorithmIdentifier of the signature: RSA carries NULL parameters, ECDSA none (RFC 3279, RFC 5758). */
-export function signatureAlgorithm(signer: Signer, hash: HashAlgorithm): Uint8Array {
-  const family = keyFamily(signer.keyAlgorithm);
-  const oid = objectIdentifier(SIGNATURE_OIDS[family][hash]);
-  return family === 'RSA' ? sequence(oid, DER_NULL) : sequence(oid);
-}
+/** The AlgorithmIdentifier `signer` produces with `hash`. */
+export const signatureAlgorithm = (signer: Signer, hash: HashAlgorithm): Uint8Array =>
+  signatureAlgorithmIdentifier({ family: keyFamily(signer.keyAlgorithm), hash });
 
 /** SIGNED{} of X.509: SEQUENCE { tbs, signatureAlgorithm, signature BIT STRING, ...trailer }. */
 export async function signStructure(
