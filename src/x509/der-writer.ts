@@ -47,7 +47,10 @@ export const nonCriticalExtension = (oid: string, value: Uint8Array): Uint8Array
 export const signatureAlgorithm = (signer: Signer, hash: HashAlgorithm): Uint8Array =>
   signatureAlgorithmIdentifier({ family: keyFamily(signer.keyAlgorithm), hash });
 
-/** SIGNED{} of X.509: SEQUENCE { tbs, signatureAlgorithm, signature BIT STRING, ...trailer }. */
+/**
+ * SIGNED{} of X.509: SEQUENCE { tbs, signatureAlgorithm, signature BIT STRING, ...trailer }. Unlike public-key.ts's
+ * signStructure it takes trailing fields (BasicOCSPResponse `certs`) and copies a tens-of-megabytes TBS only once.
+ */
 export async function signStructure(
   tbs: Uint8Array,
   signer: Signer,
