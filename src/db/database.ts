@@ -1,0 +1,91 @@
+/**
+ * Opens the Prisma client over either a real Postgres (DATABASE_URL, through @prisma/adapter-pg and a pg Pool)
+ * or an embedded PGlite (a data folder, through pglite-prisma-adapter).
+ */
+import { mkdir } from 'node:fs/promises';
+import { PGlite } from '@electric-sql/pglite';
+import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
+import { PrismaPGlite } from 'pglite-prisma-adapter';
+import { Prisma, PrismaClient } from './generated/client.ts';
+
+export type Db = PrismaClient;
+
+export interface DatabaseHandle {
+  prisma: Db;
+  kind: 'pglite' | 'postgres';
+  /** Disconnects Prisma and closes the pool, or the PGlite instance if this handle opened it. */
+  close(): Promise<void>;
+  /** Throws unless the database answers a query. */
+  ping(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /** Postgres connection string (DATABASE_URL); takes precedence over the PGlite options. */
+  url?: string;
+  /** PGlite data folder, created (and initialised, which takes seconds) if missing. */
+  dataDir?: string;
+  /** An already open PGlite instance; the caller keeps ownership and closes it. */
+  pglite?: PGlite;
+  /** Connections in the pg pool (Postgres only). */
+  poolSize?: number;
+}
+
+export const DEFAULT_POOL_SIZE = 10;
+
+/**
+ * PGlite has one connection, so the adapter queues interactive transactions behind each other: give a queued
+ * transaction longer than Prisma's 2 s to start.
+ */
+const PGLITE_TRANSACTION_OPTIONS = { maxWait: 15_000, timeout: 15_000 };
+
+function handle(prisma: Db, kind: DatabaseHandle['kind'], release: () => Promise<void>): DatabaseHandle {
+  return {
+    prisma,
+    kind,
+    async close() {
+      await prisma.$disconnect();
+      await release();
+    },
+    async ping() {
+      await prisma.$queryRaw`SELECT 1`;
+    },
+  };
+}
+
+function openPostgres(url: string, poolSize: number): DatabaseHandle {
+  // allowExitOnIdle: idle connections must not keep a finished process (a script, a test) alive.
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, allowExitOnIdle: true });
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  return handle(prisma, 'postgres', () => pool.end());
+}
+
+async function openPglite(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
+  let pglite = options.pglite;
+  const ownsPglite = !pglite;
+  if (!pglite) {
+    if (!options.dataDir) throw new Error('openDatabase needs a url, a dataDir or a pglite instance');
+    await mkdir(options.dataDir, { recursive: true });
+    pglite = await PGlite.create(options.dataDir);
+  }
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite), transactionOptions: PGLITE_TRANSACTION_OPTIONS });
+  const opened = pglite;
+  return handle(prisma, 'pglite', async () => {
+    if (ownsPglite) await opened.close();
+  });
+}
+
+export async function openDatabase(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
+  if (options.url) return openPostgres(options.url, options.poolSize ?? DEFAULT_POOL_SIZE);
+  return openPglite(options);
+}
+
+/**
+ * True for a unique-constraint violation, whichever adapter reported it. Model queries raise P2002 (its
+ * meta differs: PGlite names the fields, pg the index); raw queries raise P2010 carrying the driver's error.
+ */
+export function isUniqueViolation(error: unknown): boolean {
+  if (!(error instanceof Prisma.PrismaClientKnownRequestError)) return false;
+  const driverError = error.meta?.driverAdapterError as { cause?: { kind?: string } } | undefined;
+  return error.code === 'P2002' || driverError?.cause?.kind === 'UniqueConstraintViolation';
+}

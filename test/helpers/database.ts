@@ -1,0 +1,216 @@
+/**
+ * Fresh, migrated, empty databases for tests: on the server named by DATABASE_URL when set (CI's real
+ * Postgres), else an in-memory PGlite started from a cached migrated template.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chown, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+import { openDatabase, type DatabaseHandle } from '../../src/db/database.ts';
+import { applyMigrations, DEFAULT_MIGRATIONS_DIR, readMigrationList } from '../../src/db/migrate.ts';
+
+const run = promisify(execFile);
+
+export type TestDatabase = DatabaseHandle & { url?: string };
+
+export async function testDatabase(): Promise<TestDatabase> {
+  const serverUrl = process.env.DATABASE_URL;
+  return serverUrl ? postgresTestDatabase(serverUrl) : pgliteTestDatabase();
+}
+
+/** A fresh database on any other reachable server, e.g. one from startTestPostgres(). */
+export async function postgresTestDatabase(serverUrl: string): Promise<TestDatabase> {
+  const url = await createEmptyDatabase(serverUrl);
+  await applyMigrations({ url });
+  const database = await openDatabase({ url });
+  return {
+    ...database,
+    url,
+    async close() {
+      await database.close();
+      await dropDatabase(serverUrl, url);
+    },
+  };
+}
+
+/** A new, empty (unmigrated) database on the server; returns its URL. */
+export async function createEmptyDatabase(serverUrl: string): Promise<string> {
+  const name = `test_${randomBytes(8).toString('hex')}`;
+  await onAdminConnection(serverUrl, (client) => client.query(`CREATE DATABASE "${name}"`));
+  return withDatabase(serverUrl, name);
+}
+
+export async function dropDatabase(serverUrl: string, url: string): Promise<void> {
+  const name = new URL(url).pathname.slice(1);
+  await onAdminConnection(serverUrl, (client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+}
+
+/** The same server, another database name. */
+function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+async function onAdminConnection<T>(serverUrl: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    return await use(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** The template depends on the migrations and on the PGlite build that wrote it. */
+async function templateCachePath(): Promise<string> {
+  const migrations = await readMigrationList(DEFAULT_MIGRATIONS_DIR);
+  const hash = createHash('sha256');
+  const pgliteVersion = JSON.parse(await readFile('node_modules/@electric-sql/pglite/package.json', 'utf8')).version;
+  hash.update(`pglite ${pgliteVersion}\n`);
+  for (const { path: name, migrationFile } of migrations.migrationDirectories) {
+    hash.update(`${name}\n${migrationFile.content.value}\n`);
+  }
+  return path.resolve('node_modules/.cache/pca-test', `pglite-template-${hash.digest('hex').slice(0, 16)}.tar.gz`);
+}
+
+async function buildTemplate(cachePath: string): Promise<Blob> {
+  const pglite = await PGlite.create();
+  try {
+    await applyMigrations({ pglite });
+    const dump = await pglite.dumpDataDir('gzip');
+    await mkdir(path.dirname(cachePath), { recursive: true });
+    // Parallel test processes may build it at once: each writes its own file and renames it into place.
+    const partial = `${cachePath}.${process.pid}.partial`;
+    await writeFile(partial, new Uint8Array(await dump.arrayBuffer()));
+    await rename(partial, cachePath);
+    return dump;
+  } finally {
+    await pglite.close();
+  }
+}
+
+let template: Promise<Blob> | undefined;
+
+function pgliteTemplate(): Promise<Blob> {
+  template ??= (async () => {
+    const cachePath = await templateCachePath();
+    if (existsSync(cachePath)) return new Blob([await readFile(cachePath)]);
+    return buildTemplate(cachePath);
+  })();
+  return template;
+}
+
+/**
+ * Closed PGlite databases of this process, emptied, waiting for the next caller: starting a PGlite (even from
+ * the template) costs 1-2 s, emptying one a few milliseconds. An idle PGlite keeps re-arming internal timers,
+ * which would hold a finished test process open, so one left unclaimed for a moment is really closed.
+ */
+const idlePglites = new Map<PGlite, NodeJS.Timeout>();
+const IDLE_PGLITE_GRACE_MS = 500;
+
+function takeIdlePglite(): PGlite | undefined {
+  const [entry] = idlePglites;
+  if (!entry) return undefined;
+  const [pglite, closeTimer] = entry;
+  clearTimeout(closeTimer);
+  idlePglites.delete(pglite);
+  return pglite;
+}
+
+function releasePglite(pglite: PGlite): void {
+  const closeTimer = setTimeout(() => {
+    idlePglites.delete(pglite);
+    void pglite.close();
+  }, IDLE_PGLITE_GRACE_MS);
+  idlePglites.set(pglite, closeTimer);
+}
+
+/** Back to the state the template had: no open transaction, no session state, no rows. */
+async function emptyPglite(pglite: PGlite): Promise<void> {
+  if (pglite.isInTransaction()) await pglite.query('ROLLBACK');
+  await pglite.query('DISCARD ALL');
+  const { rows } = await pglite.query<{ name: string }>(
+    `SELECT quote_ident(tablename) AS name FROM pg_tables WHERE schemaname = 'public' AND tablename <> '_prisma_migrations'`,
+  );
+  if (rows.length > 0) await pglite.query(`TRUNCATE ${rows.map((row) => row.name).join(', ')}`);
+}
+
+export async function pgliteTestDatabase(): Promise<TestDatabase> {
+  const pglite = takeIdlePglite() ?? (await PGlite.create({ loadDataDir: await pgliteTemplate() }));
+  const database = await openDatabase({ pglite });
+  return {
+    ...database,
+    async close() {
+      await database.close();
+      await emptyPglite(pglite);
+      releasePglite(pglite);
+    },
+  };
+}
+
+const POSTGRES_BIN = process.env.POSTGRES_BIN ?? '/usr/lib/postgresql/15/bin';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** initdb refuses to run as root: run the server tools as `postgres` then. */
+function asServerUser(command: string, args: string[]): [string, string[]] {
+  const isRoot = process.getuid?.() === 0;
+  return isRoot ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args];
+}
+
+export interface TestPostgres {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A throwaway Postgres 15 cluster in a temp folder on a free loopback port (trust auth, user postgres);
+ * undefined when the server binaries are missing. stop() removes it; so does process exit.
+ */
+export async function startTestPostgres(): Promise<TestPostgres | undefined> {
+  const pgCtl = path.join(POSTGRES_BIN, 'pg_ctl');
+  if (!existsSync(pgCtl) || !existsSync(path.join(POSTGRES_BIN, 'initdb'))) return undefined;
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pca-pg-'));
+  if (process.getuid?.() === 0) {
+    const idOf = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
+    await chown(dir, idOf('-u'), idOf('-g'));
+  }
+  const dataDir = path.join(dir, 'data');
+  await run(...asServerUser(path.join(POSTGRES_BIN, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8']));
+  const port = await freePort();
+  const serverOptions = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off`;
+  await run(...asServerUser(pgCtl, ['-D', dataDir, '-o', serverOptions, '-l', path.join(dir, 'server.log'), '-w', 'start']));
+
+  let stopped = false;
+  const stopNow = () => {
+    if (stopped) return;
+    stopped = true;
+    execFileSync(...asServerUser(pgCtl, ['-D', dataDir, '-m', 'immediate', '-w', 'stop']), { stdio: 'ignore' });
+  };
+  // A test that dies before stop() must not leave a server behind.
+  process.once('exit', stopNow);
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    async stop() {
+      process.removeListener('exit', stopNow);
+      stopNow();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
