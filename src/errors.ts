@@ -19,6 +19,8 @@ export const ErrorCode = {
   AuthenticationFailed: 'APIG.0303',
   ActionNotPermitted: 'PCA.00010003',
   NotFound: 'PCA.10010002',
+  /** Huawei's API gateway code for throttled requests. */
+  Throttled: 'APIG.0308',
   Internal: 'PCA.00050001',
   Unavailable: 'PCA.00050002',
 } as const;
@@ -64,7 +66,7 @@ export const errors = {
   unavailable: (message: string, cause?: unknown) =>
     new AppError(503, ErrorCode.Unavailable, message, { cause, headers: { 'retry-after': '5' } }),
   tooManyRequests: (retryAfterSeconds: number) =>
-    new AppError(429, ErrorCode.InvalidParameter, 'rate limit exceeded', {
+    new AppError(429, ErrorCode.Throttled, 'rate limit exceeded', {
       headers: { 'retry-after': String(retryAfterSeconds) },
     }),
 };

@@ -1,0 +1,89 @@
+/**
+ * The application factory: the server entry, the Lambda handler and the tests all build the service here.
+ * Order: framework conventions (ids, bodies, errors, logs) -> authentication -> docs -> routes.
+ */
+import fastifyJwt from '@fastify/jwt';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { readFileSync } from 'node:fs';
+import { jwtPluginOptions } from './auth/jwt.ts';
+import { systemClock, type Clock } from './clock.ts';
+import type { Config } from './config.ts';
+import type { DatabaseHandle } from './db/database.ts';
+import { registerErrorHandling } from './http/error-handler.ts';
+import { LOG_REDACT_PATHS, registerAccessLog } from './http/plugins/access-log.ts';
+import { registerAuth } from './http/plugins/auth.ts';
+import { registerJsonBody } from './http/plugins/json-body.ts';
+import { registerOpenApi } from './http/plugins/openapi.ts';
+import { registerRequestIdHeader, requestIdFor } from './http/plugins/request-id.ts';
+import { registerValidation } from './http/plugins/validation.ts';
+import { registerRoutes } from './http/routes/index.ts';
+import { JobRunner } from './jobs/job-runner.ts';
+import { createJobs, createServices, type KeyStores, type Services } from './services/index.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    services: Services;
+    jobRunner: JobRunner;
+    config: Config;
+  }
+}
+
+export interface BuildAppOptions {
+  config: Config;
+  database: DatabaseHandle;
+  keyStores: KeyStores;
+  clock?: Clock;
+  /** Where JSON log lines go (default stdout); `false` turns logging off. */
+  logDestination?: NodeJS.WritableStream | false;
+}
+
+const packageVersion = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+function loggerOptions({ config, logDestination }: BuildAppOptions): FastifyServerOptions['logger'] {
+  if (logDestination === false) return false;
+  return { level: config.logLevel, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' }, ...(logDestination ? { stream: logDestination } : {}) };
+}
+
+export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
+  const { config, database, keyStores } = options;
+  const clock = options.clock ?? systemClock;
+  const app = Fastify({
+    logger: loggerOptions(options),
+    genReqId: requestIdFor,
+    requestIdLogLabel: 'requestId',
+    disableRequestLogging: true,
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: true,
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: 2048 },
+  });
+
+  const deps = { config, database, keyStores, clock };
+  const services = createServices(deps);
+  app.decorate('config', config);
+  app.decorate('services', services);
+  app.decorate('jobRunner', new JobRunner(createJobs(services, deps), () => clock.now(), app.log));
+
+  registerRequestIdHeader(app);
+  registerValidation(app);
+  registerJsonBody(app, config.bodyLimitBytes);
+  registerErrorHandling(app);
+  registerAccessLog(app);
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (String(reply.getHeader('content-type') ?? '').startsWith('application/json')) {
+      reply.header('content-type', 'application/json;charset=UTF-8');
+    }
+    return payload;
+  });
+  await app.register(fastifyJwt, jwtPluginOptions(config));
+  registerAuth(app);
+  // Swagger UI's own routes are public like the document they show.
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/docs')) route.config = { ...(route.config ?? {}), public: true };
+  });
+  await registerOpenApi(app, packageVersion);
+  await app.register(registerRoutes);
+  app.addHook('onClose', async () => {
+    await app.jobRunner.stop();
+  });
+  return app;
+}

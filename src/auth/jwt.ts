@@ -1,0 +1,20 @@
+/** JWT settings shared by the API (verification) and the token minting paths (exchange, dev tokens). */
+import type { FastifyJWTOptions } from '@fastify/jwt';
+import type { Config } from '../config.ts';
+
+export const JWT_ALGORITHM = 'ES256';
+
+export interface TokenClaims {
+  sub: string;
+  domain_id: string;
+  actions: string[];
+}
+
+export function jwtPluginOptions(config: Config): FastifyJWTOptions {
+  return {
+    secret: { private: config.jwt.privateKeyPem, public: config.jwt.publicKeyPem },
+    sign: { algorithm: JWT_ALGORITHM, iss: config.jwt.issuer, aud: config.jwt.audience, expiresIn: config.jwt.ttlSeconds * 1000 },
+    // The algorithm is pinned: `none`, HS256 keyed with the public key and every other algorithm fail.
+    verify: { algorithms: [JWT_ALGORITHM], allowedIss: config.jwt.issuer, allowedAud: config.jwt.audience, requiredClaims: ['exp', 'sub', 'domain_id'] },
+  };
+}

@@ -1,0 +1,171 @@
+/**
+ * Configuration: read from the environment and validated here, once. Everything else receives a Config.
+ * A development deployment (no MASTER_KEY / JWT keys given) keeps generated secrets in DATA_DIR.
+ */
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { KEY_STORE_KINDS, type KeyStoreKind } from './keystore/key-store.ts';
+
+export interface Config {
+  host: string;
+  port: number;
+  region: string;
+  publicBaseUrl: string;
+  logLevel: string;
+  dataDir: string;
+  /** Postgres connection string; without it the embedded PGlite in dataDir is used. */
+  databaseUrl?: string;
+  databasePoolSize: number;
+  autoMigrate: boolean;
+  runJobs: boolean;
+  masterKey: Uint8Array;
+  keyStore: { defaultKind: KeyStoreKind; pkcs11?: { library: string; slot?: number; tokenLabel?: string; pin: string } };
+  jwt: { privateKeyPem: string; publicKeyPem: string; issuer: string; audience: string; ttlSeconds: number };
+  /** The domain of a development deployment: dev tokens name it by default. */
+  defaultDomainId: string;
+  quotas: { ca: number; certificate: number; freeCertificatesPerCa: number };
+  bodyLimitBytes: number;
+  /** True when secrets were generated for development (printed warning at start). */
+  development: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got '${raw}'`);
+  }
+  return value;
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got '${env[name]}'`);
+}
+
+function decodeMasterKey(raw: string, source: string): Uint8Array {
+  const key = Buffer.from(raw.trim(), 'base64');
+  if (key.length !== 32 || key.toString('base64') !== raw.trim()) {
+    throw new ConfigError(`${source} must be 32 bytes in base64 (openssl rand -base64 32)`);
+  }
+  return new Uint8Array(key);
+}
+
+function checkJwtKeys(privateKeyPem: string, publicKeyPem: string): void {
+  try {
+    const key = createPrivateKey(privateKeyPem);
+    if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new Error('not P-256');
+    createPublicKey(publicKeyPem);
+  } catch (error) {
+    throw new ConfigError(`JWT_PRIVATE_KEY must be a P-256 private key in PEM (ES256) and JWT_PUBLIC_KEY its public key: ${(error as Error).message}`);
+  }
+}
+
+interface DevSecrets {
+  masterKey: string;
+  jwtPrivateKeyPem: string;
+  jwtPublicKeyPem: string;
+  domainId: string;
+}
+
+/** Generated once per data folder, so restarts keep their keys. For development only. */
+export function loadOrCreateDevSecrets(dataDir: string): DevSecrets {
+  const file = path.join(dataDir, 'dev-secrets.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as DevSecrets;
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const secrets: DevSecrets = {
+    masterKey: randomBytes(32).toString('base64'),
+    jwtPrivateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    jwtPublicKeyPem: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+    domainId: randomBytes(16).toString('hex'),
+  };
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  return secrets;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const host = env.HOST || '127.0.0.1';
+  const port = integer(env, 'PORT', 8080, 0, 65535);
+  const region = env.REGION || 'cn-north-4';
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(region)) throw new ConfigError(`REGION must be lowercase letters, digits and '-', got '${region}'`);
+  const publicBaseUrl = (env.PUBLIC_BASE_URL || `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
+  try {
+    const url = new URL(publicBaseUrl);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
+  } catch {
+    throw new ConfigError(`PUBLIC_BASE_URL must be an absolute http(s) URL, got '${publicBaseUrl}'`);
+  }
+  const dataDir = path.resolve(env.DATA_DIR || 'data');
+  const production = env.NODE_ENV === 'production';
+
+  const needsDevSecrets = !env.MASTER_KEY || !env.JWT_PRIVATE_KEY || !env.JWT_PUBLIC_KEY;
+  if (needsDevSecrets && production) {
+    throw new ConfigError('NODE_ENV=production requires MASTER_KEY, JWT_PRIVATE_KEY and JWT_PUBLIC_KEY');
+  }
+  const dev = needsDevSecrets ? loadOrCreateDevSecrets(dataDir) : undefined;
+  const masterKey = decodeMasterKey(env.MASTER_KEY ?? dev!.masterKey, env.MASTER_KEY ? 'MASTER_KEY' : 'the development master key');
+  const jwtPrivateKeyPem = env.JWT_PRIVATE_KEY ?? dev!.jwtPrivateKeyPem;
+  const jwtPublicKeyPem = env.JWT_PUBLIC_KEY ?? dev!.jwtPublicKeyPem;
+  checkJwtKeys(jwtPrivateKeyPem, jwtPublicKeyPem);
+
+  const defaultKind = (env.KEY_STORE || 'software') as KeyStoreKind;
+  if (!KEY_STORE_KINDS.includes(defaultKind)) throw new ConfigError(`KEY_STORE must be one of ${KEY_STORE_KINDS.join(', ')}`);
+  const pkcs11 = env.PKCS11_LIBRARY
+    ? {
+        library: env.PKCS11_LIBRARY,
+        slot: env.PKCS11_SLOT ? integer(env, 'PKCS11_SLOT', 0, 0, 2 ** 32 - 1) : undefined,
+        tokenLabel: env.PKCS11_TOKEN_LABEL || undefined,
+        pin: env.PKCS11_PIN ?? '',
+      }
+    : undefined;
+  if (defaultKind === 'pkcs11' && !pkcs11) throw new ConfigError('KEY_STORE=pkcs11 requires PKCS11_LIBRARY and PKCS11_PIN');
+  if (pkcs11 && !pkcs11.pin) throw new ConfigError('PKCS11_PIN is required with PKCS11_LIBRARY');
+
+  const defaultDomainId = env.DEFAULT_DOMAIN_ID || dev?.domainId || 'default';
+  if (defaultDomainId.includes(':')) throw new ConfigError('DEFAULT_DOMAIN_ID must not contain ":"');
+
+  return {
+    host,
+    port,
+    region,
+    publicBaseUrl,
+    logLevel: env.LOG_LEVEL || 'info',
+    dataDir,
+    databaseUrl: env.DATABASE_URL || undefined,
+    databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 500),
+    autoMigrate: boolean(env, 'AUTO_MIGRATE', true),
+    runJobs: boolean(env, 'RUN_JOBS', true),
+    masterKey,
+    keyStore: { defaultKind, pkcs11 },
+    jwt: {
+      privateKeyPem: jwtPrivateKeyPem,
+      publicKeyPem: jwtPublicKeyPem,
+      issuer: env.JWT_ISSUER || 'private-ca-service',
+      audience: env.JWT_AUDIENCE || 'private-ca-api',
+      ttlSeconds: integer(env, 'JWT_TTL_SECONDS', 3600, 60, 86400),
+    },
+    defaultDomainId,
+    quotas: {
+      ca: integer(env, 'CA_QUOTA', 100, 0, 1_000_000),
+      certificate: integer(env, 'CERTIFICATE_QUOTA', 100_000, 0, 100_000_000),
+      freeCertificatesPerCa: integer(env, 'FREE_CERTIFICATES_PER_CA', 0, 0, 100_000_000),
+    },
+    bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+    development: needsDevSecrets,
+  };
+}

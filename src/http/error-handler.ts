@@ -1,0 +1,104 @@
+/**
+ * The one place where anything thrown becomes the contract's error body `{error_code, error_msg}` (§2, §7).
+ * Client errors carry their message; unexpected ones get a generic message, details only in the log.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, ErrorCode, errors } from '../errors.ts';
+
+/** Per-route override: which error code a schema violation under a body/query field gets (e.g. DN -> PCA.00020101). */
+export type FieldErrorCodes = Record<string, ErrorCode>;
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    fieldErrorCodes?: FieldErrorCodes;
+  }
+}
+
+const MAX_MESSAGE_LENGTH = 1024;
+
+interface ValidationIssue {
+  instancePath?: string;
+  keyword?: string;
+  message?: string;
+  params?: Record<string, unknown>;
+}
+
+/** `/distinguished_name/common_name` -> `distinguished_name.common_name`; names the missing property too. */
+function fieldOf(issue: ValidationIssue): string {
+  const base = (issue.instancePath ?? '').split('/').filter(Boolean).join('.');
+  const missing = issue.keyword === 'required' ? String(issue.params?.missingProperty ?? '') : '';
+  return [base, missing].filter(Boolean).join('.');
+}
+
+function validationError(error: FastifyError, request: FastifyRequest): AppError {
+  const issue = (error.validation?.[0] ?? {}) as ValidationIssue;
+  const context = error.validationContext ?? 'body';
+  const field = fieldOf(issue);
+  const where = field || (context === 'body' ? 'request body' : context);
+  const message = `${where} ${issue.message ?? 'is invalid'}`;
+  const overrides = request.routeOptions.config?.fieldErrorCodes ?? {};
+  const topField = field.split('.')[0];
+  const code = overrides[field] ?? overrides[topField] ?? ErrorCode.InvalidParameter;
+  return new AppError(400, code, message);
+}
+
+/** Errors fastify itself raises while routing and parsing, mapped to the contract. */
+function frameworkError(error: FastifyError): AppError | undefined {
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new AppError(415, ErrorCode.InvalidParameter, 'Content-Type must be application/json');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AppError(413, ErrorCode.InvalidParameter, 'request body is too large');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return errors.invalidParameter('request body must be a JSON object');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return errors.invalidParameter('Content-Length does not match the body');
+    default:
+      break;
+  }
+  if (error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+    return errors.invalidParameter('request body is not valid JSON');
+  }
+  if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+    return new AppError(error.statusCode, ErrorCode.InvalidParameter, error.message);
+  }
+  return undefined;
+}
+
+function isDatabaseUnavailable(error: unknown): boolean {
+  const text = `${(error as { code?: string })?.code ?? ''} ${(error as Error)?.message ?? ''}`;
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|P1001|P1002|P1017|terminating connection|Connection terminated|timeout exceeded when trying to connect/i.test(text);
+}
+
+export function toAppError(error: unknown, request: FastifyRequest): AppError {
+  if (error instanceof AppError) return error;
+  const fastifyError = error as FastifyError;
+  if (fastifyError?.validation) return validationError(fastifyError, request);
+  const mapped = fastifyError?.code || error instanceof SyntaxError ? frameworkError(fastifyError) : undefined;
+  if (mapped) return mapped;
+  if (isDatabaseUnavailable(error)) return errors.unavailable('the database is temporarily unavailable', error);
+  return new AppError(500, ErrorCode.Internal, 'internal error', { cause: error });
+}
+
+export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
+  for (const [name, value] of Object.entries(error.headers ?? {})) reply.header(name, value);
+  return reply
+    .code(error.statusCode)
+    .type('application/json;charset=UTF-8')
+    .send({ error_code: error.code, error_msg: error.message.slice(0, MAX_MESSAGE_LENGTH) });
+}
+
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error, request, reply) => {
+    const appError = toAppError(error, request);
+    if (appError.statusCode >= 500) {
+      request.log.error({ err: appError.cause ?? error }, 'request failed');
+    } else {
+      request.log.info({ errorCode: appError.code, errorMsg: appError.message }, 'request rejected');
+    }
+    return sendError(reply, appError);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, errors.notFound(`route ${request.method} ${request.url.split('?')[0]}`)),
+  );
+}

@@ -1,0 +1,9 @@
+/** Every route module, in one list: start here to find where a request goes. */
+import type { FastifyInstance } from 'fastify';
+import { consoleConfigRoutes } from './console-config.ts';
+import { healthRoutes } from './health.ts';
+
+export async function registerRoutes(app: FastifyInstance): Promise<void> {
+  await app.register(healthRoutes);
+  await app.register(consoleConfigRoutes);
+}

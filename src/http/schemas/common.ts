@@ -1,0 +1,26 @@
+/** Schemas shared by many routes; they also become components of the OpenAPI document. */
+import { Type } from 'typebox';
+
+export const ErrorBody = Type.Object(
+  {
+    error_code: Type.String({ minLength: 3, maxLength: 36, examples: ['PCA.00020001'] }),
+    error_msg: Type.String({ maxLength: 1024 }),
+  },
+  { $id: 'ErrorBody', title: 'Error', description: 'Every non-2xx response has this body and an X-Request-Id header' },
+);
+
+export const UUID_PATTERN = '^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$';
+
+/** Responses every authenticated route may give, referenced from each route schema. */
+export const errorResponses = {
+  400: Type.Ref('ErrorBody', { description: 'Invalid request' }),
+  401: Type.Ref('ErrorBody', { description: 'Authentication failed' }),
+  403: Type.Ref('ErrorBody', { description: 'Action not permitted' }),
+  404: Type.Ref('ErrorBody', { description: 'Not found' }),
+  500: Type.Ref('ErrorBody', { description: 'Internal error' }),
+  503: Type.Ref('ErrorBody', { description: 'Temporarily unavailable' }),
+};
+
+export const NoContent = Type.Null({ description: 'No content' });
+
+export const securityRequirements: Record<string, string[]>[] = [{ sdkHmac: [] }, { bearer: [] }, { authToken: [] }];

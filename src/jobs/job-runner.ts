@@ -1,0 +1,66 @@
+/**
+ * Scheduled jobs (deletion finalizer, expiry marker, CRL refresh, billing settlement, ...) behind one interface.
+ * On Lambda each job is its own scheduled function (src/lambda.ts); in server mode they run here on timers.
+ * Jobs must be safe to run twice or on two instances at once: each guards itself in the database
+ * (advisory locks, unique keys), the runner only avoids overlapping runs inside one process.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+
+export interface JobContext {
+  now: Date;
+  log: FastifyBaseLogger;
+}
+
+export interface Job {
+  readonly name: string;
+  /** How often server mode runs it; serverless.yml carries the same schedule for Lambda. */
+  readonly intervalSeconds: number;
+  run(context: JobContext): Promise<Record<string, unknown> | void>;
+}
+
+export class JobRunner {
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly running = new Map<string, Promise<unknown>>();
+
+  constructor(
+    readonly jobs: readonly Job[],
+    private readonly now: () => Date,
+    private readonly log: FastifyBaseLogger,
+  ) {}
+
+  job(name: string): Job {
+    const job = this.jobs.find((candidate) => candidate.name === name);
+    if (!job) throw new Error(`unknown job '${name}'; known: ${this.jobs.map((j) => j.name).join(', ')}`);
+    return job;
+  }
+
+  /** Runs one job now; a run already in progress in this process is joined rather than started twice. */
+  async runOnce(name: string): Promise<Record<string, unknown> | void> {
+    const inFlight = this.running.get(name);
+    if (inFlight) return (await inFlight) as Record<string, unknown> | void;
+    const job = this.job(name);
+    const log = this.log.child({ job: name });
+    const started = performance.now();
+    const run = job.run({ now: this.now(), log }).finally(() => this.running.delete(name));
+    this.running.set(name, run);
+    const result = await run;
+    log.info({ ...(result ?? {}), durationMs: Math.round(performance.now() - started) }, 'job finished');
+    return result;
+  }
+
+  /** Server mode: every job on its own interval; failures are logged and retried at the next tick. */
+  start(): void {
+    for (const job of this.jobs) {
+      const timer = setInterval(() => {
+        this.runOnce(job.name).catch((error: unknown) => this.log.error({ err: error, job: job.name }, 'job failed'));
+      }, job.intervalSeconds * 1000);
+      timer.unref();
+      this.timers.push(timer);
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const timer of this.timers.splice(0)) clearInterval(timer);
+    await Promise.allSettled(this.running.values());
+  }
+}

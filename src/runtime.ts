@@ -1,0 +1,56 @@
+/**
+ * What a running deployment holds besides the app: the database (Postgres or embedded PGlite) and the key
+ * stores. Shared by the server entry, the Lambda handler and the command-line scripts.
+ */
+import { PGlite } from '@electric-sql/pglite';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Config } from './config.ts';
+import { openDatabase, type DatabaseHandle } from './db/database.ts';
+import { applyMigrations } from './db/migrate.ts';
+import { createKeyStores } from './keystore/index.ts';
+import type { KeyStores } from './services/index.ts';
+
+export interface Runtime {
+  database: DatabaseHandle;
+  keyStores: KeyStores;
+  close(): Promise<void>;
+}
+
+export function embeddedDataDir(config: Config): string {
+  return path.join(config.dataDir, 'pglite');
+}
+
+/** The embedded database: PGlite in the data folder (first open initialises it, which takes seconds). */
+async function openEmbedded(config: Config, migrate: boolean): Promise<DatabaseHandle> {
+  const dataDir = embeddedDataDir(config);
+  await mkdir(dataDir, { recursive: true });
+  const pglite = await PGlite.create(dataDir);
+  if (migrate) await applyMigrations({ pglite });
+  const database = await openDatabase({ pglite });
+  return { ...database, close: async () => { await database.close(); await pglite.close(); } };
+}
+
+async function openPostgres(config: Config, migrate: boolean): Promise<DatabaseHandle> {
+  if (migrate) await applyMigrations({ url: config.databaseUrl! });
+  return openDatabase({ url: config.databaseUrl, poolSize: config.databasePoolSize });
+}
+
+export async function openRuntime(config: Config, options: { migrate?: boolean } = {}): Promise<Runtime> {
+  const migrate = options.migrate ?? config.autoMigrate;
+  const database = config.databaseUrl ? await openPostgres(config, migrate) : await openEmbedded(config, migrate);
+  try {
+    const keyStores = await createKeyStores({ masterKey: config.masterKey, pkcs11: config.keyStore.pkcs11 });
+    return {
+      database,
+      keyStores,
+      async close() {
+        await Promise.allSettled([keyStores.software.close(), keyStores.pkcs11?.close()]);
+        await database.close();
+      },
+    };
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+}

@@ -1,0 +1,46 @@
+/** The plain Node server: process concerns only (config, listen, jobs on timers, graceful shutdown). */
+import { buildApp } from './app.ts';
+import { mintAdminToken } from './auth/dev-token.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { openRuntime } from './runtime.ts';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const runtime = await openRuntime(config);
+  const app = await buildApp({ config, database: runtime.database, keyStores: runtime.keyStores });
+  await app.listen({ host: config.host, port: config.port });
+  if (config.runJobs) app.jobRunner.start();
+
+  if (config.development) {
+    app.log.warn(
+      { dataDir: config.dataDir },
+      'DEVELOPMENT DEPLOYMENT: the master key and JWT signing key were generated into the data folder. ' +
+        'Never use them in production: set MASTER_KEY, JWT_PRIVATE_KEY and JWT_PUBLIC_KEY (and NODE_ENV=production).',
+    );
+    const token = mintAdminToken(app.jwt, config.defaultDomainId, 24 * 3600);
+    // Printed once, to the terminal only (not through the logger), so the README's curl examples work at once.
+    process.stdout.write(
+      `\nDevelopment admin token for domain ${config.defaultDomainId} (24 h; \`npm run dev-token\` prints a fresh one):\n` +
+        `export PCA_TOKEN=${token}\n` +
+        `curl -H "Authorization: Bearer $PCA_TOKEN" ${config.publicBaseUrl}/v1/private-certificate-authorities\n\n`,
+    );
+  }
+
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    app.log.info({ signal }, 'shutting down');
+    await app.close();
+    await runtime.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof ConfigError ? 'Configuration error' : 'Failed to start'}: ${(error as Error).message}\n`);
+  if (!(error instanceof ConfigError)) process.stderr.write(`${(error as Error).stack ?? ''}\n`);
+  process.exit(1);
+});

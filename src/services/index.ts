@@ -1,0 +1,33 @@
+/**
+ * Composition root of the domain layer: every service gets exactly the dependencies it uses.
+ * Routes reach services through `app.services`; jobs through the same object.
+ */
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import type { DatabaseHandle } from '../db/database.ts';
+import type { KeyStores } from '../keystore/index.ts';
+
+export type { KeyStores };
+import type { Job } from '../jobs/job-runner.ts';
+import { createReadinessService } from './readiness-service.ts';
+
+export interface ServiceDependencies {
+  config: Config;
+  database: DatabaseHandle;
+  keyStores: KeyStores;
+  clock: Clock;
+}
+
+export function createServices(deps: ServiceDependencies) {
+  const { database, keyStores } = deps;
+  const configuredStores = [keyStores.software, ...(keyStores.pkcs11 ? [keyStores.pkcs11] : [])];
+  return {
+    readiness: createReadinessService({ database, keyStores: configuredStores }),
+  };
+}
+export type Services = ReturnType<typeof createServices>;
+
+/** Every scheduled job of the service; serverless.yml declares one scheduled function per name. */
+export function createJobs(_services: Services, _deps: ServiceDependencies): Job[] {
+  return [];
+}

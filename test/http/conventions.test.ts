@@ -1,0 +1,140 @@
+/**
+ * The contract's conventions for every request (§2, §7): error bodies and statuses for each kind of malformed
+ * input, X-Request-Id on every response, the order of checks, JSON content type, and logs without secrets.
+ */
+import t, { type Test } from 'tap';
+import type { FastifyInstance } from 'fastify';
+import { createTestApp } from '../helpers/app.ts';
+
+const probeBody = { type: 'object', required: ['name'], properties: { name: { type: 'string', maxLength: 5 } } } as const;
+
+function probeRoutes(app: FastifyInstance): void {
+  app.post('/v1/test/probe', { config: { action: 'pca:ca:create' }, schema: { body: probeBody } }, async (request) => ({ echoed: (request.body as { name: string }).name }));
+  app.get('/v1/test/explode', { config: { action: 'pca:ca:get' } }, async () => {
+    throw new Error('database exploded: secret detail 42');
+  });
+  app.post('/v1/test/private', { config: { action: 'pca:ca:get' } }, async () => ({ ok: true }));
+}
+
+const harness = await createTestApp({ extraRoutes: probeRoutes, env: { BODY_LIMIT_BYTES: '2048' } });
+t.teardown(() => harness.close());
+const { app } = harness;
+const auth = harness.auth();
+
+function assertError(t: Test, response: Awaited<ReturnType<FastifyInstance['inject']>>, status: number, code: string, messagePart?: RegExp) {
+  t.equal(response.statusCode, status, `status ${status}`);
+  t.match(response.headers['content-type'], /^application\/json;charset=UTF-8$/);
+  t.match(response.headers['x-request-id'], /^[A-Za-z0-9._:-]+$/, 'has X-Request-Id');
+  const body = response.json() as { error_code: string; error_msg: string };
+  t.equal(body.error_code, code);
+  t.type(body.error_msg, 'string');
+  if (messagePart) t.match(body.error_msg, messagePart);
+}
+
+t.test('unknown route: 404 PCA.10010002', async (t) => {
+  assertError(t, await app.inject({ method: 'GET', url: '/v1/nothing-here', headers: auth }), 404, 'PCA.10010002');
+  assertError(t, await app.inject({ method: 'GET', url: '/nothing' }), 404, 'PCA.10010002', /route GET \/nothing/);
+});
+
+t.test('wrong method on a known path: 404 PCA.10010002', async (t) => {
+  assertError(t, await app.inject({ method: 'DELETE', url: '/health' }), 404, 'PCA.10010002');
+  assertError(t, await app.inject({ method: 'PUT', url: '/v1/test/probe', headers: auth, payload: { name: 'a' } }), 404, 'PCA.10010002');
+});
+
+t.test('malformed JSON: 400 PCA.00020001', async (t) => {
+  const response = await app.inject({ method: 'POST', url: '/v1/test/probe', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"name": "x",' });
+  assertError(t, response, 400, 'PCA.00020001', /not valid JSON/);
+});
+
+t.test('wrong content type: 415 PCA.00020001', async (t) => {
+  const response = await app.inject({ method: 'POST', url: '/v1/test/probe', headers: { ...auth, 'content-type': 'text/plain' }, payload: 'name=x' });
+  assertError(t, response, 415, 'PCA.00020001', /Content-Type/);
+});
+
+t.test('JSON without Content-Type is parsed; with a charset too', async (t) => {
+  const bare = await app.inject({ method: 'POST', url: '/v1/test/probe', headers: auth, payload: Buffer.from('{"name":"abc"}') });
+  t.equal(bare.statusCode, 200);
+  t.same(bare.json(), { echoed: 'abc' });
+  const charset = await app.inject({ method: 'POST', url: '/v1/test/probe', headers: { ...auth, 'content-type': 'application/json; charset=utf-8' }, payload: '{"name":"d"}' });
+  t.same(charset.json(), { echoed: 'd' });
+  t.equal(charset.headers['content-type'], 'application/json;charset=UTF-8');
+});
+
+t.test('body too large: 413 PCA.00020001', async (t) => {
+  const response = await app.inject({ method: 'POST', url: '/v1/test/probe', headers: { ...auth, 'content-type': 'application/json' }, payload: JSON.stringify({ name: 'x'.repeat(5000) }) });
+  assertError(t, response, 413, 'PCA.00020001', /too large/);
+});
+
+t.test('schema violations name the field: 400 PCA.00020001', async (t) => {
+  assertError(t, await app.inject({ method: 'POST', url: '/v1/test/probe', headers: auth, payload: {} }), 400, 'PCA.00020001', /name/);
+  assertError(t, await app.inject({ method: 'POST', url: '/v1/test/probe', headers: auth, payload: { name: 'toolong' } }), 400, 'PCA.00020001', /^name /);
+  assertError(t, await app.inject({ method: 'POST', url: '/v1/test/probe', headers: auth, payload: { name: 5 } }), 400, 'PCA.00020001', /name/);
+});
+
+t.test('unexpected exception: 500 with a generic message, details only in the log', async (t) => {
+  const response = await app.inject({ method: 'GET', url: '/v1/test/explode', headers: auth });
+  assertError(t, response, 500, 'PCA.00050001', /^internal error$/);
+  t.notMatch(response.body, /exploded|secret detail/);
+  const logged = harness.logs.records().find((record) => record.requestId === response.headers['x-request-id'] && record.level === 50);
+  t.ok(logged, 'the failure is logged with its request id');
+  t.match(JSON.stringify(logged), /database exploded/);
+});
+
+t.test('X-Request-Id is echoed when sane, generated and unique otherwise', async (t) => {
+  const echoed = await app.inject({ method: 'GET', url: '/health', headers: { 'x-request-id': 'client-req-123' } });
+  t.equal(echoed.headers['x-request-id'], 'client-req-123');
+  const hostile = await app.inject({ method: 'GET', url: '/health', headers: { 'x-request-id': 'bad id\twith "quotes"' } });
+  t.not(hostile.headers['x-request-id'], 'bad id\twith "quotes"');
+  const a = await app.inject({ method: 'GET', url: '/health' });
+  const b = await app.inject({ method: 'GET', url: '/health' });
+  t.not(a.headers['x-request-id'], b.headers['x-request-id']);
+  const failed = await app.inject({ method: 'GET', url: '/nope', headers: { 'x-request-id': 'on-error-too' } });
+  t.equal(failed.headers['x-request-id'], 'on-error-too');
+});
+
+t.test('order of checks: credential (401) before action (403) before syntax (400)', async (t) => {
+  assertError(t, await app.inject({ method: 'POST', url: '/v1/test/probe', headers: { 'content-type': 'application/json' }, payload: '{bad' }), 401, 'APIG.0303');
+  const getOnly = { authorization: `Bearer ${harness.tokenWith(['pca:ca:get'])}` };
+  assertError(t, await app.inject({ method: 'POST', url: '/v1/test/probe', headers: { ...getOnly, 'content-type': 'application/json' }, payload: '{bad' }), 403, 'PCA.00010003', /pca:ca:create/);
+  assertError(t, await app.inject({ method: 'POST', url: '/v1/test/probe', headers: { ...auth, 'content-type': 'application/json' }, payload: '{bad' }), 400, 'PCA.00020001');
+});
+
+t.test('credentials: none, several, malformed or foreign tokens get 401 APIG.0303', async (t) => {
+  const url = '/v1/pca/config/console';
+  assertError(t, await app.inject({ method: 'GET', url }), 401, 'APIG.0303', /no credential/);
+  const token = harness.token();
+  assertError(t, await app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}`, 'x-auth-token': token } }), 401, 'APIG.0303', /more than one/);
+  assertError(t, await app.inject({ method: 'GET', url, headers: { authorization: 'Bearer not.a.jwt' } }), 401, 'APIG.0303');
+  assertError(t, await app.inject({ method: 'GET', url, headers: { authorization: 'Basic dXNlcjpwYXNz' } }), 401, 'APIG.0303');
+  const ok = await app.inject({ method: 'GET', url, headers: { 'x-auth-token': token } });
+  t.equal(ok.statusCode, 200, 'X-Auth-Token is accepted like Bearer');
+  t.equal(ok.json().is_support_ocsp, true);
+});
+
+t.test('health and readiness', async (t) => {
+  const health = await app.inject({ method: 'GET', url: '/health' });
+  t.equal(health.statusCode, 200);
+  t.same(health.json(), { status: 'ok' });
+  const ready = await app.inject({ method: 'GET', url: '/ready' });
+  t.equal(ready.statusCode, 200);
+  t.equal(ready.json().checks.database, 'ok');
+  t.equal(ready.json().checks.key_store_software, 'ok');
+});
+
+t.test('logs: one structured line per request, no credentials or key material', async (t) => {
+  const token = harness.token();
+  const response = await app.inject({
+    method: 'POST',
+    url: '/v1/test/private',
+    headers: { authorization: `Bearer ${token}`, 'x-request-id': 'log-check-1', 'content-type': 'application/json' },
+    payload: JSON.stringify({ private_key: '-----BEGIN PRIVATE KEY-----MIIEvQ', password: 'hunter2' }),
+  });
+  t.equal(response.statusCode, 200);
+  const line = harness.logs.records().find((record) => record.requestId === 'log-check-1' && record.msg === 'request completed');
+  t.ok(line, 'access log line present');
+  t.match(line, { method: 'POST', route: '/v1/test/private', status: 200, domain: harness.config.defaultDomainId });
+  t.type(line?.latencyMs, 'number');
+  t.notOk(harness.logs.text.includes(token), 'the token never reaches the log');
+  t.notOk(harness.logs.text.includes(token.split('.')[2]), 'nor its signature');
+  t.notOk(/hunter2|BEGIN PRIVATE KEY/.test(harness.logs.text), 'nor body secrets');
+});

@@ -1,0 +1,100 @@
+/**
+ * The quick start, for real: `npm start`'s entry on a fresh data folder (embedded PGlite, generated development
+ * secrets, printed admin token), `npm run dev-token`, a graceful stop and a second start on the same folder.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import t from 'tap';
+
+const run = promisify(execFile);
+const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pca-server-'));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+const port = await freePort();
+const base = `http://127.0.0.1:${port}`;
+// The embedded default is what the quick start exercises, even when the suite runs against Postgres.
+const env = { ...process.env, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', DATABASE_URL: '' };
+
+interface Started {
+  child: ChildProcess;
+  stdout: () => string;
+  millisToHealthy: number;
+}
+
+async function startServer(): Promise<Started> {
+  const started = performance.now();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`server exited: ${output}`);
+    const healthy = await fetch(`${base}/health`).then((r) => r.ok, () => false);
+    if (healthy) return { child, stdout: () => output, millisToHealthy: performance.now() - started };
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`server did not become healthy: ${output}`);
+}
+
+async function stop(server: Started): Promise<number | null> {
+  const exited = new Promise<number | null>((resolve) => server.child.on('exit', (code) => resolve(code)));
+  server.child.kill('SIGTERM');
+  return exited;
+}
+
+t.test('first start on a fresh data folder', async (t) => {
+  const server = await startServer();
+  t.teardown(() => server.child.kill('SIGKILL'));
+  t.comment(`first start answered /health after ${Math.round(server.millisToHealthy)} ms`);
+  const printed = server.stdout().match(/export PCA_TOKEN=(\S+)/);
+  t.ok(printed, 'prints a development admin token');
+  t.match(server.stdout(), /DEVELOPMENT DEPLOYMENT/, 'warns loudly about development secrets');
+  const withPrinted = await fetch(`${base}/v1/pca/config/console`, { headers: { authorization: `Bearer ${printed![1]}` } });
+  t.equal(withPrinted.status, 200, 'the printed token is accepted');
+
+  const ready = await fetch(`${base}/ready`);
+  t.equal(ready.status, 200);
+
+  const { stdout: devToken } = await run(process.execPath, ['--import', 'tsx', 'scripts/dev-token.ts'], { env });
+  const viaScript = await fetch(`${base}/v1/pca/config/console`, { headers: { 'x-auth-token': devToken.trim() } });
+  t.equal(viaScript.status, 200, '`npm run dev-token` mints an accepted token');
+
+  const { stdout: otherToken } = await run(process.execPath, ['--import', 'tsx', 'scripts/dev-token.ts', '--domain', 'second-tenant'], { env });
+  const claims = JSON.parse(Buffer.from(otherToken.trim().split('.')[1], 'base64url').toString()) as { domain_id: string; actions: string[] };
+  t.equal(claims.domain_id, 'second-tenant');
+  t.ok(claims.actions.includes('pca:ca:create'));
+
+  t.equal(await stop(server), 0, 'SIGTERM stops it cleanly');
+});
+
+t.test('second start reuses the data folder, its secrets and its database', async (t) => {
+  const server = await startServer();
+  t.teardown(() => server.child.kill('SIGKILL'));
+  t.comment(`second start answered /health after ${Math.round(server.millisToHealthy)} ms`);
+  const { stdout: devToken } = await run(process.execPath, ['--import', 'tsx', 'scripts/dev-token.ts'], { env });
+  const response = await fetch(`${base}/v1/pca/config/console`, { headers: { authorization: `Bearer ${devToken.trim()}` } });
+  t.equal(response.status, 200, 'tokens from the kept JWT key still verify');
+  t.equal(await stop(server), 0);
+});
+
+t.test('a configuration error stops the start with a clear message', async (t) => {
+  const result = await run(process.execPath, ['--import', 'tsx', 'src/server.ts'], { env: { ...env, PORT: 'eighty' } }).catch((error: { code: number; stderr: string }) => error);
+  t.equal((result as { code: number }).code, 1);
+  t.match((result as { stderr: string }).stderr, /Configuration error: PORT must be an integer/);
+});
