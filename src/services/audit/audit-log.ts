@@ -1,0 +1,48 @@
+/**
+ * Audit events: one per state-changing call, written in the same transaction as the change (so a change
+ * never commits without its event and a rolled-back change leaves none). Refused calls are recorded by
+ * `recordFailure` outside any transaction.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../../db/database.ts';
+import type { RequestContext, Tx } from '../context.ts';
+
+export interface AuditedChange {
+  /** The contract action name the call needed, e.g. `pca:ca:create`, or a finer verb such as `pca:ca:disable`. */
+  action: string;
+  resourceType?: 'CA' | 'CERTIFICATE' | 'ACCESS_KEY' | 'ORDER';
+  resourceId?: string;
+  detail?: Record<string, unknown>;
+}
+
+export async function recordAudit(tx: Tx, context: RequestContext, change: AuditedChange): Promise<void> {
+  await tx.auditEvent.create({
+    data: {
+      id: randomUUID(),
+      domainId: context.domainId,
+      actor: context.actor,
+      action: change.action,
+      resourceType: change.resourceType ?? null,
+      resourceId: change.resourceId ?? null,
+      outcome: 'SUCCESS',
+      requestId: context.requestId,
+      detail: (change.detail ?? undefined) as never,
+    },
+  });
+}
+
+export async function recordFailure(db: Db, context: RequestContext, change: AuditedChange & { errorCode: string }): Promise<void> {
+  await db.auditEvent.create({
+    data: {
+      id: randomUUID(),
+      domainId: context.domainId,
+      actor: context.actor,
+      action: change.action,
+      resourceType: change.resourceType ?? null,
+      resourceId: change.resourceId ?? null,
+      outcome: 'FAILURE',
+      requestId: context.requestId,
+      detail: { error_code: change.errorCode, ...(change.detail ?? {}) } as never,
+    },
+  });
+}
