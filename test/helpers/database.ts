@@ -9,13 +9,16 @@ import { chown, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.ts';
-import { applyMigrations, DEFAULT_MIGRATIONS_DIR, readMigrationList } from '../../src/db/migrate.ts';
+import { applyMigrations, readMigrationList } from '../../src/db/migrate.ts';
 
 const run = promisify(execFile);
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const MIGRATIONS_DIR = path.join(REPO_ROOT, 'prisma/migrations');
 
 export type TestDatabase = DatabaseHandle & { url?: string };
 
@@ -27,7 +30,7 @@ export async function testDatabase(): Promise<TestDatabase> {
 /** A fresh database on any other reachable server, e.g. one from startTestPostgres(). */
 export async function postgresTestDatabase(serverUrl: string): Promise<TestDatabase> {
   const url = await createEmptyDatabase(serverUrl);
-  await applyMigrations({ url });
+  await applyMigrations({ url }, MIGRATIONS_DIR);
   const database = await openDatabase({ url });
   return {
     ...database,
@@ -70,20 +73,20 @@ async function onAdminConnection<T>(serverUrl: string, use: (client: pg.Client) 
 
 /** The template depends on the migrations and on the PGlite build that wrote it. */
 async function templateCachePath(): Promise<string> {
-  const migrations = await readMigrationList(DEFAULT_MIGRATIONS_DIR);
+  const migrations = await readMigrationList(MIGRATIONS_DIR);
   const hash = createHash('sha256');
-  const pgliteVersion = JSON.parse(await readFile('node_modules/@electric-sql/pglite/package.json', 'utf8')).version;
+  const pgliteVersion = JSON.parse(await readFile(path.join(REPO_ROOT, 'node_modules/@electric-sql/pglite/package.json'), 'utf8')).version;
   hash.update(`pglite ${pgliteVersion}\n`);
   for (const { path: name, migrationFile } of migrations.migrationDirectories) {
     hash.update(`${name}\n${migrationFile.content.value}\n`);
   }
-  return path.resolve('node_modules/.cache/pca-test', `pglite-template-${hash.digest('hex').slice(0, 16)}.tar.gz`);
+  return path.join(REPO_ROOT, 'node_modules/.cache/pca-test', `pglite-template-${hash.digest('hex').slice(0, 16)}.tar.gz`);
 }
 
 async function buildTemplate(cachePath: string): Promise<Blob> {
   const pglite = await PGlite.create();
   try {
-    await applyMigrations({ pglite });
+    await applyMigrations({ pglite }, MIGRATIONS_DIR);
     const dump = await pglite.dumpDataDir('gzip');
     await mkdir(path.dirname(cachePath), { recursive: true });
     // Parallel test processes may build it at once: each writes its own file and renames it into place.
