@@ -26,6 +26,8 @@ export interface Config {
   defaultDomainId: string;
   quotas: { ca: number; certificate: number; freeCertificatesPerCa: number };
   bodyLimitBytes: number;
+  /** Requests per credential (access key or token subject) and window. */
+  rateLimit: { max: number; windowMs: number };
   /** True when secrets were generated for development (printed warning at start). */
   development: boolean;
 }
@@ -166,6 +168,10 @@ export function loadConfig(env: Env = process.env): Config {
       freeCertificatesPerCa: integer(env, 'FREE_CERTIFICATES_PER_CA', 0, 0, 100_000_000),
     },
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+    rateLimit: {
+      max: integer(env, 'RATE_LIMIT_MAX', 6000, 1, 100_000_000),
+      windowMs: integer(env, 'RATE_LIMIT_WINDOW_MS', 60_000, 1000, 86_400_000),
+    },
     development: needsDevSecrets,
   };
 }
