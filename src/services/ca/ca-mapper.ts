@@ -1,0 +1,110 @@
+/** The CA object of §5.7 from a database row: every documented field present, null when empty. */
+import type { Config } from '../../config.ts';
+import type { CertificateAuthority } from '../../db/generated/client.ts';
+import { caUrn } from '../urn.ts';
+import { effectiveStatus, publicUrls, type CaStatus } from './ca-rules.ts';
+
+export interface DistinguishedNameObject {
+  common_name: string | null;
+  country: string | null;
+  state: string | null;
+  locality: string | null;
+  organization: string | null;
+  organizational_unit: string | null;
+}
+
+export interface CrlConfigurationObject {
+  enabled: boolean;
+  crl_name: string | null;
+  obs_bucket_name: string | null;
+  valid_days: number | null;
+  crl_dis_point: string | null;
+}
+
+export interface CaObject {
+  ca_id: string;
+  type: string | null;
+  status: CaStatus;
+  path_length: number;
+  issuer_id: string | null;
+  issuer_name: string | null;
+  key_algorithm: string | null;
+  signature_algorithm: string | null;
+  freeze_flag: number;
+  gen_mode: string | null;
+  serial_number: string | null;
+  create_time: number;
+  delete_time: number | null;
+  not_before: number | null;
+  not_after: number | null;
+  distinguished_name: DistinguishedNameObject | null;
+  crl_configuration: CrlConfigurationObject;
+  enterprise_project_id: string;
+  free_quota: number;
+  charging_mode: number;
+  cluster_id: null;
+  domain_id: string;
+  urn: string;
+}
+
+const millis = (date: Date | null): number | null => (date ? date.getTime() : null);
+
+export function distinguishedNameOf(row: CertificateAuthority): DistinguishedNameObject | null {
+  if (row.commonName === null) return null;
+  return {
+    common_name: row.commonName,
+    country: row.country,
+    state: row.state,
+    locality: row.locality,
+    organization: row.organization,
+    organizational_unit: row.organizationalUnit,
+  };
+}
+
+export function crlConfigurationOf(row: CertificateAuthority, publicBaseUrl: string): CrlConfigurationObject {
+  return {
+    enabled: row.crlEnabled,
+    crl_name: row.crlName,
+    obs_bucket_name: row.obsBucketName,
+    valid_days: row.crlValidDays,
+    crl_dis_point: row.crlEnabled ? publicUrls.crl(publicBaseUrl, row.id) : null,
+  };
+}
+
+export interface CaObjectContext {
+  now: Date;
+  /** The parent's common name; null for roots and parents outside this service. */
+  issuerName: string | null;
+}
+
+export function toCaObject(
+  row: CertificateAuthority,
+  config: Pick<Config, 'region' | 'publicBaseUrl'>,
+  context: CaObjectContext,
+): CaObject {
+  return {
+    ca_id: row.id,
+    type: row.type,
+    status: effectiveStatus(row, context.now),
+    path_length: row.pathLength,
+    issuer_id: row.issuerId,
+    issuer_name: row.issuerId ? context.issuerName : null,
+    key_algorithm: row.keyAlgorithm,
+    signature_algorithm: row.signatureAlgorithm,
+    freeze_flag: 0,
+    gen_mode: row.genMode,
+    serial_number: row.serialNumber,
+    create_time: row.createdAt.getTime(),
+    delete_time: row.status === 'DELETED' ? millis(row.deleteTime) : null,
+    not_before: millis(row.notBefore),
+    not_after: millis(row.notAfter),
+    distinguished_name: distinguishedNameOf(row),
+    crl_configuration: crlConfigurationOf(row, config.publicBaseUrl),
+    enterprise_project_id: row.enterpriseProjectId,
+    free_quota: row.freeQuota,
+    charging_mode: row.chargingMode,
+    cluster_id: null,
+    domain_id: row.domainId,
+    urn: caUrn(config.region, row.domainId, row.id),
+  };
+}

@@ -1,0 +1,146 @@
+/**
+ * Pure rules of the CA hierarchy: validity windows (§5.3), derived status (§6.1), algorithm and type checks
+ * (§4.2.1, §10.3), path lengths and the public URLs written into certificates (§10.4).
+ */
+import { errors } from '../../errors.ts';
+import { HASH_ALGORITHMS, KEY_ALGORITHMS, type HashAlgorithm, type KeyAlgorithm } from '../../x509/algorithms.ts';
+import type { KeyUsage } from '../../x509/extensions.ts';
+
+export const CA_STATUSES = ['PENDING', 'ACTIVED', 'DISABLED', 'DELETED', 'EXPIRED'] as const;
+export type CaStatus = (typeof CA_STATUSES)[number];
+export const CA_TYPES = ['ROOT', 'SUBORDINATE'] as const;
+export type CaType = (typeof CA_TYPES)[number];
+
+/** A root's path length as the contract reports it (unlimited). */
+export const ROOT_PATH_LENGTH = 7;
+export const MAX_SUBORDINATE_PATH_LENGTH = 6;
+export const MAX_ROOT_YEARS = 30;
+export const MAX_SUBORDINATE_YEARS = 20;
+/** §5.3: `start_from` must be later than now minus this. */
+const START_FROM_TOLERANCE_MS = 5 * 60 * 1000;
+
+export const DEFAULT_CA_KEY_USAGES: KeyUsage[] = ['digitalSignature', 'keyCertSign', 'cRLSign'];
+
+export const VALIDITY_TYPES = ['YEAR', 'MONTH', 'DAY', 'HOUR'] as const;
+export type ValidityType = (typeof VALIDITY_TYPES)[number];
+
+export interface Validity {
+  type: string;
+  value: number;
+  start_from?: number | null;
+}
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+function addMonthsUtc(date: Date, months: number): Date {
+  const result = new Date(date.getTime());
+  result.setUTCMonth(result.getUTCMonth() + months);
+  return result;
+}
+
+function periodEnd(start: Date, type: ValidityType, value: number): Date {
+  switch (type) {
+    case 'YEAR':
+      return addMonthsUtc(start, 12 * value);
+    case 'MONTH':
+      return new Date(start.getTime() + value * 31 * DAY_MS);
+    case 'DAY':
+      return new Date(start.getTime() + value * DAY_MS);
+    case 'HOUR':
+      return new Date(start.getTime() + value * HOUR_MS);
+  }
+}
+
+/**
+ * The certificate validity a §5.3 request asks for. Refuses (PCA.00020109) an unknown type, a value below 1,
+ * a start more than 5 minutes in the past, a period longer than `maxYears` calendar years, and an end past
+ * the issuer's `not_after`.
+ */
+export function validityWindow(
+  validity: Validity,
+  now: Date,
+  maxYears: number,
+  issuerNotAfter?: Date,
+): { notBefore: Date; notAfter: Date } {
+  if (typeof validity !== 'object' || validity === null) throw errors.invalidValidity('validity must be an object');
+  const { type, value, start_from: startFrom } = validity;
+  if (!VALIDITY_TYPES.includes(type as ValidityType)) {
+    throw errors.invalidValidity('validity.type must be YEAR, MONTH, DAY or HOUR');
+  }
+  if (!Number.isSafeInteger(value) || value < 1) throw errors.invalidValidity('validity.value must be an integer of at least 1');
+  if (startFrom !== undefined && startFrom !== null) {
+    if (!Number.isSafeInteger(startFrom)) throw errors.invalidValidity('validity.start_from must be milliseconds since the epoch');
+    if (startFrom <= now.getTime() - START_FROM_TOLERANCE_MS) {
+      throw errors.invalidValidity('validity.start_from must be later than now minus 5 minutes');
+    }
+  }
+  const notBefore = new Date(startFrom ?? now.getTime());
+  // Cap the value before computing so absurd inputs cannot overflow Date.
+  if (value > maxYears * 24 * 366) throw errors.invalidValidity(`validity exceeds ${maxYears} years`);
+  const notAfter = periodEnd(notBefore, type as ValidityType, value);
+  if (notAfter.getTime() > addMonthsUtc(notBefore, 12 * maxYears).getTime()) {
+    throw errors.invalidValidity(`validity exceeds ${maxYears} years`);
+  }
+  if (issuerNotAfter && notAfter.getTime() > issuerNotAfter.getTime()) {
+    throw errors.invalidValidity(`validity must end no later than the issuer's not_after (${issuerNotAfter.toISOString()})`);
+  }
+  return { notBefore, notAfter };
+}
+
+/** §6.1: ACTIVED and DISABLED read as EXPIRED once `not_after` has passed. */
+export function effectiveStatus(row: { status: string; notAfter: Date | null }, now: Date): CaStatus {
+  const status = row.status as CaStatus;
+  if ((status === 'ACTIVED' || status === 'DISABLED') && row.notAfter && row.notAfter.getTime() <= now.getTime()) {
+    return 'EXPIRED';
+  }
+  return status;
+}
+
+export function checkKeyAlgorithm(value: unknown, field = 'key_algorithm'): KeyAlgorithm {
+  if (!KEY_ALGORITHMS.includes(value as KeyAlgorithm)) {
+    throw errors.invalidKeyAlgorithm(`${field} must be one of ${KEY_ALGORITHMS.join(', ')}`);
+  }
+  return value as KeyAlgorithm;
+}
+
+export function checkSignatureAlgorithm(value: unknown, field = 'signature_algorithm'): HashAlgorithm {
+  if (!HASH_ALGORITHMS.includes(value as HashAlgorithm)) {
+    throw errors.invalidSignatureAlgorithm(`${field} must be one of ${HASH_ALGORITHMS.join(', ')}`);
+  }
+  return value as HashAlgorithm;
+}
+
+export function checkCaType(value: unknown): CaType {
+  if (!CA_TYPES.includes(value as CaType)) throw errors.invalidCaType('type must be ROOT or SUBORDINATE');
+  return value as CaType;
+}
+
+/** A subordinate's path length: 0-6 and below its issuer's (PCA.00020203). */
+export function checkSubordinatePathLength(value: number | undefined | null, issuerPathLength: number): number {
+  const pathLength = value ?? 0;
+  if (!Number.isInteger(pathLength) || pathLength < 0 || pathLength > MAX_SUBORDINATE_PATH_LENGTH) {
+    throw errors.invalidPathLength(`path_length must be 0-${MAX_SUBORDINATE_PATH_LENGTH}`);
+  }
+  if (pathLength >= issuerPathLength) {
+    throw errors.invalidPathLength(
+      issuerPathLength === 0
+        ? 'the issuer has path_length 0 and cannot sign a CA'
+        : `path_length must be below the issuer's path_length ${issuerPathLength}`,
+    );
+  }
+  return pathLength;
+}
+
+/** A CA certificate always keeps keyCertSign and cRLSign, whatever else the request chose. */
+export function caKeyUsages(requested: readonly KeyUsage[] | undefined): KeyUsage[] {
+  const base = requested && requested.length > 0 ? requested : DEFAULT_CA_KEY_USAGES;
+  return [...new Set<KeyUsage>([...base, 'keyCertSign', 'cRLSign'])];
+}
+
+/** The public URLs of §10.4 for one CA. */
+export const publicUrls = {
+  caCertificate: (base: string, caId: string) => `${base}/ca/${caId}.crt`,
+  crl: (base: string, caId: string) => `${base}/crl/${caId}.crl`,
+  ocsp: (base: string, caId: string) => `${base}/ocsp/${caId}`,
+};

@@ -1,0 +1,123 @@
+/**
+ * The issuing side of every signature this service makes under a CA: certificates, subordinate CAs, CRLs, OCSP.
+ * `loadIssuer` resolves a CA reference, locks the row when asked (issuance takes FOR SHARE, disable takes
+ * FOR UPDATE, so a disable waits for in-flight issuances and later issuances see DISABLED), checks that the CA
+ * may issue, and returns what a certificate needs from it.
+ */
+import type { Config } from '../../config.ts';
+import type { Db } from '../../db/database.ts';
+import type { CertificateAuthority } from '../../db/generated/client.ts';
+import { errors } from '../../errors.ts';
+import { keyStoreSigner, type KeyStores } from '../../keystore/index.ts';
+import type { KeyStoreKind } from '../../keystore/key-store.ts';
+import type { KeyAlgorithm, Signer } from '../../x509/algorithms.ts';
+import { parseCertificate } from '../../x509/certificate.ts';
+import { parsePemBlocks } from '../../x509/pem.ts';
+import type { RequestContext, Tx } from '../context.ts';
+import { resolveCaReference } from '../urn.ts';
+import { effectiveStatus, publicUrls } from './ca-rules.ts';
+
+export { validityWindow } from './ca-rules.ts';
+
+export interface Issuer {
+  row: CertificateAuthority;
+  signer: Signer;
+  /** The issuer's subject Name exactly as its certificate encodes it: the child's issuer field. */
+  subjectDer: Uint8Array;
+  /** The child's AKI. */
+  subjectKeyIdentifier: Uint8Array;
+  notAfter: Date;
+  pathLength: number;
+  /** The issuer's own certificate first, then its parents up to the root. */
+  chain: Uint8Array[];
+  /** What children carry: caIssuers always; CDP and OCSP while the issuer has them switched on. */
+  urls: { caIssuers: string; crlDistributionPoint?: string; ocsp?: string };
+}
+
+export interface LoadIssuerOptions {
+  region: string;
+  publicBaseUrl: string;
+  keyStores: KeyStores;
+  now: Date;
+  /** Names the parameter in messages (default `issuer_id`). */
+  field?: string;
+  /** Row lock taken first; only meaningful inside a transaction. */
+  lock?: 'share' | 'update';
+}
+
+type Reader = Db | Tx;
+
+/** FOR SHARE / FOR UPDATE on one CA row (no-op when the row does not exist). */
+export async function lockCaRow(db: Reader, caId: string, mode: 'share' | 'update'): Promise<void> {
+  if (mode === 'update') {
+    await db.$queryRaw`SELECT 1 FROM certificate_authorities WHERE id = ${caId}::uuid FOR UPDATE`;
+  } else {
+    await db.$queryRaw`SELECT 1 FROM certificate_authorities WHERE id = ${caId}::uuid FOR SHARE`;
+  }
+}
+
+/** The caller's CA, not removed; 404 otherwise (another domain's CA is indistinguishable from a missing one). */
+export async function findOwnCa(db: Reader, ctx: RequestContext, caId: string): Promise<CertificateAuthority> {
+  const row = await db.certificateAuthority.findFirst({ where: { id: caId, domainId: ctx.domainId, removedAt: null } });
+  if (!row) throw errors.notFound(`CA ${caId}`);
+  return row;
+}
+
+/** The key-holding signer of a CA (gen_mode GENERATE or IMPORT). */
+export function caSigner(row: CertificateAuthority, keyStores: KeyStores): Signer {
+  if (!row.keyStore || !row.keyRef || !row.keyAlgorithm) throw errors.conflictingState(`CA ${row.id} holds no key`);
+  return keyStoreSigner(keyStores.get(row.keyStore as KeyStoreKind), row.keyRef, row.keyAlgorithm as KeyAlgorithm);
+}
+
+const MAX_CHAIN_DEPTH = 16;
+
+/**
+ * A CA's certificate followed by its parents up to the root: parents in this service by `issuer_id`, and the
+ * PEM chain given at import where the parent is outside. Stops at a root (no parent and no imported chain).
+ */
+export async function caChain(db: Reader, row: CertificateAuthority): Promise<Uint8Array[]> {
+  const chain: Uint8Array[] = [];
+  let current: CertificateAuthority | null = row;
+  while (current && chain.length < MAX_CHAIN_DEPTH) {
+    if (!current.certificateDer) break;
+    chain.push(new Uint8Array(current.certificateDer));
+    if (!current.issuerId) {
+      if (current.importedChainPem) chain.push(...parsePemBlocks(current.importedChainPem, 'CERTIFICATE', 'certificate_chain'));
+      break;
+    }
+    current = await db.certificateAuthority.findUnique({ where: { id: current.issuerId } });
+  }
+  return chain;
+}
+
+export async function loadIssuer(db: Reader, ctx: RequestContext, reference: string, opts: LoadIssuerOptions): Promise<Issuer> {
+  const field = opts.field ?? 'issuer_id';
+  const id = resolveCaReference(reference, { region: opts.region, domainId: ctx.domainId, field });
+  if (opts.lock) await lockCaRow(db, id, opts.lock);
+  const row = await findOwnCa(db, ctx, id);
+  const status = effectiveStatus(row, opts.now);
+  if (status !== 'ACTIVED') throw errors.conflictingState(`${field} names a CA in status ${status}; it must be ACTIVED`);
+  if ((row.genMode !== 'GENERATE' && row.genMode !== 'IMPORT') || !row.keyRef || !row.certificateDer || !row.notAfter) {
+    throw errors.conflictingState(`${field} names a CA whose key is not held by this service`);
+  }
+  const certificate = parseCertificate(new Uint8Array(row.certificateDer));
+  if (!certificate.subjectKeyIdentifier) throw errors.conflictingState(`CA ${row.id} certificate has no subject key identifier`);
+  return {
+    row,
+    signer: caSigner(row, opts.keyStores),
+    subjectDer: certificate.subjectDer,
+    subjectKeyIdentifier: certificate.subjectKeyIdentifier,
+    notAfter: row.notAfter,
+    pathLength: row.pathLength,
+    chain: await caChain(db, row),
+    urls: issuerUrls(row, opts.publicBaseUrl),
+  };
+}
+
+export function issuerUrls(row: CertificateAuthority, publicBaseUrl: Config['publicBaseUrl']): Issuer['urls'] {
+  return {
+    caIssuers: publicUrls.caCertificate(publicBaseUrl, row.id),
+    ...(row.crlEnabled ? { crlDistributionPoint: publicUrls.crl(publicBaseUrl, row.id) } : {}),
+    ...(row.ocspEnabled ? { ocsp: publicUrls.ocsp(publicBaseUrl, row.id) } : {}),
+  };
+}
