@@ -10,6 +10,8 @@ import type { KeyStores } from '../keystore/index.ts';
 export type { KeyStores };
 import type { Job } from '../jobs/job-runner.ts';
 import { createReadinessService } from './readiness-service.ts';
+import { createAccessKeyService } from './access-keys/access-key-service.ts';
+import { createAuditQueryService } from './audit/audit-query-service.ts';
 
 export interface ServiceDependencies {
   config: Config;
@@ -23,6 +25,8 @@ export function createServices(deps: ServiceDependencies) {
   const configuredStores = [keyStores.software, ...(keyStores.pkcs11 ? [keyStores.pkcs11] : [])];
   return {
     readiness: createReadinessService({ database, keyStores: configuredStores }),
+    accessKeys: createAccessKeyService({ db: database.prisma, clock: deps.clock, config: deps.config }),
+    auditEvents: createAuditQueryService({ db: database.prisma }),
   };
 }
 export type Services = ReturnType<typeof createServices>;

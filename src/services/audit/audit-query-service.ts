@@ -1,0 +1,47 @@
+/** Reading the audit log: a domain's events, newest first, with the filters of `GET /v1/audit-events`. */
+import type { Db } from '../../db/database.ts';
+import type { AuditEvent, Prisma } from '../../db/generated/client.ts';
+import type { RequestContext } from '../context.ts';
+
+export interface AuditEventFilter {
+  action?: string;
+  resourceType?: string;
+  resourceId?: string;
+  outcome?: 'SUCCESS' | 'FAILURE';
+  /** Inclusive bounds on the event time, ms since the epoch. */
+  startTime?: number;
+  endTime?: number;
+  limit: number;
+  offset: number;
+}
+
+function whereOf(domainId: string, filter: AuditEventFilter): Prisma.AuditEventWhereInput {
+  const createdAt = {
+    ...(filter.startTime !== undefined && { gte: new Date(filter.startTime) }),
+    ...(filter.endTime !== undefined && { lte: new Date(filter.endTime) }),
+  };
+  return {
+    domainId,
+    ...(filter.action !== undefined && { action: filter.action }),
+    ...(filter.resourceType !== undefined && { resourceType: filter.resourceType }),
+    ...(filter.resourceId !== undefined && { resourceId: filter.resourceId }),
+    ...(filter.outcome !== undefined && { outcome: filter.outcome }),
+    ...(Object.keys(createdAt).length > 0 && { createdAt }),
+  };
+}
+
+export function createAuditQueryService({ db }: { db: Db }) {
+  return {
+    async list(context: RequestContext, filter: AuditEventFilter): Promise<{ total: number; events: AuditEvent[] }> {
+      const where = whereOf(context.domainId, filter);
+      const [total, events] = await Promise.all([
+        db.auditEvent.count({ where }),
+        filter.limit === 0
+          ? Promise.resolve([])
+          : db.auditEvent.findMany({ where, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: filter.limit, skip: filter.offset }),
+      ]);
+      return { total, events };
+    },
+  };
+}
+export type AuditQueryService = ReturnType<typeof createAuditQueryService>;
