@@ -4,7 +4,9 @@
  */
 import fastifyJwt from '@fastify/jwt';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { jwtPluginOptions } from './auth/jwt.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
@@ -37,7 +39,14 @@ export interface BuildAppOptions {
   logDestination?: NodeJS.WritableStream | false;
 }
 
-const packageVersion = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+/** The nearest package.json above this module: src/ in development, dist/src/ when built for Lambda. */
+function packageVersion(): string {
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    const file = path.join(dir, 'package.json');
+    if (existsSync(file)) return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+  }
+  return '0.0.0';
+}
 
 function loggerOptions({ config, logDestination }: BuildAppOptions): FastifyServerOptions['logger'] {
   if (logDestination === false) return false;
@@ -80,7 +89,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.addHook('onRoute', (route) => {
     if (route.url.startsWith('/docs')) route.config = { ...(route.config ?? {}), public: true };
   });
-  await registerOpenApi(app, packageVersion);
+  await registerOpenApi(app, packageVersion());
   await app.register(registerRoutes);
   app.addHook('onClose', async () => {
     await app.jobRunner.stop();

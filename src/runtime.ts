@@ -2,7 +2,6 @@
  * What a running deployment holds besides the app: the database (Postgres or embedded PGlite) and the key
  * stores. Shared by the server entry, the Lambda handler and the command-line scripts.
  */
-import { PGlite } from '@electric-sql/pglite';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from './config.ts';
@@ -25,6 +24,7 @@ export function embeddedDataDir(config: Config): string {
 async function openEmbedded(config: Config, migrate: boolean): Promise<DatabaseHandle> {
   const dataDir = embeddedDataDir(config);
   await mkdir(dataDir, { recursive: true });
+  const { PGlite } = await import('@electric-sql/pglite');
   const pglite = await PGlite.create(dataDir);
   if (migrate) await applyMigrations({ pglite });
   const database = await openDatabase({ pglite });

@@ -3,10 +3,10 @@
  * or an embedded PGlite (a data folder, through pglite-prisma-adapter).
  */
 import { mkdir } from 'node:fs/promises';
-import { PGlite } from '@electric-sql/pglite';
+// PGlite is loaded only when used: a Postgres deployment (Lambda) ships without it.
+import type { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
-import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { Prisma, PrismaClient } from './generated/client.ts';
 
 export type Db = PrismaClient;
@@ -66,8 +66,10 @@ async function openPglite(options: OpenDatabaseOptions): Promise<DatabaseHandle>
   if (!pglite) {
     if (!options.dataDir) throw new Error('openDatabase needs a url, a dataDir or a pglite instance');
     await mkdir(options.dataDir, { recursive: true });
+    const { PGlite } = await import('@electric-sql/pglite');
     pglite = await PGlite.create(options.dataDir);
   }
+  const { PrismaPGlite } = await import('pglite-prisma-adapter');
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite), transactionOptions: PGLITE_TRANSACTION_OPTIONS });
   const opened = pglite;
   return handle(prisma, 'pglite', async () => {

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import {
   bindMigrationAwareSqlAdapterFactory,
@@ -15,7 +15,6 @@ import {
 } from '@prisma/driver-adapter-utils';
 import type { MigrationList, SchemaContainer, SchemaEngine } from '@prisma/schema-engine-wasm/schema_engine_bg';
 import pg from 'pg';
-import { PrismaPGlite } from 'pglite-prisma-adapter';
 
 export type MigrationTarget = { url: string } | { pglite: PGlite };
 
@@ -138,6 +137,7 @@ export async function applyMigrations(
 ): Promise<string[]> {
   const migrations = await readMigrationList(migrationsDir);
   if ('url' in target) return applyToPostgres(target.url, migrations);
+  const { PrismaPGlite } = await import('pglite-prisma-adapter');
   return applyWithEngine(new PrismaPGlite(target.pglite), migrations);
 }
 
@@ -154,6 +154,8 @@ export async function diffMigrationsToSchema(
   schemaPath: string = DEFAULT_SCHEMA_PATH,
 ): Promise<string | undefined> {
   const [migrations, schema] = await Promise.all([readMigrationList(migrationsDir), readSchema(schemaPath)]);
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { PrismaPGlite } = await import('pglite-prisma-adapter');
   const shadow = await PGlite.create();
   try {
     return await withSchemaEngine(new PrismaPGlite(shadow), async (engine) => {
