@@ -21,6 +21,10 @@ export const OTHER_DOMAIN = 'ffeeddccbbaa99887766554433221100';
 
 const jwtKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 
+function passThrough(names: string[]): Record<string, string> {
+  return Object.fromEntries(names.flatMap((name) => (process.env[name] ? [[name, process.env[name]!]] : [])));
+}
+
 export function testConfig(env: Record<string, string> = {}): Config {
   return loadConfig({
     DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'pca-test-')),
@@ -32,6 +36,8 @@ export function testConfig(env: Record<string, string> = {}): Config {
     PUBLIC_BASE_URL: 'http://127.0.0.1:8080',
     LOG_LEVEL: 'info',
     RUN_JOBS: 'false',
+    // CI runs the suite a second time with KEY_STORE=pkcs11 and a SoftHSM2 token (see .ci/run).
+    ...passThrough(['KEY_STORE', 'PKCS11_LIBRARY', 'PKCS11_SLOT', 'PKCS11_TOKEN_LABEL', 'PKCS11_PIN']),
     ...env,
   });
 }
