@@ -6,6 +6,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } f
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { KEY_STORE_KINDS, type KeyStoreKind } from './keystore/key-store.ts';
+import { loadPriceCatalog, type PriceCatalog } from './services/billing/price-catalog.ts';
 
 export interface Config {
   host: string;
@@ -25,6 +26,8 @@ export interface Config {
   /** The domain of a development deployment: dev tokens name it by default. */
   defaultDomainId: string;
   quotas: { ca: number; certificate: number; freeCertificatesPerCa: number };
+  /** Prices and currency of billing records (BILLING_* variables, see services/billing/price-catalog.ts). */
+  billing: PriceCatalog;
   bodyLimitBytes: number;
   /** Requests per credential (access key or token subject) and window. */
   rateLimit: { max: number; windowMs: number };
@@ -100,6 +103,14 @@ export function loadOrCreateDevSecrets(dataDir: string): DevSecrets {
   return secrets;
 }
 
+function billingCatalog(env: Env): PriceCatalog {
+  try {
+    return loadPriceCatalog(env);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const host = env.HOST || '127.0.0.1';
   const port = integer(env, 'PORT', 8080, 0, 65535);
@@ -167,6 +178,7 @@ export function loadConfig(env: Env = process.env): Config {
       certificate: integer(env, 'CERTIFICATE_QUOTA', 100_000, 0, 100_000_000),
       freeCertificatesPerCa: integer(env, 'FREE_CERTIFICATES_PER_CA', 0, 0, 100_000_000),
     },
+    billing: billingCatalog(env),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
     rateLimit: {
       max: integer(env, 'RATE_LIMIT_MAX', 6000, 1, 100_000_000),

@@ -10,8 +10,9 @@ import type { KeyStores } from '../keystore/index.ts';
 export type { KeyStores };
 import type { Job } from '../jobs/job-runner.ts';
 import { createReadinessService } from './readiness-service.ts';
+import { createBillingHooks } from './billing/usage-hooks.ts';
 import { createAccessKeyService } from './access-keys/access-key-service.ts';
-import { createAuditQueryService } from './audit/audit-query-service.ts';
+import { createAuditService } from './audit/audit-service.ts';
 
 export interface ServiceDependencies {
   config: Config;
@@ -23,10 +24,13 @@ export interface ServiceDependencies {
 export function createServices(deps: ServiceDependencies) {
   const { database, keyStores } = deps;
   const configuredStores = [keyStores.software, ...(keyStores.pkcs11 ? [keyStores.pkcs11] : [])];
+  // Called inside the CA, order and certificate transactions (see billing/usage-hooks.ts).
+  const billingHooks = createBillingHooks(deps.config.billing);
   return {
+    billing: { hooks: billingHooks },
     readiness: createReadinessService({ database, keyStores: configuredStores }),
     accessKeys: createAccessKeyService({ db: database.prisma, clock: deps.clock, config: deps.config }),
-    auditEvents: createAuditQueryService({ db: database.prisma }),
+    audit: createAuditService({ db: database.prisma }),
   };
 }
 export type Services = ReturnType<typeof createServices>;

@@ -1,0 +1,206 @@
+/**
+ * Billing hooks the CA, order and certificate services call INSIDE their own state-changing transaction, so a
+ * change never commits without its billing trace (and a rolled-back change leaves none).
+ *
+ * How to get them: `createBillingHooks(config.billing)` returns a `BillingHooks` object. The composition root
+ * (src/services/index.ts) builds one as `const billingHooks = createBillingHooks(config.billing);` and exposes it
+ * as `services.billing.hooks`; pass `billingHooks` to your service factory as a dependency (`billing: BillingHooks`)
+ * and call e.g. `await deps.billing.startBillableUsage(tx, ca, at)`. `at` is always the service clock's now() of
+ * the transaction (the same instant the status change is stamped with). `ca` needs only `{ id, domainId,
+ * chargingMode }`: a Prisma CertificateAuthority row fits.
+ *
+ * CA life (pay-per-use time, §8; every call is a no-op for a prepaid CA, charging_mode 0):
+ *   startBillableUsage(tx, ca, at)          a root is created, a subordinate is activated or imported
+ *   startPendingDeletion(tx, ca, at)        the CA enters DELETED (scheduled deletion): billing pauses
+ *   endPendingDeletionByRestore(tx, ca, at) the CA is restored: the wait becomes billable, billing resumes
+ *   endUsage(tx, ca, at)                    the CA is finally removed: nothing further is billed
+ * Disable, enable and expiry need no call: those states keep costing.
+ *
+ * Issuance (§8, written in the issuing transaction; an idempotent replay must not call it):
+ *   recordCertificateIssue(tx, { domainId, resourceId, issuerCaId, at })
+ *     resourceId = the certificate id, or the ca_id of a CSR-issued INTERMEDIATE_CA. Uses one of the issuing
+ *     CA's free_quota when above 0 (price 0). Call it as the LAST statement before commit: with volume tiers
+ *     configured it takes a per-domain lock until commit.
+ *
+ * Orders (§4.2.2):
+ *   recordPrepaidOrder(tx, { caId, domainId, periodType, periodNum, at })
+ *     one CA_PREPAID record per ordered CA; also sets that CA's prepaid_until to the end of the purchased period
+ *     (call it after inserting the CA row), and returns that end.
+ */
+import { randomUUID } from 'node:crypto';
+import { Prisma } from '../../db/generated/client.ts';
+import type { Tx } from '../context.ts';
+import { certificateUnitPrice, type PriceCatalog } from './price-catalog.ts';
+
+export const CHARGING_MODE = { PREPAID: 0, PAY_PER_USE: 1 } as const;
+export const PERIOD_TYPE = { MONTH: 2, YEAR: 3 } as const;
+
+export interface BillableCa {
+  id: string;
+  domainId: string;
+  chargingMode: number;
+}
+
+export interface CertificateIssue {
+  domainId: string;
+  /** The certificate id, or the ca_id of a CSR-issued INTERMEDIATE_CA. */
+  resourceId: string;
+  issuerCaId: string;
+  at: Date;
+}
+
+export interface PrepaidOrderLine {
+  caId: string;
+  domainId: string;
+  /** 2 month, 3 year */
+  periodType: number;
+  periodNum: number;
+  at: Date;
+}
+
+export interface IssueCharge {
+  recordId: string;
+  /** True when the issuing CA's free quota paid for it. */
+  free: boolean;
+  unitPrice: string;
+  amount: string;
+}
+
+export interface BillingHooks {
+  startBillableUsage(tx: Tx, ca: BillableCa, at: Date): Promise<void>;
+  startPendingDeletion(tx: Tx, ca: BillableCa, at: Date): Promise<void>;
+  endPendingDeletionByRestore(tx: Tx, ca: BillableCa, at: Date): Promise<void>;
+  endUsage(tx: Tx, ca: BillableCa, at: Date): Promise<void>;
+  recordCertificateIssue(tx: Tx, issue: CertificateIssue): Promise<IssueCharge>;
+  recordPrepaidOrder(tx: Tx, line: PrepaidOrderLine): Promise<{ periodEnd: Date }>;
+}
+
+export const USAGE_KIND = { BILLABLE: 'BILLABLE', PENDING_DELETION: 'PENDING_DELETION' } as const;
+
+/** Advisory-lock class for the per-domain monthly certificate counter (objid = hashtext(domain id)). */
+const CERTIFICATE_VOLUME_LOCK_CLASS = 0x42494c4c; // 'BILL'
+
+function isPayPerUse(ca: BillableCa): boolean {
+  return ca.chargingMode === CHARGING_MODE.PAY_PER_USE;
+}
+
+async function openPeriod(tx: Tx, ca: BillableCa, kind: string, at: Date): Promise<void> {
+  await tx.caUsagePeriod.create({ data: { id: randomUUID(), caId: ca.id, domainId: ca.domainId, kind, startAt: at } });
+}
+
+/** Closes the CA's open period(s) of `kind` (any kind when omitted); returns how many were open. */
+async function closePeriods(tx: Tx, ca: BillableCa, at: Date, kind?: string, restoredAt?: Date): Promise<number> {
+  const { count } = await tx.caUsagePeriod.updateMany({
+    where: { caId: ca.id, endAt: null, ...(kind ? { kind } : {}) },
+    data: { endAt: at, ...(restoredAt ? { restoredAt } : {}) },
+  });
+  return count;
+}
+
+export function startOfUtcMonth(at: Date): Date {
+  return new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), 1));
+}
+
+/** The end of `periodNum` calendar months or years from `start` (UTC; 31 Jan + 1 month = 28/29 Feb). */
+export function prepaidPeriodEnd(start: Date, periodType: number, periodNum: number): Date {
+  const months = periodType === PERIOD_TYPE.YEAR ? 12 * periodNum : periodNum;
+  const target = new Date(start);
+  const day = start.getUTCDate();
+  target.setUTCDate(1);
+  target.setUTCMonth(target.getUTCMonth() + months);
+  const lastDay = new Date(Date.UTC(target.getUTCFullYear(), target.getUTCMonth() + 1, 0)).getUTCDate();
+  target.setUTCDate(Math.min(day, lastDay));
+  return target;
+}
+
+export function createBillingHooks(prices: PriceCatalog): BillingHooks {
+  const tiered = prices.certificateTiers.length > 1;
+
+  /** The issue's 1-based number among the domain's certificates this UTC month (serialized per domain). */
+  async function monthlyOrdinal(tx: Tx, domainId: string, at: Date): Promise<number> {
+    await tx.$queryRaw`SELECT pg_advisory_xact_lock(${CERTIFICATE_VOLUME_LOCK_CLASS}::int, hashtext(${domainId}))`;
+    const issued = await tx.billingRecord.count({
+      where: { domainId, usageType: 'CERT_ISSUE', usageStart: { gte: startOfUtcMonth(at) } },
+    });
+    return issued + 1;
+  }
+
+  return {
+    async startBillableUsage(tx, ca, at) {
+      if (!isPayPerUse(ca)) return;
+      const open = await tx.caUsagePeriod.count({ where: { caId: ca.id, endAt: null } });
+      if (open === 0) await openPeriod(tx, ca, USAGE_KIND.BILLABLE, at);
+    },
+
+    async startPendingDeletion(tx, ca, at) {
+      if (!isPayPerUse(ca)) return;
+      // Only a CA that was costing waits at a cost: a PENDING CA deleted and restored stays unbilled.
+      if ((await closePeriods(tx, ca, at, USAGE_KIND.BILLABLE)) > 0) await openPeriod(tx, ca, USAGE_KIND.PENDING_DELETION, at);
+    },
+
+    async endPendingDeletionByRestore(tx, ca, at) {
+      if (!isPayPerUse(ca)) return;
+      if ((await closePeriods(tx, ca, at, USAGE_KIND.PENDING_DELETION, at)) > 0) await openPeriod(tx, ca, USAGE_KIND.BILLABLE, at);
+    },
+
+    async endUsage(tx, ca, at) {
+      if (!isPayPerUse(ca)) return;
+      await closePeriods(tx, ca, at);
+    },
+
+    async recordCertificateIssue(tx, issue) {
+      const usedFree = await tx.$queryRaw<unknown[]>`
+        UPDATE certificate_authorities SET free_quota = free_quota - 1
+        WHERE id = ${issue.issuerCaId}::uuid AND free_quota > 0 RETURNING id`;
+      const free = usedFree.length > 0;
+      const unitPrice = free
+        ? '0'
+        : tiered
+          ? certificateUnitPrice(prices.certificateTiers, await monthlyOrdinal(tx, issue.domainId, issue.at))
+          : prices.certificateTiers[0]!.unitPrice;
+      const recordId = randomUUID();
+      await tx.billingRecord.create({
+        data: {
+          id: recordId,
+          uniqueKey: `CERT_ISSUE:${issue.resourceId}`,
+          domainId: issue.domainId,
+          resourceType: 'CERTIFICATE',
+          resourceId: issue.resourceId,
+          chargingMode: CHARGING_MODE.PAY_PER_USE,
+          usageType: 'CERT_ISSUE',
+          usageStart: issue.at,
+          usageEnd: issue.at,
+          usageAmount: 1n,
+          unitPrice: new Prisma.Decimal(unitPrice),
+          amount: new Prisma.Decimal(unitPrice),
+          currency: prices.currency,
+        },
+      });
+      return { recordId, free, unitPrice, amount: unitPrice };
+    },
+
+    async recordPrepaidOrder(tx, line) {
+      const periodEnd = prepaidPeriodEnd(line.at, line.periodType, line.periodNum);
+      const unitPrice = new Prisma.Decimal(line.periodType === PERIOD_TYPE.YEAR ? prices.caPricePerYear : prices.caPricePerMonth);
+      await tx.billingRecord.create({
+        data: {
+          id: randomUUID(),
+          uniqueKey: `CA_PREPAID:${line.caId}`,
+          domainId: line.domainId,
+          resourceType: 'CA',
+          resourceId: line.caId,
+          chargingMode: CHARGING_MODE.PREPAID,
+          usageType: 'CA_PREPAID',
+          usageStart: line.at,
+          usageEnd: periodEnd,
+          usageAmount: BigInt(line.periodNum),
+          unitPrice,
+          amount: unitPrice.times(line.periodNum),
+          currency: prices.currency,
+        },
+      });
+      await tx.certificateAuthority.updateMany({ where: { id: line.caId }, data: { prepaidUntil: periodEnd } });
+      return { periodEnd };
+    },
+  };
+}
