@@ -1,12 +1,19 @@
 /**
  * Authentication and permitted actions, in the contract's order (§2): route (404) -> credential (401) ->
  * action (403) -> syntax (400). Runs before schema validation; routes declare `config.action` or `config.public`.
+ *
+ * Credentials (§3, §10.7): exactly one of an AK/SK-signed request (`Authorization: SDK-HMAC-SHA256 ...`), a Bearer
+ * JWT, or an X-Auth-Token JWT. Refused mutations of a known caller are written to the audit log as FAILURE events.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Action, Principal } from '../../auth/actions.ts';
 import type { TokenClaims } from '../../auth/jwt.ts';
+import { SDK_SIGNING_ALGORITHM, type SignedRequest } from '../../auth/sdk-hmac.ts';
 import { errors } from '../../errors.ts';
+import { holdsEveryAction } from '../../services/access-keys/access-key-rules.ts';
+import type { AuditedChange } from '../../services/audit/audit-log.ts';
 import { raiseDeferredBodyError } from './json-body.ts';
+import { registerRateLimit } from './rate-limit.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -14,27 +21,36 @@ declare module 'fastify' {
     public?: boolean;
     /** The action a credential must hold; routes without one need only a valid credential. */
     action?: Action;
+    /** Only an AK/SK-signed request is accepted (token exchange, domain lookup). */
+    signedOnly?: boolean;
+    /** The credential must hold every action of the catalogue (§9 item 3: access keys, audit log). */
+    allActions?: boolean;
+    /** The action name of this route's audit events when it differs from `action` (or there is none). */
+    auditAction?: string;
   }
   interface FastifyRequest {
     principal?: Principal;
   }
 }
 
-function bearerToken(request: FastifyRequest): string | undefined {
-  const authorization = request.headers.authorization;
-  const bearer = authorization?.match(/^Bearer\s+(\S+)$/i)?.[1];
-  return bearer;
+type OfferedCredential = { kind: 'signature' } | { kind: 'token'; token: string };
+
+/** The one credential of the request; none, several or an unknown scheme is a 401. */
+function offeredCredential(request: FastifyRequest): OfferedCredential {
+  const { authorization } = request.headers;
+  const headerToken = request.headers['x-auth-token'];
+  if (authorization === undefined && headerToken === undefined) {
+    throw errors.authenticationFailed('no credential: send a signed request, a Bearer token or X-Auth-Token');
+  }
+  if (authorization !== undefined && headerToken !== undefined) throw errors.authenticationFailed('more than one credential in the request');
+  if (headerToken !== undefined) return { kind: 'token', token: headerToken as string };
+  const bearer = authorization!.match(/^Bearer\s+(\S+)$/i)?.[1];
+  if (bearer !== undefined) return { kind: 'token', token: bearer };
+  if (authorization!.startsWith(`${SDK_SIGNING_ALGORITHM} `)) return { kind: 'signature' };
+  throw errors.authenticationFailed('unsupported Authorization scheme');
 }
 
-async function authenticate(app: FastifyInstance, request: FastifyRequest): Promise<Principal> {
-  const bearer = bearerToken(request);
-  const headerToken = request.headers['x-auth-token'];
-  const otherAuthorization = request.headers.authorization !== undefined && bearer === undefined;
-  const offered = [bearer, headerToken, otherAuthorization ? 'authorization' : undefined].filter((v) => v !== undefined);
-  if (offered.length === 0) throw errors.authenticationFailed('no credential: send a signed request, a Bearer token or X-Auth-Token');
-  if (offered.length > 1) throw errors.authenticationFailed('more than one credential in the request');
-  if (otherAuthorization) throw errors.authenticationFailed('unsupported Authorization scheme');
-  const token = (bearer ?? headerToken) as string;
+function verifyToken(app: FastifyInstance, token: string): Principal {
   let claims: TokenClaims;
   try {
     claims = app.jwt.verify<TokenClaims>(token);
@@ -47,14 +63,107 @@ async function authenticate(app: FastifyInstance, request: FastifyRequest): Prom
   return { domainId: claims.domain_id, subject: claims.sub, actions: new Set(claims.actions), via: 'jwt' };
 }
 
+/** The first value of a header that a proxy may have repeated. */
+function firstHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value?.split(',')[0].trim();
+}
+
+/** The request exactly as received: the signature covers the raw target and the raw body bytes. */
+function signedRequestOf(request: FastifyRequest): SignedRequest {
+  return { method: request.method, url: request.url, headers: request.headers, body: request.rawBody ?? new Uint8Array() };
+}
+
+async function verifySignature(app: FastifyInstance, request: FastifyRequest): Promise<Principal> {
+  // Behind a proxy that rewrote Host, the client signed the host it addressed (§3.2 item 3).
+  const hostOverride = firstHeader(request.headers['x-forwarded-host']);
+  const key = await app.services.accessKeys.verifyRequest(signedRequestOf(request), hostOverride);
+  return { domainId: key.domainId, subject: key.access, actions: new Set(key.actions), via: 'aksk' };
+}
+
+async function authenticate(app: FastifyInstance, request: FastifyRequest): Promise<Principal> {
+  const credential = offeredCredential(request);
+  const principal = credential.kind === 'token' ? verifyToken(app, credential.token) : await verifySignature(app, request);
+  const claimedDomain = request.headers['x-domain-id'];
+  if (claimedDomain !== undefined && claimedDomain !== principal.domainId) {
+    throw errors.authenticationFailed("X-Domain-Id does not match the credential's domain");
+  }
+  return principal;
+}
+
+function authorize(request: FastifyRequest, principal: Principal): void {
+  const config = request.routeOptions.config;
+  if (config.signedOnly && principal.via !== 'aksk') throw errors.authenticationFailed('this endpoint needs an AK/SK-signed request; tokens are not accepted');
+  if (config.allActions && !holdsEveryAction(principal.actions)) throw errors.actionNotPermitted('pca:* (every action of the catalogue)');
+  if (config.action && !principal.actions.has(config.action)) throw errors.actionNotPermitted(config.action);
+}
+
+const RESOURCE_PARAMS: [param: string, type: NonNullable<AuditedChange['resourceType']>][] = [
+  ['ca_id', 'CA'],
+  ['certificate_id', 'CERTIFICATE'],
+  ['access', 'ACCESS_KEY'],
+];
+
+function resourceOf(request: FastifyRequest): Pick<AuditedChange, 'resourceType' | 'resourceId'> {
+  const params = (request.params ?? {}) as Record<string, string | undefined>;
+  const match = RESOURCE_PARAMS.find(([param]) => params[param] !== undefined);
+  return match ? { resourceType: match[1], resourceId: params[match[0]] } : {};
+}
+
+function errorCodeOf(payload: unknown): string {
+  try {
+    return String((JSON.parse(String(payload)) as { error_code?: unknown }).error_code ?? 'unknown');
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * A refused mutation of a known caller (403, and every other 4xx but throttling) is audited as a FAILURE before the
+ * response leaves, so it is visible once the client has its answer. 401s have no known domain; 429s would let a
+ * flood write to the database; 5xx are rolled-back failures the log already records.
+ */
+function isAuditedRefusal(request: FastifyRequest, reply: FastifyReply): boolean {
+  const status = reply.statusCode;
+  return (
+    request.principal !== undefined &&
+    request.method !== 'GET' &&
+    request.method !== 'HEAD' &&
+    (request.routeOptions.url ?? '').startsWith('/v1/') &&
+    status >= 400 && status < 500 && status !== 401 && status !== 429
+  );
+}
+
+async function auditRefusal(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<void> {
+  const config = request.routeOptions.config;
+  const principal = request.principal!;
+  try {
+    await app.services.audit.recordFailure(
+      { domainId: principal.domainId, actor: principal.subject, requestId: String(request.id) },
+      {
+        action: config.auditAction ?? config.action ?? `${request.method} ${request.routeOptions.url}`,
+        ...resourceOf(request),
+        errorCode: errorCodeOf(payload),
+        detail: { status: reply.statusCode },
+      },
+    );
+  } catch (error) {
+    request.log.error({ err: error }, 'could not record the refused call in the audit log');
+  }
+}
+
 export function registerAuth(app: FastifyInstance): void {
   app.addHook('preValidation', async (request) => {
     const config = request.routeOptions.config;
     if (!config.public && !request.is404) {
       request.principal = await authenticate(app, request);
-      if (config.action && !request.principal.actions.has(config.action)) throw errors.actionNotPermitted(config.action);
+      authorize(request, request.principal);
     }
     raiseDeferredBodyError(request);
+  });
+  registerRateLimit(app, app.config.rateLimit);
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (isAuditedRefusal(request, reply)) await auditRefusal(app, request, reply, payload);
+    return payload;
   });
 }
 

@@ -6,6 +6,7 @@
  * costs two AES-GCM operations on a few bytes, far below the query, so no secret is cached.
  */
 import type { Action } from '../../auth/actions.ts';
+import { verifySdkSignature, type SignedRequest } from '../../auth/sdk-hmac.ts';
 import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
@@ -31,6 +32,13 @@ export interface VerifiableKey {
   secret: string;
 }
 
+/** The key an AK/SK-signed request was verified with. */
+export interface VerifiedKey {
+  access: string;
+  domainId: string;
+  actions: Action[];
+}
+
 export interface AccessKeyServiceDeps {
   db: Db;
   clock: Clock;
@@ -40,6 +48,14 @@ export interface AccessKeyServiceDeps {
 export function createAccessKeyService({ db, clock, config }: AccessKeyServiceDeps) {
   const sealer = createSealer(config.masterKey);
   const usable = (access: string, domainId?: string) => ({ access, status: ACTIVE, deletedAt: null, ...(domainId && { domainId }) });
+
+  /** The key and its secret if it exists and is not deleted; undefined otherwise. */
+  async function findVerifiable(access: string): Promise<VerifiableKey | undefined> {
+    const key = await db.accessKey.findFirst({ where: usable(access) });
+    if (!key) return undefined;
+    const secret = Buffer.from(sealer.unseal(key.sealedSecret, key.access)).toString('utf8');
+    return { domainId: key.domainId, actions: key.actions as Action[], secret };
+  }
 
   return {
     /** Creates a key for the caller's domain; the secret is returned here and never again. */
@@ -86,12 +102,18 @@ export function createAccessKeyService({ db, clock, config }: AccessKeyServiceDe
       });
     },
 
-    /** The key and its secret if it exists and is not deleted; undefined otherwise. */
-    async findVerifiable(access: string): Promise<VerifiableKey | undefined> {
-      const key = await db.accessKey.findFirst({ where: usable(access) });
-      if (!key) return undefined;
-      const secret = Buffer.from(sealer.unseal(key.sealedSecret, key.access)).toString('utf8');
-      return { domainId: key.domainId, actions: key.actions as Action[], secret };
+    /**
+     * Verifies an AK/SK-signed request (§3.2) against the stored key: a 401 AppError for a bad, unknown or
+     * deleted key. `hostOverride` is the host the client addressed when a proxy rewrote Host.
+     */
+    async verifyRequest(request: SignedRequest, hostOverride?: string): Promise<VerifiedKey> {
+      let found: VerifiableKey | undefined;
+      const lookupSecret = async (access: string) => {
+        found = await findVerifiable(access);
+        return found?.secret;
+      };
+      const { access } = await verifySdkSignature(request, lookupSecret, clock.now(), { hostOverride });
+      return { access, domainId: found!.domainId, actions: found!.actions };
     },
 
     /** §3.5: the configured domain name, or the id. */

@@ -1,7 +1,11 @@
-/** Reading the audit log: a domain's events, newest first, with the filters of `GET /v1/audit-events`. */
+/**
+ * The audit log as a service: a domain's events, newest first, with the filters of `GET /v1/audit-events`; and
+ * refused calls, recorded outside any transaction (successful changes call recordAudit in their own).
+ */
 import type { Db } from '../../db/database.ts';
 import type { AuditEvent, Prisma } from '../../db/generated/client.ts';
 import type { RequestContext } from '../context.ts';
+import { recordFailure, type AuditedChange } from './audit-log.ts';
 
 export interface AuditEventFilter {
   action?: string;
@@ -30,8 +34,10 @@ function whereOf(domainId: string, filter: AuditEventFilter): Prisma.AuditEventW
   };
 }
 
-export function createAuditQueryService({ db }: { db: Db }) {
+export function createAuditService({ db }: { db: Db }) {
   return {
+    recordFailure: (context: RequestContext, change: AuditedChange & { errorCode: string }) => recordFailure(db, context, change),
+
     async list(context: RequestContext, filter: AuditEventFilter): Promise<{ total: number; events: AuditEvent[] }> {
       const where = whereOf(context.domainId, filter);
       const [total, events] = await Promise.all([
@@ -44,4 +50,4 @@ export function createAuditQueryService({ db }: { db: Db }) {
     },
   };
 }
-export type AuditQueryService = ReturnType<typeof createAuditQueryService>;
+export type AuditService = ReturnType<typeof createAuditService>;
