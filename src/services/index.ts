@@ -13,6 +13,8 @@ import { createReadinessService } from './readiness-service.ts';
 import { createBillingHooks } from './billing/usage-hooks.ts';
 import { createAccessKeyService } from './access-keys/access-key-service.ts';
 import { createAuditService } from './audit/audit-service.ts';
+import { createCertificateService } from './certificates/certificate-service.ts';
+import { createIssuanceService } from './certificates/issuance-service.ts';
 
 export interface ServiceDependencies {
   config: Config;
@@ -31,6 +33,8 @@ export function createServices(deps: ServiceDependencies) {
     readiness: createReadinessService({ database, keyStores: configuredStores }),
     accessKeys: createAccessKeyService({ db: database.prisma, clock: deps.clock, config: deps.config }),
     audit: createAuditService({ db: database.prisma }),
+    issuance: createIssuanceService({ db: database.prisma, clock: deps.clock, config: deps.config, keyStores, billing: billingHooks }),
+    certificates: createCertificateService({ db: database.prisma, clock: deps.clock, config: deps.config }),
   };
 }
 export type Services = ReturnType<typeof createServices>;

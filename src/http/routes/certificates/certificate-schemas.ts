@@ -1,0 +1,153 @@
+/** TypeBox schemas of the certificate endpoints (§4.4, §5.2-§5.8, §10.8, §10.9). Request schemas have no $ref. */
+import { Type } from 'typebox';
+import { ErrorCode } from '../../../errors.ts';
+import type { FieldErrorCodes } from '../../error-handler.ts';
+import { UUID_PATTERN } from '../../schemas/common.ts';
+
+const text = (description: string) => Type.String({ description });
+
+export const CertDistinguishedName = Type.Object(
+  {
+    common_name: Type.String({ description: '1-64 characters; the only required attribute' }),
+    country: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+    state: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+    locality: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+    organization: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+    organizational_unit: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  },
+  { description: 'Attributes left out are inherited from the issuing CA (§5.2)' },
+);
+
+const Validity = Type.Object({
+  type: Type.String({ enum: ['YEAR', 'MONTH', 'DAY', 'HOUR'] }),
+  value: Type.Integer({ minimum: 1 }),
+  start_from: Type.Optional(Type.Union([Type.Integer(), Type.Null()], { description: 'not_before in ms; default now' })),
+});
+
+const SubjectAlternativeName = Type.Object({ type: text('DNS, IP, EMAIL or URI'), value: Type.String() });
+
+const ExtendedKeyUsage = Type.Object({
+  server_auth: Type.Optional(Type.Boolean()),
+  client_auth: Type.Optional(Type.Boolean()),
+  code_signing: Type.Optional(Type.Boolean()),
+  email_protection: Type.Optional(Type.Boolean()),
+  time_stamping: Type.Optional(Type.Boolean()),
+  smart_card_logon: Type.Optional(Type.Boolean()),
+});
+
+const CustomizedExtension = Type.Object({ object_identifier: Type.String(), value: Type.String() });
+
+const CertificateType = Type.String({ enum: ['ENTITY_CERT', 'INTERMEDIATE_CA'], description: 'Default ENTITY_CERT' });
+const PathLength = Type.Integer({ minimum: 0, maximum: 6, description: 'INTERMEDIATE_CA only; below the issuer\'s' });
+const IssuerId = Type.String({ minLength: 1, maxLength: 256, description: 'CA id or URN' });
+
+export const CreateCertificateBody = Type.Object({
+  issuer_id: IssuerId,
+  distinguished_name: CertDistinguishedName,
+  validity: Validity,
+  key_algorithm: Type.Optional(Type.String({ description: 'Default: the issuer\'s' })),
+  signature_algorithm: Type.Optional(Type.String({ description: 'Default: the issuer\'s' })),
+  key_usages: Type.Optional(Type.Array(Type.String(), { maxItems: 9 })),
+  subject_alternative_names: Type.Optional(Type.Array(SubjectAlternativeName)),
+  extended_key_usage: Type.Optional(ExtendedKeyUsage),
+  customized_extension: Type.Optional(CustomizedExtension),
+  enterprise_project_id: Type.Optional(Type.String({ maxLength: 64 })),
+  type: Type.Optional(CertificateType),
+  path_length: Type.Optional(PathLength),
+});
+
+export const CreateCertificateByCsrBody = Type.Object({
+  issuer_id: IssuerId,
+  csr: Type.String({ minLength: 1, description: 'PEM PKCS#10, at most 32 KB' }),
+  validity: Validity,
+  type: Type.Optional(CertificateType),
+  path_length: Type.Optional(PathLength),
+  enterprise_project_id: Type.Optional(Type.String({ maxLength: 64 })),
+});
+
+export const ParseCsrBody = Type.Object({ csr: Type.String({ minLength: 1 }) });
+
+export const ExportBody = Type.Object({
+  is_compressed: Type.Optional(Type.Union([Type.String(), Type.Boolean()], { description: '"true" returns a zip' })),
+  type: Type.Optional(Type.String({ description: 'APACHE, NGINX, IIS, TOMCAT, OTHER or ISTIO (any case)' })),
+  password: Type.Optional(Type.String({ maxLength: 32 })),
+  is_sm_standard: Type.Optional(Type.String()),
+});
+
+export const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({ description: '1-64 characters (§10.8)' })),
+});
+
+export const CertificateIdParams = Type.Object({ certificate_id: Type.String({ pattern: UUID_PATTERN }) });
+
+export const ListQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000, default: 10 })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  status: Type.Optional(Type.String({ enum: ['ISSUED', 'REVOKED', 'EXPIRED'] })),
+  sort_key: Type.Optional(Type.String({ enum: ['create_time', 'common_name', 'issuer_name', 'not_after'] })),
+  sort_dir: Type.Optional(Type.String({ enum: ['ASC', 'DESC'] })),
+});
+
+const NullableString = Type.Union([Type.String(), Type.Null()]);
+
+const DistinguishedNameOut = Type.Object({
+  common_name: NullableString,
+  country: NullableString,
+  state: NullableString,
+  locality: NullableString,
+  organization: NullableString,
+  organizational_unit: NullableString,
+});
+
+export const CertificateObject = Type.Object({
+  certificate_id: Type.String(),
+  status: Type.String({ enum: ['ISSUED', 'REVOKED', 'EXPIRED'] }),
+  issuer_id: Type.String(),
+  issuer_name: NullableString,
+  key_algorithm: Type.String(),
+  signature_algorithm: Type.String(),
+  freeze_flag: Type.Integer(),
+  gen_mode: Type.String({ enum: ['GENERATE', 'CSR'] }),
+  serial_number: Type.String(),
+  create_time: Type.Integer(),
+  not_before: Type.Integer(),
+  not_after: Type.Integer(),
+  delete_time: Type.Null(),
+  distinguished_name: DistinguishedNameOut,
+  enterprise_project_id: Type.String(),
+  urn: Type.String(),
+});
+
+export const CertificateIdResponse = Type.Object({ certificate_id: Type.String() });
+
+export const ParsedCsrResponse = Type.Object({
+  key_algorithm: Type.String({ description: 'RSA or EC' }),
+  key_algorithm_length: Type.Integer(),
+  signature_algorithm: Type.String(),
+  public_key: Type.String(),
+  distinguished_name: DistinguishedNameOut,
+});
+
+export const ListResponse = Type.Object({ total: Type.Integer(), certificates: Type.Array(CertificateObject) });
+
+export const QuotaResponse = Type.Object({
+  quotas: Type.Object({
+    resources: Type.Array(Type.Object({ type: Type.String(), used: Type.Integer(), quota: Type.Integer() })),
+  }),
+});
+
+/** JSON export: `certificate`, `certificate_chain`, `private_key`, or Istio's four file names (§10.9). */
+export const ExportResponse = Type.Record(Type.String(), NullableString, {
+  description: 'certificate, certificate_chain and private_key; for ISTIO the four cacerts file names. A zip when is_compressed is true.',
+});
+
+/** Schema violations under these fields get the contract's specific codes. */
+export const issuanceFieldErrors: FieldErrorCodes = {
+  issuer_id: ErrorCode.InvalidCaId,
+  distinguished_name: ErrorCode.InvalidDistinguishedName,
+  validity: ErrorCode.InvalidValidity,
+  path_length: ErrorCode.InvalidPathLength,
+};
+
+export const certificateIdFieldErrors: FieldErrorCodes = { certificate_id: ErrorCode.InvalidParameterFormat };

@@ -1,0 +1,153 @@
+/**
+ * Issued certificates after issuance (§4.4.4, §4.4.5, §4.4.7): list, show, export, delete and the quota.
+ * Deleted certificates answer 404 everywhere; their rows (serials, revocation state) stay for CRL and OCSP.
+ */
+import type { Clock } from '../../clock.ts';
+import type { Config } from '../../config.ts';
+import type { Db } from '../../db/database.ts';
+import { Prisma } from '../../db/generated/client.ts';
+import { errors } from '../../errors.ts';
+import { buildCertificateExport, type CertificateExport } from '../../export/export-bundle.ts';
+import { createSealer } from '../../keystore/sealing.ts';
+import { recordAudit } from '../audit/audit-log.ts';
+import { caChain } from '../ca/issuer.ts';
+import type { RequestContext } from '../context.ts';
+import { toCertificateObject, type CertificateFields, type CertificateObject } from './certificate-mapper.ts';
+import { certificateStatus, type CertificateStatus } from './certificate-rules.ts';
+
+export const CERTIFICATE_SORT_KEYS = ['create_time', 'common_name', 'issuer_name', 'not_after'] as const;
+export type CertificateSortKey = (typeof CERTIFICATE_SORT_KEYS)[number];
+
+export interface ListCertificatesQuery {
+  limit?: number;
+  offset?: number;
+  name?: string;
+  status?: CertificateStatus;
+  sort_key?: CertificateSortKey;
+  sort_dir?: 'ASC' | 'DESC';
+}
+
+export interface ExportRequest {
+  type?: string;
+  is_compressed?: string | boolean;
+  password?: string;
+}
+
+export interface CertificateServiceDeps {
+  db: Db;
+  clock: Clock;
+  config: Pick<Config, 'region' | 'masterKey' | 'quotas'>;
+}
+
+const SORT_COLUMNS: Record<CertificateSortKey, Prisma.Sql> = {
+  create_time: Prisma.sql`c.created_at`,
+  common_name: Prisma.sql`c.common_name`,
+  issuer_name: Prisma.sql`ca.common_name`,
+  not_after: Prisma.sql`c.not_after`,
+};
+
+type ListRow = CertificateFields & { issuerName: string | null };
+
+/** §2 leniency: `"true"`/`"false"` in any case, or a JSON boolean; absent means false. */
+export function parseCompressed(value: unknown): boolean {
+  if (value === undefined || value === null || typeof value === 'boolean') return value === true;
+  if (typeof value === 'string' && /^(true|false)$/i.test(value)) return value.toLowerCase() === 'true';
+  throw errors.invalidParameter('is_compressed must be "true" or "false"');
+}
+
+export function createCertificateService(deps: CertificateServiceDeps) {
+  const { db, clock, config } = deps;
+  const sealer = createSealer(config.masterKey);
+
+  async function findOwnCertificate(ctx: RequestContext, id: string) {
+    const row = await db.certificate.findFirst({ where: { id, domainId: ctx.domainId, deletedAt: null } });
+    if (!row) throw errors.notFound(`certificate ${id}`);
+    return row;
+  }
+
+  async function issuerNameOf(issuerId: string): Promise<string | null> {
+    const issuer = await db.certificateAuthority.findUnique({ where: { id: issuerId }, select: { commonName: true } });
+    return issuer?.commonName ?? null;
+  }
+
+  function statusFilter(status: CertificateStatus | undefined, now: Date): Prisma.Sql {
+    switch (status) {
+      case 'ISSUED':
+        return Prisma.sql`AND c.status = 'ISSUED' AND c.not_after > ${now}`;
+      case 'EXPIRED':
+        return Prisma.sql`AND c.status = 'ISSUED' AND c.not_after <= ${now}`;
+      case 'REVOKED':
+        return Prisma.sql`AND c.status = 'REVOKED'`;
+      default:
+        return Prisma.empty;
+    }
+  }
+
+  return {
+    async list(ctx: RequestContext, query: ListCertificatesQuery): Promise<{ total: number; certificates: CertificateObject[] }> {
+      const now = clock.now();
+      const where = Prisma.sql`WHERE c.domain_id = ${ctx.domainId} AND c.deleted_at IS NULL ${statusFilter(query.status, now)}
+        ${query.name ? Prisma.sql`AND strpos(lower(c.common_name), lower(${query.name})) > 0` : Prisma.empty}`;
+      const direction = query.sort_dir === 'ASC' ? Prisma.sql`ASC` : Prisma.sql`DESC`;
+      const [{ total }] = await db.$queryRaw<{ total: number }[]>`SELECT count(*)::int AS total FROM certificates c ${where}`;
+      const rows = await db.$queryRaw<ListRow[]>`
+        SELECT c.id, c.domain_id AS "domainId", c.issuer_id AS "issuerId", c.status, c.gen_mode AS "genMode",
+               c.key_algorithm AS "keyAlgorithm", c.signature_algorithm AS "signatureAlgorithm",
+               c.common_name AS "commonName", c.country, c.state, c.locality, c.organization,
+               c.organizational_unit AS "organizationalUnit", c.serial_number AS "serialNumber",
+               c.not_before AS "notBefore", c.not_after AS "notAfter",
+               c.enterprise_project_id AS "enterpriseProjectId", c.created_at AS "createdAt",
+               ca.common_name AS "issuerName"
+        FROM certificates c LEFT JOIN certificate_authorities ca ON ca.id = c.issuer_id
+        ${where}
+        ORDER BY ${SORT_COLUMNS[query.sort_key ?? 'create_time']} ${direction}, c.id ${direction}
+        LIMIT ${query.limit ?? 10} OFFSET ${query.offset ?? 0}`;
+      return {
+        total,
+        certificates: rows.map((row) => toCertificateObject(row, config, { now, issuerName: row.issuerName })),
+      };
+    },
+
+    async show(ctx: RequestContext, id: string): Promise<CertificateObject> {
+      const row = await findOwnCertificate(ctx, id);
+      return toCertificateObject(row, config, { now: clock.now(), issuerName: await issuerNameOf(row.issuerId) });
+    },
+
+    /** §4.4.5 / §10.9: only ISSUED certificates; the chain runs from the issuer to the root. */
+    async export(ctx: RequestContext, id: string, request: ExportRequest): Promise<CertificateExport> {
+      const compressed = parseCompressed(request.is_compressed);
+      const row = await findOwnCertificate(ctx, id);
+      const status = certificateStatus(row, clock.now());
+      if (status !== 'ISSUED') throw errors.conflictingState(`certificate ${id} is ${status}; only ISSUED certificates can be exported`);
+      const issuer = await db.certificateAuthority.findUnique({ where: { id: row.issuerId } });
+      return buildCertificateExport({
+        type: request.type || 'OTHER',
+        compressed,
+        password: request.password,
+        commonName: row.commonName ?? row.id,
+        certificate: new Uint8Array(row.certificateDer),
+        chain: issuer ? await caChain(db, issuer) : [],
+        pkcs8: row.sealedPrivateKey ? sealer.unseal(row.sealedPrivateKey, row.id) : undefined,
+        isIntermediateCa: row.type === 'INTERMEDIATE_CA',
+      });
+    },
+
+    /** §4.4.7: any status; does not revoke. */
+    async delete(ctx: RequestContext, id: string): Promise<void> {
+      await db.$transaction(async (tx) => {
+        const { count } = await tx.certificate.updateMany({
+          where: { id, domainId: ctx.domainId, deletedAt: null },
+          data: { deletedAt: clock.now() },
+        });
+        if (count === 0) throw errors.notFound(`certificate ${id}`);
+        await recordAudit(tx, ctx, { action: 'pca:cert:delete', resourceType: 'CERTIFICATE', resourceId: id });
+      });
+    },
+
+    async quota(ctx: RequestContext) {
+      const used = await db.certificate.count({ where: { domainId: ctx.domainId, deletedAt: null } });
+      return { quotas: { resources: [{ type: 'CERTIFICATE', used, quota: config.quotas.certificate }] } };
+    },
+  };
+}
+export type CertificateService = ReturnType<typeof createCertificateService>;

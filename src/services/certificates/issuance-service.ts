@@ -1,0 +1,360 @@
+/**
+ * Certificate issuance (§4.4.1 server-made keys, §4.4.2 CSRs, §4.4.3 CSR parsing, §10.8 idempotency, §10.9
+ * intermediates). One issuance is one transaction: the issuer row locked FOR SHARE (a concurrent disable waits),
+ * the idempotency claim, the certificate (or CSR-issued CA) row, its audit event and its billing record.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../../clock.ts';
+import type { Config } from '../../config.ts';
+import type { Db } from '../../db/database.ts';
+import { errors } from '../../errors.ts';
+import type { KeyStores } from '../../keystore/index.ts';
+import { createSealer } from '../../keystore/sealing.ts';
+import { keyFamily, type HashAlgorithm, type KeyAlgorithm } from '../../x509/algorithms.ts';
+import { buildCertificate, randomSerial, serialToHex, type CertificateProfile } from '../../x509/certificate.ts';
+import { parseCsr, type ParsedCsr } from '../../x509/csr.ts';
+import {
+  validateCustomExtension,
+  validateKeyUsages,
+  validateSubjectAltNames,
+  type CustomExtension,
+  type KeyUsage,
+  type SubjectAltName,
+} from '../../x509/extensions.ts';
+import { validateDistinguishedName, type DistinguishedName } from '../../x509/name.ts';
+import { keySizeOf, spkiToPem } from '../../x509/public-key.ts';
+import { recordAudit } from '../audit/audit-log.ts';
+import type { BillingHooks } from '../billing/usage-hooks.ts';
+import { checkKeyAlgorithm, checkSignatureAlgorithm, type Validity } from '../ca/ca-rules.ts';
+import { findOwnCa, loadIssuer, validityWindow, type Issuer } from '../ca/issuer.ts';
+import type { RequestContext, Tx } from '../context.ts';
+import { resolveCaReference } from '../urn.ts';
+import {
+  MAX_CERTIFICATE_YEARS,
+  basicConstraintsFor,
+  checkCertificateType,
+  csrExtendedKeyUsages,
+  csrKeyUsages,
+  extendedKeyUsageOids,
+  inheritDistinguishedName,
+  requestedKeyUsages,
+  type CertificateType,
+} from './certificate-rules.ts';
+import {
+  checkIdempotencyKey,
+  claimIdempotencyKey,
+  isUniqueViolation,
+  lookUpIdempotencyKey,
+  requestHash,
+  type IdempotencyScope,
+  type Remembered,
+} from './idempotency.ts';
+import { generateServerKey } from './server-key.ts';
+
+export interface CreateCertificateRequest {
+  issuer_id: string;
+  distinguished_name: DistinguishedName;
+  validity: Validity;
+  key_algorithm?: string;
+  signature_algorithm?: string;
+  key_usages?: string[];
+  subject_alternative_names?: unknown[];
+  extended_key_usage?: Record<string, unknown>;
+  customized_extension?: unknown;
+  enterprise_project_id?: string;
+  type?: string;
+  path_length?: number;
+}
+
+export interface CreateCertificateByCsrRequest {
+  issuer_id: string;
+  csr: string;
+  validity: Validity;
+  type?: string;
+  path_length?: number;
+  enterprise_project_id?: string;
+}
+
+export interface ParsedCsrObject {
+  key_algorithm: string;
+  key_algorithm_length: number;
+  signature_algorithm: string;
+  public_key: string;
+  distinguished_name: Required<DistinguishedName>;
+}
+
+export interface IssuanceServiceDeps {
+  db: Db;
+  clock: Clock;
+  config: Pick<Config, 'region' | 'publicBaseUrl' | 'masterKey' | 'quotas'>;
+  keyStores: KeyStores;
+  billing: Pick<BillingHooks, 'recordCertificateIssue'>;
+}
+
+export const ENDPOINT = { create: 'POST /v1/private-certificates', createByCsr: 'POST /v1/private-certificates/csr' } as const;
+
+/** CSR-signed certificates always use SHA384 (§4.4.2). */
+const CSR_SIGNATURE_HASH: HashAlgorithm = 'SHA384';
+/** Serial collisions are astronomically rare; a few fresh draws settle any. */
+const MAX_ATTEMPTS = 3;
+
+/** What one issuance writes, decided before the transaction; `sign` runs inside it with the locked issuer. */
+interface IssuancePlan {
+  type: CertificateType;
+  genMode: 'GENERATE' | 'CSR';
+  /** A CSR-issued INTERMEDIATE_CA becomes a CA row (§4.4.2), everything else a certificate row. */
+  storeAsCa: boolean;
+  keyAlgorithm: KeyAlgorithm;
+  /** Undefined: the issuer's own hash. */
+  hash?: HashAlgorithm;
+  subject: DistinguishedName | Uint8Array;
+  subjectFields: DistinguishedName;
+  spki: Uint8Array;
+  keyUsages: KeyUsage[];
+  extendedKeyUsages: string[];
+  subjectAltNames: SubjectAltName[];
+  customExtensions: CustomExtension[];
+  requestedPathLength?: number;
+  validity: Validity;
+  enterpriseProjectId: string;
+  /** The server-made PKCS#8 key, sealed per attempt under the new id. */
+  pkcs8?: Uint8Array;
+}
+
+export function createIssuanceService(deps: IssuanceServiceDeps) {
+  const { db, clock, config } = deps;
+  const sealer = createSealer(config.masterKey);
+
+  function issuerOptions(now: Date) {
+    return { region: config.region, publicBaseUrl: config.publicBaseUrl, keyStores: deps.keyStores, now, lock: 'share' as const };
+  }
+
+  async function checkQuota(tx: Tx, ctx: RequestContext): Promise<void> {
+    const used = await tx.certificate.count({ where: { domainId: ctx.domainId, deletedAt: null } });
+    if (used >= config.quotas.certificate) {
+      throw errors.conflictingState(`the certificate quota of ${config.quotas.certificate} is used up`);
+    }
+  }
+
+  function profileOf(plan: IssuancePlan, issuer: Issuer, serial: Uint8Array, window: { notBefore: Date; notAfter: Date }) {
+    const profile: CertificateProfile = {
+      serialNumber: serial,
+      subject: plan.subject,
+      issuer: issuer.subjectDer,
+      notBefore: window.notBefore,
+      notAfter: window.notAfter,
+      spki: plan.spki,
+      hash: plan.hash ?? (issuer.row.signatureAlgorithm as HashAlgorithm),
+      basicConstraints: basicConstraintsFor(plan.type, plan.requestedPathLength, issuer.pathLength),
+      keyUsages: plan.keyUsages,
+      extendedKeyUsages: plan.extendedKeyUsages,
+      subjectAltNames: plan.subjectAltNames,
+      authorityKeyIdentifier: issuer.subjectKeyIdentifier,
+      crlDistributionPoint: issuer.urls.crlDistributionPoint,
+      ocspUrl: issuer.urls.ocsp,
+      caIssuersUrl: issuer.urls.caIssuers,
+      customExtensions: plan.customExtensions,
+    };
+    return profile;
+  }
+
+  /** One attempt: everything in one transaction, with a fresh id and serial. */
+  async function issueOnce(
+    ctx: RequestContext,
+    issuerReference: string,
+    plan: IssuancePlan,
+    idempotency: { scope: IdempotencyScope; hash: string; previous: Remembered } | undefined,
+  ): Promise<string> {
+    const id = randomUUID();
+    const serial = randomSerial();
+    const now = clock.now();
+    return db.$transaction(async (tx) => {
+      if (idempotency) await claimIdempotencyKey(tx, idempotency.scope, idempotency.hash, id, now, idempotency.previous);
+      const issuer = await loadIssuer(tx, ctx, issuerReference, issuerOptions(now));
+      if (!plan.storeAsCa) await checkQuota(tx, ctx);
+      const window = validityWindow(plan.validity, now, MAX_CERTIFICATE_YEARS, issuer.notAfter);
+      const profile = profileOf(plan, issuer, serial, window);
+      const der = await buildCertificate(profile, issuer.signer);
+      const row = {
+        id,
+        domainId: ctx.domainId,
+        issuerId: issuer.row.id,
+        keyAlgorithm: plan.keyAlgorithm,
+        signatureAlgorithm: profile.hash,
+        commonName: plan.subjectFields.common_name ?? null,
+        country: plan.subjectFields.country ?? null,
+        state: plan.subjectFields.state ?? null,
+        locality: plan.subjectFields.locality ?? null,
+        organization: plan.subjectFields.organization ?? null,
+        organizationalUnit: plan.subjectFields.organizational_unit ?? null,
+        serialNumber: serialToHex(serial),
+        notBefore: window.notBefore,
+        notAfter: window.notAfter,
+        certificateDer: new Uint8Array(der),
+        enterpriseProjectId: plan.enterpriseProjectId,
+        createdAt: now,
+      };
+      if (plan.storeAsCa) {
+        await tx.certificateAuthority.create({
+          data: {
+            ...row,
+            type: 'SUBORDINATE',
+            status: 'ACTIVED',
+            genMode: 'CSR',
+            pathLength: profile.basicConstraints.pathLength ?? 0,
+            keyUsages: plan.keyUsages,
+            publicKeySpki: new Uint8Array(plan.spki),
+            updatedAt: now,
+          },
+        });
+      } else {
+        await tx.certificate.create({
+          data: {
+            ...row,
+            type: plan.type,
+            status: 'ISSUED',
+            genMode: plan.genMode,
+            pathLength: profile.basicConstraints.pathLength ?? null,
+            sealedPrivateKey: plan.pkcs8 ? sealer.seal(plan.pkcs8, id) : null,
+          },
+        });
+      }
+      await recordAudit(tx, ctx, {
+        action: 'pca:ca:issueCert',
+        resourceType: plan.storeAsCa ? 'CA' : 'CERTIFICATE',
+        resourceId: id,
+        detail: { issuer_id: issuer.row.id, serial_number: row.serialNumber, gen_mode: plan.genMode, type: plan.type },
+      });
+      await deps.billing.recordCertificateIssue(tx, { domainId: ctx.domainId, resourceId: id, issuerCaId: issuer.row.id, at: now });
+      return id;
+    });
+  }
+
+  /**
+   * Runs an issuance under the optional Idempotency-Key: a remembered success within 24 h answers its id without
+   * issuing; a unique violation means either a concurrent claim of the key (answer what it stored) or a serial
+   * collision (draw again).
+   */
+  async function issue(
+    ctx: RequestContext,
+    endpoint: string,
+    idempotencyHeader: unknown,
+    body: unknown,
+    issuerReference: string,
+    makePlan: () => Promise<IssuancePlan>,
+  ): Promise<string> {
+    const key = checkIdempotencyKey(idempotencyHeader);
+    const scope = key === undefined ? undefined : { domainId: ctx.domainId, endpoint, key };
+    const hash = scope ? requestHash(body) : '';
+    let previous: Remembered = { kind: 'none' };
+    if (scope) {
+      previous = await lookUpIdempotencyKey(db, scope, hash, clock.now());
+      if (previous.kind === 'replay') return previous.certificateId;
+    }
+    const plan = await makePlan();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await issueOnce(ctx, issuerReference, plan, scope && { scope, hash, previous });
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw error;
+        if (scope) {
+          previous = await lookUpIdempotencyKey(db, scope, hash, clock.now());
+          if (previous.kind === 'replay') return previous.certificateId;
+        }
+        if (attempt >= MAX_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  async function planServerKey(ctx: RequestContext, request: CreateCertificateRequest): Promise<IssuancePlan> {
+    const type = checkCertificateType(request.type);
+    const requested = validateDistinguishedName(request.distinguished_name, { requireAll: false });
+    const keyUsages = requestedKeyUsages(type, request.key_usages === undefined ? undefined : validateKeyUsages(request.key_usages));
+    const subjectAltNames = validateSubjectAltNames(request.subject_alternative_names ?? []);
+    const customExtensions = request.customized_extension == null ? [] : [validateCustomExtension(request.customized_extension)];
+    const hash = request.signature_algorithm == null ? undefined : checkSignatureAlgorithm(request.signature_algorithm);
+    const requestedAlgorithm = request.key_algorithm == null ? undefined : checkKeyAlgorithm(request.key_algorithm);
+    // The issuer is read here (unlocked) for its defaults; the transaction reads it again under its lock.
+    const issuerRow = await findOwnCa(db, ctx, resolveCaReference(request.issuer_id, { region: config.region, domainId: ctx.domainId, field: 'issuer_id' }));
+    const keyAlgorithm = requestedAlgorithm ?? checkKeyAlgorithm(issuerRow.keyAlgorithm, 'the issuer key_algorithm');
+    const subject = inheritDistinguishedName(requested, issuerRow);
+    // Fail before the costly key generation on what the issuer can already tell.
+    basicConstraintsFor(type, request.path_length, issuerRow.pathLength);
+    validityWindow(request.validity, clock.now(), MAX_CERTIFICATE_YEARS, issuerRow.notAfter ?? undefined);
+    const key = await generateServerKey(keyAlgorithm);
+    return {
+      type,
+      genMode: 'GENERATE',
+      storeAsCa: false,
+      keyAlgorithm,
+      hash,
+      subject,
+      subjectFields: subject,
+      spki: key.spki,
+      keyUsages,
+      extendedKeyUsages: extendedKeyUsageOids(request.extended_key_usage),
+      subjectAltNames,
+      customExtensions,
+      requestedPathLength: request.path_length,
+      validity: request.validity,
+      enterpriseProjectId: request.enterprise_project_id || '0',
+      pkcs8: key.pkcs8,
+    };
+  }
+
+  async function planCsr(request: CreateCertificateByCsrRequest): Promise<IssuancePlan> {
+    const type = checkCertificateType(request.type);
+    const csr: ParsedCsr = await parseCsr(request.csr);
+    // The CSR's SANs pass the same rules as requested ones (§5.5), with the same error codes.
+    const subjectAltNames = validateSubjectAltNames(csr.subjectAltNames);
+    return {
+      type,
+      genMode: 'CSR',
+      storeAsCa: type === 'INTERMEDIATE_CA',
+      keyAlgorithm: csr.keyAlgorithm,
+      hash: CSR_SIGNATURE_HASH,
+      subject: csr.subjectDer,
+      subjectFields: csr.subject,
+      spki: csr.spki,
+      keyUsages: csrKeyUsages(type, csr),
+      extendedKeyUsages: csrExtendedKeyUsages(type, csr),
+      subjectAltNames,
+      customExtensions: [],
+      requestedPathLength: request.path_length,
+      validity: request.validity,
+      enterpriseProjectId: request.enterprise_project_id || '0',
+    };
+  }
+
+  return {
+    /** §4.4.1: returns the certificate id. */
+    create(ctx: RequestContext, request: CreateCertificateRequest, idempotencyKey?: unknown): Promise<string> {
+      return issue(ctx, ENDPOINT.create, idempotencyKey, request, request.issuer_id, () => planServerKey(ctx, request));
+    },
+
+    /** §4.4.2: returns the certificate id, or the new CA's id for INTERMEDIATE_CA. */
+    createByCsr(ctx: RequestContext, request: CreateCertificateByCsrRequest, idempotencyKey?: unknown): Promise<string> {
+      return issue(ctx, ENDPOINT.createByCsr, idempotencyKey, request, request.issuer_id, () => planCsr(request));
+    },
+
+    /** §4.4.3: nothing stored or billed. */
+    async parseCsr(csrPem: string): Promise<ParsedCsrObject> {
+      const csr = await parseCsr(csrPem);
+      return {
+        key_algorithm: keyFamily(csr.keyAlgorithm),
+        key_algorithm_length: keySizeOf(csr.keyAlgorithm),
+        signature_algorithm: csr.signatureAlgorithm,
+        public_key: spkiToPem(csr.spki),
+        distinguished_name: {
+          common_name: csr.subject.common_name ?? null,
+          country: csr.subject.country ?? null,
+          state: csr.subject.state ?? null,
+          locality: csr.subject.locality ?? null,
+          organization: csr.subject.organization ?? null,
+          organizational_unit: csr.subject.organizational_unit ?? null,
+        },
+      };
+    },
+  };
+}
+export type IssuanceService = ReturnType<typeof createIssuanceService>;
