@@ -1,0 +1,168 @@
+/**
+ * Tags and resource instances (§4.3) for CAs and certificates: single and batch writes, per-resource and
+ * per-domain reads, and the tag/name filter with its count. Resource existence follows each resource's rules:
+ * CAs are the caller's, not removed (writes also not DELETED nor CSR-issued); certificates not deleted.
+ */
+import type { Config } from '../../config.ts';
+import type { Db } from '../../db/database.ts';
+import type { CertificateAuthority, Prisma } from '../../db/generated/client.ts';
+import type { Clock } from '../../clock.ts';
+import { errors } from '../../errors.ts';
+import { recordAudit } from '../audit/audit-log.ts';
+import { toCaObject } from '../ca/ca-mapper.ts';
+import { effectiveStatus } from '../ca/ca-rules.ts';
+import { findOwnCa, lockCaRow } from '../ca/issuer.ts';
+import { toCertificateObject } from '../certificates/certificate-mapper.ts';
+import type { RequestContext, Tx } from '../context.ts';
+import { resolveCaReference } from '../urn.ts';
+import { checkFilter, checkTags, type ResourceTag, type TagFilter } from './tag-rules.ts';
+
+export type TaggedResourceType = 'CA' | 'CERTIFICATE';
+
+export interface TagServiceDeps {
+  db: Db;
+  clock: Clock;
+  config: Pick<Config, 'region' | 'publicBaseUrl'>;
+}
+
+export const MAX_TAGS_PER_RESOURCE = 20;
+
+const CA_LISTED: Prisma.CertificateAuthorityWhereInput = { removedAt: null, OR: [{ genMode: null }, { genMode: { not: 'CSR' } }] };
+
+export function createTagService(deps: TagServiceDeps) {
+  const { db, clock, config } = deps;
+
+  function caId(ctx: RequestContext, reference: string): string {
+    return resolveCaReference(reference, { region: config.region, domainId: ctx.domainId, field: 'ca_id' });
+  }
+
+  /** The resource's bare id once it is known to exist for the caller (and, for writes, to accept tag changes). */
+  async function existing(tx: Db | Tx, ctx: RequestContext, type: TaggedResourceType, reference: string, forWrite: boolean): Promise<string> {
+    if (type === 'CERTIFICATE') {
+      const certificate = await tx.certificate.findFirst({ where: { id: reference, domainId: ctx.domainId, deletedAt: null }, select: { id: true } });
+      if (!certificate) throw errors.notFound(`certificate ${reference}`);
+      return certificate.id;
+    }
+    const id = caId(ctx, reference);
+    if (forWrite) await lockCaRow(tx, id, 'update');
+    const row = await findOwnCa(tx, ctx, id);
+    if (forWrite) {
+      if (row.genMode === 'CSR') throw errors.conflictingState('tags cannot be changed on a CA issued from a CSR');
+      if (effectiveStatus(row, clock.now()) === 'DELETED') throw errors.conflictingState('tags cannot be changed while the CA is DELETED');
+    }
+    return row.id;
+  }
+
+  /** Adds or replaces, refusing a result above 20 tags per resource. */
+  async function upsert(ctx: RequestContext, type: TaggedResourceType, reference: string, input: unknown, action: string): Promise<void> {
+    const tags = checkTags(input);
+    await db.$transaction(async (tx) => {
+      const resourceId = await existing(tx, ctx, type, reference, true);
+      const present = await tx.tag.findMany({ where: { resourceType: type, resourceId }, select: { key: true } });
+      const keys = new Set([...present.map((tag) => tag.key), ...tags.map((tag) => tag.key)]);
+      if (keys.size > MAX_TAGS_PER_RESOURCE) throw errors.invalidParameter(`a resource has at most ${MAX_TAGS_PER_RESOURCE} tags`);
+      for (const { key, value } of tags) {
+        await tx.tag.upsert({
+          where: { resourceType_resourceId_key: { resourceType: type, resourceId, key } },
+          create: { domainId: ctx.domainId, resourceType: type, resourceId, key, value },
+          update: { value },
+        });
+      }
+      await recordAudit(tx, ctx, { action, resourceType: type, resourceId, detail: { keys: tags.map((tag) => tag.key) } });
+    });
+  }
+
+  async function remove(ctx: RequestContext, type: TaggedResourceType, reference: string, input: unknown, action: string): Promise<void> {
+    const tags = checkTags(input, { valuesOptional: true });
+    await db.$transaction(async (tx) => {
+      const resourceId = await existing(tx, ctx, type, reference, true);
+      await tx.tag.deleteMany({ where: { resourceType: type, resourceId, key: { in: tags.map((tag) => tag.key) } } });
+      await recordAudit(tx, ctx, { action, resourceType: type, resourceId, detail: { removed_keys: tags.map((tag) => tag.key) } });
+    });
+  }
+
+  async function list(ctx: RequestContext, type: TaggedResourceType, reference: string): Promise<{ tags: ResourceTag[] }> {
+    const resourceId = await existing(db, ctx, type, reference, false);
+    const tags = await db.tag.findMany({ where: { resourceType: type, resourceId }, orderBy: { key: 'asc' } });
+    return { tags: tags.map(({ key, value }) => ({ key, value })) };
+  }
+
+  /** Every key used on the domain's live resources of the type, with its distinct values. */
+  async function domainTags(ctx: RequestContext, type: TaggedResourceType): Promise<{ tags: { key: string; values: string[] }[] }> {
+    const ids = await liveResourceIds(ctx, type);
+    const tags = await db.tag.findMany({ where: { domainId: ctx.domainId, resourceType: type, resourceId: { in: ids } }, orderBy: [{ key: 'asc' }, { value: 'asc' }] });
+    const grouped = new Map<string, Set<string>>();
+    for (const { key, value } of tags) grouped.set(key, (grouped.get(key) ?? new Set()).add(value));
+    return { tags: [...grouped].map(([key, values]) => ({ key, values: [...values] })) };
+  }
+
+  async function liveResourceIds(ctx: RequestContext, type: TaggedResourceType, nameContains?: string): Promise<string[]> {
+    const name = nameContains ? { commonName: { contains: nameContains, mode: 'insensitive' as const } } : {};
+    const rows =
+      type === 'CA'
+        ? await db.certificateAuthority.findMany({ where: { domainId: ctx.domainId, ...CA_LISTED, ...name }, select: { id: true } })
+        : await db.certificate.findMany({ where: { domainId: ctx.domainId, deletedAt: null, ...name }, select: { id: true } });
+    return rows.map((row) => row.id);
+  }
+
+  /** Ids matching a filter: keys ANDed, values ORed (`[]` = any value), `resource_name` a case-insensitive substring. */
+  async function matchingIds(ctx: RequestContext, type: TaggedResourceType, filter: TagFilter): Promise<string[]> {
+    let ids = new Set(await liveResourceIds(ctx, type, filter.nameContains));
+    for (const { key, values } of filter.tags) {
+      const tagged = await db.tag.findMany({
+        where: { domainId: ctx.domainId, resourceType: type, key, ...(values.length > 0 ? { value: { in: values } } : {}) },
+        select: { resourceId: true },
+      });
+      const withTag = new Set(tagged.map((tag) => tag.resourceId));
+      ids = new Set([...ids].filter((id) => withTag.has(id)));
+    }
+    return [...ids];
+  }
+
+  async function filter(ctx: RequestContext, type: TaggedResourceType, body: unknown) {
+    const request = checkFilter(body, { paged: true });
+    const ids = await matchingIds(ctx, type, request);
+    const now = clock.now();
+    const page = await pageOf(type, ids, request.offset, request.limit);
+    const tags = await db.tag.findMany({ where: { resourceType: type, resourceId: { in: page.map((entry) => entry.id) } }, orderBy: { key: 'asc' } });
+    const issuerIds = [...new Set(page.map((entry) => entry.issuerId).filter((id): id is string => id !== null))];
+    const issuers = await db.certificateAuthority.findMany({ where: { id: { in: issuerIds } }, select: { id: true, commonName: true } });
+    const issuerName = (id: string | null) => (id ? (issuers.find((issuer) => issuer.id === id)?.commonName ?? null) : null);
+    return {
+      total_count: ids.length,
+      resources: page.map((entry) => ({
+        resource_id: entry.id,
+        resource_name: entry.commonName ?? '',
+        resource_detail:
+          type === 'CA'
+            ? toCaObject(entry.row as CertificateAuthority, config, { now, issuerName: issuerName(entry.issuerId) })
+            : toCertificateObject(entry.row as Parameters<typeof toCertificateObject>[0], config, { now, issuerName: issuerName(entry.issuerId) }),
+        tags: tags.filter((tag) => tag.resourceId === entry.id).map(({ key, value }) => ({ key, value })),
+      })),
+    };
+  }
+
+  /** One page of the matching resources, newest first, ties by id. */
+  async function pageOf(type: TaggedResourceType, ids: string[], offset: number, limit: number) {
+    const args = { where: { id: { in: ids } }, orderBy: [{ createdAt: 'desc' as const }, { id: 'desc' as const }], skip: offset, take: limit };
+    const rows = type === 'CA' ? await db.certificateAuthority.findMany(args) : await db.certificate.findMany(args);
+    return rows.map((row) => ({ id: row.id, commonName: row.commonName, issuerId: row.issuerId as string | null, row }));
+  }
+
+  async function count(ctx: RequestContext, type: TaggedResourceType, body: unknown): Promise<{ total_count: number }> {
+    return { total_count: (await matchingIds(ctx, type, checkFilter(body, { paged: false }))).length };
+  }
+
+  return {
+    createOne: (ctx: RequestContext, type: TaggedResourceType, reference: string, tag: unknown, action: string) =>
+      upsert(ctx, type, reference, [tag], action),
+    createMany: upsert,
+    deleteMany: remove,
+    list,
+    domainTags,
+    filter,
+    count,
+  };
+}
+
+export type TagService = ReturnType<typeof createTagService>;
