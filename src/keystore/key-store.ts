@@ -17,7 +17,10 @@ export interface KeyStore {
   /** Signs with the referenced key; returns the signature as X.509 carries it (PKCS#1 v1.5, or DER ECDSA-Sig-Value). */
   sign(keyRef: string, alg: KeyAlgorithm, hash: HashAlgorithm, data: Uint8Array): Promise<Uint8Array>;
   destroy(keyRef: string): Promise<void>;
-  /** Throws a KeyStoreError when the store cannot be used (wrong master key, missing token, wrong PIN). */
-  check(): Promise<void>;
+  /**
+   * Throws when the store cannot be used (missing token, wrong PIN: 503). Given a key reference stored by this
+   * deployment, also proves that key is usable: a wrong master key or a key missing from the token shows here.
+   */
+  check(sampleKeyRef?: string): Promise<void>;
   close(): Promise<void>;
 }

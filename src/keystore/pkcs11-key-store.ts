@@ -202,12 +202,13 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
       });
     },
 
-    async check(): Promise<void> {
-      await withSession(({ lib, tokenLabel }, session) => {
-        const { state } = lib.C_GetSessionInfo(session);
+    async check(sampleKeyRef?: string): Promise<void> {
+      await withSession((conn, session) => {
+        const { state } = conn.lib.C_GetSessionInfo(session);
         if (state !== CKS_RW_USER_FUNCTIONS && state !== CKS_RO_USER_FUNCTIONS) {
-          throw errors.unavailable(`PKCS#11 token '${tokenLabel}': the session is not logged in`);
+          throw errors.unavailable(`PKCS#11 token '${conn.tokenLabel}': the session is not logged in`);
         }
+        if (sampleKeyRef) tokenKey(conn, session, sampleKeyRef);
       });
     },
 

@@ -83,10 +83,11 @@ export function createSoftwareKeyStore({ sealer }: { sealer: Sealer }): KeyStore
       cache.delete(keyRef);
     },
 
-    async check(): Promise<void> {
+    async check(sampleKeyRef?: string): Promise<void> {
       const probe = randomBytes(32);
       const unsealed = sealer.unseal(sealer.seal(probe, 'check'), 'check');
       if (!probe.equals(unsealed)) throw errors.unavailable('the software key store cannot round-trip a sealed probe');
+      if (sampleKeyRef) unsealedKey(sampleKeyRef);
     },
 
     async close(): Promise<void> {
