@@ -1,0 +1,214 @@
+/**
+ * CRL generation and reads (§10.4, §10.5). CRLs are signed by the `crl-refresh` job when a revocation waits or
+ * half the current CRL's validity has passed, and on demand when a reader would otherwise get a stale or lapsed
+ * CRL. One advisory lock per CA serialises signers across instances; the number is max + 1 under that lock (and
+ * the (ca_id, crl_number) key backs it), so CRL numbers strictly increase per CA.
+ */
+import type { Clock } from '../../clock.ts';
+import type { Config } from '../../config.ts';
+import type { Db } from '../../db/database.ts';
+import { errors } from '../../errors.ts';
+import { keyStoreSigner, type KeyStores } from '../../keystore/index.ts';
+import type { KeyStoreKind } from '../../keystore/key-store.ts';
+import type { HashAlgorithm, KeyAlgorithm } from '../../x509/algorithms.ts';
+import { parseCertificate } from '../../x509/certificate.ts';
+import { buildCrl, type RevokedEntry } from '../../x509/crl.ts';
+import { toPem } from '../../x509/pem.ts';
+import { subjectKeyIdentifier } from '../../x509/public-key.ts';
+import type { RequestContext, Tx } from '../context.ts';
+import { resolveCaReference } from '../urn.ts';
+import { crlValidityMs, isCrlDue, isCrlUnusable, isSigningStatus, type CrlState } from './revocation-rules.ts';
+
+export interface CrlServiceDeps {
+  db: Db;
+  clock: Clock;
+  keyStores: KeyStores;
+  config: Pick<Config, 'region'>;
+}
+
+export interface StoredCrl {
+  crlNumber: bigint;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  revokedCount: number;
+  der: Uint8Array;
+}
+
+/** The CA columns CRL signing needs. */
+const SIGNING_FIELDS = {
+  id: true,
+  status: true,
+  keyStore: true,
+  keyRef: true,
+  keyAlgorithm: true,
+  signatureAlgorithm: true,
+  certificateDer: true,
+  crlValidDays: true,
+  crlStaleSince: true,
+  removedAt: true,
+} as const;
+
+interface SigningCaRow {
+  status: string;
+  keyStore: string | null;
+  keyRef: string | null;
+  keyAlgorithm: string | null;
+  signatureAlgorithm: string | null;
+  certificateDer: Uint8Array | null;
+  removedAt: Date | null;
+}
+
+/** A CA signs CRLs and OCSP answers while it holds its key and may sign (DELETED CAs: served, not re-signed, §6.1). */
+export function maySign(ca: SigningCaRow): boolean {
+  return ca.removedAt === null && isSigningStatus(ca.status) && !!ca.keyRef && !!ca.keyStore && !!ca.certificateDer;
+}
+
+/** Revoked entries of a CA still inside their certificate's validity, in pages along the primary key. */
+async function* revokedEntries(tx: Tx, caId: string, now: Date): AsyncGenerator<RevokedEntry> {
+  const PAGE = 5000;
+  let after = '';
+  for (;;) {
+    const page = await tx.revocation.findMany({
+      where: { issuerId: caId, serialNumber: { gt: after }, notAfter: { gt: now } },
+      orderBy: { serialNumber: 'asc' },
+      take: PAGE,
+      select: { serialNumber: true, revokedAt: true, reasonCode: true },
+    });
+    for (const row of page) yield { serialNumber: row.serialNumber, revocationDate: row.revokedAt, reasonCode: row.reasonCode };
+    if (page.length < PAGE) return;
+    after = page[page.length - 1].serialNumber;
+  }
+}
+
+/** Long enough to read and sign a CRL of a million entries. */
+const SIGNING_TRANSACTION = { maxWait: 60_000, timeout: 300_000 };
+
+export function createCrlService({ db, clock, keyStores, config }: CrlServiceDeps) {
+  async function latestCrl(client: Tx | Db, caId: string): Promise<StoredCrl | null> {
+    return client.crl.findFirst({
+      where: { caId },
+      orderBy: { crlNumber: 'desc' },
+      select: { crlNumber: true, thisUpdate: true, nextUpdate: true, revokedCount: true, der: true },
+    });
+  }
+
+  /**
+   * Signs the CA's next CRL if `needed` still holds once this instance has the CA's CRL lock (another signer may
+   * have just done it). Returns the CA's newest CRL either way (null when it has none and cannot sign).
+   */
+  async function signIfNeeded(
+    caId: string,
+    needed: (state: CrlState, now: Date) => boolean,
+  ): Promise<{ crl: StoredCrl | null; signed: boolean }> {
+    return db.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`crl:${caId}`}, 0))`;
+      const ca = await tx.certificateAuthority.findUnique({ where: { id: caId }, select: SIGNING_FIELDS });
+      const latest = await tx.crl.findFirst({
+        where: { caId },
+        orderBy: { crlNumber: 'desc' },
+        select: { crlNumber: true, thisUpdate: true, nextUpdate: true },
+      });
+      const now = clock.now();
+      if (!ca || !maySign(ca) || !needed({ crlStaleSince: ca.crlStaleSince, latest }, now)) {
+        return { crl: await latestCrl(tx, caId), signed: false };
+      }
+
+      const certificate = parseCertificate(ca.certificateDer!);
+      const crlNumber = (latest?.crlNumber ?? 0n) + 1n;
+      const nextUpdate = new Date(now.getTime() + crlValidityMs(ca.crlValidDays));
+      const keyAlgorithm = ca.keyAlgorithm as KeyAlgorithm;
+      const signer = keyStoreSigner(keyStores.get(ca.keyStore as KeyStoreKind), ca.keyRef!, keyAlgorithm);
+      const built = await buildCrl(
+        {
+          issuerName: certificate.subjectDer,
+          authorityKeyIdentifier: certificate.subjectKeyIdentifier ?? subjectKeyIdentifier(certificate.spki),
+          crlNumber,
+          thisUpdate: now,
+          nextUpdate,
+          hash: (ca.signatureAlgorithm ?? certificate.signatureHash ?? 'SHA256') as HashAlgorithm,
+          entries: revokedEntries(tx, caId, now),
+        },
+        signer,
+      );
+      const stored = { crlNumber, thisUpdate: now, nextUpdate, revokedCount: built.revokedCount, der: built.der };
+      await tx.crl.create({ data: { caId, ...stored, der: Buffer.from(built.der) } });
+      // Only the newest CRL is served; its predecessor stays for readers that raced this signer.
+      await tx.crl.deleteMany({ where: { caId, crlNumber: { lt: crlNumber - 1n } } });
+      if (ca.crlStaleSince) {
+        // Cleared only if no revocation marked the CA again meanwhile (the mark strictly increases).
+        await tx.certificateAuthority.updateMany({ where: { id: caId, crlStaleSince: ca.crlStaleSince }, data: { crlStaleSince: null } });
+      }
+      return { crl: stored, signed: true };
+    }, SIGNING_TRANSACTION);
+  }
+
+  /**
+   * The CRL to hand a reader: the stored one, unless it is missing, lapsed or a revocation waits and the CA can
+   * still sign, in which case a new one is signed first (a client fetching right after a revoke sees it).
+   */
+  async function currentCrl(caId: string): Promise<StoredCrl | null> {
+    const ca = await db.certificateAuthority.findUnique({ where: { id: caId }, select: SIGNING_FIELDS });
+    const latest = await latestCrl(db, caId);
+    if (!ca || !maySign(ca) || !isCrlUnusable({ crlStaleSince: ca.crlStaleSince, latest }, clock.now())) return latest;
+    return (await signIfNeeded(caId, isCrlUnusable)).crl;
+  }
+
+  /** CAs that can sign and whose CRL is due: a revocation waits, half its validity passed, or CRL enabled and none yet. */
+  async function dueCaIds(now: Date): Promise<string[]> {
+    const rows = await db.$queryRaw<{ id: string }[]>`
+      SELECT ca.id::text AS id
+        FROM certificate_authorities ca
+        LEFT JOIN LATERAL (
+          SELECT this_update, next_update FROM crls WHERE crls.ca_id = ca.id ORDER BY crl_number DESC LIMIT 1
+        ) latest ON true
+       WHERE ca.removed_at IS NULL
+         AND ca.status IN ('ACTIVED', 'DISABLED', 'EXPIRED')
+         AND ca.key_ref IS NOT NULL
+         AND ca.certificate_der IS NOT NULL
+         AND (ca.crl_stale_since IS NOT NULL
+              OR (latest.this_update IS NULL AND ca.crl_enabled)
+              OR latest.this_update + (latest.next_update - latest.this_update) / 2 <= ${now}::timestamptz)`;
+    return rows.map((row) => row.id);
+  }
+
+  return {
+    currentCrl,
+    maySign,
+
+    /** The `crl-refresh` job: signs every due CRL; one CA's failure is reported and does not stop the others. */
+    async refreshDue(onFailure: (caId: string, error: unknown) => void): Promise<{ due: number; signed: number; failed: number }> {
+      const ids = await dueCaIds(clock.now());
+      let signed = 0;
+      let failed = 0;
+      for (const id of ids) {
+        try {
+          if ((await signIfNeeded(id, isCrlDue)).signed) signed++;
+        } catch (error) {
+          failed++;
+          onFailure(id, error);
+        }
+      }
+      return { due: ids.length, signed, failed };
+    },
+
+    /** Signs the CA's next CRL now, whatever its state (tests, and the first CRL of a newly enabled CA). */
+    signNow: async (caId: string) => (await signIfNeeded(caId, () => true)).crl,
+
+    /** §10.5: the caller's CA's current CRL in PEM with its facts. */
+    async readCrl(context: RequestContext, reference: string) {
+      const id = resolveCaReference(reference, { region: config.region, domainId: context.domainId, field: 'ca_id' });
+      const ca = await db.certificateAuthority.findFirst({
+        where: { id, domainId: context.domainId, removedAt: null },
+        select: { id: true, certificateDer: true },
+      });
+      if (!ca) throw errors.notFound(`CA ${id}`);
+      if (!ca.certificateDer) throw errors.conflictingState('the CA has no certificate yet, so it has no CRL');
+      const crl = await currentCrl(ca.id);
+      if (!crl) throw errors.conflictingState('no CRL is available for this CA: its key is not held here');
+      return crl;
+    },
+  };
+}
+export type CrlService = ReturnType<typeof createCrlService>;
+
+export const crlPem = (der: Uint8Array): string => toPem('X509 CRL', der);

@@ -1,0 +1,120 @@
+/**
+ * The OCSP responder (RFC 6960, §10.4) and the lookup of CAs the public PKI endpoints serve. Statuses come from
+ * `revocations` (revoked), else from the certificates and CAs this CA issued (good), else unknown. Answers are
+ * signed live by the CA's key through its key store; an unparsable request gets `malformedRequest`.
+ */
+import type { Clock } from '../../clock.ts';
+import type { Config } from '../../config.ts';
+import type { Db } from '../../db/database.ts';
+import { keyStoreSigner, type KeyStores } from '../../keystore/index.ts';
+import type { KeyStoreKind } from '../../keystore/key-store.ts';
+import type { HashAlgorithm, KeyAlgorithm } from '../../x509/algorithms.ts';
+import {
+  buildOcspResponse,
+  CERT_ID_HASH_OIDS,
+  issuerHashes,
+  ocspErrorResponse,
+  OcspMalformedError,
+  parseOcspRequest,
+  type OcspCertIdRequest,
+  type OcspCertStatus,
+} from '../../x509/ocsp.ts';
+import { isUuid } from '../urn.ts';
+import { maySign } from './crl-service.ts';
+
+export interface OcspResponderDeps {
+  db: Db;
+  clock: Clock;
+  keyStores: KeyStores;
+  config: Pick<Config, 'region'>;
+}
+
+/** A CA as the public endpoints see it. */
+export interface ServedCa {
+  id: string;
+  status: string;
+  keyStore: string | null;
+  keyRef: string | null;
+  keyAlgorithm: string | null;
+  signatureAlgorithm: string | null;
+  certificateDer: Uint8Array;
+  removedAt: Date | null;
+}
+
+/**
+ * `{ca_id}` of a public URL: a bare id, or a URN of this region whose domain is the CA's own (§10.4).
+ * Returns the id and the domain the URN names, or null for anything else.
+ */
+export function parsePublicCaReference(reference: string, region: string): { id: string; domainId?: string } | null {
+  if (isUuid(reference)) return { id: reference };
+  const parts = reference.split(':');
+  if (parts.length !== 5 || parts[0] !== 'pca' || parts[1] !== region || !parts[2] || parts[3] !== 'ca' || !isUuid(parts[4])) return null;
+  return { id: parts[4], domainId: parts[2] };
+}
+
+export function createOcspResponder({ db, clock, keyStores, config }: OcspResponderDeps) {
+  /** The CA behind a public `{ca_id}`: it must have a certificate and not be removed (else null: 404). */
+  async function findServedCa(reference: string): Promise<ServedCa | null> {
+    const parsed = parsePublicCaReference(reference, config.region);
+    if (!parsed) return null;
+    const ca = await db.certificateAuthority.findFirst({
+      where: { id: parsed.id, removedAt: null, status: { not: 'PENDING' }, certificateDer: { not: null }, ...(parsed.domainId ? { domainId: parsed.domainId } : {}) },
+      select: { id: true, status: true, keyStore: true, keyRef: true, keyAlgorithm: true, signatureAlgorithm: true, certificateDer: true, removedAt: true },
+    });
+    return ca as ServedCa | null;
+  }
+
+  async function statusOf(caId: string, serialNumber: string): Promise<OcspCertStatus> {
+    const key = { issuerId_serialNumber: { issuerId: caId, serialNumber } };
+    const revocation = await db.revocation.findUnique({ where: key, select: { revokedAt: true, reasonCode: true } });
+    if (revocation) return { revoked: { time: revocation.revokedAt, reasonCode: revocation.reasonCode } };
+    const certificate = await db.certificate.findUnique({ where: key, select: { id: true } });
+    if (certificate) return 'good';
+    const subordinate = await db.certificateAuthority.findUnique({ where: key, select: { id: true } });
+    return subordinate ? 'good' : 'unknown';
+  }
+
+  /** A CertID names this CA when both issuer hashes match; otherwise (or for an unsupported hash) it is unknown. */
+  async function answer(ca: ServedCa, request: OcspCertIdRequest): Promise<OcspCertStatus> {
+    const hashes = issuerHashes(ca.certificateDer, request.hashAlgorithmOid);
+    const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
+    if (!hashes || !same(hashes.nameHash, request.issuerNameHash) || !same(hashes.keyHash, request.issuerKeyHash)) return 'unknown';
+    return statusOf(ca.id, request.serialNumberHex);
+  }
+
+  return {
+    findServedCa,
+
+    /**
+     * The DER OCSPResponse for a DER request to `ca`. Malformed requests get malformedRequest; a CA that may not
+     * sign now (DELETED, or its key held elsewhere) gets unauthorized. Failures of the database or key store throw.
+     */
+    async respond(ca: ServedCa, requestDer: Uint8Array): Promise<Uint8Array> {
+      let request;
+      try {
+        request = parseOcspRequest(requestDer);
+      } catch (error) {
+        if (error instanceof OcspMalformedError) return ocspErrorResponse('malformedRequest');
+        throw error;
+      }
+      if (!maySign(ca)) return ocspErrorResponse('unauthorized');
+      const now = clock.now();
+      const responses = [];
+      for (const single of request.requests) {
+        responses.push({ certId: single.certId, status: await answer(ca, single), thisUpdate: now });
+      }
+      const keyAlgorithm = ca.keyAlgorithm as KeyAlgorithm;
+      return buildOcspResponse(
+        {
+          responderKeyHash: issuerHashes(ca.certificateDer, CERT_ID_HASH_OIDS.SHA1)!.keyHash,
+          producedAt: now,
+          responses,
+          nonce: request.nonce,
+          hash: (ca.signatureAlgorithm ?? 'SHA256') as HashAlgorithm,
+        },
+        keyStoreSigner(keyStores.get(ca.keyStore as KeyStoreKind), ca.keyRef!, keyAlgorithm),
+      );
+    },
+  };
+}
+export type OcspResponder = ReturnType<typeof createOcspResponder>;

@@ -1,0 +1,163 @@
+/**
+ * Revoking certificates and subordinate CAs (§4.4.6, §4.2.7), and the per-CA CRL and OCSP settings (§4.2.9,
+ * §4.2.10). A revoke is one transaction: status change, a `revocations` row (the CRL/OCSP source of truth), the
+ * issuer's CRL marked stale for the `crl-refresh` job, and the audit event. Every statement reaches its row through
+ * a primary or unique key, so a revoke costs the same whatever the number of revocations already recorded.
+ */
+import type { Clock } from '../../clock.ts';
+import type { Config } from '../../config.ts';
+import type { Db } from '../../db/database.ts';
+import { errors } from '../../errors.ts';
+import { recordAudit } from '../audit/audit-log.ts';
+import type { RequestContext, Tx } from '../context.ts';
+import { resolveCaReference } from '../urn.ts';
+import { canonicalSerialHex, isSigningStatus, reasonCodeOf, SIGNING_STATUSES } from './revocation-rules.ts';
+import { insertRevocationSql, markIssuerCrlStaleSql } from './revocation-sql.ts';
+
+export interface RevocationServiceDeps {
+  db: Db;
+  clock: Clock;
+  config: Pick<Config, 'region'>;
+}
+
+export interface CrlSettings {
+  validDays: number;
+  crlName?: string;
+  obsBucketName?: string;
+}
+
+export function createRevocationService({ db, clock, config }: RevocationServiceDeps) {
+  /** The caller's CA, locked for the rest of the transaction; removed CAs are not found (§10.2). */
+  async function lockCa(tx: Tx, context: RequestContext, reference: string) {
+    const id = resolveCaReference(reference, { region: config.region, domainId: context.domainId, field: 'ca_id' });
+    await tx.$queryRaw`SELECT 1 FROM certificate_authorities WHERE id = ${id}::uuid FOR UPDATE`;
+    const ca = await tx.certificateAuthority.findFirst({ where: { id, domainId: context.domainId, removedAt: null } });
+    if (!ca) throw errors.notFound(`CA ${id}`);
+    return ca;
+  }
+
+  /** Records the revocation and marks the issuer's CRL stale; refuses an issuer that may no longer revoke. */
+  async function recordRevocation(tx: Tx, entry: { issuerId: string; serialNumber: string; reasonCode: number; notAfter: Date }) {
+    const now = clock.now();
+    const issuerRows = await tx.$executeRaw(markIssuerCrlStaleSql(entry.issuerId, now));
+    if (issuerRows === 0) {
+      throw errors.conflictingState(`the issuing CA ${entry.issuerId} is not ${SIGNING_STATUSES.join(', ')}: it can no longer revoke`);
+    }
+    const inserted = await tx.$executeRaw(
+      insertRevocationSql({ ...entry, serialNumber: canonicalSerialHex(entry.serialNumber), revokedAt: now }),
+    );
+    if (inserted === 0) throw errors.conflictingState(`serial ${entry.serialNumber} is already revoked`);
+    return now;
+  }
+
+  async function revokeCertificate(context: RequestContext, certificateId: string, reason: string | undefined): Promise<void> {
+    const reasonCode = reasonCodeOf(reason);
+    await db.$transaction(async (tx) => {
+      const certificate = await tx.certificate.findFirst({
+        where: { id: certificateId, domainId: context.domainId, deletedAt: null },
+        select: { id: true, issuerId: true, serialNumber: true, status: true, notAfter: true },
+      });
+      if (!certificate) throw errors.notFound(`certificate ${certificateId}`);
+      const expired = certificate.status === 'ISSUED' && certificate.notAfter.getTime() <= clock.now().getTime();
+      if (certificate.status !== 'ISSUED' || expired) {
+        throw errors.conflictingState(`certificate is ${expired ? 'EXPIRED' : certificate.status}; only ISSUED certificates can be revoked`);
+      }
+      // Conditional on ISSUED, so of two concurrent revokes exactly one wins.
+      const { count } = await tx.certificate.updateMany({ where: { id: certificate.id, status: 'ISSUED' }, data: { status: 'REVOKED' } });
+      if (count === 0) throw errors.conflictingState('certificate is already revoked');
+      const revokedAt = await recordRevocation(tx, { ...certificate, reasonCode });
+      await recordAudit(tx, context, {
+        action: 'pca:cert:revoke',
+        resourceType: 'CERTIFICATE',
+        resourceId: certificate.id,
+        detail: { reason: reason ?? 'UNSPECIFIED', issuer_id: certificate.issuerId, revoked_at: revokedAt.getTime() },
+      });
+    });
+  }
+
+  async function revokeCa(context: RequestContext, reference: string, reason: string | undefined): Promise<void> {
+    const reasonCode = reasonCodeOf(reason);
+    await db.$transaction(async (tx) => {
+      const ca = await lockCa(tx, context, reference);
+      if (ca.type === 'ROOT') throw errors.invalidCaType('a root CA cannot be revoked; only subordinate CAs can');
+      if (!isSigningStatus(ca.status)) {
+        throw errors.conflictingState(`CA is ${ca.status}; only ${SIGNING_STATUSES.join(', ')} CAs can be revoked`);
+      }
+      if (!ca.issuerId || !ca.serialNumber || !ca.notAfter) {
+        throw errors.conflictingState('only a CA whose parent is a CA of this service can be revoked here');
+      }
+      const revokedAt = await recordRevocation(tx, {
+        issuerId: ca.issuerId,
+        serialNumber: ca.serialNumber,
+        notAfter: ca.notAfter,
+        reasonCode,
+      });
+      // A revoked subordinate stops issuing for good: `enable` checks isCaCertificateRevoked.
+      if (ca.status === 'ACTIVED') await tx.certificateAuthority.update({ where: { id: ca.id }, data: { status: 'DISABLED' } });
+      await recordAudit(tx, context, {
+        action: 'pca:ca:revoke',
+        resourceType: 'CA',
+        resourceId: ca.id,
+        detail: { reason: reason ?? 'UNSPECIFIED', issuer_id: ca.issuerId, revoked_at: revokedAt.getTime() },
+      });
+    });
+  }
+
+  /** CRL and OCSP settings may change in every status but DELETED, for CAs whose key the service holds. */
+  async function changeSettings(
+    context: RequestContext,
+    reference: string,
+    action: string,
+    data: { crlEnabled?: boolean; crlName?: string | null; crlValidDays?: number; obsBucketName?: string | null; ocspEnabled?: boolean },
+  ): Promise<void> {
+    await db.$transaction(async (tx) => {
+      const ca = await lockCa(tx, context, reference);
+      if (ca.status === 'DELETED') throw errors.conflictingState('CA is DELETED; restore it before changing its CRL or OCSP settings');
+      if (ca.genMode === 'CSR') {
+        throw errors.conflictingState('this CA was issued from a CSR: its key is not held here, so the service publishes no CRL or OCSP for it');
+      }
+      await tx.certificateAuthority.update({ where: { id: ca.id }, data });
+      await recordAudit(tx, context, { action, resourceType: 'CA', resourceId: ca.id, detail: data });
+    });
+  }
+
+  return {
+    revokeCertificate,
+    revokeCa,
+
+    enableCrl(context: RequestContext, reference: string, settings: CrlSettings): Promise<void> {
+      const caId = resolveCaReference(reference, { region: config.region, domainId: context.domainId, field: 'ca_id' });
+      return changeSettings(context, caId, 'pca:ca:crl:enable', {
+        crlEnabled: true,
+        crlValidDays: settings.validDays,
+        crlName: settings.crlName ?? caId,
+        obsBucketName: settings.obsBucketName ?? null,
+      });
+    },
+
+    disableCrl(context: RequestContext, reference: string): Promise<void> {
+      return changeSettings(context, reference, 'pca:ca:crl:disable', { crlEnabled: false });
+    },
+
+    setOcspSwitch(context: RequestContext, reference: string, enabled: boolean): Promise<void> {
+      return changeSettings(context, reference, 'pca:ca:ocsp:switch', { ocspEnabled: enabled });
+    },
+  };
+}
+export type RevocationService = ReturnType<typeof createRevocationService>;
+
+/**
+ * Whether a CA's own certificate has been revoked under its issuer (§4.2.7: such a CA is never enabled again).
+ * SQL: SELECT 1 FROM revocations WHERE issuer_id = $issuer_id AND serial_number = $serial (primary key lookup).
+ */
+export async function isCaCertificateRevoked(
+  tx: Tx | Db,
+  ca: { issuerId: string | null; serialNumber: string | null },
+): Promise<boolean> {
+  if (!ca.issuerId || !ca.serialNumber) return false;
+  const row = await tx.revocation.findUnique({
+    where: { issuerId_serialNumber: { issuerId: ca.issuerId, serialNumber: canonicalSerialHex(ca.serialNumber) } },
+    select: { issuerId: true },
+  });
+  return row !== null;
+}
