@@ -1,0 +1,293 @@
+/**
+ * Issuance over HTTP (§4.4.1, §4.4.2, §4.4.3, §10.8, §10.9): every issued certificate judged by
+ * `openssl verify -x509_strict`, the CSR rules with their error codes, key usage precedence, and idempotency.
+ */
+import t from 'tap';
+import { createTestApp } from '../helpers/app.ts';
+import { generateTestKey } from '../x509/support.ts';
+import { buildCsr } from '../../src/x509/csr.ts';
+import { toPem } from '../../src/x509/pem.ts';
+import { KEY_ALGORITHMS } from '../../src/x509/algorithms.ts';
+import { KEY_ARGS, certificateText, openssl, opensslCsr, pemBlocks, scratch, seedCa, verifyStrict } from './support.ts';
+
+const harness = await createTestApp();
+t.teardown(() => harness.close());
+const { app } = harness;
+const auth = harness.auth();
+const dir = await scratch('issue');
+
+const root = await seedCa(harness, { commonName: 'issue-root', keyAlgorithm: 'RSA2048' });
+const sub = await seedCa(harness, { commonName: 'issue-sub', keyAlgorithm: 'EC256', parent: root, pathLength: 1 });
+const leafOnlySub = await seedCa(harness, { commonName: 'leaf-only', parent: root, pathLength: 0 });
+
+const validity = { type: 'DAY', value: 30 };
+
+async function post(url: string, payload: unknown, headers: Record<string, string> = {}) {
+  return app.inject({ method: 'POST', url, headers: { ...auth, ...headers }, payload: payload as object });
+}
+
+async function exportJson(id: string) {
+  const response = await post(`/v1/private-certificates/${id}/export`, { is_compressed: 'false', type: 'OTHER' });
+  if (response.statusCode !== 200) throw new Error(`export ${id}: ${response.body}`);
+  return response.json() as { certificate: string; certificate_chain: string; private_key: string | null };
+}
+
+async function issueByCsr(csr: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
+  return post('/v1/private-certificates/csr', { issuer_id: sub.id, csr, validity, ...extra }, headers);
+}
+
+function errorCode(response: { json(): unknown }): string {
+  return (response.json() as { error_code: string }).error_code;
+}
+
+t.test('create by CSR: openssl-made CSRs give certificates that pass -x509_strict, with §4.4.2 defaults', async (t) => {
+  for (const [name, keyArgs, keyUsage] of [
+    ['rsa', KEY_ARGS.rsa2048, 'Digital Signature, Key Encipherment'],
+    ['p256', KEY_ARGS.p256, 'Digital Signature, Key Agreement'],
+    ['p384', KEY_ARGS.p384, 'Digital Signature, Key Agreement'],
+  ] as const) {
+    const { csr } = await opensslCsr(dir, `csr-${name}`, [...keyArgs], ['-subj', `/CN=${name}.example.com/O=acme`, '-addext', `subjectAltName=DNS:${name}.example.com,IP:10.0.0.1`]);
+    const response = await issueByCsr(csr);
+    t.equal(response.statusCode, 200, response.statusCode === 200 ? 'issued' : response.body);
+    const exported = await exportJson(response.json().certificate_id);
+    t.equal(exported.private_key, null, 'a CSR-issued certificate exports no key');
+    const chain = pemBlocks(exported.certificate_chain);
+    t.equal(chain.length, 2, 'chain: issuing CA then root');
+    t.equal(chain[1].replace(/\s/g, ''), root.pem.replace(/\s/g, ''), 'the root is last');
+    const verified = await verifyStrict(dir, exported.certificate, root.pem, [chain[0]]);
+    t.ok(verified.ok, `${name}: ${verified.stdout}${verified.stderr}`);
+    const text = await certificateText(dir, exported.certificate);
+    t.match(text, /Signature Algorithm: ecdsa-with-SHA384/, 'SHA384 always');
+    t.match(text, new RegExp(`X509v3 Key Usage: critical\\s+${keyUsage}\\s`));
+    t.match(text, /X509v3 Extended Key Usage:\s+TLS Web Server Authentication, TLS Web Client Authentication/);
+    t.match(text, /X509v3 Basic Constraints: critical\s+CA:FALSE/);
+    t.match(text, new RegExp(`DNS:${name}.example.com, IP Address:10.0.0.1`));
+    t.match(text, /CA Issuers - URI:http:\/\/127.0.0.1:8080\/ca\//);
+    t.match(text, /Serial Number:\s*\n\s*([0-9a-f]{2}:){15}[0-9a-f]{2}/, '16-byte serial');
+  }
+});
+
+t.test('create by CSR: the CSR\'s key usages and EKU win; keyCertSign is dropped from entity certificates', async (t) => {
+  const { csr } = await opensslCsr(dir, 'csr-ku', [...KEY_ARGS.p256], [
+    '-subj', '/CN=client',
+    '-addext', 'keyUsage=critical,digitalSignature,keyCertSign',
+    '-addext', 'extendedKeyUsage=clientAuth',
+    '-addext', 'basicConstraints=critical,CA:TRUE',
+  ]);
+  const response = await issueByCsr(csr);
+  t.equal(response.statusCode, 200, response.statusCode === 200 ? 'issued' : response.body);
+  const exported = await exportJson(response.json().certificate_id);
+  const text = await certificateText(dir, exported.certificate);
+  t.match(text, /X509v3 Key Usage: critical\s+Digital Signature\s/);
+  t.match(text, /X509v3 Extended Key Usage:\s+TLS Web Client Authentication\s/);
+  t.match(text, /CA:FALSE/, 'basic constraints never come from the CSR');
+  t.ok((await verifyStrict(dir, exported.certificate, root.pem, [pemBlocks(exported.certificate_chain)[0]])).ok);
+});
+
+t.test('create by CSR: INTERMEDIATE_CA becomes a CSR-held CA row below the issuer\'s path length', async (t) => {
+  const { csr, keyFile } = await opensslCsr(dir, 'mesh', [...KEY_ARGS.p256], ['-subj', '/O=cluster.local/CN=mesh-ca']);
+  const response = await issueByCsr(csr, { type: 'INTERMEDIATE_CA', validity: { type: 'HOUR', value: 7200 } });
+  t.equal(response.statusCode, 200, response.statusCode === 200 ? 'issued' : response.body);
+  const id = response.json().certificate_id as string;
+  const row = await harness.database.prisma.certificateAuthority.findUniqueOrThrow({ where: { id } });
+  t.match(row, { type: 'SUBORDINATE', status: 'ACTIVED', genMode: 'CSR', pathLength: 0, issuerId: sub.id, keyRef: null, commonName: 'mesh-ca' });
+  t.equal(row.notAfter!.getTime() - row.notBefore!.getTime(), 7200 * 3_600_000, 'HOUR 7200');
+  const meshPem = toPem('CERTIFICATE', new Uint8Array(row.certificateDer!));
+  const text = await certificateText(dir, meshPem);
+  t.match(text, /X509v3 Basic Constraints: critical\s+CA:TRUE, pathlen:0/);
+  t.match(text, /Digital Signature, Certificate Sign, CRL Sign/);
+  t.ok((await verifyStrict(dir, meshPem, root.pem, [sub.pem])).ok, 'the mesh CA verifies');
+  // A workload certificate signed by the requester's key verifies under the hierarchy.
+  const workload = await opensslCsr(dir, 'workload', [...KEY_ARGS.p256], ['-subj', '/CN=workload']);
+  const meshFile = await dir.write('mesh.pem', meshPem);
+  const ext = await dir.write('workload.ext', 'basicConstraints=critical,CA:FALSE\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\nsubjectAltName=URI:spiffe://cluster.local/ns/default/sa/default\n');
+  const signed = await openssl(['x509', '-req', '-in', dir.file('workload.csr'), '-CA', meshFile, '-CAkey', keyFile, '-CAcreateserial', '-days', '1', '-extfile', ext, '-out', dir.file('workload.pem')]);
+  t.ok(signed.ok, signed.stderr);
+  const workloadPem = (await dir.read('workload.pem')).toString();
+  t.ok((await verifyStrict(dir, workloadPem, root.pem, [sub.pem, meshPem])).ok, 'workload verifies through mesh-ca');
+  t.ok(workload.csr);
+
+  const tooDeep = await post('/v1/private-certificates/csr', { issuer_id: leafOnlySub.id, csr, validity, type: 'INTERMEDIATE_CA' });
+  t.equal(tooDeep.statusCode, 400);
+  t.equal(errorCode(tooDeep), 'PCA.00020203', 'an issuer with path length 0 cannot sign a CA');
+  const notBelow = await issueByCsr(csr, { type: 'INTERMEDIATE_CA', path_length: 1 });
+  t.equal(errorCode(notBelow), 'PCA.00020203');
+  const list = (await app.inject({ method: 'GET', url: '/v1/private-certificates?limit=1000', headers: auth })).json();
+  t.notOk(list.certificates.some((c: { certificate_id: string }) => c.certificate_id === id), 'not listed as a certificate');
+});
+
+t.test('create by CSR: CSR rules refuse with clear 4xx codes', async (t) => {
+  const cases: [string, string[], string][] = [
+    ['rsa1024', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:1024'], 'PCA.00020102'],
+    ['rsa-e3', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-pkeyopt', 'rsa_keygen_pubexp:3'], 'PCA.00020102'],
+    ['k256', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:secp256k1'], 'PCA.00020102'],
+    ['ed25519', ['-algorithm', 'ED25519'], 'PCA.00020102'],
+  ];
+  for (const [name, keyArgs, code] of cases) {
+    const { csr } = await opensslCsr(dir, `bad-${name}`, keyArgs);
+    const response = await issueByCsr(csr);
+    t.equal(response.statusCode, 400, name);
+    t.equal(errorCode(response), code, `${name}: ${response.body}`);
+  }
+  const { csr } = await opensslCsr(dir, 'tamper', [...KEY_ARGS.p256]);
+  const der = Buffer.from(csr.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  der[der.length - 5] ^= 0x01;
+  const tampered = await issueByCsr(toPem('CERTIFICATE REQUEST', der));
+  t.equal(errorCode(tampered), 'PCA.00020001', 'a bad CSR signature');
+  t.match(tampered.json().error_msg, /signature/);
+  const oversized = await issueByCsr(csr + ' '.repeat(33 * 1024));
+  t.equal(errorCode(oversized), 'PCA.00020001', 'over 32 KB');
+  const key = await generateTestKey('EC256');
+  const anonymous = toPem('CERTIFICATE REQUEST', await buildCsr({}, key.spki, key.signer, 'SHA256'));
+  const empty = await issueByCsr(anonymous);
+  t.equal(empty.statusCode, 400);
+  t.match(empty.json().error_msg, /neither a subject nor subject alternative names/);
+  const badSan = await opensslCsr(dir, 'bad-san', [...KEY_ARGS.p256], ['-subj', '/CN=x', '-addext', 'subjectAltName=DNS:bad..name']);
+  t.equal(errorCode(await issueByCsr(badSan.csr)), 'PCA.00020110', 'CSR SANs pass the §5.5 rules');
+  t.equal(errorCode(await issueByCsr('not a csr')), 'PCA.00020001');
+  t.equal(errorCode(await post('/v1/private-certificates/csr', { issuer_id: 'nope', csr, validity })), 'PCA.00020201');
+  t.equal(errorCode(await issueByCsr(csr, { validity: { type: 'WEEK', value: 1 } })), 'PCA.00020109');
+  t.equal(errorCode(await issueByCsr(csr, { validity: { type: 'YEAR', value: 5 } })), 'PCA.00020109', 'past the issuer\'s not_after');
+  const missing = await issueByCsr(csr, { issuer_id: '4bd1b320-e162-419f-8add-dfcc046197c7' });
+  t.equal(missing.statusCode, 404);
+  const urn = await issueByCsr(csr, { issuer_id: `pca:cn-north-4:${harness.config.defaultDomainId}:ca:${sub.id}` });
+  t.equal(urn.statusCode, 200, 'a URN names the issuer');
+  t.equal(errorCode(await issueByCsr(csr, { issuer_id: `pca:eu-west-101:${harness.config.defaultDomainId}:ca:${sub.id}` })), 'PCA.00020201');
+});
+
+t.test('create with a server-made key: every algorithm verifies, and the exported key matches', async (t) => {
+  for (const keyAlgorithm of KEY_ALGORITHMS) {
+    const response = await post('/v1/private-certificates', {
+      issuer_id: sub.id,
+      distinguished_name: { common_name: `server-${keyAlgorithm}` },
+      validity,
+      key_algorithm: keyAlgorithm,
+      signature_algorithm: 'SHA512',
+      subject_alternative_names: [{ type: 'DNS', value: 'srv.example.com' }, { type: 'EMAIL', value: 'ops@example.com' }],
+      extended_key_usage: { server_auth: true, client_auth: false, code_signing: true },
+      customized_extension: { object_identifier: '1.3.6.1.4.1.2011.4.99', value: 'hello' },
+    });
+    t.equal(response.statusCode, 200, response.statusCode === 200 ? 'issued' : response.body);
+    const exported = await exportJson(response.json().certificate_id);
+    const chain = pemBlocks(exported.certificate_chain);
+    const verified = await verifyStrict(dir, exported.certificate, root.pem, [chain[0]]);
+    t.ok(verified.ok, `${keyAlgorithm}: ${verified.stderr}`);
+    t.match(exported.private_key, keyAlgorithm.startsWith('RSA') ? /^-----BEGIN RSA PRIVATE KEY-----/ : /^-----BEGIN EC PRIVATE KEY-----/);
+    const certFile = await dir.write(`${keyAlgorithm}.pem`, exported.certificate);
+    const keyFile = await dir.write(`${keyAlgorithm}.key`, exported.private_key!);
+    const certKey = await openssl(['x509', '-in', certFile, '-noout', '-pubkey']);
+    const privKey = await openssl(['pkey', '-in', keyFile, '-pubout']);
+    t.equal(certKey.stdout, privKey.stdout, `${keyAlgorithm}: the exported key belongs to the certificate`);
+    const text = await certificateText(dir, exported.certificate);
+    t.match(text, /Subject: C\s?=\s?CN, ST\s?=\s?zhejiang, L\s?=\s?hangzhou, O\s?=\s?huawei-cloud, OU\s?=\s?container, CN\s?=\s?server-/, 'DN inherited');
+    t.match(text, /Key Usage: critical\s+Digital Signature, Key Agreement/);
+    t.match(text, /Extended Key Usage:\s+TLS Web Server Authentication, Code Signing/);
+    t.match(text, /1.3.6.1.4.1.2011.4.99:\s+..hello/);
+    t.match(text, /email:ops@example.com/);
+  }
+  const row = await harness.database.prisma.certificate.findFirstOrThrow({ where: { commonName: 'server-EC256' } });
+  t.match(row.sealedPrivateKey, /^v1\./, 'the private key is sealed at rest');
+});
+
+t.test('create with a server-made key: §10.9 intermediates and ISTIO export', async (t) => {
+  const response = await post('/v1/private-certificates', {
+    issuer_id: sub.id,
+    distinguished_name: { common_name: 'istio-ca', organization: 'cluster.local' },
+    validity,
+    type: 'INTERMEDIATE_CA',
+  });
+  t.equal(response.statusCode, 200, response.statusCode === 200 ? 'issued' : response.body);
+  const id = response.json().certificate_id;
+  const istio = await post(`/v1/private-certificates/${id}/export`, { is_compressed: false, type: 'istio' });
+  t.equal(istio.statusCode, 200, istio.statusCode === 200 ? 'issued' : istio.body);
+  const files = istio.json() as Record<string, string>;
+  t.same(Object.keys(files).sort(), ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem']);
+  t.equal(files['root-cert.pem'].replace(/\s/g, ''), root.pem.replace(/\s/g, ''));
+  const text = await certificateText(dir, files['ca-cert.pem']);
+  t.match(text, /CA:TRUE, pathlen:0/);
+  t.match(text, /Digital Signature, Certificate Sign, CRL Sign/);
+  t.ok((await verifyStrict(dir, files['ca-cert.pem'], root.pem, [sub.pem])).ok);
+  const withPassword = await post(`/v1/private-certificates/${id}/export`, { type: 'ISTIO', password: 'abc123' });
+  t.equal(withPassword.statusCode, 400);
+  const errors = await Promise.all([
+    post('/v1/private-certificates', { issuer_id: leafOnlySub.id, distinguished_name: { common_name: 'x' }, validity, type: 'INTERMEDIATE_CA' }),
+    post('/v1/private-certificates', { issuer_id: sub.id, distinguished_name: { common_name: 'x' }, validity, key_algorithm: 'SM2' }),
+    post('/v1/private-certificates', { issuer_id: sub.id, distinguished_name: { common_name: 'x' }, validity, signature_algorithm: 'SM3' }),
+    post('/v1/private-certificates', { issuer_id: sub.id, distinguished_name: { common_name: 'x/y' }, validity }),
+    post('/v1/private-certificates', { issuer_id: sub.id, distinguished_name: { country: 'CN' }, validity }),
+    post('/v1/private-certificates', { issuer_id: sub.id, distinguished_name: { common_name: 'x' }, validity, subject_alternative_names: [{ type: 'X400', value: 'x' }] }),
+    post('/v1/private-certificates', { issuer_id: sub.id, distinguished_name: { common_name: 'x' }, validity, subject_alternative_names: [{ type: 'IP', value: '300.1.1.1' }] }),
+    post('/v1/private-certificates', { issuer_id: sub.id, distinguished_name: { common_name: 'x' }, validity, key_usages: ['everything'] }),
+    post('/v1/private-certificates', { issuer_id: sub.id, distinguished_name: { common_name: 'x' }, validity, customized_extension: { object_identifier: '2.5.29.19', value: 'x' } }),
+  ]);
+  t.same(errors.map(errorCode), ['PCA.00020203', 'PCA.00020102', 'PCA.00020103', 'PCA.00020101', 'PCA.00020101', 'PCA.00020112', 'PCA.00020111', 'PCA.00020001', 'PCA.00020001']);
+});
+
+t.test('CSR parse reports the key, signature and subject; nothing is stored', async (t) => {
+  const { csr } = await opensslCsr(dir, 'parse', [...KEY_ARGS.rsa2048], ['-subj', '/C=CN/O=acme/CN=parse.example.com']);
+  const before = await harness.database.prisma.certificate.count();
+  const response = await post('/v1/private-certificates/csr/parse', { csr: csr.replace(/\n/g, '\r\n') });
+  t.equal(response.statusCode, 200, response.statusCode === 200 ? 'issued' : response.body);
+  t.match(response.json(), {
+    key_algorithm: 'RSA',
+    key_algorithm_length: 2048,
+    signature_algorithm: 'SHA256withRSA',
+    public_key: /^-----BEGIN PUBLIC KEY-----\r\n/,
+    distinguished_name: { common_name: 'parse.example.com', country: 'CN', organization: 'acme', state: null, locality: null, organizational_unit: null },
+  });
+  t.equal(await harness.database.prisma.certificate.count(), before);
+  t.equal(errorCode(await post('/v1/private-certificates/csr/parse', { csr: '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----' })), 'PCA.00020001');
+});
+
+t.test('Idempotency-Key: same body replays, another body 409, failures do not reserve, concurrency issues once', async (t) => {
+  const { csr } = await opensslCsr(dir, 'idem', [...KEY_ARGS.p256], ['-subj', '/CN=idem.example.com']);
+  const billing = () => harness.database.prisma.billingRecord.count({ where: { usageType: 'CERT_ISSUE' } });
+  const first = await issueByCsr(csr, {}, { 'idempotency-key': 'key-1' });
+  t.equal(first.statusCode, 200);
+  const billed = await billing();
+  const reordered = await app.inject({
+    method: 'POST',
+    url: '/v1/private-certificates/csr',
+    headers: { ...auth, 'idempotency-key': 'key-1', 'content-type': 'application/json' },
+    payload: JSON.stringify({ validity: { value: 30, type: 'DAY' }, csr, issuer_id: sub.id }, null, 2),
+  });
+  t.equal(reordered.statusCode, 200);
+  t.equal(reordered.json().certificate_id, first.json().certificate_id, 'the same certificate for the same parsed body');
+  t.equal(await billing(), billed, 'a replay bills nothing');
+  const other = await issueByCsr(csr, { validity: { type: 'DAY', value: 31 } }, { 'idempotency-key': 'key-1' });
+  t.equal(other.statusCode, 409);
+  t.equal(errorCode(other), 'PCA.00020001');
+  const otherEndpoint = await post('/v1/private-certificates', { issuer_id: sub.id, distinguished_name: { common_name: 'idem' }, validity, key_algorithm: 'EC256' }, { 'idempotency-key': 'key-1' });
+  t.equal(otherEndpoint.statusCode, 200, 'the key is scoped to the endpoint');
+  t.equal(errorCode(await issueByCsr(csr, {}, { 'idempotency-key': 'k'.repeat(65) })), 'PCA.00020001');
+  t.equal(errorCode(await issueByCsr(csr, {}, { 'idempotency-key': '' })), 'PCA.00020001');
+
+  const failed = await issueByCsr(csr, { validity: { type: 'YEAR', value: 19 } }, { 'idempotency-key': 'key-2' });
+  t.equal(failed.statusCode, 400);
+  const retried = await issueByCsr(csr, {}, { 'idempotency-key': 'key-2' });
+  t.equal(retried.statusCode, 200, 'a failure does not reserve the key');
+
+  const countBefore = await harness.database.prisma.certificate.count();
+  const billedBefore = await billing();
+  const concurrent = await Promise.all(Array.from({ length: 20 }, () => issueByCsr(csr, {}, { 'idempotency-key': 'key-3' })));
+  const ids = new Set(concurrent.map((response) => (response.statusCode === 200 ? response.json().certificate_id : response.statusCode)));
+  t.equal(ids.size, 1, `one answer for 20 concurrent requests: ${[...ids].join(', ')}`);
+  t.equal(await harness.database.prisma.certificate.count(), countBefore + 1, 'exactly one certificate issued');
+  t.equal(await billing(), billedBefore + 1, 'and billed once');
+
+  const id = first.json().certificate_id;
+  t.equal((await app.inject({ method: 'DELETE', url: `/v1/private-certificates/${id}`, headers: auth })).statusCode, 204);
+  const replayAfterDelete = await issueByCsr(csr, {}, { 'idempotency-key': 'key-1' });
+  t.equal(replayAfterDelete.json().certificate_id, id, 'a replay after delete still answers the id');
+  t.equal((await app.inject({ method: 'GET', url: `/v1/private-certificates/${id}`, headers: auth })).statusCode, 404);
+});
+
+t.test('issuing needs an ACTIVED issuer holding its key', async (t) => {
+  const disabled = await seedCa(harness, { commonName: 'disabled', parent: root, status: 'DISABLED' });
+  const { csr } = await opensslCsr(dir, 'disabled', [...KEY_ARGS.p256]);
+  const response = await post('/v1/private-certificates/csr', { issuer_id: disabled.id, csr, validity });
+  t.equal(response.statusCode, 400);
+  t.match(response.json().error_msg, /DISABLED/);
+  const foreign = await seedCa(harness, { commonName: 'foreign', domainId: 'someone-else' });
+  t.equal((await post('/v1/private-certificates/csr', { issuer_id: foreign.id, csr, validity })).statusCode, 404);
+});
