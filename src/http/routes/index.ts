@@ -2,14 +2,24 @@
 import type { FastifyInstance } from 'fastify';
 import { authRoutes } from './auth/index.ts';
 import { billingRecordRoutes } from './billing/billing-records.ts';
+import { caRoutes } from './ca/ca-routes.ts';
+import { publicCaCertificateRoutes } from './public-ca-certificate.ts';
+import { tagRoutes } from './tags/tag-routes.ts';
 import { certificateRoutes } from './certificates/certificate-routes.ts';
 import { consoleConfigRoutes } from './console-config.ts';
 import { healthRoutes } from './health.ts';
+import { revocationPublicRoutes } from './public/revocation-public-routes.ts';
+import { revocationRoutes } from './revocation/revocation-routes.ts';
 
 export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(healthRoutes);
   await app.register(consoleConfigRoutes);
   await app.register(authRoutes);
   await app.register(billingRecordRoutes);
+  await app.register(caRoutes);
+  await app.register(tagRoutes);
+  await app.register(publicCaCertificateRoutes);
   await app.register(certificateRoutes);
+  await app.register(revocationRoutes);
+  await app.register(revocationPublicRoutes);
 }

@@ -603,15 +603,14 @@ export function createCaService(deps: CaServiceDeps) {
     return { quotas: { resources: [{ type: 'CERTIFICATE_AUTHORITY', used, quota: config.quotas.ca }] } };
   }
 
-  /** The §10.4 public certificate: any CA with a certificate that is not removed; a URN must name the CA's own domain. */
+  /** The §10.4 public certificate: any CA with a certificate, not removed; a URN must name the CA's own domain. */
   async function publicCertificate(reference: string): Promise<Uint8Array> {
-    let id = reference;
-    let domainId: string | undefined;
-    if (reference.startsWith('pca:')) {
-      domainId = reference.split(':')[2];
+    const domainId = reference.startsWith('pca:') ? (reference.split(':')[2] ?? '') : undefined;
+    let id: string;
+    try {
       id = resolveCaReference(reference, { region: config.region, domainId: domainId ?? '', field: 'ca_id' });
-    } else {
-      id = resolveCaReference(reference, { region: config.region, domainId: '', field: 'ca_id' });
+    } catch {
+      throw errors.notFound(`CA ${reference}`);
     }
     const row = await db.certificateAuthority.findFirst({ where: { id, removedAt: null, certificateDer: { not: null } } });
     if (!row || (domainId !== undefined && row.domainId !== domainId)) throw errors.notFound(`CA ${id}`);

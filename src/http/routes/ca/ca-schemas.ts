@@ -1,0 +1,181 @@
+/** TypeBox schemas of the CA endpoints (§4.2, §4.3, §5.1-§5.7). Request schemas have no $ref. */
+import { Type } from 'typebox';
+import { ErrorCode } from '../../../errors.ts';
+import type { FieldErrorCodes } from '../../error-handler.ts';
+
+const NullableString = Type.Union([Type.String(), Type.Null()]);
+const NullableInteger = Type.Union([Type.Integer(), Type.Null()]);
+const CaReference = Type.String({ minLength: 1, maxLength: 512, description: 'CA id or URN pca:{region}:{domain_id}:ca:{ca_id}' });
+
+export const CaIdParams = Type.Object({ ca_id: CaReference });
+
+const DistinguishedNameIn = Type.Object(
+  {
+    common_name: Type.String(),
+    country: Type.String(),
+    state: Type.String(),
+    locality: Type.String(),
+    organization: Type.String(),
+    organizational_unit: Type.String(),
+  },
+  { description: 'Every attribute required (§5.1)' },
+);
+
+const Validity = Type.Object({
+  type: Type.String({ description: 'YEAR, MONTH (31 days), DAY or HOUR' }),
+  value: Type.Integer({ minimum: 1 }),
+  start_from: Type.Optional(Type.Union([Type.Integer(), Type.Null()], { description: 'not_before in ms; default now' })),
+});
+
+const CrlConfigurationIn = Type.Object({
+  enabled: Type.Boolean(),
+  crl_name: Type.Optional(NullableString),
+  obs_bucket_name: Type.Optional(NullableString),
+  valid_days: Type.Optional(Type.Union([Type.Integer({ minimum: 7, maximum: 30 }), Type.Null()])),
+});
+
+const caFields = {
+  signature_algorithm: Type.Optional(Type.String({ description: 'SHA256, SHA384 or SHA512' })),
+  validity: Type.Optional(Validity),
+  issuer_id: Type.Optional(Type.String({ maxLength: 512, description: 'Parent CA id or URN' })),
+  path_length: Type.Optional(Type.Integer({ minimum: 0, maximum: 6, description: 'Subordinates: below the issuer\'s; roots report 7' })),
+  key_usages: Type.Optional(Type.Array(Type.String(), { maxItems: 9 })),
+  crl_configuration: Type.Optional(CrlConfigurationIn),
+  enterprise_project_id: Type.Optional(Type.String({ maxLength: 64 })),
+};
+
+export const CreateCaBody = Type.Object({
+  type: Type.String({ description: 'ROOT or SUBORDINATE' }),
+  distinguished_name: DistinguishedNameIn,
+  key_algorithm: Type.String({ description: 'RSA2048, RSA3072, RSA4096, EC256, EC384 or EC521' }),
+  ...caFields,
+  ca_id: Type.Optional(Type.String({ maxLength: 512, description: 'Configure this yearly/monthly CA (from CA/order)' })),
+});
+
+export const ActivateCaBody = Type.Object({
+  type: Type.Optional(Type.String({ description: 'Required for an unconfigured yearly/monthly CA' })),
+  distinguished_name: Type.Optional(DistinguishedNameIn),
+  key_algorithm: Type.Optional(Type.String()),
+  ...caFields,
+});
+
+const ProductInfo = Type.Object({
+  cloud_service_type: Type.Literal('hws.service.type.ccm'),
+  resource_type: Type.Literal('hws.resource.type.pca.duration'),
+  resource_spec_code: Type.Literal('ca.duration'),
+});
+
+export const OrderBody = Type.Object({
+  cloud_service_type: Type.Literal('hws.service.type.ccm'),
+  charging_mode: Type.Literal(0),
+  period_type: Type.Union([Type.Literal(2), Type.Literal(3)], { description: '2 month, 3 year' }),
+  period_num: Type.Integer({ minimum: 1, maximum: 1200 }),
+  is_auto_renew: Type.Union([Type.Literal(0), Type.Literal(1)]),
+  subscription_num: Type.Integer({ minimum: 1 }),
+  is_auto_pay: Type.Optional(Type.Union([Type.Literal(0), Type.Literal(1)])),
+  promotion_info: Type.Optional(Type.String({ maxLength: 256 })),
+  enterprise_project_id: Type.Optional(Type.String({ maxLength: 64 })),
+  product_infos: Type.Array(ProductInfo, { maxItems: 10 }),
+});
+
+export const OrderResponse = Type.Object({ order_id: Type.String(), ca_ids: Type.Array(Type.String()) });
+
+export const ImportBody = Type.Object({
+  certificate: Type.String({ minLength: 1, maxLength: 32768 }),
+  certificate_chain: Type.Optional(Type.String({ maxLength: 2097152 })),
+});
+
+export const ListCaQuery = Type.Object({
+  limit: Type.Integer({ minimum: 0, maximum: 1000, default: 10 }),
+  offset: Type.Integer({ minimum: 0, default: 0 }),
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  status: Type.Optional(Type.String({ enum: ['PENDING', 'ACTIVED', 'DISABLED', 'DELETED', 'EXPIRED'] })),
+  type: Type.Optional(Type.String({ enum: ['ROOT', 'SUBORDINATE'] })),
+  sort_key: Type.String({ enum: ['create_time', 'common_name', 'ca_type', 'not_after'], default: 'create_time' }),
+  sort_dir: Type.String({ enum: ['ASC', 'DESC'], default: 'DESC' }),
+});
+
+export const DeleteCaQuery = Type.Object({
+  pending_days: Type.Integer({ minimum: 7, maximum: 30, default: 7, description: 'Days until final removal' }),
+});
+
+const DistinguishedNameOut = Type.Object({
+  common_name: NullableString,
+  country: NullableString,
+  state: NullableString,
+  locality: NullableString,
+  organization: NullableString,
+  organizational_unit: NullableString,
+});
+
+export const CaObject = Type.Object({
+  ca_id: Type.String(),
+  type: NullableString,
+  status: Type.String({ enum: ['PENDING', 'ACTIVED', 'DISABLED', 'DELETED', 'EXPIRED'] }),
+  path_length: Type.Integer(),
+  issuer_id: NullableString,
+  issuer_name: NullableString,
+  key_algorithm: NullableString,
+  signature_algorithm: NullableString,
+  freeze_flag: Type.Integer(),
+  gen_mode: NullableString,
+  serial_number: NullableString,
+  create_time: Type.Integer(),
+  delete_time: NullableInteger,
+  not_before: NullableInteger,
+  not_after: NullableInteger,
+  distinguished_name: Type.Union([DistinguishedNameOut, Type.Null()]),
+  crl_configuration: Type.Object({
+    enabled: Type.Boolean(),
+    crl_name: NullableString,
+    obs_bucket_name: NullableString,
+    valid_days: NullableInteger,
+    crl_dis_point: NullableString,
+  }),
+  enterprise_project_id: Type.String(),
+  free_quota: Type.Integer(),
+  charging_mode: Type.Integer(),
+  cluster_id: Type.Null(),
+  domain_id: Type.String(),
+  urn: Type.String(),
+});
+
+export const CaIdResponse = Type.Object({ ca_id: Type.String() });
+export const ListCaResponse = Type.Object({ total: Type.Integer(), certificate_authorities: Type.Array(CaObject) });
+export const CsrResponse = Type.Object({ csr: Type.String() });
+export const ExportCaResponse = Type.Object({ certificate: Type.String(), certificate_chain: Type.String() });
+export const CaQuotaResponse = Type.Object({
+  quotas: Type.Object({ resources: Type.Array(Type.Object({ type: Type.String(), used: Type.Integer(), quota: Type.Integer() })) }),
+});
+
+/** Schema violations under these fields get the contract's specific codes. */
+export const caFieldErrors: FieldErrorCodes = {
+  distinguished_name: ErrorCode.InvalidDistinguishedName,
+  validity: ErrorCode.InvalidValidity,
+  path_length: ErrorCode.InvalidPathLength,
+  key_algorithm: ErrorCode.InvalidKeyAlgorithm,
+  signature_algorithm: ErrorCode.InvalidSignatureAlgorithm,
+  type: ErrorCode.InvalidCaType,
+  issuer_id: ErrorCode.InvalidCaId,
+  ca_id: ErrorCode.InvalidCaId,
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tags and resource instances (§4.3), shared by CAs and certificates
+
+export const ResourceTag = Type.Object({ key: Type.String(), value: Type.String() });
+export const TagBody = Type.Object({ tag: Type.Object({ key: Type.String(), value: Type.String() }) });
+export const TagsBody = Type.Object({
+  tags: Type.Array(Type.Object({ key: Type.String(), value: Type.Optional(Type.String()) }), { minItems: 1, maxItems: 20 }),
+});
+export const TagsResponse = Type.Object({ tags: Type.Array(ResourceTag) });
+export const DomainTagsResponse = Type.Object({
+  tags: Type.Array(Type.Object({ key: Type.String(), values: Type.Array(Type.String()) })),
+});
+export const ResourceFilterBody = Type.Object({
+  tags: Type.Optional(Type.Array(Type.Object({ key: Type.String(), values: Type.Array(Type.String()) }), { maxItems: 20 })),
+  limit: Type.Optional(Type.Integer({ description: '10, 20 or 50' })),
+  offset: Type.Optional(Type.Integer({ minimum: 0 })),
+  matches: Type.Optional(Type.Array(Type.Object({ key: Type.String({ description: 'resource_name' }), value: Type.String() }))),
+});
+export const CountResponse = Type.Object({ total_count: Type.Integer() });

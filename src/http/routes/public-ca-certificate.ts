@@ -1,0 +1,31 @@
+/** `GET /ca/{ca_id}.crt` (§10.4): the CA certificate in DER, unauthenticated; the AIA caIssuers target. */
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import { errors } from '../../errors.ts';
+import { errorResponses } from '../schemas/common.ts';
+
+export async function publicCaCertificateRoutes(app: FastifyInstance): Promise<void> {
+  app.get(
+    '/ca/:file',
+    {
+      config: { public: true },
+      schema: {
+        tags: ['public-pki'],
+        summary: 'CA certificate (DER) for AIA caIssuers',
+        operationId: 'getPublicCaCertificate',
+        params: Type.Object({ file: Type.String({ description: '{ca_id}.crt; the CA URN may stand in for the id' }) }),
+        response: {
+          200: Type.String({ contentMediaType: 'application/pkix-cert', description: 'DER certificate' }),
+          400: errorResponses[400],
+          404: errorResponses[404],
+        },
+      },
+    },
+    async (request, reply) => {
+      const { file } = request.params as { file: string };
+      if (!file.endsWith('.crt')) throw errors.notFound(`route GET ${request.url}`);
+      const der = await app.services.ca.publicCertificate(file.slice(0, -'.crt'.length));
+      return reply.type('application/pkix-cert').send(Buffer.from(der));
+    },
+  );
+}
