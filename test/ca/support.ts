@@ -1,0 +1,110 @@
+/** Shared helpers of the CA tests: request shortcuts over a test app and openssl checks in a temp folder. */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Test } from 'tap';
+import type { TestApp } from '../helpers/app.ts';
+import { runOpenssl } from '../x509/fixtures/openssl-pki.ts';
+
+export const CA = '/v1/private-certificate-authorities';
+
+export const DN = {
+  common_name: 'asm',
+  country: 'CN',
+  state: 'zhejiang',
+  locality: 'hangzhou',
+  organization: 'huawei-cloud',
+  organizational_unit: 'container',
+};
+
+export type Json = Record<string, any>;
+
+export interface Client {
+  call(method: string, url: string, payload?: unknown, domainId?: string): Promise<{ status: number; body: Json }>;
+  root(overrides?: Json, domainId?: string): Promise<string>;
+  subordinate(issuerId: string, overrides?: Json, domainId?: string): Promise<string>;
+  show(caId: string, domainId?: string): Promise<Json>;
+}
+
+export function client(harness: TestApp): Client {
+  async function call(method: string, url: string, payload?: unknown, domainId?: string) {
+    const response = await harness.app.inject({
+      method: method as 'GET',
+      url,
+      headers: harness.auth(domainId),
+      ...(payload === undefined ? {} : { payload: payload as object }),
+    });
+    const body = response.body && response.headers['content-type']?.toString().startsWith('application/json') ? response.json() : {};
+    return { status: response.statusCode, body };
+  }
+  async function created(payload: Json, domainId?: string): Promise<string> {
+    const response = await call('POST', CA, payload, domainId);
+    if (response.status !== 200) throw new Error(`create failed: ${response.status} ${JSON.stringify(response.body)}`);
+    return response.body.ca_id as string;
+  }
+  return {
+    call,
+    root: (overrides = {}, domainId) =>
+      created({ type: 'ROOT', distinguished_name: DN, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 5 }, ...overrides }, domainId),
+    subordinate: (issuerId, overrides = {}, domainId) =>
+      created(
+        {
+          type: 'SUBORDINATE',
+          issuer_id: issuerId,
+          distinguished_name: { ...DN, common_name: 'asm-subordinate-ca' },
+          key_algorithm: 'EC256',
+          signature_algorithm: 'SHA256',
+          validity: { type: 'YEAR', value: 1 },
+          ...overrides,
+        },
+        domainId,
+      ),
+    async show(caId, domainId) {
+      const response = await call('GET', `${CA}/${caId}`, undefined, domainId);
+      if (response.status !== 200) throw new Error(`show failed: ${response.status} ${JSON.stringify(response.body)}`);
+      return response.body;
+    },
+  };
+}
+
+export function assertError(t: Test, response: { status: number; body: Json }, status: number, code: string, message?: RegExp): void {
+  t.equal(response.status, status, `status ${status} (${JSON.stringify(response.body)})`);
+  t.equal(response.body.error_code, code);
+  if (message) t.match(response.body.error_msg, message);
+}
+
+/** A temp folder for openssl files, removed at teardown. */
+export async function opensslDir(t: Test): Promise<{ dir: string; write(name: string, text: string | Uint8Array): Promise<string> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'pca-ca-test-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return {
+    dir,
+    async write(name, text) {
+      const file = join(dir, name);
+      await writeFile(file, text);
+      return file;
+    },
+  };
+}
+
+/**
+ * `openssl verify -x509_strict` of a certificate against the exported chain: the chain's last block is the
+ * trust anchor, the rest are untrusted intermediates.
+ */
+export async function verifyWithChain(t: Test, certificatePem: string, chainPem: string, label: string): Promise<string> {
+  const files = await opensslDir(t);
+  const blocks = chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  const root = await files.write('root.pem', `${blocks[blocks.length - 1]}\n`);
+  const leaf = await files.write('cert.pem', `${certificatePem}\n`);
+  const args = ['verify', '-x509_strict', '-CAfile', root];
+  if (blocks.length > 1) args.push('-untrusted', await files.write('untrusted.pem', `${blocks.slice(0, -1).join('\n')}\n`));
+  const result = await runOpenssl([...args, leaf]);
+  t.equal(result.code, 0, `${label}: openssl verify -x509_strict (${result.output.trim()})`);
+  return result.output;
+}
+
+export async function opensslText(t: Test, certificatePem: string): Promise<string> {
+  const files = await opensslDir(t);
+  const result = await runOpenssl(['x509', '-noout', '-text', '-in', await files.write('c.pem', `${certificatePem}\n`)]);
+  return result.output;
+}
