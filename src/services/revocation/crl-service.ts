@@ -17,7 +17,8 @@ import { toPem } from '../../x509/pem.ts';
 import { subjectKeyIdentifier } from '../../x509/public-key.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { resolveCaReference } from '../urn.ts';
-import { crlValidityMs, isCrlDue, isCrlUnusable, isSigningStatus, type CrlState } from './revocation-rules.ts';
+import { crlCacheControl, crlValidityMs, isCrlDue, isCrlUnusable, isSigningStatus, type CrlState } from './revocation-rules.ts';
+import { findServedCa } from './served-ca.ts';
 
 export interface CrlServiceDeps {
   db: Db;
@@ -189,6 +190,13 @@ export function createCrlService({ db, clock, keyStores, config }: CrlServiceDep
         }
       }
       return { due: ids.length, signed, failed };
+    },
+
+    /** `GET /crl/{ca_id}.crl`: the DER CRL and its Cache-Control, or null when the CA is not served (404). */
+    async publicCrl(reference: string): Promise<{ der: Uint8Array; cacheControl: string } | null> {
+      const ca = await findServedCa(db, config.region, reference);
+      const crl = ca && (await currentCrl(ca.id));
+      return crl && { der: crl.der, cacheControl: crlCacheControl(crl.nextUpdate, clock.now()) };
     },
 
     /** Signs the CA's next CRL now, whatever its state (tests, and the first CRL of a newly enabled CA). */

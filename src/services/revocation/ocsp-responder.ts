@@ -19,8 +19,8 @@ import {
   type OcspCertIdRequest,
   type OcspCertStatus,
 } from '../../x509/ocsp.ts';
-import { isUuid } from '../urn.ts';
 import { maySign } from './crl-service.ts';
+import { findServedCa, type ServedCa } from './served-ca.ts';
 
 export interface OcspResponderDeps {
   db: Db;
@@ -29,41 +29,7 @@ export interface OcspResponderDeps {
   config: Pick<Config, 'region'>;
 }
 
-/** A CA as the public endpoints see it. */
-export interface ServedCa {
-  id: string;
-  status: string;
-  keyStore: string | null;
-  keyRef: string | null;
-  keyAlgorithm: string | null;
-  signatureAlgorithm: string | null;
-  certificateDer: Uint8Array;
-  removedAt: Date | null;
-}
-
-/**
- * `{ca_id}` of a public URL: a bare id, or a URN of this region whose domain is the CA's own (§10.4).
- * Returns the id and the domain the URN names, or null for anything else.
- */
-export function parsePublicCaReference(reference: string, region: string): { id: string; domainId?: string } | null {
-  if (isUuid(reference)) return { id: reference };
-  const parts = reference.split(':');
-  if (parts.length !== 5 || parts[0] !== 'pca' || parts[1] !== region || !parts[2] || parts[3] !== 'ca' || !isUuid(parts[4])) return null;
-  return { id: parts[4], domainId: parts[2] };
-}
-
 export function createOcspResponder({ db, clock, keyStores, config }: OcspResponderDeps) {
-  /** The CA behind a public `{ca_id}`: it must have a certificate and not be removed (else null: 404). */
-  async function findServedCa(reference: string): Promise<ServedCa | null> {
-    const parsed = parsePublicCaReference(reference, config.region);
-    if (!parsed) return null;
-    const ca = await db.certificateAuthority.findFirst({
-      where: { id: parsed.id, removedAt: null, status: { not: 'PENDING' }, certificateDer: { not: null }, ...(parsed.domainId ? { domainId: parsed.domainId } : {}) },
-      select: { id: true, status: true, keyStore: true, keyRef: true, keyAlgorithm: true, signatureAlgorithm: true, certificateDer: true, removedAt: true },
-    });
-    return ca as ServedCa | null;
-  }
-
   async function statusOf(caId: string, serialNumber: string): Promise<OcspCertStatus> {
     const key = { issuerId_serialNumber: { issuerId: caId, serialNumber } };
     const revocation = await db.revocation.findUnique({ where: key, select: { revokedAt: true, reasonCode: true } });
@@ -83,7 +49,7 @@ export function createOcspResponder({ db, clock, keyStores, config }: OcspRespon
   }
 
   return {
-    findServedCa,
+    findServedCa: (reference: string) => findServedCa(db, config.region, reference),
 
     /**
      * The DER OCSPResponse for a DER request to `ca`. Malformed requests get malformedRequest; a CA that may not

@@ -80,12 +80,3 @@ export function crlCacheControl(nextUpdate: Date, now: Date): string {
   const seconds = Math.max(0, Math.floor((nextUpdate.getTime() - now.getTime()) / 1000));
   return `public, max-age=${seconds}`;
 }
-
-/** The public PKI URLs of a CA (§10.4), as written into the certificates it issues. */
-export function publicPkiUrls(publicBaseUrl: string, caId: string) {
-  return {
-    crlDistributionPoint: `${publicBaseUrl}/crl/${caId}.crl`,
-    ocspUrl: `${publicBaseUrl}/ocsp/${caId}`,
-    caIssuersUrl: `${publicBaseUrl}/ca/${caId}.crt`,
-  };
-}

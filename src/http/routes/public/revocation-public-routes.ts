@@ -1,0 +1,110 @@
+/**
+ * The public revocation endpoints relying parties call (§10.4): the CRL at its distribution point and the OCSP
+ * responder, POST and GET forms. No credential. An unknown, PENDING or removed CA gets the JSON 404; an OCSP
+ * request that cannot be parsed gets `malformedRequest` with HTTP 200, and a failure an OCSP error response,
+ * never a 500.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import { AppError, errors } from '../../../errors.ts';
+import { decodeOcspGetPath, ocspErrorResponse, OcspMalformedError } from '../../../x509/ocsp.ts';
+import { errorResponses } from '../../schemas/common.ts';
+
+const OCSP_REQUEST_LIMIT = 64 * 1024;
+const binary = (mediaType: string, description: string) => ({
+  description,
+  content: { [mediaType]: { schema: { type: 'string', format: 'binary' } } },
+});
+const CrlFileParams = Type.Object({ crl_file: Type.String({ description: '{ca_id}.crl, where a CA URN may stand for the id' }) });
+const OcspParams = Type.Object({ ca_id: Type.String({ description: 'CA id or URN' }) });
+const OcspGetParams = Type.Object({
+  ca_id: Type.String({ description: 'CA id or URN' }),
+  '*': Type.String({ description: 'The DER OCSPRequest, base64 then URL-encoded (RFC 6960 A.1)' }),
+});
+const ocspResponses = { 200: binary('application/ocsp-response', 'OCSPResponse (DER)'), 404: errorResponses[404] };
+
+export async function revocationPublicRoutes(app: FastifyInstance): Promise<void> {
+  const { crls, ocsp } = app.services.revocation;
+
+  // In this plugin only: every body is the raw DER an OCSP client sends (application/ocsp-request or unlabelled).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: OCSP_REQUEST_LIMIT }, (_request, body, done) => done(null, body));
+
+  app.get(
+    '/crl/:crl_file',
+    {
+      config: { public: true },
+      schema: {
+        tags: ['public-pki'],
+        summary: 'The CA\'s current CRL (DER), cached until nextUpdate',
+        operationId: 'getPublicCrl',
+        params: CrlFileParams,
+        response: { 200: binary('application/pkix-crl', 'X.509 v2 CRL (DER)'), 404: errorResponses[404] },
+      },
+    },
+    async (request, reply) => {
+      const { crl_file } = request.params as { crl_file: string };
+      const crl = crl_file.endsWith('.crl') ? await crls.publicCrl(crl_file.slice(0, -'.crl'.length)) : null;
+      if (!crl) throw errors.notFound(`CRL ${crl_file}`);
+      return reply.type('application/pkix-crl').header('cache-control', crl.cacheControl).send(Buffer.from(crl.der));
+    },
+  );
+
+  /** Looks the CA up (404 JSON when not served) and answers with an OCSP response whatever goes wrong after. */
+  async function answerOcsp(request: FastifyRequest, reply: FastifyReply, reference: string, requestDer: () => Uint8Array) {
+    const ca = await ocsp.findServedCa(reference);
+    if (!ca) throw errors.notFound(`CA ${reference}`);
+    let response: Uint8Array;
+    try {
+      response = await ocsp.respond(ca, requestDer());
+    } catch (error) {
+      if (error instanceof OcspMalformedError) {
+        response = ocspErrorResponse('malformedRequest');
+      } else {
+        request.log.error({ err: error, caId: ca.id }, 'OCSP response failed');
+        const unavailable = error instanceof AppError && error.statusCode === 503;
+        response = ocspErrorResponse(unavailable ? 'tryLater' : 'internalError');
+      }
+    }
+    return reply.type('application/ocsp-response').send(Buffer.from(response));
+  }
+
+  app.post(
+    '/ocsp/:ca_id',
+    {
+      config: { public: true },
+      bodyLimit: OCSP_REQUEST_LIMIT,
+      schema: {
+        tags: ['public-pki'],
+        summary: 'OCSP responder (RFC 6960), request as application/ocsp-request',
+        operationId: 'postOcspRequest',
+        params: OcspParams,
+        response: ocspResponses,
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      return answerOcsp(request, reply, (request.params as { ca_id: string }).ca_id, () =>
+        Buffer.isBuffer(body) ? new Uint8Array(body) : new Uint8Array(0),
+      );
+    },
+  );
+
+  app.get(
+    '/ocsp/:ca_id/*',
+    {
+      config: { public: true },
+      schema: {
+        tags: ['public-pki'],
+        summary: 'OCSP responder, GET form with the base64 request in the path',
+        operationId: 'getOcspRequest',
+        params: OcspGetParams,
+        response: ocspResponses,
+      },
+    },
+    async (request, reply) => {
+      const params = request.params as { ca_id: string; '*': string };
+      return answerOcsp(request, reply, params.ca_id, () => decodeOcspGetPath(params['*']));
+    },
+  );
+}
