@@ -7,5 +7,5 @@ export const DEV_ADMIN_SUBJECT = 'dev-admin';
 
 export function mintAdminToken(jwt: JWT, domainId: string, ttlSeconds: number): string {
   const claims: TokenClaims = { sub: DEV_ADMIN_SUBJECT, domain_id: domainId, actions: [...ACTIONS] };
-  return jwt.sign(claims, { expiresIn: ttlSeconds * 1000 });
+  return jwt.sign(claims, { expiresIn: ttlSeconds });
 }

@@ -13,7 +13,8 @@ export interface TokenClaims {
 export function jwtPluginOptions(config: Config): FastifyJWTOptions {
   return {
     secret: { private: config.jwt.privateKeyPem, public: config.jwt.publicKeyPem },
-    sign: { algorithm: JWT_ALGORITHM, iss: config.jwt.issuer, aud: config.jwt.audience, expiresIn: config.jwt.ttlSeconds * 1000 },
+    // @fastify/jwt reads a numeric expiresIn as seconds.
+    sign: { algorithm: JWT_ALGORITHM, iss: config.jwt.issuer, aud: config.jwt.audience, expiresIn: config.jwt.ttlSeconds },
     // The algorithm is pinned: `none`, HS256 keyed with the public key and every other algorithm fail.
     verify: { algorithms: [JWT_ALGORITHM], allowedIss: config.jwt.issuer, allowedAud: config.jwt.audience, requiredClaims: ['exp', 'sub', 'domain_id'] },
   };

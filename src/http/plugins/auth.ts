@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Action, Principal } from '../../auth/actions.ts';
 import type { TokenClaims } from '../../auth/jwt.ts';
 import { SDK_SIGNING_ALGORITHM, type SignedRequest } from '../../auth/sdk-hmac.ts';
-import { errors } from '../../errors.ts';
+import { AppError, ErrorCode, errors } from '../../errors.ts';
 import { holdsEveryAction } from '../../services/access-keys/access-key-rules.ts';
 import type { AuditedChange } from '../../services/audit/audit-log.ts';
 import { raiseDeferredBodyError } from './json-body.ts';
@@ -68,15 +68,32 @@ function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value?.split(',')[0].trim();
 }
 
-/** The request exactly as received: the signature covers the raw target and the raw body bytes. */
-function signedRequestOf(request: FastifyRequest): SignedRequest {
-  return { method: request.method, url: request.url, headers: request.headers, body: request.rawBody ?? new Uint8Array() };
+const announcesBody = (request: FastifyRequest): boolean =>
+  Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
+
+/**
+ * The raw body bytes. Fastify parses no body on GET and HEAD, yet the Node SDK sends (and signs) `{}` with its
+ * GETs, e.g. the IAM domain lookup: such a body is read here, within the body limit.
+ */
+async function receivedBody(app: FastifyInstance, request: FastifyRequest): Promise<Uint8Array> {
+  if (request.rawBody) return request.rawBody;
+  if ((request.method !== 'GET' && request.method !== 'HEAD') || !announcesBody(request)) return new Uint8Array();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request.raw as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > app.config.bodyLimitBytes) throw new AppError(413, ErrorCode.InvalidParameter, 'request body is too large');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
 }
 
 async function verifySignature(app: FastifyInstance, request: FastifyRequest): Promise<Principal> {
+  // The signature covers the raw target and the raw body bytes.
+  const received: SignedRequest = { method: request.method, url: request.url, headers: request.headers, body: await receivedBody(app, request) };
   // Behind a proxy that rewrote Host, the client signed the host it addressed (§3.2 item 3).
   const hostOverride = firstHeader(request.headers['x-forwarded-host']);
-  const key = await app.services.accessKeys.verifyRequest(signedRequestOf(request), hostOverride);
+  const key = await app.services.accessKeys.verifyRequest(received, hostOverride);
   return { domainId: key.domainId, subject: key.access, actions: new Set(key.actions), via: 'aksk' };
 }
 

@@ -1,0 +1,259 @@
+/**
+ * Credentials over HTTP (§3, §10.7): requests signed by the Huawei Node SDK (its HcClient against a started server,
+ * and its AKSKSigner through inject), tampering and replay, deleted keys, X-Domain-Id, one credential per request,
+ * forged JWTs, the order of checks on every /v1 route, token exchange, domain discovery and rate limiting.
+ */
+import { createHmac, createPrivateKey, generateKeyPairSync, sign as signData } from 'node:crypto';
+import { stringify as stringifyQuery } from 'node:querystring';
+import t, { type Test } from 'tap';
+import { AKSKSigner } from '@huaweicloud/huaweicloud-sdk-core/auth/AKSKSigner.js';
+import { GlobalCredentials } from '@huaweicloud/huaweicloud-sdk-core/auth/GlobalCredentials.js';
+import { HcClient } from '@huaweicloud/huaweicloud-sdk-core/HcClient.js';
+import { DefaultHttpClient } from '@huaweicloud/huaweicloud-sdk-core/http/DefaultHttpClient.js';
+import { IamService } from '@huaweicloud/huaweicloud-sdk-core/internal/services/iam.service.js';
+import type { FastifyInstance } from 'fastify';
+import { ACTIONS } from '../../src/auth/actions.ts';
+import { ManualClock } from '../../src/clock.ts';
+import { createTestApp, OTHER_DOMAIN, TEST_DOMAIN, type TestApp } from '../helpers/app.ts';
+import { fillPath, v1Routes } from '../tenancy/v1-routes.ts';
+
+type Response = Awaited<ReturnType<FastifyInstance['inject']>>;
+interface KeyPair {
+  access: string;
+  secret: string;
+}
+
+const clock = new ManualClock();
+const harness = await createTestApp({ clock });
+t.teardown(() => harness.close());
+const { app } = harness;
+const base = await app.listen({ host: '127.0.0.1', port: 0 });
+
+function assertError(t: Test, response: Response, status: number, code: string, message?: RegExp): void {
+  t.equal(response.statusCode, status, `status ${status}`);
+  t.equal(response.json().error_code, code);
+  if (message) t.match(response.json().error_msg, message);
+}
+
+async function createKey(h: TestApp, body: object = {}, domainId?: string): Promise<KeyPair> {
+  const response = await h.app.inject({ method: 'POST', url: '/v1/access-keys', headers: h.auth(domainId), payload: body });
+  if (response.statusCode !== 200) throw new Error(`access key creation failed: ${response.body}`);
+  return response.json().credential as KeyPair;
+}
+
+const credentialsOf = (key: KeyPair, domainId?: string) => {
+  const credentials = new GlobalCredentials().withAk(key.access).withSk(key.secret);
+  return domainId ? credentials.withDomainId(domainId) : credentials;
+};
+
+function sdkClient(key: KeyPair, domainId: string | undefined = TEST_DOMAIN) {
+  const client = new HcClient(new DefaultHttpClient({}, [base])).withEndpoints([base]).withCredential(credentialsOf(key, domainId));
+  return (options: object) => client.sendRequest({ pathParams: {}, queryParams: {}, headers: {}, ...options } as never) as Promise<Record<string, unknown>>;
+}
+
+/** The SDK exception of a rejected call (ClientRequestException: httpStatusCode, errorCode). */
+async function sdkError(call: Promise<unknown>): Promise<{ httpStatusCode: number; errorCode: string; errorMsg: string }> {
+  try {
+    await call;
+  } catch (error) {
+    return error as { httpStatusCode: number; errorCode: string; errorMsg: string };
+  }
+  throw new Error('the call succeeded');
+}
+
+/** Signs with the Node SDK's AKSKSigner the way its HcClient does; returns what inject should send. */
+function sdkSigned(key: KeyPair, method: string, path: string, queryParams: Record<string, unknown> = {}, data?: object) {
+  const request = {
+    method,
+    endpoint: `http://pca.example.test${path}`,
+    headers: { 'X-Domain-Id': TEST_DOMAIN, ...(data && { 'content-type': 'application/json' }) },
+    queryParams,
+    data,
+  };
+  const query = stringifyQuery(queryParams as Record<string, string>);
+  const signed = AKSKSigner.sign(request as never, credentialsOf(key)) as Record<string, string>;
+  const headers = Object.fromEntries(Object.entries(signed).map(([name, value]) => [name.toLowerCase(), value]));
+  const payload = data === undefined ? undefined : Buffer.from(JSON.stringify(data));
+  return { method: method as 'GET', url: query ? `${path}?${query}` : path, headers, payload };
+}
+
+t.test('the Node SDK HcClient against a started server', async (t) => {
+  const admin = await createKey(harness, { description: 'sdk' });
+  const sdk = sdkClient(admin);
+
+  // The SDK's own discovery call for credentials without a domain id: a signed GET that carries the body `{}`.
+  const iam = new IamService(new HcClient(new DefaultHttpClient({}, [base])).withCredential(credentialsOf(admin)), base);
+  const discovered = await (iam as unknown as { getAuthDomainId(): Promise<string> }).getAuthDomainId();
+  t.equal(discovered, TEST_DOMAIN, 'IAM domain discovery (GET /v3/auth/domains) gives the key domain');
+
+  const console = await sdk({ method: 'GET', url: '/v1/pca/config/console' });
+  t.equal(console.httpStatusCode, 200);
+
+  const created = await sdk({
+    method: 'POST',
+    url: '/v1/access-keys',
+    contentType: 'application/json;charset=UTF-8',
+    data: { description: 'für Prüfung: ü é 漢字', actions: ['pca:ca:get', 'pca:cert:list'] },
+  });
+  const credential = created.credential as Record<string, unknown>;
+  t.match(credential, { access: /^[A-Z0-9]{20}$/, secret: /^.{40}$/, domain_id: TEST_DOMAIN, status: 'active', description: 'für Prüfung: ü é 漢字' });
+  t.same(credential.actions, ['pca:ca:get', 'pca:cert:list']);
+  t.type(credential.create_time, 'number');
+
+  const listed = await sdk({ method: 'GET', url: '/v1/audit-events', queryParams: { action: 'pca:accessKey:create', limit: 50, resource_id: credential.access } });
+  t.equal(listed.total, 1, 'signed query parameters are verified');
+
+  const limited = sdkClient(credential as unknown as KeyPair);
+  t.equal((await limited({ method: 'GET', url: '/v1/pca/config/console' })).httpStatusCode, 200, 'the new key signs');
+  const refused = await sdkError(limited({ method: 'GET', url: '/v1/access-keys' }));
+  t.match(refused, { httpStatusCode: 403, errorCode: 'PCA.00010003' }, 'a key without every action may not manage keys');
+
+  const deleted = await sdk({ method: 'DELETE', url: '/v1/access-keys/{access}', pathParams: { access: credential.access } });
+  t.equal(deleted.httpStatusCode, 204);
+  const afterDelete = await sdkError(limited({ method: 'GET', url: '/v1/pca/config/console' }));
+  t.match(afterDelete, { httpStatusCode: 401, errorCode: 'APIG.0303' }, 'a deleted key fails at once');
+  t.match(afterDelete.errorMsg, /unknown access key/);
+
+  const mismatch = await sdkError(sdkClient(admin, OTHER_DOMAIN)({ method: 'GET', url: '/v1/pca/config/console' }));
+  t.match(mismatch, { httpStatusCode: 401, errorCode: 'APIG.0303' }, 'X-Domain-Id of another domain');
+  t.equal((await sdkClient(admin, undefined)({ method: 'GET', url: '/v1/pca/config/console' })).httpStatusCode, 200, 'no X-Domain-Id');
+
+  const unknown = await sdkError(sdkClient({ access: 'ABCDEFGHIJKLMNOPQRST', secret: admin.secret })({ method: 'GET', url: '/v1/pca/config/console' }));
+  t.match(unknown, { httpStatusCode: 401, errorCode: 'APIG.0303' }, 'unknown AK');
+
+  const exchanged = await sdk({ method: 'POST', url: '/v1/auth/tokens', contentType: 'application/json', data: {} });
+  t.type(exchanged.token, 'string');
+  const claims = app.jwt.decode<Record<string, unknown>>(exchanged.token as string)!;
+  t.match(claims, { sub: admin.access, domain_id: TEST_DOMAIN });
+  t.same(claims.actions, [...ACTIONS], "the token carries the key's actions");
+  t.equal(exchanged.expires_at, (claims.exp as number) * 1000);
+  const viaToken = await fetch(`${base}/v1/access-keys`, { headers: { 'x-auth-token': exchanged.token as string } });
+  t.equal(viaToken.status, 200, 'the exchanged token works as X-Auth-Token');
+});
+
+t.test('token exchange and domain lookup: AK/SK only; X-Subject-Token', async (t) => {
+  const key = await createKey(harness);
+  const exchange = await app.inject(sdkSigned(key, 'POST', '/v1/auth/tokens'));
+  t.equal(exchange.statusCode, 200, 'an empty body is accepted');
+  t.equal(exchange.headers['x-subject-token'], exchange.json().token);
+  const ttl = harness.config.jwt.ttlSeconds * 1000;
+  t.ok(Math.abs(exchange.json().expires_at - (Date.now() + ttl)) < 5000, 'expires after the configured lifetime');
+  const adminClaims = app.jwt.decode<{ iat: number; exp: number }>(harness.token())!;
+  t.equal(adminClaims.exp - adminClaims.iat, 3600, 'admin tokens live the lifetime asked for, in seconds');
+
+  for (const [method, url] of [['POST', '/v1/auth/tokens'], ['GET', '/v3/auth/domains']] as const) {
+    assertError(t, await app.inject({ method, url, headers: harness.auth(), payload: method === 'POST' ? {} : undefined }), 401, 'APIG.0303', /AK\/SK/);
+  }
+  const domains = await app.inject(sdkSigned(key, 'GET', '/v3/auth/domains'));
+  t.same(domains.json(), { domains: [{ id: TEST_DOMAIN, name: TEST_DOMAIN }] }, 'name is the id when none is configured');
+  await harness.database.prisma.domain.create({ data: { id: TEST_DOMAIN, name: 'tenant-a' } });
+  t.same((await app.inject(sdkSigned(key, 'GET', '/v3/auth/domains'))).json(), { domains: [{ id: TEST_DOMAIN, name: 'tenant-a' }] });
+});
+
+t.test('changing any signed byte, the date, or replaying after 15 minutes gets 401', async (t) => {
+  const key = await createKey(harness);
+  const original = sdkSigned(key, 'POST', '/v1/auth/tokens', { a: 'b c' }, { hello: 'world' });
+  t.equal((await app.inject(original)).statusCode, 200, 'the untouched request is accepted');
+
+  const body = Buffer.from(original.payload!);
+  body[3] ^= 1;
+  const laterDate = original.headers['x-sdk-date'].replace(/(\d)Z$/, (_, digit: string) => `${(Number(digit) + 1) % 10}Z`);
+  const variants: Record<string, typeof original> = {
+    'one body byte': { ...original, payload: body },
+    'a signed header (host)': { ...original, headers: { ...original.headers, host: 'pca.example.tesu' } },
+    'a signed header (content-type)': { ...original, headers: { ...original.headers, 'content-type': 'application/json; charset=utf-8' } },
+    'the date': { ...original, headers: { ...original.headers, 'x-sdk-date': laterDate } },
+    'the query': { ...original, url: original.url.replace('b%20c', 'b%20d') },
+    'the access key': { ...original, headers: { ...original.headers, authorization: original.headers.authorization.replace(key.access, 'ABCDEFGHIJKLMNOPQRST') } },
+  };
+  for (const [what, request] of Object.entries(variants)) {
+    assertError(t, await app.inject(request), 401, 'APIG.0303', undefined);
+    t.comment(`changed ${what}: 401`);
+  }
+
+  clock.advance(14 * 60_000);
+  t.equal((await app.inject(original)).statusCode, 200, 'within 15 minutes the signature still holds');
+  clock.advance(2 * 60_000);
+  assertError(t, await app.inject(original), 401, 'APIG.0303', /15 minutes/);
+  clock.set(Date.now());
+});
+
+t.test('exactly one credential per request', async (t) => {
+  const key = await createKey(harness);
+  const signed = sdkSigned(key, 'GET', '/v1/pca/config/console');
+  const token = harness.token();
+  assertError(t, await app.inject({ method: 'GET', url: '/v1/pca/config/console' }), 401, 'APIG.0303', /no credential/);
+  assertError(t, await app.inject({ ...signed, headers: { ...signed.headers, 'x-auth-token': token } }), 401, 'APIG.0303', /more than one/);
+  assertError(t, await app.inject({ method: 'GET', url: '/v1/pca/config/console', headers: { authorization: `Bearer ${token}`, 'x-auth-token': token } }), 401, 'APIG.0303', /more than one/);
+  assertError(t, await app.inject({ method: 'GET', url: '/v1/pca/config/console', headers: { authorization: `Basic ${Buffer.from('a:b').toString('base64')}` } }), 401, 'APIG.0303', /unsupported/);
+  assertError(t, await app.inject({ method: 'GET', url: '/v1/pca/config/console', headers: { 'x-auth-token': token, 'x-domain-id': OTHER_DOMAIN } }), 401, 'APIG.0303', /X-Domain-Id/);
+});
+
+t.test('forged and unacceptable JWTs get 401', async (t) => {
+  const { issuer, audience, privateKeyPem, publicKeyPem } = harness.config.jwt;
+  const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const goodClaims = { sub: 'forger', domain_id: TEST_DOMAIN, actions: [...ACTIONS], iss: issuer, aud: audience, iat: now, exp: now + 600 };
+  const es256 = (pem: string) => (input: string) =>
+    signData('sha256', Buffer.from(input), { key: createPrivateKey(pem), dsaEncoding: 'ieee-p1363' }).toString('base64url');
+  const token = (alg: string, claims: object, signer: (input: string) => string) => {
+    const input = `${encode({ alg, typ: 'JWT' })}.${encode(claims)}`;
+    return `${input}.${signer(input)}`;
+  };
+  const otherKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  const call = (jwt: string) => app.inject({ method: 'GET', url: '/v1/pca/config/console', headers: { authorization: `Bearer ${jwt}` } });
+
+  t.equal((await call(token('ES256', goodClaims, es256(privateKeyPem)))).statusCode, 200, 'the hand-made control token is accepted');
+  const forged: Record<string, string> = {
+    'alg none': token('none', goodClaims, () => ''),
+    'HS256 keyed with the public key': token('HS256', goodClaims, (input) => createHmac('sha256', publicKeyPem).update(input).digest('base64url')),
+    expired: token('ES256', { ...goodClaims, iat: now - 7200, exp: now - 3600 }, es256(privateKeyPem)),
+    'wrong audience': token('ES256', { ...goodClaims, aud: 'someone-else' }, es256(privateKeyPem)),
+    'wrong issuer': token('ES256', { ...goodClaims, iss: 'someone-else' }, es256(privateKeyPem)),
+    'another key': token('ES256', goodClaims, es256(otherKey)),
+    'no domain': token('ES256', { ...goodClaims, domain_id: undefined }, es256(privateKeyPem)),
+  };
+  for (const [what, jwt] of Object.entries(forged)) {
+    const response = await call(jwt);
+    t.equal(response.statusCode, 401, what);
+    t.equal(response.json().error_code, 'APIG.0303', what);
+    const viaHeader = await app.inject({ method: 'GET', url: '/v1/pca/config/console', headers: { 'x-auth-token': jwt } });
+    t.equal(viaHeader.statusCode, 401, `${what} (X-Auth-Token)`);
+  }
+});
+
+t.test('order of checks: a credential without the action gets 403 before any 400/404, on every /v1 route', async (t) => {
+  const noActions = harness.tokenWith([]);
+  const routes = await v1Routes(app);
+  t.ok(routes.length >= 5, `${routes.length} routes`);
+  for (const route of routes) {
+    const url = fillPath(route, Object.fromEntries(route.params.map((name) => [name, 'not an id'])));
+    const response = await app.inject({
+      method: route.method as 'GET',
+      url,
+      headers: { authorization: `Bearer ${noActions}`, 'content-type': 'application/json' },
+      payload: route.method === 'GET' ? undefined : '{"broken": ',
+    });
+    const signedOnly = route.path === '/v1/auth/tokens';
+    t.equal(response.statusCode, signedOnly ? 401 : 403, `${route.method} ${route.path}`);
+    t.equal(response.json().error_code, signedOnly ? 'APIG.0303' : 'PCA.00010003');
+  }
+});
+
+t.test('rate limit per credential: 429 with Retry-After and APIG.0308 for one key, not another', async (t) => {
+  const limited = await createTestApp({ env: { RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW_MS: '60000' } });
+  t.teardown(() => limited.close());
+  const first = await createKey(limited);
+  const second = await createKey(limited);
+  const call = (key: KeyPair) => limited.app.inject(sdkSigned(key, 'GET', '/v1/pca/config/console'));
+  for (let i = 0; i < 3; i += 1) t.equal((await call(first)).statusCode, 200, `call ${i + 1}`);
+  const throttled = await call(first);
+  assertError(t, throttled, 429, 'APIG.0308', /rate limit/);
+  t.match(throttled.headers['retry-after'], /^[1-9]\d*$/);
+  t.ok(Number(throttled.headers['retry-after']) <= 60);
+  t.match(throttled.headers['x-request-id'], /\S/);
+  t.equal((await call(second)).statusCode, 200, 'another key has its own budget');
+  const token = `Bearer ${limited.token(OTHER_DOMAIN)}`;
+  t.equal((await limited.app.inject({ method: 'GET', url: '/v1/pca/config/console', headers: { authorization: token } })).statusCode, 200, 'a token subject too');
+  t.equal((await limited.app.inject({ method: 'GET', url: '/health' })).statusCode, 200, 'public routes are not limited');
+});
