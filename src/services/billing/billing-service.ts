@@ -15,11 +15,14 @@ export function createBillingService(deps: { db: Db; config: Pick<Config, 'billi
 }
 export type BillingService = ReturnType<typeof createBillingService>;
 
-/** Hourly; runs at any time are harmless (see settlement-service.ts). */
+/**
+ * Settles hours; polled every 15 minutes (as serverless.yml schedules it) so an hour is settled soon after it
+ * ends. Extra runs are harmless (see settlement-service.ts).
+ */
 export function billingSettlementJob(settlement: SettlementService): Job {
   return {
     name: 'billing-settlement',
-    intervalSeconds: 3600,
+    intervalSeconds: 900,
     async run({ now }) {
       const result = await settlement.settle(now);
       return { ...result, settledUntil: result.settledUntil.toISOString() };

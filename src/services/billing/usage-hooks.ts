@@ -116,9 +116,13 @@ export function prepaidPeriodEnd(start: Date, periodType: number, periodNum: num
 export function createBillingHooks(prices: PriceCatalog): BillingHooks {
   const tiered = prices.certificateTiers.length > 1;
 
-  /** The issue's 1-based number among the domain's certificates this UTC month (serialized per domain). */
+  /** Serializes a domain's issuances until commit, so each sees every earlier one when counting the month. */
+  async function lockDomainVolume(tx: Tx, domainId: string): Promise<void> {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${CERTIFICATE_VOLUME_LOCK_CLASS}::int, hashtext(${domainId}))`;
+  }
+
+  /** The issue's 1-based number among the domain's certificates this UTC month (call under lockDomainVolume). */
   async function monthlyOrdinal(tx: Tx, domainId: string, at: Date): Promise<number> {
-    await tx.$queryRaw`SELECT pg_advisory_xact_lock(${CERTIFICATE_VOLUME_LOCK_CLASS}::int, hashtext(${domainId}))`;
     const issued = await tx.billingRecord.count({
       where: { domainId, usageType: 'CERT_ISSUE', usageStart: { gte: startOfUtcMonth(at) } },
     });
@@ -153,6 +157,8 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
         UPDATE certificate_authorities SET free_quota = free_quota - 1
         WHERE id = ${issue.issuerCaId}::uuid AND free_quota > 0 RETURNING id`;
       const free = usedFree.length > 0;
+      // A free issuance still counts towards the month's volume, so it takes the volume lock too.
+      if (tiered) await lockDomainVolume(tx, issue.domainId);
       const unitPrice = free
         ? '0'
         : tiered
