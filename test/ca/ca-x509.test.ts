@@ -1,0 +1,142 @@
+/**
+ * The CA certificates as openssl sees them: every key algorithm and hash verifies with -x509_strict against the
+ * exported chain; extensions (basic constraints, key usage, SKI/AKI, CDP and AIA only while switched on); and the
+ * CSR export -> external signing -> import flow with an openssl-made parent, including its refusals.
+ */
+import t from 'tap';
+import { createTestApp } from '../helpers/app.ts';
+import { openssl } from '../x509/fixtures/openssl-pki.ts';
+import { CA, DN, assertError, client, opensslDir, opensslText, verifyWithChain, type Json } from './support.ts';
+
+const harness = await createTestApp();
+t.teardown(() => harness.close());
+const api = client(harness);
+const { call } = api;
+const base = harness.config.publicBaseUrl;
+
+const exportOf = async (id: string): Promise<Json> => (await call('POST', `${CA}/${id}/export`)).body;
+
+t.test('every key algorithm and hash: each CA certificate verifies against its exported chain', async (t) => {
+  // One hierarchy holds each algorithm once (RSA3072/4096 key generation is slow).
+  const steps = [
+    { key_algorithm: 'RSA3072', signature_algorithm: 'SHA384', path_length: 5 },
+    { key_algorithm: 'EC521', signature_algorithm: 'SHA512', path_length: 4 },
+    { key_algorithm: 'EC384', signature_algorithm: 'SHA384', path_length: 3 },
+    { key_algorithm: 'RSA2048', signature_algorithm: 'SHA256', path_length: 2 },
+    { key_algorithm: 'EC256', signature_algorithm: 'SHA256', path_length: 1 },
+  ];
+  const root = await api.root({ key_algorithm: 'RSA4096', signature_algorithm: 'SHA512', validity: { type: 'YEAR', value: 10 } });
+  const ids = [root];
+  for (const [index, step] of steps.entries()) {
+    ids.push(await api.subordinate(ids[ids.length - 1], { ...step, distinguished_name: { ...DN, common_name: `level-${index + 1}` }, validity: { type: 'YEAR', value: 5 - index } }));
+  }
+  const ecRoot = await api.root({ key_algorithm: 'EC521', signature_algorithm: 'SHA384' });
+  for (const id of [...ids, ecRoot]) {
+    const ca = await api.show(id);
+    const exported = await exportOf(id);
+    await verifyWithChain(t, exported.certificate, exported.certificate_chain, `${ca.key_algorithm}/${ca.signature_algorithm} ${ca.distinguished_name.common_name}`);
+  }
+  const chain = (await exportOf(ids[ids.length - 1])).certificate_chain;
+  t.equal(chain.match(/BEGIN CERTIFICATE/g).length, 5, 'the deepest chain runs through four parents to the root');
+  const text = await opensslText(t, (await exportOf(ids[1])).certificate);
+  t.match(text, /Public-Key: \(3072 bit\)/);
+  t.match(text, /sha384WithRSAEncryption/, 'signed by the RSA4096 root with the requested SHA384');
+});
+
+t.test('extensions: root has no URLs; subordinates carry AKI, caIssuers always, CDP and OCSP while enabled', async (t) => {
+  const root = await api.root({ distinguished_name: { ...DN, common_name: 'ext-root' } });
+  const rootText = await opensslText(t, (await exportOf(root)).certificate);
+  t.match(rootText, /X509v3 Basic Constraints: critical\s+CA:TRUE\s/);
+  t.notMatch(rootText, /pathlen/);
+  t.match(rootText, /X509v3 Key Usage: critical\s+Digital Signature, Certificate Sign, CRL Sign/);
+  t.match(rootText, /Subject Key Identifier/);
+  t.notMatch(rootText, /Authority Information Access|CRL Distribution Points/);
+  t.match(rootText, /Subject: C\s*=\s*CN, ST\s*=\s*zhejiang, L\s*=\s*hangzhou, O\s*=\s*huawei-cloud, OU\s*=\s*container, CN\s*=\s*ext-root/, 'DN in order, one attribute per RDN');
+
+  const plain = await api.subordinate(root, { path_length: 2 });
+  const plainText = await opensslText(t, (await exportOf(plain)).certificate);
+  t.match(plainText, /CA:TRUE, pathlen:2/);
+  t.match(plainText, new RegExp(`CA Issuers - URI:${base}/ca/${root}\\.crt`));
+  t.notMatch(plainText, /OCSP - URI|CRL Distribution Points/);
+  t.match(plainText, /Authority Key Identifier/);
+
+  await harness.database.prisma.certificateAuthority.update({ where: { id: root }, data: { crlEnabled: true, crlValidDays: 7, ocspEnabled: true } });
+  const withUrls = await api.subordinate(root, { key_usages: ['digitalSignature'] });
+  const text = await opensslText(t, (await exportOf(withUrls)).certificate);
+  t.match(text, new RegExp(`URI:${base}/crl/${root}\\.crl`));
+  t.match(text, new RegExp(`OCSP - URI:${base}/ocsp/${root}`));
+  t.match(text, /Certificate Sign, CRL Sign/, 'keyCertSign and cRLSign are kept on a CA whatever key_usages says');
+});
+
+/** An openssl root (pathlen 1) that signs our CSRs the way an external CA would. */
+async function externalRoot(t: Parameters<Parameters<typeof t.test>[1]>[0], name: string) {
+  const files = await opensslDir(t);
+  const key = `${files.dir}/${name}.key`;
+  const cert = `${files.dir}/${name}.pem`;
+  await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '3650', '-subj', `/CN=${name}`,
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-addext', 'subjectKeyIdentifier=hash']);
+  async function sign(csrPem: string, extensions: string): Promise<string> {
+    const csr = await files.write(`${name}-req-${Math.random()}.pem`, csrPem);
+    const ext = await files.write(`${name}-ext-${Math.random()}.cnf`, `${extensions}\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n`);
+    const out = `${csr}.crt`;
+    await openssl(['x509', '-req', '-in', csr, '-CA', cert, '-CAkey', key, '-CAcreateserial', '-days', '365', '-sha256', '-extfile', ext, '-out', out]);
+    return (await import('node:fs/promises')).readFile(out, 'utf8');
+  }
+  const { readFile } = await import('node:fs/promises');
+  return { certPem: await readFile(cert, 'utf8'), sign, files };
+}
+
+const CA_EXTENSIONS = 'basicConstraints=critical,CA:TRUE,pathlen:1\nkeyUsage=critical,digitalSignature,keyCertSign,cRLSign';
+
+async function pendingSubordinate(name: string): Promise<{ id: string; csr: string }> {
+  const id = (await call('POST', CA, { type: 'SUBORDINATE', distinguished_name: { ...DN, common_name: name }, key_algorithm: 'EC256', signature_algorithm: 'SHA256' })).body.ca_id;
+  return { id, csr: (await call('GET', `${CA}/${id}/csr`)).body.csr };
+}
+
+t.test('import: an externally signed certificate activates the CA; it issues; its chain is the one given', async (t) => {
+  const parent = await externalRoot(t, 'external-root');
+  const { id, csr } = await pendingSubordinate('imported');
+  const certificate = await parent.sign(csr, CA_EXTENSIONS);
+  const imported = await call('POST', `${CA}/${id}/import`, { certificate: certificate.replace(/\n/g, '\r\n'), certificate_chain: parent.certPem });
+  t.equal(imported.status, 204, JSON.stringify(imported.body));
+  const ca = await api.show(id);
+  t.match(ca, { status: 'ACTIVED', gen_mode: 'IMPORT', issuer_id: null, issuer_name: null, path_length: 1 });
+  const serial = (await openssl(['x509', '-noout', '-serial', '-in', await parent.files.write('imported.pem', certificate)])).trim().split('=')[1];
+  t.equal(ca.serial_number, serial.toLowerCase().replace(/^0+/, '').padStart(ca.serial_number.length, '0'));
+  const exported = await exportOf(id);
+  t.equal(exported.certificate_chain.replace(/\r\n/g, '\n').trim(), parent.certPem.trim());
+  await verifyWithChain(t, exported.certificate, exported.certificate_chain, 'imported CA');
+
+  const child = await api.subordinate(id, { validity: { type: 'DAY', value: 30 } });
+  const childExport = await exportOf(child);
+  t.equal(childExport.certificate_chain.match(/BEGIN CERTIFICATE/g).length, 2, 'child chain: imported CA, then the external root');
+  await verifyWithChain(t, childExport.certificate, childExport.certificate_chain, 'child of the imported CA');
+});
+
+t.test('import without a chain: accepted, exported chain is empty', async (t) => {
+  const parent = await externalRoot(t, 'chainless-root');
+  const { id, csr } = await pendingSubordinate('chainless');
+  t.equal((await call('POST', `${CA}/${id}/import`, { certificate: await parent.sign(csr, CA_EXTENSIONS) })).status, 204);
+  t.equal((await exportOf(id)).certificate_chain, '');
+});
+
+t.test('import refusals: another key, not a CA, a chain that does not sign it, garbage', async (t) => {
+  const parent = await externalRoot(t, 'refusing-root');
+  const stranger = await externalRoot(t, 'stranger-root');
+  const { id, csr } = await pendingSubordinate('refused');
+  const other = await pendingSubordinate('other-key');
+  const message = /certificate must be issued from the CSR exported from this CA/;
+  const cases: [string, Json][] = [
+    ['a certificate for another key', { certificate: await parent.sign(other.csr, CA_EXTENSIONS), certificate_chain: parent.certPem }],
+    ['not a CA certificate', { certificate: await parent.sign(csr, 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature'), certificate_chain: parent.certPem }],
+    ['a chain that did not sign it', { certificate: await parent.sign(csr, CA_EXTENSIONS), certificate_chain: stranger.certPem }],
+  ];
+  for (const [label, body] of cases) {
+    await t.test(label, async (t) => assertError(t, await call('POST', `${CA}/${id}/import`, body), 400, 'PCA.00020001', message));
+  }
+  assertError(t, await call('POST', `${CA}/${id}/import`, { certificate: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----' }), 400, 'PCA.00020001');
+  assertError(t, await call('POST', `${CA}/${id}/import`, {}), 400, 'PCA.00020001', /certificate/);
+  t.equal((await api.show(id)).status, 'PENDING', 'still PENDING after every refusal');
+  const root = await api.root();
+  assertError(t, await call('GET', `${CA}/${root}/csr`), 400, 'PCA.00020001');
+});
