@@ -1,0 +1,92 @@
+/**
+ * §8 "one CERT_ISSUE record per certificate, written in the issuing transaction", under the worst case: a server
+ * process (its own node process over the real Postgres) is killed with SIGKILL in the middle of a burst of
+ * concurrent CSR issuances. Afterwards every stored certificate has exactly one CERT_ISSUE record and every
+ * CERT_ISSUE record has its certificate.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import t from 'tap';
+import { KEY_ARGS, opensslCsr, scratch, seedCa } from '../certificates/support.ts';
+import { createTestApp } from '../helpers/app.ts';
+
+process.env.DATABASE_URL ??= 'postgres://postgres@127.0.0.1:55432/postgres';
+const harness = await createTestApp();
+t.teardown(() => harness.close());
+const db = harness.database.prisma;
+const REPO_ROOT = new URL('../..', import.meta.url).pathname;
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  return port;
+}
+
+t.test('SIGKILL during a burst of issuances: certificates and CERT_ISSUE records match one to one', async (t) => {
+  const root = await seedCa(harness, { commonName: 'Billing Kill Root' });
+  const sub = await seedCa(harness, { commonName: 'Billing Kill Sub', parent: root });
+  const dir = await scratch('billing-kill');
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pca-kill-'));
+  t.teardown(() => Promise.all([rm(path.dirname(dir.file('x')), { recursive: true, force: true }), rm(dataDir, { recursive: true, force: true })]));
+  const { csr } = await opensslCsr(dir, 'burst', [...KEY_ARGS.p256]);
+
+  const port = await freePort();
+  const server = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      DATABASE_URL: harness.database.url,
+      MASTER_KEY: Buffer.from(harness.config.masterKey).toString('base64'),
+      JWT_PRIVATE_KEY: harness.config.jwt.privateKeyPem,
+      JWT_PUBLIC_KEY: harness.config.jwt.publicKeyPem,
+      DEFAULT_DOMAIN_ID: harness.config.defaultDomainId,
+      DATA_DIR: dataDir,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      RUN_JOBS: 'false',
+      LOG_LEVEL: 'error',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  t.teardown(() => server.kill('SIGKILL'));
+  const base = `http://127.0.0.1:${port}`;
+  for (let attempt = 0; ; attempt += 1) {
+    if (await fetch(`${base}/health`).then((r) => r.ok, () => false)) break;
+    if (attempt > 200) throw new Error('server did not start');
+    await sleep(100);
+  }
+
+  const headers = { ...harness.auth(), 'content-type': 'application/json' };
+  const body = JSON.stringify({ issuer_id: sub.id, csr, validity: { type: 'DAY', value: 30 } });
+  let issued = 0;
+  const requests = Array.from({ length: 400 }, () =>
+    fetch(`${base}/v1/private-certificates/csr`, { method: 'POST', headers, body }).then(
+      (response) => {
+        if (response.ok) issued += 1;
+        return response.ok;
+      },
+      () => false,
+    ),
+  );
+  while (issued < 40) await sleep(5);
+  server.kill('SIGKILL');
+  await once(server, 'exit');
+  const outcomes = await Promise.all(requests);
+  const answered = outcomes.filter(Boolean).length;
+  t.ok(answered >= 40 && answered < 400, `the kill cut the burst short (${answered} of 400 answered)`);
+
+  const certificates = await db.certificate.findMany({ where: { issuerId: sub.id }, select: { id: true } });
+  const issues = await db.billingRecord.findMany({ where: { usageType: 'CERT_ISSUE' }, select: { resourceId: true } });
+  t.ok(certificates.length >= answered, `every answered issuance is stored (${certificates.length} stored)`);
+  t.equal(issues.length, certificates.length, 'as many CERT_ISSUE records as certificates');
+  t.equal(new Set(issues.map((record) => record.resourceId)).size, issues.length, 'no certificate has two records');
+  t.same(new Set(issues.map((record) => record.resourceId)), new Set(certificates.map((certificate) => certificate.id)), 'the records name exactly the stored certificates');
+});
