@@ -72,3 +72,9 @@ export async function claimIdempotencyKey(
 export function isUniqueViolation(error: unknown): boolean {
   return (error as { code?: string })?.code === 'P2002';
 }
+
+/** Postgres aborted the transaction to break a deadlock; it may simply be run again. */
+export function isDeadlock(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: string; message?: string };
+  return code === 'P2034' || /deadlock detected/i.test(message ?? '');
+}

@@ -26,7 +26,7 @@ import { keySizeOf, spkiToPem } from '../../x509/public-key.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import type { BillingHooks } from '../billing/usage-hooks.ts';
 import { checkKeyAlgorithm, checkSignatureAlgorithm, type Validity } from '../ca/ca-rules.ts';
-import { findOwnCa, loadIssuer, validityWindow, type Issuer } from '../ca/issuer.ts';
+import { findOwnCa, validityWindow } from '../ca/issuer.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { resolveCaReference } from '../urn.ts';
 import {
@@ -43,12 +43,14 @@ import {
 import {
   checkIdempotencyKey,
   claimIdempotencyKey,
+  isDeadlock,
   isUniqueViolation,
   lookUpIdempotencyKey,
   requestHash,
   type IdempotencyScope,
   type Remembered,
 } from './idempotency.ts';
+import { createIssuingCaLoader, type IssuingCa } from './issuing-ca.ts';
 import { generateServerKey } from './server-key.ts';
 
 export interface CreateCertificateRequest {
@@ -125,9 +127,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
   const { db, clock, config } = deps;
   const sealer = createSealer(config.masterKey);
 
-  function issuerOptions(now: Date) {
-    return { region: config.region, publicBaseUrl: config.publicBaseUrl, keyStores: deps.keyStores, now, lock: 'share' as const };
-  }
+  const lockIssuingCa = createIssuingCaLoader({ config, keyStores: deps.keyStores });
 
   async function checkQuota(tx: Tx, ctx: RequestContext): Promise<void> {
     const used = await tx.certificate.count({ where: { domainId: ctx.domainId, deletedAt: null } });
@@ -136,7 +136,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
     }
   }
 
-  function profileOf(plan: IssuancePlan, issuer: Issuer, serial: Uint8Array, window: { notBefore: Date; notAfter: Date }) {
+  function profileOf(plan: IssuancePlan, issuer: IssuingCa, serial: Uint8Array, window: { notBefore: Date; notAfter: Date }) {
     const profile: CertificateProfile = {
       serialNumber: serial,
       subject: plan.subject,
@@ -170,7 +170,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
     const now = clock.now();
     return db.$transaction(async (tx) => {
       if (idempotency) await claimIdempotencyKey(tx, idempotency.scope, idempotency.hash, id, now, idempotency.previous);
-      const issuer = await loadIssuer(tx, ctx, issuerReference, issuerOptions(now));
+      const issuer = await lockIssuingCa(tx, ctx, issuerReference, now);
       if (!plan.storeAsCa) await checkQuota(tx, ctx);
       const window = validityWindow(plan.validity, now, MAX_CERTIFICATE_YEARS, issuer.notAfter);
       const profile = profileOf(plan, issuer, serial, window);
@@ -233,7 +233,8 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
   /**
    * Runs an issuance under the optional Idempotency-Key: a remembered success within 24 h answers its id without
    * issuing; a unique violation means either a concurrent claim of the key (answer what it stored) or a serial
-   * collision (draw again).
+   * collision (draw again). A deadlock (the billing hook's free-quota update against another issuance's share
+   * lock on the same CA) is retried as well.
    */
   async function issue(
     ctx: RequestContext,
@@ -256,7 +257,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
       try {
         return await issueOnce(ctx, issuerReference, plan, scope && { scope, hash, previous });
       } catch (error) {
-        if (!isUniqueViolation(error)) throw error;
+        if (!isUniqueViolation(error) && !isDeadlock(error)) throw error;
         if (scope) {
           previous = await lookUpIdempotencyKey(db, scope, hash, clock.now());
           if (previous.kind === 'replay') return previous.certificateId;

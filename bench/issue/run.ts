@@ -1,0 +1,97 @@
+/**
+ * Create-by-CSR throughput over HTTP against a real Postgres, with a P-256 root and subordinate.
+ *
+ *   npx tsx bench/issue/run.ts [seconds=10] [concurrency=32] [server=postgres://postgres@127.0.0.1:55432/postgres]
+ *
+ * Starts the app on a loopback port over a fresh database (dropped at the end), makes the CAs through the API,
+ * then keeps `concurrency` requests in flight for `seconds` and prints throughput and latency percentiles as a
+ * markdown row for RESULTS.md. Client and server share this process (and the machine's 2 cores).
+ */
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { buildApp } from '../../src/app.ts';
+import { mintAdminToken } from '../../src/auth/dev-token.ts';
+import { createKeyStores } from '../../src/keystore/index.ts';
+import { webCryptoKeyParams } from '../../src/x509/algorithms.ts';
+import { buildCsr } from '../../src/x509/csr.ts';
+import { ecdsaRawToDer } from '../../src/x509/der.ts';
+import { toPem } from '../../src/x509/pem.ts';
+import { postgresTestDatabase } from '../../test/helpers/database.ts';
+import { testConfig } from '../../test/helpers/app.ts';
+
+const seconds = Number(process.argv[2] ?? 10);
+const concurrency = Number(process.argv[3] ?? 32);
+const serverUrl = process.argv[4] ?? 'postgres://postgres@127.0.0.1:55432/postgres';
+const DISTINCT_CSRS = 64;
+
+async function p256Csr(index: number): Promise<string> {
+  const pair = (await crypto.subtle.generateKey(webCryptoKeyParams('EC256'), false, ['sign', 'verify'])) as CryptoKeyPair;
+  const spki = new Uint8Array(await crypto.subtle.exportKey('spki', pair.publicKey));
+  const signer = {
+    keyAlgorithm: 'EC256' as const,
+    sign: async (_hash: string, data: Uint8Array) =>
+      ecdsaRawToDer(new Uint8Array(await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, pair.privateKey, data.slice())), 256),
+  };
+  return toPem('CERTIFICATE REQUEST', await buildCsr({ common_name: `bench-${index}.example.com` }, spki, signer, 'SHA256'));
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+const config = testConfig({ RATE_LIMIT_MAX: '100000000', DATABASE_POOL_SIZE: '10' });
+const database = await postgresTestDatabase(serverUrl);
+const keyStores = createKeyStores({ masterKey: config.masterKey });
+const app = await buildApp({ config, database, keyStores, logDestination: false });
+const base = await app.listen({ host: '127.0.0.1', port: 0 });
+const headers = { authorization: `Bearer ${mintAdminToken(app.jwt, config.defaultDomainId, 3600)}`, 'content-type': 'application/json' };
+
+async function post(path: string, body: unknown): Promise<Record<string, string>> {
+  const response = await fetch(`${base}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`${path}: ${response.status} ${text}`);
+  return JSON.parse(text) as Record<string, string>;
+}
+
+try {
+  const dn = (cn: string) => ({ common_name: cn, country: 'CN', state: 'zj', locality: 'hz', organization: 'bench', organizational_unit: 'ou' });
+  const { ca_id: rootId } = await post('/v1/private-certificate-authorities', { type: 'ROOT', distinguished_name: dn('bench-root'), key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 2 } });
+  const { ca_id: subId } = await post('/v1/private-certificate-authorities', { type: 'SUBORDINATE', issuer_id: rootId, distinguished_name: dn('bench-sub'), key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 1 } });
+  const csrs = await Promise.all(Array.from({ length: DISTINCT_CSRS }, (_, i) => p256Csr(i)));
+  const bodies = csrs.map((csr) => JSON.stringify({ issuer_id: subId, csr, validity: { type: 'DAY', value: 30 } }));
+
+  // Warm-up: JIT, pool connections, key cache.
+  await Promise.all(bodies.slice(0, 16).map((body) => fetch(`${base}/v1/private-certificates/csr`, { method: 'POST', headers, body }).then((r) => r.text())));
+
+  const latencies: number[] = [];
+  let failures = 0;
+  const deadline = performance.now() + seconds * 1000;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      for (let i = worker; performance.now() < deadline; i += concurrency) {
+        const t0 = performance.now();
+        const response = await fetch(`${base}/v1/private-certificates/csr`, { method: 'POST', headers, body: bodies[i % bodies.length] });
+        await response.text();
+        latencies.push(performance.now() - t0);
+        if (response.status !== 200) failures++;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const issued = await database.prisma.certificate.count();
+  const load = os.loadavg().map((value) => value.toFixed(2)).join(' ');
+  console.log('| concurrency | seconds | requests | failures | certs/s | p50 ms | p99 ms | load avg |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  console.log(
+    `| ${concurrency} | ${elapsed.toFixed(1)} | ${latencies.length} | ${failures} | ${((latencies.length - failures) / elapsed).toFixed(0)} | ` +
+      `${percentile(latencies, 50).toFixed(1)} | ${percentile(latencies, 99).toFixed(1)} | ${load} |`,
+  );
+  console.log(`certificates in the database: ${issued}`);
+} finally {
+  await app.close();
+  await keyStores.software.close();
+  await database.close();
+}
+process.exit(0);

@@ -1,0 +1,54 @@
+/**
+ * The issuer as the issuance hot path needs it: the CA row read under FOR SHARE in the issuing transaction (so a
+ * concurrent disable waits), with the same checks as `loadIssuer`, but without the chain (export reads it) and
+ * with the parsed certificate and signer cached per CA certificate (id + serial), so a request costs two queries.
+ */
+import type { Config } from '../../config.ts';
+import { errors } from '../../errors.ts';
+import type { KeyStores } from '../../keystore/index.ts';
+import type { Signer } from '../../x509/algorithms.ts';
+import { parseCertificate } from '../../x509/certificate.ts';
+import { effectiveStatus } from '../ca/ca-rules.ts';
+import { caSigner, findOwnCa, issuerUrls, lockCaRow, type Issuer } from '../ca/issuer.ts';
+import type { RequestContext, Tx } from '../context.ts';
+import { resolveCaReference } from '../urn.ts';
+
+export type IssuingCa = Omit<Issuer, 'chain'>;
+
+interface CachedMaterial {
+  subjectDer: Uint8Array;
+  subjectKeyIdentifier: Uint8Array;
+  signer: Signer;
+}
+
+const MAX_CACHED_CAS = 1000;
+
+export function createIssuingCaLoader(deps: { config: Pick<Config, 'region' | 'publicBaseUrl'>; keyStores: KeyStores }) {
+  const cache = new Map<string, CachedMaterial>();
+
+  function materialOf(row: Issuer['row']): CachedMaterial {
+    const key = `${row.id}:${row.serialNumber}:${row.keyRef}`;
+    let material = cache.get(key);
+    if (!material) {
+      const certificate = parseCertificate(new Uint8Array(row.certificateDer!));
+      if (!certificate.subjectKeyIdentifier) throw errors.conflictingState(`CA ${row.id} certificate has no subject key identifier`);
+      material = { subjectDer: certificate.subjectDer, subjectKeyIdentifier: certificate.subjectKeyIdentifier, signer: caSigner(row, deps.keyStores) };
+      if (cache.size >= MAX_CACHED_CAS) cache.clear();
+      cache.set(key, material);
+    }
+    return material;
+  }
+
+  return async function lockIssuingCa(tx: Tx, ctx: RequestContext, reference: string, now: Date): Promise<IssuingCa> {
+    const field = 'issuer_id';
+    const id = resolveCaReference(reference, { region: deps.config.region, domainId: ctx.domainId, field });
+    await lockCaRow(tx, id, 'share');
+    const row = await findOwnCa(tx, ctx, id);
+    const status = effectiveStatus(row, now);
+    if (status !== 'ACTIVED') throw errors.conflictingState(`${field} names a CA in status ${status}; it must be ACTIVED`);
+    if ((row.genMode !== 'GENERATE' && row.genMode !== 'IMPORT') || !row.keyRef || !row.certificateDer || !row.notAfter) {
+      throw errors.conflictingState(`${field} names a CA whose key is not held by this service`);
+    }
+    return { row, ...materialOf(row), notAfter: row.notAfter, pathLength: row.pathLength, urls: issuerUrls(row, deps.config.publicBaseUrl) };
+  };
+}
