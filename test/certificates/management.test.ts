@@ -1,0 +1,122 @@
+/**
+ * After issuance (§4.4.4, §4.4.5, §4.4.7): list filters/sorting/paging, show, quota, export as JSON and as zips
+ * (contents read by unzip and openssl), delete without revoking.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { ManualClock } from '../../src/clock.ts';
+import { createTestApp } from '../helpers/app.ts';
+import { openssl, scratch, seedCa } from './support.ts';
+
+const run = promisify(execFile);
+const clock = new ManualClock(Date.now());
+const harness = await createTestApp({ clock });
+t.teardown(() => harness.close());
+const { app } = harness;
+const auth = harness.auth();
+const dir = await scratch('manage');
+const root = await seedCa(harness, { commonName: 'm-root' });
+const sub = await seedCa(harness, { commonName: 'm-sub', parent: root, pathLength: 1 });
+
+async function issue(commonName: string, days: number) {
+  const response = await app.inject({
+    method: 'POST',
+    url: '/v1/private-certificates',
+    headers: auth,
+    payload: { issuer_id: sub.id, distinguished_name: { common_name: commonName }, validity: { type: 'DAY', value: days }, key_algorithm: 'EC256' },
+  });
+  if (response.statusCode !== 200) throw new Error(response.body);
+  clock.advance(1000);
+  return response.json().certificate_id as string;
+}
+
+const alpha = await issue('alpha.example.com', 10);
+const beta = await issue('Beta.example.com', 2);
+const gamma = await issue('gamma.internal', 30);
+
+const list = async (query: string) => {
+  const response = await app.inject({ method: 'GET', url: `/v1/private-certificates?${query}`, headers: auth });
+  return { status: response.statusCode, body: response.json() };
+};
+
+t.test('list: paging, sorting, name and derived EXPIRED status; show; quota', async (t) => {
+  const all = await list('');
+  t.equal(all.body.total, 3);
+  t.same(all.body.certificates.map((c: { certificate_id: string }) => c.certificate_id), [gamma, beta, alpha], 'newest first by default');
+  t.same((await list('sort_key=not_after&sort_dir=ASC')).body.certificates.map((c: { certificate_id: string }) => c.certificate_id), [beta, alpha, gamma]);
+  const page = await list('limit=1&offset=1');
+  t.same([page.body.total, page.body.certificates.length, page.body.certificates[0].certificate_id], [3, 1, beta]);
+  t.same([(await list('limit=0')).body.total, (await list('limit=0')).body.certificates], [3, []]);
+  t.same((await list('name=EXAMPLE')).body.certificates.map((c: { certificate_id: string }) => c.certificate_id), [beta, alpha], 'name is case-insensitive');
+  t.equal((await list('status=BOGUS')).status, 400);
+  clock.advance(3 * 86_400_000);
+  t.same((await list('status=EXPIRED')).body.certificates.map((c: { certificate_id: string }) => c.certificate_id), [beta]);
+  t.equal((await list('status=ISSUED')).body.total, 2);
+  const shown = await app.inject({ method: 'GET', url: `/v1/private-certificates/${beta}`, headers: auth });
+  t.match(shown.json(), {
+    certificate_id: beta,
+    status: 'EXPIRED',
+    issuer_id: sub.id,
+    issuer_name: 'm-sub',
+    key_algorithm: 'EC256',
+    signature_algorithm: 'SHA256',
+    freeze_flag: 0,
+    gen_mode: 'GENERATE',
+    serial_number: /^[0-9a-f]{32}$/,
+    delete_time: null,
+    distinguished_name: { common_name: 'Beta.example.com', country: 'CN', organization: 'huawei-cloud' },
+    enterprise_project_id: '0',
+    urn: `pca:cn-north-4:${harness.config.defaultDomainId}:certificate:${beta}`,
+  });
+  const expiredExport = await app.inject({ method: 'POST', url: `/v1/private-certificates/${beta}/export`, headers: auth, payload: {} });
+  t.equal(expiredExport.statusCode, 400, 'only ISSUED certificates export');
+  t.equal((await app.inject({ method: 'GET', url: '/v1/private-certificates/not-a-uuid', headers: auth })).json().error_code, 'PCA.10010105');
+  const quota = await app.inject({ method: 'GET', url: '/v1/private-certificates/quotas', headers: auth });
+  t.same(quota.json(), { quotas: { resources: [{ type: 'CERTIFICATE', used: 3, quota: 100000 }] } });
+});
+
+t.test('export: zips per type with their files, encrypted keys, Content-Disposition', async (t) => {
+  const expectations: [string, string[]][] = [
+    ['APACHE', ['chain.crt', 'server.crt', 'server.key']],
+    ['nginx', ['server.crt', 'server.key']],
+    ['IIS', ['keystorePass.txt', 'server.pfx']],
+    ['TOMCAT', ['keystorePass.txt', 'server.jks']],
+    ['OTHER', ['chain.pem', 'server.key', 'server.pem']],
+  ];
+  for (const [type, files] of expectations) {
+    const response = await app.inject({ method: 'POST', url: `/v1/private-certificates/${gamma}/export`, headers: auth, payload: { is_compressed: 'TRUE', type } });
+    t.equal(response.statusCode, 200);
+    t.equal(response.headers['content-type'], 'application/zip');
+    t.equal(response.headers['content-disposition'], `attachment; filename="gamma.internal_${type.toLowerCase()}.zip"`);
+    const zip = await dir.write(`${type}.zip`, response.rawPayload);
+    const { stdout } = await run('unzip', ['-Z1', zip]);
+    t.same(stdout.trim().split('\n').sort(), files, `${type} zip contents`);
+  }
+  const protectedZip = await app.inject({ method: 'POST', url: `/v1/private-certificates/${gamma}/export`, headers: auth, payload: { is_compressed: true, type: 'IIS', password: 'S3cret.pass' } });
+  const zip = await dir.write('iis-pw.zip', protectedZip.rawPayload);
+  await run('unzip', ['-o', '-d', dir.file('iis'), zip]);
+  const pkcs12 = await openssl(['pkcs12', '-in', dir.file('iis/server.pfx'), '-passin', 'pass:S3cret.pass', '-nodes', '-info']);
+  t.ok(pkcs12.ok, `the PKCS#12 opens with the password: ${pkcs12.stderr}`);
+  t.match(pkcs12.stdout, /subject=.*CN\s?=\s?gamma.internal/);
+  const json = await app.inject({ method: 'POST', url: `/v1/private-certificates/${gamma}/export`, headers: auth, payload: { is_compressed: 'false', type: 'other', password: 'abc-123' } });
+  t.match(json.json().private_key, /^-----BEGIN ENCRYPTED PRIVATE KEY-----\r\n/);
+  const keyFile = await dir.write('enc.key', json.json().private_key);
+  t.ok((await openssl(['pkey', '-in', keyFile, '-passin', 'pass:abc-123', '-noout'])).ok, 'openssl decrypts the key');
+  t.equal((await app.inject({ method: 'POST', url: `/v1/private-certificates/${gamma}/export`, headers: auth, payload: { type: 'WEBLOGIC' } })).statusCode, 400);
+  t.equal((await app.inject({ method: 'POST', url: `/v1/private-certificates/${gamma}/export`, headers: auth, payload: { is_compressed: 'maybe' } })).statusCode, 400);
+});
+
+t.test('delete: 204 without revoking, then 404 everywhere; another domain sees nothing', async (t) => {
+  const other = harness.auth('ffeeddccbbaa99887766554433221100');
+  t.equal((await app.inject({ method: 'GET', url: `/v1/private-certificates/${alpha}`, headers: other })).statusCode, 404);
+  t.equal((await app.inject({ method: 'DELETE', url: `/v1/private-certificates/${alpha}`, headers: other })).statusCode, 404);
+  t.equal((await app.inject({ method: 'DELETE', url: `/v1/private-certificates/${alpha}`, headers: auth })).statusCode, 204);
+  t.equal((await app.inject({ method: 'GET', url: `/v1/private-certificates/${alpha}`, headers: auth })).statusCode, 404);
+  t.equal((await app.inject({ method: 'DELETE', url: `/v1/private-certificates/${alpha}`, headers: auth })).json().error_code, 'PCA.10010002');
+  const row = await harness.database.prisma.certificate.findUniqueOrThrow({ where: { id: alpha } });
+  t.equal(row.status, 'ISSUED', 'deleting does not revoke; the serial stays');
+  t.equal((await list('')).body.total, 2);
+  const quota = await app.inject({ method: 'GET', url: '/v1/private-certificates/quotas', headers: auth });
+  t.equal(quota.json().quotas.resources[0].used, 2);
+});
