@@ -19,6 +19,7 @@ import { registerOpenApi } from './http/plugins/openapi.ts';
 import { registerRequestIdHeader, requestIdFor } from './http/plugins/request-id.ts';
 import { registerValidation } from './http/plugins/validation.ts';
 import { registerRoutes } from './http/routes/index.ts';
+import { securityRequirements } from './http/schemas/common.ts';
 import { JobRunner } from './jobs/job-runner.ts';
 import { createJobs, createServices, type KeyStores, type Services } from './services/index.ts';
 
@@ -85,9 +86,13 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   });
   await app.register(fastifyJwt, jwtPluginOptions(config));
   registerAuth(app);
-  // Swagger UI's own routes are public like the document they show.
   app.addHook('onRoute', (route) => {
+    // Swagger UI's own routes are public like the document they show.
     if (route.url.startsWith('/docs')) route.config = { ...(route.config ?? {}), public: true };
+    // The document states each operation's credentials from the same flag the auth hook reads.
+    if (route.schema && route.schema.security === undefined) {
+      route.schema = { ...route.schema, security: route.config?.public ? [] : securityRequirements };
+    }
   });
   await registerOpenApi(app, packageVersion());
   await app.register(registerRoutes);
