@@ -243,11 +243,11 @@ t.test('CRL numbers stay unique and increasing with concurrent signers and job r
   const ca = await seedCa(harness, { commonName: 'rv-concurrent', parent: root });
   const job = app.jobRunner.job('crl-refresh');
   await prisma.certificateAuthority.update({ where: { id: ca.id }, data: { crlStaleSince: clock.now() } });
-  const signed = await Promise.all([
-    ...Array.from({ length: 5 }, () => crls.signNow(ca.id)),
-    ...Array.from({ length: 5 }, () => job.run({ now: clock.now(), log: app.log })),
+  const [signed] = await Promise.all([
+    Promise.all(Array.from({ length: 5 }, () => crls.signNow(ca.id))),
+    Promise.all(Array.from({ length: 5 }, () => job.run({ now: clock.now(), log: app.log }))),
   ]);
-  const numbers = signed.slice(0, 5).map((crl) => crl!.crlNumber);
+  const numbers = signed.map((crl) => crl!.crlNumber);
   t.equal(new Set(numbers).size, 5, `five signers, five numbers: ${numbers.join(', ')}`);
   const latest = await crls.currentCrl(ca.id);
   t.ok(numbers.every((n) => n <= latest!.crlNumber), 'none above the newest');

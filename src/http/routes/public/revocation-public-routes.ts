@@ -19,7 +19,7 @@ const CrlFileParams = Type.Object({ crl_file: Type.String({ description: '{ca_id
 const OcspParams = Type.Object({ ca_id: Type.String({ description: 'CA id or URN' }) });
 const OcspGetParams = Type.Object({
   ca_id: Type.String({ description: 'CA id or URN' }),
-  '*': Type.String({ description: 'The DER OCSPRequest, base64 then URL-encoded (RFC 6960 A.1)' }),
+  request: Type.String({ description: 'The DER OCSPRequest, base64 then URL-encoded (RFC 6960 A.1)' }),
 });
 const ocspResponses = { 200: binary('application/ocsp-response', 'OCSPResponse (DER)'), 404: errorResponses[404] };
 
@@ -38,6 +38,7 @@ export async function revocationPublicRoutes(app: FastifyInstance): Promise<void
         tags: ['public-pki'],
         summary: 'The CA\'s current CRL (DER), cached until nextUpdate',
         operationId: 'getPublicCrl',
+        security: [],
         params: CrlFileParams,
         response: { 200: binary('application/pkix-crl', 'X.509 v2 CRL (DER)'), 404: errorResponses[404] },
       },
@@ -78,6 +79,7 @@ export async function revocationPublicRoutes(app: FastifyInstance): Promise<void
         tags: ['public-pki'],
         summary: 'OCSP responder (RFC 6960), request as application/ocsp-request',
         operationId: 'postOcspRequest',
+        security: [],
         params: OcspParams,
         response: ocspResponses,
       },
@@ -91,20 +93,21 @@ export async function revocationPublicRoutes(app: FastifyInstance): Promise<void
   );
 
   app.get(
-    '/ocsp/:ca_id/*',
+    '/ocsp/:ca_id/:request',
     {
       config: { public: true },
       schema: {
         tags: ['public-pki'],
         summary: 'OCSP responder, GET form with the base64 request in the path',
         operationId: 'getOcspRequest',
+        security: [],
         params: OcspGetParams,
         response: ocspResponses,
       },
     },
     async (request, reply) => {
-      const params = request.params as { ca_id: string; '*': string };
-      return answerOcsp(request, reply, params.ca_id, () => decodeOcspGetPath(params['*']));
+      const params = request.params as { ca_id: string; request: string };
+      return answerOcsp(request, reply, params.ca_id, () => decodeOcspGetPath(params.request));
     },
   );
 }
