@@ -11,7 +11,8 @@ import { jwtPluginOptions } from './auth/jwt.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { DatabaseHandle } from './db/database.ts';
-import { registerErrorHandling } from './http/error-handler.ts';
+import { errors } from './errors.ts';
+import { registerErrorHandling, sendError, toAppError } from './http/error-handler.ts';
 import { LOG_REDACT_PATHS, registerAccessLog } from './http/plugins/access-log.ts';
 import { registerAuth } from './http/plugins/auth.ts';
 import { registerJsonBody } from './http/plugins/json-body.ts';
@@ -60,6 +61,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const app = Fastify({
     logger: loggerOptions(options),
     genReqId: requestIdFor,
+    // Errors fastify raises before routing (a malformed URL, say) get the contract's body too.
+    frameworkErrors: (error, request, reply) => {
+      reply.header('x-request-id', request.id);
+      sendError(reply, error.code === 'FST_ERR_BAD_URL' ? errors.invalidParameter('the request URL is malformed') : toAppError(error, request));
+    },
     requestIdLogLabel: 'requestId',
     disableRequestLogging: true,
     bodyLimit: config.bodyLimitBytes,

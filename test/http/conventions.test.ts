@@ -46,6 +46,10 @@ t.test('malformed JSON: 400 PCA.00020001', async (t) => {
   assertError(t, response, 400, 'PCA.00020001', /not valid JSON/);
 });
 
+t.test('malformed URL (bad percent-encoding): 400 PCA.00020001', async (t) => {
+  assertError(t, await app.inject({ method: 'GET', url: '/v1/private-certificate-authorities/%ZZ', headers: { ...auth, 'x-request-id': 'bad-url-1' } }), 400, 'PCA.00020001', /URL/);
+});
+
 t.test('wrong content type: 415 PCA.00020001', async (t) => {
   const response = await app.inject({ method: 'POST', url: '/v1/test/probe', headers: { ...auth, 'content-type': 'text/plain' }, payload: 'name=x' });
   assertError(t, response, 415, 'PCA.00020001', /Content-Type/);
