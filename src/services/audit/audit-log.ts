@@ -15,34 +15,24 @@ export interface AuditedChange {
   detail?: Record<string, unknown>;
 }
 
+function auditEvent(context: RequestContext, change: AuditedChange, outcome: 'SUCCESS' | 'FAILURE', detail?: Record<string, unknown>) {
+  return {
+    id: randomUUID(),
+    domainId: context.domainId,
+    actor: context.actor,
+    action: change.action,
+    resourceType: change.resourceType ?? null,
+    resourceId: change.resourceId ?? null,
+    outcome,
+    requestId: context.requestId,
+    detail: detail as never,
+  };
+}
+
 export async function recordAudit(tx: Tx, context: RequestContext, change: AuditedChange): Promise<void> {
-  await tx.auditEvent.create({
-    data: {
-      id: randomUUID(),
-      domainId: context.domainId,
-      actor: context.actor,
-      action: change.action,
-      resourceType: change.resourceType ?? null,
-      resourceId: change.resourceId ?? null,
-      outcome: 'SUCCESS',
-      requestId: context.requestId,
-      detail: (change.detail ?? undefined) as never,
-    },
-  });
+  await tx.auditEvent.create({ data: auditEvent(context, change, 'SUCCESS', change.detail) });
 }
 
 export async function recordFailure(db: Db, context: RequestContext, change: AuditedChange & { errorCode: string }): Promise<void> {
-  await db.auditEvent.create({
-    data: {
-      id: randomUUID(),
-      domainId: context.domainId,
-      actor: context.actor,
-      action: change.action,
-      resourceType: change.resourceType ?? null,
-      resourceId: change.resourceId ?? null,
-      outcome: 'FAILURE',
-      requestId: context.requestId,
-      detail: { error_code: change.errorCode, ...(change.detail ?? {}) } as never,
-    },
-  });
+  await db.auditEvent.create({ data: auditEvent(context, change, 'FAILURE', { error_code: change.errorCode, ...(change.detail ?? {}) }) });
 }
