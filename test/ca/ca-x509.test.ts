@@ -3,7 +3,8 @@
  * exported chain; extensions (basic constraints, key usage, SKI/AKI, CDP and AIA only while switched on); and the
  * CSR export -> external signing -> import flow with an openssl-made parent, including its refusals.
  */
-import t from 'tap';
+import { readFile } from 'node:fs/promises';
+import t, { type Test } from 'tap';
 import { createTestApp } from '../helpers/app.ts';
 import { openssl } from '../x509/fixtures/openssl-pki.ts';
 import { CA, DN, assertError, client, opensslDir, opensslText, verifyWithChain, type Json } from './support.ts';
@@ -69,7 +70,7 @@ t.test('extensions: root has no URLs; subordinates carry AKI, caIssuers always, 
 });
 
 /** An openssl root (pathlen 1) that signs our CSRs the way an external CA would. */
-async function externalRoot(t: Parameters<Parameters<typeof t.test>[1]>[0], name: string) {
+async function externalRoot(t: Test, name: string) {
   const files = await opensslDir(t);
   const key = `${files.dir}/${name}.key`;
   const cert = `${files.dir}/${name}.pem`;
@@ -80,9 +81,8 @@ async function externalRoot(t: Parameters<Parameters<typeof t.test>[1]>[0], name
     const ext = await files.write(`${name}-ext-${Math.random()}.cnf`, `${extensions}\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n`);
     const out = `${csr}.crt`;
     await openssl(['x509', '-req', '-in', csr, '-CA', cert, '-CAkey', key, '-CAcreateserial', '-days', '365', '-sha256', '-extfile', ext, '-out', out]);
-    return (await import('node:fs/promises')).readFile(out, 'utf8');
+    return readFile(out, 'utf8');
   }
-  const { readFile } = await import('node:fs/promises');
   return { certPem: await readFile(cert, 'utf8'), sign, files };
 }
 
