@@ -39,6 +39,12 @@ export const DEFAULT_POOL_SIZE = 10;
  */
 const PGLITE_TRANSACTION_OPTIONS = { maxWait: 15_000, timeout: 15_000 };
 
+/**
+ * Postgres: a burst of concurrent issuances queues for the pool's connections; Prisma's 2 s default wait would
+ * turn that queue into errors. Past these limits the request gets a 503 with Retry-After.
+ */
+const POSTGRES_TRANSACTION_OPTIONS = { maxWait: 10_000, timeout: 15_000 };
+
 function handle(prisma: Db, kind: DatabaseHandle['kind'], release: () => Promise<void>): DatabaseHandle {
   return {
     prisma,
@@ -56,7 +62,10 @@ function handle(prisma: Db, kind: DatabaseHandle['kind'], release: () => Promise
 function openPostgres(url: string, poolSize: number): DatabaseHandle {
   // allowExitOnIdle: idle connections must not keep a finished process (a script, a test) alive.
   const pool = new pg.Pool({ connectionString: url, max: poolSize, allowExitOnIdle: true });
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  // An idle connection the server drops (restart, failover, DROP DATABASE) must not crash the process:
+  // the pool discards it and the next query opens a fresh one.
+  pool.on('error', () => undefined);
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool), transactionOptions: POSTGRES_TRANSACTION_OPTIONS });
   return handle(prisma, 'postgres', () => pool.end());
 }
 

@@ -67,7 +67,8 @@ function frameworkError(error: FastifyError): AppError | undefined {
 
 function isDatabaseUnavailable(error: unknown): boolean {
   const text = `${(error as { code?: string })?.code ?? ''} ${(error as Error)?.message ?? ''}`;
-  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|P1001|P1002|P1017|terminating connection|Connection terminated|timeout exceeded when trying to connect/i.test(text);
+  // P2024: no pool connection in time; P2028: a transaction could not start or ran out of time.
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|P1001|P1002|P1017|P2024|P2028|terminating connection|Connection terminated|timeout exceeded when trying to connect/i.test(text);
 }
 
 export function toAppError(error: unknown, request: FastifyRequest): AppError {

@@ -13,6 +13,9 @@ function probeRoutes(app: FastifyInstance): void {
   app.get('/v1/test/explode', { config: { action: 'pca:ca:get' } }, async () => {
     throw new Error('database exploded: secret detail 42');
   });
+  app.get('/v1/test/busy', { config: { action: 'pca:ca:get' } }, async () => {
+    throw Object.assign(new Error('Transaction API error: Unable to start a transaction in the given time.'), { code: 'P2028' });
+  });
   app.post('/v1/test/private', { config: { action: 'pca:ca:get' } }, async () => ({ ok: true }));
 }
 
@@ -82,6 +85,12 @@ t.test('unexpected exception: 500 with a generic message, details only in the lo
   const logged = harness.logs.records().find((record) => record.requestId === response.headers['x-request-id'] && record.level === 50);
   t.ok(logged, 'the failure is logged with its request id');
   t.match(JSON.stringify(logged), /database exploded/);
+});
+
+t.test('database exhausted or unreachable: 503 PCA.00050002 with Retry-After', async (t) => {
+  const response = await app.inject({ method: 'GET', url: '/v1/test/busy', headers: auth });
+  assertError(t, response, 503, 'PCA.00050002', /temporarily unavailable/);
+  t.equal(response.headers['retry-after'], '5');
 });
 
 t.test('X-Request-Id is echoed when sane, generated and unique otherwise', async (t) => {
