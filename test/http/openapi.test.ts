@@ -4,14 +4,17 @@ import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { renderOpenApi } from '../../src/http/openapi-document.ts';
+import { CLIENT_TYPES_PATH, renderClientTypes } from '../../scripts/openapi-client-types.ts';
 import { createTestApp } from '../helpers/app.ts';
 
 const run = promisify(execFile);
 
-t.test('openapi/openapi.yaml is what `npm run openapi` generates (no drift)', async (t) => {
+t.test('openapi/openapi.yaml and the client types are what `npm run openapi` generates (no drift)', async (t) => {
   const committed = readFileSync('openapi/openapi.yaml', 'utf8');
   const generated = await renderOpenApi('yaml');
   t.ok(committed === generated, 'committed document differs from the route schemas: run `npm run openapi`');
+  const types = await renderClientTypes(generated);
+  t.ok(readFileSync(CLIENT_TYPES_PATH, 'utf8') === types, `committed ${CLIENT_TYPES_PATH} differs: run \`npm run openapi\``);
 });
 
 t.test('redocly lint reports no errors', async (t) => {

@@ -24,3 +24,18 @@ export const errorResponses = {
 export const NoContent = Type.Null({ description: 'No content' });
 
 export const securityRequirements: Record<string, string[]>[] = [{ sdkHmac: [] }, { bearer: [] }, { authToken: [] }];
+
+const DEFAULT_LIMIT = 10;
+
+/** List paging (§2 Lists): optional for callers, filled in by the validator's defaults. */
+export const PagingQuery = {
+  limit: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000, default: DEFAULT_LIMIT, description: 'Items per page; 0 returns only the total' })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+};
+
+/** The page a validated query asks for. */
+export function pageOf(query: { limit?: number; offset?: number }): { limit: number; offset: number } {
+  return { limit: query.limit ?? DEFAULT_LIMIT, offset: query.offset ?? 0 };
+}
+
+export const SortDirection = Type.Optional(Type.String({ enum: ['ASC', 'DESC'], default: 'DESC', description: 'Ties break by id' }));

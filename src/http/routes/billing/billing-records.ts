@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { BillingRecordFilter } from '../../../services/billing/billing-records-service.ts';
 import { contextOf } from '../../request-context.ts';
-import { errorResponses, securityRequirements, UUID_PATTERN } from '../../schemas/common.ts';
+import { errorResponses, pageOf, PagingQuery, securityRequirements, UUID_PATTERN } from '../../schemas/common.ts';
 
 const Decimal = Type.String({ pattern: '^-?\\d+(\\.\\d+)?$', description: 'Exact decimal', examples: ['0.05'] });
 
@@ -34,8 +34,7 @@ const ListQuery = Type.Object({
   resource_type: Type.Optional(Type.String({ enum: ['CA', 'CERTIFICATE'] })),
   resource_id: Type.Optional(Type.String({ pattern: UUID_PATTERN })),
   charging_mode: Type.Optional(Type.Integer({ enum: [0, 1] })),
-  limit: Type.Integer({ minimum: 0, maximum: 1000, default: 10 }),
-  offset: Type.Integer({ minimum: 0, default: 0 }),
+  ...PagingQuery,
 });
 type ListQuery = Static<typeof ListQuery>;
 
@@ -115,7 +114,7 @@ export async function billingRecordRoutes(app: FastifyInstance): Promise<void> {
           .header('content-disposition', 'attachment; filename="billing-records.csv"')
           .send(Readable.from(rest()));
       }
-      return billing.list(contextOf(request), filterOf(query), { limit: query.limit, offset: query.offset });
+      return billing.list(contextOf(request), filterOf(query), pageOf(query));
     },
   );
 

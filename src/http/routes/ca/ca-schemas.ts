@@ -2,6 +2,7 @@
 import { Type } from 'typebox';
 import { ErrorCode } from '../../../errors.ts';
 import type { FieldErrorCodes } from '../../error-handler.ts';
+import { PagingQuery, SortDirection } from '../../schemas/common.ts';
 
 const NullableString = Type.Union([Type.String(), Type.Null()]);
 const NullableInteger = Type.Union([Type.Integer(), Type.Null()]);
@@ -86,17 +87,16 @@ export const ImportBody = Type.Object({
 });
 
 export const ListCaQuery = Type.Object({
-  limit: Type.Integer({ minimum: 0, maximum: 1000, default: 10 }),
-  offset: Type.Integer({ minimum: 0, default: 0 }),
+  ...PagingQuery,
   name: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   status: Type.Optional(Type.String({ enum: ['PENDING', 'ACTIVED', 'DISABLED', 'DELETED', 'EXPIRED'] })),
   type: Type.Optional(Type.String({ enum: ['ROOT', 'SUBORDINATE'] })),
-  sort_key: Type.String({ enum: ['create_time', 'common_name', 'ca_type', 'not_after'], default: 'create_time' }),
-  sort_dir: Type.String({ enum: ['ASC', 'DESC'], default: 'DESC' }),
+  sort_key: Type.Optional(Type.String({ enum: ['create_time', 'common_name', 'ca_type', 'not_after'], default: 'create_time' })),
+  sort_dir: SortDirection,
 });
 
 export const DeleteCaQuery = Type.Object({
-  pending_days: Type.Integer({ minimum: 7, maximum: 30, default: 7, description: 'Days until final removal' }),
+  pending_days: Type.Optional(Type.Integer({ minimum: 7, maximum: 30, default: 7, description: 'Days until final removal' })),
 });
 
 const DistinguishedNameOut = Type.Object({

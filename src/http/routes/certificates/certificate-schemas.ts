@@ -2,7 +2,7 @@
 import { Type } from 'typebox';
 import { ErrorCode } from '../../../errors.ts';
 import type { FieldErrorCodes } from '../../error-handler.ts';
-import { UUID_PATTERN } from '../../schemas/common.ts';
+import { PagingQuery, SortDirection, UUID_PATTERN } from '../../schemas/common.ts';
 
 const text = (description: string) => Type.String({ description });
 
@@ -81,12 +81,11 @@ export const IdempotencyHeaders = Type.Object({
 export const CertificateIdParams = Type.Object({ certificate_id: Type.String({ pattern: UUID_PATTERN }) });
 
 export const ListQuery = Type.Object({
-  limit: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000, default: 10 })),
-  offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+  ...PagingQuery,
   name: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   status: Type.Optional(Type.String({ enum: ['ISSUED', 'REVOKED', 'EXPIRED'] })),
   sort_key: Type.Optional(Type.String({ enum: ['create_time', 'common_name', 'issuer_name', 'not_after'] })),
-  sort_dir: Type.Optional(Type.String({ enum: ['ASC', 'DESC'] })),
+  sort_dir: SortDirection,
 });
 
 const NullableString = Type.Union([Type.String(), Type.Null()]);
