@@ -1,19 +1,22 @@
 /**
  * Settlement on two instances at once (§8 invariants): two separate node processes settle the same Postgres
  * database concurrently; every (CA, hour) ends up with exactly one record and the seconds add up.
- * Always runs against the real Postgres of this machine (DATABASE_URL, else 127.0.0.1:55432).
+ * Always runs against a real Postgres server (DATABASE_URL's, else a throwaway cluster).
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { postgresTestDatabase } from '../helpers/database.ts';
+import { postgresTestDatabase, realPostgres } from '../helpers/database.ts';
 import { insertCa, utc } from './support.ts';
 
 const run = promisify(execFile);
-const SERVER = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:55432/postgres';
-const database = await postgresTestDatabase(SERVER);
-t.teardown(() => database.close());
+const postgres = await realPostgres();
+const database = await postgresTestDatabase(postgres.url);
+t.teardown(async () => {
+  await database.close();
+  await postgres.stop();
+});
 const db = database.prisma;
 const worker = new URL('./fixtures/settle-worker.ts', import.meta.url).pathname;
 

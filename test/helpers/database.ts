@@ -217,3 +217,14 @@ export async function startTestPostgres(): Promise<TestPostgres | undefined> {
     },
   };
 }
+
+/**
+ * A real Postgres server for tests that need one whatever the suite runs on (several processes sharing a
+ * database, pg_dump): the DATABASE_URL server when set, else a throwaway cluster started for this file.
+ */
+export async function realPostgres(): Promise<TestPostgres> {
+  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => undefined };
+  const server = await startTestPostgres();
+  if (!server) throw new Error('Postgres server binaries are missing (apt-get install postgresql)');
+  return server;
+}
