@@ -3,7 +3,7 @@
  * Order: framework conventions (ids, bodies, errors, logs) -> authentication -> docs -> routes.
  */
 import fastifyJwt from '@fastify/jwt';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,8 +66,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       reply.header('x-request-id', request.id);
       sendError(reply, error.code === 'FST_ERR_BAD_URL' ? errors.invalidParameter('the request URL is malformed') : toAppError(error, request));
     },
-    requestIdLogLabel: 'requestId',
-    disableRequestLogging: true,
+    // Our own access log (http/plugins/access-log.ts) replaces fastify's per-request lines.
+    logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: true,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 2048 },
