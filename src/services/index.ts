@@ -5,21 +5,21 @@
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { DatabaseHandle } from '../db/database.ts';
-import type { KeyStores } from '../keystore/index.ts';
-
-export type { KeyStores };
 import type { Job } from '../jobs/job-runner.ts';
-import { createReadinessService } from './readiness-service.ts';
-import { createCrlRefreshJob, createRevocationServices } from './revocation/index.ts';
-import { createBillingHooks } from './billing/usage-hooks.ts';
-import { billingSettlementJob, createBillingService } from './billing/billing-service.ts';
+import type { KeyStores } from '../keystore/index.ts';
 import { createAccessKeyService } from './access-keys/access-key-service.ts';
 import { createAuditService } from './audit/audit-service.ts';
+import { billingSettlementJob, createBillingService } from './billing/billing-service.ts';
+import { createBillingHooks } from './billing/usage-hooks.ts';
+import { caDeletionJob, caExpiryJob } from './ca/ca-jobs.ts';
+import { createCaService } from './ca/ca-service.ts';
 import { createCertificateService } from './certificates/certificate-service.ts';
 import { createIssuanceService } from './certificates/issuance-service.ts';
-import { createCaService } from './ca/ca-service.ts';
-import { caDeletionJob, caExpiryJob } from './ca/ca-jobs.ts';
+import { createReadinessService } from './readiness-service.ts';
+import { createCrlRefreshJob, createRevocationServices } from './revocation/index.ts';
 import { createTagService } from './tags/tag-service.ts';
+
+export type { KeyStores };
 
 export interface ServiceDependencies {
   config: Config;
@@ -29,20 +29,21 @@ export interface ServiceDependencies {
 }
 
 export function createServices(deps: ServiceDependencies) {
-  const { database, keyStores } = deps;
+  const { database, keyStores, clock, config } = deps;
+  const db = database.prisma;
   const configuredStores = [keyStores.software, ...(keyStores.pkcs11 ? [keyStores.pkcs11] : [])];
   // Called inside the CA, order and certificate transactions (see billing/usage-hooks.ts).
-  const billingHooks = createBillingHooks(deps.config.billing);
+  const billingHooks = createBillingHooks(config.billing);
   return {
-    billing: createBillingService({ db: database.prisma, config: deps.config, hooks: billingHooks }),
+    billing: createBillingService({ db, config, hooks: billingHooks }),
     readiness: createReadinessService({ database, keyStores: configuredStores }),
-    accessKeys: createAccessKeyService({ db: database.prisma, clock: deps.clock, config: deps.config }),
-    audit: createAuditService({ db: database.prisma }),
-    issuance: createIssuanceService({ db: database.prisma, clock: deps.clock, config: deps.config, keyStores, billing: billingHooks }),
-    ca: createCaService({ db: database.prisma, clock: deps.clock, config: deps.config, keyStores, billing: billingHooks }),
-    tags: createTagService({ db: database.prisma, clock: deps.clock, config: deps.config }),
-    certificates: createCertificateService({ db: database.prisma, clock: deps.clock, config: deps.config }),
-    revocation: createRevocationServices({ db: database.prisma, clock: deps.clock, keyStores, config: deps.config }),
+    accessKeys: createAccessKeyService({ db, clock, config }),
+    audit: createAuditService({ db }),
+    issuance: createIssuanceService({ db, clock, config, keyStores, billing: billingHooks }),
+    ca: createCaService({ db, clock, config, keyStores, billing: billingHooks }),
+    tags: createTagService({ db, clock, config }),
+    certificates: createCertificateService({ db, clock, config }),
+    revocation: createRevocationServices({ db, clock, keyStores, config }),
   };
 }
 export type Services = ReturnType<typeof createServices>;

@@ -3,11 +3,11 @@ import type { FastifyInstance } from 'fastify';
 import { authRoutes } from './auth/index.ts';
 import { billingRecordRoutes } from './billing/billing-records.ts';
 import { caRoutes } from './ca/ca-routes.ts';
-import { publicCaCertificateRoutes } from './public-ca-certificate.ts';
 import { tagRoutes } from './tags/tag-routes.ts';
 import { certificateRoutes } from './certificates/certificate-routes.ts';
 import { consoleConfigRoutes } from './console-config.ts';
 import { healthRoutes } from './health.ts';
+import { publicCaCertificateRoutes } from './public/ca-certificate-routes.ts';
 import { revocationPublicRoutes } from './public/revocation-public-routes.ts';
 import { revocationRoutes } from './revocation/revocation-routes.ts';
 

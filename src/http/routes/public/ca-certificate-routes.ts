@@ -1,8 +1,8 @@
 /** `GET /ca/{ca_id}.crt` (§10.4): the CA certificate in DER, unauthenticated; the AIA caIssuers target. */
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { errors } from '../../errors.ts';
-import { errorResponses } from '../schemas/common.ts';
+import { errors } from '../../../errors.ts';
+import { errorResponses } from '../../schemas/common.ts';
 
 export async function publicCaCertificateRoutes(app: FastifyInstance): Promise<void> {
   app.get(
