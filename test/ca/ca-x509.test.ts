@@ -37,6 +37,9 @@ t.test('every key algorithm and hash: each CA certificate verifies against its e
     const exported = await exportOf(id);
     await verifyWithChain(t, exported.certificate, exported.certificate_chain, `${ca.key_algorithm}/${ca.signature_algorithm} ${ca.distinguished_name.common_name}`);
   }
+  // CI runs this file a second time with KEY_STORE=pkcs11: every key then lives on the SoftHSM2 token.
+  const stores = await harness.database.prisma.certificateAuthority.findMany({ where: { id: { in: [...ids, ecRoot] } }, select: { keyStore: true } });
+  t.same([...new Set(stores.map((row) => row.keyStore))], [harness.config.keyStore.defaultKind], `keys held by the ${harness.config.keyStore.defaultKind} store`);
   const chain = (await exportOf(ids[ids.length - 1])).certificate_chain;
   t.equal(chain.match(/BEGIN CERTIFICATE/g).length, 5, 'the deepest chain runs through four parents to the root');
   const text = await opensslText(t, (await exportOf(ids[1])).certificate);

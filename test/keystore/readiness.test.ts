@@ -18,8 +18,11 @@ async function readiness(harness: Awaited<ReturnType<typeof createTestApp>>) {
   return { status: response.statusCode, body: response.json() as { error_code?: string; checks: Record<string, string> } };
 }
 
+/** Only the software store: this file's own token replaces any the suite was given (SOFTHSM2_CONF). */
+const softwareOnly = { KEY_STORE: 'software', PKCS11_LIBRARY: '' };
+
 t.test('a CA key sealed under another master key makes /ready fail, naming the cause', async (t) => {
-  const harness = await createTestApp();
+  const harness = await createTestApp({ env: softwareOnly });
   t.teardown(() => harness.close());
   t.equal((await readiness(harness)).status, 200, 'ready before any key exists');
 
@@ -36,13 +39,13 @@ t.test('a CA key sealed under another master key makes /ready fail, naming the c
 });
 
 t.test('PKCS#11: a missing token is reported, a good token is ready', async (t) => {
-  const good = await createTestApp({ pkcs11: { library: SOFTHSM_LIBRARY, tokenLabel: 'pca-ready-test', pin: '2468' } });
+  const good = await createTestApp({ env: softwareOnly, pkcs11: { library: SOFTHSM_LIBRARY, tokenLabel: 'pca-ready-test', pin: '2468' } });
   t.teardown(() => good.close());
   const ready = await readiness(good);
   t.equal(ready.status, 200);
   t.equal(ready.body.checks.key_store_pkcs11, 'ok');
 
-  const missing = await createTestApp({ pkcs11: { library: SOFTHSM_LIBRARY, tokenLabel: 'no-such-token', pin: '2468' } });
+  const missing = await createTestApp({ env: softwareOnly, pkcs11: { library: SOFTHSM_LIBRARY, tokenLabel: 'no-such-token', pin: '2468' } });
   t.teardown(() => missing.close());
   const missingResult = await readiness(missing);
   t.equal(missingResult.status, 503);
