@@ -37,7 +37,8 @@ interface Started {
 
 async function startServer(): Promise<Started> {
   const started = performance.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // What `npm start` runs: the compiled server, rebuilt first if the sources are newer.
+  const child = spawn(process.execPath, ['scripts/start.mjs'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
@@ -94,7 +95,7 @@ t.test('second start reuses the data folder, its secrets and its database', asyn
 });
 
 t.test('a configuration error stops the start with a clear message', async (t) => {
-  const result = await run(process.execPath, ['--import', 'tsx', 'src/server.ts'], { env: { ...env, PORT: 'eighty' } }).catch((error: { code: number; stderr: string }) => error);
+  const result = await run(process.execPath, ['scripts/start.mjs'], { env: { ...env, PORT: 'eighty' } }).catch((error: { code: number; stderr: string }) => error);
   t.equal((result as { code: number }).code, 1);
   t.match((result as { stderr: string }).stderr, /Configuration error: PORT must be an integer/);
 });
