@@ -1,0 +1,104 @@
+/**
+ * OCSP responder throughput over HTTP: `POST /ocsp/{ca_id}` against a started server over a real Postgres
+ * (DATABASE_URL, else a throwaway cluster), with a P-256 subordinate that issued 1,000 certificates, one of them
+ * revoked. Each request is a distinct openssl-style request (nonce), looked up in the database and signed by the
+ * CA key through the key store.
+ *
+ *   npx tsx bench/ocsp/http.ts [seconds=8] [concurrency=32]
+ */
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { buildApp } from '../../src/app.ts';
+import { mintAdminToken } from '../../src/auth/dev-token.ts';
+import { createKeyStores } from '../../src/keystore/index.ts';
+import { KEY_ARGS, opensslCsr, scratch } from '../../test/certificates/support.ts';
+import { testConfig } from '../../test/helpers/app.ts';
+import { postgresTestDatabase, realPostgres } from '../../test/helpers/database.ts';
+import { openssl } from '../../test/x509/support.ts';
+
+const seconds = Number(process.argv[2] ?? 8);
+const concurrency = Number(process.argv[3] ?? 32);
+const CERTIFICATES = 1000;
+
+const postgres = await realPostgres();
+const config = testConfig({ RATE_LIMIT_MAX: '100000000' });
+const database = await postgresTestDatabase(postgres.url);
+const keyStores = createKeyStores({ masterKey: config.masterKey });
+const app = await buildApp({ config, database, keyStores, logDestination: false });
+const base = await app.listen({ host: '127.0.0.1', port: 0 });
+const headers = { authorization: `Bearer ${mintAdminToken(app.jwt, config.defaultDomainId, 3600)}`, 'content-type': 'application/json' };
+
+async function call(method: string, path: string, body?: unknown): Promise<Record<string, string>> {
+  const response = await fetch(`${base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${path}: ${response.status} ${text}`);
+  return text ? (JSON.parse(text) as Record<string, string>) : {};
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+try {
+  const dn = (cn: string) => ({ common_name: cn, country: 'CN', state: 'zj', locality: 'hz', organization: 'bench', organizational_unit: 'ou' });
+  const { ca_id: rootId } = await call('POST', '/v1/private-certificate-authorities', { type: 'ROOT', distinguished_name: dn('ocsp-root'), key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 2 } });
+  const { ca_id: subId } = await call('POST', '/v1/private-certificate-authorities', { type: 'SUBORDINATE', issuer_id: rootId, distinguished_name: dn('ocsp-sub'), key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 1 } });
+  const dir = await scratch('ocsp-bench');
+  const { csr } = await opensslCsr(dir, 'ocsp-leaf', [...KEY_ARGS.p256]);
+  const ids: string[] = [];
+  for (let i = 0; i < CERTIFICATES; i += 50) {
+    const batch = await Promise.all(Array.from({ length: 50 }, () => call('POST', '/v1/private-certificates/csr', { issuer_id: subId, csr, validity: { type: 'DAY', value: 30 } })));
+    ids.push(...batch.map((result) => result.certificate_id));
+  }
+  await call('POST', `/v1/private-certificates/${ids[0]}/revoke`, { reason: 'KEY_COMPROMISE' });
+  const exported = await call('POST', `/v1/private-certificates/${ids[1]}/export`, { is_compressed: 'false', type: 'OTHER' });
+  const caPem = (await call('POST', `/v1/private-certificate-authorities/${subId}/export`)).certificate;
+  const caFile = await dir.write('ca.pem', caPem);
+  const leafFile = await dir.write('leaf.pem', exported.certificate);
+  const requests: Buffer[] = [];
+  for (let i = 0; i < 32; i++) {
+    const made = await openssl(['ocsp', '-issuer', caFile, '-cert', leafFile, '-reqout', dir.file(`req-${i}.der`)]);
+    if (!made.ok) throw new Error(made.stderr);
+    requests.push(await dir.read(`req-${i}.der`));
+  }
+  const url = `${base}/ocsp/${subId}`;
+  const post = (body: Buffer) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body: new Uint8Array(body) });
+
+  const sample = Buffer.from(await (await post(requests[0])).arrayBuffer());
+  const sampleFile = await dir.write('resp.der', sample);
+  const check = await openssl(['ocsp', '-respin', sampleFile, '-reqin', dir.file('req-0.der'), '-issuer', caFile, '-CAfile', await dir.write('root.pem', (await call('POST', `/v1/private-certificate-authorities/${rootId}/export`)).certificate), '-resp_text']);
+  await Promise.all(requests.slice(0, 16).map((body) => post(body).then((r) => r.arrayBuffer())));
+
+  const latencies: number[] = [];
+  let failures = 0;
+  const deadline = performance.now() + seconds * 1000;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      for (let i = worker; performance.now() < deadline; i += concurrency) {
+        const t0 = performance.now();
+        const response = await post(requests[i % requests.length]);
+        await response.arrayBuffer();
+        latencies.push(performance.now() - t0);
+        if (response.status !== 200) failures++;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const load = os.loadavg().map((value) => value.toFixed(2)).join(' ');
+  const verdict = `${check.stdout}${check.stderr}`;
+  console.log(`sample response: ${/Response verify OK/.test(verdict) ? 'openssl: Response verify OK' : verdict}, ${/Cert Status: (\w+)/.exec(verdict)?.[0] ?? 'no status'}`);
+  console.log('| concurrency | seconds | requests | failures | responses/s | p50 ms | p99 ms | load avg |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  console.log(
+    `| ${concurrency} | ${elapsed.toFixed(1)} | ${latencies.length} | ${failures} | ${((latencies.length - failures) / elapsed).toFixed(0)} | ` +
+      `${percentile(latencies, 50).toFixed(1)} | ${percentile(latencies, 99).toFixed(1)} | ${load} |`,
+  );
+} finally {
+  await app.close();
+  await keyStores.software.close();
+  await database.close();
+  await postgres.stop();
+}
+process.exit(0);
