@@ -39,3 +39,15 @@ export function pageOf(query: { limit?: number; offset?: number }): { limit: num
 }
 
 export const SortDirection = Type.Optional(Type.String({ enum: ['ASC', 'DESC'], default: 'DESC', description: 'Ties break by id' }));
+
+export const NullableString = Type.Union([Type.String(), Type.Null()]);
+
+/** A distinguished name in responses (§5.1): every attribute present, null when the certificate lacks it. */
+export const DistinguishedNameOut = Type.Object({
+  common_name: NullableString,
+  country: NullableString,
+  state: NullableString,
+  locality: NullableString,
+  organization: NullableString,
+  organizational_unit: NullableString,
+});

@@ -1,17 +1,11 @@
 /** The CA object of §5.7 from a database row: every documented field present, null when empty. */
 import type { Config } from '../../config.ts';
 import type { CertificateAuthority } from '../../db/generated/client.ts';
+import { dnObject, type DistinguishedNameObject } from '../dn-columns.ts';
 import { caUrn } from '../urn.ts';
 import { effectiveStatus, publicUrls, type CaStatus } from './ca-rules.ts';
 
-export interface DistinguishedNameObject {
-  common_name: string | null;
-  country: string | null;
-  state: string | null;
-  locality: string | null;
-  organization: string | null;
-  organizational_unit: string | null;
-}
+export type { DistinguishedNameObject };
 
 export interface CrlConfigurationObject {
   enabled: boolean;
@@ -50,15 +44,7 @@ export interface CaObject {
 const millis = (date: Date | null): number | null => (date ? date.getTime() : null);
 
 export function distinguishedNameOf(row: CertificateAuthority): DistinguishedNameObject | null {
-  if (row.commonName === null) return null;
-  return {
-    common_name: row.commonName,
-    country: row.country,
-    state: row.state,
-    locality: row.locality,
-    organization: row.organization,
-    organizational_unit: row.organizationalUnit,
-  };
+  return row.commonName === null ? null : dnObject(row);
 }
 
 export function crlConfigurationOf(row: CertificateAuthority, publicBaseUrl: string): CrlConfigurationObject {

@@ -15,6 +15,7 @@ import { parseCertificate, verifyCertificateSignature } from '../../x509/certifi
 import { buildCsr } from '../../x509/csr.ts';
 import { validateKeyUsages, type KeyUsage } from '../../x509/extensions.ts';
 import { validateDistinguishedName, type DistinguishedName } from '../../x509/name.ts';
+import { dnColumns, dnObject } from '../dn-columns.ts';
 import { joinPem, parsePemBlocks, parseSinglePem, toPem } from '../../x509/pem.ts';
 import type { Clock } from '../../clock.ts';
 import { recordAudit } from '../audit/audit-log.ts';
@@ -96,17 +97,6 @@ const NOT_CSR_ISSUED: Prisma.CertificateAuthorityWhereInput = { OR: [{ genMode: 
 
 /** Prisma's Bytes columns take an ArrayBuffer-backed copy. */
 const bytes = (data: Uint8Array): Uint8Array<ArrayBuffer> => new Uint8Array(data);
-
-function dnColumns(dn: DistinguishedName) {
-  return {
-    commonName: dn.common_name ?? null,
-    country: dn.country ?? null,
-    state: dn.state ?? null,
-    locality: dn.locality ?? null,
-    organization: dn.organization ?? null,
-    organizationalUnit: dn.organizational_unit ?? null,
-  };
-}
 
 function crlColumns(crl: CrlConfigurationInput | undefined, caId: string) {
   if (crl === undefined) return {};
@@ -384,14 +374,7 @@ export function createCaService(deps: CaServiceDeps) {
   function storedSpecInput(row: CertificateAuthority, input: ActivateCaInput): CreateCaInput {
     return {
       type: row.type ?? undefined,
-      distinguished_name: {
-        common_name: row.commonName,
-        country: row.country,
-        state: row.state,
-        locality: row.locality,
-        organization: row.organization,
-        organizational_unit: row.organizationalUnit,
-      },
+      distinguished_name: dnObject(row),
       key_algorithm: row.keyAlgorithm ?? undefined,
       signature_algorithm: input.signature_algorithm ?? row.signatureAlgorithm ?? undefined,
       path_length: input.path_length ?? row.pathLength,

@@ -1,11 +1,11 @@
 /** The Certificate object of §5.8 from a database row: every documented field present, null when empty. */
 import type { Config } from '../../config.ts';
-import type { DistinguishedNameObject } from '../ca/ca-mapper.ts';
+import { dnObject, type DistinguishedNameObject, type DnColumns } from '../dn-columns.ts';
 import { certificateUrn } from '../urn.ts';
 import { certificateStatus, type CertificateStatus } from './certificate-rules.ts';
 
 /** The columns a certificate object needs (a Prisma row or a raw list row). */
-export interface CertificateFields {
+export interface CertificateFields extends DnColumns {
   id: string;
   domainId: string;
   issuerId: string;
@@ -13,12 +13,6 @@ export interface CertificateFields {
   genMode: string;
   keyAlgorithm: string;
   signatureAlgorithm: string;
-  commonName: string | null;
-  country: string | null;
-  state: string | null;
-  locality: string | null;
-  organization: string | null;
-  organizationalUnit: string | null;
   serialNumber: string;
   notBefore: Date;
   notAfter: Date;
@@ -64,14 +58,7 @@ export function toCertificateObject(
     not_before: row.notBefore.getTime(),
     not_after: row.notAfter.getTime(),
     delete_time: null,
-    distinguished_name: {
-      common_name: row.commonName,
-      country: row.country,
-      state: row.state,
-      locality: row.locality,
-      organization: row.organization,
-      organizational_unit: row.organizationalUnit,
-    },
+    distinguished_name: dnObject(row),
     enterprise_project_id: row.enterpriseProjectId,
     urn: certificateUrn(config.region, row.domainId, row.id),
   };

@@ -2,9 +2,8 @@
 import { Type } from 'typebox';
 import { ErrorCode } from '../../../errors.ts';
 import type { FieldErrorCodes } from '../../error-handler.ts';
-import { PagingQuery, SortDirection } from '../../schemas/common.ts';
+import { DistinguishedNameOut, NullableString, PagingQuery, SortDirection } from '../../schemas/common.ts';
 
-const NullableString = Type.Union([Type.String(), Type.Null()]);
 const NullableInteger = Type.Union([Type.Integer(), Type.Null()]);
 const CaReference = Type.String({ minLength: 1, maxLength: 512, description: 'CA id or URN pca:{region}:{domain_id}:ca:{ca_id}' });
 
@@ -99,14 +98,6 @@ export const DeleteCaQuery = Type.Object({
   pending_days: Type.Optional(Type.Integer({ minimum: 7, maximum: 30, default: 7, description: 'Days until final removal' })),
 });
 
-const DistinguishedNameOut = Type.Object({
-  common_name: NullableString,
-  country: NullableString,
-  state: NullableString,
-  locality: NullableString,
-  organization: NullableString,
-  organizational_unit: NullableString,
-});
 
 export const CaObject = Type.Object({
   ca_id: Type.String(),

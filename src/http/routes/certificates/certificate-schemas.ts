@@ -2,7 +2,7 @@
 import { Type } from 'typebox';
 import { ErrorCode } from '../../../errors.ts';
 import type { FieldErrorCodes } from '../../error-handler.ts';
-import { PagingQuery, SortDirection, UUID_PATTERN } from '../../schemas/common.ts';
+import { DistinguishedNameOut, NullableString, PagingQuery, SortDirection, UUID_PATTERN } from '../../schemas/common.ts';
 
 const text = (description: string) => Type.String({ description });
 
@@ -88,16 +88,7 @@ export const ListQuery = Type.Object({
   sort_dir: SortDirection,
 });
 
-const NullableString = Type.Union([Type.String(), Type.Null()]);
 
-const DistinguishedNameOut = Type.Object({
-  common_name: NullableString,
-  country: NullableString,
-  state: NullableString,
-  locality: NullableString,
-  organization: NullableString,
-  organizational_unit: NullableString,
-});
 
 export const CertificateObject = Type.Object({
   certificate_id: Type.String(),
