@@ -1581,7 +1581,12 @@ export interface operations {
                             };
                             enterprise_project_id: string;
                             free_quota: number;
+                            /** @description 0 yearly/monthly (prepaid), 1 pay-per-use */
                             charging_mode: number;
+                            /** @description Extension: end of the purchased period of a prepaid CA (ms) */
+                            prepaid_expire_time: number | null;
+                            /** @description Extension: whole days left of the purchased period; null for pay-per-use */
+                            prepaid_days_left: number | null;
                             cluster_id: null;
                             domain_id: string;
                             urn: string;
@@ -1890,7 +1895,12 @@ export interface operations {
                         };
                         enterprise_project_id: string;
                         free_quota: number;
+                        /** @description 0 yearly/monthly (prepaid), 1 pay-per-use */
                         charging_mode: number;
+                        /** @description Extension: end of the purchased period of a prepaid CA (ms) */
+                        prepaid_expire_time: number | null;
+                        /** @description Extension: whole days left of the purchased period; null for pay-per-use */
+                        prepaid_days_left: number | null;
                         cluster_id: null;
                         domain_id: string;
                         urn: string;
@@ -3082,7 +3092,12 @@ export interface operations {
                                 };
                                 enterprise_project_id: string;
                                 free_quota: number;
+                                /** @description 0 yearly/monthly (prepaid), 1 pay-per-use */
                                 charging_mode: number;
+                                /** @description Extension: end of the purchased period of a prepaid CA (ms) */
+                                prepaid_expire_time: number | null;
+                                /** @description Extension: whole days left of the purchased period; null for pay-per-use */
+                                prepaid_days_left: number | null;
                                 cluster_id: null;
                                 domain_id: string;
                                 urn: string;

@@ -40,7 +40,7 @@ t.test('create a root: ACTIVED, path length 7, every CA object field', async (t)
   });
   t.match(ca.serial_number, /^[0-9a-f]{32}$/);
   t.equal(ca.not_after - ca.not_before > 4 * 365 * 86_400_000, true, '5 years');
-  t.equal(Object.keys(ca).length, 23, 'exactly the documented fields');
+  t.equal(Object.keys(ca).length, 25, 'exactly the documented fields, plus the two prepaid-period extensions');
 });
 
 t.test('create a subordinate under a root; crl_configuration echoed with the public CRL URL', async (t) => {
@@ -109,7 +109,13 @@ t.test('order: PENDING prepaid CAs without keys, CA_PREPAID records; configure b
   const response = await call('POST', `${CA}/order`, order);
   t.equal(response.status, 200);
   const [first, second] = response.body.ca_ids as string[];
-  t.match(await api.show(first), { status: 'PENDING', charging_mode: 0, type: null, distinguished_name: null, key_algorithm: null });
+  const pending = await api.show(first);
+  t.match(pending, { status: 'PENDING', charging_mode: 0, type: null, distinguished_name: null, key_algorithm: null });
+  t.ok(pending.prepaid_days_left >= 365 && pending.prepaid_days_left <= 366, `a one-year purchase shows ${pending.prepaid_days_left} days left`);
+  t.ok(pending.prepaid_expire_time > Date.now() + 364 * 86_400_000, 'and when it ends');
+  const listed = (await call('GET', `${CA}?status=PENDING&limit=100`)).body.certificate_authorities as { ca_id: string; prepaid_days_left: number }[];
+  t.equal(listed.find((ca) => ca.ca_id === first)?.prepaid_days_left, pending.prepaid_days_left, 'the list carries the console column too');
+  t.match(await api.show(rootId), { charging_mode: 1, prepaid_days_left: null, prepaid_expire_time: null }, 'pay-per-use CAs show none');
   const records = await prisma.billingRecord.findMany({ where: { resourceId: { in: [first, second] } } });
   t.same(records.map((r) => r.usageType), ['CA_PREPAID', 'CA_PREPAID']);
 

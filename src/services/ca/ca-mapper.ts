@@ -2,6 +2,7 @@
 import type { Config } from '../../config.ts';
 import type { CertificateAuthority } from '../../db/generated/client.ts';
 import { dnObject, type DistinguishedNameObject } from '../dn-columns.ts';
+import { prepaidDaysLeft } from '../billing/prepaid.ts';
 import { caUrn } from '../urn.ts';
 import { effectiveStatus, publicUrls, type CaStatus } from './ca-rules.ts';
 
@@ -36,6 +37,9 @@ export interface CaObject {
   enterprise_project_id: string;
   free_quota: number;
   charging_mode: number;
+  /** Extension for consoles (scenario 4): end of a prepaid CA's purchased period and the whole days left. */
+  prepaid_expire_time: number | null;
+  prepaid_days_left: number | null;
   cluster_id: null;
   domain_id: string;
   urn: string;
@@ -89,6 +93,8 @@ export function toCaObject(
     enterprise_project_id: row.enterpriseProjectId,
     free_quota: row.freeQuota,
     charging_mode: row.chargingMode,
+    prepaid_expire_time: millis(row.prepaidUntil),
+    prepaid_days_left: prepaidDaysLeft(row, context.now),
     cluster_id: null,
     domain_id: row.domainId,
     urn: caUrn(config.region, row.domainId, row.id),
