@@ -33,6 +33,12 @@ export async function recordAudit(tx: Tx, context: RequestContext, change: Audit
   await tx.auditEvent.create({ data: auditEvent(context, change, 'SUCCESS', change.detail) });
 }
 
+/** Several changes' events in one multi-row insert (a group-committed batch), each with its own request context. */
+export async function recordAudits(tx: Tx, changes: { context: RequestContext; change: AuditedChange }[]): Promise<void> {
+  if (changes.length === 0) return;
+  await tx.auditEvent.createMany({ data: changes.map(({ context, change }) => auditEvent(context, change, 'SUCCESS', change.detail)) });
+}
+
 export async function recordFailure(db: Db, context: RequestContext, change: AuditedChange & { errorCode: string }): Promise<void> {
   await db.auditEvent.create({ data: auditEvent(context, change, 'FAILURE', { error_code: change.errorCode, ...(change.detail ?? {}) }) });
 }

@@ -21,6 +21,10 @@
  *     resourceId = the certificate id, or the ca_id of a CSR-issued INTERMEDIATE_CA. Uses one of the issuing
  *     CA's free_quota when above 0 (price 0). Call it as the LAST statement before commit: with volume tiers
  *     configured it takes a per-domain lock until commit.
+ *   recordCertificateIssues(tx, issues, freeQuotas)
+ *     the same for a group-committed batch, with multi-row inserts; `freeQuotas` maps each issuing CA to its
+ *     free_quota as read under the transaction's FOR SHARE lock on that CA (no one else can change it then).
+ *     The first issues of each CA use its free quota, in order.
  *
  * Orders (§4.2.2):
  *   recordPrepaidOrder(tx, { caId, domainId, periodType, periodNum, at })
@@ -72,6 +76,7 @@ export interface BillingHooks {
   endPendingDeletionByRestore(tx: Tx, ca: BillableCa, at: Date): Promise<void>;
   endUsage(tx: Tx, ca: BillableCa, at: Date): Promise<void>;
   recordCertificateIssue(tx: Tx, issue: CertificateIssue): Promise<IssueCharge>;
+  recordCertificateIssues(tx: Tx, issues: CertificateIssue[], freeQuotas: ReadonlyMap<string, number>): Promise<IssueCharge[]>;
   recordPrepaidOrder(tx: Tx, line: PrepaidOrderLine): Promise<{ periodEnd: Date }>;
 }
 
@@ -121,12 +126,32 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(${CERTIFICATE_VOLUME_LOCK_CLASS}::int, hashtext(${domainId}))`;
   }
 
-  /** The issue's 1-based number among the domain's certificates this UTC month (call under lockDomainVolume). */
-  async function monthlyOrdinal(tx: Tx, domainId: string, at: Date): Promise<number> {
-    const issued = await tx.billingRecord.count({
-      where: { domainId, usageType: 'CERT_ISSUE', usageStart: { gte: startOfUtcMonth(at) } },
-    });
-    return issued + 1;
+  /** The domain's CERT_ISSUE records of `at`'s UTC month (call under lockDomainVolume). */
+  function issuedThisMonth(tx: Tx, domainId: string, at: Date): Promise<number> {
+    return tx.billingRecord.count({ where: { domainId, usageType: 'CERT_ISSUE', usageStart: { gte: startOfUtcMonth(at) } } });
+  }
+
+  /** The price of a paid issue that follows `issuedBefore` issues of its domain this month. */
+  function paidUnitPrice(issuedBefore: number): string {
+    return tiered ? certificateUnitPrice(prices.certificateTiers, issuedBefore + 1) : prices.certificateTiers[0]!.unitPrice;
+  }
+
+  function issueRecord(issue: CertificateIssue, charge: IssueCharge) {
+    return {
+      id: charge.recordId,
+      uniqueKey: `CERT_ISSUE:${issue.resourceId}`,
+      domainId: issue.domainId,
+      resourceType: 'CERTIFICATE',
+      resourceId: issue.resourceId,
+      chargingMode: CHARGING_MODE.PAY_PER_USE,
+      usageType: 'CERT_ISSUE',
+      usageStart: issue.at,
+      usageEnd: issue.at,
+      usageAmount: 1n,
+      unitPrice: new Prisma.Decimal(charge.unitPrice),
+      amount: new Prisma.Decimal(charge.amount),
+      currency: prices.currency,
+    };
   }
 
   return {
@@ -159,30 +184,39 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
       const free = usedFree.length > 0;
       // A free issuance still counts towards the month's volume, so it takes the volume lock too.
       if (tiered) await lockDomainVolume(tx, issue.domainId);
-      const unitPrice = free
-        ? '0'
-        : tiered
-          ? certificateUnitPrice(prices.certificateTiers, await monthlyOrdinal(tx, issue.domainId, issue.at))
-          : prices.certificateTiers[0]!.unitPrice;
-      const recordId = randomUUID();
-      await tx.billingRecord.create({
-        data: {
-          id: recordId,
-          uniqueKey: `CERT_ISSUE:${issue.resourceId}`,
-          domainId: issue.domainId,
-          resourceType: 'CERTIFICATE',
-          resourceId: issue.resourceId,
-          chargingMode: CHARGING_MODE.PAY_PER_USE,
-          usageType: 'CERT_ISSUE',
-          usageStart: issue.at,
-          usageEnd: issue.at,
-          usageAmount: 1n,
-          unitPrice: new Prisma.Decimal(unitPrice),
-          amount: new Prisma.Decimal(unitPrice),
-          currency: prices.currency,
-        },
-      });
-      return { recordId, free, unitPrice, amount: unitPrice };
+      const unitPrice = free ? '0' : paidUnitPrice(tiered ? await issuedThisMonth(tx, issue.domainId, issue.at) : 0);
+      const charge = { recordId: randomUUID(), free, unitPrice, amount: unitPrice };
+      await tx.billingRecord.create({ data: issueRecord(issue, charge) });
+      return charge;
+    },
+
+    async recordCertificateIssues(tx, issues, freeQuotas) {
+      const freeLeft = new Map<string, number>();
+      for (const issue of issues) {
+        const left = freeLeft.get(issue.issuerCaId) ?? Math.max(0, freeQuotas.get(issue.issuerCaId) ?? 0);
+        freeLeft.set(issue.issuerCaId, left);
+      }
+      for (const [caId, left] of freeLeft) {
+        const used = Math.min(left, issues.filter((issue) => issue.issuerCaId === caId).length);
+        if (used > 0) await tx.$executeRaw`UPDATE certificate_authorities SET free_quota = free_quota - ${used}::int WHERE id = ${caId}::uuid`;
+      }
+      const domains = [...new Set(issues.map((issue) => issue.domainId))].sort();
+      if (tiered) for (const domainId of domains) await lockDomainVolume(tx, domainId);
+      // Earlier issues of this batch count towards the month's volume, free ones included.
+      const issuedBefore = new Map<string, number>();
+      const charges: IssueCharge[] = [];
+      for (const issue of issues) {
+        const left = freeLeft.get(issue.issuerCaId)!;
+        const free = left > 0;
+        if (free) freeLeft.set(issue.issuerCaId, left - 1);
+        const month = `${issue.domainId}:${startOfUtcMonth(issue.at).getTime()}`;
+        const before = issuedBefore.get(month) ?? (tiered ? await issuedThisMonth(tx, issue.domainId, issue.at) : 0);
+        issuedBefore.set(month, before + 1);
+        const unitPrice = free ? '0' : paidUnitPrice(before);
+        charges.push({ recordId: randomUUID(), free, unitPrice, amount: unitPrice });
+      }
+      await tx.billingRecord.createMany({ data: issues.map((issue, index) => issueRecord(issue, charges[index]!)) });
+      return charges;
     },
 
     async recordPrepaidOrder(tx, line) {

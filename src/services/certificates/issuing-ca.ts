@@ -22,6 +22,7 @@ interface CachedMaterial {
 }
 
 const MAX_CACHED_CAS = 1000;
+const FIELD = 'issuer_id';
 
 export function createIssuingCaLoader(deps: { config: Pick<Config, 'region' | 'publicBaseUrl'>; keyStores: KeyStores }) {
   const cache = new Map<string, CachedMaterial>();
@@ -39,16 +40,38 @@ export function createIssuingCaLoader(deps: { config: Pick<Config, 'region' | 'p
     return material;
   }
 
-  return async function lockIssuingCa(tx: Tx, ctx: RequestContext, reference: string, now: Date): Promise<IssuingCa> {
-    const field = 'issuer_id';
-    const id = resolveCaReference(reference, { region: deps.config.region, domainId: ctx.domainId, field });
-    await lockCaRow(tx, id, 'share');
-    const row = await findOwnCa(tx, ctx, id);
+  /** The same checks as `loadIssuer` on a row read under the caller's FOR SHARE lock. */
+  function issuingCaOf(row: Issuer['row'], now: Date): IssuingCa {
     const status = effectiveStatus(row, now);
-    if (status !== 'ACTIVED') throw errors.conflictingState(`${field} names a CA in status ${status}; it must be ACTIVED`);
+    if (status !== 'ACTIVED') throw errors.conflictingState(`${FIELD} names a CA in status ${status}; it must be ACTIVED`);
     if ((row.genMode !== 'GENERATE' && row.genMode !== 'IMPORT') || !row.keyRef || !row.certificateDer || !row.notAfter) {
-      throw errors.conflictingState(`${field} names a CA whose key is not held by this service`);
+      throw errors.conflictingState(`${FIELD} names a CA whose key is not held by this service`);
     }
     return { row, ...materialOf(row), notAfter: row.notAfter, pathLength: row.pathLength, urls: issuerUrls(row, deps.config.publicBaseUrl) };
+  }
+
+  return {
+    issuerIdOf(ctx: RequestContext, reference: string): string {
+      return resolveCaReference(reference, { region: deps.config.region, domainId: ctx.domainId, field: FIELD });
+    },
+
+    async lockIssuingCa(tx: Tx, ctx: RequestContext, reference: string, now: Date): Promise<IssuingCa> {
+      const id = this.issuerIdOf(ctx, reference);
+      await lockCaRow(tx, id, 'share');
+      return issuingCaOf(await findOwnCa(tx, ctx, id), now);
+    },
+
+    /**
+     * Locks several issuers FOR SHARE in one statement (in id order, so concurrent batches cannot deadlock on
+     * the locks) and reads them; a CA missing from the map is absent or removed.
+     */
+    async lockIssuingCaRows(tx: Tx, ids: string[]): Promise<Map<string, Issuer['row']>> {
+      const sorted = [...new Set(ids)].sort();
+      await tx.$queryRaw`SELECT 1 FROM certificate_authorities WHERE id = ANY(${sorted}::uuid[]) ORDER BY id FOR SHARE`;
+      const rows = await tx.certificateAuthority.findMany({ where: { id: { in: sorted }, removedAt: null } });
+      return new Map(rows.map((row) => [row.id, row]));
+    },
+
+    issuingCaOf,
   };
 }
