@@ -14,6 +14,7 @@ import { caChain } from '../ca/issuer.ts';
 import type { RequestContext } from '../context.ts';
 import { toCertificateObject, type CertificateFields, type CertificateObject } from './certificate-mapper.ts';
 import { certificateStatus, type CertificateStatus } from './certificate-rules.ts';
+import { certificatesUsed, releaseCertificateQuota } from './certificate-usage.ts';
 
 export const CERTIFICATE_SORT_KEYS = ['create_time', 'common_name', 'issuer_name', 'not_after'] as const;
 export type CertificateSortKey = (typeof CERTIFICATE_SORT_KEYS)[number];
@@ -140,12 +141,13 @@ export function createCertificateService(deps: CertificateServiceDeps) {
           data: { deletedAt: clock.now() },
         });
         if (count === 0) throw errors.notFound(`certificate ${id}`);
+        await releaseCertificateQuota(tx, ctx.domainId);
         await recordAudit(tx, ctx, { action: 'pca:cert:delete', resourceType: 'CERTIFICATE', resourceId: id });
       });
     },
 
     async quota(ctx: RequestContext) {
-      const used = await db.certificate.count({ where: { domainId: ctx.domainId, deletedAt: null } });
+      const used = await certificatesUsed(db, ctx.domainId);
       return { quotas: { resources: [{ type: 'CERTIFICATE', used, quota: config.quotas.certificate }] } };
     },
   };

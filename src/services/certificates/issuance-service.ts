@@ -40,6 +40,7 @@ import {
   requestedKeyUsages,
   type CertificateType,
 } from './certificate-rules.ts';
+import { releaseCertificateQuota, takeCertificateQuota } from './certificate-usage.ts';
 import {
   checkIdempotencyKey,
   claimIdempotencyKey,
@@ -126,6 +127,13 @@ interface IssuancePlan {
   pkcs8?: Uint8Array;
 }
 
+/** How often each key occurs, in key order (so locks taken in this order cannot deadlock). */
+function countBy(keys: string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const key of [...keys].sort()) counts.set(key, (counts.get(key) ?? 0) + 1);
+  return counts;
+}
+
 interface BatchedIssuance {
   ctx: RequestContext;
   issuerId: string;
@@ -138,12 +146,10 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
 
   const issuingCas = createIssuingCaLoader({ config, keyStores: deps.keyStores });
 
-  async function certificatesLeft(tx: Tx, domainId: string): Promise<number> {
-    return config.quotas.certificate - (await tx.certificate.count({ where: { domainId, deletedAt: null } }));
-  }
-
-  function checkQuota(left: number): void {
-    if (left <= 0) throw errors.conflictingState(`the certificate quota of ${config.quotas.certificate} is used up`);
+  async function takeQuota(tx: Tx, domainId: string, count: number): Promise<void> {
+    if (!(await takeCertificateQuota(tx, domainId, count, config.quotas.certificate))) {
+      throw errors.conflictingState(`the certificate quota of ${config.quotas.certificate} is used up`);
+    }
   }
 
   function profileOf(plan: IssuancePlan, issuer: IssuingCa, serial: Uint8Array, window: { notBefore: Date; notAfter: Date }) {
@@ -222,8 +228,8 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
     const now = clock.now();
     return db.$transaction(async (tx) => {
       if (idempotency) await claimIdempotencyKey(tx, idempotency.scope, idempotency.hash, id, now, idempotency.previous);
+      if (!plan.storeAsCa) await takeQuota(tx, ctx.domainId, 1);
       const issuer = await issuingCas.lockIssuingCa(tx, ctx, issuerReference, now);
-      if (!plan.storeAsCa) checkQuota(await certificatesLeft(tx, ctx.domainId));
       const made = await signed(ctx, plan, issuer, now, id);
       if (plan.storeAsCa) {
         await tx.certificateAuthority.create({
@@ -248,17 +254,21 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
   }
 
   /**
-   * Issues a group-committed batch in one transaction: each distinct issuer locked FOR SHARE once, one quota
-   * count per domain, multi-row inserts. A request refused on its own (issuer, quota, validity) is answered with
-   * its error without failing the others; if the transaction fails, each request is issued alone.
+   * Issues a group-committed batch in one transaction: the quota counter taken once per domain, each distinct
+   * issuer locked FOR SHARE once, multi-row inserts. A request refused on its own (issuer, validity) is answered
+   * with its error without failing the others; if the transaction fails (quota short, serial collision,
+   * deadlock), each request is issued alone and gets its own answer.
    */
   async function writeBatch(batch: Pending<BatchedIssuance, string>[]): Promise<void> {
     const now = clock.now();
     let outcome: { accepted: { pending: Pending<BatchedIssuance, string>; id: string }[]; refused: { pending: Pending<BatchedIssuance, string>; error: unknown }[] };
     try {
       outcome = await db.$transaction(async (tx) => {
+        // The quota first (as alone): a domain's issuances then reach its issuers' rows one at a time, so the
+        // free_quota update never waits on another issuance's share lock. Refused requests give theirs back.
+        const perDomain = countBy(batch.map((pending) => pending.item.ctx.domainId));
+        for (const [domainId, count] of perDomain) await takeQuota(tx, domainId, count);
         const rows = await issuingCas.lockIssuingCaRows(tx, batch.map((pending) => pending.item.issuerId));
-        const quotaLeft = new Map<string, number>();
         const accepted: { pending: Pending<BatchedIssuance, string>; id: string }[] = [];
         const refused: { pending: Pending<BatchedIssuance, string>; error: unknown }[] = [];
         const made: Awaited<ReturnType<typeof signed>>[] = [];
@@ -268,17 +278,16 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
             const row = rows.get(issuerId);
             if (!row || row.domainId !== ctx.domainId) throw errors.notFound(`CA ${issuerId}`);
             const issuer = issuingCas.issuingCaOf(row, now);
-            const left = quotaLeft.get(ctx.domainId) ?? (await certificatesLeft(tx, ctx.domainId));
-            quotaLeft.set(ctx.domainId, left);
-            checkQuota(left);
             const certificate = await signed(ctx, plan, issuer, now);
-            quotaLeft.set(ctx.domainId, left - 1);
             made.push(certificate);
             accepted.push({ pending, id: certificate.id });
           } catch (error) {
             if (!(error instanceof AppError)) throw error;
             refused.push({ pending, error });
           }
+        }
+        for (const [domainId, count] of countBy(refused.map(({ pending }) => pending.item.ctx.domainId))) {
+          await releaseCertificateQuota(tx, domainId, count);
         }
         if (made.length > 0) {
           await tx.certificate.createMany({ data: made.map((certificate) => certificate.certificate) });
