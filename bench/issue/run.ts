@@ -1,7 +1,9 @@
 /**
  * Create-by-CSR throughput over HTTP against a real Postgres, with a P-256 root and subordinate.
  *
- *   npx tsx bench/issue/run.ts [seconds=10] [concurrency=32] [server=postgres://postgres@127.0.0.1:55432/postgres]
+ *   npx tsx bench/issue/run.ts [seconds=10] [concurrency=32]
+ *
+ * The Postgres server is DATABASE_URL's, else a throwaway cluster started for the run.
  *
  * Starts the app on a loopback port over a fresh database (dropped at the end), makes the CAs through the API,
  * then keeps `concurrency` requests in flight for `seconds` and prints throughput and latency percentiles as a
@@ -16,12 +18,11 @@ import { webCryptoKeyParams } from '../../src/x509/algorithms.ts';
 import { buildCsr } from '../../src/x509/csr.ts';
 import { ecdsaRawToDer } from '../../src/x509/der.ts';
 import { toPem } from '../../src/x509/pem.ts';
-import { postgresTestDatabase } from '../../test/helpers/database.ts';
+import { postgresTestDatabase, realPostgres } from '../../test/helpers/database.ts';
 import { testConfig } from '../../test/helpers/app.ts';
 
 const seconds = Number(process.argv[2] ?? 10);
 const concurrency = Number(process.argv[3] ?? 32);
-const serverUrl = process.argv[4] ?? 'postgres://postgres@127.0.0.1:55432/postgres';
 const DISTINCT_CSRS = 64;
 
 async function p256Csr(index: number): Promise<string> {
@@ -40,7 +41,8 @@ function percentile(sorted: number[], p: number): number {
 }
 
 const config = testConfig({ RATE_LIMIT_MAX: '100000000', DATABASE_POOL_SIZE: '10' });
-const database = await postgresTestDatabase(serverUrl);
+const postgres = await realPostgres();
+const database = await postgresTestDatabase(postgres.url);
 const keyStores = createKeyStores({ masterKey: config.masterKey });
 const app = await buildApp({ config, database, keyStores, logDestination: false });
 const base = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -93,5 +95,6 @@ try {
   await app.close();
   await keyStores.software.close();
   await database.close();
+  await postgres.stop();
 }
 process.exit(0);
