@@ -54,6 +54,7 @@ import {
 import { createGroupCommitter, type Pending } from './group-commit.ts';
 import { createIssuingCaLoader, type IssuingCa } from './issuing-ca.ts';
 import { generateServerKey } from './server-key.ts';
+import { dnColumns } from '../dn-columns.ts';
 
 export interface CreateCertificateRequest {
   issuer_id: string;
@@ -186,12 +187,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
       issuerId: issuer.row.id,
       keyAlgorithm: plan.keyAlgorithm,
       signatureAlgorithm: profile.hash,
-      commonName: plan.subjectFields.common_name ?? null,
-      country: plan.subjectFields.country ?? null,
-      state: plan.subjectFields.state ?? null,
-      locality: plan.subjectFields.locality ?? null,
-      organization: plan.subjectFields.organization ?? null,
-      organizationalUnit: plan.subjectFields.organizational_unit ?? null,
+      ...dnColumns(plan.subjectFields),
       serialNumber: serialToHex(serial),
       notBefore: window.notBefore,
       notAfter: window.notAfter,
