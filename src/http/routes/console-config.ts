@@ -1,7 +1,7 @@
 /** Huawei's console feature flags (§4.5): fixed answers describing what this service supports. */
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { errorResponses, securityRequirements } from '../schemas/common.ts';
+import { errorResponses } from '../schemas/common.ts';
 
 const ConsoleConfig = Type.Object({
   is_support_eps: Type.Boolean(),
@@ -22,7 +22,6 @@ export async function consoleConfigRoutes(app: FastifyInstance): Promise<void> {
         tags: ['certificate-authorities'],
         summary: 'Console feature flags',
         operationId: 'showConsoleConfig',
-        security: securityRequirements,
         response: { 200: ConsoleConfig, 401: errorResponses[401], 403: errorResponses[403] },
       },
     },

@@ -7,7 +7,7 @@ import { Type } from 'typebox';
 import type { AuditEvent } from '../../../db/generated/client.ts';
 import type { AuditEventFilter } from '../../../services/audit/audit-service.ts';
 import { contextOf } from '../../request-context.ts';
-import { errorResponses, securityRequirements } from '../../schemas/common.ts';
+import { errorResponses } from '../../schemas/common.ts';
 
 const Outcome = Type.String({ enum: ['SUCCESS', 'FAILURE'] });
 
@@ -57,7 +57,6 @@ export async function auditEventRoutes(app: FastifyInstance): Promise<void> {
         tags: ['audit'],
         summary: "List the domain's audit events",
         operationId: 'listAuditEvents',
-        security: securityRequirements,
         querystring: Query,
         response: {
           200: Type.Object({ total: Type.Integer(), audit_events: Type.Array(AuditEventBody) }),

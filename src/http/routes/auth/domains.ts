@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { principalOf } from '../../plugins/auth.ts';
-import { errorResponses, securityRequirements } from '../../schemas/common.ts';
+import { errorResponses } from '../../schemas/common.ts';
 
 const DomainList = Type.Object({
   domains: Type.Array(Type.Object({ id: Type.String(), name: Type.String() }), { minItems: 1, maxItems: 1 }),

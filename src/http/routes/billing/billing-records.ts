@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { BillingRecordFilter } from '../../../services/billing/billing-records-service.ts';
 import { contextOf } from '../../request-context.ts';
-import { errorResponses, pageOf, PagingQuery, securityRequirements, UUID_PATTERN } from '../../schemas/common.ts';
+import { errorResponses, pageOf, PagingQuery, UUID_PATTERN } from '../../schemas/common.ts';
 
 const Decimal = Type.String({ pattern: '^-?\\d+(\\.\\d+)?$', description: 'Exact decimal', examples: ['0.05'] });
 
@@ -57,7 +57,7 @@ const Summary = Type.Object({
   ),
 });
 
-const common = { tags: ['billing'], security: securityRequirements };
+const common = { tags: ['billing'] };
 const config = { action: 'pca:billing:list' } as const;
 const failures = { 400: errorResponses[400], 401: errorResponses[401], 403: errorResponses[403] };
 

@@ -10,7 +10,7 @@ import type { Action } from '../../../auth/actions.ts';
 import type { ActivateCaInput, CreateCaInput, ListCaQuery as ListQuery, OrderCaInput } from '../../../services/ca/ca-service.ts';
 import type { FieldErrorCodes } from '../../error-handler.ts';
 import { contextOf } from '../../request-context.ts';
-import { NoContent, errorResponses, securityRequirements } from '../../schemas/common.ts';
+import { NoContent, errorResponses } from '../../schemas/common.ts';
 import {
   ActivateCaBody,
   CaIdParams,
@@ -44,7 +44,7 @@ interface RouteSpec {
   fieldErrorCodes?: FieldErrorCodes;
 }
 
-/** The options every CA route shares: action, tags, security, and the documented error responses. */
+/** The options every CA route shares: action, tags and the documented error responses. */
 export function routeOptions(spec: RouteSpec, tag = 'certificate-authorities'): RouteShorthandOptions {
   return {
     config: { action: spec.action, fieldErrorCodes: spec.fieldErrorCodes },
@@ -52,7 +52,6 @@ export function routeOptions(spec: RouteSpec, tag = 'certificate-authorities'): 
       tags: [tag],
       summary: spec.summary,
       operationId: spec.operationId,
-      security: securityRequirements,
       ...(spec.params ? { params: spec.params } : {}),
       ...(spec.query ? { querystring: spec.query } : {}),
       ...(spec.body ? { body: spec.body } : {}),

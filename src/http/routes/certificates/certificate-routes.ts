@@ -6,7 +6,7 @@ import type {
 } from '../../../services/certificates/issuance-service.ts';
 import type { ExportRequest, ListCertificatesQuery } from '../../../services/certificates/certificate-service.ts';
 import { contextOf } from '../../request-context.ts';
-import { NoContent, errorResponses, securityRequirements } from '../../schemas/common.ts';
+import { NoContent, errorResponses } from '../../schemas/common.ts';
 import {
   CertificateIdParams,
   CertificateIdResponse,
@@ -27,7 +27,6 @@ import {
 
 const CERT = '/v1/private-certificates';
 const tags = ['certificates'];
-const security = securityRequirements;
 const { 400: badRequest, 401: unauthorized, 403: forbidden, 404: notFound } = errorResponses;
 const conflict = { ...errorResponses[400], description: 'Idempotency-Key reused with another body' };
 
@@ -44,7 +43,6 @@ export async function certificateRoutes(app: FastifyInstance): Promise<void> {
         tags,
         summary: 'Issue a certificate with a server-generated key',
         operationId: 'createCertificate',
-        security,
         headers: IdempotencyHeaders,
         body: CreateCertificateBody,
         response: { 200: CertificateIdResponse, 400: badRequest, 401: unauthorized, 403: forbidden, 404: notFound, 409: conflict },
@@ -65,7 +63,6 @@ export async function certificateRoutes(app: FastifyInstance): Promise<void> {
         tags,
         summary: 'Issue a certificate (or a CSR-held INTERMEDIATE_CA) from a CSR',
         operationId: 'createCertificateByCsr',
-        security,
         headers: IdempotencyHeaders,
         body: CreateCertificateByCsrBody,
         response: { 200: CertificateIdResponse, 400: badRequest, 401: unauthorized, 403: forbidden, 404: notFound, 409: conflict },
@@ -86,7 +83,6 @@ export async function certificateRoutes(app: FastifyInstance): Promise<void> {
         tags,
         summary: 'Parse a CSR',
         operationId: 'parseCertificateSigningRequest',
-        security,
         body: ParseCsrBody,
         response: { 200: ParsedCsrResponse, 400: badRequest, 401: unauthorized, 403: forbidden },
       },
@@ -102,7 +98,6 @@ export async function certificateRoutes(app: FastifyInstance): Promise<void> {
         tags,
         summary: 'List certificates',
         operationId: 'listCertificate',
-        security,
         querystring: ListQuery,
         response: { 200: ListResponse, 400: badRequest, 401: unauthorized, 403: forbidden },
       },
@@ -118,7 +113,6 @@ export async function certificateRoutes(app: FastifyInstance): Promise<void> {
         tags,
         summary: 'Certificate quota',
         operationId: 'showCertificateQuota',
-        security,
         response: { 200: QuotaResponse, 401: unauthorized, 403: forbidden },
       },
     },
@@ -133,7 +127,6 @@ export async function certificateRoutes(app: FastifyInstance): Promise<void> {
         tags,
         summary: 'Show a certificate',
         operationId: 'showCertificate',
-        security,
         params: CertificateIdParams,
         response: { 200: CertificateObject, 400: badRequest, 401: unauthorized, 403: forbidden, 404: notFound },
       },
@@ -149,7 +142,6 @@ export async function certificateRoutes(app: FastifyInstance): Promise<void> {
         tags,
         summary: 'Export a certificate (JSON, or a zip per server type)',
         operationId: 'exportCertificate',
-        security,
         params: CertificateIdParams,
         body: ExportBody,
         response: { 200: ExportResponse, 400: badRequest, 401: unauthorized, 403: forbidden, 404: notFound },
@@ -174,7 +166,6 @@ export async function certificateRoutes(app: FastifyInstance): Promise<void> {
         tags,
         summary: 'Delete a certificate (does not revoke)',
         operationId: 'deleteCertificate',
-        security,
         params: CertificateIdParams,
         response: { 204: NoContent, 400: badRequest, 401: unauthorized, 403: forbidden, 404: notFound },
       },

@@ -9,12 +9,11 @@ import { crlPem } from '../../../services/revocation/crl-service.ts';
 import { CRL_VALID_DAYS, REVOCATION_REASON_NAMES } from '../../../services/revocation/revocation-rules.ts';
 import type { FieldErrorCodes } from '../../error-handler.ts';
 import { contextOf } from '../../request-context.ts';
-import { NoContent, errorResponses, securityRequirements } from '../../schemas/common.ts';
+import { NoContent, errorResponses } from '../../schemas/common.ts';
 import { CertificateIdParams, certificateIdFieldErrors } from '../certificates/certificate-schemas.ts';
 
 const CA = '/v1/private-certificate-authorities';
 const CERT = '/v1/private-certificates';
-const security = securityRequirements;
 const { 400: badRequest, 401: unauthorized, 403: forbidden, 404: notFound } = errorResponses;
 const actionResponses = { 204: NoContent, 400: badRequest, 401: unauthorized, 403: forbidden, 404: notFound };
 
@@ -55,7 +54,6 @@ export async function revocationRoutes(app: FastifyInstance): Promise<void> {
         tags: ['certificates'],
         summary: 'Revoke a certificate',
         operationId: 'revokeCertificate',
-        security,
         params: CertificateIdParams,
         body: RevokeBody,
         response: actionResponses,
@@ -76,7 +74,6 @@ export async function revocationRoutes(app: FastifyInstance): Promise<void> {
         tags: ['certificate-authorities'],
         summary: 'Revoke a subordinate CA',
         operationId: 'revokeCertificateAuthority',
-        security,
         params: CaIdParams,
         body: RevokeBody,
         response: actionResponses,
@@ -97,7 +94,6 @@ export async function revocationRoutes(app: FastifyInstance): Promise<void> {
         tags: ['certificate-authorities'],
         summary: 'Enable the CA\'s CRL',
         operationId: 'enableCertificateAuthorityCrl',
-        security,
         params: CaIdParams,
         body: EnableCrlBody,
         response: actionResponses,
@@ -123,7 +119,6 @@ export async function revocationRoutes(app: FastifyInstance): Promise<void> {
         tags: ['certificate-authorities'],
         summary: 'Disable the CA\'s CRL (the public CRL stays served)',
         operationId: 'disableCertificateAuthorityCrl',
-        security,
         params: CaIdParams,
         response: actionResponses,
       },
@@ -142,7 +137,6 @@ export async function revocationRoutes(app: FastifyInstance): Promise<void> {
         tags: ['certificate-authorities'],
         summary: 'Turn the OCSP URL in newly issued certificates on or off',
         operationId: 'updateOcspSwitch',
-        security,
         params: CaIdParams,
         body: OcspSwitchBody,
         response: actionResponses,
@@ -163,7 +157,6 @@ export async function revocationRoutes(app: FastifyInstance): Promise<void> {
         tags: ['certificate-authorities'],
         summary: 'The CA\'s current CRL in PEM, with its number, dates and entry count',
         operationId: 'showCertificateAuthorityCrl',
-        security,
         params: CaIdParams,
         response: { 200: CrlResponse, 400: badRequest, 401: unauthorized, 403: forbidden, 404: notFound },
       },
