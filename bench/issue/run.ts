@@ -9,9 +9,8 @@
  * then keeps `concurrency` requests in flight for `seconds` and prints throughput and latency percentiles as a
  * markdown row for RESULTS.md. Client and server share this process (and the machine's 2 cores).
  */
-import os from 'node:os';
-import { performance } from 'node:perf_hooks';
 import { buildApp } from '../../src/app.ts';
+import { drive, resultTable } from '../load.ts';
 import { mintAdminToken } from '../../src/auth/dev-token.ts';
 import { createKeyStores } from '../../src/keystore/index.ts';
 import { webCryptoKeyParams } from '../../src/x509/algorithms.ts';
@@ -36,9 +35,6 @@ async function p256Csr(index: number): Promise<string> {
   return toPem('CERTIFICATE REQUEST', await buildCsr({ common_name: `bench-${index}.example.com` }, spki, signer, 'SHA256'));
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
 
 const config = testConfig({ RATE_LIMIT_MAX: '100000000', DATABASE_POOL_SIZE: '10' });
 const postgres = await realPostgres();
@@ -65,31 +61,13 @@ try {
   // Warm-up: JIT, pool connections, key cache.
   await Promise.all(bodies.slice(0, 16).map((body) => fetch(`${base}/v1/private-certificates/csr`, { method: 'POST', headers, body }).then((r) => r.text())));
 
-  const latencies: number[] = [];
-  let failures = 0;
-  const deadline = performance.now() + seconds * 1000;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async (_, worker) => {
-      for (let i = worker; performance.now() < deadline; i += concurrency) {
-        const t0 = performance.now();
-        const response = await fetch(`${base}/v1/private-certificates/csr`, { method: 'POST', headers, body: bodies[i % bodies.length] });
-        await response.text();
-        latencies.push(performance.now() - t0);
-        if (response.status !== 200) failures++;
-      }
-    }),
-  );
-  const elapsed = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
+  const result = await drive(concurrency, seconds, async (i) => {
+    const response = await fetch(`${base}/v1/private-certificates/csr`, { method: 'POST', headers, body: bodies[i % bodies.length] });
+    await response.text();
+    return response.status;
+  });
   const issued = await database.prisma.certificate.count();
-  const load = os.loadavg().map((value) => value.toFixed(2)).join(' ');
-  console.log('| concurrency | seconds | requests | failures | certs/s | p50 ms | p99 ms | load avg |');
-  console.log('|---|---|---|---|---|---|---|---|');
-  console.log(
-    `| ${concurrency} | ${elapsed.toFixed(1)} | ${latencies.length} | ${failures} | ${((latencies.length - failures) / elapsed).toFixed(0)} | ` +
-      `${percentile(latencies, 50).toFixed(1)} | ${percentile(latencies, 99).toFixed(1)} | ${load} |`,
-  );
+  console.log(resultTable('certs/s', concurrency, result));
   console.log(`certificates in the database: ${issued}`);
 } finally {
   await app.close();

@@ -6,9 +6,8 @@
  *
  *   npx tsx bench/ocsp/http.ts [seconds=8] [concurrency=32]
  */
-import os from 'node:os';
-import { performance } from 'node:perf_hooks';
 import { buildApp } from '../../src/app.ts';
+import { drive, resultTable } from '../load.ts';
 import { mintAdminToken } from '../../src/auth/dev-token.ts';
 import { createKeyStores } from '../../src/keystore/index.ts';
 import { KEY_ARGS, opensslCsr, scratch } from '../../test/certificates/support.ts';
@@ -35,9 +34,6 @@ async function call(method: string, path: string, body?: unknown): Promise<Recor
   return text ? (JSON.parse(text) as Record<string, string>) : {};
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
 
 try {
   const dn = (cn: string) => ({ common_name: cn, country: 'CN', state: 'zj', locality: 'hz', organization: 'bench', organizational_unit: 'ou' });
@@ -69,32 +65,14 @@ try {
   const check = await openssl(['ocsp', '-respin', sampleFile, '-reqin', dir.file('req-0.der'), '-issuer', caFile, '-CAfile', await dir.write('root.pem', (await call('POST', `/v1/private-certificate-authorities/${rootId}/export`)).certificate), '-resp_text']);
   await Promise.all(requests.slice(0, 16).map((body) => post(body).then((r) => r.arrayBuffer())));
 
-  const latencies: number[] = [];
-  let failures = 0;
-  const deadline = performance.now() + seconds * 1000;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async (_, worker) => {
-      for (let i = worker; performance.now() < deadline; i += concurrency) {
-        const t0 = performance.now();
-        const response = await post(requests[i % requests.length]);
-        await response.arrayBuffer();
-        latencies.push(performance.now() - t0);
-        if (response.status !== 200) failures++;
-      }
-    }),
-  );
-  const elapsed = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  const load = os.loadavg().map((value) => value.toFixed(2)).join(' ');
+  const result = await drive(concurrency, seconds, async (i) => {
+    const response = await post(requests[i % requests.length]);
+    await response.arrayBuffer();
+    return response.status;
+  });
   const verdict = `${check.stdout}${check.stderr}`;
   console.log(`sample response: ${/Response verify OK/.test(verdict) ? 'openssl: Response verify OK' : verdict}, ${/Cert Status: (\w+)/.exec(verdict)?.[0] ?? 'no status'}`);
-  console.log('| concurrency | seconds | requests | failures | responses/s | p50 ms | p99 ms | load avg |');
-  console.log('|---|---|---|---|---|---|---|---|');
-  console.log(
-    `| ${concurrency} | ${elapsed.toFixed(1)} | ${latencies.length} | ${failures} | ${((latencies.length - failures) / elapsed).toFixed(0)} | ` +
-      `${percentile(latencies, 50).toFixed(1)} | ${percentile(latencies, 99).toFixed(1)} | ${load} |`,
-  );
+  console.log(resultTable('responses/s', concurrency, result));
 } finally {
   await app.close();
   await keyStores.software.close();

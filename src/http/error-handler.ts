@@ -45,8 +45,6 @@ function validationError(error: FastifyError, request: FastifyRequest): AppError
 /** Errors fastify itself raises while routing and parsing, mapped to the contract. */
 function frameworkError(error: FastifyError): AppError | undefined {
   switch (error.code) {
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new AppError(415, ErrorCode.InvalidParameter, 'Content-Type must be application/json');
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new AppError(413, ErrorCode.InvalidParameter, 'request body is too large');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':

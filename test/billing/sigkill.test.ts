@@ -14,17 +14,11 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { KEY_ARGS, opensslCsr, scratch, seedCa } from '../certificates/support.ts';
-import { createTestApp } from '../helpers/app.ts';
-import { realPostgres } from '../helpers/database.ts';
+import { createTestAppOnRealPostgres } from '../helpers/app.ts';
 
 // The killed server is its own process, so the database must be a real server both can reach.
-const postgres = await realPostgres();
-process.env.DATABASE_URL = postgres.url;
-const harness = await createTestApp();
-t.teardown(async () => {
-  await harness.close();
-  await postgres.stop();
-});
+const harness = await createTestAppOnRealPostgres();
+t.teardown(() => harness.close());
 const db = harness.database.prisma;
 const REPO_ROOT = new URL('../..', import.meta.url).pathname;
 

@@ -10,17 +10,12 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import { createSealer } from '../../src/keystore/sealing.ts';
 import { KEY_ARGS, opensslCsr, scratch } from '../certificates/support.ts';
-import { createTestApp } from '../helpers/app.ts';
-import { realPostgres } from '../helpers/database.ts';
+import { createTestAppOnRealPostgres } from '../helpers/app.ts';
 
 const run = promisify(execFile);
-const postgres = await realPostgres();
-process.env.DATABASE_URL = postgres.url;
-const harness = await createTestApp();
-t.teardown(async () => {
-  await harness.close();
-  await postgres.stop();
-});
+// pg_dump needs a real server.
+const harness = await createTestAppOnRealPostgres();
+t.teardown(() => harness.close());
 const base = await harness.app.listen({ host: '127.0.0.1', port: 0 });
 const headers = { authorization: `Bearer ${harness.token()}`, 'content-type': 'application/json' };
 const responses: string[] = [];

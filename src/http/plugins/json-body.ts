@@ -4,7 +4,7 @@
  * error is held back here and raised by `raiseDeferredBodyError` once the caller is known.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { errors } from '../../errors.ts';
+import { AppError, ErrorCode, errors } from '../../errors.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -34,7 +34,7 @@ export function registerJsonBody(app: FastifyInstance, bodyLimit: number): void 
     if (request.headers['content-type'] === undefined) return done(null, parseJson(request, raw as Buffer));
     // Other media types are refused after authentication, like malformed JSON.
     request.rawBody = raw as Buffer;
-    request.deferredBodyError = Object.assign(new Error('unsupported media type'), { code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE' });
+    request.deferredBodyError = new AppError(415, ErrorCode.InvalidParameter, 'Content-Type must be application/json');
     done(null, undefined);
   });
 }
