@@ -90,24 +90,29 @@ export async function caChain(db: Reader, row: CertificateAuthority): Promise<Ui
   return chain;
 }
 
+/** An issuer must be ACTIVED (EXPIRED derived from not_after) and hold its key here (not a CSR-issued CA). */
+export function assertCanIssue(row: CertificateAuthority, now: Date, field: string): void {
+  const status = effectiveStatus(row, now);
+  if (status !== 'ACTIVED') throw errors.conflictingState(`${field} names a CA in status ${status}; it must be ACTIVED`);
+  if ((row.genMode !== 'GENERATE' && row.genMode !== 'IMPORT') || !row.keyRef || !row.certificateDer || !row.notAfter) {
+    throw errors.conflictingState(`${field} names a CA whose key is not held by this service`);
+  }
+}
+
 export async function loadIssuer(db: Reader, ctx: RequestContext, reference: string, opts: LoadIssuerOptions): Promise<Issuer> {
   const field = opts.field ?? 'issuer_id';
   const id = resolveCaReference(reference, { region: opts.region, domainId: ctx.domainId, field });
   if (opts.lock) await lockCaRow(db, id, opts.lock);
   const row = await findOwnCa(db, ctx, id);
-  const status = effectiveStatus(row, opts.now);
-  if (status !== 'ACTIVED') throw errors.conflictingState(`${field} names a CA in status ${status}; it must be ACTIVED`);
-  if ((row.genMode !== 'GENERATE' && row.genMode !== 'IMPORT') || !row.keyRef || !row.certificateDer || !row.notAfter) {
-    throw errors.conflictingState(`${field} names a CA whose key is not held by this service`);
-  }
-  const certificate = parseCertificate(new Uint8Array(row.certificateDer));
+  assertCanIssue(row, opts.now, field);
+  const certificate = parseCertificate(new Uint8Array(row.certificateDer!));
   if (!certificate.subjectKeyIdentifier) throw errors.conflictingState(`CA ${row.id} certificate has no subject key identifier`);
   return {
     row,
     signer: caSigner(row, opts.keyStores),
     subjectDer: certificate.subjectDer,
     subjectKeyIdentifier: certificate.subjectKeyIdentifier,
-    notAfter: row.notAfter,
+    notAfter: row.notAfter!,
     pathLength: row.pathLength,
     chain: await caChain(db, row),
     urls: issuerUrls(row, opts.publicBaseUrl),

@@ -8,8 +8,7 @@ import { errors } from '../../errors.ts';
 import type { KeyStores } from '../../keystore/index.ts';
 import type { Signer } from '../../x509/algorithms.ts';
 import { parseCertificate } from '../../x509/certificate.ts';
-import { effectiveStatus } from '../ca/ca-rules.ts';
-import { caSigner, findOwnCa, issuerUrls, lockCaRow, type Issuer } from '../ca/issuer.ts';
+import { assertCanIssue, caSigner, findOwnCa, issuerUrls, lockCaRow, type Issuer } from '../ca/issuer.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { resolveCaReference } from '../urn.ts';
 
@@ -42,12 +41,8 @@ export function createIssuingCaLoader(deps: { config: Pick<Config, 'region' | 'p
 
   /** The same checks as `loadIssuer` on a row read under the caller's FOR SHARE lock. */
   function issuingCaOf(row: Issuer['row'], now: Date): IssuingCa {
-    const status = effectiveStatus(row, now);
-    if (status !== 'ACTIVED') throw errors.conflictingState(`${FIELD} names a CA in status ${status}; it must be ACTIVED`);
-    if ((row.genMode !== 'GENERATE' && row.genMode !== 'IMPORT') || !row.keyRef || !row.certificateDer || !row.notAfter) {
-      throw errors.conflictingState(`${FIELD} names a CA whose key is not held by this service`);
-    }
-    return { row, ...materialOf(row), notAfter: row.notAfter, pathLength: row.pathLength, urls: issuerUrls(row, deps.config.publicBaseUrl) };
+    assertCanIssue(row, now, FIELD);
+    return { row, ...materialOf(row), notAfter: row.notAfter!, pathLength: row.pathLength, urls: issuerUrls(row, deps.config.publicBaseUrl) };
   }
 
   return {
