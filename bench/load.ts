@@ -1,38 +1,109 @@
-/** The closed-loop load driver shared by the HTTP benchmarks: N requests in flight for a while, then a table row. */
+/**
+ * The load driver shared by the HTTP benchmarks: autocannon in a child process keeps N requests in flight for a
+ * while, so the server under test does not share its event loop (or its garbage) with the client.
+ */
+import { fork } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import os from 'node:os';
-import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 
-/** Keeps `concurrency` calls of `request(i)` in flight for `seconds`; `request` resolves to the HTTP status. */
-export async function drive(concurrency: number, seconds: number, request: (index: number) => Promise<number>, okStatus = 200) {
-  const latencies: number[] = [];
-  let failures = 0;
-  const deadline = performance.now() + seconds * 1000;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async (_, worker) => {
-      for (let i = worker; performance.now() < deadline; i += concurrency) {
-        const t0 = performance.now();
-        const status = await request(i);
-        latencies.push(performance.now() - t0);
-        if (status !== okStatus) failures++;
-      }
-    }),
-  );
-  return { elapsedSeconds: (performance.now() - started) / 1000, latencies: latencies.sort((a, b) => a - b), failures };
+export interface LoadSpec {
+  url: string;
+  method: 'POST' | 'GET';
+  headers: Record<string, string>;
+  /** Sent in turn by every connection. */
+  bodies: Uint8Array[];
+  concurrency: number;
+  seconds: number;
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+export interface LoadResult {
+  elapsedSeconds: number;
+  requests: number;
+  /** Responses with a status other than 2xx, plus connection errors and timeouts. */
+  failures: number;
+  p50: number;
+  p99: number;
+  /** CPU milliseconds per request: this (server) process, the load client, and the rest of the machine (the database). */
+  cpuPerRequest?: { server: number; client: number; rest: number };
+}
+
+/** The message the child sends back (bodies travel as base64 the other way). */
+export type LoadMessage = Omit<LoadSpec, 'bodies'> & { bodies: string[] };
+
+/** What the child reports: the load figures and its own CPU time (ms). */
+export type ClientReport = Omit<LoadResult, 'cpuPerRequest'> & { clientCpuMs: number };
+
+/** Busy CPU milliseconds of the whole machine since boot (Linux /proc/stat: all but idle and iowait). */
+function machineBusyMs(): number {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = fields;
+  return ((user + nice + system + irq + softirq + steal) * 1000) / 100;
+}
+
+const cpuMs = (usage: NodeJS.CpuUsage): number => (usage.user + usage.system) / 1000;
+
+const CLIENT = fileURLToPath(new URL('./load-client.ts', import.meta.url));
+
+/**
+ * With BENCH_CPU_PROFILE=file.cpuprofile, the server process is profiled while the load runs (not during set-up);
+ * open the file in Chrome DevTools or any .cpuprofile viewer.
+ */
+function profiler(file: string | undefined) {
+  if (!file) return { start: async () => undefined, stop: async () => undefined };
+  const session = new Session();
+  session.connect();
+  return {
+    async start() {
+      await session.post('Profiler.enable');
+      await session.post('Profiler.start');
+    },
+    async stop() {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}
+
+export function drive(spec: LoadSpec): Promise<LoadResult> {
+  const child = fork(CLIENT, { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  const message: LoadMessage = { ...spec, bodies: spec.bodies.map((body) => Buffer.from(body).toString('base64')) };
+  const profile = profiler(process.env.BENCH_CPU_PROFILE);
+  let serverStart = process.cpuUsage();
+  let machineStart = machineBusyMs();
+  return new Promise((resolve, reject) => {
+    child.on('message', async (message) => {
+      if (message === 'started') {
+        await profile.start();
+        serverStart = process.cpuUsage();
+        machineStart = machineBusyMs();
+        return;
+      }
+      const { clientCpuMs, ...result } = message as ClientReport;
+      const server = cpuMs(process.cpuUsage(serverStart));
+      const rest = machineBusyMs() - machineStart - server - clientCpuMs;
+      await profile.stop();
+      const per = (ms: number) => ms / Math.max(1, result.requests);
+      resolve({ ...result, cpuPerRequest: { server: per(server), client: per(clientCpuMs), rest: per(rest) } });
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`the load client exited with ${code} before reporting`)));
+    child.send(message);
+  });
 }
 
 /** A markdown header and row for RESULTS.md: throughput, p50/p99 latency and the machine's load average. */
-export function resultTable(unit: string, concurrency: number, result: Awaited<ReturnType<typeof drive>>): string {
-  const { elapsedSeconds, latencies, failures } = result;
+export function resultTable(unit: string, concurrency: number, result: LoadResult): string {
+  const { elapsedSeconds, requests, failures, p50, p99 } = result;
   const load = os.loadavg().map((value) => value.toFixed(2)).join(' ');
+  const cpu = result.cpuPerRequest;
+  const cpuCell = cpu ? `${cpu.server.toFixed(2)} / ${cpu.client.toFixed(2)} / ${cpu.rest.toFixed(2)}` : 'n/a';
   return [
-    `| concurrency | seconds | requests | failures | ${unit} | p50 ms | p99 ms | load avg |`,
-    '|---|---|---|---|---|---|---|---|',
-    `| ${concurrency} | ${elapsedSeconds.toFixed(1)} | ${latencies.length} | ${failures} | ${((latencies.length - failures) / elapsedSeconds).toFixed(0)} | ` +
-      `${percentile(latencies, 50).toFixed(1)} | ${percentile(latencies, 99).toFixed(1)} | ${load} |`,
+    `| concurrency | seconds | requests | failures | ${unit} | p50 ms | p99 ms | CPU ms per request: server / client / rest | load avg |`,
+    '|---|---|---|---|---|---|---|---|---|',
+    `| ${concurrency} | ${elapsedSeconds.toFixed(1)} | ${requests} | ${failures} | ${((requests - failures) / elapsedSeconds).toFixed(0)} | ` +
+      `${p50.toFixed(1)} | ${p99.toFixed(1)} | ${cpuCell} | ${load} |`,
   ].join('\n');
 }

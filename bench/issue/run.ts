@@ -7,7 +7,7 @@
  *
  * Starts the app on a loopback port over a fresh database (dropped at the end), makes the CAs through the API,
  * then keeps `concurrency` requests in flight for `seconds` and prints throughput and latency percentiles as a
- * markdown row for RESULTS.md. Client and server share this process (and the machine's 2 cores).
+ * markdown row for RESULTS.md. The client (autocannon) runs in a child process; both share the machine's cores.
  */
 import { buildApp } from '../../src/app.ts';
 import { drive, resultTable } from '../load.ts';
@@ -61,10 +61,13 @@ try {
   // Warm-up: JIT, pool connections, key cache.
   await Promise.all(bodies.slice(0, 16).map((body) => fetch(`${base}/v1/private-certificates/csr`, { method: 'POST', headers, body }).then((r) => r.text())));
 
-  const result = await drive(concurrency, seconds, async (i) => {
-    const response = await fetch(`${base}/v1/private-certificates/csr`, { method: 'POST', headers, body: bodies[i % bodies.length] });
-    await response.text();
-    return response.status;
+  const result = await drive({
+    url: `${base}/v1/private-certificates/csr`,
+    method: 'POST',
+    headers,
+    bodies: bodies.map((body) => Buffer.from(body)),
+    concurrency,
+    seconds,
   });
   const issued = await database.prisma.certificate.count();
   console.log(resultTable('certs/s', concurrency, result));
