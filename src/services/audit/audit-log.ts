@@ -4,6 +4,7 @@
  * `recordFailure` outside any transaction.
  */
 import { randomUUID } from 'node:crypto';
+import { insertRows } from '../../db/bulk-insert.ts';
 import type { Db } from '../../db/database.ts';
 import type { RequestContext, Tx } from '../context.ts';
 
@@ -36,7 +37,7 @@ export async function recordAudit(tx: Tx, context: RequestContext, change: Audit
 /** Several changes' events in one multi-row insert (a group-committed batch), each with its own request context. */
 export async function recordAudits(tx: Tx, changes: { context: RequestContext; change: AuditedChange }[]): Promise<void> {
   if (changes.length === 0) return;
-  await tx.auditEvent.createMany({ data: changes.map(({ context, change }) => auditEvent(context, change, 'SUCCESS', change.detail)) });
+  await insertRows(tx, 'audit_events', changes.map(({ context, change }) => auditEvent(context, change, 'SUCCESS', change.detail)));
 }
 
 export async function recordFailure(db: Db, context: RequestContext, change: AuditedChange & { errorCode: string }): Promise<void> {

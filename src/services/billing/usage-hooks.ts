@@ -32,6 +32,7 @@
  *     (call it after inserting the CA row), and returns that end.
  */
 import { randomUUID } from 'node:crypto';
+import { insertRows } from '../../db/bulk-insert.ts';
 import { Prisma } from '../../db/generated/client.ts';
 import type { Tx } from '../context.ts';
 import { certificateUnitPrice, type PriceCatalog } from './price-catalog.ts';
@@ -215,7 +216,7 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
         const unitPrice = free ? '0' : paidUnitPrice(before);
         charges.push({ recordId: randomUUID(), free, unitPrice, amount: unitPrice });
       }
-      await tx.billingRecord.createMany({ data: issues.map((issue, index) => issueRecord(issue, charges[index]!)) });
+      await insertRows(tx, 'billing_records', issues.map((issue, index) => issueRecord(issue, charges[index]!)));
       return charges;
     },
 

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
+import { insertRows } from '../../db/bulk-insert.ts';
 import type { Db } from '../../db/database.ts';
 import { AppError, errors } from '../../errors.ts';
 import type { KeyStores } from '../../keystore/index.ts';
@@ -286,7 +287,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
           await releaseCertificateQuota(tx, domainId, count);
         }
         if (made.length > 0) {
-          await tx.certificate.createMany({ data: made.map((certificate) => certificate.certificate) });
+          await insertRows(tx, 'certificates', made.map((certificate) => certificate.certificate));
           await recordAudits(tx, made.map((certificate, index) => ({ context: accepted[index]!.pending.item.ctx, change: certificate.change })));
           const freeQuotas = new Map([...rows.values()].map((row) => [row.id, row.freeQuota]));
           await deps.billing.recordCertificateIssues(tx, made.map((certificate) => certificate.issue), freeQuotas);
