@@ -17,6 +17,7 @@ import { contentOf, ecdsaRawToDer, objectIdentifier, readSingle, Tag } from '../
 import {
   EC_CURVES,
   keyFamily,
+  NODE_HASH,
   RSA_MODULUS_BITS,
   type HashAlgorithm,
   type KeyAlgorithm,
@@ -45,7 +46,6 @@ const CKS_RO_USER_FUNCTIONS = 1;
 const CKS_RW_USER_FUNCTIONS = 3;
 const MAX_SIGNATURE_BYTES = 1024;
 
-const NODE_HASH: Record<HashAlgorithm, string> = { SHA256: 'sha256', SHA384: 'sha384', SHA512: 'sha512' };
 /** DER DigestInfo prefixes (RFC 8017 §9.2 note 1): PKCS#1 v1.5 signs prefix || digest. */
 const DIGEST_INFO_PREFIX: Record<HashAlgorithm, Buffer> = {
   SHA256: Buffer.from('3031300d060960864801650304020105000420', 'hex'),

@@ -3,7 +3,7 @@
  * keyRef = `sw1:<key id>:<sealed PKCS#8>`; the key id is the aad the sealed key is bound to.
  */
 import { createPrivateKey, randomBytes, sign as nodeSign, type KeyObject } from 'node:crypto';
-import { RSA_MODULUS_BITS, webCryptoKeyParams, type HashAlgorithm, type KeyAlgorithm } from '../x509/algorithms.ts';
+import { NODE_HASH, RSA_MODULUS_BITS, webCryptoKeyParams, type HashAlgorithm, type KeyAlgorithm } from '../x509/algorithms.ts';
 import { errors } from '../errors.ts';
 import type { GeneratedKey, KeyStore } from './key-store.ts';
 import { KeyStoreError } from './key-store-errors.ts';
@@ -13,7 +13,6 @@ const KEY_REF_PREFIX = 'sw1';
 /** Enough for every CA a process signs with; the least recently used key is unsealed again when needed. */
 const MAX_CACHED_KEYS = 1000;
 
-const NODE_HASH: Record<HashAlgorithm, string> = { SHA256: 'sha256', SHA384: 'sha384', SHA512: 'sha512' };
 const OPENSSL_CURVE_TO_ALGORITHM: Record<string, KeyAlgorithm> = {
   prime256v1: 'EC256',
   secp384r1: 'EC384',

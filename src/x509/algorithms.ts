@@ -21,6 +21,8 @@ export const EC_CURVES = {
 } as const;
 
 export const WEBCRYPTO_HASH: Record<HashAlgorithm, string> = { SHA256: 'SHA-256', SHA384: 'SHA-384', SHA512: 'SHA-512' };
+/** node:crypto's (OpenSSL's) digest names. */
+export const NODE_HASH: Record<HashAlgorithm, string> = { SHA256: 'sha256', SHA384: 'sha384', SHA512: 'sha512' };
 
 export const SIGNATURE_OIDS: Record<KeyFamily, Record<HashAlgorithm, string>> = {
   RSA: { SHA256: '1.2.840.113549.1.1.11', SHA384: '1.2.840.113549.1.1.12', SHA512: '1.2.840.113549.1.1.13' },
