@@ -101,8 +101,12 @@ export const ENDPOINT = { create: 'POST /v1/private-certificates', createByCsr: 
 
 /** CSR-signed certificates always use SHA384 (§4.4.2). */
 const CSR_SIGNATURE_HASH: HashAlgorithm = 'SHA384';
-/** A batch big enough to amortize its transaction, small enough to keep latency low; two batches fill two cores. */
-const GROUP_COMMIT = { maxBatch: 64, maxInFlight: 4 };
+/**
+ * Batches form only under load, so a large cap costs an idle server nothing. A domain's batches queue on its quota
+ * counter row anyway: a second batch in flight takes its place in that queue (and keeps other domains moving
+ * while one batch waits on a lock); more only hold connections (bench/issue/RESULTS.md has the measurements).
+ */
+const GROUP_COMMIT = { maxBatch: 256, maxInFlight: 2 };
 /** Serial collisions are astronomically rare; a few fresh draws settle any. */
 const MAX_ATTEMPTS = 3;
 
@@ -214,6 +218,8 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
     return { id, row, profile, certificate, change, issue };
   }
 
+  type Made = Awaited<ReturnType<typeof signed>>;
+
   /** One attempt: everything in one transaction, with a fresh id and serial. */
   async function issueOnce(
     ctx: RequestContext,
@@ -266,21 +272,31 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
         const perDomain = countBy(batch.map((pending) => pending.item.ctx.domainId));
         for (const [domainId, count] of perDomain) await takeQuota(tx, domainId, count);
         const rows = await issuingCas.lockIssuingCaRows(tx, batch.map((pending) => pending.item.issuerId));
+        // Signed all at once: each signature is a round trip to the key store (the libuv pool, the token), so
+        // signing one after another would hold the locks for the sum of those round trips.
+        type Signing = { pending: Pending<BatchedIssuance, string> } & ({ certificate: Made } | { error: unknown });
+        const signings = await Promise.all(
+          batch.map(async (pending): Promise<Signing> => {
+            const { ctx, issuerId, plan } = pending.item;
+            try {
+              const row = rows.get(issuerId);
+              if (!row || row.domainId !== ctx.domainId) throw errors.notFound(`CA ${issuerId}`);
+              return { pending, certificate: await signed(ctx, plan, issuingCas.issuingCaOf(row, now), now) };
+            } catch (error) {
+              if (!(error instanceof AppError)) throw error;
+              return { pending, error };
+            }
+          }),
+        );
         const accepted: { pending: Pending<BatchedIssuance, string>; id: string }[] = [];
         const refused: { pending: Pending<BatchedIssuance, string>; error: unknown }[] = [];
-        const made: Awaited<ReturnType<typeof signed>>[] = [];
-        for (const pending of batch) {
-          const { ctx, issuerId, plan } = pending.item;
-          try {
-            const row = rows.get(issuerId);
-            if (!row || row.domainId !== ctx.domainId) throw errors.notFound(`CA ${issuerId}`);
-            const issuer = issuingCas.issuingCaOf(row, now);
-            const certificate = await signed(ctx, plan, issuer, now);
-            made.push(certificate);
-            accepted.push({ pending, id: certificate.id });
-          } catch (error) {
-            if (!(error instanceof AppError)) throw error;
-            refused.push({ pending, error });
+        const made: Made[] = [];
+        for (const signing of signings) {
+          if ('error' in signing) {
+            refused.push(signing);
+          } else {
+            made.push(signing.certificate);
+            accepted.push({ pending: signing.pending, id: signing.certificate.id });
           }
         }
         for (const [domainId, count] of countBy(refused.map(({ pending }) => pending.item.ctx.domainId))) {
