@@ -1,6 +1,7 @@
 /** Distinguished names (§5.1, §5.2): the contract's six attributes, encoded one attribute per RDN. */
 import { errors } from '../errors.ts';
 import {
+  MalformedDer,
   Tag,
   objectIdentifier,
   parsingUntrusted,
@@ -69,8 +70,12 @@ export function decodeName(der: Uint8Array): DistinguishedName {
       for (const attribute of readChildren(rdn, Tag.SET)) {
         const [type, value] = readChildren(attribute, Tag.SEQUENCE);
         if (value === undefined) continue;
-        const field = FIELD_BY_OID.get(readOid(type));
-        if (field !== undefined && dn[field] === null) dn[field] = readString(value);
+        const oid = readOid(type);
+        const text = readString(value);
+        // The null-prefix trick (`CN=good.example\0.evil.example`), and a value no database text column can hold.
+        if (text?.includes('\0')) throw new MalformedDer(`attribute ${oid} contains a NUL character`);
+        const field = FIELD_BY_OID.get(oid);
+        if (field !== undefined && dn[field] === null) dn[field] = text;
       }
     }
     return dn;

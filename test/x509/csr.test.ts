@@ -182,6 +182,9 @@ t.test('rejections carry the contract codes', async (t) => {
     'PCA.00020103',
   );
   await rejected('no subject, no SAN', await opensslCsr('nothing', ec256Key, '/'), 'PCA.00020001', /neither/);
+  const signer = await generateTestKey('EC256');
+  const nullPrefixed = await buildCsr({ common_name: 'good.example\u0000.evil.example' }, signer.spki, signer.signer, 'SHA256');
+  await rejected('a NUL in the subject (null-prefix)', toPem('CERTIFICATE REQUEST', nullPrefixed), 'PCA.00020001', /NUL/);
   await rejected(
     'otherName SAN',
     await opensslCsr('othername', ec256Key, '/CN=x', ['-addext', 'subjectAltName=otherName:1.2.3.4;UTF8:foo']),
