@@ -63,6 +63,9 @@ function mutatePem(pem: string): string {
 
 const JUNK: unknown[] = [null, true, 0, -1, 1.5, 2 ** 53, '', 'x'.repeat(5000), [], {}, [{}], { a: 1 }, 'ROOT', 'SM2', 'SHA1', '\u0000', 'pca:cn-north-4:x:ca:y'];
 
+/** A fresh copy: a shared junk object written into itself would make the body circular. */
+const junk = (): unknown => structuredClone(pick(JUNK));
+
 function mutateJson(base: Record<string, unknown>): Record<string, unknown> {
   const body: Record<string, unknown> = structuredClone(base);
   for (let i = 0, n = 1 + integer(3); i < n; i++) {
@@ -71,18 +74,18 @@ function mutateJson(base: Record<string, unknown>): Record<string, unknown> {
     const inner = body[key];
     if (inner && typeof inner === 'object' && !Array.isArray(inner) && random() < 0.5) {
       const innerKeys = Object.keys(inner);
-      if (innerKeys.length > 0) (inner as Record<string, unknown>)[pick(innerKeys)] = pick(JUNK);
+      if (innerKeys.length > 0) (inner as Record<string, unknown>)[pick(innerKeys)] = junk();
     } else if (random() < 0.2) {
       delete body[key];
     } else {
-      body[key] = pick(JUNK);
+      body[key] = junk();
     }
   }
   return body;
 }
 
 const validity = { type: 'DAY', value: 10 };
-const csrBody = (csr: string) => ({ issuer_id: sub.id, csr, validity });
+const csrBody = (csr: string) => ({ issuer_id: sub.id, csr, validity, enterprise_project_id: '0' });
 const createBody = {
   issuer_id: sub.id,
   distinguished_name: { common_name: 'fuzz', organization: 'acme' },
@@ -93,6 +96,7 @@ const createBody = {
   key_usages: ['digitalSignature'],
   customized_extension: { object_identifier: '1.2.3.4', value: 'v' },
   type: 'ENTITY_CERT',
+  enterprise_project_id: '0',
 };
 
 type Case = { url: string; payload: string; headers?: Record<string, string> };

@@ -12,7 +12,7 @@ import { SDK_SIGNING_ALGORITHM, type SignedRequest } from '../../auth/sdk-hmac.t
 import { AppError, ErrorCode, errors } from '../../errors.ts';
 import { holdsEveryAction } from '../../services/access-keys/access-key-rules.ts';
 import type { AuditedChange } from '../../services/audit/audit-log.ts';
-import { raiseDeferredBodyError } from './json-body.ts';
+import { raiseDeferredInputError } from './json-body.ts';
 import { registerRateLimit } from './rate-limit.ts';
 
 declare module 'fastify' {
@@ -175,7 +175,7 @@ export function registerAuth(app: FastifyInstance): void {
       request.principal = await authenticate(app, request);
       authorize(request, request.principal);
     }
-    raiseDeferredBodyError(request);
+    raiseDeferredInputError(request);
   });
   registerRateLimit(app, app.config.rateLimit);
   app.addHook('onSend', async (request, reply, payload) => {

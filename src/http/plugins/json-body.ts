@@ -1,7 +1,11 @@
 /**
  * JSON bodies are kept as raw bytes too: request signatures hash exactly what was received (§3.2).
  * A body that is not JSON is only rejected after authentication (order of checks, §2), so the parse
- * error is held back here and raised by `raiseDeferredBodyError` once the caller is known.
+ * error is held back here and raised by `raiseDeferredInputError` once the caller is known.
+ *
+ * U+0000 means nothing anywhere in this API and no Postgres text value can hold it, so a NUL in a JSON string
+ * (`\u0000`, the only way JSON can carry one) or in the URL (`%00`) is refused the same way, before it reaches a
+ * query as a 500.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError, ErrorCode, errors } from '../../errors.ts';
@@ -16,12 +20,25 @@ declare module 'fastify' {
 function parseJson(request: FastifyRequest, raw: Buffer): unknown {
   request.rawBody = raw;
   if (raw.length === 0) return undefined;
+  const text = raw.toString('utf8');
+  let body: unknown;
   try {
-    return JSON.parse(raw.toString('utf8'));
+    body = JSON.parse(text);
   } catch {
     request.deferredBodyError = errors.invalidParameter('request body is not valid JSON');
     return undefined;
   }
+  if (text.includes('\\u0000') && containsNul(body)) {
+    request.deferredBodyError = errors.invalidParameter('request body contains a NUL character (\\u0000)');
+    return undefined;
+  }
+  return body;
+}
+
+function containsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\0');
+  if (typeof value !== 'object' || value === null) return false;
+  return Object.entries(value).some(([key, item]) => key.includes('\0') || containsNul(item));
 }
 
 export function registerJsonBody(app: FastifyInstance, bodyLimit: number): void {
@@ -39,6 +56,7 @@ export function registerJsonBody(app: FastifyInstance, bodyLimit: number): void 
   });
 }
 
-export function raiseDeferredBodyError(request: FastifyRequest): void {
+export function raiseDeferredInputError(request: FastifyRequest): void {
   if (request.deferredBodyError) throw request.deferredBodyError;
+  if (request.url.includes('%00')) throw errors.invalidParameter('request URL contains a NUL character (%00)');
 }
