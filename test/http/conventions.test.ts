@@ -60,6 +60,15 @@ t.test('a NUL character in a JSON string, a key or the URL: 400 PCA.00020001, ne
   assertError(t, await post('{"type":"ROOT","enterprise_project_id":"a\\\\u0000"}'), 400, 'PCA.00020101', /distinguished_name/);
 });
 
+t.test('numbers past what the database or a Date can hold: 400 PCA.00020001, never a 500', async (t) => {
+  const get = (url: string) => app.inject({ method: 'GET', url, headers: auth });
+  assertError(t, await get('/v1/private-certificate-authorities?offset=99999999999999999999'), 400, 'PCA.00020001', /offset/);
+  assertError(t, await get('/v1/private-certificates?offset=9223372036854775808'), 400, 'PCA.00020001', /offset/);
+  assertError(t, await get('/v1/billing-records?start_time=99999999999999999'), 400, 'PCA.00020001', /start_time/);
+  assertError(t, await get('/v1/audit-events?end_time=99999999999999999'), 400, 'PCA.00020001', /end_time/);
+  t.equal((await get('/v1/private-certificate-authorities?offset=2147483647')).statusCode, 200, 'the largest offset is served');
+});
+
 t.test('malformed URL (bad percent-encoding): 400 PCA.00020001', async (t) => {
   assertError(t, await app.inject({ method: 'GET', url: '/v1/private-certificate-authorities/%ZZ', headers: { ...auth, 'x-request-id': 'bad-url-1' } }), 400, 'PCA.00020001', /URL/);
 });

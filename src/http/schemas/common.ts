@@ -27,10 +27,17 @@ export const securityRequirements: Record<string, string[]>[] = [{ sdkHmac: [] }
 
 const DEFAULT_LIMIT = 10;
 
+/** Items to skip; bounded so the database is never handed a number it cannot hold (a 500, not a 400). */
+export const MAX_OFFSET = 2_147_483_647;
+export const Offset = Type.Integer({ minimum: 0, maximum: MAX_OFFSET, default: 0 });
+
+/** An instant as milliseconds since the epoch, up to the last millisecond of year 9999 (a valid Date). */
+export const epochMillis = (description: string) => Type.Integer({ minimum: 0, maximum: 253_402_300_799_999, description });
+
 /** List paging (§2 Lists): optional for callers, filled in by the validator's defaults. */
 export const PagingQuery = {
   limit: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000, default: DEFAULT_LIMIT, description: 'Items per page; 0 returns only the total' })),
-  offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+  offset: Type.Optional(Offset),
 };
 
 /** The page a validated query asks for. */

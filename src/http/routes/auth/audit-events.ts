@@ -7,7 +7,7 @@ import { Type } from 'typebox';
 import type { AuditEvent } from '../../../db/generated/client.ts';
 import type { AuditEventFilter } from '../../../services/audit/audit-service.ts';
 import { contextOf } from '../../request-context.ts';
-import { errorResponses } from '../../schemas/common.ts';
+import { epochMillis, errorResponses, Offset } from '../../schemas/common.ts';
 
 const Outcome = Type.String({ enum: ['SUCCESS', 'FAILURE'] });
 
@@ -16,10 +16,10 @@ const Query = Type.Object({
   resource_type: Type.Optional(Type.String({ enum: ['CA', 'CERTIFICATE', 'ACCESS_KEY', 'ORDER'] })),
   resource_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   outcome: Type.Optional(Outcome),
-  start_time: Type.Optional(Type.Integer({ minimum: 0, description: 'ms since the epoch, inclusive' })),
-  end_time: Type.Optional(Type.Integer({ minimum: 0, description: 'ms since the epoch, inclusive' })),
+  start_time: Type.Optional(epochMillis('ms since the epoch, inclusive')),
+  end_time: Type.Optional(epochMillis('ms since the epoch, inclusive')),
   limit: Type.Integer({ minimum: 0, maximum: 1000, default: 10 }),
-  offset: Type.Integer({ minimum: 0, default: 0 }),
+  offset: Offset,
 });
 
 const AuditEventBody = Type.Object({

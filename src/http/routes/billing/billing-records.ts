@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { BillingRecordFilter } from '../../../services/billing/billing-records-service.ts';
 import { contextOf } from '../../request-context.ts';
-import { errorResponses, pageOf, PagingQuery, UUID_PATTERN } from '../../schemas/common.ts';
+import { epochMillis, errorResponses, pageOf, PagingQuery, UUID_PATTERN } from '../../schemas/common.ts';
 
 const Decimal = Type.String({ pattern: '^-?\\d+(\\.\\d+)?$', description: 'Exact decimal', examples: ['0.05'] });
 
@@ -25,8 +25,8 @@ const BillingRecord = Type.Object({
 });
 
 const TimeRange = {
-  start_time: Type.Optional(Type.Integer({ minimum: 0, description: 'Records with usage_start at or after (ms)' })),
-  end_time: Type.Optional(Type.Integer({ minimum: 0, description: 'Records with usage_start before (ms)' })),
+  start_time: Type.Optional(epochMillis('Records with usage_start at or after (ms)')),
+  end_time: Type.Optional(epochMillis('Records with usage_start before (ms)')),
 };
 
 const ListQuery = Type.Object({

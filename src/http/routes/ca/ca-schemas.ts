@@ -2,7 +2,7 @@
 import { Type } from 'typebox';
 import { ErrorCode } from '../../../errors.ts';
 import type { FieldErrorCodes } from '../../error-handler.ts';
-import { DistinguishedNameOut, NullableString, PagingQuery, SortDirection } from '../../schemas/common.ts';
+import { DistinguishedNameOut, MAX_OFFSET, NullableString, PagingQuery, SortDirection } from '../../schemas/common.ts';
 
 const NullableInteger = Type.Union([Type.Integer(), Type.Null()]);
 const CaReference = Type.String({ minLength: 1, maxLength: 512, description: 'CA id or URN pca:{region}:{domain_id}:ca:{ca_id}' });
@@ -168,7 +168,7 @@ export const DomainTagsResponse = Type.Object({
 export const ResourceFilterBody = Type.Object({
   tags: Type.Optional(Type.Array(Type.Object({ key: Type.String(), values: Type.Array(Type.String()) }), { maxItems: 20 })),
   limit: Type.Optional(Type.Integer({ description: '10, 20 or 50' })),
-  offset: Type.Optional(Type.Integer({ minimum: 0 })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_OFFSET })),
   matches: Type.Optional(Type.Array(Type.Object({ key: Type.String({ description: 'resource_name' }), value: Type.String() }))),
 });
 export const CountResponse = Type.Object({ total_count: Type.Integer() });
