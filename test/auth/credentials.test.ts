@@ -222,6 +222,22 @@ t.test('forged and unacceptable JWTs get 401', async (t) => {
   }
 });
 
+t.test('verified tokens are cached, but never past their exp and never for another token', async (t) => {
+  const jwt = app.jwt.sign({ sub: 'short-lived', domain_id: TEST_DOMAIN, actions: [...ACTIONS] }, { expiresIn: 2 });
+  const { exp } = app.jwt.decode<{ exp: number }>(jwt)!;
+  t.ok(exp * 1000 - Date.now() < 3000, 'expires within 3 s');
+  const call = (token: string) => app.inject({ method: 'GET', url: '/v1/pca/config/console', headers: { authorization: `Bearer ${token}` } });
+  t.equal((await call(jwt)).statusCode, 200, 'first use: verified');
+  t.equal((await call(jwt)).statusCode, 200, 'second use: from the cache');
+  const [header, payload, signature] = jwt.split('.');
+  const flipped = `${signature.slice(0, 10)}${signature[10] === 'A' ? 'B' : 'A'}${signature.slice(11)}`;
+  t.equal((await call(`${header}.${payload}.${flipped}`)).statusCode, 401, 'a different signature on the same claims is verified afresh');
+  await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 50));
+  const late = await call(jwt);
+  t.equal(late.statusCode, 401, 'refused once expired, though its verdict was cached');
+  t.match(late.json().error_msg, /expired/);
+});
+
 t.test('order of checks: a credential without the action gets 403 before any 400/404, on every /v1 route', async (t) => {
   const noActions = harness.tokenWith([]);
   const routes = await v1Routes(app);
