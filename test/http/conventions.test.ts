@@ -49,14 +49,17 @@ t.test('malformed JSON: 400 PCA.00020001', async (t) => {
   assertError(t, response, 400, 'PCA.00020001', /not valid JSON/);
 });
 
-t.test('a NUL character in a JSON string, a key or the URL: 400 PCA.00020001, never a 500 from the database', async (t) => {
+t.test('a NUL or an unpaired surrogate in a JSON string, a key or the URL: 400 PCA.00020001, never a 500 or a U+FFFD', async (t) => {
   const post = (payload: string) =>
     app.inject({ method: 'POST', url: '/v1/private-certificate-authorities', headers: { ...auth, 'content-type': 'application/json' }, payload });
   assertError(t, await post('{"type":"ROOT","enterprise_project_id":"a\\u0000b"}'), 400, 'PCA.00020001', /NUL/);
   assertError(t, await post('{"tags":[{"key":"k","value":"v"}],"x\\u0000":1}'), 400, 'PCA.00020001', /NUL/);
   assertError(t, await app.inject({ method: 'GET', url: '/v1/private-certificate-authorities?name=a%00b', headers: auth }), 400, 'PCA.00020001', /NUL/);
   assertError(t, await app.inject({ method: 'GET', url: '/v1/private-certificate-authorities?name=a%00b' }), 401, 'APIG.0303', undefined);
-  // An escaped backslash followed by "u0000" is no NUL: the request goes on to schema validation.
+  assertError(t, await post('{"type":"ROOT","enterprise_project_id":"a\\ud800"}'), 400, 'PCA.00020001', /unpaired UTF-16 surrogate/);
+  assertError(t, await post('{"type":"ROOT","enterprise_project_id":"a\\udc00\\ud800"}'), 400, 'PCA.00020001', /unpaired/);
+  // A pair is a character like any other; an escaped backslash followed by "u0000" is no NUL: both go on to schema validation.
+  assertError(t, await post('{"type":"ROOT","enterprise_project_id":"\\ud83d\\ude00"}'), 400, 'PCA.00020101', /distinguished_name/);
   assertError(t, await post('{"type":"ROOT","enterprise_project_id":"a\\\\u0000"}'), 400, 'PCA.00020101', /distinguished_name/);
 });
 

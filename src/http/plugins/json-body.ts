@@ -3,9 +3,9 @@
  * A body that is not JSON is only rejected after authentication (order of checks, §2), so the parse
  * error is held back here and raised by `raiseDeferredInputError` once the caller is known.
  *
- * U+0000 means nothing anywhere in this API and no Postgres text value can hold it, so a NUL in a JSON string
- * (`\u0000`, the only way JSON can carry one) or in the URL (`%00`) is refused the same way, before it reaches a
- * query as a 500.
+ * Two characters a JSON string can carry only as escapes are refused the same way, before they reach a query as a
+ * 500 or are stored altered: U+0000, which no Postgres text value holds (in the URL too, as `%00`), and an unpaired
+ * UTF-16 surrogate (`\ud800`), which has no UTF-8 form (jsonb refuses it, text would store U+FFFD instead).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError, ErrorCode, errors } from '../../errors.ts';
@@ -28,17 +28,42 @@ function parseJson(request: FastifyRequest, raw: Buffer): unknown {
     request.deferredBodyError = errors.invalidParameter('request body is not valid JSON');
     return undefined;
   }
-  if (text.includes('\\u0000') && containsNul(body)) {
-    request.deferredBodyError = errors.invalidParameter('request body contains a NUL character (\\u0000)');
+  const refused = MAY_HOLD_REFUSED.test(text) ? refusedCharacterIn(body) : undefined;
+  if (refused) {
+    request.deferredBodyError = errors.invalidParameter(`request body contains ${refused}`);
     return undefined;
   }
   return body;
 }
 
-function containsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\0');
-  if (typeof value !== 'object' || value === null) return false;
-  return Object.entries(value).some(([key, item]) => key.includes('\0') || containsNul(item));
+/** The escapes that can make one (cheap to look for in the raw text, so most bodies are never walked). */
+const MAY_HOLD_REFUSED = /\\u(0000|[dD][89a-fA-F])/;
+const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function refusedCharacter(text: string): string | undefined {
+  if (text.includes('\0')) return 'a NUL character (\\u0000)';
+  if (UNPAIRED_SURROGATE.test(text)) return 'an unpaired UTF-16 surrogate';
+  return undefined;
+}
+
+/** What the first refused character found in the body's strings (keys included) is, if any. */
+function refusedCharacterIn(body: unknown): string | undefined {
+  // Iterative: JSON.parse accepts nesting a million deep, which a recursive walk could not follow.
+  const pending: unknown[] = [body];
+  while (pending.length > 0) {
+    const value = pending.pop();
+    if (typeof value === 'string') {
+      const refused = refusedCharacter(value);
+      if (refused) return refused;
+    } else if (typeof value === 'object' && value !== null) {
+      for (const [key, item] of Object.entries(value)) {
+        const refused = refusedCharacter(key);
+        if (refused) return refused;
+        pending.push(item);
+      }
+    }
+  }
+  return undefined;
 }
 
 export function registerJsonBody(app: FastifyInstance, bodyLimit: number): void {
