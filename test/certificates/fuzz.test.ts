@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { createTestApp } from '../helpers/app.ts';
-import { seededRandom } from '../x509/support.ts';
+import { fuzzer } from '../helpers/fuzz.ts';
 import { toPem } from '../../src/x509/pem.ts';
 import { KEY_ARGS, opensslCsr, scratch, seedCa } from './support.ts';
 
@@ -22,27 +22,7 @@ const seeds = await Promise.all([
 ]);
 const csrDers = seeds.map(({ csr }) => new Uint8Array(Buffer.from(csr.replace(/-----[^-]+-----|\s/g, ''), 'base64')));
 
-const random = seededRandom(20240505);
-const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
-const integer = (max: number) => Math.floor(random() * max);
-
-function mutateBytes(der: Uint8Array): Uint8Array {
-  const bytes = Buffer.from(der);
-  switch (integer(4)) {
-    case 0:
-      for (let i = 0, n = 1 + integer(4); i < n; i++) bytes[integer(bytes.length)] ^= 1 << integer(8);
-      return bytes;
-    case 1:
-      return bytes.subarray(0, integer(bytes.length));
-    case 2: {
-      const at = integer(bytes.length);
-      return Buffer.concat([bytes.subarray(0, at), Buffer.from(Array.from({ length: 1 + integer(8) }, () => integer(256))), bytes.subarray(at)]);
-    }
-    default:
-      bytes[integer(Math.min(bytes.length, 24))] = pick([0x00, 0x80, 0x81, 0x84, 0xff, 0x30, 0x02]);
-      return bytes;
-  }
-}
+const { random, pick, integer, mutateBytes } = fuzzer(20240505);
 
 function mutatePem(pem: string): string {
   const chars = [...pem];
