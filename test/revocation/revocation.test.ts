@@ -201,6 +201,16 @@ t.test('OCSP edges: malformed requests, unknown serial, unknown CA', async (t) =
   t.match(result.stdout + result.stderr, /Response verify OK/);
   const status = await openssl(['ocsp', '-respin', responseFile, '-issuer', subFile, '-CAfile', chainFile, '-no_nonce', '-serial', '0x1234']);
   t.match(status.stdout, /0x1234: unknown/, 'a serial this CA did not issue is unknown');
+
+  // The root's responder on a CA it issued (a CA row, not a certificate row).
+  const rootFile = await dir.write('root.pem', root.pem);
+  const subRequestFile = dir.file('sub-req.der');
+  await openssl(['ocsp', '-issuer', rootFile, '-cert', subFile, '-reqout', subRequestFile]);
+  const subResponse = await app.inject({ method: 'POST', url: `/ocsp/${root.id}`, headers: { 'content-type': 'application/ocsp-request' }, payload: await dir.read('sub-req.der') });
+  const subResponseFile = await dir.write('sub-resp.der', subResponse.rawPayload);
+  const subStatus = await openssl(['ocsp', '-respin', subResponseFile, '-issuer', rootFile, '-CAfile', rootFile, '-no_nonce', '-cert', subFile]);
+  t.match(subStatus.stdout + subStatus.stderr, /Response verify OK/);
+  t.match(subStatus.stdout, /sub\.pem: good/, 'a subordinate CA the root issued is good');
 });
 
 t.test('crl-refresh job: signs stale CRLs once, re-signs at half validity, drops expired entries', async (t) => {

@@ -30,14 +30,18 @@ export interface OcspResponderDeps {
 }
 
 export function createOcspResponder({ db, clock, keyStores, config }: OcspResponderDeps) {
+  /** One statement (three unique-index probes): a responder answers every TLS client, so it is a hot path. */
   async function statusOf(caId: string, serialNumber: string): Promise<OcspCertStatus> {
-    const key = { issuerId_serialNumber: { issuerId: caId, serialNumber } };
-    const revocation = await db.revocation.findUnique({ where: key, select: { revokedAt: true, reasonCode: true } });
-    if (revocation) return { revoked: { time: revocation.revokedAt, reasonCode: revocation.reasonCode } };
-    const certificate = await db.certificate.findUnique({ where: key, select: { id: true } });
-    if (certificate) return 'good';
-    const subordinate = await db.certificateAuthority.findUnique({ where: key, select: { id: true } });
-    return subordinate ? 'good' : 'unknown';
+    const [found] = await db.$queryRaw<{ revoked_at: Date | null; reason_code: number | null }[]>`
+      SELECT revoked_at, reason_code FROM (
+        SELECT 0 AS rank, revoked_at, reason_code FROM revocations WHERE issuer_id = ${caId}::uuid AND serial_number = ${serialNumber}
+        UNION ALL
+        SELECT 1, NULL, NULL FROM certificates WHERE issuer_id = ${caId}::uuid AND serial_number = ${serialNumber}
+        UNION ALL
+        SELECT 2, NULL, NULL FROM certificate_authorities WHERE issuer_id = ${caId}::uuid AND serial_number = ${serialNumber}
+      ) issued ORDER BY rank LIMIT 1`;
+    if (!found) return 'unknown';
+    return found.revoked_at ? { revoked: { time: found.revoked_at, reasonCode: found.reason_code! } } : 'good';
   }
 
   /** A CertID names this CA when both issuer hashes match; otherwise (or for an unsupported hash) it is unknown. */
