@@ -1,7 +1,7 @@
 /**
  * Create-by-CSR throughput over HTTP against a real Postgres, with a P-256 root and subordinate.
  *
- *   npx tsx bench/issue/run.ts [seconds=10] [concurrency=128]
+ *   npx tsx bench/issue/run.ts [seconds=10] [concurrency=256]
  *
  * The Postgres server is DATABASE_URL's, else a throwaway cluster started for the run.
  *
@@ -21,7 +21,7 @@ import { postgresTestDatabase, realPostgres } from '../../test/helpers/database.
 import { testConfig } from '../../test/helpers/app.ts';
 
 const seconds = Number(process.argv[2] ?? 10);
-const concurrency = Number(process.argv[3] ?? 128);
+const concurrency = Number(process.argv[3] ?? 256);
 const DISTINCT_CSRS = 64;
 
 async function p256Csr(index: number): Promise<string> {
