@@ -20,8 +20,8 @@ export const CERTIFICATE_SORT_KEYS = ['create_time', 'common_name', 'issuer_name
 export type CertificateSortKey = (typeof CERTIFICATE_SORT_KEYS)[number];
 
 export interface ListCertificatesQuery {
-  limit?: number;
-  offset?: number;
+  limit: number;
+  offset: number;
   name?: string;
   status?: CertificateStatus;
   sort_key?: CertificateSortKey;
@@ -102,7 +102,7 @@ export function createCertificateService(deps: CertificateServiceDeps) {
         FROM certificates c LEFT JOIN certificate_authorities ca ON ca.id = c.issuer_id
         ${where}
         ORDER BY ${SORT_COLUMNS[query.sort_key ?? 'create_time']} ${direction}, c.id ${direction}
-        LIMIT ${query.limit ?? 10} OFFSET ${query.offset ?? 0}`;
+        LIMIT ${query.limit} OFFSET ${query.offset}`;
       return {
         total,
         certificates: rows.map((row) => toCertificateObject(row, config, { now, issuerName: row.issuerName })),

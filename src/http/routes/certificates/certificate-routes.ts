@@ -6,7 +6,7 @@ import type {
 } from '../../../services/certificates/issuance-service.ts';
 import type { ExportRequest, ListCertificatesQuery } from '../../../services/certificates/certificate-service.ts';
 import { contextOf } from '../../request-context.ts';
-import { NoContent, errorResponses } from '../../schemas/common.ts';
+import { NoContent, errorResponses, pageOf } from '../../schemas/common.ts';
 import {
   CertificateIdParams,
   CertificateIdResponse,
@@ -102,7 +102,10 @@ export async function certificateRoutes(app: FastifyInstance): Promise<void> {
         response: { 200: ListResponse, 400: badRequest, 401: unauthorized, 403: forbidden },
       },
     },
-    async (request) => certificates.list(contextOf(request), request.query as ListCertificatesQuery),
+    async (request) => {
+      const query = request.query as Omit<ListCertificatesQuery, 'limit' | 'offset'> & { limit?: number; offset?: number };
+      return certificates.list(contextOf(request), { ...query, ...pageOf(query) });
+    },
   );
 
   app.get(
