@@ -6,39 +6,20 @@
  *
  *   npx tsx bench/ocsp/http.ts [seconds=8] [concurrency=32]
  */
-import { buildApp } from '../../src/app.ts';
+import { startBenchServer } from '../bench-server.ts';
 import { drive, resultTable } from '../load.ts';
-import { mintAdminToken } from '../../src/auth/dev-token.ts';
-import { createKeyStores } from '../../src/keystore/index.ts';
 import { KEY_ARGS, opensslCsr, scratch } from '../../test/certificates/support.ts';
-import { testConfig } from '../../test/helpers/app.ts';
-import { postgresTestDatabase, realPostgres } from '../../test/helpers/database.ts';
 import { openssl } from '../../test/x509/support.ts';
 
 const seconds = Number(process.argv[2] ?? 8);
 const concurrency = Number(process.argv[3] ?? 32);
 const CERTIFICATES = 1000;
 
-const postgres = await realPostgres();
-const config = testConfig({ RATE_LIMIT_MAX: '100000000' });
-const database = await postgresTestDatabase(postgres.url);
-const keyStores = createKeyStores({ masterKey: config.masterKey });
-const app = await buildApp({ config, database, keyStores, logDestination: false });
-const base = await app.listen({ host: '127.0.0.1', port: 0 });
-const headers = { authorization: `Bearer ${mintAdminToken(app.jwt, config.defaultDomainId, 3600)}`, 'content-type': 'application/json' };
-
-async function call(method: string, path: string, body?: unknown): Promise<Record<string, string>> {
-  const response = await fetch(`${base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${path}: ${response.status} ${text}`);
-  return text ? (JSON.parse(text) as Record<string, string>) : {};
-}
-
+const server = await startBenchServer();
+const { base, call } = server;
 
 try {
-  const dn = (cn: string) => ({ common_name: cn, country: 'CN', state: 'zj', locality: 'hz', organization: 'bench', organizational_unit: 'ou' });
-  const { ca_id: rootId } = await call('POST', '/v1/private-certificate-authorities', { type: 'ROOT', distinguished_name: dn('ocsp-root'), key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 2 } });
-  const { ca_id: subId } = await call('POST', '/v1/private-certificate-authorities', { type: 'SUBORDINATE', issuer_id: rootId, distinguished_name: dn('ocsp-sub'), key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 1 } });
+  const { rootId, subId } = await server.p256Hierarchy('ocsp');
   const dir = await scratch('ocsp-bench');
   const { csr } = await opensslCsr(dir, 'ocsp-leaf', [...KEY_ARGS.p256]);
   const ids: string[] = [];
@@ -70,9 +51,6 @@ try {
   console.log(`sample response: ${/Response verify OK/.test(verdict) ? 'openssl: Response verify OK' : verdict}, ${/Cert Status: (\w+)/.exec(verdict)?.[0] ?? 'no status'}`);
   console.log(resultTable('responses/s', concurrency, result));
 } finally {
-  await app.close();
-  await keyStores.software.close();
-  await database.close();
-  await postgres.stop();
+  await server.close();
 }
 process.exit(0);

@@ -1,0 +1,56 @@
+/**
+ * What the HTTP benchmarks stand on: the app listening on a loopback port over a fresh database on a real Postgres
+ * (DATABASE_URL's, else a throwaway cluster), an admin token, and a P-256 root and subordinate made through the API.
+ */
+import { buildApp } from '../src/app.ts';
+import { mintAdminToken } from '../src/auth/dev-token.ts';
+import { createKeyStores } from '../src/keystore/index.ts';
+import { testConfig } from '../test/helpers/app.ts';
+import { postgresTestDatabase, realPostgres } from '../test/helpers/database.ts';
+
+export async function startBenchServer(env: Record<string, string> = {}) {
+  // Volume, not abuse: the per-credential rate limit would answer most requests.
+  const config = testConfig({ RATE_LIMIT_MAX: '100000000', ...env });
+  const postgres = await realPostgres();
+  const database = await postgresTestDatabase(postgres.url);
+  const keyStores = createKeyStores({ masterKey: config.masterKey });
+  const app = await buildApp({ config, database, keyStores, logDestination: false });
+  const base = await app.listen({ host: '127.0.0.1', port: 0 });
+  const headers = { authorization: `Bearer ${mintAdminToken(app.jwt, config.defaultDomainId, 3600)}`, 'content-type': 'application/json' };
+
+  /** A JSON call that must succeed; its JSON answer (empty for none). */
+  async function call(method: string, path: string, body?: unknown): Promise<Record<string, string>> {
+    const response = await fetch(`${base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`${path}: ${response.status} ${text}`);
+    return text ? (JSON.parse(text) as Record<string, string>) : {};
+  }
+
+  /** A P-256 root and a subordinate it issued, named after `prefix`. */
+  async function p256Hierarchy(prefix: string): Promise<{ rootId: string; subId: string }> {
+    const ca = (cn: string, body: Record<string, unknown>) =>
+      call('POST', '/v1/private-certificate-authorities', {
+        distinguished_name: { common_name: cn, country: 'CN', state: 'zj', locality: 'hz', organization: 'bench', organizational_unit: 'ou' },
+        key_algorithm: 'EC256',
+        signature_algorithm: 'SHA256',
+        ...body,
+      });
+    const { ca_id: rootId } = await ca(`${prefix}-root`, { type: 'ROOT', validity: { type: 'YEAR', value: 2 } });
+    const { ca_id: subId } = await ca(`${prefix}-sub`, { type: 'SUBORDINATE', issuer_id: rootId, validity: { type: 'YEAR', value: 1 } });
+    return { rootId, subId };
+  }
+
+  return {
+    base,
+    headers,
+    database,
+    call,
+    p256Hierarchy,
+    async close() {
+      await app.close();
+      await keyStores.software.close();
+      await database.close();
+      await postgres.stop();
+    },
+  };
+}
