@@ -433,6 +433,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/private-certificate-authorities/{ca_id}/issuance-policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Show a CA's issuance policy */
+        get: operations["showIssuancePolicy"];
+        /** Replace a CA's issuance policy */
+        put: operations["updateIssuancePolicy"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/private-certificate-authorities/{ca_id}/tags": {
         parameters: {
             query?: never;
@@ -1590,6 +1608,40 @@ export interface operations {
                             cluster_id: null;
                             domain_id: string;
                             urn: string;
+                            /** @description Extension: name constraints of the CA certificate (requested ones while PENDING); null when none */
+                            name_constraints: {
+                                permitted: {
+                                    dns: string[];
+                                    ip: string[];
+                                    uri: string[];
+                                    email: string[];
+                                };
+                                excluded: {
+                                    dns: string[];
+                                    ip: string[];
+                                    uri: string[];
+                                    email: string[];
+                                };
+                            } | null;
+                            /** @description Extension: what this CA may sign (GET/PUT …/{ca_id}/issuance-policy); null when it has no policy */
+                            issuance_policy: {
+                                allowed: {
+                                    dns: string[];
+                                    ip: string[];
+                                    uri: string[];
+                                    email: string[];
+                                } | null;
+                                denied: {
+                                    dns: string[];
+                                    ip: string[];
+                                    uri: string[];
+                                    email: string[];
+                                } | null;
+                                max_validity_days: number | null;
+                                key_algorithms: string[] | null;
+                                allowed_ekus: string[] | null;
+                                require_name_constraints_for_cas: boolean;
+                            } | null;
                         }[];
                     };
                 };
@@ -1667,6 +1719,21 @@ export interface operations {
                         valid_days?: number | null;
                     };
                     enterprise_project_id?: string;
+                    /** @description RFC 5280 §4.2.1.10 name constraints, written critical. Under a constrained parent they may only narrow its subtrees. */
+                    name_constraints?: {
+                        permitted?: {
+                            dns?: string[] | null;
+                            ip?: string[] | null;
+                            uri?: string[] | null;
+                            email?: string[] | null;
+                        } | null;
+                        excluded?: {
+                            dns?: string[] | null;
+                            ip?: string[] | null;
+                            uri?: string[] | null;
+                            email?: string[] | null;
+                        } | null;
+                    } | null;
                     /** @description Configure this yearly/monthly CA (from CA/order) */
                     ca_id?: string;
                 };
@@ -1904,6 +1971,40 @@ export interface operations {
                         cluster_id: null;
                         domain_id: string;
                         urn: string;
+                        /** @description Extension: name constraints of the CA certificate (requested ones while PENDING); null when none */
+                        name_constraints: {
+                            permitted: {
+                                dns: string[];
+                                ip: string[];
+                                uri: string[];
+                                email: string[];
+                            };
+                            excluded: {
+                                dns: string[];
+                                ip: string[];
+                                uri: string[];
+                                email: string[];
+                            };
+                        } | null;
+                        /** @description Extension: what this CA may sign (GET/PUT …/{ca_id}/issuance-policy); null when it has no policy */
+                        issuance_policy: {
+                            allowed: {
+                                dns: string[];
+                                ip: string[];
+                                uri: string[];
+                                email: string[];
+                            } | null;
+                            denied: {
+                                dns: string[];
+                                ip: string[];
+                                uri: string[];
+                                email: string[];
+                            } | null;
+                            max_validity_days: number | null;
+                            key_algorithms: string[] | null;
+                            allowed_ekus: string[] | null;
+                            require_name_constraints_for_cas: boolean;
+                        } | null;
                     };
                 };
             };
@@ -2051,6 +2152,21 @@ export interface operations {
                         valid_days?: number | null;
                     };
                     enterprise_project_id?: string;
+                    /** @description RFC 5280 §4.2.1.10 name constraints, written critical. Under a constrained parent they may only narrow its subtrees. */
+                    name_constraints?: {
+                        permitted?: {
+                            dns?: string[] | null;
+                            ip?: string[] | null;
+                            uri?: string[] | null;
+                            email?: string[] | null;
+                        } | null;
+                        excluded?: {
+                            dns?: string[] | null;
+                            ip?: string[] | null;
+                            uri?: string[] | null;
+                            email?: string[] | null;
+                        } | null;
+                    } | null;
                 };
             };
         };
@@ -2707,6 +2823,186 @@ export interface operations {
             };
         };
     };
+    showIssuancePolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description CA id or URN pca:{region}:{domain_id}:ca:{ca_id} */
+                ca_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        allowed: {
+                            dns: string[];
+                            ip: string[];
+                            uri: string[];
+                            email: string[];
+                        } | null;
+                        denied: {
+                            dns: string[];
+                            ip: string[];
+                            uri: string[];
+                            email: string[];
+                        } | null;
+                        max_validity_days: number | null;
+                        key_algorithms: string[] | null;
+                        allowed_ekus: string[] | null;
+                        require_name_constraints_for_cas: boolean;
+                    };
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authentication failed */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Action not permitted */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    updateIssuancePolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description CA id or URN pca:{region}:{domain_id}:ca:{ca_id} */
+                ca_id: string;
+            };
+            cookie?: never;
+        };
+        /** @description A CA's issuance policy; {} removes it */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Only these names may be signed (all types: a type without entries allows none). Absent: every name not denied. */
+                    allowed?: {
+                        dns?: string[] | null;
+                        ip?: string[] | null;
+                        uri?: string[] | null;
+                        email?: string[] | null;
+                    } | null;
+                    /** @description Never signed; deny wins over allow */
+                    denied?: {
+                        dns?: string[] | null;
+                        ip?: string[] | null;
+                        uri?: string[] | null;
+                        email?: string[] | null;
+                    } | null;
+                    /** @description 1-7305 */
+                    max_validity_days?: number | null;
+                    /** @description Keys of signed certificates, e.g. EC256, RSA2048 */
+                    key_algorithms?: string[] | null;
+                    /** @description serverAuth, clientAuth, codeSigning, emailProtection, timeStamping, OCSPSigning, smartCardLogon or dotted OIDs. Lists the only EKUs allowed, and grants timeStamping and OCSPSigning to CSRs. anyExtendedKeyUsage is never granted. */
+                    allowed_ekus?: string[] | null;
+                    /** @description CAs this CA signs must carry name constraints within allowed, reaching no denied name */
+                    require_name_constraints_for_cas?: boolean | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        allowed: {
+                            dns: string[];
+                            ip: string[];
+                            uri: string[];
+                            email: string[];
+                        } | null;
+                        denied: {
+                            dns: string[];
+                            ip: string[];
+                            uri: string[];
+                            email: string[];
+                        } | null;
+                        max_validity_days: number | null;
+                        key_algorithms: string[] | null;
+                        allowed_ekus: string[] | null;
+                        require_name_constraints_for_cas: boolean;
+                    };
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authentication failed */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Action not permitted */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     listCaTags: {
         parameters: {
             query?: never;
@@ -3101,6 +3397,40 @@ export interface operations {
                                 cluster_id: null;
                                 domain_id: string;
                                 urn: string;
+                                /** @description Extension: name constraints of the CA certificate (requested ones while PENDING); null when none */
+                                name_constraints: {
+                                    permitted: {
+                                        dns: string[];
+                                        ip: string[];
+                                        uri: string[];
+                                        email: string[];
+                                    };
+                                    excluded: {
+                                        dns: string[];
+                                        ip: string[];
+                                        uri: string[];
+                                        email: string[];
+                                    };
+                                } | null;
+                                /** @description Extension: what this CA may sign (GET/PUT …/{ca_id}/issuance-policy); null when it has no policy */
+                                issuance_policy: {
+                                    allowed: {
+                                        dns: string[];
+                                        ip: string[];
+                                        uri: string[];
+                                        email: string[];
+                                    } | null;
+                                    denied: {
+                                        dns: string[];
+                                        ip: string[];
+                                        uri: string[];
+                                        email: string[];
+                                    } | null;
+                                    max_validity_days: number | null;
+                                    key_algorithms: string[] | null;
+                                    allowed_ekus: string[] | null;
+                                    require_name_constraints_for_cas: boolean;
+                                } | null;
                             };
                             tags: {
                                 key: string;
@@ -3870,6 +4200,21 @@ export interface operations {
                     type?: "ENTITY_CERT" | "INTERMEDIATE_CA";
                     /** @description INTERMEDIATE_CA only; below the issuer's */
                     path_length?: number;
+                    /** @description RFC 5280 §4.2.1.10 name constraints, written critical. Under a constrained parent they may only narrow its subtrees. */
+                    name_constraints?: {
+                        permitted?: {
+                            dns?: string[] | null;
+                            ip?: string[] | null;
+                            uri?: string[] | null;
+                            email?: string[] | null;
+                        } | null;
+                        excluded?: {
+                            dns?: string[] | null;
+                            ip?: string[] | null;
+                            uri?: string[] | null;
+                            email?: string[] | null;
+                        } | null;
+                    } | null;
                 };
             };
         };

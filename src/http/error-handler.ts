@@ -23,11 +23,12 @@ interface ValidationIssue {
   params?: Record<string, unknown>;
 }
 
-/** `/distinguished_name/common_name` -> `distinguished_name.common_name`; names the missing property too. */
+/** `/distinguished_name/common_name` -> `distinguished_name.common_name`; names a missing or unknown property too. */
 function fieldOf(issue: ValidationIssue): string {
   const base = (issue.instancePath ?? '').split('/').filter(Boolean).join('.');
-  const missing = issue.keyword === 'required' ? String(issue.params?.missingProperty ?? '') : '';
-  return [base, missing].filter(Boolean).join('.');
+  const property =
+    issue.keyword === 'required' ? issue.params?.missingProperty : issue.keyword === 'additionalProperties' ? issue.params?.additionalProperty : '';
+  return [base, String(property ?? '')].filter(Boolean).join('.');
 }
 
 function validationError(error: FastifyError, request: FastifyRequest): AppError {

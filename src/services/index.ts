@@ -13,6 +13,7 @@ import { billingSettlementJob, createBillingService } from './billing/billing-se
 import { createBillingHooks } from './billing/usage-hooks.ts';
 import { caDeletionJob, caExpiryJob } from './ca/ca-jobs.ts';
 import { createCaService } from './ca/ca-service.ts';
+import { createIssuancePolicyService } from './ca/issuance-policy-service.ts';
 import { createCertificateService } from './certificates/certificate-service.ts';
 import { createIssuanceService } from './certificates/issuance-service.ts';
 import { createReadinessService } from './readiness-service.ts';
@@ -41,6 +42,7 @@ export function createServices(deps: ServiceDependencies) {
     audit: createAuditService({ db }),
     issuance: createIssuanceService({ db, clock, config, keyStores, billing: billingHooks }),
     ca: createCaService({ db, clock, config, keyStores, billing: billingHooks }),
+    issuancePolicies: createIssuancePolicyService({ db, clock, config }),
     tags: createTagService({ db, clock, config }),
     certificates: createCertificateService({ db, clock, config }),
     revocation: createRevocationServices({ db, clock, keyStores, config }),

@@ -37,6 +37,7 @@ import {
   type KeyUsage,
   type SubjectAltName,
 } from './extensions.ts';
+import { decodeNameConstraints, nameConstraintsValue, type NameConstraints } from './name-constraints.ts';
 import { checkNameDer, decodeName, encodeName, isEmptyName, type DistinguishedName } from './name.ts';
 import {
   keyAlgorithmOfSpki,
@@ -75,6 +76,8 @@ export interface CertificateProfile {
   caIssuersUrl?: string;
   /** Non-critical, each a DER UTF8String. */
   customExtensions?: CustomExtension[];
+  /** CA certificates only; critical (RFC 5280 §4.2.1.10). */
+  nameConstraints?: NameConstraints | null;
 }
 
 const VERSION_3 = contextConstructed(0, unsignedInteger(new Uint8Array([2])));
@@ -126,6 +129,7 @@ function extensionsOf(profile: CertificateProfile, subject: Uint8Array): Uint8Ar
     [ExtensionOid.SUBJECT_KEY_IDENTIFIER, false, octetString(subjectKeyIdentifier(profile.spki))],
     [ExtensionOid.AUTHORITY_KEY_IDENTIFIER, false, ifPresent(profile.authorityKeyIdentifier, authorityKeyIdentifierValue)],
     [ExtensionOid.SUBJECT_ALT_NAME, isEmptyName(subject), sans.length > 0 ? subjectAltNameValue(sans) : null],
+    [ExtensionOid.NAME_CONSTRAINTS, true, ca ? ifPresent(profile.nameConstraints ?? undefined, nameConstraintsValue) : null],
     [ExtensionOid.CRL_DISTRIBUTION_POINTS, false, ifPresent(profile.crlDistributionPoint, crlDistributionPointsValue)],
     [ExtensionOid.AUTHORITY_INFO_ACCESS, false, authorityInfoAccessValue(profile)],
     ...(profile.customExtensions ?? []).map(
@@ -167,6 +171,8 @@ export interface ParsedCertificate {
   keyUsages: KeyUsage[];
   /** Null when the signature algorithm is not one of §10.3's. */
   signatureHash: HashAlgorithm | null;
+  /** RFC 5280 §4.2.1.10, when the certificate carries them. */
+  nameConstraints: NameConstraints | null;
 }
 
 /** Malformed input gets PCA.00020001; nothing else escapes. */
@@ -189,6 +195,7 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
     const keyUsage = extensions.get(ExtensionOid.KEY_USAGE);
     const ski = extensions.get(ExtensionOid.SUBJECT_KEY_IDENTIFIER);
     const aki = extensions.get(ExtensionOid.AUTHORITY_KEY_IDENTIFIER);
+    const nameConstraints = extensions.get(ExtensionOid.NAME_CONSTRAINTS);
     const subjectDer = encodingOf(expectTag(subject, Tag.SEQUENCE)).slice();
     const spkiDer = encodingOf(expectTag(spki, Tag.SEQUENCE)).slice();
     return {
@@ -206,6 +213,7 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
       authorityKeyIdentifier: aki && decodeAuthorityKeyIdentifier(aki.value)?.slice(),
       keyUsages: keyUsage ? decodeKeyUsage(keyUsage.value) : [],
       signatureHash: signed.algorithm?.hash ?? null,
+      nameConstraints: nameConstraints ? decodeNameConstraints(nameConstraints.value) : null,
     };
   });
 }

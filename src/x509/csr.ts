@@ -25,6 +25,7 @@ import {
   type RawExtension,
   type SubjectAltName,
 } from './extensions.ts';
+import { decodeNameConstraints, type NameConstraints } from './name-constraints.ts';
 import { decodeName, encodeName, isEmptyName, type DistinguishedName } from './name.ts';
 import { parseSinglePem } from './pem.ts';
 import {
@@ -55,6 +56,8 @@ export interface ParsedCsr {
   keyUsages?: KeyUsage[];
   /** OIDs; present only when the CSR requests extended key usages. */
   extendedKeyUsages?: string[];
+  /** Present only when the CSR requests name constraints (RFC 5280 §4.2.1.10; used for INTERMEDIATE_CA). */
+  nameConstraints?: NameConstraints;
 }
 
 /**
@@ -82,6 +85,7 @@ export async function parseCsr(pem: string): Promise<ParsedCsr> {
     subjectAltNames: decodeIfPresent(extensions, ExtensionOid.SUBJECT_ALT_NAME, decodeSubjectAltNames) ?? [],
     keyUsages: decodeIfPresent(extensions, ExtensionOid.KEY_USAGE, decodeKeyUsage),
     extendedKeyUsages: decodeIfPresent(extensions, ExtensionOid.EXTENDED_KEY_USAGE, decodeExtendedKeyUsage),
+    nameConstraints: decodeIfPresent(extensions, ExtensionOid.NAME_CONSTRAINTS, decodeNameConstraints),
   }));
   const keyAlgorithm = keyAlgorithmOfSpki(spki);
   if (signed.algorithm === null) {
@@ -106,6 +110,7 @@ export async function parseCsr(pem: string): Promise<ParsedCsr> {
   };
   if (requested.keyUsages !== undefined) parsed.keyUsages = requested.keyUsages;
   if (requested.extendedKeyUsages !== undefined) parsed.extendedKeyUsages = requested.extendedKeyUsages;
+  if (requested.nameConstraints !== undefined) parsed.nameConstraints = requested.nameConstraints;
   return parsed;
 }
 

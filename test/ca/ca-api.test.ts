@@ -37,10 +37,12 @@ t.test('create a root: ACTIVED, path length 7, every CA object field', async (t)
     charging_mode: 1,
     cluster_id: null,
     urn: `pca:cn-north-4:${harness.config.defaultDomainId}:ca:${rootId}`,
+    name_constraints: null,
+    issuance_policy: null,
   });
   t.match(ca.serial_number, /^[0-9a-f]{32}$/);
   t.equal(ca.not_after - ca.not_before > 4 * 365 * 86_400_000, true, '5 years');
-  t.equal(Object.keys(ca).length, 25, 'exactly the documented fields, plus the two prepaid-period extensions');
+  t.equal(Object.keys(ca).length, 27, 'exactly the documented fields, plus the prepaid-period and issue #19 extensions');
 });
 
 t.test('create a subordinate under a root; crl_configuration echoed with the public CRL URL', async (t) => {

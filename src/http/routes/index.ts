@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { authRoutes } from './auth/index.ts';
 import { billingRecordRoutes } from './billing/billing-records.ts';
 import { caRoutes } from './ca/ca-routes.ts';
+import { issuancePolicyRoutes } from './ca/issuance-policy-routes.ts';
 import { tagRoutes } from './tags/tag-routes.ts';
 import { certificateRoutes } from './certificates/certificate-routes.ts';
 import { consoleConfigRoutes } from './console-config.ts';
@@ -17,6 +18,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(authRoutes);
   await app.register(billingRecordRoutes);
   await app.register(caRoutes);
+  await app.register(issuancePolicyRoutes);
   await app.register(tagRoutes);
   await app.register(publicCaCertificateRoutes);
   await app.register(certificateRoutes);

@@ -7,6 +7,7 @@ import type { KeyStores } from '../../keystore/index.ts';
 import type { HashAlgorithm, Signer } from '../../x509/algorithms.ts';
 import { buildCertificate, randomSerial, serialToHex } from '../../x509/certificate.ts';
 import type { KeyUsage } from '../../x509/extensions.ts';
+import type { NameConstraints } from '../../x509/name-constraints.ts';
 import { encodeName, type DistinguishedName } from '../../x509/name.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import {
@@ -19,7 +20,8 @@ import {
   type CaType,
   type Validity,
 } from './ca-rules.ts';
-import { loadIssuer } from './issuer.ts';
+import { assertIssuanceAllowed } from '../policy/index.ts';
+import { issuerRules, loadIssuer } from './issuer.ts';
 
 export interface CaSigningRequest {
   type: CaType;
@@ -33,6 +35,8 @@ export interface CaSigningRequest {
   issuerRef?: string;
   pathLength?: number | null;
   keyUsages?: KeyUsage[] | null;
+  /** RFC 5280 name constraints the CA certificate carries (critical). */
+  nameConstraints?: NameConstraints | null;
 }
 
 export interface SignedCaCertificate {
@@ -73,6 +77,7 @@ export async function signCaCertificate(
         hash: request.hash,
         basicConstraints: { ca: true },
         keyUsages,
+        nameConstraints: request.nameConstraints,
       },
       request.ownSigner,
     );
@@ -87,6 +92,16 @@ export async function signCaCertificate(
   });
   const pathLength = checkSubordinatePathLength(request.pathLength, issuer.pathLength);
   const { notBefore, notAfter } = validityWindow(request.validity, now, MAX_SUBORDINATE_YEARS, issuer.notAfter);
+  // The parent's chain constraints and issuance policy judge the subordinate like any CA it signs.
+  assertIssuanceAllowed(issuerRules(issuer), {
+    kind: 'CA',
+    names: [],
+    notBefore,
+    notAfter,
+    keyAlgorithm: request.ownSigner.keyAlgorithm,
+    extendedKeyUsages: [],
+    nameConstraints: request.nameConstraints,
+  });
   const keyUsages = caKeyUsages(request.keyUsages ?? undefined);
   const certificateDer = await buildCertificate(
     {
@@ -103,6 +118,7 @@ export async function signCaCertificate(
       crlDistributionPoint: issuer.urls.crlDistributionPoint,
       ocspUrl: issuer.urls.ocsp,
       caIssuersUrl: issuer.urls.caIssuers,
+      nameConstraints: request.nameConstraints,
     },
     issuer.signer,
   );

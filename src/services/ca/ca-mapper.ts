@@ -4,6 +4,8 @@ import type { CertificateAuthority } from '../../db/generated/client.ts';
 import { dnObject, type DistinguishedNameObject } from '../dn-columns.ts';
 import { prepaidDaysLeft } from '../billing/prepaid.ts';
 import { caUrn } from '../urn.ts';
+import { storedPolicyDocument, type IssuancePolicyDocument } from '../policy/index.ts';
+import type { NameConstraints } from '../../x509/name-constraints.ts';
 import { effectiveStatus, publicUrls, type CaStatus } from './ca-rules.ts';
 
 export type { DistinguishedNameObject };
@@ -43,6 +45,10 @@ export interface CaObject {
   cluster_id: null;
   domain_id: string;
   urn: string;
+  /** Extension (issue #19): RFC 5280 name constraints of the CA certificate (requested ones while PENDING). */
+  name_constraints: NameConstraints | null;
+  /** Extension (issue #19): what this CA may sign. */
+  issuance_policy: IssuancePolicyDocument | null;
 }
 
 const millis = (date: Date | null): number | null => (date ? date.getTime() : null);
@@ -98,5 +104,7 @@ export function toCaObject(
     cluster_id: null,
     domain_id: row.domainId,
     urn: caUrn(config.region, row.domainId, row.id),
+    name_constraints: (row.nameConstraints as NameConstraints | null) ?? null,
+    issuance_policy: storedPolicyDocument(row.issuancePolicy),
   };
 }

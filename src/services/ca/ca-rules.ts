@@ -116,6 +116,14 @@ export function checkCaType(value: unknown): CaType {
   return value as CaType;
 }
 
+/** Which CA operations are refused for CSR-issued intermediates and in which statuses (§6.1). */
+export function requireStatus(row: { genMode: string | null }, status: CaStatus, allowed: readonly CaStatus[], operation: string): void {
+  if (row.genMode === 'CSR') throw errors.conflictingState(`${operation} is not possible for a CA issued from a CSR`);
+  if (!allowed.includes(status)) {
+    throw errors.conflictingState(`${operation} is not possible in status ${status} (needs ${allowed.join(' or ')})`);
+  }
+}
+
 /** A subordinate's path length: 0-6 and below its issuer's (PCA.00020203). */
 export function checkSubordinatePathLength(value: number | undefined | null, issuerPathLength: number): number {
   const pathLength = value ?? 0;

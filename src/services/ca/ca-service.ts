@@ -15,6 +15,8 @@ import { parseCertificate, verifyCertificateSignature } from '../../x509/certifi
 import { buildCsr } from '../../x509/csr.ts';
 import { validateKeyUsages, type KeyUsage } from '../../x509/extensions.ts';
 import { validateDistinguishedName, type DistinguishedName } from '../../x509/name.ts';
+import { validateNameConstraints, type NameConstraints } from '../../x509/name-constraints.ts';
+import { jsonOrNull } from '../json-column.ts';
 import { dnColumns, dnObject } from '../dn-columns.ts';
 import { joinPem, parsePemBlocks, parseSinglePem, toPem } from '../../x509/pem.ts';
 import type { Clock } from '../../clock.ts';
@@ -32,6 +34,7 @@ import {
   checkKeyAlgorithm,
   checkSignatureAlgorithm,
   effectiveStatus,
+  requireStatus,
   type CaStatus,
   type CaType,
   type Validity,
@@ -66,6 +69,8 @@ export interface CreateCaInput {
   crl_configuration?: CrlConfigurationInput;
   enterprise_project_id?: string;
   ca_id?: string;
+  /** RFC 5280 name constraints for the CA's certificate (issue #19). */
+  name_constraints?: unknown;
 }
 
 export type ActivateCaInput = CreateCaInput;
@@ -109,14 +114,6 @@ function crlColumns(crl: CrlConfigurationInput | undefined, caId: string) {
   return { crlEnabled: true, crlValidDays: days, crlName: crl.crl_name || caId, obsBucketName: crl.obs_bucket_name ?? null };
 }
 
-/** Which CA operations are refused for CSR-issued intermediates and in which statuses (§6.1). */
-function requireStatus(row: CertificateAuthority, status: CaStatus, allowed: readonly CaStatus[], operation: string): void {
-  if (row.genMode === 'CSR') throw errors.conflictingState(`${operation} is not possible for a CA issued from a CSR`);
-  if (!allowed.includes(status)) {
-    throw errors.conflictingState(`${operation} is not possible in status ${status} (needs ${allowed.join(' or ')})`);
-  }
-}
-
 /** The parts of a create/activate request that decide the CA, validated in the contract's order of codes. */
 interface CaSpec {
   type: CaType;
@@ -127,6 +124,7 @@ interface CaSpec {
   issuerRef: string | null;
   pathLength: number | null;
   keyUsages: KeyUsage[] | null;
+  nameConstraints: NameConstraints | null;
 }
 
 function specOf(input: CreateCaInput): CaSpec {
@@ -139,7 +137,8 @@ function specOf(input: CreateCaInput): CaSpec {
     throw errors.invalidPathLength(`path_length must be 0-${MAX_SUBORDINATE_PATH_LENGTH}`);
   }
   const keyUsages = type === 'ROOT' || input.key_usages === undefined ? null : validateKeyUsages(input.key_usages);
-  const spec: CaSpec = { type, dn, keyAlgorithm, hash, validity: input.validity ?? null, issuerRef: null, pathLength, keyUsages };
+  const nameConstraints = validateNameConstraints(input.name_constraints);
+  const spec: CaSpec = { type, dn, keyAlgorithm, hash, validity: input.validity ?? null, issuerRef: null, pathLength, keyUsages, nameConstraints };
   if (type === 'ROOT') {
     if (!spec.hash) throw errors.invalidParameter('signature_algorithm is required for a ROOT CA');
     if (!spec.validity) throw errors.invalidParameter('validity is required for a ROOT CA');
@@ -205,6 +204,7 @@ export function createCaService(deps: CaServiceDeps) {
       keyStore: store.kind,
       keyRef: key.keyRef,
       publicKeySpki: bytes(key.spki),
+      nameConstraints: jsonOrNull(spec.nameConstraints),
     };
     if (!signsNow(spec)) {
       return {
@@ -228,6 +228,7 @@ export function createCaService(deps: CaServiceDeps) {
         issuerRef: spec.issuerRef ?? undefined,
         pathLength: spec.pathLength,
         keyUsages: spec.keyUsages,
+        nameConstraints: spec.nameConstraints,
       },
       now,
       signingDeps,
@@ -379,6 +380,7 @@ export function createCaService(deps: CaServiceDeps) {
       signature_algorithm: input.signature_algorithm ?? row.signatureAlgorithm ?? undefined,
       path_length: input.path_length ?? row.pathLength,
       key_usages: input.key_usages ?? (row.keyUsages.length > 0 ? row.keyUsages : undefined),
+      name_constraints: input.name_constraints ?? row.nameConstraints,
     };
   }
 
@@ -428,6 +430,7 @@ export function createCaService(deps: CaServiceDeps) {
           importedChainPem: parent || chain.length === 0 ? null : joinPem(chain.map((der) => toPem('CERTIFICATE', der))),
           pathLength: Math.min(certificate.pathLength ?? ROOT_PATH_LENGTH, ROOT_PATH_LENGTH),
           keyUsages: certificate.keyUsages,
+          nameConstraints: jsonOrNull(certificate.nameConstraints),
           ...dnColumns(certificate.subject),
           signatureAlgorithm: row.signatureAlgorithm ?? 'SHA256',
         },

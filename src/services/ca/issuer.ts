@@ -12,7 +12,9 @@ import { keyStoreSigner, type KeyStores } from '../../keystore/index.ts';
 import type { KeyStoreKind } from '../../keystore/key-store.ts';
 import type { KeyAlgorithm, Signer } from '../../x509/algorithms.ts';
 import { parseCertificate } from '../../x509/certificate.ts';
+import type { NameConstraints } from '../../x509/name-constraints.ts';
 import { parsePemBlocks } from '../../x509/pem.ts';
+import { storedIssuancePolicy, type IssuancePolicy, type IssuerRules } from '../policy/index.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { resolveCaReference } from '../urn.ts';
 import { effectiveStatus, publicUrls } from './ca-rules.ts';
@@ -32,6 +34,8 @@ export interface Issuer {
   chain: Uint8Array[];
   /** What children carry: caIssuers always; CDP and OCSP while the issuer has them switched on. */
   urls: { caIssuers: string; crlDistributionPoint?: string; ocsp?: string };
+  /** The name constraints of the issuer's certificate and of every certificate above it. */
+  chainConstraints: NameConstraints[];
 }
 
 export interface LoadIssuerOptions {
@@ -107,6 +111,7 @@ export async function loadIssuer(db: Reader, ctx: RequestContext, reference: str
   assertCanIssue(row, opts.now, field);
   const certificate = parseCertificate(new Uint8Array(row.certificateDer!));
   if (!certificate.subjectKeyIdentifier) throw errors.conflictingState(`CA ${row.id} certificate has no subject key identifier`);
+  const chain = await caChain(db, row);
   return {
     row,
     signer: caSigner(row, opts.keyStores),
@@ -114,9 +119,21 @@ export async function loadIssuer(db: Reader, ctx: RequestContext, reference: str
     subjectKeyIdentifier: certificate.subjectKeyIdentifier,
     notAfter: row.notAfter!,
     pathLength: row.pathLength,
-    chain: await caChain(db, row),
+    chain,
     urls: issuerUrls(row, opts.publicBaseUrl),
+    chainConstraints: chainNameConstraints(chain),
   };
+}
+
+/** The name constraints each certificate of a chain carries (RFC 5280: all of them bind what the chain signs). */
+export function chainNameConstraints(chain: readonly Uint8Array[]): NameConstraints[] {
+  return chain.map((der) => parseCertificate(der).nameConstraints).filter((constraints) => constraints !== null);
+}
+
+/** What the evaluator checks for an issuer: its chain's name constraints, its own policy and any added by the caller. */
+export function issuerRules(issuer: Pick<Issuer, 'row' | 'chainConstraints'>, extraPolicies: readonly IssuancePolicy[] = []): IssuerRules {
+  const own = storedIssuancePolicy(issuer.row.issuancePolicy);
+  return { policies: own ? [own, ...extraPolicies] : extraPolicies, chainConstraints: issuer.chainConstraints };
 }
 
 export function issuerUrls(row: CertificateAuthority, publicBaseUrl: Config['publicBaseUrl']): Issuer['urls'] {

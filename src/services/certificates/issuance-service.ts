@@ -11,37 +11,21 @@ import type { Db } from '../../db/database.ts';
 import { AppError, errors } from '../../errors.ts';
 import type { KeyStores } from '../../keystore/index.ts';
 import { createSealer } from '../../keystore/sealing.ts';
-import { keyFamily, type HashAlgorithm, type KeyAlgorithm } from '../../x509/algorithms.ts';
+import { keyFamily, type HashAlgorithm } from '../../x509/algorithms.ts';
 import { buildCertificate, randomSerial, serialToHex, type CertificateProfile } from '../../x509/certificate.ts';
-import { parseCsr, type ParsedCsr } from '../../x509/csr.ts';
-import {
-  validateCustomExtension,
-  validateKeyUsages,
-  validateSubjectAltNames,
-  type CustomExtension,
-  type KeyUsage,
-  type SubjectAltName,
-} from '../../x509/extensions.ts';
-import { validateDistinguishedName, type DistinguishedName } from '../../x509/name.ts';
+import { parseCsr } from '../../x509/csr.ts';
+import type { DistinguishedName } from '../../x509/name.ts';
 import { keySizeOf, spkiToPem } from '../../x509/public-key.ts';
 import { recordAudit, recordAudits, type AuditedChange } from '../audit/audit-log.ts';
 import type { BillingHooks, CertificateIssue } from '../billing/usage-hooks.ts';
-import { checkKeyAlgorithm, checkSignatureAlgorithm, type Validity } from '../ca/ca-rules.ts';
-import { findOwnCa, validityWindow } from '../ca/issuer.ts';
+import { issuerRules, validityWindow } from '../ca/issuer.ts';
 import type { RequestContext, Tx } from '../context.ts';
-import { resolveCaReference } from '../urn.ts';
-import {
-  MAX_CERTIFICATE_YEARS,
-  basicConstraintsFor,
-  checkCertificateType,
-  csrExtendedKeyUsages,
-  csrKeyUsages,
-  extendedKeyUsageOids,
-  inheritDistinguishedName,
-  requestedKeyUsages,
-  type CertificateType,
-} from './certificate-rules.ts';
+import { dnColumns } from '../dn-columns.ts';
+import { jsonOrNull } from '../json-column.ts';
+import { assertIssuanceAllowed } from '../policy/index.ts';
+import { MAX_CERTIFICATE_YEARS, basicConstraintsFor } from './certificate-rules.ts';
 import { releaseCertificateQuota, takeCertificateQuota } from './certificate-usage.ts';
+import { createGroupCommitter, type Pending } from './group-commit.ts';
 import {
   checkIdempotencyKey,
   claimIdempotencyKey,
@@ -52,34 +36,17 @@ import {
   type IdempotencyScope,
   type Remembered,
 } from './idempotency.ts';
-import { createGroupCommitter, type Pending } from './group-commit.ts';
+import { issuanceFacts } from './issuance-facts.ts';
+import {
+  createIssuancePlanner,
+  type CreateCertificateByCsrRequest,
+  type CreateCertificateRequest,
+  type IssuanceOptions,
+  type IssuancePlan,
+} from './issuance-plans.ts';
 import { createIssuingCaLoader, type IssuingCa } from './issuing-ca.ts';
-import { generateServerKey } from './server-key.ts';
-import { dnColumns } from '../dn-columns.ts';
 
-export interface CreateCertificateRequest {
-  issuer_id: string;
-  distinguished_name: DistinguishedName;
-  validity: Validity;
-  key_algorithm?: string;
-  signature_algorithm?: string;
-  key_usages?: string[];
-  subject_alternative_names?: unknown[];
-  extended_key_usage?: Record<string, unknown>;
-  customized_extension?: unknown;
-  enterprise_project_id?: string;
-  type?: string;
-  path_length?: number;
-}
-
-export interface CreateCertificateByCsrRequest {
-  issuer_id: string;
-  csr: string;
-  validity: Validity;
-  type?: string;
-  path_length?: number;
-  enterprise_project_id?: string;
-}
+export type { CreateCertificateByCsrRequest, CreateCertificateRequest, IssuanceOptions } from './issuance-plans.ts';
 
 export interface ParsedCsrObject {
   key_algorithm: string;
@@ -99,8 +66,6 @@ export interface IssuanceServiceDeps {
 
 export const ENDPOINT = { create: 'POST /v1/private-certificates', createByCsr: 'POST /v1/private-certificates/csr' } as const;
 
-/** CSR-signed certificates always use SHA384 (§4.4.2). */
-const CSR_SIGNATURE_HASH: HashAlgorithm = 'SHA384';
 /**
  * Batches form only under load, so a large cap costs an idle server nothing. A domain's batches queue on its quota
  * counter row anyway: a second batch in flight takes its place in that queue (and keeps other domains moving
@@ -109,29 +74,6 @@ const CSR_SIGNATURE_HASH: HashAlgorithm = 'SHA384';
 const GROUP_COMMIT = { maxBatch: 256, maxInFlight: 2 };
 /** Serial collisions are astronomically rare; a few fresh draws settle any. */
 const MAX_ATTEMPTS = 3;
-
-/** What one issuance writes, decided before the transaction; `sign` runs inside it with the locked issuer. */
-interface IssuancePlan {
-  type: CertificateType;
-  genMode: 'GENERATE' | 'CSR';
-  /** A CSR-issued INTERMEDIATE_CA becomes a CA row (§4.4.2), everything else a certificate row. */
-  storeAsCa: boolean;
-  keyAlgorithm: KeyAlgorithm;
-  /** Undefined: the issuer's own hash. */
-  hash?: HashAlgorithm;
-  subject: DistinguishedName | Uint8Array;
-  subjectFields: DistinguishedName;
-  spki: Uint8Array;
-  keyUsages: KeyUsage[];
-  extendedKeyUsages: string[];
-  subjectAltNames: SubjectAltName[];
-  customExtensions: CustomExtension[];
-  requestedPathLength?: number;
-  validity: Validity;
-  enterpriseProjectId: string;
-  /** The server-made PKCS#8 key, sealed per attempt under the new id. */
-  pkcs8?: Uint8Array;
-}
 
 /** How often each key occurs, in key order (so locks taken in this order cannot deadlock). */
 function countBy(keys: string[]): Map<string, number> {
@@ -151,6 +93,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
   const sealer = createSealer(config.masterKey);
 
   const issuingCas = createIssuingCaLoader({ config, keyStores: deps.keyStores });
+  const planner = createIssuancePlanner({ db, clock, config, issuingCas });
 
   async function takeQuota(tx: Tx, domainId: string, count: number): Promise<void> {
     if (!(await takeCertificateQuota(tx, domainId, count, config.quotas.certificate))) {
@@ -176,6 +119,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
       ocspUrl: issuer.urls.ocsp,
       caIssuersUrl: issuer.urls.caIssuers,
       customExtensions: plan.customExtensions,
+      nameConstraints: plan.nameConstraints,
     };
     return profile;
   }
@@ -184,6 +128,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
   async function signed(ctx: RequestContext, plan: IssuancePlan, issuer: IssuingCa, now: Date, id = randomUUID()) {
     const serial = randomSerial();
     const window = validityWindow(plan.validity, now, MAX_CERTIFICATE_YEARS, issuer.notAfter);
+    assertIssuanceAllowed(issuerRules(issuer, plan.extraPolicies), issuanceFacts(plan, window));
     const profile = profileOf(plan, issuer, serial, window);
     const der = await buildCertificate(profile, issuer.signer);
     const row = {
@@ -244,6 +189,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
             pathLength: made.profile.basicConstraints.pathLength ?? 0,
             keyUsages: plan.keyUsages,
             publicKeySpki: new Uint8Array(plan.spki),
+            nameConstraints: jsonOrNull(plan.nameConstraints),
             updatedAt: now,
           },
         });
@@ -281,7 +227,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
             try {
               const row = rows.get(issuerId);
               if (!row || row.domainId !== ctx.domainId) throw errors.notFound(`CA ${issuerId}`);
-              return { pending, certificate: await signed(ctx, plan, issuingCas.issuingCaOf(row, now), now) };
+              return { pending, certificate: await signed(ctx, plan, await issuingCas.issuingCaOf(tx, row, now), now) };
             } catch (error) {
               if (!(error instanceof AppError)) throw error;
               return { pending, error };
@@ -370,75 +316,18 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
     return issueInBatch({ ctx, issuerId: issuingCas.issuerIdOf(ctx, issuerReference), plan });
   }
 
-  async function planServerKey(ctx: RequestContext, request: CreateCertificateRequest): Promise<IssuancePlan> {
-    const type = checkCertificateType(request.type);
-    const requested = validateDistinguishedName(request.distinguished_name, { requireAll: false });
-    const keyUsages = requestedKeyUsages(type, request.key_usages === undefined ? undefined : validateKeyUsages(request.key_usages));
-    const subjectAltNames = validateSubjectAltNames(request.subject_alternative_names ?? []);
-    const customExtensions = request.customized_extension == null ? [] : [validateCustomExtension(request.customized_extension)];
-    const hash = request.signature_algorithm == null ? undefined : checkSignatureAlgorithm(request.signature_algorithm);
-    const requestedAlgorithm = request.key_algorithm == null ? undefined : checkKeyAlgorithm(request.key_algorithm);
-    // The issuer is read here (unlocked) for its defaults; the transaction reads it again under its lock.
-    const issuerRow = await findOwnCa(db, ctx, resolveCaReference(request.issuer_id, { region: config.region, domainId: ctx.domainId, field: 'issuer_id' }));
-    const keyAlgorithm = requestedAlgorithm ?? checkKeyAlgorithm(issuerRow.keyAlgorithm, 'the issuer key_algorithm');
-    const subject = inheritDistinguishedName(requested, issuerRow);
-    // Fail before the costly key generation on what the issuer can already tell.
-    basicConstraintsFor(type, request.path_length, issuerRow.pathLength);
-    validityWindow(request.validity, clock.now(), MAX_CERTIFICATE_YEARS, issuerRow.notAfter ?? undefined);
-    const key = await generateServerKey(keyAlgorithm);
-    return {
-      type,
-      genMode: 'GENERATE',
-      storeAsCa: false,
-      keyAlgorithm,
-      hash,
-      subject,
-      subjectFields: subject,
-      spki: key.spki,
-      keyUsages,
-      extendedKeyUsages: extendedKeyUsageOids(request.extended_key_usage),
-      subjectAltNames,
-      customExtensions,
-      requestedPathLength: request.path_length,
-      validity: request.validity,
-      enterpriseProjectId: request.enterprise_project_id || '0',
-      pkcs8: key.pkcs8,
-    };
-  }
-
-  async function planCsr(request: CreateCertificateByCsrRequest): Promise<IssuancePlan> {
-    const type = checkCertificateType(request.type);
-    const csr: ParsedCsr = await parseCsr(request.csr);
-    // The CSR's SANs pass the same rules as requested ones (§5.5), with the same error codes.
-    const subjectAltNames = validateSubjectAltNames(csr.subjectAltNames);
-    return {
-      type,
-      genMode: 'CSR',
-      storeAsCa: type === 'INTERMEDIATE_CA',
-      keyAlgorithm: csr.keyAlgorithm,
-      hash: CSR_SIGNATURE_HASH,
-      subject: csr.subjectDer,
-      subjectFields: csr.subject,
-      spki: csr.spki,
-      keyUsages: csrKeyUsages(type, csr),
-      extendedKeyUsages: csrExtendedKeyUsages(type, csr),
-      subjectAltNames,
-      customExtensions: [],
-      requestedPathLength: request.path_length,
-      validity: request.validity,
-      enterpriseProjectId: request.enterprise_project_id || '0',
-    };
-  }
-
   return {
     /** §4.4.1: returns the certificate id. */
-    create(ctx: RequestContext, request: CreateCertificateRequest, idempotencyKey?: unknown): Promise<string> {
-      return issue(ctx, ENDPOINT.create, idempotencyKey, request, request.issuer_id, () => planServerKey(ctx, request));
+    create(ctx: RequestContext, request: CreateCertificateRequest, idempotencyKey?: unknown, options?: IssuanceOptions): Promise<string> {
+      return issue(ctx, ENDPOINT.create, idempotencyKey, request, request.issuer_id, () => planner.planServerKey(ctx, request, options));
     },
 
-    /** §4.4.2: returns the certificate id, or the new CA's id for INTERMEDIATE_CA. */
-    createByCsr(ctx: RequestContext, request: CreateCertificateByCsrRequest, idempotencyKey?: unknown): Promise<string> {
-      return issue(ctx, ENDPOINT.createByCsr, idempotencyKey, request, request.issuer_id, () => planCsr(request));
+    /**
+     * §4.4.2: returns the certificate id, or the new CA's id for INTERMEDIATE_CA. `options.extraPolicies` (ACME)
+     * are evaluated next to the issuing CA's own policy.
+     */
+    createByCsr(ctx: RequestContext, request: CreateCertificateByCsrRequest, idempotencyKey?: unknown, options?: IssuanceOptions): Promise<string> {
+      return issue(ctx, ENDPOINT.createByCsr, idempotencyKey, request, request.issuer_id, () => planner.planCsr(request, options));
     },
 
     /** §4.4.3: nothing stored or billed. */

@@ -1,14 +1,17 @@
 /**
  * The issuer as the issuance hot path needs it: the CA row read under FOR SHARE in the issuing transaction (so a
  * concurrent disable waits), with the same checks as `loadIssuer`, but without the chain (export reads it) and
- * with the parsed certificate and signer cached per CA certificate (id + serial), so a request costs two queries.
+ * with the parsed certificate, signer and the chain's name constraints cached per CA certificate (id + serial:
+ * a CA's certificate and those above it never change), so a request costs two queries.
  */
 import type { Config } from '../../config.ts';
+import type { Db } from '../../db/database.ts';
 import { errors } from '../../errors.ts';
 import type { KeyStores } from '../../keystore/index.ts';
 import type { Signer } from '../../x509/algorithms.ts';
 import { parseCertificate } from '../../x509/certificate.ts';
-import { assertCanIssue, caSigner, findOwnCa, issuerUrls, lockCaRow, type Issuer } from '../ca/issuer.ts';
+import type { NameConstraints } from '../../x509/name-constraints.ts';
+import { assertCanIssue, caChain, caSigner, chainNameConstraints, findOwnCa, issuerUrls, lockCaRow, type Issuer } from '../ca/issuer.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { resolveCaReference } from '../urn.ts';
 
@@ -18,6 +21,7 @@ interface CachedMaterial {
   subjectDer: Uint8Array;
   subjectKeyIdentifier: Uint8Array;
   signer: Signer;
+  chainConstraints: NameConstraints[];
 }
 
 const MAX_CACHED_CAS = 1000;
@@ -26,13 +30,14 @@ const FIELD = 'issuer_id';
 export function createIssuingCaLoader(deps: { config: Pick<Config, 'region' | 'publicBaseUrl'>; keyStores: KeyStores }) {
   const cache = new Map<string, CachedMaterial>();
 
-  function materialOf(row: Issuer['row']): CachedMaterial {
+  async function materialOf(tx: Db | Tx, row: Issuer['row']): Promise<CachedMaterial> {
     const key = `${row.id}:${row.serialNumber}:${row.keyRef}`;
     let material = cache.get(key);
     if (!material) {
       const certificate = parseCertificate(new Uint8Array(row.certificateDer!));
       if (!certificate.subjectKeyIdentifier) throw errors.conflictingState(`CA ${row.id} certificate has no subject key identifier`);
-      material = { subjectDer: certificate.subjectDer, subjectKeyIdentifier: certificate.subjectKeyIdentifier, signer: caSigner(row, deps.keyStores) };
+      const chainConstraints = chainNameConstraints(await caChain(tx, row));
+      material = { subjectDer: certificate.subjectDer, subjectKeyIdentifier: certificate.subjectKeyIdentifier, signer: caSigner(row, deps.keyStores), chainConstraints };
       if (cache.size >= MAX_CACHED_CAS) cache.clear();
       cache.set(key, material);
     }
@@ -40,9 +45,9 @@ export function createIssuingCaLoader(deps: { config: Pick<Config, 'region' | 'p
   }
 
   /** The same checks as `loadIssuer` on a row read under the caller's FOR SHARE lock. */
-  function issuingCaOf(row: Issuer['row'], now: Date): IssuingCa {
+  async function issuingCaOf(tx: Db | Tx, row: Issuer['row'], now: Date): Promise<IssuingCa> {
     assertCanIssue(row, now, FIELD);
-    return { row, ...materialOf(row), notAfter: row.notAfter!, pathLength: row.pathLength, urls: issuerUrls(row, deps.config.publicBaseUrl) };
+    return { row, ...(await materialOf(tx, row)), notAfter: row.notAfter!, pathLength: row.pathLength, urls: issuerUrls(row, deps.config.publicBaseUrl) };
   }
 
   return {
@@ -53,7 +58,7 @@ export function createIssuingCaLoader(deps: { config: Pick<Config, 'region' | 'p
     async lockIssuingCa(tx: Tx, ctx: RequestContext, reference: string, now: Date): Promise<IssuingCa> {
       const id = this.issuerIdOf(ctx, reference);
       await lockCaRow(tx, id, 'share');
-      return issuingCaOf(await findOwnCa(tx, ctx, id), now);
+      return issuingCaOf(tx, await findOwnCa(tx, ctx, id), now);
     },
 
     /**
@@ -70,3 +75,5 @@ export function createIssuingCaLoader(deps: { config: Pick<Config, 'region' | 'p
     issuingCaOf,
   };
 }
+
+export type IssuingCaLoader = ReturnType<typeof createIssuingCaLoader>;

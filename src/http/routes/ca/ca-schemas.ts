@@ -3,6 +3,7 @@ import { Type } from 'typebox';
 import { ErrorCode } from '../../../errors.ts';
 import type { FieldErrorCodes } from '../../error-handler.ts';
 import { DistinguishedNameOut, MAX_OFFSET, NullableString, PagingQuery, SortDirection } from '../../schemas/common.ts';
+import { IssuancePolicyOut, NameConstraintsIn, NameConstraintsOut } from './issuance-policy-schemas.ts';
 
 const NullableInteger = Type.Union([Type.Integer(), Type.Null()]);
 const CaReference = Type.String({ minLength: 1, maxLength: 512, description: 'CA id or URN pca:{region}:{domain_id}:ca:{ca_id}' });
@@ -42,6 +43,7 @@ const caFields = {
   key_usages: Type.Optional(Type.Array(Type.String(), { maxItems: 9 })),
   crl_configuration: Type.Optional(CrlConfigurationIn),
   enterprise_project_id: Type.Optional(Type.String({ maxLength: 64 })),
+  name_constraints: Type.Optional(NameConstraintsIn),
 };
 
 export const CreateCaBody = Type.Object({
@@ -131,6 +133,8 @@ export const CaObject = Type.Object({
   cluster_id: Type.Null(),
   domain_id: Type.String(),
   urn: Type.String(),
+  name_constraints: NameConstraintsOut,
+  issuance_policy: IssuancePolicyOut,
 });
 
 export const CaIdResponse = Type.Object({ ca_id: Type.String() });

@@ -3,6 +3,7 @@ import { Type } from 'typebox';
 import { ErrorCode } from '../../../errors.ts';
 import type { FieldErrorCodes } from '../../error-handler.ts';
 import { DistinguishedNameOut, NullableString, PagingQuery, SortDirection, UUID_PATTERN } from '../../schemas/common.ts';
+import { NameConstraintsIn } from '../ca/issuance-policy-schemas.ts';
 
 const text = (description: string) => Type.String({ description });
 
@@ -54,6 +55,7 @@ export const CreateCertificateBody = Type.Object({
   enterprise_project_id: Type.Optional(Type.String({ maxLength: 64 })),
   type: Type.Optional(CertificateType),
   path_length: Type.Optional(PathLength),
+  name_constraints: Type.Optional(NameConstraintsIn),
 });
 
 export const CreateCertificateByCsrBody = Type.Object({

@@ -1,0 +1,198 @@
+/**
+ * Deciding what an issuance writes (§4.4.1 server-made keys, §4.4.2 CSRs), before its transaction: the request
+ * validated, the certificate's content chosen, and the names, EKUs and name constraints the policy evaluator will
+ * judge under the issuer's lock. Server-made keys are generated last, once the unlocked issuer has already judged
+ * the request (an RSA key costs seconds).
+ */
+import type { Clock } from '../../clock.ts';
+import type { Config } from '../../config.ts';
+import type { Db } from '../../db/database.ts';
+import { errors } from '../../errors.ts';
+import type { HashAlgorithm, KeyAlgorithm } from '../../x509/algorithms.ts';
+import { parseCsr } from '../../x509/csr.ts';
+import {
+  validateCustomExtension,
+  validateKeyUsages,
+  validateSubjectAltNames,
+  type CustomExtension,
+  type KeyUsage,
+  type SubjectAltName,
+} from '../../x509/extensions.ts';
+import { validateNameConstraints } from '../../x509/name-constraints.ts';
+import { validateDistinguishedName, type DistinguishedName } from '../../x509/name.ts';
+import { checkKeyAlgorithm, checkSignatureAlgorithm, type Validity } from '../ca/ca-rules.ts';
+import { findOwnCa, issuerRules, validityWindow } from '../ca/issuer.ts';
+import type { RequestContext } from '../context.ts';
+import { assertIssuanceAllowed, type IssuancePolicy } from '../policy/index.ts';
+import { resolveCaReference } from '../urn.ts';
+import {
+  MAX_CERTIFICATE_YEARS,
+  basicConstraintsFor,
+  checkCertificateType,
+  csrExtendedKeyUsages,
+  csrKeyUsages,
+  extendedKeyUsageOids,
+  inheritDistinguishedName,
+  requestedKeyUsages,
+  type CertificateType,
+} from './certificate-rules.ts';
+import { issuanceFacts, requestedNames, type FactsSource } from './issuance-facts.ts';
+import type { IssuingCaLoader } from './issuing-ca.ts';
+import { generateServerKey } from './server-key.ts';
+
+export interface CreateCertificateRequest {
+  issuer_id: string;
+  distinguished_name: DistinguishedName;
+  validity: Validity;
+  key_algorithm?: string;
+  signature_algorithm?: string;
+  key_usages?: string[];
+  subject_alternative_names?: unknown[];
+  extended_key_usage?: Record<string, unknown>;
+  customized_extension?: unknown;
+  enterprise_project_id?: string;
+  type?: string;
+  path_length?: number;
+  /** INTERMEDIATE_CA only: RFC 5280 name constraints for the new CA. */
+  name_constraints?: unknown;
+}
+
+export interface CreateCertificateByCsrRequest {
+  issuer_id: string;
+  csr: string;
+  validity: Validity;
+  type?: string;
+  path_length?: number;
+  enterprise_project_id?: string;
+}
+
+/** Options of internal callers (ACME): policies checked next to the issuing CA's own. */
+export interface IssuanceOptions {
+  extraPolicies?: readonly IssuancePolicy[];
+}
+
+/**
+ * What one issuance writes, decided before the transaction; `sign` runs inside it with the locked issuer, after
+ * the policy evaluator has seen the facts (names, validity, key, EKUs, a CA's name constraints).
+ */
+export interface IssuancePlan extends FactsSource {
+  type: CertificateType;
+  genMode: 'GENERATE' | 'CSR';
+  /** A CSR-issued INTERMEDIATE_CA becomes a CA row (§4.4.2), everything else a certificate row. */
+  storeAsCa: boolean;
+  keyAlgorithm: KeyAlgorithm;
+  /** Undefined: the issuer's own hash. */
+  hash?: HashAlgorithm;
+  subject: DistinguishedName | Uint8Array;
+  subjectFields: DistinguishedName;
+  spki: Uint8Array;
+  keyUsages: KeyUsage[];
+  extendedKeyUsages: string[];
+  subjectAltNames: SubjectAltName[];
+  customExtensions: CustomExtension[];
+  requestedPathLength?: number;
+  validity: Validity;
+  enterpriseProjectId: string;
+  /** The server-made PKCS#8 key, sealed per attempt under the new id. */
+  pkcs8?: Uint8Array;
+  extraPolicies: readonly IssuancePolicy[];
+}
+
+/** CSR-signed certificates always use SHA384 (§4.4.2). */
+const CSR_SIGNATURE_HASH: HashAlgorithm = 'SHA384';
+
+export interface IssuancePlannerDeps {
+  db: Db;
+  clock: Clock;
+  config: Pick<Config, 'region'>;
+  issuingCas: IssuingCaLoader;
+}
+
+export function createIssuancePlanner({ db, clock, config, issuingCas }: IssuancePlannerDeps) {
+  async function planServerKey(ctx: RequestContext, request: CreateCertificateRequest, options: IssuanceOptions = {}): Promise<IssuancePlan> {
+    const type = checkCertificateType(request.type);
+    const requested = validateDistinguishedName(request.distinguished_name, { requireAll: false });
+    const keyUsages = requestedKeyUsages(type, request.key_usages === undefined ? undefined : validateKeyUsages(request.key_usages));
+    const subjectAltNames = validateSubjectAltNames(request.subject_alternative_names ?? []);
+    const customExtensions = request.customized_extension == null ? [] : [validateCustomExtension(request.customized_extension)];
+    const hash = request.signature_algorithm == null ? undefined : checkSignatureAlgorithm(request.signature_algorithm);
+    const requestedAlgorithm = request.key_algorithm == null ? undefined : checkKeyAlgorithm(request.key_algorithm);
+    if (type === 'ENTITY_CERT' && request.name_constraints != null) {
+      throw errors.invalidParameter('name_constraints applies to type INTERMEDIATE_CA only');
+    }
+    const nameConstraints = validateNameConstraints(request.name_constraints);
+    // The issuer is read here (unlocked) for its defaults; the transaction reads it again under its lock.
+    const issuerRow = await findOwnCa(db, ctx, resolveCaReference(request.issuer_id, { region: config.region, domainId: ctx.domainId, field: 'issuer_id' }));
+    const keyAlgorithm = requestedAlgorithm ?? checkKeyAlgorithm(issuerRow.keyAlgorithm, 'the issuer key_algorithm');
+    const subject = inheritDistinguishedName(requested, issuerRow);
+    const plan: Omit<IssuancePlan, 'spki'> = {
+      type,
+      genMode: 'GENERATE',
+      storeAsCa: false,
+      keyAlgorithm,
+      hash,
+      subject,
+      subjectFields: subject,
+      keyUsages,
+      extendedKeyUsages: extendedKeyUsageOids(request.extended_key_usage),
+      ekusNeedGrant: false,
+      subjectAltNames,
+      names: requestedNames(
+        subjectAltNames,
+        (index) => `subject_alternative_names[${index}]`,
+        type === 'ENTITY_CERT' ? { value: subject.common_name, field: 'distinguished_name.common_name' } : undefined,
+      ),
+      nameConstraints,
+      nameConstraintsField: 'name_constraints',
+      customExtensions,
+      requestedPathLength: request.path_length,
+      validity: request.validity,
+      enterpriseProjectId: request.enterprise_project_id || '0',
+      extraPolicies: options.extraPolicies ?? [],
+    };
+    // Fail before the costly key generation on what the issuer can already tell, the policy included.
+    const now = clock.now();
+    basicConstraintsFor(type, request.path_length, issuerRow.pathLength);
+    const window = validityWindow(request.validity, now, MAX_CERTIFICATE_YEARS, issuerRow.notAfter ?? undefined);
+    const issuer = await issuingCas.issuingCaOf(db, issuerRow, now);
+    assertIssuanceAllowed(issuerRules(issuer, plan.extraPolicies), issuanceFacts(plan, window));
+    const key = await generateServerKey(keyAlgorithm);
+    return { ...plan, spki: key.spki, pkcs8: key.pkcs8 };
+  }
+
+  async function planCsr(request: CreateCertificateByCsrRequest, options: IssuanceOptions = {}): Promise<IssuancePlan> {
+    const type = checkCertificateType(request.type);
+    const csr = await parseCsr(request.csr);
+    // The CSR's SANs pass the same rules as requested ones (§5.5), with the same error codes.
+    const subjectAltNames = validateSubjectAltNames(csr.subjectAltNames);
+    return {
+      type,
+      genMode: 'CSR',
+      storeAsCa: type === 'INTERMEDIATE_CA',
+      keyAlgorithm: csr.keyAlgorithm,
+      hash: CSR_SIGNATURE_HASH,
+      subject: csr.subjectDer,
+      subjectFields: csr.subject,
+      spki: csr.spki,
+      keyUsages: csrKeyUsages(type, csr),
+      extendedKeyUsages: csrExtendedKeyUsages(type, csr),
+      ekusNeedGrant: true,
+      subjectAltNames,
+      names: requestedNames(
+        subjectAltNames,
+        (index) => `csr subjectAltName[${index}]`,
+        type === 'ENTITY_CERT' ? { value: csr.subject.common_name, field: 'csr subject common name' } : undefined,
+      ),
+      // Name constraints make sense on a CA only; an entity CSR's are ignored like its other extensions.
+      nameConstraints: type === 'INTERMEDIATE_CA' ? (csr.nameConstraints ?? null) : null,
+      nameConstraintsField: 'csr nameConstraints',
+      customExtensions: [],
+      requestedPathLength: request.path_length,
+      validity: request.validity,
+      enterpriseProjectId: request.enterprise_project_id || '0',
+      extraPolicies: options.extraPolicies ?? [],
+    };
+  }
+
+  return { planServerKey, planCsr };
+}

@@ -1,0 +1,286 @@
+/**
+ * The matcher: every name rule (policy patterns, RFC 5280 subtrees, requested names) is turned into a set of names,
+ * and the evaluator only asks whether one set contains another (allow lists, permitted subtrees) or meets it (deny
+ * lists, excluded subtrees). Names are compared in one normal form: DNS names in IDNA A-labels, lower case.
+ *
+ * DNS wildcard rule: a pattern `*.example.com` matches one or more labels left of `example.com`, never
+ * `example.com` itself; `*` appears nowhere else. A requested wildcard name `*.example.com` stands for every name
+ * exactly one label below `example.com` (what a relying party would accept it for).
+ */
+import { formatIp, parseIp } from '../../x509/extensions.ts';
+import { normalizeDnsName, parseCidr, type NameListKey } from '../../x509/name-constraints.ts';
+
+// ---------------------------------------------------------------------------------------------------------------
+// DNS
+
+export type DnsSet =
+  | { kind: 'all' }
+  | { kind: 'exact'; name: string }
+  /** One or more labels left of `domain`. */
+  | { kind: 'below'; domain: string }
+  /** `domain` itself, or below it. */
+  | { kind: 'atOrBelow'; domain: string }
+  /** Exactly one label left of `domain` (a requested wildcard name). */
+  | { kind: 'oneBelow'; domain: string };
+
+const isBelow = (name: string, domain: string): boolean => name.length > domain.length + 1 && name.endsWith(`.${domain}`);
+const isAtOrBelow = (name: string, domain: string): boolean => name === domain || isBelow(name, domain);
+const isOneBelow = (name: string, domain: string): boolean =>
+  isBelow(name, domain) && !name.slice(0, name.length - domain.length - 1).includes('.');
+
+export function dnsIncludes(set: DnsSet, name: string): boolean {
+  switch (set.kind) {
+    case 'all':
+      return true;
+    case 'exact':
+      return set.name === name;
+    case 'below':
+      return isBelow(name, set.domain);
+    case 'atOrBelow':
+      return isAtOrBelow(name, set.domain);
+    case 'oneBelow':
+      return isOneBelow(name, set.domain);
+  }
+}
+
+/** Whether every name of `inner` is in `outer`. */
+export function dnsContains(outer: DnsSet, inner: DnsSet): boolean {
+  if (outer.kind === 'all') return true;
+  switch (inner.kind) {
+    case 'all':
+      return false;
+    case 'exact':
+      return dnsIncludes(outer, inner.name);
+    case 'below':
+      return (outer.kind === 'below' || outer.kind === 'atOrBelow') && isAtOrBelow(inner.domain, outer.domain);
+    case 'atOrBelow':
+      return (outer.kind === 'below' && isBelow(inner.domain, outer.domain)) || (outer.kind === 'atOrBelow' && isAtOrBelow(inner.domain, outer.domain));
+    case 'oneBelow':
+      return (
+        ((outer.kind === 'below' || outer.kind === 'atOrBelow') && isAtOrBelow(inner.domain, outer.domain)) ||
+        (outer.kind === 'oneBelow' && inner.domain === outer.domain)
+      );
+  }
+}
+
+/** Whether some name is in both sets (every set here is non-empty). */
+export function dnsOverlaps(a: DnsSet, b: DnsSet): boolean {
+  if (a.kind === 'all' || b.kind === 'all') return true;
+  if (a.kind === 'exact') return dnsIncludes(b, a.name);
+  if (b.kind === 'exact') return dnsIncludes(a, b.name);
+  if (a.kind === 'oneBelow' || b.kind === 'oneBelow') {
+    const [one, other] = a.kind === 'oneBelow' ? [a, b] : [b as typeof a, a];
+    if (other.kind === 'oneBelow') return one.domain === other.domain;
+    if (other.kind === 'below') return isAtOrBelow(one.domain, other.domain);
+    return isAtOrBelow(one.domain, other.domain) || isOneBelow(other.domain, one.domain);
+  }
+  // Two trees meet exactly when one root lies at or below the other.
+  return isAtOrBelow(a.domain, b.domain) || isAtOrBelow(b.domain, a.domain);
+}
+
+/** A policy pattern: `*.domain` or an exact name. Null when malformed. */
+export function dnsPatternSet(pattern: string): DnsSet | null {
+  if (pattern.startsWith('*.')) {
+    const domain = normalizeDnsName(pattern.slice(2));
+    return domain === null ? null : { kind: 'below', domain };
+  }
+  const name = normalizeDnsName(pattern);
+  return name === null ? null : { kind: 'exact', name };
+}
+
+/** A requested name: exact, or a wildcard name standing for one label. Null when malformed. */
+export function requestedDnsSet(value: string): DnsSet | null {
+  const set = dnsPatternSet(value);
+  return set?.kind === 'below' ? { kind: 'oneBelow', domain: set.domain } : set;
+}
+
+/** An RFC 5280 dNSName subtree (already normalised): `` all, `.domain` strictly below, `domain` at or below. */
+export function dnsSubtreeSet(base: string): DnsSet {
+  if (base === '') return { kind: 'all' };
+  return base.startsWith('.') ? { kind: 'below', domain: base.slice(1) } : { kind: 'atOrBelow', domain: base };
+}
+
+/** An RFC 5280 URI subtree: `.domain` strictly below, otherwise exactly that host. */
+export function uriHostSubtreeSet(base: string): DnsSet {
+  return base.startsWith('.') ? { kind: 'below', domain: base.slice(1) } : { kind: 'exact', name: base };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// IP
+
+export interface IpRange {
+  address: Uint8Array;
+  prefix: number;
+}
+
+function samePrefix(a: Uint8Array, b: Uint8Array, bits: number): boolean {
+  for (let bit = 0; bit < bits; bit++) {
+    const mask = 0x80 >> (bit & 7);
+    if ((a[bit >> 3] & mask) !== (b[bit >> 3] & mask)) return false;
+  }
+  return true;
+}
+
+/** IPv4 and IPv6 ranges never contain or meet each other. */
+export const ipContains = (outer: IpRange, inner: IpRange): boolean =>
+  outer.address.length === inner.address.length && inner.prefix >= outer.prefix && samePrefix(outer.address, inner.address, outer.prefix);
+
+export const ipOverlaps = (a: IpRange, b: IpRange): boolean =>
+  a.address.length === b.address.length && samePrefix(a.address, b.address, Math.min(a.prefix, b.prefix));
+
+export const ipRange = (cidr: string): IpRange | null => parseCidr(cidr);
+
+export function requestedIp(value: string): IpRange | null {
+  const address = parseIp(value);
+  return address === null ? null : { address, prefix: address.length * 8 };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// URI
+
+export interface RequestedUri {
+  text: string;
+  scheme: string;
+  /** The authority's host (DNS names normalised), or null for a URI without `//authority`. */
+  host: string | null;
+  /** False when the host is neither a host name nor an IP literal (percent-encoded, empty, …). */
+  hostIsPlain: boolean;
+  port: string | null;
+  userinfo: boolean;
+  /** Path, query and fragment. */
+  rest: string;
+}
+
+const URI_SHAPE = /^([A-Za-z][A-Za-z0-9+.-]*):(.*)$/s;
+
+export function parseRequestedUri(value: string): RequestedUri | null {
+  const match = URI_SHAPE.exec(value);
+  if (!match) return null;
+  const scheme = match[1].toLowerCase();
+  const afterScheme = match[2];
+  if (!afterScheme.startsWith('//')) return { text: `${scheme}:${afterScheme}`, scheme, host: null, hostIsPlain: false, port: null, userinfo: false, rest: afterScheme };
+  const authorityEnd = afterScheme.slice(2).search(/[/?#]/);
+  const authority = authorityEnd < 0 ? afterScheme.slice(2) : afterScheme.slice(2, 2 + authorityEnd);
+  const rest = authorityEnd < 0 ? '' : afterScheme.slice(2 + authorityEnd);
+  const at = authority.lastIndexOf('@');
+  const hostPort = authority.slice(at + 1);
+  const portMatch = /^(\[[^\]]*\]|[^:]*)(?::(\d*))?$/.exec(hostPort);
+  const rawHost = portMatch ? portMatch[1] : hostPort;
+  const port = portMatch?.[2] || null;
+  const dnsHost = normalizeDnsName(rawHost);
+  const ipHost = rawHost.startsWith('[') ? parseIp(rawHost.slice(1, -1)) : parseIp(rawHost);
+  return {
+    text: `${scheme}:${afterScheme}`,
+    scheme,
+    host: dnsHost ?? rawHost.toLowerCase(),
+    hostIsPlain: portMatch !== null && (dnsHost !== null || ipHost !== null),
+    port,
+    userinfo: at >= 0,
+    rest,
+  };
+}
+
+/**
+ * A policy URI pattern: `scheme://host[:port][/path]` where host follows the DNS pattern rule and a path ending in
+ * `/*` matches any non-empty rest below it (otherwise the path, query and fragment must be equal); or a URI without
+ * an authority (`urn:…`), matched exactly. No port in the pattern: any port.
+ */
+export type UriPattern =
+  | { kind: 'opaque'; text: string }
+  | { kind: 'hierarchical'; scheme: string; host: DnsSet; port: string | null; path: { exact: string } | { prefix: string } };
+
+export function uriPattern(pattern: string): UriPattern | null {
+  const parsed = parseRequestedUri(pattern);
+  if (parsed === null || parsed.userinfo) return null;
+  if (parsed.host === null) return parsed.rest.includes('*') || parsed.rest === '' ? null : { kind: 'opaque', text: parsed.text };
+  const rawHost = /^\/\/([^/?#:]*)/.exec(pattern.slice(pattern.indexOf(':') + 1))?.[1] ?? '';
+  const host = dnsPatternSet(rawHost);
+  if (host === null) return null;
+  const star = parsed.rest.indexOf('*');
+  if (star >= 0 && !(star === parsed.rest.length - 1 && parsed.rest.endsWith('/*'))) return null;
+  const path = star >= 0 ? { prefix: parsed.rest.slice(0, -1) } : { exact: parsed.rest };
+  return { kind: 'hierarchical', scheme: parsed.scheme, host, port: parsed.port, path };
+}
+
+/** Membership of a requested URI in a pattern (userinfo is not considered here; the allow check refuses it). */
+export function uriMatches(pattern: UriPattern, uri: RequestedUri): boolean {
+  if (pattern.kind === 'opaque') return uri.host === null && uri.text === pattern.text;
+  if (uri.host === null || !uri.hostIsPlain || uri.scheme !== pattern.scheme || !dnsIncludes(pattern.host, uri.host)) return false;
+  if (pattern.port !== null && pattern.port !== uri.port) return false;
+  return 'exact' in pattern.path ? uri.rest === pattern.path.exact : uri.rest.startsWith(pattern.path.prefix) && uri.rest.length > pattern.path.prefix.length;
+}
+
+/** The hosts a pattern allows with every path (what an RFC 5280 URI subtree can be compared with), or null. */
+export function uriPatternHosts(pattern: UriPattern): DnsSet | null {
+  if (pattern.kind === 'opaque' || pattern.port !== null || !('prefix' in pattern.path) || pattern.path.prefix !== '/') return null;
+  return pattern.host;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Email
+
+export interface EmailSet {
+  /** Null: any mailbox. Local parts compare exactly (RFC 5280 §4.2.1.10). */
+  local: string | null;
+  domain: DnsSet;
+}
+
+export function requestedEmail(value: string): EmailSet | null {
+  const at = value.lastIndexOf('@');
+  const domain = at > 0 ? normalizeDnsName(value.slice(at + 1)) : null;
+  return domain === null ? null : { local: value.slice(0, at), domain: { kind: 'exact', name: domain } };
+}
+
+/** A policy pattern: `mailbox@host`, `*@host` or `*@*.domain`. */
+export function emailPatternSet(pattern: string): EmailSet | null {
+  const at = pattern.lastIndexOf('@');
+  if (at <= 0) return null;
+  const local = pattern.slice(0, at);
+  const domain = dnsPatternSet(pattern.slice(at + 1));
+  if (domain === null || (local !== '*' && (local.includes('*') || domain.kind !== 'exact'))) return null;
+  return { local: local === '*' ? null : local, domain };
+}
+
+/** An RFC 5280 rfc822Name subtree (already normalised): a mailbox, a host, or `.domain`. */
+export function emailSubtreeSet(base: string): EmailSet {
+  const at = base.lastIndexOf('@');
+  if (at >= 0) return { local: base.slice(0, at), domain: { kind: 'exact', name: base.slice(at + 1) } };
+  return { local: null, domain: base.startsWith('.') ? { kind: 'below', domain: base.slice(1) } : { kind: 'exact', name: base } };
+}
+
+export const emailContains = (outer: EmailSet, inner: EmailSet): boolean =>
+  (outer.local === null || outer.local === inner.local) && dnsContains(outer.domain, inner.domain);
+
+export const emailOverlaps = (a: EmailSet, b: EmailSet): boolean =>
+  (a.local === null || b.local === null || a.local === b.local) && dnsOverlaps(a.domain, b.domain);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Pattern syntax of the policy document
+
+/** Normalises one policy pattern of a type, or returns null when it is malformed. */
+export function normalizePattern(key: NameListKey, pattern: string): string | null {
+  switch (key) {
+    case 'dns': {
+      const set = dnsPatternSet(pattern);
+      return set === null ? null : set.kind === 'below' ? `*.${set.domain}` : (set as { name: string }).name;
+    }
+    case 'ip': {
+      const range = parseCidr(pattern);
+      return range === null ? null : `${formatIp(range.address)}/${range.prefix}`;
+    }
+    case 'uri': {
+      const parsed = uriPattern(pattern);
+      if (parsed === null) return null;
+      if (parsed.kind === 'opaque') return parsed.text;
+      const host = parsed.host.kind === 'below' ? `*.${parsed.host.domain}` : (parsed.host as { name: string }).name;
+      const rest = 'exact' in parsed.path ? parsed.path.exact : `${parsed.path.prefix}*`;
+      return `${parsed.scheme}://${host}${parsed.port === null ? '' : `:${parsed.port}`}${rest}`;
+    }
+    case 'email': {
+      const set = emailPatternSet(pattern);
+      if (set === null) return null;
+      const domain = set.domain.kind === 'below' ? `*.${set.domain.domain}` : (set.domain as { name: string }).name;
+      return `${set.local ?? '*'}@${domain}`;
+    }
+  }
+}
