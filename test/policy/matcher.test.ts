@@ -1,0 +1,304 @@
+/**
+ * Property tests of the matcher and the evaluator (src/services/policy/): random names against random patterns,
+ * subtrees and policies, each outcome compared with a reference implementation written here from the rules'
+ * text — string and regex matching, openssl's own name-constraint algorithm (crypto/x509/v3_ncons.c: nc_dns,
+ * nc_uri, nc_email), mask arithmetic for IPs, and brute force over a finite universe of names for the set
+ * relations. Seeded, so a failure replays; the first mismatch is reported with its inputs.
+ */
+import t from 'tap';
+import { evaluateIssuance, parseIssuancePolicy, type IssuanceFacts, type RequestedName } from '../../src/services/policy/index.ts';
+import { validateNameConstraints, type NameConstraints } from '../../src/x509/name-constraints.ts';
+import { fuzzer } from '../helpers/fuzz.ts';
+
+const SEED = Number(process.env.POLICY_SEED ?? 0x19_2026);
+const CASES = 4000;
+const { random, pick, integer, chance } = fuzzer(SEED);
+t.comment(`seed ${SEED}`);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reference implementations
+
+/** The reference's own IDNA table: the one non-ASCII label the generators use. */
+const A_LABELS: Record<string, string> = { bücher: 'xn--bcher-kva', BÜCHER: 'xn--bcher-kva' };
+const refLower = (name: string): string => name.split('.').map((label) => A_LABELS[label] ?? label.toLowerCase()).join('.');
+const escapeRegex = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Policy DNS pattern: `*.d` is one or more labels before d; anything else is the name itself. */
+function refDnsPattern(pattern: string, name: string): boolean {
+  const p = refLower(pattern);
+  const n = refLower(name);
+  if (p.startsWith('*.')) return new RegExp(`^([^.]+\\.)+${escapeRegex(p.slice(2))}$`).test(n);
+  return n === p;
+}
+
+/** openssl nc_dns: a leading '.' matches strictly below; otherwise the name itself or a '.'-separated suffix. */
+function opensslNcDns(dns: string, base: string): boolean {
+  const d = refLower(dns);
+  const b = refLower(base);
+  if (b.length === 0) return true;
+  if (d.length < b.length) return false;
+  if (d.length > b.length && b[0] !== '.' && d[d.length - b.length - 1] !== '.') return false;
+  return d.slice(d.length - b.length) === b;
+}
+
+/** openssl nc_uri: the host between '://' and ':' or '/'; '.base' is a suffix match, else an exact one. */
+function opensslNcUri(uri: string, base: string): boolean {
+  const start = uri.indexOf('://');
+  if (start < 0) return false;
+  const rest = uri.slice(start + 3);
+  const end = rest.search(/[:/]/);
+  const host = (end < 0 ? rest : rest.slice(0, end)).toLowerCase();
+  if (host.length === 0) return false;
+  if (base.startsWith('.')) return host.length > base.length && host.endsWith(base.toLowerCase());
+  return host === base.toLowerCase();
+}
+
+/** openssl nc_email: 'local@host' exact mailbox, '.domain' below, 'host' every mailbox at host. */
+function opensslNcEmail(email: string, base: string): boolean {
+  const at = email.lastIndexOf('@');
+  const local = email.slice(0, at);
+  const host = email.slice(at + 1).toLowerCase();
+  const baseAt = base.lastIndexOf('@');
+  if (baseAt < 0 && base.startsWith('.')) return host.length > base.length && host.endsWith(base.toLowerCase());
+  if (baseAt >= 0) return local === base.slice(0, baseAt) && host === base.slice(baseAt + 1).toLowerCase();
+  return host === base.toLowerCase();
+}
+
+function ipv4(value: string): number {
+  return value.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
+}
+function refIpInCidr(address: string, cidr: string): boolean {
+  const [network, bits] = cidr.split('/');
+  if (address.includes(':') !== network.includes(':')) return false;
+  if (address.includes(':')) {
+    const big = (v: string) => BigInt(`0x${expand6(v)}`);
+    const shift = BigInt(128 - Number(bits));
+    return big(address) >> shift === big(network) >> shift;
+  }
+  const shift = 32 - Number(bits);
+  return Math.floor(ipv4(address) / 2 ** shift) === Math.floor(ipv4(network) / 2 ** shift);
+}
+function expand6(value: string): string {
+  const [head, tail] = value.split('::');
+  const h = head ? head.split(':') : [];
+  const tl = tail !== undefined ? (tail ? tail.split(':') : []) : [];
+  const groups = tail !== undefined ? [...h, ...Array(8 - h.length - tl.length).fill('0'), ...tl] : h;
+  return groups.map((group) => group.padStart(4, '0')).join('');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Generators: a small alphabet so that random names and patterns often relate
+
+const LABELS = ['a', 'b', 'svc', 'cluster', 'local', 'prod', 'x-1', '_acme', 'bücher', 'xn--bcher-kva'];
+/** Never used by the generators: a wildcard name's expansion with it stands for "any other label". */
+const FRESH = 'zzfresh';
+const shout = (label: string): string => (chance(0.15) ? label.toUpperCase() : label);
+const dnsName = (depth = 1 + integer(4)): string => Array.from({ length: depth }, () => shout(pick(LABELS))).join('.');
+const dnsPattern = (): string => (chance(0.5) ? `*.${dnsName(1 + integer(3))}` : dnsName());
+const requestedDns = (): string => (chance(0.25) ? `*.${dnsName(1 + integer(3))}` : dnsName());
+/** What a requested wildcard stands for, finitely: one label of each kind, the fresh one included. */
+const expansions = (name: string): string[] => (name.startsWith('*.') ? [...LABELS, FRESH].map((label) => `${label}.${name.slice(2)}`) : [name]);
+
+const facts = (names: RequestedName[], extra: Partial<IssuanceFacts> = {}): IssuanceFacts => ({
+  kind: 'ENTITY',
+  names,
+  notBefore: new Date(0),
+  notAfter: new Date(86_400_000),
+  keyAlgorithm: 'EC256',
+  extendedKeyUsages: ['1.3.6.1.5.5.7.3.1'],
+  ...extra,
+});
+
+interface Mismatch {
+  input: unknown;
+  expected: unknown;
+  actual: unknown;
+}
+function compare(t: { equal(found: unknown, wanted: unknown, message?: string): unknown }, what: string, cases: number, run: () => Mismatch | null) {
+  let first: Mismatch | null = null;
+  let mismatches = 0;
+  for (let i = 0; i < cases; i++) {
+    const mismatch = run();
+    if (mismatch) {
+      mismatches++;
+      first ??= mismatch;
+    }
+  }
+  t.equal(mismatches, 0, `${what}: ${cases} cases agree with the reference${first ? `; first mismatch ${JSON.stringify(first)}` : ''}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+t.test('DNS allow and deny lists against regex matching (wildcards, case, IDNA)', async (t) => {
+  compare(t, 'dns policy', CASES, () => {
+    const allowed = Array.from({ length: integer(4) }, dnsPattern);
+    const denied = Array.from({ length: integer(3) }, dnsPattern);
+    const name = requestedDns();
+    const policy = parseIssuancePolicy({ allowed: { dns: allowed }, denied: { dns: denied } })!;
+    const names = expansions(name);
+    const isDenied = names.some((n) => denied.some((p) => refDnsPattern(p, n)));
+    const isAllowed = names.every((n) => allowed.some((p) => refDnsPattern(p, n)));
+    const expected = !isDenied && isAllowed;
+    const violation = evaluateIssuance({ policies: [policy], chainConstraints: [] }, facts([{ type: 'DNS', value: name, field: 'san' }]));
+    const actual = violation === null;
+    const ruleOk = expected || violation?.rule === (isDenied ? 'name_denied' : 'name_not_allowed');
+    return actual === expected && ruleOk ? null : { input: { allowed, denied, name }, expected, actual: violation?.message ?? 'accepted' };
+  });
+});
+
+t.test('DNS name constraints against openssl nc_dns (permitted, excluded, wildcard names)', async (t) => {
+  compare(t, 'dns constraints', CASES, () => {
+    const subtree = () => (chance(0.1) ? '' : `${chance(0.5) ? '.' : ''}${dnsName(1 + integer(3))}`);
+    const permitted = Array.from({ length: integer(3) }, subtree);
+    const excluded = Array.from({ length: integer(2) }, subtree).filter(Boolean);
+    const name = requestedDns();
+    const constraints = validateNameConstraints({ permitted: { dns: permitted }, excluded: { dns: excluded } });
+    const names = expansions(name);
+    const within = permitted.length === 0 || names.every((n) => permitted.some((base) => opensslNcDns(n, base)));
+    const excludedHit = names.some((n) => excluded.some((base) => opensslNcDns(n, base)));
+    const expected = within && !excludedHit;
+    const violation = evaluateIssuance({ policies: [], chainConstraints: constraints ? [constraints] : [] }, facts([{ type: 'DNS', value: name, field: 'san' }]));
+    return (violation === null) === expected ? null : { input: { permitted, excluded, name }, expected, actual: violation?.message ?? 'accepted' };
+  });
+});
+
+t.test('IP allow lists and constraints against mask arithmetic (IPv4 and IPv6 apart)', async (t) => {
+  const v4 = () => Array.from({ length: 4 }, () => pick([0, 10, 127, 192, 168, 255, integer(256)])).join('.');
+  const v6 = () => pick(['fd00::', 'fd00::1', 'fd00:1::', '2001:db8::', '2001:db8::42', '::1', '::']);
+  const cidrOf = (address: string) => {
+    const bits = address.includes(':') ? pick([0, 8, 16, 32, 64, 128]) : pick([0, 8, 16, 24, 31, 32]);
+    // Zero the host bits with the reference's own arithmetic, so the pattern is canonical.
+    if (address.includes(':')) {
+      const value = (BigInt(`0x${expand6(address)}`) >> BigInt(128 - bits)) << BigInt(128 - bits);
+      const hex = value.toString(16).padStart(32, '0');
+      return `${hex.match(/.{4}/g)!.join(':')}/${bits}`;
+    }
+    const value = bits === 0 ? 0 : Math.floor(ipv4(address) / 2 ** (32 - bits)) * 2 ** (32 - bits);
+    return `${[24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join('.')}/${bits}`;
+  };
+  compare(t, 'ip', CASES, () => {
+    const cidrs = Array.from({ length: 1 + integer(3) }, () => cidrOf(chance(0.7) ? v4() : v6()));
+    const address = chance(0.7) ? v4() : v6();
+    const asConstraint = chance(0.5);
+    const rules = asConstraint
+      ? { policies: [], chainConstraints: [validateNameConstraints({ permitted: { ip: cidrs } })!] }
+      : { policies: [parseIssuancePolicy({ allowed: { ip: cidrs } })!], chainConstraints: [] };
+    const expected = cidrs.some((cidr) => refIpInCidr(address, cidr));
+    const violation = evaluateIssuance(rules, facts([{ type: 'IP', value: address, field: 'san' }]));
+    return (violation === null) === expected ? null : { input: { cidrs, address, asConstraint }, expected, actual: violation?.message ?? 'accepted' };
+  });
+});
+
+t.test('URI patterns against regex matching, URI constraints against openssl nc_uri', async (t) => {
+  // URIs are IA5Strings (ASCII): internationalized hosts arrive as A-labels.
+  const host = () => dnsName(1 + integer(3)).replace(/bücher/gi, 'xn--bcher-kva');
+  const path = () => pick(['', '/', '/ns/a', '/ns/a/sa/b', '/ns/b/sa/a', '/x?y=1']);
+  const uri = () => `${pick(['spiffe', 'https', 'HTTPS'])}://${chance(0.1) ? 'user@' : ''}${host()}${chance(0.15) ? ':8443' : ''}${path()}`;
+  const pattern = () =>
+    `${pick(['spiffe', 'https'])}://${chance(0.4) ? '*.' : ''}${host()}${chance(0.1) ? ':8443' : ''}${pick(['', '/*', '/ns/*', '/ns/a', '/ns/a/sa/b'])}`;
+  const refUriPattern = (p: string, u: string): boolean => {
+    const pm = /^([a-z]+):\/\/([^/:]+)(?::(\d+))?(.*)$/i.exec(p)!;
+    const um = /^([a-z]+):\/\/(?:([^@/]*)@)?([^/:]+)(?::(\d+))?(.*)$/i.exec(u)!;
+    if (pm[1].toLowerCase() !== um[1].toLowerCase() || !refDnsPattern(pm[2], um[3])) return false;
+    if (pm[3] !== undefined && pm[3] !== um[4]) return false;
+    return pm[4].endsWith('/*') ? um[5].startsWith(pm[4].slice(0, -1)) && um[5].length > pm[4].length - 1 : um[5] === pm[4];
+  };
+  compare(t, 'uri policy', CASES, () => {
+    const allowed = Array.from({ length: integer(3) }, pattern);
+    const denied = Array.from({ length: integer(2) }, pattern);
+    const name = uri();
+    const hasUserinfo = name.includes('@');
+    const expected = !denied.some((p) => refUriPattern(p, name)) && !hasUserinfo && allowed.some((p) => refUriPattern(p, name));
+    const violation = evaluateIssuance({ policies: [parseIssuancePolicy({ allowed: { uri: allowed }, denied: { uri: denied } })!], chainConstraints: [] }, facts([{ type: 'URI', value: name, field: 'san' }]));
+    return (violation === null) === expected ? null : { input: { allowed, denied, name }, expected, actual: violation?.message ?? 'accepted' };
+  });
+  compare(t, 'uri constraints', CASES, () => {
+    const permitted = Array.from({ length: 1 + integer(2) }, () => `${chance(0.5) ? '.' : ''}${host()}`);
+    const name = uri();
+    // openssl reads 'user@host' as the host and refuses it; the service refuses userinfo under URI constraints too.
+    const expected = !name.includes('@') && permitted.some((base) => opensslNcUri(name.toLowerCase(), refLower(base)));
+    const violation = evaluateIssuance({ policies: [], chainConstraints: [validateNameConstraints({ permitted: { uri: permitted } })!] }, facts([{ type: 'URI', value: name, field: 'san' }]));
+    return (violation === null) === expected ? null : { input: { permitted, name }, expected, actual: violation?.message ?? 'accepted' };
+  });
+});
+
+t.test('email patterns and constraints against openssl nc_email', async (t) => {
+  const host = () => dnsName(1 + integer(3)).toLowerCase().replace(/bücher/g, 'xn--bcher-kva');
+  const mailbox = () => `${pick(['alice', 'bob', 'Alice'])}@${host()}`;
+  compare(t, 'email constraints', CASES, () => {
+    const base = () => pick([mailbox(), host(), `.${host()}`]);
+    const permitted = Array.from({ length: 1 + integer(2) }, base);
+    const name = mailbox();
+    const expected = permitted.some((b) => opensslNcEmail(name, b));
+    const violation = evaluateIssuance({ policies: [], chainConstraints: [validateNameConstraints({ permitted: { email: permitted } })!] }, facts([{ type: 'EMAIL', value: name, field: 'san' }]));
+    return (violation === null) === expected ? null : { input: { permitted, name }, expected, actual: violation?.message ?? 'accepted' };
+  });
+  compare(t, 'email policy', CASES, () => {
+    const pattern = () => pick([mailbox(), `*@${host()}`, `*@*.${host()}`]);
+    const allowed = Array.from({ length: 1 + integer(2) }, pattern);
+    const name = mailbox();
+    const refMatch = (p: string) => {
+      const [local, domain] = [p.slice(0, p.lastIndexOf('@')), p.slice(p.lastIndexOf('@') + 1)];
+      const [nameLocal, nameDomain] = [name.slice(0, name.lastIndexOf('@')), name.slice(name.lastIndexOf('@') + 1)];
+      return (local === '*' || local === nameLocal) && refDnsPattern(domain, nameDomain);
+    };
+    const expected = allowed.some(refMatch);
+    const violation = evaluateIssuance({ policies: [parseIssuancePolicy({ allowed: { email: allowed } })!], chainConstraints: [] }, facts([{ type: 'EMAIL', value: name, field: 'san' }]));
+    return (violation === null) === expected ? null : { input: { allowed, name }, expected, actual: violation?.message ?? 'accepted' };
+  });
+});
+
+t.test('a child CA narrowing or widening its parent: subtree containment by brute force', async (t) => {
+  // Every name the two subtrees could disagree on: each domain in play, one and two fresh labels below it.
+  const universeOf = (bases: string[]) =>
+    bases.flatMap((base) => {
+      const domain = base.replace(/^\./, '');
+      const labels = domain.split('.');
+      const ancestors = labels.map((_, i) => labels.slice(i).join('.'));
+      return ancestors.flatMap((d) => [d, `${FRESH}.${d}`, `${FRESH}.${FRESH}.${d}`, ...LABELS.map((l) => `${l}.${d}`)]);
+    });
+  compare(t, 'dns subtree containment', CASES, () => {
+    const subtree = () => `${chance(0.5) ? '.' : ''}${dnsName(1 + integer(3))}`;
+    const parent = Array.from({ length: 1 + integer(2) }, subtree);
+    const child = subtree();
+    const universe = universeOf([...parent, child]);
+    const expected = universe.every((name) => !opensslNcDns(name, child) || parent.some((base) => opensslNcDns(name, base)));
+    const violation = evaluateIssuance(
+      { policies: [], chainConstraints: [validateNameConstraints({ permitted: { dns: parent } })!] },
+      facts([], { kind: 'CA', extendedKeyUsages: [], nameConstraints: validateNameConstraints({ permitted: { dns: [child] } }) }),
+    );
+    const ruleOk = expected || violation?.rule === 'name_constraints_widen';
+    return (violation === null) === expected && ruleOk ? null : { input: { parent, child }, expected, actual: violation?.message ?? 'accepted' };
+  });
+});
+
+t.test('no accepted name outside the allowed set, whatever the policy document', async (t) => {
+  // Random documents (valid or not): a refused document is a 400 AppError; an accepted one never lets a name
+  // through that the reference does not allow.
+  const junk = () => pick<unknown>([null, 1, '', '*', '*.', '**.a', 'a..b', '-', {}, [], 'xn--zz', ' a', 'a b', '*.*.a', '10.0.0.0/33', '::/129']);
+  let refusedDocuments = 0;
+  let acceptedNames = 0;
+  compare(t, 'accepted names', CASES, () => {
+    const list = () => Array.from({ length: integer(4) }, () => (chance(0.1) ? junk() : dnsPattern()));
+    const document: Record<string, unknown> = { allowed: { dns: list() }, denied: chance(0.5) ? { dns: list() } : undefined };
+    if (chance(0.05)) document[pick(['alowed', 'deny', 'max_validity'])] = {};
+    let policy;
+    try {
+      policy = parseIssuancePolicy(document);
+    } catch (error) {
+      refusedDocuments++;
+      const status = (error as { statusCode?: number }).statusCode;
+      return status === 400 ? null : { input: document, expected: 'a 400 refusal', actual: String(error) };
+    }
+    const allowed = (document.allowed as { dns: string[] }).dns;
+    const denied = ((document.denied as { dns?: string[] } | undefined)?.dns ?? []) as string[];
+    const name = requestedDns();
+    const violation = evaluateIssuance({ policies: [policy!], chainConstraints: [] }, facts([{ type: 'DNS', value: name, field: 'san' }]));
+    if (violation !== null) return null;
+    acceptedNames++;
+    const names = expansions(name);
+    const ok = names.every((n) => allowed.some((p) => refDnsPattern(p, n))) && !names.some((n) => denied.some((p) => refDnsPattern(p, n)));
+    return ok ? null : { input: { document, name }, expected: 'refused', actual: 'accepted' };
+  });
+  t.ok(refusedDocuments > 0 && acceptedNames > 0, `both kinds seen: ${refusedDocuments} documents refused, ${acceptedNames} names accepted`);
+});
