@@ -7,11 +7,13 @@ import {
   contextConstructed,
   encodingOf,
   expectTag,
+  objectIdentifier,
   parsingUntrusted,
   readChildren,
   readOid,
   readSmallInteger,
   sequence,
+  set,
   smallInteger,
   type DerElement,
 } from './der.ts';
@@ -20,12 +22,13 @@ import {
   decodeExtendedKeyUsage,
   decodeKeyUsage,
   decodeSubjectAltNames,
+  extension,
   readExtensions,
   type KeyUsage,
   type RawExtension,
   type SubjectAltName,
 } from './extensions.ts';
-import { decodeNameConstraints, type NameConstraints } from './name-constraints.ts';
+import { decodeNameConstraints, nameConstraintsValue, type NameConstraints } from './name-constraints.ts';
 import { decodeName, encodeName, isEmptyName, type DistinguishedName } from './name.ts';
 import { parseSinglePem } from './pem.ts';
 import {
@@ -134,13 +137,23 @@ function decodeIfPresent<T>(extensions: Map<string, RawExtension>, oid: string, 
   return extension === undefined ? undefined : decode(extension.value);
 }
 
-/** A CSR for a CA's own key (§4.2.5): the DN as subject, no attributes, signed through the key store. */
+/**
+ * A CSR for a CA's own key (§4.2.5): the DN as subject, signed through the key store. Name constraints the CA was
+ * created with are requested in an extensionRequest (critical), so that an outside parent can honour them.
+ */
 export async function buildCsr(
   subject: DistinguishedName,
   spki: Uint8Array,
   signer: Signer,
   hash: HashAlgorithm,
+  nameConstraints?: NameConstraints | null,
 ): Promise<Uint8Array> {
-  const info = sequence(smallInteger(0), encodeName(subject), spki, contextConstructed(0, new Uint8Array(0)));
+  const attributes = nameConstraints
+    ? sequence(
+        objectIdentifier(EXTENSION_REQUEST),
+        set(sequence(extension(ExtensionOid.NAME_CONSTRAINTS, true, nameConstraintsValue(nameConstraints)))),
+      )
+    : new Uint8Array(0);
+  const info = sequence(smallInteger(0), encodeName(subject), spki, contextConstructed(0, attributes));
   return signStructure(info, signer, hash);
 }

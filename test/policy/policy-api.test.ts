@@ -8,7 +8,7 @@
 import t from 'tap';
 import { createTestApp, OTHER_DOMAIN } from '../helpers/app.ts';
 import { CA, DN, assertError, client, type Json } from '../ca/support.ts';
-import { KEY_ARGS, certificateText, opensslCsr, scratch } from '../certificates/support.ts';
+import { KEY_ARGS, certificateText, openssl, opensslCsr, scratch } from '../certificates/support.ts';
 
 const harness = await createTestApp();
 t.teardown(() => harness.close());
@@ -216,6 +216,9 @@ t.test("a CA's own name constraints bind what it signs, and its children may onl
   const pending = await api.call('POST', CA, { type: 'SUBORDINATE', distinguished_name: { ...DN, common_name: 'pending-narrow' }, key_algorithm: 'EC256', name_constraints: { permitted: { dns: ['.a.cluster.local'] } } });
   t.equal(pending.status, 200);
   t.same((await api.show(pending.body.ca_id)).name_constraints?.permitted.dns, ['.a.cluster.local'], 'requested constraints shown while PENDING');
+  const csrPem = (await api.call('GET', `${CA}/${pending.body.ca_id}/csr`)).body.csr;
+  const csrText = await openssl(['req', '-in', await dir.write('pending.csr', csrPem), '-noout', '-text', '-verify']);
+  t.match(csrText.stdout, /Requested Extensions:\s+X509v3 Name Constraints: critical\s+Permitted:\s+DNS:\.a\.cluster\.local/, 'the exported CSR asks an outside parent for them');
   const activated = await api.call('POST', `${CA}/${pending.body.ca_id}/activate`, { issuer_id: meshId, signature_algorithm: 'SHA256', validity: { type: 'DAY', value: 30 } });
   t.equal(activated.status, 204, JSON.stringify(activated.body));
   const certificate = (await api.call('POST', `${CA}/${pending.body.ca_id}/export`)).body.certificate;

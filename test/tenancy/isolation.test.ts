@@ -75,6 +75,7 @@ const bodies: Record<string, unknown> = {
   revokeCertificateAuthority: {},
   enableCertificateAuthorityCrl: { obs_bucket_name: 'bucket', valid_days: 7 },
   updateOcspSwitch: { ocsp_switch: true },
+  updateIssuancePolicy: { max_validity_days: 30 },
   createCertificateAuthority: { type: 'SUBORDINATE', issuer_id: rootId, distinguished_name: dn, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity },
   createCertificate: { issuer_id: subId, distinguished_name: { common_name: 'b' }, validity },
   createCertificateByCsr: { issuer_id: subId, csr, validity },

@@ -391,7 +391,8 @@ export function createCaService(deps: CaServiceDeps) {
       throw errors.conflictingState('only a configured SUBORDINATE CA holding its key has a CSR');
     }
     const dn = toCaObject(row, config, { now: clock.now(), issuerName: null }).distinguished_name!;
-    const der = await buildCsr(dn, new Uint8Array(row.publicKeySpki), caSigner(row, keyStores), (row.signatureAlgorithm as HashAlgorithm) ?? 'SHA256');
+    const nameConstraints = row.nameConstraints as NameConstraints | null;
+    const der = await buildCsr(dn, new Uint8Array(row.publicKeySpki), caSigner(row, keyStores), (row.signatureAlgorithm as HashAlgorithm) ?? 'SHA256', nameConstraints);
     return { csr: toPem('CERTIFICATE REQUEST', der) };
   }
 
