@@ -255,6 +255,35 @@ export const emailOverlaps = (a: EmailSet, b: EmailSet): boolean =>
   (a.local === null || b.local === null || a.local === b.local) && dnsOverlaps(a.domain, b.domain);
 
 // ---------------------------------------------------------------------------------------------------------------
+// One shape for all four types
+
+/** A set of names of one type as rules compare them (a URI rule of RFC 5280 constrains the host only). */
+export type TypedSet =
+  | { key: 'dns'; set: DnsSet }
+  | { key: 'uri'; set: DnsSet }
+  | { key: 'ip'; set: IpRange }
+  | { key: 'email'; set: EmailSet };
+
+interface Relations<T> {
+  contains(outer: T, inner: T): boolean;
+  overlaps(a: T, b: T): boolean;
+}
+const dnsRelations: Relations<DnsSet> = { contains: dnsContains, overlaps: dnsOverlaps };
+const RELATIONS: Record<NameListKey, Relations<never>> = {
+  dns: dnsRelations,
+  uri: dnsRelations,
+  ip: { contains: ipContains, overlaps: ipOverlaps },
+  email: { contains: emailContains, overlaps: emailOverlaps },
+};
+
+/** Whether every name of `inner` is in `outer` (sets of different types never relate). */
+export const setContains = (outer: TypedSet, inner: TypedSet): boolean =>
+  outer.key === inner.key && RELATIONS[outer.key].contains(outer.set as never, inner.set as never);
+
+/** Whether some name is in both sets. */
+export const setOverlaps = (a: TypedSet, b: TypedSet): boolean => a.key === b.key && RELATIONS[a.key].overlaps(a.set as never, b.set as never);
+
+// ---------------------------------------------------------------------------------------------------------------
 // Pattern syntax of the policy document
 
 /** Normalises one policy pattern of a type, or returns null when it is malformed. */
