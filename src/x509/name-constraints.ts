@@ -5,7 +5,7 @@
  * form (directoryName, otherName, …) is refused rather than dropped, since dropping a subtree would widen a CA.
  */
 import { domainToASCII } from 'node:url';
-import { errors } from '../errors.ts';
+import { AppError, ErrorCode, errors } from '../errors.ts';
 import {
   MalformedDer,
   ascii,
@@ -37,6 +37,13 @@ export interface NameConstraints {
 }
 
 export const MAX_SUBTREES_PER_LIST = 100;
+
+/** A name constraint the service cannot honour (400 PCA.00020001), kept apart so an import reports it as such. */
+export class UnsupportedNameConstraint extends AppError {
+  constructor(message: string) {
+    super(400, ErrorCode.InvalidParameter, message);
+  }
+}
 
 export const emptyNameLists = (): NameLists => ({ dns: [], ip: [], uri: [], email: [] });
 
@@ -189,7 +196,7 @@ function cidrOfAddressAndMask(content: Uint8Array): string {
   let prefix = 0;
   while (prefix < size * 8 && mask[prefix >> 3] & (0x80 >> (prefix & 7))) prefix++;
   for (let bit = prefix; bit < size * 8; bit++) {
-    if (mask[bit >> 3] & (0x80 >> (bit & 7))) throw new MalformedDer('iPAddress subtree mask is not a prefix');
+    if (mask[bit >> 3] & (0x80 >> (bit & 7))) throw new UnsupportedNameConstraint('an iPAddress name constraint whose mask is not a prefix is not supported');
   }
   return `${formatIp(address)}/${prefix}`;
 }
@@ -202,11 +209,11 @@ function decodeSubtrees(el: DerElement, which: 'permitted' | 'excluded'): NameLi
     const [base, ...distances] = readChildren(subtree, Tag.SEQUENCE);
     if (base === undefined) throw new MalformedDer('GeneralSubtree without a base');
     // RFC 5280: minimum MUST be zero (so DER omits it) and maximum MUST be absent.
-    if (distances.length > 0) throw errors.invalidParameter('name constraints with minimum or maximum base distances are not supported');
+    if (distances.length > 0) throw new UnsupportedNameConstraint('name constraints with minimum or maximum base distances are not supported');
     const key = KEY_OF_TAG.get(base.tag);
     if (key === undefined) {
       const form = UNSUPPORTED_FORMS[base.tag] ?? `GeneralName tag 0x${base.tag.toString(16)}`;
-      throw errors.invalidParameter(`${which} ${form} name constraints are not supported (dns, ip, uri and email only)`);
+      throw new UnsupportedNameConstraint(`${which} ${form} name constraints are not supported (dns, ip, uri and email only)`);
     }
     const content = contentOf(base);
     let value: string;
@@ -219,7 +226,7 @@ function decodeSubtrees(el: DerElement, which: 'permitted' | 'excluded'): NameLi
     }
     const normalized = SYNTAX[key].normalize(value);
     if (normalized === null) {
-      throw errors.invalidParameter(`${which} ${key.toUpperCase()} name constraint '${value}' must be ${SYNTAX[key].expected}`);
+      throw new UnsupportedNameConstraint(`${which} ${key.toUpperCase()} name constraint '${value}' must be ${SYNTAX[key].expected}`);
     }
     if (!lists[key].includes(normalized)) lists[key].push(normalized);
   }

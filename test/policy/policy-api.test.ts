@@ -228,6 +228,26 @@ t.test("a CA's own name constraints bind what it signs, and its children may onl
   t.equal((await api.show(widePending.body.ca_id)).status, 'PENDING', 'a refused activation changes nothing');
 });
 
+t.test('an imported CA certificate with name constraints the service cannot honour is refused as such', async (t) => {
+  const pending = await api.call('POST', CA, { type: 'SUBORDINATE', distinguished_name: { ...DN, common_name: 'imported' }, key_algorithm: 'EC256' });
+  const csrFile = await dir.write('imported.csr', (await api.call('GET', `${CA}/${pending.body.ca_id}/csr`)).body.csr);
+  const outsideKey = dir.file('outside-root.key');
+  await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', outsideKey, '-subj', '/CN=outside-root', '-days', '30', '-out', dir.file('outside-root.pem')]);
+  const sign = async (name: string, constraints: string) => {
+    const ext = await dir.write(`${name}.ext`, `basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nnameConstraints=critical,${constraints}\n`);
+    const signed = await openssl(['x509', '-req', '-in', csrFile, '-CA', dir.file('outside-root.pem'), '-CAkey', outsideKey, '-set_serial', '7', '-days', '10', '-extfile', ext, '-out', dir.file(`${name}.pem`)]);
+    if (!signed.ok) throw new Error(signed.stderr);
+    return (await dir.read(`${name}.pem`)).toString();
+  };
+  const chain = (await dir.read('outside-root.pem')).toString();
+  const refused = await api.call('POST', `${CA}/${pending.body.ca_id}/import`, { certificate: await sign('imported-other-name', 'permitted;DNS:.a.example,excluded;otherName:1.2.3.4;UTF8:x'), certificate_chain: chain });
+  assertError(t, refused, 400, 'PCA.00020001', /excluded otherName name constraints are not supported/);
+  const imported = await api.call('POST', `${CA}/${pending.body.ca_id}/import`, { certificate: await sign('imported-dns', 'permitted;DNS:.a.example'), certificate_chain: chain });
+  t.equal(imported.status, 204, JSON.stringify(imported.body));
+  t.same((await api.show(pending.body.ca_id)).name_constraints?.permitted.dns, ['.a.example'], 'the imported certificate\'s constraints are shown');
+  assertError(t, await serverMade(pending.body.ca_id, { subject_alternative_names: [{ type: 'DNS', value: 'b.example' }], validity: { type: 'DAY', value: 1 } }), 400, 'PCA.00020001', /outside the name constraints/);
+});
+
 t.test('refusals on the policy resource itself: CSR-issued and DELETED CAs', async (t) => {
   const csrCa = await harness.database.prisma.certificateAuthority.findFirstOrThrow({ where: { genMode: 'CSR' } });
   assertError(t, await put(csrCa.id, { max_validity_days: 1 }), 400, 'PCA.00020001', /not possible for a CA issued from a CSR/);

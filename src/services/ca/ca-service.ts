@@ -15,7 +15,7 @@ import { parseCertificate, verifyCertificateSignature } from '../../x509/certifi
 import { buildCsr } from '../../x509/csr.ts';
 import { validateKeyUsages, type KeyUsage } from '../../x509/extensions.ts';
 import { validateDistinguishedName, type DistinguishedName } from '../../x509/name.ts';
-import { validateNameConstraints, type NameConstraints } from '../../x509/name-constraints.ts';
+import { UnsupportedNameConstraint, validateNameConstraints, type NameConstraints } from '../../x509/name-constraints.ts';
 import { jsonOrNull } from '../json-column.ts';
 import { dnColumns, dnObject } from '../dn-columns.ts';
 import { joinPem, parsePemBlocks, parseSinglePem, toPem } from '../../x509/pem.ts';
@@ -405,7 +405,8 @@ export function createCaService(deps: CaServiceDeps) {
     const certificate = (() => {
       try {
         return parseCertificate(certificateDer);
-      } catch {
+      } catch (error) {
+        if (error instanceof UnsupportedNameConstraint) throw error;
         throw mismatch();
       }
     })();
