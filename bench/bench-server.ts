@@ -26,8 +26,8 @@ export async function startBenchServer(env: Record<string, string> = {}) {
     return text ? (JSON.parse(text) as Record<string, string>) : {};
   }
 
-  /** A P-256 root and a subordinate it issued, named after `prefix`. */
-  async function p256Hierarchy(prefix: string): Promise<{ rootId: string; subId: string }> {
+  /** A P-256 root and a subordinate it issued, named after `prefix` (`subordinate`: extra fields of its request). */
+  async function p256Hierarchy(prefix: string, subordinate: Record<string, unknown> = {}): Promise<{ rootId: string; subId: string }> {
     const ca = (cn: string, body: Record<string, unknown>) =>
       call('POST', '/v1/private-certificate-authorities', {
         distinguished_name: { common_name: cn, country: 'CN', state: 'zj', locality: 'hz', organization: 'bench', organizational_unit: 'ou' },
@@ -36,7 +36,7 @@ export async function startBenchServer(env: Record<string, string> = {}) {
         ...body,
       });
     const { ca_id: rootId } = await ca(`${prefix}-root`, { type: 'ROOT', validity: { type: 'YEAR', value: 2 } });
-    const { ca_id: subId } = await ca(`${prefix}-sub`, { type: 'SUBORDINATE', issuer_id: rootId, validity: { type: 'YEAR', value: 1 } });
+    const { ca_id: subId } = await ca(`${prefix}-sub`, { type: 'SUBORDINATE', issuer_id: rootId, validity: { type: 'YEAR', value: 1 }, ...subordinate });
     return { rootId, subId };
   }
 

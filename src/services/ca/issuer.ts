@@ -7,7 +7,7 @@
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
 import type { CertificateAuthority } from '../../db/generated/client.ts';
-import { errors } from '../../errors.ts';
+import { errors, type AppError } from '../../errors.ts';
 import { keyStoreSigner, type KeyStores } from '../../keystore/index.ts';
 import type { KeyStoreKind } from '../../keystore/key-store.ts';
 import type { KeyAlgorithm, Signer } from '../../x509/algorithms.ts';
@@ -94,13 +94,19 @@ export async function caChain(db: Reader, row: CertificateAuthority): Promise<Ui
   return chain;
 }
 
-/** An issuer must be ACTIVED (EXPIRED derived from not_after) and hold its key here (not a CSR-issued CA). */
-export function assertCanIssue(row: CertificateAuthority, now: Date, field: string): void {
+/** Why a CA cannot issue, or null: it must be ACTIVED (EXPIRED derived from not_after) and hold its key here. */
+export function issueRefusal(row: CertificateAuthority, now: Date, field: string): AppError | null {
   const status = effectiveStatus(row, now);
-  if (status !== 'ACTIVED') throw errors.conflictingState(`${field} names a CA in status ${status}; it must be ACTIVED`);
+  if (status !== 'ACTIVED') return errors.conflictingState(`${field} names a CA in status ${status}; it must be ACTIVED`);
   if ((row.genMode !== 'GENERATE' && row.genMode !== 'IMPORT') || !row.keyRef || !row.certificateDer || !row.notAfter) {
-    throw errors.conflictingState(`${field} names a CA whose key is not held by this service`);
+    return errors.conflictingState(`${field} names a CA whose key is not held by this service`);
   }
+  return null;
+}
+
+export function assertCanIssue(row: CertificateAuthority, now: Date, field: string): void {
+  const refusal = issueRefusal(row, now, field);
+  if (refusal) throw refusal;
 }
 
 export async function loadIssuer(db: Reader, ctx: RequestContext, reference: string, opts: LoadIssuerOptions): Promise<Issuer> {

@@ -21,7 +21,7 @@ import {
 import { validateNameConstraints } from '../../x509/name-constraints.ts';
 import { validateDistinguishedName, type DistinguishedName } from '../../x509/name.ts';
 import { checkKeyAlgorithm, checkSignatureAlgorithm, type Validity } from '../ca/ca-rules.ts';
-import { findOwnCa, issuerRules, validityWindow } from '../ca/issuer.ts';
+import { findOwnCa, issueRefusal, issuerRules, validityWindow } from '../ca/issuer.ts';
 import type { RequestContext } from '../context.ts';
 import { assertIssuanceAllowed, type IssuancePolicy } from '../policy/index.ts';
 import { resolveCaReference } from '../urn.ts';
@@ -150,12 +150,15 @@ export function createIssuancePlanner({ db, clock, config, issuingCas }: Issuanc
       enterpriseProjectId: request.enterprise_project_id || '0',
       extraPolicies: options.extraPolicies ?? [],
     };
-    // Fail before the costly key generation on what the issuer can already tell, the policy included.
+    // Fail before the costly key generation on what the issuer can already tell, the policy included. An issuer
+    // that cannot issue is left to the transaction, which refuses it after the quota (docs/contract-notes.md).
     const now = clock.now();
     basicConstraintsFor(type, request.path_length, issuerRow.pathLength);
     const window = validityWindow(request.validity, now, MAX_CERTIFICATE_YEARS, issuerRow.notAfter ?? undefined);
-    const issuer = await issuingCas.issuingCaOf(db, issuerRow, now);
-    assertIssuanceAllowed(issuerRules(issuer, plan.extraPolicies), issuanceFacts(plan, window));
+    if (issueRefusal(issuerRow, now, 'issuer_id') === null) {
+      const issuer = await issuingCas.issuingCaOf(db, issuerRow, now);
+      assertIssuanceAllowed(issuerRules(issuer, plan.extraPolicies), issuanceFacts(plan, window));
+    }
     const key = await generateServerKey(keyAlgorithm);
     return { ...plan, spki: key.spki, pkcs8: key.pkcs8 };
   }

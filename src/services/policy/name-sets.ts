@@ -23,7 +23,9 @@ export type DnsSet =
   /** Exactly one label left of `domain` (a requested wildcard name). */
   | { kind: 'oneBelow'; domain: string };
 
-const isBelow = (name: string, domain: string): boolean => name.length > domain.length + 1 && name.endsWith(`.${domain}`);
+/** `name` ends with `.domain` (checked without building that string: this runs per pattern per name). */
+const isBelow = (name: string, domain: string): boolean =>
+  name.length > domain.length + 1 && name.charCodeAt(name.length - domain.length - 1) === 0x2e && name.endsWith(domain);
 const isAtOrBelow = (name: string, domain: string): boolean => name === domain || isBelow(name, domain);
 const isOneBelow = (name: string, domain: string): boolean =>
   isBelow(name, domain) && !name.slice(0, name.length - domain.length - 1).includes('.');
