@@ -12,27 +12,54 @@ export function toPem(label: string, der: Uint8Array): string {
 /** Several PEM blocks as one text (a chain), joined by `\r\n`. */
 export const joinPem = (blocks: readonly string[]): string => blocks.join('\r\n');
 
-const BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END ([A-Z0-9 ]+)-----/g;
+/**
+ * BEGIN and END lines. The label is bounded and cannot contain `-`, so each match reads at most a line's worth of
+ * text past its `-----`: the scan is linear whatever the input (a lazy BEGIN…END pattern was quadratic on repeated
+ * BEGIN lines without END).
+ */
+const BOUNDARY = /-----(BEGIN|END)([^-\r\n]{0,80})(-----)?/g;
+
+export interface PemLimits {
+  /** Refuse more blocks than this (checked while scanning, so a flood of blocks stops early). */
+  maxBlocks?: number;
+  /** Refuse a block whose text (between its BEGIN and END lines) is longer than this. */
+  maxBlockChars?: number;
+}
 
 /**
- * The DER blocks of a PEM text, in order. Accepts `\n`, `\r\n` or a mix, and ignores whitespace and explanatory
- * text around the blocks (RFC 7468 §2). `labels` restricts the accepted block labels. `what` names the field in
- * error messages.
+ * The DER blocks of a PEM text, in order, in one linear pass. Accepts `\n`, `\r\n` or a mix, and ignores whitespace
+ * and explanatory text around the blocks (RFC 7468 §2). `labels` restricts the accepted block labels. `what` names
+ * the field in error messages.
  */
-export function parsePemBlocks(text: string, labels?: string | readonly string[], what = 'PEM input'): Uint8Array[] {
+export function parsePemBlocks(text: string, labels?: string | readonly string[], what = 'PEM input', limits: PemLimits = {}): Uint8Array[] {
   const accepted = typeof labels === 'string' ? [labels] : labels;
   const blocks: Uint8Array[] = [];
-  for (const [, begin, body, end] of text.matchAll(BLOCK)) {
-    if (begin !== end) throw errors.invalidParameter(`${what}: BEGIN ${begin} is closed by END ${end}`);
-    if (accepted && !accepted.includes(begin)) {
-      throw errors.invalidParameter(`${what}: expected ${accepted.join(' or ')}, found ${begin}`);
+  let open: { label: string; bodyStart: number } | undefined;
+  for (const match of text.matchAll(BOUNDARY)) {
+    const [line, kind, rawLabel, closing] = match;
+    const label = rawLabel.startsWith(' ') ? rawLabel.slice(1) : '';
+    if (!closing || !/^[A-Z0-9 ]+$/.test(label)) throw errors.invalidParameter(`${what}: malformed ${kind} line`);
+    if (kind === 'BEGIN') {
+      if (open) throw errors.invalidParameter(`${what} contains a PEM block without a matching END line`);
+      if (accepted && !accepted.includes(label)) {
+        throw errors.invalidParameter(`${what}: expected ${accepted.join(' or ')}, found ${label}`);
+      }
+      if (limits.maxBlocks !== undefined && blocks.length >= limits.maxBlocks) {
+        throw errors.invalidParameter(`${what} holds more than ${limits.maxBlocks} PEM blocks`);
+      }
+      open = { label, bodyStart: match.index + line.length };
+      continue;
     }
-    blocks.push(decodeBase64(body, what));
+    if (!open) throw errors.invalidParameter(`${what} contains an END line without a matching BEGIN line`);
+    if (label !== open.label) throw errors.invalidParameter(`${what}: BEGIN ${open.label} is closed by END ${label}`);
+    if (limits.maxBlockChars !== undefined && match.index - open.bodyStart > limits.maxBlockChars) {
+      throw errors.invalidParameter(`${what} holds a PEM block longer than ${limits.maxBlockChars} characters`);
+    }
+    blocks.push(decodeBase64(text.slice(open.bodyStart, match.index), what));
+    open = undefined;
   }
+  if (open) throw errors.invalidParameter(`${what} contains a PEM block without a matching END line`);
   if (blocks.length === 0) throw errors.invalidParameter(`${what} contains no PEM block`);
-  if (text.split('-----BEGIN').length - 1 !== blocks.length) {
-    throw errors.invalidParameter(`${what} contains a PEM block without a matching END line`);
-  }
   return blocks;
 }
 

@@ -116,6 +116,18 @@ t.test('import: an externally signed certificate activates the CA; it issues; it
   await verifyWithChain(t, childExport.certificate, childExport.certificate_chain, 'child of the imported CA');
 });
 
+t.test('import looks the CA up before reading a hostile 2 MiB chain', async (t) => {
+  const flood = '-----BEGIN CERTIFICATE-----\n'.repeat(74_898);
+  const body = { certificate: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----', certificate_chain: flood };
+  assertError(t, await call('POST', `${CA}/8d7a0a1e-5b7b-4f57-9a57-4d1f7a9b7c11/import`, body), 404, 'PCA.10010002');
+  assertError(t, await call('POST', `${CA}/${await api.root()}/import`, body), 400, 'PCA.00020001', /PENDING/);
+  const { id } = await pendingSubordinate('flooded');
+  const before = process.cpuUsage();
+  assertError(t, await call('POST', `${CA}/${id}/import`, body), 400, 'PCA.00020001', /certificate_chain contains a PEM block without a matching END/);
+  const { user, system } = process.cpuUsage(before);
+  t.ok(user + system < 2_000_000, `the flood cost ${((user + system) / 1000).toFixed(0)} ms of CPU (7.7 s for 578 KB before)`);
+});
+
 t.test('import without a chain: accepted, exported chain is empty', async (t) => {
   const parent = await externalRoot(t, 'chainless-root');
   const { id, csr } = await pendingSubordinate('chainless');
@@ -138,6 +150,8 @@ t.test('import refusals: another key, not a CA, a chain that does not sign it, g
     await t.test(label, async (t) => assertError(t, await call('POST', `${CA}/${id}/import`, body), 400, 'PCA.00020001', message));
   }
   assertError(t, await call('POST', `${CA}/${id}/import`, { certificate: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----' }), 400, 'PCA.00020001');
+  const chainOf = (count: number) => Array(count).fill(parent.certPem.trim()).join('\n');
+  assertError(t, await call('POST', `${CA}/${id}/import`, { certificate: await parent.sign(csr, CA_EXTENSIONS), certificate_chain: chainOf(9) }), 400, 'PCA.00020001', /more than 8 PEM blocks/);
   assertError(t, await call('POST', `${CA}/${id}/import`, {}), 400, 'PCA.00020001', /certificate/);
   t.equal((await api.show(id)).status, 'PENDING', 'still PENDING after every refusal');
   const root = await api.root();

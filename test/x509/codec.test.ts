@@ -62,8 +62,37 @@ t.test('parsePemBlocks tolerance and errors', async (t) => {
     ['wrong label', toPem('PRIVATE KEY', bytes(10)), /expected CERTIFICATE, found PRIVATE KEY/],
     ['mismatched END', lf.replace('END CERTIFICATE', 'END X509 CRL'), /closed by/],
     ['unterminated second block', `${lf}\n-----BEGIN CERTIFICATE-----\nAAAA`, /without a matching END/],
+    ['END without BEGIN', `-----END CERTIFICATE-----\n${lf}`, /END line without a matching BEGIN/],
+    ['lowercase label', lf.replaceAll('CERTIFICATE', 'certificate'), /malformed BEGIN line/],
+    ['BEGIN line cut short', '-----BEGIN CERTIFICATE\nAAAA\n-----END CERTIFICATE-----', /malformed BEGIN line/],
   ] as const) {
     t.match(await appErrorOf(() => parsePemBlocks(text, 'CERTIFICATE', 'certificate')), { code: 'PCA.00020001', message }, name);
+  }
+});
+
+t.test('parsePemBlocks bounds: block count and block size; 2 MiB of hostile text is one linear pass', async (t) => {
+  const block = toPem('CERTIFICATE', bytes(100));
+  t.equal(parsePemBlocks(joinPem(Array(3).fill(block)), 'CERTIFICATE', 'chain', { maxBlocks: 3 }).length, 3);
+  t.match(await appErrorOf(() => parsePemBlocks(joinPem(Array(4).fill(block)), 'CERTIFICATE', 'chain', { maxBlocks: 3 })), { code: 'PCA.00020001', message: /more than 3 PEM blocks/ });
+  t.match(await appErrorOf(() => parsePemBlocks(toPem('CERTIFICATE', bytes(3000)), 'CERTIFICATE', 'chain', { maxBlockChars: 2000 })), { code: 'PCA.00020001', message: /longer than 2000/ });
+
+  // The contract allows a 2 MiB certificate_chain. A lazy BEGIN…END regex took 7.7 s on 578 KB of repeated BEGIN
+  // lines (quadratic); one pass takes milliseconds. CPU time, not wall time, with a 50-fold margin.
+  const size = 2 * 1024 * 1024;
+  const hostile = (unit: string) => unit.repeat(Math.ceil(size / unit.length)).slice(0, size);
+  for (const [name, text] of [
+    ['repeated BEGIN lines', hostile('-----BEGIN CERTIFICATE-----\n')],
+    ['repeated BEGIN lines cut short', hostile('-----BEGIN CERTIFICATE\n')],
+    ['repeated END lines', hostile('-----END CERTIFICATE-----\n')],
+    ['dashes', hostile('-')],
+    ['tiny blocks', hostile('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n')],
+    ['nine blocks after 2 MiB of text', `${hostile('---- ----BEGIN x ----- END\n')}\n${joinPem(Array(9).fill(block))}`],
+  ]) {
+    const before = process.cpuUsage();
+    const error = await appErrorOf(() => parsePemBlocks(text, 'CERTIFICATE', 'certificate_chain', { maxBlocks: 8 }));
+    const { user, system } = process.cpuUsage(before);
+    t.match(error, { statusCode: 400 }, `${name}: refused`);
+    t.ok(user + system < 1_000_000, `${name}: ${((user + system) / 1000).toFixed(1)} ms of CPU`);
   }
 });
 

@@ -98,6 +98,12 @@ export interface ListCaQuery {
 export const PENDING_DAYS = { min: 7, max: 30, default: 7 } as const;
 
 /** CSR-issued intermediates (§4.4.2) are CA rows whose key the requester holds: shown and exported only. */
+/**
+ * An imported CA's parent chain: real ones hold a few certificates (at most the root's path length plus the root),
+ * each a few KB. The bounds keep a 2 MiB `certificate_chain` from costing more than a real chain's parsing.
+ */
+const IMPORTED_CHAIN_LIMITS = { maxBlocks: ROOT_PATH_LENGTH + 1, maxBlockChars: 32768 } as const;
+
 const NOT_CSR_ISSUED: Prisma.CertificateAuthorityWhereInput = { OR: [{ genMode: null }, { genMode: { not: 'CSR' } }] };
 
 /** Prisma's Bytes columns take an ArrayBuffer-backed copy. */
@@ -399,9 +405,15 @@ export function createCaService(deps: CaServiceDeps) {
   async function importCertificate(ctx: RequestContext, reference: string, input: { certificate: string; certificate_chain?: string }): Promise<void> {
     const caId = resolve(ctx, reference);
     const mismatch = () => errors.conflictingState('certificate must be issued from the CSR exported from this CA');
+    const requireImportable = (row: CertificateAuthority) => {
+      requireStatus(row, effectiveStatus(row, clock.now()), ['PENDING'], 'import');
+      if (row.type !== 'SUBORDINATE' || !row.publicKeySpki) throw errors.conflictingState('only a configured SUBORDINATE CA can import');
+    };
+    // The caller's CA first: parsing (up to 2 MiB of chain) is work an unknown or finished CA should not cost.
+    requireImportable(await findOwnCa(db, ctx, caId));
     const certificateDer = parseSinglePem(input.certificate, 'CERTIFICATE', 'certificate');
     const chainText = input.certificate_chain?.trim() ? input.certificate_chain : undefined;
-    const chain = chainText ? parsePemBlocks(chainText, 'CERTIFICATE', 'certificate_chain') : [];
+    const chain = chainText ? parsePemBlocks(chainText, 'CERTIFICATE', 'certificate_chain', IMPORTED_CHAIN_LIMITS) : [];
     const certificate = (() => {
       try {
         return parseCertificate(certificateDer);
@@ -414,9 +426,8 @@ export function createCaService(deps: CaServiceDeps) {
       const now = clock.now();
       await lockCaRow(tx, caId, 'update');
       const row = await findOwnCa(tx, ctx, caId);
-      requireStatus(row, effectiveStatus(row, now), ['PENDING'], 'import');
-      if (row.type !== 'SUBORDINATE' || !row.publicKeySpki) throw errors.conflictingState('only a configured SUBORDINATE CA can import');
-      if (!Buffer.from(certificate.spki).equals(Buffer.from(row.publicKeySpki)) || !certificate.isCA) throw mismatch();
+      requireImportable(row);
+      if (!Buffer.from(certificate.spki).equals(Buffer.from(row.publicKeySpki!)) || !certificate.isCA) throw mismatch();
       if (!(await chainsTo(certificateDer, chain))) throw mismatch();
       const parent = await parentInService(tx, ctx, certificateDer, certificate.issuerDer, chain[0]);
       const updated = await tx.certificateAuthority.update({
