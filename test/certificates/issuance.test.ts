@@ -282,6 +282,18 @@ t.test('Idempotency-Key: same body replays, another body 409, failures do not re
   t.equal((await app.inject({ method: 'GET', url: `/v1/private-certificates/${id}`, headers: auth })).statusCode, 404);
 });
 
+t.test('Idempotency-Key with a body nested 100,000 deep: hashed without recursion, issued once, replayed', async (t) => {
+  const { csr } = await opensslCsr(dir, 'idem-deep', [...KEY_ARGS.p256], ['-subj', '/CN=idem-deep.example.com']);
+  const depth = 100_000;
+  const payload = `{"issuer_id":"${sub.id}","csr":${JSON.stringify(csr)},"validity":{"type":"DAY","value":30},"x":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+  const send = () => app.inject({ method: 'POST', url: '/v1/private-certificates/csr', headers: { ...auth, 'idempotency-key': 'deep', 'content-type': 'application/json' }, payload });
+  const first = await send();
+  t.equal(first.statusCode, 200, first.body.slice(0, 300));
+  const again = await send();
+  t.equal(again.statusCode, 200);
+  t.equal(again.json().certificate_id, first.json().certificate_id, 'the same deep body replays');
+});
+
 t.test('issuing needs an ACTIVED issuer holding its key', async (t) => {
   const disabled = await seedCa(harness, { commonName: 'disabled', parent: root, status: 'DISABLED' });
   const { csr } = await opensslCsr(dir, 'disabled', [...KEY_ARGS.p256]);

@@ -26,16 +26,44 @@ export function checkIdempotencyKey(header: unknown): string | undefined {
   return header;
 }
 
-/** JSON with object keys sorted at every level, so equal parsed bodies give equal text. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.keys(value)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`);
-    return `{${entries.join(',')}}`;
+/** Text written as is, on the work stack among values still to serialize. */
+class Literal {
+  constructor(readonly text: string) {}
+}
+
+/**
+ * JSON with object keys sorted at every level, so equal parsed bodies give equal text. Iterative with an explicit
+ * stack: JSON.parse accepts bodies nested far deeper than a recursive walk can go.
+ */
+export function canonicalJson(root: unknown): string {
+  const out: string[] = [];
+  const work: unknown[] = [root];
+  while (work.length > 0) {
+    const value = work.pop();
+    if (value instanceof Literal) {
+      out.push(value.text);
+    } else if (Array.isArray(value)) {
+      work.push(new Literal(']'));
+      for (let i = value.length - 1; i >= 0; i--) {
+        work.push(value[i]);
+        if (i > 0) work.push(new Literal(','));
+      }
+      work.push(new Literal('['));
+    } else if (value !== null && typeof value === 'object') {
+      const record = value as Record<string, unknown>;
+      // Key and value as two entries, so that the value is serialized in its turn.
+      const keys = Object.keys(record).sort();
+      work.push(new Literal('}'));
+      for (let i = keys.length - 1; i >= 0; i--) {
+        work.push(record[keys[i]], new Literal(`${JSON.stringify(keys[i])}:`));
+        if (i > 0) work.push(new Literal(','));
+      }
+      work.push(new Literal('{'));
+    } else {
+      out.push(JSON.stringify(value) ?? 'null');
+    }
   }
-  return JSON.stringify(value) ?? 'null';
+  return out.join('');
 }
 
 export const requestHash = (body: unknown): string => createHash('sha256').update(canonicalJson(body)).digest('hex');
