@@ -11,12 +11,25 @@ import { openRuntime } from './runtime.ts';
 
 type ProxyHandler = ReturnType<typeof awsLambdaFastify>;
 
+/** Bodies API Gateway may pass through as text; everything else (DER, zips, Swagger UI's images) is base64. */
+const TEXTUAL_MEDIA_TYPE = /^(text\/|application\/([\w.-]+\+)?(json|xml|yaml|javascript)$)/;
+
+/**
+ * `@fastify/aws-lambda` returns every body as UTF-8 text unless told otherwise, which corrupts CRLs, OCSP
+ * responses, DER certificates and zips: mark each non-text response `isBase64Encoded` (HTTP API and REST API
+ * alike; a REST API also needs binaryMediaTypes `*\/*` so that binary request bodies arrive base64).
+ */
+export function isBinaryResponse(response: { headers: Record<string, unknown> }): boolean {
+  const contentType = String(response.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase();
+  return contentType !== '' && !TEXTUAL_MEDIA_TYPE.test(contentType);
+}
+
 /** Wraps an app (built once per container) as an API Gateway v2 / v1 proxy handler. */
 export function httpHandlerFor(getApp: () => Promise<FastifyInstance>): ProxyHandler {
   let proxy: ProxyHandler | undefined;
   return (async (event: unknown, context: unknown) => {
     const app = await getApp();
-    proxy ??= awsLambdaFastify(app, { decorateRequest: false, serializeLambdaArguments: false });
+    proxy ??= awsLambdaFastify(app, { decorateRequest: false, serializeLambdaArguments: false, enforceBase64: isBinaryResponse });
     return (proxy as (e: unknown, c: unknown) => Promise<unknown>)(event, context);
   }) as ProxyHandler;
 }

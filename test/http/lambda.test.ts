@@ -1,35 +1,17 @@
-/** The Lambda handler (API Gateway v2 HTTP API events) answers exactly like the started server. */
+/**
+ * The Lambda handler answers exactly like the started server, with REST API (1.0) and HTTP API (2.0) events,
+ * and every binary body (DER, CRL, OCSP, zip) reaches the client intact: openssl and unzip judge them.
+ */
 import t from 'tap';
 import { httpHandlerFor, jobHandlerFor } from '../../src/lambda.ts';
 import { createTestApp } from '../helpers/app.ts';
+import { apiGatewayEvent, PAYLOAD_VERSIONS, walkEveryRouteKind, type Invoke } from '../helpers/lambda.ts';
 
 const harness = await createTestApp();
 t.teardown(() => harness.close());
 const address = await harness.app.listen({ host: '127.0.0.1', port: 0 });
-const handler = httpHandlerFor(async () => harness.app) as unknown as (event: unknown, context: unknown) => Promise<{ statusCode: number; headers: Record<string, string>; body: string; isBase64Encoded: boolean }>;
-
-function apiGatewayV2Event(method: string, rawPath: string, headers: Record<string, string>, body?: string) {
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath,
-    rawQueryString: '',
-    headers: { host: 'api.example.com', ...headers },
-    requestContext: {
-      accountId: '123456789012',
-      apiId: 'api',
-      domainName: 'api.example.com',
-      http: { method, path: rawPath, protocol: 'HTTP/1.1', sourceIp: '192.0.2.1', userAgent: 'test' },
-      requestId: 'lambda-req',
-      routeKey: '$default',
-      stage: '$default',
-      time: '23/Nov/2026:12:00:00 +0000',
-      timeEpoch: 0,
-    },
-    body,
-    isBase64Encoded: false,
-  };
-}
+const handler = httpHandlerFor(async () => harness.app) as unknown as (event: unknown, context: unknown) => ReturnType<Invoke>;
+const invoke: Invoke = (event) => handler(event, {});
 
 const cases = [
   { name: 'health', method: 'GET', path: '/health', headers: {} as Record<string, string> },
@@ -38,15 +20,21 @@ const cases = [
   { name: 'unknown route', method: 'GET', path: '/v1/unknown', headers: {} },
 ];
 
-for (const testCase of cases) {
-  t.test(`${testCase.name}: same status and body as the server`, async (t) => {
-    const lambda = await handler(apiGatewayV2Event(testCase.method, testCase.path, { 'x-request-id': `lambda-${testCase.name.length}`, ...testCase.headers }), {});
-    const server = await fetch(`${address}${testCase.path}`, { method: testCase.method, headers: { 'x-request-id': `lambda-${testCase.name.length}`, ...testCase.headers } });
-    t.equal(lambda.statusCode, server.status);
-    t.same(JSON.parse(lambda.body), await server.json());
-    t.equal(lambda.headers['content-type'], server.headers.get('content-type'));
-    t.equal(lambda.headers['x-request-id'], `lambda-${testCase.name.length}`);
-  });
+for (const version of PAYLOAD_VERSIONS) {
+  for (const testCase of cases) {
+    t.test(`payload ${version}, ${testCase.name}: same status and body as the server`, async (t) => {
+      const headers = { 'x-request-id': `lambda-${testCase.name.length}`, ...testCase.headers };
+      const lambda = await invoke(apiGatewayEvent(version, { method: testCase.method, path: testCase.path, headers }));
+      const server = await fetch(`${address}${testCase.path}`, { method: testCase.method, headers });
+      t.equal(lambda.statusCode, server.status);
+      t.same(JSON.parse(lambda.body), await server.json());
+      t.equal(lambda.headers['content-type'], server.headers.get('content-type'));
+      t.equal(lambda.headers['x-request-id'], `lambda-${testCase.name.length}`);
+    });
+  }
+
+  t.test(`payload ${version}: every route kind, binary bodies judged by openssl and unzip`, (t) =>
+    walkEveryRouteKind(t, invoke, version, `Bearer ${harness.token()}`));
 }
 
 t.test('the job handler refuses an event without a job name and unknown jobs', async (t) => {

@@ -1,0 +1,207 @@
+/**
+ * API Gateway proxy events (REST API payload 1.0, HTTP API payload 2.0) and one walk through every kind of
+ * route a deployment serves — JSON in and out, binary out (DER certificate, CRL, OCSP, zip) and binary in (OCSP
+ * POST) — judged by openssl and unzip. Shared by the in-process handler test and the packaged-bundle test.
+ */
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { Test } from 'tap';
+
+const run = promisify(execFile);
+
+export type PayloadVersion = '1.0' | '2.0';
+export const PAYLOAD_VERSIONS: PayloadVersion[] = ['1.0', '2.0'];
+
+export interface LambdaRequest {
+  method: string;
+  /** The path as the gateway hands it to Lambda (HTTP APIs percent-decode it). */
+  path: string;
+  headers?: Record<string, string>;
+  /** Text bodies go as they are; bytes go base64 with isBase64Encoded, as the gateway sends binary bodies. */
+  body?: string | Uint8Array;
+}
+
+export interface LambdaResult {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+  isBase64Encoded?: boolean;
+}
+
+export type Invoke = (event: unknown) => Promise<LambdaResult>;
+
+export function apiGatewayEvent(version: PayloadVersion, request: LambdaRequest): Record<string, unknown> {
+  const headers = { host: 'pca.example.com', 'user-agent': 'lambda-test', ...request.headers };
+  const binary = request.body instanceof Uint8Array;
+  const body = request.body === undefined ? undefined : binary ? Buffer.from(request.body).toString('base64') : request.body;
+  const requestId = randomUUID();
+  if (version === '2.0') {
+    return {
+      version: '2.0',
+      routeKey: '$default',
+      rawPath: request.path,
+      rawQueryString: '',
+      headers,
+      requestContext: {
+        accountId: '123456789012',
+        apiId: 'api',
+        domainName: 'pca.example.com',
+        http: { method: request.method, path: request.path, protocol: 'HTTP/1.1', sourceIp: '192.0.2.1', userAgent: 'lambda-test' },
+        requestId,
+        routeKey: '$default',
+        stage: '$default',
+        time: '02/Dec/2026:12:00:00 +0000',
+        timeEpoch: 0,
+      },
+      ...(body === undefined ? {} : { body }),
+      isBase64Encoded: binary,
+    };
+  }
+  return {
+    version: '1.0',
+    resource: '/{proxy+}',
+    path: request.path,
+    httpMethod: request.method,
+    headers,
+    multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, [value]])),
+    queryStringParameters: null,
+    multiValueQueryStringParameters: null,
+    pathParameters: { proxy: request.path.slice(1) },
+    stageVariables: null,
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'api',
+      resourcePath: '/{proxy+}',
+      httpMethod: request.method,
+      path: `/prod${request.path}`,
+      stage: 'prod',
+      requestId,
+      identity: { sourceIp: '192.0.2.1' },
+    },
+    body: body ?? null,
+    isBase64Encoded: binary,
+  };
+}
+
+/** The bytes API Gateway sends the client. */
+export function responseBytes(result: LambdaResult): Buffer {
+  return Buffer.from(result.body ?? '', result.isBase64Encoded ? 'base64' : 'utf8');
+}
+
+async function tool(command: string, args: string[]): Promise<string> {
+  const { stdout } = await run(command, args, { maxBuffer: 16 * 1024 * 1024 });
+  return stdout;
+}
+
+/**
+ * Through the handler only: create a root CA and two certificates with server-made keys, export one as JSON and
+ * as a zip, revoke the other, then fetch the CA certificate, the CRL and OCSP answers (POST and GET) and let openssl and unzip judge them.
+ */
+export async function walkEveryRouteKind(t: Test, invoke: Invoke, version: PayloadVersion, authorization: string): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pca-lambda-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = (name: string) => path.join(dir, name);
+  const call = (request: LambdaRequest) => invoke(apiGatewayEvent(version, request));
+  const json = async (method: string, url: string, payload?: unknown) => {
+    const result = await call({
+      method,
+      path: url,
+      headers: { authorization, ...(payload === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(payload === undefined ? {} : { body: JSON.stringify(payload) }),
+    });
+    t.notOk(result.isBase64Encoded, `${method} ${url}: JSON stays text`);
+    return { status: result.statusCode, body: result.body ? (JSON.parse(result.body) as Record<string, unknown>) : {} };
+  };
+  const binary = async (request: LambdaRequest, contentType: string) => {
+    const result = await call(request);
+    t.equal(result.statusCode, 200, `${request.method} ${request.path}: 200`);
+    t.equal(result.headers['content-type'], contentType, `${request.method} ${request.path}: ${contentType}`);
+    t.ok(result.isBase64Encoded, `${request.method} ${request.path}: isBase64Encoded`);
+    return responseBytes(result);
+  };
+
+  const createCa = async (payload: Record<string, unknown>) => {
+    const response = await json('POST', '/v1/private-certificate-authorities', {
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+      validity: { type: 'YEAR', value: 1 },
+      ...payload,
+    });
+    t.equal(response.status, 200, `${payload.type} CA created`, { body: response.body });
+    return response.body.ca_id as string;
+  };
+  const dn = { country: 'CN', state: 'zhejiang', locality: 'hangzhou', organization: 'lambda', organizational_unit: version };
+  const rootId = await createCa({ type: 'ROOT', distinguished_name: { ...dn, common_name: `lambda-root-${version}` }, validity: { type: 'YEAR', value: 2 } });
+  const caId = await createCa({ type: 'SUBORDINATE', issuer_id: rootId, distinguished_name: { ...dn, common_name: `lambda-${version}` } });
+  const issue = async (commonName: string) => {
+    const response = await json('POST', '/v1/private-certificates', {
+      issuer_id: caId,
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+      distinguished_name: { common_name: commonName },
+      validity: { type: 'DAY', value: 30 },
+    });
+    t.equal(response.status, 200, `${commonName} issued`, { body: response.body });
+    return response.body.certificate_id as string;
+  };
+  const good = await issue('good.lambda.test');
+  const revoked = await issue('revoked.lambda.test');
+
+  for (const [name, id] of [['root', rootId], ['ca', caId]]) {
+    await writeFile(file(`${name}.der`), await binary({ method: 'GET', path: `/ca/${id}.crt` }, 'application/pkix-cert'));
+    await tool('openssl', ['x509', '-inform', 'DER', '-in', file(`${name}.der`), '-out', file(`${name}.pem`)]);
+  }
+  t.match(await tool('openssl', ['x509', '-in', file('ca.pem'), '-noout', '-subject']), `CN = lambda-${version}`, 'openssl reads the DER CA certificate');
+  await writeFile(file('chain.pem'), (await readFile(file('ca.pem'), 'utf8')) + (await readFile(file('root.pem'), 'utf8')));
+
+  const exported = await json('POST', `/v1/private-certificates/${good}/export`, { is_compressed: 'false', type: 'OTHER' });
+  await writeFile(file('good.pem'), exported.body.certificate as string);
+  const verified = await tool('openssl', ['verify', '-x509_strict', '-CAfile', file('root.pem'), '-untrusted', file('ca.pem'), file('good.pem')]);
+  t.match(verified, /OK/, 'the JSON export verifies against the DER CA certificates');
+
+  const zip = await binary(
+    { method: 'POST', path: `/v1/private-certificates/${good}/export`, headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify({ is_compressed: 'true', type: 'APACHE' }) },
+    'application/zip',
+  );
+  await writeFile(file('export.zip'), zip);
+  t.match(await tool('unzip', ['-t', file('export.zip')]), /No errors detected/, 'unzip tests the archive');
+  const names = (await tool('zipinfo', ['-1', file('export.zip')])).split('\n').filter(Boolean);
+  t.ok(names.length >= 2, `the zip holds the certificate files (${names.join(', ')})`);
+
+  const revokedPem = (await json('POST', `/v1/private-certificates/${revoked}/export`, { is_compressed: 'false', type: 'OTHER' })).body.certificate as string;
+  t.equal((await json('POST', `/v1/private-certificates/${revoked}/revoke`, { reason: 'KEY_COMPROMISE' })).status, 204, 'revoked');
+  await writeFile(file('revoked.pem'), revokedPem);
+  const revokedSerial = (await tool('openssl', ['x509', '-in', file('revoked.pem'), '-noout', '-serial'])).trim().split('=')[1]!;
+
+  await writeFile(file('ca.crl'), await binary({ method: 'GET', path: `/crl/${caId}.crl` }, 'application/pkix-crl'));
+  const crl = await run('openssl', ['crl', '-inform', 'DER', '-in', file('ca.crl'), '-CAfile', file('chain.pem'), '-noout', '-text']);
+  t.match(crl.stderr + crl.stdout, /verify OK/, 'openssl verifies the CRL signature');
+  t.match(crl.stdout.replace(/\s/g, ''), `SerialNumber:${revokedSerial}`, 'the CRL lists the revoked certificate');
+
+  const ocspStatus = async (der: Buffer, certFile: string, label: string) => {
+    await writeFile(file('response.der'), der);
+    const { stdout, stderr } = await run('openssl', ['ocsp', '-respin', file('response.der'), '-issuer', file('ca.pem'), '-CAfile', file('chain.pem'), '-cert', certFile, '-no_nonce']);
+    t.match(stderr, /Response verify OK/, `${label}: openssl verifies the OCSP response`);
+    return stdout;
+  };
+  await run('openssl', ['ocsp', '-issuer', file('ca.pem'), '-cert', file('good.pem'), '-no_nonce', '-reqout', file('good.req')]);
+  const posted = await binary(
+    { method: 'POST', path: `/ocsp/${caId}`, headers: { 'content-type': 'application/ocsp-request' }, body: await readFile(file('good.req')) },
+    'application/ocsp-response',
+  );
+  t.match(await ocspStatus(posted, file('good.pem'), 'POST'), /good\.pem: good/, 'OCSP POST: good');
+
+  await run('openssl', ['ocsp', '-issuer', file('ca.pem'), '-cert', file('revoked.pem'), '-no_nonce', '-reqout', file('revoked.req')]);
+  const base64 = (await readFile(file('revoked.req'))).toString('base64');
+  const fetched = await binary({ method: 'GET', path: `/ocsp/${caId}/${encodeURIComponent(base64)}` }, 'application/ocsp-response');
+  t.match(await ocspStatus(fetched, file('revoked.pem'), 'GET'), /revoked\.pem: revoked/, 'OCSP GET: revoked');
+
+  const missing = await call({ method: 'GET', path: `/crl/${randomUUID()}.crl` });
+  t.equal(missing.statusCode, 404, 'an unknown CRL is a 404');
+  t.notOk(missing.isBase64Encoded, 'whose JSON error stays text');
+  t.type((JSON.parse(missing.body) as { error_code: unknown }).error_code, 'string', 'in the contract\'s error format');
+}
