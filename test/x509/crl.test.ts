@@ -213,6 +213,30 @@ t.test('30,000 streamed entries span several pages and stay valid', async (t) =>
   t.equal(parseCrlSummary(der).revokedCount, count);
 });
 
+t.test('SHA-384 and SHA-512 CRLs name the same algorithm inside and outside the signed part', async (t) => {
+  // openssl 3.0's `crl -verify` does not compare the two, so asn1parse reads both AlgorithmIdentifiers.
+  const expected = {
+    EC256: { SHA384: 'ecdsa-with-SHA384', SHA512: 'ecdsa-with-SHA512' },
+    RSA2048: { SHA384: 'sha384WithRSAEncryption', SHA512: 'sha512WithRSAEncryption' },
+  } as const;
+  for (const [pki, names] of [
+    [ecPki, expected.EC256],
+    [rsaPki, expected.RSA2048],
+  ] as const) {
+    for (const hash of ['SHA384', 'SHA512'] as const) {
+      const name = `crl-${hash}-${names[hash]}`;
+      const { der } = await buildCrl(crlInput(pki, twoEntries(pki), { hash }), pki.caSigner);
+      await writeCrl(pki, name, der);
+      const objects = (await openssl(['asn1parse', '-inform', 'DER', '-in', `${name}.der`], pki.dir))
+        .split('\n')
+        .filter((line) => /:(ecdsa-with|sha\d+WithRSA)/.test(line))
+        .map((line) => line.slice(line.lastIndexOf(':') + 1).trim());
+      t.same(objects, [names[hash], names[hash]], `${names[hash]}: tbsCertList.signature equals signatureAlgorithm`);
+      t.match(await crlText(pki, name), /verify OK/, `${names[hash]}: the signature verifies`);
+    }
+  }
+});
+
 t.test('rejects what a CRL cannot carry', async (t) => {
   const entry = (reasonCode: number, serialNumber: string | Uint8Array = '01'): RevokedEntry[] => [
     { serialNumber, revocationDate: REVOKED_AT, reasonCode },
