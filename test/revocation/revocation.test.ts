@@ -213,6 +213,29 @@ t.test('OCSP edges: malformed requests, unknown serial, unknown CA', async (t) =
   t.match(subStatus.stdout, /sub\.pem: good/, 'a subordinate CA the root issued is good');
 });
 
+t.test('OCSP: a CertID with the right issuer name but another key is unknown, not the revoked status', async (t) => {
+  const id = await issue();
+  t.equal((await post(`/v1/private-certificates/${id}/revoke`, { reason: 'KEY_COMPROMISE' })).statusCode, 204);
+  const shown = await app.inject({ method: 'GET', url: `/v1/private-certificates/${id}`, headers: auth });
+  const serial = (shown.json() as { serial_number: string }).serial_number.replace(/:/g, '');
+  // An impostor issuer: the subordinate's certificate re-signed by a new key (same name bytes, another key).
+  const keyFile = dir.file('impostor.key');
+  await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', keyFile]);
+  const impostorFile = dir.file('impostor.pem');
+  await openssl(['x509', '-in', subFile, '-signkey', keyFile, '-out', impostorFile]);
+
+  const ask = async (issuerFile: string, name: string) => {
+    const requestFile = dir.file(`${name}-req.der`);
+    await openssl(['ocsp', '-issuer', issuerFile, '-serial', `0x${serial}`, '-no_nonce', '-reqout', requestFile]);
+    const response = await app.inject({ method: 'POST', url: `/ocsp/${sub.id}`, headers: { 'content-type': 'application/ocsp-request' }, payload: await dir.read(`${name}-req.der`) });
+    const responseFile = await dir.write(`${name}-resp.der`, response.rawPayload);
+    const status = await openssl(['ocsp', '-respin', responseFile, '-issuer', issuerFile, '-noverify', '-no_nonce', '-serial', `0x${serial}`]);
+    return status.stdout;
+  };
+  t.match(await ask(subFile, 'true-issuer'), /: revoked/, 'asked with the true issuer: revoked');
+  t.match(await ask(impostorFile, 'impostor'), /: unknown/, 'asked with the impostor issuer key hash: unknown');
+});
+
 t.test('crl-refresh job: signs stale CRLs once, re-signs at half validity, drops expired entries', async (t) => {
   const ca = await seedCa(harness, { commonName: 'rv-job', parent: root });
   await post(`${CA}/${ca.id}/crl/enable`, { valid_days: 8 });
