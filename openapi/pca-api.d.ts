@@ -2931,7 +2931,7 @@ export interface operations {
                     max_validity_days?: number | null;
                     /** @description Keys of signed certificates, e.g. EC256, RSA2048 */
                     key_algorithms?: string[] | null;
-                    /** @description serverAuth, clientAuth, codeSigning, emailProtection, timeStamping, OCSPSigning, smartCardLogon or dotted OIDs. Lists the only EKUs allowed, and grants timeStamping and OCSPSigning to CSRs. anyExtendedKeyUsage is never granted. */
+                    /** @description serverAuth, clientAuth, codeSigning, emailProtection, timeStamping, OCSPSigning, smartCardLogon or dotted OIDs. Lists the only EKUs allowed, and is the only grant for CSR EKUs beyond the contract flags (timeStamping, OCSPSigning, other OIDs). anyExtendedKeyUsage is never granted. */
                     allowed_ekus?: string[] | null;
                     /** @description CAs this CA signs must carry name constraints within allowed, reaching no denied name */
                     require_name_constraints_for_cas?: boolean | null;

@@ -9,7 +9,7 @@ import type { KeyAlgorithm } from '../../x509/algorithms.ts';
 import type { NameConstraints } from '../../x509/name-constraints.ts';
 import { checkCaConstraints } from './ca-constraints.ts';
 import { KEY_OF_TYPE, candidateOf, patternsOf, subtreesOf, type Candidate, type NameType } from './compiled-rules.ts';
-import { EKUS_NEEDING_A_GRANT, ekuName, type IssuancePolicy } from './issuance-policy.ts';
+import { ANY_EXTENDED_KEY_USAGE, EKUS_WITHOUT_A_GRANT, ekuName, type IssuancePolicy } from './issuance-policy.ts';
 import { setContains, setOverlaps, uriMatches } from './name-sets.ts';
 
 export type { NameType } from './compiled-rules.ts';
@@ -31,7 +31,7 @@ export interface IssuanceFacts {
   keyAlgorithm: KeyAlgorithm;
   /** OIDs the certificate will carry. */
   extendedKeyUsages: readonly string[];
-  /** True when the EKUs come from a CSR: timeStamping and OCSPSigning then need a policy's grant. */
+  /** True when the EKUs come from a CSR: any but the contract's flags (timeStamping included) then need a policy's grant. */
   ekusNeedGrant?: boolean;
   /** Kind CA: the name constraints the new CA certificate will carry. */
   nameConstraints?: NameConstraints | null;
@@ -119,7 +119,8 @@ function checkName(name: RequestedName, rules: IssuerRules): PolicyViolation | n
 function checkEkus(facts: IssuanceFacts, rules: IssuerRules): PolicyViolation | null {
   for (const oid of facts.extendedKeyUsages) {
     const refuse = (message: string): PolicyViolation => ({ rule: 'eku', field: 'extended_key_usage', value: ekuName(oid), message });
-    if (facts.ekusNeedGrant && EKUS_NEEDING_A_GRANT.includes(oid) && !rules.policies.some((policy) => policy.allowedEkus?.includes(oid))) {
+    if (oid === ANY_EXTENDED_KEY_USAGE) return refuse('extended key usage anyExtendedKeyUsage is never issued');
+    if (facts.ekusNeedGrant && !EKUS_WITHOUT_A_GRANT.includes(oid) && !rules.policies.some((policy) => policy.allowedEkus?.includes(oid))) {
       return refuse(`extended key usage ${ekuName(oid)} is issued only when the issuing CA's issuance policy lists it in allowed_ekus`);
     }
     const refusing = rules.policies.find((policy) => policy.allowedEkus !== null && !policy.allowedEkus.includes(oid));

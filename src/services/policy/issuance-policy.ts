@@ -5,6 +5,7 @@
  */
 import { errors } from '../../errors.ts';
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../../x509/algorithms.ts';
+import { EXTENDED_KEY_USAGE_OIDS } from '../../x509/extensions.ts';
 import { NAME_LIST_KEYS, emptyNameLists, type NameListKey, type NameLists } from '../../x509/name-constraints.ts';
 import { normalizePattern } from './name-sets.ts';
 
@@ -15,7 +16,7 @@ export interface IssuancePolicy {
   denied: NameLists | null;
   maxValidityDays: number | null;
   keyAlgorithms: KeyAlgorithm[] | null;
-  /** OIDs. Set: the only EKUs a certificate may carry, and the grant for timeStamping and OCSPSigning. */
+  /** OIDs. Set: the only EKUs a certificate may carry, and the grant for a CSR's EKUs outside EKUS_WITHOUT_A_GRANT. */
   allowedEkus: string[] | null;
   requireNameConstraintsForCas: boolean;
   /** Who set the policy, for refusal messages; default "the issuing CA's issuance policy". */
@@ -47,8 +48,12 @@ export const EKU_NAMES: Readonly<Record<string, string>> = {
   smartCardLogon: '1.3.6.1.4.1.311.20.2.2',
 };
 export const ANY_EXTENDED_KEY_USAGE = '2.5.29.37.0';
-/** EKUs a certificate may carry only when its issuer's policy lists them (timeStamping, OCSPSigning). */
-export const EKUS_NEEDING_A_GRANT: readonly string[] = [EKU_NAMES.timeStamping, EKU_NAMES.OCSPSigning];
+/**
+ * The EKUs a CSR may bring without a grant: the contract's flags (§5.6) but timeStamping. Any other EKU
+ * (timeStamping, OCSPSigning — a delegated OCSP responder —, any other OID) is issued from a CSR only when the
+ * issuer's policy lists it; anyExtendedKeyUsage never.
+ */
+export const EKUS_WITHOUT_A_GRANT: readonly string[] = Object.values(EXTENDED_KEY_USAGE_OIDS).filter((oid) => oid !== EKU_NAMES.timeStamping);
 const NAME_OF_EKU = new Map(Object.entries(EKU_NAMES).map(([name, oid]) => [oid, name]));
 
 export const ekuName = (oid: string): string => NAME_OF_EKU.get(oid) ?? oid;

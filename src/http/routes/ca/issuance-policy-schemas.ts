@@ -60,7 +60,7 @@ export const IssuancePolicyBody = Type.Object(
     key_algorithms: Type.Optional(Type.Union([Type.Array(Type.String(), { maxItems: 6 }), Type.Null()], { description: 'Keys of signed certificates, e.g. EC256, RSA2048' })),
     allowed_ekus: Type.Optional(
       Type.Union([Type.Array(Type.String(), { maxItems: 32 }), Type.Null()], {
-        description: 'serverAuth, clientAuth, codeSigning, emailProtection, timeStamping, OCSPSigning, smartCardLogon or dotted OIDs. Lists the only EKUs allowed, and grants timeStamping and OCSPSigning to CSRs. anyExtendedKeyUsage is never granted.',
+        description: 'serverAuth, clientAuth, codeSigning, emailProtection, timeStamping, OCSPSigning, smartCardLogon or dotted OIDs. Lists the only EKUs allowed, and is the only grant for CSR EKUs beyond the contract flags (timeStamping, OCSPSigning, other OIDs). anyExtendedKeyUsage is never granted.',
       }),
     ),
     require_name_constraints_for_cas: Type.Optional(Type.Union([Type.Boolean(), Type.Null()], { description: 'CAs this CA signs must carry name constraints within allowed, reaching no denied name' })),
