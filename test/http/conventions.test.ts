@@ -157,6 +157,28 @@ t.test('health and readiness', async (t) => {
   t.equal(ready.json().checks.key_store_software, 'ok');
 });
 
+t.test('logs: a line that would carry credentials or key material has them redacted', async (t) => {
+  // Nothing logs these shapes today (headers and bodies never are); this proves the redaction stands if one ever does.
+  const secrets = {
+    headers: { authorization: 'Bearer bearer-SECRET', 'x-auth-token': 'xauth-SECRET', 'x-security-token': 'sts-SECRET' },
+    ca: { sealedPrivateKey: 'sealed-SECRET', keyRef: 'keyref-SECRET', privateKey: 'privkey-SECRET' },
+    body: { private_key: 'pem-SECRET', password: 'password-SECRET', secret: 'sk-SECRET', token: 'token-SECRET' },
+    accessKey: { sealedSecret: 'sealedsk-SECRET' },
+    password: 'top-password-SECRET',
+  };
+  app.log.error(secrets, 'redaction check');
+  const line = harness.logs.records().find((record) => record.msg === 'redaction check');
+  t.ok(line, 'the line was written');
+  t.notMatch(JSON.stringify(line), /SECRET/, 'no secret value reaches the log');
+  t.match(line, {
+    headers: { authorization: '[redacted]', 'x-auth-token': '[redacted]', 'x-security-token': '[redacted]' },
+    ca: { sealedPrivateKey: '[redacted]', keyRef: '[redacted]', privateKey: '[redacted]' },
+    body: { private_key: '[redacted]', password: '[redacted]', secret: '[redacted]', token: '[redacted]' },
+    accessKey: { sealedSecret: '[redacted]' },
+    password: '[redacted]',
+  });
+});
+
 t.test('logs: one structured line per request, no credentials or key material', async (t) => {
   const token = harness.token();
   const response = await app.inject({

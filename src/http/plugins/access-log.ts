@@ -23,6 +23,7 @@ export const LOG_REDACT_PATHS = [
   'req.headers["x-security-token"]',
   'headers.authorization',
   'headers["x-auth-token"]',
+  'headers["x-security-token"]',
   '*.private_key',
   '*.privateKey',
   '*.secret',
