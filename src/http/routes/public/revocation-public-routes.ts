@@ -90,6 +90,10 @@ export async function revocationPublicRoutes(app: FastifyInstance): Promise<void
     },
   );
 
+  const answerOcspGet = async (request: FastifyRequest, reply: FastifyReply) => {
+    const params = request.params as { ca_id: string; request?: string; '*'?: string };
+    return answerOcsp(request, reply, params.ca_id, () => decodeOcspGetPath(params.request ?? params['*'] ?? ''));
+  };
   app.get(
     '/ocsp/:ca_id/:request',
     {
@@ -102,9 +106,9 @@ export async function revocationPublicRoutes(app: FastifyInstance): Promise<void
         response: ocspResponses,
       },
     },
-    async (request, reply) => {
-      const params = request.params as { ca_id: string; request: string };
-      return answerOcsp(request, reply, params.ca_id, () => decodeOcspGetPath(params.request));
-    },
+    answerOcspGet,
   );
+  // The same request as an HTTP API hands it to Lambda, percent-decoded: a base64 `/` then splits the request
+  // over several path segments (RFC 6960 A.1 asks for it encoded, but gateways decode it).
+  app.get('/ocsp/:ca_id/*', { config: { public: true }, schema: { hide: true } }, answerOcspGet);
 }
