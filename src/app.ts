@@ -13,15 +13,18 @@ import type { Config } from './config.ts';
 import type { DatabaseHandle } from './db/database.ts';
 import { errors } from './errors.ts';
 import { registerErrorHandling, sendError, toAppError } from './http/error-handler.ts';
-import { LOG_REDACT_PATHS, registerAccessLog } from './http/plugins/access-log.ts';
+import { LOG_REDACT_PATHS, prettyLogStream, registerAccessLog } from './http/plugins/access-log.ts';
 import { registerAuth } from './http/plugins/auth.ts';
 import { registerJsonBody } from './http/plugins/json-body.ts';
+import { registerMetrics } from './http/plugins/metrics.ts';
 import { registerOpenApi } from './http/plugins/openapi.ts';
 import { registerRequestIdHeader, requestIdFor } from './http/plugins/request-id.ts';
 import { registerValidation } from './http/plugins/validation.ts';
 import { registerRoutes } from './http/routes/index.ts';
 import { securityRequirements } from './http/schemas/common.ts';
 import { JobRunner } from './jobs/job-runner.ts';
+import { instrumentKeyStores } from './metrics/instrumented-key-stores.ts';
+import { createMetrics } from './metrics/metrics.ts';
 import { createJobs, createServices, type KeyStores, type Services } from './services/index.ts';
 
 declare module 'fastify' {
@@ -52,7 +55,8 @@ function packageVersion(): string {
 
 function loggerOptions({ config, logDestination }: BuildAppOptions): FastifyServerOptions['logger'] {
   if (logDestination === false) return false;
-  return { level: config.logLevel, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' }, ...(logDestination ? { stream: logDestination } : {}) };
+  const stream = logDestination ?? (config.logFormat === 'pretty' ? prettyLogStream() : undefined);
+  return { level: config.logLevel, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' }, ...(stream ? { stream } : {}) };
 }
 
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
@@ -73,17 +77,19 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 2048 },
   });
 
-  const deps = { config, database, keyStores, clock };
+  const metrics = createMetrics(database.poolStats);
+  const deps = { config, database, keyStores: instrumentKeyStores(keyStores, metrics), clock, metrics };
   const services = createServices(deps);
   app.decorate('config', config);
   app.decorate('services', services);
-  app.decorate('jobRunner', new JobRunner(createJobs(services, deps), () => clock.now(), app.log));
+  app.decorate('jobRunner', new JobRunner(createJobs(services, deps), () => clock.now(), app.log, metrics));
 
   registerRequestIdHeader(app);
   registerValidation(app);
   registerJsonBody(app, config.bodyLimitBytes);
   registerErrorHandling(app);
   registerAccessLog(app);
+  registerMetrics(app, metrics, config.metricsToken);
   app.addHook('onSend', async (_request, reply, payload) => {
     if (String(reply.getHeader('content-type') ?? '').startsWith('application/json')) {
       reply.header('content-type', 'application/json;charset=UTF-8');

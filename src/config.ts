@@ -14,6 +14,10 @@ export interface Config {
   region: string;
   publicBaseUrl: string;
   logLevel: string;
+  /** `pretty`: human-readable lines (pino-pretty) for development; `json`: one JSON object per line. */
+  logFormat: LogFormat;
+  /** Bearer token that GET /metrics requires; without one the endpoint answers 404. */
+  metricsToken?: string;
   dataDir: string;
   /** Postgres connection string; without it the embedded PGlite in dataDir is used. */
   databaseUrl?: string;
@@ -34,6 +38,12 @@ export interface Config {
   /** True when secrets were generated for development (printed warning at start). */
   development: boolean;
 }
+
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/** Scrapers hold it in their configuration, so a short one would be guessable for nothing. */
+const MIN_METRICS_TOKEN_LENGTH = 16;
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -149,6 +159,13 @@ export function loadConfig(env: Env = process.env): Config {
   if (defaultKind === 'pkcs11' && !pkcs11) throw new ConfigError('KEY_STORE=pkcs11 requires PKCS11_LIBRARY and PKCS11_PIN');
   if (pkcs11 && !pkcs11.pin) throw new ConfigError('PKCS11_PIN is required with PKCS11_LIBRARY');
 
+  const logFormat = (env.LOG_FORMAT || (needsDevSecrets || env.NODE_ENV === 'development' ? 'pretty' : 'json')) as LogFormat;
+  if (!LOG_FORMATS.includes(logFormat)) throw new ConfigError(`LOG_FORMAT must be one of ${LOG_FORMATS.join(', ')}, got '${logFormat}'`);
+  const metricsToken = env.METRICS_TOKEN || undefined;
+  if (metricsToken !== undefined && metricsToken.length < MIN_METRICS_TOKEN_LENGTH) {
+    throw new ConfigError(`METRICS_TOKEN must be at least ${MIN_METRICS_TOKEN_LENGTH} characters (openssl rand -hex 32)`);
+  }
+
   const defaultDomainId = env.DEFAULT_DOMAIN_ID || dev?.domainId || 'default';
   if (defaultDomainId.includes(':')) throw new ConfigError('DEFAULT_DOMAIN_ID must not contain ":"');
 
@@ -158,6 +175,8 @@ export function loadConfig(env: Env = process.env): Config {
     region,
     publicBaseUrl,
     logLevel: env.LOG_LEVEL || 'info',
+    logFormat,
+    metricsToken,
     dataDir,
     databaseUrl: env.DATABASE_URL || undefined,
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 500),

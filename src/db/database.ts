@@ -7,6 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import type { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
+import type { PoolStats } from '../metrics/metrics.ts';
 import { Prisma, PrismaClient } from './generated/client.ts';
 
 export type Db = PrismaClient;
@@ -18,6 +19,8 @@ export interface DatabaseHandle {
   close(): Promise<void>;
   /** Throws unless the database answers a query. */
   ping(): Promise<void>;
+  /** The pg pool's connections (Postgres only), for the metrics. */
+  poolStats?: () => PoolStats;
 }
 
 export interface OpenDatabaseOptions {
@@ -45,10 +48,11 @@ const PGLITE_TRANSACTION_OPTIONS = { maxWait: 15_000, timeout: 15_000 };
  */
 const POSTGRES_TRANSACTION_OPTIONS = { maxWait: 10_000, timeout: 15_000 };
 
-function handle(prisma: Db, kind: DatabaseHandle['kind'], release: () => Promise<void>): DatabaseHandle {
+function handle(prisma: Db, kind: DatabaseHandle['kind'], release: () => Promise<void>, poolStats?: () => PoolStats): DatabaseHandle {
   return {
     prisma,
     kind,
+    poolStats,
     async close() {
       await prisma.$disconnect();
       await release();
@@ -66,7 +70,8 @@ function openPostgres(url: string, poolSize: number): DatabaseHandle {
   // the pool discards it and the next query opens a fresh one.
   pool.on('error', () => undefined);
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool), transactionOptions: POSTGRES_TRANSACTION_OPTIONS });
-  return handle(prisma, 'postgres', () => pool.end());
+  const poolStats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
+  return handle(prisma, 'postgres', () => pool.end(), poolStats);
 }
 
 async function openPglite(options: OpenDatabaseOptions): Promise<DatabaseHandle> {

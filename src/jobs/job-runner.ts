@@ -5,6 +5,7 @@
  * (advisory locks, unique keys), the runner only avoids overlapping runs inside one process.
  */
 import type { FastifyBaseLogger } from 'fastify';
+import type { Metrics } from '../metrics/metrics.ts';
 
 export interface JobContext {
   now: Date;
@@ -26,6 +27,7 @@ export class JobRunner {
     readonly jobs: readonly Job[],
     private readonly now: () => Date,
     private readonly log: FastifyBaseLogger,
+    private readonly metrics: Pick<Metrics, 'jobRuns' | 'jobFailures'>,
   ) {}
 
   job(name: string): Job {
@@ -41,7 +43,14 @@ export class JobRunner {
     const job = this.job(name);
     const log = this.log.child({ job: name });
     const started = performance.now();
-    const run = job.run({ now: this.now(), log }).finally(() => this.running.delete(name));
+    this.metrics.jobRuns.inc({ job: name });
+    const run = job
+      .run({ now: this.now(), log })
+      .catch((error: unknown) => {
+        this.metrics.jobFailures.inc({ job: name });
+        throw error;
+      })
+      .finally(() => this.running.delete(name));
     this.running.set(name, run);
     const result = await run;
     log.info({ ...(result ?? {}), durationMs: Math.round(performance.now() - started) }, 'job finished');

@@ -7,6 +7,7 @@ import type { Config } from '../config.ts';
 import type { DatabaseHandle } from '../db/database.ts';
 import type { Job } from '../jobs/job-runner.ts';
 import type { KeyStores } from '../keystore/index.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 import { createAccessKeyService } from './access-keys/access-key-service.ts';
 import { createAuditService } from './audit/audit-service.ts';
 import { billingSettlementJob, createBillingService } from './billing/billing-service.ts';
@@ -27,10 +28,11 @@ export interface ServiceDependencies {
   database: DatabaseHandle;
   keyStores: KeyStores;
   clock: Clock;
+  metrics: Metrics;
 }
 
 export function createServices(deps: ServiceDependencies) {
-  const { database, keyStores, clock, config } = deps;
+  const { database, keyStores, clock, config, metrics } = deps;
   const db = database.prisma;
   const configuredStores = [keyStores.software, ...(keyStores.pkcs11 ? [keyStores.pkcs11] : [])];
   // Called inside the CA, order and certificate transactions (see billing/usage-hooks.ts).
@@ -40,12 +42,12 @@ export function createServices(deps: ServiceDependencies) {
     readiness: createReadinessService({ database, keyStores: configuredStores }),
     accessKeys: createAccessKeyService({ db, clock, config }),
     audit: createAuditService({ db }),
-    issuance: createIssuanceService({ db, clock, config, keyStores, billing: billingHooks }),
+    issuance: createIssuanceService({ db, clock, config, keyStores, billing: billingHooks, metrics }),
     ca: createCaService({ db, clock, config, keyStores, billing: billingHooks }),
     issuancePolicies: createIssuancePolicyService({ db, clock, config }),
     tags: createTagService({ db, clock, config }),
     certificates: createCertificateService({ db, clock, config }),
-    revocation: createRevocationServices({ db, clock, keyStores, config }),
+    revocation: createRevocationServices({ db, clock, keyStores, config, metrics }),
   };
 }
 export type Services = ReturnType<typeof createServices>;

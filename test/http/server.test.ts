@@ -1,8 +1,10 @@
 /**
  * The quick start, for real: `npm start`'s entry on a fresh data folder (embedded PGlite, generated development
- * secrets, printed admin token), `npm run dev-token`, a graceful stop and a second start on the same folder.
+ * secrets, printed admin token, readable logs), `npm run dev-token`, a graceful stop and a second start on the same
+ * folder; and a production start (given keys, JSON logs).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -35,14 +37,14 @@ interface Started {
   millisToHealthy: number;
 }
 
-async function startServer(): Promise<Started> {
+async function startServer(extraEnv: Record<string, string> = {}): Promise<Started> {
   const started = performance.now();
   // What `npm start` runs: the compiled server, rebuilt first if the sources are newer.
-  const child = spawn(process.execPath, ['scripts/start.mjs'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['scripts/start.mjs'], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`server exited: ${output}`);
     const healthy = await fetch(`${base}/health`).then((r) => r.ok, () => false);
@@ -65,7 +67,8 @@ t.test('first start on a fresh data folder', async (t) => {
   t.comment(`first start answered /health after ${Math.round(server.millisToHealthy)} ms`);
   const printed = server.stdout().match(/export PCA_TOKEN=(\S+)/);
   t.ok(printed, 'prints a development admin token');
-  t.match(server.stdout(), /DEVELOPMENT DEPLOYMENT/, 'warns loudly about development secrets');
+  t.match(server.stdout(), /^\[\d\d:\d\d:\d\d\.\d{3}\] WARN.*: DEVELOPMENT DEPLOYMENT/m, 'warns loudly about development secrets, in a readable line');
+  t.notMatch(server.stdout(), /^\{"level"/m, 'development logs are not JSON');
   const withPrinted = await fetch(`${base}/v1/pca/config/console`, { headers: { authorization: `Bearer ${printed![1]}` } });
   t.equal(withPrinted.status, 200, 'the printed token is accepted');
 
@@ -92,6 +95,25 @@ t.test('second start reuses the data folder, its secrets and its database', asyn
   const response = await fetch(`${base}/v1/pca/config/console`, { headers: { authorization: `Bearer ${devToken.trim()}` } });
   t.equal(response.status, 200, 'tokens from the kept JWT key still verify');
   t.equal(await stop(server), 0);
+});
+
+t.test('production logs one JSON line per request', async (t) => {
+  const jwt = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const server = await startServer({
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'info',
+    DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'pca-server-production-')),
+    MASTER_KEY: randomBytes(32).toString('base64'),
+    JWT_PRIVATE_KEY: jwt.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    JWT_PUBLIC_KEY: jwt.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+  });
+  t.teardown(() => server.child.kill('SIGKILL'));
+  t.equal((await fetch(`${base}/ready`)).status, 200);
+  t.equal(await stop(server), 0);
+  const lines = server.stdout().split('\n').filter(Boolean);
+  const records = lines.map((line) => JSON.parse(line) as { msg: string; route?: string; status?: number });
+  t.ok(records.some((record) => record.msg === 'request completed' && record.route === '/ready' && record.status === 200), 'the request has its JSON line');
+  t.notMatch(server.stdout(), /export PCA_TOKEN/, 'no development token is printed');
 });
 
 t.test('a configuration error stops the start with a clear message', async (t) => {

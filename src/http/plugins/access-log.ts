@@ -1,5 +1,6 @@
 /** One structured line per request: id, method, route, status, latency. Headers and bodies are never logged. */
 import type { FastifyInstance } from 'fastify';
+import pretty from 'pino-pretty';
 
 export function registerAccessLog(app: FastifyInstance): void {
   app.addHook('onResponse', async (request, reply) => {
@@ -37,3 +38,17 @@ export const LOG_REDACT_PATHS = [
   'password',
   'token',
 ];
+
+/**
+ * Development logs (LOG_FORMAT=pretty): one human-readable line per request (`POST /v1/... 200 12.3 ms`), other
+ * records with their fields below. Production keeps pino's JSON lines.
+ */
+export function prettyLogStream(): NodeJS.WritableStream {
+  return pretty({
+    colorize: Boolean(process.stdout.isTTY),
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname,method,route,status,latencyMs,requestId',
+    messageFormat: '{if method}{method} {route} {status} {latencyMs} ms {end}{if requestId}[{requestId}] {end}{msg}',
+    singleLine: false,
+  });
+}

@@ -11,6 +11,7 @@ import type { Db } from '../../db/database.ts';
 import { AppError, errors } from '../../errors.ts';
 import type { KeyStores } from '../../keystore/index.ts';
 import { createSealer } from '../../keystore/sealing.ts';
+import type { Metrics } from '../../metrics/metrics.ts';
 import { keyFamily, type HashAlgorithm } from '../../x509/algorithms.ts';
 import { buildCertificate, randomSerial, serialToHex, type CertificateProfile } from '../../x509/certificate.ts';
 import { parseCsr } from '../../x509/csr.ts';
@@ -62,6 +63,7 @@ export interface IssuanceServiceDeps {
   config: Pick<Config, 'region' | 'publicBaseUrl' | 'masterKey' | 'quotas'>;
   keyStores: KeyStores;
   billing: Pick<BillingHooks, 'recordCertificateIssue' | 'recordCertificateIssues'>;
+  metrics: Pick<Metrics, 'certificatesIssued'>;
 }
 
 export const ENDPOINT = { create: 'POST /v1/private-certificates', createByCsr: 'POST /v1/private-certificates/csr' } as const;
@@ -160,7 +162,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
       pathLength: profile.basicConstraints.pathLength ?? null,
       sealedPrivateKey: plan.pkcs8 ? sealer.seal(plan.pkcs8, id) : null,
     };
-    return { id, row, profile, certificate, change, issue };
+    return { id, row, profile, certificate, change, issue, caKeyAlgorithm: issuer.row.keyAlgorithm ?? 'unknown' };
   }
 
   type Made = Awaited<ReturnType<typeof signed>>;
@@ -174,7 +176,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
   ): Promise<string> {
     const id = randomUUID();
     const now = clock.now();
-    return db.$transaction(async (tx) => {
+    const made = await db.$transaction(async (tx) => {
       if (idempotency) await claimIdempotencyKey(tx, idempotency.scope, idempotency.hash, id, now, idempotency.previous);
       if (!plan.storeAsCa) await takeQuota(tx, ctx.domainId, 1);
       const issuer = await issuingCas.lockIssuingCa(tx, ctx, issuerReference, now);
@@ -198,8 +200,10 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
       }
       await recordAudit(tx, ctx, made.change);
       await deps.billing.recordCertificateIssue(tx, made.issue);
-      return made.id;
+      return made;
     });
+    deps.metrics.certificatesIssued.inc({ ca_key_algorithm: made.caKeyAlgorithm });
+    return made.id;
   }
 
   /**
@@ -210,7 +214,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
    */
   async function writeBatch(batch: Pending<BatchedIssuance, string>[]): Promise<void> {
     const now = clock.now();
-    let outcome: { accepted: { pending: Pending<BatchedIssuance, string>; id: string }[]; refused: { pending: Pending<BatchedIssuance, string>; error: unknown }[] };
+    let outcome: { accepted: { pending: Pending<BatchedIssuance, string>; id: string; caKeyAlgorithm: string }[]; refused: { pending: Pending<BatchedIssuance, string>; error: unknown }[] };
     try {
       outcome = await db.$transaction(async (tx) => {
         // The quota first (as alone): a domain's issuances then reach its issuers' rows one at a time, so the
@@ -234,7 +238,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
             }
           }),
         );
-        const accepted: { pending: Pending<BatchedIssuance, string>; id: string }[] = [];
+        const accepted: { pending: Pending<BatchedIssuance, string>; id: string; caKeyAlgorithm: string }[] = [];
         const refused: { pending: Pending<BatchedIssuance, string>; error: unknown }[] = [];
         const made: Made[] = [];
         for (const signing of signings) {
@@ -242,7 +246,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
             refused.push(signing);
           } else {
             made.push(signing.certificate);
-            accepted.push({ pending: signing.pending, id: signing.certificate.id });
+            accepted.push({ pending: signing.pending, id: signing.certificate.id, caKeyAlgorithm: signing.certificate.caKeyAlgorithm });
           }
         }
         for (const [domainId, count] of countBy(refused.map(({ pending }) => pending.item.ctx.domainId))) {
@@ -260,7 +264,10 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
       for (const pending of batch) issueWithRetries(pending.item.ctx, pending.item.issuerId, pending.item.plan).then(pending.resolve, pending.reject);
       return;
     }
-    for (const { pending, id } of outcome.accepted) pending.resolve(id);
+    for (const { pending, id, caKeyAlgorithm } of outcome.accepted) {
+      deps.metrics.certificatesIssued.inc({ ca_key_algorithm: caKeyAlgorithm });
+      pending.resolve(id);
+    }
     for (const { pending, error } of outcome.refused) pending.reject(error);
   }
 

@@ -10,6 +10,7 @@ import type { Db } from '../../db/database.ts';
 import { errors } from '../../errors.ts';
 import { keyStoreSigner, type KeyStores } from '../../keystore/index.ts';
 import type { KeyStoreKind } from '../../keystore/key-store.ts';
+import type { Metrics } from '../../metrics/metrics.ts';
 import type { HashAlgorithm, KeyAlgorithm } from '../../x509/algorithms.ts';
 import { parseCertificate } from '../../x509/certificate.ts';
 import { buildCrl, type RevokedEntry } from '../../x509/crl.ts';
@@ -25,6 +26,7 @@ export interface CrlServiceDeps {
   clock: Clock;
   keyStores: KeyStores;
   config: Pick<Config, 'region'>;
+  metrics: Pick<Metrics, 'crlGeneration' | 'crlSize'>;
 }
 
 export interface StoredCrl {
@@ -84,7 +86,7 @@ async function* revokedEntries(tx: Tx, caId: string, now: Date): AsyncGenerator<
 /** Long enough to read and sign a CRL of a million entries. */
 const SIGNING_TRANSACTION = { maxWait: 60_000, timeout: 300_000 };
 
-export function createCrlService({ db, clock, keyStores, config }: CrlServiceDeps) {
+export function createCrlService({ db, clock, keyStores, config, metrics }: CrlServiceDeps) {
   async function latestCrl(client: Tx | Db, caId: string): Promise<StoredCrl | null> {
     return client.crl.findFirst({
       where: { caId },
@@ -119,6 +121,7 @@ export function createCrlService({ db, clock, keyStores, config }: CrlServiceDep
       const nextUpdate = new Date(now.getTime() + crlValidityMs(ca.crlValidDays));
       const keyAlgorithm = ca.keyAlgorithm as KeyAlgorithm;
       const signer = keyStoreSigner(keyStores.get(ca.keyStore as KeyStoreKind), ca.keyRef!, keyAlgorithm);
+      const stopTimer = metrics.crlGeneration.startTimer();
       const built = await buildCrl(
         {
           issuerName: certificate.subjectDer,
@@ -131,6 +134,8 @@ export function createCrlService({ db, clock, keyStores, config }: CrlServiceDep
         },
         signer,
       );
+      stopTimer();
+      metrics.crlSize.observe(built.der.length);
       const stored = { crlNumber, thisUpdate: now, nextUpdate, revokedCount: built.revokedCount, der: built.der };
       await tx.crl.create({ data: { caId, ...stored, der: Buffer.from(built.der) } });
       // Only the newest CRL is served; its predecessor stays for readers that raced this signer.

@@ -4,6 +4,7 @@ import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
 import type { Job } from '../../jobs/job-runner.ts';
 import type { KeyStores } from '../../keystore/index.ts';
+import type { Metrics } from '../../metrics/metrics.ts';
 import { createCrlService, type CrlService } from './crl-service.ts';
 import { createOcspResponder } from './ocsp-responder.ts';
 import { createRevocationService } from './revocation-service.ts';
@@ -13,6 +14,7 @@ export interface RevocationDeps {
   clock: Clock;
   keyStores: KeyStores;
   config: Pick<Config, 'region'>;
+  metrics: Pick<Metrics, 'certificatesRevoked' | 'crlGeneration' | 'crlSize' | 'ocspResponses'>;
 }
 
 export function createRevocationServices(deps: RevocationDeps) {

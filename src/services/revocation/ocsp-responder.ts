@@ -8,6 +8,7 @@ import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
 import { keyStoreSigner, type KeyStores } from '../../keystore/index.ts';
 import type { KeyStoreKind } from '../../keystore/key-store.ts';
+import type { Metrics } from '../../metrics/metrics.ts';
 import type { HashAlgorithm, KeyAlgorithm } from '../../x509/algorithms.ts';
 import {
   buildOcspResponse,
@@ -27,9 +28,10 @@ export interface OcspResponderDeps {
   clock: Clock;
   keyStores: KeyStores;
   config: Pick<Config, 'region'>;
+  metrics: Pick<Metrics, 'ocspResponses'>;
 }
 
-export function createOcspResponder({ db, clock, keyStores, config }: OcspResponderDeps) {
+export function createOcspResponder({ db, clock, keyStores, config, metrics }: OcspResponderDeps) {
   /** One statement (three unique-index probes): a responder answers every TLS client, so it is a hot path. */
   async function statusOf(caId: string, serialNumber: string): Promise<OcspCertStatus> {
     const [found] = await db.$queryRaw<{ revoked_at: Date | null; reason_code: number | null }[]>`
@@ -64,17 +66,23 @@ export function createOcspResponder({ db, clock, keyStores, config }: OcspRespon
       try {
         request = parseOcspRequest(requestDer);
       } catch (error) {
-        if (error instanceof OcspMalformedError) return ocspErrorResponse('malformedRequest');
+        if (error instanceof OcspMalformedError) {
+          metrics.ocspResponses.inc({ status: 'malformedRequest' });
+          return ocspErrorResponse('malformedRequest');
+        }
         throw error;
       }
-      if (!maySign(ca)) return ocspErrorResponse('unauthorized');
+      if (!maySign(ca)) {
+        metrics.ocspResponses.inc({ status: 'unauthorized' });
+        return ocspErrorResponse('unauthorized');
+      }
       const now = clock.now();
       const responses = [];
       for (const single of request.requests) {
         responses.push({ certId: single.certId, status: await answer(ca, single), thisUpdate: now });
       }
       const keyAlgorithm = ca.keyAlgorithm as KeyAlgorithm;
-      return buildOcspResponse(
+      const response = await buildOcspResponse(
         {
           responderKeyHash: issuerHashes(ca.certificateDer, CERT_ID_HASH_OIDS.SHA1)!.keyHash,
           producedAt: now,
@@ -84,6 +92,8 @@ export function createOcspResponder({ db, clock, keyStores, config }: OcspRespon
         },
         keyStoreSigner(keyStores.get(ca.keyStore as KeyStoreKind), ca.keyRef!, keyAlgorithm),
       );
+      for (const { status } of responses) metrics.ocspResponses.inc({ status: typeof status === 'string' ? status : 'revoked' });
+      return response;
     },
   };
 }

@@ -8,6 +8,7 @@ import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
 import { errors } from '../../errors.ts';
+import type { Metrics } from '../../metrics/metrics.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { resolveCaReference } from '../urn.ts';
@@ -18,6 +19,7 @@ export interface RevocationServiceDeps {
   db: Db;
   clock: Clock;
   config: Pick<Config, 'region'>;
+  metrics: Pick<Metrics, 'certificatesRevoked'>;
 }
 
 export interface CrlSettings {
@@ -26,7 +28,7 @@ export interface CrlSettings {
   obsBucketName?: string;
 }
 
-export function createRevocationService({ db, clock, config }: RevocationServiceDeps) {
+export function createRevocationService({ db, clock, config, metrics }: RevocationServiceDeps) {
   /** The caller's CA, locked for the rest of the transaction; removed CAs are not found (§10.2). */
   async function lockCa(tx: Tx, context: RequestContext, reference: string) {
     const id = resolveCaReference(reference, { region: config.region, domainId: context.domainId, field: 'ca_id' });
@@ -39,20 +41,20 @@ export function createRevocationService({ db, clock, config }: RevocationService
   /** Records the revocation and marks the issuer's CRL stale; refuses an issuer that may no longer revoke. */
   async function recordRevocation(tx: Tx, entry: { issuerId: string; serialNumber: string; reasonCode: number; notAfter: Date }) {
     const now = clock.now();
-    const issuerRows = await tx.$executeRaw(markIssuerCrlStaleSql(entry.issuerId, now));
-    if (issuerRows === 0) {
+    const [issuer] = await tx.$queryRaw<{ key_algorithm: string }[]>(markIssuerCrlStaleSql(entry.issuerId, now));
+    if (!issuer) {
       throw errors.conflictingState(`the issuing CA ${entry.issuerId} is not ${SIGNING_STATUSES.join(', ')}: it can no longer revoke`);
     }
     const inserted = await tx.$executeRaw(
       insertRevocationSql({ ...entry, serialNumber: canonicalSerialHex(entry.serialNumber), revokedAt: now }),
     );
     if (inserted === 0) throw errors.conflictingState(`serial ${entry.serialNumber} is already revoked`);
-    return now;
+    return { revokedAt: now, caKeyAlgorithm: issuer.key_algorithm };
   }
 
   async function revokeCertificate(context: RequestContext, certificateId: string, reason: string | undefined): Promise<void> {
     const reasonCode = reasonCodeOf(reason);
-    await db.$transaction(async (tx) => {
+    const { caKeyAlgorithm } = await db.$transaction(async (tx) => {
       const certificate = await tx.certificate.findFirst({
         where: { id: certificateId, domainId: context.domainId, deletedAt: null },
         select: { id: true, issuerId: true, serialNumber: true, status: true, notAfter: true },
@@ -65,19 +67,21 @@ export function createRevocationService({ db, clock, config }: RevocationService
       // Conditional on ISSUED, so of two concurrent revokes exactly one wins.
       const { count } = await tx.certificate.updateMany({ where: { id: certificate.id, status: 'ISSUED' }, data: { status: 'REVOKED' } });
       if (count === 0) throw errors.conflictingState('certificate is already revoked');
-      const revokedAt = await recordRevocation(tx, { ...certificate, reasonCode });
+      const revocation = await recordRevocation(tx, { ...certificate, reasonCode });
       await recordAudit(tx, context, {
         action: 'pca:cert:revoke',
         resourceType: 'CERTIFICATE',
         resourceId: certificate.id,
-        detail: { reason: reason ?? 'UNSPECIFIED', issuer_id: certificate.issuerId, revoked_at: revokedAt.getTime() },
+        detail: { reason: reason ?? 'UNSPECIFIED', issuer_id: certificate.issuerId, revoked_at: revocation.revokedAt.getTime() },
       });
+      return revocation;
     });
+    metrics.certificatesRevoked.inc({ ca_key_algorithm: caKeyAlgorithm });
   }
 
   async function revokeCa(context: RequestContext, reference: string, reason: string | undefined): Promise<void> {
     const reasonCode = reasonCodeOf(reason);
-    await db.$transaction(async (tx) => {
+    const { caKeyAlgorithm } = await db.$transaction(async (tx) => {
       const ca = await lockCa(tx, context, reference);
       if (ca.type === 'ROOT') throw errors.invalidCaType('a root CA cannot be revoked; only subordinate CAs can');
       if (!isSigningStatus(ca.status)) {
@@ -86,7 +90,7 @@ export function createRevocationService({ db, clock, config }: RevocationService
       if (!ca.issuerId || !ca.serialNumber || !ca.notAfter) {
         throw errors.conflictingState('only a CA whose parent is a CA of this service can be revoked here');
       }
-      const revokedAt = await recordRevocation(tx, {
+      const revocation = await recordRevocation(tx, {
         issuerId: ca.issuerId,
         serialNumber: ca.serialNumber,
         notAfter: ca.notAfter,
@@ -98,9 +102,11 @@ export function createRevocationService({ db, clock, config }: RevocationService
         action: 'pca:ca:revoke',
         resourceType: 'CA',
         resourceId: ca.id,
-        detail: { reason: reason ?? 'UNSPECIFIED', issuer_id: ca.issuerId, revoked_at: revokedAt.getTime() },
+        detail: { reason: reason ?? 'UNSPECIFIED', issuer_id: ca.issuerId, revoked_at: revocation.revokedAt.getTime() },
       });
+      return revocation;
     });
+    metrics.certificatesRevoked.inc({ ca_key_algorithm: caKeyAlgorithm });
   }
 
   /** CRL and OCSP settings may change in every status but DELETED, for CAs whose key the service holds. */

@@ -31,5 +31,6 @@ export function markIssuerCrlStaleSql(issuerId: string, now: Date): Prisma.Sql {
        SET crl_stale_since = GREATEST(${now}::timestamptz, crl_stale_since + interval '1 millisecond')
      WHERE id = ${issuerId}::uuid
        AND status IN (${Prisma.join([...SIGNING_STATUSES])})
-       AND removed_at IS NULL`;
+       AND removed_at IS NULL
+    RETURNING key_algorithm`;
 }
