@@ -34,7 +34,8 @@ export interface Config {
   billing: PriceCatalog;
   bodyLimitBytes: number;
   /** Requests per credential (access key or token subject) and window. */
-  rateLimit: { max: number; windowMs: number };
+  /** `max` per credential; `publicMax` per client address on the unauthenticated routes; one window for both. */
+  rateLimit: { max: number; publicMax: number; windowMs: number };
   /** True when secrets were generated for development (printed warning at start). */
   development: boolean;
 }
@@ -62,6 +63,15 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
     throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got '${raw}'`);
   }
   return value;
+}
+
+function rateLimit(env: Env): Config['rateLimit'] {
+  const max = integer(env, 'RATE_LIMIT_MAX', 6000, 1, 100_000_000);
+  return {
+    max,
+    publicMax: integer(env, 'PUBLIC_RATE_LIMIT_MAX', max, 1, 100_000_000),
+    windowMs: integer(env, 'RATE_LIMIT_WINDOW_MS', 60_000, 1000, 86_400_000),
+  };
 }
 
 function boolean(env: Env, name: string, fallback: boolean): boolean {
@@ -199,10 +209,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     billing: billingCatalog(env),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
-    rateLimit: {
-      max: integer(env, 'RATE_LIMIT_MAX', 6000, 1, 100_000_000),
-      windowMs: integer(env, 'RATE_LIMIT_WINDOW_MS', 60_000, 1000, 86_400_000),
-    },
+    rateLimit: rateLimit(env),
     development: needsDevSecrets,
   };
 }

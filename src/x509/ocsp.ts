@@ -51,6 +51,14 @@ const NODE_HASH_BY_OID = new Map<string, string>([
   [CERT_ID_HASH_OIDS.SHA512, 'sha512'],
 ]);
 
+/**
+ * CertIDs per request. Real clients ask about one certificate (RFC 5019 §2.1.1 requires it); each CertID costs a
+ * lookup, so a 64 KB request of ~860 CertIDs was an amplifier. More is malformedRequest.
+ */
+export const MAX_OCSP_CERT_IDS = 10;
+/** RFC 8954 §2.1: a nonce is 1 to 32 octets. A longer one is malformedRequest, not echoed. */
+export const MAX_OCSP_NONCE_OCTETS = 32;
+
 export class OcspMalformedError extends Error {
   override name = 'OcspMalformedError';
 }
@@ -111,15 +119,27 @@ function readOcspRequest(der: Uint8Array): OcspRequest {
   if (fields[index]?.tag === explicitTag(1)) index++;
   const requestList = fields[index++];
   if (!requestList) throw new OcspMalformedError('no requestList');
-  const requests = readChildren(requestList, Tag.SEQUENCE).map(readRequest);
-  if (requests.length === 0) throw new OcspMalformedError('empty requestList');
+  const listed = readChildren(requestList, Tag.SEQUENCE);
+  if (listed.length === 0) throw new OcspMalformedError('empty requestList');
+  if (listed.length > MAX_OCSP_CERT_IDS) throw new OcspMalformedError(`more than ${MAX_OCSP_CERT_IDS} CertIDs`);
+  const requests = listed.map(readRequest);
 
   let nonce: Uint8Array | undefined;
   if (fields[index]?.tag === explicitTag(2)) {
     nonce = extensionValues(unwrapExplicit(fields[index++])).get(OID_OCSP_NONCE);
+    if (nonce && nonceOctets(nonce) > MAX_OCSP_NONCE_OCTETS) throw new OcspMalformedError(`nonce longer than ${MAX_OCSP_NONCE_OCTETS} octets`);
   }
   if (index !== fields.length) throw new OcspMalformedError('unexpected fields in tbsRequest');
   return { requests, nonce };
+}
+
+/** The nonce's length: the OCTET STRING inside extnValue (RFC 8954), or extnValue itself from clients that send it bare. */
+function nonceOctets(extnValue: Uint8Array): number {
+  try {
+    return contentOf(readSingle(extnValue, Tag.OCTET_STRING)).length;
+  } catch {
+    return extnValue.length;
+  }
 }
 
 /** Request ::= SEQUENCE { reqCert CertID, singleRequestExtensions [0] EXPLICIT Extensions OPTIONAL } */

@@ -3,7 +3,7 @@
  * and its AKSKSigner through inject), tampering and replay, deleted keys, X-Domain-Id, one credential per request,
  * forged JWTs, the order of checks on every /v1 route, token exchange, domain discovery and rate limiting.
  */
-import { createHmac, createPrivateKey, generateKeyPairSync, sign as signData } from 'node:crypto';
+import { createHmac, createPrivateKey, generateKeyPairSync, randomUUID, sign as signData } from 'node:crypto';
 import { stringify as stringifyQuery } from 'node:querystring';
 import t, { type Test } from 'tap';
 import { AKSKSigner } from '@huaweicloud/huaweicloud-sdk-core/auth/AKSKSigner.js';
@@ -271,5 +271,19 @@ t.test('rate limit per credential: 429 with Retry-After and APIG.0308 for one ke
   t.equal((await call(second)).statusCode, 200, 'another key has its own budget');
   const token = `Bearer ${limited.token(OTHER_DOMAIN)}`;
   t.equal((await limited.app.inject({ method: 'GET', url: '/v1/pca/config/console', headers: { authorization: token } })).statusCode, 200, 'a token subject too');
-  t.equal((await limited.app.inject({ method: 'GET', url: '/health' })).statusCode, 200, 'public routes are not limited');
+});
+
+t.test('public routes: limited per client address, one budget across them, PUBLIC_RATE_LIMIT_MAX', async (t) => {
+  const limited = await createTestApp({ env: { RATE_LIMIT_MAX: '1000', PUBLIC_RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW_MS: '60000' } });
+  t.teardown(() => limited.close());
+  const from = (remoteAddress: string, url: string) => limited.app.inject({ method: 'GET', url, remoteAddress });
+  for (const url of ['/health', '/ready', `/ca/${randomUUID()}.crt`]) t.not((await from('198.51.100.7', url)).statusCode, 429, url);
+  for (const url of ['/health', `/ocsp/${randomUUID()}/MAMKAQE%3D`, `/crl/${randomUUID()}.crl`]) {
+    const throttled = await from('198.51.100.7', url);
+    assertError(t, throttled, 429, 'APIG.0308', /rate limit/);
+    t.match(throttled.headers['retry-after'], /^[1-9]\d*$/, url);
+  }
+  t.equal((await from('198.51.100.8', '/health')).statusCode, 200, 'another address has its own budget');
+  const credentialCall = await limited.app.inject({ method: 'GET', url: '/v1/pca/config/console', remoteAddress: '198.51.100.7', headers: { authorization: `Bearer ${limited.token()}` } });
+  t.equal(credentialCall.statusCode, 200, 'a credential from that address keeps its own budget');
 });

@@ -12,8 +12,10 @@ import { ManualClock } from '../../src/clock.ts';
 import { Prisma } from '../../src/db/generated/client.ts';
 import { insertRevocationSql, markIssuerCrlStaleSql } from '../../src/services/revocation/revocation-sql.ts';
 import { parseCrlSummary } from '../../src/x509/crl.ts';
+import { parseOcspRequest } from '../../src/x509/ocsp.ts';
 import { createTestApp, OTHER_DOMAIN } from '../helpers/app.ts';
 import { openssl, scratch, seedCa } from '../certificates/support.ts';
+import { ocspRequestDer } from '../x509/support.ts';
 
 const DAY_MS = 86_400_000;
 const clock = new ManualClock();
@@ -234,6 +236,38 @@ t.test('OCSP: a CertID with the right issuer name but another key is unknown, no
   };
   t.match(await ask(subFile, 'true-issuer'), /: revoked/, 'asked with the true issuer: revoked');
   t.match(await ask(impostorFile, 'impostor'), /: unknown/, 'asked with the impostor issuer key hash: unknown');
+});
+
+t.test('OCSP bounds: 10 CertIDs answered at once, 11 refused; a 32-octet nonce echoed, 33 refused', async (t) => {
+  const malformedRequest = Buffer.from([0x30, 0x03, 0x0a, 0x01, 0x01]);
+  const send = async (name: string, der: Uint8Array) => {
+    const requestFile = await dir.write(`${name}-req.der`, der);
+    const response = await app.inject({ method: 'POST', url: `/ocsp/${sub.id}`, headers: { 'content-type': 'application/ocsp-request' }, payload: Buffer.from(der) });
+    t.equal(response.statusCode, 200, name);
+    return { requestFile, responseFile: await dir.write(`${name}-resp.der`, response.rawPayload), body: response.rawPayload };
+  };
+  const pemOf = async (id: string) => (await post(`/v1/private-certificates/${id}/export`, { is_compressed: 'false', type: 'OTHER' })).json().certificate as string;
+  const revokedId = await issue();
+  const revokedFile = await dir.write('bounds-revoked.pem', await pemOf(revokedId));
+  t.equal((await post(`/v1/private-certificates/${revokedId}/revoke`, { reason: 'KEY_COMPROMISE' })).statusCode, 204);
+  const goodFile = await dir.write('bounds-good.pem', await pemOf(await issue()));
+  const opensslRequestFile = dir.file('bounds-openssl.der');
+  const serials = ['0x1234', '0x99', '0x7fff', '0x10001', '0x2', '0x3', '0x4', '0x5'];
+  await openssl(['ocsp', '-issuer', subFile, '-cert', revokedFile, '-cert', goodFile, ...serials.flatMap((serial) => ['-serial', serial]), '-no_nonce', '-reqout', opensslRequestFile]);
+  const certIds = parseOcspRequest(await dir.read('bounds-openssl.der')).requests.map((request) => request.certId);
+  t.equal(certIds.length, 10);
+
+  const ten = await send('bounds-ten', ocspRequestDer(certIds, new Uint8Array(32).fill(0x5a)));
+  const judged = await openssl(['ocsp', '-respin', ten.responseFile, '-reqin', ten.requestFile, '-issuer', subFile, '-CAfile', chainFile, '-resp_text']);
+  t.match(judged.stdout + judged.stderr, /Response verify OK/, 'the 32-octet nonce is echoed (openssl checks it)');
+  const statuses = await openssl(['ocsp', '-respin', ten.responseFile, '-issuer', subFile, '-CAfile', chainFile, '-no_nonce', '-cert', revokedFile, '-cert', goodFile, ...serials.flatMap((serial) => ['-serial', serial])]);
+  t.match(statuses.stdout, /bounds-revoked\.pem: revoked[^]*Reason: keyCompromise/);
+  t.match(statuses.stdout, /bounds-good\.pem: good/);
+  for (const serial of serials) t.match(statuses.stdout, new RegExp(`${serial}: unknown`), `${serial} unknown`);
+
+  t.same((await send('bounds-eleven', ocspRequestDer([...certIds, certIds[0]]))).body, malformedRequest, '11 CertIDs');
+  t.same((await send('bounds-800', ocspRequestDer(Array(800).fill(certIds[0])))).body, malformedRequest, '800 CertIDs in 60 KB');
+  t.same((await send('bounds-nonce', ocspRequestDer([certIds[0]], new Uint8Array(33)))).body, malformedRequest, 'a 33-octet nonce');
 });
 
 t.test('crl-refresh job: signs stale CRLs once, re-signs at half validity, drops expired entries', async (t) => {

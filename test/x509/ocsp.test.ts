@@ -3,6 +3,8 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   CERT_ID_HASH_OIDS,
+  MAX_OCSP_CERT_IDS,
+  MAX_OCSP_NONCE_OCTETS,
   OcspMalformedError,
   buildOcspResponse,
   decodeOcspGetPath,
@@ -13,6 +15,7 @@ import {
   type OcspResponseInput,
 } from '../../src/x509/ocsp.ts';
 import { createOpensslPki, openssl, opensslDate, runOpenssl } from './fixtures/openssl-pki.ts';
+import { ocspRequestDer } from './support.ts';
 
 const pki = await createOpensslPki('EC256');
 t.teardown(() => rm(pki.dir, { recursive: true, force: true }));
@@ -148,6 +151,20 @@ t.test('signer certificates travel in certs', async (t) => {
   const judged = await opensslCheck('resp-certs', response, '-no_nonce', '-resp_text');
   t.equal(judged.code, 0, judged.output);
   t.match(judged.output, /Certificate:\n\s+Data:[^]*Subject: C=CN, O=Test Org, CN=Test Root CA/);
+});
+
+t.test('bounds: at most 10 CertIDs, and a nonce of at most 32 octets (RFC 8954)', async (t) => {
+  const certId = parseOcspRequest(withoutNonce).requests[0].certId;
+  t.equal(MAX_OCSP_CERT_IDS, 10);
+  t.equal(parseOcspRequest(ocspRequestDer(Array(10).fill(certId))).requests.length, 10);
+  t.throws(() => parseOcspRequest(ocspRequestDer(Array(11).fill(certId))), { name: 'OcspMalformedError', message: /more than 10 CertIDs/ });
+  t.throws(() => parseOcspRequest(ocspRequestDer(Array(860).fill(certId))), OcspMalformedError, 'a 64 KB request of 860 CertIDs');
+
+  t.equal(MAX_OCSP_NONCE_OCTETS, 32);
+  for (const length of [1, 16, 32]) t.equal(parseOcspRequest(ocspRequestDer([certId], new Uint8Array(length).fill(7))).nonce?.length, length + 2, `${length} octets echoed`);
+  for (const length of [33, 64, 60_000]) {
+    t.throws(() => parseOcspRequest(ocspRequestDer([certId], new Uint8Array(length).fill(7))), { name: 'OcspMalformedError', message: /nonce longer than 32/ }, `${length} octets`);
+  }
 });
 
 t.test('error responses', async (t) => {

@@ -14,7 +14,8 @@ import {
   type Signer,
 } from '../../src/x509/algorithms.ts';
 import { AppError } from '../../src/errors.ts';
-import { ecdsaRawToDer } from '../../src/x509/der.ts';
+import { contextConstructed, ecdsaRawToDer, objectIdentifier, octetString, sequence } from '../../src/x509/der.ts';
+import { OID_OCSP_NONCE } from '../../src/x509/ocsp.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -100,4 +101,13 @@ export function seededRandom(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/**
+ * An OCSPRequest (RFC 6960 §4.1.1) built by hand, for shapes openssl will not make: many CertIDs (each a CertID's
+ * DER, e.g. from an openssl request) and a nonce of any length (wrapped in an OCTET STRING, as RFC 8954 and openssl do).
+ */
+export function ocspRequestDer(certIds: readonly Uint8Array[], nonce?: Uint8Array): Uint8Array {
+  const extensions = nonce ? [contextConstructed(2, sequence(sequence(objectIdentifier(OID_OCSP_NONCE), octetString(octetString(nonce)))))] : [];
+  return sequence(sequence(sequence(...certIds.map((certId) => sequence(certId))), ...extensions));
 }

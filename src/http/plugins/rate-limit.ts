@@ -1,24 +1,25 @@
 /**
- * Rate limiting per credential (an access key, or a token's subject, within its domain) with @fastify/rate-limit.
- * It runs after authentication, so a throttled caller is known; public routes and unknown routes are not
- * limited. Counters live in the process (one Lambda container, one server), which bounds each instance.
+ * Rate limiting with @fastify/rate-limit: per credential (an access key, or a token's subject, within its domain) on
+ * authenticated routes, and per client address on the public ones (OCSP, CRL, CA certificate, health), which anyone
+ * can call. It runs after authentication, so a throttled caller is known; unknown routes are not limited. Counters
+ * live in the process (one Lambda container, one server), which bounds each instance.
  */
 import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../../config.ts';
 import { errors } from '../../errors.ts';
 
-const credentialKey = (request: FastifyRequest): string =>
-  request.principal ? `${request.principal.domainId}/${request.principal.subject}` : request.ip;
+// Addresses and credentials in one key space, kept apart by their prefix.
+const callerKey = (request: FastifyRequest): string =>
+  request.principal ? `credential:${request.principal.domainId}/${request.principal.subject}` : `address:${request.ip}`;
 
 export function registerRateLimit(app: FastifyInstance, limit: Config['rateLimit']): void {
   void app.register(fastifyRateLimit, {
-    max: limit.max,
+    max: (request) => (request.principal ? limit.max : limit.publicMax),
     timeWindow: limit.windowMs,
     // Route-level preValidation hooks run after the app-level authentication hook.
     hook: 'preValidation',
-    keyGenerator: credentialKey,
-    allowList: (request) => request.principal === undefined,
+    keyGenerator: callerKey,
     errorResponseBuilder: (_request, context) => errors.tooManyRequests(Math.max(1, Math.ceil(context.ttl / 1000))),
   });
 }

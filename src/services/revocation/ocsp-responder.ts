@@ -32,26 +32,36 @@ export interface OcspResponderDeps {
 }
 
 export function createOcspResponder({ db, clock, keyStores, config, metrics }: OcspResponderDeps) {
-  /** One statement (three unique-index probes): a responder answers every TLS client, so it is a hot path. */
-  async function statusOf(caId: string, serialNumber: string): Promise<OcspCertStatus> {
-    const [found] = await db.$queryRaw<{ revoked_at: Date | null; reason_code: number | null }[]>`
-      SELECT revoked_at, reason_code FROM (
-        SELECT 0 AS rank, revoked_at, reason_code FROM revocations WHERE issuer_id = ${caId}::uuid AND serial_number = ${serialNumber}
-        UNION ALL
-        SELECT 1, NULL, NULL FROM certificates WHERE issuer_id = ${caId}::uuid AND serial_number = ${serialNumber}
-        UNION ALL
-        SELECT 2, NULL, NULL FROM certificate_authorities WHERE issuer_id = ${caId}::uuid AND serial_number = ${serialNumber}
-      ) issued ORDER BY rank LIMIT 1`;
-    if (!found) return 'unknown';
-    return found.revoked_at ? { revoked: { time: found.revoked_at, reasonCode: found.reason_code! } } : 'good';
+  /**
+   * The statuses of a request's serials in one statement (three unique-index probes per serial): a responder answers
+   * every TLS client, so it is a hot path, and a request's CertIDs must not each cost a round trip.
+   */
+  async function statusesOf(caId: string, serialNumbers: string[]): Promise<Map<string, OcspCertStatus>> {
+    const statuses = new Map<string, OcspCertStatus>();
+    if (serialNumbers.length === 0) return statuses;
+    const rows = await db.$queryRaw<{ serial_number: string; revoked_at: Date | null; reason_code: number | null }[]>`
+      SELECT asked.serial_number, found.revoked_at, found.reason_code
+      FROM unnest(${serialNumbers}::text[]) AS asked(serial_number)
+      CROSS JOIN LATERAL (
+        SELECT revoked_at, reason_code FROM (
+          SELECT 0 AS rank, revoked_at, reason_code FROM revocations WHERE issuer_id = ${caId}::uuid AND serial_number = asked.serial_number
+          UNION ALL
+          SELECT 1, NULL, NULL FROM certificates WHERE issuer_id = ${caId}::uuid AND serial_number = asked.serial_number
+          UNION ALL
+          SELECT 2, NULL, NULL FROM certificate_authorities WHERE issuer_id = ${caId}::uuid AND serial_number = asked.serial_number
+        ) issued ORDER BY rank LIMIT 1
+      ) found`;
+    for (const row of rows) {
+      statuses.set(row.serial_number, row.revoked_at ? { revoked: { time: row.revoked_at, reasonCode: row.reason_code! } } : 'good');
+    }
+    return statuses;
   }
 
   /** A CertID names this CA when both issuer hashes match; otherwise (or for an unsupported hash) it is unknown. */
-  async function answer(ca: ServedCa, request: OcspCertIdRequest): Promise<OcspCertStatus> {
+  function namesCa(ca: ServedCa, request: OcspCertIdRequest): boolean {
     const hashes = issuerHashes(ca.certificateDer, request.hashAlgorithmOid);
     const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
-    if (!hashes || !same(hashes.nameHash, request.issuerNameHash) || !same(hashes.keyHash, request.issuerKeyHash)) return 'unknown';
-    return statusOf(ca.id, request.serialNumberHex);
+    return hashes !== undefined && same(hashes.nameHash, request.issuerNameHash) && same(hashes.keyHash, request.issuerKeyHash);
   }
 
   return {
@@ -77,10 +87,13 @@ export function createOcspResponder({ db, clock, keyStores, config, metrics }: O
         return ocspErrorResponse('unauthorized');
       }
       const now = clock.now();
-      const responses = [];
-      for (const single of request.requests) {
-        responses.push({ certId: single.certId, status: await answer(ca, single), thisUpdate: now });
-      }
+      const ours = request.requests.map((single) => namesCa(ca, single));
+      const statuses = await statusesOf(ca.id, request.requests.filter((_, i) => ours[i]).map((single) => single.serialNumberHex));
+      const responses = request.requests.map((single, i) => ({
+        certId: single.certId,
+        status: (ours[i] && statuses.get(single.serialNumberHex)) || ('unknown' as const),
+        thisUpdate: now,
+      }));
       const keyAlgorithm = ca.keyAlgorithm as KeyAlgorithm;
       const response = await buildOcspResponse(
         {
