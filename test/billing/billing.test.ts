@@ -129,7 +129,11 @@ t.test('settlement waits out the grace after an hour ends, and skips hours witho
   await hook('startBillableUsage', ca, '2026-01-05T11:59:59.999');
   clock.set(utc('2026-01-05T13:01:00'));
   await settlement.settle(clock.now());
-  t.same((await durationRecords(ca.id)).map((r) => [r.start, r.seconds]), [['2026-01-05T11:59:59.000Z', 1]], 'hour 12 not settled 1 min after its end');
+  t.same(
+    (await durationRecords(ca.id)).map((r) => [r.start, r.seconds, r.amount]),
+    [['2026-01-05T11:59:59.000Z', 1, '0.001']],
+    'hour 12 not settled 1 min after its end; one second costs a tenth of a cent, not rounded to cents',
+  );
   clock.set(utc('2026-01-05T13:02:00'));
   await settlement.settle(clock.now());
   t.equal((await durationRecords(ca.id)).length, 2, 'hour 12 settled 2 min after its end');
