@@ -2,7 +2,8 @@
  * Tenancy matrix (§10.2): domain A owns a root CA, a subordinate, a certificate, a tag and an access key; domain B's
  * admin then calls EVERY /v1 route of the app (from its OpenAPI document, so routes added later are swept too)
  * with A's ids. Routes naming a resource answer 404 PCA.10010002; the routes without a resource id are listed
- * below, each with its own expectation, and none of their answers may contain A's data.
+ * below, each with its own expectation, and none of their answers may contain A's data. Quota counters are checked
+ * per domain too: one domain's issues and deletes never move the other's numbers.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -200,4 +201,39 @@ t.test("A's resources are untouched and still visible to A", async (t) => {
   t.same((await call('GET', `${CA}/${rootId}/tags`, TEST_DOMAIN)).json.tags, [{ key: 'tenant-a-tag', value: 'tenant-a-value' }]);
   t.ok((await call('GET', '/v1/access-keys', TEST_DOMAIN)).json.credentials.some((key: { access: string }) => key.access === access));
   t.equal((await call('GET', `${CA}/quotas`, OTHER_DOMAIN)).status, 200);
+});
+
+t.test("quota counters are per domain: one domain's issues and deletes never move the other's numbers", async (t) => {
+  const used = async (domainId: string, url: string, type: string) => {
+    const response = await call('GET', url, domainId);
+    t.equal(response.status, 200, `${url} for ${domainId}`);
+    const resources = (response.json as { quotas: { resources: { type: string; used: number }[] } }).quotas.resources;
+    return resources.find((resource) => resource.type === type)!.used;
+  };
+  const certificatesUsed = (domainId: string) => used(domainId, `${CERT}/quotas`, 'CERTIFICATE');
+  const casUsed = (domainId: string) => used(domainId, `${CA}/quotas`, 'CERTIFICATE_AUTHORITY');
+  const issueIn = async (domainId: string, issuerId: string) => {
+    const response = await call('POST', CERT, domainId, { issuer_id: issuerId, distinguished_name: { common_name: 'quota-leaf' }, validity });
+    t.equal(response.status, 200, response.body);
+    return response.json.certificate_id as string;
+  };
+  const remove = async (domainId: string, id: string) => t.equal((await call('DELETE', `${CERT}/${id}`, domainId)).status, 204);
+
+  const bRoot = await call('POST', CA, OTHER_DOMAIN, { type: 'ROOT', distinguished_name: { ...dn, common_name: 'tenant-b-quota-root' }, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 5 } });
+  t.equal(bRoot.status, 200, bRoot.body);
+  const bSub = await call('POST', CA, OTHER_DOMAIN, { type: 'SUBORDINATE', issuer_id: bRoot.json.ca_id, distinguished_name: { ...dn, common_name: 'tenant-b-quota-sub' }, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 1 } });
+  t.equal(bSub.status, 200, bSub.body);
+  const bIds = [await issueIn(OTHER_DOMAIN, bSub.json.ca_id), await issueIn(OTHER_DOMAIN, bSub.json.ca_id)];
+
+  const start = { a: await certificatesUsed(TEST_DOMAIN), b: await certificatesUsed(OTHER_DOMAIN) };
+  const cas = { a: await casUsed(TEST_DOMAIN), b: await casUsed(OTHER_DOMAIN) };
+  t.ok(start.b >= 2 && start.a >= 1, `both domains count their own certificates (A ${start.a}, B ${start.b})`);
+
+  const aId = await issueIn(TEST_DOMAIN, subId);
+  t.same([await certificatesUsed(TEST_DOMAIN), await certificatesUsed(OTHER_DOMAIN)], [start.a + 1, start.b], "A's issue counts for A only");
+  await remove(TEST_DOMAIN, aId);
+  t.same([await certificatesUsed(TEST_DOMAIN), await certificatesUsed(OTHER_DOMAIN)], [start.a, start.b], "A's delete releases A's count only");
+  await remove(OTHER_DOMAIN, bIds[0]);
+  t.same([await certificatesUsed(TEST_DOMAIN), await certificatesUsed(OTHER_DOMAIN)], [start.a, start.b - 1], "B's delete releases B's count only");
+  t.same([await casUsed(TEST_DOMAIN), await casUsed(OTHER_DOMAIN)], [cas.a, cas.b], 'CA counts unmoved by certificates');
 });
