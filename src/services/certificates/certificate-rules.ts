@@ -22,6 +22,7 @@ export const MAX_CERTIFICATE_YEARS = 20;
 /** Huawei's documented default for `POST CERT` (§4.4.1). */
 export const DEFAULT_ENTITY_KEY_USAGES: KeyUsage[] = ['digitalSignature', 'keyAgreement'];
 
+const CA_ONLY_USAGES: readonly KeyUsage[] = ['keyCertSign', 'cRLSign'];
 const SERVER_AUTH = EXTENDED_KEY_USAGE_OIDS.server_auth;
 const CLIENT_AUTH = EXTENDED_KEY_USAGE_OIDS.client_auth;
 
@@ -43,8 +44,13 @@ export function basicConstraintsFor(
   return { ca: true, pathLength: checkSubordinatePathLength(requestedPathLength, issuerPathLength) };
 }
 
-/** §4.4.1 / §10.9: the request's key usages, else Huawei's default (entity) or the CA set (intermediate). */
+/**
+ * §4.4.1 / §10.9: the request's key usages, else Huawei's default (entity) or the CA set (intermediate). A CA:FALSE
+ * certificate never asserts keyCertSign or cRLSign (RFC 5280 §4.2.1.3).
+ */
 export function requestedKeyUsages(type: CertificateType, keyUsages: readonly KeyUsage[] | undefined): KeyUsage[] {
+  const caOnly = type === 'ENTITY_CERT' ? keyUsages?.find((usage) => CA_ONLY_USAGES.includes(usage)) : undefined;
+  if (caOnly) throw errors.invalidParameter(`key_usages ${caOnly} is for CA certificates only; an ENTITY_CERT is CA:FALSE`);
   if (keyUsages && keyUsages.length > 0) return [...keyUsages];
   return type === 'ENTITY_CERT' ? DEFAULT_ENTITY_KEY_USAGES : DEFAULT_CA_KEY_USAGES;
 }
@@ -56,8 +62,6 @@ export function extendedKeyUsageOids(flags: Partial<Record<keyof typeof EXTENDED
     .filter(([flag]) => flags[flag as keyof typeof EXTENDED_KEY_USAGE_OIDS] === true)
     .map(([, oid]) => oid);
 }
-
-const CA_ONLY_USAGES: readonly KeyUsage[] = ['keyCertSign', 'cRLSign'];
 
 /**
  * §4.4.2's table: the CSR's key usages when it asks for some (an entity certificate never gets keyCertSign or
