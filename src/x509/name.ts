@@ -82,6 +82,43 @@ export function decodeName(der: Uint8Array): DistinguishedName {
   });
 }
 
+const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
+
+/**
+ * A Name from outside (a CSR's subject) under the JSON path's rules (§5.2): only the six attributes, each at most
+ * once and alone in its RDN, as a UTF8String or PrintableString whose text passes the attribute's rule. The fields
+ * returned are then all the Name says, so what the API reports is what the certificate carries. Violations throw
+ * PCA.00020101 naming the attribute; no attribute is required (a CSR may name its subject by SANs alone).
+ */
+export function validateNameDer(der: Uint8Array, what: string): DistinguishedName {
+  const attributes = parsingUntrusted(what, () =>
+    readChildren(readSingle(der), Tag.SEQUENCE).map((rdn) => {
+      const members = readChildren(rdn, Tag.SET);
+      if (members.length !== 1) throw errors.invalidDistinguishedName(`${what} has a multi-valued RDN; write one attribute per RDN`);
+      const [type, value, ...rest] = readChildren(members[0], Tag.SEQUENCE);
+      if (value === undefined || rest.length > 0) throw new MalformedDer('bad AttributeTypeAndValue');
+      const oid = readOid(type);
+      const text = value.tag === Tag.UTF8_STRING || value.tag === Tag.PRINTABLE_STRING ? readString(value) : null;
+      if (value.tag === Tag.PRINTABLE_STRING && !PRINTABLE.test(text!)) throw new MalformedDer(`attribute ${oid} is not a valid PrintableString`);
+      return { oid, text };
+    }),
+  );
+  const dn: DistinguishedName = {};
+  for (const { oid, text } of attributes) {
+    const field = FIELD_BY_OID.get(oid);
+    if (field === undefined) {
+      throw errors.invalidDistinguishedName(`${what} attribute ${oid} is not one of C, ST, L, O, OU and CN (§5.2)`);
+    }
+    const name = `${what} ${field}`;
+    if (dn[field] !== undefined) throw errors.invalidDistinguishedName(`${name} appears more than once`);
+    const rule = RULES[field];
+    if (text === null) throw errors.invalidDistinguishedName(`${name} must be a UTF8String or PrintableString`);
+    if ([...text].length > rule.max || !rule.pattern.test(text)) throw errors.invalidDistinguishedName(`${name} must be ${rule.description}`);
+    dn[field] = text;
+  }
+  return dn;
+}
+
 /** Checks that `der` is a single, well-formed Name (e.g. copied from a CSR). Returns it unchanged. */
 export function checkNameDer(der: Uint8Array, what: string): Uint8Array {
   parsingUntrusted(what, () => readSingle(der, Tag.SEQUENCE));

@@ -8,6 +8,9 @@ import t from 'tap';
 import { createTestApp } from '../helpers/app.ts';
 import { CA, DN, assertError, client, type Json } from '../ca/support.ts';
 import { KEY_ARGS, certificateText, openssl, opensslCsr, scratch } from '../certificates/support.ts';
+import { generateTestKey } from '../x509/support.ts';
+import { buildCsr } from '../../src/x509/csr.ts';
+import { toPem } from '../../src/x509/pem.ts';
 
 const harness = await createTestApp();
 t.teardown(() => harness.close());
@@ -91,4 +94,48 @@ t.test('item 5: a CSR cannot mint an OCSP responder, an any-purpose or an unlist
   const forged = await forgedGood('plain', issuerPem, await certificatePem(plain.body.certificate_id), plain.keyFile, victimSerial);
   t.notOk(forged.ok, 'openssl refuses the forged response');
   t.match(forged.output, /Response Verify Failure/, forged.output.trim());
+});
+
+t.test('item 6: POST CERT refuses keyCertSign and cRLSign on a CA:FALSE certificate; an intermediate keeps them', async (t) => {
+  const serverMade = (overrides: Json) =>
+    api.call('POST', CERT, { issuer_id: issuerId, distinguished_name: { common_name: 'leaf' }, validity, key_algorithm: 'EC256', ...overrides });
+  for (const usages of [['keyCertSign'], ['digitalSignature', 'cRLSign'], ['digitalSignature', 'keyCertSign', 'cRLSign']]) {
+    assertError(t, await serverMade({ key_usages: usages }), 400, 'PCA.00020001', /key_usages (keyCertSign|cRLSign) is for CA certificates only/);
+  }
+  const leaf = await serverMade({ key_usages: ['digitalSignature', 'keyEncipherment'] });
+  t.equal(leaf.status, 200, JSON.stringify(leaf.body));
+  t.match(await certificateText(dir, await certificatePem(leaf.body.certificate_id)), /Key Usage: critical\s+Digital Signature, Key Encipherment\s/);
+  const intermediate = await serverMade({ type: 'INTERMEDIATE_CA', path_length: 0, key_usages: ['digitalSignature', 'keyCertSign', 'cRLSign'] });
+  t.equal(intermediate.status, 200, JSON.stringify(intermediate.body));
+});
+
+t.test('item 7: a CSR subject obeys the JSON path rules, and the API reports what the certificate says', async (t) => {
+  const refused: [string, string[], RegExp][] = [
+    ['two-cns', ['-subj', '/CN=shown.example.com/CN=hidden.example.com'], /csr subject common_name appears more than once/],
+    ['email-attr', ['-subj', '/CN=web/emailAddress=a@example.com'], /csr subject attribute 1\.2\.840\.113549\.1\.9\.1 is not one of/],
+    ['dc', ['-subj', '/DC=com/DC=example/CN=web'], /csr subject attribute 0\.9\.2342\.19200300\.100\.1\.25 is not one of/],
+    ['serial', ['-subj', '/CN=web/serialNumber=42'], /attribute 2\.5\.4\.5 is not one of/],
+    ['multi', ['-multivalue-rdn', '-subj', '/CN=web+O=acme'], /multi-valued RDN/],
+    ['punct', ['-subj', '/CN=web/O=acme; evil'], /csr subject organization must be/],
+    ['country', ['-subj', '/C=1x/CN=web'], /csr subject country must be exactly two letters/],
+  ];
+  for (const [name, reqArgs, message] of refused) {
+    const response = await byCsr(issuerId, `subject-${name}`, reqArgs);
+    t.equal(response.status, 400, `${name}: ${JSON.stringify(response.body)}`);
+    t.match(response.body.error_msg, message, name);
+  }
+  // Control characters: a CSR made here, since openssl will not write them.
+  const key = await generateTestKey('EC256');
+  for (const commonName of ['a\u0007b.example.com', 'web.example.com\n', 'x\u202ey']) {
+    const csr = toPem('CERTIFICATE REQUEST', await buildCsr({ common_name: commonName }, key.spki, key.signer, 'SHA256'));
+    assertError(t, await api.call('POST', `${CERT}/csr`, { issuer_id: issuerId, csr, validity }), 400, 'PCA.00020101', /csr subject common_name must be/);
+  }
+
+  const accepted = await byCsr(issuerId, 'subject-ok', ['-subj', '/C=CN/O=acme/OU=web team/CN=web.example.com', '-addext', 'subjectAltName=DNS:web.example.com']);
+  t.equal(accepted.status, 200, JSON.stringify(accepted.body));
+  const shown = (await api.call('GET', `${CERT}/${accepted.body.certificate_id}`)).body.distinguished_name;
+  t.same(shown, { common_name: 'web.example.com', country: 'CN', state: null, locality: null, organization: 'acme', organizational_unit: 'web team' });
+  const file = await dir.write('subject-ok.pem', await certificatePem(accepted.body.certificate_id));
+  const subject = await openssl(['x509', '-in', file, '-noout', '-subject', '-nameopt', 'sep_comma_plus_space,utf8']);
+  t.equal(subject.stdout.trim(), 'subject=C=CN, O=acme, OU=web team, CN=web.example.com', 'openssl reads the same attributes, in the CSR order');
 });

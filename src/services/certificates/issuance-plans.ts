@@ -19,7 +19,7 @@ import {
   type SubjectAltName,
 } from '../../x509/extensions.ts';
 import { validateNameConstraints } from '../../x509/name-constraints.ts';
-import { validateDistinguishedName, type DistinguishedName } from '../../x509/name.ts';
+import { validateDistinguishedName, validateNameDer, type DistinguishedName } from '../../x509/name.ts';
 import { checkKeyAlgorithm, checkSignatureAlgorithm, type Validity } from '../ca/ca-rules.ts';
 import { findOwnCa, issueRefusal, issuerRules, validityWindow } from '../ca/issuer.ts';
 import type { RequestContext } from '../context.ts';
@@ -168,6 +168,8 @@ export function createIssuancePlanner({ db, clock, config, issuingCas }: Issuanc
     const csr = await parseCsr(request.csr);
     // The CSR's SANs pass the same rules as requested ones (§5.5), with the same error codes.
     const subjectAltNames = validateSubjectAltNames(csr.subjectAltNames);
+    // The subject is copied as the CSR encodes it, so it must say no more than the fields the API reports.
+    const subjectFields = validateNameDer(csr.subjectDer, 'csr subject');
     return {
       type,
       genMode: 'CSR',
@@ -175,7 +177,7 @@ export function createIssuancePlanner({ db, clock, config, issuingCas }: Issuanc
       keyAlgorithm: csr.keyAlgorithm,
       hash: CSR_SIGNATURE_HASH,
       subject: csr.subjectDer,
-      subjectFields: csr.subject,
+      subjectFields,
       spki: csr.spki,
       keyUsages: csrKeyUsages(type, csr),
       extendedKeyUsages: csrExtendedKeyUsages(type, csr),
@@ -184,7 +186,7 @@ export function createIssuancePlanner({ db, clock, config, issuingCas }: Issuanc
       names: requestedNames(
         subjectAltNames,
         (index) => `csr subjectAltName[${index}]`,
-        type === 'ENTITY_CERT' ? { value: csr.subject.common_name, field: 'csr subject common name' } : undefined,
+        type === 'ENTITY_CERT' ? { value: subjectFields.common_name, field: 'csr subject common name' } : undefined,
       ),
       // Name constraints make sense on a CA only; an entity CSR's are ignored like its other extensions.
       nameConstraints: type === 'INTERMEDIATE_CA' ? (csr.nameConstraints ?? null) : null,
