@@ -231,9 +231,32 @@ export function validateCustomExtension(extension: unknown): CustomExtension {
   if (oid === '2.5.29' || oid.startsWith('2.5.29.')) {
     throw errors.invalidParameter(`${field}.object_identifier must not be a standard extension (2.5.29.*)`);
   }
+  const known = KNOWN_EXTENSION_ARCS.find(({ arc }) => oid === arc || oid.startsWith(`${arc}.`));
+  if (known) {
+    throw errors.invalidParameter(`${field}.object_identifier ${oid} is ${known.name}, whose syntax is not a UTF8String; it cannot be set here`);
+  }
   if (typeof value !== 'string') throw errors.invalidParameter(`${field}.value must be a string`);
+  if (Buffer.byteLength(value, 'utf8') > MAX_CUSTOM_EXTENSION_BYTES) {
+    throw errors.invalidParameter(`${field}.value must be at most ${MAX_CUSTOM_EXTENSION_BYTES} bytes of UTF-8`);
+  }
   return { oid, value };
 }
+
+/** A custom value is a label, not a payload: it is repeated in every copy of the certificate. */
+export const MAX_CUSTOM_EXTENSION_BYTES = 1024;
+
+/**
+ * Extensions outside 2.5.29 whose syntax is defined elsewhere: a UTF8String under their OID would be a malformed
+ * extension that relying parties parse (and reject, or worse, misread).
+ */
+const KNOWN_EXTENSION_ARCS: readonly { arc: string; name: string }[] = [
+  { arc: '1.3.6.1.5.5.7.1', name: 'a PKIX certificate extension (id-pe: authority/subject information access, TLS Feature, qcStatements, IP address blocks, …)' },
+  { arc: '1.3.6.1.5.5.7.48.1.5', name: 'OCSP No Check' },
+  { arc: '1.3.6.1.4.1.11129.2.4', name: 'a Certificate Transparency extension' },
+  { arc: '2.16.840.1.113730.1', name: 'a Netscape certificate extension' },
+  { arc: '1.3.6.1.4.1.311.20.2', name: 'the Microsoft certificate template name' },
+  { arc: '1.3.6.1.4.1.311.21', name: 'a Microsoft certificate services extension' },
+];
 
 function isDottedOid(value: string): boolean {
   if (!/^[0-2](\.(0|[1-9]\d*))+$/.test(value)) return false;

@@ -139,3 +139,26 @@ t.test('item 7: a CSR subject obeys the JSON path rules, and the API reports wha
   const subject = await openssl(['x509', '-in', file, '-noout', '-subject', '-nameopt', 'sep_comma_plus_space,utf8']);
   t.equal(subject.stdout.trim(), 'subject=C=CN, O=acme, OU=web team, CN=web.example.com', 'openssl reads the same attributes, in the CSR order');
 });
+
+t.test('item 8: customized_extension is bounded, and OIDs whose syntax is known are refused', async (t) => {
+  const withExtension = (object_identifier: string, value: string) =>
+    api.call('POST', CERT, { issuer_id: issuerId, distinguished_name: { common_name: 'ext' }, validity, key_algorithm: 'EC256', customized_extension: { object_identifier, value } });
+  assertError(t, await withExtension('1.3.6.1.4.1.2011.4.99', 'x'.repeat(3 * 1024 * 1024)), 400, 'PCA.00020001', /customized_extension\.value must be at most 1024 bytes/);
+  assertError(t, await withExtension('1.3.6.1.4.1.2011.4.99', '界'.repeat(342)), 400, 'PCA.00020001', /at most 1024 bytes/);
+  for (const [oid, what] of [
+    ['1.3.6.1.5.5.7.1.24', /TLS Feature/],
+    ['1.3.6.1.5.5.7.1.1', /PKIX certificate extension/],
+    ['1.3.6.1.5.5.7.48.1.5', /OCSP No Check/],
+    ['1.3.6.1.4.1.11129.2.4.2', /Certificate Transparency/],
+    ['2.16.840.1.113730.1.1', /Netscape/],
+    ['1.3.6.1.4.1.311.21.10', /Microsoft/],
+  ] as const) {
+    assertError(t, await withExtension(oid, 'status_request'), 400, 'PCA.00020001', what);
+  }
+  const atCap = await withExtension('1.3.6.1.4.1.2011.4.99', '界'.repeat(341) + 'x');
+  t.equal(atCap.status, 200, JSON.stringify(atCap.body));
+  const text = await certificateText(dir, await certificatePem(atCap.body.certificate_id));
+  t.match(text, /1\.3\.6\.1\.4\.1\.2011\.4\.99:/, 'openssl reads the private extension');
+  // Neighbours of a refused arc stay available.
+  t.equal((await withExtension('1.3.6.1.5.5.7.10', 'label')).status, 200);
+});
