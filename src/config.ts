@@ -131,20 +131,42 @@ function billingCatalog(env: Env): PriceCatalog {
   }
 }
 
-export function loadConfig(env: Env = process.env): Config {
+/** Names reserved for documentation and testing (RFC 2606, RFC 6761): never where relying parties fetch CRLs. */
+const PLACEHOLDER_HOST = /(^|\.)(example\.(com|net|org)|example|invalid|test|localhost)$/i;
+
+function checkPublicBaseUrl(publicBaseUrl: string, production: boolean, given: boolean): void {
+  let url: URL;
+  try {
+    url = new URL(publicBaseUrl);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
+  } catch {
+    throw new ConfigError(`PUBLIC_BASE_URL must be an absolute http(s) URL, got '${publicBaseUrl}'`);
+  }
+  // Every certificate carries this URL (CRL, CA certificate, OCSP): a production deployment must name its own.
+  if (production && (!given || PLACEHOLDER_HOST.test(url.hostname))) {
+    throw new ConfigError(`NODE_ENV=production requires PUBLIC_BASE_URL to be this deployment's public address (certificates carry it), got '${given ? publicBaseUrl : ''}'`);
+  }
+}
+
+/** Where the process runs: a Lambda deployment has no embedded database and serves one request at a time. */
+export type Target = 'server' | 'lambda';
+
+/** One request at a time per Lambda container, and a request holds at most two connections. */
+export const LAMBDA_POOL_SIZE = 2;
+export const SERVER_POOL_SIZE = 10;
+
+export function loadConfig(env: Env = process.env, target: Target = 'server'): Config {
   const host = env.HOST || '127.0.0.1';
   const port = integer(env, 'PORT', 8080, 0, 65535);
   const region = env.REGION || 'cn-north-4';
   if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(region)) throw new ConfigError(`REGION must be lowercase letters, digits and '-', got '${region}'`);
   const publicBaseUrl = (env.PUBLIC_BASE_URL || `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
-  try {
-    const url = new URL(publicBaseUrl);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
-  } catch {
-    throw new ConfigError(`PUBLIC_BASE_URL must be an absolute http(s) URL, got '${publicBaseUrl}'`);
+  const production = env.NODE_ENV === 'production';
+  checkPublicBaseUrl(publicBaseUrl, production, Boolean(env.PUBLIC_BASE_URL));
+  if (target === 'lambda' && !env.DATABASE_URL) {
+    throw new ConfigError('DATABASE_URL is required on Lambda: the bundle has no embedded database');
   }
   const dataDir = path.resolve(env.DATA_DIR || 'data');
-  const production = env.NODE_ENV === 'production';
 
   const needsDevSecrets = !env.MASTER_KEY || !env.JWT_PRIVATE_KEY || !env.JWT_PUBLIC_KEY;
   if (needsDevSecrets && production) {
@@ -189,7 +211,7 @@ export function loadConfig(env: Env = process.env): Config {
     metricsToken,
     dataDir,
     databaseUrl: env.DATABASE_URL || undefined,
-    databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 500),
+    databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', target === 'lambda' ? LAMBDA_POOL_SIZE : SERVER_POOL_SIZE, 1, 500),
     autoMigrate: boolean(env, 'AUTO_MIGRATE', true),
     runJobs: boolean(env, 'RUN_JOBS', true),
     masterKey,
@@ -212,4 +234,12 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimit: rateLimit(env),
     development: needsDevSecrets,
   };
+}
+
+/** What a migration run needs, and nothing else: the database (the `migrate` Lambda and `npm run db:migrate`). */
+export function loadMigrationConfig(env: Env = process.env): { databaseUrl: string } {
+  const databaseUrl = env.DATABASE_URL;
+  if (!databaseUrl) throw new ConfigError('DATABASE_URL is required to migrate a Lambda deployment');
+  if (!/^postgres(ql)?:\/\//.test(databaseUrl)) throw new ConfigError('DATABASE_URL must be a postgres:// connection string');
+  return { databaseUrl };
 }

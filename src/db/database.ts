@@ -8,6 +8,7 @@ import type { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import type { PoolStats } from '../metrics/metrics.ts';
+import { SERVER_POOL_SIZE } from '../config.ts';
 import { Prisma, PrismaClient } from './generated/client.ts';
 
 export type Db = PrismaClient;
@@ -33,8 +34,6 @@ export interface OpenDatabaseOptions {
   /** Connections in the pg pool (Postgres only). */
   poolSize?: number;
 }
-
-export const DEFAULT_POOL_SIZE = 10;
 
 /**
  * PGlite has one connection, so the adapter queues interactive transactions behind each other: give a queued
@@ -92,7 +91,7 @@ async function openPglite(options: OpenDatabaseOptions): Promise<DatabaseHandle>
 }
 
 export async function openDatabase(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
-  if (options.url) return openPostgres(options.url, options.poolSize ?? DEFAULT_POOL_SIZE);
+  if (options.url) return openPostgres(options.url, options.poolSize ?? SERVER_POOL_SIZE);
   return openPglite(options);
 }
 

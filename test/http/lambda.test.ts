@@ -3,14 +3,14 @@
  * and every binary body (DER, CRL, OCSP, zip) reaches the client intact: openssl and unzip judge them.
  */
 import t from 'tap';
-import { httpHandlerFor, jobHandlerFor } from '../../src/lambda.ts';
+import { httpHandlerFor, jobHandlerFor } from '../../src/lambda/adapters.ts';
 import { createTestApp } from '../helpers/app.ts';
 import { apiGatewayEvent, PAYLOAD_VERSIONS, walkEveryRouteKind, type Invoke } from '../helpers/lambda.ts';
 
 const harness = await createTestApp();
 t.teardown(() => harness.close());
 const address = await harness.app.listen({ host: '127.0.0.1', port: 0 });
-const handler = httpHandlerFor(async () => harness.app) as unknown as (event: unknown, context: unknown) => ReturnType<Invoke>;
+const handler = httpHandlerFor(harness.app) as unknown as (event: unknown, context: unknown) => ReturnType<Invoke>;
 const invoke: Invoke = (event) => handler(event, {});
 
 const cases = [
@@ -38,7 +38,7 @@ for (const version of PAYLOAD_VERSIONS) {
 }
 
 t.test('the job handler refuses an event without a job name and unknown jobs', async (t) => {
-  const jobs = jobHandlerFor(async () => harness.app);
+  const jobs = jobHandlerFor(harness.app.jobRunner);
   await t.rejects(jobs({}), /must name a job/);
   await t.rejects(jobs({ job: 'no-such-job' }), /unknown job/);
 });

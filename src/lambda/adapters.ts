@@ -1,0 +1,36 @@
+/**
+ * What turns the app and the jobs into Lambda handlers. The entry modules beside this one (http.ts, jobs.ts,
+ * migrate.ts; serverless.yml names them) build what they serve at init, so a bad configuration fails the cold
+ * start with one clear error instead of every request.
+ */
+import awsLambdaFastify from '@fastify/aws-lambda';
+import type { FastifyInstance } from 'fastify';
+import type { JobRunner } from '../jobs/job-runner.ts';
+
+type ProxyHandler = ReturnType<typeof awsLambdaFastify>;
+
+/** Bodies API Gateway may pass through as text; everything else (DER, zips, Swagger UI's images) is base64. */
+const TEXTUAL_MEDIA_TYPE = /^(text\/|application\/([\w.-]+\+)?(json|xml|yaml|javascript)$)/;
+
+/**
+ * `@fastify/aws-lambda` returns every body as UTF-8 text unless told otherwise, which corrupts CRLs, OCSP
+ * responses, DER certificates and zips: mark each non-text response `isBase64Encoded` (HTTP API and REST API
+ * alike; a REST API also needs binaryMediaTypes `*\/*` so that binary request bodies arrive base64).
+ */
+export function isBinaryResponse(response: { headers: Record<string, unknown> }): boolean {
+  const contentType = String(response.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase();
+  return contentType !== '' && !TEXTUAL_MEDIA_TYPE.test(contentType);
+}
+
+/** An API Gateway v2 / v1 proxy handler over a ready app. */
+export function httpHandlerFor(app: FastifyInstance): ProxyHandler {
+  return awsLambdaFastify(app, { decorateRequest: false, serializeLambdaArguments: false, enforceBase64: isBinaryResponse });
+}
+
+/** A scheduled event names its job: `{"job": "ca-lifecycle"}`. */
+export function jobHandlerFor(runner: JobRunner) {
+  return async (event: { job?: string }) => {
+    if (!event?.job) throw new Error('scheduled event must name a job: {"job": "<name>"}');
+    return (await runner.runOnce(event.job)) ?? {};
+  };
+}

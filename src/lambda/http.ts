@@ -1,0 +1,13 @@
+/** The HTTP API function: the app is built, and the database reached once, at init (not at the first request). */
+import { buildApp } from '../app.ts';
+import { loadConfig } from '../config.ts';
+import { openRuntime } from '../runtime.ts';
+import { httpHandlerFor } from './adapters.ts';
+
+const config = loadConfig(process.env, 'lambda');
+const runtime = await openRuntime(config, { migrate: false });
+const app = await buildApp({ config, database: runtime.database, keyStores: runtime.keyStores });
+app.addHook('onClose', () => runtime.close());
+await Promise.all([app.ready(), runtime.database.ping()]);
+
+export const handler = httpHandlerFor(app);

@@ -1,0 +1,89 @@
+/**
+ * The Lambda entries fail at init with one clear error rather than on every request, migrate from any working
+ * directory with nothing but the database URL, and size the pool for one request at a time.
+ */
+import { execFile } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import t from 'tap';
+import { LAMBDA_POOL_SIZE, loadConfig, SERVER_POOL_SIZE } from '../../src/config.ts';
+import { createEmptyDatabase, dropDatabase, realPostgres } from '../helpers/database.ts';
+
+const run = promisify(execFile);
+const tsx = import.meta.resolve('tsx');
+const jwt = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const production = {
+  NODE_ENV: 'production',
+  MASTER_KEY: randomBytes(32).toString('base64'),
+  JWT_PRIVATE_KEY: jwt.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+  JWT_PUBLIC_KEY: jwt.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+  PUBLIC_BASE_URL: 'https://pca.corp.internal',
+  DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none',
+};
+
+/** Imports an entry module in a fresh process started in `/`, as Lambda's runtime does, and calls its handler. */
+async function invokeEntry(entry: string, env: Record<string, string | undefined>, event: unknown = {}) {
+  const module = fileURLToPath(new URL(`../../src/lambda/${entry}.ts`, import.meta.url));
+  const script = `const m = await import(${JSON.stringify(module)}); console.log(JSON.stringify(await m.handler(${JSON.stringify(event)}, {})));`;
+  const childEnv = { PATH: process.env.PATH, ...env } as NodeJS.ProcessEnv;
+  return run(process.execPath, ['--import', tsx, '--input-type=module', '-e', script], { cwd: '/', env: childEnv }).then(
+    ({ stdout }) => ({ ok: true, stdout, stderr: '' }),
+    (error: { stdout: string; stderr: string }) => ({ ok: false, stdout: error.stdout, stderr: error.stderr }),
+  );
+}
+
+t.test('the HTTP and job functions refuse to start on a bad configuration, naming it', async (t) => {
+  const cases: [string, Record<string, string | undefined>, RegExp][] = [
+    ['no database', { ...production, DATABASE_URL: undefined }, /DATABASE_URL is required on Lambda/],
+    ['no public URL', { ...production, PUBLIC_BASE_URL: undefined }, /NODE_ENV=production requires PUBLIC_BASE_URL/],
+    ['a placeholder public URL', { ...production, PUBLIC_BASE_URL: 'https://pca.example.com' }, /PUBLIC_BASE_URL to be this deployment's public address/],
+    ['a bad master key', { ...production, MASTER_KEY: 'c2hvcnQ=' }, /MASTER_KEY must be 32 bytes/],
+  ];
+  for (const entry of ['http', 'jobs']) {
+    for (const [name, env, message] of cases) {
+      const result = await invokeEntry(entry, env, { job: 'ca-expiry' });
+      t.notOk(result.ok, `${entry}, ${name}: init fails`);
+      t.match(result.stderr, message, `${entry}, ${name}: says why`);
+    }
+  }
+});
+
+t.test('placeholder hosts are refused only in production', async (t) => {
+  for (const url of ['https://example.com', 'https://pca.example.org', 'http://ca.test', 'https://x.invalid', 'http://localhost:8080']) {
+    t.throws(() => loadConfig({ ...production, PUBLIC_BASE_URL: url }), /public address/, url);
+    t.doesNotThrow(() => loadConfig({ ...production, NODE_ENV: 'development', PUBLIC_BASE_URL: url }), `${url} in development`);
+  }
+  t.doesNotThrow(() => loadConfig({ ...production, PUBLIC_BASE_URL: 'https://pca.examples.com' }), 'a real host that merely contains "example"');
+});
+
+t.test('the pool holds two connections on Lambda, ten on the server, unless DATABASE_POOL_SIZE says otherwise', async (t) => {
+  t.equal(loadConfig(production, 'lambda').databasePoolSize, LAMBDA_POOL_SIZE);
+  t.equal(LAMBDA_POOL_SIZE, 2);
+  t.equal(loadConfig(production).databasePoolSize, SERVER_POOL_SIZE);
+  t.equal(loadConfig({ ...production, DATABASE_POOL_SIZE: '5' }, 'lambda').databasePoolSize, 5);
+});
+
+t.test('migrate: from /, with only DATABASE_URL, applies every migration; without it, says so', async (t) => {
+  const server = await realPostgres();
+  t.teardown(() => server.stop());
+  const url = await createEmptyDatabase(server.url);
+  t.teardown(() => dropDatabase(server.url, url));
+
+  const first = await invokeEntry('migrate', { DATABASE_URL: url });
+  t.ok(first.ok, first.stderr);
+  const applied = (JSON.parse(first.stdout.trim().split('\n').at(-1)!) as { applied: string[] }).applied;
+  t.ok(applied.length >= 3 && applied[0]!.endsWith('_init'), `applied ${applied.join(', ')}`);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const { rows } = await client.query("SELECT to_regclass('certificate_authorities') IS NOT NULL AS present");
+  await client.end();
+  t.ok(rows[0].present, 'the tables exist');
+  const second = await invokeEntry('migrate', { DATABASE_URL: url });
+  t.same(JSON.parse(second.stdout.trim().split('\n').at(-1)!), { applied: [] }, 'a second run applies nothing');
+
+  const missing = await invokeEntry('migrate', {});
+  t.notOk(missing.ok);
+  t.match(missing.stderr, /DATABASE_URL is required to migrate/);
+});
