@@ -37,17 +37,18 @@ export function createServices(deps: ServiceDependencies) {
   const configuredStores = [keyStores.software, ...(keyStores.pkcs11 ? [keyStores.pkcs11] : [])];
   // Called inside the CA, order and certificate transactions (see billing/usage-hooks.ts).
   const billingHooks = createBillingHooks(config.billing);
+  const revocation = createRevocationServices({ db, clock, keyStores, config, metrics });
   return {
     billing: createBillingService({ db, config, hooks: billingHooks }),
     readiness: createReadinessService({ database, keyStores: configuredStores }),
     accessKeys: createAccessKeyService({ db, clock, config }),
     audit: createAuditService({ db }),
     issuance: createIssuanceService({ db, clock, config, keyStores, billing: billingHooks, metrics }),
-    ca: createCaService({ db, clock, config, keyStores, billing: billingHooks }),
+    ca: createCaService({ db, clock, config, keyStores, billing: billingHooks, crls: revocation.crls }),
     issuancePolicies: createIssuancePolicyService({ db, clock, config }),
     tags: createTagService({ db, clock, config }),
     certificates: createCertificateService({ db, clock, config }),
-    revocation: createRevocationServices({ db, clock, keyStores, config, metrics }),
+    revocation,
   };
 }
 export type Services = ReturnType<typeof createServices>;

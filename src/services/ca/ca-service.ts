@@ -22,6 +22,7 @@ import { joinPem, parsePemBlocks, parseSinglePem, toPem } from '../../x509/pem.t
 import type { Clock } from '../../clock.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import type { BillingHooks } from '../billing/usage-hooks.ts';
+import type { CrlService } from '../revocation/crl-service.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { resolveCaReference } from '../urn.ts';
 import { signCaCertificate } from './ca-certificate.ts';
@@ -48,6 +49,7 @@ export interface CaServiceDeps {
   keyStores: KeyStores;
   /** Called inside our transactions (src/services/billing/usage-hooks.ts). */
   billing: Omit<BillingHooks, 'recordCertificateIssue'>;
+  crls: Pick<CrlService, 'signStale'>;
 }
 
 export interface CrlConfigurationInput {
@@ -159,7 +161,7 @@ const signsNow = (spec: CaSpec): boolean =>
   spec.type === 'ROOT' || (spec.issuerRef !== null && spec.hash !== null && spec.validity !== null);
 
 export function createCaService(deps: CaServiceDeps) {
-  const { db, clock, config, keyStores, billing } = deps;
+  const { db, clock, config, keyStores, billing, crls } = deps;
   const signingDeps = { config, keyStores };
   const keyStoreKind = (): KeyStoreKind => config.keyStore.defaultKind;
 
@@ -533,7 +535,10 @@ export function createCaService(deps: CaServiceDeps) {
     return { certificate: pem(chain[0]), certificate_chain: joinPem((isRoot ? chain : chain.slice(1)).map(pem)) };
   }
 
-  /** One locked, audited transition of an existing CA. */
+  /**
+   * One locked, audited transition of an existing CA. A CRL that a revocation under this CA still waits for (its
+   * signing at the end of the revoke failed) is signed first: no state change outruns a revocation (issue #21).
+   */
   async function transition(
     ctx: RequestContext,
     reference: string,
@@ -541,6 +546,12 @@ export function createCaService(deps: CaServiceDeps) {
     change: (tx: Tx, row: CertificateAuthority, status: CaStatus, now: Date) => Promise<Record<string, unknown> | void>,
   ): Promise<void> {
     const caId = resolve(ctx, reference);
+    await findOwnCa(db, ctx, caId);
+    try {
+      await crls.signStale(caId);
+    } catch (error) {
+      throw errors.unavailable('a revocation under this CA waits for its CRL, which cannot be signed now; retry shortly', error);
+    }
     await db.$transaction(async (tx) => {
       const now = clock.now();
       await lockCaRow(tx, caId, 'update');

@@ -1,12 +1,14 @@
 /**
- * CRL generation and reads (§10.4, §10.5). CRLs are signed by the `crl-refresh` job when a revocation waits or
- * half the current CRL's validity has passed, and on demand when a reader would otherwise get a stale or lapsed
- * CRL. One advisory lock per CA serialises signers across instances; the number is max + 1 under that lock (and
- * the (ca_id, crl_number) key backs it), so CRL numbers strictly increase per CA.
+ * CRL generation and reads (§10.4, §10.5). A revocation's CRL is signed before the revoke call returns (§4.4.6),
+ * and a CA's state change first signs a CRL a revocation still waits for; the `crl-refresh` job signs what those
+ * missed (a failed signing) and re-signs at half a CRL's validity; a reader that would get a stale or lapsed CRL
+ * gets a new one signed first. One advisory lock per CA serialises signers across instances; the number is
+ * max + 1 under that lock (and the (ca_id, crl_number) key backs it), so CRL numbers strictly increase per CA.
  */
 import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
+import { Prisma } from '../../db/generated/client.ts';
 import { errors } from '../../errors.ts';
 import { keyStoreSigner, type KeyStores } from '../../keystore/index.ts';
 import type { KeyStoreKind } from '../../keystore/key-store.ts';
@@ -18,7 +20,7 @@ import { toPem } from '../../x509/pem.ts';
 import { subjectKeyIdentifier } from '../../x509/public-key.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { resolveCaReference } from '../urn.ts';
-import { crlCacheControl, crlValidityMs, isCrlDue, isCrlUnusable, isSigningStatus, type CrlState } from './revocation-rules.ts';
+import { crlCacheControl, crlValidityMs, isCrlDue, isCrlUnusable, isSigningStatus, SIGNING_STATUSES, type CrlState } from './revocation-rules.ts';
 import { findServedCa } from './served-ca.ts';
 
 export interface CrlServiceDeps {
@@ -61,7 +63,7 @@ interface SigningCaRow {
   removedAt: Date | null;
 }
 
-/** A CA signs CRLs and OCSP answers while it holds its key and may sign (DELETED CAs: served, not re-signed, §6.1). */
+/** A CA signs CRLs and OCSP answers while it holds its key and is not removed (DELETED ones too, while pending). */
 export function maySign(ca: SigningCaRow): boolean {
   return ca.removedAt === null && isSigningStatus(ca.status) && !!ca.keyRef && !!ca.keyStore && !!ca.certificateDer;
 }
@@ -159,6 +161,33 @@ export function createCrlService({ db, clock, keyStores, config, metrics }: CrlS
     return (await signIfNeeded(caId, isCrlUnusable)).crl;
   }
 
+  /**
+   * Signings queued per CA in this process. A caller whose change has committed joins the signing that starts
+   * after the one in progress (which may have read the revocations before the change), so a burst of revokes
+   * costs two signings and holds no connection while it waits.
+   */
+  const queued = new Map<string, Promise<void>>();
+  const running = new Map<string, Promise<void>>();
+
+  /** Signs the CA's CRL if a committed revocation waits for it; returns once it is signed (or nothing waited). */
+  function signStale(caId: string): Promise<void> {
+    const waiting = queued.get(caId);
+    if (waiting) return waiting;
+    const previous = running.get(caId) ?? Promise.resolve();
+    const next: Promise<void> = previous
+      .catch(() => undefined)
+      .then(async () => {
+        queued.delete(caId);
+        running.set(caId, next);
+        await signIfNeeded(caId, (state) => state.crlStaleSince !== null);
+      })
+      .finally(() => {
+        if (running.get(caId) === next) running.delete(caId);
+      });
+    queued.set(caId, next);
+    return next;
+  }
+
   /** CAs that can sign and whose CRL is due: a revocation waits, half its validity passed, or CRL enabled and none yet. */
   async function dueCaIds(now: Date): Promise<string[]> {
     const rows = await db.$queryRaw<{ id: string }[]>`
@@ -168,7 +197,7 @@ export function createCrlService({ db, clock, keyStores, config, metrics }: CrlS
           SELECT this_update, next_update FROM crls WHERE crls.ca_id = ca.id ORDER BY crl_number DESC LIMIT 1
         ) latest ON true
        WHERE ca.removed_at IS NULL
-         AND ca.status IN ('ACTIVED', 'DISABLED', 'EXPIRED')
+         AND ca.status IN (${Prisma.join([...SIGNING_STATUSES])})
          AND ca.key_ref IS NOT NULL
          AND ca.certificate_der IS NOT NULL
          AND (ca.crl_stale_since IS NOT NULL
@@ -180,6 +209,7 @@ export function createCrlService({ db, clock, keyStores, config, metrics }: CrlS
   return {
     currentCrl,
     maySign,
+    signStale,
 
     /** The `crl-refresh` job: signs every due CRL; one CA's failure is reported and does not stop the others. */
     async refreshDue(onFailure: (caId: string, error: unknown) => void): Promise<{ due: number; signed: number; failed: number }> {

@@ -18,15 +18,16 @@ export interface RevocationDeps {
 }
 
 export function createRevocationServices(deps: RevocationDeps) {
+  const crls = createCrlService(deps);
   return {
-    revocations: createRevocationService(deps),
-    crls: createCrlService(deps),
+    revocations: createRevocationService({ ...deps, crls }),
+    crls,
     ocsp: createOcspResponder(deps),
   };
 }
 export type RevocationServices = ReturnType<typeof createRevocationServices>;
 
-/** Signs the CRLs that are due (a revocation waits, or half the validity passed); batched every minute (serverless.yml schedules the same). */
+/** Signs the CRLs that are due (a revocation whose own signing failed, or half the validity passed); every minute (serverless.yml schedules the same). */
 export function createCrlRefreshJob(crls: CrlService): Job {
   return {
     name: 'crl-refresh',

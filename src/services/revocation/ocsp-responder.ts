@@ -69,7 +69,8 @@ export function createOcspResponder({ db, clock, keyStores, config, metrics }: O
 
     /**
      * The DER OCSPResponse for a DER request to `ca`. Malformed requests get malformedRequest; a CA that may not
-     * sign now (DELETED, or its key held elsewhere) gets unauthorized. Failures of the database or key store throw.
+     * sign (its key held elsewhere) gets unauthorized; a DELETED CA answers while its deletion is pending. Failures
+     * of the database or key store throw.
      */
     async respond(ca: ServedCa, requestDer: Uint8Array): Promise<Uint8Array> {
       let request;

@@ -26,8 +26,19 @@ export function reasonCodeOf(reason: string | undefined): number {
   return REVOCATION_REASONS[reason as RevocationReason];
 }
 
-/** Issuer statuses under which revocations are accepted and CRLs/OCSP answers signed (§6.1). */
-export const SIGNING_STATUSES = ['ACTIVED', 'DISABLED', 'EXPIRED'] as const;
+/** Issuer statuses under which revocations are accepted (§6.1). */
+export const REVOKING_STATUSES = ['ACTIVED', 'DISABLED', 'EXPIRED'] as const;
+
+export function isRevokingStatus(status: string): boolean {
+  return (REVOKING_STATUSES as readonly string[]).includes(status);
+}
+
+/**
+ * Statuses under which a CA signs CRLs and OCSP answers: the revoking ones, and DELETED while its deletion is
+ * pending — the certificates it issued are still in use until they expire, so relying parties must keep getting
+ * their true status (issue #21; §6.1 says "served, not re-signed", see docs/contract-notes.md).
+ */
+export const SIGNING_STATUSES = [...REVOKING_STATUSES, 'DELETED'] as const;
 
 export function isSigningStatus(status: string): boolean {
   return (SIGNING_STATUSES as readonly string[]).includes(status);

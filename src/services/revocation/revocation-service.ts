@@ -1,18 +1,20 @@
 /**
  * Revoking certificates and subordinate CAs (§4.4.6, §4.2.7), and the per-CA CRL and OCSP settings (§4.2.9,
  * §4.2.10). A revoke is one transaction: status change, a `revocations` row (the CRL/OCSP source of truth), the
- * issuer's CRL marked stale for the `crl-refresh` job, and the audit event. Every statement reaches its row through
- * a primary or unique key, so a revoke costs the same whatever the number of revocations already recorded.
+ * issuer's CRL marked stale, and the audit event. Every statement reaches its row through a primary or unique key,
+ * so the transaction costs the same whatever the number of revocations already recorded. Once it has committed
+ * (OCSP answers revoked from then on), the issuer's new CRL is signed before the call returns (§4.4.6).
  */
 import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
+import type { CrlService } from './crl-service.ts';
 import { errors } from '../../errors.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { resolveCaReference } from '../urn.ts';
-import { canonicalSerialHex, isSigningStatus, reasonCodeOf, SIGNING_STATUSES } from './revocation-rules.ts';
+import { canonicalSerialHex, isRevokingStatus, reasonCodeOf, REVOKING_STATUSES } from './revocation-rules.ts';
 import { insertRevocationSql, markIssuerCrlStaleSql } from './revocation-sql.ts';
 
 export interface RevocationServiceDeps {
@@ -20,6 +22,7 @@ export interface RevocationServiceDeps {
   clock: Clock;
   config: Pick<Config, 'region'>;
   metrics: Pick<Metrics, 'certificatesRevoked'>;
+  crls: Pick<CrlService, 'signStale'>;
 }
 
 export interface CrlSettings {
@@ -28,7 +31,7 @@ export interface CrlSettings {
   obsBucketName?: string;
 }
 
-export function createRevocationService({ db, clock, config, metrics }: RevocationServiceDeps) {
+export function createRevocationService({ db, clock, config, metrics, crls }: RevocationServiceDeps) {
   /** The caller's CA, locked for the rest of the transaction; removed CAs are not found (§10.2). */
   async function lockCa(tx: Tx, context: RequestContext, reference: string) {
     const id = resolveCaReference(reference, { region: config.region, domainId: context.domainId, field: 'ca_id' });
@@ -43,7 +46,7 @@ export function createRevocationService({ db, clock, config, metrics }: Revocati
     const now = clock.now();
     const [issuer] = await tx.$queryRaw<{ key_algorithm: string }[]>(markIssuerCrlStaleSql(entry.issuerId, now));
     if (!issuer) {
-      throw errors.conflictingState(`the issuing CA ${entry.issuerId} is not ${SIGNING_STATUSES.join(', ')}: it can no longer revoke`);
+      throw errors.conflictingState(`the issuing CA ${entry.issuerId} is not ${REVOKING_STATUSES.join(', ')}: it can no longer revoke`);
     }
     const inserted = await tx.$executeRaw(
       insertRevocationSql({ ...entry, serialNumber: canonicalSerialHex(entry.serialNumber), revokedAt: now }),
@@ -52,9 +55,24 @@ export function createRevocationService({ db, clock, config, metrics }: Revocati
     return { revokedAt: now, caKeyAlgorithm: issuer.key_algorithm };
   }
 
+  /**
+   * The revocation has committed; its issuer's CRL is signed now. A failure here leaves the CRL marked stale (the
+   * job, the next reader and the issuer's next state change sign it) and tells the caller what did happen.
+   */
+  async function publish(issuerId: string): Promise<void> {
+    try {
+      await crls.signStale(issuerId);
+    } catch (error) {
+      throw errors.unavailable(
+        'the revocation is recorded and OCSP answers revoked, but the new CRL could not be signed yet; it will be signed shortly',
+        error,
+      );
+    }
+  }
+
   async function revokeCertificate(context: RequestContext, certificateId: string, reason: string | undefined): Promise<void> {
     const reasonCode = reasonCodeOf(reason);
-    const { caKeyAlgorithm } = await db.$transaction(async (tx) => {
+    const { caKeyAlgorithm, issuerId } = await db.$transaction(async (tx) => {
       const certificate = await tx.certificate.findFirst({
         where: { id: certificateId, domainId: context.domainId, deletedAt: null },
         select: { id: true, issuerId: true, serialNumber: true, status: true, notAfter: true },
@@ -74,18 +92,19 @@ export function createRevocationService({ db, clock, config, metrics }: Revocati
         resourceId: certificate.id,
         detail: { reason: reason ?? 'UNSPECIFIED', issuer_id: certificate.issuerId, revoked_at: revocation.revokedAt.getTime() },
       });
-      return revocation;
+      return { ...revocation, issuerId: certificate.issuerId };
     });
     metrics.certificatesRevoked.inc({ ca_key_algorithm: caKeyAlgorithm });
+    await publish(issuerId);
   }
 
   async function revokeCa(context: RequestContext, reference: string, reason: string | undefined): Promise<void> {
     const reasonCode = reasonCodeOf(reason);
-    const { caKeyAlgorithm } = await db.$transaction(async (tx) => {
+    const { caKeyAlgorithm, issuerId } = await db.$transaction(async (tx) => {
       const ca = await lockCa(tx, context, reference);
       if (ca.type === 'ROOT') throw errors.invalidCaType('a root CA cannot be revoked; only subordinate CAs can');
-      if (!isSigningStatus(ca.status)) {
-        throw errors.conflictingState(`CA is ${ca.status}; only ${SIGNING_STATUSES.join(', ')} CAs can be revoked`);
+      if (!isRevokingStatus(ca.status)) {
+        throw errors.conflictingState(`CA is ${ca.status}; only ${REVOKING_STATUSES.join(', ')} CAs can be revoked`);
       }
       if (!ca.issuerId || !ca.serialNumber || !ca.notAfter) {
         throw errors.conflictingState('only a CA whose parent is a CA of this service can be revoked here');
@@ -104,9 +123,10 @@ export function createRevocationService({ db, clock, config, metrics }: Revocati
         resourceId: ca.id,
         detail: { reason: reason ?? 'UNSPECIFIED', issuer_id: ca.issuerId, revoked_at: revocation.revokedAt.getTime() },
       });
-      return revocation;
+      return { ...revocation, issuerId: ca.issuerId };
     });
     metrics.certificatesRevoked.inc({ ca_key_algorithm: caKeyAlgorithm });
+    await publish(issuerId);
   }
 
   /** CRL and OCSP settings may change in every status but DELETED, for CAs whose key the service holds. */

@@ -3,7 +3,7 @@
  * very same statements to show that each reaches its row by key, never by scanning the revocations.
  */
 import { Prisma } from '../../db/generated/client.ts';
-import { SIGNING_STATUSES } from './revocation-rules.ts';
+import { REVOKING_STATUSES } from './revocation-rules.ts';
 
 /** Inserts a revocation unless the serial is already revoked under that issuer (then 0 rows). */
 export function insertRevocationSql(entry: {
@@ -30,7 +30,7 @@ export function markIssuerCrlStaleSql(issuerId: string, now: Date): Prisma.Sql {
     UPDATE certificate_authorities
        SET crl_stale_since = GREATEST(${now}::timestamptz, crl_stale_since + interval '1 millisecond')
      WHERE id = ${issuerId}::uuid
-       AND status IN (${Prisma.join([...SIGNING_STATUSES])})
+       AND status IN (${Prisma.join([...REVOKING_STATUSES])})
        AND removed_at IS NULL
     RETURNING key_algorithm`;
 }
