@@ -451,6 +451,59 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/private-certificate-authorities/{ca_id}/acme-policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Show a CA's ACME policy */
+        get: operations["showAcmePolicy"];
+        /** Replace a CA's ACME policy */
+        put: operations["updateAcmePolicy"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/private-certificate-authorities/{ca_id}/acme/eab": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List a CA's ACME External Account Binding keys */
+        get: operations["listAcmeEabKeys"];
+        put?: never;
+        /** Create an ACME External Account Binding key */
+        post: operations["createAcmeEabKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/private-certificate-authorities/{ca_id}/acme/eab/{kid}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke an ACME External Account Binding key (its accounts are deactivated) */
+        delete: operations["revokeAcmeEabKey"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/private-certificate-authorities/{ca_id}/tags": {
         parameters: {
             query?: never;
@@ -1158,7 +1211,7 @@ export interface operations {
                             /** @enum {string} */
                             status: "active";
                             description: string;
-                            actions: ("pca:ca:create" | "pca:ca:get" | "pca:ca:list" | "pca:ca:export" | "pca:ca:import" | "pca:ca:delete" | "pca:ca:issueCert" | "pca:ca:quota" | "pca:cert:quota" | "pca:cert:get" | "pca:cert:list" | "pca:cert:export" | "pca:cert:revoke" | "pca:cert:delete" | "pca:billing:list")[];
+                            actions: ("pca:ca:create" | "pca:ca:get" | "pca:ca:list" | "pca:ca:export" | "pca:ca:import" | "pca:ca:delete" | "pca:ca:issueCert" | "pca:ca:quota" | "pca:cert:quota" | "pca:cert:get" | "pca:cert:list" | "pca:cert:export" | "pca:cert:revoke" | "pca:cert:delete" | "pca:billing:list" | "pca:acme:eab")[];
                             /** @description ms since the epoch */
                             create_time: number;
                         }[];
@@ -1214,7 +1267,7 @@ export interface operations {
                             /** @enum {string} */
                             status: "active";
                             description: string;
-                            actions: ("pca:ca:create" | "pca:ca:get" | "pca:ca:list" | "pca:ca:export" | "pca:ca:import" | "pca:ca:delete" | "pca:ca:issueCert" | "pca:ca:quota" | "pca:cert:quota" | "pca:cert:get" | "pca:cert:list" | "pca:cert:export" | "pca:cert:revoke" | "pca:cert:delete" | "pca:billing:list")[];
+                            actions: ("pca:ca:create" | "pca:ca:get" | "pca:ca:list" | "pca:ca:export" | "pca:ca:import" | "pca:ca:delete" | "pca:ca:issueCert" | "pca:ca:quota" | "pca:cert:quota" | "pca:cert:get" | "pca:cert:list" | "pca:cert:export" | "pca:cert:revoke" | "pca:cert:delete" | "pca:billing:list" | "pca:acme:eab")[];
                             /** @description ms since the epoch */
                             create_time: number;
                             secret: string;
@@ -1642,6 +1695,12 @@ export interface operations {
                                 allowed_ekus: string[] | null;
                                 require_name_constraints_for_cas: boolean;
                             } | null;
+                            /** @description Extension: the CA's ACME policy (GET/PUT …/{ca_id}/acme-policy); off unless enabled */
+                            acme_policy: {
+                                enabled: boolean;
+                                allowed_identifiers: string[] | null;
+                                max_validity_days: number | null;
+                            };
                         }[];
                     };
                 };
@@ -2005,6 +2064,12 @@ export interface operations {
                             allowed_ekus: string[] | null;
                             require_name_constraints_for_cas: boolean;
                         } | null;
+                        /** @description Extension: the CA's ACME policy (GET/PUT …/{ca_id}/acme-policy); off unless enabled */
+                        acme_policy: {
+                            enabled: boolean;
+                            allowed_identifiers: string[] | null;
+                            max_validity_days: number | null;
+                        };
                     };
                 };
             };
@@ -3003,6 +3068,341 @@ export interface operations {
             };
         };
     };
+    showAcmePolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description CA id or URN pca:{region}:{domain_id}:ca:{ca_id} */
+                ca_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        enabled: boolean;
+                        allowed_identifiers: string[] | null;
+                        max_validity_days: number | null;
+                    };
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authentication failed */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Action not permitted */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    updateAcmePolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description CA id or URN pca:{region}:{domain_id}:ca:{ca_id} */
+                ca_id: string;
+            };
+            cookie?: never;
+        };
+        /** @description A CA's ACME policy */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Serve the ACME directory of this CA; EAB keys can be created only while true */
+                    enabled: boolean;
+                    /** @description Identifiers ACME may order: host names, '*.domain' (one or more labels), IP addresses or CIDR ranges. Absent: any the CA's own rules allow. */
+                    allowed_identifiers?: string[] | null;
+                    /** @description 1-7305; ACME certificates are valid this long (90 days when unset) */
+                    max_validity_days?: number | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        enabled: boolean;
+                        allowed_identifiers: string[] | null;
+                        max_validity_days: number | null;
+                    };
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authentication failed */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Action not permitted */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listAcmeEabKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description CA id or URN pca:{region}:{domain_id}:ca:{ca_id} */
+                ca_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        eab_keys: {
+                            /** @description The EAB key identifier (certbot --eab-kid, lego --kid, cert-manager keyID) */
+                            kid: string;
+                            ca_id: string;
+                            /** @description The CA's ACME directory */
+                            directory_url: string;
+                            status: "ACTIVE" | "REVOKED";
+                            create_time: number;
+                            revoke_time: number | null;
+                        }[];
+                    };
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authentication failed */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Action not permitted */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    createAcmeEabKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description CA id or URN pca:{region}:{domain_id}:ca:{ca_id} */
+                ca_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The EAB key identifier (certbot --eab-kid, lego --kid, cert-manager keyID) */
+                        kid: string;
+                        ca_id: string;
+                        /** @description The CA's ACME directory */
+                        directory_url: string;
+                        status: "ACTIVE" | "REVOKED";
+                        create_time: number;
+                        revoke_time: number | null;
+                        /** @description base64url HMAC key, shown only in this answer */
+                        hmac_key: string;
+                    };
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authentication failed */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Action not permitted */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revokeAcmeEabKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ca_id: string;
+                kid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authentication failed */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Action not permitted */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     listCaTags: {
         parameters: {
             query?: never;
@@ -3431,6 +3831,12 @@ export interface operations {
                                     allowed_ekus: string[] | null;
                                     require_name_constraints_for_cas: boolean;
                                 } | null;
+                                /** @description Extension: the CA's ACME policy (GET/PUT …/{ca_id}/acme-policy); off unless enabled */
+                                acme_policy: {
+                                    enabled: boolean;
+                                    allowed_identifiers: string[] | null;
+                                    max_validity_days: number | null;
+                                };
                             };
                             tags: {
                                 key: string;

@@ -63,6 +63,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const { config, database, keyStores } = options;
   const clock = options.clock ?? systemClock;
   const app = Fastify({
+    // TLS_CERT_FILE/TLS_KEY_FILE: HTTPS served here (ACME clients require it), e.g. with no proxy in front.
+    ...(config.tls ? { https: config.tls } : {}),
     logger: loggerOptions(options),
     genReqId: requestIdFor,
     // Errors fastify raises before routing (a malformed URL, say) get the contract's body too.

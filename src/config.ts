@@ -4,6 +4,7 @@
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { KEY_STORE_KINDS, type KeyStoreKind } from './keystore/key-store.ts';
 import { loadPriceCatalog, type PriceCatalog } from './services/billing/price-catalog.ts';
@@ -36,6 +37,10 @@ export interface Config {
   /** Requests per credential (access key or token subject) and window. */
   /** `max` per credential; `publicMax` per client address on the unauthenticated routes; one window for both. */
   rateLimit: { max: number; publicMax: number; windowMs: number };
+  /** ACME challenge validation (issue #16): ports, resolver and fixed host addresses, as in Pebble. */
+  acme: { http01Port: number; tlsAlpn01Port: number; dnsServer?: string; staticHosts: Record<string, string> };
+  /** PEM certificate (chain) and key: the server then speaks HTTPS itself. */
+  tls?: { cert: string; key: string };
   /** True when secrets were generated for development (printed warning at start). */
   development: boolean;
 }
@@ -121,6 +126,40 @@ export function loadOrCreateDevSecrets(dataDir: string): DevSecrets {
   mkdirSync(dataDir, { recursive: true });
   writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
   return secrets;
+}
+
+/** `name=ip,…` (ACME_STATIC_HOSTS): names resolved before DNS when validating challenges. */
+function staticHosts(raw: string | undefined): Record<string, string> {
+  const hosts: Record<string, string> = {};
+  for (const entry of (raw ?? '').split(',').map((item) => item.trim()).filter(Boolean)) {
+    const [name, address, ...rest] = entry.split('=');
+    if (!name || !address || rest.length > 0 || isIP(address) === 0) throw new ConfigError(`ACME_STATIC_HOSTS entries must be name=ip, got '${entry}'`);
+    hosts[name.toLowerCase()] = address;
+  }
+  return hosts;
+}
+
+/** ACME_DNS_SERVER: `host:port` or `host` (port 53); IPv6 as `[addr]:port`. */
+function dnsServer(raw: string | undefined): string | undefined {
+  if (!raw) return undefined;
+  const match = raw.match(/^(?:\[([0-9a-fA-F:.]+)\]|([^:]+))(?::(\d{1,5}))?$/);
+  const host = match?.[1] ?? match?.[2];
+  if (!host || isIP(host) === 0 || Number(match?.[3] ?? 53) > 65535) throw new ConfigError(`ACME_DNS_SERVER must be ip[:port] (IPv6 as [ip]:port), got '${raw}'`);
+  return raw;
+}
+
+function tlsFiles(env: Env): Config['tls'] {
+  const certFile = env.TLS_CERT_FILE;
+  const keyFile = env.TLS_KEY_FILE;
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) throw new ConfigError('TLS_CERT_FILE and TLS_KEY_FILE go together');
+  try {
+    const tls = { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
+    createPrivateKey(tls.key);
+    return tls;
+  } catch (error) {
+    throw new ConfigError(`TLS_CERT_FILE/TLS_KEY_FILE: ${(error as Error).message}`);
+  }
 }
 
 function billingCatalog(env: Env): PriceCatalog {
@@ -232,6 +271,13 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
     billing: billingCatalog(env),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
     rateLimit: rateLimit(env),
+    acme: {
+      http01Port: integer(env, 'ACME_HTTP01_PORT', 80, 1, 65535),
+      tlsAlpn01Port: integer(env, 'ACME_TLSALPN01_PORT', 443, 1, 65535),
+      dnsServer: dnsServer(env.ACME_DNS_SERVER),
+      staticHosts: staticHosts(env.ACME_STATIC_HOSTS),
+    },
+    tls: tlsFiles(env),
     development: needsDevSecrets,
   };
 }

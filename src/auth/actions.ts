@@ -15,6 +15,8 @@ export const ACTIONS = [
   'pca:cert:revoke',
   'pca:cert:delete',
   'pca:billing:list',
+  /** Extension (issue #16): create, list and revoke ACME External Account Binding keys. */
+  'pca:acme:eab',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 

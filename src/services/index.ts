@@ -8,6 +8,10 @@ import type { DatabaseHandle } from '../db/database.ts';
 import type { Job } from '../jobs/job-runner.ts';
 import type { KeyStores } from '../keystore/index.ts';
 import type { Metrics } from '../metrics/metrics.ts';
+import { createAcmeAdminService } from './acme/acme-admin-service.ts';
+import { acmeExpiryJob } from './acme/acme-jobs.ts';
+import { createAcmeService } from './acme/acme-service.ts';
+import { createChallengeValidator } from './acme/challenge-validation.ts';
 import { createAccessKeyService } from './access-keys/access-key-service.ts';
 import { createAuditService } from './audit/audit-service.ts';
 import { billingSettlementJob, createBillingService } from './billing/billing-service.ts';
@@ -37,18 +41,21 @@ export function createServices(deps: ServiceDependencies) {
   const configuredStores = [keyStores.software, ...(keyStores.pkcs11 ? [keyStores.pkcs11] : [])];
   // Called inside the CA, order and certificate transactions (see billing/usage-hooks.ts).
   const billingHooks = createBillingHooks(config.billing);
+  const issuance = createIssuanceService({ db, clock, config, keyStores, billing: billingHooks, metrics });
   const revocation = createRevocationServices({ db, clock, keyStores, config, metrics });
   return {
     billing: createBillingService({ db, config, hooks: billingHooks }),
     readiness: createReadinessService({ database, keyStores: configuredStores }),
     accessKeys: createAccessKeyService({ db, clock, config }),
     audit: createAuditService({ db }),
-    issuance: createIssuanceService({ db, clock, config, keyStores, billing: billingHooks, metrics }),
+    issuance,
     ca: createCaService({ db, clock, config, keyStores, billing: billingHooks, crls: revocation.crls }),
     issuancePolicies: createIssuancePolicyService({ db, clock, config }),
+    acmeAdmin: createAcmeAdminService({ db, clock, config }),
     tags: createTagService({ db, clock, config }),
     certificates: createCertificateService({ db, clock, config }),
     revocation,
+    acme: createAcmeService({ db, clock, config, issuance, revocations: revocation.revocations, validator: createChallengeValidator(config.acme) }),
   };
 }
 export type Services = ReturnType<typeof createServices>;
@@ -61,5 +68,6 @@ export function createJobs(services: Services, deps: ServiceDependencies): Job[]
     caExpiryJob({ db }),
     billingSettlementJob(services.billing.settlement),
     createCrlRefreshJob(services.revocation.crls),
+    acmeExpiryJob({ db }),
   ];
 }

@@ -94,6 +94,8 @@ const createVictimCa = () => createCa({ type: 'SUBORDINATE', issuer_id: rootId, 
 const victims = { ca: await createVictimCa(), certificate: await issue(), access: await createAccessKey() };
 const fallenCas: string[] = [];
 async function replaceVictim(parameter: string): Promise<void> {
+  // A fuzzed issuance-policy PUT may have left the issuers a policy that refuses the seeding requests.
+  for (const issuer of [rootId, subId]) await call('PUT', `${CA}/${issuer}/issuance-policy`, {});
   if (parameter === 'ca_id') {
     fallenCas.push(victims.ca);
     victims.ca = await createVictimCa();
@@ -105,6 +107,8 @@ async function replaceVictim(parameter: string): Promise<void> {
 }
 await call('POST', `${CA}/${rootId}/tags`, { tag: { key: 'env', value: 'fuzz' } });
 await call('POST', `${CERT}/${certificateId}/tags`, { tag: { key: 'env', value: 'fuzz' } });
+await call('PUT', `${CA}/${rootId}/acme-policy`, { enabled: true });
+const eabKids = [(await call('POST', `${CA}/${rootId}/acme/eab`)).kid as string, `eab_${'A'.repeat(22)}`];
 
 const rootDer = (await app.inject({ method: 'GET', url: `/ca/${rootId}.crt` })).rawPayload;
 const rootPem = toPem('CERTIFICATE', new Uint8Array(rootDer));
@@ -160,6 +164,8 @@ function validPathValues(name: string, effect: Effect): string[] {
       return [`${rootId}.crt`, `${urn(subId)}.crt`];
     case 'crl_file':
       return [`${subId}.crl`, `${urn(subId)}.crl`];
+    case 'kid':
+      return eabKids;
     case 'request':
       return [ocspSeed.toString('base64'), mutateBytes(ocspSeed).toString('base64')];
     default:

@@ -26,6 +26,7 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
         { name: 'certificates', description: 'Private certificates' },
         { name: 'public-pki', description: 'CRL, CA certificate and OCSP endpoints for relying parties' },
         { name: 'billing', description: 'Billing records' },
+        { name: 'acme', description: 'ACME (RFC 8555): External Account Binding keys, and the per-CA ACME server under /acme/{ca_id}/' },
         { name: 'auth', description: 'Access keys, tokens, audit' },
       ],
       components: {

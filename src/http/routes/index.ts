@@ -3,6 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import { authRoutes } from './auth/index.ts';
 import { billingRecordRoutes } from './billing/billing-records.ts';
 import { caRoutes } from './ca/ca-routes.ts';
+import { acmeRoutes } from './acme/acme-routes.ts';
+import { acmeAdminRoutes } from './ca/acme-admin-routes.ts';
 import { issuancePolicyRoutes } from './ca/issuance-policy-routes.ts';
 import { tagRoutes } from './tags/tag-routes.ts';
 import { certificateRoutes } from './certificates/certificate-routes.ts';
@@ -19,9 +21,11 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(billingRecordRoutes);
   await app.register(caRoutes);
   await app.register(issuancePolicyRoutes);
+  await app.register(acmeAdminRoutes);
   await app.register(tagRoutes);
   await app.register(publicCaCertificateRoutes);
   await app.register(certificateRoutes);
   await app.register(revocationRoutes);
   await app.register(revocationPublicRoutes);
+  await app.register(acmeRoutes);
 }

@@ -11,7 +11,7 @@ import type { RequestContext, Tx } from '../context.ts';
 export interface AuditedChange {
   /** The contract action name the call needed, e.g. `pca:ca:create`, or a finer verb such as `pca:ca:disable`. */
   action: string;
-  resourceType?: 'CA' | 'CERTIFICATE' | 'ACCESS_KEY' | 'ORDER';
+  resourceType?: 'CA' | 'CERTIFICATE' | 'ACCESS_KEY' | 'ORDER' | 'ACME_EAB_KEY' | 'ACME_ACCOUNT';
   resourceId?: string;
   detail?: Record<string, unknown>;
 }

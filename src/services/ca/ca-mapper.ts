@@ -1,4 +1,5 @@
 /** The CA object of §5.7 from a database row: every documented field present, null when empty. */
+import { storedAcmePolicy, type AcmePolicyDocument } from '../acme/acme-policy.ts';
 import type { Config } from '../../config.ts';
 import type { CertificateAuthority } from '../../db/generated/client.ts';
 import { dnObject, type DistinguishedNameObject } from '../dn-columns.ts';
@@ -49,6 +50,7 @@ export interface CaObject {
   name_constraints: NameConstraints | null;
   /** Extension (issue #19): what this CA may sign. */
   issuance_policy: IssuancePolicyDocument | null;
+  acme_policy: AcmePolicyDocument;
 }
 
 const millis = (date: Date | null): number | null => (date ? date.getTime() : null);
@@ -106,5 +108,6 @@ export function toCaObject(
     urn: caUrn(config.region, row.domainId, row.id),
     name_constraints: (row.nameConstraints as NameConstraints | null) ?? null,
     issuance_policy: storedPolicyDocument(row.issuancePolicy),
+    acme_policy: storedAcmePolicy(row.acmePolicy),
   };
 }

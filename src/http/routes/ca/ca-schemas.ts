@@ -1,4 +1,5 @@
 /** TypeBox schemas of the CA endpoints (§4.2, §4.3, §5.1-§5.7). Request schemas have no $ref. */
+import { AcmePolicyOut } from './acme-admin-schemas.ts';
 import { Type } from 'typebox';
 import { ErrorCode } from '../../../errors.ts';
 import type { FieldErrorCodes } from '../../error-handler.ts';
@@ -135,6 +136,7 @@ export const CaObject = Type.Object({
   urn: Type.String(),
   name_constraints: NameConstraintsOut,
   issuance_policy: IssuancePolicyOut,
+  acme_policy: AcmePolicyOut,
 });
 
 export const CaIdResponse = Type.Object({ ca_id: Type.String() });

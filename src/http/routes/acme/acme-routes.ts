@@ -1,0 +1,96 @@
+/**
+ * The ACME protocol routes (RFC 8555) of every CA under `/acme/{ca_id or URN}/`. Their wire format is the RFC's,
+ * not this API's: bodies are flattened JWS (`application/jose+json`), refusals are problem documents
+ * (`application/problem+json`), and every answer carries a fresh Replay-Nonce and the directory as Link rel=index.
+ * Authentication is the JWS itself, so the routes are public to the REST auth hook; they are left out of the
+ * OpenAPI document (the RFC is their contract).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AcmeProblem } from '../../../services/acme/acme-problems.ts';
+import type { AcmeReply } from '../../../services/acme/acme-service.ts';
+
+type Params = { ca: string; id?: string };
+
+const MAX_JWS_BYTES = 64 * 1024;
+
+export async function acmeRoutes(app: FastifyInstance): Promise<void> {
+  const { acme } = app.services;
+  const urlOf = (request: FastifyRequest): string => `${app.config.publicBaseUrl}${request.url}`;
+  const caOf = (request: FastifyRequest): string => (request.params as Params).ca;
+  const idOf = (request: FastifyRequest): string => (request.params as Params).id ?? '';
+
+  app.addContentTypeParser('application/jose+json', { parseAs: 'buffer', bodyLimit: MAX_JWS_BYTES }, (_request, raw, done) => {
+    try {
+      done(null, JSON.parse((raw as Buffer).toString('utf8')));
+    } catch {
+      done(new AcmeProblem('malformed', 'the body is not JSON'), undefined);
+    }
+  });
+
+  async function headers(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    reply.header('replay-nonce', await acme.newNonce());
+    reply.header('cache-control', 'no-store');
+    reply.header('link', `<${acme.directoryUrl(caOf(request))}>;rel="index"`);
+  }
+
+  app.setErrorHandler(async (error, request, reply) => {
+    let found = acme.problemOf(error);
+    if (!found) {
+      const status = (error as { statusCode?: number }).statusCode;
+      found = typeof status === 'number' && status >= 400 && status < 500 ? new AcmeProblem('malformed', (error as Error).message, { status }) : null;
+    }
+    if (!found) request.log.error({ err: error }, 'ACME request failed');
+    const answer = found ?? new AcmeProblem('serverInternal', 'internal error', { status: 500 });
+    if (answer.status < 500) request.log.info({ problem: answer.type, detail: answer.message }, 'ACME request refused');
+    for (const [name, value] of Object.entries(answer.headers ?? {})) reply.header(name, value);
+    try {
+      await headers(request, reply);
+    } catch (nonceError) {
+      request.log.error({ err: nonceError }, 'could not issue a nonce');
+    }
+    return reply.code(answer.status).type('application/problem+json').send(answer.document());
+  });
+
+  const send = async (request: FastifyRequest, reply: FastifyReply, answer: AcmeReply) => {
+    await headers(request, reply);
+    if (answer.location) reply.header('location', answer.location);
+    if (answer.links?.length) reply.header('link', [reply.getHeader('link') as string, ...answer.links]);
+    reply.code(answer.status);
+    if (answer.pem !== undefined) return reply.type('application/pem-certificate-chain').send(answer.pem);
+    return answer.body === undefined ? reply.send() : reply.type('application/json').send(answer.body);
+  };
+
+  const options = { config: { public: true }, schema: { hide: true } };
+  const post = (path: string, handle: (request: FastifyRequest) => Promise<AcmeReply>) =>
+    app.post(`/acme/:ca/${path}`, options, async (request, reply) => send(request, reply, await handle(request)));
+
+  app.get('/acme/:ca/directory', options, async (request, reply) => {
+    const directory = await acme.directory(caOf(request));
+    reply.header('cache-control', 'no-store');
+    return reply.type('application/json').send(directory);
+  });
+  for (const method of ['HEAD', 'GET'] as const) {
+    app.route({
+      method,
+      url: '/acme/:ca/new-nonce',
+      ...options,
+      handler: async (request, reply) => {
+        await acme.checkDirectory(caOf(request));
+        await headers(request, reply);
+        return reply.code(method === 'HEAD' ? 200 : 204).send();
+      },
+    });
+  }
+  post('new-account', (request) => acme.newAccount(caOf(request), urlOf(request), request.body, String(request.id)));
+  post('account/:id', (request) => acme.updateAccount(caOf(request), urlOf(request), idOf(request), request.body, String(request.id)));
+  post('key-change', (request) => acme.keyChange(caOf(request), urlOf(request), request.body, String(request.id)));
+  post('orders/:id', (request) => acme.listOrders(caOf(request), urlOf(request), idOf(request), request.body));
+  post('new-order', (request) => acme.newOrder(caOf(request), urlOf(request), request.body, String(request.id)));
+  post('order/:id', (request) => acme.getOrder(caOf(request), urlOf(request), idOf(request), request.body));
+  post('order/:id/finalize', (request) => acme.finalize(caOf(request), urlOf(request), idOf(request), request.body, String(request.id)));
+  post('authz/:id', (request) => acme.getAuthorization(caOf(request), urlOf(request), idOf(request), request.body));
+  post('chall/:id', (request) => acme.respondToChallenge(caOf(request), urlOf(request), idOf(request), request.body));
+  post('cert/:id', (request) => acme.certificateChain(caOf(request), urlOf(request), idOf(request), false, request.body));
+  post('cert/:id/alternate', (request) => acme.certificateChain(caOf(request), urlOf(request), idOf(request), true, request.body));
+  post('revoke-cert', (request) => acme.revokeCertificate(caOf(request), urlOf(request), request.body, String(request.id)));
+}

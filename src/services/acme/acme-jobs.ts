@@ -1,0 +1,33 @@
+/**
+ * `acme-expiry`: drops used-up nonces, marks orders and authorizations past their expiry (the protocol already
+ * reads them as invalid/expired), and deletes finished ACME records a week after they expired. Conditional updates
+ * and deletes only, so two instances running it at once do no harm.
+ */
+import type { Db } from '../../db/database.ts';
+import type { Job } from '../../jobs/job-runner.ts';
+
+export const ACME_EXPIRY_JOB = 'acme-expiry';
+/** Expired orders stay readable this long (clients poll them), then go with their authorizations and challenges. */
+const RETENTION_MS = 7 * 24 * 3_600_000;
+
+export function acmeExpiryJob({ db }: { db: Db }, intervalSeconds = 300): Job {
+  return {
+    name: ACME_EXPIRY_JOB,
+    intervalSeconds,
+    async run({ now }) {
+      const nonces = await db.acmeNonce.deleteMany({ where: { expiresAt: { lte: now } } });
+      const orders = await db.acmeOrder.updateMany({ where: { status: { in: ['pending', 'ready'] }, expiresAt: { lte: now } }, data: { status: 'invalid' } });
+      const authorizations = await db.acmeAuthorization.updateMany({ where: { status: 'pending', expiresAt: { lte: now } }, data: { status: 'expired' } });
+      const before = new Date(now.getTime() - RETENTION_MS);
+      const removed = await db.$transaction(async (tx) => {
+        const old = await tx.acmeOrder.findMany({ where: { expiresAt: { lte: before } }, select: { id: true }, take: 1000 });
+        const ids = old.map(({ id }) => id);
+        const authorizationIds = (await tx.acmeAuthorization.findMany({ where: { orderId: { in: ids } }, select: { id: true } })).map(({ id }) => id);
+        await tx.acmeChallenge.deleteMany({ where: { authorizationId: { in: authorizationIds } } });
+        await tx.acmeAuthorization.deleteMany({ where: { id: { in: authorizationIds } } });
+        return (await tx.acmeOrder.deleteMany({ where: { id: { in: ids } } })).count;
+      });
+      return { nonces: nonces.count, expiredOrders: orders.count, expiredAuthorizations: authorizations.count, removedOrders: removed };
+    },
+  };
+}

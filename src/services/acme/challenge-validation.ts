@@ -1,0 +1,142 @@
+/**
+ * Challenge validation (RFC 8555 §8.3 http-01, §8.4 dns-01, RFC 8737 tls-alpn-01), against the client's own
+ * servers. Names resolve through ACME_STATIC_HOSTS first, then ACME_DNS_SERVER (or the system resolver); ports
+ * come from ACME_HTTP01_PORT and ACME_TLSALPN01_PORT, as in Pebble. A failed check is an AcmeProblem
+ * (`connection`, `dns`, `tls`, `unauthorized`, `incorrectResponse`), stored on the challenge.
+ */
+import { createHash, X509Certificate } from 'node:crypto';
+import { Resolver } from 'node:dns/promises';
+import { lookup } from 'node:dns/promises';
+import http from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
+import * as pkijs from 'pkijs';
+import type { Config } from '../../config.ts';
+import { AcmeProblem, problem } from './acme-problems.ts';
+
+export interface ChallengeToCheck {
+  type: string;
+  token: string;
+  identifier: { type: string; value: string };
+  keyAuthorization: string;
+}
+
+const TIMEOUT_MS = 10_000;
+const MAX_BODY_BYTES = 8192;
+const ACME_IDENTIFIER_OID = '1.3.6.1.5.5.7.1.31';
+
+const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
+
+export function createChallengeValidator(settings: Config['acme']) {
+  const resolver = settings.dnsServer ? new Resolver({ timeout: TIMEOUT_MS, tries: 2 }) : null;
+  resolver?.setServers([settings.dnsServer!]);
+
+  async function addressOf(identifier: ChallengeToCheck['identifier']): Promise<string> {
+    if (identifier.type === 'ip') return identifier.value;
+    const fixed = settings.staticHosts[identifier.value];
+    if (fixed) return fixed;
+    try {
+      if (resolver) {
+        const v4 = await resolver.resolve4(identifier.value).catch(() => [] as string[]);
+        const addresses = v4.length > 0 ? v4 : await resolver.resolve6(identifier.value);
+        return addresses[0]!;
+      }
+      return (await lookup(identifier.value)).address;
+    } catch (error) {
+      throw problem('dns', `could not resolve ${identifier.value}: ${(error as Error).message}`);
+    }
+  }
+
+  async function http01(challenge: ChallengeToCheck): Promise<void> {
+    const address = await addressOf(challenge.identifier);
+    const host = challenge.identifier.type === 'ip' && net.isIPv6(address) ? `[${address}]` : challenge.identifier.value;
+    const url = `http://${host}:${settings.http01Port}/.well-known/acme-challenge/${challenge.token}`;
+    const body = await new Promise<string>((resolve, reject) => {
+      const request = http.get(
+        { host: address, port: settings.http01Port, path: `/.well-known/acme-challenge/${challenge.token}`, headers: { host: `${host}:${settings.http01Port}` }, timeout: TIMEOUT_MS },
+        (response) => {
+          if (response.statusCode !== 200) {
+            response.resume();
+            reject(problem('unauthorized', `${url} answered HTTP ${response.statusCode}`, 403));
+            return;
+          }
+          const chunks: Buffer[] = [];
+          let size = 0;
+          response.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > MAX_BODY_BYTES) response.destroy(new Error('response too large'));
+            else chunks.push(chunk);
+          });
+          response.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+          response.on('error', (error) => reject(problem('connection', `${url}: ${error.message}`)));
+        },
+      );
+      request.on('timeout', () => request.destroy(new Error('timed out')));
+      request.on('error', (error) => reject(problem('connection', `could not fetch ${url}: ${error.message}`)));
+    });
+    if (body.trim() !== challenge.keyAuthorization) throw problem('unauthorized', `${url} did not answer the key authorization of this challenge`, 403);
+  }
+
+  async function dns01(challenge: ChallengeToCheck): Promise<void> {
+    const name = `_acme-challenge.${challenge.identifier.value.replace(/^\*\./, '')}`;
+    let records: string[][];
+    try {
+      records = await (resolver ?? new Resolver({ timeout: TIMEOUT_MS, tries: 2 })).resolveTxt(name);
+    } catch (error) {
+      throw problem('dns', `no TXT record at ${name}: ${(error as Error).message}`);
+    }
+    const expected = sha256(challenge.keyAuthorization).toString('base64url');
+    if (!records.some((parts) => parts.join('') === expected)) throw problem('unauthorized', `the TXT records at ${name} do not hold this challenge's digest`, 403);
+  }
+
+  async function tlsAlpn01(challenge: ChallengeToCheck): Promise<void> {
+    const address = await addressOf(challenge.identifier);
+    const where = `${challenge.identifier.value} (${address}:${settings.tlsAlpn01Port})`;
+    const peer = await new Promise<{ alpn: string | false | null; certificate: X509Certificate | undefined }>((resolve, reject) => {
+      const socket = tls.connect({
+        host: address,
+        port: settings.tlsAlpn01Port,
+        ALPNProtocols: ['acme-tls/1'],
+        // The certificate is self-signed by design: it is judged by its content below.
+        rejectUnauthorized: false,
+        ...(challenge.identifier.type === 'dns' ? { servername: challenge.identifier.value } : {}),
+        timeout: TIMEOUT_MS,
+      });
+      socket.once('secureConnect', () => {
+        resolve({ alpn: socket.alpnProtocol, certificate: socket.getPeerX509Certificate() });
+        socket.end();
+      });
+      socket.once('timeout', () => socket.destroy(new Error('timed out')));
+      socket.once('error', (error) => reject(problem(error.message.includes('alert') || error.message.includes('SSL') ? 'tls' : 'connection', `${where}: ${error.message}`)));
+    });
+    if (peer.alpn !== 'acme-tls/1') throw problem('tls', `${where} did not negotiate acme-tls/1`);
+    if (!peer.certificate) throw problem('tls', `${where} presented no certificate`);
+    const expectedName = challenge.identifier.type === 'dns' ? `DNS:${challenge.identifier.value}` : `IP Address:${challenge.identifier.value}`;
+    if ((peer.certificate.subjectAltName ?? '').split(', ').join() !== expectedName) {
+      throw problem('unauthorized', `${where} presented a certificate for ${peer.certificate.subjectAltName ?? 'no name'}, not only ${challenge.identifier.value}`, 403);
+    }
+    const certificate = pkijs.Certificate.fromBER(new Uint8Array(peer.certificate.raw));
+    const extension = certificate.extensions?.find((candidate) => candidate.extnID === ACME_IDENTIFIER_OID);
+    // extnValue holds the DER OCTET STRING of the SHA-256 of the key authorization.
+    const expected = Buffer.concat([Buffer.from([0x04, 0x20]), sha256(challenge.keyAuthorization)]);
+    if (!extension?.critical || !Buffer.from(extension.extnValue.valueBlock.valueHexView).equals(expected)) {
+      throw problem('unauthorized', `${where} presented no critical acmeIdentifier extension with this challenge's digest`, 403);
+    }
+  }
+
+  const validators: Record<string, (challenge: ChallengeToCheck) => Promise<void>> = { 'http-01': http01, 'dns-01': dns01, 'tls-alpn-01': tlsAlpn01 };
+
+  return {
+    /** Resolves when the challenge is met; rejects with the AcmeProblem to store otherwise. */
+    async validate(challenge: ChallengeToCheck): Promise<void> {
+      try {
+        await validators[challenge.type]!(challenge);
+      } catch (error) {
+        if (error instanceof AcmeProblem) throw error;
+        throw problem('connection', `validation of ${challenge.identifier.value} failed: ${(error as Error).message}`);
+      }
+    },
+  };
+}
+
+export type ChallengeValidator = ReturnType<typeof createChallengeValidator>;
