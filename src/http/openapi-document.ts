@@ -11,7 +11,8 @@ function unusable<T extends object>(name: string): T {
     throw new Error(`${name} is not available while rendering the OpenAPI document`);
   };
   return new Proxy(fail, {
-    get: (_target, property) => (property === 'then' ? undefined : unusable(`${name}.${String(property)}`)),
+    // Binding is wiring too (the key-store metrics wrap each operation): the bound function still throws when used.
+    get: (_target, property) => (property === 'then' ? undefined : property === 'bind' ? () => unusable(name) : unusable(`${name}.${String(property)}`)),
     apply: fail,
   }) as unknown as T;
 }
