@@ -75,7 +75,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     // Our own access log (http/plugins/access-log.ts) replaces fastify's per-request lines.
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
-    trustProxy: true,
+    // X-Forwarded-* only from the configured proxies: anyone else could pick their address (the public rate limit's
+    // key) and the host an AK/SK signature is checked against.
+    trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 2048 },
   });
 

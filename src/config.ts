@@ -41,6 +41,11 @@ export interface Config {
   acme: { http01Port: number; tlsAlpn01Port: number; dnsServer?: string; staticHosts: Record<string, string> };
   /** PEM certificate (chain) and key: the server then speaks HTTPS itself. */
   tls?: { cert: string; key: string };
+  /**
+   * Proxies whose X-Forwarded-For/-Host/-Proto are believed (addresses, CIDR ranges or proxy-addr's names); empty:
+   * none, every client is who its socket says.
+   */
+  trustProxy: string[];
   /** True when secrets were generated for development (printed warning at start). */
   development: boolean;
 }
@@ -77,6 +82,23 @@ function rateLimit(env: Env): Config['rateLimit'] {
     publicMax: integer(env, 'PUBLIC_RATE_LIMIT_MAX', max, 1, 100_000_000),
     windowMs: integer(env, 'RATE_LIMIT_WINDOW_MS', 60_000, 1000, 86_400_000),
   };
+}
+
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+function trustProxy(env: Env): string[] {
+  const raw = env.TRUST_PROXY?.trim();
+  if (!raw) return [];
+  return raw.split(',').map((entry) => {
+    const trimmed = entry.trim();
+    const [address, prefix, ...rest] = trimmed.split('/');
+    const family = isIP(address);
+    const cidr = family !== 0 && rest.length === 0 && (prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128)));
+    if (!cidr && !PROXY_NAMES.includes(trimmed)) {
+      throw new ConfigError(`TRUST_PROXY must list proxy addresses or CIDR ranges (or ${PROXY_NAMES.join(', ')}), comma-separated; got '${trimmed}'`);
+    }
+    return trimmed;
+  });
 }
 
 function boolean(env: Env, name: string, fallback: boolean): boolean {
@@ -278,6 +300,7 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
       staticHosts: staticHosts(env.ACME_STATIC_HOSTS),
     },
     tls: tlsFiles(env),
+    trustProxy: trustProxy(env),
     development: needsDevSecrets,
   };
 }

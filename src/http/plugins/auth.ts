@@ -63,11 +63,6 @@ function verifyToken(app: FastifyInstance, token: string): Principal {
   return { domainId: claims.domain_id, subject: claims.sub, actions: new Set(claims.actions), via: 'jwt' };
 }
 
-/** The first value of a header that a proxy may have repeated. */
-function firstHeader(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value?.split(',')[0].trim();
-}
-
 const announcesBody = (request: FastifyRequest): boolean =>
   Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
 
@@ -91,8 +86,9 @@ async function receivedBody(app: FastifyInstance, request: FastifyRequest): Prom
 async function verifySignature(app: FastifyInstance, request: FastifyRequest): Promise<Principal> {
   // The signature covers the raw target and the raw body bytes.
   const received: SignedRequest = { method: request.method, url: request.url, headers: request.headers, body: await receivedBody(app, request) };
-  // Behind a proxy that rewrote Host, the client signed the host it addressed (§3.2 item 3).
-  const hostOverride = firstHeader(request.headers['x-forwarded-host']);
+  // Behind a proxy that rewrote Host, the client signed the host it addressed (§3.2 item 3); fastify takes
+  // X-Forwarded-Host only from a trusted proxy (TRUST_PROXY).
+  const hostOverride = request.headers['x-forwarded-host'] === undefined ? undefined : request.host;
   const key = await app.services.accessKeys.verifyRequest(received, hostOverride);
   return { domainId: key.domainId, subject: key.access, actions: new Set(key.actions), via: 'aksk' };
 }

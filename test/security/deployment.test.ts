@@ -1,0 +1,42 @@
+/**
+ * Deployment hardening (issue #13, item 11): X-Forwarded-* are believed only from the proxies TRUST_PROXY names,
+ * so a client can pick neither the address the public rate limit counts nor the host a signature is checked
+ * against. A probe route shows what the app makes of a request.
+ */
+import t from 'tap';
+import type { FastifyInstance } from 'fastify';
+import { createTestApp, testConfig } from '../helpers/app.ts';
+import { ConfigError } from '../../src/config.ts';
+
+const probe = (app: FastifyInstance) =>
+  app.get('/v1/test/whoami', { config: { public: true } }, async (request) => ({ ip: request.ip, host: request.host, protocol: request.protocol }));
+
+const forwarded = { 'x-forwarded-for': '198.51.100.1', 'x-forwarded-host': 'pca.attacker.example', 'x-forwarded-proto': 'https', host: 'pca.internal:8080' };
+
+async function whoami(app: FastifyInstance, remoteAddress: string) {
+  return (await app.inject({ method: 'GET', url: '/v1/test/whoami', headers: forwarded, remoteAddress })).json();
+}
+
+t.test('by default no proxy is trusted: the socket decides', async (t) => {
+  const harness = await createTestApp({ extraRoutes: probe });
+  t.teardown(() => harness.close());
+  t.same(await whoami(harness.app, '203.0.113.9'), { ip: '203.0.113.9', host: 'pca.internal:8080', protocol: 'http' });
+  t.same(await whoami(harness.app, '127.0.0.1'), { ip: '127.0.0.1', host: 'pca.internal:8080', protocol: 'http' }, 'not even loopback');
+});
+
+t.test('TRUST_PROXY: the configured proxies only', async (t) => {
+  const harness = await createTestApp({ env: { TRUST_PROXY: '10.0.0.0/8, 2001:db8::1' }, extraRoutes: probe });
+  t.teardown(() => harness.close());
+  const viaProxy = { ip: '198.51.100.1', host: 'pca.attacker.example', protocol: 'https' };
+  t.same(await whoami(harness.app, '10.1.2.3'), viaProxy, 'a proxy in the range is believed');
+  t.same(await whoami(harness.app, '2001:db8::1'), viaProxy, 'an IPv6 proxy');
+  t.same(await whoami(harness.app, '203.0.113.9'), { ip: '203.0.113.9', host: 'pca.internal:8080', protocol: 'http' }, 'anyone else is not');
+});
+
+t.test('TRUST_PROXY is validated', async (t) => {
+  t.same(testConfig().trustProxy, []);
+  t.same(testConfig({ TRUST_PROXY: 'loopback,192.0.2.0/24' }).trustProxy, ['loopback', '192.0.2.0/24']);
+  for (const bad of ['true', '*', '10.0.0.0/33', '::1/129', 'proxy.example', '10.0.0.1,']) {
+    t.throws(() => testConfig({ TRUST_PROXY: bad }), ConfigError, bad);
+  }
+});
