@@ -25,8 +25,28 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the database is reachable and the key stores are usable */
+        /**
+         * Readiness: the database is reachable and the key stores are usable
+         * @description Each check is "ok" or "failed"; what failed is in the log and in GET /v1/readiness.
+         */
         get: operations["getReady"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/readiness": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Readiness with what is wrong: for operators (every action of the catalogue) */
+        get: operations["getReadinessDetails"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1047,11 +1067,74 @@ export interface operations {
                     "application/json": {
                         /** @enum {string} */
                         status: "ready";
+                        /** @description Each dependency: "ok" or "failed" */
+                        checks: {
+                            [key: string]: "ok" | "failed";
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @example PCA.00020001 */
+                        error_code: string;
+                        error_msg: string;
+                    } & {
+                        /** @description Each dependency: "ok" or "failed" */
+                        checks: {
+                            [key: string]: "ok" | "failed";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getReadinessDetails: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "ready";
                         /** @description Each dependency with "ok" or what is wrong */
                         checks: {
                             [key: string]: string;
                         };
                     };
+                };
+            };
+            /** @description Authentication failed */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Action not permitted */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Default Response */
