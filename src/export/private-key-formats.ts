@@ -20,11 +20,16 @@ const OID = {
 export const PBKDF2_ITERATIONS = 100_000;
 const SALT_BYTES = 16;
 const MAX_PASSWORD_BYTES = 32;
+/**
+ * Every password-protected export is open to offline guessing, and JKS's KeyProtector (unsalted, iterated SHA-1)
+ * makes each guess cheap: a short password would protect nothing.
+ */
+export const MIN_PASSWORD_BYTES = 8;
 
-/** ≤ 32 printable ASCII characters other than space: letters, digits and symbols. */
+/** 8–32 printable ASCII characters other than space: letters, digits and symbols. */
 export function validateExportPassword(password: string): void {
-  if (password.length === 0 || password.length > MAX_PASSWORD_BYTES) {
-    throw errors.invalidParameter(`password must be 1 to ${MAX_PASSWORD_BYTES} bytes long`);
+  if (password.length < MIN_PASSWORD_BYTES || password.length > MAX_PASSWORD_BYTES) {
+    throw errors.invalidParameter(`password must be ${MIN_PASSWORD_BYTES} to ${MAX_PASSWORD_BYTES} bytes long`);
   }
   if (!/^[\x21-\x7e]+$/.test(password)) {
     throw errors.invalidParameter('password may contain only letters, digits and symbols');

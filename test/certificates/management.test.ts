@@ -99,10 +99,10 @@ t.test('export: zips per type with their files, encrypted keys, Content-Disposit
   const pkcs12 = await openssl(['pkcs12', '-in', dir.file('iis/server.pfx'), '-passin', 'pass:S3cret.pass', '-nodes', '-info']);
   t.ok(pkcs12.ok, `the PKCS#12 opens with the password: ${pkcs12.stderr}`);
   t.match(pkcs12.stdout, /subject=.*CN\s?=\s?gamma.internal/);
-  const json = await app.inject({ method: 'POST', url: `/v1/private-certificates/${gamma}/export`, headers: auth, payload: { is_compressed: 'false', type: 'other', password: 'abc-123' } });
+  const json = await app.inject({ method: 'POST', url: `/v1/private-certificates/${gamma}/export`, headers: auth, payload: { is_compressed: 'false', type: 'other', password: 'abc-1234' } });
   t.match(json.json().private_key, /^-----BEGIN ENCRYPTED PRIVATE KEY-----\r\n/);
   const keyFile = await dir.write('enc.key', json.json().private_key);
-  t.ok((await openssl(['pkey', '-in', keyFile, '-passin', 'pass:abc-123', '-noout'])).ok, 'openssl decrypts the key');
+  t.ok((await openssl(['pkey', '-in', keyFile, '-passin', 'pass:abc-1234', '-noout'])).ok, 'openssl decrypts the key');
   t.equal((await app.inject({ method: 'POST', url: `/v1/private-certificates/${gamma}/export`, headers: auth, payload: { type: 'WEBLOGIC' } })).statusCode, 400);
   t.equal((await app.inject({ method: 'POST', url: `/v1/private-certificates/${gamma}/export`, headers: auth, payload: { is_compressed: 'maybe' } })).statusCode, 400);
 });

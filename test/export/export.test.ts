@@ -118,13 +118,14 @@ function assertInvalidParameter(t: Test, action: () => unknown, pattern: RegExp)
   t.throws(action, AppError);
 }
 
-t.test('export passwords: letters, digits and symbols, at most 32 bytes', async (t) => {
+t.test('export passwords: letters, digits and symbols, 8 to 32 bytes', async (t) => {
   for (const good of ['Abc,.+-_#123', 'x'.repeat(32), '!"$%&\'()*/:;<=>?@[\\]^`{|}~']) {
     t.doesNotThrow(() => validateExportPassword(good), good);
   }
   assertInvalidParameter(t, () => validateExportPassword('x'.repeat(33)), /32 bytes/);
   assertInvalidParameter(t, () => validateExportPassword(''), /32 bytes/);
-  for (const bad of ['pass word', 'pässword', 'tab\there', 'new\nline', 'nul\0']) {
+  assertInvalidParameter(t, () => validateExportPassword('Seven#7'), /8 to 32 bytes/);
+  for (const bad of ['pass word', 'pässword', 'tab\there!', 'new\nline!', 'nul\0nul\0']) {
     assertInvalidParameter(t, () => validateExportPassword(bad), /letters, digits and symbols/);
   }
 });
@@ -272,7 +273,7 @@ t.test('JSON export: certificate, chain (root last) and key in the contract layo
     await publicKeyOfCertificate(rsaLeaf));
   t.match(jsonOf(buildCertificateExport(serverKeyInput({ password: '' }))).private_key, /RSA PRIVATE KEY/, 'empty password = none');
 
-  const fromCsr = jsonOf(buildCertificateExport(csrInput({ password: 'ignored' })));
+  const fromCsr = jsonOf(buildCertificateExport(csrInput({ password: 'ignored-pw' })));
   t.same(fromCsr, { certificate: body.certificate, certificate_chain: body.certificate_chain, private_key: null });
 });
 
@@ -280,6 +281,13 @@ t.test('export rejects unknown types and bad passwords', async (t) => {
   assertInvalidParameter(t, () => buildCertificateExport(serverKeyInput({ type: 'PEM' })), /type must be one of/);
   assertInvalidParameter(t, () => buildCertificateExport(serverKeyInput({ password: 'with space' })), /letters/);
   assertInvalidParameter(t, () => buildCertificateExport(serverKeyInput({ compressed: true, password: 'x'.repeat(33) })), /32/);
+  // Issue #13: a minimum length for every password-protected form (JKS's SHA-1 KeyProtector above all).
+  for (const type of ['OTHER', 'APACHE', 'NGINX', 'IIS', 'TOMCAT']) {
+    for (const password of ['x', 'Short#7']) {
+      assertInvalidParameter(t, () => buildCertificateExport(serverKeyInput({ type, compressed: type !== 'OTHER', password })), /password must be 8 to 32 bytes/);
+    }
+  }
+  t.ok(buildCertificateExport(serverKeyInput({ type: 'TOMCAT', compressed: true, password: 'Eight#88' })), 'eight characters are enough');
 });
 
 t.test('zip export: file names and contents per type', async (t) => {
@@ -328,9 +336,9 @@ t.test('zip export: IIS pfx and TOMCAT jks, with a given or a generated password
   t.equal(pfx.contents.match(/BEGIN CERTIFICATE/g)?.length, 3);
   t.match(pfx.leafOnly, /friendlyName: www.example.com/);
 
-  const iisGiven = await exportZip(serverKeyInput({ type: 'iis', password: 'Given#1' }));
+  const iisGiven = await exportZip(serverKeyInput({ type: 'iis', password: 'Given#12' }));
   t.same(Object.keys(iisGiven), ['server.pfx'], 'no keystorePass.txt with a given password');
-  t.equal((await openPkcs12(iisGiven['server.pfx'], 'Given#1')).contents.match(/BEGIN CERTIFICATE/g)?.length, 3);
+  t.equal((await openPkcs12(iisGiven['server.pfx'], 'Given#12')).contents.match(/BEGIN CERTIFICATE/g)?.length, 3);
 
   const tomcatGenerated = await exportZip(serverKeyInput({ type: 'TOMCAT', certificate: ecLeaf, pkcs8: ecLeafPkcs8 }));
   t.same(Object.keys(tomcatGenerated), ['server.jks', 'keystorePass.txt']);
@@ -339,9 +347,9 @@ t.test('zip export: IIS pfx and TOMCAT jks, with a given or a generated password
   const listing = await run('keytool', ['-list', '-v', '-keystore', await tempFile(tomcatGenerated['server.jks'], 'jks'), '-storepass', storePass]);
   t.match(listing, /Alias name: server[\s\S]*Entry type: PrivateKeyEntry[\s\S]*Certificate chain length: 3/);
 
-  const tomcatGiven = await exportZip(serverKeyInput({ type: 'Tomcat', password: 'Given#1' }));
+  const tomcatGiven = await exportZip(serverKeyInput({ type: 'Tomcat', password: 'Given#12' }));
   t.same(Object.keys(tomcatGiven), ['server.jks']);
-  t.match(await run('keytool', ['-list', '-keystore', await tempFile(tomcatGiven['server.jks'], 'jks'), '-storepass', 'Given#1']),
+  t.match(await run('keytool', ['-list', '-keystore', await tempFile(tomcatGiven['server.jks'], 'jks'), '-storepass', 'Given#12']),
     /server, .*PrivateKeyEntry/);
 });
 
@@ -373,7 +381,7 @@ t.test('ISTIO export: the four cacerts files of an intermediate with its key', a
   t.same(Object.keys(files).sort(), Object.keys(body).sort(), 'exactly the four files');
   t.equal(files['cert-chain.pem'].toString('utf8'), body['cert-chain.pem']);
 
-  assertInvalidParameter(t, () => istio({ password: 'Any#1' }), /password is not allowed/);
+  assertInvalidParameter(t, () => istio({ password: 'Any#1234' }), /password is not allowed/);
   assertInvalidParameter(t, () => istio({ isIntermediateCa: false }), /intermediate CA/);
   assertInvalidParameter(t, () => istio({ pkcs8: undefined }), /server-generated key/);
 });
