@@ -3,7 +3,8 @@
  * and schedule the CA's deletion without the clock moving; then, through the whole pending window (30 days, the
  * CRL's own validity 7), the CRL at the distribution point lists the serial (openssl `verify -crl_check` refuses the
  * certificate) and the OCSP responder answers revoked. Against a started server, with the scheduled jobs run daily
- * ("on") and never run ("off"); CI runs this file on PGlite and on Postgres.
+ * ("on") and never run ("off"); CI runs this file on PGlite and on Postgres. Item 3: at `delete_time` the CA is
+ * gone (404) for every call, whether or not the deletion job has run.
  */
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -123,6 +124,27 @@ for (const jobs of ['off', 'on'] as const) {
       }
     }
     t.equal((await call('GET', `${CA}/${subId}`)).json.status, 'DELETED', 'still pending at the end of the window');
+    const quotaBefore = (await ok('GET', `${CA}/quotas`)).quotas.resources[0].used as number;
+
+    // Item 3: at delete_time the CA is gone for every call, whether or not the deletion job has run.
+    clock.set(deleteTime);
+    if (jobs === 'on') await runEveryJob();
+    for (const [method, url, body] of [
+      ['GET', `${CA}/${subId}`],
+      ['POST', `${CA}/${subId}/restore`],
+      ['GET', `${CA}/${subId}/tags`],
+      ['GET', `${CA}/${subId}/crl`],
+      ['POST', `${CA}/${subId}/crl/enable`, { valid_days: 7 }],
+    ] as const) {
+      const response = await call(method, url, body);
+      t.equal(response.status, 404, `${method} ${url.replace(subId, '{sub}')} at delete_time: 404`);
+      t.equal(response.json.error_code, 'PCA.10010002');
+    }
+    t.equal((await fetch(`${base}/crl/${subId}.crl`)).status, 404, 'the public CRL: 404');
+    t.equal((await fetch(`${base}/ca/${subId}.crt`)).status, 404, 'the public CA certificate: 404');
+    const listed = (await ok('GET', `${CA}?limit=100`)).certificate_authorities as { ca_id: string }[];
+    t.notOk(listed.some((ca) => ca.ca_id === subId), 'not listed');
+    t.equal((await ok('GET', `${CA}/quotas`)).quotas.resources[0].used, quotaBefore - 1, 'no longer counted against the quota');
     clock.set(start + 31 * DAY_MS);
   });
 }

@@ -51,7 +51,7 @@ export function createAcmeAdminService({ db, clock, config }: AcmeAdminServiceDe
 
   return {
     async showPolicy(ctx: RequestContext, reference: string): Promise<AcmePolicyDocument> {
-      return storedAcmePolicy((await findOwnCa(db, ctx, resolve(ctx, reference))).acmePolicy);
+      return storedAcmePolicy((await findOwnCa(db, ctx, resolve(ctx, reference), clock.now())).acmePolicy);
     },
 
     /** Replaces the policy; refused for a DELETED CA and a CSR-issued one (its key is not held here). */
@@ -60,7 +60,7 @@ export function createAcmeAdminService({ db, clock, config }: AcmeAdminServiceDe
       const policy = parseAcmePolicy(document);
       await db.$transaction(async (tx) => {
         await lockCaRow(tx, caId, 'update');
-        const row = await findOwnCa(tx, ctx, caId);
+        const row = await findOwnCa(tx, ctx, caId, clock.now());
         requireStatus(row, effectiveStatus(row, clock.now()), ['PENDING', 'ACTIVED', 'DISABLED', 'EXPIRED'], 'an ACME policy');
         await tx.certificateAuthority.update({ where: { id: caId }, data: { acmePolicy: jsonOrNull(policy) } });
         await recordAudit(tx, ctx, {
@@ -81,7 +81,7 @@ export function createAcmeAdminService({ db, clock, config }: AcmeAdminServiceDe
       const now = clock.now();
       const row = await db.$transaction(async (tx) => {
         await lockCaRow(tx, caId, 'share');
-        const ca = await findOwnCa(tx, ctx, caId);
+        const ca = await findOwnCa(tx, ctx, caId, clock.now());
         if (!storedAcmePolicy(ca.acmePolicy).enabled) throw errors.conflictingState('ACME is not enabled on this CA: PUT its acme-policy with "enabled": true first');
         const created = await tx.acmeEabKey.create({ data: { kid, domainId: ctx.domainId, caId, sealedHmacKey: sealer.seal(hmacKey, eabSealingAad(kid)), createdAt: now } });
         await recordAudit(tx, ctx, { action: 'pca:acme:createEab', resourceType: 'ACME_EAB_KEY', resourceId: kid, detail: { ca_id: caId } });
@@ -92,7 +92,7 @@ export function createAcmeAdminService({ db, clock, config }: AcmeAdminServiceDe
 
     async listEabKeys(ctx: RequestContext, reference: string): Promise<{ eab_keys: EabKeyObject[] }> {
       const caId = resolve(ctx, reference);
-      await findOwnCa(db, ctx, caId);
+      await findOwnCa(db, ctx, caId, clock.now());
       const rows = await db.acmeEabKey.findMany({ where: { domainId: ctx.domainId, caId }, orderBy: { createdAt: 'asc' } });
       return { eab_keys: rows.map(eabObject) };
     },

@@ -19,7 +19,7 @@ import { normalizeDnsName } from '../../x509/name-constraints.ts';
 import { toPem } from '../../x509/pem.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import { caChain } from '../ca/issuer.ts';
-import { effectiveStatus } from '../ca/ca-rules.ts';
+import { effectiveStatus, existingCa } from '../ca/ca-rules.ts';
 import type { IssuanceService } from '../certificates/issuance-service.ts';
 import type { RequestContext } from '../context.ts';
 import { evaluateIssuance } from '../policy/index.ts';
@@ -86,7 +86,7 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     const id = urn ? parts[4]! : reference;
     const missing = () => problem('malformed', `no ACME directory for CA ${reference}`, 404);
     if (!isUuid(id)) throw missing();
-    const ca = await db.certificateAuthority.findFirst({ where: { id, removedAt: null, ...(urn ? { domainId: parts[2] } : {}) } });
+    const ca = await db.certificateAuthority.findFirst({ where: { id, ...existingCa(clock.now()), ...(urn ? { domainId: parts[2] } : {}) } });
     if (!ca) throw missing();
     const policy = storedAcmePolicy(ca.acmePolicy);
     if (!policy.enabled || ca.genMode === 'CSR' || effectiveStatus(ca, clock.now()) === 'DELETED') throw missing();

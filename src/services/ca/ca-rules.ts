@@ -2,6 +2,7 @@
  * Pure rules of the CA hierarchy: validity windows (§5.3), derived status (§6.1), algorithm and type checks
  * (§4.2.1, §10.3), path lengths and the public URLs written into certificates (§10.4).
  */
+import type { Prisma } from '../../db/generated/client.ts';
 import { errors } from '../../errors.ts';
 import { HASH_ALGORITHMS, KEY_ALGORITHMS, type HashAlgorithm, type KeyAlgorithm } from '../../x509/algorithms.ts';
 import type { KeyUsage } from '../../x509/extensions.ts';
@@ -86,6 +87,15 @@ export function validityWindow(
     throw errors.invalidValidity(`validity must end no later than the issuer's not_after (${issuerNotAfter.toISOString()})`);
   }
   return { notBefore, notAfter };
+}
+
+/**
+ * §4.2.8: a CA whose scheduled deletion time has passed is removed, whether or not the `ca-deletion` job has
+ * finalised it yet (derived on read like expiry): every call naming it gets 404. `delete_time` is set only while
+ * DELETED (restore clears it), so the time alone decides.
+ */
+export function existingCa(now: Date): Prisma.CertificateAuthorityWhereInput {
+  return { removedAt: null, OR: [{ deleteTime: null }, { deleteTime: { gt: now } }] };
 }
 
 /** §6.1: ACTIVED and DISABLED read as EXPIRED once `not_after` has passed. */

@@ -35,6 +35,7 @@ import {
   checkKeyAlgorithm,
   checkSignatureAlgorithm,
   effectiveStatus,
+  existingCa,
   requireStatus,
   type CaStatus,
   type CaType,
@@ -184,7 +185,7 @@ export function createCaService(deps: CaServiceDeps) {
   /** Serializes quota checks of one domain (pg_advisory_xact_lock) and refuses what would exceed the quota. */
   async function reserveQuota(tx: Tx, ctx: RequestContext, count: number): Promise<void> {
     await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtext(${`ca-quota:${ctx.domainId}`}))::text`;
-    const used = await tx.certificateAuthority.count({ where: { domainId: ctx.domainId, removedAt: null, ...NOT_CSR_ISSUED } });
+    const used = await tx.certificateAuthority.count({ where: { domainId: ctx.domainId, AND: [existingCa(clock.now()), NOT_CSR_ISSUED] } });
     if (used + count > config.quotas.ca) {
       throw errors.conflictingState(`the CA quota is used up (${used} of ${config.quotas.ca})`);
     }
@@ -268,7 +269,7 @@ export function createCaService(deps: CaServiceDeps) {
   /** A yearly/monthly CA awaiting configuration (create with ca_id); `tx` given: locked FOR UPDATE first. */
   async function unconfiguredPrepaid(reader: Db | Tx, ctx: RequestContext, caId: string, tx?: Tx): Promise<void> {
     if (tx) await lockCaRow(tx, caId, 'update');
-    const row = await findOwnCa(reader, ctx, caId);
+    const row = await findOwnCa(reader, ctx, caId, clock.now());
     if (row.chargingMode !== 0 || row.status !== 'PENDING' || row.keyRef !== null) {
       throw errors.conflictingState('ca_id must name a yearly/monthly CA that is PENDING and not yet configured');
     }
@@ -347,7 +348,7 @@ export function createCaService(deps: CaServiceDeps) {
 
   async function activate(ctx: RequestContext, reference: string, input: ActivateCaInput): Promise<void> {
     const caId = resolve(ctx, reference);
-    const current = await findOwnCa(db, ctx, caId);
+    const current = await findOwnCa(db, ctx, caId, clock.now());
     requireStatus(current, effectiveStatus(current, clock.now()), ['PENDING'], 'activate');
     const unconfigured = current.keyRef === null;
     const spec = unconfigured ? specOf(input) : specOf({ ...input, ...storedSpecInput(current, input) });
@@ -361,7 +362,7 @@ export function createCaService(deps: CaServiceDeps) {
         db.$transaction(async (tx) => {
           const now = clock.now();
           await lockCaRow(tx, caId, 'update');
-          const row = await findOwnCa(tx, ctx, caId);
+          const row = await findOwnCa(tx, ctx, caId, clock.now());
           requireStatus(row, effectiveStatus(row, now), ['PENDING'], 'activate');
           if ((row.keyRef === null) !== unconfigured) throw errors.conflictingState('the CA changed while activating; retry');
           const columns = {
@@ -393,7 +394,7 @@ export function createCaService(deps: CaServiceDeps) {
   }
 
   async function exportCsr(ctx: RequestContext, reference: string): Promise<{ csr: string }> {
-    const row = await findOwnCa(db, ctx, resolve(ctx, reference));
+    const row = await findOwnCa(db, ctx, resolve(ctx, reference), clock.now());
     requireStatus(row, effectiveStatus(row, clock.now()), ['PENDING'], 'CSR export');
     if (row.type !== 'SUBORDINATE' || !row.keyRef || !row.publicKeySpki) {
       throw errors.conflictingState('only a configured SUBORDINATE CA holding its key has a CSR');
@@ -412,7 +413,7 @@ export function createCaService(deps: CaServiceDeps) {
       if (row.type !== 'SUBORDINATE' || !row.publicKeySpki) throw errors.conflictingState('only a configured SUBORDINATE CA can import');
     };
     // The caller's CA first: parsing (up to 2 MiB of chain) is work an unknown or finished CA should not cost.
-    requireImportable(await findOwnCa(db, ctx, caId));
+    requireImportable(await findOwnCa(db, ctx, caId, clock.now()));
     const certificateDer = parseSinglePem(input.certificate, 'CERTIFICATE', 'certificate');
     const chainText = input.certificate_chain?.trim() ? input.certificate_chain : undefined;
     const chain = chainText ? parsePemBlocks(chainText, 'CERTIFICATE', 'certificate_chain', IMPORTED_CHAIN_LIMITS) : [];
@@ -427,7 +428,7 @@ export function createCaService(deps: CaServiceDeps) {
     await db.$transaction(async (tx) => {
       const now = clock.now();
       await lockCaRow(tx, caId, 'update');
-      const row = await findOwnCa(tx, ctx, caId);
+      const row = await findOwnCa(tx, ctx, caId, clock.now());
       requireImportable(row);
       if (!Buffer.from(certificate.spki).equals(Buffer.from(row.publicKeySpki!)) || !certificate.isCA) throw mismatch();
       if (!(await chainsTo(certificateDer, chain))) throw mismatch();
@@ -470,7 +471,7 @@ export function createCaService(deps: CaServiceDeps) {
   /** The parent when it is one of the caller's CAs: the supplied chain starts with it, or its key signed the certificate. */
   async function parentInService(tx: Tx, ctx: RequestContext, certificateDer: Uint8Array, issuerDer: Uint8Array, first: Uint8Array | undefined) {
     const candidates = await tx.certificateAuthority.findMany({
-      where: { domainId: ctx.domainId, removedAt: null, certificateDer: { not: null }, ...NOT_CSR_ISSUED },
+      where: { domainId: ctx.domainId, certificateDer: { not: null }, AND: [existingCa(clock.now()), NOT_CSR_ISSUED] },
     });
     for (const candidate of candidates) {
       const own = new Uint8Array(candidate.certificateDer!);
@@ -487,7 +488,7 @@ export function createCaService(deps: CaServiceDeps) {
   }
 
   async function show(ctx: RequestContext, reference: string): Promise<CaObject> {
-    const row = await findOwnCa(db, ctx, resolve(ctx, reference));
+    const row = await findOwnCa(db, ctx, resolve(ctx, reference), clock.now());
     return (await present([row]))[0];
   }
 
@@ -504,7 +505,7 @@ export function createCaService(deps: CaServiceDeps) {
     const now = clock.now();
     const where: Prisma.CertificateAuthorityWhereInput = {
       AND: [
-        { domainId: ctx.domainId, removedAt: null },
+        { domainId: ctx.domainId, ...existingCa(now) },
         NOT_CSR_ISSUED,
         query.status ? statusFilter(query.status, now) : {},
         query.type ? { type: query.type } : {},
@@ -524,7 +525,7 @@ export function createCaService(deps: CaServiceDeps) {
   }
 
   async function exportCertificate(ctx: RequestContext, reference: string): Promise<{ certificate: string; certificate_chain: string }> {
-    const row = await findOwnCa(db, ctx, resolve(ctx, reference));
+    const row = await findOwnCa(db, ctx, resolve(ctx, reference), clock.now());
     const status = effectiveStatus(row, clock.now());
     if (!['ACTIVED', 'EXPIRED'].includes(status) || !row.certificateDer) {
       throw errors.conflictingState(`export is not possible in status ${status} (needs ACTIVED or EXPIRED)`);
@@ -546,7 +547,7 @@ export function createCaService(deps: CaServiceDeps) {
     change: (tx: Tx, row: CertificateAuthority, status: CaStatus, now: Date) => Promise<Record<string, unknown> | void>,
   ): Promise<void> {
     const caId = resolve(ctx, reference);
-    await findOwnCa(db, ctx, caId);
+    await findOwnCa(db, ctx, caId, clock.now());
     try {
       await crls.signStale(caId);
     } catch (error) {
@@ -555,7 +556,7 @@ export function createCaService(deps: CaServiceDeps) {
     await db.$transaction(async (tx) => {
       const now = clock.now();
       await lockCaRow(tx, caId, 'update');
-      const row = await findOwnCa(tx, ctx, caId);
+      const row = await findOwnCa(tx, ctx, caId, clock.now());
       const detail = await change(tx, row, effectiveStatus(row, now), now);
       await recordAudit(tx, ctx, { action, resourceType: 'CA', resourceId: caId, detail: detail ?? undefined });
     });
@@ -609,7 +610,7 @@ export function createCaService(deps: CaServiceDeps) {
     });
 
   async function quota(ctx: RequestContext) {
-    const used = await db.certificateAuthority.count({ where: { domainId: ctx.domainId, removedAt: null, ...NOT_CSR_ISSUED } });
+    const used = await db.certificateAuthority.count({ where: { domainId: ctx.domainId, AND: [existingCa(clock.now()), NOT_CSR_ISSUED] } });
     return { quotas: { resources: [{ type: 'CERTIFICATE_AUTHORITY', used, quota: config.quotas.ca }] } };
   }
 
@@ -622,7 +623,7 @@ export function createCaService(deps: CaServiceDeps) {
     } catch {
       throw errors.notFound(`CA ${reference}`);
     }
-    const row = await db.certificateAuthority.findFirst({ where: { id, removedAt: null, certificateDer: { not: null } } });
+    const row = await db.certificateAuthority.findFirst({ where: { id, certificateDer: { not: null }, ...existingCa(clock.now()) } });
     if (!row || (domainId !== undefined && row.domainId !== domainId)) throw errors.notFound(`CA ${id}`);
     return new Uint8Array(row.certificateDer!);
   }

@@ -27,7 +27,7 @@ export function createIssuancePolicyService({ db, clock, config }: IssuancePolic
   return {
     /** Every field present; a CA without a policy reads as the empty document. */
     async show(ctx: RequestContext, reference: string): Promise<IssuancePolicyDocument> {
-      const row = await findOwnCa(db, ctx, resolve(ctx, reference));
+      const row = await findOwnCa(db, ctx, resolve(ctx, reference), clock.now());
       return policyDocument(storedIssuancePolicy(row.issuancePolicy));
     },
 
@@ -38,7 +38,7 @@ export function createIssuancePolicyService({ db, clock, config }: IssuancePolic
       const stored = policy === null ? null : policyDocument(policy);
       await db.$transaction(async (tx) => {
         await lockCaRow(tx, caId, 'update');
-        const row = await findOwnCa(tx, ctx, caId);
+        const row = await findOwnCa(tx, ctx, caId, clock.now());
         requireStatus(row, effectiveStatus(row, clock.now()), ['PENDING', 'ACTIVED', 'DISABLED', 'EXPIRED'], 'an issuance policy');
         await tx.certificateAuthority.update({ where: { id: caId }, data: { issuancePolicy: jsonOrNull(stored) } });
         await recordAudit(tx, ctx, {

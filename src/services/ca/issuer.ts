@@ -17,7 +17,7 @@ import { parsePemBlocks } from '../../x509/pem.ts';
 import { storedIssuancePolicy, type IssuancePolicy, type IssuerRules } from '../policy/index.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { resolveCaReference } from '../urn.ts';
-import { effectiveStatus, publicUrls } from './ca-rules.ts';
+import { effectiveStatus, existingCa, publicUrls } from './ca-rules.ts';
 
 export { validityWindow } from './ca-rules.ts';
 
@@ -60,9 +60,9 @@ export async function lockCaRow(db: Reader, caId: string, mode: 'share' | 'updat
   }
 }
 
-/** The caller's CA, not removed; 404 otherwise (another domain's CA is indistinguishable from a missing one). */
-export async function findOwnCa(db: Reader, ctx: RequestContext, caId: string): Promise<CertificateAuthority> {
-  const row = await db.certificateAuthority.findFirst({ where: { id: caId, domainId: ctx.domainId, removedAt: null } });
+/** The caller's CA, not removed by `now`; 404 otherwise (another domain's CA is indistinguishable from a missing one). */
+export async function findOwnCa(db: Reader, ctx: RequestContext, caId: string, now: Date): Promise<CertificateAuthority> {
+  const row = await db.certificateAuthority.findFirst({ where: { id: caId, domainId: ctx.domainId, ...existingCa(now) } });
   if (!row) throw errors.notFound(`CA ${caId}`);
   return row;
 }
@@ -113,7 +113,7 @@ export async function loadIssuer(db: Reader, ctx: RequestContext, reference: str
   const field = opts.field ?? 'issuer_id';
   const id = resolveCaReference(reference, { region: opts.region, domainId: ctx.domainId, field });
   if (opts.lock) await lockCaRow(db, id, opts.lock);
-  const row = await findOwnCa(db, ctx, id);
+  const row = await findOwnCa(db, ctx, id, opts.now);
   assertCanIssue(row, opts.now, field);
   const certificate = parseCertificate(new Uint8Array(row.certificateDer!));
   if (!certificate.subjectKeyIdentifier) throw errors.conflictingState(`CA ${row.id} certificate has no subject key identifier`);

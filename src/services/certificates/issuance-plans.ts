@@ -122,7 +122,7 @@ export function createIssuancePlanner({ db, clock, config, issuingCas }: Issuanc
     }
     const nameConstraints = validateNameConstraints(request.name_constraints);
     // The issuer is read here (unlocked) for its defaults; the transaction reads it again under its lock.
-    const issuerRow = await findOwnCa(db, ctx, resolveCaReference(request.issuer_id, { region: config.region, domainId: ctx.domainId, field: 'issuer_id' }));
+    const issuerRow = await findOwnCa(db, ctx, resolveCaReference(request.issuer_id, { region: config.region, domainId: ctx.domainId, field: 'issuer_id' }), clock.now());
     const keyAlgorithm = requestedAlgorithm ?? checkKeyAlgorithm(issuerRow.keyAlgorithm, 'the issuer key_algorithm');
     const subject = inheritDistinguishedName(requested, issuerRow);
     const plan: Omit<IssuancePlan, 'spki'> = {

@@ -221,7 +221,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
         // free_quota update never waits on another issuance's share lock. Refused requests give theirs back.
         const perDomain = countBy(batch.map((pending) => pending.item.ctx.domainId));
         for (const [domainId, count] of perDomain) await takeQuota(tx, domainId, count);
-        const rows = await issuingCas.lockIssuingCaRows(tx, batch.map((pending) => pending.item.issuerId));
+        const rows = await issuingCas.lockIssuingCaRows(tx, batch.map((pending) => pending.item.issuerId), now);
         // Signed all at once: each signature is a round trip to the key store (the libuv pool, the token), so
         // signing one after another would hold the locks for the sum of those round trips.
         type Signing = { pending: Pending<BatchedIssuance, string> } & ({ certificate: Made } | { error: unknown });

@@ -21,6 +21,7 @@ import { subjectKeyIdentifier } from '../../x509/public-key.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { resolveCaReference } from '../urn.ts';
 import { crlCacheControl, crlValidityMs, isCrlDue, isCrlUnusable, isSigningStatus, SIGNING_STATUSES, type CrlState } from './revocation-rules.ts';
+import { existingCa } from '../ca/ca-rules.ts';
 import { findServedCa } from './served-ca.ts';
 
 export interface CrlServiceDeps {
@@ -51,6 +52,7 @@ const SIGNING_FIELDS = {
   crlValidDays: true,
   crlStaleSince: true,
   removedAt: true,
+  deleteTime: true,
 } as const;
 
 interface SigningCaRow {
@@ -61,11 +63,13 @@ interface SigningCaRow {
   signatureAlgorithm: string | null;
   certificateDer: Uint8Array | null;
   removedAt: Date | null;
+  deleteTime: Date | null;
 }
 
 /** A CA signs CRLs and OCSP answers while it holds its key and is not removed (DELETED ones too, while pending). */
-export function maySign(ca: SigningCaRow): boolean {
-  return ca.removedAt === null && isSigningStatus(ca.status) && !!ca.keyRef && !!ca.keyStore && !!ca.certificateDer;
+export function maySign(ca: SigningCaRow, now: Date): boolean {
+  const removed = ca.removedAt !== null || (ca.deleteTime !== null && ca.deleteTime.getTime() <= now.getTime());
+  return !removed && isSigningStatus(ca.status) && !!ca.keyRef && !!ca.keyStore && !!ca.certificateDer;
 }
 
 /** Revoked entries of a CA still inside their certificate's validity, in pages along the primary key. */
@@ -114,7 +118,7 @@ export function createCrlService({ db, clock, keyStores, config, metrics }: CrlS
         select: { crlNumber: true, thisUpdate: true, nextUpdate: true },
       });
       const now = clock.now();
-      if (!ca || !maySign(ca) || !needed({ crlStaleSince: ca.crlStaleSince, latest }, now)) {
+      if (!ca || !maySign(ca, now) || !needed({ crlStaleSince: ca.crlStaleSince, latest }, now)) {
         return { crl: await latestCrl(tx, caId), signed: false };
       }
 
@@ -157,7 +161,8 @@ export function createCrlService({ db, clock, keyStores, config, metrics }: CrlS
   async function currentCrl(caId: string): Promise<StoredCrl | null> {
     const ca = await db.certificateAuthority.findUnique({ where: { id: caId }, select: SIGNING_FIELDS });
     const latest = await latestCrl(db, caId);
-    if (!ca || !maySign(ca) || !isCrlUnusable({ crlStaleSince: ca.crlStaleSince, latest }, clock.now())) return latest;
+    const now = clock.now();
+    if (!ca || !maySign(ca, now) || !isCrlUnusable({ crlStaleSince: ca.crlStaleSince, latest }, now)) return latest;
     return (await signIfNeeded(caId, isCrlUnusable)).crl;
   }
 
@@ -197,6 +202,7 @@ export function createCrlService({ db, clock, keyStores, config, metrics }: CrlS
           SELECT this_update, next_update FROM crls WHERE crls.ca_id = ca.id ORDER BY crl_number DESC LIMIT 1
         ) latest ON true
        WHERE ca.removed_at IS NULL
+         AND (ca.delete_time IS NULL OR ca.delete_time > ${now}::timestamptz)
          AND ca.status IN (${Prisma.join([...SIGNING_STATUSES])})
          AND ca.key_ref IS NOT NULL
          AND ca.certificate_der IS NOT NULL
@@ -229,7 +235,7 @@ export function createCrlService({ db, clock, keyStores, config, metrics }: CrlS
 
     /** `GET /crl/{ca_id}.crl`: the DER CRL and its Cache-Control, or null when the CA is not served (404). */
     async publicCrl(reference: string): Promise<{ der: Uint8Array; cacheControl: string } | null> {
-      const ca = await findServedCa(db, config.region, reference);
+      const ca = await findServedCa(db, config.region, reference, clock.now());
       const crl = ca && (await currentCrl(ca.id));
       return crl && { der: crl.der, cacheControl: crlCacheControl(crl.nextUpdate, clock.now()) };
     },
@@ -241,7 +247,7 @@ export function createCrlService({ db, clock, keyStores, config, metrics }: CrlS
     async readCrl(context: RequestContext, reference: string) {
       const id = resolveCaReference(reference, { region: config.region, domainId: context.domainId, field: 'ca_id' });
       const ca = await db.certificateAuthority.findFirst({
-        where: { id, domainId: context.domainId, removedAt: null },
+        where: { id, domainId: context.domainId, ...existingCa(clock.now()) },
         select: { id: true, certificateDer: true },
       });
       if (!ca) throw errors.notFound(`CA ${id}`);

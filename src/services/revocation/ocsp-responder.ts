@@ -65,7 +65,7 @@ export function createOcspResponder({ db, clock, keyStores, config, metrics }: O
   }
 
   return {
-    findServedCa: (reference: string) => findServedCa(db, config.region, reference),
+    findServedCa: (reference: string) => findServedCa(db, config.region, reference, clock.now()),
 
     /**
      * The DER OCSPResponse for a DER request to `ca`. Malformed requests get malformedRequest; a CA that may not
@@ -83,7 +83,7 @@ export function createOcspResponder({ db, clock, keyStores, config, metrics }: O
         }
         throw error;
       }
-      if (!maySign(ca)) {
+      if (!maySign(ca, clock.now())) {
         metrics.ocspResponses.inc({ status: 'unauthorized' });
         return ocspErrorResponse('unauthorized');
       }

@@ -13,6 +13,7 @@ import { errors } from '../../errors.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import type { RequestContext, Tx } from '../context.ts';
+import { existingCa } from '../ca/ca-rules.ts';
 import { resolveCaReference } from '../urn.ts';
 import { canonicalSerialHex, isRevokingStatus, reasonCodeOf, REVOKING_STATUSES } from './revocation-rules.ts';
 import { insertRevocationSql, markIssuerCrlStaleSql } from './revocation-sql.ts';
@@ -36,7 +37,7 @@ export function createRevocationService({ db, clock, config, metrics, crls }: Re
   async function lockCa(tx: Tx, context: RequestContext, reference: string) {
     const id = resolveCaReference(reference, { region: config.region, domainId: context.domainId, field: 'ca_id' });
     await tx.$queryRaw`SELECT 1 FROM certificate_authorities WHERE id = ${id}::uuid FOR UPDATE`;
-    const ca = await tx.certificateAuthority.findFirst({ where: { id, domainId: context.domainId, removedAt: null } });
+    const ca = await tx.certificateAuthority.findFirst({ where: { id, domainId: context.domainId, ...existingCa(clock.now()) } });
     if (!ca) throw errors.notFound(`CA ${id}`);
     return ca;
   }

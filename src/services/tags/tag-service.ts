@@ -10,7 +10,7 @@ import type { Clock } from '../../clock.ts';
 import { errors } from '../../errors.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import { toCaObject } from '../ca/ca-mapper.ts';
-import { effectiveStatus } from '../ca/ca-rules.ts';
+import { effectiveStatus, existingCa } from '../ca/ca-rules.ts';
 import { findOwnCa, lockCaRow } from '../ca/issuer.ts';
 import { toCertificateObject } from '../certificates/certificate-mapper.ts';
 import type { RequestContext, Tx } from '../context.ts';
@@ -27,7 +27,7 @@ export interface TagServiceDeps {
 
 export const MAX_TAGS_PER_RESOURCE = 20;
 
-const CA_LISTED: Prisma.CertificateAuthorityWhereInput = { removedAt: null, OR: [{ genMode: null }, { genMode: { not: 'CSR' } }] };
+const NOT_CSR_ISSUED: Prisma.CertificateAuthorityWhereInput = { OR: [{ genMode: null }, { genMode: { not: 'CSR' } }] };
 
 export function createTagService(deps: TagServiceDeps) {
   const { db, clock, config } = deps;
@@ -45,7 +45,7 @@ export function createTagService(deps: TagServiceDeps) {
     }
     const id = caId(ctx, reference);
     if (forWrite) await lockCaRow(tx, id, 'update');
-    const row = await findOwnCa(tx, ctx, id);
+    const row = await findOwnCa(tx, ctx, id, clock.now());
     if (forWrite) {
       if (row.genMode === 'CSR') throw errors.conflictingState('tags cannot be changed on a CA issued from a CSR');
       if (effectiveStatus(row, clock.now()) === 'DELETED') throw errors.conflictingState('tags cannot be changed while the CA is DELETED');
@@ -100,7 +100,7 @@ export function createTagService(deps: TagServiceDeps) {
     const name = nameContains ? { commonName: { contains: nameContains, mode: 'insensitive' as const } } : {};
     const rows =
       type === 'CA'
-        ? await db.certificateAuthority.findMany({ where: { domainId: ctx.domainId, ...CA_LISTED, ...name }, select: { id: true } })
+        ? await db.certificateAuthority.findMany({ where: { domainId: ctx.domainId, AND: [existingCa(clock.now()), NOT_CSR_ISSUED], ...name }, select: { id: true } })
         : await db.certificate.findMany({ where: { domainId: ctx.domainId, deletedAt: null, ...name }, select: { id: true } });
     return rows.map((row) => row.id);
   }
