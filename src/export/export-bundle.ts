@@ -34,7 +34,7 @@ export type CertificateExport =
 
 type Files = Record<string, Uint8Array | string>;
 
-export function buildCertificateExport(input: CertificateExportInput): CertificateExport {
+export async function buildCertificateExport(input: CertificateExportInput): Promise<CertificateExport> {
   const type = parseExportType(input.type);
   const password = input.password || undefined;
   if (password !== undefined) validateExportPassword(password);
@@ -42,8 +42,8 @@ export function buildCertificateExport(input: CertificateExportInput): Certifica
     const files = istioFiles(input, password);
     return input.compressed ? zipExport(input.commonName, type, files) : { kind: 'json', body: files };
   }
-  if (!input.compressed) return { kind: 'json', body: jsonBody(input, password) };
-  return zipExport(input.commonName, type, zipContents(type, input, password));
+  if (!input.compressed) return { kind: 'json', body: await jsonBody(input, password) };
+  return zipExport(input.commonName, type, await zipContents(type, input, password));
 }
 
 function parseExportType(type: string): ExportType {
@@ -70,20 +70,20 @@ function chainPem(chain: Uint8Array[]): string {
   return joinPem(chain.map(certificatePem));
 }
 
-function privateKeyPem(pkcs8: Uint8Array, password: string | undefined): string {
+async function privateKeyPem(pkcs8: Uint8Array, password: string | undefined): Promise<string> {
   return password === undefined ? pkcs8ToTraditionalPem(pkcs8) : encryptPkcs8Pem(pkcs8, password);
 }
 
-function jsonBody(input: CertificateExportInput, password: string | undefined): Record<string, string | null> {
+async function jsonBody(input: CertificateExportInput, password: string | undefined): Promise<Record<string, string | null>> {
   return {
     certificate: certificatePem(input.certificate),
     certificate_chain: input.chain.length === 0 ? null : chainPem(input.chain),
-    private_key: input.pkcs8 === undefined ? null : privateKeyPem(input.pkcs8, password),
+    private_key: input.pkcs8 === undefined ? null : await privateKeyPem(input.pkcs8, password),
   };
 }
 
 /** The zip table of §4.4.5. */
-function zipContents(type: Exclude<ExportType, 'ISTIO'>, input: CertificateExportInput, password: string | undefined): Files {
+async function zipContents(type: Exclude<ExportType, 'ISTIO'>, input: CertificateExportInput, password: string | undefined): Promise<Files> {
   const leaf = certificatePem(input.certificate);
   const chain = chainPem(input.chain);
   const fullChain = chainPem([input.certificate, ...input.chain]);
@@ -95,11 +95,11 @@ function zipContents(type: Exclude<ExportType, 'ISTIO'>, input: CertificateExpor
   }
   switch (type) {
     case 'APACHE':
-      return { 'server.key': privateKeyPem(pkcs8, password), 'chain.crt': chain, 'server.crt': leaf };
+      return { 'server.key': await privateKeyPem(pkcs8, password), 'chain.crt': chain, 'server.crt': leaf };
     case 'NGINX':
-      return { 'server.key': privateKeyPem(pkcs8, password), 'server.crt': fullChain };
+      return { 'server.key': await privateKeyPem(pkcs8, password), 'server.crt': fullChain };
     case 'OTHER':
-      return { 'server.key': privateKeyPem(pkcs8, password), 'chain.pem': chain, 'server.pem': leaf };
+      return { 'server.key': await privateKeyPem(pkcs8, password), 'chain.pem': chain, 'server.pem': leaf };
     case 'IIS':
       return keystoreFiles('server.pfx', password, (storePassword) =>
         buildPkcs12({
@@ -118,10 +118,10 @@ function zipContents(type: Exclude<ExportType, 'ISTIO'>, input: CertificateExpor
 }
 
 /** A keystore under the caller's password, or under a random one handed over in keystorePass.txt. */
-function keystoreFiles(name: string, password: string | undefined, build: (password: string) => Uint8Array): Files {
-  if (password !== undefined) return { [name]: build(password) };
+async function keystoreFiles(name: string, password: string | undefined, build: (password: string) => Uint8Array | Promise<Uint8Array>): Promise<Files> {
+  if (password !== undefined) return { [name]: await build(password) };
   const generated = randomPassword();
-  return { [name]: build(generated), 'keystorePass.txt': generated };
+  return { [name]: await build(generated), 'keystorePass.txt': generated };
 }
 
 const PASSWORD_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';

@@ -5,6 +5,7 @@
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import * as asn1js from 'asn1js';
+import { iteratedSha256 } from './iterated-hash.ts';
 import { PBKDF2_ITERATIONS, encryptPkcs8, pbes2Encrypt } from './private-key-formats.ts';
 
 const OID = {
@@ -30,8 +31,11 @@ export interface Pkcs12Input {
   friendlyName?: string;
 }
 
-/** DER PFX holding the key, the leaf and its chain; key and leaf are paired by a localKeyId attribute. */
-export function buildPkcs12({ pkcs8, certificate, chain, password, friendlyName }: Pkcs12Input): Uint8Array {
+/**
+ * DER PFX holding the key, the leaf and its chain; key and leaf are paired by a localKeyId attribute. Its three key
+ * derivations run off the event loop (libuv's pool for PBKDF2, a worker for the MAC's iterated hash), concurrently.
+ */
+export async function buildPkcs12({ pkcs8, certificate, chain, password, friendlyName }: Pkcs12Input): Promise<Uint8Array> {
   const leafAttributes = [
     attribute(OID.localKeyId, new asn1js.OctetString({ valueHex: createHash('sha1').update(certificate).digest() })),
     ...(friendlyName === undefined ? [] : [attribute(OID.friendlyName, new asn1js.BmpString({ value: friendlyName }))]),
@@ -40,13 +44,17 @@ export function buildPkcs12({ pkcs8, certificate, chain, password, friendlyName 
     certBag(certificate, leafAttributes),
     ...chain.map((der) => certBag(der, [])),
   ]);
-  const keyBag = safeBag(OID.shroudedKeyBag, asn1js.fromBER(encryptPkcs8(pkcs8, password)).result, leafAttributes);
-  const authenticatedSafe = der(
-    new asn1js.Sequence({ value: [encryptedContentInfo(certificates, password), dataContentInfo(safeContents([keyBag]))] }),
-  );
+  const macSalt = randomBytes(MAC_SALT_BYTES);
+  const [encryptedKey, encryptedCertificates, macKey] = await Promise.all([
+    encryptPkcs8(pkcs8, password),
+    encryptedContentInfo(certificates, password),
+    pkcs12MacKey(password, macSalt, PBKDF2_ITERATIONS),
+  ]);
+  const keyBag = safeBag(OID.shroudedKeyBag, asn1js.fromBER(encryptedKey).result, leafAttributes);
+  const authenticatedSafe = der(new asn1js.Sequence({ value: [encryptedCertificates, dataContentInfo(safeContents([keyBag]))] }));
   return der(
     new asn1js.Sequence({
-      value: [new asn1js.Integer({ value: 3 }), dataContentInfo(authenticatedSafe), macData(authenticatedSafe, password)],
+      value: [new asn1js.Integer({ value: 3 }), dataContentInfo(authenticatedSafe), macData(authenticatedSafe, macKey, macSalt)],
     }),
   );
 }
@@ -94,8 +102,8 @@ function dataContentInfo(content: Uint8Array): asn1js.Sequence {
 }
 
 /** ContentInfo of type encryptedData (RFC 5652 §8) around PBES2-encrypted content. */
-function encryptedContentInfo(content: Uint8Array, password: string): asn1js.Sequence {
-  const { algorithm, ciphertext } = pbes2Encrypt(content, password);
+async function encryptedContentInfo(content: Uint8Array, password: string): Promise<asn1js.Sequence> {
+  const { algorithm, ciphertext } = await pbes2Encrypt(content, password);
   const encryptedData = new asn1js.Sequence({
     value: [
       new asn1js.Integer({ value: 0 }),
@@ -111,9 +119,8 @@ function encryptedContentInfo(content: Uint8Array, password: string): asn1js.Seq
   return new asn1js.Sequence({ value: [new asn1js.ObjectIdentifier({ value: OID.encryptedData }), contextTag0(encryptedData)] });
 }
 
-function macData(authenticatedSafe: Uint8Array, password: string): asn1js.Sequence {
-  const salt = randomBytes(MAC_SALT_BYTES);
-  const mac = createHmac('sha256', pkcs12MacKey(password, salt, PBKDF2_ITERATIONS)).update(authenticatedSafe).digest();
+function macData(authenticatedSafe: Uint8Array, macKey: Uint8Array, salt: Uint8Array): asn1js.Sequence {
+  const mac = createHmac('sha256', macKey).update(authenticatedSafe).digest();
   return new asn1js.Sequence({
     value: [
       new asn1js.Sequence({
@@ -132,14 +139,13 @@ function macData(authenticatedSafe: Uint8Array, password: string): asn1js.Sequen
  * The PKCS#12 key derivation (RFC 7292 B.2) with SHA-256 and ID 3 (MAC key). The HMAC-SHA256 key is exactly one
  * hash output long, so only the first block of the algorithm is needed.
  */
-function pkcs12MacKey(password: string, salt: Uint8Array, iterations: number): Uint8Array {
+async function pkcs12MacKey(password: string, salt: Uint8Array, iterations: number): Promise<Uint8Array> {
   const blockBytes = 64;
   const diversifier = Buffer.alloc(blockBytes, 3);
   const bmpPassword = Buffer.from(`${password}\0`, 'utf16le').swap16();
   const input = Buffer.concat([repeatToBlocks(salt, blockBytes), repeatToBlocks(bmpPassword, blockBytes)]);
-  let digest = createHash('sha256').update(diversifier).update(input).digest();
-  for (let round = 1; round < iterations; round++) digest = createHash('sha256').update(digest).digest();
-  return digest;
+  const first = createHash('sha256').update(diversifier).update(input).digest();
+  return iteratedSha256(first, iterations - 1);
 }
 
 /** `bytes` repeated and cut to the next multiple of `blockBytes` (empty stays empty). */

@@ -4,7 +4,8 @@
  * Passwords are printable ASCII (validateExportPassword), so their UTF-8 bytes are what OpenSSL and Java feed
  * to PBKDF2 as well.
  */
-import { createCipheriv, createPrivateKey, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { createCipheriv, createPrivateKey, pbkdf2, randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import * as asn1js from 'asn1js';
 import { errors } from '../errors.ts';
 import { toPem } from '../x509/pem.ts';
@@ -60,10 +61,13 @@ export interface Pbes2Encrypted {
   ciphertext: Uint8Array;
 }
 
-export function pbes2Encrypt(plaintext: Uint8Array, password: string): Pbes2Encrypted {
+const pbkdf2Async = promisify(pbkdf2);
+
+/** PBKDF2 runs on libuv's pool: its 100,000 rounds would hold the event loop for tens of milliseconds. */
+export async function pbes2Encrypt(plaintext: Uint8Array, password: string): Promise<Pbes2Encrypted> {
   const salt = randomBytes(SALT_BYTES);
   const iv = randomBytes(16);
-  const key = pbkdf2Sync(Buffer.from(password, 'utf8'), salt, PBKDF2_ITERATIONS, 32, 'sha256');
+  const key = await pbkdf2Async(Buffer.from(password, 'utf8'), salt, PBKDF2_ITERATIONS, 32, 'sha256');
   const cipher = createCipheriv('aes-256-cbc', key, iv);
   const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   const algorithm = new asn1js.Sequence({
@@ -96,12 +100,12 @@ export function pbes2Encrypt(plaintext: Uint8Array, password: string): Pbes2Encr
 }
 
 /** EncryptedPrivateKeyInfo DER (RFC 5958) of a PKCS#8 key; also the bag value of a PKCS#12 shrouded key bag. */
-export function encryptPkcs8(pkcs8: Uint8Array, password: string): Uint8Array {
-  const { algorithm, ciphertext } = pbes2Encrypt(pkcs8, password);
+export async function encryptPkcs8(pkcs8: Uint8Array, password: string): Promise<Uint8Array> {
+  const { algorithm, ciphertext } = await pbes2Encrypt(pkcs8, password);
   const info = new asn1js.Sequence({ value: [algorithm, new asn1js.OctetString({ valueHex: ciphertext })] });
   return new Uint8Array(info.toBER());
 }
 
-export function encryptPkcs8Pem(pkcs8: Uint8Array, password: string): string {
-  return privateKeyPem('ENCRYPTED PRIVATE KEY', encryptPkcs8(pkcs8, password));
+export async function encryptPkcs8Pem(pkcs8: Uint8Array, password: string): Promise<string> {
+  return privateKeyPem('ENCRYPTED PRIVATE KEY', await encryptPkcs8(pkcs8, password));
 }

@@ -14,6 +14,7 @@ import { AppError } from '../../src/errors.ts';
 import { buildCertificateExport, type CertificateExportInput } from '../../src/export/export-bundle.ts';
 import { buildJks } from '../../src/export/jks.ts';
 import { buildPkcs12 } from '../../src/export/pkcs12.ts';
+import { mainThreadCpuAvailable, mainThreadCpuMs } from '../helpers/main-thread-cpu.ts';
 import { encryptPkcs8Pem, pkcs8ToTraditionalPem, validateExportPassword } from '../../src/export/private-key-formats.ts';
 import { zipFiles } from '../../src/export/zip.ts';
 
@@ -113,20 +114,20 @@ function assertPemLayout(t: Test, text: string, label: string, blocks: number, e
 
 const pemBlocks = (text: string) => [...text.matchAll(PEM_BLOCK)].map((m) => new Uint8Array(Buffer.from(m[2], 'base64')));
 
-function assertInvalidParameter(t: Test, action: () => unknown, pattern: RegExp) {
-  t.throws(action, { statusCode: 400, code: 'PCA.00020001', message: pattern });
-  t.throws(action, AppError);
+async function assertInvalidParameter(t: Test, action: () => unknown, pattern: RegExp) {
+  await t.rejects(async () => action(), { statusCode: 400, code: 'PCA.00020001', message: pattern });
+  await t.rejects(async () => action(), AppError);
 }
 
 t.test('export passwords: letters, digits and symbols, 8 to 32 bytes', async (t) => {
   for (const good of ['Abc,.+-_#123', 'x'.repeat(32), '!"$%&\'()*/:;<=>?@[\\]^`{|}~']) {
     t.doesNotThrow(() => validateExportPassword(good), good);
   }
-  assertInvalidParameter(t, () => validateExportPassword('x'.repeat(33)), /32 bytes/);
-  assertInvalidParameter(t, () => validateExportPassword(''), /32 bytes/);
-  assertInvalidParameter(t, () => validateExportPassword('Seven#7'), /8 to 32 bytes/);
+  await assertInvalidParameter(t, () => validateExportPassword('x'.repeat(33)), /32 bytes/);
+  await assertInvalidParameter(t, () => validateExportPassword(''), /32 bytes/);
+  await assertInvalidParameter(t, () => validateExportPassword('Seven#7'), /8 to 32 bytes/);
   for (const bad of ['pass word', 'pässword', 'tab\there!', 'new\nline!', 'nul\0nul\0']) {
-    assertInvalidParameter(t, () => validateExportPassword(bad), /letters, digits and symbols/);
+    await assertInvalidParameter(t, () => validateExportPassword(bad), /letters, digits and symbols/);
   }
 });
 
@@ -154,7 +155,7 @@ t.test('traditional PEM keys: PKCS#1 for RSA, SEC 1 with named curve and public 
 
 t.test('encrypted PKCS#8: PBES2, PBKDF2-HMAC-SHA256 with 100000 rounds, AES-256-CBC', async (t) => {
   for (const pkcs8 of [rsaLeafPkcs8, ecLeafPkcs8]) {
-    const pem = encryptPkcs8Pem(pkcs8, 'S3cret,.+-_#');
+    const pem = await encryptPkcs8Pem(pkcs8, 'S3cret,.+-_#');
     assertPemLayout(t, pem, 'ENCRYPTED PRIVATE KEY', 1, true);
     const path = await tempFile(pem, 'pem');
     t.equal(await publicKeyOfKeyFile(path, ['-passin', 'pass:S3cret,.+-_#']), await publicKeyOfPkcs8(pkcs8));
@@ -162,7 +163,7 @@ t.test('encrypted PKCS#8: PBES2, PBKDF2-HMAC-SHA256 with 100000 rounds, AES-256-
     const structure = await run('openssl', ['asn1parse', '-in', path]);
     for (const part of [/:PBES2/, /:PBKDF2/, /:hmacWithSHA256/, /:aes-256-cbc/, /INTEGER\s+:0186A0/]) t.match(structure, part);
   }
-  t.not(encryptPkcs8Pem(ecLeafPkcs8, 'p'), encryptPkcs8Pem(ecLeafPkcs8, 'p'), 'fresh salt and IV each time');
+  t.not(await encryptPkcs8Pem(ecLeafPkcs8, 'p'), await encryptPkcs8Pem(ecLeafPkcs8, 'p'), 'fresh salt and IV each time');
 });
 
 /** `openssl pkcs12` output of a PFX: the info dump and the key and certificates it holds. */
@@ -175,7 +176,7 @@ async function openPkcs12(bytes: Uint8Array, password: string) {
 }
 
 t.test('PKCS#12: openssl and keytool read key, leaf and chain', async (t) => {
-  const pfx = buildPkcs12({ pkcs8: ecLeafPkcs8, certificate: ecLeaf, chain: leafChain, password: 'pfx-Pass#1', friendlyName: 'www.example.com' });
+  const pfx = await buildPkcs12({ pkcs8: ecLeafPkcs8, certificate: ecLeaf, chain: leafChain, password: 'pfx-Pass#1', friendlyName: 'www.example.com' });
   const { path, info, contents, leafOnly } = await openPkcs12(pfx, 'pfx-Pass#1');
   t.match(info, /MAC: sha256, Iteration 100000/);
   t.match(info, /PKCS7 Encrypted data: PBES2, PBKDF2, AES-256-CBC, Iteration 100000, PRF hmacWithSHA256/);
@@ -235,17 +236,19 @@ const serverKeyInput = (overrides: Partial<CertificateExportInput> = {}): Certif
 });
 const csrInput = (overrides: Partial<CertificateExportInput> = {}) => serverKeyInput({ pkcs8: undefined, ...overrides });
 
-function jsonOf(result: ReturnType<typeof buildCertificateExport>) {
+async function jsonOf(pending: ReturnType<typeof buildCertificateExport>) {
+  const result = await pending;
   if (result.kind !== 'json') throw new Error(`expected JSON, got ${result.kind}`);
   return result.body;
 }
-function zipOf(result: ReturnType<typeof buildCertificateExport>) {
+async function zipOf(pending: ReturnType<typeof buildCertificateExport>) {
+  const result = await pending;
   if (result.kind !== 'zip') throw new Error(`expected a zip, got ${result.kind}`);
   return result;
 }
 
 t.test('JSON export: certificate, chain (root last) and key in the contract layout', async (t) => {
-  const body = jsonOf(buildCertificateExport(serverKeyInput({ type: 'other' })));
+  const body = await jsonOf(buildCertificateExport(serverKeyInput({ type: 'other' })));
   t.same(Object.keys(body), ['certificate', 'certificate_chain', 'private_key']);
   assertPemLayout(t, body.certificate!, 'CERTIFICATE', 1, false);
   assertPemLayout(t, body.certificate_chain!, 'CERTIFICATE', 2, false);
@@ -258,43 +261,43 @@ t.test('JSON export: certificate, chain (root last) and key in the contract layo
   t.equal(await publicKeyOfKeyFile(await tempFile(body.private_key!, 'pem')), await publicKeyOfCertificate(rsaLeaf));
 
   for (const type of ['IIS', 'tomcat', 'Apache', 'NGINX']) {
-    const other = jsonOf(buildCertificateExport(serverKeyInput({ type })));
+    const other = await jsonOf(buildCertificateExport(serverKeyInput({ type })));
     t.equal(other.certificate, body.certificate, `${type}: same certificate`);
     t.equal(other.certificate_chain, body.certificate_chain, `${type}: same chain`);
     t.match(other.private_key, /^-----BEGIN RSA PRIVATE KEY-----/, `${type}: traditional key`);
   }
 
-  const ec = jsonOf(buildCertificateExport(serverKeyInput({ certificate: ecLeaf, pkcs8: ecLeafPkcs8 })));
+  const ec = await jsonOf(buildCertificateExport(serverKeyInput({ certificate: ecLeaf, pkcs8: ecLeafPkcs8 })));
   t.match(ec.private_key, /^-----BEGIN EC PRIVATE KEY-----/);
 
-  const encrypted = jsonOf(buildCertificateExport(serverKeyInput({ password: 'Key+Pass_1' })));
+  const encrypted = await jsonOf(buildCertificateExport(serverKeyInput({ password: 'Key+Pass_1' })));
   assertPemLayout(t, encrypted.private_key!, 'ENCRYPTED PRIVATE KEY', 1, true);
   t.equal(await publicKeyOfKeyFile(await tempFile(encrypted.private_key!, 'pem'), ['-passin', 'pass:Key+Pass_1']),
     await publicKeyOfCertificate(rsaLeaf));
-  t.match(jsonOf(buildCertificateExport(serverKeyInput({ password: '' }))).private_key, /RSA PRIVATE KEY/, 'empty password = none');
+  t.match((await jsonOf(buildCertificateExport(serverKeyInput({ password: '' })))).private_key, /RSA PRIVATE KEY/, 'empty password = none');
 
-  const fromCsr = jsonOf(buildCertificateExport(csrInput({ password: 'ignored-pw' })));
+  const fromCsr = await jsonOf(buildCertificateExport(csrInput({ password: 'ignored-pw' })));
   t.same(fromCsr, { certificate: body.certificate, certificate_chain: body.certificate_chain, private_key: null });
 });
 
 t.test('export rejects unknown types and bad passwords', async (t) => {
-  assertInvalidParameter(t, () => buildCertificateExport(serverKeyInput({ type: 'PEM' })), /type must be one of/);
-  assertInvalidParameter(t, () => buildCertificateExport(serverKeyInput({ password: 'with space' })), /letters/);
-  assertInvalidParameter(t, () => buildCertificateExport(serverKeyInput({ compressed: true, password: 'x'.repeat(33) })), /32/);
+  await assertInvalidParameter(t, () => buildCertificateExport(serverKeyInput({ type: 'PEM' })), /type must be one of/);
+  await assertInvalidParameter(t, () => buildCertificateExport(serverKeyInput({ password: 'with space' })), /letters/);
+  await assertInvalidParameter(t, () => buildCertificateExport(serverKeyInput({ compressed: true, password: 'x'.repeat(33) })), /32/);
   // Issue #13: a minimum length for every password-protected form (JKS's SHA-1 KeyProtector above all).
   for (const type of ['OTHER', 'APACHE', 'NGINX', 'IIS', 'TOMCAT']) {
     for (const password of ['x', 'Short#7']) {
-      assertInvalidParameter(t, () => buildCertificateExport(serverKeyInput({ type, compressed: type !== 'OTHER', password })), /password must be 8 to 32 bytes/);
+      await assertInvalidParameter(t, () => buildCertificateExport(serverKeyInput({ type, compressed: type !== 'OTHER', password })), /password must be 8 to 32 bytes/);
     }
   }
-  t.ok(buildCertificateExport(serverKeyInput({ type: 'TOMCAT', compressed: true, password: 'Eight#88' })), 'eight characters are enough');
+  t.ok(await buildCertificateExport(serverKeyInput({ type: 'TOMCAT', compressed: true, password: 'Eight#88' })), 'eight characters are enough');
 });
 
 t.test('zip export: file names and contents per type', async (t) => {
-  const leafPem = jsonOf(buildCertificateExport(csrInput())).certificate!;
-  const chainPem = jsonOf(buildCertificateExport(csrInput())).certificate_chain!;
+  const leafPem = (await jsonOf(buildCertificateExport(csrInput()))).certificate!;
+  const chainPem = (await jsonOf(buildCertificateExport(csrInput()))).certificate_chain!;
   const fullChain = `${leafPem}\r\n${chainPem}`;
-  const exportZip = async (input: CertificateExportInput) => unzip(zipOf(buildCertificateExport({ ...input, compressed: true })).bytes);
+  const exportZip = async (input: CertificateExportInput) => unzip((await zipOf(buildCertificateExport({ ...input, compressed: true }))).bytes);
   const text = (files: Record<string, Buffer>) => Object.fromEntries(Object.entries(files).map(([n, b]) => [n, b.toString('utf8')]));
 
   const fromCsr = {
@@ -326,7 +329,7 @@ t.test('zip export: file names and contents per type', async (t) => {
 });
 
 t.test('zip export: IIS pfx and TOMCAT jks, with a given or a generated password', async (t) => {
-  const exportZip = async (input: CertificateExportInput) => unzip(zipOf(buildCertificateExport({ ...input, compressed: true })).bytes);
+  const exportZip = async (input: CertificateExportInput) => unzip((await zipOf(buildCertificateExport({ ...input, compressed: true }))).bytes);
 
   const iisGenerated = await exportZip(serverKeyInput({ type: 'IIS' }));
   t.same(Object.keys(iisGenerated), ['server.pfx', 'keystorePass.txt']);
@@ -353,9 +356,22 @@ t.test('zip export: IIS pfx and TOMCAT jks, with a given or a generated password
     /server, .*PrivateKeyEntry/);
 });
 
+t.test('IIS and encrypted-key exports derive their keys off the event loop: under 100 ms of main-thread CPU each', { skip: mainThreadCpuAvailable ? false : 'needs /proc/thread-self (Linux)' }, async (t) => {
+  // Before, two pbkdf2Sync and a JS loop of 100,000 hashes ran on the main thread: 280 ms per export on a quiet machine.
+  const before = mainThreadCpuMs();
+  const results = await Promise.all([
+    ...Array.from({ length: 4 }, () => buildCertificateExport(serverKeyInput({ type: 'IIS', compressed: true, password: 'Given#12' }))),
+    buildCertificateExport(serverKeyInput({ type: 'NGINX', password: 'Given#12' })),
+  ]);
+  const perExport = (mainThreadCpuMs() - before) / results.length;
+  t.ok(perExport < 100, `${perExport.toFixed(0)} ms of main-thread CPU per export`);
+  const pfx = await openPkcs12((await unzip((await zipOf(Promise.resolve(results[0]))).bytes))['server.pfx'], 'Given#12');
+  t.match(pfx.info, /MAC: sha256, Iteration 100000/, 'the MAC computed in the worker verifies');
+});
+
 t.test('zip file name: <cn>_<type>.zip with unsafe characters replaced', async (t) => {
-  t.equal(zipOf(buildCertificateExport(csrInput({ type: 'Apache', compressed: true }))).filename, 'www.example.com_apache.zip');
-  t.equal(zipOf(buildCertificateExport(csrInput({ type: 'other', compressed: true, commonName: '*.ex ample/é-1_2' }))).filename,
+  t.equal((await zipOf(buildCertificateExport(csrInput({ type: 'Apache', compressed: true })))).filename, 'www.example.com_apache.zip');
+  t.equal((await zipOf(buildCertificateExport(csrInput({ type: 'other', compressed: true, commonName: '*.ex ample/é-1_2' })))).filename,
     '_.ex_ample__-1_2_other.zip');
 });
 
@@ -364,7 +380,7 @@ t.test('ISTIO export: the four cacerts files of an intermediate with its key', a
     type: 'istio', compressed: false, commonName: 'Export Test Intermediate', certificate: intermediate, chain: [root],
     pkcs8: intermediatePkcs8, isIntermediateCa: true, ...overrides,
   });
-  const body = jsonOf(istio());
+  const body = await jsonOf(istio());
   t.same(Object.keys(body).sort(), ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem']);
   t.same(pemBlocks(body['ca-cert.pem']!), [intermediate]);
   t.same(pemBlocks(body['root-cert.pem']!), [root]);
@@ -375,13 +391,13 @@ t.test('ISTIO export: the four cacerts files of an intermediate with its key', a
     '-untrusted', await tempFile(body['cert-chain.pem']!, 'pem'), await tempFile(body['ca-cert.pem']!, 'pem')]);
   t.match(verified, /: OK/);
 
-  const zipped = zipOf(istio({ compressed: true }));
+  const zipped = await zipOf(istio({ compressed: true }));
   t.equal(zipped.filename, 'Export_Test_Intermediate_istio.zip');
   const files = await unzip(zipped.bytes);
   t.same(Object.keys(files).sort(), Object.keys(body).sort(), 'exactly the four files');
   t.equal(files['cert-chain.pem'].toString('utf8'), body['cert-chain.pem']);
 
-  assertInvalidParameter(t, () => istio({ password: 'Any#1234' }), /password is not allowed/);
-  assertInvalidParameter(t, () => istio({ isIntermediateCa: false }), /intermediate CA/);
-  assertInvalidParameter(t, () => istio({ pkcs8: undefined }), /server-generated key/);
+  await assertInvalidParameter(t, () => istio({ password: 'Any#1234' }), /password is not allowed/);
+  await assertInvalidParameter(t, () => istio({ isIntermediateCa: false }), /intermediate CA/);
+  await assertInvalidParameter(t, () => istio({ pkcs8: undefined }), /server-generated key/);
 });

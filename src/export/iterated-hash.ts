@@ -1,0 +1,27 @@
+/**
+ * `rounds` applications of SHA-256 to `seed`, in a worker thread. The PKCS#12 MAC key derivation (RFC 7292 B.2)
+ * iterates a hash 100,000 times; Node has no native primitive for it, and on the main thread it held the event loop
+ * for ~280 ms per export. A worker per call: exports are rare, and its start-up costs the main thread little.
+ */
+import { Worker } from 'node:worker_threads';
+
+// Plain JavaScript evaluated in the worker (no loader needed, in tests or from dist/ alike).
+const WORKER_SOURCE = `
+const { createHash } = require('node:crypto');
+const { parentPort, workerData } = require('node:worker_threads');
+let digest = Buffer.from(workerData.seed);
+for (let round = 0; round < workerData.rounds; round++) digest = createHash('sha256').update(digest).digest();
+parentPort.postMessage(new Uint8Array(digest));
+`;
+
+export function iteratedSha256(seed: Uint8Array, rounds: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { seed, rounds } });
+    worker.once('message', (digest: Uint8Array) => {
+      resolve(digest);
+      void worker.terminate();
+    });
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`hash worker exited with code ${code}`)));
+  });
+}
