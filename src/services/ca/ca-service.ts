@@ -182,13 +182,18 @@ export function createCaService(deps: CaServiceDeps) {
     return rows.map((row) => toCaObject(row, config, { now, issuerName: row.issuerId ? (names.get(row.issuerId) ?? null) : null }));
   }
 
-  /** Serializes quota checks of one domain (pg_advisory_xact_lock) and refuses what would exceed the quota. */
-  async function reserveQuota(tx: Tx, ctx: RequestContext, count: number): Promise<void> {
-    await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtext(${`ca-quota:${ctx.domainId}`}))::text`;
-    const used = await tx.certificateAuthority.count({ where: { domainId: ctx.domainId, AND: [existingCa(clock.now()), NOT_CSR_ISSUED] } });
+  /** Refuses what would exceed the CA quota; unlocked, it is also the early check before making a key. */
+  async function refuseOverQuota(reader: Db | Tx, ctx: RequestContext, count: number): Promise<void> {
+    const used = await reader.certificateAuthority.count({ where: { domainId: ctx.domainId, AND: [existingCa(clock.now()), NOT_CSR_ISSUED] } });
     if (used + count > config.quotas.ca) {
       throw errors.conflictingState(`the CA quota is used up (${used} of ${config.quotas.ca})`);
     }
+  }
+
+  /** Serializes quota checks of one domain (pg_advisory_xact_lock), then refuses what would exceed the quota. */
+  async function reserveQuota(tx: Tx, ctx: RequestContext, count: number): Promise<void> {
+    await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtext(${`ca-quota:${ctx.domainId}`}))::text`;
+    await refuseOverQuota(tx, ctx, count);
   }
 
   /** Makes a key outside any transaction (RSA generation takes seconds); `use` must commit or the key is destroyed. */
@@ -278,7 +283,9 @@ export function createCaService(deps: CaServiceDeps) {
   async function create(ctx: RequestContext, input: CreateCaInput): Promise<{ ca_id: string }> {
     const spec = specOf(input);
     const prepaidId = input.ca_id ? resolve(ctx, input.ca_id, 'ca_id') : null;
-    if (prepaidId) await unconfiguredPrepaid(db, ctx, prepaidId); // fail fast, before making a key
+    // Fail fast, before making a key (RSA-4096 costs seconds of CPU); the transaction checks again under its lock.
+    if (prepaidId) await unconfiguredPrepaid(db, ctx, prepaidId);
+    else await refuseOverQuota(db, ctx, 1);
     const caId = prepaidId ?? randomUUID();
     return withNewKey(spec.keyAlgorithm, (key, store) =>
       retryingSerialCollision(() =>

@@ -4,7 +4,10 @@
  * commit, so concurrent issuances of a domain can never together exceed the quota.
  */
 import type { Db } from '../../db/database.ts';
+import { errors } from '../../errors.ts';
 import type { Tx } from '../context.ts';
+
+export const certificateQuotaUsedUp = (quota: number) => errors.conflictingState(`the certificate quota of ${quota} is used up`);
 
 /** Counts `count` new certificates against `quota`; false (and nothing counted) when that would exceed it. */
 export async function takeCertificateQuota(tx: Tx, domainId: string, count: number, quota: number): Promise<boolean> {

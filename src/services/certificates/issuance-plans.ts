@@ -39,6 +39,7 @@ import {
 import { issuanceFacts, requestedNames, type FactsSource } from './issuance-facts.ts';
 import type { IssuingCaLoader } from './issuing-ca.ts';
 import { generateServerKey } from './server-key.ts';
+import { certificateQuotaUsedUp, certificatesUsed } from './certificate-usage.ts';
 
 export interface CreateCertificateRequest {
   issuer_id: string;
@@ -104,7 +105,7 @@ const CSR_SIGNATURE_HASH: HashAlgorithm = 'SHA384';
 export interface IssuancePlannerDeps {
   db: Db;
   clock: Clock;
-  config: Pick<Config, 'region'>;
+  config: Pick<Config, 'region' | 'quotas'>;
   issuingCas: IssuingCaLoader;
 }
 
@@ -159,6 +160,8 @@ export function createIssuancePlanner({ db, clock, config, issuingCas }: Issuanc
       const issuer = await issuingCas.issuingCaOf(db, issuerRow, now);
       assertIssuanceAllowed(issuerRules(issuer, plan.extraPolicies), issuanceFacts(plan, window));
     }
+    // The quota too (unlocked; the transaction takes it under its lock): a refused request must not cost a key.
+    if ((await certificatesUsed(db, ctx.domainId)) + 1 > config.quotas.certificate) throw certificateQuotaUsedUp(config.quotas.certificate);
     const key = await generateServerKey(keyAlgorithm);
     return { ...plan, spki: key.spki, pkcs8: key.pkcs8 };
   }

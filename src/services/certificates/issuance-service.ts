@@ -25,7 +25,7 @@ import { dnColumns } from '../dn-columns.ts';
 import { jsonOrNull } from '../json-column.ts';
 import { assertIssuanceAllowed } from '../policy/index.ts';
 import { MAX_CERTIFICATE_YEARS, basicConstraintsFor } from './certificate-rules.ts';
-import { releaseCertificateQuota, takeCertificateQuota } from './certificate-usage.ts';
+import { certificateQuotaUsedUp, releaseCertificateQuota, takeCertificateQuota } from './certificate-usage.ts';
 import { createGroupCommitter, type Pending } from './group-commit.ts';
 import {
   checkIdempotencyKey,
@@ -99,7 +99,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
 
   async function takeQuota(tx: Tx, domainId: string, count: number): Promise<void> {
     if (!(await takeCertificateQuota(tx, domainId, count, config.quotas.certificate))) {
-      throw errors.conflictingState(`the certificate quota of ${config.quotas.certificate} is used up`);
+      throw certificateQuotaUsedUp(config.quotas.certificate);
     }
   }
 
