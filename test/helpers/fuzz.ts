@@ -1,6 +1,17 @@
 /** Seeded mutation primitives shared by the fuzz tests: the same seed replays the same cases. */
 import { seededRandom } from '../x509/support.ts';
 
+/**
+ * Multiplies every fuzz suite's case count: 1 in CI; `npm run fuzz` runs the suites at the nightly size (over
+ * 100,000 mutated inputs in total).
+ */
+export const FUZZ_SCALE = (() => {
+  const scale = Number(process.env.FUZZ_SCALE ?? '1');
+  if (!Number.isInteger(scale) || scale < 1) throw new Error(`FUZZ_SCALE must be a positive integer, got ${process.env.FUZZ_SCALE}`);
+  return scale;
+})();
+export const fuzzCases = (ciCount: number): number => ciCount * FUZZ_SCALE;
+
 export function fuzzer(seed: number) {
   const random = seededRandom(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];

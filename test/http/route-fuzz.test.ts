@@ -14,7 +14,7 @@ import { caUrn } from '../../src/services/urn.ts';
 import { toPem } from '../../src/x509/pem.ts';
 import { createTestApp, OTHER_DOMAIN } from '../helpers/app.ts';
 import { openssl, scratch } from '../x509/support.ts';
-import { fuzzer } from '../helpers/fuzz.ts';
+import { fuzzCases, fuzzer } from '../helpers/fuzz.ts';
 
 // Volume, not abuse: the rate limit and the CA quota would otherwise answer most cases.
 const harness = await createTestApp({ env: { RATE_LIMIT_MAX: '1000000', CA_QUOTA: '100000' } });
@@ -386,9 +386,9 @@ function nextCase(route: Route, poison?: [string, string]): Case {
 
 /** Cases per route: signing or key generation makes some routes slow, and the whole file keeps within about a minute. */
 function casesFor(route: Route): number {
-  if (route.path === CA && route.method === 'POST') return 70;
-  if (/\/(activate|export|order)$/.test(route.path)) return 70;
-  return 150;
+  if (route.path === CA && route.method === 'POST') return fuzzCases(70);
+  if (/\/(activate|export|order)$/.test(route.path)) return fuzzCases(70);
+  return fuzzCases(150);
 }
 
 interface Failure {
