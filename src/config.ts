@@ -84,6 +84,12 @@ function rateLimit(env: Env): Config['rateLimit'] {
   };
 }
 
+/** 127.0.0.0/8, ::1 (also IPv4-mapped) and localhost: what only this machine reaches. */
+function isLoopback(host: string): boolean {
+  const address = host.toLowerCase().replace(/^::ffff:/, '');
+  return address === 'localhost' || address === '::1' || (isIP(address) === 4 && address.startsWith('127.'));
+}
+
 const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
 
 function trustProxy(env: Env): string[] {
@@ -232,6 +238,12 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
   const needsDevSecrets = !env.MASTER_KEY || !env.JWT_PRIVATE_KEY || !env.JWT_PUBLIC_KEY;
   if (needsDevSecrets && production) {
     throw new ConfigError('NODE_ENV=production requires MASTER_KEY, JWT_PRIVATE_KEY and JWT_PUBLIC_KEY');
+  }
+  if (needsDevSecrets && !isLoopback(host) && !boolean(env, 'ALLOW_DEV_ON_PUBLIC', false)) {
+    throw new ConfigError(
+      `development mode (generated secrets, a printed admin token) listens on loopback only, and HOST=${host} is not a loopback address: ` +
+        'set MASTER_KEY, JWT_PRIVATE_KEY and JWT_PUBLIC_KEY, or ALLOW_DEV_ON_PUBLIC=1 to expose a development deployment anyway',
+    );
   }
   const dev = needsDevSecrets ? loadOrCreateDevSecrets(dataDir) : undefined;
   const masterKey = decodeMasterKey(env.MASTER_KEY ?? dev!.masterKey, env.MASTER_KEY ? 'MASTER_KEY' : 'the development master key');

@@ -17,13 +17,18 @@ async function main(): Promise<void> {
       'DEVELOPMENT DEPLOYMENT: the master key and JWT signing key were generated into the data folder. ' +
         'Never use them in production: set MASTER_KEY, JWT_PRIVATE_KEY and JWT_PUBLIC_KEY (and NODE_ENV=production).',
     );
-    const token = mintAdminToken(app.jwt, config.defaultDomainId, 24 * 3600);
-    // Printed once, to the terminal only (not through the logger), so the README's curl examples work at once.
-    process.stdout.write(
-      `\nDevelopment admin token for domain ${config.defaultDomainId} (24 h; \`npm run dev-token\` prints a fresh one):\n` +
-        `export PCA_TOKEN=${token}\n` +
-        `curl -H "Authorization: Bearer $PCA_TOKEN" ${config.publicBaseUrl}/v1/private-certificate-authorities\n\n`,
-    );
+    if (process.stdout.isTTY) {
+      // To the terminal only, never through the logger: the README's curl examples then work at once.
+      const token = mintAdminToken(app.jwt, config.defaultDomainId, 24 * 3600);
+      process.stdout.write(
+        `\nDevelopment admin token for domain ${config.defaultDomainId} (24 h; \`npm run dev-token\` prints a fresh one):\n` +
+          `export PCA_TOKEN=${token}\n` +
+          `curl -H "Authorization: Bearer $PCA_TOKEN" ${config.publicBaseUrl}/v1/private-certificate-authorities\n\n`,
+      );
+    } else {
+      // Output that is not a terminal is a log stream (a file, a collector): a 24 h admin token must not land there.
+      app.log.warn('development admin token not printed: the output is not a terminal; `npm run dev-token` prints one');
+    }
   }
 
   let closing = false;

@@ -1,12 +1,15 @@
 /**
- * Deployment hardening (issue #13, item 11): X-Forwarded-* are believed only from the proxies TRUST_PROXY names,
+ * Deployment hardening (issue #13, items 11 and 15): development mode only on loopback; X-Forwarded-* are believed only from the proxies TRUST_PROXY names,
  * so a client can pick neither the address the public rate limit counts nor the host a signature is checked
  * against. A probe route shows what the app makes of a request.
  */
 import t from 'tap';
 import type { FastifyInstance } from 'fastify';
 import { createTestApp, testConfig } from '../helpers/app.ts';
-import { ConfigError } from '../../src/config.ts';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError, loadConfig } from '../../src/config.ts';
 
 const probe = (app: FastifyInstance) =>
   app.get('/v1/test/whoami', { config: { public: true } }, async (request) => ({ ip: request.ip, host: request.host, protocol: request.protocol }));
@@ -39,4 +42,14 @@ t.test('TRUST_PROXY is validated', async (t) => {
   for (const bad of ['true', '*', '10.0.0.0/33', '::1/129', 'proxy.example', '10.0.0.1,']) {
     t.throws(() => testConfig({ TRUST_PROXY: bad }), ConfigError, bad);
   }
+});
+
+t.test('development mode (generated secrets) only on loopback, unless ALLOW_DEV_ON_PUBLIC=1', async (t) => {
+  const dev = (env: Record<string, string>) => loadConfig({ DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'pca-dev-host-')), ...env });
+  for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1', '::ffff:127.0.0.1']) t.equal(dev({ HOST: host }).development, true, host);
+  for (const host of ['0.0.0.0', '::', '10.0.0.5', 'pca.example.com']) {
+    t.throws(() => dev({ HOST: host }), { name: 'ConfigError', message: /listens on loopback only/ }, host);
+  }
+  t.equal(dev({ HOST: '0.0.0.0', ALLOW_DEV_ON_PUBLIC: '1' }).host, '0.0.0.0', 'the explicit opt-in');
+  t.equal(testConfig({ HOST: '0.0.0.0' }).development, false, 'given secrets: any address');
 });
