@@ -3,6 +3,7 @@
  * PUBLIC_BASE_URL is its own address, a CA with ACME enabled and EAB keys, and the client side of http-01 (a
  * server answering key authorizations). Nothing is mocked: clients talk to the server over loopback.
  */
+import dgram from 'node:dgram';
 import { createServer, type Server } from 'node:http';
 import net from 'node:net';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
@@ -84,4 +85,50 @@ export async function http01Responder(port: number): Promise<{ tokens: Map<strin
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return { tokens, requests, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+/**
+ * A small authoritative DNS server over UDP (node:dgram) for dns-01: answers A queries from `addresses` and TXT
+ * queries from `txt`, NXDOMAIN otherwise. Enough of RFC 1035 for the server's resolver, nothing more.
+ */
+export async function dnsServer(): Promise<{ port: number; txt: Map<string, string[]>; addresses: Map<string, string>; queries: string[]; close(): Promise<void> }> {
+  const txt = new Map<string, string[]>();
+  const addresses = new Map<string, string>();
+  const queries: string[] = [];
+  const socket = dgram.createSocket('udp4');
+  socket.on('message', (query, peer) => {
+    if (query.length < 12) return;
+    const labels: string[] = [];
+    let offset = 12;
+    while (offset < query.length && query[offset] !== 0) {
+      const length = query[offset]!;
+      labels.push(query.subarray(offset + 1, offset + 1 + length).toString('ascii'));
+      offset += length + 1;
+    }
+    const questionEnd = offset + 5;
+    const type = query.readUInt16BE(offset + 1);
+    const name = labels.join('.').toLowerCase();
+    queries.push(`${type === 16 ? 'TXT' : type === 1 ? 'A' : type} ${name}`);
+    const answers: Buffer[] = [];
+    const record = (rtype: number, rdata: Buffer) => {
+      const head = Buffer.alloc(12);
+      head.writeUInt16BE(0xc00c, 0);
+      head.writeUInt16BE(rtype, 2);
+      head.writeUInt16BE(1, 4);
+      head.writeUInt32BE(0, 6);
+      head.writeUInt16BE(rdata.length, 10);
+      answers.push(head, rdata);
+    };
+    if (type === 16) for (const value of txt.get(name) ?? []) record(16, Buffer.concat([Buffer.from([value.length]), Buffer.from(value)]));
+    if (type === 1 && addresses.has(name)) record(1, Buffer.from(addresses.get(name)!.split('.').map(Number)));
+    const known = txt.has(name) || addresses.has(name);
+    const header = Buffer.alloc(12);
+    query.copy(header, 0, 0, 2);
+    header.writeUInt16BE(0x8400 | (query.readUInt16BE(2) & 0x0100) | (known ? 0 : 3), 2);
+    header.writeUInt16BE(1, 4);
+    header.writeUInt16BE(answers.length / 2, 6);
+    socket.send(Buffer.concat([header, query.subarray(12, questionEnd), ...answers]), peer.port, peer.address);
+  });
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  return { port: socket.address().port, txt, addresses, queries, close: () => new Promise((resolve) => socket.close(() => resolve())) };
 }

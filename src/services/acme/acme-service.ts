@@ -503,7 +503,8 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     const blocks = alternate ? withRoot.slice(0, Math.max(1, withRoot.length - 1)) : withRoot;
     return {
       status: 200,
-      pem: blocks.map((der) => toPem('CERTIFICATE', der)).join(''),
+      // RFC 7468 as ACME clients read it: LF line breaks and one after each END line (certbot and lego split on them).
+      pem: blocks.map((der) => `${toPem('CERTIFICATE', der).replaceAll('\r\n', '\n')}\n`).join(''),
       links: alternate ? [] : [`<${directory.base}/cert/${certificateId}/alternate>;rel="alternate"`],
     };
   }
