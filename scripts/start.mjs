@@ -1,6 +1,6 @@
 /**
  * `npm start`: runs the compiled server from dist/ (plain Node starts well under the 2 s a restart may take),
- * rebuilding dist/ first when any source file is newer than the last build.
+ * rebuilding dist/ (server and console) first when any source file is newer than the last build.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -19,12 +19,13 @@ function newestMtime(dir) {
   return newest;
 }
 
-const sources = [path.join(root, 'src'), path.join(root, 'package.json'), path.join(root, 'tsconfig.json')];
+const sources = [path.join(root, 'src'), path.join(root, 'console'), path.join(root, 'package.json'), path.join(root, 'tsconfig.json')];
 const newestSource = Math.max(...sources.map((source) => (statSync(source).isDirectory() ? newestMtime(source) : statSync(source).mtimeMs)));
 if (!existsSync(stamp) || newestSource > statSync(stamp).mtimeMs) {
   process.stderr.write('Building dist/ (sources changed since the last build)...\n');
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
   execFileSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json')], { stdio: 'inherit', cwd: root });
+  execFileSync(process.execPath, [path.join(root, 'console', 'build.mjs')], { stdio: 'inherit', cwd: root });
   writeFileSync(stamp, new Date().toISOString());
 }
 await import(path.join(root, 'dist', 'src', 'server.js'));

@@ -15,6 +15,7 @@ import { errors } from './errors.ts';
 import { registerErrorHandling, sendError, toAppError } from './http/error-handler.ts';
 import { LOG_REDACT_PATHS, prettyLogStream, registerAccessLog } from './http/plugins/access-log.ts';
 import { registerAuth } from './http/plugins/auth.ts';
+import { registerConsole } from './http/plugins/console.ts';
 import { registerJsonBody } from './http/plugins/json-body.ts';
 import { registerMetrics } from './http/plugins/metrics.ts';
 import { registerOpenApi } from './http/plugins/openapi.ts';
@@ -44,13 +45,12 @@ export interface BuildAppOptions {
   logDestination?: NodeJS.WritableStream | false;
 }
 
-/** The nearest package.json above this module: src/ in development, dist/src/ when built for Lambda. */
-function packageVersion(): string {
+/** The folder of the nearest package.json above this module: src/ in development, dist/src/ when built for Lambda. */
+function packageRoot(): string {
   for (let dir = path.dirname(fileURLToPath(import.meta.url)); dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    const file = path.join(dir, 'package.json');
-    if (existsSync(file)) return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
   }
-  return '0.0.0';
+  throw new Error('no package.json above the app module');
 }
 
 function loggerOptions({ config, logDestination }: BuildAppOptions): FastifyServerOptions['logger'] {
@@ -103,14 +103,16 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(fastifyJwt, jwtPluginOptions(config));
   registerAuth(app);
   app.addHook('onRoute', (route) => {
-    // Swagger UI's own routes are public like the document they show.
-    if (route.url.startsWith('/docs')) route.config = { ...(route.config ?? {}), public: true };
+    // Swagger UI's and the console's files are public; the console's API calls carry the user's credential.
+    if (route.url.startsWith('/docs') || route.url.startsWith('/console/')) route.config = { ...(route.config ?? {}), public: true };
     // The document states each operation's credentials from the same flag the auth hook reads.
     if (route.schema && route.schema.security === undefined) {
       route.schema = { ...route.schema, security: route.config?.public ? [] : securityRequirements };
     }
   });
-  await registerOpenApi(app, packageVersion());
+  const root = packageRoot();
+  await registerOpenApi(app, (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version);
+  await registerConsole(app, root);
   await app.register(registerRoutes);
   app.addHook('onClose', async () => {
     await app.jobRunner.stop();

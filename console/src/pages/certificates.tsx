@@ -1,0 +1,202 @@
+/** The certificate list (search, status filter, sorting, paging) and one certificate: revoke, download, delete. */
+import { useState } from 'preact/hooks';
+import { call, download, json } from '../api.ts';
+import { ErrorBanner, Expiry, Field, formatTime, Pager, Status, useAction, useResource } from '../ui.tsx';
+
+const CERTIFICATES = '/v1/private-certificates';
+export const REVOCATION_REASONS = [
+  'UNSPECIFIED',
+  'KEY_COMPROMISE',
+  'CERTIFICATE_AUTHORITY_COMPROMISE',
+  'AFFILIATION_CHANGED',
+  'SUPERSEDED',
+  'CESSATION_OF_OPERATION',
+  'CERTIFICATE_HOLD',
+  'PRIVILEGE_WITHDRAWN',
+  'ATTRIBUTE_AUTHORITY_COMPROMISE',
+];
+const EXPORT_TYPES = ['OTHER', 'NGINX', 'APACHE', 'IIS', 'TOMCAT', 'ISTIO'];
+
+type Certificate = Record<string, any>;
+
+export function CertificateTable({ certificates }: { certificates: Certificate[] }) {
+  if (certificates.length === 0) return <p>No certificates.</p>;
+  return (
+    <table class="list" data-test="certificates">
+      <thead>
+        <tr>
+          <th>Common name</th>
+          <th>Status</th>
+          <th>Issuer</th>
+          <th>Key</th>
+          <th>Serial</th>
+          <th>Created</th>
+          <th>Expires</th>
+        </tr>
+      </thead>
+      <tbody>
+        {certificates.map((certificate) => (
+          <tr data-test="certificate-row">
+            <td>
+              <a href={`#/certificates/${certificate.certificate_id}`}>{certificate.distinguished_name?.common_name ?? certificate.certificate_id}</a>
+            </td>
+            <td>
+              <Status value={certificate.status} />
+            </td>
+            <td>{certificate.issuer_name}</td>
+            <td>{certificate.key_algorithm}</td>
+            <td>
+              <code>{certificate.serial_number}</code>
+            </td>
+            <td>{formatTime(certificate.create_time)}</td>
+            <td>
+              <Expiry at={certificate.not_after} />
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+const LIMIT = 20;
+
+export function CertificateListPage() {
+  const [filter, setFilter] = useState({ name: '', status: '', sort_key: 'create_time', sort_dir: 'DESC' });
+  const [search, setSearch] = useState('');
+  const [offset, setOffset] = useState(0);
+  const { data, error } = useResource(
+    () => json<{ total: number; certificates: Certificate[] }>('GET', CERTIFICATES, { query: { ...filter, limit: LIMIT, offset } }),
+    [filter, offset],
+  );
+  const set = (name: string) => (event: Event) => {
+    setOffset(0);
+    setFilter({ ...filter, [name]: (event.target as HTMLSelectElement).value });
+  };
+  return (
+    <section>
+      <h2>Certificates</h2>
+      <form
+        class="row filters"
+        onSubmit={(event) => {
+          event.preventDefault();
+          setOffset(0);
+          setFilter({ ...filter, name: search });
+        }}
+      >
+        <input name="search" placeholder="Search by common name" value={search} onInput={(e) => setSearch((e.target as HTMLInputElement).value)} />
+        <button type="submit">Search</button>
+        <select name="status" value={filter.status} onChange={set('status')}>
+          <option value="">any status</option>
+          <option>ISSUED</option>
+          <option>REVOKED</option>
+          <option>EXPIRED</option>
+        </select>
+        <select name="sort_key" value={filter.sort_key} onChange={set('sort_key')}>
+          <option value="create_time">sort by creation</option>
+          <option value="common_name">sort by name</option>
+          <option value="issuer_name">sort by issuer</option>
+          <option value="not_after">sort by expiry</option>
+        </select>
+        <select name="sort_dir" value={filter.sort_dir} onChange={set('sort_dir')}>
+          <option value="DESC">descending</option>
+          <option value="ASC">ascending</option>
+        </select>
+      </form>
+      <ErrorBanner error={error} />
+      {data && (
+        <>
+          <CertificateTable certificates={data.certificates} />
+          <Pager offset={offset} limit={LIMIT} total={data.total} onPage={setOffset} />
+        </>
+      )}
+    </section>
+  );
+}
+
+export function CertificatePage({ id }: { id: string }) {
+  const { data: certificate, error, reload } = useResource(() => json<Certificate>('GET', `${CERTIFICATES}/${id}`), [id]);
+  const [reason, setReason] = useState('UNSPECIFIED');
+  const [type, setType] = useState('OTHER');
+  const [password, setPassword] = useState('');
+  const action = useAction();
+  if (error) return <ErrorBanner error={error} />;
+  if (!certificate) return <p>Loading…</p>;
+  const name = certificate.distinguished_name?.common_name ?? id;
+  const revoke = () => {
+    if (confirm(`Revoke "${name}" (${reason})? This cannot be undone.`)) {
+      void action.run(() => json('POST', `${CERTIFICATES}/${id}/revoke`, { body: { reason } })).then(reload);
+    }
+  };
+  const remove = () => {
+    if (confirm(`Delete the record of "${name}"?`)) void action.run(() => json('DELETE', `${CERTIFICATES}/${id}`)).then((ok) => ok && (location.hash = '#/certificates'));
+  };
+  /** The certificate followed by its chain up to the root: what a TLS server sends. */
+  const pemBundle = () =>
+    action.run(async () => {
+      const exported = await json<Record<string, string>>('POST', `${CERTIFICATES}/${id}/export`, { body: { type: 'OTHER', is_compressed: 'false' } });
+      download(`${name}-bundle.pem`, `${exported.certificate.trim()}\n${exported.certificate_chain.trim()}\n`);
+    });
+  const archive = () =>
+    action.run(async () => {
+      const body = { type, is_compressed: 'true', ...(password ? { password } : {}) };
+      const response = await call('POST', `${CERTIFICATES}/${id}/export`, { body });
+      download(`${name}-${type.toLowerCase()}.zip`, await response.blob());
+    });
+  return (
+    <section data-test="certificate">
+      <header class="bar">
+        <h2>
+          {name} <Status value={certificate.status} />
+        </h2>
+        <a href={`#/cas/${certificate.issuer_id}`}>Issuing CA</a>
+      </header>
+      <table class="facts">
+        <tbody>
+          <tr><th>Serial number</th><td><code>{certificate.serial_number}</code></td></tr>
+          <tr><th>Issuer</th><td>{certificate.issuer_name}</td></tr>
+          <tr><th>Key / signature</th><td>{certificate.key_algorithm} / {certificate.signature_algorithm}</td></tr>
+          <tr><th>Key made by</th><td>{certificate.gen_mode === 'CSR' ? 'the requester (CSR)' : 'the service'}</td></tr>
+          <tr><th>Valid</th><td>{formatTime(certificate.not_before)} – <Expiry at={certificate.not_after} /></td></tr>
+          <tr><th>URN</th><td><code>{certificate.urn}</code></td></tr>
+        </tbody>
+      </table>
+      <div class="panel actions">
+        <h3>Download</h3>
+        <button onClick={pemBundle} data-test="download-bundle">PEM bundle (certificate + chain)</button>
+        <span class="row">
+          <select name="export_type" value={type} onChange={(e) => setType((e.target as HTMLSelectElement).value)}>
+            {EXPORT_TYPES.map((exportType) => (
+              <option>{exportType}</option>
+            ))}
+          </select>
+          {certificate.gen_mode !== 'CSR' && (type === 'IIS' || type === 'TOMCAT') && (
+            <input name="export_password" type="password" placeholder="keystore password" value={password} onInput={(e) => setPassword((e.target as HTMLInputElement).value)} />
+          )}
+          <button onClick={archive}>Download zip</button>
+        </span>
+      </div>
+      <div class="panel actions">
+        <h3>Lifecycle</h3>
+        {certificate.status === 'ISSUED' && (
+          <span class="row">
+            <select name="reason" value={reason} onChange={(e) => setReason((e.target as HTMLSelectElement).value)}>
+              {REVOCATION_REASONS.map((r) => (
+                <option>{r}</option>
+              ))}
+            </select>
+            <button class="danger" onClick={revoke}>
+              Revoke
+            </button>
+          </span>
+        )}
+        <button class="danger" onClick={remove}>
+          Delete record
+        </button>
+      </div>
+      <Field label="">
+        <ErrorBanner error={action.error} />
+      </Field>
+    </section>
+  );
+}

@@ -1,0 +1,93 @@
+/** Small shared pieces: loading a resource, showing the contract's error, times and status badges. */
+import type { ComponentChildren } from 'preact';
+import { useCallback, useEffect, useState } from 'preact/hooks';
+import { ApiError } from './api.ts';
+
+export function useResource<T>(load: () => Promise<T>, deps: unknown[]) {
+  const [data, setData] = useState<T | undefined>(undefined);
+  const [error, setError] = useState<unknown>(undefined);
+  const reload = useCallback(() => {
+    setError(undefined);
+    load().then(setData, setError);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, deps);
+  useEffect(reload, [reload]);
+  return { data, error, reload };
+}
+
+/** Runs an action, keeping its error for display; resolves to whether it succeeded. */
+export function useAction() {
+  const [error, setError] = useState<unknown>(undefined);
+  const [busy, setBusy] = useState(false);
+  const run = async (action: () => Promise<unknown>): Promise<boolean> => {
+    setError(undefined);
+    setBusy(true);
+    try {
+      await action();
+      return true;
+    } catch (caught) {
+      setError(caught);
+      return false;
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { error, busy, run, setError };
+}
+
+export function ErrorBanner({ error }: { error: unknown }) {
+  if (!error) return null;
+  const message = error instanceof ApiError || error instanceof Error ? error.message : String(error);
+  return (
+    <p class="error" role="alert" data-test="error">
+      {message}
+    </p>
+  );
+}
+
+export const formatTime = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC' : '–');
+
+const DAY_MS = 86_400_000;
+
+/** Expiry, in the warning colour under 30 days. */
+export function Expiry({ at }: { at: number | null | undefined }) {
+  if (!at) return <span>–</span>;
+  const days = Math.floor((at - Date.now()) / DAY_MS);
+  return (
+    <span class={days < 30 ? 'warn' : ''} title={`${days} days left`}>
+      {formatTime(at)}
+    </span>
+  );
+}
+
+export function Status({ value }: { value: string }) {
+  return <span class={`badge status-${value.toLowerCase()}`}>{value}</span>;
+}
+
+export function Field({ label, children }: { label: string; children: ComponentChildren }) {
+  return (
+    <label class="field">
+      <span>{label}</span>
+      {children}
+    </label>
+  );
+}
+
+export function Pager({ offset, limit, total, onPage }: { offset: number; limit: number; total: number; onPage: (offset: number) => void }) {
+  return (
+    <div class="pager">
+      <button disabled={offset === 0} onClick={() => onPage(Math.max(0, offset - limit))}>
+        Previous
+      </button>
+      <span data-test="page">
+        {total === 0 ? 0 : offset + 1}–{Math.min(offset + limit, total)} of {total}
+      </span>
+      <button disabled={offset + limit >= total} onClick={() => onPage(offset + limit)}>
+        Next
+      </button>
+    </div>
+  );
+}
+
+// The contract's charging_mode: 0 yearly/monthly (prepaid), 1 pay-per-use.
+export const chargingMode = (mode: number) => (mode === 0 ? 'yearly/monthly' : 'pay-per-use');

@@ -1,0 +1,375 @@
+/**
+ * The console in a real Chromium (Debian's, driven by playwright-core) against started servers: a development
+ * server (sign in with the token it prints) for the whole tour, and a production one (NODE_ENV=production, real
+ * keys) for a smoke run. Every request the page makes is recorded and must be a console file or an operation of
+ * openapi/openapi.yaml. Certificates the console downloads are judged by openssl. Screenshots of each page go
+ * to test-output/console/ (git-ignored).
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import fastifyJwt from '@fastify/jwt';
+import Fastify from 'fastify';
+import type { BrowserContext, Page } from 'playwright-core';
+import t, { type Test } from 'tap';
+import { parse } from 'yaml';
+import { mintAdminToken } from '../../src/auth/dev-token.ts';
+import { jwtPluginOptions } from '../../src/auth/jwt.ts';
+import { loadConfig } from '../../src/config.ts';
+import { KEY_ARGS, opensslCsr, pemBlocks, scratch, verifyStrict } from '../certificates/support.ts';
+import { createEmptyDatabase, realPostgres } from '../helpers/database.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+if (!existsSync(CHROMIUM)) {
+  t.comment(`skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+  t.pass('skipped: Chromium is not installed');
+  process.exit(0);
+}
+const { chromium } = await import('playwright-core');
+
+const ROOT = path.resolve(import.meta.dirname, '..', '..');
+const SHOTS = path.join(ROOT, 'test-output', 'console');
+mkdirSync(SHOTS, { recursive: true });
+// The console the servers serve is built from the current sources.
+execFileSync(process.execPath, [path.join(ROOT, 'console', 'build.mjs')]);
+
+/** Every documented operation as a method and a path pattern. */
+const OPERATIONS = Object.entries(parse(readFileSync(path.join(ROOT, 'openapi', 'openapi.yaml'), 'utf8')).paths as Record<string, object>).flatMap(
+  ([template, operations]) =>
+    Object.keys(operations).map((method) => ({
+      method: method.toUpperCase(),
+      pattern: new RegExp(`^${template.replace(/\{[^}]+\}/g, '[^/]+')}$`),
+    })),
+);
+const documented = (method: string, pathname: string) => OPERATIONS.some((op) => op.method === method && op.pattern.test(pathname));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+interface Server {
+  base: string;
+  output: () => string;
+  child: ChildProcess;
+}
+
+// A real Postgres (DATABASE_URL's, else a throwaway cluster): it starts in seconds where a fresh embedded PGlite
+// takes far longer on a loaded machine.
+const postgres = await realPostgres();
+t.teardown(() => postgres.stop());
+
+/** The server entry itself (it migrates its fresh database at start). */
+async function startServer(env: Record<string, string>): Promise<Server> {
+  const port = await freePort();
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pca-console-'));
+  const databaseUrl = await createEmptyDatabase(postgres.url);
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port), PUBLIC_BASE_URL: `http://127.0.0.1:${port}`, DATA_DIR: dataDir, DATABASE_URL: databaseUrl, RUN_JOBS: 'false', LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const base = `http://127.0.0.1:${port}`;
+  for (const deadline = Date.now() + 180_000; Date.now() < deadline; ) {
+    if (child.exitCode !== null) throw new Error(`server exited: ${output}`);
+    if (await fetch(`${base}/health`).then((r) => r.ok, () => false)) return { base, output: () => output, child };
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`server did not start: ${output}`);
+}
+
+const browserDir = mkdtempSync(path.join(os.tmpdir(), 'pca-chromium-'));
+const context: BrowserContext = await chromium.launchPersistentContext(browserDir, {
+  executablePath: CHROMIUM,
+  headless: true,
+  acceptDownloads: true,
+  viewport: { width: 1280, height: 900 },
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+t.teardown(() => context.close());
+
+/** A page that accepts every confirmation and records every request it makes. */
+async function openPage(): Promise<{ page: Page; requests: { method: string; url: URL }[]; scriptErrors: string[] }> {
+  const page = await context.newPage();
+  page.setDefaultTimeout(60_000);
+  const requests: { method: string; url: URL }[] = [];
+  const scriptErrors: string[] = [];
+  page.on('request', (request) => requests.push({ method: request.method(), url: new URL(request.url()) }));
+  page.on('dialog', (dialog) => void dialog.accept());
+  // A CSP violation is reported on the console; failed API calls (4xx shown to the user) are expected.
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !/Failed to load resource/.test(message.text())) scriptErrors.push(message.text());
+  });
+  page.on('pageerror', (error) => scriptErrors.push(error.message));
+  return { page, requests, scriptErrors };
+}
+
+function checkRequests(t: Test, requests: { method: string; url: URL }[], base: string) {
+  const foreign = requests.filter(({ url }) => url.origin !== base && url.protocol !== 'blob:' && url.protocol !== 'data:');
+  t.same(foreign.map(({ url }) => url.href), [], 'no request leaves the origin');
+  const api = requests.filter(({ url }) => url.origin === base && url.pathname !== '/console' && !url.pathname.startsWith('/console/'));
+  t.ok(api.length > 0, `${api.length} API requests recorded`);
+  const undocumented = api.filter(({ method, url }) => !documented(method, url.pathname)).map(({ method, url }) => `${method} ${url.pathname}`);
+  t.same(undocumented, [], 'every API request is an operation of openapi.yaml');
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+
+async function fillDn(page: Page, commonName: string) {
+  await page.fill('input[name=common_name]', commonName);
+  await page.fill('input[name=organization]', 'console-test');
+  await page.fill('input[name=organizational_unit]', 'platform');
+  await page.fill('input[name=state]', 'zhejiang');
+  await page.fill('input[name=locality]', 'hangzhou');
+}
+
+const statusOf = (page: Page) => page.locator('h2 .badge').first();
+
+t.test('the console tour against a development server', async (t) => {
+  const server = await startServer({});
+  t.teardown(() => server.child.kill('SIGKILL'));
+  const token = /export PCA_TOKEN=(\S+)/.exec(server.output())?.[1];
+  t.ok(token, 'the server printed a token');
+  const { page, requests, scriptErrors } = await openPage();
+  const dir = await scratch('pca-console-');
+
+  const started = Date.now();
+  await page.goto(`${server.base}/console`);
+  await page.waitForSelector('[data-test=signin-token]');
+  const navigation = await page.evaluate(() => JSON.stringify(performance.getEntriesByType('navigation')[0]?.toJSON()));
+  t.comment(`sign-in page shown ${Date.now() - started} ms after navigation; load event at ${Math.round(JSON.parse(navigation).loadEventEnd)} ms`);
+  await shot(page, '01-sign-in');
+
+  // A wrong token: the contract's error, and no session.
+  await page.fill('textarea[name=token]', 'not-a-token');
+  await page.click('[data-test=signin-token] button');
+  await t.resolveMatch(page.textContent('[data-test=error]'), /^APIG\.0303: invalid token/, 'a refused token shows the contract error');
+
+  await page.fill('textarea[name=token]', token!);
+  await page.click('[data-test=signin-token] button');
+  await page.waitForSelector('text=No CA yet');
+
+  // Create a root, then a subordinate under it.
+  await page.click('button:has-text("Create CA")');
+  await fillDn(page, 'console-root');
+  await page.click('[data-test=create-ca] button[type=submit]');
+  await page.waitForSelector('[data-test=ca-node]:has-text("console-root")');
+  await page.click('button:has-text("Create CA")');
+  await page.selectOption('select[name=type]', 'SUBORDINATE');
+  await page.selectOption('select[name=issuer_id]', { label: 'console-root' });
+  await fillDn(page, 'console-issuing');
+  await page.fill('input[name=validity_value]', '2');
+  await page.click('[data-test=create-ca] button[type=submit]');
+  await page.waitForSelector('.tree ul [data-test=ca-node]:has-text("console-issuing")');
+  t.match(await page.textContent('.tree ul [data-test=ca-node]'), /SUBORDINATE\s*ACTIVED\s*EC256\s*path/, 'the subordinate sits under the root with its status and algorithm');
+
+  // Invalid input: the message the API gives for the same request.
+  await page.click('button:has-text("Create CA")');
+  await fillDn(page, 'bad-country');
+  await page.fill('input[name=country]', 'CHINA');
+  await page.click('[data-test=create-ca] button[type=submit]');
+  const shown = await page.textContent('[data-test=create-ca] [data-test=error]');
+  const direct = await fetch(`${server.base}/v1/private-certificate-authorities`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      type: 'ROOT',
+      distinguished_name: { common_name: 'bad-country', organization: 'console-test', organizational_unit: 'platform', country: 'CHINA', state: 'zhejiang', locality: 'hangzhou' },
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+      validity: { type: 'YEAR', value: 10 },
+    }),
+  });
+  const error = (await direct.json()) as { error_code: string; error_msg: string };
+  t.equal(direct.status, 400);
+  t.equal(shown, `${error.error_code}: ${error.error_msg}`, 'the console shows the contract error_code and error_msg');
+  await shot(page, '02-ca-tree');
+  await page.click('button:has-text("Close")');
+
+  // CA detail of the subordinate.
+  await page.click('a:has-text("console-issuing")');
+  await page.waitForSelector('[data-test=ca-detail]');
+  t.match(await page.textContent('[data-test=urn]'), /^pca:cn-north-4:[0-9a-f]+:ca:[0-9a-f-]{36}$/, 'the URN is shown');
+  await shot(page, '03-ca-detail');
+
+  // Issue from a CSR made by openssl.
+  const { csr } = await opensslCsr(dir, 'console-leaf.example.com', [...KEY_ARGS.p256], ['-subj', '/CN=console-leaf.example.com']);
+  await page.fill('textarea[name=csr]', csr);
+  await page.click('[data-test=issue] button[type=submit]');
+  await page.waitForSelector('[data-test=certificate]');
+  t.equal(await statusOf(page).textContent(), 'ISSUED');
+  await shot(page, '04-certificate');
+
+  // Download the PEM bundle; openssl verifies it up to the root as the API exports it.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-test=download-bundle]')]);
+  const bundle = readFileSync((await download.path())!, 'utf8');
+  const blocks = pemBlocks(bundle);
+  t.equal(blocks.length, 3, 'leaf, subordinate and root');
+  const issuerHref = await page.getAttribute('a:has-text("Issuing CA")', 'href');
+  const issuerCa = (await (await fetch(`${server.base}/v1/private-certificate-authorities/${issuerHref!.split('/').pop()}`, { headers: { authorization: `Bearer ${token}` } })).json()) as { issuer_id: string };
+  const rootExport = await fetch(`${server.base}/v1/private-certificate-authorities/${issuerCa.issuer_id}/export`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+  const rootPem = ((await rootExport.json()) as { certificate: string }).certificate;
+  const verified = await verifyStrict(dir, blocks[0], rootPem, [blocks[1]]);
+  t.ok(verified.ok, `openssl verifies the downloaded bundle: ${verified.stdout.trim()} ${verified.stderr.trim()}`);
+
+  // Revoke it and see the status change.
+  await page.selectOption('select[name=reason]', 'KEY_COMPROMISE');
+  await page.click('button:has-text("Revoke")');
+  await page.waitForSelector('h2 .badge:has-text("REVOKED")');
+  t.equal(await statusOf(page).textContent(), 'REVOKED', 'the certificate shows REVOKED');
+
+  // A certificate with a server-made key, from the CA page; a zip of each export type downloads.
+  await page.click('a:has-text("Issuing CA")');
+  await page.check('input[name=mode] >> nth=1');
+  await page.fill('input[name=common_name]', 'server-made.example.com');
+  await page.fill('input[name=san]', 'server-made.example.com, api.example.com');
+  await page.click('[data-test=issue] button[type=submit]');
+  await page.waitForSelector('[data-test=certificate]');
+  for (const type of ['OTHER', 'NGINX', 'APACHE']) {
+    await page.selectOption('select[name=export_type]', type);
+    const [zip] = await Promise.all([page.waitForEvent('download'), page.click('button:has-text("Download zip")')]);
+    const bytes = readFileSync((await zip.path())!);
+    t.equal(bytes.subarray(0, 2).toString('latin1'), 'PK', `${type}: a zip archive (${zip.suggestedFilename()})`);
+  }
+
+  // The certificate list: search, filter, sort, page.
+  await page.click('nav a:has-text("Certificates")');
+  await page.waitForSelector('[data-test=certificate-row]');
+  t.equal(await page.locator('[data-test=certificate-row]').count(), 2);
+  await page.fill('input[name=search]', 'console-leaf');
+  await page.click('button:has-text("Search")');
+  await page.waitForFunction(() => document.querySelectorAll('[data-test=certificate-row]').length === 1);
+  await page.selectOption('select[name=status]', 'ISSUED');
+  await page.waitForSelector('text=No certificates.');
+  await page.selectOption('select[name=status]', 'REVOKED');
+  await page.waitForSelector('[data-test=certificate-row]:has-text("console-leaf.example.com")');
+  await page.fill('input[name=search]', '');
+  await page.click('button:has-text("Search")');
+  await page.selectOption('select[name=status]', '');
+  await page.selectOption('select[name=sort_key]', 'common_name');
+  await page.selectOption('select[name=sort_dir]', 'ASC');
+  await page.waitForFunction(() => document.querySelectorAll('[data-test=certificate-row]').length === 2);
+  t.match(await page.textContent('[data-test=certificate-row] >> nth=0'), /console-leaf/, 'sorted by name, ascending');
+  t.match(await page.textContent('[data-test=page]'), /1–2 of 2/);
+  await shot(page, '05-certificates');
+
+  // Lifecycle of the subordinate: disable, enable; a pending CA activated; a scheduled deletion and a restore.
+  await page.click('nav a:has-text("CAs")');
+  await page.click('a:has-text("console-issuing")');
+  await page.click('button:has-text("Disable")');
+  await page.waitForSelector('h2 .badge:has-text("DISABLED")');
+  await page.click('button:has-text("Enable")');
+  await page.waitForSelector('h2 .badge:has-text("ACTIVED")');
+  await page.click('nav a:has-text("CAs")');
+  await page.click('button:has-text("Create CA")');
+  await page.selectOption('select[name=type]', 'SUBORDINATE');
+  await fillDn(page, 'console-pending');
+  await page.click('[data-test=create-ca] button[type=submit]');
+  await page.click('a:has-text("console-pending")');
+  await page.waitForSelector('h2 .badge:has-text("PENDING")');
+  await page.waitForSelector('button:has-text("Download CSR")');
+  await page.selectOption('select[name=activate_issuer]', { label: 'console-root' });
+  await page.click('button:has-text("Activate (1 year)")');
+  await page.waitForSelector('h2 .badge:has-text("ACTIVED")');
+  t.equal(await page.locator('button:has-text("Schedule deletion")').count(), 0, 'an active CA offers no deletion');
+  await page.click('button:has-text("Disable")');
+  await page.waitForSelector('h2 .badge:has-text("DISABLED")');
+  await page.click('button:has-text("Schedule deletion")');
+  await page.waitForSelector('h2 .badge:has-text("DELETED")');
+  await page.click('button:has-text("Restore")');
+  await page.waitForSelector('h2 .badge:has-text("DISABLED")');
+  t.pass('disable, enable, activation, scheduled deletion and restore went through the console');
+
+  // Billing: the month's summary and its CSV.
+  await page.click('nav a:has-text("Billing")');
+  await page.waitForSelector('[data-test=billing-summary]');
+  t.match(await page.textContent('[data-test=billing-summary]'), /CERT_ISSUE\s*2/, 'two certificate issues in the summary');
+  const [csv] = await Promise.all([page.waitForEvent('download'), page.click('button:has-text("Download CSV")')]);
+  const csvText = readFileSync((await csv.path())!, 'utf8');
+  t.match(csvText, /^record_id,resource_type,/, 'CSV header');
+  t.equal(csvText.split('\n').filter((line) => line.includes('CERT_ISSUE')).length, 2, 'one CSV line per certificate issue');
+  await shot(page, '06-billing');
+
+  // Access keys: create (the secret shown once), sign in with the pair, delete.
+  await page.click('nav a:has-text("Access keys")');
+  await page.fill('input[name=description]', 'console test');
+  await page.click('button:has-text("Create access key")');
+  await page.waitForSelector('[data-test=new-secret]');
+  const [access, secret] = await page.locator('[data-test=new-secret] code').allTextContents();
+  await shot(page, '07-access-keys');
+  await page.click('button:has-text("Done")');
+  t.equal(await page.locator('[data-test=new-secret]').count(), 0, 'the secret is gone once dismissed');
+  t.notMatch(await page.content(), secret, 'and not shown in the list');
+  await page.click('button:has-text("Sign out")');
+  await page.fill('input[name=access]', access);
+  await page.fill('input[name=secret]', secret);
+  await page.click('[data-test=signin-key] button');
+  // Back on the page where the session ended, now under the exchanged token.
+  await page.waitForSelector(`[data-test=access-keys] tr:has-text("${access}")`);
+  t.pass('signed in with the access key pair (exchanged for a token)');
+  await page.click(`tr:has-text("${access}") button:has-text("Delete")`);
+  await page.waitForFunction((key) => !document.body.textContent!.includes(key), access);
+
+  // Audit events.
+  await page.click('nav a:has-text("Audit")');
+  await page.waitForSelector('[data-test=audit-events]');
+  t.match(await page.textContent('[data-test=audit-events]'), /pca:cert:revoke/);
+  await page.selectOption('select[name=outcome]', 'FAILURE');
+  await page.waitForFunction(() => !document.querySelector('[data-test=audit-events]')?.textContent?.includes('pca:cert:revoke'));
+  await shot(page, '08-audit');
+
+  t.same(scriptErrors, [], 'no script error or CSP violation');
+  checkRequests(t, requests, server.base);
+  await page.close();
+});
+
+t.test('the console against a production server with real keys', async (t) => {
+  const jwt = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const env = {
+    NODE_ENV: 'production',
+    MASTER_KEY: randomBytes(32).toString('base64'),
+    JWT_PRIVATE_KEY: jwt.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    JWT_PUBLIC_KEY: jwt.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+    DEFAULT_DOMAIN_ID: 'production-domain',
+  };
+  const server = await startServer(env);
+  t.teardown(() => server.child.kill('SIGKILL'));
+  t.notMatch(server.output(), /PCA_TOKEN/, 'no token is printed in production');
+  // A token signed with the deployment's JWT key, as an identity provider would issue it.
+  const signer = Fastify();
+  await signer.register(fastifyJwt, jwtPluginOptions(loadConfig({ ...env, PUBLIC_BASE_URL: server.base, DATA_DIR: os.tmpdir() })));
+  await signer.ready();
+  const token = mintAdminToken(signer.jwt, 'production-domain', 600);
+  await signer.close();
+
+  const { page, requests, scriptErrors } = await openPage();
+  const response = await page.goto(`${server.base}/console/`);
+  t.match(response!.headers()['content-security-policy'], /script-src 'self'/, 'served with the strict CSP');
+  await page.fill('textarea[name=token]', token);
+  await page.click('[data-test=signin-token] button');
+  await page.click('button:has-text("Create CA")');
+  await fillDn(page, 'production-root');
+  await page.click('[data-test=create-ca] button[type=submit]');
+  await page.click('a:has-text("production-root")');
+  await page.check('input[name=mode] >> nth=1');
+  await page.fill('input[name=common_name]', 'prod.example.com');
+  await page.click('[data-test=issue] button[type=submit]');
+  await page.waitForSelector('[data-test=certificate]');
+  t.equal(await statusOf(page).textContent(), 'ISSUED', 'a certificate issued through the console');
+  t.same(scriptErrors, [], 'no script error or CSP violation');
+  checkRequests(t, requests, server.base);
+  await page.close();
+});
