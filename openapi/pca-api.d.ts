@@ -89,6 +89,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v3/projects": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The signing access key's project in this region (IAM project lookup of the Huawei SDKs)
+         * @description A domain has one project per region, and this service one region: the list holds that project when the filters match it, else nothing. Project-level SDK credentials then send its id as X-Project-Id.
+         */
+        get: operations["keystoneListProjects"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/auth/tokens": {
         parameters: {
             query?: never;
@@ -103,6 +123,26 @@ export interface paths {
          * @description The body is `{}` or empty. The token is also sent in the X-Subject-Token header.
          */
         post: operations["createAuthToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v3.0/OS-CREDENTIAL/securitytokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Issue a temporary access key with a security token
+         * @description Signed by a permanent access key. The pair signs requests like that key (with X-Security-Token), holds the key's actions and stops working at expires_at or when the key is deleted. A temporary pair cannot issue another.
+         */
+        post: operations["createTemporaryAccessKeyByToken"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1237,6 +1277,67 @@ export interface operations {
             };
         };
     };
+    keystoneListProjects: {
+        parameters: {
+            query?: {
+                name?: string;
+                domain_id?: string;
+                enabled?: boolean;
+                is_domain?: boolean;
+                page?: number;
+                per_page?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        projects: {
+                            id: string;
+                            /** @description The region */
+                            name: string;
+                            domain_id: string;
+                            parent_id: string;
+                            enabled: boolean;
+                            is_domain: boolean;
+                            description: string;
+                        }[];
+                        links: {
+                            self: string;
+                            previous: null;
+                            next: null;
+                        };
+                    };
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authentication failed */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     createAuthToken: {
         parameters: {
             query?: never;
@@ -1258,6 +1359,72 @@ export interface operations {
                         /** @description ms since the epoch */
                         expires_at: number;
                     };
+                };
+            };
+            /** @description Authentication failed */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    createTemporaryAccessKeyByToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    auth?: {
+                        identity?: {
+                            methods?: "token"[];
+                            token?: {
+                                /** @default 900 */
+                                duration_seconds?: number;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        credential: {
+                            /** @description Temporary access key id */
+                            access: string;
+                            /** @description Its secret; shown only here */
+                            secret: string;
+                            /** @description Send as X-Security-Token with every request signed by this pair */
+                            securitytoken: string;
+                            /**
+                             * Format: date-time
+                             * @description UTC, e.g. 2024-05-06T07:23:09.000000Z
+                             */
+                            expires_at: string;
+                        };
+                    };
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Authentication failed */

@@ -31,4 +31,6 @@ export interface Principal {
   subject: string;
   actions: ReadonlySet<string>;
   via: 'jwt' | 'aksk';
+  /** Set for a temporary access key (X-Security-Token): the permanent key that issued it. */
+  issuer?: string;
 }

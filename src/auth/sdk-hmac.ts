@@ -1,5 +1,6 @@
 /**
- * Huawei SDK-HMAC-SHA256 request signatures (contract §3.1–3.2), as a pure function of the received request.
+ * Huawei SDK request signatures (contract §3.1–3.2), as a pure function of the received request. The canonical
+ * request is common to every algorithm; what differs per algorithm is in signature-algorithms.ts.
  *
  * What Huawei's signers actually put on the wire, and why verification normalises the way it does:
  * - Path: the Go and Node SDKs substitute path parameters unescaped, so a URN's `:` usually arrives raw, while
@@ -9,8 +10,16 @@
  *   in the query is a space; names and values are percent-decoded and re-escaped.
  * - Bodies: the Go SDK's JSON ends with `\n`; only the raw received bytes may be hashed.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { errors, type AppError } from '../errors.ts';
+import {
+  algorithmOf,
+  DEFAULT_ALGORITHM,
+  UNSUPPORTED_ALGORITHMS,
+  type Credential,
+  type Digest,
+  type SignatureAlgorithm,
+} from './signature-algorithms.ts';
 
 export interface SignedRequest {
   method: string;
@@ -23,19 +32,21 @@ export interface SignedRequest {
 }
 
 export interface ParsedAuthorization {
-  access: string;
+  algorithm: SignatureAlgorithm;
+  credential: Credential;
   signedHeaders: string[];
   signature: string;
 }
 
-export const SDK_SIGNING_ALGORITHM = 'SDK-HMAC-SHA256';
 export const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
 const DEFAULT_MAX_SKEW_MS = 15 * 60 * 1000;
 /** The contract caps `error_msg` at 1024 characters. */
 const MAX_MESSAGE_LENGTH = 1024;
 
-const AUTHORIZATION_PATTERN =
-  /^SDK-HMAC-SHA256 +Access=([^\s,]+) *, *SignedHeaders=([^\s,]+) *, *Signature=([0-9a-fA-F]{64})$/;
+/** After the algorithm name; the signature's form is the algorithm's. */
+const AUTHORIZATION_FIELDS = /^ +(Access|Credential)=([^\s,]+) *, *SignedHeaders=([^\s,]+) *, *Signature=([^\s,]+)$/;
+/** V11's scope: date, region, service. */
+const SCOPE_PATTERN = /^(\d{8})\/([a-z0-9-]+)\/([A-Za-z0-9_-]+)$/;
 /** An RFC 9110 token, lower-cased as every signer writes it. */
 const HEADER_NAME_PATTERN = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 const SDK_DATE_PATTERN = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
@@ -44,19 +55,32 @@ const PERCENT_ESCAPE = /(%[0-9A-Fa-f]{2})/;
 const authenticationFailed = (message: string): AppError =>
   errors.authenticationFailed(message.slice(0, MAX_MESSAGE_LENGTH));
 
+function parseCredential(algorithm: SignatureAlgorithm, field: string, value: string): Credential {
+  if (field !== algorithm.credentialField) throw authenticationFailed(`${algorithm.name} names its key with ${algorithm.credentialField}=`);
+  if (algorithm.credentialField === 'Access') return { access: value };
+  const slash = value.indexOf('/');
+  const scope = value.slice(slash + 1);
+  if (slash <= 0 || !SCOPE_PATTERN.test(scope)) throw authenticationFailed(`${algorithm.name} needs Credential=<AK>/<yyyymmdd>/<region>/<service>`);
+  return { access: value.slice(0, slash), scope };
+}
+
 export function parseSdkAuthorization(header: string): ParsedAuthorization {
-  const match = AUTHORIZATION_PATTERN.exec(header);
-  if (!match) {
+  const unsupported = Object.entries(UNSUPPORTED_ALGORITHMS).find(([name]) => header.startsWith(`${name} `));
+  if (unsupported) throw authenticationFailed(unsupported[1]);
+  const algorithm = algorithmOf(header);
+  const match = algorithm && AUTHORIZATION_FIELDS.exec(header.slice(algorithm.name.length));
+  if (!algorithm || !match || !algorithm.signaturePattern.test(match[4])) {
     throw authenticationFailed(
-      'Authorization must be: SDK-HMAC-SHA256 Access=<AK>, SignedHeaders=<h1;h2>, Signature=<64 hex digits>',
+      'Authorization must be: SDK-HMAC-SHA256 Access=<AK>, SignedHeaders=<h1;h2>, Signature=<64 hex digits> ' +
+        '(or SDK-HMAC-SM3, SDK-ECDSA-P256-SHA256, V11-HMAC-SHA256 Credential=<AK>/<scope>)',
     );
   }
-  const [, access, signedHeaderList, signature] = match;
+  const [, field, credential, signedHeaderList, signature] = match;
   const signedHeaders = signedHeaderList.split(';');
   if (!signedHeaders.every((name) => HEADER_NAME_PATTERN.test(name))) {
     throw authenticationFailed('SignedHeaders must be lower-case header names separated by ;');
   }
-  return { access, signedHeaders, signature: signature.toLowerCase() };
+  return { algorithm, credential: parseCredential(algorithm, field, credential), signedHeaders, signature: signature.toLowerCase() };
 }
 
 /** `YYYYMMDDTHHMMSSZ` in UTC, the X-Sdk-Date format. */
@@ -156,17 +180,17 @@ function canonicalHeaders(req: SignedRequest, signedHeaders: string[]): string {
     .join('');
 }
 
-const sha256Hex = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
+const digestHex = (digest: Digest, data: string | Uint8Array): string => createHash(digest).update(data).digest('hex');
 
-function payloadHash(req: SignedRequest): string {
-  return singleHeader(req, 'x-sdk-content-sha256') ?? sha256Hex(req.body);
+function payloadHash(req: SignedRequest, algorithm: SignatureAlgorithm): string {
+  return singleHeader(req, algorithm.contentHashHeader) ?? digestHex(algorithm.digest, req.body);
 }
 
 /**
  * The six-line canonical request of §3.1 step 5. Header lines follow the order of `signedHeaders`, which is the
  * order the client listed (signers sort them).
  */
-export function canonicalRequest(req: SignedRequest, signedHeaders: string[]): string {
+export function canonicalRequest(req: SignedRequest, signedHeaders: string[], algorithm = DEFAULT_ALGORITHM): string {
   if (!req.url.startsWith('/')) throw authenticationFailed('the request target must be a path');
   const queryStart = req.url.indexOf('?');
   const path = queryStart < 0 ? req.url : req.url.slice(0, queryStart);
@@ -177,23 +201,22 @@ export function canonicalRequest(req: SignedRequest, signedHeaders: string[]): s
     canonicalQueryString(query),
     canonicalHeaders(req, signedHeaders),
     signedHeaders.join(';'),
-    payloadHash(req),
+    payloadHash(req, algorithm),
   ].join('\n');
 }
 
+/** The string to sign of the default algorithm (§3.1 step 6). */
 export function stringToSign(sdkDate: string, canonical: string): string {
-  return `${SDK_SIGNING_ALGORITHM}\n${sdkDate}\n${sha256Hex(canonical)}`;
+  return DEFAULT_ALGORITHM.stringToSign(sdkDate, { access: '' }, digestHex('sha256', canonical));
 }
 
-const hmacHex = (secret: string, text: string): string => createHmac('sha256', secret).update(text).digest('hex');
-
-/** Signs as a Huawei SDK would: names lower-cased and sorted; the request must already carry X-Sdk-Date. */
+/** Signs as a Huawei SDK would (SDK-HMAC-SHA256): names lower-cased and sorted; the request must carry X-Sdk-Date. */
 export function signRequest(req: SignedRequest, access: string, secret: string, signedHeaders: string[]): string {
   const sdkDate = singleHeader(req, 'x-sdk-date');
   if (sdkDate === undefined) throw new Error('signRequest needs an x-sdk-date header on the request');
   const names = [...new Set(signedHeaders.map((name) => name.toLowerCase()))].sort();
-  const signature = hmacHex(secret, stringToSign(sdkDate, canonicalRequest(req, names)));
-  return `${SDK_SIGNING_ALGORITHM} Access=${access}, SignedHeaders=${names.join(';')}, Signature=${signature}`;
+  const signature = createHmac('sha256', secret).update(stringToSign(sdkDate, canonicalRequest(req, names))).digest('hex');
+  return `${DEFAULT_ALGORITHM.name} Access=${access}, SignedHeaders=${names.join(';')}, Signature=${signature}`;
 }
 
 function requireFreshSdkDate(req: SignedRequest, now: Date, maxSkewMs: number): string {
@@ -211,38 +234,55 @@ function requireFreshSdkDate(req: SignedRequest, now: Date, maxSkewMs: number): 
  * A declared body hash other than UNSIGNED-PAYLOAD must be the body's: otherwise anyone holding a signed request
  * could swap its body and declare the original body's hash.
  */
-function requireTruthfulPayloadHash(req: SignedRequest): void {
-  const declared = singleHeader(req, 'x-sdk-content-sha256');
-  if (declared !== undefined && declared !== UNSIGNED_PAYLOAD && declared.toLowerCase() !== sha256Hex(req.body)) {
-    throw authenticationFailed('X-Sdk-Content-Sha256 does not match the request body');
+function requireTruthfulPayloadHash(req: SignedRequest, algorithm: SignatureAlgorithm): void {
+  const declared = singleHeader(req, algorithm.contentHashHeader);
+  if (declared !== undefined && declared !== UNSIGNED_PAYLOAD && declared.toLowerCase() !== digestHex(algorithm.digest, req.body)) {
+    throw authenticationFailed(`${algorithm.contentHashHeader} does not match the request body`);
   }
 }
 
+/** V11's scope must be the request's day and this service's region. */
+function requireScope(credential: Credential, sdkDate: string, region: string | undefined): void {
+  if (credential.scope === undefined) return;
+  const [day, scopeRegion] = credential.scope.split('/');
+  if (day !== sdkDate.slice(0, 8)) throw authenticationFailed('the Credential scope date is not the X-Sdk-Date day');
+  if (region !== undefined && scopeRegion !== region) throw authenticationFailed(`the Credential scope is for region '${scopeRegion}', this service is '${region}'`);
+}
+
+export interface VerifyOptions {
+  maxSkewMs?: number;
+  hostOverride?: string;
+  /** The service's region, which a V11 credential scope must name. */
+  region?: string;
+}
+
 /**
- * Verifies an AK/SK-signed request (§3.2). Every verification failure is a 401 AppError (APIG.0303); a rejection
- * from `lookupSecret` itself (say, the database is down) propagates unchanged rather than posing as bad credentials.
+ * Verifies a signed request (§3.2) with the algorithm its Authorization names. Every verification failure is a
+ * 401 AppError (APIG.0303); a rejection from `lookupSecret` itself (say, the database is down) propagates
+ * unchanged rather than posing as bad credentials.
  */
 export async function verifySdkSignature(
   req: SignedRequest,
   lookupSecret: (access: string) => Promise<string | undefined>,
   now: Date,
-  opts: { maxSkewMs?: number; hostOverride?: string } = {},
-): Promise<{ access: string }> {
+  opts: VerifyOptions = {},
+): Promise<{ access: string; algorithm: string }> {
   const authorization = singleHeader(req, 'authorization');
   if (authorization === undefined) throw authenticationFailed('Authorization header is missing');
-  const { access, signedHeaders, signature } = parseSdkAuthorization(authorization);
+  const { algorithm, credential, signedHeaders, signature } = parseSdkAuthorization(authorization);
   const sdkDate = requireFreshSdkDate(req, now, opts.maxSkewMs ?? DEFAULT_MAX_SKEW_MS);
   if (!signedHeaders.includes('x-sdk-date')) throw authenticationFailed('x-sdk-date must be among SignedHeaders');
-  requireTruthfulPayloadHash(req);
+  requireScope(credential, sdkDate, opts.region);
+  requireTruthfulPayloadHash(req, algorithm);
   const received =
     opts.hostOverride === undefined ? req : { ...req, headers: { ...req.headers, host: opts.hostOverride } };
-  const canonical = canonicalRequest(received, signedHeaders);
+  const canonical = canonicalRequest(received, signedHeaders, algorithm);
 
-  const secret = await lookupSecret(access);
-  if (secret === undefined) throw authenticationFailed(`unknown access key '${access}'`);
-  const expected = Buffer.from(hmacHex(secret, stringToSign(sdkDate, canonical)), 'hex');
-  if (!timingSafeEqual(expected, Buffer.from(signature, 'hex'))) {
+  const secret = await lookupSecret(credential.access);
+  if (secret === undefined) throw authenticationFailed(`unknown access key '${credential.access}'`);
+  const text = algorithm.stringToSign(sdkDate, credential, digestHex(algorithm.digest, canonical));
+  if (!algorithm.verify(text, signature, credential, secret)) {
     throw authenticationFailed(`signature mismatch; the server's canonical request was:\n${canonical}`);
   }
-  return { access };
+  return { access: credential.access, algorithm: algorithm.name };
 }

@@ -2,15 +2,16 @@
  * Authentication and permitted actions, in the contract's order (§2): route (404) -> credential (401) ->
  * action (403) -> syntax (400). Runs before schema validation; routes declare `config.action` or `config.public`.
  *
- * Credentials (§3, §10.7): exactly one of an AK/SK-signed request (`Authorization: SDK-HMAC-SHA256 ...`), a Bearer
- * JWT, or an X-Auth-Token JWT. Refused mutations of a known caller are written to the audit log as FAILURE events.
+ * Credentials (§3, §10.7): exactly one of an AK/SK-signed request (`Authorization: SDK-HMAC-SHA256 ...` or another
+ * algorithm of signature-algorithms.ts; a temporary pair adds X-Security-Token), a Bearer JWT, or an X-Auth-Token JWT. Refused mutations of a known caller are written to the audit log as FAILURE events.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Action, Principal } from '../../auth/actions.ts';
 import type { TokenClaims } from '../../auth/jwt.ts';
-import { SDK_SIGNING_ALGORITHM, type SignedRequest } from '../../auth/sdk-hmac.ts';
+import type { SignedRequest } from '../../auth/sdk-hmac.ts';
+import { isSignatureScheme } from '../../auth/signature-algorithms.ts';
 import { AppError, ErrorCode, errors } from '../../errors.ts';
-import { holdsEveryAction } from '../../services/access-keys/access-key-rules.ts';
+import { holdsEveryAction, projectIdOf } from '../../services/access-keys/access-key-rules.ts';
 import type { AuditedChange } from '../../services/audit/audit-log.ts';
 import { raiseDeferredInputError } from './json-body.ts';
 import { registerRateLimit } from './rate-limit.ts';
@@ -46,7 +47,7 @@ function offeredCredential(request: FastifyRequest): OfferedCredential {
   if (headerToken !== undefined) return { kind: 'token', token: headerToken as string };
   const bearer = authorization!.match(/^Bearer\s+(\S+)$/i)?.[1];
   if (bearer !== undefined) return { kind: 'token', token: bearer };
-  if (authorization!.startsWith(`${SDK_SIGNING_ALGORITHM} `)) return { kind: 'signature' };
+  if (isSignatureScheme(authorization!)) return { kind: 'signature' };
   throw errors.authenticationFailed('unsupported Authorization scheme');
 }
 
@@ -90,7 +91,7 @@ async function verifySignature(app: FastifyInstance, request: FastifyRequest): P
   // X-Forwarded-Host only from a trusted proxy (TRUST_PROXY).
   const hostOverride = request.headers['x-forwarded-host'] === undefined ? undefined : request.host;
   const key = await app.services.accessKeys.verifyRequest(received, hostOverride);
-  return { domainId: key.domainId, subject: key.access, actions: new Set(key.actions), via: 'aksk' };
+  return { domainId: key.domainId, subject: key.access, actions: new Set(key.actions), via: 'aksk', ...(key.issuer && { issuer: key.issuer }) };
 }
 
 async function authenticate(app: FastifyInstance, request: FastifyRequest): Promise<Principal> {
@@ -99,6 +100,11 @@ async function authenticate(app: FastifyInstance, request: FastifyRequest): Prom
   const claimedDomain = request.headers['x-domain-id'];
   if (claimedDomain !== undefined && claimedDomain !== principal.domainId) {
     throw errors.authenticationFailed("X-Domain-Id does not match the credential's domain");
+  }
+  // Project-level SDK credentials (BasicCredentials) send the project they looked up (GET /v3/projects).
+  const claimedProject = request.headers['x-project-id'];
+  if (claimedProject !== undefined && claimedProject !== projectIdOf(principal.domainId, app.config.region)) {
+    throw errors.authenticationFailed("X-Project-Id is not the credential domain's project of this region");
   }
   return principal;
 }

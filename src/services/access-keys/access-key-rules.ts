@@ -1,5 +1,5 @@
 /** Pure rules for access keys (§10.7): identifier and secret formats, and which actions a new key may get. */
-import { randomInt } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import { ACTIONS, isAction, type Action } from '../../auth/actions.ts';
 import { errors } from '../../errors.ts';
 
@@ -45,3 +45,10 @@ export function checkDescription(description: string | undefined): string {
   }
   return value;
 }
+
+/**
+ * The domain's one IAM project in this region (served to project-level SDK credentials, GET /v3/projects): a
+ * stable 32-hex id derived from both, so it needs no table.
+ */
+export const projectIdOf = (domainId: string, region: string): string =>
+  createHash('sha256').update(`${domainId}/${region}`).digest('hex').slice(0, 32);

@@ -16,6 +16,7 @@ import { createSealer } from '../../keystore/sealing.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import type { RequestContext } from '../context.ts';
 import { checkDescription, grantedActions, newAccessKeyId, newSecret } from './access-key-rules.ts';
+import { issueTemporaryCredential, openSecurityToken, type TemporaryCredential } from './temporary-credentials.ts';
 
 export const ACTIVE = 'active';
 const DELETED = 'deleted';
@@ -37,12 +38,14 @@ export interface VerifiedKey {
   access: string;
   domainId: string;
   actions: Action[];
+  /** Set for a temporary pair (X-Security-Token): the permanent key that issued it. */
+  issuer?: string;
 }
 
 export interface AccessKeyServiceDeps {
   db: Db;
   clock: Clock;
-  config: Pick<Config, 'masterKey'>;
+  config: Pick<Config, 'masterKey' | 'region'>;
 }
 
 export function createAccessKeyService({ db, clock, config }: AccessKeyServiceDeps) {
@@ -103,17 +106,34 @@ export function createAccessKeyService({ db, clock, config }: AccessKeyServiceDe
     },
 
     /**
-     * Verifies an AK/SK-signed request (§3.2) against the stored key: a 401 AppError for a bad, unknown or
-     * deleted key. `hostOverride` is the host the client addressed when a proxy rewrote Host.
+     * Verifies an AK/SK-signed request (§3.2) against the stored key, or against a temporary pair's security token
+     * and its still usable issuer: a 401 AppError for a bad, unknown, expired or deleted key. `hostOverride` is
+     * the host the client addressed when a proxy rewrote Host.
      */
     async verifyRequest(request: SignedRequest, hostOverride?: string): Promise<VerifiedKey> {
+      const securityToken = request.headers['x-security-token'];
+      if (Array.isArray(securityToken)) throw errors.authenticationFailed("header 'x-security-token' must not repeat");
       let found: VerifiableKey | undefined;
+      let issuer: string | undefined;
       const lookupSecret = async (access: string) => {
-        found = await findVerifiable(access);
-        return found?.secret;
+        if (securityToken === undefined) {
+          found = await findVerifiable(access);
+          return found?.secret;
+        }
+        const temporary = openSecurityToken(sealer, securityToken, access, clock.now());
+        const issuing = await findVerifiable(temporary.issuer);
+        if (!issuing || issuing.domainId !== temporary.domainId) throw errors.authenticationFailed('the access key that issued this security token is deleted');
+        issuer = temporary.issuer;
+        found = { ...issuing, secret: temporary.secret };
+        return found.secret;
       };
-      const { access } = await verifySdkSignature(request, lookupSecret, clock.now(), { hostOverride });
-      return { access, domainId: found!.domainId, actions: found!.actions };
+      const { access } = await verifySdkSignature(request, lookupSecret, clock.now(), { hostOverride, region: config.region });
+      return { access, domainId: found!.domainId, actions: found!.actions, ...(issuer && { issuer }) };
+    },
+
+    /** A temporary pair with the actions of `key`, the permanent key that signed the request. */
+    issueTemporary(key: { access: string; domainId: string }, durationSeconds: number): TemporaryCredential {
+      return issueTemporaryCredential(sealer, key, clock.now(), durationSeconds);
     },
 
     /** §3.5: the configured domain name, or the id. */

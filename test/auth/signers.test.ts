@@ -1,0 +1,260 @@
+/**
+ * Every credential kind and signer of Huawei's SDKs against a started server (issue #14): project-level
+ * BasicCredentials (IAM GET /v3/projects, then X-Project-Id), derived V11-HMAC-SHA256, SDK-HMAC-SM3,
+ * SDK-ECDSA-P256-SHA256, temporary keys with X-Security-Token, and a bodiless GET that signs content-type. Each is
+ * accepted, and a tampered copy of each is refused.
+ *
+ * The Node SDK (3.1.x) ships only AKSKSigner and DerivedAKSKSigner. The SM3 and ECDSA signers here are its
+ * AKSKSigner with the digest and final step swapped as Huawei's Go SDK does (its static methods call each other
+ * through `this`), so canonicalization stays the SDK's own code; the SM3 signer reproduces the Go SDK's published
+ * vectors first.
+ */
+import { createHash, createHmac, createPrivateKey, sign as signData } from 'node:crypto';
+import t, { type Test } from 'tap';
+import { AKSKSigner } from '@huaweicloud/huaweicloud-sdk-core/auth/AKSKSigner.js';
+import { BasicCredentials } from '@huaweicloud/huaweicloud-sdk-core/auth/BasicCredentials.js';
+import { DerivedAKSKSigner } from '@huaweicloud/huaweicloud-sdk-core/auth/DerivedAKSKSigner.js';
+import { GlobalCredentials } from '@huaweicloud/huaweicloud-sdk-core/auth/GlobalCredentials.js';
+import { HcClient } from '@huaweicloud/huaweicloud-sdk-core/HcClient.js';
+import { DefaultHttpClient } from '@huaweicloud/huaweicloud-sdk-core/http/DefaultHttpClient.js';
+import { Region } from '@huaweicloud/huaweicloud-sdk-core/region/region.js';
+import { ManualClock } from '../../src/clock.ts';
+import { formatSdkDate, verifySdkSignature, type SignedRequest } from '../../src/auth/sdk-hmac.ts';
+import { derivedPrivateScalar } from '../../src/auth/signature-algorithms.ts';
+import { projectIdOf } from '../../src/services/access-keys/access-key-rules.ts';
+import { createTestApp, TEST_DOMAIN } from '../helpers/app.ts';
+
+interface KeyPair {
+  access: string;
+  secret: string;
+}
+type SdkCall = (options: object) => Promise<Record<string, unknown>>;
+type StaticSigner = { sign(request: unknown, credential: unknown): Record<string, string> };
+
+const clock = new ManualClock();
+const harness = await createTestApp({ clock });
+t.teardown(() => harness.close());
+const { app } = harness;
+const base = await app.listen({ host: '127.0.0.1', port: 0 });
+const REGION = harness.config.region;
+
+const sm3Hex = (data: string | Buffer) => createHash('sm3').update(data).digest('hex');
+
+/** The SDK's AKSKSigner with SM3 for every digest and HMAC (Go SDK's SM3Signer), X-Sdk-Content-Sm3 for the body. */
+class Sm3Signer extends AKSKSigner {
+  static override SDK_SIGNING_ALGORITHM = 'SDK-HMAC-SM3';
+  static override HeaderContentSha256 = 'X-Sdk-Content-Sm3';
+  static override EMPTY_BODY_SHA256 = sm3Hex('');
+  static override Hex(text: string) {
+    return sm3Hex(text);
+  }
+  static override hmacSHA256(secret: string | undefined, text: string) {
+    return createHmac('sm3', secret!).update(text).digest('hex');
+  }
+  static override buildPayloadHash(request: { headers: Record<string, string>; data?: unknown }) {
+    return request.headers[this.HeaderContentSha256] ?? (request.data ? sm3Hex(JSON.stringify(request.data)) : this.EMPTY_BODY_SHA256);
+  }
+}
+
+/** The SDK's AKSKSigner whose final HMAC is replaced by ECDSA P-256 with the key derived from AK/SK (Go SDK). */
+function ecdsaSignerFor(key: KeyPair): StaticSigner {
+  const d = derivedPrivateScalar('SDK-ECDSA-P256-SHA256', key.access, key.secret);
+  // PKCS#8 of an EC P-256 key with only its scalar (ECDSA signing needs no public point).
+  const pkcs8 = Buffer.concat([Buffer.from('3041020100301306072a8648ce3d020106082a8648ce3d030107042730250201010420', 'hex'), Buffer.from(d.toString(16).padStart(64, '0'), 'hex')]);
+  const privateKey = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
+  return class extends AKSKSigner {
+    static override SDK_SIGNING_ALGORITHM = 'SDK-ECDSA-P256-SHA256';
+    static override hmacSHA256(_secret: string | undefined, text: string) {
+      return signData('sha256', Buffer.from(text), privateKey).toString('hex');
+    }
+  } as unknown as StaticSigner;
+}
+
+async function createKey(body: object = {}): Promise<KeyPair> {
+  const response = await app.inject({ method: 'POST', url: '/v1/access-keys', headers: harness.auth(), payload: body });
+  if (response.statusCode !== 200) throw new Error(`access key creation failed: ${response.body}`);
+  return response.json().credential as KeyPair;
+}
+
+function clientWith(credentials: object, region?: boolean): SdkCall {
+  let client = new HcClient(new DefaultHttpClient({}, [base])).withEndpoints([base]).withCredential(credentials as never);
+  if (region) client = client.withRegion(new Region(REGION, [base]));
+  return (options) => client.sendRequest({ pathParams: {}, queryParams: {}, headers: {}, ...options } as never) as Promise<Record<string, unknown>>;
+}
+
+async function sdkError(call: Promise<unknown>): Promise<{ httpStatusCode: number; errorCode: string; errorMsg: string }> {
+  try {
+    await call;
+  } catch (error) {
+    return error as { httpStatusCode: number; errorCode: string; errorMsg: string };
+  }
+  throw new Error('the call succeeded');
+}
+
+/**
+ * Signs a request with a static signer the way the SDK's credentials do and sends it with fetch; `tamper` changes
+ * the signed request on its way (nothing when omitted).
+ */
+async function sendSigned(
+  signer: StaticSigner,
+  key: KeyPair,
+  request: { method: string; path: string; query?: Record<string, string>; data?: object; headers?: Record<string, string> },
+  credentials: object = new GlobalCredentials().withAk(key.access).withSk(key.secret),
+  tamper: (sent: { url: string; headers: Record<string, string>; body?: string }) => void = () => {},
+): Promise<Response> {
+  const query = new URLSearchParams(request.query ?? {}).toString().replace(/\+/g, '%20');
+  const endpoint = `${base}${request.path}`;
+  const headers: Record<string, string> = { ...(request.data && { 'content-type': 'application/json' }), ...request.headers };
+  const signed = signer.sign({ method: request.method, endpoint, headers, queryParams: request.query ?? {}, data: request.data }, credentials);
+  const sent = { url: query ? `${endpoint}?${query}` : endpoint, headers: { ...signed }, body: request.data && JSON.stringify(request.data) };
+  tamper(sent);
+  return fetch(sent.url, { method: request.method, headers: sent.headers, body: sent.body });
+}
+
+async function assert401(t: Test, response: Response, message?: RegExp): Promise<void> {
+  t.equal(response.status, 401, 'refused with 401');
+  const body = (await response.json()) as { error_code: string; error_msg: string };
+  t.equal(body.error_code, 'APIG.0303');
+  if (message) t.match(body.error_msg, message);
+}
+
+t.test("SDK-HMAC-SM3 reproduces the Go SDK's published vectors", async (t) => {
+  const secrets: Record<string, string> = { AccessKey: 'SecretKey' };
+  const at = new Date('2006-01-02T15:04:05Z');
+  const headers = { 'x-sdk-date': '20060102T150405Z', test_underscore: 'TEST_VALUE', host: 'example.huaweicloud.com' };
+  const vectors: [SignedRequest, string][] = [
+    [{ method: 'GET', url: '/path?limit=1', headers, body: new Uint8Array() }, 'acdeecf8061419275127135b54532c2c20b683bf9bbb8a32bee021a8c40befd4'],
+    [
+      { method: 'POST', url: '/path?key=value', headers: { ...headers, 'content-type': 'application/json' }, body: Buffer.from('{"Name":"test","Id":1}\n') },
+      '359e49285fe5a469f82b86fd761b1a4a7ee16e3181de7d643c53a30667cde508',
+    ],
+  ];
+  for (const [request, signature] of vectors) {
+    const authorization = `SDK-HMAC-SM3 Access=AccessKey, SignedHeaders=x-sdk-date, Signature=${signature}`;
+    t.same(await verifySdkSignature({ ...request, headers: { ...request.headers, authorization } }, async (ak) => secrets[ak], at), { access: 'AccessKey', algorithm: 'SDK-HMAC-SM3' });
+    const wrong = `${signature.slice(0, -1)}${signature.endsWith('0') ? '1' : '0'}`;
+    await t.rejects(verifySdkSignature({ ...request, headers: { ...request.headers, authorization: authorization.replace(signature, wrong) } }, async (ak) => secrets[ak], at), { statusCode: 401 } as never);
+  }
+});
+
+t.test('every signer is accepted over HTTP, and a tampered request with each is refused', async (t) => {
+  const key = await createKey({ description: 'signers' });
+  const signers: Record<string, StaticSigner> = {
+    'SDK-HMAC-SHA256': AKSKSigner as unknown as StaticSigner,
+    'SDK-HMAC-SM3': Sm3Signer as unknown as StaticSigner,
+    'SDK-ECDSA-P256-SHA256': ecdsaSignerFor(key),
+  };
+  const post = { method: 'POST', path: '/v1/auth/tokens', query: { a: 'b c' }, data: { x: 'é' } };
+  for (const [name, signer] of Object.entries(signers)) {
+    const accepted = await sendSigned(signer, key, post);
+    t.equal(accepted.status, 200, `${name}: a signed POST with query and body is accepted`);
+    const sentAuthorization: string[] = [];
+    await sendSigned(signer, key, post, undefined, (sent) => sentAuthorization.push(sent.headers.Authorization));
+    t.match(sentAuthorization[0], new RegExp(`^${name} Access=${key.access}, `), `${name} is the scheme on the wire`);
+    await assert401(t, await sendSigned(signer, key, post, undefined, (sent) => (sent.body = sent.body!.replace('é', 'e'))), /does not match|signature mismatch/);
+    await assert401(t, await sendSigned(signer, key, post, undefined, (sent) => (sent.url = sent.url.replace('b%20c', 'b%20d'))), /signature mismatch/);
+    t.comment(`${name}: tampered body and query refused`);
+  }
+
+  const viaSm3Header = await sendSigned(Sm3Signer as unknown as StaticSigner, key, { ...post, headers: { 'X-Sdk-Content-Sm3': 'UNSIGNED-PAYLOAD' } });
+  t.equal(viaSm3Header.status, 200, 'X-Sdk-Content-Sm3: UNSIGNED-PAYLOAD is the SM3 payload hash');
+
+  const sm2 = await sendSigned(AKSKSigner as unknown as StaticSigner, key, post, undefined, (sent) => {
+    sent.headers.Authorization = sent.headers.Authorization.replace('SDK-HMAC-SHA256', 'SDK-SM2-SM3');
+  });
+  await assert401(t, sm2, /SDK-SM2-SM3 signatures are not supported/);
+});
+
+t.test('a bodiless signed GET that signs content-type is accepted', async (t) => {
+  const key = await createKey();
+  const get = { method: 'GET', path: '/v1/private-certificate-authorities', query: { limit: '5' }, headers: { 'content-type': 'application/json' } };
+  let signedHeaders = '';
+  const response = await sendSigned(AKSKSigner as unknown as StaticSigner, key, get, undefined, (sent) => (signedHeaders = sent.headers.Authorization));
+  t.equal(response.status, 200, await response.text());
+  t.match(signedHeaders, /SignedHeaders=content-type;host;x-sdk-date,/, 'content-type was signed');
+  await assert401(t, await sendSigned(AKSKSigner as unknown as StaticSigner, key, get, undefined, (sent) => (sent.headers['content-type'] = 'text/plain')));
+});
+
+t.test('project-level BasicCredentials: GET /v3/projects, then X-Project-Id; derived V11-HMAC-SHA256', async (t) => {
+  const key = await createKey();
+  const projectId = projectIdOf(TEST_DOMAIN, REGION);
+
+  const basic = new BasicCredentials().withAk(key.access).withSk(key.secret).withIamEndpoint(base);
+  const sdk = clientWith(basic, true);
+  const listed = await sdk({ method: 'GET', url: '/v1/private-certificate-authorities', queryParams: { limit: 1 } });
+  t.equal(listed.httpStatusCode, 200, 'the SDK looked its project up and signed the call');
+  t.equal((basic.getPathParams() as { project_id?: string }).project_id, projectId, "the project the SDK found is the domain's in this region");
+
+  const projects = await clientWith(new GlobalCredentials().withAk(key.access).withSk(key.secret))({ method: 'GET', url: '/v3/projects', queryParams: { name: REGION } });
+  t.match(projects, { projects: [{ id: projectId, name: REGION, domain_id: TEST_DOMAIN, enabled: true }] });
+  const none = await clientWith(new GlobalCredentials().withAk(key.access).withSk(key.secret))({ method: 'GET', url: '/v3/projects', queryParams: { name: 'xx-other-1' } });
+  t.same(none.projects, [], 'no project in another region');
+
+  const wrongProject = await sdkError(clientWith(new BasicCredentials().withAk(key.access).withSk(key.secret).withProjectId('0'.repeat(32)))({ method: 'GET', url: '/v1/private-certificate-authorities' }));
+  t.match(wrongProject, { httpStatusCode: 401, errorCode: 'APIG.0303' }, 'X-Project-Id of another project is refused');
+  t.match(wrongProject.errorMsg, /X-Project-Id/);
+
+  // Derived auth: the SDK picks V11 for endpoints outside huaweicloud.com (its default predicate).
+  const derived = new BasicCredentials().withAk(key.access).withSk(key.secret).withProjectId(projectId).withDerivedPredicate((request) => BasicCredentials.getDefaultDerivedPredicate(request));
+  derived.processDerivedAuthParams('ccm', REGION);
+  const viaDerived = await clientWith(derived)({ method: 'POST', url: '/v1/auth/tokens', contentType: 'application/json', data: {} });
+  t.type(viaDerived.token, 'string', 'a V11-HMAC-SHA256 request is accepted');
+
+  const derivedSigner = DerivedAKSKSigner as unknown as StaticSigner;
+  const request = { method: 'GET', path: '/v1/private-certificate-authorities' };
+  t.equal((await sendSigned(derivedSigner, key, request, derived)).status, 200);
+  let authorization = '';
+  await sendSigned(derivedSigner, key, request, derived, (sent) => (authorization = sent.headers.Authorization));
+  t.match(authorization, new RegExp(`^V11-HMAC-SHA256 Credential=${key.access}/\\d{8}/${REGION}/ccm, SignedHeaders=`));
+  const tampered = (change: (authorization: string) => string) => (sent: { headers: Record<string, string> }) => (sent.headers.Authorization = change(sent.headers.Authorization));
+  await assert401(t, await sendSigned(derivedSigner, key, request, derived, tampered((a) => a.replace('/ccm,', '/kms,'))), /signature mismatch/);
+  await assert401(t, await sendSigned(derivedSigner, key, request, derived, tampered((a) => a.replace(`/${REGION}/`, '/xx-other-1/'))), /region/);
+  await assert401(t, await sendSigned(derivedSigner, key, request, derived, tampered((a) => a.replace(/\/(\d{8})\//, '/19990101/'))), /scope date/);
+  await assert401(t, await sendSigned(derivedSigner, key, request, derived, (sent) => (sent.url += '?x=1')), /signature mismatch/);
+});
+
+t.test('temporary access keys: X-Security-Token, bounded lifetime, the issuing key actions', async (t) => {
+  const limited = await createKey({ actions: ['pca:ca:list', 'pca:ca:get'] });
+  const issuerSdk = clientWith(new GlobalCredentials().withAk(limited.access).withSk(limited.secret));
+  const issue = (duration?: number) =>
+    issuerSdk({
+      method: 'POST',
+      url: '/v3.0/OS-CREDENTIAL/securitytokens',
+      contentType: 'application/json',
+      data: { auth: { identity: { methods: ['token'], token: duration === undefined ? {} : { duration_seconds: duration } } } },
+    });
+  const issued = (await issue(1800)).credential as { access: string; secret: string; securitytoken: string; expires_at: string };
+  t.match(issued, { access: /^[A-Z0-9]{20}$/, secret: /^[A-Za-z0-9]{40}$/, securitytoken: /\S{40,}/, expires_at: /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/ });
+  t.equal(Date.parse(issued.expires_at), clock.now().getTime() + 1800_000, 'expires after duration_seconds');
+  t.equal(Date.parse(((await issue()).credential as { expires_at: string }).expires_at), clock.now().getTime() + 900_000, 'default 900 seconds');
+  t.match(await sdkError(issue(899)), { httpStatusCode: 400 }, 'below 15 minutes refused');
+  t.match(await sdkError(issue(86_401)), { httpStatusCode: 400 }, 'above 24 hours refused');
+
+  const temporaryCredentials = new GlobalCredentials().withAk(issued.access).withSk(issued.secret).withSecurityToken(issued.securitytoken);
+  const temporary = clientWith(temporaryCredentials);
+  t.equal((await temporary({ method: 'GET', url: '/v1/private-certificate-authorities' })).httpStatusCode, 200, 'the pair signs with X-Security-Token');
+  t.match(await sdkError(temporary({ method: 'GET', url: '/v1/private-certificates' })), { httpStatusCode: 403 }, "only the issuing key's actions");
+  t.match(await sdkError(temporary({ method: 'POST', url: '/v3.0/OS-CREDENTIAL/securitytokens', contentType: 'application/json', data: {} })), { httpStatusCode: 401 }, 'a temporary pair cannot issue another');
+
+  // The SDK signs with the X-Sdk-Date it is given, so the server's (moved) clock judges only the token's expiry.
+  const refusedWith = async (credentials: object, message: RegExp, what: string) => {
+    const headers = { 'X-Sdk-Date': formatSdkDate(clock.now()) };
+    const error = await sdkError(clientWith(credentials)({ method: 'GET', url: '/v1/private-certificate-authorities', headers }));
+    t.match(error, { httpStatusCode: 401, errorCode: 'APIG.0303' }, what);
+    t.match(error.errorMsg, message);
+  };
+  const token = issued.securitytoken;
+  const flipped = `${token.slice(0, -2)}${token.at(-2) === 'A' ? 'B' : 'A'}${token.at(-1)}`;
+  await refusedWith(new GlobalCredentials().withAk(issued.access).withSk(issued.secret).withSecurityToken(flipped), /not a security token/, 'a tampered token');
+  await refusedWith(new GlobalCredentials().withAk(issued.access).withSk(issued.secret), /unknown access key/, 'the pair without its token');
+  await refusedWith(new GlobalCredentials().withAk(limited.access).withSk(limited.secret).withSecurityToken(token), /another access key/, 'the token with another key');
+  await refusedWith(new GlobalCredentials().withAk(issued.access).withSk(limited.secret).withSecurityToken(token), /signature mismatch/, 'the wrong secret');
+
+  clock.advance(1800_000);
+  await refusedWith(temporaryCredentials, /expired/, 'an expired pair');
+  clock.set(Date.now());
+
+  const deleted = await app.inject({ method: 'DELETE', url: `/v1/access-keys/${limited.access}`, headers: harness.auth() });
+  t.equal(deleted.statusCode, 204);
+  await refusedWith(temporaryCredentials, /issued this security token is deleted/, 'the issuing key deleted');
+});
