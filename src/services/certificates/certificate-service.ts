@@ -60,10 +60,31 @@ export function createCertificateService(deps: CertificateServiceDeps) {
   const { db, clock, config } = deps;
   const sealer = createSealer(config.masterKey);
 
-  async function findOwnCertificate(ctx: RequestContext, id: string) {
+  /**
+   * A certificate of the domain, or (extension) the certificate of a CSR-issued INTERMEDIATE_CA: create-by-CSR
+   * returns the new CA's id (§4.4.2), and an issuer that fetches every result through the certificate routes must
+   * find it there. Only show and export serve it; it is still managed through the CA routes.
+   */
+  async function findIssuedCertificate(ctx: RequestContext, id: string) {
     const row = await db.certificate.findFirst({ where: { id, domainId: ctx.domainId, deletedAt: null } });
-    if (!row) throw errors.notFound(`certificate ${id}`);
-    return row;
+    if (row) return row;
+    const ca = await db.certificateAuthority.findFirst({ where: { id, domainId: ctx.domainId, genMode: 'CSR', removedAt: null, status: { not: 'DELETED' } } });
+    if (!ca?.certificateDer || !ca.issuerId) throw errors.notFound(`certificate ${id}`);
+    const revoked = await db.revocation.findUnique({ where: { issuerId_serialNumber: { issuerId: ca.issuerId, serialNumber: ca.serialNumber! } } });
+    return {
+      ...ca,
+      issuerId: ca.issuerId,
+      status: revoked ? 'REVOKED' : 'ISSUED',
+      genMode: 'CSR',
+      keyAlgorithm: ca.keyAlgorithm!,
+      signatureAlgorithm: ca.signatureAlgorithm!,
+      serialNumber: ca.serialNumber!,
+      notBefore: ca.notBefore!,
+      notAfter: ca.notAfter!,
+      certificateDer: ca.certificateDer,
+      sealedPrivateKey: null,
+      type: 'INTERMEDIATE_CA',
+    };
   }
 
   async function issuerNameOf(issuerId: string): Promise<string | null> {
@@ -110,14 +131,14 @@ export function createCertificateService(deps: CertificateServiceDeps) {
     },
 
     async show(ctx: RequestContext, id: string): Promise<CertificateObject> {
-      const row = await findOwnCertificate(ctx, id);
+      const row = await findIssuedCertificate(ctx, id);
       return toCertificateObject(row, config, { now: clock.now(), issuerName: await issuerNameOf(row.issuerId) });
     },
 
     /** §4.4.5 / §10.9: only ISSUED certificates; the chain runs from the issuer to the root. */
     async export(ctx: RequestContext, id: string, request: ExportRequest): Promise<CertificateExport> {
       const compressed = parseCompressed(request.is_compressed);
-      const row = await findOwnCertificate(ctx, id);
+      const row = await findIssuedCertificate(ctx, id);
       const status = certificateStatus(row, clock.now());
       if (status !== 'ISSUED') throw errors.conflictingState(`certificate ${id} is ${status}; only ISSUED certificates can be exported`);
       const issuer = await db.certificateAuthority.findUnique({ where: { id: row.issuerId } });
