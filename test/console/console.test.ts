@@ -1,6 +1,6 @@
 /**
  * The console in a real Chromium (Debian's, driven by playwright-core) against started servers: a development
- * server (sign in with the token it prints) for the whole tour, and a production one (NODE_ENV=production, real
+ * server (sign in with the token `npm run dev-token` prints) for the whole tour, and a production one (NODE_ENV=production, real
  * keys) for a smoke run. Every request the page makes is recorded and must be a console file or an operation of
  * openapi/openapi.yaml. Certificates the console downloads are judged by openssl. Screenshots of each page go
  * to test-output/console/ (git-ignored).
@@ -61,6 +61,7 @@ interface Server {
   base: string;
   output: () => string;
   child: ChildProcess;
+  env: NodeJS.ProcessEnv;
 }
 
 // A real Postgres (DATABASE_URL's, else a throwaway cluster): it starts in seconds where a fresh embedded PGlite
@@ -73,18 +74,15 @@ async function startServer(env: Record<string, string>): Promise<Server> {
   const port = await freePort();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pca-console-'));
   const databaseUrl = await createEmptyDatabase(postgres.url);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: String(port), PUBLIC_BASE_URL: `http://127.0.0.1:${port}`, DATA_DIR: dataDir, DATABASE_URL: databaseUrl, RUN_JOBS: 'false', LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const serverEnv = { ...process.env, PORT: String(port), PUBLIC_BASE_URL: `http://127.0.0.1:${port}`, DATA_DIR: dataDir, DATABASE_URL: databaseUrl, RUN_JOBS: 'false', LOG_LEVEL: 'warn', ...env };
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: ROOT, env: serverEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
   const base = `http://127.0.0.1:${port}`;
   for (const deadline = Date.now() + 180_000; Date.now() < deadline; ) {
     if (child.exitCode !== null) throw new Error(`server exited: ${output}`);
-    if (await fetch(`${base}/health`).then((r) => r.ok, () => false)) return { base, output: () => output, child };
+    if (await fetch(`${base}/health`).then((r) => r.ok, () => false)) return { base, output: () => output, child, env: serverEnv };
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   child.kill('SIGKILL');
@@ -141,8 +139,9 @@ const statusOf = (page: Page) => page.locator('h2 .badge').first();
 t.test('the console tour against a development server', async (t) => {
   const server = await startServer({});
   t.teardown(() => server.child.kill('SIGKILL'));
-  const token = /export PCA_TOKEN=(\S+)/.exec(server.output())?.[1];
-  t.ok(token, 'the server printed a token');
+  // The server prints its token to a terminal only; with piped output, `npm run dev-token` prints it.
+  const token = execFileSync(process.execPath, ['--import', 'tsx', 'scripts/dev-token.ts'], { cwd: ROOT, env: server.env, encoding: 'utf8' }).trim();
+  t.match(token, /^eyJ/, 'npm run dev-token printed a token');
   const { page, requests, scriptErrors } = await openPage();
   const dir = await scratch('pca-console-');
 
@@ -261,8 +260,12 @@ t.test('the console tour against a development server', async (t) => {
   await page.selectOption('select[name=status]', '');
   await page.selectOption('select[name=sort_key]', 'common_name');
   await page.selectOption('select[name=sort_dir]', 'ASC');
-  await page.waitForFunction(() => document.querySelectorAll('[data-test=certificate-row]').length === 2);
-  t.match(await page.textContent('[data-test=certificate-row] >> nth=0'), /console-leaf/, 'sorted by name, ascending');
+  // Newest first put server-made first; by name, ascending, console-leaf leads.
+  await page.waitForFunction(() => {
+    const rows = document.querySelectorAll('[data-test=certificate-row]');
+    return rows.length === 2 && rows[0].textContent!.includes('console-leaf');
+  });
+  t.match(await page.textContent('[data-test=certificate-row] >> nth=1'), /server-made/, 'sorted by name, ascending');
   t.match(await page.textContent('[data-test=page]'), /1–2 of 2/);
   await shot(page, '05-certificates');
 
