@@ -1,6 +1,6 @@
 import { errors } from '../errors.ts';
 import type { KeyStore, KeyStoreKind } from './key-store.ts';
-import { createPkcs11KeyStore, type Pkcs11KeyStoreOptions } from './pkcs11-key-store.ts';
+import type { Pkcs11KeyStoreOptions } from './pkcs11-key-store.ts';
 import { createSealer } from './sealing.ts';
 import { createSoftwareKeyStore } from './software-key-store.ts';
 
@@ -21,10 +21,29 @@ export interface KeyStores {
   get(kind: KeyStoreKind): KeyStore;
 }
 
+/**
+ * pkcs11js is a native module: it is loaded on the PKCS#11 store's first use, so a deployment without a token (a
+ * Lambda bundle built on another OS or architecture, say) never opens it.
+ */
+function lazyPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
+  let store: Promise<KeyStore> | undefined;
+  const load = () => (store ??= import('./pkcs11-key-store.ts').then((module) => module.createPkcs11KeyStore(options)));
+  return {
+    kind: 'pkcs11',
+    generate: async (alg) => (await load()).generate(alg),
+    sign: async (keyRef, alg, hash, data) => (await load()).sign(keyRef, alg, hash, data),
+    destroy: async (keyRef) => (await load()).destroy(keyRef),
+    check: async (sampleKeyRef) => (await load()).check(sampleKeyRef),
+    close: async () => {
+      if (store) await (await store).close();
+    },
+  };
+}
+
 /** The stores a deployment has. Nothing touches the token until first use or check(). */
 export function createKeyStores(config: KeyStoresConfig): KeyStores {
   const software = createSoftwareKeyStore({ sealer: createSealer(config.masterKey) });
-  const pkcs11 = config.pkcs11 ? createPkcs11KeyStore(config.pkcs11) : undefined;
+  const pkcs11 = config.pkcs11 ? lazyPkcs11KeyStore(config.pkcs11) : undefined;
   return {
     software,
     pkcs11,

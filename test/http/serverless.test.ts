@@ -25,8 +25,8 @@ t.test('every job has exactly one scheduled function, and nothing else is schedu
 t.test('every handler named in serverless.yml is exported by an entry module in src/lambda/', async (t) => {
   for (const [name, fn] of Object.entries(manifest.functions)) {
     const [file, exported] = fn.handler.split(/\.(?=[^.]+$)/) as [string, string];
-    const entry = /^dist\/src\/lambda\/(http|jobs|migrate)$/.exec(file)?.[1];
-    t.ok(entry, `${name} uses a built entry module (${file})`);
+    const entry = /^dist\/lambda\/(http|jobs|migrate)$/.exec(file)?.[1];
+    t.ok(entry, `${name} uses a bundled entry module (${file})`);
     const source = readFileSync(`src/lambda/${entry}.ts`, 'utf8');
     t.match(source, new RegExp(`^export (const|async function) ${exported}\\b`, 'm'), `${name}: ${exported} is exported`);
   }

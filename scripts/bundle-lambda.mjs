@@ -1,0 +1,84 @@
+/**
+ * `npm run package` step 1: the Lambda functions as one esbuild bundle in dist/lambda/ — an ES module per entry
+ * (http, jobs, migrate) with shared chunks, Prisma's Postgres query compiler inlined — plus the few packages that
+ * cannot be bundled, copied with their dependencies into dist/lambda/node_modules:
+ * - pkcs11js, a native module (loaded only when the PKCS#11 store is configured);
+ * - @prisma/schema-engine-wasm, whose .wasm the migration runner reads from the package folder;
+ * - @fastify/swagger-ui, which serves its static files from its own folder.
+ * The folder runs as it is: prisma/migrations and a package.json (the version the API reports) go beside it.
+ */
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const out = path.join(root, 'dist/lambda');
+const COPIED = ['pkcs11js', '@prisma/schema-engine-wasm', '@fastify/swagger-ui'];
+// Never reached on Lambda (PGlite is the embedded database; the Postgres deployment opens it nowhere).
+const ABSENT = ['@electric-sql/pglite', 'pglite-prisma-adapter'];
+
+rmSync(out, { recursive: true, force: true });
+await build({
+  absWorkingDir: root,
+  entryPoints: { http: 'src/lambda/http.ts', jobs: 'src/lambda/jobs.ts', migrate: 'src/lambda/migrate.ts' },
+  outdir: out,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  outExtension: { '.js': '.mjs' },
+  external: [...COPIED, ...ABSENT],
+  // Bundled CommonJS packages call require() for Node's own modules.
+  banner: { js: "import { createRequire as __pcaRequire } from 'node:module'; const require = __pcaRequire(import.meta.url);" },
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+
+/** Copies a package and, recursively, the dependencies it resolves, into out/node_modules (hoisted). */
+function copyPackage(name, fromDir, copied = new Map()) {
+  const require = createRequire(path.join(fromDir, 'noop.js'));
+  let manifestPath;
+  try {
+    manifestPath = require.resolve(`${name}/package.json`);
+  } catch {
+    // An optional dependency not installed here, or a package that hides its package.json behind "exports".
+    const entry = (() => { try { return require.resolve(name); } catch { return undefined; } })();
+    if (!entry) return;
+    for (let dir = path.dirname(entry); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+      if (existsSync(path.join(dir, 'package.json')) && JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')).name === name) {
+        manifestPath = path.join(dir, 'package.json');
+        break;
+      }
+    }
+    if (!manifestPath) return;
+  }
+  const dir = path.dirname(manifestPath);
+  if (copied.has(dir)) return;
+  const target = path.join(out, 'node_modules', name);
+  if (existsSync(target)) throw new Error(`two versions of ${name} would be copied; extend scripts/bundle-lambda.mjs`);
+  copied.set(dir, target);
+  mkdirSync(path.dirname(target), { recursive: true });
+  // Build leftovers and sources are not needed at run time; the native module's Release build is.
+  cpSync(dir, target, {
+    recursive: true,
+    filter: (source) => {
+      const relative = path.relative(dir, source);
+      if (relative.startsWith('node_modules')) return false;
+      if (/\.(map|md|ts|cc|h|gyp)$/.test(source) && statSync(source).isFile() && !source.endsWith('.d.ts')) return false;
+      return !/^build\/(?!Release(\/|$))/.test(relative) && !relative.startsWith('build/Release/obj');
+    },
+  });
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+  for (const dependency of Object.keys({ ...manifest.dependencies, ...manifest.optionalDependencies })) {
+    copyPackage(dependency, dir, copied);
+  }
+}
+const copied = new Map();
+for (const name of COPIED) copyPackage(name, root, copied);
+
+cpSync(path.join(root, 'prisma/migrations'), path.join(out, 'prisma/migrations'), { recursive: true });
+const { name, version } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+writeFileSync(path.join(out, 'package.json'), `${JSON.stringify({ name, version, private: true, type: 'module' }, null, 2)}\n`);
