@@ -1,0 +1,130 @@
+/**
+ * The deployable artefact, as a new user gets it: `npm run package`, the zip unzipped into an empty folder (its own
+ * node_modules only, pkcs11js's native build removed as on another OS), migrated by its `migrate` function, then
+ * its `handler` invoked in a fresh Node process started in `/` with REST API and HTTP API events for every route
+ * kind, openssl and unzip judging the binary bodies; its `jobs` function runs a job.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { createSign, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { ACTIONS } from '../../src/auth/actions.ts';
+import { createEmptyDatabase, dropDatabase, realPostgres } from '../helpers/database.ts';
+import { PAYLOAD_VERSIONS, walkEveryRouteKind, type LambdaResult } from '../helpers/lambda.ts';
+
+const run = promisify(execFile);
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const NODE = process.env.LAMBDA_NODE ?? process.execPath;
+
+const work = await mkdtemp(path.join(os.tmpdir(), 'pca-package-'));
+t.teardown(() => rm(work, { recursive: true, force: true }));
+await run('npm', ['run', 'package', '--', '--param=publicBaseUrl=https://pca.package.internal', '--param=databaseUrl=postgres://never@db.package.internal/pca'], { cwd: REPO, maxBuffer: 64 * 1024 * 1024 });
+const zip = path.join(REPO, '.serverless/private-ca-service.zip');
+const zipBytes = (await stat(zip)).size;
+await run('unzip', ['-q', zip, '-d', work]);
+const bundle = path.join(work, 'dist/lambda');
+
+const shippedNativeBuild = existsSync(path.join(bundle, 'node_modules/pkcs11js/build/Release/pkcs11.node'));
+// As on a machine whose OS or architecture the native module was not built for: the software store must serve.
+await rm(path.join(bundle, 'node_modules/pkcs11js/build'), { recursive: true, force: true });
+
+const server = await realPostgres();
+t.teardown(() => server.stop());
+const databaseUrl = await createEmptyDatabase(server.url);
+t.teardown(() => dropDatabase(server.url, databaseUrl));
+
+const jwtKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const env = {
+  PATH: process.env.PATH,
+  NODE_ENV: 'production',
+  DATABASE_URL: databaseUrl,
+  PUBLIC_BASE_URL: 'https://pca.package.internal',
+  MASTER_KEY: randomBytes(32).toString('base64'),
+  JWT_PRIVATE_KEY: jwtKeys.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+  JWT_PUBLIC_KEY: jwtKeys.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+  DATA_DIR: path.join(work, 'tmp'),
+};
+
+/** An ES256 bearer token as the service's own signer makes them (issuer and audience defaults). */
+function adminToken(): string {
+  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const claims = { sub: 'package-test', domain_id: 'a1b2c3d4e5f60718293a4b5c6d7e8f90', actions: ACTIONS, iss: 'private-ca-service', aud: 'private-ca-api', iat: now, exp: now + 3600 };
+  const input = `${encode({ alg: 'ES256', typ: 'JWT' })}.${encode(claims)}`;
+  const signature = createSign('SHA256').update(input).sign({ key: jwtKeys.privateKey, dsaEncoding: 'ieee-p1363' });
+  return `${input}.${signature.toString('base64url')}`;
+}
+
+/**
+ * A fresh Node process in `/` that imports one of the bundle's entry modules, as Lambda's runtime does, and calls
+ * its handler once per event line on stdin, answering with a result line on stdout.
+ */
+function startFunction(entry: string) {
+  const script = `
+    import { createInterface } from 'node:readline';
+    const { handler } = await import(${JSON.stringify(path.join(bundle, `${entry}.mjs`))});
+    for await (const line of createInterface({ input: process.stdin })) {
+      const result = await handler(JSON.parse(line), {}).then((value) => ({ value }), (error) => ({ error: String(error) }));
+      process.stdout.write('\\u0001' + JSON.stringify(result) + '\\n');
+    }`;
+  const child = spawn(NODE, ['--input-type=module', '-e', script], { cwd: '/', env, stdio: ['pipe', 'pipe', 'inherit'] });
+  const waiting: ((line: string) => void)[] = [];
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    // Log lines share stdout with the results, as in Lambda: results carry a marker.
+    if (line.startsWith('\u0001')) waiting.shift()?.(line.slice(1));
+  });
+  return {
+    invoke(event: unknown): Promise<unknown> {
+      return new Promise((resolve, reject) => {
+        waiting.push((line) => {
+          const result = JSON.parse(line) as { value?: unknown; error?: string };
+          if (result.error) reject(new Error(result.error));
+          else resolve(result.value);
+        });
+        child.stdin.write(`${JSON.stringify(event)}\n`);
+      });
+    },
+    stop: () => child.kill(),
+  };
+}
+
+t.test('the zip holds the bundle and nothing else', async (t) => {
+  t.ok(shippedNativeBuild, 'pkcs11js ships its native build, for deployments with a PKCS#11 store');
+  t.comment(`zip: ${(zipBytes / 1024 / 1024).toFixed(1)} MB`);
+  t.ok(zipBytes < 15 * 1024 * 1024, 'well under the old 28 MB');
+  t.notOk(existsSync(path.join(work, 'node_modules')), 'no node_modules outside the bundle');
+  for (const absent of ['prisma', 'typescript', 'tsx', '@electric-sql', 'esbuild']) {
+    t.notOk(existsSync(path.join(bundle, 'node_modules', absent)), `${absent} is left out`);
+  }
+  t.ok(existsSync(path.join(bundle, 'prisma/migrations/migration_lock.toml')), 'the migrations travel with it');
+});
+
+t.test('migrate, from the zip, in /', async (t) => {
+  const migrate = startFunction('migrate');
+  t.teardown(migrate.stop);
+  const { applied } = (await migrate.invoke({})) as { applied: string[] };
+  t.ok(applied.length >= 3 && applied[0]!.endsWith('_init'), `applied ${applied.join(', ')}`);
+});
+
+t.test('the HTTP handler from the zip serves every route kind with both payload versions', async (t) => {
+  const http = startFunction('http');
+  t.teardown(http.stop);
+  const authorization = `Bearer ${adminToken()}`;
+  for (const version of PAYLOAD_VERSIONS) {
+    await t.test(`payload ${version}`, (t) => walkEveryRouteKind(t, (event) => http.invoke(event) as Promise<LambdaResult>, version, authorization));
+  }
+});
+
+t.test('the jobs handler from the zip runs a job', async (t) => {
+  const jobs = startFunction('jobs');
+  t.teardown(jobs.stop);
+  const result = await jobs.invoke({ job: 'crl-refresh' });
+  t.type(result, 'object', `crl-refresh: ${JSON.stringify(result)}`);
+  await t.rejects(jobs.invoke({}), /must name a job/);
+});
