@@ -4,10 +4,14 @@ import { loadConfig } from '../config.ts';
 import { openRuntime } from '../runtime.ts';
 import { httpHandlerFor } from './adapters.ts';
 
+// Marks for bench/coldstart's breakdown of the init.
+performance.mark('pca:imported');
 const config = loadConfig(process.env, 'lambda');
 const runtime = await openRuntime(config, { migrate: false });
 const app = await buildApp({ config, database: runtime.database, keyStores: runtime.keyStores });
 app.addHook('onClose', () => runtime.close());
+performance.mark('pca:built');
 await Promise.all([app.ready(), runtime.database.ping()]);
+performance.mark('pca:ready');
 
 export const handler = httpHandlerFor(app);

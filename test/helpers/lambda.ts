@@ -4,14 +4,25 @@
  * POST) — judged by openssl and unzip. Shared by the in-process handler test and the packaged-bundle test.
  */
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createSign, randomUUID, type KeyObject } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Test } from 'tap';
+import { ACTIONS } from '../../src/auth/actions.ts';
 
 const run = promisify(execFile);
+
+/** An admin ES256 bearer token as a deployment's own signer makes them (default issuer and audience), for a bundle. */
+export function adminToken(privateKey: KeyObject, domainId = 'a1b2c3d4e5f60718293a4b5c6d7e8f90'): string {
+  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const claims = { sub: 'lambda-test', domain_id: domainId, actions: ACTIONS, iss: 'private-ca-service', aud: 'private-ca-api', iat: now, exp: now + 3600 };
+  const input = `${encode({ alg: 'ES256', typ: 'JWT' })}.${encode(claims)}`;
+  const signature = createSign('SHA256').update(input).sign({ key: privateKey, dsaEncoding: 'ieee-p1363' });
+  return `${input}.${signature.toString('base64url')}`;
+}
 
 export type PayloadVersion = '1.0' | '2.0';
 export const PAYLOAD_VERSIONS: PayloadVersion[] = ['1.0', '2.0'];

@@ -5,7 +5,7 @@
  * kind, openssl and unzip judging the binary bodies; its `jobs` function runs a job.
  */
 import { execFile, spawn } from 'node:child_process';
-import { createSign, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
@@ -14,9 +14,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { ACTIONS } from '../../src/auth/actions.ts';
 import { createEmptyDatabase, dropDatabase, realPostgres } from '../helpers/database.ts';
-import { PAYLOAD_VERSIONS, walkEveryRouteKind, type LambdaResult } from '../helpers/lambda.ts';
+import { adminToken, PAYLOAD_VERSIONS, walkEveryRouteKind, type LambdaResult } from '../helpers/lambda.ts';
 
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -50,16 +49,6 @@ const env = {
   JWT_PUBLIC_KEY: jwtKeys.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
   DATA_DIR: path.join(work, 'tmp'),
 };
-
-/** An ES256 bearer token as the service's own signer makes them (issuer and audience defaults). */
-function adminToken(): string {
-  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-  const now = Math.floor(Date.now() / 1000);
-  const claims = { sub: 'package-test', domain_id: 'a1b2c3d4e5f60718293a4b5c6d7e8f90', actions: ACTIONS, iss: 'private-ca-service', aud: 'private-ca-api', iat: now, exp: now + 3600 };
-  const input = `${encode({ alg: 'ES256', typ: 'JWT' })}.${encode(claims)}`;
-  const signature = createSign('SHA256').update(input).sign({ key: jwtKeys.privateKey, dsaEncoding: 'ieee-p1363' });
-  return `${input}.${signature.toString('base64url')}`;
-}
 
 /**
  * A fresh Node process in `/` that imports one of the bundle's entry modules, as Lambda's runtime does, and calls
@@ -115,7 +104,7 @@ t.test('migrate, from the zip, in /', async (t) => {
 t.test('the HTTP handler from the zip serves every route kind with both payload versions', async (t) => {
   const http = startFunction('http');
   t.teardown(http.stop);
-  const authorization = `Bearer ${adminToken()}`;
+  const authorization = `Bearer ${adminToken(jwtKeys.privateKey)}`;
   for (const version of PAYLOAD_VERSIONS) {
     await t.test(`payload ${version}`, (t) => walkEveryRouteKind(t, (event) => http.invoke(event) as Promise<LambdaResult>, version, authorization));
   }

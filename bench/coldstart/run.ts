@@ -1,0 +1,115 @@
+/**
+ * Lambda cold start, as the deployed bundle has it: `scripts/bundle-lambda.mjs`, then for each run a fresh Node
+ * process imports dist/lambda/http.mjs (init: load the code, build the app, reach the database) and serves HTTP API
+ * events in-process: first a certificate issued from an existing subordinate, then root → subordinate → issue →
+ * export. The jobs and migrate entries' init is timed the same way. Median of 5 runs (BENCH_RUNS).
+ * Postgres: DATABASE_URL's server, else a throwaway cluster.
+ */
+import { execFile } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { createEmptyDatabase, dropDatabase, realPostgres } from '../../test/helpers/database.ts';
+import { adminToken } from '../../test/helpers/lambda.ts';
+
+const run = promisify(execFile);
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const BUNDLE = path.join(REPO, 'dist/lambda');
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+
+await run(process.execPath, [path.join(REPO, 'scripts/bundle-lambda.mjs')]);
+const postgres = await realPostgres();
+const databaseUrl = await createEmptyDatabase(postgres.url);
+const jwtKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const env = {
+  PATH: process.env.PATH,
+  NODE_ENV: 'production',
+  DATABASE_URL: databaseUrl,
+  PUBLIC_BASE_URL: 'https://pca.bench.internal',
+  MASTER_KEY: randomBytes(32).toString('base64'),
+  JWT_PRIVATE_KEY: jwtKeys.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+  JWT_PUBLIC_KEY: jwtKeys.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+  LOG_LEVEL: 'warn',
+};
+const authorization = `Bearer ${adminToken(jwtKeys.privateKey)}`;
+
+/** Runs `body` in a fresh Node process in `/`; it prints one JSON line of figures (ms since process start). */
+async function fresh(body: string): Promise<Record<string, number | string>> {
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', body], { cwd: '/', env, maxBuffer: 16 * 1024 * 1024 });
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, number | string>;
+}
+
+const httpRun = (subId: string) => `
+  const { handler } = await import(${JSON.stringify(path.join(BUNDLE, 'http.mjs'))});
+  const initDone = performance.now();
+  const mark = (name) => performance.getEntriesByName(name)[0].startTime;
+  const call = async (method, url, body) => {
+    const event = { version: '2.0', routeKey: '$default', rawPath: url, rawQueryString: '', isBase64Encoded: false,
+      headers: { host: 'pca.bench.internal', authorization: ${JSON.stringify(authorization)}, 'content-type': 'application/json' },
+      requestContext: { http: { method, path: url, sourceIp: '192.0.2.1' }, requestId: String(Math.random()) },
+      body: body === undefined ? undefined : JSON.stringify(body) };
+    const result = await handler(event, {});
+    if (result.statusCode >= 300) throw new Error(url + ': ' + result.statusCode + ' ' + result.body);
+    return result.body ? JSON.parse(result.body) : {};
+  };
+  const dn = (cn) => ({ common_name: cn, country: 'CN', state: 'zj', locality: 'hz', organization: 'bench', organizational_unit: 'ou' });
+  const leaf = (issuer_id) => ({ issuer_id, key_algorithm: 'EC256', signature_algorithm: 'SHA256', distinguished_name: { common_name: 'cold.bench.internal' }, validity: { type: 'DAY', value: 30 } });
+  const figures = { imported: mark('pca:imported'), built: mark('pca:built'), ready: mark('pca:ready'), init: initDone };
+  let subId = ${JSON.stringify(subId)};
+  if (subId) {
+    await call('POST', '/v1/private-certificates', leaf(subId));
+    figures.firstIssued = performance.now();
+  }
+  const started = performance.now();
+  const { ca_id: rootId } = await call('POST', '/v1/private-certificate-authorities', { type: 'ROOT', distinguished_name: dn('cold-root'), key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 2 } });
+  ({ ca_id: subId } = await call('POST', '/v1/private-certificate-authorities', { type: 'SUBORDINATE', issuer_id: rootId, distinguished_name: dn('cold-sub'), key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 1 } }));
+  const { certificate_id } = await call('POST', '/v1/private-certificates', leaf(subId));
+  await call('POST', '/v1/private-certificates/' + certificate_id + '/export', { is_compressed: 'false', type: 'OTHER' });
+  figures.sequence = performance.now() - started;
+  console.log(JSON.stringify({ ...figures, subId }));
+  process.exit(0);`;
+
+const entryInit = (entry: string, event: string) => `
+  const { handler } = await import(${JSON.stringify(path.join(BUNDLE, `${entry}.mjs`))});
+  const init = performance.now();
+  await handler(${event}, {});
+  console.log(JSON.stringify({ init, done: performance.now() }));
+  process.exit(0);`;
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const ms = (value: number) => `${Math.round(value)} ms`;
+
+try {
+  await fresh(entryInit('migrate', '{}'));
+  const { subId } = await fresh(httpRun(''));
+  const runs: Record<string, number | string>[] = [];
+  const jobs: Record<string, number | string>[] = [];
+  const migrations: Record<string, number | string>[] = [];
+  for (let index = 0; index < RUNS; index++) {
+    runs.push(await fresh(httpRun(String(subId))));
+    jobs.push(await fresh(entryInit('jobs', '{"job":"crl-refresh"}')));
+    migrations.push(await fresh(entryInit('migrate', '{}')));
+  }
+  const of = (rows: Record<string, number | string>[], key: string) => median(rows.map((row) => Number(row[key])));
+  const rows: [string, number][] = [
+    ['node start → bundle imported', of(runs, 'imported')],
+    ['app built (config, pool, key stores, routes, Swagger)', of(runs, 'built') - of(runs, 'imported')],
+    ['ready + first database query', of(runs, 'ready') - of(runs, 'built')],
+    ['**init total** (process start → handler exported)', of(runs, 'init')],
+    ['first request: issue a certificate (Prisma compiler, transaction, signing)', of(runs, 'firstIssued') - of(runs, 'init')],
+    ['**process start → first issued certificate**', of(runs, 'firstIssued')],
+    ['then root → subordinate → issue → export, same process', of(runs, 'sequence')],
+    ['jobs entry: process start → init', of(jobs, 'init')],
+    ['jobs entry: process start → crl-refresh done', of(jobs, 'done')],
+    ['migrate entry: process start → init', of(migrations, 'init')],
+    ['migrate entry: process start → up to date', of(migrations, 'done')],
+  ];
+  console.log(`Node ${process.version}, ${RUNS} fresh processes each, medians:\n`);
+  console.log('| Step | Median |\n|---|---|');
+  for (const [name, value] of rows) console.log(`| ${name} | ${ms(value)} |`);
+  console.log(`\nprocess start → first issued certificate, every run: ${runs.map((row) => ms(Number(row.firstIssued))).join(', ')}`);
+} finally {
+  await dropDatabase(postgres.url, databaseUrl);
+  await postgres.stop();
+}
