@@ -120,6 +120,9 @@ t.test('order: PENDING prepaid CAs without keys, CA_PREPAID records; configure b
   t.match(await api.show(rootId), { charging_mode: 1, prepaid_days_left: null, prepaid_expire_time: null }, 'pay-per-use CAs show none');
   const records = await prisma.billingRecord.findMany({ where: { resourceId: { in: [first, second] } } });
   t.same(records.map((r) => r.usageType), ['CA_PREPAID', 'CA_PREPAID']);
+  const certificate = { issuer_id: first, distinguished_name: { common_name: 'from-unconfigured' }, validity: { type: 'DAY', value: 1 } };
+  assertError(t, await call('POST', '/v1/private-certificates', certificate), 400, 'PCA.00020001', /key_algorithm is required/);
+  assertError(t, await call('POST', '/v1/private-certificates', { ...certificate, key_algorithm: 'EC256' }), 400, 'PCA.00020001', /ACTIVED/);
 
   const configured = await call('POST', CA, { type: 'ROOT', ca_id: first, distinguished_name: { ...DN, common_name: 'prepaid' }, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 1 } });
   t.same(configured.body, { ca_id: first });

@@ -124,6 +124,10 @@ export function createIssuancePlanner({ db, clock, config, issuingCas }: Issuanc
     const nameConstraints = validateNameConstraints(request.name_constraints);
     // The issuer is read here (unlocked) for its defaults; the transaction reads it again under its lock.
     const issuerRow = await findOwnCa(db, ctx, resolveCaReference(request.issuer_id, { region: config.region, domainId: ctx.domainId, field: 'issuer_id' }), clock.now());
+    if (requestedAlgorithm === undefined && issuerRow.keyAlgorithm === null) {
+      // An unconfigured prepaid CA has no key algorithm to lend: the parameter is missing, not invalid (issue #21).
+      throw errors.invalidParameter('key_algorithm is required: the issuer has no key algorithm to inherit');
+    }
     const keyAlgorithm = requestedAlgorithm ?? checkKeyAlgorithm(issuerRow.keyAlgorithm, 'the issuer key_algorithm');
     const subject = inheritDistinguishedName(requested, issuerRow);
     const plan: Omit<IssuancePlan, 'spki'> = {
