@@ -68,13 +68,15 @@ const mutations: Mutation[] = [
     payload: () => ({ issuer_id: ids.sub, distinguished_name: { common_name: 'audit-leaf' }, validity: { type: 'DAY', value: 30 } }),
     resource: () => ['CERTIFICATE', ids.certificate], after: (json) => { ids.certificate = json.certificate_id; },
   },
-  { name: 'tag the root', method: 'POST', url: () => `${CA}/${ids.root}/tags`, payload: () => ({ tag: { key: 'env', value: 'test' } }), status: 204, action: /^pca:/, resource: () => ['CA', ids.root] },
-  { name: 'enable the CRL', method: 'POST', url: () => `${CA}/${ids.sub}/crl/enable`, payload: () => ({ obs_bucket_name: 'bucket', valid_days: 7 }), status: 204, action: /^pca:/, resource: () => ['CA', ids.sub] },
-  { name: 'switch OCSP on', method: 'POST', url: () => `${CA}/${ids.sub}/ocsp/switch`, payload: () => ({ ocsp_switch: true }), status: 204, action: /^pca:/, resource: () => ['CA', ids.sub] },
+  { name: 'tag the root', method: 'POST', url: () => `${CA}/${ids.root}/tags`, payload: () => ({ tag: { key: 'env', value: 'test' } }), status: 204, action: /^pca:ca:tag$/, resource: () => ['CA', ids.root] },
+  { name: 'enable the CRL', method: 'POST', url: () => `${CA}/${ids.sub}/crl/enable`, payload: () => ({ obs_bucket_name: 'bucket', valid_days: 7 }), status: 204, action: /^pca:ca:crl:enable$/, resource: () => ['CA', ids.sub] },
+  { name: 'switch OCSP on', method: 'POST', url: () => `${CA}/${ids.sub}/ocsp/switch`, payload: () => ({ ocsp_switch: true }), status: 204, action: /^pca:ca:ocsp:switch$/, resource: () => ['CA', ids.sub] },
   { name: 'revoke the certificate', method: 'POST', url: () => `${CERT}/${ids.certificate}/revoke`, payload: () => ({ reason: 'KEY_COMPROMISE' }), status: 204, action: /^pca:cert:revoke$/, resource: () => ['CERTIFICATE', ids.certificate] },
-  { name: 'disable the CRL', method: 'POST', url: () => `${CA}/${ids.sub}/crl/disable`, status: 204, action: /^pca:/, resource: () => ['CA', ids.sub] },
+  { name: 'disable the CRL', method: 'POST', url: () => `${CA}/${ids.sub}/crl/disable`, status: 204, action: /^pca:ca:crl:disable$/, resource: () => ['CA', ids.sub] },
   { name: 'disable the root', method: 'POST', url: () => `${CA}/${ids.root}/disable`, status: 204, action: /^pca:ca:disable$/, resource: () => ['CA', ids.root] },
   { name: 'enable the root', method: 'POST', url: () => `${CA}/${ids.root}/enable`, status: 204, action: /^pca:ca:enable$/, resource: () => ['CA', ids.root] },
+  { name: 'tag the certificate', method: 'POST', url: () => `${CERT}/${ids.certificate}/tags`, payload: () => ({ tag: { key: 'env', value: 'test' } }), status: 204, action: /^pca:cert:tag$/, resource: () => ['CERTIFICATE', ids.certificate] },
+  { name: 'untag the certificate', method: 'DELETE', url: () => `${CERT}/${ids.certificate}/tags/delete`, payload: () => ({ tags: [{ key: 'env', value: 'test' }] }), status: 204, action: /^pca:cert:untag$/, resource: () => ['CERTIFICATE', ids.certificate] },
   { name: 'delete the certificate', method: 'DELETE', url: () => `${CERT}/${ids.certificate}`, status: 204, action: /^pca:cert:delete$/, resource: () => ['CERTIFICATE', ids.certificate] },
   { name: 'disable the subordinate', method: 'POST', url: () => `${CA}/${ids.sub}/disable`, status: 204, action: /^pca:ca:disable$/, resource: () => ['CA', ids.sub] },
   { name: 'delete the subordinate', method: 'DELETE', url: () => `${CA}/${ids.sub}?pending_days=7`, status: 204, action: /^pca:ca:delete$/, resource: () => ['CA', ids.sub] },
@@ -118,9 +120,32 @@ t.test('refused mutations of a known caller leave one FAILURE event; 401s and re
   const failures = (await events('&outcome=FAILURE')).audit_events;
   t.equal(failures.length - before, 3, 'one per refused mutation, none for the 401 or the read');
   const byRequest = (id: string) => failures.filter((event) => event.request_id === id);
-  t.match(byRequest(forbidden.requestId), [{ actor: 'test', action: 'pca:ca:create', resource_type: 'CA', resource_id: ids.root, detail: { error_code: 'PCA.00010003', status: 403 } }]);
+  t.match(byRequest(forbidden.requestId), [{ actor: 'test', action: 'pca:ca:disable', resource_type: 'CA', resource_id: ids.root, detail: { error_code: 'PCA.00010003', status: 403, permission: 'pca:ca:create' } }]);
   t.match(byRequest(missing.requestId), [{ actor: 'dev-admin', action: 'pca:accessKey:delete', resource_type: 'ACCESS_KEY', resource_id: 'NOSUCHKEY0000000000A', detail: { error_code: 'PCA.10010002' } }]);
   t.match(byRequest(invalid.requestId), [{ action: 'pca:ca:create', resource_type: null, detail: { error_code: /^PCA\.000201/ } }]);
+});
+
+t.test('a refused call is logged as the operation attempted, with the permission checked beside it (issue #21)', async (t) => {
+  const limited = { authorization: `Bearer ${harness.tokenWith(['pca:ca:get', 'pca:cert:get'])}` };
+  const refusals = [
+    { call: () => send('POST', `${CA}/${ids.root}/restore`), status: 400, action: 'pca:ca:restore', permission: 'pca:ca:delete', resource: ['CA', ids.root] },
+    { call: () => send('POST', `${CA}/${ids.root}/enable`), status: 400, action: 'pca:ca:enable', permission: 'pca:ca:create', resource: ['CA', ids.root] },
+    { call: () => send('POST', `${CA}/${ids.sub}/activate`, {}), status: 400, action: 'pca:ca:activate', permission: 'pca:ca:create', resource: ['CA', ids.sub] },
+    { call: () => send('POST', `${CA}/${ids.root}/tags`, { tag: { key: 'k', value: 'v' } }, limited), status: 403, action: 'pca:ca:tag', permission: 'pca:ca:create', resource: ['CA', ids.root] },
+    { call: () => send('DELETE', `${CA}/${ids.root}/tags/delete`, { tags: [{ key: 'k' }] }, limited), status: 403, action: 'pca:ca:untag', permission: 'pca:ca:create', resource: ['CA', ids.root] },
+    { call: () => send('POST', `${CERT}/${ids.certificate}/tags`, { tag: { key: 'k', value: 'v' } }, limited), status: 403, action: 'pca:cert:tag', permission: 'pca:cert:delete', resource: ['CERTIFICATE', ids.certificate] },
+    { call: () => send('POST', `${CA}/${ids.root}/crl/enable`, { valid_days: 7 }, limited), status: 403, action: 'pca:ca:crl:enable', permission: 'pca:ca:create', resource: ['CA', ids.root] },
+    { call: () => send('POST', `${CA}/${ids.root}/crl/disable`, undefined, limited), status: 403, action: 'pca:ca:crl:disable', permission: 'pca:ca:create', resource: ['CA', ids.root] },
+    { call: () => send('POST', `${CA}/${ids.root}/ocsp/switch`, { ocsp_switch: true }, limited), status: 403, action: 'pca:ca:ocsp:switch', permission: 'pca:ca:create', resource: ['CA', ids.root] },
+    { call: () => send('POST', `${CA}/${ids.root}/revoke`, {}, limited), status: 403, action: 'pca:ca:revoke', permission: 'pca:cert:revoke', resource: ['CA', ids.root] },
+    { call: () => send('PUT', `${CA}/${ids.root}/issuance-policy`, {}, limited), status: 403, action: 'pca:ca:setIssuancePolicy', permission: 'pca:ca:create', resource: ['CA', ids.root] },
+  ];
+  for (const refusal of refusals) {
+    const response = await refusal.call();
+    t.equal(response.status, refusal.status, `${refusal.action}: ${response.body.slice(0, 160)}`);
+    const logged = (await events(`&outcome=FAILURE&action=${encodeURIComponent(refusal.action)}`)).audit_events.filter((event) => event.request_id === response.requestId);
+    t.match(logged, [{ action: refusal.action, resource_type: refusal.resource[0], resource_id: refusal.resource[1], detail: { status: refusal.status, permission: refusal.permission } }], refusal.action);
+  }
 });
 
 t.test('filters, paging, and the caller domain only', async (t) => {

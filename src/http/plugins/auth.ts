@@ -162,7 +162,8 @@ async function auditRefusal(app: FastifyInstance, request: FastifyRequest, reply
         action: config.auditAction ?? config.action ?? `${request.method} ${request.routeOptions.url}`,
         ...resourceOf(request),
         errorCode: errorCodeOf(payload),
-        detail: { status: reply.statusCode },
+        // The operation attempted is the action; the permission the route checks is recorded beside it.
+        detail: { status: reply.statusCode, permission: config.action ?? null },
       },
     );
   } catch (error) {

@@ -33,7 +33,10 @@ const CA = '/v1/private-certificate-authorities';
 const { 400: badRequest, 401: unauthorized, 403: forbidden, 404: notFound } = errorResponses;
 
 interface RouteSpec {
+  /** The permission the credential needs (§10.7). */
   action: Action;
+  /** The operation's own audit action, when it is not the permission (refused calls are audited under it). */
+  auditAction?: string;
   summary: string;
   operationId: string;
   params?: TSchema;
@@ -47,7 +50,7 @@ interface RouteSpec {
 /** The options every CA route shares: action, tags and the documented error responses. */
 export function routeOptions(spec: RouteSpec, tag = 'certificate-authorities'): RouteShorthandOptions {
   return {
-    config: { action: spec.action, fieldErrorCodes: spec.fieldErrorCodes },
+    config: { action: spec.action, auditAction: spec.auditAction, fieldErrorCodes: spec.fieldErrorCodes },
     schema: {
       tags: [tag],
       summary: spec.summary,
@@ -99,7 +102,7 @@ export async function caRoutes(app: FastifyInstance): Promise<void> {
     ca.show(contextOf(request), idOf(request)),
   );
 
-  app.post(`${CA}/:ca_id/activate`, routeOptions({ action: 'pca:ca:create', summary: 'Activate a PENDING CA', operationId: 'issueCertificateAuthorityCertificate', body: ActivateCaBody, ...byId, fieldErrorCodes: caFieldErrors }), async (request, reply) => {
+  app.post(`${CA}/:ca_id/activate`, routeOptions({ action: 'pca:ca:create', auditAction: 'pca:ca:activate', summary: 'Activate a PENDING CA', operationId: 'issueCertificateAuthorityCertificate', body: ActivateCaBody, ...byId, fieldErrorCodes: caFieldErrors }), async (request, reply) => {
     await ca.activate(contextOf(request), idOf(request), (request.body ?? {}) as ActivateCaInput);
     return noContent(reply);
   });
@@ -123,7 +126,7 @@ export async function caRoutes(app: FastifyInstance): Promise<void> {
     ['restore', 'Restore a CA scheduled for deletion', 'restoreCertificateAuthority', 'pca:ca:delete', ca.restore],
   ] as const;
   for (const [verb, summary, operationId, action, run] of actions) {
-    app.post(`${CA}/:ca_id/${verb}`, routeOptions({ action, summary, operationId, ...byId }), async (request, reply) => {
+    app.post(`${CA}/:ca_id/${verb}`, routeOptions({ action, auditAction: `pca:ca:${verb}`, summary, operationId, ...byId }), async (request, reply) => {
       await run(contextOf(request), idOf(request));
       return noContent(reply);
     });

@@ -16,7 +16,7 @@ export async function issuancePolicyRoutes(app: FastifyInstance): Promise<void> 
     issuancePolicies.show(contextOf(request), idOf(request)),
   );
 
-  app.put(PATH, routeOptions({ action: 'pca:ca:create', summary: "Replace a CA's issuance policy", operationId: 'updateIssuancePolicy', body: IssuancePolicyBody, ok: IssuancePolicyDocument, ...byId }), (request) =>
+  app.put(PATH, routeOptions({ action: 'pca:ca:create', auditAction: 'pca:ca:setIssuancePolicy', summary: "Replace a CA's issuance policy", operationId: 'updateIssuancePolicy', body: IssuancePolicyBody, ok: IssuancePolicyDocument, ...byId }), (request) =>
     issuancePolicies.replace(contextOf(request), idOf(request), request.body),
   );
 }

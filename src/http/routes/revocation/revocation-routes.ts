@@ -69,7 +69,7 @@ export async function revocationRoutes(app: FastifyInstance): Promise<void> {
   app.post(
     `${CA}/:ca_id/revoke`,
     {
-      config: { action: 'pca:cert:revoke', fieldErrorCodes: caIdFieldErrors },
+      config: { action: 'pca:cert:revoke', auditAction: 'pca:ca:revoke', fieldErrorCodes: caIdFieldErrors },
       schema: {
         tags: ['certificate-authorities'],
         summary: 'Revoke a subordinate CA',
@@ -89,7 +89,7 @@ export async function revocationRoutes(app: FastifyInstance): Promise<void> {
   app.post(
     `${CA}/:ca_id/crl/enable`,
     {
-      config: { action: 'pca:ca:create', fieldErrorCodes: caIdFieldErrors },
+      config: { action: 'pca:ca:create', auditAction: 'pca:ca:crl:enable', fieldErrorCodes: caIdFieldErrors },
       schema: {
         tags: ['certificate-authorities'],
         summary: 'Enable the CA\'s CRL',
@@ -114,7 +114,7 @@ export async function revocationRoutes(app: FastifyInstance): Promise<void> {
   app.post(
     `${CA}/:ca_id/crl/disable`,
     {
-      config: { action: 'pca:ca:create', fieldErrorCodes: caIdFieldErrors },
+      config: { action: 'pca:ca:create', auditAction: 'pca:ca:crl:disable', fieldErrorCodes: caIdFieldErrors },
       schema: {
         tags: ['certificate-authorities'],
         summary: 'Disable the CA\'s CRL (the public CRL stays served)',
@@ -132,7 +132,7 @@ export async function revocationRoutes(app: FastifyInstance): Promise<void> {
   app.post(
     `${CA}/:ca_id/ocsp/switch`,
     {
-      config: { action: 'pca:ca:create', fieldErrorCodes: caIdFieldErrors },
+      config: { action: 'pca:ca:create', auditAction: 'pca:ca:ocsp:switch', fieldErrorCodes: caIdFieldErrors },
       schema: {
         tags: ['certificate-authorities'],
         summary: 'Turn the OCSP URL in newly issued certificates on or off',

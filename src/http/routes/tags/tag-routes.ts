@@ -18,6 +18,8 @@ interface ResourceKind {
   sdkName: 'Ca' | 'Cert';
   tag: string;
   actions: { read: Action; write: Action; list: Action };
+  /** Audit names of the tag writes (the write permission is a catalogue action of another operation). */
+  operations: { tag: string; untag: string };
   params: ReturnType<typeof Type.Object>;
   paramError: ErrorCode;
   detail: ReturnType<typeof Type.Object>;
@@ -31,6 +33,7 @@ const KINDS: ResourceKind[] = [
     sdkName: 'Ca',
     tag: 'certificate-authorities',
     actions: { read: 'pca:ca:get', write: 'pca:ca:create', list: 'pca:ca:list' },
+    operations: { tag: 'pca:ca:tag', untag: 'pca:ca:untag' },
     params: CaIdParams,
     paramError: ErrorCode.InvalidCaId,
     detail: CaObject,
@@ -42,6 +45,7 @@ const KINDS: ResourceKind[] = [
     sdkName: 'Cert',
     tag: 'certificates',
     actions: { read: 'pca:cert:get', write: 'pca:cert:delete', list: 'pca:cert:list' },
+    operations: { tag: 'pca:cert:tag', untag: 'pca:cert:untag' },
     params: Type.Object({ certificate_id: Type.String({ pattern: UUID_PATTERN }) }),
     paramError: ErrorCode.InvalidParameterFormat,
     detail: CertificateObject,
@@ -55,17 +59,18 @@ function registerKind(app: FastifyInstance, kind: ResourceKind): void {
   const base = `${kind.prefix}/:${kind.param}/tags`;
   const options = (spec: Parameters<typeof routeOptions>[0]) => routeOptions(spec, kind.tag);
   const write = kind.actions.write;
+  const { tag, untag } = kind.operations;
 
-  app.post(base, options({ action: write, summary: 'Add or replace one tag', operationId: `create${kind.sdkName}Tag`, body: TagBody, ...byId }), async (request, reply) => {
-    await tags.createOne(contextOf(request), kind.type, id(request), (request.body as { tag: unknown }).tag, `${write}:tag`);
+  app.post(base, options({ action: write, auditAction: tag, summary: 'Add or replace one tag', operationId: `create${kind.sdkName}Tag`, body: TagBody, ...byId }), async (request, reply) => {
+    await tags.createOne(contextOf(request), kind.type, id(request), (request.body as { tag: unknown }).tag, tag);
     return reply.code(204).send();
   });
-  app.post(`${base}/create`, options({ action: write, summary: 'Add or replace tags', operationId: `batchCreate${kind.sdkName}Tags`, body: TagsBody, ...byId }), async (request, reply) => {
-    await tags.createMany(contextOf(request), kind.type, id(request), (request.body as { tags: unknown }).tags, `${write}:tag`);
+  app.post(`${base}/create`, options({ action: write, auditAction: tag, summary: 'Add or replace tags', operationId: `batchCreate${kind.sdkName}Tags`, body: TagsBody, ...byId }), async (request, reply) => {
+    await tags.createMany(contextOf(request), kind.type, id(request), (request.body as { tags: unknown }).tags, tag);
     return reply.code(204).send();
   });
-  app.delete(`${base}/delete`, options({ action: write, summary: 'Remove tags by key', operationId: `batchDelete${kind.sdkName}Tags`, body: TagsBody, ...byId }), async (request, reply) => {
-    await tags.deleteMany(contextOf(request), kind.type, id(request), (request.body as { tags: unknown }).tags, `${write}:untag`);
+  app.delete(`${base}/delete`, options({ action: write, auditAction: untag, summary: 'Remove tags by key', operationId: `batchDelete${kind.sdkName}Tags`, body: TagsBody, ...byId }), async (request, reply) => {
+    await tags.deleteMany(contextOf(request), kind.type, id(request), (request.body as { tags: unknown }).tags, untag);
     return reply.code(204).send();
   });
   app.get(base, options({ action: kind.actions.read, summary: 'Tags of one resource', operationId: `list${kind.sdkName}Tags`, ok: TagsResponse, ...byId }), (request) =>
