@@ -40,9 +40,10 @@ t.test('create a root: ACTIVED, path length 7, every CA object field', async (t)
     name_constraints: null,
     issuance_policy: null,
   });
+  t.same(ca.acme_policy, { enabled: false, allowed_identifiers: null, max_validity_days: null }, 'ACME is off until a policy enables it');
   t.match(ca.serial_number, /^[0-9a-f]{32}$/);
   t.equal(ca.not_after - ca.not_before > 4 * 365 * 86_400_000, true, '5 years');
-  t.equal(Object.keys(ca).length, 27, 'exactly the documented fields, plus the prepaid-period and issue #19 extensions');
+  t.equal(Object.keys(ca).length, 28, 'exactly the documented fields, plus the prepaid-period, issue #19 and ACME extensions');
 });
 
 t.test('create a subordinate under a root; crl_configuration echoed with the public CRL URL', async (t) => {
