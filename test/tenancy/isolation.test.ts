@@ -1,5 +1,6 @@
 /**
- * Tenancy matrix (§10.2): domain A owns a root CA, a subordinate, a certificate, a tag and an access key; domain B's
+ * Tenancy matrix (§10.2): domain A owns a root CA, a subordinate, a certificate, a tag, an access key and an ACME EAB
+ * key; domain B's
  * admin then calls EVERY /v1 route of the app (from its OpenAPI document, so routes added later are swept too)
  * with A's ids. Routes naming a resource answer 404 PCA.10010002; the routes without a resource id are listed
  * below, each with its own expectation, and none of their answers may contain A's data. Quota counters are checked
@@ -52,14 +53,17 @@ const certificateId = await created('POST', CERT, { issuer_id: subId, distinguis
 const access = await created('POST', '/v1/access-keys', { description: 'tenant-a key' }, 'credential').then((credential) => (credential as unknown as { access: string }).access);
 const tagged = await call('POST', `${CA}/${rootId}/tags`, TEST_DOMAIN, { tag: { key: 'tenant-a-tag', value: 'tenant-a-value' } });
 if (tagged.status !== 204) throw new Error(`tag: ${tagged.status} ${tagged.body}`);
+const acmeEnabled = await call('PUT', `${CA}/${rootId}/acme-policy`, TEST_DOMAIN, { enabled: true });
+if (acmeEnabled.status !== 200) throw new Error(`acme-policy: ${acmeEnabled.status} ${acmeEnabled.body}`);
+const kid = await created('POST', `${CA}/${rootId}/acme/eab`, undefined, 'kid');
 const subPem = (await call('POST', `${CA}/${subId}/export`, TEST_DOMAIN)).json.certificate as string;
 const csr = await opensslCsr();
 
 /** Strings that would betray A's data in B's answers. */
-const secretsOfA = [rootId, subId, certificateId, access, TEST_DOMAIN, 'tenant-a'];
+const secretsOfA = [rootId, subId, certificateId, access, kid, TEST_DOMAIN, 'tenant-a'];
 
 /** Each path parameter, and the ids of A to try in it. */
-const idsOfA: Record<string, string[]> = { ca_id: [rootId, subId], certificate_id: [certificateId], access: [access] };
+const idsOfA: Record<string, string[]> = { ca_id: [rootId, subId], certificate_id: [certificateId], access: [access], kid: [kid] };
 
 /** Valid bodies, so that no 400 (syntax comes before existence) hides the existence check. */
 const bodies: Record<string, unknown> = {
@@ -77,6 +81,7 @@ const bodies: Record<string, unknown> = {
   enableCertificateAuthorityCrl: { obs_bucket_name: 'bucket', valid_days: 7 },
   updateOcspSwitch: { ocsp_switch: true },
   updateIssuancePolicy: { max_validity_days: 30 },
+  updateAcmePolicy: { enabled: true, allowed_identifiers: ['*.example.internal'], max_validity_days: 30 },
   createCertificateAuthority: { type: 'SUBORDINATE', issuer_id: rootId, distinguished_name: dn, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity },
   createCertificate: { issuer_id: subId, distinguished_name: { common_name: 'b' }, validity },
   createCertificateByCsr: { issuer_id: subId, csr, validity },
@@ -103,6 +108,7 @@ type Expectation = 'not-found' | 'no-data-of-A' | 'unauthenticated';
  */
 const withoutResourceId: Record<string, Expectation> = {
   'GET /v1/pca/config/console': 'no-data-of-A',
+  'GET /v1/readiness': 'no-data-of-A',
   'POST /v1/auth/tokens': 'unauthenticated',
   'POST /v1/access-keys': 'no-data-of-A',
   'GET /v1/access-keys': 'no-data-of-A',
