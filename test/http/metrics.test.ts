@@ -89,8 +89,8 @@ t.test('counters move as certificates are issued and revoked', async (t) => {
   t.equal(delta(`pca_http_requests_total{method="POST",route="/v1/private-certificates/:certificate_id/revoke",status_code="${refused.status}"}`), 1);
   t.equal(delta('pca_http_request_duration_seconds_count{method="POST",route="/v1/private-certificates"}'), 3);
   // Three certificates and at least one CRL signed; issuance makes the leaves' keys in Node, not in the store.
-  t.ok(delta('pca_key_store_operations_total{store="software",operation="sign"}') >= 4, 'key store signatures counted');
-  t.equal(delta('pca_key_store_errors_total{store="software",operation="sign"}'), 0);
+  t.ok(delta(`pca_key_store_operations_total{store="${harness.config.keyStore.defaultKind}",operation="sign"}`) >= 4, 'key store signatures counted');
+  t.equal(delta(`pca_key_store_errors_total{store="${harness.config.keyStore.defaultKind}",operation="sign"}`), 0);
   t.equal(delta('pca_job_runs_total{job="crl-refresh"}'), 1);
   t.equal(delta('pca_job_failures_total{job="crl-refresh"}'), 0);
   t.ok(delta('pca_crl_generation_seconds_count') >= 1, 'the CRL signing was timed');
