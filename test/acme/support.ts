@@ -5,21 +5,13 @@
  */
 import dgram from 'node:dgram';
 import { createServer, type Server } from 'node:http';
-import net from 'node:net';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { CA, DN, client, type Client } from '../ca/support.ts';
 import { openssl, type Scratch } from '../certificates/support.ts';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../helpers/database.ts';
+
+export { freePort };
 
 export interface AcmeServer {
   harness: TestApp;
