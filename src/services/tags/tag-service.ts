@@ -1,7 +1,8 @@
 /**
  * Tags and resource instances (§4.3) for CAs and certificates: single and batch writes, per-resource and
  * per-domain reads, and the tag/name filter with its count. Resource existence follows each resource's rules:
- * CAs are the caller's, not removed (writes also not DELETED nor CSR-issued); certificates not deleted.
+ * CAs are the caller's, not removed (writes also not DELETED nor CSR-issued); certificates not deleted. Writes lock
+ * the resource's row first, which keeps the 20-tag limit under concurrent writes.
  */
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
@@ -39,6 +40,8 @@ export function createTagService(deps: TagServiceDeps) {
   /** The resource's bare id once it is known to exist for the caller (and, for writes, to accept tag changes). */
   async function existing(tx: Db | Tx, ctx: RequestContext, type: TaggedResourceType, reference: string, forWrite: boolean): Promise<string> {
     if (type === 'CERTIFICATE') {
+      // As for CAs (lockCaRow): concurrent writes queue on the row, so each counts the tags the previous one left.
+      if (forWrite) await tx.$queryRaw`SELECT 1 FROM certificates WHERE id = ${reference}::uuid FOR UPDATE`;
       const certificate = await tx.certificate.findFirst({ where: { id: reference, domainId: ctx.domainId, deletedAt: null }, select: { id: true } });
       if (!certificate) throw errors.notFound(`certificate ${reference}`);
       return certificate.id;
