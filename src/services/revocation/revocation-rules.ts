@@ -20,7 +20,7 @@ export const REVOCATION_REASON_NAMES = Object.keys(REVOCATION_REASONS) as Revoca
 
 export function reasonCodeOf(reason: string | undefined): number {
   if (reason === undefined) return REVOCATION_REASONS.UNSPECIFIED;
-  if (!(reason in REVOCATION_REASONS)) {
+  if (!Object.hasOwn(REVOCATION_REASONS, reason)) {
     throw errors.invalidParameter(`reason must be one of ${REVOCATION_REASON_NAMES.join(', ')}`);
   }
   return REVOCATION_REASONS[reason as RevocationReason];
