@@ -16,6 +16,11 @@ export interface KeyStore {
   generate(alg: KeyAlgorithm): Promise<GeneratedKey>;
   /** Signs with the referenced key; returns the signature as X.509 carries it (PKCS#1 v1.5, or DER ECDSA-Sig-Value). */
   sign(keyRef: string, alg: KeyAlgorithm, hash: HashAlgorithm, data: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Destroys the referenced key where the store holds it (PKCS#11: the token objects) and forgets any cached copy.
+   * Idempotent: a key already gone is no error. A software key lives in its keyRef alone: the caller destroys it by
+   * forgetting the reference.
+   */
   destroy(keyRef: string): Promise<void>;
   /**
    * Throws when the store cannot be used (missing token, wrong PIN: 503). Given a key reference stored by this

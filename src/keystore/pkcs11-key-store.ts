@@ -198,7 +198,14 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
           { type: pkcs11js.CKA_TOKEN, value: true },
           { type: pkcs11js.CKA_ID, value: id },
         ]);
-        for (const handle of objects) lib.C_DestroyObject(session, handle);
+        for (const handle of objects) {
+          try {
+            lib.C_DestroyObject(session, handle);
+          } catch (error) {
+            // Destroyed by another process since the lookup: gone is what was asked (destroy is idempotent).
+            if (!(error instanceof pkcs11js.Pkcs11Error && STALE_HANDLE.has(error.code))) throw error;
+          }
+        }
       });
     },
 

@@ -31,7 +31,7 @@ t.test('scheduled deletion: removed by the job once delete_time passes, exactly 
   await call('POST', `${CA}/${root}/disable`);
   t.equal((await call('DELETE', `${CA}/${root}?pending_days=7`)).status, 204);
   clock.advance(7 * DAY - 1000);
-  t.same(await runTwiceAtOnce(() => caDeletionJob(jobDeps)), [{ removed: 0 }, { removed: 0 }]);
+  t.same(await runTwiceAtOnce(() => caDeletionJob(jobDeps)), [{ removed: 0, keysDestroyed: 0 }, { removed: 0, keysDestroyed: 0 }]);
   t.equal((await api.show(root)).status, 'DELETED', 'still waiting one second before delete_time');
   clock.advance(2000);
   const results = await runTwiceAtOnce(() => caDeletionJob(jobDeps));

@@ -1,14 +1,15 @@
 /**
  * Scheduled CA jobs. Both are safe to run twice or on two instances at once: deletion claims rows with
- * FOR UPDATE SKIP LOCKED and finalizes each with a conditional UPDATE; expiry is one conditional UPDATE.
+ * FOR UPDATE SKIP LOCKED and finalizes each with a conditional UPDATE, then destroys the keys of removed CAs
+ * (key-destruction.ts: idempotent, conditional); expiry is one conditional UPDATE.
  */
 import type { Db } from '../../db/database.ts';
 import type { Job } from '../../jobs/job-runner.ts';
 import type { KeyStores } from '../../keystore/index.ts';
-import type { KeyStoreKind } from '../../keystore/key-store.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import type { BillingHooks } from '../billing/usage-hooks.ts';
 import { systemContext } from '../context.ts';
+import { destroyKeysOfRemovedCas } from './key-destruction.ts';
 
 export const CA_DELETION_JOB = 'ca-deletion';
 export const CA_EXPIRY_JOB = 'ca-expiry';
@@ -20,7 +21,11 @@ export interface CaJobDeps {
   billing: Pick<BillingHooks, 'endUsage'>;
 }
 
-/** Removes CAs whose `delete_time` has passed: 404 from then on; revocation data stays; their tags go. */
+/**
+ * Removes CAs whose `delete_time` has passed: 404 from then on; revocation data stays; their tags go. Then destroys
+ * the key of every removed CA that still holds one, this run's and any an earlier run (or an immediate removal)
+ * could not destroy; a store failure fails the run after the others are done, and the next run retries it.
+ */
 export function caDeletionJob(deps: CaJobDeps, intervalSeconds = 300): Job {
   return {
     name: CA_DELETION_JOB,
@@ -28,12 +33,11 @@ export function caDeletionJob(deps: CaJobDeps, intervalSeconds = 300): Job {
     async run({ now }) {
       let removed = 0;
       for (;;) {
-        const keys = await deps.db.$transaction(async (tx) => {
+        const claimed = await deps.db.$transaction(async (tx) => {
           const due = await tx.$queryRaw<{ id: string }[]>`
             SELECT id::text AS id FROM certificate_authorities
             WHERE status = 'DELETED' AND removed_at IS NULL AND delete_time <= ${now}
             ORDER BY delete_time LIMIT ${BATCH} FOR UPDATE SKIP LOCKED`;
-          const destroyed: { store: string; keyRef: string }[] = [];
           for (const { id } of due) {
             const { count } = await tx.certificateAuthority.updateMany({ where: { id, status: 'DELETED', removedAt: null }, data: { removedAt: now } });
             if (count === 0) continue;
@@ -41,17 +45,22 @@ export function caDeletionJob(deps: CaJobDeps, intervalSeconds = 300): Job {
             await deps.billing.endUsage(tx, row, row.deleteTime ?? now);
             await tx.tag.deleteMany({ where: { resourceType: 'CA', resourceId: id } });
             await recordAudit(tx, systemContext(CA_DELETION_JOB, row.domainId), { action: 'pca:ca:remove', resourceType: 'CA', resourceId: id });
-            if (row.keyStore && row.keyRef) destroyed.push({ store: row.keyStore, keyRef: row.keyRef });
+            removed++;
           }
-          return { claimed: due.length, destroyed };
+          return due.length;
         });
-        for (const key of keys.destroyed) {
-          await deps.keyStores.get(key.store as KeyStoreKind).destroy(key.keyRef).catch(() => undefined);
-        }
-        removed += keys.destroyed.length;
-        if (keys.claimed < BATCH) break;
+        if (claimed < BATCH) break;
       }
-      return { removed };
+      const keys = await destroyKeysOfRemovedCas(deps.db, deps.keyStores);
+      if (keys.failures.length > 0) {
+        const [first] = keys.failures;
+        throw new Error(
+          `removed ${removed} CAs, destroyed ${keys.destroyed} keys; the keys of ${keys.failures.length} removed CAs could not be destroyed ` +
+            `(CA ${first.id}: ${(first.error as Error).message}); the next run retries`,
+          { cause: first.error },
+        );
+      }
+      return { removed, keysDestroyed: keys.destroyed };
     },
   };
 }

@@ -42,6 +42,7 @@ import {
   type Validity,
 } from './ca-rules.ts';
 import { caChain, caSigner, findOwnCa, lockCaRow } from './issuer.ts';
+import { destroyRemovedCaKey, type HeldKey } from './key-destruction.ts';
 
 export interface CaServiceDeps {
   db: Db;
@@ -585,15 +586,18 @@ export function createCaService(deps: CaServiceDeps) {
       await tx.certificateAuthority.update({ where: { id: row.id }, data: { status: 'ACTIVED' } });
     });
 
-  /** §4.2.8: a PENDING CA is removed at once (its key destroyed after commit); others wait `pendingDays`. */
+  /**
+   * §4.2.8: a PENDING CA is removed at once, its key destroyed after commit (a failure leaves the reference for the
+   * ca-deletion job to retry); others wait `pendingDays`, keeping their key for restore.
+   */
   async function remove(ctx: RequestContext, reference: string, pendingDays: number): Promise<void> {
-    let keyToDestroy: { store: string; keyRef: string } | undefined;
+    let removedKey: HeldKey | undefined;
     await transition(ctx, reference, 'pca:ca:delete', async (tx, row, status, now) => {
       requireStatus(row, status, ['PENDING', 'DISABLED', 'EXPIRED'], 'delete');
       if (status === 'PENDING') {
         await tx.certificateAuthority.update({ where: { id: row.id }, data: { status: 'DELETED', deleteTime: now, statusBeforeDelete: 'PENDING', removedAt: now } });
         await tx.tag.deleteMany({ where: { resourceType: 'CA', resourceId: row.id } });
-        if (row.keyStore && row.keyRef) keyToDestroy = { store: row.keyStore, keyRef: row.keyRef };
+        removedKey = row;
         return { removed: true };
       }
       const deleteTime = new Date(now.getTime() + pendingDays * 24 * 3_600_000);
@@ -601,7 +605,7 @@ export function createCaService(deps: CaServiceDeps) {
       if (updated.chargingMode === 1) await billing.startPendingDeletion(tx, updated, now);
       return { pending_days: pendingDays, delete_time: deleteTime.getTime() };
     });
-    if (keyToDestroy) await keyStores.get(keyToDestroy.store as KeyStoreKind).destroy(keyToDestroy.keyRef).catch(() => undefined);
+    if (removedKey) await destroyRemovedCaKey(db, keyStores, removedKey).catch(() => undefined);
   }
 
   const restore = (ctx: RequestContext, reference: string) =>

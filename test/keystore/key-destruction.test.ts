@@ -1,0 +1,163 @@
+/**
+ * Keys of deleted CAs are destroyed when the deletion becomes final, never during the pending window (issue #13
+ * item 12), with the real stores: the sealed software key leaves the database; the PKCS#11 key leaves the SoftHSM2
+ * token (the store's own lookup and pkcs11-tool no longer find it). A store that fails leaves the CA removed whole
+ * and its key reference in place, and the next run of the job destroys it.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import t, { type Test } from 'tap';
+import { ManualClock } from '../../src/clock.ts';
+import { createKeyStores } from '../../src/keystore/index.ts';
+import { createPkcs11KeyStore } from '../../src/keystore/pkcs11-key-store.ts';
+import { caDeletionJob } from '../../src/services/ca/ca-jobs.ts';
+import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { CA, DN, assertError, client, verifyWithChain } from '../ca/support.ts';
+import { run, SOFTHSM_LIBRARY, softHsmToken } from './support.ts';
+
+const DAY = 86_400_000;
+// Each case starts three weeks back and moves forward through deletion windows: what it signs is valid today.
+const clock = new ManualClock(Date.now() - 21 * DAY);
+
+async function keyRefOf(harness: TestApp, id: string): Promise<string | null> {
+  return (await harness.database.prisma.certificateAuthority.findUniqueOrThrow({ where: { id } })).keyRef;
+}
+
+/** A root deleted with a pending window; its delete_time is `days` away on the manual clock. */
+async function deletedRoot(harness: TestApp, commonName: string, days = 7): Promise<string> {
+  const api = client(harness);
+  const root = await api.root({ distinguished_name: { ...DN, common_name: commonName } });
+  await api.call('POST', `${CA}/${root}/disable`);
+  const deleted = await api.call('DELETE', `${CA}/${root}?pending_days=${days}`);
+  if (deleted.status !== 204) throw new Error(`delete failed: ${deleted.status} ${JSON.stringify(deleted.body)}`);
+  return root;
+}
+
+/** Restores and enables `root`, then proves its key still signs: a subordinate it issues passes openssl. */
+async function restoreAndSign(t: Test, harness: TestApp, root: string): Promise<void> {
+  const api = client(harness);
+  t.equal((await api.call('POST', `${CA}/${root}/restore`)).status, 204, 'restored');
+  t.equal((await api.call('POST', `${CA}/${root}/enable`)).status, 204, 'enabled');
+  const sub = await api.subordinate(root, { distinguished_name: { ...DN, common_name: 'signed-after-restore' } });
+  const exported = (await api.call('POST', `${CA}/${sub}/export`)).body;
+  await verifyWithChain(t, exported.certificate, exported.certificate_chain, 'a subordinate signed by the restored root');
+}
+
+t.test('software store: the sealed key stays through the pending window and leaves the database at removal', async (t) => {
+  clock.set(Date.now() - 21 * DAY);
+  const harness = await createTestApp({ clock, env: { KEY_STORE: 'software', PKCS11_LIBRARY: '' } });
+  t.teardown(() => harness.close());
+  const prisma = harness.database.prisma;
+  const runJob = () => harness.app.jobRunner.runOnce('ca-deletion');
+
+  const kept = await deletedRoot(harness, 'restored-root');
+  const sealed = await keyRefOf(harness, kept);
+  t.match(sealed, /^sw1:/, 'a sealed software key');
+  clock.advance(3 * DAY);
+  t.same(await runJob(), { removed: 0, keysDestroyed: 0 }, 'nothing due yet');
+  t.equal(await keyRefOf(harness, kept), sealed, 'the pending window keeps the key');
+  await restoreAndSign(t, harness, kept);
+
+  const doomed = await deletedRoot(harness, 'doomed-root');
+  const doomedKey = (await keyRefOf(harness, doomed))!;
+  clock.advance(7 * DAY + 1000);
+  t.same(await runJob(), { removed: 1, keysDestroyed: 1 });
+  assertError(t, await client(harness).call('GET', `${CA}/${doomed}`), 404, 'PCA.10010002');
+  const row = await prisma.certificateAuthority.findUniqueOrThrow({ where: { id: doomed } });
+  t.equal(row.keyRef, null, 'key_ref cleared');
+  t.ok(row.removedAt, 'removed');
+  const sealedPart = doomedKey.split(':')[2];
+  const anywhere = await prisma.$queryRaw<{ n: bigint }[]>`
+    SELECT count(*) AS n FROM certificate_authorities ca WHERE strpos(ca::text, ${sealedPart}) > 0`;
+  t.equal(Number(anywhere[0].n), 0, 'the sealed key is in no column of any CA row');
+  t.same(await runJob(), { removed: 0, keysDestroyed: 0 }, 'a second run has nothing left to do');
+  t.equal(await keyRefOf(harness, kept), sealed, 'the restored CA keeps its key');
+
+  // A PENDING CA (key made, never activated) is removed at once, its key with it.
+  const pending = await client(harness).call('POST', CA, { type: 'SUBORDINATE', key_algorithm: 'EC256', signature_algorithm: 'SHA256', distinguished_name: { ...DN, common_name: 'pending' } });
+  t.equal(pending.status, 200);
+  t.match(await keyRefOf(harness, pending.body.ca_id), /^sw1:/);
+  t.equal((await client(harness).call('DELETE', `${CA}/${pending.body.ca_id}`)).status, 204);
+  t.equal(await keyRefOf(harness, pending.body.ca_id), null, 'an immediate removal destroys the key at once');
+});
+
+const softHsmMissing = !existsSync(SOFTHSM_LIBRARY)
+  ? `${SOFTHSM_LIBRARY} is absent (apt-get install softhsm2)`
+  : spawnSync('softhsm2-util', ['--version']).error
+    ? 'softhsm2-util is not on PATH (apt-get install softhsm2)'
+    : undefined;
+if (softHsmMissing) t.comment(`skipping the PKCS#11 cases: ${softHsmMissing}`);
+
+t.test('PKCS#11 store: the key leaves the token at removal; a failing token leaves the CA removed and is retried', { skip: softHsmMissing }, async (t) => {
+  const label = 'pca-destroy-test';
+  const pin = '8642';
+  clock.set(Date.now() - 21 * DAY);
+  const token = await softHsmToken(label, pin);
+  const pkcs11 = { library: SOFTHSM_LIBRARY, tokenLabel: label, pin };
+  const harness = await createTestApp({ clock, env: { KEY_STORE: 'pkcs11', PKCS11_LIBRARY: SOFTHSM_LIBRARY, PKCS11_TOKEN_LABEL: label, PKCS11_PIN: pin } });
+  const unreachable = createKeyStores({ masterKey: harness.config.masterKey, pkcs11: { ...pkcs11, tokenLabel: 'unplugged-token' } });
+  t.teardown(async () => {
+    await harness.close();
+    await unreachable.pkcs11!.close();
+    await rm(token.dir, { recursive: true, force: true });
+  });
+  const hasPkcs11Tool = !spawnSync('pkcs11-tool', ['--version']).error;
+  if (!hasPkcs11Tool) t.comment('pkcs11-tool is absent (apt-get install opensc): the token is checked through the store only');
+  /** The CKA_IDs of the token's private keys, as pkcs11-tool lists them. */
+  const toolIds = async () => {
+    const { stdout } = await run('pkcs11-tool', ['--module', SOFTHSM_LIBRARY, '--token-label', label, '--login', '--pin', pin, '--list-objects', '--type', 'privkey']);
+    return [...stdout.matchAll(/ID:\s+([0-9a-f]+)/g)].map((match) => match[1]);
+  };
+  /** A store of its own for each look: a store caches the handles of keys it has seen. */
+  const withStore = async <T>(use: (store: ReturnType<typeof createPkcs11KeyStore>) => Promise<T>): Promise<T> => {
+    const store = createPkcs11KeyStore(pkcs11);
+    try {
+      return await use(store);
+    } finally {
+      await store.close();
+    }
+  };
+  const onToken = async (keyRef: string) => {
+    const found = await withStore((store) => store.check(keyRef)).then(() => true, (error: Error) => (/not found on token/.test(error.message) ? false : Promise.reject(error)));
+    if (hasPkcs11Tool) t.equal((await toolIds()).includes(keyRef.slice('p11:'.length)), found, 'pkcs11-tool agrees with the store');
+    return found;
+  };
+  const runJob = () => harness.app.jobRunner.runOnce('ca-deletion');
+
+  const kept = await deletedRoot(harness, 'hsm-restored-root');
+  const keptKey = (await keyRefOf(harness, kept))!;
+  t.match(keptKey, /^p11:[0-9a-f]+$/, 'the key is on the token');
+  clock.advance(3 * DAY);
+  await runJob();
+  t.ok(await onToken(keptKey), 'the pending window keeps the key on the token');
+  await restoreAndSign(t, harness, kept);
+
+  const doomed = await deletedRoot(harness, 'hsm-doomed-root');
+  const doomedKey = (await keyRefOf(harness, doomed))!;
+  t.ok(await onToken(doomedKey));
+  clock.advance(7 * DAY + 1000);
+  // The token cannot be reached at the final deletion: the CA is removed whole, its key waits for the next run.
+  const failingJob = caDeletionJob({ db: harness.database.prisma, keyStores: unreachable, billing: harness.app.services.billing.hooks });
+  await t.rejects(failingJob.run({ now: clock.now(), log: harness.app.log }), /removed 1 CAs, destroyed 0 keys; the keys of 1 removed CAs could not be destroyed .*unplugged-token.*the next run retries/);
+  assertError(t, await client(harness).call('GET', `${CA}/${doomed}`), 404, 'PCA.10010002');
+  t.equal(await harness.database.prisma.auditEvent.count({ where: { resourceId: doomed, action: 'pca:ca:remove' } }), 1, 'the removal is committed and audited');
+  t.equal(await keyRefOf(harness, doomed), doomedKey, 'the key reference stays, as the to-do of the next run');
+  t.ok(await onToken(doomedKey), 'the key is still on the token');
+
+  t.same(await runJob(), { removed: 0, keysDestroyed: 1 }, 'the next run destroys it');
+  t.notOk(await onToken(doomedKey), 'the key is gone from the token');
+  t.equal(await keyRefOf(harness, doomed), null);
+  t.same(await runJob(), { removed: 0, keysDestroyed: 0 }, 'and then has nothing left to do');
+  t.ok(await onToken(keptKey), 'the restored CA keeps its key');
+
+  // A crash after the token call but before key_ref was cleared: the retry finds nothing to destroy and finishes.
+  const crashed = await deletedRoot(harness, 'hsm-crashed-root');
+  const crashedKey = (await keyRefOf(harness, crashed))!;
+  clock.advance(7 * DAY + 1000);
+  await harness.database.prisma.certificateAuthority.update({ where: { id: crashed }, data: { removedAt: clock.now() } });
+  await withStore((store) => store.destroy(crashedKey));
+  t.notOk(await onToken(crashedKey));
+  t.same(await runJob(), { removed: 0, keysDestroyed: 1 }, 'a key already gone is no error');
+  t.equal(await keyRefOf(harness, crashed), null);
+});
