@@ -6,12 +6,11 @@
  * Postgres: DATABASE_URL's server, else a throwaway cluster.
  */
 import { execFile } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createEmptyDatabase, dropDatabase, realPostgres } from '../../test/helpers/database.ts';
-import { adminToken } from '../../test/helpers/lambda.ts';
+import { deployedFunctionEnv } from '../../test/helpers/lambda.ts';
 
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -21,18 +20,7 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 await run(process.execPath, [path.join(REPO, 'scripts/bundle-lambda.mjs')]);
 const postgres = await realPostgres();
 const databaseUrl = await createEmptyDatabase(postgres.url);
-const jwtKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-const env = {
-  PATH: process.env.PATH,
-  NODE_ENV: 'production',
-  DATABASE_URL: databaseUrl,
-  PUBLIC_BASE_URL: 'https://pca.bench.internal',
-  MASTER_KEY: randomBytes(32).toString('base64'),
-  JWT_PRIVATE_KEY: jwtKeys.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
-  JWT_PUBLIC_KEY: jwtKeys.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
-  LOG_LEVEL: 'warn',
-};
-const authorization = `Bearer ${adminToken(jwtKeys.privateKey)}`;
+const { env, authorization } = deployedFunctionEnv({ databaseUrl, publicBaseUrl: 'https://pca.bench.internal', LOG_LEVEL: 'warn' });
 
 /** Runs `body` in a fresh Node process in `/`; it prints one JSON line of figures (ms since process start). */
 async function fresh(body: string): Promise<Record<string, number | string>> {

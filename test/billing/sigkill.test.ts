@@ -4,32 +4,22 @@
  * concurrent CSR issuances. Afterwards every stored certificate has exactly one CERT_ISSUE record and every
  * CERT_ISSUE record has its certificate.
  */
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { KEY_ARGS, opensslCsr, scratch, seedCa } from '../certificates/support.ts';
 import { createTestAppOnRealPostgres } from '../helpers/app.ts';
+import { freePort } from '../helpers/database.ts';
+import { startServerProcess } from '../helpers/server-process.ts';
 
 // The killed server is its own process, so the database must be a real server both can reach.
 const harness = await createTestAppOnRealPostgres();
 t.teardown(() => harness.close());
 const db = harness.database.prisma;
-const REPO_ROOT = new URL('../..', import.meta.url).pathname;
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
-
 t.test('SIGKILL during a burst of issuances: certificates and CERT_ISSUE records match one to one', async (t) => {
   const root = await seedCa(harness, { commonName: 'Billing Kill Root' });
   const sub = await seedCa(harness, { commonName: 'Billing Kill Sub', parent: root });
@@ -39,32 +29,21 @@ t.test('SIGKILL during a burst of issuances: certificates and CERT_ISSUE records
   const { csr } = await opensslCsr(dir, 'burst', [...KEY_ARGS.p256]);
 
   const port = await freePort();
-  const server = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      DATABASE_URL: harness.database.url,
-      MASTER_KEY: Buffer.from(harness.config.masterKey).toString('base64'),
-      JWT_PRIVATE_KEY: harness.config.jwt.privateKeyPem,
-      JWT_PUBLIC_KEY: harness.config.jwt.publicKeyPem,
-      DEFAULT_DOMAIN_ID: harness.config.defaultDomainId,
-      DATA_DIR: dataDir,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      RUN_JOBS: 'false',
-      LOG_LEVEL: 'error',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
+  const server = await startServerProcess(['--import', 'tsx', 'src/server.ts'], {
+    ...process.env,
+    DATABASE_URL: harness.database.url,
+    MASTER_KEY: Buffer.from(harness.config.masterKey).toString('base64'),
+    JWT_PRIVATE_KEY: harness.config.jwt.privateKeyPem,
+    JWT_PUBLIC_KEY: harness.config.jwt.publicKeyPem,
+    DEFAULT_DOMAIN_ID: harness.config.defaultDomainId,
+    DATA_DIR: dataDir,
+    HOST: '127.0.0.1',
+    PORT: String(await freePort()),
+    RUN_JOBS: 'false',
+    LOG_LEVEL: 'error',
   });
-  t.teardown(() => server.kill('SIGKILL'));
-  const base = `http://127.0.0.1:${port}`;
-  // Up until the server answers or its process ends: a start takes seconds alone and far longer on a loaded machine.
-  let exited = false;
-  server.once('exit', () => (exited = true));
-  while (!(await fetch(`${base}/health`).then((r) => r.ok, () => false))) {
-    if (exited) throw new Error('the server exited before it answered /health');
-    await sleep(100);
-  }
+  t.teardown(() => server.child.kill('SIGKILL'));
+  const base = server.base;
 
   const headers = { ...harness.auth(), 'content-type': 'application/json' };
   const body = JSON.stringify({ issuer_id: sub.id, csr, validity: { type: 'DAY', value: 30 } });
@@ -81,8 +60,8 @@ t.test('SIGKILL during a burst of issuances: certificates and CERT_ISSUE records
   });
   while (issued < 40) await sleep(5);
   stopping = true;
-  server.kill('SIGKILL');
-  await once(server, 'exit');
+  server.child.kill('SIGKILL');
+  await once(server.child, 'exit');
   await Promise.all(clients);
   const answered = issued;
   t.ok(answered >= 40 && cut > 0, `the kill cut the stream short (${answered} answered, ${cut} cut off)`);

@@ -5,10 +5,9 @@
  * openapi/openapi.yaml. Certificates the console downloads are judged by openssl. Screenshots of each page go
  * to test-output/console/ (git-ignored).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import fastifyJwt from '@fastify/jwt';
@@ -20,7 +19,8 @@ import { mintAdminToken } from '../../src/auth/dev-token.ts';
 import { jwtPluginOptions } from '../../src/auth/jwt.ts';
 import { loadConfig } from '../../src/config.ts';
 import { KEY_ARGS, opensslCsr, pemBlocks, scratch, verifyStrict } from '../certificates/support.ts';
-import { createEmptyDatabase, realPostgres } from '../helpers/database.ts';
+import { createEmptyDatabase, freePort, realPostgres } from '../helpers/database.ts';
+import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 if (!existsSync(CHROMIUM)) {
@@ -46,47 +46,18 @@ const OPERATIONS = Object.entries(parse(readFileSync(path.join(ROOT, 'openapi', 
 );
 const documented = (method: string, pathname: string) => OPERATIONS.some((op) => op.method === method && op.pattern.test(pathname));
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
-
-interface Server {
-  base: string;
-  output: () => string;
-  child: ChildProcess;
-  env: NodeJS.ProcessEnv;
-}
-
 // A real Postgres (DATABASE_URL's, else a throwaway cluster): it starts in seconds where a fresh embedded PGlite
 // takes far longer on a loaded machine.
 const postgres = await realPostgres();
 t.teardown(() => postgres.stop());
 
 /** The server entry itself (it migrates its fresh database at start). */
-async function startServer(env: Record<string, string>): Promise<Server> {
+async function startServer(env: Record<string, string>): Promise<ServerProcess & { env: NodeJS.ProcessEnv }> {
   const port = await freePort();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pca-console-'));
   const databaseUrl = await createEmptyDatabase(postgres.url);
   const serverEnv = { ...process.env, PORT: String(port), PUBLIC_BASE_URL: `http://127.0.0.1:${port}`, DATA_DIR: dataDir, DATABASE_URL: databaseUrl, RUN_JOBS: 'false', LOG_LEVEL: 'warn', ...env };
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: ROOT, env: serverEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  const base = `http://127.0.0.1:${port}`;
-  for (const deadline = Date.now() + 180_000; Date.now() < deadline; ) {
-    if (child.exitCode !== null) throw new Error(`server exited: ${output}`);
-    if (await fetch(`${base}/health`).then((r) => r.ok, () => false)) return { base, output: () => output, child, env: serverEnv };
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  child.kill('SIGKILL');
-  throw new Error(`server did not start: ${output}`);
+  return { ...(await startServerProcess(['--import', 'tsx', 'src/server.ts'], serverEnv)), env: serverEnv };
 }
 
 const browserDir = mkdtempSync(path.join(os.tmpdir(), 'pca-chromium-'));

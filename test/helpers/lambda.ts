@@ -4,7 +4,7 @@
  * POST) — judged by openssl and unzip. Shared by the in-process handler test and the packaged-bundle test.
  */
 import { execFile } from 'node:child_process';
-import { createSign, randomUUID, type KeyObject } from 'node:crypto';
+import { createSign, generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +22,26 @@ export function adminToken(privateKey: KeyObject, domainId = 'a1b2c3d4e5f6071829
   const input = `${encode({ alg: 'ES256', typ: 'JWT' })}.${encode(claims)}`;
   const signature = createSign('SHA256').update(input).sign({ key: privateKey, dsaEncoding: 'ieee-p1363' });
   return `${input}.${signature.toString('base64url')}`;
+}
+
+/**
+ * A deployed function's environment as serverless.yml sets it (production, given secrets, nothing inherited but PATH),
+ * and an admin bearer token its JWT key accepts.
+ */
+export function deployedFunctionEnv(settings: { databaseUrl: string; publicBaseUrl: string } & Record<string, string>) {
+  const { databaseUrl, publicBaseUrl, ...extra } = settings;
+  const jwtKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    NODE_ENV: 'production',
+    DATABASE_URL: databaseUrl,
+    PUBLIC_BASE_URL: publicBaseUrl,
+    MASTER_KEY: randomBytes(32).toString('base64'),
+    JWT_PRIVATE_KEY: jwtKeys.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    JWT_PUBLIC_KEY: jwtKeys.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+    ...extra,
+  };
+  return { env, authorization: `Bearer ${adminToken(jwtKeys.privateKey)}` };
 }
 
 export type PayloadVersion = '1.0' | '2.0';

@@ -5,7 +5,6 @@
  * kind, openssl and unzip judging the binary bodies; its `jobs` function runs a job.
  */
 import { execFile, spawn } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
@@ -15,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { createEmptyDatabase, dropDatabase, realPostgres } from '../helpers/database.ts';
-import { adminToken, PAYLOAD_VERSIONS, walkEveryRouteKind, type LambdaResult } from '../helpers/lambda.ts';
+import { deployedFunctionEnv, PAYLOAD_VERSIONS, walkEveryRouteKind, type LambdaResult } from '../helpers/lambda.ts';
 
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -38,17 +37,7 @@ t.teardown(() => server.stop());
 const databaseUrl = await createEmptyDatabase(server.url);
 t.teardown(() => dropDatabase(server.url, databaseUrl));
 
-const jwtKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-const env = {
-  PATH: process.env.PATH,
-  NODE_ENV: 'production',
-  DATABASE_URL: databaseUrl,
-  PUBLIC_BASE_URL: 'https://pca.package.internal',
-  MASTER_KEY: randomBytes(32).toString('base64'),
-  JWT_PRIVATE_KEY: jwtKeys.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
-  JWT_PUBLIC_KEY: jwtKeys.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
-  DATA_DIR: path.join(work, 'tmp'),
-};
+const { env, authorization } = deployedFunctionEnv({ databaseUrl, publicBaseUrl: 'https://pca.package.internal', DATA_DIR: path.join(work, 'tmp') });
 
 /**
  * A fresh Node process in `/` that imports one of the bundle's entry modules, as Lambda's runtime does, and calls
@@ -104,7 +93,6 @@ t.test('migrate, from the zip, in /', async (t) => {
 t.test('the HTTP handler from the zip serves every route kind with both payload versions', async (t) => {
   const http = startFunction('http');
   t.teardown(http.stop);
-  const authorization = `Bearer ${adminToken(jwtKeys.privateKey)}`;
   for (const version of PAYLOAD_VERSIONS) {
     await t.test(`payload ${version}`, (t) => walkEveryRouteKind(t, (event) => http.invoke(event) as Promise<LambdaResult>, version, authorization));
   }

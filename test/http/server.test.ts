@@ -3,73 +3,36 @@
  * secrets, no admin token in a log stream, readable logs), `npm run dev-token`, a graceful stop and a second start on the same
  * folder; and a production start (given keys, JSON logs).
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
+import { freePort } from '../helpers/database.ts';
+import { startServerProcess } from '../helpers/server-process.ts';
 
 const run = promisify(execFile);
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pca-server-'));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
 // The embedded default is what the quick start exercises, even when the suite runs against Postgres.
 const env = { ...process.env, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', DATABASE_URL: '' };
 
-interface Started {
-  child: ChildProcess;
-  stdout: () => string;
-  millisToHealthy: number;
-}
-
-async function startServer(extraEnv: Record<string, string> = {}): Promise<Started> {
-  const started = performance.now();
-  // What `npm start` runs: the compiled server, rebuilt first if the sources are newer.
-  const child = spawn(process.execPath, ['scripts/start.mjs'], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited: ${output}`);
-    const healthy = await fetch(`${base}/health`).then((r) => r.ok, () => false);
-    if (healthy) return { child, stdout: () => output, millisToHealthy: performance.now() - started };
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  child.kill('SIGKILL');
-  throw new Error(`server did not become healthy: ${output}`);
-}
-
-async function stop(server: Started): Promise<number | null> {
-  const exited = new Promise<number | null>((resolve) => server.child.on('exit', (code) => resolve(code)));
-  server.child.kill('SIGTERM');
-  return exited;
-}
+/** What `npm start` runs: the compiled server, rebuilt first if the sources are newer. */
+const startServer = (extraEnv: Record<string, string> = {}) => startServerProcess(['scripts/start.mjs'], { ...env, ...extraEnv }, 120_000);
 
 t.test('first start on a fresh data folder', async (t) => {
   const server = await startServer();
   t.teardown(() => server.child.kill('SIGKILL'));
   t.comment(`first start answered /health after ${Math.round(server.millisToHealthy)} ms`);
   // Piped output is a log stream, not a terminal: the 24 h admin token stays out of it (issue #13 item 15).
-  t.notMatch(server.stdout(), /PCA_TOKEN|eyJ/, 'no development admin token in a log stream');
-  t.match(server.stdout(), /development admin token not printed: the output is not a terminal/);
-  t.match(server.stdout(), /^\[\d\d:\d\d:\d\d\.\d{3}\] WARN.*: DEVELOPMENT DEPLOYMENT/m, 'warns loudly about development secrets, in a readable line');
-  t.notMatch(server.stdout(), /^\{"level"/m, 'development logs are not JSON');
+  t.notMatch(server.output(), /PCA_TOKEN|eyJ/, 'no development admin token in a log stream');
+  t.match(server.output(), /development admin token not printed: the output is not a terminal/);
+  t.match(server.output(), /^\[\d\d:\d\d:\d\d\.\d{3}\] WARN.*: DEVELOPMENT DEPLOYMENT/m, 'warns loudly about development secrets, in a readable line');
+  t.notMatch(server.output(), /^\{"level"/m, 'development logs are not JSON');
 
   const ready = await fetch(`${base}/ready`);
   t.equal(ready.status, 200);
@@ -83,7 +46,7 @@ t.test('first start on a fresh data folder', async (t) => {
   t.equal(claims.domain_id, 'second-tenant');
   t.ok(claims.actions.includes('pca:ca:create'));
 
-  t.equal(await stop(server), 0, 'SIGTERM stops it cleanly');
+  t.equal(await server.stop(), 0, 'SIGTERM stops it cleanly');
 });
 
 t.test('second start reuses the data folder, its secrets and its database', async (t) => {
@@ -93,7 +56,7 @@ t.test('second start reuses the data folder, its secrets and its database', asyn
   const { stdout: devToken } = await run(process.execPath, ['--import', 'tsx', 'scripts/dev-token.ts'], { env });
   const response = await fetch(`${base}/v1/pca/config/console`, { headers: { authorization: `Bearer ${devToken.trim()}` } });
   t.equal(response.status, 200, 'tokens from the kept JWT key still verify');
-  t.equal(await stop(server), 0);
+  t.equal(await server.stop(), 0);
 });
 
 t.test('production logs one JSON line per request', async (t) => {
@@ -109,11 +72,11 @@ t.test('production logs one JSON line per request', async (t) => {
   });
   t.teardown(() => server.child.kill('SIGKILL'));
   t.equal((await fetch(`${base}/ready`)).status, 200);
-  t.equal(await stop(server), 0);
-  const lines = server.stdout().split('\n').filter(Boolean);
+  t.equal(await server.stop(), 0);
+  const lines = server.output().split('\n').filter(Boolean);
   const records = lines.map((line) => JSON.parse(line) as { msg: string; route?: string; status?: number });
   t.ok(records.some((record) => record.msg === 'request completed' && record.route === '/ready' && record.status === 200), 'the request has its JSON line');
-  t.notMatch(server.stdout(), /export PCA_TOKEN/, 'no development token is printed');
+  t.notMatch(server.output(), /export PCA_TOKEN/, 'no development token is printed');
 });
 
 t.test('a configuration error stops the start with a clear message', async (t) => {

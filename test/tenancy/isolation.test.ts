@@ -1,10 +1,9 @@
 /**
  * Tenancy matrix (§10.2): domain A owns a root CA, a subordinate, a certificate, a tag, an access key and an ACME EAB
- * key; domain B's
- * admin then calls EVERY /v1 route of the app (from its OpenAPI document, so routes added later are swept too)
- * with A's ids. Routes naming a resource answer 404 PCA.10010002; the routes without a resource id are listed
- * below, each with its own expectation, and none of their answers may contain A's data. Quota counters are checked
- * per domain too: one domain's issues and deletes never move the other's numbers.
+ * key; domain B's admin then calls EVERY /v1 route of the app (from its OpenAPI document, so routes added later are
+ * swept too) with A's ids. Routes naming a resource answer 404 PCA.10010002; the routes without a resource id are
+ * listed below, each with its own expectation, and none of their answers may contain A's data. Quota counters are
+ * checked per domain too: one domain's issues and deletes never move the other's numbers.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';

@@ -1,0 +1,47 @@
+/**
+ * A real server process for the tests that need one (the quick start, the console in Chromium, SIGKILL): spawned
+ * from the repository root, up once it answers `/health`, failed at once if it exits first.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const REPO_ROOT = new URL('../..', import.meta.url).pathname;
+
+export interface ServerProcess {
+  base: string;
+  child: ChildProcess;
+  /** stdout and stderr so far, interleaved. */
+  output: () => string;
+  millisToHealthy: number;
+  /** SIGTERM, then the exit code once it has exited. */
+  stop: () => Promise<number | null>;
+}
+
+/** `env.PORT` names the port; the wait is long because a start takes seconds alone and far longer on a loaded machine. */
+export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 180_000): Promise<ServerProcess> {
+  const started = performance.now();
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const base = `http://127.0.0.1:${env.PORT}`;
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`server exited before it answered /health: ${output}`);
+    if (await fetch(`${base}/health`).then((r) => r.ok, () => false)) {
+      return {
+        base,
+        child,
+        output: () => output,
+        millisToHealthy: performance.now() - started,
+        stop: () => {
+          child.kill('SIGTERM');
+          return exited;
+        },
+      };
+    }
+    await sleep(100);
+  }
+  child.kill('SIGKILL');
+  throw new Error(`server did not answer /health within ${timeoutMs} ms: ${output}`);
+}
