@@ -1847,10 +1847,12 @@ export interface operations {
                 /** @description Items per page; 0 returns only the total */
                 limit?: number;
                 offset?: number;
+                /** @description Empty: no filter */
                 name?: string;
                 status?: "PENDING" | "ACTIVED" | "DISABLED" | "DELETED" | "EXPIRED";
                 type?: "ROOT" | "SUBORDINATE";
-                sort_key?: "create_time" | "common_name" | "ca_type" | "not_after";
+                /** @description type (Huawei's SDK models) or ca_type (older API pages): the CA type */
+                sort_key?: "create_time" | "common_name" | "type" | "ca_type" | "not_after";
                 /** @description Ties break by id */
                 sort_dir?: "ASC" | "DESC";
             };
@@ -2018,7 +2020,7 @@ export interface operations {
                     };
                     /** @description Parent CA id or URN */
                     issuer_id?: string;
-                    /** @description Subordinates: below the issuer's; roots report 7 */
+                    /** @description Subordinates: 0-6, below the issuer's; ignored for a ROOT, which reports 7 */
                     path_length?: number;
                     key_usages?: string[];
                     crl_configuration?: {
@@ -2457,7 +2459,7 @@ export interface operations {
                     };
                     /** @description Parent CA id or URN */
                     issuer_id?: string;
-                    /** @description Subordinates: below the issuer's; roots report 7 */
+                    /** @description Subordinates: 0-6, below the issuer's; ignored for a ROOT, which reports 7 */
                     path_length?: number;
                     key_usages?: string[];
                     crl_configuration?: {
@@ -3796,6 +3798,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** @description [] changes nothing */
                     tags: {
                         key: string;
                         value?: string;
@@ -3862,6 +3865,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** @description [] changes nothing */
                     tags: {
                         key: string;
                         value?: string;
@@ -3979,7 +3983,8 @@ export interface operations {
                 "application/json": {
                     tags?: {
                         key: string;
-                        values: string[];
+                        /** @description [] or null: any value */
+                        values: string[] | null;
                     }[];
                     /** @description 10, 20 or 50 */
                     limit?: number;
@@ -4137,7 +4142,8 @@ export interface operations {
                 "application/json": {
                     tags?: {
                         key: string;
-                        values: string[];
+                        /** @description [] or null: any value */
+                        values: string[] | null;
                     }[];
                     /** @description 10, 20 or 50 */
                     limit?: number;
@@ -4331,6 +4337,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** @description [] changes nothing */
                     tags: {
                         key: string;
                         value?: string;
@@ -4396,6 +4403,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** @description [] changes nothing */
                     tags: {
                         key: string;
                         value?: string;
@@ -4513,7 +4521,8 @@ export interface operations {
                 "application/json": {
                     tags?: {
                         key: string;
-                        values: string[];
+                        /** @description [] or null: any value */
+                        values: string[] | null;
                     }[];
                     /** @description 10, 20 or 50 */
                     limit?: number;
@@ -4614,7 +4623,8 @@ export interface operations {
                 "application/json": {
                     tags?: {
                         key: string;
-                        values: string[];
+                        /** @description [] or null: any value */
+                        values: string[] | null;
                     }[];
                     /** @description 10, 20 or 50 */
                     limit?: number;
@@ -4715,6 +4725,7 @@ export interface operations {
                 /** @description Items per page; 0 returns only the total */
                 limit?: number;
                 offset?: number;
+                /** @description Empty: no filter */
                 name?: string;
                 status?: "ISSUED" | "REVOKED" | "EXPIRED";
                 sort_key?: "create_time" | "common_name" | "issuer_name" | "not_after";
@@ -4844,9 +4855,10 @@ export interface operations {
                         time_stamping?: boolean;
                         smart_card_logon?: boolean;
                     };
+                    /** @description No member: no extension; object_identifier alone: an empty value */
                     customized_extension?: {
-                        object_identifier: string;
-                        value: string;
+                        object_identifier?: string;
+                        value?: string;
                     };
                     enterprise_project_id?: string;
                     /**

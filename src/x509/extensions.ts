@@ -220,11 +220,18 @@ export function formatIp(bytes: Uint8Array): string {
   return `${hex.slice(0, best.start).join(':')}::${hex.slice(best.start + best.length).join(':')}`;
 }
 
-/** §5.6 CustomizedExtension `{object_identifier, value}`: a dotted OID outside 2.5.29, a string value. */
-export function validateCustomExtension(extension: unknown): CustomExtension {
+/**
+ * §5.6 CustomizedExtension `{object_identifier, value}`: a dotted OID outside 2.5.29, a string value. Both members
+ * are optional in Huawei's SDK models: without either (`{}`) there is no extension, an OID alone gets an empty value,
+ * and a value alone is refused (it has nowhere to go, and dropping it would issue less than was asked).
+ */
+export function validateCustomExtensions(extension: unknown): CustomExtension[] {
   const field = 'customized_extension';
-  if (typeof extension !== 'object' || extension === null) throw errors.invalidParameter(`${field} must be an object`);
-  const { object_identifier: oid, value } = extension as Record<string, unknown>;
+  if (extension == null) return [];
+  if (typeof extension !== 'object') throw errors.invalidParameter(`${field} must be an object`);
+  const { object_identifier: oid, value: given } = extension as Record<string, unknown>;
+  const value = given ?? '';
+  if (oid == null && value === '') return [];
   if (typeof oid !== 'string' || oid.length > 128 || !isDottedOid(oid)) {
     throw errors.invalidParameter(`${field}.object_identifier must be a dotted OID such as 1.3.6.1.4.1.2011.4.99`);
   }
@@ -239,7 +246,7 @@ export function validateCustomExtension(extension: unknown): CustomExtension {
   if (Buffer.byteLength(value, 'utf8') > MAX_CUSTOM_EXTENSION_BYTES) {
     throw errors.invalidParameter(`${field}.value must be at most ${MAX_CUSTOM_EXTENSION_BYTES} bytes of UTF-8`);
   }
-  return { oid, value };
+  return [{ oid, value }];
 }
 
 /** A custom value is a label, not a payload: it is repeated in every copy of the certificate. */

@@ -12,7 +12,7 @@ import {
 import {
   formatIp,
   parseIp,
-  validateCustomExtension,
+  validateCustomExtensions,
   validateKeyUsages,
   validateSubjectAltNames,
 } from '../../src/x509/extensions.ts';
@@ -210,11 +210,12 @@ t.test('IP addresses: 4 or 16 octets, RFC 5952 text', async (t) => {
   }
 });
 
-t.test('validateCustomExtension and validateKeyUsages (§5.6)', async (t) => {
-  t.same(validateCustomExtension({ object_identifier: '1.3.6.1.4.1.2011.4.99', value: 'v' }), {
-    oid: '1.3.6.1.4.1.2011.4.99',
-    value: 'v',
-  });
+t.test('validateCustomExtensions and validateKeyUsages (§5.6)', async (t) => {
+  t.same(validateCustomExtensions({ object_identifier: '1.3.6.1.4.1.2011.4.99', value: 'v' }), [{ oid: '1.3.6.1.4.1.2011.4.99', value: 'v' }]);
+  t.same(validateCustomExtensions({ object_identifier: '1.3.6.1.4.1.2011.4.99' }), [{ oid: '1.3.6.1.4.1.2011.4.99', value: '' }], 'an OID alone: empty value');
+  for (const absent of [undefined, null, {}, { value: '' }, { object_identifier: null, value: null }]) {
+    t.same(validateCustomExtensions(absent), [], `${JSON.stringify(absent)}: no extension`);
+  }
   for (const [name, extension] of [
     ['standard extension', { object_identifier: '2.5.29.17', value: 'x' }],
     ['2.5.29 itself', { object_identifier: '2.5.29', value: 'x' }],
@@ -222,9 +223,10 @@ t.test('validateCustomExtension and validateKeyUsages (§5.6)', async (t) => {
     ['second arc above 39', { object_identifier: '1.40.1', value: 'x' }],
     ['leading zero arc', { object_identifier: '1.3.06', value: 'x' }],
     ['value not a string', { object_identifier: '1.2.3', value: 1 }],
-    ['not an object', null],
+    ['not an object', 'x'],
+    ['a value without an OID', { value: 'x' }],
   ] as const) {
-    t.match(await appErrorOf(() => validateCustomExtension(extension)), { code: 'PCA.00020001' }, name);
+    t.match(await appErrorOf(() => validateCustomExtensions(extension)), { code: 'PCA.00020001' }, name);
   }
   t.same(validateKeyUsages(['digitalSignature', 'keyAgreement', 'digitalSignature']), ['digitalSignature', 'keyAgreement']);
   t.match(await appErrorOf(() => validateKeyUsages(['digitalSignature', 'signing'])), { code: 'PCA.00020001' });

@@ -95,7 +95,7 @@ export interface ListCaQuery {
   name?: string;
   status?: CaStatus;
   type?: CaType;
-  sort_key: 'create_time' | 'common_name' | 'ca_type' | 'not_after';
+  sort_key: 'create_time' | 'common_name' | 'type' | 'ca_type' | 'not_after';
   sort_dir: 'ASC' | 'DESC';
 }
 
@@ -441,6 +441,9 @@ export function createCaService(deps: CaServiceDeps) {
       if (!Buffer.from(certificate.spki).equals(Buffer.from(row.publicKeySpki!)) || !certificate.isCA) throw mismatch();
       if (!(await chainsTo(certificateDer, chain))) throw mismatch();
       const parent = await parentInService(tx, ctx, certificateDer, certificate.issuerDer, chain[0]);
+      // The same certificate may already be a CA of this service: create-by-CSR with INTERMEDIATE_CA records one.
+      const holder = parent && (await tx.certificateAuthority.findFirst({ where: { issuerId: parent.id, serialNumber: certificate.serialHex }, select: { id: true } }));
+      if (holder) throw errors.invalidParameter(`certificate is already the certificate of CA ${holder.id}`);
       const updated = await tx.certificateAuthority.update({
         where: { id: caId },
         data: {
@@ -507,7 +510,7 @@ export function createCaService(deps: CaServiceDeps) {
     return { status };
   }
 
-  const SORT_COLUMNS = { create_time: 'createdAt', common_name: 'commonName', ca_type: 'type', not_after: 'notAfter' } as const;
+  const SORT_COLUMNS = { create_time: 'createdAt', common_name: 'commonName', type: 'type', ca_type: 'type', not_after: 'notAfter' } as const;
 
   async function list(ctx: RequestContext, query: ListCaQuery): Promise<{ total: number; certificate_authorities: CaObject[] }> {
     const now = clock.now();

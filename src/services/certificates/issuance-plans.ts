@@ -11,7 +11,7 @@ import { errors } from '../../errors.ts';
 import type { HashAlgorithm, KeyAlgorithm } from '../../x509/algorithms.ts';
 import { parseCsr } from '../../x509/csr.ts';
 import {
-  validateCustomExtension,
+  validateCustomExtensions,
   validateKeyUsages,
   validateSubjectAltNames,
   type CustomExtension,
@@ -115,7 +115,7 @@ export function createIssuancePlanner({ db, clock, config, issuingCas }: Issuanc
     const requested = validateDistinguishedName(request.distinguished_name, { requireAll: false });
     const keyUsages = requestedKeyUsages(type, request.key_usages === undefined ? undefined : validateKeyUsages(request.key_usages));
     const subjectAltNames = validateSubjectAltNames(request.subject_alternative_names ?? []);
-    const customExtensions = request.customized_extension == null ? [] : [validateCustomExtension(request.customized_extension)];
+    const customExtensions = validateCustomExtensions(request.customized_extension);
     const hash = request.signature_algorithm == null ? undefined : checkSignatureAlgorithm(request.signature_algorithm);
     const requestedAlgorithm = request.key_algorithm == null ? undefined : checkKeyAlgorithm(request.key_algorithm);
     if (type === 'ENTITY_CERT' && request.name_constraints != null) {

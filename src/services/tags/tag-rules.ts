@@ -36,9 +36,12 @@ function checkValue(value: unknown, field: string): string {
   return value;
 }
 
-/** A list of `{key, value}` with unique keys (at most 20); `valuesOptional` for deletes, which match by key. */
+/**
+ * A list of `{key, value}` with unique keys (at most 20); `valuesOptional` for deletes, which match by key. Empty is
+ * allowed: Huawei's SDK models let a batch carry `tags: []`, which changes nothing.
+ */
 export function checkTags(input: unknown, options: { valuesOptional?: boolean } = {}): ResourceTag[] {
-  if (!Array.isArray(input) || input.length === 0) throw errors.invalidParameter('tags must be a non-empty array');
+  if (!Array.isArray(input)) throw errors.invalidParameter('tags must be an array');
   if (input.length > 20) throw errors.invalidParameter('tags has at most 20 entries');
   const seen = new Set<string>();
   return input.map((tag: unknown, index) => {
@@ -67,10 +70,12 @@ export function checkFilter(body: unknown, options: { paged: boolean }): TagFilt
       const key = checkKey(entry.key, field);
       if (keys.has(key)) throw errors.invalidParameter(`${field}.key '${key}' appears twice`);
       keys.add(key);
-      if (!Array.isArray(entry.values) || entry.values.length > MAX_FILTER_VALUES) {
+      // Go's SDK sends a nil values slice as null: like [], any value.
+      const given = entry.values === null ? [] : entry.values;
+      if (!Array.isArray(given) || given.length > MAX_FILTER_VALUES) {
         throw errors.invalidParameter(`${field}.values must be an array of at most ${MAX_FILTER_VALUES} values`);
       }
-      const values = entry.values.map((value: unknown) => checkValue(value, field));
+      const values = given.map((value: unknown) => checkValue(value, field));
       if (new Set(values).size !== values.length) throw errors.invalidParameter(`${field}.values has duplicates`);
       filter.tags.push({ key, values });
     }

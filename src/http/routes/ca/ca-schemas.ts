@@ -40,7 +40,7 @@ const caFields = {
   signature_algorithm: Type.Optional(Type.String({ description: 'SHA256, SHA384 or SHA512' })),
   validity: Type.Optional(Validity),
   issuer_id: Type.Optional(Type.String({ maxLength: 512, description: 'Parent CA id or URN' })),
-  path_length: Type.Optional(Type.Integer({ minimum: 0, maximum: 6, description: 'Subordinates: below the issuer\'s; roots report 7' })),
+  path_length: Type.Optional(Type.Integer({ minimum: 0, description: 'Subordinates: 0-6, below the issuer\'s; ignored for a ROOT, which reports 7' })),
   key_usages: Type.Optional(Type.Array(Type.String(), { maxItems: 9 })),
   crl_configuration: Type.Optional(CrlConfigurationIn),
   enterprise_project_id: Type.Optional(Type.String({ maxLength: 64 })),
@@ -90,10 +90,12 @@ export const ImportBody = Type.Object({
 
 export const ListCaQuery = Type.Object({
   ...PagingQuery,
-  name: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  name: Type.Optional(Type.String({ maxLength: 64, description: 'Empty: no filter' })),
   status: Type.Optional(Type.String({ enum: ['PENDING', 'ACTIVED', 'DISABLED', 'DELETED', 'EXPIRED'] })),
   type: Type.Optional(Type.String({ enum: ['ROOT', 'SUBORDINATE'] })),
-  sort_key: Type.Optional(Type.String({ enum: ['create_time', 'common_name', 'ca_type', 'not_after'], default: 'create_time' })),
+  sort_key: Type.Optional(
+    Type.String({ enum: ['create_time', 'common_name', 'type', 'ca_type', 'not_after'], default: 'create_time', description: "type (Huawei's SDK models) or ca_type (older API pages): the CA type" }),
+  ),
   sort_dir: SortDirection,
 });
 
@@ -165,14 +167,16 @@ export const caFieldErrors: FieldErrorCodes = {
 export const ResourceTag = Type.Object({ key: Type.String(), value: Type.String() });
 export const TagBody = Type.Object({ tag: Type.Object({ key: Type.String(), value: Type.String() }) });
 export const TagsBody = Type.Object({
-  tags: Type.Array(Type.Object({ key: Type.String(), value: Type.Optional(Type.String()) }), { minItems: 1, maxItems: 20 }),
+  tags: Type.Array(Type.Object({ key: Type.String(), value: Type.Optional(Type.String()) }), { maxItems: 20, description: '[] changes nothing' }),
 });
 export const TagsResponse = Type.Object({ tags: Type.Array(ResourceTag) });
 export const DomainTagsResponse = Type.Object({
   tags: Type.Array(Type.Object({ key: Type.String(), values: Type.Array(Type.String()) })),
 });
 export const ResourceFilterBody = Type.Object({
-  tags: Type.Optional(Type.Array(Type.Object({ key: Type.String(), values: Type.Array(Type.String()) }), { maxItems: 20 })),
+  tags: Type.Optional(
+    Type.Array(Type.Object({ key: Type.String(), values: Type.Union([Type.Array(Type.String()), Type.Null()], { description: '[] or null: any value' }) }), { maxItems: 20 }),
+  ),
   limit: Type.Optional(Type.Integer({ description: '10, 20 or 50' })),
   offset: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_OFFSET })),
   matches: Type.Optional(Type.Array(Type.Object({ key: Type.String({ description: 'resource_name' }), value: Type.String() }))),

@@ -36,7 +36,10 @@ const ExtendedKeyUsage = Type.Object({
   smart_card_logon: Type.Optional(Type.Boolean()),
 });
 
-const CustomizedExtension = Type.Object({ object_identifier: Type.String(), value: Type.String() });
+const CustomizedExtension = Type.Object(
+  { object_identifier: Type.Optional(Type.String()), value: Type.Optional(Type.String()) },
+  { description: 'No member: no extension; object_identifier alone: an empty value' },
+);
 
 const CertificateType = Type.String({ enum: ['ENTITY_CERT', 'INTERMEDIATE_CA'], description: 'Default ENTITY_CERT' });
 const PathLength = Type.Integer({ minimum: 0, maximum: 6, description: 'INTERMEDIATE_CA only; below the issuer\'s' });
@@ -84,7 +87,7 @@ export const CertificateIdParams = Type.Object({ certificate_id: Type.String({ p
 
 export const ListQuery = Type.Object({
   ...PagingQuery,
-  name: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  name: Type.Optional(Type.String({ maxLength: 64, description: 'Empty: no filter' })),
   status: Type.Optional(Type.String({ enum: ['ISSUED', 'REVOKED', 'EXPIRED'] })),
   sort_key: Type.Optional(Type.String({ enum: ['create_time', 'common_name', 'issuer_name', 'not_after'] })),
   sort_dir: SortDirection,
