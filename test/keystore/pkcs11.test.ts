@@ -6,7 +6,7 @@ import { AppError } from '../../src/errors.ts';
 import { KeyStoreError } from '../../src/keystore/key-store-errors.ts';
 import { createPkcs11KeyStore, type Pkcs11KeyStoreOptions } from '../../src/keystore/pkcs11-key-store.ts';
 import type { HashAlgorithm, KeyAlgorithm } from '../../src/x509/algorithms.ts';
-import { opensslVerifies, run, SOFTHSM_LIBRARY, softHsmToken } from './support.ts';
+import { opensslVerifies, SOFTHSM_LIBRARY, softHsmToken, tokenPrivateKeys, type TokenPrivateKey } from './support.ts';
 
 const LABEL = 'pca-keystore-test';
 const PIN = '4711';
@@ -14,17 +14,9 @@ const token = await softHsmToken(LABEL, PIN);
 t.teardown(() => rm(token.dir, { recursive: true, force: true }));
 const options: Pkcs11KeyStoreOptions = { library: SOFTHSM_LIBRARY, tokenLabel: LABEL, pin: PIN };
 
-/** pkcs11-tool's view of the token's private keys: ID (hex) -> access flags. */
-async function privateKeysOnToken(): Promise<Map<string, string>> {
-  const { stdout } = await run('pkcs11-tool', [
-    '--module', SOFTHSM_LIBRARY, '--token-label', LABEL, '--login', '--pin', PIN, '--list-objects',
-  ]);
-  const keys = new Map<string, string>();
-  for (const block of stdout.split(/\n(?=\S)/)) {
-    if (!block.startsWith('Private Key Object')) continue;
-    keys.set(/ID:\s+([0-9a-f]+)/.exec(block)![1], /Access:\s+(.*)/.exec(block)![1]);
-  }
-  return keys;
+/** Another PKCS#11 application's view of the token's private keys: ID (hex) -> flags. */
+async function privateKeysOnToken(): Promise<Map<string, TokenPrivateKey>> {
+  return new Map((await tokenPrivateKeys(LABEL, PIN)).map((key) => [key.id, key]));
 }
 
 const CASES: [KeyAlgorithm, HashAlgorithm[]][] = [
@@ -79,10 +71,10 @@ t.test('PKCS#11 key store on SoftHSM2', async (t) => {
     const onToken = await privateKeysOnToken();
     t.equal(onToken.size, CASES.length, 'one private key object per generated key, no leftovers');
     for (const [alg, { keyRef }] of generated) {
-      const access = onToken.get(keyRef.slice('p11:'.length));
-      t.ok(access, `${alg} key is on the token`);
-      t.match(access, /(^|, )sensitive/, `${alg} sensitive`);
-      t.match(access, /never extractable/, `${alg} never extractable`);
+      const key = onToken.get(keyRef.slice('p11:'.length));
+      t.ok(key, `${alg} key is on the token`);
+      t.equal(key?.sensitive, true, `${alg} sensitive`);
+      t.equal(key?.neverExtractable, true, `${alg} never extractable`);
     }
   });
 
@@ -127,10 +119,7 @@ t.test('PKCS#11 key store on SoftHSM2', async (t) => {
   t.test('a key deleted by another process is reported, not crashed on', async (t) => {
     const { keyRef } = await store.generate('EC256');
     await store.sign(keyRef, 'EC256', 'SHA256', data); // its handle is now cached
-    await run('pkcs11-tool', [
-      '--module', SOFTHSM_LIBRARY, '--token-label', LABEL, '--login', '--pin', PIN,
-      '--delete-object', '--type', 'privkey', '--id', keyRef.slice(4),
-    ]);
+    t.equal((await tokenPrivateKeys(LABEL, PIN, keyRef.slice(4))).length, 1, 'deleted by another process');
     await t.rejects(store.sign(keyRef, 'EC256', 'SHA256', data), { name: 'KeyStoreError', message: /no longer on token/ });
     await t.rejects(store.sign(keyRef, 'EC256', 'SHA256', data), { name: 'KeyStoreError', message: /not found on token/ });
   });
