@@ -5,6 +5,7 @@
  */
 import dgram from 'node:dgram';
 import { createServer, type Server } from 'node:http';
+import type { Clock } from '../../src/clock.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { CA, DN, client, type Client } from '../ca/support.ts';
 import { openssl, type Scratch } from '../certificates/support.ts';
@@ -32,13 +33,14 @@ export async function serverCertificate(dir: Scratch): Promise<{ certFile: strin
   return { certFile, keyFile };
 }
 
-export async function startAcmeServer(options: { env?: Record<string, string>; tls?: { certFile: string; keyFile: string } } = {}): Promise<AcmeServer> {
+export async function startAcmeServer(options: { env?: Record<string, string>; tls?: { certFile: string; keyFile: string }; clock?: Clock } = {}): Promise<AcmeServer> {
   const port = await freePort();
   const http01Port = await freePort();
   const tlsAlpn01Port = await freePort();
   const scheme = options.tls ? 'https' : 'http';
   const baseUrl = `${scheme}://127.0.0.1:${port}`;
   const harness = await createTestApp({
+    clock: options.clock,
     env: {
       PUBLIC_BASE_URL: baseUrl,
       ACME_HTTP01_PORT: String(http01Port),

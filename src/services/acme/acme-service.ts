@@ -30,7 +30,7 @@ import { eabSealingAad } from './acme-admin-service.ts';
 import { acmeIssuancePolicy, acmeValidityDays, storedAcmePolicy, type AcmePolicyDocument } from './acme-policy.ts';
 import { AcmeProblem, problem, problemOfAppError, type ProblemDocument } from './acme-problems.ts';
 import type { ChallengeValidator } from './challenge-validation.ts';
-import { parseJws, payloadObject, publicJwk, thumbprint, verifyEab, verifyJws, type Jwk, type ParsedJws } from './jws.ts';
+import { parseJws, payloadObject, publicJwk, requirePostAsGet, thumbprint, verifyEab, verifyJws, type Jwk, type ParsedJws } from './jws.ts';
 
 export interface AcmeServiceDeps {
   db: Db;
@@ -278,7 +278,8 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
   }
 
   async function listOrders(reference: string, url: string, accountId: string, body: unknown): Promise<AcmeReply> {
-    const { directory, account } = await authenticate(reference, url, body, 'kid');
+    const { jws, directory, account } = await authenticate(reference, url, body, 'kid');
+    requirePostAsGet(jws);
     if (account!.id !== accountId) throw problem('unauthorized', "an account can only list its own orders");
     const orders = await db.acmeOrder.findMany({ where: { accountId }, orderBy: { createdAt: 'desc' }, take: 100, select: { id: true } });
     return { status: 200, body: { orders: orders.map(({ id }) => `${directory.base}/order/${id}`) } };
@@ -358,7 +359,8 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
   }
 
   async function getOrder(reference: string, url: string, orderId: string, body: unknown): Promise<AcmeReply> {
-    const { directory, account } = await authenticate(reference, url, body, 'kid');
+    const { jws, directory, account } = await authenticate(reference, url, body, 'kid');
+    requirePostAsGet(jws);
     const order = await ownOrder(account!, orderId);
     return { status: 200, body: await orderObject(directory.base, order), location: `${directory.base}/order/${order.id}` };
   }
@@ -494,7 +496,8 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
 
   /** §7.4.2: the certificate and its CA chain up to the root; the alternate chain leaves the root out. */
   async function certificateChain(reference: string, url: string, certificateId: string, alternate: boolean, body: unknown): Promise<AcmeReply> {
-    const { directory, account } = await authenticate(reference, url, body, 'kid');
+    const { jws, directory, account } = await authenticate(reference, url, body, 'kid');
+    requirePostAsGet(jws);
     const order = isUuid(certificateId) ? await db.acmeOrder.findFirst({ where: { certificateId, accountId: account!.id } }) : null;
     const certificate = order ? await db.certificate.findUnique({ where: { id: certificateId } }) : null;
     if (!certificate) throw problem('malformed', `certificate ${certificateId} not found`, 404);

@@ -86,6 +86,11 @@ export function payloadObject(jws: ParsedJws): Record<string, unknown> {
   return value;
 }
 
+/** §6.3: a resource that is only read takes POST-as-GET, whose payload is empty. */
+export function requirePostAsGet(jws: ParsedJws): void {
+  if (jws.payloadText !== '') throw problem('malformed', 'this resource is read by POST-as-GET: the payload must be empty');
+}
+
 /** The account public key of a JWK, refusing kinds and sizes ACME accounts may not use. */
 export function publicKeyOf(jwk: Jwk): KeyObject {
   if (isObject(jwk) && ('d' in jwk || 'p' in jwk)) throw problem('badPublicKey', 'the JWK holds private key material');

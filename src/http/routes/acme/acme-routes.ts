@@ -12,6 +12,7 @@ import type { AcmeReply } from '../../../services/acme/acme-service.ts';
 type Params = { ca: string; id?: string };
 
 const MAX_JWS_BYTES = 64 * 1024;
+const JOSE = 'application/jose+json';
 
 export async function acmeRoutes(app: FastifyInstance): Promise<void> {
   const { acme } = app.services;
@@ -19,7 +20,7 @@ export async function acmeRoutes(app: FastifyInstance): Promise<void> {
   const caOf = (request: FastifyRequest): string => (request.params as Params).ca;
   const idOf = (request: FastifyRequest): string => (request.params as Params).id ?? '';
 
-  app.addContentTypeParser('application/jose+json', { parseAs: 'buffer', bodyLimit: MAX_JWS_BYTES }, (_request, raw, done) => {
+  app.addContentTypeParser(JOSE, { parseAs: 'buffer', bodyLimit: MAX_JWS_BYTES }, (_request, raw, done) => {
     try {
       done(null, JSON.parse((raw as Buffer).toString('utf8')));
     } catch {
@@ -61,8 +62,19 @@ export async function acmeRoutes(app: FastifyInstance): Promise<void> {
   };
 
   const options = { config: { public: true }, schema: { hide: true } };
-  const post = (path: string, handle: (request: FastifyRequest) => Promise<AcmeReply>) =>
-    app.post(`/acme/:ca/${path}`, options, async (request, reply) => send(request, reply, await handle(request)));
+  const post = (path: string, handle: (request: FastifyRequest) => Promise<AcmeReply>) => {
+    app.post(`/acme/:ca/${path}`, options, async (request, reply) => {
+      // §6.2: a body the app's other parsers accepted (application/json) is still refused.
+      if (request.headers['content-type']?.split(';')[0]!.trim().toLowerCase() !== JOSE) {
+        throw new AcmeProblem('malformed', `the Content-Type must be ${JOSE}`, { status: 415 });
+      }
+      return send(request, reply, await handle(request));
+    });
+    // §6.3: resources other than the directory and newNonce are read by POST-as-GET only.
+    app.get(`/acme/:ca/${path}`, options, async () => {
+      throw new AcmeProblem('malformed', 'this resource answers POST only (read it by POST-as-GET)', { status: 405, headers: { allow: 'POST' } });
+    });
+  };
 
   app.get('/acme/:ca/directory', options, async (request, reply) => {
     const directory = await acme.directory(caOf(request));

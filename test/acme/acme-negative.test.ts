@@ -1,0 +1,269 @@
+/**
+ * ACME refusals against a started server (issue #16), with a raw JWS client so each request can be shaped by hand:
+ * nonces (§6.5), the `url` rule (§6.4), JWS shape, algorithms and signatures (§6.2), POST-as-GET (§6.3), tenancy
+ * through EAB (an account reaches only its own CA), the CA's policy (rejectedIdentifier), CSR names (badCSR),
+ * failed challenges (connection, unauthorized), and an expired order (ManualClock). Every refusal must be an
+ * `application/problem+json` document of the right type, and no reply of the whole file a 5xx.
+ */
+import t, { type Test } from 'tap';
+import { ManualClock } from '../../src/clock.ts';
+import { KEY_ARGS, opensslCsr, scratch } from '../certificates/support.ts';
+import { OTHER_DOMAIN } from '../helpers/app.ts';
+import { acmeCa, eabKey, http01Responder, startAcmeServer } from './support.ts';
+import { RawAcme, accountKey, csrFor, eabJws, replies, signJws, type Reply } from './jws-client.ts';
+
+const HOUR = 3_600_000;
+const clock = new ManualClock(Date.now());
+const hosts = ['a.example.internal', 'b.example.internal', 'c.example.internal', 'wrong.example.internal', 'old.example.internal'];
+// Nothing listens on 127.0.0.2 (the responder is bound to 127.0.0.1): connection refused.
+const staticHosts = [...hosts.map((name) => `${name}=127.0.0.1`), 'dead.example.internal=127.0.0.2'].join(',');
+const server = await startAcmeServer({ clock, env: { ACME_STATIC_HOSTS: staticHosts } });
+t.teardown(() => server.close());
+const responder = await http01Responder(server.http01Port);
+t.teardown(() => responder.close());
+const { api } = server;
+const dir = await scratch('acme-negative');
+const prisma = server.harness.database.prisma;
+const policy = { enabled: true, allowed_identifiers: ['*.example.internal'] };
+const caA = await acmeCa(api, policy);
+const caA2 = await acmeCa(api, policy, undefined, 'acme-root-2');
+const caB = await acmeCa(api, policy, OTHER_DOMAIN, 'acme-root-b');
+const directoryOf = (caId: string) => `${server.baseUrl}/acme/${caId}/directory`;
+
+/** A registered account (EAB of `caId`'s owner) speaking to `caId`'s directory. */
+async function account(caId = caA, domainId?: string, alg: 'ES256' | 'EdDSA' | 'RS256' = 'ES256'): Promise<RawAcme> {
+  const client = await new RawAcme(directoryOf(caId), accountKey(alg)).init();
+  const created = await client.newAccount(await eabKey(api, caId, domainId));
+  if (created.status !== 201) throw new Error(`newAccount: ${created.status} ${JSON.stringify(created.body)}`);
+  return client;
+}
+
+function isProblem(t: Test, reply: Reply, type: string, status?: number, detail?: RegExp): void {
+  t.ok(reply.status >= 400 && reply.status < 500, `a 4xx (${reply.status}: ${JSON.stringify(reply.body)})`);
+  if (status !== undefined) t.equal(reply.status, status, `HTTP ${status}`);
+  t.equal(reply.type.split(';')[0], 'application/problem+json', 'a problem document');
+  t.equal(reply.body?.type, `urn:ietf:params:acme:error:${type}`, type);
+  t.equal(reply.body?.status, reply.status, 'its status is the reply status');
+  if (detail) t.match(reply.body?.detail, detail);
+  t.ok(reply.headers.get('replay-nonce'), 'with a fresh Replay-Nonce');
+}
+
+t.test('bad nonce: badNonce with a fresh Replay-Nonce that then works; used, unknown and missing nonces', async (t) => {
+  const client = await new RawAcme(directoryOf(caA), accountKey('ES256')).init();
+  const eab = await eabKey(api, caA);
+  const url = client.directory.newAccount!;
+  const payload = { termsOfServiceAgreed: true, externalAccountBinding: eabJws(eab, client.key.jwk, url) };
+  const bogus = await client.postBody(url, signJws(client.key, { nonce: 'bm90LWEtbm9uY2U', url, jwk: client.key.jwk }, payload));
+  isProblem(t, bogus, 'badNonce', 400);
+  const fresh = bogus.headers.get('replay-nonce')!;
+  const retried = await client.postBody(url, signJws(client.key, { nonce: fresh, url, jwk: client.key.jwk }, payload));
+  t.equal(retried.status, 201, 'the nonce of the refusal is accepted');
+  const replayed = await client.postBody(url, signJws(client.key, { nonce: fresh, url, jwk: client.key.jwk }, payload));
+  isProblem(t, replayed, 'badNonce', 400, /already used/);
+  isProblem(t, await client.postBody(url, signJws(client.key, { url, jwk: client.key.jwk }, payload)), 'badNonce', 400, /no nonce/);
+  isProblem(t, await client.post(url, payload, { nonce: 42 }), 'malformed', 400, /nonce must be a string/);
+});
+
+t.test('wrong url in the protected header: unauthorized (§6.4); missing url: malformed', async (t) => {
+  const client = await account();
+  const newOrder = client.directory.newOrder!;
+  const order = { identifiers: [{ type: 'dns', value: 'a.example.internal' }] };
+  isProblem(t, await client.post(newOrder, order, { url: client.directory.newAccount }), 'unauthorized', 403, /url/);
+  isProblem(t, await client.post(newOrder, order, { url: `${newOrder}?x=1` }), 'unauthorized', 403);
+  isProblem(t, await client.post(newOrder, order, { url: newOrder.replace('127.0.0.1', 'localhost') }), 'unauthorized', 403);
+  isProblem(t, await client.post(newOrder, order, { url: undefined }), 'malformed', 400, /needs url/);
+  t.equal(await prisma.acmeOrder.count({ where: { accountId: client.kid!.split('/').pop() } }), 0, 'no order was made');
+});
+
+t.test('JWS shape, algorithm and signature', async (t) => {
+  const client = await account();
+  const newOrder = client.directory.newOrder!;
+  const order = { identifiers: [{ type: 'dns', value: 'a.example.internal' }] };
+  isProblem(t, await client.post(newOrder, order, { jwk: client.key.jwk }), 'malformed', 400, /exactly one of jwk and kid/);
+  isProblem(t, await client.post(newOrder, order, { kid: undefined, jwk: client.key.jwk }), 'malformed', 400, /kid, not carry a jwk/);
+  for (const alg of ['HS256', 'none', 'PS256', 'RS1']) {
+    isProblem(t, await client.post(newOrder, order, { alg }), 'badSignatureAlgorithm', 400, new RegExp(`alg ${alg}`));
+  }
+  // An Ed25519 key's signature presented as ES256: the alg must suit the key.
+  const ed = await account(caA, undefined, 'EdDSA');
+  isProblem(t, await ed.post(newOrder, order, { alg: 'ES256' }), 'badSignatureAlgorithm', 400, /does not suit/);
+
+  const signed = signJws(client.key, { nonce: await client.nonce(), url: newOrder, kid: client.kid }, order);
+  const tampered = { ...signed, payload: Buffer.from(JSON.stringify({ identifiers: [{ type: 'dns', value: 'b.example.internal' }] })).toString('base64url') };
+  isProblem(t, await client.postBody(newOrder, tampered), 'malformed', 400, /signature does not verify/);
+  const signedAgain = signJws(client.key, { nonce: await client.nonce(), url: newOrder, kid: client.kid }, order);
+  const flipped = Buffer.from(signedAgain.signature, 'base64url');
+  flipped[0]! ^= 0xff;
+  isProblem(t, await client.postBody(newOrder, { ...signedAgain, signature: flipped.toString('base64url') }), 'malformed', 400, /signature/);
+  // The other account's key signing under this account's kid.
+  isProblem(t, await client.postBody(newOrder, signJws(ed.key, { nonce: await client.nonce(), url: newOrder, kid: client.kid }, order)), 'badSignatureAlgorithm', 400);
+  const other = await account();
+  isProblem(t, await client.postBody(newOrder, signJws(other.key, { nonce: await client.nonce(), url: newOrder, kid: client.kid }, order)), 'malformed', 400, /signature/);
+
+  const good = signJws(client.key, { nonce: await client.nonce(), url: newOrder, kid: client.kid }, order);
+  isProblem(t, await client.postBody(newOrder, { ...good, header: { kid: client.kid } }), 'malformed', 400, /unexpected member 'header'/);
+  isProblem(t, await client.postBody(newOrder, { ...good, protected: `${good.protected}==` }), 'malformed', 400, /base64url/);
+  isProblem(t, await client.postBody(newOrder, '{"protected":'), 'malformed', 400, /not JSON/);
+  isProblem(t, await client.postBody(newOrder, good, 'application/json'), 'malformed', 415, /application\/jose\+json/);
+  isProblem(t, await client.postBody(newOrder, good, 'text/plain'), 'malformed', 415);
+  isProblem(t, await client.post(newOrder, order, { kid: `${server.baseUrl}/acme/${caA}/account/00000000-0000-4000-8000-000000000000` }), 'accountDoesNotExist', 400);
+  const withPrivate = accountKey('ES256');
+  const leaked = { ...withPrivate.jwk, d: (withPrivate.privateKey.export({ format: 'jwk' }) as Record<string, string>).d! };
+  const stranger = await new RawAcme(directoryOf(caA), withPrivate).init();
+  isProblem(t, await stranger.post(stranger.directory.newAccount!, { onlyReturnExisting: true }, { jwk: leaked }), 'badPublicKey', 400, /private key/);
+  isProblem(t, await stranger.post(stranger.directory.newAccount!, { onlyReturnExisting: true }), 'accountDoesNotExist', 400);
+  isProblem(t, await stranger.post(stranger.directory.newAccount!, { termsOfServiceAgreed: true }), 'externalAccountRequired', 400);
+  t.equal(await prisma.acmeOrder.count({ where: { accountId: client.kid!.split('/').pop() } }), 0, 'no order was made');
+});
+
+t.test('POST-as-GET: GET on resources is refused; empty payloads only where reading; kid, never jwk', async (t) => {
+  const client = await account();
+  const { url, order } = await client.readyOrder(['a.example.internal'], responder.tokens);
+  const get = await fetch(url).then(async (response) => ({ status: response.status, type: response.headers.get('content-type'), body: await response.json() }));
+  t.equal(get.status, 405, 'GET on an order: 405 (§6.3)');
+  t.equal(get.type?.split(';')[0], 'application/problem+json');
+  t.equal(get.body.type, 'urn:ietf:params:acme:error:malformed');
+  t.equal((await client.post(url, '')).status, 200, 'POST-as-GET reads the order');
+  isProblem(t, await client.post(url, {}), 'malformed', 400, /POST-as-GET/);
+  isProblem(t, await client.post(client.kid!.replace(/account\/.*/, `orders/${client.kid!.split('/').pop()}`), { x: 1 }), 'malformed', 400, /POST-as-GET/);
+  isProblem(t, await client.post(client.directory.newOrder!, ''), 'malformed', 400, /payload must be a JSON object/);
+  isProblem(t, await client.post(order.finalize, ''), 'malformed', 400, /payload must be a JSON object/);
+  isProblem(t, await client.post(client.directory.newAccount!, '', { kid: undefined, jwk: client.key.jwk }), 'malformed', 400);
+  isProblem(t, await client.post(url, '', { kid: undefined, jwk: client.key.jwk }), 'malformed', 400, /kid/);
+  const authorization = order.authorizations[0];
+  isProblem(t, await client.post(authorization, { status: 'valid' }), 'malformed', 400, /deactivated/);
+  const { csr } = await csrFor(['a.example.internal']);
+  const done = await client.post(order.finalize, { csr });
+  t.equal(done.status, 200, JSON.stringify(done.body));
+  t.equal((await client.post(done.body.certificate, '')).type.split(';')[0], 'application/pem-certificate-chain', 'the certificate by POST-as-GET');
+  isProblem(t, await client.post(done.body.certificate, {}), 'malformed', 400, /POST-as-GET/);
+  const certificateGet = await fetch(done.body.certificate);
+  t.equal(certificateGet.status, 405, 'GET on a certificate: 405');
+  t.equal((await fetch(client.directory.newNonce!)).status, 204, 'GET newNonce: 204 (§7.2)');
+  t.equal((await fetch(client.directory.newNonce!, { method: 'HEAD' })).status, 200, 'HEAD newNonce: 200');
+});
+
+t.test("tenancy: an account reaches only its own CA, never another tenant's or another CA of its tenant", async (t) => {
+  const client = await account(caA);
+  const order = { identifiers: [{ type: 'dns', value: 'a.example.internal' }] };
+  for (const [label, other] of [["tenant B's CA", caB], ["another of A's CAs", caA2]] as const) {
+    const there = await new RawAcme(directoryOf(other), client.key).init();
+    const newOrder = there.directory.newOrder!;
+    const accountId = client.kid!.split('/').pop();
+    isProblem(t, await there.post(newOrder, order, { kid: client.kid, jwk: undefined }), 'accountDoesNotExist', 400);
+    isProblem(t, await there.post(newOrder, order, { kid: `${server.baseUrl}/acme/${other}/account/${accountId}`, jwk: undefined }), 'accountDoesNotExist', 400);
+    isProblem(t, await there.post(there.directory.newAccount!, { onlyReturnExisting: true }, { jwk: client.key.jwk }), 'accountDoesNotExist', 400);
+    // A's EAB key does not open an account on the other CA.
+    const eab = await eabKey(api, caA);
+    const url = there.directory.newAccount!;
+    const refused = await there.post(url, { externalAccountBinding: eabJws(eab, client.key.jwk, url) }, { jwk: client.key.jwk });
+    isProblem(t, refused, 'unauthorized', 403, /unknown or revoked/);
+    t.equal(await prisma.acmeOrder.count({ where: { caId: other } }), 0, `${label}: no order`);
+    t.equal(await prisma.acmeAccount.count({ where: { caId: other } }), 0, `${label}: no account`);
+  }
+  // An order of A read through B's directory, and by another account of A's CA.
+  const { url } = await client.readyOrder(['b.example.internal'], responder.tokens);
+  const b = await account(caB, OTHER_DOMAIN);
+  isProblem(t, await b.post(url.replace(caA, caB), ''), 'malformed', 404, /not found/);
+  isProblem(t, await b.post(url, '', { kid: b.kid }), 'accountDoesNotExist', 400);
+  const sibling = await account(caA);
+  isProblem(t, await sibling.post(url, ''), 'malformed', 404, /not found/);
+  isProblem(t, await sibling.post(client.kid!, ''), 'unauthorized', 403);
+});
+
+t.test("identifiers outside the CA's policy: rejectedIdentifier; unknown types: unsupportedIdentifier", async (t) => {
+  const client = await account();
+  const newOrder = client.directory.newOrder!;
+  const cases: [unknown[], string, RegExp][] = [
+    [[{ type: 'dns', value: 'evil.example.com' }], 'rejectedIdentifier', /evil\.example\.com/],
+    [[{ type: 'dns', value: 'a.example.internal' }, { type: 'dns', value: 'x.example.org' }], 'rejectedIdentifier', /x\.example\.org/],
+    [[{ type: 'dns', value: '*.example.com' }], 'rejectedIdentifier', /example\.com/],
+    [[{ type: 'dns', value: 'example.internal' }], 'rejectedIdentifier', /example\.internal/],
+    [[{ type: 'ip', value: '10.0.0.1' }], 'rejectedIdentifier', /10\.0\.0\.1/],
+    [[{ type: 'dns', value: 'localhost' }], 'rejectedIdentifier', /localhost/],
+    [[{ type: 'email', value: 'a@example.internal' }], 'unsupportedIdentifier', /email/],
+  ];
+  for (const [identifiers, type, detail] of cases) isProblem(t, await client.post(newOrder, { identifiers }), type, 400, detail);
+  isProblem(t, await client.post(newOrder, { identifiers: [] }), 'malformed', 400);
+  t.equal(await prisma.acmeOrder.count({ where: { accountId: client.kid!.split('/').pop() } }), 0, 'no order was stored');
+});
+
+t.test("finalize with a CSR whose names are not the order's: badCSR, the order stays ready", async (t) => {
+  const client = await account();
+  const names = ['a.example.internal', 'b.example.internal'];
+  const pending = await client.newOrder(['c.example.internal']);
+  isProblem(t, await client.post(pending.body.finalize, { csr: (await csrFor(['c.example.internal'])).csr }), 'orderNotReady', 403);
+  const { url, order } = await client.readyOrder(names, responder.tokens);
+  const wrong: [string, string[], string?][] = [
+    ['a name short', [names[0]!]],
+    ['a name more', [...names, 'c.example.internal']],
+    ['another name', [names[0]!, 'c.example.internal']],
+  ];
+  for (const [label, sans, cn] of wrong) {
+    t.comment(label);
+    isProblem(t, await client.post(order.finalize, { csr: (await csrFor(sans, cn)).csr }), 'badCSR', 400, /names/);
+  }
+  // acme-client always puts the common name among the SANs; openssl does not have to.
+  const { csr: pem } = await opensslCsr(dir, 'cn-outside', [...KEY_ARGS.p256], ['-subj', '/CN=c.example.internal', '-addext', `subjectAltName=${names.map((name) => `DNS:${name}`).join(',')}`]);
+  const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64').toString('base64url');
+  isProblem(t, await client.post(order.finalize, { csr: der }), 'badCSR', 400, /names/);
+  isProblem(t, await client.post(order.finalize, { csr: Buffer.from('not a CSR').toString('base64url') }), 'badCSR', 400);
+  isProblem(t, await client.post(order.finalize, { csr: 'a+b/c=' }), 'malformed', 400);
+  t.equal((await client.post(url, '')).body.status, 'ready', 'still ready after the refusals');
+  const done = await client.post(order.finalize, { csr: (await csrFor([...names].reverse())).csr });
+  t.equal(done.body.status, 'valid', `the right names in another order are accepted: ${JSON.stringify(done.body)}`);
+});
+
+t.test('failed challenges: connection (nothing listening), unauthorized (wrong key authorization, 404); authorization and order invalid', async (t) => {
+  const client = await account();
+  const attempt = async (name: string, answer?: (token: string) => string) => {
+    const created = await client.newOrder([name]);
+    const authorizationUrl = created.body.authorizations[0];
+    const challenge = (await client.post(authorizationUrl, '')).body.challenges.find((item: { type: string }) => item.type === 'http-01');
+    if (answer) responder.tokens.set(challenge.token, answer(challenge.token));
+    const responded = await client.post(challenge.url, {});
+    t.ok(responded.status < 500, `challenge response: ${responded.status}`);
+    return { challenge: responded.body, authorization: (await client.post(authorizationUrl, '')).body, order: (await client.post(created.headers.get('location')!, '')).body, finalize: created.body.finalize };
+  };
+  const dead = await attempt('dead.example.internal');
+  t.match(dead.challenge, { status: 'invalid', error: { type: 'urn:ietf:params:acme:error:connection' } }, dead.challenge.error?.detail);
+  t.equal(dead.authorization.status, 'invalid');
+  t.match(dead.order, { status: 'invalid', error: { type: 'urn:ietf:params:acme:error:connection' } });
+
+  const wrongKey = await attempt('wrong.example.internal', (token) => `${token}.not-this-accounts-thumbprint`);
+  t.match(wrongKey.challenge, { status: 'invalid', error: { type: 'urn:ietf:params:acme:error:unauthorized', detail: /key authorization/ } });
+  t.equal(wrongKey.authorization.status, 'invalid');
+  t.equal(wrongKey.order.status, 'invalid');
+  isProblem(t, await client.post(wrongKey.finalize, { csr: (await csrFor(['wrong.example.internal'])).csr }), 'orderNotReady', 403);
+  const again = await client.post(wrongKey.challenge.url, {});
+  t.equal(again.body.status, 'invalid', 'no second try on a failed challenge');
+
+  const missing = await attempt('c.example.internal');
+  t.match(missing.challenge, { status: 'invalid', error: { type: 'urn:ietf:params:acme:error:unauthorized', detail: /HTTP 404/ } });
+  t.equal(missing.authorization.status, 'invalid');
+});
+
+t.test('an expired order (ManualClock): read as invalid, its authorization expired, finalize and challenges refused', async (t) => {
+  const client = await account();
+  const created = await client.newOrder(['old.example.internal']);
+  const url = created.headers.get('location')!;
+  const authorizationUrl = created.body.authorizations[0];
+  const challenge = (await client.post(authorizationUrl, '')).body.challenges.find((item: { type: string }) => item.type === 'http-01');
+  const staleNonce = await client.nonce();
+  clock.advance(25 * HOUR);
+  const order = (await client.post(url, '')).body;
+  t.match(order, { status: 'invalid', error: { type: /urn:ietf:params:acme:error:/ } }, 'the order reads invalid');
+  t.equal((await client.post(authorizationUrl, '')).body.status, 'expired', 'its authorization reads expired');
+  responder.tokens.set(challenge.token, client.keyAuthorization(challenge.token));
+  const responded = await client.post(challenge.url, {});
+  isProblem(t, responded, 'malformed', 403, /expired/);
+  t.equal((await prisma.acmeChallenge.findFirstOrThrow({ where: { token: challenge.token } })).status, 'pending', 'nothing was validated');
+  isProblem(t, await client.post(created.body.finalize, { csr: (await csrFor(['old.example.internal'])).csr }), 'orderNotReady', 403, /invalid/);
+  isProblem(t, await client.postBody(url, signJws(client.key, { nonce: staleNonce, url, kid: client.kid }, '')), 'badNonce', 400, /expired/);
+});
+
+t.test('no reply of this file was a 5xx; every refusal was a problem document', async (t) => {
+  t.ok(replies.length > 100, `${replies.length} replies`);
+  t.same(replies.filter((reply) => reply.status >= 500).map((reply) => [reply.status, reply.body]), [], 'no 5xx');
+  t.same(replies.filter((reply) => reply.status >= 400 && reply.type.split(';')[0] !== 'application/problem+json').map((reply) => [reply.status, reply.type]), [], 'refusals as application/problem+json');
+});
