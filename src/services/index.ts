@@ -66,7 +66,7 @@ export function createJobs(services: Services, deps: ServiceDependencies): Job[]
   return [
     caDeletionJob({ db, keyStores: deps.keyStores, billing: services.billing.hooks }),
     caExpiryJob({ db }),
-    billingSettlementJob(services.billing.settlement),
+    billingSettlementJob(services.billing.settlement, deps.metrics),
     createCrlRefreshJob(services.revocation.crls),
     acmeExpiryJob({ db }),
   ];

@@ -17,7 +17,7 @@ const run = promisify(execFile);
 const migrationNames = (await readMigrationList('prisma/migrations')).migrationDirectories.map((dir) => dir.path);
 const EXPECTED_TABLES = [
   '_prisma_migrations', 'access_keys', 'acme_accounts', 'acme_authorizations', 'acme_challenges', 'acme_eab_keys',
-  'acme_nonces', 'acme_orders', 'audit_events', 'billing_records', 'ca_orders', 'ca_usage_periods',
+  'acme_nonces', 'acme_orders', 'audit_events', 'billing_records', 'ca_orders', 'ca_settlements', 'ca_usage_periods',
   'certificate_authorities', 'certificates', 'crls', 'domain_certificate_usage', 'domains', 'idempotency_keys', 'revocations', 'tags',
 ];
 const TABLES_SQL = `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`;

@@ -1,12 +1,14 @@
 /**
  * Hourly settlement of pay-per-use CA time (§8): one CA_DURATION record per (CA, fully elapsed UTC hour) with
- * billable seconds. Safe to run any time, twice, or on several instances at once:
+ * billable seconds. Each CA carries a watermark (`ca_settlements.settled_until`: every earlier hour is settled), so
+ * a run settles from there however long ago that is: a job stopped for weeks bills every missed hour once it runs
+ * again. The gap is settled in chunks of at most CHUNK_HOURS, each in its own transaction that also advances the
+ * watermark, so a long gap never makes one huge transaction and a run that dies keeps what it committed.
+ * Safe to run any time, twice, or on several instances at once:
  * - the unique key `CA_DURATION:{caId}:{hour ISO}` makes a second insert of a settled hour a no-op
  *   (createMany skipDuplicates = ON CONFLICT DO NOTHING);
- * - each CA is settled in its own short transaction under a try-advisory-lock, so concurrent runs split the
- *   CAs between them instead of computing the same hours twice.
- * Each run recomputes a look-back window (default 7 days) and inserts the hours missing from it, so a run that
- * failed or was skipped is made up by the next one.
+ * - each chunk holds a try-advisory-lock on its CA and re-reads the watermark under it, so concurrent runs split
+ *   the CAs between them instead of computing the same hours twice.
  */
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../../config.ts';
@@ -16,12 +18,15 @@ import type { Tx } from '../context.ts';
 import { CHARGING_MODE } from './usage-hooks.ts';
 import { caDurationKey, floorHour, HOUR_MS, hourlyUsage } from './settlement-rules.ts';
 
+const DAY_SECONDS = 86_400;
+
 /**
  * An hour is settled only once it ended this long ago, so a CA transaction stamped just before the hour's end
  * (a restore, a deletion) has committed before its hour is read.
  */
 export const SETTLEMENT_GRACE_MS = 2 * 60_000;
-export const DEFAULT_LOOKBACK_HOURS = 7 * 24;
+/** Most hours one transaction settles for one CA. */
+export const CHUNK_HOURS = 7 * 24;
 
 /** Advisory-lock class of per-CA settlement (objid = hashtext(ca id)). */
 const SETTLEMENT_LOCK_CLASS = 0x53544c4d; // 'STLM'
@@ -32,6 +37,12 @@ export interface SettlementResult {
   /** CAs another run was settling at the same moment. */
   casSkipped: number;
   recordsCreated: number;
+  /** Transactions that settled a chunk (at most CHUNK_HOURS of one CA). */
+  chunks: number;
+  /** How far the furthest-behind CA's watermark lay behind `settledUntil` when the run began (0: none behind). */
+  maxLagSeconds: number;
+  /** CAs whose watermark lay more than a day behind. */
+  casOverADayBehind: number;
 }
 
 export interface SettlementDependencies {
@@ -80,31 +91,66 @@ export function createSettlementService({ db, config }: SettlementDependencies) 
     return count;
   }
 
+  /** The CAs with hours before `settledUntil` still to settle: from their watermark, or from their first stretch. */
+  async function behind(settledUntil: Date) {
+    // Stretches live only for pay-per-use CAs (the hooks ignore prepaid ones). A CA whose stretches all ended
+    // before its watermark has nothing left to settle, ever.
+    return db.$queryRaw<{ ca_id: string; domain_id: string; from: Date }[]>`
+      SELECT p.ca_id::text AS ca_id, min(p.domain_id) AS domain_id, coalesce(s.settled_until, min(p.start_at)) AS "from"
+      FROM ca_usage_periods p LEFT JOIN ca_settlements s ON s.ca_id = p.ca_id
+      WHERE p.start_at < ${settledUntil}
+        AND (s.settled_until IS NULL
+             OR (s.settled_until < ${settledUntil}
+                 AND (p.end_at IS NULL OR p.end_at > s.settled_until OR p.restored_at >= s.settled_until)))
+      GROUP BY p.ca_id, s.settled_until`;
+  }
+
+  /**
+   * Settles the CA's next chunk under its advisory lock and advances its watermark; `null` when another run holds
+   * the lock, `done` once the watermark has reached `settledUntil` (`settled: false`: another run got it there).
+   */
+  async function settleChunk(ca: { caId: string; domainId: string; firstHour: number }, settledUntil: number) {
+    return db.$transaction(async (tx) => {
+      const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`
+        SELECT pg_try_advisory_xact_lock(${SETTLEMENT_LOCK_CLASS}::int, hashtext(${ca.caId})) AS locked`;
+      if (!lock?.locked) return null;
+      const watermark = await tx.caSettlement.findUnique({ where: { caId: ca.caId } });
+      const from = watermark?.settledUntil.getTime() ?? ca.firstHour;
+      if (from >= settledUntil) return { settled: false, created: 0, done: true };
+      const to = Math.min(from + CHUNK_HOURS * HOUR_MS, settledUntil);
+      const created = await settleCa(tx, ca, from, to);
+      await tx.caSettlement.upsert({ where: { caId: ca.caId }, create: { caId: ca.caId, settledUntil: new Date(to) }, update: { settledUntil: new Date(to) } });
+      return { settled: true, created, done: to === settledUntil };
+    });
+  }
+
   return {
-    /** Settles every fully elapsed hour up to `now` (minus the grace) within the look-back window. */
-    async settle(now: Date, lookbackHours = DEFAULT_LOOKBACK_HOURS): Promise<SettlementResult> {
+    /** Settles every fully elapsed hour up to `now` (minus the grace) that each CA's watermark has not reached. */
+    async settle(now: Date): Promise<SettlementResult> {
       const settledUntil = floorHour(now.getTime() - SETTLEMENT_GRACE_MS);
-      const windowStart = settledUntil - lookbackHours * HOUR_MS;
-      // Stretches live only for pay-per-use CAs (the hooks ignore prepaid ones).
-      const cas = await db.caUsagePeriod.findMany({
-        where: {
-          startAt: { lt: new Date(settledUntil) },
-          OR: [{ endAt: null }, { endAt: { gt: new Date(windowStart) } }, { restoredAt: { gte: new Date(windowStart) } }],
-        },
-        distinct: ['caId'],
-        select: { caId: true, domainId: true },
-      });
-      const result: SettlementResult = { settledUntil: new Date(settledUntil), casSettled: 0, casSkipped: 0, recordsCreated: 0 };
-      for (const ca of cas) {
-        const created = await db.$transaction(async (tx) => {
-          const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`
-            SELECT pg_try_advisory_xact_lock(${SETTLEMENT_LOCK_CLASS}::int, hashtext(${ca.caId})) AS locked`;
-          return lock?.locked ? settleCa(tx, ca, windowStart, settledUntil) : null;
-        });
-        if (created === null) result.casSkipped += 1;
-        else {
-          result.casSettled += 1;
-          result.recordsCreated += created;
+      const cas = await behind(new Date(settledUntil));
+      const result: SettlementResult = { settledUntil: new Date(settledUntil), casSettled: 0, casSkipped: 0, recordsCreated: 0, chunks: 0, maxLagSeconds: 0, casOverADayBehind: 0 };
+      for (const row of cas) {
+        const ca = { caId: row.ca_id, domainId: row.domain_id, firstHour: floorHour(row.from.getTime()) };
+        const lagSeconds = (settledUntil - ca.firstHour) / 1000;
+        result.maxLagSeconds = Math.max(result.maxLagSeconds, lagSeconds);
+        if (lagSeconds > DAY_SECONDS) result.casOverADayBehind += 1;
+        let advanced = false;
+        for (;;) {
+          const chunk = await settleChunk(ca, settledUntil);
+          if (chunk === null) {
+            result.casSkipped += 1;
+            break;
+          }
+          if (chunk.settled) {
+            advanced = true;
+            result.chunks += 1;
+            result.recordsCreated += chunk.created;
+          }
+          if (chunk.done) {
+            if (advanced) result.casSettled += 1;
+            break;
+          }
         }
       }
       return result;
