@@ -2,7 +2,8 @@
  * Every credential kind and signer of Huawei's SDKs against a started server (issue #14): project-level
  * BasicCredentials (IAM GET /v3/projects, then X-Project-Id), derived V11-HMAC-SHA256, SDK-HMAC-SM3,
  * SDK-ECDSA-P256-SHA256, temporary keys with X-Security-Token, and a bodiless GET that signs content-type. Each is
- * accepted, and a tampered copy of each is refused.
+ * accepted, and a tampered copy of each is refused (also in transit, through a man in the middle between the SDK's
+ * own client and the server, for every credential kind).
  *
  * The Node SDK (3.1.x) ships only AKSKSigner and DerivedAKSKSigner. The SM3 and ECDSA signers here are its
  * AKSKSigner with the digest and final step swapped as Huawei's Go SDK does (its static methods call each other
@@ -10,6 +11,7 @@
  * vectors first.
  */
 import { createHash, createHmac, createPrivateKey, sign as signData } from 'node:crypto';
+import { createServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import t, { type Test } from 'tap';
 import { AKSKSigner } from '@huaweicloud/huaweicloud-sdk-core/auth/AKSKSigner.js';
 import { BasicCredentials } from '@huaweicloud/huaweicloud-sdk-core/auth/BasicCredentials.js';
@@ -76,9 +78,9 @@ async function createKey(body: object = {}): Promise<KeyPair> {
   return response.json().credential as KeyPair;
 }
 
-function clientWith(credentials: object, region?: boolean): SdkCall {
-  let client = new HcClient(new DefaultHttpClient({}, [base])).withEndpoints([base]).withCredential(credentials as never);
-  if (region) client = client.withRegion(new Region(REGION, [base]));
+function clientWith(credentials: object, region?: boolean, endpoint = base): SdkCall {
+  let client = new HcClient(new DefaultHttpClient({}, [endpoint])).withEndpoints([endpoint]).withCredential(credentials as never);
+  if (region) client = client.withRegion(new Region(REGION, [endpoint]));
   return (options) => client.sendRequest({ pathParams: {}, queryParams: {}, headers: {}, ...options } as never) as Promise<Record<string, unknown>>;
 }
 
@@ -257,4 +259,79 @@ t.test('temporary access keys: X-Security-Token, bounded lifetime, the issuing k
   const deleted = await app.inject({ method: 'DELETE', url: `/v1/access-keys/${limited.access}`, headers: harness.auth() });
   t.equal(deleted.statusCode, 204);
   await refusedWith(temporaryCredentials, /issued this security token is deleted/, 'the issuing key deleted');
+});
+
+interface InTransit {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/**
+ * A man in the middle between an SDK client and the server: forwards every request byte for byte (Host included,
+ * which the SDK signs) after `tamper` has changed it.
+ */
+async function tamperingProxy(t: Test, tamper: (request: InTransit) => void): Promise<string> {
+  const target = new URL(base);
+  const proxy = createServer(async (incoming, outgoing) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of incoming) chunks.push(chunk as Buffer);
+    const request: InTransit = { method: incoming.method!, path: incoming.url!, headers: { ...incoming.headers }, body: Buffer.concat(chunks) };
+    tamper(request);
+    if (request.body.length > 0) request.headers['content-length'] = String(request.body.length);
+    const forwarded = httpRequest({ host: target.hostname, port: target.port, method: request.method, path: request.path, headers: request.headers }, (answer) => {
+      outgoing.writeHead(answer.statusCode!, answer.headers);
+      answer.pipe(outgoing);
+    });
+    forwarded.end(request.body);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
+  const { port } = proxy.address() as { port: number };
+  return `http://127.0.0.1:${port}`;
+}
+
+t.test('every credential kind: a request tampered in transit is refused, the same request untouched is accepted', async (t) => {
+  const key = await createKey({ description: 'in-transit' });
+  const issuer = clientWith(new GlobalCredentials().withAk(key.access).withSk(key.secret));
+  const issued = (
+    await issuer({ method: 'POST', url: '/v3.0/OS-CREDENTIAL/securitytokens', contentType: 'application/json', data: { auth: { identity: { methods: ['token'], token: {} } } } })
+  ).credential as { access: string; secret: string; securitytoken: string };
+  const projectId = projectIdOf(TEST_DOMAIN, REGION);
+  const derived = () => {
+    const credentials = new BasicCredentials().withAk(key.access).withSk(key.secret).withProjectId(projectId).withDerivedPredicate(() => true);
+    credentials.processDerivedAuthParams('ccm', REGION);
+    return credentials;
+  };
+  const kinds: [string, () => object][] = [
+    ['GlobalCredentials (SDK-HMAC-SHA256)', () => new GlobalCredentials().withAk(key.access).withSk(key.secret)],
+    ['project-level BasicCredentials (X-Project-Id)', () => new BasicCredentials().withAk(key.access).withSk(key.secret).withProjectId(projectId)],
+    ['derived BasicCredentials (V11-HMAC-SHA256)', derived],
+    ['temporary GlobalCredentials (X-Security-Token)', () => new GlobalCredentials().withAk(issued.access).withSk(issued.secret).withSecurityToken(issued.securitytoken)],
+  ];
+  const count = { method: 'POST', url: '/v1/private-certificate-authorities/resource-instances/count', queryParams: { sdk: 'a b' }, contentType: 'application/json', data: { tags: [] } };
+  const tampers: [string, (request: InTransit) => void][] = [
+    ['body', (request) => (request.body = Buffer.from(request.body.toString().replace('[]', '[ ]')))],
+    ['query', (request) => (request.path = request.path.replace('sdk=a%20b', 'sdk=a%20c'))],
+    ['path', (request) => (request.path = request.path.replace('/count', '/filter'))],
+    ['X-Sdk-Date', (request) => (request.headers['x-sdk-date'] = String(request.headers['x-sdk-date']).replace(/\d\dZ$/, (s) => `${(Number(s.slice(0, 2)) + 1) % 60}`.padStart(2, '0') + 'Z'))],
+  ];
+  for (const [name, credentials] of kinds) {
+    const untouched = await clientWith(credentials(), false, await tamperingProxy(t, () => {}))(count);
+    t.equal(untouched.total_count, 0, `${name}: accepted through the proxy untouched`);
+    for (const [what, tamper] of tampers) {
+      const error = await sdkError(clientWith(credentials(), false, await tamperingProxy(t, tamper))(count));
+      t.match(error, { httpStatusCode: 401, errorCode: 'APIG.0303' }, `${name}: tampered ${what} refused`);
+    }
+  }
+  const swappedProject = await sdkError(
+    clientWith(kinds[1][1](), false, await tamperingProxy(t, (request) => (request.headers['x-project-id'] = '0'.repeat(32))))(count),
+  );
+  t.match(swappedProject, { httpStatusCode: 401 }, 'project-level: X-Project-Id swapped in transit refused');
+  const otherToken = (
+    await issuer({ method: 'POST', url: '/v3.0/OS-CREDENTIAL/securitytokens', contentType: 'application/json', data: { auth: { identity: { methods: ['token'], token: {} } } } })
+  ).credential as { securitytoken: string };
+  const swappedToken = await sdkError(clientWith(kinds[3][1](), false, await tamperingProxy(t, (request) => (request.headers['x-security-token'] = otherToken.securitytoken)))(count));
+  t.match(swappedToken, { httpStatusCode: 401 }, 'temporary: X-Security-Token swapped in transit refused');
 });
