@@ -16,9 +16,6 @@ export default {
   mutate: [
     'src/services/billing/settlement-rules.ts',
     'src/services/revocation/revocation-rules.ts',
-    'src/services/certificates/certificate-rules.ts',
-    'src/services/ca/ca-rules.ts',
-    'src/services/access-keys/access-key-rules.ts',
     'src/keystore/sealing.ts',
   ],
   ignorePatterns: ['dist', 'test-output', 'console', 'bench', 'openapi', 'data', 'reports', '.tap', 'tmp'],
@@ -27,7 +24,7 @@ export default {
   reporters: ['clear-text', 'progress', 'json', 'html'],
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
   htmlReporter: { fileName: 'reports/mutation/mutation.html' },
-  concurrency: 3,
+  concurrency: 4,
   timeoutMS: 10000,
   cleanTempDir: 'always',
 };
