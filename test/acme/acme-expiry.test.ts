@@ -1,0 +1,99 @@
+/**
+ * The `acme-expiry` job (issue #16) with a ManualClock, on the suite's database (PGlite, or CI's Postgres) and on a
+ * real Postgres server: nonces past expiry deleted, pending/ready orders past expiry stored invalid and pending
+ * authorizations expired, finished records removed a week after expiry with their authorizations and challenges;
+ * fresh and finished-but-recent records untouched. Run twice at once, the counts add up to one run's.
+ */
+import { randomUUID } from 'node:crypto';
+import t, { type Test } from 'tap';
+import { ManualClock } from '../../src/clock.ts';
+import { ACME_EXPIRY_JOB } from '../../src/services/acme/acme-jobs.ts';
+import { createTestApp, createTestAppOnRealPostgres, type TestApp } from '../helpers/app.ts';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+async function scenario(t: Test, harness: TestApp, clock: ManualClock): Promise<void> {
+  const prisma = harness.database.prisma;
+  const at = (offset: number) => new Date(clock.now().getTime() + offset);
+  const accountId = randomUUID();
+  const caId = randomUUID();
+  await prisma.acmeAccount.create({ data: { id: accountId, domainId: harness.config.defaultDomainId, caId, eabKid: 'eab_test', thumbprint: randomUUID(), jwk: {}, status: 'valid', contact: [], createdAt: clock.now() } });
+
+  /** An order with one authorization (same status and expiry) and one challenge. */
+  async function order(status: string, expiresIn: number, authorizationStatus = status === 'ready' ? 'valid' : status) {
+    const id = randomUUID();
+    const authorizationId = randomUUID();
+    await prisma.acmeOrder.create({ data: { id, accountId, domainId: harness.config.defaultDomainId, caId, status, identifiers: [{ type: 'dns', value: 'a.example.internal' }], expiresAt: at(expiresIn), createdAt: clock.now() } });
+    await prisma.acmeAuthorization.create({ data: { id: authorizationId, orderId: id, accountId, identifierType: 'dns', identifierValue: 'a.example.internal', status: authorizationStatus, expiresAt: at(expiresIn) } });
+    await prisma.acmeChallenge.create({ data: { id: randomUUID(), authorizationId, type: 'http-01', token: randomUUID(), status: 'pending' } });
+    return { id, authorizationId };
+  }
+  const orders = {
+    pendingDue: await order('pending', 1 * HOUR),
+    readyDue: await order('ready', 1 * HOUR),
+    validDue: await order('valid', 1 * HOUR),
+    pendingFresh: await order('pending', 3 * DAY),
+    readyFresh: await order('ready', 3 * DAY),
+    // Expired more than the week of retention once the clock moves on.
+    pendingOld: await order('pending', -7 * DAY),
+    validOld: await order('valid', -7 * DAY),
+  };
+  const nonce = (value: string, expiresIn: number) => prisma.acmeNonce.create({ data: { value, expiresAt: at(expiresIn) } });
+  await nonce(`due-${randomUUID()}`, 30 * 60_000);
+  await nonce(`due-${randomUUID()}`, HOUR);
+  await nonce(`fresh-${randomUUID()}`, 3 * HOUR);
+
+  clock.advance(2 * HOUR);
+  const runner = harness.app.jobRunner;
+  const job = runner.job(ACME_EXPIRY_JOB);
+  const [first, second] = (await Promise.all([job.run({ now: clock.now(), log: harness.app.log }), job.run({ now: clock.now(), log: harness.app.log })])) as Record<string, number>[];
+  const sum = (name: string) => first![name]! + second![name]!;
+  t.equal(sum('nonces'), 2, 'two expired nonces deleted, once');
+  // pendingOld is marked too, then removed in the same run.
+  t.equal(sum('expiredOrders'), 3, 'pending and ready orders past expiry marked, once');
+  t.equal(sum('expiredAuthorizations'), 2, 'pending authorizations past expiry marked, once');
+  t.equal(sum('removedOrders'), 2, 'orders a week past expiry removed, once');
+
+  const nonces = await prisma.acmeNonce.findMany();
+  t.same(nonces.map(({ value }) => value.split('-')[0]), ['fresh'], 'only the fresh nonce is left');
+  const statusOf = async (key: keyof typeof orders) => {
+    const row = await prisma.acmeOrder.findUnique({ where: { id: orders[key].id } });
+    const authorization = await prisma.acmeAuthorization.findUnique({ where: { id: orders[key].authorizationId } });
+    return [row?.status ?? 'removed', authorization?.status ?? 'removed'];
+  };
+  t.same(await statusOf('pendingDue'), ['invalid', 'expired'], 'pending order past expiry: invalid, its authorization expired');
+  t.same(await statusOf('readyDue'), ['invalid', 'valid'], 'ready order past expiry: invalid, its valid authorization kept');
+  t.same(await statusOf('validDue'), ['valid', 'valid'], 'a valid order is finished, not expired');
+  t.same(await statusOf('pendingFresh'), ['pending', 'pending'], 'fresh pending order untouched');
+  t.same(await statusOf('readyFresh'), ['ready', 'valid'], 'fresh ready order untouched');
+  t.same(await statusOf('pendingOld'), ['removed', 'removed'], 'removed a week after expiry');
+  t.same(await statusOf('validOld'), ['removed', 'removed']);
+  const challenges = await prisma.acmeChallenge.count({ where: { authorizationId: { in: [orders.pendingOld.authorizationId, orders.validOld.authorizationId] } } });
+  t.equal(challenges, 0, "the removed orders' challenges went with them");
+  t.equal(await prisma.acmeChallenge.count(), 5, 'the other challenges stay');
+
+  const again = await runner.runOnce(ACME_EXPIRY_JOB);
+  t.same(again, { nonces: 0, expiredOrders: 0, expiredAuthorizations: 0, removedOrders: 0 }, "the runner's run (its clock) finds nothing more");
+  clock.advance(10 * DAY);
+  t.same(await runner.runOnce(ACME_EXPIRY_JOB), { nonces: 1, expiredOrders: 2, expiredAuthorizations: 1, removedOrders: 5 }, 'ten days on, everything has gone');
+  t.equal(await prisma.acmeOrder.count(), 0);
+  t.equal(await prisma.acmeAuthorization.count(), 0);
+  t.equal(await prisma.acmeChallenge.count(), 0);
+}
+
+t.test('on the suite database (PGlite, or DATABASE_URL)', async (t) => {
+  const clock = new ManualClock(Date.now());
+  const harness = await createTestApp({ clock });
+  t.teardown(() => harness.close());
+  t.comment(`database: ${harness.database.url ? 'Postgres' : 'PGlite'}`);
+  await scenario(t, harness, clock);
+});
+
+t.test('on a real Postgres server', async (t) => {
+  const clock = new ManualClock(Date.now());
+  const harness = await createTestAppOnRealPostgres({ clock });
+  t.teardown(() => harness.close());
+  t.ok(harness.database.url, 'a Postgres database');
+  await scenario(t, harness, clock);
+});
