@@ -5,6 +5,7 @@
  */
 import acme from 'acme-client';
 import { createHash, createHmac, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { isIP } from 'node:net';
 
 export type Alg = 'ES256' | 'RS256' | 'EdDSA';
 export interface AccountKey {
@@ -106,8 +107,9 @@ export class RawAcme {
     return reply;
   }
 
+  /** Host names as `dns` identifiers, IP addresses as `ip` ones. */
   newOrder(names: string[]): Promise<Reply> {
-    return this.post(this.directory.newOrder!, { identifiers: names.map((value) => ({ type: 'dns', value })) });
+    return this.post(this.directory.newOrder!, { identifiers: names.map((value) => ({ type: isIP(value) ? 'ip' : 'dns', value })) });
   }
 
   /** The key authorization of a challenge token under the current account key. */
