@@ -74,14 +74,26 @@ t.test('ES256 account with EAB: http-01 order, chain verified by openssl, a norm
   const revoked = await api.call('POST', `/v1/private-certificates/${row.certificate_id}/revoke`, { reason: 'SUPERSEDED' });
   t.equal(revoked.status, 204, 'revocable through the REST API');
   t.ok(await prisma.revocation.findFirst({ where: { issuerId: caId, serialNumber: row.serial_number } }), 'in the revocation list (CRL and OCSP source)');
+  const rootFile = await dir.write('root.pem', rootPem);
+  const crl = await fetch(`${server.baseUrl}/crl/${caId}.crl`);
+  t.equal(crl.status, 200, 'the CA publishes its CRL');
+  const crlCheck = await openssl(['crl', '-inform', 'DER', '-in', await dir.write('acme.crl', new Uint8Array(await crl.arrayBuffer())), '-CAfile', rootFile, '-noout', '-text']);
+  t.match(crlCheck.stderr, /verify OK/, 'openssl verifies the CRL signature');
+  t.match(crlCheck.stdout, new RegExp(`Serial Number: 0*${row.serial_number}`, 'i'), 'the CRL lists the ACME certificate');
+  const ocsp = await openssl(['ocsp', '-issuer', rootFile, '-cert', file, '-url', `${server.baseUrl}/ocsp/${caId}`, '-CAfile', rootFile, '-no_nonce']);
+  t.match(ocsp.stdout, /: revoked/, `openssl ocsp says revoked (${ocsp.stdout.trim()} ${ocsp.stderr.trim()})`);
   await t.rejects(client.revokeCertificate(certificate), /alreadyRevoked|already revoked/, 'ACME then answers alreadyRevoked');
 });
 
-t.test('RS256 account: obtain, then revoke through ACME; account update, key rollover, deactivation', async (t) => {
+t.test('RS256 account: obtain, renew, then revoke through ACME; account update, key rollover, deactivation', async (t) => {
   const client = await newClient(await acme.crypto.createPrivateRsaKey(2048));
+  const first = pemBlocks((await obtain(client, [NAMES[0]!])).certificate);
+  t.ok((await verifyStrict(dir, first[0]!, first[1]!)).ok, 'openssl verifies the RS256 account\'s certificate');
+  // Renewal as ACME clients do it: a new order for the same names by the same account.
   const { certificate } = await obtain(client, [NAMES[0]!]);
   const blocks = pemBlocks(certificate);
-  t.ok((await verifyStrict(dir, blocks[0]!, blocks[1]!)).ok, 'openssl verifies the RS256 account\'s certificate');
+  t.ok((await verifyStrict(dir, blocks[0]!, blocks[1]!)).ok, 'openssl verifies the renewed certificate');
+  t.not(blocks[0], first[0], 'renewal brought a new certificate');
   await client.revokeCertificate(certificate, { reason: 4 });
   const serial = (await openssl(['x509', '-in', await dir.write('rs256.pem', blocks[0]!), '-noout', '-serial'])).stdout.split('=')[1]!.trim().toLowerCase().replace(/^0+/, '');
   const certificateRow = await prisma.certificate.findFirstOrThrow({ where: { issuerId: caId, serialNumber: { endsWith: serial } } });
