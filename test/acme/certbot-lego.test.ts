@@ -62,7 +62,7 @@ t.test('certbot certonly --standalone (http-01): obtain, renew, revoke', { skip:
   t.equal(listed.body.status, 'REVOKED', 'and so in the REST API');
 });
 
-t.test('lego: http-01 and tls-alpn-01 obtain, renew, revoke', { skip: hasLego ? false : 'lego not installed' }, async (t) => {
+t.test('lego: http-01 and tls-alpn-01 each obtain, renew, revoke', { skip: hasLego ? false : 'lego not installed' }, async (t) => {
   const eab = await eabKey(server.api, caId);
   const env = { ...process.env, LEGO_CA_CERTIFICATES: serverTls.certFile };
   const path = dir.file('lego');
@@ -86,4 +86,9 @@ t.test('lego: http-01 and tls-alpn-01 obtain, renew, revoke', { skip: hasLego ? 
   const authorization = await prisma.acmeAuthorization.findFirstOrThrow({ where: { orderId: order.id } });
   const validated = await prisma.acmeChallenge.findFirstOrThrow({ where: { authorizationId: authorization.id, status: 'valid' } });
   t.equal(validated.type, 'tls-alpn-01', 'validated by tls-alpn-01');
+  await lego(NAMES[2]!, alpn, ['renew', '--days', '3650', '--no-random-sleep']);
+  const alpnRenewed = await judged(t, 'lego tls-alpn-01 renewed', await certificate(NAMES[2]!));
+  t.not(alpnRenewed, overAlpn, 'renewal over tls-alpn-01 brought a new certificate');
+  await lego(NAMES[2]!, alpn, ['revoke']);
+  t.equal((await rowOf(alpnRenewed)).status, 'REVOKED', 'lego revoked the tls-alpn-01 certificate');
 });
