@@ -219,7 +219,7 @@ export function signRequest(req: SignedRequest, access: string, secret: string, 
   return `${DEFAULT_ALGORITHM.name} Access=${access}, SignedHeaders=${names.join(';')}, Signature=${signature}`;
 }
 
-function requireFreshSdkDate(req: SignedRequest, now: Date, maxSkewMs: number): string {
+function requireFreshSdkDate(req: SignedRequest, now: Date, maxSkewMs: number): { sdkDate: string; date: Date } {
   const sdkDate = singleHeader(req, 'x-sdk-date');
   if (sdkDate === undefined) throw authenticationFailed('X-Sdk-Date header is missing');
   const date = parseSdkDate(sdkDate);
@@ -227,7 +227,7 @@ function requireFreshSdkDate(req: SignedRequest, now: Date, maxSkewMs: number): 
   if (Math.abs(now.getTime() - date.getTime()) > maxSkewMs) {
     throw authenticationFailed(`X-Sdk-Date ${sdkDate} is more than ${maxSkewMs / 60000} minutes from server time`);
   }
-  return sdkDate;
+  return { sdkDate, date };
 }
 
 /**
@@ -257,6 +257,23 @@ export interface VerifyOptions {
 }
 
 /**
+ * What identifies one signed request for the replay cache: a digest of the access key and the string to sign
+ * (algorithm, X-Sdk-Date, every signed byte), not of the signature. An ECDSA signature is not unique to what it
+ * signs: the same request signed again (random k), or the captured signature with s replaced by n - s, verifies too.
+ */
+export interface SignatureUse {
+  fingerprint: Buffer;
+  /** X-Sdk-Date plus the accepted skew: no server accepts this signature after then. */
+  validUntil: Date;
+}
+
+export interface VerifiedSignature {
+  access: string;
+  algorithm: string;
+  use: SignatureUse;
+}
+
+/**
  * Verifies a signed request (§3.2) with the algorithm its Authorization names. Every verification failure is a
  * 401 AppError (APIG.0303); a rejection from `lookupSecret` itself (say, the database is down) propagates
  * unchanged rather than posing as bad credentials.
@@ -266,11 +283,12 @@ export async function verifySdkSignature(
   lookupSecret: (access: string) => Promise<string | undefined>,
   now: Date,
   opts: VerifyOptions = {},
-): Promise<{ access: string; algorithm: string }> {
+): Promise<VerifiedSignature> {
   const authorization = singleHeader(req, 'authorization');
   if (authorization === undefined) throw authenticationFailed('Authorization header is missing');
   const { algorithm, credential, signedHeaders, signature } = parseSdkAuthorization(authorization);
-  const sdkDate = requireFreshSdkDate(req, now, opts.maxSkewMs ?? DEFAULT_MAX_SKEW_MS);
+  const maxSkewMs = opts.maxSkewMs ?? DEFAULT_MAX_SKEW_MS;
+  const { sdkDate, date } = requireFreshSdkDate(req, now, maxSkewMs);
   if (!signedHeaders.includes('x-sdk-date')) throw authenticationFailed('x-sdk-date must be among SignedHeaders');
   requireScope(credential, sdkDate, opts.region);
   requireTruthfulPayloadHash(req, algorithm);
@@ -284,5 +302,6 @@ export async function verifySdkSignature(
   if (!algorithm.verify(text, signature, credential, secret)) {
     throw authenticationFailed(`signature mismatch; the server's canonical request was:\n${canonical}`);
   }
-  return { access: credential.access, algorithm: algorithm.name };
+  const fingerprint = createHash('sha256').update(`${credential.access}\n${text}`).digest();
+  return { access: credential.access, algorithm: algorithm.name, use: { fingerprint, validUntil: new Date(date.getTime() + maxSkewMs) } };
 }

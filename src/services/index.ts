@@ -13,6 +13,7 @@ import { acmeExpiryJob } from './acme/acme-jobs.ts';
 import { createAcmeService } from './acme/acme-service.ts';
 import { createChallengeValidator } from './acme/challenge-validation.ts';
 import { createAccessKeyService } from './access-keys/access-key-service.ts';
+import { signatureExpiryJob } from './access-keys/signature-replay.ts';
 import { createAuditService } from './audit/audit-service.ts';
 import { billingSettlementJob, createBillingService } from './billing/billing-service.ts';
 import { createBillingHooks } from './billing/usage-hooks.ts';
@@ -69,5 +70,6 @@ export function createJobs(services: Services, deps: ServiceDependencies): Job[]
     billingSettlementJob(services.billing.settlement, deps.metrics),
     createCrlRefreshJob(services.revocation.crls),
     acmeExpiryJob({ db }),
+    signatureExpiryJob({ db }),
   ];
 }

@@ -10,6 +10,7 @@ import t from 'tap';
 import { GlobalCredentials } from '@huaweicloud/huaweicloud-sdk-core/auth/GlobalCredentials.js';
 import { HcClient } from '@huaweicloud/huaweicloud-sdk-core/HcClient.js';
 import { DefaultHttpClient } from '@huaweicloud/huaweicloud-sdk-core/http/DefaultHttpClient.js';
+import { formatSdkDate } from '../../src/auth/sdk-hmac.ts';
 import { createTestApp } from '../helpers/app.ts';
 import { KEY_ARGS, certificateText, openssl, opensslCsr, pemBlocks, scratch, verifyStrict } from '../certificates/support.ts';
 
@@ -61,13 +62,16 @@ class Crash extends Error {}
  * One reconcile of the CCMIssuer controller: sign (idempotent on the request's uid), then fetch through the
  * certificate routes and assemble the Secret's tls.crt (leaf + chain without the root) and ca.crt (the root).
  */
-async function reconcile(cr: CertificateRequest, crashAfterSign = false): Promise<void> {
+async function reconcile(cr: CertificateRequest, crashAfterSign = false, attempt = 1): Promise<void> {
   if (cr.status.ready) return;
+  // A retry is a new request, signed anew: the service refuses a second use of one signature (issue #13), and the
+  // SDK dates its signatures in whole seconds, so a retry within the same second says it is a later one.
+  const retryDate = attempt > 1 ? { 'X-Sdk-Date': formatSdkDate(new Date(Date.now() + (attempt - 1) * 1000)) } : {};
   const signed = await sdk({
     method: 'POST',
     url: '/v1/private-certificates/csr',
     contentType: 'application/json',
-    headers: { 'Idempotency-Key': cr.uid },
+    headers: { 'Idempotency-Key': cr.uid, ...retryDate },
     data: { issuer_id: issuer.ca_id, csr: cr.request, type: cr.isCA ? 'INTERMEDIATE_CA' : 'ENTITY_CERT', validity: { type: 'HOUR', value: hoursOf(cr.duration) } },
   });
   cr.status.certificateId = signed.certificate_id as string;
@@ -93,7 +97,7 @@ async function reconcileUntilReady(cr: CertificateRequest, crashes: number): Pro
   for (;;) {
     attempts++;
     try {
-      await reconcile(cr, attempts <= crashes);
+      await reconcile(cr, attempts <= crashes, attempts);
       return attempts;
     } catch (error) {
       if (!(error instanceof Crash)) throw error;

@@ -8,7 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Action, Principal } from '../../auth/actions.ts';
 import type { TokenClaims } from '../../auth/jwt.ts';
-import type { SignedRequest } from '../../auth/sdk-hmac.ts';
+import type { SignatureUse, SignedRequest } from '../../auth/sdk-hmac.ts';
 import { isSignatureScheme } from '../../auth/signature-algorithms.ts';
 import { AppError, ErrorCode, errors } from '../../errors.ts';
 import { holdsEveryAction, projectIdOf } from '../../services/access-keys/access-key-rules.ts';
@@ -31,8 +31,13 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     principal?: Principal;
+    /** Set for an AK/SK-signed request once verified: what the replay cache records. */
+    signatureUse?: SignatureUse;
   }
 }
+
+/** GETs (and HEAD, OPTIONS) change nothing: repeating one is harmless and is not recorded. */
+const MUTATING_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 type OfferedCredential = { kind: 'signature' } | { kind: 'token'; token: string };
 
@@ -91,6 +96,7 @@ async function verifySignature(app: FastifyInstance, request: FastifyRequest): P
   // X-Forwarded-Host only from a trusted proxy (TRUST_PROXY).
   const hostOverride = request.headers['x-forwarded-host'] === undefined ? undefined : request.host;
   const key = await app.services.accessKeys.verifyRequest(received, hostOverride);
+  request.signatureUse = key.use;
   return { domainId: key.domainId, subject: key.access, actions: new Set(key.actions), via: 'aksk', ...(key.issuer && { issuer: key.issuer }) };
 }
 
@@ -181,6 +187,13 @@ export function registerAuth(app: FastifyInstance): void {
     raiseDeferredInputError(request);
   });
   registerRateLimit(app, app.config.rateLimit);
+  // A signed mutation runs once (signature-replay.ts). The claim comes after authentication, permission, rate limit
+  // and schema validation, just before the handler: a request refused by any of those spends no signature, so a
+  // forged copy of a captured signature (other signed bytes: it fails verification) cannot burn the legitimate
+  // request's, and a throttled or malformed request can be judged again. Only a request about to run records it.
+  app.addHook('preHandler', async (request) => {
+    if (request.signatureUse && MUTATING_METHODS.has(request.method)) await app.services.accessKeys.claimSignature(request.signatureUse);
+  });
   app.addHook('onSend', async (request, reply, payload) => {
     if (isAuditedRefusal(request, reply)) await auditRefusal(app, request, reply, payload);
     return payload;

@@ -6,7 +6,7 @@
  * costs two AES-GCM operations on a few bytes, far below the query, so no secret is cached.
  */
 import type { Action } from '../../auth/actions.ts';
-import { verifySdkSignature, type SignedRequest } from '../../auth/sdk-hmac.ts';
+import { verifySdkSignature, type SignatureUse, type SignedRequest } from '../../auth/sdk-hmac.ts';
 import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
@@ -16,6 +16,7 @@ import { createSealer } from '../../keystore/sealing.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import type { RequestContext } from '../context.ts';
 import { checkDescription, grantedActions, newAccessKeyId, newSecret } from './access-key-rules.ts';
+import { claimSignature } from './signature-replay.ts';
 import { issueTemporaryCredential, openSecurityToken, type TemporaryCredential } from './temporary-credentials.ts';
 
 export const ACTIVE = 'active';
@@ -40,6 +41,8 @@ export interface VerifiedKey {
   actions: Action[];
   /** Set for a temporary pair (X-Security-Token): the permanent key that issued it. */
   issuer?: string;
+  /** What the replay cache records if the request changes anything. */
+  use: SignatureUse;
 }
 
 export interface AccessKeyServiceDeps {
@@ -127,9 +130,12 @@ export function createAccessKeyService({ db, clock, config }: AccessKeyServiceDe
         found = { ...issuing, secret: temporary.secret };
         return found.secret;
       };
-      const { access } = await verifySdkSignature(request, lookupSecret, clock.now(), { hostOverride, region: config.region });
-      return { access, domainId: found!.domainId, actions: found!.actions, ...(issuer && { issuer }) };
+      const { access, use } = await verifySdkSignature(request, lookupSecret, clock.now(), { hostOverride, region: config.region });
+      return { access, domainId: found!.domainId, actions: found!.actions, use, ...(issuer && { issuer }) };
     },
+
+    /** A verified signature's one use (signature-replay.ts): a second one gets 401. */
+    claimSignature: (use: SignatureUse): Promise<void> => claimSignature(db, use),
 
     /** A temporary pair with the actions of `key`, the permanent key that signed the request. */
     issueTemporary(key: { access: string; domainId: string }, durationSeconds: number): TemporaryCredential {

@@ -1,0 +1,38 @@
+/**
+ * The signature replay cache (issue #13 item 10): a signed mutating request runs at most once. Its fingerprint
+ * (sdk-hmac.ts SignatureUse) is inserted with ON CONFLICT DO NOTHING; only the request whose insert wrote the row
+ * goes on, so concurrent copies on any instance or Lambda container race on the primary key and one wins.
+ *
+ * A row is needed only while its signature could still pass verification: `expires_at` is X-Sdk-Date plus the
+ * accepted skew, and the `signature-expiry` job deletes rows past it (with a margin for the clocks of other
+ * instances, which judge X-Sdk-Date by their own time).
+ */
+import type { SignatureUse } from '../../auth/sdk-hmac.ts';
+import type { Db } from '../../db/database.ts';
+import { errors } from '../../errors.ts';
+import type { Job } from '../../jobs/job-runner.ts';
+
+export const SIGNATURE_EXPIRY_JOB = 'signature-expiry';
+/** How far behind the job's clock another instance's may be: its rows are kept that much longer. */
+export const CLOCK_MARGIN_MS = 5 * 60_000;
+
+/** Records the signature's single use; a second use (a replay) is refused with 401 APIG.0303. */
+export async function claimSignature(db: Db, use: SignatureUse): Promise<void> {
+  const inserted = await db.$executeRaw`
+    INSERT INTO seen_signatures (fingerprint, expires_at) VALUES (${use.fingerprint}, ${use.validUntil})
+    ON CONFLICT (fingerprint) DO NOTHING`;
+  if (inserted === 0) {
+    throw errors.authenticationFailed('Incorrect app authentication information: this signature was already used (a replayed request); sign each request anew, with a new X-Sdk-Date');
+  }
+}
+
+export function signatureExpiryJob({ db }: { db: Db }, intervalSeconds = 300): Job {
+  return {
+    name: SIGNATURE_EXPIRY_JOB,
+    intervalSeconds,
+    async run({ now }) {
+      const { count } = await db.seenSignature.deleteMany({ where: { expiresAt: { lt: new Date(now.getTime() - CLOCK_MARGIN_MS) } } });
+      return { deleted: count };
+    },
+  };
+}
