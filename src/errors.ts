@@ -18,6 +18,8 @@ export const ErrorCode = {
   InvalidParameterFormat: 'PCA.10010105',
   AuthenticationFailed: 'APIG.0303',
   ActionNotPermitted: 'PCA.00010003',
+  /** Huawei: "CA or certificate frozen. Contact administrator." (403): nothing but viewing is allowed. */
+  Frozen: 'PCA.00030202',
   NotFound: 'PCA.10010002',
   /** Huawei's API gateway code for throttled requests. */
   Throttled: 'APIG.0308',
@@ -62,6 +64,7 @@ export const errors = {
   authenticationFailed: (message: string) => new AppError(401, ErrorCode.AuthenticationFailed, message),
   actionNotPermitted: (action: string) =>
     new AppError(403, ErrorCode.ActionNotPermitted, `the credential does not permit action '${action}'`),
+  frozen: (message: string) => new AppError(403, ErrorCode.Frozen, message),
   notFound: (what: string) => new AppError(404, ErrorCode.NotFound, `${what} not found`),
   unavailable: (message: string, cause?: unknown) =>
     new AppError(503, ErrorCode.Unavailable, message, { cause, headers: { 'retry-after': '5' } }),

@@ -3,7 +3,7 @@ import { storedAcmePolicy, type AcmePolicyDocument } from '../acme/acme-policy.t
 import type { Config } from '../../config.ts';
 import type { CertificateAuthority } from '../../db/generated/client.ts';
 import { dnObject, type DistinguishedNameObject } from '../dn-columns.ts';
-import { prepaidDaysLeft } from '../billing/prepaid.ts';
+import { prepaidDaysLeft, prepaidPhase } from '../billing/prepaid.ts';
 import { caUrn } from '../urn.ts';
 import { storedPolicyDocument, type IssuancePolicyDocument } from '../policy/index.ts';
 import type { NameConstraints } from '../../x509/name-constraints.ts';
@@ -89,7 +89,7 @@ export function toCaObject(
     issuer_name: row.issuerId ? context.issuerName : null,
     key_algorithm: row.keyAlgorithm,
     signature_algorithm: row.signatureAlgorithm,
-    freeze_flag: 0,
+    freeze_flag: prepaidPhase(row, context.now) === 'FROZEN' ? 1 : 0,
     gen_mode: row.genMode,
     serial_number: row.serialNumber,
     create_time: row.createdAt.getTime(),

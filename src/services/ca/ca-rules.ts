@@ -4,6 +4,7 @@
  */
 import type { Prisma } from '../../db/generated/client.ts';
 import { errors } from '../../errors.ts';
+import { releasedBefore } from '../billing/prepaid.ts';
 import { HASH_ALGORITHMS, KEY_ALGORITHMS, type HashAlgorithm, type KeyAlgorithm } from '../../x509/algorithms.ts';
 import type { KeyUsage } from '../../x509/extensions.ts';
 
@@ -92,10 +93,18 @@ export function validityWindow(
 /**
  * §4.2.8: a CA whose scheduled deletion time has passed is removed, whether or not the `ca-deletion` job has
  * finalised it yet (derived on read like expiry): every call naming it gets 404. `delete_time` is set only while
- * DELETED (restore clears it), so the time alone decides.
+ * DELETED (restore clears it), so the time alone decides. The same holds for a yearly/monthly CA past its
+ * retention period.
  */
 export function existingCa(now: Date): Prisma.CertificateAuthorityWhereInput {
-  return { removedAt: null, OR: [{ deleteTime: null }, { deleteTime: { gt: now } }] };
+  return {
+    removedAt: null,
+    AND: [
+      { OR: [{ deleteTime: null }, { deleteTime: { gt: now } }] },
+      // A yearly/monthly CA is deleted when its retention period ends (billing/prepaid.ts).
+      { OR: [{ prepaidUntil: null }, { prepaidUntil: { gt: releasedBefore(now) } }] },
+    ],
+  };
 }
 
 /** §6.1: ACTIVED and DISABLED read as EXPIRED once `not_after` has passed. */

@@ -17,6 +17,7 @@ import { parsePemBlocks } from '../../x509/pem.ts';
 import { storedIssuancePolicy, type IssuancePolicy, type IssuerRules } from '../policy/index.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { resolveCaReference } from '../urn.ts';
+import { PREPAID_GRACE_MS, prepaidPhase } from '../billing/prepaid.ts';
 import { effectiveStatus, existingCa, publicUrls } from './ca-rules.ts';
 
 export { validityWindow } from './ca-rules.ts';
@@ -97,6 +98,9 @@ export async function caChain(db: Reader, row: CertificateAuthority): Promise<Ui
 /** Why a CA cannot issue, or null: it must be ACTIVED (EXPIRED derived from not_after) and hold its key here. */
 export function issueRefusal(row: CertificateAuthority, now: Date, field: string): AppError | null {
   const status = effectiveStatus(row, now);
+  if (prepaidPhase(row, now) === 'FROZEN') {
+    return errors.frozen(`${field} names a yearly/monthly CA frozen since its grace period ended (${new Date(row.prepaidUntil!.getTime() + PREPAID_GRACE_MS).toISOString()}); renew it to issue again`);
+  }
   if (status !== 'ACTIVED') return errors.conflictingState(`${field} names a CA in status ${status}; it must be ACTIVED`);
   if ((row.genMode !== 'GENERATE' && row.genMode !== 'IMPORT') || !row.keyRef || !row.certificateDer || !row.notAfter) {
     return errors.conflictingState(`${field} names a CA whose key is not held by this service`);

@@ -21,6 +21,7 @@ import { subjectKeyIdentifier } from '../../x509/public-key.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { resolveCaReference } from '../urn.ts';
 import { crlCacheControl, crlValidityMs, isCrlDue, isCrlUnusable, isSigningStatus, SIGNING_STATUSES, type CrlState } from './revocation-rules.ts';
+import { releasedBefore } from '../billing/prepaid.ts';
 import { existingCa } from '../ca/ca-rules.ts';
 import { findServedCa } from './served-ca.ts';
 
@@ -203,6 +204,7 @@ export function createCrlService({ db, clock, keyStores, config, metrics }: CrlS
         ) latest ON true
        WHERE ca.removed_at IS NULL
          AND (ca.delete_time IS NULL OR ca.delete_time > ${now}::timestamptz)
+         AND (ca.prepaid_until IS NULL OR ca.prepaid_until > ${releasedBefore(now)}::timestamptz)
          AND ca.status IN (${Prisma.join([...SIGNING_STATUSES])})
          AND ca.key_ref IS NOT NULL
          AND ca.certificate_der IS NOT NULL
