@@ -64,6 +64,21 @@ export function Status({ value }: { value: string }) {
   return <span class={`badge status-${value.toLowerCase()}`}>{value}</span>;
 }
 
+/**
+ * A yearly/monthly CA's paid period: the end date, then "grace period" once it has passed (still issuing) and
+ * "frozen" once the API says so (freeze_flag 1: issuing refused until renewed, deleted 15 days later).
+ */
+export function Prepaid({ ca }: { ca: Record<string, any> }) {
+  if (ca.charging_mode !== 0 || ca.prepaid_expire_time === null) return null;
+  if (ca.freeze_flag === 1) return <span class="badge status-frozen" data-test="prepaid" title={`paid period ended ${formatTime(ca.prepaid_expire_time)}`}>FROZEN</span>;
+  if (ca.prepaid_expire_time <= Date.now()) return <span class="badge status-grace" data-test="prepaid" title={`paid period ended ${formatTime(ca.prepaid_expire_time)}; frozen 15 days after`}>GRACE PERIOD</span>;
+  return (
+    <span data-test="prepaid">
+      paid until <Expiry at={ca.prepaid_expire_time} />
+    </span>
+  );
+}
+
 export function Field({ label, children }: { label: string; children: ComponentChildren }) {
   return (
     <label class="field">

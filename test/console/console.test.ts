@@ -14,6 +14,7 @@ import fastifyJwt from '@fastify/jwt';
 import Fastify from 'fastify';
 import type { BrowserContext, Page } from 'playwright-core';
 import t, { type Test } from 'tap';
+import pg from 'pg';
 import { parse } from 'yaml';
 import { mintAdminToken } from '../../src/auth/dev-token.ts';
 import { jwtPluginOptions } from '../../src/auth/jwt.ts';
@@ -343,6 +344,25 @@ t.test('the console against a production server with real keys', async (t) => {
   await page.click('[data-test=issue] button[type=submit]');
   await page.waitForSelector('[data-test=certificate]');
   t.equal(await statusOf(page).textContent(), 'ISSUED', 'a certificate issued through the console');
+
+  // Yearly/monthly CAs past their paid period: the database's prepaid_until moved back (the server derives the state).
+  const ordered = await fetch(`${server.base}/v1/private-certificate-authorities/order`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ cloud_service_type: 'hws.service.type.ccm', charging_mode: 0, period_type: 2, period_num: 1, is_auto_renew: 0, subscription_num: 3, product_infos: [{ cloud_service_type: 'hws.service.type.ccm', resource_type: 'hws.resource.type.pca.duration', resource_spec_code: 'ca.duration' }] }),
+  });
+  const [paid, grace, frozen] = ((await ordered.json()) as { ca_ids: string[] }).ca_ids;
+  const db = new pg.Client({ connectionString: server.env.DATABASE_URL });
+  await db.connect();
+  await db.query(`UPDATE certificate_authorities SET prepaid_until = now() - interval '1 day' WHERE id = $1`, [grace]);
+  await db.query(`UPDATE certificate_authorities SET prepaid_until = now() - interval '16 days' WHERE id = $1`, [frozen]);
+  await db.end();
+  await page.click('nav a:has-text("CAs")');
+  const prepaidOf = (id: string) => page.locator(`[data-test=ca-node]:has(a[href="#/cas/${id}"]) [data-test=prepaid]`).textContent();
+  t.match(await prepaidOf(paid!), /^paid until /, 'in its paid period: the end date');
+  t.equal(await prepaidOf(grace!), 'GRACE PERIOD', 'a day after: the grace period');
+  t.equal(await prepaidOf(frozen!), 'FROZEN', 'after the 15-day grace period: frozen (freeze_flag 1)');
+  await shot(page, '09-prepaid-states');
   t.same(scriptErrors, [], 'no script error or CSP violation');
   checkRequests(t, requests, server.base);
   await page.close();

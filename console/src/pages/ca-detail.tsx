@@ -4,7 +4,7 @@
  */
 import { useState } from 'preact/hooks';
 import { download, json } from '../api.ts';
-import { chargingMode, ErrorBanner, Expiry, Field, formatTime, Status, useAction, useResource } from '../ui.tsx';
+import { chargingMode, ErrorBanner, Expiry, Field, formatTime, Prepaid, Status, useAction, useResource } from '../ui.tsx';
 import { allCas, CAS, KEY_ALGORITHMS, type Ca } from './cas.tsx';
 import { CertificateTable, REVOCATION_REASONS } from './certificates.tsx';
 
@@ -43,6 +43,14 @@ function Facts({ ca }: { ca: Ca }) {
             <Expiry at={ca.not_after} />
           </td>
         </tr>
+        {ca.charging_mode === 0 && (
+          <tr>
+            <th>Paid period</th>
+            <td>
+              <Prepaid ca={ca} />
+            </td>
+          </tr>
+        )}
         <tr>
           <th>URN</th>
           <td>

@@ -1,7 +1,7 @@
 /** The CA hierarchy as a tree (root -> subordinates), and creating a root or subordinate CA. */
 import { useState } from 'preact/hooks';
 import { json } from '../api.ts';
-import { chargingMode, ErrorBanner, Expiry, Field, Status, useAction, useResource } from '../ui.tsx';
+import { chargingMode, ErrorBanner, Expiry, Field, Prepaid, Status, useAction, useResource } from '../ui.tsx';
 
 export type Ca = Record<string, any>;
 export const CAS = '/v1/private-certificate-authorities';
@@ -29,6 +29,7 @@ function Node({ ca, children }: { ca: Ca; children: Map<string, Ca[]> }) {
         <span title="path length">path {ca.path_length}</span>
         <Expiry at={ca.not_after} />
         <span class="muted">{chargingMode(ca.charging_mode)}</span>
+        <Prepaid ca={ca} />
       </div>
       {below.length > 0 && (
         <ul>
