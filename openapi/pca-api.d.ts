@@ -1019,7 +1019,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** OCSP responder (RFC 6960), request as application/ocsp-request */
+        /**
+         * OCSP responder (RFC 6960), request as application/ocsp-request
+         * @description The GET form, GET /ocsp/{ca_id}/{request}, takes the same request base64-encoded in the path.
+         */
         post: operations["postOcspRequest"];
         delete?: never;
         options?: never;
@@ -1057,11 +1060,178 @@ export interface components {
             error_code: string;
             error_msg: string;
         };
+        /**
+         * CertificateAuthority
+         * @description A private CA
+         */
+        CertificateAuthority: {
+            ca_id: string;
+            type: string | null;
+            /** @enum {string} */
+            status: "PENDING" | "ACTIVED" | "DISABLED" | "DELETED" | "EXPIRED";
+            path_length: number;
+            issuer_id: string | null;
+            issuer_name: string | null;
+            key_algorithm: string | null;
+            signature_algorithm: string | null;
+            freeze_flag: number;
+            gen_mode: string | null;
+            serial_number: string | null;
+            create_time: number;
+            delete_time: number | null;
+            not_before: number | null;
+            not_after: number | null;
+            distinguished_name: {
+                common_name: string | null;
+                country: string | null;
+                state: string | null;
+                locality: string | null;
+                organization: string | null;
+                organizational_unit: string | null;
+            } | null;
+            crl_configuration: {
+                enabled: boolean;
+                crl_name: string | null;
+                obs_bucket_name: string | null;
+                valid_days: number | null;
+                crl_dis_point: string | null;
+            };
+            enterprise_project_id: string;
+            free_quota: number;
+            /** @description 0 yearly/monthly (prepaid), 1 pay-per-use */
+            charging_mode: number;
+            /** @description Extension: end of the purchased period of a prepaid CA (ms) */
+            prepaid_expire_time: number | null;
+            /** @description Extension: whole days left of the purchased period; null for pay-per-use */
+            prepaid_days_left: number | null;
+            cluster_id: null;
+            domain_id: string;
+            urn: string;
+            /** @description Extension: name constraints of the CA certificate (requested ones while PENDING); null when none */
+            name_constraints: {
+                permitted: {
+                    dns: string[];
+                    ip: string[];
+                    uri: string[];
+                    email: string[];
+                };
+                excluded: {
+                    dns: string[];
+                    ip: string[];
+                    uri: string[];
+                    email: string[];
+                };
+            } | null;
+            /** @description Extension: what this CA may sign (GET/PUT …/{ca_id}/issuance-policy); null when it has no policy */
+            issuance_policy: {
+                allowed: {
+                    dns: string[];
+                    ip: string[];
+                    uri: string[];
+                    email: string[];
+                } | null;
+                denied: {
+                    dns: string[];
+                    ip: string[];
+                    uri: string[];
+                    email: string[];
+                } | null;
+                max_validity_days: number | null;
+                key_algorithms: string[] | null;
+                allowed_ekus: string[] | null;
+                require_name_constraints_for_cas: boolean;
+            } | null;
+            /** @description Extension: the CA's ACME policy (GET/PUT …/{ca_id}/acme-policy); off unless enabled */
+            acme_policy: {
+                enabled: boolean;
+                allowed_identifiers: string[] | null;
+                max_validity_days: number | null;
+            };
+        };
+        /**
+         * Certificate
+         * @description A private certificate
+         */
+        Certificate: {
+            certificate_id: string;
+            /** @enum {string} */
+            status: "ISSUED" | "REVOKED" | "EXPIRED";
+            issuer_id: string;
+            issuer_name: string | null;
+            key_algorithm: string;
+            signature_algorithm: string;
+            freeze_flag: number;
+            /** @enum {string} */
+            gen_mode: "GENERATE" | "CSR";
+            serial_number: string;
+            create_time: number;
+            not_before: number;
+            not_after: number;
+            delete_time: null;
+            distinguished_name: {
+                common_name: string | null;
+                country: string | null;
+                state: string | null;
+                locality: string | null;
+                organization: string | null;
+                organizational_unit: string | null;
+            };
+            enterprise_project_id: string;
+            urn: string;
+        };
     };
-    responses: never;
+    responses: {
+        /** @description Request body larger than the configured limit (BODY_LIMIT_BYTES; 64 KiB for OCSP requests) */
+        PayloadTooLarge: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorBody"];
+            };
+        };
+        /** @description Rate limit of the credential (or of the client address on public routes) reached */
+        TooManyRequests: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "Retry-After": components["headers"]["Retry-After"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorBody"];
+            };
+        };
+        /** @description Unexpected failure; the details are in the log under the X-Request-Id */
+        InternalError: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorBody"];
+            };
+        };
+        /** @description A dependency (database, key store) is temporarily unavailable */
+        ServiceUnavailable: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "Retry-After": components["headers"]["Retry-After"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorBody"];
+            };
+        };
+    };
     parameters: never;
     requestBodies: never;
-    headers: never;
+    headers: {
+        /** @description The request's id (the caller's own X-Request-Id when it sent a sane one); quoted in logs and audit events */
+        "X-Request-Id": string;
+        /** @description Seconds to wait before trying again */
+        "Retry-After": number;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -1075,9 +1245,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Liveness: the process answers */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1087,6 +1258,9 @@ export interface operations {
                     };
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getReady: {
@@ -1098,9 +1272,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Readiness: the database is reachable and the key stores are usable */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1114,9 +1289,12 @@ export interface operations {
                     };
                 };
             };
-            /** @description Default Response */
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            /** @description Readiness: the database is reachable and the key stores are usable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1143,9 +1321,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Readiness with what is wrong: for operators (every action of the catalogue) */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1162,6 +1341,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1171,15 +1351,19 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Default Response */
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            /** @description Readiness with what is wrong: for operators (every action of the catalogue) */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1206,9 +1390,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Console feature flags */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1226,6 +1411,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1235,12 +1421,16 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     keystoneListAuthDomains: {
@@ -1252,9 +1442,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description The signing access key's domain (IAM domain lookup of the Huawei SDKs) */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1269,12 +1460,16 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     keystoneListProjects: {
@@ -1293,9 +1488,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description The signing access key's project in this region (IAM project lookup of the Huawei SDKs) */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1321,6 +1517,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1330,12 +1527,16 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createAuthToken: {
@@ -1347,9 +1548,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Exchange an access key pair for a short-lived token */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1364,12 +1566,17 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createTemporaryAccessKeyByToken: {
@@ -1395,9 +1602,10 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Issue a temporary access key with a security token */
             201: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1421,6 +1629,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1430,12 +1639,17 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listAccessKeys: {
@@ -1447,9 +1661,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description List the domain's access keys (no secrets) */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1471,6 +1686,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1480,12 +1696,16 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createAccessKey: {
@@ -1504,9 +1724,10 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Create an access key (the secret is returned only here) */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1528,6 +1749,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1537,6 +1759,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1546,12 +1769,17 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     deleteAccessKey: {
@@ -1568,6 +1796,7 @@ export interface operations {
             /** @description No content */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1575,6 +1804,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1584,6 +1814,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1593,17 +1824,22 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listAuditEvents: {
         parameters: {
-            query: {
+            query?: {
                 action?: string;
                 resource_type?: "CA" | "CERTIFICATE" | "ACCESS_KEY" | "ORDER";
                 resource_id?: string;
@@ -1612,8 +1848,9 @@ export interface operations {
                 start_time?: number;
                 /** @description ms since the epoch, inclusive */
                 end_time?: number;
-                limit: number;
-                offset: number;
+                /** @description Items per page; 0 returns only the total */
+                limit?: number;
+                offset?: number;
             };
             header?: never;
             path?: never;
@@ -1621,9 +1858,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description List the domain's audit events */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1653,6 +1891,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1662,6 +1901,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1671,12 +1911,16 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listBillingRecords: {
@@ -1702,6 +1946,7 @@ export interface operations {
             /** @description Records ordered by usage_start then record_id; as CSV, all matching records without paging */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1743,6 +1988,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1752,6 +1998,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1761,12 +2008,16 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     showBillingSummary: {
@@ -1783,9 +2034,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Billing totals per resource_type and usage_type */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1815,6 +2067,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1824,6 +2077,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1833,12 +2087,16 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listCertificateAuthority: {
@@ -1862,104 +2120,23 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description List CAs */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
                         total: number;
-                        certificate_authorities: {
-                            ca_id: string;
-                            type: string | null;
-                            /** @enum {string} */
-                            status: "PENDING" | "ACTIVED" | "DISABLED" | "DELETED" | "EXPIRED";
-                            path_length: number;
-                            issuer_id: string | null;
-                            issuer_name: string | null;
-                            key_algorithm: string | null;
-                            signature_algorithm: string | null;
-                            freeze_flag: number;
-                            gen_mode: string | null;
-                            serial_number: string | null;
-                            create_time: number;
-                            delete_time: number | null;
-                            not_before: number | null;
-                            not_after: number | null;
-                            distinguished_name: {
-                                common_name: string | null;
-                                country: string | null;
-                                state: string | null;
-                                locality: string | null;
-                                organization: string | null;
-                                organizational_unit: string | null;
-                            } | null;
-                            crl_configuration: {
-                                enabled: boolean;
-                                crl_name: string | null;
-                                obs_bucket_name: string | null;
-                                valid_days: number | null;
-                                crl_dis_point: string | null;
-                            };
-                            enterprise_project_id: string;
-                            free_quota: number;
-                            /** @description 0 yearly/monthly (prepaid), 1 pay-per-use */
-                            charging_mode: number;
-                            /** @description Extension: end of the purchased period of a prepaid CA (ms) */
-                            prepaid_expire_time: number | null;
-                            /** @description Extension: whole days left of the purchased period; null for pay-per-use */
-                            prepaid_days_left: number | null;
-                            cluster_id: null;
-                            domain_id: string;
-                            urn: string;
-                            /** @description Extension: name constraints of the CA certificate (requested ones while PENDING); null when none */
-                            name_constraints: {
-                                permitted: {
-                                    dns: string[];
-                                    ip: string[];
-                                    uri: string[];
-                                    email: string[];
-                                };
-                                excluded: {
-                                    dns: string[];
-                                    ip: string[];
-                                    uri: string[];
-                                    email: string[];
-                                };
-                            } | null;
-                            /** @description Extension: what this CA may sign (GET/PUT …/{ca_id}/issuance-policy); null when it has no policy */
-                            issuance_policy: {
-                                allowed: {
-                                    dns: string[];
-                                    ip: string[];
-                                    uri: string[];
-                                    email: string[];
-                                } | null;
-                                denied: {
-                                    dns: string[];
-                                    ip: string[];
-                                    uri: string[];
-                                    email: string[];
-                                } | null;
-                                max_validity_days: number | null;
-                                key_algorithms: string[] | null;
-                                allowed_ekus: string[] | null;
-                                require_name_constraints_for_cas: boolean;
-                            } | null;
-                            /** @description Extension: the CA's ACME policy (GET/PUT …/{ca_id}/acme-policy); off unless enabled */
-                            acme_policy: {
-                                enabled: boolean;
-                                allowed_identifiers: string[] | null;
-                                max_validity_days: number | null;
-                            };
-                        }[];
+                        certificate_authorities: components["schemas"]["CertificateAuthority"][];
                     };
                 };
             };
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1969,6 +2146,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1978,12 +2156,16 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createCertificateAuthority: {
@@ -2051,9 +2233,10 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Create a CA */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2065,6 +2248,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2074,6 +2258,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2083,12 +2268,27 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description issuer_id (or ca_id) names no CA of the domain */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createCertificateAuthorityOrder: {
@@ -2125,9 +2325,10 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Buy yearly/monthly CAs */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2140,6 +2341,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2149,6 +2351,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2158,12 +2361,17 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     showCertificateAuthorityQuota: {
@@ -2175,9 +2383,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description CA quota */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2195,6 +2404,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2204,6 +2414,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2213,12 +2424,16 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     showCertificateAuthority: {
@@ -2233,101 +2448,20 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description A private CA */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        ca_id: string;
-                        type: string | null;
-                        /** @enum {string} */
-                        status: "PENDING" | "ACTIVED" | "DISABLED" | "DELETED" | "EXPIRED";
-                        path_length: number;
-                        issuer_id: string | null;
-                        issuer_name: string | null;
-                        key_algorithm: string | null;
-                        signature_algorithm: string | null;
-                        freeze_flag: number;
-                        gen_mode: string | null;
-                        serial_number: string | null;
-                        create_time: number;
-                        delete_time: number | null;
-                        not_before: number | null;
-                        not_after: number | null;
-                        distinguished_name: {
-                            common_name: string | null;
-                            country: string | null;
-                            state: string | null;
-                            locality: string | null;
-                            organization: string | null;
-                            organizational_unit: string | null;
-                        } | null;
-                        crl_configuration: {
-                            enabled: boolean;
-                            crl_name: string | null;
-                            obs_bucket_name: string | null;
-                            valid_days: number | null;
-                            crl_dis_point: string | null;
-                        };
-                        enterprise_project_id: string;
-                        free_quota: number;
-                        /** @description 0 yearly/monthly (prepaid), 1 pay-per-use */
-                        charging_mode: number;
-                        /** @description Extension: end of the purchased period of a prepaid CA (ms) */
-                        prepaid_expire_time: number | null;
-                        /** @description Extension: whole days left of the purchased period; null for pay-per-use */
-                        prepaid_days_left: number | null;
-                        cluster_id: null;
-                        domain_id: string;
-                        urn: string;
-                        /** @description Extension: name constraints of the CA certificate (requested ones while PENDING); null when none */
-                        name_constraints: {
-                            permitted: {
-                                dns: string[];
-                                ip: string[];
-                                uri: string[];
-                                email: string[];
-                            };
-                            excluded: {
-                                dns: string[];
-                                ip: string[];
-                                uri: string[];
-                                email: string[];
-                            };
-                        } | null;
-                        /** @description Extension: what this CA may sign (GET/PUT …/{ca_id}/issuance-policy); null when it has no policy */
-                        issuance_policy: {
-                            allowed: {
-                                dns: string[];
-                                ip: string[];
-                                uri: string[];
-                                email: string[];
-                            } | null;
-                            denied: {
-                                dns: string[];
-                                ip: string[];
-                                uri: string[];
-                                email: string[];
-                            } | null;
-                            max_validity_days: number | null;
-                            key_algorithms: string[] | null;
-                            allowed_ekus: string[] | null;
-                            require_name_constraints_for_cas: boolean;
-                        } | null;
-                        /** @description Extension: the CA's ACME policy (GET/PUT …/{ca_id}/acme-policy); off unless enabled */
-                        acme_policy: {
-                            enabled: boolean;
-                            allowed_identifiers: string[] | null;
-                            max_validity_days: number | null;
-                        };
-                    };
+                    "application/json": components["schemas"]["CertificateAuthority"];
                 };
             };
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2337,6 +2471,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2346,6 +2481,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2355,12 +2491,16 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     deleteCertificateAuthority: {
@@ -2381,6 +2521,7 @@ export interface operations {
             /** @description No content */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2388,6 +2529,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2397,6 +2539,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2406,6 +2549,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2415,12 +2559,17 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     issueCertificateAuthorityCertificate: {
@@ -2491,6 +2640,7 @@ export interface operations {
             /** @description No content */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2498,6 +2648,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2507,6 +2658,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2516,6 +2668,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2525,12 +2678,17 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     exportCertificateAuthorityCsr: {
@@ -2545,9 +2703,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Export the CSR of a PENDING subordinate */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2559,6 +2718,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2568,6 +2728,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2577,6 +2738,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2586,12 +2748,16 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     importCertificateAuthorityCertificate: {
@@ -2616,6 +2782,7 @@ export interface operations {
             /** @description No content */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2623,6 +2790,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2632,6 +2800,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2641,6 +2810,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2650,12 +2820,17 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     exportCertificateAuthorityCertificate: {
@@ -2670,9 +2845,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Export the CA certificate and chain */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2685,6 +2861,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2694,6 +2871,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2703,6 +2881,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2712,12 +2891,17 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     enableCertificateAuthority: {
@@ -2735,6 +2919,7 @@ export interface operations {
             /** @description No content */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2742,6 +2927,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2751,6 +2937,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2760,6 +2947,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2769,12 +2957,17 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     disableCertificateAuthority: {
@@ -2792,6 +2985,7 @@ export interface operations {
             /** @description No content */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2799,6 +2993,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2808,6 +3003,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2817,6 +3013,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2826,12 +3023,17 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     restoreCertificateAuthority: {
@@ -2849,6 +3051,7 @@ export interface operations {
             /** @description No content */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2856,6 +3059,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2865,6 +3069,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2874,6 +3079,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2883,12 +3089,17 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     showCertificateAuthorityObsAgency: {
@@ -2900,9 +3111,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OBS agency status (always granted) */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2914,6 +3126,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2923,6 +3136,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2932,12 +3146,16 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createCertificateAuthorityObsAgency: {
@@ -2949,9 +3167,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Create the OBS agency (fixed id) */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2963,6 +3182,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2972,6 +3192,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2981,12 +3202,17 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listCertificateAuthorityObsBucket: {
@@ -2998,9 +3224,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OBS buckets (none) */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3016,6 +3243,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3025,6 +3253,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3034,12 +3263,16 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     showAgency: {
@@ -3051,9 +3284,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Agency status (always granted) */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3065,6 +3299,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3074,6 +3309,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3083,12 +3319,16 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createAgency: {
@@ -3100,9 +3340,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Create the agency (fixed id) */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3114,6 +3355,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3123,6 +3365,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3132,12 +3375,17 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     showIssuancePolicy: {
@@ -3152,9 +3400,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Show a CA's issuance policy */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3181,6 +3430,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3190,6 +3440,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3199,6 +3450,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3208,12 +3460,16 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     updateIssuancePolicy: {
@@ -3256,9 +3512,10 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Replace a CA's issuance policy */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3285,6 +3542,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3294,6 +3552,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3303,6 +3562,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3312,12 +3572,17 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     showAcmePolicy: {
@@ -3332,9 +3597,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Show a CA's ACME policy */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3348,6 +3614,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3357,6 +3624,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3366,6 +3634,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3375,12 +3644,16 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     updateAcmePolicy: {
@@ -3407,9 +3680,10 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Replace a CA's ACME policy */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3423,6 +3697,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3432,6 +3707,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3441,6 +3717,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3450,12 +3727,17 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listAcmeEabKeys: {
@@ -3470,9 +3752,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description List a CA's ACME External Account Binding keys */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3493,6 +3776,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3502,6 +3786,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3511,6 +3796,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3520,12 +3806,16 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createAcmeEabKey: {
@@ -3540,9 +3830,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Create an ACME External Account Binding key */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3563,6 +3854,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3572,6 +3864,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3581,6 +3874,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3590,12 +3884,17 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     revokeAcmeEabKey: {
@@ -3613,6 +3912,7 @@ export interface operations {
             /** @description No content */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3620,6 +3920,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3629,6 +3930,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3638,6 +3940,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3647,12 +3950,17 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listCaTags: {
@@ -3667,9 +3975,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Tags of one resource */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3684,6 +3993,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3693,6 +4003,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3702,6 +4013,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3711,12 +4023,16 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createCaTag: {
@@ -3743,6 +4059,7 @@ export interface operations {
             /** @description No content */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3750,6 +4067,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3759,6 +4077,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3768,6 +4087,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3777,12 +4097,17 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     batchCreateCaTags: {
@@ -3810,6 +4135,7 @@ export interface operations {
             /** @description No content */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3817,6 +4143,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3826,6 +4153,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3835,6 +4163,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3844,12 +4173,17 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     batchDeleteCaTags: {
@@ -3877,6 +4211,7 @@ export interface operations {
             /** @description No content */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3884,6 +4219,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3893,6 +4229,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3902,6 +4239,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3911,12 +4249,17 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listDomainCaTags: {
@@ -3928,9 +4271,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Every tag key of the domain with its values */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3945,6 +4289,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3954,6 +4299,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3963,12 +4309,16 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listCaResourceInstances: {
@@ -3998,9 +4348,10 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Resources filtered by tags and name */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4009,90 +4360,7 @@ export interface operations {
                         resources: {
                             resource_id: string;
                             resource_name: string;
-                            resource_detail: {
-                                ca_id: string;
-                                type: string | null;
-                                /** @enum {string} */
-                                status: "PENDING" | "ACTIVED" | "DISABLED" | "DELETED" | "EXPIRED";
-                                path_length: number;
-                                issuer_id: string | null;
-                                issuer_name: string | null;
-                                key_algorithm: string | null;
-                                signature_algorithm: string | null;
-                                freeze_flag: number;
-                                gen_mode: string | null;
-                                serial_number: string | null;
-                                create_time: number;
-                                delete_time: number | null;
-                                not_before: number | null;
-                                not_after: number | null;
-                                distinguished_name: {
-                                    common_name: string | null;
-                                    country: string | null;
-                                    state: string | null;
-                                    locality: string | null;
-                                    organization: string | null;
-                                    organizational_unit: string | null;
-                                } | null;
-                                crl_configuration: {
-                                    enabled: boolean;
-                                    crl_name: string | null;
-                                    obs_bucket_name: string | null;
-                                    valid_days: number | null;
-                                    crl_dis_point: string | null;
-                                };
-                                enterprise_project_id: string;
-                                free_quota: number;
-                                /** @description 0 yearly/monthly (prepaid), 1 pay-per-use */
-                                charging_mode: number;
-                                /** @description Extension: end of the purchased period of a prepaid CA (ms) */
-                                prepaid_expire_time: number | null;
-                                /** @description Extension: whole days left of the purchased period; null for pay-per-use */
-                                prepaid_days_left: number | null;
-                                cluster_id: null;
-                                domain_id: string;
-                                urn: string;
-                                /** @description Extension: name constraints of the CA certificate (requested ones while PENDING); null when none */
-                                name_constraints: {
-                                    permitted: {
-                                        dns: string[];
-                                        ip: string[];
-                                        uri: string[];
-                                        email: string[];
-                                    };
-                                    excluded: {
-                                        dns: string[];
-                                        ip: string[];
-                                        uri: string[];
-                                        email: string[];
-                                    };
-                                } | null;
-                                /** @description Extension: what this CA may sign (GET/PUT …/{ca_id}/issuance-policy); null when it has no policy */
-                                issuance_policy: {
-                                    allowed: {
-                                        dns: string[];
-                                        ip: string[];
-                                        uri: string[];
-                                        email: string[];
-                                    } | null;
-                                    denied: {
-                                        dns: string[];
-                                        ip: string[];
-                                        uri: string[];
-                                        email: string[];
-                                    } | null;
-                                    max_validity_days: number | null;
-                                    key_algorithms: string[] | null;
-                                    allowed_ekus: string[] | null;
-                                    require_name_constraints_for_cas: boolean;
-                                } | null;
-                                /** @description Extension: the CA's ACME policy (GET/PUT …/{ca_id}/acme-policy); off unless enabled */
-                                acme_policy: {
-                                    enabled: boolean;
-                                    allowed_identifiers: string[] | null;
-                                    max_validity_days: number | null;
-                                };
-                            };
+                            resource_detail: components["schemas"]["CertificateAuthority"];
                             tags: {
                                 key: string;
                                 value: string;
@@ -4104,6 +4372,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4113,6 +4382,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4122,12 +4392,17 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     countCaResourceInstances: {
@@ -4157,9 +4432,10 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Count of resources matching tags and name */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4171,6 +4447,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4180,6 +4457,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4189,12 +4467,17 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listCertTags: {
@@ -4208,9 +4491,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Tags of one resource */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4225,6 +4509,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4234,6 +4519,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4243,6 +4529,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4252,12 +4539,16 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createCertTag: {
@@ -4283,6 +4574,7 @@ export interface operations {
             /** @description No content */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4290,6 +4582,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4299,6 +4592,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4308,6 +4602,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4317,12 +4612,17 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     batchCreateCertTags: {
@@ -4349,6 +4649,7 @@ export interface operations {
             /** @description No content */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4356,6 +4657,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4365,6 +4667,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4374,6 +4677,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4383,12 +4687,17 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     batchDeleteCertTags: {
@@ -4415,6 +4724,7 @@ export interface operations {
             /** @description No content */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4422,6 +4732,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4431,6 +4742,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4440,6 +4752,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4449,12 +4762,17 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listDomainCertTags: {
@@ -4466,9 +4784,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Every tag key of the domain with its values */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4483,6 +4802,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4492,6 +4812,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4501,12 +4822,16 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listCertResourceInstances: {
@@ -4536,9 +4861,10 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Resources filtered by tags and name */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4547,33 +4873,7 @@ export interface operations {
                         resources: {
                             resource_id: string;
                             resource_name: string;
-                            resource_detail: {
-                                certificate_id: string;
-                                /** @enum {string} */
-                                status: "ISSUED" | "REVOKED" | "EXPIRED";
-                                issuer_id: string;
-                                issuer_name: string | null;
-                                key_algorithm: string;
-                                signature_algorithm: string;
-                                freeze_flag: number;
-                                /** @enum {string} */
-                                gen_mode: "GENERATE" | "CSR";
-                                serial_number: string;
-                                create_time: number;
-                                not_before: number;
-                                not_after: number;
-                                delete_time: null;
-                                distinguished_name: {
-                                    common_name: string | null;
-                                    country: string | null;
-                                    state: string | null;
-                                    locality: string | null;
-                                    organization: string | null;
-                                    organizational_unit: string | null;
-                                };
-                                enterprise_project_id: string;
-                                urn: string;
-                            };
+                            resource_detail: components["schemas"]["Certificate"];
                             tags: {
                                 key: string;
                                 value: string;
@@ -4585,6 +4885,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4594,6 +4895,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4603,12 +4905,17 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     countCertResourceInstances: {
@@ -4638,9 +4945,10 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Count of resources matching tags and name */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4652,6 +4960,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4661,6 +4970,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4670,12 +4980,17 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getPublicCaCertificate: {
@@ -4690,18 +5005,20 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description DER certificate */
+            /** @description The CA certificate, DER-encoded (RFC 2585); a URL not ending in .crt is a 404 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": string;
+                    "application/pkix-cert": string;
                 };
             };
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4711,12 +5028,16 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listCertificate: {
@@ -4738,47 +5059,23 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description List certificates */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
                         total: number;
-                        certificates: {
-                            certificate_id: string;
-                            /** @enum {string} */
-                            status: "ISSUED" | "REVOKED" | "EXPIRED";
-                            issuer_id: string;
-                            issuer_name: string | null;
-                            key_algorithm: string;
-                            signature_algorithm: string;
-                            freeze_flag: number;
-                            /** @enum {string} */
-                            gen_mode: "GENERATE" | "CSR";
-                            serial_number: string;
-                            create_time: number;
-                            not_before: number;
-                            not_after: number;
-                            delete_time: null;
-                            distinguished_name: {
-                                common_name: string | null;
-                                country: string | null;
-                                state: string | null;
-                                locality: string | null;
-                                organization: string | null;
-                                organizational_unit: string | null;
-                            };
-                            enterprise_project_id: string;
-                            urn: string;
-                        }[];
+                        certificates: components["schemas"]["Certificate"][];
                     };
                 };
             };
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4788,6 +5085,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4797,12 +5095,16 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createCertificate: {
@@ -4887,9 +5189,10 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Issue a certificate with a server-generated key */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4901,6 +5204,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4910,6 +5214,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4919,6 +5224,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4928,6 +5234,7 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4937,12 +5244,17 @@ export interface operations {
             /** @description Idempotency-Key reused with another body */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createCertificateByCsr: {
@@ -4981,9 +5293,10 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Issue a certificate (or a CSR-held INTERMEDIATE_CA) from a CSR */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4995,6 +5308,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5004,6 +5318,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5013,6 +5328,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5022,6 +5338,7 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5031,12 +5348,17 @@ export interface operations {
             /** @description Idempotency-Key reused with another body */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     parseCertificateSigningRequest: {
@@ -5054,9 +5376,10 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Parse a CSR */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5080,6 +5403,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5089,6 +5413,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5098,12 +5423,17 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     showCertificateQuota: {
@@ -5115,9 +5445,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Certificate quota */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5135,6 +5466,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5144,12 +5476,16 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     showCertificate: {
@@ -5163,44 +5499,20 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description A private certificate */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        certificate_id: string;
-                        /** @enum {string} */
-                        status: "ISSUED" | "REVOKED" | "EXPIRED";
-                        issuer_id: string;
-                        issuer_name: string | null;
-                        key_algorithm: string;
-                        signature_algorithm: string;
-                        freeze_flag: number;
-                        /** @enum {string} */
-                        gen_mode: "GENERATE" | "CSR";
-                        serial_number: string;
-                        create_time: number;
-                        not_before: number;
-                        not_after: number;
-                        delete_time: null;
-                        distinguished_name: {
-                            common_name: string | null;
-                            country: string | null;
-                            state: string | null;
-                            locality: string | null;
-                            organization: string | null;
-                            organizational_unit: string | null;
-                        };
-                        enterprise_project_id: string;
-                        urn: string;
-                    };
+                    "application/json": components["schemas"]["Certificate"];
                 };
             };
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5210,6 +5522,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5219,6 +5532,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5228,12 +5542,16 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     deleteCertificate: {
@@ -5250,6 +5568,7 @@ export interface operations {
             /** @description No content */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -5257,6 +5576,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5266,6 +5586,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5275,6 +5596,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5284,12 +5606,17 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     exportCertificate: {
@@ -5304,9 +5631,12 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description "true" returns a zip */
+                    /** @description "true" or true: the response is a zip (application/zip) laid out for `type`; otherwise JSON. "true"/"false" in any case */
                     is_compressed?: string | boolean;
-                    /** @description APACHE, NGINX, IIS, TOMCAT, OTHER or ISTIO (any case) */
+                    /**
+                     * @description APACHE, NGINX, IIS, TOMCAT, OTHER or ISTIO (any case): the server the files are for
+                     * @example NGINX
+                     */
                     type?: string;
                     password?: string;
                     is_sm_standard?: string;
@@ -5314,20 +5644,36 @@ export interface operations {
             };
         };
         responses: {
-            /** @description certificate, certificate_chain and private_key; for ISTIO the four cacerts file names. A zip when is_compressed is true. */
+            /** @description JSON, or with is_compressed "true" a zip (Content-Disposition names it <common name>_<type>.zip) */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        [key: string]: string | null;
+                        /** @description The certificate (PEM) */
+                        certificate?: string;
+                        /** @description Issuing CA first, root last (PEM) */
+                        certificate_chain?: string | null;
+                        /** @description The server-generated key (PEM; PKCS#8 encrypted with password); null for a certificate issued from a CSR */
+                        private_key?: string | null;
+                        /** @description ISTIO: the intermediate CA certificate */
+                        "ca-cert.pem"?: string;
+                        /** @description ISTIO: the intermediate CA's key */
+                        "ca-key.pem"?: string;
+                        /** @description ISTIO: the root certificate */
+                        "root-cert.pem"?: string;
+                        /** @description ISTIO: the intermediate CA certificate then its chain to the root */
+                        "cert-chain.pem"?: string;
                     };
+                    "application/zip": string;
                 };
             };
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5337,6 +5683,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5346,6 +5693,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5355,12 +5703,17 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     revokeCertificate: {
@@ -5384,6 +5737,7 @@ export interface operations {
             /** @description No content */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -5391,6 +5745,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5400,6 +5755,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5409,6 +5765,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5418,12 +5775,17 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     revokeCertificateAuthority: {
@@ -5448,6 +5810,7 @@ export interface operations {
             /** @description No content */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -5455,6 +5818,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5464,6 +5828,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5473,6 +5838,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5482,12 +5848,17 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     enableCertificateAuthorityCrl: {
@@ -5516,6 +5887,7 @@ export interface operations {
             /** @description No content */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -5523,6 +5895,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5532,6 +5905,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5541,6 +5915,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5550,12 +5925,17 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     disableCertificateAuthorityCrl: {
@@ -5573,6 +5953,7 @@ export interface operations {
             /** @description No content */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -5580,6 +5961,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5589,6 +5971,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5598,6 +5981,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5607,12 +5991,17 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     updateOcspSwitch: {
@@ -5636,6 +6025,7 @@ export interface operations {
             /** @description No content */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -5643,6 +6033,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5652,6 +6043,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5661,6 +6053,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5670,12 +6063,17 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     showCertificateAuthorityCrl: {
@@ -5690,9 +6088,10 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description The CA's current CRL in PEM, with its number, dates and entry count */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5711,6 +6110,7 @@ export interface operations {
             /** @description Invalid request */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5720,6 +6120,7 @@ export interface operations {
             /** @description Authentication failed */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5729,6 +6130,7 @@ export interface operations {
             /** @description Action not permitted */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5738,12 +6140,16 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getPublicCrl: {
@@ -5758,24 +6164,30 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description X.509 v2 CRL (DER) */
+            /** @description X.509 v2 CRL (DER, RFC 5280), with Cache-Control until its nextUpdate */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/pkix-crl": string;
                 };
             };
-            /** @description Not found */
+            /** @description No CRL for this CA (unknown, PENDING, removed, or CRL disabled) */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     postOcspRequest: {
@@ -5788,26 +6200,36 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/ocsp-request": string;
+            };
+        };
         responses: {
-            /** @description OCSPResponse (DER) */
+            /** @description OCSPResponse (DER, RFC 6960); also for a malformed request (malformedRequest) or a failure (tryLater, internalError) */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/ocsp-response": string;
                 };
             };
-            /** @description Not found */
+            /** @description No CA with this id or URN serves OCSP (unknown, PENDING or removed) */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getOcspRequest: {
@@ -5824,24 +6246,29 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OCSPResponse (DER) */
+            /** @description OCSPResponse (DER, RFC 6960); also for a malformed request (malformedRequest) or a failure (tryLater, internalError) */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/ocsp-response": string;
                 };
             };
-            /** @description Not found */
+            /** @description No CA with this id or URN serves OCSP (unknown, PENDING or removed) */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
 }

@@ -1,14 +1,31 @@
 /**
  * The OpenAPI 3.1 document is generated from the route schemas (@fastify/swagger), served at /openapi.json,
- * browsable at /docs, and committed as openapi/openapi.yaml by `npm run openapi` (a test checks for drift).
+ * browsable at /docs, and committed as openapi/openapi.yaml by `npm run openapi` (a test checks for drift, and
+ * test/openapi/generated-clients.test.ts drives clients generated from it).
  */
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { ErrorBody } from '../schemas/common.ts';
+import { CertificateAuthoritySchema } from '../routes/ca/ca-schemas.ts';
+import { CertificateSchema } from '../routes/certificates/certificate-schemas.ts';
+import { addSharedResponses, responseComponents } from './openapi-responses.ts';
+
+const SIGNATURE_SCHEME = [
+  'AK/SK signed request, as Huawei Cloud SDKs send it (docs/api-reference.md §3.2). The client computes',
+  '`Authorization: SDK-HMAC-SHA256 Access=<AK>, SignedHeaders=<names>, Signature=<hex>` per request over the',
+  'method, path, sorted query, the signed headers and the SHA-256 of the body. `X-Sdk-Date` (`YYYYMMDDTHHMMSSZ`,',
+  'within 15 minutes of the server clock) and `Host` must be among the signed headers; a temporary key adds',
+  '`X-Security-Token` (from POST /v3.0/OS-CREDENTIAL/securitytokens), signed too. SDK-HMAC-SM3,',
+  'SDK-ECDSA-P256-SHA256 and V11-HMAC-SHA256 are accepted as well. Not a static value: configure a signing',
+  'interceptor, and send no Bearer token or X-Auth-Token with it (two credentials are a 401).',
+].join(' ');
 
 export async function registerOpenApi(app: FastifyInstance, version: string): Promise<void> {
   app.addSchema(ErrorBody);
+  // Named components, referenced by every route that returns them (one generated type each).
+  app.addSchema(CertificateAuthoritySchema);
+  app.addSchema(CertificateSchema);
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -16,28 +33,43 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
         title: 'Private CA Service API',
         version,
         description:
-          'A private certificate authority, wire-compatible with Huawei Cloud CCM Private CA, with CRL/OCSP, URNs, billing records, JWT authentication and idempotent issuance.',
+          'A private certificate authority, wire-compatible with Huawei Cloud CCM Private CA, with CRL/OCSP, URNs, billing records, JWT authentication and idempotent issuance. ' +
+          'Each authenticated operation takes exactly one credential: a Bearer JWT, an X-Auth-Token JWT, or an AK/SK signature; a request carrying two is refused with 401.',
         license: { name: 'UNLICENSED', identifier: 'UNLICENSED' },
       },
       servers: [{ url: '/', description: 'This deployment' }],
       tags: [
-        { name: 'operations', description: 'Health and readiness' },
-        { name: 'certificate-authorities', description: 'Private CA hierarchy' },
-        { name: 'certificates', description: 'Private certificates' },
-        { name: 'public-pki', description: 'CRL, CA certificate and OCSP endpoints for relying parties' },
-        { name: 'billing', description: 'Billing records' },
+        { name: 'operations', description: 'Health and readiness probes, and the readiness details of this deployment' },
+        { name: 'authentication', description: 'Token exchange, temporary keys and the IAM look-ups Huawei SDK credentials make' },
+        { name: 'access-keys', description: 'AK/SK pairs of a domain and the actions each may perform' },
+        { name: 'audit', description: "The domain's audit log: every state change and every refused mutation" },
+        { name: 'certificate-authorities', description: 'Private CA hierarchy: create, activate, import, export, enable, disable, delete, restore, revoke; CRL, OCSP, issuance and ACME policies; CA tags' },
+        { name: 'certificates', description: 'Private certificates: issue (server key or CSR), list, show, export (JSON or zip), revoke, delete; certificate tags' },
+        { name: 'public-pki', description: 'Unauthenticated CRL, CA certificate and OCSP endpoints for relying parties (binary bodies)' },
+        { name: 'billing', description: 'Billing records and their summary' },
         { name: 'acme', description: 'ACME (RFC 8555): External Account Binding keys, and the per-CA ACME server under /acme/{ca_id}/' },
-        { name: 'auth', description: 'Access keys, tokens, audit' },
       ],
       components: {
         securitySchemes: {
-          sdkHmac: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'SDK-HMAC-SHA256 signed request (AK/SK) with X-Sdk-Date' },
-          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
-          authToken: { type: 'apiKey', in: 'header', name: 'X-Auth-Token' },
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: 'A JWT from POST /v1/auth/tokens (or `npm run dev-token`) as `Authorization: Bearer <JWT>`. Configure this scheme alone: no X-Auth-Token and no signature with it.',
+          },
+          authToken: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'X-Auth-Token',
+            description: "The same JWT in Huawei's token header, `X-Auth-Token: <JWT>`. Configure this scheme alone: no Authorization header with it.",
+          },
+          sdkHmac: { type: 'apiKey', in: 'header', name: 'Authorization', description: SIGNATURE_SCHEME },
         },
+        ...responseComponents,
       },
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => String(json.$id ?? `def-${index}`) },
+    transformObject: addSharedResponses,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());

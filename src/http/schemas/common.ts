@@ -23,6 +23,12 @@ export const errorResponses = {
 
 export const NoContent = Type.Null({ description: 'No content' });
 
+/** Raw bytes, which generated clients read (or send) as a Blob; a fresh object each time (no YAML alias). */
+export const bytes = () => ({ type: 'string', format: 'binary' });
+
+/** A response (or request body) of raw bytes in one media type. */
+export const binary = (mediaType: string, description: string) => ({ description, content: { [mediaType]: { schema: bytes() } } });
+
 export const securityRequirements: Record<string, string[]>[] = [{ sdkHmac: [] }, { bearer: [] }, { authToken: [] }];
 
 const DEFAULT_LIMIT = 10;

@@ -7,7 +7,7 @@ import { Type } from 'typebox';
 import type { AuditEvent } from '../../../db/generated/client.ts';
 import type { AuditEventFilter } from '../../../services/audit/audit-service.ts';
 import { contextOf } from '../../request-context.ts';
-import { epochMillis, errorResponses, Offset } from '../../schemas/common.ts';
+import { epochMillis, errorResponses, PagingQuery } from '../../schemas/common.ts';
 
 const Outcome = Type.String({ enum: ['SUCCESS', 'FAILURE'] });
 
@@ -18,8 +18,8 @@ const Query = Type.Object({
   outcome: Type.Optional(Outcome),
   start_time: Type.Optional(epochMillis('ms since the epoch, inclusive')),
   end_time: Type.Optional(epochMillis('ms since the epoch, inclusive')),
-  limit: Type.Integer({ minimum: 0, maximum: 1000, default: 10 }),
-  offset: Offset,
+  // Optional for callers: the validator fills the defaults in.
+  ...PagingQuery,
 });
 
 const AuditEventBody = Type.Object({

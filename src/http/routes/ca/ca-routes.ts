@@ -45,6 +45,8 @@ interface RouteSpec {
   /** The 200 body; absent for 204 actions. */
   ok?: TSchema;
   fieldErrorCodes?: FieldErrorCodes;
+  /** When a route without path parameters still answers 404 (a body field names a CA that does not exist). */
+  notFound?: string;
 }
 
 /** The options every CA route shares: action, tags and the documented error responses. */
@@ -63,7 +65,7 @@ export function routeOptions(spec: RouteSpec, tag = 'certificate-authorities'): 
         400: badRequest,
         401: unauthorized,
         403: forbidden,
-        ...(spec.params ? { 404: notFound } : {}),
+        ...(spec.params ? { 404: notFound } : spec.notFound ? { 404: { ...notFound, description: spec.notFound } } : {}),
       },
     },
   };
@@ -82,7 +84,7 @@ export async function caRoutes(app: FastifyInstance): Promise<void> {
   const { ca } = app.services;
   const byId = { params: CaIdParams, fieldErrorCodes: { ca_id: caFieldErrors.ca_id } };
 
-  app.post(CA, routeOptions({ action: 'pca:ca:create', summary: 'Create a CA', operationId: 'createCertificateAuthority', body: CreateCaBody, ok: CaIdResponse, fieldErrorCodes: caFieldErrors }), (request) =>
+  app.post(CA, routeOptions({ action: 'pca:ca:create', summary: 'Create a CA', operationId: 'createCertificateAuthority', body: CreateCaBody, ok: CaIdResponse, fieldErrorCodes: caFieldErrors, notFound: 'issuer_id (or ca_id) names no CA of the domain' }), (request) =>
     ca.create(contextOf(request), request.body as CreateCaInput),
   );
 

@@ -104,7 +104,8 @@ export const DeleteCaQuery = Type.Object({
 });
 
 
-export const CaObject = Type.Object({
+/** The CA object (§5.1): one named component of the document, referenced by every route that returns it. */
+export const CertificateAuthoritySchema = Type.Object({
   ca_id: Type.String(),
   type: NullableString,
   status: Type.String({ enum: ['PENDING', 'ACTIVED', 'DISABLED', 'DELETED', 'EXPIRED'] }),
@@ -139,7 +140,8 @@ export const CaObject = Type.Object({
   name_constraints: NameConstraintsOut,
   issuance_policy: IssuancePolicyOut,
   acme_policy: AcmePolicyOut,
-});
+}, { $id: 'CertificateAuthority', title: 'CertificateAuthority', description: 'A private CA' });
+export const CaObject = Type.Ref('CertificateAuthority');
 
 export const CaIdResponse = Type.Object({ ca_id: Type.String() });
 export const ListCaResponse = Type.Object({ total: Type.Integer(), certificate_authorities: Type.Array(CaObject) });

@@ -6,7 +6,7 @@ import type {
 } from '../../../services/certificates/issuance-service.ts';
 import type { ExportRequest, ListCertificatesQuery } from '../../../services/certificates/certificate-service.ts';
 import { contextOf } from '../../request-context.ts';
-import { NoContent, errorResponses, pageOf } from '../../schemas/common.ts';
+import { NoContent, bytes, errorResponses, pageOf } from '../../schemas/common.ts';
 import {
   CertificateIdParams,
   CertificateIdResponse,
@@ -147,7 +147,16 @@ export async function certificateRoutes(app: FastifyInstance): Promise<void> {
         operationId: 'exportCertificate',
         params: CertificateIdParams,
         body: ExportBody,
-        response: { 200: ExportResponse, 400: badRequest, 401: unauthorized, 403: forbidden, 404: notFound },
+        response: {
+          200: {
+            description: 'JSON, or with is_compressed "true" a zip (Content-Disposition names it <common name>_<type>.zip)',
+            content: { 'application/json': { schema: ExportResponse }, 'application/zip': { schema: bytes() } },
+          },
+          400: badRequest,
+          401: unauthorized,
+          403: forbidden,
+          404: notFound,
+        },
       },
     },
     async (request, reply) => {

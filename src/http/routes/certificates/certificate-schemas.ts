@@ -73,8 +73,10 @@ export const CreateCertificateByCsrBody = Type.Object({
 export const ParseCsrBody = Type.Object({ csr: Type.String({ minLength: 1 }) });
 
 export const ExportBody = Type.Object({
-  is_compressed: Type.Optional(Type.Union([Type.String(), Type.Boolean()], { description: '"true" returns a zip' })),
-  type: Type.Optional(Type.String({ description: 'APACHE, NGINX, IIS, TOMCAT, OTHER or ISTIO (any case)' })),
+  is_compressed: Type.Optional(
+    Type.Union([Type.String(), Type.Boolean()], { description: '"true" or true: the response is a zip (application/zip) laid out for `type`; otherwise JSON. "true"/"false" in any case' }),
+  ),
+  type: Type.Optional(Type.String({ description: 'APACHE, NGINX, IIS, TOMCAT, OTHER or ISTIO (any case): the server the files are for', examples: ['NGINX'] })),
   password: Type.Optional(Type.String({ maxLength: 32 })),
   is_sm_standard: Type.Optional(Type.String()),
 });
@@ -95,7 +97,8 @@ export const ListQuery = Type.Object({
 
 
 
-export const CertificateObject = Type.Object({
+/** The certificate object (§5.2): one named component of the document. */
+export const CertificateSchema = Type.Object({
   certificate_id: Type.String(),
   status: Type.String({ enum: ['ISSUED', 'REVOKED', 'EXPIRED'] }),
   issuer_id: Type.String(),
@@ -112,7 +115,8 @@ export const CertificateObject = Type.Object({
   distinguished_name: DistinguishedNameOut,
   enterprise_project_id: Type.String(),
   urn: Type.String(),
-});
+}, { $id: 'Certificate', title: 'Certificate', description: 'A private certificate' });
+export const CertificateObject = Type.Ref('Certificate');
 
 export const CertificateIdResponse = Type.Object({ certificate_id: Type.String() });
 
@@ -132,10 +136,21 @@ export const QuotaResponse = Type.Object({
   }),
 });
 
-/** JSON export: `certificate`, `certificate_chain`, `private_key`, or Istio's four file names (§10.9). */
-export const ExportResponse = Type.Record(Type.String(), NullableString, {
-  description: 'certificate, certificate_chain and private_key; for ISTIO the four cacerts file names. A zip when is_compressed is true.',
-});
+const pem = (description: string) => Type.Optional(Type.String({ description }));
+
+/** JSON export (is_compressed false): PEM texts; for ISTIO, the four files of Istio's cacerts Secret (§10.9). */
+export const ExportResponse = Type.Object(
+  {
+    certificate: pem('The certificate (PEM)'),
+    certificate_chain: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'Issuing CA first, root last (PEM)' })),
+    private_key: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'The server-generated key (PEM; PKCS#8 encrypted with password); null for a certificate issued from a CSR' })),
+    'ca-cert.pem': pem('ISTIO: the intermediate CA certificate'),
+    'ca-key.pem': pem("ISTIO: the intermediate CA's key"),
+    'root-cert.pem': pem('ISTIO: the root certificate'),
+    'cert-chain.pem': pem('ISTIO: the intermediate CA certificate then its chain to the root'),
+  },
+  { description: 'certificate, certificate_chain and private_key; for type ISTIO the four cacerts files instead' },
+);
 
 /** Schema violations under these fields get the contract's specific codes. */
 export const issuanceFieldErrors: FieldErrorCodes = {

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { errors } from '../../../errors.ts';
-import { errorResponses } from '../../schemas/common.ts';
+import { binary, errorResponses } from '../../schemas/common.ts';
 
 export async function publicCaCertificateRoutes(app: FastifyInstance): Promise<void> {
   app.get(
@@ -15,7 +15,7 @@ export async function publicCaCertificateRoutes(app: FastifyInstance): Promise<v
         operationId: 'getPublicCaCertificate',
         params: Type.Object({ file: Type.String({ description: '{ca_id}.crt; the CA URN may stand in for the id' }) }),
         response: {
-          200: Type.String({ contentMediaType: 'application/pkix-cert', description: 'DER certificate' }),
+          200: binary('application/pkix-cert', 'The CA certificate, DER-encoded (RFC 2585); a URL not ending in .crt is a 404'),
           400: errorResponses[400],
           404: errorResponses[404],
         },

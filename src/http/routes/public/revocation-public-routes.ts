@@ -8,20 +8,27 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { AppError, errors } from '../../../errors.ts';
 import { decodeOcspGetPath, ocspErrorResponse, OcspMalformedError } from '../../../x509/ocsp.ts';
-import { errorResponses } from '../../schemas/common.ts';
+import { binary, errorResponses } from '../../schemas/common.ts';
 
 const OCSP_REQUEST_LIMIT = 64 * 1024;
-const binary = (mediaType: string, description: string) => ({
-  description,
-  content: { [mediaType]: { schema: { type: 'string', format: 'binary' } } },
-});
 const CrlFileParams = Type.Object({ crl_file: Type.String({ description: '{ca_id}.crl, where a CA URN may stand for the id' }) });
 const OcspParams = Type.Object({ ca_id: Type.String({ description: 'CA id or URN' }) });
 const OcspGetParams = Type.Object({
   ca_id: Type.String({ description: 'CA id or URN' }),
   request: Type.String({ description: 'The DER OCSPRequest, base64 then URL-encoded (RFC 6960 A.1)' }),
 });
-const ocspResponses = { 200: binary('application/ocsp-response', 'OCSPResponse (DER)'), 404: errorResponses[404] };
+const ocspResponses = {
+  200: binary('application/ocsp-response', 'OCSPResponse (DER, RFC 6960); also for a malformed request (malformedRequest) or a failure (tryLater, internalError)'),
+  404: { ...errorResponses[404], description: 'No CA with this id or URN serves OCSP (unknown, PENDING or removed)' },
+};
+/**
+ * The POST body is raw DER that this plugin's parser takes as is, so it has no validation schema; the document
+ * still declares it (only the document: @fastify/swagger's per-route transform), or generated clients cannot send one.
+ */
+const ocspRequestBody = {
+  ...binary('application/ocsp-request', 'OCSPRequest (DER, RFC 6960 4.1.1), at most 64 KiB'),
+  required: true,
+};
 
 export async function revocationPublicRoutes(app: FastifyInstance): Promise<void> {
   const { crls, ocsp } = app.services.revocation;
@@ -39,7 +46,10 @@ export async function revocationPublicRoutes(app: FastifyInstance): Promise<void
         summary: 'The CA\'s current CRL (DER), cached until nextUpdate',
         operationId: 'getPublicCrl',
         params: CrlFileParams,
-        response: { 200: binary('application/pkix-crl', 'X.509 v2 CRL (DER)'), 404: errorResponses[404] },
+        response: {
+          200: { ...binary('application/pkix-crl', 'X.509 v2 CRL (DER, RFC 5280), with Cache-Control until its nextUpdate'), headers: { 'Cache-Control': Type.String() } },
+          404: { ...errorResponses[404], description: 'No CRL for this CA (unknown, PENDING, removed, or CRL disabled)' },
+        },
       },
     },
     async (request, reply) => {
@@ -72,11 +82,12 @@ export async function revocationPublicRoutes(app: FastifyInstance): Promise<void
   app.post(
     '/ocsp/:ca_id',
     {
-      config: { public: true },
+      config: { public: true, swaggerTransform: ({ schema, url }) => ({ schema: { ...schema, body: ocspRequestBody }, url }) },
       bodyLimit: OCSP_REQUEST_LIMIT,
       schema: {
         tags: ['public-pki'],
         summary: 'OCSP responder (RFC 6960), request as application/ocsp-request',
+        description: 'The GET form, GET /ocsp/{ca_id}/{request}, takes the same request base64-encoded in the path.',
         operationId: 'postOcspRequest',
         params: OcspParams,
         response: ocspResponses,

@@ -1,6 +1,6 @@
 /** Tags and resource instances (§4.3; §4.1 rows 18-24 for CAs, 34-40 for certificates). */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Type } from 'typebox';
+import { Type, type TSchema } from 'typebox';
 import type { Action } from '../../../auth/actions.ts';
 import { ErrorCode } from '../../../errors.ts';
 import type { TaggedResourceType } from '../../../services/tags/tag-service.ts';
@@ -22,7 +22,7 @@ interface ResourceKind {
   operations: { tag: string; untag: string };
   params: ReturnType<typeof Type.Object>;
   paramError: ErrorCode;
-  detail: ReturnType<typeof Type.Object>;
+  detail: TSchema;
 }
 
 const KINDS: ResourceKind[] = [
