@@ -1066,7 +1066,8 @@ export interface components {
          */
         CertificateAuthority: {
             ca_id: string;
-            type: string | null;
+            /** @description null for a yearly/monthly CA not configured yet */
+            type: ("ROOT" | "SUBORDINATE") | null;
             /** @enum {string} */
             status: "PENDING" | "ACTIVED" | "DISABLED" | "DELETED" | "EXPIRED";
             path_length: number;
@@ -2177,9 +2178,32 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "type": "ROOT",
+                 *       "key_algorithm": "EC256",
+                 *       "signature_algorithm": "SHA256",
+                 *       "distinguished_name": {
+                 *         "common_name": "Example Root CA",
+                 *         "country": "CN",
+                 *         "state": "zhejiang",
+                 *         "locality": "hangzhou",
+                 *         "organization": "example",
+                 *         "organizational_unit": "pki"
+                 *       },
+                 *       "validity": {
+                 *         "type": "YEAR",
+                 *         "value": 10
+                 *       },
+                 *       "crl_configuration": {
+                 *         "enabled": true,
+                 *         "valid_days": 7
+                 *       }
+                 *     }
+                 */
                 "application/json": {
-                    /** @description ROOT or SUBORDINATE */
-                    type: string;
+                    /** @enum {string} */
+                    type: "ROOT" | "SUBORDINATE";
                     /** @description Every attribute required (§5.1) */
                     distinguished_name: {
                         common_name: string;
@@ -2189,13 +2213,19 @@ export interface operations {
                         organization: string;
                         organizational_unit: string;
                     };
-                    /** @description RSA2048, RSA3072, RSA4096, EC256, EC384 or EC521 */
-                    key_algorithm: string;
-                    /** @description SHA256, SHA384 or SHA512 */
-                    signature_algorithm?: string;
+                    /** @enum {string} */
+                    key_algorithm: "RSA2048" | "RSA3072" | "RSA4096" | "EC256" | "EC384" | "EC521";
+                    /**
+                     * @description Hash of the CA certificate signature
+                     * @enum {string}
+                     */
+                    signature_algorithm?: "SHA256" | "SHA384" | "SHA512";
                     validity?: {
-                        /** @description YEAR, MONTH (31 days), DAY or HOUR */
-                        type: string;
+                        /**
+                         * @description MONTH is 31 days
+                         * @enum {string}
+                         */
+                        type: "YEAR" | "MONTH" | "DAY" | "HOUR";
                         value: number;
                         /** @description not_before in ms; default now */
                         start_from?: number | null;
@@ -2585,8 +2615,11 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Required for an unconfigured yearly/monthly CA */
-                    type?: string;
+                    /**
+                     * @description Required for an unconfigured yearly/monthly CA
+                     * @enum {string}
+                     */
+                    type?: "ROOT" | "SUBORDINATE";
                     /** @description Every attribute required (§5.1) */
                     distinguished_name?: {
                         common_name: string;
@@ -2596,12 +2629,19 @@ export interface operations {
                         organization: string;
                         organizational_unit: string;
                     };
-                    key_algorithm?: string;
-                    /** @description SHA256, SHA384 or SHA512 */
-                    signature_algorithm?: string;
+                    /** @enum {string} */
+                    key_algorithm?: "RSA2048" | "RSA3072" | "RSA4096" | "EC256" | "EC384" | "EC521";
+                    /**
+                     * @description Hash of the CA certificate signature
+                     * @enum {string}
+                     */
+                    signature_algorithm?: "SHA256" | "SHA384" | "SHA512";
                     validity?: {
-                        /** @description YEAR, MONTH (31 days), DAY or HOUR */
-                        type: string;
+                        /**
+                         * @description MONTH is 31 days
+                         * @enum {string}
+                         */
+                        type: "YEAR" | "MONTH" | "DAY" | "HOUR";
                         value: number;
                         /** @description not_before in ms; default now */
                         start_from?: number | null;
@@ -5139,10 +5179,16 @@ export interface operations {
                         /** @description not_before in ms; default now */
                         start_from?: number | null;
                     };
-                    /** @description Default: the issuer's */
-                    key_algorithm?: string;
-                    /** @description Default: the issuer's */
-                    signature_algorithm?: string;
+                    /**
+                     * @description Default: the issuer's
+                     * @enum {string}
+                     */
+                    key_algorithm?: "RSA2048" | "RSA3072" | "RSA4096" | "EC256" | "EC384" | "EC521";
+                    /**
+                     * @description Default: the issuer's
+                     * @enum {string}
+                     */
+                    signature_algorithm?: "SHA256" | "SHA384" | "SHA512";
                     key_usages?: string[];
                     subject_alternative_names?: {
                         /** @description DNS, IP, EMAIL or URI */
@@ -5269,6 +5315,16 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "issuer_id": "3b6e9a4c-2f1d-4c8e-9a7b-5d2e1f0c8a6b",
+                 *       "csr": "-----BEGIN CERTIFICATE REQUEST-----\nMIIB...\n-----END CERTIFICATE REQUEST-----\n",
+                 *       "validity": {
+                 *         "type": "DAY",
+                 *         "value": 90
+                 *       }
+                 *     }
+                 */
                 "application/json": {
                     /** @description CA id or URN */
                     issuer_id: string;

@@ -36,7 +36,9 @@ function validationError(error: FastifyError, request: FastifyRequest): AppError
   const context = error.validationContext ?? 'body';
   const field = fieldOf(issue);
   const where = field || (context === 'body' ? 'request body' : context);
-  const message = `${where} ${issue.message ?? 'is invalid'}`;
+  // Ajv's enum message does not say which values: name them, as the service's own checks do.
+  const allowed = issue.keyword === 'enum' && Array.isArray(issue.params?.allowedValues) ? issue.params.allowedValues : undefined;
+  const message = `${where} ${allowed ? `must be one of ${allowed.join(', ')}` : (issue.message ?? 'is invalid')}`;
   const overrides = request.routeOptions.config?.fieldErrorCodes ?? {};
   const topField = field.split('.')[0];
   const code = overrides[field] ?? overrides[topField] ?? ErrorCode.InvalidParameter;

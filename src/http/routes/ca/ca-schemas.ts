@@ -2,6 +2,8 @@
 import { AcmePolicyOut } from './acme-admin-schemas.ts';
 import { Type } from 'typebox';
 import { ErrorCode } from '../../../errors.ts';
+import { CA_STATUSES, CA_TYPES, VALIDITY_TYPES } from '../../../services/ca/ca-rules.ts';
+import { HASH_ALGORITHMS, KEY_ALGORITHMS } from '../../../x509/algorithms.ts';
 import type { FieldErrorCodes } from '../../error-handler.ts';
 import { DistinguishedNameOut, MAX_OFFSET, NullableString, PagingQuery, SortDirection } from '../../schemas/common.ts';
 import { IssuancePolicyOut, NameConstraintsIn, NameConstraintsOut } from './issuance-policy-schemas.ts';
@@ -23,8 +25,12 @@ const DistinguishedNameIn = Type.Object(
   { description: 'Every attribute required (§5.1)' },
 );
 
+// Enums name exactly what the service's rules accept (the same constants), so generated clients offer no other value.
+const KeyAlgorithm = (description?: string) => Type.String({ enum: [...KEY_ALGORITHMS], ...(description && { description }) });
+const CaType = (description?: string) => Type.String({ enum: [...CA_TYPES], ...(description && { description }) });
+
 const Validity = Type.Object({
-  type: Type.String({ description: 'YEAR, MONTH (31 days), DAY or HOUR' }),
+  type: Type.String({ enum: [...VALIDITY_TYPES], description: 'MONTH is 31 days' }),
   value: Type.Integer({ minimum: 1 }),
   start_from: Type.Optional(Type.Union([Type.Integer(), Type.Null()], { description: 'not_before in ms; default now' })),
 });
@@ -37,7 +43,7 @@ const CrlConfigurationIn = Type.Object({
 });
 
 const caFields = {
-  signature_algorithm: Type.Optional(Type.String({ description: 'SHA256, SHA384 or SHA512' })),
+  signature_algorithm: Type.Optional(Type.String({ enum: [...HASH_ALGORITHMS], description: 'Hash of the CA certificate signature' })),
   validity: Type.Optional(Validity),
   issuer_id: Type.Optional(Type.String({ maxLength: 512, description: 'Parent CA id or URN' })),
   path_length: Type.Optional(Type.Integer({ minimum: 0, description: 'Subordinates: 0-6, below the issuer\'s; ignored for a ROOT, which reports 7' })),
@@ -47,18 +53,32 @@ const caFields = {
   name_constraints: Type.Optional(NameConstraintsIn),
 };
 
-export const CreateCaBody = Type.Object({
-  type: Type.String({ description: 'ROOT or SUBORDINATE' }),
-  distinguished_name: DistinguishedNameIn,
-  key_algorithm: Type.String({ description: 'RSA2048, RSA3072, RSA4096, EC256, EC384 or EC521' }),
-  ...caFields,
-  ca_id: Type.Optional(Type.String({ maxLength: 512, description: 'Configure this yearly/monthly CA (from CA/order)' })),
-});
+export const CreateCaBody = Type.Object(
+  {
+    type: CaType(),
+    distinguished_name: DistinguishedNameIn,
+    key_algorithm: KeyAlgorithm(),
+    ...caFields,
+    ca_id: Type.Optional(Type.String({ maxLength: 512, description: 'Configure this yearly/monthly CA (from CA/order)' })),
+  },
+  {
+    examples: [
+      {
+        type: 'ROOT',
+        key_algorithm: 'EC256',
+        signature_algorithm: 'SHA256',
+        distinguished_name: { common_name: 'Example Root CA', country: 'CN', state: 'zhejiang', locality: 'hangzhou', organization: 'example', organizational_unit: 'pki' },
+        validity: { type: 'YEAR', value: 10 },
+        crl_configuration: { enabled: true, valid_days: 7 },
+      },
+    ],
+  },
+);
 
 export const ActivateCaBody = Type.Object({
-  type: Type.Optional(Type.String({ description: 'Required for an unconfigured yearly/monthly CA' })),
+  type: Type.Optional(CaType('Required for an unconfigured yearly/monthly CA')),
   distinguished_name: Type.Optional(DistinguishedNameIn),
-  key_algorithm: Type.Optional(Type.String()),
+  key_algorithm: Type.Optional(KeyAlgorithm()),
   ...caFields,
 });
 
@@ -91,8 +111,8 @@ export const ImportBody = Type.Object({
 export const ListCaQuery = Type.Object({
   ...PagingQuery,
   name: Type.Optional(Type.String({ maxLength: 64, description: 'Empty: no filter' })),
-  status: Type.Optional(Type.String({ enum: ['PENDING', 'ACTIVED', 'DISABLED', 'DELETED', 'EXPIRED'] })),
-  type: Type.Optional(Type.String({ enum: ['ROOT', 'SUBORDINATE'] })),
+  status: Type.Optional(Type.String({ enum: [...CA_STATUSES] })),
+  type: Type.Optional(CaType()),
   sort_key: Type.Optional(
     Type.String({ enum: ['create_time', 'common_name', 'type', 'ca_type', 'not_after'], default: 'create_time', description: "type (Huawei's SDK models) or ca_type (older API pages): the CA type" }),
   ),
@@ -107,8 +127,8 @@ export const DeleteCaQuery = Type.Object({
 /** The CA object (§5.1): one named component of the document, referenced by every route that returns it. */
 export const CertificateAuthoritySchema = Type.Object({
   ca_id: Type.String(),
-  type: NullableString,
-  status: Type.String({ enum: ['PENDING', 'ACTIVED', 'DISABLED', 'DELETED', 'EXPIRED'] }),
+  type: Type.Union([CaType(), Type.Null()], { description: 'null for a yearly/monthly CA not configured yet' }),
+  status: Type.String({ enum: [...CA_STATUSES] }),
   path_length: Type.Integer(),
   issuer_id: NullableString,
   issuer_name: NullableString,

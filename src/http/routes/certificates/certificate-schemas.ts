@@ -1,6 +1,7 @@
 /** TypeBox schemas of the certificate endpoints (§4.4, §5.2-§5.8, §10.8, §10.9). Request schemas have no $ref. */
 import { Type } from 'typebox';
 import { ErrorCode } from '../../../errors.ts';
+import { HASH_ALGORITHMS, KEY_ALGORITHMS } from '../../../x509/algorithms.ts';
 import type { FieldErrorCodes } from '../../error-handler.ts';
 import { DistinguishedNameOut, NullableString, PagingQuery, SortDirection, UUID_PATTERN } from '../../schemas/common.ts';
 import { NameConstraintsIn } from '../ca/issuance-policy-schemas.ts';
@@ -49,8 +50,8 @@ export const CreateCertificateBody = Type.Object({
   issuer_id: IssuerId,
   distinguished_name: CertDistinguishedName,
   validity: Validity,
-  key_algorithm: Type.Optional(Type.String({ description: 'Default: the issuer\'s' })),
-  signature_algorithm: Type.Optional(Type.String({ description: 'Default: the issuer\'s' })),
+  key_algorithm: Type.Optional(Type.String({ enum: [...KEY_ALGORITHMS], description: 'Default: the issuer\'s' })),
+  signature_algorithm: Type.Optional(Type.String({ enum: [...HASH_ALGORITHMS], description: 'Default: the issuer\'s' })),
   key_usages: Type.Optional(Type.Array(Type.String(), { maxItems: 9 })),
   subject_alternative_names: Type.Optional(Type.Array(SubjectAlternativeName)),
   extended_key_usage: Type.Optional(ExtendedKeyUsage),
@@ -61,14 +62,25 @@ export const CreateCertificateBody = Type.Object({
   name_constraints: Type.Optional(NameConstraintsIn),
 });
 
-export const CreateCertificateByCsrBody = Type.Object({
-  issuer_id: IssuerId,
-  csr: Type.String({ minLength: 1, description: 'PEM PKCS#10, at most 32 KB' }),
-  validity: Validity,
-  type: Type.Optional(CertificateType),
-  path_length: Type.Optional(PathLength),
-  enterprise_project_id: Type.Optional(Type.String({ maxLength: 64 })),
-});
+export const CreateCertificateByCsrBody = Type.Object(
+  {
+    issuer_id: IssuerId,
+    csr: Type.String({ minLength: 1, description: 'PEM PKCS#10, at most 32 KB' }),
+    validity: Validity,
+    type: Type.Optional(CertificateType),
+    path_length: Type.Optional(PathLength),
+    enterprise_project_id: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  {
+    examples: [
+      {
+        issuer_id: '3b6e9a4c-2f1d-4c8e-9a7b-5d2e1f0c8a6b',
+        csr: '-----BEGIN CERTIFICATE REQUEST-----\nMIIB...\n-----END CERTIFICATE REQUEST-----\n',
+        validity: { type: 'DAY', value: 90 },
+      },
+    ],
+  },
+);
 
 export const ParseCsrBody = Type.Object({ csr: Type.String({ minLength: 1 }) });
 
@@ -155,6 +167,8 @@ export const ExportResponse = Type.Object(
 /** Schema violations under these fields get the contract's specific codes. */
 export const issuanceFieldErrors: FieldErrorCodes = {
   issuer_id: ErrorCode.InvalidCaId,
+  key_algorithm: ErrorCode.InvalidKeyAlgorithm,
+  signature_algorithm: ErrorCode.InvalidSignatureAlgorithm,
   distinguished_name: ErrorCode.InvalidDistinguishedName,
   validity: ErrorCode.InvalidValidity,
   path_length: ErrorCode.InvalidPathLength,
