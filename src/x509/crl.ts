@@ -1,11 +1,13 @@
 /**
  * X.509 v2 CRLs (RFC 5280 §5), encoded straight to DER so a million revoked entries stay cheap: each entry is
- * written as bytes into a paged sink, the TBSCertList is assembled once into one buffer, signed once, wrapped.
+ * written as bytes into a paged sink, the TBSCertList is assembled once into the buffer of the whole CRL, signed
+ * once and wrapped in place.
  */
 import type { HashAlgorithm, Signer } from './algorithms.ts';
 import {
   MalformedDer,
   Tag,
+  bitString,
   concat,
   contentOf,
   contextConstructed,
@@ -29,7 +31,6 @@ import {
   hexToBytes,
   nonCriticalExtension,
   requireDerSequence,
-  signStructure,
   signatureAlgorithm,
   tlvHeader,
 } from './der-writer.ts';
@@ -82,12 +83,24 @@ export async function buildCrl(input: CrlInput, signer: Signer): Promise<BuiltCr
   if (input.crlNumber < 0n || input.crlNumber >= 1n << 159n) throw new RangeError('crlNumber must fit 20 octets');
   if (!(input.nextUpdate.getTime() > input.thisUpdate.getTime())) throw new RangeError('nextUpdate must follow thisUpdate');
 
-  // The TBS is encoded in its own frame so the entry pages are unreachable by the time the CRL is signed.
-  const { tbs, revokedCount } = await encodeTbsCertList(input, signer);
-  return { der: await signStructure(tbs, signer, input.hash), revokedCount };
+  // The entries are encoded in their own frame so their pages are unreachable by the time the CRL is signed.
+  const { certificateList, tbs, revokedCount } = await encodeTbsCertList(input, signer);
+  const signature = await signer.sign(input.hash, certificateList.subarray(tbs.start, tbs.end));
+  return { der: wrapSigned(certificateList, tbs, signatureAlgorithm(signer, input.hash), signature), revokedCount };
 }
 
-async function encodeTbsCertList(input: CrlInput, signer: Signer): Promise<{ tbs: Uint8Array; revokedCount: number }> {
+/** Room around the TBSCertList for the CertificateList's header (tag, 4-octet length) and its algorithm and signature. */
+const OUTER_HEADER_ROOM = 6;
+const SIGNATURE_ROOM = 1100; // an AlgorithmIdentifier plus a BIT STRING of up to an RSA-8192 signature
+
+/**
+ * The TBSCertList, written once into the buffer that becomes the whole CertificateList (so a CRL of tens of MiB
+ * exists in memory once beside its entry pages, not three times); `tbs` locates it inside `certificateList`.
+ */
+async function encodeTbsCertList(
+  input: CrlInput,
+  signer: Signer,
+): Promise<{ certificateList: Uint8Array; tbs: { start: number; end: number }; revokedCount: number }> {
   const revoked = new ByteSink();
   let revokedCount = 0;
   const append = (entry: RevokedEntry): void => {
@@ -116,11 +129,25 @@ async function encodeTbsCertList(input: CrlInput, signer: Signer): Promise<{ tbs
 
   const contentLength = head.length + revoked.byteLength + crlExtensions.length;
   const tbsHeader = tlvHeader(Tag.SEQUENCE, contentLength);
-  const tbs = new Uint8Array(tbsHeader.length + contentLength);
-  tbs.set(tbsHeader, 0);
-  tbs.set(head, tbsHeader.length);
-  tbs.set(crlExtensions, revoked.drainInto(tbs, tbsHeader.length + head.length));
-  return { tbs, revokedCount };
+  const start = OUTER_HEADER_ROOM;
+  const end = start + tbsHeader.length + contentLength;
+  const certificateList = new Uint8Array(end + SIGNATURE_ROOM);
+  certificateList.set(tbsHeader, start);
+  certificateList.set(head, start + tbsHeader.length);
+  certificateList.set(crlExtensions, revoked.drainInto(certificateList, start + tbsHeader.length + head.length));
+  return { certificateList, tbs: { start, end }, revokedCount };
+}
+
+/** SEQUENCE { tbs, algorithm, signature BIT STRING } in place around the TBS, returned as a view of `buffer`. */
+function wrapSigned(buffer: Uint8Array, tbs: { start: number; end: number }, algorithm: Uint8Array, signature: Uint8Array): Uint8Array {
+  const signatureBits = bitString(signature);
+  if (algorithm.length + signatureBits.length > SIGNATURE_ROOM) throw new RangeError('signature too large');
+  buffer.set(algorithm, tbs.end);
+  buffer.set(signatureBits, tbs.end + algorithm.length);
+  const end = tbs.end + algorithm.length + signatureBits.length;
+  const header = tlvHeader(Tag.SEQUENCE, end - tbs.start);
+  buffer.set(header, tbs.start - header.length);
+  return buffer.subarray(tbs.start - header.length, end);
 }
 
 /** revokedCertificates entry: SEQUENCE { userCertificate, revocationDate, crlEntryExtensions OPTIONAL }. */

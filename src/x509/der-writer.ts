@@ -49,7 +49,7 @@ export const signatureAlgorithm = (signer: Signer, hash: HashAlgorithm): Uint8Ar
 
 /**
  * SIGNED{} of X.509: SEQUENCE { tbs, signatureAlgorithm, signature BIT STRING, ...trailer }. Unlike public-key.ts's
- * signStructure it takes trailing fields (BasicOCSPResponse `certs`) and copies a tens-of-megabytes TBS only once.
+ * signStructure it takes trailing fields (BasicOCSPResponse `certs`) and copies the TBS only once.
  */
 export async function signStructure(
   tbs: Uint8Array,

@@ -23,6 +23,7 @@ import { resolveCaReference } from '../urn.ts';
 import { crlCacheControl, crlValidityMs, isCrlDue, isCrlUnusable, isSigningStatus, SIGNING_STATUSES, type CrlState } from './revocation-rules.ts';
 import { releasedBefore } from '../billing/prepaid.ts';
 import { existingCa } from '../ca/ca-rules.ts';
+import { closeCrlEntriesSql, declareCrlEntriesCursorSql, fetchCrlEntriesSql } from './revocation-sql.ts';
 import { findServedCa } from './served-ca.ts';
 
 export interface CrlServiceDeps {
@@ -73,21 +74,38 @@ export function maySign(ca: SigningCaRow, now: Date): boolean {
   return !removed && isSigningStatus(ca.status) && !!ca.keyRef && !!ca.keyStore && !!ca.certificateDer;
 }
 
-/** Revoked entries of a CA still inside their certificate's validity, in pages along the primary key. */
+/** Revoked entries of a CA still inside their certificate's validity, read through a cursor a page at a time. */
 async function* revokedEntries(tx: Tx, caId: string, now: Date): AsyncGenerator<RevokedEntry> {
-  const PAGE = 5000;
-  let after = '';
+  const PAGE = 10_000;
+  await tx.$executeRaw(declareCrlEntriesCursorSql(caId, now));
   for (;;) {
-    const page = await tx.revocation.findMany({
-      where: { issuerId: caId, serialNumber: { gt: after }, notAfter: { gt: now } },
-      orderBy: { serialNumber: 'asc' },
-      take: PAGE,
-      select: { serialNumber: true, revokedAt: true, reasonCode: true },
-    });
-    for (const row of page) yield { serialNumber: row.serialNumber, revocationDate: row.revokedAt, reasonCode: row.reasonCode };
-    if (page.length < PAGE) return;
-    after = page[page.length - 1].serialNumber;
+    const page = await tx.$queryRaw<{ entry: string }[]>(fetchCrlEntriesSql(PAGE));
+    for (const { entry } of page) {
+      const [serialNumber, revokedAtMs, reasonCode] = entry.split(' ');
+      yield { serialNumber, revocationDate: new Date(Number(revokedAtMs)), reasonCode: Number(reasonCode) };
+    }
+    if (page.length < PAGE) break;
   }
+  await tx.$executeRaw(closeCrlEntriesSql());
+}
+
+/**
+ * Stores a signed CRL. Its DER travels in segments assembled by Postgres: as one query parameter a CRL of tens
+ * of MiB would cost Prisma several times its size in memory (copies and encodings of the argument).
+ */
+async function storeCrl(tx: Tx, caId: string, crl: Omit<StoredCrl, 'der'>, der: Uint8Array): Promise<void> {
+  const SEGMENT = 2 << 20;
+  const { crlNumber } = crl;
+  for (let seq = 0; seq * SEGMENT < der.length; seq++) {
+    const bytes = Buffer.from(der.buffer, der.byteOffset + seq * SEGMENT, Math.min(SEGMENT, der.length - seq * SEGMENT));
+    await tx.$executeRaw`INSERT INTO crl_segments (ca_id, crl_number, seq, bytes) VALUES (${caId}::uuid, ${crlNumber}, ${seq}, ${bytes})`;
+  }
+  await tx.$executeRaw`
+    INSERT INTO crls (ca_id, crl_number, this_update, next_update, revoked_count, der)
+    SELECT ${caId}::uuid, ${crlNumber}, ${crl.thisUpdate}::timestamptz, ${crl.nextUpdate}::timestamptz, ${crl.revokedCount},
+           string_agg(bytes, ''::bytea ORDER BY seq)
+      FROM crl_segments WHERE ca_id = ${caId}::uuid AND crl_number = ${crlNumber}`;
+  await tx.crlSegment.deleteMany({ where: { caId, crlNumber } });
 }
 
 /** Long enough to read and sign a CRL of a million entries. */
@@ -144,7 +162,7 @@ export function createCrlService({ db, clock, keyStores, config, metrics }: CrlS
       stopTimer();
       metrics.crlSize.observe(built.der.length);
       const stored = { crlNumber, thisUpdate: now, nextUpdate, revokedCount: built.revokedCount, der: built.der };
-      await tx.crl.create({ data: { caId, ...stored, der: Buffer.from(built.der) } });
+      await storeCrl(tx, caId, stored, built.der);
       // Only the newest CRL is served; its predecessor stays for readers that raced this signer.
       await tx.crl.deleteMany({ where: { caId, crlNumber: { lt: crlNumber - 1n } } });
       if (ca.crlStaleSince) {

@@ -56,7 +56,7 @@ export async function revocationPublicRoutes(app: FastifyInstance): Promise<void
       const { crl_file } = request.params as { crl_file: string };
       const crl = crl_file.endsWith('.crl') ? await crls.publicCrl(crl_file.slice(0, -'.crl'.length)) : null;
       if (!crl) throw errors.notFound(`CRL ${crl_file}`);
-      return reply.type('application/pkix-crl').header('cache-control', crl.cacheControl).send(Buffer.from(crl.der));
+      return reply.type('application/pkix-crl').header('cache-control', crl.cacheControl).send(Buffer.from(crl.der.buffer, crl.der.byteOffset, crl.der.length)); // a view: a CRL can be tens of MiB
     },
   );
 
