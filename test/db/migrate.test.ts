@@ -18,7 +18,7 @@ const migrationNames = (await readMigrationList('prisma/migrations')).migrationD
 const EXPECTED_TABLES = [
   '_prisma_migrations', 'access_keys', 'acme_accounts', 'acme_authorizations', 'acme_challenges', 'acme_eab_keys',
   'acme_nonces', 'acme_orders', 'audit_events', 'billing_records', 'ca_orders', 'ca_settlements', 'ca_usage_periods',
-  'certificate_authorities', 'certificates', 'crls', 'domain_certificate_usage', 'domains', 'idempotency_keys', 'revocations',
+  'certificate_authorities', 'certificates', 'crl_segments', 'crls', 'domain_certificate_usage', 'domains', 'idempotency_keys', 'revocations',
   'seen_signatures', 'tags',
 ];
 const TABLES_SQL = `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`;
