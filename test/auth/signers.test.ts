@@ -289,8 +289,10 @@ t.test('every credential kind: a request tampered in transit is refused, the sam
     clientWith(kinds[1][1](), false, await tamperingProxy(t, (request) => (request.headers['x-project-id'] = '0'.repeat(32))))(count),
   );
   t.match(swappedProject, { httpStatusCode: 401 }, 'project-level: X-Project-Id swapped in transit refused');
+  // The same request as the first issuance, perhaps within the same second of X-Sdk-Date: a signed header of its own
+  // keeps the replay cache from taking it for a replay.
   const otherToken = (
-    await issuer({ method: 'POST', url: '/v3.0/OS-CREDENTIAL/securitytokens', contentType: 'application/json', data: { auth: { identity: { methods: ['token'], token: {} } } } })
+    await issuer({ method: 'POST', url: '/v3.0/OS-CREDENTIAL/securitytokens', headers: { 'X-Test-Call': 'second' }, contentType: 'application/json', data: { auth: { identity: { methods: ['token'], token: {} } } } })
   ).credential as { securitytoken: string };
   const swappedToken = await sdkError(clientWith(kinds[3][1](), false, await tamperingProxy(t, (request) => (request.headers['x-security-token'] = otherToken.securitytoken)))(count));
   t.match(swappedToken, { httpStatusCode: 401 }, 'temporary: X-Security-Token swapped in transit refused');
