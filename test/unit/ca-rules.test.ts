@@ -1,6 +1,7 @@
 // Fast unit tests of the CA hierarchy rules: validity windows, derived status, checks, path lengths, URLs.
 import t from 'tap';
 import { ErrorCode } from '../../src/errors.ts';
+import { PREPAID_GRACE_MS, PREPAID_RETENTION_MS } from '../../src/services/billing/prepaid.ts';
 import {
   caKeyUsages,
   checkCaType,
@@ -66,8 +67,30 @@ t.test('the period ends no later than the issuer\'s not_after', async (t) => {
   t.match(refusal(() => validityWindow({ type: 'HOUR', value: 10 * 24 + 1 }, now, 20, issuerEnd)), invalidValidity(/issuer's not_after \(2026-02-10T12:00:00.000Z\)/));
 });
 
-t.test('existingCa: not removed, and no deletion time or one still ahead', async (t) => {
-  t.same(existingCa(now), { removedAt: null, OR: [{ deleteTime: null }, { deleteTime: { gt: now } }] });
+/** The part of Prisma's where-clause language existingCa speaks (null, gt, AND, OR), applied to one row. */
+type Row = Record<string, Date | null>;
+function matches(row: Row, where: Record<string, unknown>): boolean {
+  return Object.entries(where).every(([key, condition]) => {
+    if (key === 'AND') return (condition as Record<string, unknown>[]).every((part) => matches(row, part));
+    if (key === 'OR') return (condition as Record<string, unknown>[]).some((part) => matches(row, part));
+    if (condition === null) return row[key] === null;
+    const { gt } = condition as { gt: Date };
+    return row[key] !== null && row[key]!.getTime() > gt.getTime();
+  });
+}
+
+t.test('existingCa: not removed, no deletion time or one still ahead, and a paid period not past its retention', async (t) => {
+  const kept: Row = { removedAt: null, deleteTime: null, prepaidUntil: null };
+  const where = existingCa(now) as Record<string, unknown>;
+  const at = (offset: number) => new Date(now.getTime() + offset);
+  t.ok(matches(kept, where), 'a plain CA exists');
+  t.notOk(matches({ ...kept, removedAt: at(-HOUR) }, where), 'a removed CA does not');
+  t.ok(matches({ ...kept, deleteTime: at(1) }, where), 'a deletion still ahead: it exists');
+  t.notOk(matches({ ...kept, deleteTime: now }, where), 'from delete_time on it does not');
+  const released = -(PREPAID_GRACE_MS + PREPAID_RETENTION_MS);
+  t.ok(matches({ ...kept, prepaidUntil: at(released + 1) }, where), 'a paid period within grace and retention: it exists');
+  t.notOk(matches({ ...kept, prepaidUntil: at(released) }, where), 'once grace and retention are over it does not');
+  t.notOk(matches({ ...kept, deleteTime: at(DAY), prepaidUntil: at(released) }, where), 'both conditions hold, not either');
 });
 
 t.test('ACTIVED and DISABLED read EXPIRED from not_after on; other statuses stay', async (t) => {
