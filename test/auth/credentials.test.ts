@@ -15,6 +15,7 @@ import type { FastifyInstance } from 'fastify';
 import { ACTIONS } from '../../src/auth/actions.ts';
 import { ManualClock } from '../../src/clock.ts';
 import { createTestApp, OTHER_DOMAIN, TEST_DOMAIN, type TestApp } from '../helpers/app.ts';
+import { sdkError } from './support.ts';
 import { fillPath, v1Routes } from '../tenancy/v1-routes.ts';
 
 type Response = Awaited<ReturnType<FastifyInstance['inject']>>;
@@ -49,16 +50,6 @@ const credentialsOf = (key: KeyPair, domainId?: string) => {
 function sdkClient(key: KeyPair, domainId: string | undefined = TEST_DOMAIN) {
   const client = new HcClient(new DefaultHttpClient({}, [base])).withEndpoints([base]).withCredential(credentialsOf(key, domainId));
   return (options: object) => client.sendRequest({ pathParams: {}, queryParams: {}, headers: {}, ...options } as never) as Promise<Record<string, unknown>>;
-}
-
-/** The SDK exception of a rejected call (ClientRequestException: httpStatusCode, errorCode). */
-async function sdkError(call: Promise<unknown>): Promise<{ httpStatusCode: number; errorCode: string; errorMsg: string }> {
-  try {
-    await call;
-  } catch (error) {
-    return error as { httpStatusCode: number; errorCode: string; errorMsg: string };
-  }
-  throw new Error('the call succeeded');
 }
 
 /** Signs with the Node SDK's AKSKSigner the way its HcClient does; returns what inject should send. */

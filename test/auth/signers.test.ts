@@ -21,7 +21,7 @@ import { ManualClock } from '../../src/clock.ts';
 import { formatSdkDate, verifySdkSignature, type SignedRequest } from '../../src/auth/sdk-hmac.ts';
 import { projectIdOf } from '../../src/services/access-keys/access-key-rules.ts';
 import { createTestApp, TEST_DOMAIN } from '../helpers/app.ts';
-import { ecdsaSignerFor, Sm3Signer, type KeyPair, type StaticSigner } from './support.ts';
+import { ecdsaSignerFor, sdkError, Sm3Signer, type KeyPair, type StaticSigner } from './support.ts';
 
 type SdkCall = (options: object) => Promise<Record<string, unknown>>;
 
@@ -42,15 +42,6 @@ function clientWith(credentials: object, region?: boolean, endpoint = base): Sdk
   let client = new HcClient(new DefaultHttpClient({}, [endpoint])).withEndpoints([endpoint]).withCredential(credentials as never);
   if (region) client = client.withRegion(new Region(REGION, [endpoint]));
   return (options) => client.sendRequest({ pathParams: {}, queryParams: {}, headers: {}, ...options } as never) as Promise<Record<string, unknown>>;
-}
-
-async function sdkError(call: Promise<unknown>): Promise<{ httpStatusCode: number; errorCode: string; errorMsg: string }> {
-  try {
-    await call;
-  } catch (error) {
-    return error as { httpStatusCode: number; errorCode: string; errorMsg: string };
-  }
-  throw new Error('the call succeeded');
 }
 
 /**

@@ -46,3 +46,13 @@ export function ecdsaSignerFor(key: KeyPair): StaticSigner {
     }
   } as unknown as StaticSigner;
 }
+
+/** The SDK exception of a rejected call (ClientRequestException: httpStatusCode, errorCode); a success fails the test. */
+export async function sdkError(call: Promise<unknown>): Promise<{ httpStatusCode: number; errorCode: string; errorMsg: string }> {
+  try {
+    await call;
+  } catch (error) {
+    return error as { httpStatusCode: number; errorCode: string; errorMsg: string };
+  }
+  throw new Error('the call succeeded');
+}

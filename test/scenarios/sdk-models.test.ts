@@ -12,6 +12,7 @@ import { HcClient } from '@huaweicloud/huaweicloud-sdk-core/HcClient.js';
 import { DefaultHttpClient } from '@huaweicloud/huaweicloud-sdk-core/http/DefaultHttpClient.js';
 import { createTestApp } from '../helpers/app.ts';
 import { KEY_ARGS, certificateText, openssl, opensslCsr, scratch } from '../certificates/support.ts';
+import { sdkError } from '../auth/support.ts';
 
 type Json = Record<string, any>;
 
@@ -92,15 +93,6 @@ async function sdk(operation: string, call: Call = {}): Promise<Json> {
     headers: { 'x-test-call': String(++callCount) },
     ...(call.data !== undefined && { contentType: 'application/json', data: call.data }),
   } as never)) as Json;
-}
-
-async function sdkError(call: Promise<unknown>): Promise<{ httpStatusCode: number; errorCode: string; errorMsg: string }> {
-  try {
-    await call;
-  } catch (error) {
-    return error as { httpStatusCode: number; errorCode: string; errorMsg: string };
-  }
-  throw new Error('the call succeeded');
 }
 
 const DN = { common_name: 'sdk-root', country: 'CN', state: 'zhejiang', locality: 'hangzhou', organization: 'example', organizational_unit: 'platform' };
