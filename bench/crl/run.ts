@@ -9,7 +9,7 @@
  * (the server runs from dist/, hence the build; the database named is the server's admin database: the bench
  * creates and drops its own)
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -19,6 +19,7 @@ import { parseCrlSummary } from '../../src/x509/crl.ts';
 import { seedCa } from '../../test/certificates/support.ts';
 import { createTestApp } from '../../test/helpers/app.ts';
 import { freePort } from '../../test/helpers/database.ts';
+import { startServerProcess } from '../../test/helpers/server-process.ts';
 
 const run = promisify(execFile);
 const count = Number(process.argv[2] ?? 1_000_000);
@@ -48,35 +49,26 @@ const seedMs = performance.now() - seeded;
 
 // The server is its own process, as deployed (built with tsx from src/), so its peak RSS is the path's alone.
 const port = await freePort();
-const server = spawn(process.execPath, ['dist/src/server.js'], {
-  env: {
-    ...process.env,
-    DATABASE_URL: harness.database.url,
-    MASTER_KEY: Buffer.from(harness.config.masterKey).toString('base64'),
-    JWT_PRIVATE_KEY: harness.config.jwt.privateKeyPem,
-    JWT_PUBLIC_KEY: harness.config.jwt.publicKeyPem,
-    DEFAULT_DOMAIN_ID: harness.config.defaultDomainId,
-    REGION: harness.config.region,
-    PORT: String(port),
-    RUN_JOBS: 'false',
-    LOG_LEVEL: 'warn',
-    LOG_FORMAT: 'json',
-  },
-  stdio: ['ignore', 'inherit', 'inherit'],
+const server = await startServerProcess(['dist/src/server.js'], {
+  ...process.env,
+  DATABASE_URL: harness.database.url,
+  MASTER_KEY: Buffer.from(harness.config.masterKey).toString('base64'),
+  JWT_PRIVATE_KEY: harness.config.jwt.privateKeyPem,
+  JWT_PUBLIC_KEY: harness.config.jwt.publicKeyPem,
+  DEFAULT_DOMAIN_ID: harness.config.defaultDomainId,
+  REGION: harness.config.region,
+  PORT: String(port),
+  RUN_JOBS: 'false',
+  LOG_LEVEL: 'warn',
+  LOG_FORMAT: 'json',
 });
-const address = `http://127.0.0.1:${port}`;
-for (let tries = 0; ; tries++) {
-  const ready = await fetch(`${address}/ready`).then((response) => response.ok, () => false);
-  if (ready) break;
-  if (tries > 300) throw new Error('server did not start');
-  await new Promise((resolve) => setTimeout(resolve, 100));
-}
+const address = server.base;
 // A running server: one small CRL (the root's) signed and served first, so first-request costs are not counted.
 await run('curl', ['-sf', '-o', '/dev/null', `${address}/crl/${root.id}.crl`]);
-const highWater = async () => Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${server.pid}/status`, 'utf8'))![1]) * 1024;
+const highWater = async () => Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${server.child.pid}/status`, 'utf8'))![1]) * 1024;
 // utime + stime of the server process in clock ticks (100 per second on Linux).
 const cpuSeconds = async () => {
-  const fields = (await readFile(`/proc/${server.pid}/stat`, 'utf8')).split(') ')[1].split(' ');
+  const fields = (await readFile(`/proc/${server.child.pid}/stat`, 'utf8')).split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 };
 const rssBefore = await highWater();
@@ -87,7 +79,7 @@ const { stdout: status } = await run('curl', ['-s', '-o', crlPath, '-w', '%{http
 const serveMs = performance.now() - began;
 const peakRss = await highWater();
 const serverCpu = (await cpuSeconds()) - cpuBefore;
-server.kill('SIGTERM');
+await server.stop();
 if (status !== '200') throw new Error(`GET /crl answered ${status}`);
 
 const der = new Uint8Array(await readFile(crlPath));
