@@ -215,6 +215,20 @@ function checkPublicBaseUrl(publicBaseUrl: string, production: boolean, given: b
   }
 }
 
+/** DATABASE_URL, with DATABASE_PASSWORD put in when the password is kept apart (an RDS-managed secret's `#password`). */
+function databaseUrl(env: Env): string | undefined {
+  const raw = env.DATABASE_URL || undefined;
+  if (!raw || !env.DATABASE_PASSWORD) return raw;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('DATABASE_URL must be a postgres:// connection string');
+  }
+  url.password = env.DATABASE_PASSWORD;
+  return url.toString();
+}
+
 /** Where the process runs: a Lambda deployment has no embedded database and serves one request at a time. */
 export type Target = 'server' | 'lambda';
 
@@ -283,7 +297,7 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
     logFormat,
     metricsToken,
     dataDir,
-    databaseUrl: env.DATABASE_URL || undefined,
+    databaseUrl: databaseUrl(env),
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', target === 'lambda' ? LAMBDA_POOL_SIZE : SERVER_POOL_SIZE, 1, 500),
     autoMigrate: boolean(env, 'AUTO_MIGRATE', true),
     runJobs: boolean(env, 'RUN_JOBS', true),
@@ -319,8 +333,8 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
 
 /** What a migration run needs, and nothing else: the database (the `migrate` Lambda and `npm run db:migrate`). */
 export function loadMigrationConfig(env: Env = process.env): { databaseUrl: string } {
-  const databaseUrl = env.DATABASE_URL;
-  if (!databaseUrl) throw new ConfigError('DATABASE_URL is required to migrate a Lambda deployment');
-  if (!/^postgres(ql)?:\/\//.test(databaseUrl)) throw new ConfigError('DATABASE_URL must be a postgres:// connection string');
-  return { databaseUrl };
+  const url = databaseUrl(env);
+  if (!url) throw new ConfigError('DATABASE_URL is required to migrate a Lambda deployment');
+  if (!/^postgres(ql)?:\/\//.test(url)) throw new ConfigError('DATABASE_URL must be a postgres:// connection string');
+  return { databaseUrl: url };
 }

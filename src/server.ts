@@ -3,9 +3,10 @@ import { buildApp } from './app.ts';
 import { mintAdminToken } from './auth/dev-token.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { openRuntime } from './runtime.ts';
+import { resolveSecretReferences } from './secrets.ts';
 
 async function main(): Promise<void> {
-  const config = loadConfig();
+  const config = loadConfig(await resolveSecretReferences(process.env));
   const runtime = await openRuntime(config);
   const app = await buildApp({ config, database: runtime.database, keyStores: runtime.keyStores });
   await app.listen({ host: config.host, port: config.port });

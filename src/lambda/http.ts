@@ -2,11 +2,12 @@
 import { buildApp } from '../app.ts';
 import { loadConfig } from '../config.ts';
 import { openRuntime } from '../runtime.ts';
+import { resolveSecretReferences } from '../secrets.ts';
 import { httpHandlerFor } from './adapters.ts';
 
 // Marks for bench/coldstart's breakdown of the init.
 performance.mark('pca:imported');
-const config = loadConfig(process.env, 'lambda');
+const config = loadConfig(await resolveSecretReferences(process.env), 'lambda');
 const runtime = await openRuntime(config, { migrate: false });
 const app = await buildApp({ config, database: runtime.database, keyStores: runtime.keyStores });
 app.addHook('onClose', () => runtime.close());

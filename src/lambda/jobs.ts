@@ -6,10 +6,11 @@ import { LOG_REDACT_PATHS } from '../http/plugins/access-log.ts';
 import { JobRunner } from '../jobs/job-runner.ts';
 import { createMetrics } from '../metrics/metrics.ts';
 import { openRuntime } from '../runtime.ts';
+import { resolveSecretReferences } from '../secrets.ts';
 import { createJobs, createServices } from '../services/index.ts';
 import { jobHandlerFor } from './adapters.ts';
 
-const config = loadConfig(process.env, 'lambda');
+const config = loadConfig(await resolveSecretReferences(process.env), 'lambda');
 const runtime = await openRuntime(config, { migrate: false });
 // Services count into metrics; a scheduled function has no /metrics, so they stay in this container.
 const metrics = createMetrics(runtime.database.poolStats);

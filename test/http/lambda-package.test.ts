@@ -22,7 +22,11 @@ const NODE = process.env.LAMBDA_NODE ?? process.execPath;
 
 const work = await mkdtemp(path.join(os.tmpdir(), 'pca-package-'));
 t.teardown(() => rm(work, { recursive: true, force: true }));
-await run('npm', ['run', 'package', '--', '--param=publicBaseUrl=https://pca.package.internal', '--param=databaseUrl=postgres://never@db.package.internal/pca'], { cwd: REPO, maxBuffer: 64 * 1024 * 1024 });
+const secretArn = (name: string) => `--param=${name}SecretArn=arn:aws:secretsmanager:eu-central-1:123456789012:secret:${name}-AbCdEf`;
+await run('npm', ['run', 'package', '--', '--param=publicBaseUrl=https://pca.package.internal', '--param=jwtPublicKey=unused', secretArn('databaseUrl'), secretArn('masterKey'), secretArn('jwtPrivateKey')], {
+  cwd: REPO,
+  maxBuffer: 64 * 1024 * 1024,
+});
 const zip = path.join(REPO, '.serverless/private-ca-service.zip');
 const zipBytes = (await stat(zip)).size;
 await run('unzip', ['-q', zip, '-d', work]);
