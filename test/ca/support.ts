@@ -24,7 +24,11 @@ export interface Client {
   root(overrides?: Json, domainId?: string): Promise<string>;
   subordinate(issuerId: string, overrides?: Json, domainId?: string): Promise<string>;
   show(caId: string, domainId?: string): Promise<Json>;
+  /** Orders one yearly/monthly CA and configures it as a root; its id and the end of its paid period (ms). */
+  prepaidRoot(order: { period_type: 2 | 3; period_num: number; is_auto_renew: 0 | 1 }, overrides?: Json): Promise<{ id: string; expiry: number }>;
 }
+
+export const PREPAID_PRODUCT = { cloud_service_type: 'hws.service.type.ccm', resource_type: 'hws.resource.type.pca.duration', resource_spec_code: 'ca.duration' };
 
 export function client(harness: TestApp): Client {
   async function call(method: string, url: string, payload?: unknown, domainId?: string) {
@@ -41,6 +45,11 @@ export function client(harness: TestApp): Client {
     const response = await call('POST', CA, payload, domainId);
     if (response.status !== 200) throw new Error(`create failed: ${response.status} ${JSON.stringify(response.body)}`);
     return response.body.ca_id as string;
+  }
+  async function show(caId: string, domainId?: string): Promise<Json> {
+    const response = await call('GET', `${CA}/${caId}`, undefined, domainId);
+    if (response.status !== 200) throw new Error(`show failed: ${response.status} ${JSON.stringify(response.body)}`);
+    return response.body;
   }
   return {
     call,
@@ -59,10 +68,13 @@ export function client(harness: TestApp): Client {
         },
         domainId,
       ),
-    async show(caId, domainId) {
-      const response = await call('GET', `${CA}/${caId}`, undefined, domainId);
-      if (response.status !== 200) throw new Error(`show failed: ${response.status} ${JSON.stringify(response.body)}`);
-      return response.body;
+    show,
+    async prepaidRoot(order, overrides = {}) {
+      const ordered = await call('POST', `${CA}/order`, { cloud_service_type: 'hws.service.type.ccm', charging_mode: 0, subscription_num: 1, product_infos: [PREPAID_PRODUCT], ...order });
+      if (ordered.status !== 200) throw new Error(`order failed: ${ordered.status} ${JSON.stringify(ordered.body)}`);
+      const id = ordered.body.ca_ids[0] as string;
+      await created({ type: 'ROOT', ca_id: id, distinguished_name: DN, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 5 }, ...overrides });
+      return { id, expiry: (await show(id)).prepaid_expire_time as number };
     },
   };
 }

@@ -1,8 +1,9 @@
 /**
  * Keys of deleted CAs are destroyed when the deletion becomes final, never during the pending window (issue #13
- * item 12), with the real stores: the sealed software key leaves the database; the PKCS#11 key leaves the SoftHSM2
- * token (the store's own lookup and pkcs11-tool no longer find it). A store that fails leaves the CA removed whole
- * and its key reference in place, and the next run of the job destroys it.
+ * item 12), and so are those of yearly/monthly CAs released when their retention period ends (issue #21 item 7),
+ * never while frozen. With the real stores: the sealed software key leaves the database; the PKCS#11 key leaves the
+ * SoftHSM2 token (neither the store's own lookup nor another PKCS#11 application, through pkcs11js, finds it). A store
+ * that fails leaves the CA removed whole and its key reference in place, and the next run of the job destroys it.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { createPkcs11KeyStore } from '../../src/keystore/pkcs11-key-store.ts';
 import { caDeletionJob } from '../../src/services/ca/ca-jobs.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { CA, DN, assertError, client, verifyWithChain } from '../ca/support.ts';
-import { run, SOFTHSM_LIBRARY, softHsmToken } from './support.ts';
+import { SOFTHSM_LIBRARY, softHsmToken, tokenPrivateKeys } from './support.ts';
 
 const DAY = 86_400_000;
 // Each case starts three weeks back and moves forward through deletion windows: what it signs is valid today.
@@ -32,6 +33,31 @@ async function deletedRoot(harness: TestApp, commonName: string, days = 7): Prom
   const deleted = await api.call('DELETE', `${CA}/${root}?pending_days=${days}`);
   if (deleted.status !== 204) throw new Error(`delete failed: ${deleted.status} ${JSON.stringify(deleted.body)}`);
   return root;
+}
+
+/**
+ * Frozen one second before its retention ends, the prepaid CA keeps its key through a job run; at the end of
+ * retention the job removes it (durably, audited) and destroys the key. Moves the clock past the case's other CAs'
+ * windows, so call it last. `keyGone` says whether the key has left its store.
+ */
+async function releasedPrepaidLosesItsKey(t: Test, harness: TestApp, keyGone: (keyRef: string) => Promise<boolean>): Promise<void> {
+  const runJob = () => harness.app.jobRunner.runOnce('ca-deletion');
+  const prepaid = await client(harness).prepaidRoot({ period_type: 2, period_num: 1, is_auto_renew: 0 }, { distinguished_name: { ...DN, common_name: 'released-prepaid-root' } });
+  const key = (await keyRefOf(harness, prepaid.id))!;
+  clock.set(prepaid.expiry + 30 * DAY - 1000);
+  t.match(await client(harness).show(prepaid.id), { freeze_flag: 1 }, 'frozen, 1 s before its retention ends');
+  t.same(await runJob(), { removed: 0, keysDestroyed: 0 }, 'a frozen CA is not removed');
+  t.equal(await keyRefOf(harness, prepaid.id), key, 'and keeps its key');
+  t.notOk(await keyGone(key));
+  clock.advance(1000);
+  assertError(t, await client(harness).call('GET', `${CA}/${prepaid.id}`), 404, 'PCA.10010002');
+  t.same(await runJob(), { removed: 1, keysDestroyed: 1 }, 'released: removed, its key destroyed');
+  const row = await harness.database.prisma.certificateAuthority.findUniqueOrThrow({ where: { id: prepaid.id } });
+  t.ok(row.removedAt, 'the release is stored');
+  t.equal(row.keyRef, null, 'key_ref cleared');
+  t.ok(await keyGone(key), 'the key has left its store');
+  t.equal(await harness.database.prisma.auditEvent.count({ where: { resourceId: prepaid.id, action: 'pca:ca:remove' } }), 1, 'audited once');
+  t.same(await runJob(), { removed: 0, keysDestroyed: 0 }, 'a second run has nothing left to do');
 }
 
 /** Restores and enables `root`, then proves its key still signs: a subordinate it issues passes openssl. */
@@ -80,6 +106,12 @@ t.test('software store: the sealed key stays through the pending window and leav
   t.match(await keyRefOf(harness, pending.body.ca_id), /^sw1:/);
   t.equal((await client(harness).call('DELETE', `${CA}/${pending.body.ca_id}`)).status, 204);
   t.equal(await keyRefOf(harness, pending.body.ca_id), null, 'an immediate removal destroys the key at once');
+
+  await releasedPrepaidLosesItsKey(t, harness, async (keyRef) => {
+    const sealed = keyRef.split(':')[2];
+    const rows = await prisma.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM certificate_authorities ca WHERE strpos(ca::text, ${sealed}) > 0`;
+    return Number(rows[0].n) === 0;
+  });
 });
 
 const softHsmMissing = !existsSync(SOFTHSM_LIBRARY)
@@ -102,13 +134,6 @@ t.test('PKCS#11 store: the key leaves the token at removal; a failing token leav
     await unreachable.pkcs11!.close();
     await rm(token.dir, { recursive: true, force: true });
   });
-  const hasPkcs11Tool = !spawnSync('pkcs11-tool', ['--version']).error;
-  if (!hasPkcs11Tool) t.comment('pkcs11-tool is absent (apt-get install opensc): the token is checked through the store only');
-  /** The CKA_IDs of the token's private keys, as pkcs11-tool lists them. */
-  const toolIds = async () => {
-    const { stdout } = await run('pkcs11-tool', ['--module', SOFTHSM_LIBRARY, '--token-label', label, '--login', '--pin', pin, '--list-objects', '--type', 'privkey']);
-    return [...stdout.matchAll(/ID:\s+([0-9a-f]+)/g)].map((match) => match[1]);
-  };
   /** A store of its own for each look: a store caches the handles of keys it has seen. */
   const withStore = async <T>(use: (store: ReturnType<typeof createPkcs11KeyStore>) => Promise<T>): Promise<T> => {
     const store = createPkcs11KeyStore(pkcs11);
@@ -120,7 +145,8 @@ t.test('PKCS#11 store: the key leaves the token at removal; a failing token leav
   };
   const onToken = async (keyRef: string) => {
     const found = await withStore((store) => store.check(keyRef)).then(() => true, (error: Error) => (/not found on token/.test(error.message) ? false : Promise.reject(error)));
-    if (hasPkcs11Tool) t.equal((await toolIds()).includes(keyRef.slice('p11:'.length)), found, 'pkcs11-tool agrees with the store');
+    const listed = (await tokenPrivateKeys(label, pin)).some((key) => key.id === keyRef.slice('p11:'.length));
+    t.equal(listed, found, 'another PKCS#11 application agrees with the store');
     return found;
   };
   const runJob = () => harness.app.jobRunner.runOnce('ca-deletion');
@@ -160,4 +186,6 @@ t.test('PKCS#11 store: the key leaves the token at removal; a failing token leav
   t.notOk(await onToken(crashedKey));
   t.same(await runJob(), { removed: 0, keysDestroyed: 1 }, 'a key already gone is no error');
   t.equal(await keyRefOf(harness, crashed), null);
+
+  await releasedPrepaidLosesItsKey(t, harness, async (keyRef) => !(await onToken(keyRef)));
 });

@@ -1,5 +1,5 @@
 /**
- * Scheduled CA jobs. Both are safe to run twice or on two instances at once: deletion claims rows with
+ * Scheduled CA jobs (auto-renewal of yearly/monthly CAs is billing/prepaid-renewal.ts). Both are safe to run twice or on two instances at once: deletion claims rows with
  * FOR UPDATE SKIP LOCKED and finalizes each with a conditional UPDATE, then destroys the keys of removed CAs
  * (key-destruction.ts: idempotent, conditional); expiry is one conditional UPDATE.
  */
@@ -7,7 +7,8 @@ import type { Db } from '../../db/database.ts';
 import type { Job } from '../../jobs/job-runner.ts';
 import type { KeyStores } from '../../keystore/index.ts';
 import { recordAudit } from '../audit/audit-log.ts';
-import type { BillingHooks } from '../billing/usage-hooks.ts';
+import { releasedBefore } from '../billing/prepaid.ts';
+import { CHARGING_MODE, type BillingHooks } from '../billing/usage-hooks.ts';
 import { systemContext } from '../context.ts';
 import { destroyKeysOfRemovedCas } from './key-destruction.ts';
 
@@ -22,9 +23,11 @@ export interface CaJobDeps {
 }
 
 /**
- * Removes CAs whose `delete_time` has passed: 404 from then on; revocation data stays; their tags go. Then destroys
- * the key of every removed CA that still holds one, this run's and any an earlier run (or an immediate removal)
- * could not destroy; a store failure fails the run after the others are done, and the next run retries it.
+ * Removes CAs whose `delete_time` has passed, and yearly/monthly CAs whose retention period has ended (released,
+ * billing/prepaid.ts): both answer 404 from then on (derived on read); this makes it durable. Revocation data
+ * stays; their tags go. Then destroys the key of every removed CA that still holds one, this run's and any an
+ * earlier run (or an immediate removal) could not destroy; a store failure fails the run after the others are
+ * done, and the next run retries it.
  */
 export function caDeletionJob(deps: CaJobDeps, intervalSeconds = 300): Job {
   return {
@@ -34,17 +37,26 @@ export function caDeletionJob(deps: CaJobDeps, intervalSeconds = 300): Job {
       let removed = 0;
       for (;;) {
         const claimed = await deps.db.$transaction(async (tx) => {
+          // The claim's WHERE is re-checked on the locked row, so a CA restored or renewed meanwhile is not taken.
           const due = await tx.$queryRaw<{ id: string }[]>`
             SELECT id::text AS id FROM certificate_authorities
-            WHERE status = 'DELETED' AND removed_at IS NULL AND delete_time <= ${now}
-            ORDER BY delete_time LIMIT ${BATCH} FOR UPDATE SKIP LOCKED`;
+            WHERE removed_at IS NULL AND ((status = 'DELETED' AND delete_time <= ${now})
+              OR (charging_mode = ${CHARGING_MODE.PREPAID} AND prepaid_until <= ${releasedBefore(now)}))
+            ORDER BY id LIMIT ${BATCH} FOR UPDATE SKIP LOCKED`;
           for (const { id } of due) {
-            const { count } = await tx.certificateAuthority.updateMany({ where: { id, status: 'DELETED', removedAt: null }, data: { removedAt: now } });
+            const { count } = await tx.certificateAuthority.updateMany({ where: { id, removedAt: null }, data: { removedAt: now } });
             if (count === 0) continue;
             const row = await tx.certificateAuthority.findUniqueOrThrow({ where: { id } });
+            // delete_time is set only while DELETED: a CA without a passed one was claimed as released.
+            const released = !(row.deleteTime && row.deleteTime <= now);
             await deps.billing.endUsage(tx, row, row.deleteTime ?? now);
             await tx.tag.deleteMany({ where: { resourceType: 'CA', resourceId: id } });
-            await recordAudit(tx, systemContext(CA_DELETION_JOB, row.domainId), { action: 'pca:ca:remove', resourceType: 'CA', resourceId: id });
+            await recordAudit(tx, systemContext(CA_DELETION_JOB, row.domainId), {
+              action: 'pca:ca:remove',
+              resourceType: 'CA',
+              resourceId: id,
+              ...(released && { detail: { reason: 'prepaid retention period ended', prepaid_expire_time: row.prepaidUntil!.toISOString() } }),
+            });
             removed++;
           }
           return due.length;
