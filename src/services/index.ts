@@ -16,6 +16,7 @@ import { createAccessKeyService } from './access-keys/access-key-service.ts';
 import { signatureExpiryJob } from './access-keys/signature-replay.ts';
 import { createAuditService } from './audit/audit-service.ts';
 import { billingSettlementJob, createBillingService } from './billing/billing-service.ts';
+import { caPrepaidRenewalJob } from './billing/prepaid-renewal.ts';
 import { createBillingHooks } from './billing/usage-hooks.ts';
 import { caDeletionJob, caExpiryJob } from './ca/ca-jobs.ts';
 import { createCaService } from './ca/ca-service.ts';
@@ -67,6 +68,7 @@ export function createJobs(services: Services, deps: ServiceDependencies): Job[]
   return [
     caDeletionJob({ db, keyStores: deps.keyStores, billing: services.billing.hooks }),
     caExpiryJob({ db }),
+    caPrepaidRenewalJob({ db, billing: services.billing.hooks }),
     billingSettlementJob(services.billing.settlement, deps.metrics),
     createCrlRefreshJob(services.revocation.crls),
     acmeExpiryJob({ db }),

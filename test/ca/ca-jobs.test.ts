@@ -22,7 +22,7 @@ const runTwiceAtOnce = (make: () => { run: (c: { now: Date; log: typeof log }) =
   Promise.all([make().run({ now: clock.now(), log }), make().run({ now: clock.now(), log })]) as Promise<Json[]>;
 
 t.test('the jobs are registered with the runner', async (t) => {
-  t.same(harness.app.jobRunner.jobs.map((job) => job.name).filter((name) => name.startsWith('ca-')).sort(), ['ca-deletion', 'ca-expiry']);
+  t.same(harness.app.jobRunner.jobs.map((job) => job.name).filter((name) => name.startsWith('ca-')).sort(), ['ca-deletion', 'ca-expiry', 'ca-prepaid-renewal']);
 });
 
 t.test('scheduled deletion: removed by the job once delete_time passes, exactly once when run twice at once', async (t) => {

@@ -11,6 +11,13 @@ import { CHARGING_MODE } from './usage-hooks.ts';
 const DAY_MS = 86_400_000;
 export const PREPAID_GRACE_MS = 15 * DAY_MS;
 export const PREPAID_RETENTION_MS = 15 * DAY_MS;
+/**
+ * How long before `prepaid_until` auto-renewal renews (billing/prepaid-renewal.ts): 7 days, Huawei's default
+ * deduction date ("at 03:00 seven days before the resource expires", Billing Center, Auto-Renewal Rules). With an
+ * hourly job that leaves 168 runs to succeed before the period ends, so an outage shorter than a week never lets
+ * an auto-renewed CA into its grace period; the 7 days also match what a customer sees on Huawei's side.
+ */
+export const PREPAID_RENEWAL_LEAD_MS = 7 * DAY_MS;
 
 /** IN_PERIOD until `prepaid_until`, GRACE for 15 days from it, FROZEN for 15 more, then RELEASED (gone). */
 export type PrepaidPhase = 'IN_PERIOD' | 'GRACE' | 'FROZEN' | 'RELEASED';

@@ -30,6 +30,10 @@
  *   recordPrepaidOrder(tx, { caId, domainId, periodType, periodNum, at })
  *     one CA_PREPAID record per ordered CA; also sets that CA's prepaid_until to the end of the purchased period
  *     (call it after inserting the CA row), and returns that end.
+ *   recordPrepaidRenewal(tx, { caId, domainId, periodType, periodNum, from })
+ *     the same for an automatic renewal (billing/prepaid-renewal.ts): one CA_PREPAID record for the period that
+ *     starts at `from` (the CA's prepaid_until), keyed by that start so a period is never billed twice; moves
+ *     prepaid_until from `from` to the period's end, and throws if it no longer is `from`.
  */
 import { randomUUID } from 'node:crypto';
 import { insertRows } from '../../db/bulk-insert.ts';
@@ -63,6 +67,11 @@ export interface PrepaidOrderLine {
   at: Date;
 }
 
+export interface PrepaidRenewalLine extends Omit<PrepaidOrderLine, 'at'> {
+  /** The end of the period being renewed: the renewed period starts there, whenever the renewal runs. */
+  from: Date;
+}
+
 export interface IssueCharge {
   recordId: string;
   /** True when the issuing CA's free quota paid for it. */
@@ -79,6 +88,7 @@ export interface BillingHooks {
   recordCertificateIssue(tx: Tx, issue: CertificateIssue): Promise<IssueCharge>;
   recordCertificateIssues(tx: Tx, issues: CertificateIssue[], freeQuotas: ReadonlyMap<string, number>): Promise<IssueCharge[]>;
   recordPrepaidOrder(tx: Tx, line: PrepaidOrderLine): Promise<{ periodEnd: Date }>;
+  recordPrepaidRenewal(tx: Tx, line: PrepaidRenewalLine): Promise<{ periodEnd: Date }>;
 }
 
 export const USAGE_KIND = { BILLABLE: 'BILLABLE', PENDING_DELETION: 'PENDING_DELETION' } as const;
@@ -155,6 +165,30 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
     };
   }
 
+  /** One CA_PREPAID record for `periodNum` months or years from `start`, at today's price; returns the period's end. */
+  async function recordPrepaidPeriod(tx: Tx, line: Omit<PrepaidOrderLine, 'at'>, start: Date, uniqueKey: string): Promise<Date> {
+    const periodEnd = prepaidPeriodEnd(start, line.periodType, line.periodNum);
+    const unitPrice = new Prisma.Decimal(line.periodType === PERIOD_TYPE.YEAR ? prices.caPricePerYear : prices.caPricePerMonth);
+    await tx.billingRecord.create({
+      data: {
+        id: randomUUID(),
+        uniqueKey,
+        domainId: line.domainId,
+        resourceType: 'CA',
+        resourceId: line.caId,
+        chargingMode: CHARGING_MODE.PREPAID,
+        usageType: 'CA_PREPAID',
+        usageStart: start,
+        usageEnd: periodEnd,
+        usageAmount: BigInt(line.periodNum),
+        unitPrice,
+        amount: unitPrice.times(line.periodNum),
+        currency: prices.currency,
+      },
+    });
+    return periodEnd;
+  }
+
   return {
     async startBillableUsage(tx, ca, at) {
       if (!isPayPerUse(ca)) return;
@@ -221,26 +255,15 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
     },
 
     async recordPrepaidOrder(tx, line) {
-      const periodEnd = prepaidPeriodEnd(line.at, line.periodType, line.periodNum);
-      const unitPrice = new Prisma.Decimal(line.periodType === PERIOD_TYPE.YEAR ? prices.caPricePerYear : prices.caPricePerMonth);
-      await tx.billingRecord.create({
-        data: {
-          id: randomUUID(),
-          uniqueKey: `CA_PREPAID:${line.caId}`,
-          domainId: line.domainId,
-          resourceType: 'CA',
-          resourceId: line.caId,
-          chargingMode: CHARGING_MODE.PREPAID,
-          usageType: 'CA_PREPAID',
-          usageStart: line.at,
-          usageEnd: periodEnd,
-          usageAmount: BigInt(line.periodNum),
-          unitPrice,
-          amount: unitPrice.times(line.periodNum),
-          currency: prices.currency,
-        },
-      });
+      const periodEnd = await recordPrepaidPeriod(tx, line, line.at, `CA_PREPAID:${line.caId}`);
       await tx.certificateAuthority.updateMany({ where: { id: line.caId }, data: { prepaidUntil: periodEnd } });
+      return { periodEnd };
+    },
+
+    async recordPrepaidRenewal(tx, line) {
+      const periodEnd = await recordPrepaidPeriod(tx, line, line.from, `CA_PREPAID:${line.caId}:${line.from.toISOString()}`);
+      const { count } = await tx.certificateAuthority.updateMany({ where: { id: line.caId, prepaidUntil: line.from }, data: { prepaidUntil: periodEnd } });
+      if (count !== 1) throw new Error(`CA ${line.caId}: its paid period no longer ends at ${line.from.toISOString()}; renewal rolled back`);
       return { periodEnd };
     },
   };
