@@ -5934,7 +5934,7 @@ export interface operations {
                     valid_days: number;
                     /** @description Default: the CA id */
                     crl_name?: string;
-                    /** @description Stored only: the service publishes CRLs itself */
+                    /** @description The bucket the CA publishes its CRL and certificate to, when the deployment publishes (CRL_PUBLISH_BUCKETS) and allows this one; else its first bucket */
                     obs_bucket_name?: string;
                 };
             };

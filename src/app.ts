@@ -82,8 +82,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   });
 
   const metrics = createMetrics(database.poolStats);
-  const deps = { config, database, keyStores: instrumentKeyStores(keyStores, metrics), clock, metrics };
+  const deps = { config, database, keyStores: instrumentKeyStores(keyStores, metrics), clock, metrics, log: app.log };
   const services = createServices(deps);
+  app.addHook('onClose', async () => services.revocation.publication?.close());
   app.decorate('config', config);
   app.decorate('services', services);
   app.decorate('jobRunner', new JobRunner(createJobs(services, deps), () => clock.now(), app.log, metrics));

@@ -46,8 +46,21 @@ export interface Config {
    * none, every client is who its socket says.
    */
   trustProxy: string[];
+  /** Where each newly signed CRL and the CA certificate are published besides the API (issue #18); off when absent. */
+  crlPublication?: CrlPublicationConfig;
   /** True when secrets were generated for development (printed warning at start). */
   development: boolean;
+}
+
+/**
+ * CRL publication: an S3 bucket (any S3-compatible endpoint) or, for the server, a folder per bucket name. A CA
+ * publishes to the bucket its CRL configuration names (`obs_bucket_name`) when it is one of `buckets`, else to the
+ * first; `publicBaseUrl` is where relying parties fetch the objects, `{bucket}` standing for the bucket's name.
+ */
+export interface CrlPublicationConfig {
+  buckets: string[];
+  publicBaseUrl: string;
+  target: { kind: 'directory'; directory: string } | { kind: 's3'; endpoint?: string; region?: string; forcePathStyle: boolean };
 }
 
 export const LOG_FORMATS = ['json', 'pretty'] as const;
@@ -229,6 +242,36 @@ function databaseUrl(env: Env): string | undefined {
   return url.toString();
 }
 
+/** S3's bucket naming rules (OBS has the same): also safe as one folder name. */
+export const BUCKET_NAME = /^(?!.*\.\.)(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+function crlPublication(env: Env): CrlPublicationConfig | undefined {
+  const buckets = (env.CRL_PUBLISH_BUCKETS ?? '').split(',').map((name) => name.trim()).filter(Boolean);
+  const related = ['CRL_PUBLIC_BASE_URL', 'CRL_PUBLISH_DIR', 'CRL_S3_ENDPOINT', 'CRL_S3_REGION', 'CRL_S3_FORCE_PATH_STYLE'].filter((name) => env[name]);
+  if (buckets.length === 0) {
+    if (related.length > 0) throw new ConfigError(`${related.join(', ')} configure CRL publication, which CRL_PUBLISH_BUCKETS turns on: set it too`);
+    return undefined;
+  }
+  for (const bucket of buckets) {
+    if (!BUCKET_NAME.test(bucket)) throw new ConfigError(`CRL_PUBLISH_BUCKETS: '${bucket}' is not a bucket name (3-63 lowercase letters, digits, '.' and '-')`);
+  }
+  const publicBaseUrl = (env.CRL_PUBLIC_BASE_URL ?? '').replace(/\/+$/, '');
+  try {
+    const url = new URL(publicBaseUrl.replaceAll('{bucket}', buckets[0]!));
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
+  } catch {
+    throw new ConfigError(`CRL_PUBLIC_BASE_URL must be the absolute http(s) URL the published objects are fetched from ({bucket} stands for the bucket), got '${publicBaseUrl}'`);
+  }
+  if (env.CRL_PUBLISH_DIR) {
+    const s3Settings = related.filter((name) => name.startsWith('CRL_S3_'));
+    if (s3Settings.length > 0) throw new ConfigError(`${s3Settings.join(', ')} configure S3, and CRL_PUBLISH_DIR publishes to a folder: give one`);
+    return { buckets, publicBaseUrl, target: { kind: 'directory', directory: path.resolve(env.CRL_PUBLISH_DIR) } };
+  }
+  const endpoint = env.CRL_S3_ENDPOINT || undefined;
+  if (endpoint !== undefined && !/^https?:\/\/[^/]+\/?$/.test(endpoint)) throw new ConfigError(`CRL_S3_ENDPOINT must be http(s)://host[:port], got '${endpoint}'`);
+  return { buckets, publicBaseUrl, target: { kind: 's3', endpoint, region: env.CRL_S3_REGION || undefined, forcePathStyle: boolean(env, 'CRL_S3_FORCE_PATH_STYLE', false) } };
+}
+
 /** Where the process runs: a Lambda deployment has no embedded database and serves one request at a time. */
 export type Target = 'server' | 'lambda';
 
@@ -327,6 +370,7 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
     },
     tls: tlsFiles(env),
     trustProxy: trustProxy(env),
+    crlPublication: crlPublication(env),
     development: needsDevSecrets,
   };
 }

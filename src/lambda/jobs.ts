@@ -14,7 +14,7 @@ const config = loadConfig(await resolveSecretReferences(process.env), 'lambda');
 const runtime = await openRuntime(config, { migrate: false });
 // Services count into metrics; a scheduled function has no /metrics, so they stay in this container.
 const metrics = createMetrics(runtime.database.poolStats);
-const deps = { config, database: runtime.database, keyStores: runtime.keyStores, clock: systemClock, metrics };
 const log = pino({ level: config.logLevel, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' } });
+const deps = { config, database: runtime.database, keyStores: runtime.keyStores, clock: systemClock, metrics, log };
 
 export const handler = jobHandlerFor(new JobRunner(createJobs(createServices(deps), deps), () => systemClock.now(), log, metrics));

@@ -55,6 +55,12 @@ export function createMetrics(poolStats?: () => PoolStats) {
       buckets: [512, 4096, 65536, 1 << 20, 16 << 20, 64 << 20],
       registers,
     }),
+    crlPublications: new Counter({
+      name: 'pca_crl_publications_total',
+      help: 'CRL publications to object storage: published, or failed (the crl-refresh job retries them)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
     ocspResponses: new Counter({
       name: 'pca_ocsp_responses_total',
       help: 'OCSP answers: good, revoked or unknown per certificate asked, or the error status of a refused request',

@@ -25,6 +25,7 @@ import { createCertificateService } from './certificates/certificate-service.ts'
 import { createIssuanceService } from './certificates/issuance-service.ts';
 import { createReadinessService } from './readiness-service.ts';
 import { createCrlRefreshJob, createRevocationServices } from './revocation/index.ts';
+import type { ErrorLog } from './publication/publication-service.ts';
 import { createTagService } from './tags/tag-service.ts';
 
 export type { KeyStores };
@@ -35,16 +36,18 @@ export interface ServiceDependencies {
   keyStores: KeyStores;
   clock: Clock;
   metrics: Metrics;
+  /** Failures a service survives but an operator must see (a CRL publication that the crl-refresh job will retry). */
+  log: ErrorLog;
 }
 
 export function createServices(deps: ServiceDependencies) {
-  const { database, keyStores, clock, config, metrics } = deps;
+  const { database, keyStores, clock, config, metrics, log } = deps;
   const db = database.prisma;
   const configuredStores = [keyStores.software, ...(keyStores.pkcs11 ? [keyStores.pkcs11] : [])];
   // Called inside the CA, order and certificate transactions (see billing/usage-hooks.ts).
   const billingHooks = createBillingHooks(config.billing);
   const issuance = createIssuanceService({ db, clock, config, keyStores, billing: billingHooks, metrics });
-  const revocation = createRevocationServices({ db, clock, keyStores, config, metrics });
+  const revocation = createRevocationServices({ db, clock, keyStores, config, metrics, log });
   return {
     billing: createBillingService({ db, config, hooks: billingHooks }),
     readiness: createReadinessService({ database, keyStores: configuredStores }),
@@ -70,7 +73,7 @@ export function createJobs(services: Services, deps: ServiceDependencies): Job[]
     caExpiryJob({ db }),
     caPrepaidRenewalJob({ db, billing: services.billing.hooks }),
     billingSettlementJob(services.billing.settlement, deps.metrics),
-    createCrlRefreshJob(services.revocation.crls),
+    createCrlRefreshJob(services.revocation.crls, services.revocation.publication),
     acmeExpiryJob({ db }),
     signatureExpiryJob({ db }),
   ];

@@ -42,7 +42,7 @@ t.test('every handler named in serverless.yml is exported by an entry module in 
   }
 });
 
-t.test('osls package: secrets by reference, no secret value anywhere in .serverless/, read access to exactly those', async (t) => {
+t.test('osls package: secrets by reference, no secret value anywhere in .serverless/, read access to exactly those; CRL publishing to its bucket', async (t) => {
   const repo = fileURLToPath(new URL('../..', import.meta.url));
   const work = await mkdtemp(path.join(os.tmpdir(), 'pca-osls-'));
   t.teardown(() => rm(work, { recursive: true, force: true }));
@@ -60,7 +60,7 @@ t.test('osls package: secrets by reference, no secret value anywhere in .serverl
   };
   const arn = (name: string) => `arn:aws:secretsmanager:eu-central-1:123456789012:secret:${name}-AbCdEf`;
   const references = { databaseUrlSecretArn: arn('pca-database-url'), masterKeySecretArn: arn('pca-master-key'), jwtPrivateKeySecretArn: arn('pca-jwt-private-key') };
-  const params = Object.entries({ publicBaseUrl: 'https://pca.corp.internal', jwtPublicKey: publicKey, ...references }).map(([name, value]) => `--param=${name}=${value}`);
+  const params = Object.entries({ publicBaseUrl: 'https://pca.corp.internal', jwtPublicKey: publicKey, crlBucket: 'pca-crls', crlPublicBaseUrl: 'https://crl.corp.internal', ...references }).map(([name, value]) => `--param=${name}=${value}`);
   await promisify(execFile)(path.join(repo, 'node_modules/.bin/osls'), ['package', ...params], {
     cwd: work,
     env: { PATH: process.env.PATH, HOME: work, ...secrets },
@@ -101,4 +101,9 @@ t.test('osls package: secrets by reference, no secret value anywhere in .serverl
   const secretStatements = statements.filter((statement) => statement.Action.some((action) => action.startsWith('secretsmanager:')));
   t.same(secretStatements.map((statement) => statement.Action), [['secretsmanager:GetSecretValue']], 'reading secrets, and nothing else');
   t.same([...secretStatements[0]!.Resource].sort(), Object.values(references).sort(), 'on exactly the three secrets (no wildcard)');
+
+  const publishing = template.Resources.CrlPublishingPolicy!;
+  t.equal(publishing.Properties.Roles[0].Ref, 'IamRoleLambdaExecution');
+  t.same(publishing.Properties.PolicyDocument.Statement, [{ Effect: 'Allow', Action: 's3:PutObject', Resource: ['arn:aws:s3:::pca-crls/crl/*', 'arn:aws:s3:::pca-crls/ca/*'] }], 'CRL publishing writes two prefixes of its bucket');
+  t.equal(functions[0]!.Properties.Environment.Variables.CRL_PUBLISH_BUCKETS, 'pca-crls');
 });

@@ -85,7 +85,7 @@ export async function signCaCertificate(
   }
   const issuer = await loadIssuer(tx, ctx, request.issuerRef!, {
     region: deps.config.region,
-    publicBaseUrl: deps.config.publicBaseUrl,
+    publicUrls: deps.config,
     keyStores: deps.keyStores,
     now,
     lock: 'share',

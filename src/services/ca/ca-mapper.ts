@@ -7,7 +7,9 @@ import { prepaidDaysLeft, prepaidPhase } from '../billing/prepaid.ts';
 import { caUrn } from '../urn.ts';
 import { storedPolicyDocument, type IssuancePolicyDocument } from '../policy/index.ts';
 import type { NameConstraints } from '../../x509/name-constraints.ts';
-import { effectiveStatus, publicUrls, type CaStatus } from './ca-rules.ts';
+import { crlDistributionPoint } from '../publication/publication-rules.ts';
+import { effectiveStatus, type CaStatus } from './ca-rules.ts';
+import type { PublicUrlConfig } from './issuer.ts';
 
 export type { DistinguishedNameObject };
 
@@ -59,13 +61,13 @@ export function distinguishedNameOf(row: CertificateAuthority): DistinguishedNam
   return row.commonName === null ? null : dnObject(row);
 }
 
-export function crlConfigurationOf(row: CertificateAuthority, publicBaseUrl: string): CrlConfigurationObject {
+export function crlConfigurationOf(row: CertificateAuthority, config: PublicUrlConfig): CrlConfigurationObject {
   return {
     enabled: row.crlEnabled,
     crl_name: row.crlName,
     obs_bucket_name: row.obsBucketName,
     valid_days: row.crlValidDays,
-    crl_dis_point: row.crlEnabled ? publicUrls.crl(publicBaseUrl, row.id) : null,
+    crl_dis_point: row.crlEnabled ? crlDistributionPoint(config, row) : null,
   };
 }
 
@@ -77,7 +79,7 @@ export interface CaObjectContext {
 
 export function toCaObject(
   row: CertificateAuthority,
-  config: Pick<Config, 'region' | 'publicBaseUrl'>,
+  config: Pick<Config, 'region' | 'publicBaseUrl' | 'crlPublication'>,
   context: CaObjectContext,
 ): CaObject {
   return {
@@ -97,7 +99,7 @@ export function toCaObject(
     not_before: millis(row.notBefore),
     not_after: millis(row.notAfter),
     distinguished_name: distinguishedNameOf(row),
-    crl_configuration: crlConfigurationOf(row, config.publicBaseUrl),
+    crl_configuration: crlConfigurationOf(row, config),
     enterprise_project_id: row.enterpriseProjectId,
     free_quota: row.freeQuota,
     charging_mode: row.chargingMode,

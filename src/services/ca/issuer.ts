@@ -18,6 +18,7 @@ import { storedIssuancePolicy, type IssuancePolicy, type IssuerRules } from '../
 import type { RequestContext, Tx } from '../context.ts';
 import { resolveCaReference } from '../urn.ts';
 import { PREPAID_GRACE_MS, prepaidPhase } from '../billing/prepaid.ts';
+import { crlDistributionPoint } from '../publication/publication-rules.ts';
 import { effectiveStatus, existingCa, publicUrls } from './ca-rules.ts';
 
 export { validityWindow } from './ca-rules.ts';
@@ -41,7 +42,7 @@ export interface Issuer {
 
 export interface LoadIssuerOptions {
   region: string;
-  publicBaseUrl: string;
+  publicUrls: PublicUrlConfig;
   keyStores: KeyStores;
   now: Date;
   /** Names the parameter in messages (default `issuer_id`). */
@@ -130,7 +131,7 @@ export async function loadIssuer(db: Reader, ctx: RequestContext, reference: str
     notAfter: row.notAfter!,
     pathLength: row.pathLength,
     chain,
-    urls: issuerUrls(row, opts.publicBaseUrl),
+    urls: issuerUrls(row, opts.publicUrls),
     chainConstraints: chainNameConstraints(chain),
   };
 }
@@ -146,10 +147,13 @@ export function issuerRules(issuer: Pick<Issuer, 'row' | 'chainConstraints'>, ex
   return { policies: own ? [own, ...extraPolicies] : extraPolicies, chainConstraints: issuer.chainConstraints };
 }
 
-export function issuerUrls(row: CertificateAuthority, publicBaseUrl: Config['publicBaseUrl']): Issuer['urls'] {
+/** What the URLs in issued certificates depend on. */
+export type PublicUrlConfig = Pick<Config, 'publicBaseUrl' | 'crlPublication'>;
+
+export function issuerUrls(row: CertificateAuthority, config: PublicUrlConfig): Issuer['urls'] {
   return {
-    caIssuers: publicUrls.caCertificate(publicBaseUrl, row.id),
-    ...(row.crlEnabled ? { crlDistributionPoint: publicUrls.crl(publicBaseUrl, row.id) } : {}),
-    ...(row.ocspEnabled ? { ocsp: publicUrls.ocsp(publicBaseUrl, row.id) } : {}),
+    caIssuers: publicUrls.caCertificate(config.publicBaseUrl, row.id),
+    ...(row.crlEnabled ? { crlDistributionPoint: crlDistributionPoint(config, row) } : {}),
+    ...(row.ocspEnabled ? { ocsp: publicUrls.ocsp(config.publicBaseUrl, row.id) } : {}),
   };
 }

@@ -48,7 +48,7 @@ export function createIssuingCaLoader(deps: { config: Pick<Config, 'region' | 'p
   /** The same checks as `loadIssuer` on a row read under the caller's FOR SHARE lock. */
   async function issuingCaOf(tx: Db | Tx, row: Issuer['row'], now: Date): Promise<IssuingCa> {
     assertCanIssue(row, now, FIELD);
-    return { row, ...(await materialOf(tx, row)), notAfter: row.notAfter!, pathLength: row.pathLength, urls: issuerUrls(row, deps.config.publicBaseUrl) };
+    return { row, ...(await materialOf(tx, row)), notAfter: row.notAfter!, pathLength: row.pathLength, urls: issuerUrls(row, deps.config) };
   }
 
   return {

@@ -29,7 +29,7 @@ const RevokeBody = Type.Object({
 const EnableCrlBody = Type.Object({
   valid_days: Type.Integer({ minimum: CRL_VALID_DAYS.min, maximum: CRL_VALID_DAYS.max, description: 'nextUpdate = thisUpdate + valid_days' }),
   crl_name: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Default: the CA id' })),
-  obs_bucket_name: Type.Optional(Type.String({ maxLength: 64, description: 'Stored only: the service publishes CRLs itself' })),
+  obs_bucket_name: Type.Optional(Type.String({ maxLength: 64, description: 'The bucket the CA publishes its CRL and certificate to, when the deployment publishes (CRL_PUBLISH_BUCKETS) and allows this one; else its first bucket' })),
 });
 const OcspSwitchBody = Type.Object({ ocsp_switch: Type.Boolean() });
 const CrlResponse = Type.Object({

@@ -1,0 +1,216 @@
+/**
+ * CRL publication (issue #18): each newly signed CRL and the CA certificate go to object storage, and certificates
+ * name the published CRL. The S3 path runs against s3rver, an S3-compatible server this test starts, with the real
+ * `@aws-sdk/client-s3` (path-style requests; virtual-host style needs DNS names for buckets, which this machine has
+ * not); the directory publisher writes into a temporary folder. openssl verifies every published CRL against the
+ * CA certificate and reads the CDP of issued certificates. A publication that fails leaves the revocation in place
+ * and is published by the crl-refresh job once the bucket exists.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import t from 'tap';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+import { createTestApp, testConfig, type TestApp } from '../helpers/app.ts';
+import { openssl, scratch, seedCa, type SeededCa } from '../certificates/support.ts';
+
+const CA = '/v1/private-certificate-authorities';
+const METRICS_TOKEN = 'crl-publication-metrics-token';
+const dir = await scratch('crl-publication');
+const storage = await mkdtemp(path.join(os.tmpdir(), 'pca-s3rver-'));
+t.teardown(async () => {
+  await rm(path.dirname(dir.file('x')), { recursive: true, force: true });
+  await rm(storage, { recursive: true, force: true });
+});
+
+// s3rver accepts its own fixed credentials (S3RVER/S3RVER), signed as AWS signs.
+process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
+process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
+// s3rver ships no types: what this test uses of it.
+const S3rver = createRequire(import.meta.url)('s3rver') as new (options: object) => { run(): Promise<AddressInfo>; close(): Promise<void> };
+const s3rver = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: storage, configureBuckets: [{ name: 'pca-crls' }, { name: 'tenant-crls' }] });
+const { port } = await s3rver.run();
+t.teardown(() => s3rver.close());
+const endpoint = `http://127.0.0.1:${port}`;
+const s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true });
+t.teardown(() => s3.destroy());
+
+async function getObject(bucket: string, key: string): Promise<{ body: Uint8Array; contentType?: string; cacheControl?: string }> {
+  const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return { body: await object.Body!.transformToByteArray(), contentType: object.ContentType, cacheControl: object.CacheControl };
+}
+
+function helpers(harness: TestApp) {
+  const auth = harness.auth();
+  const post = async (url: string, payload?: object) => {
+    const response = await harness.app.inject({ method: 'POST', url, headers: auth, ...(payload ? { payload } : {}) });
+    if (response.statusCode >= 300) throw new Error(`${url}: ${response.statusCode} ${response.body}`);
+    return response;
+  };
+  return {
+    post,
+    async issue(issuerId: string): Promise<{ id: string; pem: string }> {
+      const response = await post('/v1/private-certificates', {
+        issuer_id: issuerId,
+        key_algorithm: 'EC256',
+        distinguished_name: { common_name: `leaf-${randomUUID().slice(0, 8)}` },
+        validity: { type: 'DAY', value: 30 },
+      });
+      const id = (response.json() as { certificate_id: string }).certificate_id;
+      const exported = await post(`/v1/private-certificates/${id}/export`, { is_compressed: 'false', type: 'OTHER' });
+      return { id, pem: (exported.json() as { certificate: string }).certificate };
+    },
+    async crlDisPoint(caId: string): Promise<string | null> {
+      const shown = await harness.app.inject({ method: 'GET', url: `${CA}/${caId}`, headers: auth });
+      return (shown.json() as { crl_configuration: { crl_dis_point: string | null } }).crl_configuration.crl_dis_point;
+    },
+  };
+}
+
+/** openssl's verdict on a CRL's signature by the CA, and the serials it lists. */
+async function judgeCrl(name: string, der: Uint8Array, ca: SeededCa): Promise<{ verified: boolean; serials: string[]; crlNumber: number }> {
+  const crlFile = await dir.write(`${name}.crl`, der);
+  const caFile = await dir.write(`${name}-ca.pem`, ca.pem);
+  const result = await openssl(['crl', '-inform', 'DER', '-in', crlFile, '-CAfile', caFile, '-verify', '-noout', '-text']);
+  const text = result.stdout;
+  return {
+    verified: /verify OK/.test(result.stderr + result.stdout),
+    serials: [...text.matchAll(/Serial Number: ([0-9A-F]+)/g)].map((match) => match[1]!.toLowerCase()),
+    crlNumber: Number(/X509v3 CRL Number:\s*\n\s*(\d+)/.exec(text)?.[1]),
+  };
+}
+
+async function cdpOf(name: string, pem: string): Promise<string[]> {
+  const text = (await openssl(['x509', '-in', await dir.write(`${name}.pem`, pem), '-noout', '-ext', 'crlDistributionPoints'])).stdout;
+  return [...text.matchAll(/URI:(\S+)/g)].map((match) => match[1]!);
+}
+
+const serialOf = async (name: string, pem: string) =>
+  (await openssl(['x509', '-in', await dir.write(`${name}-serial.pem`, pem), '-noout', '-serial'])).stdout.trim().replace(/^serial=/, '').toLowerCase();
+
+t.test('S3: the CRL and CA certificate are published at revoke, certificates name the published CRL, revoke updates it', async (t) => {
+  const harness = await createTestApp({
+    env: {
+      CRL_PUBLISH_BUCKETS: 'pca-crls,tenant-crls,not-created-yet',
+      CRL_PUBLIC_BASE_URL: `${endpoint}/{bucket}`,
+      CRL_S3_ENDPOINT: endpoint,
+      CRL_S3_REGION: 'us-east-1',
+      CRL_S3_FORCE_PATH_STYLE: 'true',
+      METRICS_TOKEN,
+    },
+  });
+  t.teardown(() => harness.close());
+  const { post, issue, crlDisPoint } = helpers(harness);
+  const root = await seedCa(harness, { commonName: 'pub-root' });
+  const sub = await seedCa(harness, { commonName: 'pub-sub', parent: root, pathLength: 0 });
+
+  // The sub names a bucket the deployment allows; the root names one it does not, and publishes to the first.
+  await post(`${CA}/${sub.id}/crl/enable`, { valid_days: 7, obs_bucket_name: 'tenant-crls' });
+  await post(`${CA}/${root.id}/crl/enable`, { valid_days: 7, obs_bucket_name: 'someone-elses-bucket' });
+  const subCrlUrl = `${endpoint}/tenant-crls/crl/${sub.id}.crl`;
+  t.equal(await crlDisPoint(sub.id), subCrlUrl, 'crl_dis_point names the published object');
+  t.equal(await crlDisPoint(root.id), `${endpoint}/pca-crls/crl/${root.id}.crl`, 'a bucket outside CRL_PUBLISH_BUCKETS falls back to the first');
+
+  const first = await issue(sub.id);
+  t.same(await cdpOf('first', first.pem), [subCrlUrl], 'openssl reads the published URL as the certificate\'s CDP');
+
+  await post(`/v1/private-certificates/${first.id}/revoke`, { reason: 'KEY_COMPROMISE' });
+  const published = await getObject('tenant-crls', `crl/${sub.id}.crl`);
+  t.equal(published.contentType, 'application/pkix-crl');
+  t.match(published.cacheControl, /^public, max-age=\d+/, 'cached until its nextUpdate');
+  const judged = await judgeCrl('first', published.body, sub);
+  t.ok(judged.verified, 'openssl crl -verify: signed by the CA');
+  t.same(judged.serials, [await serialOf('first', first.pem)], 'the revoked certificate is listed');
+  // The object the certificate names answers a plain GET (s3rver serves the bucket as a public bucket would).
+  const fetched = await fetch(subCrlUrl);
+  t.equal(fetched.status, 200);
+  t.same(new Uint8Array(await fetched.arrayBuffer()), published.body, 'the CDP URL serves the same bytes');
+
+  const caCertificate = await getObject('tenant-crls', `ca/${sub.id}.crt`);
+  t.equal(caCertificate.contentType, 'application/pkix-cert');
+  t.same(caCertificate.body, sub.der, 'the CA certificate, DER');
+
+  const second = await issue(sub.id);
+  await post(`/v1/private-certificates/${second.id}/revoke`, {});
+  const updated = await judgeCrl('second', (await getObject('tenant-crls', `crl/${sub.id}.crl`)).body, sub);
+  t.ok(updated.verified);
+  t.ok(updated.crlNumber > judged.crlNumber, `revoke → a newer CRL is published (${judged.crlNumber} → ${updated.crlNumber})`);
+  t.same(updated.serials.sort(), [await serialOf('first', first.pem), await serialOf('second', second.pem)].sort());
+  const api = await harness.app.inject({ method: 'GET', url: `/crl/${sub.id}.crl` });
+  t.same(new Uint8Array(api.rawPayload), (await getObject('tenant-crls', `crl/${sub.id}.crl`)).body, 'the API route serves the same CRL');
+
+  await t.test('a publication that fails loses nothing: the revoke stands, and crl-refresh publishes once the bucket exists', async (t) => {
+    await post(`${CA}/${sub.id}/crl/enable`, { valid_days: 7, obs_bucket_name: 'not-created-yet' });
+    t.equal(await crlDisPoint(sub.id), `${endpoint}/not-created-yet/crl/${sub.id}.crl`);
+    const third = await issue(sub.id);
+    const failuresBefore = (await harness.app.services.revocation.publication!.publishPending(() => undefined)).publishFailed;
+    t.equal(failuresBefore, 1, 'the bucket does not exist: publishing fails');
+    const revoked = await harness.app.inject({ method: 'POST', url: `/v1/private-certificates/${third.id}/revoke`, headers: harness.auth(), payload: {} });
+    t.equal(revoked.statusCode, 204, 'the revoke succeeds');
+    t.match(harness.logs.text, /CRL publication failed; the crl-refresh job retries it/, 'the failure is logged');
+    const metrics = await harness.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    t.match(metrics.body, /pca_crl_publications_total\{outcome="failed"\} 2/, 'and counted');
+    const apiCrl = await judgeCrl('third-api', new Uint8Array((await harness.app.inject({ method: 'GET', url: `/crl/${sub.id}.crl` })).rawPayload), sub);
+    t.ok(apiCrl.serials.includes(await serialOf('third', third.pem)), 'the API serves the CRL with the revocation meanwhile');
+
+    await s3.send(new CreateBucketCommand({ Bucket: 'not-created-yet' }));
+    const run = await harness.app.jobRunner.runOnce('crl-refresh');
+    // The sub's CRL, and the root's first one, which this run signed (CRL enabled, none yet).
+    t.match(run, { signed: 1, unpublished: 2, published: 2, publishFailed: 0 }, `crl-refresh: ${JSON.stringify(run)}`);
+    const late = await judgeCrl('third', (await getObject('not-created-yet', `crl/${sub.id}.crl`)).body, sub);
+    t.ok(late.verified);
+    t.ok(late.serials.includes(await serialOf('third', third.pem)), 'the retried publication carries the revocation');
+    t.match(await harness.app.jobRunner.runOnce('crl-refresh'), { unpublished: 0, published: 0 }, 'nothing left to publish');
+  });
+});
+
+t.test('directory: the same objects under CRL_PUBLISH_DIR/<bucket>/, named by the CDP', async (t) => {
+  const folder = await mkdtemp(path.join(os.tmpdir(), 'pca-crl-dir-'));
+  t.teardown(() => rm(folder, { recursive: true, force: true }));
+  const harness = await createTestApp({ env: { CRL_PUBLISH_BUCKETS: 'crls', CRL_PUBLISH_DIR: folder, CRL_PUBLIC_BASE_URL: 'https://crl.corp.internal/{bucket}' } });
+  t.teardown(() => harness.close());
+  const { post, issue } = helpers(harness);
+  const root = await seedCa(harness, { commonName: 'dir-root' });
+  await post(`${CA}/${root.id}/crl/enable`, { valid_days: 7 });
+  const leaf = await issue(root.id);
+  t.same(await cdpOf('dir-leaf', leaf.pem), [`https://crl.corp.internal/crls/crl/${root.id}.crl`]);
+  await post(`/v1/private-certificates/${leaf.id}/revoke`, {});
+  const judged = await judgeCrl('dir', await readFile(path.join(folder, 'crls/crl', `${root.id}.crl`)), root);
+  t.ok(judged.verified, 'openssl crl -verify');
+  t.same(judged.serials, [await serialOf('dir-leaf', leaf.pem)]);
+  t.same(new Uint8Array(await readFile(path.join(folder, 'crls/ca', `${root.id}.crt`))), root.der, 'the CA certificate, DER');
+
+  const next = await issue(root.id);
+  await post(`/v1/private-certificates/${next.id}/revoke`, {});
+  const updated = await judgeCrl('dir-2', await readFile(path.join(folder, 'crls/crl', `${root.id}.crl`)), root);
+  t.ok(updated.crlNumber > judged.crlNumber && updated.serials.length === 2, 'revoke → the file is replaced by the newer CRL');
+});
+
+t.test('configuration: publication is off unless CRL_PUBLISH_BUCKETS names buckets, and each setting is checked', async (t) => {
+  t.equal(testConfig().crlPublication, undefined, 'off by default: certificates name the API route');
+  const s3Config = testConfig({ CRL_PUBLISH_BUCKETS: 'a-bucket', CRL_PUBLIC_BASE_URL: 'https://a-bucket.s3.eu-central-1.amazonaws.com/' }).crlPublication;
+  t.same(s3Config, { buckets: ['a-bucket'], publicBaseUrl: 'https://a-bucket.s3.eu-central-1.amazonaws.com', target: { kind: 's3', endpoint: undefined, region: undefined, forcePathStyle: false } }, 'AWS, virtual-host style by default');
+  const refused: [Record<string, string>, RegExp][] = [
+    [{ CRL_PUBLIC_BASE_URL: 'https://crl.corp.internal' }, /CRL_PUBLISH_BUCKETS turns on/],
+    [{ CRL_PUBLISH_BUCKETS: 'Bad_Bucket', CRL_PUBLIC_BASE_URL: 'https://crl.corp.internal' }, /'Bad_Bucket' is not a bucket name/],
+    [{ CRL_PUBLISH_BUCKETS: '../etc', CRL_PUBLISH_DIR: '/tmp', CRL_PUBLIC_BASE_URL: 'https://crl.corp.internal' }, /not a bucket name/],
+    [{ CRL_PUBLISH_BUCKETS: 'a-bucket' }, /CRL_PUBLIC_BASE_URL must be the absolute http\(s\) URL/],
+    [{ CRL_PUBLISH_BUCKETS: 'a-bucket', CRL_PUBLIC_BASE_URL: 'ftp://x/{bucket}' }, /CRL_PUBLIC_BASE_URL must be/],
+    [{ CRL_PUBLISH_BUCKETS: 'a-bucket', CRL_PUBLIC_BASE_URL: 'https://x', CRL_PUBLISH_DIR: '/tmp', CRL_S3_REGION: 'eu-west-1' }, /CRL_S3_REGION configure S3, and CRL_PUBLISH_DIR publishes to a folder/],
+    [{ CRL_PUBLISH_BUCKETS: 'a-bucket', CRL_PUBLIC_BASE_URL: 'https://x', CRL_S3_ENDPOINT: 'minio:9000' }, /CRL_S3_ENDPOINT must be http\(s\):\/\/host\[:port\]/],
+    [{ CRL_PUBLISH_BUCKETS: 'a-bucket', CRL_PUBLIC_BASE_URL: 'https://x', CRL_S3_FORCE_PATH_STYLE: 'maybe' }, /CRL_S3_FORCE_PATH_STYLE must be true or false/],
+  ];
+  for (const [env, message] of refused) {
+    t.throws(() => loadConfig({ ...testEnv(), ...env }), ConfigError, JSON.stringify(env));
+    t.throws(() => loadConfig({ ...testEnv(), ...env }), message);
+  }
+});
+
+/** The minimum loadConfig accepts in development. */
+function testEnv(): Record<string, string> {
+  return { DATA_DIR: path.join(os.tmpdir(), 'pca-crl-publication-config') };
+}
