@@ -28,7 +28,8 @@ await build({
   splitting: true,
   format: 'esm',
   platform: 'node',
-  target: 'node20',
+  // The lowest supported line (src/config.ts SUPPORTED_NODE); Lambda runs serverless.yml's nodejs24.x.
+  target: 'node22',
   outExtension: { '.js': '.mjs' },
   external: [...COPIED, ...ABSENT],
   // Bundled CommonJS packages call require() for Node's own modules.

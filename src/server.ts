@@ -1,11 +1,12 @@
 /** The plain Node server: process concerns only (config, listen, jobs on timers, graceful shutdown). */
 import { buildApp } from './app.ts';
 import { mintAdminToken } from './auth/dev-token.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { checkNodeVersion, ConfigError, loadConfig } from './config.ts';
 import { openRuntime } from './runtime.ts';
 import { resolveSecretReferences } from './secrets.ts';
 
 async function main(): Promise<void> {
+  checkNodeVersion();
   const config = loadConfig(await resolveSecretReferences(process.env));
   const runtime = await openRuntime(config);
   const app = await buildApp({ config, database: runtime.database, keyStores: runtime.keyStores });

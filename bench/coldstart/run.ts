@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createEmptyDatabase, dropDatabase, realPostgres } from '../../test/helpers/database.ts';
 import { deployedFunctionEnv } from '../../test/helpers/lambda.ts';
+import { TEST_NODE_ENV } from '../../test/helpers/server-process.ts';
 
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -20,7 +21,7 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 await run(process.execPath, [path.join(REPO, 'scripts/bundle-lambda.mjs')]);
 const postgres = await realPostgres();
 const databaseUrl = await createEmptyDatabase(postgres.url);
-const { env, authorization } = deployedFunctionEnv({ databaseUrl, publicBaseUrl: 'https://pca.bench.internal', LOG_LEVEL: 'warn' });
+const { env, authorization } = deployedFunctionEnv({ databaseUrl, publicBaseUrl: 'https://pca.bench.internal', LOG_LEVEL: 'warn', ...TEST_NODE_ENV });
 
 /** Runs `body` in a fresh Node process in `/`; it prints one JSON line of figures (ms since process start). */
 async function fresh(body: string): Promise<Record<string, number | string>> {

@@ -1,12 +1,13 @@
 /** The HTTP API function: the app is built, and the database reached once, at init (not at the first request). */
 import { buildApp } from '../app.ts';
-import { loadConfig } from '../config.ts';
+import { checkNodeVersion, loadConfig } from '../config.ts';
 import { openRuntime } from '../runtime.ts';
 import { resolveSecretReferences } from '../secrets.ts';
 import { httpHandlerFor } from './adapters.ts';
 
 // Marks for bench/coldstart's breakdown of the init.
 performance.mark('pca:imported');
+checkNodeVersion();
 const config = loadConfig(await resolveSecretReferences(process.env), 'lambda');
 const runtime = await openRuntime(config, { migrate: false });
 const app = await buildApp({ config, database: runtime.database, keyStores: runtime.keyStores });

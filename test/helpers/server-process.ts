@@ -4,8 +4,28 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { checkNodeVersion } from '../../src/config.ts';
 
 const REPO_ROOT = new URL('../..', import.meta.url).pathname;
+
+/**
+ * What the entries the tests start (server, Lambda functions) need in their environment to run on this process's
+ * Node: nothing on a supported Node; ALLOW_UNSUPPORTED_NODE=1 on one the entries refuse, such as the machines'
+ * Node 20, where the suite still runs (test/http/server.test.ts and lambda-init.test.ts check the refusal itself).
+ */
+export const TEST_NODE_ENV = ((): Record<string, string> => {
+  try {
+    checkNodeVersion({});
+    return {};
+  } catch {
+    return { ALLOW_UNSUPPORTED_NODE: '1' };
+  }
+})();
+
+/** Node arguments that make a started process see itself as running on Node `version` (process.versions.node). */
+export function pretendNode(version: string): string[] {
+  return ['--import', `data:text/javascript,Object.defineProperty(process.versions,'node',{value:${JSON.stringify(version)}})`];
+}
 
 export interface ServerProcess {
   base: string;
@@ -20,7 +40,7 @@ export interface ServerProcess {
 /** `env.PORT` names the port; the wait is long because a start takes seconds alone and far longer on a loaded machine. */
 export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 180_000): Promise<ServerProcess> {
   const started = performance.now();
-  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env: { ...TEST_NODE_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));

@@ -10,6 +10,7 @@ import pg from 'pg';
 import t from 'tap';
 import { LAMBDA_POOL_SIZE, loadConfig, SERVER_POOL_SIZE } from '../../src/config.ts';
 import { createEmptyDatabase, dropDatabase, realPostgres } from '../helpers/database.ts';
+import { pretendNode, TEST_NODE_ENV } from '../helpers/server-process.ts';
 
 const run = promisify(execFile);
 const tsx = import.meta.resolve('tsx');
@@ -24,11 +25,11 @@ const production = {
 };
 
 /** Imports an entry module in a fresh process started in `/`, as Lambda's runtime does, and calls its handler. */
-async function invokeEntry(entry: string, env: Record<string, string | undefined>, event: unknown = {}) {
+async function invokeEntry(entry: string, env: Record<string, string | undefined>, event: unknown = {}, nodeArgs: string[] = []) {
   const module = fileURLToPath(new URL(`../../src/lambda/${entry}.ts`, import.meta.url));
   const script = `const m = await import(${JSON.stringify(module)}); console.log(JSON.stringify(await m.handler(${JSON.stringify(event)}, {})));`;
-  const childEnv = { PATH: process.env.PATH, ...env } as NodeJS.ProcessEnv;
-  return run(process.execPath, ['--import', tsx, '--input-type=module', '-e', script], { cwd: '/', env: childEnv }).then(
+  const childEnv = { PATH: process.env.PATH, ...TEST_NODE_ENV, ...env } as NodeJS.ProcessEnv;
+  return run(process.execPath, [...nodeArgs, '--import', tsx, '--input-type=module', '-e', script], { cwd: '/', env: childEnv }).then(
     ({ stdout }) => ({ ok: true, stdout, stderr: '' }),
     (error: { stdout: string; stderr: string }) => ({ ok: false, stdout: error.stdout, stderr: error.stderr }),
   );
@@ -47,6 +48,19 @@ t.test('the HTTP and job functions refuse to start on a bad configuration, namin
       t.notOk(result.ok, `${entry}, ${name}: init fails`);
       t.match(result.stderr, message, `${entry}, ${name}: says why`);
     }
+  }
+});
+
+t.test('every function refuses to start on an unsupported Node, naming the supported lines, unless told to start anyway', async (t) => {
+  for (const entry of ['http', 'jobs', 'migrate']) {
+    const refused = await invokeEntry(entry, { ...production, ALLOW_UNSUPPORTED_NODE: undefined }, { job: 'ca-expiry' }, pretendNode('20.20.2'));
+    t.notOk(refused.ok, `${entry}: init fails on Node 20`);
+    t.match(refused.stderr, /Node\.js 20\.20\.2 is not supported: this service runs on Node\.js \^22\.13\.0 \|\| \^24\.0\.0 \|\| \^26\.0\.0/, `${entry}: says why`);
+    // Let through, it reads its configuration next, and a bad setting stops it there.
+    const allowed = await invokeEntry(entry, { ...production, ALLOW_UNSUPPORTED_NODE: '1', MASTER_KEY: 'c2hvcnQ=', DATABASE_URL: 'mysql://x' }, { job: 'ca-expiry' }, pretendNode('20.20.2'));
+    t.notOk(allowed.ok);
+    t.match(allowed.stderr, /Warning: Node\.js 20\.20\.2 is not supported.*starting anyway/, `${entry}: ALLOW_UNSUPPORTED_NODE=1 warns`);
+    t.match(allowed.stderr, entry === 'migrate' ? /DATABASE_URL must be a postgres/ : /MASTER_KEY must be 32 bytes/, `${entry}: then reads its configuration`);
   }
 });
 

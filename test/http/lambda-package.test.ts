@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import { createEmptyDatabase, dropDatabase, realPostgres } from '../helpers/database.ts';
 import { deployedFunctionEnv, PAYLOAD_VERSIONS, walkEveryRouteKind, type LambdaResult } from '../helpers/lambda.ts';
+import { TEST_NODE_ENV } from '../helpers/server-process.ts';
 
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -41,7 +42,7 @@ t.teardown(() => server.stop());
 const databaseUrl = await createEmptyDatabase(server.url);
 t.teardown(() => dropDatabase(server.url, databaseUrl));
 
-const { env, authorization } = deployedFunctionEnv({ databaseUrl, publicBaseUrl: 'https://pca.package.internal', DATA_DIR: path.join(work, 'tmp') });
+const { env, authorization } = deployedFunctionEnv({ databaseUrl, publicBaseUrl: 'https://pca.package.internal', DATA_DIR: path.join(work, 'tmp'), ...(NODE === process.execPath ? TEST_NODE_ENV : {}) });
 
 /**
  * A fresh Node process in `/` that imports one of the bundle's entry modules, as Lambda's runtime does, and calls

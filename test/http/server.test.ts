@@ -11,7 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { freePort } from '../helpers/database.ts';
-import { startServerProcess } from '../helpers/server-process.ts';
+import { pretendNode, startServerProcess, TEST_NODE_ENV } from '../helpers/server-process.ts';
 
 const run = promisify(execFile);
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pca-server-'));
@@ -19,7 +19,7 @@ const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pca-server-'));
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
 // The embedded default is what the quick start exercises, even when the suite runs against Postgres.
-const env = { ...process.env, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', DATABASE_URL: '' };
+const env = { ...process.env, ...TEST_NODE_ENV, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', DATABASE_URL: '' };
 
 /** What `npm start` runs: the compiled server, rebuilt first if the sources are newer. */
 const startServer = (extraEnv: Record<string, string> = {}) => startServerProcess(['scripts/start.mjs'], { ...env, ...extraEnv }, 120_000);
@@ -73,7 +73,8 @@ t.test('production logs one JSON line per request', async (t) => {
   t.teardown(() => server.child.kill('SIGKILL'));
   t.equal((await fetch(`${base}/ready`)).status, 200);
   t.equal(await server.stop(), 0);
-  const lines = server.output().split('\n').filter(Boolean);
+  // Stderr's one plain line on an unsupported Node (TEST_NODE_ENV's warning) is not a log record.
+  const lines = server.output().split('\n').filter((line) => line && !line.startsWith('Warning: Node.js'));
   const records = lines.map((line) => JSON.parse(line) as { msg: string; route?: string; status?: number });
   t.ok(records.some((record) => record.msg === 'request completed' && record.route === '/ready' && record.status === 200), 'the request has its JSON line');
   t.notMatch(server.output(), /export PCA_TOKEN/, 'no development token is printed');
@@ -83,6 +84,17 @@ t.test('a configuration error stops the start with a clear message', async (t) =
   const result = await run(process.execPath, ['scripts/start.mjs'], { env: { ...env, PORT: 'eighty' } }).catch((error: { code: number; stderr: string }) => error);
   t.equal((result as { code: number }).code, 1);
   t.match((result as { stderr: string }).stderr, /Configuration error: PORT must be an integer/);
+});
+
+t.test('npm start refuses an unsupported Node with one message, before anything else', async (t) => {
+  for (const version of ['20.20.2', '22.12.0', '23.11.0', '27.0.0']) {
+    const result = await run(process.execPath, [...pretendNode(version), 'scripts/start.mjs'], { env: { ...env, ALLOW_UNSUPPORTED_NODE: '' } }).catch((error: { code: number; stderr: string }) => error);
+    const { code, stderr } = result as { code: number; stderr: string };
+    t.equal(code, 1, `${version}: refused`);
+    t.notMatch(stderr, /^\s+at /m, `${version}: no stack trace`);
+    // The last line: a rebuild of dist/ (sources newer than the last build) may print one before it.
+    t.equal(stderr.trim().split('\n').at(-1), `Configuration error: Node.js ${version} is not supported: this service runs on Node.js ^22.13.0 || ^24.0.0 || ^26.0.0. Run it on one of those, or set ALLOW_UNSUPPORTED_NODE=1 to start anyway, untested`, `${version}: the one message`);
+  }
 });
 
 t.test('development mode refuses a non-loopback HOST unless ALLOW_DEV_ON_PUBLIC=1', async (t) => {
