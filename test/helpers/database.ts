@@ -29,8 +29,10 @@ export async function testDatabase(): Promise<TestDatabase> {
 
 /** A fresh database on any other reachable server, e.g. one from startTestPostgres(). */
 export async function postgresTestDatabase(serverUrl: string): Promise<TestDatabase> {
-  const url = await createEmptyDatabase(serverUrl);
-  await applyMigrations({ url }, MIGRATIONS_DIR);
+  const template = await postgresTemplate(serverUrl);
+  const name = `test_${randomBytes(8).toString('hex')}`;
+  await onAdminConnection(serverUrl, (client) => client.query(`CREATE DATABASE "${name}" TEMPLATE "${template}"`));
+  const url = withDatabase(serverUrl, name);
   const database = await openDatabase({ url });
   return {
     ...database,
@@ -40,6 +42,39 @@ export async function postgresTestDatabase(serverUrl: string): Promise<TestDatab
       await dropDatabase(serverUrl, url);
     },
   };
+}
+
+/**
+ * A migrated database on the server, named after the migrations it holds, that test databases are copied from:
+ * a copy takes milliseconds where applying the migrations through the WASM schema engine takes a second and holds
+ * the server's migration lock. Parallel test processes may build it at once: each migrates its own database and
+ * renames it into place; the loser drops its copy. It stays on the server (CI's is throwaway).
+ */
+const postgresTemplates = new Map<string, Promise<string>>();
+
+function postgresTemplate(serverUrl: string): Promise<string> {
+  let template = postgresTemplates.get(serverUrl);
+  if (!template) {
+    template = buildPostgresTemplate(serverUrl);
+    postgresTemplates.set(serverUrl, template);
+    template.catch(() => postgresTemplates.delete(serverUrl));
+  }
+  return template;
+}
+
+async function buildPostgresTemplate(serverUrl: string): Promise<string> {
+  const name = `pca_template_${await migrationsHash()}`;
+  const exists = await onAdminConnection(serverUrl, (client) => client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]));
+  if (exists.rowCount) return name;
+  const url = await createEmptyDatabase(serverUrl);
+  await applyMigrations({ url }, MIGRATIONS_DIR);
+  try {
+    await onAdminConnection(serverUrl, (client) => client.query(`ALTER DATABASE "${new URL(url).pathname.slice(1)}" RENAME TO "${name}"`));
+  } catch (error) {
+    if ((error as { code?: string }).code !== '42P04') throw error; // duplicate_database: another process won
+    await dropDatabase(serverUrl, url);
+  }
+  return name;
 }
 
 /** A new, empty (unmigrated) database on the server; returns its URL. */
@@ -71,16 +106,22 @@ async function onAdminConnection<T>(serverUrl: string, use: (client: pg.Client) 
   }
 }
 
-/** The template depends on the migrations and on the PGlite build that wrote it. */
-async function templateCachePath(): Promise<string> {
+/** Names the migration set: a template of either kind is rebuilt when a migration changes. */
+async function migrationsHash(extra = ''): Promise<string> {
   const migrations = await readMigrationList(MIGRATIONS_DIR);
   const hash = createHash('sha256');
-  const pgliteVersion = JSON.parse(await readFile(path.join(REPO_ROOT, 'node_modules/@electric-sql/pglite/package.json'), 'utf8')).version;
-  hash.update(`pglite ${pgliteVersion}\n`);
+  hash.update(extra);
   for (const { path: name, migrationFile } of migrations.migrationDirectories) {
     hash.update(`${name}\n${migrationFile.content.value}\n`);
   }
-  return path.join(REPO_ROOT, 'node_modules/.cache/pca-test', `pglite-template-${hash.digest('hex').slice(0, 16)}.tar.gz`);
+  return hash.digest('hex').slice(0, 16);
+}
+
+/** The template depends on the migrations and on the PGlite build that wrote it. */
+async function templateCachePath(): Promise<string> {
+  const pgliteVersion = JSON.parse(await readFile(path.join(REPO_ROOT, 'node_modules/@electric-sql/pglite/package.json'), 'utf8')).version;
+  const hash = await migrationsHash(`pglite ${pgliteVersion}\n`);
+  return path.join(REPO_ROOT, 'node_modules/.cache/pca-test', `pglite-template-${hash}.tar.gz`);
 }
 
 async function buildTemplate(cachePath: string): Promise<Blob> {
