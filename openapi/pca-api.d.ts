@@ -1105,6 +1105,8 @@ export interface components {
             prepaid_expire_time: number | null;
             /** @description Extension: whole days left of the purchased period; null for pay-per-use */
             prepaid_days_left: number | null;
+            /** @description Extension: 1 when the order asked for auto-renewal (renewed for the same period 7 days before prepaid_expire_time), 0 when not; null for pay-per-use */
+            prepaid_auto_renew: number | null;
             cluster_id: null;
             domain_id: string;
             urn: string;

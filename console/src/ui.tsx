@@ -66,7 +66,8 @@ export function Status({ value }: { value: string }) {
 
 /**
  * A yearly/monthly CA's paid period: the end date, then "grace period" once it has passed (still issuing) and
- * "frozen" once the API says so (freeze_flag 1: issuing refused until renewed, deleted 15 days later).
+ * "frozen" once the API says so (freeze_flag 1: issuing refused until renewed, deleted 15 days later); and whether
+ * it renews automatically (prepaid_auto_renew 1).
  */
 export function Prepaid({ ca }: { ca: Record<string, any> }) {
   if (ca.charging_mode !== 0 || ca.prepaid_expire_time === null) return null;
@@ -75,6 +76,7 @@ export function Prepaid({ ca }: { ca: Record<string, any> }) {
   return (
     <span data-test="prepaid">
       paid until <Expiry at={ca.prepaid_expire_time} />
+      {ca.prepaid_auto_renew === 1 && <span title="renewed for the same period 7 days before the end date"> · renews automatically</span>}
     </span>
   );
 }

@@ -39,11 +39,12 @@ t.test('create a root: ACTIVED, path length 7, every CA object field', async (t)
     urn: `pca:cn-north-4:${harness.config.defaultDomainId}:ca:${rootId}`,
     name_constraints: null,
     issuance_policy: null,
+    prepaid_auto_renew: null,
   });
   t.same(ca.acme_policy, { enabled: false, allowed_identifiers: null, max_validity_days: null }, 'ACME is off until a policy enables it');
   t.match(ca.serial_number, /^[0-9a-f]{32}$/);
   t.equal(ca.not_after - ca.not_before > 4 * 365 * 86_400_000, true, '5 years');
-  t.equal(Object.keys(ca).length, 28, 'exactly the documented fields, plus the prepaid-period, issue #19 and ACME extensions');
+  t.equal(Object.keys(ca).length, 29, 'exactly the documented fields, plus the prepaid-period, issue #19 and ACME extensions');
 });
 
 t.test('create a subordinate under a root; crl_configuration echoed with the public CRL URL', async (t) => {
@@ -118,7 +119,7 @@ t.test('order: PENDING prepaid CAs without keys, CA_PREPAID records; configure b
   t.ok(pending.prepaid_expire_time > Date.now() + 364 * 86_400_000, 'and when it ends');
   const listed = (await call('GET', `${CA}?status=PENDING&limit=100`)).body.certificate_authorities as { ca_id: string; prepaid_days_left: number }[];
   t.equal(listed.find((ca) => ca.ca_id === first)?.prepaid_days_left, pending.prepaid_days_left, 'the list carries the console column too');
-  t.match(await api.show(rootId), { charging_mode: 1, prepaid_days_left: null, prepaid_expire_time: null }, 'pay-per-use CAs show none');
+  t.match(await api.show(rootId), { charging_mode: 1, prepaid_days_left: null, prepaid_expire_time: null, prepaid_auto_renew: null }, 'pay-per-use CAs show none');
   const records = await prisma.billingRecord.findMany({ where: { resourceId: { in: [first, second] } } });
   t.same(records.map((r) => r.usageType), ['CA_PREPAID', 'CA_PREPAID']);
   const certificate = { issuer_id: first, distinguished_name: { common_name: 'from-unconfigured' }, validity: { type: 'DAY', value: 1 } };

@@ -51,6 +51,10 @@ t.test('renewed 7 days before expiry for the ordered duration, billed once at th
   const renewing = await prepaidRoot('renewing', { period_type: 2, period_num: 2, is_auto_renew: 1 });
   const manual = await prepaidRoot('manual', { period_type: 2, period_num: 2, is_auto_renew: 0 });
   t.equal(iso(renewing.expiry), '2026-03-31T08:00:00.000Z', 'two months from 31 January');
+  t.equal((await api.show(renewing.id)).prepaid_auto_renew, 1, 'the CA object says it renews automatically');
+  t.equal((await api.show(manual.id)).prepaid_auto_renew, 0);
+  const listed = (await call('GET', `${CA}?limit=100`)).body.certificate_authorities as Json[];
+  t.equal(listed.find((ca) => ca.ca_id === renewing.id)?.prepaid_auto_renew, 1, 'and so does the list');
 
   clock.set(renewing.expiry - 7 * DAY - 1000);
   t.same(await runJob(), { renewed: 0, periods: 0 }, '1 s before the 7-day lead: nothing due');

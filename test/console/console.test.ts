@@ -346,12 +346,16 @@ t.test('the console against a production server with real keys', async (t) => {
   t.equal(await statusOf(page).textContent(), 'ISSUED', 'a certificate issued through the console');
 
   // Yearly/monthly CAs past their paid period: the database's prepaid_until moved back (the server derives the state).
-  const ordered = await fetch(`${server.base}/v1/private-certificate-authorities/order`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ cloud_service_type: 'hws.service.type.ccm', charging_mode: 0, period_type: 2, period_num: 1, is_auto_renew: 0, subscription_num: 3, product_infos: [{ cloud_service_type: 'hws.service.type.ccm', resource_type: 'hws.resource.type.pca.duration', resource_spec_code: 'ca.duration' }] }),
-  });
-  const [paid, grace, frozen] = ((await ordered.json()) as { ca_ids: string[] }).ca_ids;
+  const order = async (count: number, autoRenew: 0 | 1) => {
+    const ordered = await fetch(`${server.base}/v1/private-certificate-authorities/order`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ cloud_service_type: 'hws.service.type.ccm', charging_mode: 0, period_type: 2, period_num: 1, is_auto_renew: autoRenew, subscription_num: count, product_infos: [{ cloud_service_type: 'hws.service.type.ccm', resource_type: 'hws.resource.type.pca.duration', resource_spec_code: 'ca.duration' }] }),
+    });
+    return ((await ordered.json()) as { ca_ids: string[] }).ca_ids;
+  };
+  const [paid, grace, frozen] = await order(3, 0);
+  const [renewing] = await order(1, 1);
   const db = new pg.Client({ connectionString: server.env.DATABASE_URL });
   await db.connect();
   await db.query(`UPDATE certificate_authorities SET prepaid_until = now() - interval '1 day' WHERE id = $1`, [grace]);
@@ -359,7 +363,8 @@ t.test('the console against a production server with real keys', async (t) => {
   await db.end();
   await page.click('nav a:has-text("CAs")');
   const prepaidOf = (id: string) => page.locator(`[data-test=ca-node]:has(a[href="#/cas/${id}"]) [data-test=prepaid]`).textContent();
-  t.match(await prepaidOf(paid!), /^paid until /, 'in its paid period: the end date');
+  t.match(await prepaidOf(paid!), /^paid until (?!.*renews automatically)/, 'in its paid period: the end date');
+  t.match(await prepaidOf(renewing!), /^paid until .* · renews automatically$/, 'ordered with auto-renew: says so');
   t.equal(await prepaidOf(grace!), 'GRACE PERIOD', 'a day after: the grace period');
   t.equal(await prepaidOf(frozen!), 'FROZEN', 'after the 15-day grace period: frozen (freeze_flag 1)');
   await shot(page, '09-prepaid-states');

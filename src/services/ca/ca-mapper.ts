@@ -1,6 +1,7 @@
 /** The CA object of §5.7 from a database row: every documented field present, null when empty. */
 import { storedAcmePolicy, type AcmePolicyDocument } from '../acme/acme-policy.ts';
 import type { Config } from '../../config.ts';
+import type { Db } from '../../db/database.ts';
 import type { CertificateAuthority } from '../../db/generated/client.ts';
 import { dnObject, type DistinguishedNameObject } from '../dn-columns.ts';
 import { prepaidDaysLeft, prepaidPhase } from '../billing/prepaid.ts';
@@ -45,6 +46,8 @@ export interface CaObject {
   /** Extension for consoles (scenario 4): end of a prepaid CA's purchased period and the whole days left. */
   prepaid_expire_time: number | null;
   prepaid_days_left: number | null;
+  /** Extension: 1 when the CA's order asked for auto-renewal (billing/prepaid-renewal.ts), 0 when not; null for pay-per-use. */
+  prepaid_auto_renew: number | null;
   cluster_id: null;
   domain_id: string;
   urn: string;
@@ -75,6 +78,17 @@ export interface CaObjectContext {
   now: Date;
   /** The parent's common name; null for roots and parents outside this service. */
   issuerName: string | null;
+  /** Its order's is_auto_renew (autoRenewFlags); null for a pay-per-use CA. */
+  autoRenew: number | null;
+}
+
+/** The is_auto_renew of each prepaid row's order, by CA id (one query, none for pay-per-use rows). */
+export async function autoRenewFlags(db: Db, rows: Pick<CertificateAuthority, 'id' | 'orderId'>[]): Promise<Map<string, number>> {
+  const orderIds = [...new Set(rows.map((row) => row.orderId).filter((id): id is string => id !== null))];
+  if (orderIds.length === 0) return new Map();
+  const orders = await db.caOrder.findMany({ where: { id: { in: orderIds } }, select: { id: true, isAutoRenew: true } });
+  const flags = new Map(orders.map((order) => [order.id, order.isAutoRenew]));
+  return new Map(rows.flatMap((row) => (row.orderId && flags.has(row.orderId) ? [[row.id, flags.get(row.orderId)!]] : [])));
 }
 
 export function toCaObject(
@@ -105,6 +119,7 @@ export function toCaObject(
     charging_mode: row.chargingMode,
     prepaid_expire_time: millis(row.prepaidUntil),
     prepaid_days_left: prepaidDaysLeft(row, context.now),
+    prepaid_auto_renew: context.autoRenew,
     cluster_id: null,
     domain_id: row.domainId,
     urn: caUrn(config.region, row.domainId, row.id),

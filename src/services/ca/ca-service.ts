@@ -26,7 +26,7 @@ import type { CrlService } from '../revocation/crl-service.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { resolveCaReference } from '../urn.ts';
 import { signCaCertificate } from './ca-certificate.ts';
-import { toCaObject, type CaObject } from './ca-mapper.ts';
+import { autoRenewFlags, toCaObject, type CaObject } from './ca-mapper.ts';
 import {
   CA_STATUSES,
   MAX_SUBORDINATE_PATH_LENGTH,
@@ -178,9 +178,9 @@ export function createCaService(deps: CaServiceDeps) {
   }
 
   async function present(rows: CertificateAuthority[]): Promise<CaObject[]> {
-    const names = await issuerNames(rows);
+    const [names, autoRenew] = await Promise.all([issuerNames(rows), autoRenewFlags(db, rows)]);
     const now = clock.now();
-    return rows.map((row) => toCaObject(row, config, { now, issuerName: row.issuerId ? (names.get(row.issuerId) ?? null) : null }));
+    return rows.map((row) => toCaObject(row, config, { now, issuerName: row.issuerId ? (names.get(row.issuerId) ?? null) : null, autoRenew: autoRenew.get(row.id) ?? null }));
   }
 
   /** Refuses what would exceed the CA quota; unlocked, it is also the early check before making a key. */
@@ -407,7 +407,7 @@ export function createCaService(deps: CaServiceDeps) {
     if (row.type !== 'SUBORDINATE' || !row.keyRef || !row.publicKeySpki) {
       throw errors.conflictingState('only a configured SUBORDINATE CA holding its key has a CSR');
     }
-    const dn = toCaObject(row, config, { now: clock.now(), issuerName: null }).distinguished_name!;
+    const dn = toCaObject(row, config, { now: clock.now(), issuerName: null, autoRenew: null }).distinguished_name!;
     const nameConstraints = row.nameConstraints as NameConstraints | null;
     const der = await buildCsr(dn, new Uint8Array(row.publicKeySpki), caSigner(row, keyStores), (row.signatureAlgorithm as HashAlgorithm) ?? 'SHA256', nameConstraints);
     return { csr: toPem('CERTIFICATE REQUEST', der) };

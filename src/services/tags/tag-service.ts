@@ -10,7 +10,7 @@ import type { CertificateAuthority, Prisma } from '../../db/generated/client.ts'
 import type { Clock } from '../../clock.ts';
 import { errors } from '../../errors.ts';
 import { recordAudit } from '../audit/audit-log.ts';
-import { toCaObject } from '../ca/ca-mapper.ts';
+import { autoRenewFlags, toCaObject } from '../ca/ca-mapper.ts';
 import { effectiveStatus, existingCa } from '../ca/ca-rules.ts';
 import { findOwnCa, lockCaRow } from '../ca/issuer.ts';
 import { toCertificateObject } from '../certificates/certificate-mapper.ts';
@@ -131,6 +131,7 @@ export function createTagService(deps: TagServiceDeps) {
     const issuerIds = [...new Set(page.map((entry) => entry.issuerId).filter((id): id is string => id !== null))];
     const issuers = await db.certificateAuthority.findMany({ where: { id: { in: issuerIds } }, select: { id: true, commonName: true } });
     const issuerName = (id: string | null) => (id ? (issuers.find((issuer) => issuer.id === id)?.commonName ?? null) : null);
+    const autoRenew = type === 'CA' ? await autoRenewFlags(db, page.map((entry) => entry.row as CertificateAuthority)) : new Map<string, number>();
     return {
       total_count: ids.length,
       resources: page.map((entry) => ({
@@ -138,7 +139,7 @@ export function createTagService(deps: TagServiceDeps) {
         resource_name: entry.commonName ?? '',
         resource_detail:
           type === 'CA'
-            ? toCaObject(entry.row as CertificateAuthority, config, { now, issuerName: issuerName(entry.issuerId) })
+            ? toCaObject(entry.row as CertificateAuthority, config, { now, issuerName: issuerName(entry.issuerId), autoRenew: autoRenew.get(entry.id) ?? null })
             : toCertificateObject(entry.row as Parameters<typeof toCertificateObject>[0], config, { now, issuerName: issuerName(entry.issuerId) }),
         tags: tags.filter((tag) => tag.resourceId === entry.id).map(({ key, value }) => ({ key, value })),
       })),

@@ -154,6 +154,7 @@ export const CertificateAuthoritySchema = Type.Object({
   charging_mode: Type.Integer({ description: '0 yearly/monthly (prepaid), 1 pay-per-use' }),
   prepaid_expire_time: Type.Union([Type.Integer(), Type.Null()], { description: 'Extension: end of the purchased period of a prepaid CA (ms)' }),
   prepaid_days_left: Type.Union([Type.Integer(), Type.Null()], { description: 'Extension: whole days left of the purchased period; null for pay-per-use' }),
+  prepaid_auto_renew: Type.Union([Type.Integer(), Type.Null()], { description: "Extension: 1 when the order asked for auto-renewal (renewed for the same period 7 days before prepaid_expire_time), 0 when not; null for pay-per-use" }),
   cluster_id: Type.Null(),
   domain_id: Type.String(),
   urn: Type.String(),
