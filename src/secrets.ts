@@ -48,7 +48,8 @@ function arnRegion(id: string): string | undefined {
 }
 
 async function readSecretsManager(reference: SecretReference): Promise<string> {
-  const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
+  // The SDK packages are CommonJS: Node and the esbuild bundle (scripts/bundle-lambda.mjs) both give their exports as `default`.
+  const { SecretsManagerClient, GetSecretValueCommand } = (await import('@aws-sdk/client-secrets-manager')).default;
   const client = new SecretsManagerClient({ region: arnRegion(reference.id) });
   try {
     const { SecretString } = await client.send(new GetSecretValueCommand({ SecretId: reference.id }));
@@ -68,7 +69,7 @@ async function readSecretsManager(reference: SecretReference): Promise<string> {
 }
 
 async function readParameter(reference: SecretReference): Promise<string> {
-  const { SSMClient, GetParameterCommand } = await import('@aws-sdk/client-ssm');
+  const { SSMClient, GetParameterCommand } = (await import('@aws-sdk/client-ssm')).default;
   const client = new SSMClient({ region: arnRegion(reference.id) });
   try {
     const { Parameter } = await client.send(new GetParameterCommand({ Name: reference.id, WithDecryption: true }));

@@ -2,17 +2,20 @@
  * The deployable artefact, as a new user gets it: `npm run package`, the zip unzipped into an empty folder (its own
  * node_modules only, pkcs11js's native build removed as on another OS), migrated by its `migrate` function, then
  * its `handler` invoked in a fresh Node process started in `/` with REST API and HTTP API events for every route
- * kind, openssl and unzip judging the binary bodies; its `jobs` function runs a job.
+ * kind, openssl and unzip judging the binary bodies; its `jobs` function runs a job. The functions take their secrets
+ * by reference and publish CRLs to an s3rver, so the bundled AWS SDK clients run as they would on Lambda.
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
+import { ListObjectsV2Command, GetObjectCommand } from '@aws-sdk/client-s3';
+import { startS3rver, startSecretsEndpoint } from '../helpers/aws-endpoints.ts';
 import { createEmptyDatabase, dropDatabase, realPostgres } from '../helpers/database.ts';
 import { deployedFunctionEnv, PAYLOAD_VERSIONS, walkEveryRouteKind, type LambdaResult } from '../helpers/lambda.ts';
 import { TEST_NODE_ENV } from '../helpers/server-process.ts';
@@ -23,8 +26,8 @@ const NODE = process.env.LAMBDA_NODE ?? process.execPath;
 
 const work = await mkdtemp(path.join(os.tmpdir(), 'pca-package-'));
 t.teardown(() => rm(work, { recursive: true, force: true }));
-const secretArn = (name: string) => `--param=${name}SecretArn=arn:aws:secretsmanager:eu-central-1:123456789012:secret:${name}-AbCdEf`;
-await run('npm', ['run', 'package', '--', '--param=publicBaseUrl=https://pca.package.internal', '--param=jwtPublicKey=unused', secretArn('databaseUrl'), secretArn('masterKey'), secretArn('jwtPrivateKey')], {
+const secretParam = (name: string) => `--param=${name}SecretArn=arn:aws:secretsmanager:eu-central-1:123456789012:secret:${name}-AbCdEf`;
+await run('npm', ['run', 'package', '--', '--param=publicBaseUrl=https://pca.package.internal', '--param=jwtPublicKey=unused', secretParam('databaseUrl'), secretParam('masterKey'), secretParam('jwtPrivateKey')], {
   cwd: REPO,
   maxBuffer: 64 * 1024 * 1024,
 });
@@ -42,7 +45,32 @@ t.teardown(() => server.stop());
 const databaseUrl = await createEmptyDatabase(server.url);
 t.teardown(() => dropDatabase(server.url, databaseUrl));
 
-const { env, authorization } = deployedFunctionEnv({ databaseUrl, publicBaseUrl: 'https://pca.package.internal', DATA_DIR: path.join(work, 'tmp'), ...(NODE === process.execPath ? TEST_NODE_ENV : {}) });
+const deployed = deployedFunctionEnv({ databaseUrl, publicBaseUrl: 'https://pca.package.internal', DATA_DIR: path.join(work, 'tmp'), ...(NODE === process.execPath ? TEST_NODE_ENV : {}) });
+const { authorization } = deployed;
+
+// The bundled AWS SDK clients at work: secrets by reference (a local endpoint speaking the Secrets Manager and SSM
+// protocol; there is no real AWS here) and CRL publication to an s3rver.
+const secretArn = (name: string) => `arn:aws:secretsmanager:eu-central-1:123456789012:secret:${name}-AbCdEf`;
+const secretsEndpoint = await startSecretsEndpoint(
+  { [secretArn('database-url')]: databaseUrl, [secretArn('jwt-private-key')]: deployed.env.JWT_PRIVATE_KEY! },
+  { '/pca/master-key': deployed.env.MASTER_KEY! },
+);
+t.teardown(() => secretsEndpoint.close());
+const objectStorage = await startS3rver(['pca-crls']);
+t.teardown(() => objectStorage.close());
+const env: NodeJS.ProcessEnv = {
+  ...deployed.env,
+  DATABASE_URL: undefined,
+  MASTER_KEY: undefined,
+  JWT_PRIVATE_KEY: undefined,
+  DATABASE_URL_SECRET_ARN: secretArn('database-url'),
+  JWT_PRIVATE_KEY_SECRET_ARN: secretArn('jwt-private-key'),
+  MASTER_KEY_SSM_PARAMETER: '/pca/master-key',
+  ...secretsEndpoint.env,
+  ...objectStorage.publicationEnv,
+  ...objectStorage.credentials,
+  AWS_REGION: 'eu-central-1',
+};
 
 /**
  * A fresh Node process in `/` that imports one of the bundle's entry modules, as Lambda's runtime does, and calls
@@ -93,6 +121,7 @@ t.test('migrate, from the zip, in /', async (t) => {
   t.teardown(migrate.stop);
   const { applied } = (await migrate.invoke({})) as { applied: string[] };
   t.ok(applied.length >= 3 && applied[0]!.endsWith('_init'), `applied ${applied.join(', ')}`);
+  t.ok(secretsEndpoint.received.some((call) => call.body.SecretId === secretArn('database-url')), 'its database URL came from Secrets Manager');
 });
 
 t.test('the HTTP handler from the zip serves every route kind with both payload versions', async (t) => {
@@ -100,6 +129,28 @@ t.test('the HTTP handler from the zip serves every route kind with both payload 
   t.teardown(http.stop);
   for (const version of PAYLOAD_VERSIONS) {
     await t.test(`payload ${version}`, (t) => walkEveryRouteKind(t, (event) => http.invoke(event) as Promise<LambdaResult>, version, authorization));
+  }
+  t.same(new Set(secretsEndpoint.received.map((call) => call.target)), new Set(['secretsmanager.GetSecretValue', 'AmazonSSM.GetParameter']), 'its secrets came by reference');
+
+  // Each walk revoked a certificate of its own CA: both CRLs went to the bucket beside their CA certificates.
+  const listed = await objectStorage.client.send(new ListObjectsV2Command({ Bucket: 'pca-crls' }));
+  const crlKeys = (listed.Contents ?? []).map((object) => object.Key!).filter((key) => key.startsWith('crl/'));
+  t.equal(crlKeys.length, PAYLOAD_VERSIONS.length, `published: ${crlKeys.join(', ')}`);
+  for (const key of crlKeys) {
+    const caId = key.slice('crl/'.length, -'.crl'.length);
+    const fetch = async (objectKey: string) => {
+      const object = await objectStorage.client.send(new GetObjectCommand({ Bucket: 'pca-crls', Key: objectKey }));
+      return { contentType: object.ContentType, body: await object.Body!.transformToByteArray() };
+    };
+    const [crl, certificate] = await Promise.all([fetch(key), fetch(`ca/${caId}.crt`)]);
+    t.same([crl.contentType, certificate.contentType], ['application/pkix-crl', 'application/pkix-cert']);
+    const crlFile = path.join(work, `${caId}.crl`);
+    const caFile = path.join(work, `${caId}.pem`);
+    await writeFile(crlFile, crl.body);
+    await writeFile(path.join(work, `${caId}.crt`), certificate.body);
+    await run('openssl', ['x509', '-inform', 'DER', '-in', path.join(work, `${caId}.crt`), '-out', caFile]);
+    const verdict = await run('openssl', ['crl', '-inform', 'DER', '-in', crlFile, '-CAfile', caFile, '-noout', '-verify']);
+    t.match(verdict.stderr + verdict.stdout, /verify OK/, `openssl verifies ${key} against the published CA certificate`);
   }
 });
 

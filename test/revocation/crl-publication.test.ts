@@ -8,36 +8,25 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import t from 'tap';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 import { createTestApp, testConfig, type TestApp } from '../helpers/app.ts';
+import { startS3rver } from '../helpers/aws-endpoints.ts';
 import { openssl, scratch, seedCa, type SeededCa } from '../certificates/support.ts';
 
 const CA = '/v1/private-certificate-authorities';
 const METRICS_TOKEN = 'crl-publication-metrics-token';
 const dir = await scratch('crl-publication');
-const storage = await mkdtemp(path.join(os.tmpdir(), 'pca-s3rver-'));
-t.teardown(async () => {
-  await rm(path.dirname(dir.file('x')), { recursive: true, force: true });
-  await rm(storage, { recursive: true, force: true });
-});
+t.teardown(() => rm(path.dirname(dir.file('x')), { recursive: true, force: true }));
 
-// s3rver accepts its own fixed credentials (S3RVER/S3RVER), signed as AWS signs.
-process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
-process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
-// s3rver ships no types: what this test uses of it.
-const S3rver = createRequire(import.meta.url)('s3rver') as new (options: object) => { run(): Promise<AddressInfo>; close(): Promise<void> };
-const s3rver = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: storage, configureBuckets: [{ name: 'pca-crls' }, { name: 'tenant-crls' }] });
-const { port } = await s3rver.run();
-t.teardown(() => s3rver.close());
-const endpoint = `http://127.0.0.1:${port}`;
-const s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true });
-t.teardown(() => s3.destroy());
+const objectStorage = await startS3rver(['pca-crls', 'tenant-crls']);
+t.teardown(() => objectStorage.close());
+const { endpoint, client: s3 } = objectStorage;
+// The app's S3 client finds its credentials where the SDK looks on a deployment.
+Object.assign(process.env, objectStorage.credentials);
 
 async function getObject(bucket: string, key: string): Promise<{ body: Uint8Array; contentType?: string; cacheControl?: string }> {
   const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -94,14 +83,7 @@ const serialOf = async (name: string, pem: string) =>
 
 t.test('S3: the CRL and CA certificate are published at revoke, certificates name the published CRL, revoke updates it', async (t) => {
   const harness = await createTestApp({
-    env: {
-      CRL_PUBLISH_BUCKETS: 'pca-crls,tenant-crls,not-created-yet',
-      CRL_PUBLIC_BASE_URL: `${endpoint}/{bucket}`,
-      CRL_S3_ENDPOINT: endpoint,
-      CRL_S3_REGION: 'us-east-1',
-      CRL_S3_FORCE_PATH_STYLE: 'true',
-      METRICS_TOKEN,
-    },
+    env: { ...objectStorage.publicationEnv, CRL_PUBLISH_BUCKETS: 'pca-crls,tenant-crls,not-created-yet', METRICS_TOKEN },
   });
   t.teardown(() => harness.close());
   const { post, issue, crlDisPoint } = helpers(harness);

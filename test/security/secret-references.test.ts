@@ -1,20 +1,20 @@
 /**
  * Secrets by reference (src/secrets.ts): the real AWS SDK v3 clients (Secrets Manager, SSM) read the master key,
  * the database URL and password and the JWT keys at init. There is no real AWS here, so the test starts a small
- * local HTTP endpoint that speaks the two services' JSON protocol (GetSecretValue, GetParameter) and points the
+ * local HTTP endpoint that speaks the two services' JSON protocol (test/helpers/aws-endpoints.ts) and points the
  * SDK at it with its own AWS_ENDPOINT_URL_SECRETS_MANAGER / AWS_ENDPOINT_URL_SSM variables; the requests it
  * receives are the SDK's real signed ones. A Lambda entry then starts from references alone against Postgres.
  */
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { ConfigError, loadConfig, loadMigrationConfig } from '../../src/config.ts';
 import { resolveSecretReferences } from '../../src/secrets.ts';
+import { startSecretsEndpoint } from '../helpers/aws-endpoints.ts';
 import { createEmptyDatabase, dropDatabase, realPostgres } from '../helpers/database.ts';
+import { TEST_NODE_ENV } from '../helpers/server-process.ts';
 
 const run = promisify(execFile);
 const jwt = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -32,38 +32,12 @@ const stored: Record<string, string> = {
 };
 const parameters: Record<string, string> = { '/pca/master-key': SECRETS.masterKey, '/pca/jwt-private-key': SECRETS.jwtPrivateKey };
 
-interface Received { target: string; body: Record<string, unknown>; headers: IncomingHttpHeaders }
-const received: Received[] = [];
-const endpoint = createServer((request, response) => {
-  const chunks: Buffer[] = [];
-  request.on('data', (chunk: Buffer) => chunks.push(chunk));
-  request.on('end', () => {
-    const target = String(request.headers['x-amz-target']);
-    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
-    received.push({ target, body, headers: request.headers });
-    const answer = (status: number, value: unknown) => {
-      response.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(value));
-    };
-    if (target === 'secretsmanager.GetSecretValue') {
-      const value = stored[String(body.SecretId)];
-      if (value === undefined) return answer(400, { __type: 'ResourceNotFoundException', Message: "Secrets Manager can't find the specified secret." });
-      return answer(200, { ARN: body.SecretId, Name: 'x', SecretString: value, VersionId: '1' });
-    }
-    if (target === 'AmazonSSM.GetParameter') {
-      const value = parameters[String(body.Name)];
-      if (value === undefined) return answer(400, { __type: 'ParameterNotFound', message: '' });
-      return answer(200, { Parameter: { Name: body.Name, Type: 'SecureString', Value: value, Version: 1 } });
-    }
-    answer(400, { __type: 'UnknownOperationException' });
-  });
-});
-await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', resolve));
+const endpoint = await startSecretsEndpoint(stored, parameters);
 t.teardown(() => endpoint.close());
-const endpointUrl = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}`;
+const { received } = endpoint;
 // The SDK's own settings: what a Lambda function's role and region give it.
 const sdkEnv = {
-  AWS_ENDPOINT_URL_SECRETS_MANAGER: endpointUrl,
-  AWS_ENDPOINT_URL_SSM: endpointUrl,
+  ...endpoint.env,
   AWS_REGION: 'eu-central-1',
   AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
   AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
@@ -141,6 +115,7 @@ t.test('the Lambda functions start from references alone: migrate, then the HTTP
   stored[`${ACCOUNT}:pca-database-url-AbCdEf`] = databaseUrl;
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
+    ...TEST_NODE_ENV,
     ...sdkEnv,
     NODE_ENV: 'production',
     PUBLIC_BASE_URL: 'https://pca.corp.internal',

@@ -25,7 +25,8 @@ export interface ObjectPublisher {
 function s3Publisher(target: Extract<CrlPublicationConfig['target'], { kind: 's3' }>): ObjectPublisher {
   let client: Promise<{ send: (object: PublishedObject) => Promise<unknown>; destroy: () => void }> | undefined;
   const connect = async () => {
-    const { S3Client, PutObjectCommand } = await import('@aws-sdk/client-s3');
+    // CommonJS: Node and the esbuild bundle (scripts/bundle-lambda.mjs) both give its exports as `default`.
+    const { S3Client, PutObjectCommand } = (await import('@aws-sdk/client-s3')).default;
     // Without an endpoint, AWS; region and credentials from the SDK's usual chain unless CRL_S3_REGION names one.
     const s3 = new S3Client({ endpoint: target.endpoint, region: target.region, forcePathStyle: target.forcePathStyle });
     return {
