@@ -16,7 +16,13 @@ export default {
   mutate: [
     'src/services/billing/settlement-rules.ts',
     'src/services/revocation/revocation-rules.ts',
+    'src/services/certificates/certificate-rules.ts',
+    'src/services/ca/ca-rules.ts',
+    'src/services/access-keys/access-key-rules.ts',
     'src/keystore/sealing.ts',
+    'src/x509/der-writer.ts',
+    'src/x509/crl.ts',
+    'src/x509/ocsp.ts',
   ],
   ignorePatterns: ['dist', 'test-output', 'console', 'bench', 'openapi', 'data', 'reports', '.tap', 'tmp'],
   incremental: true,
