@@ -8,9 +8,10 @@ import { createKeyStores } from '../src/keystore/index.ts';
 import { testConfig } from '../test/helpers/app.ts';
 import { postgresTestDatabase, realPostgres } from '../test/helpers/database.ts';
 
-export async function startBenchServer(env: Record<string, string> = {}) {
-  // Volume, not abuse: the per-credential rate limit would answer most requests.
-  const config = testConfig({ RATE_LIMIT_MAX: '100000000', ...env });
+/** `defaultRateLimit`: keep the configured default per-credential limit instead of lifting it. */
+export async function startBenchServer(env: Record<string, string> = {}, { defaultRateLimit = false } = {}) {
+  // Volume, not abuse: unless asked for, the per-credential rate limit is lifted (it would answer most requests).
+  const config = testConfig({ ...(defaultRateLimit ? {} : { RATE_LIMIT_MAX: '100000000' }), ...env });
   const postgres = await realPostgres();
   const database = await postgresTestDatabase(postgres.url);
   const keyStores = createKeyStores({ masterKey: config.masterKey });

@@ -14,6 +14,7 @@ process.once('message', async (message) => {
     connections: spec.concurrency,
     duration: spec.seconds,
     requests,
+    idReplacement: spec.uniqueIds ?? false,
   });
   const cpu = process.cpuUsage(cpuStart);
   const report: ClientReport = {
@@ -22,6 +23,7 @@ process.once('message', async (message) => {
     failures: result.non2xx + result.errors + result.timeouts,
     p50: result.latency.p50,
     p99: result.latency.p99,
+    statuses: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([status, { count }]) => [status, count ?? 0])),
     clientCpuMs: (cpu.user + cpu.system) / 1000,
   };
   process.send!(report, () => process.exit(0));

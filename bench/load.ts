@@ -16,6 +16,8 @@ export interface LoadSpec {
   bodies: Uint8Array[];
   concurrency: number;
   seconds: number;
+  /** Replace `[<id>]` in each request (headers included) with an id unique to that request, e.g. an Idempotency-Key. */
+  uniqueIds?: boolean;
 }
 
 export interface LoadResult {
@@ -25,6 +27,10 @@ export interface LoadResult {
   failures: number;
   p50: number;
   p99: number;
+  /** Responses per HTTP status code (connection errors and timeouts are not here). */
+  statuses: Record<string, number>;
+  /** The machine's load average (1, 5, 15 min) when the load ended. */
+  load: string;
   /** CPU milliseconds per request: this (server) process, the load client, and the rest of the machine (the database). */
   cpuPerRequest?: { server: number; client: number; rest: number };
 }
@@ -33,7 +39,7 @@ export interface LoadResult {
 export type LoadMessage = Omit<LoadSpec, 'bodies'> & { bodies: string[] };
 
 /** What the child reports: the load figures and its own CPU time (ms). */
-export type ClientReport = Omit<LoadResult, 'cpuPerRequest'> & { clientCpuMs: number };
+export type ClientReport = Omit<LoadResult, 'cpuPerRequest' | 'load'> & { clientCpuMs: number };
 
 /** Busy CPU milliseconds of the whole machine since boot (Linux /proc/stat: all but idle and iowait). */
 function machineBusyMs(): number {
@@ -86,7 +92,7 @@ export function drive(spec: LoadSpec): Promise<LoadResult> {
       const rest = machineBusyMs() - machineStart - server - clientCpuMs;
       await profile.stop();
       const per = (ms: number) => ms / Math.max(1, result.requests);
-      resolve({ ...result, cpuPerRequest: { server: per(server), client: per(clientCpuMs), rest: per(rest) } });
+      resolve({ ...result, load: os.loadavg().map((value) => value.toFixed(2)).join(' '), cpuPerRequest: { server: per(server), client: per(clientCpuMs), rest: per(rest) } });
     });
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`the load client exited with ${code} before reporting`)));
@@ -94,16 +100,29 @@ export function drive(spec: LoadSpec): Promise<LoadResult> {
   });
 }
 
-/** A markdown header and row for RESULTS.md: throughput, p50/p99 latency and the machine's load average. */
-export function resultTable(unit: string, concurrency: number, result: LoadResult): string {
-  const { elapsedSeconds, requests, failures, p50, p99 } = result;
-  const load = os.loadavg().map((value) => value.toFixed(2)).join(' ');
-  const cpu = result.cpuPerRequest;
-  const cpuCell = cpu ? `${cpu.server.toFixed(2)} / ${cpu.client.toFixed(2)} / ${cpu.rest.toFixed(2)}` : 'n/a';
+/** The failures cell: the count, and the statuses behind it when not all 2xx (e.g. `5740 (429: 5740)`). */
+function failuresCell({ failures, statuses }: LoadResult): string {
+  const refused = Object.entries(statuses).filter(([status]) => !status.startsWith('2'));
+  return refused.length === 0 ? String(failures) : `${failures} (${refused.map(([status, count]) => `${status}: ${count}`).join(', ')})`;
+}
+
+/**
+ * A markdown table for RESULTS.md, one row per result: throughput (2xx answers only), p50/p99 latency and the
+ * machine's load average when the row was measured. Each row is `[setting, result]`; a setting of '' drops the column.
+ */
+export function resultTable(unit: string, concurrency: number, ...rows: [setting: string, result: LoadResult][]): string {
+  const named = rows.some(([setting]) => setting !== '');
+  const lead = named ? '| setting ' : '';
   return [
-    `| concurrency | seconds | requests | failures | ${unit} | p50 ms | p99 ms | CPU ms per request: server / client / rest | load avg |`,
-    '|---|---|---|---|---|---|---|---|---|',
-    `| ${concurrency} | ${elapsedSeconds.toFixed(1)} | ${requests} | ${failures} | ${((requests - failures) / elapsedSeconds).toFixed(0)} | ` +
-      `${p50.toFixed(1)} | ${p99.toFixed(1)} | ${cpuCell} | ${load} |`,
+    `${lead}| concurrency | seconds | requests | failures | ${unit} | p50 ms | p99 ms | CPU ms per request: server / client / rest | load avg |`,
+    `${named ? '|---' : ''}|---|---|---|---|---|---|---|---|---|`,
+    ...rows.map(([setting, result]) => {
+      const { elapsedSeconds, requests, failures, p50, p99, cpuPerRequest: cpu, load } = result;
+      const cpuCell = cpu ? `${cpu.server.toFixed(2)} / ${cpu.client.toFixed(2)} / ${cpu.rest.toFixed(2)}` : 'n/a';
+      return (
+        `${named ? `| ${setting} ` : ''}| ${concurrency} | ${elapsedSeconds.toFixed(1)} | ${requests} | ${failuresCell(result)} | ` +
+        `${((requests - failures) / elapsedSeconds).toFixed(0)} | ${p50.toFixed(1)} | ${p99.toFixed(1)} | ${cpuCell} | ${load} |`
+      );
+    }),
   ].join('\n');
 }
