@@ -100,10 +100,16 @@ export function drive(spec: LoadSpec): Promise<LoadResult> {
   });
 }
 
-/** The failures cell: the count, and the statuses behind it when not all 2xx (e.g. `5740 (429: 5740)`). */
+/** Answers with a 2xx status: what the throughput counts (timed-out requests are in neither `requests` nor `statuses`). */
+export const answered2xx = ({ statuses }: LoadResult): number =>
+  Object.entries(statuses).reduce((sum, [status, count]) => sum + (status.startsWith('2') ? count : 0), 0);
+
+/** The failures cell: the count, and what is behind it (e.g. `5740 (429: 5740)`, `12 (timeouts or errors: 12)`). */
 function failuresCell({ failures, statuses }: LoadResult): string {
   const refused = Object.entries(statuses).filter(([status]) => !status.startsWith('2'));
-  return refused.length === 0 ? String(failures) : `${failures} (${refused.map(([status, count]) => `${status}: ${count}`).join(', ')})`;
+  const unanswered = failures - refused.reduce((sum, [, count]) => sum + count, 0);
+  const causes = [...refused.map(([status, count]) => `${status}: ${count}`), ...(unanswered > 0 ? [`timeouts or errors: ${unanswered}`] : [])];
+  return causes.length === 0 ? String(failures) : `${failures} (${causes.join(', ')})`;
 }
 
 /**
@@ -117,11 +123,11 @@ export function resultTable(unit: string, concurrency: number, ...rows: [setting
     `${lead}| concurrency | seconds | requests | failures | ${unit} | p50 ms | p99 ms | CPU ms per request: server / client / rest | load avg |`,
     `${named ? '|---' : ''}|---|---|---|---|---|---|---|---|---|`,
     ...rows.map(([setting, result]) => {
-      const { elapsedSeconds, requests, failures, p50, p99, cpuPerRequest: cpu, load } = result;
+      const { elapsedSeconds, requests, p50, p99, cpuPerRequest: cpu, load } = result;
       const cpuCell = cpu ? `${cpu.server.toFixed(2)} / ${cpu.client.toFixed(2)} / ${cpu.rest.toFixed(2)}` : 'n/a';
       return (
         `${named ? `| ${setting} ` : ''}| ${concurrency} | ${elapsedSeconds.toFixed(1)} | ${requests} | ${failuresCell(result)} | ` +
-        `${((requests - failures) / elapsedSeconds).toFixed(0)} | ${p50.toFixed(1)} | ${p99.toFixed(1)} | ${cpuCell} | ${load} |`
+        `${(answered2xx(result) / elapsedSeconds).toFixed(0)} | ${p50.toFixed(1)} | ${p99.toFixed(1)} | ${cpuCell} | ${load} |`
       );
     }),
   ].join('\n');

@@ -16,7 +16,7 @@ import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { startBenchServer } from '../bench-server.ts';
-import { drive, type LoadResult, resultTable } from '../load.ts';
+import { answered2xx, drive, type LoadResult, resultTable } from '../load.ts';
 import { KEY_ARGS, opensslCsr, scratch } from '../../test/certificates/support.ts';
 import { createOpensslPki } from '../../test/x509/fixtures/openssl-pki.ts';
 import { openssl } from '../../test/x509/support.ts';
@@ -130,6 +130,6 @@ async function opensslResponder(): Promise<[string, LoadResult][]> {
 const ours = await service();
 const peer = await opensslResponder();
 console.log(resultTable('responses/s', concurrency, ...ours, ...peer));
-const rate = ([, result]: [string, LoadResult]) => (result.requests - result.failures) / result.elapsedSeconds;
+const rate = ([, result]: [string, LoadResult]) => answered2xx(result) / result.elapsedSeconds;
 console.log(`\nservice / openssl: good ${(rate(ours[0]) / rate(peer[0])).toFixed(2)}, revoked ${(rate(ours[1]) / rate(peer[1])).toFixed(2)}`);
 process.exit(0);
