@@ -4,7 +4,7 @@
  * revoked. Measured twice, asking about a good certificate and then about the revoked one. Each request is a
  * distinct openssl-made request (nonce), looked up in the database and signed by the CA key through the key store.
  *
- * The peer, in the same run: openssl's own responder (`openssl ocsp -index`, `-multi 2`: one child per core) for an
+ * The peer, in the same run: openssl's own responder (`openssl ocsp -index`, one process like the service) for an
  * openssl-made P-256 CA whose index lists 1,000 certificates, one revoked, asked the same two questions by the same
  * load client. It looks statuses up in an in-memory table read from index.txt (no database), signs with SHA-256, and
  * answers in HTTP/1.0, closing every connection (the service keeps them open).
@@ -67,6 +67,18 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** Resolves once `url` answers `request` (polled: openssl's responder stops at a connection that sends no request). */
+async function answering(url: string, request: Buffer, failure: () => string | undefined): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const reason = failure();
+    if (reason) throw new Error(reason);
+    const answered = await fetch(url, { method: 'POST', headers: OCSP_HEADERS, body: new Uint8Array(request) }).then((r) => r.ok, () => false);
+    if (answered) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${url} does not answer`);
+}
+
 /** The service: 1,000 certificates of a P-256 subordinate, the first revoked. */
 async function service(): Promise<[string, LoadResult][]> {
   const server = await startBenchServer();
@@ -105,25 +117,21 @@ async function opensslResponder(): Promise<[string, LoadResult][]> {
   entries.push(`V\t${expiry}\t\t${pki.leaves[1].serialHex.toUpperCase()}\tunknown\t/CN=leaf2.example.com`);
   await writeFile(join(pki.dir, 'index.txt'), `${entries.join('\n')}\n`);
   const port = await freePort();
-  const responder = spawn('openssl', ['ocsp', '-index', 'index.txt', '-port', String(port), '-rsigner', 'ca.pem', '-rkey', 'ca.key', '-CA', 'ca.pem', '-multi', '2'], { cwd: pki.dir, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const dir = await scratch('ocsp-peer');
+  const sets = {
+    good: await opensslRequests(dir, pki.caPath, pki.leaves[1].path, 'good'),
+    revoked: await opensslRequests(dir, pki.caPath, pki.leaves[0].path, 'revoked'),
+  };
+  const url = `http://127.0.0.1:${port}/`;
+  const responder = spawn('openssl', ['ocsp', '-index', 'index.txt', '-port', String(port), '-rsigner', 'ca.pem', '-rkey', 'ca.key', '-CA', 'ca.pem'], { cwd: pki.dir, stdio: ['ignore', 'ignore', 'pipe'] });
   try {
-    // It reports once it listens: `ACCEPT [::]:port` on stdout with -multi, else "waiting for ..." on stderr.
-    await new Promise<void>((resolve, reject) => {
-      const listening = (chunk: Buffer) => (/ACCEPT|waiting for OCSP client connections/.test(String(chunk)) ? resolve() : undefined);
-      responder.stdout.on('data', listening);
-      responder.stderr.on('data', listening);
-      responder.once('exit', (code) => reject(new Error(`openssl ocsp exited with ${code}`)));
-    });
-    const dir = await scratch('ocsp-peer');
-    const sets = {
-      good: await opensslRequests(dir, pki.caPath, pki.leaves[1].path, 'good'),
-      revoked: await opensslRequests(dir, pki.caPath, pki.leaves[0].path, 'revoked'),
-    };
+    let output = '';
+    responder.stderr.on('data', (chunk: Buffer) => (output += String(chunk)));
+    await answering(url, sets.good[0], () => (responder.exitCode === null ? undefined : `openssl ocsp exited with ${responder.exitCode}: ${output}`));
     // openssl 3.0 answers in HTTP/1.0 and closes each connection, so the client reconnects for every request.
-    return await goodAndRevoked('openssl ocsp -index -multi 2', `http://127.0.0.1:${port}/`, OCSP_HEADERS, sets, pki.caPath, pki.caPath);
+    return await goodAndRevoked('openssl ocsp -index', url, OCSP_HEADERS, sets, pki.caPath, pki.caPath);
   } finally {
-    // Its own process group (detached): the -multi parent ignores SIGTERM and its children outlive it.
-    process.kill(-responder.pid!, 'SIGKILL');
+    responder.kill('SIGKILL');
   }
 }
 
