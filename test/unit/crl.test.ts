@@ -5,7 +5,7 @@ import * as pkijs from 'pkijs';
 import t from 'tap';
 import { NODE_HASH, SIGNATURE_OIDS, type HashAlgorithm, type KeyAlgorithm, type Signer } from '../../src/x509/algorithms.ts';
 import { OID_AUTHORITY_KEY_IDENTIFIER, OID_CRL_NUMBER, OID_REASON_CODE, buildCrl, parseCrlSummary, type CrlInput, type RevokedEntry } from '../../src/x509/crl.ts';
-import { MalformedDer, Tag, bitString, contextConstructed, objectIdentifier, sequence, time, tlv, utf8String, set } from '../../src/x509/der.ts';
+import { MalformedDer, Tag, bitString, contextConstructed, objectIdentifier, readChildren, readSingle, sequence, set, time, tlv, utf8String } from '../../src/x509/der.ts';
 
 const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 });
@@ -103,6 +103,9 @@ t.test('no revoked certificates: the list is absent, not empty (RFC 5280 §5.1.2
   t.equal(built.revokedCount, 0);
   const crl = parse(built.der);
   t.equal(crl.revokedCertificates, undefined);
+  // Absent, not an empty SEQUENCE: the TBSCertList's fields go straight from nextUpdate to the [0] extensions.
+  const [tbs] = readChildren(readSingle(built.der), Tag.SEQUENCE);
+  t.same(readChildren(tbs).map((field) => field.tag), [Tag.INTEGER, Tag.SEQUENCE, Tag.SEQUENCE, Tag.UTC_TIME, Tag.UTC_TIME, 0xa0]);
   t.equal(hex(crl.toSchema().toBER()), hex(built.der));
   t.equal(parseCrlSummary(built.der).revokedCount, 0);
 });
@@ -144,8 +147,12 @@ t.test('inputs buildCrl refuses', async (t) => {
   const before = calls.length;
   for (const reason of [0, 1, 2, 3, 4, 5, 6, 9, 10]) t.ok(await buildCrl(base([entry(reason)]), signer), `reason ${reason} accepted`);
   t.equal(calls.length - before, 9);
-  const oversized: Signer = { keyAlgorithm: 'EC256', sign: async () => new Uint8Array(1100) };
-  await t.rejects(buildCrl(base([]), oversized), { name: 'RangeError', message: 'signature too large' });
+  // Room after the TBSCertList: 1,100 octets for the AlgorithmIdentifier (12 for ECDSA with SHA-256) and the BIT
+  // STRING (4 header octets, then the signature), so a 1,083-octet signature is the largest that fits.
+  const sized = (length: number): Signer => ({ keyAlgorithm: 'EC256', sign: async () => new Uint8Array(length).fill(7) });
+  const largest = parse((await buildCrl(base([]), sized(1083))).der);
+  t.equal(largest.signatureValue.valueBlock.valueHexView.length, 1083, 'the largest signature that fits');
+  await t.rejects(buildCrl(base([]), sized(1084)), { name: 'RangeError', message: 'signature too large' });
 });
 
 // A v1 CRL (no version field) and defective ones, assembled by hand.
@@ -178,6 +185,7 @@ t.test('parseCrlSummary refuses what is not a CRL it can summarise, with Malform
     ['no CRL Number', signed(v2, algorithm, issuerName, ...dates, contextConstructed(0, sequence(otherExtension))), /no CRL Number/],
     ['extensions wrapper empty', signed(v2, algorithm, issuerName, ...dates, contextConstructed(0, new Uint8Array(0))), /no crlExtensions/],
     ['empty CertificateList', sequence(), /no tbsCertList/],
+    ['empty TBSCertList', signed(), /no thisUpdate/],
   ];
   for (const [name, der, message] of cases) t.throws(() => parseCrlSummary(der), message, name);
   for (const [name, der] of cases) {
