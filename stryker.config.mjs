@@ -12,17 +12,13 @@ export default {
   },
   // The tap runner reports one test per file: perTest runs only the files that reach a mutant.
   coverageAnalysis: 'perTest',
-  // Keep in step with tsconfig.stryker.json's include (the checker watches only those files and their imports).
+  // What `npm run mutate` covers within 60 minutes on the shared 2-core machine (docs/mutation.md, "Scope"). The other
+  // modules with fast unit tests run one at a time: `nice -n 10 npx stryker run --mutate src/x509/crl.ts`.
+  // tsconfig.stryker.json's include must name every module mutated either way (the checker watches only those files).
   mutate: [
     'src/services/billing/settlement-rules.ts',
     'src/services/revocation/revocation-rules.ts',
-    'src/services/certificates/certificate-rules.ts',
-    'src/services/ca/ca-rules.ts',
-    'src/services/access-keys/access-key-rules.ts',
     'src/keystore/sealing.ts',
-    'src/x509/der-writer.ts',
-    'src/x509/crl.ts',
-    'src/x509/ocsp.ts',
   ],
   ignorePatterns: ['dist', 'test-output', 'console', 'bench', 'openapi', 'data', 'reports', '.tap', 'tmp'],
   incremental: true,
