@@ -1,27 +1,16 @@
 // Fast unit tests of the CRL codec (src/x509/crl.ts, der-writer.ts): CRLs built with an in-process key, judged by
 // pkijs's parser and node:crypto's verify (no openssl), plus fixed malformed inputs for the summary reader.
-import { createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, verify, type KeyObject } from 'node:crypto';
 import * as pkijs from 'pkijs';
 import t from 'tap';
-import { NODE_HASH, SIGNATURE_OIDS, type HashAlgorithm, type KeyAlgorithm, type Signer } from '../../src/x509/algorithms.ts';
+import { NODE_HASH, SIGNATURE_OIDS, type HashAlgorithm, type Signer } from '../../src/x509/algorithms.ts';
 import { OID_AUTHORITY_KEY_IDENTIFIER, OID_CRL_NUMBER, OID_REASON_CODE, buildCrl, parseCrlSummary, type CrlInput, type RevokedEntry } from '../../src/x509/crl.ts';
+import { recordingSigner } from './support.ts';
 import { MalformedDer, Tag, bitString, contextConstructed, objectIdentifier, readChildren, readSingle, sequence, set, time, tlv, utf8String } from '../../src/x509/der.ts';
 
 const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 });
 
-/** A Signer over a node:crypto key that records what it was asked to sign. */
-function signerOf(privateKey: KeyObject, keyAlgorithm: KeyAlgorithm) {
-  const calls: { hash: HashAlgorithm; data: Uint8Array }[] = [];
-  const signer: Signer = {
-    keyAlgorithm,
-    sign: async (hash, data) => {
-      calls.push({ hash, data: data.slice() });
-      return new Uint8Array(sign(NODE_HASH[hash], data, privateKey));
-    },
-  };
-  return { signer, calls };
-}
 
 const issuerName = sequence(set(sequence(objectIdentifier('2.5.4.3'), utf8String('Unit CA'))));
 const aki = Uint8Array.from({ length: 20 }, (_, i) => i + 1);
@@ -49,7 +38,7 @@ t.test('a CRL with entries: every field as RFC 5280 §5 has it, signed over exac
     { serialNumber: 'abc', revocationDate: new Date('2025-06-02T12:30:45Z'), reasonCode: 0 },
     { serialNumber: Uint8Array.of(0x00, 0x7f), revocationDate: new Date('2051-01-01T00:00:00Z'), reasonCode: 10 },
   ];
-  const { signer, calls } = signerOf(ec.privateKey, 'EC256');
+  const { signer, calls } = recordingSigner(ec.privateKey, 'EC256');
   const built = await buildCrl(base(entries), signer);
   t.equal(built.revokedCount, 3);
   const crl = parse(built.der);
@@ -87,7 +76,7 @@ t.test('a CRL with entries: every field as RFC 5280 §5 has it, signed over exac
 t.test('SHA-384 and SHA-512, EC and RSA: the inner signature algorithm equals the outer one and the signature verifies', async (t) => {
   for (const [family, keys, keyAlgorithm] of [['EC', ec, 'EC256'], ['RSA', rsa, 'RSA2048']] as const) {
     for (const hash of ['SHA256', 'SHA384', 'SHA512'] as const) {
-      const { signer, calls } = signerOf(keys.privateKey, keyAlgorithm);
+      const { signer, calls } = recordingSigner(keys.privateKey, keyAlgorithm);
       const crl = parse((await buildCrl(base([], { hash }), signer)).der);
       t.equal(crl.signature.algorithmId, SIGNATURE_OIDS[family][hash], `${family} ${hash} inner`);
       t.equal(crl.signatureAlgorithm.algorithmId, SIGNATURE_OIDS[family][hash], `${family} ${hash} outer`);
@@ -98,7 +87,7 @@ t.test('SHA-384 and SHA-512, EC and RSA: the inner signature algorithm equals th
 });
 
 t.test('no revoked certificates: the list is absent, not empty (RFC 5280 §5.1.2.6)', async (t) => {
-  const { signer } = signerOf(ec.privateKey, 'EC256');
+  const { signer } = recordingSigner(ec.privateKey, 'EC256');
   const built = await buildCrl(base([]), signer);
   t.equal(built.revokedCount, 0);
   const crl = parse(built.der);
@@ -114,7 +103,7 @@ t.test('long lists: multi-octet lengths, entries from an async iterable, a large
   async function* many(count: number): AsyncIterable<RevokedEntry> {
     for (let i = 0; i < count; i++) yield { serialNumber: (0x100000 + i).toString(16), revocationDate: new Date(Date.UTC(2025, 0, 1, 0, 0, i % 60)), reasonCode: [0, 1, 4, 9][i % 4] };
   }
-  const { signer } = signerOf(ec.privateKey, 'EC256');
+  const { signer } = recordingSigner(ec.privateKey, 'EC256');
   for (const count of [5, 200]) {
     const crlNumber = (1n << 158n) + 1n;
     const built = await buildCrl(base(many(count), { crlNumber }), signer);
@@ -128,7 +117,7 @@ t.test('long lists: multi-octet lengths, entries from an async iterable, a large
 });
 
 t.test('inputs buildCrl refuses', async (t) => {
-  const { signer, calls } = signerOf(ec.privateKey, 'EC256');
+  const { signer, calls } = recordingSigner(ec.privateKey, 'EC256');
   const entry = (reasonCode: number): RevokedEntry => ({ serialNumber: '01', revocationDate: new Date('2025-01-01T00:00:00Z'), reasonCode });
   await t.rejects(buildCrl(base([], { issuerName: utf8String('x') }), signer), { name: 'TypeError', message: 'issuerName is not a DER SEQUENCE' });
   await t.rejects(buildCrl(base([], { issuerName: Uint8Array.of(...issuerName, 0) }), signer), { name: 'TypeError' }, 'trailing bytes');

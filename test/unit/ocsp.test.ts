@@ -1,9 +1,10 @@
 // Fast unit tests of the OCSP codec (src/x509/ocsp.ts): requests assembled by hand (fixed DER), responses built with
 // an in-process key and judged by pkijs's parser and node:crypto's verify (no openssl, no server).
-import { createHash, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPairSync, verify } from 'node:crypto';
 import * as pkijs from 'pkijs';
 import t, { type Test } from 'tap';
-import { NODE_HASH, SIGNATURE_OIDS, type HashAlgorithm, type KeyAlgorithm, type Signer } from '../../src/x509/algorithms.ts';
+import { SIGNATURE_OIDS } from '../../src/x509/algorithms.ts';
+import { recordingSigner } from './support.ts';
 import {
   DER_NULL, Tag, bitString, contextConstructed, objectIdentifier, octetString, sequence, set, smallInteger, time, tlv, utf8String,
 } from '../../src/x509/der.ts';
@@ -165,17 +166,6 @@ t.test('error responses: OCSPResponse with the status alone', async (t) => {
   t.throws(() => ocspErrorResponse('bogus' as never), RangeError);
 });
 
-function signerOf(privateKey: KeyObject, keyAlgorithm: KeyAlgorithm) {
-  const calls: { hash: HashAlgorithm; data: Uint8Array }[] = [];
-  const signer: Signer = {
-    keyAlgorithm,
-    sign: async (hash, data) => {
-      calls.push({ hash, data: data.slice() });
-      return new Uint8Array(sign(NODE_HASH[hash], data, privateKey));
-    },
-  };
-  return { signer, calls };
-}
 
 /** The content octets of ResponseData, which begin with the ResponderID (the version, v1, is left out). */
 function responseDataContent(tbs: Uint8Array): string {
@@ -195,7 +185,7 @@ const certIdC = certId(bytes('0c'));
 const certIdD = certId(bytes('0d'));
 
 t.test('a successful response: byKey responder, each status, dates, nonce echoed, signed over ResponseData', async (t) => {
-  const { signer, calls } = signerOf(ec.privateKey, 'EC256');
+  const { signer, calls } = recordingSigner(ec.privateKey, 'EC256');
   const nonce = octetString(bytes('aabbccdd'));
   const input: OcspResponseInput = {
     responderKeyHash: keyHash,
@@ -239,7 +229,7 @@ t.test('a successful response: byKey responder, each status, dates, nonce echoed
 });
 
 t.test('byName responder, no nonce, SHA-384, a signer certificate in certs', async (t) => {
-  const { signer } = signerOf(ec.privateKey, 'EC256');
+  const { signer } = recordingSigner(ec.privateKey, 'EC256');
   const certificate = caCertificate(true);
   const der = await buildOcspResponse(
     { responderName: subject, producedAt: produced, responses: [{ certId: certIdA, status: 'good', thisUpdate: produced }], hash: 'SHA384', signerCertificates: [certificate] },
@@ -257,7 +247,7 @@ t.test('byName responder, no nonce, SHA-384, a signer certificate in certs', asy
 });
 
 t.test('inputs buildOcspResponse refuses', async (t) => {
-  const { signer } = signerOf(ec.privateKey, 'EC256');
+  const { signer } = recordingSigner(ec.privateKey, 'EC256');
   const base = { responderKeyHash: keyHash, producedAt: produced, hash: 'SHA256' as const };
   const revoked = (reasonCode: number) => ({ certId: certIdA, status: { revoked: { time: produced, reasonCode } }, thisUpdate: produced });
   for (const reasonCode of [7, 8, 11, -1]) {
