@@ -7,7 +7,7 @@
  *
  * Run: npm run build && DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npx tsx bench/crl/run.ts [entries]
  * (the server runs from dist/, hence the build; the database named is the server's admin database: the bench
- * creates and drops its own)
+ * creates and drops its own). BENCH_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=DIR' profiles the server.
  */
 import { execFile } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -49,7 +49,9 @@ const seedMs = performance.now() - seeded;
 
 // The server is its own process, as deployed (built with tsx from src/), so its peak RSS is the path's alone.
 const port = await freePort();
-const server = await startServerProcess(['dist/src/server.js'], {
+// BENCH_SERVER_NODE_ARGS passes Node options to the server alone, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+const nodeArgs = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+const server = await startServerProcess([...nodeArgs, 'dist/src/server.js'], {
   ...process.env,
   DATABASE_URL: harness.database.url,
   MASTER_KEY: Buffer.from(harness.config.masterKey).toString('base64'),

@@ -1,7 +1,7 @@
 /**
- * X.509 v2 CRLs (RFC 5280 §5), encoded straight to DER so a million revoked entries stay cheap: each entry is
- * written as bytes into a paged sink, the TBSCertList is assembled once into the buffer of the whole CRL, signed
- * once and wrapped in place.
+ * X.509 v2 CRLs (RFC 5280 §5), encoded straight to DER so a million revoked entries stay cheap: the entries are
+ * written into the buffer that becomes the whole CRL (sized up front when their total is known), the headers
+ * before them once their lengths are known, and the CRL is signed once and wrapped in place.
  */
 import type { HashAlgorithm, Signer } from './algorithms.ts';
 import {
@@ -25,7 +25,6 @@ import {
   type DerElement,
 } from './der.ts';
 import {
-  ByteSink,
   bigintBytes,
   enumerated,
   hexToBytes,
@@ -47,6 +46,15 @@ export interface RevokedEntry {
   reasonCode: number;
 }
 
+/**
+ * Entries already encoded, concatenated: `count` revokedCertificates SEQUENCEs exactly as encodeRevokedEntry
+ * writes them (the database stores each revocation's entry so, see the revocations_entry_der migration).
+ */
+export interface EncodedEntries {
+  der: Uint8Array;
+  count: number;
+}
+
 export interface CrlInput {
   /** The issuer's DER Name, taken raw from the CA certificate's subject. */
   issuerName: Uint8Array;
@@ -56,12 +64,16 @@ export interface CrlInput {
   thisUpdate: Date;
   nextUpdate: Date;
   hash: HashAlgorithm;
-  entries: Iterable<RevokedEntry> | AsyncIterable<RevokedEntry>;
+  entries: Iterable<RevokedEntry | EncodedEntries> | AsyncIterable<RevokedEntry | EncodedEntries>;
+  /** The entries' encoded size when known: the CRL is then written into one buffer of its final size. */
+  entriesByteLength?: number;
 }
 
 export interface BuiltCrl {
   der: Uint8Array;
   revokedCount: number;
+  /** Where the entries lie in `der` (the content of revokedCertificates; empty when there are none). */
+  entries: { start: number; end: number };
 }
 
 /** Reason codes a full CRL may carry: 7 is unassigned and removeFromCRL (8) belongs to delta CRLs only. */
@@ -83,42 +95,30 @@ export async function buildCrl(input: CrlInput, signer: Signer): Promise<BuiltCr
   if (input.crlNumber < 0n || input.crlNumber >= 1n << 159n) throw new RangeError('crlNumber must fit 20 octets');
   if (!(input.nextUpdate.getTime() > input.thisUpdate.getTime())) throw new RangeError('nextUpdate must follow thisUpdate');
 
-  // The entries are encoded in their own frame so their pages are unreachable by the time the CRL is signed.
-  const { certificateList, tbs, revokedCount } = await encodeTbsCertList(input, signer);
+  const algorithm = signatureAlgorithm(signer, input.hash);
+  const { certificateList, tbs, entries, revokedCount } = await encodeTbsCertList(input, algorithm);
   const signature = await signer.sign(input.hash, certificateList.subarray(tbs.start, tbs.end));
-  return { der: wrapSigned(certificateList, tbs, signatureAlgorithm(signer, input.hash), signature), revokedCount };
+  const der = wrapSigned(certificateList, tbs, algorithm, signature);
+  const offset = der.byteOffset - certificateList.byteOffset;
+  return { der, revokedCount, entries: { start: entries.start - offset, end: entries.end - offset } };
 }
 
-/** Room around the TBSCertList for the CertificateList's header (tag, 4-octet length) and its algorithm and signature. */
-const OUTER_HEADER_ROOM = 6;
+/** The most a header (tag and a length of up to 4 octets) takes. */
+const HEADER_ROOM = 6;
 const SIGNATURE_ROOM = 1100; // an AlgorithmIdentifier plus a BIT STRING of up to an RSA-8192 signature
+/** Where the entries start when their size is not known, and the least a buffer grows by. */
+const UNSIZED_ENTRIES = 64 << 10;
 
 /**
- * The TBSCertList, written once into the buffer that becomes the whole CertificateList (so a CRL of tens of MiB
- * exists in memory once beside its entry pages, not three times); `tbs` locates it inside `certificateList`.
+ * The TBSCertList, written once into the buffer that becomes the whole CertificateList: the entries go after
+ * room for the CertificateList, TBSCertList and revokedCertificates headers and the fields before them, which
+ * are written right-aligned against the entries once the lengths are known. `tbs` locates it in `certificateList`.
  */
 async function encodeTbsCertList(
   input: CrlInput,
-  signer: Signer,
-): Promise<{ certificateList: Uint8Array; tbs: { start: number; end: number }; revokedCount: number }> {
-  const revoked = new ByteSink();
-  let revokedCount = 0;
-  const append = (entry: RevokedEntry): void => {
-    writeRevokedEntry(revoked, entry);
-    revokedCount++;
-  };
-  if (Symbol.iterator in input.entries) for (const entry of input.entries) append(entry);
-  else for await (const entry of input.entries) append(entry);
-
-  const head = concat([
-    VERSION_2,
-    signatureAlgorithm(signer, input.hash),
-    input.issuerName,
-    time(input.thisUpdate),
-    time(input.nextUpdate),
-    // RFC 5280 §5.1.2.6: with no revoked certificates the list is absent, not empty.
-    revokedCount > 0 ? tlvHeader(Tag.SEQUENCE, revoked.byteLength) : new Uint8Array(0),
-  ]);
+  algorithm: Uint8Array,
+): Promise<{ certificateList: Uint8Array; tbs: { start: number; end: number }; entries: { start: number; end: number }; revokedCount: number }> {
+  const head = concat([VERSION_2, algorithm, input.issuerName, time(input.thisUpdate), time(input.nextUpdate)]);
   const crlExtensions = contextConstructed(
     0,
     sequence(
@@ -126,16 +126,43 @@ async function encodeTbsCertList(
       nonCriticalExtension(OID_CRL_NUMBER, unsignedInteger(bigintBytes(input.crlNumber))),
     ),
   );
+  const entriesStart = 3 * HEADER_ROOM + head.length;
+  const tail = crlExtensions.length + SIGNATURE_ROOM;
+  let buffer = new Uint8Array(entriesStart + (input.entriesByteLength ?? UNSIZED_ENTRIES) + tail);
+  let end = entriesStart;
+  let revokedCount = 0;
+  const write = (bytes: Uint8Array): void => {
+    if (buffer.length - end - tail < bytes.length) {
+      // Only when the size was not known (or more entries came than announced): one copy per growth.
+      const grown = new Uint8Array(Math.max(Math.ceil(buffer.length * 1.5), end + bytes.length + tail + UNSIZED_ENTRIES));
+      grown.set(buffer.subarray(0, end));
+      buffer = grown;
+    }
+    buffer.set(bytes, end);
+    end += bytes.length;
+  };
+  const append = (entry: RevokedEntry | EncodedEntries): void => {
+    if ('der' in entry) {
+      write(entry.der);
+      revokedCount += entry.count;
+    } else {
+      write(encodeRevokedEntry(entry));
+      revokedCount++;
+    }
+  };
+  if (Symbol.iterator in input.entries) for (const entry of input.entries) append(entry);
+  else for await (const entry of input.entries) append(entry);
 
-  const contentLength = head.length + revoked.byteLength + crlExtensions.length;
-  const tbsHeader = tlvHeader(Tag.SEQUENCE, contentLength);
-  const start = OUTER_HEADER_ROOM;
-  const end = start + tbsHeader.length + contentLength;
-  const certificateList = new Uint8Array(end + SIGNATURE_ROOM);
-  certificateList.set(tbsHeader, start);
-  certificateList.set(head, start + tbsHeader.length);
-  certificateList.set(crlExtensions, revoked.drainInto(certificateList, start + tbsHeader.length + head.length));
-  return { certificateList, tbs: { start, end }, revokedCount };
+  // RFC 5280 §5.1.2.6: with no revoked certificates the list is absent, not empty.
+  const revokedHeader = revokedCount > 0 ? tlvHeader(Tag.SEQUENCE, end - entriesStart) : new Uint8Array(0);
+  const tbsContentLength = head.length + revokedHeader.length + (end - entriesStart) + crlExtensions.length;
+  const tbsHeader = tlvHeader(Tag.SEQUENCE, tbsContentLength);
+  const start = entriesStart - revokedHeader.length - head.length - tbsHeader.length;
+  buffer.set(tbsHeader, start);
+  buffer.set(head, start + tbsHeader.length);
+  buffer.set(revokedHeader, entriesStart - revokedHeader.length);
+  buffer.set(crlExtensions, end);
+  return { certificateList: buffer, tbs: { start, end: end + crlExtensions.length }, entries: { start: entriesStart, end }, revokedCount };
 }
 
 /** SEQUENCE { tbs, algorithm, signature BIT STRING } in place around the TBS, returned as a view of `buffer`. */
@@ -151,17 +178,13 @@ function wrapSigned(buffer: Uint8Array, tbs: { start: number; end: number }, alg
 }
 
 /** revokedCertificates entry: SEQUENCE { userCertificate, revocationDate, crlEntryExtensions OPTIONAL }. */
-function writeRevokedEntry(sink: ByteSink, entry: RevokedEntry): void {
+export function encodeRevokedEntry(entry: RevokedEntry): Uint8Array {
   const extensions = ENTRY_EXTENSIONS_BY_REASON.get(entry.reasonCode);
   if (!extensions) throw new RangeError(`reason code ${entry.reasonCode} cannot appear in a CRL`);
   const serial = unsignedInteger(
     typeof entry.serialNumber === 'string' ? hexToBytes(entry.serialNumber) : entry.serialNumber,
   );
-  const revocationDate = time(entry.revocationDate);
-  sink.write(tlvHeader(Tag.SEQUENCE, serial.length + revocationDate.length + extensions.length));
-  sink.write(serial);
-  sink.write(revocationDate);
-  sink.write(extensions);
+  return sequence(serial, time(entry.revocationDate), extensions);
 }
 
 export interface CrlSummary {

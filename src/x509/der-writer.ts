@@ -1,7 +1,6 @@
 /**
- * What the revocation codecs (CRL, OCSP) need on top of der.ts: a paged sink that streams millions of pre-encoded
- * entries without an object tree or re-copying, TLV headers for content written separately, the few encoders
- * der.ts lacks, and the X.509 SIGNED{} wrapper over a Signer.
+ * What the revocation codecs (CRL, OCSP) need on top of der.ts: TLV headers for content written separately, the
+ * few encoders der.ts lacks, and the X.509 SIGNED{} wrapper over a Signer.
  */
 import { keyFamily, type HashAlgorithm, type Signer } from './algorithms.ts';
 import { Tag, bitString, concat, objectIdentifier, readSingle, sequence, tlv } from './der.ts';
@@ -89,49 +88,3 @@ export function hexToBytes(hex: string): Uint8Array {
 
 export const bytesToHex = (bytes: Uint8Array): string =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex');
-
-/**
- * Append-only bytes in fixed pages, so streaming a large SEQUENCE OF never re-copies what it already holds (as a
- * doubling buffer would). The contents are moved out once, into the final structure.
- */
-export class ByteSink {
-  readonly #pages: Uint8Array[] = [];
-  #page: Uint8Array;
-  #used = 0;
-  #total = 0;
-
-  constructor(private readonly pageSize = 1 << 20) {
-    this.#page = new Uint8Array(pageSize);
-  }
-
-  get byteLength(): number {
-    return this.#total;
-  }
-
-  write(bytes: Uint8Array): void {
-    if (this.#page.length - this.#used < bytes.length) {
-      this.#pages.push(this.#page.subarray(0, this.#used));
-      this.#page = new Uint8Array(Math.max(this.pageSize, bytes.length));
-      this.#used = 0;
-    }
-    this.#page.set(bytes, this.#used);
-    this.#used += bytes.length;
-    this.#total += bytes.length;
-  }
-
-  /**
-   * Copies everything written into `target` at `offset`, letting go of each page once copied so the memory of a
-   * huge list is not held twice; the sink is empty afterwards. Returns the offset just after the copied bytes.
-   */
-  drainInto(target: Uint8Array, offset: number): number {
-    this.#pages.push(this.#page.subarray(0, this.#used));
-    this.#page = new Uint8Array(0);
-    this.#used = 0;
-    this.#total = 0;
-    for (let page = this.#pages.shift(); page; page = this.#pages.shift()) {
-      target.set(page, offset);
-      offset += page.length;
-    }
-    return offset;
-  }
-}

@@ -3,7 +3,7 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildCrl, parseCrlSummary, type CrlInput, type RevokedEntry } from '../../src/x509/crl.ts';
+import { buildCrl, encodeRevokedEntry, parseCrlSummary, type CrlInput, type EncodedEntries, type RevokedEntry } from '../../src/x509/crl.ts';
 import { MalformedDer } from '../../src/x509/der.ts';
 import { createOpensslPki, openssl, opensslDate, runOpenssl, type OpensslPki } from './fixtures/openssl-pki.ts';
 
@@ -194,6 +194,39 @@ async function pkijsCrl(pki: OpensslPki, entries: RevokedEntry[]): Promise<Uint8
   crl.signatureValue = new asn1js.BitString({ valueHex: await crypto.subtle.sign('RSASSA-PKCS1-v1_5', key, tbs) });
   return new Uint8Array(crl.toSchema(false).toBER(false));
 }
+
+t.test('pre-encoded pages of entries give the same CRL, whether their size is announced, short or unknown', async (t) => {
+  const count = 5_000;
+  const entries: RevokedEntry[] = Array.from({ length: count }, (_, i) => ({
+    serialNumber: (0x80000000 + i * 7919).toString(16) + 'c3c3c3',
+    revocationDate: new Date(REVOKED_AT.getTime() - i * 1000),
+    reasonCode: [0, 1, 4, 9][i % 4]!,
+  }));
+  async function* pages(size: number): AsyncGenerator<EncodedEntries> {
+    for (let start = 0; start < count; start += size) {
+      const page = entries.slice(start, start + size).map(encodeRevokedEntry);
+      yield { der: Buffer.concat(page), count: page.length };
+    }
+  }
+  const byteLength = entries.reduce((total, entry) => total + encodeRevokedEntry(entry).length, 0);
+  const fromObjects = await buildCrl(crlInput(rsaPki, entries), rsaPki.caSigner);
+  const announced = await buildCrl(crlInput(rsaPki, pages(1000), { entriesByteLength: byteLength }), rsaPki.caSigner);
+  const short = await buildCrl(crlInput(rsaPki, pages(700), { entriesByteLength: 100 }), rsaPki.caSigner);
+  const unknown = await buildCrl(crlInput(rsaPki, pages(3000)), rsaPki.caSigner);
+  for (const [name, built] of Object.entries({ announced, short, unknown })) {
+    t.equal(built.revokedCount, count, `${name}: count`);
+    t.same(Buffer.from(built.der), Buffer.from(fromObjects.der), `${name}: byte-identical (PKCS#1 v1.5 is deterministic)`);
+  }
+  t.same(
+    Buffer.from(announced.der.subarray(announced.entries.start, announced.entries.end)),
+    Buffer.concat(entries.map(encodeRevokedEntry)),
+    'entries locates the entries in the CRL',
+  );
+  await writeCrl(rsaPki, 'pages', announced.der);
+  const text = await crlText(rsaPki, 'pages');
+  t.match(text, /verify OK/);
+  t.equal(text.split('Serial Number: ').length - 1, count, 'openssl counts every entry');
+});
 
 t.test('30,000 streamed entries span several pages and stay valid', async (t) => {
   const count = 30_000;

@@ -15,7 +15,7 @@ import type { KeyStoreKind } from '../../keystore/key-store.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import type { HashAlgorithm, KeyAlgorithm } from '../../x509/algorithms.ts';
 import { parseCertificate } from '../../x509/certificate.ts';
-import { buildCrl, type RevokedEntry } from '../../x509/crl.ts';
+import { buildCrl, type BuiltCrl, type EncodedEntries } from '../../x509/crl.ts';
 import { toPem } from '../../x509/pem.ts';
 import { subjectKeyIdentifier } from '../../x509/public-key.ts';
 import type { RequestContext, Tx } from '../context.ts';
@@ -23,7 +23,7 @@ import { resolveCaReference } from '../urn.ts';
 import { crlCacheControl, crlValidityMs, isCrlDue, isCrlUnusable, isSigningStatus, SIGNING_STATUSES, type CrlState } from './revocation-rules.ts';
 import { releasedBefore } from '../billing/prepaid.ts';
 import { existingCa } from '../ca/ca-rules.ts';
-import { closeCrlEntriesSql, declareCrlEntriesCursorSql, fetchCrlEntriesSql } from './revocation-sql.ts';
+import { pageCrlEntriesSql } from './revocation-sql.ts';
 import { findServedCa } from './served-ca.ts';
 
 export interface CrlServiceDeps {
@@ -74,32 +74,38 @@ export function maySign(ca: SigningCaRow, now: Date): boolean {
   return !removed && isSigningStatus(ca.status) && !!ca.keyRef && !!ca.keyStore && !!ca.certificateDer;
 }
 
-/** Revoked entries of a CA still inside their certificate's validity, read through a cursor a page at a time. */
-async function* revokedEntries(tx: Tx, caId: string, now: Date): AsyncGenerator<RevokedEntry> {
-  const PAGE = 10_000;
-  await tx.$executeRaw(declareCrlEntriesCursorSql(caId, now));
-  for (;;) {
-    const page = await tx.$queryRaw<{ entry: string }[]>(fetchCrlEntriesSql(PAGE));
-    for (const { entry } of page) {
-      const [serialNumber, revokedAtMs, reasonCode] = entry.split(' ');
-      yield { serialNumber, revocationDate: new Date(Number(revokedAtMs)), reasonCode: Number(reasonCode) };
-    }
-    if (page.length < PAGE) break;
+interface EntryPage {
+  seq: number;
+  count: number;
+  byte_length: number;
+}
+
+/** The CA's CRL entries, paged into `crl_segments` by Postgres (see pageCrlEntriesSql), read back a few pages at a time. */
+async function* readEntryPages(tx: Tx, caId: string, crlNumber: bigint, pages: EntryPage[]): AsyncGenerator<EncodedEntries> {
+  const PAGES_PER_READ = 4;
+  for (let index = 0; index < pages.length; index += PAGES_PER_READ) {
+    const batch = pages.slice(index, index + PAGES_PER_READ);
+    const rows = await tx.$queryRaw<{ bytes: Uint8Array }[]>`
+      SELECT bytes FROM crl_segments
+       WHERE ca_id = ${caId}::uuid AND crl_number = ${crlNumber} AND seq BETWEEN ${batch[0]!.seq} AND ${batch.at(-1)!.seq}
+       ORDER BY seq`;
+    for (const [at, { bytes }] of rows.entries()) yield { der: bytes, count: batch[at]!.count };
   }
-  await tx.$executeRaw(closeCrlEntriesSql());
 }
 
 /**
- * Stores a signed CRL. Its DER travels in segments assembled by Postgres: as one query parameter a CRL of tens
- * of MiB would cost Prisma several times its size in memory (copies and encodings of the argument).
+ * Stores a signed CRL whose entries are already `crl_segments` pages 1..n: its head and tail become pages 0 and
+ * n + 1, and Postgres assembles `crls.der` from them, so no large value goes through a query parameter (Prisma
+ * carries parameters as base64 inside JSON: a CRL of tens of MiB would cost seconds and several times its size).
  */
-async function storeCrl(tx: Tx, caId: string, crl: Omit<StoredCrl, 'der'>, der: Uint8Array): Promise<void> {
-  const SEGMENT = 2 << 20;
+async function storeCrl(tx: Tx, caId: string, crl: Omit<StoredCrl, 'der'>, built: BuiltCrl, pageCount: number): Promise<void> {
   const { crlNumber } = crl;
-  for (let seq = 0; seq * SEGMENT < der.length; seq++) {
-    const bytes = Buffer.from(der.buffer, der.byteOffset + seq * SEGMENT, Math.min(SEGMENT, der.length - seq * SEGMENT));
-    await tx.$executeRaw`INSERT INTO crl_segments (ca_id, crl_number, seq, bytes) VALUES (${caId}::uuid, ${crlNumber}, ${seq}, ${bytes})`;
-  }
+  const { der, entries } = built;
+  const part = (start: number, end: number) => Buffer.from(der.buffer, der.byteOffset + start, end - start);
+  await tx.$executeRaw`
+    INSERT INTO crl_segments (ca_id, crl_number, seq, bytes)
+    VALUES (${caId}::uuid, ${crlNumber}, 0, ${part(0, entries.start)}),
+           (${caId}::uuid, ${crlNumber}, ${pageCount + 1}, ${part(entries.end, der.length)})`;
   await tx.$executeRaw`
     INSERT INTO crls (ca_id, crl_number, this_update, next_update, revoked_count, der)
     SELECT ${caId}::uuid, ${crlNumber}, ${crl.thisUpdate}::timestamptz, ${crl.nextUpdate}::timestamptz, ${crl.revokedCount},
@@ -147,6 +153,9 @@ export function createCrlService({ db, clock, keyStores, config, metrics }: CrlS
       const keyAlgorithm = ca.keyAlgorithm as KeyAlgorithm;
       const signer = keyStoreSigner(keyStores.get(ca.keyStore as KeyStoreKind), ca.keyRef!, keyAlgorithm);
       const stopTimer = metrics.crlGeneration.startTimer();
+      // The pages are grouped in memory (about the CRL's size): without room Postgres would spill them to disk.
+      await tx.$executeRaw`SET LOCAL work_mem = '256MB'`;
+      const pages = await tx.$queryRaw<EntryPage[]>(pageCrlEntriesSql(caId, crlNumber, now));
       const built = await buildCrl(
         {
           issuerName: certificate.subjectDer,
@@ -155,14 +164,15 @@ export function createCrlService({ db, clock, keyStores, config, metrics }: CrlS
           thisUpdate: now,
           nextUpdate,
           hash: (ca.signatureAlgorithm ?? certificate.signatureHash ?? 'SHA256') as HashAlgorithm,
-          entries: revokedEntries(tx, caId, now),
+          entries: readEntryPages(tx, caId, crlNumber, pages),
+          entriesByteLength: pages.reduce((total, page) => total + page.byte_length, 0),
         },
         signer,
       );
       stopTimer();
       metrics.crlSize.observe(built.der.length);
       const stored = { crlNumber, thisUpdate: now, nextUpdate, revokedCount: built.revokedCount, der: built.der };
-      await storeCrl(tx, caId, stored, built.der);
+      await storeCrl(tx, caId, stored, built, pages.length);
       // Only the newest CRL is served; its predecessor stays for readers that raced this signer.
       await tx.crl.deleteMany({ where: { caId, crlNumber: { lt: crlNumber - 1n } } });
       if (ca.crlStaleSince) {

@@ -35,19 +35,27 @@ export function markIssuerCrlStaleSql(issuerId: string, now: Date): Prisma.Sql {
     RETURNING key_algorithm`;
 }
 
-/**
- * A cursor over the CA's CRL entries (revoked, certificate not yet expired), so signing holds one page of rows at
- * a time. Rows come in the table's order: RFC 5280 orders no CRL entries, and asking for serial order costs
- * Postgres a random heap read per row (serials are random) or a sort of them all. Each row is one text value,
- * `serial-hex epoch-ms reason`: a million rows as three typed columns cost Prisma about a second more to decode.
- */
-export function declareCrlEntriesCursorSql(caId: string, now: Date): Prisma.Sql {
-  return Prisma.sql`
-    DECLARE crl_entries NO SCROLL CURSOR FOR
-    SELECT serial_number || ' ' || (extract(epoch FROM revoked_at) * 1000)::bigint || ' ' || reason_code AS entry
-      FROM revocations
-     WHERE issuer_id = ${caId}::uuid AND not_after > ${now}::timestamptz`;
-}
+/** Revocations per page of CRL entries: about 1 MiB of DER. */
+const CRL_ENTRIES_PER_PAGE = 20_000;
 
-export const fetchCrlEntriesSql = (rows: number): Prisma.Sql => Prisma.sql`FETCH ${Prisma.raw(String(Math.trunc(rows)))} FROM crl_entries`;
-export const closeCrlEntriesSql = (): Prisma.Sql => Prisma.sql`CLOSE crl_entries`;
+/**
+ * Stores the CA's CRL entries (revoked, certificate not yet expired) as the pages 1..n of its CRL number's
+ * `crl_segments`: each page the stored DER of its revocations (`entry_der`) concatenated by Postgres; returns each
+ * page's number, entry count and size. The entries thus never travel from Node to Postgres: the signer reads
+ * them once and writes only the CRL's head (page 0) and tail (page n + 1). Pages are cut in the table's order
+ * (`row_number() OVER ()`): RFC 5280 orders no CRL entries, and serial order would cost a random heap read per row
+ * (serials are random) or a sort of them all.
+ */
+export function pageCrlEntriesSql(caId: string, crlNumber: bigint, now: Date): Prisma.Sql {
+  return Prisma.sql`
+    WITH pages AS (
+      SELECT page::int + 1 AS seq, string_agg(entry_der, ''::bytea) AS bytes, count(*)::int AS count
+        FROM (SELECT entry_der, row_number() OVER () / ${CRL_ENTRIES_PER_PAGE} AS page
+                FROM revocations
+               WHERE issuer_id = ${caId}::uuid AND not_after > ${now}::timestamptz) numbered
+       GROUP BY page
+    ), stored AS (
+      INSERT INTO crl_segments (ca_id, crl_number, seq, bytes) SELECT ${caId}::uuid, ${crlNumber}, seq, bytes FROM pages
+    )
+    SELECT seq, count, octet_length(bytes)::int AS byte_length FROM pages ORDER BY seq`;
+}
