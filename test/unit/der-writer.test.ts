@@ -5,7 +5,7 @@ import type { Signer } from '../../src/x509/algorithms.ts';
 import { SIGNATURE_OIDS } from '../../src/x509/algorithms.ts';
 import { objectIdentifier, sequence } from '../../src/x509/der.ts';
 import {
-  ByteSink, bigintBytes, bytesToHex, enumerated, generalizedTime, hexToBytes, nonCriticalExtension, requireDerSequence, signStructure, signatureAlgorithm, tlvHeader,
+  bigintBytes, bytesToHex, enumerated, generalizedTime, hexToBytes, nonCriticalExtension, requireDerSequence, signStructure, signatureAlgorithm, tlvHeader,
 } from '../../src/x509/der-writer.ts';
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
@@ -81,23 +81,3 @@ t.test('signStructure: SEQUENCE { tbs, algorithm, BIT STRING signature, ...trail
   t.equal(hex(await signStructure(large, signer, 'SHA256')), hex(sequence(large, signatureAlgorithm(signer, 'SHA256'), Uint8Array.of(3, 3, 0, 0xaa, 0xbb))), 'long-form length');
 });
 
-t.test('ByteSink: pages filled in order, large writes get their own page, drained once', async (t) => {
-  const sink = new ByteSink(4);
-  const chunks = [Uint8Array.of(1, 2), Uint8Array.of(3, 4), Uint8Array.of(5), Uint8Array.of(6, 7, 8, 9, 10, 11), Uint8Array.of(12), new Uint8Array(0), Uint8Array.of(13, 14, 15)];
-  let written = 0;
-  for (const chunk of chunks) {
-    sink.write(chunk);
-    written += chunk.length;
-    t.equal(sink.byteLength, written);
-  }
-  const target = new Uint8Array(20).fill(0xee);
-  t.equal(sink.drainInto(target, 2), 17, 'the offset after the copied bytes');
-  t.equal(hex(target), `eeee${'0102030405060708090a0b0c0d0e0f'}eeee${'ee'}`);
-  t.equal(sink.byteLength, 0, 'empty afterwards');
-  t.equal(sink.drainInto(target, 5), 5, 'draining an empty sink copies nothing');
-  const fresh = new ByteSink();
-  fresh.write(Uint8Array.of(9));
-  const out = new Uint8Array(1);
-  t.equal(fresh.drainInto(out, 0), 1);
-  t.equal(out[0], 9, 'the default page size holds small writes');
-});
