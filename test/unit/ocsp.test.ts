@@ -104,6 +104,16 @@ t.test('malformed requests fail with OcspMalformedError, whatever the defect', a
     ['bad Extension in a single request', request(sequence(sequence(one, contextConstructed(0, sequence(sequence(objectIdentifier('1.2.3'))))))), /bad Extension/],
   ];
   for (const [name, der, message] of cases) t.match(malformed(der), message, name);
+  // A reader failure is wrapped: its message carried, the failure itself kept as the cause.
+  const wrapped = (() => {
+    try {
+      return parseOcspRequest(Uint8Array.of(1, 2, 3));
+    } catch (error) {
+      return error as OcspMalformedError;
+    }
+  })() as OcspMalformedError;
+  t.ok(wrapped.cause instanceof Error && !(wrapped.cause instanceof OcspMalformedError), 'the reader error is the cause');
+  t.equal(wrapped.message, `malformed OCSP request: ${(wrapped.cause as Error).message}`);
 });
 
 function concatBytes(...parts: Uint8Array[]): Uint8Array {
@@ -163,7 +173,7 @@ t.test('error responses: OCSPResponse with the status alone', async (t) => {
   }
   t.throws(() => ocspErrorResponse('successful' as never), { name: 'RangeError', message: 'not an OCSP error status: successful' });
   t.throws(() => ocspErrorResponse('toString' as never), RangeError);
-  t.throws(() => ocspErrorResponse('bogus' as never), RangeError);
+  t.throws(() => ocspErrorResponse('bogus' as never), { name: 'RangeError', message: 'not an OCSP error status: bogus' });
 });
 
 
