@@ -3,10 +3,13 @@
  * node_modules only, pkcs11js's native build removed as on another OS), migrated by its `migrate` function, then
  * its `handler` invoked in a fresh Node process started in `/` with REST API and HTTP API events for every route
  * kind, openssl and unzip judging the binary bodies; its `jobs` function runs a job. The functions take their secrets
- * by reference and publish CRLs to an s3rver, so the bundled AWS SDK clients run as they would on Lambda.
+ * by reference and publish CRLs to an s3rver, so the bundled AWS SDK clients run as they would on Lambda. They run on
+ * the Node of serverless.yml's runtime, as on Lambda: LAMBDA_NODE names that binary (.ci/run installs it from the npm
+ * registry's `node` package), or this process's Node when it is that version; without one they run on this Node and
+ * the check on the Lambda version is skipped, saying why.
  */
 import { execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,13 +19,30 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import { ListObjectsV2Command, GetObjectCommand } from '@aws-sdk/client-s3';
 import { startS3rver, startSecretsEndpoint } from '../helpers/aws-endpoints.ts';
+import { parse } from 'yaml';
 import { createEmptyDatabase, dropDatabase, realPostgres } from '../helpers/database.ts';
 import { deployedFunctionEnv, PAYLOAD_VERSIONS, walkEveryRouteKind, type LambdaResult } from '../helpers/lambda.ts';
 import { TEST_NODE_ENV } from '../helpers/server-process.ts';
 
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const NODE = process.env.LAMBDA_NODE ?? process.execPath;
+const LAMBDA_MAJOR = Number(/^nodejs(\d+)\.x$/.exec((parse(readFileSync(path.join(REPO, 'serverless.yml'), 'utf8')) as { provider: { runtime: string } }).provider.runtime)![1]);
+const nodeVersion = async (binary: string) => (await run(binary, ['-p', 'process.versions.node'])).stdout.trim();
+
+/** The Lambda runtime's Node, or why there is none here. */
+async function lambdaNode(): Promise<{ binary: string; version: string } | { missing: string }> {
+  const binary = process.env.LAMBDA_NODE || process.execPath;
+  const version = await nodeVersion(binary).catch((error: Error) => `none (${error.message})`);
+  if (Number.parseInt(version, 10) === LAMBDA_MAJOR) return { binary, version };
+  return {
+    missing: process.env.LAMBDA_NODE
+      ? `LAMBDA_NODE=${binary} is Node ${version}, not serverless.yml's ${LAMBDA_MAJOR}`
+      : `no Node ${LAMBDA_MAJOR} (serverless.yml's runtime) here: this is Node ${version}; set LAMBDA_NODE to one (npm install --prefix DIR node@${LAMBDA_MAJOR})`,
+  };
+}
+const lambda = await lambdaNode();
+const NODE = 'binary' in lambda ? lambda.binary : process.execPath;
+const NODE_VERSION = 'version' in lambda ? lambda.version : process.versions.node;
 
 const work = await mkdtemp(path.join(os.tmpdir(), 'pca-package-'));
 t.teardown(() => rm(work, { recursive: true, force: true }));
@@ -37,6 +57,10 @@ await run('unzip', ['-q', zip, '-d', work]);
 const bundle = path.join(work, 'dist/lambda');
 
 const shippedNativeBuild = existsSync(path.join(bundle, 'node_modules/pkcs11js/build/Release/pkcs11.node'));
+// Built by whichever Node ran npm ci; a Node-API module, so it must load on any supported Node (this is the check).
+const nativeLoads = shippedNativeBuild
+  ? await run(NODE, ['-e', `new (require(${JSON.stringify(path.join(bundle, 'node_modules/pkcs11js'))}).PKCS11)()`]).then(() => 'loads', (error: { stderr: string }) => error.stderr)
+  : 'absent';
 // As on a machine whose OS or architecture the native module was not built for: the software store must serve.
 await rm(path.join(bundle, 'node_modules/pkcs11js/build'), { recursive: true, force: true });
 
@@ -114,9 +138,14 @@ t.test('the zip holds the bundle and nothing else', async (t) => {
     t.notOk(existsSync(path.join(bundle, 'node_modules', absent)), `${absent} is left out`);
   }
   t.ok(existsSync(path.join(bundle, 'prisma/migrations/migration_lock.toml')), 'the migrations travel with it');
+  t.equal(nativeLoads, 'loads', `the shipped pkcs11js build loads on Node ${NODE_VERSION}`);
 });
 
-t.test('migrate, from the zip, in /', async (t) => {
+t.test(`the functions below run on Lambda's Node ${LAMBDA_MAJOR}`, { skip: 'missing' in lambda && lambda.missing }, async (t) => {
+  t.equal(Number.parseInt(NODE_VERSION, 10), LAMBDA_MAJOR, `${NODE}: Node ${NODE_VERSION}`);
+});
+
+t.test(`migrate, from the zip, in /, on Node ${NODE_VERSION}`, async (t) => {
   const migrate = startFunction('migrate');
   t.teardown(migrate.stop);
   const { applied } = (await migrate.invoke({})) as { applied: string[] };
@@ -124,7 +153,7 @@ t.test('migrate, from the zip, in /', async (t) => {
   t.ok(secretsEndpoint.received.some((call) => call.body.SecretId === secretArn('database-url')), 'its database URL came from Secrets Manager');
 });
 
-t.test('the HTTP handler from the zip serves every route kind with both payload versions', async (t) => {
+t.test(`the HTTP handler from the zip serves every route kind with both payload versions on Node ${NODE_VERSION}`, async (t) => {
   const http = startFunction('http');
   t.teardown(http.stop);
   for (const version of PAYLOAD_VERSIONS) {
@@ -154,7 +183,7 @@ t.test('the HTTP handler from the zip serves every route kind with both payload 
   }
 });
 
-t.test('the jobs handler from the zip runs a job', async (t) => {
+t.test(`the jobs handler from the zip runs a job on Node ${NODE_VERSION}`, async (t) => {
   const jobs = startFunction('jobs');
   t.teardown(jobs.stop);
   const result = await jobs.invoke({ job: 'crl-refresh' });
