@@ -150,13 +150,17 @@ function atLeast(version: string, minimum: string): boolean {
   return true;
 }
 
+export function isSupportedNode(version: string): boolean {
+  const line = SUPPORTED_NODE.find((candidate) => Number.parseInt(version, 10) === candidate.major);
+  return line !== undefined && atLeast(version, line.minimum);
+}
+
 /**
  * Run by every entry (the server, each Lambda function) before anything else: an unsupported Node refuses to
  * start with one message, unless ALLOW_UNSUPPORTED_NODE=1 (then a warning says so).
  */
 export function checkNodeVersion(env: Env = process.env, version: string = process.versions.node): void {
-  const line = SUPPORTED_NODE.find((candidate) => Number.parseInt(version, 10) === candidate.major);
-  if (line && atLeast(version, line.minimum)) return;
+  if (isSupportedNode(version)) return;
   const message = `Node.js ${version} is not supported: this service runs on Node.js ${SUPPORTED_NODE_RANGE}`;
   if (!boolean(env, 'ALLOW_UNSUPPORTED_NODE', false)) {
     throw new ConfigError(`${message}. Run it on one of those, or set ALLOW_UNSUPPORTED_NODE=1 to start anyway, untested`);

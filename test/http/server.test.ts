@@ -3,13 +3,15 @@
  * secrets, no admin token in a log stream, readable logs), `npm run dev-token`, a graceful stop and a second start on the same
  * folder; and a production start (given keys, JSON logs).
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
+import { startNodePath } from '../../scripts/supported-node.mjs';
+import { isSupportedNode } from '../../src/config.ts';
 import { freePort } from '../helpers/database.ts';
 import { pretendNode, startServerProcess, TEST_NODE_ENV } from '../helpers/server-process.ts';
 
@@ -88,13 +90,29 @@ t.test('a configuration error stops the start with a clear message', async (t) =
 
 t.test('npm start refuses an unsupported Node with one message, before anything else', async (t) => {
   for (const version of ['20.20.2', '22.12.0', '23.11.0', '27.0.0']) {
-    const result = await run(process.execPath, [...pretendNode(version), 'scripts/start.mjs'], { env: { ...env, ALLOW_UNSUPPORTED_NODE: '' } }).catch((error: { code: number; stderr: string }) => error);
+    // START_NODE names no binary: the refusal itself, not a re-run on the Node npm install fetched.
+    const result = await run(process.execPath, [...pretendNode(version), 'scripts/start.mjs'], { env: { ...env, ALLOW_UNSUPPORTED_NODE: '', START_NODE: '/nonexistent/node' } }).catch((error: { code: number; stderr: string }) => error);
     const { code, stderr } = result as { code: number; stderr: string };
     t.equal(code, 1, `${version}: refused`);
     t.notMatch(stderr, /^\s+at /m, `${version}: no stack trace`);
     // The last line: a rebuild of dist/ (sources newer than the last build) may print one before it.
     t.equal(stderr.trim().split('\n').at(-1), `Configuration error: Node.js ${version} is not supported: this service runs on Node.js ^22.13.0 || ^24.0.0 || ^26.0.0. Run it on one of those, or set ALLOW_UNSUPPORTED_NODE=1 to start anyway, untested`, `${version}: the one message`);
   }
+});
+
+const supportedNode = [process.env.LAMBDA_NODE, startNodePath(), process.execPath]
+  .filter((file): file is string => !!file && existsSync(file))
+  .find((file) => isSupportedNode(execFileSync(file, ['-p', 'process.versions.node']).toString().trim()));
+
+const noSupportedNode = supportedNode ? false : 'no supported Node here (LAMBDA_NODE, .node/ from npm install, or this one) to re-run on';
+t.test('npm start on an unsupported Node re-runs on the supported Node npm install fetched, and passes signals on', { skip: noSupportedNode }, async (t) => {
+  const supported = supportedNode!;
+  const server = await startServerProcess([...pretendNode('20.20.2'), 'scripts/start.mjs'], { ...env, ALLOW_UNSUPPORTED_NODE: '', START_NODE: supported }, 120_000);
+  t.teardown(() => server.child.kill('SIGKILL'));
+  t.match(server.output(), `Node.js 20.20.2 is not supported: starting on ${supported}`);
+  t.equal((await fetch(`${base}/ready`)).status, 200, 'the re-run server answers');
+  t.notMatch(server.output(), /Warning: Node\.js|Configuration error/, 'the re-run Node is supported: no warning, no refusal');
+  t.equal(await server.stop(), 0, 'SIGTERM reaches the re-run server, which stops cleanly');
 });
 
 t.test('development mode refuses a non-loopback HOST unless ALLOW_DEV_ON_PUBLIC=1', async (t) => {
