@@ -6,6 +6,7 @@
  * Postgres: DATABASE_URL's server, else a throwaway cluster.
  */
 import { execFile } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -66,6 +67,25 @@ const entryInit = (entry: string, event: string) => `
   console.log(JSON.stringify({ init, done: performance.now() }));
   process.exit(0);`;
 
+// Peers, in the same run: a minimal fastify app (import, one route, ready, one inject) and a bare pg client's
+// connect and first query, both from this repository's node_modules.
+const resolveHere = (name: string) => JSON.stringify(import.meta.resolve(name));
+const fastifyPeer = `
+  const { default: Fastify } = await import(${resolveHere('fastify')});
+  const app = Fastify();
+  app.get('/', async () => ({ ok: true }));
+  await app.ready();
+  await app.inject({ method: 'GET', url: '/' });
+  console.log(JSON.stringify({ done: performance.now() }));
+  process.exit(0);`;
+const pgPeer = `
+  const { default: pg } = await import(${resolveHere('pg')});
+  const client = new pg.Client(${JSON.stringify(databaseUrl)});
+  await client.connect();
+  await client.query('SELECT 1');
+  console.log(JSON.stringify({ done: performance.now() }));
+  process.exit(0);`;
+
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const ms = (value: number) => `${Math.round(value)} ms`;
 
@@ -75,10 +95,14 @@ try {
   const runs: Record<string, number | string>[] = [];
   const jobs: Record<string, number | string>[] = [];
   const migrations: Record<string, number | string>[] = [];
+  const fastifyPeers: Record<string, number | string>[] = [];
+  const pgPeers: Record<string, number | string>[] = [];
   for (let index = 0; index < RUNS; index++) {
     runs.push(await fresh(httpRun(String(subId))));
     jobs.push(await fresh(entryInit('jobs', '{"job":"crl-refresh"}')));
     migrations.push(await fresh(entryInit('migrate', '{}')));
+    fastifyPeers.push(await fresh(fastifyPeer));
+    pgPeers.push(await fresh(pgPeer));
   }
   const of = (rows: Record<string, number | string>[], key: string) => median(rows.map((row) => Number(row[key])));
   const rows: [string, number][] = [
@@ -93,10 +117,13 @@ try {
     ['jobs entry: process start → crl-refresh done', of(jobs, 'done')],
     ['migrate entry: process start → init', of(migrations, 'init')],
     ['migrate entry: process start → up to date', of(migrations, 'done')],
+    ['peer: minimal fastify app, process start → first response', of(fastifyPeers, 'done')],
+    ['peer: bare pg client, process start → first query', of(pgPeers, 'done')],
   ];
-  console.log(`Node ${process.version}, ${RUNS} fresh processes each, medians:\n`);
+  console.log(`Node ${process.version}, load average ${os.loadavg().map((load) => load.toFixed(2)).join(' ')}, ${RUNS} fresh processes each, medians:\n`);
   console.log('| Step | Median |\n|---|---|');
   for (const [name, value] of rows) console.log(`| ${name} | ${ms(value)} |`);
+  console.log(`\nfirst issued certificate / minimal fastify app: ${(of(runs, 'firstIssued') / of(fastifyPeers, 'done')).toFixed(2)}`);
   console.log(`\nprocess start → first issued certificate, every run: ${runs.map((row) => ms(Number(row.firstIssued))).join(', ')}`);
 } finally {
   await dropDatabase(postgres.url, databaseUrl);
