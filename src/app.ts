@@ -20,7 +20,7 @@ import { registerJsonBody } from './http/plugins/json-body.ts';
 import { registerMetrics } from './http/plugins/metrics.ts';
 import { registerOpenApi } from './http/plugins/openapi.ts';
 import { registerRequestIdHeader, requestIdFor } from './http/plugins/request-id.ts';
-import { registerValidation } from './http/plugins/validation.ts';
+import { registerValidation, schemaController, type SchemaCompilation } from './http/plugins/validation.ts';
 import { registerRoutes } from './http/routes/index.ts';
 import { securityRequirements } from './http/schemas/common.ts';
 import { JobRunner } from './jobs/job-runner.ts';
@@ -43,6 +43,8 @@ export interface BuildAppOptions {
   clock?: Clock;
   /** Where JSON log lines go (default stdout); `false` turns logging off. */
   logDestination?: NodeJS.WritableStream | false;
+  /** When route schemas are compiled (default: all of them at ready). */
+  schemaCompilation?: SchemaCompilation;
 }
 
 /** The folder of the nearest package.json above this module: src/ in development, dist/src/ when built for Lambda. */
@@ -62,6 +64,7 @@ function loggerOptions({ config, logDestination }: BuildAppOptions): FastifyServ
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
   const { config, database, keyStores } = options;
   const clock = options.clock ?? systemClock;
+  const schemaCompilation = options.schemaCompilation ?? 'at-ready';
   const app = Fastify({
     // TLS_CERT_FILE/TLS_KEY_FILE: HTTPS served here (ACME clients require it), e.g. with no proxy in front.
     ...(config.tls ? { https: config.tls } : {}),
@@ -79,6 +82,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     // key) and the host an AK/SK signature is checked against.
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 2048 },
+    schemaController: schemaController(schemaCompilation),
   });
 
   const metrics = createMetrics(database.poolStats);
@@ -90,7 +94,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.decorate('jobRunner', new JobRunner(createJobs(services, deps), () => clock.now(), app.log, metrics));
 
   registerRequestIdHeader(app);
-  registerValidation(app);
+  registerValidation(app, schemaCompilation);
   registerJsonBody(app, config.bodyLimitBytes);
   registerErrorHandling(app);
   registerAccessLog(app);

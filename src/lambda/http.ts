@@ -10,7 +10,8 @@ performance.mark('pca:imported');
 checkNodeVersion();
 const config = loadConfig(await resolveSecretReferences(process.env), 'lambda');
 const runtime = await openRuntime(config, { migrate: false });
-const app = await buildApp({ config, database: runtime.database, keyStores: runtime.keyStores });
+// Each route's schemas are compiled on its first request: a cold start serves one or two routes.
+const app = await buildApp({ config, database: runtime.database, keyStores: runtime.keyStores, schemaCompilation: 'on-first-use' });
 app.addHook('onClose', () => runtime.close());
 performance.mark('pca:built');
 await Promise.all([app.ready(), runtime.database.ping()]);
