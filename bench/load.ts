@@ -56,6 +56,7 @@ const CLIENT = fileURLToPath(new URL('./load-client.ts', import.meta.url));
  * With BENCH_CPU_PROFILE=file.cpuprofile, the server process is profiled while the load runs (not during set-up);
  * open the file in Chrome DevTools or any .cpuprofile viewer.
  */
+let profiles = 0;
 function profiler(file: string | undefined) {
   if (!file) return { start: async () => undefined, stop: async () => undefined };
   const session = new Session();
@@ -67,7 +68,7 @@ function profiler(file: string | undefined) {
     },
     async stop() {
       const { profile } = await session.post('Profiler.stop');
-      writeFileSync(file, JSON.stringify(profile));
+      writeFileSync(file.replace('.cpuprofile', `-${++profiles}.cpuprofile`), JSON.stringify(profile));
       session.disconnect();
     },
   };

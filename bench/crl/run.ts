@@ -19,7 +19,7 @@ import { parseCrlSummary } from '../../src/x509/crl.ts';
 import { seedCa } from '../../test/certificates/support.ts';
 import { createTestApp } from '../../test/helpers/app.ts';
 import { freePort } from '../../test/helpers/database.ts';
-import { startServerProcess } from '../../test/helpers/server-process.ts';
+import { sharedServerEnv, startServerProcess } from '../../test/helpers/server-process.ts';
 
 const run = promisify(execFile);
 const count = Number(process.argv[2] ?? 1_000_000);
@@ -53,14 +53,7 @@ const port = await freePort();
 const nodeArgs = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
 const server = await startServerProcess([...nodeArgs, 'dist/src/server.js'], {
   ...process.env,
-  DATABASE_URL: harness.database.url,
-  MASTER_KEY: Buffer.from(harness.config.masterKey).toString('base64'),
-  JWT_PRIVATE_KEY: harness.config.jwt.privateKeyPem,
-  JWT_PUBLIC_KEY: harness.config.jwt.publicKeyPem,
-  DEFAULT_DOMAIN_ID: harness.config.defaultDomainId,
-  REGION: harness.config.region,
-  PORT: String(port),
-  RUN_JOBS: 'false',
+  ...sharedServerEnv(harness, port),
   LOG_LEVEL: 'warn',
   LOG_FORMAT: 'json',
 });

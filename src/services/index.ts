@@ -47,7 +47,7 @@ export function createServices(deps: ServiceDependencies) {
   // Called inside the CA, order and certificate transactions (see billing/usage-hooks.ts).
   const billingHooks = createBillingHooks(config.billing);
   const issuance = createIssuanceService({ db, clock, config, keyStores, billing: billingHooks, metrics });
-  const revocation = createRevocationServices({ db, clock, keyStores, config, metrics, log });
+  const revocation = createRevocationServices({ db, database, clock, keyStores, config, metrics, log });
   return {
     billing: createBillingService({ db, config, hooks: billingHooks }),
     readiness: createReadinessService({ database, keyStores: configuredStores }),

@@ -14,7 +14,7 @@ import t from 'tap';
 import { KEY_ARGS, opensslCsr, scratch, seedCa } from '../certificates/support.ts';
 import { createTestAppOnRealPostgres } from '../helpers/app.ts';
 import { freePort } from '../helpers/database.ts';
-import { startServerProcess } from '../helpers/server-process.ts';
+import { sharedServerEnv, startServerProcess } from '../helpers/server-process.ts';
 
 // The killed server is its own process, so the database must be a real server both can reach.
 const harness = await createTestAppOnRealPostgres();
@@ -28,18 +28,10 @@ t.test('SIGKILL during a burst of issuances: certificates and CERT_ISSUE records
   t.teardown(() => Promise.all([rm(path.dirname(dir.file('x')), { recursive: true, force: true }), rm(dataDir, { recursive: true, force: true })]));
   const { csr } = await opensslCsr(dir, 'burst', [...KEY_ARGS.p256]);
 
-  const port = await freePort();
   const server = await startServerProcess(['--import', 'tsx', 'src/server.ts'], {
     ...process.env,
-    DATABASE_URL: harness.database.url,
-    MASTER_KEY: Buffer.from(harness.config.masterKey).toString('base64'),
-    JWT_PRIVATE_KEY: harness.config.jwt.privateKeyPem,
-    JWT_PUBLIC_KEY: harness.config.jwt.publicKeyPem,
-    DEFAULT_DOMAIN_ID: harness.config.defaultDomainId,
+    ...sharedServerEnv(harness, await freePort()),
     DATA_DIR: dataDir,
-    HOST: '127.0.0.1',
-    PORT: String(await freePort()),
-    RUN_JOBS: 'false',
     LOG_LEVEL: 'error',
   });
   t.teardown(() => server.child.kill('SIGKILL'));

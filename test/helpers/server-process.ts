@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkNodeVersion } from '../../src/config.ts';
+import type { TestApp } from './app.ts';
 
 const REPO_ROOT = new URL('../..', import.meta.url).pathname;
 
@@ -25,6 +26,21 @@ export const TEST_NODE_ENV = ((): Record<string, string> => {
 /** Node arguments that make a started process see itself as running on Node `version` (process.versions.node). */
 export function pretendNode(version: string): string[] {
   return ['--import', `data:text/javascript,Object.defineProperty(process.versions,'node',{value:${JSON.stringify(version)}})`];
+}
+
+/** The environment of a server process sharing `harness`'s database, master key, JWT keys and default domain. */
+export function sharedServerEnv(harness: Pick<TestApp, 'config' | 'database'>, port: number): Record<string, string> {
+  return {
+    DATABASE_URL: harness.database.url!,
+    MASTER_KEY: Buffer.from(harness.config.masterKey).toString('base64'),
+    JWT_PRIVATE_KEY: harness.config.jwt.privateKeyPem,
+    JWT_PUBLIC_KEY: harness.config.jwt.publicKeyPem,
+    DEFAULT_DOMAIN_ID: harness.config.defaultDomainId,
+    REGION: harness.config.region,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    RUN_JOBS: 'false',
+  };
 }
 
 export interface ServerProcess {

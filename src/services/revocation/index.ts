@@ -1,7 +1,7 @@
 /** Revocation, CRLs and OCSP: the services the revocation and public PKI routes use, and the CRL job. */
 import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
-import type { Db } from '../../db/database.ts';
+import type { DatabaseHandle, Db } from '../../db/database.ts';
 import type { Job } from '../../jobs/job-runner.ts';
 import type { KeyStores } from '../../keystore/index.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
@@ -13,6 +13,8 @@ import { createRevocationService } from './revocation-service.ts';
 
 export interface RevocationDeps {
   db: Db;
+  /** The OCSP responder's hot path runs one prepared statement outside Prisma. */
+  database: Pick<DatabaseHandle, 'query'>;
   clock: Clock;
   keyStores: KeyStores;
   config: Pick<Config, 'region' | 'crlPublication'>;

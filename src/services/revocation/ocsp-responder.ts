@@ -1,15 +1,20 @@
 /**
- * The OCSP responder (RFC 6960, §10.4) and the lookup of CAs the public PKI endpoints serve. Statuses come from
- * `revocations` (revoked), else from the certificates and CAs this CA issued (good), else unknown. Answers are
- * signed live by the CA's key through its key store; an unparsable request gets `malformedRequest`.
+ * The OCSP responder (RFC 6960, §10.4). Statuses come from `revocations` (revoked), else from the certificates and
+ * CAs this CA issued (good), else unknown. Answers are signed live by the CA's key through its key store; an
+ * unparsable request gets `malformedRequest`.
+ *
+ * Every answer reads the CA and the statuses from Postgres in one prepared statement, so a revocation committed by
+ * any process is seen by the next request of every process: nothing here can answer `good` for a certificate whose
+ * revoke call has returned. What is kept in memory is only what a CA's own row determines (its CertID hashes and
+ * signer), checked against that row on every request.
  */
 import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
-import type { Db } from '../../db/database.ts';
+import type { DatabaseHandle, SqlStatement } from '../../db/database.ts';
 import { keyStoreSigner, type KeyStores } from '../../keystore/index.ts';
 import type { KeyStoreKind } from '../../keystore/key-store.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
-import type { HashAlgorithm, KeyAlgorithm } from '../../x509/algorithms.ts';
+import type { HashAlgorithm, KeyAlgorithm, Signer } from '../../x509/algorithms.ts';
 import {
   buildOcspResponse,
   CERT_ID_HASH_OIDS,
@@ -17,94 +22,179 @@ import {
   ocspErrorResponse,
   OcspMalformedError,
   parseOcspRequest,
+  type IssuerHashes,
   type OcspCertIdRequest,
   type OcspCertStatus,
+  type OcspRequest,
 } from '../../x509/ocsp.ts';
+import { releasedBefore } from '../billing/prepaid.ts';
 import { maySign } from './crl-service.ts';
-import { findServedCa, type ServedCa } from './served-ca.ts';
+import { parsePublicCaReference, type ServedCa } from './served-ca.ts';
 
 export interface OcspResponderDeps {
-  db: Db;
+  database: Pick<DatabaseHandle, 'query'>;
   clock: Clock;
   keyStores: KeyStores;
   config: Pick<Config, 'region'>;
   metrics: Pick<Metrics, 'ocspResponses'>;
 }
 
-export function createOcspResponder({ db, clock, keyStores, config, metrics }: OcspResponderDeps) {
-  /**
-   * The statuses of a request's serials in one statement (three unique-index probes per serial): a responder answers
-   * every TLS client, so it is a hot path, and a request's CertIDs must not each cost a round trip.
-   */
-  async function statusesOf(caId: string, serialNumbers: string[]): Promise<Map<string, OcspCertStatus>> {
-    const statuses = new Map<string, OcspCertStatus>();
-    if (serialNumbers.length === 0) return statuses;
-    const rows = await db.$queryRaw<{ serial_number: string; revoked_at: Date | null; reason_code: number | null }[]>`
-      SELECT asked.serial_number, found.revoked_at, found.reason_code
-      FROM unnest(${serialNumbers}::text[]) AS asked(serial_number)
-      CROSS JOIN LATERAL (
-        SELECT revoked_at, reason_code FROM (
-          SELECT 0 AS rank, revoked_at, reason_code FROM revocations WHERE issuer_id = ${caId}::uuid AND serial_number = asked.serial_number
-          UNION ALL
-          SELECT 1, NULL, NULL FROM certificates WHERE issuer_id = ${caId}::uuid AND serial_number = asked.serial_number
-          UNION ALL
-          SELECT 2, NULL, NULL FROM certificate_authorities WHERE issuer_id = ${caId}::uuid AND serial_number = asked.serial_number
-        ) issued ORDER BY rank LIMIT 1
-      ) found`;
-    for (const row of rows) {
-      statuses.set(row.serial_number, row.revoked_at ? { revoked: { time: row.revoked_at, reasonCode: row.reason_code! } } : 'good');
-    }
-    return statuses;
+interface AnswerRow {
+  status: string;
+  key_store: string | null;
+  key_ref: string | null;
+  key_algorithm: string | null;
+  signature_algorithm: string | null;
+  certificate_der: Uint8Array;
+  removed_at: Date | null;
+  delete_time: Date | null;
+  /** Null when none of the asked serials is this CA's. */
+  serial_number: string | null;
+  revoked_at: Date | null;
+  reason_code: number | null;
+}
+
+/**
+ * The served CA (findServedCa's rules: not PENDING, with a certificate, existingCa's "not removed", the URN's domain)
+ * and the asked serials it issued, with their revocations: one row per serial found, or one row with a null serial.
+ * Per serial, three unique-index probes; a request holds at most MAX_OCSP_CERT_IDS serials.
+ */
+const ANSWER_STATEMENT: SqlStatement = {
+  name: 'ocsp_answer',
+  text: `
+    SELECT ca.status, ca.key_store, ca.key_ref, ca.key_algorithm, ca.signature_algorithm, ca.certificate_der,
+           ca.removed_at, ca.delete_time, found.serial_number, found.revoked_at, found.reason_code
+      FROM certificate_authorities ca
+      LEFT JOIN LATERAL (
+        SELECT asked.serial_number, issued.revoked_at, issued.reason_code
+          FROM unnest($3::text[]) AS asked(serial_number)
+          CROSS JOIN LATERAL (
+            SELECT revoked_at, reason_code FROM (
+              SELECT 0 AS rank, revoked_at, reason_code FROM revocations r WHERE r.issuer_id = ca.id AND r.serial_number = asked.serial_number
+              UNION ALL
+              SELECT 1, NULL, NULL FROM certificates c WHERE c.issuer_id = ca.id AND c.serial_number = asked.serial_number
+              UNION ALL
+              SELECT 2, NULL, NULL FROM certificate_authorities s WHERE s.issuer_id = ca.id AND s.serial_number = asked.serial_number
+            ) candidates ORDER BY rank LIMIT 1
+          ) issued
+      ) found ON true
+     WHERE ca.id = $1::uuid AND ($2::text IS NULL OR ca.domain_id = $2::text)
+       AND ca.status <> 'PENDING' AND ca.certificate_der IS NOT NULL
+       AND ca.removed_at IS NULL AND (ca.delete_time IS NULL OR ca.delete_time > $4::timestamptz)
+       AND (ca.prepaid_until IS NULL OR ca.prepaid_until > $5::timestamptz)`,
+};
+
+/** What a CA's certificate and key fields determine: worked out once per CA, reused while its row is unchanged. */
+interface CaSigning {
+  row: AnswerRow;
+  hashes: Map<string, IssuerHashes | undefined>;
+  responderKeyHash: Uint8Array;
+  signer: Signer;
+  hash: HashAlgorithm;
+}
+
+/** Enough for every CA one process answers for; past it the oldest is worked out again when asked. */
+const MAX_CACHED_CAS = 1000;
+
+const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
+
+function sameSigningFields(a: AnswerRow, b: AnswerRow): boolean {
+  return (
+    a.key_store === b.key_store &&
+    a.key_ref === b.key_ref &&
+    a.key_algorithm === b.key_algorithm &&
+    a.signature_algorithm === b.signature_algorithm &&
+    sameBytes(a.certificate_der, b.certificate_der)
+  );
+}
+
+function servedCa(id: string, row: AnswerRow): ServedCa {
+  return {
+    id,
+    status: row.status,
+    keyStore: row.key_store,
+    keyRef: row.key_ref,
+    keyAlgorithm: row.key_algorithm,
+    signatureAlgorithm: row.signature_algorithm,
+    certificateDer: row.certificate_der,
+    removedAt: row.removed_at,
+    deleteTime: row.delete_time,
+  };
+}
+
+export function createOcspResponder({ database, clock, keyStores, config, metrics }: OcspResponderDeps) {
+  const signing = new Map<string, CaSigning>();
+
+  function caSigning(id: string, row: AnswerRow): CaSigning {
+    const known = signing.get(id);
+    if (known && sameSigningFields(known.row, row)) return known;
+    const keyAlgorithm = row.key_algorithm as KeyAlgorithm;
+    const entry: CaSigning = {
+      row,
+      hashes: new Map(),
+      responderKeyHash: issuerHashes(row.certificate_der, CERT_ID_HASH_OIDS.SHA1)!.keyHash,
+      signer: keyStoreSigner(keyStores.get(row.key_store as KeyStoreKind), row.key_ref!, keyAlgorithm),
+      hash: (row.signature_algorithm ?? 'SHA256') as HashAlgorithm,
+    };
+    signing.delete(id);
+    if (signing.size >= MAX_CACHED_CAS) signing.delete(signing.keys().next().value!);
+    signing.set(id, entry);
+    return entry;
   }
 
   /** A CertID names this CA when both issuer hashes match; otherwise (or for an unsupported hash) it is unknown. */
-  function namesCa(ca: ServedCa, request: OcspCertIdRequest): boolean {
-    const hashes = issuerHashes(ca.certificateDer, request.hashAlgorithmOid);
-    const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
-    return hashes !== undefined && same(hashes.nameHash, request.issuerNameHash) && same(hashes.keyHash, request.issuerKeyHash);
+  function namesCa(ca: CaSigning, request: OcspCertIdRequest): boolean {
+    let hashes = ca.hashes.get(request.hashAlgorithmOid);
+    if (!ca.hashes.has(request.hashAlgorithmOid)) {
+      hashes = issuerHashes(ca.row.certificate_der, request.hashAlgorithmOid);
+      // Only the algorithms this responder computes are remembered: an arbitrary OID must not grow the map.
+      if (hashes) ca.hashes.set(request.hashAlgorithmOid, hashes);
+    }
+    return hashes !== undefined && sameBytes(hashes.nameHash, request.issuerNameHash) && sameBytes(hashes.keyHash, request.issuerKeyHash);
   }
 
   return {
-    findServedCa: (reference: string) => findServedCa(db, config.region, reference, clock.now()),
-
     /**
-     * The DER OCSPResponse for a DER request to `ca`. Malformed requests get malformedRequest; a CA that may not
-     * sign (its key held elsewhere) gets unauthorized; a DELETED CA answers while its deletion is pending. Failures
-     * of the database or key store throw.
+     * The DER OCSPResponse for a DER request (`requestDer` throws OcspMalformedError for an undecodable GET path)
+     * to the CA `reference` names, or null when no CA with it is served (404). Malformed requests get
+     * malformedRequest; a CA that may not sign (its key held elsewhere) gets unauthorized; a DELETED CA answers
+     * while its deletion is pending. Failures of the database or key store throw.
      */
-    async respond(ca: ServedCa, requestDer: Uint8Array): Promise<Uint8Array> {
-      let request;
+    async answer(reference: string, requestDer: () => Uint8Array): Promise<Uint8Array | null> {
+      const parsed = parsePublicCaReference(reference, config.region);
+      if (!parsed) return null;
+      let request: OcspRequest | undefined;
       try {
-        request = parseOcspRequest(requestDer);
+        request = parseOcspRequest(requestDer());
       } catch (error) {
-        if (error instanceof OcspMalformedError) {
-          metrics.ocspResponses.inc({ status: 'malformedRequest' });
-          return ocspErrorResponse('malformedRequest');
-        }
-        throw error;
+        if (!(error instanceof OcspMalformedError)) throw error;
       }
-      if (!maySign(ca, clock.now())) {
+      const now = clock.now();
+      const serials = request ? request.requests.map((single) => single.serialNumberHex) : [];
+      const rows = await database.query<AnswerRow>(ANSWER_STATEMENT, [parsed.id, parsed.domainId ?? null, serials, now, releasedBefore(now)]);
+      if (rows.length === 0) return null;
+      if (!request) {
+        metrics.ocspResponses.inc({ status: 'malformedRequest' });
+        return ocspErrorResponse('malformedRequest');
+      }
+      if (!maySign(servedCa(parsed.id, rows[0]), now)) {
         metrics.ocspResponses.inc({ status: 'unauthorized' });
         return ocspErrorResponse('unauthorized');
       }
-      const now = clock.now();
-      const ours = request.requests.map((single) => namesCa(ca, single));
-      const statuses = await statusesOf(ca.id, request.requests.filter((_, i) => ours[i]).map((single) => single.serialNumberHex));
-      const responses = request.requests.map((single, i) => ({
+      const ca = caSigning(parsed.id, rows[0]);
+      const found = new Map<string, OcspCertStatus>();
+      for (const row of rows) {
+        if (row.serial_number === null) continue;
+        found.set(row.serial_number, row.revoked_at ? { revoked: { time: row.revoked_at, reasonCode: row.reason_code! } } : 'good');
+      }
+      const responses = request.requests.map((single) => ({
         certId: single.certId,
-        status: (ours[i] && statuses.get(single.serialNumberHex)) || ('unknown' as const),
+        status: (namesCa(ca, single) && found.get(single.serialNumberHex)) || ('unknown' as const),
         thisUpdate: now,
       }));
-      const keyAlgorithm = ca.keyAlgorithm as KeyAlgorithm;
       const response = await buildOcspResponse(
-        {
-          responderKeyHash: issuerHashes(ca.certificateDer, CERT_ID_HASH_OIDS.SHA1)!.keyHash,
-          producedAt: now,
-          responses,
-          nonce: request.nonce,
-          hash: (ca.signatureAlgorithm ?? 'SHA256') as HashAlgorithm,
-        },
-        keyStoreSigner(keyStores.get(ca.keyStore as KeyStoreKind), ca.keyRef!, keyAlgorithm),
+        { responderKeyHash: ca.responderKeyHash, producedAt: now, responses, nonce: request.nonce, hash: ca.hash },
+        ca.signer,
       );
       for (const { status } of responses) metrics.ocspResponses.inc({ status: typeof status === 'string' ? status : 'revoked' });
       return response;

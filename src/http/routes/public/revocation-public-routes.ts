@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { AppError, errors } from '../../../errors.ts';
-import { decodeOcspGetPath, ocspErrorResponse, OcspMalformedError } from '../../../x509/ocsp.ts';
+import { decodeOcspGetPath, ocspErrorResponse } from '../../../x509/ocsp.ts';
 import { binary, errorResponses } from '../../schemas/common.ts';
 
 const OCSP_REQUEST_LIMIT = 64 * 1024;
@@ -60,23 +60,18 @@ export async function revocationPublicRoutes(app: FastifyInstance): Promise<void
     },
   );
 
-  /** Looks the CA up (404 JSON when not served) and answers with an OCSP response whatever goes wrong after. */
+  /** The CA's OCSP response (404 JSON when the CA is not served), an OCSP error response whatever goes wrong. */
   async function answerOcsp(request: FastifyRequest, reply: FastifyReply, reference: string, requestDer: () => Uint8Array) {
-    const ca = await ocsp.findServedCa(reference);
-    if (!ca) throw errors.notFound(`CA ${reference}`);
-    let response: Uint8Array;
+    let response: Uint8Array | null;
     try {
-      response = await ocsp.respond(ca, requestDer());
+      response = await ocsp.answer(reference, requestDer);
     } catch (error) {
-      if (error instanceof OcspMalformedError) {
-        response = ocspErrorResponse('malformedRequest');
-      } else {
-        request.log.error({ err: error, caId: ca.id }, 'OCSP response failed');
-        const unavailable = error instanceof AppError && error.statusCode === 503;
-        response = ocspErrorResponse(unavailable ? 'tryLater' : 'internalError');
-      }
+      request.log.error({ err: error, ca: reference }, 'OCSP response failed');
+      const unavailable = error instanceof AppError && error.statusCode === 503;
+      response = ocspErrorResponse(unavailable ? 'tryLater' : 'internalError');
     }
-    return reply.type('application/ocsp-response').send(Buffer.from(response));
+    if (!response) throw errors.notFound(`CA ${reference}`);
+    return reply.type('application/ocsp-response').send(Buffer.from(response.buffer, response.byteOffset, response.length));
   }
 
   app.post(

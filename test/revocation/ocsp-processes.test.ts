@@ -1,0 +1,125 @@
+/**
+ * "Never a stale `good`": two server processes on one Postgres, as several servers or Lambda containers share only
+ * the database. A certificate revoked through one process is answered `revoked` by the other as soon as the revoke
+ * call has returned, and by the revoking process itself right after it answered `good`; under a stream of requests
+ * to the other process, no request sent after the revoke returned is answered `good`, whatever the interleaving.
+ * Sample answers are judged by openssl (status and signature); the stream's by pkijs.
+ */
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import t from 'tap';
+import { KEY_ARGS, openssl, opensslCsr, scratch, seedCa } from '../certificates/support.ts';
+import { createTestAppOnRealPostgres } from '../helpers/app.ts';
+import { freePort } from '../helpers/database.ts';
+import { sharedServerEnv, startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
+
+const harness = await createTestAppOnRealPostgres();
+const dir = await scratch('ocsp-processes');
+const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pca-ocsp-processes-'));
+t.teardown(async () => {
+  await harness.close();
+  await rm(path.dirname(dir.file('x')), { recursive: true, force: true });
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+const root = await seedCa(harness, { commonName: 'OCSP Processes Root' });
+const sub = await seedCa(harness, { commonName: 'OCSP Processes Sub', parent: root });
+const subFile = await dir.write('sub.pem', sub.pem);
+const chainFile = await dir.write('chain.pem', `${sub.pem}\n${root.pem}\n`);
+const auth = { ...harness.auth(), 'content-type': 'application/json' };
+
+async function startServer(): Promise<ServerProcess> {
+  const server = await startServerProcess(['--import', 'tsx', 'src/server.ts'], {
+    ...process.env,
+    ...sharedServerEnv(harness, await freePort()),
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'error',
+    RATE_LIMIT_MAX: '100000000',
+  });
+  t.teardown(() => server.child.kill('SIGKILL'));
+  return server;
+}
+const [a, b] = [await startServer(), await startServer()];
+
+async function call(server: ServerProcess, method: string, url: string, body?: unknown) {
+  const response = await fetch(`${server.base}${url}`, { method, headers: auth, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${url}: ${response.status} ${text}`);
+  return text ? (JSON.parse(text) as Record<string, string>) : {};
+}
+
+const { csr } = await opensslCsr(dir, 'leaf', [...KEY_ARGS.p256]);
+/** A certificate issued through process A, with an openssl OCSP request (with a nonce) about it. */
+async function issued(name: string): Promise<{ id: string; requestFile: string; request: Buffer }> {
+  const { certificate_id: id } = await call(a, 'POST', '/v1/private-certificates/csr', { issuer_id: sub.id, csr, validity: { type: 'DAY', value: 30 } });
+  const { certificate } = await call(a, 'POST', `/v1/private-certificates/${id}/export`, { is_compressed: 'false', type: 'OTHER' });
+  const requestFile = dir.file(`${name}-req.der`);
+  const made = await openssl(['ocsp', '-issuer', subFile, '-cert', await dir.write(`${name}.pem`, certificate), '-reqout', requestFile]);
+  if (!made.ok) throw new Error(made.stderr);
+  return { id, requestFile, request: await dir.read(`${name}-req.der`) };
+}
+
+const revoke = (id: string) => call(a, 'POST', `/v1/private-certificates/${id}/revoke`, { reason: 'KEY_COMPROMISE' });
+
+async function ocspBytes(server: ServerProcess, request: Buffer): Promise<Buffer> {
+  const response = await fetch(`${server.base}/ocsp/${sub.id}`, { method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body: new Uint8Array(request) });
+  if (response.status !== 200) throw new Error(`OCSP ${response.status}`);
+  return Buffer.from(await response.arrayBuffer());
+}
+
+let judged = 0;
+/** openssl's verdict on `server`'s answer: the certificate status, and `verify OK` for the signature and nonce. */
+async function statusFrom(server: ServerProcess, certificate: { requestFile: string; request: Buffer }): Promise<string> {
+  const responseFile = await dir.write(`resp-${judged++}.der`, await ocspBytes(server, certificate.request));
+  const check = await openssl(['ocsp', '-respin', responseFile, '-reqin', certificate.requestFile, '-issuer', subFile, '-CAfile', chainFile, '-resp_text']);
+  const text = `${check.stdout}${check.stderr}`;
+  return `${/Cert Status: (\w+)/.exec(text)?.[1] ?? 'no status'}${/Response verify OK/.test(text) ? '' : `, not verified: ${text}`}`;
+}
+
+/** The first SingleResponse's status, read by pkijs: good [0], revoked [1], unknown [2]. */
+function pkijsStatus(der: Buffer): string {
+  const response = pkijs.OCSPResponse.fromBER(new Uint8Array(der));
+  const basic = pkijs.BasicOCSPResponse.fromBER(response.responseBytes!.response.valueBlock.valueHexView.slice());
+  const tag = (basic.tbsResponseData.responses[0].certStatus as asn1js.BaseBlock).idBlock.tagNumber;
+  return ['good', 'revoked', 'unknown'][tag] ?? `tag ${tag}`;
+}
+
+t.test('revoked through one process: the other answers revoked at once, the revoking one too', async (t) => {
+  for (const name of ['first', 'second', 'third']) {
+    const certificate = await issued(name);
+    t.equal(await statusFrom(b, certificate), 'good', `${name}: B answers good before (its CA and statement warm)`);
+    t.equal(await statusFrom(a, certificate), 'good', `${name}: A answers good before`);
+    await revoke(certificate.id);
+    t.equal(await statusFrom(b, certificate), 'revoked', `${name}: B answers revoked once A's revoke returned`);
+    t.equal(await statusFrom(a, certificate), 'revoked', `${name}: A answers revoked right after its own good`);
+  }
+});
+
+t.test('a stream of requests to B while A revokes: none sent after the revoke returned is answered good', async (t) => {
+  const certificate = await issued('streamed');
+  let revokedReturned = false;
+  let stopping = false;
+  const after: string[] = [];
+  const before: string[] = [];
+  const clients = Array.from({ length: 8 }, async () => {
+    while (!stopping) {
+      const sentAfterRevoke = revokedReturned;
+      const status = pkijsStatus(await ocspBytes(b, certificate.request));
+      (sentAfterRevoke ? after : before).push(status);
+    }
+  });
+  while (before.length < 20) await new Promise((resolve) => setImmediate(resolve));
+  await revoke(certificate.id);
+  revokedReturned = true;
+  while (after.length < 100) await new Promise((resolve) => setImmediate(resolve));
+  stopping = true;
+  await Promise.all(clients);
+  t.ok(before.length >= 20 && before.every((status) => status === 'good' || status === 'revoked'), `before and during the revoke: good or revoked (${before.length} answers)`);
+  t.ok(before.includes('good'), 'the stream saw the certificate good before the revoke');
+  t.same([...new Set(after)], ['revoked'], `every one of ${after.length} answers to requests sent after the revoke returned is revoked`);
+  t.equal(await statusFrom(b, certificate), 'revoked', 'openssl reads revoked, signature verified, from B after the stream');
+});
