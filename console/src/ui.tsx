@@ -1,14 +1,21 @@
 /** Small shared pieces: loading a resource, showing the contract's error, times and status badges. */
 import type { ComponentChildren } from 'preact';
-import { useCallback, useEffect, useState } from 'preact/hooks';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from './api.ts';
 
 export function useResource<T>(load: () => Promise<T>, deps: unknown[]) {
   const [data, setData] = useState<T | undefined>(undefined);
   const [error, setError] = useState<unknown>(undefined);
+  // Only the latest load may land: filters changed in quick succession send several requests, and an earlier one
+  // answering last would show the list for filters no longer selected.
+  const latest = useRef(0);
   const reload = useCallback(() => {
+    const generation = ++latest.current;
     setError(undefined);
-    load().then(setData, setError);
+    load().then(
+      (loaded) => generation === latest.current && setData(loaded),
+      (failed: unknown) => generation === latest.current && setError(failed),
+    );
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, deps);
   useEffect(reload, [reload]);

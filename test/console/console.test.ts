@@ -241,6 +241,30 @@ t.test('the console tour against a development server', async (t) => {
   t.match(await page.textContent('[data-test=page]'), /1–2 of 2/);
   await shot(page, '05-certificates');
 
+  // Filters changed in quick succession: the REVOKED list is held until the later 'any status' list has landed,
+  // then let through; the page must keep showing the filters selected last.
+  let releaseRevoked!: () => void;
+  const revokedHeld = new Promise<void>((resolve) => (releaseRevoked = resolve));
+  const revokedList = /\/v1\/private-certificates\?.*status=REVOKED/;
+  await page.route(revokedList, async (route) => {
+    await revokedHeld;
+    await route.continue();
+  });
+  const anyStatusList = page.waitForResponse((response) => response.url().includes('/v1/private-certificates?') && !response.url().includes('status='));
+  await page.selectOption('select[name=status]', 'REVOKED');
+  await page.selectOption('select[name=status]', '');
+  await (await anyStatusList).finished();
+  // A few turns of the page's event loop for an answer's JSON to be read and rendered.
+  const settle = () => page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => setTimeout(() => requestAnimationFrame(() => setTimeout(resolve, 50)), 0))));
+  await settle();
+  const lateAnswer = page.waitForResponse(revokedList);
+  releaseRevoked();
+  await (await lateAnswer).finished();
+  await settle();
+  t.equal(await page.locator('[data-test=certificate-row]').count(), 2, 'an earlier request answering last does not replace the list');
+  t.equal(await page.inputValue('select[name=status]'), '');
+  await page.unroute(revokedList);
+
   // Lifecycle of the subordinate: disable, enable; a pending CA activated; a scheduled deletion and a restore.
   await page.click('nav a:has-text("CAs")');
   await page.click('a:has-text("console-issuing")');

@@ -195,7 +195,8 @@ export function AuditPage() {
   const { data, error } = useResource(() => json('GET', '/v1/audit-events', { query: { ...filter, limit: LIMIT, offset } }), [filter, offset]);
   const set = (name: string) => (event: Event) => {
     setOffset(0);
-    setFilter({ ...filter, [name]: (event.target as HTMLInputElement).value });
+    const value = (event.target as HTMLInputElement).value;
+    setFilter((current) => ({ ...current, [name]: value }));
   };
   return (
     <section>

@@ -71,7 +71,9 @@ export function CertificateListPage() {
   );
   const set = (name: string) => (event: Event) => {
     setOffset(0);
-    setFilter({ ...filter, [name]: (event.target as HTMLSelectElement).value });
+    const value = (event.target as HTMLSelectElement).value;
+    // From the current state, not this render's: two changes before a re-render must both be kept.
+    setFilter((current) => ({ ...current, [name]: value }));
   };
   return (
     <section>
@@ -81,7 +83,7 @@ export function CertificateListPage() {
         onSubmit={(event) => {
           event.preventDefault();
           setOffset(0);
-          setFilter({ ...filter, name: search });
+          setFilter((current) => ({ ...current, name: search }));
         }}
       >
         <input name="search" placeholder="Search by common name" value={search} onInput={(e) => setSearch((e.target as HTMLInputElement).value)} />
