@@ -21,7 +21,7 @@ import { ListObjectsV2Command, GetObjectCommand } from '@aws-sdk/client-s3';
 import { startS3rver, startSecretsEndpoint } from '../helpers/aws-endpoints.ts';
 import { parse } from 'yaml';
 import { createEmptyDatabase, dropDatabase, realPostgres } from '../helpers/database.ts';
-import { deployedFunctionEnv, PAYLOAD_VERSIONS, walkEveryRouteKind, type LambdaResult } from '../helpers/lambda.ts';
+import { apiGatewayEvent, deployedFunctionEnv, PAYLOAD_VERSIONS, responseBytes, walkEveryRouteKind, type LambdaResult } from '../helpers/lambda.ts';
 import { TEST_NODE_ENV } from '../helpers/server-process.ts';
 
 const run = promisify(execFile);
@@ -160,6 +160,17 @@ t.test(`the HTTP handler from the zip serves every route kind with both payload 
     await t.test(`payload ${version}`, (t) => walkEveryRouteKind(t, (event) => http.invoke(event) as Promise<LambdaResult>, version, authorization));
   }
   t.same(new Set(secretsEndpoint.received.map((call) => call.target)), new Set(['secretsmanager.GetSecretValue', 'AmazonSSM.GetParameter']), 'its secrets came by reference');
+
+  // Swagger UI is bundled but serves its files from the copy of its package folder beside the bundle.
+  const swaggerUi = path.join(REPO, 'node_modules/@fastify/swagger-ui/static');
+  const get = async (url: string) => (await http.invoke(apiGatewayEvent('2.0', { method: 'GET', path: url }))) as LambdaResult;
+  const page = await get('/docs');
+  t.equal(page.statusCode, 200, 'Swagger UI: its page');
+  const script = await get('/docs/static/swagger-ui-bundle.js');
+  t.equal(script.statusCode, 200, 'Swagger UI: its script');
+  t.ok(responseBytes(script).equals(readFileSync(path.join(swaggerUi, 'swagger-ui-bundle.js'))), 'Swagger UI: its script, byte for byte');
+  const initializer = responseBytes(await get('/docs/static/swagger-initializer.js')).toString();
+  t.ok(initializer.includes(readFileSync(path.join(swaggerUi, 'logo.svg')).toString('base64')), 'Swagger UI: its logo, read from the package folder');
 
   // Each walk revoked a certificate of its own CA: both CRLs went to the bucket beside their CA certificates.
   const listed = await objectStorage.client.send(new ListObjectsV2Command({ Bucket: 'pca-crls' }));
