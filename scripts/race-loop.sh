@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-20}
 filter=${2:-}
 
-# name|file|subtest pattern for tap --grep (empty: the whole file is the race)
+# name|file|subtest patterns for tap --grep, one per level separated by ';' (empty: the whole file is the race)
 races=(
   "ca-jobs disable vs issuance|test/ca/ca-jobs.test.ts|^disable racing"
   "ca-jobs deletion job twice at once|test/ca/ca-jobs.test.ts|^scheduled deletion"
@@ -22,7 +22,12 @@ races=(
   "prepaid renewal from two instances|test/billing/prepaid-renewal-race.test.ts|"
   "group commit burst past the quota|test/certificates/group-commit.test.ts|^a concurrent burst"
   "Idempotency-Key concurrency|test/certificates/issuance.test.ts|^Idempotency-Key"
-  "concurrent migration runs|test/db/migrate.test.ts|"
+  "concurrent migration runs|test/db/migrate.test.ts|^Postgres 15;^two concurrent runs"
+  "advisory lock and row lock (both backends)|test/db/database.test.ts|"
+  "ACME expiry job twice at once|test/acme/acme-expiry.test.ts|"
+  "settlement of 1,000 concurrent issuances, twice at once|test/billing/billing.test.ts|^scenario 5"
+  "settlement gap with a concurrent run|test/billing/settlement-gap.test.ts|"
+  "PKCS#11 concurrent signatures|test/keystore/pkcs11.test.ts|^PKCS#11 key store;^(EC256|RSA2048)|^50 concurrent|^signing while"
 )
 
 if [ -z "${DATABASE_URL:-}" ]; then
@@ -42,10 +47,10 @@ fi
 
 status=0
 for race in "${races[@]}"; do
-  IFS='|' read -r name file pattern <<<"$race"
+  name=${race%%|*}; rest=${race#*|}; file=${rest%%|*}; patterns=${rest#*|}
   [[ -z "$filter" || "$name" == *"$filter"* ]] || continue
   grep_args=()
-  [ -n "$pattern" ] && grep_args=(--grep="$pattern")
+  if [ -n "$patterns" ]; then IFS=';' read -ra levels <<<"$patterns"; for level in "${levels[@]}"; do grep_args+=(--grep="$level"); done; fi
   passes=0
   for ((i = 1; i <= runs; i++)); do
     log=$(mktemp)
