@@ -53,8 +53,8 @@ const cpuMs = (usage: NodeJS.CpuUsage): number => (usage.user + usage.system) / 
 const CLIENT = fileURLToPath(new URL('./load-client.ts', import.meta.url));
 
 /**
- * With BENCH_CPU_PROFILE=file.cpuprofile, the server process is profiled while the load runs (not during set-up);
- * open the file in Chrome DevTools or any .cpuprofile viewer.
+ * With BENCH_CPU_PROFILE=file.cpuprofile, the server process is profiled while each load runs (not during set-up),
+ * into file-1.cpuprofile, file-2.cpuprofile... one per load; open them in Chrome DevTools or any .cpuprofile viewer.
  */
 let profiles = 0;
 function profiler(file: string | undefined) {

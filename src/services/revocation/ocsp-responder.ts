@@ -40,6 +40,8 @@ export interface OcspResponderDeps {
 }
 
 interface AnswerRow {
+  /** The asked item (1-based position in the statement's arrays) this row answers. */
+  item: string;
   status: string;
   key_store: string | null;
   key_ref: string | null;
@@ -48,41 +50,76 @@ interface AnswerRow {
   certificate_der: Uint8Array;
   removed_at: Date | null;
   delete_time: Date | null;
-  /** Null when none of the asked serials is this CA's. */
+  /** Null when the serial asked is not this CA's (or none was asked). */
   serial_number: string | null;
   revoked_at: Date | null;
   reason_code: number | null;
 }
 
 /**
- * The served CA (findServedCa's rules: not PENDING, with a certificate, existingCa's "not removed", the URN's domain)
- * and the asked serials it issued, with their revocations: one row per serial found, or one row with a null serial.
- * Per serial, three unique-index probes; a request holds at most MAX_OCSP_CERT_IDS serials.
+ * For each asked (CA, domain, serial) item: the served CA (findServedCa's rules: not PENDING, with a certificate,
+ * existingCa's "not removed", the URN's domain) and, when the CA issued the serial, its revocation. No row for an
+ * item whose CA is not served. Three unique-index probes per serial.
  */
 const ANSWER_STATEMENT: SqlStatement = {
   name: 'ocsp_answer',
   text: `
-    SELECT ca.status, ca.key_store, ca.key_ref, ca.key_algorithm, ca.signature_algorithm, ca.certificate_der,
-           ca.removed_at, ca.delete_time, found.serial_number, found.revoked_at, found.reason_code
-      FROM certificate_authorities ca
+    SELECT asked.item::text AS item, ca.status, ca.key_store, ca.key_ref, ca.key_algorithm, ca.signature_algorithm,
+           ca.certificate_der, ca.removed_at, ca.delete_time, found.serial_number, found.revoked_at, found.reason_code
+      FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS asked(ca_id, domain_id, serial_number, item)
+      JOIN certificate_authorities ca ON ca.id = asked.ca_id::uuid AND (asked.domain_id IS NULL OR ca.domain_id = asked.domain_id)
       LEFT JOIN LATERAL (
-        SELECT asked.serial_number, issued.revoked_at, issued.reason_code
-          FROM unnest($3::text[]) AS asked(serial_number)
-          CROSS JOIN LATERAL (
-            SELECT revoked_at, reason_code FROM (
-              SELECT 0 AS rank, revoked_at, reason_code FROM revocations r WHERE r.issuer_id = ca.id AND r.serial_number = asked.serial_number
-              UNION ALL
-              SELECT 1, NULL, NULL FROM certificates c WHERE c.issuer_id = ca.id AND c.serial_number = asked.serial_number
-              UNION ALL
-              SELECT 2, NULL, NULL FROM certificate_authorities s WHERE s.issuer_id = ca.id AND s.serial_number = asked.serial_number
-            ) candidates ORDER BY rank LIMIT 1
-          ) issued
+        SELECT asked.serial_number, revoked_at, reason_code FROM (
+          SELECT 0 AS rank, revoked_at, reason_code FROM revocations r WHERE r.issuer_id = ca.id AND r.serial_number = asked.serial_number
+          UNION ALL
+          SELECT 1, NULL, NULL FROM certificates c WHERE c.issuer_id = ca.id AND c.serial_number = asked.serial_number
+          UNION ALL
+          SELECT 2, NULL, NULL FROM certificate_authorities s WHERE s.issuer_id = ca.id AND s.serial_number = asked.serial_number
+        ) candidates ORDER BY rank LIMIT 1
       ) found ON true
-     WHERE ca.id = $1::uuid AND ($2::text IS NULL OR ca.domain_id = $2::text)
-       AND ca.status <> 'PENDING' AND ca.certificate_der IS NOT NULL
+     WHERE ca.status <> 'PENDING' AND ca.certificate_der IS NOT NULL
        AND ca.removed_at IS NULL AND (ca.delete_time IS NULL OR ca.delete_time > $4::timestamptz)
        AND (ca.prepaid_until IS NULL OR ca.prepaid_until > $5::timestamptz)`,
 };
+
+/** One request's lookup: its CA and serials (none for a malformed request, which needs only the CA). */
+interface Lookup {
+  caId: string;
+  domainId: string | null;
+  serials: string[];
+}
+
+/**
+ * Statements one request at a time would spend most of the responder's CPU on round trips (both sides of the pg
+ * protocol). Lookups queue and are sent together, at most STATEMENTS_IN_FLIGHT statements at once; a lookup only
+ * ever joins a statement sent after it was queued, so its answer is as fresh as a statement of its own.
+ */
+const STATEMENTS_IN_FLIGHT = 2;
+
+function coalesced<Item, Result>(run: (items: Item[]) => Promise<Result[]>): (item: Item) => Promise<Result> {
+  let queue: { item: Item; resolve: (result: Result) => void; reject: (error: unknown) => void }[] = [];
+  let inFlight = 0;
+  function send() {
+    if (inFlight >= STATEMENTS_IN_FLIGHT || queue.length === 0) return;
+    const batch = queue;
+    queue = [];
+    inFlight++;
+    run(batch.map((entry) => entry.item))
+      .then(
+        (results) => batch.forEach((entry, at) => entry.resolve(results[at])),
+        (error: unknown) => batch.forEach((entry) => entry.reject(error)),
+      )
+      .finally(() => {
+        inFlight--;
+        send();
+      });
+  }
+  return (item) =>
+    new Promise((resolve, reject) => {
+      queue.push({ item, resolve, reject });
+      send();
+    });
+}
 
 /** What a CA's certificate and key fields determine: worked out once per CA, reused while its row is unchanged. */
 interface CaSigning {
@@ -124,6 +161,25 @@ function servedCa(id: string, row: AnswerRow): ServedCa {
 
 export function createOcspResponder({ database, clock, keyStores, config, metrics }: OcspResponderDeps) {
   const signing = new Map<string, CaSigning>();
+
+  /** The rows of each lookup, from one statement for all of them, and the time the statement was sent. */
+  async function lookUp(lookups: Lookup[]): Promise<{ now: Date; rows: AnswerRow[] }[]> {
+    const now = clock.now();
+    const [caIds, domainIds, serials, owners] = [[], [], [], []] as [string[], (string | null)[], (string | null)[], number[]];
+    lookups.forEach(({ caId, domainId, serials: asked }, owner) => {
+      for (const serial of asked.length > 0 ? asked : [null]) {
+        caIds.push(caId);
+        domainIds.push(domainId);
+        serials.push(serial);
+        owners.push(owner);
+      }
+    });
+    const rows = await database.query<AnswerRow>(ANSWER_STATEMENT, [caIds, domainIds, serials, now, releasedBefore(now)]);
+    const answers = lookups.map(() => ({ now, rows: [] as AnswerRow[] }));
+    for (const row of rows) answers[owners[Number(row.item) - 1]].rows.push(row);
+    return answers;
+  }
+  const lookUpFresh = coalesced(lookUp);
 
   function caSigning(id: string, row: AnswerRow): CaSigning {
     const known = signing.get(id);
@@ -169,9 +225,8 @@ export function createOcspResponder({ database, clock, keyStores, config, metric
       } catch (error) {
         if (!(error instanceof OcspMalformedError)) throw error;
       }
-      const now = clock.now();
-      const serials = request ? request.requests.map((single) => single.serialNumberHex) : [];
-      const rows = await database.query<AnswerRow>(ANSWER_STATEMENT, [parsed.id, parsed.domainId ?? null, serials, now, releasedBefore(now)]);
+      // `now`, the statement's time, is the thisUpdate: the statuses are known to be right as of then.
+      const { now, rows } = await lookUpFresh({ caId: parsed.id, domainId: parsed.domainId ?? null, serials: request?.requests.map((single) => single.serialNumberHex) ?? [] });
       if (rows.length === 0) return null;
       if (!request) {
         metrics.ocspResponses.inc({ status: 'malformedRequest' });
