@@ -22,6 +22,7 @@ races=(
   "prepaid renewal from two instances|test/billing/prepaid-renewal-race.test.ts|"
   "group commit burst past the quota|test/certificates/group-commit.test.ts|^a concurrent burst"
   "Idempotency-Key concurrency|test/certificates/issuance.test.ts|^Idempotency-Key"
+  "Idempotency-Key batches from two instances|test/certificates/idempotency-race.test.ts|"
   "concurrent migration runs|test/db/migrate.test.ts|^Postgres 15;^two concurrent runs"
   "advisory lock and row lock (both backends)|test/db/database.test.ts|"
   "ACME expiry job twice at once|test/acme/acme-expiry.test.ts|"

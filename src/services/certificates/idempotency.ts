@@ -1,6 +1,6 @@
 /**
  * Idempotent issuance (§10.8). A key is scoped to the domain and the endpoint and remembered only by a successful
- * issuance: its row is inserted in the issuing transaction, so concurrent requests with one key serialize on the
+ * issuance: its row is written in the issuing transaction, so concurrent requests with one key serialize on the
  * primary key and at most one issues. Bodies are compared as parsed JSON (key order and whitespace do not matter).
  */
 import { createHash } from 'node:crypto';
@@ -68,37 +68,68 @@ export function canonicalJson(root: unknown): string {
 
 export const requestHash = (body: unknown): string => createHash('sha256').update(canonicalJson(body)).digest('hex');
 
-export type Remembered = { kind: 'replay'; certificateId: string } | { kind: 'expired' } | { kind: 'none' };
-
-/** What an earlier success under this key says: replay its id, 409 for another body, or nothing (or expired). */
-export async function lookUpIdempotencyKey(db: Db | Tx, scope: IdempotencyScope, hash: string, now: Date): Promise<Remembered> {
+/** The certificate id an earlier success under this key answers within 24 h; 409 for another body. */
+export async function lookUpIdempotencyKey(db: Db | Tx, scope: IdempotencyScope, hash: string, now: Date): Promise<string | undefined> {
   const row = await db.idempotencyKey.findUnique({ where: { domainId_endpoint_key: scope } });
-  if (!row) return { kind: 'none' };
-  if (row.createdAt.getTime() <= now.getTime() - IDEMPOTENCY_WINDOW_MS) return { kind: 'expired' };
+  if (!row || row.createdAt.getTime() <= now.getTime() - IDEMPOTENCY_WINDOW_MS) return undefined;
   if (row.requestHash !== hash) {
     throw errors.idempotencyConflict('Idempotency-Key was already used with a different request body');
   }
-  return { kind: 'replay', certificateId: row.certificateId };
+  return row.certificateId;
+}
+
+export interface IdempotencyClaim {
+  scope: IdempotencyScope;
+  hash: string;
+  certificateId: string;
+}
+
+/** The key's identity as one string: equal for equal scopes, and the order claims are made in. */
+export const scopeName = ({ domainId, endpoint, key }: IdempotencyScope): string => JSON.stringify([domainId, endpoint, key]);
+
+/**
+ * Claims the keys inside the issuing transaction, in one statement, taking over rows past the 24-hour window;
+ * returns the certificate ids whose key it claimed. A key claimed by a concurrent transaction waits for that
+ * transaction: once it commits, the key is not claimed here and its row stays locked until this transaction
+ * ends, so `lookUpIdempotencyKey` in this transaction finds its answer. Claims are made in one order (and a batch
+ * holds each key once), so two batches claiming overlapping keys cannot deadlock. Claim before taking any other
+ * lock, so a transaction never waits for a key while holding what the key's holder may be waiting for.
+ */
+export async function claimIdempotencyKeys(tx: Tx, claims: IdempotencyClaim[], now: Date): Promise<Set<string>> {
+  if (claims.length === 0) return new Set();
+  const named = claims.map((claim) => [scopeName(claim.scope), claim] as const);
+  const rows = named.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, { scope, hash, certificateId }]) => ({
+    domain_id: scope.domainId,
+    endpoint: scope.endpoint,
+    key: scope.key,
+    request_hash: hash,
+    certificate_id: certificateId,
+    created_at: now,
+  }));
+  const claimed = await tx.$queryRaw<{ certificate_id: string }[]>`
+    INSERT INTO idempotency_keys (domain_id, endpoint, key, request_hash, certificate_id, created_at)
+    SELECT domain_id, endpoint, key, request_hash, certificate_id, created_at
+    FROM json_populate_recordset(NULL::idempotency_keys, ${JSON.stringify(rows)}::json)
+    ON CONFLICT (domain_id, endpoint, key) DO UPDATE
+      SET request_hash = EXCLUDED.request_hash, certificate_id = EXCLUDED.certificate_id, created_at = EXCLUDED.created_at
+      WHERE idempotency_keys.created_at <= ${new Date(now.getTime() - IDEMPOTENCY_WINDOW_MS)}::timestamptz
+    RETURNING certificate_id::text`;
+  return new Set(claimed.map((row) => row.certificate_id));
 }
 
 /**
- * Claims the key for `certificateId` inside the issuing transaction, first dropping a row past the 24-hour window.
- * A concurrent claim waits on the primary key and then fails with P2002.
+ * The answer for a key `claimIdempotencyKeys` did not claim: the certificate of the success that holds it (or 409
+ * for another body). The claim statement waited for that success to commit and keeps its row locked, so it is there.
  */
-export async function claimIdempotencyKey(
-  tx: Tx,
-  scope: IdempotencyScope,
-  hash: string,
-  certificateId: string,
-  now: Date,
-  previous: Remembered,
-): Promise<void> {
-  if (previous.kind === 'expired') await tx.idempotencyKey.deleteMany({ where: scope });
-  await tx.idempotencyKey.create({ data: { ...scope, requestHash: hash, certificateId, createdAt: now } });
+export async function answerOfHeldKey(tx: Tx, scope: IdempotencyScope, hash: string, now: Date): Promise<string> {
+  const certificateId = await lookUpIdempotencyKey(tx, scope, hash, now);
+  if (certificateId === undefined) throw new Error(`Idempotency-Key ${scopeName(scope)} was neither claimed nor held`);
+  return certificateId;
 }
 
-export function isUniqueViolation(error: unknown): boolean {
-  return (error as { code?: string })?.code === 'P2002';
+/** Gives back the keys of claims whose issuance was refused after all: a failure does not reserve its key. */
+export async function releaseIdempotencyKeys(tx: Tx, scopes: IdempotencyScope[]): Promise<void> {
+  if (scopes.length > 0) await tx.idempotencyKey.deleteMany({ where: { OR: scopes } });
 }
 
 /** Postgres aborted the transaction to break a deadlock; it may simply be run again. */

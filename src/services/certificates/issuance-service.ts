@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import { insertRows } from '../../db/bulk-insert.ts';
-import type { Db } from '../../db/database.ts';
+import { isUniqueViolation, type Db } from '../../db/database.ts';
 import { AppError, errors } from '../../errors.ts';
 import type { KeyStores } from '../../keystore/index.ts';
 import { createSealer } from '../../keystore/sealing.ts';
@@ -28,14 +28,15 @@ import { MAX_CERTIFICATE_YEARS, basicConstraintsFor } from './certificate-rules.
 import { certificateQuotaUsedUp, releaseCertificateQuota, takeCertificateQuota } from './certificate-usage.ts';
 import { createGroupCommitter, type Pending } from './group-commit.ts';
 import {
+  answerOfHeldKey,
   checkIdempotencyKey,
-  claimIdempotencyKey,
+  claimIdempotencyKeys,
   isDeadlock,
-  isUniqueViolation,
   lookUpIdempotencyKey,
+  releaseIdempotencyKeys,
   requestHash,
+  scopeName,
   type IdempotencyScope,
-  type Remembered,
 } from './idempotency.ts';
 import { issuanceFacts } from './issuance-facts.ts';
 import {
@@ -84,10 +85,17 @@ function countBy(keys: string[]): Map<string, number> {
   return counts;
 }
 
+/** An Idempotency-Key request's key and body hash. */
+interface Idempotency {
+  scope: IdempotencyScope;
+  hash: string;
+}
+
 interface BatchedIssuance {
   ctx: RequestContext;
   issuerId: string;
   plan: IssuancePlan;
+  idempotency?: Idempotency;
 }
 
 export function createIssuanceService(deps: IssuanceServiceDeps) {
@@ -126,8 +134,8 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
     return profile;
   }
 
-  /** Signs the certificate (a fresh id and serial) under the locked issuer: its row fields, audit event and billing line. */
-  async function signed(ctx: RequestContext, plan: IssuancePlan, issuer: IssuingCa, now: Date, id = randomUUID()) {
+  /** Signs the certificate `id` (with a fresh serial) under the locked issuer: its row fields, audit event and billing line. */
+  async function signed(ctx: RequestContext, plan: IssuancePlan, issuer: IssuingCa, now: Date, id: string) {
     const serial = randomSerial();
     const window = validityWindow(plan.validity, now, MAX_CERTIFICATE_YEARS, issuer.notAfter);
     assertIssuanceAllowed(issuerRules(issuer, plan.extraPolicies), issuanceFacts(plan, window));
@@ -167,17 +175,17 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
 
   type Made = Awaited<ReturnType<typeof signed>>;
 
-  /** One attempt: everything in one transaction, with a fresh id and serial. */
-  async function issueOnce(
-    ctx: RequestContext,
-    issuerReference: string,
-    plan: IssuancePlan,
-    idempotency: { scope: IdempotencyScope; hash: string; previous: Remembered } | undefined,
-  ): Promise<string> {
+  /**
+   * One attempt: everything in one transaction, with a fresh id and serial. A key another transaction holds
+   * answers with that success's id (or 409).
+   */
+  async function issueOnce(ctx: RequestContext, issuerReference: string, plan: IssuancePlan, idempotency: Idempotency | undefined): Promise<string> {
     const id = randomUUID();
     const now = clock.now();
-    const made = await db.$transaction(async (tx) => {
-      if (idempotency) await claimIdempotencyKey(tx, idempotency.scope, idempotency.hash, id, now, idempotency.previous);
+    const outcome = await db.$transaction(async (tx): Promise<{ held: string } | { made: Made }> => {
+      if (idempotency && !(await claimIdempotencyKeys(tx, [{ ...idempotency, certificateId: id }], now)).has(id)) {
+        return { held: await answerOfHeldKey(tx, idempotency.scope, idempotency.hash, now) };
+      }
       if (!plan.storeAsCa) await takeQuota(tx, ctx.domainId, 1);
       const issuer = await issuingCas.lockIssuingCa(tx, ctx, issuerReference, now);
       const made = await signed(ctx, plan, issuer, now, id);
@@ -200,107 +208,136 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
       }
       await recordAudit(tx, ctx, made.change);
       await deps.billing.recordCertificateIssue(tx, made.issue);
-      return made;
+      return { made };
     });
-    deps.metrics.certificatesIssued.inc({ ca_key_algorithm: made.caKeyAlgorithm });
-    return made.id;
+    if ('held' in outcome) return outcome.held;
+    deps.metrics.certificatesIssued.inc({ ca_key_algorithm: outcome.made.caKeyAlgorithm });
+    return outcome.made.id;
   }
 
   /**
-   * Issues a group-committed batch in one transaction: the quota counter taken once per domain, each distinct
-   * issuer locked FOR SHARE once, multi-row inserts. A request refused on its own (issuer, validity) is answered
-   * with its error without failing the others; if the transaction fails (quota short, serial collision,
-   * deadlock), each request is issued alone and gets its own answer.
+   * Issues a group-committed batch in one transaction: the batch's Idempotency-Keys claimed in one statement, the
+   * quota counter taken once per domain, each distinct issuer locked FOR SHARE once, multi-row inserts. A key
+   * another transaction holds answers with that success's id (or 409) without issuing; a request refused on its own
+   * (issuer, validity) is answered with its error, giving back its quota and key, without failing the others. If
+   * the transaction fails (quota short, serial collision, deadlock), each request is issued alone and gets its own
+   * answer.
    */
   async function writeBatch(batch: Pending<BatchedIssuance, string>[]): Promise<void> {
+    type Entry = { pending: Pending<BatchedIssuance, string>; id: string };
     const now = clock.now();
-    let outcome: { accepted: { pending: Pending<BatchedIssuance, string>; id: string; caKeyAlgorithm: string }[]; refused: { pending: Pending<BatchedIssuance, string>; error: unknown }[] };
+    let outcome: { accepted: (Entry & { caKeyAlgorithm: string })[]; held: Entry[]; refused: { pending: Entry['pending']; error: unknown }[] };
     try {
       outcome = await db.$transaction(async (tx) => {
+        const entries: Entry[] = batch.map((pending) => ({ pending, id: randomUUID() }));
+        // Keys before any other lock (claimIdempotencyKeys says why).
+        const claimed = await claimIdempotencyKeys(
+          tx,
+          entries.flatMap(({ pending, id }) => (pending.item.idempotency ? [{ ...pending.item.idempotency, certificateId: id }] : [])),
+          now,
+        );
+        const issuing: Entry[] = [];
+        const held: Entry[] = [];
+        const refused: { pending: Entry['pending']; error: unknown }[] = [];
+        for (const entry of entries) {
+          const { idempotency } = entry.pending.item;
+          if (!idempotency || claimed.has(entry.id)) {
+            issuing.push(entry);
+            continue;
+          }
+          try {
+            held.push({ pending: entry.pending, id: await answerOfHeldKey(tx, idempotency.scope, idempotency.hash, now) });
+          } catch (error) {
+            if (!(error instanceof AppError)) throw error;
+            refused.push({ pending: entry.pending, error });
+          }
+        }
         // The quota first (as alone): a domain's issuances then reach its issuers' rows one at a time, so the
         // free_quota update never waits on another issuance's share lock. Refused requests give theirs back.
-        const perDomain = countBy(batch.map((pending) => pending.item.ctx.domainId));
-        for (const [domainId, count] of perDomain) await takeQuota(tx, domainId, count);
-        const rows = await issuingCas.lockIssuingCaRows(tx, batch.map((pending) => pending.item.issuerId), now);
+        for (const [domainId, count] of countBy(issuing.map(({ pending }) => pending.item.ctx.domainId))) await takeQuota(tx, domainId, count);
+        const rows = await issuingCas.lockIssuingCaRows(tx, issuing.map(({ pending }) => pending.item.issuerId), now);
         // Signed all at once: each signature is a round trip to the key store (the libuv pool, the token), so
         // signing one after another would hold the locks for the sum of those round trips.
-        type Signing = { pending: Pending<BatchedIssuance, string> } & ({ certificate: Made } | { error: unknown });
+        type Signing = Entry & ({ certificate: Made } | { error: unknown });
         const signings = await Promise.all(
-          batch.map(async (pending): Promise<Signing> => {
-            const { ctx, issuerId, plan } = pending.item;
+          issuing.map(async (entry): Promise<Signing> => {
+            const { ctx, issuerId, plan } = entry.pending.item;
             try {
               const row = rows.get(issuerId);
               if (!row || row.domainId !== ctx.domainId) throw errors.notFound(`CA ${issuerId}`);
-              return { pending, certificate: await signed(ctx, plan, await issuingCas.issuingCaOf(tx, row, now), now) };
+              return { ...entry, certificate: await signed(ctx, plan, await issuingCas.issuingCaOf(tx, row, now), now, entry.id) };
             } catch (error) {
               if (!(error instanceof AppError)) throw error;
-              return { pending, error };
+              return { ...entry, error };
             }
           }),
         );
-        const accepted: { pending: Pending<BatchedIssuance, string>; id: string; caKeyAlgorithm: string }[] = [];
-        const refused: { pending: Pending<BatchedIssuance, string>; error: unknown }[] = [];
+        const accepted: (Entry & { caKeyAlgorithm: string })[] = [];
+        const failed: Entry[] = [];
         const made: Made[] = [];
         for (const signing of signings) {
           if ('error' in signing) {
             refused.push(signing);
+            failed.push(signing);
           } else {
             made.push(signing.certificate);
-            accepted.push({ pending: signing.pending, id: signing.certificate.id, caKeyAlgorithm: signing.certificate.caKeyAlgorithm });
+            accepted.push({ ...signing, caKeyAlgorithm: signing.certificate.caKeyAlgorithm });
           }
         }
-        for (const [domainId, count] of countBy(refused.map(({ pending }) => pending.item.ctx.domainId))) {
+        for (const [domainId, count] of countBy(failed.map(({ pending }) => pending.item.ctx.domainId))) {
           await releaseCertificateQuota(tx, domainId, count);
         }
+        await releaseIdempotencyKeys(tx, failed.flatMap(({ pending }) => (pending.item.idempotency ? [pending.item.idempotency.scope] : [])));
         if (made.length > 0) {
           await insertRows(tx, 'certificates', made.map((certificate) => certificate.certificate));
           await recordAudits(tx, made.map((certificate, index) => ({ context: accepted[index]!.pending.item.ctx, change: certificate.change })));
           const freeQuotas = new Map([...rows.values()].map((row) => [row.id, row.freeQuota]));
           await deps.billing.recordCertificateIssues(tx, made.map((certificate) => certificate.issue), freeQuotas);
         }
-        return { accepted, refused };
+        return { accepted, held, refused };
       });
     } catch {
-      for (const pending of batch) issueWithRetries(pending.item.ctx, pending.item.issuerId, pending.item.plan).then(pending.resolve, pending.reject);
+      for (const { item, resolve, reject } of batch) issueWithRetries(item.ctx, item.issuerId, item.plan, item.idempotency).then(resolve, reject);
       return;
     }
     for (const { pending, id, caKeyAlgorithm } of outcome.accepted) {
       deps.metrics.certificatesIssued.inc({ ca_key_algorithm: caKeyAlgorithm });
       pending.resolve(id);
     }
+    for (const { pending, id } of outcome.held) pending.resolve(id);
     for (const { pending, error } of outcome.refused) pending.reject(error);
   }
 
   const issueInBatch = createGroupCommitter(writeBatch, GROUP_COMMIT);
 
   /**
-   * One issuance in its own transaction, retried on a unique violation (a concurrent claim of the Idempotency-Key,
-   * whose stored answer is then returned, or a serial collision) or a deadlock (the billing hook's free-quota
-   * update against another issuance's share lock on the same CA).
+   * One issuance in its own transaction, retried on a unique violation (a serial collision) or a deadlock (the
+   * billing hook's free-quota update against another issuance's share lock on the same CA).
    */
-  async function issueWithRetries(
-    ctx: RequestContext,
-    issuerReference: string,
-    plan: IssuancePlan,
-    idempotency?: { scope: IdempotencyScope; hash: string; previous: Remembered },
-  ): Promise<string> {
+  async function issueWithRetries(ctx: RequestContext, issuerReference: string, plan: IssuancePlan, idempotency?: Idempotency): Promise<string> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await issueOnce(ctx, issuerReference, plan, idempotency);
       } catch (error) {
-        if (!isUniqueViolation(error) && !isDeadlock(error)) throw error;
-        if (idempotency) {
-          idempotency.previous = await lookUpIdempotencyKey(db, idempotency.scope, idempotency.hash, clock.now());
-          if (idempotency.previous.kind === 'replay') return idempotency.previous.certificateId;
-        }
-        if (attempt >= MAX_ATTEMPTS) throw error;
+        if ((!isUniqueViolation(error) && !isDeadlock(error)) || attempt >= MAX_ATTEMPTS) throw error;
       }
     }
   }
 
+  /** Plain certificates are group-committed, with or without an Idempotency-Key; CSR-issued CAs issue alone. */
+  function issuePlanned(ctx: RequestContext, issuerReference: string, plan: IssuancePlan, idempotency?: Idempotency): Promise<string> {
+    if (plan.storeAsCa) return issueWithRetries(ctx, issuerReference, plan, idempotency);
+    return issueInBatch({ ctx, issuerId: issuingCas.issuerIdOf(ctx, issuerReference), plan, idempotency });
+  }
+
+  /** Each Idempotency-Key this process is answering, settled (never rejected) once it is answered. */
+  const keysInFlight = new Map<string, Promise<void>>();
+
   /**
    * Runs an issuance under the optional Idempotency-Key: a remembered success within 24 h answers its id without
-   * issuing. Plain certificates without a key are group-committed; the rest issue alone.
+   * issuing. Requests with one key run one after another in this process, so a later one replays the first's
+   * certificate (or issues, if the first failed) without contending for the key, and a batch never holds a key
+   * twice; requests from other processes meet on the key's row (claimIdempotencyKeys).
    */
   async function issue(
     ctx: RequestContext,
@@ -311,16 +348,19 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
     makePlan: () => Promise<IssuancePlan>,
   ): Promise<string> {
     const key = checkIdempotencyKey(idempotencyHeader);
-    const scope = key === undefined ? undefined : { domainId: ctx.domainId, endpoint, key };
-    const hash = scope ? requestHash(body) : '';
-    let previous: Remembered = { kind: 'none' };
-    if (scope) {
-      previous = await lookUpIdempotencyKey(db, scope, hash, clock.now());
-      if (previous.kind === 'replay') return previous.certificateId;
-    }
-    const plan = await makePlan();
-    if (scope || plan.storeAsCa) return issueWithRetries(ctx, issuerReference, plan, scope && { scope, hash, previous });
-    return issueInBatch({ ctx, issuerId: issuingCas.issuerIdOf(ctx, issuerReference), plan });
+    if (key === undefined) return issuePlanned(ctx, issuerReference, await makePlan());
+    const idempotency: Idempotency = { scope: { domainId: ctx.domainId, endpoint, key }, hash: requestHash(body) };
+    const name = scopeName(idempotency.scope);
+    for (let earlier = keysInFlight.get(name); earlier; earlier = keysInFlight.get(name)) await earlier;
+    const answer = (async () => {
+      const remembered = await lookUpIdempotencyKey(db, idempotency.scope, idempotency.hash, clock.now());
+      return remembered ?? issuePlanned(ctx, issuerReference, await makePlan(), idempotency);
+    })();
+    const forget = () => {
+      keysInFlight.delete(name);
+    };
+    keysInFlight.set(name, answer.then(forget, forget));
+    return answer;
   }
 
   return {
