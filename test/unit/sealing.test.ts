@@ -112,3 +112,13 @@ t.test('rewrap refuses an item whose body does not authenticate, a wrong key id,
   const impostor = { fingerprint: 'x', seal: () => '', unseal: () => new Uint8Array(), rewrap: () => '' };
   t.match(failure(() => oldSealer.rewrap(oldSealer.seal(secret, 'key-1'), 'key-1', impostor)), 'rewrap needs a sealer made by createSealer');
 });
+
+t.test('an item sealed by an earlier release still unseals: the v1 format (labels, AADs, fingerprint) is fixed', async (t) => {
+  // Sealed on 2026-12-03 with master key 00 01 … 1f. A changed label or AAD would strand every stored CA key.
+  const sealer = createSealer(Uint8Array.from({ length: 32 }, (_, index) => index));
+  const stored =
+    'v1.uwyiV4qgN5U.Qj_V8s3XgQOjk_y0FBODn14_2oFyQfQb4O1SWkB9Pj4dBSuX5yoBYFJWL1C3vSVL6pfmKzMy5BjoUXB7.FAokigydgC2SfEKiuThozfIS9HKaAQoVbmJuszxOVDzDX-R2XMGn5HkNASKI7JZfK3DnEr6xi3pa5QG1QA';
+  t.equal(sealer.fingerprint, 'uwyiV4qgN5U', 'the master key fingerprint');
+  t.equal(new TextDecoder().decode(sealer.unseal(stored, 'key-vector-1')), 'sealed on 2026-12-03 by format v1');
+  t.match(failure(() => sealer.unseal(stored, 'key-vector-2')), AUTH, 'still bound to its key id');
+});
