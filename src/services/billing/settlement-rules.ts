@@ -74,8 +74,8 @@ export function hourlyUsage(stretches: readonly UsageStretch[], windowStart: num
       if (restoreHour >= windowStart && restoreHour < settledUntil) add({ hour: restoreHour, from: start, to: end, ms: end - start });
     }
   }
+  // Every span added above is at least a millisecond long, so every hour listed here has usage.
   return [...hours.entries()]
-    .filter(([, usage]) => usage.ms > 0)
     .sort(([a], [b]) => a - b)
     .map(([hour, usage]) => ({ hour: new Date(hour), seconds: usage.ms / 1000, usageStart: new Date(usage.from), usageEnd: new Date(usage.to) }));
 }
