@@ -4,9 +4,9 @@ import { createPublicKey, generateKeyPairSync, verify, type KeyObject } from 'no
 import * as pkijs from 'pkijs';
 import t from 'tap';
 import { NODE_HASH, SIGNATURE_OIDS, type HashAlgorithm, type Signer } from '../../src/x509/algorithms.ts';
-import { OID_AUTHORITY_KEY_IDENTIFIER, OID_CRL_NUMBER, OID_REASON_CODE, buildCrl, parseCrlSummary, type CrlInput, type RevokedEntry } from '../../src/x509/crl.ts';
+import { OID_AUTHORITY_KEY_IDENTIFIER, OID_CRL_NUMBER, OID_REASON_CODE, buildCrl, encodeRevokedEntry, parseCrlSummary, type CrlInput, type EncodedEntries, type RevokedEntry } from '../../src/x509/crl.ts';
 import { recordingSigner } from './support.ts';
-import { MalformedDer, Tag, bitString, contextConstructed, objectIdentifier, readChildren, readSingle, sequence, set, time, tlv, utf8String } from '../../src/x509/der.ts';
+import { MalformedDer, Tag, bitString, contentOf, contextConstructed, encodingOf, objectIdentifier, readChildren, readSingle, sequence, set, time, tlv, utf8String } from '../../src/x509/der.ts';
 
 const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 });
@@ -113,6 +113,40 @@ t.test('long lists: multi-octet lengths, entries from an async iterable, a large
     t.equal(hex(crl.revokedCertificates![count - 1].userCertificate.valueBlock.valueHexView), (0x100000 + count - 1).toString(16).padStart(6, '0'));
     t.ok(signatureVerifies(crl, 'SHA256', ec.publicKey));
     t.same(parseCrlSummary(built.der), { crlNumber, thisUpdate: new Date('2026-01-02T03:04:05Z'), nextUpdate: new Date('2026-01-09T03:04:05Z'), revokedCount: count });
+  }
+});
+
+t.test('more entries than the first buffer holds: the same CRL whether their size is unknown, understated or exact, or they come pre-encoded', async (t) => {
+  // About 195 KB of entries: past the 64 KB first buffer, so an unsized CRL grows more than once. pkijs's parser
+  // gives up on lists this long (from ~1,500 entries), so the CRL is read with our DER reader and node:crypto here;
+  // openssl judges CRLs of a million entries in bench/crl.
+  const count = 6000;
+  const entries: RevokedEntry[] = Array.from({ length: count }, (_, i) => ({ serialNumber: (0x7a0000 + i).toString(16), revocationDate: new Date(Date.UTC(2025, 0, 1, 0, i % 60)), reasonCode: [0, 1, 4, 9][i % 4] }));
+  const encoded = entries.map(encodeRevokedEntry);
+  const allEntries = Buffer.concat(encoded);
+  const chunks: EncodedEntries[] = [];
+  for (let i = 0; i < count; i += 1000) chunks.push({ der: Buffer.concat(encoded.slice(i, i + 1000)), count: Math.min(1000, count - i) });
+  const { signer } = recordingSigner(ec.privateKey, 'EC256');
+  const cases: [string, CrlInput][] = [
+    ['size unknown', base(entries)],
+    ['size understated', base(entries, { entriesByteLength: 100 })],
+    ['size exact', base(entries, { entriesByteLength: allEntries.length })],
+    ['pre-encoded chunks', base(chunks, { entriesByteLength: allEntries.length })],
+  ];
+  let reference: string | undefined;
+  for (const [name, input] of cases) {
+    const built = await buildCrl(input, signer);
+    t.equal(built.revokedCount, count, `${name}: the count`);
+    const [tbs, algorithm, signature] = readChildren(readSingle(built.der), Tag.SEQUENCE);
+    const revoked = readChildren(tbs!, Tag.SEQUENCE)[5]!;
+    t.equal(hex(contentOf(revoked)), hex(allEntries), `${name}: revokedCertificates holds exactly the entries`);
+    t.equal(readChildren(revoked).length, count, `${name}: ${count} of them`);
+    t.equal(hex(built.der.subarray(built.entries.start, built.entries.end)), hex(allEntries), `${name}: entries locates them`);
+    t.equal(hex(encodingOf(algorithm!)), hex(encodingOf(readChildren(tbs!)[1]!)), `${name}: inner algorithm = outer`);
+    t.ok(verify('sha256', encodingOf(tbs!), ec.publicKey, contentOf(signature!).subarray(1)), `${name}: signature over the TBSCertList`);
+    t.same(parseCrlSummary(built.der).revokedCount, count, `${name}: the summary reader agrees`);
+    reference ??= hex(encodingOf(tbs!));
+    t.equal(hex(encodingOf(tbs!)), reference, `${name}: the same TBSCertList as the first`);
   }
 });
 
