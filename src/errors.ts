@@ -1,7 +1,9 @@
 /**
  * The contract's error catalogue (§7). Services throw AppError; one handler (src/http/error-handler.ts)
- * turns anything thrown into the `{error_code, error_msg}` body with the right status.
+ * turns anything thrown into the `{error_code, error_msg}` body with the right status. The X.509 core throws its
+ * own X509Error, which `clientErrorOf` below maps to the contract, once.
  */
+import { X509Error, type X509ErrorKind } from './x509/x509-errors.ts';
 
 export const ErrorCode = {
   InvalidParameter: 'PCA.00020001',
@@ -73,3 +75,24 @@ export const errors = {
       headers: { 'retry-after': String(retryAfterSeconds) },
     }),
 };
+
+/** The contract's code for each refusal of the X.509 core; all are 400s. */
+const X509_ERROR_CODES: Record<X509ErrorKind, ErrorCode> = {
+  malformed: ErrorCode.InvalidParameter,
+  'bad-signature': ErrorCode.InvalidParameter,
+  'unsupported-key': ErrorCode.InvalidKeyAlgorithm,
+  'unsupported-signature-algorithm': ErrorCode.InvalidSignatureAlgorithm,
+  'invalid-name': ErrorCode.InvalidDistinguishedName,
+  'invalid-validity': ErrorCode.InvalidValidity,
+  'invalid-ip': ErrorCode.InvalidIp,
+  'unsupported-general-name': ErrorCode.InvalidAltNameType,
+  'unsupported-name-constraint': ErrorCode.InvalidParameter,
+  'invalid-profile': ErrorCode.InvalidParameter,
+};
+
+/** The client error `error` stands for: an AppError as it is, an X.509 refusal as its 400; undefined otherwise. */
+export function clientErrorOf(error: unknown): AppError | undefined {
+  if (error instanceof AppError) return error;
+  if (error instanceof X509Error) return new AppError(400, X509_ERROR_CODES[error.kind], error.message, { cause: error });
+  return undefined;
+}

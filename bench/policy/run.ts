@@ -11,7 +11,7 @@
 import os from 'node:os';
 import { evaluateIssuance, parseIssuancePolicy, type IssuanceFacts, type IssuerRules } from '../../src/services/policy/index.ts';
 import { buildCertificate, randomSerial } from '../../src/x509/certificate.ts';
-import { validateNameConstraints } from '../../src/x509/name-constraints.ts';
+import { validateNameConstraints } from '../../src/services/request-fields.ts';
 import { encodeName } from '../../src/x509/name.ts';
 import { generateTestKey } from '../../test/x509/support.ts';
 

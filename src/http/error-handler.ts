@@ -3,7 +3,7 @@
  * Client errors carry their message; unexpected ones get a generic message, details only in the log.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, ErrorCode, errors } from '../errors.ts';
+import { AppError, ErrorCode, clientErrorOf, errors } from '../errors.ts';
 
 /** Per-route override: which error code a schema violation under a body/query field gets (e.g. DN -> PCA.00020101). */
 export type FieldErrorCodes = Record<string, ErrorCode>;
@@ -73,7 +73,8 @@ function isDatabaseUnavailable(error: unknown): boolean {
 }
 
 export function toAppError(error: unknown, request: FastifyRequest): AppError {
-  if (error instanceof AppError) return error;
+  const clientError = clientErrorOf(error);
+  if (clientError) return clientError;
   const fastifyError = error as FastifyError;
   if (fastifyError?.validation) return validationError(fastifyError, request);
   const mapped = fastifyError?.code || error instanceof SyntaxError ? frameworkError(fastifyError) : undefined;

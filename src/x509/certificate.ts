@@ -1,6 +1,5 @@
 /** Certificates: building (the issuance hot path, encoded directly in DER) and parsing (imports, checks). */
 import { randomBytes } from 'node:crypto';
-import { AppError, ErrorCode, errors } from '../errors.ts';
 import { keyFamily, type HashAlgorithm, type KeyAlgorithm, type Signer } from './algorithms.ts';
 import {
   MalformedDer,
@@ -47,6 +46,7 @@ import {
   subjectKeyIdentifier,
   verifySignature,
 } from './public-key.ts';
+import { X509Error } from './x509-errors.ts';
 
 export interface CertificateProfile {
   /** Positive; use `randomSerial()`. */
@@ -97,9 +97,9 @@ export const serialToHex = (serial: Uint8Array): string => Buffer.from(serial).t
 export async function buildCertificate(profile: CertificateProfile, signer: Signer): Promise<Uint8Array> {
   const { serialNumber, notBefore, notAfter } = profile;
   if (serialNumber.length === 0 || serialNumber.length > 20 || serialNumber.every((byte) => byte === 0)) {
-    throw errors.invalidParameter('serial number must be 1-20 octets and positive');
+    throw new X509Error('invalid-profile', 'serial number must be 1-20 octets and positive');
   }
-  if (!(notBefore.getTime() <= notAfter.getTime())) throw errors.invalidValidity('not_after precedes not_before');
+  if (!(notBefore.getTime() <= notAfter.getTime())) throw new X509Error('invalid-validity', 'notAfter precedes notBefore');
   const subject =
     profile.subject instanceof Uint8Array ? checkNameDer(profile.subject, 'subject') : encodeName(profile.subject);
   const tbs = sequence(
@@ -118,7 +118,7 @@ export async function buildCertificate(profile: CertificateProfile, signer: Sign
 function extensionsOf(profile: CertificateProfile, subject: Uint8Array): Uint8Array[] {
   const sans = profile.subjectAltNames ?? [];
   if (sans.length === 0 && isEmptyName(subject)) {
-    throw errors.invalidParameter('a certificate without a subject needs subject alternative names');
+    throw new X509Error('invalid-profile', 'a certificate without a subject needs subject alternative names');
   }
   const { ca, pathLength } = profile.basicConstraints;
   const ekus = profile.extendedKeyUsages ?? [];
@@ -140,7 +140,7 @@ function extensionsOf(profile: CertificateProfile, subject: Uint8Array): Uint8Ar
   const encoded: Uint8Array[] = [];
   for (const [oid, critical, value] of entries) {
     if (!value) continue;
-    if (seen.has(oid)) throw errors.invalidParameter(`extension ${oid} would appear twice`);
+    if (seen.has(oid)) throw new X509Error('invalid-profile', `extension ${oid} would appear twice`);
     seen.add(oid);
     encoded.push(extension(oid, critical, value));
   }
@@ -175,7 +175,7 @@ export interface ParsedCertificate {
   nameConstraints: NameConstraints | null;
 }
 
-/** Malformed input gets PCA.00020001; nothing else escapes. */
+/** Malformed input is a `malformed` X509Error; nothing else escapes. */
 export function parseCertificate(der: Uint8Array): ParsedCertificate {
   return parsingUntrusted('certificate', () => {
     const signed = readSigned(der);
@@ -222,14 +222,14 @@ function supportedKeyAlgorithm(spki: Uint8Array): KeyAlgorithm | null {
   try {
     return keyAlgorithmOfSpki(spki);
   } catch (error) {
-    if (error instanceof AppError && error.code === ErrorCode.InvalidKeyAlgorithm) return null;
+    if (error instanceof X509Error && error.kind === 'unsupported-key') return null;
     throw error;
   }
 }
 
 /**
  * Whether `childDer` carries a valid signature by the key `issuerSpki` (e.g. an imported CA certificate and its
- * supplied parent). False for a bad signature or an algorithm outside §10.3; malformed DER gets PCA.00020001.
+ * supplied parent). False for a bad signature or an algorithm outside §10.3; malformed DER is a `malformed` X509Error.
  */
 export async function verifyCertificateSignature(childDer: Uint8Array, issuerSpki: Uint8Array): Promise<boolean> {
   const signed = parsingUntrusted('certificate', () => readSigned(childDer));

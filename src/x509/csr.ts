@@ -1,5 +1,4 @@
 /** PKCS#10 certificate requests: strict parsing of untrusted CSRs (§4.4.2, §4.4.3) and building a CA's own CSR. */
-import { errors } from '../errors.ts';
 import type { HashAlgorithm, KeyAlgorithm, Signer } from './algorithms.ts';
 import {
   MalformedDer,
@@ -38,6 +37,7 @@ import {
   signatureAlgorithmName,
   verifySignature,
 } from './public-key.ts';
+import { X509Error } from './x509-errors.ts';
 
 /** The largest CSR text accepted (characters). */
 export const MAX_CSR_LENGTH = 32 * 1024;
@@ -65,12 +65,12 @@ export interface ParsedCsr {
 
 /**
  * Parses and checks a CSR given as PEM (or bare base64): proof of possession (its signature), a §10.3 key
- * (PCA.00020102), a §10.3 signature algorithm (PCA.00020103), and a subject or SANs. Every other failure,
- * whatever the bytes, is PCA.00020001.
+ * (`unsupported-key`), a §10.3 signature algorithm (`unsupported-signature-algorithm`), and a subject or SANs.
+ * Whatever the bytes, only X509Errors leave it.
  */
 export async function parseCsr(pem: string): Promise<ParsedCsr> {
-  if (typeof pem !== 'string' || pem.trim() === '') throw errors.invalidParameter('csr is required');
-  if (pem.length > MAX_CSR_LENGTH) throw errors.invalidParameter(`csr exceeds ${MAX_CSR_LENGTH} characters`);
+  if (typeof pem !== 'string' || pem.trim() === '') throw new X509Error('malformed', 'csr is required');
+  if (pem.length > MAX_CSR_LENGTH) throw new X509Error('malformed', `csr exceeds ${MAX_CSR_LENGTH} characters`);
   const der = parseSinglePem(pem, CSR_LABELS, 'csr');
   const { signed, subjectDer, spki, extensions } = parsingUntrusted('csr', () => {
     const signed = readSigned(der);
@@ -92,16 +92,17 @@ export async function parseCsr(pem: string): Promise<ParsedCsr> {
   }));
   const keyAlgorithm = keyAlgorithmOfSpki(spki);
   if (signed.algorithm === null) {
-    throw errors.invalidSignatureAlgorithm(
+    throw new X509Error(
+      'unsupported-signature-algorithm',
       `CSR signature algorithm ${signed.algorithmOid} is not supported; use SHA256, SHA384 or SHA512 with RSA or ECDSA`,
     );
   }
   const { family, hash } = signed.algorithm;
   if (!(await verifySignature(spki, family, hash, encodingOf(signed.tbs), signed.signature))) {
-    throw errors.invalidParameter('CSR signature is invalid');
+    throw new X509Error('bad-signature', 'CSR signature is invalid');
   }
   if (isEmptyName(subjectDer) && requested.subjectAltNames.length === 0) {
-    throw errors.invalidParameter('CSR has neither a subject nor subject alternative names');
+    throw new X509Error('malformed', 'CSR has neither a subject nor subject alternative names');
   }
   const parsed: ParsedCsr = {
     subjectDer,

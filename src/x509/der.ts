@@ -3,7 +3,7 @@
  * issuance is the hot path (the pkijs encoding alone costs about 1 ms per certificate); parsing hostile input with
  * a reader that checks every bound keeps failures predictable.
  */
-import { AppError, errors } from '../errors.ts';
+import { X509Error } from './x509-errors.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Writing
@@ -181,7 +181,7 @@ export function ecdsaDerToRaw(der: Uint8Array, keyBits: number): Uint8Array<Arra
 // ---------------------------------------------------------------------------------------------------------------
 // Reading
 
-/** Thrown by the reader; public parse functions turn it into an AppError naming what was being parsed. */
+/** Thrown by the reader; public parse functions turn it into an X509Error naming what was being parsed. */
 export class MalformedDer extends Error {}
 
 export interface DerElement {
@@ -343,15 +343,15 @@ export function readTime(el: DerElement): Date {
 }
 
 /**
- * Runs a parse step on untrusted bytes and guarantees that only AppErrors leave it: reader failures (and any
- * stray TypeError/RangeError on hostile input) become `invalidParameter` naming `what`.
+ * Runs a parse step on untrusted bytes and guarantees that only X509Errors leave it: reader failures (and any
+ * stray TypeError/RangeError on hostile input) become `malformed` naming `what`.
  */
 export function parsingUntrusted<T>(what: string, parse: () => T): T {
   try {
     return parse();
   } catch (error) {
-    if (error instanceof AppError) throw error;
+    if (error instanceof X509Error) throw error;
     const detail = error instanceof MalformedDer ? `: ${error.message}` : '';
-    throw errors.invalidParameter(`${what} is not valid DER${detail}`);
+    throw new X509Error('malformed', `${what} is not valid DER${detail}`);
   }
 }

@@ -1,5 +1,4 @@
-/** X.509 v3 extensions: the contract's vocabularies (§5.5, §5.6), their validation, DER encoding and decoding. */
-import { errors } from '../errors.ts';
+/** X.509 v3 extensions: the vocabularies (§5.5, §5.6), the syntax of their values, DER encoding and decoding. */
 import {
   DER_TRUE,
   MalformedDer,
@@ -21,6 +20,7 @@ import {
   utf8String,
   type DerElement,
 } from './der.ts';
+import { X509Error } from './x509-errors.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Vocabularies
@@ -85,65 +85,11 @@ const TYPE_BY_GENERAL_NAME_TAG = new Map(
 );
 
 // ---------------------------------------------------------------------------------------------------------------
-// Validation of request values
-
-/** §5.6 key_usages: unknown names get PCA.00020001. Duplicates collapse. */
-export function validateKeyUsages(values: unknown, field = 'key_usages'): KeyUsage[] {
-  if (!Array.isArray(values)) throw errors.invalidParameter(`${field} must be an array`);
-  for (const value of values) {
-    if (!KEY_USAGES.includes(value)) throw errors.invalidParameter(`${field} contains an unknown key usage`);
-  }
-  return [...new Set(values as KeyUsage[])];
-}
-
-/** §5.5: returns the names typed, or throws the type's error code naming the entry. */
-export function validateSubjectAltNames(sans: unknown): SubjectAltName[] {
-  if (!Array.isArray(sans)) throw errors.invalidParameter('subject_alternative_names must be an array');
-  if (sans.length > MAX_SUBJECT_ALT_NAMES) {
-    throw errors.invalidParameter(`subject_alternative_names has at most ${MAX_SUBJECT_ALT_NAMES} entries`);
-  }
-  return sans.map((san: unknown, index) => {
-    const field = `subject_alternative_names[${index}]`;
-    if (typeof san !== 'object' || san === null) throw errors.invalidParameter(`${field} must be an object`);
-    const { type, value } = san as Record<string, unknown>;
-    if (!SUBJECT_ALT_NAME_TYPES.includes(type as SubjectAltNameType)) {
-      throw errors.invalidAltNameType(`${field}.type must be DNS, IP, EMAIL or URI`);
-    }
-    if (typeof value !== 'string') throw errors.invalidParameter(`${field}.value must be a string`);
-    checkAltNameValue(type as SubjectAltNameType, value, `${field}.value`);
-    return { type: type as SubjectAltNameType, value };
-  });
-}
-
-function checkAltNameValue(type: SubjectAltNameType, value: string, field: string): void {
-  switch (type) {
-    case 'DNS':
-      if (!isDnsName(value, { wildcard: true })) {
-        throw errors.invalidDomainName(
-          `${field} is not a valid DNS name (at most 253 characters, labels of 1-63 letters, digits, '-' or '_', ` +
-            `'*' only as the whole leftmost label)`,
-        );
-      }
-      return;
-    case 'IP':
-      if (value.length > 39 || parseIp(value) === null) {
-        throw errors.invalidIp(`${field} is not an IPv4 or IPv6 address`);
-      }
-      return;
-    case 'EMAIL':
-      if (!isEmailAddress(value)) throw errors.invalidParameter(`${field} is not a valid email address (addr-spec)`);
-      return;
-    case 'URI':
-      if (!isAbsoluteUri(value)) {
-        throw errors.invalidParameter(`${field} is not an absolute URI of at most 253 characters`);
-      }
-      return;
-  }
-}
+// Syntax of the values a request may carry
 
 const DNS_LABEL = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
 
-function isDnsName(value: string, options: { wildcard: boolean }): boolean {
+export function isDnsName(value: string, options: { wildcard: boolean }): boolean {
   if (value.length === 0 || value.length > 253) return false;
   const labels = value.split('.');
   return labels.every(
@@ -153,14 +99,14 @@ function isDnsName(value: string, options: { wildcard: boolean }): boolean {
 
 const DOT_ATOM = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
 
-function isEmailAddress(value: string): boolean {
+export function isEmailAddress(value: string): boolean {
   if (value.length > 256) return false;
   const at = value.lastIndexOf('@');
   const local = value.slice(0, at);
   return at > 0 && local.length <= 64 && DOT_ATOM.test(local) && isDnsName(value.slice(at + 1), { wildcard: false });
 }
 
-function isAbsoluteUri(value: string): boolean {
+export function isAbsoluteUri(value: string): boolean {
   if (value.length > 253 || !/^[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]+$/.test(value)) return false;
   return URL.canParse(value);
 }
@@ -220,35 +166,6 @@ export function formatIp(bytes: Uint8Array): string {
   return `${hex.slice(0, best.start).join(':')}::${hex.slice(best.start + best.length).join(':')}`;
 }
 
-/**
- * §5.6 CustomizedExtension `{object_identifier, value}`: a dotted OID outside 2.5.29, a string value. Both members
- * are optional in Huawei's SDK models: without either (`{}`) there is no extension, an OID alone gets an empty value,
- * and a value alone is refused (it has nowhere to go, and dropping it would issue less than was asked).
- */
-export function validateCustomExtensions(extension: unknown): CustomExtension[] {
-  const field = 'customized_extension';
-  if (extension == null) return [];
-  if (typeof extension !== 'object') throw errors.invalidParameter(`${field} must be an object`);
-  const { object_identifier: oid, value: given } = extension as Record<string, unknown>;
-  const value = given ?? '';
-  if (oid == null && value === '') return [];
-  if (typeof oid !== 'string' || oid.length > 128 || !isDottedOid(oid)) {
-    throw errors.invalidParameter(`${field}.object_identifier must be a dotted OID such as 1.3.6.1.4.1.2011.4.99`);
-  }
-  if (oid === '2.5.29' || oid.startsWith('2.5.29.')) {
-    throw errors.invalidParameter(`${field}.object_identifier must not be a standard extension (2.5.29.*)`);
-  }
-  const known = KNOWN_EXTENSION_ARCS.find(({ arc }) => oid === arc || oid.startsWith(`${arc}.`));
-  if (known) {
-    throw errors.invalidParameter(`${field}.object_identifier ${oid} is ${known.name}, whose syntax is not a UTF8String; it cannot be set here`);
-  }
-  if (typeof value !== 'string') throw errors.invalidParameter(`${field}.value must be a string`);
-  if (Buffer.byteLength(value, 'utf8') > MAX_CUSTOM_EXTENSION_BYTES) {
-    throw errors.invalidParameter(`${field}.value must be at most ${MAX_CUSTOM_EXTENSION_BYTES} bytes of UTF-8`);
-  }
-  return [{ oid, value }];
-}
-
 /** A custom value is a label, not a payload: it is repeated in every copy of the certificate. */
 export const MAX_CUSTOM_EXTENSION_BYTES = 1024;
 
@@ -256,7 +173,7 @@ export const MAX_CUSTOM_EXTENSION_BYTES = 1024;
  * Extensions outside 2.5.29 whose syntax is defined elsewhere: a UTF8String under their OID would be a malformed
  * extension that relying parties parse (and reject, or worse, misread).
  */
-const KNOWN_EXTENSION_ARCS: readonly { arc: string; name: string }[] = [
+export const KNOWN_EXTENSION_ARCS: readonly { arc: string; name: string }[] = [
   { arc: '1.3.6.1.5.5.7.1', name: 'a PKIX certificate extension (id-pe: authority/subject information access, TLS Feature, qcStatements, IP address blocks, …)' },
   { arc: '1.3.6.1.5.5.7.48.1.5', name: 'OCSP No Check' },
   { arc: '1.3.6.1.4.1.11129.2.4', name: 'a Certificate Transparency extension' },
@@ -265,7 +182,7 @@ const KNOWN_EXTENSION_ARCS: readonly { arc: string; name: string }[] = [
   { arc: '1.3.6.1.4.1.311.21', name: 'a Microsoft certificate services extension' },
 ];
 
-function isDottedOid(value: string): boolean {
+export function isDottedOid(value: string): boolean {
   if (!/^[0-2](\.(0|[1-9]\d*))+$/.test(value)) return false;
   const [first, second] = value.split('.').map(Number);
   return first === 2 || second <= 39;
@@ -290,7 +207,7 @@ export function basicConstraintsValue(ca: boolean, pathLength?: number): Uint8Ar
 export function keyUsageValue(usages: readonly KeyUsage[]): Uint8Array | null {
   const bits = usages.map((usage) => KEY_USAGES.indexOf(usage));
   if (bits.length === 0) return null;
-  if (bits.includes(-1)) throw errors.invalidParameter('key_usages contains an unknown key usage');
+  if (bits.includes(-1)) throw new X509Error('invalid-profile', 'unknown key usage');
   const highest = Math.max(...bits);
   const bytes = new Uint8Array((highest >> 3) + 1);
   for (const bit of bits) bytes[bit >> 3] |= 0x80 >> (bit & 7);
@@ -304,7 +221,7 @@ export function generalName(san: SubjectAltName): Uint8Array {
   const tag = GENERAL_NAME_TAG[san.type];
   if (san.type !== 'IP') return contextPrimitive(tag, ascii(san.value));
   const address = parseIp(san.value);
-  if (address === null) throw errors.invalidIp(`${san.value} is not an IPv4 or IPv6 address`);
+  if (address === null) throw new X509Error('invalid-ip', `${san.value} is not an IPv4 or IPv6 address`);
   return contextPrimitive(tag, address);
 }
 
@@ -364,12 +281,12 @@ export function decodeExtendedKeyUsage(value: Uint8Array): string[] {
   return readChildren(readSingle(value), Tag.SEQUENCE).map(readOid);
 }
 
-/** GeneralNames of the four supported types, in order; another type gets PCA.00020112. */
+/** GeneralNames of the four supported types, in order; another type is refused as unsupported. */
 export function decodeSubjectAltNames(value: Uint8Array): SubjectAltName[] {
   return readChildren(readSingle(value), Tag.SEQUENCE).map((name) => {
     const type = TYPE_BY_GENERAL_NAME_TAG.get(name.tag);
     if (type === undefined) {
-      throw errors.invalidAltNameType('only DNS, IP, EMAIL and URI subject alternative names are supported');
+      throw new X509Error('unsupported-general-name', 'only DNS, IP, EMAIL and URI subject alternative names are supported');
     }
     const content = contentOf(name);
     if (type === 'IP') return { type, value: formatIp(content) };

@@ -1,11 +1,10 @@
 /**
- * RFC 5280 §4.2.1.10 NameConstraints: the request form (`name_constraints` of the API, the extension of a CSR),
- * its validation and normalisation, and DER encoding and decoding. Only the four name forms a CA of this service
+ * RFC 5280 §4.2.1.10 NameConstraints: the syntax and normalisation of subtree bases, and DER encoding and
+ * decoding (the API's `name_constraints` field is read in src/services/request-fields.ts). Only the four name forms a CA of this service
  * can constrain are supported: dNSName, iPAddress, uniformResourceIdentifier (host based) and rfc822Name. Any other
  * form (directoryName, otherName, …) is refused rather than dropped, since dropping a subtree would widen a CA.
  */
 import { domainToASCII } from 'node:url';
-import { AppError, ErrorCode, errors } from '../errors.ts';
 import {
   MalformedDer,
   ascii,
@@ -20,6 +19,7 @@ import {
   type DerElement,
 } from './der.ts';
 import { formatIp, parseIp } from './extensions.ts';
+import { X509Error } from './x509-errors.ts';
 
 /** Names by type: DNS names or domains, IP addresses or CIDR ranges, URIs or hosts, mailboxes or domains. */
 export interface NameLists {
@@ -36,14 +36,8 @@ export interface NameConstraints {
   excluded: NameLists;
 }
 
-export const MAX_SUBTREES_PER_LIST = 100;
-
-/** A name constraint the service cannot honour (400 PCA.00020001), kept apart so an import reports it as such. */
-export class UnsupportedNameConstraint extends AppError {
-  constructor(message: string) {
-    super(400, ErrorCode.InvalidParameter, message);
-  }
-}
+/** A name constraint the service cannot honour, kept apart from malformed DER so an import reports it as such. */
+const unsupported = (message: string): X509Error => new X509Error('unsupported-name-constraint', message);
 
 export const emptyNameLists = (): NameLists => ({ dns: [], ip: [], uri: [], email: [] });
 
@@ -112,53 +106,12 @@ function normalizeEmailSubtree(value: string): string | null {
   return `${local}@${host}`;
 }
 
-const SYNTAX: Record<NameListKey, { normalize: (value: string) => string | null; expected: string }> = {
+export const SUBTREE_SYNTAX: Record<NameListKey, { normalize: (value: string) => string | null; expected: string }> = {
   dns: { normalize: normalizeDnsSubtree, expected: 'a domain such as example.com or .example.com' },
   ip: { normalize: (value) => (parseCidr(value) ? cidrText(parseCidr(value)!) : null), expected: 'a network in CIDR form such as 10.0.0.0/8 (host bits zero)' },
   uri: { normalize: normalizeUriSubtree, expected: 'a host such as cluster.local or .example.com, not a URI (RFC 5280)' },
   email: { normalize: normalizeEmailSubtree, expected: 'a mailbox, a host or .domain' },
 };
-
-/** One subtree base, normalised; throws PCA.00020001 naming `field`. */
-export function normalizeSubtree(key: NameListKey, value: unknown, field: string): string {
-  const normalized = typeof value === 'string' && value.length <= 320 ? SYNTAX[key].normalize(value) : null;
-  if (normalized === null) throw errors.invalidParameter(`${field} must be ${SYNTAX[key].expected}`);
-  return normalized;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// The API field
-
-function validateNameLists(input: unknown, field: string): NameLists {
-  if (input === undefined || input === null) return emptyNameLists();
-  if (typeof input !== 'object' || Array.isArray(input)) throw errors.invalidParameter(`${field} must be an object`);
-  const unknown = Object.keys(input).find((key) => !NAME_LIST_KEYS.includes(key as NameListKey));
-  if (unknown !== undefined) throw errors.invalidParameter(`${field}.${unknown} is not a name type (dns, ip, uri, email)`);
-  const lists = emptyNameLists();
-  for (const key of NAME_LIST_KEYS) {
-    const values = (input as Record<string, unknown>)[key];
-    if (values === undefined || values === null) continue;
-    if (!Array.isArray(values) || values.length > MAX_SUBTREES_PER_LIST) {
-      throw errors.invalidParameter(`${field}.${key} must be an array of at most ${MAX_SUBTREES_PER_LIST} entries`);
-    }
-    lists[key] = [...new Set(values.map((value, index) => normalizeSubtree(key, value, `${field}.${key}[${index}]`)))];
-  }
-  return lists;
-}
-
-/**
- * `name_constraints: {permitted?: {dns?, ip?, uri?, email?}, excluded?: {...}}`, normalised (DNS to A-labels in
- * lower case, IP ranges canonical). Null when absent or when it constrains nothing.
- */
-export function validateNameConstraints(input: unknown, field = 'name_constraints'): NameConstraints | null {
-  if (input === undefined || input === null) return null;
-  if (typeof input !== 'object' || Array.isArray(input)) throw errors.invalidParameter(`${field} must be an object`);
-  const unknown = Object.keys(input).find((key) => key !== 'permitted' && key !== 'excluded');
-  if (unknown !== undefined) throw errors.invalidParameter(`${field}.${unknown} is unknown (permitted, excluded)`);
-  const { permitted, excluded } = input as Record<string, unknown>;
-  const constraints = { permitted: validateNameLists(permitted, `${field}.permitted`), excluded: validateNameLists(excluded, `${field}.excluded`) };
-  return hasSubtrees(constraints.permitted) || hasSubtrees(constraints.excluded) ? constraints : null;
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // DER
@@ -196,7 +149,7 @@ function cidrOfAddressAndMask(content: Uint8Array): string {
   let prefix = 0;
   while (prefix < size * 8 && mask[prefix >> 3] & (0x80 >> (prefix & 7))) prefix++;
   for (let bit = prefix; bit < size * 8; bit++) {
-    if (mask[bit >> 3] & (0x80 >> (bit & 7))) throw new UnsupportedNameConstraint('an iPAddress name constraint whose mask is not a prefix is not supported');
+    if (mask[bit >> 3] & (0x80 >> (bit & 7))) throw unsupported('an iPAddress name constraint whose mask is not a prefix is not supported');
   }
   return `${formatIp(address)}/${prefix}`;
 }
@@ -209,11 +162,11 @@ function decodeSubtrees(el: DerElement, which: 'permitted' | 'excluded'): NameLi
     const [base, ...distances] = readChildren(subtree, Tag.SEQUENCE);
     if (base === undefined) throw new MalformedDer('GeneralSubtree without a base');
     // RFC 5280: minimum MUST be zero (so DER omits it) and maximum MUST be absent.
-    if (distances.length > 0) throw new UnsupportedNameConstraint('name constraints with minimum or maximum base distances are not supported');
+    if (distances.length > 0) throw unsupported('name constraints with minimum or maximum base distances are not supported');
     const key = KEY_OF_TAG.get(base.tag);
     if (key === undefined) {
       const form = UNSUPPORTED_FORMS[base.tag] ?? `GeneralName tag 0x${base.tag.toString(16)}`;
-      throw new UnsupportedNameConstraint(`${which} ${form} name constraints are not supported (dns, ip, uri and email only)`);
+      throw unsupported(`${which} ${form} name constraints are not supported (dns, ip, uri and email only)`);
     }
     const content = contentOf(base);
     let value: string;
@@ -224,16 +177,16 @@ function decodeSubtrees(el: DerElement, which: 'permitted' | 'excluded'): NameLi
       if (!/^[\x20-\x7e]*$/.test(text)) throw new MalformedDer('bad IA5String in a name constraint');
       value = text;
     }
-    const normalized = SYNTAX[key].normalize(value);
+    const normalized = SUBTREE_SYNTAX[key].normalize(value);
     if (normalized === null) {
-      throw new UnsupportedNameConstraint(`${which} ${key.toUpperCase()} name constraint '${value}' must be ${SYNTAX[key].expected}`);
+      throw unsupported(`${which} ${key.toUpperCase()} name constraint '${value}' must be ${SUBTREE_SYNTAX[key].expected}`);
     }
     if (!lists[key].includes(normalized)) lists[key].push(normalized);
   }
   return lists;
 }
 
-/** Decodes the extension value (inside a `parsingUntrusted` step); unsupported forms get PCA.00020001. */
+/** Decodes the extension value (inside a `parsingUntrusted` step); unsupported forms are refused, never dropped. */
 export function decodeNameConstraints(value: Uint8Array): NameConstraints {
   const parts = readChildren(readSingle(value), Tag.SEQUENCE);
   const constraints: NameConstraints = { permitted: emptyNameLists(), excluded: emptyNameLists() };

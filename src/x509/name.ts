@@ -1,5 +1,4 @@
 /** Distinguished names (§5.1, §5.2): the contract's six attributes, encoded one attribute per RDN. */
-import { errors } from '../errors.ts';
 import {
   MalformedDer,
   Tag,
@@ -14,6 +13,7 @@ import {
   set,
   utf8String,
 } from './der.ts';
+import { X509Error } from './x509-errors.ts';
 
 export interface DistinguishedName {
   common_name?: string | null;
@@ -27,7 +27,7 @@ export interface DistinguishedName {
 export type DistinguishedNameField = keyof DistinguishedName;
 
 /** The attributes in the order they are written (C, ST, L, O, OU, CN), with their OIDs. */
-const ATTRIBUTES: readonly { field: DistinguishedNameField; oid: string }[] = [
+export const NAME_ATTRIBUTES: readonly { field: DistinguishedNameField; oid: string }[] = [
   { field: 'country', oid: '2.5.4.6' },
   { field: 'state', oid: '2.5.4.8' },
   { field: 'locality', oid: '2.5.4.7' },
@@ -35,16 +35,16 @@ const ATTRIBUTES: readonly { field: DistinguishedNameField; oid: string }[] = [
   { field: 'organizational_unit', oid: '2.5.4.11' },
   { field: 'common_name', oid: '2.5.4.3' },
 ];
-const FIELD_BY_OID = new Map(ATTRIBUTES.map(({ field, oid }) => [oid, field]));
+const FIELD_BY_OID = new Map(NAME_ATTRIBUTES.map(({ field, oid }) => [oid, field]));
 
 /** DER Name: a SEQUENCE of single-attribute SETs. Country is a PrintableString, the rest UTF8String. */
 export function encodeName(dn: DistinguishedName): Uint8Array {
   const rdns: Uint8Array[] = [];
-  for (const { field, oid } of ATTRIBUTES) {
+  for (const { field, oid } of NAME_ATTRIBUTES) {
     const value = dn[field];
     if (value === undefined || value === null || value === '') continue;
-    if (field === 'country' && !RULES.country.pattern.test(value)) {
-      throw errors.invalidDistinguishedName(`distinguished_name.country must be ${RULES.country.description}`);
+    if (field === 'country' && !ATTRIBUTE_RULES.country.pattern.test(value)) {
+      throw new X509Error('invalid-name', `country must be ${ATTRIBUTE_RULES.country.description}`);
     }
     const encodedValue = field === 'country' ? printableString(value) : utf8String(value);
     rdns.push(set(sequence(objectIdentifier(oid), encodedValue)));
@@ -87,14 +87,14 @@ const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
 /**
  * A Name from outside (a CSR's subject) under the JSON path's rules (§5.2): only the six attributes, each at most
  * once and alone in its RDN, as a UTF8String or PrintableString whose text passes the attribute's rule. The fields
- * returned are then all the Name says, so what the API reports is what the certificate carries. Violations throw
- * PCA.00020101 naming the attribute; no attribute is required (a CSR may name its subject by SANs alone).
+ * returned are then all the Name says, so what the API reports is what the certificate carries. Violations are
+ * `invalid-name` X509Errors naming the attribute; no attribute is required (a CSR may name its subject by SANs alone).
  */
 export function validateNameDer(der: Uint8Array, what: string): DistinguishedName {
   const attributes = parsingUntrusted(what, () =>
     readChildren(readSingle(der), Tag.SEQUENCE).map((rdn) => {
       const members = readChildren(rdn, Tag.SET);
-      if (members.length !== 1) throw errors.invalidDistinguishedName(`${what} has a multi-valued RDN; write one attribute per RDN`);
+      if (members.length !== 1) throw new X509Error('invalid-name', `${what} has a multi-valued RDN; write one attribute per RDN`);
       const [type, value, ...rest] = readChildren(members[0], Tag.SEQUENCE);
       if (value === undefined || rest.length > 0) throw new MalformedDer('bad AttributeTypeAndValue');
       const oid = readOid(type);
@@ -107,13 +107,13 @@ export function validateNameDer(der: Uint8Array, what: string): DistinguishedNam
   for (const { oid, text } of attributes) {
     const field = FIELD_BY_OID.get(oid);
     if (field === undefined) {
-      throw errors.invalidDistinguishedName(`${what} attribute ${oid} is not one of C, ST, L, O, OU and CN (§5.2)`);
+      throw new X509Error('invalid-name', `${what} attribute ${oid} is not one of C, ST, L, O, OU and CN (§5.2)`);
     }
     const name = `${what} ${field}`;
-    if (dn[field] !== undefined) throw errors.invalidDistinguishedName(`${name} appears more than once`);
-    const rule = RULES[field];
-    if (text === null) throw errors.invalidDistinguishedName(`${name} must be a UTF8String or PrintableString`);
-    if ([...text].length > rule.max || !rule.pattern.test(text)) throw errors.invalidDistinguishedName(`${name} must be ${rule.description}`);
+    if (dn[field] !== undefined) throw new X509Error('invalid-name', `${name} appears more than once`);
+    const rule = ATTRIBUTE_RULES[field];
+    if (text === null) throw new X509Error('invalid-name', `${name} must be a UTF8String or PrintableString`);
+    if ([...text].length > rule.max || !rule.pattern.test(text)) throw new X509Error('invalid-name', `${name} must be ${rule.description}`);
     dn[field] = text;
   }
   return dn;
@@ -130,7 +130,7 @@ const TEXT = /^[\p{L}\p{M}\p{Nd}\-_ .,]+$/u;
 const COMMON_NAME = /^[\p{L}\p{M}\p{Nd}\-_ .,*]+$/u;
 
 const TEXT_CHARACTERS = "letters, digits, CJK, '-', '_', space, '.' or ','";
-const RULES: Record<DistinguishedNameField, { pattern: RegExp; max: number; description: string }> = {
+export const ATTRIBUTE_RULES: Record<DistinguishedNameField, { pattern: RegExp; max: number; description: string }> = {
   common_name: { pattern: COMMON_NAME, max: 64, description: `1-64 characters: ${TEXT_CHARACTERS} or '*'` },
   country: { pattern: /^[A-Za-z]{2}$/, max: 2, description: 'exactly two letters' },
   state: { pattern: TEXT, max: 128, description: `1-128 characters: ${TEXT_CHARACTERS}` },
@@ -138,27 +138,3 @@ const RULES: Record<DistinguishedNameField, { pattern: RegExp; max: number; desc
   organization: { pattern: TEXT, max: 64, description: `1-64 characters: ${TEXT_CHARACTERS}` },
   organizational_unit: { pattern: TEXT, max: 64, description: `1-64 characters: ${TEXT_CHARACTERS}` },
 };
-
-/**
- * §5.1 (`requireAll`: every attribute required) and §5.2 (only `common_name` required). A present attribute
- * (not undefined or null) must satisfy its rule; violations throw PCA.00020101 naming the field.
- */
-export function validateDistinguishedName(dn: unknown, options: { requireAll: boolean }): DistinguishedName {
-  if (typeof dn !== 'object' || dn === null || Array.isArray(dn)) {
-    throw errors.invalidDistinguishedName('distinguished_name must be an object');
-  }
-  const record = dn as Record<string, unknown>;
-  for (const { field } of ATTRIBUTES) {
-    const value = record[field];
-    const name = `distinguished_name.${field}`;
-    if (value === undefined || value === null) {
-      if (options.requireAll || field === 'common_name') throw errors.invalidDistinguishedName(`${name} is required`);
-      continue;
-    }
-    const rule = RULES[field];
-    if (typeof value !== 'string' || [...value].length > rule.max || !rule.pattern.test(value)) {
-      throw errors.invalidDistinguishedName(`${name} must be ${rule.description}`);
-    }
-  }
-  return record as DistinguishedName;
-}

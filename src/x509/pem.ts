@@ -1,5 +1,5 @@
 /** PEM (RFC 7468) as the contract writes it (§2): 64-character lines, `\r\n` breaks, no break after END. */
-import { errors } from '../errors.ts';
+import { X509Error } from './x509-errors.ts';
 
 export function toPem(label: string, der: Uint8Array): string {
   const base64 = Buffer.from(der.buffer, der.byteOffset, der.length).toString('base64');
@@ -38,28 +38,28 @@ export function parsePemBlocks(text: string, labels?: string | readonly string[]
   for (const match of text.matchAll(BOUNDARY)) {
     const [line, kind, rawLabel, closing] = match;
     const label = rawLabel.startsWith(' ') ? rawLabel.slice(1) : '';
-    if (!closing || !/^[A-Z0-9 ]+$/.test(label)) throw errors.invalidParameter(`${what}: malformed ${kind} line`);
+    if (!closing || !/^[A-Z0-9 ]+$/.test(label)) throw new X509Error('malformed', `${what}: malformed ${kind} line`);
     if (kind === 'BEGIN') {
-      if (open) throw errors.invalidParameter(`${what} contains a PEM block without a matching END line`);
+      if (open) throw new X509Error('malformed', `${what} contains a PEM block without a matching END line`);
       if (accepted && !accepted.includes(label)) {
-        throw errors.invalidParameter(`${what}: expected ${accepted.join(' or ')}, found ${label}`);
+        throw new X509Error('malformed', `${what}: expected ${accepted.join(' or ')}, found ${label}`);
       }
       if (limits.maxBlocks !== undefined && blocks.length >= limits.maxBlocks) {
-        throw errors.invalidParameter(`${what} holds more than ${limits.maxBlocks} PEM blocks`);
+        throw new X509Error('malformed', `${what} holds more than ${limits.maxBlocks} PEM blocks`);
       }
       open = { label, bodyStart: match.index + line.length };
       continue;
     }
-    if (!open) throw errors.invalidParameter(`${what} contains an END line without a matching BEGIN line`);
-    if (label !== open.label) throw errors.invalidParameter(`${what}: BEGIN ${open.label} is closed by END ${label}`);
+    if (!open) throw new X509Error('malformed', `${what} contains an END line without a matching BEGIN line`);
+    if (label !== open.label) throw new X509Error('malformed', `${what}: BEGIN ${open.label} is closed by END ${label}`);
     if (limits.maxBlockChars !== undefined && match.index - open.bodyStart > limits.maxBlockChars) {
-      throw errors.invalidParameter(`${what} holds a PEM block longer than ${limits.maxBlockChars} characters`);
+      throw new X509Error('malformed', `${what} holds a PEM block longer than ${limits.maxBlockChars} characters`);
     }
     blocks.push(decodeBase64(text.slice(open.bodyStart, match.index), what));
     open = undefined;
   }
-  if (open) throw errors.invalidParameter(`${what} contains a PEM block without a matching END line`);
-  if (blocks.length === 0) throw errors.invalidParameter(`${what} contains no PEM block`);
+  if (open) throw new X509Error('malformed', `${what} contains a PEM block without a matching END line`);
+  if (blocks.length === 0) throw new X509Error('malformed', `${what} contains no PEM block`);
   return blocks;
 }
 
@@ -68,7 +68,7 @@ export function parseSinglePem(text: string, labels: string | readonly string[],
   if (!text.includes('-----BEGIN')) return decodeBase64(text, what);
   const blocks = parsePemBlocks(text, labels, what);
   if (blocks.length !== 1) {
-    throw errors.invalidParameter(`${what} must hold exactly one PEM block, found ${blocks.length}`);
+    throw new X509Error('malformed', `${what} must hold exactly one PEM block, found ${blocks.length}`);
   }
   return blocks[0];
 }
@@ -76,7 +76,7 @@ export function parseSinglePem(text: string, labels: string | readonly string[],
 function decodeBase64(body: string, what: string): Uint8Array {
   const compact = body.replace(/\s+/g, '');
   if (compact.length === 0 || compact.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) {
-    throw errors.invalidParameter(`${what} is not valid base64`);
+    throw new X509Error('malformed', `${what} is not valid base64`);
   }
   return new Uint8Array(Buffer.from(compact, 'base64'));
 }

@@ -3,7 +3,6 @@
  * these keys make over X.509 structures (algorithm identifiers, the SIGNED envelope, verification).
  */
 import { createHash } from 'node:crypto';
-import { errors } from '../errors.ts';
 import {
   EC_CURVES,
   RSA_MODULUS_BITS,
@@ -35,6 +34,7 @@ import {
 } from './der.ts';
 import { cryptoEngine } from './engine.ts';
 import { toPem } from './pem.ts';
+import { X509Error } from './x509-errors.ts';
 
 const RSA_ENCRYPTION = '1.2.840.113549.1.1.1';
 const EC_PUBLIC_KEY = '1.2.840.10045.2.1';
@@ -69,7 +69,7 @@ interface SpkiParts {
 function readSpki(spki: Uint8Array): SpkiParts {
   return parsingUntrusted('public key', () => {
     const [algorithm, subjectPublicKey, ...rest] = readChildren(readSingle(spki), Tag.SEQUENCE);
-    if (subjectPublicKey === undefined || rest.length > 0) throw errors.invalidParameter('public key is malformed');
+    if (subjectPublicKey === undefined || rest.length > 0) throw new X509Error('malformed', 'public key is malformed');
     const [oid, parameters] = readChildren(algorithm, Tag.SEQUENCE);
     const algorithmOid = readOid(oid);
     const curveOid = algorithmOid === EC_PUBLIC_KEY && parameters?.tag === Tag.OID ? readOid(parameters) : null;
@@ -77,7 +77,7 @@ function readSpki(spki: Uint8Array): SpkiParts {
   });
 }
 
-/** The contract key algorithm (§10.3) of a public key; anything else gets PCA.00020102 saying what it is. */
+/** The contract key algorithm (§10.3) of a public key; anything else is an `unsupported-key` X509Error saying what it is. */
 export function keyAlgorithmOfSpki(spki: Uint8Array): KeyAlgorithm {
   const { algorithmOid, curveOid, publicKey } = readSpki(spki);
   if (algorithmOid === RSA_ENCRYPTION) return rsaKeyAlgorithm(publicKey);
@@ -85,33 +85,33 @@ export function keyAlgorithmOfSpki(spki: Uint8Array): KeyAlgorithm {
     const curve = curveOid === null ? undefined : CURVE_BY_OID.get(curveOid);
     if (curve === undefined) {
       const name = curveOid === null ? 'with explicit parameters' : (KNOWN_UNSUPPORTED[curveOid] ?? curveOid);
-      throw errors.invalidKeyAlgorithm(`EC curve ${name} is not supported; use P-256, P-384 or P-521`);
+      throw new X509Error('unsupported-key', `EC curve ${name} is not supported; use P-256, P-384 or P-521`);
     }
     const size = Math.ceil(curve.bits / 8);
     const pointLength = publicKey[0] === 4 ? 1 + 2 * size : 1 + size;
     if (![2, 3, 4].includes(publicKey[0]) || publicKey.length !== pointLength) {
-      throw errors.invalidParameter(`public key is not a valid ${curve.namedCurve} point`);
+      throw new X509Error('malformed', `public key is not a valid ${curve.namedCurve} point`);
     }
     return curve.alg;
   }
   const name = KNOWN_UNSUPPORTED[algorithmOid] ?? `with algorithm ${algorithmOid}`;
-  throw errors.invalidKeyAlgorithm(`${name} keys are not supported; use RSA 2048/3072/4096 or EC P-256/P-384/P-521`);
+  throw new X509Error('unsupported-key', `${name} keys are not supported; use RSA 2048/3072/4096 or EC P-256/P-384/P-521`);
 }
 
 function rsaKeyAlgorithm(rsaPublicKey: Uint8Array): KeyAlgorithm {
   const { bits, exponent } = parsingUntrusted('RSA public key', () => {
     const [modulus, publicExponent, ...rest] = readChildren(readSingle(rsaPublicKey), Tag.SEQUENCE);
-    if (publicExponent === undefined || rest.length > 0) throw errors.invalidParameter('RSA public key is malformed');
+    if (publicExponent === undefined || rest.length > 0) throw new X509Error('malformed', 'RSA public key is malformed');
     const magnitude = unsignedIntegerValue(modulus);
     const bits = (magnitude.length - 1) * 8 + bitLength(magnitude[0]);
     return { bits, exponent: unsignedIntegerValue(publicExponent) };
   });
   const alg = Object.keys(RSA_MODULUS_BITS).find((name) => RSA_MODULUS_BITS[name] === bits);
   if (alg === undefined) {
-    throw errors.invalidKeyAlgorithm(`RSA key of ${bits} bits is not supported; use 2048, 3072 or 4096 bits`);
+    throw new X509Error('unsupported-key', `RSA key of ${bits} bits is not supported; use 2048, 3072 or 4096 bits`);
   }
   if (exponent.length !== 3 || exponent[0] !== 1 || exponent[1] !== 0 || exponent[2] !== 1) {
-    throw errors.invalidKeyAlgorithm('RSA public exponent must be 65537');
+    throw new X509Error('unsupported-key', 'RSA public exponent must be 65537');
   }
   return alg as KeyAlgorithm;
 }

@@ -7,7 +7,8 @@
  */
 import t, { type Test } from 'tap';
 import { evaluateIssuance, parseIssuancePolicy, type IssuanceFacts, type RequestedName } from '../../src/services/policy/index.ts';
-import { validateNameConstraints, type NameConstraints } from '../../src/x509/name-constraints.ts';
+import { validateNameConstraints } from '../../src/services/request-fields.ts';
+import type { NameConstraints } from '../../src/x509/name-constraints.ts';
 import { fuzzer } from '../helpers/fuzz.ts';
 import { expand6, ipv4, opensslNcDns, opensslNcEmail, opensslNcUri, refDnsPattern, refIpInCidr, refLower } from './reference.ts';
 

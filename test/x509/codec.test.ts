@@ -10,13 +10,13 @@ import {
   time,
 } from '../../src/x509/der.ts';
 import {
-  formatIp,
-  parseIp,
   validateCustomExtensions,
+  validateDistinguishedName,
   validateKeyUsages,
   validateSubjectAltNames,
-} from '../../src/x509/extensions.ts';
-import { decodeName, encodeName, validateDistinguishedName } from '../../src/x509/name.ts';
+} from '../../src/services/request-fields.ts';
+import { formatIp, parseIp } from '../../src/x509/extensions.ts';
+import { decodeName, encodeName } from '../../src/x509/name.ts';
 import { joinPem, parsePemBlocks, toPem } from '../../src/x509/pem.ts';
 import { keyAlgorithmOfSpki } from '../../src/x509/public-key.ts';
 import { appErrorOf, generateTestKey, openssl, scratch } from './support.ts';

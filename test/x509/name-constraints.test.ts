@@ -8,7 +8,8 @@ import t from 'tap';
 import { buildCertificate, parseCertificate, randomSerial } from '../../src/x509/certificate.ts';
 import { parseCsr } from '../../src/x509/csr.ts';
 import { parsingUntrusted } from '../../src/x509/der.ts';
-import { decodeNameConstraints, nameConstraintsValue, validateNameConstraints } from '../../src/x509/name-constraints.ts';
+import { validateNameConstraints } from '../../src/services/request-fields.ts';
+import { decodeNameConstraints, nameConstraintsValue } from '../../src/x509/name-constraints.ts';
 import { encodeName } from '../../src/x509/name.ts';
 import { toPem } from '../../src/x509/pem.ts';
 import { subjectKeyIdentifier } from '../../src/x509/public-key.ts';
@@ -133,7 +134,7 @@ t.test('a CSR made by openssl carries them to parseCsr; unsupported forms are re
   t.match(badMask, { statusCode: 400, message: /mask is not a prefix/ });
 });
 
-t.test('mutated NameConstraints bytes never throw anything but a 400 AppError', async (t) => {
+t.test('mutated NameConstraints bytes never throw anything but a 400 (an X509Error the contract maps)', async (t) => {
   const { mutateBytes } = fuzzer(0x2026_1202);
   const value = nameConstraintsValue(MESH);
   const outcomes = new Map<string, number>();

@@ -13,7 +13,7 @@ import {
   type KeyAlgorithm,
   type Signer,
 } from '../../src/x509/algorithms.ts';
-import { AppError } from '../../src/errors.ts';
+import { clientErrorOf, type AppError } from '../../src/errors.ts';
 import { contextConstructed, ecdsaRawToDer, objectIdentifier, octetString, sequence } from '../../src/x509/der.ts';
 import { OID_OCSP_NONCE } from '../../src/x509/ocsp.ts';
 
@@ -87,7 +87,7 @@ export async function appErrorOf(fn: () => unknown): Promise<AppError | string> 
     await fn();
     return 'no error thrown';
   } catch (error) {
-    return error instanceof AppError ? error : `non-AppError thrown: ${String(error)}`;
+    return clientErrorOf(error) ?? `neither an AppError nor an X509Error thrown: ${String(error)}`;
   }
 }
 

@@ -10,7 +10,7 @@ import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
 import type { AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder, CertificateAuthority } from '../../db/generated/client.ts';
-import { AppError } from '../../errors.ts';
+import { AppError, clientErrorOf } from '../../errors.ts';
 import { createSealer } from '../../keystore/sealing.ts';
 import { parseCertificate } from '../../x509/certificate.ts';
 import { parseCsr } from '../../x509/csr.ts';
@@ -413,8 +413,9 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
         { extraPolicies: [acmeIssuancePolicy(directory.policy)] },
       );
     } catch (error) {
-      if (!(error instanceof AppError) || error.statusCode >= 500) throw error;
-      const refusal = problem('badCSR', `the CA refused the certificate: ${error.message}`);
+      const refused = clientErrorOf(error);
+      if (!refused || refused.statusCode >= 500) throw error;
+      const refusal = problem('badCSR', `the CA refused the certificate: ${refused.message}`);
       await failOrder(order.id, refusal);
       throw refusal;
     }
@@ -576,8 +577,8 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     revokeCertificate,
     problemOf(error: unknown): AcmeProblem | null {
       if (error instanceof AcmeProblem) return error;
-      if (error instanceof AppError) return problemOfAppError(error);
-      return null;
+      const clientError = clientErrorOf(error);
+      return clientError ? problemOfAppError(clientError) : null;
     },
   };
 }

@@ -13,9 +13,11 @@ import type { GeneratedKey, KeyStore, KeyStoreKind } from '../../keystore/key-st
 import type { HashAlgorithm, KeyAlgorithm } from '../../x509/algorithms.ts';
 import { parseCertificate, verifyCertificateSignature } from '../../x509/certificate.ts';
 import { buildCsr } from '../../x509/csr.ts';
-import { validateKeyUsages, type KeyUsage } from '../../x509/extensions.ts';
-import { validateDistinguishedName, type DistinguishedName } from '../../x509/name.ts';
-import { UnsupportedNameConstraint, validateNameConstraints, type NameConstraints } from '../../x509/name-constraints.ts';
+import type { KeyUsage } from '../../x509/extensions.ts';
+import type { DistinguishedName } from '../../x509/name.ts';
+import type { NameConstraints } from '../../x509/name-constraints.ts';
+import { X509Error } from '../../x509/x509-errors.ts';
+import { validateDistinguishedName, validateKeyUsages, validateNameConstraints } from '../request-fields.ts';
 import { jsonOrNull } from '../json-column.ts';
 import { dnColumns, dnObject } from '../dn-columns.ts';
 import { joinPem, parsePemBlocks, parseSinglePem, toPem } from '../../x509/pem.ts';
@@ -429,7 +431,7 @@ export function createCaService(deps: CaServiceDeps) {
       try {
         return parseCertificate(certificateDer);
       } catch (error) {
-        if (error instanceof UnsupportedNameConstraint) throw error;
+        if (error instanceof X509Error && error.kind === 'unsupported-name-constraint') throw error;
         throw mismatch();
       }
     })();

@@ -10,20 +10,19 @@ import type { Db } from '../../db/database.ts';
 import { errors } from '../../errors.ts';
 import type { HashAlgorithm, KeyAlgorithm } from '../../x509/algorithms.ts';
 import { parseCsr } from '../../x509/csr.ts';
-import {
-  validateCustomExtensions,
-  validateKeyUsages,
-  validateSubjectAltNames,
-  type CustomExtension,
-  type KeyUsage,
-  type SubjectAltName,
-} from '../../x509/extensions.ts';
-import { validateNameConstraints } from '../../x509/name-constraints.ts';
-import { validateDistinguishedName, validateNameDer, type DistinguishedName } from '../../x509/name.ts';
+import type { CustomExtension, KeyUsage, SubjectAltName } from '../../x509/extensions.ts';
+import { validateNameDer, type DistinguishedName } from '../../x509/name.ts';
 import { checkKeyAlgorithm, checkSignatureAlgorithm, type Validity } from '../ca/ca-rules.ts';
 import { findOwnCa, issueRefusal, issuerRules, validityWindow } from '../ca/issuer.ts';
 import type { RequestContext } from '../context.ts';
 import { assertIssuanceAllowed, type IssuancePolicy } from '../policy/index.ts';
+import {
+  validateCustomExtensions,
+  validateDistinguishedName,
+  validateKeyUsages,
+  validateNameConstraints,
+  validateSubjectAltNames,
+} from '../request-fields.ts';
 import { resolveCaReference } from '../urn.ts';
 import {
   MAX_CERTIFICATE_YEARS,

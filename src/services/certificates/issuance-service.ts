@@ -8,7 +8,7 @@ import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import { insertRows } from '../../db/bulk-insert.ts';
 import { isUniqueViolation, type Db } from '../../db/database.ts';
-import { AppError, errors } from '../../errors.ts';
+import { clientErrorOf, errors } from '../../errors.ts';
 import type { KeyStores } from '../../keystore/index.ts';
 import { createSealer } from '../../keystore/sealing.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
@@ -248,7 +248,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
           try {
             held.push({ pending: entry.pending, id: await answerOfHeldKey(tx, idempotency.scope, idempotency.hash, now) });
           } catch (error) {
-            if (!(error instanceof AppError)) throw error;
+            if (!clientErrorOf(error)) throw error;
             refused.push({ pending: entry.pending, error });
           }
         }
@@ -267,7 +267,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
               if (!row || row.domainId !== ctx.domainId) throw errors.notFound(`CA ${issuerId}`);
               return { ...entry, certificate: await signed(ctx, plan, await issuingCas.issuingCaOf(tx, row, now), now, entry.id) };
             } catch (error) {
-              if (!(error instanceof AppError)) throw error;
+              if (!clientErrorOf(error)) throw error;
               return { ...entry, error };
             }
           }),
