@@ -18,6 +18,11 @@ const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const BUNDLE = path.join(REPO, 'dist/lambda');
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+// BENCH_BEFORE: the dist/lambda folder of another build (say, the commit before a change), run interleaved with this
+// one's so that both see the same machine load. BENCH_CPU_PROF: a folder for V8 CPU profiles of the HTTP runs.
+const BEFORE = process.env.BENCH_BEFORE;
+const cpuProf = (build: string) =>
+  process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF, build)}`] : [];
 
 await run(process.execPath, [path.join(REPO, 'scripts/bundle-lambda.mjs')]);
 const postgres = await realPostgres();
@@ -25,14 +30,18 @@ const databaseUrl = await createEmptyDatabase(postgres.url);
 const { env, authorization } = deployedFunctionEnv({ databaseUrl, publicBaseUrl: 'https://pca.bench.internal', LOG_LEVEL: 'warn', ...TEST_NODE_ENV });
 
 /** Runs `body` in a fresh Node process in `/`; it prints one JSON line of figures (ms since process start). */
-async function fresh(body: string): Promise<Record<string, number | string>> {
-  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', body], { cwd: '/', env, maxBuffer: 16 * 1024 * 1024 });
+async function fresh(body: string, nodeArgs: string[] = []): Promise<Record<string, number | string>> {
+  const { stdout } = await run(process.execPath, [...nodeArgs, '--input-type=module', '-e', body], { cwd: '/', env, maxBuffer: 16 * 1024 * 1024 });
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, number | string>;
 }
 
-const httpRun = (subId: string) => `
-  const { handler } = await import(${JSON.stringify(path.join(BUNDLE, 'http.mjs'))});
+// Time this thread spent on a CPU, in ms (the scheduler's nanoseconds; /proc/thread-self/stat counts 10 ms ticks).
+const MAIN_THREAD_CPU = "Number((await import('node:fs')).readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6";
+
+const httpRun = (subId: string, bundle = BUNDLE) => `
+  const { handler } = await import(${JSON.stringify(path.join(bundle, 'http.mjs'))});
   const initDone = performance.now();
+  const initCpu = ${MAIN_THREAD_CPU};
   const mark = (name) => performance.getEntriesByName(name)[0].startTime;
   const call = async (method, url, body) => {
     const event = { version: '2.0', routeKey: '$default', rawPath: url, rawQueryString: '', isBase64Encoded: false,
@@ -45,14 +54,13 @@ const httpRun = (subId: string) => `
   };
   const dn = (cn) => ({ common_name: cn, country: 'CN', state: 'zj', locality: 'hz', organization: 'bench', organizational_unit: 'ou' });
   const leaf = (issuer_id) => ({ issuer_id, key_algorithm: 'EC256', signature_algorithm: 'SHA256', distinguished_name: { common_name: 'cold.bench.internal' }, validity: { type: 'DAY', value: 30 } });
-  const figures = { imported: mark('pca:imported'), built: mark('pca:built'), ready: mark('pca:ready'), init: initDone };
+  const figures = { imported: mark('pca:imported'), built: mark('pca:built'), ready: mark('pca:ready'), init: initDone, initCpu };
   let subId = ${JSON.stringify(subId)};
   if (subId) {
     await call('POST', '/v1/private-certificates', leaf(subId));
     figures.firstIssued = performance.now();
-    // The main thread's CPU time (utime + stime, in clock ticks of 10 ms): what a loaded machine does not inflate.
-    const stat = (await import('node:fs')).readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' ');
-    figures.firstIssuedCpu = (Number(stat[11]) + Number(stat[12])) * 10;
+    // The main thread's CPU time: what a loaded machine inflates least.
+    figures.firstIssuedCpu = ${MAIN_THREAD_CPU};
   }
   const started = performance.now();
   const { ca_id: rootId } = await call('POST', '/v1/private-certificate-authorities', { type: 'ROOT', distinguished_name: dn('cold-root'), key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 2 } });
@@ -79,8 +87,7 @@ const fastifyPeer = `
   app.get('/', async () => ({ ok: true }));
   await app.ready();
   await app.inject({ method: 'GET', url: '/' });
-  const stat = (await import('node:fs')).readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' ');
-  console.log(JSON.stringify({ done: performance.now(), cpu: (Number(stat[11]) + Number(stat[12])) * 10 }));
+  console.log(JSON.stringify({ done: performance.now(), cpu: ${MAIN_THREAD_CPU} }));
   process.exit(0);`;
 const pgPeer = `
   const { default: pg } = await import(${resolveHere('pg')});
@@ -97,12 +104,14 @@ try {
   await fresh(entryInit('migrate', '{}'));
   const { subId } = await fresh(httpRun(''));
   const runs: Record<string, number | string>[] = [];
+  const befores: Record<string, number | string>[] = [];
   const jobs: Record<string, number | string>[] = [];
   const migrations: Record<string, number | string>[] = [];
   const fastifyPeers: Record<string, number | string>[] = [];
   const pgPeers: Record<string, number | string>[] = [];
   for (let index = 0; index < RUNS; index++) {
-    runs.push(await fresh(httpRun(String(subId))));
+    if (BEFORE) befores.push(await fresh(httpRun(String(subId), BEFORE), cpuProf('before')));
+    runs.push(await fresh(httpRun(String(subId)), cpuProf('after')));
     jobs.push(await fresh(entryInit('jobs', '{"job":"crl-refresh"}')));
     migrations.push(await fresh(entryInit('migrate', '{}')));
     fastifyPeers.push(await fresh(fastifyPeer));
@@ -117,6 +126,7 @@ try {
     ['first request: issue a certificate (Prisma compiler, transaction, signing)', of(runs, 'firstIssued') - of(runs, 'init')],
     ['**process start → first issued certificate**', of(runs, 'firstIssued')],
     ['main-thread CPU time, process start → first issued certificate', of(runs, 'firstIssuedCpu')],
+    ['of which the init (process start → handler exported)', of(runs, 'initCpu')],
     ['then root → subordinate → issue → export, same process', of(runs, 'sequence')],
     ['jobs entry: process start → init', of(jobs, 'init')],
     ['jobs entry: process start → crl-refresh done', of(jobs, 'done')],
@@ -131,6 +141,20 @@ try {
   for (const [name, value] of rows) console.log(`| ${name} | ${ms(value)} |`);
   console.log(`\nfirst issued certificate / minimal fastify app: ${(of(runs, 'firstIssued') / of(fastifyPeers, 'done')).toFixed(2)} (wall), ${(of(runs, 'firstIssuedCpu') / of(fastifyPeers, 'cpu')).toFixed(2)} (main-thread CPU)`);
   console.log(`\nprocess start → first issued certificate, every run: ${runs.map((row) => ms(Number(row.firstIssued))).join(', ')}`);
+  if (BEFORE) {
+    console.log(`\nInterleaved with ${BEFORE}, medians:\n\n| Step | Before | After |\n|---|---|---|`);
+    const steps: [string, (rows: Record<string, number | string>[]) => number][] = [
+      ['bundle imported', (rows) => of(rows, 'imported')],
+      ['app built', (rows) => of(rows, 'built') - of(rows, 'imported')],
+      ['ready + first database query', (rows) => of(rows, 'ready') - of(rows, 'built')],
+      ['first request', (rows) => of(rows, 'firstIssued') - of(rows, 'init')],
+      ['**process start → first issued certificate**', (rows) => of(rows, 'firstIssued')],
+      ['main-thread CPU time, process start → first issued certificate', (rows) => of(rows, 'firstIssuedCpu')],
+      ['of which the init', (rows) => of(rows, 'initCpu')],
+    ];
+    for (const [name, step] of steps) console.log(`| ${name} | ${ms(step(befores))} | ${ms(step(runs))} |`);
+    console.log(`\nbefore, every run: ${befores.map((row) => ms(Number(row.firstIssued))).join(', ')}`);
+  }
 } finally {
   await dropDatabase(postgres.url, databaseUrl);
   await postgres.stop();
