@@ -8,7 +8,8 @@
  * logo from its package folder: that folder's static/ is copied to the same place beside the bundle. Loading the
  * package from node_modules instead cost ~60 ms of main-thread CPU of every cold start (resolving and compiling it
  * and a second copy of @fastify/static, yaml and their dependencies).
- * The folder runs as it is: prisma/migrations and a package.json (the version the API reports) go beside it.
+ * The folder runs as it is: prisma/migrations, the committed OpenAPI document (served as it is, src/lambda/http.ts)
+ * and a package.json (the version the API reports) go beside it.
  */
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -104,5 +105,6 @@ for (const name of COPIED) copyPackage(name, root, copied);
 
 cpSync(path.join(SWAGGER_UI, 'static'), path.join(out, SWAGGER_UI_SHIPPED, 'static'), { recursive: true });
 cpSync(path.join(root, 'prisma/migrations'), path.join(out, 'prisma/migrations'), { recursive: true });
+cpSync(path.join(root, 'openapi/openapi.yaml'), path.join(out, 'openapi/openapi.yaml'));
 const { name, version } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
 writeFileSync(path.join(out, 'package.json'), `${JSON.stringify({ name, version, private: true, type: 'module' }, null, 2)}\n`);

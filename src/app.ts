@@ -18,7 +18,7 @@ import { registerAuth } from './http/plugins/auth.ts';
 import { registerConsole } from './http/plugins/console.ts';
 import { registerJsonBody } from './http/plugins/json-body.ts';
 import { registerMetrics } from './http/plugins/metrics.ts';
-import { registerOpenApi } from './http/plugins/openapi.ts';
+import { registerOpenApi, type OpenApiSource } from './http/plugins/openapi.ts';
 import { registerRequestIdHeader, requestIdFor } from './http/plugins/request-id.ts';
 import { registerValidation, schemaController, type SchemaCompilation } from './http/plugins/validation.ts';
 import { registerRoutes } from './http/routes/index.ts';
@@ -45,6 +45,8 @@ export interface BuildAppOptions {
   logDestination?: NodeJS.WritableStream | false;
   /** When route schemas are compiled (default: all of them at ready). */
   schemaCompilation?: SchemaCompilation;
+  /** The OpenAPI document served: generated from the routes (default), or the committed openapi/openapi.yaml. */
+  openApi?: 'generated' | 'committed';
 }
 
 /** The folder of the nearest package.json above this module: src/ in development, dist/src/ when built for Lambda. */
@@ -116,7 +118,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     }
   });
   const root = packageRoot();
-  await registerOpenApi(app, (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version);
+  const openApi: OpenApiSource = options.openApi === 'committed' ? { committed: path.join(root, 'openapi/openapi.yaml') } : { generated: true };
+  await registerOpenApi(app, (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version, openApi);
   await registerConsole(app, root);
   await app.register(registerRoutes);
   app.addHook('onClose', async () => {

@@ -10,8 +10,15 @@ performance.mark('pca:imported');
 checkNodeVersion();
 const config = loadConfig(await resolveSecretReferences(process.env), 'lambda');
 const runtime = await openRuntime(config, { migrate: false });
-// Each route's schemas are compiled on its first request: a cold start serves one or two routes.
-const app = await buildApp({ config, database: runtime.database, keyStores: runtime.keyStores, schemaCompilation: 'on-first-use' });
+// Each route's schemas are compiled on its first request (a cold start serves one or two routes), and the OpenAPI
+// document and Swagger UI are loaded only when asked for.
+const app = await buildApp({
+  config,
+  database: runtime.database,
+  keyStores: runtime.keyStores,
+  schemaCompilation: 'on-first-use',
+  openApi: 'committed',
+});
 app.addHook('onClose', () => runtime.close());
 performance.mark('pca:built');
 await Promise.all([app.ready(), runtime.database.ping()]);

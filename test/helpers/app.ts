@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/app.ts';
+import { buildApp, type BuildAppOptions } from '../../src/app.ts';
 import { mintAdminToken } from '../../src/auth/dev-token.ts';
 import type { TokenClaims } from '../../src/auth/jwt.ts';
 import type { Clock } from '../../src/clock.ts';
@@ -76,6 +76,8 @@ export interface TestAppOptions {
   env?: Record<string, string>;
   clock?: Clock;
   pkcs11?: Config['keyStore']['pkcs11'];
+  /** The OpenAPI document served (buildApp's option). */
+  openApi?: BuildAppOptions['openApi'];
   /** Extra routes for probing framework behaviour, registered before the app is ready. */
   extraRoutes?: (app: FastifyInstance) => void;
 }
@@ -86,7 +88,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const database = await testDatabase();
   const keyStores = await createKeyStores({ masterKey: config.masterKey, pkcs11: config.keyStore.pkcs11 });
   const logs = new LogCapture();
-  const app = await buildApp({ config, database, keyStores, clock: options.clock, logDestination: logs.stream });
+  const app = await buildApp({ config, database, keyStores, clock: options.clock, logDestination: logs.stream, openApi: options.openApi });
   options.extraRoutes?.(app);
   await app.ready();
   const token = (domainId = config.defaultDomainId) => mintAdminToken(app.jwt, domainId, 3600);

@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import t from 'tap';
+import { parse } from 'yaml';
 import { renderOpenApi } from '../../src/http/openapi-document.ts';
 import { CLIENT_TYPES_PATH, renderClientTypes } from '../../scripts/openapi-client-types.ts';
 import { createTestApp } from '../helpers/app.ts';
@@ -36,4 +37,28 @@ t.test('served at /openapi.json and /docs without credentials', async (t) => {
   const ui = await harness.app.inject({ method: 'GET', url: '/docs/' });
   t.equal(ui.statusCode, 200);
   t.match(ui.body, /swagger-ui/i);
+});
+
+t.test('the committed document, as the Lambda function serves it: loaded with Swagger UI when first asked for', async (t) => {
+  const harness = await createTestApp({ openApi: 'committed' });
+  t.teardown(() => harness.close());
+  t.notOk(harness.app.hasDecorator('swagger'), 'no @fastify/swagger in the app itself');
+  const committed = parse(readFileSync('openapi/openapi.yaml', 'utf8')) as object;
+  const document = await harness.app.inject({ method: 'GET', url: '/openapi.json' });
+  t.equal(document.statusCode, 200);
+  t.match(document.headers['content-type'], /^application\/json/);
+  t.same(document.json(), committed, 'the committed openapi/openapi.yaml');
+  const ui = await harness.app.inject({ method: 'GET', url: '/docs' });
+  t.equal(ui.statusCode, 200, 'Swagger UI at /docs');
+  t.match(ui.body, /swagger-ui/i);
+  t.ok(ui.headers['x-request-id'], 'answered through the app (its request id)');
+  const script = await harness.app.inject({ method: 'GET', url: '/docs/static/swagger-ui-bundle.js' });
+  t.equal(script.statusCode, 200);
+  t.ok(script.rawPayload.equals(readFileSync('node_modules/@fastify/swagger-ui/static/swagger-ui-bundle.js')), 'its script, byte for byte');
+  t.match(script.headers['content-type'], /javascript/);
+  const viaUi = await harness.app.inject({ method: 'GET', url: '/docs/json' });
+  t.same(viaUi.json(), committed, 'Swagger UI reads the same document');
+  const missing = await harness.app.inject({ method: 'GET', url: '/docs/nothing-here' });
+  t.equal(missing.statusCode, 404);
+  t.match(missing.json(), { error_code: String, error_msg: /GET \/docs\/nothing-here/ }, "the contract's 404");
 });

@@ -2,7 +2,6 @@
  * The web console (console/, built into dist/console by `npm run build`): static files under /console/ with a strict
  * Content-Security-Policy. The console is a client of the public API like any other; these routes only serve files.
  */
-import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -25,6 +24,8 @@ export async function registerConsole(app: FastifyInstance, packageRoot: string)
     app.log.warn({ root }, 'the console is not built (npm run build): /console is not served');
     return;
   }
+  // Imported here, not at the top: where the console is not built (the Lambda bundle), nothing loads it.
+  const { default: fastifyStatic } = await import('@fastify/static');
   app.get('/console', { config: { public: true }, schema: { hide: true } }, (_request, reply) => reply.redirect('/console/', 301));
   await app.register(fastifyStatic, {
     root,

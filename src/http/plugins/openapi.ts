@@ -3,9 +3,8 @@
  * browsable at /docs, and committed as openapi/openapi.yaml by `npm run openapi` (a test checks for drift, and
  * test/openapi/generated-clients.test.ts drives clients generated from it).
  */
-import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import path from 'node:path';
 import { ErrorBody } from '../schemas/common.ts';
 import { CertificateAuthoritySchema } from '../routes/ca/ca-schemas.ts';
 import { CertificateSchema } from '../routes/certificates/certificate-schemas.ts';
@@ -21,11 +20,21 @@ const SIGNATURE_SCHEME = [
   'interceptor, and send no Bearer token or X-Auth-Token with it (two credentials are a 401).',
 ].join(' ');
 
-export async function registerOpenApi(app: FastifyInstance, version: string): Promise<void> {
+/**
+ * Where /openapi.json and /docs take the document from: `generated` from the route schemas while the app is built
+ * (the server, the tests, `npm run openapi`), or the `committed` openapi/openapi.yaml, which the drift test keeps
+ * equal to it, with @fastify/swagger, Swagger UI and @fastify/static loaded only when the document or /docs is first
+ * asked for (a Lambda cold start: loading and registering them cost about a tenth of it).
+ */
+export type OpenApiSource = { generated: true } | { committed: string };
+
+export async function registerOpenApi(app: FastifyInstance, version: string, source: OpenApiSource): Promise<void> {
   app.addSchema(ErrorBody);
   // Named components, referenced by every route that returns them (one generated type each).
   app.addSchema(CertificateAuthoritySchema);
   app.addSchema(CertificateSchema);
+  if ('committed' in source) return serveCommittedDocument(app, source.committed);
+  const [{ default: swagger }, { default: swaggerUi }] = await Promise.all([import('@fastify/swagger'), import('@fastify/swagger-ui')]);
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -73,4 +82,38 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
+}
+
+/** Response headers that describe the forwarded body itself, which the outer reply sets anew. */
+const HOP_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'date', 'keep-alive']);
+
+/**
+ * /openapi.json and /docs from the committed document, served by a second fastify app (@fastify/swagger in static
+ * mode and Swagger UI) that is built on the first such request; requests reach it through `inject`.
+ */
+function serveCommittedDocument(app: FastifyInstance, documentPath: string): void {
+  let docs: Promise<FastifyInstance> | undefined;
+  const docsApp = async () => {
+    const [{ default: swagger }, { default: swaggerUi }] = await Promise.all([import('@fastify/swagger'), import('@fastify/swagger-ui')]);
+    const inner = Fastify();
+    await inner.register(swagger, { mode: 'static', specification: { path: documentPath, baseDir: path.dirname(documentPath) } });
+    await inner.register(swaggerUi, { routePrefix: '/docs' });
+    await inner.ready();
+    return inner;
+  };
+  const ready = () => (docs ??= docsApp().catch((error: unknown) => {
+    docs = undefined;
+    throw error;
+  }));
+  const forward = async (request: FastifyRequest, reply: FastifyReply) => {
+    const response = await (await ready()).inject({ method: request.method as 'GET', url: request.url, headers: request.headers });
+    // The app's own 404, in the contract's format, for a file Swagger UI does not have.
+    if (response.statusCode === 404) return reply.callNotFound();
+    const headers = Object.fromEntries(Object.entries(response.headers).filter(([name]) => !HOP_HEADERS.has(name)));
+    return reply.code(response.statusCode).headers(headers).send(response.rawPayload);
+  };
+  const options = { config: { public: true }, schema: { hide: true } };
+  app.get('/openapi.json', options, async () => (await ready()).swagger());
+  app.get('/docs', options, forward);
+  app.get('/docs/*', options, forward);
 }
