@@ -3,7 +3,7 @@
  * generated from it (test/http/openapi.test.ts checks both for drift).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { renderOpenApi } from '../src/http/openapi-document.ts';
+import { renderOpenApi } from './openapi-document.ts';
 import { CLIENT_TYPES_PATH, renderClientTypes } from './openapi-client-types.ts';
 
 mkdirSync('openapi', { recursive: true });

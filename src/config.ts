@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { KEY_STORE_KINDS, type KeyStoreKind } from './keystore/key-store.ts';
-import { loadPriceCatalog, type PriceCatalog } from './services/billing/price-catalog.ts';
+import { loadPriceCatalog, type PriceCatalog } from './config/price-catalog.ts';
 
 export interface Config {
   host: string;
@@ -31,7 +31,7 @@ export interface Config {
   /** The domain of a development deployment: dev tokens name it by default. */
   defaultDomainId: string;
   quotas: { ca: number; certificate: number; freeCertificatesPerCa: number };
-  /** Prices and currency of billing records (BILLING_* variables, see services/billing/price-catalog.ts). */
+  /** Prices and currency of billing records (BILLING_* variables, see config/price-catalog.ts). */
   billing: PriceCatalog;
   bodyLimitBytes: number;
   /** Requests per credential (access key or token subject) and window. */

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import { ManualClock } from '../../src/clock.ts';
 import { prepaidDaysLeft } from '../../src/services/billing/prepaid.ts';
-import { certificateUnitPrice, loadPriceCatalog } from '../../src/services/billing/price-catalog.ts';
+import { certificateUnitPrice, loadPriceCatalog } from '../../src/config/price-catalog.ts';
 import { prepaidPeriodEnd, type BillableCa } from '../../src/services/billing/usage-hooks.ts';
 import { createTestApp, OTHER_DOMAIN, TEST_DOMAIN } from '../helpers/app.ts';
 import { BILLING_ENV, insertCa, utc } from './support.ts';

@@ -4,7 +4,7 @@
  * CA_PREPAID record of the exact amount; never a CA ordered without it; run every day for half a year it keeps the
  * CA out of its grace period; a CA it reaches late (grace or frozen) is renewed from its original expiry; a CA past
  * retention is not renewed but removed by `ca-deletion`, and one pending deletion is left alone.
- * Amounts: the default catalog, 2000 per month and 20000 per year (src/services/billing/price-catalog.ts).
+ * Amounts: the default catalog, 2000 per month and 20000 per year (src/config/price-catalog.ts).
  */
 import t from 'tap';
 import { ManualClock } from '../../src/clock.ts';

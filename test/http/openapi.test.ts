@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { parse } from 'yaml';
-import { renderOpenApi } from '../../src/http/openapi-document.ts';
+import { renderOpenApi } from '../../scripts/openapi-document.ts';
 import { CLIENT_TYPES_PATH, renderClientTypes } from '../../scripts/openapi-client-types.ts';
 import { createTestApp } from '../helpers/app.ts';
 

@@ -39,7 +39,7 @@ import { randomUUID } from 'node:crypto';
 import { insertRows } from '../../db/bulk-insert.ts';
 import { Prisma } from '../../db/generated/client.ts';
 import type { Tx } from '../context.ts';
-import { certificateUnitPrice, type PriceCatalog } from './price-catalog.ts';
+import { certificateUnitPrice, type PriceCatalog } from '../../config/price-catalog.ts';
 
 export const CHARGING_MODE = { PREPAID: 0, PAY_PER_USE: 1 } as const;
 export const PERIOD_TYPE = { MONTH: 2, YEAR: 3 } as const;

@@ -1,9 +1,9 @@
 /** Renders the OpenAPI document from the route schemas without a database or key store (nothing is called). */
 import { generateKeyPairSync } from 'node:crypto';
-import { buildApp } from '../app.ts';
-import { loadConfig } from '../config.ts';
-import type { DatabaseHandle } from '../db/database.ts';
-import type { KeyStores } from '../services/index.ts';
+import { buildApp } from '../src/app.ts';
+import { loadConfig } from '../src/config.ts';
+import type { DatabaseHandle } from '../src/db/database.ts';
+import type { KeyStores } from '../src/services/index.ts';
 
 /** Stands in for a dependency: reading is allowed (services are wired up), using it throws. */
 function unusable<T extends object>(name: string): T {
