@@ -6,6 +6,7 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import { iteratedSha256 } from './iterated-hash.ts';
+import { Oid } from '../x509/oids.ts';
 import { PBKDF2_ITERATIONS, encryptPkcs8, pbes2Encrypt } from './private-key-formats.ts';
 
 const OID = {
@@ -16,7 +17,7 @@ const OID = {
   x509Certificate: '1.2.840.113549.1.9.22.1',
   friendlyName: '1.2.840.113549.1.9.20',
   localKeyId: '1.2.840.113549.1.9.21',
-  sha256: '2.16.840.1.101.3.4.2.1',
+  sha256: Oid.sha256,
 } as const;
 
 const MAC_SALT_BYTES = 16;

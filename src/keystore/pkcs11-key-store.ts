@@ -13,7 +13,8 @@
 import { createHash, createPublicKey, randomBytes, type JsonWebKey } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import { errors } from '../errors.ts';
-import { contentOf, ecdsaRawToDer, objectIdentifier, readSingle, Tag } from '../x509/der.ts';
+import { ecdsaRawToDer, objectIdentifier, Tag } from '../x509/der-writer.ts';
+import { contentOf, readSingle } from '../x509/der-reader.ts';
 import {
   EC_CURVES,
   keyFamily,

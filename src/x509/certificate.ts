@@ -1,23 +1,17 @@
 /** Certificates: building (the issuance hot path, encoded directly in DER) and parsing (imports, checks). */
 import { randomBytes } from 'node:crypto';
 import { keyFamily, type HashAlgorithm, type KeyAlgorithm, type Signer } from './algorithms.ts';
+import { contextConstructed, octetString, sequence, Tag, time, unsignedInteger } from './der-writer.ts';
 import {
-  MalformedDer,
-  Tag,
-  contextConstructed,
   encodingOf,
-  octetString,
+  expectTag,
+  MalformedDer,
   parsingUntrusted,
   readChildren,
   readTime,
-  sequence,
-  time,
-  unsignedInteger,
   unsignedIntegerValue,
-  expectTag,
-} from './der.ts';
+} from './der-reader.ts';
 import {
-  ExtensionOid,
   authorityInfoAccessValue,
   authorityKeyIdentifierValue,
   basicConstraintsValue,
@@ -46,6 +40,7 @@ import {
   subjectKeyIdentifier,
   verifySignature,
 } from './public-key.ts';
+import { Oid } from './oids.ts';
 import { X509Error } from './x509-errors.ts';
 
 export interface CertificateProfile {
@@ -123,15 +118,15 @@ function extensionsOf(profile: CertificateProfile, subject: Uint8Array): Uint8Ar
   const { ca, pathLength } = profile.basicConstraints;
   const ekus = profile.extendedKeyUsages ?? [];
   const entries: [oid: string, critical: boolean, value: Uint8Array | null][] = [
-    [ExtensionOid.BASIC_CONSTRAINTS, true, basicConstraintsValue(ca, pathLength)],
-    [ExtensionOid.KEY_USAGE, true, keyUsageValue(profile.keyUsages)],
-    [ExtensionOid.EXTENDED_KEY_USAGE, false, ekus.length > 0 ? extendedKeyUsageValue(ekus) : null],
-    [ExtensionOid.SUBJECT_KEY_IDENTIFIER, false, octetString(subjectKeyIdentifier(profile.spki))],
-    [ExtensionOid.AUTHORITY_KEY_IDENTIFIER, false, ifPresent(profile.authorityKeyIdentifier, authorityKeyIdentifierValue)],
-    [ExtensionOid.SUBJECT_ALT_NAME, isEmptyName(subject), sans.length > 0 ? subjectAltNameValue(sans) : null],
-    [ExtensionOid.NAME_CONSTRAINTS, true, ca ? ifPresent(profile.nameConstraints ?? undefined, nameConstraintsValue) : null],
-    [ExtensionOid.CRL_DISTRIBUTION_POINTS, false, ifPresent(profile.crlDistributionPoint, crlDistributionPointsValue)],
-    [ExtensionOid.AUTHORITY_INFO_ACCESS, false, authorityInfoAccessValue(profile)],
+    [Oid.basicConstraints, true, basicConstraintsValue(ca, pathLength)],
+    [Oid.keyUsage, true, keyUsageValue(profile.keyUsages)],
+    [Oid.extendedKeyUsage, false, ekus.length > 0 ? extendedKeyUsageValue(ekus) : null],
+    [Oid.subjectKeyIdentifier, false, octetString(subjectKeyIdentifier(profile.spki))],
+    [Oid.authorityKeyIdentifier, false, ifPresent(profile.authorityKeyIdentifier, authorityKeyIdentifierValue)],
+    [Oid.subjectAltName, isEmptyName(subject), sans.length > 0 ? subjectAltNameValue(sans) : null],
+    [Oid.nameConstraints, true, ca ? ifPresent(profile.nameConstraints ?? undefined, nameConstraintsValue) : null],
+    [Oid.crlDistributionPoints, false, ifPresent(profile.crlDistributionPoint, crlDistributionPointsValue)],
+    [Oid.authorityInfoAccess, false, authorityInfoAccessValue(profile)],
     ...(profile.customExtensions ?? []).map(
       ({ oid, value }): [string, boolean, Uint8Array] => [oid, false, customExtensionValue(value)],
     ),
@@ -190,12 +185,12 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
     if (notAfter === undefined || extra.length > 0) throw new MalformedDer('bad Validity');
     const extensionsField = optional.find((el) => el.tag === 0xa3);
     const extensions = extensionsField ? readExtensions(readChildren(extensionsField)[0]) : new Map();
-    const basicConstraints = extensions.get(ExtensionOid.BASIC_CONSTRAINTS);
+    const basicConstraints = extensions.get(Oid.basicConstraints);
     const { ca, pathLength } = basicConstraints ? decodeBasicConstraints(basicConstraints.value) : { ca: false };
-    const keyUsage = extensions.get(ExtensionOid.KEY_USAGE);
-    const ski = extensions.get(ExtensionOid.SUBJECT_KEY_IDENTIFIER);
-    const aki = extensions.get(ExtensionOid.AUTHORITY_KEY_IDENTIFIER);
-    const nameConstraints = extensions.get(ExtensionOid.NAME_CONSTRAINTS);
+    const keyUsage = extensions.get(Oid.keyUsage);
+    const ski = extensions.get(Oid.subjectKeyIdentifier);
+    const aki = extensions.get(Oid.authorityKeyIdentifier);
+    const nameConstraints = extensions.get(Oid.nameConstraints);
     const subjectDer = encodingOf(expectTag(subject, Tag.SEQUENCE)).slice();
     const spkiDer = encodingOf(expectTag(spki, Tag.SEQUENCE)).slice();
     return {

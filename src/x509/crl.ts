@@ -5,38 +5,36 @@
  */
 import type { HashAlgorithm, Signer } from './algorithms.ts';
 import {
-  MalformedDer,
-  Tag,
+  bigintBytes,
   bitString,
   concat,
-  contentOf,
   contextConstructed,
   contextPrimitive,
+  enumerated,
+  hexToBytes,
+  sequence,
+  Tag,
+  time,
+  tlvHeader,
+  unsignedInteger,
+} from './der-writer.ts';
+import {
+  contentOf,
+  type DerElement,
   expectTag,
+  MalformedDer,
   readChildren,
   readElement,
   readOid,
   readSingle,
   readTime,
-  sequence,
-  time,
-  unsignedInteger,
-  unsignedIntegerValue,
-  type DerElement,
-} from './der.ts';
-import {
-  bigintBytes,
-  enumerated,
-  hexToBytes,
-  nonCriticalExtension,
   requireDerSequence,
-  signatureAlgorithm,
-  tlvHeader,
-} from './der-writer.ts';
+  unsignedIntegerValue,
+} from './der-reader.ts';
+import { signatureAlgorithm } from './public-key.ts';
+import { extension } from './extensions.ts';
+import { Oid } from './oids.ts';
 
-export const OID_CRL_NUMBER = '2.5.29.20';
-export const OID_REASON_CODE = '2.5.29.21';
-export const OID_AUTHORITY_KEY_IDENTIFIER = '2.5.29.35';
 
 export interface RevokedEntry {
   /** The certificate's serial as an unsigned big-endian magnitude: bytes, or hex without separators. */
@@ -83,7 +81,7 @@ export const CRL_REASON_CODES: readonly number[] = [0, 1, 2, 3, 4, 5, 6, 9, 10];
 const ENTRY_EXTENSIONS_BY_REASON = new Map<number, Uint8Array>(
   CRL_REASON_CODES.map((reason) => [
     reason,
-    reason === 0 ? new Uint8Array(0) : sequence(nonCriticalExtension(OID_REASON_CODE, enumerated(reason))),
+    reason === 0 ? new Uint8Array(0) : sequence(extension(Oid.reasonCode, false, enumerated(reason))),
   ]),
 );
 
@@ -122,8 +120,8 @@ async function encodeTbsCertList(
   const crlExtensions = contextConstructed(
     0,
     sequence(
-      nonCriticalExtension(OID_AUTHORITY_KEY_IDENTIFIER, sequence(contextPrimitive(0, input.authorityKeyIdentifier))),
-      nonCriticalExtension(OID_CRL_NUMBER, unsignedInteger(bigintBytes(input.crlNumber))),
+      extension(Oid.authorityKeyIdentifier, false, sequence(contextPrimitive(0, input.authorityKeyIdentifier))),
+      extension(Oid.crlNumber, false, unsignedInteger(bigintBytes(input.crlNumber))),
     ),
   );
   const entriesStart = 3 * HEADER_ROOM + head.length;
@@ -236,7 +234,7 @@ function required(field: DerElement | undefined, what: string): DerElement {
 function crlNumberOf(extensions: DerElement): bigint {
   for (const extension of readChildren(extensions, Tag.SEQUENCE)) {
     const parts = readChildren(extension, Tag.SEQUENCE);
-    if (readOid(parts[0]) !== OID_CRL_NUMBER) continue;
+    if (readOid(parts[0]) !== Oid.crlNumber) continue;
     const value = contentOf(expectTag(parts[parts.length - 1], Tag.OCTET_STRING));
     const magnitude = unsignedIntegerValue(readSingle(value, Tag.INTEGER));
     return magnitude.reduce((number, octet) => (number << 8n) | BigInt(octet), 0n);

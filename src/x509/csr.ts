@@ -1,23 +1,17 @@
 /** PKCS#10 certificate requests: strict parsing of untrusted CSRs (§4.4.2, §4.4.3) and building a CA's own CSR. */
 import type { HashAlgorithm, KeyAlgorithm, Signer } from './algorithms.ts';
+import { contextConstructed, objectIdentifier, sequence, set, smallInteger, Tag } from './der-writer.ts';
 import {
-  MalformedDer,
-  Tag,
-  contextConstructed,
+  type DerElement,
   encodingOf,
   expectTag,
-  objectIdentifier,
+  MalformedDer,
   parsingUntrusted,
   readChildren,
   readOid,
   readSmallInteger,
-  sequence,
-  set,
-  smallInteger,
-  type DerElement,
-} from './der.ts';
+} from './der-reader.ts';
 import {
-  ExtensionOid,
   decodeExtendedKeyUsage,
   decodeKeyUsage,
   decodeSubjectAltNames,
@@ -37,13 +31,13 @@ import {
   signatureAlgorithmName,
   verifySignature,
 } from './public-key.ts';
+import { Oid } from './oids.ts';
 import { X509Error } from './x509-errors.ts';
 
 /** The largest CSR text accepted (characters). */
 export const MAX_CSR_LENGTH = 32 * 1024;
 
 const CSR_LABELS = ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST'];
-const EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
 
 export interface ParsedCsr {
   /** The subject Name exactly as the CSR encodes it, to be copied into the certificate. */
@@ -85,10 +79,10 @@ export async function parseCsr(pem: string): Promise<ParsedCsr> {
     };
   });
   const requested = parsingUntrusted('csr extensions', () => ({
-    subjectAltNames: decodeIfPresent(extensions, ExtensionOid.SUBJECT_ALT_NAME, decodeSubjectAltNames) ?? [],
-    keyUsages: decodeIfPresent(extensions, ExtensionOid.KEY_USAGE, decodeKeyUsage),
-    extendedKeyUsages: decodeIfPresent(extensions, ExtensionOid.EXTENDED_KEY_USAGE, decodeExtendedKeyUsage),
-    nameConstraints: decodeIfPresent(extensions, ExtensionOid.NAME_CONSTRAINTS, decodeNameConstraints),
+    subjectAltNames: decodeIfPresent(extensions, Oid.subjectAltName, decodeSubjectAltNames) ?? [],
+    keyUsages: decodeIfPresent(extensions, Oid.keyUsage, decodeKeyUsage),
+    extendedKeyUsages: decodeIfPresent(extensions, Oid.extendedKeyUsage, decodeExtendedKeyUsage),
+    nameConstraints: decodeIfPresent(extensions, Oid.nameConstraints, decodeNameConstraints),
   }));
   const keyAlgorithm = keyAlgorithmOfSpki(spki);
   if (signed.algorithm === null) {
@@ -122,7 +116,7 @@ export async function parseCsr(pem: string): Promise<ParsedCsr> {
 function requestedExtensions(attributes: DerElement): Map<string, RawExtension> {
   const requests = readChildren(attributes, 0xa0).filter((attribute) => {
     const [type] = readChildren(attribute, Tag.SEQUENCE);
-    return type !== undefined && readOid(type) === EXTENSION_REQUEST;
+    return type !== undefined && readOid(type) === Oid.extensionRequest;
   });
   if (requests.length === 0) return new Map();
   if (requests.length > 1) throw new MalformedDer('more than one extensionRequest');
@@ -151,8 +145,8 @@ export async function buildCsr(
 ): Promise<Uint8Array> {
   const attributes = nameConstraints
     ? sequence(
-        objectIdentifier(EXTENSION_REQUEST),
-        set(sequence(extension(ExtensionOid.NAME_CONSTRAINTS, true, nameConstraintsValue(nameConstraints)))),
+        objectIdentifier(Oid.extensionRequest),
+        set(sequence(extension(Oid.nameConstraints, true, nameConstraintsValue(nameConstraints)))),
       )
     : new Uint8Array(0);
   const info = sequence(smallInteger(0), encodeName(subject), spki, contextConstructed(0, attributes));

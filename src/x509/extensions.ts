@@ -1,25 +1,28 @@
 /** X.509 v3 extensions: the vocabularies (§5.5, §5.6), the syntax of their values, DER encoding and decoding. */
 import {
-  DER_TRUE,
-  MalformedDer,
-  Tag,
   ascii,
   bitString,
-  contentOf,
-  contextPrimitive,
   contextConstructed,
+  contextPrimitive,
+  DER_TRUE,
   objectIdentifier,
   octetString,
+  sequence,
+  smallInteger,
+  Tag,
+  utf8String,
+} from './der-writer.ts';
+import {
+  contentOf,
+  type DerElement,
+  MalformedDer,
   readBoolean,
   readChildren,
   readOid,
   readSingle,
   readSmallInteger,
-  sequence,
-  smallInteger,
-  utf8String,
-  type DerElement,
-} from './der.ts';
+} from './der-reader.ts';
+import { Oid } from './oids.ts';
 import { X509Error } from './x509-errors.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -41,12 +44,12 @@ export type KeyUsage = (typeof KEY_USAGES)[number];
 
 /** §5.6 ExtendedKeyUsage flags and the OIDs they write. */
 export const EXTENDED_KEY_USAGE_OIDS = {
-  server_auth: '1.3.6.1.5.5.7.3.1',
-  client_auth: '1.3.6.1.5.5.7.3.2',
-  code_signing: '1.3.6.1.5.5.7.3.3',
-  email_protection: '1.3.6.1.5.5.7.3.4',
-  time_stamping: '1.3.6.1.5.5.7.3.8',
-  smart_card_logon: '1.3.6.1.4.1.311.20.2.2',
+  server_auth: Oid.serverAuth,
+  client_auth: Oid.clientAuth,
+  code_signing: Oid.codeSigning,
+  email_protection: Oid.emailProtection,
+  time_stamping: Oid.timeStamping,
+  smart_card_logon: Oid.smartCardLogon,
 } as const;
 
 export const SUBJECT_ALT_NAME_TYPES = ['DNS', 'IP', 'EMAIL', 'URI'] as const;
@@ -62,21 +65,6 @@ export interface CustomExtension {
 }
 
 export const MAX_SUBJECT_ALT_NAMES = 20;
-
-export const ExtensionOid = {
-  SUBJECT_KEY_IDENTIFIER: '2.5.29.14',
-  KEY_USAGE: '2.5.29.15',
-  SUBJECT_ALT_NAME: '2.5.29.17',
-  BASIC_CONSTRAINTS: '2.5.29.19',
-  NAME_CONSTRAINTS: '2.5.29.30',
-  CRL_DISTRIBUTION_POINTS: '2.5.29.31',
-  AUTHORITY_KEY_IDENTIFIER: '2.5.29.35',
-  EXTENDED_KEY_USAGE: '2.5.29.37',
-  AUTHORITY_INFO_ACCESS: '1.3.6.1.5.5.7.1.1',
-} as const;
-
-const ACCESS_METHOD_OCSP = '1.3.6.1.5.5.7.48.1';
-const ACCESS_METHOD_CA_ISSUERS = '1.3.6.1.5.5.7.48.2';
 
 /** GeneralName CHOICE tags ([n] IMPLICIT IA5String / OCTET STRING) of the four SAN types. */
 const GENERAL_NAME_TAG: Record<SubjectAltNameType, number> = { EMAIL: 1, DNS: 2, URI: 6, IP: 7 };
@@ -238,8 +226,8 @@ export function authorityInfoAccessValue(urls: { ocspUrl?: string; caIssuersUrl?
   const description = (method: string, url: string) =>
     sequence(objectIdentifier(method), contextPrimitive(6, ascii(url)));
   const descriptions: Uint8Array[] = [];
-  if (urls.ocspUrl) descriptions.push(description(ACCESS_METHOD_OCSP, urls.ocspUrl));
-  if (urls.caIssuersUrl) descriptions.push(description(ACCESS_METHOD_CA_ISSUERS, urls.caIssuersUrl));
+  if (urls.ocspUrl) descriptions.push(description(Oid.ocsp, urls.ocspUrl));
+  if (urls.caIssuersUrl) descriptions.push(description(Oid.caIssuers, urls.caIssuersUrl));
   return descriptions.length === 0 ? null : sequence(...descriptions);
 }
 

@@ -5,19 +5,8 @@
  * form (directoryName, otherName, …) is refused rather than dropped, since dropping a subtree would widen a CA.
  */
 import { domainToASCII } from 'node:url';
-import {
-  MalformedDer,
-  ascii,
-  concat,
-  contentOf,
-  contextConstructed,
-  contextPrimitive,
-  readChildren,
-  readSingle,
-  sequence,
-  Tag,
-  type DerElement,
-} from './der.ts';
+import { ascii, concat, contextConstructed, contextPrimitive, sequence, Tag } from './der-writer.ts';
+import { contentOf, type DerElement, MalformedDer, readChildren, readSingle } from './der-reader.ts';
 import { formatIp, parseIp } from './extensions.ts';
 import { X509Error } from './x509-errors.ts';
 

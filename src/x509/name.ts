@@ -1,18 +1,6 @@
 /** Distinguished names (§5.1, §5.2): the contract's six attributes, encoded one attribute per RDN. */
-import {
-  MalformedDer,
-  Tag,
-  objectIdentifier,
-  parsingUntrusted,
-  printableString,
-  readChildren,
-  readOid,
-  readSingle,
-  readString,
-  sequence,
-  set,
-  utf8String,
-} from './der.ts';
+import { objectIdentifier, printableString, sequence, set, Tag, utf8String } from './der-writer.ts';
+import { MalformedDer, parsingUntrusted, readChildren, readOid, readSingle, readString } from './der-reader.ts';
 import { X509Error } from './x509-errors.ts';
 
 export interface DistinguishedName {

@@ -5,44 +5,43 @@
 import { createHash } from 'node:crypto';
 import type { HashAlgorithm, Signer } from './algorithms.ts';
 import {
-  Tag,
+  bytesToHex,
   concat,
-  contentOf,
   contextConstructed,
   contextPrimitive,
-  encodingOf,
-  expectTag,
+  enumerated,
+  generalizedTime,
   objectIdentifier,
   octetString,
+  sequence,
+  Tag,
+} from './der-writer.ts';
+import {
+  contentOf,
+  type DerElement,
+  encodingOf,
+  expectTag,
   readBoolean,
   readChildren,
   readOctetAlignedBitString,
   readOid,
   readSingle,
   readSmallInteger,
-  sequence,
-  unsignedIntegerValue,
-  type DerElement,
-} from './der.ts';
-import {
-  bytesToHex,
-  enumerated,
-  generalizedTime,
-  nonCriticalExtension,
   requireDerSequence,
-  signStructure,
-} from './der-writer.ts';
+  unsignedIntegerValue,
+} from './der-reader.ts';
+import { signStructure } from './public-key.ts';
+import { extension } from './extensions.ts';
+import { Oid } from './oids.ts';
 import { CRL_REASON_CODES } from './crl.ts';
 
-export const OID_OCSP_BASIC = '1.3.6.1.5.5.7.48.1.1';
-export const OID_OCSP_NONCE = '1.3.6.1.5.5.7.48.1.2';
 
 /** CertID hash algorithms this responder can match (openssl sends SHA-1 unless told otherwise). */
 export const CERT_ID_HASH_OIDS = {
-  SHA1: '1.3.14.3.2.26',
-  SHA256: '2.16.840.1.101.3.4.2.1',
-  SHA384: '2.16.840.1.101.3.4.2.2',
-  SHA512: '2.16.840.1.101.3.4.2.3',
+  SHA1: Oid.sha1,
+  SHA256: Oid.sha256,
+  SHA384: Oid.sha384,
+  SHA512: Oid.sha512,
 } as const;
 const NODE_HASH_BY_OID = new Map<string, string>([
   [CERT_ID_HASH_OIDS.SHA1, 'sha1'],
@@ -126,7 +125,7 @@ function readOcspRequest(der: Uint8Array): OcspRequest {
 
   let nonce: Uint8Array | undefined;
   if (fields[index]?.tag === explicitTag(2)) {
-    nonce = extensionValues(unwrapExplicit(fields[index++])).get(OID_OCSP_NONCE);
+    nonce = extensionValues(unwrapExplicit(fields[index++])).get(Oid.ocspNonce);
     if (nonce && nonceOctets(nonce) > MAX_OCSP_NONCE_OCTETS) throw new OcspMalformedError(`nonce longer than ${MAX_OCSP_NONCE_OCTETS} octets`);
   }
   if (index !== fields.length) throw new OcspMalformedError('unexpected fields in tbsRequest');
@@ -274,7 +273,7 @@ export async function buildOcspResponse(input: OcspResponseInput, signer: Signer
     'responderKeyHash' in input
       ? contextConstructed(2, octetString(input.responderKeyHash))
       : contextConstructed(1, requireDerSequence(input.responderName, 'responderName'));
-  const extensions = input.nonce ? [contextConstructed(1, sequence(nonCriticalExtension(OID_OCSP_NONCE, input.nonce)))] : [];
+  const extensions = input.nonce ? [contextConstructed(1, sequence(extension(Oid.ocspNonce, false, input.nonce)))] : [];
   // ResponseData: version v1 is the DEFAULT, hence absent.
   const responseData = sequence(
     responderId,
@@ -288,7 +287,7 @@ export async function buildOcspResponse(input: OcspResponseInput, signer: Signer
   const basic = await signStructure(responseData, signer, input.hash, ...certs);
   return sequence(
     enumerated(RESPONSE_STATUS.successful),
-    contextConstructed(0, sequence(objectIdentifier(OID_OCSP_BASIC), octetString(basic))),
+    contextConstructed(0, sequence(objectIdentifier(Oid.ocspBasic), octetString(basic))),
   );
 }
 

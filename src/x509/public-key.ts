@@ -14,15 +14,11 @@ import {
   type Signer,
   keyFamily,
 } from './algorithms.ts';
+import { bitString, concat, DER_NULL, objectIdentifier, sequence, Tag, tlvHeader } from './der-writer.ts';
 import {
-  DER_NULL,
   MalformedDer,
-  Tag,
-  bitString,
   encodingOf,
   expectTag,
-  objectIdentifier,
-  sequence,
   type DerElement,
   ecdsaDerToRaw,
   parsingUntrusted,
@@ -31,13 +27,11 @@ import {
   readOid,
   readSingle,
   unsignedIntegerValue,
-} from './der.ts';
+} from './der-reader.ts';
 import { cryptoEngine } from './engine.ts';
 import { toPem } from './pem.ts';
+import { Oid } from './oids.ts';
 import { X509Error } from './x509-errors.ts';
-
-const RSA_ENCRYPTION = '1.2.840.113549.1.1.1';
-const EC_PUBLIC_KEY = '1.2.840.10045.2.1';
 
 /** Key types people do send, named so that the rejection says what was found. */
 const KNOWN_UNSUPPORTED: Record<string, string> = {
@@ -72,7 +66,7 @@ function readSpki(spki: Uint8Array): SpkiParts {
     if (subjectPublicKey === undefined || rest.length > 0) throw new X509Error('malformed', 'public key is malformed');
     const [oid, parameters] = readChildren(algorithm, Tag.SEQUENCE);
     const algorithmOid = readOid(oid);
-    const curveOid = algorithmOid === EC_PUBLIC_KEY && parameters?.tag === Tag.OID ? readOid(parameters) : null;
+    const curveOid = algorithmOid === Oid.ecPublicKey && parameters?.tag === Tag.OID ? readOid(parameters) : null;
     return { algorithmOid, curveOid, publicKey: readOctetAlignedBitString(subjectPublicKey) };
   });
 }
@@ -80,8 +74,8 @@ function readSpki(spki: Uint8Array): SpkiParts {
 /** The contract key algorithm (§10.3) of a public key; anything else is an `unsupported-key` X509Error saying what it is. */
 export function keyAlgorithmOfSpki(spki: Uint8Array): KeyAlgorithm {
   const { algorithmOid, curveOid, publicKey } = readSpki(spki);
-  if (algorithmOid === RSA_ENCRYPTION) return rsaKeyAlgorithm(publicKey);
-  if (algorithmOid === EC_PUBLIC_KEY) {
+  if (algorithmOid === Oid.rsaEncryption) return rsaKeyAlgorithm(publicKey);
+  if (algorithmOid === Oid.ecPublicKey) {
     const curve = curveOid === null ? undefined : CURVE_BY_OID.get(curveOid);
     if (curve === undefined) {
       const name = curveOid === null ? 'with explicit parameters' : (KNOWN_UNSUPPORTED[curveOid] ?? curveOid);
@@ -144,7 +138,7 @@ export async function verifySignature(
   const { algorithmOid, curveOid, publicKey } = readSpki(spki);
   const subtle = cryptoEngine.subtle;
   try {
-    if (family === 'RSA' && algorithmOid === RSA_ENCRYPTION) {
+    if (family === 'RSA' && algorithmOid === Oid.rsaEncryption) {
       const params = { name: 'RSASSA-PKCS1-v1_5', hash: WEBCRYPTO_HASH[hash] };
       const key = await subtle.importKey('spki', spki.slice(), params, false, ['verify']);
       return await subtle.verify(params, key, signature.slice(), data.slice());
@@ -189,11 +183,23 @@ export function signatureAlgorithmIdentifier({ family, hash }: SignatureAlgorith
 export const signatureAlgorithmName = ({ family, hash }: SignatureAlgorithm): string =>
   `${hash}with${family === 'RSA' ? 'RSA' : 'ECDSA'}`;
 
-/** Signs `tbs` and wraps it as X.509 SIGNED structures are: SEQUENCE { tbs, algorithm, BIT STRING signature }. */
-export async function signStructure(tbs: Uint8Array, signer: Signer, hash: HashAlgorithm): Promise<Uint8Array> {
+/** The AlgorithmIdentifier `signer` produces with `hash`. */
+export const signatureAlgorithm = (signer: Signer, hash: HashAlgorithm): Uint8Array =>
+  signatureAlgorithmIdentifier({ family: keyFamily(signer.keyAlgorithm), hash });
+
+/**
+ * Signs `tbs` and wraps it as X.509 SIGNED{} structures are: SEQUENCE { tbs, signatureAlgorithm, signature BIT
+ * STRING, ...trailer } (the trailer: BasicOCSPResponse `certs`). The TBS, possibly a huge CRL, is copied once.
+ */
+export async function signStructure(
+  tbs: Uint8Array,
+  signer: Signer,
+  hash: HashAlgorithm,
+  ...trailer: Uint8Array[]
+): Promise<Uint8Array> {
   const signature = await signer.sign(hash, tbs);
-  const algorithm = signatureAlgorithmIdentifier({ family: keyFamily(signer.keyAlgorithm), hash });
-  return sequence(tbs, algorithm, bitString(signature));
+  const parts = [tbs, signatureAlgorithm(signer, hash), bitString(signature), ...trailer];
+  return concat([tlvHeader(Tag.SEQUENCE, parts.reduce((length, part) => length + part.length, 0)), ...parts]);
 }
 
 export interface SignedStructure {

@@ -8,7 +8,14 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import t from 'tap';
 import { formatSdkDate, signRequest } from '../../src/auth/sdk-hmac.ts';
-import { contextConstructed, DER_NULL, objectIdentifier, octetString, sequence, unsignedInteger } from '../../src/x509/der.ts';
+import {
+  contextConstructed,
+  DER_NULL,
+  objectIdentifier,
+  octetString,
+  sequence,
+  unsignedInteger,
+} from '../../src/x509/der-writer.ts';
 import { CERT_ID_HASH_OIDS, issuerHashes } from '../../src/x509/ocsp.ts';
 import { createTestApp } from '../helpers/app.ts';
 import { fuzzCases, fuzzer } from '../helpers/fuzz.ts';

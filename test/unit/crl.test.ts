@@ -4,9 +4,21 @@ import { createPublicKey, generateKeyPairSync, verify, type KeyObject } from 'no
 import * as pkijs from 'pkijs';
 import t from 'tap';
 import { NODE_HASH, SIGNATURE_OIDS, type HashAlgorithm, type Signer } from '../../src/x509/algorithms.ts';
-import { OID_AUTHORITY_KEY_IDENTIFIER, OID_CRL_NUMBER, OID_REASON_CODE, buildCrl, encodeRevokedEntry, parseCrlSummary, type CrlInput, type EncodedEntries, type RevokedEntry } from '../../src/x509/crl.ts';
+import { buildCrl, encodeRevokedEntry, parseCrlSummary, type CrlInput, type EncodedEntries, type RevokedEntry } from '../../src/x509/crl.ts';
+import { Oid } from '../../src/x509/oids.ts';
 import { recordingSigner } from './support.ts';
-import { MalformedDer, Tag, bitString, contentOf, contextConstructed, encodingOf, objectIdentifier, readChildren, readSingle, sequence, set, time, tlv, utf8String } from '../../src/x509/der.ts';
+import {
+  bitString,
+  contextConstructed,
+  objectIdentifier,
+  sequence,
+  set,
+  Tag,
+  time,
+  tlv,
+  utf8String,
+} from '../../src/x509/der-writer.ts';
+import { contentOf, encodingOf, MalformedDer, readChildren, readSingle } from '../../src/x509/der-reader.ts';
 
 const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 });
@@ -56,14 +68,14 @@ t.test('a CRL with entries: every field as RFC 5280 §5 has it, signed over exac
   t.same(revoked.map((r) => r.revocationDate.value.toISOString()), ['2025-06-01T00:00:00.000Z', '2025-06-02T12:30:45.000Z', '2051-01-01T00:00:00.000Z']);
   t.equal(revoked[2].revocationDate.type, 1, 'GeneralizedTime from 2050');
   const reason = (r: pkijs.RevokedCertificate) => r.crlEntryExtensions?.extensions.map((e) => [e.extnID, e.critical, hex(e.extnValue.valueBlock.valueHexView)]);
-  t.same(reason(revoked[0]), [[OID_REASON_CODE, false, '0a0101']], 'keyCompromise');
+  t.same(reason(revoked[0]), [[Oid.reasonCode, false, '0a0101']], 'keyCompromise');
   t.equal(reason(revoked[1]), undefined, 'unspecified is written as no extension');
-  t.same(reason(revoked[2]), [[OID_REASON_CODE, false, '0a010a']], 'aACompromise');
+  t.same(reason(revoked[2]), [[Oid.reasonCode, false, '0a010a']], 'aACompromise');
 
   const extensions = crl.crlExtensions!.extensions.map((e) => [e.extnID, e.critical, hex(e.extnValue.valueBlock.valueHexView)]);
   t.same(extensions, [
-    [OID_AUTHORITY_KEY_IDENTIFIER, false, `3016${'8014'}${hex(aki)}`],
-    [OID_CRL_NUMBER, false, '020105'],
+    [Oid.authorityKeyIdentifier, false, `3016${'8014'}${hex(aki)}`],
+    [Oid.crlNumber, false, '020105'],
   ]);
 
   t.equal(calls.length, 1, 'signed once');
@@ -180,14 +192,14 @@ t.test('inputs buildCrl refuses', async (t) => {
 
 // A v1 CRL (no version field) and defective ones, assembled by hand.
 const algorithm = sequence(objectIdentifier(SIGNATURE_OIDS.EC.SHA256));
-const crlNumberExtension = sequence(objectIdentifier(OID_CRL_NUMBER), tlv(Tag.OCTET_STRING, Uint8Array.of(2, 2, 0x01, 0x00)));
+const crlNumberExtension = sequence(objectIdentifier(Oid.crlNumber), tlv(Tag.OCTET_STRING, Uint8Array.of(2, 2, 0x01, 0x00)));
 const otherExtension = sequence(objectIdentifier('2.5.29.35'), tlv(Tag.OCTET_STRING, sequence()));
 const signed = (...tbsFields: Uint8Array[]) => sequence(sequence(...tbsFields), algorithm, bitString(Uint8Array.of(1, 2, 3)));
 const at = (iso: string) => time(new Date(iso));
 
 t.test('parseCrlSummary: a v1 CRL, a critical flag, and the CRL Number after another extension', async (t) => {
   const entry = sequence(tlv(Tag.INTEGER, Uint8Array.of(5)), at('2025-01-01T00:00:00Z'));
-  const critical = sequence(objectIdentifier(OID_CRL_NUMBER), tlv(Tag.BOOLEAN, Uint8Array.of(0xff)), tlv(Tag.OCTET_STRING, Uint8Array.of(2, 1, 9)));
+  const critical = sequence(objectIdentifier(Oid.crlNumber), tlv(Tag.BOOLEAN, Uint8Array.of(0xff)), tlv(Tag.OCTET_STRING, Uint8Array.of(2, 1, 9)));
   t.same(
     parseCrlSummary(signed(algorithm, issuerName, at('2026-01-01T00:00:00Z'), at('2026-02-01T00:00:00Z'), sequence(entry, entry), contextConstructed(0, sequence(otherExtension, crlNumberExtension)))),
     { crlNumber: 256n, thisUpdate: new Date('2026-01-01T00:00:00Z'), nextUpdate: new Date('2026-02-01T00:00:00Z'), revokedCount: 2 },

@@ -1,12 +1,21 @@
-// Fast unit tests of der-writer.ts, the DER helpers under the CRL and OCSP codecs: fixed vectors (X.690 length
+// Fast unit tests of der-writer.ts (and the SIGNED{} wrapper), the DER helpers under the CRL and OCSP codecs: fixed vectors (X.690 length
 // forms, GeneralizedTime text, integer magnitudes) and the paged sink's byte-for-byte output.
 import t from 'tap';
 import type { Signer } from '../../src/x509/algorithms.ts';
 import { SIGNATURE_OIDS } from '../../src/x509/algorithms.ts';
-import { objectIdentifier, sequence } from '../../src/x509/der.ts';
 import {
-  bigintBytes, bytesToHex, enumerated, generalizedTime, hexToBytes, nonCriticalExtension, requireDerSequence, signStructure, signatureAlgorithm, tlvHeader,
+  bigintBytes,
+  bytesToHex,
+  enumerated,
+  generalizedTime,
+  hexToBytes,
+  objectIdentifier,
+  sequence,
+  tlvHeader,
 } from '../../src/x509/der-writer.ts';
+import { requireDerSequence } from '../../src/x509/der-reader.ts';
+import { signatureAlgorithm, signStructure } from '../../src/x509/public-key.ts';
+import { extension } from '../../src/x509/extensions.ts';
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 
@@ -56,8 +65,8 @@ t.test('integers and hex', async (t) => {
   t.equal(bytesToHex(new Uint8Array(0)), '');
 });
 
-t.test('nonCriticalExtension and requireDerSequence', async (t) => {
-  t.equal(hex(nonCriticalExtension('2.5.29.20', Uint8Array.of(2, 1, 5))), '300a0603551d14' + '0403020105');
+t.test('a non-critical extension and requireDerSequence', async (t) => {
+  t.equal(hex(extension('2.5.29.20', false, Uint8Array.of(2, 1, 5))), '300a0603551d14' + '0403020105');
   const der = sequence(objectIdentifier('1.2.3'));
   t.equal(requireDerSequence(der, 'x'), der, 'returns the same bytes');
   for (const bad of [Uint8Array.of(0x31, 0), Uint8Array.of(0x30, 1), Uint8Array.of(0x30, 0, 0), new Uint8Array(0)]) {

@@ -6,12 +6,24 @@ import t, { type Test } from 'tap';
 import { SIGNATURE_OIDS } from '../../src/x509/algorithms.ts';
 import { recordingSigner } from './support.ts';
 import {
-  DER_NULL, Tag, bitString, contextConstructed, objectIdentifier, octetString, sequence, set, smallInteger, time, tlv, utf8String,
-} from '../../src/x509/der.ts';
+  bitString,
+  contextConstructed,
+  DER_NULL,
+  objectIdentifier,
+  octetString,
+  sequence,
+  set,
+  smallInteger,
+  Tag,
+  time,
+  tlv,
+  utf8String,
+} from '../../src/x509/der-writer.ts';
 import {
-  CERT_ID_HASH_OIDS, MAX_OCSP_CERT_IDS, MAX_OCSP_NONCE_OCTETS, OID_OCSP_BASIC, OID_OCSP_NONCE, OcspMalformedError,
+  CERT_ID_HASH_OIDS, MAX_OCSP_CERT_IDS, MAX_OCSP_NONCE_OCTETS, OcspMalformedError,
   buildOcspResponse, decodeOcspGetPath, issuerHashes, ocspErrorResponse, parseOcspRequest, type OcspResponseInput,
 } from '../../src/x509/ocsp.ts';
+import { Oid } from '../../src/x509/oids.ts';
 
 const hex = (bytes: ArrayBuffer | Uint8Array) => Buffer.from(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes)).toString('hex');
 const bytes = (text: string) => Uint8Array.from(Buffer.from(text, 'hex'));
@@ -24,7 +36,7 @@ const nameHash = bytes('11'.repeat(20));
 const keyHash = bytes('22'.repeat(20));
 const certId = (serial: Uint8Array, algorithm = sha1Algorithm) => sequence(algorithm, octetString(nameHash), octetString(keyHash), tlv(Tag.INTEGER, serial));
 const nonceExtensions = (extnValue: Uint8Array, critical = false) =>
-  contextConstructed(2, sequence(sequence(objectIdentifier(OID_OCSP_NONCE), ...(critical ? [tlv(Tag.BOOLEAN, Uint8Array.of(0xff))] : []), octetString(extnValue))));
+  contextConstructed(2, sequence(sequence(objectIdentifier(Oid.ocspNonce), ...(critical ? [tlv(Tag.BOOLEAN, Uint8Array.of(0xff))] : []), octetString(extnValue))));
 const request = (...tbsFields: Uint8Array[]) => sequence(sequence(...tbsFields));
 const list = (...ids: Uint8Array[]) => sequence(...ids.map((id) => sequence(id)));
 
@@ -98,9 +110,9 @@ t.test('malformed requests fail with OcspMalformedError, whatever the defect', a
     ['empty hashAlgorithm', request(list(certId(Uint8Array.of(1), sequence()))), /bad hashAlgorithm/],
     ['hashAlgorithm of three', request(list(certId(Uint8Array.of(1), sequence(objectIdentifier('1.3.14.3.2.26'), DER_NULL, DER_NULL)))), /bad hashAlgorithm/],
     ['nameHash not an OCTET STRING', request(list(sequence(sha1Algorithm, smallInteger(1), octetString(keyHash), smallInteger(1)))), /^malformed OCSP request/],
-    ['Extension of one field', request(list(one), contextConstructed(2, sequence(sequence(objectIdentifier(OID_OCSP_NONCE))))), /bad Extension/],
-    ['Extension of four fields', request(list(one), contextConstructed(2, sequence(sequence(objectIdentifier(OID_OCSP_NONCE), DER_NULL, DER_NULL, octetString(Uint8Array.of(1)))))), /bad Extension/],
-    ['critical flag not a BOOLEAN', request(list(one), contextConstructed(2, sequence(sequence(objectIdentifier(OID_OCSP_NONCE), DER_NULL, octetString(Uint8Array.of(1)))))), /^malformed OCSP request/],
+    ['Extension of one field', request(list(one), contextConstructed(2, sequence(sequence(objectIdentifier(Oid.ocspNonce))))), /bad Extension/],
+    ['Extension of four fields', request(list(one), contextConstructed(2, sequence(sequence(objectIdentifier(Oid.ocspNonce), DER_NULL, DER_NULL, octetString(Uint8Array.of(1)))))), /bad Extension/],
+    ['critical flag not a BOOLEAN', request(list(one), contextConstructed(2, sequence(sequence(objectIdentifier(Oid.ocspNonce), DER_NULL, octetString(Uint8Array.of(1)))))), /^malformed OCSP request/],
     ['bad Extension in a single request', request(sequence(sequence(one, contextConstructed(0, sequence(sequence(objectIdentifier('1.2.3'))))))), /bad Extension/],
   ];
   for (const [name, der, message] of cases) t.match(malformed(der), message, name);
@@ -212,7 +224,7 @@ t.test('a successful response: byKey responder, each status, dates, nonce echoed
   const der = await buildOcspResponse(input, signer);
   const { response, basic } = parseResponse(t, der);
   t.equal(response.responseStatus.valueBlock.valueDec, 0, 'successful');
-  t.equal(response.responseBytes!.responseType, OID_OCSP_BASIC);
+  t.equal(response.responseBytes!.responseType, Oid.ocspBasic);
   const data = basic.tbsResponseData;
   t.ok(responseDataContent(data.tbsView).startsWith(`a216${'0414'}${hex(keyHash)}180f`), 'no version (v1 is the DEFAULT), byKey [2] responder, producedAt');
   t.equal(hex(basic.toSchema().toBER()).includes('180f32303236303330343035303630375a'), true, 'producedAt: GeneralizedTime 20260304050607Z');
@@ -230,7 +242,7 @@ t.test('a successful response: byKey responder, each status, dates, nonce echoed
   t.equal(single[0].nextUpdate!.toISOString(), '2026-03-05T05:06:07.000Z');
   t.same(single.slice(1).map((s) => s.nextUpdate), [undefined, undefined, undefined], 'nextUpdate only when given');
 
-  t.same(data.responseExtensions!.map((e) => [e.extnID, e.critical, hex(e.extnValue.valueBlock.valueHexView)]), [[OID_OCSP_NONCE, false, hex(nonce)]]);
+  t.same(data.responseExtensions!.map((e) => [e.extnID, e.critical, hex(e.extnValue.valueBlock.valueHexView)]), [[Oid.ocspNonce, false, hex(nonce)]]);
   t.equal(basic.signatureAlgorithm.algorithmId, SIGNATURE_OIDS.EC.SHA256);
   t.equal(basic.certs, undefined, 'no certs unless given');
   t.equal(calls.length, 1);

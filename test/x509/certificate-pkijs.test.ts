@@ -8,7 +8,7 @@ import * as pkijs from 'pkijs';
 import { X509Certificate } from 'node:crypto';
 import { keyFamily, type KeyAlgorithm, type KeyFamily } from '../../src/x509/algorithms.ts';
 import { buildCertificate, randomSerial, type CertificateProfile } from '../../src/x509/certificate.ts';
-import { encodingOf } from '../../src/x509/der.ts';
+import { encodingOf } from '../../src/x509/der-reader.ts';
 import { encodeName } from '../../src/x509/name.ts';
 import { readSigned, subjectKeyIdentifier } from '../../src/x509/public-key.ts';
 import { generateTestKey, type TestKey } from './support.ts';

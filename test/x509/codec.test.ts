@@ -1,14 +1,7 @@
 /** The pure codecs and validators under the certificate builder: PEM, DER helpers, names, SANs, keys. */
 import t from 'tap';
-import {
-  Tag,
-  ecdsaDerToRaw,
-  ecdsaRawToDer,
-  readChildren,
-  readSingle,
-  readTime,
-  time,
-} from '../../src/x509/der.ts';
+import { ecdsaRawToDer, Tag, time } from '../../src/x509/der-writer.ts';
+import { ecdsaDerToRaw, readChildren, readSingle, readTime } from '../../src/x509/der-reader.ts';
 import {
   validateCustomExtensions,
   validateDistinguishedName,

@@ -4,7 +4,7 @@ import * as pkijs from 'pkijs';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildCrl, encodeRevokedEntry, parseCrlSummary, type CrlInput, type EncodedEntries, type RevokedEntry } from '../../src/x509/crl.ts';
-import { MalformedDer } from '../../src/x509/der.ts';
+import { MalformedDer } from '../../src/x509/der-reader.ts';
 import { createOpensslPki, openssl, opensslDate, runOpenssl, type OpensslPki } from './fixtures/openssl-pki.ts';
 
 const HOUR = 3_600_000;

@@ -7,7 +7,7 @@
 import t from 'tap';
 import { buildCertificate, parseCertificate, randomSerial } from '../../src/x509/certificate.ts';
 import { parseCsr } from '../../src/x509/csr.ts';
-import { parsingUntrusted } from '../../src/x509/der.ts';
+import { parsingUntrusted } from '../../src/x509/der-reader.ts';
 import { validateNameConstraints } from '../../src/services/request-fields.ts';
 import { decodeNameConstraints, nameConstraintsValue } from '../../src/x509/name-constraints.ts';
 import { encodeName } from '../../src/x509/name.ts';

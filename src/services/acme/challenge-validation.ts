@@ -11,6 +11,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import * as pkijs from 'pkijs';
 import type { Config } from '../../config.ts';
+import { Oid } from '../../x509/oids.ts';
 import { AcmeProblem, problem } from './acme-problems.ts';
 
 export interface ChallengeToCheck {
@@ -22,7 +23,6 @@ export interface ChallengeToCheck {
 
 const TIMEOUT_MS = 10_000;
 const MAX_BODY_BYTES = 8192;
-const ACME_IDENTIFIER_OID = '1.3.6.1.5.5.7.1.31';
 
 const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
 
@@ -117,7 +117,7 @@ export function createChallengeValidator(settings: Config['acme']) {
       throw problem('unauthorized', `${where} presented a certificate for ${peer.certificate.subjectAltName ?? 'no name'}, not only ${challenge.identifier.value}`, 403);
     }
     const certificate = pkijs.Certificate.fromBER(new Uint8Array(peer.certificate.raw));
-    const extension = certificate.extensions?.find((candidate) => candidate.extnID === ACME_IDENTIFIER_OID);
+    const extension = certificate.extensions?.find((candidate) => candidate.extnID === Oid.acmeIdentifier);
     // extnValue holds the DER OCTET STRING of the SHA-256 of the key authorization.
     const expected = Buffer.concat([Buffer.from([0x04, 0x20]), sha256(challenge.keyAuthorization)]);
     if (!extension?.critical || !Buffer.from(extension.extnValue.valueBlock.valueHexView).equals(expected)) {

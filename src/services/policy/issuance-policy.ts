@@ -6,6 +6,7 @@
 import { errors } from '../../errors.ts';
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../../x509/algorithms.ts';
 import { EXTENDED_KEY_USAGE_OIDS } from '../../x509/extensions.ts';
+import { Oid } from '../../x509/oids.ts';
 import { NAME_LIST_KEYS, emptyNameLists, type NameListKey, type NameLists } from '../../x509/name-constraints.ts';
 import { normalizePattern } from './name-sets.ts';
 
@@ -39,15 +40,15 @@ export const MAX_POLICY_VALIDITY_DAYS = 7305;
 
 /** EKU names of RFC 5280 §4.2.1.12 (and Microsoft's smart card logon), as openssl spells them. */
 export const EKU_NAMES: Readonly<Record<string, string>> = {
-  serverAuth: '1.3.6.1.5.5.7.3.1',
-  clientAuth: '1.3.6.1.5.5.7.3.2',
-  codeSigning: '1.3.6.1.5.5.7.3.3',
-  emailProtection: '1.3.6.1.5.5.7.3.4',
-  timeStamping: '1.3.6.1.5.5.7.3.8',
-  OCSPSigning: '1.3.6.1.5.5.7.3.9',
-  smartCardLogon: '1.3.6.1.4.1.311.20.2.2',
+  serverAuth: Oid.serverAuth,
+  clientAuth: Oid.clientAuth,
+  codeSigning: Oid.codeSigning,
+  emailProtection: Oid.emailProtection,
+  timeStamping: Oid.timeStamping,
+  OCSPSigning: Oid.OCSPSigning,
+  smartCardLogon: Oid.smartCardLogon,
 };
-export const ANY_EXTENDED_KEY_USAGE = '2.5.29.37.0';
+export const ANY_EXTENDED_KEY_USAGE = Oid.anyExtendedKeyUsage;
 /**
  * The EKUs a CSR may bring without a grant: the contract's flags (§5.6) but timeStamping. Any other EKU
  * (timeStamping, OCSPSigning — a delegated OCSP responder —, any other OID) is issued from a CSR only when the
