@@ -22,7 +22,7 @@ import { registerOpenApi, type OpenApiSource } from './http/plugins/openapi.ts';
 import { registerRequestIdHeader, requestIdFor } from './http/plugins/request-id.ts';
 import { registerValidation, schemaController, type SchemaCompilation } from './http/plugins/validation.ts';
 import { registerRoutes } from './http/routes/index.ts';
-import { securityRequirements } from './http/schemas/common.ts';
+import { securityRequirements } from './schemas/common.ts';
 import { JobRunner } from './jobs/job-runner.ts';
 import { instrumentKeyStores } from './metrics/instrumented-key-stores.ts';
 import { createMetrics } from './metrics/metrics.ts';

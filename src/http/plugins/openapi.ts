@@ -5,7 +5,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import path from 'node:path';
-import { ErrorBody } from '../schemas/common.ts';
+import { ErrorBody } from '../../schemas/common.ts';
 import { CertificateAuthoritySchema } from '../routes/ca/ca-schemas.ts';
 import { CertificateSchema } from '../routes/certificates/certificate-schemas.ts';
 import { addSharedResponses, responseComponents } from './openapi-responses.ts';

@@ -1,7 +1,7 @@
 /** Huawei's console feature flags (§4.5): fixed answers describing what this service supports. */
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { errorResponses } from '../schemas/common.ts';
+import { errorResponses } from '../../schemas/common.ts';
 
 const ConsoleConfig = Type.Object({
   is_support_eps: Type.Boolean(),

@@ -1,7 +1,7 @@
 /** Liveness and readiness, public (names and states only) for load balancers and orchestrators; details for operators. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { ErrorBody, errorResponses } from '../schemas/common.ts';
+import { ErrorBody, errorResponses } from '../../schemas/common.ts';
 import { errors } from '../../errors.ts';
 
 const CheckResults = Type.Record(Type.String(), Type.Union([Type.Literal('ok'), Type.Literal('failed')]), { description: 'Each dependency: "ok" or "failed"' });

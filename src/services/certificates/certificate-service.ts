@@ -15,24 +15,7 @@ import type { RequestContext } from '../context.ts';
 import { toCertificateObject, type CertificateFields, type CertificateObject } from './certificate-mapper.ts';
 import { certificateStatus, type CertificateStatus } from './certificate-rules.ts';
 import { certificatesUsed, releaseCertificateQuota } from './certificate-usage.ts';
-
-export const CERTIFICATE_SORT_KEYS = ['create_time', 'common_name', 'issuer_name', 'not_after'] as const;
-export type CertificateSortKey = (typeof CERTIFICATE_SORT_KEYS)[number];
-
-export interface ListCertificatesQuery {
-  limit: number;
-  offset: number;
-  name?: string;
-  status?: CertificateStatus;
-  sort_key?: CertificateSortKey;
-  sort_dir?: 'ASC' | 'DESC';
-}
-
-export interface ExportRequest {
-  type?: string;
-  is_compressed?: string | boolean;
-  password?: string;
-}
+import type { CertificateSortKey, ExportRequest, ListCertificatesQuery } from './certificate-input.ts';
 
 export interface CertificateServiceDeps {
   db: Db;

@@ -38,33 +38,8 @@ import {
 import { issuanceFacts, requestedNames, type FactsSource } from './issuance-facts.ts';
 import type { IssuingCaLoader } from './issuing-ca.ts';
 import { generateServerKey } from './server-key.ts';
+import type { CreateCertificateByCsrRequest, CreateCertificateRequest } from './certificate-input.ts';
 import { certificateQuotaUsedUp, certificatesUsed } from './certificate-usage.ts';
-
-export interface CreateCertificateRequest {
-  issuer_id: string;
-  distinguished_name: DistinguishedName;
-  validity: Validity;
-  key_algorithm?: string;
-  signature_algorithm?: string;
-  key_usages?: string[];
-  subject_alternative_names?: unknown[];
-  extended_key_usage?: Record<string, unknown>;
-  customized_extension?: unknown;
-  enterprise_project_id?: string;
-  type?: string;
-  path_length?: number;
-  /** INTERMEDIATE_CA only: RFC 5280 name constraints for the new CA. */
-  name_constraints?: unknown;
-}
-
-export interface CreateCertificateByCsrRequest {
-  issuer_id: string;
-  csr: string;
-  validity: Validity;
-  type?: string;
-  path_length?: number;
-  enterprise_project_id?: string;
-}
 
 /** Options of internal callers (ACME): policies checked next to the issuing CA's own. */
 export interface IssuanceOptions {

@@ -39,16 +39,11 @@ import {
   type IdempotencyScope,
 } from './idempotency.ts';
 import { issuanceFacts } from './issuance-facts.ts';
-import {
-  createIssuancePlanner,
-  type CreateCertificateByCsrRequest,
-  type CreateCertificateRequest,
-  type IssuanceOptions,
-  type IssuancePlan,
-} from './issuance-plans.ts';
+import type { CreateCertificateByCsrRequest, CreateCertificateRequest } from './certificate-input.ts';
+import { createIssuancePlanner, type IssuanceOptions, type IssuancePlan } from './issuance-plans.ts';
 import { createIssuingCaLoader, type IssuingCa } from './issuing-ca.ts';
 
-export type { CreateCertificateByCsrRequest, CreateCertificateRequest, IssuanceOptions } from './issuance-plans.ts';
+export type { IssuanceOptions } from './issuance-plans.ts';
 
 export interface ParsedCsrObject {
   key_algorithm: string;

@@ -6,7 +6,7 @@ import type { AccessKey } from '../../../db/generated/client.ts';
 import { MAX_DESCRIPTION_LENGTH } from '../../../services/access-keys/access-key-rules.ts';
 import { principalOf } from '../../plugins/auth.ts';
 import { contextOf } from '../../request-context.ts';
-import { errorResponses, NoContent } from '../../schemas/common.ts';
+import { errorResponses, NoContent } from '../../../schemas/common.ts';
 
 const ActionName = Type.String({ enum: [...ACTIONS] });
 const credentialFields = {

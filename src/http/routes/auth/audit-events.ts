@@ -7,7 +7,7 @@ import { Type } from 'typebox';
 import type { AuditEvent } from '../../../db/generated/client.ts';
 import type { AuditEventFilter } from '../../../services/audit/audit-service.ts';
 import { contextOf } from '../../request-context.ts';
-import { epochMillis, errorResponses, PagingQuery } from '../../schemas/common.ts';
+import { epochMillis, errorResponses, PagingQuery } from '../../../schemas/common.ts';
 
 const Outcome = Type.String({ enum: ['SUCCESS', 'FAILURE'] });
 

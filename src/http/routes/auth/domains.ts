@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { projectIdOf } from '../../../services/access-keys/access-key-rules.ts';
 import { principalOf } from '../../plugins/auth.ts';
-import { errorResponses } from '../../schemas/common.ts';
+import { errorResponses } from '../../../schemas/common.ts';
 
 const DomainList = Type.Object({
   domains: Type.Array(Type.Object({ id: Type.String(), name: Type.String() }), { minItems: 1, maxItems: 1 }),

@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import { errors } from '../../../errors.ts';
 import { durationSecondsOf, MAX_DURATION_SECONDS, MIN_DURATION_SECONDS } from '../../../services/access-keys/temporary-credentials.ts';
 import { principalOf } from '../../plugins/auth.ts';
-import { errorResponses } from '../../schemas/common.ts';
+import { errorResponses } from '../../../schemas/common.ts';
 
 const DurationSeconds = Type.Integer({ minimum: MIN_DURATION_SECONDS, maximum: MAX_DURATION_SECONDS, default: MIN_DURATION_SECONDS });
 

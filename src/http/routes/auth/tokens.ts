@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { mintAccessToken } from '../../../auth/access-token.ts';
 import { principalOf } from '../../plugins/auth.ts';
-import { errorResponses } from '../../schemas/common.ts';
+import { errorResponses } from '../../../schemas/common.ts';
 
 const TokenResponse = Type.Object({
   token: Type.String({ description: 'A JWT for Authorization: Bearer or X-Auth-Token' }),

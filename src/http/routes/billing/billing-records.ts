@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { BillingRecordFilter } from '../../../services/billing/billing-records-service.ts';
 import { contextOf } from '../../request-context.ts';
-import { epochMillis, errorResponses, pageOf, PagingQuery, UUID_PATTERN } from '../../schemas/common.ts';
+import { epochMillis, errorResponses, pageOf, PagingQuery, UUID_PATTERN } from '../../../schemas/common.ts';
 
 const Decimal = Type.String({ pattern: '^-?\\d+(\\.\\d+)?$', description: 'Exact decimal', examples: ['0.05'] });
 

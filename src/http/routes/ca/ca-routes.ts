@@ -10,7 +10,7 @@ import type { Action } from '../../../auth/actions.ts';
 import type { ActivateCaInput, CreateCaInput, ListCaQuery as ListQuery, OrderCaInput } from '../../../services/ca/ca-service.ts';
 import type { FieldErrorCodes } from '../../error-handler.ts';
 import { contextOf } from '../../request-context.ts';
-import { NoContent, errorResponses } from '../../schemas/common.ts';
+import { NoContent, errorResponses } from '../../../schemas/common.ts';
 import {
   ActivateCaBody,
   CaIdParams,

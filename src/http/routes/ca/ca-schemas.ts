@@ -5,8 +5,8 @@ import { ErrorCode } from '../../../errors.ts';
 import { CA_STATUSES, CA_TYPES, VALIDITY_TYPES } from '../../../services/ca/ca-rules.ts';
 import { HASH_ALGORITHMS, KEY_ALGORITHMS } from '../../../x509/algorithms.ts';
 import type { FieldErrorCodes } from '../../error-handler.ts';
-import { DistinguishedNameOut, MAX_OFFSET, NullableString, PagingQuery, SortDirection } from '../../schemas/common.ts';
-import { IssuancePolicyOut, NameConstraintsIn, NameConstraintsOut } from './issuance-policy-schemas.ts';
+import { DistinguishedNameOut, MAX_OFFSET, NullableString, PagingQuery, SortDirection } from '../../../schemas/common.ts';
+import { IssuancePolicyOut, NameConstraintsIn, NameConstraintsOut } from '../../../services/policy/issuance-policy-schemas.ts';
 
 const NullableInteger = Type.Union([Type.Integer(), Type.Null()]);
 const CaReference = Type.String({ minLength: 1, maxLength: 512, description: 'CA id or URN pca:{region}:{domain_id}:ca:{ca_id}' });

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { contextOf } from '../../request-context.ts';
 import { routeOptions } from './ca-routes.ts';
 import { CaIdParams, caFieldErrors } from './ca-schemas.ts';
-import { IssuancePolicyBody, IssuancePolicyDocument } from './issuance-policy-schemas.ts';
+import { IssuancePolicyBody, IssuancePolicyDocument } from '../../../services/policy/issuance-policy-schemas.ts';
 
 const PATH = '/v1/private-certificate-authorities/:ca_id/issuance-policy';
 const idOf = (request: FastifyRequest): string => (request.params as { ca_id: string }).ca_id;

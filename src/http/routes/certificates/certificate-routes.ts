@@ -1,24 +1,21 @@
 /** Private certificates (§4.1 rows 25-33 without revoke): issuance, CSR parsing, list, show, export, delete, quota. */
-import type { FastifyInstance } from 'fastify';
-import type {
-  CreateCertificateByCsrRequest,
-  CreateCertificateRequest,
-} from '../../../services/certificates/issuance-service.ts';
-import type { ExportRequest, ListCertificatesQuery } from '../../../services/certificates/certificate-service.ts';
-import { contextOf } from '../../request-context.ts';
-import { NoContent, bytes, errorResponses, pageOf } from '../../schemas/common.ts';
 import {
   CertificateIdParams,
-  CertificateIdResponse,
-  CertificateObject,
   CreateCertificateBody,
   CreateCertificateByCsrBody,
   ExportBody,
+  ListQuery,
+  ParseCsrBody,
+} from '../../../services/certificates/certificate-input.ts';
+import { bytes, errorResponses, pageOf } from '../../../schemas/common.ts';
+import { contextOf } from '../../request-context.ts';
+import { noContent, routeOptions, type TypedApp } from '../../route-options.ts';
+import {
+  CertificateIdResponse,
+  CertificateObject,
   ExportResponse,
   IdempotencyHeaders,
-  ListQuery,
   ListResponse,
-  ParseCsrBody,
   ParsedCsrResponse,
   QuotaResponse,
   certificateIdFieldErrors,
@@ -26,142 +23,89 @@ import {
 } from './certificate-schemas.ts';
 
 const CERT = '/v1/private-certificates';
-const tags = ['certificates'];
-const { 400: badRequest, 401: unauthorized, 403: forbidden, 404: notFound } = errorResponses;
+const tag = 'certificates';
 const conflict = { ...errorResponses[400], description: 'Idempotency-Key reused with another body' };
+/** Both issuance routes: the same permission, field codes, idempotency header and answers (a 409 on a reused key). */
+const issuing = {
+  action: 'pca:ca:issueCert',
+  tag,
+  fieldErrorCodes: issuanceFieldErrors,
+  headers: IdempotencyHeaders,
+  ok: CertificateIdResponse,
+  notFound: 'Not found',
+  responses: { 409: conflict },
+} as const;
+const byId = { params: CertificateIdParams, fieldErrorCodes: certificateIdFieldErrors };
 
-type IdParams = { certificate_id: string };
-
-export async function certificateRoutes(app: FastifyInstance): Promise<void> {
+export async function certificateRoutes(app: TypedApp): Promise<void> {
   const { issuance, certificates } = app.services;
 
   app.post(
     CERT,
-    {
-      config: { action: 'pca:ca:issueCert', fieldErrorCodes: issuanceFieldErrors },
-      schema: {
-        tags,
-        summary: 'Issue a certificate with a server-generated key',
-        operationId: 'createCertificate',
-        headers: IdempotencyHeaders,
-        body: CreateCertificateBody,
-        response: { 200: CertificateIdResponse, 400: badRequest, 401: unauthorized, 403: forbidden, 404: notFound, 409: conflict },
-      },
-    },
-    async (request) => {
-      const body = request.body as CreateCertificateRequest;
-      const id = await issuance.create(contextOf(request), body, request.headers['idempotency-key']);
-      return { certificate_id: id };
+    routeOptions({ ...issuing, summary: 'Issue a certificate with a server-generated key', operationId: 'createCertificate', body: CreateCertificateBody }),
+    async function createCertificate(request) {
+      return { certificate_id: await issuance.create(contextOf(request), request.body, request.headers['idempotency-key']) };
     },
   );
 
   app.post(
     `${CERT}/csr`,
-    {
-      config: { action: 'pca:ca:issueCert', fieldErrorCodes: issuanceFieldErrors },
-      schema: {
-        tags,
-        summary: 'Issue a certificate (or a CSR-held INTERMEDIATE_CA) from a CSR',
-        operationId: 'createCertificateByCsr',
-        headers: IdempotencyHeaders,
-        body: CreateCertificateByCsrBody,
-        response: { 200: CertificateIdResponse, 400: badRequest, 401: unauthorized, 403: forbidden, 404: notFound, 409: conflict },
-      },
-    },
-    async (request) => {
-      const body = request.body as CreateCertificateByCsrRequest;
-      const id = await issuance.createByCsr(contextOf(request), body, request.headers['idempotency-key']);
-      return { certificate_id: id };
+    routeOptions({ ...issuing, summary: 'Issue a certificate (or a CSR-held INTERMEDIATE_CA) from a CSR', operationId: 'createCertificateByCsr', body: CreateCertificateByCsrBody }),
+    async function createCertificateByCsr(request) {
+      return { certificate_id: await issuance.createByCsr(contextOf(request), request.body, request.headers['idempotency-key']) };
     },
   );
 
   app.post(
     `${CERT}/csr/parse`,
-    {
-      config: { action: 'pca:ca:issueCert' },
-      schema: {
-        tags,
-        summary: 'Parse a CSR',
-        operationId: 'parseCertificateSigningRequest',
-        body: ParseCsrBody,
-        response: { 200: ParsedCsrResponse, 400: badRequest, 401: unauthorized, 403: forbidden },
-      },
+    routeOptions({ action: 'pca:ca:issueCert', tag, summary: 'Parse a CSR', operationId: 'parseCertificateSigningRequest', body: ParseCsrBody, ok: ParsedCsrResponse }),
+    async function parseCsr(request) {
+      return issuance.parseCsr(request.body.csr);
     },
-    async (request) => issuance.parseCsr((request.body as { csr: string }).csr),
   );
 
   app.get(
     CERT,
-    {
-      config: { action: 'pca:cert:list' },
-      schema: {
-        tags,
-        summary: 'List certificates',
-        operationId: 'listCertificate',
-        querystring: ListQuery,
-        response: { 200: ListResponse, 400: badRequest, 401: unauthorized, 403: forbidden },
-      },
-    },
-    async (request) => {
-      const query = request.query as Omit<ListCertificatesQuery, 'limit' | 'offset'> & { limit?: number; offset?: number };
-      return certificates.list(contextOf(request), { ...query, ...pageOf(query) });
+    routeOptions({ action: 'pca:cert:list', tag, summary: 'List certificates', operationId: 'listCertificate', query: ListQuery, ok: ListResponse }),
+    async function listCertificates(request) {
+      return certificates.list(contextOf(request), { ...request.query, ...pageOf(request.query) });
     },
   );
 
   app.get(
     `${CERT}/quotas`,
-    {
-      config: { action: 'pca:cert:quota' },
-      schema: {
-        tags,
-        summary: 'Certificate quota',
-        operationId: 'showCertificateQuota',
-        response: { 200: QuotaResponse, 401: unauthorized, 403: forbidden },
-      },
+    routeOptions({ action: 'pca:cert:quota', tag, summary: 'Certificate quota', operationId: 'showCertificateQuota', ok: QuotaResponse, errors: [401, 403] }),
+    async function showQuota(request) {
+      return certificates.quota(contextOf(request));
     },
-    async (request) => certificates.quota(contextOf(request)),
   );
 
   app.get(
     `${CERT}/:certificate_id`,
-    {
-      config: { action: 'pca:cert:get', fieldErrorCodes: certificateIdFieldErrors },
-      schema: {
-        tags,
-        summary: 'Show a certificate',
-        operationId: 'showCertificate',
-        params: CertificateIdParams,
-        response: { 200: CertificateObject, 400: badRequest, 401: unauthorized, 403: forbidden, 404: notFound },
-      },
+    routeOptions({ action: 'pca:cert:get', tag, summary: 'Show a certificate', operationId: 'showCertificate', ok: CertificateObject, ...byId }),
+    async function showCertificate(request) {
+      return certificates.show(contextOf(request), request.params.certificate_id);
     },
-    async (request) => certificates.show(contextOf(request), (request.params as IdParams).certificate_id),
   );
 
   app.post(
     `${CERT}/:certificate_id/export`,
-    {
-      config: { action: 'pca:cert:export', fieldErrorCodes: certificateIdFieldErrors },
-      schema: {
-        tags,
-        summary: 'Export a certificate (JSON, or a zip per server type)',
-        operationId: 'exportCertificate',
-        params: CertificateIdParams,
-        body: ExportBody,
-        response: {
-          200: {
-            description: 'JSON, or with is_compressed "true" a zip (Content-Disposition names it <common name>_<type>.zip)',
-            content: { 'application/json': { schema: ExportResponse }, 'application/zip': { schema: bytes() } },
-          },
-          400: badRequest,
-          401: unauthorized,
-          403: forbidden,
-          404: notFound,
+    routeOptions({
+      action: 'pca:cert:export',
+      tag,
+      summary: 'Export a certificate (JSON, or a zip per server type)',
+      operationId: 'exportCertificate',
+      body: ExportBody,
+      ...byId,
+      responses: {
+        200: {
+          description: 'JSON, or with is_compressed "true" a zip (Content-Disposition names it <common name>_<type>.zip)',
+          content: { 'application/json': { schema: ExportResponse }, 'application/zip': { schema: bytes() } },
         },
       },
-    },
-    async (request, reply) => {
-      const body = (request.body ?? {}) as ExportRequest;
-      const result = await certificates.export(contextOf(request), (request.params as IdParams).certificate_id, body);
+    }),
+    async function exportCertificate(request, reply) {
+      const result = await certificates.export(contextOf(request), request.params.certificate_id, request.body ?? {});
       if (result.kind === 'json') return result.body;
       return reply
         .type('application/zip')
@@ -172,19 +116,10 @@ export async function certificateRoutes(app: FastifyInstance): Promise<void> {
 
   app.delete(
     `${CERT}/:certificate_id`,
-    {
-      config: { action: 'pca:cert:delete', fieldErrorCodes: certificateIdFieldErrors },
-      schema: {
-        tags,
-        summary: 'Delete a certificate (does not revoke)',
-        operationId: 'deleteCertificate',
-        params: CertificateIdParams,
-        response: { 204: NoContent, 400: badRequest, 401: unauthorized, 403: forbidden, 404: notFound },
-      },
-    },
-    async (request, reply) => {
-      await certificates.delete(contextOf(request), (request.params as IdParams).certificate_id);
-      return reply.code(204).send();
+    routeOptions({ action: 'pca:cert:delete', tag, summary: 'Delete a certificate (does not revoke)', operationId: 'deleteCertificate', ...byId }),
+    async function deleteCertificate(request, reply) {
+      await certificates.delete(contextOf(request), request.params.certificate_id);
+      return noContent(reply);
     },
   );
 }

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { errors } from '../../../errors.ts';
-import { binary, errorResponses } from '../../schemas/common.ts';
+import { binary, errorResponses } from '../../../schemas/common.ts';
 
 export async function publicCaCertificateRoutes(app: FastifyInstance): Promise<void> {
   app.get(

@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { AppError, errors } from '../../../errors.ts';
 import { decodeOcspGetPath, ocspErrorResponse } from '../../../x509/ocsp.ts';
-import { binary, errorResponses } from '../../schemas/common.ts';
+import { binary, errorResponses } from '../../../schemas/common.ts';
 
 const OCSP_REQUEST_LIMIT = 64 * 1024;
 const CrlFileParams = Type.Object({ crl_file: Type.String({ description: '{ca_id}.crl, where a CA URN may stand for the id' }) });

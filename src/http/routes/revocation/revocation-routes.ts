@@ -9,8 +9,9 @@ import { crlPem } from '../../../services/revocation/crl-service.ts';
 import { CRL_VALID_DAYS, REVOCATION_REASON_NAMES } from '../../../services/revocation/revocation-rules.ts';
 import type { FieldErrorCodes } from '../../error-handler.ts';
 import { contextOf } from '../../request-context.ts';
-import { NoContent, errorResponses } from '../../schemas/common.ts';
-import { CertificateIdParams, certificateIdFieldErrors } from '../certificates/certificate-schemas.ts';
+import { NoContent, errorResponses } from '../../../schemas/common.ts';
+import { CertificateIdParams } from '../../../services/certificates/certificate-input.ts';
+import { certificateIdFieldErrors } from '../certificates/certificate-schemas.ts';
 
 const CA = '/v1/private-certificate-authorities';
 const CERT = '/v1/private-certificates';

@@ -5,7 +5,7 @@ import type { Action } from '../../../auth/actions.ts';
 import { ErrorCode } from '../../../errors.ts';
 import type { TaggedResourceType } from '../../../services/tags/tag-service.ts';
 import { contextOf } from '../../request-context.ts';
-import { UUID_PATTERN } from '../../schemas/common.ts';
+import { UUID_PATTERN } from '../../../schemas/common.ts';
 import { routeOptions } from '../ca/ca-routes.ts';
 import { CaIdParams, CaObject, CountResponse, DomainTagsResponse, ResourceFilterBody, ResourceTag, TagBody, TagsBody, TagsResponse } from '../ca/ca-schemas.ts';
 import { CertificateObject } from '../certificates/certificate-schemas.ts';

@@ -1,5 +1,5 @@
 /** Schemas shared by many routes; they also become components of the OpenAPI document. */
-import { Type } from 'typebox';
+import { Type, type TStringOptions } from 'typebox';
 
 export const ErrorBody = Type.Object(
   {
@@ -51,7 +51,14 @@ export function pageOf(query: { limit?: number; offset?: number }): { limit: num
   return { limit: query.limit ?? DEFAULT_LIMIT, offset: query.offset ?? 0 };
 }
 
-export const SortDirection = Type.Optional(Type.String({ enum: ['ASC', 'DESC'], default: 'DESC', description: 'Ties break by id' }));
+/**
+ * A string enum whose Static<> is the union of its values (what the services' input types want), with the JSON Schema
+ * of `Type.String({ enum })`: the OpenAPI document keeps its plain `enum`, where a union of literals would be `anyOf`.
+ */
+export const StringEnum = <const Values extends readonly string[]>(values: Values, options: TStringOptions = {}) =>
+  Type.Unsafe<Values[number]>(Type.String({ enum: [...values], ...options }));
+
+export const SortDirection = Type.Optional(StringEnum(['ASC', 'DESC'], { default: 'DESC', description: 'Ties break by id' }));
 
 export const NullableString = Type.Union([Type.String(), Type.Null()]);
 

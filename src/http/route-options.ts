@@ -1,0 +1,88 @@
+/**
+ * The one way a route file declares a route's options: permission, audit name, OpenAPI tag and text, the request
+ * schemas and the documented responses. Registered on an instance with the TypeBox type provider (`TypedApp`), the
+ * request schemas type `request.params`, `request.query`, `request.body` and `request.headers` (no casts).
+ */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
+import type { TSchema } from 'typebox';
+import type { Action } from '../auth/actions.ts';
+import { NoContent, errorResponses } from '../schemas/common.ts';
+import type { FieldErrorCodes } from './error-handler.ts';
+
+/** Every route plugin takes this: an app whose request parts are typed from the route schemas. */
+export type TypedApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+type ErrorStatus = 400 | 401 | 403 | 404;
+
+export interface RouteSpec<Params, Query, Body, Headers> {
+  /** The permission the credential needs (§10.7); absent on routes signed by an access key only. */
+  action?: Action;
+  /** The operation's own audit action, when it is not the permission (refused calls are audited under it). */
+  auditAction?: string;
+  /** Only an AK/SK signature authenticates (IAM-style routes), no token. */
+  signedOnly?: boolean;
+  tag: string;
+  summary: string;
+  description?: string;
+  operationId: string;
+  security?: Record<string, string[]>[];
+  headers?: Headers;
+  params?: Params;
+  query?: Query;
+  body?: Body;
+  /** The 200 body; absent for 204 actions. */
+  ok?: unknown;
+  /** The error responses documented; default 400, 401, 403, and 404 with path parameters or `notFound`. */
+  errors?: readonly ErrorStatus[];
+  /** When a route without path parameters still answers 404 (a body field names a resource that does not exist). */
+  notFound?: string;
+  /** Responses replacing or adding to the ones above (a 201, a binary 200, a 409). */
+  responses?: Record<number, unknown>;
+  fieldErrorCodes?: FieldErrorCodes;
+}
+
+/** Fastify's route options with the schema types kept, so the type provider can infer the request parts. */
+export interface RouteOptions<Params, Query, Body, Headers> {
+  config: { action?: Action; auditAction?: string; signedOnly?: boolean; fieldErrorCodes?: FieldErrorCodes };
+  schema: { params: Params; querystring: Query; body: Body; headers: Headers; response: Record<number, unknown> } & Record<string, unknown>;
+}
+
+export function routeOptions<
+  Params extends TSchema | undefined = undefined,
+  Query extends TSchema | undefined = undefined,
+  Body extends TSchema | undefined = undefined,
+  Headers extends TSchema | undefined = undefined,
+>(spec: RouteSpec<Params, Query, Body, Headers>): RouteOptions<Params, Query, Body, Headers> {
+  const errors = spec.errors ?? [400, 401, 403, ...(spec.params || spec.notFound ? [404 as const] : [])];
+  const notFound = spec.notFound ? { ...errorResponses[404], description: spec.notFound } : errorResponses[404];
+  const documented = { 400: errorResponses[400], 401: errorResponses[401], 403: errorResponses[403], 404: notFound };
+  const config = {
+    ...(spec.action ? { action: spec.action } : {}),
+    ...(spec.auditAction ? { auditAction: spec.auditAction } : {}),
+    ...(spec.signedOnly ? { signedOnly: true } : {}),
+    ...(spec.fieldErrorCodes ? { fieldErrorCodes: spec.fieldErrorCodes } : {}),
+  };
+  const schema = {
+    tags: [spec.tag],
+    summary: spec.summary,
+    ...(spec.description ? { description: spec.description } : {}),
+    operationId: spec.operationId,
+    ...(spec.security ? { security: spec.security } : {}),
+    ...(spec.headers ? { headers: spec.headers } : {}),
+    ...(spec.params ? { params: spec.params } : {}),
+    ...(spec.query ? { querystring: spec.query } : {}),
+    ...(spec.body ? { body: spec.body } : {}),
+    response: {
+      ...(spec.ok ? { 200: spec.ok } : spec.responses?.[200] || spec.responses?.[201] ? {} : { 204: NoContent }),
+      ...Object.fromEntries(errors.map((status) => [status, documented[status]])),
+      ...spec.responses,
+    },
+  };
+  // The absent parts stay absent at run time (fastify compiles what is there); their types are `undefined`, which the
+  // type provider reads as "no such part".
+  return { config, schema } as RouteOptions<Params, Query, Body, Headers>;
+}
+
+/** The answer of an action without a body. */
+export const noContent = (reply: FastifyReply) => reply.code(204).send();
