@@ -57,9 +57,9 @@ function packageRoot(): string {
   throw new Error('no package.json above the app module');
 }
 
-function loggerOptions({ config, logDestination }: BuildAppOptions): FastifyServerOptions['logger'] {
+async function loggerOptions({ config, logDestination }: BuildAppOptions): Promise<FastifyServerOptions['logger']> {
   if (logDestination === false) return false;
-  const stream = logDestination ?? (config.logFormat === 'pretty' ? prettyLogStream() : undefined);
+  const stream = logDestination ?? (config.logFormat === 'pretty' ? await prettyLogStream() : undefined);
   return { level: config.logLevel, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' }, ...(stream ? { stream } : {}) };
 }
 
@@ -70,7 +70,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const app = Fastify({
     // TLS_CERT_FILE/TLS_KEY_FILE: HTTPS served here (ACME clients require it), e.g. with no proxy in front.
     ...(config.tls ? { https: config.tls } : {}),
-    logger: loggerOptions(options),
+    logger: await loggerOptions(options),
     genReqId: requestIdFor,
     // Errors fastify raises before routing (a malformed URL, say) get the contract's body too.
     frameworkErrors: (error, request, reply) => {

@@ -1,6 +1,5 @@
 /** One structured line per request: id, method, route, status, latency. Headers and bodies are never logged. */
 import type { FastifyInstance } from 'fastify';
-import pretty from 'pino-pretty';
 
 export function registerAccessLog(app: FastifyInstance): void {
   app.addHook('onResponse', async (request, reply) => {
@@ -41,9 +40,10 @@ export const LOG_REDACT_PATHS = [
 
 /**
  * Development logs (LOG_FORMAT=pretty): one human-readable line per request (`POST /v1/... 200 12.3 ms`), other
- * records with their fields below. Production keeps pino's JSON lines.
+ * records with their fields below. Production keeps pino's JSON lines and never loads pino-pretty.
  */
-export function prettyLogStream(): NodeJS.WritableStream {
+export async function prettyLogStream(): Promise<NodeJS.WritableStream> {
+  const { default: pretty } = await import('pino-pretty');
   return pretty({
     colorize: Boolean(process.stdout.isTTY),
     translateTime: 'SYS:HH:MM:ss.l',
