@@ -1,7 +1,7 @@
 /**
  * `npm run package` step 1: the Lambda functions as one esbuild bundle in dist/lambda/ — an ES module per entry
- * (http, jobs, migrate) with shared chunks, Prisma's Postgres query compiler inlined — plus the few packages that
- * cannot be bundled, copied with their dependencies into dist/lambda/node_modules:
+ * (http, jobs, migrate) with shared chunks, Prisma's Postgres query compiler as a .wasm file beside them — plus the
+ * few packages that cannot be bundled, copied with their dependencies into dist/lambda/node_modules:
  * - pkcs11js, a native module (loaded only when the PKCS#11 store is configured);
  * - @prisma/schema-engine-wasm, whose .wasm the migration runner reads from the package folder.
  * @fastify/swagger-ui is bundled (its dependencies are the bundle's own), but serves Swagger UI's files and reads its
@@ -20,7 +20,8 @@ import { build } from 'esbuild';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(root, 'dist/lambda');
 const COPIED = ['pkcs11js', '@prisma/schema-engine-wasm'];
-const SWAGGER_UI = path.dirname(createRequire(path.join(root, 'noop.js')).resolve('@fastify/swagger-ui/package.json'));
+const requireHere = createRequire(path.join(root, 'noop.js'));
+const SWAGGER_UI = path.dirname(requireHere.resolve('@fastify/swagger-ui/package.json'));
 const SWAGGER_UI_SHIPPED = 'node_modules/@fastify/swagger-ui';
 // Never reached on Lambda (PGlite is the embedded database; the Postgres deployment opens it nowhere).
 const ABSENT = ['@electric-sql/pglite', 'pglite-prisma-adapter'];
@@ -45,6 +46,23 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
   plugins: [
+    {
+      // Prisma's client imports its WASM query compiler as a 2.3 MB module of one base64 string, which V8 parses at
+      // the first query (~40 ms of a cold start); the bytes are written beside the bundle and read from there.
+      name: 'prisma-wasm-file',
+      setup(build) {
+        build.onResolve({ filter: /^@prisma\/client\/runtime\/query_compiler_.*\.wasm-base64\.mjs$/ }, (args) => ({ path: args.path, namespace: 'prisma-wasm' }));
+        build.onLoad({ filter: /.*/, namespace: 'prisma-wasm' }, async (args) => {
+          const file = path.basename(args.path).replace(/\.wasm-base64\.mjs$/, '.wasm');
+          const { wasm } = await import(requireHere.resolve(args.path));
+          mkdirSync(out, { recursive: true });
+          writeFileSync(path.join(out, file), Buffer.from(wasm, 'base64'));
+          // The client hands `wasm` to Buffer.from(wasm, 'base64'), which copies a Buffer as it is.
+          const contents = `import { readFileSync } from 'node:fs';\nimport { join } from 'node:path';\nexport const wasm = readFileSync(join(__pcaBundleDir, ${JSON.stringify(file)}));\n`;
+          return { contents, loader: 'js' };
+        });
+      },
+    },
     {
       // Swagger UI's modules find their files through __dirname: point it at the copy beside the bundle.
       name: 'swagger-ui-dirname',
