@@ -151,6 +151,7 @@ try {
       ['**process start → first issued certificate**', (rows) => of(rows, 'firstIssued')],
       ['main-thread CPU time, process start → first issued certificate', (rows) => of(rows, 'firstIssuedCpu')],
       ['of which the init', (rows) => of(rows, 'initCpu')],
+      ['then root → subordinate → issue → export', (rows) => of(rows, 'sequence')],
     ];
     for (const [name, step] of steps) console.log(`| ${name} | ${ms(step(befores))} | ${ms(step(runs))} |`);
     const least = (rows: Record<string, number | string>[], key: string) => ms(Math.min(...rows.map((row) => Number(row[key]))));
