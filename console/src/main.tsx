@@ -99,11 +99,11 @@ function App() {
       <nav>
         <strong>Private CA</strong>
         {NAV.map(([href, label]) => (
-          <a href={href} class={route.startsWith(href) ? 'active' : ''}>
+          <a key={href} href={href} class={route.startsWith(href) ? 'active' : ''}>
             {label}
           </a>
         ))}
-        <button
+        <button type="button"
           class="small"
           onClick={() => {
             session.signOut();

@@ -16,7 +16,7 @@ export function useResource<T>(load: () => Promise<T>, deps: unknown[]) {
       (loaded) => generation === latest.current && setData(loaded),
       (failed: unknown) => generation === latest.current && setError(failed),
     );
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // biome-ignore lint/correctness/useExhaustiveDependencies: the caller names what the load depends on
   }, deps);
   useEffect(reload, [reload]);
   return { data, error, reload };
@@ -52,7 +52,7 @@ export function ErrorBanner({ error }: { error: unknown }) {
   );
 }
 
-export const formatTime = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC' : '–');
+export const formatTime = (ms: number | null | undefined) => (ms ? `${new Date(ms).toISOString().replace('T', ' ').slice(0, 16)} UTC` : '–');
 
 const DAY_MS = 86_400_000;
 
@@ -90,6 +90,7 @@ export function Prepaid({ ca }: { ca: Record<string, any> }) {
 
 export function Field({ label, children }: { label: string; children: ComponentChildren }) {
   return (
+    // biome-ignore lint/a11y/noLabelWithoutControl: the control is the children
     <label class="field">
       <span>{label}</span>
       {children}
@@ -100,13 +101,13 @@ export function Field({ label, children }: { label: string; children: ComponentC
 export function Pager({ offset, limit, total, onPage }: { offset: number; limit: number; total: number; onPage: (offset: number) => void }) {
   return (
     <div class="pager">
-      <button disabled={offset === 0} onClick={() => onPage(Math.max(0, offset - limit))}>
+      <button type="button" disabled={offset === 0} onClick={() => onPage(Math.max(0, offset - limit))}>
         Previous
       </button>
       <span data-test="page">
         {total === 0 ? 0 : offset + 1}–{Math.min(offset + limit, total)} of {total}
       </span>
-      <button disabled={offset + limit >= total} onClick={() => onPage(offset + limit)}>
+      <button type="button" disabled={offset + limit >= total} onClick={() => onPage(offset + limit)}>
         Next
       </button>
     </div>

@@ -266,7 +266,7 @@ t.test('every credential kind: a request tampered in transit is refused, the sam
     ['body', (request) => (request.body = Buffer.from(request.body.toString().replace('[]', '[ ]')))],
     ['query', (request) => (request.path = request.path.replace('sdk=a%20b', 'sdk=a%20c'))],
     ['path', (request) => (request.path = request.path.replace('/count', '/filter'))],
-    ['X-Sdk-Date', (request) => (request.headers['x-sdk-date'] = String(request.headers['x-sdk-date']).replace(/\d\dZ$/, (s) => `${(Number(s.slice(0, 2)) + 1) % 60}`.padStart(2, '0') + 'Z'))],
+    ['X-Sdk-Date', (request) => (request.headers['x-sdk-date'] = String(request.headers['x-sdk-date']).replace(/\d\dZ$/, (s) => `${`${(Number(s.slice(0, 2)) + 1) % 60}`.padStart(2, '0')}Z`))],
   ];
   for (const [name, credentials] of kinds) {
     const untouched = await clientWith(credentials(), false, await tamperingProxy(t, () => {}))(count);

@@ -29,7 +29,7 @@ export class Sm3Signer extends AKSKSigner {
     return createHmac('sm3', secret!).update(text).digest('hex');
   }
   static override buildPayloadHash(request: { headers: Record<string, string>; data?: unknown }) {
-    return request.headers[this.HeaderContentSha256] ?? (request.data ? sm3Hex(JSON.stringify(request.data)) : this.EMPTY_BODY_SHA256);
+    return request.headers[Sm3Signer.HeaderContentSha256] ?? (request.data ? sm3Hex(JSON.stringify(request.data)) : Sm3Signer.EMPTY_BODY_SHA256);
   }
 }
 

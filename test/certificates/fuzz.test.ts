@@ -92,6 +92,7 @@ function mutateText(text: string): string {
     out = chance(0.5) ? out.slice(0, at) + pick(HEADER_JUNK) + out.slice(at) : out.slice(0, at) + out.slice(at + 1 + integer(8));
   }
   // Header values must stay sendable: no control characters.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
   return out.replace(/[\u0000-\u001f\u007f]/g, '');
 }
 

@@ -138,10 +138,10 @@ for (const { kind, open } of backends) {
       const known = single as Prisma.PrismaClientKnownRequestError;
       t.equal(known.code, 'P2002');
       t.equal(known.meta?.modelName, 'Domain');
-      const cause = (known.meta?.driverAdapterError as { cause: Record<string, unknown> }).cause;
+      const cause = (known.meta?.driverAdapterError as { cause: Record<string, unknown> } | undefined)?.cause;
       t.match(cause, { kind: 'UniqueConstraintViolation', originalCode: '23505' });
       // The adapters describe the constraint differently: PGlite by fields, pg by index name.
-      t.same(cause.constraint, kind === 'pglite' ? { fields: ['id'] } : { index: 'domains_pkey' });
+      t.same(cause?.constraint, kind === 'pglite' ? { fields: ['id'] } : { index: 'domains_pkey' });
       t.ok(isUniqueViolation(single));
 
       await prisma.revocation.create({ data: revocation('02') });

@@ -6,7 +6,7 @@
 import t, { type Test } from 'tap';
 import { execFile } from 'node:child_process';
 import { webcrypto } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';

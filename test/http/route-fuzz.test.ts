@@ -205,7 +205,7 @@ function buildQuery(route: Route): string {
     pairs.push(`${parameter.name}=${value}`);
     if (chance(0.08)) pairs.push(`${parameter.name}=${encodeURIComponent(validQueryValue(parameter))}`);
   }
-  if (chance(0.05)) pairs.push(pick(['unknown=1', '%00=1', '=', '&&', 'limit', 'offset[]=1', 'a'.repeat(3000) + '=1']));
+  if (chance(0.05)) pairs.push(pick(['unknown=1', '%00=1', '=', '&&', 'limit', 'offset[]=1', `${'a'.repeat(3000)}=1`]));
   return pairs.length > 0 ? `?${pairs.join('&')}` : '';
 }
 
@@ -294,7 +294,7 @@ const JUNK: (() => unknown)[] = [
   () => 1.5,
   () => 2 ** 53,
   () => 1e20,
-  () => 9223372036854775808,
+  () => 2 ** 63,
   () => -1e308,
   () => '',
   () => 'x'.repeat(5000),
@@ -344,7 +344,7 @@ function rawJson(base: Json): string {
     case 0:
       return text.slice(0, integer(text.length)) + pick(['', '}', '"', '\\', '\u0000', ']', '\\u00']);
     case 1:
-      return '{"a":'.repeat(5000) + '1' + '}'.repeat(5000);
+      return `${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`;
     case 2:
       return pick(['', '[]', '"x"', '1', 'null', 'true', '[{}]', '{}{}', '\ufeff{}']);
     case 3:

@@ -8,13 +8,12 @@
 import t, { type Test } from 'tap';
 import { evaluateIssuance, parseIssuancePolicy, type IssuanceFacts, type RequestedName } from '../../src/services/policy/index.ts';
 import { validateNameConstraints } from '../../src/services/request-fields.ts';
-import type { NameConstraints } from '../../src/x509/name-constraints.ts';
 import { fuzzer } from '../helpers/fuzz.ts';
 import { expand6, ipv4, opensslNcDns, opensslNcEmail, opensslNcUri, refDnsPattern, refIpInCidr, refLower } from './reference.ts';
 
 const SEED = Number(process.env.POLICY_SEED ?? 0x19_2026);
 const CASES = 4000;
-const { random, pick, integer, chance } = fuzzer(SEED);
+const { pick, integer, chance } = fuzzer(SEED);
 t.comment(`seed ${SEED}`);
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -213,7 +212,7 @@ t.test('no accepted name outside the allowed set, whatever the policy document',
     const list = () => Array.from({ length: integer(4) }, () => (chance(0.1) ? junk() : dnsPattern()));
     const document: Record<string, unknown> = { allowed: { dns: list() }, denied: chance(0.5) ? { dns: list() } : undefined };
     if (chance(0.05)) document[pick(['alowed', 'deny', 'max_validity'])] = {};
-    let policy;
+    let policy: ReturnType<typeof parseIssuancePolicy>;
     try {
       policy = parseIssuancePolicy(document);
     } catch (error) {

@@ -17,7 +17,7 @@ const NAMES_PER_DOCUMENT = 3;
 const harness = await createTestApp({ env: { RATE_LIMIT_MAX: '1000000' } });
 t.teardown(() => harness.close());
 const api = client(harness);
-const { random, pick, integer, chance } = fuzzer(SEED);
+const { pick, integer, chance } = fuzzer(SEED);
 t.comment(`seed ${SEED}`);
 
 const LABELS = ['a', 'svc', 'cluster', 'local', 'prod', 'example', 'xn--bcher-kva', 'bücher', 'B'];

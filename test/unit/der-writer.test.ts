@@ -76,7 +76,10 @@ t.test('a non-critical extension and requireDerSequence', async (t) => {
 
 t.test('signStructure: SEQUENCE { tbs, algorithm, BIT STRING signature, ...trailer }, the signer given the TBS', async (t) => {
   const seen: unknown[] = [];
-  const signer: Signer = { keyAlgorithm: 'EC256', sign: async (hash, data) => (seen.push([hash, hex(data)]), Uint8Array.of(0xaa, 0xbb)) };
+  const signer: Signer = { keyAlgorithm: 'EC256', sign: async (hash, data) => {
+    seen.push([hash, hex(data)]);
+    return Uint8Array.of(0xaa, 0xbb);
+  } };
   const tbs = sequence(objectIdentifier('1.2.3'));
   const algorithm = signatureAlgorithm(signer, 'SHA384');
   t.equal(hex(algorithm), hex(sequence(objectIdentifier(SIGNATURE_OIDS.EC.SHA384))), 'ECDSA: no parameters');

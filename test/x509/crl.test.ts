@@ -121,7 +121,7 @@ t.test('times: UTCTime through 2049, GeneralizedTime from 2050', async (t) => {
   const text = await crlText(ecPki, 'y2050');
   t.match(text, /verify OK/);
   t.match(text, /X509v3 CRL Number: *\n\s+18446744073709551616\n/);
-  t.match(text, /Serial Number: 0ABC\n\s+Revocation Date: Jan  1 00:00:01 2050 GMT/);
+  t.match(text, /Serial Number: 0ABC\n\s+Revocation Date: Jan {2}1 00:00:01 2050 GMT/);
   t.match(text, /Cessation Of Operation/);
   t.same(parseCrlSummary(der), { crlNumber: 2n ** 64n, thisUpdate, nextUpdate, revokedCount: 1 });
 });
@@ -198,7 +198,7 @@ async function pkijsCrl(pki: OpensslPki, entries: RevokedEntry[]): Promise<Uint8
 t.test('pre-encoded pages of entries give the same CRL, whether their size is announced, short or unknown', async (t) => {
   const count = 5_000;
   const entries: RevokedEntry[] = Array.from({ length: count }, (_, i) => ({
-    serialNumber: (0x80000000 + i * 7919).toString(16) + 'c3c3c3',
+    serialNumber: `${(0x80000000 + i * 7919).toString(16)}c3c3c3`,
     revocationDate: new Date(REVOKED_AT.getTime() - i * 1000),
     reasonCode: [0, 1, 4, 9][i % 4]!,
   }));
@@ -232,7 +232,7 @@ t.test('30,000 streamed entries span several pages and stay valid', async (t) =>
   const count = 30_000;
   function* entries(): Generator<RevokedEntry> {
     for (let i = 1; i <= count; i++) {
-      yield { serialNumber: (0x7f000000 + i).toString(16) + 'a5a5a5a5a5a5', revocationDate: REVOKED_AT, reasonCode: i % 3 };
+      yield { serialNumber: `${(0x7f000000 + i).toString(16)}a5a5a5a5a5a5`, revocationDate: REVOKED_AT, reasonCode: i % 3 };
     }
   }
   const { der, revokedCount } = await buildCrl(crlInput(ecPki, entries()), ecPki.caSigner);

@@ -73,7 +73,7 @@ t.test('openssl CSRs of every accepted key parse with the right fields', async (
     t.same(csr.keyUsages, ['digitalSignature', 'keyEncipherment']);
     t.same(csr.extendedKeyUsages, ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']);
     const publicKey = await openssl(['req', '-in', work.file(`${name}.csr`), '-noout', '-pubkey']);
-    t.equal(spkiToPem(csr.spki).replaceAll('\r\n', '\n') + '\n', publicKey.stdout, 'public_key PEM');
+    t.equal(`${spkiToPem(csr.spki).replaceAll('\r\n', '\n')}\n`, publicKey.stdout, 'public_key PEM');
     t.notMatch(spkiToPem(csr.spki), /[^\r]\n/, 'public_key uses \\r\\n');
   }
 });

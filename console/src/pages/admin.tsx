@@ -46,7 +46,7 @@ export function BillingPage() {
               setMonth((e.target as HTMLInputElement).value);
             }}
           />
-          <button onClick={csv}>Download CSV</button>
+          <button type="button" onClick={csv}>Download CSV</button>
         </span>
       </header>
       <ErrorBanner error={summary.error ?? records.error ?? action.error} />
@@ -67,7 +67,7 @@ export function BillingPage() {
             </thead>
             <tbody>
               {summary.data.totals.map((total: any) => (
-                <tr>
+                <tr key={`${total.resource_type}/${total.usage_type}`}>
                   <td>{total.resource_type}</td>
                   <td>{total.usage_type}</td>
                   <td>{total.record_count}</td>
@@ -95,7 +95,7 @@ export function BillingPage() {
             </thead>
             <tbody>
               {records.data.records.map((record: any) => (
-                <tr>
+                <tr key={record.record_id}>
                   <td>{formatTime(record.usage_start)}</td>
                   <td>
                     {record.resource_type} <code>{record.resource_id.slice(0, 8)}</code>
@@ -151,7 +151,7 @@ export function AccessKeysPage() {
           <p>
             Secret: <code>{created.secret}</code>
           </p>
-          <button onClick={() => setCreated(null)}>Done</button>
+          <button type="button" onClick={() => setCreated(null)}>Done</button>
         </div>
       )}
       <ErrorBanner error={error ?? action.error} />
@@ -168,7 +168,7 @@ export function AccessKeysPage() {
           </thead>
           <tbody>
             {data.credentials.map((key: any) => (
-              <tr>
+              <tr key={key.access}>
                 <td>
                   <code>{key.access}</code>
                 </td>
@@ -176,7 +176,7 @@ export function AccessKeysPage() {
                 <td>{key.actions.length} actions</td>
                 <td>{formatTime(key.create_time)}</td>
                 <td>
-                  <button class="danger small" onClick={() => remove(key.access)}>
+                  <button type="button" class="danger small" onClick={() => remove(key.access)}>
                     Delete
                   </button>
                 </td>
@@ -238,7 +238,7 @@ export function AuditPage() {
             </thead>
             <tbody>
               {data.audit_events.map((event: any) => (
-                <tr>
+                <tr key={event.id}>
                   <td>{formatTime(event.create_time)}</td>
                   <td>{event.actor}</td>
                   <td>{event.action}</td>

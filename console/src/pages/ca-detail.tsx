@@ -32,7 +32,7 @@ function Facts({ ca }: { ca: Ca }) {
     <table class="facts">
       <tbody>
         {rows.map(([label, value]) => (
-          <tr>
+          <tr key={label}>
             <th>{label}</th>
             <td>{value === null || value === undefined || value === '' ? '–' : String(value)}</td>
           </tr>
@@ -55,7 +55,7 @@ function Facts({ ca }: { ca: Ca }) {
           <th>URN</th>
           <td>
             <code data-test="urn">{ca.urn}</code>{' '}
-            <button
+            <button type="button"
               class="small"
               onClick={() => navigator.clipboard.writeText(ca.urn).then(() => setCopied(true), () => setCopied(false))}
             >
@@ -99,7 +99,7 @@ function Revocation({ ca, onChange }: { ca: Ca; onChange: () => void }) {
         </p>
       )}
       <p>
-        OCSP responder: <button onClick={() => ocsp(true)}>Enable</button> <button onClick={() => ocsp(false)}>Disable</button>
+        OCSP responder: <button type="button" onClick={() => ocsp(true)}>Enable</button> <button type="button" onClick={() => ocsp(false)}>Disable</button>
       </p>
       <ErrorBanner error={action.error} />
     </div>
@@ -121,7 +121,7 @@ function Tags({ ca }: { ca: Ca }) {
     <div class="panel">
       <h3>Tags</h3>
       <ErrorBanner error={error} />
-      <p>{data?.tags.length ? data.tags.map((t) => <span class="badge">{`${t.key}=${t.value}`}</span>) : 'No tags'}</p>
+      <p>{data?.tags.length ? data.tags.map((t) => <span key={t.key} class="badge">{`${t.key}=${t.value}`}</span>) : 'No tags'}</p>
       <form class="row" onSubmit={add}>
         <input placeholder="key" value={tag.key} onInput={(e) => setTag({ ...tag, key: (e.target as HTMLInputElement).value })} />
         <input placeholder="value" value={tag.value} onInput={(e) => setTag({ ...tag, value: (e.target as HTMLInputElement).value })} />
@@ -148,14 +148,14 @@ function Lifecycle({ ca, onChange }: { ca: Ca; onChange: () => void }) {
   return (
     <div class="panel actions">
       <h3>Lifecycle</h3>
-      {ca.status === 'ACTIVED' && <button onClick={() => act('Disable this CA? It stops issuing.', () => json('POST', `${base}/disable`))}>Disable</button>}
-      {ca.status === 'DISABLED' && <button onClick={() => act('Enable this CA?', () => json('POST', `${base}/enable`))}>Enable</button>}
-      {ca.status === 'DELETED' && <button onClick={() => act('Restore this CA?', () => json('POST', `${base}/restore`))}>Restore</button>}
-      {['ACTIVED', 'DISABLED', 'EXPIRED'].includes(ca.status) && <button onClick={exportCa}>Download certificate and chain</button>}
+      {ca.status === 'ACTIVED' && <button type="button" onClick={() => act('Disable this CA? It stops issuing.', () => json('POST', `${base}/disable`))}>Disable</button>}
+      {ca.status === 'DISABLED' && <button type="button" onClick={() => act('Enable this CA?', () => json('POST', `${base}/enable`))}>Enable</button>}
+      {ca.status === 'DELETED' && <button type="button" onClick={() => act('Restore this CA?', () => json('POST', `${base}/restore`))}>Restore</button>}
+      {['ACTIVED', 'DISABLED', 'EXPIRED'].includes(ca.status) && <button type="button" onClick={exportCa}>Download certificate and chain</button>}
       {['PENDING', 'DISABLED', 'EXPIRED'].includes(ca.status) && (
         <span class="row">
           <input name="pending_days" type="number" min="7" max="30" value={pendingDays} onInput={(e) => setPendingDays((e.target as HTMLInputElement).value)} />
-          <button
+          <button type="button"
             class="danger"
             onClick={() =>
               act(`Schedule the deletion of this CA in ${pendingDays} days?`, () => json('DELETE', base, { query: { pending_days: pendingDays } }))
@@ -169,10 +169,10 @@ function Lifecycle({ ca, onChange }: { ca: Ca; onChange: () => void }) {
         <span class="row">
           <select name="ca_reason" value={reason} onChange={(e) => setReason((e.target as HTMLSelectElement).value)}>
             {REVOCATION_REASONS.map((r) => (
-              <option>{r}</option>
+              <option key={r}>{r}</option>
             ))}
           </select>
-          <button class="danger" onClick={() => act('Revoke this subordinate CA? This cannot be undone.', () => json('POST', `${base}/revoke`, { body: { reason } }))}>
+          <button type="button" class="danger" onClick={() => act('Revoke this subordinate CA? This cannot be undone.', () => json('POST', `${base}/revoke`, { body: { reason } }))}>
             Revoke CA
           </button>
         </span>
@@ -210,7 +210,7 @@ function Activation({ ca, onChange }: { ca: Ca; onChange: () => void }) {
       <ErrorBanner error={csr.error} />
       {csr.data && (
         <p>
-          <button onClick={() => download(`${ca.ca_id}.csr`, csr.data!.csr)}>Download CSR</button>
+          <button type="button" onClick={() => download(`${ca.ca_id}.csr`, csr.data!.csr)}>Download CSR</button>
         </p>
       )}
       <form onSubmit={importSigned}>
@@ -229,10 +229,10 @@ function Activation({ ca, onChange }: { ca: Ca; onChange: () => void }) {
           {(issuers.data ?? [])
             .filter((other) => other.status === 'ACTIVED' && other.ca_id !== ca.ca_id)
             .map((other) => (
-              <option value={other.ca_id}>{other.distinguished_name?.common_name}</option>
+              <option key={other.ca_id} value={other.ca_id}>{other.distinguished_name?.common_name}</option>
             ))}
         </select>
-        <button onClick={activate}>Activate (1 year)</button>
+        <button type="button" onClick={activate}>Activate (1 year)</button>
       </p>
       <ErrorBanner error={action.error} />
     </div>
@@ -294,7 +294,7 @@ function Issue({ ca, onIssued }: { ca: Ca; onIssued: (id: string) => void }) {
           <Field label="Key algorithm">
             <select name="cert_key_algorithm" value={form.key_algorithm} onChange={set('key_algorithm')}>
               {KEY_ALGORITHMS.map((alg) => (
-                <option>{alg}</option>
+                <option key={alg}>{alg}</option>
               ))}
             </select>
           </Field>

@@ -17,8 +17,8 @@ export async function allCas(): Promise<Ca[]> {
   }
 }
 
-function Node({ ca, children }: { ca: Ca; children: Map<string, Ca[]> }) {
-  const below = children.get(ca.ca_id) ?? [];
+function Node({ ca, subordinates }: { ca: Ca; subordinates: Map<string, Ca[]> }) {
+  const below = subordinates.get(ca.ca_id) ?? [];
   return (
     <li>
       <div class="node" data-test="ca-node">
@@ -34,7 +34,7 @@ function Node({ ca, children }: { ca: Ca; children: Map<string, Ca[]> }) {
       {below.length > 0 && (
         <ul>
           {below.map((child) => (
-            <Node key={child.ca_id} ca={child} children={children} />
+            <Node key={child.ca_id} ca={child} subordinates={subordinates} />
           ))}
         </ul>
       )}
@@ -101,27 +101,27 @@ function CreateCa({ cas, onCreated }: { cas: Ca[]; onCreated: (id: string) => vo
             <select name="issuer_id" value={form.issuer_id} onChange={set('issuer_id')}>
               <option value="">external parent (stays PENDING)</option>
               {issuers.map((ca) => (
-                <option value={ca.ca_id}>{ca.distinguished_name?.common_name}</option>
+                <option key={ca.ca_id} value={ca.ca_id}>{ca.distinguished_name?.common_name}</option>
               ))}
             </select>
           </Field>
         )}
         {DN_FIELDS.map(([name, label]) => (
-          <Field label={label}>
+          <Field key={name} label={label}>
             <input name={name} value={form[name] ?? ''} onInput={set(name)} />
           </Field>
         ))}
         <Field label="Key algorithm">
           <select name="key_algorithm" value={form.key_algorithm} onChange={set('key_algorithm')}>
             {KEY_ALGORITHMS.map((alg) => (
-              <option>{alg}</option>
+              <option key={alg}>{alg}</option>
             ))}
           </select>
         </Field>
         <Field label="Signature hash">
           <select name="signature_algorithm" value={form.signature_algorithm} onChange={set('signature_algorithm')}>
             {HASHES.map((hash) => (
-              <option>{hash}</option>
+              <option key={hash}>{hash}</option>
             ))}
           </select>
         </Field>
@@ -155,16 +155,16 @@ export function CaTreePage() {
   if (error) return <ErrorBanner error={error} />;
   if (!cas) return <p>Loading…</p>;
   const ids = new Set(cas.map((ca) => ca.ca_id));
-  const children = new Map<string, Ca[]>();
+  const subordinates = new Map<string, Ca[]>();
   for (const ca of cas) {
-    if (ca.issuer_id && ids.has(ca.issuer_id)) children.set(ca.issuer_id, [...(children.get(ca.issuer_id) ?? []), ca]);
+    if (ca.issuer_id && ids.has(ca.issuer_id)) subordinates.set(ca.issuer_id, [...(subordinates.get(ca.issuer_id) ?? []), ca]);
   }
   const roots = cas.filter((ca) => !ca.issuer_id || !ids.has(ca.issuer_id));
   return (
     <section>
       <header class="bar">
         <h2>Certificate authorities</h2>
-        <button onClick={() => setCreating(!creating)}>{creating ? 'Close' : 'Create CA'}</button>
+        <button type="button" onClick={() => setCreating(!creating)}>{creating ? 'Close' : 'Create CA'}</button>
       </header>
       {creating && (
         <CreateCa
@@ -180,7 +180,7 @@ export function CaTreePage() {
       ) : (
         <ul class="tree" data-test="ca-tree">
           {roots.map((ca) => (
-            <Node key={ca.ca_id} ca={ca} children={children} />
+            <Node key={ca.ca_id} ca={ca} subordinates={subordinates} />
           ))}
         </ul>
       )}

@@ -36,7 +36,7 @@ export function CertificateTable({ certificates }: { certificates: Certificate[]
       </thead>
       <tbody>
         {certificates.map((certificate) => (
-          <tr data-test="certificate-row">
+          <tr key={certificate.certificate_id} data-test="certificate-row">
             <td>
               <a href={`#/certificates/${certificate.certificate_id}`}>{certificate.distinguished_name?.common_name ?? certificate.certificate_id}</a>
             </td>
@@ -131,7 +131,10 @@ export function CertificatePage({ id }: { id: string }) {
     }
   };
   const remove = () => {
-    if (confirm(`Delete the record of "${name}"?`)) void action.run(() => json('DELETE', `${CERTIFICATES}/${id}`)).then((ok) => ok && (location.hash = '#/certificates'));
+    if (!confirm(`Delete the record of "${name}"?`)) return;
+    void action.run(() => json('DELETE', `${CERTIFICATES}/${id}`)).then((ok) => {
+      if (ok) location.hash = '#/certificates';
+    });
   };
   /** The certificate followed by its chain up to the root: what a TLS server sends. */
   const pemBundle = () =>
@@ -165,17 +168,17 @@ export function CertificatePage({ id }: { id: string }) {
       </table>
       <div class="panel actions">
         <h3>Download</h3>
-        <button onClick={pemBundle} data-test="download-bundle">PEM bundle (certificate + chain)</button>
+        <button type="button" onClick={pemBundle} data-test="download-bundle">PEM bundle (certificate + chain)</button>
         <span class="row">
           <select name="export_type" value={type} onChange={(e) => setType((e.target as HTMLSelectElement).value)}>
             {EXPORT_TYPES.map((exportType) => (
-              <option>{exportType}</option>
+              <option key={exportType}>{exportType}</option>
             ))}
           </select>
           {certificate.gen_mode !== 'CSR' && (type === 'IIS' || type === 'TOMCAT') && (
             <input name="export_password" type="password" placeholder="keystore password" value={password} onInput={(e) => setPassword((e.target as HTMLInputElement).value)} />
           )}
-          <button onClick={archive}>Download zip</button>
+          <button type="button" onClick={archive}>Download zip</button>
         </span>
       </div>
       <div class="panel actions">
@@ -184,15 +187,15 @@ export function CertificatePage({ id }: { id: string }) {
           <span class="row">
             <select name="reason" value={reason} onChange={(e) => setReason((e.target as HTMLSelectElement).value)}>
               {REVOCATION_REASONS.map((r) => (
-                <option>{r}</option>
+                <option key={r}>{r}</option>
               ))}
             </select>
-            <button class="danger" onClick={revoke}>
+            <button type="button" class="danger" onClick={revoke}>
               Revoke
             </button>
           </span>
         )}
-        <button class="danger" onClick={remove}>
+        <button type="button" class="danger" onClick={remove}>
           Delete record
         </button>
       </div>
