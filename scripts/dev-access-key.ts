@@ -12,6 +12,7 @@ import { ACTIONS } from '../src/auth/actions.ts';
 import { systemClock } from '../src/clock.ts';
 import { loadConfig } from '../src/config.ts';
 import { openRuntime } from '../src/runtime.ts';
+import { createSealer } from '../src/keystore/sealing.ts';
 import { createAccessKeyService } from '../src/services/access-keys/access-key-service.ts';
 import { systemContext } from '../src/services/context.ts';
 
@@ -24,7 +25,7 @@ if (!/^[^:\s]{1,64}$/.test(domain)) {
 }
 const runtime = await openRuntime(config);
 try {
-  const accessKeys = createAccessKeyService({ db: runtime.database.prisma, clock: systemClock, config });
+  const accessKeys = createAccessKeyService({ db: runtime.database.prisma, clock: systemClock, config, sealer: createSealer(config.masterKey) });
   const { key, secret } = await accessKeys.create(systemContext('dev-access-key', domain), new Set(ACTIONS), {
     description: values.description ?? 'development access key',
   });

@@ -7,6 +7,7 @@ import type { Config } from '../config.ts';
 import type { DatabaseHandle } from '../db/database.ts';
 import type { Job } from '../jobs/job-runner.ts';
 import type { KeyStores } from '../keystore/index.ts';
+import { createSealer } from '../keystore/sealing.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { createAcmeAdminService } from './acme/acme-admin-service.ts';
 import { acmeExpiryJob } from './acme/acme-jobs.ts';
@@ -43,24 +44,26 @@ export interface ServiceDependencies {
 export function createServices(deps: ServiceDependencies) {
   const { database, keyStores, clock, config, metrics, log } = deps;
   const db = database.prisma;
+  // One sealer for every service that seals or opens secrets under the master key (the key stores have their own).
+  const sealer = createSealer(config.masterKey);
   const configuredStores = [keyStores.software, ...(keyStores.pkcs11 ? [keyStores.pkcs11] : [])];
   // Called inside the CA, order and certificate transactions (see billing/usage-hooks.ts).
   const billingHooks = createBillingHooks(config.billing);
-  const issuance = createIssuanceService({ db, clock, config, keyStores, billing: billingHooks, metrics });
+  const issuance = createIssuanceService({ db, clock, config, keyStores, billing: billingHooks, metrics, sealer });
   const revocation = createRevocationServices({ db, database, clock, keyStores, config, metrics, log });
   return {
     billing: createBillingService({ db, config, hooks: billingHooks }),
     readiness: createReadinessService({ database, keyStores: configuredStores }),
-    accessKeys: createAccessKeyService({ db, clock, config }),
+    accessKeys: createAccessKeyService({ db, clock, config, sealer }),
     audit: createAuditService({ db }),
     issuance,
     ca: createCaService({ db, clock, config, keyStores, billing: billingHooks, crls: revocation.crls }),
     issuancePolicies: createIssuancePolicyService({ db, clock, config }),
-    acmeAdmin: createAcmeAdminService({ db, clock, config }),
+    acmeAdmin: createAcmeAdminService({ db, clock, config, sealer }),
     tags: createTagService({ db, clock, config }),
-    certificates: createCertificateService({ db, clock, config }),
+    certificates: createCertificateService({ db, clock, config, sealer }),
     revocation,
-    acme: createAcmeService({ db, clock, config, issuance, revocations: revocation.revocations, validator: createChallengeValidator(config.acme) }),
+    acme: createAcmeService({ db, clock, config, sealer, issuance, revocations: revocation.revocations, validator: createChallengeValidator(config.acme) }),
   };
 }
 export type Services = ReturnType<typeof createServices>;

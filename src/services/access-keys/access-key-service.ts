@@ -12,7 +12,7 @@ import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
 import type { AccessKey } from '../../db/generated/client.ts';
 import { errors } from '../../errors.ts';
-import { createSealer } from '../../keystore/sealing.ts';
+import type { Sealer } from '../../keystore/sealing.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import type { RequestContext } from '../context.ts';
 import { checkDescription, grantedActions, newAccessKeyId, newSecret } from './access-key-rules.ts';
@@ -48,11 +48,12 @@ export interface VerifiedKey {
 export interface AccessKeyServiceDeps {
   db: Db;
   clock: Clock;
-  config: Pick<Config, 'masterKey' | 'region'>;
+  config: Pick<Config, 'region'>;
+  /** The master-key sealer, built once at composition. */
+  sealer: Sealer;
 }
 
-export function createAccessKeyService({ db, clock, config }: AccessKeyServiceDeps) {
-  const sealer = createSealer(config.masterKey);
+export function createAccessKeyService({ db, clock, config , sealer }: AccessKeyServiceDeps) {
   const usable = (access: string, domainId?: string) => ({ access, status: ACTIVE, deletedAt: null, ...(domainId && { domainId }) });
 
   /** The key and its secret if it exists and is not deleted; undefined otherwise. */

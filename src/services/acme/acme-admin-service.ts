@@ -9,7 +9,7 @@ import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
 import { errors } from '../../errors.ts';
-import { createSealer } from '../../keystore/sealing.ts';
+import type { Sealer } from '../../keystore/sealing.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import { effectiveStatus, requireStatus } from '../ca/ca-rules.ts';
 import { findOwnCa, lockCaRow } from '../ca/issuer.ts';
@@ -21,7 +21,9 @@ import { parseAcmePolicy, storedAcmePolicy, type AcmePolicyDocument } from './ac
 export interface AcmeAdminServiceDeps {
   db: Db;
   clock: Clock;
-  config: Pick<Config, 'region' | 'publicBaseUrl' | 'masterKey'>;
+  config: Pick<Config, 'region' | 'publicBaseUrl'>;
+  /** The master-key sealer, built once at composition. */
+  sealer: Sealer;
 }
 
 export interface EabKeyObject {
@@ -37,8 +39,7 @@ export interface EabKeyObject {
 export const eabSealingAad = (kid: string): string => `acme-eab:${kid}`;
 export const directoryUrl = (publicBaseUrl: string, caId: string): string => `${publicBaseUrl}/acme/${caId}/directory`;
 
-export function createAcmeAdminService({ db, clock, config }: AcmeAdminServiceDeps) {
-  const sealer = createSealer(config.masterKey);
+export function createAcmeAdminService({ db, clock, config , sealer }: AcmeAdminServiceDeps) {
   const resolve = (ctx: RequestContext, reference: string) => resolveCaReference(reference, { region: config.region, domainId: ctx.domainId, field: 'ca_id' });
   const eabObject = (row: { kid: string; caId: string; createdAt: Date; revokedAt: Date | null }): EabKeyObject => ({
     kid: row.kid,

@@ -11,7 +11,7 @@ import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
 import type { AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder, CertificateAuthority } from '../../db/generated/client.ts';
 import { AppError, clientErrorOf } from '../../errors.ts';
-import { createSealer } from '../../keystore/sealing.ts';
+import type { Sealer } from '../../keystore/sealing.ts';
 import { parseCertificate } from '../../x509/certificate.ts';
 import { parseCsr } from '../../x509/csr.ts';
 import { parseIp, formatIp } from '../../x509/extensions.ts';
@@ -35,10 +35,12 @@ import { parseJws, payloadObject, publicJwk, requirePostAsGet, thumbprint, verif
 export interface AcmeServiceDeps {
   db: Db;
   clock: Clock;
-  config: Pick<Config, 'region' | 'publicBaseUrl' | 'masterKey'>;
+  config: Pick<Config, 'region' | 'publicBaseUrl'>;
   issuance: Pick<IssuanceService, 'createByCsr'>;
   revocations: Pick<RevocationServices['revocations'], 'revokeCertificate'>;
   validator: ChallengeValidator;
+  /** The master-key sealer, built once at composition. */
+  sealer: Sealer;
 }
 
 /** What an ACME route answers: status, JSON body (or PEM text), Location and Link headers. */
@@ -73,8 +75,7 @@ interface Signed {
 
 const iso = (date: Date | null | undefined): string | undefined => date?.toISOString();
 
-export function createAcmeService({ db, clock, config, issuance, revocations, validator }: AcmeServiceDeps) {
-  const sealer = createSealer(config.masterKey);
+export function createAcmeService({ db, clock, config, issuance, revocations, validator , sealer }: AcmeServiceDeps) {
 
   // -------------------------------------------------------------------------------------------------------------
   // Directory, nonces, request authentication

@@ -26,7 +26,7 @@ import { recordAudit } from '../audit/audit-log.ts';
 import type { BillingHooks } from '../billing/usage-hooks.ts';
 import type { CrlService } from '../revocation/crl-service.ts';
 import type { RequestContext, Tx } from '../context.ts';
-import { resolveCaReference } from '../urn.ts';
+import { parsePublicCaReference, resolveCaReference } from '../urn.ts';
 import { signCaCertificate } from './ca-certificate.ts';
 import { autoRenewFlags, toCaObject, type CaObject } from './ca-mapper.ts';
 import {
@@ -632,13 +632,9 @@ export function createCaService(deps: CaServiceDeps) {
 
   /** The §10.4 public certificate: any CA with a certificate, not removed; a URN must name the CA's own domain. */
   async function publicCertificate(reference: string): Promise<Uint8Array> {
-    const domainId = reference.startsWith('pca:') ? (reference.split(':')[2] ?? '') : undefined;
-    let id: string;
-    try {
-      id = resolveCaReference(reference, { region: config.region, domainId: domainId ?? '', field: 'ca_id' });
-    } catch {
-      throw errors.notFound(`CA ${reference}`);
-    }
+    const parsed = parsePublicCaReference(reference, config.region);
+    if (!parsed) throw errors.notFound(`CA ${reference}`);
+    const { id, domainId } = parsed;
     const row = await db.certificateAuthority.findFirst({ where: { id, certificateDer: { not: null }, ...existingCa(clock.now()) } });
     if (!row || (domainId !== undefined && row.domainId !== domainId)) throw errors.notFound(`CA ${id}`);
     return new Uint8Array(row.certificateDer!);

@@ -8,7 +8,7 @@ import type { Db } from '../../db/database.ts';
 import { Prisma } from '../../db/generated/client.ts';
 import { errors } from '../../errors.ts';
 import { buildCertificateExport, type CertificateExport } from '../../export/export-bundle.ts';
-import { createSealer } from '../../keystore/sealing.ts';
+import type { Sealer } from '../../keystore/sealing.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import { caChain } from '../ca/issuer.ts';
 import type { RequestContext } from '../context.ts';
@@ -20,7 +20,9 @@ import type { CertificateSortKey, ExportRequest, ListCertificatesQuery } from '.
 export interface CertificateServiceDeps {
   db: Db;
   clock: Clock;
-  config: Pick<Config, 'region' | 'masterKey' | 'quotas'>;
+  config: Pick<Config, 'region' | 'quotas'>;
+  /** The master-key sealer, built once at composition. */
+  sealer: Sealer;
 }
 
 const SORT_COLUMNS: Record<CertificateSortKey, Prisma.Sql> = {
@@ -41,7 +43,7 @@ export function parseCompressed(value: unknown): boolean {
 
 export function createCertificateService(deps: CertificateServiceDeps) {
   const { db, clock, config } = deps;
-  const sealer = createSealer(config.masterKey);
+  const { sealer } = deps;
 
   /**
    * A certificate of the domain, or (extension) the certificate of a CSR-issued INTERMEDIATE_CA: create-by-CSR

@@ -10,7 +10,7 @@ import { insertRows } from '../../db/bulk-insert.ts';
 import { isUniqueViolation, type Db } from '../../db/database.ts';
 import { clientErrorOf, errors } from '../../errors.ts';
 import type { KeyStores } from '../../keystore/index.ts';
-import { createSealer } from '../../keystore/sealing.ts';
+import type { Sealer } from '../../keystore/sealing.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import { keyFamily, type HashAlgorithm } from '../../x509/algorithms.ts';
 import { buildCertificate, randomSerial, serialToHex, type CertificateProfile } from '../../x509/certificate.ts';
@@ -56,10 +56,12 @@ export interface ParsedCsrObject {
 export interface IssuanceServiceDeps {
   db: Db;
   clock: Clock;
-  config: Pick<Config, 'region' | 'publicBaseUrl' | 'masterKey' | 'quotas'>;
+  config: Pick<Config, 'region' | 'publicBaseUrl' | 'quotas'>;
   keyStores: KeyStores;
   billing: Pick<BillingHooks, 'recordCertificateIssue' | 'recordCertificateIssues'>;
   metrics: Pick<Metrics, 'certificatesIssued'>;
+  /** The master-key sealer, built once at composition. */
+  sealer: Sealer;
 }
 
 export const ENDPOINT = { create: 'POST /v1/private-certificates', createByCsr: 'POST /v1/private-certificates/csr' } as const;
@@ -95,7 +97,7 @@ interface BatchedIssuance {
 
 export function createIssuanceService(deps: IssuanceServiceDeps) {
   const { db, clock, config } = deps;
-  const sealer = createSealer(config.masterKey);
+  const { sealer } = deps;
 
   const issuingCas = createIssuingCaLoader({ config, keyStores: deps.keyStores });
   const planner = createIssuancePlanner({ db, clock, config, issuingCas });

@@ -29,7 +29,8 @@ import {
 } from '../../x509/ocsp.ts';
 import { releasedBefore } from '../billing/prepaid.ts';
 import { maySign } from './crl-service.ts';
-import { parsePublicCaReference, type ServedCa } from './served-ca.ts';
+import { parsePublicCaReference } from '../urn.ts';
+import type { ServedCa } from './served-ca.ts';
 
 export interface OcspResponderDeps {
   database: Pick<DatabaseHandle, 'query'>;
