@@ -28,6 +28,7 @@ import type { CrlService } from '../revocation/crl-service.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { parsePublicCaReference, resolveCaReference } from '../urn.ts';
 import { signCaCertificate } from './ca-certificate.ts';
+import type { ActivateCaInput, CaSpecInput, CreateCaInput, CrlConfigurationInput, ImportCaInput, ListCaQuery, OrderCaInput } from './ca-input.ts';
 import { autoRenewFlags, toCaObject, type CaObject } from './ca-mapper.ts';
 import {
   CA_STATUSES,
@@ -54,51 +55,6 @@ export interface CaServiceDeps {
   /** Called inside our transactions (src/services/billing/usage-hooks.ts). */
   billing: Omit<BillingHooks, 'recordCertificateIssue'>;
   crls: Pick<CrlService, 'signStale'>;
-}
-
-export interface CrlConfigurationInput {
-  enabled: boolean;
-  crl_name?: string | null;
-  obs_bucket_name?: string | null;
-  valid_days?: number | null;
-}
-
-export interface CreateCaInput {
-  type?: string;
-  distinguished_name?: unknown;
-  key_algorithm?: string;
-  signature_algorithm?: string;
-  validity?: Validity;
-  issuer_id?: string;
-  path_length?: number;
-  key_usages?: string[];
-  crl_configuration?: CrlConfigurationInput;
-  enterprise_project_id?: string;
-  ca_id?: string;
-  /** RFC 5280 name constraints for the CA's certificate (issue #19). */
-  name_constraints?: unknown;
-}
-
-export type ActivateCaInput = CreateCaInput;
-
-export interface OrderCaInput {
-  period_type: number;
-  period_num: number;
-  is_auto_renew: number;
-  subscription_num: number;
-  is_auto_pay?: number;
-  promotion_info?: string;
-  enterprise_project_id?: string;
-}
-
-export interface ListCaQuery {
-  limit: number;
-  offset: number;
-  name?: string;
-  status?: CaStatus;
-  type?: CaType;
-  sort_key: 'create_time' | 'common_name' | 'type' | 'ca_type' | 'not_after';
-  sort_dir: 'ASC' | 'DESC';
 }
 
 export const PENDING_DAYS = { min: 7, max: 30, default: 7 } as const;
@@ -139,7 +95,7 @@ interface CaSpec {
   nameConstraints: NameConstraints | null;
 }
 
-function specOf(input: CreateCaInput): CaSpec {
+function specOf(input: CaSpecInput): CaSpec {
   const type = checkCaType(input.type);
   const dn = validateDistinguishedName(input.distinguished_name, { requireAll: true });
   const keyAlgorithm = checkKeyAlgorithm(input.key_algorithm);
@@ -391,7 +347,7 @@ export function createCaService(deps: CaServiceDeps) {
   }
 
   /** A configured PENDING subordinate keeps its type, DN and key; the request adds issuer, hash and validity. */
-  function storedSpecInput(row: CertificateAuthority, input: ActivateCaInput): CreateCaInput {
+  function storedSpecInput(row: CertificateAuthority, input: ActivateCaInput): CaSpecInput {
     return {
       type: row.type ?? undefined,
       distinguished_name: dnObject(row),
@@ -415,7 +371,7 @@ export function createCaService(deps: CaServiceDeps) {
     return { csr: toPem('CERTIFICATE REQUEST', der) };
   }
 
-  async function importCertificate(ctx: RequestContext, reference: string, input: { certificate: string; certificate_chain?: string }): Promise<void> {
+  async function importCertificate(ctx: RequestContext, reference: string, input: ImportCaInput): Promise<void> {
     const caId = resolve(ctx, reference);
     const mismatch = () => errors.conflictingState('certificate must be issued from the CSR exported from this CA');
     const requireImportable = (row: CertificateAuthority) => {

@@ -3,76 +3,27 @@
  * export, enable, disable, delete, restore, quota; and the fixed §4.5 endpoints.
  */
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify';
-import type { TSchema } from 'typebox';
-import { Type } from 'typebox';
-import type { Action } from '../../../auth/actions.ts';
-import type { ActivateCaInput, CreateCaInput, ListCaQuery as ListQuery, OrderCaInput } from '../../../services/ca/ca-service.ts';
-import type { FieldErrorCodes } from '../../error-handler.ts';
+import type { FastifyRequest } from 'fastify';
+import { Type, type TSchema } from 'typebox';
+import { pageOf } from '../../../schemas/common.ts';
+import { ActivateCaBody, CreateCaBody, DeleteCaQuery, ImportBody, ListCaQuery, OrderBody } from '../../../services/ca/ca-input.ts';
+import { PENDING_DAYS } from '../../../services/ca/ca-service.ts';
 import { contextOf } from '../../request-context.ts';
-import { NoContent, errorResponses } from '../../../schemas/common.ts';
+import { noContent, routeOptions, type TypedApp } from '../../route-options.ts';
 import {
-  ActivateCaBody,
-  CaIdParams,
   CaIdResponse,
   CaObject,
   CaQuotaResponse,
-  CreateCaBody,
   CsrResponse,
-  DeleteCaQuery,
   ExportCaResponse,
-  ImportBody,
-  ListCaQuery,
   ListCaResponse,
-  OrderBody,
   OrderResponse,
+  byCaId as byId,
   caFieldErrors,
 } from './ca-schemas.ts';
 
 const CA = '/v1/private-certificate-authorities';
-const { 400: badRequest, 401: unauthorized, 403: forbidden, 404: notFound } = errorResponses;
-
-interface RouteSpec {
-  /** The permission the credential needs (§10.7). */
-  action: Action;
-  /** The operation's own audit action, when it is not the permission (refused calls are audited under it). */
-  auditAction?: string;
-  summary: string;
-  operationId: string;
-  params?: TSchema;
-  query?: TSchema;
-  body?: TSchema;
-  /** The 200 body; absent for 204 actions. */
-  ok?: TSchema;
-  fieldErrorCodes?: FieldErrorCodes;
-  /** When a route without path parameters still answers 404 (a body field names a CA that does not exist). */
-  notFound?: string;
-}
-
-/** The options every CA route shares: action, tags and the documented error responses. */
-export function routeOptions(spec: RouteSpec, tag = 'certificate-authorities'): RouteShorthandOptions {
-  return {
-    config: { action: spec.action, auditAction: spec.auditAction, fieldErrorCodes: spec.fieldErrorCodes },
-    schema: {
-      tags: [tag],
-      summary: spec.summary,
-      operationId: spec.operationId,
-      ...(spec.params ? { params: spec.params } : {}),
-      ...(spec.query ? { querystring: spec.query } : {}),
-      ...(spec.body ? { body: spec.body } : {}),
-      response: {
-        ...(spec.ok ? { 200: spec.ok } : { 204: NoContent }),
-        400: badRequest,
-        401: unauthorized,
-        403: forbidden,
-        ...(spec.params ? { 404: notFound } : spec.notFound ? { 404: { ...notFound, description: spec.notFound } } : {}),
-      },
-    },
-  };
-}
-
-const idOf = (request: FastifyRequest): string => (request.params as { ca_id: string }).ca_id;
-const noContent = (reply: FastifyReply) => reply.code(204).send();
+const tag = 'certificate-authorities';
 
 /** One agency id per domain, stable across calls (§4.5). */
 function agencyIdOf(domainId: string): string {
@@ -80,68 +31,107 @@ function agencyIdOf(domainId: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
-export async function caRoutes(app: FastifyInstance): Promise<void> {
+export async function caRoutes(app: TypedApp): Promise<void> {
   const { ca } = app.services;
-  const byId = { params: CaIdParams, fieldErrorCodes: { ca_id: caFieldErrors.ca_id } };
 
-  app.post(CA, routeOptions({ action: 'pca:ca:create', summary: 'Create a CA', operationId: 'createCertificateAuthority', body: CreateCaBody, ok: CaIdResponse, fieldErrorCodes: caFieldErrors, notFound: 'issuer_id (or ca_id) names no CA of the domain' }), (request) =>
-    ca.create(contextOf(request), request.body as CreateCaInput),
+  app.post(
+    CA,
+    routeOptions({ action: 'pca:ca:create', tag, summary: 'Create a CA', operationId: 'createCertificateAuthority', body: CreateCaBody, ok: CaIdResponse, fieldErrorCodes: caFieldErrors, notFound: 'issuer_id (or ca_id) names no CA of the domain' }),
+    async function createCa(request) {
+      return ca.create(contextOf(request), request.body);
+    },
   );
 
-  app.post(`${CA}/order`, routeOptions({ action: 'pca:ca:create', summary: 'Buy yearly/monthly CAs', operationId: 'createCertificateAuthorityOrder', body: OrderBody, ok: OrderResponse }), (request) =>
-    ca.order(contextOf(request), request.body as OrderCaInput),
+  app.post(
+    `${CA}/order`,
+    routeOptions({ action: 'pca:ca:create', tag, summary: 'Buy yearly/monthly CAs', operationId: 'createCertificateAuthorityOrder', body: OrderBody, ok: OrderResponse }),
+    async function orderCas(request) {
+      return ca.order(contextOf(request), request.body);
+    },
   );
 
-  app.get(CA, routeOptions({ action: 'pca:ca:list', summary: 'List CAs', operationId: 'listCertificateAuthority', query: ListCaQuery, ok: ListCaResponse }), (request) =>
-    ca.list(contextOf(request), request.query as ListQuery),
+  app.get(
+    CA,
+    routeOptions({ action: 'pca:ca:list', tag, summary: 'List CAs', operationId: 'listCertificateAuthority', query: ListCaQuery, ok: ListCaResponse }),
+    async function listCas(request) {
+      return ca.list(contextOf(request), { ...request.query, ...pageOf(request.query), sort_key: request.query.sort_key ?? 'create_time', sort_dir: request.query.sort_dir ?? 'DESC' });
+    },
   );
 
-  app.get(`${CA}/quotas`, routeOptions({ action: 'pca:ca:quota', summary: 'CA quota', operationId: 'showCertificateAuthorityQuota', ok: CaQuotaResponse }), (request) =>
-    ca.quota(contextOf(request)),
+  app.get(
+    `${CA}/quotas`,
+    routeOptions({ action: 'pca:ca:quota', tag, summary: 'CA quota', operationId: 'showCertificateAuthorityQuota', ok: CaQuotaResponse }),
+    async function showCaQuota(request) {
+      return ca.quota(contextOf(request));
+    },
   );
 
-  app.get(`${CA}/:ca_id`, routeOptions({ action: 'pca:ca:get', summary: 'Show a CA', operationId: 'showCertificateAuthority', ok: CaObject, ...byId }), (request) =>
-    ca.show(contextOf(request), idOf(request)),
+  app.get(
+    `${CA}/:ca_id`,
+    routeOptions({ action: 'pca:ca:get', tag, summary: 'Show a CA', operationId: 'showCertificateAuthority', ok: CaObject, ...byId }),
+    async function showCa(request) {
+      return ca.show(contextOf(request), request.params.ca_id);
+    },
   );
 
-  app.post(`${CA}/:ca_id/activate`, routeOptions({ action: 'pca:ca:create', auditAction: 'pca:ca:activate', summary: 'Activate a PENDING CA', operationId: 'issueCertificateAuthorityCertificate', body: ActivateCaBody, ...byId, fieldErrorCodes: caFieldErrors }), async (request, reply) => {
-    await ca.activate(contextOf(request), idOf(request), (request.body ?? {}) as ActivateCaInput);
-    return noContent(reply);
-  });
-
-  app.get(`${CA}/:ca_id/csr`, routeOptions({ action: 'pca:ca:export', summary: 'Export the CSR of a PENDING subordinate', operationId: 'exportCertificateAuthorityCsr', ok: CsrResponse, ...byId }), (request) =>
-    ca.exportCsr(contextOf(request), idOf(request)),
+  app.post(
+    `${CA}/:ca_id/activate`,
+    routeOptions({ action: 'pca:ca:create', auditAction: 'pca:ca:activate', tag, summary: 'Activate a PENDING CA', operationId: 'issueCertificateAuthorityCertificate', body: ActivateCaBody, ...byId, fieldErrorCodes: caFieldErrors }),
+    async function activateCa(request, reply) {
+      await ca.activate(contextOf(request), request.params.ca_id, request.body ?? {});
+      return noContent(reply);
+    },
   );
 
-  app.post(`${CA}/:ca_id/import`, routeOptions({ action: 'pca:ca:import', summary: 'Import the externally signed CA certificate', operationId: 'importCertificateAuthorityCertificate', body: ImportBody, ...byId }), async (request, reply) => {
-    await ca.importCertificate(contextOf(request), idOf(request), request.body as { certificate: string; certificate_chain?: string });
-    return noContent(reply);
-  });
-
-  app.post(`${CA}/:ca_id/export`, routeOptions({ action: 'pca:ca:export', summary: 'Export the CA certificate and chain', operationId: 'exportCertificateAuthorityCertificate', ok: ExportCaResponse, ...byId }), (request) =>
-    ca.exportCertificate(contextOf(request), idOf(request)),
+  app.get(
+    `${CA}/:ca_id/csr`,
+    routeOptions({ action: 'pca:ca:export', tag, summary: 'Export the CSR of a PENDING subordinate', operationId: 'exportCertificateAuthorityCsr', ok: CsrResponse, ...byId }),
+    async function exportCaCsr(request) {
+      return ca.exportCsr(contextOf(request), request.params.ca_id);
+    },
   );
 
-  const actions = [
+  app.post(
+    `${CA}/:ca_id/import`,
+    routeOptions({ action: 'pca:ca:import', tag, summary: 'Import the externally signed CA certificate', operationId: 'importCertificateAuthorityCertificate', body: ImportBody, ...byId }),
+    async function importCaCertificate(request, reply) {
+      await ca.importCertificate(contextOf(request), request.params.ca_id, request.body);
+      return noContent(reply);
+    },
+  );
+
+  app.post(
+    `${CA}/:ca_id/export`,
+    routeOptions({ action: 'pca:ca:export', tag, summary: 'Export the CA certificate and chain', operationId: 'exportCertificateAuthorityCertificate', ok: ExportCaResponse, ...byId }),
+    async function exportCaCertificate(request) {
+      return ca.exportCertificate(contextOf(request), request.params.ca_id);
+    },
+  );
+
+  const transitions = [
     ['enable', 'Enable a DISABLED CA', 'enableCertificateAuthority', 'pca:ca:create', ca.enable],
     ['disable', 'Disable an ACTIVED CA', 'disableCertificateAuthority', 'pca:ca:create', ca.disable],
     ['restore', 'Restore a CA scheduled for deletion', 'restoreCertificateAuthority', 'pca:ca:delete', ca.restore],
   ] as const;
-  for (const [verb, summary, operationId, action, run] of actions) {
-    app.post(`${CA}/:ca_id/${verb}`, routeOptions({ action, auditAction: `pca:ca:${verb}`, summary, operationId, ...byId }), async (request, reply) => {
-      await run(contextOf(request), idOf(request));
+  for (const [verb, summary, operationId, action, run] of transitions) {
+    app.post(`${CA}/:ca_id/${verb}`, routeOptions({ action, auditAction: `pca:ca:${verb}`, tag, summary, operationId, ...byId }), async function transitionCa(request, reply) {
+      await run(contextOf(request), request.params.ca_id);
       return noContent(reply);
     });
   }
 
-  app.delete(`${CA}/:ca_id`, routeOptions({ action: 'pca:ca:delete', summary: 'Schedule a CA deletion (PENDING: at once)', operationId: 'deleteCertificateAuthority', query: DeleteCaQuery, ...byId }), async (request, reply) => {
-    await ca.delete(contextOf(request), idOf(request), (request.query as { pending_days: number }).pending_days);
-    return noContent(reply);
-  });
+  app.delete(
+    `${CA}/:ca_id`,
+    routeOptions({ action: 'pca:ca:delete', tag, summary: 'Schedule a CA deletion (PENDING: at once)', operationId: 'deleteCertificateAuthority', query: DeleteCaQuery, ...byId }),
+    async function deleteCa(request, reply) {
+      await ca.delete(contextOf(request), request.params.ca_id, request.query.pending_days ?? PENDING_DAYS.default);
+      return noContent(reply);
+    },
+  );
 
   // §4.5: fixed answers for Huawei's OBS-based CRL publication (this service publishes CRLs itself).
   const fixed = (path: string, method: 'GET' | 'POST', operationId: string, summary: string, ok: TSchema, answer: (request: FastifyRequest) => unknown) =>
-    app.route({ method, url: `${CA}${path}`, ...routeOptions({ action: 'pca:ca:get', summary, operationId, ok }), handler: async (request) => answer(request) });
+    app.route({ method, url: `${CA}${path}`, ...routeOptions({ action: 'pca:ca:get', tag, summary, operationId, ok }), handler: async (request) => answer(request) });
   const Granted = Type.Object({ agency_granted: Type.String() });
   const AgencyId = Type.Object({ agency_id: Type.String() });
   const granted = () => ({ agency_granted: 'true' });

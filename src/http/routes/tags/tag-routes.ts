@@ -1,14 +1,19 @@
 /** Tags and resource instances (§4.3; §4.1 rows 18-24 for CAs, 34-40 for certificates). */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Type, type TSchema } from 'typebox';
+import { Type, type Static, type TSchema } from 'typebox';
 import type { Action } from '../../../auth/actions.ts';
 import { ErrorCode } from '../../../errors.ts';
 import type { TaggedResourceType } from '../../../services/tags/tag-service.ts';
 import { contextOf } from '../../request-context.ts';
 import { UUID_PATTERN } from '../../../schemas/common.ts';
-import { routeOptions } from '../ca/ca-routes.ts';
-import { CaIdParams, CaObject, CountResponse, DomainTagsResponse, ResourceFilterBody, ResourceTag, TagBody, TagsBody, TagsResponse } from '../ca/ca-schemas.ts';
+import { CaIdParams } from '../../../services/ca/ca-input.ts';
+import { noContent, routeOptions, type TypedApp } from '../../route-options.ts';
+import { CaObject, CountResponse, DomainTagsResponse, ResourceFilterBody, ResourceTag, TagBody, TagsBody, TagsResponse } from '../ca/ca-schemas.ts';
 import { CertificateObject } from '../certificates/certificate-schemas.ts';
+
+const CertificateIdParams = Type.Object({ certificate_id: Type.String({ pattern: UUID_PATTERN }) });
+
+/** The tagged resource a path names. */
+const resourceIdOf = (params: Static<ResourceKind['params']>): string => ('ca_id' in params ? params.ca_id : params.certificate_id);
 
 interface ResourceKind {
   type: TaggedResourceType;
@@ -20,13 +25,12 @@ interface ResourceKind {
   actions: { read: Action; write: Action; list: Action };
   /** Audit names of the tag writes (the write permission is a catalogue action of another operation). */
   operations: { tag: string; untag: string };
-  params: ReturnType<typeof Type.Object>;
+  params: typeof CaIdParams | typeof CertificateIdParams;
   paramError: ErrorCode;
   detail: TSchema;
 }
 
-const KINDS: ResourceKind[] = [
-  {
+const CaKind: ResourceKind = {
     type: 'CA',
     prefix: '/v1/private-certificate-authorities',
     param: 'ca_id',
@@ -37,8 +41,9 @@ const KINDS: ResourceKind[] = [
     params: CaIdParams,
     paramError: ErrorCode.InvalidCaId,
     detail: CaObject,
-  },
-  {
+};
+
+const CertificateKind: ResourceKind = {
     type: 'CERTIFICATE',
     prefix: '/v1/private-certificates',
     param: 'certificate_id',
@@ -46,51 +51,49 @@ const KINDS: ResourceKind[] = [
     tag: 'certificates',
     actions: { read: 'pca:cert:get', write: 'pca:cert:delete', list: 'pca:cert:list' },
     operations: { tag: 'pca:cert:tag', untag: 'pca:cert:untag' },
-    params: Type.Object({ certificate_id: Type.String({ pattern: UUID_PATTERN }) }),
+    params: CertificateIdParams,
     paramError: ErrorCode.InvalidParameterFormat,
     detail: CertificateObject,
-  },
-];
+};
 
-function registerKind(app: FastifyInstance, kind: ResourceKind): void {
+function registerKind(app: TypedApp, kind: ResourceKind): void {
   const { tags } = app.services;
-  const id = (request: FastifyRequest) => (request.params as Record<string, string>)[kind.param];
-  const byId = { params: kind.params, fieldErrorCodes: { [kind.param]: kind.paramError } };
+  const byId = { params: kind.params, fieldErrorCodes: { [kind.param]: kind.paramError }, tag: kind.tag };
   const base = `${kind.prefix}/:${kind.param}/tags`;
-  const options = (spec: Parameters<typeof routeOptions>[0]) => routeOptions(spec, kind.tag);
   const write = kind.actions.write;
   const { tag, untag } = kind.operations;
 
-  app.post(base, options({ action: write, auditAction: tag, summary: 'Add or replace one tag', operationId: `create${kind.sdkName}Tag`, body: TagBody, ...byId }), async (request, reply) => {
-    await tags.createOne(contextOf(request), kind.type, id(request), (request.body as { tag: unknown }).tag, tag);
-    return reply.code(204).send();
+  app.post(base, routeOptions({ action: write, auditAction: tag, summary: 'Add or replace one tag', operationId: `create${kind.sdkName}Tag`, body: TagBody, ...byId }), async (request, reply) => {
+    await tags.createOne(contextOf(request), kind.type, resourceIdOf(request.params), request.body.tag, tag);
+    return noContent(reply);
   });
-  app.post(`${base}/create`, options({ action: write, auditAction: tag, summary: 'Add or replace tags', operationId: `batchCreate${kind.sdkName}Tags`, body: TagsBody, ...byId }), async (request, reply) => {
-    await tags.createMany(contextOf(request), kind.type, id(request), (request.body as { tags: unknown }).tags, tag);
-    return reply.code(204).send();
+  app.post(`${base}/create`, routeOptions({ action: write, auditAction: tag, summary: 'Add or replace tags', operationId: `batchCreate${kind.sdkName}Tags`, body: TagsBody, ...byId }), async (request, reply) => {
+    await tags.createMany(contextOf(request), kind.type, resourceIdOf(request.params), request.body.tags, tag);
+    return noContent(reply);
   });
-  app.delete(`${base}/delete`, options({ action: write, auditAction: untag, summary: 'Remove tags by key', operationId: `batchDelete${kind.sdkName}Tags`, body: TagsBody, ...byId }), async (request, reply) => {
-    await tags.deleteMany(contextOf(request), kind.type, id(request), (request.body as { tags: unknown }).tags, untag);
-    return reply.code(204).send();
+  app.delete(`${base}/delete`, routeOptions({ action: write, auditAction: untag, summary: 'Remove tags by key', operationId: `batchDelete${kind.sdkName}Tags`, body: TagsBody, ...byId }), async (request, reply) => {
+    await tags.deleteMany(contextOf(request), kind.type, resourceIdOf(request.params), request.body.tags, untag);
+    return noContent(reply);
   });
-  app.get(base, options({ action: kind.actions.read, summary: 'Tags of one resource', operationId: `list${kind.sdkName}Tags`, ok: TagsResponse, ...byId }), (request) =>
-    tags.list(contextOf(request), kind.type, id(request)),
+  app.get(base, routeOptions({ action: kind.actions.read, summary: 'Tags of one resource', operationId: `list${kind.sdkName}Tags`, ok: TagsResponse, ...byId }), (request) =>
+    tags.list(contextOf(request), kind.type, resourceIdOf(request.params)),
   );
-  app.get(`${kind.prefix}/tags`, options({ action: kind.actions.list, summary: 'Every tag key of the domain with its values', operationId: `listDomain${kind.sdkName}Tags`, ok: DomainTagsResponse }), (request) =>
+  app.get(`${kind.prefix}/tags`, routeOptions({ action: kind.actions.list, tag: kind.tag, summary: 'Every tag key of the domain with its values', operationId: `listDomain${kind.sdkName}Tags`, ok: DomainTagsResponse }), (request) =>
     tags.domainTags(contextOf(request), kind.type),
   );
   const Resources = Type.Object({
     total_count: Type.Integer(),
     resources: Type.Array(Type.Object({ resource_id: Type.String(), resource_name: Type.String(), resource_detail: kind.detail, tags: Type.Array(ResourceTag) })),
   });
-  app.post(`${kind.prefix}/resource-instances/filter`, options({ action: kind.actions.list, summary: 'Resources filtered by tags and name', operationId: `list${kind.sdkName}ResourceInstances`, body: ResourceFilterBody, ok: Resources }), (request) =>
+  app.post(`${kind.prefix}/resource-instances/filter`, routeOptions({ action: kind.actions.list, tag: kind.tag, summary: 'Resources filtered by tags and name', operationId: `list${kind.sdkName}ResourceInstances`, body: ResourceFilterBody, ok: Resources }), (request) =>
     tags.filter(contextOf(request), kind.type, request.body),
   );
-  app.post(`${kind.prefix}/resource-instances/count`, options({ action: kind.actions.list, summary: 'Count of resources matching tags and name', operationId: `count${kind.sdkName}ResourceInstances`, body: ResourceFilterBody, ok: CountResponse }), (request) =>
+  app.post(`${kind.prefix}/resource-instances/count`, routeOptions({ action: kind.actions.list, tag: kind.tag, summary: 'Count of resources matching tags and name', operationId: `count${kind.sdkName}ResourceInstances`, body: ResourceFilterBody, ok: CountResponse }), (request) =>
     tags.count(contextOf(request), kind.type, request.body),
   );
 }
 
-export async function tagRoutes(app: FastifyInstance): Promise<void> {
-  for (const kind of KINDS) registerKind(app, kind);
+export async function tagRoutes(app: TypedApp): Promise<void> {
+  registerKind(app, CaKind);
+  registerKind(app, CertificateKind);
 }
