@@ -120,7 +120,7 @@ try {
   const of = (rows: Record<string, number | string>[], key: string) => median(rows.map((row) => Number(row[key])));
   const rows: [string, number][] = [
     ['node start → bundle imported', of(runs, 'imported')],
-    ['app built (config, pool, key stores, routes, Swagger)', of(runs, 'built') - of(runs, 'imported')],
+    ['app built (config, pool, key stores, routes)', of(runs, 'built') - of(runs, 'imported')],
     ['ready + first database query', of(runs, 'ready') - of(runs, 'built')],
     ['**init total** (process start → handler exported)', of(runs, 'init')],
     ['first request: issue a certificate (Prisma compiler, transaction, signing)', of(runs, 'firstIssued') - of(runs, 'init')],
