@@ -53,7 +53,7 @@ export interface AccessKeyServiceDeps {
   sealer: Sealer;
 }
 
-export function createAccessKeyService({ db, clock, config , sealer }: AccessKeyServiceDeps) {
+export function createAccessKeyService({ db, clock, config, sealer }: AccessKeyServiceDeps) {
   const usable = (access: string, domainId?: string) => ({ access, status: ACTIVE, deletedAt: null, ...(domainId && { domainId }) });
 
   /** The key and its secret if it exists and is not deleted; undefined otherwise. */

@@ -39,7 +39,7 @@ export interface EabKeyObject {
 export const eabSealingAad = (kid: string): string => `acme-eab:${kid}`;
 export const directoryUrl = (publicBaseUrl: string, caId: string): string => `${publicBaseUrl}/acme/${caId}/directory`;
 
-export function createAcmeAdminService({ db, clock, config , sealer }: AcmeAdminServiceDeps) {
+export function createAcmeAdminService({ db, clock, config, sealer }: AcmeAdminServiceDeps) {
   const resolve = (ctx: RequestContext, reference: string) => resolveCaReference(reference, { region: config.region, domainId: ctx.domainId, field: 'ca_id' });
   const eabObject = (row: { kid: string; caId: string; createdAt: Date; revokedAt: Date | null }): EabKeyObject => ({
     kid: row.kid,

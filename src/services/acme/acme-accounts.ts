@@ -1,0 +1,107 @@
+/** ACME accounts (RFC 8555 §7.3): created only through External Account Binding, updated, re-keyed, listed. */
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../../clock.ts';
+import type { Db } from '../../db/database.ts';
+import type { Sealer } from '../../keystore/sealing.ts';
+import { recordAudit } from '../audit/audit-log.ts';
+import { eabSealingAad } from './acme-admin-service.ts';
+import { contacts } from './acme-identifiers.ts';
+import { accountObject } from './acme-objects.ts';
+import { AcmeProblem, problem } from './acme-problems.ts';
+import { contextOf, type AcmeReply, type AcmeRequests, type Directory } from './acme-requests.ts';
+import { parseJws, payloadObject, publicJwk, requirePostAsGet, thumbprint, verifyEab, verifyJws, type Jwk } from './jws.ts';
+
+export function createAcmeAccounts({ db, clock, sealer, requests }: { db: Db; clock: Clock; sealer: Sealer; requests: Pick<AcmeRequests, 'authenticate'> }) {
+  const { authenticate } = requests;
+
+  async function hmacKeyOf(directory: Directory, kid: string): Promise<Buffer | null> {
+    const key = await db.acmeEabKey.findUnique({ where: { kid } });
+    if (!key || key.revokedAt || key.caId !== directory.ca.id || key.domainId !== directory.ca.domainId) return null;
+    return Buffer.from(sealer.unseal(key.sealedHmacKey, eabSealingAad(kid)));
+  }
+
+  async function newAccount(reference: string, url: string, body: unknown, requestId: string): Promise<AcmeReply> {
+    const { jws, directory } = await authenticate(reference, url, body, 'jwk');
+    const payload = payloadObject(jws);
+    const jwk = publicJwk(jws.header.jwk!);
+    const print = thumbprint(jwk);
+    const existing = await db.acmeAccount.findUnique({ where: { caId_thumbprint: { caId: directory.ca.id, thumbprint: print } } });
+    if (existing) return { status: 200, body: accountObject(directory.base, existing), location: `${directory.base}/account/${existing.id}` };
+    if (payload.onlyReturnExisting === true) throw problem('accountDoesNotExist', 'no account exists with this key');
+    if (payload.externalAccountBinding === undefined) throw problem('externalAccountRequired', 'this CA requires External Account Binding: ask its owner for an EAB key');
+    const contact = contacts(payload.contact);
+    const kid = await verifyEab(payload.externalAccountBinding, jwk, url, (name) => hmacKeyOf(directory, name));
+    const id = randomUUID();
+    try {
+      const account = await db.$transaction(async (tx) => {
+        const created = await tx.acmeAccount.create({
+          data: { id, domainId: directory.ca.domainId, caId: directory.ca.id, eabKid: kid, thumbprint: print, jwk: jwk as object, status: 'valid', contact, createdAt: clock.now() },
+        });
+        await recordAudit(tx, { domainId: created.domainId, actor: `acme:eab:${kid}`, requestId }, { action: 'pca:acme:newAccount', resourceType: 'ACME_ACCOUNT', resourceId: id, detail: { ca_id: directory.ca.id, eab_kid: kid } });
+        return created;
+      });
+      return { status: 201, body: accountObject(directory.base, account), location: `${directory.base}/account/${id}` };
+    } catch (error) {
+      // The same key registered concurrently: answer with that account.
+      const raced = await db.acmeAccount.findUnique({ where: { caId_thumbprint: { caId: directory.ca.id, thumbprint: print } } });
+      if (!raced) throw error;
+      return { status: 200, body: accountObject(directory.base, raced), location: `${directory.base}/account/${raced.id}` };
+    }
+  }
+
+  async function updateAccount(reference: string, url: string, accountId: string, body: unknown, requestId: string): Promise<AcmeReply> {
+    const { jws, directory, account } = await authenticate(reference, url, body, 'kid');
+    if (account!.id !== accountId) throw problem('unauthorized', 'an account can only read or change itself');
+    let current = account!;
+    if (jws.payloadText !== '') {
+      const payload = payloadObject(jws);
+      const data: { contact?: string[]; status?: string } = {};
+      if (payload.contact !== undefined) data.contact = contacts(payload.contact);
+      if (payload.status !== undefined) {
+        if (payload.status !== 'deactivated') throw problem('malformed', 'an account status can only be changed to deactivated');
+        data.status = 'deactivated';
+      }
+      current = await db.$transaction(async (tx) => {
+        const updated = await tx.acmeAccount.update({ where: { id: current.id }, data });
+        if (data.status) await recordAudit(tx, contextOf(current, requestId), { action: 'pca:acme:deactivateAccount', resourceType: 'ACME_ACCOUNT', resourceId: current.id });
+        return updated;
+      });
+    }
+    return { status: 200, body: accountObject(directory.base, current), location: `${directory.base}/account/${current.id}` };
+  }
+
+  /** §7.3.5: the inner JWS, signed by the new key, names the account and its old key. */
+  async function keyChange(reference: string, url: string, body: unknown, requestId: string): Promise<AcmeReply> {
+    const { jws, directory, account } = await authenticate(reference, url, body, 'kid');
+    const inner = parseJws(payloadObject(jws));
+    if (!inner.header.jwk) throw problem('malformed', 'the inner JWS must carry the new key as jwk');
+    if (inner.header.url !== url) throw problem('malformed', 'the inner JWS url must equal the outer one');
+    if (inner.header.nonce !== undefined) throw problem('malformed', 'the inner JWS must not carry a nonce');
+    verifyJws(inner, inner.header.jwk);
+    const change = payloadObject(inner);
+    if (change.account !== jws.header.kid) throw problem('malformed', 'the inner payload must name this account');
+    if (typeof change.oldKey !== 'object' || change.oldKey === null || thumbprint(change.oldKey as Jwk) !== account!.thumbprint) {
+      throw problem('unauthorized', "oldKey is not the account's current key");
+    }
+    const newKey = publicJwk(inner.header.jwk);
+    const print = thumbprint(newKey);
+    const holder = await db.acmeAccount.findUnique({ where: { caId_thumbprint: { caId: directory.ca.id, thumbprint: print } } });
+    if (holder) throw new AcmeProblem('malformed', 'the new key is already the key of an account', { status: 409, headers: { location: `${directory.base}/account/${holder.id}` } });
+    const updated = await db.$transaction(async (tx) => {
+      const row = await tx.acmeAccount.update({ where: { id: account!.id }, data: { jwk: newKey as object, thumbprint: print } });
+      await recordAudit(tx, contextOf(account!, requestId), { action: 'pca:acme:keyChange', resourceType: 'ACME_ACCOUNT', resourceId: account!.id, detail: { thumbprint: print } });
+      return row;
+    });
+    return { status: 200, body: accountObject(directory.base, updated), location: `${directory.base}/account/${updated.id}` };
+  }
+
+  async function listOrders(reference: string, url: string, accountId: string, body: unknown): Promise<AcmeReply> {
+    const { jws, directory, account } = await authenticate(reference, url, body, 'kid');
+    requirePostAsGet(jws);
+    if (account!.id !== accountId) throw problem('unauthorized', "an account can only list its own orders");
+    const orders = await db.acmeOrder.findMany({ where: { accountId }, orderBy: { createdAt: 'desc' }, take: 100, select: { id: true } });
+    return { status: 200, body: { orders: orders.map(({ id }) => `${directory.base}/order/${id}`) } };
+  }
+
+  return { newAccount, updateAccount, keyChange, listOrders };
+}
