@@ -5,20 +5,28 @@
  * Authentication is the JWS itself, so the routes are public to the REST auth hook; they are left out of the
  * OpenAPI document (the RFC is their contract).
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Type, type Static } from 'typebox';
 import { AcmeProblem } from '../../../services/acme/acme-problems.ts';
 import type { AcmeReply } from '../../../services/acme/acme-service.ts';
+import type { TypedApp } from '../../route-options.ts';
 
-type Params = { ca: string; id?: string };
+/** `:ca` on every route, `:id` on a resource's; a schema so the handlers get them typed (a path part is a string). */
+const AcmeParams = Type.Object({ ca: Type.String(), id: Type.Optional(Type.String()) });
+type Params = Static<typeof AcmeParams>;
+
+/** The CA a request names, read where the request's params are not typed (the error handler, every route's headers). */
+function caOf(request: FastifyRequest): string {
+  const params: unknown = request.params;
+  return typeof params === 'object' && params !== null && 'ca' in params && typeof params.ca === 'string' ? params.ca : '';
+}
 
 const MAX_JWS_BYTES = 64 * 1024;
 const JOSE = 'application/jose+json';
 
-export async function acmeRoutes(app: FastifyInstance): Promise<void> {
+export async function acmeRoutes(app: TypedApp): Promise<void> {
   const { acme } = app.services;
   const urlOf = (request: FastifyRequest): string => `${app.config.publicBaseUrl}${request.url}`;
-  const caOf = (request: FastifyRequest): string => (request.params as Params).ca;
-  const idOf = (request: FastifyRequest): string => (request.params as Params).id ?? '';
 
   app.addContentTypeParser(JOSE, { parseAs: 'buffer', bodyLimit: MAX_JWS_BYTES }, (_request, raw, done) => {
     try {
@@ -61,23 +69,23 @@ export async function acmeRoutes(app: FastifyInstance): Promise<void> {
     return answer.body === undefined ? reply.send() : reply.type('application/json').send(answer.body);
   };
 
-  const options = { config: { public: true }, schema: { hide: true } };
-  const post = (path: string, handle: (request: FastifyRequest) => Promise<AcmeReply>) => {
-    app.post(`/acme/:ca/${path}`, options, async (request, reply) => {
+  const options = { config: { public: true }, schema: { hide: true, params: AcmeParams } };
+  const post = (path: string, handle: (request: FastifyRequest, params: Params) => Promise<AcmeReply>) => {
+    app.post(`/acme/:ca/${path}`, options, async function acmePost(request, reply) {
       // §6.2: a body the app's other parsers accepted (application/json) is still refused.
       if (request.headers['content-type']?.split(';')[0]!.trim().toLowerCase() !== JOSE) {
         throw new AcmeProblem('malformed', `the Content-Type must be ${JOSE}`, { status: 415 });
       }
-      return send(request, reply, await handle(request));
+      return send(request, reply, await handle(request, request.params));
     });
     // §6.3: resources other than the directory and newNonce are read by POST-as-GET only.
-    app.get(`/acme/:ca/${path}`, options, async () => {
+    app.get(`/acme/:ca/${path}`, options, async function acmePostOnly() {
       throw new AcmeProblem('malformed', 'this resource answers POST only (read it by POST-as-GET)', { status: 405, headers: { allow: 'POST' } });
     });
   };
 
-  app.get('/acme/:ca/directory', options, async (request, reply) => {
-    const directory = await acme.directory(caOf(request));
+  app.get('/acme/:ca/directory', options, async function acmeDirectory(request, reply) {
+    const directory = await acme.directory(request.params.ca);
     reply.header('cache-control', 'no-store');
     return reply.type('application/json').send(directory);
   });
@@ -86,23 +94,23 @@ export async function acmeRoutes(app: FastifyInstance): Promise<void> {
       method,
       url: '/acme/:ca/new-nonce',
       ...options,
-      handler: async (request, reply) => {
-        await acme.checkDirectory(caOf(request));
+      handler: async function acmeNewNonce(request, reply) {
+        await acme.checkDirectory(request.params.ca);
         await headers(request, reply);
         return reply.code(method === 'HEAD' ? 200 : 204).send();
       },
     });
   }
-  post('new-account', (request) => acme.newAccount(caOf(request), urlOf(request), request.body, String(request.id)));
-  post('account/:id', (request) => acme.updateAccount(caOf(request), urlOf(request), idOf(request), request.body, String(request.id)));
-  post('key-change', (request) => acme.keyChange(caOf(request), urlOf(request), request.body, String(request.id)));
-  post('orders/:id', (request) => acme.listOrders(caOf(request), urlOf(request), idOf(request), request.body));
-  post('new-order', (request) => acme.newOrder(caOf(request), urlOf(request), request.body, String(request.id)));
-  post('order/:id', (request) => acme.getOrder(caOf(request), urlOf(request), idOf(request), request.body));
-  post('order/:id/finalize', (request) => acme.finalize(caOf(request), urlOf(request), idOf(request), request.body, String(request.id)));
-  post('authz/:id', (request) => acme.getAuthorization(caOf(request), urlOf(request), idOf(request), request.body));
-  post('chall/:id', (request) => acme.respondToChallenge(caOf(request), urlOf(request), idOf(request), request.body));
-  post('cert/:id', (request) => acme.certificateChain(caOf(request), urlOf(request), idOf(request), false, request.body));
-  post('cert/:id/alternate', (request) => acme.certificateChain(caOf(request), urlOf(request), idOf(request), true, request.body));
-  post('revoke-cert', (request) => acme.revokeCertificate(caOf(request), urlOf(request), request.body, String(request.id)));
+  post('new-account', (request, { ca }) => acme.newAccount(ca, urlOf(request), request.body, String(request.id)));
+  post('account/:id', (request, { ca, id = '' }) => acme.updateAccount(ca, urlOf(request), id, request.body, String(request.id)));
+  post('key-change', (request, { ca }) => acme.keyChange(ca, urlOf(request), request.body, String(request.id)));
+  post('orders/:id', (request, { ca, id = '' }) => acme.listOrders(ca, urlOf(request), id, request.body));
+  post('new-order', (request, { ca }) => acme.newOrder(ca, urlOf(request), request.body, String(request.id)));
+  post('order/:id', (request, { ca, id = '' }) => acme.getOrder(ca, urlOf(request), id, request.body));
+  post('order/:id/finalize', (request, { ca, id = '' }) => acme.finalize(ca, urlOf(request), id, request.body, String(request.id)));
+  post('authz/:id', (request, { ca, id = '' }) => acme.getAuthorization(ca, urlOf(request), id, request.body));
+  post('chall/:id', (request, { ca, id = '' }) => acme.respondToChallenge(ca, urlOf(request), id, request.body));
+  post('cert/:id', (request, { ca, id = '' }) => acme.certificateChain(ca, urlOf(request), id, false, request.body));
+  post('cert/:id/alternate', (request, { ca, id = '' }) => acme.certificateChain(ca, urlOf(request), id, true, request.body));
+  post('revoke-cert', (request, { ca }) => acme.revokeCertificate(ca, urlOf(request), request.body, String(request.id)));
 }

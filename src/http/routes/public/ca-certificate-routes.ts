@@ -1,10 +1,10 @@
 /** `GET /ca/{ca_id}.crt` (§10.4): the CA certificate in DER, unauthenticated; the AIA caIssuers target. */
-import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { errors } from '../../../errors.ts';
 import { binary, errorResponses } from '../../../schemas/common.ts';
+import type { TypedApp } from '../../route-options.ts';
 
-export async function publicCaCertificateRoutes(app: FastifyInstance): Promise<void> {
+export async function publicCaCertificateRoutes(app: TypedApp): Promise<void> {
   app.get(
     '/ca/:file',
     {
@@ -21,8 +21,8 @@ export async function publicCaCertificateRoutes(app: FastifyInstance): Promise<v
         },
       },
     },
-    async (request, reply) => {
-      const { file } = request.params as { file: string };
+    async function publicCaCertificate(request, reply) {
+      const { file } = request.params;
       if (!file.endsWith('.crt')) throw errors.notFound(`route GET ${request.url}`);
       const der = await app.services.ca.publicCertificate(file.slice(0, -'.crt'.length));
       return reply.type('application/pkix-cert').send(Buffer.from(der));

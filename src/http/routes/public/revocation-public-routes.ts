@@ -4,11 +4,12 @@
  * request that cannot be parsed gets `malformedRequest` with HTTP 200, and a failure an OCSP error response,
  * never a 500.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { AppError, errors } from '../../../errors.ts';
 import { decodeOcspGetPath, ocspErrorResponse } from '../../../x509/ocsp.ts';
 import { binary, errorResponses } from '../../../schemas/common.ts';
+import type { TypedApp } from '../../route-options.ts';
 
 const OCSP_REQUEST_LIMIT = 64 * 1024;
 const CrlFileParams = Type.Object({ crl_file: Type.String({ description: '{ca_id}.crl, where a CA URN may stand for the id' }) });
@@ -17,6 +18,8 @@ const OcspGetParams = Type.Object({
   ca_id: Type.String({ description: 'CA id or URN' }),
   request: Type.String({ description: 'The DER OCSPRequest, base64 then URL-encoded (RFC 6960 A.1)' }),
 });
+/** The GET form's request when a gateway has percent-decoded it over several segments (see the last route). */
+const OcspSplitParams = Type.Object({ ca_id: Type.String(), '*': Type.String() });
 const ocspResponses = {
   200: binary('application/ocsp-response', 'OCSPResponse (DER, RFC 6960); also for a malformed request (malformedRequest) or a failure (tryLater, internalError)'),
   404: { ...errorResponses[404], description: 'No CA with this id or URN serves OCSP (unknown, PENDING or removed)' },
@@ -30,7 +33,7 @@ const ocspRequestBody = {
   required: true,
 };
 
-export async function revocationPublicRoutes(app: FastifyInstance): Promise<void> {
+export async function revocationPublicRoutes(app: TypedApp): Promise<void> {
   const { crls, ocsp } = app.services.revocation;
 
   // In this plugin only: every body is the raw DER an OCSP client sends (application/ocsp-request or unlabelled).
@@ -52,8 +55,8 @@ export async function revocationPublicRoutes(app: FastifyInstance): Promise<void
         },
       },
     },
-    async (request, reply) => {
-      const { crl_file } = request.params as { crl_file: string };
+    async function publicCrl(request, reply) {
+      const { crl_file } = request.params;
       const crl = crl_file.endsWith('.crl') ? await crls.publicCrl(crl_file.slice(0, -'.crl'.length)) : null;
       if (!crl) throw errors.notFound(`CRL ${crl_file}`);
       return reply.type('application/pkix-crl').header('cache-control', crl.cacheControl).send(Buffer.from(crl.der.buffer, crl.der.byteOffset, crl.der.length)); // a view: a CRL can be tens of MiB
@@ -88,18 +91,12 @@ export async function revocationPublicRoutes(app: FastifyInstance): Promise<void
         response: ocspResponses,
       },
     },
-    async (request, reply) => {
+    async function postOcsp(request, reply) {
       const body = request.body;
-      return answerOcsp(request, reply, (request.params as { ca_id: string }).ca_id, () =>
-        Buffer.isBuffer(body) ? new Uint8Array(body) : new Uint8Array(0),
-      );
+      return answerOcsp(request, reply, request.params.ca_id, () => (Buffer.isBuffer(body) ? new Uint8Array(body) : new Uint8Array(0)));
     },
   );
 
-  const answerOcspGet = async (request: FastifyRequest, reply: FastifyReply) => {
-    const params = request.params as { ca_id: string; request?: string; '*'?: string };
-    return answerOcsp(request, reply, params.ca_id, () => decodeOcspGetPath(params.request ?? params['*'] ?? ''));
-  };
   app.get(
     '/ocsp/:ca_id/:request',
     {
@@ -112,9 +109,17 @@ export async function revocationPublicRoutes(app: FastifyInstance): Promise<void
         response: ocspResponses,
       },
     },
-    answerOcspGet,
+    async function getOcsp(request, reply) {
+      return answerOcsp(request, reply, request.params.ca_id, () => decodeOcspGetPath(request.params.request));
+    },
   );
   // The same request as an HTTP API hands it to Lambda, percent-decoded: a base64 `/` then splits the request
   // over several path segments (RFC 6960 A.1 asks for it encoded, but gateways decode it).
-  app.get('/ocsp/:ca_id/*', { config: { public: true }, schema: { hide: true } }, answerOcspGet);
+  app.get(
+    '/ocsp/:ca_id/*',
+    { config: { public: true }, schema: { hide: true, params: OcspSplitParams } },
+    async function getOcspSplit(request, reply) {
+      return answerOcsp(request, reply, request.params.ca_id, () => decodeOcspGetPath(request.params['*']));
+    },
+  );
 }

@@ -2,26 +2,18 @@
  * Revocation and its settings (§4.1 rows 13-16 and 31, §4.2.7, §4.2.9, §4.2.10, §4.4.6) and the authenticated
  * CRL read (§10.5).
  */
-import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { ErrorCode } from '../../../errors.ts';
 import { crlPem } from '../../../services/revocation/crl-service.ts';
 import { CRL_VALID_DAYS, REVOCATION_REASON_NAMES } from '../../../services/revocation/revocation-rules.ts';
-import type { FieldErrorCodes } from '../../error-handler.ts';
 import { contextOf } from '../../request-context.ts';
-import { NoContent, errorResponses } from '../../../schemas/common.ts';
+import { noContent, routeOptions, type TypedApp } from '../../route-options.ts';
+import { byCaId } from '../ca/ca-schemas.ts';
 import { CertificateIdParams } from '../../../services/certificates/certificate-input.ts';
 import { certificateIdFieldErrors } from '../certificates/certificate-schemas.ts';
 
 const CA = '/v1/private-certificate-authorities';
 const CERT = '/v1/private-certificates';
-const { 400: badRequest, 401: unauthorized, 403: forbidden, 404: notFound } = errorResponses;
-const actionResponses = { 204: NoContent, 400: badRequest, 401: unauthorized, 403: forbidden, 404: notFound };
-
-const CaIdParams = Type.Object({
-  ca_id: Type.String({ minLength: 1, maxLength: 512, description: 'CA id or URN pca:{region}:{domain_id}:ca:{ca_id}' }),
-});
-const caIdFieldErrors: FieldErrorCodes = { ca_id: ErrorCode.InvalidCaId };
+const byCa = { ...byCaId, tag: 'certificate-authorities' };
 
 /** `{}` or `{"reason": ...}`; a missing body is refused (§4.4.6). */
 const RevokeBody = Type.Object({
@@ -41,129 +33,60 @@ const CrlResponse = Type.Object({
   revoked_count: Type.Integer(),
 });
 
-type CaParams = { ca_id: string };
-type RevokeRequest = { reason?: string };
-
-export async function revocationRoutes(app: FastifyInstance): Promise<void> {
+export async function revocationRoutes(app: TypedApp): Promise<void> {
   const { revocations, crls } = app.services.revocation;
 
   app.post(
     `${CERT}/:certificate_id/revoke`,
-    {
-      config: { action: 'pca:cert:revoke', fieldErrorCodes: certificateIdFieldErrors },
-      schema: {
-        tags: ['certificates'],
-        summary: 'Revoke a certificate',
-        operationId: 'revokeCertificate',
-        params: CertificateIdParams,
-        body: RevokeBody,
-        response: actionResponses,
-      },
-    },
-    async (request, reply) => {
-      const { certificate_id } = request.params as { certificate_id: string };
-      await revocations.revokeCertificate(contextOf(request), certificate_id, (request.body as RevokeRequest).reason);
-      return reply.code(204).send();
+    routeOptions({ action: 'pca:cert:revoke', tag: 'certificates', summary: 'Revoke a certificate', operationId: 'revokeCertificate', params: CertificateIdParams, fieldErrorCodes: certificateIdFieldErrors, body: RevokeBody }),
+    async function revokeCertificate(request, reply) {
+      await revocations.revokeCertificate(contextOf(request), request.params.certificate_id, request.body.reason);
+      return noContent(reply);
     },
   );
 
   app.post(
     `${CA}/:ca_id/revoke`,
-    {
-      config: { action: 'pca:cert:revoke', auditAction: 'pca:ca:revoke', fieldErrorCodes: caIdFieldErrors },
-      schema: {
-        tags: ['certificate-authorities'],
-        summary: 'Revoke a subordinate CA',
-        operationId: 'revokeCertificateAuthority',
-        params: CaIdParams,
-        body: RevokeBody,
-        response: actionResponses,
-      },
-    },
-    async (request, reply) => {
-      const { ca_id } = request.params as CaParams;
-      await revocations.revokeCa(contextOf(request), ca_id, (request.body as RevokeRequest).reason);
-      return reply.code(204).send();
+    routeOptions({ action: 'pca:cert:revoke', auditAction: 'pca:ca:revoke', summary: 'Revoke a subordinate CA', operationId: 'revokeCertificateAuthority', ...byCa, body: RevokeBody }),
+    async function revokeCa(request, reply) {
+      await revocations.revokeCa(contextOf(request), request.params.ca_id, request.body.reason);
+      return noContent(reply);
     },
   );
 
   app.post(
     `${CA}/:ca_id/crl/enable`,
-    {
-      config: { action: 'pca:ca:create', auditAction: 'pca:ca:crl:enable', fieldErrorCodes: caIdFieldErrors },
-      schema: {
-        tags: ['certificate-authorities'],
-        summary: 'Enable the CA\'s CRL',
-        operationId: 'enableCertificateAuthorityCrl',
-        params: CaIdParams,
-        body: EnableCrlBody,
-        response: actionResponses,
-      },
-    },
-    async (request, reply) => {
-      const { ca_id } = request.params as CaParams;
-      const body = request.body as { valid_days: number; crl_name?: string; obs_bucket_name?: string };
-      await revocations.enableCrl(contextOf(request), ca_id, {
-        validDays: body.valid_days,
-        crlName: body.crl_name,
-        obsBucketName: body.obs_bucket_name,
-      });
-      return reply.code(204).send();
+    routeOptions({ action: 'pca:ca:create', auditAction: 'pca:ca:crl:enable', summary: "Enable the CA's CRL", operationId: 'enableCertificateAuthorityCrl', ...byCa, body: EnableCrlBody }),
+    async function enableCrl(request, reply) {
+      const { valid_days, crl_name, obs_bucket_name } = request.body;
+      await revocations.enableCrl(contextOf(request), request.params.ca_id, { validDays: valid_days, crlName: crl_name, obsBucketName: obs_bucket_name });
+      return noContent(reply);
     },
   );
 
   app.post(
     `${CA}/:ca_id/crl/disable`,
-    {
-      config: { action: 'pca:ca:create', auditAction: 'pca:ca:crl:disable', fieldErrorCodes: caIdFieldErrors },
-      schema: {
-        tags: ['certificate-authorities'],
-        summary: 'Disable the CA\'s CRL (the public CRL stays served)',
-        operationId: 'disableCertificateAuthorityCrl',
-        params: CaIdParams,
-        response: actionResponses,
-      },
-    },
-    async (request, reply) => {
-      await revocations.disableCrl(contextOf(request), (request.params as CaParams).ca_id);
-      return reply.code(204).send();
+    routeOptions({ action: 'pca:ca:create', auditAction: 'pca:ca:crl:disable', summary: "Disable the CA's CRL (the public CRL stays served)", operationId: 'disableCertificateAuthorityCrl', ...byCa }),
+    async function disableCrl(request, reply) {
+      await revocations.disableCrl(contextOf(request), request.params.ca_id);
+      return noContent(reply);
     },
   );
 
   app.post(
     `${CA}/:ca_id/ocsp/switch`,
-    {
-      config: { action: 'pca:ca:create', auditAction: 'pca:ca:ocsp:switch', fieldErrorCodes: caIdFieldErrors },
-      schema: {
-        tags: ['certificate-authorities'],
-        summary: 'Turn the OCSP URL in newly issued certificates on or off',
-        operationId: 'updateOcspSwitch',
-        params: CaIdParams,
-        body: OcspSwitchBody,
-        response: actionResponses,
-      },
-    },
-    async (request, reply) => {
-      const { ca_id } = request.params as CaParams;
-      await revocations.setOcspSwitch(contextOf(request), ca_id, (request.body as { ocsp_switch: boolean }).ocsp_switch);
-      return reply.code(204).send();
+    routeOptions({ action: 'pca:ca:create', auditAction: 'pca:ca:ocsp:switch', summary: 'Turn the OCSP URL in newly issued certificates on or off', operationId: 'updateOcspSwitch', ...byCa, body: OcspSwitchBody }),
+    async function switchOcsp(request, reply) {
+      await revocations.setOcspSwitch(contextOf(request), request.params.ca_id, request.body.ocsp_switch);
+      return noContent(reply);
     },
   );
 
   app.get(
     `${CA}/:ca_id/crl`,
-    {
-      config: { action: 'pca:ca:get', fieldErrorCodes: caIdFieldErrors },
-      schema: {
-        tags: ['certificate-authorities'],
-        summary: 'The CA\'s current CRL in PEM, with its number, dates and entry count',
-        operationId: 'showCertificateAuthorityCrl',
-        params: CaIdParams,
-        response: { 200: CrlResponse, 400: badRequest, 401: unauthorized, 403: forbidden, 404: notFound },
-      },
-    },
-    async (request) => {
-      const crl = await crls.readCrl(contextOf(request), (request.params as CaParams).ca_id);
+    routeOptions({ action: 'pca:ca:get', summary: "The CA's current CRL in PEM, with its number, dates and entry count", operationId: 'showCertificateAuthorityCrl', ...byCa, ok: CrlResponse }),
+    async function showCrl(request) {
+      const crl = await crls.readCrl(contextOf(request), request.params.ca_id);
       return {
         crl: crlPem(crl.der),
         crl_number: Number(crl.crlNumber),
