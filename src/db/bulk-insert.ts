@@ -6,7 +6,7 @@
  * Rows use the Prisma model's field names (camelCase); each column is the field name in snake_case, which is how
  * every @map in prisma/schema.prisma is written. Omitted fields take their column defaults.
  */
-import type { Tx } from '../services/context.ts';
+import type { Tx } from './tx.ts';
 
 /** The tables written this way (SQL identifiers, never user input). */
 export type BulkTable = 'certificates' | 'audit_events' | 'billing_records';

@@ -9,7 +9,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import type { PoolStats } from '../metrics/metrics.ts';
 import { SERVER_POOL_SIZE } from '../config.ts';
-import { Prisma, PrismaClient } from './generated/client.ts';
+import { PrismaClient } from './generated/client.ts';
 
 export type Db = PrismaClient;
 
@@ -114,14 +114,4 @@ async function openPglite(options: OpenDatabaseOptions): Promise<DatabaseHandle>
 export async function openDatabase(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
   if (options.url) return openPostgres(options.url, options.poolSize ?? SERVER_POOL_SIZE);
   return openPglite(options);
-}
-
-/**
- * True for a unique-constraint violation, whichever adapter reported it. Model queries raise P2002 (its
- * meta differs: PGlite names the fields, pg the index); raw queries raise P2010 carrying the driver's error.
- */
-export function isUniqueViolation(error: unknown): boolean {
-  if (!(error instanceof Prisma.PrismaClientKnownRequestError)) return false;
-  const driverError = error.meta?.driverAdapterError as { cause?: { kind?: string } } | undefined;
-  return error.code === 'P2002' || driverError?.cause?.kind === 'UniqueConstraintViolation';
 }

@@ -3,6 +3,7 @@
  * Client errors carry their message; unexpected ones get a generic message, details only in the log.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { dbErrorKind } from '../db/errors.ts';
 import { AppError, ErrorCode, clientErrorOf, errors } from '../errors.ts';
 
 /** Per-route override: which error code a schema violation under a body/query field gets (e.g. DN -> PCA.00020101). */
@@ -66,12 +67,6 @@ function frameworkError(error: FastifyError): AppError | undefined {
   return undefined;
 }
 
-function isDatabaseUnavailable(error: unknown): boolean {
-  const text = `${(error as { code?: string })?.code ?? ''} ${(error as Error)?.message ?? ''}`;
-  // P2024: no pool connection in time; P2028: a transaction could not start or ran out of time.
-  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|P1001|P1002|P1017|P2024|P2028|terminating connection|Connection terminated|timeout exceeded when trying to connect/i.test(text);
-}
-
 export function toAppError(error: unknown, request: FastifyRequest): AppError {
   const clientError = clientErrorOf(error);
   if (clientError) return clientError;
@@ -79,7 +74,7 @@ export function toAppError(error: unknown, request: FastifyRequest): AppError {
   if (fastifyError?.validation) return validationError(fastifyError, request);
   const mapped = fastifyError?.code || error instanceof SyntaxError ? frameworkError(fastifyError) : undefined;
   if (mapped) return mapped;
-  if (isDatabaseUnavailable(error)) return errors.unavailable('the database is temporarily unavailable', error);
+  if (dbErrorKind(error) === 'unavailable') return errors.unavailable('the database is temporarily unavailable', error);
   return new AppError(500, ErrorCode.Internal, 'internal error', { cause: error });
 }
 

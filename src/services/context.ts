@@ -2,10 +2,7 @@
  * What every domain operation knows about its caller, and the transaction every state change runs in.
  * Routes build a RequestContext from the authenticated request; jobs build one for the system actor.
  */
-import type { Db } from '../db/database.ts';
-
-/** The Prisma transaction client handed to `prisma.$transaction(async (tx) => ...)`. */
-export type Tx = Parameters<Parameters<Db['$transaction']>[0]>[0];
+export type { Tx } from '../db/tx.ts';
 
 export interface RequestContext {
   /** The caller's tenant: every read and write is scoped to it. */

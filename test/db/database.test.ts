@@ -1,7 +1,7 @@
 // openDatabase on both backends: interactive transactions, advisory locks, row locks and unique violations
 // behave as the services rely on. Postgres comes from DATABASE_URL, else from a throwaway local cluster.
 import t from 'tap';
-import { isUniqueViolation } from '../../src/db/database.ts';
+import { isUniqueViolation } from '../../src/db/errors.ts';
 import { readMigrationList } from '../../src/db/migrate.ts';
 import { Prisma } from '../../src/db/generated/client.ts';
 import {

@@ -12,7 +12,7 @@ import { errors } from '../../errors.ts';
 import type { Sealer } from '../../keystore/sealing.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import { effectiveStatus, requireStatus } from '../ca/ca-rules.ts';
-import { findOwnCa, lockCaRow } from '../ca/issuer.ts';
+import { findOwnCa, lockOwnCa } from '../ca/ca-store.ts';
 import type { RequestContext } from '../context.ts';
 import { jsonOrNull } from '../json-column.ts';
 import { resolveCaReference } from '../urn.ts';
@@ -60,8 +60,7 @@ export function createAcmeAdminService({ db, clock, config, sealer }: AcmeAdminS
       const caId = resolve(ctx, reference);
       const policy = parseAcmePolicy(document);
       await db.$transaction(async (tx) => {
-        await lockCaRow(tx, caId, 'update');
-        const row = await findOwnCa(tx, ctx, caId, clock.now());
+        const row = await lockOwnCa(tx, ctx, caId, 'update', clock.now());
         requireStatus(row, effectiveStatus(row, clock.now()), ['PENDING', 'ACTIVED', 'DISABLED', 'EXPIRED'], 'an ACME policy');
         await tx.certificateAuthority.update({ where: { id: caId }, data: { acmePolicy: jsonOrNull(policy) } });
         await recordAudit(tx, ctx, {
@@ -81,8 +80,7 @@ export function createAcmeAdminService({ db, clock, config, sealer }: AcmeAdminS
       const hmacKey = randomBytes(32);
       const now = clock.now();
       const row = await db.$transaction(async (tx) => {
-        await lockCaRow(tx, caId, 'share');
-        const ca = await findOwnCa(tx, ctx, caId, clock.now());
+        const ca = await lockOwnCa(tx, ctx, caId, 'share', clock.now());
         if (!storedAcmePolicy(ca.acmePolicy).enabled) throw errors.conflictingState('ACME is not enabled on this CA: PUT its acme-policy with "enabled": true first');
         const created = await tx.acmeEabKey.create({ data: { kid, domainId: ctx.domainId, caId, sealedHmacKey: sealer.seal(hmacKey, eabSealingAad(kid)), createdAt: now } });
         await recordAudit(tx, ctx, { action: 'pca:acme:createEab', resourceType: 'ACME_EAB_KEY', resourceId: kid, detail: { ca_id: caId } });

@@ -16,7 +16,7 @@ import { parseCertificate } from '../../x509/certificate.ts';
 import { parseCsr } from '../../x509/csr.ts';
 import { toPem } from '../../x509/pem.ts';
 import { recordAudit } from '../audit/audit-log.ts';
-import { caChain } from '../ca/issuer.ts';
+import { caChain } from '../ca/ca-store.ts';
 import type { IssuanceService } from '../certificates/issuance-service.ts';
 import type { RequestContext } from '../context.ts';
 import { evaluateIssuance } from '../policy/index.ts';

@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
 import { Prisma } from '../../db/generated/client.ts';
+import { tryAdvisoryLock } from '../../db/locks.ts';
 import type { Tx } from '../context.ts';
 import { CHARGING_MODE } from './usage-hooks.ts';
 import { caDurationKey, floorHour, HOUR_MS, hourlyUsage } from './settlement-rules.ts';
@@ -27,9 +28,6 @@ const DAY_SECONDS = 86_400;
 export const SETTLEMENT_GRACE_MS = 2 * 60_000;
 /** Most hours one transaction settles for one CA. */
 export const CHUNK_HOURS = 7 * 24;
-
-/** Advisory-lock class of per-CA settlement (objid = hashtext(ca id)). */
-const SETTLEMENT_LOCK_CLASS = 0x53544c4d; // 'STLM'
 
 export interface SettlementResult {
   settledUntil: Date;
@@ -111,9 +109,7 @@ export function createSettlementService({ db, config }: SettlementDependencies) 
    */
   async function settleChunk(ca: { caId: string; domainId: string; firstHour: number }, settledUntil: number) {
     return db.$transaction(async (tx) => {
-      const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`
-        SELECT pg_try_advisory_xact_lock(${SETTLEMENT_LOCK_CLASS}::int, hashtext(${ca.caId})) AS locked`;
-      if (!lock?.locked) return null;
+      if (!(await tryAdvisoryLock(tx, 'settlement', ca.caId))) return null;
       const watermark = await tx.caSettlement.findUnique({ where: { caId: ca.caId } });
       const from = watermark?.settledUntil.getTime() ?? ca.firstHour;
       if (from >= settledUntil) return { settled: false, created: 0, done: true };

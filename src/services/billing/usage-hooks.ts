@@ -37,6 +37,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { insertRows } from '../../db/bulk-insert.ts';
+import { advisoryLock } from '../../db/locks.ts';
 import { Prisma } from '../../db/generated/client.ts';
 import type { Tx } from '../context.ts';
 import { certificateUnitPrice, type PriceCatalog } from '../../config/price-catalog.ts';
@@ -93,8 +94,6 @@ export interface BillingHooks {
 
 export const USAGE_KIND = { BILLABLE: 'BILLABLE', PENDING_DELETION: 'PENDING_DELETION' } as const;
 
-/** Advisory-lock class for the per-domain monthly certificate counter (objid = hashtext(domain id)). */
-const CERTIFICATE_VOLUME_LOCK_CLASS = 0x42494c4c; // 'BILL'
 
 function isPayPerUse(ca: BillableCa): boolean {
   return ca.chargingMode === CHARGING_MODE.PAY_PER_USE;
@@ -134,7 +133,7 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
 
   /** Serializes a domain's issuances until commit, so each sees every earlier one when counting the month. */
   async function lockDomainVolume(tx: Tx, domainId: string): Promise<void> {
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${CERTIFICATE_VOLUME_LOCK_CLASS}::int, hashtext(${domainId}))`;
+    await advisoryLock(tx, 'certificateVolume', domainId);
   }
 
   /** The domain's CERT_ISSUE records of `at`'s UTC month (call under lockDomainVolume). */

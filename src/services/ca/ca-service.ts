@@ -5,7 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../../config.ts';
-import { isUniqueViolation, type Db } from '../../db/database.ts';
+import type { Db } from '../../db/database.ts';
+import { isUniqueViolation } from '../../db/errors.ts';
+import { advisoryLock } from '../../db/locks.ts';
 import type { CertificateAuthority, Prisma } from '../../db/generated/client.ts';
 import { errors } from '../../errors.ts';
 import { keyStoreSigner, type KeyStores } from '../../keystore/index.ts';
@@ -44,7 +46,8 @@ import {
   type CaType,
   type Validity,
 } from './ca-rules.ts';
-import { caChain, caSigner, findOwnCa, lockCaRow } from './issuer.ts';
+import { caChain, findOwnCa, lockOwnCa } from './ca-store.ts';
+import { caSigner } from './issuer.ts';
 import { destroyRemovedCaKey, type HeldKey } from './key-destruction.ts';
 
 export interface CaServiceDeps {
@@ -149,9 +152,9 @@ export function createCaService(deps: CaServiceDeps) {
     }
   }
 
-  /** Serializes quota checks of one domain (pg_advisory_xact_lock), then refuses what would exceed the quota. */
+  /** Serializes quota checks of one domain, then refuses what would exceed the quota. */
   async function reserveQuota(tx: Tx, ctx: RequestContext, count: number): Promise<void> {
-    await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtext(${`ca-quota:${ctx.domainId}`}))::text`;
+    await advisoryLock(tx, 'caQuota', ctx.domainId);
     await refuseOverQuota(tx, ctx, count);
   }
 
@@ -232,8 +235,7 @@ export function createCaService(deps: CaServiceDeps) {
 
   /** A yearly/monthly CA awaiting configuration (create with ca_id); `tx` given: locked FOR UPDATE first. */
   async function unconfiguredPrepaid(reader: Db | Tx, ctx: RequestContext, caId: string, tx?: Tx): Promise<void> {
-    if (tx) await lockCaRow(tx, caId, 'update');
-    const row = await findOwnCa(reader, ctx, caId, clock.now());
+    const row = tx ? await lockOwnCa(tx, ctx, caId, 'update', clock.now()) : await findOwnCa(reader, ctx, caId, clock.now());
     if (row.chargingMode !== 0 || row.status !== 'PENDING' || row.keyRef !== null) {
       throw errors.conflictingState('ca_id must name a yearly/monthly CA that is PENDING and not yet configured');
     }
@@ -327,8 +329,7 @@ export function createCaService(deps: CaServiceDeps) {
       retryingSerialCollision(() =>
         db.$transaction(async (tx) => {
           const now = clock.now();
-          await lockCaRow(tx, caId, 'update');
-          const row = await findOwnCa(tx, ctx, caId, clock.now());
+          const row = await lockOwnCa(tx, ctx, caId, 'update', clock.now());
           requireStatus(row, effectiveStatus(row, now), ['PENDING'], 'activate');
           if ((row.keyRef === null) !== unconfigured) throw errors.conflictingState('the CA changed while activating; retry');
           const columns = {
@@ -393,8 +394,7 @@ export function createCaService(deps: CaServiceDeps) {
     })();
     await db.$transaction(async (tx) => {
       const now = clock.now();
-      await lockCaRow(tx, caId, 'update');
-      const row = await findOwnCa(tx, ctx, caId, clock.now());
+      const row = await lockOwnCa(tx, ctx, caId, 'update', clock.now());
       requireImportable(row);
       if (!Buffer.from(certificate.spki).equals(Buffer.from(row.publicKeySpki!)) || !certificate.isCA) throw mismatch();
       if (!(await chainsTo(certificateDer, chain))) throw mismatch();
@@ -524,8 +524,7 @@ export function createCaService(deps: CaServiceDeps) {
     }
     await db.$transaction(async (tx) => {
       const now = clock.now();
-      await lockCaRow(tx, caId, 'update');
-      const row = await findOwnCa(tx, ctx, caId, clock.now());
+      const row = await lockOwnCa(tx, ctx, caId, 'update', clock.now());
       const detail = await change(tx, row, effectiveStatus(row, now), now);
       await recordAudit(tx, ctx, { action, resourceType: 'CA', resourceId: caId, detail: detail ?? undefined });
     });

@@ -12,7 +12,7 @@ import { jsonOrNull } from '../json-column.ts';
 import { parseIssuancePolicy, policyDocument, storedIssuancePolicy, storedPolicyDocument, type IssuancePolicyDocument } from '../policy/index.ts';
 import { resolveCaReference } from '../urn.ts';
 import { effectiveStatus, requireStatus } from './ca-rules.ts';
-import { findOwnCa, lockCaRow } from './issuer.ts';
+import { findOwnCa, lockOwnCa } from './ca-store.ts';
 
 export interface IssuancePolicyServiceDeps {
   db: Db;
@@ -37,8 +37,7 @@ export function createIssuancePolicyService({ db, clock, config }: IssuancePolic
       const policy = parseIssuancePolicy(document);
       const stored = policy === null ? null : policyDocument(policy);
       await db.$transaction(async (tx) => {
-        await lockCaRow(tx, caId, 'update');
-        const row = await findOwnCa(tx, ctx, caId, clock.now());
+        const row = await lockOwnCa(tx, ctx, caId, 'update', clock.now());
         requireStatus(row, effectiveStatus(row, clock.now()), ['PENDING', 'ACTIVED', 'DISABLED', 'EXPIRED'], 'an issuance policy');
         await tx.certificateAuthority.update({ where: { id: caId }, data: { issuancePolicy: jsonOrNull(stored) } });
         await recordAudit(tx, ctx, {

@@ -1,11 +1,11 @@
 /**
  * The issuing side of every signature this service makes under a CA: certificates, subordinate CAs, CRLs, OCSP.
- * `loadIssuer` resolves a CA reference, locks the row when asked (issuance takes FOR SHARE, disable takes
- * FOR UPDATE, so a disable waits for in-flight issuances and later issuances see DISABLED), checks that the CA
- * may issue, and returns what a certificate needs from it.
+ * `loadIssuer` resolves a CA reference, reads the row (locked when asked: db/locks.ts), checks that the CA may
+ * issue, and returns what a certificate needs from it.
  */
 import type { Config } from '../../config.ts';
-import type { Db } from '../../db/database.ts';
+import type { RowLockMode } from '../../db/locks.ts';
+import type { Tx } from '../../db/tx.ts';
 import type { CertificateAuthority } from '../../db/generated/client.ts';
 import { errors, type AppError } from '../../errors.ts';
 import { keyStoreSigner, type KeyStores } from '../../keystore/index.ts';
@@ -13,13 +13,13 @@ import type { KeyStoreKind } from '../../keystore/key-store.ts';
 import type { KeyAlgorithm, Signer } from '../../x509/algorithms.ts';
 import { parseCertificate } from '../../x509/certificate.ts';
 import type { NameConstraints } from '../../x509/name-constraints.ts';
-import { parsePemBlocks } from '../../x509/pem.ts';
 import { storedIssuancePolicy, type IssuancePolicy, type IssuerRules } from '../policy/index.ts';
-import type { RequestContext, Tx } from '../context.ts';
+import type { RequestContext } from '../context.ts';
+import { caChain, findOwnCa, lockOwnCa } from './ca-store.ts';
 import { resolveCaReference } from '../urn.ts';
 import { PREPAID_GRACE_MS, prepaidPhase } from '../billing/prepaid.ts';
 import { crlDistributionPoint } from '../publication/publication-rules.ts';
-import { effectiveStatus, existingCa, publicUrls } from './ca-rules.ts';
+import { effectiveStatus, publicUrls } from './ca-rules.ts';
 
 export { validityWindow } from './ca-rules.ts';
 
@@ -47,53 +47,14 @@ export interface LoadIssuerOptions {
   now: Date;
   /** Names the parameter in messages (default `issuer_id`). */
   field?: string;
-  /** Row lock taken first; only meaningful inside a transaction. */
-  lock?: 'share' | 'update';
-}
-
-type Reader = Db | Tx;
-
-/** FOR SHARE / FOR UPDATE on one CA row (no-op when the row does not exist). */
-export async function lockCaRow(db: Reader, caId: string, mode: 'share' | 'update'): Promise<void> {
-  if (mode === 'update') {
-    await db.$queryRaw`SELECT 1 FROM certificate_authorities WHERE id = ${caId}::uuid FOR UPDATE`;
-  } else {
-    await db.$queryRaw`SELECT 1 FROM certificate_authorities WHERE id = ${caId}::uuid FOR SHARE`;
-  }
-}
-
-/** The caller's CA, not removed by `now`; 404 otherwise (another domain's CA is indistinguishable from a missing one). */
-export async function findOwnCa(db: Reader, ctx: RequestContext, caId: string, now: Date): Promise<CertificateAuthority> {
-  const row = await db.certificateAuthority.findFirst({ where: { id: caId, domainId: ctx.domainId, ...existingCa(now) } });
-  if (!row) throw errors.notFound(`CA ${caId}`);
-  return row;
+  /** Row lock taken first (needs `db` to be a transaction). */
+  lock?: RowLockMode;
 }
 
 /** The key-holding signer of a CA (gen_mode GENERATE or IMPORT). */
 export function caSigner(row: CertificateAuthority, keyStores: KeyStores): Signer {
   if (!row.keyStore || !row.keyRef || !row.keyAlgorithm) throw errors.conflictingState(`CA ${row.id} holds no key`);
   return keyStoreSigner(keyStores.get(row.keyStore as KeyStoreKind), row.keyRef, row.keyAlgorithm as KeyAlgorithm);
-}
-
-const MAX_CHAIN_DEPTH = 16;
-
-/**
- * A CA's certificate followed by its parents up to the root: parents in this service by `issuer_id`, and the
- * PEM chain given at import where the parent is outside. Stops at a root (no parent and no imported chain).
- */
-export async function caChain(db: Reader, row: CertificateAuthority): Promise<Uint8Array[]> {
-  const chain: Uint8Array[] = [];
-  let current: CertificateAuthority | null = row;
-  while (current && chain.length < MAX_CHAIN_DEPTH) {
-    if (!current.certificateDer) break;
-    chain.push(new Uint8Array(current.certificateDer));
-    if (!current.issuerId) {
-      if (current.importedChainPem) chain.push(...parsePemBlocks(current.importedChainPem, 'CERTIFICATE', 'certificate_chain'));
-      break;
-    }
-    current = await db.certificateAuthority.findUnique({ where: { id: current.issuerId } });
-  }
-  return chain;
 }
 
 /** Why a CA cannot issue, or null: it must be ACTIVED (EXPIRED derived from not_after) and hold its key here. */
@@ -114,11 +75,10 @@ export function assertCanIssue(row: CertificateAuthority, now: Date, field: stri
   if (refusal) throw refusal;
 }
 
-export async function loadIssuer(db: Reader, ctx: RequestContext, reference: string, opts: LoadIssuerOptions): Promise<Issuer> {
+export async function loadIssuer(db: Tx, ctx: RequestContext, reference: string, opts: LoadIssuerOptions): Promise<Issuer> {
   const field = opts.field ?? 'issuer_id';
   const id = resolveCaReference(reference, { region: opts.region, domainId: ctx.domainId, field });
-  if (opts.lock) await lockCaRow(db, id, opts.lock);
-  const row = await findOwnCa(db, ctx, id, opts.now);
+  const row = opts.lock ? await lockOwnCa(db, ctx, id, opts.lock, opts.now) : await findOwnCa(db, ctx, id, opts.now);
   assertCanIssue(row, opts.now, field);
   const certificate = parseCertificate(new Uint8Array(row.certificateDer!));
   if (!certificate.subjectKeyIdentifier) throw errors.conflictingState(`CA ${row.id} certificate has no subject key identifier`);

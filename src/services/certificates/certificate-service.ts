@@ -10,7 +10,7 @@ import { errors } from '../../errors.ts';
 import { buildCertificateExport, type CertificateExport } from '../../export/export-bundle.ts';
 import type { Sealer } from '../../keystore/sealing.ts';
 import { recordAudit } from '../audit/audit-log.ts';
-import { caChain } from '../ca/issuer.ts';
+import { caChain } from '../ca/ca-store.ts';
 import type { RequestContext } from '../context.ts';
 import { toCertificateObject, type CertificateFields, type CertificateObject } from './certificate-mapper.ts';
 import { certificateStatus, type CertificateStatus } from './certificate-rules.ts';

@@ -131,9 +131,3 @@ export async function answerOfHeldKey(tx: Tx, scope: IdempotencyScope, hash: str
 export async function releaseIdempotencyKeys(tx: Tx, scopes: IdempotencyScope[]): Promise<void> {
   if (scopes.length > 0) await tx.idempotencyKey.deleteMany({ where: { OR: scopes } });
 }
-
-/** Postgres aborted the transaction to break a deadlock; it may simply be run again. */
-export function isDeadlock(error: unknown): boolean {
-  const { code, message } = (error ?? {}) as { code?: string; message?: string };
-  return code === 'P2034' || /deadlock detected/i.test(message ?? '');
-}

@@ -13,7 +13,8 @@ import { parseCsr } from '../../x509/csr.ts';
 import type { CustomExtension, KeyUsage, SubjectAltName } from '../../x509/extensions.ts';
 import { validateNameDer, type DistinguishedName } from '../../x509/name.ts';
 import { checkKeyAlgorithm, checkSignatureAlgorithm, type Validity } from '../ca/ca-rules.ts';
-import { findOwnCa, issueRefusal, issuerRules, validityWindow } from '../ca/issuer.ts';
+import { findOwnCa } from '../ca/ca-store.ts';
+import { issueRefusal, issuerRules, validityWindow } from '../ca/issuer.ts';
 import type { RequestContext } from '../context.ts';
 import { assertIssuanceAllowed, type IssuancePolicy } from '../policy/index.ts';
 import {

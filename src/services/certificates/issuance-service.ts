@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import { insertRows } from '../../db/bulk-insert.ts';
-import { isUniqueViolation, type Db } from '../../db/database.ts';
+import type { Db } from '../../db/database.ts';
+import { dbErrorKind } from '../../db/errors.ts';
 import { clientErrorOf, errors } from '../../errors.ts';
 import type { KeyStores } from '../../keystore/index.ts';
 import type { Sealer } from '../../keystore/sealing.ts';
@@ -31,7 +32,6 @@ import {
   answerOfHeldKey,
   checkIdempotencyKey,
   claimIdempotencyKeys,
-  isDeadlock,
   lookUpIdempotencyKey,
   releaseIdempotencyKeys,
   requestHash,
@@ -316,7 +316,8 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
       try {
         return await issueOnce(ctx, issuerReference, plan, idempotency);
       } catch (error) {
-        if ((!isUniqueViolation(error) && !isDeadlock(error)) || attempt >= MAX_ATTEMPTS) throw error;
+        const kind = dbErrorKind(error);
+        if ((kind !== 'unique-violation' && kind !== 'retryable') || attempt >= MAX_ATTEMPTS) throw error;
       }
     }
   }

@@ -11,8 +11,8 @@ import type { KeyStores } from '../../keystore/index.ts';
 import type { Signer } from '../../x509/algorithms.ts';
 import { parseCertificate } from '../../x509/certificate.ts';
 import type { NameConstraints } from '../../x509/name-constraints.ts';
-import { assertCanIssue, caChain, caSigner, chainNameConstraints, findOwnCa, issuerUrls, lockCaRow, type Issuer } from '../ca/issuer.ts';
-import { existingCa } from '../ca/ca-rules.ts';
+import { caChain, lockCas, lockOwnCa } from '../ca/ca-store.ts';
+import { assertCanIssue, caSigner, chainNameConstraints, issuerUrls, type Issuer } from '../ca/issuer.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { resolveCaReference } from '../urn.ts';
 
@@ -57,20 +57,12 @@ export function createIssuingCaLoader(deps: { config: Pick<Config, 'region' | 'p
     },
 
     async lockIssuingCa(tx: Tx, ctx: RequestContext, reference: string, now: Date): Promise<IssuingCa> {
-      const id = this.issuerIdOf(ctx, reference);
-      await lockCaRow(tx, id, 'share');
-      return issuingCaOf(tx, await findOwnCa(tx, ctx, id, now), now);
+      return issuingCaOf(tx, await lockOwnCa(tx, ctx, this.issuerIdOf(ctx, reference), 'share', now), now);
     },
 
-    /**
-     * Locks several issuers FOR SHARE in one statement (in id order, so concurrent batches cannot deadlock on
-     * the locks) and reads them; a CA missing from the map is absent or removed.
-     */
-    async lockIssuingCaRows(tx: Tx, ids: string[], now: Date): Promise<Map<string, Issuer['row']>> {
-      const sorted = [...new Set(ids)].sort();
-      await tx.$queryRaw`SELECT 1 FROM certificate_authorities WHERE id = ANY(${sorted}::uuid[]) ORDER BY id FOR SHARE`;
-      const rows = await tx.certificateAuthority.findMany({ where: { id: { in: sorted }, ...existingCa(now) } });
-      return new Map(rows.map((row) => [row.id, row]));
+    /** Several issuers locked FOR SHARE and read; a CA missing from the map is absent or removed. */
+    lockIssuingCaRows(tx: Tx, ids: string[], now: Date): Promise<Map<string, Issuer['row']>> {
+      return lockCas(tx, ids, 'share', now);
     },
 
     issuingCaOf,

@@ -10,6 +10,7 @@
 import type { Clock } from '../../clock.ts';
 import type { CrlPublicationConfig } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
+import { advisoryLock } from '../../db/locks.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import { crlCacheControl } from '../revocation/revocation-rules.ts';
 import type { ObjectPublisher } from './object-publishers.ts';
@@ -39,7 +40,7 @@ export function createCrlPublication({ db, clock, publication, publisher, metric
     const published = await db.$transaction(async (tx) => {
       // One publisher per CA at a time, each putting the newest CRL it finds under the lock: a slower publisher
       // never puts an older CRL over a newer one.
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`crl-publish:${caId}`}, 0))`;
+      await advisoryLock(tx, 'crlPublication', caId);
       const ca = await tx.certificateAuthority.findUnique({
         where: { id: caId },
         select: { obsBucketName: true, certificateDer: true, crlPublishedNumber: true, crlPublishedBucket: true },

@@ -9,6 +9,7 @@ import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
 import { Prisma } from '../../db/generated/client.ts';
+import { advisoryLock } from '../../db/locks.ts';
 import { errors } from '../../errors.ts';
 import { keyStoreSigner, type KeyStores } from '../../keystore/index.ts';
 import type { KeyStoreKind } from '../../keystore/key-store.ts';
@@ -135,7 +136,7 @@ export function createCrlService({ db, clock, keyStores, config, metrics }: CrlS
     needed: (state: CrlState, now: Date) => boolean,
   ): Promise<{ crl: StoredCrl | null; signed: boolean }> {
     return db.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`crl:${caId}`}, 0))`;
+      await advisoryLock(tx, 'crlSigning', caId);
       const ca = await tx.certificateAuthority.findUnique({ where: { id: caId }, select: SIGNING_FIELDS });
       const latest = await tx.crl.findFirst({
         where: { caId },

@@ -13,7 +13,7 @@ import { errors } from '../../errors.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import type { RequestContext, Tx } from '../context.ts';
-import { existingCa } from '../ca/ca-rules.ts';
+import { lockOwnCa } from '../ca/ca-store.ts';
 import { resolveCaReference } from '../urn.ts';
 import { canonicalSerialHex, isRevokingStatus, reasonCodeOf, REVOKING_STATUSES } from './revocation-rules.ts';
 import { insertRevocationSql, markIssuerCrlStaleSql } from './revocation-sql.ts';
@@ -36,10 +36,7 @@ export function createRevocationService({ db, clock, config, metrics, crls }: Re
   /** The caller's CA, locked for the rest of the transaction; removed CAs are not found (§10.2). */
   async function lockCa(tx: Tx, context: RequestContext, reference: string) {
     const id = resolveCaReference(reference, { region: config.region, domainId: context.domainId, field: 'ca_id' });
-    await tx.$queryRaw`SELECT 1 FROM certificate_authorities WHERE id = ${id}::uuid FOR UPDATE`;
-    const ca = await tx.certificateAuthority.findFirst({ where: { id, domainId: context.domainId, ...existingCa(clock.now()) } });
-    if (!ca) throw errors.notFound(`CA ${id}`);
-    return ca;
+    return lockOwnCa(tx, context, id, 'update', clock.now());
   }
 
   /** Records the revocation and marks the issuer's CRL stale; refuses an issuer that may no longer revoke. */

@@ -12,7 +12,7 @@ import { errors } from '../../errors.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import { autoRenewFlags, toCaObject } from '../ca/ca-mapper.ts';
 import { effectiveStatus, existingCa } from '../ca/ca-rules.ts';
-import { findOwnCa, lockCaRow } from '../ca/issuer.ts';
+import { findOwnCa, lockOwnCa } from '../ca/ca-store.ts';
 import { toCertificateObject } from '../certificates/certificate-mapper.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { resolveCaReference } from '../urn.ts';
@@ -40,15 +40,14 @@ export function createTagService(deps: TagServiceDeps) {
   /** The resource's bare id once it is known to exist for the caller (and, for writes, to accept tag changes). */
   async function existing(tx: Db | Tx, ctx: RequestContext, type: TaggedResourceType, reference: string, forWrite: boolean): Promise<string> {
     if (type === 'CERTIFICATE') {
-      // As for CAs (lockCaRow): concurrent writes queue on the row, so each counts the tags the previous one left.
+      // As for CAs (lockOwnCa): concurrent writes queue on the row, so each counts the tags the previous one left.
       if (forWrite) await tx.$queryRaw`SELECT 1 FROM certificates WHERE id = ${reference}::uuid FOR UPDATE`;
       const certificate = await tx.certificate.findFirst({ where: { id: reference, domainId: ctx.domainId, deletedAt: null }, select: { id: true } });
       if (!certificate) throw errors.notFound(`certificate ${reference}`);
       return certificate.id;
     }
     const id = caId(ctx, reference);
-    if (forWrite) await lockCaRow(tx, id, 'update');
-    const row = await findOwnCa(tx, ctx, id, clock.now());
+    const row = forWrite ? await lockOwnCa(tx, ctx, id, 'update', clock.now()) : await findOwnCa(tx, ctx, id, clock.now());
     if (forWrite) {
       if (row.genMode === 'CSR') throw errors.conflictingState('tags cannot be changed on a CA issued from a CSR');
       if (effectiveStatus(row, clock.now()) === 'DELETED') throw errors.conflictingState('tags cannot be changed while the CA is DELETED');

@@ -1,0 +1,55 @@
+/**
+ * Every lock a service takes, in one place and one idiom.
+ *
+ * Advisory locks are transaction-scoped and keyed by (class, hashtext(key)): the class names what is serialized,
+ * so two uses can never meet on one lock by accident, and a hash collision inside a class only serializes two
+ * unrelated keys a little longer. (The migration lock in migrate.ts is session-scoped, on its own connection.)
+ *
+ * CA row locks are always taken in id order, in one statement, so transactions locking several CAs cannot deadlock
+ * on them. FOR SHARE is what issuance takes (a concurrent disable waits); FOR UPDATE what a state change takes (so
+ * it waits for in-flight issuances, and issuances after it see the new state).
+ */
+import { Prisma } from './generated/client.ts';
+import type { Reader, Tx } from './tx.ts';
+
+/** Advisory-lock classes (four ASCII letters as an int4), one per kind of serialized work. */
+export const LOCK_CLASS = {
+  /** A domain's CA-quota check and the CA rows it counts. */
+  caQuota: 0x43415155, // 'CAQU'
+  /** A domain's monthly certificate volume, which tiered prices count. */
+  certificateVolume: 0x42494c4c, // 'BILL'
+  /** Settlement of one CA's usage hours. */
+  settlement: 0x53544c4d, // 'STLM'
+  /** Signing one CA's CRL. */
+  crlSigning: 0x43524c53, // 'CRLS'
+  /** Publishing one CA's CRL to object storage. */
+  crlPublication: 0x43524c50, // 'CRLP'
+} as const;
+
+export type LockClass = keyof typeof LOCK_CLASS;
+
+/** Waits for the (class, key) lock, held until the transaction ends. */
+export async function advisoryLock(tx: Tx, lockClass: LockClass, key: string): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(${LOCK_CLASS[lockClass]}::int, hashtext(${key}))`;
+}
+
+/** Takes the (class, key) lock until the transaction ends if no one holds it; false (without waiting) otherwise. */
+export async function tryAdvisoryLock(tx: Tx, lockClass: LockClass, key: string): Promise<boolean> {
+  const [row] = await tx.$queryRaw<{ locked: boolean }[]>`
+    SELECT pg_try_advisory_xact_lock(${LOCK_CLASS[lockClass]}::int, hashtext(${key})) AS locked`;
+  return row?.locked === true;
+}
+
+export type RowLockMode = 'share' | 'update';
+
+/** The CA rows' lock statement, in id order (rows that do not exist are skipped). */
+export function lockCaRowsSql(ids: readonly string[], mode: RowLockMode): Prisma.Sql {
+  const sorted = [...new Set(ids)].sort();
+  const strength = mode === 'update' ? Prisma.sql`FOR UPDATE` : Prisma.sql`FOR SHARE`;
+  return Prisma.sql`SELECT 1 FROM certificate_authorities WHERE id = ANY(${sorted}::uuid[]) ORDER BY id ${strength}`;
+}
+
+/** Locks the CA rows until the transaction ends, in id order (outside a transaction, only until the statement ends). */
+export async function lockCaRows(tx: Reader, ids: readonly string[], mode: RowLockMode): Promise<void> {
+  if (ids.length > 0) await tx.$queryRaw(lockCaRowsSql(ids, mode));
+}
