@@ -1,0 +1,144 @@
+/**
+ * Connecting to a PKCS#11 token: the module loaded once per process (reference counted), the token chosen, a pool
+ * of sessions opened and logged in; and disconnecting. Every failure is a 503 naming its cause.
+ */
+import pkcs11js from 'pkcs11js';
+import { errors } from '../errors.ts';
+import type { KeyAlgorithm } from '../x509/algorithms.ts';
+import { createSessionPool, type SessionPool } from './session-pool.ts';
+
+export type Handle = Buffer;
+export type Pkcs11 = InstanceType<typeof pkcs11js.PKCS11>;
+
+export interface Pkcs11KeyStoreOptions {
+  /** Path of the PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so. */
+  library: string;
+  /** Index among the slots holding an initialised token (default 0); ignored when tokenLabel is given. */
+  slot?: number;
+  tokenLabel?: string;
+  pin: string;
+  /** Sessions kept open on the token; each runs one operation at a time (default 4, libuv's pool size). */
+  sessions?: number;
+}
+
+export interface TokenKey {
+  handle: Handle;
+  algorithm: KeyAlgorithm | undefined;
+}
+
+export interface Connection {
+  lib: Pkcs11;
+  libraryPath: string;
+  tokenLabel: string;
+  pool: SessionPool<Handle>;
+  /** Object handles are valid in every session of the application, so one lookup serves the whole pool. */
+  keys: Map<string, TokenKey>;
+}
+
+/** Loads the module, picks the token, opens the sessions and logs in; every failure is a 503 naming its cause. */
+export function connect(options: Pkcs11KeyStoreOptions): Connection {
+  const lib = acquireLibrary(options.library);
+  const sessions: Handle[] = [];
+  try {
+    const { slot, tokenLabel } = chooseToken(lib, options);
+    const flags = pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION;
+    for (let i = 0; i < (options.sessions ?? 4); i++) sessions.push(lib.C_OpenSession(slot, flags));
+    login(lib, sessions[0], tokenLabel, options.pin);
+    return { lib, libraryPath: options.library, tokenLabel, pool: createSessionPool(sessions), keys: new Map() };
+  } catch (error) {
+    closeSessions(lib, sessions);
+    releaseLibrary(options.library);
+    throw error;
+  }
+}
+
+/** Waits for running operations, then closes the sessions (the last one closed logs the application out). */
+export async function disconnect(conn: Connection): Promise<void> {
+  closeSessions(conn.lib, await conn.pool.drain());
+  releaseLibrary(conn.libraryPath);
+}
+
+function chooseToken(lib: Pkcs11, { slot, tokenLabel }: Pkcs11KeyStoreOptions): { slot: Handle; tokenLabel: string } {
+  const tokens = lib
+    .C_GetSlotList(true)
+    .map((handle) => ({ slot: handle, info: lib.C_GetTokenInfo(handle) }))
+    .filter(({ info }) => (info.flags & pkcs11js.CKF_TOKEN_INITIALIZED) !== 0)
+    .map(({ slot: handle, info }) => ({ slot: handle, tokenLabel: info.label.trimEnd() }));
+  const labels = tokens.map((token) => `'${token.tokenLabel}'`).join(', ') || 'none';
+  if (tokenLabel !== undefined) {
+    const token = tokens.find((candidate) => candidate.tokenLabel === tokenLabel);
+    if (!token) throw errors.unavailable(`no PKCS#11 token labelled '${tokenLabel}' (initialised tokens: ${labels})`);
+    return token;
+  }
+  const index = slot ?? 0;
+  const token = tokens[index];
+  if (!token) throw errors.unavailable(`no initialised PKCS#11 token at slot index ${index} (initialised tokens: ${labels})`);
+  return token;
+}
+
+function login(lib: Pkcs11, session: Handle, tokenLabel: string, pin: string): void {
+  try {
+    lib.C_Login(session, pkcs11js.CKU_USER, pin);
+  } catch (error) {
+    if (!(error instanceof pkcs11js.Pkcs11Error)) throw error;
+    // Another store in this process is already logged in to the token: the login state is per application.
+    if (error.code === pkcs11js.CKR_USER_ALREADY_LOGGED_IN) return;
+    const reason =
+      error.code === pkcs11js.CKR_PIN_INCORRECT ? 'wrong PIN'
+      : error.code === pkcs11js.CKR_PIN_LOCKED ? 'the PIN is locked'
+      : error.message;
+    throw errors.unavailable(`PKCS#11 login to token '${tokenLabel}' failed: ${reason}`, error);
+  }
+}
+
+function closeSessions(lib: Pkcs11, sessions: Handle[]): void {
+  for (const session of sessions) {
+    try {
+      lib.C_CloseSession(session);
+    } catch {
+      // already gone with its token
+    }
+  }
+}
+
+/**
+ * One loaded module per library path, shared by the stores of this process: C_Finalize ends every session of the
+ * process, so only the last store to let go may call it.
+ */
+const loadedLibraries = new Map<string, { lib: Pkcs11; users: number }>();
+
+function acquireLibrary(path: string): Pkcs11 {
+  const loaded = loadedLibraries.get(path);
+  if (loaded) {
+    loaded.users++;
+    return loaded.lib;
+  }
+  const lib = new pkcs11js.PKCS11();
+  try {
+    lib.load(path);
+  } catch (error) {
+    throw errors.unavailable(`PKCS#11 library ${path} cannot be loaded: ${(error as Error).message}`, error);
+  }
+  try {
+    // Async calls run on worker threads: the module must lock for itself.
+    lib.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+  } catch (error) {
+    if (!(error instanceof pkcs11js.Pkcs11Error && error.code === pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
+      lib.close();
+      throw errors.unavailable(`PKCS#11 library ${path} failed to initialise: ${(error as Error).message}`, error);
+    }
+  }
+  loadedLibraries.set(path, { lib, users: 1 });
+  return lib;
+}
+
+function releaseLibrary(path: string): void {
+  const loaded = loadedLibraries.get(path);
+  if (!loaded || --loaded.users > 0) return;
+  loadedLibraries.delete(path);
+  try {
+    loaded.lib.C_Finalize();
+  } finally {
+    loaded.lib.close();
+  }
+}

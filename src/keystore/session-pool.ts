@@ -1,0 +1,35 @@
+/**
+ * A fixed set of sessions, each lent to one operation at a time: a PKCS#11 session runs one operation at a time
+ * (CKR_OPERATION_ACTIVE otherwise). Generic over the session type, so its queueing is tested without a token.
+ */
+export interface SessionPool<S> {
+  run<T>(op: (session: S) => Promise<T> | T): Promise<T>;
+  /** Takes every session once the operations queued before it have finished; the pool is unusable afterwards. */
+  drain(): Promise<S[]>;
+}
+
+export function createSessionPool<S>(sessions: S[]): SessionPool<S> {
+  const idle = [...sessions];
+  const waiting: ((session: S) => void)[] = [];
+
+  const acquire = (): Promise<S> =>
+    idle.length > 0 ? Promise.resolve(idle.pop()!) : new Promise((resolve) => waiting.push(resolve));
+
+  function release(session: S): void {
+    const next = waiting.shift();
+    if (next) next(session);
+    else idle.push(session);
+  }
+
+  return {
+    async run(op) {
+      const session = await acquire();
+      try {
+        return await op(session);
+      } finally {
+        release(session);
+      }
+    },
+    drain: () => Promise.all(sessions.map(acquire)),
+  };
+}
