@@ -22,6 +22,8 @@ export interface RouteSpec<Params, Query, Body, Headers> {
   auditAction?: string;
   /** Only an AK/SK signature authenticates (IAM-style routes), no token. */
   signedOnly?: boolean;
+  /** The credential must hold every action of the catalogue (access keys, the audit log). */
+  allActions?: boolean;
   tag: string;
   summary: string;
   description?: string;
@@ -44,7 +46,7 @@ export interface RouteSpec<Params, Query, Body, Headers> {
 
 /** Fastify's route options with the schema types kept, so the type provider can infer the request parts. */
 export interface RouteOptions<Params, Query, Body, Headers> {
-  config: { action?: Action; auditAction?: string; signedOnly?: boolean; fieldErrorCodes?: FieldErrorCodes };
+  config: { action?: Action; auditAction?: string; signedOnly?: boolean; allActions?: boolean; fieldErrorCodes?: FieldErrorCodes };
   schema: { params: Params; querystring: Query; body: Body; headers: Headers; response: Record<number, unknown> } & Record<string, unknown>;
 }
 
@@ -61,6 +63,7 @@ export function routeOptions<
     ...(spec.action ? { action: spec.action } : {}),
     ...(spec.auditAction ? { auditAction: spec.auditAction } : {}),
     ...(spec.signedOnly ? { signedOnly: true } : {}),
+    ...(spec.allActions ? { allActions: true } : {}),
     ...(spec.fieldErrorCodes ? { fieldErrorCodes: spec.fieldErrorCodes } : {}),
   };
   const schema = {
@@ -68,7 +71,8 @@ export function routeOptions<
     summary: spec.summary,
     ...(spec.description ? { description: spec.description } : {}),
     operationId: spec.operationId,
-    ...(spec.security ? { security: spec.security } : {}),
+    // Fresh objects per route, as for tags: a shared one becomes a YAML alias in the document.
+    ...(spec.security ? { security: structuredClone(spec.security) } : {}),
     ...(spec.headers ? { headers: spec.headers } : {}),
     ...(spec.params ? { params: spec.params } : {}),
     ...(spec.query ? { querystring: spec.query } : {}),

@@ -1,12 +1,11 @@
 /** §10.7 access keys: create (the secret is shown only then), list, delete. The caller must hold every action. */
-import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { ACTIONS } from '../../../auth/actions.ts';
-import type { AccessKey } from '../../../db/generated/client.ts';
 import { MAX_DESCRIPTION_LENGTH } from '../../../services/access-keys/access-key-rules.ts';
+import type { AccessKeyService } from '../../../services/access-keys/access-key-service.ts';
 import { principalOf } from '../../plugins/auth.ts';
 import { contextOf } from '../../request-context.ts';
-import { errorResponses, NoContent } from '../../../schemas/common.ts';
+import { noContent, routeOptions, type TypedApp } from '../../route-options.ts';
 
 const ActionName = Type.String({ enum: [...ACTIONS] });
 const credentialFields = {
@@ -26,7 +25,10 @@ const CreateBody = Type.Object({
   actions: Type.Optional(Type.Array(Type.String())),
 });
 
-const toCredential = (key: AccessKey) => ({
+/** A stored key as the service returns it. */
+type StoredKey = Awaited<ReturnType<AccessKeyService['list']>>[number];
+
+const toCredential = (key: StoredKey) => ({
   access: key.access,
   domain_id: key.domainId,
   status: key.status,
@@ -35,65 +37,53 @@ const toCredential = (key: AccessKey) => ({
   create_time: key.createdAt.getTime(),
 });
 
-const common = { tags: ['access-keys'] };
-const config = { allActions: true } as const;
+const keys = { allActions: true, tag: 'access-keys' };
 
-export async function accessKeyRoutes(app: FastifyInstance): Promise<void> {
+export async function accessKeyRoutes(app: TypedApp): Promise<void> {
   app.post(
     '/v1/access-keys',
-    {
-      config: { ...config, auditAction: 'pca:accessKey:create' },
-      schema: {
-        ...common,
-        summary: 'Create an access key (the secret is returned only here)',
-        operationId: 'createAccessKey',
-        body: CreateBody,
-        response: { 200: Type.Object({ credential: NewCredential }), 400: errorResponses[400], 401: errorResponses[401], 403: errorResponses[403] },
-      },
-    },
-    async (request) => {
-      const body = (request.body ?? {}) as { description?: string; actions?: string[] };
-      const { key, secret } = await app.services.accessKeys.create(contextOf(request), principalOf(request).actions, body);
+    routeOptions({
+      ...keys,
+      auditAction: 'pca:accessKey:create',
+      summary: 'Create an access key (the secret is returned only here)',
+      operationId: 'createAccessKey',
+      body: CreateBody,
+      ok: Type.Object({ credential: NewCredential }),
+    }),
+    async function createAccessKey(request) {
+      const { key, secret } = await app.services.accessKeys.create(contextOf(request), principalOf(request).actions, request.body ?? {});
       return { credential: { ...toCredential(key), secret } };
     },
   );
 
   app.get(
     '/v1/access-keys',
-    {
-      config,
-      schema: {
-        ...common,
-        summary: "List the domain's access keys (no secrets)",
-        operationId: 'listAccessKeys',
-        response: {
-          200: Type.Object({ total: Type.Integer(), credentials: Type.Array(Credential) }),
-          401: errorResponses[401],
-          403: errorResponses[403],
-        },
-      },
-    },
-    async (request) => {
-      const keys = await app.services.accessKeys.list(contextOf(request));
-      return { total: keys.length, credentials: keys.map(toCredential) };
+    routeOptions({
+      ...keys,
+      summary: "List the domain's access keys (no secrets)",
+      operationId: 'listAccessKeys',
+      ok: Type.Object({ total: Type.Integer(), credentials: Type.Array(Credential) }),
+      errors: [401, 403],
+    }),
+    async function listAccessKeys(request) {
+      const stored = await app.services.accessKeys.list(contextOf(request));
+      return { total: stored.length, credentials: stored.map(toCredential) };
     },
   );
 
   app.delete(
     '/v1/access-keys/:access',
-    {
-      config: { ...config, auditAction: 'pca:accessKey:delete' },
-      schema: {
-        ...common,
-        summary: 'Delete an access key; signatures with it fail from then on',
-        operationId: 'deleteAccessKey',
-        params: Type.Object({ access: Type.String({ minLength: 1, maxLength: 128 }) }),
-        response: { 204: NoContent, 401: errorResponses[401], 403: errorResponses[403], 404: errorResponses[404] },
-      },
-    },
-    async (request, reply) => {
-      await app.services.accessKeys.remove(contextOf(request), (request.params as { access: string }).access);
-      return reply.code(204).send();
+    routeOptions({
+      ...keys,
+      auditAction: 'pca:accessKey:delete',
+      summary: 'Delete an access key; signatures with it fail from then on',
+      operationId: 'deleteAccessKey',
+      params: Type.Object({ access: Type.String({ minLength: 1, maxLength: 128 }) }),
+      errors: [401, 403, 404],
+    }),
+    async function deleteAccessKey(request, reply) {
+      await app.services.accessKeys.remove(contextOf(request), request.params.access);
+      return noContent(reply);
     },
   );
 }

@@ -2,14 +2,13 @@
  * `GET /v1/audit-events`: the caller's domain's audit log, newest first. The log covers every resource and every
  * caller of the domain, so reading it needs every action of the catalogue, like managing access keys (§9 item 3).
  */
-import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import type { AuditEvent } from '../../../db/generated/client.ts';
-import type { AuditEventFilter } from '../../../services/audit/audit-service.ts';
+import type { AuditService } from '../../../services/audit/audit-service.ts';
 import { contextOf } from '../../request-context.ts';
-import { epochMillis, errorResponses, PagingQuery } from '../../../schemas/common.ts';
+import { epochMillis, pageOf, PagingQuery, StringEnum } from '../../../schemas/common.ts';
+import { routeOptions, type TypedApp } from '../../route-options.ts';
 
-const Outcome = Type.String({ enum: ['SUCCESS', 'FAILURE'] });
+const Outcome = StringEnum(['SUCCESS', 'FAILURE']);
 
 const Query = Type.Object({
   action: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
@@ -35,7 +34,10 @@ const AuditEventBody = Type.Object({
   create_time: Type.Integer({ description: 'ms since the epoch' }),
 });
 
-const toBody = (event: AuditEvent) => ({
+/** An event as the service returns it. */
+type StoredEvent = Awaited<ReturnType<AuditService['list']>>['events'][number];
+
+const toBody = (event: StoredEvent) => ({
   id: event.id,
   domain_id: event.domainId,
   actor: event.actor,
@@ -48,35 +50,27 @@ const toBody = (event: AuditEvent) => ({
   create_time: event.createdAt.getTime(),
 });
 
-export async function auditEventRoutes(app: FastifyInstance): Promise<void> {
+export async function auditEventRoutes(app: TypedApp): Promise<void> {
   app.get(
     '/v1/audit-events',
-    {
-      config: { allActions: true },
-      schema: {
-        tags: ['audit'],
-        summary: "List the domain's audit events",
-        operationId: 'listAuditEvents',
-        querystring: Query,
-        response: {
-          200: Type.Object({ total: Type.Integer(), audit_events: Type.Array(AuditEventBody) }),
-          400: errorResponses[400],
-          401: errorResponses[401],
-          403: errorResponses[403],
-        },
-      },
-    },
-    async (request) => {
-      const query = request.query as Record<string, string | number | undefined>;
-      const filter: AuditEventFilter = {
-        action: query.action as string | undefined,
-        resourceType: query.resource_type as string | undefined,
-        resourceId: query.resource_id as string | undefined,
-        outcome: query.outcome as AuditEventFilter['outcome'],
-        startTime: query.start_time as number | undefined,
-        endTime: query.end_time as number | undefined,
-        limit: query.limit as number,
-        offset: query.offset as number,
+    routeOptions({
+      allActions: true,
+      tag: 'audit',
+      summary: "List the domain's audit events",
+      operationId: 'listAuditEvents',
+      query: Query,
+      ok: Type.Object({ total: Type.Integer(), audit_events: Type.Array(AuditEventBody) }),
+    }),
+    async function listAuditEvents(request) {
+      const { query } = request;
+      const filter = {
+        action: query.action,
+        resourceType: query.resource_type,
+        resourceId: query.resource_id,
+        outcome: query.outcome,
+        startTime: query.start_time,
+        endTime: query.end_time,
+        ...pageOf(query),
       };
       const { total, events } = await app.services.audit.list(contextOf(request), filter);
       return { total, audit_events: events.map(toBody) };

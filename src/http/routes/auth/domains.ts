@@ -1,9 +1,8 @@
 /** §3.5: IAM discovery for SDK credentials without a domain id (domains) or without a project id (projects). */
-import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { projectIdOf } from '../../../services/access-keys/access-key-rules.ts';
 import { principalOf } from '../../plugins/auth.ts';
-import { errorResponses } from '../../../schemas/common.ts';
+import { routeOptions, type TypedApp } from '../../route-options.ts';
 
 const DomainList = Type.Object({
   domains: Type.Array(Type.Object({ id: Type.String(), name: Type.String() }), { minItems: 1, maxItems: 1 }),
@@ -34,20 +33,14 @@ const ProjectQuery = Type.Object({
   per_page: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000 })),
 });
 
-export async function domainRoutes(app: FastifyInstance): Promise<void> {
+/** The IAM lookups: signed by an access key only, documented under its scheme alone. */
+const iam = { signedOnly: true, tag: 'authentication', security: [{ sdkHmac: [] }] };
+
+export async function domainRoutes(app: TypedApp): Promise<void> {
   app.get(
     '/v3/auth/domains',
-    {
-      config: { signedOnly: true },
-      schema: {
-        tags: ['authentication'],
-        summary: "The signing access key's domain (IAM domain lookup of the Huawei SDKs)",
-        operationId: 'keystoneListAuthDomains',
-        security: [{ sdkHmac: [] }],
-        response: { 200: DomainList, 401: errorResponses[401] },
-      },
-    },
-    async (request) => {
+    routeOptions({ ...iam, summary: "The signing access key's domain (IAM domain lookup of the Huawei SDKs)", operationId: 'keystoneListAuthDomains', ok: DomainList, errors: [401] }),
+    async function listAuthDomains(request) {
       const { domainId } = principalOf(request);
       return { domains: [{ id: domainId, name: await app.services.accessKeys.domainName(domainId) }] };
     },
@@ -55,23 +48,20 @@ export async function domainRoutes(app: FastifyInstance): Promise<void> {
 
   app.get(
     '/v3/projects',
-    {
-      config: { signedOnly: true },
-      schema: {
-        tags: ['authentication'],
-        summary: "The signing access key's project in this region (IAM project lookup of the Huawei SDKs)",
-        description:
-          'A domain has one project per region, and this service one region: the list holds that project when the ' +
-          'filters match it, else nothing. Project-level SDK credentials then send its id as X-Project-Id.',
-        operationId: 'keystoneListProjects',
-        security: [{ sdkHmac: [] }],
-        querystring: ProjectQuery,
-        response: { 200: ProjectList, 400: errorResponses[400], 401: errorResponses[401] },
-      },
-    },
-    async (request) => {
+    routeOptions({
+      ...iam,
+      summary: "The signing access key's project in this region (IAM project lookup of the Huawei SDKs)",
+      description:
+        'A domain has one project per region, and this service one region: the list holds that project when the ' +
+        'filters match it, else nothing. Project-level SDK credentials then send its id as X-Project-Id.',
+      operationId: 'keystoneListProjects',
+      query: ProjectQuery,
+      ok: ProjectList,
+      errors: [400, 401],
+    }),
+    async function listProjects(request) {
       const { domainId } = principalOf(request);
-      const query = request.query as { name?: string; domain_id?: string; enabled?: boolean; is_domain?: boolean; page?: number };
+      const { query } = request;
       const { region } = app.config;
       const matches =
         (query.name === undefined || query.name === region) &&

@@ -1,10 +1,9 @@
 /** Huawei IAM's temporary access keys (CreateTemporaryAccessKeyByToken): a pair used with X-Security-Token. */
-import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { errors } from '../../../errors.ts';
 import { durationSecondsOf, MAX_DURATION_SECONDS, MIN_DURATION_SECONDS } from '../../../services/access-keys/temporary-credentials.ts';
 import { principalOf } from '../../plugins/auth.ts';
-import { errorResponses } from '../../../schemas/common.ts';
+import { routeOptions, type TypedApp } from '../../route-options.ts';
 
 const DurationSeconds = Type.Integer({ minimum: MIN_DURATION_SECONDS, maximum: MAX_DURATION_SECONDS, default: MIN_DURATION_SECONDS });
 
@@ -34,29 +33,27 @@ const SecurityTokenResponse = Type.Object({
 /** IAM writes microseconds. */
 const iamTime = (date: Date): string => date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 
-export async function securityTokenRoutes(app: FastifyInstance): Promise<void> {
+export async function securityTokenRoutes(app: TypedApp): Promise<void> {
   app.post(
     '/v3.0/OS-CREDENTIAL/securitytokens',
-    {
-      config: { signedOnly: true },
-      schema: {
-        tags: ['authentication'],
-        summary: 'Issue a temporary access key with a security token',
-        description:
-          'Signed by a permanent access key. The pair signs requests like that key (with X-Security-Token), holds ' +
-          "the key's actions and stops working at expires_at or when the key is deleted. A temporary pair cannot " +
-          'issue another.',
-        operationId: 'createTemporaryAccessKeyByToken',
-        security: [{ sdkHmac: [] }],
-        body: SecurityTokenRequest,
-        response: { 201: SecurityTokenResponse, 400: errorResponses[400], 401: errorResponses[401] },
-      },
-    },
-    async (request, reply) => {
+    routeOptions({
+      signedOnly: true,
+      tag: 'authentication',
+      security: [{ sdkHmac: [] }],
+      summary: 'Issue a temporary access key with a security token',
+      description:
+        'Signed by a permanent access key. The pair signs requests like that key (with X-Security-Token), holds ' +
+        "the key's actions and stops working at expires_at or when the key is deleted. A temporary pair cannot " +
+        'issue another.',
+      operationId: 'createTemporaryAccessKeyByToken',
+      body: SecurityTokenRequest,
+      responses: { 201: SecurityTokenResponse },
+      errors: [400, 401],
+    }),
+    async function createTemporaryAccessKey(request, reply) {
       const principal = principalOf(request);
       if (principal.issuer !== undefined) throw errors.authenticationFailed('a temporary access key cannot issue security tokens');
-      const body = (request.body ?? {}) as { auth?: { identity?: { token?: { duration_seconds?: number } } } };
-      const duration = durationSecondsOf(body.auth?.identity?.token?.duration_seconds);
+      const duration = durationSecondsOf(request.body?.auth?.identity?.token?.duration_seconds);
       const issued = app.services.accessKeys.issueTemporary({ access: principal.subject, domainId: principal.domainId }, duration);
       return reply.code(201).send({
         credential: { access: issued.access, secret: issued.secret, securitytoken: issued.securityToken, expires_at: iamTime(issued.expiresAt) },

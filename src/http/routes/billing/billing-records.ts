@@ -1,10 +1,11 @@
 /** §10.6 billing records: list (JSON, or CSV with `Accept: text/csv`) and summary. Records are read-only. */
 import { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { BillingRecordFilter } from '../../../services/billing/billing-records-service.ts';
 import { contextOf } from '../../request-context.ts';
-import { epochMillis, errorResponses, pageOf, PagingQuery, UUID_PATTERN } from '../../../schemas/common.ts';
+import { epochMillis, pageOf, PagingQuery, StringEnum, UUID_PATTERN } from '../../../schemas/common.ts';
+import { routeOptions, type TypedApp } from '../../route-options.ts';
 
 const Decimal = Type.String({ pattern: '^-?\\d+(\\.\\d+)?$', description: 'Exact decimal', examples: ['0.05'] });
 
@@ -31,7 +32,7 @@ const TimeRange = {
 
 const ListQuery = Type.Object({
   ...TimeRange,
-  resource_type: Type.Optional(Type.String({ enum: ['CA', 'CERTIFICATE'] })),
+  resource_type: Type.Optional(StringEnum(['CA', 'CERTIFICATE'])),
   resource_id: Type.Optional(Type.String({ pattern: UUID_PATTERN })),
   charging_mode: Type.Optional(Type.Integer({ enum: [0, 1] })),
   ...PagingQuery,
@@ -39,7 +40,6 @@ const ListQuery = Type.Object({
 type ListQuery = Static<typeof ListQuery>;
 
 const SummaryQuery = Type.Object(TimeRange);
-type SummaryQuery = Static<typeof SummaryQuery>;
 
 const Summary = Type.Object({
   start_time: Type.Union([Type.Integer(), Type.Null()]),
@@ -57,15 +57,13 @@ const Summary = Type.Object({
   ),
 });
 
-const common = { tags: ['billing'] };
-const config = { action: 'pca:billing:list' } as const;
-const failures = { 400: errorResponses[400], 401: errorResponses[401], 403: errorResponses[403] };
+const billing = { action: 'pca:billing:list', tag: 'billing' } as const;
 
 function filterOf(query: ListQuery): BillingRecordFilter {
   return {
     startTime: query.start_time,
     endTime: query.end_time,
-    resourceType: query.resource_type as BillingRecordFilter['resourceType'],
+    resourceType: query.resource_type,
     resourceId: query.resource_id,
     chargingMode: query.charging_mode,
   };
@@ -76,33 +74,29 @@ function wantsCsv(request: FastifyRequest): boolean {
   return /^\s*text\/csv\b/i.test(request.headers.accept ?? '');
 }
 
-export async function billingRecordRoutes(app: FastifyInstance): Promise<void> {
+export async function billingRecordRoutes(app: TypedApp): Promise<void> {
   app.get(
     '/v1/billing-records',
-    {
-      config,
-      schema: {
-        ...common,
-        summary: 'List billing records (Accept: text/csv exports every matching record as CSV)',
-        operationId: 'listBillingRecords',
-        querystring: ListQuery,
-        response: {
-          200: {
-            description: 'Records ordered by usage_start then record_id; as CSV, all matching records without paging',
-            content: {
-              'application/json': { schema: Type.Object({ total: Type.Integer(), records: Type.Array(BillingRecord) }) },
-              'text/csv': { schema: Type.String({ description: 'Header row, then one line per record (the JSON field names)' }) },
-            },
+    routeOptions({
+      ...billing,
+      summary: 'List billing records (Accept: text/csv exports every matching record as CSV)',
+      operationId: 'listBillingRecords',
+      query: ListQuery,
+      responses: {
+        200: {
+          description: 'Records ordered by usage_start then record_id; as CSV, all matching records without paging',
+          content: {
+            'application/json': { schema: Type.Object({ total: Type.Integer(), records: Type.Array(BillingRecord) }) },
+            'text/csv': { schema: Type.String({ description: 'Header row, then one line per record (the JSON field names)' }) },
           },
-          ...failures,
         },
       },
-    },
-    async (request, reply) => {
-      const query = request.query as ListQuery;
-      const billing = app.services.billing.records;
+    }),
+    async function listBillingRecords(request, reply) {
+      const { query } = request;
+      const records = app.services.billing.records;
       if (wantsCsv(request)) {
-        const lines = billing.exportCsv(contextOf(request), filterOf(query));
+        const lines = records.exportCsv(contextOf(request), filterOf(query));
         // Pull the first chunk (validation errors surface as a normal error reply), then stream the rest.
         const first = await lines.next();
         const rest = async function* () {
@@ -114,24 +108,15 @@ export async function billingRecordRoutes(app: FastifyInstance): Promise<void> {
           .header('content-disposition', 'attachment; filename="billing-records.csv"')
           .send(Readable.from(rest()));
       }
-      return billing.list(contextOf(request), filterOf(query), pageOf(query));
+      return records.list(contextOf(request), filterOf(query), pageOf(query));
     },
   );
 
   app.get(
     '/v1/billing-records/summary',
-    {
-      config,
-      schema: {
-        ...common,
-        summary: 'Billing totals per resource_type and usage_type',
-        operationId: 'showBillingSummary',
-        querystring: SummaryQuery,
-        response: { 200: Summary, ...failures },
-      },
-    },
-    async (request) => {
-      const query = request.query as SummaryQuery;
+    routeOptions({ ...billing, summary: 'Billing totals per resource_type and usage_type', operationId: 'showBillingSummary', query: SummaryQuery, ok: Summary }),
+    async function showBillingSummary(request) {
+      const { query } = request;
       return app.services.billing.records.summary(contextOf(request), { startTime: query.start_time, endTime: query.end_time });
     },
   );
