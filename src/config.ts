@@ -2,12 +2,17 @@
  * Configuration: read from the environment and validated here, once. Everything else receives a Config.
  * A development deployment (no MASTER_KEY / JWT keys given) keeps generated secrets in DATA_DIR.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { KEY_STORE_KINDS, type KeyStoreKind } from './keystore/key-store.ts';
+import { loadOrCreateDevSecrets } from './config/dev-secrets.ts';
+import { boolean, ConfigError, integer, type Env } from './config/env.ts';
 import { loadPriceCatalog, type PriceCatalog } from './config/price-catalog.ts';
+
+export { ConfigError } from './config/env.ts';
+export { checkNodeVersion, isSupportedNode, SUPPORTED_NODE, SUPPORTED_NODE_RANGE } from './config/node-version.ts';
 
 export interface Config {
   host: string;
@@ -69,25 +74,6 @@ export type LogFormat = (typeof LOG_FORMATS)[number];
 /** Scrapers hold it in their configuration, so a short one would be guessable for nothing. */
 const MIN_METRICS_TOKEN_LENGTH = 16;
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
-
-type Env = Record<string, string | undefined>;
-
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got '${raw}'`);
-  }
-  return value;
-}
-
 function rateLimit(env: Env): Config['rateLimit'] {
   const max = integer(env, 'RATE_LIMIT_MAX', 6000, 1, 100_000_000);
   return {
@@ -120,55 +106,6 @@ function trustProxy(env: Env): string[] {
   });
 }
 
-function boolean(env: Env, name: string, fallback: boolean): boolean {
-  const raw = env[name]?.toLowerCase();
-  if (raw === undefined || raw === '') return fallback;
-  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
-  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
-  throw new ConfigError(`${name} must be true or false, got '${env[name]}'`);
-}
-
-/**
- * The Node.js lines this service is tested on and deployed to (Lambda: serverless.yml's runtime), each from its
- * lowest release the dependencies accept (osls wants 22.13). package.json's `engines` says the same
- * (test/unit/node-version.test.ts holds them together). Node 20 is past its end of life.
- */
-export const SUPPORTED_NODE = [
-  { major: 22, minimum: '22.13.0' },
-  { major: 24, minimum: '24.0.0' },
-  { major: 26, minimum: '26.0.0' },
-] as const;
-
-/** `^22.13.0 || ^24.0.0 || ^26.0.0`, as `engines.node` writes it. */
-export const SUPPORTED_NODE_RANGE = SUPPORTED_NODE.map((line) => `^${line.minimum}`).join(' || ');
-
-function atLeast(version: string, minimum: string): boolean {
-  const [a, b] = [version, minimum].map((v) => v.split('.').map((part) => Number.parseInt(part, 10)));
-  for (let index = 0; index < 3; index++) {
-    if (a![index] !== b![index]) return a![index]! > b![index]!;
-  }
-  return true;
-}
-
-export function isSupportedNode(version: string): boolean {
-  const line = SUPPORTED_NODE.find((candidate) => Number.parseInt(version, 10) === candidate.major);
-  return line !== undefined && atLeast(version, line.minimum);
-}
-
-/**
- * Run by every entry (the server, each Lambda function) before anything else: an unsupported Node refuses to
- * start with one message, unless ALLOW_UNSUPPORTED_NODE=1 (then a warning says so).
- */
-export function checkNodeVersion(env: Env = process.env, version: string = process.versions.node): void {
-  if (isSupportedNode(version)) return;
-  const message = `Node.js ${version} is not supported: this service runs on Node.js ${SUPPORTED_NODE_RANGE}`;
-  if (!boolean(env, 'ALLOW_UNSUPPORTED_NODE', false)) {
-    throw new ConfigError(`${message}. Run it on one of those, or set ALLOW_UNSUPPORTED_NODE=1 to start anyway, untested`);
-  }
-  // Straight to stderr: a start that fails next (a bad setting) exits before an emitted warning would be printed.
-  process.stderr.write(`Warning: ${message}; starting anyway (ALLOW_UNSUPPORTED_NODE=1)\n`);
-}
-
 function decodeMasterKey(raw: string, source: string): Uint8Array {
   const key = Buffer.from(raw.trim(), 'base64');
   if (key.length !== 32 || key.toString('base64') !== raw.trim()) {
@@ -185,29 +122,6 @@ function checkJwtKeys(privateKeyPem: string, publicKeyPem: string): void {
   } catch (error) {
     throw new ConfigError(`JWT_PRIVATE_KEY must be a P-256 private key in PEM (ES256) and JWT_PUBLIC_KEY its public key: ${(error as Error).message}`);
   }
-}
-
-interface DevSecrets {
-  masterKey: string;
-  jwtPrivateKeyPem: string;
-  jwtPublicKeyPem: string;
-  domainId: string;
-}
-
-/** Generated once per data folder, so restarts keep their keys. For development only. */
-export function loadOrCreateDevSecrets(dataDir: string): DevSecrets {
-  const file = path.join(dataDir, 'dev-secrets.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as DevSecrets;
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const secrets: DevSecrets = {
-    masterKey: randomBytes(32).toString('base64'),
-    jwtPrivateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
-    jwtPublicKeyPem: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
-    domainId: randomBytes(16).toString('hex'),
-  };
-  mkdirSync(dataDir, { recursive: true });
-  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
-  return secrets;
 }
 
 /** `name=ip,…` (ACME_STATIC_HOSTS): names resolved before DNS when validating challenges. */
