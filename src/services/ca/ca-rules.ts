@@ -90,6 +90,9 @@ export function validityWindow(
   return { notBefore, notAfter };
 }
 
+/** CSR-issued intermediates (§4.4.2) are CA rows whose key the requester holds: shown and exported only. */
+export const NOT_CSR_ISSUED: Prisma.CertificateAuthorityWhereInput = { OR: [{ genMode: null }, { genMode: { not: 'CSR' } }] };
+
 /**
  * §4.2.8: a CA whose scheduled deletion time has passed is removed, whether or not the `ca-deletion` job has
  * finalised it yet (derived on read like expiry): every call naming it gets 404. `delete_time` is set only while

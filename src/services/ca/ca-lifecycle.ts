@@ -1,0 +1,261 @@
+/**
+ * Bringing CAs into being (§4.2.1-4.2.5): create, order (yearly/monthly), activate and a subordinate's CSR. A key is
+ * made outside any transaction (RSA takes seconds) and destroyed when the transaction that would keep it fails.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../../clock.ts';
+import type { Config } from '../../config.ts';
+import type { Db } from '../../db/database.ts';
+import { isUniqueViolation } from '../../db/errors.ts';
+import { advisoryLock } from '../../db/locks.ts';
+import { errors } from '../../errors.ts';
+import { keyStoreSigner, type KeyStores } from '../../keystore/index.ts';
+import type { GeneratedKey, KeyStore, KeyStoreKind } from '../../keystore/key-store.ts';
+import type { HashAlgorithm, KeyAlgorithm } from '../../x509/algorithms.ts';
+import { buildCsr } from '../../x509/csr.ts';
+import type { NameConstraints } from '../../x509/name-constraints.ts';
+import { toPem } from '../../x509/pem.ts';
+import { recordAudit } from '../audit/audit-log.ts';
+import type { BillingHooks } from '../billing/usage-hooks.ts';
+import type { RequestContext, Tx } from '../context.ts';
+import { dnColumns } from '../dn-columns.ts';
+import { jsonOrNull } from '../json-column.ts';
+import { signCaCertificate } from './ca-certificate.ts';
+import type { ActivateCaInput, CreateCaInput, OrderCaInput } from './ca-input.ts';
+import { toCaObject } from './ca-mapper.ts';
+import { NOT_CSR_ISSUED, effectiveStatus, existingCa, requireStatus } from './ca-rules.ts';
+import { bytesColumn, crlColumns, signsNow, specOf, storedSpecInput, type CaSpec } from './ca-spec.ts';
+import { findOwnCa, lockOwnCa } from './ca-store.ts';
+import { caSigner } from './issuer.ts';
+
+export interface CaLifecycleDeps {
+  db: Db;
+  clock: Clock;
+  config: Pick<Config, 'region' | 'publicBaseUrl' | 'keyStore' | 'quotas'>;
+  keyStores: KeyStores;
+  billing: Pick<BillingHooks, 'startBillableUsage' | 'recordPrepaidOrder'>;
+  /** A CA id or URN of the caller's, to its id (`field` names the parameter in messages). */
+  resolve: (ctx: RequestContext, reference: string, field?: string) => string;
+}
+
+export function createCaLifecycle({ db, clock, config, keyStores, billing, resolve }: CaLifecycleDeps) {
+  const signingDeps = { config, keyStores };
+  const keyStoreKind = (): KeyStoreKind => config.keyStore.defaultKind;
+
+  /** Refuses what would exceed the CA quota; unlocked, it is also the early check before making a key. */
+  async function refuseOverQuota(reader: Db | Tx, ctx: RequestContext, count: number): Promise<void> {
+    const used = await reader.certificateAuthority.count({ where: { domainId: ctx.domainId, AND: [existingCa(clock.now()), NOT_CSR_ISSUED] } });
+    if (used + count > config.quotas.ca) {
+      throw errors.conflictingState(`the CA quota is used up (${used} of ${config.quotas.ca})`);
+    }
+  }
+
+  /** Serializes quota checks of one domain, then refuses what would exceed the quota. */
+  async function reserveQuota(tx: Tx, ctx: RequestContext, count: number): Promise<void> {
+    await advisoryLock(tx, 'caQuota', ctx.domainId);
+    await refuseOverQuota(tx, ctx, count);
+  }
+
+  /** Makes a key outside any transaction (RSA generation takes seconds); `use` must commit or the key is destroyed. */
+  async function withNewKey<T>(alg: KeyAlgorithm, use: (key: GeneratedKey, store: KeyStore) => Promise<T>): Promise<T> {
+    const store = keyStores.get(keyStoreKind());
+    const key = await store.generate(alg);
+    try {
+      return await use(key, store);
+    } catch (error) {
+      await store.destroy(key.keyRef).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Columns of a CA configured from `spec` with `key`: signed and ACTIVED, or PENDING awaiting activation/import. */
+  async function configuredColumns(tx: Tx, ctx: RequestContext, spec: CaSpec, key: GeneratedKey, store: KeyStore, now: Date) {
+    const base = {
+      type: spec.type,
+      keyAlgorithm: spec.keyAlgorithm,
+      signatureAlgorithm: spec.hash,
+      ...dnColumns(spec.dn),
+      keyStore: store.kind,
+      keyRef: key.keyRef,
+      publicKeySpki: bytesColumn(key.spki),
+      nameConstraints: jsonOrNull(spec.nameConstraints),
+    };
+    if (!signsNow(spec)) {
+      return {
+        ...base,
+        status: 'PENDING',
+        genMode: 'GENERATE',
+        pathLength: spec.pathLength ?? 0,
+        keyUsages: spec.keyUsages ?? [],
+      };
+    }
+    const signed = await signCaCertificate(
+      tx,
+      ctx,
+      {
+        type: spec.type,
+        dn: spec.dn,
+        spki: key.spki,
+        ownSigner: keyStoreSigner(store, key.keyRef, spec.keyAlgorithm),
+        hash: spec.hash!,
+        validity: spec.validity!,
+        issuerRef: spec.issuerRef ?? undefined,
+        pathLength: spec.pathLength,
+        keyUsages: spec.keyUsages,
+        nameConstraints: spec.nameConstraints,
+      },
+      now,
+      signingDeps,
+    );
+    return {
+      ...base,
+      status: 'ACTIVED',
+      genMode: 'GENERATE',
+      pathLength: signed.pathLength,
+      issuerId: signed.issuerId,
+      keyUsages: signed.keyUsages,
+      serialNumber: signed.serialNumber,
+      notBefore: signed.notBefore,
+      notAfter: signed.notAfter,
+      certificateDer: bytesColumn(signed.certificateDer),
+    };
+  }
+
+  /** Unique (issuer, serial) collisions are astronomically rare; one retry with a fresh serial settles them. */
+  async function retryingSerialCollision<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (isUniqueViolation(error)) return run();
+      throw error;
+    }
+  }
+
+  /** A yearly/monthly CA awaiting configuration (create with ca_id); `tx` given: locked FOR UPDATE first. */
+  async function unconfiguredPrepaid(reader: Db | Tx, ctx: RequestContext, caId: string, tx?: Tx): Promise<void> {
+    const row = tx ? await lockOwnCa(tx, ctx, caId, 'update', clock.now()) : await findOwnCa(reader, ctx, caId, clock.now());
+    if (row.chargingMode !== 0 || row.status !== 'PENDING' || row.keyRef !== null) {
+      throw errors.conflictingState('ca_id must name a yearly/monthly CA that is PENDING and not yet configured');
+    }
+  }
+
+  async function create(ctx: RequestContext, input: CreateCaInput): Promise<{ ca_id: string }> {
+    const spec = specOf(input);
+    const prepaidId = input.ca_id ? resolve(ctx, input.ca_id, 'ca_id') : null;
+    // Fail fast, before making a key (RSA-4096 costs seconds of CPU); the transaction checks again under its lock.
+    if (prepaidId) await unconfiguredPrepaid(db, ctx, prepaidId);
+    else await refuseOverQuota(db, ctx, 1);
+    const caId = prepaidId ?? randomUUID();
+    return withNewKey(spec.keyAlgorithm, (key, store) =>
+      retryingSerialCollision(() =>
+        db.$transaction(async (tx) => {
+          const now = clock.now();
+          if (prepaidId) await unconfiguredPrepaid(tx, ctx, prepaidId, tx);
+          else await reserveQuota(tx, ctx, 1);
+          const columns = {
+            ...(await configuredColumns(tx, ctx, spec, key, store, now)),
+            ...crlColumns(input.crl_configuration, caId),
+            enterpriseProjectId: input.enterprise_project_id ?? '0',
+          };
+          const row = prepaidId
+            ? await tx.certificateAuthority.update({ where: { id: caId }, data: columns })
+            : await tx.certificateAuthority.create({
+                data: { ...columns, id: caId, domainId: ctx.domainId, chargingMode: 1, freeQuota: config.quotas.freeCertificatesPerCa, createdAt: now },
+              });
+          if (row.status === 'ACTIVED' && row.chargingMode === 1) await billing.startBillableUsage(tx, row, now);
+          await recordAudit(tx, ctx, { action: 'pca:ca:create', resourceType: 'CA', resourceId: caId, detail: { type: row.type, status: row.status, prepaid: prepaidId !== null } });
+          return { ca_id: caId };
+        }),
+      ),
+    );
+  }
+
+  async function order(ctx: RequestContext, input: OrderCaInput): Promise<{ order_id: string; ca_ids: string[] }> {
+    return db.$transaction(async (tx) => {
+      const now = clock.now();
+      await reserveQuota(tx, ctx, input.subscription_num);
+      const orderId = randomUUID();
+      await tx.caOrder.create({
+        data: {
+          id: orderId,
+          domainId: ctx.domainId,
+          periodType: input.period_type,
+          periodNum: input.period_num,
+          isAutoRenew: input.is_auto_renew,
+          isAutoPay: input.is_auto_pay ?? 0,
+          subscriptionNum: input.subscription_num,
+          promotionInfo: input.promotion_info ?? null,
+          enterpriseProjectId: input.enterprise_project_id ?? null,
+          createdAt: now,
+        },
+      });
+      const caIds = Array.from({ length: input.subscription_num }, () => randomUUID());
+      await tx.certificateAuthority.createMany({
+        data: caIds.map((id, index) => ({
+          id,
+          domainId: ctx.domainId,
+          status: 'PENDING',
+          chargingMode: 0,
+          orderId,
+          enterpriseProjectId: input.enterprise_project_id ?? '0',
+          freeQuota: config.quotas.freeCertificatesPerCa,
+          // Distinct creation times keep the order's CAs in a stable list order.
+          createdAt: new Date(now.getTime() + index),
+        })),
+      });
+      // Also sets each CA's prepaid_until (the end of the purchased period).
+      for (const caId of caIds) {
+        await billing.recordPrepaidOrder(tx, { caId, domainId: ctx.domainId, periodType: input.period_type, periodNum: input.period_num, at: now });
+      }
+      await recordAudit(tx, ctx, { action: 'pca:ca:create', resourceType: 'ORDER', resourceId: orderId, detail: { ca_ids: caIds } });
+      return { order_id: orderId, ca_ids: caIds };
+    });
+  }
+
+  async function activate(ctx: RequestContext, reference: string, input: ActivateCaInput): Promise<void> {
+    const caId = resolve(ctx, reference);
+    const current = await findOwnCa(db, ctx, caId, clock.now());
+    requireStatus(current, effectiveStatus(current, clock.now()), ['PENDING'], 'activate');
+    const unconfigured = current.keyRef === null;
+    const spec = unconfigured ? specOf(input) : specOf({ ...input, ...storedSpecInput(current, input) });
+    if (spec.type === 'SUBORDINATE') {
+      if (!spec.issuerRef) throw errors.invalidParameter('issuer_id is required');
+      if (!spec.hash) throw errors.invalidParameter('signature_algorithm is required');
+      if (!spec.validity) throw errors.invalidParameter('validity is required');
+    }
+    const commit = (key: GeneratedKey, store: KeyStore) =>
+      retryingSerialCollision(() =>
+        db.$transaction(async (tx) => {
+          const now = clock.now();
+          const row = await lockOwnCa(tx, ctx, caId, 'update', clock.now());
+          requireStatus(row, effectiveStatus(row, now), ['PENDING'], 'activate');
+          if ((row.keyRef === null) !== unconfigured) throw errors.conflictingState('the CA changed while activating; retry');
+          const columns = {
+            ...(await configuredColumns(tx, ctx, spec, key, store, now)),
+            ...crlColumns(input.crl_configuration, caId),
+            ...(input.enterprise_project_id !== undefined ? { enterpriseProjectId: input.enterprise_project_id } : {}),
+          };
+          const updated = await tx.certificateAuthority.update({ where: { id: caId }, data: columns });
+          if (updated.chargingMode === 1) await billing.startBillableUsage(tx, updated, now);
+          await recordAudit(tx, ctx, { action: 'pca:ca:activate', resourceType: 'CA', resourceId: caId, detail: { issuer_id: updated.issuerId } });
+        }),
+      );
+    if (unconfigured) return withNewKey(spec.keyAlgorithm, commit);
+    const store = keyStores.get(current.keyStore as KeyStoreKind);
+    return commit({ keyRef: current.keyRef!, spki: new Uint8Array(current.publicKeySpki!) }, store);
+  }
+
+  async function exportCsr(ctx: RequestContext, reference: string): Promise<{ csr: string }> {
+    const row = await findOwnCa(db, ctx, resolve(ctx, reference), clock.now());
+    requireStatus(row, effectiveStatus(row, clock.now()), ['PENDING'], 'CSR export');
+    if (row.type !== 'SUBORDINATE' || !row.keyRef || !row.publicKeySpki) {
+      throw errors.conflictingState('only a configured SUBORDINATE CA holding its key has a CSR');
+    }
+    const dn = toCaObject(row, config, { now: clock.now(), issuerName: null, autoRenew: null }).distinguished_name!;
+    const nameConstraints = row.nameConstraints as NameConstraints | null;
+    const der = await buildCsr(dn, new Uint8Array(row.publicKeySpki), caSigner(row, keyStores), (row.signatureAlgorithm as HashAlgorithm) ?? 'SHA256', nameConstraints);
+    return { csr: toPem('CERTIFICATE REQUEST', der) };
+  }
+
+  return { create, order, activate, exportCsr };
+}

@@ -1,0 +1,106 @@
+/**
+ * The state changes of an existing CA (§4.2.7-4.2.9, §6.1): disable, enable, scheduled deletion and restore. Each is
+ * one transaction that locks the CA row FOR UPDATE, re-checks the state, writes the change, its audit event and
+ * its billing hook.
+ */
+import type { Clock } from '../../clock.ts';
+import type { Db } from '../../db/database.ts';
+import type { CertificateAuthority } from '../../db/generated/client.ts';
+import { errors } from '../../errors.ts';
+import type { KeyStores } from '../../keystore/index.ts';
+import { recordAudit } from '../audit/audit-log.ts';
+import type { BillingHooks } from '../billing/usage-hooks.ts';
+import type { RequestContext, Tx } from '../context.ts';
+import type { CrlService } from '../revocation/crl-service.ts';
+import { effectiveStatus, requireStatus, type CaStatus } from './ca-rules.ts';
+import { findOwnCa, lockOwnCa } from './ca-store.ts';
+import { destroyRemovedCaKey, type HeldKey } from './key-destruction.ts';
+
+export interface CaTransitionDeps {
+  db: Db;
+  clock: Clock;
+  keyStores: KeyStores;
+  billing: Pick<BillingHooks, 'startPendingDeletion' | 'endPendingDeletionByRestore'>;
+  crls: Pick<CrlService, 'signStale'>;
+  /** A CA id or URN of the caller's, to its id (`field` names the parameter in messages). */
+  resolve: (ctx: RequestContext, reference: string, field?: string) => string;
+}
+
+export function createCaTransitions({ db, clock, keyStores, billing, crls, resolve }: CaTransitionDeps) {
+  /**
+   * One locked, audited transition of an existing CA. A CRL that a revocation under this CA still waits for (its
+   * signing at the end of the revoke failed) is signed first: no state change outruns a revocation (issue #21).
+   */
+  async function transition(
+    ctx: RequestContext,
+    reference: string,
+    action: string,
+    change: (tx: Tx, row: CertificateAuthority, status: CaStatus, now: Date) => Promise<Record<string, unknown> | void>,
+  ): Promise<void> {
+    const caId = resolve(ctx, reference);
+    await findOwnCa(db, ctx, caId, clock.now());
+    try {
+      await crls.signStale(caId);
+    } catch (error) {
+      throw errors.unavailable('a revocation under this CA waits for its CRL, which cannot be signed now; retry shortly', error);
+    }
+    await db.$transaction(async (tx) => {
+      const now = clock.now();
+      const row = await lockOwnCa(tx, ctx, caId, 'update', clock.now());
+      const detail = await change(tx, row, effectiveStatus(row, now), now);
+      await recordAudit(tx, ctx, { action, resourceType: 'CA', resourceId: caId, detail: detail ?? undefined });
+    });
+  }
+
+  const disable = (ctx: RequestContext, reference: string) =>
+    transition(ctx, reference, 'pca:ca:disable', async (tx, row, status) => {
+      requireStatus(row, status, ['ACTIVED'], 'disable');
+      await tx.certificateAuthority.update({ where: { id: row.id }, data: { status: 'DISABLED' } });
+    });
+
+  const enable = (ctx: RequestContext, reference: string) =>
+    transition(ctx, reference, 'pca:ca:enable', async (tx, row, status) => {
+      requireStatus(row, status, ['DISABLED'], 'enable');
+      if (row.issuerId && row.serialNumber) {
+        const revoked = await tx.revocation.findUnique({ where: { issuerId_serialNumber: { issuerId: row.issuerId, serialNumber: row.serialNumber } } });
+        if (revoked) throw errors.conflictingState('the CA certificate is revoked; the CA cannot be enabled again');
+      }
+      await tx.certificateAuthority.update({ where: { id: row.id }, data: { status: 'ACTIVED' } });
+    });
+
+  /**
+   * §4.2.8: a PENDING CA is removed at once, its key destroyed after commit (a failure leaves the reference for the
+   * ca-deletion job to retry); others wait `pendingDays`, keeping their key for restore.
+   */
+  async function remove(ctx: RequestContext, reference: string, pendingDays: number): Promise<void> {
+    let removedKey: HeldKey | undefined;
+    await transition(ctx, reference, 'pca:ca:delete', async (tx, row, status, now) => {
+      requireStatus(row, status, ['PENDING', 'DISABLED', 'EXPIRED'], 'delete');
+      if (status === 'PENDING') {
+        await tx.certificateAuthority.update({ where: { id: row.id }, data: { status: 'DELETED', deleteTime: now, statusBeforeDelete: 'PENDING', removedAt: now } });
+        await tx.tag.deleteMany({ where: { resourceType: 'CA', resourceId: row.id } });
+        removedKey = row;
+        return { removed: true };
+      }
+      const deleteTime = new Date(now.getTime() + pendingDays * 24 * 3_600_000);
+      const updated = await tx.certificateAuthority.update({ where: { id: row.id }, data: { status: 'DELETED', deleteTime, statusBeforeDelete: status } });
+      if (updated.chargingMode === 1) await billing.startPendingDeletion(tx, updated, now);
+      return { pending_days: pendingDays, delete_time: deleteTime.getTime() };
+    });
+    if (removedKey) await destroyRemovedCaKey(db, keyStores, removedKey).catch(() => undefined);
+  }
+
+  const restore = (ctx: RequestContext, reference: string) =>
+    transition(ctx, reference, 'pca:ca:restore', async (tx, row, status, now) => {
+      requireStatus(row, status, ['DELETED'], 'restore');
+      const expired = row.notAfter !== null && row.notAfter.getTime() <= now.getTime();
+      const updated = await tx.certificateAuthority.update({
+        where: { id: row.id },
+        data: { status: expired ? 'EXPIRED' : 'DISABLED', deleteTime: null, statusBeforeDelete: null },
+      });
+      if (updated.chargingMode === 1) await billing.endPendingDeletionByRestore(tx, updated, now);
+      return { status: updated.status };
+    });
+
+  return { disable, enable, remove, restore };
+}
