@@ -129,9 +129,10 @@ const RESOURCE_PARAMS: [param: string, type: NonNullable<AuditedChange['resource
 ];
 
 function resourceOf(request: FastifyRequest): Pick<AuditedChange, 'resourceType' | 'resourceId'> {
-  const params = (request.params ?? {}) as Record<string, string | undefined>;
-  const match = RESOURCE_PARAMS.find(([param]) => params[param] !== undefined);
-  return match ? { resourceType: match[1], resourceId: params[match[0]] } : {};
+  // Any route's path parameters (untyped here): the first one naming a resource.
+  const params = new Map(typeof request.params === 'object' && request.params !== null ? Object.entries(request.params) : []);
+  const match = RESOURCE_PARAMS.find(([param]) => typeof params.get(param) === 'string');
+  return match ? { resourceType: match[1], resourceId: String(params.get(match[0])) } : {};
 }
 
 function errorCodeOf(payload: unknown): string {

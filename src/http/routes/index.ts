@@ -1,6 +1,6 @@
 /** Every route module, in one list: start here to find where a request goes. */
 import type { FastifyInstance } from 'fastify';
-import { authRoutes } from './auth/auth-routes.ts';
+import { authRouteModules } from './auth/auth-routes.ts';
 import { billingRecordRoutes } from './billing/billing-record-routes.ts';
 import { caRoutes } from './ca/ca-routes.ts';
 import { acmeRoutes } from './acme/acme-routes.ts';
@@ -14,18 +14,23 @@ import { publicCaCertificateRoutes } from './public/ca-certificate-routes.ts';
 import { revocationPublicRoutes } from './public/revocation-public-routes.ts';
 import { revocationRoutes } from './revocation/revocation-routes.ts';
 
+/** In registration order; each module is its own plugin (encapsulated: what one adds, another does not see). */
+const routeModules = [
+  healthRoutes,
+  consoleConfigRoutes,
+  ...authRouteModules,
+  billingRecordRoutes,
+  caRoutes,
+  issuancePolicyRoutes,
+  acmeAdminRoutes,
+  tagRoutes,
+  publicCaCertificateRoutes,
+  certificateRoutes,
+  revocationRoutes,
+  revocationPublicRoutes,
+  acmeRoutes,
+];
+
 export async function registerRoutes(app: FastifyInstance): Promise<void> {
-  await app.register(healthRoutes);
-  await app.register(consoleConfigRoutes);
-  await app.register(authRoutes);
-  await app.register(billingRecordRoutes);
-  await app.register(caRoutes);
-  await app.register(issuancePolicyRoutes);
-  await app.register(acmeAdminRoutes);
-  await app.register(tagRoutes);
-  await app.register(publicCaCertificateRoutes);
-  await app.register(certificateRoutes);
-  await app.register(revocationRoutes);
-  await app.register(revocationPublicRoutes);
-  await app.register(acmeRoutes);
+  for (const routes of routeModules) await app.register(routes);
 }

@@ -31,29 +31,29 @@ interface ResourceKind {
 }
 
 const CaKind: ResourceKind = {
-    type: 'CA',
-    prefix: '/v1/private-certificate-authorities',
-    param: 'ca_id',
-    sdkName: 'Ca',
-    tag: 'certificate-authorities',
-    actions: { read: 'pca:ca:get', write: 'pca:ca:create', list: 'pca:ca:list' },
-    operations: { tag: 'pca:ca:tag', untag: 'pca:ca:untag' },
-    params: CaIdParams,
-    paramError: ErrorCode.InvalidCaId,
-    detail: CaObject,
+  type: 'CA',
+  prefix: '/v1/private-certificate-authorities',
+  param: 'ca_id',
+  sdkName: 'Ca',
+  tag: 'certificate-authorities',
+  actions: { read: 'pca:ca:get', write: 'pca:ca:create', list: 'pca:ca:list' },
+  operations: { tag: 'pca:ca:tag', untag: 'pca:ca:untag' },
+  params: CaIdParams,
+  paramError: ErrorCode.InvalidCaId,
+  detail: CaObject,
 };
 
 const CertificateKind: ResourceKind = {
-    type: 'CERTIFICATE',
-    prefix: '/v1/private-certificates',
-    param: 'certificate_id',
-    sdkName: 'Cert',
-    tag: 'certificates',
-    actions: { read: 'pca:cert:get', write: 'pca:cert:delete', list: 'pca:cert:list' },
-    operations: { tag: 'pca:cert:tag', untag: 'pca:cert:untag' },
-    params: CertificateIdParams,
-    paramError: ErrorCode.InvalidParameterFormat,
-    detail: CertificateObject,
+  type: 'CERTIFICATE',
+  prefix: '/v1/private-certificates',
+  param: 'certificate_id',
+  sdkName: 'Cert',
+  tag: 'certificates',
+  actions: { read: 'pca:cert:get', write: 'pca:cert:delete', list: 'pca:cert:list' },
+  operations: { tag: 'pca:cert:tag', untag: 'pca:cert:untag' },
+  params: CertificateIdParams,
+  paramError: ErrorCode.InvalidParameterFormat,
+  detail: CertificateObject,
 };
 
 function registerKind(app: TypedApp, kind: ResourceKind): void {
