@@ -70,7 +70,7 @@ export function createAcmeAccounts({ db, clock, sealer, requests }: { db: Db; cl
     return { status: 200, body: accountObject(directory.base, current), location: `${directory.base}/account/${current.id}` };
   }
 
-  /** §7.3.5: the inner JWS, signed by the new key, names the account and its old key. */
+  /** RFC 8555 §7.3.5: the inner JWS, signed by the new key, names the account and its old key. */
   async function keyChange(reference: string, url: string, body: unknown, requestId: string): Promise<AcmeReply> {
     const { jws, directory, account } = await authenticate(reference, url, body, 'kid');
     const inner = parseJws(payloadObject(jws));

@@ -49,7 +49,7 @@ export function orderIdentifiers(value: unknown): Identifier[] {
   });
 }
 
-/** The CSR's names (SANs and a common name) must be exactly the order's identifiers (§7.4). */
+/** The CSR's names (SANs and a common name) must be exactly the order's identifiers (RFC 8555 §7.4). */
 export function csrNamesMatch(identifiers: readonly Identifier[], csr: Pick<ParsedCsr, 'subjectAltNames' | 'subject'>): boolean {
   const wanted = new Set(identifiers.map((identifier) => `${identifier.type}:${identifier.value}`));
   const given = new Set<string>();

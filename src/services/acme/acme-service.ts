@@ -88,7 +88,7 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
         await tx.acmeAuthorization.create({
           data: { id: authorizationId, orderId, accountId: account!.id, identifierType: identifier.type, identifierValue: wildcard ? identifier.value.slice(2) : identifier.value, wildcard, status: 'pending', expiresAt },
         });
-        // A wildcard can be proven only in DNS (§7.1.3); an IP address has no DNS name to hold a TXT record.
+        // A wildcard can be proven only in DNS (RFC 8555 §7.1.3); an IP address has no DNS name to hold a TXT record.
         const types = wildcard ? ['dns-01'] : identifier.type === 'ip' ? ['http-01', 'tls-alpn-01'] : ['http-01', 'dns-01', 'tls-alpn-01'];
         await tx.acmeChallenge.createMany({ data: types.map((type) => ({ id: randomUUID(), authorizationId, type, token: randomBytes(32).toString('base64url'), status: 'pending' })) });
       }
@@ -116,7 +116,7 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
   }
 
   /**
-   * §7.4: issues through the normal issuance service. The order moves ready -> processing first; the issuance runs
+   * RFC 8555 §7.4: issues through the normal issuance service. The order moves ready -> processing first; the issuance runs
    * under an Idempotency-Key of the order, so a retried or concurrent finalize of a processing order gets the same
    * certificate, never a second one.
    */
@@ -180,7 +180,7 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
   }
 
   /**
-   * §7.5.1: the client says it is ready; the challenge is validated in this request (so any instance, or a Lambda,
+   * RFC 8555 §7.5.1: the client says it is ready; the challenge is validated in this request (so any instance, or a Lambda,
    * can answer it). Only the request that moves it pending -> processing validates. The outcome updates the
    * challenge, its authorization and, when every authorization is valid, the order (ready) in one transaction.
    */
@@ -227,7 +227,7 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
   // -------------------------------------------------------------------------------------------------------------
   // Certificates
 
-  /** §7.4.2: the certificate and its CA chain up to the root; the alternate chain leaves the root out. */
+  /** RFC 8555 §7.4.2: the certificate and its CA chain up to the root; the alternate chain leaves the root out. */
   async function certificateChain(reference: string, url: string, certificateId: string, alternate: boolean, body: unknown): Promise<AcmeReply> {
     const { jws, directory, account } = await authenticate(reference, url, body, 'kid');
     requirePostAsGet(jws);
@@ -245,7 +245,7 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     };
   }
 
-  /** §7.6: by the account that ordered the certificate, or by the certificate's own key (jwk). */
+  /** RFC 8555 §7.6: by the account that ordered the certificate, or by the certificate's own key (jwk). */
   async function revokeCertificate(reference: string, url: string, body: unknown, requestId: string): Promise<AcmeReply> {
     const { jws, directory, account } = await authenticate(reference, url, body, 'either');
     const payload = payloadObject(jws);

@@ -1,6 +1,6 @@
 /**
  * JWS for ACME (RFC 8555 §6.2, RFC 7515 flattened JSON serialization): parsing, account-key signature verification
- * (ES256/ES384/ES512, RS256, EdDSA) and the HS256 External Account Binding (§7.3.4). Pure; keys through
+ * (ES256/ES384/ES512, RS256, EdDSA) and the HS256 External Account Binding (RFC 8555 §7.3.4). Pure; keys through
  * node:crypto. Every malformed input is an AcmeProblem, never an exception of another kind.
  */
 import { createHash, createHmac, createPublicKey, timingSafeEqual, verify as verifySignature, type KeyObject } from 'node:crypto';
@@ -86,7 +86,7 @@ export function payloadObject(jws: ParsedJws): Record<string, unknown> {
   return value;
 }
 
-/** §6.3: a resource that is only read takes POST-as-GET, whose payload is empty. */
+/** RFC 8555 §6.3: a resource that is only read takes POST-as-GET, whose payload is empty. */
 export function requirePostAsGet(jws: ParsedJws): void {
   if (jws.payloadText !== '') throw problem('malformed', 'this resource is read by POST-as-GET: the payload must be empty');
 }
@@ -141,7 +141,7 @@ export function verifyJws(jws: ParsedJws, jwk: Jwk): void {
   if (!valid) throw problem('malformed', 'the JWS signature does not verify');
 }
 
-/** Verifies an External Account Binding JWS (§7.3.4): HS256 by the EAB key over the account's JWK, at `url`. */
+/** Verifies an External Account Binding JWS (RFC 8555 §7.3.4): HS256 by the EAB key over the account's JWK, at `url`. */
 export async function verifyEab(binding: unknown, accountJwk: Jwk, url: string, hmacKeyOf: (kid: string) => Promise<Buffer | null>): Promise<string> {
   if (!isObject(binding)) throw problem('malformed', 'externalAccountBinding must be a flattened JWS');
   const header = jsonOf(decode64(binding.protected, 'externalAccountBinding.protected'), 'externalAccountBinding.protected');

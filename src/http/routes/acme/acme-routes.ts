@@ -78,7 +78,7 @@ export async function acmeRoutes(app: TypedApp): Promise<void> {
       }
       return send(request, reply, await handle(request, request.params));
     });
-    // §6.3: resources other than the directory and newNonce are read by POST-as-GET only.
+    // RFC 8555 §6.3: resources other than the directory and newNonce are read by POST-as-GET only.
     app.get(`/acme/:ca/${path}`, options, async function acmePostOnly() {
       throw new AcmeProblem('malformed', 'this resource answers POST only (read it by POST-as-GET)', { status: 405, headers: { allow: 'POST' } });
     });
