@@ -6,20 +6,13 @@
  * Rows use the Prisma model's field names (camelCase); each column is the field name in snake_case, which is how
  * every @map in prisma/schema.prisma is written. Omitted fields take their column defaults.
  */
-import type { Tx } from './tx.ts';
+import { createHash } from 'node:crypto';
+import type { SqlStatement } from './database.ts';
+import { runnerOf, type Executor } from './tx.ts';
+import { columnOf } from './columns.ts';
 
 /** The tables written this way (SQL identifiers, never user input). */
 export type BulkTable = 'certificates' | 'audit_events' | 'billing_records';
-
-const columns = new Map<string, string>();
-function columnOf(field: string): string {
-  let column = columns.get(field);
-  if (column === undefined) {
-    column = field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
-    columns.set(field, column);
-  }
-  return column;
-}
 
 /** The row keyed by column names, which json_populate_recordset matches. */
 function byColumn(row: Record<string, unknown>): Record<string, unknown> {
@@ -39,10 +32,22 @@ function jsonValue(this: Record<string, unknown>, key: string, value: unknown): 
   return value;
 }
 
+const statements = new Map<string, SqlStatement>();
+
+/** The insert of these columns, named after its text (a prepared statement's name must always mean one text). */
+function insertStatement(table: BulkTable, list: string): SqlStatement {
+  const text = `INSERT INTO ${table} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${table}, $1::json)`;
+  let statement = statements.get(text);
+  if (!statement) {
+    statement = { name: `insert-${table}-${createHash('sha256').update(text).digest('hex').slice(0, 16)}`, text };
+    statements.set(text, statement);
+  }
+  return statement;
+}
+
 /** The columns of the first row must be those of every row. */
-export async function insertRows(tx: Tx, table: BulkTable, rows: readonly Record<string, unknown>[]): Promise<void> {
+export async function insertRows(tx: Executor, table: BulkTable, rows: readonly Record<string, unknown>[]): Promise<void> {
   if (rows.length === 0) return;
   const list = Object.keys(rows[0]!).map(columnOf).join(', ');
-  const json = JSON.stringify(rows.map(byColumn), jsonValue);
-  await tx.$executeRawUnsafe(`INSERT INTO ${table} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${table}, $1::json)`, json);
+  await runnerOf(tx)(insertStatement(table, list), [JSON.stringify(rows.map(byColumn), jsonValue)]);
 }

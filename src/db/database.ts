@@ -10,6 +10,7 @@ import pg from 'pg';
 import type { PoolStats } from '../metrics/metrics.ts';
 import { SERVER_POOL_SIZE } from '../config.ts';
 import { PrismaClient } from './generated/client.ts';
+import { runnerOf, type SqlRunner } from './tx.ts';
 
 export type Db = PrismaClient;
 
@@ -26,7 +27,12 @@ export interface DatabaseHandle {
    * Rows of one SQL statement outside Prisma, prepared once per connection on Postgres (`name` identifies it): for
    * the hot paths where Prisma's per-query overhead costs more than the query (the OCSP responder).
    */
-  query<Row>(statement: SqlStatement, values: unknown[]): Promise<Row[]>;
+  query: SqlRunner;
+  /**
+   * One transaction of raw statements, prepared once per connection on Postgres: for the hot path whose every
+   * statement is raw SQL (the issuance batch), without Prisma's interactive-transaction protocol around it.
+   */
+  transaction<T>(run: (sql: SqlRunner) => Promise<T>): Promise<T>;
 }
 
 /** A parameterised statement (`$1`, `$2`...) and the name it is prepared under. */
@@ -61,7 +67,7 @@ const POSTGRES_TRANSACTION_OPTIONS = { maxWait: 10_000, timeout: 15_000 };
 function handle(
   prisma: Db,
   kind: DatabaseHandle['kind'],
-  query: DatabaseHandle['query'],
+  sql: Pick<DatabaseHandle, 'query' | 'transaction'>,
   release: () => Promise<void>,
   poolStats?: () => PoolStats,
 ): DatabaseHandle {
@@ -69,7 +75,7 @@ function handle(
     prisma,
     kind,
     poolStats,
-    query,
+    ...sql,
     async close() {
       await prisma.$disconnect();
       await release();
@@ -89,7 +95,26 @@ function openPostgres(url: string, poolSize: number): DatabaseHandle {
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool), transactionOptions: POSTGRES_TRANSACTION_OPTIONS });
   const poolStats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
   const query = async <Row>({ name, text }: SqlStatement, values: unknown[]) => (await pool.query({ name, text, values })).rows as Row[];
-  return handle(prisma, 'postgres', query, () => pool.end(), poolStats);
+  return handle(prisma, 'postgres', { query, transaction: (run) => pgTransaction(pool, run) }, () => pool.end(), poolStats);
+}
+
+async function pgTransaction<T>(pool: pg.Pool, run: (sql: SqlRunner) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    const result = await run(async <Row>({ name, text }: SqlStatement, values: unknown[]) => (await client.query({ name, text, values })).rows as Row[]);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    // A connection that cannot even roll back is dropped, not returned to the pool.
+    await client.query('ROLLBACK').catch((rollbackError: Error) => {
+      broken = rollbackError;
+    });
+    throw error;
+  } finally {
+    client.release(broken);
+  }
 }
 
 async function openPglite(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
@@ -105,8 +130,8 @@ async function openPglite(options: OpenDatabaseOptions): Promise<DatabaseHandle>
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite), transactionOptions: PGLITE_TRANSACTION_OPTIONS });
   const opened = pglite;
   // Through the adapter, which queues it behind an open interactive transaction on PGlite's one connection.
-  const query = <Row>({ text }: SqlStatement, values: unknown[]) => prisma.$queryRawUnsafe<Row[]>(text, ...values);
-  return handle(prisma, 'pglite', query, async () => {
+  const sql = { query: runnerOf(prisma), transaction: <T>(run: (sql: SqlRunner) => Promise<T>) => prisma.$transaction((tx) => run(runnerOf(tx))) };
+  return handle(prisma, 'pglite', sql, async () => {
     if (ownsPglite) await opened.close();
   });
 }

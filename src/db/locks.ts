@@ -9,8 +9,9 @@
  * on them. FOR SHARE is what issuance takes (a concurrent disable waits); FOR UPDATE what a state change takes (so
  * it waits for in-flight issuances, and issuances after it see the new state).
  */
+import type { SqlStatement } from './database.ts';
 import { Prisma } from './generated/client.ts';
-import type { Reader, Tx } from './tx.ts';
+import { runnerOf, type Executor, type Reader } from './tx.ts';
 
 /** Advisory-lock classes (four ASCII letters as an int4), one per kind of serialized work. */
 export const LOCK_CLASS = {
@@ -28,15 +29,18 @@ export const LOCK_CLASS = {
 
 export type LockClass = keyof typeof LOCK_CLASS;
 
+// (`::text`: Prisma cannot read a void column.)
+export const ADVISORY_LOCK_SQL: SqlStatement = { name: 'advisory-lock', text: 'SELECT pg_advisory_xact_lock($1::int, hashtext($2))::text' };
+export const TRY_ADVISORY_LOCK_SQL: SqlStatement = { name: 'try-advisory-lock', text: 'SELECT pg_try_advisory_xact_lock($1::int, hashtext($2)) AS locked' };
+
 /** Waits for the (class, key) lock, held until the transaction ends. */
-export async function advisoryLock(tx: Tx, lockClass: LockClass, key: string): Promise<void> {
-  await tx.$executeRaw`SELECT pg_advisory_xact_lock(${LOCK_CLASS[lockClass]}::int, hashtext(${key}))`;
+export async function advisoryLock(tx: Executor, lockClass: LockClass, key: string): Promise<void> {
+  await runnerOf(tx)(ADVISORY_LOCK_SQL, [LOCK_CLASS[lockClass], key]);
 }
 
 /** Takes the (class, key) lock until the transaction ends if no one holds it; false (without waiting) otherwise. */
-export async function tryAdvisoryLock(tx: Tx, lockClass: LockClass, key: string): Promise<boolean> {
-  const [row] = await tx.$queryRaw<{ locked: boolean }[]>`
-    SELECT pg_try_advisory_xact_lock(${LOCK_CLASS[lockClass]}::int, hashtext(${key})) AS locked`;
+export async function tryAdvisoryLock(tx: Executor, lockClass: LockClass, key: string): Promise<boolean> {
+  const [row] = await runnerOf(tx)<{ locked: boolean }>(TRY_ADVISORY_LOCK_SQL, [LOCK_CLASS[lockClass], key]);
   return row?.locked === true;
 }
 

@@ -1,8 +1,19 @@
 /** The transaction types every data-access function takes. */
-import type { Db } from './database.ts';
+import type { Db, SqlStatement } from './database.ts';
 
 /** The Prisma transaction client handed to `prisma.$transaction(async (tx) => ...)`. */
 export type Tx = Parameters<Parameters<Db['$transaction']>[0]>[0];
 
 /** Either the client or a transaction: for reads that may run inside or outside one. */
 export type Reader = Db | Tx;
+
+/** Runs one statement and returns its rows: `database.query`, or a raw transaction's (`database.transaction`). */
+export type SqlRunner = <Row>(statement: SqlStatement, values: unknown[]) => Promise<Row[]>;
+
+/** Where a named statement can run: a raw runner, or Prisma (the client or a transaction, which ignore the name). */
+export type Executor = Reader | SqlRunner;
+
+export function runnerOf(db: Executor): SqlRunner {
+  if (typeof db === 'function') return db;
+  return <Row>({ text }: SqlStatement, values: unknown[]) => db.$queryRawUnsafe<Row[]>(text, ...values);
+}

@@ -49,7 +49,7 @@ export function createServices(deps: ServiceDependencies) {
   const configuredStores = [keyStores.software, ...(keyStores.pkcs11 ? [keyStores.pkcs11] : [])];
   // Called inside the CA, order and certificate transactions (see billing/usage-hooks.ts).
   const billingHooks = createBillingHooks(config.billing);
-  const issuance = createIssuanceService({ db, clock, config, keyStores, billing: billingHooks, metrics, sealer });
+  const issuance = createIssuanceService({ db, sql: database, clock, config, keyStores, billing: billingHooks, metrics, sealer });
   const revocation = createRevocationServices({ db, database, clock, keyStores, config, metrics, log });
   return {
     billing: createBillingService({ db, config, hooks: billingHooks }),

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { insertRows } from '../../db/bulk-insert.ts';
 import type { Db } from '../../db/database.ts';
+import type { Executor } from '../../db/tx.ts';
 import type { RequestContext, Tx } from '../context.ts';
 
 export interface AuditedChange {
@@ -35,7 +36,7 @@ export async function recordAudit(tx: Tx, context: RequestContext, change: Audit
 }
 
 /** Several changes' events in one multi-row insert (a group-committed batch), each with its own request context. */
-export async function recordAudits(tx: Tx, changes: { context: RequestContext; change: AuditedChange }[]): Promise<void> {
+export async function recordAudits(tx: Executor, changes: { context: RequestContext; change: AuditedChange }[]): Promise<void> {
   if (changes.length === 0) return;
   await insertRows(tx, 'audit_events', changes.map(({ context, change }) => auditEvent(context, change, 'SUCCESS', change.detail)));
 }

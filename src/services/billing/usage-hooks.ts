@@ -39,8 +39,9 @@ import { randomUUID } from 'node:crypto';
 import { insertRows } from '../../db/bulk-insert.ts';
 import { advisoryLock } from '../../db/locks.ts';
 import { Prisma } from '../../db/generated/client.ts';
-import type { Tx } from '../context.ts';
+import { runnerOf, type Executor, type Tx } from '../../db/tx.ts';
 import { certificateUnitPrice, type PriceCatalog } from '../../config/price-catalog.ts';
+import { COUNT_ISSUED_SINCE, USE_FREE_ISSUES, USE_ONE_FREE_ISSUE } from './billing-sql.ts';
 
 export const CHARGING_MODE = { PREPAID: 0, PAY_PER_USE: 1 } as const;
 export const PERIOD_TYPE = { MONTH: 2, YEAR: 3 } as const;
@@ -87,7 +88,7 @@ export interface BillingHooks {
   endPendingDeletionByRestore(tx: Tx, ca: BillableCa, at: Date): Promise<void>;
   endUsage(tx: Tx, ca: BillableCa, at: Date): Promise<void>;
   recordCertificateIssue(tx: Tx, issue: CertificateIssue): Promise<IssueCharge>;
-  recordCertificateIssues(tx: Tx, issues: CertificateIssue[], freeQuotas: ReadonlyMap<string, number>): Promise<IssueCharge[]>;
+  recordCertificateIssues(tx: Executor, issues: CertificateIssue[], freeQuotas: ReadonlyMap<string, number>): Promise<IssueCharge[]>;
   recordPrepaidOrder(tx: Tx, line: PrepaidOrderLine): Promise<{ periodEnd: Date }>;
   recordPrepaidRenewal(tx: Tx, line: PrepaidRenewalLine): Promise<{ periodEnd: Date }>;
 }
@@ -132,13 +133,14 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
   const tiered = prices.certificateTiers.length > 1;
 
   /** Serializes a domain's issuances until commit, so each sees every earlier one when counting the month. */
-  async function lockDomainVolume(tx: Tx, domainId: string): Promise<void> {
+  async function lockDomainVolume(tx: Executor, domainId: string): Promise<void> {
     await advisoryLock(tx, 'certificateVolume', domainId);
   }
 
   /** The domain's CERT_ISSUE records of `at`'s UTC month (call under lockDomainVolume). */
-  function issuedThisMonth(tx: Tx, domainId: string, at: Date): Promise<number> {
-    return tx.billingRecord.count({ where: { domainId, usageType: 'CERT_ISSUE', usageStart: { gte: startOfUtcMonth(at) } } });
+  async function issuedThisMonth(tx: Executor, domainId: string, at: Date): Promise<number> {
+    const [row] = await runnerOf(tx)<{ issued: number }>(COUNT_ISSUED_SINCE, [domainId, startOfUtcMonth(at)]);
+    return row?.issued ?? 0;
   }
 
   /** The price of a paid issue that follows `issuedBefore` issues of its domain this month. */
@@ -212,9 +214,7 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
     },
 
     async recordCertificateIssue(tx, issue) {
-      const usedFree = await tx.$queryRaw<unknown[]>`
-        UPDATE certificate_authorities SET free_quota = free_quota - 1
-        WHERE id = ${issue.issuerCaId}::uuid AND free_quota > 0 RETURNING id`;
+      const usedFree = await runnerOf(tx)(USE_ONE_FREE_ISSUE, [issue.issuerCaId]);
       const free = usedFree.length > 0;
       // A free issuance still counts towards the month's volume, so it takes the volume lock too.
       if (tiered) await lockDomainVolume(tx, issue.domainId);
@@ -232,7 +232,7 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
       }
       for (const [caId, left] of freeLeft) {
         const used = Math.min(left, issues.filter((issue) => issue.issuerCaId === caId).length);
-        if (used > 0) await tx.$executeRaw`UPDATE certificate_authorities SET free_quota = free_quota - ${used}::int WHERE id = ${caId}::uuid`;
+        if (used > 0) await runnerOf(tx)(USE_FREE_ISSUES, [caId, used]);
       }
       const domains = [...new Set(issues.map((issue) => issue.domainId))].sort();
       if (tiered) for (const domainId of domains) await lockDomainVolume(tx, domainId);

@@ -2,13 +2,16 @@
  * Where services find and lock CA rows: the caller's own CA (another domain's is indistinguishable from a missing
  * one, a removed one is gone), read after its row lock when the caller is about to change or rely on it.
  */
+import { rowOfColumns } from '../../db/columns.ts';
 import { lockCaRows, type RowLockMode } from '../../db/locks.ts';
-import type { Reader, Tx } from '../../db/tx.ts';
+import { runnerOf, type Executor, type Reader } from '../../db/tx.ts';
 import type { CertificateAuthority } from '../../db/generated/client.ts';
 import { errors } from '../../errors.ts';
 import { parsePemBlocks } from '../../x509/pem.ts';
 import type { RequestContext } from '../context.ts';
+import { releasedBefore } from '../billing/prepaid.ts';
 import { existingCa } from './ca-rules.ts';
+import { LOCK_EXISTING_CAS_FOR_SHARE } from './ca-sql.ts';
 
 /** The caller's CA, not removed by `now`; 404 otherwise. */
 export async function findOwnCa(db: Reader, ctx: RequestContext, caId: string, now: Date): Promise<CertificateAuthority> {
@@ -23,11 +26,13 @@ export async function lockOwnCa(tx: Reader, ctx: RequestContext, caId: string, m
   return findOwnCa(tx, ctx, caId, now);
 }
 
-/** Several CAs (any domain) locked in id order and read; a CA missing from the map is absent or removed. */
-export async function lockCas(tx: Tx, ids: readonly string[], mode: RowLockMode, now: Date): Promise<Map<string, CertificateAuthority>> {
-  await lockCaRows(tx, ids, mode);
-  const rows = await tx.certificateAuthority.findMany({ where: { id: { in: [...new Set(ids)] }, ...existingCa(now) } });
-  return new Map(rows.map((row) => [row.id, row]));
+/**
+ * Several CAs (any domain) locked FOR SHARE in id order and read, in one statement; a CA missing from the map is
+ * absent or removed. (CA ids are uuids: the array literal holds nothing to escape.)
+ */
+export async function shareLockCas(tx: Executor, ids: readonly string[], now: Date): Promise<Map<string, CertificateAuthority>> {
+  const rows = await runnerOf(tx)<Record<string, unknown>>(LOCK_EXISTING_CAS_FOR_SHARE, [`{${[...new Set(ids)].join(',')}}`, now, releasedBefore(now)]);
+  return new Map(rows.map((raw) => rowOfColumns<CertificateAuthority>(raw, ['crlPublishedNumber'])).map((row) => [row.id, row]));
 }
 
 const MAX_CHAIN_DEPTH = 16;

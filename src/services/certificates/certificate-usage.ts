@@ -4,25 +4,20 @@
  * commit, so concurrent issuances of a domain can never together exceed the quota.
  */
 import type { Db } from '../../db/database.ts';
+import { runnerOf, type Executor, type Tx } from '../../db/tx.ts';
 import { errors } from '../../errors.ts';
-import type { Tx } from '../context.ts';
+import { RELEASE_CERTIFICATE_QUOTA, TAKE_CERTIFICATE_QUOTA } from './issuance-sql.ts';
 
 export const certificateQuotaUsedUp = (quota: number) => errors.conflictingState(`the certificate quota of ${quota} is used up`);
 
 /** Counts `count` new certificates against `quota`; false (and nothing counted) when that would exceed it. */
-export async function takeCertificateQuota(tx: Tx, domainId: string, count: number, quota: number): Promise<boolean> {
-  const rows = await tx.$queryRaw<unknown[]>`
-    INSERT INTO domain_certificate_usage (domain_id, used)
-    SELECT ${domainId}, ${count}::int WHERE ${count}::int <= ${quota}::int
-    ON CONFLICT (domain_id) DO UPDATE SET used = domain_certificate_usage.used + EXCLUDED.used
-    WHERE domain_certificate_usage.used + EXCLUDED.used <= ${quota}::int
-    RETURNING used`;
-  return rows.length > 0;
+export async function takeCertificateQuota(tx: Executor, domainId: string, count: number, quota: number): Promise<boolean> {
+  return (await runnerOf(tx)(TAKE_CERTIFICATE_QUOTA, [domainId, count, quota])).length > 0;
 }
 
 /** Deleted (or not issued after all) certificates no longer count. */
-export async function releaseCertificateQuota(tx: Tx, domainId: string, count = 1): Promise<void> {
-  await tx.$executeRaw`UPDATE domain_certificate_usage SET used = used - ${count}::int WHERE domain_id = ${domainId}`;
+export async function releaseCertificateQuota(tx: Executor, domainId: string, count = 1): Promise<void> {
+  await runnerOf(tx)(RELEASE_CERTIFICATE_QUOTA, [domainId, count]);
 }
 
 export async function certificatesUsed(db: Db | Tx, domainId: string): Promise<number> {

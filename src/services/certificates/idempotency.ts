@@ -4,9 +4,9 @@
  * primary key and at most one issues. Bodies are compared as parsed JSON (key order and whitespace do not matter).
  */
 import { createHash } from 'node:crypto';
-import type { Db } from '../../db/database.ts';
+import { runnerOf, type Executor } from '../../db/tx.ts';
 import { errors } from '../../errors.ts';
-import type { Tx } from '../context.ts';
+import { CLAIM_IDEMPOTENCY_KEYS, LOOK_UP_IDEMPOTENCY_KEY, RELEASE_IDEMPOTENCY_KEYS } from './issuance-sql.ts';
 
 export const IDEMPOTENCY_WINDOW_MS = 24 * 3_600_000;
 const MAX_KEY_LENGTH = 64;
@@ -69,13 +69,14 @@ export function canonicalJson(root: unknown): string {
 export const requestHash = (body: unknown): string => createHash('sha256').update(canonicalJson(body)).digest('hex');
 
 /** The certificate id an earlier success under this key answers within 24 h; 409 for another body. */
-export async function lookUpIdempotencyKey(db: Db | Tx, scope: IdempotencyScope, hash: string, now: Date): Promise<string | undefined> {
-  const row = await db.idempotencyKey.findUnique({ where: { domainId_endpoint_key: scope } });
-  if (!row || row.createdAt.getTime() <= now.getTime() - IDEMPOTENCY_WINDOW_MS) return undefined;
-  if (row.requestHash !== hash) {
+export async function lookUpIdempotencyKey(db: Executor, scope: IdempotencyScope, hash: string, now: Date): Promise<string | undefined> {
+  type Row = { request_hash: string; certificate_id: string; created_at: Date };
+  const [row] = await runnerOf(db)<Row>(LOOK_UP_IDEMPOTENCY_KEY, [scope.domainId, scope.endpoint, scope.key]);
+  if (!row || new Date(row.created_at).getTime() <= now.getTime() - IDEMPOTENCY_WINDOW_MS) return undefined;
+  if (row.request_hash !== hash) {
     throw errors.idempotencyConflict('Idempotency-Key was already used with a different request body');
   }
-  return row.certificateId;
+  return row.certificate_id;
 }
 
 export interface IdempotencyClaim {
@@ -95,7 +96,7 @@ export const scopeName = ({ domainId, endpoint, key }: IdempotencyScope): string
  * holds each key once), so two batches claiming overlapping keys cannot deadlock. Claim before taking any other
  * lock, so a transaction never waits for a key while holding what the key's holder may be waiting for.
  */
-export async function claimIdempotencyKeys(tx: Tx, claims: IdempotencyClaim[], now: Date): Promise<Set<string>> {
+export async function claimIdempotencyKeys(tx: Executor, claims: IdempotencyClaim[], now: Date): Promise<Set<string>> {
   if (claims.length === 0) return new Set();
   const named = claims.map((claim) => [scopeName(claim.scope), claim] as const);
   const rows = named.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, { scope, hash, certificateId }]) => ({
@@ -106,14 +107,7 @@ export async function claimIdempotencyKeys(tx: Tx, claims: IdempotencyClaim[], n
     certificate_id: certificateId,
     created_at: now,
   }));
-  const claimed = await tx.$queryRaw<{ certificate_id: string }[]>`
-    INSERT INTO idempotency_keys (domain_id, endpoint, key, request_hash, certificate_id, created_at)
-    SELECT domain_id, endpoint, key, request_hash, certificate_id, created_at
-    FROM json_populate_recordset(NULL::idempotency_keys, ${JSON.stringify(rows)}::json)
-    ON CONFLICT (domain_id, endpoint, key) DO UPDATE
-      SET request_hash = EXCLUDED.request_hash, certificate_id = EXCLUDED.certificate_id, created_at = EXCLUDED.created_at
-      WHERE idempotency_keys.created_at <= ${new Date(now.getTime() - IDEMPOTENCY_WINDOW_MS)}::timestamptz
-    RETURNING certificate_id::text`;
+  const claimed = await runnerOf(tx)<{ certificate_id: string }>(CLAIM_IDEMPOTENCY_KEYS, [JSON.stringify(rows), new Date(now.getTime() - IDEMPOTENCY_WINDOW_MS)]);
   return new Set(claimed.map((row) => row.certificate_id));
 }
 
@@ -121,13 +115,14 @@ export async function claimIdempotencyKeys(tx: Tx, claims: IdempotencyClaim[], n
  * The answer for a key `claimIdempotencyKeys` did not claim: the certificate of the success that holds it (or 409
  * for another body). The claim statement waited for that success to commit and keeps its row locked, so it is there.
  */
-export async function answerOfHeldKey(tx: Tx, scope: IdempotencyScope, hash: string, now: Date): Promise<string> {
+export async function answerOfHeldKey(tx: Executor, scope: IdempotencyScope, hash: string, now: Date): Promise<string> {
   const certificateId = await lookUpIdempotencyKey(tx, scope, hash, now);
   if (certificateId === undefined) throw new Error(`Idempotency-Key ${scopeName(scope)} was neither claimed nor held`);
   return certificateId;
 }
 
 /** Gives back the keys of claims whose issuance was refused after all: a failure does not reserve its key. */
-export async function releaseIdempotencyKeys(tx: Tx, scopes: IdempotencyScope[]): Promise<void> {
-  if (scopes.length > 0) await tx.idempotencyKey.deleteMany({ where: { OR: scopes } });
+export async function releaseIdempotencyKeys(tx: Executor, scopes: IdempotencyScope[]): Promise<void> {
+  const rows = scopes.map(({ domainId, endpoint, key }) => ({ domain_id: domainId, endpoint, key }));
+  if (rows.length > 0) await runnerOf(tx)(RELEASE_IDEMPOTENCY_KEYS, [JSON.stringify(rows)]);
 }

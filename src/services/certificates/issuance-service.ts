@@ -1,15 +1,16 @@
 /**
  * Certificate issuance (§4.4.1 server-made keys, §4.4.2 CSRs, §4.4.3 CSR parsing, §10.8 idempotency, §10.9
  * intermediates). One issuance is one transaction: the issuer row locked FOR SHARE (a concurrent disable waits),
- * the idempotency claim, the certificate (or CSR-issued CA) row, its audit event and its billing record.
+ * the idempotency claim, the certificate (or CSR-issued CA) row, its audit event and its billing record. Plain
+ * certificates are group-committed on raw SQL (`writeBatch`); a CSR-issued CA, and a request whose batch failed,
+ * issue alone through Prisma (`issueOnce`), running the same named statements where the two paths share a step.
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
-import { insertRows } from '../../db/bulk-insert.ts';
-import type { Db } from '../../db/database.ts';
+import type { DatabaseHandle, Db } from '../../db/database.ts';
 import { dbErrorKind } from '../../db/errors.ts';
-import { clientErrorOf, errors } from '../../errors.ts';
+import type { Executor } from '../../db/tx.ts';
 import type { KeyStores } from '../../keystore/index.ts';
 import type { Sealer } from '../../keystore/sealing.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
@@ -18,30 +19,29 @@ import { buildCertificate, randomSerial, serialToHex, type CertificateProfile } 
 import { parseCsr } from '../../x509/csr.ts';
 import type { DistinguishedName } from '../../x509/name.ts';
 import { keySizeOf, spkiToPem } from '../../x509/public-key.ts';
-import { recordAudit, recordAudits, type AuditedChange } from '../audit/audit-log.ts';
+import { recordAudit, type AuditedChange } from '../audit/audit-log.ts';
 import type { BillingHooks, CertificateIssue } from '../billing/usage-hooks.ts';
 import { issuerRules, validityWindow } from '../ca/issuer.ts';
-import type { RequestContext, Tx } from '../context.ts';
+import type { RequestContext } from '../context.ts';
 import { dnColumns } from '../dn-columns.ts';
 import { jsonOrNull } from '../json-column.ts';
 import { assertIssuanceAllowed } from '../policy/index.ts';
 import { MAX_CERTIFICATE_YEARS, basicConstraintsFor } from './certificate-rules.ts';
-import { certificateQuotaUsedUp, releaseCertificateQuota, takeCertificateQuota } from './certificate-usage.ts';
-import { createGroupCommitter, type Pending } from './group-commit.ts';
+import { certificateQuotaUsedUp, takeCertificateQuota } from './certificate-usage.ts';
+import { createGroupCommitter } from './group-commit.ts';
 import {
   answerOfHeldKey,
   checkIdempotencyKey,
   claimIdempotencyKeys,
   lookUpIdempotencyKey,
-  releaseIdempotencyKeys,
   requestHash,
   scopeName,
-  type IdempotencyScope,
 } from './idempotency.ts';
 import { issuanceFacts } from './issuance-facts.ts';
 import type { CreateCertificateByCsrRequest, CreateCertificateRequest } from './certificate-input.ts';
 import { createIssuancePlanner, type IssuanceOptions, type IssuancePlan } from './issuance-plans.ts';
 import { createIssuingCaLoader, type IssuingCa } from './issuing-ca.ts';
+import { createBatchWriter, type Idempotency } from './issuance-batch.ts';
 
 export type { IssuanceOptions } from './issuance-plans.ts';
 
@@ -55,6 +55,8 @@ export interface ParsedCsrObject {
 
 export interface IssuanceServiceDeps {
   db: Db;
+  /** The prepared-statement path: the idempotency lookup and the group-committed batch's transaction. */
+  sql: Pick<DatabaseHandle, 'query' | 'transaction'>;
   clock: Clock;
   config: Pick<Config, 'region' | 'publicBaseUrl' | 'quotas'>;
   keyStores: KeyStores;
@@ -75,26 +77,6 @@ const GROUP_COMMIT = { maxBatch: 256, maxInFlight: 2 };
 /** Serial collisions are astronomically rare; a few fresh draws settle any. */
 const MAX_ATTEMPTS = 3;
 
-/** How often each key occurs, in key order (so locks taken in this order cannot deadlock). */
-function countBy(keys: string[]): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const key of [...keys].sort()) counts.set(key, (counts.get(key) ?? 0) + 1);
-  return counts;
-}
-
-/** An Idempotency-Key request's key and body hash. */
-interface Idempotency {
-  scope: IdempotencyScope;
-  hash: string;
-}
-
-interface BatchedIssuance {
-  ctx: RequestContext;
-  issuerId: string;
-  plan: IssuancePlan;
-  idempotency?: Idempotency;
-}
-
 export function createIssuanceService(deps: IssuanceServiceDeps) {
   const { db, clock, config } = deps;
   const { sealer } = deps;
@@ -102,7 +84,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
   const issuingCas = createIssuingCaLoader({ config, keyStores: deps.keyStores });
   const planner = createIssuancePlanner({ db, clock, config, issuingCas });
 
-  async function takeQuota(tx: Tx, domainId: string, count: number): Promise<void> {
+  async function takeQuota(tx: Executor, domainId: string, count: number): Promise<void> {
     if (!(await takeCertificateQuota(tx, domainId, count, config.quotas.certificate))) {
       throw certificateQuotaUsedUp(config.quotas.certificate);
     }
@@ -212,99 +194,17 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
     return outcome.made.id;
   }
 
-  /**
-   * Issues a group-committed batch in one transaction: the batch's Idempotency-Keys claimed in one statement, the
-   * quota counter taken once per domain, each distinct issuer locked FOR SHARE once, multi-row inserts. A key
-   * another transaction holds answers with that success's id (or 409) without issuing; a request refused on its own
-   * (issuer, validity) is answered with its error, giving back its quota and key, without failing the others. If
-   * the transaction fails (quota short, serial collision, deadlock), each request is issued alone and gets its own
-   * answer.
-   */
-  async function writeBatch(batch: Pending<BatchedIssuance, string>[]): Promise<void> {
-    type Entry = { pending: Pending<BatchedIssuance, string>; id: string };
-    const now = clock.now();
-    let outcome: { accepted: (Entry & { caKeyAlgorithm: string })[]; held: Entry[]; refused: { pending: Entry['pending']; error: unknown }[] };
-    try {
-      outcome = await db.$transaction(async (tx) => {
-        const entries: Entry[] = batch.map((pending) => ({ pending, id: randomUUID() }));
-        // Keys before any other lock (claimIdempotencyKeys says why).
-        const claimed = await claimIdempotencyKeys(
-          tx,
-          entries.flatMap(({ pending, id }) => (pending.item.idempotency ? [{ ...pending.item.idempotency, certificateId: id }] : [])),
-          now,
-        );
-        const issuing: Entry[] = [];
-        const held: Entry[] = [];
-        const refused: { pending: Entry['pending']; error: unknown }[] = [];
-        for (const entry of entries) {
-          const { idempotency } = entry.pending.item;
-          if (!idempotency || claimed.has(entry.id)) {
-            issuing.push(entry);
-            continue;
-          }
-          try {
-            held.push({ pending: entry.pending, id: await answerOfHeldKey(tx, idempotency.scope, idempotency.hash, now) });
-          } catch (error) {
-            if (!clientErrorOf(error)) throw error;
-            refused.push({ pending: entry.pending, error });
-          }
-        }
-        // The quota first (as alone): a domain's issuances then reach its issuers' rows one at a time, so the
-        // free_quota update never waits on another issuance's share lock. Refused requests give theirs back.
-        for (const [domainId, count] of countBy(issuing.map(({ pending }) => pending.item.ctx.domainId))) await takeQuota(tx, domainId, count);
-        const rows = await issuingCas.lockIssuingCaRows(tx, issuing.map(({ pending }) => pending.item.issuerId), now);
-        // Signed all at once: each signature is a round trip to the key store (the libuv pool, the token), so
-        // signing one after another would hold the locks for the sum of those round trips.
-        type Signing = Entry & ({ certificate: Made } | { error: unknown });
-        const signings = await Promise.all(
-          issuing.map(async (entry): Promise<Signing> => {
-            const { ctx, issuerId, plan } = entry.pending.item;
-            try {
-              const row = rows.get(issuerId);
-              if (!row || row.domainId !== ctx.domainId) throw errors.notFound(`CA ${issuerId}`);
-              return { ...entry, certificate: await signed(ctx, plan, await issuingCas.issuingCaOf(tx, row, now), now, entry.id) };
-            } catch (error) {
-              if (!clientErrorOf(error)) throw error;
-              return { ...entry, error };
-            }
-          }),
-        );
-        const accepted: (Entry & { caKeyAlgorithm: string })[] = [];
-        const failed: Entry[] = [];
-        const made: Made[] = [];
-        for (const signing of signings) {
-          if ('error' in signing) {
-            refused.push(signing);
-            failed.push(signing);
-          } else {
-            made.push(signing.certificate);
-            accepted.push({ ...signing, caKeyAlgorithm: signing.certificate.caKeyAlgorithm });
-          }
-        }
-        for (const [domainId, count] of countBy(failed.map(({ pending }) => pending.item.ctx.domainId))) {
-          await releaseCertificateQuota(tx, domainId, count);
-        }
-        await releaseIdempotencyKeys(tx, failed.flatMap(({ pending }) => (pending.item.idempotency ? [pending.item.idempotency.scope] : [])));
-        if (made.length > 0) {
-          await insertRows(tx, 'certificates', made.map((certificate) => certificate.certificate));
-          await recordAudits(tx, made.map((certificate, index) => ({ context: accepted[index]!.pending.item.ctx, change: certificate.change })));
-          const freeQuotas = new Map([...rows.values()].map((row) => [row.id, row.freeQuota]));
-          await deps.billing.recordCertificateIssues(tx, made.map((certificate) => certificate.issue), freeQuotas);
-        }
-        return { accepted, held, refused };
-      });
-    } catch {
-      for (const { item, resolve, reject } of batch) issueWithRetries(item.ctx, item.issuerId, item.plan, item.idempotency).then(resolve, reject);
-      return;
-    }
-    for (const { pending, id, caKeyAlgorithm } of outcome.accepted) {
-      deps.metrics.certificatesIssued.inc({ ca_key_algorithm: caKeyAlgorithm });
-      pending.resolve(id);
-    }
-    for (const { pending, id } of outcome.held) pending.resolve(id);
-    for (const { pending, error } of outcome.refused) pending.reject(error);
-  }
-
+  const writeBatch = createBatchWriter({
+    db,
+    sql: deps.sql,
+    clock,
+    billing: deps.billing,
+    metrics: deps.metrics,
+    issuingCas,
+    takeQuota,
+    signed,
+    issueAlone: (item) => issueWithRetries(item.ctx, item.issuerId, item.plan, item.idempotency),
+  });
   const issueInBatch = createGroupCommitter(writeBatch, GROUP_COMMIT);
 
   /**
@@ -351,7 +251,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
     const name = scopeName(idempotency.scope);
     for (let earlier = keysInFlight.get(name); earlier; earlier = keysInFlight.get(name)) await earlier;
     const answer = (async () => {
-      const remembered = await lookUpIdempotencyKey(db, idempotency.scope, idempotency.hash, clock.now());
+      const remembered = await lookUpIdempotencyKey(deps.sql.query, idempotency.scope, idempotency.hash, clock.now());
       return remembered ?? issuePlanned(ctx, issuerReference, await makePlan(), idempotency);
     })();
     const forget = () => {

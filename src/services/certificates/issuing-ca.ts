@@ -5,13 +5,13 @@
  * a CA's certificate and those above it never change), so a request costs two queries.
  */
 import type { Config } from '../../config.ts';
-import type { Db } from '../../db/database.ts';
+import type { Executor, Reader } from '../../db/tx.ts';
 import { errors } from '../../errors.ts';
 import type { KeyStores } from '../../keystore/index.ts';
 import type { Signer } from '../../x509/algorithms.ts';
 import { parseCertificate } from '../../x509/certificate.ts';
 import type { NameConstraints } from '../../x509/name-constraints.ts';
-import { caChain, lockCas, lockOwnCa } from '../ca/ca-store.ts';
+import { caChain, lockOwnCa, shareLockCas } from '../ca/ca-store.ts';
 import { assertCanIssue, caSigner, chainNameConstraints, issuerUrls, type Issuer } from '../ca/issuer.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { resolveCaReference } from '../urn.ts';
@@ -31,7 +31,7 @@ const FIELD = 'issuer_id';
 export function createIssuingCaLoader(deps: { config: Pick<Config, 'region' | 'publicBaseUrl'>; keyStores: KeyStores }) {
   const cache = new Map<string, CachedMaterial>();
 
-  async function materialOf(tx: Db | Tx, row: Issuer['row']): Promise<CachedMaterial> {
+  async function materialOf(tx: Reader, row: Issuer['row']): Promise<CachedMaterial> {
     const key = `${row.id}:${row.serialNumber}:${row.keyRef}`;
     let material = cache.get(key);
     if (!material) {
@@ -45,8 +45,11 @@ export function createIssuingCaLoader(deps: { config: Pick<Config, 'region' | 'p
     return material;
   }
 
-  /** The same checks as `loadIssuer` on a row read under the caller's FOR SHARE lock. */
-  async function issuingCaOf(tx: Db | Tx, row: Issuer['row'], now: Date): Promise<IssuingCa> {
+  /**
+   * The same checks as `loadIssuer` on a row read under the caller's FOR SHARE lock; `reader` reads the chain above
+   * it on a cache miss (those certificates never change, so outside the transaction will do).
+   */
+  async function issuingCaOf(tx: Reader, row: Issuer['row'], now: Date): Promise<IssuingCa> {
     assertCanIssue(row, now, FIELD);
     return { row, ...(await materialOf(tx, row)), notAfter: row.notAfter!, pathLength: row.pathLength, urls: issuerUrls(row, deps.config) };
   }
@@ -60,9 +63,9 @@ export function createIssuingCaLoader(deps: { config: Pick<Config, 'region' | 'p
       return issuingCaOf(tx, await lockOwnCa(tx, ctx, this.issuerIdOf(ctx, reference), 'share', now), now);
     },
 
-    /** Several issuers locked FOR SHARE and read; a CA missing from the map is absent or removed. */
-    lockIssuingCaRows(tx: Tx, ids: string[], now: Date): Promise<Map<string, Issuer['row']>> {
-      return lockCas(tx, ids, 'share', now);
+    /** Several issuers locked FOR SHARE and read in one statement; a CA missing from the map is absent or removed. */
+    lockIssuingCaRows(tx: Executor, ids: string[], now: Date): Promise<Map<string, Issuer['row']>> {
+      return shareLockCas(tx, ids, now);
     },
 
     issuingCaOf,

@@ -1,0 +1,158 @@
+/**
+ * The group-committed batch of plain certificates (issuance-service.ts's fast path), written in one transaction of
+ * prepared raw statements (`database.transaction`): no Prisma query runs on this path.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../../clock.ts';
+import { insertRows } from '../../db/bulk-insert.ts';
+import type { DatabaseHandle } from '../../db/database.ts';
+import type { Executor, Reader } from '../../db/tx.ts';
+import { clientErrorOf, errors } from '../../errors.ts';
+import type { Metrics } from '../../metrics/metrics.ts';
+import { recordAudits, type AuditedChange } from '../audit/audit-log.ts';
+import type { BillingHooks, CertificateIssue } from '../billing/usage-hooks.ts';
+import type { RequestContext } from '../context.ts';
+import { releaseCertificateQuota } from './certificate-usage.ts';
+import type { Pending } from './group-commit.ts';
+import { answerOfHeldKey, claimIdempotencyKeys, releaseIdempotencyKeys, type IdempotencyScope } from './idempotency.ts';
+import type { IssuancePlan } from './issuance-plans.ts';
+import type { IssuingCa, IssuingCaLoader } from './issuing-ca.ts';
+
+/** An Idempotency-Key request's key and body hash. */
+export interface Idempotency {
+  scope: IdempotencyScope;
+  hash: string;
+}
+
+export interface BatchedIssuance {
+  ctx: RequestContext;
+  issuerId: string;
+  plan: IssuancePlan;
+  idempotency?: Idempotency;
+}
+
+/** What the batch stores of one signed certificate. */
+export interface SignedIssuance {
+  certificate: Record<string, unknown>;
+  change: AuditedChange;
+  issue: CertificateIssue;
+  caKeyAlgorithm: string;
+}
+
+export interface BatchWriterDeps {
+  /** Reads the chain above an issuer on a cache miss (outside the transaction: those certificates never change). */
+  db: Reader;
+  sql: Pick<DatabaseHandle, 'transaction'>;
+  clock: Clock;
+  billing: Pick<BillingHooks, 'recordCertificateIssues'>;
+  metrics: Pick<Metrics, 'certificatesIssued'>;
+  issuingCas: IssuingCaLoader;
+  takeQuota(tx: Executor, domainId: string, count: number): Promise<void>;
+  signed(ctx: RequestContext, plan: IssuancePlan, issuer: IssuingCa, now: Date, id: string): Promise<SignedIssuance>;
+  /** Issues one request alone (its own transaction, with retries): the fallback of a failed batch. */
+  issueAlone(item: BatchedIssuance): Promise<string>;
+}
+
+/** How often each key occurs, in key order (so locks taken in this order cannot deadlock). */
+function countBy(keys: string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const key of [...keys].sort()) counts.set(key, (counts.get(key) ?? 0) + 1);
+  return counts;
+}
+
+export function createBatchWriter(deps: BatchWriterDeps): (batch: Pending<BatchedIssuance, string>[]) => Promise<void> {
+  const { db, clock, issuingCas, signed, takeQuota } = deps;
+  /**
+   * Issues a group-committed batch in one transaction of prepared raw statements (`database.transaction`; no Prisma
+   * query on this path): the batch's Idempotency-Keys claimed in one statement, the quota counter taken once per
+   * domain, the distinct issuers locked FOR SHARE and read in one statement, multi-row inserts. A key
+   * another transaction holds answers with that success's id (or 409) without issuing; a request refused on its own
+   * (issuer, validity) is answered with its error, giving back its quota and key, without failing the others. If
+   * the transaction fails (quota short, serial collision, deadlock), each request is issued alone and gets its own
+   * answer.
+   */
+  return async function writeBatch(batch: Pending<BatchedIssuance, string>[]): Promise<void> {
+    type Entry = { pending: Pending<BatchedIssuance, string>; id: string };
+    const now = clock.now();
+    let outcome: { accepted: (Entry & { caKeyAlgorithm: string })[]; held: Entry[]; refused: { pending: Entry['pending']; error: unknown }[] };
+    try {
+      outcome = await deps.sql.transaction(async (tx) => {
+        const entries: Entry[] = batch.map((pending) => ({ pending, id: randomUUID() }));
+        // Keys before any other lock (claimIdempotencyKeys says why).
+        const claimed = await claimIdempotencyKeys(
+          tx,
+          entries.flatMap(({ pending, id }) => (pending.item.idempotency ? [{ ...pending.item.idempotency, certificateId: id }] : [])),
+          now,
+        );
+        const issuing: Entry[] = [];
+        const held: Entry[] = [];
+        const refused: { pending: Entry['pending']; error: unknown }[] = [];
+        for (const entry of entries) {
+          const { idempotency } = entry.pending.item;
+          if (!idempotency || claimed.has(entry.id)) {
+            issuing.push(entry);
+            continue;
+          }
+          try {
+            held.push({ pending: entry.pending, id: await answerOfHeldKey(tx, idempotency.scope, idempotency.hash, now) });
+          } catch (error) {
+            if (!clientErrorOf(error)) throw error;
+            refused.push({ pending: entry.pending, error });
+          }
+        }
+        // The quota first (as alone): a domain's issuances then reach its issuers' rows one at a time, so the
+        // free_quota update never waits on another issuance's share lock. Refused requests give theirs back.
+        for (const [domainId, count] of countBy(issuing.map(({ pending }) => pending.item.ctx.domainId))) await takeQuota(tx, domainId, count);
+        const rows = await issuingCas.lockIssuingCaRows(tx, issuing.map(({ pending }) => pending.item.issuerId), now);
+        // Signed all at once: each signature is a round trip to the key store (the libuv pool, the token), so
+        // signing one after another would hold the locks for the sum of those round trips.
+        type Signing = Entry & ({ certificate: SignedIssuance } | { error: unknown });
+        const signings = await Promise.all(
+          issuing.map(async (entry): Promise<Signing> => {
+            const { ctx, issuerId, plan } = entry.pending.item;
+            try {
+              const row = rows.get(issuerId);
+              if (!row || row.domainId !== ctx.domainId) throw errors.notFound(`CA ${issuerId}`);
+              return { ...entry, certificate: await signed(ctx, plan, await issuingCas.issuingCaOf(db, row, now), now, entry.id) };
+            } catch (error) {
+              if (!clientErrorOf(error)) throw error;
+              return { ...entry, error };
+            }
+          }),
+        );
+        const accepted: (Entry & { caKeyAlgorithm: string })[] = [];
+        const failed: Entry[] = [];
+        const made: SignedIssuance[] = [];
+        for (const signing of signings) {
+          if ('error' in signing) {
+            refused.push(signing);
+            failed.push(signing);
+          } else {
+            made.push(signing.certificate);
+            accepted.push({ ...signing, caKeyAlgorithm: signing.certificate.caKeyAlgorithm });
+          }
+        }
+        for (const [domainId, count] of countBy(failed.map(({ pending }) => pending.item.ctx.domainId))) {
+          await releaseCertificateQuota(tx, domainId, count);
+        }
+        await releaseIdempotencyKeys(tx, failed.flatMap(({ pending }) => (pending.item.idempotency ? [pending.item.idempotency.scope] : [])));
+        if (made.length > 0) {
+          await insertRows(tx, 'certificates', made.map((certificate) => certificate.certificate));
+          await recordAudits(tx, made.map((certificate, index) => ({ context: accepted[index]!.pending.item.ctx, change: certificate.change })));
+          const freeQuotas = new Map([...rows.values()].map((row) => [row.id, row.freeQuota]));
+          await deps.billing.recordCertificateIssues(tx, made.map((certificate) => certificate.issue), freeQuotas);
+        }
+        return { accepted, held, refused };
+      });
+    } catch {
+      for (const { item, resolve, reject } of batch) deps.issueAlone(item).then(resolve, reject);
+      return;
+    }
+    for (const { pending, id, caKeyAlgorithm } of outcome.accepted) {
+      deps.metrics.certificatesIssued.inc({ ca_key_algorithm: caKeyAlgorithm });
+      pending.resolve(id);
+    }
+    for (const { pending, id } of outcome.held) pending.resolve(id);
+    for (const { pending, error } of outcome.refused) pending.reject(error);
+  };
+}

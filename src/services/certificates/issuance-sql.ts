@@ -1,0 +1,51 @@
+/**
+ * The issuing path's statements on idempotency keys and the certificate quota, as values: the service runs them
+ * (through the prepared-statement path on the group-committed batch) and tests EXPLAIN the very same statements.
+ */
+import type { SqlStatement } from '../../db/database.ts';
+
+/** The row of one key ($1 domain, $2 endpoint, $3 key), by primary key. */
+export const LOOK_UP_IDEMPOTENCY_KEY: SqlStatement = {
+  name: 'look-up-idempotency-key',
+  text: `SELECT request_hash, certificate_id::text AS certificate_id, created_at FROM idempotency_keys
+          WHERE domain_id = $1 AND endpoint = $2 AND key = $3`,
+};
+
+/**
+ * Claims the keys of $1 (JSON rows, in claim order), taking over rows created at or before $2 (the window's start);
+ * returns the certificate ids of the claims made.
+ */
+export const CLAIM_IDEMPOTENCY_KEYS: SqlStatement = {
+  name: 'claim-idempotency-keys',
+  text: `INSERT INTO idempotency_keys (domain_id, endpoint, key, request_hash, certificate_id, created_at)
+         SELECT domain_id, endpoint, key, request_hash, certificate_id, created_at
+           FROM json_populate_recordset(NULL::idempotency_keys, $1::json)
+         ON CONFLICT (domain_id, endpoint, key) DO UPDATE
+           SET request_hash = EXCLUDED.request_hash, certificate_id = EXCLUDED.certificate_id, created_at = EXCLUDED.created_at
+           WHERE idempotency_keys.created_at <= $2::timestamptz
+         RETURNING certificate_id::text AS certificate_id`,
+};
+
+/** Deletes the keys of $1 (JSON rows of domain_id, endpoint, key), each by primary key. */
+export const RELEASE_IDEMPOTENCY_KEYS: SqlStatement = {
+  name: 'release-idempotency-keys',
+  text: `DELETE FROM idempotency_keys k
+          USING json_populate_recordset(NULL::idempotency_keys, $1::json) r
+          WHERE k.domain_id = r.domain_id AND k.endpoint = r.endpoint AND k.key = r.key`,
+};
+
+/** Counts $2 more certificates of domain $1 unless that would exceed the quota $3 (then no row). */
+export const TAKE_CERTIFICATE_QUOTA: SqlStatement = {
+  name: 'take-certificate-quota',
+  text: `INSERT INTO domain_certificate_usage (domain_id, used)
+         SELECT $1, $2::int WHERE $2::int <= $3::int
+         ON CONFLICT (domain_id) DO UPDATE SET used = domain_certificate_usage.used + EXCLUDED.used
+         WHERE domain_certificate_usage.used + EXCLUDED.used <= $3::int
+         RETURNING used`,
+};
+
+/** Counts $2 certificates of domain $1 no longer. */
+export const RELEASE_CERTIFICATE_QUOTA: SqlStatement = {
+  name: 'release-certificate-quota',
+  text: `UPDATE domain_certificate_usage SET used = used - $2::int WHERE domain_id = $1`,
+};
