@@ -102,7 +102,8 @@ async function pgTransaction<T>(pool: pg.Pool, run: (sql: SqlRunner) => Promise<
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
-    await client.query('BEGIN');
+    // Prisma's transaction timeout, as Postgres enforces it: a transaction left idle (its holder stuck) is ended.
+    await client.query(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${POSTGRES_TRANSACTION_OPTIONS.timeout}`);
     const result = await run(async <Row>({ name, text }: SqlStatement, values: unknown[]) => (await client.query({ name, text, values })).rows as Row[]);
     await client.query('COMMIT');
     return result;
