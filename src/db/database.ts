@@ -101,6 +101,11 @@ function openPostgres(url: string, poolSize: number): DatabaseHandle {
 async function pgTransaction<T>(pool: pg.Pool, run: (sql: SqlRunner) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  // A checked-out client's connection errors (the server ending it) reach its listeners, not the pool's.
+  const onError = (error: Error) => {
+    broken = error;
+  };
+  client.on('error', onError);
   try {
     // Prisma's transaction timeout, as Postgres enforces it: a transaction left idle (its holder stuck) is ended.
     await client.query(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${POSTGRES_TRANSACTION_OPTIONS.timeout}`);
@@ -114,6 +119,7 @@ async function pgTransaction<T>(pool: pg.Pool, run: (sql: SqlRunner) => Promise<
     });
     throw error;
   } finally {
+    client.off('error', onError);
     client.release(broken);
   }
 }

@@ -1,6 +1,9 @@
 /** The CA store's raw statements, as values (tests EXPLAIN them). */
 import type { SqlStatement } from '../../db/database.ts';
 
+/** One CA row by id ($1), whatever its state: a chain's parent. */
+export const CA_BY_ID: SqlStatement = { name: 'ca-by-id', text: 'SELECT * FROM certificate_authorities WHERE id = $1::uuid' };
+
 /**
  * The existing CAs among $1 (uuids as a Postgres array literal), read and locked FOR SHARE in one statement, in id
  * order. The conditions are `existingCa`'s ($2 = now, $3 = releasedBefore(now)).

@@ -11,7 +11,7 @@ import { parsePemBlocks } from '../../x509/pem.ts';
 import type { RequestContext } from '../context.ts';
 import { releasedBefore } from '../billing/prepaid.ts';
 import { existingCa } from './ca-rules.ts';
-import { LOCK_EXISTING_CAS_FOR_SHARE } from './ca-sql.ts';
+import { CA_BY_ID, LOCK_EXISTING_CAS_FOR_SHARE } from './ca-sql.ts';
 
 /** The caller's CA, not removed by `now`; 404 otherwise. */
 export async function findOwnCa(db: Reader, ctx: RequestContext, caId: string, now: Date): Promise<CertificateAuthority> {
@@ -32,8 +32,11 @@ export async function lockOwnCa(tx: Reader, ctx: RequestContext, caId: string, m
  */
 export async function shareLockCas(tx: Executor, ids: readonly string[], now: Date): Promise<Map<string, CertificateAuthority>> {
   const rows = await runnerOf(tx)<Record<string, unknown>>(LOCK_EXISTING_CAS_FOR_SHARE, [`{${[...new Set(ids)].join(',')}}`, now, releasedBefore(now)]);
-  return new Map(rows.map((raw) => rowOfColumns<CertificateAuthority>(raw, ['crlPublishedNumber'])).map((row) => [row.id, row]));
+  return new Map(rows.map(caRowOf).map((row) => [row.id, row]));
 }
+
+/** A raw CA row as Prisma's model reads it. */
+const caRowOf = (raw: Record<string, unknown>) => rowOfColumns<CertificateAuthority>(raw, ['crlPublishedNumber']);
 
 const MAX_CHAIN_DEPTH = 16;
 
@@ -41,7 +44,7 @@ const MAX_CHAIN_DEPTH = 16;
  * A CA's certificate followed by its parents up to the root: parents in this service by `issuer_id`, and the
  * PEM chain given at import where the parent is outside. Stops at a root (no parent and no imported chain).
  */
-export async function caChain(db: Reader, row: CertificateAuthority): Promise<Uint8Array[]> {
+export async function caChain(db: Executor, row: CertificateAuthority): Promise<Uint8Array[]> {
   const chain: Uint8Array[] = [];
   let current: CertificateAuthority | null = row;
   while (current && chain.length < MAX_CHAIN_DEPTH) {
@@ -51,7 +54,8 @@ export async function caChain(db: Reader, row: CertificateAuthority): Promise<Ui
       if (current.importedChainPem) chain.push(...parsePemBlocks(current.importedChainPem, 'CERTIFICATE', 'certificate_chain'));
       break;
     }
-    current = await db.certificateAuthority.findUnique({ where: { id: current.issuerId } });
+    const [parent]: (Record<string, unknown> | undefined)[] = await runnerOf(db)<Record<string, unknown>>(CA_BY_ID, [current.issuerId]);
+    current = parent ? caRowOf(parent) : null;
   }
   return chain;
 }

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import { insertRows } from '../../db/bulk-insert.ts';
 import type { DatabaseHandle } from '../../db/database.ts';
-import type { Executor, Reader } from '../../db/tx.ts';
+import type { Executor } from '../../db/tx.ts';
 import { clientErrorOf, errors } from '../../errors.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import { recordAudits, type AuditedChange } from '../audit/audit-log.ts';
@@ -40,8 +40,6 @@ export interface SignedIssuance {
 }
 
 export interface BatchWriterDeps {
-  /** Reads the chain above an issuer on a cache miss (outside the transaction: those certificates never change). */
-  db: Reader;
   sql: Pick<DatabaseHandle, 'transaction'>;
   clock: Clock;
   billing: Pick<BillingHooks, 'recordCertificateIssues'>;
@@ -61,7 +59,7 @@ function countBy(keys: string[]): Map<string, number> {
 }
 
 export function createBatchWriter(deps: BatchWriterDeps): (batch: Pending<BatchedIssuance, string>[]) => Promise<void> {
-  const { db, clock, issuingCas, signed, takeQuota } = deps;
+  const { clock, issuingCas, signed, takeQuota } = deps;
   /**
    * Issues a group-committed batch in one transaction of prepared raw statements (`database.transaction`; no Prisma
    * query on this path): the batch's Idempotency-Keys claimed in one statement, the quota counter taken once per
@@ -113,7 +111,7 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Pending<Batche
             try {
               const row = rows.get(issuerId);
               if (!row || row.domainId !== ctx.domainId) throw errors.notFound(`CA ${issuerId}`);
-              return { ...entry, certificate: await signed(ctx, plan, await issuingCas.issuingCaOf(db, row, now), now, entry.id) };
+              return { ...entry, certificate: await signed(ctx, plan, await issuingCas.issuingCaOf(tx, row, now), now, entry.id) };
             } catch (error) {
               if (!clientErrorOf(error)) throw error;
               return { ...entry, error };

@@ -195,7 +195,6 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
   }
 
   const writeBatch = createBatchWriter({
-    db,
     sql: deps.sql,
     clock,
     billing: deps.billing,

@@ -5,7 +5,7 @@
  * a CA's certificate and those above it never change), so a request costs two queries.
  */
 import type { Config } from '../../config.ts';
-import type { Executor, Reader } from '../../db/tx.ts';
+import type { Executor } from '../../db/tx.ts';
 import { errors } from '../../errors.ts';
 import type { KeyStores } from '../../keystore/index.ts';
 import type { Signer } from '../../x509/algorithms.ts';
@@ -31,7 +31,7 @@ const FIELD = 'issuer_id';
 export function createIssuingCaLoader(deps: { config: Pick<Config, 'region' | 'publicBaseUrl'>; keyStores: KeyStores }) {
   const cache = new Map<string, CachedMaterial>();
 
-  async function materialOf(tx: Reader, row: Issuer['row']): Promise<CachedMaterial> {
+  async function materialOf(tx: Executor, row: Issuer['row']): Promise<CachedMaterial> {
     const key = `${row.id}:${row.serialNumber}:${row.keyRef}`;
     let material = cache.get(key);
     if (!material) {
@@ -45,11 +45,8 @@ export function createIssuingCaLoader(deps: { config: Pick<Config, 'region' | 'p
     return material;
   }
 
-  /**
-   * The same checks as `loadIssuer` on a row read under the caller's FOR SHARE lock; `reader` reads the chain above
-   * it on a cache miss (those certificates never change, so outside the transaction will do).
-   */
-  async function issuingCaOf(tx: Reader, row: Issuer['row'], now: Date): Promise<IssuingCa> {
+  /** The same checks as `loadIssuer` on a row read under the caller's FOR SHARE lock. */
+  async function issuingCaOf(tx: Executor, row: Issuer['row'], now: Date): Promise<IssuingCa> {
     assertCanIssue(row, now, FIELD);
     return { row, ...(await materialOf(tx, row)), notAfter: row.notAfter!, pathLength: row.pathLength, urls: issuerUrls(row, deps.config) };
   }
