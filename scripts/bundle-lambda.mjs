@@ -8,10 +8,15 @@
  * logo from its package folder: that folder's static/ is copied to the same place beside the bundle. Loading the
  * package from node_modules instead cost ~60 ms of main-thread CPU of every cold start (resolving and compiling it
  * and a second copy of @fastify/static, yaml and their dependencies).
+ * The route schemas' validators and serializers are generated as code first (scripts/lambda-schemas.ts): a file per
+ * schema in precompiled-schemas/, and their index bundled in place of src/lambda/precompiled-schemas.ts, so a cold
+ * start compiles no schema.
  * The folder runs as it is: prisma/migrations, the committed OpenAPI document (served as it is, src/lambda/http.ts)
  * and a package.json (the version the API reports) go beside it.
  */
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +32,9 @@ const SWAGGER_UI_SHIPPED = 'node_modules/@fastify/swagger-ui';
 const ABSENT = ['@electric-sql/pglite', 'pglite-prisma-adapter'];
 
 rmSync(out, { recursive: true, force: true });
+const generated = path.join(mkdtempSync(path.join(os.tmpdir(), 'pca-schemas-')), 'precompiled-schemas.mjs');
+execFileSync(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(root, 'scripts/lambda-schemas.ts'), generated, path.join(out, 'precompiled-schemas')], { cwd: root, stdio: 'inherit' });
+const PRECOMPILED = path.join(root, 'src/lambda/precompiled-schemas.ts');
 await build({
   absWorkingDir: root,
   entryPoints: { http: 'src/lambda/http.ts', jobs: 'src/lambda/jobs.ts', migrate: 'src/lambda/migrate.ts' },
@@ -46,6 +54,26 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
   plugins: [
+    {
+      name: 'precompiled-schemas',
+      setup(build) {
+        build.onLoad({ filter: /[\\/]src[\\/]lambda[\\/]precompiled-schemas\.ts$/ }, (args) =>
+          args.path === PRECOMPILED ? { contents: readFileSync(generated, 'utf8'), loader: 'js', resolveDir: path.dirname(PRECOMPILED) } : undefined,
+        );
+      },
+    },
+    {
+      // fastify requires its default compilers (@fastify/ajv-compiler, @fastify/fast-json-stringify-compiler: Ajv
+      // and fast-json-stringify's code generator, 500 KB) only when the app gives none; src/http/plugins/validation.ts
+      // always gives both, and loads them itself only for a schema the bundle has no code for.
+      name: 'no-default-schema-compilers',
+      setup(build) {
+        build.onResolve({ filter: /^@fastify\/(ajv-compiler|fast-json-stringify-compiler)$/ }, (args) =>
+          /[\\/]fastify[\\/]lib[\\/]schema-controller\.js$/.test(args.importer) ? { path: args.path, namespace: 'not-bundled' } : undefined,
+        );
+        build.onLoad({ filter: /.*/, namespace: 'not-bundled' }, (args) => ({ contents: `throw new Error(${JSON.stringify(`${args.path} is not bundled`)});`, loader: 'js' }));
+      },
+    },
     {
       // Prisma's client imports its WASM query compiler as a 2.3 MB module of one base64 string, which V8 parses at
       // the first query (~40 ms of a cold start); the bytes are written beside the bundle and read from there.
@@ -121,6 +149,7 @@ function copyPackage(name, fromDir, copied = new Map()) {
 const copied = new Map();
 for (const name of COPIED) copyPackage(name, root, copied);
 
+rmSync(path.dirname(generated), { recursive: true, force: true });
 cpSync(path.join(SWAGGER_UI, 'static'), path.join(out, SWAGGER_UI_SHIPPED, 'static'), { recursive: true });
 cpSync(path.join(root, 'prisma/migrations'), path.join(out, 'prisma/migrations'), { recursive: true });
 cpSync(path.join(root, 'openapi/openapi.yaml'), path.join(out, 'openapi/openapi.yaml'));

@@ -6,7 +6,7 @@ import type { DatabaseHandle } from '../src/db/database.ts';
 import type { KeyStores } from '../src/services/index.ts';
 
 /** Stands in for a dependency: reading is allowed (services are wired up), using it throws. */
-function unusable<T extends object>(name: string): T {
+export function unusable<T extends object>(name: string): T {
   const fail = () => {
     throw new Error(`${name} is not available while rendering the OpenAPI document`);
   };
@@ -28,7 +28,7 @@ export async function renderOpenApi(format: 'yaml' | 'json' = 'yaml'): Promise<s
 }
 
 /** A throwaway ES256 pair: the document never shows keys, but config validation wants a valid pair. */
-function documentationJwtKeys(): Record<string, string> {
+export function documentationJwtKeys(): Record<string, string> {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   return {
     JWT_PRIVATE_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),

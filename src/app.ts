@@ -20,7 +20,7 @@ import { registerJsonBody } from './http/plugins/json-body.ts';
 import { registerMetrics } from './http/plugins/metrics.ts';
 import { registerOpenApi, type OpenApiSource } from './http/plugins/openapi.ts';
 import { registerRequestIdHeader, requestIdFor } from './http/plugins/request-id.ts';
-import { registerValidation, schemaController, type SchemaCompilation } from './http/plugins/validation.ts';
+import { schemaController, type PrecompiledSchemas, type SchemaCompilation } from './http/plugins/validation.ts';
 import { registerRoutes } from './http/routes/index.ts';
 import { securityRequirements } from './schemas/common.ts';
 import { JobRunner } from './jobs/job-runner.ts';
@@ -45,6 +45,8 @@ export interface BuildAppOptions {
   logDestination?: NodeJS.WritableStream | false;
   /** When route schemas are compiled (default: all of them at ready). */
   schemaCompilation?: SchemaCompilation;
+  /** Validators and serializers generated when the Lambda bundle was built (with `on-first-use` only). */
+  precompiledSchemas?: PrecompiledSchemas;
   /** The OpenAPI document served: generated from the routes (default), or the committed openapi/openapi.yaml. */
   openApi?: 'generated' | 'committed';
 }
@@ -67,6 +69,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const { config, database, keyStores } = options;
   const clock = options.clock ?? systemClock;
   const schemaCompilation = options.schemaCompilation ?? 'at-ready';
+  const schemas = await schemaController(schemaCompilation, options.precompiledSchemas);
   const app = Fastify({
     // TLS_CERT_FILE/TLS_KEY_FILE: HTTPS served here (ACME clients require it), e.g. with no proxy in front.
     ...(config.tls ? { https: config.tls } : {}),
@@ -84,7 +87,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     // key) and the host an AK/SK signature is checked against.
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 2048 },
-    schemaController: schemaController(schemaCompilation),
+    schemaController: schemas.controller,
   });
 
   const metrics = createMetrics(database.poolStats);
@@ -96,7 +99,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.decorate('jobRunner', new JobRunner(createJobs(services, deps), () => clock.now(), app.log, metrics));
 
   registerRequestIdHeader(app);
-  registerValidation(app, schemaCompilation);
+  app.addHook('onReady', schemas.loadCompilersIfNeeded);
   registerJsonBody(app, config.bodyLimitBytes);
   registerErrorHandling(app);
   registerAccessLog(app);

@@ -4,19 +4,22 @@ import { checkNodeVersion, loadConfig } from '../config.ts';
 import { openRuntime } from '../runtime.ts';
 import { resolveSecretReferences } from '../secrets.ts';
 import { httpHandlerFor } from './adapters.ts';
+import { precompiledSchemas } from './precompiled-schemas.ts';
 
 // Marks for bench/coldstart's breakdown of the init.
 performance.mark('pca:imported');
 checkNodeVersion();
 const config = loadConfig(await resolveSecretReferences(process.env), 'lambda');
 const runtime = await openRuntime(config, { migrate: false });
-// Each route's schemas are compiled on its first request (a cold start serves one or two routes), and the OpenAPI
-// document and Swagger UI are loaded only when asked for.
+// Each route's schemas become code on its first request (a cold start serves one or two routes): the bundle's
+// generated code, or Ajv and fast-json-stringify for a schema it lacks. The OpenAPI document and Swagger UI are
+// loaded only when asked for.
 const app = await buildApp({
   config,
   database: runtime.database,
   keyStores: runtime.keyStores,
   schemaCompilation: 'on-first-use',
+  precompiledSchemas,
   openApi: 'committed',
 });
 app.addHook('onClose', () => runtime.close());

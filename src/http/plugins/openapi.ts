@@ -9,6 +9,7 @@ import { ErrorBody } from '../../schemas/common.ts';
 import { CertificateAuthoritySchema } from '../routes/ca/ca-schemas.ts';
 import { CertificateSchema } from '../routes/certificates/certificate-schemas.ts';
 import { addSharedResponses, responseComponents } from './openapi-responses.ts';
+import { schemaController } from './validation.ts';
 
 const SIGNATURE_SCHEME = [
   'AK/SK signed request, as Huawei Cloud SDKs send it (docs/api-reference.md §3.2). The client computes',
@@ -94,8 +95,13 @@ const HOP_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection'
 function serveCommittedDocument(app: FastifyInstance, documentPath: string): void {
   let docs: Promise<FastifyInstance> | undefined;
   const docsApp = async () => {
-    const [{ default: swagger }, { default: swaggerUi }] = await Promise.all([import('@fastify/swagger'), import('@fastify/swagger-ui')]);
-    const inner = Fastify();
+    const [{ default: swagger }, { default: swaggerUi }, schemas] = await Promise.all([
+      import('@fastify/swagger'),
+      import('@fastify/swagger-ui'),
+      // The app's own compilers: the Lambda bundle leaves fastify's defaults out (scripts/bundle-lambda.mjs).
+      schemaController('on-first-use'),
+    ]);
+    const inner = Fastify({ schemaController: schemas.controller });
     await inner.register(swagger, { mode: 'static', specification: { path: documentPath, baseDir: path.dirname(documentPath) } });
     await inner.register(swaggerUi, { routePrefix: '/docs' });
     await inner.ready();
