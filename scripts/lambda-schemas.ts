@@ -45,6 +45,7 @@ const app = await buildApp({
   keyStores: unusable<KeyStores>('key stores'),
   logDestination: false,
   openApi: 'committed',
+  console: false,
   schemaCompilation: 'on-first-use',
   precompiledSchemas: recorder,
 });

@@ -49,6 +49,8 @@ export interface BuildAppOptions {
   precompiledSchemas?: PrecompiledSchemas;
   /** The OpenAPI document served: generated from the routes (default), or the committed openapi/openapi.yaml. */
   openApi?: 'generated' | 'committed';
+  /** Whether /console is served where it is built (default true); the Lambda function never serves it. */
+  console?: boolean;
 }
 
 /** The folder of the nearest package.json above this module: src/ in development, dist/src/ when built for Lambda. */
@@ -123,7 +125,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const root = packageRoot();
   const openApi: OpenApiSource = options.openApi === 'committed' ? { committed: path.join(root, 'openapi/openapi.yaml') } : { generated: true };
   await registerOpenApi(app, (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version, openApi);
-  await registerConsole(app, root);
+  if (options.console !== false) await registerConsole(app, root);
   await app.register(registerRoutes);
   app.addHook('onClose', async () => {
     await app.jobRunner.stop();

@@ -13,7 +13,7 @@ const config = loadConfig(await resolveSecretReferences(process.env), 'lambda');
 const runtime = await openRuntime(config, { migrate: false });
 // Each route's schemas become code on its first request (a cold start serves one or two routes): the bundle's
 // generated code, or Ajv and fast-json-stringify for a schema it lacks. The OpenAPI document and Swagger UI are
-// loaded only when asked for.
+// loaded only when asked for; the console is not served (nor looked for) on Lambda.
 const app = await buildApp({
   config,
   database: runtime.database,
@@ -21,6 +21,7 @@ const app = await buildApp({
   schemaCompilation: 'on-first-use',
   precompiledSchemas,
   openApi: 'committed',
+  console: false,
 });
 app.addHook('onClose', () => runtime.close());
 performance.mark('pca:built');
