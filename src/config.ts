@@ -6,13 +6,16 @@ import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
-import { KEY_STORE_KINDS, type KeyStoreKind } from './keystore/key-store.ts';
 import { loadOrCreateDevSecrets } from './config/dev-secrets.ts';
 import { boolean, ConfigError, integer, type Env } from './config/env.ts';
 import { loadPriceCatalog, type PriceCatalog } from './config/price-catalog.ts';
 
 export { ConfigError } from './config/env.ts';
 export { checkNodeVersion, isSupportedNode, SUPPORTED_NODE, SUPPORTED_NODE_RANGE } from './config/node-version.ts';
+
+/** Where CA keys live: sealed software keys or a PKCS#11 token (src/keystore implements both). */
+export const KEY_STORE_KINDS = ['software', 'pkcs11'] as const;
+export type KeyStoreKind = (typeof KEY_STORE_KINDS)[number];
 
 export interface Config {
   host: string;

@@ -7,12 +7,18 @@ import { mkdir } from 'node:fs/promises';
 import type { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
-import type { PoolStats } from '../metrics/metrics.ts';
 import { SERVER_POOL_SIZE } from '../config.ts';
 import { PrismaClient } from './generated/client.ts';
 import { runnerOf, type SqlRunner } from './tx.ts';
 
 export type Db = PrismaClient;
+
+/** Connections of the database pool, for the metrics; absent for the embedded PGlite (one connection, no pool). */
+export interface PoolStats {
+  total: number;
+  idle: number;
+  waiting: number;
+}
 
 export interface DatabaseHandle {
   prisma: Db;

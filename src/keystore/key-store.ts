@@ -1,7 +1,8 @@
+import type { KeyStoreKind } from '../config.ts';
 import type { HashAlgorithm, KeyAlgorithm } from '../x509/algorithms.ts';
 
-export const KEY_STORE_KINDS = ['software', 'pkcs11'] as const;
-export type KeyStoreKind = (typeof KEY_STORE_KINDS)[number];
+// The kinds are configuration's (KEY_STORE names one); the stores implement them.
+export type { KeyStoreKind };
 
 export interface GeneratedKey {
   /** Opaque reference, stored in the database (a sealed blob for software keys, a token handle for PKCS#11). */

@@ -4,13 +4,8 @@
  * issuance is never counted. The names are listed in the README.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { PoolStats } from '../db/database.ts';
 
-/** Connections of the database pool; absent for the embedded PGlite (one connection, no pool). */
-export interface PoolStats {
-  total: number;
-  idle: number;
-  waiting: number;
-}
 
 export function createMetrics(poolStats?: () => PoolStats) {
   const registry = new Registry();
