@@ -17,15 +17,11 @@ import { recordAudit } from '../audit/audit-log.ts';
 import type { RequestContext } from '../context.ts';
 import { checkDescription, grantedActions, newAccessKeyId, newSecret } from './access-key-rules.ts';
 import { claimSignature } from './signature-replay.ts';
+import type { NewAccessKey } from './access-key-input.ts';
 import { issueTemporaryCredential, openSecurityToken, type TemporaryCredential } from './temporary-credentials.ts';
 
 export const ACTIVE = 'active';
 const DELETED = 'deleted';
-
-export interface NewAccessKey {
-  description?: string;
-  actions?: string[];
-}
 
 /** What request verification needs to know about a usable key. */
 export interface VerifiableKey {

@@ -1,7 +1,7 @@
 /** §10.7 access keys: create (the secret is shown only then), list, delete. The caller must hold every action. */
 import { Type } from 'typebox';
 import { ACTIONS } from '../../../auth/actions.ts';
-import { MAX_DESCRIPTION_LENGTH } from '../../../services/access-keys/access-key-rules.ts';
+import { CreateAccessKeyBody } from '../../../services/access-keys/access-key-input.ts';
 import type { AccessKeyService } from '../../../services/access-keys/access-key-service.ts';
 import { principalOf } from '../../plugins/auth.ts';
 import { contextOf } from '../../request-context.ts';
@@ -18,12 +18,6 @@ const credentialFields = {
 };
 const Credential = Type.Object(credentialFields);
 const NewCredential = Type.Object({ ...credentialFields, secret: Type.String({ minLength: 40, maxLength: 40 }) });
-
-const CreateBody = Type.Object({
-  description: Type.Optional(Type.String({ maxLength: MAX_DESCRIPTION_LENGTH })),
-  // Checked against the catalogue and the caller's actions by the service, with a message naming the action.
-  actions: Type.Optional(Type.Array(Type.String())),
-});
 
 /** A stored key as the service returns it. */
 type StoredKey = Awaited<ReturnType<AccessKeyService['list']>>[number];
@@ -47,7 +41,7 @@ export async function accessKeyRoutes(app: TypedApp): Promise<void> {
       auditAction: 'pca:accessKey:create',
       summary: 'Create an access key (the secret is returned only here)',
       operationId: 'createAccessKey',
-      body: CreateBody,
+      body: CreateAccessKeyBody,
       ok: Type.Object({ credential: NewCredential }),
     }),
     async function createAccessKey(request) {
