@@ -1,10 +1,13 @@
 import { errors } from '../errors.ts';
+import type { KeyAlgorithm, Signer } from '../x509/algorithms.ts';
 import type { KeyStore, KeyStoreKind } from './key-store.ts';
 import type { Pkcs11KeyStoreOptions } from './pkcs11-key-store.ts';
 import { createSealer } from './sealing.ts';
 import { createSoftwareKeyStore } from './software-key-store.ts';
 
 export { KeyStoreError } from './key-store-errors.ts';
+import { keyStoreSigner } from './key-store-signer.ts';
+
 export { keyStoreSigner } from './key-store-signer.ts';
 export { rewrapKeyRef } from './software-key-store.ts';
 
@@ -19,7 +22,22 @@ export interface KeyStores {
   pkcs11?: KeyStore;
   /** The store of that kind; 503 when it is not configured. */
   get(kind: KeyStoreKind): KeyStore;
+  /** The Signer of a CA's key, over the store that holds it; null when the columns name no key. */
+  signerOf(key: HeldKeyColumns): Signer | null;
 }
+
+/** A CA's key columns, as its row (or a raw query of it) holds them. */
+export interface HeldKeyColumns {
+  keyStore: string | null;
+  keyRef: string | null;
+  keyAlgorithm: string | null;
+}
+
+/** `signerOf` over a `get`: the one place where a CA's key columns become a Signer. */
+export const signerOver =
+  (get: KeyStores['get']) =>
+  ({ keyStore, keyRef, keyAlgorithm }: HeldKeyColumns): Signer | null =>
+    keyStore && keyRef && keyAlgorithm ? keyStoreSigner(get(keyStore as KeyStoreKind), keyRef, keyAlgorithm as KeyAlgorithm) : null;
 
 /**
  * pkcs11js is a native module: it is loaded on the PKCS#11 store's first use, so a deployment without a token (a
@@ -44,13 +62,10 @@ function lazyPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
 export function createKeyStores(config: KeyStoresConfig): KeyStores {
   const software = createSoftwareKeyStore({ sealer: createSealer(config.masterKey) });
   const pkcs11 = config.pkcs11 ? lazyPkcs11KeyStore(config.pkcs11) : undefined;
-  return {
-    software,
-    pkcs11,
-    get(kind) {
-      const store = kind === 'software' ? software : pkcs11;
-      if (!store) throw errors.unavailable(`the ${kind} key store is not configured`);
-      return store;
-    },
+  const get = (kind: KeyStoreKind): KeyStore => {
+    const store = kind === 'software' ? software : pkcs11;
+    if (!store) throw errors.unavailable(`the ${kind} key store is not configured`);
+    return store;
   };
+  return { software, pkcs11, get, signerOf: signerOver(get) };
 }

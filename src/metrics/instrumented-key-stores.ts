@@ -1,5 +1,5 @@
 /** Key stores that count their operations and failures: every caller gets these through buildApp's deps. */
-import type { KeyStores } from '../keystore/index.ts';
+import { signerOver, type KeyStores } from '../keystore/index.ts';
 import type { KeyStore } from '../keystore/key-store.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -26,12 +26,6 @@ function instrument(store: KeyStore, metrics: Metrics): KeyStore {
 export function instrumentKeyStores(keyStores: KeyStores, metrics: Metrics): KeyStores {
   const software = instrument(keyStores.software, metrics);
   const pkcs11 = keyStores.pkcs11 && instrument(keyStores.pkcs11, metrics);
-  return {
-    software,
-    pkcs11,
-    get(kind) {
-      const store = keyStores.get(kind);
-      return store === keyStores.software ? software : pkcs11!;
-    },
-  };
+  const get: KeyStores['get'] = (kind) => (keyStores.get(kind) === keyStores.software ? software : pkcs11!);
+  return { software, pkcs11, get, signerOf: signerOver(get) };
 }

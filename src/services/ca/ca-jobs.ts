@@ -18,7 +18,7 @@ const BATCH = 100;
 
 export interface CaJobDeps {
   db: Db;
-  keyStores: KeyStores;
+  keyStores: Pick<KeyStores, 'get'>;
   billing: Pick<BillingHooks, 'endUsage'>;
 }
 

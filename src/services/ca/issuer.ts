@@ -8,9 +8,8 @@ import type { RowLockMode } from '../../db/locks.ts';
 import type { Tx } from '../../db/tx.ts';
 import type { CertificateAuthority } from '../../db/generated/client.ts';
 import { errors, type AppError } from '../../errors.ts';
-import { keyStoreSigner, type KeyStores } from '../../keystore/index.ts';
-import type { KeyStoreKind } from '../../keystore/key-store.ts';
-import type { KeyAlgorithm, Signer } from '../../x509/algorithms.ts';
+import type { KeyStores } from '../../keystore/index.ts';
+import type { Signer } from '../../x509/algorithms.ts';
 import { parseCertificate } from '../../x509/certificate.ts';
 import type { NameConstraints } from '../../x509/name-constraints.ts';
 import { storedIssuancePolicy, type IssuancePolicy, type IssuerRules } from '../policy/index.ts';
@@ -53,8 +52,9 @@ export interface LoadIssuerOptions {
 
 /** The key-holding signer of a CA (gen_mode GENERATE or IMPORT). */
 export function caSigner(row: CertificateAuthority, keyStores: KeyStores): Signer {
-  if (!row.keyStore || !row.keyRef || !row.keyAlgorithm) throw errors.conflictingState(`CA ${row.id} holds no key`);
-  return keyStoreSigner(keyStores.get(row.keyStore as KeyStoreKind), row.keyRef, row.keyAlgorithm as KeyAlgorithm);
+  const signer = keyStores.signerOf(row);
+  if (!signer) throw errors.conflictingState(`CA ${row.id} holds no key`);
+  return signer;
 }
 
 /** Why a CA cannot issue, or null: it must be ACTIVED (EXPIRED derived from not_after) and hold its key here. */

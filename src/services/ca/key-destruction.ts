@@ -25,7 +25,7 @@ export interface HeldKey {
  * Destroys the key of one removed CA and forgets its reference; throws when the store fails (`key_ref` stays).
  * False when a concurrent run cleared it first.
  */
-export async function destroyRemovedCaKey(db: Db, keyStores: KeyStores, ca: HeldKey): Promise<boolean> {
+export async function destroyRemovedCaKey(db: Db, keyStores: Pick<KeyStores, 'get'>, ca: HeldKey): Promise<boolean> {
   if (!ca.keyRef) return false;
   if (ca.keyStore) await keyStores.get(ca.keyStore as KeyStoreKind).destroy(ca.keyRef);
   const { count } = await db.certificateAuthority.updateMany({ where: { id: ca.id, keyRef: ca.keyRef, removedAt: { not: null } }, data: { keyRef: null } });
@@ -33,7 +33,7 @@ export async function destroyRemovedCaKey(db: Db, keyStores: KeyStores, ca: Held
 }
 
 /** Every removed CA still holding a key reference, in id order; failures are collected and the rest go on. */
-export async function destroyKeysOfRemovedCas(db: Db, keyStores: KeyStores): Promise<{ destroyed: number; failures: { id: string; error: unknown }[] }> {
+export async function destroyKeysOfRemovedCas(db: Db, keyStores: Pick<KeyStores, 'get'>): Promise<{ destroyed: number; failures: { id: string; error: unknown }[] }> {
   let destroyed = 0;
   const failures: { id: string; error: unknown }[] = [];
   let after: string | undefined;

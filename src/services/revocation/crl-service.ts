@@ -11,10 +11,9 @@ import type { Db } from '../../db/database.ts';
 import { Prisma } from '../../db/generated/client.ts';
 import { advisoryLock } from '../../db/locks.ts';
 import { errors } from '../../errors.ts';
-import { keyStoreSigner, type KeyStores } from '../../keystore/index.ts';
-import type { KeyStoreKind } from '../../keystore/key-store.ts';
+import type { KeyStores } from '../../keystore/index.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
-import type { HashAlgorithm, KeyAlgorithm } from '../../x509/algorithms.ts';
+import type { HashAlgorithm } from '../../x509/algorithms.ts';
 import { parseCertificate } from '../../x509/certificate.ts';
 import { buildCrl, type BuiltCrl, type EncodedEntries } from '../../x509/crl.ts';
 import { toPem } from '../../x509/pem.ts';
@@ -151,8 +150,7 @@ export function createCrlService({ db, clock, keyStores, config, metrics }: CrlS
       const certificate = parseCertificate(ca.certificateDer!);
       const crlNumber = (latest?.crlNumber ?? 0n) + 1n;
       const nextUpdate = new Date(now.getTime() + crlValidityMs(ca.crlValidDays));
-      const keyAlgorithm = ca.keyAlgorithm as KeyAlgorithm;
-      const signer = keyStoreSigner(keyStores.get(ca.keyStore as KeyStoreKind), ca.keyRef!, keyAlgorithm);
+      const signer = keyStores.signerOf(ca)!;
       const stopTimer = metrics.crlGeneration.startTimer();
       // The pages are grouped in memory (about the CRL's size): without room Postgres would spill them to disk.
       await tx.$executeRaw`SET LOCAL work_mem = '256MB'`;

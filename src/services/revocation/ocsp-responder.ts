@@ -11,10 +11,9 @@
 import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { DatabaseHandle, SqlStatement } from '../../db/database.ts';
-import { keyStoreSigner, type KeyStores } from '../../keystore/index.ts';
-import type { KeyStoreKind } from '../../keystore/key-store.ts';
+import type { KeyStores } from '../../keystore/index.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
-import type { HashAlgorithm, KeyAlgorithm, Signer } from '../../x509/algorithms.ts';
+import type { HashAlgorithm, Signer } from '../../x509/algorithms.ts';
 import {
   buildOcspResponse,
   CERT_ID_HASH_OIDS,
@@ -185,12 +184,11 @@ export function createOcspResponder({ database, clock, keyStores, config, metric
   function caSigning(id: string, row: AnswerRow): CaSigning {
     const known = signing.get(id);
     if (known && sameSigningFields(known.row, row)) return known;
-    const keyAlgorithm = row.key_algorithm as KeyAlgorithm;
     const entry: CaSigning = {
       row,
       hashes: new Map(),
       responderKeyHash: issuerHashes(row.certificate_der, CERT_ID_HASH_OIDS.SHA1)!.keyHash,
-      signer: keyStoreSigner(keyStores.get(row.key_store as KeyStoreKind), row.key_ref!, keyAlgorithm),
+      signer: keyStores.signerOf({ keyStore: row.key_store, keyRef: row.key_ref, keyAlgorithm: row.key_algorithm })!,
       hash: (row.signature_algorithm ?? 'SHA256') as HashAlgorithm,
     };
     signing.delete(id);
