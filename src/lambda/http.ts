@@ -25,7 +25,9 @@ const app = await buildApp({
 });
 app.addHook('onClose', () => runtime.close());
 performance.mark('pca:built');
-await Promise.all([app.ready(), runtime.database.ping()]);
+// The first connection through pg itself: Prisma's query compiler (WASM) is not loaded for it, and the first issuance
+// runs on raw SQL too (services/certificates).
+await Promise.all([app.ready(), runtime.database.query({ name: 'ping', text: 'SELECT 1' }, [])]);
 performance.mark('pca:ready');
 
 export const handler = httpHandlerFor(app);
