@@ -16,7 +16,7 @@ export interface Job {
   readonly name: string;
   /** How often server mode runs it; serverless.yml carries the same schedule for Lambda. */
   readonly intervalSeconds: number;
-  run(context: JobContext): Promise<Record<string, unknown> | void>;
+  run(context: JobContext): Promise<Record<string, unknown> | undefined>;
 }
 
 export class JobRunner {
@@ -37,9 +37,9 @@ export class JobRunner {
   }
 
   /** Runs one job now; a run already in progress in this process is joined rather than started twice. */
-  async runOnce(name: string): Promise<Record<string, unknown> | void> {
+  async runOnce(name: string): Promise<Record<string, unknown> | undefined> {
     const inFlight = this.running.get(name);
-    if (inFlight) return (await inFlight) as Record<string, unknown> | void;
+    if (inFlight) return (await inFlight) as Record<string, unknown> | undefined;
     const job = this.job(name);
     const log = this.log.child({ job: name });
     const started = performance.now();

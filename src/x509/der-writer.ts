@@ -125,6 +125,7 @@ export function printableString(value: string): Uint8Array {
 
 /** The content octets of an IA5String (ASCII), e.g. for the IMPLICIT-tagged GeneralName forms. */
 export function ascii(value: string): Uint8Array {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: IA5 is exactly the 7-bit range, controls included
   if (!/^[\x00-\x7f]*$/.test(value)) throw new RangeError('not an IA5String');
   return utf8.encode(value);
 }

@@ -117,7 +117,7 @@ function parseIpv6(value: string): Uint8Array | null {
   if (text.slice(lastColon + 1).includes('.')) {
     ipv4Tail = parseIpv4(text.slice(lastColon + 1));
     if (ipv4Tail === null) return null;
-    text = text.slice(0, lastColon + 1) + '0:0';
+    text = `${text.slice(0, lastColon + 1)}0:0`;
   }
   const halves = text.split('::');
   if (halves.length > 2) return null;

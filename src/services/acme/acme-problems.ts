@@ -3,7 +3,7 @@
  * sends `application/problem+json` with a fresh Replay-Nonce. AppErrors thrown by shared services (issuance,
  * revocation) are mapped here too, so no refusal reaches an ACME client as a 5xx or in the REST error format.
  */
-import { AppError } from '../../errors.ts';
+import type { AppError } from '../../errors.ts';
 
 export type ProblemType =
   | 'accountDoesNotExist'

@@ -128,7 +128,7 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     const payload = payloadObject(jws);
     if (typeof payload.csr !== 'string' || !/^[A-Za-z0-9_-]+$/.test(payload.csr)) throw problem('malformed', 'csr must be the base64url DER of a CSR');
     const pem = toPem('CERTIFICATE REQUEST', Buffer.from(payload.csr, 'base64url'));
-    let csr;
+    let csr: Awaited<ReturnType<typeof parseCsr>>;
     try {
       csr = await parseCsr(pem);
     } catch (error) {
@@ -251,7 +251,7 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     const payload = payloadObject(jws);
     if (typeof payload.certificate !== 'string') throw problem('malformed', 'certificate must be the base64url DER of the certificate');
     const der = new Uint8Array(Buffer.from(payload.certificate, 'base64url'));
-    let parsed;
+    let parsed: ReturnType<typeof parseCertificate>;
     try {
       parsed = parseCertificate(der);
     } catch {

@@ -4,7 +4,7 @@
  * come from ACME_HTTP01_PORT and ACME_TLSALPN01_PORT, as in Pebble. A failed check is an AcmeProblem
  * (`connection`, `dns`, `tls`, `unauthorized`, `incorrectResponse`), stored on the challenge.
  */
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, type X509Certificate } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';

@@ -3,7 +3,7 @@
  * and, through Static<>, the input types of the CA service. They live below both, so imports point down.
  */
 import { Type, type Static } from 'typebox';
-import { MAX_OFFSET, NullableString, PagingQuery, SortDirection, StringEnum } from '../../schemas/common.ts';
+import { NullableString, PagingQuery, SortDirection, StringEnum } from '../../schemas/common.ts';
 import { HASH_ALGORITHMS, KEY_ALGORITHMS } from '../../x509/algorithms.ts';
 import { NameConstraintsIn } from '../policy/issuance-policy-schemas.ts';
 import { CA_STATUSES, CA_TYPES, VALIDITY_TYPES } from './ca-rules.ts';

@@ -35,6 +35,7 @@ export function createCaTransitions({ db, clock, keyStores, billing, crls, resol
     ctx: RequestContext,
     reference: string,
     action: string,
+    // biome-ignore lint/suspicious/noConfusingVoidType: a change returns the audit detail, or nothing
     change: (tx: Tx, row: CertificateAuthority, status: CaStatus, now: Date) => Promise<Record<string, unknown> | void>,
   ): Promise<void> {
     const caId = resolve(ctx, reference);

@@ -28,7 +28,9 @@ export function createGroupCommitter<T, R>(write: (batch: Pending<T, R>[]) => Pr
       const batch = queue.splice(0, options.maxBatch);
       inFlight++;
       write(batch)
-        .catch((error: unknown) => batch.forEach((pending) => pending.reject(error)))
+        .catch((error: unknown) => {
+          for (const pending of batch) pending.reject(error);
+        })
         .finally(() => {
           inFlight--;
           schedule();

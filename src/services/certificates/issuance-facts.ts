@@ -12,7 +12,7 @@ import type { IssuanceFacts, RequestedName } from '../policy/index.ts';
  * such as openssl check it against DNS name constraints. Other common names ("mesh-ca", "Platform CA") are not names.
  */
 export function hostNameOfCommonName(commonName: string | null | undefined): string | null {
-  if (!commonName || !commonName.includes('.') || parseIp(commonName) !== null) return null;
+  if (!commonName?.includes('.') || parseIp(commonName) !== null) return null;
   const name = commonName.startsWith('*.') ? commonName.slice(2) : commonName;
   return name.includes('.') && normalizeDnsName(name) !== null ? commonName : null;
 }

@@ -106,8 +106,12 @@ function coalesced<Item, Result>(run: (items: Item[]) => Promise<Result[]>): (it
     inFlight++;
     run(batch.map((entry) => entry.item))
       .then(
-        (results) => batch.forEach((entry, at) => entry.resolve(results[at])),
-        (error: unknown) => batch.forEach((entry) => entry.reject(error)),
+        (results) => {
+          for (const [at, entry] of batch.entries()) entry.resolve(results[at]);
+        },
+        (error: unknown) => {
+          for (const entry of batch) entry.reject(error);
+        },
       )
       .finally(() => {
         inFlight--;

@@ -73,7 +73,7 @@ export async function acmeRoutes(app: TypedApp): Promise<void> {
   const post = (path: string, handle: (request: FastifyRequest, params: Params) => Promise<AcmeReply>) => {
     app.post(`/acme/:ca/${path}`, options, async function acmePost(request, reply) {
       // §6.2: a body the app's other parsers accepted (application/json) is still refused.
-      if (request.headers['content-type']?.split(';')[0]!.trim().toLowerCase() !== JOSE) {
+      if (request.headers['content-type']?.split(';')[0].trim().toLowerCase() !== JOSE) {
         throw new AcmeProblem('malformed', `the Content-Type must be ${JOSE}`, { status: 415 });
       }
       return send(request, reply, await handle(request, request.params));

@@ -1,6 +1,6 @@
 /** A CA's issuance policy (issue #19): read it, or replace it (`{}` removes it). */
 import { contextOf } from '../../request-context.ts';
-import { noContent, routeOptions, type TypedApp } from '../../route-options.ts';
+import { routeOptions, type TypedApp } from '../../route-options.ts';
 import { byCaId as byId } from './ca-schemas.ts';
 import { IssuancePolicyBody, IssuancePolicyDocument } from '../../../services/policy/issuance-policy-schemas.ts';
 
