@@ -31,13 +31,25 @@ export async function startBenchServer(env: Record<string, string> = {}, { defau
   async function p256Hierarchy(prefix: string, subordinate: Record<string, unknown> = {}): Promise<{ rootId: string; subId: string }> {
     const ca = (cn: string, body: Record<string, unknown>) =>
       call('POST', '/v1/private-certificate-authorities', {
-        distinguished_name: { common_name: cn, country: 'CN', state: 'zj', locality: 'hz', organization: 'bench', organizational_unit: 'ou' },
+        distinguished_name: {
+          common_name: cn,
+          country: 'CN',
+          state: 'zj',
+          locality: 'hz',
+          organization: 'bench',
+          organizational_unit: 'ou',
+        },
         key_algorithm: 'EC256',
         signature_algorithm: 'SHA256',
         ...body,
       });
     const { ca_id: rootId } = await ca(`${prefix}-root`, { type: 'ROOT', validity: { type: 'YEAR', value: 2 } });
-    const { ca_id: subId } = await ca(`${prefix}-sub`, { type: 'SUBORDINATE', issuer_id: rootId, validity: { type: 'YEAR', value: 1 }, ...subordinate });
+    const { ca_id: subId } = await ca(`${prefix}-sub`, {
+      type: 'SUBORDINATE',
+      issuer_id: rootId,
+      validity: { type: 'YEAR', value: 1 },
+      ...subordinate,
+    });
     return { rootId, subId };
   }
 

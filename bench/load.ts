@@ -93,7 +93,14 @@ export function drive(spec: LoadSpec): Promise<LoadResult> {
       const rest = machineBusyMs() - machineStart - server - clientCpuMs;
       await profile.stop();
       const per = (ms: number) => ms / Math.max(1, result.requests);
-      resolve({ ...result, load: os.loadavg().map((value) => value.toFixed(2)).join(' '), cpuPerRequest: { server: per(server), client: per(clientCpuMs), rest: per(rest) } });
+      resolve({
+        ...result,
+        load: os
+          .loadavg()
+          .map((value) => value.toFixed(2))
+          .join(' '),
+        cpuPerRequest: { server: per(server), client: per(clientCpuMs), rest: per(rest) },
+      });
     });
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`the load client exited with ${code} before reporting`)));
@@ -109,7 +116,10 @@ export const answered2xx = ({ statuses }: LoadResult): number =>
 function failuresCell({ failures, statuses }: LoadResult): string {
   const refused = Object.entries(statuses).filter(([status]) => !status.startsWith('2'));
   const unanswered = failures - refused.reduce((sum, [, count]) => sum + count, 0);
-  const causes = [...refused.map(([status, count]) => `${status}: ${count}`), ...(unanswered > 0 ? [`timeouts or errors: ${unanswered}`] : [])];
+  const causes = [
+    ...refused.map(([status, count]) => `${status}: ${count}`),
+    ...(unanswered > 0 ? [`timeouts or errors: ${unanswered}`] : []),
+  ];
   return causes.length === 0 ? String(failures) : `${failures} (${causes.join(', ')})`;
 }
 

@@ -33,7 +33,11 @@ const ABSENT = ['@electric-sql/pglite', 'pglite-prisma-adapter'];
 
 rmSync(out, { recursive: true, force: true });
 const generated = path.join(mkdtempSync(path.join(os.tmpdir(), 'pca-schemas-')), 'precompiled-schemas.mjs');
-execFileSync(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(root, 'scripts/lambda-schemas.ts'), generated, path.join(out, 'precompiled-schemas')], { cwd: root, stdio: 'inherit' });
+execFileSync(
+  process.execPath,
+  ['--import', import.meta.resolve('tsx'), path.join(root, 'scripts/lambda-schemas.ts'), generated, path.join(out, 'precompiled-schemas')],
+  { cwd: root, stdio: 'inherit' },
+);
 const PRECOMPILED = path.join(root, 'src/lambda/precompiled-schemas.ts');
 await build({
   absWorkingDir: root,
@@ -58,7 +62,9 @@ await build({
       name: 'precompiled-schemas',
       setup(build) {
         build.onLoad({ filter: /[\\/]src[\\/]lambda[\\/]precompiled-schemas\.ts$/ }, (args) =>
-          args.path === PRECOMPILED ? { contents: readFileSync(generated, 'utf8'), loader: 'js', resolveDir: path.dirname(PRECOMPILED) } : undefined,
+          args.path === PRECOMPILED
+            ? { contents: readFileSync(generated, 'utf8'), loader: 'js', resolveDir: path.dirname(PRECOMPILED) }
+            : undefined,
         );
       },
     },
@@ -71,7 +77,10 @@ await build({
         build.onResolve({ filter: /^@fastify\/(ajv-compiler|fast-json-stringify-compiler)$/ }, (args) =>
           /[\\/]fastify[\\/]lib[\\/]schema-controller\.js$/.test(args.importer) ? { path: args.path, namespace: 'not-bundled' } : undefined,
         );
-        build.onLoad({ filter: /.*/, namespace: 'not-bundled' }, (args) => ({ contents: `throw new Error(${JSON.stringify(`${args.path} is not bundled`)});`, loader: 'js' }));
+        build.onLoad({ filter: /.*/, namespace: 'not-bundled' }, (args) => ({
+          contents: `throw new Error(${JSON.stringify(`${args.path} is not bundled`)});`,
+          loader: 'js',
+        }));
       },
     },
     {
@@ -79,7 +88,10 @@ await build({
       // the first query (~40 ms of a cold start); the bytes are written beside the bundle and read from there.
       name: 'prisma-wasm-file',
       setup(build) {
-        build.onResolve({ filter: /^@prisma\/client\/runtime\/query_compiler_.*\.wasm-base64\.mjs$/ }, (args) => ({ path: args.path, namespace: 'prisma-wasm' }));
+        build.onResolve({ filter: /^@prisma\/client\/runtime\/query_compiler_.*\.wasm-base64\.mjs$/ }, (args) => ({
+          path: args.path,
+          namespace: 'prisma-wasm',
+        }));
         build.onLoad({ filter: /.*/, namespace: 'prisma-wasm' }, async (args) => {
           const file = path.basename(args.path).replace(/\.wasm-base64\.mjs$/, '.wasm');
           const { wasm } = await import(requireHere.resolve(args.path));
@@ -115,7 +127,13 @@ function copyPackage(name, fromDir, copied = new Map()) {
     manifestPath = require.resolve(`${name}/package.json`);
   } catch {
     // An optional dependency not installed here, or a package that hides its package.json behind "exports".
-    const entry = (() => { try { return require.resolve(name); } catch { return undefined; } })();
+    const entry = (() => {
+      try {
+        return require.resolve(name);
+      } catch {
+        return undefined;
+      }
+    })();
     if (!entry) return;
     for (let dir = path.dirname(entry); dir !== path.dirname(dir); dir = path.dirname(dir)) {
       if (existsSync(path.join(dir, 'package.json')) && JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')).name === name) {

@@ -25,7 +25,12 @@ if (!/^[^:\s]{1,64}$/.test(domain)) {
 }
 const runtime = await openRuntime(config);
 try {
-  const accessKeys = createAccessKeyService({ db: runtime.database.prisma, clock: systemClock, config, sealer: createSealer(config.masterKey) });
+  const accessKeys = createAccessKeyService({
+    db: runtime.database.prisma,
+    clock: systemClock,
+    config,
+    sealer: createSealer(config.masterKey),
+  });
   const { key, secret } = await accessKeys.create(systemContext('dev-access-key', domain), new Set(ACTIONS), {
     description: values.description ?? 'development access key',
   });

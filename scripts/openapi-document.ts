@@ -12,7 +12,8 @@ export function unusable<T extends object>(name: string): T {
   };
   return new Proxy(fail, {
     // Binding is wiring too (the key-store metrics wrap each operation): the bound function still throws when used.
-    get: (_target, property) => (property === 'then' ? undefined : property === 'bind' ? () => unusable(name) : unusable(`${name}.${String(property)}`)),
+    get: (_target, property) =>
+      property === 'then' ? undefined : property === 'bind' ? () => unusable(name) : unusable(`${name}.${String(property)}`),
     apply: fail,
   }) as unknown as T;
 }
@@ -20,7 +21,12 @@ export function unusable<T extends object>(name: string): T {
 export async function renderOpenApi(format: 'yaml' | 'json' = 'yaml'): Promise<string> {
   // Fixed settings so the document does not depend on the machine it is rendered on.
   const config = loadConfig({ DATA_DIR: '/nonexistent', MASTER_KEY: Buffer.alloc(32).toString('base64'), ...documentationJwtKeys() });
-  const app = await buildApp({ config, database: unusable<DatabaseHandle>('database'), keyStores: unusable<KeyStores>('key stores'), logDestination: false });
+  const app = await buildApp({
+    config,
+    database: unusable<DatabaseHandle>('database'),
+    keyStores: unusable<KeyStores>('key stores'),
+    logDestination: false,
+  });
   await app.ready();
   const document = format === 'yaml' ? (app.swagger({ yaml: true }) as unknown as string) : `${JSON.stringify(app.swagger(), null, 2)}\n`;
   await app.close();

@@ -23,7 +23,9 @@ function newestMtime(dir) {
 }
 
 const sources = [path.join(root, 'src'), path.join(root, 'console'), path.join(root, 'package.json'), path.join(root, 'tsconfig.json')];
-const newestSource = Math.max(...sources.map((source) => (statSync(source).isDirectory() ? newestMtime(source) : statSync(source).mtimeMs)));
+const newestSource = Math.max(
+  ...sources.map((source) => (statSync(source).isDirectory() ? newestMtime(source) : statSync(source).mtimeMs)),
+);
 if (!existsSync(stamp) || newestSource > statSync(stamp).mtimeMs) {
   process.stderr.write('Building dist/ (sources changed since the last build)...\n');
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');

@@ -29,12 +29,16 @@ export async function nodeToStartOn(env = process.env, version = process.version
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const other = await nodeToStartOn();
   if (other !== null && !existsSync(other)) {
-    process.stderr.write(`Node.js ${process.versions.node} is not supported; installing Node.js ${NODE_LINE} from the npm registry into .node/ for npm start\n`);
+    process.stderr.write(
+      `Node.js ${process.versions.node} is not supported; installing Node.js ${NODE_LINE} from the npm registry into .node/ for npm start\n`,
+    );
     mkdirSync(installDir, { recursive: true });
     // The `node` package fetches its platform's binary in a preinstall script, which npm runs only when allowed.
     writeFileSync(path.join(installDir, 'package.json'), JSON.stringify({ private: true, allowScripts: { node: true } }));
     try {
-      execFileSync('npm', ['install', '--prefix', installDir, '--no-audit', '--no-fund', '--loglevel=error', `node@${NODE_LINE}`], { stdio: 'inherit' });
+      execFileSync('npm', ['install', '--prefix', installDir, '--no-audit', '--no-fund', '--loglevel=error', `node@${NODE_LINE}`], {
+        stdio: 'inherit',
+      });
     } catch {
       // Not fatal for the install: npm start then refuses with the message naming the supported lines.
       process.stderr.write(`Could not install Node.js ${NODE_LINE} into .node/; npm start needs Node.js 22.13+, 24 or 26\n`);

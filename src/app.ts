@@ -80,7 +80,10 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     // Errors fastify raises before routing (a malformed URL, say) get the contract's body too.
     frameworkErrors: (error, request, reply) => {
       reply.header('x-request-id', request.id);
-      sendError(reply, error.code === 'FST_ERR_BAD_URL' ? errors.invalidParameter('the request URL is malformed') : toAppError(error, request));
+      sendError(
+        reply,
+        error.code === 'FST_ERR_BAD_URL' ? errors.invalidParameter('the request URL is malformed') : toAppError(error, request),
+      );
     },
     // Our own access log (http/plugins/access-log.ts) replaces fastify's per-request lines.
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
@@ -123,7 +126,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     }
   });
   const root = packageRoot();
-  const openApi: OpenApiSource = options.openApi === 'committed' ? { committed: path.join(root, 'openapi/openapi.yaml') } : { generated: true };
+  const openApi: OpenApiSource =
+    options.openApi === 'committed' ? { committed: path.join(root, 'openapi/openapi.yaml') } : { generated: true };
   await registerOpenApi(app, (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version, openApi);
   if (options.console !== false) await registerConsole(app, root);
   await app.register(registerRoutes);

@@ -101,9 +101,14 @@ function trustProxy(env: Env): string[] {
     const trimmed = entry.trim();
     const [address, prefix, ...rest] = trimmed.split('/');
     const family = isIP(address);
-    const cidr = family !== 0 && rest.length === 0 && (prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128)));
+    const cidr =
+      family !== 0 &&
+      rest.length === 0 &&
+      (prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128)));
     if (!cidr && !PROXY_NAMES.includes(trimmed)) {
-      throw new ConfigError(`TRUST_PROXY must list proxy addresses or CIDR ranges (or ${PROXY_NAMES.join(', ')}), comma-separated; got '${trimmed}'`);
+      throw new ConfigError(
+        `TRUST_PROXY must list proxy addresses or CIDR ranges (or ${PROXY_NAMES.join(', ')}), comma-separated; got '${trimmed}'`,
+      );
     }
     return trimmed;
   });
@@ -123,16 +128,22 @@ function checkJwtKeys(privateKeyPem: string, publicKeyPem: string): void {
     if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new Error('not P-256');
     createPublicKey(publicKeyPem);
   } catch (error) {
-    throw new ConfigError(`JWT_PRIVATE_KEY must be a P-256 private key in PEM (ES256) and JWT_PUBLIC_KEY its public key: ${(error as Error).message}`);
+    throw new ConfigError(
+      `JWT_PRIVATE_KEY must be a P-256 private key in PEM (ES256) and JWT_PUBLIC_KEY its public key: ${(error as Error).message}`,
+    );
   }
 }
 
 /** `name=ip,…` (ACME_STATIC_HOSTS): names resolved before DNS when validating challenges. */
 function staticHosts(raw: string | undefined): Record<string, string> {
   const hosts: Record<string, string> = {};
-  for (const entry of (raw ?? '').split(',').map((item) => item.trim()).filter(Boolean)) {
+  for (const entry of (raw ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean)) {
     const [name, address, ...rest] = entry.split('=');
-    if (!name || !address || rest.length > 0 || isIP(address) === 0) throw new ConfigError(`ACME_STATIC_HOSTS entries must be name=ip, got '${entry}'`);
+    if (!name || !address || rest.length > 0 || isIP(address) === 0)
+      throw new ConfigError(`ACME_STATIC_HOSTS entries must be name=ip, got '${entry}'`);
     hosts[name.toLowerCase()] = address;
   }
   return hosts;
@@ -143,7 +154,8 @@ function dnsServer(raw: string | undefined): string | undefined {
   if (!raw) return undefined;
   const match = raw.match(/^(?:\[([0-9a-fA-F:.]+)\]|([^:]+))(?::(\d{1,5}))?$/);
   const host = match?.[1] ?? match?.[2];
-  if (!host || isIP(host) === 0 || Number(match?.[3] ?? 53) > 65535) throw new ConfigError(`ACME_DNS_SERVER must be ip[:port] (IPv6 as [ip]:port), got '${raw}'`);
+  if (!host || isIP(host) === 0 || Number(match?.[3] ?? 53) > 65535)
+    throw new ConfigError(`ACME_DNS_SERVER must be ip[:port] (IPv6 as [ip]:port), got '${raw}'`);
   return raw;
 }
 
@@ -182,7 +194,9 @@ function checkPublicBaseUrl(publicBaseUrl: string, production: boolean, given: b
   }
   // Every certificate carries this URL (CRL, CA certificate, OCSP): a production deployment must name its own.
   if (production && (!given || PLACEHOLDER_HOST.test(url.hostname))) {
-    throw new ConfigError(`NODE_ENV=production requires PUBLIC_BASE_URL to be this deployment's public address (certificates carry it), got '${given ? publicBaseUrl : ''}'`);
+    throw new ConfigError(
+      `NODE_ENV=production requires PUBLIC_BASE_URL to be this deployment's public address (certificates carry it), got '${given ? publicBaseUrl : ''}'`,
+    );
   }
 }
 
@@ -204,30 +218,50 @@ function databaseUrl(env: Env): string | undefined {
 export const BUCKET_NAME = /^(?!.*\.\.)(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 function crlPublication(env: Env): CrlPublicationConfig | undefined {
-  const buckets = (env.CRL_PUBLISH_BUCKETS ?? '').split(',').map((name) => name.trim()).filter(Boolean);
-  const related = ['CRL_PUBLIC_BASE_URL', 'CRL_PUBLISH_DIR', 'CRL_S3_ENDPOINT', 'CRL_S3_REGION', 'CRL_S3_FORCE_PATH_STYLE'].filter((name) => env[name]);
+  const buckets = (env.CRL_PUBLISH_BUCKETS ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
+  const related = ['CRL_PUBLIC_BASE_URL', 'CRL_PUBLISH_DIR', 'CRL_S3_ENDPOINT', 'CRL_S3_REGION', 'CRL_S3_FORCE_PATH_STYLE'].filter(
+    (name) => env[name],
+  );
   if (buckets.length === 0) {
-    if (related.length > 0) throw new ConfigError(`${related.join(', ')} configure CRL publication, which CRL_PUBLISH_BUCKETS turns on: set it too`);
+    if (related.length > 0)
+      throw new ConfigError(`${related.join(', ')} configure CRL publication, which CRL_PUBLISH_BUCKETS turns on: set it too`);
     return undefined;
   }
   for (const bucket of buckets) {
-    if (!BUCKET_NAME.test(bucket)) throw new ConfigError(`CRL_PUBLISH_BUCKETS: '${bucket}' is not a bucket name (3-63 lowercase letters, digits, '.' and '-')`);
+    if (!BUCKET_NAME.test(bucket))
+      throw new ConfigError(`CRL_PUBLISH_BUCKETS: '${bucket}' is not a bucket name (3-63 lowercase letters, digits, '.' and '-')`);
   }
   const publicBaseUrl = (env.CRL_PUBLIC_BASE_URL ?? '').replace(/\/+$/, '');
   try {
     const url = new URL(publicBaseUrl.replaceAll('{bucket}', buckets[0]!));
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
   } catch {
-    throw new ConfigError(`CRL_PUBLIC_BASE_URL must be the absolute http(s) URL the published objects are fetched from ({bucket} stands for the bucket), got '${publicBaseUrl}'`);
+    throw new ConfigError(
+      `CRL_PUBLIC_BASE_URL must be the absolute http(s) URL the published objects are fetched from ({bucket} stands for the bucket), got '${publicBaseUrl}'`,
+    );
   }
   if (env.CRL_PUBLISH_DIR) {
     const s3Settings = related.filter((name) => name.startsWith('CRL_S3_'));
-    if (s3Settings.length > 0) throw new ConfigError(`${s3Settings.join(', ')} configure S3, and CRL_PUBLISH_DIR publishes to a folder: give one`);
+    if (s3Settings.length > 0)
+      throw new ConfigError(`${s3Settings.join(', ')} configure S3, and CRL_PUBLISH_DIR publishes to a folder: give one`);
     return { buckets, publicBaseUrl, target: { kind: 'directory', directory: path.resolve(env.CRL_PUBLISH_DIR) } };
   }
   const endpoint = env.CRL_S3_ENDPOINT || undefined;
-  if (endpoint !== undefined && !/^https?:\/\/[^/]+\/?$/.test(endpoint)) throw new ConfigError(`CRL_S3_ENDPOINT must be http(s)://host[:port], got '${endpoint}'`);
-  return { buckets, publicBaseUrl, target: { kind: 's3', endpoint, region: env.CRL_S3_REGION || undefined, forcePathStyle: boolean(env, 'CRL_S3_FORCE_PATH_STYLE', false) } };
+  if (endpoint !== undefined && !/^https?:\/\/[^/]+\/?$/.test(endpoint))
+    throw new ConfigError(`CRL_S3_ENDPOINT must be http(s)://host[:port], got '${endpoint}'`);
+  return {
+    buckets,
+    publicBaseUrl,
+    target: {
+      kind: 's3',
+      endpoint,
+      region: env.CRL_S3_REGION || undefined,
+      forcePathStyle: boolean(env, 'CRL_S3_FORCE_PATH_STYLE', false),
+    },
+  };
 }
 
 /** Where the process runs: a Lambda deployment has no embedded database and serves one request at a time. */

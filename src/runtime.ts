@@ -28,7 +28,13 @@ async function openEmbedded(config: Config, migrate: boolean): Promise<DatabaseH
   const pglite = await PGlite.create(dataDir);
   if (migrate) await applyMigrations({ pglite });
   const database = await openDatabase({ pglite });
-  return { ...database, close: async () => { await database.close(); await pglite.close(); } };
+  return {
+    ...database,
+    close: async () => {
+      await database.close();
+      await pglite.close();
+    },
+  };
 }
 
 async function openPostgres(config: Config, migrate: boolean): Promise<DatabaseHandle> {

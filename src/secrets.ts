@@ -9,7 +9,15 @@
  */
 import { ConfigError } from './config.ts';
 
-export const SECRET_NAMES = ['MASTER_KEY', 'DATABASE_URL', 'DATABASE_PASSWORD', 'JWT_PRIVATE_KEY', 'JWT_PUBLIC_KEY', 'PKCS11_PIN', 'METRICS_TOKEN'] as const;
+export const SECRET_NAMES = [
+  'MASTER_KEY',
+  'DATABASE_URL',
+  'DATABASE_PASSWORD',
+  'JWT_PRIVATE_KEY',
+  'JWT_PUBLIC_KEY',
+  'PKCS11_PIN',
+  'METRICS_TOKEN',
+] as const;
 type SecretName = (typeof SECRET_NAMES)[number];
 type Env = Record<string, string | undefined>;
 
@@ -33,7 +41,8 @@ export function secretReferences(env: Env): SecretReference[] {
     if (given.length > 1) throw new ConfigError(`${given.join(' and ')} are exclusive: give ${name} one way`);
     if (arn) {
       const [id, jsonKey, ...rest] = arn.split('#');
-      if (!id || rest.length > 0 || jsonKey === '') throw new ConfigError(`${name}_SECRET_ARN must be a secret ARN or name, optionally with #key, got '${arn}'`);
+      if (!id || rest.length > 0 || jsonKey === '')
+        throw new ConfigError(`${name}_SECRET_ARN must be a secret ARN or name, optionally with #key, got '${arn}'`);
       references.push({ name, variable: `${name}_SECRET_ARN`, store: 'secretsmanager', id, jsonKey });
     } else if (parameter) {
       references.push({ name, variable: `${name}_SSM_PARAMETER`, store: 'ssm', id: parameter });
@@ -61,7 +70,8 @@ async function readSecretsManager(reference: SecretReference): Promise<string> {
     } catch {
       throw new ConfigError(`${reference.variable}: #${reference.jsonKey} asks for a key of a JSON secret, and the secret is not JSON`);
     }
-    if (typeof value !== 'string' && typeof value !== 'number') throw new ConfigError(`${reference.variable}: the secret has no key '${reference.jsonKey}'`);
+    if (typeof value !== 'string' && typeof value !== 'number')
+      throw new ConfigError(`${reference.variable}: the secret has no key '${reference.jsonKey}'`);
     return String(value);
   } finally {
     client.destroy();

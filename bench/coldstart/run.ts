@@ -27,11 +27,20 @@ const cpuProf = (build: string) =>
 await run(process.execPath, [path.join(REPO, 'scripts/bundle-lambda.mjs')]);
 const postgres = await realPostgres();
 const databaseUrl = await createEmptyDatabase(postgres.url);
-const { env, authorization } = deployedFunctionEnv({ databaseUrl, publicBaseUrl: 'https://pca.bench.internal', LOG_LEVEL: 'warn', ...TEST_NODE_ENV });
+const { env, authorization } = deployedFunctionEnv({
+  databaseUrl,
+  publicBaseUrl: 'https://pca.bench.internal',
+  LOG_LEVEL: 'warn',
+  ...TEST_NODE_ENV,
+});
 
 /** Runs `body` in a fresh Node process in `/`; it prints one JSON line of figures (ms since process start). */
 async function fresh(body: string, nodeArgs: string[] = []): Promise<Record<string, number | string>> {
-  const { stdout } = await run(process.execPath, [...nodeArgs, '--input-type=module', '-e', body], { cwd: '/', env, maxBuffer: 16 * 1024 * 1024 });
+  const { stdout } = await run(process.execPath, [...nodeArgs, '--input-type=module', '-e', body], {
+    cwd: '/',
+    env,
+    maxBuffer: 16 * 1024 * 1024,
+  });
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, number | string>;
 }
 
@@ -136,10 +145,17 @@ try {
     ['peer: minimal fastify app, its main-thread CPU time', of(fastifyPeers, 'cpu')],
     ['peer: bare pg client, process start → first query', of(pgPeers, 'done')],
   ];
-  console.log(`Node ${process.version}, load average ${os.loadavg().map((load) => load.toFixed(2)).join(' ')}, ${RUNS} fresh processes each, medians:\n`);
+  console.log(
+    `Node ${process.version}, load average ${os
+      .loadavg()
+      .map((load) => load.toFixed(2))
+      .join(' ')}, ${RUNS} fresh processes each, medians:\n`,
+  );
   console.log('| Step | Median |\n|---|---|');
   for (const [name, value] of rows) console.log(`| ${name} | ${ms(value)} |`);
-  console.log(`\nfirst issued certificate / minimal fastify app: ${(of(runs, 'firstIssued') / of(fastifyPeers, 'done')).toFixed(2)} (wall), ${(of(runs, 'firstIssuedCpu') / of(fastifyPeers, 'cpu')).toFixed(2)} (main-thread CPU)`);
+  console.log(
+    `\nfirst issued certificate / minimal fastify app: ${(of(runs, 'firstIssued') / of(fastifyPeers, 'done')).toFixed(2)} (wall), ${(of(runs, 'firstIssuedCpu') / of(fastifyPeers, 'cpu')).toFixed(2)} (main-thread CPU)`,
+  );
   console.log(`\nprocess start → first issued certificate, every run: ${runs.map((row) => ms(Number(row.firstIssued))).join(', ')}`);
   if (BEFORE) {
     console.log(`\nInterleaved with ${BEFORE}, medians:\n\n| Step | Before | After |\n|---|---|---|`);
@@ -155,7 +171,9 @@ try {
     ];
     for (const [name, step] of steps) console.log(`| ${name} | ${ms(step(befores))} | ${ms(step(runs))} |`);
     const least = (rows: Record<string, number | string>[], key: string) => ms(Math.min(...rows.map((row) => Number(row[key]))));
-    console.log(`| least of the runs: first issued certificate / main-thread CPU | ${least(befores, 'firstIssued')} / ${least(befores, 'firstIssuedCpu')} | ${least(runs, 'firstIssued')} / ${least(runs, 'firstIssuedCpu')} |`);
+    console.log(
+      `| least of the runs: first issued certificate / main-thread CPU | ${least(befores, 'firstIssued')} / ${least(befores, 'firstIssuedCpu')} | ${least(runs, 'firstIssued')} / ${least(runs, 'firstIssuedCpu')} |`,
+    );
     console.log(`\nbefore, every run: ${befores.map((row) => ms(Number(row.firstIssued))).join(', ')}`);
   }
 } finally {

@@ -28,7 +28,12 @@ const server = await startBenchServer();
 const { rootId } = await server.p256Hierarchy('console');
 for (let i = 0; i < 3; i++) await server.p256Hierarchy(`console-${i}`);
 for (let i = 0; i < 20; i++) {
-  await server.call('POST', '/v1/private-certificates', { issuer_id: rootId, distinguished_name: { common_name: `leaf-${i}` }, validity: { type: 'DAY', value: 30 }, key_algorithm: 'EC256' });
+  await server.call('POST', '/v1/private-certificates', {
+    issuer_id: rootId,
+    distinguished_name: { common_name: `leaf-${i}` },
+    validity: { type: 'DAY', value: 30 },
+    key_algorithm: 'EC256',
+  });
 }
 const token = server.headers.authorization.slice('Bearer '.length);
 
@@ -38,7 +43,15 @@ async function measure(label: string, fresh: boolean) {
   let context = await chromium.launchPersistentContext(mkdtempSync(path.join(os.tmpdir(), 'pca-bench-chromium-')), {
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   for (let run = 0; run < runs; run++) {
     if (fresh && run > 0) {
@@ -46,7 +59,15 @@ async function measure(label: string, fresh: boolean) {
       context = await chromium.launchPersistentContext(mkdtempSync(path.join(os.tmpdir(), 'pca-bench-chromium-')), {
         executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
         headless: true,
-        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+        args: [
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
       });
     }
     const page = await context.newPage();

@@ -109,20 +109,45 @@ await writeFile(
     `certificate = ${dir}/peer.pem\nprivate_key = ${dir}/peer.key\ndefault_md = sha256\ndefault_crl_days = 7\n` +
     `crl_extensions = crl_ext\n[crl_ext]\nauthorityKeyIdentifier = keyid:always\n`,
 );
-await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=peer',
-  '-keyout', path.join(dir, 'peer.key'), '-out', path.join(dir, 'peer.pem'), '-days', '30']);
+await run('openssl', [
+  'req',
+  '-x509',
+  '-newkey',
+  'ec',
+  '-pkeyopt',
+  'ec_paramgen_curve:P-256',
+  '-nodes',
+  '-subj',
+  '/CN=peer',
+  '-keyout',
+  path.join(dir, 'peer.key'),
+  '-out',
+  path.join(dir, 'peer.pem'),
+  '-days',
+  '30',
+]);
 const peerBegan = performance.now();
-const peer = await run('/usr/bin/time', ['-f', '%M', 'openssl', 'ca', '-config', path.join(dir, 'ca.cnf'), '-gencrl',
-  '-out', path.join(dir, 'peer.pem.crl')], { maxBuffer: 1 << 20 });
+const peer = await run(
+  '/usr/bin/time',
+  ['-f', '%M', 'openssl', 'ca', '-config', path.join(dir, 'ca.cnf'), '-gencrl', '-out', path.join(dir, 'peer.pem.crl')],
+  { maxBuffer: 1 << 20 },
+);
 const peerMs = performance.now() - peerBegan;
 const peerRssKib = Number(peer.stderr.trim().split('\n').pop());
 // openssl ca writes PEM only; the conversion is not timed.
 await run('openssl', ['crl', '-in', path.join(dir, 'peer.pem.crl'), '-outform', 'DER', '-out', path.join(dir, 'peer.crl')]);
 const peerCount = parseCrlSummary(new Uint8Array(await readFile(path.join(dir, 'peer.crl')))).revokedCount;
 
-console.log(`peer openssl ca -gencrl:    ${seconds(peerMs)}, peak RSS ${mib(peerRssKib * 1024)} (${peerCount.toLocaleString('en')} entries)`);
+console.log(
+  `peer openssl ca -gencrl:    ${seconds(peerMs)}, peak RSS ${mib(peerRssKib * 1024)} (${peerCount.toLocaleString('en')} entries)`,
+);
 console.log(`ratio (ours / peer):        ${(serveMs / peerMs).toFixed(2)}`);
-console.log(`load average:               ${os.loadavg().map((load) => load.toFixed(1)).join(' ')}`);
+console.log(
+  `load average:               ${os
+    .loadavg()
+    .map((load) => load.toFixed(1))
+    .join(' ')}`,
+);
 
 await harness.close();
 await rm(dir, { recursive: true, force: true });

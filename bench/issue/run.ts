@@ -36,14 +36,26 @@ async function p256Csr(index: number): Promise<string> {
 const csrs = await Promise.all(Array.from({ length: DISTINCT_CSRS }, (_, i) => p256Csr(i)));
 
 /** One server (fresh database, CAs made through the API): each of `runs` measured in turn, with its issued count. */
-async function measure(defaultRateLimit: boolean, runs: { setting: string; idempotencyKey: boolean; seconds: number }[]): Promise<[string, LoadResult][]> {
+async function measure(
+  defaultRateLimit: boolean,
+  runs: { setting: string; idempotencyKey: boolean; seconds: number }[],
+): Promise<[string, LoadResult][]> {
   const server = await startBenchServer({ DATABASE_POOL_SIZE: '10' }, { defaultRateLimit });
   const { base, headers } = server;
   try {
-    const { subId } = await server.p256Hierarchy('bench', withPolicy ? { name_constraints: { permitted: { dns: ['example.com', '.svc.cluster.local'] }, excluded: { dns: ['.prod.example.com'] } } } : {});
+    const { subId } = await server.p256Hierarchy(
+      'bench',
+      withPolicy
+        ? { name_constraints: { permitted: { dns: ['example.com', '.svc.cluster.local'] }, excluded: { dns: ['.prod.example.com'] } } }
+        : {},
+    );
     if (withPolicy) {
       await server.call('PUT', `/v1/private-certificate-authorities/${subId}/issuance-policy`, {
-        allowed: { dns: [...Array.from({ length: 39 }, (_, i) => `*.team-${i}.example.internal`), '*.example.com'], ip: ['10.0.0.0/8'], uri: ['spiffe://cluster.local/*'] },
+        allowed: {
+          dns: [...Array.from({ length: 39 }, (_, i) => `*.team-${i}.example.internal`), '*.example.com'],
+          ip: ['10.0.0.0/8'],
+          uri: ['spiffe://cluster.local/*'],
+        },
         denied: { dns: Array.from({ length: 10 }, (_, i) => `*.prod-${i}.example.com`) },
         max_validity_days: 90,
         key_algorithms: ['EC256', 'RSA2048'],
@@ -56,10 +68,20 @@ async function measure(defaultRateLimit: boolean, runs: { setting: string; idemp
     const rows: [string, LoadResult][] = [];
     for (const { setting, idempotencyKey, seconds } of runs) {
       // Warm-up (JIT, pool connections, key cache) without keys; under the default limit it spends 16 of the minute's requests.
-      await Promise.all(bodies.slice(0, 16).map((body) => fetch(url, { method: 'POST', headers, body: new Uint8Array(body) }).then((r) => r.text())));
+      await Promise.all(
+        bodies.slice(0, 16).map((body) => fetch(url, { method: 'POST', headers, body: new Uint8Array(body) }).then((r) => r.text())),
+      );
       const before = await server.database.prisma.certificate.count();
       // `[<id>]` becomes an id unique to each request (autocannon's idReplacement).
-      const result = await drive({ url, method: 'POST', headers: idempotencyKey ? { ...headers, 'idempotency-key': '[<id>]' } : headers, bodies, concurrency, seconds, uniqueIds: idempotencyKey });
+      const result = await drive({
+        url,
+        method: 'POST',
+        headers: idempotencyKey ? { ...headers, 'idempotency-key': '[<id>]' } : headers,
+        bodies,
+        concurrency,
+        seconds,
+        uniqueIds: idempotencyKey,
+      });
       const issued = (await server.database.prisma.certificate.count()) - before;
       rows.push([`${setting} (${issued} issued)`, result]);
     }
@@ -73,6 +95,8 @@ const lifted = await measure(false, [
   { setting: 'no Idempotency-Key, rate limit lifted', idempotencyKey: false, seconds },
   { setting: 'Idempotency-Key per request, rate limit lifted', idempotencyKey: true, seconds },
 ]);
-const limited = await measure(true, [{ setting: 'no Idempotency-Key, default rate limit', idempotencyKey: false, seconds: Math.max(seconds, 65) }]);
+const limited = await measure(true, [
+  { setting: 'no Idempotency-Key, default rate limit', idempotencyKey: false, seconds: Math.max(seconds, 65) },
+]);
 console.log(resultTable('certs/s', concurrency, ...lifted, ...limited));
 process.exit(0);

@@ -104,6 +104,9 @@ Produced by \`npx tsx bench/keys/run.ts\` on a machine shared with other work: e
 | store | key | hash | signs/s, 1 in flight | signs/s, ${IN_FLIGHT} in flight | openssl speed signs/s |
 | --- | --- | --- | ---: | ---: | ---: |
 ${rows
-  .map((row) => `| ${row.store} | ${row.alg} | ${row.hash} | ${rate(row.sequential)} | ${rate(row.concurrent)} | ${rate(openssl.get(row.alg) ?? NaN)} |`)
+  .map(
+    (row) =>
+      `| ${row.store} | ${row.alg} | ${row.hash} | ${rate(row.sequential)} | ${rate(row.concurrent)} | ${rate(openssl.get(row.alg) ?? NaN)} |`,
+  )
   .join('\n')}
 `);

@@ -28,7 +28,12 @@ const REQUESTS = 32;
 const OCSP_HEADERS = { 'content-type': 'application/ocsp-request' };
 
 /** `count` distinct openssl requests (each with its own nonce) about the certificate in `leafFile`. */
-async function opensslRequests(dir: Awaited<ReturnType<typeof scratch>>, caFile: string, leafFile: string, name: string): Promise<Buffer[]> {
+async function opensslRequests(
+  dir: Awaited<ReturnType<typeof scratch>>,
+  caFile: string,
+  leafFile: string,
+  name: string,
+): Promise<Buffer[]> {
   const requests: Buffer[] = [];
   for (let i = 0; i < REQUESTS; i++) {
     const made = await openssl(['ocsp', '-issuer', caFile, '-cert', leafFile, '-reqout', dir.file(`${name}-${i}.der`)]);
@@ -42,20 +47,42 @@ async function opensslRequests(dir: Awaited<ReturnType<typeof scratch>>, caFile:
 async function judge(url: string, headers: Record<string, string>, request: Buffer, caFile: string, trustFile: string): Promise<string> {
   const dir = await scratch('ocsp-judge');
   const answer = Buffer.from(await (await fetch(url, { method: 'POST', headers, body: new Uint8Array(request) })).arrayBuffer());
-  const check = await openssl(['ocsp', '-respin', await dir.write('resp.der', answer), '-reqin', await dir.write('req.der', request), '-issuer', caFile, '-CAfile', trustFile, '-resp_text']);
+  const check = await openssl([
+    'ocsp',
+    '-respin',
+    await dir.write('resp.der', answer),
+    '-reqin',
+    await dir.write('req.der', request),
+    '-issuer',
+    caFile,
+    '-CAfile',
+    trustFile,
+    '-resp_text',
+  ]);
   const text = `${check.stdout}${check.stderr}`;
   const status = /Cert Status: (\w+)/.exec(text)?.[1] ?? 'no status';
   return `${status}, ${/Response verify OK/.test(text) ? 'verify OK' : text}`;
 }
 
 /** Measures `url` with the good and the revoked requests in turn; rows named after `who`, with openssl's verdicts. */
-async function goodAndRevoked(who: string, url: string, headers: Record<string, string>, sets: { good: Buffer[]; revoked: Buffer[] }, caFile: string, trustFile: string) {
+async function goodAndRevoked(
+  who: string,
+  url: string,
+  headers: Record<string, string>,
+  sets: { good: Buffer[]; revoked: Buffer[] },
+  caFile: string,
+  trustFile: string,
+) {
   const rows: [string, LoadResult][] = [];
   for (const [status, requests] of Object.entries(sets)) {
     const verdict = await judge(url, headers, requests[0], caFile, trustFile);
     // One at a time: openssl's responder serves one connection at a time and stalls on one that sends nothing yet.
-    for (const body of requests.slice(0, 16)) await fetch(url, { method: 'POST', headers, body: new Uint8Array(body) }).then((r) => r.arrayBuffer());
-    rows.push([`${who}, ${status} certificate (openssl: ${verdict})`, await drive({ url, method: 'POST', headers, bodies: requests, concurrency, seconds })]);
+    for (const body of requests.slice(0, 16))
+      await fetch(url, { method: 'POST', headers, body: new Uint8Array(body) }).then((r) => r.arrayBuffer());
+    rows.push([
+      `${who}, ${status} certificate (openssl: ${verdict})`,
+      await drive({ url, method: 'POST', headers, bodies: requests, concurrency, seconds }),
+    ]);
   }
   return rows;
 }
@@ -73,7 +100,10 @@ async function answering(url: string, request: Buffer, failure: () => string | u
   for (let attempt = 0; attempt < 100; attempt++) {
     const reason = failure();
     if (reason) throw new Error(reason);
-    const answered = await fetch(url, { method: 'POST', headers: OCSP_HEADERS, body: new Uint8Array(request) }).then((r) => r.ok, () => false);
+    const answered = await fetch(url, { method: 'POST', headers: OCSP_HEADERS, body: new Uint8Array(request) }).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (answered) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -90,10 +120,15 @@ async function service(): Promise<[string, LoadResult][]> {
     const { csr } = await opensslCsr(dir, 'ocsp-leaf', [...KEY_ARGS.p256]);
     const ids: string[] = [];
     for (let i = 0; i < CERTIFICATES; i += 50) {
-      const batch = await Promise.all(Array.from({ length: 50 }, () => call('POST', '/v1/private-certificates/csr', { issuer_id: subId, csr, validity: { type: 'DAY', value: 30 } })));
+      const batch = await Promise.all(
+        Array.from({ length: 50 }, () =>
+          call('POST', '/v1/private-certificates/csr', { issuer_id: subId, csr, validity: { type: 'DAY', value: 30 } }),
+        ),
+      );
       ids.push(...batch.map((result) => result.certificate_id));
     }
-    const pem = async (id: string) => (await call('POST', `/v1/private-certificates/${id}/export`, { is_compressed: 'false', type: 'OTHER' })).certificate;
+    const pem = async (id: string) =>
+      (await call('POST', `/v1/private-certificates/${id}/export`, { is_compressed: 'false', type: 'OTHER' })).certificate;
     // Exported first: a revoked certificate can no longer be exported.
     const revokedFile = await dir.write('revoked.pem', await pem(ids[0]));
     await call('POST', `/v1/private-certificates/${ids[0]}/revoke`, { reason: 'KEY_COMPROMISE' });
@@ -113,7 +148,10 @@ async function service(): Promise<[string, LoadResult][]> {
 async function opensslResponder(): Promise<[string, LoadResult][]> {
   const pki = await createOpensslPki('EC256');
   const expiry = '301231235959Z';
-  const entries = Array.from({ length: CERTIFICATES - 2 }, (_, i) => `V\t${expiry}\t\t${(0x10000000 + i).toString(16).toUpperCase()}\tunknown\t/CN=filler-${i}`);
+  const entries = Array.from(
+    { length: CERTIFICATES - 2 },
+    (_, i) => `V\t${expiry}\t\t${(0x10000000 + i).toString(16).toUpperCase()}\tunknown\t/CN=filler-${i}`,
+  );
   entries.push(`R\t${expiry}\t251201000000Z,keyCompromise\t${pki.leaves[0].serialHex.toUpperCase()}\tunknown\t/CN=leaf1.example.com`);
   entries.push(`V\t${expiry}\t\t${pki.leaves[1].serialHex.toUpperCase()}\tunknown\t/CN=leaf2.example.com`);
   await writeFile(join(pki.dir, 'index.txt'), `${entries.join('\n')}\n`);
@@ -124,11 +162,17 @@ async function opensslResponder(): Promise<[string, LoadResult][]> {
     revoked: await opensslRequests(dir, pki.caPath, pki.leaves[0].path, 'revoked'),
   };
   const url = `http://127.0.0.1:${port}/`;
-  const responder = spawn('openssl', ['ocsp', '-index', 'index.txt', '-port', String(port), '-rsigner', 'ca.pem', '-rkey', 'ca.key', '-CA', 'ca.pem'], { cwd: pki.dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const responder = spawn(
+    'openssl',
+    ['ocsp', '-index', 'index.txt', '-port', String(port), '-rsigner', 'ca.pem', '-rkey', 'ca.key', '-CA', 'ca.pem'],
+    { cwd: pki.dir, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   try {
     let output = '';
     responder.stderr.on('data', (chunk: Buffer) => (output += String(chunk)));
-    await answering(url, sets.good[0], () => (responder.exitCode === null ? undefined : `openssl ocsp exited with ${responder.exitCode}: ${output}`));
+    await answering(url, sets.good[0], () =>
+      responder.exitCode === null ? undefined : `openssl ocsp exited with ${responder.exitCode}: ${output}`,
+    );
     // openssl 3.0 answers in HTTP/1.0 and closes each connection, so the client reconnects for every request.
     return await goodAndRevoked('openssl ocsp -index', url, OCSP_HEADERS, sets, pki.caPath, pki.caPath);
   } finally {
@@ -142,5 +186,7 @@ console.log(resultTable('responses/s', concurrency, ...ours));
 const peer = await opensslResponder();
 console.log(resultTable('responses/s', concurrency, ...ours, ...peer));
 const rate = ([, result]: [string, LoadResult]) => answered2xx(result) / result.elapsedSeconds;
-console.log(`\nservice / openssl: good ${(rate(ours[0]) / rate(peer[0])).toFixed(2)}, revoked ${(rate(ours[1]) / rate(peer[1])).toFixed(2)}`);
+console.log(
+  `\nservice / openssl: good ${(rate(ours[0]) / rate(peer[0])).toFixed(2)}, revoked ${(rate(ours[1]) / rate(peer[1])).toFixed(2)}`,
+);
 process.exit(0);

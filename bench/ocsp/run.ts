@@ -53,10 +53,7 @@ for (const keyAlgorithm of ['EC256', 'RSA2048'] as PkiKeyAlgorithm[]) {
 
   const sample = await respond(request, responderKeyHash, pki.caSigner);
   await writeFile(join(pki.dir, 'resp.der'), sample);
-  const verdict = await openssl(
-    ['ocsp', '-respin', 'resp.der', '-reqin', 'req.der', '-issuer', 'ca.pem', '-CAfile', 'ca.pem'],
-    pki.dir,
-  );
+  const verdict = await openssl(['ocsp', '-respin', 'resp.der', '-reqin', 'req.der', '-issuer', 'ca.pem', '-CAfile', 'ca.pem'], pki.dir);
 
   await rm(pki.dir, { recursive: true, force: true });
 
@@ -66,5 +63,7 @@ for (const keyAlgorithm of ['EC256', 'RSA2048'] as PkiKeyAlgorithm[]) {
   const sequential = await rate(1, () => respond(request, responderKeyHash, pki.caSigner));
   const concurrent = await rate(32, () => respond(request, responderKeyHash, pki.caSigner));
 
-  console.log(`${keyAlgorithm.padEnd(8)} codec only ${format(codec)}   parse+build+sign: 1 in flight ${format(sequential)}, 32 in flight ${format(concurrent)}   (${sample.length} B, openssl: ${verdict.trim()})`);
+  console.log(
+    `${keyAlgorithm.padEnd(8)} codec only ${format(codec)}   parse+build+sign: 1 in flight ${format(sequential)}, 32 in flight ${format(concurrent)}   (${sample.length} B, openssl: ${verdict.trim()})`,
+  );
 }

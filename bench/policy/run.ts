@@ -18,14 +18,21 @@ import { generateTestKey } from '../../test/x509/support.ts';
 const seconds = Number(process.argv[2] ?? 2);
 
 const policy = parseIssuancePolicy({
-  allowed: { dns: [...Array.from({ length: 39 }, (_, i) => `*.team-${i}.example.internal`), '*.svc.cluster.local'], ip: ['10.0.0.0/8'], uri: ['spiffe://cluster.local/*'] },
+  allowed: {
+    dns: [...Array.from({ length: 39 }, (_, i) => `*.team-${i}.example.internal`), '*.svc.cluster.local'],
+    ip: ['10.0.0.0/8'],
+    uri: ['spiffe://cluster.local/*'],
+  },
   denied: { dns: Array.from({ length: 10 }, (_, i) => `*.prod-${i}.svc.cluster.local`) },
   max_validity_days: 90,
   key_algorithms: ['EC256', 'RSA2048'],
   allowed_ekus: ['serverAuth', 'clientAuth'],
   require_name_constraints_for_cas: true,
 })!;
-const chain = validateNameConstraints({ permitted: { dns: ['.cluster.local', '.example.internal'], uri: ['cluster.local'] }, excluded: { dns: ['kube-system.svc.cluster.local'] } })!;
+const chain = validateNameConstraints({
+  permitted: { dns: ['.cluster.local', '.example.internal'], uri: ['cluster.local'] },
+  excluded: { dns: ['kube-system.svc.cluster.local'] },
+})!;
 
 const facts = (names: IssuanceFacts['names'], extra: Partial<IssuanceFacts> = {}): IssuanceFacts => ({
   kind: 'ENTITY',
@@ -40,8 +47,34 @@ const workload = facts([
   { type: 'DNS', value: 'web.default.svc.cluster.local', field: 'csr subjectAltName[0]' },
   { type: 'URI', value: 'spiffe://cluster.local/ns/default/sa/web', field: 'csr subjectAltName[1]' },
 ]);
-const twentyNames = facts(Array.from({ length: 20 }, (_, i) => ({ type: 'DNS' as const, value: `svc-${i}.team-${i % 39}.example.internal`, field: `subject_alternative_names[${i}]` })));
-const subordinate = facts([], { kind: 'CA', extendedKeyUsages: [], nameConstraints: validateNameConstraints({ permitted: { dns: ['.team-3.example.internal', '.svc.cluster.local'] }, excluded: { dns: ['.prod-0.svc.cluster.local', '.prod-1.svc.cluster.local', '.prod-2.svc.cluster.local', '.prod-3.svc.cluster.local', '.prod-4.svc.cluster.local', '.prod-5.svc.cluster.local', '.prod-6.svc.cluster.local', '.prod-7.svc.cluster.local', '.prod-8.svc.cluster.local', '.prod-9.svc.cluster.local'] } }) });
+const twentyNames = facts(
+  Array.from({ length: 20 }, (_, i) => ({
+    type: 'DNS' as const,
+    value: `svc-${i}.team-${i % 39}.example.internal`,
+    field: `subject_alternative_names[${i}]`,
+  })),
+);
+const subordinate = facts([], {
+  kind: 'CA',
+  extendedKeyUsages: [],
+  nameConstraints: validateNameConstraints({
+    permitted: { dns: ['.team-3.example.internal', '.svc.cluster.local'] },
+    excluded: {
+      dns: [
+        '.prod-0.svc.cluster.local',
+        '.prod-1.svc.cluster.local',
+        '.prod-2.svc.cluster.local',
+        '.prod-3.svc.cluster.local',
+        '.prod-4.svc.cluster.local',
+        '.prod-5.svc.cluster.local',
+        '.prod-6.svc.cluster.local',
+        '.prod-7.svc.cluster.local',
+        '.prod-8.svc.cluster.local',
+        '.prod-9.svc.cluster.local',
+      ],
+    },
+  }),
+});
 
 /**
  * Microseconds per call of `step` and of the peer, measured in alternating slices of 50 calls each for `seconds`,
@@ -99,7 +132,9 @@ const rows: [string, () => void][] = [
   ['policy + chain name constraints, 20 SANs', check({ policies: [policy], chainConstraints: [chain] }, twentyNames)],
   ['subordinate CA under require_name_constraints_for_cas', check({ policies: [policy], chainConstraints: [chain] }, subordinate)],
 ];
-console.log(`Node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model}), load average ${load} at the start; ${seconds} s per row.\n`);
+console.log(
+  `Node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model}), load average ${load} at the start; ${seconds} s per row.\n`,
+);
 console.log('| evaluation | µs each | peer µs (build + sign one P-256 certificate), same slices | evaluation / peer |');
 console.log('|---|---|---|---|');
 for (const [what, step] of rows) {

@@ -102,15 +102,22 @@ async function viaPkijs(crypto: Crypto) {
           extension('2.5.29.15', new asn1js.BitString({ valueHex: new Uint8Array([0xa0]).buffer, unusedBits: 5 }), true),
           extension('2.5.29.37', new pkijs.ExtKeyUsage({ keyPurposes: ['1.3.6.1.5.5.7.3.1'] }).toSchema()),
           extension('2.5.29.17', new pkijs.AltName({ altNames: [new pkijs.GeneralName({ type: 2, value: 'bench.internal' })] }).toSchema()),
-          extension('2.5.29.35', new pkijs.AuthorityKeyIdentifier({ keyIdentifier: new asn1js.OctetString({ valueHex: caSki.slice().buffer }) }).toSchema()),
+          extension(
+            '2.5.29.35',
+            new pkijs.AuthorityKeyIdentifier({ keyIdentifier: new asn1js.OctetString({ valueHex: caSki.slice().buffer }) }).toSchema(),
+          ),
           extension('2.5.29.14', new asn1js.OctetString({ valueHex: leafSki })),
           extension(
             '2.5.29.31',
-            new pkijs.CRLDistributionPoints({ distributionPoints: [new pkijs.DistributionPoint({ distributionPoint: [uri(CRL_URL)] })] }).toSchema(),
+            new pkijs.CRLDistributionPoints({
+              distributionPoints: [new pkijs.DistributionPoint({ distributionPoint: [uri(CRL_URL)] })],
+            }).toSchema(),
           ),
           extension(
             '1.3.6.1.5.5.7.1.1',
-            new pkijs.InfoAccess({ accessDescriptions: [new pkijs.AccessDescription({ accessMethod: '1.3.6.1.5.5.7.48.1', accessLocation: uri(OCSP_URL) })] }).toSchema(),
+            new pkijs.InfoAccess({
+              accessDescriptions: [new pkijs.AccessDescription({ accessMethod: '1.3.6.1.5.5.7.48.1', accessLocation: uri(OCSP_URL) })],
+            }).toSchema(),
           ),
         ],
       });
@@ -145,11 +152,20 @@ const barePeculiar = await rate(peculiar.sign);
 
 const fmt = (perSecond: number) => Math.round(perSecond).toLocaleString('en-US');
 const ratio = (ourRate: number, theirs: number) => `${(ourRate / theirs).toFixed(1)}×`;
-console.log(`Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+console.log(
+  `Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, load average ${os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
+);
 console.log(`operations per second, one at a time, ${SECONDS} s each, P-256 / SHA-256:\n`);
-console.log('| work | ours (src/x509) | pkijs + Node WebCrypto | pkijs + @peculiar/webcrypto | ours ÷ pkijs+Node | ours ÷ pkijs+peculiar |');
+console.log(
+  '| work | ours (src/x509) | pkijs + Node WebCrypto | pkijs + @peculiar/webcrypto | ours ÷ pkijs+Node | ours ÷ pkijs+peculiar |',
+);
 console.log('|---|---:|---:|---:|---:|---:|');
 for (const [label, mine, pkijsNode, pkijsPeculiar] of rows) {
-  console.log(`| ${label} | ${fmt(mine)} | ${fmt(pkijsNode)} | ${fmt(pkijsPeculiar)} | ${ratio(mine, pkijsNode)} | ${ratio(mine, pkijsPeculiar)} |`);
+  console.log(
+    `| ${label} | ${fmt(mine)} | ${fmt(pkijsNode)} | ${fmt(pkijsPeculiar)} | ${ratio(mine, pkijsNode)} | ${ratio(mine, pkijsPeculiar)} |`,
+  );
 }
 console.log(`| bare ECDSA P-256 signature (the floor) | — | ${fmt(bareNode)} | ${fmt(barePeculiar)} | — | — |`);

@@ -72,7 +72,11 @@ const encoder = new TextEncoder();
 const sha256Hex = async (text: string) => hex(await crypto.subtle.digest('SHA-256', encoder.encode(text)));
 
 /** `YYYYMMDDTHHMMSSZ`, the X-Sdk-Date format. */
-const sdkDate = (date: Date) => date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+const sdkDate = (date: Date) =>
+  date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
 
 /** POST /v1/auth/tokens signed with the pair (only X-Sdk-Date is signed, which the contract allows). */
 export async function exchangeAccessKey(access: string, secret: string): Promise<string> {

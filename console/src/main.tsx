@@ -103,7 +103,8 @@ function App() {
             {label}
           </a>
         ))}
-        <button type="button"
+        <button
+          type="button"
           class="small"
           onClick={() => {
             session.signOut();

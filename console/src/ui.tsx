@@ -52,7 +52,8 @@ export function ErrorBanner({ error }: { error: unknown }) {
   );
 }
 
-export const formatTime = (ms: number | null | undefined) => (ms ? `${new Date(ms).toISOString().replace('T', ' ').slice(0, 16)} UTC` : '–');
+export const formatTime = (ms: number | null | undefined) =>
+  ms ? `${new Date(ms).toISOString().replace('T', ' ').slice(0, 16)} UTC` : '–';
 
 const DAY_MS = 86_400_000;
 
@@ -78,8 +79,22 @@ export function Status({ value }: { value: string }) {
  */
 export function Prepaid({ ca }: { ca: Record<string, any> }) {
   if (ca.charging_mode !== 0 || ca.prepaid_expire_time === null) return null;
-  if (ca.freeze_flag === 1) return <span class="badge status-frozen" data-test="prepaid" title={`paid period ended ${formatTime(ca.prepaid_expire_time)}`}>FROZEN</span>;
-  if (ca.prepaid_expire_time <= Date.now()) return <span class="badge status-grace" data-test="prepaid" title={`paid period ended ${formatTime(ca.prepaid_expire_time)}; frozen 15 days after`}>GRACE PERIOD</span>;
+  if (ca.freeze_flag === 1)
+    return (
+      <span class="badge status-frozen" data-test="prepaid" title={`paid period ended ${formatTime(ca.prepaid_expire_time)}`}>
+        FROZEN
+      </span>
+    );
+  if (ca.prepaid_expire_time <= Date.now())
+    return (
+      <span
+        class="badge status-grace"
+        data-test="prepaid"
+        title={`paid period ended ${formatTime(ca.prepaid_expire_time)}; frozen 15 days after`}
+      >
+        GRACE PERIOD
+      </span>
+    );
   return (
     <span data-test="prepaid">
       paid until <Expiry at={ca.prepaid_expire_time} />
@@ -98,7 +113,17 @@ export function Field({ label, children }: { label: string; children: ComponentC
   );
 }
 
-export function Pager({ offset, limit, total, onPage }: { offset: number; limit: number; total: number; onPage: (offset: number) => void }) {
+export function Pager({
+  offset,
+  limit,
+  total,
+  onPage,
+}: {
+  offset: number;
+  limit: number;
+  total: number;
+  onPage: (offset: number) => void;
+}) {
   return (
     <div class="pager">
       <button type="button" disabled={offset === 0} onClick={() => onPage(Math.max(0, offset - limit))}>

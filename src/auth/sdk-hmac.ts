@@ -52,15 +52,15 @@ const HEADER_NAME_PATTERN = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 const SDK_DATE_PATTERN = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 const PERCENT_ESCAPE = /(%[0-9A-Fa-f]{2})/;
 
-const authenticationFailed = (message: string): AppError =>
-  errors.authenticationFailed(message.slice(0, MAX_MESSAGE_LENGTH));
+const authenticationFailed = (message: string): AppError => errors.authenticationFailed(message.slice(0, MAX_MESSAGE_LENGTH));
 
 function parseCredential(algorithm: SignatureAlgorithm, field: string, value: string): Credential {
   if (field !== algorithm.credentialField) throw authenticationFailed(`${algorithm.name} names its key with ${algorithm.credentialField}=`);
   if (algorithm.credentialField === 'Access') return { access: value };
   const slash = value.indexOf('/');
   const scope = value.slice(slash + 1);
-  if (slash <= 0 || !SCOPE_PATTERN.test(scope)) throw authenticationFailed(`${algorithm.name} needs Credential=<AK>/<yyyymmdd>/<region>/<service>`);
+  if (slash <= 0 || !SCOPE_PATTERN.test(scope))
+    throw authenticationFailed(`${algorithm.name} needs Credential=<AK>/<yyyymmdd>/<region>/<service>`);
   return { access: value.slice(0, slash), scope };
 }
 
@@ -85,7 +85,10 @@ export function parseSdkAuthorization(header: string): ParsedAuthorization {
 
 /** `YYYYMMDDTHHMMSSZ` in UTC, the X-Sdk-Date format. */
 export function formatSdkDate(date: Date): string {
-  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  return date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
 }
 
 function parseSdkDate(value: string): Date | undefined {
@@ -114,7 +117,10 @@ function isUnreserved(byte: number): boolean {
     (byte >= 0x41 && byte <= 0x5a) || // A-Z
     (byte >= 0x61 && byte <= 0x7a) || // a-z
     (byte >= 0x30 && byte <= 0x39) || // 0-9
-    byte === 0x2d || byte === 0x5f || byte === 0x2e || byte === 0x7e // - _ . ~
+    byte === 0x2d ||
+    byte === 0x5f ||
+    byte === 0x2e ||
+    byte === 0x7e // - _ . ~
   );
 }
 
@@ -215,7 +221,9 @@ export function signRequest(req: SignedRequest, access: string, secret: string, 
   const sdkDate = singleHeader(req, 'x-sdk-date');
   if (sdkDate === undefined) throw new Error('signRequest needs an x-sdk-date header on the request');
   const names = [...new Set(signedHeaders.map((name) => name.toLowerCase()))].sort();
-  const signature = createHmac('sha256', secret).update(stringToSign(sdkDate, canonicalRequest(req, names))).digest('hex');
+  const signature = createHmac('sha256', secret)
+    .update(stringToSign(sdkDate, canonicalRequest(req, names)))
+    .digest('hex');
   return `${DEFAULT_ALGORITHM.name} Access=${access}, SignedHeaders=${names.join(';')}, Signature=${signature}`;
 }
 
@@ -246,7 +254,8 @@ function requireScope(credential: Credential, sdkDate: string, region: string | 
   if (credential.scope === undefined) return;
   const [day, scopeRegion] = credential.scope.split('/');
   if (day !== sdkDate.slice(0, 8)) throw authenticationFailed('the Credential scope date is not the X-Sdk-Date day');
-  if (region !== undefined && scopeRegion !== region) throw authenticationFailed(`the Credential scope is for region '${scopeRegion}', this service is '${region}'`);
+  if (region !== undefined && scopeRegion !== region)
+    throw authenticationFailed(`the Credential scope is for region '${scopeRegion}', this service is '${region}'`);
 }
 
 export interface VerifyOptions {
@@ -292,8 +301,7 @@ export async function verifySdkSignature(
   if (!signedHeaders.includes('x-sdk-date')) throw authenticationFailed('x-sdk-date must be among SignedHeaders');
   requireScope(credential, sdkDate, opts.region);
   requireTruthfulPayloadHash(req, algorithm);
-  const received =
-    opts.hostOverride === undefined ? req : { ...req, headers: { ...req.headers, host: opts.hostOverride } };
+  const received = opts.hostOverride === undefined ? req : { ...req, headers: { ...req.headers, host: opts.hostOverride } };
   const canonical = canonicalRequest(received, signedHeaders, algorithm);
 
   const secret = await lookupSecret(credential.access);

@@ -65,11 +65,14 @@ function perSecond(hourly: string): string {
 function certificateTiers(raw: string): CertificatePriceTier[] {
   const tiers = raw.split(',').map((part, index, parts): CertificatePriceTier => {
     const [unitPrice = '', upTo] = part.trim().split(':');
-    if (!PRICE_PATTERN.test(unitPrice)) throw new Error(`BILLING_CERTIFICATE_PRICES: '${unitPrice}' is not a decimal price with at most 8 fraction digits`);
+    if (!PRICE_PATTERN.test(unitPrice))
+      throw new Error(`BILLING_CERTIFICATE_PRICES: '${unitPrice}' is not a decimal price with at most 8 fraction digits`);
     const last = index === parts.length - 1;
-    if (last !== (upTo === undefined)) throw new Error('BILLING_CERTIFICATE_PRICES: every tier but the last needs `:upTo`, the last must have none');
+    if (last !== (upTo === undefined))
+      throw new Error('BILLING_CERTIFICATE_PRICES: every tier but the last needs `:upTo`, the last must have none');
     const bound = upTo === undefined ? null : Number(upTo);
-    if (bound !== null && (!Number.isSafeInteger(bound) || bound < 1)) throw new Error(`BILLING_CERTIFICATE_PRICES: '${upTo}' is not a positive integer`);
+    if (bound !== null && (!Number.isSafeInteger(bound) || bound < 1))
+      throw new Error(`BILLING_CERTIFICATE_PRICES: '${upTo}' is not a positive integer`);
     return { upTo: bound, unitPrice: formatScaled(scaled(unitPrice)) };
   });
   tiers.reduce((previous, tier) => {

@@ -115,7 +115,9 @@ async function pgTransaction<T>(pool: pg.Pool, run: (sql: SqlRunner) => Promise<
   try {
     // Prisma's transaction timeout, as Postgres enforces it: a transaction left idle (its holder stuck) is ended.
     await client.query(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${POSTGRES_TRANSACTION_OPTIONS.timeout}`);
-    const result = await run(async <Row>({ name, text }: SqlStatement, values: unknown[]) => (await client.query({ name, text, values })).rows as Row[]);
+    const result = await run(
+      async <Row>({ name, text }: SqlStatement, values: unknown[]) => (await client.query({ name, text, values })).rows as Row[],
+    );
     await client.query('COMMIT');
     return result;
   } catch (error) {
@@ -143,7 +145,10 @@ async function openPglite(options: OpenDatabaseOptions): Promise<DatabaseHandle>
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite), transactionOptions: PGLITE_TRANSACTION_OPTIONS });
   const opened = pglite;
   // Through the adapter, which queues it behind an open interactive transaction on PGlite's one connection.
-  const sql = { query: runnerOf(prisma), transaction: <T>(run: (sql: SqlRunner) => Promise<T>) => prisma.$transaction((tx) => run(runnerOf(tx))) };
+  const sql = {
+    query: runnerOf(prisma),
+    transaction: <T>(run: (sql: SqlRunner) => Promise<T>) => prisma.$transaction((tx) => run(runnerOf(tx))),
+  };
   return handle(prisma, 'pglite', sql, async () => {
     if (ownsPglite) await opened.close();
   });

@@ -17,7 +17,8 @@ const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
 
 // P1001/P1002/P1017: server unreachable or gone; P2024: no pool connection in time; P2028: a transaction could not
 // start or ran out of time.
-const UNAVAILABLE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|P1001|P1002|P1017|P2024|P2028|terminating connection|Connection terminated|timeout exceeded when trying to connect/i;
+const UNAVAILABLE =
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|P1001|P1002|P1017|P2024|P2028|terminating connection|Connection terminated|timeout exceeded when trying to connect/i;
 
 export function dbErrorKind(error: unknown): DbErrorKind | undefined {
   if (error instanceof Prisma.PrismaClientKnownRequestError) {

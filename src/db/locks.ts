@@ -31,7 +31,10 @@ export type LockClass = keyof typeof LOCK_CLASS;
 
 // (`::text`: Prisma cannot read a void column.)
 export const ADVISORY_LOCK_SQL: SqlStatement = { name: 'advisory-lock', text: 'SELECT pg_advisory_xact_lock($1::int, hashtext($2))::text' };
-export const TRY_ADVISORY_LOCK_SQL: SqlStatement = { name: 'try-advisory-lock', text: 'SELECT pg_try_advisory_xact_lock($1::int, hashtext($2)) AS locked' };
+export const TRY_ADVISORY_LOCK_SQL: SqlStatement = {
+  name: 'try-advisory-lock',
+  text: 'SELECT pg_try_advisory_xact_lock($1::int, hashtext($2)) AS locked',
+};
 
 /** Waits for the (class, key) lock, held until the transaction ends. */
 export async function advisoryLock(tx: Executor, lockClass: LockClass, key: string): Promise<void> {

@@ -10,10 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
-import {
-  bindMigrationAwareSqlAdapterFactory,
-  type SqlMigrationAwareDriverAdapterFactory,
-} from '@prisma/driver-adapter-utils';
+import { bindMigrationAwareSqlAdapterFactory, type SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import type { MigrationList, SchemaContainer, SchemaEngine } from '@prisma/schema-engine-wasm/schema_engine_bg';
 import pg from 'pg';
 
@@ -62,10 +59,7 @@ function loadSchemaEngine(): Promise<SchemaEngineModule> {
   engineModule ??= (async () => {
     const bindings = await import('@prisma/schema-engine-wasm/schema_engine_bg');
     const require = createRequire(import.meta.url);
-    const wasmPath = path.join(
-      path.dirname(require.resolve('@prisma/schema-engine-wasm/schema_engine_bg')),
-      'schema_engine_bg.wasm',
-    );
+    const wasmPath = path.join(path.dirname(require.resolve('@prisma/schema-engine-wasm/schema_engine_bg')), 'schema_engine_bg.wasm');
     const module = new WebAssembly.Module(await readFile(wasmPath));
     const hostFunctions = withUnrefTimers(bindings as unknown as WebAssembly.ModuleImports);
     const imports = Object.fromEntries(WebAssembly.Module.imports(module).map(({ module: name }) => [name, hostFunctions]));
@@ -77,10 +71,7 @@ function loadSchemaEngine(): Promise<SchemaEngineModule> {
   return engineModule;
 }
 
-async function withSchemaEngine<T>(
-  factory: SqlMigrationAwareDriverAdapterFactory,
-  use: (engine: SchemaEngine) => Promise<T>,
-): Promise<T> {
+async function withSchemaEngine<T>(factory: SqlMigrationAwareDriverAdapterFactory, use: (engine: SchemaEngine) => Promise<T>): Promise<T> {
   const { SchemaEngine } = await loadSchemaEngine();
   const engine = await SchemaEngine.new({ datamodels: undefined }, () => {}, bindMigrationAwareSqlAdapterFactory(factory));
   try {
@@ -131,9 +122,7 @@ async function everyMigrationApplied(runSql: RunSql, migrations: MigrationList):
 
 async function applyWithEngine(factory: SqlMigrationAwareDriverAdapterFactory, migrations: MigrationList) {
   if (migrations.migrationDirectories.length === 0) return [];
-  const output = await withSchemaEngine(factory, (engine) =>
-    engine.applyMigrations({ migrationsList: migrations, filters: NO_FILTER }),
-  );
+  const output = await withSchemaEngine(factory, (engine) => engine.applyMigrations({ migrationsList: migrations, filters: NO_FILTER }));
   return output.appliedMigrationNames;
 }
 
@@ -159,10 +148,7 @@ async function applyToPostgres(url: string, migrations: MigrationList): Promise<
 }
 
 /** Applies every migration not yet recorded in `_prisma_migrations`; returns the names applied now. */
-export async function applyMigrations(
-  target: MigrationTarget,
-  migrationsDir: string = DEFAULT_MIGRATIONS_DIR,
-): Promise<string[]> {
+export async function applyMigrations(target: MigrationTarget, migrationsDir: string = DEFAULT_MIGRATIONS_DIR): Promise<string[]> {
   // An empty list would report success and apply nothing.
   if (!existsSync(path.join(migrationsDir, LOCKFILE_NAME))) throw new Error(`no migrations folder at ${path.resolve(migrationsDir)}`);
   const migrations = await readMigrationList(migrationsDir);
@@ -214,7 +200,11 @@ export function migrationTimestamp(now: Date): string {
 }
 
 export function sanitizeMigrationName(name: string): string {
-  const sanitized = name.trim().toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
+  const sanitized = name
+    .trim()
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '');
   if (!sanitized) throw new Error(`Migration name "${name}" has no letters or digits`);
   return sanitized.slice(0, 200);
 }

@@ -83,7 +83,11 @@ async function jsonBody(input: CertificateExportInput, password: string | undefi
 }
 
 /** The zip table of §4.4.5. */
-async function zipContents(type: Exclude<ExportType, 'ISTIO'>, input: CertificateExportInput, password: string | undefined): Promise<Files> {
+async function zipContents(
+  type: Exclude<ExportType, 'ISTIO'>,
+  input: CertificateExportInput,
+  password: string | undefined,
+): Promise<Files> {
   const leaf = certificatePem(input.certificate);
   const chain = chainPem(input.chain);
   const fullChain = chainPem([input.certificate, ...input.chain]);
@@ -118,7 +122,11 @@ async function zipContents(type: Exclude<ExportType, 'ISTIO'>, input: Certificat
 }
 
 /** A keystore under the caller's password, or under a random one handed over in keystorePass.txt. */
-async function keystoreFiles(name: string, password: string | undefined, build: (password: string) => Uint8Array | Promise<Uint8Array>): Promise<Files> {
+async function keystoreFiles(
+  name: string,
+  password: string | undefined,
+  build: (password: string) => Uint8Array | Promise<Uint8Array>,
+): Promise<Files> {
   if (password !== undefined) return { [name]: await build(password) };
   const generated = randomPassword();
   return { [name]: await build(generated), 'keystorePass.txt': generated };

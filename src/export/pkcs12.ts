@@ -41,10 +41,7 @@ export async function buildPkcs12({ pkcs8, certificate, chain, password, friendl
     attribute(OID.localKeyId, new asn1js.OctetString({ valueHex: createHash('sha1').update(certificate).digest() })),
     ...(friendlyName === undefined ? [] : [attribute(OID.friendlyName, new asn1js.BmpString({ value: friendlyName }))]),
   ];
-  const certificates = safeContents([
-    certBag(certificate, leafAttributes),
-    ...chain.map((der) => certBag(der, [])),
-  ]);
+  const certificates = safeContents([certBag(certificate, leafAttributes), ...chain.map((der) => certBag(der, []))]);
   const macSalt = randomBytes(MAC_SALT_BYTES);
   const [encryptedKey, encryptedCertificates, macKey] = await Promise.all([
     encryptPkcs8(pkcs8, password),
@@ -84,10 +81,7 @@ function safeBag(bagId: string, bagValue: asn1js.BaseBlock, attributes: asn1js.S
 
 function certBag(certificate: Uint8Array, attributes: asn1js.Sequence[]): asn1js.Sequence {
   const value = new asn1js.Sequence({
-    value: [
-      new asn1js.ObjectIdentifier({ value: OID.x509Certificate }),
-      contextTag0(new asn1js.OctetString({ valueHex: certificate })),
-    ],
+    value: [new asn1js.ObjectIdentifier({ value: OID.x509Certificate }), contextTag0(new asn1js.OctetString({ valueHex: certificate }))],
   });
   return safeBag(OID.certBag, value, attributes);
 }

@@ -28,7 +28,11 @@ interface ValidationIssue {
 function fieldOf(issue: ValidationIssue): string {
   const base = (issue.instancePath ?? '').split('/').filter(Boolean).join('.');
   const property =
-    issue.keyword === 'required' ? issue.params?.missingProperty : issue.keyword === 'additionalProperties' ? issue.params?.additionalProperty : '';
+    issue.keyword === 'required'
+      ? issue.params?.missingProperty
+      : issue.keyword === 'additionalProperties'
+        ? issue.params?.additionalProperty
+        : '';
   return [base, String(property ?? '')].filter(Boolean).join('.');
 }
 
@@ -96,7 +100,5 @@ export function registerErrorHandling(app: FastifyInstance): void {
     }
     return sendError(reply, appError);
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendError(reply, errors.notFound(`route ${request.method} ${request.url.split('?')[0]}`)),
-  );
+  app.setNotFoundHandler((request, reply) => sendError(reply, errors.notFound(`route ${request.method} ${request.url.split('?')[0]}`)));
 }

@@ -4,14 +4,27 @@
  * request schemas type `request.params`, `request.query`, `request.body` and `request.headers` (no casts).
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  FastifyReply,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+} from 'fastify';
 import type { TSchema } from 'typebox';
 import type { Action } from '../auth/actions.ts';
 import { NoContent, errorResponses } from '../schemas/common.ts';
 import type { FieldErrorCodes } from './error-handler.ts';
 
 /** Every route plugin takes this: an app whose request parts are typed from the route schemas. */
-export type TypedApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
+export type TypedApp = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
 
 type ErrorStatus = 400 | 401 | 403 | 404;
 

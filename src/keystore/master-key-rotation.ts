@@ -19,12 +19,18 @@ export async function rotateMasterKey(db: Db, currentMasterKey: Uint8Array, newM
   if (current.fingerprint === next.fingerprint) throw new Error('the new master key equals the current one');
   return db.$transaction(
     async (tx) => {
-      const cas = await tx.certificateAuthority.findMany({ where: { keyStore: 'software', keyRef: { not: null } }, select: { id: true, keyRef: true } });
+      const cas = await tx.certificateAuthority.findMany({
+        where: { keyStore: 'software', keyRef: { not: null } },
+        select: { id: true, keyRef: true },
+      });
       for (const ca of cas) {
         await tx.certificateAuthority.update({ where: { id: ca.id }, data: { keyRef: rewrapKeyRef(ca.keyRef!, current, next) } });
       }
       // Sealed certificate keys are bound to the certificate id, access-key secrets to the access key id.
-      const certificates = await tx.certificate.findMany({ where: { sealedPrivateKey: { not: null } }, select: { id: true, sealedPrivateKey: true } });
+      const certificates = await tx.certificate.findMany({
+        where: { sealedPrivateKey: { not: null } },
+        select: { id: true, sealedPrivateKey: true },
+      });
       for (const certificate of certificates) {
         await tx.certificate.update({
           where: { id: certificate.id },
@@ -33,7 +39,10 @@ export async function rotateMasterKey(db: Db, currentMasterKey: Uint8Array, newM
       }
       const accessKeys = await tx.accessKey.findMany({ select: { access: true, sealedSecret: true } });
       for (const key of accessKeys) {
-        await tx.accessKey.update({ where: { access: key.access }, data: { sealedSecret: current.rewrap(key.sealedSecret, key.access, next) } });
+        await tx.accessKey.update({
+          where: { access: key.access },
+          data: { sealedSecret: current.rewrap(key.sealedSecret, key.access, next) },
+        });
       }
       return { caKeys: cas.length, certificateKeys: certificates.length, accessKeySecrets: accessKeys.length };
     },

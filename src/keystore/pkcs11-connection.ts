@@ -84,9 +84,11 @@ function login(lib: Pkcs11, session: Handle, tokenLabel: string, pin: string): v
     // Another store in this process is already logged in to the token: the login state is per application.
     if (error.code === pkcs11js.CKR_USER_ALREADY_LOGGED_IN) return;
     const reason =
-      error.code === pkcs11js.CKR_PIN_INCORRECT ? 'wrong PIN'
-      : error.code === pkcs11js.CKR_PIN_LOCKED ? 'the PIN is locked'
-      : error.message;
+      error.code === pkcs11js.CKR_PIN_INCORRECT
+        ? 'wrong PIN'
+        : error.code === pkcs11js.CKR_PIN_LOCKED
+          ? 'the PIN is locked'
+          : error.message;
     throw errors.unavailable(`PKCS#11 login to token '${tokenLabel}' failed: ${reason}`, error);
   }
 }

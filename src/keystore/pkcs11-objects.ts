@@ -82,7 +82,13 @@ export function privateKeyAlgorithm(lib: Pkcs11, session: Handle, key: Handle): 
 }
 
 export function attributes(lib: Pkcs11, session: Handle, object: Handle, types: number[]): Buffer[] {
-  return lib.C_GetAttributeValue(session, object, types.map((type) => ({ type }))).map(({ value }) => value);
+  return lib
+    .C_GetAttributeValue(
+      session,
+      object,
+      types.map((type) => ({ type })),
+    )
+    .map(({ value }) => value);
 }
 
 export function parseKeyRef(keyRef: string): Buffer {

@@ -45,8 +45,7 @@ export function createSealer(masterKey: Uint8Array): Sealer {
   const master = Buffer.from(masterKey);
   const fingerprint = masterKeyFingerprint(master);
 
-  const wrapDataKey = (dataKey: Buffer, aad: string) =>
-    toBase64Url(gcmEncrypt(master, dataKey, wrapAad(fingerprint, aad)));
+  const wrapDataKey = (dataKey: Buffer, aad: string) => toBase64Url(gcmEncrypt(master, dataKey, wrapAad(fingerprint, aad)));
 
   /** Unwraps the data key of `parts`, lends it to `use`, then wipes it. */
   function withDataKey<T>(parts: SealedParts, aad: string, use: (dataKey: Buffer) => T): T {
@@ -109,9 +108,7 @@ const wrapAad = (fingerprint: string, aad: string) => `pca-data-key|${VERSION}|$
 const bodyAad = (aad: string) => `pca-sealed-body|${VERSION}|${aad}`;
 
 function authenticationFailure(part: string): KeyStoreError {
-  return new KeyStoreError(
-    `sealed key failed authentication (${part}): it was tampered with or belongs to a different key id`,
-  );
+  return new KeyStoreError(`sealed key failed authentication (${part}): it was tampered with or belongs to a different key id`);
 }
 
 function parseSealed(sealed: string): SealedParts {

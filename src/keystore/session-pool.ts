@@ -12,8 +12,7 @@ export function createSessionPool<S>(sessions: S[]): SessionPool<S> {
   const idle = [...sessions];
   const waiting: ((session: S) => void)[] = [];
 
-  const acquire = (): Promise<S> =>
-    idle.length > 0 ? Promise.resolve(idle.pop()!) : new Promise((resolve) => waiting.push(resolve));
+  const acquire = (): Promise<S> => (idle.length > 0 ? Promise.resolve(idle.pop()!) : new Promise((resolve) => waiting.push(resolve)));
 
   function release(session: S): void {
     const next = waiting.shift();

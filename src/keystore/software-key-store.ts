@@ -78,9 +78,7 @@ export function createSoftwareKeyStore({ sealer }: { sealer: Sealer }): KeyStore
       const options = { key, dsaEncoding: 'der' } as const;
       if (data.length > SIGN_IN_PLACE_BYTES) return new Uint8Array(nodeSign(NODE_HASH[hash], data, options));
       return new Promise((resolve, reject) =>
-        nodeSign(NODE_HASH[hash], data, options, (error, signature) =>
-          error ? reject(error) : resolve(new Uint8Array(signature)),
-        ),
+        nodeSign(NODE_HASH[hash], data, options, (error, signature) => (error ? reject(error) : resolve(new Uint8Array(signature)))),
       );
     },
 

@@ -18,7 +18,10 @@ const TEXTUAL_MEDIA_TYPE = /^(text\/|application\/([\w.-]+\+)?(json|xml|yaml|jav
  * alike; a REST API also needs binaryMediaTypes `*\/*` so that binary request bodies arrive base64).
  */
 export function isBinaryResponse(response: { headers: Record<string, unknown> }): boolean {
-  const contentType = String(response.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase();
+  const contentType = String(response.headers['content-type'] ?? '')
+    .split(';', 1)[0]!
+    .trim()
+    .toLowerCase();
   return contentType !== '' && !TEXTUAL_MEDIA_TYPE.test(contentType);
 }
 

@@ -6,7 +6,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { PoolStats } from '../db/database.ts';
 
-
 export function createMetrics(poolStats?: () => PoolStats) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -75,7 +74,12 @@ export function createMetrics(poolStats?: () => PoolStats) {
       registers,
     }),
     jobRuns: new Counter({ name: 'pca_job_runs_total', help: 'Scheduled job runs, by job', labelNames: ['job'] as const, registers }),
-    jobFailures: new Counter({ name: 'pca_job_failures_total', help: 'Scheduled job runs that failed, by job', labelNames: ['job'] as const, registers }),
+    jobFailures: new Counter({
+      name: 'pca_job_failures_total',
+      help: 'Scheduled job runs that failed, by job',
+      labelNames: ['job'] as const,
+      registers,
+    }),
     billingSettlementLag: new Gauge({
       name: 'pca_billing_settlement_lag_seconds',
       help: 'At the last billing settlement run: how far the furthest-behind CA lay behind the hour being settled (over 86400: a missed day)',

@@ -42,7 +42,9 @@ export const epochMillis = (description: string) => Type.Integer({ minimum: 0, m
 
 /** List paging (§2 Lists): optional for callers, filled in by the validator's defaults. */
 export const PagingQuery = {
-  limit: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000, default: DEFAULT_LIMIT, description: 'Items per page; 0 returns only the total' })),
+  limit: Type.Optional(
+    Type.Integer({ minimum: 0, maximum: 1000, default: DEFAULT_LIMIT, description: 'Items per page; 0 returns only the total' }),
+  ),
   offset: Type.Optional(Offset),
 };
 

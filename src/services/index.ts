@@ -63,7 +63,15 @@ export function createServices(deps: ServiceDependencies) {
     tags: createTagService({ db, clock, config }),
     certificates: createCertificateService({ db, clock, config, sealer }),
     revocation,
-    acme: createAcmeService({ db, clock, config, sealer, issuance, revocations: revocation.revocations, validator: createChallengeValidator(config.acme) }),
+    acme: createAcmeService({
+      db,
+      clock,
+      config,
+      sealer,
+      issuance,
+      revocations: revocation.revocations,
+      validator: createChallengeValidator(config.acme),
+    }),
   };
 }
 export type Services = ReturnType<typeof createServices>;

@@ -105,7 +105,9 @@ export function validateCustomExtensions(extension: unknown): CustomExtension[] 
   }
   const known = KNOWN_EXTENSION_ARCS.find(({ arc }) => oid === arc || oid.startsWith(`${arc}.`));
   if (known) {
-    throw errors.invalidParameter(`${field}.object_identifier ${oid} is ${known.name}, whose syntax is not a UTF8String; it cannot be set here`);
+    throw errors.invalidParameter(
+      `${field}.object_identifier ${oid} is ${known.name}, whose syntax is not a UTF8String; it cannot be set here`,
+    );
   }
   if (typeof value !== 'string') throw errors.invalidParameter(`${field}.value must be a string`);
   if (Buffer.byteLength(value, 'utf8') > MAX_CUSTOM_EXTENSION_BYTES) {
@@ -174,6 +176,9 @@ export function validateNameConstraints(input: unknown, field = 'name_constraint
   const unknown = Object.keys(input).find((key) => key !== 'permitted' && key !== 'excluded');
   if (unknown !== undefined) throw errors.invalidParameter(`${field}.${unknown} is unknown (permitted, excluded)`);
   const { permitted, excluded } = input as Record<string, unknown>;
-  const constraints = { permitted: validateNameLists(permitted, `${field}.permitted`), excluded: validateNameLists(excluded, `${field}.excluded`) };
+  const constraints = {
+    permitted: validateNameLists(permitted, `${field}.permitted`),
+    excluded: validateNameLists(excluded, `${field}.excluded`),
+  };
   return hasSubtrees(constraints.permitted) || hasSubtrees(constraints.excluded) ? constraints : null;
 }

@@ -2,15 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { keyFamily, type HashAlgorithm, type KeyAlgorithm, type Signer } from './algorithms.ts';
 import { contextConstructed, octetString, sequence, Tag, time, unsignedInteger } from './der-writer.ts';
-import {
-  encodingOf,
-  expectTag,
-  MalformedDer,
-  parsingUntrusted,
-  readChildren,
-  readTime,
-  unsignedIntegerValue,
-} from './der-reader.ts';
+import { encodingOf, expectTag, MalformedDer, parsingUntrusted, readChildren, readTime, unsignedIntegerValue } from './der-reader.ts';
 import {
   authorityInfoAccessValue,
   authorityKeyIdentifierValue,
@@ -95,8 +87,7 @@ export async function buildCertificate(profile: CertificateProfile, signer: Sign
     throw new X509Error('invalid-profile', 'serial number must be 1-20 octets and positive');
   }
   if (!(notBefore.getTime() <= notAfter.getTime())) throw new X509Error('invalid-validity', 'notAfter precedes notBefore');
-  const subject =
-    profile.subject instanceof Uint8Array ? checkNameDer(profile.subject, 'subject') : encodeName(profile.subject);
+  const subject = profile.subject instanceof Uint8Array ? checkNameDer(profile.subject, 'subject') : encodeName(profile.subject);
   const tbs = sequence(
     VERSION_3,
     unsignedInteger(serialNumber),
@@ -127,9 +118,7 @@ function extensionsOf(profile: CertificateProfile, subject: Uint8Array): Uint8Ar
     [Oid.nameConstraints, true, ca ? ifPresent(profile.nameConstraints ?? undefined, nameConstraintsValue) : null],
     [Oid.crlDistributionPoints, false, ifPresent(profile.crlDistributionPoint, crlDistributionPointsValue)],
     [Oid.authorityInfoAccess, false, authorityInfoAccessValue(profile)],
-    ...(profile.customExtensions ?? []).map(
-      ({ oid, value }): [string, boolean, Uint8Array] => [oid, false, customExtensionValue(value)],
-    ),
+    ...(profile.customExtensions ?? []).map(({ oid, value }): [string, boolean, Uint8Array] => [oid, false, customExtensionValue(value)]),
   ];
   const seen = new Set<string>();
   const encoded: Uint8Array[] = [];
@@ -142,8 +131,7 @@ function extensionsOf(profile: CertificateProfile, subject: Uint8Array): Uint8Ar
   return encoded;
 }
 
-const ifPresent = <T>(value: T | undefined, encode: (value: T) => Uint8Array): Uint8Array | null =>
-  value ? encode(value) : null;
+const ifPresent = <T>(value: T | undefined, encode: (value: T) => Uint8Array): Uint8Array | null => (value ? encode(value) : null);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Parsing
@@ -175,8 +163,7 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
   return parsingUntrusted('certificate', () => {
     const signed = readSigned(der);
     const fields = readChildren(signed.tbs);
-    const [serial, innerAlgorithm, issuer, validity, subject, spki, ...optional] =
-      fields[0]?.tag === 0xa0 ? fields.slice(1) : fields;
+    const [serial, innerAlgorithm, issuer, validity, subject, spki, ...optional] = fields[0]?.tag === 0xa0 ? fields.slice(1) : fields;
     if (spki === undefined) throw new MalformedDer('TBSCertificate is incomplete');
     if (!Buffer.from(encodingOf(innerAlgorithm)).equals(signed.algorithmIdentifier)) {
       throw new MalformedDer('the two signature algorithms differ');

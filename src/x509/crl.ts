@@ -35,7 +35,6 @@ import { signatureAlgorithm } from './public-key.ts';
 import { extension } from './extensions.ts';
 import { Oid } from './oids.ts';
 
-
 export interface RevokedEntry {
   /** The certificate's serial as an unsigned big-endian magnitude: bytes, or hex without separators. */
   serialNumber: Uint8Array | string;
@@ -115,7 +114,12 @@ const UNSIZED_ENTRIES = 64 << 10;
 async function encodeTbsCertList(
   input: CrlInput,
   algorithm: Uint8Array,
-): Promise<{ certificateList: Uint8Array; tbs: { start: number; end: number }; entries: { start: number; end: number }; revokedCount: number }> {
+): Promise<{
+  certificateList: Uint8Array;
+  tbs: { start: number; end: number };
+  entries: { start: number; end: number };
+  revokedCount: number;
+}> {
   const head = concat([VERSION_2, algorithm, input.issuerName, time(input.thisUpdate), time(input.nextUpdate)]);
   const crlExtensions = contextConstructed(
     0,
@@ -179,9 +183,7 @@ function wrapSigned(buffer: Uint8Array, tbs: { start: number; end: number }, alg
 export function encodeRevokedEntry(entry: RevokedEntry): Uint8Array {
   const extensions = ENTRY_EXTENSIONS_BY_REASON.get(entry.reasonCode);
   if (!extensions) throw new RangeError(`reason code ${entry.reasonCode} cannot appear in a CRL`);
-  const serial = unsignedInteger(
-    typeof entry.serialNumber === 'string' ? hexToBytes(entry.serialNumber) : entry.serialNumber,
-  );
+  const serial = unsignedInteger(typeof entry.serialNumber === 'string' ? hexToBytes(entry.serialNumber) : entry.serialNumber);
   return sequence(serial, time(entry.revocationDate), extensions);
 }
 

@@ -24,13 +24,7 @@ import {
 import { decodeNameConstraints, nameConstraintsValue, type NameConstraints } from './name-constraints.ts';
 import { decodeName, encodeName, isEmptyName, type DistinguishedName } from './name.ts';
 import { parseSinglePem } from './pem.ts';
-import {
-  keyAlgorithmOfSpki,
-  readSigned,
-  signStructure,
-  signatureAlgorithmName,
-  verifySignature,
-} from './public-key.ts';
+import { keyAlgorithmOfSpki, readSigned, signStructure, signatureAlgorithmName, verifySignature } from './public-key.ts';
 import { Oid } from './oids.ts';
 import { X509Error } from './x509-errors.ts';
 

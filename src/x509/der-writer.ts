@@ -196,5 +196,4 @@ export function hexToBytes(hex: string): Uint8Array {
   return Buffer.from(hex.length % 2 ? `0${hex}` : hex, 'hex');
 }
 
-export const bytesToHex = (bytes: Uint8Array): string =>
-  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex');
+export const bytesToHex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex');

@@ -68,9 +68,7 @@ export const MAX_SUBJECT_ALT_NAMES = 20;
 
 /** GeneralName CHOICE tags ([n] IMPLICIT IA5String / OCTET STRING) of the four SAN types. */
 const GENERAL_NAME_TAG: Record<SubjectAltNameType, number> = { EMAIL: 1, DNS: 2, URI: 6, IP: 7 };
-const TYPE_BY_GENERAL_NAME_TAG = new Map(
-  Object.entries(GENERAL_NAME_TAG).map(([type, tag]) => [0x80 | tag, type as SubjectAltNameType]),
-);
+const TYPE_BY_GENERAL_NAME_TAG = new Map(Object.entries(GENERAL_NAME_TAG).map(([type, tag]) => [0x80 | tag, type as SubjectAltNameType]));
 
 // ---------------------------------------------------------------------------------------------------------------
 // Syntax of the values a request may carry
@@ -80,9 +78,7 @@ const DNS_LABEL = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
 export function isDnsName(value: string, options: { wildcard: boolean }): boolean {
   if (value.length === 0 || value.length > 253) return false;
   const labels = value.split('.');
-  return labels.every(
-    (label, index) => DNS_LABEL.test(label) || (options.wildcard && index === 0 && label === '*' && labels.length > 1),
-  );
+  return labels.every((label, index) => DNS_LABEL.test(label) || (options.wildcard && index === 0 && label === '*' && labels.length > 1));
 }
 
 const DOT_ATOM = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
@@ -162,7 +158,10 @@ export const MAX_CUSTOM_EXTENSION_BYTES = 1024;
  * extension that relying parties parse (and reject, or worse, misread).
  */
 export const KNOWN_EXTENSION_ARCS: readonly { arc: string; name: string }[] = [
-  { arc: '1.3.6.1.5.5.7.1', name: 'a PKIX certificate extension (id-pe: authority/subject information access, TLS Feature, qcStatements, IP address blocks, …)' },
+  {
+    arc: '1.3.6.1.5.5.7.1',
+    name: 'a PKIX certificate extension (id-pe: authority/subject information access, TLS Feature, qcStatements, IP address blocks, …)',
+  },
   { arc: '1.3.6.1.5.5.7.48.1.5', name: 'OCSP No Check' },
   { arc: '1.3.6.1.4.1.11129.2.4', name: 'a Certificate Transparency extension' },
   { arc: '2.16.840.1.113730.1', name: 'a Netscape certificate extension' },
@@ -180,9 +179,7 @@ export function isDottedOid(value: string): boolean {
 // Encoding (extension values; `extension` wraps one into the Extension SEQUENCE)
 
 export function extension(oid: string, critical: boolean, value: Uint8Array): Uint8Array {
-  return critical
-    ? sequence(objectIdentifier(oid), DER_TRUE, octetString(value))
-    : sequence(objectIdentifier(oid), octetString(value));
+  return critical ? sequence(objectIdentifier(oid), DER_TRUE, octetString(value)) : sequence(objectIdentifier(oid), octetString(value));
 }
 
 /** cA is DEFAULT FALSE, so DER omits it when false; pathLenConstraint only accompanies cA. */
@@ -202,8 +199,7 @@ export function keyUsageValue(usages: readonly KeyUsage[]): Uint8Array | null {
   return bitString(bytes, 7 - (highest & 7));
 }
 
-export const extendedKeyUsageValue = (oids: readonly string[]): Uint8Array =>
-  sequence(...oids.map((oid) => objectIdentifier(oid)));
+export const extendedKeyUsageValue = (oids: readonly string[]): Uint8Array => sequence(...oids.map((oid) => objectIdentifier(oid)));
 
 export function generalName(san: SubjectAltName): Uint8Array {
   const tag = GENERAL_NAME_TAG[san.type];
@@ -215,16 +211,14 @@ export function generalName(san: SubjectAltName): Uint8Array {
 
 export const subjectAltNameValue = (sans: readonly SubjectAltName[]): Uint8Array => sequence(...sans.map(generalName));
 
-export const authorityKeyIdentifierValue = (keyIdentifier: Uint8Array): Uint8Array =>
-  sequence(contextPrimitive(0, keyIdentifier));
+export const authorityKeyIdentifierValue = (keyIdentifier: Uint8Array): Uint8Array => sequence(contextPrimitive(0, keyIdentifier));
 
 /** One DistributionPoint with a fullName URI: distributionPoint [0] { fullName [0] { [6] uri } }. */
 export const crlDistributionPointsValue = (url: string): Uint8Array =>
   sequence(sequence(contextConstructed(0, contextConstructed(0, contextPrimitive(6, ascii(url))))));
 
 export function authorityInfoAccessValue(urls: { ocspUrl?: string; caIssuersUrl?: string }): Uint8Array | null {
-  const description = (method: string, url: string) =>
-    sequence(objectIdentifier(method), contextPrimitive(6, ascii(url)));
+  const description = (method: string, url: string) => sequence(objectIdentifier(method), contextPrimitive(6, ascii(url)));
   const descriptions: Uint8Array[] = [];
   if (urls.ocspUrl) descriptions.push(description(Oid.ocsp, urls.ocspUrl));
   if (urls.caIssuersUrl) descriptions.push(description(Oid.caIssuers, urls.caIssuersUrl));
@@ -293,8 +287,7 @@ export function decodeBasicConstraints(value: Uint8Array): { ca: boolean; pathLe
   return pathLength === undefined ? { ca } : { ca, pathLength };
 }
 
-export const decodeSubjectKeyIdentifier = (value: Uint8Array): Uint8Array =>
-  contentOf(readSingle(value, Tag.OCTET_STRING));
+export const decodeSubjectKeyIdentifier = (value: Uint8Array): Uint8Array => contentOf(readSingle(value, Tag.OCTET_STRING));
 
 /** The keyIdentifier [0] of an AuthorityKeyIdentifier, if it has one. */
 export function decodeAuthorityKeyIdentifier(value: Uint8Array): Uint8Array | undefined {

@@ -97,7 +97,10 @@ function normalizeEmailSubtree(value: string): string | null {
 
 export const SUBTREE_SYNTAX: Record<NameListKey, { normalize: (value: string) => string | null; expected: string }> = {
   dns: { normalize: normalizeDnsSubtree, expected: 'a domain such as example.com or .example.com' },
-  ip: { normalize: (value) => (parseCidr(value) ? cidrText(parseCidr(value)!) : null), expected: 'a network in CIDR form such as 10.0.0.0/8 (host bits zero)' },
+  ip: {
+    normalize: (value) => (parseCidr(value) ? cidrText(parseCidr(value)!) : null),
+    expected: 'a network in CIDR form such as 10.0.0.0/8 (host bits zero)',
+  },
   uri: { normalize: normalizeUriSubtree, expected: 'a host such as cluster.local or .example.com, not a URI (RFC 5280)' },
   email: { normalize: normalizeEmailSubtree, expected: 'a mailbox, a host or .domain' },
 };

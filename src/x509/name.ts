@@ -87,7 +87,8 @@ export function validateNameDer(der: Uint8Array, what: string): DistinguishedNam
       if (value === undefined || rest.length > 0) throw new MalformedDer('bad AttributeTypeAndValue');
       const oid = readOid(type);
       const text = value.tag === Tag.UTF8_STRING || value.tag === Tag.PRINTABLE_STRING ? readString(value) : null;
-      if (value.tag === Tag.PRINTABLE_STRING && !PRINTABLE.test(text!)) throw new MalformedDer(`attribute ${oid} is not a valid PrintableString`);
+      if (value.tag === Tag.PRINTABLE_STRING && !PRINTABLE.test(text!))
+        throw new MalformedDer(`attribute ${oid} is not a valid PrintableString`);
       return { oid, text };
     }),
   );

@@ -35,7 +35,6 @@ import { extension } from './extensions.ts';
 import { Oid } from './oids.ts';
 import { CRL_REASON_CODES } from './crl.ts';
 
-
 /** CertID hash algorithms this responder can match (openssl sends SHA-1 unless told otherwise). */
 export const CERT_ID_HASH_OIDS = {
   SHA1: Oid.sha1,
@@ -126,7 +125,8 @@ function readOcspRequest(der: Uint8Array): OcspRequest {
   let nonce: Uint8Array | undefined;
   if (fields[index]?.tag === explicitTag(2)) {
     nonce = extensionValues(unwrapExplicit(fields[index++])).get(Oid.ocspNonce);
-    if (nonce && nonceOctets(nonce) > MAX_OCSP_NONCE_OCTETS) throw new OcspMalformedError(`nonce longer than ${MAX_OCSP_NONCE_OCTETS} octets`);
+    if (nonce && nonceOctets(nonce) > MAX_OCSP_NONCE_OCTETS)
+      throw new OcspMalformedError(`nonce longer than ${MAX_OCSP_NONCE_OCTETS} octets`);
   }
   if (index !== fields.length) throw new OcspMalformedError('unexpected fields in tbsRequest');
   return { requests, nonce };

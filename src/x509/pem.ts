@@ -31,7 +31,12 @@ export interface PemLimits {
  * and explanatory text around the blocks (RFC 7468 §2). `labels` restricts the accepted block labels. `what` names
  * the field in error messages.
  */
-export function parsePemBlocks(text: string, labels?: string | readonly string[], what = 'PEM input', limits: PemLimits = {}): Uint8Array[] {
+export function parsePemBlocks(
+  text: string,
+  labels?: string | readonly string[],
+  what = 'PEM input',
+  limits: PemLimits = {},
+): Uint8Array[] {
   const accepted = typeof labels === 'string' ? [labels] : labels;
   const blocks: Uint8Array[] = [];
   let open: { label: string; bodyStart: number } | undefined;

@@ -148,9 +148,7 @@ export async function verifySignature(
       const raw = ecdsaDerToRaw(signature, curve.bits);
       if (raw === null) return false;
       // The bare point: a third of the cost of an 'spki' import (OpenSSL 3's DER decoders are slow), same checks.
-      const key = await subtle.importKey('raw', publicKey.slice(), { name: 'ECDSA', namedCurve: curve.namedCurve }, false, [
-        'verify',
-      ]);
+      const key = await subtle.importKey('raw', publicKey.slice(), { name: 'ECDSA', namedCurve: curve.namedCurve }, false, ['verify']);
       return await subtle.verify({ name: 'ECDSA', hash: WEBCRYPTO_HASH[hash] }, key, raw, data.slice());
     }
     return false;
@@ -180,8 +178,7 @@ export function signatureAlgorithmIdentifier({ family, hash }: SignatureAlgorith
 }
 
 /** Java-style names, as §4.4.3 reports them: `SHA256withRSA`, `SHA384withECDSA`. */
-export const signatureAlgorithmName = ({ family, hash }: SignatureAlgorithm): string =>
-  `${hash}with${family === 'RSA' ? 'RSA' : 'ECDSA'}`;
+export const signatureAlgorithmName = ({ family, hash }: SignatureAlgorithm): string => `${hash}with${family === 'RSA' ? 'RSA' : 'ECDSA'}`;
 
 /** The AlgorithmIdentifier `signer` produces with `hash`. */
 export const signatureAlgorithm = (signer: Signer, hash: HashAlgorithm): Uint8Array =>
@@ -191,15 +188,16 @@ export const signatureAlgorithm = (signer: Signer, hash: HashAlgorithm): Uint8Ar
  * Signs `tbs` and wraps it as X.509 SIGNED{} structures are: SEQUENCE { tbs, signatureAlgorithm, signature BIT
  * STRING, ...trailer } (the trailer: BasicOCSPResponse `certs`). The TBS, possibly a huge CRL, is copied once.
  */
-export async function signStructure(
-  tbs: Uint8Array,
-  signer: Signer,
-  hash: HashAlgorithm,
-  ...trailer: Uint8Array[]
-): Promise<Uint8Array> {
+export async function signStructure(tbs: Uint8Array, signer: Signer, hash: HashAlgorithm, ...trailer: Uint8Array[]): Promise<Uint8Array> {
   const signature = await signer.sign(hash, tbs);
   const parts = [tbs, signatureAlgorithm(signer, hash), bitString(signature), ...trailer];
-  return concat([tlvHeader(Tag.SEQUENCE, parts.reduce((length, part) => length + part.length, 0)), ...parts]);
+  return concat([
+    tlvHeader(
+      Tag.SEQUENCE,
+      parts.reduce((length, part) => length + part.length, 0),
+    ),
+    ...parts,
+  ]);
 }
 
 export interface SignedStructure {

@@ -18,8 +18,16 @@ t.test('ACME policy: off by default, PUT/GET normalised, shown on the CA object,
   const off = { enabled: false, allowed_identifiers: null, max_validity_days: null };
   t.same((await api.call('GET', policyUrl)).body, off);
   t.same((await api.show(caId)).acme_policy, off, 'the CA object shows it');
-  const put = await api.call('PUT', policyUrl, { enabled: true, allowed_identifiers: ['*.svc.cluster.local', '*.Example.Internal', '10.0.0.0/8', '*.svc.cluster.local'], max_validity_days: 90 });
-  const expected = { enabled: true, allowed_identifiers: ['*.svc.cluster.local', '*.example.internal', '10.0.0.0/8'], max_validity_days: 90 };
+  const put = await api.call('PUT', policyUrl, {
+    enabled: true,
+    allowed_identifiers: ['*.svc.cluster.local', '*.Example.Internal', '10.0.0.0/8', '*.svc.cluster.local'],
+    max_validity_days: 90,
+  });
+  const expected = {
+    enabled: true,
+    allowed_identifiers: ['*.svc.cluster.local', '*.example.internal', '10.0.0.0/8'],
+    max_validity_days: 90,
+  };
   t.equal(put.status, 200, JSON.stringify(put.body));
   t.same(put.body, expected, 'lower-cased, duplicates dropped');
   t.same((await api.call('GET', policyUrl)).body, expected);
@@ -55,13 +63,24 @@ t.test('EAB keys: created only while enabled, shown once, sealed, listed, revoke
   t.notOk(Buffer.from(row.sealedHmacKey).includes(Buffer.from(hmacKey, 'base64url').toString('base64')), 'nor in base64');
   const listed = await api.call('GET', eabUrl);
   t.equal(listed.status, 200);
-  t.same(listed.body.eab_keys.map((key: { kid: string; status: string; hmac_key?: string }) => [key.kid, key.status, key.hmac_key]), [[kid, 'ACTIVE', undefined]], 'listed without the HMAC key');
-  t.ok(await harness.database.prisma.auditEvent.findFirst({ where: { action: 'pca:acme:createEab', resourceId: kid } }), 'creation audited');
+  t.same(
+    listed.body.eab_keys.map((key: { kid: string; status: string; hmac_key?: string }) => [key.kid, key.status, key.hmac_key]),
+    [[kid, 'ACTIVE', undefined]],
+    'listed without the HMAC key',
+  );
+  t.ok(
+    await harness.database.prisma.auditEvent.findFirst({ where: { action: 'pca:acme:createEab', resourceId: kid } }),
+    'creation audited',
+  );
 
   const onlyCaActions = harness.tokenWith(['pca:ca:create', 'pca:ca:get']);
   const refused = await harness.app.inject({ method: 'POST', url: eabUrl, headers: { authorization: `Bearer ${onlyCaActions}` } });
   t.equal(refused.statusCode, 403, 'pca:acme:eab is its own action');
-  const allowed = await harness.app.inject({ method: 'POST', url: eabUrl, headers: { authorization: `Bearer ${harness.tokenWith(['pca:acme:eab'])}` } });
+  const allowed = await harness.app.inject({
+    method: 'POST',
+    url: eabUrl,
+    headers: { authorization: `Bearer ${harness.tokenWith(['pca:acme:eab'])}` },
+  });
   t.equal(allowed.statusCode, 200, 'and enough on its own');
 
   assertError(t, await api.call('POST', eabUrl, undefined, OTHER_DOMAIN), 404, 'PCA.10010002');

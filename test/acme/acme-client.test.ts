@@ -46,7 +46,10 @@ t.test('ES256 account with EAB: http-01 order, chain verified by openssl, a norm
   const client = await newClient(await acme.crypto.createPrivateEcdsaKey('P-256'));
   const before = responder.requests.length;
   const { certificate } = await obtain(client, NAMES);
-  t.ok(responder.requests.length - before >= 2, `the server fetched the tokens from the client's responder (${responder.requests.slice(before).join(', ')})`);
+  t.ok(
+    responder.requests.length - before >= 2,
+    `the server fetched the tokens from the client's responder (${responder.requests.slice(before).join(', ')})`,
+  );
   const blocks = pemBlocks(certificate);
   t.equal(blocks.length, 2, 'leaf and the CA certificate');
   const verified = await verifyStrict(dir, blocks[0]!, blocks[blocks.length - 1]!, [], ['-purpose', 'sslserver']);
@@ -73,14 +76,38 @@ t.test('ES256 account with EAB: http-01 order, chain verified by openssl, a norm
 
   const revoked = await api.call('POST', `/v1/private-certificates/${row.certificate_id}/revoke`, { reason: 'SUPERSEDED' });
   t.equal(revoked.status, 204, 'revocable through the REST API');
-  t.ok(await prisma.revocation.findFirst({ where: { issuerId: caId, serialNumber: row.serial_number } }), 'in the revocation list (CRL and OCSP source)');
+  t.ok(
+    await prisma.revocation.findFirst({ where: { issuerId: caId, serialNumber: row.serial_number } }),
+    'in the revocation list (CRL and OCSP source)',
+  );
   const rootFile = await dir.write('root.pem', rootPem);
   const crl = await fetch(`${server.baseUrl}/crl/${caId}.crl`);
   t.equal(crl.status, 200, 'the CA publishes its CRL');
-  const crlCheck = await openssl(['crl', '-inform', 'DER', '-in', await dir.write('acme.crl', new Uint8Array(await crl.arrayBuffer())), '-CAfile', rootFile, '-noout', '-text']);
+  const crlCheck = await openssl([
+    'crl',
+    '-inform',
+    'DER',
+    '-in',
+    await dir.write('acme.crl', new Uint8Array(await crl.arrayBuffer())),
+    '-CAfile',
+    rootFile,
+    '-noout',
+    '-text',
+  ]);
   t.match(crlCheck.stderr, /verify OK/, 'openssl verifies the CRL signature');
   t.match(crlCheck.stdout, new RegExp(`Serial Number: 0*${row.serial_number}`, 'i'), 'the CRL lists the ACME certificate');
-  const ocsp = await openssl(['ocsp', '-issuer', rootFile, '-cert', file, '-url', `${server.baseUrl}/ocsp/${caId}`, '-CAfile', rootFile, '-no_nonce']);
+  const ocsp = await openssl([
+    'ocsp',
+    '-issuer',
+    rootFile,
+    '-cert',
+    file,
+    '-url',
+    `${server.baseUrl}/ocsp/${caId}`,
+    '-CAfile',
+    rootFile,
+    '-no_nonce',
+  ]);
   t.match(ocsp.stdout, /: revoked/, `openssl ocsp says revoked (${ocsp.stdout.trim()} ${ocsp.stderr.trim()})`);
   await t.rejects(client.revokeCertificate(certificate), /alreadyRevoked|already revoked/, 'ACME then answers alreadyRevoked');
 });
@@ -88,14 +115,18 @@ t.test('ES256 account with EAB: http-01 order, chain verified by openssl, a norm
 t.test('RS256 account: obtain, renew, then revoke through ACME; account update, key rollover, deactivation', async (t) => {
   const client = await newClient(await acme.crypto.createPrivateRsaKey(2048));
   const first = pemBlocks((await obtain(client, [NAMES[0]!])).certificate);
-  t.ok((await verifyStrict(dir, first[0]!, first[1]!)).ok, 'openssl verifies the RS256 account\'s certificate');
+  t.ok((await verifyStrict(dir, first[0]!, first[1]!)).ok, "openssl verifies the RS256 account's certificate");
   // Renewal as ACME clients do it: a new order for the same names by the same account.
   const { certificate } = await obtain(client, [NAMES[0]!]);
   const blocks = pemBlocks(certificate);
   t.ok((await verifyStrict(dir, blocks[0]!, blocks[1]!)).ok, 'openssl verifies the renewed certificate');
   t.not(blocks[0], first[0], 'renewal brought a new certificate');
   await client.revokeCertificate(certificate, { reason: 4 });
-  const serial = (await openssl(['x509', '-in', await dir.write('rs256.pem', blocks[0]!), '-noout', '-serial'])).stdout.split('=')[1]!.trim().toLowerCase().replace(/^0+/, '');
+  const serial = (await openssl(['x509', '-in', await dir.write('rs256.pem', blocks[0]!), '-noout', '-serial'])).stdout
+    .split('=')[1]!
+    .trim()
+    .toLowerCase()
+    .replace(/^0+/, '');
   const certificateRow = await prisma.certificate.findFirstOrThrow({ where: { issuerId: caId, serialNumber: { endsWith: serial } } });
   t.equal(certificateRow.status, 'REVOKED', 'revoked by the account that ordered it');
   const revocation = await prisma.revocation.findFirstOrThrow({ where: { issuerId: caId, serialNumber: certificateRow.serialNumber } });
@@ -108,10 +139,17 @@ t.test('RS256 account: obtain, renew, then revoke through ACME; account update, 
   const after = await client.updateAccount({});
   t.equal(after.status, 'valid', 'the new key signs for the same account');
   t.equal(client.getAccountUrl(), accountUrl);
-  t.ok(await prisma.auditEvent.findFirst({ where: { action: 'pca:acme:keyChange', resourceId: accountUrl.split('/').pop() } }), 'key rollover audited');
+  t.ok(
+    await prisma.auditEvent.findFirst({ where: { action: 'pca:acme:keyChange', resourceId: accountUrl.split('/').pop() } }),
+    'key rollover audited',
+  );
   const deactivated = await client.updateAccount({ status: 'deactivated' });
   t.equal(deactivated.status, 'deactivated');
-  await t.rejects(client.createOrder({ identifiers: [{ type: 'dns', value: NAMES[0]! }] }), /deactivated/, 'a deactivated account cannot order');
+  await t.rejects(
+    client.createOrder({ identifiers: [{ type: 'dns', value: NAMES[0]! }] }),
+    /deactivated/,
+    'a deactivated account cannot order',
+  );
 });
 
 t.test('the ACME policy, through the issuance evaluator: identifiers outside it are rejectedIdentifier', async (t) => {
@@ -119,5 +157,9 @@ t.test('the ACME policy, through the issuance evaluator: identifiers outside it 
   await client.createAccount({ termsOfServiceAgreed: true });
   const error = await client.createOrder({ identifiers: [{ type: 'dns', value: 'evil.example.com' }] }).catch((caught: Error) => caught);
   t.match(String(error), /evil\.example\.com.*not allowed by the CA's ACME policy/, String(error));
-  t.equal(await prisma.acmeOrder.count({ where: { identifiers: { array_contains: [{ type: 'dns', value: 'evil.example.com' }] } } }), 0, 'no order was stored');
+  t.equal(
+    await prisma.acmeOrder.count({ where: { identifiers: { array_contains: [{ type: 'dns', value: 'evil.example.com' }] } } }),
+    0,
+    'no order was stored',
+  );
 });

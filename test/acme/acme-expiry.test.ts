@@ -18,15 +18,50 @@ async function scenario(t: Test, harness: TestApp, clock: ManualClock): Promise<
   const at = (offset: number) => new Date(clock.now().getTime() + offset);
   const accountId = randomUUID();
   const caId = randomUUID();
-  await prisma.acmeAccount.create({ data: { id: accountId, domainId: harness.config.defaultDomainId, caId, eabKid: 'eab_test', thumbprint: randomUUID(), jwk: {}, status: 'valid', contact: [], createdAt: clock.now() } });
+  await prisma.acmeAccount.create({
+    data: {
+      id: accountId,
+      domainId: harness.config.defaultDomainId,
+      caId,
+      eabKid: 'eab_test',
+      thumbprint: randomUUID(),
+      jwk: {},
+      status: 'valid',
+      contact: [],
+      createdAt: clock.now(),
+    },
+  });
 
   /** An order with one authorization (same status and expiry) and one challenge. */
   async function order(status: string, expiresIn: number, authorizationStatus = status === 'ready' ? 'valid' : status) {
     const id = randomUUID();
     const authorizationId = randomUUID();
-    await prisma.acmeOrder.create({ data: { id, accountId, domainId: harness.config.defaultDomainId, caId, status, identifiers: [{ type: 'dns', value: 'a.example.internal' }], expiresAt: at(expiresIn), createdAt: clock.now() } });
-    await prisma.acmeAuthorization.create({ data: { id: authorizationId, orderId: id, accountId, identifierType: 'dns', identifierValue: 'a.example.internal', status: authorizationStatus, expiresAt: at(expiresIn) } });
-    await prisma.acmeChallenge.create({ data: { id: randomUUID(), authorizationId, type: 'http-01', token: randomUUID(), status: 'pending' } });
+    await prisma.acmeOrder.create({
+      data: {
+        id,
+        accountId,
+        domainId: harness.config.defaultDomainId,
+        caId,
+        status,
+        identifiers: [{ type: 'dns', value: 'a.example.internal' }],
+        expiresAt: at(expiresIn),
+        createdAt: clock.now(),
+      },
+    });
+    await prisma.acmeAuthorization.create({
+      data: {
+        id: authorizationId,
+        orderId: id,
+        accountId,
+        identifierType: 'dns',
+        identifierValue: 'a.example.internal',
+        status: authorizationStatus,
+        expiresAt: at(expiresIn),
+      },
+    });
+    await prisma.acmeChallenge.create({
+      data: { id: randomUUID(), authorizationId, type: 'http-01', token: randomUUID(), status: 'pending' },
+    });
     return { id, authorizationId };
   }
   const orders = {
@@ -47,7 +82,10 @@ async function scenario(t: Test, harness: TestApp, clock: ManualClock): Promise<
   clock.advance(2 * HOUR);
   const runner = harness.app.jobRunner;
   const job = runner.job(ACME_EXPIRY_JOB);
-  const [first, second] = (await Promise.all([job.run({ now: clock.now(), log: harness.app.log }), job.run({ now: clock.now(), log: harness.app.log })])) as Record<string, number>[];
+  const [first, second] = (await Promise.all([
+    job.run({ now: clock.now(), log: harness.app.log }),
+    job.run({ now: clock.now(), log: harness.app.log }),
+  ])) as Record<string, number>[];
   const sum = (name: string) => first![name]! + second![name]!;
   t.equal(sum('nonces'), 2, 'two expired nonces deleted, once');
   // pendingOld is marked too, then removed in the same run.
@@ -56,7 +94,11 @@ async function scenario(t: Test, harness: TestApp, clock: ManualClock): Promise<
   t.equal(sum('removedOrders'), 2, 'orders a week past expiry removed, once');
 
   const nonces = await prisma.acmeNonce.findMany();
-  t.same(nonces.map(({ value }) => value.split('-')[0]), ['fresh'], 'only the fresh nonce is left');
+  t.same(
+    nonces.map(({ value }) => value.split('-')[0]),
+    ['fresh'],
+    'only the fresh nonce is left',
+  );
   const statusOf = async (key: keyof typeof orders) => {
     const row = await prisma.acmeOrder.findUnique({ where: { id: orders[key].id } });
     const authorization = await prisma.acmeAuthorization.findUnique({ where: { id: orders[key].authorizationId } });
@@ -69,14 +111,24 @@ async function scenario(t: Test, harness: TestApp, clock: ManualClock): Promise<
   t.same(await statusOf('readyFresh'), ['ready', 'valid'], 'fresh ready order untouched');
   t.same(await statusOf('pendingOld'), ['removed', 'removed'], 'removed a week after expiry');
   t.same(await statusOf('validOld'), ['removed', 'removed']);
-  const challenges = await prisma.acmeChallenge.count({ where: { authorizationId: { in: [orders.pendingOld.authorizationId, orders.validOld.authorizationId] } } });
+  const challenges = await prisma.acmeChallenge.count({
+    where: { authorizationId: { in: [orders.pendingOld.authorizationId, orders.validOld.authorizationId] } },
+  });
   t.equal(challenges, 0, "the removed orders' challenges went with them");
   t.equal(await prisma.acmeChallenge.count(), 5, 'the other challenges stay');
 
   const again = await runner.runOnce(ACME_EXPIRY_JOB);
-  t.same(again, { nonces: 0, expiredOrders: 0, expiredAuthorizations: 0, removedOrders: 0 }, "the runner's run (its clock) finds nothing more");
+  t.same(
+    again,
+    { nonces: 0, expiredOrders: 0, expiredAuthorizations: 0, removedOrders: 0 },
+    "the runner's run (its clock) finds nothing more",
+  );
   clock.advance(10 * DAY);
-  t.same(await runner.runOnce(ACME_EXPIRY_JOB), { nonces: 1, expiredOrders: 2, expiredAuthorizations: 1, removedOrders: 5 }, 'ten days on, everything has gone');
+  t.same(
+    await runner.runOnce(ACME_EXPIRY_JOB),
+    { nonces: 1, expiredOrders: 2, expiredAuthorizations: 1, removedOrders: 5 },
+    'ten days on, everything has gone',
+  );
   t.equal(await prisma.acmeOrder.count(), 0);
   t.equal(await prisma.acmeAuthorization.count(), 0);
   t.equal(await prisma.acmeChallenge.count(), 0);

@@ -89,16 +89,36 @@ t.test('JWS shape, algorithm and signature', async (t) => {
   isProblem(t, await ed.post(newOrder, order, { alg: 'ES256' }), 'badSignatureAlgorithm', 400, /does not suit/);
 
   const signed = signJws(client.key, { nonce: await client.nonce(), url: newOrder, kid: client.kid }, order);
-  const tampered = { ...signed, payload: Buffer.from(JSON.stringify({ identifiers: [{ type: 'dns', value: 'b.example.internal' }] })).toString('base64url') };
+  const tampered = {
+    ...signed,
+    payload: Buffer.from(JSON.stringify({ identifiers: [{ type: 'dns', value: 'b.example.internal' }] })).toString('base64url'),
+  };
   isProblem(t, await client.postBody(newOrder, tampered), 'malformed', 400, /signature does not verify/);
   const signedAgain = signJws(client.key, { nonce: await client.nonce(), url: newOrder, kid: client.kid }, order);
   const flipped = Buffer.from(signedAgain.signature, 'base64url');
   flipped[0]! ^= 0xff;
-  isProblem(t, await client.postBody(newOrder, { ...signedAgain, signature: flipped.toString('base64url') }), 'malformed', 400, /signature/);
+  isProblem(
+    t,
+    await client.postBody(newOrder, { ...signedAgain, signature: flipped.toString('base64url') }),
+    'malformed',
+    400,
+    /signature/,
+  );
   // The other account's key signing under this account's kid.
-  isProblem(t, await client.postBody(newOrder, signJws(ed.key, { nonce: await client.nonce(), url: newOrder, kid: client.kid }, order)), 'badSignatureAlgorithm', 400);
+  isProblem(
+    t,
+    await client.postBody(newOrder, signJws(ed.key, { nonce: await client.nonce(), url: newOrder, kid: client.kid }, order)),
+    'badSignatureAlgorithm',
+    400,
+  );
   const other = await account();
-  isProblem(t, await client.postBody(newOrder, signJws(other.key, { nonce: await client.nonce(), url: newOrder, kid: client.kid }, order)), 'malformed', 400, /signature/);
+  isProblem(
+    t,
+    await client.postBody(newOrder, signJws(other.key, { nonce: await client.nonce(), url: newOrder, kid: client.kid }, order)),
+    'malformed',
+    400,
+    /signature/,
+  );
 
   const good = signJws(client.key, { nonce: await client.nonce(), url: newOrder, kid: client.kid }, order);
   isProblem(t, await client.postBody(newOrder, { ...good, header: { kid: client.kid } }), 'malformed', 400, /unexpected member 'header'/);
@@ -106,11 +126,22 @@ t.test('JWS shape, algorithm and signature', async (t) => {
   isProblem(t, await client.postBody(newOrder, '{"protected":'), 'malformed', 400, /not JSON/);
   isProblem(t, await client.postBody(newOrder, good, 'application/json'), 'malformed', 415, /application\/jose\+json/);
   isProblem(t, await client.postBody(newOrder, good, 'text/plain'), 'malformed', 415);
-  isProblem(t, await client.post(newOrder, order, { kid: `${server.baseUrl}/acme/${caA}/account/00000000-0000-4000-8000-000000000000` }), 'accountDoesNotExist', 400);
+  isProblem(
+    t,
+    await client.post(newOrder, order, { kid: `${server.baseUrl}/acme/${caA}/account/00000000-0000-4000-8000-000000000000` }),
+    'accountDoesNotExist',
+    400,
+  );
   const withPrivate = accountKey('ES256');
   const leaked = { ...withPrivate.jwk, d: (withPrivate.privateKey.export({ format: 'jwk' }) as Record<string, string>).d! };
   const stranger = await new RawAcme(directoryOf(caA), withPrivate).init();
-  isProblem(t, await stranger.post(stranger.directory.newAccount!, { onlyReturnExisting: true }, { jwk: leaked }), 'badPublicKey', 400, /private key/);
+  isProblem(
+    t,
+    await stranger.post(stranger.directory.newAccount!, { onlyReturnExisting: true }, { jwk: leaked }),
+    'badPublicKey',
+    400,
+    /private key/,
+  );
   isProblem(t, await stranger.post(stranger.directory.newAccount!, { onlyReturnExisting: true }), 'accountDoesNotExist', 400);
   isProblem(t, await stranger.post(stranger.directory.newAccount!, { termsOfServiceAgreed: true }), 'externalAccountRequired', 400);
   t.equal(await prisma.acmeOrder.count({ where: { accountId: client.kid!.split('/').pop() } }), 0, 'no order was made');
@@ -119,13 +150,23 @@ t.test('JWS shape, algorithm and signature', async (t) => {
 t.test('POST-as-GET: GET on resources is refused; empty payloads only where reading; kid, never jwk', async (t) => {
   const client = await account();
   const { url, order } = await client.readyOrder(['a.example.internal'], responder.tokens);
-  const get = await fetch(url).then(async (response) => ({ status: response.status, type: response.headers.get('content-type'), body: await response.json() }));
+  const get = await fetch(url).then(async (response) => ({
+    status: response.status,
+    type: response.headers.get('content-type'),
+    body: await response.json(),
+  }));
   t.equal(get.status, 405, 'GET on an order: 405 (§6.3)');
   t.equal(get.type?.split(';')[0], 'application/problem+json');
   t.equal(get.body.type, 'urn:ietf:params:acme:error:malformed');
   t.equal((await client.post(url, '')).status, 200, 'POST-as-GET reads the order');
   isProblem(t, await client.post(url, {}), 'malformed', 400, /POST-as-GET/);
-  isProblem(t, await client.post(client.kid!.replace(/account\/.*/, `orders/${client.kid!.split('/').pop()}`), { x: 1 }), 'malformed', 400, /POST-as-GET/);
+  isProblem(
+    t,
+    await client.post(client.kid!.replace(/account\/.*/, `orders/${client.kid!.split('/').pop()}`), { x: 1 }),
+    'malformed',
+    400,
+    /POST-as-GET/,
+  );
   isProblem(t, await client.post(client.directory.newOrder!, ''), 'malformed', 400, /payload must be a JSON object/);
   isProblem(t, await client.post(order.finalize, ''), 'malformed', 400, /payload must be a JSON object/);
   isProblem(t, await client.post(client.directory.newAccount!, '', { kid: undefined, jwk: client.key.jwk }), 'malformed', 400);
@@ -135,7 +176,11 @@ t.test('POST-as-GET: GET on resources is refused; empty payloads only where read
   const { csr } = await csrFor(['a.example.internal']);
   const done = await client.post(order.finalize, { csr });
   t.equal(done.status, 200, JSON.stringify(done.body));
-  t.equal((await client.post(done.body.certificate, '')).type.split(';')[0], 'application/pem-certificate-chain', 'the certificate by POST-as-GET');
+  t.equal(
+    (await client.post(done.body.certificate, '')).type.split(';')[0],
+    'application/pem-certificate-chain',
+    'the certificate by POST-as-GET',
+  );
   isProblem(t, await client.post(done.body.certificate, {}), 'malformed', 400, /POST-as-GET/);
   const certificateGet = await fetch(done.body.certificate);
   t.equal(certificateGet.status, 405, 'GET on a certificate: 405');
@@ -146,13 +191,26 @@ t.test('POST-as-GET: GET on resources is refused; empty payloads only where read
 t.test("tenancy: an account reaches only its own CA, never another tenant's or another CA of its tenant", async (t) => {
   const client = await account(caA);
   const order = { identifiers: [{ type: 'dns', value: 'a.example.internal' }] };
-  for (const [label, other] of [["tenant B's CA", caB], ["another of A's CAs", caA2]] as const) {
+  for (const [label, other] of [
+    ["tenant B's CA", caB],
+    ["another of A's CAs", caA2],
+  ] as const) {
     const there = await new RawAcme(directoryOf(other), client.key).init();
     const newOrder = there.directory.newOrder!;
     const accountId = client.kid!.split('/').pop();
     isProblem(t, await there.post(newOrder, order, { kid: client.kid, jwk: undefined }), 'accountDoesNotExist', 400);
-    isProblem(t, await there.post(newOrder, order, { kid: `${server.baseUrl}/acme/${other}/account/${accountId}`, jwk: undefined }), 'accountDoesNotExist', 400);
-    isProblem(t, await there.post(there.directory.newAccount!, { onlyReturnExisting: true }, { jwk: client.key.jwk }), 'accountDoesNotExist', 400);
+    isProblem(
+      t,
+      await there.post(newOrder, order, { kid: `${server.baseUrl}/acme/${other}/account/${accountId}`, jwk: undefined }),
+      'accountDoesNotExist',
+      400,
+    );
+    isProblem(
+      t,
+      await there.post(there.directory.newAccount!, { onlyReturnExisting: true }, { jwk: client.key.jwk }),
+      'accountDoesNotExist',
+      400,
+    );
     // A's EAB key does not open an account on the other CA.
     const eab = await eabKey(api, caA);
     const url = there.directory.newAccount!;
@@ -176,7 +234,14 @@ t.test("identifiers outside the CA's policy: rejectedIdentifier; unknown types: 
   const newOrder = client.directory.newOrder!;
   const cases: [unknown[], string, RegExp][] = [
     [[{ type: 'dns', value: 'evil.example.com' }], 'rejectedIdentifier', /evil\.example\.com/],
-    [[{ type: 'dns', value: 'a.example.internal' }, { type: 'dns', value: 'x.example.org' }], 'rejectedIdentifier', /x\.example\.org/],
+    [
+      [
+        { type: 'dns', value: 'a.example.internal' },
+        { type: 'dns', value: 'x.example.org' },
+      ],
+      'rejectedIdentifier',
+      /x\.example\.org/,
+    ],
     [[{ type: 'dns', value: '*.example.com' }], 'rejectedIdentifier', /example\.com/],
     [[{ type: 'dns', value: 'example.internal' }], 'rejectedIdentifier', /example\.internal/],
     [[{ type: 'ip', value: '10.0.0.1' }], 'rejectedIdentifier', /10\.0\.0\.1/],
@@ -204,7 +269,12 @@ t.test("finalize with a CSR whose names are not the order's: badCSR, the order s
     isProblem(t, await client.post(order.finalize, { csr: (await csrFor(sans, cn)).csr }), 'badCSR', 400, /names/);
   }
   // acme-client always puts the common name among the SANs; openssl does not have to.
-  const { csr: pem } = await opensslCsr(dir, 'cn-outside', [...KEY_ARGS.p256], ['-subj', '/CN=c.example.internal', '-addext', `subjectAltName=${names.map((name) => `DNS:${name}`).join(',')}`]);
+  const { csr: pem } = await opensslCsr(
+    dir,
+    'cn-outside',
+    [...KEY_ARGS.p256],
+    ['-subj', '/CN=c.example.internal', '-addext', `subjectAltName=${names.map((name) => `DNS:${name}`).join(',')}`],
+  );
   const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64').toString('base64url');
   isProblem(t, await client.post(order.finalize, { csr: der }), 'badCSR', 400, /names/);
   isProblem(t, await client.post(order.finalize, { csr: Buffer.from('not a CSR').toString('base64url') }), 'badCSR', 400);
@@ -214,34 +284,45 @@ t.test("finalize with a CSR whose names are not the order's: badCSR, the order s
   t.equal(done.body.status, 'valid', `the right names in another order are accepted: ${JSON.stringify(done.body)}`);
 });
 
-t.test('failed challenges: connection (nothing listening), unauthorized (wrong key authorization, 404); authorization and order invalid', async (t) => {
-  const client = await account();
-  const attempt = async (name: string, answer?: (token: string) => string) => {
-    const created = await client.newOrder([name]);
-    const authorizationUrl = created.body.authorizations[0];
-    const challenge = (await client.post(authorizationUrl, '')).body.challenges.find((item: { type: string }) => item.type === 'http-01');
-    if (answer) responder.tokens.set(challenge.token, answer(challenge.token));
-    const responded = await client.post(challenge.url, {});
-    t.ok(responded.status < 500, `challenge response: ${responded.status}`);
-    return { challenge: responded.body, authorization: (await client.post(authorizationUrl, '')).body, order: (await client.post(created.headers.get('location')!, '')).body, finalize: created.body.finalize };
-  };
-  const dead = await attempt('dead.example.internal');
-  t.match(dead.challenge, { status: 'invalid', error: { type: 'urn:ietf:params:acme:error:connection' } }, dead.challenge.error?.detail);
-  t.equal(dead.authorization.status, 'invalid');
-  t.match(dead.order, { status: 'invalid', error: { type: 'urn:ietf:params:acme:error:connection' } });
+t.test(
+  'failed challenges: connection (nothing listening), unauthorized (wrong key authorization, 404); authorization and order invalid',
+  async (t) => {
+    const client = await account();
+    const attempt = async (name: string, answer?: (token: string) => string) => {
+      const created = await client.newOrder([name]);
+      const authorizationUrl = created.body.authorizations[0];
+      const challenge = (await client.post(authorizationUrl, '')).body.challenges.find((item: { type: string }) => item.type === 'http-01');
+      if (answer) responder.tokens.set(challenge.token, answer(challenge.token));
+      const responded = await client.post(challenge.url, {});
+      t.ok(responded.status < 500, `challenge response: ${responded.status}`);
+      return {
+        challenge: responded.body,
+        authorization: (await client.post(authorizationUrl, '')).body,
+        order: (await client.post(created.headers.get('location')!, '')).body,
+        finalize: created.body.finalize,
+      };
+    };
+    const dead = await attempt('dead.example.internal');
+    t.match(dead.challenge, { status: 'invalid', error: { type: 'urn:ietf:params:acme:error:connection' } }, dead.challenge.error?.detail);
+    t.equal(dead.authorization.status, 'invalid');
+    t.match(dead.order, { status: 'invalid', error: { type: 'urn:ietf:params:acme:error:connection' } });
 
-  const wrongKey = await attempt('wrong.example.internal', (token) => `${token}.not-this-accounts-thumbprint`);
-  t.match(wrongKey.challenge, { status: 'invalid', error: { type: 'urn:ietf:params:acme:error:unauthorized', detail: /key authorization/ } });
-  t.equal(wrongKey.authorization.status, 'invalid');
-  t.equal(wrongKey.order.status, 'invalid');
-  isProblem(t, await client.post(wrongKey.finalize, { csr: (await csrFor(['wrong.example.internal'])).csr }), 'orderNotReady', 403);
-  const again = await client.post(wrongKey.challenge.url, {});
-  t.equal(again.body.status, 'invalid', 'no second try on a failed challenge');
+    const wrongKey = await attempt('wrong.example.internal', (token) => `${token}.not-this-accounts-thumbprint`);
+    t.match(wrongKey.challenge, {
+      status: 'invalid',
+      error: { type: 'urn:ietf:params:acme:error:unauthorized', detail: /key authorization/ },
+    });
+    t.equal(wrongKey.authorization.status, 'invalid');
+    t.equal(wrongKey.order.status, 'invalid');
+    isProblem(t, await client.post(wrongKey.finalize, { csr: (await csrFor(['wrong.example.internal'])).csr }), 'orderNotReady', 403);
+    const again = await client.post(wrongKey.challenge.url, {});
+    t.equal(again.body.status, 'invalid', 'no second try on a failed challenge');
 
-  const missing = await attempt('c.example.internal');
-  t.match(missing.challenge, { status: 'invalid', error: { type: 'urn:ietf:params:acme:error:unauthorized', detail: /HTTP 404/ } });
-  t.equal(missing.authorization.status, 'invalid');
-});
+    const missing = await attempt('c.example.internal');
+    t.match(missing.challenge, { status: 'invalid', error: { type: 'urn:ietf:params:acme:error:unauthorized', detail: /HTTP 404/ } });
+    t.equal(missing.authorization.status, 'invalid');
+  },
+);
 
 t.test('an expired order (ManualClock): read as invalid, its authorization expired, finalize and challenges refused', async (t) => {
   const client = await account();
@@ -258,12 +339,34 @@ t.test('an expired order (ManualClock): read as invalid, its authorization expir
   const responded = await client.post(challenge.url, {});
   isProblem(t, responded, 'malformed', 403, /expired/);
   t.equal((await prisma.acmeChallenge.findFirstOrThrow({ where: { token: challenge.token } })).status, 'pending', 'nothing was validated');
-  isProblem(t, await client.post(created.body.finalize, { csr: (await csrFor(['old.example.internal'])).csr }), 'orderNotReady', 403, /invalid/);
-  isProblem(t, await client.postBody(url, signJws(client.key, { nonce: staleNonce, url, kid: client.kid }, '')), 'badNonce', 400, /expired/);
+  isProblem(
+    t,
+    await client.post(created.body.finalize, { csr: (await csrFor(['old.example.internal'])).csr }),
+    'orderNotReady',
+    403,
+    /invalid/,
+  );
+  isProblem(
+    t,
+    await client.postBody(url, signJws(client.key, { nonce: staleNonce, url, kid: client.kid }, '')),
+    'badNonce',
+    400,
+    /expired/,
+  );
 });
 
 t.test('no reply of this file was a 5xx; every refusal was a problem document', async (t) => {
   t.ok(replies.length > 100, `${replies.length} replies`);
-  t.same(replies.filter((reply) => reply.status >= 500).map((reply) => [reply.status, reply.body]), [], 'no 5xx');
-  t.same(replies.filter((reply) => reply.status >= 400 && reply.type.split(';')[0] !== 'application/problem+json').map((reply) => [reply.status, reply.type]), [], 'refusals as application/problem+json');
+  t.same(
+    replies.filter((reply) => reply.status >= 500).map((reply) => [reply.status, reply.body]),
+    [],
+    'no 5xx',
+  );
+  t.same(
+    replies
+      .filter((reply) => reply.status >= 400 && reply.type.split(';')[0] !== 'application/problem+json')
+      .map((reply) => [reply.status, reply.type]),
+    [],
+    'refusals as application/problem+json',
+  );
 });

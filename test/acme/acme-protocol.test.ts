@@ -21,7 +21,10 @@ const { api, harness } = server;
 const prisma = harness.database.prisma;
 const rootId = await api.root();
 const caId = await api.subordinate(rootId);
-const policy = await api.call('PUT', `${CA}/${caId}/acme-policy`, { enabled: true, allowed_identifiers: ['*.example.internal', '127.0.0.0/8'] });
+const policy = await api.call('PUT', `${CA}/${caId}/acme-policy`, {
+  enabled: true,
+  allowed_identifiers: ['*.example.internal', '127.0.0.0/8'],
+});
 if (policy.status !== 200) throw new Error(`acme-policy: ${JSON.stringify(policy.body)}`);
 const exported = async (id: string) => pemBlocks((await api.call('POST', `${CA}/${id}/export`)).body.certificate)[0]!;
 const rootPem = await exported(rootId);
@@ -45,7 +48,9 @@ t.test("the directory under the CA's URN; a URN naming another tenant is no dire
   const foreign = await read(await fetch(`${server.baseUrl}/acme/pca:${harness.config.region}:${OTHER_DOMAIN}:ca:${caId}/directory`));
   t.match(foreign, { status: 404, body: { type: 'urn:ietf:params:acme:error:malformed' } });
   t.equal(foreign.type.split(';')[0], 'application/problem+json');
-  const otherRegion = await read(await fetch(`${server.baseUrl}/acme/pca:xx-nowhere-1:${harness.config.defaultDomainId}:ca:${caId}/directory`));
+  const otherRegion = await read(
+    await fetch(`${server.baseUrl}/acme/pca:xx-nowhere-1:${harness.config.defaultDomainId}:ca:${caId}/directory`),
+  );
   t.equal(otherRegion.status, 404, 'nor one of another region');
 });
 
@@ -58,7 +63,10 @@ t.test('an ip identifier validated by http-01; the chain and its alternate judge
   t.same(challenges.sort(), ['http-01', 'tls-alpn-01'], 'no dns-01 for an address');
   const before = responder.requests.length;
   const { certificateUrl } = await issued(client, ['127.0.0.1']);
-  t.ok(responder.requests.slice(before).some((request) => request.startsWith(`127.0.0.1:${server.http01Port}/.well-known/acme-challenge/`)), 'validated at the address itself');
+  t.ok(
+    responder.requests.slice(before).some((request) => request.startsWith(`127.0.0.1:${server.http01Port}/.well-known/acme-challenge/`)),
+    'validated at the address itself',
+  );
 
   const chain = await client.post(certificateUrl, '');
   const blocks = pemBlocks(chain.body);
@@ -68,7 +76,10 @@ t.test('an ip identifier validated by http-01; the chain and its alternate judge
   t.equal(flat(blocks[2]!), flat(rootPem), 'its root');
   const verified = await verifyStrict(dir, blocks[0]!, rootPem, [blocks[1]!], ['-purpose', 'sslserver']);
   t.ok(verified.ok, `openssl verify: ${verified.stdout}${verified.stderr}`);
-  t.match((await openssl(['x509', '-in', await dir.write('ip.pem', blocks[0]!), '-noout', '-ext', 'subjectAltName'])).stdout, 'IP Address:127.0.0.1');
+  t.match(
+    (await openssl(['x509', '-in', await dir.write('ip.pem', blocks[0]!), '-noout', '-ext', 'subjectAltName'])).stdout,
+    'IP Address:127.0.0.1',
+  );
 
   const links = chain.headers.get('link') ?? '';
   const alternateUrl = links.match(/<([^>]+)>;rel="alternate"/)?.[1];
@@ -87,12 +98,20 @@ t.test("revocation signed by the certificate's own key (no account), refused for
   const row = await prisma.certificate.findUniqueOrThrow({ where: { id: certificateId } });
   const body = { certificate: Buffer.from(row.certificateDer).toString('base64url'), reason: 1 };
   const privateKey = createPrivateKey(key);
-  const certificateKey: AccountKey = { alg: 'ES256', privateKey, jwk: createPublicKey(privateKey).export({ format: 'jwk' }) as Record<string, string> };
+  const certificateKey: AccountKey = {
+    alg: 'ES256',
+    privateKey,
+    jwk: createPublicKey(privateKey).export({ format: 'jwk' }) as Record<string, string>,
+  };
 
   const stranger = new RawAcme(client.directoryUrl, accountKey('ES256'));
   stranger.directory = client.directory;
   const refused = await stranger.post(client.directory.revokeCert!, body);
-  t.match(refused, { status: 403, body: { type: 'urn:ietf:params:acme:error:unauthorized' } }, 'a key that is neither account nor certificate key');
+  t.match(
+    refused,
+    { status: 403, body: { type: 'urn:ietf:params:acme:error:unauthorized' } },
+    'a key that is neither account nor certificate key',
+  );
 
   const byKey = new RawAcme(client.directoryUrl, certificateKey);
   byKey.directory = client.directory;
@@ -101,7 +120,10 @@ t.test("revocation signed by the certificate's own key (no account), refused for
   t.equal((await prisma.certificate.findUniqueOrThrow({ where: { id: certificateId } })).status, 'REVOKED');
   const revocation = await prisma.revocation.findFirstOrThrow({ where: { issuerId: caId, serialNumber: row.serialNumber } });
   t.equal(revocation.reasonCode, 1, 'keyCompromise');
-  t.ok(await prisma.auditEvent.findFirst({ where: { resourceId: certificateId, actor: 'acme:certificate-key' } }), 'audited with the certificate key as actor');
+  t.ok(
+    await prisma.auditEvent.findFirst({ where: { resourceId: certificateId, actor: 'acme:certificate-key' } }),
+    'audited with the certificate key as actor',
+  );
   const again = await byKey.post(client.directory.revokeCert!, body);
   t.match(again, { status: 400, body: { type: 'urn:ietf:params:acme:error:alreadyRevoked' } });
 });

@@ -13,7 +13,11 @@ import { openssl, pemBlocks, scratch, verifyStrict } from '../certificates/suppo
 import { acmeCa, eabKey, serverCertificate, startAcmeServer } from './support.ts';
 
 const run = promisify(execFile);
-const installed = async (command: string) => run('which', [command]).then(() => true, () => false);
+const installed = async (command: string) =>
+  run('which', [command]).then(
+    () => true,
+    () => false,
+  );
 const hasCertbot = await installed('certbot');
 const hasLego = await installed('lego');
 if (!hasCertbot) t.comment('certbot is not installed (apt-get install certbot): its tests are skipped');
@@ -30,7 +34,12 @@ const prisma = server.harness.database.prisma;
 
 /** The certificate row of a PEM leaf, read back by serial. */
 async function rowOf(leafPem: string) {
-  const serial = (await openssl(['x509', '-in', await dir.write(`${Date.now()}-${Math.random()}.pem`, leafPem), '-noout', '-serial'])).stdout.split('=')[1]!.trim().toLowerCase();
+  const serial = (
+    await openssl(['x509', '-in', await dir.write(`${Date.now()}-${Math.random()}.pem`, leafPem), '-noout', '-serial'])
+  ).stdout
+    .split('=')[1]!
+    .trim()
+    .toLowerCase();
   return prisma.certificate.findFirstOrThrow({ where: { issuerId: caId, serialNumber: serial.replace(/^0+/, '') } });
 }
 
@@ -41,33 +50,84 @@ async function judged(t: Test, label: string, chainPem: string): Promise<string>
   return blocks[0]!;
 }
 
-t.test('certbot certonly --standalone (http-01): obtain, renew, revoke', { skip: hasCertbot ? false : 'certbot not installed' }, async (t) => {
-  const eab = await eabKey(server.api, caId);
-  const base = dir.file('certbot');
-  const common = ['--config-dir', `${base}/config`, '--work-dir', `${base}/work`, '--logs-dir', `${base}/logs`, '--non-interactive'];
-  const env = { ...process.env, REQUESTS_CA_BUNDLE: serverTls.certFile };
-  const certbot = (args: string[]) => run('certbot', [...args, ...common], { env, timeout: 180_000 });
-  await certbot(['certonly', '--standalone', '--http-01-port', String(server.http01Port), '--http-01-address', '127.0.0.1', '--server', eab.directory_url, '--eab-kid', eab.kid, '--eab-hmac-key', eab.hmac_key, '--agree-tos', '--register-unsafely-without-email', '-d', NAMES[0]!]);
-  const live = `${base}/config/live/${NAMES[0]}`;
-  const first = await judged(t, 'certbot obtained', await readFile(`${live}/fullchain.pem`, 'utf8'));
-  t.equal((await rowOf(first)).status, 'ISSUED', 'a certificate of the CA');
+t.test(
+  'certbot certonly --standalone (http-01): obtain, renew, revoke',
+  { skip: hasCertbot ? false : 'certbot not installed' },
+  async (t) => {
+    const eab = await eabKey(server.api, caId);
+    const base = dir.file('certbot');
+    const common = ['--config-dir', `${base}/config`, '--work-dir', `${base}/work`, '--logs-dir', `${base}/logs`, '--non-interactive'];
+    const env = { ...process.env, REQUESTS_CA_BUNDLE: serverTls.certFile };
+    const certbot = (args: string[]) => run('certbot', [...args, ...common], { env, timeout: 180_000 });
+    await certbot([
+      'certonly',
+      '--standalone',
+      '--http-01-port',
+      String(server.http01Port),
+      '--http-01-address',
+      '127.0.0.1',
+      '--server',
+      eab.directory_url,
+      '--eab-kid',
+      eab.kid,
+      '--eab-hmac-key',
+      eab.hmac_key,
+      '--agree-tos',
+      '--register-unsafely-without-email',
+      '-d',
+      NAMES[0]!,
+    ]);
+    const live = `${base}/config/live/${NAMES[0]}`;
+    const first = await judged(t, 'certbot obtained', await readFile(`${live}/fullchain.pem`, 'utf8'));
+    t.equal((await rowOf(first)).status, 'ISSUED', 'a certificate of the CA');
 
-  await certbot(['renew', '--force-renewal', '--no-random-sleep-on-renew']);
-  const renewed = await judged(t, 'certbot renewed', await readFile(`${live}/fullchain.pem`, 'utf8'));
-  t.not(renewed, first, 'renewal brought a new certificate');
+    await certbot(['renew', '--force-renewal', '--no-random-sleep-on-renew']);
+    const renewed = await judged(t, 'certbot renewed', await readFile(`${live}/fullchain.pem`, 'utf8'));
+    t.not(renewed, first, 'renewal brought a new certificate');
 
-  await certbot(['revoke', '--cert-path', `${live}/cert.pem`, '--reason', 'superseded', '--no-delete-after-revoke', '--server', eab.directory_url]);
-  t.equal((await rowOf(renewed)).status, 'REVOKED', 'revoked through ACME');
-  const listed = await server.api.call('GET', `/v1/private-certificates/${(await rowOf(renewed)).id}`);
-  t.equal(listed.body.status, 'REVOKED', 'and so in the REST API');
-});
+    await certbot([
+      'revoke',
+      '--cert-path',
+      `${live}/cert.pem`,
+      '--reason',
+      'superseded',
+      '--no-delete-after-revoke',
+      '--server',
+      eab.directory_url,
+    ]);
+    t.equal((await rowOf(renewed)).status, 'REVOKED', 'revoked through ACME');
+    const listed = await server.api.call('GET', `/v1/private-certificates/${(await rowOf(renewed)).id}`);
+    t.equal(listed.body.status, 'REVOKED', 'and so in the REST API');
+  },
+);
 
 t.test('lego: http-01 and tls-alpn-01 each obtain, renew, revoke', { skip: hasLego ? false : 'lego not installed' }, async (t) => {
   const eab = await eabKey(server.api, caId);
   const env = { ...process.env, LEGO_CA_CERTIFICATES: serverTls.certFile };
   const path = dir.file('lego');
   const lego = (domain: string, solver: string[], command: string[]) =>
-    run('lego', ['--server', eab.directory_url, '--eab', '--kid', eab.kid, '--hmac', eab.hmac_key, '--email', 'ops@example.internal', '--accept-tos', '--path', path, '-d', domain, ...solver, ...command], { env, timeout: 180_000 });
+    run(
+      'lego',
+      [
+        '--server',
+        eab.directory_url,
+        '--eab',
+        '--kid',
+        eab.kid,
+        '--hmac',
+        eab.hmac_key,
+        '--email',
+        'ops@example.internal',
+        '--accept-tos',
+        '--path',
+        path,
+        '-d',
+        domain,
+        ...solver,
+        ...command,
+      ],
+      { env, timeout: 180_000 },
+    );
   const http = ['--http', '--http.port', `127.0.0.1:${server.http01Port}`];
   const alpn = ['--tls', '--tls.port', `127.0.0.1:${server.tlsAlpn01Port}`];
   const certificate = (domain: string) => readFile(`${path}/certificates/${domain}.crt`, 'utf8');

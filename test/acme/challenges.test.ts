@@ -24,18 +24,24 @@ const rootPem = pemBlocks((await server.api.call('POST', `/v1/private-certificat
 
 async function newClient() {
   const eab = await eabKey(server.api, caId);
-  return new acme.Client({ directoryUrl: eab.directory_url, accountKey: await acme.crypto.createPrivateEcdsaKey('P-256'), externalAccountBinding: { kid: eab.kid, hmacKey: eab.hmac_key } });
+  return new acme.Client({
+    directoryUrl: eab.directory_url,
+    accountKey: await acme.crypto.createPrivateEcdsaKey('P-256'),
+    externalAccountBinding: { kid: eab.kid, hmacKey: eab.hmac_key },
+  });
 }
 
 t.test('HTTPS: the directory is served with the configured certificate', async (t) => {
   const response = await fetch(`${server.baseUrl}/acme/${caId}/directory`).catch((error: Error) => error);
   t.ok(response instanceof Error, 'an untrusting client refuses the self-signed server certificate, so TLS is real');
   const directory = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    https.get(`${server.baseUrl}/acme/${caId}/directory`, { ca: readFileSync(serverTls.certFile) }, (res) => {
-      let body = '';
-      res.on('data', (chunk) => (body += chunk));
-      res.on('end', () => resolve(JSON.parse(body)));
-    }).on('error', reject);
+    https
+      .get(`${server.baseUrl}/acme/${caId}/directory`, { ca: readFileSync(serverTls.certFile) }, (res) => {
+        let body = '';
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () => resolve(JSON.parse(body)));
+      })
+      .on('error', reject);
   });
   t.match(directory, { newNonce: `${server.baseUrl}/acme/${caId}/new-nonce`, meta: { externalAccountRequired: true } });
   t.match((await eabKey(server.api, caId)).directory_url, /^https:\/\/127\.0\.0\.1:/, 'EAB keys name the HTTPS directory');
@@ -56,7 +62,10 @@ t.test('dns-01: a wildcard and a plain name, TXT records served by the test DNS 
     },
     challengeRemoveFn: async () => undefined,
   });
-  t.ok(dns.queries.some((query) => query === 'TXT _acme-challenge.example.internal'), `the server asked the DNS server (${dns.queries.join(', ')})`);
+  t.ok(
+    dns.queries.some((query) => query === 'TXT _acme-challenge.example.internal'),
+    `the server asked the DNS server (${dns.queries.join(', ')})`,
+  );
   const blocks = pemBlocks(certificate);
   const verified = await verifyStrict(dir, blocks[0]!, rootPem);
   t.ok(verified.ok, `openssl verify: ${verified.stdout}${verified.stderr}`);
@@ -76,7 +85,10 @@ t.test('dns-01 with a wrong TXT record fails the order with unauthorized', async
   const after = await client.getOrder(order);
   t.equal(after.status, 'invalid');
   const [failed] = await client.getAuthorizations(after);
-  t.match(failed!.challenges.find((item) => item.type === 'dns-01'), { status: 'invalid', error: { type: 'urn:ietf:params:acme:error:unauthorized' } });
+  t.match(
+    failed!.challenges.find((item) => item.type === 'dns-01'),
+    { status: 'invalid', error: { type: 'urn:ietf:params:acme:error:unauthorized' } },
+  );
 });
 
 t.test('tls-alpn-01: the client answers on ACME_TLSALPN01_PORT with the acmeIdentifier certificate', async (t) => {

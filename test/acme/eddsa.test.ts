@@ -57,7 +57,10 @@ t.test('an Ed25519 account key: newAccount, order, finalize, download; openssl v
   t.equal(again.status, 200, 'newAccount with the same Ed25519 key finds the account');
   t.equal(again.headers.get('location'), client.kid);
 
-  const revoked = await client.post(client.directory.revokeCert!, { certificate: Buffer.from(row.certificateDer).toString('base64url'), reason: 1 });
+  const revoked = await client.post(client.directory.revokeCert!, {
+    certificate: Buffer.from(row.certificateDer).toString('base64url'),
+    reason: 1,
+  });
   t.equal(revoked.status, 200, JSON.stringify(revoked.body));
   t.equal((await prisma.certificate.findUniqueOrThrow({ where: { id: row.id } })).status, 'REVOKED', 'revoked by the Ed25519 account');
 });
@@ -76,7 +79,11 @@ t.test('key rollover from ES256 to Ed25519: the new key signs, the old one no lo
   t.equal(account.thumbprint, thumbprintOf(newKey.jwk));
 
   const stale = await client.post(client.kid!, '');
-  t.match(stale, { status: 400, body: { type: 'urn:ietf:params:acme:error:badSignatureAlgorithm' } }, 'the old ES256 key no longer suits the account');
+  t.match(
+    stale,
+    { status: 400, body: { type: 'urn:ietf:params:acme:error:badSignatureAlgorithm' } },
+    'the old ES256 key no longer suits the account',
+  );
   client.key = newKey;
   t.equal((await client.post(client.kid!, '')).body.status, 'valid', 'the Ed25519 key reads the account');
   const { chain } = await obtain(client, NAMES[1]!);
@@ -87,10 +94,17 @@ t.test('key rollover from ES256 to Ed25519: the new key signs, the old one no lo
   await other.newAccount(await eabKey(api, caId));
   const taken = await other.post(url, signJws(newKey, { url, jwk: newKey.jwk }, { account: other.kid, oldKey: other.key.jwk }));
   t.match(taken, { status: 409, body: { type: 'urn:ietf:params:acme:error:malformed' } }, 'a key already in use cannot be rolled to');
-  t.equal(taken.headers.get('location'), client.kid, "naming the account that holds it");
+  t.equal(taken.headers.get('location'), client.kid, 'naming the account that holds it');
   const fresh = accountKey('EdDSA');
   const wrongOld = await other.post(url, signJws(fresh, { url, jwk: fresh.jwk }, { account: other.kid, oldKey: oldKey.jwk }));
   t.match(wrongOld, { status: 403, body: { type: 'urn:ietf:params:acme:error:unauthorized' } }, "an oldKey that is not the account's");
-  const notSignedByNew = await other.post(url, signJws(accountKey('EdDSA'), { url, jwk: fresh.jwk }, { account: other.kid, oldKey: other.key.jwk }));
-  t.match(notSignedByNew, { status: 400, body: { type: 'urn:ietf:params:acme:error:malformed', detail: /signature/ } }, 'an inner JWS not signed by the new key');
+  const notSignedByNew = await other.post(
+    url,
+    signJws(accountKey('EdDSA'), { url, jwk: fresh.jwk }, { account: other.kid, oldKey: other.key.jwk }),
+  );
+  t.match(
+    notSignedByNew,
+    { status: 400, body: { type: 'urn:ietf:params:acme:error:malformed', detail: /signature/ } },
+    'an inner JWS not signed by the new key',
+  );
 });

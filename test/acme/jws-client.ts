@@ -23,18 +23,30 @@ export interface Reply {
 }
 
 export function accountKey(alg: Alg): AccountKey {
-  const pair = alg === 'EdDSA' ? generateKeyPairSync('ed25519') : alg === 'RS256' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const pair =
+    alg === 'EdDSA'
+      ? generateKeyPairSync('ed25519')
+      : alg === 'RS256'
+        ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+        : generateKeyPairSync('ec', { namedCurve: 'P-256' });
   return { alg, privateKey: pair.privateKey, jwk: pair.publicKey.export({ format: 'jwk' }) as Record<string, string> };
 }
 
 const b64 = (value: string | Buffer) => Buffer.from(value).toString('base64url');
 
 /** The flattened JWS of `payload` ('' for POST-as-GET) under `header`, signed by `key`. */
-export function signJws(key: AccountKey, header: Record<string, unknown>, payload: unknown): { protected: string; payload: string; signature: string } {
+export function signJws(
+  key: AccountKey,
+  header: Record<string, unknown>,
+  payload: unknown,
+): { protected: string; payload: string; signature: string } {
   const protected64 = b64(JSON.stringify({ alg: key.alg, ...header }));
   const payload64 = payload === '' ? '' : b64(JSON.stringify(payload));
   const data = Buffer.from(`${protected64}.${payload64}`);
-  const signature = key.alg === 'EdDSA' ? sign(null, data, key.privateKey) : sign('sha256', data, key.alg === 'ES256' ? { key: key.privateKey, dsaEncoding: 'ieee-p1363' } : key.privateKey);
+  const signature =
+    key.alg === 'EdDSA'
+      ? sign(null, data, key.privateKey)
+      : sign('sha256', data, key.alg === 'ES256' ? { key: key.privateKey, dsaEncoding: 'ieee-p1363' } : key.privateKey);
   return { protected: protected64, payload: payload64, signature: b64(signature) };
 }
 
@@ -49,7 +61,9 @@ export function eabJws(eab: { kid: string; hmac_key: string }, jwk: Record<strin
 /** RFC 7638, computed here independently of the server's code. */
 export function thumbprintOf(jwk: Record<string, string>): string {
   const members = jwk.kty === 'EC' ? ['crv', 'kty', 'x', 'y'] : jwk.kty === 'RSA' ? ['e', 'kty', 'n'] : ['crv', 'kty', 'x'];
-  return createHash('sha256').update(JSON.stringify(Object.fromEntries(members.map((name) => [name, jwk[name]])))).digest('base64url');
+  return createHash('sha256')
+    .update(JSON.stringify(Object.fromEntries(members.map((name) => [name, jwk[name]]))))
+    .digest('base64url');
 }
 
 /** Every reply any RawAcme received, for file-wide checks (no 5xx, refusals as problem documents). */
@@ -91,7 +105,13 @@ export class RawAcme {
 
   /** Posts a JWS body as given (for requests shaped by hand). */
   async postBody(url: string, body: unknown, contentType = 'application/jose+json'): Promise<Reply> {
-    return read(await fetch(url, { method: 'POST', headers: { 'content-type': contentType }, body: typeof body === 'string' ? body : JSON.stringify(body) }));
+    return read(
+      await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': contentType },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      }),
+    );
   }
 
   /** Signs and posts `payload` to `url`; `header` overrides or adds protected members (url, nonce, jwk, kid). */
@@ -102,7 +122,11 @@ export class RawAcme {
 
   async newAccount(eab: { kid: string; hmac_key: string }): Promise<Reply> {
     const url = this.directory.newAccount!;
-    const reply = await this.post(url, { termsOfServiceAgreed: true, externalAccountBinding: eabJws(eab, this.key.jwk, url) }, { jwk: this.key.jwk, kid: undefined });
+    const reply = await this.post(
+      url,
+      { termsOfServiceAgreed: true, externalAccountBinding: eabJws(eab, this.key.jwk, url) },
+      { jwk: this.key.jwk, kid: undefined },
+    );
     if (reply.status === 201 || reply.status === 200) this.kid = reply.headers.get('location')!;
     return reply;
   }

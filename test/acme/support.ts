@@ -28,12 +28,32 @@ export interface AcmeServer {
 export async function serverCertificate(dir: Scratch): Promise<{ certFile: string; keyFile: string }> {
   const certFile = dir.file('server.pem');
   const keyFile = dir.file('server.key');
-  const made = await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', certFile]);
+  const made = await openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
+  ]);
   if (!made.ok) throw new Error(`openssl req -x509 failed: ${made.stderr}`);
   return { certFile, keyFile };
 }
 
-export async function startAcmeServer(options: { env?: Record<string, string>; tls?: { certFile: string; keyFile: string }; clock?: Clock } = {}): Promise<AcmeServer> {
+export async function startAcmeServer(
+  options: { env?: Record<string, string>; tls?: { certFile: string; keyFile: string }; clock?: Clock } = {},
+): Promise<AcmeServer> {
   const port = await freePort();
   const http01Port = await freePort();
   const tlsAlpn01Port = await freePort();
@@ -54,14 +74,23 @@ export async function startAcmeServer(options: { env?: Record<string, string>; t
 }
 
 /** A root CA with ACME enabled under `policy`; returns its id. */
-export async function acmeCa(api: Client, policy: Record<string, unknown> = { enabled: true }, domainId?: string, commonName = 'acme-root'): Promise<string> {
+export async function acmeCa(
+  api: Client,
+  policy: Record<string, unknown> = { enabled: true },
+  domainId?: string,
+  commonName = 'acme-root',
+): Promise<string> {
   const caId = await api.root({ distinguished_name: { ...DN, common_name: commonName } }, domainId);
   const response = await api.call('PUT', `${CA}/${caId}/acme-policy`, policy, domainId);
   if (response.status !== 200) throw new Error(`acme-policy failed: ${response.status} ${JSON.stringify(response.body)}`);
   return caId;
 }
 
-export async function eabKey(api: Client, caId: string, domainId?: string): Promise<{ kid: string; hmac_key: string; directory_url: string }> {
+export async function eabKey(
+  api: Client,
+  caId: string,
+  domainId?: string,
+): Promise<{ kid: string; hmac_key: string; directory_url: string }> {
   const response = await api.call('POST', `${CA}/${caId}/acme/eab`, undefined, domainId);
   if (response.status !== 200) throw new Error(`eab failed: ${response.status} ${JSON.stringify(response.body)}`);
   return response.body as { kid: string; hmac_key: string; directory_url: string };
@@ -85,7 +114,13 @@ export async function http01Responder(port: number): Promise<{ tokens: Map<strin
  * A small authoritative DNS server over UDP (node:dgram) for dns-01: answers A queries from `addresses` and TXT
  * queries from `txt`, NXDOMAIN otherwise. Enough of RFC 1035 for the server's resolver, nothing more.
  */
-export async function dnsServer(): Promise<{ port: number; txt: Map<string, string[]>; addresses: Map<string, string>; queries: string[]; close(): Promise<void> }> {
+export async function dnsServer(): Promise<{
+  port: number;
+  txt: Map<string, string[]>;
+  addresses: Map<string, string>;
+  queries: string[];
+  close(): Promise<void>;
+}> {
   const txt = new Map<string, string[]>();
   const addresses = new Map<string, string>();
   const queries: string[] = [];

@@ -42,19 +42,22 @@ function importsOf(source: string): string[] {
   return found.map((match) => match[1]);
 }
 
-t.same(importsOf(`import a from './a.ts';\nexport { b } from "../b.ts";\nconst c = await import('./c.ts');\nimport './d.ts';\nimport x from 'pkg';`), [
-  './a.ts',
-  '../b.ts',
-  './c.ts',
-  './d.ts',
-]);
+t.same(
+  importsOf(
+    `import a from './a.ts';\nexport { b } from "../b.ts";\nconst c = await import('./c.ts');\nimport './d.ts';\nimport x from 'pkg';`,
+  ),
+  ['./a.ts', '../b.ts', './c.ts', './d.ts'],
+);
 
 const files = sourceFiles(SRC);
 t.ok(files.length > 100, `${files.length} source files`);
 
 t.test('every part of src/ has a layer', async (t) => {
   const parts = new Set(files.map(partOf));
-  t.same([...parts].filter((part) => !layerOf.has(part)), []);
+  t.same(
+    [...parts].filter((part) => !layerOf.has(part)),
+    [],
+  );
 });
 
 t.test('no import runs up the layers', async (t) => {

@@ -49,7 +49,8 @@ const credentialsOf = (key: KeyPair, domainId?: string) => {
 
 function sdkClient(key: KeyPair, domainId: string | undefined = TEST_DOMAIN) {
   const client = new HcClient(new DefaultHttpClient({}, [base])).withEndpoints([base]).withCredential(credentialsOf(key, domainId));
-  return (options: object) => client.sendRequest({ pathParams: {}, queryParams: {}, headers: {}, ...options } as never) as Promise<Record<string, unknown>>;
+  return (options: object) =>
+    client.sendRequest({ pathParams: {}, queryParams: {}, headers: {}, ...options } as never) as Promise<Record<string, unknown>>;
 }
 
 /** Signs with the Node SDK's AKSKSigner the way its HcClient does; returns what inject should send. */
@@ -87,11 +88,21 @@ t.test('the Node SDK HcClient against a started server', async (t) => {
     data: { description: 'für Prüfung: ü é 漢字', actions: ['pca:ca:get', 'pca:cert:list'] },
   });
   const credential = created.credential as Record<string, unknown>;
-  t.match(credential, { access: /^[A-Z0-9]{20}$/, secret: /^.{40}$/, domain_id: TEST_DOMAIN, status: 'active', description: 'für Prüfung: ü é 漢字' });
+  t.match(credential, {
+    access: /^[A-Z0-9]{20}$/,
+    secret: /^.{40}$/,
+    domain_id: TEST_DOMAIN,
+    status: 'active',
+    description: 'für Prüfung: ü é 漢字',
+  });
   t.same(credential.actions, ['pca:ca:get', 'pca:cert:list']);
   t.type(credential.create_time, 'number');
 
-  const listed = await sdk({ method: 'GET', url: '/v1/audit-events', queryParams: { action: 'pca:accessKey:create', limit: 50, resource_id: credential.access } });
+  const listed = await sdk({
+    method: 'GET',
+    url: '/v1/audit-events',
+    queryParams: { action: 'pca:accessKey:create', limit: 50, resource_id: credential.access },
+  });
   t.equal(listed.total, 1, 'signed query parameters are verified');
 
   const limited = sdkClient(credential as unknown as KeyPair);
@@ -109,7 +120,9 @@ t.test('the Node SDK HcClient against a started server', async (t) => {
   t.match(mismatch, { httpStatusCode: 401, errorCode: 'APIG.0303' }, 'X-Domain-Id of another domain');
   t.equal((await sdkClient(admin, undefined)({ method: 'GET', url: '/v1/pca/config/console' })).httpStatusCode, 200, 'no X-Domain-Id');
 
-  const unknown = await sdkError(sdkClient({ access: 'ABCDEFGHIJKLMNOPQRST', secret: admin.secret })({ method: 'GET', url: '/v1/pca/config/console' }));
+  const unknown = await sdkError(
+    sdkClient({ access: 'ABCDEFGHIJKLMNOPQRST', secret: admin.secret })({ method: 'GET', url: '/v1/pca/config/console' }),
+  );
   t.match(unknown, { httpStatusCode: 401, errorCode: 'APIG.0303' }, 'unknown AK');
 
   const exchanged = await sdk({ method: 'POST', url: '/v1/auth/tokens', contentType: 'application/json', data: {} });
@@ -132,8 +145,17 @@ t.test('token exchange and domain lookup: AK/SK only; X-Subject-Token', async (t
   const adminClaims = app.jwt.decode<{ iat: number; exp: number }>(harness.token())!;
   t.equal(adminClaims.exp - adminClaims.iat, 3600, 'admin tokens live the lifetime asked for, in seconds');
 
-  for (const [method, url] of [['POST', '/v1/auth/tokens'], ['GET', '/v3/auth/domains']] as const) {
-    assertError(t, await app.inject({ method, url, headers: harness.auth(), payload: method === 'POST' ? {} : undefined }), 401, 'APIG.0303', /AK\/SK/);
+  for (const [method, url] of [
+    ['POST', '/v1/auth/tokens'],
+    ['GET', '/v3/auth/domains'],
+  ] as const) {
+    assertError(
+      t,
+      await app.inject({ method, url, headers: harness.auth(), payload: method === 'POST' ? {} : undefined }),
+      401,
+      'APIG.0303',
+      /AK\/SK/,
+    );
   }
   const domains = await app.inject(sdkSigned(key, 'GET', '/v3/auth/domains'));
   t.same(domains.json(), { domains: [{ id: TEST_DOMAIN, name: TEST_DOMAIN }] }, 'name is the id when none is configured');
@@ -161,7 +183,10 @@ t.test('changing any signed byte or the date, replaying a POST, or anything afte
     'a signed header (content-type)': { ...original, headers: { ...original.headers, 'content-type': 'application/json; charset=utf-8' } },
     'the date': { ...original, headers: { ...original.headers, 'x-sdk-date': laterDate } },
     'the query': { ...original, url: original.url.replace('b%20c', 'b%20d') },
-    'the access key': { ...original, headers: { ...original.headers, authorization: original.headers.authorization.replace(key.access, 'ABCDEFGHIJKLMNOPQRST') } },
+    'the access key': {
+      ...original,
+      headers: { ...original.headers, authorization: original.headers.authorization.replace(key.access, 'ABCDEFGHIJKLMNOPQRST') },
+    },
   };
   for (const [what, request] of Object.entries(variants)) {
     assertError(t, await app.inject(request), 401, 'APIG.0303', undefined);
@@ -185,9 +210,35 @@ t.test('exactly one credential per request', async (t) => {
   const token = harness.token();
   assertError(t, await app.inject({ method: 'GET', url: '/v1/pca/config/console' }), 401, 'APIG.0303', /no credential/);
   assertError(t, await app.inject({ ...signed, headers: { ...signed.headers, 'x-auth-token': token } }), 401, 'APIG.0303', /more than one/);
-  assertError(t, await app.inject({ method: 'GET', url: '/v1/pca/config/console', headers: { authorization: `Bearer ${token}`, 'x-auth-token': token } }), 401, 'APIG.0303', /more than one/);
-  assertError(t, await app.inject({ method: 'GET', url: '/v1/pca/config/console', headers: { authorization: `Basic ${Buffer.from('a:b').toString('base64')}` } }), 401, 'APIG.0303', /unsupported/);
-  assertError(t, await app.inject({ method: 'GET', url: '/v1/pca/config/console', headers: { 'x-auth-token': token, 'x-domain-id': OTHER_DOMAIN } }), 401, 'APIG.0303', /X-Domain-Id/);
+  assertError(
+    t,
+    await app.inject({
+      method: 'GET',
+      url: '/v1/pca/config/console',
+      headers: { authorization: `Bearer ${token}`, 'x-auth-token': token },
+    }),
+    401,
+    'APIG.0303',
+    /more than one/,
+  );
+  assertError(
+    t,
+    await app.inject({
+      method: 'GET',
+      url: '/v1/pca/config/console',
+      headers: { authorization: `Basic ${Buffer.from('a:b').toString('base64')}` },
+    }),
+    401,
+    'APIG.0303',
+    /unsupported/,
+  );
+  assertError(
+    t,
+    await app.inject({ method: 'GET', url: '/v1/pca/config/console', headers: { 'x-auth-token': token, 'x-domain-id': OTHER_DOMAIN } }),
+    401,
+    'APIG.0303',
+    /X-Domain-Id/,
+  );
 });
 
 t.test('forged and unacceptable JWTs get 401', async (t) => {
@@ -207,7 +258,9 @@ t.test('forged and unacceptable JWTs get 401', async (t) => {
   t.equal((await call(token('ES256', goodClaims, es256(privateKeyPem)))).statusCode, 200, 'the hand-made control token is accepted');
   const forged: Record<string, string> = {
     'alg none': token('none', goodClaims, () => ''),
-    'HS256 keyed with the public key': token('HS256', goodClaims, (input) => createHmac('sha256', publicKeyPem).update(input).digest('base64url')),
+    'HS256 keyed with the public key': token('HS256', goodClaims, (input) =>
+      createHmac('sha256', publicKeyPem).update(input).digest('base64url'),
+    ),
     expired: token('ES256', { ...goodClaims, iat: now - 7200, exp: now - 3600 }, es256(privateKeyPem)),
     'wrong audience': token('ES256', { ...goodClaims, aud: 'someone-else' }, es256(privateKeyPem)),
     'wrong issuer': token('ES256', { ...goodClaims, iss: 'someone-else' }, es256(privateKeyPem)),
@@ -227,7 +280,8 @@ t.test('verified tokens are cached, but never past their exp and never for anoth
   const jwt = app.jwt.sign({ sub: 'short-lived', domain_id: TEST_DOMAIN, actions: [...ACTIONS] }, { expiresIn: 2 });
   const { exp } = app.jwt.decode<{ exp: number }>(jwt)!;
   t.ok(exp * 1000 - Date.now() < 3000, 'expires within 3 s');
-  const call = (token: string) => app.inject({ method: 'GET', url: '/v1/pca/config/console', headers: { authorization: `Bearer ${token}` } });
+  const call = (token: string) =>
+    app.inject({ method: 'GET', url: '/v1/pca/config/console', headers: { authorization: `Bearer ${token}` } });
   t.equal((await call(jwt)).statusCode, 200, 'first use: verified');
   t.equal((await call(jwt)).statusCode, 200, 'second use: from the cache');
   const [header, payload, signature] = jwt.split('.');
@@ -271,7 +325,11 @@ t.test('rate limit per credential: 429 with Retry-After and APIG.0308 for one ke
   t.match(throttled.headers['x-request-id'], /\S/);
   t.equal((await call(second)).statusCode, 200, 'another key has its own budget');
   const token = `Bearer ${limited.token(OTHER_DOMAIN)}`;
-  t.equal((await limited.app.inject({ method: 'GET', url: '/v1/pca/config/console', headers: { authorization: token } })).statusCode, 200, 'a token subject too');
+  t.equal(
+    (await limited.app.inject({ method: 'GET', url: '/v1/pca/config/console', headers: { authorization: token } })).statusCode,
+    200,
+    'a token subject too',
+  );
 });
 
 t.test('public routes: limited per client address, one budget across them, PUBLIC_RATE_LIMIT_MAX', async (t) => {
@@ -285,6 +343,11 @@ t.test('public routes: limited per client address, one budget across them, PUBLI
     t.match(throttled.headers['retry-after'], /^[1-9]\d*$/, url);
   }
   t.equal((await from('198.51.100.8', '/health')).statusCode, 200, 'another address has its own budget');
-  const credentialCall = await limited.app.inject({ method: 'GET', url: '/v1/pca/config/console', remoteAddress: '198.51.100.7', headers: { authorization: `Bearer ${limited.token()}` } });
+  const credentialCall = await limited.app.inject({
+    method: 'GET',
+    url: '/v1/pca/config/console',
+    remoteAddress: '198.51.100.7',
+    headers: { authorization: `Bearer ${limited.token()}` },
+  });
   t.equal(credentialCall.statusCode, 200, 'a credential from that address keeps its own budget');
 });

@@ -45,12 +45,24 @@ async function createKey(h: TestApp, actions?: string[]): Promise<KeyPair> {
 }
 
 /** Signs a POST (a GET without `data`) with one of the SDK's signers as its HcClient does, dated `date`. */
-function sign(signer: StaticSigner, credentials: unknown, path: string, data: object | undefined, date: Date, headers: Record<string, string> = {}): Signed {
+function sign(
+  signer: StaticSigner,
+  credentials: unknown,
+  path: string,
+  data: object | undefined,
+  date: Date,
+  headers: Record<string, string> = {},
+): Signed {
   const method = data === undefined ? 'GET' : 'POST';
   const request = {
     method,
     endpoint: `http://pca.example.test${path}`,
-    headers: { 'X-Sdk-Date': formatSdkDate(date), 'X-Domain-Id': TEST_DOMAIN, ...(data && { 'content-type': 'application/json' }), ...headers },
+    headers: {
+      'X-Sdk-Date': formatSdkDate(date),
+      'X-Domain-Id': TEST_DOMAIN,
+      ...(data && { 'content-type': 'application/json' }),
+      ...headers,
+    },
     queryParams: {},
     data,
   };
@@ -123,7 +135,10 @@ function malleate(signatureHex: string): string {
 }
 
 t.test('every signature algorithm: a replay is refused, a request signed anew is accepted', async (t) => {
-  const derived = new BasicCredentials().withAk(admin.access).withSk(admin.secret).withProjectId(projectIdOf(TEST_DOMAIN, harness.config.region));
+  const derived = new BasicCredentials()
+    .withAk(admin.access)
+    .withSk(admin.secret)
+    .withProjectId(projectIdOf(TEST_DOMAIN, harness.config.region));
   derived.processDerivedAuthParams('ccm', harness.config.region);
   const signers: [string, StaticSigner, unknown][] = [
     ['SDK-HMAC-SHA256', AKSKSigner as unknown as StaticSigner, withKey(admin)],
@@ -142,10 +157,17 @@ t.test('every signature algorithm: a replay is refused, a request signed anew is
       t.not(again.headers.authorization, request.headers.authorization, 'ECDSA signs the same bytes differently each time');
       assertReplayRefused(t, await harness.app.inject(again), `${name}: the same bytes signed again (another random k)`);
       const signature = /Signature=([0-9a-f]+)$/.exec(request.headers.authorization)![1];
-      const flipped = { ...request, headers: { ...request.headers, authorization: request.headers.authorization.replace(signature, malleate(signature)) } };
+      const flipped = {
+        ...request,
+        headers: { ...request.headers, authorization: request.headers.authorization.replace(signature, malleate(signature)) },
+      };
       assertReplayRefused(t, await harness.app.inject(flipped), `${name}: the captured signature with s -> n - s`);
     }
-    t.equal((await harness.app.inject(sign(signer, credentials, '/v1/auth/tokens', { purpose: name }, freshDate()))).statusCode, 200, `${name}: signed anew, accepted`);
+    t.equal(
+      (await harness.app.inject(sign(signer, credentials, '/v1/auth/tokens', { purpose: name }, freshDate()))).statusCode,
+      200,
+      `${name}: signed anew, accepted`,
+    );
   }
 });
 
@@ -156,7 +178,9 @@ t.test('Idempotency-Key: a replayed signature is refused; a retry signed anew ge
   t.equal(first.statusCode, 200, first.body);
   const [certs, billed] = [await certificates(), await certBilling()];
   assertReplayRefused(t, await harness.app.inject(original), 'the same bytes with the same Idempotency-Key');
-  const retry = await harness.app.inject(signHmac(admin, '/v1/private-certificates', body, freshDate(), { 'Idempotency-Key': 'replay-key-1' }));
+  const retry = await harness.app.inject(
+    signHmac(admin, '/v1/private-certificates', body, freshDate(), { 'Idempotency-Key': 'replay-key-1' }),
+  );
   t.equal(retry.statusCode, 200);
   t.equal(retry.json().certificate_id, first.json().certificate_id, 'the stored answer');
   t.same([await certificates(), await certBilling()], [certs, billed], 'nothing issued or billed by the replay or the retry');
@@ -212,7 +236,9 @@ async function race(t: Test, h: TestApp, copies: number): Promise<void> {
   t.equal(await h.database.prisma.certificate.count(), before + 1, 'one certificate');
 }
 
-t.test(`concurrent identical replays on this suite's database (${process.env.DATABASE_URL ? 'Postgres' : 'PGlite'})`, (t) => race(t, harness, 8));
+t.test(`concurrent identical replays on this suite's database (${process.env.DATABASE_URL ? 'Postgres' : 'PGlite'})`, (t) =>
+  race(t, harness, 8),
+);
 
 t.test('concurrent identical replays on a real Postgres server', async (t) => {
   const onPostgres = await createTestAppOnRealPostgres({ clock });

@@ -72,10 +72,7 @@ t.test('§3.1 test vectors reproduce byte-exactly', async (t) => {
     body: bytes('{"Name":"test","Id":1}\n'),
   };
 
-  t.equal(
-    canonicalRequest(get, ['x-sdk-date']),
-    `GET\n/path/\nlimit=1\nx-sdk-date:20060102T150405Z\n\nx-sdk-date\n${EMPTY_SHA256}`,
-  );
+  t.equal(canonicalRequest(get, ['x-sdk-date']), `GET\n/path/\nlimit=1\nx-sdk-date:20060102T150405Z\n\nx-sdk-date\n${EMPTY_SHA256}`);
   t.equal(
     canonicalRequest(post, ['x-sdk-date']),
     'POST\n/path/\nkey=value\nx-sdk-date:20060102T150405Z\n\nx-sdk-date\n' +
@@ -157,12 +154,20 @@ t.test('verification accepts requests signed by the Node SDK signer (AKSKSigner 
     signWithSdk('DELETE', '/v1/private-certificate-authorities/tags/delete', {}, { tags: [{ key: 'a' }] }),
   ];
   for (const req of requests) {
-    t.match(await verifySdkSignature(req, lookupSecret, new Date()), { access: 'AK1', algorithm: 'SDK-HMAC-SHA256' }, `${req.method} ${req.url}`);
+    t.match(
+      await verifySdkSignature(req, lookupSecret, new Date()),
+      { access: 'AK1', algorithm: 'SDK-HMAC-SHA256' },
+      `${req.method} ${req.url}`,
+    );
     const signed = parseSdkAuthorization(req.headers.authorization).signedHeaders.join(';');
     t.equal(signed, req.body.length ? 'content-type;host;x-domain-id;x-sdk-date' : 'host;x-domain-id;x-sdk-date');
   }
   const urnAsEscaped = { ...requests[0], url: requests[0].url.replaceAll(':', '%3A') };
-  t.match(await verifySdkSignature(urnAsEscaped, lookupSecret, new Date()), { access: 'AK1', algorithm: 'SDK-HMAC-SHA256' }, 'URN sent as %3A');
+  t.match(
+    await verifySdkSignature(urnAsEscaped, lookupSecret, new Date()),
+    { access: 'AK1', algorithm: 'SDK-HMAC-SHA256' },
+    'URN sent as %3A',
+  );
 });
 
 t.test('verification accepts what the Node SDK puts on the wire (HcClient over HTTP)', async (t) => {
@@ -191,12 +196,22 @@ t.test('verification accepts what the Node SDK puts on the wire (HcClient over H
     queryParams: { limit: 10, type: ['ROOT', 'INTERMEDIATE'], name: 'a b+c' },
   });
   await send({ method: 'POST', url: '/v1/private-certificates', contentType: 'application/json;charset=UTF-8', data: { a: 'é' } });
-  await send({ method: 'DELETE', url: '/v1/private-certificates/{id}', pathParams: { id: 'x' }, contentType: 'application/json', data: { k: 1 } });
+  await send({
+    method: 'DELETE',
+    url: '/v1/private-certificates/{id}',
+    pathParams: { id: 'x' },
+    contentType: 'application/json',
+    data: { k: 1 },
+  });
   await send({ method: 'POST', url: '/v1/raw', contentType: 'text/plain', data: 'hello' });
 
   t.equal(received.length, 4);
   for (const req of received) {
-    t.match(await verifySdkSignature(req, lookupSecret, new Date()), { access: 'AK1', algorithm: 'SDK-HMAC-SHA256' }, `${req.method} ${req.url}`);
+    t.match(
+      await verifySdkSignature(req, lookupSecret, new Date()),
+      { access: 'AK1', algorithm: 'SDK-HMAC-SHA256' },
+      `${req.method} ${req.url}`,
+    );
     t.comment(`${req.method} ${req.url} signs ${parseSdkAuthorization(String(req.headers.authorization)).signedHeaders.join(';')}`);
   }
   t.match(received[0].url, /\/pca:cn-north-4:[^?]*\?limit=10&type=INTERMEDIATE&type=ROOT&name=a%20b%2Bc$/, 'what the SDK sends');
@@ -205,14 +220,22 @@ t.test('verification accepts what the Node SDK puts on the wire (HcClient over H
   await assertRejected401(t, verifySdkSignature(received[0], lookupSecret, new Date(), { hostOverride: 'elsewhere' }));
   const proxied = { ...received[1], headers: { ...received[1].headers, host: 'internal:8080' } };
   const signedHost = String(received[1].headers.host);
-  t.match(await verifySdkSignature(proxied, lookupSecret, new Date(), { hostOverride: signedHost }), { access: 'AK1', algorithm: 'SDK-HMAC-SHA256' }, 'hostOverride');
+  t.match(
+    await verifySdkSignature(proxied, lookupSecret, new Date(), { hostOverride: signedHost }),
+    { access: 'AK1', algorithm: 'SDK-HMAC-SHA256' },
+    'hostOverride',
+  );
 });
 
 t.test('any change to a signed part gets 401', async (t) => {
   const original = signedPost();
   t.match(await verifySdkSignature(original, lookupSecret, NOW), { access: 'AK1', algorithm: 'SDK-HMAC-SHA256' }, 'the original verifies');
   const unsignedChange = { ...original, headers: { ...original.headers, 'user-agent': 'other' } };
-  t.match(await verifySdkSignature(unsignedChange, lookupSecret, NOW), { access: 'AK1', algorithm: 'SDK-HMAC-SHA256' }, 'unsigned headers may change');
+  t.match(
+    await verifySdkSignature(unsignedChange, lookupSecret, NOW),
+    { access: 'AK1', algorithm: 'SDK-HMAC-SHA256' },
+    'unsigned headers may change',
+  );
 
   const flipped = (body: Uint8Array) => body.map((byte, i) => (i === 3 ? byte ^ 1 : byte));
   const auth = String(original.headers.authorization);
@@ -234,7 +257,11 @@ t.test('any change to a signed part gets 401', async (t) => {
   const mismatch = await rejectionOf(verifySdkSignature(mutations.body, lookupSecret, NOW));
   t.match((mismatch as Error).message, /canonical request was:\nPOST\n\/v1\/private-certificate-authorities\/pca%3A/);
   t.notMatch((mismatch as Error).message, /SK1/, 'no secret in the message');
-  await assertRejected401(t, verifySdkSignature(original, async () => undefined, NOW), /unknown access key/);
+  await assertRejected401(
+    t,
+    verifySdkSignature(original, async () => undefined, NOW),
+    /unknown access key/,
+  );
 });
 
 t.test('X-Sdk-Date: present, well-formed, signed, within 15 minutes', async (t) => {
@@ -242,7 +269,11 @@ t.test('X-Sdk-Date: present, well-formed, signed, within 15 minutes', async (t) 
   const signedAt = (offsetMs: number) =>
     signedPost({ headers: { host: 'h', 'x-sdk-date': formatSdkDate(new Date(NOW.getTime() + offsetMs)) } });
   for (const offset of [-15 * minute, 15 * minute, -(14 * minute + 59_000)]) {
-    t.match(await verifySdkSignature(signedAt(offset), lookupSecret, NOW), { access: 'AK1', algorithm: 'SDK-HMAC-SHA256' }, `${offset / minute} min`);
+    t.match(
+      await verifySdkSignature(signedAt(offset), lookupSecret, NOW),
+      { access: 'AK1', algorithm: 'SDK-HMAC-SHA256' },
+      `${offset / minute} min`,
+    );
   }
   await assertRejected401(t, verifySdkSignature(signedAt(-16 * minute), lookupSecret, NOW), /15 minutes/);
   await assertRejected401(t, verifySdkSignature(signedAt(16 * minute), lookupSecret, NOW), /15 minutes/);
@@ -264,7 +295,11 @@ t.test('X-Sdk-Date: present, well-formed, signed, within 15 minutes', async (t) 
 t.test('malformed Authorization headers get 401', async (t) => {
   const good = String(signedPost().headers.authorization);
   const signature = good.slice(-64);
-  t.same(parseSdkAuthorization(good.replaceAll(', ', ',')).signedHeaders, ['content-type', 'host', 'x-domain-id', 'x-sdk-date'], 'spaces optional');
+  t.same(
+    parseSdkAuthorization(good.replaceAll(', ', ',')).signedHeaders,
+    ['content-type', 'host', 'x-domain-id', 'x-sdk-date'],
+    'spaces optional',
+  );
   const malformed = [
     '',
     'SDK-HMAC-SHA256',
@@ -282,10 +317,20 @@ t.test('malformed Authorization headers get 401', async (t) => {
     `${good}, Extra=1`,
   ];
   for (const authorization of malformed) {
-    await assertRejected401(t, verifySdkSignature({ ...signedPost(), headers: { ...signedPost().headers, authorization } }, lookupSecret, NOW));
+    await assertRejected401(
+      t,
+      verifySdkSignature({ ...signedPost(), headers: { ...signedPost().headers, authorization } }, lookupSecret, NOW),
+    );
   }
-  await assertRejected401(t, verifySdkSignature({ ...signedPost(), headers: { ...signedPost().headers, authorization: undefined } }, lookupSecret, NOW), /missing/);
-  await assertRejected401(t, verifySdkSignature({ ...signedPost(), headers: { ...signedPost().headers, authorization: [good, good] } }, lookupSecret, NOW));
+  await assertRejected401(
+    t,
+    verifySdkSignature({ ...signedPost(), headers: { ...signedPost().headers, authorization: undefined } }, lookupSecret, NOW),
+    /missing/,
+  );
+  await assertRejected401(
+    t,
+    verifySdkSignature({ ...signedPost(), headers: { ...signedPost().headers, authorization: [good, good] } }, lookupSecret, NOW),
+  );
 });
 
 t.test('X-Sdk-Content-Sha256', async (t) => {
@@ -293,13 +338,25 @@ t.test('X-Sdk-Content-Sha256', async (t) => {
     headers: { host: 'h', 'x-sdk-date': formatSdkDate(NOW), 'x-sdk-content-sha256': 'UNSIGNED-PAYLOAD' },
   });
   t.ok(canonicalRequest(unsigned, ['host']).endsWith('\nUNSIGNED-PAYLOAD'), 'the declared value is the payload hash');
-  t.match(await verifySdkSignature({ ...unsigned, body: bytes('anything') }, lookupSecret, NOW), { access: 'AK1', algorithm: 'SDK-HMAC-SHA256' }, 'UNSIGNED-PAYLOAD honoured');
+  t.match(
+    await verifySdkSignature({ ...unsigned, body: bytes('anything') }, lookupSecret, NOW),
+    { access: 'AK1', algorithm: 'SDK-HMAC-SHA256' },
+    'UNSIGNED-PAYLOAD honoured',
+  );
 
   const body = bytes('{"a":1}');
   const declared = createHash('sha256').update(body).digest('hex');
   const hashed = signedPost({ headers: { host: 'h', 'x-sdk-date': formatSdkDate(NOW), 'x-sdk-content-sha256': declared }, body });
-  t.match(await verifySdkSignature(hashed, lookupSecret, NOW), { access: 'AK1', algorithm: 'SDK-HMAC-SHA256' }, 'a true declared hash verifies');
-  await assertRejected401(t, verifySdkSignature({ ...hashed, body: bytes('{"a":2}') }, lookupSecret, NOW), /does not match the request body/);
+  t.match(
+    await verifySdkSignature(hashed, lookupSecret, NOW),
+    { access: 'AK1', algorithm: 'SDK-HMAC-SHA256' },
+    'a true declared hash verifies',
+  );
+  await assertRejected401(
+    t,
+    verifySdkSignature({ ...hashed, body: bytes('{"a":2}') }, lookupSecret, NOW),
+    /does not match the request body/,
+  );
 
   // Someone replaying a request signed without the header cannot swap its body by declaring the old hash.
   const plain = signedPost();
@@ -324,7 +381,31 @@ t.test('fuzz: mutated Authorization headers and URLs only ever give AppError 401
     return ((x ^ (x >>> 14)) >>> 0) / 2 ** 32;
   };
   const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)];
-  const alphabet = ['%', '%2', '%zz', '%3A', '+', '?', '&', '=', '/', ':', ';', ',', ' ', 'a', 'Z', '0', 'é', '\uD800', '\u0000', '\n', 'Access=', 'Signature=', 'f'];
+  const alphabet = [
+    '%',
+    '%2',
+    '%zz',
+    '%3A',
+    '+',
+    '?',
+    '&',
+    '=',
+    '/',
+    ':',
+    ';',
+    ',',
+    ' ',
+    'a',
+    'Z',
+    '0',
+    'é',
+    '\uD800',
+    '\u0000',
+    '\n',
+    'Access=',
+    'Signature=',
+    'f',
+  ];
   const mutate = (text: string) => {
     let out = text;
     for (let edits = 1 + Math.floor(random() * 3); edits > 0; edits--) {

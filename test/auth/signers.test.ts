@@ -41,7 +41,8 @@ async function createKey(body: object = {}): Promise<KeyPair> {
 function clientWith(credentials: object, region?: boolean, endpoint = base): SdkCall {
   let client = new HcClient(new DefaultHttpClient({}, [endpoint])).withEndpoints([endpoint]).withCredential(credentials as never);
   if (region) client = client.withRegion(new Region(REGION, [endpoint]));
-  return (options) => client.sendRequest({ pathParams: {}, queryParams: {}, headers: {}, ...options } as never) as Promise<Record<string, unknown>>;
+  return (options) =>
+    client.sendRequest({ pathParams: {}, queryParams: {}, headers: {}, ...options } as never) as Promise<Record<string, unknown>>;
 }
 
 /**
@@ -58,8 +59,15 @@ async function sendSigned(
   const query = new URLSearchParams(request.query ?? {}).toString().replace(/\+/g, '%20');
   const endpoint = `${base}${request.path}`;
   const headers: Record<string, string> = { ...(request.data && { 'content-type': 'application/json' }), ...request.headers };
-  const signed = signer.sign({ method: request.method, endpoint, headers, queryParams: request.query ?? {}, data: request.data }, credentials);
-  const sent = { url: query ? `${endpoint}?${query}` : endpoint, headers: { ...signed }, body: request.data && JSON.stringify(request.data) };
+  const signed = signer.sign(
+    { method: request.method, endpoint, headers, queryParams: request.query ?? {}, data: request.data },
+    credentials,
+  );
+  const sent = {
+    url: query ? `${endpoint}?${query}` : endpoint,
+    headers: { ...signed },
+    body: request.data && JSON.stringify(request.data),
+  };
   tamper(sent);
   return fetch(sent.url, { method: request.method, headers: sent.headers, body: sent.body });
 }
@@ -76,17 +84,35 @@ t.test("SDK-HMAC-SM3 reproduces the Go SDK's published vectors", async (t) => {
   const at = new Date('2006-01-02T15:04:05Z');
   const headers = { 'x-sdk-date': '20060102T150405Z', test_underscore: 'TEST_VALUE', host: 'example.huaweicloud.com' };
   const vectors: [SignedRequest, string][] = [
-    [{ method: 'GET', url: '/path?limit=1', headers, body: new Uint8Array() }, 'acdeecf8061419275127135b54532c2c20b683bf9bbb8a32bee021a8c40befd4'],
     [
-      { method: 'POST', url: '/path?key=value', headers: { ...headers, 'content-type': 'application/json' }, body: Buffer.from('{"Name":"test","Id":1}\n') },
+      { method: 'GET', url: '/path?limit=1', headers, body: new Uint8Array() },
+      'acdeecf8061419275127135b54532c2c20b683bf9bbb8a32bee021a8c40befd4',
+    ],
+    [
+      {
+        method: 'POST',
+        url: '/path?key=value',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body: Buffer.from('{"Name":"test","Id":1}\n'),
+      },
       '359e49285fe5a469f82b86fd761b1a4a7ee16e3181de7d643c53a30667cde508',
     ],
   ];
   for (const [request, signature] of vectors) {
     const authorization = `SDK-HMAC-SM3 Access=AccessKey, SignedHeaders=x-sdk-date, Signature=${signature}`;
-    t.match(await verifySdkSignature({ ...request, headers: { ...request.headers, authorization } }, async (ak) => secrets[ak], at), { access: 'AccessKey', algorithm: 'SDK-HMAC-SM3' });
+    t.match(await verifySdkSignature({ ...request, headers: { ...request.headers, authorization } }, async (ak) => secrets[ak], at), {
+      access: 'AccessKey',
+      algorithm: 'SDK-HMAC-SM3',
+    });
     const wrong = `${signature.slice(0, -1)}${signature.endsWith('0') ? '1' : '0'}`;
-    await t.rejects(verifySdkSignature({ ...request, headers: { ...request.headers, authorization: authorization.replace(signature, wrong) } }, async (ak) => secrets[ak], at), { statusCode: 401 } as never);
+    await t.rejects(
+      verifySdkSignature(
+        { ...request, headers: { ...request.headers, authorization: authorization.replace(signature, wrong) } },
+        async (ak) => secrets[ak],
+        at,
+      ),
+      { statusCode: 401 } as never,
+    );
   }
 });
 
@@ -104,12 +130,23 @@ t.test('every signer is accepted over HTTP, and a tampered request with each is 
     const sentAuthorization: string[] = [];
     await sendSigned(signer, key, post, undefined, (sent) => sentAuthorization.push(sent.headers.Authorization));
     t.match(sentAuthorization[0], new RegExp(`^${name} Access=${key.access}, `), `${name} is the scheme on the wire`);
-    await assert401(t, await sendSigned(signer, key, post, undefined, (sent) => (sent.body = sent.body!.replace('é', 'e'))), /does not match|signature mismatch/);
-    await assert401(t, await sendSigned(signer, key, post, undefined, (sent) => (sent.url = sent.url.replace('b%20c', 'b%20d'))), /signature mismatch/);
+    await assert401(
+      t,
+      await sendSigned(signer, key, post, undefined, (sent) => (sent.body = sent.body!.replace('é', 'e'))),
+      /does not match|signature mismatch/,
+    );
+    await assert401(
+      t,
+      await sendSigned(signer, key, post, undefined, (sent) => (sent.url = sent.url.replace('b%20c', 'b%20d'))),
+      /signature mismatch/,
+    );
     t.comment(`${name}: tampered body and query refused`);
   }
 
-  const viaSm3Header = await sendSigned(Sm3Signer as unknown as StaticSigner, key, { ...post, headers: { 'X-Sdk-Content-Sm3': 'UNSIGNED-PAYLOAD' } });
+  const viaSm3Header = await sendSigned(Sm3Signer as unknown as StaticSigner, key, {
+    ...post,
+    headers: { 'X-Sdk-Content-Sm3': 'UNSIGNED-PAYLOAD' },
+  });
   t.equal(viaSm3Header.status, 200, 'X-Sdk-Content-Sm3: UNSIGNED-PAYLOAD is the SM3 payload hash');
 
   const sm2 = await sendSigned(AKSKSigner as unknown as StaticSigner, key, post, undefined, (sent) => {
@@ -120,12 +157,26 @@ t.test('every signer is accepted over HTTP, and a tampered request with each is 
 
 t.test('a bodiless signed GET that signs content-type is accepted', async (t) => {
   const key = await createKey();
-  const get = { method: 'GET', path: '/v1/private-certificate-authorities', query: { limit: '5' }, headers: { 'content-type': 'application/json' } };
+  const get = {
+    method: 'GET',
+    path: '/v1/private-certificate-authorities',
+    query: { limit: '5' },
+    headers: { 'content-type': 'application/json' },
+  };
   let signedHeaders = '';
-  const response = await sendSigned(AKSKSigner as unknown as StaticSigner, key, get, undefined, (sent) => (signedHeaders = sent.headers.Authorization));
+  const response = await sendSigned(
+    AKSKSigner as unknown as StaticSigner,
+    key,
+    get,
+    undefined,
+    (sent) => (signedHeaders = sent.headers.Authorization),
+  );
   t.equal(response.status, 200, await response.text());
   t.match(signedHeaders, /SignedHeaders=content-type;host;x-sdk-date,/, 'content-type was signed');
-  await assert401(t, await sendSigned(AKSKSigner as unknown as StaticSigner, key, get, undefined, (sent) => (sent.headers['content-type'] = 'text/plain')));
+  await assert401(
+    t,
+    await sendSigned(AKSKSigner as unknown as StaticSigner, key, get, undefined, (sent) => (sent.headers['content-type'] = 'text/plain')),
+  );
 });
 
 t.test('project-level BasicCredentials: GET /v3/projects, then X-Project-Id; derived V11-HMAC-SHA256', async (t) => {
@@ -136,19 +187,40 @@ t.test('project-level BasicCredentials: GET /v3/projects, then X-Project-Id; der
   const sdk = clientWith(basic, true);
   const listed = await sdk({ method: 'GET', url: '/v1/private-certificate-authorities', queryParams: { limit: 1 } });
   t.equal(listed.httpStatusCode, 200, 'the SDK looked its project up and signed the call');
-  t.equal((basic.getPathParams() as { project_id?: string }).project_id, projectId, "the project the SDK found is the domain's in this region");
+  t.equal(
+    (basic.getPathParams() as { project_id?: string }).project_id,
+    projectId,
+    "the project the SDK found is the domain's in this region",
+  );
 
-  const projects = await clientWith(new GlobalCredentials().withAk(key.access).withSk(key.secret))({ method: 'GET', url: '/v3/projects', queryParams: { name: REGION } });
+  const projects = await clientWith(new GlobalCredentials().withAk(key.access).withSk(key.secret))({
+    method: 'GET',
+    url: '/v3/projects',
+    queryParams: { name: REGION },
+  });
   t.match(projects, { projects: [{ id: projectId, name: REGION, domain_id: TEST_DOMAIN, enabled: true }] });
-  const none = await clientWith(new GlobalCredentials().withAk(key.access).withSk(key.secret))({ method: 'GET', url: '/v3/projects', queryParams: { name: 'xx-other-1' } });
+  const none = await clientWith(new GlobalCredentials().withAk(key.access).withSk(key.secret))({
+    method: 'GET',
+    url: '/v3/projects',
+    queryParams: { name: 'xx-other-1' },
+  });
   t.same(none.projects, [], 'no project in another region');
 
-  const wrongProject = await sdkError(clientWith(new BasicCredentials().withAk(key.access).withSk(key.secret).withProjectId('0'.repeat(32)))({ method: 'GET', url: '/v1/private-certificate-authorities' }));
+  const wrongProject = await sdkError(
+    clientWith(new BasicCredentials().withAk(key.access).withSk(key.secret).withProjectId('0'.repeat(32)))({
+      method: 'GET',
+      url: '/v1/private-certificate-authorities',
+    }),
+  );
   t.match(wrongProject, { httpStatusCode: 401, errorCode: 'APIG.0303' }, 'X-Project-Id of another project is refused');
   t.match(wrongProject.errorMsg, /X-Project-Id/);
 
   // Derived auth: the SDK picks V11 for endpoints outside huaweicloud.com (its default predicate).
-  const derived = new BasicCredentials().withAk(key.access).withSk(key.secret).withProjectId(projectId).withDerivedPredicate((request) => BasicCredentials.getDefaultDerivedPredicate(request));
+  const derived = new BasicCredentials()
+    .withAk(key.access)
+    .withSk(key.secret)
+    .withProjectId(projectId)
+    .withDerivedPredicate((request) => BasicCredentials.getDefaultDerivedPredicate(request));
   derived.processDerivedAuthParams('ccm', REGION);
   const viaDerived = await clientWith(derived)({ method: 'POST', url: '/v1/auth/tokens', contentType: 'application/json', data: {} });
   t.type(viaDerived.token, 'string', 'a V11-HMAC-SHA256 request is accepted');
@@ -159,10 +231,41 @@ t.test('project-level BasicCredentials: GET /v3/projects, then X-Project-Id; der
   let authorization = '';
   await sendSigned(derivedSigner, key, request, derived, (sent) => (authorization = sent.headers.Authorization));
   t.match(authorization, new RegExp(`^V11-HMAC-SHA256 Credential=${key.access}/\\d{8}/${REGION}/ccm, SignedHeaders=`));
-  const tampered = (change: (authorization: string) => string) => (sent: { headers: Record<string, string> }) => (sent.headers.Authorization = change(sent.headers.Authorization));
-  await assert401(t, await sendSigned(derivedSigner, key, request, derived, tampered((a) => a.replace('/ccm,', '/kms,'))), /signature mismatch/);
-  await assert401(t, await sendSigned(derivedSigner, key, request, derived, tampered((a) => a.replace(`/${REGION}/`, '/xx-other-1/'))), /region/);
-  await assert401(t, await sendSigned(derivedSigner, key, request, derived, tampered((a) => a.replace(/\/(\d{8})\//, '/19990101/'))), /scope date/);
+  const tampered = (change: (authorization: string) => string) => (sent: { headers: Record<string, string> }) =>
+    (sent.headers.Authorization = change(sent.headers.Authorization));
+  await assert401(
+    t,
+    await sendSigned(
+      derivedSigner,
+      key,
+      request,
+      derived,
+      tampered((a) => a.replace('/ccm,', '/kms,')),
+    ),
+    /signature mismatch/,
+  );
+  await assert401(
+    t,
+    await sendSigned(
+      derivedSigner,
+      key,
+      request,
+      derived,
+      tampered((a) => a.replace(`/${REGION}/`, '/xx-other-1/')),
+    ),
+    /region/,
+  );
+  await assert401(
+    t,
+    await sendSigned(
+      derivedSigner,
+      key,
+      request,
+      derived,
+      tampered((a) => a.replace(/\/(\d{8})\//, '/19990101/')),
+    ),
+    /scope date/,
+  );
   await assert401(t, await sendSigned(derivedSigner, key, request, derived, (sent) => (sent.url += '?x=1')), /signature mismatch/);
 });
 
@@ -177,17 +280,38 @@ t.test('temporary access keys: X-Security-Token, bounded lifetime, the issuing k
       data: { auth: { identity: { methods: ['token'], token: duration === undefined ? {} : { duration_seconds: duration } } } },
     });
   const issued = (await issue(1800)).credential as { access: string; secret: string; securitytoken: string; expires_at: string };
-  t.match(issued, { access: /^[A-Z0-9]{20}$/, secret: /^[A-Za-z0-9]{40}$/, securitytoken: /\S{40,}/, expires_at: /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/ });
+  t.match(issued, {
+    access: /^[A-Z0-9]{20}$/,
+    secret: /^[A-Za-z0-9]{40}$/,
+    securitytoken: /\S{40,}/,
+    expires_at: /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/,
+  });
   t.equal(Date.parse(issued.expires_at), clock.now().getTime() + 1800_000, 'expires after duration_seconds');
-  t.equal(Date.parse(((await issue()).credential as { expires_at: string }).expires_at), clock.now().getTime() + 900_000, 'default 900 seconds');
+  t.equal(
+    Date.parse(((await issue()).credential as { expires_at: string }).expires_at),
+    clock.now().getTime() + 900_000,
+    'default 900 seconds',
+  );
   t.match(await sdkError(issue(899)), { httpStatusCode: 400 }, 'below 15 minutes refused');
   t.match(await sdkError(issue(86_401)), { httpStatusCode: 400 }, 'above 24 hours refused');
 
   const temporaryCredentials = new GlobalCredentials().withAk(issued.access).withSk(issued.secret).withSecurityToken(issued.securitytoken);
   const temporary = clientWith(temporaryCredentials);
-  t.equal((await temporary({ method: 'GET', url: '/v1/private-certificate-authorities' })).httpStatusCode, 200, 'the pair signs with X-Security-Token');
-  t.match(await sdkError(temporary({ method: 'GET', url: '/v1/private-certificates' })), { httpStatusCode: 403 }, "only the issuing key's actions");
-  t.match(await sdkError(temporary({ method: 'POST', url: '/v3.0/OS-CREDENTIAL/securitytokens', contentType: 'application/json', data: {} })), { httpStatusCode: 401 }, 'a temporary pair cannot issue another');
+  t.equal(
+    (await temporary({ method: 'GET', url: '/v1/private-certificate-authorities' })).httpStatusCode,
+    200,
+    'the pair signs with X-Security-Token',
+  );
+  t.match(
+    await sdkError(temporary({ method: 'GET', url: '/v1/private-certificates' })),
+    { httpStatusCode: 403 },
+    "only the issuing key's actions",
+  );
+  t.match(
+    await sdkError(temporary({ method: 'POST', url: '/v3.0/OS-CREDENTIAL/securitytokens', contentType: 'application/json', data: {} })),
+    { httpStatusCode: 401 },
+    'a temporary pair cannot issue another',
+  );
 
   // The SDK signs with the X-Sdk-Date it is given, so the server's (moved) clock judges only the token's expiry.
   const refusedWith = async (credentials: object, message: RegExp, what: string) => {
@@ -198,10 +322,26 @@ t.test('temporary access keys: X-Security-Token, bounded lifetime, the issuing k
   };
   const token = issued.securitytoken;
   const flipped = `${token.slice(0, -2)}${token.at(-2) === 'A' ? 'B' : 'A'}${token.at(-1)}`;
-  await refusedWith(new GlobalCredentials().withAk(issued.access).withSk(issued.secret).withSecurityToken(flipped), /not a security token/, 'a tampered token');
-  await refusedWith(new GlobalCredentials().withAk(issued.access).withSk(issued.secret), /unknown access key/, 'the pair without its token');
-  await refusedWith(new GlobalCredentials().withAk(limited.access).withSk(limited.secret).withSecurityToken(token), /another access key/, 'the token with another key');
-  await refusedWith(new GlobalCredentials().withAk(issued.access).withSk(limited.secret).withSecurityToken(token), /signature mismatch/, 'the wrong secret');
+  await refusedWith(
+    new GlobalCredentials().withAk(issued.access).withSk(issued.secret).withSecurityToken(flipped),
+    /not a security token/,
+    'a tampered token',
+  );
+  await refusedWith(
+    new GlobalCredentials().withAk(issued.access).withSk(issued.secret),
+    /unknown access key/,
+    'the pair without its token',
+  );
+  await refusedWith(
+    new GlobalCredentials().withAk(limited.access).withSk(limited.secret).withSecurityToken(token),
+    /another access key/,
+    'the token with another key',
+  );
+  await refusedWith(
+    new GlobalCredentials().withAk(issued.access).withSk(limited.secret).withSecurityToken(token),
+    /signature mismatch/,
+    'the wrong secret',
+  );
 
   clock.advance(1800_000);
   await refusedWith(temporaryCredentials, /expired/, 'an expired pair');
@@ -228,13 +368,21 @@ async function tamperingProxy(t: Test, tamper: (request: InTransit) => void): Pr
   const proxy = createServer(async (incoming, outgoing) => {
     const chunks: Buffer[] = [];
     for await (const chunk of incoming) chunks.push(chunk as Buffer);
-    const request: InTransit = { method: incoming.method!, path: incoming.url!, headers: { ...incoming.headers }, body: Buffer.concat(chunks) };
+    const request: InTransit = {
+      method: incoming.method!,
+      path: incoming.url!,
+      headers: { ...incoming.headers },
+      body: Buffer.concat(chunks),
+    };
     tamper(request);
     if (request.body.length > 0) request.headers['content-length'] = String(request.body.length);
-    const forwarded = httpRequest({ host: target.hostname, port: target.port, method: request.method, path: request.path, headers: request.headers }, (answer) => {
-      outgoing.writeHead(answer.statusCode!, answer.headers);
-      answer.pipe(outgoing);
-    });
+    const forwarded = httpRequest(
+      { host: target.hostname, port: target.port, method: request.method, path: request.path, headers: request.headers },
+      (answer) => {
+        outgoing.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(outgoing);
+      },
+    );
     forwarded.end(request.body);
   });
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
@@ -247,26 +395,54 @@ t.test('every credential kind: a request tampered in transit is refused, the sam
   const key = await createKey({ description: 'in-transit' });
   const issuer = clientWith(new GlobalCredentials().withAk(key.access).withSk(key.secret));
   const issued = (
-    await issuer({ method: 'POST', url: '/v3.0/OS-CREDENTIAL/securitytokens', contentType: 'application/json', data: { auth: { identity: { methods: ['token'], token: {} } } } })
+    await issuer({
+      method: 'POST',
+      url: '/v3.0/OS-CREDENTIAL/securitytokens',
+      contentType: 'application/json',
+      data: { auth: { identity: { methods: ['token'], token: {} } } },
+    })
   ).credential as { access: string; secret: string; securitytoken: string };
   const projectId = projectIdOf(TEST_DOMAIN, REGION);
   const derived = () => {
-    const credentials = new BasicCredentials().withAk(key.access).withSk(key.secret).withProjectId(projectId).withDerivedPredicate(() => true);
+    const credentials = new BasicCredentials()
+      .withAk(key.access)
+      .withSk(key.secret)
+      .withProjectId(projectId)
+      .withDerivedPredicate(() => true);
     credentials.processDerivedAuthParams('ccm', REGION);
     return credentials;
   };
   const kinds: [string, () => object][] = [
     ['GlobalCredentials (SDK-HMAC-SHA256)', () => new GlobalCredentials().withAk(key.access).withSk(key.secret)],
-    ['project-level BasicCredentials (X-Project-Id)', () => new BasicCredentials().withAk(key.access).withSk(key.secret).withProjectId(projectId)],
+    [
+      'project-level BasicCredentials (X-Project-Id)',
+      () => new BasicCredentials().withAk(key.access).withSk(key.secret).withProjectId(projectId),
+    ],
     ['derived BasicCredentials (V11-HMAC-SHA256)', derived],
-    ['temporary GlobalCredentials (X-Security-Token)', () => new GlobalCredentials().withAk(issued.access).withSk(issued.secret).withSecurityToken(issued.securitytoken)],
+    [
+      'temporary GlobalCredentials (X-Security-Token)',
+      () => new GlobalCredentials().withAk(issued.access).withSk(issued.secret).withSecurityToken(issued.securitytoken),
+    ],
   ];
-  const count = { method: 'POST', url: '/v1/private-certificate-authorities/resource-instances/count', queryParams: { sdk: 'a b' }, contentType: 'application/json', data: { tags: [] } };
+  const count = {
+    method: 'POST',
+    url: '/v1/private-certificate-authorities/resource-instances/count',
+    queryParams: { sdk: 'a b' },
+    contentType: 'application/json',
+    data: { tags: [] },
+  };
   const tampers: [string, (request: InTransit) => void][] = [
     ['body', (request) => (request.body = Buffer.from(request.body.toString().replace('[]', '[ ]')))],
     ['query', (request) => (request.path = request.path.replace('sdk=a%20b', 'sdk=a%20c'))],
     ['path', (request) => (request.path = request.path.replace('/count', '/filter'))],
-    ['X-Sdk-Date', (request) => (request.headers['x-sdk-date'] = String(request.headers['x-sdk-date']).replace(/\d\dZ$/, (s) => `${`${(Number(s.slice(0, 2)) + 1) % 60}`.padStart(2, '0')}Z`))],
+    [
+      'X-Sdk-Date',
+      (request) =>
+        (request.headers['x-sdk-date'] = String(request.headers['x-sdk-date']).replace(
+          /\d\dZ$/,
+          (s) => `${`${(Number(s.slice(0, 2)) + 1) % 60}`.padStart(2, '0')}Z`,
+        )),
+    ],
   ];
   for (const [name, credentials] of kinds) {
     const untouched = await clientWith(credentials(), false, await tamperingProxy(t, () => {}))(count);
@@ -283,8 +459,20 @@ t.test('every credential kind: a request tampered in transit is refused, the sam
   // The same request as the first issuance, perhaps within the same second of X-Sdk-Date: a signed header of its own
   // keeps the replay cache from taking it for a replay.
   const otherToken = (
-    await issuer({ method: 'POST', url: '/v3.0/OS-CREDENTIAL/securitytokens', headers: { 'X-Test-Call': 'second' }, contentType: 'application/json', data: { auth: { identity: { methods: ['token'], token: {} } } } })
+    await issuer({
+      method: 'POST',
+      url: '/v3.0/OS-CREDENTIAL/securitytokens',
+      headers: { 'X-Test-Call': 'second' },
+      contentType: 'application/json',
+      data: { auth: { identity: { methods: ['token'], token: {} } } },
+    })
   ).credential as { securitytoken: string };
-  const swappedToken = await sdkError(clientWith(kinds[3][1](), false, await tamperingProxy(t, (request) => (request.headers['x-security-token'] = otherToken.securitytoken)))(count));
+  const swappedToken = await sdkError(
+    clientWith(
+      kinds[3][1](),
+      false,
+      await tamperingProxy(t, (request) => (request.headers['x-security-token'] = otherToken.securitytoken)),
+    )(count),
+  );
   t.match(swappedToken, { httpStatusCode: 401 }, 'temporary: X-Security-Token swapped in transit refused');
 });

@@ -29,7 +29,9 @@ export class Sm3Signer extends AKSKSigner {
     return createHmac('sm3', secret!).update(text).digest('hex');
   }
   static override buildPayloadHash(request: { headers: Record<string, string>; data?: unknown }) {
-    return request.headers[Sm3Signer.HeaderContentSha256] ?? (request.data ? sm3Hex(JSON.stringify(request.data)) : Sm3Signer.EMPTY_BODY_SHA256);
+    return (
+      request.headers[Sm3Signer.HeaderContentSha256] ?? (request.data ? sm3Hex(JSON.stringify(request.data)) : Sm3Signer.EMPTY_BODY_SHA256)
+    );
   }
 }
 
@@ -37,7 +39,10 @@ export class Sm3Signer extends AKSKSigner {
 export function ecdsaSignerFor(key: KeyPair): StaticSigner {
   const d = derivedPrivateScalar('SDK-ECDSA-P256-SHA256', key.access, key.secret);
   // PKCS#8 of an EC P-256 key with only its scalar (ECDSA signing needs no public point).
-  const pkcs8 = Buffer.concat([Buffer.from('3041020100301306072a8648ce3d020106082a8648ce3d030107042730250201010420', 'hex'), Buffer.from(d.toString(16).padStart(64, '0'), 'hex')]);
+  const pkcs8 = Buffer.concat([
+    Buffer.from('3041020100301306072a8648ce3d020106082a8648ce3d030107042730250201010420', 'hex'),
+    Buffer.from(d.toString(16).padStart(64, '0'), 'hex'),
+  ]);
   const privateKey = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
   return class extends AKSKSigner {
     static override SDK_SIGNING_ALGORITHM = 'SDK-ECDSA-P256-SHA256';

@@ -19,7 +19,11 @@ const db = harness.database.prisma;
 const { hooks, settlement, records } = harness.app.services.billing;
 
 /** One hook call in its own transaction, as the CA service makes it. */
-async function hook(name: 'startBillableUsage' | 'startPendingDeletion' | 'endPendingDeletionByRestore' | 'endUsage', ca: BillableCa, at: string) {
+async function hook(
+  name: 'startBillableUsage' | 'startPendingDeletion' | 'endPendingDeletionByRestore' | 'endUsage',
+  ca: BillableCa,
+  at: string,
+) {
   await db.$transaction((tx) => hooks[name](tx, ca, utc(at)));
 }
 
@@ -39,7 +43,10 @@ async function durationRecords(caId: string) {
 t.test('price catalog: exact decimals, per-second price, tiers; bad values refused', async (t) => {
   const catalog = loadPriceCatalog(BILLING_ENV);
   t.equal(catalog.caPricePerSecond, '0.001');
-  t.same(catalog.certificateTiers, [{ upTo: 600, unitPrice: '0.05' }, { upTo: null, unitPrice: '0.03' }]);
+  t.same(catalog.certificateTiers, [
+    { upTo: 600, unitPrice: '0.05' },
+    { upTo: null, unitPrice: '0.03' },
+  ]);
   t.equal(certificateUnitPrice(catalog.certificateTiers, 600), '0.05');
   t.equal(certificateUnitPrice(catalog.certificateTiers, 601), '0.03');
   t.equal(loadPriceCatalog({}).currency, 'CNY');
@@ -61,7 +68,12 @@ t.test('scenario 5: pay-per-use root 10:00, disabled 12:30, deleted 13:15:30; 1,
     await Promise.all(
       certificateIds.slice(batch, batch + 50).map((id, index) =>
         db.$transaction((tx) =>
-          hooks.recordCertificateIssue(tx, { domainId: TEST_DOMAIN, resourceId: id, issuerCaId: sub.id, at: new Date(utc('2026-01-05T10:30:00').getTime() + (batch + index) * 1000) }),
+          hooks.recordCertificateIssue(tx, {
+            domainId: TEST_DOMAIN,
+            resourceId: id,
+            issuerCaId: sub.id,
+            at: new Date(utc('2026-01-05T10:30:00').getTime() + (batch + index) * 1000),
+          }),
         ),
       ),
     );
@@ -80,7 +92,13 @@ t.test('scenario 5: pay-per-use root 10:00, disabled 12:30, deleted 13:15:30; 1,
   const concurrent = await Promise.all([settlement.settle(clock.now()), settlement.settle(clock.now())]);
   t.equal(concurrent[0].recordsCreated + concurrent[1].recordsCreated, 0, 'two concurrent runs add nothing');
 
-  const hour = (h: string, seconds: number, amount: string, start = `2026-01-05T${h}:00:00.000Z`, end?: string) => ({ h, seconds, amount, start, end });
+  const hour = (h: string, seconds: number, amount: string, start = `2026-01-05T${h}:00:00.000Z`, end?: string) => ({
+    h,
+    seconds,
+    amount,
+    start,
+    end,
+  });
   const expectHours = (caId: string, expected: ReturnType<typeof hour>[]) =>
     expected.map((e) => ({
       key: `CA_DURATION:${caId}:2026-01-05T${e.h}:00:00.000Z`,
@@ -93,12 +111,23 @@ t.test('scenario 5: pay-per-use root 10:00, disabled 12:30, deleted 13:15:30; 1,
     }));
   t.same(
     await durationRecords(root.id),
-    expectHours(root.id, [hour('10', 3600, '3.6'), hour('11', 3600, '3.6'), hour('12', 3600, '3.6'), hour('13', 930, '0.93', undefined, '2026-01-05T13:15:30.000Z')]),
+    expectHours(root.id, [
+      hour('10', 3600, '3.6'),
+      hour('11', 3600, '3.6'),
+      hour('12', 3600, '3.6'),
+      hour('13', 930, '0.93', undefined, '2026-01-05T13:15:30.000Z'),
+    ]),
     'root: billed while disabled, not while pending deletion',
   );
   t.same(
     await durationRecords(sub.id),
-    expectHours(sub.id, [hour('10', 2400, '2.4', '2026-01-05T10:20:00.000Z'), hour('11', 3600, '3.6'), hour('12', 3600, '3.6'), hour('13', 3600, '3.6'), hour('14', 3600, '3.6')]),
+    expectHours(sub.id, [
+      hour('10', 2400, '2.4', '2026-01-05T10:20:00.000Z'),
+      hour('11', 3600, '3.6'),
+      hour('12', 3600, '3.6'),
+      hour('13', 3600, '3.6'),
+      hour('14', 3600, '3.6'),
+    ]),
     'subordinate: from activation',
   );
 
@@ -111,7 +140,10 @@ t.test('scenario 5: pay-per-use root 10:00, disabled 12:30, deleted 13:15:30; 1,
   t.ok(issues.every((record) => record.amount.equals(record.unitPrice) && Number(record.usageAmount) === 1 && record.chargingMode === 1));
   t.equal((await db.certificateAuthority.findUniqueOrThrow({ where: { id: sub.id } })).freeQuota, 0, 'free quota used up');
 
-  const summary = await records.summary({ domainId: TEST_DOMAIN, actor: 'test', requestId: 'r' }, { startTime: utc('2026-01-05T00:00:00').getTime(), endTime: utc('2026-01-06T00:00:00').getTime() });
+  const summary = await records.summary(
+    { domainId: TEST_DOMAIN, actor: 'test', requestId: 'r' },
+    { startTime: utc('2026-01-05T00:00:00').getTime(), endTime: utc('2026-01-06T00:00:00').getTime() },
+  );
   t.same(summary, {
     start_time: utc('2026-01-05T00:00:00').getTime(),
     end_time: utc('2026-01-06T00:00:00').getTime(),
@@ -170,7 +202,10 @@ t.test('removal after pending deletion: the wait is never billed; prepaid and PE
   await hook('endPendingDeletionByRestore', pending, '2026-01-07T11:00:00');
   clock.set(utc('2026-01-07T16:00:00'));
   await settlement.settle(clock.now());
-  t.same((await durationRecords(removed.id)).map((r) => r.seconds), [1800]);
+  t.same(
+    (await durationRecords(removed.id)).map((r) => r.seconds),
+    [1800],
+  );
   t.equal(await db.caUsagePeriod.count({ where: { caId: { in: [prepaid.id, pending.id] } } }), 0);
   t.equal(await db.billingRecord.count({ where: { domainId: 'removed-domain' } }), 1);
 });
@@ -178,12 +213,24 @@ t.test('removal after pending deletion: the wait is never billed; prepaid and PE
 t.test('prepaid order: one CA_PREPAID record covering the purchased period; prepaid_until and days left', async (t) => {
   const ca = await insertCa(db, OTHER_DOMAIN, { chargingMode: 0, status: 'PENDING' });
   const at = utc('2026-01-31T08:00:00');
-  const { periodEnd } = await db.$transaction((tx) => hooks.recordPrepaidOrder(tx, { caId: ca.id, domainId: OTHER_DOMAIN, periodType: 3, periodNum: 2, at }));
+  const { periodEnd } = await db.$transaction((tx) =>
+    hooks.recordPrepaidOrder(tx, { caId: ca.id, domainId: OTHER_DOMAIN, periodType: 3, periodNum: 2, at }),
+  );
   t.equal(periodEnd.toISOString(), '2028-01-31T08:00:00.000Z');
   const record = await db.billingRecord.findUniqueOrThrow({ where: { uniqueKey: `CA_PREPAID:${ca.id}` } });
   t.match(
     { ...record, unitPrice: record.unitPrice.toFixed(), amount: record.amount.toFixed() },
-    { resourceType: 'CA', chargingMode: 0, usageType: 'CA_PREPAID', usageStart: at, usageEnd: periodEnd, usageAmount: 2n, unitPrice: '20000', amount: '40000', currency: 'CNY' },
+    {
+      resourceType: 'CA',
+      chargingMode: 0,
+      usageType: 'CA_PREPAID',
+      usageStart: at,
+      usageEnd: periodEnd,
+      usageAmount: 2n,
+      unitPrice: '20000',
+      amount: '40000',
+      currency: 'CNY',
+    },
   );
   const stored = await db.certificateAuthority.findUniqueOrThrow({ where: { id: ca.id } });
   t.same(stored.prepaidUntil, periodEnd);
@@ -201,20 +248,56 @@ t.test('prepaid order: one CA_PREPAID record covering the purchased period; prep
 
 t.test('GET /v1/billing-records: filters, order, paging, CSV, summary, access', async (t) => {
   const auth = harness.auth();
-  const get = (url: string, headers: Record<string, string> = {}) => harness.app.inject({ method: 'GET', url, headers: { ...auth, ...headers } });
+  const get = (url: string, headers: Record<string, string> = {}) =>
+    harness.app.inject({ method: 'GET', url, headers: { ...auth, ...headers } });
   const all = (await get('/v1/billing-records?limit=1000')).json() as { total: number; records: Record<string, unknown>[] };
   t.equal(all.total, 1009);
   t.equal(all.records.length, 1000);
-  const sorted = [...all.records].sort((a, b) => Number(a.usage_start) - Number(b.usage_start) || String(a.record_id).localeCompare(String(b.record_id)));
-  t.same(all.records.map((r) => r.record_id), sorted.map((r) => r.record_id), 'ordered by usage_start then record_id');
-  t.same(Object.keys(all.records[0]!).sort(), ['amount', 'charging_mode', 'create_time', 'currency', 'domain_id', 'record_id', 'resource_id', 'resource_type', 'unit_price', 'usage_amount', 'usage_end', 'usage_start', 'usage_type']);
-  t.ok(all.records.every((r) => typeof r.amount === 'string' && typeof r.unit_price === 'string'), 'amounts are strings');
+  const sorted = [...all.records].sort(
+    (a, b) => Number(a.usage_start) - Number(b.usage_start) || String(a.record_id).localeCompare(String(b.record_id)),
+  );
+  t.same(
+    all.records.map((r) => r.record_id),
+    sorted.map((r) => r.record_id),
+    'ordered by usage_start then record_id',
+  );
+  t.same(Object.keys(all.records[0]!).sort(), [
+    'amount',
+    'charging_mode',
+    'create_time',
+    'currency',
+    'domain_id',
+    'record_id',
+    'resource_id',
+    'resource_type',
+    'unit_price',
+    'usage_amount',
+    'usage_end',
+    'usage_start',
+    'usage_type',
+  ]);
+  t.ok(
+    all.records.every((r) => typeof r.amount === 'string' && typeof r.unit_price === 'string'),
+    'amounts are strings',
+  );
 
   const cas = (await get('/v1/billing-records?resource_type=CA&limit=100')).json() as typeof all;
   t.equal(cas.total, 9);
-  t.same(cas.records[0], { ...cas.records[0], usage_type: 'CA_DURATION', usage_start: utc('2026-01-05T10:00:00').getTime(), usage_amount: 3600, unit_price: '0.001', amount: '3.6', charging_mode: 1, domain_id: TEST_DOMAIN });
+  t.same(cas.records[0], {
+    ...cas.records[0],
+    usage_type: 'CA_DURATION',
+    usage_start: utc('2026-01-05T10:00:00').getTime(),
+    usage_amount: 3600,
+    unit_price: '0.001',
+    amount: '3.6',
+    charging_mode: 1,
+    domain_id: TEST_DOMAIN,
+  });
   const page = (await get('/v1/billing-records?resource_type=CA&limit=3&offset=3')).json() as typeof all;
-  t.same(page.records.map((r) => r.record_id), cas.records.slice(3, 6).map((r) => r.record_id));
+  t.same(
+    page.records.map((r) => r.record_id),
+    cas.records.slice(3, 6).map((r) => r.record_id),
+  );
   t.equal(page.total, 9);
   const countOnly = (await get('/v1/billing-records?limit=0')).json() as typeof all;
   t.same(countOnly, { total: 1009, records: [] });
@@ -222,7 +305,11 @@ t.test('GET /v1/billing-records: filters, order, paging, CSV, summary, access', 
   const rootId = cas.records[0]!.resource_id as string;
   const oneCa = (await get(`/v1/billing-records?resource_id=${rootId}`)).json() as typeof all;
   t.equal(oneCa.total, 4);
-  const window = (await get(`/v1/billing-records?resource_type=CA&start_time=${utc('2026-01-05T11:00:00').getTime()}&end_time=${utc('2026-01-05T13:00:00').getTime()}`)).json() as typeof all;
+  const window = (
+    await get(
+      `/v1/billing-records?resource_type=CA&start_time=${utc('2026-01-05T11:00:00').getTime()}&end_time=${utc('2026-01-05T13:00:00').getTime()}`,
+    )
+  ).json() as typeof all;
   t.equal(window.total, 4, 'start_time <= usage_start < end_time: hours 11 and 12 of two CAs');
   t.equal(((await get('/v1/billing-records?charging_mode=0')).json() as typeof all).total, 0, 'the prepaid record is in another domain');
   t.equal(((await get('/v1/billing-records?charging_mode=0', harness.auth(OTHER_DOMAIN))).json() as typeof all).total, 1);
@@ -231,22 +318,37 @@ t.test('GET /v1/billing-records: filters, order, paging, CSV, summary, access', 
   t.equal(csv.statusCode, 200);
   t.match(csv.headers['content-type'], /^text\/csv/);
   const lines = csv.body.split('\r\n').filter(Boolean);
-  t.equal(lines[0], 'record_id,domain_id,resource_type,resource_id,charging_mode,usage_type,usage_start,usage_end,usage_amount,unit_price,amount,currency,create_time');
+  t.equal(
+    lines[0],
+    'record_id,domain_id,resource_type,resource_id,charging_mode,usage_type,usage_start,usage_end,usage_amount,unit_price,amount,currency,create_time',
+  );
   t.equal(lines.length, 1001, 'header + every certificate record, no paging');
   const cents = lines.slice(1).reduce((sum, line) => sum + Math.round(Number(line.split(',')[10]) * 100), 0);
   t.equal(cents, 3700, 'the CSV amounts add up to 37.00');
   const firstJson = ((await get('/v1/billing-records?resource_type=CERTIFICATE&limit=1')).json() as typeof all).records[0]!;
   t.equal(lines[1], Object.values(firstJson).join(','), 'a CSV line carries the JSON fields in order');
 
-  const summary = await get(`/v1/billing-records/summary?start_time=${utc('2026-01-05T00:00:00').getTime()}&end_time=${utc('2026-01-06T00:00:00').getTime()}`);
+  const summary = await get(
+    `/v1/billing-records/summary?start_time=${utc('2026-01-05T00:00:00').getTime()}&end_time=${utc('2026-01-06T00:00:00').getTime()}`,
+  );
   t.equal(summary.statusCode, 200);
   t.equal((summary.json() as { total_amount: string }).total_amount, '65.53');
-  t.same((await get('/v1/billing-records/summary', harness.auth('empty-domain'))).json(), { start_time: null, end_time: null, currency: 'CNY', total_amount: '0', totals: [] });
+  t.same((await get('/v1/billing-records/summary', harness.auth('empty-domain'))).json(), {
+    start_time: null,
+    end_time: null,
+    currency: 'CNY',
+    total_amount: '0',
+    totals: [],
+  });
 
   t.equal((await get('/v1/billing-records?resource_type=NOPE')).json().error_code, 'PCA.00020001');
   t.equal((await get('/v1/billing-records?limit=1001')).statusCode, 400);
   t.equal((await get('/v1/billing-records?start_time=5&end_time=4')).statusCode, 400);
-  const forbidden = await harness.app.inject({ method: 'GET', url: '/v1/billing-records', headers: { authorization: `Bearer ${harness.tokenWith(['pca:ca:list'])}` } });
+  const forbidden = await harness.app.inject({
+    method: 'GET',
+    url: '/v1/billing-records',
+    headers: { authorization: `Bearer ${harness.tokenWith(['pca:ca:list'])}` },
+  });
   t.equal(forbidden.statusCode, 403);
   t.equal((await harness.app.inject({ method: 'GET', url: '/v1/billing-records' })).statusCode, 401);
   const post = await harness.app.inject({ method: 'POST', url: '/v1/billing-records', headers: auth, payload: {} });

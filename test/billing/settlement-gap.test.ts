@@ -21,14 +21,21 @@ t.teardown(() => harness.close());
 const db = harness.database.prisma;
 const { hooks, settlement } = harness.app.services.billing;
 
-async function hook(name: 'startBillableUsage' | 'startPendingDeletion' | 'endPendingDeletionByRestore' | 'endUsage', ca: BillableCa, at: Date) {
+async function hook(
+  name: 'startBillableUsage' | 'startPendingDeletion' | 'endPendingDeletionByRestore' | 'endUsage',
+  ca: BillableCa,
+  at: Date,
+) {
   await db.$transaction((tx) => hooks[name](tx, ca, at));
 }
 
 async function runJob() {
   const warningsBefore = harness.logs.records().filter((line) => line.level === 40).length;
   const result = (await harness.app.jobRunner.runOnce('billing-settlement')) as Record<string, number>;
-  const warnings = harness.logs.records().filter((line) => line.level === 40).slice(warningsBefore);
+  const warnings = harness.logs
+    .records()
+    .filter((line) => line.level === 40)
+    .slice(warningsBefore);
   const scrape = await harness.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
   const gauge = Number(/^pca_billing_settlement_lag_seconds (\S+)$/m.exec(scrape.body)?.[1]);
   return { result, warnings, gauge };
@@ -39,7 +46,11 @@ async function hours(t: Test, caId: string) {
   const rows = await db.billingRecord.findMany({ where: { resourceId: caId, usageType: 'CA_DURATION' }, orderBy: { uniqueKey: 'asc' } });
   const keys = rows.map((row) => row.uniqueKey);
   t.equal(new Set(keys).size, keys.length, 'no hour billed twice');
-  return rows.map((row) => ({ hour: Date.parse(row.uniqueKey.slice(-24)), seconds: Number(row.usageAmount), start: row.usageStart.getTime() }));
+  return rows.map((row) => ({
+    hour: Date.parse(row.uniqueKey.slice(-24)),
+    seconds: Number(row.usageAmount),
+    start: row.usageStart.getTime(),
+  }));
 }
 
 const start = utc('2026-03-01T10:00:00');
@@ -66,11 +77,22 @@ t.test('the job stops for 8 days: the next run bills each of the 192 missed hour
   t.match(late.warnings[0], { job: 'billing-settlement', maxLagSeconds: 691200, casOverADayBehind: 2, msg: /8\.0 days behind for 2 CA/ });
   const billed = await hours(t, steady.id);
   t.equal(billed.length, 193);
-  t.ok(billed.every((hour, i) => hour.hour === start.getTime() + i * HOUR && hour.seconds === 3600), 'contiguous full hours from 10:00');
+  t.ok(
+    billed.every((hour, i) => hour.hour === start.getTime() + i * HOUR && hour.seconds === 3600),
+    'contiguous full hours from 10:00',
+  );
 
   const again = await runJob();
-  t.same([again.result.recordsCreated, again.result.chunks, again.warnings.length, again.gauge], [0, 0, 0, 0], 'a rerun adds nothing, and reports no lag');
-  t.equal(await db.caSettlement.count({ where: { caId: { in: [steady.id, waited.id] }, settledUntil: utc('2026-03-09T11:00:00') } }), 2, 'watermarks at the settled hour');
+  t.same(
+    [again.result.recordsCreated, again.result.chunks, again.warnings.length, again.gauge],
+    [0, 0, 0, 0],
+    'a rerun adds nothing, and reports no lag',
+  );
+  t.equal(
+    await db.caSettlement.count({ where: { caId: { in: [steady.id, waited.id] }, settledUntil: utc('2026-03-09T11:00:00') } }),
+    2,
+    'watermarks at the settled hour',
+  );
 });
 
 t.test('40 days stopped, with a deletion and a restore inside the gap: every second billed once, in 6 chunks per CA', async (t) => {
@@ -89,10 +111,18 @@ t.test('40 days stopped, with a deletion and a restore inside the gap: every sec
   for (const ca of [steady, waited]) {
     const billed = await hours(t, ca.id);
     const firstStart = ca === steady ? start.getTime() : start.getTime() + 30 * 60_000;
-    t.equal(billed.reduce((sum, hour) => sum + hour.seconds, 0), (utc('2026-04-18T11:00:00').getTime() - firstStart) / 1000, `${ca === steady ? 'steady' : 'restored'} CA: every second up to the settled hour, once`);
+    t.equal(
+      billed.reduce((sum, hour) => sum + hour.seconds, 0),
+      (utc('2026-04-18T11:00:00').getTime() - firstStart) / 1000,
+      `${ca === steady ? 'steady' : 'restored'} CA: every second up to the settled hour, once`,
+    );
   }
   const restored = (await hours(t, waited.id)).find((hour) => hour.hour === utc('2026-03-29T18:00:00').getTime());
-  t.same(restored && [restored.seconds, restored.start], [17 * 86400 + 2.5 * 3600 + 15 * 60, utc('2026-03-12T16:15:00').getTime()], 'the wait, begun 17 days and 2 chunks earlier, is billed in the restore hour');
+  t.same(
+    restored && [restored.seconds, restored.start],
+    [17 * 86400 + 2.5 * 3600 + 15 * 60, utc('2026-03-12T16:15:00').getTime()],
+    'the wait, begun 17 days and 2 chunks earlier, is billed in the restore hour',
+  );
   const rerun = await runJob();
   t.same([rerun.result.recordsCreated, rerun.result.chunks], [0, 0]);
 });
@@ -115,9 +145,13 @@ t.test('migration backfill: resume where the 7-day settlement stopped, or earlie
   await db.billingRecord.deleteMany({ where: { resourceId: unsettled.id } });
 
   // Replay the migration on this database, as if it ran now over those records.
-  const sql = await readFile(new URL('../../prisma/migrations/20261202145439_billing_settlement_watermark/migration.sql', import.meta.url), 'utf8');
+  const sql = await readFile(
+    new URL('../../prisma/migrations/20261202145439_billing_settlement_watermark/migration.sql', import.meta.url),
+    'utf8',
+  );
   await db.$executeRawUnsafe('DROP TABLE ca_settlements');
-  for (const statement of sql.split(/;\s*\n/).filter((text) => /\S/.test(text.replace(/--.*$/gm, '')))) await db.$executeRawUnsafe(statement);
+  for (const statement of sql.split(/;\s*\n/).filter((text) => /\S/.test(text.replace(/--.*$/gm, ''))))
+    await db.$executeRawUnsafe(statement);
   const watermarks = new Map((await db.caSettlement.findMany()).map((row) => [row.caId, row.settledUntil.toISOString()]));
   t.equal(watermarks.get(complete.id), '2026-05-10T12:00:00.000Z');
   t.equal(watermarks.get(missed.id), '2026-05-10T10:00:00.000Z', 'after its own newest record');
@@ -129,7 +163,12 @@ t.test('migration backfill: resume where the 7-day settlement stopped, or earlie
   const { result, warnings } = await runJob();
   t.equal(warnings.length, 0, 'no CA a day behind');
   t.equal(result.maxLagSeconds, 3 * 3600, 'the furthest behind: the missed CA, 3 hours');
-  const billed = await db.billingRecord.groupBy({ by: ['resourceId'], where: { resourceId: { in: [complete.id, missed.id, pending.id, unsettled.id] } }, _sum: { usageAmount: true }, _count: true });
+  const billed = await db.billingRecord.groupBy({
+    by: ['resourceId'],
+    where: { resourceId: { in: [complete.id, missed.id, pending.id, unsettled.id] } },
+    _sum: { usageAmount: true },
+    _count: true,
+  });
   const byCa = new Map(billed.map((row) => [row.resourceId, [row._count, Number(row._sum.usageAmount)]]));
   t.same(byCa.get(complete.id), [5, 4 * 3600 + 40 * 60]);
   t.same(byCa.get(missed.id), [5, 5 * 3600], 'its missed hours billed');

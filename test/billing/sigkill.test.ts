@@ -25,7 +25,9 @@ t.test('SIGKILL during a burst of issuances: certificates and CERT_ISSUE records
   const sub = await seedCa(harness, { commonName: 'Billing Kill Sub', parent: root });
   const dir = await scratch('billing-kill');
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pca-kill-'));
-  t.teardown(() => Promise.all([rm(path.dirname(dir.file('x')), { recursive: true, force: true }), rm(dataDir, { recursive: true, force: true })]));
+  t.teardown(() =>
+    Promise.all([rm(path.dirname(dir.file('x')), { recursive: true, force: true }), rm(dataDir, { recursive: true, force: true })]),
+  );
   const { csr } = await opensslCsr(dir, 'burst', [...KEY_ARGS.p256]);
 
   const server = await startServerProcess(['--import', 'tsx', 'src/server.ts'], {
@@ -45,7 +47,10 @@ t.test('SIGKILL during a burst of issuances: certificates and CERT_ISSUE records
   let stopping = false;
   const clients = Array.from({ length: 32 }, async () => {
     while (!stopping) {
-      const ok = await fetch(`${base}/v1/private-certificates/csr`, { method: 'POST', headers, body }).then((response) => response.ok, () => false);
+      const ok = await fetch(`${base}/v1/private-certificates/csr`, { method: 'POST', headers, body }).then(
+        (response) => response.ok,
+        () => false,
+      );
       if (ok) issued += 1;
       else cut += 1;
     }
@@ -63,5 +68,9 @@ t.test('SIGKILL during a burst of issuances: certificates and CERT_ISSUE records
   t.ok(certificates.length >= answered, `every answered issuance is stored (${certificates.length} stored)`);
   t.equal(issues.length, certificates.length, 'as many CERT_ISSUE records as certificates');
   t.equal(new Set(issues.map((record) => record.resourceId)).size, issues.length, 'no certificate has two records');
-  t.same(new Set(issues.map((record) => record.resourceId)), new Set(certificates.map((certificate) => certificate.id)), 'the records name exactly the stored certificates');
+  t.same(
+    new Set(issues.map((record) => record.resourceId)),
+    new Set(certificates.map((certificate) => certificate.id)),
+    'the records name exactly the stored certificates',
+  );
 });

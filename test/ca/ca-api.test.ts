@@ -48,14 +48,29 @@ t.test('create a root: ACTIVED, path length 7, every CA object field', async (t)
 });
 
 t.test('create a subordinate under a root; crl_configuration echoed with the public CRL URL', async (t) => {
-  const subId = await api.subordinate(rootId, { path_length: 1, crl_configuration: { enabled: true, valid_days: 7, obs_bucket_name: 'b' } });
+  const subId = await api.subordinate(rootId, {
+    path_length: 1,
+    crl_configuration: { enabled: true, valid_days: 7, obs_bucket_name: 'b' },
+  });
   const ca = await api.show(subId);
   t.match(ca, { status: 'ACTIVED', path_length: 1, issuer_id: rootId, issuer_name: 'asm', type: 'SUBORDINATE' });
-  t.same(ca.crl_configuration, { enabled: true, crl_name: subId, obs_bucket_name: 'b', valid_days: 7, crl_dis_point: `http://127.0.0.1:8080/crl/${subId}.crl` });
+  t.same(ca.crl_configuration, {
+    enabled: true,
+    crl_name: subId,
+    obs_bucket_name: 'b',
+    valid_days: 7,
+    crl_dis_point: `http://127.0.0.1:8080/crl/${subId}.crl`,
+  });
 });
 
 t.test('create errors carry the contract codes', async (t) => {
-  const root = { type: 'ROOT', distinguished_name: DN, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 1 } };
+  const root = {
+    type: 'ROOT',
+    distinguished_name: DN,
+    key_algorithm: 'EC256',
+    signature_algorithm: 'SHA256',
+    validity: { type: 'YEAR', value: 1 },
+  };
   const sub = { ...root, type: 'SUBORDINATE', issuer_id: rootId };
   const cases: [string, Json, number, string, RegExp?][] = [
     ['bad type', { ...root, type: 'INTERMEDIATE' }, 400, 'PCA.00020202'],
@@ -80,17 +95,41 @@ t.test('create errors carry the contract codes', async (t) => {
   }
 });
 
-t.test('path lengths: below the issuer\'s; a pathLen-0 subordinate cannot get a subordinate', async (t) => {
+t.test("path lengths: below the issuer's; a pathLen-0 subordinate cannot get a subordinate", async (t) => {
   const one = await api.subordinate(rootId, { path_length: 1 });
-  assertError(t, await call('POST', CA, { type: 'SUBORDINATE', issuer_id: one, path_length: 1, distinguished_name: DN, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'DAY', value: 1 } }), 400, 'PCA.00020203');
+  assertError(
+    t,
+    await call('POST', CA, {
+      type: 'SUBORDINATE',
+      issuer_id: one,
+      path_length: 1,
+      distinguished_name: DN,
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+      validity: { type: 'DAY', value: 1 },
+    }),
+    400,
+    'PCA.00020203',
+  );
   const zero = await api.subordinate(one, { path_length: 0, validity: { type: 'DAY', value: 30 } });
   t.equal((await api.show(zero)).path_length, 0);
-  const refused = await call('POST', CA, { type: 'SUBORDINATE', issuer_id: zero, distinguished_name: DN, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'DAY', value: 1 } });
+  const refused = await call('POST', CA, {
+    type: 'SUBORDINATE',
+    issuer_id: zero,
+    distinguished_name: DN,
+    key_algorithm: 'EC256',
+    signature_algorithm: 'SHA256',
+    validity: { type: 'DAY', value: 1 },
+  });
   assertError(t, refused, 400, 'PCA.00020203', /path_length 0/);
 });
 
 t.test('PENDING subordinate: CSR export, then activation under one of ours', async (t) => {
-  const created = await call('POST', CA, { type: 'SUBORDINATE', distinguished_name: { ...DN, common_name: 'later' }, key_algorithm: 'EC384' });
+  const created = await call('POST', CA, {
+    type: 'SUBORDINATE',
+    distinguished_name: { ...DN, common_name: 'later' },
+    key_algorithm: 'EC384',
+  });
   t.equal(created.status, 200);
   const id = created.body.ca_id;
   t.match(await api.show(id), { status: 'PENDING', serial_number: null, not_before: null, not_after: null, gen_mode: 'GENERATE' });
@@ -100,40 +139,136 @@ t.test('PENDING subordinate: CSR export, then activation under one of ours', asy
   const checked = await runOpenssl(['req', '-verify', '-noout', '-subject', '-in', await files.write('req.pem', csr.body.csr)]);
   t.equal(checked.code, 0, checked.output);
   t.match(checked.output, /CN\s*=\s*later/);
-  assertError(t, await call('POST', `${CA}/${id}/activate`, { signature_algorithm: 'SHA256', validity: { type: 'DAY', value: 1 } }), 400, 'PCA.00020001', /issuer_id/);
-  const activated = await call('POST', `${CA}/${id}/activate`, { issuer_id: rootId, signature_algorithm: 'SHA384', validity: { type: 'DAY', value: 10 }, path_length: 2 });
+  assertError(
+    t,
+    await call('POST', `${CA}/${id}/activate`, { signature_algorithm: 'SHA256', validity: { type: 'DAY', value: 1 } }),
+    400,
+    'PCA.00020001',
+    /issuer_id/,
+  );
+  const activated = await call('POST', `${CA}/${id}/activate`, {
+    issuer_id: rootId,
+    signature_algorithm: 'SHA384',
+    validity: { type: 'DAY', value: 10 },
+    path_length: 2,
+  });
   t.equal(activated.status, 204);
-  t.match(await api.show(id), { status: 'ACTIVED', issuer_id: rootId, path_length: 2, signature_algorithm: 'SHA384', key_algorithm: 'EC384' });
+  t.match(await api.show(id), {
+    status: 'ACTIVED',
+    issuer_id: rootId,
+    path_length: 2,
+    signature_algorithm: 'SHA384',
+    key_algorithm: 'EC384',
+  });
 });
 
 t.test('order: PENDING prepaid CAs without keys, CA_PREPAID records; configure by create with ca_id and by activate', async (t) => {
-  const product = { cloud_service_type: 'hws.service.type.ccm', resource_type: 'hws.resource.type.pca.duration', resource_spec_code: 'ca.duration' };
-  const order = { cloud_service_type: 'hws.service.type.ccm', charging_mode: 0, period_type: 3, period_num: 1, is_auto_renew: 0, subscription_num: 2, product_infos: [product] };
+  const product = {
+    cloud_service_type: 'hws.service.type.ccm',
+    resource_type: 'hws.resource.type.pca.duration',
+    resource_spec_code: 'ca.duration',
+  };
+  const order = {
+    cloud_service_type: 'hws.service.type.ccm',
+    charging_mode: 0,
+    period_type: 3,
+    period_num: 1,
+    is_auto_renew: 0,
+    subscription_num: 2,
+    product_infos: [product],
+  };
   assertError(t, await call('POST', `${CA}/order`, { ...order, charging_mode: 1 }), 400, 'PCA.00020001');
   const response = await call('POST', `${CA}/order`, order);
   t.equal(response.status, 200);
   const [first, second] = response.body.ca_ids as string[];
   const pending = await api.show(first);
   t.match(pending, { status: 'PENDING', charging_mode: 0, type: null, distinguished_name: null, key_algorithm: null });
-  t.ok(pending.prepaid_days_left >= 365 && pending.prepaid_days_left <= 366, `a one-year purchase shows ${pending.prepaid_days_left} days left`);
+  t.ok(
+    pending.prepaid_days_left >= 365 && pending.prepaid_days_left <= 366,
+    `a one-year purchase shows ${pending.prepaid_days_left} days left`,
+  );
   t.ok(pending.prepaid_expire_time > Date.now() + 364 * 86_400_000, 'and when it ends');
-  const listed = (await call('GET', `${CA}?status=PENDING&limit=100`)).body.certificate_authorities as { ca_id: string; prepaid_days_left: number }[];
+  const listed = (await call('GET', `${CA}?status=PENDING&limit=100`)).body.certificate_authorities as {
+    ca_id: string;
+    prepaid_days_left: number;
+  }[];
   t.equal(listed.find((ca) => ca.ca_id === first)?.prepaid_days_left, pending.prepaid_days_left, 'the list carries the console column too');
-  t.match(await api.show(rootId), { charging_mode: 1, prepaid_days_left: null, prepaid_expire_time: null, prepaid_auto_renew: null }, 'pay-per-use CAs show none');
+  t.match(
+    await api.show(rootId),
+    { charging_mode: 1, prepaid_days_left: null, prepaid_expire_time: null, prepaid_auto_renew: null },
+    'pay-per-use CAs show none',
+  );
   const records = await prisma.billingRecord.findMany({ where: { resourceId: { in: [first, second] } } });
-  t.same(records.map((r) => r.usageType), ['CA_PREPAID', 'CA_PREPAID']);
+  t.same(
+    records.map((r) => r.usageType),
+    ['CA_PREPAID', 'CA_PREPAID'],
+  );
   const certificate = { issuer_id: first, distinguished_name: { common_name: 'from-unconfigured' }, validity: { type: 'DAY', value: 1 } };
   assertError(t, await call('POST', '/v1/private-certificates', certificate), 400, 'PCA.00020001', /key_algorithm is required/);
-  assertError(t, await call('POST', '/v1/private-certificates', { ...certificate, key_algorithm: 'EC256' }), 400, 'PCA.00020001', /ACTIVED/);
+  assertError(
+    t,
+    await call('POST', '/v1/private-certificates', { ...certificate, key_algorithm: 'EC256' }),
+    400,
+    'PCA.00020001',
+    /ACTIVED/,
+  );
 
-  const configured = await call('POST', CA, { type: 'ROOT', ca_id: first, distinguished_name: { ...DN, common_name: 'prepaid' }, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 1 } });
+  const configured = await call('POST', CA, {
+    type: 'ROOT',
+    ca_id: first,
+    distinguished_name: { ...DN, common_name: 'prepaid' },
+    key_algorithm: 'EC256',
+    signature_algorithm: 'SHA256',
+    validity: { type: 'YEAR', value: 1 },
+  });
   t.same(configured.body, { ca_id: first });
   t.match(await api.show(first), { status: 'ACTIVED', charging_mode: 0, type: 'ROOT', path_length: 7 });
-  assertError(t, await call('POST', CA, { type: 'ROOT', ca_id: first, distinguished_name: DN, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 1 } }), 400, 'PCA.00020001');
-  assertError(t, await call('POST', CA, { type: 'ROOT', ca_id: rootId, distinguished_name: DN, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 1 } }), 400, 'PCA.00020001', /yearly\/monthly/);
+  assertError(
+    t,
+    await call('POST', CA, {
+      type: 'ROOT',
+      ca_id: first,
+      distinguished_name: DN,
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+      validity: { type: 'YEAR', value: 1 },
+    }),
+    400,
+    'PCA.00020001',
+  );
+  assertError(
+    t,
+    await call('POST', CA, {
+      type: 'ROOT',
+      ca_id: rootId,
+      distinguished_name: DN,
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+      validity: { type: 'YEAR', value: 1 },
+    }),
+    400,
+    'PCA.00020001',
+    /yearly\/monthly/,
+  );
 
-  assertError(t, await call('POST', `${CA}/${second}/activate`, { issuer_id: rootId, signature_algorithm: 'SHA256', validity: { type: 'DAY', value: 1 } }), 400, 'PCA.00020202');
-  const activated = await call('POST', `${CA}/${second}/activate`, { type: 'SUBORDINATE', distinguished_name: { ...DN, common_name: 'prepaid-sub' }, key_algorithm: 'EC256', issuer_id: rootId, signature_algorithm: 'SHA256', validity: { type: 'DAY', value: 1 } });
+  assertError(
+    t,
+    await call('POST', `${CA}/${second}/activate`, {
+      issuer_id: rootId,
+      signature_algorithm: 'SHA256',
+      validity: { type: 'DAY', value: 1 },
+    }),
+    400,
+    'PCA.00020202',
+  );
+  const activated = await call('POST', `${CA}/${second}/activate`, {
+    type: 'SUBORDINATE',
+    distinguished_name: { ...DN, common_name: 'prepaid-sub' },
+    key_algorithm: 'EC256',
+    issuer_id: rootId,
+    signature_algorithm: 'SHA256',
+    validity: { type: 'DAY', value: 1 },
+  });
   t.equal(activated.status, 204);
   t.match(await api.show(second), { status: 'ACTIVED', charging_mode: 0, issuer_id: rootId, gen_mode: 'GENERATE' });
 });
@@ -147,7 +282,20 @@ t.test('URNs work wherever a CA id does; another region is 400 naming both; anot
   t.equal((await api.show(sub)).issuer_id, rootId, 'issuer_id given as URN, returned bare');
   const foreign = `pca:eu-west-101:${harness.config.defaultDomainId}:ca:${rootId}`;
   assertError(t, await call('GET', `${CA}/${foreign}`), 400, 'PCA.00020201', /'eu-west-101'.*'cn-north-4'/);
-  assertError(t, await call('POST', CA, { type: 'SUBORDINATE', issuer_id: foreign, distinguished_name: DN, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'DAY', value: 1 } }), 400, 'PCA.00020201', /eu-west-101/);
+  assertError(
+    t,
+    await call('POST', CA, {
+      type: 'SUBORDINATE',
+      issuer_id: foreign,
+      distinguished_name: DN,
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+      validity: { type: 'DAY', value: 1 },
+    }),
+    400,
+    'PCA.00020201',
+    /eu-west-101/,
+  );
   assertError(t, await call('GET', `${CA}/pca:cn-north-4:x:certificate:${rootId}`), 400, 'PCA.00020201');
   assertError(t, await call('GET', `${CA}/${rootId}`, undefined, OTHER_DOMAIN), 404, 'PCA.10010002');
   assertError(t, await call('GET', `${CA}/pca:cn-north-4:${OTHER_DOMAIN}:ca:${rootId}`), 404, 'PCA.10010002');
@@ -155,7 +303,7 @@ t.test('URNs work wherever a CA id does; another region is 400 naming both; anot
   assertError(t, await call('GET', `${CA}/${rootId.toUpperCase()}`), 400, 'PCA.00020201');
 });
 
-t.test('export: a root\'s chain is itself, a subordinate\'s runs to the root; PENDING cannot export', async (t) => {
+t.test("export: a root's chain is itself, a subordinate's runs to the root; PENDING cannot export", async (t) => {
   const sub = await api.subordinate(rootId, { path_length: 2, validity: { type: 'MONTH', value: 2 } });
   const subSub = await api.subordinate(sub, { validity: { type: 'DAY', value: 3 } });
   const rootExport = (await call('POST', `${CA}/${rootId}/export`)).body;
@@ -172,7 +320,20 @@ t.test('disable, enable; a disabled issuer cannot sign; delete and restore', asy
   const id = await api.subordinate(rootId, { validity: { type: 'DAY', value: 5 } });
   t.equal((await call('POST', `${CA}/${id}/disable`)).status, 204);
   t.equal((await api.show(id)).status, 'DISABLED');
-  assertError(t, await call('POST', CA, { type: 'SUBORDINATE', issuer_id: id, distinguished_name: DN, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'DAY', value: 1 } }), 400, 'PCA.00020001', /DISABLED/);
+  assertError(
+    t,
+    await call('POST', CA, {
+      type: 'SUBORDINATE',
+      issuer_id: id,
+      distinguished_name: DN,
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+      validity: { type: 'DAY', value: 1 },
+    }),
+    400,
+    'PCA.00020001',
+    /DISABLED/,
+  );
   t.equal((await call('POST', `${CA}/${id}/enable`)).status, 204);
   t.equal((await api.show(id)).status, 'ACTIVED');
   assertError(t, await call('DELETE', `${CA}/${id}?pending_days=7`), 400, 'PCA.00020001', /ACTIVED/);
@@ -201,7 +362,8 @@ t.test('a PENDING CA is removed at once: 404 afterwards, not listed, not counted
 
 /** One CA in each status, for the state-machine table. */
 async function caInStatus(status: string): Promise<string> {
-  if (status === 'PENDING') return (await call('POST', CA, { type: 'SUBORDINATE', distinguished_name: DN, key_algorithm: 'EC256' })).body.ca_id;
+  if (status === 'PENDING')
+    return (await call('POST', CA, { type: 'SUBORDINATE', distinguished_name: DN, key_algorithm: 'EC256' })).body.ca_id;
   const id = await api.subordinate(rootId, { validity: { type: 'DAY', value: 2 } });
   if (status === 'ACTIVED') return id;
   await call('POST', `${CA}/${id}/disable`);
@@ -248,7 +410,21 @@ t.test('CSR-issued intermediates: shown and exported, never listed, refused else
   const issuer = await prisma.certificateAuthority.findUniqueOrThrow({ where: { id: rootId } });
   const id = randomUUID();
   await prisma.certificateAuthority.create({
-    data: { id, domainId: issuer.domainId, type: 'SUBORDINATE', status: 'ACTIVED', genMode: 'CSR', issuerId: rootId, commonName: 'mesh-ca', keyAlgorithm: 'EC256', signatureAlgorithm: 'SHA384', serialNumber: 'ab'.repeat(16), notBefore: issuer.notBefore, notAfter: issuer.notAfter, certificateDer: issuer.certificateDer },
+    data: {
+      id,
+      domainId: issuer.domainId,
+      type: 'SUBORDINATE',
+      status: 'ACTIVED',
+      genMode: 'CSR',
+      issuerId: rootId,
+      commonName: 'mesh-ca',
+      keyAlgorithm: 'EC256',
+      signatureAlgorithm: 'SHA384',
+      serialNumber: 'ab'.repeat(16),
+      notBefore: issuer.notBefore,
+      notAfter: issuer.notAfter,
+      certificateDer: issuer.certificateDer,
+    },
   });
   t.match(await api.show(id), { gen_mode: 'CSR', status: 'ACTIVED', issuer_name: 'asm' });
   const exported = await call('POST', `${CA}/${id}/export`);
@@ -257,21 +433,48 @@ t.test('CSR-issued intermediates: shown and exported, never listed, refused else
   const listed = await call('GET', `${CA}?limit=1000`);
   t.notOk(listed.body.certificate_authorities.some((ca: Json) => ca.ca_id === id));
   assertError(t, await call('POST', `${CA}/${id}/disable`), 400, 'PCA.00020001', /CSR/);
-  assertError(t, await call('POST', CA, { type: 'SUBORDINATE', issuer_id: id, distinguished_name: DN, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'DAY', value: 1 } }), 400, 'PCA.00020001', /key/);
+  assertError(
+    t,
+    await call('POST', CA, {
+      type: 'SUBORDINATE',
+      issuer_id: id,
+      distinguished_name: DN,
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+      validity: { type: 'DAY', value: 1 },
+    }),
+    400,
+    'PCA.00020001',
+    /key/,
+  );
 });
 
 t.test('list: filters, sorting both ways with ties by id, paging with total, limit=0', async (t) => {
   const domain = 'list00000000000000000000000000001';
   const names = ['Bravo', 'alpha', 'Charlie'];
   const roots: string[] = [];
-  for (const name of names) roots.push(await api.root({ distinguished_name: { ...DN, common_name: name }, validity: { type: 'YEAR', value: names.indexOf(name) + 1 } }, domain));
-  const sub = await api.subordinate(roots[0], { distinguished_name: { ...DN, common_name: 'delta-sub' }, validity: { type: 'DAY', value: 30 } }, domain);
+  for (const name of names)
+    roots.push(
+      await api.root(
+        { distinguished_name: { ...DN, common_name: name }, validity: { type: 'YEAR', value: names.indexOf(name) + 1 } },
+        domain,
+      ),
+    );
+  const sub = await api.subordinate(
+    roots[0],
+    { distinguished_name: { ...DN, common_name: 'delta-sub' }, validity: { type: 'DAY', value: 30 } },
+    domain,
+  );
   await call('POST', `${CA}/${sub}/disable`, undefined, domain);
   const list = (query: string) => call('GET', `${CA}?${query}`, undefined, domain).then((r) => r.body);
   const namesOf = (body: Json) => body.certificate_authorities.map((ca: Json) => ca.distinguished_name.common_name);
 
   t.same(namesOf(await list('')), ['delta-sub', 'Charlie', 'alpha', 'Bravo'], 'newest first by default');
-  t.same(namesOf(await list('sort_key=common_name&sort_dir=ASC')), ['alpha', 'Bravo', 'Charlie', 'delta-sub'].sort(), 'common_name ascending');
+  t.same(
+    namesOf(await list('sort_key=common_name&sort_dir=ASC')),
+    ['alpha', 'Bravo', 'Charlie', 'delta-sub'].sort(),
+    'common_name ascending',
+  );
   t.same(namesOf(await list('sort_key=not_after&sort_dir=ASC')), ['delta-sub', 'Bravo', 'alpha', 'Charlie']);
   const byType = namesOf(await list('sort_key=ca_type&sort_dir=DESC'));
   t.equal(byType[0], 'delta-sub', 'SUBORDINATE sorts after ROOT, first when descending');
@@ -297,12 +500,37 @@ t.test('list: filters, sorting both ways with ties by id, paging with total, lim
 });
 
 t.test('quota: counts every unremoved CA; refuses creation and orders beyond it', async (t) => {
-  const product = { cloud_service_type: 'hws.service.type.ccm', resource_type: 'hws.resource.type.pca.duration', resource_spec_code: 'ca.duration' };
-  const order = (n: number) => ({ cloud_service_type: 'hws.service.type.ccm', charging_mode: 0, period_type: 2, period_num: 1, is_auto_renew: 0, subscription_num: n, product_infos: [product] });
+  const product = {
+    cloud_service_type: 'hws.service.type.ccm',
+    resource_type: 'hws.resource.type.pca.duration',
+    resource_spec_code: 'ca.duration',
+  };
+  const order = (n: number) => ({
+    cloud_service_type: 'hws.service.type.ccm',
+    charging_mode: 0,
+    period_type: 2,
+    period_num: 1,
+    is_auto_renew: 0,
+    subscription_num: n,
+    product_infos: [product],
+  });
   assertError(t, await call('POST', `${CA}/order`, order(61), QUOTA_DOMAIN), 400, 'PCA.00020001', /quota/);
   t.equal((await call('POST', `${CA}/order`, order(60), QUOTA_DOMAIN)).status, 200);
-  t.same((await call('GET', `${CA}/quotas`, undefined, QUOTA_DOMAIN)).body, { quotas: { resources: [{ type: 'CERTIFICATE_AUTHORITY', used: 60, quota: 60 }] } });
-  assertError(t, await call('POST', CA, { type: 'ROOT', distinguished_name: DN, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 1 } }, QUOTA_DOMAIN), 400, 'PCA.00020001', /quota/);
+  t.same((await call('GET', `${CA}/quotas`, undefined, QUOTA_DOMAIN)).body, {
+    quotas: { resources: [{ type: 'CERTIFICATE_AUTHORITY', used: 60, quota: 60 }] },
+  });
+  assertError(
+    t,
+    await call(
+      'POST',
+      CA,
+      { type: 'ROOT', distinguished_name: DN, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 1 } },
+      QUOTA_DOMAIN,
+    ),
+    400,
+    'PCA.00020001',
+    /quota/,
+  );
 });
 
 t.test('the §4.5 fixed endpoints', async (t) => {
@@ -316,10 +544,18 @@ t.test('the §4.5 fixed endpoints', async (t) => {
 });
 
 t.test('actions: a credential without the action gets 403 before any existence check', async (t) => {
-  const response = await harness.app.inject({ method: 'POST', url: `${CA}/${randomUUID()}/disable`, headers: { authorization: `Bearer ${harness.tokenWith(['pca:ca:get'])}` } });
+  const response = await harness.app.inject({
+    method: 'POST',
+    url: `${CA}/${randomUUID()}/disable`,
+    headers: { authorization: `Bearer ${harness.tokenWith(['pca:ca:get'])}` },
+  });
   t.equal(response.statusCode, 403);
   t.equal(response.json().error_code, 'PCA.00010003');
-  const list = await harness.app.inject({ method: 'GET', url: CA, headers: { authorization: `Bearer ${harness.tokenWith(['pca:ca:list'])}` } });
+  const list = await harness.app.inject({
+    method: 'GET',
+    url: CA,
+    headers: { authorization: `Bearer ${harness.tokenWith(['pca:ca:list'])}` },
+  });
   t.equal(list.statusCode, 200);
 });
 
@@ -328,7 +564,15 @@ t.test('GET /ca/{ca_id}.crt: public DER, URN accepted, 404 JSON for PENDING, rem
   t.equal(response.statusCode, 200);
   t.equal(response.headers['content-type'], 'application/pkix-cert');
   const files = await opensslDir(t);
-  const parsed = await runOpenssl(['x509', '-inform', 'DER', '-noout', '-subject', '-in', await files.write('ca.der', response.rawPayload)]);
+  const parsed = await runOpenssl([
+    'x509',
+    '-inform',
+    'DER',
+    '-noout',
+    '-subject',
+    '-in',
+    await files.write('ca.der', response.rawPayload),
+  ]);
   t.match(parsed.output, /CN\s*=\s*asm/);
   const urn = await harness.app.inject({ method: 'GET', url: `/ca/pca:cn-north-4:${harness.config.defaultDomainId}:ca:${rootId}.crt` });
   t.same(urn.rawPayload, response.rawPayload);

@@ -16,22 +16,37 @@ t.teardown(() => harness.close());
 const api = client(harness);
 const { call } = api;
 const prisma = harness.database.prisma;
-const jobDeps = { db: prisma, keyStores: { software: undefined as never, get: () => ({ destroy: async () => undefined }) as never }, billing: harness.app.services.billing.hooks };
+const jobDeps = {
+  db: prisma,
+  keyStores: { software: undefined as never, get: () => ({ destroy: async () => undefined }) as never },
+  billing: harness.app.services.billing.hooks,
+};
 const log = harness.app.log;
 const runTwiceAtOnce = (make: () => { run: (c: { now: Date; log: typeof log }) => Promise<unknown> }) =>
   Promise.all([make().run({ now: clock.now(), log }), make().run({ now: clock.now(), log })]) as Promise<Json[]>;
 
 t.test('the jobs are registered with the runner', async (t) => {
-  t.same(harness.app.jobRunner.jobs.map((job) => job.name).filter((name) => name.startsWith('ca-')).sort(), ['ca-deletion', 'ca-expiry', 'ca-prepaid-renewal']);
+  t.same(
+    harness.app.jobRunner.jobs
+      .map((job) => job.name)
+      .filter((name) => name.startsWith('ca-'))
+      .sort(),
+    ['ca-deletion', 'ca-expiry', 'ca-prepaid-renewal'],
+  );
 });
 
 t.test('scheduled deletion: removed by the job once delete_time passes, exactly once when run twice at once', async (t) => {
   const root = await api.root({ distinguished_name: { ...DN, common_name: 'doomed' } });
-  await prisma.revocation.create({ data: { issuerId: root, serialNumber: '01', revokedAt: clock.now(), reasonCode: 1, notAfter: new Date(clock.now().getTime() + DAY) } });
+  await prisma.revocation.create({
+    data: { issuerId: root, serialNumber: '01', revokedAt: clock.now(), reasonCode: 1, notAfter: new Date(clock.now().getTime() + DAY) },
+  });
   await call('POST', `${CA}/${root}/disable`);
   t.equal((await call('DELETE', `${CA}/${root}?pending_days=7`)).status, 204);
   clock.advance(7 * DAY - 1000);
-  t.same(await runTwiceAtOnce(() => caDeletionJob(jobDeps)), [{ removed: 0, keysDestroyed: 0 }, { removed: 0, keysDestroyed: 0 }]);
+  t.same(await runTwiceAtOnce(() => caDeletionJob(jobDeps)), [
+    { removed: 0, keysDestroyed: 0 },
+    { removed: 0, keysDestroyed: 0 },
+  ]);
   t.equal((await api.show(root)).status, 'DELETED', 'still waiting one second before delete_time');
   clock.advance(2000);
   const results = await runTwiceAtOnce(() => caDeletionJob(jobDeps));
@@ -87,7 +102,14 @@ t.test('disable racing 50 concurrent subordinate issuances: every success commit
   const root = await api.root({ distinguished_name: { ...DN, common_name: 'race-root' } });
   const issuer = await api.subordinate(root, { path_length: 1, distinguished_name: { ...DN, common_name: 'race-issuer' } });
   const issue = (index: number) =>
-    call('POST', CA, { type: 'SUBORDINATE', issuer_id: issuer, distinguished_name: { ...DN, common_name: `race-${index}` }, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'DAY', value: 1 } });
+    call('POST', CA, {
+      type: 'SUBORDINATE',
+      issuer_id: issuer,
+      distinguished_name: { ...DN, common_name: `race-${index}` },
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+      validity: { type: 'DAY', value: 1 },
+    });
   // Requests keep arriving (one every 10 ms); the disable starts once ten of them have been answered. However the
   // machine schedules the first 45 (on a loaded one all may be queued ahead of the disable), the last five are sent
   // only after the disable returned, so the refused side is never empty.
@@ -110,19 +132,30 @@ t.test('disable racing 50 concurrent subordinate issuances: every success commit
   const responses = [...(await Promise.all(issuances)), ...late];
   const successes = responses.filter((response) => response.status === 200);
   const failures = responses.filter((response) => response.status !== 200);
-  t.equal(await prisma.certificateAuthority.count({ where: { issuerId: issuer } }), childrenAtDisable, 'nothing committed after the disable');
+  t.equal(
+    await prisma.certificateAuthority.count({ where: { issuerId: issuer } }),
+    childrenAtDisable,
+    'nothing committed after the disable',
+  );
   t.equal(successes.length, childrenAtDisable, 'every success was committed before the disable returned');
   // A refusal is DISABLED or, on a machine so loaded that a queued transaction waited past its limit (PGlite has one
   // connection), the contract's 503: neither wrote anything, which the counts above prove.
   type Answer = (typeof failures)[number];
-  const refusedAsDisabled = (response: Answer) => response.status === 400 && response.body.error_code === 'PCA.00020001' && /DISABLED/.test(response.body.error_msg);
+  const refusedAsDisabled = (response: Answer) =>
+    response.status === 400 && response.body.error_code === 'PCA.00020001' && /DISABLED/.test(response.body.error_msg);
   const unavailable = (response: Answer) => response.status === 503 && response.body.error_code === 'PCA.00050002';
   const unexpected = failures.filter((response) => !refusedAsDisabled(response) && !unavailable(response));
   const firstServerError = harness.logs.lines.find((line) => line.includes('"level":50')) ?? 'none';
   t.same(unexpected, [], `every other request saw DISABLED or 503 (first logged server error: ${firstServerError.slice(0, 1500)})`);
-  t.same(late.filter((response) => !refusedAsDisabled(response) && !unavailable(response)), [], 'the five sent after the disable are refused');
+  t.same(
+    late.filter((response) => !refusedAsDisabled(response) && !unavailable(response)),
+    [],
+    'the five sent after the disable are refused',
+  );
   t.equal(successes.length + failures.length, 50);
-  t.comment(`${successes.length} issued before the disable, ${failures.length} refused after (${failures.filter(unavailable).length} as 503)`);
+  t.comment(
+    `${successes.length} issued before the disable, ${failures.length} refused after (${failures.filter(unavailable).length} as 503)`,
+  );
   for (const { body } of successes.slice(0, 3)) {
     const exported = (await call('POST', `${CA}/${body.ca_id}/export`)).body;
     await verifyWithChain(t, exported.certificate, exported.certificate_chain, 'a subordinate issued in the race');

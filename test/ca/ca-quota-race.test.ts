@@ -20,7 +20,14 @@ const createRoot = (index: number) =>
       type: 'ROOT',
       key_algorithm: 'EC256',
       signature_algorithm: 'SHA256',
-      distinguished_name: { common_name: `quota-race-${index}`, country: 'CN', state: 'zhejiang', locality: 'hangzhou', organization: 'race', organizational_unit: 'pki' },
+      distinguished_name: {
+        common_name: `quota-race-${index}`,
+        country: 'CN',
+        state: 'zhejiang',
+        locality: 'hangzhou',
+        organization: 'race',
+        organizational_unit: 'pki',
+      },
       validity: { type: 'YEAR', value: 1 },
     },
   });

@@ -22,7 +22,13 @@ async function http(method: string, path: string, body?: unknown): Promise<{ sta
 }
 
 t.test('Scenario 1, steps 1-2: a mesh root and its subordinate with path length 1', async (t) => {
-  const root = await http('POST', CA, { type: 'ROOT', distinguished_name: DN, key_algorithm: 'RSA2048', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 1 } });
+  const root = await http('POST', CA, {
+    type: 'ROOT',
+    distinguished_name: DN,
+    key_algorithm: 'RSA2048',
+    signature_algorithm: 'SHA256',
+    validity: { type: 'YEAR', value: 1 },
+  });
   t.equal(root.status, 200);
   const rootId = root.body.ca_id;
   const rootCa = (await http('GET', `${CA}/${rootId}`)).body;
@@ -59,11 +65,44 @@ t.test('Scenario 1, steps 1-2: a mesh root and its subordinate with path length 
 
 t.test('Scenario 4: a console lists, exports, disables, enables, deletes and restores', async (t) => {
   domain = CONSOLE_DOMAIN;
-  const root = (await http('POST', CA, { type: 'ROOT', distinguished_name: { ...DN, common_name: 'console-root' }, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 2 } })).body.ca_id;
-  const sub = (await http('POST', CA, { type: 'SUBORDINATE', issuer_id: root, distinguished_name: { ...DN, common_name: 'console-sub' }, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 1 } })).body.ca_id;
-  const pending = (await http('POST', CA, { type: 'SUBORDINATE', distinguished_name: { ...DN, common_name: 'console-pending' }, key_algorithm: 'EC256' })).body.ca_id;
-  const product = { cloud_service_type: 'hws.service.type.ccm', resource_type: 'hws.resource.type.pca.duration', resource_spec_code: 'ca.duration' };
-  const prepaid = (await http('POST', `${CA}/order`, { cloud_service_type: 'hws.service.type.ccm', charging_mode: 0, period_type: 2, period_num: 3, is_auto_renew: 0, subscription_num: 1, product_infos: [product] })).body.ca_ids[0];
+  const root = (
+    await http('POST', CA, {
+      type: 'ROOT',
+      distinguished_name: { ...DN, common_name: 'console-root' },
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+      validity: { type: 'YEAR', value: 2 },
+    })
+  ).body.ca_id;
+  const sub = (
+    await http('POST', CA, {
+      type: 'SUBORDINATE',
+      issuer_id: root,
+      distinguished_name: { ...DN, common_name: 'console-sub' },
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+      validity: { type: 'YEAR', value: 1 },
+    })
+  ).body.ca_id;
+  const pending = (
+    await http('POST', CA, { type: 'SUBORDINATE', distinguished_name: { ...DN, common_name: 'console-pending' }, key_algorithm: 'EC256' })
+  ).body.ca_id;
+  const product = {
+    cloud_service_type: 'hws.service.type.ccm',
+    resource_type: 'hws.resource.type.pca.duration',
+    resource_spec_code: 'ca.duration',
+  };
+  const prepaid = (
+    await http('POST', `${CA}/order`, {
+      cloud_service_type: 'hws.service.type.ccm',
+      charging_mode: 0,
+      period_type: 2,
+      period_num: 3,
+      is_auto_renew: 0,
+      subscription_num: 1,
+      product_infos: [product],
+    })
+  ).body.ca_ids[0];
 
   // One call per page gives every column a console shows.
   const page = await http('GET', `${CA}?limit=10&offset=0&sort_key=create_time&sort_dir=DESC`);
@@ -83,15 +122,25 @@ t.test('Scenario 4: a console lists, exports, disables, enables, deletes and res
   t.type(row.create_time, 'number', 'pay-per-use, created on ...');
   const prepaidRow = page.body.certificate_authorities.find((ca: Json) => ca.ca_id === prepaid);
   t.match(prepaidRow, { status: 'PENDING', charging_mode: 0 });
-  t.same(page.body.certificate_authorities.map((ca: Json) => ca.ca_id), [prepaid, pending, sub, root], 'newest first');
-  t.same((await http('GET', `${CA}?status=PENDING&type=SUBORDINATE`)).body.certificate_authorities.map((ca: Json) => ca.ca_id), [pending]);
+  t.same(
+    page.body.certificate_authorities.map((ca: Json) => ca.ca_id),
+    [prepaid, pending, sub, root],
+    'newest first',
+  );
+  t.same(
+    (await http('GET', `${CA}?status=PENDING&type=SUBORDINATE`)).body.certificate_authorities.map((ca: Json) => ca.ca_id),
+    [pending],
+  );
   t.same((await http('GET', `${CA}?name=CONSOLE-S&limit=1`)).body.total, 1);
 
   const exported = (await http('POST', `${CA}/${sub}/export`)).body;
   await verifyWithChain(t, exported.certificate, exported.certificate_chain, 'console export');
 
   t.equal((await http('POST', `${CA}/${sub}/disable`)).status, 204);
-  t.same((await http('GET', `${CA}?status=DISABLED`)).body.certificate_authorities.map((ca: Json) => ca.ca_id), [sub]);
+  t.same(
+    (await http('GET', `${CA}?status=DISABLED`)).body.certificate_authorities.map((ca: Json) => ca.ca_id),
+    [sub],
+  );
   t.equal((await http('POST', `${CA}/${sub}/enable`)).status, 204);
   t.equal((await http('POST', `${CA}/${sub}/disable`)).status, 204);
   t.equal((await http('DELETE', `${CA}/${sub}?pending_days=14`)).status, 204);

@@ -29,17 +29,35 @@ t.test('every key algorithm and hash: each CA certificate verifies against its e
   const root = await api.root({ key_algorithm: 'RSA4096', signature_algorithm: 'SHA512', validity: { type: 'YEAR', value: 10 } });
   const ids = [root];
   for (const [index, step] of steps.entries()) {
-    ids.push(await api.subordinate(ids[ids.length - 1], { ...step, distinguished_name: { ...DN, common_name: `level-${index + 1}` }, validity: { type: 'YEAR', value: 5 - index } }));
+    ids.push(
+      await api.subordinate(ids[ids.length - 1], {
+        ...step,
+        distinguished_name: { ...DN, common_name: `level-${index + 1}` },
+        validity: { type: 'YEAR', value: 5 - index },
+      }),
+    );
   }
   const ecRoot = await api.root({ key_algorithm: 'EC521', signature_algorithm: 'SHA384' });
   for (const id of [...ids, ecRoot]) {
     const ca = await api.show(id);
     const exported = await exportOf(id);
-    await verifyWithChain(t, exported.certificate, exported.certificate_chain, `${ca.key_algorithm}/${ca.signature_algorithm} ${ca.distinguished_name.common_name}`);
+    await verifyWithChain(
+      t,
+      exported.certificate,
+      exported.certificate_chain,
+      `${ca.key_algorithm}/${ca.signature_algorithm} ${ca.distinguished_name.common_name}`,
+    );
   }
   // CI runs this file a second time with KEY_STORE=pkcs11: every key then lives on the SoftHSM2 token.
-  const stores = await harness.database.prisma.certificateAuthority.findMany({ where: { id: { in: [...ids, ecRoot] } }, select: { keyStore: true } });
-  t.same([...new Set(stores.map((row) => row.keyStore))], [harness.config.keyStore.defaultKind], `keys held by the ${harness.config.keyStore.defaultKind} store`);
+  const stores = await harness.database.prisma.certificateAuthority.findMany({
+    where: { id: { in: [...ids, ecRoot] } },
+    select: { keyStore: true },
+  });
+  t.same(
+    [...new Set(stores.map((row) => row.keyStore))],
+    [harness.config.keyStore.defaultKind],
+    `keys held by the ${harness.config.keyStore.defaultKind} store`,
+  );
   const chain = (await exportOf(ids[ids.length - 1])).certificate_chain;
   t.equal(chain.match(/BEGIN CERTIFICATE/g).length, 5, 'the deepest chain runs through four parents to the root');
   const text = await opensslText(t, (await exportOf(ids[1])).certificate);
@@ -55,7 +73,11 @@ t.test('extensions: root has no URLs; subordinates carry AKI, caIssuers always, 
   t.match(rootText, /X509v3 Key Usage: critical\s+Digital Signature, Certificate Sign, CRL Sign/);
   t.match(rootText, /Subject Key Identifier/);
   t.notMatch(rootText, /Authority Information Access|CRL Distribution Points/);
-  t.match(rootText, /Subject: C\s*=\s*CN, ST\s*=\s*zhejiang, L\s*=\s*hangzhou, O\s*=\s*huawei-cloud, OU\s*=\s*container, CN\s*=\s*ext-root/, 'DN in order, one attribute per RDN');
+  t.match(
+    rootText,
+    /Subject: C\s*=\s*CN, ST\s*=\s*zhejiang, L\s*=\s*hangzhou, O\s*=\s*huawei-cloud, OU\s*=\s*container, CN\s*=\s*ext-root/,
+    'DN in order, one attribute per RDN',
+  );
 
   const plain = await api.subordinate(root, { path_length: 2 });
   const plainText = await opensslText(t, (await exportOf(plain)).certificate);
@@ -64,7 +86,10 @@ t.test('extensions: root has no URLs; subordinates carry AKI, caIssuers always, 
   t.notMatch(plainText, /OCSP - URI|CRL Distribution Points/);
   t.match(plainText, /Authority Key Identifier/);
 
-  await harness.database.prisma.certificateAuthority.update({ where: { id: root }, data: { crlEnabled: true, crlValidDays: 7, ocspEnabled: true } });
+  await harness.database.prisma.certificateAuthority.update({
+    where: { id: root },
+    data: { crlEnabled: true, crlValidDays: 7, ocspEnabled: true },
+  });
   const withUrls = await api.subordinate(root, { key_usages: ['digitalSignature'] });
   const text = await opensslText(t, (await exportOf(withUrls)).certificate);
   t.match(text, new RegExp(`URI:${base}/crl/${root}\\.crl`));
@@ -77,13 +102,54 @@ async function externalRoot(t: Test, name: string) {
   const files = await opensslDir(t);
   const key = `${files.dir}/${name}.key`;
   const cert = `${files.dir}/${name}.pem`;
-  await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '3650', '-subj', `/CN=${name}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-addext', 'subjectKeyIdentifier=hash']);
+  await openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '3650',
+    '-subj',
+    `/CN=${name}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+    '-addext',
+    'subjectKeyIdentifier=hash',
+  ]);
   async function sign(csrPem: string, extensions: string): Promise<string> {
     const csr = await files.write(`${name}-req-${Math.random()}.pem`, csrPem);
-    const ext = await files.write(`${name}-ext-${Math.random()}.cnf`, `${extensions}\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n`);
+    const ext = await files.write(
+      `${name}-ext-${Math.random()}.cnf`,
+      `${extensions}\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n`,
+    );
     const out = `${csr}.crt`;
-    await openssl(['x509', '-req', '-in', csr, '-CA', cert, '-CAkey', key, '-CAcreateserial', '-days', '365', '-sha256', '-extfile', ext, '-out', out]);
+    await openssl([
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      cert,
+      '-CAkey',
+      key,
+      '-CAcreateserial',
+      '-days',
+      '365',
+      '-sha256',
+      '-extfile',
+      ext,
+      '-out',
+      out,
+    ]);
     return readFile(out, 'utf8');
   }
   return { certPem: await readFile(cert, 'utf8'), sign, files };
@@ -92,7 +158,14 @@ async function externalRoot(t: Test, name: string) {
 const CA_EXTENSIONS = 'basicConstraints=critical,CA:TRUE,pathlen:1\nkeyUsage=critical,digitalSignature,keyCertSign,cRLSign';
 
 async function pendingSubordinate(name: string): Promise<{ id: string; csr: string }> {
-  const id = (await call('POST', CA, { type: 'SUBORDINATE', distinguished_name: { ...DN, common_name: name }, key_algorithm: 'EC256', signature_algorithm: 'SHA256' })).body.ca_id;
+  const id = (
+    await call('POST', CA, {
+      type: 'SUBORDINATE',
+      distinguished_name: { ...DN, common_name: name },
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+    })
+  ).body.ca_id;
   return { id, csr: (await call('GET', `${CA}/${id}/csr`)).body.csr };
 }
 
@@ -100,11 +173,16 @@ t.test('import: an externally signed certificate activates the CA; it issues; it
   const parent = await externalRoot(t, 'external-root');
   const { id, csr } = await pendingSubordinate('imported');
   const certificate = await parent.sign(csr, CA_EXTENSIONS);
-  const imported = await call('POST', `${CA}/${id}/import`, { certificate: certificate.replace(/\n/g, '\r\n'), certificate_chain: parent.certPem });
+  const imported = await call('POST', `${CA}/${id}/import`, {
+    certificate: certificate.replace(/\n/g, '\r\n'),
+    certificate_chain: parent.certPem,
+  });
   t.equal(imported.status, 204, JSON.stringify(imported.body));
   const ca = await api.show(id);
   t.match(ca, { status: 'ACTIVED', gen_mode: 'IMPORT', issuer_id: null, issuer_name: null, path_length: 1 });
-  const serial = (await openssl(['x509', '-noout', '-serial', '-in', await parent.files.write('imported.pem', certificate)])).trim().split('=')[1];
+  const serial = (await openssl(['x509', '-noout', '-serial', '-in', await parent.files.write('imported.pem', certificate)]))
+    .trim()
+    .split('=')[1];
   t.equal(ca.serial_number, serial.toLowerCase().replace(/^0+/, '').padStart(ca.serial_number.length, '0'));
   const exported = await exportOf(id);
   t.equal(exported.certificate_chain.replace(/\r\n/g, '\n').trim(), parent.certPem.trim());
@@ -123,7 +201,13 @@ t.test('import looks the CA up before reading a hostile 2 MiB chain', async (t) 
   assertError(t, await call('POST', `${CA}/${await api.root()}/import`, body), 400, 'PCA.00020001', /PENDING/);
   const { id } = await pendingSubordinate('flooded');
   const before = process.cpuUsage();
-  assertError(t, await call('POST', `${CA}/${id}/import`, body), 400, 'PCA.00020001', /certificate_chain contains a PEM block without a matching END/);
+  assertError(
+    t,
+    await call('POST', `${CA}/${id}/import`, body),
+    400,
+    'PCA.00020001',
+    /certificate_chain contains a PEM block without a matching END/,
+  );
   const { user, system } = process.cpuUsage(before);
   t.ok(user + system < 2_000_000, `the flood cost ${((user + system) / 1000).toFixed(0)} ms of CPU (7.7 s for 578 KB before)`);
 });
@@ -143,15 +227,32 @@ t.test('import refusals: another key, not a CA, a chain that does not sign it, g
   const message = /certificate must be issued from the CSR exported from this CA/;
   const cases: [string, Json][] = [
     ['a certificate for another key', { certificate: await parent.sign(other.csr, CA_EXTENSIONS), certificate_chain: parent.certPem }],
-    ['not a CA certificate', { certificate: await parent.sign(csr, 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature'), certificate_chain: parent.certPem }],
+    [
+      'not a CA certificate',
+      {
+        certificate: await parent.sign(csr, 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature'),
+        certificate_chain: parent.certPem,
+      },
+    ],
     ['a chain that did not sign it', { certificate: await parent.sign(csr, CA_EXTENSIONS), certificate_chain: stranger.certPem }],
   ];
   for (const [label, body] of cases) {
     await t.test(label, async (t) => assertError(t, await call('POST', `${CA}/${id}/import`, body), 400, 'PCA.00020001', message));
   }
-  assertError(t, await call('POST', `${CA}/${id}/import`, { certificate: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----' }), 400, 'PCA.00020001');
+  assertError(
+    t,
+    await call('POST', `${CA}/${id}/import`, { certificate: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----' }),
+    400,
+    'PCA.00020001',
+  );
   const chainOf = (count: number) => Array(count).fill(parent.certPem.trim()).join('\n');
-  assertError(t, await call('POST', `${CA}/${id}/import`, { certificate: await parent.sign(csr, CA_EXTENSIONS), certificate_chain: chainOf(9) }), 400, 'PCA.00020001', /more than 8 PEM blocks/);
+  assertError(
+    t,
+    await call('POST', `${CA}/${id}/import`, { certificate: await parent.sign(csr, CA_EXTENSIONS), certificate_chain: chainOf(9) }),
+    400,
+    'PCA.00020001',
+    /more than 8 PEM blocks/,
+  );
   assertError(t, await call('POST', `${CA}/${id}/import`, {}), 400, 'PCA.00020001', /certificate/);
   t.equal((await api.show(id)).status, 'PENDING', 'still PENDING after every refusal');
   const root = await api.root();

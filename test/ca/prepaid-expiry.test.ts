@@ -17,22 +17,52 @@ t.teardown(() => harness.close());
 const api = client(harness);
 const { call } = api;
 
-const product = { cloud_service_type: 'hws.service.type.ccm', resource_type: 'hws.resource.type.pca.duration', resource_spec_code: 'ca.duration' };
-const order = await call('POST', `${CA}/order`, { cloud_service_type: 'hws.service.type.ccm', charging_mode: 0, period_type: 2, period_num: 1, is_auto_renew: 0, subscription_num: 1, product_infos: [product] });
+const product = {
+  cloud_service_type: 'hws.service.type.ccm',
+  resource_type: 'hws.resource.type.pca.duration',
+  resource_spec_code: 'ca.duration',
+};
+const order = await call('POST', `${CA}/order`, {
+  cloud_service_type: 'hws.service.type.ccm',
+  charging_mode: 0,
+  period_type: 2,
+  period_num: 1,
+  is_auto_renew: 0,
+  subscription_num: 1,
+  product_infos: [product],
+});
 const caId = order.body.ca_ids[0] as string;
-const configured = await call('POST', CA, { type: 'ROOT', ca_id: caId, distinguished_name: { ...DN, common_name: 'prepaid-expiry' }, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 2 } });
+const configured = await call('POST', CA, {
+  type: 'ROOT',
+  ca_id: caId,
+  distinguished_name: { ...DN, common_name: 'prepaid-expiry' },
+  key_algorithm: 'EC256',
+  signature_algorithm: 'SHA256',
+  validity: { type: 'YEAR', value: 2 },
+});
 if (configured.status !== 200) throw new Error(`configure failed: ${JSON.stringify(configured.body)}`);
 await call('POST', `${CA}/${caId}/crl/enable`, { crl_name: 'prepaid', valid_days: 7 });
 const expiry = (await api.show(caId)).prepaid_expire_time as number;
 
-const issue = () => call('POST', '/v1/private-certificates', { issuer_id: caId, key_algorithm: 'EC256', signature_algorithm: 'SHA256', distinguished_name: { common_name: 'leaf' }, validity: { type: 'DAY', value: 60 } });
+const issue = () =>
+  call('POST', '/v1/private-certificates', {
+    issuer_id: caId,
+    key_algorithm: 'EC256',
+    signature_algorithm: 'SHA256',
+    distinguished_name: { common_name: 'leaf' },
+    validity: { type: 'DAY', value: 60 },
+  });
 
 t.test('a month bought at 06-10 08:00 ends on 07-10 08:00', async (t) => {
   t.equal(new Date(expiry).toISOString(), '2026-07-10T08:00:00.000Z');
 });
 
 t.test('one second before expiry and at it: in period, then grace: issuing works, not frozen', async (t) => {
-  for (const [label, at, daysLeft] of [['1 s before expiry', expiry - 1000, 1], ['at expiry (grace starts)', expiry, 0], ['1 s before grace ends', expiry + 15 * DAY - 1000, 0]] as const) {
+  for (const [label, at, daysLeft] of [
+    ['1 s before expiry', expiry - 1000, 1],
+    ['at expiry (grace starts)', expiry, 0],
+    ['1 s before grace ends', expiry + 15 * DAY - 1000, 0],
+  ] as const) {
     clock.set(at);
     t.match(await api.show(caId), { status: 'ACTIVED', freeze_flag: 0, prepaid_days_left: daysLeft }, label);
     t.equal((await issue()).status, 200, `${label}: issues`);
@@ -45,7 +75,11 @@ t.test('when grace ends: frozen; issuance 403 PCA.00030202; CRL still served and
   clock.set(expiry + 15 * DAY);
   t.match(await api.show(caId), { status: 'ACTIVED', freeze_flag: 1 });
   assertError(t, await issue(), 403, 'PCA.00030202', /frozen/);
-  t.equal((await call('POST', `/v1/private-certificates/${leaf}/revoke`, { reason: 'KEY_COMPROMISE' })).status, 204, 'a frozen CA can still revoke');
+  t.equal(
+    (await call('POST', `/v1/private-certificates/${leaf}/revoke`, { reason: 'KEY_COMPROMISE' })).status,
+    204,
+    'a frozen CA can still revoke',
+  );
   const crl = await harness.app.inject({ method: 'GET', url: `/crl/${caId}.crl` });
   t.equal(crl.statusCode, 200);
   const dir = await opensslDir(t);
@@ -62,7 +96,11 @@ t.test('when retention ends: deleted, 404 on every call and on its CRL', async (
   clock.set(expiry + 30 * DAY);
   const shown = await call('GET', `${CA}/${caId}`);
   t.equal(shown.status, 404);
-  t.equal((await call('GET', CA)).body.certificate_authorities.some((ca: { ca_id: string }) => ca.ca_id === caId), false, 'not listed');
+  t.equal(
+    (await call('GET', CA)).body.certificate_authorities.some((ca: { ca_id: string }) => ca.ca_id === caId),
+    false,
+    'not listed',
+  );
   assertError(t, await issue(), 404, 'PCA.10010002');
   t.equal((await harness.app.inject({ method: 'GET', url: `/crl/${caId}.crl` })).statusCode, 404);
 });

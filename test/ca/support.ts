@@ -25,10 +25,17 @@ export interface Client {
   subordinate(issuerId: string, overrides?: Json, domainId?: string): Promise<string>;
   show(caId: string, domainId?: string): Promise<Json>;
   /** Orders one yearly/monthly CA and configures it as a root; its id and the end of its paid period (ms). */
-  prepaidRoot(order: { period_type: 2 | 3; period_num: number; is_auto_renew: 0 | 1 }, overrides?: Json): Promise<{ id: string; expiry: number }>;
+  prepaidRoot(
+    order: { period_type: 2 | 3; period_num: number; is_auto_renew: 0 | 1 },
+    overrides?: Json,
+  ): Promise<{ id: string; expiry: number }>;
 }
 
-export const PREPAID_PRODUCT = { cloud_service_type: 'hws.service.type.ccm', resource_type: 'hws.resource.type.pca.duration', resource_spec_code: 'ca.duration' };
+export const PREPAID_PRODUCT = {
+  cloud_service_type: 'hws.service.type.ccm',
+  resource_type: 'hws.resource.type.pca.duration',
+  resource_spec_code: 'ca.duration',
+};
 
 export function client(harness: TestApp): Client {
   async function call(method: string, url: string, payload?: unknown, domainId?: string) {
@@ -54,7 +61,17 @@ export function client(harness: TestApp): Client {
   return {
     call,
     root: (overrides = {}, domainId) =>
-      created({ type: 'ROOT', distinguished_name: DN, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 5 }, ...overrides }, domainId),
+      created(
+        {
+          type: 'ROOT',
+          distinguished_name: DN,
+          key_algorithm: 'EC256',
+          signature_algorithm: 'SHA256',
+          validity: { type: 'YEAR', value: 5 },
+          ...overrides,
+        },
+        domainId,
+      ),
     subordinate: (issuerId, overrides = {}, domainId) =>
       created(
         {
@@ -70,10 +87,24 @@ export function client(harness: TestApp): Client {
       ),
     show,
     async prepaidRoot(order, overrides = {}) {
-      const ordered = await call('POST', `${CA}/order`, { cloud_service_type: 'hws.service.type.ccm', charging_mode: 0, subscription_num: 1, product_infos: [PREPAID_PRODUCT], ...order });
+      const ordered = await call('POST', `${CA}/order`, {
+        cloud_service_type: 'hws.service.type.ccm',
+        charging_mode: 0,
+        subscription_num: 1,
+        product_infos: [PREPAID_PRODUCT],
+        ...order,
+      });
       if (ordered.status !== 200) throw new Error(`order failed: ${ordered.status} ${JSON.stringify(ordered.body)}`);
       const id = ordered.body.ca_ids[0] as string;
-      await created({ type: 'ROOT', ca_id: id, distinguished_name: DN, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 5 }, ...overrides });
+      await created({
+        type: 'ROOT',
+        ca_id: id,
+        distinguished_name: DN,
+        key_algorithm: 'EC256',
+        signature_algorithm: 'SHA256',
+        validity: { type: 'YEAR', value: 5 },
+        ...overrides,
+      });
       return { id, expiry: (await show(id)).prepaid_expire_time as number };
     },
   };

@@ -8,14 +8,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import t from 'tap';
 import { formatSdkDate, signRequest } from '../../src/auth/sdk-hmac.ts';
-import {
-  contextConstructed,
-  DER_NULL,
-  objectIdentifier,
-  octetString,
-  sequence,
-  unsignedInteger,
-} from '../../src/x509/der-writer.ts';
+import { contextConstructed, DER_NULL, objectIdentifier, octetString, sequence, unsignedInteger } from '../../src/x509/der-writer.ts';
 import { CERT_ID_HASH_OIDS, issuerHashes } from '../../src/x509/ocsp.ts';
 import { createTestApp } from '../helpers/app.ts';
 import { fuzzCases, fuzzer } from '../helpers/fuzz.ts';
@@ -34,7 +27,12 @@ const root = await seedCa(harness, { commonName: 'fuzz-root' });
 const sub = await seedCa(harness, { commonName: 'fuzz-sub', parent: root, pathLength: 2 });
 const seeds = await Promise.all([
   opensslCsr(dir, 'fuzz-rsa', [...KEY_ARGS.rsa2048], ['-subj', '/CN=fuzz/O=acme', '-addext', 'subjectAltName=DNS:fuzz.example.com,IP:::1']),
-  opensslCsr(dir, 'fuzz-ec', [...KEY_ARGS.p384], ['-subj', '/CN=fuzz-ec', '-addext', 'keyUsage=digitalSignature', '-addext', 'extendedKeyUsage=clientAuth']),
+  opensslCsr(
+    dir,
+    'fuzz-ec',
+    [...KEY_ARGS.p384],
+    ['-subj', '/CN=fuzz-ec', '-addext', 'keyUsage=digitalSignature', '-addext', 'extendedKeyUsage=clientAuth'],
+  ),
 ]);
 const csrDers = seeds.map(({ csr }) => new Uint8Array(Buffer.from(csr.replace(/-----[^-]+-----|\s/g, ''), 'base64')));
 
@@ -45,7 +43,19 @@ const pending = await app.inject({
   method: 'POST',
   url: '/v1/private-certificate-authorities',
   headers: auth,
-  payload: { type: 'SUBORDINATE', key_algorithm: 'EC256', signature_algorithm: 'SHA256', distinguished_name: { common_name: 'fuzz-pending', country: 'CN', state: 'zj', locality: 'hz', organization: 'acme', organizational_unit: 'mesh' } },
+  payload: {
+    type: 'SUBORDINATE',
+    key_algorithm: 'EC256',
+    signature_algorithm: 'SHA256',
+    distinguished_name: {
+      common_name: 'fuzz-pending',
+      country: 'CN',
+      state: 'zj',
+      locality: 'hz',
+      organization: 'acme',
+      organizational_unit: 'mesh',
+    },
+  },
 });
 const pendingId = pending.json().ca_id as string;
 const chainPem = `${sub.pem}\n${root.pem}\n`;
@@ -60,7 +70,12 @@ const HOSTILE_CHAINS = [
 // OCSP: a CertID for a serial the sub issued or not, with the sub's SHA-1 issuer hashes.
 const subHashes = issuerHashes(sub.der, CERT_ID_HASH_OIDS.SHA1)!;
 const certId = (serial: Uint8Array) =>
-  sequence(sequence(objectIdentifier(CERT_ID_HASH_OIDS.SHA1), DER_NULL), octetString(subHashes.nameHash), octetString(subHashes.keyHash), unsignedInteger(serial));
+  sequence(
+    sequence(objectIdentifier(CERT_ID_HASH_OIDS.SHA1), DER_NULL),
+    octetString(subHashes.nameHash),
+    octetString(subHashes.keyHash),
+    unsignedInteger(serial),
+  );
 const ocspSeed = ocspRequestDer([certId(Uint8Array.of(0x12, 0x34))], new Uint8Array(16).fill(0x42));
 function ocspPayload(): Uint8Array {
   switch (integer(4)) {
@@ -81,10 +96,29 @@ const accessKey = keyResponse.json().credential as { access: string; secret: str
 const SIGNED_URL = '/v1/private-certificate-authorities?limit=1';
 function signedHeaders(): Record<string, string> {
   const headers: Record<string, string> = { host: 'pca.example.test', 'x-sdk-date': formatSdkDate(new Date()) };
-  headers.authorization = signRequest({ method: 'GET', url: SIGNED_URL, headers, body: new Uint8Array(0) }, accessKey.access, accessKey.secret, ['host', 'x-sdk-date']);
+  headers.authorization = signRequest(
+    { method: 'GET', url: SIGNED_URL, headers, body: new Uint8Array(0) },
+    accessKey.access,
+    accessKey.secret,
+    ['host', 'x-sdk-date'],
+  );
   return headers;
 }
-const HEADER_JUNK = ['', ' ', ',', '=', ';', 'Access=', 'Signature=', 'SignedHeaders=', 'x'.repeat(3000), '\u00e9', '%00', 'SDK-HMAC-SHA256', '0'];
+const HEADER_JUNK = [
+  '',
+  ' ',
+  ',',
+  '=',
+  ';',
+  'Access=',
+  'Signature=',
+  'SignedHeaders=',
+  'x'.repeat(3000),
+  '\u00e9',
+  '%00',
+  'SDK-HMAC-SHA256',
+  '0',
+];
 function mutateText(text: string): string {
   let out = text;
   for (let edits = 1 + integer(3); edits > 0; edits--) {
@@ -113,7 +147,25 @@ function mutatePem(pem: string): string {
   }
 }
 
-const JUNK: unknown[] = [null, true, 0, -1, 1.5, 2 ** 53, '', 'x'.repeat(5000), [], {}, [{}], { a: 1 }, 'ROOT', 'SM2', 'SHA1', '\u0000', 'pca:cn-north-4:x:ca:y'];
+const JUNK: unknown[] = [
+  null,
+  true,
+  0,
+  -1,
+  1.5,
+  2 ** 53,
+  '',
+  'x'.repeat(5000),
+  [],
+  {},
+  [{}],
+  { a: 1 },
+  'ROOT',
+  'SM2',
+  'SHA1',
+  '\u0000',
+  'pca:cn-north-4:x:ca:y',
+];
 
 /** A fresh copy: a shared junk object written into itself would make the body circular. */
 const junk = (): unknown => structuredClone(pick(JUNK));
@@ -143,7 +195,10 @@ const createBody = {
   distinguished_name: { common_name: 'fuzz', organization: 'acme' },
   validity,
   key_algorithm: 'EC256',
-  subject_alternative_names: [{ type: 'DNS', value: 'a.example.com' }, { type: 'IP', value: '10.1.2.3' }],
+  subject_alternative_names: [
+    { type: 'DNS', value: 'a.example.com' },
+    { type: 'IP', value: '10.1.2.3' },
+  ],
   extended_key_usage: { server_auth: true },
   key_usages: ['digitalSignature'],
   customized_extension: { object_identifier: '1.2.3.4', value: 'v' },
@@ -157,7 +212,10 @@ function nextCase(i: number): Case {
   const der = pick(csrDers);
   switch (i % 9) {
     case 6: {
-      const body = { certificate: chance(0.5) ? sub.pem : mutatePem(sub.pem), certificate_chain: chance(0.3) ? pick(HOSTILE_CHAINS)() : mutatePem(chainPem) };
+      const body = {
+        certificate: chance(0.5) ? sub.pem : mutatePem(sub.pem),
+        certificate_chain: chance(0.3) ? pick(HOSTILE_CHAINS)() : mutatePem(chainPem),
+      };
       return { url: `/v1/private-certificate-authorities/${chance(0.9) ? pendingId : sub.id}/import`, payload: JSON.stringify(body) };
     }
     case 7: {
@@ -168,69 +226,105 @@ function nextCase(i: number): Case {
     case 8: {
       const headers = signedHeaders();
       const field = pick(['authorization', 'authorization', 'x-sdk-date', 'host', 'url'] as const);
-      if (field === 'url') return { method: 'GET', url: mutateText(SIGNED_URL).replace(/^[^/]*/, '/'), headers: { ...headers, 'x-domain-id': '' } };
+      if (field === 'url')
+        return { method: 'GET', url: mutateText(SIGNED_URL).replace(/^[^/]*/, '/'), headers: { ...headers, 'x-domain-id': '' } };
       return { method: 'GET', url: SIGNED_URL, headers: { ...headers, [field]: mutateText(headers[field]) } };
     }
     case 0:
       return { url: '/v1/private-certificates/csr', payload: JSON.stringify(csrBody(toPem('CERTIFICATE REQUEST', mutateBytes(der)))) };
     case 1:
-      return { url: '/v1/private-certificates/csr/parse', payload: JSON.stringify({ csr: toPem('CERTIFICATE REQUEST', mutateBytes(der)) }) };
+      return {
+        url: '/v1/private-certificates/csr/parse',
+        payload: JSON.stringify({ csr: toPem('CERTIFICATE REQUEST', mutateBytes(der)) }),
+      };
     case 2:
-      return { url: pick(['/v1/private-certificates/csr', '/v1/private-certificates/csr/parse']), payload: JSON.stringify(csrBody(mutatePem(pick(seeds).csr))) };
+      return {
+        url: pick(['/v1/private-certificates/csr', '/v1/private-certificates/csr/parse']),
+        payload: JSON.stringify(csrBody(mutatePem(pick(seeds).csr))),
+      };
     case 3:
-      return { url: '/v1/private-certificates/csr', payload: JSON.stringify(mutateJson({ ...csrBody(pick(seeds).csr), type: 'INTERMEDIATE_CA', path_length: 1 })) };
+      return {
+        url: '/v1/private-certificates/csr',
+        payload: JSON.stringify(mutateJson({ ...csrBody(pick(seeds).csr), type: 'INTERMEDIATE_CA', path_length: 1 })),
+      };
     case 4:
-      return { url: '/v1/private-certificates', payload: JSON.stringify(mutateJson(createBody)), headers: random() < 0.1 ? { 'idempotency-key': 'x'.repeat(integer(80)) } : {} };
+      return {
+        url: '/v1/private-certificates',
+        payload: JSON.stringify(mutateJson(createBody)),
+        headers: random() < 0.1 ? { 'idempotency-key': 'x'.repeat(integer(80)) } : {},
+      };
     default: {
       const text = JSON.stringify(mutateJson(createBody));
       const cut = integer(text.length);
-      return { url: pick(['/v1/private-certificates', '/v1/private-certificates/csr']), payload: text.slice(0, cut) + pick(['', '}', '"', '\\', '\u0000', ']']) };
+      return {
+        url: pick(['/v1/private-certificates', '/v1/private-certificates/csr']),
+        payload: text.slice(0, cut) + pick(['', '}', '"', '\\', '\u0000', ']']),
+      };
     }
   }
 }
 
 const CASES = fuzzCases(4_200);
 
-t.test(`${CASES} mutated CSRs, PEM chains, OCSP requests, JSON bodies and signature headers never get a 5xx or hold the loop`, async (t) => {
-  const statuses = new Map<number, number>();
-  const failures: string[] = [];
-  const delay = monitorEventLoopDelay({ resolution: 10 });
-  delay.enable();
-  const slow: { i: number; cpuMs: number; send: () => Promise<unknown> }[] = [];
-  const timed = async <T>(run: () => Promise<T>) => {
-    const before = mainThreadCpuAvailable ? mainThreadCpuMs() : 0;
-    const result = await run();
-    return { result, cpuMs: mainThreadCpuAvailable ? mainThreadCpuMs() - before : 0 };
-  };
-  for (let i = 0; i < CASES; i++) {
-    const { method = 'POST', url, payload, headers = {} } = nextCase(i);
-    const baseHeaders = i % 9 === 7 ? {} : i % 9 === 8 ? { 'x-domain-id': harness.config.defaultDomainId } : { ...auth, 'content-type': 'application/json' };
-    const send = () => app.inject({ method, url, headers: { ...baseHeaders, ...headers }, ...(payload === undefined ? {} : { payload }) });
-    const { result: response, cpuMs } = await timed(send);
-    if (cpuMs >= 100 && slow.length < 50) slow.push({ i, cpuMs, send });
-    statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1);
-    const shown = typeof payload === 'string' ? payload.slice(0, 300) : `<${payload?.length ?? 0} bytes>`;
-    if (response.statusCode >= 500 && failures.length < 5) failures.push(`case ${i} ${method} ${url.slice(0, 100)}: ${response.body.slice(0, 300)} <- ${shown}`);
-    if (response.statusCode >= 400) {
-      const body = response.json() as { error_code?: string };
-      if (!/^(PCA\.\d{8}|APIG\.\d{4})$/.test(body.error_code ?? '') && failures.length < 5) failures.push(`case ${i}: no contract error body: ${response.body.slice(0, 300)}`);
+t.test(
+  `${CASES} mutated CSRs, PEM chains, OCSP requests, JSON bodies and signature headers never get a 5xx or hold the loop`,
+  async (t) => {
+    const statuses = new Map<number, number>();
+    const failures: string[] = [];
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    delay.enable();
+    const slow: { i: number; cpuMs: number; send: () => Promise<unknown> }[] = [];
+    const timed = async <T>(run: () => Promise<T>) => {
+      const before = mainThreadCpuAvailable ? mainThreadCpuMs() : 0;
+      const result = await run();
+      return { result, cpuMs: mainThreadCpuAvailable ? mainThreadCpuMs() - before : 0 };
+    };
+    for (let i = 0; i < CASES; i++) {
+      const { method = 'POST', url, payload, headers = {} } = nextCase(i);
+      const baseHeaders =
+        i % 9 === 7
+          ? {}
+          : i % 9 === 8
+            ? { 'x-domain-id': harness.config.defaultDomainId }
+            : { ...auth, 'content-type': 'application/json' };
+      const send = () =>
+        app.inject({ method, url, headers: { ...baseHeaders, ...headers }, ...(payload === undefined ? {} : { payload }) });
+      const { result: response, cpuMs } = await timed(send);
+      if (cpuMs >= 100 && slow.length < 50) slow.push({ i, cpuMs, send });
+      statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1);
+      const shown = typeof payload === 'string' ? payload.slice(0, 300) : `<${payload?.length ?? 0} bytes>`;
+      if (response.statusCode >= 500 && failures.length < 5)
+        failures.push(`case ${i} ${method} ${url.slice(0, 100)}: ${response.body.slice(0, 300)} <- ${shown}`);
+      if (response.statusCode >= 400) {
+        const body = response.json() as { error_code?: string };
+        if (!/^(PCA\.\d{8}|APIG\.\d{4})$/.test(body.error_code ?? '') && failures.length < 5)
+          failures.push(`case ${i}: no contract error body: ${response.body.slice(0, 300)}`);
+      }
     }
-  }
-  delay.disable();
-  t.same(failures, [], 'no 5xx and every refusal has a contract error body');
-  const counts = Object.fromEntries(statuses);
-  t.ok([...statuses.keys()].every((status) => status < 500), `statuses: ${JSON.stringify(counts)}`);
-  t.ok((statuses.get(400) ?? 0) > CASES / 3, 'most mutations are refused');
-  t.ok((statuses.get(401) ?? 0) > CASES / 30, 'mutated signatures are refused');
-  // CPU time of the main thread, not wall time: a loaded machine's preemption does not count against a request.
-  // A garbage collection or a first query plan (the in-process test database runs on this thread too) can land in
-  // any request, so each request over 100 ms is sent again: an input that is slow by itself is slow twice.
-  if (mainThreadCpuAvailable) {
-    t.ok(slow.length < CASES / 200, `${slow.length} of ${CASES} requests took 100 ms of main-thread CPU or more: ${slow.map(({ i, cpuMs }) => `case ${i} ${cpuMs} ms`).join(', ')}`);
-    for (const { i, send } of slow) {
-      const { cpuMs } = await timed(send);
-      t.ok(cpuMs < 100, `case ${i} sent again: ${cpuMs} ms of main-thread CPU`);
+    delay.disable();
+    t.same(failures, [], 'no 5xx and every refusal has a contract error body');
+    const counts = Object.fromEntries(statuses);
+    t.ok(
+      [...statuses.keys()].every((status) => status < 500),
+      `statuses: ${JSON.stringify(counts)}`,
+    );
+    t.ok((statuses.get(400) ?? 0) > CASES / 3, 'most mutations are refused');
+    t.ok((statuses.get(401) ?? 0) > CASES / 30, 'mutated signatures are refused');
+    // CPU time of the main thread, not wall time: a loaded machine's preemption does not count against a request.
+    // A garbage collection or a first query plan (the in-process test database runs on this thread too) can land in
+    // any request, so each request over 100 ms is sent again: an input that is slow by itself is slow twice.
+    if (mainThreadCpuAvailable) {
+      t.ok(
+        slow.length < CASES / 200,
+        `${slow.length} of ${CASES} requests took 100 ms of main-thread CPU or more: ${slow.map(({ i, cpuMs }) => `case ${i} ${cpuMs} ms`).join(', ')}`,
+      );
+      for (const { i, send } of slow) {
+        const { cpuMs } = await timed(send);
+        t.ok(cpuMs < 100, `case ${i} sent again: ${cpuMs} ms of main-thread CPU`);
+      }
     }
-  }
-  t.comment(`event-loop delay over the run (wall time, load included): max ${(delay.max / 1e6).toFixed(0)} ms, p99 ${(delay.percentile(99) / 1e6).toFixed(0)} ms`);
-});
+    t.comment(
+      `event-loop delay over the run (wall time, load included): max ${(delay.max / 1e6).toFixed(0)} ms, p99 ${(delay.percentile(99) / 1e6).toFixed(0)} ms`,
+    );
+  },
+);

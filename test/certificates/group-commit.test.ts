@@ -23,7 +23,12 @@ await db.certificateAuthority.update({ where: { id: sub.id }, data: { freeQuota:
 const { csr } = await opensslCsr(dir, 'burst', [...KEY_ARGS.p256]);
 
 function issue(issuerId = sub.id) {
-  return app.inject({ method: 'POST', url: '/v1/private-certificates/csr', headers: auth, payload: { issuer_id: issuerId, csr, validity: { type: 'DAY', value: 30 } } });
+  return app.inject({
+    method: 'POST',
+    url: '/v1/private-certificates/csr',
+    headers: auth,
+    payload: { issuer_id: issuerId, csr, validity: { type: 'DAY', value: 30 } },
+  });
 }
 
 async function quotaUsed(): Promise<number> {
@@ -46,7 +51,12 @@ t.test('a concurrent burst past the quota issues exactly the quota; free_quota p
   t.equal((await db.certificateAuthority.findUniqueOrThrow({ where: { id: sub.id } })).freeQuota, 0);
   t.equal(await db.auditEvent.count({ where: { action: 'pca:ca:issueCert', outcome: 'SUCCESS' } }), QUOTA);
 
-  const exported = await app.inject({ method: 'POST', url: `/v1/private-certificates/${issued[0]}/export`, headers: auth, payload: { type: 'OTHER', is_compressed: 'false' } });
+  const exported = await app.inject({
+    method: 'POST',
+    url: `/v1/private-certificates/${issued[0]}/export`,
+    headers: auth,
+    payload: { type: 'OTHER', is_compressed: 'false' },
+  });
   t.equal(exported.statusCode, 200);
   const verified = await verifyStrict(dir, exported.json().certificate, root.pem, [sub.pem]);
   t.ok(verified.ok, verified.stderr);
@@ -54,7 +64,8 @@ t.test('a concurrent burst past the quota issues exactly the quota; free_quota p
 
 t.test('delete gives its quota back; an unknown issuer in the same batch fails alone and takes none', async (t) => {
   const deleted = await db.certificate.findMany({ where: { deletedAt: null }, take: 2 });
-  for (const { id } of deleted) t.equal((await app.inject({ method: 'DELETE', url: `/v1/private-certificates/${id}`, headers: auth })).statusCode, 204);
+  for (const { id } of deleted)
+    t.equal((await app.inject({ method: 'DELETE', url: `/v1/private-certificates/${id}`, headers: auth })).statusCode, 204);
   t.equal(await quotaUsed(), QUOTA - 2);
   const [good, unknown] = await Promise.all([issue(), issue(randomUUID())]);
   t.equal(good!.statusCode, 200, good!.body);

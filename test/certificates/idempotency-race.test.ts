@@ -27,7 +27,9 @@ t.teardown(async () => {
 const instances = [harness.app, second];
 const db = harness.database.prisma;
 const dir = await scratch('idempotency-race');
-const csrs = await Promise.all([0, 1, 2, 3].map(async (i) => (await opensslCsr(dir, `race-${i}`, [...KEY_ARGS.p256], ['-subj', `/CN=race-${i}.example.com`])).csr));
+const csrs = await Promise.all(
+  [0, 1, 2, 3].map(async (i) => (await opensslCsr(dir, `race-${i}`, [...KEY_ARGS.p256], ['-subj', `/CN=race-${i}.example.com`])).csr),
+);
 
 async function issuerOf(domainId: string): Promise<SeededCa> {
   const root = await seedCa(harness, { commonName: `race-root-${domainId.slice(0, 4)}`, domainId });
@@ -71,13 +73,23 @@ function burst(domainId: string, issuer: SeededCa, requests: Request[]): Promise
         payload: { issuer_id: issuer.id, csr: csrs[request.csr], validity: { type: 'DAY', value: 30 + request.body } },
       });
       const json = response.json();
-      return { ...request, status: response.statusCode, certificateId: json.certificate_id, errorCode: json.error_code, errorMsg: json.error_msg };
+      return {
+        ...request,
+        status: response.statusCode,
+        certificateId: json.certificate_id,
+        errorCode: json.error_code,
+        errorMsg: json.error_msg,
+      };
     }),
   );
 }
 
 function keyed(prefix: string, keys: number, repeats: number, bodies = 1): Request[] {
-  return Array.from({ length: keys * repeats }, (_, i) => ({ key: `${prefix}-${i % keys}`, csr: (i % keys) % csrs.length, body: Math.floor(i / keys) % bodies }));
+  return Array.from({ length: keys * repeats }, (_, i) => ({
+    key: `${prefix}-${i % keys}`,
+    csr: (i % keys) % csrs.length,
+    body: Math.floor(i / keys) % bodies,
+  }));
 }
 
 const unkeyed = (count: number): Request[] => Array.from({ length: count }, (_, i) => ({ csr: i % csrs.length, body: 0 }));
@@ -91,8 +103,12 @@ function byKey(answers: Answer[]): Map<string, Answer[]> {
 /** What the database holds for a domain: its certificates, their CERT_ISSUE records and audit events, the quota counter. */
 async function stored(domainId: string) {
   const certificates = (await db.certificate.findMany({ where: { domainId }, select: { id: true } })).map(({ id }) => id).sort();
-  const billed = (await db.billingRecord.findMany({ where: { domainId, usageType: 'CERT_ISSUE' }, select: { resourceId: true } })).map(({ resourceId }) => resourceId).sort();
-  const audited = (await db.auditEvent.findMany({ where: { domainId, action: 'pca:ca:issueCert', outcome: 'SUCCESS' }, select: { resourceId: true } }))
+  const billed = (await db.billingRecord.findMany({ where: { domainId, usageType: 'CERT_ISSUE' }, select: { resourceId: true } }))
+    .map(({ resourceId }) => resourceId)
+    .sort();
+  const audited = (
+    await db.auditEvent.findMany({ where: { domainId, action: 'pca:ca:issueCert', outcome: 'SUCCESS' }, select: { resourceId: true } })
+  )
     .map(({ resourceId }) => resourceId!)
     .sort();
   const used = (await db.domainCertificateUsage.findUnique({ where: { domainId } }))?.used ?? 0;
@@ -105,7 +121,11 @@ t.test('keys repeated across two instances, mixed with unkeyed requests: one cer
   const TWO_BODY_KEYS = 8;
   const UNKEYED = 32;
   const issuer = await issuerOf(TEST_DOMAIN);
-  const answers = await burst(TEST_DOMAIN, issuer, [...keyed('same', KEYS, 4), ...keyed('two-bodies', TWO_BODY_KEYS, 4, 2), ...unkeyed(UNKEYED)]);
+  const answers = await burst(TEST_DOMAIN, issuer, [
+    ...keyed('same', KEYS, 4),
+    ...keyed('two-bodies', TWO_BODY_KEYS, 4, 2),
+    ...unkeyed(UNKEYED),
+  ]);
   const state = await stored(TEST_DOMAIN);
 
   const keyedIds = new Set<string>();
@@ -126,7 +146,10 @@ t.test('keys repeated across two instances, mixed with unkeyed requests: one cer
   }
   t.equal(keyedIds.size, KEYS + TWO_BODY_KEYS, 'exactly one certificate per key');
   const plain = answers.filter((answer) => !answer.key);
-  t.ok(plain.every((answer) => answer.status === 200), 'every unkeyed request issued');
+  t.ok(
+    plain.every((answer) => answer.status === 200),
+    'every unkeyed request issued',
+  );
   const plainIds = new Set(plain.map((answer) => answer.certificateId));
   t.equal(plainIds.size, UNKEYED, 'each unkeyed request its own certificate');
 
@@ -151,7 +174,11 @@ t.test('the quota runs out mid-burst: batches fall back one request at a time, n
   const state = await stored(OTHER_DOMAIN);
 
   for (const answer of answers.filter((answer) => answer.status !== 200)) {
-    t.match(answer, { status: 400, errorCode: 'PCA.00020001', errorMsg: /quota of 10000 is used up/ }, 'a request past the quota is refused for it');
+    t.match(
+      answer,
+      { status: 400, errorCode: 'PCA.00020001', errorMsg: /quota of 10000 is used up/ },
+      'a request past the quota is refused for it',
+    );
   }
   const keyedIds = new Set<string>();
   for (const [key, group] of byKey(answers)) {

@@ -46,7 +46,12 @@ t.test('create by CSR: openssl-made CSRs give certificates that pass -x509_stric
     ['p256', KEY_ARGS.p256, 'Digital Signature, Key Agreement'],
     ['p384', KEY_ARGS.p384, 'Digital Signature, Key Agreement'],
   ] as const) {
-    const { csr } = await opensslCsr(dir, `csr-${name}`, [...keyArgs], ['-subj', `/CN=${name}.example.com/O=acme`, '-addext', `subjectAltName=DNS:${name}.example.com,IP:10.0.0.1`]);
+    const { csr } = await opensslCsr(
+      dir,
+      `csr-${name}`,
+      [...keyArgs],
+      ['-subj', `/CN=${name}.example.com/O=acme`, '-addext', `subjectAltName=DNS:${name}.example.com,IP:10.0.0.1`],
+    );
     const response = await issueByCsr(csr);
     t.equal(response.statusCode, 200, response.statusCode === 200 ? 'issued' : response.body);
     const exported = await exportJson(response.json().certificate_id);
@@ -67,13 +72,22 @@ t.test('create by CSR: openssl-made CSRs give certificates that pass -x509_stric
   }
 });
 
-t.test('create by CSR: the CSR\'s key usages and EKU win; keyCertSign is dropped from entity certificates', async (t) => {
-  const { csr } = await opensslCsr(dir, 'csr-ku', [...KEY_ARGS.p256], [
-    '-subj', '/CN=client',
-    '-addext', 'keyUsage=critical,digitalSignature,keyCertSign',
-    '-addext', 'extendedKeyUsage=clientAuth',
-    '-addext', 'basicConstraints=critical,CA:TRUE',
-  ]);
+t.test("create by CSR: the CSR's key usages and EKU win; keyCertSign is dropped from entity certificates", async (t) => {
+  const { csr } = await opensslCsr(
+    dir,
+    'csr-ku',
+    [...KEY_ARGS.p256],
+    [
+      '-subj',
+      '/CN=client',
+      '-addext',
+      'keyUsage=critical,digitalSignature,keyCertSign',
+      '-addext',
+      'extendedKeyUsage=clientAuth',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+    ],
+  );
   const response = await issueByCsr(csr);
   t.equal(response.statusCode, 200, response.statusCode === 200 ? 'issued' : response.body);
   const exported = await exportJson(response.json().certificate_id);
@@ -84,13 +98,21 @@ t.test('create by CSR: the CSR\'s key usages and EKU win; keyCertSign is dropped
   t.ok((await verifyStrict(dir, exported.certificate, root.pem, [pemBlocks(exported.certificate_chain)[0]])).ok);
 });
 
-t.test('create by CSR: INTERMEDIATE_CA becomes a CSR-held CA row below the issuer\'s path length', async (t) => {
+t.test("create by CSR: INTERMEDIATE_CA becomes a CSR-held CA row below the issuer's path length", async (t) => {
   const { csr, keyFile } = await opensslCsr(dir, 'mesh', [...KEY_ARGS.p256], ['-subj', '/O=cluster.local/CN=mesh-ca']);
   const response = await issueByCsr(csr, { type: 'INTERMEDIATE_CA', validity: { type: 'HOUR', value: 7200 } });
   t.equal(response.statusCode, 200, response.statusCode === 200 ? 'issued' : response.body);
   const id = response.json().certificate_id as string;
   const row = await harness.database.prisma.certificateAuthority.findUniqueOrThrow({ where: { id } });
-  t.match(row, { type: 'SUBORDINATE', status: 'ACTIVED', genMode: 'CSR', pathLength: 0, issuerId: sub.id, keyRef: null, commonName: 'mesh-ca' });
+  t.match(row, {
+    type: 'SUBORDINATE',
+    status: 'ACTIVED',
+    genMode: 'CSR',
+    pathLength: 0,
+    issuerId: sub.id,
+    keyRef: null,
+    commonName: 'mesh-ca',
+  });
   t.equal(row.notAfter!.getTime() - row.notBefore!.getTime(), 7200 * 3_600_000, 'HOUR 7200');
   const meshPem = toPem('CERTIFICATE', new Uint8Array(row.certificateDer!));
   const text = await certificateText(dir, meshPem);
@@ -100,8 +122,27 @@ t.test('create by CSR: INTERMEDIATE_CA becomes a CSR-held CA row below the issue
   // A workload certificate signed by the requester's key verifies under the hierarchy.
   const workload = await opensslCsr(dir, 'workload', [...KEY_ARGS.p256], ['-subj', '/CN=workload']);
   const meshFile = await dir.write('mesh.pem', meshPem);
-  const ext = await dir.write('workload.ext', 'basicConstraints=critical,CA:FALSE\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\nsubjectAltName=URI:spiffe://cluster.local/ns/default/sa/default\n');
-  const signed = await openssl(['x509', '-req', '-in', dir.file('workload.csr'), '-CA', meshFile, '-CAkey', keyFile, '-CAcreateserial', '-days', '1', '-extfile', ext, '-out', dir.file('workload.pem')]);
+  const ext = await dir.write(
+    'workload.ext',
+    'basicConstraints=critical,CA:FALSE\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\nsubjectAltName=URI:spiffe://cluster.local/ns/default/sa/default\n',
+  );
+  const signed = await openssl([
+    'x509',
+    '-req',
+    '-in',
+    dir.file('workload.csr'),
+    '-CA',
+    meshFile,
+    '-CAkey',
+    keyFile,
+    '-CAcreateserial',
+    '-days',
+    '1',
+    '-extfile',
+    ext,
+    '-out',
+    dir.file('workload.pem'),
+  ]);
   t.ok(signed.ok, signed.stderr);
   const workloadPem = (await dir.read('workload.pem')).toString();
   t.ok((await verifyStrict(dir, workloadPem, root.pem, [sub.pem, meshPem])).ok, 'workload verifies through mesh-ca');
@@ -113,7 +154,10 @@ t.test('create by CSR: INTERMEDIATE_CA becomes a CSR-held CA row below the issue
   const notBelow = await issueByCsr(csr, { type: 'INTERMEDIATE_CA', path_length: 1 });
   t.equal(errorCode(notBelow), 'PCA.00020203');
   const list = (await app.inject({ method: 'GET', url: '/v1/private-certificates?limit=1000', headers: auth })).json();
-  t.notOk(list.certificates.some((c: { certificate_id: string }) => c.certificate_id === id), 'not listed as a certificate');
+  t.notOk(
+    list.certificates.some((c: { certificate_id: string }) => c.certificate_id === id),
+    'not listed as a certificate',
+  );
 });
 
 t.test('create by CSR: CSR rules refuse with clear 4xx codes', async (t) => {
@@ -147,12 +191,15 @@ t.test('create by CSR: CSR rules refuse with clear 4xx codes', async (t) => {
   t.equal(errorCode(await issueByCsr('not a csr')), 'PCA.00020001');
   t.equal(errorCode(await post('/v1/private-certificates/csr', { issuer_id: 'nope', csr, validity })), 'PCA.00020201');
   t.equal(errorCode(await issueByCsr(csr, { validity: { type: 'WEEK', value: 1 } })), 'PCA.00020109');
-  t.equal(errorCode(await issueByCsr(csr, { validity: { type: 'YEAR', value: 5 } })), 'PCA.00020109', 'past the issuer\'s not_after');
+  t.equal(errorCode(await issueByCsr(csr, { validity: { type: 'YEAR', value: 5 } })), 'PCA.00020109', "past the issuer's not_after");
   const missing = await issueByCsr(csr, { issuer_id: '4bd1b320-e162-419f-8add-dfcc046197c7' });
   t.equal(missing.statusCode, 404);
   const urn = await issueByCsr(csr, { issuer_id: `pca:cn-north-4:${harness.config.defaultDomainId}:ca:${sub.id}` });
   t.equal(urn.statusCode, 200, 'a URN names the issuer');
-  t.equal(errorCode(await issueByCsr(csr, { issuer_id: `pca:eu-west-101:${harness.config.defaultDomainId}:ca:${sub.id}` })), 'PCA.00020201');
+  t.equal(
+    errorCode(await issueByCsr(csr, { issuer_id: `pca:eu-west-101:${harness.config.defaultDomainId}:ca:${sub.id}` })),
+    'PCA.00020201',
+  );
 });
 
 t.test('create with a server-made key: every algorithm verifies, and the exported key matches', async (t) => {
@@ -163,7 +210,10 @@ t.test('create with a server-made key: every algorithm verifies, and the exporte
       validity,
       key_algorithm: keyAlgorithm,
       signature_algorithm: 'SHA512',
-      subject_alternative_names: [{ type: 'DNS', value: 'srv.example.com' }, { type: 'EMAIL', value: 'ops@example.com' }],
+      subject_alternative_names: [
+        { type: 'DNS', value: 'srv.example.com' },
+        { type: 'EMAIL', value: 'ops@example.com' },
+      ],
       extended_key_usage: { server_auth: true, client_auth: false, code_signing: true },
       customized_extension: { object_identifier: '1.3.6.1.4.1.2011.4.99', value: 'hello' },
     });
@@ -179,7 +229,11 @@ t.test('create with a server-made key: every algorithm verifies, and the exporte
     const privKey = await openssl(['pkey', '-in', keyFile, '-pubout']);
     t.equal(certKey.stdout, privKey.stdout, `${keyAlgorithm}: the exported key belongs to the certificate`);
     const text = await certificateText(dir, exported.certificate);
-    t.match(text, /Subject: C\s?=\s?CN, ST\s?=\s?zhejiang, L\s?=\s?hangzhou, O\s?=\s?huawei-cloud, OU\s?=\s?container, CN\s?=\s?server-/, 'DN inherited');
+    t.match(
+      text,
+      /Subject: C\s?=\s?CN, ST\s?=\s?zhejiang, L\s?=\s?hangzhou, O\s?=\s?huawei-cloud, OU\s?=\s?container, CN\s?=\s?server-/,
+      'DN inherited',
+    );
     t.match(text, /Key Usage: critical\s+Digital Signature, Key Agreement/);
     t.match(text, /Extended Key Usage:\s+TLS Web Server Authentication, Code Signing/);
     t.match(text, /1.3.6.1.4.1.2011.4.99:\s+..hello/);
@@ -210,17 +264,47 @@ t.test('create with a server-made key: §10.9 intermediates and ISTIO export', a
   const withPassword = await post(`/v1/private-certificates/${id}/export`, { type: 'ISTIO', password: 'abc123' });
   t.equal(withPassword.statusCode, 400);
   const errors = await Promise.all([
-    post('/v1/private-certificates', { issuer_id: leafOnlySub.id, distinguished_name: { common_name: 'x' }, validity, type: 'INTERMEDIATE_CA' }),
+    post('/v1/private-certificates', {
+      issuer_id: leafOnlySub.id,
+      distinguished_name: { common_name: 'x' },
+      validity,
+      type: 'INTERMEDIATE_CA',
+    }),
     post('/v1/private-certificates', { issuer_id: sub.id, distinguished_name: { common_name: 'x' }, validity, key_algorithm: 'SM2' }),
     post('/v1/private-certificates', { issuer_id: sub.id, distinguished_name: { common_name: 'x' }, validity, signature_algorithm: 'SM3' }),
     post('/v1/private-certificates', { issuer_id: sub.id, distinguished_name: { common_name: 'x/y' }, validity }),
     post('/v1/private-certificates', { issuer_id: sub.id, distinguished_name: { country: 'CN' }, validity }),
-    post('/v1/private-certificates', { issuer_id: sub.id, distinguished_name: { common_name: 'x' }, validity, subject_alternative_names: [{ type: 'X400', value: 'x' }] }),
-    post('/v1/private-certificates', { issuer_id: sub.id, distinguished_name: { common_name: 'x' }, validity, subject_alternative_names: [{ type: 'IP', value: '300.1.1.1' }] }),
+    post('/v1/private-certificates', {
+      issuer_id: sub.id,
+      distinguished_name: { common_name: 'x' },
+      validity,
+      subject_alternative_names: [{ type: 'X400', value: 'x' }],
+    }),
+    post('/v1/private-certificates', {
+      issuer_id: sub.id,
+      distinguished_name: { common_name: 'x' },
+      validity,
+      subject_alternative_names: [{ type: 'IP', value: '300.1.1.1' }],
+    }),
     post('/v1/private-certificates', { issuer_id: sub.id, distinguished_name: { common_name: 'x' }, validity, key_usages: ['everything'] }),
-    post('/v1/private-certificates', { issuer_id: sub.id, distinguished_name: { common_name: 'x' }, validity, customized_extension: { object_identifier: '2.5.29.19', value: 'x' } }),
+    post('/v1/private-certificates', {
+      issuer_id: sub.id,
+      distinguished_name: { common_name: 'x' },
+      validity,
+      customized_extension: { object_identifier: '2.5.29.19', value: 'x' },
+    }),
   ]);
-  t.same(errors.map(errorCode), ['PCA.00020203', 'PCA.00020102', 'PCA.00020103', 'PCA.00020101', 'PCA.00020101', 'PCA.00020112', 'PCA.00020111', 'PCA.00020001', 'PCA.00020001']);
+  t.same(errors.map(errorCode), [
+    'PCA.00020203',
+    'PCA.00020102',
+    'PCA.00020103',
+    'PCA.00020101',
+    'PCA.00020101',
+    'PCA.00020112',
+    'PCA.00020111',
+    'PCA.00020001',
+    'PCA.00020001',
+  ]);
 });
 
 t.test('CSR parse reports the key, signature and subject; nothing is stored', async (t) => {
@@ -233,10 +317,24 @@ t.test('CSR parse reports the key, signature and subject; nothing is stored', as
     key_algorithm_length: 2048,
     signature_algorithm: 'SHA256withRSA',
     public_key: /^-----BEGIN PUBLIC KEY-----\r\n/,
-    distinguished_name: { common_name: 'parse.example.com', country: 'CN', organization: 'acme', state: null, locality: null, organizational_unit: null },
+    distinguished_name: {
+      common_name: 'parse.example.com',
+      country: 'CN',
+      organization: 'acme',
+      state: null,
+      locality: null,
+      organizational_unit: null,
+    },
   });
   t.equal(await harness.database.prisma.certificate.count(), before);
-  t.equal(errorCode(await post('/v1/private-certificates/csr/parse', { csr: '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----' })), 'PCA.00020001');
+  t.equal(
+    errorCode(
+      await post('/v1/private-certificates/csr/parse', {
+        csr: '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----',
+      }),
+    ),
+    'PCA.00020001',
+  );
 });
 
 t.test('Idempotency-Key: same body replays, another body 409, failures do not reserve, concurrency issues once', async (t) => {
@@ -257,7 +355,11 @@ t.test('Idempotency-Key: same body replays, another body 409, failures do not re
   const other = await issueByCsr(csr, { validity: { type: 'DAY', value: 31 } }, { 'idempotency-key': 'key-1' });
   t.equal(other.statusCode, 409);
   t.equal(errorCode(other), 'PCA.00020001');
-  const otherEndpoint = await post('/v1/private-certificates', { issuer_id: sub.id, distinguished_name: { common_name: 'idem' }, validity, key_algorithm: 'EC256' }, { 'idempotency-key': 'key-1' });
+  const otherEndpoint = await post(
+    '/v1/private-certificates',
+    { issuer_id: sub.id, distinguished_name: { common_name: 'idem' }, validity, key_algorithm: 'EC256' },
+    { 'idempotency-key': 'key-1' },
+  );
   t.equal(otherEndpoint.statusCode, 200, 'the key is scoped to the endpoint');
   t.equal(errorCode(await issueByCsr(csr, {}, { 'idempotency-key': 'k'.repeat(65) })), 'PCA.00020001');
   t.equal(errorCode(await issueByCsr(csr, {}, { 'idempotency-key': '' })), 'PCA.00020001');
@@ -286,7 +388,13 @@ t.test('Idempotency-Key with a body nested 100,000 deep: hashed without recursio
   const { csr } = await opensslCsr(dir, 'idem-deep', [...KEY_ARGS.p256], ['-subj', '/CN=idem-deep.example.com']);
   const depth = 100_000;
   const payload = `{"issuer_id":"${sub.id}","csr":${JSON.stringify(csr)},"validity":{"type":"DAY","value":30},"x":${'['.repeat(depth)}${']'.repeat(depth)}}`;
-  const send = () => app.inject({ method: 'POST', url: '/v1/private-certificates/csr', headers: { ...auth, 'idempotency-key': 'deep', 'content-type': 'application/json' }, payload });
+  const send = () =>
+    app.inject({
+      method: 'POST',
+      url: '/v1/private-certificates/csr',
+      headers: { ...auth, 'idempotency-key': 'deep', 'content-type': 'application/json' },
+      payload,
+    });
   const first = await send();
   t.equal(first.statusCode, 200, first.body.slice(0, 300));
   const again = await send();

@@ -24,7 +24,12 @@ async function issue(commonName: string, days: number) {
     method: 'POST',
     url: '/v1/private-certificates',
     headers: auth,
-    payload: { issuer_id: sub.id, distinguished_name: { common_name: commonName }, validity: { type: 'DAY', value: days }, key_algorithm: 'EC256' },
+    payload: {
+      issuer_id: sub.id,
+      distinguished_name: { common_name: commonName },
+      validity: { type: 'DAY', value: days },
+      key_algorithm: 'EC256',
+    },
   });
   if (response.statusCode !== 200) throw new Error(response.body);
   clock.advance(1000);
@@ -43,15 +48,29 @@ const list = async (query: string) => {
 t.test('list: paging, sorting, name and derived EXPIRED status; show; quota', async (t) => {
   const all = await list('');
   t.equal(all.body.total, 3);
-  t.same(all.body.certificates.map((c: { certificate_id: string }) => c.certificate_id), [gamma, beta, alpha], 'newest first by default');
-  t.same((await list('sort_key=not_after&sort_dir=ASC')).body.certificates.map((c: { certificate_id: string }) => c.certificate_id), [beta, alpha, gamma]);
+  t.same(
+    all.body.certificates.map((c: { certificate_id: string }) => c.certificate_id),
+    [gamma, beta, alpha],
+    'newest first by default',
+  );
+  t.same(
+    (await list('sort_key=not_after&sort_dir=ASC')).body.certificates.map((c: { certificate_id: string }) => c.certificate_id),
+    [beta, alpha, gamma],
+  );
   const page = await list('limit=1&offset=1');
   t.same([page.body.total, page.body.certificates.length, page.body.certificates[0].certificate_id], [3, 1, beta]);
   t.same([(await list('limit=0')).body.total, (await list('limit=0')).body.certificates], [3, []]);
-  t.same((await list('name=EXAMPLE')).body.certificates.map((c: { certificate_id: string }) => c.certificate_id), [beta, alpha], 'name is case-insensitive');
+  t.same(
+    (await list('name=EXAMPLE')).body.certificates.map((c: { certificate_id: string }) => c.certificate_id),
+    [beta, alpha],
+    'name is case-insensitive',
+  );
   t.equal((await list('status=BOGUS')).status, 400);
   clock.advance(3 * 86_400_000);
-  t.same((await list('status=EXPIRED')).body.certificates.map((c: { certificate_id: string }) => c.certificate_id), [beta]);
+  t.same(
+    (await list('status=EXPIRED')).body.certificates.map((c: { certificate_id: string }) => c.certificate_id),
+    [beta],
+  );
   t.equal((await list('status=ISSUED')).body.total, 2);
   const shown = await app.inject({ method: 'GET', url: `/v1/private-certificates/${beta}`, headers: auth });
   t.match(shown.json(), {
@@ -71,7 +90,10 @@ t.test('list: paging, sorting, name and derived EXPIRED status; show; quota', as
   });
   const expiredExport = await app.inject({ method: 'POST', url: `/v1/private-certificates/${beta}/export`, headers: auth, payload: {} });
   t.equal(expiredExport.statusCode, 400, 'only ISSUED certificates export');
-  t.equal((await app.inject({ method: 'GET', url: '/v1/private-certificates/not-a-uuid', headers: auth })).json().error_code, 'PCA.10010105');
+  t.equal(
+    (await app.inject({ method: 'GET', url: '/v1/private-certificates/not-a-uuid', headers: auth })).json().error_code,
+    'PCA.10010105',
+  );
   const quota = await app.inject({ method: 'GET', url: '/v1/private-certificates/quotas', headers: auth });
   t.same(quota.json(), { quotas: { resources: [{ type: 'CERTIFICATE', used: 3, quota: 100000 }] } });
 });
@@ -85,7 +107,12 @@ t.test('export: zips per type with their files, encrypted keys, Content-Disposit
     ['OTHER', ['chain.pem', 'server.key', 'server.pem']],
   ];
   for (const [type, files] of expectations) {
-    const response = await app.inject({ method: 'POST', url: `/v1/private-certificates/${gamma}/export`, headers: auth, payload: { is_compressed: 'TRUE', type } });
+    const response = await app.inject({
+      method: 'POST',
+      url: `/v1/private-certificates/${gamma}/export`,
+      headers: auth,
+      payload: { is_compressed: 'TRUE', type },
+    });
     t.equal(response.statusCode, 200);
     t.equal(response.headers['content-type'], 'application/zip');
     t.equal(response.headers['content-disposition'], `attachment; filename="gamma.internal_${type.toLowerCase()}.zip"`);
@@ -93,18 +120,42 @@ t.test('export: zips per type with their files, encrypted keys, Content-Disposit
     const { stdout } = await run('unzip', ['-Z1', zip]);
     t.same(stdout.trim().split('\n').sort(), files, `${type} zip contents`);
   }
-  const protectedZip = await app.inject({ method: 'POST', url: `/v1/private-certificates/${gamma}/export`, headers: auth, payload: { is_compressed: true, type: 'IIS', password: 'S3cret.pass' } });
+  const protectedZip = await app.inject({
+    method: 'POST',
+    url: `/v1/private-certificates/${gamma}/export`,
+    headers: auth,
+    payload: { is_compressed: true, type: 'IIS', password: 'S3cret.pass' },
+  });
   const zip = await dir.write('iis-pw.zip', protectedZip.rawPayload);
   await run('unzip', ['-o', '-d', dir.file('iis'), zip]);
   const pkcs12 = await openssl(['pkcs12', '-in', dir.file('iis/server.pfx'), '-passin', 'pass:S3cret.pass', '-nodes', '-info']);
   t.ok(pkcs12.ok, `the PKCS#12 opens with the password: ${pkcs12.stderr}`);
   t.match(pkcs12.stdout, /subject=.*CN\s?=\s?gamma.internal/);
-  const json = await app.inject({ method: 'POST', url: `/v1/private-certificates/${gamma}/export`, headers: auth, payload: { is_compressed: 'false', type: 'other', password: 'abc-1234' } });
+  const json = await app.inject({
+    method: 'POST',
+    url: `/v1/private-certificates/${gamma}/export`,
+    headers: auth,
+    payload: { is_compressed: 'false', type: 'other', password: 'abc-1234' },
+  });
   t.match(json.json().private_key, /^-----BEGIN ENCRYPTED PRIVATE KEY-----\r\n/);
   const keyFile = await dir.write('enc.key', json.json().private_key);
   t.ok((await openssl(['pkey', '-in', keyFile, '-passin', 'pass:abc-1234', '-noout'])).ok, 'openssl decrypts the key');
-  t.equal((await app.inject({ method: 'POST', url: `/v1/private-certificates/${gamma}/export`, headers: auth, payload: { type: 'WEBLOGIC' } })).statusCode, 400);
-  t.equal((await app.inject({ method: 'POST', url: `/v1/private-certificates/${gamma}/export`, headers: auth, payload: { is_compressed: 'maybe' } })).statusCode, 400);
+  t.equal(
+    (await app.inject({ method: 'POST', url: `/v1/private-certificates/${gamma}/export`, headers: auth, payload: { type: 'WEBLOGIC' } }))
+      .statusCode,
+    400,
+  );
+  t.equal(
+    (
+      await app.inject({
+        method: 'POST',
+        url: `/v1/private-certificates/${gamma}/export`,
+        headers: auth,
+        payload: { is_compressed: 'maybe' },
+      })
+    ).statusCode,
+    400,
+  );
 });
 
 t.test('delete: 204 without revoking, then 404 everywhere; another domain sees nothing', async (t) => {
@@ -113,7 +164,10 @@ t.test('delete: 204 without revoking, then 404 everywhere; another domain sees n
   t.equal((await app.inject({ method: 'DELETE', url: `/v1/private-certificates/${alpha}`, headers: other })).statusCode, 404);
   t.equal((await app.inject({ method: 'DELETE', url: `/v1/private-certificates/${alpha}`, headers: auth })).statusCode, 204);
   t.equal((await app.inject({ method: 'GET', url: `/v1/private-certificates/${alpha}`, headers: auth })).statusCode, 404);
-  t.equal((await app.inject({ method: 'DELETE', url: `/v1/private-certificates/${alpha}`, headers: auth })).json().error_code, 'PCA.10010002');
+  t.equal(
+    (await app.inject({ method: 'DELETE', url: `/v1/private-certificates/${alpha}`, headers: auth })).json().error_code,
+    'PCA.10010002',
+  );
   const row = await harness.database.prisma.certificate.findUniqueOrThrow({ where: { id: alpha } });
   t.equal(row.status, 'ISSUED', 'deleting does not revoke; the serial stays');
   t.equal((await list('')).body.total, 2);

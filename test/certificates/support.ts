@@ -41,7 +41,14 @@ export async function seedCa(harness: TestApp, options: SeedCaOptions): Promise<
   const keyAlgorithm = options.keyAlgorithm ?? 'EC256';
   const hash = options.hash ?? 'SHA256';
   const key = await stores.software.generate(keyAlgorithm);
-  const dn: DistinguishedName = { common_name: options.commonName, country: 'CN', state: 'zhejiang', locality: 'hangzhou', organization: 'huawei-cloud', organizational_unit: 'container' };
+  const dn: DistinguishedName = {
+    common_name: options.commonName,
+    country: 'CN',
+    state: 'zhejiang',
+    locality: 'hangzhou',
+    organization: 'huawei-cloud',
+    organizational_unit: 'container',
+  };
   const prisma = harness.database.prisma;
   const parentRow = options.parent ? await prisma.certificateAuthority.findUniqueOrThrow({ where: { id: options.parent.id } }) : undefined;
   const parentSigner = parentRow ? keyStoreSigner(stores.software, parentRow.keyRef!, parentRow.keyAlgorithm as KeyAlgorithm) : undefined;

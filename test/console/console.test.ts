@@ -38,12 +38,13 @@ mkdirSync(SHOTS, { recursive: true });
 execFileSync(process.execPath, [path.join(ROOT, 'console', 'build.mjs')]);
 
 /** Every documented operation as a method and a path pattern. */
-const OPERATIONS = Object.entries(parse(readFileSync(path.join(ROOT, 'openapi', 'openapi.yaml'), 'utf8')).paths as Record<string, object>).flatMap(
-  ([template, operations]) =>
-    Object.keys(operations).map((method) => ({
-      method: method.toUpperCase(),
-      pattern: new RegExp(`^${template.replace(/\{[^}]+\}/g, '[^/]+')}$`),
-    })),
+const OPERATIONS = Object.entries(
+  parse(readFileSync(path.join(ROOT, 'openapi', 'openapi.yaml'), 'utf8')).paths as Record<string, object>,
+).flatMap(([template, operations]) =>
+  Object.keys(operations).map((method) => ({
+    method: method.toUpperCase(),
+    pattern: new RegExp(`^${template.replace(/\{[^}]+\}/g, '[^/]+')}$`),
+  })),
 );
 const documented = (method: string, pathname: string) => OPERATIONS.some((op) => op.method === method && op.pattern.test(pathname));
 
@@ -57,7 +58,16 @@ async function startServer(env: Record<string, string>): Promise<ServerProcess &
   const port = await freePort();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pca-console-'));
   const databaseUrl = await createEmptyDatabase(postgres.url);
-  const serverEnv = { ...process.env, PORT: String(port), PUBLIC_BASE_URL: `http://127.0.0.1:${port}`, DATA_DIR: dataDir, DATABASE_URL: databaseUrl, RUN_JOBS: 'false', LOG_LEVEL: 'warn', ...env };
+  const serverEnv = {
+    ...process.env,
+    PORT: String(port),
+    PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+    DATA_DIR: dataDir,
+    DATABASE_URL: databaseUrl,
+    RUN_JOBS: 'false',
+    LOG_LEVEL: 'warn',
+    ...env,
+  };
   return { ...(await startServerProcess(['--import', 'tsx', 'src/server.ts'], serverEnv)), env: serverEnv };
 }
 
@@ -67,7 +77,15 @@ const context: BrowserContext = await chromium.launchPersistentContext(browserDi
   headless: true,
   acceptDownloads: true,
   viewport: { width: 1280, height: 900 },
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
 });
 t.teardown(() => context.close());
 
@@ -89,10 +107,16 @@ async function openPage(): Promise<{ page: Page; requests: { method: string; url
 
 function checkRequests(t: Test, requests: { method: string; url: URL }[], base: string) {
   const foreign = requests.filter(({ url }) => url.origin !== base && url.protocol !== 'blob:' && url.protocol !== 'data:');
-  t.same(foreign.map(({ url }) => url.href), [], 'no request leaves the origin');
+  t.same(
+    foreign.map(({ url }) => url.href),
+    [],
+    'no request leaves the origin',
+  );
   const api = requests.filter(({ url }) => url.origin === base && url.pathname !== '/console' && !url.pathname.startsWith('/console/'));
   t.ok(api.length > 0, `${api.length} API requests recorded`);
-  const undocumented = api.filter(({ method, url }) => !documented(method, url.pathname)).map(({ method, url }) => `${method} ${url.pathname}`);
+  const undocumented = api
+    .filter(({ method, url }) => !documented(method, url.pathname))
+    .map(({ method, url }) => `${method} ${url.pathname}`);
   t.same(undocumented, [], 'every API request is an operation of openapi.yaml');
 }
 
@@ -112,7 +136,11 @@ t.test('the console tour against a development server', async (t) => {
   const server = await startServer({});
   t.teardown(() => server.child.kill('SIGKILL'));
   // The server prints its token to a terminal only; with piped output, `npm run dev-token` prints it.
-  const token = execFileSync(process.execPath, ['--import', 'tsx', 'scripts/dev-token.ts'], { cwd: ROOT, env: server.env, encoding: 'utf8' }).trim();
+  const token = execFileSync(process.execPath, ['--import', 'tsx', 'scripts/dev-token.ts'], {
+    cwd: ROOT,
+    env: server.env,
+    encoding: 'utf8',
+  }).trim();
   t.match(token, /^eyJ/, 'npm run dev-token printed a token');
   const { page, requests, scriptErrors } = await openPage();
   const dir = await scratch('pca-console-');
@@ -121,7 +149,9 @@ t.test('the console tour against a development server', async (t) => {
   await page.goto(`${server.base}/console`);
   await page.waitForSelector('[data-test=signin-token]');
   const navigation = await page.evaluate(() => JSON.stringify(performance.getEntriesByType('navigation')[0]?.toJSON()));
-  t.comment(`sign-in page shown ${Date.now() - started} ms after navigation; load event at ${Math.round(JSON.parse(navigation).loadEventEnd)} ms`);
+  t.comment(
+    `sign-in page shown ${Date.now() - started} ms after navigation; load event at ${Math.round(JSON.parse(navigation).loadEventEnd)} ms`,
+  );
   await shot(page, '01-sign-in');
 
   // A wrong token: the contract's error, and no session.
@@ -145,7 +175,11 @@ t.test('the console tour against a development server', async (t) => {
   await page.fill('input[name=validity_value]', '2');
   await page.click('[data-test=create-ca] button[type=submit]');
   await page.waitForSelector('.tree ul [data-test=ca-node]:has-text("console-issuing")');
-  t.match(await page.textContent('.tree ul [data-test=ca-node]'), /SUBORDINATE\s*ACTIVED\s*EC256\s*path/, 'the subordinate sits under the root with its status and algorithm');
+  t.match(
+    await page.textContent('.tree ul [data-test=ca-node]'),
+    /SUBORDINATE\s*ACTIVED\s*EC256\s*path/,
+    'the subordinate sits under the root with its status and algorithm',
+  );
 
   // Invalid input: the message the API gives for the same request.
   await page.click('button:has-text("Create CA")');
@@ -158,7 +192,14 @@ t.test('the console tour against a development server', async (t) => {
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
     body: JSON.stringify({
       type: 'ROOT',
-      distinguished_name: { common_name: 'bad-country', organization: 'console-test', organizational_unit: 'platform', country: 'CHINA', state: 'zhejiang', locality: 'hangzhou' },
+      distinguished_name: {
+        common_name: 'bad-country',
+        organization: 'console-test',
+        organizational_unit: 'platform',
+        country: 'CHINA',
+        state: 'zhejiang',
+        locality: 'hangzhou',
+      },
       key_algorithm: 'EC256',
       signature_algorithm: 'SHA256',
       validity: { type: 'YEAR', value: 10 },
@@ -190,8 +231,15 @@ t.test('the console tour against a development server', async (t) => {
   const blocks = pemBlocks(bundle);
   t.equal(blocks.length, 3, 'leaf, subordinate and root');
   const issuerHref = await page.getAttribute('a:has-text("Issuing CA")', 'href');
-  const issuerCa = (await (await fetch(`${server.base}/v1/private-certificate-authorities/${issuerHref!.split('/').pop()}`, { headers: { authorization: `Bearer ${token}` } })).json()) as { issuer_id: string };
-  const rootExport = await fetch(`${server.base}/v1/private-certificate-authorities/${issuerCa.issuer_id}/export`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+  const issuerCa = (await (
+    await fetch(`${server.base}/v1/private-certificate-authorities/${issuerHref!.split('/').pop()}`, {
+      headers: { authorization: `Bearer ${token}` },
+    })
+  ).json()) as { issuer_id: string };
+  const rootExport = await fetch(`${server.base}/v1/private-certificate-authorities/${issuerCa.issuer_id}/export`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}` },
+  });
   const rootPem = ((await rootExport.json()) as { certificate: string }).certificate;
   const verified = await verifyStrict(dir, blocks[0], rootPem, [blocks[1]]);
   t.ok(verified.ok, `openssl verifies the downloaded bundle: ${verified.stdout.trim()} ${verified.stderr.trim()}`);
@@ -250,12 +298,18 @@ t.test('the console tour against a development server', async (t) => {
     await revokedHeld;
     await route.continue();
   });
-  const anyStatusList = page.waitForResponse((response) => response.url().includes('/v1/private-certificates?') && !response.url().includes('status='));
+  const anyStatusList = page.waitForResponse(
+    (response) => response.url().includes('/v1/private-certificates?') && !response.url().includes('status='),
+  );
   await page.selectOption('select[name=status]', 'REVOKED');
   await page.selectOption('select[name=status]', '');
   await (await anyStatusList).finished();
   // A few turns of the page's event loop for an answer's JSON to be read and rendered.
-  const settle = () => page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => setTimeout(() => requestAnimationFrame(() => setTimeout(resolve, 50)), 0))));
+  const settle = () =>
+    page.evaluate(
+      () =>
+        new Promise((resolve) => requestAnimationFrame(() => setTimeout(() => requestAnimationFrame(() => setTimeout(resolve, 50)), 0))),
+    );
   await settle();
   const lateAnswer = page.waitForResponse(revokedList);
   releaseRevoked();
@@ -374,7 +428,21 @@ t.test('the console against a production server with real keys', async (t) => {
     const ordered = await fetch(`${server.base}/v1/private-certificate-authorities/order`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ cloud_service_type: 'hws.service.type.ccm', charging_mode: 0, period_type: 2, period_num: 1, is_auto_renew: autoRenew, subscription_num: count, product_infos: [{ cloud_service_type: 'hws.service.type.ccm', resource_type: 'hws.resource.type.pca.duration', resource_spec_code: 'ca.duration' }] }),
+      body: JSON.stringify({
+        cloud_service_type: 'hws.service.type.ccm',
+        charging_mode: 0,
+        period_type: 2,
+        period_num: 1,
+        is_auto_renew: autoRenew,
+        subscription_num: count,
+        product_infos: [
+          {
+            cloud_service_type: 'hws.service.type.ccm',
+            resource_type: 'hws.resource.type.pca.duration',
+            resource_spec_code: 'ca.duration',
+          },
+        ],
+      }),
     });
     return ((await ordered.json()) as { ca_ids: string[] }).ca_ids;
   };

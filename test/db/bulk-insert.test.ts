@@ -27,8 +27,15 @@ t.test('audit events and billing records read back field for field', async (t) =
   }));
   await prisma.$transaction((tx) => insertRows(tx, 'audit_events', events));
   const stored = await prisma.auditEvent.findMany({ where: { domainId: 'domain-a' }, orderBy: { actor: 'asc' } });
-  t.same(stored.map(({ createdAt: _createdAt, ...rest }) => rest), events, 'every column as given, JSON included');
-  t.ok(stored.every((event) => Math.abs(event.createdAt.getTime() - Date.now()) < 60_000), 'created_at took its default');
+  t.same(
+    stored.map(({ createdAt: _createdAt, ...rest }) => rest),
+    events,
+    'every column as given, JSON included',
+  );
+  t.ok(
+    stored.every((event) => Math.abs(event.createdAt.getTime() - Date.now()) < 60_000),
+    'created_at took its default',
+  );
 
   const record = {
     id: randomUUID(),
@@ -96,5 +103,8 @@ t.test('a failing row fails the whole statement and the transaction writes nothi
   const missingActor = { ...good, id: randomUUID(), actor: null };
   await t.rejects(prisma.$transaction((tx) => insertRows(tx, 'audit_events', [good, missingActor])));
   t.equal(await prisma.auditEvent.count({ where: { domainId: 'domain-c' } }), 0);
-  await t.resolves(prisma.$transaction((tx) => insertRows(tx, 'audit_events', [])), 'no rows, no statement');
+  await t.resolves(
+    prisma.$transaction((tx) => insertRows(tx, 'audit_events', [])),
+    'no rows, no statement',
+  );
 });

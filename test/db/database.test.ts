@@ -4,12 +4,7 @@ import t from 'tap';
 import { isUniqueViolation } from '../../src/db/errors.ts';
 import { readMigrationList } from '../../src/db/migrate.ts';
 import { Prisma } from '../../src/db/generated/client.ts';
-import {
-  pgliteTestDatabase,
-  postgresTestDatabase,
-  startTestPostgres,
-  type TestDatabase,
-} from '../helpers/database.ts';
+import { pgliteTestDatabase, postgresTestDatabase, startTestPostgres, type TestDatabase } from '../helpers/database.ts';
 
 const MIGRATIONS = (await readMigrationList('prisma/migrations')).migrationDirectories.length;
 
@@ -21,9 +16,7 @@ async function postgresServerUrl(): Promise<string | undefined> {
 }
 
 const serverUrl = await postgresServerUrl();
-const backends: Array<{ kind: 'pglite' | 'postgres'; open: () => Promise<TestDatabase> }> = [
-  { kind: 'pglite', open: pgliteTestDatabase },
-];
+const backends: Array<{ kind: 'pglite' | 'postgres'; open: () => Promise<TestDatabase> }> = [{ kind: 'pglite', open: pgliteTestDatabase }];
 if (serverUrl) backends.push({ kind: 'postgres', open: () => postgresTestDatabase(serverUrl) });
 else t.comment('no DATABASE_URL and no Postgres binaries: Postgres cases not run');
 
@@ -145,10 +138,12 @@ for (const { kind, open } of backends) {
       t.ok(isUniqueViolation(single));
 
       await prisma.revocation.create({ data: revocation('02') });
-      const composite = await prisma.$transaction(async (tx) => {
-        await tx.domain.create({ data: { id: 'in-failed-transaction', name: 'x' } });
-        await tx.revocation.create({ data: revocation('02') });
-      }).catch((error: unknown) => error);
+      const composite = await prisma
+        .$transaction(async (tx) => {
+          await tx.domain.create({ data: { id: 'in-failed-transaction', name: 'x' } });
+          await tx.revocation.create({ data: revocation('02') });
+        })
+        .catch((error: unknown) => error);
       t.equal((composite as Prisma.PrismaClientKnownRequestError).code, 'P2002', 'composite key, inside a transaction');
       t.equal(await prisma.domain.count({ where: { id: 'in-failed-transaction' } }), 0, 'rolled back');
 

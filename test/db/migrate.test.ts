@@ -16,15 +16,41 @@ import { createEmptyDatabase, dropDatabase, startTestPostgres } from '../helpers
 const run = promisify(execFile);
 const migrationNames = (await readMigrationList('prisma/migrations')).migrationDirectories.map((dir) => dir.path);
 const EXPECTED_TABLES = [
-  '_prisma_migrations', 'access_keys', 'acme_accounts', 'acme_authorizations', 'acme_challenges', 'acme_eab_keys',
-  'acme_nonces', 'acme_orders', 'audit_events', 'billing_records', 'ca_orders', 'ca_settlements', 'ca_usage_periods',
-  'certificate_authorities', 'certificates', 'crl_segments', 'crls', 'domain_certificate_usage', 'domains', 'idempotency_keys', 'revocations',
-  'seen_signatures', 'tags',
+  '_prisma_migrations',
+  'access_keys',
+  'acme_accounts',
+  'acme_authorizations',
+  'acme_challenges',
+  'acme_eab_keys',
+  'acme_nonces',
+  'acme_orders',
+  'audit_events',
+  'billing_records',
+  'ca_orders',
+  'ca_settlements',
+  'ca_usage_periods',
+  'certificate_authorities',
+  'certificates',
+  'crl_segments',
+  'crls',
+  'domain_certificate_usage',
+  'domains',
+  'idempotency_keys',
+  'revocations',
+  'seen_signatures',
+  'tags',
 ];
 const TABLES_SQL = `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`;
 /** The columns `prisma migrate deploy` gives its history table. */
 const CLI_HISTORY_COLUMNS = [
-  'applied_steps_count', 'checksum', 'finished_at', 'id', 'logs', 'migration_name', 'rolled_back_at', 'started_at',
+  'applied_steps_count',
+  'checksum',
+  'finished_at',
+  'id',
+  'logs',
+  'migration_name',
+  'rolled_back_at',
+  'started_at',
 ];
 
 async function tempDir(t: { teardown(fn: () => unknown): void }): Promise<string> {
@@ -73,11 +99,21 @@ t.test('db:migrate on an embedded data folder, then openDatabase on it', async (
   const db = await openDatabase({ dataDir });
   t.teardown(() => db.close());
   const tables = await db.prisma.$queryRawUnsafe<Array<{ name: string }>>(TABLES_SQL);
-  t.same(tables.map((row) => row.name), EXPECTED_TABLES);
+  t.same(
+    tables.map((row) => row.name),
+    EXPECTED_TABLES,
+  );
   const history = await db.prisma.$queryRaw<Array<{ migration_name: string; finished_at: Date | null }>>`
     SELECT migration_name, finished_at FROM _prisma_migrations ORDER BY migration_name`;
-  t.same(history.map((row) => row.migration_name), migrationNames, 'the same history as on Postgres');
-  t.ok(history.every((row) => row.finished_at), 'all finished');
+  t.same(
+    history.map((row) => row.migration_name),
+    migrationNames,
+    'the same history as on Postgres',
+  );
+  t.ok(
+    history.every((row) => row.finished_at),
+    'all finished',
+  );
 });
 
 t.test('Postgres 15', async (t) => {
@@ -99,7 +135,10 @@ t.test('Postgres 15', async (t) => {
         await client.query(await readFile(path.join('prisma/migrations', name, 'migration.sql'), 'utf8'));
       }
       const { rows } = await client.query(TABLES_SQL);
-      t.same(rows.map((row) => row.name), EXPECTED_TABLES.filter((name) => name !== '_prisma_migrations'));
+      t.same(
+        rows.map((row) => row.name),
+        EXPECTED_TABLES.filter((name) => name !== '_prisma_migrations'),
+      );
     });
   });
 
@@ -113,16 +152,25 @@ t.test('Postgres 15', async (t) => {
       const columns = await client.query(
         `SELECT column_name AS name FROM information_schema.columns WHERE table_name = '_prisma_migrations' ORDER BY 1`,
       );
-      t.same(columns.rows.map((row) => row.name), CLI_HISTORY_COLUMNS);
+      t.same(
+        columns.rows.map((row) => row.name),
+        CLI_HISTORY_COLUMNS,
+      );
       const { rows } = await client.query('SELECT * FROM _prisma_migrations ORDER BY migration_name');
-      t.same(rows.map((row) => row.migration_name), migrationNames);
+      t.same(
+        rows.map((row) => row.migration_name),
+        migrationNames,
+      );
       const [first] = rows;
       const sql = await readFile(path.join('prisma/migrations', first.migration_name, 'migration.sql'));
       t.equal(first.checksum, createHash('sha256').update(sql).digest('hex'), 'checksum of migration.sql');
       t.ok(first.finished_at, 'finished');
       t.equal(first.rolled_back_at, null);
       t.equal(first.applied_steps_count, 1);
-      t.same((await client.query(TABLES_SQL)).rows.map((row) => row.name), EXPECTED_TABLES);
+      t.same(
+        (await client.query(TABLES_SQL)).rows.map((row) => row.name),
+        EXPECTED_TABLES,
+      );
     });
   });
 

@@ -47,7 +47,10 @@ t.test('the issuers read under the share lock equal the model rows, field for fi
   t.same([...read.keys()].sort(), [a.id, b.id].sort());
   for (const expected of [a, b]) {
     const row = read.get(expected.id)!;
-    t.same({ ...row, certificateDer: Buffer.from(row.certificateDer!) }, { ...expected, certificateDer: Buffer.from(expected.certificateDer!) });
+    t.same(
+      { ...row, certificateDer: Buffer.from(row.certificateDer!) },
+      { ...expected, certificateDer: Buffer.from(expected.certificateDer!) },
+    );
   }
   t.equal(read.get(a.id)!.crlPublishedNumber, 9_007_199_254_740_993n, 'a bigint past 2^53 exactly');
 });
@@ -83,7 +86,11 @@ t.test('a certificate written on the raw path reads back as written; a failing s
   });
   await t.rejects(failing);
   t.equal(await prisma.certificate.count({ where: { id: second.id } }), 0, 'the insert before the failure is gone');
-  t.equal((await database.query<{ one: number }>({ name: 'raw-test-one', text: 'SELECT 1::int AS one' }, []))[0]!.one, 1, 'the path still answers');
+  t.equal(
+    (await database.query<{ one: number }>({ name: 'raw-test-one', text: 'SELECT 1::int AS one' }, []))[0]!.one,
+    1,
+    'the path still answers',
+  );
 });
 
 t.test('idempotency keys and the quota counter on the raw path', async (t) => {
@@ -93,7 +100,10 @@ t.test('idempotency keys and the quota counter on the raw path', async (t) => {
   const claimed = await database.transaction((sql) => claimIdempotencyKeys(sql, [{ scope, hash: 'h1', certificateId }], now));
   t.same([...claimed], [certificateId]);
   t.equal(await lookUpIdempotencyKey(database.query, scope, 'h1', now), certificateId);
-  await t.rejects(lookUpIdempotencyKey(database.query, scope, 'h2', now), errors.idempotencyConflict('Idempotency-Key was already used with a different request body'));
+  await t.rejects(
+    lookUpIdempotencyKey(database.query, scope, 'h2', now),
+    errors.idempotencyConflict('Idempotency-Key was already used with a different request body'),
+  );
   t.equal(await lookUpIdempotencyKey(database.query, scope, 'h1', new Date(now.getTime() + 25 * 3_600_000)), undefined, 'past the window');
   await database.transaction((sql) => releaseIdempotencyKeys(sql, [scope]));
   t.equal(await lookUpIdempotencyKey(database.query, scope, 'h1', now), undefined, 'released');

@@ -17,7 +17,10 @@ const sections = new Set(
     .filter((section): section is string => section !== undefined),
 );
 
-const files = execFileSync('git', ['ls-files', 'src', 'scripts', 'console/src', 'prisma', 'serverless.yml'], { cwd: REPO, encoding: 'utf8' })
+const files = execFileSync('git', ['ls-files', 'src', 'scripts', 'console/src', 'prisma', 'serverless.yml'], {
+  cwd: REPO,
+  encoding: 'utf8',
+})
   .split('\n')
   .filter((file) => /\.(ts|tsx|mjs|sql|prisma|yml)$/.test(file) && !file.includes('/generated/'));
 
@@ -36,7 +39,10 @@ function citations(text: string): [number, string][] {
 t.ok(sections.has('4.4.6') && sections.has('10.8'), 'the contract document has numbered sections');
 
 t.test("the citation reader sees contract citations and skips a standard's", async (t) => {
-  t.same(citations('/** Revoke (§4.4.6), then §10.8 */'), [[1, '4.4.6'], [1, '10.8']]);
+  t.same(citations('/** Revoke (§4.4.6), then §10.8 */'), [
+    [1, '4.4.6'],
+    [1, '10.8'],
+  ]);
   t.same(citations('// RFC 8555 §7.3.4 and §7.3.5'), []);
   t.same(citations('// DER (X.690 §10.2)\n// §99.1'), [[2, '99.1']]);
 });

@@ -67,11 +67,44 @@ async function issue(subject: string, key: string, issuer: { cert: string; key: 
   const ext = await tempFile(`[v3]\n${extensions}\n`, 'cnf');
   const out = join(dir, `f${++fileCounter}.pem`);
   if (issuer === undefined) {
-    await run('openssl', ['req', '-x509', '-new', '-key', key, '-subj', subject, '-days', '30', '-config', ext, '-extensions', 'v3', '-out', out]);
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      key,
+      '-subj',
+      subject,
+      '-days',
+      '30',
+      '-config',
+      ext,
+      '-extensions',
+      'v3',
+      '-out',
+      out,
+    ]);
   } else {
     const csr = join(dir, `f${++fileCounter}.csr`);
     await run('openssl', ['req', '-new', '-key', key, '-subj', subject, '-out', csr, '-config', ext]);
-    await run('openssl', ['x509', '-req', '-in', csr, '-CA', issuer.cert, '-CAkey', issuer.key, '-days', '30', '-extfile', ext, '-extensions', 'v3', '-out', out]);
+    await run('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      issuer.cert,
+      '-CAkey',
+      issuer.key,
+      '-days',
+      '30',
+      '-extfile',
+      ext,
+      '-extensions',
+      'v3',
+      '-out',
+      out,
+    ]);
   }
   return out;
 }
@@ -87,8 +120,18 @@ const intermediatePath = await issue('/CN=Export Test Intermediate', intermediat
 const rsaLeafPkcs8 = await webCryptoPkcs8(rsa2048);
 const ecLeafPkcs8 = await webCryptoPkcs8(ecCurve('P-256'));
 const intermediateIssuer = { cert: intermediatePath, key: intermediateKey };
-const rsaLeafPath = await issue('/CN=www.example.com', await tempFile(pemOf(rsaLeafPkcs8, 'PRIVATE KEY'), 'pem'), intermediateIssuer, leafExtensions);
-const ecLeafPath = await issue('/CN=www.example.com', await tempFile(pemOf(ecLeafPkcs8, 'PRIVATE KEY'), 'pem'), intermediateIssuer, leafExtensions);
+const rsaLeafPath = await issue(
+  '/CN=www.example.com',
+  await tempFile(pemOf(rsaLeafPkcs8, 'PRIVATE KEY'), 'pem'),
+  intermediateIssuer,
+  leafExtensions,
+);
+const ecLeafPath = await issue(
+  '/CN=www.example.com',
+  await tempFile(pemOf(ecLeafPkcs8, 'PRIVATE KEY'), 'pem'),
+  intermediateIssuer,
+  leafExtensions,
+);
 
 const root = await derOfCertificateFile(rootPath);
 const intermediate = await derOfCertificateFile(intermediatePath);
@@ -169,14 +212,21 @@ t.test('encrypted PKCS#8: PBES2, PBKDF2-HMAC-SHA256 with 100000 rounds, AES-256-
 /** `openssl pkcs12` output of a PFX: the info dump and the key and certificates it holds. */
 async function openPkcs12(bytes: Uint8Array, password: string) {
   const path = await tempFile(bytes, 'p12');
-  const info = (await execFileAsync('openssl', ['pkcs12', '-in', path, '-info', '-noout', '-passin', `pass:${password}`], { cwd: dir })).stderr;
+  const info = (await execFileAsync('openssl', ['pkcs12', '-in', path, '-info', '-noout', '-passin', `pass:${password}`], { cwd: dir }))
+    .stderr;
   const contents = await run('openssl', ['pkcs12', '-in', path, '-nodes', '-passin', `pass:${password}`]);
   const leafOnly = await run('openssl', ['pkcs12', '-in', path, '-nokeys', '-clcerts', '-passin', `pass:${password}`]);
   return { path, info, contents, leafOnly };
 }
 
 t.test('PKCS#12: openssl and keytool read key, leaf and chain', async (t) => {
-  const pfx = await buildPkcs12({ pkcs8: ecLeafPkcs8, certificate: ecLeaf, chain: leafChain, password: 'pfx-Pass#1', friendlyName: 'www.example.com' });
+  const pfx = await buildPkcs12({
+    pkcs8: ecLeafPkcs8,
+    certificate: ecLeaf,
+    chain: leafChain,
+    password: 'pfx-Pass#1',
+    friendlyName: 'www.example.com',
+  });
   const { path, info, contents, leafOnly } = await openPkcs12(pfx, 'pfx-Pass#1');
   t.match(info, /MAC: sha256, Iteration 100000/);
   t.match(info, /PKCS7 Encrypted data: PBES2, PBKDF2, AES-256-CBC, Iteration 100000, PRF hmacWithSHA256/);
@@ -205,8 +255,20 @@ t.test('JKS: keytool lists the entry and converts it to a PKCS#12 with the same 
   await t.rejects(run('keytool', ['-list', '-keystore', path, '-storepass', 'wrong-pass']), 'integrity check fails');
   const p12 = join(dir, 'converted.p12');
   await run('keytool', [
-    '-importkeystore', '-noprompt', '-srckeystore', path, '-srcstorepass', 'jks-Pass#1', '-srcalias', 'server',
-    '-destkeystore', p12, '-deststoretype', 'PKCS12', '-deststorepass', 'other-pass',
+    '-importkeystore',
+    '-noprompt',
+    '-srckeystore',
+    path,
+    '-srcstorepass',
+    'jks-Pass#1',
+    '-srcalias',
+    'server',
+    '-destkeystore',
+    p12,
+    '-deststoretype',
+    'PKCS12',
+    '-deststorepass',
+    'other-pass',
   ]);
   const keyPem = await run('openssl', ['pkcs12', '-in', p12, '-nocerts', '-nodes', '-passin', 'pass:other-pass']);
   t.equal(await publicKeyOfKeyFile(await tempFile(keyPem, 'pem')), await publicKeyOfPkcs8(rsaLeafPkcs8), 'key survives');
@@ -231,8 +293,14 @@ t.test('zipFiles: unzip sees exactly the files, strings as UTF-8', async (t) => 
 });
 
 const serverKeyInput = (overrides: Partial<CertificateExportInput> = {}): CertificateExportInput => ({
-  type: 'OTHER', compressed: false, commonName: 'www.example.com', certificate: rsaLeaf, chain: leafChain,
-  pkcs8: rsaLeafPkcs8, isIntermediateCa: false, ...overrides,
+  type: 'OTHER',
+  compressed: false,
+  commonName: 'www.example.com',
+  certificate: rsaLeaf,
+  chain: leafChain,
+  pkcs8: rsaLeafPkcs8,
+  isIntermediateCa: false,
+  ...overrides,
 });
 const csrInput = (overrides: Partial<CertificateExportInput> = {}) => serverKeyInput({ pkcs8: undefined, ...overrides });
 
@@ -255,8 +323,15 @@ t.test('JSON export: certificate, chain (root last) and key in the contract layo
   assertPemLayout(t, body.private_key!, 'RSA PRIVATE KEY', 1, true);
   t.same(pemBlocks(body.certificate!), [rsaLeaf]);
   t.same(pemBlocks(body.certificate_chain!), leafChain, 'issuer first, root last');
-  const verified = await run('openssl', ['verify', '-x509_strict', '-CAfile', rootPath, '-untrusted',
-    await tempFile(body.certificate_chain!, 'pem'), await tempFile(body.certificate!, 'pem')]);
+  const verified = await run('openssl', [
+    'verify',
+    '-x509_strict',
+    '-CAfile',
+    rootPath,
+    '-untrusted',
+    await tempFile(body.certificate_chain!, 'pem'),
+    await tempFile(body.certificate!, 'pem'),
+  ]);
   t.match(verified, /: OK/);
   t.equal(await publicKeyOfKeyFile(await tempFile(body.private_key!, 'pem')), await publicKeyOfCertificate(rsaLeaf));
 
@@ -272,8 +347,10 @@ t.test('JSON export: certificate, chain (root last) and key in the contract layo
 
   const encrypted = await jsonOf(buildCertificateExport(serverKeyInput({ password: 'Key+Pass_1' })));
   assertPemLayout(t, encrypted.private_key!, 'ENCRYPTED PRIVATE KEY', 1, true);
-  t.equal(await publicKeyOfKeyFile(await tempFile(encrypted.private_key!, 'pem'), ['-passin', 'pass:Key+Pass_1']),
-    await publicKeyOfCertificate(rsaLeaf));
+  t.equal(
+    await publicKeyOfKeyFile(await tempFile(encrypted.private_key!, 'pem'), ['-passin', 'pass:Key+Pass_1']),
+    await publicKeyOfCertificate(rsaLeaf),
+  );
   t.match((await jsonOf(buildCertificateExport(serverKeyInput({ password: '' })))).private_key, /RSA PRIVATE KEY/, 'empty password = none');
 
   const fromCsr = await jsonOf(buildCertificateExport(csrInput({ password: 'ignored-pw' })));
@@ -287,17 +364,25 @@ t.test('export rejects unknown types and bad passwords', async (t) => {
   // Issue #13: a minimum length for every password-protected form (JKS's SHA-1 KeyProtector above all).
   for (const type of ['OTHER', 'APACHE', 'NGINX', 'IIS', 'TOMCAT']) {
     for (const password of ['x', 'Short#7']) {
-      await assertInvalidParameter(t, () => buildCertificateExport(serverKeyInput({ type, compressed: type !== 'OTHER', password })), /password must be 8 to 32 bytes/);
+      await assertInvalidParameter(
+        t,
+        () => buildCertificateExport(serverKeyInput({ type, compressed: type !== 'OTHER', password })),
+        /password must be 8 to 32 bytes/,
+      );
     }
   }
-  t.ok(await buildCertificateExport(serverKeyInput({ type: 'TOMCAT', compressed: true, password: 'Eight#88' })), 'eight characters are enough');
+  t.ok(
+    await buildCertificateExport(serverKeyInput({ type: 'TOMCAT', compressed: true, password: 'Eight#88' })),
+    'eight characters are enough',
+  );
 });
 
 t.test('zip export: file names and contents per type', async (t) => {
   const leafPem = (await jsonOf(buildCertificateExport(csrInput()))).certificate!;
   const chainPem = (await jsonOf(buildCertificateExport(csrInput()))).certificate_chain!;
   const fullChain = `${leafPem}\r\n${chainPem}`;
-  const exportZip = async (input: CertificateExportInput) => unzip((await zipOf(buildCertificateExport({ ...input, compressed: true }))).bytes);
+  const exportZip = async (input: CertificateExportInput) =>
+    unzip((await zipOf(buildCertificateExport({ ...input, compressed: true }))).bytes);
   const text = (files: Record<string, Buffer>) => Object.fromEntries(Object.entries(files).map(([n, b]) => [n, b.toString('utf8')]));
 
   const fromCsr = {
@@ -324,12 +409,15 @@ t.test('zip export: file names and contents per type', async (t) => {
   const encrypted = text(await exportZip(serverKeyInput({ type: 'APACHE', password: 'Zip#Pass1' })));
   t.same(Object.keys(encrypted), ['server.key', 'chain.crt', 'server.crt']);
   t.match(encrypted['server.key'], /^-----BEGIN ENCRYPTED PRIVATE KEY-----/);
-  t.equal(await publicKeyOfKeyFile(await tempFile(encrypted['server.key'], 'pem'), ['-passin', 'pass:Zip#Pass1']),
-    await publicKeyOfCertificate(rsaLeaf));
+  t.equal(
+    await publicKeyOfKeyFile(await tempFile(encrypted['server.key'], 'pem'), ['-passin', 'pass:Zip#Pass1']),
+    await publicKeyOfCertificate(rsaLeaf),
+  );
 });
 
 t.test('zip export: IIS pfx and TOMCAT jks, with a given or a generated password', async (t) => {
-  const exportZip = async (input: CertificateExportInput) => unzip((await zipOf(buildCertificateExport({ ...input, compressed: true }))).bytes);
+  const exportZip = async (input: CertificateExportInput) =>
+    unzip((await zipOf(buildCertificateExport({ ...input, compressed: true }))).bytes);
 
   const iisGenerated = await exportZip(serverKeyInput({ type: 'IIS' }));
   t.same(Object.keys(iisGenerated), ['server.pfx', 'keystorePass.txt']);
@@ -347,39 +435,61 @@ t.test('zip export: IIS pfx and TOMCAT jks, with a given or a generated password
   t.same(Object.keys(tomcatGenerated), ['server.jks', 'keystorePass.txt']);
   const storePass = tomcatGenerated['keystorePass.txt'].toString('utf8');
   t.not(storePass, generated, 'a fresh password each export');
-  const listing = await run('keytool', ['-list', '-v', '-keystore', await tempFile(tomcatGenerated['server.jks'], 'jks'), '-storepass', storePass]);
+  const listing = await run('keytool', [
+    '-list',
+    '-v',
+    '-keystore',
+    await tempFile(tomcatGenerated['server.jks'], 'jks'),
+    '-storepass',
+    storePass,
+  ]);
   t.match(listing, /Alias name: server[\s\S]*Entry type: PrivateKeyEntry[\s\S]*Certificate chain length: 3/);
 
   const tomcatGiven = await exportZip(serverKeyInput({ type: 'Tomcat', password: 'Given#12' }));
   t.same(Object.keys(tomcatGiven), ['server.jks']);
-  t.match(await run('keytool', ['-list', '-keystore', await tempFile(tomcatGiven['server.jks'], 'jks'), '-storepass', 'Given#12']),
-    /server, .*PrivateKeyEntry/);
+  t.match(
+    await run('keytool', ['-list', '-keystore', await tempFile(tomcatGiven['server.jks'], 'jks'), '-storepass', 'Given#12']),
+    /server, .*PrivateKeyEntry/,
+  );
 });
 
-t.test('IIS and encrypted-key exports derive their keys off the event loop: under 100 ms of main-thread CPU each', { skip: mainThreadCpuAvailable ? false : 'needs /proc/thread-self (Linux)' }, async (t) => {
-  // Before, two pbkdf2Sync and a JS loop of 100,000 hashes ran on the main thread: 280 ms per export on a quiet machine.
-  const before = mainThreadCpuMs();
-  const results = await Promise.all([
-    ...Array.from({ length: 4 }, () => buildCertificateExport(serverKeyInput({ type: 'IIS', compressed: true, password: 'Given#12' }))),
-    buildCertificateExport(serverKeyInput({ type: 'NGINX', password: 'Given#12' })),
-  ]);
-  const perExport = (mainThreadCpuMs() - before) / results.length;
-  t.ok(perExport < 100, `${perExport.toFixed(0)} ms of main-thread CPU per export`);
-  const pfx = await openPkcs12((await unzip((await zipOf(Promise.resolve(results[0]))).bytes))['server.pfx'], 'Given#12');
-  t.match(pfx.info, /MAC: sha256, Iteration 100000/, 'the MAC computed in the worker verifies');
-});
+t.test(
+  'IIS and encrypted-key exports derive their keys off the event loop: under 100 ms of main-thread CPU each',
+  { skip: mainThreadCpuAvailable ? false : 'needs /proc/thread-self (Linux)' },
+  async (t) => {
+    // Before, two pbkdf2Sync and a JS loop of 100,000 hashes ran on the main thread: 280 ms per export on a quiet machine.
+    const before = mainThreadCpuMs();
+    const results = await Promise.all([
+      ...Array.from({ length: 4 }, () => buildCertificateExport(serverKeyInput({ type: 'IIS', compressed: true, password: 'Given#12' }))),
+      buildCertificateExport(serverKeyInput({ type: 'NGINX', password: 'Given#12' })),
+    ]);
+    const perExport = (mainThreadCpuMs() - before) / results.length;
+    t.ok(perExport < 100, `${perExport.toFixed(0)} ms of main-thread CPU per export`);
+    const pfx = await openPkcs12((await unzip((await zipOf(Promise.resolve(results[0]))).bytes))['server.pfx'], 'Given#12');
+    t.match(pfx.info, /MAC: sha256, Iteration 100000/, 'the MAC computed in the worker verifies');
+  },
+);
 
 t.test('zip file name: <cn>_<type>.zip with unsafe characters replaced', async (t) => {
   t.equal((await zipOf(buildCertificateExport(csrInput({ type: 'Apache', compressed: true })))).filename, 'www.example.com_apache.zip');
-  t.equal((await zipOf(buildCertificateExport(csrInput({ type: 'other', compressed: true, commonName: '*.ex ample/é-1_2' })))).filename,
-    '_.ex_ample__-1_2_other.zip');
+  t.equal(
+    (await zipOf(buildCertificateExport(csrInput({ type: 'other', compressed: true, commonName: '*.ex ample/é-1_2' })))).filename,
+    '_.ex_ample__-1_2_other.zip',
+  );
 });
 
 t.test('ISTIO export: the four cacerts files of an intermediate with its key', async (t) => {
-  const istio = (overrides: Partial<CertificateExportInput> = {}) => buildCertificateExport({
-    type: 'istio', compressed: false, commonName: 'Export Test Intermediate', certificate: intermediate, chain: [root],
-    pkcs8: intermediatePkcs8, isIntermediateCa: true, ...overrides,
-  });
+  const istio = (overrides: Partial<CertificateExportInput> = {}) =>
+    buildCertificateExport({
+      type: 'istio',
+      compressed: false,
+      commonName: 'Export Test Intermediate',
+      certificate: intermediate,
+      chain: [root],
+      pkcs8: intermediatePkcs8,
+      isIntermediateCa: true,
+      ...overrides,
+    });
   const body = await jsonOf(istio());
   t.same(Object.keys(body).sort(), ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem']);
   t.same(pemBlocks(body['ca-cert.pem']!), [intermediate]);
@@ -387,8 +497,14 @@ t.test('ISTIO export: the four cacerts files of an intermediate with its key', a
   t.same(pemBlocks(body['cert-chain.pem']!), [intermediate, root], 'intermediate first, ending with the root');
   t.match(body['ca-key.pem'], /^-----BEGIN RSA PRIVATE KEY-----/, 'unencrypted');
   t.equal(await publicKeyOfKeyFile(await tempFile(body['ca-key.pem']!, 'pem')), await publicKeyOfCertificate(intermediate));
-  const verified = await run('openssl', ['verify', '-CAfile', await tempFile(body['root-cert.pem']!, 'pem'),
-    '-untrusted', await tempFile(body['cert-chain.pem']!, 'pem'), await tempFile(body['ca-cert.pem']!, 'pem')]);
+  const verified = await run('openssl', [
+    'verify',
+    '-CAfile',
+    await tempFile(body['root-cert.pem']!, 'pem'),
+    '-untrusted',
+    await tempFile(body['cert-chain.pem']!, 'pem'),
+    await tempFile(body['ca-cert.pem']!, 'pem'),
+  ]);
   t.match(verified, /: OK/);
 
   const zipped = await zipOf(istio({ compressed: true }));

@@ -33,7 +33,8 @@ export async function startSecretsEndpoint(secrets: Record<string, string>, para
       };
       if (target === 'secretsmanager.GetSecretValue') {
         const value = secrets[String(body.SecretId)];
-        if (value === undefined) return answer(400, { __type: 'ResourceNotFoundException', Message: "Secrets Manager can't find the specified secret." });
+        if (value === undefined)
+          return answer(400, { __type: 'ResourceNotFoundException', Message: "Secrets Manager can't find the specified secret." });
         return answer(200, { ARN: body.SecretId, Name: 'x', SecretString: value, VersionId: '1' });
       }
       if (target === 'AmazonSSM.GetParameter') {
@@ -64,11 +65,22 @@ const S3rver = createRequire(import.meta.url)('s3rver') as new (options: object)
 /** s3rver on a free port with these buckets, and an S3 client of its own for the test to look with. */
 export async function startS3rver(buckets: string[]) {
   const storage = await mkdtemp(path.join(os.tmpdir(), 'pca-s3rver-'));
-  const s3rver = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: storage, configureBuckets: buckets.map((name) => ({ name })) });
+  const s3rver = new S3rver({
+    address: '127.0.0.1',
+    port: 0,
+    silent: true,
+    directory: storage,
+    configureBuckets: buckets.map((name) => ({ name })),
+  });
   const { port } = await s3rver.run();
   const endpoint = `http://127.0.0.1:${port}`;
   const credentials = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' };
-  const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+  const client = new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
   return {
     endpoint,
     client,

@@ -237,7 +237,9 @@ export async function startTestPostgres(): Promise<TestPostgres | undefined> {
     await chown(dir, idOf('-u'), idOf('-g'));
   }
   const dataDir = path.join(dir, 'data');
-  await run(...asServerUser(path.join(POSTGRES_BIN, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8']));
+  await run(
+    ...asServerUser(path.join(POSTGRES_BIN, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8']),
+  );
   const port = await freePort();
   const serverOptions = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off`;
   await run(...asServerUser(pgCtl, ['-D', dataDir, '-o', serverOptions, '-l', path.join(dir, 'server.log'), '-w', 'start']));

@@ -29,7 +29,11 @@ export function fuzzer(seed: number) {
         return bytes.subarray(0, integer(bytes.length));
       case 2: {
         const at = integer(bytes.length);
-        return Buffer.concat([bytes.subarray(0, at), Buffer.from(Array.from({ length: 1 + integer(16) }, () => integer(256))), bytes.subarray(at)]);
+        return Buffer.concat([
+          bytes.subarray(0, at),
+          Buffer.from(Array.from({ length: 1 + integer(16) }, () => integer(256))),
+          bytes.subarray(at),
+        ]);
       }
       default:
         bytes[integer(Math.min(bytes.length, 24))] = pick([0x00, 0x80, 0x81, 0x84, 0xff, 0x30, 0x02]);

@@ -18,7 +18,15 @@ const run = promisify(execFile);
 export function adminToken(privateKey: KeyObject, domainId = 'a1b2c3d4e5f60718293a4b5c6d7e8f90'): string {
   const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
   const now = Math.floor(Date.now() / 1000);
-  const claims = { sub: 'lambda-test', domain_id: domainId, actions: ACTIONS, iss: 'private-ca-service', aud: 'private-ca-api', iat: now, exp: now + 3600 };
+  const claims = {
+    sub: 'lambda-test',
+    domain_id: domainId,
+    actions: ACTIONS,
+    iss: 'private-ca-service',
+    aud: 'private-ca-api',
+    iat: now,
+    exp: now + 3600,
+  };
   const input = `${encode({ alg: 'ES256', typ: 'JWT' })}.${encode(claims)}`;
   const signature = createSign('SHA256').update(input).sign({ key: privateKey, dsaEncoding: 'ieee-p1363' });
   return `${input}.${signature.toString('base64url')}`;
@@ -167,7 +175,11 @@ export async function walkEveryRouteKind(t: Test, invoke: Invoke, version: Paylo
     return response.body.ca_id as string;
   };
   const dn = { country: 'CN', state: 'zhejiang', locality: 'hangzhou', organization: 'lambda', organizational_unit: version };
-  const rootId = await createCa({ type: 'ROOT', distinguished_name: { ...dn, common_name: `lambda-root-${version}` }, validity: { type: 'YEAR', value: 2 } });
+  const rootId = await createCa({
+    type: 'ROOT',
+    distinguished_name: { ...dn, common_name: `lambda-root-${version}` },
+    validity: { type: 'YEAR', value: 2 },
+  });
   const caId = await createCa({ type: 'SUBORDINATE', issuer_id: rootId, distinguished_name: { ...dn, common_name: `lambda-${version}` } });
   const issue = async (commonName: string) => {
     const response = await json('POST', '/v1/private-certificates', {
@@ -192,25 +204,49 @@ export async function walkEveryRouteKind(t: Test, invoke: Invoke, version: Paylo
       validity: { type: 'DAY', value: '30' },
     });
     t.equal(refused.status, 400, `${attempt} refused body: 400`);
-    t.match(refused.body, { error_code: 'PCA.00020109', error_msg: /^validity\.value must be integer/ }, `${attempt} refused body: the field named`);
+    t.match(
+      refused.body,
+      { error_code: 'PCA.00020109', error_msg: /^validity\.value must be integer/ },
+      `${attempt} refused body: the field named`,
+    );
   }
   const good = await issue('good.lambda.test');
   const revoked = await issue('revoked.lambda.test');
 
-  for (const [name, id] of [['root', rootId], ['ca', caId]]) {
+  for (const [name, id] of [
+    ['root', rootId],
+    ['ca', caId],
+  ]) {
     await writeFile(file(`${name}.der`), await binary({ method: 'GET', path: `/ca/${id}.crt` }, 'application/pkix-cert'));
     await tool('openssl', ['x509', '-inform', 'DER', '-in', file(`${name}.der`), '-out', file(`${name}.pem`)]);
   }
-  t.match(await tool('openssl', ['x509', '-in', file('ca.pem'), '-noout', '-subject']), `CN = lambda-${version}`, 'openssl reads the DER CA certificate');
+  t.match(
+    await tool('openssl', ['x509', '-in', file('ca.pem'), '-noout', '-subject']),
+    `CN = lambda-${version}`,
+    'openssl reads the DER CA certificate',
+  );
   await writeFile(file('chain.pem'), (await readFile(file('ca.pem'), 'utf8')) + (await readFile(file('root.pem'), 'utf8')));
 
   const exported = await json('POST', `/v1/private-certificates/${good}/export`, { is_compressed: 'false', type: 'OTHER' });
   await writeFile(file('good.pem'), exported.body.certificate as string);
-  const verified = await tool('openssl', ['verify', '-x509_strict', '-CAfile', file('root.pem'), '-untrusted', file('ca.pem'), file('good.pem')]);
+  const verified = await tool('openssl', [
+    'verify',
+    '-x509_strict',
+    '-CAfile',
+    file('root.pem'),
+    '-untrusted',
+    file('ca.pem'),
+    file('good.pem'),
+  ]);
   t.match(verified, /OK/, 'the JSON export verifies against the DER CA certificates');
 
   const zip = await binary(
-    { method: 'POST', path: `/v1/private-certificates/${good}/export`, headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify({ is_compressed: 'true', type: 'APACHE' }) },
+    {
+      method: 'POST',
+      path: `/v1/private-certificates/${good}/export`,
+      headers: { authorization, 'content-type': 'application/json' },
+      body: JSON.stringify({ is_compressed: 'true', type: 'APACHE' }),
+    },
     'application/zip',
   );
   await writeFile(file('export.zip'), zip);
@@ -218,7 +254,8 @@ export async function walkEveryRouteKind(t: Test, invoke: Invoke, version: Paylo
   const names = (await tool('zipinfo', ['-1', file('export.zip')])).split('\n').filter(Boolean);
   t.ok(names.length >= 2, `the zip holds the certificate files (${names.join(', ')})`);
 
-  const revokedPem = (await json('POST', `/v1/private-certificates/${revoked}/export`, { is_compressed: 'false', type: 'OTHER' })).body.certificate as string;
+  const revokedPem = (await json('POST', `/v1/private-certificates/${revoked}/export`, { is_compressed: 'false', type: 'OTHER' })).body
+    .certificate as string;
   t.equal((await json('POST', `/v1/private-certificates/${revoked}/revoke`, { reason: 'KEY_COMPROMISE' })).status, 204, 'revoked');
   await writeFile(file('revoked.pem'), revokedPem);
   const revokedSerial = (await tool('openssl', ['x509', '-in', file('revoked.pem'), '-noout', '-serial'])).trim().split('=')[1]!;
@@ -230,13 +267,29 @@ export async function walkEveryRouteKind(t: Test, invoke: Invoke, version: Paylo
 
   const ocspStatus = async (der: Buffer, certFile: string, label: string) => {
     await writeFile(file('response.der'), der);
-    const { stdout, stderr } = await run('openssl', ['ocsp', '-respin', file('response.der'), '-issuer', file('ca.pem'), '-CAfile', file('chain.pem'), '-cert', certFile, '-no_nonce']);
+    const { stdout, stderr } = await run('openssl', [
+      'ocsp',
+      '-respin',
+      file('response.der'),
+      '-issuer',
+      file('ca.pem'),
+      '-CAfile',
+      file('chain.pem'),
+      '-cert',
+      certFile,
+      '-no_nonce',
+    ]);
     t.match(stderr, /Response verify OK/, `${label}: openssl verifies the OCSP response`);
     return stdout;
   };
   await run('openssl', ['ocsp', '-issuer', file('ca.pem'), '-cert', file('good.pem'), '-no_nonce', '-reqout', file('good.req')]);
   const posted = await binary(
-    { method: 'POST', path: `/ocsp/${caId}`, headers: { 'content-type': 'application/ocsp-request' }, body: await readFile(file('good.req')) },
+    {
+      method: 'POST',
+      path: `/ocsp/${caId}`,
+      headers: { 'content-type': 'application/ocsp-request' },
+      body: await readFile(file('good.req')),
+    },
     'application/ocsp-response',
   );
   t.match(await ocspStatus(posted, file('good.pem'), 'POST'), /good\.pem: good/, 'OCSP POST: good');
@@ -247,8 +300,11 @@ export async function walkEveryRouteKind(t: Test, invoke: Invoke, version: Paylo
     await run('openssl', ['ocsp', '-issuer', file('ca.pem'), '-cert', file('revoked.pem'), '-nonce', '-reqout', file('revoked.req')]);
     base64 = (await readFile(file('revoked.req'))).toString('base64');
   }
-  t.ok(base64.slice(1).includes('/'), 'the OCSP GET request\'s base64 holds a /');
-  for (const [form, segment] of [['percent-encoded', encodeURIComponent(base64)], ['decoded', base64]] as const) {
+  t.ok(base64.slice(1).includes('/'), "the OCSP GET request's base64 holds a /");
+  for (const [form, segment] of [
+    ['percent-encoded', encodeURIComponent(base64)],
+    ['decoded', base64],
+  ] as const) {
     const fetched = await binary({ method: 'GET', path: `/ocsp/${caId}/${segment}` }, 'application/ocsp-response');
     t.match(await ocspStatus(fetched, file('revoked.pem'), `GET ${form}`), /revoked\.pem: revoked/, `OCSP GET ${form}: revoked`);
   }
@@ -256,5 +312,5 @@ export async function walkEveryRouteKind(t: Test, invoke: Invoke, version: Paylo
   const missing = await call({ method: 'GET', path: `/crl/${randomUUID()}.crl` });
   t.equal(missing.statusCode, 404, 'an unknown CRL is a 404');
   t.notOk(missing.isBase64Encoded, 'whose JSON error stays text');
-  t.type((JSON.parse(missing.body) as { error_code: unknown }).error_code, 'string', 'in the contract\'s error format');
+  t.type((JSON.parse(missing.body) as { error_code: unknown }).error_code, 'string', "in the contract's error format");
 }

@@ -64,7 +64,12 @@ export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv,
   const base = `http://127.0.0.1:${env.PORT}`;
   for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`server exited before it answered /health: ${output}`);
-    if (await fetch(`${base}/health`).then((r) => r.ok, () => false)) {
+    if (
+      await fetch(`${base}/health`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    ) {
       return {
         base,
         child,

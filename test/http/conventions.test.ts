@@ -9,7 +9,9 @@ import { createTestApp } from '../helpers/app.ts';
 const probeBody = { type: 'object', required: ['name'], properties: { name: { type: 'string', maxLength: 5 } } } as const;
 
 function probeRoutes(app: FastifyInstance): void {
-  app.post('/v1/test/probe', { config: { action: 'pca:ca:create' }, schema: { body: probeBody } }, async (request) => ({ echoed: (request.body as { name: string }).name }));
+  app.post('/v1/test/probe', { config: { action: 'pca:ca:create' }, schema: { body: probeBody } }, async (request) => ({
+    echoed: (request.body as { name: string }).name,
+  }));
   app.get('/v1/test/explode', { config: { action: 'pca:ca:get' } }, async () => {
     throw new Error('database exploded: secret detail 42');
   });
@@ -24,7 +26,13 @@ t.teardown(() => harness.close());
 const { app } = harness;
 const auth = harness.auth();
 
-function assertError(t: Test, response: Awaited<ReturnType<FastifyInstance['inject']>>, status: number, code: string, messagePart?: RegExp) {
+function assertError(
+  t: Test,
+  response: Awaited<ReturnType<FastifyInstance['inject']>>,
+  status: number,
+  code: string,
+  messagePart?: RegExp,
+) {
   t.equal(response.statusCode, status, `status ${status}`);
   t.match(response.headers['content-type'], /^application\/json;charset=UTF-8$/);
   t.match(response.headers['x-request-id'], /^[A-Za-z0-9._:-]+$/, 'has X-Request-Id');
@@ -45,16 +53,32 @@ t.test('wrong method on a known path: 404 PCA.10010002', async (t) => {
 });
 
 t.test('malformed JSON: 400 PCA.00020001', async (t) => {
-  const response = await app.inject({ method: 'POST', url: '/v1/test/probe', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"name": "x",' });
+  const response = await app.inject({
+    method: 'POST',
+    url: '/v1/test/probe',
+    headers: { ...auth, 'content-type': 'application/json' },
+    payload: '{"name": "x",',
+  });
   assertError(t, response, 400, 'PCA.00020001', /not valid JSON/);
 });
 
 t.test('a NUL or an unpaired surrogate in a JSON string, a key or the URL: 400 PCA.00020001, never a 500 or a U+FFFD', async (t) => {
   const post = (payload: string) =>
-    app.inject({ method: 'POST', url: '/v1/private-certificate-authorities', headers: { ...auth, 'content-type': 'application/json' }, payload });
+    app.inject({
+      method: 'POST',
+      url: '/v1/private-certificate-authorities',
+      headers: { ...auth, 'content-type': 'application/json' },
+      payload,
+    });
   assertError(t, await post('{"type":"ROOT","enterprise_project_id":"a\\u0000b"}'), 400, 'PCA.00020001', /NUL/);
   assertError(t, await post('{"tags":[{"key":"k","value":"v"}],"x\\u0000":1}'), 400, 'PCA.00020001', /NUL/);
-  assertError(t, await app.inject({ method: 'GET', url: '/v1/private-certificate-authorities?name=a%00b', headers: auth }), 400, 'PCA.00020001', /NUL/);
+  assertError(
+    t,
+    await app.inject({ method: 'GET', url: '/v1/private-certificate-authorities?name=a%00b', headers: auth }),
+    400,
+    'PCA.00020001',
+    /NUL/,
+  );
   assertError(t, await app.inject({ method: 'GET', url: '/v1/private-certificate-authorities?name=a%00b' }), 401, 'APIG.0303', undefined);
   assertError(t, await post('{"type":"ROOT","enterprise_project_id":"a\\ud800"}'), 400, 'PCA.00020001', /unpaired UTF-16 surrogate/);
   assertError(t, await post('{"type":"ROOT","enterprise_project_id":"a\\udc00\\ud800"}'), 400, 'PCA.00020001', /unpaired/);
@@ -73,11 +97,22 @@ t.test('numbers past what the database or a Date can hold: 400 PCA.00020001, nev
 });
 
 t.test('malformed URL (bad percent-encoding): 400 PCA.00020001', async (t) => {
-  assertError(t, await app.inject({ method: 'GET', url: '/v1/private-certificate-authorities/%ZZ', headers: { ...auth, 'x-request-id': 'bad-url-1' } }), 400, 'PCA.00020001', /URL/);
+  assertError(
+    t,
+    await app.inject({ method: 'GET', url: '/v1/private-certificate-authorities/%ZZ', headers: { ...auth, 'x-request-id': 'bad-url-1' } }),
+    400,
+    'PCA.00020001',
+    /URL/,
+  );
 });
 
 t.test('wrong content type: 415 PCA.00020001', async (t) => {
-  const response = await app.inject({ method: 'POST', url: '/v1/test/probe', headers: { ...auth, 'content-type': 'text/plain' }, payload: 'name=x' });
+  const response = await app.inject({
+    method: 'POST',
+    url: '/v1/test/probe',
+    headers: { ...auth, 'content-type': 'text/plain' },
+    payload: 'name=x',
+  });
   assertError(t, response, 415, 'PCA.00020001', /Content-Type/);
 });
 
@@ -85,20 +120,42 @@ t.test('JSON without Content-Type is parsed; with a charset too', async (t) => {
   const bare = await app.inject({ method: 'POST', url: '/v1/test/probe', headers: auth, payload: Buffer.from('{"name":"abc"}') });
   t.equal(bare.statusCode, 200);
   t.same(bare.json(), { echoed: 'abc' });
-  const charset = await app.inject({ method: 'POST', url: '/v1/test/probe', headers: { ...auth, 'content-type': 'application/json; charset=utf-8' }, payload: '{"name":"d"}' });
+  const charset = await app.inject({
+    method: 'POST',
+    url: '/v1/test/probe',
+    headers: { ...auth, 'content-type': 'application/json; charset=utf-8' },
+    payload: '{"name":"d"}',
+  });
   t.same(charset.json(), { echoed: 'd' });
   t.equal(charset.headers['content-type'], 'application/json;charset=UTF-8');
 });
 
 t.test('body too large: 413 PCA.00020001', async (t) => {
-  const response = await app.inject({ method: 'POST', url: '/v1/test/probe', headers: { ...auth, 'content-type': 'application/json' }, payload: JSON.stringify({ name: 'x'.repeat(5000) }) });
+  const response = await app.inject({
+    method: 'POST',
+    url: '/v1/test/probe',
+    headers: { ...auth, 'content-type': 'application/json' },
+    payload: JSON.stringify({ name: 'x'.repeat(5000) }),
+  });
   assertError(t, response, 413, 'PCA.00020001', /too large/);
 });
 
 t.test('schema violations name the field: 400 PCA.00020001', async (t) => {
   assertError(t, await app.inject({ method: 'POST', url: '/v1/test/probe', headers: auth, payload: {} }), 400, 'PCA.00020001', /name/);
-  assertError(t, await app.inject({ method: 'POST', url: '/v1/test/probe', headers: auth, payload: { name: 'toolong' } }), 400, 'PCA.00020001', /^name /);
-  assertError(t, await app.inject({ method: 'POST', url: '/v1/test/probe', headers: auth, payload: { name: 5 } }), 400, 'PCA.00020001', /name/);
+  assertError(
+    t,
+    await app.inject({ method: 'POST', url: '/v1/test/probe', headers: auth, payload: { name: 'toolong' } }),
+    400,
+    'PCA.00020001',
+    /^name /,
+  );
+  assertError(
+    t,
+    await app.inject({ method: 'POST', url: '/v1/test/probe', headers: auth, payload: { name: 5 } }),
+    400,
+    'PCA.00020001',
+    /name/,
+  );
 });
 
 t.test('unexpected exception: 500 with a generic message, details only in the log', async (t) => {
@@ -129,17 +186,44 @@ t.test('X-Request-Id is echoed when sane, generated and unique otherwise', async
 });
 
 t.test('order of checks: credential (401) before action (403) before syntax (400)', async (t) => {
-  assertError(t, await app.inject({ method: 'POST', url: '/v1/test/probe', headers: { 'content-type': 'application/json' }, payload: '{bad' }), 401, 'APIG.0303');
+  assertError(
+    t,
+    await app.inject({ method: 'POST', url: '/v1/test/probe', headers: { 'content-type': 'application/json' }, payload: '{bad' }),
+    401,
+    'APIG.0303',
+  );
   const getOnly = { authorization: `Bearer ${harness.tokenWith(['pca:ca:get'])}` };
-  assertError(t, await app.inject({ method: 'POST', url: '/v1/test/probe', headers: { ...getOnly, 'content-type': 'application/json' }, payload: '{bad' }), 403, 'PCA.00010003', /pca:ca:create/);
-  assertError(t, await app.inject({ method: 'POST', url: '/v1/test/probe', headers: { ...auth, 'content-type': 'application/json' }, payload: '{bad' }), 400, 'PCA.00020001');
+  assertError(
+    t,
+    await app.inject({
+      method: 'POST',
+      url: '/v1/test/probe',
+      headers: { ...getOnly, 'content-type': 'application/json' },
+      payload: '{bad',
+    }),
+    403,
+    'PCA.00010003',
+    /pca:ca:create/,
+  );
+  assertError(
+    t,
+    await app.inject({ method: 'POST', url: '/v1/test/probe', headers: { ...auth, 'content-type': 'application/json' }, payload: '{bad' }),
+    400,
+    'PCA.00020001',
+  );
 });
 
 t.test('credentials: none, several, malformed or foreign tokens get 401 APIG.0303', async (t) => {
   const url = '/v1/pca/config/console';
   assertError(t, await app.inject({ method: 'GET', url }), 401, 'APIG.0303', /no credential/);
   const token = harness.token();
-  assertError(t, await app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}`, 'x-auth-token': token } }), 401, 'APIG.0303', /more than one/);
+  assertError(
+    t,
+    await app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}`, 'x-auth-token': token } }),
+    401,
+    'APIG.0303',
+    /more than one/,
+  );
   assertError(t, await app.inject({ method: 'GET', url, headers: { authorization: 'Bearer not.a.jwt' } }), 401, 'APIG.0303');
   assertError(t, await app.inject({ method: 'GET', url, headers: { authorization: 'Basic dXNlcjpwYXNz' } }), 401, 'APIG.0303');
   const ok = await app.inject({ method: 'GET', url, headers: { 'x-auth-token': token } });

@@ -39,7 +39,11 @@ t.test('the HTTP and job functions refuse to start on a bad configuration, namin
   const cases: [string, Record<string, string | undefined>, RegExp][] = [
     ['no database', { ...production, DATABASE_URL: undefined }, /DATABASE_URL is required on Lambda/],
     ['no public URL', { ...production, PUBLIC_BASE_URL: undefined }, /NODE_ENV=production requires PUBLIC_BASE_URL/],
-    ['a placeholder public URL', { ...production, PUBLIC_BASE_URL: 'https://pca.example.com' }, /PUBLIC_BASE_URL to be this deployment's public address/],
+    [
+      'a placeholder public URL',
+      { ...production, PUBLIC_BASE_URL: 'https://pca.example.com' },
+      /PUBLIC_BASE_URL to be this deployment's public address/,
+    ],
     ['a bad master key', { ...production, MASTER_KEY: 'c2hvcnQ=' }, /MASTER_KEY must be 32 bytes/],
   ];
   for (const entry of ['http', 'jobs']) {
@@ -53,14 +57,32 @@ t.test('the HTTP and job functions refuse to start on a bad configuration, namin
 
 t.test('every function refuses to start on an unsupported Node, naming the supported lines, unless told to start anyway', async (t) => {
   for (const entry of ['http', 'jobs', 'migrate']) {
-    const refused = await invokeEntry(entry, { ...production, ALLOW_UNSUPPORTED_NODE: undefined }, { job: 'ca-expiry' }, pretendNode('20.20.2'));
+    const refused = await invokeEntry(
+      entry,
+      { ...production, ALLOW_UNSUPPORTED_NODE: undefined },
+      { job: 'ca-expiry' },
+      pretendNode('20.20.2'),
+    );
     t.notOk(refused.ok, `${entry}: init fails on Node 20`);
-    t.match(refused.stderr, /Node\.js 20\.20\.2 is not supported: this service runs on Node\.js \^22\.13\.0 \|\| \^24\.0\.0 \|\| \^26\.0\.0/, `${entry}: says why`);
+    t.match(
+      refused.stderr,
+      /Node\.js 20\.20\.2 is not supported: this service runs on Node\.js \^22\.13\.0 \|\| \^24\.0\.0 \|\| \^26\.0\.0/,
+      `${entry}: says why`,
+    );
     // Let through, it reads its configuration next, and a bad setting stops it there.
-    const allowed = await invokeEntry(entry, { ...production, ALLOW_UNSUPPORTED_NODE: '1', MASTER_KEY: 'c2hvcnQ=', DATABASE_URL: 'mysql://x' }, { job: 'ca-expiry' }, pretendNode('20.20.2'));
+    const allowed = await invokeEntry(
+      entry,
+      { ...production, ALLOW_UNSUPPORTED_NODE: '1', MASTER_KEY: 'c2hvcnQ=', DATABASE_URL: 'mysql://x' },
+      { job: 'ca-expiry' },
+      pretendNode('20.20.2'),
+    );
     t.notOk(allowed.ok);
     t.match(allowed.stderr, /Warning: Node\.js 20\.20\.2 is not supported.*starting anyway/, `${entry}: ALLOW_UNSUPPORTED_NODE=1 warns`);
-    t.match(allowed.stderr, entry === 'migrate' ? /DATABASE_URL must be a postgres/ : /MASTER_KEY must be 32 bytes/, `${entry}: then reads its configuration`);
+    t.match(
+      allowed.stderr,
+      entry === 'migrate' ? /DATABASE_URL must be a postgres/ : /MASTER_KEY must be 32 bytes/,
+      `${entry}: then reads its configuration`,
+    );
   }
 });
 
@@ -69,7 +91,10 @@ t.test('placeholder hosts are refused only in production', async (t) => {
     t.throws(() => loadConfig({ ...production, PUBLIC_BASE_URL: url }), /public address/, url);
     t.doesNotThrow(() => loadConfig({ ...production, NODE_ENV: 'development', PUBLIC_BASE_URL: url }), `${url} in development`);
   }
-  t.doesNotThrow(() => loadConfig({ ...production, PUBLIC_BASE_URL: 'https://pca.examples.com' }), 'a real host that merely contains "example"');
+  t.doesNotThrow(
+    () => loadConfig({ ...production, PUBLIC_BASE_URL: 'https://pca.examples.com' }),
+    'a real host that merely contains "example"',
+  );
 });
 
 t.test('the pool holds two connections on Lambda, ten on the server, unless DATABASE_POOL_SIZE says otherwise', async (t) => {

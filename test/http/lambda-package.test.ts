@@ -21,12 +21,23 @@ import { ListObjectsV2Command, GetObjectCommand } from '@aws-sdk/client-s3';
 import { startS3rver, startSecretsEndpoint } from '../helpers/aws-endpoints.ts';
 import { parse } from 'yaml';
 import { createEmptyDatabase, dropDatabase, realPostgres } from '../helpers/database.ts';
-import { apiGatewayEvent, deployedFunctionEnv, PAYLOAD_VERSIONS, responseBytes, walkEveryRouteKind, type LambdaResult } from '../helpers/lambda.ts';
+import {
+  apiGatewayEvent,
+  deployedFunctionEnv,
+  PAYLOAD_VERSIONS,
+  responseBytes,
+  walkEveryRouteKind,
+  type LambdaResult,
+} from '../helpers/lambda.ts';
 import { TEST_NODE_ENV } from '../helpers/server-process.ts';
 
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const LAMBDA_MAJOR = Number(/^nodejs(\d+)\.x$/.exec((parse(readFileSync(path.join(REPO, 'serverless.yml'), 'utf8')) as { provider: { runtime: string } }).provider.runtime)![1]);
+const LAMBDA_MAJOR = Number(
+  /^nodejs(\d+)\.x$/.exec(
+    (parse(readFileSync(path.join(REPO, 'serverless.yml'), 'utf8')) as { provider: { runtime: string } }).provider.runtime,
+  )![1],
+);
 const nodeVersion = async (binary: string) => (await run(binary, ['-p', 'process.versions.node'])).stdout.trim();
 
 /** The Lambda runtime's Node, or why there is none here. */
@@ -47,10 +58,23 @@ const NODE_VERSION = 'version' in lambda ? lambda.version : process.versions.nod
 const work = await mkdtemp(path.join(os.tmpdir(), 'pca-package-'));
 t.teardown(() => rm(work, { recursive: true, force: true }));
 const secretParam = (name: string) => `--param=${name}SecretArn=arn:aws:secretsmanager:eu-central-1:123456789012:secret:${name}-AbCdEf`;
-await run('npm', ['run', 'package', '--', '--param=publicBaseUrl=https://pca.package.internal', '--param=jwtPublicKey=unused', secretParam('databaseUrl'), secretParam('masterKey'), secretParam('jwtPrivateKey')], {
-  cwd: REPO,
-  maxBuffer: 64 * 1024 * 1024,
-});
+await run(
+  'npm',
+  [
+    'run',
+    'package',
+    '--',
+    '--param=publicBaseUrl=https://pca.package.internal',
+    '--param=jwtPublicKey=unused',
+    secretParam('databaseUrl'),
+    secretParam('masterKey'),
+    secretParam('jwtPrivateKey'),
+  ],
+  {
+    cwd: REPO,
+    maxBuffer: 64 * 1024 * 1024,
+  },
+);
 const zip = path.join(REPO, '.serverless/private-ca-service.zip');
 const zipBytes = (await stat(zip)).size;
 await run('unzip', ['-q', zip, '-d', work]);
@@ -59,7 +83,10 @@ const bundle = path.join(work, 'dist/lambda');
 const shippedNativeBuild = existsSync(path.join(bundle, 'node_modules/pkcs11js/build/Release/pkcs11.node'));
 // Built by whichever Node ran npm ci; a Node-API module, so it must load on any supported Node (this is the check).
 const nativeLoads = shippedNativeBuild
-  ? await run(NODE, ['-e', `new (require(${JSON.stringify(path.join(bundle, 'node_modules/pkcs11js'))}).PKCS11)()`]).then(() => 'loads', (error: { stderr: string }) => error.stderr)
+  ? await run(NODE, ['-e', `new (require(${JSON.stringify(path.join(bundle, 'node_modules/pkcs11js'))}).PKCS11)()`]).then(
+      () => 'loads',
+      (error: { stderr: string }) => error.stderr,
+    )
   : 'absent';
 // As on a machine whose OS or architecture the native module was not built for: the software store must serve.
 await rm(path.join(bundle, 'node_modules/pkcs11js/build'), { recursive: true, force: true });
@@ -69,7 +96,12 @@ t.teardown(() => server.stop());
 const databaseUrl = await createEmptyDatabase(server.url);
 t.teardown(() => dropDatabase(server.url, databaseUrl));
 
-const deployed = deployedFunctionEnv({ databaseUrl, publicBaseUrl: 'https://pca.package.internal', DATA_DIR: path.join(work, 'tmp'), ...(NODE === process.execPath ? TEST_NODE_ENV : {}) });
+const deployed = deployedFunctionEnv({
+  databaseUrl,
+  publicBaseUrl: 'https://pca.package.internal',
+  DATA_DIR: path.join(work, 'tmp'),
+  ...(NODE === process.execPath ? TEST_NODE_ENV : {}),
+});
 const { authorization } = deployed;
 
 // The bundled AWS SDK clients at work: secrets by reference (a local endpoint speaking the Secrets Manager and SSM
@@ -150,16 +182,25 @@ t.test(`migrate, from the zip, in /, on Node ${NODE_VERSION}`, async (t) => {
   t.teardown(migrate.stop);
   const { applied } = (await migrate.invoke({})) as { applied: string[] };
   t.ok(applied.length >= 3 && applied[0]!.endsWith('_init'), `applied ${applied.join(', ')}`);
-  t.ok(secretsEndpoint.received.some((call) => call.body.SecretId === secretArn('database-url')), 'its database URL came from Secrets Manager');
+  t.ok(
+    secretsEndpoint.received.some((call) => call.body.SecretId === secretArn('database-url')),
+    'its database URL came from Secrets Manager',
+  );
 });
 
 t.test(`the HTTP handler from the zip serves every route kind with both payload versions on Node ${NODE_VERSION}`, async (t) => {
   const http = startFunction('http');
   t.teardown(http.stop);
   for (const version of PAYLOAD_VERSIONS) {
-    await t.test(`payload ${version}`, (t) => walkEveryRouteKind(t, (event) => http.invoke(event) as Promise<LambdaResult>, version, authorization));
+    await t.test(`payload ${version}`, (t) =>
+      walkEveryRouteKind(t, (event) => http.invoke(event) as Promise<LambdaResult>, version, authorization),
+    );
   }
-  t.same(new Set(secretsEndpoint.received.map((call) => call.target)), new Set(['secretsmanager.GetSecretValue', 'AmazonSSM.GetParameter']), 'its secrets came by reference');
+  t.same(
+    new Set(secretsEndpoint.received.map((call) => call.target)),
+    new Set(['secretsmanager.GetSecretValue', 'AmazonSSM.GetParameter']),
+    'its secrets came by reference',
+  );
 
   // Swagger UI is bundled but serves its files from the copy of its package folder beside the bundle.
   const swaggerUi = path.join(REPO, 'node_modules/@fastify/swagger-ui/static');
@@ -170,7 +211,10 @@ t.test(`the HTTP handler from the zip serves every route kind with both payload 
   t.equal(script.statusCode, 200, 'Swagger UI: its script');
   t.ok(responseBytes(script).equals(readFileSync(path.join(swaggerUi, 'swagger-ui-bundle.js'))), 'Swagger UI: its script, byte for byte');
   const initializer = responseBytes(await get('/docs/static/swagger-initializer.js')).toString();
-  t.ok(initializer.includes(readFileSync(path.join(swaggerUi, 'logo.svg')).toString('base64')), 'Swagger UI: its logo, read from the package folder');
+  t.ok(
+    initializer.includes(readFileSync(path.join(swaggerUi, 'logo.svg')).toString('base64')),
+    'Swagger UI: its logo, read from the package folder',
+  );
 
   // Each walk revoked a certificate of its own CA: both CRLs went to the bucket beside their CA certificates.
   const listed = await objectStorage.client.send(new ListObjectsV2Command({ Bucket: 'pca-crls' }));

@@ -34,7 +34,8 @@ for (const version of PAYLOAD_VERSIONS) {
   }
 
   t.test(`payload ${version}: every route kind, binary bodies judged by openssl and unzip`, (t) =>
-    walkEveryRouteKind(t, invoke, version, `Bearer ${harness.token()}`));
+    walkEveryRouteKind(t, invoke, version, `Bearer ${harness.token()}`),
+  );
 }
 
 t.test('the job handler refuses an event without a job name and unknown jobs', async (t) => {

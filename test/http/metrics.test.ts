@@ -86,17 +86,27 @@ t.test('counters move as certificates are issued and revoked', async (t) => {
   t.equal(delta('pca_certificates_issued_total{ca_key_algorithm="EC256"}'), 3, 'three issued under an EC256 CA');
   t.equal(delta('pca_certificates_revoked_total{ca_key_algorithm="EC256"}'), 1, 'one revoked');
   t.equal(delta('pca_http_requests_total{method="POST",route="/v1/private-certificates",status_code="200"}'), 3);
-  t.equal(delta(`pca_http_requests_total{method="POST",route="/v1/private-certificates/:certificate_id/revoke",status_code="${refused.status}"}`), 1);
+  t.equal(
+    delta(`pca_http_requests_total{method="POST",route="/v1/private-certificates/:certificate_id/revoke",status_code="${refused.status}"}`),
+    1,
+  );
   t.equal(delta('pca_http_request_duration_seconds_count{method="POST",route="/v1/private-certificates"}'), 3);
   // Three certificates and at least one CRL signed; issuance makes the leaves' keys in Node, not in the store.
-  t.ok(delta(`pca_key_store_operations_total{store="${harness.config.keyStore.defaultKind}",operation="sign"}`) >= 4, 'key store signatures counted');
+  t.ok(
+    delta(`pca_key_store_operations_total{store="${harness.config.keyStore.defaultKind}",operation="sign"}`) >= 4,
+    'key store signatures counted',
+  );
   t.equal(delta(`pca_key_store_errors_total{store="${harness.config.keyStore.defaultKind}",operation="sign"}`), 0);
   t.equal(delta('pca_job_runs_total{job="crl-refresh"}'), 1);
   t.equal(delta('pca_job_failures_total{job="crl-refresh"}'), 0);
   t.ok(delta('pca_crl_generation_seconds_count') >= 1, 'the CRL signing was timed');
   t.ok(delta('pca_crl_size_bytes_sum') > 100, 'and its size recorded');
   t.equal(delta('pca_ocsp_responses_total{status="malformedRequest"}'), 1);
-  t.equal(value(after, 'pca_http_requests_total{method="GET",route="/metrics",status_code="200"}'), 1, 'the first scrape is counted by the second');
+  t.equal(
+    value(after, 'pca_http_requests_total{method="GET",route="/metrics",status_code="200"}'),
+    1,
+    'the first scrape is counted by the second',
+  );
 
   const ca = await api.call('GET', `${CA}/${root}`);
   t.equal(ca.status, 200);

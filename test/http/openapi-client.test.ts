@@ -18,15 +18,26 @@ const dn = { country: 'CN', state: 'zhejiang', locality: 'hangzhou', organizatio
 
 t.test('a generated client creates a hierarchy, signs a CSR and exports a chain openssl verifies', async (t) => {
   const root = await client.POST('/v1/private-certificate-authorities', {
-    body: { type: 'ROOT', key_algorithm: 'EC256', signature_algorithm: 'SHA256', distinguished_name: { ...dn, common_name: 'client-root' }, validity: { type: 'YEAR', value: 1 } },
+    body: {
+      type: 'ROOT',
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+      distinguished_name: { ...dn, common_name: 'client-root' },
+      validity: { type: 'YEAR', value: 1 },
+    },
   });
   t.equal(root.response.status, 200, JSON.stringify(root.error));
   const rootId = root.data!.ca_id;
 
   const sub = await client.POST('/v1/private-certificate-authorities', {
     body: {
-      type: 'SUBORDINATE', issuer_id: rootId, key_algorithm: 'EC256', signature_algorithm: 'SHA256', path_length: 0,
-      distinguished_name: { ...dn, common_name: 'client-sub' }, validity: { type: 'MONTH', value: 6 },
+      type: 'SUBORDINATE',
+      issuer_id: rootId,
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+      path_length: 0,
+      distinguished_name: { ...dn, common_name: 'client-sub' },
+      validity: { type: 'MONTH', value: 6 },
     },
   });
   t.equal(sub.response.status, 200, JSON.stringify(sub.error));
@@ -37,10 +48,17 @@ t.test('a generated client creates a hierarchy, signs a CSR and exports a chain 
   t.equal(listed.data?.certificate_authorities[0].ca_id, subId);
   t.equal(listed.data?.certificate_authorities[0].status, 'ACTIVED');
 
-  const shown = await client.GET('/v1/private-certificate-authorities/{ca_id}', { params: { path: { ca_id: `pca:cn-north-4:${harness.config.defaultDomainId}:ca:${subId}` } } });
+  const shown = await client.GET('/v1/private-certificate-authorities/{ca_id}', {
+    params: { path: { ca_id: `pca:cn-north-4:${harness.config.defaultDomainId}:ca:${subId}` } },
+  });
   t.equal(shown.data?.issuer_id, rootId, 'the URN form of the id works through the client');
 
-  const { csr } = await opensslCsr(dir, 'client-leaf', [...KEY_ARGS.p256], ['-subj', '/CN=client-leaf', '-addext', 'subjectAltName=DNS:client.example.com']);
+  const { csr } = await opensslCsr(
+    dir,
+    'client-leaf',
+    [...KEY_ARGS.p256],
+    ['-subj', '/CN=client-leaf', '-addext', 'subjectAltName=DNS:client.example.com'],
+  );
   const issued = await client.POST('/v1/private-certificates/csr', {
     body: { issuer_id: subId, csr, validity: { type: 'DAY', value: 30 } },
     headers: { 'Idempotency-Key': 'client-journey-1' },
@@ -60,7 +78,9 @@ t.test('a generated client creates a hierarchy, signs a CSR and exports a chain 
   const verified = await verifyStrict(dir, body.certificate, chain[1], [chain[0]]);
   t.ok(verified.ok, verified.stdout + verified.stderr);
 
-  const missing = await client.GET('/v1/private-certificates/{certificate_id}', { params: { path: { certificate_id: '00000000-0000-4000-8000-000000000000' } } });
+  const missing = await client.GET('/v1/private-certificates/{certificate_id}', {
+    params: { path: { certificate_id: '00000000-0000-4000-8000-000000000000' } },
+  });
   t.equal(missing.response.status, 404);
   t.equal(missing.error?.error_code, 'PCA.10010002', 'errors arrive typed as the contract body');
 });

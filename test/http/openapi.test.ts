@@ -19,9 +19,9 @@ t.test('openapi/openapi.yaml and the client types are what `npm run openapi` gen
 });
 
 t.test('redocly lint reports no errors', async (t) => {
-  const { stdout, stderr } = await run('npx', ['redocly', 'lint', '--format', 'json', 'openapi/openapi.yaml'], { maxBuffer: 32 * 1024 * 1024 }).catch(
-    (error: { stdout: string; stderr: string }) => error,
-  );
+  const { stdout, stderr } = await run('npx', ['redocly', 'lint', '--format', 'json', 'openapi/openapi.yaml'], {
+    maxBuffer: 32 * 1024 * 1024,
+  }).catch((error: { stdout: string; stderr: string }) => error);
   const report = JSON.parse(stdout) as { totals: { errors: number; warnings: number }; problems: { message: string; location: unknown }[] };
   t.equal(report.totals.errors, 0, `lint errors: ${JSON.stringify(report.problems.slice(0, 5))} ${stderr.slice(0, 500)}`);
 });
@@ -33,7 +33,10 @@ t.test('served at /openapi.json and /docs without credentials', async (t) => {
   t.equal(document.statusCode, 200);
   t.equal(document.json().openapi, '3.1.0');
   t.ok(document.json().paths['/health'], 'documents the routes');
-  t.notOk(Object.keys(document.json().paths).some((path) => path.startsWith('/docs')), 'hides the UI routes');
+  t.notOk(
+    Object.keys(document.json().paths).some((path) => path.startsWith('/docs')),
+    'hides the UI routes',
+  );
   const ui = await harness.app.inject({ method: 'GET', url: '/docs/' });
   t.equal(ui.statusCode, 200);
   t.match(ui.body, /swagger-ui/i);

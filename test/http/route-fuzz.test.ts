@@ -48,7 +48,9 @@ const FUZZED_ELSEWHERE = new Set(['POST /v1/private-certificates', 'POST /v1/pri
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'];
 
 async function documentedRoutes(): Promise<Route[]> {
-  const document = parse(await readFile(new URL('../../openapi/openapi.yaml', import.meta.url), 'utf8')) as { paths: Record<string, Record<string, Operation>> };
+  const document = parse(await readFile(new URL('../../openapi/openapi.yaml', import.meta.url), 'utf8')) as {
+    paths: Record<string, Record<string, Operation>>;
+  };
   return Object.entries(document.paths).flatMap(([path, operations]) =>
     Object.entries(operations)
       .filter(([method]) => METHODS.includes(method) && !FUZZED_ELSEWHERE.has(`${method.toUpperCase()} ${path}`))
@@ -63,26 +65,53 @@ async function documentedRoutes(): Promise<Route[]> {
 
 // ---- seeded resources, created through the API -------------------------------------------------------------------
 
-const DN = { common_name: 'fuzz', country: 'CN', state: 'zhejiang', locality: 'hangzhou', organization: 'acme', organizational_unit: 'mesh' };
+const DN = {
+  common_name: 'fuzz',
+  country: 'CN',
+  state: 'zhejiang',
+  locality: 'hangzhou',
+  organization: 'acme',
+  organizational_unit: 'mesh',
+};
 
 async function call(method: string, url: string, payload?: unknown): Promise<Json> {
-  const response = await app.inject({ method: method as 'POST', url, headers: auth, ...(payload === undefined ? {} : { payload: payload as Json }) });
+  const response = await app.inject({
+    method: method as 'POST',
+    url,
+    headers: auth,
+    ...(payload === undefined ? {} : { payload: payload as Json }),
+  });
   if (response.statusCode >= 300) throw new Error(`seeding ${method} ${url}: ${response.statusCode} ${response.body}`);
   return response.body ? (response.json() as Json) : {};
 }
 
 const CA = '/v1/private-certificate-authorities';
 const CERT = '/v1/private-certificates';
-const createCa = async (body: Json) => (await call('POST', CA, { distinguished_name: DN, key_algorithm: 'EC256', signature_algorithm: 'SHA256', ...body })).ca_id as string;
+const createCa = async (body: Json) =>
+  (await call('POST', CA, { distinguished_name: DN, key_algorithm: 'EC256', signature_algorithm: 'SHA256', ...body })).ca_id as string;
 const rootId = await createCa({ type: 'ROOT', validity: { type: 'YEAR', value: 5 } });
-const subId = await createCa({ type: 'SUBORDINATE', issuer_id: rootId, validity: { type: 'YEAR', value: 1 }, path_length: 1, crl_configuration: { enabled: true, valid_days: 7 } });
+const subId = await createCa({
+  type: 'SUBORDINATE',
+  issuer_id: rootId,
+  validity: { type: 'YEAR', value: 1 },
+  path_length: 1,
+  crl_configuration: { enabled: true, valid_days: 7 },
+});
 const pendingId = await createCa({ type: 'SUBORDINATE' });
 await call('POST', `${CA}/${subId}/ocsp/switch`, { ocsp_switch: true });
 const issue = async () =>
-  (await call('POST', CERT, { issuer_id: subId, distinguished_name: { common_name: 'fuzz-leaf' }, validity: { type: 'DAY', value: 10 }, key_algorithm: 'EC256', type: 'ENTITY_CERT' }))
-    .certificate_id as string;
+  (
+    await call('POST', CERT, {
+      issuer_id: subId,
+      distinguished_name: { common_name: 'fuzz-leaf' },
+      validity: { type: 'DAY', value: 10 },
+      key_algorithm: 'EC256',
+      type: 'ENTITY_CERT',
+    })
+  ).certificate_id as string;
 const certificateId = await issue();
-const createAccessKey = async () => ((await call('POST', '/v1/access-keys', { description: 'fuzz', actions: ['pca:ca:list'] })).credential as Json).access as string;
+const createAccessKey = async () =>
+  ((await call('POST', '/v1/access-keys', { description: 'fuzz', actions: ['pca:ca:list'] })).credential as Json).access as string;
 const accessKey = await createAccessKey();
 const pendingCsr = (await call('GET', `${CA}/${pendingId}/csr`)).csr as string;
 
@@ -135,12 +164,40 @@ const { pick, integer, chance, mutateBytes } = fuzzer(20240611);
 const urn = (id: string) => caUrn(config.region, config.defaultDomainId, id);
 /** Ids of the wrong kind, unknown ids and URNs of another region or domain: never a live resource of the parameter's kind. */
 const foreignIds = (): Record<string, string[]> => {
-  const unknown = [randomUUID(), urn(randomUUID()), caUrn('eu-west-0', config.defaultDomainId, rootId), caUrn(config.region, OTHER_DOMAIN, rootId)];
-  return { ca_id: [...unknown, certificateId, accessKey], certificate_id: [...unknown, rootId, urn(rootId)], access: [...unknown, 'A'.repeat(20), rootId] };
+  const unknown = [
+    randomUUID(),
+    urn(randomUUID()),
+    caUrn('eu-west-0', config.defaultDomainId, rootId),
+    caUrn(config.region, OTHER_DOMAIN, rootId),
+  ];
+  return {
+    ca_id: [...unknown, certificateId, accessKey],
+    certificate_id: [...unknown, rootId, urn(rootId)],
+    access: [...unknown, 'A'.repeat(20), rootId],
+  };
 };
 
 /** Path segments as they go on the wire (already escaped where escaping is the point). */
-const PATH_JUNK = ['%00', '..%2F', '..', '.', 'x'.repeat(5000), encodeURIComponent('é✓😀\u202e'), '-1', '0', '%ZZ', '%', '%20', 'null', '%2F%2F', 'pca:::ca:', 'pca%3A', '.crt', '.crl', `${'a'.repeat(36)}.crt`];
+const PATH_JUNK = [
+  '%00',
+  '..%2F',
+  '..',
+  '.',
+  'x'.repeat(5000),
+  encodeURIComponent('é✓😀\u202e'),
+  '-1',
+  '0',
+  '%ZZ',
+  '%',
+  '%20',
+  'null',
+  '%2F%2F',
+  'pca:::ca:',
+  'pca%3A',
+  '.crt',
+  '.crl',
+  `${'a'.repeat(36)}.crt`,
+];
 
 type Effect = 'destroys' | 'revives' | 'none';
 
@@ -184,7 +241,27 @@ function fillPath(route: Route): string {
   return route.path.replace(/\{([^}]+)\}/g, (_, name: string) => pathSegment(name, effectOf(route)));
 }
 
-const QUERY_JUNK = ['1e20', '9223372036854775808', '-1', '-0', '1.5', '', '%00', 'x'.repeat(5000), encodeURIComponent('é😀'), 'NaN', 'Infinity', '0x10', 'null', 'true', '%5B%5D', '%7B%7D', '99999999999999999999999', '2147483648', '253402300800000'];
+const QUERY_JUNK = [
+  '1e20',
+  '9223372036854775808',
+  '-1',
+  '-0',
+  '1.5',
+  '',
+  '%00',
+  'x'.repeat(5000),
+  encodeURIComponent('é😀'),
+  'NaN',
+  'Infinity',
+  '0x10',
+  'null',
+  'true',
+  '%5B%5D',
+  '%7B%7D',
+  '99999999999999999999999',
+  '2147483648',
+  '253402300800000',
+];
 
 function validQueryValue(parameter: Parameter): string {
   const schema = parameter.schema ?? {};
@@ -278,7 +355,14 @@ function baseBody(route: Route): Json {
   if (route.path.endsWith('/activate')) return { issuer_id: rootId, signature_algorithm: 'SHA256', validity: { type: 'DAY', value: 1 } };
   if (route.path === CA && route.method === 'POST') {
     const root = chance(0.3);
-    return { type: root ? 'ROOT' : 'SUBORDINATE', ...(root ? {} : { issuer_id: pick([rootId, urn(rootId)]) }), distinguished_name: DN, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'DAY', value: 1 + integer(30) } };
+    return {
+      type: root ? 'ROOT' : 'SUBORDINATE',
+      ...(root ? {} : { issuer_id: pick([rootId, urn(rootId)]) }),
+      distinguished_name: DN,
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+      validity: { type: 'DAY', value: 1 + integer(30) },
+    };
   }
   const body = sample(route.bodySchema ?? { type: 'object' }, route);
   if (route.path.endsWith('/export') && body && typeof body === 'object') Object.assign(body, { type: 'APACHE' });
@@ -363,7 +447,14 @@ interface Case {
   headers: Record<string, string>;
 }
 
-const AUTH_JUNK = ['Bearer ', 'Bearer x.y.z', 'Basic Zm9vOmJhcg==', `Bearer ${'a'.repeat(9000)}`, 'SDK-HMAC-SHA256 Access=x, SignedHeaders=host, Signature=00', 'SDK-HMAC-SHA256 ,,,==='];
+const AUTH_JUNK = [
+  'Bearer ',
+  'Bearer x.y.z',
+  'Basic Zm9vOmJhcg==',
+  `Bearer ${'a'.repeat(9000)}`,
+  'SDK-HMAC-SHA256 Access=x, SignedHeaders=host, Signature=00',
+  'SDK-HMAC-SHA256 ,,,===',
+];
 
 /** Strings the database or a JSON column may refuse, written once into every top-level body property of every route. */
 const POISON = ['\ud800', 'a\u0000b', 'x'.repeat(70_000)];
@@ -373,14 +464,27 @@ function nextCase(route: Route, poison?: [string, string]): Case {
   const headers: Record<string, string> = chance(0.03) ? { authorization: pick(AUTH_JUNK) } : { ...auth };
   if (route.path.startsWith('/ocsp/') && route.method === 'POST') {
     const payload = chance(0.2) ? ocspSeed : chance(0.1) ? Buffer.alloc(integer(70_000), integer(256)) : mutateBytes(ocspSeed);
-    return { method: route.method, url, payload, headers: { ...headers, 'content-type': pick(['application/ocsp-request', 'application/json', 'text/plain']) } };
+    return {
+      method: route.method,
+      url,
+      payload,
+      headers: { ...headers, 'content-type': pick(['application/ocsp-request', 'application/json', 'text/plain']) },
+    };
   }
   const hasBody = route.bodySchema !== undefined || (route.method === 'POST' && chance(0.3));
   if (!hasBody || chance(0.05)) return { method: route.method, url, headers };
   const base = route.bodySchema ? baseBody(route) : {};
-  if (poison) return { method: route.method, url: fillPath(route), payload: JSON.stringify({ ...base, [poison[0]]: poison[1] }), headers: { ...auth, 'content-type': 'application/json' } };
+  if (poison)
+    return {
+      method: route.method,
+      url: fillPath(route),
+      payload: JSON.stringify({ ...base, [poison[0]]: poison[1] }),
+      headers: { ...auth, 'content-type': 'application/json' },
+    };
   const payload = chance(0.15) ? JSON.stringify(base) : chance(0.8) ? JSON.stringify(mutateJson(base)) : rawJson(base);
-  const contentType = chance(0.95) ? 'application/json' : pick(['text/plain', 'application/json; charset=latin1', 'application/x-www-form-urlencoded', 'application/json;;']);
+  const contentType = chance(0.95)
+    ? 'application/json'
+    : pick(['text/plain', 'application/json; charset=latin1', 'application/x-www-form-urlencoded', 'application/json;;']);
   return { method: route.method, url, payload, headers: { ...headers, 'content-type': contentType } };
 }
 
@@ -411,9 +515,14 @@ t.test('every route but issuance answers mutated requests with 2xx or a contract
   const failuresByKind = new Map<string, number>();
   const tally = new Map<string, { statuses: Record<number, number>; answered: number; ok: number; ms: number }>();
   const poisoned = routes.flatMap((route) =>
-    Object.keys(route.bodySchema?.properties ?? {}).flatMap((key) => POISON.map((value) => ({ route, poison: [key, value] as [string, string] }))),
+    Object.keys(route.bodySchema?.properties ?? {}).flatMap((key) =>
+      POISON.map((value) => ({ route, poison: [key, value] as [string, string] })),
+    ),
   );
-  const queue: { route: Route; poison?: [string, string] }[] = [...poisoned, ...routes.flatMap((route) => Array.from({ length: casesFor(route) }, () => ({ route })))];
+  const queue: { route: Route; poison?: [string, string] }[] = [
+    ...poisoned,
+    ...routes.flatMap((route) => Array.from({ length: casesFor(route) }, () => ({ route }))),
+  ];
   // Interleaved, so a destructive route spoils its victims gradually rather than before the others ran.
   for (let i = queue.length - 1; i > 0; i--) {
     const j = integer(i + 1);
@@ -422,7 +531,12 @@ t.test('every route but issuance answers mutated requests with 2xx or a contract
   for (const { route, poison } of queue) {
     const request = nextCase(route, poison);
     const started = performance.now();
-    const response = await app.inject({ method: request.method as 'GET', url: request.url, headers: request.headers, ...(request.payload === undefined ? {} : { payload: request.payload }) });
+    const response = await app.inject({
+      method: request.method as 'GET',
+      url: request.url,
+      headers: request.headers,
+      ...(request.payload === undefined ? {} : { payload: request.payload }),
+    });
     const key = `${route.method} ${route.path}`;
     const entry = tally.get(key) ?? { statuses: {}, answered: 0, ok: 0, ms: 0 };
     tally.set(key, entry);
@@ -451,11 +565,26 @@ t.test('every route but issuance answers mutated requests with 2xx or a contract
     const seen = failuresByKind.get(kind) ?? 0;
     failuresByKind.set(kind, seen + 1);
     if (seen < 2) {
-      const payload = request.payload === undefined ? '' : Buffer.isBuffer(request.payload) ? `<${request.payload.length} bytes> ${request.payload.toString('base64').slice(0, 200)}` : request.payload.slice(0, 300);
-      failures.push({ status: response.statusCode, method: request.method, url: request.url.slice(0, 300), body: payload, response: response.body.slice(0, 300) });
+      const payload =
+        request.payload === undefined
+          ? ''
+          : Buffer.isBuffer(request.payload)
+            ? `<${request.payload.length} bytes> ${request.payload.toString('base64').slice(0, 200)}`
+            : request.payload.slice(0, 300);
+      failures.push({
+        status: response.statusCode,
+        method: request.method,
+        url: request.url.slice(0, 300),
+        body: payload,
+        response: response.body.slice(0, 300),
+      });
     }
   }
-  t.same(failures.slice(0, 20), [], `no 5xx and every refusal has a contract error body (${JSON.stringify(Object.fromEntries(failuresByKind))})`);
+  t.same(
+    failures.slice(0, 20),
+    [],
+    `no 5xx and every refusal has a contract error body (${JSON.stringify(Object.fromEntries(failuresByKind))})`,
+  );
   for (const [key, entry] of tally) {
     t.ok(entry.answered > 0, `${key} reached its handler: ${JSON.stringify(entry.statuses)} ${Math.round(entry.ms)}ms`);
   }

@@ -33,7 +33,11 @@ t.test('first start on a fresh data folder', async (t) => {
   // Piped output is a log stream, not a terminal: the 24 h admin token stays out of it (issue #13 item 15).
   t.notMatch(server.output(), /PCA_TOKEN|eyJ/, 'no development admin token in a log stream');
   t.match(server.output(), /development admin token not printed: the output is not a terminal/);
-  t.match(server.output(), /^\[\d\d:\d\d:\d\d\.\d{3}\] WARN.*: DEVELOPMENT DEPLOYMENT/m, 'warns loudly about development secrets, in a readable line');
+  t.match(
+    server.output(),
+    /^\[\d\d:\d\d:\d\d\.\d{3}\] WARN.*: DEVELOPMENT DEPLOYMENT/m,
+    'warns loudly about development secrets, in a readable line',
+  );
   t.notMatch(server.output(), /^\{"level"/m, 'development logs are not JSON');
 
   const ready = await fetch(`${base}/ready`);
@@ -43,8 +47,13 @@ t.test('first start on a fresh data folder', async (t) => {
   const viaScript = await fetch(`${base}/v1/pca/config/console`, { headers: { 'x-auth-token': devToken.trim() } });
   t.equal(viaScript.status, 200, '`npm run dev-token` mints an accepted token');
 
-  const { stdout: otherToken } = await run(process.execPath, ['--import', 'tsx', 'scripts/dev-token.ts', '--domain', 'second-tenant'], { env });
-  const claims = JSON.parse(Buffer.from(otherToken.trim().split('.')[1], 'base64url').toString()) as { domain_id: string; actions: string[] };
+  const { stdout: otherToken } = await run(process.execPath, ['--import', 'tsx', 'scripts/dev-token.ts', '--domain', 'second-tenant'], {
+    env,
+  });
+  const claims = JSON.parse(Buffer.from(otherToken.trim().split('.')[1], 'base64url').toString()) as {
+    domain_id: string;
+    actions: string[];
+  };
   t.equal(claims.domain_id, 'second-tenant');
   t.ok(claims.actions.includes('pca:ca:create'));
 
@@ -76,14 +85,22 @@ t.test('production logs one JSON line per request', async (t) => {
   t.equal((await fetch(`${base}/ready`)).status, 200);
   t.equal(await server.stop(), 0);
   // Stderr's one plain line on an unsupported Node (TEST_NODE_ENV's warning) is not a log record.
-  const lines = server.output().split('\n').filter((line) => line && !line.startsWith('Warning: Node.js'));
+  const lines = server
+    .output()
+    .split('\n')
+    .filter((line) => line && !line.startsWith('Warning: Node.js'));
   const records = lines.map((line) => JSON.parse(line) as { msg: string; route?: string; status?: number });
-  t.ok(records.some((record) => record.msg === 'request completed' && record.route === '/ready' && record.status === 200), 'the request has its JSON line');
+  t.ok(
+    records.some((record) => record.msg === 'request completed' && record.route === '/ready' && record.status === 200),
+    'the request has its JSON line',
+  );
   t.notMatch(server.output(), /export PCA_TOKEN/, 'no development token is printed');
 });
 
 t.test('a configuration error stops the start with a clear message', async (t) => {
-  const result = await run(process.execPath, ['scripts/start.mjs'], { env: { ...env, PORT: 'eighty' } }).catch((error: { code: number; stderr: string }) => error);
+  const result = await run(process.execPath, ['scripts/start.mjs'], { env: { ...env, PORT: 'eighty' } }).catch(
+    (error: { code: number; stderr: string }) => error,
+  );
   t.equal((result as { code: number }).code, 1);
   t.match((result as { stderr: string }).stderr, /Configuration error: PORT must be an integer/);
 });
@@ -91,12 +108,18 @@ t.test('a configuration error stops the start with a clear message', async (t) =
 t.test('npm start refuses an unsupported Node with one message, before anything else', async (t) => {
   for (const version of ['20.20.2', '22.12.0', '23.11.0', '27.0.0']) {
     // START_NODE names no binary: the refusal itself, not a re-run on the Node npm install fetched.
-    const result = await run(process.execPath, [...pretendNode(version), 'scripts/start.mjs'], { env: { ...env, ALLOW_UNSUPPORTED_NODE: '', START_NODE: '/nonexistent/node' } }).catch((error: { code: number; stderr: string }) => error);
+    const result = await run(process.execPath, [...pretendNode(version), 'scripts/start.mjs'], {
+      env: { ...env, ALLOW_UNSUPPORTED_NODE: '', START_NODE: '/nonexistent/node' },
+    }).catch((error: { code: number; stderr: string }) => error);
     const { code, stderr } = result as { code: number; stderr: string };
     t.equal(code, 1, `${version}: refused`);
     t.notMatch(stderr, /^\s+at /m, `${version}: no stack trace`);
     // The last line: a rebuild of dist/ (sources newer than the last build) may print one before it.
-    t.equal(stderr.trim().split('\n').at(-1), `Configuration error: Node.js ${version} is not supported: this service runs on Node.js ^22.13.0 || ^24.0.0 || ^26.0.0. Run it on one of those, or set ALLOW_UNSUPPORTED_NODE=1 to start anyway, untested`, `${version}: the one message`);
+    t.equal(
+      stderr.trim().split('\n').at(-1),
+      `Configuration error: Node.js ${version} is not supported: this service runs on Node.js ^22.13.0 || ^24.0.0 || ^26.0.0. Run it on one of those, or set ALLOW_UNSUPPORTED_NODE=1 to start anyway, untested`,
+      `${version}: the one message`,
+    );
   }
 });
 
@@ -105,19 +128,32 @@ const supportedNode = [process.env.LAMBDA_NODE, startNodePath(), process.execPat
   .find((file) => isSupportedNode(execFileSync(file, ['-p', 'process.versions.node']).toString().trim()));
 
 const noSupportedNode = supportedNode ? false : 'no supported Node here (LAMBDA_NODE, .node/ from npm install, or this one) to re-run on';
-t.test('npm start on an unsupported Node re-runs on the supported Node npm install fetched, and passes signals on', { skip: noSupportedNode }, async (t) => {
-  const supported = supportedNode!;
-  const server = await startServerProcess([...pretendNode('20.20.2'), 'scripts/start.mjs'], { ...env, ALLOW_UNSUPPORTED_NODE: '', START_NODE: supported }, 120_000);
-  t.teardown(() => server.child.kill('SIGKILL'));
-  t.match(server.output(), `Node.js 20.20.2 is not supported: starting on ${supported}`);
-  t.equal((await fetch(`${base}/ready`)).status, 200, 'the re-run server answers');
-  t.notMatch(server.output(), /Warning: Node\.js|Configuration error/, 'the re-run Node is supported: no warning, no refusal');
-  t.equal(await server.stop(), 0, 'SIGTERM reaches the re-run server, which stops cleanly');
-});
+t.test(
+  'npm start on an unsupported Node re-runs on the supported Node npm install fetched, and passes signals on',
+  { skip: noSupportedNode },
+  async (t) => {
+    const supported = supportedNode!;
+    const server = await startServerProcess(
+      [...pretendNode('20.20.2'), 'scripts/start.mjs'],
+      { ...env, ALLOW_UNSUPPORTED_NODE: '', START_NODE: supported },
+      120_000,
+    );
+    t.teardown(() => server.child.kill('SIGKILL'));
+    t.match(server.output(), `Node.js 20.20.2 is not supported: starting on ${supported}`);
+    t.equal((await fetch(`${base}/ready`)).status, 200, 'the re-run server answers');
+    t.notMatch(server.output(), /Warning: Node\.js|Configuration error/, 'the re-run Node is supported: no warning, no refusal');
+    t.equal(await server.stop(), 0, 'SIGTERM reaches the re-run server, which stops cleanly');
+  },
+);
 
 t.test('development mode refuses a non-loopback HOST unless ALLOW_DEV_ON_PUBLIC=1', async (t) => {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pca-server-public-'));
-  const result = await run(process.execPath, ['scripts/start.mjs'], { env: { ...env, DATA_DIR: dataDir, HOST: '0.0.0.0' } }).catch((error: { code: number; stderr: string }) => error);
+  const result = await run(process.execPath, ['scripts/start.mjs'], { env: { ...env, DATA_DIR: dataDir, HOST: '0.0.0.0' } }).catch(
+    (error: { code: number; stderr: string }) => error,
+  );
   t.equal((result as { code: number }).code, 1);
-  t.match((result as { stderr: string }).stderr, /Configuration error: development mode .* listens on loopback only, and HOST=0\.0\.0\.0 is not a loopback address/);
+  t.match(
+    (result as { stderr: string }).stderr,
+    /Configuration error: development mode .* listens on loopback only, and HOST=0\.0\.0\.0 is not a loopback address/,
+  );
 });

@@ -17,7 +17,10 @@ import { generateTestKey, openssl, scratch } from '../x509/support.ts';
 import { SOFTHSM_LIBRARY, softHsmToken } from './support.ts';
 
 const token = await softHsmToken('pca-cert-test', '4321');
-const stores = createKeyStores({ masterKey: crypto.getRandomValues(new Uint8Array(32)), pkcs11: { library: SOFTHSM_LIBRARY, tokenLabel: 'pca-cert-test', pin: '4321' } });
+const stores = createKeyStores({
+  masterKey: crypto.getRandomValues(new Uint8Array(32)),
+  pkcs11: { library: SOFTHSM_LIBRARY, tokenLabel: 'pca-cert-test', pin: '4321' },
+});
 t.teardown(async () => {
   await stores.software.close();
   await stores.pkcs11?.close();

@@ -42,7 +42,10 @@ async function deletedRoot(harness: TestApp, commonName: string, days = 7): Prom
  */
 async function releasedPrepaidLosesItsKey(t: Test, harness: TestApp, keyGone: (keyRef: string) => Promise<boolean>): Promise<void> {
   const runJob = () => harness.app.jobRunner.runOnce('ca-deletion');
-  const prepaid = await client(harness).prepaidRoot({ period_type: 2, period_num: 1, is_auto_renew: 0 }, { distinguished_name: { ...DN, common_name: 'released-prepaid-root' } });
+  const prepaid = await client(harness).prepaidRoot(
+    { period_type: 2, period_num: 1, is_auto_renew: 0 },
+    { distinguished_name: { ...DN, common_name: 'released-prepaid-root' } },
+  );
   const key = (await keyRefOf(harness, prepaid.id))!;
   clock.set(prepaid.expiry + 30 * DAY - 1000);
   t.match(await client(harness).show(prepaid.id), { freeze_flag: 1 }, 'frozen, 1 s before its retention ends');
@@ -56,7 +59,11 @@ async function releasedPrepaidLosesItsKey(t: Test, harness: TestApp, keyGone: (k
   t.ok(row.removedAt, 'the release is stored');
   t.equal(row.keyRef, null, 'key_ref cleared');
   t.ok(await keyGone(key), 'the key has left its store');
-  t.equal(await harness.database.prisma.auditEvent.count({ where: { resourceId: prepaid.id, action: 'pca:ca:remove' } }), 1, 'audited once');
+  t.equal(
+    await harness.database.prisma.auditEvent.count({ where: { resourceId: prepaid.id, action: 'pca:ca:remove' } }),
+    1,
+    'audited once',
+  );
   t.same(await runJob(), { removed: 0, keysDestroyed: 0 }, 'a second run has nothing left to do');
 }
 
@@ -101,7 +108,12 @@ t.test('software store: the sealed key stays through the pending window and leav
   t.equal(await keyRefOf(harness, kept), sealed, 'the restored CA keeps its key');
 
   // A PENDING CA (key made, never activated) is removed at once, its key with it.
-  const pending = await client(harness).call('POST', CA, { type: 'SUBORDINATE', key_algorithm: 'EC256', signature_algorithm: 'SHA256', distinguished_name: { ...DN, common_name: 'pending' } });
+  const pending = await client(harness).call('POST', CA, {
+    type: 'SUBORDINATE',
+    key_algorithm: 'EC256',
+    signature_algorithm: 'SHA256',
+    distinguished_name: { ...DN, common_name: 'pending' },
+  });
   t.equal(pending.status, 200);
   t.match(await keyRefOf(harness, pending.body.ca_id), /^sw1:/);
   t.equal((await client(harness).call('DELETE', `${CA}/${pending.body.ca_id}`)).status, 204);
@@ -109,7 +121,9 @@ t.test('software store: the sealed key stays through the pending window and leav
 
   await releasedPrepaidLosesItsKey(t, harness, async (keyRef) => {
     const sealed = keyRef.split(':')[2];
-    const rows = await prisma.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM certificate_authorities ca WHERE strpos(ca::text, ${sealed}) > 0`;
+    const rows = await prisma.$queryRaw<
+      { n: bigint }[]
+    >`SELECT count(*) AS n FROM certificate_authorities ca WHERE strpos(ca::text, ${sealed}) > 0`;
     return Number(rows[0].n) === 0;
   });
 });
@@ -121,71 +135,88 @@ const softHsmMissing = !existsSync(SOFTHSM_LIBRARY)
     : undefined;
 if (softHsmMissing) t.comment(`skipping the PKCS#11 cases: ${softHsmMissing}`);
 
-t.test('PKCS#11 store: the key leaves the token at removal; a failing token leaves the CA removed and is retried', { skip: softHsmMissing }, async (t) => {
-  const label = 'pca-destroy-test';
-  const pin = '8642';
-  clock.set(Date.now() - 21 * DAY);
-  const token = await softHsmToken(label, pin);
-  const pkcs11 = { library: SOFTHSM_LIBRARY, tokenLabel: label, pin };
-  const harness = await createTestApp({ clock, env: { KEY_STORE: 'pkcs11', PKCS11_LIBRARY: SOFTHSM_LIBRARY, PKCS11_TOKEN_LABEL: label, PKCS11_PIN: pin } });
-  const unreachable = createKeyStores({ masterKey: harness.config.masterKey, pkcs11: { ...pkcs11, tokenLabel: 'unplugged-token' } });
-  t.teardown(async () => {
-    await harness.close();
-    await unreachable.pkcs11!.close();
-    await rm(token.dir, { recursive: true, force: true });
-  });
-  /** A store of its own for each look: a store caches the handles of keys it has seen. */
-  const withStore = async <T>(use: (store: ReturnType<typeof createPkcs11KeyStore>) => Promise<T>): Promise<T> => {
-    const store = createPkcs11KeyStore(pkcs11);
-    try {
-      return await use(store);
-    } finally {
-      await store.close();
-    }
-  };
-  const onToken = async (keyRef: string) => {
-    const found = await withStore((store) => store.check(keyRef)).then(() => true, (error: Error) => (/not found on token/.test(error.message) ? false : Promise.reject(error)));
-    const listed = (await tokenPrivateKeys(label, pin)).some((key) => key.id === keyRef.slice('p11:'.length));
-    t.equal(listed, found, 'another PKCS#11 application agrees with the store');
-    return found;
-  };
-  const runJob = () => harness.app.jobRunner.runOnce('ca-deletion');
+t.test(
+  'PKCS#11 store: the key leaves the token at removal; a failing token leaves the CA removed and is retried',
+  { skip: softHsmMissing },
+  async (t) => {
+    const label = 'pca-destroy-test';
+    const pin = '8642';
+    clock.set(Date.now() - 21 * DAY);
+    const token = await softHsmToken(label, pin);
+    const pkcs11 = { library: SOFTHSM_LIBRARY, tokenLabel: label, pin };
+    const harness = await createTestApp({
+      clock,
+      env: { KEY_STORE: 'pkcs11', PKCS11_LIBRARY: SOFTHSM_LIBRARY, PKCS11_TOKEN_LABEL: label, PKCS11_PIN: pin },
+    });
+    const unreachable = createKeyStores({ masterKey: harness.config.masterKey, pkcs11: { ...pkcs11, tokenLabel: 'unplugged-token' } });
+    t.teardown(async () => {
+      await harness.close();
+      await unreachable.pkcs11!.close();
+      await rm(token.dir, { recursive: true, force: true });
+    });
+    /** A store of its own for each look: a store caches the handles of keys it has seen. */
+    const withStore = async <T>(use: (store: ReturnType<typeof createPkcs11KeyStore>) => Promise<T>): Promise<T> => {
+      const store = createPkcs11KeyStore(pkcs11);
+      try {
+        return await use(store);
+      } finally {
+        await store.close();
+      }
+    };
+    const onToken = async (keyRef: string) => {
+      const found = await withStore((store) => store.check(keyRef)).then(
+        () => true,
+        (error: Error) => (/not found on token/.test(error.message) ? false : Promise.reject(error)),
+      );
+      const listed = (await tokenPrivateKeys(label, pin)).some((key) => key.id === keyRef.slice('p11:'.length));
+      t.equal(listed, found, 'another PKCS#11 application agrees with the store');
+      return found;
+    };
+    const runJob = () => harness.app.jobRunner.runOnce('ca-deletion');
 
-  const kept = await deletedRoot(harness, 'hsm-restored-root');
-  const keptKey = (await keyRefOf(harness, kept))!;
-  t.match(keptKey, /^p11:[0-9a-f]+$/, 'the key is on the token');
-  clock.advance(3 * DAY);
-  await runJob();
-  t.ok(await onToken(keptKey), 'the pending window keeps the key on the token');
-  await restoreAndSign(t, harness, kept);
+    const kept = await deletedRoot(harness, 'hsm-restored-root');
+    const keptKey = (await keyRefOf(harness, kept))!;
+    t.match(keptKey, /^p11:[0-9a-f]+$/, 'the key is on the token');
+    clock.advance(3 * DAY);
+    await runJob();
+    t.ok(await onToken(keptKey), 'the pending window keeps the key on the token');
+    await restoreAndSign(t, harness, kept);
 
-  const doomed = await deletedRoot(harness, 'hsm-doomed-root');
-  const doomedKey = (await keyRefOf(harness, doomed))!;
-  t.ok(await onToken(doomedKey));
-  clock.advance(7 * DAY + 1000);
-  // The token cannot be reached at the final deletion: the CA is removed whole, its key waits for the next run.
-  const failingJob = caDeletionJob({ db: harness.database.prisma, keyStores: unreachable, billing: harness.app.services.billing.hooks });
-  await t.rejects(failingJob.run({ now: clock.now(), log: harness.app.log }), /removed 1 CAs, destroyed 0 keys; the keys of 1 removed CAs could not be destroyed .*unplugged-token.*the next run retries/);
-  assertError(t, await client(harness).call('GET', `${CA}/${doomed}`), 404, 'PCA.10010002');
-  t.equal(await harness.database.prisma.auditEvent.count({ where: { resourceId: doomed, action: 'pca:ca:remove' } }), 1, 'the removal is committed and audited');
-  t.equal(await keyRefOf(harness, doomed), doomedKey, 'the key reference stays, as the to-do of the next run');
-  t.ok(await onToken(doomedKey), 'the key is still on the token');
+    const doomed = await deletedRoot(harness, 'hsm-doomed-root');
+    const doomedKey = (await keyRefOf(harness, doomed))!;
+    t.ok(await onToken(doomedKey));
+    clock.advance(7 * DAY + 1000);
+    // The token cannot be reached at the final deletion: the CA is removed whole, its key waits for the next run.
+    const failingJob = caDeletionJob({ db: harness.database.prisma, keyStores: unreachable, billing: harness.app.services.billing.hooks });
+    await t.rejects(
+      failingJob.run({ now: clock.now(), log: harness.app.log }),
+      /removed 1 CAs, destroyed 0 keys; the keys of 1 removed CAs could not be destroyed .*unplugged-token.*the next run retries/,
+    );
+    assertError(t, await client(harness).call('GET', `${CA}/${doomed}`), 404, 'PCA.10010002');
+    t.equal(
+      await harness.database.prisma.auditEvent.count({ where: { resourceId: doomed, action: 'pca:ca:remove' } }),
+      1,
+      'the removal is committed and audited',
+    );
+    t.equal(await keyRefOf(harness, doomed), doomedKey, 'the key reference stays, as the to-do of the next run');
+    t.ok(await onToken(doomedKey), 'the key is still on the token');
 
-  t.same(await runJob(), { removed: 0, keysDestroyed: 1 }, 'the next run destroys it');
-  t.notOk(await onToken(doomedKey), 'the key is gone from the token');
-  t.equal(await keyRefOf(harness, doomed), null);
-  t.same(await runJob(), { removed: 0, keysDestroyed: 0 }, 'and then has nothing left to do');
-  t.ok(await onToken(keptKey), 'the restored CA keeps its key');
+    t.same(await runJob(), { removed: 0, keysDestroyed: 1 }, 'the next run destroys it');
+    t.notOk(await onToken(doomedKey), 'the key is gone from the token');
+    t.equal(await keyRefOf(harness, doomed), null);
+    t.same(await runJob(), { removed: 0, keysDestroyed: 0 }, 'and then has nothing left to do');
+    t.ok(await onToken(keptKey), 'the restored CA keeps its key');
 
-  // A crash after the token call but before key_ref was cleared: the retry finds nothing to destroy and finishes.
-  const crashed = await deletedRoot(harness, 'hsm-crashed-root');
-  const crashedKey = (await keyRefOf(harness, crashed))!;
-  clock.advance(7 * DAY + 1000);
-  await harness.database.prisma.certificateAuthority.update({ where: { id: crashed }, data: { removedAt: clock.now() } });
-  await withStore((store) => store.destroy(crashedKey));
-  t.notOk(await onToken(crashedKey));
-  t.same(await runJob(), { removed: 0, keysDestroyed: 1 }, 'a key already gone is no error');
-  t.equal(await keyRefOf(harness, crashed), null);
+    // A crash after the token call but before key_ref was cleared: the retry finds nothing to destroy and finishes.
+    const crashed = await deletedRoot(harness, 'hsm-crashed-root');
+    const crashedKey = (await keyRefOf(harness, crashed))!;
+    clock.advance(7 * DAY + 1000);
+    await harness.database.prisma.certificateAuthority.update({ where: { id: crashed }, data: { removedAt: clock.now() } });
+    await withStore((store) => store.destroy(crashedKey));
+    t.notOk(await onToken(crashedKey));
+    t.same(await runJob(), { removed: 0, keysDestroyed: 1 }, 'a key already gone is no error');
+    t.equal(await keyRefOf(harness, crashed), null);
 
-  await releasedPrepaidLosesItsKey(t, harness, async (keyRef) => !(await onToken(keyRef)));
-});
+    await releasedPrepaidLosesItsKey(t, harness, async (keyRef) => !(await onToken(keyRef)));
+  },
+);

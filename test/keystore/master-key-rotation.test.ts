@@ -18,15 +18,33 @@ const certificateKey = crypto.getRandomValues(new Uint8Array(48));
 const secret = 'S'.repeat(40);
 
 const caKey = await oldStores.software.generate('EC256');
-await db.certificateAuthority.create({ data: { id: caId, domainId: 'd1', type: 'ROOT', status: 'ACTIVED', keyStore: 'software', keyRef: caKey.keyRef, keyAlgorithm: 'EC256' } });
+await db.certificateAuthority.create({
+  data: { id: caId, domainId: 'd1', type: 'ROOT', status: 'ACTIVED', keyStore: 'software', keyRef: caKey.keyRef, keyAlgorithm: 'EC256' },
+});
 await db.certificate.create({
   data: {
-    id: certificateId, domainId: 'd1', issuerId: caId, status: 'ISSUED', genMode: 'GENERATE', keyAlgorithm: 'EC256', signatureAlgorithm: 'SHA256',
-    serialNumber: '01', notBefore: new Date(), notAfter: new Date(Date.now() + 1e9), certificateDer: new Uint8Array([0x30, 0]),
+    id: certificateId,
+    domainId: 'd1',
+    issuerId: caId,
+    status: 'ISSUED',
+    genMode: 'GENERATE',
+    keyAlgorithm: 'EC256',
+    signatureAlgorithm: 'SHA256',
+    serialNumber: '01',
+    notBefore: new Date(),
+    notAfter: new Date(Date.now() + 1e9),
+    certificateDer: new Uint8Array([0x30, 0]),
     sealedPrivateKey: createSealer(oldMaster).seal(certificateKey, certificateId),
   },
 });
-await db.accessKey.create({ data: { access: 'AKROTATIONTEST000001', domainId: 'd1', sealedSecret: createSealer(oldMaster).seal(Buffer.from(secret), 'AKROTATIONTEST000001'), actions: [] } });
+await db.accessKey.create({
+  data: {
+    access: 'AKROTATIONTEST000001',
+    domainId: 'd1',
+    sealedSecret: createSealer(oldMaster).seal(Buffer.from(secret), 'AKROTATIONTEST000001'),
+    actions: [],
+  },
+});
 
 const counts = await rotateMasterKey(db, oldMaster, newMaster);
 
@@ -45,7 +63,7 @@ t.test('the CA key signs under the new master key and is still the same key', as
 
 t.test('sealed certificate keys and access-key secrets open only with the new master key', async (t) => {
   const certificate = await db.certificate.findUniqueOrThrow({ where: { id: certificateId } });
-  t.ok(Buffer.from(createSealer(newMaster).unseal(certificate.sealedPrivateKey!, certificateId)).equals(certificateKey), "same key bytes");
+  t.ok(Buffer.from(createSealer(newMaster).unseal(certificate.sealedPrivateKey!, certificateId)).equals(certificateKey), 'same key bytes');
   t.throws(() => createSealer(oldMaster).unseal(certificate.sealedPrivateKey!, certificateId), /different master key/);
   const key = await db.accessKey.findUniqueOrThrow({ where: { access: 'AKROTATIONTEST000001' } });
   t.equal(Buffer.from(createSealer(newMaster).unseal(key.sealedSecret, key.access)).toString(), secret);

@@ -45,17 +45,41 @@ function leakForms(der: Buffer): string[] {
 const dn = { country: 'CN', state: 'zhejiang', locality: 'hangzhou', organization: 'huawei-cloud', organizational_unit: 'container' };
 
 t.test('a full journey leaves no private key in responses, logs or the database', async (t) => {
-  const root = await call('POST', '/v1/private-certificate-authorities', { type: 'ROOT', key_algorithm: 'EC256', signature_algorithm: 'SHA256', distinguished_name: { ...dn, common_name: 'leak-root' }, validity: { type: 'YEAR', value: 2 } });
-  const sub = await call('POST', '/v1/private-certificate-authorities', { type: 'SUBORDINATE', issuer_id: root.ca_id, key_algorithm: 'RSA2048', signature_algorithm: 'SHA256', path_length: 0, distinguished_name: { ...dn, common_name: 'leak-sub' }, validity: { type: 'YEAR', value: 1 } });
+  const root = await call('POST', '/v1/private-certificate-authorities', {
+    type: 'ROOT',
+    key_algorithm: 'EC256',
+    signature_algorithm: 'SHA256',
+    distinguished_name: { ...dn, common_name: 'leak-root' },
+    validity: { type: 'YEAR', value: 2 },
+  });
+  const sub = await call('POST', '/v1/private-certificate-authorities', {
+    type: 'SUBORDINATE',
+    issuer_id: root.ca_id,
+    key_algorithm: 'RSA2048',
+    signature_algorithm: 'SHA256',
+    path_length: 0,
+    distinguished_name: { ...dn, common_name: 'leak-sub' },
+    validity: { type: 'YEAR', value: 1 },
+  });
   await call('POST', `/v1/private-certificate-authorities/${sub.ca_id}/crl/enable`, { valid_days: 7 });
   await call('POST', `/v1/private-certificate-authorities/${sub.ca_id}/export`);
   const dir = await scratch('leak');
   const { csr } = await opensslCsr(dir, 'leak-leaf', [...KEY_ARGS.p256], ['-subj', '/CN=leak.example.com']);
   const byCsr = await call('POST', '/v1/private-certificates/csr', { issuer_id: sub.ca_id, csr, validity: { type: 'DAY', value: 30 } });
-  const made = await call('POST', '/v1/private-certificates', { issuer_id: sub.ca_id, key_algorithm: 'EC256', distinguished_name: { common_name: 'server-made.example.com' }, validity: { type: 'DAY', value: 30 } });
+  const made = await call('POST', '/v1/private-certificates', {
+    issuer_id: sub.ca_id,
+    key_algorithm: 'EC256',
+    distinguished_name: { common_name: 'server-made.example.com' },
+    validity: { type: 'DAY', value: 30 },
+  });
   await call('GET', `/v1/private-certificates/${made.certificate_id}`);
   // The one response allowed to carry a key: the explicit export of a server-made key. It is not searched.
-  const exported = await call('POST', `/v1/private-certificates/${made.certificate_id}/export`, { is_compressed: 'false', type: 'OTHER' }, false);
+  const exported = await call(
+    'POST',
+    `/v1/private-certificates/${made.certificate_id}/export`,
+    { is_compressed: 'false', type: 'OTHER' },
+    false,
+  );
   await call('POST', `/v1/private-certificates/${byCsr.certificate_id}/revoke`, { reason: 'KEY_COMPROMISE' });
   await call('GET', `/v1/private-certificate-authorities/${sub.ca_id}/crl`);
   const accessKey = await call('POST', '/v1/access-keys', { description: 'leak check' }, false);
@@ -64,7 +88,9 @@ t.test('a full journey leaves no private key in responses, logs or the database'
   await call('GET', '/v1/audit-events?limit=100');
 
   const sealer = createSealer(harness.config.masterKey);
-  const caRows = await harness.database.prisma.certificateAuthority.findMany({ where: { id: { in: [root.ca_id as string, sub.ca_id as string] } } });
+  const caRows = await harness.database.prisma.certificateAuthority.findMany({
+    where: { id: { in: [root.ca_id as string, sub.ca_id as string] } },
+  });
   const keys = new Map<string, Buffer>();
   for (const row of caRows) {
     if (row.keyStore !== 'software') continue; // PKCS#11 keys never leave the token (pkcs11.test.ts checks the flags)
@@ -75,8 +101,12 @@ t.test('a full journey leaves no private key in responses, logs or the database'
   keys.set('server-made certificate key', createPrivateKey(serverKeyPem).export({ format: 'der', type: 'pkcs8' }) as Buffer);
   t.ok(keys.size >= 1, `searching for ${keys.size} private keys`);
 
-  const { stdout: dump } = await run('pg_dump', ['--no-owner', '--data-only', harness.database.url!], { maxBuffer: 256 * 1024 * 1024 }).catch(() =>
-    run(`${process.env.POSTGRES_BIN ?? '/usr/lib/postgresql/15/bin'}/pg_dump`, ['--no-owner', '--data-only', harness.database.url!], { maxBuffer: 256 * 1024 * 1024 }),
+  const { stdout: dump } = await run('pg_dump', ['--no-owner', '--data-only', harness.database.url!], {
+    maxBuffer: 256 * 1024 * 1024,
+  }).catch(() =>
+    run(`${process.env.POSTGRES_BIN ?? '/usr/lib/postgresql/15/bin'}/pg_dump`, ['--no-owner', '--data-only', harness.database.url!], {
+      maxBuffer: 256 * 1024 * 1024,
+    }),
   );
   t.match(dump, /COPY public\.certificate_authorities/, 'the dump holds the CA table');
   t.match(dump, new RegExp(String(sub.ca_id)), 'and our CAs');

@@ -38,9 +38,15 @@ t.test('unusable stores fail with clear 503s and nothing crashes', async (t) => 
     return (error as Error).message;
   };
   t.match(await failure({ ...options, pin: '0000' }), `PKCS#11 login to token '${LABEL}' failed: wrong PIN`);
-  t.match(await failure({ ...options, tokenLabel: 'no-such-token' }), /no PKCS#11 token labelled 'no-such-token' \(initialised tokens: 'pca-keystore-test'\)/);
+  t.match(
+    await failure({ ...options, tokenLabel: 'no-such-token' }),
+    /no PKCS#11 token labelled 'no-such-token' \(initialised tokens: 'pca-keystore-test'\)/,
+  );
   t.match(await failure({ library: SOFTHSM_LIBRARY, slot: 3, pin: PIN }), /no initialised PKCS#11 token at slot index 3/);
-  t.match(await failure({ ...options, library: '/usr/lib/no-such-pkcs11.so' }), /PKCS#11 library \/usr\/lib\/no-such-pkcs11.so cannot be loaded: .*No such file/);
+  t.match(
+    await failure({ ...options, library: '/usr/lib/no-such-pkcs11.so' }),
+    /PKCS#11 library \/usr\/lib\/no-such-pkcs11.so cannot be loaded: .*No such file/,
+  );
 
   const store = createPkcs11KeyStore({ ...options, pin: '0000' });
   await t.rejects(store.generate('EC256'), { statusCode: 503, message: /wrong PIN/ }, 'operations fail the same way');
@@ -156,7 +162,10 @@ t.test('PKCS#11 key store on SoftHSM2', async (t) => {
     const publicKey = createPublicKey({ key: Buffer.from(generated.get('EC256')!.spki), format: 'der', type: 'spki' });
     const { keyRef } = generated.get('EC256')!;
     const signatures = await Promise.all(Array.from({ length: 20 }, () => reopened.sign(keyRef, 'EC256', 'SHA256', data)));
-    t.ok(signatures.every((sig) => verify('sha256', data, publicKey, sig)), 'one session serializes 20 concurrent calls');
+    t.ok(
+      signatures.every((sig) => verify('sha256', data, publicKey, sig)),
+      'one session serializes 20 concurrent calls',
+    );
     await reopened.close();
   });
 });

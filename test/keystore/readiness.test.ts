@@ -27,7 +27,11 @@ async function readiness(t: Test, harness: Harness): Promise<Readiness> {
   const detailed = await get(harness, '/v1/readiness', harness.auth());
   const shown = await get(harness, '/ready');
   t.equal(shown.status, detailed.status, 'the public view has the same status');
-  t.same(shown.body.checks, Object.fromEntries(Object.entries(detailed.body.checks).map(([name, result]) => [name, result === 'ok' ? 'ok' : 'failed'])), 'the public view: names and states only');
+  t.same(
+    shown.body.checks,
+    Object.fromEntries(Object.entries(detailed.body.checks).map(([name, result]) => [name, result === 'ok' ? 'ok' : 'failed'])),
+    'the public view: names and states only',
+  );
   for (const result of Object.values(detailed.body.checks).filter((result) => result !== 'ok')) {
     t.notOk(JSON.stringify(shown.body).includes(result), 'no failure text in the public view');
     t.ok(harness.logs.text.includes(JSON.stringify(result).slice(1, -1)), 'the failure text is in the log');
@@ -46,7 +50,15 @@ t.test('a CA key sealed under another master key makes /ready fail, naming the c
   const foreign = createKeyStores({ masterKey: crypto.getRandomValues(new Uint8Array(32)) });
   const key = await foreign.software.generate('EC256');
   await harness.database.prisma.certificateAuthority.create({
-    data: { id: randomUUID(), domainId: harness.config.defaultDomainId, type: 'ROOT', status: 'ACTIVED', keyStore: 'software', keyRef: key.keyRef, keyAlgorithm: 'EC256' },
+    data: {
+      id: randomUUID(),
+      domainId: harness.config.defaultDomainId,
+      type: 'ROOT',
+      status: 'ACTIVED',
+      keyStore: 'software',
+      keyRef: key.keyRef,
+      keyAlgorithm: 'EC256',
+    },
   });
   const { status, body } = await readiness(t, harness);
   t.equal(status, 503);
@@ -62,7 +74,10 @@ t.test('PKCS#11: a missing token is reported, a good token is ready', async (t) 
   t.equal(ready.status, 200);
   t.equal(ready.body.checks.key_store_pkcs11, 'ok');
 
-  const missing = await createTestApp({ env: softwareOnly, pkcs11: { library: SOFTHSM_LIBRARY, tokenLabel: 'no-such-token', pin: '2468' } });
+  const missing = await createTestApp({
+    env: softwareOnly,
+    pkcs11: { library: SOFTHSM_LIBRARY, tokenLabel: 'no-such-token', pin: '2468' },
+  });
   t.teardown(() => missing.close());
   const missingResult = await readiness(t, missing);
   t.equal(missingResult.status, 503);

@@ -52,7 +52,10 @@ t.test('sealing', async (t) => {
   t.test('each part has its own message', async (t) => {
     const sealed = sealer.seal(randomBytes(32), 'key-1');
     const withPart = (index: number, value: string) =>
-      sealed.split('.').map((part, i) => (i === index ? value : part)).join('.');
+      sealed
+        .split('.')
+        .map((part, i) => (i === index ? value : part))
+        .join('.');
     const flip = (part: string) => (part[0] === 'A' ? 'B' : 'A') + part.slice(1);
     const parts = sealed.split('.');
     t.throws(() => sealer.unseal(withPart(0, 'v2'), 'key-1'), { name: 'KeyStoreError', message: /unsupported format/ });
@@ -141,7 +144,10 @@ t.test('software key store', async (t) => {
         pem,
         ...pemLines,
       ];
-      t.notOk(forms.some((form) => keyRef.includes(form)), 'no PKCS#8 (DER, hex, base64, base64url, PEM) in the keyRef');
+      t.notOk(
+        forms.some((form) => keyRef.includes(form)),
+        'no PKCS#8 (DER, hex, base64, base64url, PEM) in the keyRef',
+      );
       t.notOk(Buffer.from(keyRef, 'latin1').includes(pkcs8.subarray(pkcs8.length - 32)), 'nor the private value');
     });
   }
@@ -185,7 +191,10 @@ t.test('factory and signer adapter', async (t) => {
   t.throws(() => stores.get('pkcs11'), { statusCode: 503, message: /pkcs11 key store is not configured/ });
   const withToken = createKeyStores({ masterKey: randomBytes(32), pkcs11: { library: '/nowhere.so', pin: '1' } });
   t.equal(withToken.get('pkcs11').kind, 'pkcs11', 'configured, not touched until used');
-  const error = await withToken.get('pkcs11').check().catch((e: unknown) => e);
+  const error = await withToken
+    .get('pkcs11')
+    .check()
+    .catch((e: unknown) => e);
   t.ok(error instanceof AppError && error.statusCode === 503, 'an unusable token is a 503');
 
   const { keyRef, spki } = await stores.software.generate('EC384');

@@ -10,24 +10,17 @@ export const run = promisify(execFile);
 export const SOFTHSM_LIBRARY = '/usr/lib/softhsm/libsofthsm2.so';
 
 export function spkiToPem(spki: Uint8Array): string {
-  const lines = Buffer.from(spki).toString('base64').match(/.{1,64}/g)!;
+  const lines = Buffer.from(spki)
+    .toString('base64')
+    .match(/.{1,64}/g)!;
   return `-----BEGIN PUBLIC KEY-----\n${lines.join('\n')}\n-----END PUBLIC KEY-----\n`;
 }
 
 /** `openssl dgst -<hash> -verify pub.pem -signature sig.der data`: true when openssl says "Verified OK". */
-export async function opensslVerifies(
-  spki: Uint8Array,
-  hash: HashAlgorithm,
-  data: Uint8Array,
-  signature: Uint8Array,
-): Promise<boolean> {
+export async function opensslVerifies(spki: Uint8Array, hash: HashAlgorithm, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'pca-keystore-verify-'));
   const file = (name: string) => path.join(dir, name);
-  await Promise.all([
-    writeFile(file('pub.pem'), spkiToPem(spki)),
-    writeFile(file('data'), data),
-    writeFile(file('sig.der'), signature),
-  ]);
+  await Promise.all([writeFile(file('pub.pem'), spkiToPem(spki)), writeFile(file('data'), data), writeFile(file('sig.der'), signature)]);
   const digest = `-${hash.toLowerCase()}`;
   try {
     const { stdout } = await run('openssl', ['dgst', digest, '-verify', file('pub.pem'), '-signature', file('sig.der'), file('data')]);

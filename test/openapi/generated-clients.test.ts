@@ -19,7 +19,13 @@ const DOCUMENT = path.resolve('openapi/openapi.yaml');
 
 const missing: string[] = [];
 for (const tool of ['openssl', 'unzip']) {
-  if (!(await run('sh', ['-c', `command -v ${tool}`]).then(() => true, () => false))) missing.push(tool);
+  if (
+    !(await run('sh', ['-c', `command -v ${tool}`]).then(
+      () => true,
+      () => false,
+    ))
+  )
+    missing.push(tool);
 }
 // The scenarios need both tools to judge their results; generating and type-checking need neither.
 const skip = missing.length > 0 ? `${missing.join(' and ')} not installed (apt-get install ${missing.join(' ')})` : false;
@@ -78,8 +84,16 @@ t.test('both generators accept the committed document and their output type-chec
     path.join(root, 'tsconfig.json'),
     JSON.stringify({
       compilerOptions: {
-        strict: true, noEmit: true, target: 'ES2022', module: 'ESNext', moduleResolution: 'Bundler',
-        lib: ['ES2022', 'DOM', 'DOM.Iterable'], types: [], skipLibCheck: true, noImplicitReturns: true, noFallthroughCasesInSwitch: true,
+        strict: true,
+        noEmit: true,
+        target: 'ES2022',
+        module: 'ESNext',
+        moduleResolution: 'Bundler',
+        lib: ['ES2022', 'DOM', 'DOM.Iterable'],
+        types: [],
+        skipLibCheck: true,
+        noImplicitReturns: true,
+        noFallthroughCasesInSwitch: true,
       },
       include: ['hey/**/*.ts', 'orval/**/*.ts'],
     }),
@@ -104,19 +118,37 @@ const fail = (what: string, result: unknown): never => {
 /** The same scenario through any client; openssl and unzip judge what comes back. */
 async function scenario(t: Test, name: string, client: Driver, dir: Scratch): Promise<void> {
   const rootId = await client.createCa({
-    type: 'ROOT', key_algorithm: 'EC256', signature_algorithm: 'SHA256', distinguished_name: { ...dn, common_name: `${name}-root` },
-    validity: { type: 'YEAR', value: 2 }, crl_configuration: { enabled: true, valid_days: 7 },
+    type: 'ROOT',
+    key_algorithm: 'EC256',
+    signature_algorithm: 'SHA256',
+    distinguished_name: { ...dn, common_name: `${name}-root` },
+    validity: { type: 'YEAR', value: 2 },
+    crl_configuration: { enabled: true, valid_days: 7 },
   });
   const subId = await client.createCa({
-    type: 'SUBORDINATE', issuer_id: rootId, key_algorithm: 'EC256', signature_algorithm: 'SHA256', path_length: 0,
-    distinguished_name: { ...dn, common_name: `${name}-sub` }, validity: { type: 'YEAR', value: 1 }, crl_configuration: { enabled: true, valid_days: 7 },
+    type: 'SUBORDINATE',
+    issuer_id: rootId,
+    key_algorithm: 'EC256',
+    signature_algorithm: 'SHA256',
+    path_length: 0,
+    distinguished_name: { ...dn, common_name: `${name}-sub` },
+    validity: { type: 'YEAR', value: 1 },
+    crl_configuration: { enabled: true, valid_days: 7 },
   });
 
-  const { csr } = await opensslCsr(dir, `${name}-leaf`, [...KEY_ARGS.p256], ['-subj', `/CN=${name}-leaf`, '-addext', `subjectAltName=DNS:${name}.example.com`]);
+  const { csr } = await opensslCsr(
+    dir,
+    `${name}-leaf`,
+    [...KEY_ARGS.p256],
+    ['-subj', `/CN=${name}-leaf`, '-addext', `subjectAltName=DNS:${name}.example.com`],
+  );
   const certificateId = await client.issueFromCsr(subId, csr);
 
   const listed = await client.listCertificates();
-  t.ok(listed.certificates.some((c) => c.certificate_id === certificateId && c.status === 'ISSUED'), 'the list shows the issued certificate');
+  t.ok(
+    listed.certificates.some((c) => c.certificate_id === certificateId && c.status === 'ISSUED'),
+    'the list shows the issued certificate',
+  );
 
   // The CA certificates as the AIA URL serves them: DER, which openssl reads as such and verifies.
   const derToPem = async (blob: Blob, file: string): Promise<string> => {
@@ -149,9 +181,23 @@ async function scenario(t: Test, name: string, client: Driver, dir: Scratch): Pr
   const requestFile = dir.file(`${name}-ocsp-req.der`);
   const built = await openssl(['ocsp', '-issuer', dir.file(`${name}-sub.pem`), '-cert', leafFile, '-no_nonce', '-reqout', requestFile]);
   t.ok(built.ok, built.stderr);
-  const responseFile = await dir.write(`${name}-ocsp-resp.der`, new Uint8Array(await (await client.ocsp(subId, await dir.read(`${name}-ocsp-req.der`))).arrayBuffer()));
+  const responseFile = await dir.write(
+    `${name}-ocsp-resp.der`,
+    new Uint8Array(await (await client.ocsp(subId, await dir.read(`${name}-ocsp-req.der`))).arrayBuffer()),
+  );
   const chainFile = await dir.write(`${name}-chain.pem`, `${rootPem}\n${subPem}`);
-  const status = await openssl(['ocsp', '-respin', responseFile, '-issuer', dir.file(`${name}-sub.pem`), '-CAfile', chainFile, '-cert', leafFile, '-no_nonce']);
+  const status = await openssl([
+    'ocsp',
+    '-respin',
+    responseFile,
+    '-issuer',
+    dir.file(`${name}-sub.pem`),
+    '-CAfile',
+    chainFile,
+    '-cert',
+    leafFile,
+    '-no_nonce',
+  ]);
   t.match(status.stdout + status.stderr, /Response verify OK/, 'openssl verifies the OCSP response');
   t.match(status.stdout, new RegExp(`${name}-leaf\\.pem: good`), 'and reads the leaf as good');
 }
@@ -177,16 +223,25 @@ t.test('@hey-api/openapi-ts: the fetch client, configured for the Bearer scheme 
   t.equal(first.request.headers.get('x-auth-token'), null, 'and no X-Auth-Token beside it');
   t.ok(first.response.headers.get('x-request-id'), 'responses carry X-Request-Id, as documented');
 
-  await scenario(t, 'hey', {
-    createCa: async (body) => (await data<{ ca_id: string }>('createCertificateAuthority', { body })).ca_id,
-    issueFromCsr: async (issuerId, csr) =>
-      (await data<{ certificate_id: string }>('createCertificateByCsr', { body: { issuer_id: issuerId, csr, validity: { type: 'DAY', value: 30 } } })).certificate_id,
-    listCertificates: () => data('listCertificate', { query: { limit: 100 } }),
-    caCertificate: (caId) => data('getPublicCaCertificate', { path: { file: `${caId}.crt` } }),
-    exportZip: (id) => data('exportCertificate', { path: { certificate_id: id }, body: { is_compressed: 'true', type: 'NGINX' } }),
-    crl: (caId) => data('getPublicCrl', { path: { crl_file: `${caId}.crl` } }),
-    ocsp: (caId, request) => data('postOcspRequest', { path: { ca_id: caId }, body: new Blob([request.slice()]) }),
-  }, await scratch('hey-scenario'));
+  await scenario(
+    t,
+    'hey',
+    {
+      createCa: async (body) => (await data<{ ca_id: string }>('createCertificateAuthority', { body })).ca_id,
+      issueFromCsr: async (issuerId, csr) =>
+        (
+          await data<{ certificate_id: string }>('createCertificateByCsr', {
+            body: { issuer_id: issuerId, csr, validity: { type: 'DAY', value: 30 } },
+          })
+        ).certificate_id,
+      listCertificates: () => data('listCertificate', { query: { limit: 100 } }),
+      caCertificate: (caId) => data('getPublicCaCertificate', { path: { file: `${caId}.crt` } }),
+      exportZip: (id) => data('exportCertificate', { path: { certificate_id: id }, body: { is_compressed: 'true', type: 'NGINX' } }),
+      crl: (caId) => data('getPublicCrl', { path: { crl_file: `${caId}.crl` } }),
+      ocsp: (caId, request) => data('postOcspRequest', { path: { ca_id: caId }, body: new Blob([request.slice()]) }),
+    },
+    await scratch('hey-scenario'),
+  );
 
   // The X-Auth-Token scheme configured alone works the same way.
   client.setConfig({ auth: (auth: { name?: string }) => (auth.name === 'X-Auth-Token' ? token : undefined) });
@@ -205,15 +260,26 @@ t.test('orval: the axios functions, through an instance sending the Bearer token
   instance.defaults.headers.common.Authorization = `Bearer ${token}`;
   const data = async <T>(operation: string, ...args: unknown[]) => (await api[operation]!(...args)) as T;
 
-  await scenario(t, 'orval', {
-    createCa: async (body) => (await data<{ ca_id: string }>('createCertificateAuthority', body)).ca_id,
-    issueFromCsr: async (issuerId, csr) =>
-      (await data<{ certificate_id: string }>('createCertificateByCsr', { issuer_id: issuerId, csr, validity: { type: 'DAY', value: 30 } })).certificate_id,
-    listCertificates: () => data('listCertificate', { limit: 100 }),
-    caCertificate: (caId) => data('getPublicCaCertificate', `${caId}.crt`),
-    // The operation answers JSON or a zip depending on is_compressed, so the caller says which it asked for.
-    exportZip: (id) => data('exportCertificate', id, { is_compressed: 'true', type: 'NGINX' }, { responseType: 'blob' }),
-    crl: (caId) => data('getPublicCrl', `${caId}.crl`),
-    ocsp: (caId, request) => data('postOcspRequest', caId, new Blob([request.slice()])),
-  }, await scratch('orval-scenario'));
+  await scenario(
+    t,
+    'orval',
+    {
+      createCa: async (body) => (await data<{ ca_id: string }>('createCertificateAuthority', body)).ca_id,
+      issueFromCsr: async (issuerId, csr) =>
+        (
+          await data<{ certificate_id: string }>('createCertificateByCsr', {
+            issuer_id: issuerId,
+            csr,
+            validity: { type: 'DAY', value: 30 },
+          })
+        ).certificate_id,
+      listCertificates: () => data('listCertificate', { limit: 100 }),
+      caCertificate: (caId) => data('getPublicCaCertificate', `${caId}.crt`),
+      // The operation answers JSON or a zip depending on is_compressed, so the caller says which it asked for.
+      exportZip: (id) => data('exportCertificate', id, { is_compressed: 'true', type: 'NGINX' }, { responseType: 'blob' }),
+      crl: (caId) => data('getPublicCrl', `${caId}.crl`),
+      ocsp: (caId, request) => data('postOcspRequest', caId, new Blob([request.slice()])),
+    },
+    await scratch('orval-scenario'),
+  );
 });

@@ -27,7 +27,8 @@ const dnsName = (depth = 1 + integer(4)): string => Array.from({ length: depth }
 const dnsPattern = (): string => (chance(0.5) ? `*.${dnsName(1 + integer(3))}` : dnsName());
 const requestedDns = (): string => (chance(0.25) ? `*.${dnsName(1 + integer(3))}` : dnsName());
 /** What a requested wildcard stands for, finitely: one label of each kind, the fresh one included. */
-const expansions = (name: string): string[] => (name.startsWith('*.') ? [...LABELS, FRESH].map((label) => `${label}.${name.slice(2)}`) : [name]);
+const expansions = (name: string): string[] =>
+  name.startsWith('*.') ? [...LABELS, FRESH].map((label) => `${label}.${name.slice(2)}`) : [name];
 
 const facts = (names: RequestedName[], extra: Partial<IssuanceFacts> = {}): IssuanceFacts => ({
   kind: 'ENTITY',
@@ -87,8 +88,13 @@ t.test('DNS name constraints against openssl nc_dns (permitted, excluded, wildca
     const within = permitted.length === 0 || names.every((n) => permitted.some((base) => opensslNcDns(n, base)));
     const excludedHit = names.some((n) => excluded.some((base) => opensslNcDns(n, base)));
     const expected = within && !excludedHit;
-    const violation = evaluateIssuance({ policies: [], chainConstraints: constraints ? [constraints] : [] }, facts([{ type: 'DNS', value: name, field: 'san' }]));
-    return (violation === null) === expected ? null : { input: { permitted, excluded, name }, expected, actual: violation?.message ?? 'accepted' };
+    const violation = evaluateIssuance(
+      { policies: [], chainConstraints: constraints ? [constraints] : [] },
+      facts([{ type: 'DNS', value: name, field: 'san' }]),
+    );
+    return (violation === null) === expected
+      ? null
+      : { input: { permitted, excluded, name }, expected, actual: violation?.message ?? 'accepted' };
   });
 });
 
@@ -115,7 +121,9 @@ t.test('IP allow lists and constraints against mask arithmetic (IPv4 and IPv6 ap
       : { policies: [parseIssuancePolicy({ allowed: { ip: cidrs } })!], chainConstraints: [] };
     const expected = cidrs.some((cidr) => refIpInCidr(address, cidr));
     const violation = evaluateIssuance(rules, facts([{ type: 'IP', value: address, field: 'san' }]));
-    return (violation === null) === expected ? null : { input: { cidrs, address, asConstraint }, expected, actual: violation?.message ?? 'accepted' };
+    return (violation === null) === expected
+      ? null
+      : { input: { cidrs, address, asConstraint }, expected, actual: violation?.message ?? 'accepted' };
   });
 });
 
@@ -139,28 +147,42 @@ t.test('URI patterns against regex matching, URI constraints against openssl nc_
     const name = uri();
     const hasUserinfo = name.includes('@');
     const expected = !denied.some((p) => refUriPattern(p, name)) && !hasUserinfo && allowed.some((p) => refUriPattern(p, name));
-    const violation = evaluateIssuance({ policies: [parseIssuancePolicy({ allowed: { uri: allowed }, denied: { uri: denied } })!], chainConstraints: [] }, facts([{ type: 'URI', value: name, field: 'san' }]));
-    return (violation === null) === expected ? null : { input: { allowed, denied, name }, expected, actual: violation?.message ?? 'accepted' };
+    const violation = evaluateIssuance(
+      { policies: [parseIssuancePolicy({ allowed: { uri: allowed }, denied: { uri: denied } })!], chainConstraints: [] },
+      facts([{ type: 'URI', value: name, field: 'san' }]),
+    );
+    return (violation === null) === expected
+      ? null
+      : { input: { allowed, denied, name }, expected, actual: violation?.message ?? 'accepted' };
   });
   compare(t, 'uri constraints', CASES, () => {
     const permitted = Array.from({ length: 1 + integer(2) }, () => `${chance(0.5) ? '.' : ''}${host()}`);
     const name = uri();
     // openssl reads 'user@host' as the host and refuses it; the service refuses userinfo under URI constraints too.
     const expected = !name.includes('@') && permitted.some((base) => opensslNcUri(name.toLowerCase(), refLower(base)));
-    const violation = evaluateIssuance({ policies: [], chainConstraints: [validateNameConstraints({ permitted: { uri: permitted } })!] }, facts([{ type: 'URI', value: name, field: 'san' }]));
+    const violation = evaluateIssuance(
+      { policies: [], chainConstraints: [validateNameConstraints({ permitted: { uri: permitted } })!] },
+      facts([{ type: 'URI', value: name, field: 'san' }]),
+    );
     return (violation === null) === expected ? null : { input: { permitted, name }, expected, actual: violation?.message ?? 'accepted' };
   });
 });
 
 t.test('email patterns and constraints against openssl nc_email', async (t) => {
-  const host = () => dnsName(1 + integer(3)).toLowerCase().replace(/bücher/g, 'xn--bcher-kva');
+  const host = () =>
+    dnsName(1 + integer(3))
+      .toLowerCase()
+      .replace(/bücher/g, 'xn--bcher-kva');
   const mailbox = () => `${pick(['alice', 'bob', 'Alice'])}@${host()}`;
   compare(t, 'email constraints', CASES, () => {
     const base = () => pick([mailbox(), host(), `.${host()}`]);
     const permitted = Array.from({ length: 1 + integer(2) }, base);
     const name = mailbox();
     const expected = permitted.some((b) => opensslNcEmail(name, b));
-    const violation = evaluateIssuance({ policies: [], chainConstraints: [validateNameConstraints({ permitted: { email: permitted } })!] }, facts([{ type: 'EMAIL', value: name, field: 'san' }]));
+    const violation = evaluateIssuance(
+      { policies: [], chainConstraints: [validateNameConstraints({ permitted: { email: permitted } })!] },
+      facts([{ type: 'EMAIL', value: name, field: 'san' }]),
+    );
     return (violation === null) === expected ? null : { input: { permitted, name }, expected, actual: violation?.message ?? 'accepted' };
   });
   compare(t, 'email policy', CASES, () => {
@@ -173,7 +195,10 @@ t.test('email patterns and constraints against openssl nc_email', async (t) => {
       return (local === '*' || local === nameLocal) && refDnsPattern(domain, nameDomain);
     };
     const expected = allowed.some(refMatch);
-    const violation = evaluateIssuance({ policies: [parseIssuancePolicy({ allowed: { email: allowed } })!], chainConstraints: [] }, facts([{ type: 'EMAIL', value: name, field: 'san' }]));
+    const violation = evaluateIssuance(
+      { policies: [parseIssuancePolicy({ allowed: { email: allowed } })!], chainConstraints: [] },
+      facts([{ type: 'EMAIL', value: name, field: 'san' }]),
+    );
     return (violation === null) === expected ? null : { input: { allowed, name }, expected, actual: violation?.message ?? 'accepted' };
   });
 });
@@ -198,14 +223,17 @@ t.test('a child CA narrowing or widening its parent: subtree containment by brut
       facts([], { kind: 'CA', extendedKeyUsages: [], nameConstraints: validateNameConstraints({ permitted: { dns: [child] } }) }),
     );
     const ruleOk = expected || violation?.rule === 'name_constraints_widen';
-    return (violation === null) === expected && ruleOk ? null : { input: { parent, child }, expected, actual: violation?.message ?? 'accepted' };
+    return (violation === null) === expected && ruleOk
+      ? null
+      : { input: { parent, child }, expected, actual: violation?.message ?? 'accepted' };
   });
 });
 
 t.test('no accepted name outside the allowed set, whatever the policy document', async (t) => {
   // Random documents (valid or not): a refused document is a 400 AppError; an accepted one never lets a name
   // through that the reference does not allow.
-  const junk = () => pick<unknown>([null, 1, '', '*', '*.', '**.a', 'a..b', '-', {}, [], 'xn--zz', ' a', 'a b', '*.*.a', '10.0.0.0/33', '::/129']);
+  const junk = () =>
+    pick<unknown>([null, 1, '', '*', '*.', '**.a', 'a..b', '-', {}, [], 'xn--zz', ' a', 'a b', '*.*.a', '10.0.0.0/33', '::/129']);
   let refusedDocuments = 0;
   let acceptedNames = 0;
   compare(t, 'accepted names', CASES, () => {
@@ -230,5 +258,8 @@ t.test('no accepted name outside the allowed set, whatever the policy document',
     const ok = names.every((n) => allowed.some((p) => refDnsPattern(p, n))) && !names.some((n) => denied.some((p) => refDnsPattern(p, n)));
     return ok ? null : { input: { document, name }, expected: 'refused', actual: 'accepted' };
   });
-  t.ok(refusedDocuments > 0 && acceptedNames > 0, `both kinds seen: ${refusedDocuments} documents refused, ${acceptedNames} names accepted`);
+  t.ok(
+    refusedDocuments > 0 && acceptedNames > 0,
+    `both kinds seen: ${refusedDocuments} documents refused, ${acceptedNames} names accepted`,
+  );
 });

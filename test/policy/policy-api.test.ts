@@ -47,10 +47,18 @@ async function byCsr(issuer: string, name: string, reqArgs: string[], overrides:
 }
 
 t.test('PUT and GET the policy: normalised, shown on the CA object, audited, removable', async (t) => {
-  const stored = await put(policedId, { ...ISSUE_EXAMPLE, allowed: { ...ISSUE_EXAMPLE.allowed, dns: [...ISSUE_EXAMPLE.allowed.dns, '*.Bücher.Example', '*.svc.cluster.local'] } });
+  const stored = await put(policedId, {
+    ...ISSUE_EXAMPLE,
+    allowed: { ...ISSUE_EXAMPLE.allowed, dns: [...ISSUE_EXAMPLE.allowed.dns, '*.Bücher.Example', '*.svc.cluster.local'] },
+  });
   t.equal(stored.status, 200, JSON.stringify(stored.body));
   const expected = {
-    allowed: { dns: ['*.svc.cluster.local', '*.example.internal', '*.xn--bcher-kva.example'], ip: ['10.0.0.0/8'], uri: ['spiffe://cluster.local/*'], email: [] },
+    allowed: {
+      dns: ['*.svc.cluster.local', '*.example.internal', '*.xn--bcher-kva.example'],
+      ip: ['10.0.0.0/8'],
+      uri: ['spiffe://cluster.local/*'],
+      email: [],
+    },
     denied: { dns: ['*.prod.example.internal'], ip: [], uri: [], email: [] },
     max_validity_days: 90,
     key_algorithms: ['RSA2048', 'EC256'],
@@ -60,18 +68,30 @@ t.test('PUT and GET the policy: normalised, shown on the CA object, audited, rem
   t.same(stored.body, expected, 'IDNA and case normalised, duplicates dropped');
   t.same((await api.call('GET', policyUrl(policedId))).body, expected);
   t.same((await api.show(policedId)).issuance_policy, expected, 'the CA object shows it');
-  const events = await harness.database.prisma.auditEvent.findMany({ where: { action: 'pca:ca:setIssuancePolicy', resourceId: policedId } });
+  const events = await harness.database.prisma.auditEvent.findMany({
+    where: { action: 'pca:ca:setIssuancePolicy', resourceId: policedId },
+  });
   t.equal(events.length, 1, 'audited');
   t.same((events[0].detail as Json).issuance_policy, expected);
   t.equal((events[0].detail as Json).previous, null);
 
   const other = await api.root({ distinguished_name: { ...DN, common_name: 'no-policy' } });
-  t.same((await api.call('GET', policyUrl(other))).body, { allowed: null, denied: null, max_validity_days: null, key_algorithms: null, allowed_ekus: null, require_name_constraints_for_cas: false });
+  t.same((await api.call('GET', policyUrl(other))).body, {
+    allowed: null,
+    denied: null,
+    max_validity_days: null,
+    key_algorithms: null,
+    allowed_ekus: null,
+    require_name_constraints_for_cas: false,
+  });
   t.equal((await put(other, { max_validity_days: 7 })).status, 200);
   t.equal((await api.show(other)).issuance_policy.max_validity_days, 7);
   t.equal((await put(other, {})).status, 200);
   t.equal((await api.show(other)).issuance_policy, null, '{} removes it');
-  const removal = await harness.database.prisma.auditEvent.findFirst({ where: { action: 'pca:ca:setIssuancePolicy', resourceId: other }, orderBy: { createdAt: 'desc' } });
+  const removal = await harness.database.prisma.auditEvent.findFirst({
+    where: { action: 'pca:ca:setIssuancePolicy', resourceId: other },
+    orderBy: { createdAt: 'desc' },
+  });
   t.match(removal?.detail, { previous: { max_validity_days: 7 }, issuance_policy: null });
 });
 
@@ -98,9 +118,18 @@ t.test('bad policy documents: 400 naming the field, never stored', async (t) => 
   }
   t.same((await api.call('GET', policyUrl(policedId))).body, before, 'the stored policy is unchanged');
   assertError(t, await api.call('PUT', policyUrl(policedId), ISSUE_EXAMPLE, OTHER_DOMAIN), 404, 'PCA.10010002');
-  const reader = await harness.app.inject({ method: 'PUT', url: policyUrl(policedId), headers: { authorization: `Bearer ${harness.tokenWith(['pca:ca:get'])}` }, payload: {} });
+  const reader = await harness.app.inject({
+    method: 'PUT',
+    url: policyUrl(policedId),
+    headers: { authorization: `Bearer ${harness.tokenWith(['pca:ca:get'])}` },
+    payload: {},
+  });
   t.equal(reader.statusCode, 403, 'writing needs pca:ca:create');
-  const readOnly = await harness.app.inject({ method: 'GET', url: policyUrl(policedId), headers: { authorization: `Bearer ${harness.tokenWith(['pca:ca:get'])}` } });
+  const readOnly = await harness.app.inject({
+    method: 'GET',
+    url: policyUrl(policedId),
+    headers: { authorization: `Bearer ${harness.tokenWith(['pca:ca:get'])}` },
+  });
   t.equal(readOnly.statusCode, 200, 'reading needs pca:ca:get');
 });
 
@@ -117,14 +146,42 @@ t.test('server-made keys: names, validity, key algorithm and EKUs judged, the fi
   });
   t.equal(ok.status, 200, `inside the policy: ${JSON.stringify(ok.body)}`);
   const refusals: [Json, RegExp][] = [
-    [{ subject_alternative_names: [{ type: 'DNS', value: 'a.svc.cluster.local' }, { type: 'DNS', value: 'db.prod.example.internal' }] }, /subject_alternative_names\[1\] DNS name 'db\.prod\.example\.internal' is denied .*'\*\.prod\.example\.internal'/],
+    [
+      {
+        subject_alternative_names: [
+          { type: 'DNS', value: 'a.svc.cluster.local' },
+          { type: 'DNS', value: 'db.prod.example.internal' },
+        ],
+      },
+      /subject_alternative_names\[1\] DNS name 'db\.prod\.example\.internal' is denied .*'\*\.prod\.example\.internal'/,
+    ],
     [{ subject_alternative_names: [{ type: 'DNS', value: '*.prod.example.internal' }] }, /denied/],
-    [{ subject_alternative_names: [{ type: 'DNS', value: '*.example.internal' }, { type: 'DNS', value: 'example.internal' }] }, /subject_alternative_names\[1\] DNS name 'example\.internal' is not allowed/],
-    [{ subject_alternative_names: [{ type: 'IP', value: '192.168.1.1' }] }, /subject_alternative_names\[0\] IP name '192\.168\.1\.1' is not allowed .*10\.0\.0\.0\/8/],
+    [
+      {
+        subject_alternative_names: [
+          { type: 'DNS', value: '*.example.internal' },
+          { type: 'DNS', value: 'example.internal' },
+        ],
+      },
+      /subject_alternative_names\[1\] DNS name 'example\.internal' is not allowed/,
+    ],
+    [
+      { subject_alternative_names: [{ type: 'IP', value: '192.168.1.1' }] },
+      /subject_alternative_names\[0\] IP name '192\.168\.1\.1' is not allowed .*10\.0\.0\.0\/8/,
+    ],
     [{ subject_alternative_names: [{ type: 'IP', value: '::ffff:10.0.0.1' }] }, /IP name '::ffff:10\.0\.0\.1' is not allowed/],
-    [{ subject_alternative_names: [{ type: 'URI', value: 'spiffe://evil.example/ns/a' }] }, /URI name 'spiffe:\/\/evil\.example\/ns\/a' is not allowed/],
-    [{ subject_alternative_names: [{ type: 'EMAIL', value: 'ops@example.internal' }] }, /EMAIL name 'ops@example\.internal' is not allowed .*allows no EMAIL names/],
-    [{ distinguished_name: { common_name: 'evil.example.com' } }, /distinguished_name\.common_name DNS name 'evil\.example\.com' is not allowed/],
+    [
+      { subject_alternative_names: [{ type: 'URI', value: 'spiffe://evil.example/ns/a' }] },
+      /URI name 'spiffe:\/\/evil\.example\/ns\/a' is not allowed/,
+    ],
+    [
+      { subject_alternative_names: [{ type: 'EMAIL', value: 'ops@example.internal' }] },
+      /EMAIL name 'ops@example\.internal' is not allowed .*allows no EMAIL names/,
+    ],
+    [
+      { distinguished_name: { common_name: 'evil.example.com' } },
+      /distinguished_name\.common_name DNS name 'evil\.example\.com' is not allowed/,
+    ],
     [{ validity: { type: 'DAY', value: 91 } }, /validity exceeds the 90 days/],
     [{ validity: { type: 'HOUR', value: 90 * 24 + 1 } }, /validity exceeds the 90 days/],
     [{ key_algorithm: 'EC384' }, /key algorithm EC384 is not allowed .*RSA2048, EC256/],
@@ -140,112 +197,391 @@ t.test('server-made keys: names, validity, key algorithm and EKUs judged, the fi
 });
 
 t.test('create-by-CSR, entity: the CSR names judged; timeStamping only when the policy grants it', async (t) => {
-  const inside = await byCsr(policedId, 'csr-inside', ['-subj', '/CN=api.svc.cluster.local', '-addext', 'subjectAltName=DNS:api.svc.cluster.local,URI:spiffe://cluster.local/ns/a/sa/b']);
+  const inside = await byCsr(policedId, 'csr-inside', [
+    '-subj',
+    '/CN=api.svc.cluster.local',
+    '-addext',
+    'subjectAltName=DNS:api.svc.cluster.local,URI:spiffe://cluster.local/ns/a/sa/b',
+  ]);
   t.equal(inside.status, 200, JSON.stringify(inside.body));
-  assertError(t, await byCsr(policedId, 'csr-evil', ['-subj', '/CN=workload', '-addext', 'subjectAltName=DNS:a.svc.cluster.local,DNS:evil.example.com']), 400, 'PCA.00020001', /csr subjectAltName\[1\] DNS name 'evil\.example\.com' is not allowed/);
-  assertError(t, await byCsr(policedId, 'csr-cn', ['-subj', '/CN=evil.example.com']), 400, 'PCA.00020001', /csr subject common name DNS name 'evil\.example\.com'/);
-  assertError(t, await byCsr(policedId, 'csr-long', ['-subj', '/CN=x', '-addext', 'subjectAltName=DNS:x.svc.cluster.local'], { validity: { type: 'MONTH', value: 3 } }), 400, 'PCA.00020001', /validity exceeds the 90 days/);
-  const rsa = await opensslCsr(dir, 'csr-rsa3072', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:3072'], ['-subj', '/CN=x', '-addext', 'subjectAltName=DNS:x.svc.cluster.local']);
-  assertError(t, await api.call('POST', `${CERT}/csr`, { issuer_id: policedId, csr: rsa.csr, validity: { type: 'DAY', value: 1 } }), 400, 'PCA.00020001', /key algorithm RSA3072 is not allowed/);
+  assertError(
+    t,
+    await byCsr(policedId, 'csr-evil', ['-subj', '/CN=workload', '-addext', 'subjectAltName=DNS:a.svc.cluster.local,DNS:evil.example.com']),
+    400,
+    'PCA.00020001',
+    /csr subjectAltName\[1\] DNS name 'evil\.example\.com' is not allowed/,
+  );
+  assertError(
+    t,
+    await byCsr(policedId, 'csr-cn', ['-subj', '/CN=evil.example.com']),
+    400,
+    'PCA.00020001',
+    /csr subject common name DNS name 'evil\.example\.com'/,
+  );
+  assertError(
+    t,
+    await byCsr(policedId, 'csr-long', ['-subj', '/CN=x', '-addext', 'subjectAltName=DNS:x.svc.cluster.local'], {
+      validity: { type: 'MONTH', value: 3 },
+    }),
+    400,
+    'PCA.00020001',
+    /validity exceeds the 90 days/,
+  );
+  const rsa = await opensslCsr(
+    dir,
+    'csr-rsa3072',
+    ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:3072'],
+    ['-subj', '/CN=x', '-addext', 'subjectAltName=DNS:x.svc.cluster.local'],
+  );
+  assertError(
+    t,
+    await api.call('POST', `${CERT}/csr`, { issuer_id: policedId, csr: rsa.csr, validity: { type: 'DAY', value: 1 } }),
+    400,
+    'PCA.00020001',
+    /key algorithm RSA3072 is not allowed/,
+  );
 
   const tsa = await api.subordinate(rootId, { distinguished_name: { ...DN, common_name: 'tsa-ca' } });
   const stamping = ['-subj', '/CN=tsa', '-addext', 'extendedKeyUsage=critical,timeStamping'];
-  assertError(t, await byCsr(tsa, 'tsa-1', stamping), 400, 'PCA.00020001', /timeStamping is issued only when the issuing CA's issuance policy lists it/);
+  assertError(
+    t,
+    await byCsr(tsa, 'tsa-1', stamping),
+    400,
+    'PCA.00020001',
+    /timeStamping is issued only when the issuing CA's issuance policy lists it/,
+  );
   t.equal((await put(tsa, { allowed_ekus: ['timeStamping'] })).status, 200);
   const granted = await byCsr(tsa, 'tsa-2', stamping);
   t.equal(granted.status, 200, `granted by the policy: ${JSON.stringify(granted.body)}`);
-  assertError(t, await byCsr(tsa, 'tsa-3', ['-subj', '/CN=web']), 400, 'PCA.00020001', /extended key usage serverAuth is not allowed .*\(allowed: timeStamping\)/);
+  assertError(
+    t,
+    await byCsr(tsa, 'tsa-3', ['-subj', '/CN=web']),
+    400,
+    'PCA.00020001',
+    /extended key usage serverAuth is not allowed .*\(allowed: timeStamping\)/,
+  );
 });
 
 t.test('CAs under require_name_constraints_for_cas: constraints required, within allowed, reaching no denied name', async (t) => {
   const caCsr = (name: string, constraints?: string) => [
-    '-subj', `/CN=${name}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    '-subj',
+    `/CN=${name}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
     ...(constraints ? ['-addext', `nameConstraints=critical,${constraints}`] : []),
   ];
   const intermediate = { type: 'INTERMEDIATE_CA', path_length: 0 };
-  assertError(t, await byCsr(policedId, 'ca-bare', caCsr('bare'), intermediate), 400, 'PCA.00020001', /csr nameConstraints must permit at least one subtree/);
-  assertError(t, await byCsr(policedId, 'ca-wide', caCsr('wide', 'permitted;DNS:.example.internal'), intermediate), 400, 'PCA.00020001', /csr nameConstraints\.permitted\.dns\[0\] '\.example\.internal' reaches '\*\.prod\.example\.internal', which .* denies/);
-  assertError(t, await byCsr(policedId, 'ca-outside', caCsr('outside', 'permitted;DNS:.svc.cluster.local,permitted;URI:evil.example'), intermediate), 400, 'PCA.00020001', /csr nameConstraints\.permitted\.uri\[0\] 'evil\.example' reaches names that .* does not allow/);
-  const good = await byCsr(policedId, 'ca-good', caCsr('good', 'permitted;DNS:.example.internal,excluded;DNS:.prod.example.internal,permitted;URI:cluster.local'), intermediate);
+  assertError(
+    t,
+    await byCsr(policedId, 'ca-bare', caCsr('bare'), intermediate),
+    400,
+    'PCA.00020001',
+    /csr nameConstraints must permit at least one subtree/,
+  );
+  assertError(
+    t,
+    await byCsr(policedId, 'ca-wide', caCsr('wide', 'permitted;DNS:.example.internal'), intermediate),
+    400,
+    'PCA.00020001',
+    /csr nameConstraints\.permitted\.dns\[0\] '\.example\.internal' reaches '\*\.prod\.example\.internal', which .* denies/,
+  );
+  assertError(
+    t,
+    await byCsr(policedId, 'ca-outside', caCsr('outside', 'permitted;DNS:.svc.cluster.local,permitted;URI:evil.example'), intermediate),
+    400,
+    'PCA.00020001',
+    /csr nameConstraints\.permitted\.uri\[0\] 'evil\.example' reaches names that .* does not allow/,
+  );
+  const good = await byCsr(
+    policedId,
+    'ca-good',
+    caCsr('good', 'permitted;DNS:.example.internal,excluded;DNS:.prod.example.internal,permitted;URI:cluster.local'),
+    intermediate,
+  );
   t.equal(good.status, 200, JSON.stringify(good.body));
   const exported = await api.call('POST', `${CA}/${good.body.certificate_id}/export`);
   const text = await certificateText(dir, exported.body.certificate);
-  t.match(text, /X509v3 Name Constraints: critical\s+Permitted:\s+DNS:\.example\.internal\s+URI:cluster\.local\s+Excluded:\s+DNS:\.prod\.example\.internal/, 'copied from the CSR, critical');
+  t.match(
+    text,
+    /X509v3 Name Constraints: critical\s+Permitted:\s+DNS:\.example\.internal\s+URI:cluster\.local\s+Excluded:\s+DNS:\.prod\.example\.internal/,
+    'copied from the CSR, critical',
+  );
   t.same((await api.show(good.body.certificate_id)).name_constraints, {
     permitted: { dns: ['.example.internal'], ip: [], uri: ['cluster.local'], email: [] },
     excluded: { dns: ['.prod.example.internal'], ip: [], uri: [], email: [] },
   });
 
   // Subordinate creation through the API and §10.9 server-made intermediates go through the same evaluator.
-  const subordinate = (overrides: Json) => api.call('POST', CA, { type: 'SUBORDINATE', issuer_id: policedId, distinguished_name: { ...DN, common_name: 'child' }, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'DAY', value: 30 }, path_length: 1, ...overrides });
+  const subordinate = (overrides: Json) =>
+    api.call('POST', CA, {
+      type: 'SUBORDINATE',
+      issuer_id: policedId,
+      distinguished_name: { ...DN, common_name: 'child' },
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+      validity: { type: 'DAY', value: 30 },
+      path_length: 1,
+      ...overrides,
+    });
   assertError(t, await subordinate({}), 400, 'PCA.00020001', /name_constraints must permit at least one subtree/);
-  assertError(t, await subordinate({ name_constraints: { permitted: { dns: ['.svc.cluster.local'] } }, validity: { type: 'DAY', value: 100 } }), 400, 'PCA.00020001', /validity exceeds the 90 days/);
-  assertError(t, await subordinate({ name_constraints: { permitted: { dns: ['.svc.cluster.local'] } }, key_algorithm: 'EC384' }), 400, 'PCA.00020001', /key algorithm EC384/);
+  assertError(
+    t,
+    await subordinate({ name_constraints: { permitted: { dns: ['.svc.cluster.local'] } }, validity: { type: 'DAY', value: 100 } }),
+    400,
+    'PCA.00020001',
+    /validity exceeds the 90 days/,
+  );
+  assertError(
+    t,
+    await subordinate({ name_constraints: { permitted: { dns: ['.svc.cluster.local'] } }, key_algorithm: 'EC384' }),
+    400,
+    'PCA.00020001',
+    /key algorithm EC384/,
+  );
   const child = await subordinate({ name_constraints: { permitted: { dns: ['.svc.cluster.local'], ip: ['10.1.0.0/16'] } } });
   t.equal(child.status, 200, JSON.stringify(child.body));
-  t.same((await api.show(child.body.ca_id)).name_constraints?.permitted, { dns: ['.svc.cluster.local'], ip: ['10.1.0.0/16'], uri: [], email: [] });
-  const intermediateRequest = { distinguished_name: { common_name: 'istio-ca' }, type: 'INTERMEDIATE_CA', path_length: 0, extended_key_usage: {} };
+  t.same((await api.show(child.body.ca_id)).name_constraints?.permitted, {
+    dns: ['.svc.cluster.local'],
+    ip: ['10.1.0.0/16'],
+    uri: [],
+    email: [],
+  });
+  const intermediateRequest = {
+    distinguished_name: { common_name: 'istio-ca' },
+    type: 'INTERMEDIATE_CA',
+    path_length: 0,
+    extended_key_usage: {},
+  };
   assertError(t, await serverMade(policedId, intermediateRequest), 400, 'PCA.00020001', /name_constraints must permit/);
   const made = await serverMade(policedId, { ...intermediateRequest, name_constraints: { permitted: { dns: ['.svc.cluster.local'] } } });
   t.equal(made.status, 200, JSON.stringify(made.body));
-  const madeText = await certificateText(dir, (await api.call('POST', `${CERT}/${made.body.certificate_id}/export`, { type: 'OTHER' })).body.certificate);
+  const madeText = await certificateText(
+    dir,
+    (await api.call('POST', `${CERT}/${made.body.certificate_id}/export`, { type: 'OTHER' })).body.certificate,
+  );
   t.match(madeText, /X509v3 Name Constraints: critical\s+Permitted:\s+DNS:\.svc\.cluster\.local/);
-  assertError(t, await serverMade(policedId, { name_constraints: { permitted: { dns: ['.svc.cluster.local'] } } }), 400, 'PCA.00020001', /name_constraints applies to type INTERMEDIATE_CA only/);
+  assertError(
+    t,
+    await serverMade(policedId, { name_constraints: { permitted: { dns: ['.svc.cluster.local'] } } }),
+    400,
+    'PCA.00020001',
+    /name_constraints applies to type INTERMEDIATE_CA only/,
+  );
 });
 
 t.test("a CA's own name constraints bind what it signs, and its children may only narrow them", async (t) => {
-  const meshId = await api.subordinate(rootId, { path_length: 2, distinguished_name: { ...DN, common_name: 'mesh' }, name_constraints: { permitted: { dns: ['.cluster.local'], uri: ['cluster.local'] }, excluded: { dns: ['kube-system.svc.cluster.local'] } } });
-  t.equal((await serverMade(meshId, { subject_alternative_names: [{ type: 'URI', value: 'spiffe://cluster.local/ns/a/sa/b' }] })).status, 200);
-  assertError(t, await serverMade(meshId, { subject_alternative_names: [{ type: 'DNS', value: 'evil.example.com' }] }), 400, 'PCA.00020001', /subject_alternative_names\[0\] DNS name 'evil\.example\.com' is outside the name constraints of the issuing CA's chain \(permitted DNS: \.cluster\.local\)/);
-  assertError(t, await serverMade(meshId, { subject_alternative_names: [{ type: 'DNS', value: 'kube-system.svc.cluster.local' }] }), 400, 'PCA.00020001', /excluded by the name constraints .*kube-system\.svc\.cluster\.local/);
-  assertError(t, await byCsr(meshId, 'mesh-evil', ['-subj', '/CN=w', '-addext', 'subjectAltName=URI:spiffe://evil.example/ns/a']), 400, 'PCA.00020001', /csr subjectAltName\[0\] URI name .* outside the name constraints/);
+  const meshId = await api.subordinate(rootId, {
+    path_length: 2,
+    distinguished_name: { ...DN, common_name: 'mesh' },
+    name_constraints: {
+      permitted: { dns: ['.cluster.local'], uri: ['cluster.local'] },
+      excluded: { dns: ['kube-system.svc.cluster.local'] },
+    },
+  });
+  t.equal(
+    (await serverMade(meshId, { subject_alternative_names: [{ type: 'URI', value: 'spiffe://cluster.local/ns/a/sa/b' }] })).status,
+    200,
+  );
+  assertError(
+    t,
+    await serverMade(meshId, { subject_alternative_names: [{ type: 'DNS', value: 'evil.example.com' }] }),
+    400,
+    'PCA.00020001',
+    /subject_alternative_names\[0\] DNS name 'evil\.example\.com' is outside the name constraints of the issuing CA's chain \(permitted DNS: \.cluster\.local\)/,
+  );
+  assertError(
+    t,
+    await serverMade(meshId, { subject_alternative_names: [{ type: 'DNS', value: 'kube-system.svc.cluster.local' }] }),
+    400,
+    'PCA.00020001',
+    /excluded by the name constraints .*kube-system\.svc\.cluster\.local/,
+  );
+  assertError(
+    t,
+    await byCsr(meshId, 'mesh-evil', ['-subj', '/CN=w', '-addext', 'subjectAltName=URI:spiffe://evil.example/ns/a']),
+    400,
+    'PCA.00020001',
+    /csr subjectAltName\[0\] URI name .* outside the name constraints/,
+  );
 
   // A child without constraints of its own is still bound by its parent's (RFC 5280 applies the whole chain).
-  const childId = await api.subordinate(meshId, { path_length: 1, distinguished_name: { ...DN, common_name: 'mesh-child' }, validity: { type: 'MONTH', value: 6 } });
-  assertError(t, await serverMade(childId, { subject_alternative_names: [{ type: 'DNS', value: 'evil.example.com' }] }), 400, 'PCA.00020001', /outside the name constraints of the issuing CA's chain/);
+  const childId = await api.subordinate(meshId, {
+    path_length: 1,
+    distinguished_name: { ...DN, common_name: 'mesh-child' },
+    validity: { type: 'MONTH', value: 6 },
+  });
+  assertError(
+    t,
+    await serverMade(childId, { subject_alternative_names: [{ type: 'DNS', value: 'evil.example.com' }] }),
+    400,
+    'PCA.00020001',
+    /outside the name constraints of the issuing CA's chain/,
+  );
   t.equal((await serverMade(childId, { subject_alternative_names: [{ type: 'DNS', value: 'a.ns.svc.cluster.local' }] })).status, 200);
 
-  const widen = await api.call('POST', CA, { type: 'SUBORDINATE', issuer_id: meshId, distinguished_name: { ...DN, common_name: 'wider' }, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'DAY', value: 30 }, name_constraints: { permitted: { dns: ['.svc.cluster.local', '.local'] } } });
-  assertError(t, widen, 400, 'PCA.00020001', /name_constraints\.permitted\.dns\[1\] '\.local' widens the name constraints of the issuing CA's chain \(permitted DNS: \.cluster\.local\); a CA may only narrow them/);
-  const { csr } = await opensslCsr(dir, 'widening-csr', [...KEY_ARGS.p256], ['-subj', '/CN=wide', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'nameConstraints=critical,permitted;URI:.example.com']);
-  assertError(t, await api.call('POST', `${CERT}/csr`, { issuer_id: meshId, csr, validity: { type: 'DAY', value: 1 }, type: 'INTERMEDIATE_CA', path_length: 0 }), 400, 'PCA.00020001', /csr nameConstraints\.permitted\.uri\[0\] '\.example\.com' widens/);
+  const widen = await api.call('POST', CA, {
+    type: 'SUBORDINATE',
+    issuer_id: meshId,
+    distinguished_name: { ...DN, common_name: 'wider' },
+    key_algorithm: 'EC256',
+    signature_algorithm: 'SHA256',
+    validity: { type: 'DAY', value: 30 },
+    name_constraints: { permitted: { dns: ['.svc.cluster.local', '.local'] } },
+  });
+  assertError(
+    t,
+    widen,
+    400,
+    'PCA.00020001',
+    /name_constraints\.permitted\.dns\[1\] '\.local' widens the name constraints of the issuing CA's chain \(permitted DNS: \.cluster\.local\); a CA may only narrow them/,
+  );
+  const { csr } = await opensslCsr(
+    dir,
+    'widening-csr',
+    [...KEY_ARGS.p256],
+    ['-subj', '/CN=wide', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'nameConstraints=critical,permitted;URI:.example.com'],
+  );
+  assertError(
+    t,
+    await api.call('POST', `${CERT}/csr`, {
+      issuer_id: meshId,
+      csr,
+      validity: { type: 'DAY', value: 1 },
+      type: 'INTERMEDIATE_CA',
+      path_length: 0,
+    }),
+    400,
+    'PCA.00020001',
+    /csr nameConstraints\.permitted\.uri\[0\] '\.example\.com' widens/,
+  );
 
   // Activation of a PENDING subordinate created with constraints: they are kept and judged at signing.
-  const pending = await api.call('POST', CA, { type: 'SUBORDINATE', distinguished_name: { ...DN, common_name: 'pending-narrow' }, key_algorithm: 'EC256', name_constraints: { permitted: { dns: ['.a.cluster.local'] } } });
+  const pending = await api.call('POST', CA, {
+    type: 'SUBORDINATE',
+    distinguished_name: { ...DN, common_name: 'pending-narrow' },
+    key_algorithm: 'EC256',
+    name_constraints: { permitted: { dns: ['.a.cluster.local'] } },
+  });
   t.equal(pending.status, 200);
-  t.same((await api.show(pending.body.ca_id)).name_constraints?.permitted.dns, ['.a.cluster.local'], 'requested constraints shown while PENDING');
+  t.same(
+    (await api.show(pending.body.ca_id)).name_constraints?.permitted.dns,
+    ['.a.cluster.local'],
+    'requested constraints shown while PENDING',
+  );
   const csrPem = (await api.call('GET', `${CA}/${pending.body.ca_id}/csr`)).body.csr;
   const csrText = await openssl(['req', '-in', await dir.write('pending.csr', csrPem), '-noout', '-text', '-verify']);
-  t.match(csrText.stdout, /Requested Extensions:\s+X509v3 Name Constraints: critical\s+Permitted:\s+DNS:\.a\.cluster\.local/, 'the exported CSR asks an outside parent for them');
-  const activated = await api.call('POST', `${CA}/${pending.body.ca_id}/activate`, { issuer_id: meshId, signature_algorithm: 'SHA256', validity: { type: 'DAY', value: 30 } });
+  t.match(
+    csrText.stdout,
+    /Requested Extensions:\s+X509v3 Name Constraints: critical\s+Permitted:\s+DNS:\.a\.cluster\.local/,
+    'the exported CSR asks an outside parent for them',
+  );
+  const activated = await api.call('POST', `${CA}/${pending.body.ca_id}/activate`, {
+    issuer_id: meshId,
+    signature_algorithm: 'SHA256',
+    validity: { type: 'DAY', value: 30 },
+  });
   t.equal(activated.status, 204, JSON.stringify(activated.body));
   const certificate = (await api.call('POST', `${CA}/${pending.body.ca_id}/export`)).body.certificate;
   t.match(await certificateText(dir, certificate), /X509v3 Name Constraints: critical\s+Permitted:\s+DNS:\.a\.cluster\.local/);
-  const widePending = await api.call('POST', CA, { type: 'SUBORDINATE', distinguished_name: { ...DN, common_name: 'pending-wide' }, key_algorithm: 'EC256', name_constraints: { permitted: { dns: ['example.com'] } } });
-  assertError(t, await api.call('POST', `${CA}/${widePending.body.ca_id}/activate`, { issuer_id: meshId, signature_algorithm: 'SHA256', validity: { type: 'DAY', value: 30 } }), 400, 'PCA.00020001', /widens/);
+  const widePending = await api.call('POST', CA, {
+    type: 'SUBORDINATE',
+    distinguished_name: { ...DN, common_name: 'pending-wide' },
+    key_algorithm: 'EC256',
+    name_constraints: { permitted: { dns: ['example.com'] } },
+  });
+  assertError(
+    t,
+    await api.call('POST', `${CA}/${widePending.body.ca_id}/activate`, {
+      issuer_id: meshId,
+      signature_algorithm: 'SHA256',
+      validity: { type: 'DAY', value: 30 },
+    }),
+    400,
+    'PCA.00020001',
+    /widens/,
+  );
   t.equal((await api.show(widePending.body.ca_id)).status, 'PENDING', 'a refused activation changes nothing');
 });
 
 t.test('an imported CA certificate with name constraints the service cannot honour is refused as such', async (t) => {
-  const pending = await api.call('POST', CA, { type: 'SUBORDINATE', distinguished_name: { ...DN, common_name: 'imported' }, key_algorithm: 'EC256' });
+  const pending = await api.call('POST', CA, {
+    type: 'SUBORDINATE',
+    distinguished_name: { ...DN, common_name: 'imported' },
+    key_algorithm: 'EC256',
+  });
   const csrFile = await dir.write('imported.csr', (await api.call('GET', `${CA}/${pending.body.ca_id}/csr`)).body.csr);
   const outsideKey = dir.file('outside-root.key');
-  await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', outsideKey, '-subj', '/CN=outside-root', '-days', '30', '-out', dir.file('outside-root.pem')]);
+  await openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    outsideKey,
+    '-subj',
+    '/CN=outside-root',
+    '-days',
+    '30',
+    '-out',
+    dir.file('outside-root.pem'),
+  ]);
   const sign = async (name: string, constraints: string) => {
-    const ext = await dir.write(`${name}.ext`, `basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nnameConstraints=critical,${constraints}\n`);
-    const signed = await openssl(['x509', '-req', '-in', csrFile, '-CA', dir.file('outside-root.pem'), '-CAkey', outsideKey, '-set_serial', '7', '-days', '10', '-extfile', ext, '-out', dir.file(`${name}.pem`)]);
+    const ext = await dir.write(
+      `${name}.ext`,
+      `basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nnameConstraints=critical,${constraints}\n`,
+    );
+    const signed = await openssl([
+      'x509',
+      '-req',
+      '-in',
+      csrFile,
+      '-CA',
+      dir.file('outside-root.pem'),
+      '-CAkey',
+      outsideKey,
+      '-set_serial',
+      '7',
+      '-days',
+      '10',
+      '-extfile',
+      ext,
+      '-out',
+      dir.file(`${name}.pem`),
+    ]);
     if (!signed.ok) throw new Error(signed.stderr);
     return (await dir.read(`${name}.pem`)).toString();
   };
   const chain = (await dir.read('outside-root.pem')).toString();
-  const refused = await api.call('POST', `${CA}/${pending.body.ca_id}/import`, { certificate: await sign('imported-other-name', 'permitted;DNS:.a.example,excluded;otherName:1.2.3.4;UTF8:x'), certificate_chain: chain });
+  const refused = await api.call('POST', `${CA}/${pending.body.ca_id}/import`, {
+    certificate: await sign('imported-other-name', 'permitted;DNS:.a.example,excluded;otherName:1.2.3.4;UTF8:x'),
+    certificate_chain: chain,
+  });
   assertError(t, refused, 400, 'PCA.00020001', /excluded otherName name constraints are not supported/);
-  const imported = await api.call('POST', `${CA}/${pending.body.ca_id}/import`, { certificate: await sign('imported-dns', 'permitted;DNS:.a.example'), certificate_chain: chain });
+  const imported = await api.call('POST', `${CA}/${pending.body.ca_id}/import`, {
+    certificate: await sign('imported-dns', 'permitted;DNS:.a.example'),
+    certificate_chain: chain,
+  });
   t.equal(imported.status, 204, JSON.stringify(imported.body));
-  t.same((await api.show(pending.body.ca_id)).name_constraints?.permitted.dns, ['.a.example'], 'the imported certificate\'s constraints are shown');
-  assertError(t, await serverMade(pending.body.ca_id, { subject_alternative_names: [{ type: 'DNS', value: 'b.example' }], validity: { type: 'DAY', value: 1 } }), 400, 'PCA.00020001', /outside the name constraints/);
+  t.same(
+    (await api.show(pending.body.ca_id)).name_constraints?.permitted.dns,
+    ['.a.example'],
+    "the imported certificate's constraints are shown",
+  );
+  assertError(
+    t,
+    await serverMade(pending.body.ca_id, {
+      subject_alternative_names: [{ type: 'DNS', value: 'b.example' }],
+      validity: { type: 'DAY', value: 1 },
+    }),
+    400,
+    'PCA.00020001',
+    /outside the name constraints/,
+  );
 });
 
 t.test('refusals on the policy resource itself: CSR-issued and DELETED CAs', async (t) => {

@@ -5,7 +5,11 @@
  */
 /** The reference's own IDNA table: the one non-ASCII label the generators use. */
 const A_LABELS: Record<string, string> = { bücher: 'xn--bcher-kva', BÜCHER: 'xn--bcher-kva' };
-export const refLower = (name: string): string => name.split('.').map((label) => A_LABELS[label] ?? label.toLowerCase()).join('.');
+export const refLower = (name: string): string =>
+  name
+    .split('.')
+    .map((label) => A_LABELS[label] ?? label.toLowerCase())
+    .join('.');
 const escapeRegex = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Policy DNS pattern: `*.d` is one or more labels before d; anything else is the name itself. */

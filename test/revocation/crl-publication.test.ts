@@ -79,7 +79,10 @@ async function cdpOf(name: string, pem: string): Promise<string[]> {
 }
 
 const serialOf = async (name: string, pem: string) =>
-  (await openssl(['x509', '-in', await dir.write(`${name}-serial.pem`, pem), '-noout', '-serial'])).stdout.trim().replace(/^serial=/, '').toLowerCase();
+  (await openssl(['x509', '-in', await dir.write(`${name}-serial.pem`, pem), '-noout', '-serial'])).stdout
+    .trim()
+    .replace(/^serial=/, '')
+    .toLowerCase();
 
 t.test('S3: the CRL and CA certificate are published at revoke, certificates name the published CRL, revoke updates it', async (t) => {
   const harness = await createTestApp({
@@ -95,10 +98,14 @@ t.test('S3: the CRL and CA certificate are published at revoke, certificates nam
   await post(`${CA}/${root.id}/crl/enable`, { valid_days: 7, obs_bucket_name: 'someone-elses-bucket' });
   const subCrlUrl = `${endpoint}/tenant-crls/crl/${sub.id}.crl`;
   t.equal(await crlDisPoint(sub.id), subCrlUrl, 'crl_dis_point names the published object');
-  t.equal(await crlDisPoint(root.id), `${endpoint}/pca-crls/crl/${root.id}.crl`, 'a bucket outside CRL_PUBLISH_BUCKETS falls back to the first');
+  t.equal(
+    await crlDisPoint(root.id),
+    `${endpoint}/pca-crls/crl/${root.id}.crl`,
+    'a bucket outside CRL_PUBLISH_BUCKETS falls back to the first',
+  );
 
   const first = await issue(sub.id);
-  t.same(await cdpOf('first', first.pem), [subCrlUrl], 'openssl reads the published URL as the certificate\'s CDP');
+  t.same(await cdpOf('first', first.pem), [subCrlUrl], "openssl reads the published URL as the certificate's CDP");
 
   await post(`/v1/private-certificates/${first.id}/revoke`, { reason: 'KEY_COMPROMISE' });
   const published = await getObject('tenant-crls', `crl/${sub.id}.crl`);
@@ -131,12 +138,21 @@ t.test('S3: the CRL and CA certificate are published at revoke, certificates nam
     const third = await issue(sub.id);
     const failuresBefore = (await harness.app.services.revocation.publication!.publishPending(() => undefined)).publishFailed;
     t.equal(failuresBefore, 1, 'the bucket does not exist: publishing fails');
-    const revoked = await harness.app.inject({ method: 'POST', url: `/v1/private-certificates/${third.id}/revoke`, headers: harness.auth(), payload: {} });
+    const revoked = await harness.app.inject({
+      method: 'POST',
+      url: `/v1/private-certificates/${third.id}/revoke`,
+      headers: harness.auth(),
+      payload: {},
+    });
     t.equal(revoked.statusCode, 204, 'the revoke succeeds');
     t.match(harness.logs.text, /CRL publication failed; the crl-refresh job retries it/, 'the failure is logged');
     const metrics = await harness.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
     t.match(metrics.body, /pca_crl_publications_total\{outcome="failed"\} 2/, 'and counted');
-    const apiCrl = await judgeCrl('third-api', new Uint8Array((await harness.app.inject({ method: 'GET', url: `/crl/${sub.id}.crl` })).rawPayload), sub);
+    const apiCrl = await judgeCrl(
+      'third-api',
+      new Uint8Array((await harness.app.inject({ method: 'GET', url: `/crl/${sub.id}.crl` })).rawPayload),
+      sub,
+    );
     t.ok(apiCrl.serials.includes(await serialOf('third', third.pem)), 'the API serves the CRL with the revocation meanwhile');
 
     await s3.send(new CreateBucketCommand({ Bucket: 'not-created-yet' }));
@@ -153,7 +169,9 @@ t.test('S3: the CRL and CA certificate are published at revoke, certificates nam
 t.test('directory: the same objects under CRL_PUBLISH_DIR/<bucket>/, named by the CDP', async (t) => {
   const folder = await mkdtemp(path.join(os.tmpdir(), 'pca-crl-dir-'));
   t.teardown(() => rm(folder, { recursive: true, force: true }));
-  const harness = await createTestApp({ env: { CRL_PUBLISH_BUCKETS: 'crls', CRL_PUBLISH_DIR: folder, CRL_PUBLIC_BASE_URL: 'https://crl.corp.internal/{bucket}' } });
+  const harness = await createTestApp({
+    env: { CRL_PUBLISH_BUCKETS: 'crls', CRL_PUBLISH_DIR: folder, CRL_PUBLIC_BASE_URL: 'https://crl.corp.internal/{bucket}' },
+  });
   t.teardown(() => harness.close());
   const { post, issue } = helpers(harness);
   const root = await seedCa(harness, { commonName: 'dir-root' });
@@ -174,17 +192,37 @@ t.test('directory: the same objects under CRL_PUBLISH_DIR/<bucket>/, named by th
 
 t.test('configuration: publication is off unless CRL_PUBLISH_BUCKETS names buckets, and each setting is checked', async (t) => {
   t.equal(testConfig().crlPublication, undefined, 'off by default: certificates name the API route');
-  const s3Config = testConfig({ CRL_PUBLISH_BUCKETS: 'a-bucket', CRL_PUBLIC_BASE_URL: 'https://a-bucket.s3.eu-central-1.amazonaws.com/' }).crlPublication;
-  t.same(s3Config, { buckets: ['a-bucket'], publicBaseUrl: 'https://a-bucket.s3.eu-central-1.amazonaws.com', target: { kind: 's3', endpoint: undefined, region: undefined, forcePathStyle: false } }, 'AWS, virtual-host style by default');
+  const s3Config = testConfig({
+    CRL_PUBLISH_BUCKETS: 'a-bucket',
+    CRL_PUBLIC_BASE_URL: 'https://a-bucket.s3.eu-central-1.amazonaws.com/',
+  }).crlPublication;
+  t.same(
+    s3Config,
+    {
+      buckets: ['a-bucket'],
+      publicBaseUrl: 'https://a-bucket.s3.eu-central-1.amazonaws.com',
+      target: { kind: 's3', endpoint: undefined, region: undefined, forcePathStyle: false },
+    },
+    'AWS, virtual-host style by default',
+  );
   const refused: [Record<string, string>, RegExp][] = [
     [{ CRL_PUBLIC_BASE_URL: 'https://crl.corp.internal' }, /CRL_PUBLISH_BUCKETS turns on/],
     [{ CRL_PUBLISH_BUCKETS: 'Bad_Bucket', CRL_PUBLIC_BASE_URL: 'https://crl.corp.internal' }, /'Bad_Bucket' is not a bucket name/],
     [{ CRL_PUBLISH_BUCKETS: '../etc', CRL_PUBLISH_DIR: '/tmp', CRL_PUBLIC_BASE_URL: 'https://crl.corp.internal' }, /not a bucket name/],
     [{ CRL_PUBLISH_BUCKETS: 'a-bucket' }, /CRL_PUBLIC_BASE_URL must be the absolute http\(s\) URL/],
     [{ CRL_PUBLISH_BUCKETS: 'a-bucket', CRL_PUBLIC_BASE_URL: 'ftp://x/{bucket}' }, /CRL_PUBLIC_BASE_URL must be/],
-    [{ CRL_PUBLISH_BUCKETS: 'a-bucket', CRL_PUBLIC_BASE_URL: 'https://x', CRL_PUBLISH_DIR: '/tmp', CRL_S3_REGION: 'eu-west-1' }, /CRL_S3_REGION configure S3, and CRL_PUBLISH_DIR publishes to a folder/],
-    [{ CRL_PUBLISH_BUCKETS: 'a-bucket', CRL_PUBLIC_BASE_URL: 'https://x', CRL_S3_ENDPOINT: 'minio:9000' }, /CRL_S3_ENDPOINT must be http\(s\):\/\/host\[:port\]/],
-    [{ CRL_PUBLISH_BUCKETS: 'a-bucket', CRL_PUBLIC_BASE_URL: 'https://x', CRL_S3_FORCE_PATH_STYLE: 'maybe' }, /CRL_S3_FORCE_PATH_STYLE must be true or false/],
+    [
+      { CRL_PUBLISH_BUCKETS: 'a-bucket', CRL_PUBLIC_BASE_URL: 'https://x', CRL_PUBLISH_DIR: '/tmp', CRL_S3_REGION: 'eu-west-1' },
+      /CRL_S3_REGION configure S3, and CRL_PUBLISH_DIR publishes to a folder/,
+    ],
+    [
+      { CRL_PUBLISH_BUCKETS: 'a-bucket', CRL_PUBLIC_BASE_URL: 'https://x', CRL_S3_ENDPOINT: 'minio:9000' },
+      /CRL_S3_ENDPOINT must be http\(s\):\/\/host\[:port\]/,
+    ],
+    [
+      { CRL_PUBLISH_BUCKETS: 'a-bucket', CRL_PUBLIC_BASE_URL: 'https://x', CRL_S3_FORCE_PATH_STYLE: 'maybe' },
+      /CRL_S3_FORCE_PATH_STYLE must be true or false/,
+    ],
   ];
   for (const [env, message] of refused) {
     t.throws(() => loadConfig({ ...testEnv(), ...env }), ConfigError, JSON.stringify(env));

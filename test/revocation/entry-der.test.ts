@@ -31,7 +31,8 @@ t.test('the SQL encoding equals encodeRevokedEntry', async (t) => {
         const [row] = await prisma.$queryRaw<{ der: Uint8Array }[]>`
           SELECT crl_entry_der(${serialNumber}, ${revocationDate}::timestamptz(3), ${reasonCode}) AS der`;
         const expected = hex(encodeRevokedEntry({ serialNumber, revocationDate, reasonCode }));
-        if (hex(row!.der) !== expected) t.fail(`${serialNumber} ${revocationDate.toISOString()} reason ${reasonCode}: ${hex(row!.der)}, want ${expected}`);
+        if (hex(row!.der) !== expected)
+          t.fail(`${serialNumber} ${revocationDate.toISOString()} reason ${reasonCode}: ${hex(row!.der)}, want ${expected}`);
         compared++;
       }
     }
@@ -44,7 +45,11 @@ t.test('rows get their entry whoever writes them, and cannot be given another', 
   const revokedAt = new Date('2026-03-04T05:06:07.123Z');
   const notAfter = new Date('2027-01-01T00:00:00Z');
   const created = await prisma.revocation.create({ data: { issuerId, serialNumber: '8badf00d', revokedAt, reasonCode: 1, notAfter } });
-  t.equal(hex(created.entryDer), hex(encodeRevokedEntry({ serialNumber: '8badf00d', revocationDate: revokedAt, reasonCode: 1 })), 'Prisma create');
+  t.equal(
+    hex(created.entryDer),
+    hex(encodeRevokedEntry({ serialNumber: '8badf00d', revocationDate: revokedAt, reasonCode: 1 })),
+    'Prisma create',
+  );
   await prisma.$executeRaw`
     INSERT INTO revocations (issuer_id, serial_number, revoked_at, reason_code, not_after)
     VALUES (${issuerId}::uuid, '01', ${revokedAt}::timestamptz, 0, ${notAfter}::timestamptz)`;

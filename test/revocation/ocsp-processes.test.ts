@@ -46,7 +46,11 @@ async function startServer(): Promise<ServerProcess> {
 const [a, b] = [await startServer(), await startServer()];
 
 async function call(server: ServerProcess, method: string, url: string, body?: unknown) {
-  const response = await fetch(`${server.base}${url}`, { method, headers: auth, body: body === undefined ? undefined : JSON.stringify(body) });
+  const response = await fetch(`${server.base}${url}`, {
+    method,
+    headers: auth,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await response.text();
   if (!response.ok) throw new Error(`${method} ${url}: ${response.status} ${text}`);
   return text ? (JSON.parse(text) as Record<string, string>) : {};
@@ -55,7 +59,11 @@ async function call(server: ServerProcess, method: string, url: string, body?: u
 const { csr } = await opensslCsr(dir, 'leaf', [...KEY_ARGS.p256]);
 /** A certificate issued through process A, with an openssl OCSP request (with a nonce) about it. */
 async function issued(name: string): Promise<{ id: string; requestFile: string; request: Buffer }> {
-  const { certificate_id: id } = await call(a, 'POST', '/v1/private-certificates/csr', { issuer_id: sub.id, csr, validity: { type: 'DAY', value: 30 } });
+  const { certificate_id: id } = await call(a, 'POST', '/v1/private-certificates/csr', {
+    issuer_id: sub.id,
+    csr,
+    validity: { type: 'DAY', value: 30 },
+  });
   const { certificate } = await call(a, 'POST', `/v1/private-certificates/${id}/export`, { is_compressed: 'false', type: 'OTHER' });
   const requestFile = dir.file(`${name}-req.der`);
   const made = await openssl(['ocsp', '-issuer', subFile, '-cert', await dir.write(`${name}.pem`, certificate), '-reqout', requestFile]);
@@ -66,7 +74,11 @@ async function issued(name: string): Promise<{ id: string; requestFile: string; 
 const revoke = (id: string) => call(a, 'POST', `/v1/private-certificates/${id}/revoke`, { reason: 'KEY_COMPROMISE' });
 
 async function ocspBytes(server: ServerProcess, request: Buffer): Promise<Buffer> {
-  const response = await fetch(`${server.base}/ocsp/${sub.id}`, { method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body: new Uint8Array(request) });
+  const response = await fetch(`${server.base}/ocsp/${sub.id}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/ocsp-request' },
+    body: new Uint8Array(request),
+  });
   if (response.status !== 200) throw new Error(`OCSP ${response.status}`);
   return Buffer.from(await response.arrayBuffer());
 }
@@ -75,7 +87,18 @@ let judged = 0;
 /** openssl's verdict on `server`'s answer: the certificate status, and `verify OK` for the signature and nonce. */
 async function statusFrom(server: ServerProcess, certificate: { requestFile: string; request: Buffer }): Promise<string> {
   const responseFile = await dir.write(`resp-${judged++}.der`, await ocspBytes(server, certificate.request));
-  const check = await openssl(['ocsp', '-respin', responseFile, '-reqin', certificate.requestFile, '-issuer', subFile, '-CAfile', chainFile, '-resp_text']);
+  const check = await openssl([
+    'ocsp',
+    '-respin',
+    responseFile,
+    '-reqin',
+    certificate.requestFile,
+    '-issuer',
+    subFile,
+    '-CAfile',
+    chainFile,
+    '-resp_text',
+  ]);
   const text = `${check.stdout}${check.stderr}`;
   return `${/Cert Status: (\w+)/.exec(text)?.[1] ?? 'no status'}${/Response verify OK/.test(text) ? '' : `, not verified: ${text}`}`;
 }
@@ -118,7 +141,10 @@ t.test('a stream of requests to B while A revokes: none sent after the revoke re
   while (after.length < 100) await new Promise((resolve) => setImmediate(resolve));
   stopping = true;
   await Promise.all(clients);
-  t.ok(before.length >= 20 && before.every((status) => status === 'good' || status === 'revoked'), `before and during the revoke: good or revoked (${before.length} answers)`);
+  t.ok(
+    before.length >= 20 && before.every((status) => status === 'good' || status === 'revoked'),
+    `before and during the revoke: good or revoked (${before.length} answers)`,
+  );
   t.ok(before.includes('good'), 'the stream saw the certificate good before the revoke');
   t.same([...new Set(after)], ['revoked'], `every one of ${after.length} answers to requests sent after the revoke returned is revoked`);
   t.equal(await statusFrom(b, certificate), 'revoked', 'openssl reads revoked, signature verified, from B after the stream');

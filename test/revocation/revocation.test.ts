@@ -65,7 +65,7 @@ t.test('certificate revoke: refusals with their codes, then REVOKED once', async
   const forbidden = await post(url, {}, { authorization: `Bearer ${harness.tokenWith(['pca:cert:get'])}` });
   t.equal(forbidden.statusCode, 403);
   const otherDomain = await post(url, {}, harness.auth(OTHER_DOMAIN));
-  t.equal(otherDomain.statusCode, 404, 'another domain\'s certificate is not found');
+  t.equal(otherDomain.statusCode, 404, "another domain's certificate is not found");
 
   t.equal((await post(url, {})).statusCode, 204, '{} revokes with UNSPECIFIED');
   const shown = await app.inject({ method: 'GET', url: `/v1/private-certificates/${id}`, headers: auth });
@@ -82,7 +82,7 @@ t.test('certificate revoke: refusals with their codes, then REVOKED once', async
   const ca = await prisma.certificateAuthority.findUniqueOrThrow({ where: { id: sub.id } });
   t.equal(ca.crlStaleSince, null, 'no revocation waits for a CRL');
   const crl = await prisma.crl.findFirstOrThrow({ where: { caId: sub.id }, orderBy: { crlNumber: 'desc' } });
-  t.equal(crl.thisUpdate.getTime(), clock.now().getTime(), 'the issuer\'s new CRL was signed before the call returned');
+  t.equal(crl.thisUpdate.getTime(), clock.now().getTime(), "the issuer's new CRL was signed before the call returned");
   t.equal(crl.revokedCount, await prisma.revocation.count({ where: { issuerId: sub.id } }), 'and lists every revocation');
 });
 
@@ -104,7 +104,7 @@ t.test('certificate revoke needs an unexpired certificate and an issuer that may
   t.equal(await prisma.revocation.count({ where: { issuerId: doomed.id } }), 0, 'and no revocation row');
 });
 
-t.test('CA revoke: subordinates only; ACTIVED becomes DISABLED for good; the parent\'s CRL lists it', async (t) => {
+t.test("CA revoke: subordinates only; ACTIVED becomes DISABLED for good; the parent's CRL lists it", async (t) => {
   const rootRevoke = await post(`${CA}/${root.id}/revoke`, {});
   t.equal(rootRevoke.statusCode, 400);
   t.equal(errorCode(rootRevoke), 'PCA.00020202', 'a root gets PCA.00020202');
@@ -153,7 +153,11 @@ t.test('CRL and OCSP settings: validation, DELETED refused, crl_dis_point on the
   }
   t.equal((await ocsp({ ocsp_switch: true })).statusCode, 204);
   t.equal((await prisma.certificateAuthority.findUniqueOrThrow({ where: { id: ca.id } })).ocspEnabled, true);
-  t.equal((await post(`${CA}/${ca.id}/crl/enable`, { valid_days: 7 }, { authorization: `Bearer ${harness.tokenWith(['pca:ca:get'])}` })).statusCode, 403);
+  t.equal(
+    (await post(`${CA}/${ca.id}/crl/enable`, { valid_days: 7 }, { authorization: `Bearer ${harness.tokenWith(['pca:ca:get'])}` }))
+      .statusCode,
+    403,
+  );
 
   await prisma.certificateAuthority.update({ where: { id: ca.id }, data: { status: 'DELETED' } });
   t.equal(errorCode(await enable({ valid_days: 7 })), 'PCA.00020001', 'crl/enable refused in DELETED');
@@ -185,7 +189,12 @@ t.test('public CRL: URNs, 404 JSON for unknown, other-domain and PENDING CAs; §
 t.test('OCSP edges: malformed requests, unknown serial, unknown CA', async (t) => {
   const malformedRequest = Buffer.from([0x30, 0x03, 0x0a, 0x01, 0x01]);
   for (const payload of [Buffer.from('garbage'), Buffer.alloc(0), Buffer.from([0x30, 0x80])]) {
-    const response = await app.inject({ method: 'POST', url: `/ocsp/${sub.id}`, headers: { 'content-type': 'application/ocsp-request' }, payload });
+    const response = await app.inject({
+      method: 'POST',
+      url: `/ocsp/${sub.id}`,
+      headers: { 'content-type': 'application/ocsp-request' },
+      payload,
+    });
     t.equal(response.statusCode, 200);
     t.equal(response.headers['content-type'], 'application/ocsp-response');
     t.same(response.rawPayload, malformedRequest, 'malformedRequest');
@@ -195,26 +204,63 @@ t.test('OCSP edges: malformed requests, unknown serial, unknown CA', async (t) =
     t.equal(response.statusCode, 200, segment);
     t.same(response.rawPayload, malformedRequest);
   }
-  const unknownCa = await app.inject({ method: 'POST', url: `/ocsp/${randomUUID()}`, headers: { 'content-type': 'application/ocsp-request' }, payload: Buffer.from('x') });
+  const unknownCa = await app.inject({
+    method: 'POST',
+    url: `/ocsp/${randomUUID()}`,
+    headers: { 'content-type': 'application/ocsp-request' },
+    payload: Buffer.from('x'),
+  });
   t.equal(unknownCa.statusCode, 404);
   t.equal(errorCode(unknownCa), 'PCA.10010002');
 
   const requestFile = dir.file('unknown-req.der');
   await openssl(['ocsp', '-issuer', subFile, '-serial', '0x1234', '-reqout', requestFile]);
-  const response = await app.inject({ method: 'POST', url: `/ocsp/${sub.id}`, headers: { 'content-type': 'application/ocsp-request' }, payload: await dir.read('unknown-req.der') });
+  const response = await app.inject({
+    method: 'POST',
+    url: `/ocsp/${sub.id}`,
+    headers: { 'content-type': 'application/ocsp-request' },
+    payload: await dir.read('unknown-req.der'),
+  });
   const responseFile = await dir.write('unknown-resp.der', response.rawPayload);
   const result = await openssl(['ocsp', '-respin', responseFile, '-reqin', requestFile, '-issuer', subFile, '-CAfile', chainFile]);
   t.match(result.stdout + result.stderr, /Response verify OK/);
-  const status = await openssl(['ocsp', '-respin', responseFile, '-issuer', subFile, '-CAfile', chainFile, '-no_nonce', '-serial', '0x1234']);
+  const status = await openssl([
+    'ocsp',
+    '-respin',
+    responseFile,
+    '-issuer',
+    subFile,
+    '-CAfile',
+    chainFile,
+    '-no_nonce',
+    '-serial',
+    '0x1234',
+  ]);
   t.match(status.stdout, /0x1234: unknown/, 'a serial this CA did not issue is unknown');
 
   // The root's responder on a CA it issued (a CA row, not a certificate row).
   const rootFile = await dir.write('root.pem', root.pem);
   const subRequestFile = dir.file('sub-req.der');
   await openssl(['ocsp', '-issuer', rootFile, '-cert', subFile, '-reqout', subRequestFile]);
-  const subResponse = await app.inject({ method: 'POST', url: `/ocsp/${root.id}`, headers: { 'content-type': 'application/ocsp-request' }, payload: await dir.read('sub-req.der') });
+  const subResponse = await app.inject({
+    method: 'POST',
+    url: `/ocsp/${root.id}`,
+    headers: { 'content-type': 'application/ocsp-request' },
+    payload: await dir.read('sub-req.der'),
+  });
   const subResponseFile = await dir.write('sub-resp.der', subResponse.rawPayload);
-  const subStatus = await openssl(['ocsp', '-respin', subResponseFile, '-issuer', rootFile, '-CAfile', rootFile, '-no_nonce', '-cert', subFile]);
+  const subStatus = await openssl([
+    'ocsp',
+    '-respin',
+    subResponseFile,
+    '-issuer',
+    rootFile,
+    '-CAfile',
+    rootFile,
+    '-no_nonce',
+    '-cert',
+    subFile,
+  ]);
   t.match(subStatus.stdout + subStatus.stderr, /Response verify OK/);
   t.match(subStatus.stdout, /sub\.pem: good/, 'a subordinate CA the root issued is good');
 });
@@ -233,9 +279,24 @@ t.test('OCSP: a CertID with the right issuer name but another key is unknown, no
   const ask = async (issuerFile: string, name: string) => {
     const requestFile = dir.file(`${name}-req.der`);
     await openssl(['ocsp', '-issuer', issuerFile, '-serial', `0x${serial}`, '-no_nonce', '-reqout', requestFile]);
-    const response = await app.inject({ method: 'POST', url: `/ocsp/${sub.id}`, headers: { 'content-type': 'application/ocsp-request' }, payload: await dir.read(`${name}-req.der`) });
+    const response = await app.inject({
+      method: 'POST',
+      url: `/ocsp/${sub.id}`,
+      headers: { 'content-type': 'application/ocsp-request' },
+      payload: await dir.read(`${name}-req.der`),
+    });
     const responseFile = await dir.write(`${name}-resp.der`, response.rawPayload);
-    const status = await openssl(['ocsp', '-respin', responseFile, '-issuer', issuerFile, '-noverify', '-no_nonce', '-serial', `0x${serial}`]);
+    const status = await openssl([
+      'ocsp',
+      '-respin',
+      responseFile,
+      '-issuer',
+      issuerFile,
+      '-noverify',
+      '-no_nonce',
+      '-serial',
+      `0x${serial}`,
+    ]);
     return status.stdout;
   };
   t.match(await ask(subFile, 'true-issuer'), /: revoked/, 'asked with the true issuer: revoked');
@@ -246,25 +307,68 @@ t.test('OCSP bounds: 10 CertIDs answered at once, 11 refused; a 32-octet nonce e
   const malformedRequest = Buffer.from([0x30, 0x03, 0x0a, 0x01, 0x01]);
   const send = async (name: string, der: Uint8Array) => {
     const requestFile = await dir.write(`${name}-req.der`, der);
-    const response = await app.inject({ method: 'POST', url: `/ocsp/${sub.id}`, headers: { 'content-type': 'application/ocsp-request' }, payload: Buffer.from(der) });
+    const response = await app.inject({
+      method: 'POST',
+      url: `/ocsp/${sub.id}`,
+      headers: { 'content-type': 'application/ocsp-request' },
+      payload: Buffer.from(der),
+    });
     t.equal(response.statusCode, 200, name);
     return { requestFile, responseFile: await dir.write(`${name}-resp.der`, response.rawPayload), body: response.rawPayload };
   };
-  const pemOf = async (id: string) => (await post(`/v1/private-certificates/${id}/export`, { is_compressed: 'false', type: 'OTHER' })).json().certificate as string;
+  const pemOf = async (id: string) =>
+    (await post(`/v1/private-certificates/${id}/export`, { is_compressed: 'false', type: 'OTHER' })).json().certificate as string;
   const revokedId = await issue();
   const revokedFile = await dir.write('bounds-revoked.pem', await pemOf(revokedId));
   t.equal((await post(`/v1/private-certificates/${revokedId}/revoke`, { reason: 'KEY_COMPROMISE' })).statusCode, 204);
   const goodFile = await dir.write('bounds-good.pem', await pemOf(await issue()));
   const opensslRequestFile = dir.file('bounds-openssl.der');
   const serials = ['0x1234', '0x99', '0x7fff', '0x10001', '0x2', '0x3', '0x4', '0x5'];
-  await openssl(['ocsp', '-issuer', subFile, '-cert', revokedFile, '-cert', goodFile, ...serials.flatMap((serial) => ['-serial', serial]), '-no_nonce', '-reqout', opensslRequestFile]);
+  await openssl([
+    'ocsp',
+    '-issuer',
+    subFile,
+    '-cert',
+    revokedFile,
+    '-cert',
+    goodFile,
+    ...serials.flatMap((serial) => ['-serial', serial]),
+    '-no_nonce',
+    '-reqout',
+    opensslRequestFile,
+  ]);
   const certIds = parseOcspRequest(await dir.read('bounds-openssl.der')).requests.map((request) => request.certId);
   t.equal(certIds.length, 10);
 
   const ten = await send('bounds-ten', ocspRequestDer(certIds, new Uint8Array(32).fill(0x5a)));
-  const judged = await openssl(['ocsp', '-respin', ten.responseFile, '-reqin', ten.requestFile, '-issuer', subFile, '-CAfile', chainFile, '-resp_text']);
+  const judged = await openssl([
+    'ocsp',
+    '-respin',
+    ten.responseFile,
+    '-reqin',
+    ten.requestFile,
+    '-issuer',
+    subFile,
+    '-CAfile',
+    chainFile,
+    '-resp_text',
+  ]);
   t.match(judged.stdout + judged.stderr, /Response verify OK/, 'the 32-octet nonce is echoed (openssl checks it)');
-  const statuses = await openssl(['ocsp', '-respin', ten.responseFile, '-issuer', subFile, '-CAfile', chainFile, '-no_nonce', '-cert', revokedFile, '-cert', goodFile, ...serials.flatMap((serial) => ['-serial', serial])]);
+  const statuses = await openssl([
+    'ocsp',
+    '-respin',
+    ten.responseFile,
+    '-issuer',
+    subFile,
+    '-CAfile',
+    chainFile,
+    '-no_nonce',
+    '-cert',
+    revokedFile,
+    '-cert',
+    goodFile,
+    ...serials.flatMap((serial) => ['-serial', serial]),
+  ]);
   t.match(statuses.stdout, /bounds-revoked\.pem: revoked[\s\S]*Reason: keyCompromise/);
   t.match(statuses.stdout, /bounds-good\.pem: good/);
   for (const serial of serials) t.match(statuses.stdout, new RegExp(`${serial}: unknown`), `${serial} unknown`);
@@ -313,7 +417,7 @@ t.test('crl-refresh job: signs what a revoke could not, re-signs at half validit
   t.equal((await crls.currentCrl(ca.id))!.crlNumber, afterRevoke.crlNumber + 3n, 'a DELETED CA pending removal still signs what waits');
   clock.advance(9 * DAY_MS);
   const served = await app.inject({ method: 'GET', url: `/crl/${ca.id}.crl` });
-  t.equal(served.statusCode, 200, 'a DELETED CA\'s CRL is still served');
+  t.equal(served.statusCode, 200, "a DELETED CA's CRL is still served");
   t.equal(parseCrlSummary(served.rawPayload).crlNumber, afterRevoke.crlNumber + 4n, 'and re-signed when it would lapse');
   t.equal(served.headers['cache-control'], `public, max-age=${8 * 86_400}`, 'a full validity ahead');
 });
@@ -329,7 +433,10 @@ t.test('CRL numbers stay unique and increasing with concurrent signers and job r
   const numbers = signed.map((crl) => crl!.crlNumber);
   t.equal(new Set(numbers).size, 5, `five signers, five numbers: ${numbers.join(', ')}`);
   const latest = await crls.currentCrl(ca.id);
-  t.ok(numbers.every((n) => n <= latest!.crlNumber), 'none above the newest');
+  t.ok(
+    numbers.every((n) => n <= latest!.crlNumber),
+    'none above the newest',
+  );
   t.ok(latest!.crlNumber >= 5n && latest!.crlNumber <= 6n, `consecutive from 1: newest ${latest!.crlNumber}`);
 });
 

@@ -22,9 +22,16 @@ const { app } = harness;
 const base = await app.listen({ host: '127.0.0.1', port: 0 });
 const dir = await scratch('cert-manager');
 
-const keyResponse = await app.inject({ method: 'POST', url: '/v1/access-keys', headers: harness.auth(), payload: { description: 'ccm-issuer' } });
+const keyResponse = await app.inject({
+  method: 'POST',
+  url: '/v1/access-keys',
+  headers: harness.auth(),
+  payload: { description: 'ccm-issuer' },
+});
 const { access, secret } = keyResponse.json().credential as { access: string; secret: string };
-const client = new HcClient(new DefaultHttpClient({}, [base])).withEndpoints([base]).withCredential(new GlobalCredentials().withAk(access).withSk(secret));
+const client = new HcClient(new DefaultHttpClient({}, [base]))
+  .withEndpoints([base])
+  .withCredential(new GlobalCredentials().withAk(access).withSk(secret));
 const sdk = (options: object) => client.sendRequest({ pathParams: {}, queryParams: {}, headers: {}, ...options } as never) as Promise<Json>;
 
 /** A cert-manager CertificateRequest, reduced to what the issuer reads and writes. */
@@ -44,15 +51,26 @@ const root = await sdk({
   method: 'POST',
   url: '/v1/private-certificate-authorities',
   contentType: 'application/json',
-  data: { type: 'ROOT', distinguished_name: { common_name: 'cm-root', ...org }, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 2 } },
+  data: {
+    type: 'ROOT',
+    distinguished_name: { common_name: 'cm-root', ...org },
+    key_algorithm: 'EC256',
+    signature_algorithm: 'SHA256',
+    validity: { type: 'YEAR', value: 2 },
+  },
 });
 const issuer = await sdk({
   method: 'POST',
   url: '/v1/private-certificate-authorities',
   contentType: 'application/json',
   data: {
-    type: 'SUBORDINATE', issuer_id: root.ca_id, distinguished_name: { common_name: 'cm-issuing', ...org }, key_algorithm: 'EC256',
-    signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 1 }, path_length: 1,
+    type: 'SUBORDINATE',
+    issuer_id: root.ca_id,
+    distinguished_name: { common_name: 'cm-issuing', ...org },
+    key_algorithm: 'EC256',
+    signature_algorithm: 'SHA256',
+    validity: { type: 'YEAR', value: 1 },
+    path_length: 1,
   },
 });
 
@@ -72,11 +90,20 @@ async function reconcile(cr: CertificateRequest, crashAfterSign = false, attempt
     url: '/v1/private-certificates/csr',
     contentType: 'application/json',
     headers: { 'Idempotency-Key': cr.uid, ...retryDate },
-    data: { issuer_id: issuer.ca_id, csr: cr.request, type: cr.isCA ? 'INTERMEDIATE_CA' : 'ENTITY_CERT', validity: { type: 'HOUR', value: hoursOf(cr.duration) } },
+    data: {
+      issuer_id: issuer.ca_id,
+      csr: cr.request,
+      type: cr.isCA ? 'INTERMEDIATE_CA' : 'ENTITY_CERT',
+      validity: { type: 'HOUR', value: hoursOf(cr.duration) },
+    },
   });
   cr.status.certificateId = signed.certificate_id as string;
   if (crashAfterSign) throw new Crash('controller died between sign and fetch');
-  const shown = await sdk({ method: 'GET', url: '/v1/private-certificates/{certificate_id}', pathParams: { certificate_id: cr.status.certificateId } });
+  const shown = await sdk({
+    method: 'GET',
+    url: '/v1/private-certificates/{certificate_id}',
+    pathParams: { certificate_id: cr.status.certificateId },
+  });
   if (shown.status !== 'ISSUED') throw new Error(`certificate is ${shown.status}`);
   const exported = await sdk({
     method: 'POST',
@@ -109,12 +136,18 @@ async function newRequest(name: string, isCA: boolean, hours: number) {
   const extensions = isCA
     ? ['-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign']
     : ['-addext', `subjectAltName=DNS:${name}.example.com`, '-addext', 'keyUsage=critical,digitalSignature,keyEncipherment'];
-  const { csr, keyFile } = await opensslCsr(dir, `${name}-${randomUUID()}`, [...KEY_ARGS.p256], ['-subj', `/O=cluster.local/CN=${name}`, ...extensions]);
+  const { csr, keyFile } = await opensslCsr(
+    dir,
+    `${name}-${randomUUID()}`,
+    [...KEY_ARGS.p256],
+    ['-subj', `/O=cluster.local/CN=${name}`, ...extensions],
+  );
   const cr: CertificateRequest = { uid: randomUUID(), isCA, duration: `${hours}h0m0s`, request: csr, status: { ready: false } };
   return { cr, keyFile };
 }
 
-const certificateTotal = async () => (await sdk({ method: 'GET', url: '/v1/private-certificates', queryParams: { limit: 0 } })).total as number;
+const certificateTotal = async () =>
+  (await sdk({ method: 'GET', url: '/v1/private-certificates', queryParams: { limit: 0 } })).total as number;
 /** CSR-issued CAs are not listed (§4.4.2): counted in the database. */
 const csrCaTotal = () => harness.database.prisma.certificateAuthority.count({ where: { genMode: 'CSR' } });
 const notAfterOf = async (pem: string) => Date.parse(/Not After : (.+)/.exec(await certificateText(dir, pem))![1]);
@@ -135,7 +168,8 @@ t.test('a leaf CertificateRequest: crash between sign and fetch, retry, Secret j
 
   // cert-manager renews at notAfter - renewBefore (default: a third of the duration): a new request, a new key.
   const renewBeforeMs = (2160 * 3_600_000) / 3;
-  const needsRenewal = async (secretTlsCrt: string, controllerNow: number) => controllerNow >= (await notAfterOf(pemBlocks(secretTlsCrt)[0])) - renewBeforeMs;
+  const needsRenewal = async (secretTlsCrt: string, controllerNow: number) =>
+    controllerNow >= (await notAfterOf(pemBlocks(secretTlsCrt)[0])) - renewBeforeMs;
   const renewAt = (await notAfterOf(tls[0])) - renewBeforeMs;
   t.notOk(await needsRenewal(cr.status.certificate!, renewAt - 1000), 'not renewed before renewBefore');
   t.ok(await needsRenewal(cr.status.certificate!, renewAt + 1000), 'renewed once renewBefore is reached');
@@ -143,7 +177,11 @@ t.test('a leaf CertificateRequest: crash between sign and fetch, retry, Secret j
   await reconcileUntilReady(renewal.cr, 0);
   t.not(renewal.cr.status.certificateId, cr.status.certificateId, 'a new certificate');
   t.not(pemBlocks(renewal.cr.status.certificate!)[0], tls[0]);
-  const old = await sdk({ method: 'GET', url: '/v1/private-certificates/{certificate_id}', pathParams: { certificate_id: cr.status.certificateId } });
+  const old = await sdk({
+    method: 'GET',
+    url: '/v1/private-certificates/{certificate_id}',
+    pathParams: { certificate_id: cr.status.certificateId },
+  });
   t.equal(old.status, 'ISSUED', 'the old certificate stays valid until it expires');
 });
 
@@ -156,7 +194,11 @@ t.test('an isCA CertificateRequest: the new CA is fetched through the certificat
 
   const id = cr.status.certificateId!;
   const shown = await sdk({ method: 'GET', url: '/v1/private-certificates/{certificate_id}', pathParams: { certificate_id: id } });
-  t.match(shown, { certificate_id: id, status: 'ISSUED', issuer_id: issuer.ca_id, gen_mode: 'CSR', key_algorithm: 'EC256' }, 'shown as a certificate');
+  t.match(
+    shown,
+    { certificate_id: id, status: 'ISSUED', issuer_id: issuer.ca_id, gen_mode: 'CSR', key_algorithm: 'EC256' },
+    'shown as a certificate',
+  );
   const asCa = await sdk({ method: 'GET', url: '/v1/private-certificate-authorities/{ca_id}', pathParams: { ca_id: id } });
   t.match(asCa, { ca_id: id, type: 'SUBORDINATE', gen_mode: 'CSR', status: 'ACTIVED' }, 'and still as a CA');
   t.equal(shown.serial_number, asCa.serial_number);
@@ -178,8 +220,31 @@ t.test('an isCA CertificateRequest: the new CA is fetched through the certificat
 
   // istiod signs a workload with the plug-in CA; openssl judges it against the root.
   await opensslCsr(dir, 'workload', [...KEY_ARGS.p256], ['-subj', '/O=cluster.local']);
-  const ext = await dir.write('workload.ext', ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment', 'subjectAltName=critical,URI:spiffe://cluster.local/ns/default/sa/app'].join('\n'));
-  const signed = await openssl(['x509', '-req', '-in', dir.file('workload.csr'), '-CA', files.caCert, '-CAkey', keyFile, '-CAcreateserial', '-days', '1', '-extfile', ext, '-out', dir.file('workload.pem')]);
+  const ext = await dir.write(
+    'workload.ext',
+    [
+      'basicConstraints=critical,CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'subjectAltName=critical,URI:spiffe://cluster.local/ns/default/sa/app',
+    ].join('\n'),
+  );
+  const signed = await openssl([
+    'x509',
+    '-req',
+    '-in',
+    dir.file('workload.csr'),
+    '-CA',
+    files.caCert,
+    '-CAkey',
+    keyFile,
+    '-CAcreateserial',
+    '-days',
+    '1',
+    '-extfile',
+    ext,
+    '-out',
+    dir.file('workload.pem'),
+  ]);
   t.ok(signed.ok, signed.stderr);
   const workload = await openssl(['verify', '-CAfile', files.rootCert, '-untrusted', files.certChain, dir.file('workload.pem')]);
   t.ok(workload.ok, `a workload certificate verifies to the root: ${workload.stderr}`);
@@ -200,5 +265,9 @@ t.test('the certificate routes do not serve other CAs or other domains', async (
   t.equal((await missing(root.ca_id as string)).statusCode, 404, 'nor a root');
   const { cr } = await newRequest('tenant-ca', true, 24);
   await reconcileUntilReady(cr, 0);
-  t.equal((await missing(cr.status.certificateId!, harness.auth('ffeeddccbbaa99887766554433221100'))).statusCode, 404, 'another domain sees nothing');
+  t.equal(
+    (await missing(cr.status.certificateId!, harness.auth('ffeeddccbbaa99887766554433221100'))).statusCode,
+    404,
+    'another domain sees nothing',
+  );
 });

@@ -53,36 +53,43 @@ async function runEveryJob(): Promise<void> {
 
 for (const jobs of ['off', 'on'] as const) {
   t.test(`jobs ${jobs}: revoked, disabled, deletion scheduled in one instant; revoked all through the window`, async (t) => {
-    const rootId = (await ok('POST', CA, {
-      type: 'ROOT',
-      key_algorithm: 'EC256',
-      signature_algorithm: 'SHA256',
-      distinguished_name: dn(`window-root-${jobs}`),
-      validity: { type: 'YEAR', value: 5 },
-    })).ca_id as string;
-    const subId = (await ok('POST', CA, {
-      type: 'SUBORDINATE',
-      issuer_id: rootId,
-      key_algorithm: 'EC256',
-      signature_algorithm: 'SHA256',
-      distinguished_name: dn(`window-sub-${jobs}`),
-      validity: { type: 'YEAR', value: 2 },
-      crl_configuration: { enabled: true, valid_days: 7 },
-    })).ca_id as string;
+    const rootId = (
+      await ok('POST', CA, {
+        type: 'ROOT',
+        key_algorithm: 'EC256',
+        signature_algorithm: 'SHA256',
+        distinguished_name: dn(`window-root-${jobs}`),
+        validity: { type: 'YEAR', value: 5 },
+      })
+    ).ca_id as string;
+    const subId = (
+      await ok('POST', CA, {
+        type: 'SUBORDINATE',
+        issuer_id: rootId,
+        key_algorithm: 'EC256',
+        signature_algorithm: 'SHA256',
+        distinguished_name: dn(`window-sub-${jobs}`),
+        validity: { type: 'YEAR', value: 2 },
+        crl_configuration: { enabled: true, valid_days: 7 },
+      })
+    ).ca_id as string;
     await ok('POST', `${CA}/${subId}/ocsp/switch`, { ocsp_switch: true }, 204);
     const rootFile = await dir.write(`root-${jobs}.pem`, (await ok('POST', `${CA}/${rootId}/export`)).certificate);
     const subFile = await dir.write(`sub-${jobs}.pem`, (await ok('POST', `${CA}/${subId}/export`)).certificate);
     const chainFile = await dir.write(`chain-${jobs}.pem`, `${await dir.read(`sub-${jobs}.pem`)}\n${await dir.read(`root-${jobs}.pem`)}\n`);
 
     // One instant: issue, revoke, disable, schedule deletion (nothing else runs in between).
-    const certificateId = (await ok('POST', '/v1/private-certificates', {
-      issuer_id: subId,
-      key_algorithm: 'EC256',
-      signature_algorithm: 'SHA256',
-      distinguished_name: dn(`window-leaf-${jobs}`),
-      validity: { type: 'DAY', value: 300 },
-    })).certificate_id as string;
-    const leafPem = (await ok('POST', `/v1/private-certificates/${certificateId}/export`, { is_compressed: 'false', type: 'OTHER' })).certificate;
+    const certificateId = (
+      await ok('POST', '/v1/private-certificates', {
+        issuer_id: subId,
+        key_algorithm: 'EC256',
+        signature_algorithm: 'SHA256',
+        distinguished_name: dn(`window-leaf-${jobs}`),
+        validity: { type: 'DAY', value: 300 },
+      })
+    ).certificate_id as string;
+    const leafPem = (await ok('POST', `/v1/private-certificates/${certificateId}/export`, { is_compressed: 'false', type: 'OTHER' }))
+      .certificate;
     const leafFile = await dir.write(`leaf-${jobs}.pem`, leafPem);
     await ok('POST', `/v1/private-certificates/${certificateId}/revoke`, { reason: 'KEY_COMPROMISE' }, 204);
     await ok('POST', `${CA}/${subId}/disable`, undefined, 204);
@@ -109,7 +116,19 @@ for (const jobs of ['off', 'on'] as const) {
         const crlPem = dir.file(`${jobs}-crl.pem`);
         await openssl(['crl', '-inform', 'DER', '-in', crlFile, '-out', crlPem]);
         const attime = String(Math.floor(clock.now().getTime() / 1000));
-        const verdict = await openssl(['verify', '-attime', attime, '-crl_check', '-CAfile', rootFile, '-untrusted', subFile, '-CRLfile', crlPem, leafFile]);
+        const verdict = await openssl([
+          'verify',
+          '-attime',
+          attime,
+          '-crl_check',
+          '-CAfile',
+          rootFile,
+          '-untrusted',
+          subFile,
+          '-CRLfile',
+          crlPem,
+          leafFile,
+        ]);
         t.notOk(verdict.ok, `${when}: openssl verify -crl_check refuses the certificate`);
         t.match(verdict.stdout + verdict.stderr, /certificate revoked/, `${when}: because it is revoked (the CRL is current)`);
 
@@ -143,7 +162,10 @@ for (const jobs of ['off', 'on'] as const) {
     t.equal((await fetch(`${base}/crl/${subId}.crl`)).status, 404, 'the public CRL: 404');
     t.equal((await fetch(`${base}/ca/${subId}.crt`)).status, 404, 'the public CA certificate: 404');
     const listed = (await ok('GET', `${CA}?limit=100`)).certificate_authorities as { ca_id: string }[];
-    t.notOk(listed.some((ca) => ca.ca_id === subId), 'not listed');
+    t.notOk(
+      listed.some((ca) => ca.ca_id === subId),
+      'not listed',
+    );
     t.equal((await ok('GET', `${CA}/quotas`)).quotas.resources[0].used, quotaBefore - 1, 'no longer counted against the quota');
     clock.set(start + 31 * DAY_MS);
   });

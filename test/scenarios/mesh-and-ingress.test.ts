@@ -21,7 +21,11 @@ const CERT = `${base}/v1/private-certificates`;
 const orgDn = { country: 'CN', state: 'zhejiang', locality: 'hangzhou', organization: 'huawei-cloud', organizational_unit: 'container' };
 
 async function call(method: string, url: string, body?: unknown, extra: Record<string, string> = {}) {
-  const response = await fetch(url, { method, headers: { ...headers, ...extra }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const response = await fetch(url, {
+    method,
+    headers: { ...headers, ...extra },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await response.text();
   if (response.status >= 300) throw new Error(`${method} ${url} -> ${response.status} ${text}`);
   return text ? (JSON.parse(text) as Record<string, any>) : {};
@@ -62,11 +66,19 @@ t.test('scenario 1: a mesh root of trust for Istio, issued through cert-manager'
   t.match(issuer, { status: 'ACTIVED', path_length: 1, type: 'SUBORDINATE' }, 'the CCMIssuer ready check');
 
   // cert-manager makes the key and CSR (isCA: true, commonName mesh-ca, organizations [cluster.local]).
-  const { csr, keyFile } = await opensslCsr(dir, 'mesh-ca', [...KEY_ARGS.p256], [
-    '-subj', '/O=cluster.local/CN=mesh-ca',
-    '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign',
-  ]);
+  const { csr, keyFile } = await opensslCsr(
+    dir,
+    'mesh-ca',
+    [...KEY_ARGS.p256],
+    [
+      '-subj',
+      '/O=cluster.local/CN=mesh-ca',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign',
+    ],
+  );
   const request = { issuer_id: mesh.subId, csr, validity: { type: 'HOUR', value: 7200 }, type: 'INTERMEDIATE_CA' };
   const { certificate_id: meshId } = await call('POST', `${CERT}/csr`, request, { 'Idempotency-Key': 'mesh-ca-1' });
   const exported = (await call('POST', `${CA}/${meshId}/export`)) as { certificate: string; certificate_chain: string };
@@ -82,20 +94,47 @@ t.test('scenario 1: a mesh root of trust for Istio, issued through cert-manager'
   };
   const subPem = await dir.write('subordinate.pem', pemBlocks(secret.tlsCrt)[1]);
   await opensslCsr(dir, 'workload', [...KEY_ARGS.p256], ['-subj', '/O=cluster.local']);
-  const ext = await dir.write('workload.ext', [
-    'basicConstraints=critical,CA:FALSE',
-    'keyUsage=critical,digitalSignature,keyEncipherment',
-    'extendedKeyUsage=serverAuth,clientAuth',
-    'subjectKeyIdentifier=hash',
-    'authorityKeyIdentifier=keyid',
-    'subjectAltName=critical,URI:spiffe://cluster.local/ns/default/sa/productpage',
-  ].join('\n'));
-  const signed = await openssl(['x509', '-req', '-in', dir.file('workload.csr'), '-CA', cacerts['ca-cert.pem'], '-CAkey', cacerts['ca-key.pem'], '-CAcreateserial', '-days', '1', '-extfile', ext, '-out', dir.file('workload.pem')]);
+  const ext = await dir.write(
+    'workload.ext',
+    [
+      'basicConstraints=critical,CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth,clientAuth',
+      'subjectKeyIdentifier=hash',
+      'authorityKeyIdentifier=keyid',
+      'subjectAltName=critical,URI:spiffe://cluster.local/ns/default/sa/productpage',
+    ].join('\n'),
+  );
+  const signed = await openssl([
+    'x509',
+    '-req',
+    '-in',
+    dir.file('workload.csr'),
+    '-CA',
+    cacerts['ca-cert.pem'],
+    '-CAkey',
+    cacerts['ca-key.pem'],
+    '-CAcreateserial',
+    '-days',
+    '1',
+    '-extfile',
+    ext,
+    '-out',
+    dir.file('workload.pem'),
+  ]);
   t.ok(signed.ok, signed.stderr);
   const untrusted = await dir.write('untrusted.pem', `${pemBlocks(secret.tlsCrt)[1]}\n${exported.certificate}`);
   const verified = await openssl(['verify', '-CAfile', cacerts['root-cert.pem'], '-untrusted', untrusted, dir.file('workload.pem')]);
   t.ok(verified.ok, `workload verifies: ${verified.stdout}${verified.stderr}`);
-  const chainVerified = await openssl(['verify', '-x509_strict', '-CAfile', cacerts['root-cert.pem'], '-untrusted', subPem, cacerts['ca-cert.pem']]);
+  const chainVerified = await openssl([
+    'verify',
+    '-x509_strict',
+    '-CAfile',
+    cacerts['root-cert.pem'],
+    '-untrusted',
+    subPem,
+    cacerts['ca-cert.pem'],
+  ]);
   t.ok(chainVerified.ok, `mesh-ca verifies strictly: ${chainVerified.stderr}`);
   const text = await certificateText(dir, exported.certificate);
   t.match(text, /X509v3 Basic Constraints: critical\s+CA:TRUE, pathlen:0/, 'a CA whose path length allows exactly workloads');
@@ -105,7 +144,12 @@ t.test('scenario 1: a mesh root of trust for Istio, issued through cert-manager'
 
   // Renewal before renewBefore: a new CSR, a new certificate; the old one is untouched.
   const renewal = await opensslCsr(dir, 'mesh-ca-2', [...KEY_ARGS.p256], ['-subj', '/O=cluster.local/CN=mesh-ca']);
-  const { certificate_id: renewedId } = await call('POST', `${CERT}/csr`, { ...request, csr: renewal.csr }, { 'Idempotency-Key': 'mesh-ca-2' });
+  const { certificate_id: renewedId } = await call(
+    'POST',
+    `${CERT}/csr`,
+    { ...request, csr: renewal.csr },
+    { 'Idempotency-Key': 'mesh-ca-2' },
+  );
   t.not(renewedId, meshId);
   const oldAgain = await call('POST', `${CA}/${meshId}/export`);
   t.equal(oldAgain.certificate, exported.certificate, 'the old certificate is not disturbed');
@@ -138,8 +182,16 @@ function startTlsServer(options: https.ServerOptions): Promise<{ port: number; c
 
 async function issueLeaf(hierarchy: { subId: string }, name: string, reqArgs: string[]) {
   const { csr, keyFile } = await opensslCsr(dir, name, [...KEY_ARGS.rsa2048], reqArgs);
-  const { certificate_id: id } = await call('POST', `${CERT}/csr`, { issuer_id: hierarchy.subId, csr, validity: { type: 'HOUR', value: 7200 } });
-  const exported = (await call('POST', `${CERT}/${id}/export`, { is_compressed: 'false', type: 'OTHER' })) as { certificate: string; certificate_chain: string; private_key: null };
+  const { certificate_id: id } = await call('POST', `${CERT}/csr`, {
+    issuer_id: hierarchy.subId,
+    csr,
+    validity: { type: 'HOUR', value: 7200 },
+  });
+  const exported = (await call('POST', `${CERT}/${id}/export`, { is_compressed: 'false', type: 'OTHER' })) as {
+    certificate: string;
+    certificate_chain: string;
+    private_key: null;
+  };
   if (exported.private_key !== null) throw new Error('a CSR-issued certificate must export no key');
   return { ...secretOf(exported), keyFile, leaf: exported.certificate };
 }
@@ -160,7 +212,13 @@ t.test('scenario 2: TLS termination at the ingress gateway, and mutual TLS', asy
   const resolve = ['--resolve', `cert-test.com:${gateway.port}:127.0.0.1`];
   const handshake = await curl(['--cacert', rootFile, ...resolve, url]);
   t.ok(handshake.ok, `curl trusts only the root and verifies the chain and SAN: ${handshake.output}`);
-  const wrongName = await curl(['--cacert', rootFile, '--resolve', `other.com:${gateway.port}:127.0.0.1`, `https://other.com:${gateway.port}/`]);
+  const wrongName = await curl([
+    '--cacert',
+    rootFile,
+    '--resolve',
+    `other.com:${gateway.port}:127.0.0.1`,
+    `https://other.com:${gateway.port}/`,
+  ]);
   t.notOk(wrongName.ok, 'a host outside the SAN is refused');
 
   // Mutual TLS: a server requiring client certificates from this hierarchy.

@@ -31,8 +31,22 @@ async function ok(method: string, url: string, body?: unknown) {
 }
 
 t.test('a mesh CA issued from a CSR with name constraints can only sign its own trust domain', async (t) => {
-  const { ca_id: rootId } = await ok('POST', CA, { type: 'ROOT', distinguished_name: { common_name: 'asm', ...orgDn }, key_algorithm: 'RSA2048', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 1 } });
-  const { ca_id: subId } = await ok('POST', CA, { type: 'SUBORDINATE', issuer_id: rootId, distinguished_name: { common_name: 'asm-subordinate-ca', ...orgDn }, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'MONTH', value: 11 }, path_length: 1 });
+  const { ca_id: rootId } = await ok('POST', CA, {
+    type: 'ROOT',
+    distinguished_name: { common_name: 'asm', ...orgDn },
+    key_algorithm: 'RSA2048',
+    signature_algorithm: 'SHA256',
+    validity: { type: 'YEAR', value: 1 },
+  });
+  const { ca_id: subId } = await ok('POST', CA, {
+    type: 'SUBORDINATE',
+    issuer_id: rootId,
+    distinguished_name: { common_name: 'asm-subordinate-ca', ...orgDn },
+    key_algorithm: 'EC256',
+    signature_algorithm: 'SHA256',
+    validity: { type: 'MONTH', value: 11 },
+    path_length: 1,
+  });
   await ok('PUT', `${CA}/${subId}/issuance-policy`, {
     allowed: { dns: ['*.cluster.local'], uri: ['spiffe://cluster.local/*'] },
     require_name_constraints_for_cas: true,
@@ -40,27 +54,56 @@ t.test('a mesh CA issued from a CSR with name constraints can only sign its own 
 
   // cert-manager: isCA true, commonName mesh-ca, nameConstraints permitted dnsDomains [.cluster.local], uriDomains [cluster.local].
   const meshCsr = (name: string, constraints: string) =>
-    opensslCsr(dir, name, [...KEY_ARGS.p256], [
-      '-subj', '/O=cluster.local/CN=mesh-ca',
-      '-addext', 'basicConstraints=critical,CA:TRUE',
-      '-addext', 'keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign',
-      '-addext', `nameConstraints=critical,${constraints}`,
-    ]);
+    opensslCsr(
+      dir,
+      name,
+      [...KEY_ARGS.p256],
+      [
+        '-subj',
+        '/O=cluster.local/CN=mesh-ca',
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign',
+        '-addext',
+        `nameConstraints=critical,${constraints}`,
+      ],
+    );
   const request = { issuer_id: subId, validity: { type: 'HOUR', value: 7200 }, type: 'INTERMEDIATE_CA' };
 
-  const unconstrained = await opensslCsr(dir, 'mesh-unconstrained', [...KEY_ARGS.p256], ['-subj', '/O=cluster.local/CN=mesh-ca', '-addext', 'basicConstraints=critical,CA:TRUE']);
+  const unconstrained = await opensslCsr(
+    dir,
+    'mesh-unconstrained',
+    [...KEY_ARGS.p256],
+    ['-subj', '/O=cluster.local/CN=mesh-ca', '-addext', 'basicConstraints=critical,CA:TRUE'],
+  );
   const refusedBare = await call('POST', `${CERT}/csr`, { ...request, csr: unconstrained.csr });
   t.equal(refusedBare.status, 400);
-  t.match(refusedBare.body, { error_code: 'PCA.00020001', error_msg: /csr nameConstraints must permit at least one subtree/ }, 'the policy requires constrained CAs');
+  t.match(
+    refusedBare.body,
+    { error_code: 'PCA.00020001', error_msg: /csr nameConstraints must permit at least one subtree/ },
+    'the policy requires constrained CAs',
+  );
   const tooWide = await meshCsr('mesh-too-wide', 'permitted;DNS:.cluster.local,permitted;DNS:.example.com');
   const refusedWide = await call('POST', `${CERT}/csr`, { ...request, csr: tooWide.csr });
-  t.match(refusedWide, { status: 400, body: { error_code: 'PCA.00020001', error_msg: /csr nameConstraints\.permitted\.dns\[1\] '\.example\.com' reaches names that the issuing CA's issuance policy does not allow/ } });
+  t.match(refusedWide, {
+    status: 400,
+    body: {
+      error_code: 'PCA.00020001',
+      error_msg:
+        /csr nameConstraints\.permitted\.dns\[1\] '\.example\.com' reaches names that the issuing CA's issuance policy does not allow/,
+    },
+  });
 
   const { csr, keyFile } = await meshCsr('mesh-ca', 'permitted;DNS:.cluster.local,permitted;URI:cluster.local');
   const { certificate_id: meshId } = await ok('POST', `${CERT}/csr`, { ...request, csr });
   const exported = (await ok('POST', `${CA}/${meshId}/export`)) as { certificate: string; certificate_chain: string };
   const text = await certificateText(dir, exported.certificate);
-  t.match(text, /X509v3 Name Constraints: critical\s+Permitted:\s+DNS:\.cluster\.local\s+URI:cluster\.local\s/, 'openssl shows the constraints, critical');
+  t.match(
+    text,
+    /X509v3 Name Constraints: critical\s+Permitted:\s+DNS:\.cluster\.local\s+URI:cluster\.local\s/,
+    'openssl shows the constraints, critical',
+  );
   t.match(text, /X509v3 Basic Constraints: critical\s+CA:TRUE, pathlen:0/);
 
   // istiod's cacerts, and workload certificates it signs with the mesh-ca key (outside the service).
@@ -70,14 +113,34 @@ t.test('a mesh CA issued from a CSR with name constraints can only sign its own 
   const untrusted = await dir.write('untrusted.pem', `${chain.slice(0, -1).join('\n')}\n${exported.certificate}`);
   await opensslCsr(dir, 'workload', [...KEY_ARGS.p256], ['-subj', '/O=cluster.local']);
   const workload = async (name: string, san: string) => {
-    const ext = await dir.write(`${name}.ext`, [
-      'basicConstraints=critical,CA:FALSE',
-      'keyUsage=critical,digitalSignature,keyEncipherment',
-      'extendedKeyUsage=serverAuth,clientAuth',
-      'authorityKeyIdentifier=keyid',
-      `subjectAltName=critical,${san}`,
-    ].join('\n'));
-    const signed = await openssl(['x509', '-req', '-in', dir.file('workload.csr'), '-CA', caCert, '-CAkey', keyFile, '-set_serial', String(Date.now()), '-days', '1', '-extfile', ext, '-out', dir.file(`${name}.pem`)]);
+    const ext = await dir.write(
+      `${name}.ext`,
+      [
+        'basicConstraints=critical,CA:FALSE',
+        'keyUsage=critical,digitalSignature,keyEncipherment',
+        'extendedKeyUsage=serverAuth,clientAuth',
+        'authorityKeyIdentifier=keyid',
+        `subjectAltName=critical,${san}`,
+      ].join('\n'),
+    );
+    const signed = await openssl([
+      'x509',
+      '-req',
+      '-in',
+      dir.file('workload.csr'),
+      '-CA',
+      caCert,
+      '-CAkey',
+      keyFile,
+      '-set_serial',
+      String(Date.now()),
+      '-days',
+      '1',
+      '-extfile',
+      ext,
+      '-out',
+      dir.file(`${name}.pem`),
+    ]);
     if (!signed.ok) throw new Error(signed.stderr);
     return openssl(['verify', '-CAfile', rootCert, '-untrusted', untrusted, dir.file(`${name}.pem`)]);
   };
@@ -87,10 +150,21 @@ t.test('a mesh CA issued from a CSR with name constraints can only sign its own 
   t.ok(service.ok, `a cluster.local service name verifies: ${service.stderr}`);
   const evil = await workload('workload-evil', 'DNS:evil.example.com');
   t.notOk(evil.ok, 'evil.example.com does not verify');
-  t.match(`${evil.stdout}${evil.stderr}`, /permitted subtree violation/, `with openssl's name constraints error: ${evil.stdout}${evil.stderr}`);
+  t.match(
+    `${evil.stdout}${evil.stderr}`,
+    /permitted subtree violation/,
+    `with openssl's name constraints error: ${evil.stdout}${evil.stderr}`,
+  );
   const evilUri = await workload('workload-evil-uri', 'URI:spiffe://evil.example.com/ns/a/sa/b');
   t.match(`${evilUri.stdout}${evilUri.stderr}`, /permitted subtree violation/, 'nor does a SPIFFE id of another trust domain');
 
   const meshCa = await ok('GET', `${CA}/${meshId}`);
-  t.same(meshCa.name_constraints, { permitted: { dns: ['.cluster.local'], ip: [], uri: ['cluster.local'], email: [] }, excluded: { dns: [], ip: [], uri: [], email: [] } }, 'the CA object shows them');
+  t.same(
+    meshCa.name_constraints,
+    {
+      permitted: { dns: ['.cluster.local'], ip: [], uri: ['cluster.local'], email: [] },
+      excluded: { dns: [], ip: [], uri: [], email: [] },
+    },
+    'the CA object shows them',
+  );
 });

@@ -31,7 +31,6 @@ const rootFile = await dir.write('root.pem', root.pem);
 const subFile = await dir.write('sub.pem', sub.pem);
 const chainFile = await dir.write('chain.pem', `${sub.pem}\n${root.pem}\n`);
 
-
 async function issue(commonName: string): Promise<{ id: string; file: string }> {
   const created = await call('POST', '/v1/private-certificates', {
     issuer_id: sub.id,
@@ -102,7 +101,17 @@ t.test('step 3: the OCSP responder named in the certificate answers revoked and 
   const urls = await urlsIn(revoked.file);
   t.equal(urls.ocsp, `${harness.config.publicBaseUrl}/ocsp/${sub.id}`);
   const result = await openssl([
-    'ocsp', '-issuer', subFile, '-CAfile', chainFile, '-cert', revoked.file, '-cert', kept.file, '-url', onServer(urls.ocsp),
+    'ocsp',
+    '-issuer',
+    subFile,
+    '-CAfile',
+    chainFile,
+    '-cert',
+    revoked.file,
+    '-cert',
+    kept.file,
+    '-url',
+    onServer(urls.ocsp),
   ]);
   const output = result.stdout + result.stderr;
   t.ok(result.ok, output);
@@ -121,15 +130,32 @@ t.test('step 3, GET form (RFC 6960 A.1): base64 request in the path', async (t) 
   t.equal(response.headers.get('content-type'), 'application/ocsp-response');
   const responseFile = await dir.write('get-resp.der', new Uint8Array(await response.arrayBuffer()));
   const echoed = await openssl(['ocsp', '-respin', responseFile, '-reqin', requestFile, '-issuer', subFile, '-CAfile', chainFile]);
-  t.match(echoed.stdout + echoed.stderr, /Response verify OK/, 'signature verified, the request\'s nonce echoed');
-  const status = await openssl(['ocsp', '-respin', responseFile, '-issuer', subFile, '-CAfile', chainFile, '-no_nonce', '-cert', revoked.file]);
+  t.match(echoed.stdout + echoed.stderr, /Response verify OK/, "signature verified, the request's nonce echoed");
+  const status = await openssl([
+    'ocsp',
+    '-respin',
+    responseFile,
+    '-issuer',
+    subFile,
+    '-CAfile',
+    chainFile,
+    '-no_nonce',
+    '-cert',
+    revoked.file,
+  ]);
   t.match(status.stdout, /: revoked/);
 });
 
 t.test('the authenticated CRL read reports the same CRL', async (t) => {
   const response = await call('GET', `/v1/private-certificate-authorities/${sub.id}/crl`);
   t.equal(response.status, 200);
-  const body = (await response.json()) as { crl: string; crl_number: number; this_update: number; next_update: number; revoked_count: number };
+  const body = (await response.json()) as {
+    crl: string;
+    crl_number: number;
+    this_update: number;
+    next_update: number;
+    revoked_count: number;
+  };
   t.equal(body.revoked_count, 1);
   t.ok(body.crl_number >= 1);
   t.equal(body.next_update - body.this_update, 7 * 86_400_000);

@@ -39,7 +39,13 @@ async function certificatePem(id: string): Promise<string> {
  * An OCSP response saying `good` for `serialHex` under the CA `caPem`, signed by `responderPem` with its key (openssl
  * as the forger), then judged by `openssl ocsp` against the root: ok when openssl accepts it as a good answer.
  */
-async function forgedGood(tag: string, caPem: string, responderPem: string, responderKey: string, serialHex: string): Promise<{ ok: boolean; output: string }> {
+async function forgedGood(
+  tag: string,
+  caPem: string,
+  responderPem: string,
+  responderKey: string,
+  serialHex: string,
+): Promise<{ ok: boolean; output: string }> {
   const caFile = await dir.write(`${tag}-ca.pem`, caPem);
   const rootFile = await dir.write(`${tag}-root.pem`, rootPem);
   const responderFile = await dir.write(`${tag}-responder.pem`, responderPem);
@@ -48,9 +54,36 @@ async function forgedGood(tag: string, caPem: string, responderPem: string, resp
   const made = await openssl(['ocsp', '-issuer', caFile, '-serial', `0x${serialHex}`, '-no_nonce', '-reqout', request]);
   if (!made.ok) throw new Error(made.stderr);
   const response = dir.file(`${tag}-resp.der`);
-  const signed = await openssl(['ocsp', '-index', index, '-rsigner', responderFile, '-rkey', responderKey, '-CA', caFile, '-reqin', request, '-respout', response]);
+  const signed = await openssl([
+    'ocsp',
+    '-index',
+    index,
+    '-rsigner',
+    responderFile,
+    '-rkey',
+    responderKey,
+    '-CA',
+    caFile,
+    '-reqin',
+    request,
+    '-respout',
+    response,
+  ]);
   if (!signed.ok) throw new Error(signed.stderr);
-  const judged = await openssl(['ocsp', '-respin', response, '-issuer', caFile, '-CAfile', rootFile, '-verify_other', caFile, '-no_nonce', '-serial', `0x${serialHex}`]);
+  const judged = await openssl([
+    'ocsp',
+    '-respin',
+    response,
+    '-issuer',
+    caFile,
+    '-CAfile',
+    rootFile,
+    '-verify_other',
+    caFile,
+    '-no_nonce',
+    '-serial',
+    `0x${serialHex}`,
+  ]);
   const output = judged.stdout + judged.stderr;
   return { ok: judged.ok && /Response verify OK/.test(output) && /: good/.test(output), output };
 }
@@ -76,18 +109,34 @@ t.test('item 5: a CSR cannot mint an OCSP responder, an any-purpose or an unlist
     }
   }
   // The contract's flags but timeStamping come without a grant.
-  const plain = await byCsr(issuerId, 'plain', ['-subj', '/CN=plain', '-addext', 'extendedKeyUsage=serverAuth,clientAuth,codeSigning,emailProtection,1.3.6.1.4.1.311.20.2.2']);
+  const plain = await byCsr(issuerId, 'plain', [
+    '-subj',
+    '/CN=plain',
+    '-addext',
+    'extendedKeyUsage=serverAuth,clientAuth,codeSigning,emailProtection,1.3.6.1.4.1.311.20.2.2',
+  ]);
   t.equal(plain.status, 200, JSON.stringify(plain.body));
 
   // Granted by a policy, the same CSR gives a responder whose forged `good` openssl accepts: what the refusals prevent.
   const delegating = await api.subordinate(rootId, { distinguished_name: { ...DN, common_name: 'delegating' } });
   t.equal((await api.call('PUT', `${CA}/${delegating}/issuance-policy`, { allowed_ekus: ['OCSPSigning'] })).status, 200);
-  const anyStill = await byCsr(delegating, 'any-granted', ['-subj', '/CN=any', '-addext', 'extendedKeyUsage=OCSPSigning,anyExtendedKeyUsage']);
+  const anyStill = await byCsr(delegating, 'any-granted', [
+    '-subj',
+    '/CN=any',
+    '-addext',
+    'extendedKeyUsage=OCSPSigning,anyExtendedKeyUsage',
+  ]);
   assertError(t, anyStill, 400, 'PCA.00020001', /anyExtendedKeyUsage is never issued/);
   const responder = await byCsr(delegating, 'responder', ['-subj', '/CN=responder', '-addext', 'extendedKeyUsage=OCSPSigning']);
   t.equal(responder.status, 200, JSON.stringify(responder.body));
   const delegatingPem = (await api.call('POST', `${CA}/${delegating}/export`)).body.certificate as string;
-  const granted = await forgedGood('granted', delegatingPem, await certificatePem(responder.body.certificate_id), responder.keyFile, '0a0b');
+  const granted = await forgedGood(
+    'granted',
+    delegatingPem,
+    await certificatePem(responder.body.certificate_id),
+    responder.keyFile,
+    '0a0b',
+  );
   t.ok(granted.ok, `a granted responder is a real responder (the forging harness works): ${granted.output.trim()}`);
 
   // Without a grant, the best a caller gets is an ordinary leaf, and a `good` it signs for the revoked victim fails.
@@ -98,14 +147,33 @@ t.test('item 5: a CSR cannot mint an OCSP responder, an any-purpose or an unlist
 
 t.test('item 6: POST CERT refuses keyCertSign and cRLSign on a CA:FALSE certificate; an intermediate keeps them', async (t) => {
   const serverMade = (overrides: Json) =>
-    api.call('POST', CERT, { issuer_id: issuerId, distinguished_name: { common_name: 'leaf' }, validity, key_algorithm: 'EC256', ...overrides });
+    api.call('POST', CERT, {
+      issuer_id: issuerId,
+      distinguished_name: { common_name: 'leaf' },
+      validity,
+      key_algorithm: 'EC256',
+      ...overrides,
+    });
   for (const usages of [['keyCertSign'], ['digitalSignature', 'cRLSign'], ['digitalSignature', 'keyCertSign', 'cRLSign']]) {
-    assertError(t, await serverMade({ key_usages: usages }), 400, 'PCA.00020001', /key_usages (keyCertSign|cRLSign) is for CA certificates only/);
+    assertError(
+      t,
+      await serverMade({ key_usages: usages }),
+      400,
+      'PCA.00020001',
+      /key_usages (keyCertSign|cRLSign) is for CA certificates only/,
+    );
   }
   const leaf = await serverMade({ key_usages: ['digitalSignature', 'keyEncipherment'] });
   t.equal(leaf.status, 200, JSON.stringify(leaf.body));
-  t.match(await certificateText(dir, await certificatePem(leaf.body.certificate_id)), /Key Usage: critical\s+Digital Signature, Key Encipherment\s/);
-  const intermediate = await serverMade({ type: 'INTERMEDIATE_CA', path_length: 0, key_usages: ['digitalSignature', 'keyCertSign', 'cRLSign'] });
+  t.match(
+    await certificateText(dir, await certificatePem(leaf.body.certificate_id)),
+    /Key Usage: critical\s+Digital Signature, Key Encipherment\s/,
+  );
+  const intermediate = await serverMade({
+    type: 'INTERMEDIATE_CA',
+    path_length: 0,
+    key_usages: ['digitalSignature', 'keyCertSign', 'cRLSign'],
+  });
   t.equal(intermediate.status, 200, JSON.stringify(intermediate.body));
 });
 
@@ -128,22 +196,56 @@ t.test('item 7: a CSR subject obeys the JSON path rules, and the API reports wha
   const key = await generateTestKey('EC256');
   for (const commonName of ['a\u0007b.example.com', 'web.example.com\n', 'x\u202ey']) {
     const csr = toPem('CERTIFICATE REQUEST', await buildCsr({ common_name: commonName }, key.spki, key.signer, 'SHA256'));
-    assertError(t, await api.call('POST', `${CERT}/csr`, { issuer_id: issuerId, csr, validity }), 400, 'PCA.00020101', /csr subject common_name must be/);
+    assertError(
+      t,
+      await api.call('POST', `${CERT}/csr`, { issuer_id: issuerId, csr, validity }),
+      400,
+      'PCA.00020101',
+      /csr subject common_name must be/,
+    );
   }
 
-  const accepted = await byCsr(issuerId, 'subject-ok', ['-subj', '/C=CN/O=acme/OU=web team/CN=web.example.com', '-addext', 'subjectAltName=DNS:web.example.com']);
+  const accepted = await byCsr(issuerId, 'subject-ok', [
+    '-subj',
+    '/C=CN/O=acme/OU=web team/CN=web.example.com',
+    '-addext',
+    'subjectAltName=DNS:web.example.com',
+  ]);
   t.equal(accepted.status, 200, JSON.stringify(accepted.body));
   const shown = (await api.call('GET', `${CERT}/${accepted.body.certificate_id}`)).body.distinguished_name;
-  t.same(shown, { common_name: 'web.example.com', country: 'CN', state: null, locality: null, organization: 'acme', organizational_unit: 'web team' });
+  t.same(shown, {
+    common_name: 'web.example.com',
+    country: 'CN',
+    state: null,
+    locality: null,
+    organization: 'acme',
+    organizational_unit: 'web team',
+  });
   const file = await dir.write('subject-ok.pem', await certificatePem(accepted.body.certificate_id));
   const subject = await openssl(['x509', '-in', file, '-noout', '-subject', '-nameopt', 'sep_comma_plus_space,utf8']);
-  t.equal(subject.stdout.trim(), 'subject=C=CN, O=acme, OU=web team, CN=web.example.com', 'openssl reads the same attributes, in the CSR order');
+  t.equal(
+    subject.stdout.trim(),
+    'subject=C=CN, O=acme, OU=web team, CN=web.example.com',
+    'openssl reads the same attributes, in the CSR order',
+  );
 });
 
 t.test('item 8: customized_extension is bounded, and OIDs whose syntax is known are refused', async (t) => {
   const withExtension = (object_identifier: string, value: string) =>
-    api.call('POST', CERT, { issuer_id: issuerId, distinguished_name: { common_name: 'ext' }, validity, key_algorithm: 'EC256', customized_extension: { object_identifier, value } });
-  assertError(t, await withExtension('1.3.6.1.4.1.2011.4.99', 'x'.repeat(3 * 1024 * 1024)), 400, 'PCA.00020001', /customized_extension\.value must be at most 1024 bytes/);
+    api.call('POST', CERT, {
+      issuer_id: issuerId,
+      distinguished_name: { common_name: 'ext' },
+      validity,
+      key_algorithm: 'EC256',
+      customized_extension: { object_identifier, value },
+    });
+  assertError(
+    t,
+    await withExtension('1.3.6.1.4.1.2011.4.99', 'x'.repeat(3 * 1024 * 1024)),
+    400,
+    'PCA.00020001',
+    /customized_extension\.value must be at most 1024 bytes/,
+  );
   assertError(t, await withExtension('1.3.6.1.4.1.2011.4.99', '界'.repeat(342)), 400, 'PCA.00020001', /at most 1024 bytes/);
   for (const [oid, what] of [
     ['1.3.6.1.5.5.7.1.24', /TLS Feature/],

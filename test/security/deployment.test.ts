@@ -12,9 +12,18 @@ import path from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 
 const probe = (app: FastifyInstance) =>
-  app.get('/v1/test/whoami', { config: { public: true } }, async (request) => ({ ip: request.ip, host: request.host, protocol: request.protocol }));
+  app.get('/v1/test/whoami', { config: { public: true } }, async (request) => ({
+    ip: request.ip,
+    host: request.host,
+    protocol: request.protocol,
+  }));
 
-const forwarded = { 'x-forwarded-for': '198.51.100.1', 'x-forwarded-host': 'pca.attacker.example', 'x-forwarded-proto': 'https', host: 'pca.internal:8080' };
+const forwarded = {
+  'x-forwarded-for': '198.51.100.1',
+  'x-forwarded-host': 'pca.attacker.example',
+  'x-forwarded-proto': 'https',
+  host: 'pca.internal:8080',
+};
 
 async function whoami(app: FastifyInstance, remoteAddress: string) {
   return (await app.inject({ method: 'GET', url: '/v1/test/whoami', headers: forwarded, remoteAddress })).json();
@@ -33,7 +42,11 @@ t.test('TRUST_PROXY: the configured proxies only', async (t) => {
   const viaProxy = { ip: '198.51.100.1', host: 'pca.attacker.example', protocol: 'https' };
   t.same(await whoami(harness.app, '10.1.2.3'), viaProxy, 'a proxy in the range is believed');
   t.same(await whoami(harness.app, '2001:db8::1'), viaProxy, 'an IPv6 proxy');
-  t.same(await whoami(harness.app, '203.0.113.9'), { ip: '203.0.113.9', host: 'pca.internal:8080', protocol: 'http' }, 'anyone else is not');
+  t.same(
+    await whoami(harness.app, '203.0.113.9'),
+    { ip: '203.0.113.9', host: 'pca.internal:8080', protocol: 'http' },
+    'anyone else is not',
+  );
 });
 
 t.test('TRUST_PROXY is validated', async (t) => {
@@ -46,7 +59,8 @@ t.test('TRUST_PROXY is validated', async (t) => {
 
 t.test('development mode (generated secrets) only on loopback, unless ALLOW_DEV_ON_PUBLIC=1', async (t) => {
   const dev = (env: Record<string, string>) => loadConfig({ DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'pca-dev-host-')), ...env });
-  for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1', '::ffff:127.0.0.1']) t.equal(dev({ HOST: host }).development, true, host);
+  for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1', '::ffff:127.0.0.1'])
+    t.equal(dev({ HOST: host }).development, true, host);
   for (const host of ['0.0.0.0', '::', '10.0.0.5', 'pca.example.com']) {
     t.throws(() => dev({ HOST: host }), { name: 'ConfigError', message: /listens on loopback only/ }, host);
   }

@@ -44,7 +44,11 @@ const sdkEnv = {
 };
 Object.assign(process.env, sdkEnv);
 
-const production = { NODE_ENV: 'production', PUBLIC_BASE_URL: 'https://pca.corp.internal', DATABASE_URL: 'postgres://pca@db.corp.internal:5432/pca' };
+const production = {
+  NODE_ENV: 'production',
+  PUBLIC_BASE_URL: 'https://pca.corp.internal',
+  DATABASE_URL: 'postgres://pca@db.corp.internal:5432/pca',
+};
 
 t.test('Secrets Manager (whole secrets and #key of JSON ones) and SSM SecureString parameters', async (t) => {
   received.length = 0;
@@ -69,17 +73,33 @@ t.test('Secrets Manager (whole secrets and #key of JSON ones) and SSM SecureStri
     t.equal(request.target, 'secretsmanager.GetSecretValue');
     t.notOk(String(request.body.SecretId).includes('#'), 'the #key selector stays on this side');
     // The region comes from the ARN, not AWS_REGION: a secret may live in another region.
-    t.match(String(request.headers.authorization), /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-3\/secretsmanager\/aws4_request/, 'SigV4-signed');
+    t.match(
+      String(request.headers.authorization),
+      /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-3\/secretsmanager\/aws4_request/,
+      'SigV4-signed',
+    );
   }
 
   received.length = 0;
   const fromSsm = loadConfig(
-    await resolveSecretReferences({ ...production, MASTER_KEY_SSM_PARAMETER: '/pca/master-key', JWT_PRIVATE_KEY_SSM_PARAMETER: '/pca/jwt-private-key', JWT_PUBLIC_KEY: SECRETS.jwtPublicKey }),
+    await resolveSecretReferences({
+      ...production,
+      MASTER_KEY_SSM_PARAMETER: '/pca/master-key',
+      JWT_PRIVATE_KEY_SSM_PARAMETER: '/pca/jwt-private-key',
+      JWT_PUBLIC_KEY: SECRETS.jwtPublicKey,
+    }),
     'lambda',
   );
   t.same(Buffer.from(fromSsm.masterKey).toString('base64'), SECRETS.masterKey);
   t.equal(fromSsm.jwt.privateKeyPem, SECRETS.jwtPrivateKey);
-  t.same(received.map((request) => [request.target, request.body.WithDecryption]), [['AmazonSSM.GetParameter', true], ['AmazonSSM.GetParameter', true]], 'decrypted reads');
+  t.same(
+    received.map((request) => [request.target, request.body.WithDecryption]),
+    [
+      ['AmazonSSM.GetParameter', true],
+      ['AmazonSSM.GetParameter', true],
+    ],
+    'decrypted reads',
+  );
   t.match(String(received[0]!.headers.authorization), /\/eu-central-1\/ssm\/aws4_request/, 'parameter names use AWS_REGION');
 });
 
@@ -92,15 +112,30 @@ t.test('without references nothing is asked and the environment is used as it is
 
 t.test('a reference that cannot be read, or an ambiguous one, fails with the variable named and no value', async (t) => {
   const failures: [Record<string, string>, RegExp][] = [
-    [{ MASTER_KEY_SECRET_ARN: `${ACCOUNT}:missing-AbCdEf` }, /^MASTER_KEY_SECRET_ARN: could not read .*missing-AbCdEf: ResourceNotFoundException/],
+    [
+      { MASTER_KEY_SECRET_ARN: `${ACCOUNT}:missing-AbCdEf` },
+      /^MASTER_KEY_SECRET_ARN: could not read .*missing-AbCdEf: ResourceNotFoundException/,
+    ],
     [{ MASTER_KEY_SSM_PARAMETER: '/pca/missing' }, /^MASTER_KEY_SSM_PARAMETER: could not read \/pca\/missing: ParameterNotFound/],
-    [{ DATABASE_PASSWORD_SECRET_ARN: `${ACCOUNT}:rds-db-credentials-AbCdEf#pass` }, /^DATABASE_PASSWORD_SECRET_ARN: the secret has no key 'pass'/],
+    [
+      { DATABASE_PASSWORD_SECRET_ARN: `${ACCOUNT}:rds-db-credentials-AbCdEf#pass` },
+      /^DATABASE_PASSWORD_SECRET_ARN: the secret has no key 'pass'/,
+    ],
     [{ MASTER_KEY_SECRET_ARN: `${ACCOUNT}:pca-master-key-AbCdEf#key` }, /asks for a key of a JSON secret, and the secret is not JSON/],
-    [{ MASTER_KEY: SECRETS.masterKey, MASTER_KEY_SECRET_ARN: `${ACCOUNT}:pca-master-key-AbCdEf` }, /MASTER_KEY and MASTER_KEY_SECRET_ARN are exclusive/],
-    [{ JWT_PRIVATE_KEY_SECRET_ARN: 'a', JWT_PRIVATE_KEY_SSM_PARAMETER: 'b' }, /JWT_PRIVATE_KEY_SECRET_ARN and JWT_PRIVATE_KEY_SSM_PARAMETER are exclusive/],
+    [
+      { MASTER_KEY: SECRETS.masterKey, MASTER_KEY_SECRET_ARN: `${ACCOUNT}:pca-master-key-AbCdEf` },
+      /MASTER_KEY and MASTER_KEY_SECRET_ARN are exclusive/,
+    ],
+    [
+      { JWT_PRIVATE_KEY_SECRET_ARN: 'a', JWT_PRIVATE_KEY_SSM_PARAMETER: 'b' },
+      /JWT_PRIVATE_KEY_SECRET_ARN and JWT_PRIVATE_KEY_SSM_PARAMETER are exclusive/,
+    ],
   ];
   for (const [references, message] of failures) {
-    const error = await resolveSecretReferences({ ...production, ...references }).then(() => undefined, (caught: unknown) => caught);
+    const error = await resolveSecretReferences({ ...production, ...references }).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
     t.type(error, ConfigError, Object.keys(references).join(', '));
     t.match((error as Error).message, message);
     t.notOk((error as Error).message.includes(SECRETS.masterKey), 'no secret value in the message');
@@ -131,10 +166,23 @@ t.test('the Lambda functions start from references alone: migrate, then the HTTP
     const script = `const m = await import(${JSON.stringify(module)}); console.log('\\u0001' + JSON.stringify(await m.handler(${JSON.stringify(event)}, {})));`;
     const { stdout } = await run(process.execPath, ['--import', tsx, '--input-type=module', '-e', script], { cwd: '/', env });
     // Log lines share stdout with the result, which carries a marker.
-    return JSON.parse(stdout.split('\n').find((line) => line.startsWith('\u0001'))!.slice(1)) as Record<string, unknown>;
+    return JSON.parse(
+      stdout
+        .split('\n')
+        .find((line) => line.startsWith('\u0001'))!
+        .slice(1),
+    ) as Record<string, unknown>;
   };
   const migrated = await invoke('migrate', {});
   t.ok((migrated.applied as string[]).length >= 3, 'migrate read DATABASE_URL from Secrets Manager');
-  const health = await invoke('http', { version: '2.0', routeKey: '$default', rawPath: '/ready', rawQueryString: '', headers: { host: 'pca.corp.internal' }, requestContext: { http: { method: 'GET', path: '/ready', sourceIp: '192.0.2.1' } }, isBase64Encoded: false });
+  const health = await invoke('http', {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: '/ready',
+    rawQueryString: '',
+    headers: { host: 'pca.corp.internal' },
+    requestContext: { http: { method: 'GET', path: '/ready', sourceIp: '192.0.2.1' } },
+    isBase64Encoded: false,
+  });
   t.equal(health.statusCode, 200, `ready: ${String(health.body)}`);
 });

@@ -19,7 +19,20 @@ async function certificate(): Promise<string> {
   const id = randomUUID();
   const now = new Date();
   await prisma.certificate.create({
-    data: { id, domainId: harness.config.defaultDomainId, issuerId: root, status: 'ISSUED', genMode: 'CSR', keyAlgorithm: 'EC256', signatureAlgorithm: 'SHA256', commonName: 'raced', serialNumber: randomUUID().replace(/-/g, ''), notBefore: now, notAfter: new Date(now.getTime() + 86_400_000), certificateDer: new Uint8Array([0x30, 0]) },
+    data: {
+      id,
+      domainId: harness.config.defaultDomainId,
+      issuerId: root,
+      status: 'ISSUED',
+      genMode: 'CSR',
+      keyAlgorithm: 'EC256',
+      signatureAlgorithm: 'SHA256',
+      commonName: 'raced',
+      serialNumber: randomUUID().replace(/-/g, ''),
+      notBefore: now,
+      notAfter: new Date(now.getTime() + 86_400_000),
+      certificateDer: new Uint8Array([0x30, 0]),
+    },
   });
   return id;
 }
@@ -38,7 +51,10 @@ async function race(t: Test, path: string, bodies: Tag[][]): Promise<{ accepted:
       continue;
     }
     // The limit, or a transaction that waited past its limit on this loaded machine (then retried by clients).
-    t.ok((response.status === 400 && /at most 20 tags/.test(response.body.error_msg)) || response.status === 503, `refused as the limit or a busy database: ${response.status} ${JSON.stringify(response.body)}`);
+    t.ok(
+      (response.status === 400 && /at most 20 tags/.test(response.body.error_msg)) || response.status === 503,
+      `refused as the limit or a busy database: ${response.status} ${JSON.stringify(response.body)}`,
+    );
   }
   const stored = (await api.call('GET', `${path}/tags`)).body.tags.map((tag: Tag) => tag.key);
   t.ok(stored.length <= 20, `${stored.length} tags stored, at most 20`);
@@ -61,7 +77,11 @@ for (const kind of ['CERTIFICATE', 'CA'] as const) {
 
   t.test(`${kind}: 25 concurrent single adds: at most 20 stored, each answered add stored`, async (t) => {
     const path = await resource();
-    const { accepted, stored } = await race(t, path, Array.from({ length: 25 }, (_, i) => [{ key: `single-${i}`, value: 'v' }]));
+    const { accepted, stored } = await race(
+      t,
+      path,
+      Array.from({ length: 25 }, (_, i) => [{ key: `single-${i}`, value: 'v' }]),
+    );
     t.equal(stored, accepted);
     t.ok(accepted <= 20);
   });

@@ -23,7 +23,21 @@ async function certificate(commonName: string, deleted = false): Promise<string>
   const id = randomUUID();
   const now = new Date();
   await prisma.certificate.create({
-    data: { id, domainId: harness.config.defaultDomainId, issuerId: sub, status: 'ISSUED', genMode: 'CSR', keyAlgorithm: 'EC256', signatureAlgorithm: 'SHA384', commonName, serialNumber: randomUUID().replace(/-/g, ''), notBefore: now, notAfter: new Date(now.getTime() + 86_400_000), certificateDer: new Uint8Array([0x30, 0]), deletedAt: deleted ? now : null },
+    data: {
+      id,
+      domainId: harness.config.defaultDomainId,
+      issuerId: sub,
+      status: 'ISSUED',
+      genMode: 'CSR',
+      keyAlgorithm: 'EC256',
+      signatureAlgorithm: 'SHA384',
+      commonName,
+      serialNumber: randomUUID().replace(/-/g, ''),
+      notBefore: now,
+      notAfter: new Date(now.getTime() + 86_400_000),
+      certificateDer: new Uint8Array([0x30, 0]),
+      deletedAt: deleted ? now : null,
+    },
   });
   return id;
 }
@@ -31,13 +45,47 @@ async function certificate(commonName: string, deleted = false): Promise<string>
 for (const kind of ['CA', 'CERTIFICATE'] as const) {
   t.test(`${kind}: write, read, replace, delete by key`, async (t) => {
     const prefix = kind === 'CA' ? CA : CERT;
-    const id = kind === 'CA' ? await api.subordinate(root, { distinguished_name: { ...DN, common_name: 'tagged' } }) : await certificate('tagged');
+    const id =
+      kind === 'CA' ? await api.subordinate(root, { distinguished_name: { ...DN, common_name: 'tagged' } }) : await certificate('tagged');
     t.equal((await call('POST', `${prefix}/${id}/tags`, { tag: { key: 'env', value: 'prod' } })).status, 204);
-    t.equal((await call('POST', `${prefix}/${id}/tags/create`, { tags: [{ key: 'team', value: 'mesh' }, { key: 'env', value: 'staging' }, { key: '中文 key', value: 'a/b' }] })).status, 204);
-    t.same((await call('GET', `${prefix}/${id}/tags`)).body, { tags: [{ key: 'env', value: 'staging' }, { key: 'team', value: 'mesh' }, { key: '中文 key', value: 'a/b' }] });
-    t.equal((await call('DELETE', `${prefix}/${id}/tags/delete`, { tags: [{ key: 'team', value: 'ignored' }, { key: 'absent', value: '' }] })).status, 204);
-    t.same((await call('GET', `${prefix}/${id}/tags`)).body.tags.map((tag: Json) => tag.key), ['env', '中文 key']);
-    t.same((await call('GET', `${prefix}/tags`)).body.tags.find((tag: Json) => tag.key === 'env'), { key: 'env', values: ['staging'] });
+    t.equal(
+      (
+        await call('POST', `${prefix}/${id}/tags/create`, {
+          tags: [
+            { key: 'team', value: 'mesh' },
+            { key: 'env', value: 'staging' },
+            { key: '中文 key', value: 'a/b' },
+          ],
+        })
+      ).status,
+      204,
+    );
+    t.same((await call('GET', `${prefix}/${id}/tags`)).body, {
+      tags: [
+        { key: 'env', value: 'staging' },
+        { key: 'team', value: 'mesh' },
+        { key: '中文 key', value: 'a/b' },
+      ],
+    });
+    t.equal(
+      (
+        await call('DELETE', `${prefix}/${id}/tags/delete`, {
+          tags: [
+            { key: 'team', value: 'ignored' },
+            { key: 'absent', value: '' },
+          ],
+        })
+      ).status,
+      204,
+    );
+    t.same(
+      (await call('GET', `${prefix}/${id}/tags`)).body.tags.map((tag: Json) => tag.key),
+      ['env', '中文 key'],
+    );
+    t.same(
+      (await call('GET', `${prefix}/tags`)).body.tags.find((tag: Json) => tag.key === 'env'),
+      { key: 'env', values: ['staging'] },
+    );
     assertError(t, await call('GET', `${prefix}/${id}/tags`, undefined, OTHER_DOMAIN), 404, 'PCA.10010002');
     const missing = kind === 'CA' ? randomUUID() : await certificate('gone', true);
     assertError(t, await call('POST', `${prefix}/${missing}/tags`, { tag: { key: 'k', value: 'v' } }), 404, 'PCA.10010002');
@@ -52,7 +100,15 @@ t.test('tag rules: characters, lengths, duplicates, 20 per resource', async (t) 
     ['key of 129', { tags: [{ key: 'k'.repeat(129), value: 'v' }] }],
     ['value of 256', { tags: [{ key: 'k', value: 'v'.repeat(256) }] }],
     ['value with !', { tags: [{ key: 'k', value: 'bad!' }] }],
-    ['duplicate keys', { tags: [{ key: 'k', value: '1' }, { key: 'k', value: '2' }] }],
+    [
+      'duplicate keys',
+      {
+        tags: [
+          { key: 'k', value: '1' },
+          { key: 'k', value: '2' },
+        ],
+      },
+    ],
   ];
   for (const [label, body] of cases) {
     await t.test(label, async (t) => assertError(t, await call('POST', `${CA}/${sub}/tags/create`, body), 400, 'PCA.00020001'));
@@ -83,8 +139,14 @@ t.test('resource instances: keys ANDed, values ORed, [] any value, name match, p
     if (tags.length > 0) await call('POST', `${CA}/${id}/tags/create`, { tags }, domain);
     return id;
   };
-  const a = await make('alpha', [{ key: 'env', value: 'prod' }, { key: 'team', value: 'mesh' }]);
-  const b = await make('beta', [{ key: 'env', value: 'dev' }, { key: 'team', value: 'mesh' }]);
+  const a = await make('alpha', [
+    { key: 'env', value: 'prod' },
+    { key: 'team', value: 'mesh' },
+  ]);
+  const b = await make('beta', [
+    { key: 'env', value: 'dev' },
+    { key: 'team', value: 'mesh' },
+  ]);
   const c = await make('gamma', [{ key: 'env', value: 'test' }]);
   await make('delta', []);
   const filter = (body: Json) => call('POST', `${CA}/resource-instances/filter`, body, domain).then((r) => r.body);
@@ -92,24 +154,62 @@ t.test('resource instances: keys ANDed, values ORed, [] any value, name match, p
   const ids = (body: Json) => body.resources.map((r: Json) => r.resource_id).sort();
 
   t.same(ids(await filter({ tags: [{ key: 'env', values: ['prod', 'dev'] }] })), [a, b].sort(), 'values ORed');
-  t.same(ids(await filter({ tags: [{ key: 'env', values: [] }, { key: 'team', values: ['mesh'] }] })), [a, b].sort(), 'keys ANDed, [] any value');
-  t.same(ids(await filter({ tags: [{ key: 'env', values: ['test'] }, { key: 'team', values: [] }] })), [], 'gamma has no team');
+  t.same(
+    ids(
+      await filter({
+        tags: [
+          { key: 'env', values: [] },
+          { key: 'team', values: ['mesh'] },
+        ],
+      }),
+    ),
+    [a, b].sort(),
+    'keys ANDed, [] any value',
+  );
+  t.same(
+    ids(
+      await filter({
+        tags: [
+          { key: 'env', values: ['test'] },
+          { key: 'team', values: [] },
+        ],
+      }),
+    ),
+    [],
+    'gamma has no team',
+  );
   t.equal(await count({}), 4, 'no tags: everything');
   t.equal(await count({ tags: [{ key: 'env', values: [] }] }), 3);
   t.equal(await count({ matches: [{ key: 'resource_name', value: 'AMM' }] }), 1, 'case-insensitive name match');
   const one = await filter({ tags: [{ key: 'env', values: ['test'] }] });
   t.equal(one.total_count, 1);
-  t.match(one.resources[0], { resource_id: c, resource_name: 'gamma', resource_detail: { ca_id: c, status: 'ACTIVED', urn: String }, tags: [{ key: 'env', value: 'test' }] });
+  t.match(one.resources[0], {
+    resource_id: c,
+    resource_name: 'gamma',
+    resource_detail: { ca_id: c, status: 'ACTIVED', urn: String },
+    tags: [{ key: 'env', value: 'test' }],
+  });
   const page = await filter({ limit: 10, offset: 3 });
   t.equal(page.total_count, 4);
   t.equal(page.resources.length, 1);
   assertError(t, await call('POST', `${CA}/resource-instances/filter`, { limit: 15 }, domain), 400, 'PCA.00020001');
   assertError(t, await call('POST', `${CA}/resource-instances/filter`, { tags: [{ key: 'env' }] }, domain), 400, 'PCA.00020001');
-  assertError(t, await call('POST', `${CA}/resource-instances/count`, { matches: [{ key: 'serial', value: 'x' }] }, domain), 400, 'PCA.00020001');
+  assertError(
+    t,
+    await call('POST', `${CA}/resource-instances/count`, { matches: [{ key: 'serial', value: 'x' }] }, domain),
+    400,
+    'PCA.00020001',
+  );
 
   const cert = await certificate('cert-filtered');
   await call('POST', `${CERT}/${cert}/tags`, { tag: { key: 'app', value: 'web' } });
   const certs = (await call('POST', `${CERT}/resource-instances/filter`, { tags: [{ key: 'app', values: ['web'] }] })).body;
-  t.match(certs, { total_count: 1, resources: [{ resource_id: cert, resource_name: 'cert-filtered', resource_detail: { certificate_id: cert, issuer_name: 'tag-sub' } }] });
-  t.equal((await call('POST', `${CERT}/resource-instances/count`, {})).body.total_count, await prisma.certificate.count({ where: { deletedAt: null } }));
+  t.match(certs, {
+    total_count: 1,
+    resources: [{ resource_id: cert, resource_name: 'cert-filtered', resource_detail: { certificate_id: cert, issuer_name: 'tag-sub' } }],
+  });
+  t.equal(
+    (await call('POST', `${CERT}/resource-instances/count`, {})).body.total_count,
+    await prisma.certificate.count({ where: { deletedAt: null } }),
+  );
 });

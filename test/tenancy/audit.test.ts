@@ -12,7 +12,14 @@ t.teardown(() => harness.close());
 const { app } = harness;
 const CA = '/v1/private-certificate-authorities';
 const CERT = '/v1/private-certificates';
-const dn = { common_name: 'audit-root', country: 'CN', state: 'zhejiang', locality: 'hangzhou', organization: 'audit', organizational_unit: 'pki' };
+const dn = {
+  common_name: 'audit-root',
+  country: 'CN',
+  state: 'zhejiang',
+  locality: 'hangzhou',
+  organization: 'audit',
+  organizational_unit: 'pki',
+};
 
 interface AuditEvent {
   id: string;
@@ -28,7 +35,12 @@ interface AuditEvent {
 }
 
 async function send(method: string, url: string, payload?: unknown, headers = harness.auth()) {
-  const response = await app.inject({ method: method as 'GET', url, headers, ...(payload === undefined ? {} : { payload: payload as object }) });
+  const response = await app.inject({
+    method: method as 'GET',
+    url,
+    headers,
+    ...(payload === undefined ? {} : { payload: payload as object }),
+  });
   const json = response.body && response.headers['content-type']?.toString().startsWith('application/json') ? response.json() : undefined;
   return { status: response.statusCode, json, requestId: String(response.headers['x-request-id']), body: response.body };
 }
@@ -54,38 +66,184 @@ interface Mutation {
 const ids = { root: '', sub: '', certificate: '', access: '' };
 const mutations: Mutation[] = [
   {
-    name: 'create a root CA', method: 'POST', url: () => CA, status: 200, action: /^pca:ca:create$/,
-    payload: () => ({ type: 'ROOT', distinguished_name: dn, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 5 } }),
-    resource: () => ['CA', ids.root], after: (json) => { ids.root = json.ca_id; },
+    name: 'create a root CA',
+    method: 'POST',
+    url: () => CA,
+    status: 200,
+    action: /^pca:ca:create$/,
+    payload: () => ({
+      type: 'ROOT',
+      distinguished_name: dn,
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+      validity: { type: 'YEAR', value: 5 },
+    }),
+    resource: () => ['CA', ids.root],
+    after: (json) => {
+      ids.root = json.ca_id;
+    },
   },
   {
-    name: 'create a subordinate CA', method: 'POST', url: () => CA, status: 200, action: /^pca:ca:create$/,
-    payload: () => ({ type: 'SUBORDINATE', issuer_id: ids.root, distinguished_name: { ...dn, common_name: 'audit-sub' }, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 1 } }),
-    resource: () => ['CA', ids.sub], after: (json) => { ids.sub = json.ca_id; },
+    name: 'create a subordinate CA',
+    method: 'POST',
+    url: () => CA,
+    status: 200,
+    action: /^pca:ca:create$/,
+    payload: () => ({
+      type: 'SUBORDINATE',
+      issuer_id: ids.root,
+      distinguished_name: { ...dn, common_name: 'audit-sub' },
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+      validity: { type: 'YEAR', value: 1 },
+    }),
+    resource: () => ['CA', ids.sub],
+    after: (json) => {
+      ids.sub = json.ca_id;
+    },
   },
   {
-    name: 'issue a certificate', method: 'POST', url: () => CERT, status: 200, action: /^pca:ca:issueCert$/,
+    name: 'issue a certificate',
+    method: 'POST',
+    url: () => CERT,
+    status: 200,
+    action: /^pca:ca:issueCert$/,
     payload: () => ({ issuer_id: ids.sub, distinguished_name: { common_name: 'audit-leaf' }, validity: { type: 'DAY', value: 30 } }),
-    resource: () => ['CERTIFICATE', ids.certificate], after: (json) => { ids.certificate = json.certificate_id; },
+    resource: () => ['CERTIFICATE', ids.certificate],
+    after: (json) => {
+      ids.certificate = json.certificate_id;
+    },
   },
-  { name: 'tag the root', method: 'POST', url: () => `${CA}/${ids.root}/tags`, payload: () => ({ tag: { key: 'env', value: 'test' } }), status: 204, action: /^pca:ca:tag$/, resource: () => ['CA', ids.root] },
-  { name: 'enable the CRL', method: 'POST', url: () => `${CA}/${ids.sub}/crl/enable`, payload: () => ({ obs_bucket_name: 'bucket', valid_days: 7 }), status: 204, action: /^pca:ca:crl:enable$/, resource: () => ['CA', ids.sub] },
-  { name: 'switch OCSP on', method: 'POST', url: () => `${CA}/${ids.sub}/ocsp/switch`, payload: () => ({ ocsp_switch: true }), status: 204, action: /^pca:ca:ocsp:switch$/, resource: () => ['CA', ids.sub] },
-  { name: 'revoke the certificate', method: 'POST', url: () => `${CERT}/${ids.certificate}/revoke`, payload: () => ({ reason: 'KEY_COMPROMISE' }), status: 204, action: /^pca:cert:revoke$/, resource: () => ['CERTIFICATE', ids.certificate] },
-  { name: 'disable the CRL', method: 'POST', url: () => `${CA}/${ids.sub}/crl/disable`, status: 204, action: /^pca:ca:crl:disable$/, resource: () => ['CA', ids.sub] },
-  { name: 'disable the root', method: 'POST', url: () => `${CA}/${ids.root}/disable`, status: 204, action: /^pca:ca:disable$/, resource: () => ['CA', ids.root] },
-  { name: 'enable the root', method: 'POST', url: () => `${CA}/${ids.root}/enable`, status: 204, action: /^pca:ca:enable$/, resource: () => ['CA', ids.root] },
-  { name: 'tag the certificate', method: 'POST', url: () => `${CERT}/${ids.certificate}/tags`, payload: () => ({ tag: { key: 'env', value: 'test' } }), status: 204, action: /^pca:cert:tag$/, resource: () => ['CERTIFICATE', ids.certificate] },
-  { name: 'untag the certificate', method: 'DELETE', url: () => `${CERT}/${ids.certificate}/tags/delete`, payload: () => ({ tags: [{ key: 'env', value: 'test' }] }), status: 204, action: /^pca:cert:untag$/, resource: () => ['CERTIFICATE', ids.certificate] },
-  { name: 'delete the certificate', method: 'DELETE', url: () => `${CERT}/${ids.certificate}`, status: 204, action: /^pca:cert:delete$/, resource: () => ['CERTIFICATE', ids.certificate] },
-  { name: 'disable the subordinate', method: 'POST', url: () => `${CA}/${ids.sub}/disable`, status: 204, action: /^pca:ca:disable$/, resource: () => ['CA', ids.sub] },
-  { name: 'delete the subordinate', method: 'DELETE', url: () => `${CA}/${ids.sub}?pending_days=7`, status: 204, action: /^pca:ca:delete$/, resource: () => ['CA', ids.sub] },
-  { name: 'restore the subordinate', method: 'POST', url: () => `${CA}/${ids.sub}/restore`, status: 204, action: /^pca:ca:restore$/, resource: () => ['CA', ids.sub] },
   {
-    name: 'create an access key', method: 'POST', url: () => '/v1/access-keys', payload: () => ({ description: 'audited', actions: ['pca:ca:get'] }), status: 200,
-    action: /^pca:accessKey:create$/, resource: () => ['ACCESS_KEY', ids.access], after: (json) => { ids.access = json.credential.access; },
+    name: 'tag the root',
+    method: 'POST',
+    url: () => `${CA}/${ids.root}/tags`,
+    payload: () => ({ tag: { key: 'env', value: 'test' } }),
+    status: 204,
+    action: /^pca:ca:tag$/,
+    resource: () => ['CA', ids.root],
   },
-  { name: 'delete the access key', method: 'DELETE', url: () => `/v1/access-keys/${ids.access}`, status: 204, action: /^pca:accessKey:delete$/, resource: () => ['ACCESS_KEY', ids.access] },
+  {
+    name: 'enable the CRL',
+    method: 'POST',
+    url: () => `${CA}/${ids.sub}/crl/enable`,
+    payload: () => ({ obs_bucket_name: 'bucket', valid_days: 7 }),
+    status: 204,
+    action: /^pca:ca:crl:enable$/,
+    resource: () => ['CA', ids.sub],
+  },
+  {
+    name: 'switch OCSP on',
+    method: 'POST',
+    url: () => `${CA}/${ids.sub}/ocsp/switch`,
+    payload: () => ({ ocsp_switch: true }),
+    status: 204,
+    action: /^pca:ca:ocsp:switch$/,
+    resource: () => ['CA', ids.sub],
+  },
+  {
+    name: 'revoke the certificate',
+    method: 'POST',
+    url: () => `${CERT}/${ids.certificate}/revoke`,
+    payload: () => ({ reason: 'KEY_COMPROMISE' }),
+    status: 204,
+    action: /^pca:cert:revoke$/,
+    resource: () => ['CERTIFICATE', ids.certificate],
+  },
+  {
+    name: 'disable the CRL',
+    method: 'POST',
+    url: () => `${CA}/${ids.sub}/crl/disable`,
+    status: 204,
+    action: /^pca:ca:crl:disable$/,
+    resource: () => ['CA', ids.sub],
+  },
+  {
+    name: 'disable the root',
+    method: 'POST',
+    url: () => `${CA}/${ids.root}/disable`,
+    status: 204,
+    action: /^pca:ca:disable$/,
+    resource: () => ['CA', ids.root],
+  },
+  {
+    name: 'enable the root',
+    method: 'POST',
+    url: () => `${CA}/${ids.root}/enable`,
+    status: 204,
+    action: /^pca:ca:enable$/,
+    resource: () => ['CA', ids.root],
+  },
+  {
+    name: 'tag the certificate',
+    method: 'POST',
+    url: () => `${CERT}/${ids.certificate}/tags`,
+    payload: () => ({ tag: { key: 'env', value: 'test' } }),
+    status: 204,
+    action: /^pca:cert:tag$/,
+    resource: () => ['CERTIFICATE', ids.certificate],
+  },
+  {
+    name: 'untag the certificate',
+    method: 'DELETE',
+    url: () => `${CERT}/${ids.certificate}/tags/delete`,
+    payload: () => ({ tags: [{ key: 'env', value: 'test' }] }),
+    status: 204,
+    action: /^pca:cert:untag$/,
+    resource: () => ['CERTIFICATE', ids.certificate],
+  },
+  {
+    name: 'delete the certificate',
+    method: 'DELETE',
+    url: () => `${CERT}/${ids.certificate}`,
+    status: 204,
+    action: /^pca:cert:delete$/,
+    resource: () => ['CERTIFICATE', ids.certificate],
+  },
+  {
+    name: 'disable the subordinate',
+    method: 'POST',
+    url: () => `${CA}/${ids.sub}/disable`,
+    status: 204,
+    action: /^pca:ca:disable$/,
+    resource: () => ['CA', ids.sub],
+  },
+  {
+    name: 'delete the subordinate',
+    method: 'DELETE',
+    url: () => `${CA}/${ids.sub}?pending_days=7`,
+    status: 204,
+    action: /^pca:ca:delete$/,
+    resource: () => ['CA', ids.sub],
+  },
+  {
+    name: 'restore the subordinate',
+    method: 'POST',
+    url: () => `${CA}/${ids.sub}/restore`,
+    status: 204,
+    action: /^pca:ca:restore$/,
+    resource: () => ['CA', ids.sub],
+  },
+  {
+    name: 'create an access key',
+    method: 'POST',
+    url: () => '/v1/access-keys',
+    payload: () => ({ description: 'audited', actions: ['pca:ca:get'] }),
+    status: 200,
+    action: /^pca:accessKey:create$/,
+    resource: () => ['ACCESS_KEY', ids.access],
+    after: (json) => {
+      ids.access = json.credential.access;
+    },
+  },
+  {
+    name: 'delete the access key',
+    method: 'DELETE',
+    url: () => `/v1/access-keys/${ids.access}`,
+    status: 204,
+    action: /^pca:accessKey:delete$/,
+    resource: () => ['ACCESS_KEY', ids.access],
+  },
 ];
 
 t.test('every scenario mutation leaves exactly one SUCCESS event carrying its request id', async (t) => {
@@ -101,14 +259,20 @@ t.test('every scenario mutation leaves exactly one SUCCESS event carrying its re
     const matching = all.filter((event) => event.request_id === requestId);
     t.equal(matching.length, 1, `${mutation.name}: exactly one event for request ${requestId}`);
     const [type, id] = mutation.resource();
-    t.match(matching[0], { domain_id: TEST_DOMAIN, actor: 'dev-admin', outcome: 'SUCCESS', action: mutation.action, resource_type: type, resource_id: id }, mutation.name);
+    t.match(
+      matching[0],
+      { domain_id: TEST_DOMAIN, actor: 'dev-admin', outcome: 'SUCCESS', action: mutation.action, resource_type: type, resource_id: id },
+      mutation.name,
+    );
   }
   t.equal(all.length, done.length, 'no other SUCCESS events (reads write none)');
 });
 
 t.test('refused mutations of a known caller leave one FAILURE event; 401s and reads none', async (t) => {
   const before = (await events('&outcome=FAILURE')).total;
-  const forbidden = await send('POST', `${CA}/${ids.root}/disable`, undefined, { authorization: `Bearer ${harness.tokenWith(['pca:ca:get'])}` });
+  const forbidden = await send('POST', `${CA}/${ids.root}/disable`, undefined, {
+    authorization: `Bearer ${harness.tokenWith(['pca:ca:get'])}`,
+  });
   t.equal(forbidden.status, 403);
   const missing = await send('DELETE', '/v1/access-keys/NOSUCHKEY0000000000A');
   t.equal(missing.status, 404);
@@ -120,31 +284,126 @@ t.test('refused mutations of a known caller leave one FAILURE event; 401s and re
   const failures = (await events('&outcome=FAILURE')).audit_events;
   t.equal(failures.length - before, 3, 'one per refused mutation, none for the 401 or the read');
   const byRequest = (id: string) => failures.filter((event) => event.request_id === id);
-  t.match(byRequest(forbidden.requestId), [{ actor: 'test', action: 'pca:ca:disable', resource_type: 'CA', resource_id: ids.root, detail: { error_code: 'PCA.00010003', status: 403, permission: 'pca:ca:create' } }]);
-  t.match(byRequest(missing.requestId), [{ actor: 'dev-admin', action: 'pca:accessKey:delete', resource_type: 'ACCESS_KEY', resource_id: 'NOSUCHKEY0000000000A', detail: { error_code: 'PCA.10010002' } }]);
+  t.match(byRequest(forbidden.requestId), [
+    {
+      actor: 'test',
+      action: 'pca:ca:disable',
+      resource_type: 'CA',
+      resource_id: ids.root,
+      detail: { error_code: 'PCA.00010003', status: 403, permission: 'pca:ca:create' },
+    },
+  ]);
+  t.match(byRequest(missing.requestId), [
+    {
+      actor: 'dev-admin',
+      action: 'pca:accessKey:delete',
+      resource_type: 'ACCESS_KEY',
+      resource_id: 'NOSUCHKEY0000000000A',
+      detail: { error_code: 'PCA.10010002' },
+    },
+  ]);
   t.match(byRequest(invalid.requestId), [{ action: 'pca:ca:create', resource_type: null, detail: { error_code: /^PCA\.000201/ } }]);
 });
 
 t.test('a refused call is logged as the operation attempted, with the permission checked beside it (issue #21)', async (t) => {
   const limited = { authorization: `Bearer ${harness.tokenWith(['pca:ca:get', 'pca:cert:get'])}` };
   const refusals = [
-    { call: () => send('POST', `${CA}/${ids.root}/restore`), status: 400, action: 'pca:ca:restore', permission: 'pca:ca:delete', resource: ['CA', ids.root] },
-    { call: () => send('POST', `${CA}/${ids.root}/enable`), status: 400, action: 'pca:ca:enable', permission: 'pca:ca:create', resource: ['CA', ids.root] },
-    { call: () => send('POST', `${CA}/${ids.sub}/activate`, {}), status: 400, action: 'pca:ca:activate', permission: 'pca:ca:create', resource: ['CA', ids.sub] },
-    { call: () => send('POST', `${CA}/${ids.root}/tags`, { tag: { key: 'k', value: 'v' } }, limited), status: 403, action: 'pca:ca:tag', permission: 'pca:ca:create', resource: ['CA', ids.root] },
-    { call: () => send('DELETE', `${CA}/${ids.root}/tags/delete`, { tags: [{ key: 'k' }] }, limited), status: 403, action: 'pca:ca:untag', permission: 'pca:ca:create', resource: ['CA', ids.root] },
-    { call: () => send('POST', `${CERT}/${ids.certificate}/tags`, { tag: { key: 'k', value: 'v' } }, limited), status: 403, action: 'pca:cert:tag', permission: 'pca:cert:delete', resource: ['CERTIFICATE', ids.certificate] },
-    { call: () => send('POST', `${CA}/${ids.root}/crl/enable`, { valid_days: 7 }, limited), status: 403, action: 'pca:ca:crl:enable', permission: 'pca:ca:create', resource: ['CA', ids.root] },
-    { call: () => send('POST', `${CA}/${ids.root}/crl/disable`, undefined, limited), status: 403, action: 'pca:ca:crl:disable', permission: 'pca:ca:create', resource: ['CA', ids.root] },
-    { call: () => send('POST', `${CA}/${ids.root}/ocsp/switch`, { ocsp_switch: true }, limited), status: 403, action: 'pca:ca:ocsp:switch', permission: 'pca:ca:create', resource: ['CA', ids.root] },
-    { call: () => send('POST', `${CA}/${ids.root}/revoke`, {}, limited), status: 403, action: 'pca:ca:revoke', permission: 'pca:cert:revoke', resource: ['CA', ids.root] },
-    { call: () => send('PUT', `${CA}/${ids.root}/issuance-policy`, {}, limited), status: 403, action: 'pca:ca:setIssuancePolicy', permission: 'pca:ca:create', resource: ['CA', ids.root] },
+    {
+      call: () => send('POST', `${CA}/${ids.root}/restore`),
+      status: 400,
+      action: 'pca:ca:restore',
+      permission: 'pca:ca:delete',
+      resource: ['CA', ids.root],
+    },
+    {
+      call: () => send('POST', `${CA}/${ids.root}/enable`),
+      status: 400,
+      action: 'pca:ca:enable',
+      permission: 'pca:ca:create',
+      resource: ['CA', ids.root],
+    },
+    {
+      call: () => send('POST', `${CA}/${ids.sub}/activate`, {}),
+      status: 400,
+      action: 'pca:ca:activate',
+      permission: 'pca:ca:create',
+      resource: ['CA', ids.sub],
+    },
+    {
+      call: () => send('POST', `${CA}/${ids.root}/tags`, { tag: { key: 'k', value: 'v' } }, limited),
+      status: 403,
+      action: 'pca:ca:tag',
+      permission: 'pca:ca:create',
+      resource: ['CA', ids.root],
+    },
+    {
+      call: () => send('DELETE', `${CA}/${ids.root}/tags/delete`, { tags: [{ key: 'k' }] }, limited),
+      status: 403,
+      action: 'pca:ca:untag',
+      permission: 'pca:ca:create',
+      resource: ['CA', ids.root],
+    },
+    {
+      call: () => send('POST', `${CERT}/${ids.certificate}/tags`, { tag: { key: 'k', value: 'v' } }, limited),
+      status: 403,
+      action: 'pca:cert:tag',
+      permission: 'pca:cert:delete',
+      resource: ['CERTIFICATE', ids.certificate],
+    },
+    {
+      call: () => send('POST', `${CA}/${ids.root}/crl/enable`, { valid_days: 7 }, limited),
+      status: 403,
+      action: 'pca:ca:crl:enable',
+      permission: 'pca:ca:create',
+      resource: ['CA', ids.root],
+    },
+    {
+      call: () => send('POST', `${CA}/${ids.root}/crl/disable`, undefined, limited),
+      status: 403,
+      action: 'pca:ca:crl:disable',
+      permission: 'pca:ca:create',
+      resource: ['CA', ids.root],
+    },
+    {
+      call: () => send('POST', `${CA}/${ids.root}/ocsp/switch`, { ocsp_switch: true }, limited),
+      status: 403,
+      action: 'pca:ca:ocsp:switch',
+      permission: 'pca:ca:create',
+      resource: ['CA', ids.root],
+    },
+    {
+      call: () => send('POST', `${CA}/${ids.root}/revoke`, {}, limited),
+      status: 403,
+      action: 'pca:ca:revoke',
+      permission: 'pca:cert:revoke',
+      resource: ['CA', ids.root],
+    },
+    {
+      call: () => send('PUT', `${CA}/${ids.root}/issuance-policy`, {}, limited),
+      status: 403,
+      action: 'pca:ca:setIssuancePolicy',
+      permission: 'pca:ca:create',
+      resource: ['CA', ids.root],
+    },
   ];
   for (const refusal of refusals) {
     const response = await refusal.call();
     t.equal(response.status, refusal.status, `${refusal.action}: ${response.body.slice(0, 160)}`);
-    const logged = (await events(`&outcome=FAILURE&action=${encodeURIComponent(refusal.action)}`)).audit_events.filter((event) => event.request_id === response.requestId);
-    t.match(logged, [{ action: refusal.action, resource_type: refusal.resource[0], resource_id: refusal.resource[1], detail: { status: refusal.status, permission: refusal.permission } }], refusal.action);
+    const logged = (await events(`&outcome=FAILURE&action=${encodeURIComponent(refusal.action)}`)).audit_events.filter(
+      (event) => event.request_id === response.requestId,
+    );
+    t.match(
+      logged,
+      [
+        {
+          action: refusal.action,
+          resource_type: refusal.resource[0],
+          resource_id: refusal.resource[1],
+          detail: { status: refusal.status, permission: refusal.permission },
+        },
+      ],
+      refusal.action,
+    );
   }
 });
 
@@ -152,7 +411,11 @@ t.test('filters, paging, and the caller domain only', async (t) => {
   const all = await events();
   t.ok(all.total > 10);
   const times = all.audit_events.map((event) => event.create_time);
-  t.same(times, [...times].sort((a, b) => b - a), 'newest first');
+  t.same(
+    times,
+    [...times].sort((a, b) => b - a),
+    'newest first',
+  );
 
   const byResource = await events(`&resource_type=CA&resource_id=${ids.sub}&action=pca:ca:disable`);
   t.equal(byResource.total, 1);
@@ -160,7 +423,10 @@ t.test('filters, paging, and the caller domain only', async (t) => {
 
   const page = await send('GET', '/v1/audit-events?limit=2&offset=1');
   t.equal(page.json.total, all.total);
-  t.same(page.json.audit_events.map((event: AuditEvent) => event.id), all.audit_events.slice(1, 3).map((event) => event.id));
+  t.same(
+    page.json.audit_events.map((event: AuditEvent) => event.id),
+    all.audit_events.slice(1, 3).map((event) => event.id),
+  );
   t.same((await send('GET', '/v1/audit-events?limit=0')).json, { total: all.total, audit_events: [] });
 
   const newest = all.audit_events[0].create_time;
@@ -169,7 +435,9 @@ t.test('filters, paging, and the caller domain only', async (t) => {
 
   t.equal((await events('', OTHER_DOMAIN)).total, 0, 'another domain sees none of these events');
   t.equal((await send('GET', '/v1/audit-events?outcome=MAYBE')).status, 400);
-  const partial = await send('GET', '/v1/audit-events', undefined, { authorization: `Bearer ${harness.tokenWith(['pca:ca:list', 'pca:cert:list'])}` });
+  const partial = await send('GET', '/v1/audit-events', undefined, {
+    authorization: `Bearer ${harness.tokenWith(['pca:ca:list', 'pca:cert:list'])}`,
+  });
   t.equal(partial.status, 403, 'reading the log needs every action of the catalogue');
   t.equal(partial.json.error_code, 'PCA.00010003');
 });

@@ -23,7 +23,12 @@ const CERT = '/v1/private-certificates';
 const validity = { type: 'DAY', value: 30 };
 
 async function call(method: string, url: string, domainId: string, payload?: unknown) {
-  const response = await app.inject({ method: method as 'GET', url, headers: harness.auth(domainId), ...(payload === undefined ? {} : { payload: payload as object }) });
+  const response = await app.inject({
+    method: method as 'GET',
+    url,
+    headers: harness.auth(domainId),
+    ...(payload === undefined ? {} : { payload: payload as object }),
+  });
   const json = response.headers['content-type']?.toString().startsWith('application/json') && response.body ? response.json() : undefined;
   return { status: response.statusCode, body: response.body, json };
 }
@@ -37,7 +42,21 @@ async function created(method: string, url: string, payload: unknown, field: str
 async function opensslCsr(): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'pca-tenancy-'));
   try {
-    await run('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=tenant-b', '-keyout', path.join(dir, 'k.pem'), '-out', path.join(dir, 'r.csr')]);
+    await run('openssl', [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-subj',
+      '/CN=tenant-b',
+      '-keyout',
+      path.join(dir, 'k.pem'),
+      '-out',
+      path.join(dir, 'r.csr'),
+    ]);
     return await readFile(path.join(dir, 'r.csr'), 'utf8');
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -45,11 +64,42 @@ async function opensslCsr(): Promise<string> {
 }
 
 // Domain A's resources.
-const dn = { common_name: 'tenant-a-root', country: 'CN', state: 'zhejiang', locality: 'hangzhou', organization: 'tenant-a', organizational_unit: 'pki' };
-const rootId = await created('POST', CA, { type: 'ROOT', distinguished_name: dn, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 5 } }, 'ca_id');
-const subId = await created('POST', CA, { type: 'SUBORDINATE', issuer_id: rootId, distinguished_name: { ...dn, common_name: 'tenant-a-sub' }, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 1 } }, 'ca_id');
-const certificateId = await created('POST', CERT, { issuer_id: subId, distinguished_name: { common_name: 'tenant-a-leaf' }, validity }, 'certificate_id');
-const access = await created('POST', '/v1/access-keys', { description: 'tenant-a key' }, 'credential').then((credential) => (credential as unknown as { access: string }).access);
+const dn = {
+  common_name: 'tenant-a-root',
+  country: 'CN',
+  state: 'zhejiang',
+  locality: 'hangzhou',
+  organization: 'tenant-a',
+  organizational_unit: 'pki',
+};
+const rootId = await created(
+  'POST',
+  CA,
+  { type: 'ROOT', distinguished_name: dn, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 5 } },
+  'ca_id',
+);
+const subId = await created(
+  'POST',
+  CA,
+  {
+    type: 'SUBORDINATE',
+    issuer_id: rootId,
+    distinguished_name: { ...dn, common_name: 'tenant-a-sub' },
+    key_algorithm: 'EC256',
+    signature_algorithm: 'SHA256',
+    validity: { type: 'YEAR', value: 1 },
+  },
+  'ca_id',
+);
+const certificateId = await created(
+  'POST',
+  CERT,
+  { issuer_id: subId, distinguished_name: { common_name: 'tenant-a-leaf' }, validity },
+  'certificate_id',
+);
+const access = await created('POST', '/v1/access-keys', { description: 'tenant-a key' }, 'credential').then(
+  (credential) => (credential as unknown as { access: string }).access,
+);
 const tagged = await call('POST', `${CA}/${rootId}/tags`, TEST_DOMAIN, { tag: { key: 'tenant-a-tag', value: 'tenant-a-value' } });
 if (tagged.status !== 204) throw new Error(`tag: ${tagged.status} ${tagged.body}`);
 const acmeEnabled = await call('PUT', `${CA}/${rootId}/acme-policy`, TEST_DOMAIN, { enabled: true });
@@ -81,13 +131,37 @@ const bodies: Record<string, unknown> = {
   updateOcspSwitch: { ocsp_switch: true },
   updateIssuancePolicy: { max_validity_days: 30 },
   updateAcmePolicy: { enabled: true, allowed_identifiers: ['*.example.internal'], max_validity_days: 30 },
-  createCertificateAuthority: { type: 'SUBORDINATE', issuer_id: rootId, distinguished_name: dn, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity },
+  createCertificateAuthority: {
+    type: 'SUBORDINATE',
+    issuer_id: rootId,
+    distinguished_name: dn,
+    key_algorithm: 'EC256',
+    signature_algorithm: 'SHA256',
+    validity,
+  },
   createCertificate: { issuer_id: subId, distinguished_name: { common_name: 'b' }, validity },
   createCertificateByCsr: { issuer_id: subId, csr, validity },
   parseCertificateSigningRequest: { csr },
   createCertificateAuthorityOrder: {
-    cloud_service_type: 'hws.service.type.ccm', charging_mode: 0, period_type: 2, period_num: 1, is_auto_renew: 0, subscription_num: 1,
-    product_infos: [{ cloud_service_type: 'hws.service.type.ccm', resource_type: 'hws.resource.type.pca.duration', resource_spec_code: 'ca.duration', product_id: 'x', resource_size: 1, resource_size_measure_id: 1, usage_factor: 'duration', usage_value: 1, usage_measure_id: 4 }],
+    cloud_service_type: 'hws.service.type.ccm',
+    charging_mode: 0,
+    period_type: 2,
+    period_num: 1,
+    is_auto_renew: 0,
+    subscription_num: 1,
+    product_infos: [
+      {
+        cloud_service_type: 'hws.service.type.ccm',
+        resource_type: 'hws.resource.type.pca.duration',
+        resource_spec_code: 'ca.duration',
+        product_id: 'x',
+        resource_size: 1,
+        resource_size_measure_id: 1,
+        usage_factor: 'duration',
+        usage_value: 1,
+        usage_measure_id: 4,
+      },
+    ],
   },
   listCaResourceInstances: { action: 'filter', limit: 50, offset: 0 },
   countCaResourceInstances: { action: 'count' },
@@ -137,10 +211,13 @@ const withoutResourceId: Record<string, Expectation> = {
 };
 
 async function operationIds(): Promise<Map<string, string>> {
-  const document = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, Record<string, { operationId?: string }>> };
+  const document = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
+    paths: Record<string, Record<string, { operationId?: string }>>;
+  };
   const ids = new Map<string, string>();
   for (const [routePath, operations] of Object.entries(document.paths)) {
-    for (const [method, operation] of Object.entries(operations)) ids.set(`${method.toUpperCase()} ${routePath}`, operation.operationId ?? '');
+    for (const [method, operation] of Object.entries(operations))
+      ids.set(`${method.toUpperCase()} ${routePath}`, operation.operationId ?? '');
   }
   return ids;
 }
@@ -173,12 +250,17 @@ t.test("domain B sees none of domain A's resources on any /v1 route", async (t) 
   const operations = await operationIds();
   t.ok(routes.length >= 50, `${routes.length} /v1 routes swept`);
   const unlisted = routes.filter((route) => route.params.length === 0 && !(`${route.method} ${route.path}` in withoutResourceId));
-  t.same(unlisted.map((route) => `${route.method} ${route.path}`), [], 'every route without a resource id has an expectation');
+  t.same(
+    unlisted.map((route) => `${route.method} ${route.path}`),
+    [],
+    'every route without a resource id has an expectation',
+  );
 
   for (const route of routes) {
     const name = `${route.method} ${route.path}`;
     const operationId = operations.get(name) ?? '';
-    const payload = route.method === 'GET' ? undefined : (bodies[operationId] ?? (route.path.endsWith('/activate') ? bodies.activate : undefined));
+    const payload =
+      route.method === 'GET' ? undefined : (bodies[operationId] ?? (route.path.endsWith('/activate') ? bodies.activate : undefined));
     const expectation: Expectation = route.params.length > 0 ? 'not-found' : withoutResourceId[name];
     for (const url of route.params.length > 0 ? urlsFor(route) : [route.path]) {
       const response = await call(route.method, url, OTHER_DOMAIN, payload);
@@ -218,15 +300,32 @@ t.test("quota counters are per domain: one domain's issues and deletes never mov
   const certificatesUsed = (domainId: string) => used(domainId, `${CERT}/quotas`, 'CERTIFICATE');
   const casUsed = (domainId: string) => used(domainId, `${CA}/quotas`, 'CERTIFICATE_AUTHORITY');
   const issueIn = async (domainId: string, issuerId: string) => {
-    const response = await call('POST', CERT, domainId, { issuer_id: issuerId, distinguished_name: { common_name: 'quota-leaf' }, validity });
+    const response = await call('POST', CERT, domainId, {
+      issuer_id: issuerId,
+      distinguished_name: { common_name: 'quota-leaf' },
+      validity,
+    });
     t.equal(response.status, 200, response.body);
     return response.json.certificate_id as string;
   };
   const remove = async (domainId: string, id: string) => t.equal((await call('DELETE', `${CERT}/${id}`, domainId)).status, 204);
 
-  const bRoot = await call('POST', CA, OTHER_DOMAIN, { type: 'ROOT', distinguished_name: { ...dn, common_name: 'tenant-b-quota-root' }, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 5 } });
+  const bRoot = await call('POST', CA, OTHER_DOMAIN, {
+    type: 'ROOT',
+    distinguished_name: { ...dn, common_name: 'tenant-b-quota-root' },
+    key_algorithm: 'EC256',
+    signature_algorithm: 'SHA256',
+    validity: { type: 'YEAR', value: 5 },
+  });
   t.equal(bRoot.status, 200, bRoot.body);
-  const bSub = await call('POST', CA, OTHER_DOMAIN, { type: 'SUBORDINATE', issuer_id: bRoot.json.ca_id, distinguished_name: { ...dn, common_name: 'tenant-b-quota-sub' }, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 1 } });
+  const bSub = await call('POST', CA, OTHER_DOMAIN, {
+    type: 'SUBORDINATE',
+    issuer_id: bRoot.json.ca_id,
+    distinguished_name: { ...dn, common_name: 'tenant-b-quota-sub' },
+    key_algorithm: 'EC256',
+    signature_algorithm: 'SHA256',
+    validity: { type: 'YEAR', value: 1 },
+  });
   t.equal(bSub.status, 200, bSub.body);
   const bIds = [await issueIn(OTHER_DOMAIN, bSub.json.ca_id), await issueIn(OTHER_DOMAIN, bSub.json.ca_id)];
 
@@ -235,10 +334,22 @@ t.test("quota counters are per domain: one domain's issues and deletes never mov
   t.ok(start.b >= 2 && start.a >= 1, `both domains count their own certificates (A ${start.a}, B ${start.b})`);
 
   const aId = await issueIn(TEST_DOMAIN, subId);
-  t.same([await certificatesUsed(TEST_DOMAIN), await certificatesUsed(OTHER_DOMAIN)], [start.a + 1, start.b], "A's issue counts for A only");
+  t.same(
+    [await certificatesUsed(TEST_DOMAIN), await certificatesUsed(OTHER_DOMAIN)],
+    [start.a + 1, start.b],
+    "A's issue counts for A only",
+  );
   await remove(TEST_DOMAIN, aId);
-  t.same([await certificatesUsed(TEST_DOMAIN), await certificatesUsed(OTHER_DOMAIN)], [start.a, start.b], "A's delete releases A's count only");
+  t.same(
+    [await certificatesUsed(TEST_DOMAIN), await certificatesUsed(OTHER_DOMAIN)],
+    [start.a, start.b],
+    "A's delete releases A's count only",
+  );
   await remove(OTHER_DOMAIN, bIds[0]);
-  t.same([await certificatesUsed(TEST_DOMAIN), await certificatesUsed(OTHER_DOMAIN)], [start.a, start.b - 1], "B's delete releases B's count only");
+  t.same(
+    [await certificatesUsed(TEST_DOMAIN), await certificatesUsed(OTHER_DOMAIN)],
+    [start.a, start.b - 1],
+    "B's delete releases B's count only",
+  );
   t.same([await casUsed(TEST_DOMAIN), await casUsed(OTHER_DOMAIN)], [cas.a, cas.b], 'CA counts unmoved by certificates');
 });

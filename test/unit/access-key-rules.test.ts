@@ -33,21 +33,30 @@ t.test('a new key gets the requested actions in catalogue order, once each', asy
   const caller = new Set<string>(ACTIONS);
   const [first, second, third] = ACTIONS;
   t.same(grantedActions([third, first, third], caller), [first, third]);
-  t.same(grantedActions(undefined, new Set([second, first])), [first, second], 'none requested: the caller\'s');
+  t.same(grantedActions(undefined, new Set([second, first])), [first, second], "none requested: the caller's");
   t.same(grantedActions([], caller), [], 'an explicit empty list grants nothing');
   t.same(grantedActions(undefined, new Set([first, 'legacy:action'])), [first], 'unknown actions the caller holds are dropped');
 });
 
 t.test('never an unknown action or one the caller lacks', async (t) => {
   const [first, second] = ACTIONS;
-  t.match(refusal(() => grantedActions([first, 'pca:nope'], new Set(ACTIONS))), { status: 400, code: ErrorCode.InvalidParameter, message: "actions: unknown action 'pca:nope'" });
-  t.match(refusal(() => grantedActions([first, second], new Set([first]))), { status: 400, code: ErrorCode.InvalidParameter, message: `actions: the caller does not hold '${second}'` });
+  t.match(
+    refusal(() => grantedActions([first, 'pca:nope'], new Set(ACTIONS))),
+    { status: 400, code: ErrorCode.InvalidParameter, message: "actions: unknown action 'pca:nope'" },
+  );
+  t.match(
+    refusal(() => grantedActions([first, second], new Set([first]))),
+    { status: 400, code: ErrorCode.InvalidParameter, message: `actions: the caller does not hold '${second}'` },
+  );
 });
 
 t.test('a description is optional and at most 255 characters', async (t) => {
   t.equal(checkDescription(undefined), '');
   t.equal(checkDescription('x'.repeat(255)), 'x'.repeat(255));
-  t.match(refusal(() => checkDescription('x'.repeat(256))), { status: 400, code: ErrorCode.InvalidParameter, message: 'description must be at most 255 characters' });
+  t.match(
+    refusal(() => checkDescription('x'.repeat(256))),
+    { status: 400, code: ErrorCode.InvalidParameter, message: 'description must be at most 255 characters' },
+  );
 });
 
 t.test('the project id is a stable 32-hex digest of domain and region', async (t) => {

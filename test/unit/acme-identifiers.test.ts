@@ -20,11 +20,21 @@ function problemOf(fn: () => unknown): { type: string; detail: string } | string
 t.test('contacts: up to ten mailto: URLs of one address each', async (t) => {
   t.same(contacts(undefined), []);
   t.same(contacts(['mailto:a@example.com', 'mailto:b@example.org']), ['mailto:a@example.com', 'mailto:b@example.org']);
-  t.match(problemOf(() => contacts('mailto:a@example.com')), { type: /:malformed$/, detail: /at most 10 URLs/ });
-  t.match(problemOf(() => contacts(Array(MAX_CONTACTS + 1).fill('mailto:a@example.com'))), { type: /:malformed$/ });
+  t.match(
+    problemOf(() => contacts('mailto:a@example.com')),
+    { type: /:malformed$/, detail: /at most 10 URLs/ },
+  );
+  t.match(
+    problemOf(() => contacts(Array(MAX_CONTACTS + 1).fill('mailto:a@example.com'))),
+    { type: /:malformed$/ },
+  );
   t.same(contacts(Array(MAX_CONTACTS).fill('mailto:a@example.com')).length, MAX_CONTACTS);
   for (const bad of ['https://example.com', 'mailto:a@b.com,c@d.com', 'mailto:no-at', `mailto:${'a'.repeat(250)}@b.com`, 7]) {
-    t.match(problemOf(() => contacts([bad])), { type: /:unsupportedContact$/ }, String(bad));
+    t.match(
+      problemOf(() => contacts([bad])),
+      { type: /:unsupportedContact$/ },
+      String(bad),
+    );
   }
 });
 
@@ -44,8 +54,14 @@ t.test('orderIdentifiers: normalised, repeats dropped, 1-100', async (t) => {
       { type: 'ip', value: '10.0.0.1' },
     ],
   );
-  t.match(problemOf(() => orderIdentifiers([])), { type: /:malformed$/, detail: 'identifiers must be an array of 1-100 identifiers' });
-  t.match(problemOf(() => orderIdentifiers(Array(MAX_IDENTIFIERS + 1).fill({ type: 'dns', value: 'a.example' }))), { type: /:malformed$/ });
+  t.match(
+    problemOf(() => orderIdentifiers([])),
+    { type: /:malformed$/, detail: 'identifiers must be an array of 1-100 identifiers' },
+  );
+  t.match(
+    problemOf(() => orderIdentifiers(Array(MAX_IDENTIFIERS + 1).fill({ type: 'dns', value: 'a.example' }))),
+    { type: /:malformed$/ },
+  );
   t.equal(orderIdentifiers(Array(MAX_IDENTIFIERS).fill({ type: 'dns', value: 'a.example' })).length, 1);
   const refused: [unknown, RegExp, RegExp][] = [
     [{ type: 'dns' }, /:malformed$/, /identifiers\[0\] must be \{type, value\}/],
@@ -56,17 +72,84 @@ t.test('orderIdentifiers: normalised, repeats dropped, 1-100', async (t) => {
     [{ type: 'dns', value: 'a.*.example' }, /:rejectedIdentifier$/, /is not a host name/],
     [{ type: 'dns', value: '*.*.example' }, /:rejectedIdentifier$/, /is not a host name/],
   ];
-  for (const [identifier, type, detail] of refused) t.match(problemOf(() => orderIdentifiers([identifier])), { type, detail }, JSON.stringify(identifier));
+  for (const [identifier, type, detail] of refused)
+    t.match(
+      problemOf(() => orderIdentifiers([identifier])),
+      { type, detail },
+      JSON.stringify(identifier),
+    );
 });
 
 t.test("csrNamesMatch: the CSR's SANs (and CN) are exactly the order's identifiers", async (t) => {
-  const order = orderIdentifiers([{ type: 'dns', value: 'a.example' }, { type: 'ip', value: '2001:db8::1' }]);
-  const csr = (sans: SubjectAltName[], commonName: string | null = null) => ({ subjectAltNames: sans, subject: { common_name: commonName } });
-  t.ok(csrNamesMatch(order, csr([{ type: 'DNS', value: 'A.example' }, { type: 'IP', value: '2001:DB8:0::1' }])), 'case and IPv6 form do not matter');
-  t.ok(csrNamesMatch(order, csr([{ type: 'DNS', value: 'a.example' }, { type: 'IP', value: '2001:db8::1' }], 'A.Example')), 'a CN among the SANs');
+  const order = orderIdentifiers([
+    { type: 'dns', value: 'a.example' },
+    { type: 'ip', value: '2001:db8::1' },
+  ]);
+  const csr = (sans: SubjectAltName[], commonName: string | null = null) => ({
+    subjectAltNames: sans,
+    subject: { common_name: commonName },
+  });
+  t.ok(
+    csrNamesMatch(
+      order,
+      csr([
+        { type: 'DNS', value: 'A.example' },
+        { type: 'IP', value: '2001:DB8:0::1' },
+      ]),
+    ),
+    'case and IPv6 form do not matter',
+  );
+  t.ok(
+    csrNamesMatch(
+      order,
+      csr(
+        [
+          { type: 'DNS', value: 'a.example' },
+          { type: 'IP', value: '2001:db8::1' },
+        ],
+        'A.Example',
+      ),
+    ),
+    'a CN among the SANs',
+  );
   t.notOk(csrNamesMatch(order, csr([{ type: 'DNS', value: 'a.example' }])), 'one identifier missing');
-  t.notOk(csrNamesMatch(order, csr([{ type: 'DNS', value: 'a.example' }, { type: 'IP', value: '2001:db8::1' }, { type: 'DNS', value: 'b.example' }])), 'one name more');
-  t.notOk(csrNamesMatch(order, csr([{ type: 'DNS', value: 'a.example' }, { type: 'IP', value: '2001:db8::1' }], 'c.example')), 'a CN outside the SANs');
-  t.notOk(csrNamesMatch(order, csr([{ type: 'DNS', value: 'a.example' }, { type: 'IP', value: '2001:db8::1' }, { type: 'EMAIL', value: 'x@a.example' }])), 'an email SAN');
-  t.ok(csrNamesMatch(orderIdentifiers([{ type: 'ip', value: '10.0.0.1' }]), csr([{ type: 'IP', value: '10.0.0.1' }], '10.0.0.1')), 'an IP CN');
+  t.notOk(
+    csrNamesMatch(
+      order,
+      csr([
+        { type: 'DNS', value: 'a.example' },
+        { type: 'IP', value: '2001:db8::1' },
+        { type: 'DNS', value: 'b.example' },
+      ]),
+    ),
+    'one name more',
+  );
+  t.notOk(
+    csrNamesMatch(
+      order,
+      csr(
+        [
+          { type: 'DNS', value: 'a.example' },
+          { type: 'IP', value: '2001:db8::1' },
+        ],
+        'c.example',
+      ),
+    ),
+    'a CN outside the SANs',
+  );
+  t.notOk(
+    csrNamesMatch(
+      order,
+      csr([
+        { type: 'DNS', value: 'a.example' },
+        { type: 'IP', value: '2001:db8::1' },
+        { type: 'EMAIL', value: 'x@a.example' },
+      ]),
+    ),
+    'an email SAN',
+  );
+  t.ok(
+    csrNamesMatch(orderIdentifiers([{ type: 'ip', value: '10.0.0.1' }]), csr([{ type: 'IP', value: '10.0.0.1' }], '10.0.0.1')),
+    'an IP CN',
+  );
 });

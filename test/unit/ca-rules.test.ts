@@ -32,39 +32,81 @@ t.test('validity periods: calendar years, 31-day months, days and hours from now
 
 t.test('start_from moves the start; up to 5 minutes in the past is tolerated', async (t) => {
   const start = now.getTime() + DAY;
-  t.same(validityWindow({ type: 'DAY', value: 1, start_from: start }, now, 20), { notBefore: new Date(start), notAfter: new Date(start + DAY) });
+  t.same(validityWindow({ type: 'DAY', value: 1, start_from: start }, now, 20), {
+    notBefore: new Date(start),
+    notAfter: new Date(start + DAY),
+  });
   const recent = now.getTime() - 5 * 60_000 + 1;
   t.same(validityWindow({ type: 'HOUR', value: 1, start_from: recent }, now, 20).notBefore, new Date(recent));
   t.same(validityWindow({ type: 'HOUR', value: 1, start_from: null }, now, 20).notBefore, now);
-  t.match(refusal(() => validityWindow({ type: 'HOUR', value: 1, start_from: now.getTime() - 5 * 60_000 }, now, 20)), invalidValidity(/later than now minus 5 minutes/));
-  t.match(refusal(() => validityWindow({ type: 'HOUR', value: 1, start_from: 1.5 }, now, 20)), invalidValidity(/milliseconds since the epoch/));
+  t.match(
+    refusal(() => validityWindow({ type: 'HOUR', value: 1, start_from: now.getTime() - 5 * 60_000 }, now, 20)),
+    invalidValidity(/later than now minus 5 minutes/),
+  );
+  t.match(
+    refusal(() => validityWindow({ type: 'HOUR', value: 1, start_from: 1.5 }, now, 20)),
+    invalidValidity(/milliseconds since the epoch/),
+  );
 });
 
 t.test('a bad type, value or shape is PCA.00020109', async (t) => {
-  t.match(refusal(() => validityWindow(null as never, now, 20)), invalidValidity(/must be an object/));
-  t.match(refusal(() => validityWindow('YEAR' as never, now, 20)), invalidValidity(/must be an object/));
-  t.match(refusal(() => validityWindow({ type: 'WEEK', value: 1 }, now, 20)), invalidValidity(/YEAR, MONTH, DAY or HOUR/));
+  t.match(
+    refusal(() => validityWindow(null as never, now, 20)),
+    invalidValidity(/must be an object/),
+  );
+  t.match(
+    refusal(() => validityWindow('YEAR' as never, now, 20)),
+    invalidValidity(/must be an object/),
+  );
+  t.match(
+    refusal(() => validityWindow({ type: 'WEEK', value: 1 }, now, 20)),
+    invalidValidity(/YEAR, MONTH, DAY or HOUR/),
+  );
   for (const value of [0, -1, 1.5, Number.NaN, 2 ** 53]) {
-    t.match(refusal(() => validityWindow({ type: 'DAY', value }, now, 20)), invalidValidity(/integer of at least 1/), String(value));
+    t.match(
+      refusal(() => validityWindow({ type: 'DAY', value }, now, 20)),
+      invalidValidity(/integer of at least 1/),
+      String(value),
+    );
   }
 });
 
 t.test('the period may reach but not pass maxYears calendar years', async (t) => {
   t.same(validityWindow({ type: 'YEAR', value: 20 }, now, 20).notAfter, new Date(Date.UTC(2046, 0, 31, 12)));
-  t.match(refusal(() => validityWindow({ type: 'YEAR', value: 21 }, now, 20)), invalidValidity(/exceeds 20 years/));
-  t.match(refusal(() => validityWindow({ type: 'MONTH', value: 236 }, now, 20)), invalidValidity(/exceeds 20 years/), '236 × 31 days > 20 years');
+  t.match(
+    refusal(() => validityWindow({ type: 'YEAR', value: 21 }, now, 20)),
+    invalidValidity(/exceeds 20 years/),
+  );
+  t.match(
+    refusal(() => validityWindow({ type: 'MONTH', value: 236 }, now, 20)),
+    invalidValidity(/exceeds 20 years/),
+    '236 × 31 days > 20 years',
+  );
   t.ok(validityWindow({ type: 'MONTH', value: 235 }, now, 20), '235 × 31 days < 20 years');
-  t.match(refusal(() => validityWindow({ type: 'HOUR', value: 20 * 24 * 366 + 1 }, now, 20)), invalidValidity(/exceeds 20 years/));
-  t.match(refusal(() => validityWindow({ type: 'YEAR', value: 1e15 }, now, 30)), invalidValidity(/exceeds 30 years/), 'absurd values do not overflow Date');
+  t.match(
+    refusal(() => validityWindow({ type: 'HOUR', value: 20 * 24 * 366 + 1 }, now, 20)),
+    invalidValidity(/exceeds 20 years/),
+  );
+  t.match(
+    refusal(() => validityWindow({ type: 'YEAR', value: 1e15 }, now, 30)),
+    invalidValidity(/exceeds 30 years/),
+    'absurd values do not overflow Date',
+  );
   const days = Math.floor((Date.UTC(2046, 0, 31, 12) - now.getTime()) / DAY);
   t.ok(validityWindow({ type: 'DAY', value: days }, now, 20));
-  t.match(refusal(() => validityWindow({ type: 'DAY', value: days + 1 }, now, 20)), invalidValidity(/exceeds 20 years/));
+  t.match(
+    refusal(() => validityWindow({ type: 'DAY', value: days + 1 }, now, 20)),
+    invalidValidity(/exceeds 20 years/),
+  );
 });
 
-t.test('the period ends no later than the issuer\'s not_after', async (t) => {
+t.test("the period ends no later than the issuer's not_after", async (t) => {
   const issuerEnd = new Date(now.getTime() + 10 * DAY);
   t.same(validityWindow({ type: 'DAY', value: 10 }, now, 20, issuerEnd).notAfter, issuerEnd);
-  t.match(refusal(() => validityWindow({ type: 'HOUR', value: 10 * 24 + 1 }, now, 20, issuerEnd)), invalidValidity(/issuer's not_after \(2026-02-10T12:00:00.000Z\)/));
+  t.match(
+    refusal(() => validityWindow({ type: 'HOUR', value: 10 * 24 + 1 }, now, 20, issuerEnd)),
+    invalidValidity(/issuer's not_after \(2026-02-10T12:00:00.000Z\)/),
+  );
 });
 
 /** The part of Prisma's where-clause language existingCa speaks (null, gt, AND, OR), applied to one row. */
@@ -105,33 +147,64 @@ t.test('ACTIVED and DISABLED read EXPIRED from not_after on; other statuses stay
 
 t.test('algorithm and type checks return the value or name the accepted ones', async (t) => {
   t.equal(checkKeyAlgorithm('EC256'), 'EC256');
-  t.match(refusal(() => checkKeyAlgorithm('EC999')), { status: 400, code: ErrorCode.InvalidKeyAlgorithm, message: /^key_algorithm must be one of RSA2048, .*EC256/ });
-  t.match(refusal(() => checkKeyAlgorithm(undefined, 'csr key')), { message: /^csr key must be one of/ });
+  t.match(
+    refusal(() => checkKeyAlgorithm('EC999')),
+    { status: 400, code: ErrorCode.InvalidKeyAlgorithm, message: /^key_algorithm must be one of RSA2048, .*EC256/ },
+  );
+  t.match(
+    refusal(() => checkKeyAlgorithm(undefined, 'csr key')),
+    { message: /^csr key must be one of/ },
+  );
   t.equal(checkSignatureAlgorithm('SHA384'), 'SHA384');
-  t.match(refusal(() => checkSignatureAlgorithm('MD5')), { status: 400, code: ErrorCode.InvalidSignatureAlgorithm, message: /^signature_algorithm must be one of SHA256, SHA384, SHA512$/ });
-  t.match(refusal(() => checkSignatureAlgorithm('MD5', 'alg')), { message: /^alg must be one of/ });
+  t.match(
+    refusal(() => checkSignatureAlgorithm('MD5')),
+    { status: 400, code: ErrorCode.InvalidSignatureAlgorithm, message: /^signature_algorithm must be one of SHA256, SHA384, SHA512$/ },
+  );
+  t.match(
+    refusal(() => checkSignatureAlgorithm('MD5', 'alg')),
+    { message: /^alg must be one of/ },
+  );
   t.equal(checkCaType('ROOT'), 'ROOT');
   t.equal(checkCaType('SUBORDINATE'), 'SUBORDINATE');
-  t.match(refusal(() => checkCaType('LEAF')), { status: 400, code: ErrorCode.InvalidCaType, message: 'type must be ROOT or SUBORDINATE' });
+  t.match(
+    refusal(() => checkCaType('LEAF')),
+    { status: 400, code: ErrorCode.InvalidCaType, message: 'type must be ROOT or SUBORDINATE' },
+  );
 });
 
 t.test('requireStatus refuses CSR-issued CAs and statuses outside the allowed ones', async (t) => {
   t.equal(requireStatus({ genMode: 'GENERATE' }, 'ACTIVED', ['ACTIVED', 'DISABLED'], 'disable'), undefined);
   t.equal(requireStatus({ genMode: null }, 'DISABLED', ['ACTIVED', 'DISABLED'], 'disable'), undefined);
-  t.match(refusal(() => requireStatus({ genMode: 'CSR' }, 'ACTIVED', ['ACTIVED'], 'disable')), { status: 400, code: ErrorCode.InvalidParameter, message: 'disable is not possible for a CA issued from a CSR' });
-  t.match(refusal(() => requireStatus({ genMode: null }, 'PENDING', ['ACTIVED', 'DISABLED'], 'enable')), { status: 400, code: ErrorCode.InvalidParameter, message: 'enable is not possible in status PENDING (needs ACTIVED or DISABLED)' });
+  t.match(
+    refusal(() => requireStatus({ genMode: 'CSR' }, 'ACTIVED', ['ACTIVED'], 'disable')),
+    { status: 400, code: ErrorCode.InvalidParameter, message: 'disable is not possible for a CA issued from a CSR' },
+  );
+  t.match(
+    refusal(() => requireStatus({ genMode: null }, 'PENDING', ['ACTIVED', 'DISABLED'], 'enable')),
+    { status: 400, code: ErrorCode.InvalidParameter, message: 'enable is not possible in status PENDING (needs ACTIVED or DISABLED)' },
+  );
 });
 
-t.test('a subordinate path length is 0-6 and below its issuer\'s', async (t) => {
+t.test("a subordinate path length is 0-6 and below its issuer's", async (t) => {
   t.equal(checkSubordinatePathLength(undefined, 7), 0);
   t.equal(checkSubordinatePathLength(null, 1), 0);
   t.equal(checkSubordinatePathLength(6, 7), 6);
   t.equal(checkSubordinatePathLength(2, 3), 2);
   for (const value of [-1, 7, 1.5]) {
-    t.match(refusal(() => checkSubordinatePathLength(value, 7)), { status: 400, code: ErrorCode.InvalidPathLength, message: 'path_length must be 0-6' }, String(value));
+    t.match(
+      refusal(() => checkSubordinatePathLength(value, 7)),
+      { status: 400, code: ErrorCode.InvalidPathLength, message: 'path_length must be 0-6' },
+      String(value),
+    );
   }
-  t.match(refusal(() => checkSubordinatePathLength(3, 3)), { code: ErrorCode.InvalidPathLength, message: "path_length must be below the issuer's path_length 3" });
-  t.match(refusal(() => checkSubordinatePathLength(0, 0)), { code: ErrorCode.InvalidPathLength, message: 'the issuer has path_length 0 and cannot sign a CA' });
+  t.match(
+    refusal(() => checkSubordinatePathLength(3, 3)),
+    { code: ErrorCode.InvalidPathLength, message: "path_length must be below the issuer's path_length 3" },
+  );
+  t.match(
+    refusal(() => checkSubordinatePathLength(0, 0)),
+    { code: ErrorCode.InvalidPathLength, message: 'the issuer has path_length 0 and cannot sign a CA' },
+  );
 });
 
 t.test('a CA keeps keyCertSign and cRLSign whatever else was asked, once each', async (t) => {

@@ -19,7 +19,12 @@ const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
 const issuer = {
-  commonName: 'Issuer CN', country: 'CN', state: 'GD', locality: 'SZ', organization: 'Org', organizationalUnit: null,
+  commonName: 'Issuer CN',
+  country: 'CN',
+  state: 'GD',
+  locality: 'SZ',
+  organization: 'Org',
+  organizationalUnit: null,
   keyAlgorithm: 'EC256',
 } as unknown as CertificateAuthority;
 
@@ -28,14 +33,20 @@ t.test('type defaults to ENTITY_CERT; anything else but the two types is refused
   t.equal(checkCertificateType(null), 'ENTITY_CERT');
   t.equal(checkCertificateType('INTERMEDIATE_CA'), 'INTERMEDIATE_CA');
   t.equal(checkCertificateType('ENTITY_CERT'), 'ENTITY_CERT');
-  t.match(refusal(() => checkCertificateType('ROOT')), { status: 400, code: ErrorCode.InvalidParameter, message: /ENTITY_CERT or INTERMEDIATE_CA/ });
+  t.match(
+    refusal(() => checkCertificateType('ROOT')),
+    { status: 400, code: ErrorCode.InvalidParameter, message: /ENTITY_CERT or INTERMEDIATE_CA/ },
+  );
 });
 
 t.test('basic constraints: an entity is CA:FALSE, an intermediate sits below its issuer', async (t) => {
   t.same(basicConstraintsFor('ENTITY_CERT', 5, 0), { ca: false });
   t.same(basicConstraintsFor('INTERMEDIATE_CA', 2, 3), { ca: true, pathLength: 2 });
   t.same(basicConstraintsFor('INTERMEDIATE_CA', undefined, 1), { ca: true, pathLength: 0 });
-  t.match(refusal(() => basicConstraintsFor('INTERMEDIATE_CA', 3, 3)), { status: 400, code: ErrorCode.InvalidPathLength });
+  t.match(
+    refusal(() => basicConstraintsFor('INTERMEDIATE_CA', 3, 3)),
+    { status: 400, code: ErrorCode.InvalidPathLength },
+  );
 });
 
 t.test('requested key usages win; an entity never gets CA usages; defaults by type', async (t) => {
@@ -44,8 +55,14 @@ t.test('requested key usages win; an entity never gets CA usages; defaults by ty
   t.same(requestedKeyUsages('ENTITY_CERT', []), ['digitalSignature', 'keyAgreement']);
   t.same(requestedKeyUsages('INTERMEDIATE_CA', undefined), ['digitalSignature', 'keyCertSign', 'cRLSign']);
   t.same(requestedKeyUsages('INTERMEDIATE_CA', ['keyCertSign']), ['keyCertSign']);
-  t.match(refusal(() => requestedKeyUsages('ENTITY_CERT', ['digitalSignature', 'cRLSign'])), { status: 400, code: ErrorCode.InvalidParameter, message: /cRLSign is for CA certificates only/ });
-  t.match(refusal(() => requestedKeyUsages('ENTITY_CERT', ['keyCertSign'])), { status: 400, code: ErrorCode.InvalidParameter, message: /keyCertSign/ });
+  t.match(
+    refusal(() => requestedKeyUsages('ENTITY_CERT', ['digitalSignature', 'cRLSign'])),
+    { status: 400, code: ErrorCode.InvalidParameter, message: /cRLSign is for CA certificates only/ },
+  );
+  t.match(
+    refusal(() => requestedKeyUsages('ENTITY_CERT', ['keyCertSign'])),
+    { status: 400, code: ErrorCode.InvalidParameter, message: /keyCertSign/ },
+  );
   const input = ['digitalSignature'] as const;
   const out = requestedKeyUsages('ENTITY_CERT', [...input]);
   out.push('keyAgreement');
@@ -59,20 +76,26 @@ t.test('EKU flags: only the true ones, in table order; none gives no OIDs', asyn
   t.same(extendedKeyUsageOids({ server_auth: false, client_auth: 'yes' }), [], 'only literal true counts');
 });
 
-t.test('CSR key usages: an intermediate keeps the CSR\'s or gets the CA set', async (t) => {
+t.test("CSR key usages: an intermediate keeps the CSR's or gets the CA set", async (t) => {
   t.same(csrKeyUsages('INTERMEDIATE_CA', { keyUsages: ['keyCertSign'], keyAlgorithm: 'EC256' }), ['keyCertSign']);
   t.same(csrKeyUsages('INTERMEDIATE_CA', { keyUsages: [], keyAlgorithm: 'EC256' }), ['digitalSignature', 'keyCertSign', 'cRLSign']);
-  t.same(csrKeyUsages('INTERMEDIATE_CA', { keyUsages: undefined, keyAlgorithm: 'RSA2048' } as never), ['digitalSignature', 'keyCertSign', 'cRLSign']);
+  t.same(csrKeyUsages('INTERMEDIATE_CA', { keyUsages: undefined, keyAlgorithm: 'RSA2048' } as never), [
+    'digitalSignature',
+    'keyCertSign',
+    'cRLSign',
+  ]);
 });
 
 t.test('CSR key usages: an entity drops CA usages, else defaults by key family', async (t) => {
-  t.same(csrKeyUsages('ENTITY_CERT', { keyUsages: ['keyCertSign', 'digitalSignature', 'cRLSign'], keyAlgorithm: 'EC256' }), ['digitalSignature']);
+  t.same(csrKeyUsages('ENTITY_CERT', { keyUsages: ['keyCertSign', 'digitalSignature', 'cRLSign'], keyAlgorithm: 'EC256' }), [
+    'digitalSignature',
+  ]);
   t.same(csrKeyUsages('ENTITY_CERT', { keyUsages: ['keyCertSign'], keyAlgorithm: 'RSA2048' }), ['digitalSignature', 'keyEncipherment']);
   t.same(csrKeyUsages('ENTITY_CERT', { keyUsages: undefined, keyAlgorithm: 'EC384' } as never), ['digitalSignature', 'keyAgreement']);
   t.same(csrKeyUsages('ENTITY_CERT', { keyUsages: [], keyAlgorithm: 'RSA4096' }), ['digitalSignature', 'keyEncipherment']);
 });
 
-t.test('CSR EKU: the CSR\'s when present, else server+client for an entity and none for a CA', async (t) => {
+t.test("CSR EKU: the CSR's when present, else server+client for an entity and none for a CA", async (t) => {
   t.same(csrExtendedKeyUsages('ENTITY_CERT', { extendedKeyUsages: ['1.2.3'] }), ['1.2.3']);
   t.same(csrExtendedKeyUsages('INTERMEDIATE_CA', { extendedKeyUsages: ['1.2.3'] }), ['1.2.3']);
   t.same(csrExtendedKeyUsages('ENTITY_CERT', { extendedKeyUsages: [] }), [SERVER_AUTH, CLIENT_AUTH]);
@@ -82,11 +105,25 @@ t.test('CSR EKU: the CSR\'s when present, else server+client for an entity and n
 
 t.test('a distinguished name inherits what the request leaves absent or null, and keeps what it sets', async (t) => {
   t.same(inheritDistinguishedName({ common_name: 'leaf', country: null, organizational_unit: 'Unit' }, issuer), {
-    common_name: 'leaf', country: 'CN', state: 'GD', locality: 'SZ', organization: 'Org', organizational_unit: 'Unit',
+    common_name: 'leaf',
+    country: 'CN',
+    state: 'GD',
+    locality: 'SZ',
+    organization: 'Org',
+    organizational_unit: 'Unit',
   });
-  t.same(inheritDistinguishedName({ common_name: '', state: 'BJ', locality: 'X', organization: 'Mine' } as never, issuer), {
-    common_name: '', country: 'CN', state: 'BJ', locality: 'X', organization: 'Mine', organizational_unit: null,
-  }, 'an empty string is a value, not absence');
+  t.same(
+    inheritDistinguishedName({ common_name: '', state: 'BJ', locality: 'X', organization: 'Mine' } as never, issuer),
+    {
+      common_name: '',
+      country: 'CN',
+      state: 'BJ',
+      locality: 'X',
+      organization: 'Mine',
+      organizational_unit: null,
+    },
+    'an empty string is a value, not absence',
+  );
 });
 
 t.test('status: REVOKED wins, ISSUED reads EXPIRED from not_after on', async (t) => {
@@ -97,7 +134,7 @@ t.test('status: REVOKED wins, ISSUED reads EXPIRED from not_after on', async (t)
   t.equal(certificateStatus({ status: 'ISSUED', notAfter }, new Date(notAfter.getTime() - 1)), 'ISSUED');
 });
 
-t.test('POST CERT key algorithm: the request\'s, else the issuer\'s', async (t) => {
+t.test("POST CERT key algorithm: the request's, else the issuer's", async (t) => {
   t.equal(serverKeyAlgorithm('RSA2048', issuer), 'RSA2048');
   t.equal(serverKeyAlgorithm(undefined, issuer), 'EC256');
 });

@@ -4,25 +4,21 @@ import { createPublicKey, generateKeyPairSync, verify, type KeyObject } from 'no
 import * as pkijs from 'pkijs';
 import t from 'tap';
 import { NODE_HASH, SIGNATURE_OIDS, type HashAlgorithm, type Signer } from '../../src/x509/algorithms.ts';
-import { buildCrl, encodeRevokedEntry, parseCrlSummary, type CrlInput, type EncodedEntries, type RevokedEntry } from '../../src/x509/crl.ts';
+import {
+  buildCrl,
+  encodeRevokedEntry,
+  parseCrlSummary,
+  type CrlInput,
+  type EncodedEntries,
+  type RevokedEntry,
+} from '../../src/x509/crl.ts';
 import { Oid } from '../../src/x509/oids.ts';
 import { recordingSigner } from './support.ts';
-import {
-  bitString,
-  contextConstructed,
-  objectIdentifier,
-  sequence,
-  set,
-  Tag,
-  time,
-  tlv,
-  utf8String,
-} from '../../src/x509/der-writer.ts';
+import { bitString, contextConstructed, objectIdentifier, sequence, set, Tag, time, tlv, utf8String } from '../../src/x509/der-writer.ts';
 import { contentOf, encodingOf, MalformedDer, readChildren, readSingle } from '../../src/x509/der-reader.ts';
 
 const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 });
-
 
 const issuerName = sequence(set(sequence(objectIdentifier('2.5.4.3'), utf8String('Unit CA'))));
 const aki = Uint8Array.from({ length: 20 }, (_, i) => i + 1);
@@ -64,10 +60,18 @@ t.test('a CRL with entries: every field as RFC 5280 §5 has it, signed over exac
   t.equal(crl.thisUpdate.type, 0, 'UTCTime before 2050');
 
   const revoked = crl.revokedCertificates!;
-  t.same(revoked.map((r) => hex(r.userCertificate.valueBlock.valueHexView)), ['008a1b2c3d4e5f60718293', '0abc', '7f'], 'serials: sign octet added, odd hex padded, leading zero dropped');
-  t.same(revoked.map((r) => r.revocationDate.value.toISOString()), ['2025-06-01T00:00:00.000Z', '2025-06-02T12:30:45.000Z', '2051-01-01T00:00:00.000Z']);
+  t.same(
+    revoked.map((r) => hex(r.userCertificate.valueBlock.valueHexView)),
+    ['008a1b2c3d4e5f60718293', '0abc', '7f'],
+    'serials: sign octet added, odd hex padded, leading zero dropped',
+  );
+  t.same(
+    revoked.map((r) => r.revocationDate.value.toISOString()),
+    ['2025-06-01T00:00:00.000Z', '2025-06-02T12:30:45.000Z', '2051-01-01T00:00:00.000Z'],
+  );
   t.equal(revoked[2].revocationDate.type, 1, 'GeneralizedTime from 2050');
-  const reason = (r: pkijs.RevokedCertificate) => r.crlEntryExtensions?.extensions.map((e) => [e.extnID, e.critical, hex(e.extnValue.valueBlock.valueHexView)]);
+  const reason = (r: pkijs.RevokedCertificate) =>
+    r.crlEntryExtensions?.extensions.map((e) => [e.extnID, e.critical, hex(e.extnValue.valueBlock.valueHexView)]);
   t.same(reason(revoked[0]), [[Oid.reasonCode, false, '0a0101']], 'keyCompromise');
   t.equal(reason(revoked[1]), undefined, 'unspecified is written as no extension');
   t.same(reason(revoked[2]), [[Oid.reasonCode, false, '0a010a']], 'aACompromise');
@@ -82,11 +86,19 @@ t.test('a CRL with entries: every field as RFC 5280 §5 has it, signed over exac
   t.equal(calls[0].hash, 'SHA256');
   t.equal(hex(calls[0].data), hex(crl.tbsView), 'the signer saw the TBSCertList and nothing else');
   t.ok(signatureVerifies(crl, 'SHA256', ec.publicKey));
-  t.same(parseCrlSummary(built.der), { crlNumber: 5n, thisUpdate: new Date('2026-01-02T03:04:05Z'), nextUpdate: new Date('2026-01-09T03:04:05Z'), revokedCount: 3 });
+  t.same(parseCrlSummary(built.der), {
+    crlNumber: 5n,
+    thisUpdate: new Date('2026-01-02T03:04:05Z'),
+    nextUpdate: new Date('2026-01-09T03:04:05Z'),
+    revokedCount: 3,
+  });
 });
 
 t.test('SHA-384 and SHA-512, EC and RSA: the inner signature algorithm equals the outer one and the signature verifies', async (t) => {
-  for (const [family, keys, keyAlgorithm] of [['EC', ec, 'EC256'], ['RSA', rsa, 'RSA2048']] as const) {
+  for (const [family, keys, keyAlgorithm] of [
+    ['EC', ec, 'EC256'],
+    ['RSA', rsa, 'RSA2048'],
+  ] as const) {
     for (const hash of ['SHA256', 'SHA384', 'SHA512'] as const) {
       const { signer, calls } = recordingSigner(keys.privateKey, keyAlgorithm);
       const crl = parse((await buildCrl(base([], { hash }), signer)).der);
@@ -106,14 +118,22 @@ t.test('no revoked certificates: the list is absent, not empty (RFC 5280 §5.1.2
   t.equal(crl.revokedCertificates, undefined);
   // Absent, not an empty SEQUENCE: the TBSCertList's fields go straight from nextUpdate to the [0] extensions.
   const [tbs] = readChildren(readSingle(built.der), Tag.SEQUENCE);
-  t.same(readChildren(tbs).map((field) => field.tag), [Tag.INTEGER, Tag.SEQUENCE, Tag.SEQUENCE, Tag.UTC_TIME, Tag.UTC_TIME, 0xa0]);
+  t.same(
+    readChildren(tbs).map((field) => field.tag),
+    [Tag.INTEGER, Tag.SEQUENCE, Tag.SEQUENCE, Tag.UTC_TIME, Tag.UTC_TIME, 0xa0],
+  );
   t.equal(hex(crl.toSchema().toBER()), hex(built.der));
   t.equal(parseCrlSummary(built.der).revokedCount, 0);
 });
 
 t.test('long lists: multi-octet lengths, entries from an async iterable, a large CRL Number', async (t) => {
   async function* many(count: number): AsyncIterable<RevokedEntry> {
-    for (let i = 0; i < count; i++) yield { serialNumber: (0x100000 + i).toString(16), revocationDate: new Date(Date.UTC(2025, 0, 1, 0, 0, i % 60)), reasonCode: [0, 1, 4, 9][i % 4] };
+    for (let i = 0; i < count; i++)
+      yield {
+        serialNumber: (0x100000 + i).toString(16),
+        revocationDate: new Date(Date.UTC(2025, 0, 1, 0, 0, i % 60)),
+        reasonCode: [0, 1, 4, 9][i % 4],
+      };
   }
   const { signer } = recordingSigner(ec.privateKey, 'EC256');
   for (const count of [5, 200]) {
@@ -122,61 +142,92 @@ t.test('long lists: multi-octet lengths, entries from an async iterable, a large
     const crl = parse(built.der);
     t.equal(hex(crl.toSchema().toBER()), hex(built.der), `${count} entries: valid DER`);
     t.equal(crl.revokedCertificates!.length, count);
-    t.equal(hex(crl.revokedCertificates![count - 1].userCertificate.valueBlock.valueHexView), (0x100000 + count - 1).toString(16).padStart(6, '0'));
+    t.equal(
+      hex(crl.revokedCertificates![count - 1].userCertificate.valueBlock.valueHexView),
+      (0x100000 + count - 1).toString(16).padStart(6, '0'),
+    );
     t.ok(signatureVerifies(crl, 'SHA256', ec.publicKey));
-    t.same(parseCrlSummary(built.der), { crlNumber, thisUpdate: new Date('2026-01-02T03:04:05Z'), nextUpdate: new Date('2026-01-09T03:04:05Z'), revokedCount: count });
+    t.same(parseCrlSummary(built.der), {
+      crlNumber,
+      thisUpdate: new Date('2026-01-02T03:04:05Z'),
+      nextUpdate: new Date('2026-01-09T03:04:05Z'),
+      revokedCount: count,
+    });
   }
 });
 
-t.test('more entries than the first buffer holds: the same CRL whether their size is unknown, understated or exact, or they come pre-encoded', async (t) => {
-  // About 195 KB of entries: past the 64 KB first buffer, so an unsized CRL grows more than once. pkijs's parser
-  // gives up on lists this long (from ~1,500 entries), so the CRL is read with our DER reader and node:crypto here;
-  // openssl judges CRLs of a million entries in bench/crl.
-  const count = 6000;
-  const entries: RevokedEntry[] = Array.from({ length: count }, (_, i) => ({ serialNumber: (0x7a0000 + i).toString(16), revocationDate: new Date(Date.UTC(2025, 0, 1, 0, i % 60)), reasonCode: [0, 1, 4, 9][i % 4] }));
-  const encoded = entries.map(encodeRevokedEntry);
-  const allEntries = Buffer.concat(encoded);
-  const chunks: EncodedEntries[] = [];
-  for (let i = 0; i < count; i += 1000) chunks.push({ der: Buffer.concat(encoded.slice(i, i + 1000)), count: Math.min(1000, count - i) });
-  const { signer } = recordingSigner(ec.privateKey, 'EC256');
-  const cases: [string, CrlInput][] = [
-    ['size unknown', base(entries)],
-    ['size understated', base(entries, { entriesByteLength: 100 })],
-    ['size exact', base(entries, { entriesByteLength: allEntries.length })],
-    ['pre-encoded chunks', base(chunks, { entriesByteLength: allEntries.length })],
-  ];
-  let reference: string | undefined;
-  for (const [name, input] of cases) {
-    const built = await buildCrl(input, signer);
-    t.equal(built.revokedCount, count, `${name}: the count`);
-    const [tbs, algorithm, signature] = readChildren(readSingle(built.der), Tag.SEQUENCE);
-    const revoked = readChildren(tbs!, Tag.SEQUENCE)[5]!;
-    t.equal(hex(contentOf(revoked)), hex(allEntries), `${name}: revokedCertificates holds exactly the entries`);
-    t.equal(readChildren(revoked).length, count, `${name}: ${count} of them`);
-    t.equal(hex(built.der.subarray(built.entries.start, built.entries.end)), hex(allEntries), `${name}: entries locates them`);
-    t.equal(hex(encodingOf(algorithm!)), hex(encodingOf(readChildren(tbs!)[1]!)), `${name}: inner algorithm = outer`);
-    t.ok(verify('sha256', encodingOf(tbs!), ec.publicKey, contentOf(signature!).subarray(1)), `${name}: signature over the TBSCertList`);
-    t.same(parseCrlSummary(built.der).revokedCount, count, `${name}: the summary reader agrees`);
-    reference ??= hex(encodingOf(tbs!));
-    t.equal(hex(encodingOf(tbs!)), reference, `${name}: the same TBSCertList as the first`);
-  }
-});
+t.test(
+  'more entries than the first buffer holds: the same CRL whether their size is unknown, understated or exact, or they come pre-encoded',
+  async (t) => {
+    // About 195 KB of entries: past the 64 KB first buffer, so an unsized CRL grows more than once. pkijs's parser
+    // gives up on lists this long (from ~1,500 entries), so the CRL is read with our DER reader and node:crypto here;
+    // openssl judges CRLs of a million entries in bench/crl.
+    const count = 6000;
+    const entries: RevokedEntry[] = Array.from({ length: count }, (_, i) => ({
+      serialNumber: (0x7a0000 + i).toString(16),
+      revocationDate: new Date(Date.UTC(2025, 0, 1, 0, i % 60)),
+      reasonCode: [0, 1, 4, 9][i % 4],
+    }));
+    const encoded = entries.map(encodeRevokedEntry);
+    const allEntries = Buffer.concat(encoded);
+    const chunks: EncodedEntries[] = [];
+    for (let i = 0; i < count; i += 1000) chunks.push({ der: Buffer.concat(encoded.slice(i, i + 1000)), count: Math.min(1000, count - i) });
+    const { signer } = recordingSigner(ec.privateKey, 'EC256');
+    const cases: [string, CrlInput][] = [
+      ['size unknown', base(entries)],
+      ['size understated', base(entries, { entriesByteLength: 100 })],
+      ['size exact', base(entries, { entriesByteLength: allEntries.length })],
+      ['pre-encoded chunks', base(chunks, { entriesByteLength: allEntries.length })],
+    ];
+    let reference: string | undefined;
+    for (const [name, input] of cases) {
+      const built = await buildCrl(input, signer);
+      t.equal(built.revokedCount, count, `${name}: the count`);
+      const [tbs, algorithm, signature] = readChildren(readSingle(built.der), Tag.SEQUENCE);
+      const revoked = readChildren(tbs!, Tag.SEQUENCE)[5]!;
+      t.equal(hex(contentOf(revoked)), hex(allEntries), `${name}: revokedCertificates holds exactly the entries`);
+      t.equal(readChildren(revoked).length, count, `${name}: ${count} of them`);
+      t.equal(hex(built.der.subarray(built.entries.start, built.entries.end)), hex(allEntries), `${name}: entries locates them`);
+      t.equal(hex(encodingOf(algorithm!)), hex(encodingOf(readChildren(tbs!)[1]!)), `${name}: inner algorithm = outer`);
+      t.ok(verify('sha256', encodingOf(tbs!), ec.publicKey, contentOf(signature!).subarray(1)), `${name}: signature over the TBSCertList`);
+      t.same(parseCrlSummary(built.der).revokedCount, count, `${name}: the summary reader agrees`);
+      reference ??= hex(encodingOf(tbs!));
+      t.equal(hex(encodingOf(tbs!)), reference, `${name}: the same TBSCertList as the first`);
+    }
+  },
+);
 
 t.test('inputs buildCrl refuses', async (t) => {
   const { signer, calls } = recordingSigner(ec.privateKey, 'EC256');
-  const entry = (reasonCode: number): RevokedEntry => ({ serialNumber: '01', revocationDate: new Date('2025-01-01T00:00:00Z'), reasonCode });
-  await t.rejects(buildCrl(base([], { issuerName: utf8String('x') }), signer), { name: 'TypeError', message: 'issuerName is not a DER SEQUENCE' });
+  const entry = (reasonCode: number): RevokedEntry => ({
+    serialNumber: '01',
+    revocationDate: new Date('2025-01-01T00:00:00Z'),
+    reasonCode,
+  });
+  await t.rejects(buildCrl(base([], { issuerName: utf8String('x') }), signer), {
+    name: 'TypeError',
+    message: 'issuerName is not a DER SEQUENCE',
+  });
   await t.rejects(buildCrl(base([], { issuerName: Uint8Array.of(...issuerName, 0) }), signer), { name: 'TypeError' }, 'trailing bytes');
-  await t.rejects(buildCrl(base([], { authorityKeyIdentifier: new Uint8Array(0) }), signer), { name: 'RangeError', message: 'authorityKeyIdentifier is empty' });
+  await t.rejects(buildCrl(base([], { authorityKeyIdentifier: new Uint8Array(0) }), signer), {
+    name: 'RangeError',
+    message: 'authorityKeyIdentifier is empty',
+  });
   await t.rejects(buildCrl(base([], { crlNumber: -1n }), signer), { name: 'RangeError', message: 'crlNumber must fit 20 octets' });
   await t.rejects(buildCrl(base([], { crlNumber: 1n << 159n }), signer), { name: 'RangeError', message: 'crlNumber must fit 20 octets' });
   t.ok(await buildCrl(base([], { crlNumber: (1n << 159n) - 1n }), signer), 'the largest CRL Number');
   t.ok(await buildCrl(base([], { crlNumber: 0n }), signer), 'zero');
   const thisUpdate = new Date('2026-01-02T00:00:00Z');
-  await t.rejects(buildCrl(base([], { thisUpdate, nextUpdate: thisUpdate }), signer), { name: 'RangeError', message: 'nextUpdate must follow thisUpdate' });
+  await t.rejects(buildCrl(base([], { thisUpdate, nextUpdate: thisUpdate }), signer), {
+    name: 'RangeError',
+    message: 'nextUpdate must follow thisUpdate',
+  });
   await t.rejects(buildCrl(base([], { thisUpdate, nextUpdate: new Date(thisUpdate.getTime() - 1) }), signer), { name: 'RangeError' });
   for (const reason of [7, 8, 11, -1]) {
-    await t.rejects(buildCrl(base([entry(reason)]), signer), { name: 'RangeError', message: `reason code ${reason} cannot appear in a CRL` });
+    await t.rejects(buildCrl(base([entry(reason)]), signer), {
+      name: 'RangeError',
+      message: `reason code ${reason} cannot appear in a CRL`,
+    });
   }
   await t.rejects(buildCrl(base([{ ...entry(1), serialNumber: '0x12' }]), signer), { name: 'RangeError', message: /not a hex string/ });
   const before = calls.length;
@@ -199,12 +250,37 @@ const at = (iso: string) => time(new Date(iso));
 
 t.test('parseCrlSummary: a v1 CRL, a critical flag, and the CRL Number after another extension', async (t) => {
   const entry = sequence(tlv(Tag.INTEGER, Uint8Array.of(5)), at('2025-01-01T00:00:00Z'));
-  const critical = sequence(objectIdentifier(Oid.crlNumber), tlv(Tag.BOOLEAN, Uint8Array.of(0xff)), tlv(Tag.OCTET_STRING, Uint8Array.of(2, 1, 9)));
+  const critical = sequence(
+    objectIdentifier(Oid.crlNumber),
+    tlv(Tag.BOOLEAN, Uint8Array.of(0xff)),
+    tlv(Tag.OCTET_STRING, Uint8Array.of(2, 1, 9)),
+  );
   t.same(
-    parseCrlSummary(signed(algorithm, issuerName, at('2026-01-01T00:00:00Z'), at('2026-02-01T00:00:00Z'), sequence(entry, entry), contextConstructed(0, sequence(otherExtension, crlNumberExtension)))),
+    parseCrlSummary(
+      signed(
+        algorithm,
+        issuerName,
+        at('2026-01-01T00:00:00Z'),
+        at('2026-02-01T00:00:00Z'),
+        sequence(entry, entry),
+        contextConstructed(0, sequence(otherExtension, crlNumberExtension)),
+      ),
+    ),
     { crlNumber: 256n, thisUpdate: new Date('2026-01-01T00:00:00Z'), nextUpdate: new Date('2026-02-01T00:00:00Z'), revokedCount: 2 },
   );
-  t.equal(parseCrlSummary(signed(tlv(Tag.INTEGER, Uint8Array.of(1)), algorithm, issuerName, at('2026-01-01T00:00:00Z'), time(new Date('2060-01-01T00:00:00Z')), contextConstructed(0, sequence(critical)))).crlNumber, 9n);
+  t.equal(
+    parseCrlSummary(
+      signed(
+        tlv(Tag.INTEGER, Uint8Array.of(1)),
+        algorithm,
+        issuerName,
+        at('2026-01-01T00:00:00Z'),
+        time(new Date('2060-01-01T00:00:00Z')),
+        contextConstructed(0, sequence(critical)),
+      ),
+    ).crlNumber,
+    9n,
+  );
 });
 
 t.test('parseCrlSummary refuses what is not a CRL it can summarise, with MalformedDer', async (t) => {

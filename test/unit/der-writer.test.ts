@@ -21,8 +21,16 @@ const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 
 t.test('tlvHeader: the shortest definite length form (X.690 8.1.3)', async (t) => {
   const vectors: [number, string][] = [
-    [0, '3000'], [0x7f, '307f'], [0x80, '308180'], [0xff, '3081ff'], [0x100, '30820100'], [0xffff, '3082ffff'],
-    [0x10000, '3083010000'], [0xffffff, '3083ffffff'], [0x1000000, '308401000000'], [0x12345678, '308412345678'],
+    [0, '3000'],
+    [0x7f, '307f'],
+    [0x80, '308180'],
+    [0xff, '3081ff'],
+    [0x100, '30820100'],
+    [0xffff, '3082ffff'],
+    [0x10000, '3083010000'],
+    [0xffffff, '3083ffffff'],
+    [0x1000000, '308401000000'],
+    [0x12345678, '308412345678'],
   ];
   for (const [length, expected] of vectors) t.equal(hex(tlvHeader(0x30, length)), expected, `length ${length}`);
   t.equal(hex(tlvHeader(0xa1, 3)), 'a103', 'the tag is written as given');
@@ -32,7 +40,8 @@ t.test('enumerated: one content octet, 0 to 127', async (t) => {
   t.equal(hex(enumerated(0)), '0a0100');
   t.equal(hex(enumerated(10)), '0a010a');
   t.equal(hex(enumerated(127)), '0a017f');
-  for (const bad of [-1, 128, 1.5, Number.NaN]) t.throws(() => enumerated(bad), { name: 'RangeError', message: `ENUMERATED ${bad} out of range` });
+  for (const bad of [-1, 128, 1.5, Number.NaN])
+    t.throws(() => enumerated(bad), { name: 'RangeError', message: `ENUMERATED ${bad} out of range` });
 });
 
 t.test('generalizedTime: YYYYMMDDHHMMSSZ, whole seconds, UTC', async (t) => {
@@ -58,8 +67,13 @@ t.test('integers and hex', async (t) => {
   t.equal(hex(hexToBytes('')), '');
   t.equal(hex(hexToBytes('a')), '0a');
   t.equal(hex(hexToBytes('ABcd01')), 'abcd01', 'either case');
-  for (const bad of ['0x12', '12 34', 'g1', '12:34', '-1']) t.throws(() => hexToBytes(bad), { name: 'RangeError', message: `not a hex string: ${bad}` }, bad);
-  t.throws(() => hexToBytes('z'.repeat(100)), { message: `not a hex string: ${'z'.repeat(40)}` }, 'the message quotes 40 characters at most');
+  for (const bad of ['0x12', '12 34', 'g1', '12:34', '-1'])
+    t.throws(() => hexToBytes(bad), { name: 'RangeError', message: `not a hex string: ${bad}` }, bad);
+  t.throws(
+    () => hexToBytes('z'.repeat(100)),
+    { message: `not a hex string: ${'z'.repeat(40)}` },
+    'the message quotes 40 characters at most',
+  );
   const backing = Uint8Array.of(1, 2, 3, 4, 5);
   t.equal(bytesToHex(backing.subarray(1, 3)), '0203', 'a view: only its own bytes');
   t.equal(bytesToHex(new Uint8Array(0)), '');
@@ -76,20 +90,30 @@ t.test('a non-critical extension and requireDerSequence', async (t) => {
 
 t.test('signStructure: SEQUENCE { tbs, algorithm, BIT STRING signature, ...trailer }, the signer given the TBS', async (t) => {
   const seen: unknown[] = [];
-  const signer: Signer = { keyAlgorithm: 'EC256', sign: async (hash, data) => {
-    seen.push([hash, hex(data)]);
-    return Uint8Array.of(0xaa, 0xbb);
-  } };
+  const signer: Signer = {
+    keyAlgorithm: 'EC256',
+    sign: async (hash, data) => {
+      seen.push([hash, hex(data)]);
+      return Uint8Array.of(0xaa, 0xbb);
+    },
+  };
   const tbs = sequence(objectIdentifier('1.2.3'));
   const algorithm = signatureAlgorithm(signer, 'SHA384');
   t.equal(hex(algorithm), hex(sequence(objectIdentifier(SIGNATURE_OIDS.EC.SHA384))), 'ECDSA: no parameters');
   const rsa: Signer = { keyAlgorithm: 'RSA3072', sign: signer.sign };
-  t.equal(hex(signatureAlgorithm(rsa, 'SHA512')), hex(sequence(objectIdentifier(SIGNATURE_OIDS.RSA.SHA512), Uint8Array.of(5, 0))), 'RSA: NULL parameters');
+  t.equal(
+    hex(signatureAlgorithm(rsa, 'SHA512')),
+    hex(sequence(objectIdentifier(SIGNATURE_OIDS.RSA.SHA512), Uint8Array.of(5, 0))),
+    'RSA: NULL parameters',
+  );
   const trailer = Uint8Array.of(0xa0, 0);
   const signed = await signStructure(tbs, signer, 'SHA384', trailer);
   t.equal(hex(signed), hex(sequence(tbs, algorithm, Uint8Array.of(3, 3, 0, 0xaa, 0xbb), trailer)));
   t.same(seen, [['SHA384', hex(tbs)]]);
   const large = sequence(new Uint8Array(300));
-  t.equal(hex(await signStructure(large, signer, 'SHA256')), hex(sequence(large, signatureAlgorithm(signer, 'SHA256'), Uint8Array.of(3, 3, 0, 0xaa, 0xbb))), 'long-form length');
+  t.equal(
+    hex(await signStructure(large, signer, 'SHA256')),
+    hex(sequence(large, signatureAlgorithm(signer, 'SHA256'), Uint8Array.of(3, 3, 0, 0xaa, 0xbb))),
+    'long-form length',
+  );
 });
-

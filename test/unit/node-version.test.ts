@@ -14,7 +14,10 @@ t.test('the supported lines are accepted from their lowest release; anything els
   for (const version of ['18.20.8', '20.20.2', '21.7.3', '22.12.9', '22.9.0', '23.11.0', '25.2.1', '27.0.0', '220.13.0']) {
     t.throws(
       () => checkNodeVersion({}, version),
-      { name: 'ConfigError', message: `Node.js ${version} is not supported: this service runs on Node.js ^22.13.0 || ^24.0.0 || ^26.0.0. Run it on one of those, or set ALLOW_UNSUPPORTED_NODE=1 to start anyway, untested` },
+      {
+        name: 'ConfigError',
+        message: `Node.js ${version} is not supported: this service runs on Node.js ^22.13.0 || ^24.0.0 || ^26.0.0. Run it on one of those, or set ALLOW_UNSUPPORTED_NODE=1 to start anyway, untested`,
+      },
       version,
     );
   }
@@ -30,7 +33,9 @@ t.test('ALLOW_UNSUPPORTED_NODE=1 lets an unsupported Node start, with a warning;
   } finally {
     process.stderr.write = write;
   }
-  t.same(written, ['Warning: Node.js 20.20.2 is not supported: this service runs on Node.js ^22.13.0 || ^24.0.0 || ^26.0.0; starting anyway (ALLOW_UNSUPPORTED_NODE=1)\n']);
+  t.same(written, [
+    'Warning: Node.js 20.20.2 is not supported: this service runs on Node.js ^22.13.0 || ^24.0.0 || ^26.0.0; starting anyway (ALLOW_UNSUPPORTED_NODE=1)\n',
+  ]);
   t.throws(() => checkNodeVersion({ ALLOW_UNSUPPORTED_NODE: '0' }, '20.20.2'), /not supported/);
   t.throws(() => checkNodeVersion({ ALLOW_UNSUPPORTED_NODE: 'maybe' }, '20.20.2'), /ALLOW_UNSUPPORTED_NODE must be true or false/);
 });
@@ -39,6 +44,9 @@ t.test('package.json engines, serverless.yml and the README name the same lines'
   t.equal(JSON.parse(read('package.json')).engines.node, SUPPORTED_NODE_RANGE);
   const runtime = (parse(read('serverless.yml')) as { provider: { runtime: string } }).provider.runtime;
   t.match(runtime, /^nodejs(\d+)\.x$/);
-  t.ok(SUPPORTED_NODE.some((line) => runtime === `nodejs${line.major}.x`), `Lambda's ${runtime} is a supported line`);
+  t.ok(
+    SUPPORTED_NODE.some((line) => runtime === `nodejs${line.major}.x`),
+    `Lambda's ${runtime} is a supported line`,
+  );
   t.match(read('README.md'), 'Node.js 22 (22.13 or later), 24 or 26', 'the README says which');
 });

@@ -23,16 +23,32 @@ const later = (ms: number) => new Date(now.getTime() + ms);
 t.test('reason names map to RFC 5280 CRLReason codes; none is unspecified', async (t) => {
   t.equal(reasonCodeOf(undefined), 0);
   t.same(
-    ['UNSPECIFIED', 'KEY_COMPROMISE', 'CERTIFICATE_AUTHORITY_COMPROMISE', 'AFFILIATION_CHANGED', 'SUPERSEDED', 'CESSATION_OF_OPERATION', 'CERTIFICATE_HOLD', 'PRIVILEGE_WITHDRAWN', 'ATTRIBUTE_AUTHORITY_COMPROMISE'].map(reasonCodeOf),
+    [
+      'UNSPECIFIED',
+      'KEY_COMPROMISE',
+      'CERTIFICATE_AUTHORITY_COMPROMISE',
+      'AFFILIATION_CHANGED',
+      'SUPERSEDED',
+      'CESSATION_OF_OPERATION',
+      'CERTIFICATE_HOLD',
+      'PRIVILEGE_WITHDRAWN',
+      'ATTRIBUTE_AUTHORITY_COMPROMISE',
+    ].map(reasonCodeOf),
     [0, 1, 2, 3, 4, 5, 6, 9, 10],
   );
 });
 
 t.test('an unknown reason is a 400 that lists the accepted ones', async (t) => {
   for (const reason of ['REMOVE_FROM_CRL', 'key_compromise', '', 'toString']) {
-    t.match(refusal(() => reasonCodeOf(reason)), {
-      status: 400, code: ErrorCode.InvalidParameter, message: /UNSPECIFIED, KEY_COMPROMISE, CERTIFICATE_AUTHORITY_COMPROMISE, .*ATTRIBUTE_AUTHORITY_COMPROMISE$/,
-    }, reason);
+    t.match(
+      refusal(() => reasonCodeOf(reason)),
+      {
+        status: 400,
+        code: ErrorCode.InvalidParameter,
+        message: /UNSPECIFIED, KEY_COMPROMISE, CERTIFICATE_AUTHORITY_COMPROMISE, .*ATTRIBUTE_AUTHORITY_COMPROMISE$/,
+      },
+      reason,
+    );
   }
 });
 

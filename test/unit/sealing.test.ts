@@ -16,8 +16,14 @@ const failure = (fn: () => unknown) => {
 const AUTH = /failed authentication/;
 
 t.test('the master key must be exactly 32 bytes', async (t) => {
-  t.match(failure(() => createSealer(new Uint8Array(31))), 'the master key must be 32 bytes, got 31');
-  t.match(failure(() => createSealer(new Uint8Array(33))), 'the master key must be 32 bytes, got 33');
+  t.match(
+    failure(() => createSealer(new Uint8Array(31))),
+    'the master key must be 32 bytes, got 31',
+  );
+  t.match(
+    failure(() => createSealer(new Uint8Array(33))),
+    'the master key must be 32 bytes, got 33',
+  );
   t.ok(createSealer(master(1)));
 });
 
@@ -46,16 +52,30 @@ t.test('the fingerprint is stable per master key, 8 bytes, and differs between k
 t.test('a sealed item opens only under its own key id', async (t) => {
   const sealer = createSealer(master(1));
   const sealed = sealer.seal(secret, 'key-1');
-  t.match(failure(() => sealer.unseal(sealed, 'key-2')), AUTH);
-  t.match(failure(() => sealer.unseal(sealed, 'key-2')), /wrapped data key/, 'the wrapped data key is bound to the key id');
+  t.match(
+    failure(() => sealer.unseal(sealed, 'key-2')),
+    AUTH,
+  );
+  t.match(
+    failure(() => sealer.unseal(sealed, 'key-2')),
+    /wrapped data key/,
+    'the wrapped data key is bound to the key id',
+  );
 });
 
 t.test('a sealed item opens only under its own master key', async (t) => {
   const sealed = createSealer(master(1)).seal(secret, 'key-1');
   const other = createSealer(master(2));
-  t.match(failure(() => other.unseal(sealed, 'key-1')), /different master key \(fingerprint .+, configured master key .+\)/);
+  t.match(
+    failure(() => other.unseal(sealed, 'key-1')),
+    /different master key \(fingerprint .+, configured master key .+\)/,
+  );
   const forged = ['v1', other.fingerprint, ...sealed.split('.').slice(2)].join('.');
-  t.match(failure(() => other.unseal(forged, 'key-1')), AUTH, 'relabelling the fingerprint does not help');
+  t.match(
+    failure(() => other.unseal(forged, 'key-1')),
+    AUTH,
+    'relabelling the fingerprint does not help',
+  );
 });
 
 t.test('any edited part fails authentication', async (t) => {
@@ -69,24 +89,66 @@ t.test('any edited part fails authentication', async (t) => {
   for (const index of [0, 12, 20, -1]) {
     const wrappedBytes = Buffer.from(wrapped, 'base64url');
     const bodyBytes = Buffer.from(body, 'base64url');
-    t.match(failure(() => sealer.unseal([version, fingerprint, flip(wrapped, (index + wrappedBytes.length) % wrappedBytes.length), body].join('.'), 'key-1')), /failed authentication \(wrapped data key\)/, `wrapped byte ${index}`);
-    t.match(failure(() => sealer.unseal([version, fingerprint, wrapped, flip(body, (index + bodyBytes.length) % bodyBytes.length)].join('.'), 'key-1')), /failed authentication \(encrypted body\)/, `body byte ${index}`);
+    t.match(
+      failure(() =>
+        sealer.unseal([version, fingerprint, flip(wrapped, (index + wrappedBytes.length) % wrappedBytes.length), body].join('.'), 'key-1'),
+      ),
+      /failed authentication \(wrapped data key\)/,
+      `wrapped byte ${index}`,
+    );
+    t.match(
+      failure(() =>
+        sealer.unseal([version, fingerprint, wrapped, flip(body, (index + bodyBytes.length) % bodyBytes.length)].join('.'), 'key-1'),
+      ),
+      /failed authentication \(encrypted body\)/,
+      `body byte ${index}`,
+    );
   }
-  t.match(failure(() => sealer.unseal([version, fingerprint, wrapped, b64(Buffer.alloc(27))].join('.'), 'key-1')), /encrypted body/, 'a box shorter than IV and tag');
-  t.match(failure(() => sealer.unseal([version, fingerprint, b64(Buffer.alloc(27)), body].join('.'), 'key-1')), /wrapped data key/);
+  t.match(
+    failure(() => sealer.unseal([version, fingerprint, wrapped, b64(Buffer.alloc(27))].join('.'), 'key-1')),
+    /encrypted body/,
+    'a box shorter than IV and tag',
+  );
+  t.match(
+    failure(() => sealer.unseal([version, fingerprint, b64(Buffer.alloc(27)), body].join('.'), 'key-1')),
+    /wrapped data key/,
+  );
   const other = sealer.seal(secret, 'key-1').split('.');
-  t.match(failure(() => sealer.unseal([version, fingerprint, wrapped, other[3]].join('.'), 'key-1')), /encrypted body/, 'a body from another item');
+  t.match(
+    failure(() => sealer.unseal([version, fingerprint, wrapped, other[3]].join('.'), 'key-1')),
+    /encrypted body/,
+    'a body from another item',
+  );
 });
 
 t.test('malformed items are refused with the reason', async (t) => {
   const sealer = createSealer(master(1));
   const [, fingerprint, wrapped, body] = sealer.seal(secret, 'key-1').split('.');
-  t.match(failure(() => sealer.unseal(['v2', fingerprint, wrapped, body].join('.'), 'key-1')), 'unsupported format (expected v1)');
-  t.match(failure(() => sealer.unseal(['v1', fingerprint, wrapped].join('.'), 'key-1')), 'malformed (expected 4 parts)');
-  t.match(failure(() => sealer.unseal(['v1', fingerprint, wrapped, body, 'x'].join('.'), 'key-1')), 'malformed (expected 4 parts)');
-  t.match(failure(() => sealer.unseal(['v1', fingerprint, `${wrapped}!`, body].join('.'), 'key-1')), 'invalid base64url');
-  t.match(failure(() => sealer.unseal(['v1', fingerprint, wrapped, ''].join('.'), 'key-1')), 'invalid base64url');
-  t.match(failure(() => sealer.unseal(['v1', fingerprint, wrapped, `${body}=`].join('.'), 'key-1')), 'invalid base64url', 'padding is not base64url');
+  t.match(
+    failure(() => sealer.unseal(['v2', fingerprint, wrapped, body].join('.'), 'key-1')),
+    'unsupported format (expected v1)',
+  );
+  t.match(
+    failure(() => sealer.unseal(['v1', fingerprint, wrapped].join('.'), 'key-1')),
+    'malformed (expected 4 parts)',
+  );
+  t.match(
+    failure(() => sealer.unseal(['v1', fingerprint, wrapped, body, 'x'].join('.'), 'key-1')),
+    'malformed (expected 4 parts)',
+  );
+  t.match(
+    failure(() => sealer.unseal(['v1', fingerprint, `${wrapped}!`, body].join('.'), 'key-1')),
+    'invalid base64url',
+  );
+  t.match(
+    failure(() => sealer.unseal(['v1', fingerprint, wrapped, ''].join('.'), 'key-1')),
+    'invalid base64url',
+  );
+  t.match(
+    failure(() => sealer.unseal(['v1', fingerprint, wrapped, `${body}=`].join('.'), 'key-1')),
+    'invalid base64url',
+    'padding is not base64url',
+  );
 });
 
 t.test('rewrap moves an item to a new master key without touching the body', async (t) => {
@@ -98,8 +160,14 @@ t.test('rewrap moves an item to a new master key without touching the body', asy
   t.equal(rewrapped.split('.')[3], sealed.split('.')[3], 'body unchanged');
   t.not(rewrapped.split('.')[2], sealed.split('.')[2]);
   t.same(newSealer.unseal(rewrapped, 'key-1'), secret);
-  t.match(failure(() => oldSealer.unseal(rewrapped, 'key-1')), /different master key/);
-  t.match(failure(() => newSealer.unseal(rewrapped, 'key-2')), AUTH);
+  t.match(
+    failure(() => oldSealer.unseal(rewrapped, 'key-1')),
+    /different master key/,
+  );
+  t.match(
+    failure(() => newSealer.unseal(rewrapped, 'key-2')),
+    AUTH,
+  );
 });
 
 t.test('rewrap refuses an item whose body does not authenticate, a wrong key id, or a foreign sealer', async (t) => {
@@ -107,10 +175,19 @@ t.test('rewrap refuses an item whose body does not authenticate, a wrong key id,
   const newSealer = createSealer(master(2));
   const [version, fingerprint, wrapped] = oldSealer.seal(secret, 'key-1').split('.');
   const otherBody = oldSealer.seal(secret, 'key-1').split('.')[3];
-  t.match(failure(() => oldSealer.rewrap([version, fingerprint, wrapped, otherBody].join('.'), 'key-1', newSealer)), /encrypted body/);
-  t.match(failure(() => oldSealer.rewrap(oldSealer.seal(secret, 'key-1'), 'key-2', newSealer)), AUTH);
+  t.match(
+    failure(() => oldSealer.rewrap([version, fingerprint, wrapped, otherBody].join('.'), 'key-1', newSealer)),
+    /encrypted body/,
+  );
+  t.match(
+    failure(() => oldSealer.rewrap(oldSealer.seal(secret, 'key-1'), 'key-2', newSealer)),
+    AUTH,
+  );
   const impostor = { fingerprint: 'x', seal: () => '', unseal: () => new Uint8Array(), rewrap: () => '' };
-  t.match(failure(() => oldSealer.rewrap(oldSealer.seal(secret, 'key-1'), 'key-1', impostor)), 'rewrap needs a sealer made by createSealer');
+  t.match(
+    failure(() => oldSealer.rewrap(oldSealer.seal(secret, 'key-1'), 'key-1', impostor)),
+    'rewrap needs a sealer made by createSealer',
+  );
 });
 
 t.test('an item sealed by an earlier release still unseals: the v1 format (labels, AADs, fingerprint) is fixed', async (t) => {
@@ -120,5 +197,9 @@ t.test('an item sealed by an earlier release still unseals: the v1 format (label
     'v1.uwyiV4qgN5U.Qj_V8s3XgQOjk_y0FBODn14_2oFyQfQb4O1SWkB9Pj4dBSuX5yoBYFJWL1C3vSVL6pfmKzMy5BjoUXB7.FAokigydgC2SfEKiuThozfIS9HKaAQoVbmJuszxOVDzDX-R2XMGn5HkNASKI7JZfK3DnEr6xi3pa5QG1QA';
   t.equal(sealer.fingerprint, 'uwyiV4qgN5U', 'the master key fingerprint');
   t.equal(new TextDecoder().decode(sealer.unseal(stored, 'key-vector-1')), 'sealed on 2026-12-03 by format v1');
-  t.match(failure(() => sealer.unseal(stored, 'key-vector-2')), AUTH, 'still bound to its key id');
+  t.match(
+    failure(() => sealer.unseal(stored, 'key-vector-2')),
+    AUTH,
+    'still bound to its key id',
+  );
 });

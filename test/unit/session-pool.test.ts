@@ -44,7 +44,12 @@ t.test('never two operations on one session; at most as many at once as sessions
 
 t.test('a failed operation gives its session back', async (t) => {
   const pool = createSessionPool(['only']);
-  await t.rejects(pool.run(() => { throw new Error('token says no'); }), /token says no/);
+  await t.rejects(
+    pool.run(() => {
+      throw new Error('token says no');
+    }),
+    /token says no/,
+  );
   t.equal(await pool.run((session) => session), 'only');
 });
 

@@ -6,7 +6,12 @@ const T0 = Date.UTC(2026, 0, 1, 10); // 10:00:00 UTC
 const at = (minutes: number, seconds = 0, ms = 0) => new Date(T0 + minutes * 60_000 + seconds * 1000 + ms);
 const billable = (from: Date, to: Date | null): UsageStretch => ({ kind: 'BILLABLE', startAt: from, endAt: to, restoredAt: null });
 const plain = (rows: ReturnType<typeof hourlyUsage>) =>
-  rows.map((row) => ({ hour: row.hour.toISOString(), seconds: row.seconds, from: row.usageStart.toISOString(), to: row.usageEnd.toISOString() }));
+  rows.map((row) => ({
+    hour: row.hour.toISOString(),
+    seconds: row.seconds,
+    from: row.usageStart.toISOString(),
+    to: row.usageEnd.toISOString(),
+  }));
 
 t.test('floorHour cuts to the start of the UTC hour', async (t) => {
   t.equal(HOUR_MS, 3_600_000);
@@ -28,7 +33,10 @@ t.test('a stretch across hours is split at the hour boundaries and adds up to it
     { hour: at(60).toISOString(), seconds: 3600, from: at(60).toISOString(), to: at(120).toISOString() },
     { hour: at(120).toISOString(), seconds: 1800, from: at(120).toISOString(), to: at(150).toISOString() },
   ]);
-  t.equal(rows.reduce((sum, row) => sum + row.seconds, 0), 120 * 60);
+  t.equal(
+    rows.reduce((sum, row) => sum + row.seconds, 0),
+    120 * 60,
+  );
 });
 
 t.test('only the window is billed: before windowStart and from settledUntil on are left out', async (t) => {
@@ -51,7 +59,10 @@ t.test('two stretches in one hour add their seconds and span from the first star
 
 t.test('hours come out ascending whatever the order of the stretches', async (t) => {
   const rows = hourlyUsage([billable(at(130), at(140)), billable(at(10), at(20)), billable(at(70), at(80))], T0, T0 + 3 * HOUR_MS);
-  t.same(rows.map((row) => row.hour.getTime()), [T0, T0 + HOUR_MS, T0 + 2 * HOUR_MS]);
+  t.same(
+    rows.map((row) => row.hour.getTime()),
+    [T0, T0 + HOUR_MS, T0 + 2 * HOUR_MS],
+  );
 });
 
 t.test('an empty or sub-second stretch bills nothing', async (t) => {
@@ -85,10 +96,7 @@ t.test('a restored wait ending where it started bills nothing', async (t) => {
 
 t.test('a restored wait adds to the billable seconds of its restore hour', async (t) => {
   const rows = hourlyUsage(
-    [
-      { kind: 'PENDING_DELETION', startAt: at(10), endAt: at(70), restoredAt: at(70) },
-      billable(at(70), null),
-    ],
+    [{ kind: 'PENDING_DELETION', startAt: at(10), endAt: at(70), restoredAt: at(70) }, billable(at(70), null)],
     T0 + HOUR_MS,
     T0 + 2 * HOUR_MS,
   );

@@ -13,7 +13,11 @@ t.test('parseCaReference: a bare id, or a URN of this region naming its domain',
     ['upper-case id', ID.toUpperCase(), /^issuer_id must be a lowercase UUID or a CA URN$/],
     ['not an id', 'abc', /^issuer_id must be a lowercase UUID or a CA URN$/],
     ['empty', '', /lowercase UUID/],
-    ['certificate URN', `pca:cn-north-4:d1:certificate:${ID}`, /^issuer_id is not a valid CA URN: expected pca:\{region\}:\{domain_id\}:ca:\{ca_id\}$/],
+    [
+      'certificate URN',
+      `pca:cn-north-4:d1:certificate:${ID}`,
+      /^issuer_id is not a valid CA URN: expected pca:\{region\}:\{domain_id\}:ca:\{ca_id\}$/,
+    ],
     ['six parts', `pca:cn-north-4:d1:ca:${ID}:x`, /not a valid CA URN/],
     ['no domain', `pca:cn-north-4::ca:${ID}`, /not a valid CA URN/],
     ['no region', `pca::d1:ca:${ID}`, /not a valid CA URN/],
@@ -21,15 +25,25 @@ t.test('parseCaReference: a bare id, or a URN of this region naming its domain',
     ['another region', caUrn('eu-west-0', 'd1', ID), /^CA URN region 'eu-west-0' does not match this service's region 'cn-north-4'$/],
   ];
   for (const [name, reference, message] of bad) {
-    t.match(refusal(() => parseCaReference(reference, 'cn-north-4', 'issuer_id')), { status: 400, code: 'PCA.00020201', message }, name);
+    t.match(
+      refusal(() => parseCaReference(reference, 'cn-north-4', 'issuer_id')),
+      { status: 400, code: 'PCA.00020201', message },
+      name,
+    );
   }
 });
 
 t.test("resolveCaReference: another domain's URN is not found", async (t) => {
   t.equal(resolveCaReference(ID, options), ID);
   t.equal(resolveCaReference(caUrn('cn-north-4', 'd1', ID), options), ID);
-  t.match(refusal(() => resolveCaReference(caUrn('cn-north-4', 'd2', ID), options)), { status: 404, code: 'PCA.10010002', message: `CA ${ID} not found` });
-  t.match(refusal(() => resolveCaReference('x', options)), { status: 400, code: 'PCA.00020201' });
+  t.match(
+    refusal(() => resolveCaReference(caUrn('cn-north-4', 'd2', ID), options)),
+    { status: 404, code: 'PCA.10010002', message: `CA ${ID} not found` },
+  );
+  t.match(
+    refusal(() => resolveCaReference('x', options)),
+    { status: 400, code: 'PCA.00020201' },
+  );
 });
 
 t.test('parsePublicCaReference: null (a 404) for anything but an id or a URN of this region', async (t) => {

@@ -21,8 +21,15 @@ const SIGNATURE_OID: Record<KeyFamily, Record<CertificateProfile['hash'], string
   EC: { SHA256: '1.2.840.10045.4.3.2', SHA384: '1.2.840.10045.4.3.3', SHA512: '1.2.840.10045.4.3.4' },
 };
 const KEY_USAGE_BIT: Record<CertificateProfile['keyUsages'][number], number> = {
-  digitalSignature: 0, nonRepudiation: 1, keyEncipherment: 2, dataEncipherment: 3, keyAgreement: 4,
-  keyCertSign: 5, cRLSign: 6, encipherOnly: 7, decipherOnly: 8,
+  digitalSignature: 0,
+  nonRepudiation: 1,
+  keyEncipherment: 2,
+  dataEncipherment: 3,
+  keyAgreement: 4,
+  keyCertSign: 5,
+  cRLSign: 6,
+  encipherOnly: 7,
+  decipherOnly: 8,
 };
 const GENERAL_NAME_TYPE = { EMAIL: 1, DNS: 2, URI: 6, IP: 7 } as const;
 const IP_OCTETS: Record<string, number[]> = {
@@ -123,7 +130,9 @@ const csrSubject = new Uint8Array(
       new pkijs.AttributeTypeAndValue({ type: '2.5.4.3', value: new asn1js.PrintableString({ value: 'csr subject' }) }),
       new pkijs.AttributeTypeAndValue({ type: '1.2.840.113549.1.9.1', value: new asn1js.IA5String({ value: 'ops@example.com' }) }),
     ],
-  }).toSchema().toBER(),
+  })
+    .toSchema()
+    .toBER(),
 );
 
 interface Case {

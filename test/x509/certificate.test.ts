@@ -88,9 +88,33 @@ async function verify(root: Issued, untrusted: Issued[], leaf: Issued, extra: st
 
 // Every key algorithm signs at least once, each family with each hash, and the families mix within chains.
 const CHAINS: { name: string; levels: [KeyAlgorithm, HashAlgorithm][]; leaf: [KeyAlgorithm, HashAlgorithm] }[] = [
-  { name: 'RSA', levels: [['RSA4096', 'SHA512'], ['RSA3072', 'SHA384'], ['RSA2048', 'SHA256']], leaf: ['EC256', 'SHA384'] },
-  { name: 'EC', levels: [['EC521', 'SHA512'], ['EC384', 'SHA384'], ['EC256', 'SHA256']], leaf: ['RSA2048', 'SHA512'] },
-  { name: 'mixed', levels: [['EC256', 'SHA256'], ['RSA2048', 'SHA512'], ['EC384', 'SHA384']], leaf: ['EC521', 'SHA256'] },
+  {
+    name: 'RSA',
+    levels: [
+      ['RSA4096', 'SHA512'],
+      ['RSA3072', 'SHA384'],
+      ['RSA2048', 'SHA256'],
+    ],
+    leaf: ['EC256', 'SHA384'],
+  },
+  {
+    name: 'EC',
+    levels: [
+      ['EC521', 'SHA512'],
+      ['EC384', 'SHA384'],
+      ['EC256', 'SHA256'],
+    ],
+    leaf: ['RSA2048', 'SHA512'],
+  },
+  {
+    name: 'mixed',
+    levels: [
+      ['EC256', 'SHA256'],
+      ['RSA2048', 'SHA512'],
+      ['EC384', 'SHA384'],
+    ],
+    leaf: ['EC521', 'SHA256'],
+  },
 ];
 
 const leafExtensions: Partial<CertificateProfile> = {
@@ -239,10 +263,9 @@ t.test('building rejects impossible profiles', async (t) => {
   t.match(await appErrorOf(() => issue(key, dn('x'), 'SHA256', root, { serialNumber: new Uint8Array(2) })), {
     code: 'PCA.00020001',
   });
-  t.match(
-    await appErrorOf(() => issue(key, dn('x'), 'SHA256', root, { notBefore: new Date(now), notAfter: new Date(now - 1) })),
-    { code: 'PCA.00020109' },
-  );
+  t.match(await appErrorOf(() => issue(key, dn('x'), 'SHA256', root, { notBefore: new Date(now), notAfter: new Date(now - 1) })), {
+    code: 'PCA.00020109',
+  });
   t.match(
     await appErrorOf(() =>
       issue(key, dn('x'), 'SHA256', root, { customExtensions: [{ oid: '1.3.6.1.5.5.7.1.1', value: 'x' }], caIssuersUrl: 'http://a/b' }),
@@ -263,14 +286,27 @@ t.test('randomSerial: positive, 16 octets, distinct; serialToHex', async (t) => 
 t.test('parseCertificate of openssl-made certificates and of garbage', async (t) => {
   const work = await scratch('parse');
   const made = await openssl([
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', work.file('k.pem'), '-out', work.file('c.pem'),
-    '-subj', '/C=DE/O=Example/CN=openssl root', '-days', '2', '-sha384',
-    '-addext', 'basicConstraints=critical,CA:TRUE,pathlen:3', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    work.file('k.pem'),
+    '-out',
+    work.file('c.pem'),
+    '-subj',
+    '/C=DE/O=Example/CN=openssl root',
+    '-days',
+    '2',
+    '-sha384',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE,pathlen:3',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
   ]);
   t.ok(made.ok, 'openssl req -x509');
-  const der = new Uint8Array(
-    Buffer.from((await work.read('c.pem')).toString().replace(/-----[^-]+-----|\s/g, ''), 'base64'),
-  );
+  const der = new Uint8Array(Buffer.from((await work.read('c.pem')).toString().replace(/-----[^-]+-----|\s/g, ''), 'base64'));
   const parsed = parseCertificate(der);
   t.equal(parsed.keyAlgorithm, 'RSA2048');
   t.equal(parsed.signatureHash, 'SHA384');

@@ -66,8 +66,14 @@ t.test('parsePemBlocks tolerance and errors', async (t) => {
 t.test('parsePemBlocks bounds: block count and block size; 2 MiB of hostile text is one linear pass', async (t) => {
   const block = toPem('CERTIFICATE', bytes(100));
   t.equal(parsePemBlocks(joinPem(Array(3).fill(block)), 'CERTIFICATE', 'chain', { maxBlocks: 3 }).length, 3);
-  t.match(await appErrorOf(() => parsePemBlocks(joinPem(Array(4).fill(block)), 'CERTIFICATE', 'chain', { maxBlocks: 3 })), { code: 'PCA.00020001', message: /more than 3 PEM blocks/ });
-  t.match(await appErrorOf(() => parsePemBlocks(toPem('CERTIFICATE', bytes(3000)), 'CERTIFICATE', 'chain', { maxBlockChars: 2000 })), { code: 'PCA.00020001', message: /longer than 2000/ });
+  t.match(await appErrorOf(() => parsePemBlocks(joinPem(Array(4).fill(block)), 'CERTIFICATE', 'chain', { maxBlocks: 3 })), {
+    code: 'PCA.00020001',
+    message: /more than 3 PEM blocks/,
+  });
+  t.match(await appErrorOf(() => parsePemBlocks(toPem('CERTIFICATE', bytes(3000)), 'CERTIFICATE', 'chain', { maxBlockChars: 2000 })), {
+    code: 'PCA.00020001',
+    message: /longer than 2000/,
+  });
 
   // The contract allows a 2 MiB certificate_chain. A lazy BEGIN…END regex took 7.7 s on 578 KB of repeated BEGIN
   // lines (quadratic); one pass takes milliseconds. CPU time, not wall time, with a 50-fold margin.
@@ -101,7 +107,10 @@ t.test('names: one attribute per RDN in C, ST, L, O, OU, CN order; PrintableStri
   const der = encodeName(dn);
   const rdns = readChildren(readSingle(der), Tag.SEQUENCE);
   t.equal(rdns.length, 6);
-  t.ok(rdns.every((rdn) => readChildren(rdn, Tag.SET).length === 1), 'single-valued RDNs');
+  t.ok(
+    rdns.every((rdn) => readChildren(rdn, Tag.SET).length === 1),
+    'single-valued RDNs',
+  );
   const [, countryValue] = readChildren(readChildren(rdns[0])[0]);
   t.equal(countryValue.tag, Tag.PRINTABLE_STRING);
   t.same(decodeName(der), dn);
@@ -204,8 +213,14 @@ t.test('IP addresses: 4 or 16 octets, RFC 5952 text', async (t) => {
 });
 
 t.test('validateCustomExtensions and validateKeyUsages (§5.6)', async (t) => {
-  t.same(validateCustomExtensions({ object_identifier: '1.3.6.1.4.1.2011.4.99', value: 'v' }), [{ oid: '1.3.6.1.4.1.2011.4.99', value: 'v' }]);
-  t.same(validateCustomExtensions({ object_identifier: '1.3.6.1.4.1.2011.4.99' }), [{ oid: '1.3.6.1.4.1.2011.4.99', value: '' }], 'an OID alone: empty value');
+  t.same(validateCustomExtensions({ object_identifier: '1.3.6.1.4.1.2011.4.99', value: 'v' }), [
+    { oid: '1.3.6.1.4.1.2011.4.99', value: 'v' },
+  ]);
+  t.same(
+    validateCustomExtensions({ object_identifier: '1.3.6.1.4.1.2011.4.99' }),
+    [{ oid: '1.3.6.1.4.1.2011.4.99', value: '' }],
+    'an OID alone: empty value',
+  );
   for (const absent of [undefined, null, {}, { value: '' }, { object_identifier: null, value: null }]) {
     t.same(validateCustomExtensions(absent), [], `${JSON.stringify(absent)}: no extension`);
   }

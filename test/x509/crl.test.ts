@@ -3,7 +3,14 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildCrl, encodeRevokedEntry, parseCrlSummary, type CrlInput, type EncodedEntries, type RevokedEntry } from '../../src/x509/crl.ts';
+import {
+  buildCrl,
+  encodeRevokedEntry,
+  parseCrlSummary,
+  type CrlInput,
+  type EncodedEntries,
+  type RevokedEntry,
+} from '../../src/x509/crl.ts';
 import { MalformedDer } from '../../src/x509/der-reader.ts';
 import { createOpensslPki, openssl, opensslDate, runOpenssl, type OpensslPki } from './fixtures/openssl-pki.ts';
 

@@ -25,9 +25,12 @@ async function opensslCsr(name: string, keyFile: string, subject: string, option
 }
 
 const EXTENSIONS = [
-  '-addext', 'subjectAltName=DNS:a.example.com,IP:10.0.0.1,IP:2001:db8::1,email:a@example.com,URI:spiffe://x/y',
-  '-addext', 'keyUsage=critical,digitalSignature,keyEncipherment',
-  '-addext', 'extendedKeyUsage=serverAuth,clientAuth',
+  '-addext',
+  'subjectAltName=DNS:a.example.com,IP:10.0.0.1,IP:2001:db8::1,email:a@example.com,URI:spiffe://x/y',
+  '-addext',
+  'keyUsage=critical,digitalSignature,keyEncipherment',
+  '-addext',
+  'extendedKeyUsage=serverAuth,clientAuth',
 ];
 
 const [rsaKey, ec256Key, ec384Key, ec521Key] = await Promise.all([
@@ -176,11 +179,7 @@ t.test('rejections carry the contract codes', async (t) => {
   await rejected('Ed25519', await opensslCsr('ed25519', ed25519, '/CN=x'), 'PCA.00020102', /Ed25519/);
   await rejected('SM2', await opensslCsr('sm2', sm2, '/CN=x', ['-sm3']), 'PCA.00020102', /SM2/);
   await rejected('SHA-1 signature', await opensslCsr('sha1', rsaKey, '/CN=x', ['-sha1']), 'PCA.00020103');
-  await rejected(
-    'RSA-PSS signature',
-    await opensslCsr('pss', rsaKey, '/CN=x', ['-sigopt', 'rsa_padding_mode:pss']),
-    'PCA.00020103',
-  );
+  await rejected('RSA-PSS signature', await opensslCsr('pss', rsaKey, '/CN=x', ['-sigopt', 'rsa_padding_mode:pss']), 'PCA.00020103');
   await rejected('no subject, no SAN', await opensslCsr('nothing', ec256Key, '/'), 'PCA.00020001', /neither/);
   const signer = await generateTestKey('EC256');
   const nullPrefixed = await buildCsr({ common_name: 'good.example\u0000.evil.example' }, signer.spki, signer.signer, 'SHA256');
@@ -212,8 +211,19 @@ t.test('rejections carry the contract codes', async (t) => {
 });
 
 t.test('buildCsr output passes openssl req -verify and parses back', async (t) => {
-  const dn = { country: 'CN', state: 'zhejiang', locality: 'hangzhou', organization: 'huawei-cloud', organizational_unit: 'container', common_name: 'pending-sub' };
-  for (const [alg, hash] of [['RSA2048', 'SHA256'], ['EC384', 'SHA384'], ['EC521', 'SHA512']] as const) {
+  const dn = {
+    country: 'CN',
+    state: 'zhejiang',
+    locality: 'hangzhou',
+    organization: 'huawei-cloud',
+    organizational_unit: 'container',
+    common_name: 'pending-sub',
+  };
+  for (const [alg, hash] of [
+    ['RSA2048', 'SHA256'],
+    ['EC384', 'SHA384'],
+    ['EC521', 'SHA512'],
+  ] as const) {
     const key = await generateTestKey(alg);
     const pem = toPem('CERTIFICATE REQUEST', await buildCsr(dn, key.spki, key.signer, hash));
     const file = await work.write(`built-${alg}.csr`, pem);
@@ -237,12 +247,30 @@ t.test('mutated CSR bytes never throw anything but an X509Error', async (t) => {
   const random = seededRandom(20240501);
   const pick = (n: number) => Math.floor(random() * n);
   const mutations: ((b: Uint8Array) => Uint8Array)[] = [
-    (b) => { const c = b.slice(); c[pick(c.length)] ^= 1 << pick(8); return c; },
-    (b) => { const c = b.slice(); c[pick(c.length)] = [0x00, 0x7f, 0x80, 0x81, 0x82, 0x84, 0xff][pick(7)]; return c; },
+    (b) => {
+      const c = b.slice();
+      c[pick(c.length)] ^= 1 << pick(8);
+      return c;
+    },
+    (b) => {
+      const c = b.slice();
+      c[pick(c.length)] = [0x00, 0x7f, 0x80, 0x81, 0x82, 0x84, 0xff][pick(7)];
+      return c;
+    },
     (b) => b.slice(0, pick(b.length)),
-    (b) => { const at = pick(b.length); return new Uint8Array([...b.slice(0, at), pick(256), ...b.slice(at)]); },
-    (b) => { const at = pick(b.length); return new Uint8Array([...b.slice(0, at), ...b.slice(at + 1 + pick(8))]); },
-    (b) => { const at = pick(b.length); const len = pick(40); return new Uint8Array([...b.slice(0, at), ...b.slice(at, at + len), ...b.slice(at)]); },
+    (b) => {
+      const at = pick(b.length);
+      return new Uint8Array([...b.slice(0, at), pick(256), ...b.slice(at)]);
+    },
+    (b) => {
+      const at = pick(b.length);
+      return new Uint8Array([...b.slice(0, at), ...b.slice(at + 1 + pick(8))]);
+    },
+    (b) => {
+      const at = pick(b.length);
+      const len = pick(40);
+      return new Uint8Array([...b.slice(0, at), ...b.slice(at, at + len), ...b.slice(at)]);
+    },
   ];
   const outcomes = new Map<string, number>();
   for (let i = 0; i < 400; i++) {

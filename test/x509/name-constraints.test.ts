@@ -25,7 +25,10 @@ const MESH = validateNameConstraints({
 })!;
 
 t.test('the API field is validated and normalised, naming the offending entry', async (t) => {
-  t.same(validateNameConstraints({ permitted: { dns: ['Bücher.Example', '.CLUSTER.local'] } })?.permitted.dns, ['xn--bcher-kva.example', '.cluster.local']);
+  t.same(validateNameConstraints({ permitted: { dns: ['Bücher.Example', '.CLUSTER.local'] } })?.permitted.dns, [
+    'xn--bcher-kva.example',
+    '.cluster.local',
+  ]);
   t.same(validateNameConstraints({ permitted: { ip: ['FD00:0::/8', '192.168.0.0/16'] } })?.permitted.ip, ['fd00::/8', '192.168.0.0/16']);
   t.equal(validateNameConstraints({ permitted: {}, excluded: { dns: [] } }), null, 'constraining nothing is no constraint');
   t.equal(validateNameConstraints(undefined), null);
@@ -66,12 +69,27 @@ t.test('encoded per RFC 5280 §4.2.1.10: openssl shows them, critical; decoding 
   );
   const file = await dir.write('root.pem', toPem('CERTIFICATE', der));
   const text = (await openssl(['x509', '-in', file, '-noout', '-text'])).stdout;
-  t.match(text, /X509v3 Name Constraints: critical\s+Permitted:\s+DNS:\.cluster\.local\s+IP:10\.0\.0\.0\/255\.0\.0\.0\s+IP:FD00:0:0:0:0:0:0:0\/FF00:0:0:0:0:0:0:0\s+URI:cluster\.local\s+email:example\.com\s+Excluded:\s+DNS:kube-system\.svc\.cluster\.local/);
+  t.match(
+    text,
+    /X509v3 Name Constraints: critical\s+Permitted:\s+DNS:\.cluster\.local\s+IP:10\.0\.0\.0\/255\.0\.0\.0\s+IP:FD00:0:0:0:0:0:0:0\/FF00:0:0:0:0:0:0:0\s+URI:cluster\.local\s+email:example\.com\s+Excluded:\s+DNS:kube-system\.svc\.cluster\.local/,
+  );
   t.same(parseCertificate(der).nameConstraints, MESH, 'parsed back');
   t.same(decodeNameConstraints(nameConstraintsValue(MESH)), MESH);
 
   const entityDer = await buildCertificate(
-    { serialNumber: randomSerial(), subject, issuer: subject, notBefore: new Date(now), notAfter: new Date(now + 1000), spki: key.spki, hash: 'SHA256', basicConstraints: { ca: false }, keyUsages: ['digitalSignature'], subjectAltNames: [{ type: 'DNS', value: 'a.cluster.local' }], nameConstraints: MESH },
+    {
+      serialNumber: randomSerial(),
+      subject,
+      issuer: subject,
+      notBefore: new Date(now),
+      notAfter: new Date(now + 1000),
+      spki: key.spki,
+      hash: 'SHA256',
+      basicConstraints: { ca: false },
+      keyUsages: ['digitalSignature'],
+      subjectAltNames: [{ type: 'DNS', value: 'a.cluster.local' }],
+      nameConstraints: MESH,
+    },
     key.signer,
   );
   t.equal(parseCertificate(entityDer).nameConstraints, null, 'never written on an end-entity certificate');
@@ -81,13 +99,35 @@ t.test("openssl verify enforces what the service wrote: a leaf outside the const
   const rootKey = await generateTestKey('EC256');
   const rootSubject = encodeName({ common_name: 'nc-root' });
   const rootDer = await buildCertificate(
-    { serialNumber: randomSerial(), subject: rootSubject, issuer: rootSubject, notBefore: new Date(now - 60_000), notAfter: new Date(now + 86_400_000), spki: rootKey.spki, hash: 'SHA256', basicConstraints: { ca: true }, keyUsages: ['keyCertSign', 'cRLSign'] },
+    {
+      serialNumber: randomSerial(),
+      subject: rootSubject,
+      issuer: rootSubject,
+      notBefore: new Date(now - 60_000),
+      notAfter: new Date(now + 86_400_000),
+      spki: rootKey.spki,
+      hash: 'SHA256',
+      basicConstraints: { ca: true },
+      keyUsages: ['keyCertSign', 'cRLSign'],
+    },
     rootKey.signer,
   );
   const meshKey = await generateTestKey('EC256');
   const meshSubject = encodeName({ common_name: 'mesh-ca' });
   const meshDer = await buildCertificate(
-    { serialNumber: randomSerial(), subject: meshSubject, issuer: rootSubject, notBefore: new Date(now - 60_000), notAfter: new Date(now + 86_400_000), spki: meshKey.spki, hash: 'SHA256', basicConstraints: { ca: true, pathLength: 0 }, keyUsages: ['keyCertSign', 'cRLSign'], authorityKeyIdentifier: subjectKeyIdentifier(rootKey.spki), nameConstraints: MESH },
+    {
+      serialNumber: randomSerial(),
+      subject: meshSubject,
+      issuer: rootSubject,
+      notBefore: new Date(now - 60_000),
+      notAfter: new Date(now + 86_400_000),
+      spki: meshKey.spki,
+      hash: 'SHA256',
+      basicConstraints: { ca: true, pathLength: 0 },
+      keyUsages: ['keyCertSign', 'cRLSign'],
+      authorityKeyIdentifier: subjectKeyIdentifier(rootKey.spki),
+      nameConstraints: MESH,
+    },
     rootKey.signer,
   );
   const rootFile = await dir.write('verify-root.pem', toPem('CERTIFICATE', rootDer));
@@ -95,7 +135,19 @@ t.test("openssl verify enforces what the service wrote: a leaf outside the const
   const leafKey = await generateTestKey('EC256');
   const leaf = async (name: string, san: { type: 'DNS' | 'URI' | 'IP'; value: string }) => {
     const der = await buildCertificate(
-      { serialNumber: randomSerial(), subject: encodeName({ organization: 'cluster.local' }), issuer: meshSubject, notBefore: new Date(now - 60_000), notAfter: new Date(now + 3_600_000), spki: leafKey.spki, hash: 'SHA256', basicConstraints: { ca: false }, keyUsages: ['digitalSignature'], subjectAltNames: [san], authorityKeyIdentifier: subjectKeyIdentifier(meshKey.spki) },
+      {
+        serialNumber: randomSerial(),
+        subject: encodeName({ organization: 'cluster.local' }),
+        issuer: meshSubject,
+        notBefore: new Date(now - 60_000),
+        notAfter: new Date(now + 3_600_000),
+        spki: leafKey.spki,
+        hash: 'SHA256',
+        basicConstraints: { ca: false },
+        keyUsages: ['digitalSignature'],
+        subjectAltNames: [san],
+        authorityKeyIdentifier: subjectKeyIdentifier(meshKey.spki),
+      },
       meshKey.signer,
     );
     return openssl(['verify', '-CAfile', rootFile, '-untrusted', meshFile, await dir.write(`${name}.pem`, toPem('CERTIFICATE', der))]);
@@ -115,18 +167,38 @@ t.test('a CSR made by openssl carries them to parseCsr; unsupported forms are re
   await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', keyFile]);
   const csrOf = async (name: string, constraints: string) => {
     const out = dir.file(`${name}.csr`);
-    const made = await openssl(['req', '-new', '-key', keyFile, '-subj', '/CN=mesh-ca', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', `nameConstraints=${constraints}`, '-out', out]);
+    const made = await openssl([
+      'req',
+      '-new',
+      '-key',
+      keyFile,
+      '-subj',
+      '/CN=mesh-ca',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      `nameConstraints=${constraints}`,
+      '-out',
+      out,
+    ]);
     if (!made.ok) throw new Error(made.stderr);
     return (await dir.read(`${name}.csr`)).toString();
   };
-  const mesh = await parseCsr(await csrOf('mesh', 'critical,permitted;DNS:.cluster.local,permitted;URI:cluster.local,permitted;IP:10.0.0.0/255.0.0.0,excluded;DNS:bad.cluster.local,excluded;email:.example.com'));
+  const mesh = await parseCsr(
+    await csrOf(
+      'mesh',
+      'critical,permitted;DNS:.cluster.local,permitted;URI:cluster.local,permitted;IP:10.0.0.0/255.0.0.0,excluded;DNS:bad.cluster.local,excluded;email:.example.com',
+    ),
+  );
   t.same(mesh.nameConstraints, {
     permitted: { dns: ['.cluster.local'], ip: ['10.0.0.0/8'], uri: ['cluster.local'], email: [] },
     excluded: { dns: ['bad.cluster.local'], ip: [], uri: [], email: ['.example.com'] },
   });
   const single = await parseCsr(await csrOf('single', 'critical,permitted;DNS:x.example'));
   t.equal(single.nameConstraints?.permitted.dns[0], 'x.example');
-  const otherName = await appErrorOf(async () => parseCsr(await csrOf('other-name', 'critical,permitted;DNS:.a.example,excluded;otherName:1.2.3.4;UTF8:x')));
+  const otherName = await appErrorOf(async () =>
+    parseCsr(await csrOf('other-name', 'critical,permitted;DNS:.a.example,excluded;otherName:1.2.3.4;UTF8:x')),
+  );
   t.match(otherName, { statusCode: 400, code: 'PCA.00020001', message: /excluded otherName name constraints are not supported/ });
   const uriAsUri = await appErrorOf(async () => parseCsr(await csrOf('uri-uri', 'critical,permitted;URI:spiffe://cluster.local')));
   t.match(uriAsUri, { statusCode: 400, message: /permitted URI name constraint 'spiffe:\/\/cluster\.local' must be a host/ });
@@ -143,5 +215,9 @@ t.test('mutated NameConstraints bytes never throw anything but a 400 (an X509Err
     const outcome = typeof error === 'string' ? (error === 'no error thrown' ? 'decoded' : error) : `${error.statusCode} ${error.code}`;
     outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
   }
-  t.same([...outcomes.keys()].filter((key) => key !== 'decoded' && key !== '400 PCA.00020001'), [], `outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
+  t.same(
+    [...outcomes.keys()].filter((key) => key !== 'decoded' && key !== '400 PCA.00020001'),
+    [],
+    `outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`,
+  );
 });

@@ -72,7 +72,10 @@ t.test('parses openssl requests: SHA-1 CertIDs with a nonce, without, and SHA-25
   const textOf = await openssl(['ocsp', '-reqin', 'req-nonce.der', '-req_text'], pki.dir);
 
   const parsed = parseOcspRequest(withNonce);
-  t.same(parsed.requests.map((r) => r.serialNumberHex), [leaf1.serialHex, leaf2.serialHex]);
+  t.same(
+    parsed.requests.map((r) => r.serialNumberHex),
+    [leaf1.serialHex, leaf2.serialHex],
+  );
   for (const request of parsed.requests) {
     t.equal(request.hashAlgorithmOid, CERT_ID_HASH_OIDS.SHA1);
     t.same(request.issuerNameHash, sha1.nameHash);
@@ -87,7 +90,10 @@ t.test('parses openssl requests: SHA-1 CertIDs with a nonce, without, and SHA-25
   t.equal(parseOcspRequest(withoutNonce).nonce, undefined);
 
   const bySha256 = parseOcspRequest(sha256CertIds);
-  t.same(bySha256.requests.map((r) => r.hashAlgorithmOid), [CERT_ID_HASH_OIDS.SHA256, CERT_ID_HASH_OIDS.SHA256]);
+  t.same(
+    bySha256.requests.map((r) => r.hashAlgorithmOid),
+    [CERT_ID_HASH_OIDS.SHA256, CERT_ID_HASH_OIDS.SHA256],
+  );
   t.same(bySha256.requests[0].issuerNameHash, sha256.nameHash);
   t.same(bySha256.requests[0].issuerKeyHash, sha256.keyHash);
   t.equal(issuerHashes(pki.caDer, '1.2.840.113549.2.5'), undefined, 'MD5 CertIDs are not matched');
@@ -134,7 +140,17 @@ t.test('unknown, revoked without reason, SHA-256 CertIDs, responder by name, sig
     },
     pki.caSigner,
   );
-  const judged = await opensslCheck('resp-sha256', response, '-sha256', '-no_nonce', '-cert', leaf1.path, '-cert', leaf2.path, '-resp_text');
+  const judged = await opensslCheck(
+    'resp-sha256',
+    response,
+    '-sha256',
+    '-no_nonce',
+    '-cert',
+    leaf1.path,
+    '-cert',
+    leaf2.path,
+    '-resp_text',
+  );
   t.equal(judged.code, 0, judged.output);
   t.match(judged.output, /Response verify OK/);
   t.match(judged.output, /Responder Id: C = CN, O = Test Org, CN = Test Root CA/);
@@ -145,10 +161,7 @@ t.test('unknown, revoked without reason, SHA-256 CertIDs, responder by name, sig
 });
 
 t.test('signer certificates travel in certs', async (t) => {
-  const response = await buildOcspResponse(
-    responseTo(parseOcspRequest(withoutNonce), { signerCertificates: [pki.caDer] }),
-    pki.caSigner,
-  );
+  const response = await buildOcspResponse(responseTo(parseOcspRequest(withoutNonce), { signerCertificates: [pki.caDer] }), pki.caSigner);
   const judged = await opensslCheck('resp-certs', response, '-no_nonce', '-resp_text');
   t.equal(judged.code, 0, judged.output);
   t.match(judged.output, /Certificate:\n\s+Data:[\s\S]*Subject: C=CN, O=Test Org, CN=Test Root CA/);
@@ -162,9 +175,18 @@ t.test('bounds: at most 10 CertIDs, and a nonce of at most 32 octets (RFC 8954)'
   t.throws(() => parseOcspRequest(ocspRequestDer(Array(860).fill(certId))), OcspMalformedError, 'a 64 KB request of 860 CertIDs');
 
   t.equal(MAX_OCSP_NONCE_OCTETS, 32);
-  for (const length of [1, 16, 32]) t.equal(parseOcspRequest(ocspRequestDer([certId], new Uint8Array(length).fill(7))).nonce?.length, length + 2, `${length} octets echoed`);
+  for (const length of [1, 16, 32])
+    t.equal(
+      parseOcspRequest(ocspRequestDer([certId], new Uint8Array(length).fill(7))).nonce?.length,
+      length + 2,
+      `${length} octets echoed`,
+    );
   for (const length of [33, 64, 60_000]) {
-    t.throws(() => parseOcspRequest(ocspRequestDer([certId], new Uint8Array(length).fill(7))), { name: 'OcspMalformedError', message: /nonce longer than 32/ }, `${length} octets`);
+    t.throws(
+      () => parseOcspRequest(ocspRequestDer([certId], new Uint8Array(length).fill(7))),
+      { name: 'OcspMalformedError', message: /nonce longer than 32/ },
+      `${length} octets`,
+    );
   }
 });
 

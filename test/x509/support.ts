@@ -14,13 +14,7 @@ import {
   type Signer,
 } from '../../src/x509/algorithms.ts';
 import { clientErrorOf, type AppError } from '../../src/errors.ts';
-import {
-  contextConstructed,
-  ecdsaRawToDer,
-  objectIdentifier,
-  octetString,
-  sequence,
-} from '../../src/x509/der-writer.ts';
+import { contextConstructed, ecdsaRawToDer, objectIdentifier, octetString, sequence } from '../../src/x509/der-writer.ts';
 import { Oid } from '../../src/x509/oids.ts';
 
 const execFileAsync = promisify(execFile);
@@ -114,6 +108,8 @@ export function seededRandom(seed: number): () => number {
  * DER, e.g. from an openssl request) and a nonce of any length (wrapped in an OCTET STRING, as RFC 8954 and openssl do).
  */
 export function ocspRequestDer(certIds: readonly Uint8Array[], nonce?: Uint8Array): Uint8Array {
-  const extensions = nonce ? [contextConstructed(2, sequence(sequence(objectIdentifier(Oid.ocspNonce), octetString(octetString(nonce)))))] : [];
+  const extensions = nonce
+    ? [contextConstructed(2, sequence(sequence(objectIdentifier(Oid.ocspNonce), octetString(octetString(nonce)))))]
+    : [];
   return sequence(sequence(sequence(...certIds.map((certId) => sequence(certId))), ...extensions));
 }

@@ -10,7 +10,20 @@ function monthBounds(month: string): { start_time: number; end_time: number } {
   return { start_time: Date.UTC(year, index - 1, 1), end_time: Date.UTC(year, index, 1) - 1 };
 }
 
-const RECORD_COLUMNS = ['record_id', 'resource_type', 'resource_id', 'charging_mode', 'usage_type', 'usage_start', 'usage_end', 'usage_amount', 'unit_price', 'amount', 'currency', 'create_time'];
+const RECORD_COLUMNS = [
+  'record_id',
+  'resource_type',
+  'resource_id',
+  'charging_mode',
+  'usage_type',
+  'usage_start',
+  'usage_end',
+  'usage_amount',
+  'unit_price',
+  'amount',
+  'currency',
+  'create_time',
+];
 const csvCell = (value: unknown) => (/[",\n]/.test(String(value)) ? `"${String(value).replaceAll('"', '""')}"` : String(value));
 
 export function BillingPage() {
@@ -46,7 +59,9 @@ export function BillingPage() {
               setMonth((e.target as HTMLInputElement).value);
             }}
           />
-          <button type="button" onClick={csv}>Download CSV</button>
+          <button type="button" onClick={csv}>
+            Download CSV
+          </button>
         </span>
       </header>
       <ErrorBanner error={summary.error ?? records.error ?? action.error} />
@@ -133,13 +148,19 @@ export function AccessKeysPage() {
     });
   };
   const remove = (access: string) => {
-    if (confirm(`Delete the access key ${access}? Clients signing with it stop working.`)) void action.run(() => json('DELETE', `/v1/access-keys/${access}`)).then(reload);
+    if (confirm(`Delete the access key ${access}? Clients signing with it stop working.`))
+      void action.run(() => json('DELETE', `/v1/access-keys/${access}`)).then(reload);
   };
   return (
     <section>
       <h2>Access keys</h2>
       <form class="row" onSubmit={create}>
-        <input name="description" placeholder="Description" value={description} onInput={(e) => setDescription((e.target as HTMLInputElement).value)} />
+        <input
+          name="description"
+          placeholder="Description"
+          value={description}
+          onInput={(e) => setDescription((e.target as HTMLInputElement).value)}
+        />
         <button type="submit">Create access key</button>
       </form>
       {created && (
@@ -151,7 +172,9 @@ export function AccessKeysPage() {
           <p>
             Secret: <code>{created.secret}</code>
           </p>
-          <button type="button" onClick={() => setCreated(null)}>Done</button>
+          <button type="button" onClick={() => setCreated(null)}>
+            Done
+          </button>
         </div>
       )}
       <ErrorBanner error={error ?? action.error} />
@@ -192,7 +215,10 @@ export function AccessKeysPage() {
 export function AuditPage() {
   const [filter, setFilter] = useState({ outcome: '', resource_type: '', action: '' });
   const [offset, setOffset] = useState(0);
-  const { data, error } = useResource(() => json('GET', '/v1/audit-events', { query: { ...filter, limit: LIMIT, offset } }), [filter, offset]);
+  const { data, error } = useResource(
+    () => json('GET', '/v1/audit-events', { query: { ...filter, limit: LIMIT, offset } }),
+    [filter, offset],
+  );
   const set = (name: string) => (event: Event) => {
     setOffset(0);
     const value = (event.target as HTMLInputElement).value;

@@ -55,9 +55,15 @@ function Facts({ ca }: { ca: Ca }) {
           <th>URN</th>
           <td>
             <code data-test="urn">{ca.urn}</code>{' '}
-            <button type="button"
+            <button
+              type="button"
               class="small"
-              onClick={() => navigator.clipboard.writeText(ca.urn).then(() => setCopied(true), () => setCopied(false))}
+              onClick={() =>
+                navigator.clipboard.writeText(ca.urn).then(
+                  () => setCopied(true),
+                  () => setCopied(false),
+                )
+              }
             >
               {copied ? 'Copied' : 'Copy'}
             </button>
@@ -76,7 +82,9 @@ function Revocation({ ca, onChange }: { ca: Ca; onChange: () => void }) {
   const toggleCrl = (event: Event) => {
     const enable = (event.target as HTMLInputElement).checked;
     void action
-      .run(() => (enable ? json('POST', `${base}/crl/enable`, { body: { valid_days: Number(validDays) } }) : json('POST', `${base}/crl/disable`)))
+      .run(() =>
+        enable ? json('POST', `${base}/crl/enable`, { body: { valid_days: Number(validDays) } }) : json('POST', `${base}/crl/disable`),
+      )
       .then(onChange);
   };
   const ocsp = (enabled: boolean) => {
@@ -91,7 +99,12 @@ function Revocation({ ca, onChange }: { ca: Ca; onChange: () => void }) {
         <input type="checkbox" name="crl" checked={Boolean(crl.enabled)} onChange={toggleCrl} /> CRL published
       </label>
       <Field label="CRL validity (days, 7–30)">
-        <input name="valid_days" type="number" value={validDays} onInput={(event) => setValidDays((event.target as HTMLInputElement).value)} />
+        <input
+          name="valid_days"
+          type="number"
+          value={validDays}
+          onInput={(event) => setValidDays((event.target as HTMLInputElement).value)}
+        />
       </Field>
       {crl.crl_dis_point && (
         <p>
@@ -99,7 +112,13 @@ function Revocation({ ca, onChange }: { ca: Ca; onChange: () => void }) {
         </p>
       )}
       <p>
-        OCSP responder: <button type="button" onClick={() => ocsp(true)}>Enable</button> <button type="button" onClick={() => ocsp(false)}>Disable</button>
+        OCSP responder:{' '}
+        <button type="button" onClick={() => ocsp(true)}>
+          Enable
+        </button>{' '}
+        <button type="button" onClick={() => ocsp(false)}>
+          Disable
+        </button>
       </p>
       <ErrorBanner error={action.error} />
     </div>
@@ -107,7 +126,10 @@ function Revocation({ ca, onChange }: { ca: Ca; onChange: () => void }) {
 }
 
 function Tags({ ca }: { ca: Ca }) {
-  const { data, error, reload } = useResource(() => json<{ tags: { key: string; value: string }[] }>('GET', `${CAS}/${ca.ca_id}/tags`), [ca.ca_id]);
+  const { data, error, reload } = useResource(
+    () => json<{ tags: { key: string; value: string }[] }>('GET', `${CAS}/${ca.ca_id}/tags`),
+    [ca.ca_id],
+  );
   const [tag, setTag] = useState({ key: '', value: '' });
   const action = useAction();
   const add = async (event: Event) => {
@@ -148,17 +170,43 @@ function Lifecycle({ ca, onChange }: { ca: Ca; onChange: () => void }) {
   return (
     <div class="panel actions">
       <h3>Lifecycle</h3>
-      {ca.status === 'ACTIVED' && <button type="button" onClick={() => act('Disable this CA? It stops issuing.', () => json('POST', `${base}/disable`))}>Disable</button>}
-      {ca.status === 'DISABLED' && <button type="button" onClick={() => act('Enable this CA?', () => json('POST', `${base}/enable`))}>Enable</button>}
-      {ca.status === 'DELETED' && <button type="button" onClick={() => act('Restore this CA?', () => json('POST', `${base}/restore`))}>Restore</button>}
-      {['ACTIVED', 'DISABLED', 'EXPIRED'].includes(ca.status) && <button type="button" onClick={exportCa}>Download certificate and chain</button>}
+      {ca.status === 'ACTIVED' && (
+        <button type="button" onClick={() => act('Disable this CA? It stops issuing.', () => json('POST', `${base}/disable`))}>
+          Disable
+        </button>
+      )}
+      {ca.status === 'DISABLED' && (
+        <button type="button" onClick={() => act('Enable this CA?', () => json('POST', `${base}/enable`))}>
+          Enable
+        </button>
+      )}
+      {ca.status === 'DELETED' && (
+        <button type="button" onClick={() => act('Restore this CA?', () => json('POST', `${base}/restore`))}>
+          Restore
+        </button>
+      )}
+      {['ACTIVED', 'DISABLED', 'EXPIRED'].includes(ca.status) && (
+        <button type="button" onClick={exportCa}>
+          Download certificate and chain
+        </button>
+      )}
       {['PENDING', 'DISABLED', 'EXPIRED'].includes(ca.status) && (
         <span class="row">
-          <input name="pending_days" type="number" min="7" max="30" value={pendingDays} onInput={(e) => setPendingDays((e.target as HTMLInputElement).value)} />
-          <button type="button"
+          <input
+            name="pending_days"
+            type="number"
+            min="7"
+            max="30"
+            value={pendingDays}
+            onInput={(e) => setPendingDays((e.target as HTMLInputElement).value)}
+          />
+          <button
+            type="button"
             class="danger"
             onClick={() =>
-              act(`Schedule the deletion of this CA in ${pendingDays} days?`, () => json('DELETE', base, { query: { pending_days: pendingDays } }))
+              act(`Schedule the deletion of this CA in ${pendingDays} days?`, () =>
+                json('DELETE', base, { query: { pending_days: pendingDays } }),
+              )
             }
           >
             Schedule deletion
@@ -172,7 +220,13 @@ function Lifecycle({ ca, onChange }: { ca: Ca; onChange: () => void }) {
               <option key={r}>{r}</option>
             ))}
           </select>
-          <button type="button" class="danger" onClick={() => act('Revoke this subordinate CA? This cannot be undone.', () => json('POST', `${base}/revoke`, { body: { reason } }))}>
+          <button
+            type="button"
+            class="danger"
+            onClick={() =>
+              act('Revoke this subordinate CA? This cannot be undone.', () => json('POST', `${base}/revoke`, { body: { reason } }))
+            }
+          >
             Revoke CA
           </button>
         </span>
@@ -200,7 +254,11 @@ function Activation({ ca, onChange }: { ca: Ca; onChange: () => void }) {
   const activate = () => {
     if (confirm('Sign this CA under the chosen issuer and activate it?')) {
       void action
-        .run(() => json('POST', `${CAS}/${ca.ca_id}/activate`, { body: { issuer_id: issuer, signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 1 } } }))
+        .run(() =>
+          json('POST', `${CAS}/${ca.ca_id}/activate`, {
+            body: { issuer_id: issuer, signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 1 } },
+          }),
+        )
         .then(onChange);
     }
   };
@@ -210,12 +268,19 @@ function Activation({ ca, onChange }: { ca: Ca; onChange: () => void }) {
       <ErrorBanner error={csr.error} />
       {csr.data && (
         <p>
-          <button type="button" onClick={() => download(`${ca.ca_id}.csr`, csr.data!.csr)}>Download CSR</button>
+          <button type="button" onClick={() => download(`${ca.ca_id}.csr`, csr.data!.csr)}>
+            Download CSR
+          </button>
         </p>
       )}
       <form onSubmit={importSigned}>
         <Field label="Signed certificate (PEM)">
-          <textarea name="import_certificate" rows={5} value={certificate} onInput={(e) => setCertificate((e.target as HTMLTextAreaElement).value)} />
+          <textarea
+            name="import_certificate"
+            rows={5}
+            value={certificate}
+            onInput={(e) => setCertificate((e.target as HTMLTextAreaElement).value)}
+          />
         </Field>
         <Field label="Chain up to the root (PEM)">
           <textarea name="import_chain" rows={5} value={chain} onInput={(e) => setChain((e.target as HTMLTextAreaElement).value)} />
@@ -229,10 +294,14 @@ function Activation({ ca, onChange }: { ca: Ca; onChange: () => void }) {
           {(issuers.data ?? [])
             .filter((other) => other.status === 'ACTIVED' && other.ca_id !== ca.ca_id)
             .map((other) => (
-              <option key={other.ca_id} value={other.ca_id}>{other.distinguished_name?.common_name}</option>
+              <option key={other.ca_id} value={other.ca_id}>
+                {other.distinguished_name?.common_name}
+              </option>
             ))}
         </select>
-        <button type="button" onClick={activate}>Activate (1 year)</button>
+        <button type="button" onClick={activate}>
+          Activate (1 year)
+        </button>
       </p>
       <ErrorBanner error={action.error} />
     </div>
@@ -241,7 +310,14 @@ function Activation({ ca, onChange }: { ca: Ca; onChange: () => void }) {
 
 function Issue({ ca, onIssued }: { ca: Ca; onIssued: (id: string) => void }) {
   const [mode, setMode] = useState<'csr' | 'server'>('csr');
-  const [form, setForm] = useState<Record<string, string>>({ csr: '', common_name: '', san: '', key_algorithm: 'EC256', validity_value: '30', validity_type: 'DAY' });
+  const [form, setForm] = useState<Record<string, string>>({
+    csr: '',
+    common_name: '',
+    san: '',
+    key_algorithm: 'EC256',
+    validity_value: '30',
+    validity_type: 'DAY',
+  });
   const action = useAction();
   const set = (name: string) => (event: Event) => setForm({ ...form, [name]: (event.target as HTMLInputElement).value });
   const submit = async (event: Event) => {
@@ -255,7 +331,9 @@ function Issue({ ca, onIssued }: { ca: Ca; onIssued: (id: string) => void }) {
         .map((value) => ({ type: 'DNS', value }));
       const { certificate_id } =
         mode === 'csr'
-          ? await json<{ certificate_id: string }>('POST', `${CERTIFICATES}/csr`, { body: { issuer_id: ca.ca_id, csr: form.csr, validity } })
+          ? await json<{ certificate_id: string }>('POST', `${CERTIFICATES}/csr`, {
+              body: { issuer_id: ca.ca_id, csr: form.csr, validity },
+            })
           : await json<{ certificate_id: string }>('POST', CERTIFICATES, {
               body: {
                 issuer_id: ca.ca_id,
@@ -321,9 +399,15 @@ function Issue({ ca, onIssued }: { ca: Ca; onIssued: (id: string) => void }) {
 
 export function CaDetailPage({ id }: { id: string }) {
   const { data: ca, error, reload } = useResource(() => json<Ca>('GET', `${CAS}/${id}`), [id]);
-  const quotas = useResource(() => json<{ quotas: { resources: { type: string; used: number; quota: number }[] } }>('GET', `${CAS}/quotas`), []);
+  const quotas = useResource(
+    () => json<{ quotas: { resources: { type: string; used: number; quota: number }[] } }>('GET', `${CAS}/quotas`),
+    [],
+  );
   const certificates = useResource(
-    () => json<{ certificates: Record<string, any>[] }>('GET', CERTIFICATES, { query: { limit: 100, sort_key: 'create_time', sort_dir: 'DESC' } }),
+    () =>
+      json<{ certificates: Record<string, any>[] }>('GET', CERTIFICATES, {
+        query: { limit: 100, sort_key: 'create_time', sort_dir: 'DESC' },
+      }),
     [id],
   );
   if (error) return <ErrorBanner error={error} />;

@@ -101,7 +101,9 @@ function CreateCa({ cas, onCreated }: { cas: Ca[]; onCreated: (id: string) => vo
             <select name="issuer_id" value={form.issuer_id} onChange={set('issuer_id')}>
               <option value="">external parent (stays PENDING)</option>
               {issuers.map((ca) => (
-                <option key={ca.ca_id} value={ca.ca_id}>{ca.distinguished_name?.common_name}</option>
+                <option key={ca.ca_id} value={ca.ca_id}>
+                  {ca.distinguished_name?.common_name}
+                </option>
               ))}
             </select>
           </Field>
@@ -164,7 +166,9 @@ export function CaTreePage() {
     <section>
       <header class="bar">
         <h2>Certificate authorities</h2>
-        <button type="button" onClick={() => setCreating(!creating)}>{creating ? 'Close' : 'Create CA'}</button>
+        <button type="button" onClick={() => setCreating(!creating)}>
+          {creating ? 'Close' : 'Create CA'}
+        </button>
       </header>
       {creating && (
         <CreateCa

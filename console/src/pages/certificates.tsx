@@ -38,7 +38,9 @@ export function CertificateTable({ certificates }: { certificates: Certificate[]
         {certificates.map((certificate) => (
           <tr key={certificate.certificate_id} data-test="certificate-row">
             <td>
-              <a href={`#/certificates/${certificate.certificate_id}`}>{certificate.distinguished_name?.common_name ?? certificate.certificate_id}</a>
+              <a href={`#/certificates/${certificate.certificate_id}`}>
+                {certificate.distinguished_name?.common_name ?? certificate.certificate_id}
+              </a>
             </td>
             <td>
               <Status value={certificate.status} />
@@ -86,7 +88,12 @@ export function CertificateListPage() {
           setFilter((current) => ({ ...current, name: search }));
         }}
       >
-        <input name="search" placeholder="Search by common name" value={search} onInput={(e) => setSearch((e.target as HTMLInputElement).value)} />
+        <input
+          name="search"
+          placeholder="Search by common name"
+          value={search}
+          onInput={(e) => setSearch((e.target as HTMLInputElement).value)}
+        />
         <button type="submit">Search</button>
         <select name="status" value={filter.status} onChange={set('status')}>
           <option value="">any status</option>
@@ -132,14 +139,18 @@ export function CertificatePage({ id }: { id: string }) {
   };
   const remove = () => {
     if (!confirm(`Delete the record of "${name}"?`)) return;
-    void action.run(() => json('DELETE', `${CERTIFICATES}/${id}`)).then((ok) => {
-      if (ok) location.hash = '#/certificates';
-    });
+    void action
+      .run(() => json('DELETE', `${CERTIFICATES}/${id}`))
+      .then((ok) => {
+        if (ok) location.hash = '#/certificates';
+      });
   };
   /** The certificate followed by its chain up to the root: what a TLS server sends. */
   const pemBundle = () =>
     action.run(async () => {
-      const exported = await json<Record<string, string>>('POST', `${CERTIFICATES}/${id}/export`, { body: { type: 'OTHER', is_compressed: 'false' } });
+      const exported = await json<Record<string, string>>('POST', `${CERTIFICATES}/${id}/export`, {
+        body: { type: 'OTHER', is_compressed: 'false' },
+      });
       download(`${name}-bundle.pem`, `${exported.certificate.trim()}\n${exported.certificate_chain.trim()}\n`);
     });
   const archive = () =>
@@ -158,17 +169,45 @@ export function CertificatePage({ id }: { id: string }) {
       </header>
       <table class="facts">
         <tbody>
-          <tr><th>Serial number</th><td><code>{certificate.serial_number}</code></td></tr>
-          <tr><th>Issuer</th><td>{certificate.issuer_name}</td></tr>
-          <tr><th>Key / signature</th><td>{certificate.key_algorithm} / {certificate.signature_algorithm}</td></tr>
-          <tr><th>Key made by</th><td>{certificate.gen_mode === 'CSR' ? 'the requester (CSR)' : 'the service'}</td></tr>
-          <tr><th>Valid</th><td>{formatTime(certificate.not_before)} – <Expiry at={certificate.not_after} /></td></tr>
-          <tr><th>URN</th><td><code>{certificate.urn}</code></td></tr>
+          <tr>
+            <th>Serial number</th>
+            <td>
+              <code>{certificate.serial_number}</code>
+            </td>
+          </tr>
+          <tr>
+            <th>Issuer</th>
+            <td>{certificate.issuer_name}</td>
+          </tr>
+          <tr>
+            <th>Key / signature</th>
+            <td>
+              {certificate.key_algorithm} / {certificate.signature_algorithm}
+            </td>
+          </tr>
+          <tr>
+            <th>Key made by</th>
+            <td>{certificate.gen_mode === 'CSR' ? 'the requester (CSR)' : 'the service'}</td>
+          </tr>
+          <tr>
+            <th>Valid</th>
+            <td>
+              {formatTime(certificate.not_before)} – <Expiry at={certificate.not_after} />
+            </td>
+          </tr>
+          <tr>
+            <th>URN</th>
+            <td>
+              <code>{certificate.urn}</code>
+            </td>
+          </tr>
         </tbody>
       </table>
       <div class="panel actions">
         <h3>Download</h3>
-        <button type="button" onClick={pemBundle} data-test="download-bundle">PEM bundle (certificate + chain)</button>
+        <button type="button" onClick={pemBundle} data-test="download-bundle">
+          PEM bundle (certificate + chain)
+        </button>
         <span class="row">
           <select name="export_type" value={type} onChange={(e) => setType((e.target as HTMLSelectElement).value)}>
             {EXPORT_TYPES.map((exportType) => (
@@ -176,9 +215,17 @@ export function CertificatePage({ id }: { id: string }) {
             ))}
           </select>
           {certificate.gen_mode !== 'CSR' && (type === 'IIS' || type === 'TOMCAT') && (
-            <input name="export_password" type="password" placeholder="keystore password" value={password} onInput={(e) => setPassword((e.target as HTMLInputElement).value)} />
+            <input
+              name="export_password"
+              type="password"
+              placeholder="keystore password"
+              value={password}
+              onInput={(e) => setPassword((e.target as HTMLInputElement).value)}
+            />
           )}
-          <button type="button" onClick={archive}>Download zip</button>
+          <button type="button" onClick={archive}>
+            Download zip
+          </button>
         </span>
       </div>
       <div class="panel actions">

@@ -48,7 +48,8 @@ function offeredCredential(request: FastifyRequest): OfferedCredential {
   if (authorization === undefined && headerToken === undefined) {
     throw errors.authenticationFailed('no credential: send a signed request, a Bearer token or X-Auth-Token');
   }
-  if (authorization !== undefined && headerToken !== undefined) throw errors.authenticationFailed('more than one credential in the request');
+  if (authorization !== undefined && headerToken !== undefined)
+    throw errors.authenticationFailed('more than one credential in the request');
   if (headerToken !== undefined) return { kind: 'token', token: headerToken as string };
   const bearer = authorization!.match(/^Bearer\s+(\S+)$/i)?.[1];
   if (bearer !== undefined) return { kind: 'token', token: bearer };
@@ -91,13 +92,24 @@ async function receivedBody(app: FastifyInstance, request: FastifyRequest): Prom
 
 async function verifySignature(app: FastifyInstance, request: FastifyRequest): Promise<Principal> {
   // The signature covers the raw target and the raw body bytes.
-  const received: SignedRequest = { method: request.method, url: request.url, headers: request.headers, body: await receivedBody(app, request) };
+  const received: SignedRequest = {
+    method: request.method,
+    url: request.url,
+    headers: request.headers,
+    body: await receivedBody(app, request),
+  };
   // Behind a proxy that rewrote Host, the client signed the host it addressed (§3.2 item 3); fastify takes
   // X-Forwarded-Host only from a trusted proxy (TRUST_PROXY).
   const hostOverride = request.headers['x-forwarded-host'] === undefined ? undefined : request.host;
   const key = await app.services.accessKeys.verifyRequest(received, hostOverride);
   request.signatureUse = key.use;
-  return { domainId: key.domainId, subject: key.access, actions: new Set(key.actions), via: 'aksk', ...(key.issuer && { issuer: key.issuer }) };
+  return {
+    domainId: key.domainId,
+    subject: key.access,
+    actions: new Set(key.actions),
+    via: 'aksk',
+    ...(key.issuer && { issuer: key.issuer }),
+  };
 }
 
 async function authenticate(app: FastifyInstance, request: FastifyRequest): Promise<Principal> {
@@ -117,7 +129,8 @@ async function authenticate(app: FastifyInstance, request: FastifyRequest): Prom
 
 function authorize(request: FastifyRequest, principal: Principal): void {
   const config = request.routeOptions.config;
-  if (config.signedOnly && principal.via !== 'aksk') throw errors.authenticationFailed('this endpoint needs an AK/SK-signed request; tokens are not accepted');
+  if (config.signedOnly && principal.via !== 'aksk')
+    throw errors.authenticationFailed('this endpoint needs an AK/SK-signed request; tokens are not accepted');
   if (config.allActions && !holdsEveryAction(principal.actions)) throw errors.actionNotPermitted('pca:* (every action of the catalogue)');
   if (config.action && !principal.actions.has(config.action)) throw errors.actionNotPermitted(config.action);
 }
@@ -155,7 +168,10 @@ function isAuditedRefusal(request: FastifyRequest, reply: FastifyReply): boolean
     request.method !== 'GET' &&
     request.method !== 'HEAD' &&
     (request.routeOptions.url ?? '').startsWith('/v1/') &&
-    status >= 400 && status < 500 && status !== 401 && status !== 429
+    status >= 400 &&
+    status < 500 &&
+    status !== 401 &&
+    status !== 429
   );
 }
 

@@ -53,8 +53,16 @@ export async function registerOpenApi(app: FastifyInstance, version: string, sou
         { name: 'authentication', description: 'Token exchange, temporary keys and the IAM look-ups Huawei SDK credentials make' },
         { name: 'access-keys', description: 'AK/SK pairs of a domain and the actions each may perform' },
         { name: 'audit', description: "The domain's audit log: every state change and every refused mutation" },
-        { name: 'certificate-authorities', description: 'Private CA hierarchy: create, activate, import, export, enable, disable, delete, restore, revoke; CRL, OCSP, issuance and ACME policies; CA tags' },
-        { name: 'certificates', description: 'Private certificates: issue (server key or CSR), list, show, export (JSON or zip), revoke, delete; certificate tags' },
+        {
+          name: 'certificate-authorities',
+          description:
+            'Private CA hierarchy: create, activate, import, export, enable, disable, delete, restore, revoke; CRL, OCSP, issuance and ACME policies; CA tags',
+        },
+        {
+          name: 'certificates',
+          description:
+            'Private certificates: issue (server key or CSR), list, show, export (JSON or zip), revoke, delete; certificate tags',
+        },
         { name: 'public-pki', description: 'Unauthenticated CRL, CA certificate and OCSP endpoints for relying parties (binary bodies)' },
         { name: 'billing', description: 'Billing records and their summary' },
         { name: 'acme', description: 'ACME (RFC 8555): External Account Binding keys, and the per-CA ACME server under /acme/{ca_id}/' },
@@ -65,13 +73,15 @@ export async function registerOpenApi(app: FastifyInstance, version: string, sou
             type: 'http',
             scheme: 'bearer',
             bearerFormat: 'JWT',
-            description: 'A JWT from POST /v1/auth/tokens (or `npm run dev-token`) as `Authorization: Bearer <JWT>`. Configure this scheme alone: no X-Auth-Token and no signature with it.',
+            description:
+              'A JWT from POST /v1/auth/tokens (or `npm run dev-token`) as `Authorization: Bearer <JWT>`. Configure this scheme alone: no X-Auth-Token and no signature with it.',
           },
           authToken: {
             type: 'apiKey',
             in: 'header',
             name: 'X-Auth-Token',
-            description: "The same JWT in Huawei's token header, `X-Auth-Token: <JWT>`. Configure this scheme alone: no Authorization header with it.",
+            description:
+              "The same JWT in Huawei's token header, `X-Auth-Token: <JWT>`. Configure this scheme alone: no Authorization header with it.",
           },
           sdkHmac: { type: 'apiKey', in: 'header', name: 'Authorization', description: SIGNATURE_SCHEME },
         },
@@ -107,10 +117,11 @@ function serveCommittedDocument(app: FastifyInstance, documentPath: string): voi
     await inner.ready();
     return inner;
   };
-  const ready = () => (docs ??= docsApp().catch((error: unknown) => {
-    docs = undefined;
-    throw error;
-  }));
+  const ready = () =>
+    (docs ??= docsApp().catch((error: unknown) => {
+      docs = undefined;
+      throw error;
+    }));
   const forward = async (request: FastifyRequest, reply: FastifyReply) => {
     const response = await (await ready()).inject({ method: request.method as 'GET', url: request.url, headers: request.headers });
     // The app's own 404, in the contract's format, for a file Swagger UI does not have.

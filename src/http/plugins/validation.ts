@@ -32,7 +32,10 @@ export const schemaKey = (compiler: ValidatedPart | 'response', schema: unknown)
   createHash('sha256').update(compiler).update(JSON.stringify(schema)).digest('base64url');
 
 /** The code scripts/lambda-schemas.ts generated, by schemaKey. */
-export function generatedSchemas(tables: { validators: Record<string, () => Validator>; serializers: Record<string, () => Serializer> }): PrecompiledSchemas {
+export function generatedSchemas(tables: {
+  validators: Record<string, () => Validator>;
+  serializers: Record<string, () => Serializer>;
+}): PrecompiledSchemas {
   return {
     validator: (part, schema) => tables.validators[schemaKey(part, schema)],
     serializer: (schema) => tables.serializers[schemaKey('response', schema)],
@@ -60,7 +63,10 @@ type Compilers = typeof import('./schema-compilers.ts');
  * fastify's `schemaController` option. With `precompiled`, the compilers module is loaded only when the app has a
  * schema the bundle did not generate (checked at `onReady`, before any request; see `loadCompilersIfNeeded`).
  */
-export async function schemaController(compilation: SchemaCompilation, precompiled?: PrecompiledSchemas): Promise<{
+export async function schemaController(
+  compilation: SchemaCompilation,
+  precompiled?: PrecompiledSchemas,
+): Promise<{
   controller: FastifyServerOptions['schemaController'];
   loadCompilersIfNeeded: () => Promise<void>;
 }> {
@@ -82,10 +88,12 @@ export async function schemaController(compilation: SchemaCompilation, precompil
   };
   // fastify hands each compiler the route's {schema, httpPart / httpStatus, method, url}; the factories' declared
   // types (from @fastify/ajv-compiler and @fastify/fast-json-stringify-compiler) do not say so, hence the casts.
-  const buildValidator = () => ({ schema, httpPart }: { schema: object; httpPart?: string }) => {
-    const part = validatedPart(httpPart);
-    return deferred(precompiled?.validator(part, schema), () => ajvFor(part).compile(schema) as Validator);
-  };
+  const buildValidator =
+    () =>
+    ({ schema, httpPart }: { schema: object; httpPart?: string }) => {
+      const part = validatedPart(httpPart);
+      return deferred(precompiled?.validator(part, schema), () => ajvFor(part).compile(schema) as Validator);
+    };
   const buildSerializer = (externalSchemas: unknown, serializerOptions: unknown) => {
     let factory: ((route: { schema: object }) => Serializer) | undefined;
     return (route: { schema: object }) =>

@@ -4,7 +4,9 @@ import { Type } from 'typebox';
 import { ErrorBody, errorResponses } from '../../schemas/common.ts';
 import { errors } from '../../errors.ts';
 
-const CheckResults = Type.Record(Type.String(), Type.Union([Type.Literal('ok'), Type.Literal('failed')]), { description: 'Each dependency: "ok" or "failed"' });
+const CheckResults = Type.Record(Type.String(), Type.Union([Type.Literal('ok'), Type.Literal('failed')]), {
+  description: 'Each dependency: "ok" or "failed"',
+});
 const DetailedCheckResults = Type.Record(Type.String(), Type.String(), { description: 'Each dependency with "ok" or what is wrong' });
 
 export async function healthRoutes(app: FastifyInstance): Promise<void> {
@@ -29,7 +31,9 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
     if (failed.length === 0) return { status: 'ready' as const, checks };
     // Driver and key-store messages name hosts, paths, token labels: only the log and an admin see them.
     request.log.warn({ checks }, 'not ready');
-    const shown = detailed ? checks : Object.fromEntries(Object.entries(checks).map(([name, result]) => [name, result === 'ok' ? 'ok' : 'failed']));
+    const shown = detailed
+      ? checks
+      : Object.fromEntries(Object.entries(checks).map(([name, result]) => [name, result === 'ok' ? 'ok' : 'failed']));
     const error = errors.unavailable(`not ready: ${failed.map(([name]) => (detailed ? `${name}: ${checks[name]}` : name)).join('; ')}`);
     reply.header('retry-after', '5');
     return reply.code(503).type('application/json;charset=UTF-8').send({ error_code: error.code, error_msg: error.message, checks: shown });

@@ -62,7 +62,11 @@ export function createAccessKeyService({ db, clock, config, sealer }: AccessKeyS
 
   return {
     /** Creates a key for the caller's domain; the secret is returned here and never again. */
-    async create(context: RequestContext, callerActions: ReadonlySet<string>, request: NewAccessKey): Promise<{ key: AccessKey; secret: string }> {
+    async create(
+      context: RequestContext,
+      callerActions: ReadonlySet<string>,
+      request: NewAccessKey,
+    ): Promise<{ key: AccessKey; secret: string }> {
       const description = checkDescription(request.description);
       const actions = grantedActions(request.actions, callerActions);
       const access = newAccessKeyId();
@@ -79,7 +83,12 @@ export function createAccessKeyService({ db, clock, config, sealer }: AccessKeyS
             createdAt: clock.now(),
           },
         });
-        await recordAudit(tx, context, { action: 'pca:accessKey:create', resourceType: 'ACCESS_KEY', resourceId: access, detail: { actions } });
+        await recordAudit(tx, context, {
+          action: 'pca:accessKey:create',
+          resourceType: 'ACCESS_KEY',
+          resourceId: access,
+          detail: { actions },
+        });
         return created;
       });
       return { key, secret };
@@ -122,7 +131,8 @@ export function createAccessKeyService({ db, clock, config, sealer }: AccessKeyS
         }
         const temporary = openSecurityToken(sealer, securityToken, access, clock.now());
         const issuing = await findVerifiable(temporary.issuer);
-        if (!issuing || issuing.domainId !== temporary.domainId) throw errors.authenticationFailed('the access key that issued this security token is deleted');
+        if (!issuing || issuing.domainId !== temporary.domainId)
+          throw errors.authenticationFailed('the access key that issued this security token is deleted');
         issuer = temporary.issuer;
         found = { ...issuing, secret: temporary.secret };
         return found.secret;

@@ -22,7 +22,9 @@ export async function claimSignature(db: Db, use: SignatureUse): Promise<void> {
     INSERT INTO seen_signatures (fingerprint, expires_at) VALUES (${use.fingerprint}, ${use.validUntil})
     ON CONFLICT (fingerprint) DO NOTHING`;
   if (inserted === 0) {
-    throw errors.authenticationFailed('Incorrect app authentication information: this signature was already used (a replayed request); sign each request anew, with a new X-Sdk-Date');
+    throw errors.authenticationFailed(
+      'Incorrect app authentication information: this signature was already used (a replayed request); sign each request anew, with a new X-Sdk-Date',
+    );
   }
 }
 

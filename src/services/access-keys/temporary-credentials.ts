@@ -41,7 +41,12 @@ export function durationSecondsOf(requested: number | undefined): number {
   return seconds;
 }
 
-export function issueTemporaryCredential(sealer: Sealer, issuer: { access: string; domainId: string }, now: Date, durationSeconds: number): TemporaryCredential {
+export function issueTemporaryCredential(
+  sealer: Sealer,
+  issuer: { access: string; domainId: string },
+  now: Date,
+  durationSeconds: number,
+): TemporaryCredential {
   const record: TokenRecord = {
     access: newAccessKeyId(),
     secret: newSecret(),
@@ -72,4 +77,3 @@ export function openSecurityToken(sealer: Sealer, securityToken: string, access:
   if (record.expiresAt <= now.getTime()) throw errors.authenticationFailed('X-Security-Token has expired');
   return { secret: record.secret, issuer: record.issuer, domainId: record.domainId };
 }
-

@@ -11,7 +11,17 @@ import { AcmeProblem, problem } from './acme-problems.ts';
 import { contextOf, type AcmeReply, type AcmeRequests, type Directory } from './acme-requests.ts';
 import { parseJws, payloadObject, publicJwk, requirePostAsGet, thumbprint, verifyEab, verifyJws, type Jwk } from './jws.ts';
 
-export function createAcmeAccounts({ db, clock, sealer, requests }: { db: Db; clock: Clock; sealer: Sealer; requests: Pick<AcmeRequests, 'authenticate'> }) {
+export function createAcmeAccounts({
+  db,
+  clock,
+  sealer,
+  requests,
+}: {
+  db: Db;
+  clock: Clock;
+  sealer: Sealer;
+  requests: Pick<AcmeRequests, 'authenticate'>;
+}) {
   const { authenticate } = requests;
 
   async function hmacKeyOf(directory: Directory, kid: string): Promise<Buffer | null> {
@@ -26,18 +36,34 @@ export function createAcmeAccounts({ db, clock, sealer, requests }: { db: Db; cl
     const jwk = publicJwk(jws.header.jwk!);
     const print = thumbprint(jwk);
     const existing = await db.acmeAccount.findUnique({ where: { caId_thumbprint: { caId: directory.ca.id, thumbprint: print } } });
-    if (existing) return { status: 200, body: accountObject(directory.base, existing), location: `${directory.base}/account/${existing.id}` };
+    if (existing)
+      return { status: 200, body: accountObject(directory.base, existing), location: `${directory.base}/account/${existing.id}` };
     if (payload.onlyReturnExisting === true) throw problem('accountDoesNotExist', 'no account exists with this key');
-    if (payload.externalAccountBinding === undefined) throw problem('externalAccountRequired', 'this CA requires External Account Binding: ask its owner for an EAB key');
+    if (payload.externalAccountBinding === undefined)
+      throw problem('externalAccountRequired', 'this CA requires External Account Binding: ask its owner for an EAB key');
     const contact = contacts(payload.contact);
     const kid = await verifyEab(payload.externalAccountBinding, jwk, url, (name) => hmacKeyOf(directory, name));
     const id = randomUUID();
     try {
       const account = await db.$transaction(async (tx) => {
         const created = await tx.acmeAccount.create({
-          data: { id, domainId: directory.ca.domainId, caId: directory.ca.id, eabKid: kid, thumbprint: print, jwk: jwk as object, status: 'valid', contact, createdAt: clock.now() },
+          data: {
+            id,
+            domainId: directory.ca.domainId,
+            caId: directory.ca.id,
+            eabKid: kid,
+            thumbprint: print,
+            jwk: jwk as object,
+            status: 'valid',
+            contact,
+            createdAt: clock.now(),
+          },
         });
-        await recordAudit(tx, { domainId: created.domainId, actor: `acme:eab:${kid}`, requestId }, { action: 'pca:acme:newAccount', resourceType: 'ACME_ACCOUNT', resourceId: id, detail: { ca_id: directory.ca.id, eab_kid: kid } });
+        await recordAudit(
+          tx,
+          { domainId: created.domainId, actor: `acme:eab:${kid}`, requestId },
+          { action: 'pca:acme:newAccount', resourceType: 'ACME_ACCOUNT', resourceId: id, detail: { ca_id: directory.ca.id, eab_kid: kid } },
+        );
         return created;
       });
       return { status: 201, body: accountObject(directory.base, account), location: `${directory.base}/account/${id}` };
@@ -63,7 +89,12 @@ export function createAcmeAccounts({ db, clock, sealer, requests }: { db: Db; cl
       }
       current = await db.$transaction(async (tx) => {
         const updated = await tx.acmeAccount.update({ where: { id: current.id }, data });
-        if (data.status) await recordAudit(tx, contextOf(current, requestId), { action: 'pca:acme:deactivateAccount', resourceType: 'ACME_ACCOUNT', resourceId: current.id });
+        if (data.status)
+          await recordAudit(tx, contextOf(current, requestId), {
+            action: 'pca:acme:deactivateAccount',
+            resourceType: 'ACME_ACCOUNT',
+            resourceId: current.id,
+          });
         return updated;
       });
     }
@@ -86,10 +117,19 @@ export function createAcmeAccounts({ db, clock, sealer, requests }: { db: Db; cl
     const newKey = publicJwk(inner.header.jwk);
     const print = thumbprint(newKey);
     const holder = await db.acmeAccount.findUnique({ where: { caId_thumbprint: { caId: directory.ca.id, thumbprint: print } } });
-    if (holder) throw new AcmeProblem('malformed', 'the new key is already the key of an account', { status: 409, headers: { location: `${directory.base}/account/${holder.id}` } });
+    if (holder)
+      throw new AcmeProblem('malformed', 'the new key is already the key of an account', {
+        status: 409,
+        headers: { location: `${directory.base}/account/${holder.id}` },
+      });
     const updated = await db.$transaction(async (tx) => {
       const row = await tx.acmeAccount.update({ where: { id: account!.id }, data: { jwk: newKey as object, thumbprint: print } });
-      await recordAudit(tx, contextOf(account!, requestId), { action: 'pca:acme:keyChange', resourceType: 'ACME_ACCOUNT', resourceId: account!.id, detail: { thumbprint: print } });
+      await recordAudit(tx, contextOf(account!, requestId), {
+        action: 'pca:acme:keyChange',
+        resourceType: 'ACME_ACCOUNT',
+        resourceId: account!.id,
+        detail: { thumbprint: print },
+      });
       return row;
     });
     return { status: 200, body: accountObject(directory.base, updated), location: `${directory.base}/account/${updated.id}` };
@@ -98,7 +138,7 @@ export function createAcmeAccounts({ db, clock, sealer, requests }: { db: Db; cl
   async function listOrders(reference: string, url: string, accountId: string, body: unknown): Promise<AcmeReply> {
     const { jws, directory, account } = await authenticate(reference, url, body, 'kid');
     requirePostAsGet(jws);
-    if (account!.id !== accountId) throw problem('unauthorized', "an account can only list its own orders");
+    if (account!.id !== accountId) throw problem('unauthorized', 'an account can only list its own orders');
     const orders = await db.acmeOrder.findMany({ where: { accountId }, orderBy: { createdAt: 'desc' }, take: 100, select: { id: true } });
     return { status: 200, body: { orders: orders.map(({ id }) => `${directory.base}/order/${id}`) } };
   }

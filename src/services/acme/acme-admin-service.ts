@@ -40,7 +40,8 @@ export const eabSealingAad = (kid: string): string => `acme-eab:${kid}`;
 export const directoryUrl = (publicBaseUrl: string, caId: string): string => `${publicBaseUrl}/acme/${caId}/directory`;
 
 export function createAcmeAdminService({ db, clock, config, sealer }: AcmeAdminServiceDeps) {
-  const resolve = (ctx: RequestContext, reference: string) => resolveCaReference(reference, { region: config.region, domainId: ctx.domainId, field: 'ca_id' });
+  const resolve = (ctx: RequestContext, reference: string) =>
+    resolveCaReference(reference, { region: config.region, domainId: ctx.domainId, field: 'ca_id' });
   const eabObject = (row: { kid: string; caId: string; createdAt: Date; revokedAt: Date | null }): EabKeyObject => ({
     kid: row.kid,
     ca_id: row.caId,
@@ -81,9 +82,17 @@ export function createAcmeAdminService({ db, clock, config, sealer }: AcmeAdminS
       const now = clock.now();
       const row = await db.$transaction(async (tx) => {
         const ca = await lockOwnCa(tx, ctx, caId, 'share', clock.now());
-        if (!storedAcmePolicy(ca.acmePolicy).enabled) throw errors.conflictingState('ACME is not enabled on this CA: PUT its acme-policy with "enabled": true first');
-        const created = await tx.acmeEabKey.create({ data: { kid, domainId: ctx.domainId, caId, sealedHmacKey: sealer.seal(hmacKey, eabSealingAad(kid)), createdAt: now } });
-        await recordAudit(tx, ctx, { action: 'pca:acme:createEab', resourceType: 'ACME_EAB_KEY', resourceId: kid, detail: { ca_id: caId } });
+        if (!storedAcmePolicy(ca.acmePolicy).enabled)
+          throw errors.conflictingState('ACME is not enabled on this CA: PUT its acme-policy with "enabled": true first');
+        const created = await tx.acmeEabKey.create({
+          data: { kid, domainId: ctx.domainId, caId, sealedHmacKey: sealer.seal(hmacKey, eabSealingAad(kid)), createdAt: now },
+        });
+        await recordAudit(tx, ctx, {
+          action: 'pca:acme:createEab',
+          resourceType: 'ACME_EAB_KEY',
+          resourceId: kid,
+          detail: { ca_id: caId },
+        });
         return created;
       });
       return { ...eabObject(row), hmac_key: hmacKey.toString('base64url') };
@@ -101,10 +110,18 @@ export function createAcmeAdminService({ db, clock, config, sealer }: AcmeAdminS
       const caId = resolve(ctx, reference);
       const now = clock.now();
       await db.$transaction(async (tx) => {
-        const { count } = await tx.acmeEabKey.updateMany({ where: { kid, domainId: ctx.domainId, caId, revokedAt: null }, data: { revokedAt: now } });
+        const { count } = await tx.acmeEabKey.updateMany({
+          where: { kid, domainId: ctx.domainId, caId, revokedAt: null },
+          data: { revokedAt: now },
+        });
         if (count === 0) throw errors.notFound(`EAB key ${kid}`);
         const accounts = await tx.acmeAccount.updateMany({ where: { eabKid: kid, status: 'valid' }, data: { status: 'deactivated' } });
-        await recordAudit(tx, ctx, { action: 'pca:acme:revokeEab', resourceType: 'ACME_EAB_KEY', resourceId: kid, detail: { ca_id: caId, deactivated_accounts: accounts.count } });
+        await recordAudit(tx, ctx, {
+          action: 'pca:acme:revokeEab',
+          resourceType: 'ACME_EAB_KEY',
+          resourceId: kid,
+          detail: { ca_id: caId, deactivated_accounts: accounts.count },
+        });
       });
     },
   };

@@ -12,7 +12,8 @@ export type Identifier = { type: 'dns' | 'ip'; value: string };
 /** An account's `contact`: at most ten mailto: URLs of one address each. */
 export function contacts(value: unknown): string[] {
   if (value === undefined) return [];
-  if (!Array.isArray(value) || value.length > MAX_CONTACTS) throw problem('malformed', `contact must be an array of at most ${MAX_CONTACTS} URLs`);
+  if (!Array.isArray(value) || value.length > MAX_CONTACTS)
+    throw problem('malformed', `contact must be an array of at most ${MAX_CONTACTS} URLs`);
   return value.map((item) => {
     if (typeof item !== 'string' || !/^mailto:[^@\s,]+@[^@\s,]+$/.test(item) || item.length > 256) {
       throw problem('unsupportedContact', `contact ${String(item)} must be a mailto: URL with one address`);
@@ -24,16 +25,19 @@ export function contacts(value: unknown): string[] {
 /** One order identifier: a host name (a wildcard's base included) in A-labels, lower case; an IP address, canonical. */
 export function identifierOf(value: unknown, index: number): Identifier {
   const item = value as { type?: unknown; value?: unknown } | null;
-  if (typeof item !== 'object' || item === null || typeof item.value !== 'string') throw problem('malformed', `identifiers[${index}] must be {type, value}`);
+  if (typeof item !== 'object' || item === null || typeof item.value !== 'string')
+    throw problem('malformed', `identifiers[${index}] must be {type, value}`);
   if (item.type === 'ip') {
     const ip = parseIp(item.value);
     if (ip === null) throw problem('malformed', `identifiers[${index}] ${item.value} is not an IP address`);
     return { type: 'ip', value: formatIp(ip) };
   }
-  if (item.type !== 'dns') throw problem('unsupportedIdentifier', `identifiers[${index}] type ${String(item.type)} is not supported (dns, ip)`);
+  if (item.type !== 'dns')
+    throw problem('unsupportedIdentifier', `identifiers[${index}] type ${String(item.type)} is not supported (dns, ip)`);
   const wildcard = item.value.startsWith('*.');
   const name = normalizeDnsName(wildcard ? item.value.slice(2) : item.value);
-  if (name === null || !name.includes('.') || name.includes('*')) throw problem('rejectedIdentifier', `identifiers[${index}] ${item.value} is not a host name`);
+  if (name === null || !name.includes('.') || name.includes('*'))
+    throw problem('rejectedIdentifier', `identifiers[${index}] ${item.value} is not a host name`);
   return { type: 'dns', value: wildcard ? `*.${name}` : name };
 }
 

@@ -16,13 +16,21 @@ export function acmeExpiryJob({ db }: { db: Db }, intervalSeconds = 300): Job {
     intervalSeconds,
     async run({ now }) {
       const nonces = await db.acmeNonce.deleteMany({ where: { expiresAt: { lte: now } } });
-      const orders = await db.acmeOrder.updateMany({ where: { status: { in: ['pending', 'ready'] }, expiresAt: { lte: now } }, data: { status: 'invalid' } });
-      const authorizations = await db.acmeAuthorization.updateMany({ where: { status: 'pending', expiresAt: { lte: now } }, data: { status: 'expired' } });
+      const orders = await db.acmeOrder.updateMany({
+        where: { status: { in: ['pending', 'ready'] }, expiresAt: { lte: now } },
+        data: { status: 'invalid' },
+      });
+      const authorizations = await db.acmeAuthorization.updateMany({
+        where: { status: 'pending', expiresAt: { lte: now } },
+        data: { status: 'expired' },
+      });
       const before = new Date(now.getTime() - RETENTION_MS);
       const removed = await db.$transaction(async (tx) => {
         const old = await tx.acmeOrder.findMany({ where: { expiresAt: { lte: before } }, select: { id: true }, take: 1000 });
         const ids = old.map(({ id }) => id);
-        const authorizationIds = (await tx.acmeAuthorization.findMany({ where: { orderId: { in: ids } }, select: { id: true } })).map(({ id }) => id);
+        const authorizationIds = (await tx.acmeAuthorization.findMany({ where: { orderId: { in: ids } }, select: { id: true } })).map(
+          ({ id }) => id,
+        );
         await tx.acmeChallenge.deleteMany({ where: { authorizationId: { in: authorizationIds } } });
         await tx.acmeAuthorization.deleteMany({ where: { id: { in: authorizationIds } } });
         return (await tx.acmeOrder.deleteMany({ where: { id: { in: ids } } })).count;

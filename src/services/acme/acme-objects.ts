@@ -7,7 +7,12 @@ import { problem } from './acme-problems.ts';
 const iso = (date: Date | null | undefined): string | undefined => date?.toISOString();
 
 export function accountObject(base: string, account: AcmeAccount) {
-  return { status: account.status, contact: account.contact, orders: `${base}/orders/${account.id}`, createdAt: account.createdAt.toISOString() };
+  return {
+    status: account.status,
+    contact: account.contact,
+    orders: `${base}/orders/${account.id}`,
+    createdAt: account.createdAt.toISOString(),
+  };
 }
 
 /** A pending or ready order past its expiry is invalid, whatever its row says. */
@@ -30,7 +35,11 @@ export function challengeObject(base: string, challenge: AcmeChallenge) {
 export function createAcmeObjects({ db, clock }: { db: Db; clock: Clock }) {
   async function orderObject(base: string, order: AcmeOrder) {
     const now = clock.now();
-    const authorizations = await db.acmeAuthorization.findMany({ where: { orderId: order.id }, orderBy: { id: 'asc' }, select: { id: true } });
+    const authorizations = await db.acmeAuthorization.findMany({
+      where: { orderId: order.id },
+      orderBy: { id: 'asc' },
+      select: { id: true },
+    });
     const status = effectiveOrderStatus(order, now);
     return {
       status,
@@ -39,7 +48,11 @@ export function createAcmeObjects({ db, clock }: { db: Db; clock: Clock }) {
       authorizations: authorizations.map(({ id }) => `${base}/authz/${id}`),
       finalize: `${base}/order/${order.id}/finalize`,
       ...(order.certificateId ? { certificate: `${base}/cert/${order.certificateId}` } : {}),
-      ...(order.error ? { error: order.error } : status === 'invalid' ? { error: problem('malformed', 'the order expired').document() } : {}),
+      ...(order.error
+        ? { error: order.error }
+        : status === 'invalid'
+          ? { error: problem('malformed', 'the order expired').document() }
+          : {}),
     };
   }
 

@@ -45,14 +45,19 @@ export function parseAcmePolicy(document: unknown): AcmePolicyDocument {
       ...new Set(
         identifiers.map((value, index) => {
           const parsed = typeof value === 'string' && value.length <= 512 ? identifierPattern(value) : null;
-          if (parsed === null) throw errors.invalidParameter(`allowed_identifiers[${index}] must be a host name, '*.domain', an IP address or a CIDR range`);
+          if (parsed === null)
+            throw errors.invalidParameter(`allowed_identifiers[${index}] must be a host name, '*.domain', an IP address or a CIDR range`);
           return parsed.pattern;
         }),
       ),
     ];
   }
   const days = document.max_validity_days;
-  if (days !== undefined && days !== null && (!Number.isSafeInteger(days) || (days as number) < 1 || (days as number) > MAX_POLICY_VALIDITY_DAYS)) {
+  if (
+    days !== undefined &&
+    days !== null &&
+    (!Number.isSafeInteger(days) || (days as number) < 1 || (days as number) > MAX_POLICY_VALIDITY_DAYS)
+  ) {
     throw errors.invalidParameter(`max_validity_days must be an integer from 1 to ${MAX_POLICY_VALIDITY_DAYS}`);
   }
   return { enabled: document.enabled, allowed_identifiers: allowed, max_validity_days: (days as number | null | undefined) ?? null };
@@ -73,7 +78,15 @@ export function acmeIssuancePolicy(policy: AcmePolicyDocument): IssuancePolicy {
       allowed[parsed.key].push(parsed.pattern);
     }
   }
-  return { allowed, denied: null, maxValidityDays: policy.max_validity_days, keyAlgorithms: null, allowedEkus: null, requireNameConstraintsForCas: false, label: LABEL };
+  return {
+    allowed,
+    denied: null,
+    maxValidityDays: policy.max_validity_days,
+    keyAlgorithms: null,
+    allowedEkus: null,
+    requireNameConstraintsForCas: false,
+    label: LABEL,
+  };
 }
 
 /** Days an ACME certificate is valid: the policy's maximum, else the default. */

@@ -64,6 +64,10 @@ export const problem = (type: ProblemType, detail: string, status?: number) => n
 /** An AppError from a shared service, in ACME's terms: 404 stays 404, other refusals are `malformed`. */
 export function problemOfAppError(error: AppError): AcmeProblem {
   if (error.statusCode === 404) return new AcmeProblem('malformed', error.message, { status: 404 });
-  if (error.statusCode >= 500) return new AcmeProblem('serverInternal', error.message, { status: error.statusCode, headers: error.headers });
-  return new AcmeProblem(error.statusCode === 403 ? 'unauthorized' : 'malformed', error.message, { status: error.statusCode, headers: error.headers });
+  if (error.statusCode >= 500)
+    return new AcmeProblem('serverInternal', error.message, { status: error.statusCode, headers: error.headers });
+  return new AcmeProblem(error.statusCode === 403 ? 'unauthorized' : 'malformed', error.message, {
+    status: error.statusCode,
+    headers: error.headers,
+  });
 }

@@ -35,7 +35,11 @@ export interface Signed {
   account?: AcmeAccount;
 }
 
-export const contextOf = (account: AcmeAccount, requestId: string): RequestContext => ({ domainId: account.domainId, actor: `acme:account:${account.id}`, requestId });
+export const contextOf = (account: AcmeAccount, requestId: string): RequestContext => ({
+  domainId: account.domainId,
+  actor: `acme:account:${account.id}`,
+  requestId,
+});
 
 export function createAcmeRequests({ db, clock, config }: { db: Db; clock: Clock; config: Pick<Config, 'region' | 'publicBaseUrl'> }) {
   /** The CA of a directory URL segment (id or URN), serving ACME; every other case reads as no directory. */
@@ -44,7 +48,9 @@ export function createAcmeRequests({ db, clock, config }: { db: Db; clock: Clock
     const parsed = parsePublicCaReference(reference, config.region);
     if (!parsed) throw missing();
     const { id, domainId } = parsed;
-    const ca = await db.certificateAuthority.findFirst({ where: { id, ...existingCa(clock.now()), ...(domainId !== undefined ? { domainId } : {}) } });
+    const ca = await db.certificateAuthority.findFirst({
+      where: { id, ...existingCa(clock.now()), ...(domainId !== undefined ? { domainId } : {}) },
+    });
     if (!ca) throw missing();
     const policy = storedAcmePolicy(ca.acmePolicy);
     if (!policy.enabled || ca.genMode === 'CSR' || effectiveStatus(ca, clock.now()) === 'DELETED') throw missing();
@@ -71,7 +77,8 @@ export function createAcmeRequests({ db, clock, config }: { db: Db; clock: Clock
   async function authenticate(reference: string, requestUrl: string, body: unknown, keyMode: 'kid' | 'jwk' | 'either'): Promise<Signed> {
     const directory = await directoryOf(reference);
     const jws = parseJws(body);
-    if (jws.header.url !== requestUrl) throw problem('unauthorized', `the JWS url ${jws.header.url} is not this request's URL ${requestUrl}`);
+    if (jws.header.url !== requestUrl)
+      throw problem('unauthorized', `the JWS url ${jws.header.url} is not this request's URL ${requestUrl}`);
     await consumeNonce(jws.header.nonce);
     if (jws.header.jwk) {
       if (keyMode === 'kid') throw problem('malformed', 'this request must name its account by kid, not carry a jwk');
@@ -83,7 +90,8 @@ export function createAcmeRequests({ db, clock, config }: { db: Db; clock: Clock
     const accountId = jws.header.kid!.startsWith(prefix) ? jws.header.kid!.slice(prefix.length) : '';
     if (!isUuid(accountId)) throw problem('accountDoesNotExist', `kid ${jws.header.kid} is not an account of this directory`);
     const account = await db.acmeAccount.findUnique({ where: { id: accountId } });
-    if (!account || account.caId !== directory.ca.id) throw problem('accountDoesNotExist', `kid ${jws.header.kid} is not an account of this directory`);
+    if (!account || account.caId !== directory.ca.id)
+      throw problem('accountDoesNotExist', `kid ${jws.header.kid} is not an account of this directory`);
     verifyJws(jws, account.jwk as Jwk);
     if (account.status !== 'valid') throw problem('unauthorized', `the account is ${account.status}`);
     return { jws, directory, account };

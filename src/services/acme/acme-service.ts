@@ -62,7 +62,18 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     // The ACME policy holds only name and lifetime rules: the key and EKUs given here are never judged by it.
     const violation = evaluateIssuance(
       { policies: [acmeIssuancePolicy(directory.policy)], chainConstraints: [] },
-      { kind: 'ENTITY', names: identifiers.map((identifier, index) => ({ type: identifier.type === 'ip' ? ('IP' as const) : ('DNS' as const), value: identifier.value, field: `identifiers[${index}]` })), notBefore: now, notAfter: now, keyAlgorithm: 'EC256', extendedKeyUsages: [] },
+      {
+        kind: 'ENTITY',
+        names: identifiers.map((identifier, index) => ({
+          type: identifier.type === 'ip' ? ('IP' as const) : ('DNS' as const),
+          value: identifier.value,
+          field: `identifiers[${index}]`,
+        })),
+        notBefore: now,
+        notAfter: now,
+        keyAlgorithm: 'EC256',
+        extendedKeyUsages: [],
+      },
     );
     if (violation) throw problem('rejectedIdentifier', violation.message);
   }
@@ -71,7 +82,10 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     const { jws, directory, account } = await authenticate(reference, url, body, 'kid');
     const payload = payloadObject(jws);
     if (payload.notBefore !== undefined || payload.notAfter !== undefined) {
-      throw problem('malformed', `notBefore and notAfter are not supported: certificates are valid ${acmeValidityDays(directory.policy)} days from issuance`);
+      throw problem(
+        'malformed',
+        `notBefore and notAfter are not supported: certificates are valid ${acmeValidityDays(directory.policy)} days from issuance`,
+      );
     }
     const identifiers = orderIdentifiers(payload.identifiers);
     checkPolicy(directory, identifiers);
@@ -80,19 +94,50 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     const orderId = randomUUID();
     const order = await db.$transaction(async (tx) => {
       const created = await tx.acmeOrder.create({
-        data: { id: orderId, accountId: account!.id, domainId: account!.domainId, caId: directory.ca.id, status: 'pending', identifiers, expiresAt, createdAt: now },
+        data: {
+          id: orderId,
+          accountId: account!.id,
+          domainId: account!.domainId,
+          caId: directory.ca.id,
+          status: 'pending',
+          identifiers,
+          expiresAt,
+          createdAt: now,
+        },
       });
       for (const identifier of identifiers) {
         const authorizationId = randomUUID();
         const wildcard = identifier.value.startsWith('*.');
         await tx.acmeAuthorization.create({
-          data: { id: authorizationId, orderId, accountId: account!.id, identifierType: identifier.type, identifierValue: wildcard ? identifier.value.slice(2) : identifier.value, wildcard, status: 'pending', expiresAt },
+          data: {
+            id: authorizationId,
+            orderId,
+            accountId: account!.id,
+            identifierType: identifier.type,
+            identifierValue: wildcard ? identifier.value.slice(2) : identifier.value,
+            wildcard,
+            status: 'pending',
+            expiresAt,
+          },
         });
         // A wildcard can be proven only in DNS (RFC 8555 §7.1.3); an IP address has no DNS name to hold a TXT record.
         const types = wildcard ? ['dns-01'] : identifier.type === 'ip' ? ['http-01', 'tls-alpn-01'] : ['http-01', 'dns-01', 'tls-alpn-01'];
-        await tx.acmeChallenge.createMany({ data: types.map((type) => ({ id: randomUUID(), authorizationId, type, token: randomBytes(32).toString('base64url'), status: 'pending' })) });
+        await tx.acmeChallenge.createMany({
+          data: types.map((type) => ({
+            id: randomUUID(),
+            authorizationId,
+            type,
+            token: randomBytes(32).toString('base64url'),
+            status: 'pending',
+          })),
+        });
       }
-      await recordAudit(tx, contextOf(account!, requestId), { action: 'pca:acme:newOrder', resourceType: 'CA', resourceId: directory.ca.id, detail: { order_id: orderId, identifiers } });
+      await recordAudit(tx, contextOf(account!, requestId), {
+        action: 'pca:acme:newOrder',
+        resourceType: 'CA',
+        resourceId: directory.ca.id,
+        detail: { order_id: orderId, identifiers },
+      });
       return created;
     });
     return { status: 201, body: await orderObject(directory.base, order), location: `${directory.base}/order/${orderId}` };
@@ -112,7 +157,10 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
   }
 
   async function failOrder(orderId: string, error: AcmeProblem): Promise<void> {
-    await db.acmeOrder.updateMany({ where: { id: orderId, status: 'processing' }, data: { status: 'invalid', error: error.document() as object } });
+    await db.acmeOrder.updateMany({
+      where: { id: orderId, status: 'processing' },
+      data: { status: 'invalid', error: error.document() as object },
+    });
   }
 
   /**
@@ -126,7 +174,8 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     const status = effectiveOrderStatus(order, clock.now());
     if (status !== 'ready' && status !== 'processing') throw problem('orderNotReady', `the order is ${status}, not ready`);
     const payload = payloadObject(jws);
-    if (typeof payload.csr !== 'string' || !/^[A-Za-z0-9_-]+$/.test(payload.csr)) throw problem('malformed', 'csr must be the base64url DER of a CSR');
+    if (typeof payload.csr !== 'string' || !/^[A-Za-z0-9_-]+$/.test(payload.csr))
+      throw problem('malformed', 'csr must be the base64url DER of a CSR');
     const pem = toPem('CERTIFICATE REQUEST', Buffer.from(payload.csr, 'base64url'));
     let csr: Awaited<ReturnType<typeof parseCsr>>;
     try {
@@ -134,7 +183,8 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     } catch (error) {
       throw problem('badCSR', (error as Error).message);
     }
-    if (!csrNamesMatch(order.identifiers as Identifier[], csr)) throw problem('badCSR', "the CSR's names are not exactly the order's identifiers");
+    if (!csrNamesMatch(order.identifiers as Identifier[], csr))
+      throw problem('badCSR', "the CSR's names are not exactly the order's identifiers");
     await db.acmeOrder.updateMany({ where: { id: order.id, status: 'ready' }, data: { status: 'processing' } });
     let certificateId: string;
     try {
@@ -161,7 +211,8 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
 
   async function ownAuthorization(account: AcmeAccount, authorizationId: string): Promise<AcmeAuthorization> {
     const authorization = isUuid(authorizationId) ? await db.acmeAuthorization.findUnique({ where: { id: authorizationId } }) : null;
-    if (!authorization || authorization.accountId !== account.id) throw problem('malformed', `authorization ${authorizationId} not found`, 404);
+    if (!authorization || authorization.accountId !== account.id)
+      throw problem('malformed', `authorization ${authorizationId} not found`, 404);
     return authorization;
   }
 
@@ -172,7 +223,10 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
       if (payloadObject(jws).status !== 'deactivated') throw problem('malformed', 'an authorization can only be changed to deactivated');
       authorization = await db.$transaction(async (tx) => {
         const updated = await tx.acmeAuthorization.update({ where: { id: authorization.id }, data: { status: 'deactivated' } });
-        await tx.acmeOrder.updateMany({ where: { id: authorization.orderId, status: { in: ['pending', 'ready'] } }, data: { status: 'invalid' } });
+        await tx.acmeOrder.updateMany({
+          where: { id: authorization.orderId, status: { in: ['pending', 'ready'] } },
+          data: { status: 'invalid' },
+        });
         return updated;
       });
     }
@@ -196,11 +250,21 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     }
     if (authorization.expiresAt <= now) throw problem('malformed', 'the authorization has expired', 403);
     const claimed = await db.acmeChallenge.updateMany({ where: { id: challenge.id, status: 'pending' }, data: { status: 'processing' } });
-    if (claimed.count === 0) return { status: 200, body: challengeObject(directory.base, await db.acmeChallenge.findUniqueOrThrow({ where: { id: challenge.id } })), links: [up] };
+    if (claimed.count === 0)
+      return {
+        status: 200,
+        body: challengeObject(directory.base, await db.acmeChallenge.findUniqueOrThrow({ where: { id: challenge.id } })),
+        links: [up],
+      };
     const keyAuthorization = `${challenge.token}.${account!.thumbprint}`;
     let failure: ProblemDocument | null = null;
     try {
-      await validator.validate({ type: challenge.type, token: challenge.token, identifier: { type: authorization.identifierType, value: authorization.identifierValue }, keyAuthorization });
+      await validator.validate({
+        type: challenge.type,
+        token: challenge.token,
+        identifier: { type: authorization.identifierType, value: authorization.identifierValue },
+        keyAuthorization,
+      });
     } catch (error) {
       failure = (error instanceof AcmeProblem ? error : problem('connection', String(error))).document();
     }
@@ -212,12 +276,19 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
         where: { id: challenge.id },
         data: failure ? { status: 'invalid', error: failure as object } : { status: 'valid', validatedAt },
       });
-      await tx.acmeAuthorization.updateMany({ where: { id: authorization.id, status: 'pending' }, data: { status: failure ? 'invalid' : 'valid' } });
+      await tx.acmeAuthorization.updateMany({
+        where: { id: authorization.id, status: 'pending' },
+        data: { status: failure ? 'invalid' : 'valid' },
+      });
       if (failure) {
-        await tx.acmeOrder.updateMany({ where: { id: authorization.orderId, status: 'pending' }, data: { status: 'invalid', error: failure as object } });
+        await tx.acmeOrder.updateMany({
+          where: { id: authorization.orderId, status: 'pending' },
+          data: { status: 'invalid', error: failure as object },
+        });
       } else {
         const open = await tx.acmeAuthorization.count({ where: { orderId: authorization.orderId, status: { not: 'valid' } } });
-        if (open === 0) await tx.acmeOrder.updateMany({ where: { id: authorization.orderId, status: 'pending' }, data: { status: 'ready' } });
+        if (open === 0)
+          await tx.acmeOrder.updateMany({ where: { id: authorization.orderId, status: 'pending' }, data: { status: 'ready' } });
       }
       return updated;
     });
@@ -228,7 +299,13 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
   // Certificates
 
   /** RFC 8555 §7.4.2: the certificate and its CA chain up to the root; the alternate chain leaves the root out. */
-  async function certificateChain(reference: string, url: string, certificateId: string, alternate: boolean, body: unknown): Promise<AcmeReply> {
+  async function certificateChain(
+    reference: string,
+    url: string,
+    certificateId: string,
+    alternate: boolean,
+    body: unknown,
+  ): Promise<AcmeReply> {
     const { jws, directory, account } = await authenticate(reference, url, body, 'kid');
     requirePostAsGet(jws);
     const order = isUuid(certificateId) ? await db.acmeOrder.findFirst({ where: { certificateId, accountId: account!.id } }) : null;
@@ -267,14 +344,18 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
       if (!ordered) throw problem('unauthorized', 'this account did not order this certificate');
     } else {
       const spki = createPublicKey({ key: jws.header.jwk as never, format: 'jwk' }).export({ format: 'der', type: 'spki' });
-      if (!Buffer.from(parsed.spki).equals(spki)) throw problem('unauthorized', "the JWS is signed neither by an account nor by the certificate's key");
+      if (!Buffer.from(parsed.spki).equals(spki))
+        throw problem('unauthorized', "the JWS is signed neither by an account nor by the certificate's key");
     }
     if (row.status === 'REVOKED') throw problem('alreadyRevoked', 'the certificate is already revoked');
-    const ctx: RequestContext = account ? contextOf(account, requestId) : { domainId: row.domainId, actor: 'acme:certificate-key', requestId };
+    const ctx: RequestContext = account
+      ? contextOf(account, requestId)
+      : { domainId: row.domainId, actor: 'acme:certificate-key', requestId };
     try {
       await revocations.revokeCertificate(ctx, row.id, reason);
     } catch (error) {
-      if (error instanceof AppError && /already revoked/.test(error.message)) throw problem('alreadyRevoked', 'the certificate is already revoked');
+      if (error instanceof AppError && /already revoked/.test(error.message))
+        throw problem('alreadyRevoked', 'the certificate is already revoked');
       throw error;
     }
     return { status: 200 };

@@ -54,7 +54,13 @@ export function createChallengeValidator(settings: Config['acme']) {
       // Not imported at the top: an ES import of node:http builds its module facade, reading every export, whose lazy
       // WebSocket getters load undici (~20 ms of a Lambda cold start that validates no challenge).
       const request = process.getBuiltinModule('node:http').get(
-        { host: address, port: settings.http01Port, path: `/.well-known/acme-challenge/${challenge.token}`, headers: { host: `${host}:${settings.http01Port}` }, timeout: TIMEOUT_MS },
+        {
+          host: address,
+          port: settings.http01Port,
+          path: `/.well-known/acme-challenge/${challenge.token}`,
+          headers: { host: `${host}:${settings.http01Port}` },
+          timeout: TIMEOUT_MS,
+        },
         (response) => {
           if (response.statusCode !== 200) {
             response.resume();
@@ -75,7 +81,8 @@ export function createChallengeValidator(settings: Config['acme']) {
       request.on('timeout', () => request.destroy(new Error('timed out')));
       request.on('error', (error) => reject(problem('connection', `could not fetch ${url}: ${error.message}`)));
     });
-    if (body.trim() !== challenge.keyAuthorization) throw problem('unauthorized', `${url} did not answer the key authorization of this challenge`, 403);
+    if (body.trim() !== challenge.keyAuthorization)
+      throw problem('unauthorized', `${url} did not answer the key authorization of this challenge`, 403);
   }
 
   async function dns01(challenge: ChallengeToCheck): Promise<void> {
@@ -87,7 +94,8 @@ export function createChallengeValidator(settings: Config['acme']) {
       throw problem('dns', `no TXT record at ${name}: ${(error as Error).message}`);
     }
     const expected = sha256(challenge.keyAuthorization).toString('base64url');
-    if (!records.some((parts) => parts.join('') === expected)) throw problem('unauthorized', `the TXT records at ${name} do not hold this challenge's digest`, 403);
+    if (!records.some((parts) => parts.join('') === expected))
+      throw problem('unauthorized', `the TXT records at ${name} do not hold this challenge's digest`, 403);
   }
 
   async function tlsAlpn01(challenge: ChallengeToCheck): Promise<void> {
@@ -108,13 +116,22 @@ export function createChallengeValidator(settings: Config['acme']) {
         socket.end();
       });
       socket.once('timeout', () => socket.destroy(new Error('timed out')));
-      socket.once('error', (error) => reject(problem(error.message.includes('alert') || error.message.includes('SSL') ? 'tls' : 'connection', `${where}: ${error.message}`)));
+      socket.once('error', (error) =>
+        reject(
+          problem(error.message.includes('alert') || error.message.includes('SSL') ? 'tls' : 'connection', `${where}: ${error.message}`),
+        ),
+      );
     });
     if (peer.alpn !== 'acme-tls/1') throw problem('tls', `${where} did not negotiate acme-tls/1`);
     if (!peer.certificate) throw problem('tls', `${where} presented no certificate`);
-    const expectedName = challenge.identifier.type === 'dns' ? `DNS:${challenge.identifier.value}` : `IP Address:${challenge.identifier.value}`;
+    const expectedName =
+      challenge.identifier.type === 'dns' ? `DNS:${challenge.identifier.value}` : `IP Address:${challenge.identifier.value}`;
     if ((peer.certificate.subjectAltName ?? '').split(', ').join() !== expectedName) {
-      throw problem('unauthorized', `${where} presented a certificate for ${peer.certificate.subjectAltName ?? 'no name'}, not only ${challenge.identifier.value}`, 403);
+      throw problem(
+        'unauthorized',
+        `${where} presented a certificate for ${peer.certificate.subjectAltName ?? 'no name'}, not only ${challenge.identifier.value}`,
+        403,
+      );
     }
     const certificate = pkijs.Certificate.fromBER(new Uint8Array(peer.certificate.raw));
     const extension = certificate.extensions?.find((candidate) => candidate.extnID === Oid.acmeIdentifier);
@@ -125,7 +142,11 @@ export function createChallengeValidator(settings: Config['acme']) {
     }
   }
 
-  const validators: Record<string, (challenge: ChallengeToCheck) => Promise<void>> = { 'http-01': http01, 'dns-01': dns01, 'tls-alpn-01': tlsAlpn01 };
+  const validators: Record<string, (challenge: ChallengeToCheck) => Promise<void>> = {
+    'http-01': http01,
+    'dns-01': dns01,
+    'tls-alpn-01': tlsAlpn01,
+  };
 
   return {
     /** Resolves when the challenge is met; rejects with the AcmeProblem to store otherwise. */

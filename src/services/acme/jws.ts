@@ -59,15 +59,22 @@ function jsonOf(bytes: Buffer, what: string): unknown {
 export function parseJws(body: unknown): ParsedJws {
   if (!isObject(body)) throw problem('malformed', 'the request body must be a flattened JWS JSON object');
   const extra = Object.keys(body).find((key) => !['protected', 'payload', 'signature'].includes(key));
-  if (extra !== undefined) throw problem('malformed', `the JWS has an unexpected member '${extra}' (only the flattened serialization with a protected header is accepted)`);
+  if (extra !== undefined)
+    throw problem(
+      'malformed',
+      `the JWS has an unexpected member '${extra}' (only the flattened serialization with a protected header is accepted)`,
+    );
   const header = jsonOf(decode64(body.protected, 'protected'), 'the protected header');
   if (!isObject(header)) throw problem('malformed', 'the protected header must be a JSON object');
   if (typeof header.alg !== 'string') throw problem('malformed', 'the protected header needs alg');
-  if (!SIGNING[header.alg]) throw problem('badSignatureAlgorithm', `alg ${header.alg} is not supported (${SUPPORTED_ALGORITHMS.join(', ')})`);
+  if (!SIGNING[header.alg])
+    throw problem('badSignatureAlgorithm', `alg ${header.alg} is not supported (${SUPPORTED_ALGORITHMS.join(', ')})`);
   if (typeof header.url !== 'string') throw problem('malformed', 'the protected header needs url');
   if (header.nonce !== undefined && typeof header.nonce !== 'string') throw problem('malformed', 'nonce must be a string');
-  if ((header.jwk === undefined) === (header.kid === undefined)) throw problem('malformed', 'the protected header needs exactly one of jwk and kid');
-  if (header.jwk !== undefined && (!isObject(header.jwk) || typeof header.jwk.kty !== 'string')) throw problem('malformed', 'jwk must be a JSON Web Key');
+  if ((header.jwk === undefined) === (header.kid === undefined))
+    throw problem('malformed', 'the protected header needs exactly one of jwk and kid');
+  if (header.jwk !== undefined && (!isObject(header.jwk) || typeof header.jwk.kty !== 'string'))
+    throw problem('malformed', 'jwk must be a JSON Web Key');
   if (header.kid !== undefined && typeof header.kid !== 'string') throw problem('malformed', 'kid must be a string');
   const payload = decode64(body.payload, 'payload');
   return {
@@ -103,7 +110,8 @@ export function publicKeyOf(jwk: Jwk): KeyObject {
   if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) {
     throw problem('badPublicKey', `RSA account keys need at least ${MIN_RSA_BITS} bits`);
   }
-  if (!['rsa', 'ec', 'ed25519'].includes(key.asymmetricKeyType ?? '')) throw problem('badPublicKey', `key type ${key.asymmetricKeyType} is not supported`);
+  if (!['rsa', 'ec', 'ed25519'].includes(key.asymmetricKeyType ?? ''))
+    throw problem('badPublicKey', `key type ${key.asymmetricKeyType} is not supported`);
   return key;
 }
 
@@ -112,10 +120,12 @@ export function thumbprint(jwk: Jwk): string {
   const members: Record<string, string[]> = { EC: ['crv', 'kty', 'x', 'y'], RSA: ['e', 'kty', 'n'], OKP: ['crv', 'kty', 'x'] };
   const names = members[jwk.kty];
   if (!names) throw problem('badPublicKey', `kty ${jwk.kty} is not supported`);
-  const canonical = `{${names.map((name) => {
-    if (typeof jwk[name] !== 'string') throw problem('badPublicKey', `the JWK lacks ${name}`);
-    return `${JSON.stringify(name)}:${JSON.stringify(jwk[name])}`;
-  }).join(',')}}`;
+  const canonical = `{${names
+    .map((name) => {
+      if (typeof jwk[name] !== 'string') throw problem('badPublicKey', `the JWK lacks ${name}`);
+      return `${JSON.stringify(name)}:${JSON.stringify(jwk[name])}`;
+    })
+    .join(',')}}`;
   return createHash('sha256').update(canonical).digest('base64url');
 }
 
@@ -130,7 +140,8 @@ export function verifyJws(jws: ParsedJws, jwk: Jwk): void {
   const spec = SIGNING[jws.header.alg]!;
   const key = publicKeyOf(jwk);
   const kty = jwk.kty;
-  if (spec.kty !== kty || (spec.crv && jwk.crv !== spec.crv)) throw problem('badSignatureAlgorithm', `alg ${jws.header.alg} does not suit this ${kty} key`);
+  if (spec.kty !== kty || (spec.crv && jwk.crv !== spec.crv))
+    throw problem('badSignatureAlgorithm', `alg ${jws.header.alg} does not suit this ${kty} key`);
   const data = Buffer.from(`${jws.protected64}.${jws.payload64}`);
   let valid = false;
   try {
@@ -142,19 +153,29 @@ export function verifyJws(jws: ParsedJws, jwk: Jwk): void {
 }
 
 /** Verifies an External Account Binding JWS (RFC 8555 §7.3.4): HS256 by the EAB key over the account's JWK, at `url`. */
-export async function verifyEab(binding: unknown, accountJwk: Jwk, url: string, hmacKeyOf: (kid: string) => Promise<Buffer | null>): Promise<string> {
+export async function verifyEab(
+  binding: unknown,
+  accountJwk: Jwk,
+  url: string,
+  hmacKeyOf: (kid: string) => Promise<Buffer | null>,
+): Promise<string> {
   if (!isObject(binding)) throw problem('malformed', 'externalAccountBinding must be a flattened JWS');
   const header = jsonOf(decode64(binding.protected, 'externalAccountBinding.protected'), 'externalAccountBinding.protected');
   if (!isObject(header) || typeof header.kid !== 'string') throw problem('malformed', 'externalAccountBinding needs a kid');
-  if (!['HS256', 'HS384', 'HS512'].includes(header.alg as string)) throw problem('badSignatureAlgorithm', 'externalAccountBinding must use HS256, HS384 or HS512');
+  if (!['HS256', 'HS384', 'HS512'].includes(header.alg as string))
+    throw problem('badSignatureAlgorithm', 'externalAccountBinding must use HS256, HS384 or HS512');
   if ('nonce' in header) throw problem('malformed', 'externalAccountBinding must not carry a nonce');
   if (header.url !== url) throw problem('unauthorized', 'externalAccountBinding url must be the newAccount URL');
   const payload = jsonOf(decode64(binding.payload, 'externalAccountBinding.payload'), 'externalAccountBinding.payload') as Jwk;
-  if (!isObject(payload) || thumbprint(payload) !== thumbprint(accountJwk)) throw problem('unauthorized', 'externalAccountBinding does not bind the account key of this request');
+  if (!isObject(payload) || thumbprint(payload) !== thumbprint(accountJwk))
+    throw problem('unauthorized', 'externalAccountBinding does not bind the account key of this request');
   const key = await hmacKeyOf(header.kid);
   if (key === null) throw problem('unauthorized', `external account key ${header.kid} is unknown or revoked`);
-  const expected = createHmac(`sha${(header.alg as string).slice(2)}`, key).update(`${binding.protected as string}.${binding.payload as string}`).digest();
+  const expected = createHmac(`sha${(header.alg as string).slice(2)}`, key)
+    .update(`${binding.protected as string}.${binding.payload as string}`)
+    .digest();
   const given = decode64(binding.signature, 'externalAccountBinding.signature');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw problem('unauthorized', 'externalAccountBinding signature does not verify');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected))
+    throw problem('unauthorized', 'externalAccountBinding signature does not verify');
   return header.kid;
 }

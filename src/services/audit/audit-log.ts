@@ -38,7 +38,11 @@ export async function recordAudit(tx: Tx, context: RequestContext, change: Audit
 /** Several changes' events in one multi-row insert (a group-committed batch), each with its own request context. */
 export async function recordAudits(tx: Executor, changes: { context: RequestContext; change: AuditedChange }[]): Promise<void> {
   if (changes.length === 0) return;
-  await insertRows(tx, 'audit_events', changes.map(({ context, change }) => auditEvent(context, change, 'SUCCESS', change.detail)));
+  await insertRows(
+    tx,
+    'audit_events',
+    changes.map(({ context, change }) => auditEvent(context, change, 'SUCCESS', change.detail)),
+  );
 }
 
 export async function recordFailure(db: Db, context: RequestContext, change: AuditedChange & { errorCode: string }): Promise<void> {

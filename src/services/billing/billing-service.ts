@@ -30,7 +30,11 @@ export function billingSettlementJob(settlement: SettlementService, metrics: Pic
       metrics.billingSettlementLag.set(result.maxLagSeconds);
       if (result.casOverADayBehind > 0) {
         log.warn(
-          { maxLagSeconds: result.maxLagSeconds, casOverADayBehind: result.casOverADayBehind, settledUntil: result.settledUntil.toISOString() },
+          {
+            maxLagSeconds: result.maxLagSeconds,
+            casOverADayBehind: result.casOverADayBehind,
+            settledUntil: result.settledUntil.toISOString(),
+          },
           `billing settlement was ${(result.maxLagSeconds / 86_400).toFixed(1)} days behind for ${result.casOverADayBehind} CA(s); the missed hours are now settled`,
         );
       }

@@ -55,7 +55,13 @@ export function caPrepaidRenewalJob(deps: { db: Db; billing: Pick<BillingHooks, 
             const from = ca.prepaid_until;
             let until = from;
             while (until <= horizon) {
-              ({ periodEnd: until } = await deps.billing.recordPrepaidRenewal(tx, { caId: ca.id, domainId: ca.domain_id, periodType: ca.period_type, periodNum: ca.period_num, from: until }));
+              ({ periodEnd: until } = await deps.billing.recordPrepaidRenewal(tx, {
+                caId: ca.id,
+                domainId: ca.domain_id,
+                periodType: ca.period_type,
+                periodNum: ca.period_num,
+                from: until,
+              }));
               periods++;
             }
             await recordAudit(tx, systemContext(CA_PREPAID_RENEWAL_JOB, ca.domain_id), {

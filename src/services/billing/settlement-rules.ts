@@ -77,7 +77,12 @@ export function hourlyUsage(stretches: readonly UsageStretch[], windowStart: num
   // Every span added above is at least a millisecond long, so every hour listed here has usage.
   return [...hours.entries()]
     .sort(([a], [b]) => a - b)
-    .map(([hour, usage]) => ({ hour: new Date(hour), seconds: usage.ms / 1000, usageStart: new Date(usage.from), usageEnd: new Date(usage.to) }));
+    .map(([hour, usage]) => ({
+      hour: new Date(hour),
+      seconds: usage.ms / 1000,
+      usageStart: new Date(usage.from),
+      usageEnd: new Date(usage.to),
+    }));
 }
 
 export function caDurationKey(caId: string, hour: Date): string {

@@ -64,7 +64,10 @@ export function createSettlementService({ db, config }: SettlementDependencies) 
     });
     const usage = hourlyUsage(stretches, windowStart, settledUntil).map((hour) => ({ ...hour, key: caDurationKey(ca.caId, hour.hour) }));
     if (usage.length === 0) return 0;
-    const existing = await tx.billingRecord.findMany({ where: { uniqueKey: { in: usage.map((hour) => hour.key) } }, select: { uniqueKey: true } });
+    const existing = await tx.billingRecord.findMany({
+      where: { uniqueKey: { in: usage.map((hour) => hour.key) } },
+      select: { uniqueKey: true },
+    });
     const settled = new Set(existing.map((record) => record.uniqueKey));
     const missing = usage.filter((hour) => !settled.has(hour.key));
     if (missing.length === 0) return 0;
@@ -115,7 +118,11 @@ export function createSettlementService({ db, config }: SettlementDependencies) 
       if (from >= settledUntil) return { settled: false, created: 0, done: true };
       const to = Math.min(from + CHUNK_HOURS * HOUR_MS, settledUntil);
       const created = await settleCa(tx, ca, from, to);
-      await tx.caSettlement.upsert({ where: { caId: ca.caId }, create: { caId: ca.caId, settledUntil: new Date(to) }, update: { settledUntil: new Date(to) } });
+      await tx.caSettlement.upsert({
+        where: { caId: ca.caId },
+        create: { caId: ca.caId, settledUntil: new Date(to) },
+        update: { settledUntil: new Date(to) },
+      });
       return { settled: true, created, done: to === settledUntil };
     });
   }
@@ -125,7 +132,15 @@ export function createSettlementService({ db, config }: SettlementDependencies) 
     async settle(now: Date): Promise<SettlementResult> {
       const settledUntil = floorHour(now.getTime() - SETTLEMENT_GRACE_MS);
       const cas = await behind(new Date(settledUntil));
-      const result: SettlementResult = { settledUntil: new Date(settledUntil), casSettled: 0, casSkipped: 0, recordsCreated: 0, chunks: 0, maxLagSeconds: 0, casOverADayBehind: 0 };
+      const result: SettlementResult = {
+        settledUntil: new Date(settledUntil),
+        casSettled: 0,
+        casSkipped: 0,
+        recordsCreated: 0,
+        chunks: 0,
+        maxLagSeconds: 0,
+        casOverADayBehind: 0,
+      };
       for (const row of cas) {
         const ca = { caId: row.ca_id, domainId: row.domain_id, firstHour: floorHour(row.from.getTime()) };
         const lagSeconds = (settledUntil - ca.firstHour) / 1000;

@@ -95,7 +95,6 @@ export interface BillingHooks {
 
 export const USAGE_KIND = { BILLABLE: 'BILLABLE', PENDING_DELETION: 'PENDING_DELETION' } as const;
 
-
 function isPayPerUse(ca: BillableCa): boolean {
   return ca.chargingMode === CHARGING_MODE.PAY_PER_USE;
 }
@@ -249,7 +248,11 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
         const unitPrice = free ? '0' : paidUnitPrice(before);
         charges.push({ recordId: randomUUID(), free, unitPrice, amount: unitPrice });
       }
-      await insertRows(tx, 'billing_records', issues.map((issue, index) => issueRecord(issue, charges[index]!)));
+      await insertRows(
+        tx,
+        'billing_records',
+        issues.map((issue, index) => issueRecord(issue, charges[index]!)),
+      );
       return charges;
     },
 
@@ -261,8 +264,12 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
 
     async recordPrepaidRenewal(tx, line) {
       const periodEnd = await recordPrepaidPeriod(tx, line, line.from, `CA_PREPAID:${line.caId}:${line.from.toISOString()}`);
-      const { count } = await tx.certificateAuthority.updateMany({ where: { id: line.caId, prepaidUntil: line.from }, data: { prepaidUntil: periodEnd } });
-      if (count !== 1) throw new Error(`CA ${line.caId}: its paid period no longer ends at ${line.from.toISOString()}; renewal rolled back`);
+      const { count } = await tx.certificateAuthority.updateMany({
+        where: { id: line.caId, prepaidUntil: line.from },
+        data: { prepaidUntil: periodEnd },
+      });
+      if (count !== 1)
+        throw new Error(`CA ${line.caId}: its paid period no longer ends at ${line.from.toISOString()}; renewal rolled back`);
       return { periodEnd };
     },
   };

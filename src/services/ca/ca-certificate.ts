@@ -81,7 +81,15 @@ export async function signCaCertificate(
       },
       request.ownSigner,
     );
-    return { certificateDer, serialNumber: serialToHex(serial), notBefore, notAfter, pathLength: ROOT_PATH_LENGTH, issuerId: null, keyUsages };
+    return {
+      certificateDer,
+      serialNumber: serialToHex(serial),
+      notBefore,
+      notAfter,
+      pathLength: ROOT_PATH_LENGTH,
+      issuerId: null,
+      keyUsages,
+    };
   }
   const issuer = await loadIssuer(tx, ctx, request.issuerRef!, {
     region: deps.config.region,

@@ -62,7 +62,12 @@ export function createCaImport({ db, clock, billing, resolve }: CaImportDeps) {
       if (!(await chainsTo(certificateDer, chain))) throw mismatch();
       const parent = await parentInService(tx, ctx, certificateDer, certificate.issuerDer, chain[0]);
       // The same certificate may already be a CA of this service: create-by-CSR with INTERMEDIATE_CA records one.
-      const holder = parent && (await tx.certificateAuthority.findFirst({ where: { issuerId: parent.id, serialNumber: certificate.serialHex }, select: { id: true } }));
+      const holder =
+        parent &&
+        (await tx.certificateAuthority.findFirst({
+          where: { issuerId: parent.id, serialNumber: certificate.serialHex },
+          select: { id: true },
+        }));
       if (holder) throw errors.invalidParameter(`certificate is already the certificate of CA ${holder.id}`);
       const updated = await tx.certificateAuthority.update({
         where: { id: caId },
@@ -83,7 +88,12 @@ export function createCaImport({ db, clock, billing, resolve }: CaImportDeps) {
         },
       });
       if (updated.chargingMode === 1) await billing.startBillableUsage(tx, updated, now);
-      await recordAudit(tx, ctx, { action: 'pca:ca:import', resourceType: 'CA', resourceId: caId, detail: { issuer_id: updated.issuerId, serial_number: certificate.serialHex } });
+      await recordAudit(tx, ctx, {
+        action: 'pca:ca:import',
+        resourceType: 'CA',
+        resourceId: caId,
+        detail: { issuer_id: updated.issuerId, serial_number: certificate.serialHex },
+      });
     });
   }
 
@@ -100,7 +110,13 @@ export function createCaImport({ db, clock, billing, resolve }: CaImportDeps) {
   }
 
   /** The parent when it is one of the caller's CAs: the supplied chain starts with it, or its key signed the certificate. */
-  async function parentInService(tx: Tx, ctx: RequestContext, certificateDer: Uint8Array, issuerDer: Uint8Array, first: Uint8Array | undefined) {
+  async function parentInService(
+    tx: Tx,
+    ctx: RequestContext,
+    certificateDer: Uint8Array,
+    issuerDer: Uint8Array,
+    first: Uint8Array | undefined,
+  ) {
     const candidates = await tx.certificateAuthority.findMany({
       where: { domainId: ctx.domainId, certificateDer: { not: null }, AND: [existingCa(clock.now()), NOT_CSR_ISSUED] },
     });
@@ -111,7 +127,10 @@ export function createCaImport({ db, clock, billing, resolve }: CaImportDeps) {
         continue;
       }
       const parsed = parseCertificate(own);
-      if (Buffer.from(parsed.subjectDer).equals(Buffer.from(issuerDer)) && (await verifyCertificateSignature(certificateDer, parsed.spki))) {
+      if (
+        Buffer.from(parsed.subjectDer).equals(Buffer.from(issuerDer)) &&
+        (await verifyCertificateSignature(certificateDer, parsed.spki))
+      ) {
         return candidate;
       }
     }

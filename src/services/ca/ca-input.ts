@@ -47,7 +47,9 @@ const caFields = {
   signature_algorithm: Type.Optional(Type.String({ enum: [...HASH_ALGORITHMS], description: 'Hash of the CA certificate signature' })),
   validity: Type.Optional(Validity),
   issuer_id: Type.Optional(Type.String({ maxLength: 512, description: 'Parent CA id or URN' })),
-  path_length: Type.Optional(Type.Integer({ minimum: 0, description: 'Subordinates: 0-6, below the issuer\'s; ignored for a ROOT, which reports 7' })),
+  path_length: Type.Optional(
+    Type.Integer({ minimum: 0, description: "Subordinates: 0-6, below the issuer's; ignored for a ROOT, which reports 7" }),
+  ),
   key_usages: Type.Optional(Type.Array(Type.String(), { maxItems: 9 })),
   crl_configuration: Type.Optional(CrlConfigurationIn),
   enterprise_project_id: Type.Optional(Type.String({ maxLength: 64 })),
@@ -68,7 +70,14 @@ export const CreateCaBody = Type.Object(
         type: 'ROOT',
         key_algorithm: 'EC256',
         signature_algorithm: 'SHA256',
-        distinguished_name: { common_name: 'Example Root CA', country: 'CN', state: 'zhejiang', locality: 'hangzhou', organization: 'example', organizational_unit: 'pki' },
+        distinguished_name: {
+          common_name: 'Example Root CA',
+          country: 'CN',
+          state: 'zhejiang',
+          locality: 'hangzhou',
+          organization: 'example',
+          organizational_unit: 'pki',
+        },
         validity: { type: 'YEAR', value: 10 },
         crl_configuration: { enabled: true, valid_days: 7 },
       },
@@ -113,7 +122,10 @@ export const ListCaQuery = Type.Object({
   status: Type.Optional(StringEnum(CA_STATUSES)),
   type: Type.Optional(CaType()),
   sort_key: Type.Optional(
-    StringEnum(CA_SORT_KEYS, { default: 'create_time', description: "type (Huawei's SDK models) or ca_type (older API pages): the CA type" }),
+    StringEnum(CA_SORT_KEYS, {
+      default: 'create_time',
+      description: "type (Huawei's SDK models) or ca_type (older API pages): the CA type",
+    }),
   ),
   sort_dir: SortDirection,
 });

@@ -55,7 +55,9 @@ export function caDeletionJob(deps: CaJobDeps, intervalSeconds = 300): Job {
               action: 'pca:ca:remove',
               resourceType: 'CA',
               resourceId: id,
-              ...(released && { detail: { reason: 'prepaid retention period ended', prepaid_expire_time: row.prepaidUntil!.toISOString() } }),
+              ...(released && {
+                detail: { reason: 'prepaid retention period ended', prepaid_expire_time: row.prepaidUntil!.toISOString() },
+              }),
             });
             removed++;
           }

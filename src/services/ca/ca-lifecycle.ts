@@ -44,7 +44,9 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
 
   /** Refuses what would exceed the CA quota; unlocked, it is also the early check before making a key. */
   async function refuseOverQuota(reader: Db | Tx, ctx: RequestContext, count: number): Promise<void> {
-    const used = await reader.certificateAuthority.count({ where: { domainId: ctx.domainId, AND: [existingCa(clock.now()), NOT_CSR_ISSUED] } });
+    const used = await reader.certificateAuthority.count({
+      where: { domainId: ctx.domainId, AND: [existingCa(clock.now()), NOT_CSR_ISSUED] },
+    });
     if (used + count > config.quotas.ca) {
       throw errors.conflictingState(`the CA quota is used up (${used} of ${config.quotas.ca})`);
     }
@@ -160,10 +162,22 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
           const row = prepaidId
             ? await tx.certificateAuthority.update({ where: { id: caId }, data: columns })
             : await tx.certificateAuthority.create({
-                data: { ...columns, id: caId, domainId: ctx.domainId, chargingMode: 1, freeQuota: config.quotas.freeCertificatesPerCa, createdAt: now },
+                data: {
+                  ...columns,
+                  id: caId,
+                  domainId: ctx.domainId,
+                  chargingMode: 1,
+                  freeQuota: config.quotas.freeCertificatesPerCa,
+                  createdAt: now,
+                },
               });
           if (row.status === 'ACTIVED' && row.chargingMode === 1) await billing.startBillableUsage(tx, row, now);
-          await recordAudit(tx, ctx, { action: 'pca:ca:create', resourceType: 'CA', resourceId: caId, detail: { type: row.type, status: row.status, prepaid: prepaidId !== null } });
+          await recordAudit(tx, ctx, {
+            action: 'pca:ca:create',
+            resourceType: 'CA',
+            resourceId: caId,
+            detail: { type: row.type, status: row.status, prepaid: prepaidId !== null },
+          });
           return { ca_id: caId };
         }),
       ),
@@ -205,7 +219,13 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
       });
       // Also sets each CA's prepaid_until (the end of the purchased period).
       for (const caId of caIds) {
-        await billing.recordPrepaidOrder(tx, { caId, domainId: ctx.domainId, periodType: input.period_type, periodNum: input.period_num, at: now });
+        await billing.recordPrepaidOrder(tx, {
+          caId,
+          domainId: ctx.domainId,
+          periodType: input.period_type,
+          periodNum: input.period_num,
+          at: now,
+        });
       }
       await recordAudit(tx, ctx, { action: 'pca:ca:create', resourceType: 'ORDER', resourceId: orderId, detail: { ca_ids: caIds } });
       return { order_id: orderId, ca_ids: caIds };
@@ -237,7 +257,12 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
           };
           const updated = await tx.certificateAuthority.update({ where: { id: caId }, data: columns });
           if (updated.chargingMode === 1) await billing.startBillableUsage(tx, updated, now);
-          await recordAudit(tx, ctx, { action: 'pca:ca:activate', resourceType: 'CA', resourceId: caId, detail: { issuer_id: updated.issuerId } });
+          await recordAudit(tx, ctx, {
+            action: 'pca:ca:activate',
+            resourceType: 'CA',
+            resourceId: caId,
+            detail: { issuer_id: updated.issuerId },
+          });
         }),
       );
     if (unconfigured) return withNewKey(spec.keyAlgorithm, commit);
@@ -253,7 +278,13 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
     }
     const dn = toCaObject(row, config, { now: clock.now(), issuerName: null, autoRenew: null }).distinguished_name!;
     const nameConstraints = row.nameConstraints as NameConstraints | null;
-    const der = await buildCsr(dn, new Uint8Array(row.publicKeySpki), caSigner(row, keyStores), (row.signatureAlgorithm as HashAlgorithm) ?? 'SHA256', nameConstraints);
+    const der = await buildCsr(
+      dn,
+      new Uint8Array(row.publicKeySpki),
+      caSigner(row, keyStores),
+      (row.signatureAlgorithm as HashAlgorithm) ?? 'SHA256',
+      nameConstraints,
+    );
     return { csr: toPem('CERTIFICATE REQUEST', der) };
   }
 

@@ -31,7 +31,13 @@ export function createCaQueries({ db, clock, config, resolve }: CaQueryDeps) {
   async function present(rows: CertificateAuthority[]): Promise<CaObject[]> {
     const [names, autoRenew] = await Promise.all([issuerNames(rows), autoRenewFlags(db, rows)]);
     const now = clock.now();
-    return rows.map((row) => toCaObject(row, config, { now, issuerName: row.issuerId ? (names.get(row.issuerId) ?? null) : null, autoRenew: autoRenew.get(row.id) ?? null }));
+    return rows.map((row) =>
+      toCaObject(row, config, {
+        now,
+        issuerName: row.issuerId ? (names.get(row.issuerId) ?? null) : null,
+        autoRenew: autoRenew.get(row.id) ?? null,
+      }),
+    );
   }
 
   async function show(ctx: RequestContext, reference: string): Promise<CaObject> {
@@ -46,7 +52,13 @@ export function createCaQueries({ db, clock, config, resolve }: CaQueryDeps) {
     return { status };
   }
 
-  const SORT_COLUMNS = { create_time: 'createdAt', common_name: 'commonName', type: 'type', ca_type: 'type', not_after: 'notAfter' } as const;
+  const SORT_COLUMNS = {
+    create_time: 'createdAt',
+    common_name: 'commonName',
+    type: 'type',
+    ca_type: 'type',
+    not_after: 'notAfter',
+  } as const;
 
   async function list(ctx: RequestContext, query: ListCaQuery): Promise<{ total: number; certificate_authorities: CaObject[] }> {
     const now = clock.now();
@@ -66,7 +78,12 @@ export function createCaQueries({ db, clock, config, resolve }: CaQueryDeps) {
       db.certificateAuthority.count({ where }),
       query.limit === 0
         ? Promise.resolve([])
-        : db.certificateAuthority.findMany({ where, orderBy: [primary as Prisma.CertificateAuthorityOrderByWithRelationInput, { id: dir }], skip: query.offset, take: query.limit }),
+        : db.certificateAuthority.findMany({
+            where,
+            orderBy: [primary as Prisma.CertificateAuthorityOrderByWithRelationInput, { id: dir }],
+            skip: query.offset,
+            take: query.limit,
+          }),
     ]);
     return { total, certificate_authorities: await present(rows) };
   }

@@ -58,7 +58,17 @@ export function specOf(input: CaSpecInput): CaSpec {
   }
   const keyUsages = type === 'ROOT' || input.key_usages === undefined ? null : validateKeyUsages(input.key_usages);
   const nameConstraints = validateNameConstraints(input.name_constraints);
-  const spec: CaSpec = { type, dn, keyAlgorithm, hash, validity: input.validity ?? null, issuerRef: null, pathLength, keyUsages, nameConstraints };
+  const spec: CaSpec = {
+    type,
+    dn,
+    keyAlgorithm,
+    hash,
+    validity: input.validity ?? null,
+    issuerRef: null,
+    pathLength,
+    keyUsages,
+    nameConstraints,
+  };
   if (type === 'ROOT') {
     if (!spec.hash) throw errors.invalidParameter('signature_algorithm is required for a ROOT CA');
     if (!spec.validity) throw errors.invalidParameter('validity is required for a ROOT CA');

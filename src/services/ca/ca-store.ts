@@ -21,7 +21,13 @@ export async function findOwnCa(db: Reader, ctx: RequestContext, caId: string, n
 }
 
 /** `findOwnCa` under the row's lock, held until the transaction ends (the read sees the state the lock guards). */
-export async function lockOwnCa(tx: Reader, ctx: RequestContext, caId: string, mode: RowLockMode, now: Date): Promise<CertificateAuthority> {
+export async function lockOwnCa(
+  tx: Reader,
+  ctx: RequestContext,
+  caId: string,
+  mode: RowLockMode,
+  now: Date,
+): Promise<CertificateAuthority> {
   await lockCaRows(tx, [caId], mode);
   return findOwnCa(tx, ctx, caId, now);
 }
@@ -31,7 +37,11 @@ export async function lockOwnCa(tx: Reader, ctx: RequestContext, caId: string, m
  * absent or removed. (CA ids are uuids: the array literal holds nothing to escape.)
  */
 export async function shareLockCas(tx: Executor, ids: readonly string[], now: Date): Promise<Map<string, CertificateAuthority>> {
-  const rows = await runnerOf(tx)<Record<string, unknown>>(LOCK_EXISTING_CAS_FOR_SHARE, [`{${[...new Set(ids)].join(',')}}`, now, releasedBefore(now)]);
+  const rows = await runnerOf(tx)<Record<string, unknown>>(LOCK_EXISTING_CAS_FOR_SHARE, [
+    `{${[...new Set(ids)].join(',')}}`,
+    now,
+    releasedBefore(now),
+  ]);
   return new Map(rows.map(caRowOf).map((row) => [row.id, row]));
 }
 

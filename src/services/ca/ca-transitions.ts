@@ -63,7 +63,9 @@ export function createCaTransitions({ db, clock, keyStores, billing, crls, resol
     transition(ctx, reference, 'pca:ca:enable', async (tx, row, status) => {
       requireStatus(row, status, ['DISABLED'], 'enable');
       if (row.issuerId && row.serialNumber) {
-        const revoked = await tx.revocation.findUnique({ where: { issuerId_serialNumber: { issuerId: row.issuerId, serialNumber: row.serialNumber } } });
+        const revoked = await tx.revocation.findUnique({
+          where: { issuerId_serialNumber: { issuerId: row.issuerId, serialNumber: row.serialNumber } },
+        });
         if (revoked) throw errors.conflictingState('the CA certificate is revoked; the CA cannot be enabled again');
       }
       await tx.certificateAuthority.update({ where: { id: row.id }, data: { status: 'ACTIVED' } });
@@ -78,13 +80,19 @@ export function createCaTransitions({ db, clock, keyStores, billing, crls, resol
     await transition(ctx, reference, 'pca:ca:delete', async (tx, row, status, now) => {
       requireStatus(row, status, ['PENDING', 'DISABLED', 'EXPIRED'], 'delete');
       if (status === 'PENDING') {
-        await tx.certificateAuthority.update({ where: { id: row.id }, data: { status: 'DELETED', deleteTime: now, statusBeforeDelete: 'PENDING', removedAt: now } });
+        await tx.certificateAuthority.update({
+          where: { id: row.id },
+          data: { status: 'DELETED', deleteTime: now, statusBeforeDelete: 'PENDING', removedAt: now },
+        });
         await tx.tag.deleteMany({ where: { resourceType: 'CA', resourceId: row.id } });
         removedKey = row;
         return { removed: true };
       }
       const deleteTime = new Date(now.getTime() + pendingDays * 24 * 3_600_000);
-      const updated = await tx.certificateAuthority.update({ where: { id: row.id }, data: { status: 'DELETED', deleteTime, statusBeforeDelete: status } });
+      const updated = await tx.certificateAuthority.update({
+        where: { id: row.id },
+        data: { status: 'DELETED', deleteTime, statusBeforeDelete: status },
+      });
       if (updated.chargingMode === 1) await billing.startPendingDeletion(tx, updated, now);
       return { pending_days: pendingDays, delete_time: deleteTime.getTime() };
     });

@@ -9,7 +9,13 @@ import type { Clock } from '../../clock.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import type { RequestContext } from '../context.ts';
 import { jsonOrNull } from '../json-column.ts';
-import { parseIssuancePolicy, policyDocument, storedIssuancePolicy, storedPolicyDocument, type IssuancePolicyDocument } from '../policy/index.ts';
+import {
+  parseIssuancePolicy,
+  policyDocument,
+  storedIssuancePolicy,
+  storedPolicyDocument,
+  type IssuancePolicyDocument,
+} from '../policy/index.ts';
 import { resolveCaReference } from '../urn.ts';
 import { effectiveStatus, requireStatus } from './ca-rules.ts';
 import { findOwnCa, lockOwnCa } from './ca-store.ts';

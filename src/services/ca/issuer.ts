@@ -61,7 +61,9 @@ export function caSigner(row: CertificateAuthority, keyStores: KeyStores): Signe
 export function issueRefusal(row: CertificateAuthority, now: Date, field: string): AppError | null {
   const status = effectiveStatus(row, now);
   if (prepaidPhase(row, now) === 'FROZEN') {
-    return errors.frozen(`${field} names a yearly/monthly CA frozen since its grace period ended (${new Date(row.prepaidUntil!.getTime() + PREPAID_GRACE_MS).toISOString()}); renew it to issue again`);
+    return errors.frozen(
+      `${field} names a yearly/monthly CA frozen since its grace period ended (${new Date(row.prepaidUntil!.getTime() + PREPAID_GRACE_MS).toISOString()}); renew it to issue again`,
+    );
   }
   if (status !== 'ACTIVED') return errors.conflictingState(`${field} names a CA in status ${status}; it must be ACTIVED`);
   if ((row.genMode !== 'GENERATE' && row.genMode !== 'IMPORT') || !row.keyRef || !row.certificateDer || !row.notAfter) {

@@ -28,12 +28,18 @@ export interface HeldKey {
 export async function destroyRemovedCaKey(db: Db, keyStores: Pick<KeyStores, 'get'>, ca: HeldKey): Promise<boolean> {
   if (!ca.keyRef) return false;
   if (ca.keyStore) await keyStores.get(ca.keyStore as KeyStoreKind).destroy(ca.keyRef);
-  const { count } = await db.certificateAuthority.updateMany({ where: { id: ca.id, keyRef: ca.keyRef, removedAt: { not: null } }, data: { keyRef: null } });
+  const { count } = await db.certificateAuthority.updateMany({
+    where: { id: ca.id, keyRef: ca.keyRef, removedAt: { not: null } },
+    data: { keyRef: null },
+  });
   return count > 0;
 }
 
 /** Every removed CA still holding a key reference, in id order; failures are collected and the rest go on. */
-export async function destroyKeysOfRemovedCas(db: Db, keyStores: Pick<KeyStores, 'get'>): Promise<{ destroyed: number; failures: { id: string; error: unknown }[] }> {
+export async function destroyKeysOfRemovedCas(
+  db: Db,
+  keyStores: Pick<KeyStores, 'get'>,
+): Promise<{ destroyed: number; failures: { id: string; error: unknown }[] }> {
   let destroyed = 0;
   const failures: { id: string; error: unknown }[] = [];
   let after: string | undefined;

@@ -49,15 +49,15 @@ const CustomizedExtension = Type.Object(
 );
 
 const CertificateType = Type.String({ enum: ['ENTITY_CERT', 'INTERMEDIATE_CA'], description: 'Default ENTITY_CERT' });
-const PathLength = Type.Integer({ minimum: 0, maximum: 6, description: 'INTERMEDIATE_CA only; below the issuer\'s' });
+const PathLength = Type.Integer({ minimum: 0, maximum: 6, description: "INTERMEDIATE_CA only; below the issuer's" });
 const IssuerId = Type.String({ minLength: 1, maxLength: 256, description: 'CA id or URN' });
 
 export const CreateCertificateBody = Type.Object({
   issuer_id: IssuerId,
   distinguished_name: CertDistinguishedName,
   validity: Validity,
-  key_algorithm: Type.Optional(Type.String({ enum: [...KEY_ALGORITHMS], description: 'Default: the issuer\'s' })),
-  signature_algorithm: Type.Optional(Type.String({ enum: [...HASH_ALGORITHMS], description: 'Default: the issuer\'s' })),
+  key_algorithm: Type.Optional(Type.String({ enum: [...KEY_ALGORITHMS], description: "Default: the issuer's" })),
+  signature_algorithm: Type.Optional(Type.String({ enum: [...HASH_ALGORITHMS], description: "Default: the issuer's" })),
   key_usages: Type.Optional(Type.Array(Type.String(), { maxItems: 9 })),
   subject_alternative_names: Type.Optional(Type.Array(SubjectAlternativeName)),
   extended_key_usage: Type.Optional(ExtendedKeyUsage),
@@ -92,9 +92,17 @@ export const ParseCsrBody = Type.Object({ csr: Type.String({ minLength: 1 }) });
 
 export const ExportBody = Type.Object({
   is_compressed: Type.Optional(
-    Type.Union([Type.String(), Type.Boolean()], { description: '"true" or true: the response is a zip (application/zip) laid out for `type`; otherwise JSON. "true"/"false" in any case' }),
+    Type.Union([Type.String(), Type.Boolean()], {
+      description:
+        '"true" or true: the response is a zip (application/zip) laid out for `type`; otherwise JSON. "true"/"false" in any case',
+    }),
   ),
-  type: Type.Optional(Type.String({ description: 'APACHE, NGINX, IIS, TOMCAT, OTHER or ISTIO (any case): the server the files are for', examples: ['NGINX'] })),
+  type: Type.Optional(
+    Type.String({
+      description: 'APACHE, NGINX, IIS, TOMCAT, OTHER or ISTIO (any case): the server the files are for',
+      examples: ['NGINX'],
+    }),
+  ),
   password: Type.Optional(Type.String({ maxLength: 32 })),
   is_sm_standard: Type.Optional(Type.String()),
 });

@@ -53,9 +53,13 @@ export function createCertificateService(deps: CertificateServiceDeps) {
   async function findIssuedCertificate(ctx: RequestContext, id: string) {
     const row = await db.certificate.findFirst({ where: { id, domainId: ctx.domainId, deletedAt: null } });
     if (row) return row;
-    const ca = await db.certificateAuthority.findFirst({ where: { id, domainId: ctx.domainId, genMode: 'CSR', removedAt: null, status: { not: 'DELETED' } } });
+    const ca = await db.certificateAuthority.findFirst({
+      where: { id, domainId: ctx.domainId, genMode: 'CSR', removedAt: null, status: { not: 'DELETED' } },
+    });
     if (!ca?.certificateDer || !ca.issuerId) throw errors.notFound(`certificate ${id}`);
-    const revoked = await db.revocation.findUnique({ where: { issuerId_serialNumber: { issuerId: ca.issuerId, serialNumber: ca.serialNumber! } } });
+    const revoked = await db.revocation.findUnique({
+      where: { issuerId_serialNumber: { issuerId: ca.issuerId, serialNumber: ca.serialNumber! } },
+    });
     return {
       ...ca,
       issuerId: ca.issuerId,

@@ -99,15 +99,20 @@ export const scopeName = ({ domainId, endpoint, key }: IdempotencyScope): string
 export async function claimIdempotencyKeys(tx: Executor, claims: IdempotencyClaim[], now: Date): Promise<Set<string>> {
   if (claims.length === 0) return new Set();
   const named = claims.map((claim) => [scopeName(claim.scope), claim] as const);
-  const rows = named.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, { scope, hash, certificateId }]) => ({
-    domain_id: scope.domainId,
-    endpoint: scope.endpoint,
-    key: scope.key,
-    request_hash: hash,
-    certificate_id: certificateId,
-    created_at: now,
-  }));
-  const claimed = await runnerOf(tx)<{ certificate_id: string }>(CLAIM_IDEMPOTENCY_KEYS, [JSON.stringify(rows), new Date(now.getTime() - IDEMPOTENCY_WINDOW_MS)]);
+  const rows = named
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([, { scope, hash, certificateId }]) => ({
+      domain_id: scope.domainId,
+      endpoint: scope.endpoint,
+      key: scope.key,
+      request_hash: hash,
+      certificate_id: certificateId,
+      created_at: now,
+    }));
+  const claimed = await runnerOf(tx)<{ certificate_id: string }>(CLAIM_IDEMPOTENCY_KEYS, [
+    JSON.stringify(rows),
+    new Date(now.getTime() - IDEMPOTENCY_WINDOW_MS),
+  ]);
   return new Set(claimed.map((row) => row.certificate_id));
 }
 

@@ -72,7 +72,11 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Pending<Batche
   return async function writeBatch(batch: Pending<BatchedIssuance, string>[]): Promise<void> {
     type Entry = { pending: Pending<BatchedIssuance, string>; id: string };
     const now = clock.now();
-    let outcome: { accepted: (Entry & { caKeyAlgorithm: string })[]; held: Entry[]; refused: { pending: Entry['pending']; error: unknown }[] };
+    let outcome: {
+      accepted: (Entry & { caKeyAlgorithm: string })[];
+      held: Entry[];
+      refused: { pending: Entry['pending']; error: unknown }[];
+    };
     try {
       outcome = await deps.sql.transaction(async (tx) => {
         const entries: Entry[] = batch.map((pending) => ({ pending, id: randomUUID() }));
@@ -100,8 +104,13 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Pending<Batche
         }
         // The quota first (as alone): a domain's issuances then reach its issuers' rows one at a time, so the
         // free_quota update never waits on another issuance's share lock. Refused requests give theirs back.
-        for (const [domainId, count] of countBy(issuing.map(({ pending }) => pending.item.ctx.domainId))) await takeQuota(tx, domainId, count);
-        const rows = await issuingCas.lockIssuingCaRows(tx, issuing.map(({ pending }) => pending.item.issuerId), now);
+        for (const [domainId, count] of countBy(issuing.map(({ pending }) => pending.item.ctx.domainId)))
+          await takeQuota(tx, domainId, count);
+        const rows = await issuingCas.lockIssuingCaRows(
+          tx,
+          issuing.map(({ pending }) => pending.item.issuerId),
+          now,
+        );
         // Signed all at once: each signature is a round trip to the key store (the libuv pool, the token), so
         // signing one after another would hold the locks for the sum of those round trips.
         type Signing = Entry & ({ certificate: SignedIssuance } | { error: unknown });
@@ -133,12 +142,26 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Pending<Batche
         for (const [domainId, count] of countBy(failed.map(({ pending }) => pending.item.ctx.domainId))) {
           await releaseCertificateQuota(tx, domainId, count);
         }
-        await releaseIdempotencyKeys(tx, failed.flatMap(({ pending }) => (pending.item.idempotency ? [pending.item.idempotency.scope] : [])));
+        await releaseIdempotencyKeys(
+          tx,
+          failed.flatMap(({ pending }) => (pending.item.idempotency ? [pending.item.idempotency.scope] : [])),
+        );
         if (made.length > 0) {
-          await insertRows(tx, 'certificates', made.map((certificate) => certificate.certificate));
-          await recordAudits(tx, made.map((certificate, index) => ({ context: accepted[index]!.pending.item.ctx, change: certificate.change })));
+          await insertRows(
+            tx,
+            'certificates',
+            made.map((certificate) => certificate.certificate),
+          );
+          await recordAudits(
+            tx,
+            made.map((certificate, index) => ({ context: accepted[index]!.pending.item.ctx, change: certificate.change })),
+          );
           const freeQuotas = new Map([...rows.values()].map((row) => [row.id, row.freeQuota]));
-          await deps.billing.recordCertificateIssues(tx, made.map((certificate) => certificate.issue), freeQuotas);
+          await deps.billing.recordCertificateIssues(
+            tx,
+            made.map((certificate) => certificate.issue),
+            freeQuotas,
+          );
         }
         return { accepted, held, refused };
       });

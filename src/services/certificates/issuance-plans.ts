@@ -85,7 +85,11 @@ export interface IssuancePlannerDeps {
 }
 
 export function createIssuancePlanner({ db, clock, config, issuingCas }: IssuancePlannerDeps) {
-  async function planServerKey(ctx: RequestContext, request: CreateCertificateRequest, options: IssuanceOptions = {}): Promise<IssuancePlan> {
+  async function planServerKey(
+    ctx: RequestContext,
+    request: CreateCertificateRequest,
+    options: IssuanceOptions = {},
+  ): Promise<IssuancePlan> {
     const type = checkCertificateType(request.type);
     const requested = validateDistinguishedName(request.distinguished_name, { requireAll: false });
     const keyUsages = requestedKeyUsages(type, request.key_usages === undefined ? undefined : validateKeyUsages(request.key_usages));
@@ -98,7 +102,12 @@ export function createIssuancePlanner({ db, clock, config, issuingCas }: Issuanc
     }
     const nameConstraints = validateNameConstraints(request.name_constraints);
     // The issuer is read here (unlocked) for its defaults; the transaction reads it again under its lock.
-    const issuerRow = await findOwnCa(db, ctx, resolveCaReference(request.issuer_id, { region: config.region, domainId: ctx.domainId, field: 'issuer_id' }), clock.now());
+    const issuerRow = await findOwnCa(
+      db,
+      ctx,
+      resolveCaReference(request.issuer_id, { region: config.region, domainId: ctx.domainId, field: 'issuer_id' }),
+      clock.now(),
+    );
     if (requestedAlgorithm === undefined && issuerRow.keyAlgorithm === null) {
       // An unconfigured prepaid CA has no key algorithm to lend: the parameter is missing, not invalid (issue #21).
       throw errors.invalidParameter('key_algorithm is required: the issuer has no key algorithm to inherit');

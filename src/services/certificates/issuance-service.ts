@@ -29,14 +29,7 @@ import { assertIssuanceAllowed } from '../policy/index.ts';
 import { MAX_CERTIFICATE_YEARS, basicConstraintsFor } from './certificate-rules.ts';
 import { certificateQuotaUsedUp, takeCertificateQuota } from './certificate-usage.ts';
 import { createGroupCommitter } from './group-commit.ts';
-import {
-  answerOfHeldKey,
-  checkIdempotencyKey,
-  claimIdempotencyKeys,
-  lookUpIdempotencyKey,
-  requestHash,
-  scopeName,
-} from './idempotency.ts';
+import { answerOfHeldKey, checkIdempotencyKey, claimIdempotencyKeys, lookUpIdempotencyKey, requestHash, scopeName } from './idempotency.ts';
 import { issuanceFacts } from './issuance-facts.ts';
 import type { CreateCertificateByCsrRequest, CreateCertificateRequest } from './certificate-input.ts';
 import { createIssuancePlanner, type IssuanceOptions, type IssuancePlan } from './issuance-plans.ts';
@@ -158,7 +151,12 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
    * One attempt: everything in one transaction, with a fresh id and serial. A key another transaction holds
    * answers with that success's id (or 409).
    */
-  async function issueOnce(ctx: RequestContext, issuerReference: string, plan: IssuancePlan, idempotency: Idempotency | undefined): Promise<string> {
+  async function issueOnce(
+    ctx: RequestContext,
+    issuerReference: string,
+    plan: IssuancePlan,
+    idempotency: Idempotency | undefined,
+  ): Promise<string> {
     const id = randomUUID();
     const now = clock.now();
     const outcome = await db.$transaction(async (tx): Promise<{ held: string } | { made: Made }> => {
@@ -210,7 +208,12 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
    * One issuance in its own transaction, retried on a unique violation (a serial collision) or a deadlock (the
    * billing hook's free-quota update against another issuance's share lock on the same CA).
    */
-  async function issueWithRetries(ctx: RequestContext, issuerReference: string, plan: IssuancePlan, idempotency?: Idempotency): Promise<string> {
+  async function issueWithRetries(
+    ctx: RequestContext,
+    issuerReference: string,
+    plan: IssuancePlan,
+    idempotency?: Idempotency,
+  ): Promise<string> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await issueOnce(ctx, issuerReference, plan, idempotency);
@@ -270,7 +273,12 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
      * §4.4.2: returns the certificate id, or the new CA's id for INTERMEDIATE_CA. `options.extraPolicies` (ACME)
      * are evaluated next to the issuing CA's own policy.
      */
-    createByCsr(ctx: RequestContext, request: CreateCertificateByCsrRequest, idempotencyKey?: unknown, options?: IssuanceOptions): Promise<string> {
+    createByCsr(
+      ctx: RequestContext,
+      request: CreateCertificateByCsrRequest,
+      idempotencyKey?: unknown,
+      options?: IssuanceOptions,
+    ): Promise<string> {
       return issue(ctx, ENDPOINT.createByCsr, idempotencyKey, request, request.issuer_id, () => planner.planCsr(request, options));
     },
 

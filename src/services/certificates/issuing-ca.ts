@@ -38,7 +38,12 @@ export function createIssuingCaLoader(deps: { config: Pick<Config, 'region' | 'p
       const certificate = parseCertificate(new Uint8Array(row.certificateDer!));
       if (!certificate.subjectKeyIdentifier) throw errors.conflictingState(`CA ${row.id} certificate has no subject key identifier`);
       const chainConstraints = chainNameConstraints(await caChain(tx, row));
-      material = { subjectDer: certificate.subjectDer, subjectKeyIdentifier: certificate.subjectKeyIdentifier, signer: caSigner(row, deps.keyStores), chainConstraints };
+      material = {
+        subjectDer: certificate.subjectDer,
+        subjectKeyIdentifier: certificate.subjectKeyIdentifier,
+        signer: caSigner(row, deps.keyStores),
+        chainConstraints,
+      };
       if (cache.size >= MAX_CACHED_CAS) cache.clear();
       cache.set(key, material);
     }

@@ -31,7 +31,11 @@ export function checkCaConstraints(facts: IssuanceFacts, rules: IssuerRules): Po
   for (const policy of rules.policies) {
     if (!policy.requireNameConstraintsForCas) continue;
     if (!own || !hasSubtrees(own.permitted)) {
-      return { rule: 'name_constraints_required', field, message: `${field} must permit at least one subtree: ${labelOf(policy)} requires name constraints on CA certificates` };
+      return {
+        rule: 'name_constraints_required',
+        field,
+        message: `${field} must permit at least one subtree: ${labelOf(policy)} requires name constraints on CA certificates`,
+      };
     }
     for (const { key, set, text, index } of permitted) {
       const at = `${field}.permitted.${key}[${index}]`;
@@ -40,17 +44,28 @@ export function checkCaConstraints(facts: IssuanceFacts, rules: IssuerRules): Po
         const allowed = patternsOf(policy.allowed);
         const covering = key === 'uri' ? allowed.uriHostsForEveryPath : allowed.sets[key];
         if (!covering.some((pattern) => pattern !== null && setContains(pattern, set))) {
-          return { rule: 'name_not_allowed', field: at, value: text, message: `${at} '${text}' reaches names that ${labelOf(policy)} does not allow (allowed ${key}: ${listed(policy.allowed[key]) || 'none'})` };
+          return {
+            rule: 'name_not_allowed',
+            field: at,
+            value: text,
+            message: `${at} '${text}' reaches names that ${labelOf(policy)} does not allow (allowed ${key}: ${listed(policy.allowed[key]) || 'none'})`,
+          };
         }
       }
       if (policy.denied) {
         const denied = patternsOf(policy.denied).sets[key];
         const reached = denied.findIndex(
-          (pattern) => pattern !== null && setOverlaps(set, pattern) && !excluded!.sets[key].some((subtree) => setContains(subtree, pattern)),
+          (pattern) =>
+            pattern !== null && setOverlaps(set, pattern) && !excluded!.sets[key].some((subtree) => setContains(subtree, pattern)),
         );
         if (reached >= 0) {
           const deniedText = policy.denied[key][reached];
-          return { rule: 'name_denied', field: at, value: text, message: `${at} '${text}' reaches '${deniedText}', which ${labelOf(policy)} denies; add it to ${field}.excluded.${key}` };
+          return {
+            rule: 'name_denied',
+            field: at,
+            value: text,
+            message: `${at} '${text}' reaches '${deniedText}', which ${labelOf(policy)} denies; add it to ${field}.excluded.${key}`,
+          };
         }
       }
     }

@@ -82,26 +82,39 @@ function deniedIndex(candidate: Candidate, denied: ReturnType<typeof patternsOf>
 }
 
 function allowedBy(candidate: Candidate, allowed: ReturnType<typeof patternsOf>): boolean {
-  if (candidate.key === 'uri') return !candidate.uri!.userinfo && allowed.uri.some((pattern) => pattern !== null && uriMatches(pattern, candidate.uri!));
+  if (candidate.key === 'uri')
+    return !candidate.uri!.userinfo && allowed.uri.some((pattern) => pattern !== null && uriMatches(pattern, candidate.uri!));
   return allowed.sets[candidate.key].some((pattern) => pattern !== null && setContains(pattern, candidate.set!));
 }
 
 function checkName(name: RequestedName, rules: IssuerRules): PolicyViolation | null {
   const candidate = candidateOf(name.type, name.value);
   const quoted = `${name.field} ${name.type} name '${name.value}'`;
-  const refuse = (rule: ViolationRule, why: string): PolicyViolation => ({ rule, field: name.field, value: name.value, message: `${quoted} ${why}` });
+  const refuse = (rule: ViolationRule, why: string): PolicyViolation => ({
+    rule,
+    field: name.field,
+    value: name.value,
+    message: `${quoted} ${why}`,
+  });
   if (candidate === null) return refuse('name_not_allowed', `cannot be compared with the issuer's rules (not a valid ${name.type} name)`);
   const key = KEY_OF_TYPE[name.type];
   for (const constraints of rules.chainConstraints) {
     const permitted = subtreesOf(constraints.permitted);
     const inside = candidate.set !== null && permitted.sets[key].some((subtree) => setContains(subtree, candidate.set!));
     if (permitted.sets[key].length > 0 && !inside) {
-      return refuse('name_outside_constraints', `is outside the name constraints of the issuing CA's chain (permitted ${name.type}: ${listed(permitted.texts[key])})`);
+      return refuse(
+        'name_outside_constraints',
+        `is outside the name constraints of the issuing CA's chain (permitted ${name.type}: ${listed(permitted.texts[key])})`,
+      );
     }
     // A URI whose host cannot be judged meets every URI exclusion.
     const excluded = subtreesOf(constraints.excluded);
     const hit = excluded.sets[key].findIndex((subtree) => candidate.set === null || setOverlaps(subtree, candidate.set));
-    if (hit >= 0) return refuse('name_excluded_by_constraints', `is excluded by the name constraints of the issuing CA's chain (excluded ${name.type} '${excluded.texts[key][hit]}')`);
+    if (hit >= 0)
+      return refuse(
+        'name_excluded_by_constraints',
+        `is excluded by the name constraints of the issuing CA's chain (excluded ${name.type} '${excluded.texts[key][hit]}')`,
+      );
   }
   for (const policy of rules.policies) {
     if (policy.denied) {
@@ -110,7 +123,10 @@ function checkName(name: RequestedName, rules: IssuerRules): PolicyViolation | n
     }
     if (policy.allowed && !allowedBy(candidate, patternsOf(policy.allowed))) {
       const allowed = policy.allowed[key];
-      return refuse('name_not_allowed', `is not allowed by ${labelOf(policy)} (${allowed.length > 0 ? `allowed ${key}: ${listed(allowed)}` : `it allows no ${name.type} names`})`);
+      return refuse(
+        'name_not_allowed',
+        `is not allowed by ${labelOf(policy)} (${allowed.length > 0 ? `allowed ${key}: ${listed(allowed)}` : `it allows no ${name.type} names`})`,
+      );
     }
   }
   return null;
@@ -124,12 +140,22 @@ function checkEkus(facts: IssuanceFacts, rules: IssuerRules): PolicyViolation | 
       return refuse(`extended key usage ${ekuName(oid)} is issued only when the issuing CA's issuance policy lists it in allowed_ekus`);
     }
     const refusing = rules.policies.find((policy) => policy.allowedEkus !== null && !policy.allowedEkus.includes(oid));
-    if (refusing) return refuse(`extended key usage ${ekuName(oid)} is not allowed by ${labelOf(refusing)} (allowed: ${refusing.allowedEkus!.map(ekuName).join(', ')})`);
+    if (refusing)
+      return refuse(
+        `extended key usage ${ekuName(oid)} is not allowed by ${labelOf(refusing)} (allowed: ${refusing.allowedEkus!.map(ekuName).join(', ')})`,
+      );
   }
   // A leaf without EKU is valid for every purpose: a policy that limits EKUs must see one.
-  const limiting = facts.kind === 'ENTITY' && facts.extendedKeyUsages.length === 0 ? rules.policies.find((policy) => policy.allowedEkus !== null) : undefined;
+  const limiting =
+    facts.kind === 'ENTITY' && facts.extendedKeyUsages.length === 0
+      ? rules.policies.find((policy) => policy.allowedEkus !== null)
+      : undefined;
   if (limiting) {
-    return { rule: 'eku_required', field: 'extended_key_usage', message: `${labelOf(limiting)} requires an extended key usage from: ${limiting.allowedEkus!.map(ekuName).join(', ')}` };
+    return {
+      rule: 'eku_required',
+      field: 'extended_key_usage',
+      message: `${labelOf(limiting)} requires an extended key usage from: ${limiting.allowedEkus!.map(ekuName).join(', ')}`,
+    };
   }
   return null;
 }
@@ -144,10 +170,20 @@ export function evaluateIssuance(rules: IssuerRules, facts: IssuanceFacts): Poli
   }
   const lifetime = facts.notAfter.getTime() - facts.notBefore.getTime();
   const shorter = rules.policies.find((policy) => policy.maxValidityDays !== null && lifetime > policy.maxValidityDays * DAY_MS);
-  if (shorter) return { rule: 'max_validity', field: 'validity', message: `validity exceeds the ${shorter.maxValidityDays} days that ${labelOf(shorter)} allows` };
+  if (shorter)
+    return {
+      rule: 'max_validity',
+      field: 'validity',
+      message: `validity exceeds the ${shorter.maxValidityDays} days that ${labelOf(shorter)} allows`,
+    };
   const keyRule = rules.policies.find((policy) => policy.keyAlgorithms !== null && !policy.keyAlgorithms.includes(facts.keyAlgorithm));
   if (keyRule) {
-    return { rule: 'key_algorithm', field: 'key_algorithm', value: facts.keyAlgorithm, message: `key algorithm ${facts.keyAlgorithm} is not allowed by ${labelOf(keyRule)} (allowed: ${keyRule.keyAlgorithms!.join(', ')})` };
+    return {
+      rule: 'key_algorithm',
+      field: 'key_algorithm',
+      value: facts.keyAlgorithm,
+      message: `key algorithm ${facts.keyAlgorithm} is not allowed by ${labelOf(keyRule)} (allowed: ${keyRule.keyAlgorithms!.join(', ')})`,
+    };
   }
   return checkEkus(facts, rules) ?? (facts.kind === 'CA' ? checkCaConstraints(facts, rules) : null);
 }

@@ -7,7 +7,8 @@ import { Type } from 'typebox';
 
 const MAX_ENTRIES = 100;
 
-const entries = (description: string) => Type.Optional(Type.Union([Type.Array(Type.String({ maxLength: 512 }), { maxItems: MAX_ENTRIES, description }), Type.Null()]));
+const entries = (description: string) =>
+  Type.Optional(Type.Union([Type.Array(Type.String({ maxLength: 512 }), { maxItems: MAX_ENTRIES, description }), Type.Null()]));
 
 /** Subtrees or patterns by name type; absent types constrain nothing (subtrees) or allow nothing (allowed). */
 const namesIn = (what: { dns: string; ip: string; uri: string; email: string }) =>
@@ -33,7 +34,10 @@ const PATTERNS = {
 export const NameConstraintsIn = Type.Union(
   [
     Type.Object(
-      { permitted: Type.Optional(Type.Union([namesIn(SUBTREES), Type.Null()])), excluded: Type.Optional(Type.Union([namesIn(SUBTREES), Type.Null()])) },
+      {
+        permitted: Type.Optional(Type.Union([namesIn(SUBTREES), Type.Null()])),
+        excluded: Type.Optional(Type.Union([namesIn(SUBTREES), Type.Null()])),
+      },
       { additionalProperties: false },
     ),
     Type.Null(),
@@ -54,18 +58,31 @@ export const NameConstraintsOut = Type.Union([Type.Object({ permitted: namesOut,
 
 export const IssuancePolicyBody = Type.Object(
   {
-    allowed: Type.Optional(Type.Union([namesIn(PATTERNS), Type.Null()], { description: 'Only these names may be signed (all types: a type without entries allows none). Absent: every name not denied.' })),
-    denied: Type.Optional(Type.Union([namesIn(PATTERNS), Type.Null()], { description: 'Never signed; deny wins over allow' })),
-    max_validity_days: Type.Optional(Type.Union([Type.Integer(), Type.Null()], { description: '1-7305' })),
-    key_algorithms: Type.Optional(Type.Union([Type.Array(Type.String(), { maxItems: 6 }), Type.Null()], { description: 'Keys of signed certificates, e.g. EC256, RSA2048' })),
-    allowed_ekus: Type.Optional(
-      Type.Union([Type.Array(Type.String(), { maxItems: 32 }), Type.Null()], {
-        description: 'serverAuth, clientAuth, codeSigning, emailProtection, timeStamping, OCSPSigning, smartCardLogon or dotted OIDs. Lists the only EKUs allowed, and is the only grant for CSR EKUs beyond the contract flags (timeStamping, OCSPSigning, other OIDs). anyExtendedKeyUsage is never granted.',
+    allowed: Type.Optional(
+      Type.Union([namesIn(PATTERNS), Type.Null()], {
+        description: 'Only these names may be signed (all types: a type without entries allows none). Absent: every name not denied.',
       }),
     ),
-    require_name_constraints_for_cas: Type.Optional(Type.Union([Type.Boolean(), Type.Null()], { description: 'CAs this CA signs must carry name constraints within allowed, reaching no denied name' })),
+    denied: Type.Optional(Type.Union([namesIn(PATTERNS), Type.Null()], { description: 'Never signed; deny wins over allow' })),
+    max_validity_days: Type.Optional(Type.Union([Type.Integer(), Type.Null()], { description: '1-7305' })),
+    key_algorithms: Type.Optional(
+      Type.Union([Type.Array(Type.String(), { maxItems: 6 }), Type.Null()], {
+        description: 'Keys of signed certificates, e.g. EC256, RSA2048',
+      }),
+    ),
+    allowed_ekus: Type.Optional(
+      Type.Union([Type.Array(Type.String(), { maxItems: 32 }), Type.Null()], {
+        description:
+          'serverAuth, clientAuth, codeSigning, emailProtection, timeStamping, OCSPSigning, smartCardLogon or dotted OIDs. Lists the only EKUs allowed, and is the only grant for CSR EKUs beyond the contract flags (timeStamping, OCSPSigning, other OIDs). anyExtendedKeyUsage is never granted.',
+      }),
+    ),
+    require_name_constraints_for_cas: Type.Optional(
+      Type.Union([Type.Boolean(), Type.Null()], {
+        description: 'CAs this CA signs must carry name constraints within allowed, reaching no denied name',
+      }),
+    ),
   },
-  { additionalProperties: false, description: 'A CA\'s issuance policy; {} removes it' },
+  { additionalProperties: false, description: "A CA's issuance policy; {} removes it" },
 );
 
 export const IssuancePolicyDocument = Type.Object({

@@ -54,15 +54,16 @@ export const ANY_EXTENDED_KEY_USAGE = Oid.anyExtendedKeyUsage;
  * (timeStamping, OCSPSigning — a delegated OCSP responder —, any other OID) is issued from a CSR only when the
  * issuer's policy lists it; anyExtendedKeyUsage never.
  */
-export const EKUS_WITHOUT_A_GRANT: readonly string[] = Object.values(EXTENDED_KEY_USAGE_OIDS).filter((oid) => oid !== EKU_NAMES.timeStamping);
+export const EKUS_WITHOUT_A_GRANT: readonly string[] = Object.values(EXTENDED_KEY_USAGE_OIDS).filter(
+  (oid) => oid !== EKU_NAMES.timeStamping,
+);
 const NAME_OF_EKU = new Map(Object.entries(EKU_NAMES).map(([name, oid]) => [oid, name]));
 
 export const ekuName = (oid: string): string => NAME_OF_EKU.get(oid) ?? oid;
 
 const DOCUMENT_FIELDS = ['allowed', 'denied', 'max_validity_days', 'key_algorithms', 'allowed_ekus', 'require_name_constraints_for_cas'];
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 const PATTERN_FORMS: Record<NameListKey, string> = {
   dns: "a host name or '*.domain' (one or more labels)",

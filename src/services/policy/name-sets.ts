@@ -56,7 +56,10 @@ export function dnsContains(outer: DnsSet, inner: DnsSet): boolean {
     case 'below':
       return (outer.kind === 'below' || outer.kind === 'atOrBelow') && isAtOrBelow(inner.domain, outer.domain);
     case 'atOrBelow':
-      return (outer.kind === 'below' && isBelow(inner.domain, outer.domain)) || (outer.kind === 'atOrBelow' && isAtOrBelow(inner.domain, outer.domain));
+      return (
+        (outer.kind === 'below' && isBelow(inner.domain, outer.domain)) ||
+        (outer.kind === 'atOrBelow' && isAtOrBelow(inner.domain, outer.domain))
+      );
     case 'oneBelow':
       return (
         ((outer.kind === 'below' || outer.kind === 'atOrBelow') && isAtOrBelow(inner.domain, outer.domain)) ||
@@ -160,7 +163,8 @@ export function parseRequestedUri(value: string): RequestedUri | null {
   if (!match) return null;
   const scheme = match[1].toLowerCase();
   const afterScheme = match[2];
-  if (!afterScheme.startsWith('//')) return { text: `${scheme}:${afterScheme}`, scheme, host: null, hostIsPlain: false, port: null, userinfo: false, rest: afterScheme };
+  if (!afterScheme.startsWith('//'))
+    return { text: `${scheme}:${afterScheme}`, scheme, host: null, hostIsPlain: false, port: null, userinfo: false, rest: afterScheme };
   const authorityEnd = afterScheme.slice(2).search(/[/?#]/);
   const authority = authorityEnd < 0 ? afterScheme.slice(2) : afterScheme.slice(2, 2 + authorityEnd);
   const rest = authorityEnd < 0 ? '' : afterScheme.slice(2 + authorityEnd);
@@ -209,7 +213,9 @@ export function uriMatches(pattern: UriPattern, uri: RequestedUri): boolean {
   if (pattern.kind === 'opaque') return uri.host === null && uri.text === pattern.text;
   if (uri.host === null || !uri.hostIsPlain || uri.scheme !== pattern.scheme || !dnsIncludes(pattern.host, uri.host)) return false;
   if (pattern.port !== null && pattern.port !== uri.port) return false;
-  return 'exact' in pattern.path ? uri.rest === pattern.path.exact : uri.rest.startsWith(pattern.path.prefix) && uri.rest.length > pattern.path.prefix.length;
+  return 'exact' in pattern.path
+    ? uri.rest === pattern.path.exact
+    : uri.rest.startsWith(pattern.path.prefix) && uri.rest.length > pattern.path.prefix.length;
 }
 
 /** The hosts a pattern allows with every path (what an RFC 5280 URI subtree can be compared with), or null. */
@@ -283,7 +289,8 @@ export const setContains = (outer: TypedSet, inner: TypedSet): boolean =>
   outer.key === inner.key && RELATIONS[outer.key].contains(outer.set as never, inner.set as never);
 
 /** Whether some name is in both sets. */
-export const setOverlaps = (a: TypedSet, b: TypedSet): boolean => a.key === b.key && RELATIONS[a.key].overlaps(a.set as never, b.set as never);
+export const setOverlaps = (a: TypedSet, b: TypedSet): boolean =>
+  a.key === b.key && RELATIONS[a.key].overlaps(a.set as never, b.set as never);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Pattern syntax of the policy document

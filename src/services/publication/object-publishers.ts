@@ -41,7 +41,10 @@ function s3Publisher(target: Extract<CrlPublicationConfig['target'], { kind: 's3
       await (await client).send(object);
     },
     close() {
-      void client?.then((connected) => connected.destroy(), () => undefined);
+      void client?.then(
+        (connected) => connected.destroy(),
+        () => undefined,
+      );
     },
   };
 }

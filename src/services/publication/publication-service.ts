@@ -45,12 +45,28 @@ export function createCrlPublication({ db, clock, publication, publisher, metric
         where: { id: caId },
         select: { obsBucketName: true, certificateDer: true, crlPublishedNumber: true, crlPublishedBucket: true },
       });
-      const crl = await tx.crl.findFirst({ where: { caId }, orderBy: { crlNumber: 'desc' }, select: { crlNumber: true, nextUpdate: true, der: true } });
+      const crl = await tx.crl.findFirst({
+        where: { caId },
+        orderBy: { crlNumber: 'desc' },
+        select: { crlNumber: true, nextUpdate: true, der: true },
+      });
       if (!ca?.certificateDer || !crl) return false;
       const bucket = publicationBucket(publication, ca.obsBucketName);
       if (ca.crlPublishedBucket === bucket && ca.crlPublishedNumber !== null && ca.crlPublishedNumber >= crl.crlNumber) return false;
-      await publisher.put({ bucket, key: publishedObjects.caCertificate(caId), body: ca.certificateDer, contentType: 'application/pkix-cert', cacheControl: CA_CERTIFICATE_CACHE_CONTROL });
-      await publisher.put({ bucket, key: publishedObjects.crl(caId), body: crl.der, contentType: 'application/pkix-crl', cacheControl: crlCacheControl(crl.nextUpdate, clock.now()) });
+      await publisher.put({
+        bucket,
+        key: publishedObjects.caCertificate(caId),
+        body: ca.certificateDer,
+        contentType: 'application/pkix-cert',
+        cacheControl: CA_CERTIFICATE_CACHE_CONTROL,
+      });
+      await publisher.put({
+        bucket,
+        key: publishedObjects.crl(caId),
+        body: crl.der,
+        contentType: 'application/pkix-crl',
+        cacheControl: crlCacheControl(crl.nextUpdate, clock.now()),
+      });
       // Raw, so that publishing does not move the CA's update_time.
       await tx.$executeRaw`UPDATE certificate_authorities SET crl_published_number = ${crl.crlNumber}, crl_published_bucket = ${bucket} WHERE id = ${caId}::uuid`;
       return true;
@@ -61,13 +77,17 @@ export function createCrlPublication({ db, clock, publication, publisher, metric
 
   /** CAs whose newest CRL is not out yet, or went to another bucket than their configuration names now. */
   async function unpublishedCaIds(): Promise<string[]> {
-    const rows = await db.$queryRaw<{ id: string; obs_bucket_name: string | null; crl_published_bucket: string | null; current: boolean }[]>`
+    const rows = await db.$queryRaw<
+      { id: string; obs_bucket_name: string | null; crl_published_bucket: string | null; current: boolean }[]
+    >`
       SELECT ca.id::text AS id, ca.obs_bucket_name, ca.crl_published_bucket,
              COALESCE(ca.crl_published_number >= latest.crl_number, false) AS current
         FROM certificate_authorities ca
         JOIN LATERAL (SELECT crl_number FROM crls WHERE crls.ca_id = ca.id ORDER BY crl_number DESC LIMIT 1) latest ON true
        WHERE ca.certificate_der IS NOT NULL`;
-    return rows.filter((row) => !row.current || row.crl_published_bucket !== publicationBucket(publication, row.obs_bucket_name)).map((row) => row.id);
+    return rows
+      .filter((row) => !row.current || row.crl_published_bucket !== publicationBucket(publication, row.obs_bucket_name))
+      .map((row) => row.id);
   }
 
   return {
@@ -84,7 +104,9 @@ export function createCrlPublication({ db, clock, publication, publisher, metric
     },
 
     /** The `crl-refresh` job's second half: publishes every CA whose newest CRL is not out; one failure stops no other. */
-    async publishPending(onFailure: (caId: string, error: unknown) => void): Promise<{ unpublished: number; published: number; publishFailed: number }> {
+    async publishPending(
+      onFailure: (caId: string, error: unknown) => void,
+    ): Promise<{ unpublished: number; published: number; publishFailed: number }> {
       const ids = await unpublishedCaIds();
       let published = 0;
       let publishFailed = 0;

@@ -20,7 +20,15 @@ import { toPem } from '../../x509/pem.ts';
 import { subjectKeyIdentifier } from '../../x509/public-key.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { resolveCaReference } from '../urn.ts';
-import { crlCacheControl, crlValidityMs, isCrlDue, isCrlUnusable, isSigningStatus, SIGNING_STATUSES, type CrlState } from './revocation-rules.ts';
+import {
+  crlCacheControl,
+  crlValidityMs,
+  isCrlDue,
+  isCrlUnusable,
+  isSigningStatus,
+  SIGNING_STATUSES,
+  type CrlState,
+} from './revocation-rules.ts';
 import { releasedBefore } from '../billing/prepaid.ts';
 import { existingCa } from '../ca/ca-rules.ts';
 import { pageCrlEntriesSql } from './revocation-sql.ts';

@@ -25,7 +25,8 @@ export interface RevocationDeps {
 export function createRevocationServices(deps: RevocationDeps) {
   const signing = createCrlService(deps);
   const { crlPublication } = deps.config;
-  const publication = crlPublication && createCrlPublication({ ...deps, publication: crlPublication, publisher: createObjectPublisher(crlPublication) });
+  const publication =
+    crlPublication && createCrlPublication({ ...deps, publication: crlPublication, publisher: createObjectPublisher(crlPublication) });
   // The CRL a revocation or a CA change waits for is published once its signing has committed (see publication-service.ts).
   const crls: CrlService = publication
     ? { ...signing, signStale: (caId) => signing.signStale(caId).then(() => publication.publishAfterSigning(caId)) }
@@ -50,7 +51,10 @@ export function createCrlRefreshJob(crls: CrlService, publication: CrlPublicatio
     async run({ log }) {
       const signed = await crls.refreshDue((caId, error) => log.error({ err: error, caId }, 'CRL signing failed'));
       if (!publication) return signed;
-      return { ...signed, ...(await publication.publishPending((caId, error) => log.error({ err: error, caId }, 'CRL publication failed'))) };
+      return {
+        ...signed,
+        ...(await publication.publishPending((caId, error) => log.error({ err: error, caId }, 'CRL publication failed'))),
+      };
     },
   };
 }

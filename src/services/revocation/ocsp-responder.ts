@@ -229,7 +229,11 @@ export function createOcspResponder({ database, clock, keyStores, config, metric
         if (!(error instanceof OcspMalformedError)) throw error;
       }
       // `now`, the statement's time, is the thisUpdate: the statuses are known to be right as of then.
-      const { now, rows } = await lookUpFresh({ caId: parsed.id, domainId: parsed.domainId ?? null, serials: request?.requests.map((single) => single.serialNumberHex) ?? [] });
+      const { now, rows } = await lookUpFresh({
+        caId: parsed.id,
+        domainId: parsed.domainId ?? null,
+        serials: request?.requests.map((single) => single.serialNumberHex) ?? [],
+      });
       if (rows.length === 0) return null;
       if (!request) {
         metrics.ocspResponses.inc({ status: 'malformedRequest' });

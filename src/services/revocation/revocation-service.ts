@@ -78,7 +78,9 @@ export function createRevocationService({ db, clock, config, metrics, crls }: Re
       if (!certificate) throw errors.notFound(`certificate ${certificateId}`);
       const expired = certificate.status === 'ISSUED' && certificate.notAfter.getTime() <= clock.now().getTime();
       if (certificate.status !== 'ISSUED' || expired) {
-        throw errors.conflictingState(`certificate is ${expired ? 'EXPIRED' : certificate.status}; only ISSUED certificates can be revoked`);
+        throw errors.conflictingState(
+          `certificate is ${expired ? 'EXPIRED' : certificate.status}; only ISSUED certificates can be revoked`,
+        );
       }
       // Conditional on ISSUED, so of two concurrent revokes exactly one wins.
       const { count } = await tx.certificate.updateMany({ where: { id: certificate.id, status: 'ISSUED' }, data: { status: 'REVOKED' } });
@@ -138,7 +140,9 @@ export function createRevocationService({ db, clock, config, metrics, crls }: Re
       const ca = await lockCa(tx, context, reference);
       if (ca.status === 'DELETED') throw errors.conflictingState('CA is DELETED; restore it before changing its CRL or OCSP settings');
       if (ca.genMode === 'CSR') {
-        throw errors.conflictingState('this CA was issued from a CSR: its key is not held here, so the service publishes no CRL or OCSP for it');
+        throw errors.conflictingState(
+          'this CA was issued from a CSR: its key is not held here, so the service publishes no CRL or OCSP for it',
+        );
       }
       await tx.certificateAuthority.update({ where: { id: ca.id }, data });
       await recordAudit(tx, context, { action, resourceType: 'CA', resourceId: ca.id, detail: data });
@@ -174,10 +178,7 @@ export type RevocationService = ReturnType<typeof createRevocationService>;
  * Whether a CA's own certificate has been revoked under its issuer (§4.2.7: such a CA is never enabled again).
  * SQL: SELECT 1 FROM revocations WHERE issuer_id = $issuer_id AND serial_number = $serial (primary key lookup).
  */
-export async function isCaCertificateRevoked(
-  tx: Tx | Db,
-  ca: { issuerId: string | null; serialNumber: string | null },
-): Promise<boolean> {
+export async function isCaCertificateRevoked(tx: Tx | Db, ca: { issuerId: string | null; serialNumber: string | null }): Promise<boolean> {
   if (!ca.issuerId || !ca.serialNumber) return false;
   const row = await tx.revocation.findUnique({
     where: { issuerId_serialNumber: { issuerId: ca.issuerId, serialNumber: canonicalSerialHex(ca.serialNumber) } },

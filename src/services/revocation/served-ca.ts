@@ -28,7 +28,17 @@ export async function findServedCa(db: Db, region: string, reference: string, no
       certificateDer: { not: null },
       ...(parsed.domainId ? { domainId: parsed.domainId } : {}),
     },
-    select: { id: true, status: true, keyStore: true, keyRef: true, keyAlgorithm: true, signatureAlgorithm: true, certificateDer: true, removedAt: true, deleteTime: true },
+    select: {
+      id: true,
+      status: true,
+      keyStore: true,
+      keyRef: true,
+      keyAlgorithm: true,
+      signatureAlgorithm: true,
+      certificateDer: true,
+      removedAt: true,
+      deleteTime: true,
+    },
   });
   return ca as ServedCa | null;
 }

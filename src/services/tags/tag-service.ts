@@ -38,11 +38,20 @@ export function createTagService(deps: TagServiceDeps) {
   }
 
   /** The resource's bare id once it is known to exist for the caller (and, for writes, to accept tag changes). */
-  async function existing(tx: Db | Tx, ctx: RequestContext, type: TaggedResourceType, reference: string, forWrite: boolean): Promise<string> {
+  async function existing(
+    tx: Db | Tx,
+    ctx: RequestContext,
+    type: TaggedResourceType,
+    reference: string,
+    forWrite: boolean,
+  ): Promise<string> {
     if (type === 'CERTIFICATE') {
       // As for CAs (lockOwnCa): concurrent writes queue on the row, so each counts the tags the previous one left.
       if (forWrite) await tx.$queryRaw`SELECT 1 FROM certificates WHERE id = ${reference}::uuid FOR UPDATE`;
-      const certificate = await tx.certificate.findFirst({ where: { id: reference, domainId: ctx.domainId, deletedAt: null }, select: { id: true } });
+      const certificate = await tx.certificate.findFirst({
+        where: { id: reference, domainId: ctx.domainId, deletedAt: null },
+        select: { id: true },
+      });
       if (!certificate) throw errors.notFound(`certificate ${reference}`);
       return certificate.id;
     }
@@ -92,7 +101,10 @@ export function createTagService(deps: TagServiceDeps) {
   /** Every key used on the domain's live resources of the type, with its distinct values. */
   async function domainTags(ctx: RequestContext, type: TaggedResourceType): Promise<{ tags: { key: string; values: string[] }[] }> {
     const ids = await liveResourceIds(ctx, type);
-    const tags = await db.tag.findMany({ where: { domainId: ctx.domainId, resourceType: type, resourceId: { in: ids } }, orderBy: [{ key: 'asc' }, { value: 'asc' }] });
+    const tags = await db.tag.findMany({
+      where: { domainId: ctx.domainId, resourceType: type, resourceId: { in: ids } },
+      orderBy: [{ key: 'asc' }, { value: 'asc' }],
+    });
     const grouped = new Map<string, Set<string>>();
     for (const { key, value } of tags) grouped.set(key, (grouped.get(key) ?? new Set()).add(value));
     return { tags: [...grouped].map(([key, values]) => ({ key, values: [...values] })) };
@@ -102,7 +114,10 @@ export function createTagService(deps: TagServiceDeps) {
     const name = nameContains ? { commonName: { contains: nameContains, mode: 'insensitive' as const } } : {};
     const rows =
       type === 'CA'
-        ? await db.certificateAuthority.findMany({ where: { domainId: ctx.domainId, AND: [existingCa(clock.now()), NOT_CSR_ISSUED], ...name }, select: { id: true } })
+        ? await db.certificateAuthority.findMany({
+            where: { domainId: ctx.domainId, AND: [existingCa(clock.now()), NOT_CSR_ISSUED], ...name },
+            select: { id: true },
+          })
         : await db.certificate.findMany({ where: { domainId: ctx.domainId, deletedAt: null, ...name }, select: { id: true } });
     return rows.map((row) => row.id);
   }
@@ -126,11 +141,20 @@ export function createTagService(deps: TagServiceDeps) {
     const ids = await matchingIds(ctx, type, request);
     const now = clock.now();
     const page = await pageOf(type, ids, request.offset, request.limit);
-    const tags = await db.tag.findMany({ where: { resourceType: type, resourceId: { in: page.map((entry) => entry.id) } }, orderBy: { key: 'asc' } });
+    const tags = await db.tag.findMany({
+      where: { resourceType: type, resourceId: { in: page.map((entry) => entry.id) } },
+      orderBy: { key: 'asc' },
+    });
     const issuerIds = [...new Set(page.map((entry) => entry.issuerId).filter((id): id is string => id !== null))];
     const issuers = await db.certificateAuthority.findMany({ where: { id: { in: issuerIds } }, select: { id: true, commonName: true } });
     const issuerName = (id: string | null) => (id ? (issuers.find((issuer) => issuer.id === id)?.commonName ?? null) : null);
-    const autoRenew = type === 'CA' ? await autoRenewFlags(db, page.map((entry) => entry.row as CertificateAuthority)) : new Map<string, number>();
+    const autoRenew =
+      type === 'CA'
+        ? await autoRenewFlags(
+            db,
+            page.map((entry) => entry.row as CertificateAuthority),
+          )
+        : new Map<string, number>();
     return {
       total_count: ids.length,
       resources: page.map((entry) => ({
@@ -138,8 +162,15 @@ export function createTagService(deps: TagServiceDeps) {
         resource_name: entry.commonName ?? '',
         resource_detail:
           type === 'CA'
-            ? toCaObject(entry.row as CertificateAuthority, config, { now, issuerName: issuerName(entry.issuerId), autoRenew: autoRenew.get(entry.id) ?? null })
-            : toCertificateObject(entry.row as Parameters<typeof toCertificateObject>[0], config, { now, issuerName: issuerName(entry.issuerId) }),
+            ? toCaObject(entry.row as CertificateAuthority, config, {
+                now,
+                issuerName: issuerName(entry.issuerId),
+                autoRenew: autoRenew.get(entry.id) ?? null,
+              })
+            : toCertificateObject(entry.row as Parameters<typeof toCertificateObject>[0], config, {
+                now,
+                issuerName: issuerName(entry.issuerId),
+              }),
         tags: tags.filter((tag) => tag.resourceId === entry.id).map(({ key, value }) => ({ key, value })),
       })),
     };
@@ -147,7 +178,12 @@ export function createTagService(deps: TagServiceDeps) {
 
   /** One page of the matching resources, newest first, ties by id. */
   async function pageOf(type: TaggedResourceType, ids: string[], offset: number, limit: number) {
-    const args = { where: { id: { in: ids } }, orderBy: [{ createdAt: 'desc' as const }, { id: 'desc' as const }], skip: offset, take: limit };
+    const args = {
+      where: { id: { in: ids } },
+      orderBy: [{ createdAt: 'desc' as const }, { id: 'desc' as const }],
+      skip: offset,
+      take: limit,
+    };
     const rows = type === 'CA' ? await db.certificateAuthority.findMany(args) : await db.certificate.findMany(args);
     return rows.map((row) => ({ id: row.id, commonName: row.commonName, issuerId: row.issuerId as string | null, row }));
   }

@@ -46,7 +46,10 @@ export async function acmeRoutes(app: TypedApp): Promise<void> {
     let found = acme.problemOf(error);
     if (!found) {
       const status = (error as { statusCode?: number }).statusCode;
-      found = typeof status === 'number' && status >= 400 && status < 500 ? new AcmeProblem('malformed', (error as Error).message, { status }) : null;
+      found =
+        typeof status === 'number' && status >= 400 && status < 500
+          ? new AcmeProblem('malformed', (error as Error).message, { status })
+          : null;
     }
     if (!found) request.log.error({ err: error }, 'ACME request failed');
     const answer = found ?? new AcmeProblem('serverInternal', 'internal error', { status: 500 });
@@ -80,7 +83,10 @@ export async function acmeRoutes(app: TypedApp): Promise<void> {
     });
     // RFC 8555 §6.3: resources other than the directory and newNonce are read by POST-as-GET only.
     app.get(`/acme/:ca/${path}`, options, async function acmePostOnly() {
-      throw new AcmeProblem('malformed', 'this resource answers POST only (read it by POST-as-GET)', { status: 405, headers: { allow: 'POST' } });
+      throw new AcmeProblem('malformed', 'this resource answers POST only (read it by POST-as-GET)', {
+        status: 405,
+        headers: { allow: 'POST' },
+      });
     });
   };
 

@@ -39,7 +39,13 @@ const iam = { signedOnly: true, tag: 'authentication', security: [{ sdkHmac: [] 
 export async function domainRoutes(app: TypedApp): Promise<void> {
   app.get(
     '/v3/auth/domains',
-    routeOptions({ ...iam, summary: "The signing access key's domain (IAM domain lookup of the Huawei SDKs)", operationId: 'keystoneListAuthDomains', ok: DomainList, errors: [401] }),
+    routeOptions({
+      ...iam,
+      summary: "The signing access key's domain (IAM domain lookup of the Huawei SDKs)",
+      operationId: 'keystoneListAuthDomains',
+      ok: DomainList,
+      errors: [401],
+    }),
     async function listAuthDomains(request) {
       const { domainId } = principalOf(request);
       return { domains: [{ id: domainId, name: await app.services.accessKeys.domainName(domainId) }] };
@@ -69,7 +75,15 @@ export async function domainRoutes(app: TypedApp): Promise<void> {
         query.enabled !== false &&
         query.is_domain !== true &&
         (query.page ?? 1) === 1;
-      const project = { id: projectIdOf(domainId, region), name: region, domain_id: domainId, parent_id: domainId, enabled: true, is_domain: false, description: '' };
+      const project = {
+        id: projectIdOf(domainId, region),
+        name: region,
+        domain_id: domainId,
+        parent_id: domainId,
+        enabled: true,
+        is_domain: false,
+        description: '',
+      };
       return { projects: matches ? [project] : [], links: { self: request.url, previous: null, next: null } };
     },
   );

@@ -56,7 +56,12 @@ export async function securityTokenRoutes(app: TypedApp): Promise<void> {
       const duration = durationSecondsOf(request.body?.auth?.identity?.token?.duration_seconds);
       const issued = app.services.accessKeys.issueTemporary({ access: principal.subject, domainId: principal.domainId }, duration);
       return reply.code(201).send({
-        credential: { access: issued.access, secret: issued.secret, securitytoken: issued.securityToken, expires_at: iamTime(issued.expiresAt) },
+        credential: {
+          access: issued.access,
+          secret: issued.secret,
+          securitytoken: issued.securityToken,
+          expires_at: iamTime(issued.expiresAt),
+        },
       });
     },
   );

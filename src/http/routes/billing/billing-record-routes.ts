@@ -114,7 +114,13 @@ export async function billingRecordRoutes(app: TypedApp): Promise<void> {
 
   app.get(
     '/v1/billing-records/summary',
-    routeOptions({ ...billing, summary: 'Billing totals per resource_type and usage_type', operationId: 'showBillingSummary', query: SummaryQuery, ok: Summary }),
+    routeOptions({
+      ...billing,
+      summary: 'Billing totals per resource_type and usage_type',
+      operationId: 'showBillingSummary',
+      query: SummaryQuery,
+      ok: Summary,
+    }),
     async function showBillingSummary(request) {
       const { query } = request;
       return app.services.billing.records.summary(contextOf(request), { startTime: query.start_time, endTime: query.end_time });

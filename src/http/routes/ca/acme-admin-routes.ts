@@ -9,25 +9,69 @@ const CA = '/v1/private-certificate-authorities/:ca_id';
 export async function acmeAdminRoutes(app: TypedApp): Promise<void> {
   const { acmeAdmin } = app.services;
 
-  app.get(`${CA}/acme-policy`, routeOptions({ tag: 'certificate-authorities', action: 'pca:ca:get', summary: "Show a CA's ACME policy", operationId: 'showAcmePolicy', ok: AcmePolicyDocument, ...byId }), (request) =>
-    acmeAdmin.showPolicy(contextOf(request), request.params.ca_id),
+  app.get(
+    `${CA}/acme-policy`,
+    routeOptions({
+      tag: 'certificate-authorities',
+      action: 'pca:ca:get',
+      summary: "Show a CA's ACME policy",
+      operationId: 'showAcmePolicy',
+      ok: AcmePolicyDocument,
+      ...byId,
+    }),
+    (request) => acmeAdmin.showPolicy(contextOf(request), request.params.ca_id),
   );
 
-  app.put(`${CA}/acme-policy`, routeOptions({ tag: 'certificate-authorities', action: 'pca:ca:create', summary: "Replace a CA's ACME policy", operationId: 'updateAcmePolicy', body: AcmePolicyBody, ok: AcmePolicyDocument, ...byId }), (request) =>
-    acmeAdmin.replacePolicy(contextOf(request), request.params.ca_id, request.body),
+  app.put(
+    `${CA}/acme-policy`,
+    routeOptions({
+      tag: 'certificate-authorities',
+      action: 'pca:ca:create',
+      summary: "Replace a CA's ACME policy",
+      operationId: 'updateAcmePolicy',
+      body: AcmePolicyBody,
+      ok: AcmePolicyDocument,
+      ...byId,
+    }),
+    (request) => acmeAdmin.replacePolicy(contextOf(request), request.params.ca_id, request.body),
   );
 
-  app.post(`${CA}/acme/eab`, routeOptions({ tag: 'acme', action: 'pca:acme:eab', summary: 'Create an ACME External Account Binding key', operationId: 'createAcmeEabKey', ok: CreatedEabKey, ...byId }), (request) =>
-    acmeAdmin.createEabKey(contextOf(request), request.params.ca_id),
+  app.post(
+    `${CA}/acme/eab`,
+    routeOptions({
+      tag: 'acme',
+      action: 'pca:acme:eab',
+      summary: 'Create an ACME External Account Binding key',
+      operationId: 'createAcmeEabKey',
+      ok: CreatedEabKey,
+      ...byId,
+    }),
+    (request) => acmeAdmin.createEabKey(contextOf(request), request.params.ca_id),
   );
 
-  app.get(`${CA}/acme/eab`, routeOptions({ tag: 'acme', action: 'pca:acme:eab', summary: "List a CA's ACME External Account Binding keys", operationId: 'listAcmeEabKeys', ok: EabKeyList, ...byId }), (request) =>
-    acmeAdmin.listEabKeys(contextOf(request), request.params.ca_id),
+  app.get(
+    `${CA}/acme/eab`,
+    routeOptions({
+      tag: 'acme',
+      action: 'pca:acme:eab',
+      summary: "List a CA's ACME External Account Binding keys",
+      operationId: 'listAcmeEabKeys',
+      ok: EabKeyList,
+      ...byId,
+    }),
+    (request) => acmeAdmin.listEabKeys(contextOf(request), request.params.ca_id),
   );
 
   app.delete(
     `${CA}/acme/eab/:kid`,
-    routeOptions({ tag: 'acme', action: 'pca:acme:eab', summary: 'Revoke an ACME External Account Binding key (its accounts are deactivated)', operationId: 'revokeAcmeEabKey', ...byId, params: EabKidParams }),
+    routeOptions({
+      tag: 'acme',
+      action: 'pca:acme:eab',
+      summary: 'Revoke an ACME External Account Binding key (its accounts are deactivated)',
+      operationId: 'revokeAcmeEabKey',
+      ...byId,
+      params: EabKidParams,
+    }),
     async function revokeEabKey(request, reply) {
       await acmeAdmin.revokeEabKey(contextOf(request), request.params.ca_id, request.params.kid);
       return noContent(reply);

@@ -6,10 +6,13 @@ export const AcmePolicyBody = Type.Object(
     enabled: Type.Boolean({ description: 'Serve the ACME directory of this CA; EAB keys can be created only while true' }),
     allowed_identifiers: Type.Optional(
       Type.Union([Type.Array(Type.String({ maxLength: 512 }), { maxItems: 100 }), Type.Null()], {
-        description: "Identifiers ACME may order: host names, '*.domain' (one or more labels), IP addresses or CIDR ranges. Absent: any the CA's own rules allow.",
+        description:
+          "Identifiers ACME may order: host names, '*.domain' (one or more labels), IP addresses or CIDR ranges. Absent: any the CA's own rules allow.",
       }),
     ),
-    max_validity_days: Type.Optional(Type.Union([Type.Integer(), Type.Null()], { description: '1-7305; ACME certificates are valid this long (90 days when unset)' })),
+    max_validity_days: Type.Optional(
+      Type.Union([Type.Integer(), Type.Null()], { description: '1-7305; ACME certificates are valid this long (90 days when unset)' }),
+    ),
   },
   { additionalProperties: false, description: "A CA's ACME policy" },
 );
@@ -36,6 +39,9 @@ const eabFields = {
 };
 
 export const EabKey = Type.Object(eabFields);
-export const CreatedEabKey = Type.Object({ ...eabFields, hmac_key: Type.String({ description: 'base64url HMAC key, shown only in this answer' }) });
+export const CreatedEabKey = Type.Object({
+  ...eabFields,
+  hmac_key: Type.String({ description: 'base64url HMAC key, shown only in this answer' }),
+});
 export const EabKeyList = Type.Object({ eab_keys: Type.Array(EabKey) });
 export const EabKidParams = Type.Object({ ca_id: Type.String(), kid: Type.String({ maxLength: 64 }) });

@@ -36,7 +36,16 @@ export async function caRoutes(app: TypedApp): Promise<void> {
 
   app.post(
     CA,
-    routeOptions({ action: 'pca:ca:create', tag, summary: 'Create a CA', operationId: 'createCertificateAuthority', body: CreateCaBody, ok: CaIdResponse, fieldErrorCodes: caFieldErrors, notFound: 'issuer_id (or ca_id) names no CA of the domain' }),
+    routeOptions({
+      action: 'pca:ca:create',
+      tag,
+      summary: 'Create a CA',
+      operationId: 'createCertificateAuthority',
+      body: CreateCaBody,
+      ok: CaIdResponse,
+      fieldErrorCodes: caFieldErrors,
+      notFound: 'issuer_id (or ca_id) names no CA of the domain',
+    }),
     async function createCa(request) {
       return ca.create(contextOf(request), request.body);
     },
@@ -44,7 +53,14 @@ export async function caRoutes(app: TypedApp): Promise<void> {
 
   app.post(
     `${CA}/order`,
-    routeOptions({ action: 'pca:ca:create', tag, summary: 'Buy yearly/monthly CAs', operationId: 'createCertificateAuthorityOrder', body: OrderBody, ok: OrderResponse }),
+    routeOptions({
+      action: 'pca:ca:create',
+      tag,
+      summary: 'Buy yearly/monthly CAs',
+      operationId: 'createCertificateAuthorityOrder',
+      body: OrderBody,
+      ok: OrderResponse,
+    }),
     async function orderCas(request) {
       return ca.order(contextOf(request), request.body);
     },
@@ -52,9 +68,21 @@ export async function caRoutes(app: TypedApp): Promise<void> {
 
   app.get(
     CA,
-    routeOptions({ action: 'pca:ca:list', tag, summary: 'List CAs', operationId: 'listCertificateAuthority', query: ListCaQuery, ok: ListCaResponse }),
+    routeOptions({
+      action: 'pca:ca:list',
+      tag,
+      summary: 'List CAs',
+      operationId: 'listCertificateAuthority',
+      query: ListCaQuery,
+      ok: ListCaResponse,
+    }),
     async function listCas(request) {
-      return ca.list(contextOf(request), { ...request.query, ...pageOf(request.query), sort_key: request.query.sort_key ?? 'create_time', sort_dir: request.query.sort_dir ?? 'DESC' });
+      return ca.list(contextOf(request), {
+        ...request.query,
+        ...pageOf(request.query),
+        sort_key: request.query.sort_key ?? 'create_time',
+        sort_dir: request.query.sort_dir ?? 'DESC',
+      });
     },
   );
 
@@ -76,7 +104,16 @@ export async function caRoutes(app: TypedApp): Promise<void> {
 
   app.post(
     `${CA}/:ca_id/activate`,
-    routeOptions({ action: 'pca:ca:create', auditAction: 'pca:ca:activate', tag, summary: 'Activate a PENDING CA', operationId: 'issueCertificateAuthorityCertificate', body: ActivateCaBody, ...byId, fieldErrorCodes: caFieldErrors }),
+    routeOptions({
+      action: 'pca:ca:create',
+      auditAction: 'pca:ca:activate',
+      tag,
+      summary: 'Activate a PENDING CA',
+      operationId: 'issueCertificateAuthorityCertificate',
+      body: ActivateCaBody,
+      ...byId,
+      fieldErrorCodes: caFieldErrors,
+    }),
     async function activateCa(request, reply) {
       await ca.activate(contextOf(request), request.params.ca_id, request.body ?? {});
       return noContent(reply);
@@ -85,7 +122,14 @@ export async function caRoutes(app: TypedApp): Promise<void> {
 
   app.get(
     `${CA}/:ca_id/csr`,
-    routeOptions({ action: 'pca:ca:export', tag, summary: 'Export the CSR of a PENDING subordinate', operationId: 'exportCertificateAuthorityCsr', ok: CsrResponse, ...byId }),
+    routeOptions({
+      action: 'pca:ca:export',
+      tag,
+      summary: 'Export the CSR of a PENDING subordinate',
+      operationId: 'exportCertificateAuthorityCsr',
+      ok: CsrResponse,
+      ...byId,
+    }),
     async function exportCaCsr(request) {
       return ca.exportCsr(contextOf(request), request.params.ca_id);
     },
@@ -93,7 +137,14 @@ export async function caRoutes(app: TypedApp): Promise<void> {
 
   app.post(
     `${CA}/:ca_id/import`,
-    routeOptions({ action: 'pca:ca:import', tag, summary: 'Import the externally signed CA certificate', operationId: 'importCertificateAuthorityCertificate', body: ImportBody, ...byId }),
+    routeOptions({
+      action: 'pca:ca:import',
+      tag,
+      summary: 'Import the externally signed CA certificate',
+      operationId: 'importCertificateAuthorityCertificate',
+      body: ImportBody,
+      ...byId,
+    }),
     async function importCaCertificate(request, reply) {
       await ca.importCertificate(contextOf(request), request.params.ca_id, request.body);
       return noContent(reply);
@@ -102,7 +153,14 @@ export async function caRoutes(app: TypedApp): Promise<void> {
 
   app.post(
     `${CA}/:ca_id/export`,
-    routeOptions({ action: 'pca:ca:export', tag, summary: 'Export the CA certificate and chain', operationId: 'exportCertificateAuthorityCertificate', ok: ExportCaResponse, ...byId }),
+    routeOptions({
+      action: 'pca:ca:export',
+      tag,
+      summary: 'Export the CA certificate and chain',
+      operationId: 'exportCertificateAuthorityCertificate',
+      ok: ExportCaResponse,
+      ...byId,
+    }),
     async function exportCaCertificate(request) {
       return ca.exportCertificate(contextOf(request), request.params.ca_id);
     },
@@ -114,15 +172,26 @@ export async function caRoutes(app: TypedApp): Promise<void> {
     ['restore', 'Restore a CA scheduled for deletion', 'restoreCertificateAuthority', 'pca:ca:delete', ca.restore],
   ] as const;
   for (const [verb, summary, operationId, action, run] of transitions) {
-    app.post(`${CA}/:ca_id/${verb}`, routeOptions({ action, auditAction: `pca:ca:${verb}`, tag, summary, operationId, ...byId }), async function transitionCa(request, reply) {
-      await run(contextOf(request), request.params.ca_id);
-      return noContent(reply);
-    });
+    app.post(
+      `${CA}/:ca_id/${verb}`,
+      routeOptions({ action, auditAction: `pca:ca:${verb}`, tag, summary, operationId, ...byId }),
+      async function transitionCa(request, reply) {
+        await run(contextOf(request), request.params.ca_id);
+        return noContent(reply);
+      },
+    );
   }
 
   app.delete(
     `${CA}/:ca_id`,
-    routeOptions({ action: 'pca:ca:delete', tag, summary: 'Schedule a CA deletion (PENDING: at once)', operationId: 'deleteCertificateAuthority', query: DeleteCaQuery, ...byId }),
+    routeOptions({
+      action: 'pca:ca:delete',
+      tag,
+      summary: 'Schedule a CA deletion (PENDING: at once)',
+      operationId: 'deleteCertificateAuthority',
+      query: DeleteCaQuery,
+      ...byId,
+    }),
     async function deleteCa(request, reply) {
       await ca.delete(contextOf(request), request.params.ca_id, request.query.pending_days ?? PENDING_DAYS.default);
       return noContent(reply);
@@ -130,15 +199,37 @@ export async function caRoutes(app: TypedApp): Promise<void> {
   );
 
   // §4.5: fixed answers for Huawei's OBS-based CRL publication (this service publishes CRLs itself).
-  const fixed = (path: string, method: 'GET' | 'POST', operationId: string, summary: string, ok: TSchema, answer: (request: FastifyRequest) => unknown) =>
-    app.route({ method, url: `${CA}${path}`, ...routeOptions({ action: 'pca:ca:get', tag, summary, operationId, ok }), handler: async (request) => answer(request) });
+  const fixed = (
+    path: string,
+    method: 'GET' | 'POST',
+    operationId: string,
+    summary: string,
+    ok: TSchema,
+    answer: (request: FastifyRequest) => unknown,
+  ) =>
+    app.route({
+      method,
+      url: `${CA}${path}`,
+      ...routeOptions({ action: 'pca:ca:get', tag, summary, operationId, ok }),
+      handler: async (request) => answer(request),
+    });
   const Granted = Type.Object({ agency_granted: Type.String() });
   const AgencyId = Type.Object({ agency_id: Type.String() });
   const granted = () => ({ agency_granted: 'true' });
   const agency = (request: FastifyRequest) => ({ agency_id: agencyIdOf(contextOf(request).domainId) });
   fixed('/obs/agencies', 'GET', 'showCertificateAuthorityObsAgency', 'OBS agency status (always granted)', Granted, granted);
   fixed('/obs/agencies', 'POST', 'createCertificateAuthorityObsAgency', 'Create the OBS agency (fixed id)', AgencyId, agency);
-  fixed('/obs/buckets', 'GET', 'listCertificateAuthorityObsBucket', 'OBS buckets (none)', Type.Object({ total: Type.Integer(), obs_buckets: Type.Array(Type.Object({ bucket_name: Type.String(), create_time: Type.Integer() })) }), () => ({ total: 0, obs_buckets: [] }));
+  fixed(
+    '/obs/buckets',
+    'GET',
+    'listCertificateAuthorityObsBucket',
+    'OBS buckets (none)',
+    Type.Object({
+      total: Type.Integer(),
+      obs_buckets: Type.Array(Type.Object({ bucket_name: Type.String(), create_time: Type.Integer() })),
+    }),
+    () => ({ total: 0, obs_buckets: [] }),
+  );
   fixed('/agency', 'GET', 'showAgency', 'Agency status (always granted)', Granted, granted);
   fixed('/agencies', 'POST', 'createAgency', 'Create the agency (fixed id)', AgencyId, agency);
 }

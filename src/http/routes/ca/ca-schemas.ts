@@ -15,43 +15,53 @@ const NullableInteger = Type.Union([Type.Integer(), Type.Null()]);
 export const OrderResponse = Type.Object({ order_id: Type.String(), ca_ids: Type.Array(Type.String()) });
 
 /** The CA object (§5.1): one named component of the document, referenced by every route that returns it. */
-export const CertificateAuthoritySchema = Type.Object({
-  ca_id: Type.String(),
-  type: Type.Union([CaType(), Type.Null()], { description: 'null for a yearly/monthly CA not configured yet' }),
-  status: Type.String({ enum: [...CA_STATUSES] }),
-  path_length: Type.Integer(),
-  issuer_id: NullableString,
-  issuer_name: NullableString,
-  key_algorithm: NullableString,
-  signature_algorithm: NullableString,
-  freeze_flag: Type.Integer(),
-  gen_mode: NullableString,
-  serial_number: NullableString,
-  create_time: Type.Integer(),
-  delete_time: NullableInteger,
-  not_before: NullableInteger,
-  not_after: NullableInteger,
-  distinguished_name: Type.Union([DistinguishedNameOut, Type.Null()]),
-  crl_configuration: Type.Object({
-    enabled: Type.Boolean(),
-    crl_name: NullableString,
-    obs_bucket_name: NullableString,
-    valid_days: NullableInteger,
-    crl_dis_point: NullableString,
-  }),
-  enterprise_project_id: Type.String(),
-  free_quota: Type.Integer(),
-  charging_mode: Type.Integer({ description: '0 yearly/monthly (prepaid), 1 pay-per-use' }),
-  prepaid_expire_time: Type.Union([Type.Integer(), Type.Null()], { description: 'Extension: end of the purchased period of a prepaid CA (ms)' }),
-  prepaid_days_left: Type.Union([Type.Integer(), Type.Null()], { description: 'Extension: whole days left of the purchased period; null for pay-per-use' }),
-  prepaid_auto_renew: Type.Union([Type.Integer(), Type.Null()], { description: "Extension: 1 when the order asked for auto-renewal (renewed for the same period 7 days before prepaid_expire_time), 0 when not; null for pay-per-use" }),
-  cluster_id: Type.Null(),
-  domain_id: Type.String(),
-  urn: Type.String(),
-  name_constraints: NameConstraintsOut,
-  issuance_policy: IssuancePolicyOut,
-  acme_policy: AcmePolicyOut,
-}, { $id: 'CertificateAuthority', title: 'CertificateAuthority', description: 'A private CA' });
+export const CertificateAuthoritySchema = Type.Object(
+  {
+    ca_id: Type.String(),
+    type: Type.Union([CaType(), Type.Null()], { description: 'null for a yearly/monthly CA not configured yet' }),
+    status: Type.String({ enum: [...CA_STATUSES] }),
+    path_length: Type.Integer(),
+    issuer_id: NullableString,
+    issuer_name: NullableString,
+    key_algorithm: NullableString,
+    signature_algorithm: NullableString,
+    freeze_flag: Type.Integer(),
+    gen_mode: NullableString,
+    serial_number: NullableString,
+    create_time: Type.Integer(),
+    delete_time: NullableInteger,
+    not_before: NullableInteger,
+    not_after: NullableInteger,
+    distinguished_name: Type.Union([DistinguishedNameOut, Type.Null()]),
+    crl_configuration: Type.Object({
+      enabled: Type.Boolean(),
+      crl_name: NullableString,
+      obs_bucket_name: NullableString,
+      valid_days: NullableInteger,
+      crl_dis_point: NullableString,
+    }),
+    enterprise_project_id: Type.String(),
+    free_quota: Type.Integer(),
+    charging_mode: Type.Integer({ description: '0 yearly/monthly (prepaid), 1 pay-per-use' }),
+    prepaid_expire_time: Type.Union([Type.Integer(), Type.Null()], {
+      description: 'Extension: end of the purchased period of a prepaid CA (ms)',
+    }),
+    prepaid_days_left: Type.Union([Type.Integer(), Type.Null()], {
+      description: 'Extension: whole days left of the purchased period; null for pay-per-use',
+    }),
+    prepaid_auto_renew: Type.Union([Type.Integer(), Type.Null()], {
+      description:
+        'Extension: 1 when the order asked for auto-renewal (renewed for the same period 7 days before prepaid_expire_time), 0 when not; null for pay-per-use',
+    }),
+    cluster_id: Type.Null(),
+    domain_id: Type.String(),
+    urn: Type.String(),
+    name_constraints: NameConstraintsOut,
+    issuance_policy: IssuancePolicyOut,
+    acme_policy: AcmePolicyOut,
+  },
+  { $id: 'CertificateAuthority', title: 'CertificateAuthority', description: 'A private CA' },
+);
 export const CaObject = Type.Ref('CertificateAuthority');
 
 export const CaIdResponse = Type.Object({ ca_id: Type.String() });
@@ -83,7 +93,10 @@ export const byCaId = { params: CaIdParams, fieldErrorCodes: { ca_id: caFieldErr
 export const ResourceTag = Type.Object({ key: Type.String(), value: Type.String() });
 export const TagBody = Type.Object({ tag: Type.Object({ key: Type.String(), value: Type.String() }) });
 export const TagsBody = Type.Object({
-  tags: Type.Array(Type.Object({ key: Type.String(), value: Type.Optional(Type.String()) }), { maxItems: 20, description: '[] changes nothing' }),
+  tags: Type.Array(Type.Object({ key: Type.String(), value: Type.Optional(Type.String()) }), {
+    maxItems: 20,
+    description: '[] changes nothing',
+  }),
 });
 export const TagsResponse = Type.Object({ tags: Type.Array(ResourceTag) });
 export const DomainTagsResponse = Type.Object({
@@ -91,7 +104,13 @@ export const DomainTagsResponse = Type.Object({
 });
 export const ResourceFilterBody = Type.Object({
   tags: Type.Optional(
-    Type.Array(Type.Object({ key: Type.String(), values: Type.Union([Type.Array(Type.String()), Type.Null()], { description: '[] or null: any value' }) }), { maxItems: 20 }),
+    Type.Array(
+      Type.Object({
+        key: Type.String(),
+        values: Type.Union([Type.Array(Type.String()), Type.Null()], { description: '[] or null: any value' }),
+      }),
+      { maxItems: 20 },
+    ),
   ),
   limit: Type.Optional(Type.Integer({ description: '10, 20 or 50' })),
   offset: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_OFFSET })),

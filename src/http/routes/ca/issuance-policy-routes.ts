@@ -9,11 +9,31 @@ const PATH = '/v1/private-certificate-authorities/:ca_id/issuance-policy';
 export async function issuancePolicyRoutes(app: TypedApp): Promise<void> {
   const { issuancePolicies } = app.services;
 
-  app.get(PATH, routeOptions({ tag: 'certificate-authorities', action: 'pca:ca:get', summary: "Show a CA's issuance policy", operationId: 'showIssuancePolicy', ok: IssuancePolicyDocument, ...byId }), (request) =>
-    issuancePolicies.show(contextOf(request), request.params.ca_id),
+  app.get(
+    PATH,
+    routeOptions({
+      tag: 'certificate-authorities',
+      action: 'pca:ca:get',
+      summary: "Show a CA's issuance policy",
+      operationId: 'showIssuancePolicy',
+      ok: IssuancePolicyDocument,
+      ...byId,
+    }),
+    (request) => issuancePolicies.show(contextOf(request), request.params.ca_id),
   );
 
-  app.put(PATH, routeOptions({ tag: 'certificate-authorities', action: 'pca:ca:create', auditAction: 'pca:ca:setIssuancePolicy', summary: "Replace a CA's issuance policy", operationId: 'updateIssuancePolicy', body: IssuancePolicyBody, ok: IssuancePolicyDocument, ...byId }), (request) =>
-    issuancePolicies.replace(contextOf(request), request.params.ca_id, request.body),
+  app.put(
+    PATH,
+    routeOptions({
+      tag: 'certificate-authorities',
+      action: 'pca:ca:create',
+      auditAction: 'pca:ca:setIssuancePolicy',
+      summary: "Replace a CA's issuance policy",
+      operationId: 'updateIssuancePolicy',
+      body: IssuancePolicyBody,
+      ok: IssuancePolicyDocument,
+      ...byId,
+    }),
+    (request) => issuancePolicies.replace(contextOf(request), request.params.ca_id, request.body),
   );
 }

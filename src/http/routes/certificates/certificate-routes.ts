@@ -42,7 +42,12 @@ export async function certificateRoutes(app: TypedApp): Promise<void> {
 
   app.post(
     CERT,
-    routeOptions({ ...issuing, summary: 'Issue a certificate with a server-generated key', operationId: 'createCertificate', body: CreateCertificateBody }),
+    routeOptions({
+      ...issuing,
+      summary: 'Issue a certificate with a server-generated key',
+      operationId: 'createCertificate',
+      body: CreateCertificateBody,
+    }),
     async function createCertificate(request) {
       return { certificate_id: await issuance.create(contextOf(request), request.body, request.headers['idempotency-key']) };
     },
@@ -50,7 +55,12 @@ export async function certificateRoutes(app: TypedApp): Promise<void> {
 
   app.post(
     `${CERT}/csr`,
-    routeOptions({ ...issuing, summary: 'Issue a certificate (or a CSR-held INTERMEDIATE_CA) from a CSR', operationId: 'createCertificateByCsr', body: CreateCertificateByCsrBody }),
+    routeOptions({
+      ...issuing,
+      summary: 'Issue a certificate (or a CSR-held INTERMEDIATE_CA) from a CSR',
+      operationId: 'createCertificateByCsr',
+      body: CreateCertificateByCsrBody,
+    }),
     async function createCertificateByCsr(request) {
       return { certificate_id: await issuance.createByCsr(contextOf(request), request.body, request.headers['idempotency-key']) };
     },
@@ -58,7 +68,14 @@ export async function certificateRoutes(app: TypedApp): Promise<void> {
 
   app.post(
     `${CERT}/csr/parse`,
-    routeOptions({ action: 'pca:ca:issueCert', tag, summary: 'Parse a CSR', operationId: 'parseCertificateSigningRequest', body: ParseCsrBody, ok: ParsedCsrResponse }),
+    routeOptions({
+      action: 'pca:ca:issueCert',
+      tag,
+      summary: 'Parse a CSR',
+      operationId: 'parseCertificateSigningRequest',
+      body: ParseCsrBody,
+      ok: ParsedCsrResponse,
+    }),
     async function parseCsr(request) {
       return issuance.parseCsr(request.body.csr);
     },
@@ -66,7 +83,14 @@ export async function certificateRoutes(app: TypedApp): Promise<void> {
 
   app.get(
     CERT,
-    routeOptions({ action: 'pca:cert:list', tag, summary: 'List certificates', operationId: 'listCertificate', query: ListQuery, ok: ListResponse }),
+    routeOptions({
+      action: 'pca:cert:list',
+      tag,
+      summary: 'List certificates',
+      operationId: 'listCertificate',
+      query: ListQuery,
+      ok: ListResponse,
+    }),
     async function listCertificates(request) {
       return certificates.list(contextOf(request), { ...request.query, ...pageOf(request.query) });
     },
@@ -74,7 +98,14 @@ export async function certificateRoutes(app: TypedApp): Promise<void> {
 
   app.get(
     `${CERT}/quotas`,
-    routeOptions({ action: 'pca:cert:quota', tag, summary: 'Certificate quota', operationId: 'showCertificateQuota', ok: QuotaResponse, errors: [401, 403] }),
+    routeOptions({
+      action: 'pca:cert:quota',
+      tag,
+      summary: 'Certificate quota',
+      operationId: 'showCertificateQuota',
+      ok: QuotaResponse,
+      errors: [401, 403],
+    }),
     async function showQuota(request) {
       return certificates.quota(contextOf(request));
     },
@@ -82,7 +113,14 @@ export async function certificateRoutes(app: TypedApp): Promise<void> {
 
   app.get(
     `${CERT}/:certificate_id`,
-    routeOptions({ action: 'pca:cert:get', tag, summary: 'Show a certificate', operationId: 'showCertificate', ok: CertificateObject, ...byId }),
+    routeOptions({
+      action: 'pca:cert:get',
+      tag,
+      summary: 'Show a certificate',
+      operationId: 'showCertificate',
+      ok: CertificateObject,
+      ...byId,
+    }),
     async function showCertificate(request) {
       return certificates.show(contextOf(request), request.params.certificate_id);
     },
@@ -116,7 +154,13 @@ export async function certificateRoutes(app: TypedApp): Promise<void> {
 
   app.delete(
     `${CERT}/:certificate_id`,
-    routeOptions({ action: 'pca:cert:delete', tag, summary: 'Delete a certificate (does not revoke)', operationId: 'deleteCertificate', ...byId }),
+    routeOptions({
+      action: 'pca:cert:delete',
+      tag,
+      summary: 'Delete a certificate (does not revoke)',
+      operationId: 'deleteCertificate',
+      ...byId,
+    }),
     async function deleteCertificate(request, reply) {
       await certificates.delete(contextOf(request), request.params.certificate_id);
       return noContent(reply);

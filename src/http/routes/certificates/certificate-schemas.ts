@@ -12,24 +12,27 @@ export const IdempotencyHeaders = Type.Object({
 });
 
 /** The certificate object (§5.2): one named component of the document. */
-export const CertificateSchema = Type.Object({
-  certificate_id: Type.String(),
-  status: Type.String({ enum: ['ISSUED', 'REVOKED', 'EXPIRED'] }),
-  issuer_id: Type.String(),
-  issuer_name: NullableString,
-  key_algorithm: Type.String(),
-  signature_algorithm: Type.String(),
-  freeze_flag: Type.Integer(),
-  gen_mode: Type.String({ enum: ['GENERATE', 'CSR'] }),
-  serial_number: Type.String(),
-  create_time: Type.Integer(),
-  not_before: Type.Integer(),
-  not_after: Type.Integer(),
-  delete_time: Type.Null(),
-  distinguished_name: DistinguishedNameOut,
-  enterprise_project_id: Type.String(),
-  urn: Type.String(),
-}, { $id: 'Certificate', title: 'Certificate', description: 'A private certificate' });
+export const CertificateSchema = Type.Object(
+  {
+    certificate_id: Type.String(),
+    status: Type.String({ enum: ['ISSUED', 'REVOKED', 'EXPIRED'] }),
+    issuer_id: Type.String(),
+    issuer_name: NullableString,
+    key_algorithm: Type.String(),
+    signature_algorithm: Type.String(),
+    freeze_flag: Type.Integer(),
+    gen_mode: Type.String({ enum: ['GENERATE', 'CSR'] }),
+    serial_number: Type.String(),
+    create_time: Type.Integer(),
+    not_before: Type.Integer(),
+    not_after: Type.Integer(),
+    delete_time: Type.Null(),
+    distinguished_name: DistinguishedNameOut,
+    enterprise_project_id: Type.String(),
+    urn: Type.String(),
+  },
+  { $id: 'Certificate', title: 'Certificate', description: 'A private certificate' },
+);
 export const CertificateObject = Type.Ref('Certificate');
 
 export const CertificateIdResponse = Type.Object({ certificate_id: Type.String() });
@@ -57,7 +60,11 @@ export const ExportResponse = Type.Object(
   {
     certificate: pem('The certificate (PEM)'),
     certificate_chain: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'Issuing CA first, root last (PEM)' })),
-    private_key: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'The server-generated key (PEM; PKCS#8 encrypted with password); null for a certificate issued from a CSR' })),
+    private_key: Type.Optional(
+      Type.Union([Type.String(), Type.Null()], {
+        description: 'The server-generated key (PEM; PKCS#8 encrypted with password); null for a certificate issued from a CSR',
+      }),
+    ),
     'ca-cert.pem': pem('ISTIO: the intermediate CA certificate'),
     'ca-key.pem': pem("ISTIO: the intermediate CA's key"),
     'root-cert.pem': pem('ISTIO: the root certificate'),

@@ -21,7 +21,10 @@ const OcspGetParams = Type.Object({
 /** The GET form's request when a gateway has percent-decoded it over several segments (see the last route). */
 const OcspSplitParams = Type.Object({ ca_id: Type.String(), '*': Type.String() });
 const ocspResponses = {
-  200: binary('application/ocsp-response', 'OCSPResponse (DER, RFC 6960); also for a malformed request (malformedRequest) or a failure (tryLater, internalError)'),
+  200: binary(
+    'application/ocsp-response',
+    'OCSPResponse (DER, RFC 6960); also for a malformed request (malformedRequest) or a failure (tryLater, internalError)',
+  ),
   404: { ...errorResponses[404], description: 'No CA with this id or URN serves OCSP (unknown, PENDING or removed)' },
 };
 /**
@@ -46,11 +49,14 @@ export async function revocationPublicRoutes(app: TypedApp): Promise<void> {
       config: { public: true },
       schema: {
         tags: ['public-pki'],
-        summary: 'The CA\'s current CRL (DER), cached until nextUpdate',
+        summary: "The CA's current CRL (DER), cached until nextUpdate",
         operationId: 'getPublicCrl',
         params: CrlFileParams,
         response: {
-          200: { ...binary('application/pkix-crl', 'X.509 v2 CRL (DER, RFC 5280), with Cache-Control until its nextUpdate'), headers: { 'Cache-Control': Type.String() } },
+          200: {
+            ...binary('application/pkix-crl', 'X.509 v2 CRL (DER, RFC 5280), with Cache-Control until its nextUpdate'),
+            headers: { 'Cache-Control': Type.String() },
+          },
           404: { ...errorResponses[404], description: 'No CRL for this CA (unknown, PENDING, removed, or CRL disabled)' },
         },
       },
@@ -59,7 +65,10 @@ export async function revocationPublicRoutes(app: TypedApp): Promise<void> {
       const { crl_file } = request.params;
       const crl = crl_file.endsWith('.crl') ? await crls.publicCrl(crl_file.slice(0, -'.crl'.length)) : null;
       if (!crl) throw errors.notFound(`CRL ${crl_file}`);
-      return reply.type('application/pkix-crl').header('cache-control', crl.cacheControl).send(Buffer.from(crl.der.buffer, crl.der.byteOffset, crl.der.length)); // a view: a CRL can be tens of MiB
+      return reply
+        .type('application/pkix-crl')
+        .header('cache-control', crl.cacheControl)
+        .send(Buffer.from(crl.der.buffer, crl.der.byteOffset, crl.der.length)); // a view: a CRL can be tens of MiB
     },
   );
 

@@ -17,12 +17,27 @@ const byCa = { ...byCaId, tag: 'certificate-authorities' };
 
 /** `{}` or `{"reason": ...}`; a missing body is refused (§4.4.6). */
 const RevokeBody = Type.Object({
-  reason: Type.Optional(Type.Union(REVOCATION_REASON_NAMES.map((name) => Type.Literal(name)), { description: 'Default UNSPECIFIED' })),
+  reason: Type.Optional(
+    Type.Union(
+      REVOCATION_REASON_NAMES.map((name) => Type.Literal(name)),
+      { description: 'Default UNSPECIFIED' },
+    ),
+  ),
 });
 const EnableCrlBody = Type.Object({
-  valid_days: Type.Integer({ minimum: CRL_VALID_DAYS.min, maximum: CRL_VALID_DAYS.max, description: 'nextUpdate = thisUpdate + valid_days' }),
+  valid_days: Type.Integer({
+    minimum: CRL_VALID_DAYS.min,
+    maximum: CRL_VALID_DAYS.max,
+    description: 'nextUpdate = thisUpdate + valid_days',
+  }),
   crl_name: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Default: the CA id' })),
-  obs_bucket_name: Type.Optional(Type.String({ maxLength: 64, description: 'The bucket the CA publishes its CRL and certificate to, when the deployment publishes (CRL_PUBLISH_BUCKETS) and allows this one; else its first bucket' })),
+  obs_bucket_name: Type.Optional(
+    Type.String({
+      maxLength: 64,
+      description:
+        'The bucket the CA publishes its CRL and certificate to, when the deployment publishes (CRL_PUBLISH_BUCKETS) and allows this one; else its first bucket',
+    }),
+  ),
 });
 const OcspSwitchBody = Type.Object({ ocsp_switch: Type.Boolean() });
 const CrlResponse = Type.Object({
@@ -38,7 +53,15 @@ export async function revocationRoutes(app: TypedApp): Promise<void> {
 
   app.post(
     `${CERT}/:certificate_id/revoke`,
-    routeOptions({ action: 'pca:cert:revoke', tag: 'certificates', summary: 'Revoke a certificate', operationId: 'revokeCertificate', params: CertificateIdParams, fieldErrorCodes: certificateIdFieldErrors, body: RevokeBody }),
+    routeOptions({
+      action: 'pca:cert:revoke',
+      tag: 'certificates',
+      summary: 'Revoke a certificate',
+      operationId: 'revokeCertificate',
+      params: CertificateIdParams,
+      fieldErrorCodes: certificateIdFieldErrors,
+      body: RevokeBody,
+    }),
     async function revokeCertificate(request, reply) {
       await revocations.revokeCertificate(contextOf(request), request.params.certificate_id, request.body.reason);
       return noContent(reply);
@@ -47,7 +70,14 @@ export async function revocationRoutes(app: TypedApp): Promise<void> {
 
   app.post(
     `${CA}/:ca_id/revoke`,
-    routeOptions({ action: 'pca:cert:revoke', auditAction: 'pca:ca:revoke', summary: 'Revoke a subordinate CA', operationId: 'revokeCertificateAuthority', ...byCa, body: RevokeBody }),
+    routeOptions({
+      action: 'pca:cert:revoke',
+      auditAction: 'pca:ca:revoke',
+      summary: 'Revoke a subordinate CA',
+      operationId: 'revokeCertificateAuthority',
+      ...byCa,
+      body: RevokeBody,
+    }),
     async function revokeCa(request, reply) {
       await revocations.revokeCa(contextOf(request), request.params.ca_id, request.body.reason);
       return noContent(reply);
@@ -56,17 +86,34 @@ export async function revocationRoutes(app: TypedApp): Promise<void> {
 
   app.post(
     `${CA}/:ca_id/crl/enable`,
-    routeOptions({ action: 'pca:ca:create', auditAction: 'pca:ca:crl:enable', summary: "Enable the CA's CRL", operationId: 'enableCertificateAuthorityCrl', ...byCa, body: EnableCrlBody }),
+    routeOptions({
+      action: 'pca:ca:create',
+      auditAction: 'pca:ca:crl:enable',
+      summary: "Enable the CA's CRL",
+      operationId: 'enableCertificateAuthorityCrl',
+      ...byCa,
+      body: EnableCrlBody,
+    }),
     async function enableCrl(request, reply) {
       const { valid_days, crl_name, obs_bucket_name } = request.body;
-      await revocations.enableCrl(contextOf(request), request.params.ca_id, { validDays: valid_days, crlName: crl_name, obsBucketName: obs_bucket_name });
+      await revocations.enableCrl(contextOf(request), request.params.ca_id, {
+        validDays: valid_days,
+        crlName: crl_name,
+        obsBucketName: obs_bucket_name,
+      });
       return noContent(reply);
     },
   );
 
   app.post(
     `${CA}/:ca_id/crl/disable`,
-    routeOptions({ action: 'pca:ca:create', auditAction: 'pca:ca:crl:disable', summary: "Disable the CA's CRL (the public CRL stays served)", operationId: 'disableCertificateAuthorityCrl', ...byCa }),
+    routeOptions({
+      action: 'pca:ca:create',
+      auditAction: 'pca:ca:crl:disable',
+      summary: "Disable the CA's CRL (the public CRL stays served)",
+      operationId: 'disableCertificateAuthorityCrl',
+      ...byCa,
+    }),
     async function disableCrl(request, reply) {
       await revocations.disableCrl(contextOf(request), request.params.ca_id);
       return noContent(reply);
@@ -75,7 +122,14 @@ export async function revocationRoutes(app: TypedApp): Promise<void> {
 
   app.post(
     `${CA}/:ca_id/ocsp/switch`,
-    routeOptions({ action: 'pca:ca:create', auditAction: 'pca:ca:ocsp:switch', summary: 'Turn the OCSP URL in newly issued certificates on or off', operationId: 'updateOcspSwitch', ...byCa, body: OcspSwitchBody }),
+    routeOptions({
+      action: 'pca:ca:create',
+      auditAction: 'pca:ca:ocsp:switch',
+      summary: 'Turn the OCSP URL in newly issued certificates on or off',
+      operationId: 'updateOcspSwitch',
+      ...byCa,
+      body: OcspSwitchBody,
+    }),
     async function switchOcsp(request, reply) {
       await revocations.setOcspSwitch(contextOf(request), request.params.ca_id, request.body.ocsp_switch);
       return noContent(reply);
@@ -84,7 +138,13 @@ export async function revocationRoutes(app: TypedApp): Promise<void> {
 
   app.get(
     `${CA}/:ca_id/crl`,
-    routeOptions({ action: 'pca:ca:get', summary: "The CA's current CRL in PEM, with its number, dates and entry count", operationId: 'showCertificateAuthorityCrl', ...byCa, ok: CrlResponse }),
+    routeOptions({
+      action: 'pca:ca:get',
+      summary: "The CA's current CRL in PEM, with its number, dates and entry count",
+      operationId: 'showCertificateAuthorityCrl',
+      ...byCa,
+      ok: CrlResponse,
+    }),
     async function showCrl(request) {
       const crl = await crls.readCrl(contextOf(request), request.params.ca_id);
       return {

@@ -7,7 +7,16 @@ import { contextOf } from '../../request-context.ts';
 import { UUID_PATTERN } from '../../../schemas/common.ts';
 import { CaIdParams } from '../../../services/ca/ca-input.ts';
 import { noContent, routeOptions, type TypedApp } from '../../route-options.ts';
-import { CaObject, CountResponse, DomainTagsResponse, ResourceFilterBody, ResourceTag, TagBody, TagsBody, TagsResponse } from '../ca/ca-schemas.ts';
+import {
+  CaObject,
+  CountResponse,
+  DomainTagsResponse,
+  ResourceFilterBody,
+  ResourceTag,
+  TagBody,
+  TagsBody,
+  TagsResponse,
+} from '../ca/ca-schemas.ts';
 import { CertificateObject } from '../certificates/certificate-schemas.ts';
 
 const CertificateIdParams = Type.Object({ certificate_id: Type.String({ pattern: UUID_PATTERN }) });
@@ -63,33 +72,107 @@ function registerKind(app: TypedApp, kind: ResourceKind): void {
   const write = kind.actions.write;
   const { tag, untag } = kind.operations;
 
-  app.post(base, routeOptions({ action: write, auditAction: tag, summary: 'Add or replace one tag', operationId: `create${kind.sdkName}Tag`, body: TagBody, ...byId }), async (request, reply) => {
-    await tags.createOne(contextOf(request), kind.type, resourceIdOf(request.params), request.body.tag, tag);
-    return noContent(reply);
-  });
-  app.post(`${base}/create`, routeOptions({ action: write, auditAction: tag, summary: 'Add or replace tags', operationId: `batchCreate${kind.sdkName}Tags`, body: TagsBody, ...byId }), async (request, reply) => {
-    await tags.createMany(contextOf(request), kind.type, resourceIdOf(request.params), request.body.tags, tag);
-    return noContent(reply);
-  });
-  app.delete(`${base}/delete`, routeOptions({ action: write, auditAction: untag, summary: 'Remove tags by key', operationId: `batchDelete${kind.sdkName}Tags`, body: TagsBody, ...byId }), async (request, reply) => {
-    await tags.deleteMany(contextOf(request), kind.type, resourceIdOf(request.params), request.body.tags, untag);
-    return noContent(reply);
-  });
-  app.get(base, routeOptions({ action: kind.actions.read, summary: 'Tags of one resource', operationId: `list${kind.sdkName}Tags`, ok: TagsResponse, ...byId }), (request) =>
-    tags.list(contextOf(request), kind.type, resourceIdOf(request.params)),
+  app.post(
+    base,
+    routeOptions({
+      action: write,
+      auditAction: tag,
+      summary: 'Add or replace one tag',
+      operationId: `create${kind.sdkName}Tag`,
+      body: TagBody,
+      ...byId,
+    }),
+    async (request, reply) => {
+      await tags.createOne(contextOf(request), kind.type, resourceIdOf(request.params), request.body.tag, tag);
+      return noContent(reply);
+    },
   );
-  app.get(`${kind.prefix}/tags`, routeOptions({ action: kind.actions.list, tag: kind.tag, summary: 'Every tag key of the domain with its values', operationId: `listDomain${kind.sdkName}Tags`, ok: DomainTagsResponse }), (request) =>
-    tags.domainTags(contextOf(request), kind.type),
+  app.post(
+    `${base}/create`,
+    routeOptions({
+      action: write,
+      auditAction: tag,
+      summary: 'Add or replace tags',
+      operationId: `batchCreate${kind.sdkName}Tags`,
+      body: TagsBody,
+      ...byId,
+    }),
+    async (request, reply) => {
+      await tags.createMany(contextOf(request), kind.type, resourceIdOf(request.params), request.body.tags, tag);
+      return noContent(reply);
+    },
+  );
+  app.delete(
+    `${base}/delete`,
+    routeOptions({
+      action: write,
+      auditAction: untag,
+      summary: 'Remove tags by key',
+      operationId: `batchDelete${kind.sdkName}Tags`,
+      body: TagsBody,
+      ...byId,
+    }),
+    async (request, reply) => {
+      await tags.deleteMany(contextOf(request), kind.type, resourceIdOf(request.params), request.body.tags, untag);
+      return noContent(reply);
+    },
+  );
+  app.get(
+    base,
+    routeOptions({
+      action: kind.actions.read,
+      summary: 'Tags of one resource',
+      operationId: `list${kind.sdkName}Tags`,
+      ok: TagsResponse,
+      ...byId,
+    }),
+    (request) => tags.list(contextOf(request), kind.type, resourceIdOf(request.params)),
+  );
+  app.get(
+    `${kind.prefix}/tags`,
+    routeOptions({
+      action: kind.actions.list,
+      tag: kind.tag,
+      summary: 'Every tag key of the domain with its values',
+      operationId: `listDomain${kind.sdkName}Tags`,
+      ok: DomainTagsResponse,
+    }),
+    (request) => tags.domainTags(contextOf(request), kind.type),
   );
   const Resources = Type.Object({
     total_count: Type.Integer(),
-    resources: Type.Array(Type.Object({ resource_id: Type.String(), resource_name: Type.String(), resource_detail: kind.detail, tags: Type.Array(ResourceTag) })),
+    resources: Type.Array(
+      Type.Object({
+        resource_id: Type.String(),
+        resource_name: Type.String(),
+        resource_detail: kind.detail,
+        tags: Type.Array(ResourceTag),
+      }),
+    ),
   });
-  app.post(`${kind.prefix}/resource-instances/filter`, routeOptions({ action: kind.actions.list, tag: kind.tag, summary: 'Resources filtered by tags and name', operationId: `list${kind.sdkName}ResourceInstances`, body: ResourceFilterBody, ok: Resources }), (request) =>
-    tags.filter(contextOf(request), kind.type, request.body),
+  app.post(
+    `${kind.prefix}/resource-instances/filter`,
+    routeOptions({
+      action: kind.actions.list,
+      tag: kind.tag,
+      summary: 'Resources filtered by tags and name',
+      operationId: `list${kind.sdkName}ResourceInstances`,
+      body: ResourceFilterBody,
+      ok: Resources,
+    }),
+    (request) => tags.filter(contextOf(request), kind.type, request.body),
   );
-  app.post(`${kind.prefix}/resource-instances/count`, routeOptions({ action: kind.actions.list, tag: kind.tag, summary: 'Count of resources matching tags and name', operationId: `count${kind.sdkName}ResourceInstances`, body: ResourceFilterBody, ok: CountResponse }), (request) =>
-    tags.count(contextOf(request), kind.type, request.body),
+  app.post(
+    `${kind.prefix}/resource-instances/count`,
+    routeOptions({
+      action: kind.actions.list,
+      tag: kind.tag,
+      summary: 'Count of resources matching tags and name',
+      operationId: `count${kind.sdkName}ResourceInstances`,
+      body: ResourceFilterBody,
+      ok: CountResponse,
+    }),
+    (request) => tags.count(contextOf(request), kind.type, request.body),
   );
 }
 
