@@ -13,7 +13,7 @@ import { recordAudits, type AuditedChange } from '../audit/audit-log.ts';
 import type { BillingHooks, CertificateIssue } from '../billing/usage-hooks.ts';
 import type { RequestContext } from '../context.ts';
 import { releaseCertificateQuota } from './certificate-usage.ts';
-import type { Pending } from './group-commit.ts';
+import type { Pending } from '../../db/group-commit.ts';
 import { answerOfHeldKey, claimIdempotencyKeys, releaseIdempotencyKeys, type IdempotencyScope } from './idempotency.ts';
 import type { IssuancePlan } from './issuance-plans.ts';
 import type { IssuingCa, IssuingCaLoader } from './issuing-ca.ts';

@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
+import { createGroupCommitter } from '../../db/group-commit.ts';
 import type { DatabaseHandle, Db } from '../../db/database.ts';
 import { dbErrorKind } from '../../db/errors.ts';
 import type { Executor } from '../../db/tx.ts';
@@ -28,7 +29,6 @@ import { jsonOrNull } from '../json-column.ts';
 import { assertIssuanceAllowed } from '../policy/index.ts';
 import { MAX_CERTIFICATE_YEARS, basicConstraintsFor } from './certificate-rules.ts';
 import { certificateQuotaUsedUp, takeCertificateQuota } from './certificate-usage.ts';
-import { createGroupCommitter } from './group-commit.ts';
 import { answerOfHeldKey, checkIdempotencyKey, claimIdempotencyKeys, lookUpIdempotencyKey, requestHash, scopeName } from './idempotency.ts';
 import { issuanceFacts } from './issuance-facts.ts';
 import type { CreateCertificateByCsrRequest, CreateCertificateRequest } from './certificate-input.ts';
@@ -66,7 +66,7 @@ export const ENDPOINT = { create: 'POST /v1/private-certificates', createByCsr: 
  * counter row anyway: a second batch in flight takes its place in that queue (and keeps other domains moving
  * while one batch waits on a lock); more only hold connections (bench/issue/RESULTS.md has the measurements).
  */
-const GROUP_COMMIT = { maxBatch: 256, maxInFlight: 2 };
+const GROUP_COMMIT = { maxBatch: 256, maxInFlight: 2, send: 'next-turn' } as const;
 /** Serial collisions are astronomically rare; a few fresh draws settle any. */
 const MAX_ATTEMPTS = 3;
 

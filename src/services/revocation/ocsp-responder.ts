@@ -10,6 +10,7 @@
  */
 import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
+import { createStatementBatcher } from '../../db/group-commit.ts';
 import type { DatabaseHandle, SqlStatement } from '../../db/database.ts';
 import type { KeyStores } from '../../keystore/index.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
@@ -96,35 +97,6 @@ interface Lookup {
  */
 const STATEMENTS_IN_FLIGHT = 2;
 
-function coalesced<Item, Result>(run: (items: Item[]) => Promise<Result[]>): (item: Item) => Promise<Result> {
-  let queue: { item: Item; resolve: (result: Result) => void; reject: (error: unknown) => void }[] = [];
-  let inFlight = 0;
-  function send() {
-    if (inFlight >= STATEMENTS_IN_FLIGHT || queue.length === 0) return;
-    const batch = queue;
-    queue = [];
-    inFlight++;
-    run(batch.map((entry) => entry.item))
-      .then(
-        (results) => {
-          for (const [at, entry] of batch.entries()) entry.resolve(results[at]);
-        },
-        (error: unknown) => {
-          for (const entry of batch) entry.reject(error);
-        },
-      )
-      .finally(() => {
-        inFlight--;
-        send();
-      });
-  }
-  return (item) =>
-    new Promise((resolve, reject) => {
-      queue.push({ item, resolve, reject });
-      send();
-    });
-}
-
 /** What a CA's certificate and key fields determine: worked out once per CA, reused while its row is unchanged. */
 interface CaSigning {
   row: AnswerRow;
@@ -183,7 +155,7 @@ export function createOcspResponder({ database, clock, keyStores, config, metric
     for (const row of rows) answers[owners[Number(row.item) - 1]].rows.push(row);
     return answers;
   }
-  const lookUpFresh = coalesced(lookUp);
+  const lookUpFresh = createStatementBatcher(lookUp, { maxInFlight: STATEMENTS_IN_FLIGHT, send: 'now' });
 
   function caSigning(id: string, row: AnswerRow): CaSigning {
     const known = signing.get(id);

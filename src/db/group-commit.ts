@@ -1,7 +1,9 @@
 /**
  * Group commit: requests that arrive while earlier batches are being written wait and are written together, so a
- * burst costs one transaction per batch instead of one per request. Nothing waits on a timer: a request arriving
- * at an idle committer is flushed on the next turn of the event loop (collecting whatever arrived in that turn).
+ * burst costs one statement or transaction per batch instead of one per request, with at most `maxInFlight`
+ * batches (each holding a connection) at once. Nothing waits on a timer. A request only ever joins a batch sent
+ * after it was queued, so its answer is as fresh as one of its own. Used by the issuing transaction (writes) and
+ * the OCSP responder's status lookups (reads).
  */
 export interface Pending<T, R> {
   item: T;
@@ -14,9 +16,14 @@ export interface GroupCommitOptions {
   maxBatch: number;
   /** Batches written at the same time (each holds one connection). */
   maxInFlight: number;
+  /**
+   * When a request meets a free slot: `next-turn` sends on the next turn of the event loop, collecting whatever
+   * arrives in that turn (worth it for a whole transaction); `now` sends at once (a single cheap statement).
+   */
+  send: 'next-turn' | 'now';
 }
 
-/** `write` must settle every pending request of its batch (resolve or reject each). */
+/** `write` must settle every pending request of its batch (resolve or reject each); a rejection rejects them all. */
 export function createGroupCommitter<T, R>(write: (batch: Pending<T, R>[]) => Promise<void>, options: GroupCommitOptions) {
   const queue: Pending<T, R>[] = [];
   let inFlight = 0;
@@ -40,6 +47,7 @@ export function createGroupCommitter<T, R>(write: (batch: Pending<T, R>[]) => Pr
 
   function schedule(): void {
     if (scheduled || queue.length === 0) return;
+    if (options.send === 'now') return flush();
     scheduled = true;
     setImmediate(flush);
   }
@@ -50,4 +58,15 @@ export function createGroupCommitter<T, R>(write: (batch: Pending<T, R>[]) => Pr
       schedule();
     });
   };
+}
+
+/** The same for a statement answering a list of items with a list of results in the same order. */
+export function createStatementBatcher<T, R>(run: (items: T[]) => Promise<R[]>, options: Omit<GroupCommitOptions, 'maxBatch'>) {
+  return createGroupCommitter<T, R>(
+    async (batch) => {
+      const results = await run(batch.map((pending) => pending.item));
+      for (const [at, pending] of batch.entries()) pending.resolve(results[at]);
+    },
+    { ...options, maxBatch: Number.POSITIVE_INFINITY },
+  );
 }
