@@ -13,6 +13,7 @@ import type { Db } from '../../db/database.ts';
 import { advisoryLock } from '../../db/locks.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import { crlCacheControl } from '../revocation/revocation-rules.ts';
+import { markCrlPublishedSql, UNPUBLISHED_CRLS_SQL } from './publication-sql.ts';
 import type { ObjectPublisher } from './object-publishers.ts';
 import { publicationBucket, publishedObjects } from './publication-rules.ts';
 
@@ -67,8 +68,7 @@ export function createCrlPublication({ db, clock, publication, publisher, metric
         contentType: 'application/pkix-crl',
         cacheControl: crlCacheControl(crl.nextUpdate, clock.now()),
       });
-      // Raw, so that publishing does not move the CA's update_time.
-      await tx.$executeRaw`UPDATE certificate_authorities SET crl_published_number = ${crl.crlNumber}, crl_published_bucket = ${bucket} WHERE id = ${caId}::uuid`;
+      await tx.$executeRaw(markCrlPublishedSql(caId, crl.crlNumber, bucket));
       return true;
     }, PUBLICATION_TRANSACTION);
     if (published) metrics.crlPublications.inc({ outcome: 'published' });
@@ -77,14 +77,10 @@ export function createCrlPublication({ db, clock, publication, publisher, metric
 
   /** CAs whose newest CRL is not out yet, or went to another bucket than their configuration names now. */
   async function unpublishedCaIds(): Promise<string[]> {
-    const rows = await db.$queryRaw<
-      { id: string; obs_bucket_name: string | null; crl_published_bucket: string | null; current: boolean }[]
-    >`
-      SELECT ca.id::text AS id, ca.obs_bucket_name, ca.crl_published_bucket,
-             COALESCE(ca.crl_published_number >= latest.crl_number, false) AS current
-        FROM certificate_authorities ca
-        JOIN LATERAL (SELECT crl_number FROM crls WHERE crls.ca_id = ca.id ORDER BY crl_number DESC LIMIT 1) latest ON true
-       WHERE ca.certificate_der IS NOT NULL`;
+    const rows =
+      await db.$queryRaw<{ id: string; obs_bucket_name: string | null; crl_published_bucket: string | null; current: boolean }[]>(
+        UNPUBLISHED_CRLS_SQL,
+      );
     return rows
       .filter((row) => !row.current || row.crl_published_bucket !== publicationBucket(publication, row.obs_bucket_name))
       .map((row) => row.id);

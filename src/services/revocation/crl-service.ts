@@ -8,7 +8,6 @@
 import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
-import { Prisma } from '../../db/generated/client.ts';
 import { advisoryLock } from '../../db/locks.ts';
 import { errors } from '../../errors.ts';
 import type { KeyStores } from '../../keystore/index.ts';
@@ -20,18 +19,16 @@ import { toPem } from '../../x509/pem.ts';
 import { subjectKeyIdentifier } from '../../x509/public-key.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { resolveCaReference } from '../urn.ts';
-import {
-  crlCacheControl,
-  crlValidityMs,
-  isCrlDue,
-  isCrlUnusable,
-  isSigningStatus,
-  SIGNING_STATUSES,
-  type CrlState,
-} from './revocation-rules.ts';
-import { releasedBefore } from '../billing/prepaid.ts';
+import { crlCacheControl, crlValidityMs, isCrlDue, isCrlUnusable, isSigningStatus, type CrlState } from './revocation-rules.ts';
 import { existingCa } from '../ca/ca-rules.ts';
-import { pageCrlEntriesSql } from './revocation-sql.ts';
+import {
+  CRL_PAGING_WORK_MEM_SQL,
+  crlPagesSql,
+  dueCrlCaIdsSql,
+  insertCrlFromSegmentsSql,
+  insertCrlHeadAndTailSql,
+  pageCrlEntriesSql,
+} from './revocation-sql.ts';
 import { findServedCa } from './served-ca.ts';
 
 export interface CrlServiceDeps {
@@ -93,10 +90,7 @@ async function* readEntryPages(tx: Tx, caId: string, crlNumber: bigint, pages: E
   const PAGES_PER_READ = 4;
   for (let index = 0; index < pages.length; index += PAGES_PER_READ) {
     const batch = pages.slice(index, index + PAGES_PER_READ);
-    const rows = await tx.$queryRaw<{ bytes: Uint8Array }[]>`
-      SELECT bytes FROM crl_segments
-       WHERE ca_id = ${caId}::uuid AND crl_number = ${crlNumber} AND seq BETWEEN ${batch[0]!.seq} AND ${batch.at(-1)!.seq}
-       ORDER BY seq`;
+    const rows = await tx.$queryRaw<{ bytes: Uint8Array }[]>(crlPagesSql(caId, crlNumber, batch[0]!.seq, batch.at(-1)!.seq));
     for (const [at, { bytes }] of rows.entries()) yield { der: bytes, count: batch[at]!.count };
   }
 }
@@ -110,15 +104,8 @@ async function storeCrl(tx: Tx, caId: string, crl: Omit<StoredCrl, 'der'>, built
   const { crlNumber } = crl;
   const { der, entries } = built;
   const part = (start: number, end: number) => Buffer.from(der.buffer, der.byteOffset + start, end - start);
-  await tx.$executeRaw`
-    INSERT INTO crl_segments (ca_id, crl_number, seq, bytes)
-    VALUES (${caId}::uuid, ${crlNumber}, 0, ${part(0, entries.start)}),
-           (${caId}::uuid, ${crlNumber}, ${pageCount + 1}, ${part(entries.end, der.length)})`;
-  await tx.$executeRaw`
-    INSERT INTO crls (ca_id, crl_number, this_update, next_update, revoked_count, der)
-    SELECT ${caId}::uuid, ${crlNumber}, ${crl.thisUpdate}::timestamptz, ${crl.nextUpdate}::timestamptz, ${crl.revokedCount},
-           string_agg(bytes, ''::bytea ORDER BY seq)
-      FROM crl_segments WHERE ca_id = ${caId}::uuid AND crl_number = ${crlNumber}`;
+  await tx.$executeRaw(insertCrlHeadAndTailSql(caId, crlNumber, part(0, entries.start), pageCount + 1, part(entries.end, der.length)));
+  await tx.$executeRaw(insertCrlFromSegmentsSql(caId, crl));
   await tx.crlSegment.deleteMany({ where: { caId, crlNumber } });
 }
 
@@ -160,8 +147,7 @@ export function createCrlService({ db, clock, keyStores, config, metrics }: CrlS
       const nextUpdate = new Date(now.getTime() + crlValidityMs(ca.crlValidDays));
       const signer = keyStores.signerOf(ca)!;
       const stopTimer = metrics.crlGeneration.startTimer();
-      // The pages are grouped in memory (about the CRL's size): without room Postgres would spill them to disk.
-      await tx.$executeRaw`SET LOCAL work_mem = '256MB'`;
+      await tx.$executeRaw(CRL_PAGING_WORK_MEM_SQL);
       const pages = await tx.$queryRaw<EntryPage[]>(pageCrlEntriesSql(caId, crlNumber, now));
       const built = await buildCrl(
         {
@@ -231,21 +217,7 @@ export function createCrlService({ db, clock, keyStores, config, metrics }: CrlS
 
   /** CAs that can sign and whose CRL is due: a revocation waits, half its validity passed, or CRL enabled and none yet. */
   async function dueCaIds(now: Date): Promise<string[]> {
-    const rows = await db.$queryRaw<{ id: string }[]>`
-      SELECT ca.id::text AS id
-        FROM certificate_authorities ca
-        LEFT JOIN LATERAL (
-          SELECT this_update, next_update FROM crls WHERE crls.ca_id = ca.id ORDER BY crl_number DESC LIMIT 1
-        ) latest ON true
-       WHERE ca.removed_at IS NULL
-         AND (ca.delete_time IS NULL OR ca.delete_time > ${now}::timestamptz)
-         AND (ca.prepaid_until IS NULL OR ca.prepaid_until > ${releasedBefore(now)}::timestamptz)
-         AND ca.status IN (${Prisma.join([...SIGNING_STATUSES])})
-         AND ca.key_ref IS NOT NULL
-         AND ca.certificate_der IS NOT NULL
-         AND (ca.crl_stale_since IS NOT NULL
-              OR (latest.this_update IS NULL AND ca.crl_enabled)
-              OR latest.this_update + (latest.next_update - latest.this_update) / 2 <= ${now}::timestamptz)`;
+    const rows = await db.$queryRaw<{ id: string }[]>(dueCrlCaIdsSql(now));
     return rows.map((row) => row.id);
   }
 
