@@ -11,6 +11,7 @@ import type { SignatureUse } from '../../auth/sdk-hmac.ts';
 import type { Db } from '../../db/database.ts';
 import { errors } from '../../errors.ts';
 import type { Job } from '../../jobs/job-runner.ts';
+import { claimSignatureSql } from './access-keys-sql.ts';
 
 export const SIGNATURE_EXPIRY_JOB = 'signature-expiry';
 /** How far behind the job's clock another instance's may be: its rows are kept that much longer. */
@@ -18,9 +19,7 @@ export const CLOCK_MARGIN_MS = 5 * 60_000;
 
 /** Records the signature's single use; a second use (a replay) is refused with 401 APIG.0303. */
 export async function claimSignature(db: Db, use: SignatureUse): Promise<void> {
-  const inserted = await db.$executeRaw`
-    INSERT INTO seen_signatures (fingerprint, expires_at) VALUES (${use.fingerprint}, ${use.validUntil})
-    ON CONFLICT (fingerprint) DO NOTHING`;
+  const inserted = await db.$executeRaw(claimSignatureSql(use));
   if (inserted === 0) {
     throw errors.authenticationFailed(
       'Incorrect app authentication information: this signature was already used (a replayed request); sign each request anew, with a new X-Sdk-Date',

@@ -1,5 +1,8 @@
-/** The billing hooks' statements on the issuing path, as values (tests EXPLAIN them). */
+/** Billing's raw statements (the hooks' on the issuing path, settlement's and renewal's), as values (tests EXPLAIN them). */
 import type { SqlStatement } from '../../db/database.ts';
+import { Prisma } from '../../db/generated/client.ts';
+import { releasedBefore } from './prepaid.ts';
+import { CHARGING_MODE } from './usage-hooks.ts';
 
 /** Uses one of CA $1's free issues if it has one left (then one row). */
 export const USE_ONE_FREE_ISSUE: SqlStatement = {
@@ -19,3 +22,33 @@ export const COUNT_ISSUED_SINCE: SqlStatement = {
   text: `SELECT count(*)::int AS issued FROM billing_records
           WHERE domain_id = $1 AND usage_type = 'CERT_ISSUE' AND usage_start >= $2::timestamptz`,
 };
+
+/**
+ * The CAs with hours before `settledUntil` still to settle, each from its watermark or its first stretch.
+ * Stretches live only for pay-per-use CAs (the hooks ignore prepaid ones). A CA whose stretches all ended
+ * before its watermark has nothing left to settle, ever.
+ */
+export function caUsageBehindSql(settledUntil: Date): Prisma.Sql {
+  return Prisma.sql`
+      SELECT p.ca_id::text AS ca_id, min(p.domain_id) AS domain_id, coalesce(s.settled_until, min(p.start_at)) AS "from"
+      FROM ca_usage_periods p LEFT JOIN ca_settlements s ON s.ca_id = p.ca_id
+      WHERE p.start_at < ${settledUntil}
+        AND (s.settled_until IS NULL
+             OR (s.settled_until < ${settledUntil}
+                 AND (p.end_at IS NULL OR p.end_at > s.settled_until OR p.restored_at >= s.settled_until)))
+      GROUP BY p.ca_id, s.settled_until`;
+}
+
+/**
+ * Claims up to `batch` auto-renewing prepaid CAs whose paid period ends by `horizon` and that are not yet released,
+ * locked FOR UPDATE SKIP LOCKED so that overlapping runs split them.
+ */
+export function claimDueRenewalsSql(now: Date, horizon: Date, batch: number): Prisma.Sql {
+  return Prisma.sql`
+            SELECT ca.id::text AS id, ca.domain_id, ca.prepaid_until, o.period_type, o.period_num
+            FROM certificate_authorities ca JOIN ca_orders o ON o.id = ca.order_id
+            WHERE ca.charging_mode = ${CHARGING_MODE.PREPAID} AND o.is_auto_renew = 1 AND ca.removed_at IS NULL
+              AND ca.status <> 'DELETED' AND (ca.not_after IS NULL OR ca.not_after > ${now})
+              AND ca.prepaid_until <= ${horizon} AND ca.prepaid_until > ${releasedBefore(now)}
+            ORDER BY ca.prepaid_until LIMIT ${batch} FOR UPDATE OF ca SKIP LOCKED`;
+}

@@ -20,8 +20,9 @@ import type { Db } from '../../db/database.ts';
 import type { Job } from '../../jobs/job-runner.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import { systemContext } from '../context.ts';
-import { PREPAID_RENEWAL_LEAD_MS, releasedBefore } from './prepaid.ts';
-import { CHARGING_MODE, type BillingHooks } from './usage-hooks.ts';
+import { PREPAID_RENEWAL_LEAD_MS } from './prepaid.ts';
+import type { BillingHooks } from './usage-hooks.ts';
+import { claimDueRenewalsSql } from './billing-sql.ts';
 
 export const CA_PREPAID_RENEWAL_JOB = 'ca-prepaid-renewal';
 const BATCH = 100;
@@ -44,13 +45,7 @@ export function caPrepaidRenewalJob(deps: { db: Db; billing: Pick<BillingHooks, 
       let periods = 0;
       for (;;) {
         const claimed = await deps.db.$transaction(async (tx) => {
-          const due = await tx.$queryRaw<DueRenewal[]>`
-            SELECT ca.id::text AS id, ca.domain_id, ca.prepaid_until, o.period_type, o.period_num
-            FROM certificate_authorities ca JOIN ca_orders o ON o.id = ca.order_id
-            WHERE ca.charging_mode = ${CHARGING_MODE.PREPAID} AND o.is_auto_renew = 1 AND ca.removed_at IS NULL
-              AND ca.status <> 'DELETED' AND (ca.not_after IS NULL OR ca.not_after > ${now})
-              AND ca.prepaid_until <= ${horizon} AND ca.prepaid_until > ${releasedBefore(now)}
-            ORDER BY ca.prepaid_until LIMIT ${BATCH} FOR UPDATE OF ca SKIP LOCKED`;
+          const due = await tx.$queryRaw<DueRenewal[]>(claimDueRenewalsSql(now, horizon, BATCH));
           for (const ca of due) {
             const from = ca.prepaid_until;
             let until = from;

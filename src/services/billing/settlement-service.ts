@@ -17,6 +17,7 @@ import { Prisma } from '../../db/generated/client.ts';
 import { tryAdvisoryLock } from '../../db/locks.ts';
 import type { Tx } from '../context.ts';
 import { CHARGING_MODE } from './usage-hooks.ts';
+import { caUsageBehindSql } from './billing-sql.ts';
 import { caDurationKey, floorHour, HOUR_MS, hourlyUsage } from './settlement-rules.ts';
 
 const DAY_SECONDS = 86_400;
@@ -94,16 +95,7 @@ export function createSettlementService({ db, config }: SettlementDependencies) 
 
   /** The CAs with hours before `settledUntil` still to settle: from their watermark, or from their first stretch. */
   async function behind(settledUntil: Date) {
-    // Stretches live only for pay-per-use CAs (the hooks ignore prepaid ones). A CA whose stretches all ended
-    // before its watermark has nothing left to settle, ever.
-    return db.$queryRaw<{ ca_id: string; domain_id: string; from: Date }[]>`
-      SELECT p.ca_id::text AS ca_id, min(p.domain_id) AS domain_id, coalesce(s.settled_until, min(p.start_at)) AS "from"
-      FROM ca_usage_periods p LEFT JOIN ca_settlements s ON s.ca_id = p.ca_id
-      WHERE p.start_at < ${settledUntil}
-        AND (s.settled_until IS NULL
-             OR (s.settled_until < ${settledUntil}
-                 AND (p.end_at IS NULL OR p.end_at > s.settled_until OR p.restored_at >= s.settled_until)))
-      GROUP BY p.ca_id, s.settled_until`;
+    return db.$queryRaw<{ ca_id: string; domain_id: string; from: Date }[]>(caUsageBehindSql(settledUntil));
   }
 
   /**

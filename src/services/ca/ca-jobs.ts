@@ -7,9 +7,9 @@ import type { Db } from '../../db/database.ts';
 import type { Job } from '../../jobs/job-runner.ts';
 import type { KeyStores } from '../../keystore/index.ts';
 import { recordAudit } from '../audit/audit-log.ts';
-import { releasedBefore } from '../billing/prepaid.ts';
-import { CHARGING_MODE, type BillingHooks } from '../billing/usage-hooks.ts';
+import type { BillingHooks } from '../billing/usage-hooks.ts';
 import { systemContext } from '../context.ts';
+import { claimRemovableCasSql, expireCasSql } from './ca-sql.ts';
 import { destroyKeysOfRemovedCas } from './key-destruction.ts';
 
 export const CA_DELETION_JOB = 'ca-deletion';
@@ -38,11 +38,7 @@ export function caDeletionJob(deps: CaJobDeps, intervalSeconds = 300): Job {
       for (;;) {
         const claimed = await deps.db.$transaction(async (tx) => {
           // The claim's WHERE is re-checked on the locked row, so a CA restored or renewed meanwhile is not taken.
-          const due = await tx.$queryRaw<{ id: string }[]>`
-            SELECT id::text AS id FROM certificate_authorities
-            WHERE removed_at IS NULL AND ((status = 'DELETED' AND delete_time <= ${now})
-              OR (charging_mode = ${CHARGING_MODE.PREPAID} AND prepaid_until <= ${releasedBefore(now)}))
-            ORDER BY id LIMIT ${BATCH} FOR UPDATE SKIP LOCKED`;
+          const due = await tx.$queryRaw<{ id: string }[]>(claimRemovableCasSql(now, BATCH));
           for (const { id } of due) {
             const { count } = await tx.certificateAuthority.updateMany({ where: { id, removedAt: null }, data: { removedAt: now } });
             if (count === 0) continue;
@@ -86,10 +82,7 @@ export function caExpiryJob(deps: Pick<CaJobDeps, 'db'>, intervalSeconds = 600):
     intervalSeconds,
     async run({ now }) {
       return deps.db.$transaction(async (tx) => {
-        const expired = await tx.$queryRaw<{ id: string; domain_id: string }[]>`
-          UPDATE certificate_authorities SET status = 'EXPIRED', updated_at = ${now}
-          WHERE status IN ('ACTIVED', 'DISABLED') AND not_after <= ${now} AND removed_at IS NULL
-          RETURNING id::text AS id, domain_id`;
+        const expired = await tx.$queryRaw<{ id: string; domain_id: string }[]>(expireCasSql(now));
         for (const { id, domain_id: domainId } of expired) {
           await recordAudit(tx, systemContext(CA_EXPIRY_JOB, domainId), { action: 'pca:ca:expire', resourceType: 'CA', resourceId: id });
         }

@@ -1,5 +1,8 @@
-/** The CA store's raw statements, as values (tests EXPLAIN them). */
+/** The CA store's and CA jobs' raw statements, as values (tests EXPLAIN them). */
 import type { SqlStatement } from '../../db/database.ts';
+import { Prisma } from '../../db/generated/client.ts';
+import { releasedBefore } from '../billing/prepaid.ts';
+import { CHARGING_MODE } from '../billing/usage-hooks.ts';
 
 /** One CA row by id ($1), whatever its state: a chain's parent. */
 export const CA_BY_ID: SqlStatement = { name: 'ca-by-id', text: 'SELECT * FROM certificate_authorities WHERE id = $1::uuid' };
@@ -16,3 +19,23 @@ export const LOCK_EXISTING_CAS_FOR_SHARE: SqlStatement = {
             AND (prepaid_until IS NULL OR prepaid_until > $3::timestamptz)
           ORDER BY id FOR SHARE`,
 };
+
+/**
+ * Claims up to `batch` CAs to remove (deleted past their delete_time, or prepaid past retention), FOR UPDATE SKIP
+ * LOCKED so that overlapping runs split them.
+ */
+export function claimRemovableCasSql(now: Date, batch: number): Prisma.Sql {
+  return Prisma.sql`
+            SELECT id::text AS id FROM certificate_authorities
+            WHERE removed_at IS NULL AND ((status = 'DELETED' AND delete_time <= ${now})
+              OR (charging_mode = ${CHARGING_MODE.PREPAID} AND prepaid_until <= ${releasedBefore(now)}))
+            ORDER BY id LIMIT ${batch} FOR UPDATE SKIP LOCKED`;
+}
+
+/** Stores EXPIRED for the live ACTIVED/DISABLED CAs past not_after; returns each one's id and domain. */
+export function expireCasSql(now: Date): Prisma.Sql {
+  return Prisma.sql`
+          UPDATE certificate_authorities SET status = 'EXPIRED', updated_at = ${now}
+          WHERE status IN ('ACTIVED', 'DISABLED') AND not_after <= ${now} AND removed_at IS NULL
+          RETURNING id::text AS id, domain_id`;
+}
