@@ -7,7 +7,7 @@
  *
  * CA row locks are always taken in id order, in one statement, so transactions locking several CAs cannot deadlock
  * on them. FOR SHARE is what issuance takes (a concurrent disable waits); FOR UPDATE what a state change takes (so
- * it waits for in-flight issuances, and issuances after it see the new state).
+ * it waits for in-flight issuances, and issuances after it see the new state). Other rows are locked one at a time.
  */
 import type { SqlStatement } from './database.ts';
 import { Prisma } from './generated/client.ts';
@@ -59,4 +59,17 @@ export function lockCaRowsSql(ids: readonly string[], mode: RowLockMode): Prisma
 /** Locks the CA rows until the transaction ends, in id order (outside a transaction, only until the statement ends). */
 export async function lockCaRows(tx: Reader, ids: readonly string[], mode: RowLockMode): Promise<void> {
   if (ids.length > 0) await tx.$queryRaw(lockCaRowsSql(ids, mode));
+}
+
+/** The tables whose single rows a service locks to queue concurrent writes that follow on the row. */
+export type RowLockTable = 'certificates' | 'acme_orders';
+
+/** The row's FOR UPDATE lock statement (a row that does not exist is skipped). */
+export function lockRowSql(table: RowLockTable, id: string): Prisma.Sql {
+  return Prisma.sql`SELECT 1 FROM ${Prisma.raw(table)} WHERE id = ${id}::uuid FOR UPDATE`;
+}
+
+/** Locks the row FOR UPDATE until the transaction ends. */
+export async function lockRow(tx: Reader, table: RowLockTable, id: string): Promise<void> {
+  await tx.$queryRaw(lockRowSql(table, id));
 }

@@ -10,6 +10,7 @@ import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
 import type { AcmeAccount, AcmeAuthorization, AcmeOrder } from '../../db/generated/client.ts';
+import { lockRow } from '../../db/locks.ts';
 import { AppError, clientErrorOf } from '../../errors.ts';
 import type { Sealer } from '../../keystore/sealing.ts';
 import { parseCertificate } from '../../x509/certificate.ts';
@@ -270,7 +271,7 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     }
     const result = await db.$transaction(async (tx) => {
       // The order row serializes its authorizations' outcomes: the last one to become valid sees the others valid.
-      await tx.$queryRaw`SELECT 1 FROM acme_orders WHERE id = ${authorization.orderId}::uuid FOR UPDATE`;
+      await lockRow(tx, 'acme_orders', authorization.orderId);
       const validatedAt = clock.now();
       const updated = await tx.acmeChallenge.update({
         where: { id: challenge.id },

@@ -5,7 +5,6 @@
 import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
-import { Prisma } from '../../db/generated/client.ts';
 import { errors } from '../../errors.ts';
 import { buildCertificateExport, type CertificateExport } from '../../export/export-bundle.ts';
 import type { Sealer } from '../../keystore/sealing.ts';
@@ -13,9 +12,10 @@ import { recordAudit } from '../audit/audit-log.ts';
 import { caChain } from '../ca/ca-store.ts';
 import type { RequestContext } from '../context.ts';
 import { toCertificateObject, type CertificateFields, type CertificateObject } from './certificate-mapper.ts';
-import { certificateStatus, type CertificateStatus } from './certificate-rules.ts';
+import { certificateStatus } from './certificate-rules.ts';
 import { certificatesUsed, releaseCertificateQuota } from './certificate-usage.ts';
-import type { CertificateSortKey, ExportRequest, ListCertificatesQuery } from './certificate-input.ts';
+import type { ExportRequest, ListCertificatesQuery } from './certificate-input.ts';
+import { listCertificatesSql } from './certificate-sql.ts';
 
 export interface CertificateServiceDeps {
   db: Db;
@@ -24,13 +24,6 @@ export interface CertificateServiceDeps {
   /** The master-key sealer, built once at composition. */
   sealer: Sealer;
 }
-
-const SORT_COLUMNS: Record<CertificateSortKey, Prisma.Sql> = {
-  create_time: Prisma.sql`c.created_at`,
-  common_name: Prisma.sql`c.common_name`,
-  issuer_name: Prisma.sql`ca.common_name`,
-  not_after: Prisma.sql`c.not_after`,
-};
 
 type ListRow = CertificateFields & { issuerName: string | null };
 
@@ -81,38 +74,12 @@ export function createCertificateService(deps: CertificateServiceDeps) {
     return issuer?.commonName ?? null;
   }
 
-  function statusFilter(status: CertificateStatus | undefined, now: Date): Prisma.Sql {
-    switch (status) {
-      case 'ISSUED':
-        return Prisma.sql`AND c.status = 'ISSUED' AND c.not_after > ${now}`;
-      case 'EXPIRED':
-        return Prisma.sql`AND c.status = 'ISSUED' AND c.not_after <= ${now}`;
-      case 'REVOKED':
-        return Prisma.sql`AND c.status = 'REVOKED'`;
-      default:
-        return Prisma.empty;
-    }
-  }
-
   return {
     async list(ctx: RequestContext, query: ListCertificatesQuery): Promise<{ total: number; certificates: CertificateObject[] }> {
       const now = clock.now();
-      const where = Prisma.sql`WHERE c.domain_id = ${ctx.domainId} AND c.deleted_at IS NULL ${statusFilter(query.status, now)}
-        ${query.name ? Prisma.sql`AND strpos(lower(c.common_name), lower(${query.name})) > 0` : Prisma.empty}`;
-      const direction = query.sort_dir === 'ASC' ? Prisma.sql`ASC` : Prisma.sql`DESC`;
-      const [{ total }] = await db.$queryRaw<{ total: number }[]>`SELECT count(*)::int AS total FROM certificates c ${where}`;
-      const rows = await db.$queryRaw<ListRow[]>`
-        SELECT c.id, c.domain_id AS "domainId", c.issuer_id AS "issuerId", c.status, c.gen_mode AS "genMode",
-               c.key_algorithm AS "keyAlgorithm", c.signature_algorithm AS "signatureAlgorithm",
-               c.common_name AS "commonName", c.country, c.state, c.locality, c.organization,
-               c.organizational_unit AS "organizationalUnit", c.serial_number AS "serialNumber",
-               c.not_before AS "notBefore", c.not_after AS "notAfter",
-               c.enterprise_project_id AS "enterpriseProjectId", c.created_at AS "createdAt",
-               ca.common_name AS "issuerName"
-        FROM certificates c LEFT JOIN certificate_authorities ca ON ca.id = c.issuer_id
-        ${where}
-        ORDER BY ${SORT_COLUMNS[query.sort_key ?? 'create_time']} ${direction}, c.id ${direction}
-        LIMIT ${query.limit} OFFSET ${query.offset}`;
+      const { count, page } = listCertificatesSql(ctx.domainId, query, now);
+      const [{ total }] = await db.$queryRaw<{ total: number }[]>(count);
+      const rows = await db.$queryRaw<ListRow[]>(page);
       return {
         total,
         certificates: rows.map((row) => toCertificateObject(row, config, { now, issuerName: row.issuerName })),

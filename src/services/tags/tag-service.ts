@@ -7,6 +7,7 @@
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
 import type { CertificateAuthority, Prisma } from '../../db/generated/client.ts';
+import { lockRow } from '../../db/locks.ts';
 import type { Clock } from '../../clock.ts';
 import { errors } from '../../errors.ts';
 import { recordAudit } from '../audit/audit-log.ts';
@@ -47,7 +48,7 @@ export function createTagService(deps: TagServiceDeps) {
   ): Promise<string> {
     if (type === 'CERTIFICATE') {
       // As for CAs (lockOwnCa): concurrent writes queue on the row, so each counts the tags the previous one left.
-      if (forWrite) await tx.$queryRaw`SELECT 1 FROM certificates WHERE id = ${reference}::uuid FOR UPDATE`;
+      if (forWrite) await lockRow(tx, 'certificates', reference);
       const certificate = await tx.certificate.findFirst({
         where: { id: reference, domainId: ctx.domainId, deletedAt: null },
         select: { id: true },
