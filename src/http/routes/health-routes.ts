@@ -1,27 +1,29 @@
 /** Liveness and readiness, public (names and states only) for load balancers and orchestrators; details for operators. */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { ErrorBody, errorResponses } from '../../schemas/common.ts';
+import { ErrorBody } from '../../schemas/common.ts';
 import { errors } from '../../errors.ts';
+import { routeOptions, type TypedApp } from '../route-options.ts';
 
 const CheckResults = Type.Record(Type.String(), Type.Union([Type.Literal('ok'), Type.Literal('failed')]), {
   description: 'Each dependency: "ok" or "failed"',
 });
 const DetailedCheckResults = Type.Record(Type.String(), Type.String(), { description: 'Each dependency with "ok" or what is wrong' });
 
-export async function healthRoutes(app: FastifyInstance): Promise<void> {
+export async function healthRoutes(app: TypedApp): Promise<void> {
   app.get(
     '/health',
-    {
-      config: { public: true },
-      schema: {
-        tags: ['operations'],
-        summary: 'Liveness: the process answers',
-        operationId: 'getHealth',
-        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
-      },
+    routeOptions({
+      public: true,
+      tag: 'operations',
+      summary: 'Liveness: the process answers',
+      operationId: 'getHealth',
+      ok: Type.Object({ status: Type.Literal('ok') }),
+      errors: [],
+    }),
+    async function getHealth() {
+      return { status: 'ok' as const };
     },
-    async () => ({ status: 'ok' as const }),
   );
 
   /** 200 when every check passes, else 503 in the contract's error body; `detailed` keeps each failure's text. */
@@ -41,38 +43,34 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
 
   app.get(
     '/ready',
-    {
-      config: { public: true },
-      schema: {
-        tags: ['operations'],
-        summary: 'Readiness: the database is reachable and the key stores are usable',
-        description: 'Each check is "ok" or "failed"; what failed is in the log and in GET /v1/readiness.',
-        operationId: 'getReady',
-        response: {
-          200: Type.Object({ status: Type.Literal('ready'), checks: CheckResults }),
-          503: Type.Intersect([ErrorBody, Type.Object({ checks: CheckResults })]),
-        },
-      },
+    routeOptions({
+      public: true,
+      tag: 'operations',
+      summary: 'Readiness: the database is reachable and the key stores are usable',
+      description: 'Each check is "ok" or "failed"; what failed is in the log and in GET /v1/readiness.',
+      operationId: 'getReady',
+      ok: Type.Object({ status: Type.Literal('ready'), checks: CheckResults }),
+      errors: [],
+      responses: { 503: Type.Intersect([ErrorBody, Type.Object({ checks: CheckResults })]) },
+    }),
+    async function getReady(request, reply) {
+      return readiness(request, reply, false);
     },
-    (request, reply) => readiness(request, reply, false),
   );
 
   app.get(
     '/v1/readiness',
-    {
-      config: { allActions: true },
-      schema: {
-        tags: ['operations'],
-        summary: 'Readiness with what is wrong: for operators (every action of the catalogue)',
-        operationId: 'getReadinessDetails',
-        response: {
-          200: Type.Object({ status: Type.Literal('ready'), checks: DetailedCheckResults }),
-          401: errorResponses[401],
-          403: errorResponses[403],
-          503: Type.Intersect([ErrorBody, Type.Object({ checks: DetailedCheckResults })]),
-        },
-      },
+    routeOptions({
+      allActions: true,
+      tag: 'operations',
+      summary: 'Readiness with what is wrong: for operators (every action of the catalogue)',
+      operationId: 'getReadinessDetails',
+      ok: Type.Object({ status: Type.Literal('ready'), checks: DetailedCheckResults }),
+      errors: [401, 403],
+      responses: { 503: Type.Intersect([ErrorBody, Type.Object({ checks: DetailedCheckResults })]) },
+    }),
+    async function getReadinessDetails(request, reply) {
+      return readiness(request, reply, true);
     },
-    (request, reply) => readiness(request, reply, true),
   );
 }

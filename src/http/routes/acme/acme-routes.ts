@@ -9,7 +9,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import { AcmeProblem } from '../../../services/acme/acme-problems.ts';
 import type { AcmeReply } from '../../../services/acme/acme-service.ts';
-import type { TypedApp } from '../../route-options.ts';
+import { routeOptions, type TypedApp } from '../../route-options.ts';
 
 /** `:ca` on every route, `:id` on a resource's; a schema so the handlers get them typed (a path part is a string). */
 const AcmeParams = Type.Object({ ca: Type.String(), id: Type.Optional(Type.String()) });
@@ -72,7 +72,7 @@ export async function acmeRoutes(app: TypedApp): Promise<void> {
     return answer.body === undefined ? reply.send() : reply.type('application/json').send(answer.body);
   };
 
-  const options = { config: { public: true }, schema: { hide: true, params: AcmeParams } };
+  const options = routeOptions({ public: true, hide: true, params: AcmeParams });
   const post = (path: string, handle: (request: FastifyRequest, params: Params) => Promise<AcmeReply>) => {
     app.post(`/acme/:ca/${path}`, options, async function acmePost(request, reply) {
       // §6.2: a body the app's other parsers accepted (application/json) is still refused.

@@ -19,7 +19,9 @@ export async function acmeAdminRoutes(app: TypedApp): Promise<void> {
       ok: AcmePolicyDocument,
       ...byId,
     }),
-    (request) => acmeAdmin.showPolicy(contextOf(request), request.params.ca_id),
+    async function showAcmePolicy(request) {
+      return acmeAdmin.showPolicy(contextOf(request), request.params.ca_id);
+    },
   );
 
   app.put(
@@ -33,7 +35,9 @@ export async function acmeAdminRoutes(app: TypedApp): Promise<void> {
       ok: AcmePolicyDocument,
       ...byId,
     }),
-    (request) => acmeAdmin.replacePolicy(contextOf(request), request.params.ca_id, request.body),
+    async function updateAcmePolicy(request) {
+      return acmeAdmin.replacePolicy(contextOf(request), request.params.ca_id, request.body);
+    },
   );
 
   app.post(
@@ -46,7 +50,9 @@ export async function acmeAdminRoutes(app: TypedApp): Promise<void> {
       ok: CreatedEabKey,
       ...byId,
     }),
-    (request) => acmeAdmin.createEabKey(contextOf(request), request.params.ca_id),
+    async function createAcmeEabKey(request) {
+      return acmeAdmin.createEabKey(contextOf(request), request.params.ca_id);
+    },
   );
 
   app.get(
@@ -59,7 +65,9 @@ export async function acmeAdminRoutes(app: TypedApp): Promise<void> {
       ok: EabKeyList,
       ...byId,
     }),
-    (request) => acmeAdmin.listEabKeys(contextOf(request), request.params.ca_id),
+    async function listAcmeEabKeys(request) {
+      return acmeAdmin.listEabKeys(contextOf(request), request.params.ca_id);
+    },
   );
 
   app.delete(

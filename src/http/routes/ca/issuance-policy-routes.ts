@@ -19,7 +19,9 @@ export async function issuancePolicyRoutes(app: TypedApp): Promise<void> {
       ok: IssuancePolicyDocument,
       ...byId,
     }),
-    (request) => issuancePolicies.show(contextOf(request), request.params.ca_id),
+    async function showIssuancePolicy(request) {
+      return issuancePolicies.show(contextOf(request), request.params.ca_id);
+    },
   );
 
   app.put(
@@ -34,6 +36,8 @@ export async function issuancePolicyRoutes(app: TypedApp): Promise<void> {
       ok: IssuancePolicyDocument,
       ...byId,
     }),
-    (request) => issuancePolicies.replace(contextOf(request), request.params.ca_id, request.body),
+    async function updateIssuancePolicy(request) {
+      return issuancePolicies.replace(contextOf(request), request.params.ca_id, request.body);
+    },
   );
 }

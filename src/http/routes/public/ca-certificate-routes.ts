@@ -1,26 +1,23 @@
 /** `GET /ca/{ca_id}.crt` (§10.4): the CA certificate in DER, unauthenticated; the AIA caIssuers target. */
 import { Type } from 'typebox';
 import { errors } from '../../../errors.ts';
-import { binary, errorResponses } from '../../../schemas/common.ts';
-import type { TypedApp } from '../../route-options.ts';
+import { binary } from '../../../schemas/common.ts';
+import { routeOptions, type TypedApp } from '../../route-options.ts';
 
 export async function publicCaCertificateRoutes(app: TypedApp): Promise<void> {
   app.get(
     '/ca/:file',
-    {
-      config: { public: true },
-      schema: {
-        tags: ['public-pki'],
-        summary: 'CA certificate (DER) for AIA caIssuers',
-        operationId: 'getPublicCaCertificate',
-        params: Type.Object({ file: Type.String({ description: '{ca_id}.crt; the CA URN may stand in for the id' }) }),
-        response: {
-          200: binary('application/pkix-cert', 'The CA certificate, DER-encoded (RFC 2585); a URL not ending in .crt is a 404'),
-          400: errorResponses[400],
-          404: errorResponses[404],
-        },
+    routeOptions({
+      public: true,
+      tag: 'public-pki',
+      summary: 'CA certificate (DER) for AIA caIssuers',
+      operationId: 'getPublicCaCertificate',
+      params: Type.Object({ file: Type.String({ description: '{ca_id}.crt; the CA URN may stand in for the id' }) }),
+      errors: [400, 404],
+      responses: {
+        200: binary('application/pkix-cert', 'The CA certificate, DER-encoded (RFC 2585); a URL not ending in .crt is a 404'),
       },
-    },
+    }),
     async function publicCaCertificate(request, reply) {
       const { file } = request.params;
       if (!file.endsWith('.crt')) throw errors.notFound(`route GET ${request.url}`);

@@ -8,8 +8,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { AppError, errors } from '../../../errors.ts';
 import { decodeOcspGetPath, ocspErrorResponse } from '../../../x509/ocsp.ts';
-import { binary, errorResponses } from '../../../schemas/common.ts';
-import type { TypedApp } from '../../route-options.ts';
+import { binary } from '../../../schemas/common.ts';
+import { routeOptions, type TypedApp } from '../../route-options.ts';
 
 const OCSP_REQUEST_LIMIT = 64 * 1024;
 const CrlFileParams = Type.Object({ crl_file: Type.String({ description: '{ca_id}.crl, where a CA URN may stand for the id' }) });
@@ -20,16 +20,22 @@ const OcspGetParams = Type.Object({
 });
 /** The GET form's request when a gateway has percent-decoded it over several segments (see the last route). */
 const OcspSplitParams = Type.Object({ ca_id: Type.String(), '*': Type.String() });
-const ocspResponses = {
-  200: binary(
-    'application/ocsp-response',
-    'OCSPResponse (DER, RFC 6960); also for a malformed request (malformedRequest) or a failure (tryLater, internalError)',
-  ),
-  404: { ...errorResponses[404], description: 'No CA with this id or URN serves OCSP (unknown, PENDING or removed)' },
-};
+/** What both OCSP forms share: open to anyone, the DER answer, the JSON 404 for a CA not served. */
+const ocspRoute = {
+  public: true,
+  tag: 'public-pki',
+  errors: [404],
+  notFound: 'No CA with this id or URN serves OCSP (unknown, PENDING or removed)',
+  responses: {
+    200: binary(
+      'application/ocsp-response',
+      'OCSPResponse (DER, RFC 6960); also for a malformed request (malformedRequest) or a failure (tryLater, internalError)',
+    ),
+  },
+} as const;
 /**
  * The POST body is raw DER that this plugin's parser takes as is, so it has no validation schema; the document
- * still declares it (only the document: @fastify/swagger's per-route transform), or generated clients cannot send one.
+ * still declares it, or generated clients cannot send one.
  */
 const ocspRequestBody = {
   ...binary('application/ocsp-request', 'OCSPRequest (DER, RFC 6960 4.1.1), at most 64 KiB'),
@@ -45,22 +51,21 @@ export async function revocationPublicRoutes(app: TypedApp): Promise<void> {
 
   app.get(
     '/crl/:crl_file',
-    {
-      config: { public: true },
-      schema: {
-        tags: ['public-pki'],
-        summary: "The CA's current CRL (DER), cached until nextUpdate",
-        operationId: 'getPublicCrl',
-        params: CrlFileParams,
-        response: {
-          200: {
-            ...binary('application/pkix-crl', 'X.509 v2 CRL (DER, RFC 5280), with Cache-Control until its nextUpdate'),
-            headers: { 'Cache-Control': Type.String() },
-          },
-          404: { ...errorResponses[404], description: 'No CRL for this CA (unknown, PENDING, removed, or CRL disabled)' },
+    routeOptions({
+      public: true,
+      tag: 'public-pki',
+      summary: "The CA's current CRL (DER), cached until nextUpdate",
+      operationId: 'getPublicCrl',
+      params: CrlFileParams,
+      errors: [404],
+      notFound: 'No CRL for this CA (unknown, PENDING, removed, or CRL disabled)',
+      responses: {
+        200: {
+          ...binary('application/pkix-crl', 'X.509 v2 CRL (DER, RFC 5280), with Cache-Control until its nextUpdate'),
+          headers: { 'Cache-Control': Type.String() },
         },
       },
-    },
+    }),
     async function publicCrl(request, reply) {
       const { crl_file } = request.params;
       const crl = crl_file.endsWith('.crl') ? await crls.publicCrl(crl_file.slice(0, -'.crl'.length)) : null;
@@ -88,18 +93,15 @@ export async function revocationPublicRoutes(app: TypedApp): Promise<void> {
 
   app.post(
     '/ocsp/:ca_id',
-    {
-      config: { public: true, swaggerTransform: ({ schema, url }) => ({ schema: { ...schema, body: ocspRequestBody }, url }) },
+    routeOptions({
+      ...ocspRoute,
+      summary: 'OCSP responder (RFC 6960), request as application/ocsp-request',
+      description: 'The GET form, GET /ocsp/{ca_id}/{request}, takes the same request base64-encoded in the path.',
+      operationId: 'postOcspRequest',
+      params: OcspParams,
+      documentedBody: ocspRequestBody,
       bodyLimit: OCSP_REQUEST_LIMIT,
-      schema: {
-        tags: ['public-pki'],
-        summary: 'OCSP responder (RFC 6960), request as application/ocsp-request',
-        description: 'The GET form, GET /ocsp/{ca_id}/{request}, takes the same request base64-encoded in the path.',
-        operationId: 'postOcspRequest',
-        params: OcspParams,
-        response: ocspResponses,
-      },
-    },
+    }),
     async function postOcsp(request, reply) {
       const body = request.body;
       return answerOcsp(request, reply, request.params.ca_id, () => (Buffer.isBuffer(body) ? new Uint8Array(body) : new Uint8Array(0)));
@@ -108,16 +110,12 @@ export async function revocationPublicRoutes(app: TypedApp): Promise<void> {
 
   app.get(
     '/ocsp/:ca_id/:request',
-    {
-      config: { public: true },
-      schema: {
-        tags: ['public-pki'],
-        summary: 'OCSP responder, GET form with the base64 request in the path',
-        operationId: 'getOcspRequest',
-        params: OcspGetParams,
-        response: ocspResponses,
-      },
-    },
+    routeOptions({
+      ...ocspRoute,
+      summary: 'OCSP responder, GET form with the base64 request in the path',
+      operationId: 'getOcspRequest',
+      params: OcspGetParams,
+    }),
     async function getOcsp(request, reply) {
       return answerOcsp(request, reply, request.params.ca_id, () => decodeOcspGetPath(request.params.request));
     },
@@ -126,7 +124,7 @@ export async function revocationPublicRoutes(app: TypedApp): Promise<void> {
   // over several path segments (RFC 6960 A.1 asks for it encoded, but gateways decode it).
   app.get(
     '/ocsp/:ca_id/*',
-    { config: { public: true }, schema: { hide: true, params: OcspSplitParams } },
+    routeOptions({ public: true, hide: true, params: OcspSplitParams }),
     async function getOcspSplit(request, reply) {
       return answerOcsp(request, reply, request.params.ca_id, () => decodeOcspGetPath(request.params['*']));
     },

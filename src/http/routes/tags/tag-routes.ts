@@ -82,7 +82,7 @@ function registerKind(app: TypedApp, kind: ResourceKind): void {
       body: TagBody,
       ...byId,
     }),
-    async (request, reply) => {
+    async function createTag(request, reply) {
       await tags.createOne(contextOf(request), kind.type, resourceIdOf(request.params), request.body.tag, tag);
       return noContent(reply);
     },
@@ -97,7 +97,7 @@ function registerKind(app: TypedApp, kind: ResourceKind): void {
       body: TagsBody,
       ...byId,
     }),
-    async (request, reply) => {
+    async function batchCreateTags(request, reply) {
       await tags.createMany(contextOf(request), kind.type, resourceIdOf(request.params), request.body.tags, tag);
       return noContent(reply);
     },
@@ -112,7 +112,7 @@ function registerKind(app: TypedApp, kind: ResourceKind): void {
       body: TagsBody,
       ...byId,
     }),
-    async (request, reply) => {
+    async function batchDeleteTags(request, reply) {
       await tags.deleteMany(contextOf(request), kind.type, resourceIdOf(request.params), request.body.tags, untag);
       return noContent(reply);
     },
@@ -126,7 +126,9 @@ function registerKind(app: TypedApp, kind: ResourceKind): void {
       ok: TagsResponse,
       ...byId,
     }),
-    (request) => tags.list(contextOf(request), kind.type, resourceIdOf(request.params)),
+    async function listTags(request) {
+      return tags.list(contextOf(request), kind.type, resourceIdOf(request.params));
+    },
   );
   app.get(
     `${kind.prefix}/tags`,
@@ -137,7 +139,9 @@ function registerKind(app: TypedApp, kind: ResourceKind): void {
       operationId: `listDomain${kind.sdkName}Tags`,
       ok: DomainTagsResponse,
     }),
-    (request) => tags.domainTags(contextOf(request), kind.type),
+    async function listDomainTags(request) {
+      return tags.domainTags(contextOf(request), kind.type);
+    },
   );
   const Resources = Type.Object({
     total_count: Type.Integer(),
@@ -160,7 +164,9 @@ function registerKind(app: TypedApp, kind: ResourceKind): void {
       body: ResourceFilterBody,
       ok: Resources,
     }),
-    (request) => tags.filter(contextOf(request), kind.type, request.body),
+    async function listResourceInstances(request) {
+      return tags.filter(contextOf(request), kind.type, request.body);
+    },
   );
   app.post(
     `${kind.prefix}/resource-instances/count`,
@@ -172,7 +178,9 @@ function registerKind(app: TypedApp, kind: ResourceKind): void {
       body: ResourceFilterBody,
       ok: CountResponse,
     }),
-    (request) => tags.count(contextOf(request), kind.type, request.body),
+    async function countResourceInstances(request) {
+      return tags.count(contextOf(request), kind.type, request.body);
+    },
   );
 }
 
