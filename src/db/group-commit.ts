@@ -47,7 +47,10 @@ export function createGroupCommitter<T, R>(write: (batch: Pending<T, R>[]) => Pr
 
   function schedule(): void {
     if (scheduled || queue.length === 0) return;
-    if (options.send === 'now') return flush();
+    if (options.send === 'now') {
+      flush();
+      return;
+    }
     scheduled = true;
     setImmediate(flush);
   }

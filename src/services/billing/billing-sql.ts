@@ -2,7 +2,7 @@
 import type { SqlStatement } from '../../db/database.ts';
 import { Prisma } from '../../db/generated/client.ts';
 import { releasedBefore } from './prepaid.ts';
-import { CHARGING_MODE } from './usage-hooks.ts';
+import { CHARGING_MODE } from './billing-codes.ts';
 
 /** Uses one of CA $1's free issues if it has one left (then one row). */
 export const USE_ONE_FREE_ISSUE: SqlStatement = {

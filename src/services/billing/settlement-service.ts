@@ -16,7 +16,7 @@ import type { Db } from '../../db/database.ts';
 import { Prisma } from '../../db/generated/client.ts';
 import { tryAdvisoryLock } from '../../db/locks.ts';
 import type { Tx } from '../context.ts';
-import { CHARGING_MODE } from './usage-hooks.ts';
+import { CHARGING_MODE } from './billing-codes.ts';
 import { caUsageBehindSql } from './billing-sql.ts';
 import { caDurationKey, floorHour, HOUR_MS, hourlyUsage } from './settlement-rules.ts';
 

@@ -41,10 +41,9 @@ import { advisoryLock } from '../../db/locks.ts';
 import { Prisma } from '../../db/generated/client.ts';
 import { runnerOf, type Executor, type Tx } from '../../db/tx.ts';
 import { certificateUnitPrice, type PriceCatalog } from '../../config/price-catalog.ts';
+import { CHARGING_MODE, PERIOD_TYPE } from './billing-codes.ts';
 import { COUNT_ISSUED_SINCE, USE_FREE_ISSUES, USE_ONE_FREE_ISSUE } from './billing-sql.ts';
 
-export const CHARGING_MODE = { PREPAID: 0, PAY_PER_USE: 1 } as const;
-export const PERIOD_TYPE = { MONTH: 2, YEAR: 3 } as const;
 
 export interface BillableCa {
   id: string;

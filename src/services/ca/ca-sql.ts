@@ -2,7 +2,7 @@
 import type { SqlStatement } from '../../db/database.ts';
 import { Prisma } from '../../db/generated/client.ts';
 import { releasedBefore } from '../billing/prepaid.ts';
-import { CHARGING_MODE } from '../billing/usage-hooks.ts';
+import { CHARGING_MODE } from '../billing/billing-codes.ts';
 
 /** One CA row by id ($1), whatever its state: a chain's parent. */
 export const CA_BY_ID: SqlStatement = { name: 'ca-by-id', text: 'SELECT * FROM certificate_authorities WHERE id = $1::uuid' };
