@@ -44,7 +44,6 @@ import { certificateUnitPrice, type PriceCatalog } from '../../config/price-cata
 import { CHARGING_MODE, PERIOD_TYPE } from './billing-codes.ts';
 import { COUNT_ISSUED_SINCE, USE_FREE_ISSUES, USE_ONE_FREE_ISSUE } from './billing-sql.ts';
 
-
 export interface BillableCa {
   id: string;
   domainId: string;
