@@ -56,6 +56,8 @@ export interface OpenDatabaseOptions {
   pglite?: PGlite;
   /** Connections in the pg pool (Postgres only). */
   poolSize?: number;
+  /** How long a query or transaction waits for a pool connection before it fails (Postgres only; default CONNECTION_WAIT_MS). */
+  connectionWaitMs?: number;
 }
 
 /**
@@ -66,9 +68,11 @@ const PGLITE_TRANSACTION_OPTIONS = { maxWait: 15_000, timeout: 15_000 };
 
 /**
  * Postgres: a burst of concurrent issuances queues for the pool's connections; Prisma's 2 s default wait would
- * turn that queue into errors. Past these limits the request gets a 503 with Retry-After.
+ * turn that queue into errors. The raw-SQL path (pool checkouts, and connecting to the server) waits as long as
+ * Prisma's transactions: past it, the request gets a 503 with Retry-After rather than waiting forever.
  */
-const POSTGRES_TRANSACTION_OPTIONS = { maxWait: 10_000, timeout: 15_000 };
+const CONNECTION_WAIT_MS = 10_000;
+const POSTGRES_TRANSACTION_TIMEOUT_MS = 15_000;
 
 function handle(
   prisma: Db,
@@ -92,13 +96,14 @@ function handle(
   };
 }
 
-function openPostgres(url: string, poolSize: number): DatabaseHandle {
+function openPostgres(url: string, poolSize: number, connectionWaitMs: number): DatabaseHandle {
   // allowExitOnIdle: idle connections must not keep a finished process (a script, a test) alive.
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, allowExitOnIdle: true });
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, allowExitOnIdle: true, connectionTimeoutMillis: connectionWaitMs });
   // An idle connection the server drops (restart, failover, DROP DATABASE) must not crash the process:
   // the pool discards it and the next query opens a fresh one.
   pool.on('error', () => undefined);
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool), transactionOptions: POSTGRES_TRANSACTION_OPTIONS });
+  const transactionOptions = { maxWait: connectionWaitMs, timeout: POSTGRES_TRANSACTION_TIMEOUT_MS };
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool), transactionOptions });
   const poolStats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
   const query = async <Row>({ name, text }: SqlStatement, values: unknown[]) => (await pool.query({ name, text, values })).rows as Row[];
   return handle(prisma, 'postgres', { query, transaction: (run) => pgTransaction(pool, run) }, () => pool.end(), poolStats);
@@ -114,7 +119,7 @@ async function pgTransaction<T>(pool: pg.Pool, run: (sql: SqlRunner) => Promise<
   client.on('error', onError);
   try {
     // Prisma's transaction timeout, as Postgres enforces it: a transaction left idle (its holder stuck) is ended.
-    await client.query(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${POSTGRES_TRANSACTION_OPTIONS.timeout}`);
+    await client.query(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${POSTGRES_TRANSACTION_TIMEOUT_MS}`);
     const result = await run(
       async <Row>({ name, text }: SqlStatement, values: unknown[]) => (await client.query({ name, text, values })).rows as Row[],
     );
@@ -155,6 +160,6 @@ async function openPglite(options: OpenDatabaseOptions): Promise<DatabaseHandle>
 }
 
 export async function openDatabase(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
-  if (options.url) return openPostgres(options.url, options.poolSize ?? SERVER_POOL_SIZE);
+  if (options.url) return openPostgres(options.url, options.poolSize ?? SERVER_POOL_SIZE, options.connectionWaitMs ?? CONNECTION_WAIT_MS);
   return openPglite(options);
 }

@@ -16,7 +16,9 @@ export type DbErrorKind =
 const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
 
 // P1001/P1002/P1017: server unreachable or gone; P2024: no pool connection in time; P2028: a transaction could not
-// start or ran out of time.
+// start or ran out of time. From pg itself: ECONNREFUSED and the like; pg-pool's "timeout exceeded when trying to
+// connect" (no free connection within connectionTimeoutMillis) and "Connection terminated due to connection
+// timeout" (the server did not finish the connect in that time).
 const UNAVAILABLE =
   /ECONNREFUSED|ECONNRESET|ETIMEDOUT|P1001|P1002|P1017|P2024|P2028|terminating connection|Connection terminated|timeout exceeded when trying to connect/i;
 

@@ -1,0 +1,133 @@
+/**
+ * A request never waits forever for a database connection: the pg pool (raw-SQL path and Prisma alike) gives up
+ * after its connection wait, and the error reads as `unavailable`, which the API answers with 503 + Retry-After.
+ * The first cases need no Postgres (a refused port, a listener that never answers); the HTTP case runs on a real
+ * one with every connection of a one-connection pool held in an open transaction.
+ */
+import net from 'node:net';
+import t from 'tap';
+import { buildApp } from '../../src/app.ts';
+import { openDatabase, type DatabaseHandle } from '../../src/db/database.ts';
+import { dbErrorKind } from '../../src/db/errors.ts';
+import { createKeyStores } from '../../src/keystore/index.ts';
+import { createTestApp } from '../helpers/app.ts';
+import { freePort, startTestPostgres } from '../helpers/database.ts';
+import { KEY_ARGS, opensslCsr, scratch, seedCa } from '../certificates/support.ts';
+
+/** Short, so the cases below do not wait the production 10 s. */
+const WAIT_MS = 300;
+const SELECT_ONE = { name: 'connection-wait-select-one', text: 'SELECT 1 AS one' };
+
+const rejection = (promise: Promise<unknown>) =>
+  promise.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+
+/** What a query, a transaction, a Prisma query and a Prisma transaction each fail with, tried at once. */
+async function failures(database: DatabaseHandle): Promise<Array<[string, unknown]>> {
+  const attempts: Array<[string, () => Promise<unknown>]> = [
+    ['query', () => database.query(SELECT_ONE, [])],
+    ['transaction', () => database.transaction((sql) => sql(SELECT_ONE, []))],
+    ['prisma', () => database.prisma.domain.count()],
+    ['prisma transaction', () => database.prisma.$transaction((tx) => tx.domain.count())],
+  ];
+  return Promise.all(attempts.map(async ([path, attempt]): Promise<[string, unknown]> => [path, await rejection(attempt())]));
+}
+
+t.test('a refused connection is unavailable, on every path', async (t) => {
+  const database = await openDatabase({
+    url: `postgres://postgres@127.0.0.1:${await freePort()}/postgres`,
+    poolSize: 1,
+    connectionWaitMs: WAIT_MS,
+  });
+  t.teardown(() => database.close());
+  for (const [path, error] of await failures(database)) {
+    t.ok(error, `${path} fails`);
+    t.equal(dbErrorKind(error), 'unavailable', `${path}: ${(error as Error).message}`);
+  }
+});
+
+t.test('a server that accepts but never answers: the connect and the checkout behind it give up, unavailable', async (t) => {
+  const sockets = new Set<net.Socket>();
+  const silent = net.createServer((socket) => sockets.add(socket));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy();
+    silent.close();
+  });
+  const { port } = silent.address() as net.AddressInfo;
+  const database = await openDatabase({ url: `postgres://postgres@127.0.0.1:${port}/postgres`, poolSize: 1, connectionWaitMs: WAIT_MS });
+  t.teardown(() => database.close());
+  // The first opens the pool's one connection and times out connecting; the second waits for a checkout.
+  const [connecting, queued] = await Promise.all([
+    rejection(database.query(SELECT_ONE, [])),
+    rejection(database.transaction(async () => 1)),
+  ]);
+  t.match(connecting, { message: /connection timeout/ });
+  t.match(queued, { message: /timeout exceeded when trying to connect/ });
+  t.equal(dbErrorKind(connecting), 'unavailable');
+  t.equal(dbErrorKind(queued), 'unavailable');
+});
+
+t.test('errors that are not about reaching the database are not unavailable', async (t) => {
+  t.equal(dbErrorKind(new Error('timeout')), undefined);
+  t.equal(dbErrorKind(Object.assign(new Error('syntax error at or near "SELEC"'), { code: '42601' })), undefined);
+});
+
+t.test('every pool connection busy: 503 with Retry-After in the contract format, then the same request issues', async (t) => {
+  if (!process.env.DATABASE_URL) {
+    const server = await startTestPostgres();
+    if (!server) return t.plan(0, 'no DATABASE_URL and no Postgres binaries');
+    t.teardown(server.stop);
+    process.env.DATABASE_URL = server.url;
+  }
+  const harness = await createTestApp();
+  const small = await openDatabase({ url: harness.database.url!, poolSize: 1, connectionWaitMs: WAIT_MS });
+  const keyStores = createKeyStores({ masterKey: harness.config.masterKey });
+  const app = await buildApp({ config: harness.config, database: small, keyStores, logDestination: false });
+  t.teardown(async () => {
+    await app.close();
+    await keyStores.software.close();
+    await small.close();
+    await harness.close();
+  });
+  const root = await seedCa(harness, { commonName: 'wait-root' });
+  const issuer = await seedCa(harness, { commonName: 'wait-sub', parent: root });
+  const { csr } = await opensslCsr(await scratch('connection-wait'), 'wait', [...KEY_ARGS.p256], ['-subj', '/CN=wait.example.com']);
+  const issue = () =>
+    app.inject({
+      method: 'POST',
+      url: '/v1/private-certificates/csr',
+      headers: harness.auth(),
+      payload: { issuer_id: issuer.id, csr, validity: { type: 'DAY', value: 30 } },
+    });
+
+  // The pool's one connection, held inside an open transaction until released.
+  let holding!: () => void;
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (holding = resolve));
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const holder = small.transaction(async () => {
+    holding();
+    await released;
+  });
+  await held;
+
+  const busy = await issue();
+  t.equal(busy.statusCode, 503);
+  t.match(busy.headers['content-type'], /^application\/json/);
+  t.equal(busy.headers['retry-after'], '5');
+  t.match(busy.json(), { error_code: 'PCA.00050002', error_msg: /temporarily unavailable/ });
+  for (const [path, error] of await failures(small)) {
+    t.equal(dbErrorKind(error), 'unavailable', `${path} gives up too`);
+  }
+  t.equal(await harness.database.prisma.certificate.count(), 0, 'nothing stored by the refused request');
+
+  release();
+  await holder;
+  const answered = await issue();
+  t.equal(answered.statusCode, 200, answered.body);
+  const { certificate_id: id } = answered.json() as { certificate_id: string };
+  t.equal((await harness.database.prisma.certificate.findUniqueOrThrow({ where: { id } })).commonName, 'wait.example.com');
+});
