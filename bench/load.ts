@@ -50,6 +50,14 @@ function machineBusyMs(): number {
 
 const cpuMs = (usage: NodeJS.CpuUsage): number => (usage.user + usage.system) / 1000;
 
+/** CPU milliseconds another process has used so far (Linux /proc/<pid>/stat: utime + stime), e.g. a peer server's. */
+export function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name, from the third (state) on: utime and stime are the 14th and 15th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
 const CLIENT = fileURLToPath(new URL('./load-client.ts', import.meta.url));
 
 /**
@@ -74,22 +82,23 @@ function profiler(file: string | undefined) {
   };
 }
 
-export function drive(spec: LoadSpec): Promise<LoadResult> {
+/** `serverCpuMs`: the server's CPU time so far; this process's by default, another's (a peer) through processCpuMs. */
+export function drive(spec: LoadSpec, serverCpuMs: () => number = () => cpuMs(process.cpuUsage())): Promise<LoadResult> {
   const child = fork(CLIENT, { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
   const message: LoadMessage = { ...spec, bodies: spec.bodies.map((body) => Buffer.from(body).toString('base64')) };
   const profile = profiler(process.env.BENCH_CPU_PROFILE);
-  let serverStart = process.cpuUsage();
+  let serverStart = serverCpuMs();
   let machineStart = machineBusyMs();
   return new Promise((resolve, reject) => {
     child.on('message', async (message) => {
       if (message === 'started') {
         await profile.start();
-        serverStart = process.cpuUsage();
+        serverStart = serverCpuMs();
         machineStart = machineBusyMs();
         return;
       }
       const { clientCpuMs, ...result } = message as ClientReport;
-      const server = cpuMs(process.cpuUsage(serverStart));
+      const server = serverCpuMs() - serverStart;
       const rest = machineBusyMs() - machineStart - server - clientCpuMs;
       await profile.stop();
       const per = (ms: number) => ms / Math.max(1, result.requests);

@@ -16,11 +16,22 @@
  * the API, then keeps `concurrency` requests in flight for `seconds`. Prints one markdown table for RESULTS.md:
  * throughput counts 2xx answers only, and the failures cell names the statuses (429 under the default limit). The
  * client (autocannon) runs in a child process; both share the machine's cores.
+ *
+ * The peer, in the same run between the lifted settings and the default-limit one: `cfssl serve` (Debian's
+ * golang-cfssl, installed with apt-get when missing; skipped with the reason printed if that fails) with an
+ * openssl-made P-256 CA, signing the same CSRs for 30 days at `/api/v1/cfssl/sign`, driven by the same load client
+ * at the same concurrency for the same time. It stores nothing. Its CPU column is the cfssl process's. The ratios
+ * ours/cfssl (rate, p50, p99) are printed after the table.
  */
+import { spawn, spawnSync } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { startBenchServer } from '../bench-server.ts';
-import { drive, type LoadResult, resultTable } from '../load.ts';
+import { answered2xx, drive, type LoadResult, processCpuMs, resultTable } from '../load.ts';
 import { buildCsr } from '../../src/x509/csr.ts';
 import { toPem } from '../../src/x509/pem.ts';
+import { freePort } from '../../test/helpers/database.ts';
+import { createOpensslPki, runOpenssl } from '../../test/x509/fixtures/openssl-pki.ts';
 import { generateTestKey } from '../../test/x509/support.ts';
 
 const seconds = Number(process.argv[2] ?? 10);
@@ -91,12 +102,83 @@ async function measure(
   }
 }
 
+/** cfssl on the PATH, installed from Debian when missing; false (the reason printed) if it cannot be had. */
+function cfsslAvailable(): boolean {
+  if (spawnSync('cfssl', ['version']).status === 0) return true;
+  console.log('cfssl is missing: running `apt-get install -y golang-cfssl`');
+  const install = spawnSync('apt-get', ['install', '-y', 'golang-cfssl'], { stdio: 'inherit' });
+  if (install.status === 0 && spawnSync('cfssl', ['version']).status === 0) return true;
+  console.log(`cfssl peer skipped: apt-get install -y golang-cfssl failed (${install.error?.message ?? `exit status ${install.status}`})`);
+  return false;
+}
+
+/** POSTs `body` to `url` until cfssl answers with a certificate; its PEM. */
+async function firstCertificate(url: string, body: string, exited: () => string | undefined): Promise<string> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const reason = exited();
+    if (reason) throw new Error(reason);
+    const answer = await fetch(url, { method: 'POST', body }).then(
+      (response) => response.json() as Promise<{ success: boolean; result?: { certificate: string }; errors: unknown[] }>,
+      () => undefined,
+    );
+    if (answer?.success && answer.result) return answer.result.certificate;
+    if (answer) throw new Error(`cfssl refused the CSR: ${JSON.stringify(answer.errors)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${url} does not answer`);
+}
+
+/** `cfssl serve` over an openssl-made P-256 CA, signing the same CSRs under the same load; its row, or undefined. */
+async function cfsslPeer(): Promise<[string, LoadResult] | undefined> {
+  if (!cfsslAvailable()) return undefined;
+  const pki = await createOpensslPki('EC256');
+  const signing = { default: { expiry: '720h', usages: ['digital signature', 'server auth', 'client auth'] } };
+  await writeFile(join(pki.dir, 'config.json'), JSON.stringify({ signing }));
+  const port = await freePort();
+  // -loglevel 3 (errors only): the service under test logs nothing either.
+  const args = ['serve', '-address', '127.0.0.1', '-port', String(port), '-ca', 'ca.pem', '-ca-key', 'ca.key', '-config', 'config.json'];
+  const cfssl = spawn('cfssl', [...args, '-loglevel', '3'], { cwd: pki.dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  let output = '';
+  cfssl.stderr.on('data', (chunk: Buffer) => (output += String(chunk)));
+  try {
+    const url = `http://127.0.0.1:${port}/api/v1/cfssl/sign`;
+    const bodies = csrs.map((csr) => Buffer.from(JSON.stringify({ certificate_request: csr })));
+    const exited = () => (cfssl.exitCode === null ? undefined : `cfssl serve exited with ${cfssl.exitCode}: ${output}`);
+    const leaf = await firstCertificate(url, String(bodies[0]), exited);
+    const leafFile = join(pki.dir, 'leaf.pem');
+    await writeFile(leafFile, leaf);
+    const verdict = (await runOpenssl(['verify', '-CAfile', pki.caPath, leafFile])).output.trim().replace(`${leafFile}: `, '');
+    // The same warm-up as the service's.
+    await Promise.all(bodies.slice(0, 16).map((body) => fetch(url, { method: 'POST', body: new Uint8Array(body) }).then((r) => r.text())));
+    const headers = { 'content-type': 'application/json' };
+    const result = await drive({ url, method: 'POST', headers, bodies, concurrency, seconds }, () => processCpuMs(cfssl.pid!));
+    return [`cfssl serve, nothing stored (openssl verify: ${verdict})`, result];
+  } catch (error) {
+    console.log(`cfssl peer skipped: ${(error as Error).message}`);
+    return undefined;
+  } finally {
+    cfssl.kill('SIGKILL');
+  }
+}
+
 const lifted = await measure(false, [
   { setting: 'no Idempotency-Key, rate limit lifted', idempotencyKey: false, seconds },
   { setting: 'Idempotency-Key per request, rate limit lifted', idempotencyKey: true, seconds },
 ]);
+const peer = await cfsslPeer();
 const limited = await measure(true, [
   { setting: 'no Idempotency-Key, default rate limit', idempotencyKey: false, seconds: Math.max(seconds, 65) },
 ]);
-console.log(resultTable('certs/s', concurrency, ...lifted, ...limited));
+console.log(resultTable('certs/s', concurrency, ...lifted, ...(peer ? [peer] : []), ...limited));
+if (peer) {
+  const [, theirs] = peer;
+  console.log('');
+  const rate = (result: LoadResult) => answered2xx(result) / result.elapsedSeconds;
+  for (const [setting, ours] of lifted) {
+    console.log(
+      `ours / cfssl at ${concurrency} in flight, ${setting}: rate ${(rate(ours) / rate(theirs)).toFixed(2)} ` +
+        `(${rate(ours).toFixed(0)} / ${rate(theirs).toFixed(0)} certs/s), p50 ${ours.p50} / ${theirs.p50} ms, p99 ${ours.p99} / ${theirs.p99} ms`,
+    );
+  }
+}
 process.exit(0);
