@@ -8,15 +8,27 @@ import { CHARGING_MODE } from '../billing/billing-codes.ts';
 export const CA_BY_ID: SqlStatement = { name: 'ca-by-id', text: 'SELECT * FROM certificate_authorities WHERE id = $1::uuid' };
 
 /**
+ * `existingCa(now)` (ca-rules.ts) in SQL, over the CA columns prefixed `alias`: not removed, not past its
+ * delete_time, not past a prepaid CA's retention; `now` and `releasedBefore` are the statement's placeholders.
+ */
+const existingCaCondition = (alias: string, now: string, releasedBefore: string) =>
+  `${alias}removed_at IS NULL AND (${alias}delete_time IS NULL OR ${alias}delete_time > ${now}::timestamptz)
+            AND (${alias}prepaid_until IS NULL OR ${alias}prepaid_until > ${releasedBefore}::timestamptz)`;
+
+/** The caller's CA $1 in domain $2, if it still exists ($3 = now, $4 = releasedBefore(now)): `findOwnCa`. */
+export const OWN_EXISTING_CA: SqlStatement = {
+  name: 'own-existing-ca',
+  text: `SELECT * FROM certificate_authorities WHERE id = $1::uuid AND domain_id = $2 AND ${existingCaCondition('', '$3', '$4')}`,
+};
+
+/**
  * The existing CAs among $1 (uuids as a Postgres array literal), read and locked FOR SHARE in one statement, in id
- * order. The conditions are `existingCa`'s ($2 = now, $3 = releasedBefore(now)).
+ * order ($2 = now, $3 = releasedBefore(now)).
  */
 export const LOCK_EXISTING_CAS_FOR_SHARE: SqlStatement = {
   name: 'lock-existing-cas-for-share',
   text: `SELECT * FROM certificate_authorities
-          WHERE id = ANY($1::text::uuid[]) AND removed_at IS NULL
-            AND (delete_time IS NULL OR delete_time > $2::timestamptz)
-            AND (prepaid_until IS NULL OR prepaid_until > $3::timestamptz)
+          WHERE id = ANY($1::text::uuid[]) AND ${existingCaCondition('', '$2', '$3')}
           ORDER BY id FOR SHARE`,
 };
 

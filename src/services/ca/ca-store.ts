@@ -10,14 +10,19 @@ import { errors } from '../../errors.ts';
 import { parsePemBlocks } from '../../x509/pem.ts';
 import type { RequestContext } from '../context.ts';
 import { releasedBefore } from '../billing/prepaid.ts';
-import { existingCa } from './ca-rules.ts';
-import { CA_BY_ID, LOCK_EXISTING_CAS_FOR_SHARE } from './ca-sql.ts';
+import { isUuid } from '../urn.ts';
+import { CA_BY_ID, LOCK_EXISTING_CAS_FOR_SHARE, OWN_EXISTING_CA } from './ca-sql.ts';
 
-/** The caller's CA, not removed by `now`; 404 otherwise. */
-export async function findOwnCa(db: Reader, ctx: RequestContext, caId: string, now: Date): Promise<CertificateAuthority> {
-  const row = await db.certificateAuthority.findFirst({ where: { id: caId, domainId: ctx.domainId, ...existingCa(now) } });
-  if (!row) throw errors.notFound(`CA ${caId}`);
-  return row;
+/**
+ * The caller's CA, not removed by `now`; 404 otherwise. One named statement, so that a request that only reads its
+ * CA (the issuance's plan) runs on the raw runner without Prisma.
+ */
+export async function findOwnCa(db: Executor, ctx: RequestContext, caId: string, now: Date): Promise<CertificateAuthority> {
+  const [raw] = isUuid(caId)
+    ? await runnerOf(db)<Record<string, unknown>>(OWN_EXISTING_CA, [caId, ctx.domainId, now, releasedBefore(now)])
+    : [];
+  if (!raw) throw errors.notFound(`CA ${caId}`);
+  return caRowOf(raw);
 }
 
 /** `findOwnCa` under the row's lock, held until the transaction ends (the read sees the state the lock guards). */

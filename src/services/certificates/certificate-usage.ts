@@ -3,10 +3,9 @@
  * read or written instead of a count over the domain's certificates). Taking from it locks the domain's row until
  * commit, so concurrent issuances of a domain can never together exceed the quota.
  */
-import type { Db } from '../../db/database.ts';
-import { runnerOf, type Executor, type Tx } from '../../db/tx.ts';
+import { runnerOf, type Executor } from '../../db/tx.ts';
 import { errors } from '../../errors.ts';
-import { RELEASE_CERTIFICATE_QUOTA, TAKE_CERTIFICATE_QUOTA } from './issuance-sql.ts';
+import { CERTIFICATES_USED, RELEASE_CERTIFICATE_QUOTA, TAKE_CERTIFICATE_QUOTA } from './issuance-sql.ts';
 
 export const certificateQuotaUsedUp = (quota: number) => errors.conflictingState(`the certificate quota of ${quota} is used up`);
 
@@ -20,7 +19,7 @@ export async function releaseCertificateQuota(tx: Executor, domainId: string, co
   await runnerOf(tx)(RELEASE_CERTIFICATE_QUOTA, [domainId, count]);
 }
 
-export async function certificatesUsed(db: Db | Tx, domainId: string): Promise<number> {
-  const row = await db.domainCertificateUsage.findUnique({ where: { domainId } });
+export async function certificatesUsed(db: Executor, domainId: string): Promise<number> {
+  const [row] = await runnerOf(db)<{ used: number }>(CERTIFICATES_USED, [domainId]);
   return row?.used ?? 0;
 }

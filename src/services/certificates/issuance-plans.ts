@@ -6,7 +6,7 @@
  */
 import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
-import type { Db } from '../../db/database.ts';
+import type { SqlRunner } from '../../db/tx.ts';
 import { errors } from '../../errors.ts';
 import type { HashAlgorithm, KeyAlgorithm } from '../../x509/algorithms.ts';
 import { parseCsr } from '../../x509/csr.ts';
@@ -78,13 +78,14 @@ export interface IssuancePlan extends FactsSource {
 const CSR_SIGNATURE_HASH: HashAlgorithm = 'SHA384';
 
 export interface IssuancePlannerDeps {
-  db: Db;
+  /** The raw runner (`database.query`): a plan's reads (issuer, its chain, the quota) are named statements. */
+  sql: SqlRunner;
   clock: Clock;
   config: Pick<Config, 'region' | 'quotas'>;
   issuingCas: IssuingCaLoader;
 }
 
-export function createIssuancePlanner({ db, clock, config, issuingCas }: IssuancePlannerDeps) {
+export function createIssuancePlanner({ sql, clock, config, issuingCas }: IssuancePlannerDeps) {
   async function planServerKey(
     ctx: RequestContext,
     request: CreateCertificateRequest,
@@ -103,7 +104,7 @@ export function createIssuancePlanner({ db, clock, config, issuingCas }: Issuanc
     const nameConstraints = validateNameConstraints(request.name_constraints);
     // The issuer is read here (unlocked) for its defaults; the transaction reads it again under its lock.
     const issuerRow = await findOwnCa(
-      db,
+      sql,
       ctx,
       resolveCaReference(request.issuer_id, { region: config.region, domainId: ctx.domainId, field: 'issuer_id' }),
       clock.now(),
@@ -145,11 +146,11 @@ export function createIssuancePlanner({ db, clock, config, issuingCas }: Issuanc
     basicConstraintsFor(type, request.path_length, issuerRow.pathLength);
     const window = validityWindow(request.validity, now, MAX_CERTIFICATE_YEARS, issuerRow.notAfter ?? undefined);
     if (issueRefusal(issuerRow, now, 'issuer_id') === null) {
-      const issuer = await issuingCas.issuingCaOf(db, issuerRow, now);
+      const issuer = await issuingCas.issuingCaOf(sql, issuerRow, now);
       assertIssuanceAllowed(issuerRules(issuer, plan.extraPolicies), issuanceFacts(plan, window));
     }
     // The quota too (unlocked; the transaction takes it under its lock): a refused request must not cost a key.
-    if ((await certificatesUsed(db, ctx.domainId)) + 1 > config.quotas.certificate) throw certificateQuotaUsedUp(config.quotas.certificate);
+    if ((await certificatesUsed(sql, ctx.domainId)) + 1 > config.quotas.certificate) throw certificateQuotaUsedUp(config.quotas.certificate);
     const key = await generateServerKey(keyAlgorithm);
     return { ...plan, spki: key.spki, pkcs8: key.pkcs8 };
   }

@@ -75,7 +75,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
   const { sealer } = deps;
 
   const issuingCas = createIssuingCaLoader({ config, keyStores: deps.keyStores });
-  const planner = createIssuancePlanner({ db, clock, config, issuingCas });
+  const planner = createIssuancePlanner({ sql: deps.sql.query, clock, config, issuingCas });
 
   async function takeQuota(tx: Executor, domainId: string, count: number): Promise<void> {
     if (!(await takeCertificateQuota(tx, domainId, count, config.quotas.certificate))) {

@@ -49,3 +49,9 @@ export const RELEASE_CERTIFICATE_QUOTA: SqlStatement = {
   name: 'release-certificate-quota',
   text: `UPDATE domain_certificate_usage SET used = used - $2::int WHERE domain_id = $1`,
 };
+
+/** The domain's `used` ($1); no row is none used. */
+export const CERTIFICATES_USED: SqlStatement = {
+  name: 'certificates-used',
+  text: 'SELECT used FROM domain_certificate_usage WHERE domain_id = $1',
+};
