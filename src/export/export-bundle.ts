@@ -4,8 +4,6 @@
  */
 import { randomInt } from 'node:crypto';
 import { errors } from '../errors.ts';
-import { buildJks } from './jks.ts';
-import { buildPkcs12 } from './pkcs12.ts';
 import { joinPem, toPem } from '../x509/pem.ts';
 import { encryptPkcs8Pem, pkcs8ToTraditionalPem, validateExportPassword } from './private-key-formats.ts';
 import { zipFiles } from './zip.ts';
@@ -104,7 +102,9 @@ async function zipContents(
       return { 'server.key': await privateKeyPem(pkcs8, password), 'server.crt': fullChain };
     case 'OTHER':
       return { 'server.key': await privateKeyPem(pkcs8, password), 'chain.pem': chain, 'server.pem': leaf };
-    case 'IIS':
+    // The keystore encoders (and asn1js under them) load with their first export: not at every cold start.
+    case 'IIS': {
+      const { buildPkcs12 } = await import('./pkcs12.ts');
       return keystoreFiles('server.pfx', password, (storePassword) =>
         buildPkcs12({
           pkcs8,
@@ -114,10 +114,13 @@ async function zipContents(
           friendlyName: input.commonName,
         }),
       );
-    case 'TOMCAT':
+    }
+    case 'TOMCAT': {
+      const { buildJks } = await import('./jks.ts');
       return keystoreFiles('server.jks', password, (storePassword) =>
         buildJks({ alias: 'server', pkcs8, chain: [input.certificate, ...input.chain], password: storePassword }),
       );
+    }
   }
 }
 

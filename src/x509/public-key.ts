@@ -28,7 +28,6 @@ import {
   readSingle,
   unsignedIntegerValue,
 } from './der-reader.ts';
-import { cryptoEngine } from './engine.ts';
 import { toPem } from './pem.ts';
 import { Oid } from './oids.ts';
 import { X509Error } from './x509-errors.ts';
@@ -136,7 +135,7 @@ export async function verifySignature(
   signature: Uint8Array,
 ): Promise<boolean> {
   const { algorithmOid, curveOid, publicKey } = readSpki(spki);
-  const subtle = cryptoEngine.subtle;
+  const { subtle } = globalThis.crypto;
   try {
     if (family === 'RSA' && algorithmOid === Oid.rsaEncryption) {
       const params = { name: 'RSASSA-PKCS1-v1_5', hash: WEBCRYPTO_HASH[hash] };

@@ -9,7 +9,6 @@ import { Resolver } from 'node:dns/promises';
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import tls from 'node:tls';
-import * as pkijs from 'pkijs';
 import type { Config } from '../../config.ts';
 import { Oid } from '../../x509/oids.ts';
 import { AcmeProblem, problem } from './acme-problems.ts';
@@ -133,7 +132,9 @@ export function createChallengeValidator(settings: Config['acme']) {
         403,
       );
     }
-    const certificate = pkijs.Certificate.fromBER(new Uint8Array(peer.certificate.raw));
+    // pkijs loads here, the one place the service parses a certificate with it: not at every cold start.
+    const { Certificate } = await import('pkijs');
+    const certificate = Certificate.fromBER(new Uint8Array(peer.certificate.raw));
     const extension = certificate.extensions?.find((candidate) => candidate.extnID === Oid.acmeIdentifier);
     // extnValue holds the DER OCTET STRING of the SHA-256 of the key authorization.
     const expected = Buffer.concat([Buffer.from([0x04, 0x20]), sha256(challenge.keyAuthorization)]);
