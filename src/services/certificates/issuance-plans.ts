@@ -150,7 +150,8 @@ export function createIssuancePlanner({ sql, clock, config, issuingCas }: Issuan
       assertIssuanceAllowed(issuerRules(issuer, plan.extraPolicies), issuanceFacts(plan, window));
     }
     // The quota too (unlocked; the transaction takes it under its lock): a refused request must not cost a key.
-    if ((await certificatesUsed(sql, ctx.domainId)) + 1 > config.quotas.certificate) throw certificateQuotaUsedUp(config.quotas.certificate);
+    if ((await certificatesUsed(sql, ctx.domainId)) + 1 > config.quotas.certificate)
+      throw certificateQuotaUsedUp(config.quotas.certificate);
     const key = await generateServerKey(keyAlgorithm);
     return { ...plan, spki: key.spki, pkcs8: key.pkcs8 };
   }
