@@ -13,8 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { KEY_ARGS, opensslCsr, scratch, seedCa } from '../certificates/support.ts';
 import { createTestAppOnRealPostgres } from '../helpers/app.ts';
-import { freePort } from '../helpers/database.ts';
-import { sharedServerEnv, startServerProcess } from '../helpers/server-process.ts';
+import { startSharedServer } from '../helpers/server-process.ts';
 
 // The killed server is its own process, so the database must be a real server both can reach.
 const harness = await createTestAppOnRealPostgres();
@@ -30,12 +29,7 @@ t.test('SIGKILL during a burst of issuances: certificates and CERT_ISSUE records
   );
   const { csr } = await opensslCsr(dir, 'burst', [...KEY_ARGS.p256]);
 
-  const server = await startServerProcess(['--import', 'tsx', 'src/server.ts'], {
-    ...process.env,
-    ...sharedServerEnv(harness, await freePort()),
-    DATA_DIR: dataDir,
-    LOG_LEVEL: 'error',
-  });
+  const server = await startSharedServer(harness, dataDir);
   t.teardown(() => server.child.kill('SIGKILL'));
   const base = server.base;
 

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkNodeVersion } from '../../src/config.ts';
 import type { TestApp } from './app.ts';
+import { freePort } from './database.ts';
 
 const REPO_ROOT = new URL('../..', import.meta.url).pathname;
 
@@ -41,6 +42,21 @@ export function sharedServerEnv(harness: Pick<TestApp, 'config' | 'database'>, p
     PORT: String(port),
     RUN_JOBS: 'false',
   };
+}
+
+/** src/server.ts (through tsx) on a free port, sharing `harness`'s database and keys, logging errors only. */
+export async function startSharedServer(
+  harness: Pick<TestApp, 'config' | 'database'>,
+  dataDir: string,
+  env: Record<string, string> = {},
+): Promise<ServerProcess> {
+  return startServerProcess(['--import', 'tsx', 'src/server.ts'], {
+    ...process.env,
+    ...sharedServerEnv(harness, await freePort()),
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'error',
+    ...env,
+  });
 }
 
 export interface ServerProcess {

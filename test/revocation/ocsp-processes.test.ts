@@ -14,8 +14,7 @@ import * as pkijs from 'pkijs';
 import t from 'tap';
 import { KEY_ARGS, openssl, opensslCsr, scratch, seedCa } from '../certificates/support.ts';
 import { createTestAppOnRealPostgres } from '../helpers/app.ts';
-import { freePort } from '../helpers/database.ts';
-import { sharedServerEnv, startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
+import { startSharedServer, type ServerProcess } from '../helpers/server-process.ts';
 
 const harness = await createTestAppOnRealPostgres();
 const dir = await scratch('ocsp-processes');
@@ -33,13 +32,7 @@ const chainFile = await dir.write('chain.pem', `${sub.pem}\n${root.pem}\n`);
 const auth = { ...harness.auth(), 'content-type': 'application/json' };
 
 async function startServer(): Promise<ServerProcess> {
-  const server = await startServerProcess(['--import', 'tsx', 'src/server.ts'], {
-    ...process.env,
-    ...sharedServerEnv(harness, await freePort()),
-    DATA_DIR: dataDir,
-    LOG_LEVEL: 'error',
-    RATE_LIMIT_MAX: '100000000',
-  });
+  const server = await startSharedServer(harness, dataDir, { RATE_LIMIT_MAX: '100000000' });
   t.teardown(() => server.child.kill('SIGKILL'));
   return server;
 }
