@@ -105,7 +105,7 @@ async function encryptedContentInfo(content: Uint8Array, password: string): Prom
       new asn1js.Sequence({
         value: [
           new asn1js.ObjectIdentifier({ value: OID.data }),
-          algorithm,
+          asn1js.fromBER(algorithm).result,
           new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: 0 }, valueHex: ciphertext }),
         ],
       }),

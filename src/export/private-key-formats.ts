@@ -6,8 +6,8 @@
  */
 import { createCipheriv, createPrivateKey, pbkdf2, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import * as asn1js from 'asn1js';
 import { errors } from '../errors.ts';
+import { DER_NULL, objectIdentifier, octetString, sequence, smallInteger } from '../x509/der-writer.ts';
 import { toPem } from '../x509/pem.ts';
 
 const OID = {
@@ -57,7 +57,8 @@ export function pkcs8ToTraditionalPem(pkcs8: Uint8Array): string {
 
 /** PBES2 ciphertext and the AlgorithmIdentifier that tells a reader how to decrypt it (RFC 8018 §6.2, A.4). */
 export interface Pbes2Encrypted {
-  algorithm: asn1js.Sequence;
+  /** DER */
+  algorithm: Uint8Array;
   ciphertext: Uint8Array;
 }
 
@@ -70,40 +71,23 @@ export async function pbes2Encrypt(plaintext: Uint8Array, password: string): Pro
   const key = await pbkdf2Async(Buffer.from(password, 'utf8'), salt, PBKDF2_ITERATIONS, 32, 'sha256');
   const cipher = createCipheriv('aes-256-cbc', key, iv);
   const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  const algorithm = new asn1js.Sequence({
-    value: [
-      new asn1js.ObjectIdentifier({ value: OID.pbes2 }),
-      new asn1js.Sequence({
-        value: [
-          new asn1js.Sequence({
-            value: [
-              new asn1js.ObjectIdentifier({ value: OID.pbkdf2 }),
-              new asn1js.Sequence({
-                value: [
-                  new asn1js.OctetString({ valueHex: salt }),
-                  new asn1js.Integer({ value: PBKDF2_ITERATIONS }),
-                  new asn1js.Sequence({
-                    value: [new asn1js.ObjectIdentifier({ value: OID.hmacWithSha256 }), new asn1js.Null()],
-                  }),
-                ],
-              }),
-            ],
-          }),
-          new asn1js.Sequence({
-            value: [new asn1js.ObjectIdentifier({ value: OID.aes256Cbc }), new asn1js.OctetString({ valueHex: iv })],
-          }),
-        ],
-      }),
-    ],
-  });
+  const algorithm = sequence(
+    objectIdentifier(OID.pbes2),
+    sequence(
+      sequence(
+        objectIdentifier(OID.pbkdf2),
+        sequence(octetString(salt), smallInteger(PBKDF2_ITERATIONS), sequence(objectIdentifier(OID.hmacWithSha256), DER_NULL)),
+      ),
+      sequence(objectIdentifier(OID.aes256Cbc), octetString(iv)),
+    ),
+  );
   return { algorithm, ciphertext };
 }
 
 /** EncryptedPrivateKeyInfo DER (RFC 5958) of a PKCS#8 key; also the bag value of a PKCS#12 shrouded key bag. */
 export async function encryptPkcs8(pkcs8: Uint8Array, password: string): Promise<Uint8Array> {
   const { algorithm, ciphertext } = await pbes2Encrypt(pkcs8, password);
-  const info = new asn1js.Sequence({ value: [algorithm, new asn1js.OctetString({ valueHex: ciphertext })] });
-  return new Uint8Array(info.toBER());
+  return sequence(algorithm, octetString(ciphertext));
 }
 
 export async function encryptPkcs8Pem(pkcs8: Uint8Array, password: string): Promise<string> {
