@@ -1,8 +1,10 @@
 /**
  * OCSP responder throughput over HTTP: `POST /ocsp/{ca_id}` against a started server over a real Postgres
  * (DATABASE_URL, else a throwaway cluster), with a P-256 subordinate that issued 1,000 certificates, one of them
- * revoked. Measured twice, asking about a good certificate and then about the revoked one. Each request is a
- * distinct openssl-made request (nonce), looked up in the database and signed by the CA key through the key store.
+ * revoked. Measured three times: a good certificate and then the revoked one, each asked by distinct openssl-made
+ * requests with nonces (POST, every answer signed anew), then the good one asked without a nonce in the GET form
+ * (RFC 5019's profile: browsers, TLS stapling), whose signed answer the responder may reuse. Every status is looked
+ * up in the database.
  *
  * The peer, in the same run: openssl's own responder (`openssl ocsp -index`, one process like the service) for an
  * openssl-made P-256 CA whose index lists 1,000 certificates, one revoked, asked the same two questions by the same
@@ -33,20 +35,43 @@ async function opensslRequests(
   caFile: string,
   leafFile: string,
   name: string,
+  count = REQUESTS,
+  nonce: string[] = [],
 ): Promise<Buffer[]> {
   const requests: Buffer[] = [];
-  for (let i = 0; i < REQUESTS; i++) {
-    const made = await openssl(['ocsp', '-issuer', caFile, '-cert', leafFile, '-reqout', dir.file(`${name}-${i}.der`)]);
+  for (let i = 0; i < count; i++) {
+    const made = await openssl(['ocsp', '-issuer', caFile, '-cert', leafFile, ...nonce, '-reqout', dir.file(`${name}-${i}.der`)]);
     if (!made.ok) throw new Error(made.stderr);
     requests.push(await dir.read(`${name}-${i}.der`));
   }
   return requests;
 }
 
+/** The questions asked: with nonces by POST, the same request without a nonce by GET (one URL). */
+interface Questions {
+  good: Buffer[];
+  revoked: Buffer[];
+  noNonce: Buffer;
+}
+
+/** One measured question: POSTed bodies, or the GET form's URL (`request` is the DER in both cases, for the judge). */
+interface Asked {
+  setting: string;
+  url: string;
+  method: 'POST' | 'GET';
+  bodies: Buffer[];
+}
+
+/** RFC 6960 A.1: the DER request, base64 then URL-encoded, after the responder's URL. */
+const getUrl = (base: string, request: Buffer) => `${base.replace(/\/$/, '')}/${encodeURIComponent(request.toString('base64'))}`;
+
+const send = ({ url, method }: Asked, body: Buffer) =>
+  fetch(url, { method, headers: OCSP_HEADERS, ...(method === 'POST' ? { body: new Uint8Array(body) } : {}) });
+
 /** The status openssl reads in a sample answer, with its verdict on the signature (`verify OK` or the error). */
-async function judge(url: string, headers: Record<string, string>, request: Buffer, caFile: string, trustFile: string): Promise<string> {
+async function judge(asked: Asked, request: Buffer, caFile: string, trustFile: string): Promise<string> {
   const dir = await scratch('ocsp-judge');
-  const answer = Buffer.from(await (await fetch(url, { method: 'POST', headers, body: new Uint8Array(request) })).arrayBuffer());
+  const answer = Buffer.from(await (await send(asked, request)).arrayBuffer());
   const check = await openssl([
     'ocsp',
     '-respin',
@@ -64,27 +89,43 @@ async function judge(url: string, headers: Record<string, string>, request: Buff
   return `${status}, ${/Response verify OK/.test(text) ? 'verify OK' : text}`;
 }
 
-/** Measures `url` with the good and the revoked requests in turn; rows named after `who`, with openssl's verdicts. */
-async function goodAndRevoked(
-  who: string,
-  url: string,
-  headers: Record<string, string>,
-  sets: { good: Buffer[]; revoked: Buffer[] },
-  caFile: string,
-  trustFile: string,
-) {
+/** A responder's URL, and how to stop that instance (a no-op for the service, which serves every question). */
+type Responder = () => Promise<{ url: string; stop: () => void }>;
+
+/** Measures the responder with each question in turn; rows named after `who`, with openssl's verdicts. */
+async function goodAndRevoked(who: string, responder: Responder, questions: Questions, caFile: string, trustFile: string) {
+  const asked = (url: string): Asked[] => [
+    { setting: 'good certificate', url, method: 'POST', bodies: questions.good },
+    { setting: 'revoked certificate', url, method: 'POST', bodies: questions.revoked },
+    { setting: 'good, no nonce, GET', url: getUrl(url, questions.noNonce), method: 'GET', bodies: [questions.noNonce] },
+  ];
   const rows: [string, LoadResult][] = [];
-  for (const [status, requests] of Object.entries(sets)) {
-    const verdict = await judge(url, headers, requests[0], caFile, trustFile);
-    // One at a time: openssl's responder serves one connection at a time and stalls on one that sends nothing yet.
-    for (const body of requests.slice(0, 16))
-      await fetch(url, { method: 'POST', headers, body: new Uint8Array(body) }).then((r) => r.arrayBuffer());
-    rows.push([
-      `${who}, ${status} certificate (openssl: ${verdict})`,
-      await drive({ url, method: 'POST', headers, bodies: requests, concurrency, seconds }),
-    ]);
+  for (let at = 0; at < 3; at++) {
+    const { url, stop } = await responder();
+    try {
+      const question = asked(url)[at];
+      const verdict = await judge(question, question.bodies[0], caFile, trustFile);
+      // One at a time: openssl's responder serves one connection at a time and stalls on one that sends nothing yet.
+      for (const body of question.bodies.slice(0, 16)) await send(question, body).then((r) => r.arrayBuffer());
+      const bodies = question.method === 'POST' ? question.bodies : [new Uint8Array(0)];
+      rows.push([
+        `${who}, ${question.setting} (openssl: ${verdict})`,
+        await drive({ url: question.url, method: question.method, headers: OCSP_HEADERS, bodies, concurrency, seconds }),
+      ]);
+    } finally {
+      stop();
+    }
   }
   return rows;
+}
+
+/** Good with nonces, revoked with nonces, good without a nonce. */
+async function questionsAbout(dir: Awaited<ReturnType<typeof scratch>>, caFile: string, goodFile: string, revokedFile: string) {
+  return {
+    good: await opensslRequests(dir, caFile, goodFile, 'good'),
+    revoked: await opensslRequests(dir, caFile, revokedFile, 'revoked'),
+    noNonce: (await opensslRequests(dir, caFile, goodFile, 'no-nonce', 1, ['-no_nonce']))[0],
+  };
 }
 
 async function freePort(): Promise<number> {
@@ -134,11 +175,9 @@ async function service(): Promise<[string, LoadResult][]> {
     await call('POST', `/v1/private-certificates/${ids[0]}/revoke`, { reason: 'KEY_COMPROMISE' });
     const caFile = await dir.write('ca.pem', (await call('POST', `/v1/private-certificate-authorities/${subId}/export`)).certificate);
     const rootFile = await dir.write('root.pem', (await call('POST', `/v1/private-certificate-authorities/${rootId}/export`)).certificate);
-    const sets = {
-      good: await opensslRequests(dir, caFile, await dir.write('good.pem', await pem(ids[1])), 'good'),
-      revoked: await opensslRequests(dir, caFile, revokedFile, 'revoked'),
-    };
-    return await goodAndRevoked('service', `${base}/ocsp/${subId}`, OCSP_HEADERS, sets, caFile, rootFile);
+    const questions = await questionsAbout(dir, caFile, await dir.write('good.pem', await pem(ids[1])), revokedFile);
+    const url = `${base}/ocsp/${subId}`;
+    return await goodAndRevoked('service', async () => ({ url, stop: () => undefined }), questions, caFile, rootFile);
   } finally {
     await server.close();
   }
@@ -155,29 +194,33 @@ async function opensslResponder(): Promise<[string, LoadResult][]> {
   entries.push(`R\t${expiry}\t251201000000Z,keyCompromise\t${pki.leaves[0].serialHex.toUpperCase()}\tunknown\t/CN=leaf1.example.com`);
   entries.push(`V\t${expiry}\t\t${pki.leaves[1].serialHex.toUpperCase()}\tunknown\t/CN=leaf2.example.com`);
   await writeFile(join(pki.dir, 'index.txt'), `${entries.join('\n')}\n`);
-  const port = await freePort();
   const dir = await scratch('ocsp-peer');
-  const sets = {
-    good: await opensslRequests(dir, pki.caPath, pki.leaves[1].path, 'good'),
-    revoked: await opensslRequests(dir, pki.caPath, pki.leaves[0].path, 'revoked'),
-  };
-  const url = `http://127.0.0.1:${port}/`;
-  const responder = spawn(
-    'openssl',
-    ['ocsp', '-index', 'index.txt', '-port', String(port), '-rsigner', 'ca.pem', '-rkey', 'ca.key', '-CA', 'ca.pem'],
-    { cwd: pki.dir, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  try {
-    let output = '';
-    responder.stderr.on('data', (chunk: Buffer) => (output += String(chunk)));
-    await answering(url, sets.good[0], () =>
-      responder.exitCode === null ? undefined : `openssl ocsp exited with ${responder.exitCode}: ${output}`,
+  const questions = await questionsAbout(dir, pki.caPath, pki.leaves[1].path, pki.leaves[0].path);
+  // A fresh responder per question: after a load, openssl's one-connection-at-a-time loop can stay stuck on a
+  // connection the load client left, and the next question would wait for it.
+  const responder: Responder = async () => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}/`;
+    const child = spawn(
+      'openssl',
+      ['ocsp', '-index', 'index.txt', '-port', String(port), '-rsigner', 'ca.pem', '-rkey', 'ca.key', '-CA', 'ca.pem'],
+      { cwd: pki.dir, stdio: ['ignore', 'ignore', 'pipe'] },
     );
-    // openssl 3.0 answers in HTTP/1.0 and closes each connection, so the client reconnects for every request.
-    return await goodAndRevoked('openssl ocsp -index', url, OCSP_HEADERS, sets, pki.caPath, pki.caPath);
-  } finally {
-    responder.kill('SIGKILL');
-  }
+    let output = '';
+    child.stderr.on('data', (chunk: Buffer) => (output += String(chunk)));
+    const stop = () => child.kill('SIGKILL');
+    try {
+      await answering(url, questions.good[0], () =>
+        child.exitCode === null ? undefined : `openssl ocsp exited with ${child.exitCode}: ${output}`,
+      );
+    } catch (error) {
+      stop();
+      throw error;
+    }
+    return { url, stop };
+  };
+  // openssl 3.0 answers in HTTP/1.0 and closes each connection, so the client reconnects for every request.
+  return await goodAndRevoked('openssl ocsp -index', responder, questions, pki.caPath, pki.caPath);
 }
 
 const ours = await service();
@@ -186,7 +229,6 @@ console.log(resultTable('responses/s', concurrency, ...ours));
 const peer = await opensslResponder();
 console.log(resultTable('responses/s', concurrency, ...ours, ...peer));
 const rate = ([, result]: [string, LoadResult]) => answered2xx(result) / result.elapsedSeconds;
-console.log(
-  `\nservice / openssl: good ${(rate(ours[0]) / rate(peer[0])).toFixed(2)}, revoked ${(rate(ours[1]) / rate(peer[1])).toFixed(2)}`,
-);
+const ratio = (at: number) => (rate(ours[at]) / rate(peer[at])).toFixed(2);
+console.log(`\nservice / openssl: good ${ratio(0)}, revoked ${ratio(1)}, good without a nonce (GET) ${ratio(2)}`);
 process.exit(0);

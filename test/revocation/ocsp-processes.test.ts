@@ -49,9 +49,18 @@ async function call(server: ServerProcess, method: string, url: string, body?: u
   return text ? (JSON.parse(text) as Record<string, string>) : {};
 }
 
+/** How a request is asked: POSTed with a nonce, or in the GET form without one (what a reused answer serves). */
+type Form = 'POST' | 'GET';
+interface Asked {
+  id: string;
+  requestFile: string;
+  request: Buffer;
+  form: Form;
+}
+
 const { csr } = await opensslCsr(dir, 'leaf', [...KEY_ARGS.p256]);
-/** A certificate issued through process A, with an openssl OCSP request (with a nonce) about it. */
-async function issued(name: string): Promise<{ id: string; requestFile: string; request: Buffer }> {
+/** A certificate issued through process A, with an openssl OCSP request about it, asked in `form`. */
+async function issued(name: string, form: Form): Promise<Asked> {
   const { certificate_id: id } = await call(a, 'POST', '/v1/private-certificates/csr', {
     issuer_id: sub.id,
     csr,
@@ -59,27 +68,29 @@ async function issued(name: string): Promise<{ id: string; requestFile: string; 
   });
   const { certificate } = await call(a, 'POST', `/v1/private-certificates/${id}/export`, { is_compressed: 'false', type: 'OTHER' });
   const requestFile = dir.file(`${name}-req.der`);
-  const made = await openssl(['ocsp', '-issuer', subFile, '-cert', await dir.write(`${name}.pem`, certificate), '-reqout', requestFile]);
+  const nonce = form === 'GET' ? ['-no_nonce'] : [];
+  const leafFile = await dir.write(`${name}.pem`, certificate);
+  const made = await openssl(['ocsp', '-issuer', subFile, '-cert', leafFile, ...nonce, '-reqout', requestFile]);
   if (!made.ok) throw new Error(made.stderr);
-  return { id, requestFile, request: await dir.read(`${name}-req.der`) };
+  return { id, requestFile, request: await dir.read(`${name}-req.der`), form };
 }
 
 const revoke = (id: string) => call(a, 'POST', `/v1/private-certificates/${id}/revoke`, { reason: 'KEY_COMPROMISE' });
 
-async function ocspBytes(server: ServerProcess, request: Buffer): Promise<Buffer> {
-  const response = await fetch(`${server.base}/ocsp/${sub.id}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/ocsp-request' },
-    body: new Uint8Array(request),
-  });
+async function ocspBytes(server: ServerProcess, { request, form }: Asked): Promise<Buffer> {
+  const url = `${server.base}/ocsp/${sub.id}`;
+  const response =
+    form === 'GET'
+      ? await fetch(`${url}/${encodeURIComponent(request.toString('base64'))}`)
+      : await fetch(url, { method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body: new Uint8Array(request) });
   if (response.status !== 200) throw new Error(`OCSP ${response.status}`);
   return Buffer.from(await response.arrayBuffer());
 }
 
 let judged = 0;
 /** openssl's verdict on `server`'s answer: the certificate status, and `verify OK` for the signature and nonce. */
-async function statusFrom(server: ServerProcess, certificate: { requestFile: string; request: Buffer }): Promise<string> {
-  const responseFile = await dir.write(`resp-${judged++}.der`, await ocspBytes(server, certificate.request));
+async function statusFrom(server: ServerProcess, certificate: Asked): Promise<string> {
+  const responseFile = await dir.write(`resp-${judged++}.der`, await ocspBytes(server, certificate));
   const check = await openssl([
     'ocsp',
     '-respin',
@@ -105,40 +116,51 @@ function pkijsStatus(der: Buffer): string {
 }
 
 t.test('revoked through one process: the other answers revoked at once, the revoking one too', async (t) => {
-  for (const name of ['first', 'second', 'third']) {
-    const certificate = await issued(name);
+  for (const [name, form] of [
+    ['first', 'POST'],
+    ['second', 'POST'],
+    ['third', 'POST'],
+    ['first-get', 'GET'],
+    ['second-get', 'GET'],
+  ] as const) {
+    const certificate = await issued(name, form);
     t.equal(await statusFrom(b, certificate), 'good', `${name}: B answers good before (its CA and statement warm)`);
     t.equal(await statusFrom(a, certificate), 'good', `${name}: A answers good before`);
+    if (form === 'GET') {
+      const [first, again] = [await ocspBytes(b, certificate), await ocspBytes(b, certificate)];
+      t.same(again, first, `${name}: B reuses its signed good answer to the same nonce-less request (same bytes)`);
+    }
     await revoke(certificate.id);
     t.equal(await statusFrom(b, certificate), 'revoked', `${name}: B answers revoked once A's revoke returned`);
     t.equal(await statusFrom(a, certificate), 'revoked', `${name}: A answers revoked right after its own good`);
   }
 });
 
-t.test('a stream of requests to B while A revokes: none sent after the revoke returned is answered good', async (t) => {
-  const certificate = await issued('streamed');
-  let revokedReturned = false;
-  let stopping = false;
-  const after: string[] = [];
-  const before: string[] = [];
-  const clients = Array.from({ length: 8 }, async () => {
-    while (!stopping) {
-      const sentAfterRevoke = revokedReturned;
-      const status = pkijsStatus(await ocspBytes(b, certificate.request));
-      (sentAfterRevoke ? after : before).push(status);
-    }
+for (const form of ['POST', 'GET'] as const)
+  t.test(`a stream of ${form}s to B while A revokes: none sent after the revoke returned is answered good`, async (t) => {
+    const certificate = await issued(`streamed-${form}`, form);
+    let revokedReturned = false;
+    let stopping = false;
+    const after: string[] = [];
+    const before: string[] = [];
+    const clients = Array.from({ length: 8 }, async () => {
+      while (!stopping) {
+        const sentAfterRevoke = revokedReturned;
+        const status = pkijsStatus(await ocspBytes(b, certificate));
+        (sentAfterRevoke ? after : before).push(status);
+      }
+    });
+    while (before.length < 20) await new Promise((resolve) => setImmediate(resolve));
+    await revoke(certificate.id);
+    revokedReturned = true;
+    while (after.length < 100) await new Promise((resolve) => setImmediate(resolve));
+    stopping = true;
+    await Promise.all(clients);
+    t.ok(
+      before.length >= 20 && before.every((status) => status === 'good' || status === 'revoked'),
+      `before and during the revoke: good or revoked (${before.length} answers)`,
+    );
+    t.ok(before.includes('good'), 'the stream saw the certificate good before the revoke');
+    t.same([...new Set(after)], ['revoked'], `every one of ${after.length} answers to requests sent after the revoke returned is revoked`);
+    t.equal(await statusFrom(b, certificate), 'revoked', 'openssl reads revoked, signature verified, from B after the stream');
   });
-  while (before.length < 20) await new Promise((resolve) => setImmediate(resolve));
-  await revoke(certificate.id);
-  revokedReturned = true;
-  while (after.length < 100) await new Promise((resolve) => setImmediate(resolve));
-  stopping = true;
-  await Promise.all(clients);
-  t.ok(
-    before.length >= 20 && before.every((status) => status === 'good' || status === 'revoked'),
-    `before and during the revoke: good or revoked (${before.length} answers)`,
-  );
-  t.ok(before.includes('good'), 'the stream saw the certificate good before the revoke');
-  t.same([...new Set(after)], ['revoked'], `every one of ${after.length} answers to requests sent after the revoke returned is revoked`);
-  t.equal(await statusFrom(b, certificate), 'revoked', 'openssl reads revoked, signature verified, from B after the stream');
-});

@@ -6,7 +6,8 @@
  * Every answer reads the CA and the statuses from Postgres in one prepared statement, so a revocation committed by
  * any process is seen by the next request of every process: nothing here can answer `good` for a certificate whose
  * revoke call has returned. What is kept in memory is only what a CA's own row determines (its CertID hashes and
- * signer), checked against that row on every request.
+ * signer), checked against that row on every request, and the signed answers to requests without a nonce, each
+ * reused only while that request's own statement reads the very statuses the answer states (see ReusableAnswer).
  */
 import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
@@ -109,6 +110,28 @@ interface CaSigning {
 /** Enough for every CA one process answers for; past it the oldest is worked out again when asked. */
 const MAX_CACHED_CAS = 1000;
 
+/**
+ * A request without a nonce (RFC 5019's profile: browsers, TLS stapling, most HTTP GETs) asks the same question
+ * every time. Its parsed form is kept, and its signed answer is reused while (1) the statuses read by the request's
+ * own statement are exactly the ones the answer states, (2) the CA's signing entry is the one that signed it and
+ * (3) it is under REUSE_SIGNED_MS old (its thisUpdate: statuses true then and, by (1), still true). A revocation
+ * changes what the statement reads, so the next request after it gets a new answer: never a stale `good`. Nonced
+ * requests are all distinct and are signed each time (the nonce is inside the signed data).
+ */
+interface ReusableAnswer {
+  request: OcspRequest;
+  signed?: { by: CaSigning; statuses: string; producedAt: number; der: Uint8Array };
+}
+
+/** Short beside any relying party's freshness window: the age of a reused answer's thisUpdate is at most this. */
+const REUSE_SIGNED_MS = 10_000;
+/** Distinct nonce-less requests remembered per process (about 1 KiB each); past it the oldest is dropped. */
+const MAX_REUSABLE_ANSWERS = 10_000;
+
+/** The status as a key: a revocation's time and reason are part of what an answer states. */
+const statusKey = (status: OcspCertStatus): string =>
+  typeof status === 'string' ? status : `revoked ${status.revoked.time.getTime()} ${status.revoked.reasonCode}`;
+
 const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
 
 function sameSigningFields(a: AnswerRow, b: AnswerRow): boolean {
@@ -137,6 +160,27 @@ function servedCa(id: string, row: AnswerRow): ServedCa {
 
 export function createOcspResponder({ database, clock, keyStores, config, metrics }: OcspResponderDeps) {
   const signing = new Map<string, CaSigning>();
+  /** By CA id and request DER (latin1), for requests without a nonce. */
+  const reusable = new Map<string, ReusableAnswer>();
+
+  /** The parsed request, from `reusable` when this CA was asked exactly this before (undefined: malformed). */
+  function parsedRequest(caId: string, requestDer: () => Uint8Array): { request?: OcspRequest; reuse?: ReusableAnswer } {
+    try {
+      const der = requestDer();
+      const key = `${caId}\n${Buffer.from(der.buffer, der.byteOffset, der.length).toString('latin1')}`;
+      const known = reusable.get(key);
+      if (known) return { request: known.request, reuse: known };
+      const request = parseOcspRequest(der);
+      if (request.nonce) return { request };
+      const reuse = { request };
+      if (reusable.size >= MAX_REUSABLE_ANSWERS) reusable.delete(reusable.keys().next().value!);
+      reusable.set(key, reuse);
+      return { request, reuse };
+    } catch (error) {
+      if (!(error instanceof OcspMalformedError)) throw error;
+      return {};
+    }
+  }
 
   /** The rows of each lookup, from one statement for all of them, and the time the statement was sent. */
   async function lookUp(lookups: Lookup[]): Promise<{ now: Date; rows: AnswerRow[] }[]> {
@@ -194,12 +238,7 @@ export function createOcspResponder({ database, clock, keyStores, config, metric
     async answer(reference: string, requestDer: () => Uint8Array): Promise<Uint8Array | null> {
       const parsed = parsePublicCaReference(reference, config.region);
       if (!parsed) return null;
-      let request: OcspRequest | undefined;
-      try {
-        request = parseOcspRequest(requestDer());
-      } catch (error) {
-        if (!(error instanceof OcspMalformedError)) throw error;
-      }
+      const { request, reuse } = parsedRequest(parsed.id, requestDer);
       // `now`, the statement's time, is the thisUpdate: the statuses are known to be right as of then.
       const { now, rows } = await lookUpFresh({
         caId: parsed.id,
@@ -226,11 +265,16 @@ export function createOcspResponder({ database, clock, keyStores, config, metric
         status: (namesCa(ca, single) && found.get(single.serialNumberHex)) || ('unknown' as const),
         thisUpdate: now,
       }));
+      for (const { status } of responses) metrics.ocspResponses.inc({ status: typeof status === 'string' ? status : 'revoked' });
+      const statuses = reuse && responses.map(({ status }) => statusKey(status)).join(',');
+      const signed = reuse?.signed;
+      const age = signed ? now.getTime() - signed.producedAt : -1;
+      if (signed && signed.by === ca && signed.statuses === statuses && age >= 0 && age < REUSE_SIGNED_MS) return signed.der;
       const response = await buildOcspResponse(
         { responderKeyHash: ca.responderKeyHash, producedAt: now, responses, nonce: request.nonce, hash: ca.hash },
         ca.signer,
       );
-      for (const { status } of responses) metrics.ocspResponses.inc({ status: typeof status === 'string' ? status : 'revoked' });
+      if (reuse) reuse.signed = { by: ca, statuses: statuses!, producedAt: now.getTime(), der: response };
       return response;
     },
   };
