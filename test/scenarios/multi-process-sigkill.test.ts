@@ -1,8 +1,9 @@
 /**
  * Issue #12's acceptance run: 4 server processes (src/server.ts) on one Postgres, several domains each with a root
  * and a subordinate CA made over the API, and a mixed load spread over the processes (create-by-CSR issuance, some
- * with Idempotency-Key and some replayed; reads; revocations; OCSP by GET and POST) for MULTI_PROCESS_SECONDS
- * (default 30), with one process killed by SIGKILL halfway. One domain meets the certificate quota on the way.
+ * with Idempotency-Key and some replayed, a few INTERMEDIATE_CA; reads; revocations; OCSP by GET and POST) for
+ * MULTI_PROCESS_SECONDS (default 30), with one process killed by SIGKILL halfway. One domain meets the certificate
+ * quota on the way.
  * Whatever the interleaving and the machine's speed:
  * - no answer is a 5xx, and no request to a live process fails at the connection level (only requests to the
  *   killed one may); every answer is the one the contract gives for that request;
@@ -172,6 +173,7 @@ async function run(t: Test, harness: TestApp, dir: Scratch, dataDir: string): Pr
         issuer_id: rootId,
         distinguished_name: { ...DN, common_name: `multi-sub-${n}` },
         validity: { type: 'YEAR', value: 5 },
+        path_length: 1, // so that it can issue INTERMEDIATE_CA by CSR
       });
       await call(headers, `/v1/private-certificate-authorities/${subId}/ocsp/switch`, { ocsp_switch: true });
       await call(headers, `/v1/private-certificate-authorities/${subId}/crl/enable`, { valid_days: 7 });
@@ -197,9 +199,11 @@ async function run(t: Test, harness: TestApp, dir: Scratch, dataDir: string): Pr
   const issued: Issued[] = [];
   const withSerial: Issued[] = [];
   const answeredIds = new Map<string, Set<string>>(DOMAINS.map((id) => [id, new Set()]));
+  const answeredCaIds = new Map<string, Set<string>>(DOMAINS.map((id) => [id, new Set()]));
   const keyAnswers = new Map<string, { domain: Domain; body: unknown; ids: Set<string> }>();
   const quotaRefusals: string[] = [];
   const unkeyedCut = new Map<string, number>(DOMAINS.map((id) => [id, 0]));
+  const caCut = new Map<string, number>(DOMAINS.map((id) => [id, 0]));
   let revokedChecked = 0;
   let ocspAnswers = 0;
   const samples: Array<{ domain: Domain; request: Uint8Array; response: Uint8Array; status: string }> = [];
@@ -213,29 +217,39 @@ async function run(t: Test, harness: TestApp, dir: Scratch, dataDir: string): Pr
     return share < 1 ? 1.5 * QUOTA * share : Number.POSITIVE_INFINITY;
   };
 
-  /** One create-by-CSR; a keyed one cut off by the kill is retried with its key on another process until answered. */
-  async function issue(domain: Domain, key?: string, replayOf?: { body: unknown }): Promise<void> {
+  /**
+   * One create-by-CSR; a keyed one cut off by the kill is retried with its key on another process until answered.
+   * An INTERMEDIATE_CA uses no quota, so it is issued even once the quota domain's quota is used up.
+   */
+  async function issue(
+    domain: Domain,
+    { key, replayOf, intermediate }: { key?: string; replayOf?: { body: unknown }; intermediate?: boolean },
+  ) {
     const body = replayOf?.body ?? {
       issuer_id: domain.subId,
       csr: domain.csrs[Math.floor(Math.random() * domain.csrs.length)],
       validity: { type: 'DAY', value: 30 },
+      ...(intermediate ? { type: 'INTERMEDIATE_CA', path_length: 0 } : {}),
     };
     for (;;) {
       domain.issuanceSent += 1;
       const index = pick();
       const outcome = await send(
         index,
-        key ? 'issue-keyed' : 'issue',
+        intermediate ? 'issue-ca' : key ? 'issue-keyed' : 'issue',
         '/v1/private-certificates/csr',
         json(domain, body, key ? { 'idempotency-key': key } : {}),
       );
       if ('cut' in outcome) {
         if (key) continue;
-        unkeyedCut.set(domain.id, unkeyedCut.get(domain.id)! + 1);
+        const cut = intermediate ? caCut : unkeyedCut;
+        cut.set(domain.id, cut.get(domain.id)! + 1);
         return;
       }
       const answer = JSON.parse(outcome.text) as Record<string, string>;
-      if (outcome.status === 200 && answer.certificate_id) {
+      if (outcome.status === 200 && answer.certificate_id && intermediate) {
+        answeredCaIds.get(domain.id)!.add(answer.certificate_id);
+      } else if (outcome.status === 200 && answer.certificate_id) {
         answeredIds.get(domain.id)!.add(answer.certificate_id);
         if (key) {
           const entry = keyAnswers.get(key) ?? { domain, body, ids: new Set<string>() };
@@ -246,6 +260,7 @@ async function run(t: Test, harness: TestApp, dir: Scratch, dataDir: string): Pr
       } else if (
         domain.id === QUOTA_DOMAIN &&
         !replayOf &&
+        !intermediate &&
         outcome.status === 400 &&
         answer.error_code === 'PCA.00020001' &&
         answer.error_msg?.includes(`quota of ${QUOTA} is used up`)
@@ -359,8 +374,9 @@ async function run(t: Test, harness: TestApp, dir: Scratch, dataDir: string): Pr
       const domain = randomOf(behind)!;
       const keys = [...keyAnswers.entries()].filter(([, entry]) => entry.domain === domain);
       const replay = Math.random() < 0.1 ? randomOf(keys) : undefined;
-      if (replay) return issue(domain, replay[0], replay[1]);
-      return issue(domain, Math.random() < 0.3 ? randomUUID() : undefined);
+      if (replay) return issue(domain, { key: replay[0], replayOf: replay[1] });
+      if (Math.random() < 0.05) return issue(domain, { intermediate: true });
+      return issue(domain, { key: Math.random() < 0.3 ? randomUUID() : undefined });
     }
     const certificate = randomOf(withSerial);
     if (!certificate) return void (await sleep(5));
@@ -462,6 +478,16 @@ async function run(t: Test, harness: TestApp, dir: Scratch, dataDir: string): Pr
       t.ok(
         unanswered <= unkeyedCut.get(domain.id)!,
         `${name}: stored but never answered (${unanswered}) only among the unkeyed requests cut by the kill (${unkeyedCut.get(domain.id)})`,
+      );
+      const answeredCas = answeredCaIds.get(domain.id)!;
+      t.same(
+        [...answeredCas].filter((id) => !csrCas.includes(id)),
+        [],
+        `${name}: all ${answeredCas.size} answered CSR-issued CAs are stored`,
+      );
+      t.ok(
+        csrCas.length - answeredCas.size <= caCut.get(domain.id)!,
+        `${name}: CSR-issued CAs stored but never answered (${csrCas.length - answeredCas.size}) only among those cut by the kill`,
       );
       t.equal(records.length, new Set(records).size, `${name}: no resource has two CERT_ISSUE records`);
       t.same(new Set(records), new Set([...stored, ...csrCas]), `${name}: ${records.length} CERT_ISSUE records, one per certificate`);
