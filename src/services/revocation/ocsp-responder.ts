@@ -1,7 +1,8 @@
 /**
  * The OCSP responder (RFC 6960, §10.4). Statuses come from `revocations` (revoked), else from the certificates and
- * CAs this CA issued (good), else unknown. Answers are signed live by the CA's key through its key store; an
- * unparsable request gets `malformedRequest`.
+ * CAs this CA issued (good), else unknown. Answers are signed by the CA's key through its key store (a nonce-less
+ * request's answer is reused for a few seconds while the statuses read are unchanged); an unparsable request gets
+ * `malformedRequest`.
  *
  * Every answer reads the CA and the statuses from Postgres in one prepared statement, so a revocation committed by
  * any process is seen by the next request of every process: nothing here can answer `good` for a certificate whose
