@@ -29,23 +29,30 @@ const MAX_CACHED_CAS = 1000;
 const FIELD = 'issuer_id';
 
 export function createIssuingCaLoader(deps: { config: Pick<Config, 'region' | 'publicBaseUrl'>; keyStores: KeyStores }) {
-  const cache = new Map<string, CachedMaterial>();
+  // Promises, so that a batch's concurrent signings under one uncached CA read its chain once: several statements
+  // at once on the batch's one connection would only queue (and pg deprecates calling query() on a busy client).
+  const cache = new Map<string, Promise<CachedMaterial>>();
 
-  async function materialOf(tx: Executor, row: Issuer['row']): Promise<CachedMaterial> {
+  async function loadMaterial(tx: Executor, row: Issuer['row']): Promise<CachedMaterial> {
+    const certificate = parseCertificate(new Uint8Array(row.certificateDer!));
+    if (!certificate.subjectKeyIdentifier) throw errors.conflictingState(`CA ${row.id} certificate has no subject key identifier`);
+    return {
+      subjectDer: certificate.subjectDer,
+      subjectKeyIdentifier: certificate.subjectKeyIdentifier,
+      signer: caSigner(row, deps.keyStores),
+      chainConstraints: chainNameConstraints(await caChain(tx, row)),
+    };
+  }
+
+  function materialOf(tx: Executor, row: Issuer['row']): Promise<CachedMaterial> {
     const key = `${row.id}:${row.serialNumber}:${row.keyRef}`;
     let material = cache.get(key);
     if (!material) {
-      const certificate = parseCertificate(new Uint8Array(row.certificateDer!));
-      if (!certificate.subjectKeyIdentifier) throw errors.conflictingState(`CA ${row.id} certificate has no subject key identifier`);
-      const chainConstraints = chainNameConstraints(await caChain(tx, row));
-      material = {
-        subjectDer: certificate.subjectDer,
-        subjectKeyIdentifier: certificate.subjectKeyIdentifier,
-        signer: caSigner(row, deps.keyStores),
-        chainConstraints,
-      };
+      material = loadMaterial(tx, row);
       if (cache.size >= MAX_CACHED_CAS) cache.clear();
       cache.set(key, material);
+      // A failed read is not remembered: the next issuance tries again.
+      material.catch(() => cache.delete(key));
     }
     return material;
   }
