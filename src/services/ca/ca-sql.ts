@@ -11,7 +11,7 @@ export const CA_BY_ID: SqlStatement = { name: 'ca-by-id', text: 'SELECT * FROM c
  * `existingCa(now)` (ca-rules.ts) in SQL, over the CA columns prefixed `alias`: not removed, not past its
  * delete_time, not past a prepaid CA's retention; `now` and `releasedBefore` are the statement's placeholders.
  */
-const existingCaCondition = (alias: string, now: string, releasedBefore: string) =>
+export const existingCaCondition = (alias: string, now: string, releasedBefore: string) =>
   `${alias}removed_at IS NULL AND (${alias}delete_time IS NULL OR ${alias}delete_time > ${now}::timestamptz)
             AND (${alias}prepaid_until IS NULL OR ${alias}prepaid_until > ${releasedBefore}::timestamptz)`;
 

@@ -30,6 +30,7 @@ import {
   type OcspRequest,
 } from '../../x509/ocsp.ts';
 import { releasedBefore } from '../billing/prepaid.ts';
+import { existingCaCondition } from '../ca/ca-sql.ts';
 import { maySign } from './crl-service.ts';
 import { parsePublicCaReference } from '../urn.ts';
 import type { ServedCa } from './served-ca.ts';
@@ -81,8 +82,7 @@ const ANSWER_STATEMENT: SqlStatement = {
         ) candidates ORDER BY rank LIMIT 1
       ) found ON true
      WHERE ca.status <> 'PENDING' AND ca.certificate_der IS NOT NULL
-       AND ca.removed_at IS NULL AND (ca.delete_time IS NULL OR ca.delete_time > $4::timestamptz)
-       AND (ca.prepaid_until IS NULL OR ca.prepaid_until > $5::timestamptz)`,
+       AND ${existingCaCondition('ca.', '$4', '$5')}`,
 };
 
 /** One request's lookup: its CA and serials (none for a malformed request, which needs only the CA). */
