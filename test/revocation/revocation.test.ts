@@ -17,6 +17,8 @@ import { parseOcspRequest } from '../../src/x509/ocsp.ts';
 import { createTestApp, OTHER_DOMAIN } from '../helpers/app.ts';
 import { openssl, scratch, seedCa } from '../certificates/support.ts';
 import { ocspRequestDer } from '../x509/support.ts';
+import { encodingOf, readChildren, readSingle } from '../../src/x509/der-reader.ts';
+import { contextConstructed, octetString, sequence } from '../../src/x509/der-writer.ts';
 
 const DAY_MS = 86_400_000;
 const clock = new ManualClock();
@@ -376,6 +378,45 @@ t.test('OCSP bounds: 10 CertIDs answered at once, 11 refused; a 32-octet nonce e
   t.same((await send('bounds-eleven', ocspRequestDer([...certIds, certIds[0]]))).body, malformedRequest, '11 CertIDs');
   t.same((await send('bounds-800', ocspRequestDer(Array(800).fill(certIds[0])))).body, malformedRequest, '800 CertIDs in 60 KB');
   t.same((await send('bounds-nonce', ocspRequestDer([certIds[0]], new Uint8Array(33)))).body, malformedRequest, 'a 33-octet nonce');
+});
+
+t.test('a nonce-less OCSP request is answered from its remembered signature; one padded past 1 KiB is signed anew', async (t) => {
+  const certificateFile = await dir.write(
+    'reuse.pem',
+    (await post(`/v1/private-certificates/${await issue()}/export`, { is_compressed: 'false', type: 'OTHER' })).json().certificate,
+  );
+  const requestFile = dir.file('reuse-req.der');
+  await openssl(['ocsp', '-issuer', subFile, '-cert', certificateFile, '-no_nonce', '-reqout', requestFile]);
+  const small = await dir.read('reuse-req.der');
+  const [tbsRequest] = readChildren(readSingle(small));
+  // The same question with an ignored optionalSignature [0] of 4 KiB: a request the route takes (up to 64 KiB).
+  const padded = sequence(encodingOf(tbsRequest!), contextConstructed(0, octetString(new Uint8Array(4096))));
+  const ask = async (der: Uint8Array) => {
+    const response = await app.inject({
+      method: 'POST',
+      url: `/ocsp/${sub.id}`,
+      headers: { 'content-type': 'application/ocsp-request' },
+      payload: Buffer.from(der),
+    });
+    t.equal(response.statusCode, 200);
+    const responseFile = await dir.write('reuse-resp.der', response.rawPayload);
+    const judged = await openssl([
+      'ocsp',
+      '-respin',
+      responseFile,
+      '-issuer',
+      subFile,
+      '-CAfile',
+      chainFile,
+      '-no_nonce',
+      '-cert',
+      certificateFile,
+    ]);
+    t.match(judged.stdout, /reuse\.pem: good/, 'openssl: good');
+    return response.rawPayload;
+  };
+  t.same(await ask(small), await ask(small), 'the small request: the same signed bytes again (ECDSA signatures differ each time)');
+  t.notSame(await ask(padded), await ask(padded), 'the padded request: signed anew each time, not remembered');
 });
 
 t.test('crl-refresh job: signs what a revoke could not, re-signs at half validity, drops expired entries', async (t) => {

@@ -126,8 +126,14 @@ interface ReusableAnswer {
 
 /** Short beside any relying party's freshness window: the age of a reused answer's thisUpdate is at most this. */
 const REUSE_SIGNED_MS = 10_000;
-/** Distinct nonce-less requests remembered per process (about 1 KiB each); past it the oldest is dropped. */
+/** Distinct nonce-less requests remembered per process (about 2 KiB each at most); past it the oldest is dropped. */
 const MAX_REUSABLE_ANSWERS = 10_000;
+/**
+ * A larger request is answered but not remembered: a request of ten CertIDs is ~800 bytes, while the route takes
+ * up to 64 KiB (padding in requestorName, extensions or the ignored signature), and 10,000 remembered requests of that
+ * size from an anonymous client would hold 640 MB.
+ */
+const MAX_REUSABLE_REQUEST_BYTES = 1024;
 
 /** The status as a key: a revocation's time and reason are part of what an answer states. */
 const statusKey = (status: OcspCertStatus): string =>
@@ -168,6 +174,7 @@ export function createOcspResponder({ database, clock, keyStores, config, metric
   function parsedRequest(caId: string, requestDer: () => Uint8Array): { request?: OcspRequest; reuse?: ReusableAnswer } {
     try {
       const der = requestDer();
+      if (der.length > MAX_REUSABLE_REQUEST_BYTES) return { request: parseOcspRequest(der) };
       const key = `${caId}\n${Buffer.from(der.buffer, der.byteOffset, der.length).toString('latin1')}`;
       const known = reusable.get(key);
       if (known) return { request: known.request, reuse: known };
