@@ -18,6 +18,7 @@ import { ecdsaRawToDer } from '../x509/der-writer.ts';
 import type { GeneratedKey, KeyStore } from './key-store.ts';
 import { KeyStoreError } from './key-store-errors.ts';
 import { connect, disconnect, type Connection, type Handle, type Pkcs11KeyStoreOptions, type TokenKey } from './pkcs11-connection.ts';
+import { SessionPoolDrainedError } from './session-pool.ts';
 import { findObjects, keyPairGeneration, parseKeyRef, privateKeyAlgorithm, publicKeySpki, type EcAlgorithm } from './pkcs11-objects.ts';
 
 export type { Pkcs11KeyStoreOptions } from './pkcs11-connection.ts';
@@ -48,34 +49,70 @@ const CONNECTION_LOST = new Set([
 /** A cached key handle whose object is gone (deleted by another process). */
 const STALE_HANDLE = new Set([pkcs11js.CKR_KEY_HANDLE_INVALID, pkcs11js.CKR_OBJECT_HANDLE_INVALID]);
 
+/**
+ * No private key with the asked id on the token, as this connection sees it. SoftHSM2's file store can be wrong
+ * about that: it re-reads its object list only when the token's generation counter moved since this process last
+ * looked, and its own writes also adopt the counter, so a key another process created just before this process
+ * wrote to the token stays invisible until the module is initialised again. A miss is therefore believed only
+ * after a reload.
+ */
+class KeyNotOnTokenError extends KeyStoreError {}
+
 export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
   let connection: Promise<Connection> | undefined;
   let closed = false;
 
-  function connected(): Promise<Connection> {
-    if (closed) return Promise.reject(errors.unavailable('the PKCS#11 key store is closed'));
-    connection ??= Promise.resolve()
+  /** Connects once `before` has settled; a failed attempt is forgotten so the next call tries afresh. */
+  function open(before: Promise<unknown>): Promise<Connection> {
+    const attempt: Promise<Connection> = before
       .then(() => connect(options))
       .catch((error: unknown) => {
-        connection = undefined; // a token plugged in or a PIN fixed later gets a fresh attempt
+        if (connection === attempt) connection = undefined; // a token plugged in or a PIN fixed later gets a fresh attempt
         throw error;
       });
+    return attempt;
+  }
+
+  function connected(): Promise<Connection> {
+    if (closed) return Promise.reject(errors.unavailable('the PKCS#11 key store is closed'));
+    connection ??= open(Promise.resolve());
     return connection;
   }
 
-  /** Runs `op` on a free session; a lost session drops the connection so the next call reconnects. */
+  /**
+   * Replaces `stale` (once, whoever asks first) by a connection opened after it is fully closed: the last
+   * connection of this process to the module finalises it, so the next initialisation reads the token afresh.
+   */
+  function reload(stale: Promise<Connection>): void {
+    if (closed || connection !== stale) return;
+    connection = open(stale.then(disconnect));
+  }
+
+  /**
+   * Runs `op` on a free session. A lost session drops the connection so the next call reconnects; a key not found
+   * is looked up once more on a reloaded connection; a pool drained under a reload sends `op` to its successor.
+   */
   async function withSession<T>(op: (conn: Connection, session: Handle) => Promise<T> | T): Promise<T> {
-    const current = connected();
-    const conn = await current;
-    try {
-      return await conn.pool.run((session) => op(conn, session));
-    } catch (error) {
-      if (!(error instanceof pkcs11js.Pkcs11Error && CONNECTION_LOST.has(error.code))) throw error;
-      if (connection === current) {
-        connection = undefined;
-        void disconnect(conn).catch(() => undefined);
+    let reloaded = false;
+    for (;;) {
+      const current = connected();
+      const conn = await current;
+      try {
+        return await conn.pool.run((session) => op(conn, session));
+      } catch (error) {
+        if (error instanceof SessionPoolDrainedError) continue;
+        if (error instanceof KeyNotOnTokenError && !reloaded) {
+          reloaded = true;
+          reload(current);
+          continue;
+        }
+        if (!(error instanceof pkcs11js.Pkcs11Error && CONNECTION_LOST.has(error.code))) throw error;
+        if (connection === current) {
+          connection = undefined;
+          void disconnect(conn).catch(() => undefined);
+        }
+        throw errors.unavailable(`PKCS#11 token '${conn.tokenLabel}' is unavailable: ${error.message}`, error);
       }
-      throw errors.unavailable(`PKCS#11 token '${conn.tokenLabel}' is unavailable: ${error.message}`, error);
     }
   }
 
@@ -88,7 +125,7 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
         { type: pkcs11js.CKA_TOKEN, value: true },
         { type: pkcs11js.CKA_ID, value: id },
       ]);
-      if (!handle) throw new KeyStoreError(`PKCS#11 key ${keyRef} not found on token '${conn.tokenLabel}'`);
+      if (!handle) throw new KeyNotOnTokenError(`PKCS#11 key ${keyRef} not found on token '${conn.tokenLabel}'`);
       if (others.length > 0) throw new KeyStoreError(`PKCS#11 key id of ${keyRef} is not unique on the token`);
       key = { handle, algorithm: privateKeyAlgorithm(conn.lib, session, handle) };
       conn.keys.set(keyRef, key);
@@ -159,12 +196,14 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
 
     async destroy(keyRef: string): Promise<void> {
       const id = parseKeyRef(keyRef);
-      return withSession(({ lib, keys }, session) => {
+      await withSession(({ lib, keys, tokenLabel }, session) => {
         keys.delete(keyRef);
         const objects = findObjects(lib, session, [
           { type: pkcs11js.CKA_TOKEN, value: true },
           { type: pkcs11js.CKA_ID, value: id },
         ]);
+        // Nothing found may be a stale object list: looked up again after a reload, so no key is left behind.
+        if (objects.length === 0) throw new KeyNotOnTokenError(`PKCS#11 key ${keyRef} not found on token '${tokenLabel}'`);
         for (const handle of objects) {
           try {
             lib.C_DestroyObject(session, handle);
@@ -173,6 +212,8 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
             if (!(error instanceof pkcs11js.Pkcs11Error && STALE_HANDLE.has(error.code))) throw error;
           }
         }
+      }).catch((error: unknown) => {
+        if (!(error instanceof KeyNotOnTokenError)) throw error; // still absent after the reload: gone, as asked
       });
     },
 

@@ -4,13 +4,25 @@
  */
 export interface SessionPool<S> {
   run<T>(op: (session: S) => Promise<T> | T): Promise<T>;
-  /** Takes every session once the operations queued before it have finished; the pool is unusable afterwards. */
+  /**
+   * Takes every session once the operations queued before it have finished; the pool is unusable afterwards:
+   * a later `run` fails at once with SessionPoolDrainedError instead of waiting for a session that never returns.
+   */
   drain(): Promise<S[]>;
+}
+
+/** `run` on a drained pool: the caller takes its operation to the pool that replaced this one. */
+export class SessionPoolDrainedError extends Error {
+  constructor() {
+    super('the session pool is drained');
+    this.name = 'SessionPoolDrainedError';
+  }
 }
 
 export function createSessionPool<S>(sessions: S[]): SessionPool<S> {
   const idle = [...sessions];
   const waiting: ((session: S) => void)[] = [];
+  let drained = false;
 
   const acquire = (): Promise<S> => (idle.length > 0 ? Promise.resolve(idle.pop()!) : new Promise((resolve) => waiting.push(resolve)));
 
@@ -22,6 +34,7 @@ export function createSessionPool<S>(sessions: S[]): SessionPool<S> {
 
   return {
     async run(op) {
+      if (drained) throw new SessionPoolDrainedError();
       const session = await acquire();
       try {
         return await op(session);
@@ -29,6 +42,9 @@ export function createSessionPool<S>(sessions: S[]): SessionPool<S> {
         release(session);
       }
     },
-    drain: () => Promise.all(sessions.map(acquire)),
+    drain: () => {
+      drained = true;
+      return Promise.all(sessions.map(acquire));
+    },
   };
 }

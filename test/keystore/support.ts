@@ -1,5 +1,6 @@
 /** Outside judges and fixtures for the key-store tests: openssl verifies, SoftHSM2 holds a throwaway token. */
 import { execFile } from 'node:child_process';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -53,13 +54,15 @@ export interface TokenPrivateKey {
 }
 
 /**
- * Lists the token's private keys, or deletes the one with `deleteId`, from a separate Node process through pkcs11js
- * (the dependency the key store itself uses), so the tests need no outside tool such as OpenSC's pkcs11-tool.
+ * Another PKCS#11 application on the token: a separate Node process through pkcs11js (the dependency the key store
+ * itself uses), so the tests need no outside tool such as OpenSC's pkcs11-tool. It lists the token's private keys,
+ * deletes the one with id `deleteId`, or generates a P-256 key pair (private key on the token, public key printed).
  */
-export async function tokenPrivateKeys(label: string, pin: string, deleteId?: string): Promise<TokenPrivateKey[]> {
+async function otherApplication(label: string, pin: string, action: 'list' | 'delete' | 'generate', id = ''): Promise<unknown> {
   const script = `
     import pkcs11js from 'pkcs11js';
-    const [library, label, pin, deleteId] = process.argv.slice(1);
+    import { randomBytes } from 'node:crypto';
+    const [library, label, pin, action, id] = process.argv.slice(1);
     const lib = new pkcs11js.PKCS11();
     lib.load(library);
     lib.C_Initialize();
@@ -67,25 +70,53 @@ export async function tokenPrivateKeys(label: string, pin: string, deleteId?: st
       const slot = lib.C_GetSlotList(true).find((s) => lib.C_GetTokenInfo(s).label.trim() === label);
       const session = lib.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
       lib.C_Login(session, pkcs11js.CKU_USER, pin);
-      const template = [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY }];
-      if (deleteId) template.push({ type: pkcs11js.CKA_ID, value: Buffer.from(deleteId, 'hex') });
-      lib.C_FindObjectsInit(session, template);
-      const handles = lib.C_FindObjects(session, 1000);
-      lib.C_FindObjectsFinal(session);
-      const flag = (attribute) => attribute.value[0] === 1;
-      const keys = handles.map((handle) => {
-        const [id, sensitive, neverExtractable] = lib.C_GetAttributeValue(session, handle, [
-          { type: pkcs11js.CKA_ID }, { type: pkcs11js.CKA_SENSITIVE }, { type: pkcs11js.CKA_NEVER_EXTRACTABLE },
+      if (action === 'generate') {
+        const keyId = randomBytes(16);
+        const { publicKey } = lib.C_GenerateKeyPair(session, { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN }, [
+          { type: pkcs11js.CKA_TOKEN, value: false },
+          { type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from('06082a8648ce3d030107', 'hex') },
+        ], [
+          { type: pkcs11js.CKA_ID, value: keyId }, { type: pkcs11js.CKA_TOKEN, value: true },
+          { type: pkcs11js.CKA_PRIVATE, value: true }, { type: pkcs11js.CKA_SENSITIVE, value: true },
+          { type: pkcs11js.CKA_SIGN, value: true },
         ]);
-        return { id: id.value.toString('hex'), sensitive: flag(sensitive), neverExtractable: flag(neverExtractable) };
-      });
-      if (deleteId) for (const handle of handles) lib.C_DestroyObject(session, handle);
-      process.stdout.write(JSON.stringify(keys));
+        const [point] = lib.C_GetAttributeValue(session, publicKey, [{ type: pkcs11js.CKA_EC_POINT }]);
+        process.stdout.write(JSON.stringify({ id: keyId.toString('hex'), ecPoint: point.value.toString('hex') }));
+      } else {
+        const template = [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY }];
+        if (action === 'delete') template.push({ type: pkcs11js.CKA_ID, value: Buffer.from(id, 'hex') });
+        lib.C_FindObjectsInit(session, template);
+        const handles = lib.C_FindObjects(session, 1000);
+        lib.C_FindObjectsFinal(session);
+        const flag = (attribute) => attribute.value[0] === 1;
+        const keys = handles.map((handle) => {
+          const [keyId, sensitive, neverExtractable] = lib.C_GetAttributeValue(session, handle, [
+            { type: pkcs11js.CKA_ID }, { type: pkcs11js.CKA_SENSITIVE }, { type: pkcs11js.CKA_NEVER_EXTRACTABLE },
+          ]);
+          return { id: keyId.value.toString('hex'), sensitive: flag(sensitive), neverExtractable: flag(neverExtractable) };
+        });
+        if (action === 'delete') for (const handle of handles) lib.C_DestroyObject(session, handle);
+        process.stdout.write(JSON.stringify(keys));
+      }
     } finally {
       lib.C_Finalize();
     }`;
-  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script, SOFTHSM_LIBRARY, label, pin, deleteId ?? ''], {
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script, SOFTHSM_LIBRARY, label, pin, action, id], {
     cwd: path.join(import.meta.dirname, '../..'),
   });
-  return JSON.parse(stdout) as TokenPrivateKey[];
+  return JSON.parse(stdout);
+}
+
+/** The token's private keys as another application sees them, after deleting the one with `deleteId` if given. */
+export async function tokenPrivateKeys(label: string, pin: string, deleteId?: string): Promise<TokenPrivateKey[]> {
+  return (await otherApplication(label, pin, deleteId ? 'delete' : 'list', deleteId)) as TokenPrivateKey[];
+}
+
+/** A P-256 key generated on the token by another application: its CKA_ID (hex) and its public key. */
+export async function generateInOtherApplication(label: string, pin: string): Promise<{ id: string; publicKey: KeyObject }> {
+  const { id, ecPoint } = (await otherApplication(label, pin, 'generate')) as { id: string; ecPoint: string };
+  // CKA_EC_POINT is the DER OCTET STRING (04 41) around the uncompressed point 04 || x || y.
+  const point = Buffer.from(ecPoint, 'hex').subarray(2);
+  const coordinate = (from: number) => point.subarray(from, from + 32).toString('base64url');
+  return { id, publicKey: createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: coordinate(1), y: coordinate(33) }, format: 'jwk' }) };
 }

@@ -71,3 +71,23 @@ t.test('drain waits for running operations, then hands over every session', asyn
   t.ok(finished);
   t.same([...drained!].sort(), [1, 2, 3]);
 });
+
+t.test('after drain, run fails at once instead of waiting for a session that never comes back', async (t) => {
+  const pool = createSessionPool(['only']);
+  const g = gate();
+  const running = pool.run(() => g.opened);
+  const draining = pool.drain();
+  await t.rejects(
+    pool.run(() => 'too late'),
+    { name: 'SessionPoolDrainedError' },
+    'while draining',
+  );
+  g.open();
+  await running;
+  t.same(await draining, ['only']);
+  await t.rejects(
+    pool.run(() => 'too late'),
+    { name: 'SessionPoolDrainedError' },
+    'once drained',
+  );
+});
