@@ -13,6 +13,7 @@ import type * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import t from 'tap';
 import { KEY_ARGS, openssl, opensslCsr, scratch, seedCa } from '../certificates/support.ts';
+import { opensslOcsp } from '../x509/support.ts';
 import { createTestAppOnRealPostgres } from '../helpers/app.ts';
 import { startSharedServer, type ServerProcess } from '../helpers/server-process.ts';
 
@@ -91,18 +92,7 @@ let judged = 0;
 /** openssl's verdict on `server`'s answer: the certificate status, and `verify OK` for the signature and nonce. */
 async function statusFrom(server: ServerProcess, certificate: Asked): Promise<string> {
   const responseFile = await dir.write(`resp-${judged++}.der`, await ocspBytes(server, certificate));
-  const check = await openssl([
-    'ocsp',
-    '-respin',
-    responseFile,
-    '-reqin',
-    certificate.requestFile,
-    '-issuer',
-    subFile,
-    '-CAfile',
-    chainFile,
-    '-resp_text',
-  ]);
+  const check = await opensslOcsp(responseFile, { issuer: subFile, caFile: chainFile, request: certificate.requestFile, text: true });
   const text = `${check.stdout}${check.stderr}`;
   return `${/Cert Status: (\w+)/.exec(text)?.[1] ?? 'no status'}${/Response verify OK/.test(text) ? '' : `, not verified: ${text}`}`;
 }

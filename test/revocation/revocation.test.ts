@@ -16,7 +16,7 @@ import { parseCrlSummary } from '../../src/x509/crl.ts';
 import { parseOcspRequest } from '../../src/x509/ocsp.ts';
 import { createTestApp, OTHER_DOMAIN } from '../helpers/app.ts';
 import { openssl, scratch, seedCa } from '../certificates/support.ts';
-import { ocspRequestDer } from '../x509/support.ts';
+import { ocspRequestDer, opensslOcsp } from '../x509/support.ts';
 import { encodingOf, readChildren, readSingle } from '../../src/x509/der-reader.ts';
 import { contextConstructed, octetString, sequence } from '../../src/x509/der-writer.ts';
 
@@ -226,18 +226,7 @@ t.test('OCSP edges: malformed requests, unknown serial, unknown CA', async (t) =
   const responseFile = await dir.write('unknown-resp.der', response.rawPayload);
   const result = await openssl(['ocsp', '-respin', responseFile, '-reqin', requestFile, '-issuer', subFile, '-CAfile', chainFile]);
   t.match(result.stdout + result.stderr, /Response verify OK/);
-  const status = await openssl([
-    'ocsp',
-    '-respin',
-    responseFile,
-    '-issuer',
-    subFile,
-    '-CAfile',
-    chainFile,
-    '-no_nonce',
-    '-serial',
-    '0x1234',
-  ]);
+  const status = await opensslOcsp(responseFile, { issuer: subFile, caFile: chainFile, serials: ['0x1234'] });
   t.match(status.stdout, /0x1234: unknown/, 'a serial this CA did not issue is unknown');
 
   // The root's responder on a CA it issued (a CA row, not a certificate row).
@@ -251,18 +240,7 @@ t.test('OCSP edges: malformed requests, unknown serial, unknown CA', async (t) =
     payload: await dir.read('sub-req.der'),
   });
   const subResponseFile = await dir.write('sub-resp.der', subResponse.rawPayload);
-  const subStatus = await openssl([
-    'ocsp',
-    '-respin',
-    subResponseFile,
-    '-issuer',
-    rootFile,
-    '-CAfile',
-    rootFile,
-    '-no_nonce',
-    '-cert',
-    subFile,
-  ]);
+  const subStatus = await opensslOcsp(subResponseFile, { issuer: rootFile, caFile: rootFile, certs: [subFile] });
   t.match(subStatus.stdout + subStatus.stderr, /Response verify OK/);
   t.match(subStatus.stdout, /sub\.pem: good/, 'a subordinate CA the root issued is good');
 });
@@ -288,17 +266,7 @@ t.test('OCSP: a CertID with the right issuer name but another key is unknown, no
       payload: await dir.read(`${name}-req.der`),
     });
     const responseFile = await dir.write(`${name}-resp.der`, response.rawPayload);
-    const status = await openssl([
-      'ocsp',
-      '-respin',
-      responseFile,
-      '-issuer',
-      issuerFile,
-      '-noverify',
-      '-no_nonce',
-      '-serial',
-      `0x${serial}`,
-    ]);
+    const status = await opensslOcsp(responseFile, { issuer: issuerFile, serials: [`0x${serial}`] });
     return status.stdout;
   };
   t.match(await ask(subFile, 'true-issuer'), /: revoked/, 'asked with the true issuer: revoked');
@@ -356,21 +324,12 @@ t.test('OCSP bounds: 10 CertIDs answered at once, 11 refused; a 32-octet nonce e
     '-resp_text',
   ]);
   t.match(judged.stdout + judged.stderr, /Response verify OK/, 'the 32-octet nonce is echoed (openssl checks it)');
-  const statuses = await openssl([
-    'ocsp',
-    '-respin',
-    ten.responseFile,
-    '-issuer',
-    subFile,
-    '-CAfile',
-    chainFile,
-    '-no_nonce',
-    '-cert',
-    revokedFile,
-    '-cert',
-    goodFile,
-    ...serials.flatMap((serial) => ['-serial', serial]),
-  ]);
+  const statuses = await opensslOcsp(ten.responseFile, {
+    issuer: subFile,
+    caFile: chainFile,
+    certs: [revokedFile, goodFile],
+    serials,
+  });
   t.match(statuses.stdout, /bounds-revoked\.pem: revoked[\s\S]*Reason: keyCompromise/);
   t.match(statuses.stdout, /bounds-good\.pem: good/);
   for (const serial of serials) t.match(statuses.stdout, new RegExp(`${serial}: unknown`), `${serial} unknown`);
@@ -400,18 +359,7 @@ t.test('a nonce-less OCSP request is answered from its remembered signature; one
     });
     t.equal(response.statusCode, 200);
     const responseFile = await dir.write('reuse-resp.der', response.rawPayload);
-    const judged = await openssl([
-      'ocsp',
-      '-respin',
-      responseFile,
-      '-issuer',
-      subFile,
-      '-CAfile',
-      chainFile,
-      '-no_nonce',
-      '-cert',
-      certificateFile,
-    ]);
+    const judged = await opensslOcsp(responseFile, { issuer: subFile, caFile: chainFile, certs: [certificateFile] });
     t.match(judged.stdout, /reuse\.pem: good/, 'openssl: good');
     return response.rawPayload;
   };

@@ -29,11 +29,11 @@ import { parseCertificate } from '../../src/x509/certificate.ts';
 import { DER_NULL, hexToBytes, objectIdentifier, octetString, sequence, unsignedInteger } from '../../src/x509/der-writer.ts';
 import { CERT_ID_HASH_OIDS, issuerHashes, type IssuerHashes } from '../../src/x509/ocsp.ts';
 import { parseSinglePem } from '../../src/x509/pem.ts';
-import { KEY_ARGS, openssl, opensslCsr, scratch } from '../certificates/support.ts';
+import { KEY_ARGS, opensslCsr, scratch } from '../certificates/support.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { startTestPostgres, type TestPostgres } from '../helpers/database.ts';
 import { startSharedServer, type ServerProcess } from '../helpers/server-process.ts';
-import { ocspRequestDer } from '../x509/support.ts';
+import { ocspRequestDer, opensslOcsp } from '../x509/support.ts';
 
 const SECONDS = Number(process.env.MULTI_PROCESS_SECONDS || 30);
 const DURATION_MS = SECONDS * 1000;
@@ -540,18 +540,12 @@ async function run(t: Test, harness: TestApp, dir: Scratch, dataDir: string): Pr
     for (const [n, sample] of samples.entries()) {
       const requestFile = await dir.write(`req-${n}.der`, sample.request);
       const responseFile = await dir.write(`resp-${n}.der`, sample.response);
-      const check = await openssl([
-        'ocsp',
-        '-respin',
-        responseFile,
-        '-reqin',
-        requestFile,
-        '-issuer',
-        sample.domain.subFile,
-        '-CAfile',
-        sample.domain.chainFile,
-        '-resp_text',
-      ]);
+      const check = await opensslOcsp(responseFile, {
+        issuer: sample.domain.subFile,
+        caFile: sample.domain.chainFile,
+        request: requestFile,
+        text: true,
+      });
       const text = `${check.stdout}${check.stderr}`;
       const status = /Cert Status: (\w+)/.exec(text)?.[1];
       if (!/Response verify OK/.test(text) || status !== sample.status)

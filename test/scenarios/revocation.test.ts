@@ -8,6 +8,7 @@ import path from 'node:path';
 import t from 'tap';
 import { createTestApp } from '../helpers/app.ts';
 import { openssl, scratch, seedCa } from '../certificates/support.ts';
+import { opensslOcsp } from '../x509/support.ts';
 
 const harness = await createTestApp();
 const dir = await scratch('revocation-scenario');
@@ -131,18 +132,7 @@ t.test('step 3, GET form (RFC 6960 A.1): base64 request in the path', async (t) 
   const responseFile = await dir.write('get-resp.der', new Uint8Array(await response.arrayBuffer()));
   const echoed = await openssl(['ocsp', '-respin', responseFile, '-reqin', requestFile, '-issuer', subFile, '-CAfile', chainFile]);
   t.match(echoed.stdout + echoed.stderr, /Response verify OK/, "signature verified, the request's nonce echoed");
-  const status = await openssl([
-    'ocsp',
-    '-respin',
-    responseFile,
-    '-issuer',
-    subFile,
-    '-CAfile',
-    chainFile,
-    '-no_nonce',
-    '-cert',
-    revoked.file,
-  ]);
+  const status = await opensslOcsp(responseFile, { issuer: subFile, caFile: chainFile, certs: [revoked.file] });
   t.match(status.stdout, /: revoked/);
 });
 

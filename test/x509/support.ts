@@ -81,6 +81,39 @@ export async function openssl(args: string[]): Promise<{ ok: boolean; stdout: st
   }
 }
 
+export interface OcspCheck {
+  /** The CA certificate (file) the response answers for. */
+  issuer: string;
+  /** Trust anchors the signature is verified against; not verified at all when omitted. */
+  caFile?: string;
+  /** The request (DER file) whose nonce the response must echo; without it the nonce is not checked. */
+  request?: string;
+  /** Certificates (files) and serials (0x…) whose statuses openssl prints. */
+  certs?: string[];
+  serials?: string[];
+  /** Print the whole response (`-resp_text`). */
+  text?: boolean;
+}
+
+/** openssl's reading of an OCSP response file (`openssl ocsp -respin`): the verdict and the statuses asked for. */
+export function opensslOcsp(
+  responseFile: string,
+  { issuer, caFile, request, certs = [], serials = [], text = false }: OcspCheck,
+): Promise<{ ok: boolean; stdout: string; stderr: string }> {
+  return openssl([
+    'ocsp',
+    '-respin',
+    responseFile,
+    '-issuer',
+    issuer,
+    ...(caFile ? ['-CAfile', caFile] : ['-noverify']),
+    ...(request ? ['-reqin', request] : ['-no_nonce']),
+    ...certs.flatMap((cert) => ['-cert', cert]),
+    ...serials.flatMap((serial) => ['-serial', serial]),
+    ...(text ? ['-resp_text'] : []),
+  ]);
+}
+
 /** Runs `fn` and returns the AppError it throws (or a description of what else happened, to fail the test). */
 export async function appErrorOf(fn: () => unknown): Promise<AppError | string> {
   try {
