@@ -33,6 +33,8 @@ export interface Config {
   databasePoolSize: number;
   autoMigrate: boolean;
   runJobs: boolean;
+  /** Server processes sharing the port (node:cluster); more than one needs Postgres (DATABASE_URL). */
+  workers: number;
   masterKey: Uint8Array;
   keyStore: { defaultKind: KeyStoreKind; pkcs11?: { library: string; slot?: number; tokenLabel?: string; pin: string } };
   jwt: { privateKeyPem: string; publicKeyPem: string; issuer: string; audience: string; ttlSeconds: number };
@@ -271,6 +273,15 @@ export type Target = 'server' | 'lambda';
 export const LAMBDA_POOL_SIZE = 2;
 export const SERVER_POOL_SIZE = 10;
 
+/** WORKERS: 1 by default; more share the server's port, each with its own pool and key-store sessions. */
+function workers(env: Env): number {
+  const count = integer(env, 'WORKERS', 1, 1, 64);
+  if (count > 1 && !databaseUrl(env)) {
+    throw new ConfigError('WORKERS above 1 needs DATABASE_URL: the embedded PGlite database serves one process only');
+  }
+  return count;
+}
+
 export function loadConfig(env: Env = process.env, target: Target = 'server'): Config {
   const host = env.HOST || '127.0.0.1';
   const port = integer(env, 'PORT', 8080, 0, 65535);
@@ -336,6 +347,7 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', target === 'lambda' ? LAMBDA_POOL_SIZE : SERVER_POOL_SIZE, 1, 500),
     autoMigrate: boolean(env, 'AUTO_MIGRATE', true),
     runJobs: boolean(env, 'RUN_JOBS', true),
+    workers: workers(env),
     masterKey,
     keyStore: { defaultKind, pkcs11 },
     jwt: {

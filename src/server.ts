@@ -1,19 +1,27 @@
-/** The plain Node server: process concerns only (config, listen, jobs on timers, graceful shutdown). */
+/**
+ * The plain Node server: process concerns only (config, listen, jobs on timers, graceful shutdown), in one process or,
+ * with WORKERS > 1, in workers under a primary that only supervises them.
+ */
+import cluster from 'node:cluster';
 import { buildApp } from './app.ts';
 import { mintAdminToken } from './auth/dev-token.ts';
 import { checkNodeVersion, ConfigError, loadConfig } from './config.ts';
 import { openRuntime } from './runtime.ts';
 import { resolveSecretReferences } from './secrets.ts';
+import { isLeadWorker, superviseWorkers } from './server-workers.ts';
 
 async function main(): Promise<void> {
   checkNodeVersion();
   const config = loadConfig(await resolveSecretReferences(process.env));
+  // The primary checked the configuration (and wrote a development deployment's secrets) before any worker starts.
+  if (config.workers > 1 && cluster.isPrimary) return superviseWorkers(config.workers);
+  const lead = isLeadWorker();
   const runtime = await openRuntime(config);
   const app = await buildApp({ config, database: runtime.database, keyStores: runtime.keyStores });
   await app.listen({ host: config.host, port: config.port });
-  if (config.runJobs) app.jobRunner.start();
+  if (config.runJobs && lead) app.jobRunner.start();
 
-  if (config.development) {
+  if (config.development && lead) {
     app.log.warn(
       { dataDir: config.dataDir },
       'DEVELOPMENT DEPLOYMENT: the master key and JWT signing key were generated into the data folder. ' +

@@ -1,0 +1,119 @@
+/**
+ * WORKERS=2 (node:cluster): the primary forks two workers on one port and serves nothing itself; a worker killed is
+ * replaced while the other goes on answering; SIGTERM stops them all; more than one worker without Postgres is
+ * refused at start (PGlite serves one process).
+ */
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import t from 'tap';
+import { createTestApp, testConfig } from '../helpers/app.ts';
+import { realPostgres } from '../helpers/database.ts';
+import { startSharedServer } from '../helpers/server-process.ts';
+
+t.test('WORKERS above 1 needs DATABASE_URL; 1 is the default', async (t) => {
+  t.throws(() => testConfig({ WORKERS: '2' }), { name: 'ConfigError', message: /WORKERS above 1 needs DATABASE_URL/ });
+  t.throws(() => testConfig({ WORKERS: '0' }), { name: 'ConfigError', message: /WORKERS must be an integer from 1 to 64/ });
+  t.equal(testConfig().workers, 1);
+  t.equal(testConfig({ WORKERS: '2', DATABASE_URL: 'postgres://pca@127.0.0.1:5432/pca' }).workers, 2);
+});
+
+/** The processes whose parent is `pid`, from /proc (no outside tool). */
+function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // Fields after the command name in parentheses (which may hold spaces): state, then the parent's pid.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) children.push(Number(entry));
+    } catch {
+      // gone since the listing
+    }
+  }
+  return children;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Polls `probe` until it gives a value; `output` (the server's so far) goes into the error when it never does. */
+async function until<T>(what: string, probe: () => T | undefined, output: () => string, timeoutMs = 120_000): Promise<T> {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(100)) {
+    const value = probe();
+    if (value !== undefined) return value;
+  }
+  throw new Error(`timed out waiting for ${what}; the server's output:\n${output()}`);
+}
+
+/** A GET on a connection of its own (no keep-alive), so each request is a new connection the primary hands out. */
+function get(base: string, urlPath: string, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(`${base}${urlPath}`, { agent: false, headers }, (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode ?? 0));
+      })
+      .on('error', reject);
+  });
+}
+
+t.test('two workers on one port: one killed is replaced while the other answers; SIGTERM stops all', async (t) => {
+  const postgres = await realPostgres();
+  process.env.DATABASE_URL = postgres.url;
+  const harness = await createTestApp();
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pca-workers-'));
+  t.teardown(async () => {
+    await harness.close();
+    await postgres.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  const server = await startSharedServer(harness, dataDir, { WORKERS: '2', LOG_LEVEL: 'warn' });
+  t.teardown(() => (server.child.exitCode === null ? server.stop() : undefined));
+  const primary = server.child.pid!;
+  const listening = await until(
+    'two workers listening',
+    () => {
+      const pids = [...server.output().matchAll(/worker \d \(pid (\d+)\) listening\n/g)].map((match) => Number(match[1]));
+      return pids.length === 2 ? pids : undefined;
+    },
+    server.output,
+  );
+  // The workers by the primary's log (node:cluster's fork; tsx may have an esbuild child of its own there too).
+  const workers = listening.filter((pid) => childrenOf(primary).includes(pid));
+  t.equal(workers.length, 2, 'the primary forked two workers, both listening');
+  const auth = harness.auth(harness.config.defaultDomainId);
+  for (let i = 0; i < 10; i++) t.equal(await get(server.base, '/v1/private-certificate-authorities', auth), 200);
+
+  const [victim, survivor] = workers;
+  process.kill(victim!, 'SIGKILL');
+  const replacedLine = new RegExp(`worker \\d \\(pid (\\d+)\\) listening in place of pid ${victim}`);
+  const replacement = await until('the replacement to listen', () => replacedLine.exec(server.output())?.[1], server.output);
+  t.match(server.output(), new RegExp(`worker \\d \\(pid ${victim}\\) exited \\(SIGKILL\\); starting another`));
+  const replaced = [survivor!, Number(replacement)];
+  t.same(
+    replaced.filter((pid) => childrenOf(primary).includes(pid)),
+    replaced,
+    'the other worker kept running beside the replacement',
+  );
+  t.notOk(alive(victim!), 'the killed worker is gone');
+  const statuses = [];
+  for (let i = 0; i < 10; i++) statuses.push(await get(server.base, '/v1/private-certificate-authorities', auth));
+  t.same(statuses, Array(10).fill(200), 'every new connection answered after the replacement');
+
+  t.equal(await server.stop(), 0, 'SIGTERM: the primary exits 0 once its workers have');
+  t.same(
+    replaced.filter((pid) => alive(pid)),
+    [],
+    'no worker outlives the primary',
+  );
+});
