@@ -21,7 +21,7 @@ const LAYERS: string[][] = [
   ['services'],
   ['http'],
   ['app', 'runtime', 'secrets'],
-  ['lambda', 'server'],
+  ['lambda', 'server', 'server-workers'],
 ];
 const layerOf = new Map(LAYERS.flatMap((parts, rank) => parts.map((part) => [part, rank] as const)));
 
