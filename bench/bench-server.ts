@@ -1,12 +1,20 @@
 /**
  * What the HTTP benchmarks stand on: the app listening on a loopback port over a fresh database on a real Postgres
  * (DATABASE_URL's, else a throwaway cluster), an admin token, and a P-256 root and subordinate made through the API.
+ *
+ * BENCH_WORKERS=n serves instead from a server started as its own process (src/server.ts) with WORKERS=n on the same
+ * database and configuration; `serverCpuMs` then counts that primary and its workers.
  */
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { buildApp } from '../src/app.ts';
 import { mintAdminToken } from '../src/auth/dev-token.ts';
 import { createKeyStores } from '../src/keystore/index.ts';
 import { testConfig } from '../test/helpers/app.ts';
 import { postgresTestDatabase, realPostgres } from '../test/helpers/database.ts';
+import { startSharedServer } from '../test/helpers/server-process.ts';
+import { processTreeCpuMs } from './load.ts';
 
 /** `defaultRateLimit`: keep the configured default per-credential limit instead of lifting it. */
 export async function startBenchServer(env: Record<string, string> = {}, { defaultRateLimit = false } = {}) {
@@ -16,7 +24,20 @@ export async function startBenchServer(env: Record<string, string> = {}, { defau
   const database = await postgresTestDatabase(postgres.url);
   const keyStores = createKeyStores({ masterKey: config.masterKey });
   const app = await buildApp({ config, database, keyStores, logDestination: false });
-  const base = await app.listen({ host: '127.0.0.1', port: 0 });
+  const workers = Number(process.env.BENCH_WORKERS || 0);
+  const serverProcess =
+    workers > 0
+      ? await startSharedServer({ config, database }, mkdtempSync(path.join(os.tmpdir(), 'pca-bench-')), {
+          ...env,
+          ...(defaultRateLimit ? {} : { RATE_LIMIT_MAX: '100000000' }),
+          WORKERS: String(workers),
+        })
+      : undefined;
+  const base = serverProcess?.base ?? (await app.listen({ host: '127.0.0.1', port: 0 }));
+  const ownCpuMs = () => {
+    const usage = process.cpuUsage();
+    return (usage.user + usage.system) / 1000;
+  };
   const headers = { authorization: `Bearer ${mintAdminToken(app.jwt, config.defaultDomainId, 3600)}`, 'content-type': 'application/json' };
 
   /** A JSON call that must succeed; its JSON answer (empty for none). */
@@ -59,7 +80,10 @@ export async function startBenchServer(env: Record<string, string> = {}, { defau
     database,
     call,
     p256Hierarchy,
+    /** CPU milliseconds the serving process(es) used so far. */
+    serverCpuMs: serverProcess ? () => processTreeCpuMs(serverProcess.child.pid!) : ownCpuMs,
     async close() {
+      await serverProcess?.stop();
       await app.close();
       await keyStores.software.close();
       await database.close();

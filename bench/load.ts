@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { childrenOf } from '../test/helpers/server-process.ts';
 
 export interface LoadSpec {
   url: string;
@@ -56,6 +57,19 @@ export function processCpuMs(pid: number): number {
   // Fields after the parenthesised command name, from the third (state) on: utime and stime are the 14th and 15th.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+/** processCpuMs of `pid` and its children (a WORKERS > 1 server: the primary and its workers). */
+export function processTreeCpuMs(pid: number): number {
+  let total = processCpuMs(pid);
+  for (const child of childrenOf(pid)) {
+    try {
+      total += processCpuMs(child);
+    } catch {
+      // exited since the listing
+    }
+  }
+  return total;
 }
 
 const CLIENT = fileURLToPath(new URL('./load-client.ts', import.meta.url));

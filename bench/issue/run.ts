@@ -8,7 +8,8 @@
  *
  *   npx tsx bench/issue/run.ts [seconds=10] [concurrency=256] [policy]
  *
- * The Postgres server is DATABASE_URL's, else a throwaway cluster started for the run. With `policy`, the issuing
+ * The Postgres server is DATABASE_URL's, else a throwaway cluster started for the run. BENCH_WORKERS=n serves from
+ * a separate server process with WORKERS=n (bench/bench-server.ts). With `policy`, the issuing
  * CA has an issuance policy (the shape of issue #19's example, 40 allowed and 10 denied DNS patterns, the CSRs'
  * names among the allowed) and its certificate carries name constraints, so every request is fully evaluated.
  *
@@ -84,17 +85,21 @@ async function measure(
       );
       const before = await server.database.prisma.certificate.count();
       // `[<id>]` becomes an id unique to each request (autocannon's idReplacement).
-      const result = await drive({
-        url,
-        method: 'POST',
-        headers: idempotencyKey ? { ...headers, 'idempotency-key': '[<id>]' } : headers,
-        bodies,
-        concurrency,
-        seconds,
-        uniqueIds: idempotencyKey,
-      });
+      const result = await drive(
+        {
+          url,
+          method: 'POST',
+          headers: idempotencyKey ? { ...headers, 'idempotency-key': '[<id>]' } : headers,
+          bodies,
+          concurrency,
+          seconds,
+          uniqueIds: idempotencyKey,
+        },
+        server.serverCpuMs,
+      );
       const issued = (await server.database.prisma.certificate.count()) - before;
-      rows.push([`${setting} (${issued} issued)`, result]);
+      const workers = process.env.BENCH_WORKERS ? `, WORKERS=${process.env.BENCH_WORKERS}` : '';
+      rows.push([`${setting} (${issued} issued${workers})`, result]);
     }
     return rows;
   } finally {

@@ -12,6 +12,9 @@
  * answers in HTTP/1.0, closing every connection (the service keeps them open).
  *
  *   npx tsx bench/ocsp/http.ts [seconds=8] [concurrency=16]
+ *
+ * BENCH_WORKERS=n measures the service as a separate server process with WORKERS=n (node:cluster) instead of the
+ * app in this process; its CPU column then counts the primary and its workers.
  */
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -93,7 +96,14 @@ async function judge(asked: Asked, request: Buffer, caFile: string, trustFile: s
 type Responder = () => Promise<{ url: string; stop: () => void }>;
 
 /** Measures the responder with each question in turn; rows named after `who`, with openssl's verdicts. */
-async function goodAndRevoked(who: string, responder: Responder, questions: Questions, caFile: string, trustFile: string) {
+async function goodAndRevoked(
+  who: string,
+  responder: Responder,
+  questions: Questions,
+  caFile: string,
+  trustFile: string,
+  serverCpuMs?: () => number,
+) {
   const asked = (url: string): Asked[] => [
     { setting: 'good certificate', url, method: 'POST', bodies: questions.good },
     { setting: 'revoked certificate', url, method: 'POST', bodies: questions.revoked },
@@ -110,7 +120,7 @@ async function goodAndRevoked(who: string, responder: Responder, questions: Ques
       const bodies = question.method === 'POST' ? question.bodies : [new Uint8Array(0)];
       rows.push([
         `${who}, ${question.setting} (openssl: ${verdict})`,
-        await drive({ url: question.url, method: question.method, headers: OCSP_HEADERS, bodies, concurrency, seconds }),
+        await drive({ url: question.url, method: question.method, headers: OCSP_HEADERS, bodies, concurrency, seconds }, serverCpuMs),
       ]);
     } finally {
       stop();
@@ -177,7 +187,8 @@ async function service(): Promise<[string, LoadResult][]> {
     const rootFile = await dir.write('root.pem', (await call('POST', `/v1/private-certificate-authorities/${rootId}/export`)).certificate);
     const questions = await questionsAbout(dir, caFile, await dir.write('good.pem', await pem(ids[1])), revokedFile);
     const url = `${base}/ocsp/${subId}`;
-    return await goodAndRevoked('service', async () => ({ url, stop: () => undefined }), questions, caFile, rootFile);
+    const who = process.env.BENCH_WORKERS ? `service (WORKERS=${process.env.BENCH_WORKERS})` : 'service';
+    return await goodAndRevoked(who, async () => ({ url, stop: () => undefined }), questions, caFile, rootFile, server.serverCpuMs);
   } finally {
     await server.close();
   }

@@ -3,6 +3,7 @@
  * from the repository root, up once it answers `/health`, failed at once if it exits first.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkNodeVersion } from '../../src/config.ts';
 import type { TestApp } from './app.ts';
@@ -101,4 +102,20 @@ export async function startServerProcess(args: string[], env: NodeJS.ProcessEnv,
   }
   child.kill('SIGKILL');
   throw new Error(`server did not answer /health within ${timeoutMs} ms: ${output}`);
+}
+
+/** The processes whose parent is `pid`, from /proc (no outside tool): a cluster primary's workers, for instance. */
+export function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // Fields after the command name in parentheses (which may hold spaces): state, then the parent's pid.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) children.push(Number(entry));
+    } catch {
+      // gone since the listing
+    }
+  }
+  return children;
 }

@@ -3,7 +3,7 @@
  * replaced while the other goes on answering; SIGTERM stops them all; more than one worker without Postgres is
  * refused at start (PGlite serves one process).
  */
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { createTestApp, testConfig } from '../helpers/app.ts';
 import { realPostgres } from '../helpers/database.ts';
-import { startSharedServer } from '../helpers/server-process.ts';
+import { childrenOf, startSharedServer } from '../helpers/server-process.ts';
 
 t.test('WORKERS above 1 needs DATABASE_URL; 1 is the default', async (t) => {
   t.throws(() => testConfig({ WORKERS: '2' }), { name: 'ConfigError', message: /WORKERS above 1 needs DATABASE_URL/ });
@@ -20,22 +20,6 @@ t.test('WORKERS above 1 needs DATABASE_URL; 1 is the default', async (t) => {
   t.equal(testConfig().workers, 1);
   t.equal(testConfig({ WORKERS: '2', DATABASE_URL: 'postgres://pca@127.0.0.1:5432/pca' }).workers, 2);
 });
-
-/** The processes whose parent is `pid`, from /proc (no outside tool). */
-function childrenOf(pid: number): number[] {
-  const children: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // Fields after the command name in parentheses (which may hold spaces): state, then the parent's pid.
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) children.push(Number(entry));
-    } catch {
-      // gone since the listing
-    }
-  }
-  return children;
-}
 
 function alive(pid: number): boolean {
   try {
