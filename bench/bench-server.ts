@@ -34,10 +34,6 @@ export async function startBenchServer(env: Record<string, string> = {}, { defau
         })
       : undefined;
   const base = serverProcess?.base ?? (await app.listen({ host: '127.0.0.1', port: 0 }));
-  const ownCpuMs = () => {
-    const usage = process.cpuUsage();
-    return (usage.user + usage.system) / 1000;
-  };
   const headers = { authorization: `Bearer ${mintAdminToken(app.jwt, config.defaultDomainId, 3600)}`, 'content-type': 'application/json' };
 
   /** A JSON call that must succeed; its JSON answer (empty for none). */
@@ -80,8 +76,8 @@ export async function startBenchServer(env: Record<string, string> = {}, { defau
     database,
     call,
     p256Hierarchy,
-    /** CPU milliseconds the serving process(es) used so far. */
-    serverCpuMs: serverProcess ? () => processTreeCpuMs(serverProcess.child.pid!) : ownCpuMs,
+    /** CPU milliseconds the server process and its workers used so far; undefined: this process (drive's default). */
+    serverCpuMs: serverProcess ? () => processTreeCpuMs(serverProcess.child.pid!) : undefined,
     async close() {
       await serverProcess?.stop();
       await app.close();
