@@ -2,12 +2,12 @@
  * Subject public keys (DER SubjectPublicKeyInfo): which contract key algorithm they are, SKI; and the signatures
  * these keys make over X.509 structures (algorithm identifiers, the SIGNED envelope, verification).
  */
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject, verify } from 'node:crypto';
 import {
   EC_CURVES,
   RSA_MODULUS_BITS,
   SIGNATURE_OIDS,
-  WEBCRYPTO_HASH,
+  NODE_HASH,
   type HashAlgorithm,
   type KeyAlgorithm,
   type KeyFamily,
@@ -135,25 +135,34 @@ export async function verifySignature(
   signature: Uint8Array,
 ): Promise<boolean> {
   const { algorithmOid, curveOid, publicKey } = readSpki(spki);
-  const { subtle } = globalThis.crypto;
   try {
     if (family === 'RSA' && algorithmOid === Oid.rsaEncryption) {
-      const params = { name: 'RSASSA-PKCS1-v1_5', hash: WEBCRYPTO_HASH[hash] };
-      const key = await subtle.importKey('spki', spki.slice(), params, false, ['verify']);
-      return await subtle.verify(params, key, signature.slice(), data.slice());
+      return verify(NODE_HASH[hash], data, createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }), signature);
     }
     const curve = curveOid === null ? undefined : CURVE_BY_OID.get(curveOid);
     if (family === 'EC' && curve !== undefined) {
       const raw = ecdsaDerToRaw(signature, curve.bits);
       if (raw === null) return false;
-      // The bare point: a third of the cost of an 'spki' import (OpenSSL 3's DER decoders are slow), same checks.
-      const key = await subtle.importKey('raw', publicKey.slice(), { name: 'ECDSA', namedCurve: curve.namedCurve }, false, ['verify']);
-      return await subtle.verify({ name: 'ECDSA', hash: WEBCRYPTO_HASH[hash] }, key, raw, data.slice());
+      const key = { key: ecPublicKey(spki, publicKey, curve), dsaEncoding: 'ieee-p1363' as const };
+      return verify(NODE_HASH[hash], data, key, raw);
     }
     return false;
   } catch {
-    return false; // WebCrypto refuses keys it cannot use (e.g. a point off the curve): nothing verifies
+    return false; // OpenSSL refuses keys it cannot use (e.g. a point off the curve): nothing verifies
   }
+}
+
+/**
+ * An EC public key for one verification. An uncompressed point goes in as a JWK, the cheapest import: P-256 on
+ * Node 24, ~95 µs against ~120 µs through OpenSSL 3's DER decoders (the verification itself ~110 µs; WebCrypto's
+ * import and verify together ~360 µs). The JWK import checks the point is on the curve like the others; a
+ * compressed point (no JWK form) takes the DER path.
+ */
+function ecPublicKey(spki: Uint8Array, point: Uint8Array, curve: { namedCurve: string; bits: number }): KeyObject {
+  const size = Math.ceil(curve.bits / 8);
+  if (point[0] !== 4 || point.length !== 1 + 2 * size) return createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+  const coordinate = (from: number) => Buffer.from(point.buffer, point.byteOffset + from, size).toString('base64url');
+  return createPublicKey({ key: { kty: 'EC', crv: curve.namedCurve, x: coordinate(1), y: coordinate(1 + size) }, format: 'jwk' });
 }
 
 // ---------------------------------------------------------------------------------------------------------------

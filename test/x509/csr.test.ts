@@ -162,6 +162,44 @@ t.test('a certificate issued from a parsed CSR keeps its subject and key, and ve
   t.equal(keyMatches.stdout, csrKey.stdout);
 });
 
+t.test(
+  'EC proof of possession: uncompressed and compressed points verify; a tampered signature or an off-curve point does not',
+  async (t) => {
+    const invalid = async (name: string, der: Uint8Array) =>
+      t.match(
+        await appErrorOf(() => parseCsr(toPem('CERTIFICATE REQUEST', der))),
+        { code: 'PCA.00020001', message: /signature is invalid/ },
+        name,
+      );
+    for (const [alg, key] of [
+      ['EC256', ec256Key],
+      ['EC384', ec384Key],
+      ['EC521', ec521Key],
+    ] as const) {
+      const compressedKey = work.file(`${alg}-compressed.key`);
+      const converted = await openssl(['ec', '-in', key, '-conv_form', 'compressed', '-out', compressedKey]);
+      t.ok(converted.ok, converted.stderr);
+      const compressed = await parseCsr(await opensslCsr(`${alg}-compressed`, compressedKey, '/CN=compressed'));
+      t.equal(compressed.keyAlgorithm, alg, `${alg}: a compressed point verifies`);
+      t.ok([2, 3].includes(compressed.spki[compressed.spki.length - Math.ceil(keySizeOf(alg) / 8) - 1]), `${alg}: the point is compressed`);
+
+      const pem = await opensslCsr(`${alg}-plain`, key, '/CN=plain-point');
+      const csr = await parseCsr(pem);
+      const der = new Uint8Array(Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64'));
+      const lastPointByte = Buffer.from(der).indexOf(Buffer.from(csr.spki)) + csr.spki.length - 1;
+      const offCurve = der.slice();
+      offCurve[lastPointByte] ^= 0x01;
+      await invalid(`${alg}: a point off the curve`, offCurve);
+      const signatureTampered = der.slice();
+      signatureTampered[der.length - 3] ^= 0x01;
+      await invalid(`${alg}: a tampered signature`, signatureTampered);
+      const subjectTampered = der.slice();
+      subjectTampered[Buffer.from(der).indexOf('plain-point')] ^= 0x01;
+      await invalid(`${alg}: a tampered subject`, subjectTampered);
+    }
+  },
+);
+
 t.test('rejections carry the contract codes', async (t) => {
   const [rsa1024, rsaE3, secp256k1, ed25519, sm2] = await Promise.all([
     opensslKey('rsa1024', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:1024']),
