@@ -34,20 +34,33 @@ function jsonValue(this: Record<string, unknown>, key: string, value: unknown): 
 
 const statements = new Map<string, SqlStatement>();
 
-/** The insert of these columns, named after its text (a prepared statement's name must always mean one text). */
-function insertStatement(table: BulkTable, list: string): SqlStatement {
-  const text = `INSERT INTO ${table} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${table}, $1::json)`;
+/** The statement of `text`, named after it (a prepared statement's name must always mean one text). */
+function statementOf(text: string): SqlStatement {
   let statement = statements.get(text);
   if (!statement) {
-    statement = { name: `insert-${table}-${createHash('sha256').update(text).digest('hex').slice(0, 16)}`, text };
+    statement = { name: `insert-${createHash('sha256').update(text).digest('hex').slice(0, 16)}`, text };
     statements.set(text, statement);
   }
   return statement;
 }
 
-/** The columns of the first row must be those of every row. */
-export async function insertRows(tx: Executor, table: BulkTable, rows: readonly Record<string, unknown>[]): Promise<void> {
-  if (rows.length === 0) return;
-  const list = Object.keys(rows[0]!).map(columnOf).join(', ');
-  await runnerOf(tx)(insertStatement(table, list), [JSON.stringify(rows.map(byColumn), jsonValue)]);
+export type BulkRows = readonly [table: BulkTable, rows: readonly Record<string, unknown>[]];
+
+/**
+ * The rows of several tables in one statement (each table's insert a data-modifying CTE of the last one): one
+ * round trip instead of one per table. Within each table, the columns of the first row must be those of every row.
+ */
+export async function insertRows(tx: Executor, ...tables: BulkRows[]): Promise<void> {
+  const filled = tables.filter(([, rows]) => rows.length > 0);
+  if (filled.length === 0) return;
+  const inserts = filled.map(([table, rows], at) => {
+    const list = Object.keys(rows[0]!).map(columnOf).join(', ');
+    return `INSERT INTO ${table} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${table}, $${at + 1}::json)`;
+  });
+  const last = inserts.pop()!;
+  const text = inserts.length === 0 ? last : `WITH ${inserts.map((insert, at) => `w${at} AS (${insert})`).join(', ')} ${last}`;
+  await runnerOf(tx)(
+    statementOf(text),
+    filled.map(([, rows]) => JSON.stringify(rows.map(byColumn), jsonValue)),
+  );
 }

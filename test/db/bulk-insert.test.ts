@@ -25,7 +25,7 @@ t.test('audit events and billing records read back field for field', async (t) =
     requestId: `req-${index}`,
     detail: { serial_number: 'ab'.repeat(16), nested: { quote: 'a "quoted" \\ value', list: [1, null, true] } },
   }));
-  await prisma.$transaction((tx) => insertRows(tx, 'audit_events', events));
+  await prisma.$transaction((tx) => insertRows(tx, ['audit_events', events]));
   const stored = await prisma.auditEvent.findMany({ where: { domainId: 'domain-a' }, orderBy: { actor: 'asc' } });
   t.same(
     stored.map(({ createdAt: _createdAt, ...rest }) => rest),
@@ -52,7 +52,7 @@ t.test('audit events and billing records read back field for field', async (t) =
     amount: new Prisma.Decimal('12345678901234567890.12345678'),
     currency: 'CNY',
   };
-  await prisma.$transaction((tx) => insertRows(tx, 'billing_records', [record]));
+  await prisma.$transaction((tx) => insertRows(tx, ['billing_records', [record]]));
   const billed = await prisma.billingRecord.findUniqueOrThrow({ where: { id: record.id } });
   t.equal(billed.usageAmount, record.usageAmount);
   t.equal(billed.unitPrice.toString(), '0.12345678');
@@ -89,7 +89,7 @@ t.test('certificate rows keep their DER bytes, whether given as Uint8Array or Bu
   const bytes = new Uint8Array(randomBytes(300));
   const fromView = row(bytes.subarray(10, 200)); // a view with an offset into a larger buffer
   const fromBuffer = row(Buffer.from(bytes));
-  await prisma.$transaction((tx) => insertRows(tx, 'certificates', [fromView, fromBuffer]));
+  await prisma.$transaction((tx) => insertRows(tx, ['certificates', [fromView, fromBuffer]]));
   const stored = await prisma.certificate.findMany({ where: { issuerId } });
   const byId = new Map(stored.map((certificate) => [certificate.id, certificate]));
   t.same(Buffer.from(byId.get(fromView.id)!.certificateDer), Buffer.from(bytes.subarray(10, 200)));
@@ -101,10 +101,52 @@ t.test('certificate rows keep their DER bytes, whether given as Uint8Array or Bu
 t.test('a failing row fails the whole statement and the transaction writes nothing', async (t) => {
   const good = { id: randomUUID(), domainId: 'domain-c', actor: 'a', action: 'x', outcome: 'SUCCESS', requestId: 'r' };
   const missingActor = { ...good, id: randomUUID(), actor: null };
-  await t.rejects(prisma.$transaction((tx) => insertRows(tx, 'audit_events', [good, missingActor])));
+  await t.rejects(prisma.$transaction((tx) => insertRows(tx, ['audit_events', [good, missingActor]])));
   t.equal(await prisma.auditEvent.count({ where: { domainId: 'domain-c' } }), 0);
   await t.resolves(
-    prisma.$transaction((tx) => insertRows(tx, 'audit_events', [])),
+    prisma.$transaction((tx) => insertRows(tx, ['audit_events', []])),
     'no rows, no statement',
   );
+});
+
+t.test('several tables in one statement: every row lands, or none in any table when one row fails', async (t) => {
+  const event = (domainId: string, actor: string | null) => ({
+    id: randomUUID(),
+    domainId,
+    actor,
+    action: 'pca:ca:issueCert',
+    outcome: 'SUCCESS',
+    requestId: 'r',
+  });
+  const record = (domainId: string) => ({
+    id: randomUUID(),
+    uniqueKey: `CERT_ISSUE:${randomUUID()}`,
+    domainId,
+    resourceType: 'CERTIFICATE',
+    resourceId: randomUUID(),
+    chargingMode: 1,
+    usageType: 'CERT_ISSUE',
+    usageStart: new Date(),
+    usageEnd: new Date(),
+    usageAmount: 1n,
+    unitPrice: new Prisma.Decimal('0.1'),
+    amount: new Prisma.Decimal('0.1'),
+    currency: 'CNY',
+  });
+  await prisma.$transaction((tx) =>
+    insertRows(
+      tx,
+      ['audit_events', [event('domain-d', 'a'), event('domain-d', 'b')]],
+      ['billing_records', []],
+      ['billing_records', [record('domain-d')]],
+    ),
+  );
+  t.equal(await prisma.auditEvent.count({ where: { domainId: 'domain-d' } }), 2);
+  t.equal(await prisma.billingRecord.count({ where: { domainId: 'domain-d' } }), 1, 'an empty table in the list is skipped');
+
+  await t.rejects(
+    prisma.$transaction((tx) => insertRows(tx, ['billing_records', [record('domain-e')]], ['audit_events', [event('domain-e', null)]])),
+  );
+  t.equal(await prisma.billingRecord.count({ where: { domainId: 'domain-e' } }), 0, 'the other table rolled back with the statement');
+  t.equal(await prisma.auditEvent.count({ where: { domainId: 'domain-e' } }), 0);
 });

@@ -73,7 +73,7 @@ t.test('a certificate written on the raw path reads back as written; a failing s
     certificateDer: new Uint8Array(randomBytes(300)),
     createdAt: new Date('2026-11-23T16:01:02.345Z'),
   };
-  await database.transaction((sql) => insertRows(sql, 'certificates', [row]));
+  await database.transaction((sql) => insertRows(sql, ['certificates', [row]]));
   const stored = await prisma.certificate.findUniqueOrThrow({ where: { id: row.id } });
   t.same(Buffer.from(stored.certificateDer), Buffer.from(row.certificateDer));
   t.same(stored.notBefore, row.notBefore);
@@ -81,7 +81,7 @@ t.test('a certificate written on the raw path reads back as written; a failing s
 
   const second = { ...row, id: randomUUID(), serialNumber: randomBytes(16).toString('hex') };
   const failing = database.transaction(async (sql) => {
-    await insertRows(sql, 'certificates', [second]);
+    await insertRows(sql, ['certificates', [second]]);
     await sql({ name: 'raw-test-fails', text: 'SELECT 1 / 0' }, []);
   });
   await t.rejects(failing);

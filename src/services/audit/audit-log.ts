@@ -4,9 +4,8 @@
  * `recordFailure` outside any transaction.
  */
 import { randomUUID } from 'node:crypto';
-import { insertRows } from '../../db/bulk-insert.ts';
+import type { BulkRows } from '../../db/bulk-insert.ts';
 import type { Db } from '../../db/database.ts';
-import type { Executor } from '../../db/tx.ts';
 import type { RequestContext, Tx } from '../context.ts';
 
 export interface AuditedChange {
@@ -35,14 +34,9 @@ export async function recordAudit(tx: Tx, context: RequestContext, change: Audit
   await tx.auditEvent.create({ data: auditEvent(context, change, 'SUCCESS', change.detail) });
 }
 
-/** Several changes' events in one multi-row insert (a group-committed batch), each with its own request context. */
-export async function recordAudits(tx: Executor, changes: { context: RequestContext; change: AuditedChange }[]): Promise<void> {
-  if (changes.length === 0) return;
-  await insertRows(
-    tx,
-    'audit_events',
-    changes.map(({ context, change }) => auditEvent(context, change, 'SUCCESS', change.detail)),
-  );
+/** Several changes' events (a group-committed batch), each with its own request context, for `insertRows`. */
+export function auditRows(changes: { context: RequestContext; change: AuditedChange }[]): BulkRows {
+  return ['audit_events', changes.map(({ context, change }) => auditEvent(context, change, 'SUCCESS', change.detail))];
 }
 
 export async function recordFailure(db: Db, context: RequestContext, change: AuditedChange & { errorCode: string }): Promise<void> {

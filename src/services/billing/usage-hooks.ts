@@ -21,10 +21,11 @@
  *     resourceId = the certificate id, or the ca_id of a CSR-issued INTERMEDIATE_CA. Uses one of the issuing
  *     CA's free_quota when above 0 (price 0). Call it as the LAST statement before commit: with volume tiers
  *     configured it takes a per-domain lock until commit.
- *   recordCertificateIssues(tx, issues, freeQuotas)
- *     the same for a group-committed batch, with multi-row inserts; `freeQuotas` maps each issuing CA to its
- *     free_quota as read under the transaction's FOR SHARE lock on that CA (no one else can change it then).
- *     The first issues of each CA use its free quota, in order.
+ *   chargeCertificateIssues(tx, issues, freeQuotas)
+ *     the same for a group-committed batch, returning the CERT_ISSUE records for the caller's `insertRows` (one
+ *     statement with the certificates); `freeQuotas` maps each issuing CA to its free_quota as read under the
+ *     transaction's FOR SHARE lock on that CA (no one else can change it then). The first issues of each CA use
+ *     its free quota, in order. Insert the records before commit, as the last statement.
  *
  * Orders (§4.2.2):
  *   recordPrepaidOrder(tx, { caId, domainId, periodType, periodNum, at })
@@ -36,7 +37,7 @@
  *     prepaid_until from `from` to the period's end, and throws if it no longer is `from`.
  */
 import { randomUUID } from 'node:crypto';
-import { insertRows } from '../../db/bulk-insert.ts';
+import type { BulkRows } from '../../db/bulk-insert.ts';
 import { advisoryLock } from '../../db/locks.ts';
 import { Prisma } from '../../db/generated/client.ts';
 import { runnerOf, type Executor, type Tx } from '../../db/tx.ts';
@@ -86,7 +87,7 @@ export interface BillingHooks {
   endPendingDeletionByRestore(tx: Tx, ca: BillableCa, at: Date): Promise<void>;
   endUsage(tx: Tx, ca: BillableCa, at: Date): Promise<void>;
   recordCertificateIssue(tx: Tx, issue: CertificateIssue): Promise<IssueCharge>;
-  recordCertificateIssues(tx: Executor, issues: CertificateIssue[], freeQuotas: ReadonlyMap<string, number>): Promise<IssueCharge[]>;
+  chargeCertificateIssues(tx: Executor, issues: CertificateIssue[], freeQuotas: ReadonlyMap<string, number>): Promise<BulkRows>;
   recordPrepaidOrder(tx: Tx, line: PrepaidOrderLine): Promise<{ periodEnd: Date }>;
   recordPrepaidRenewal(tx: Tx, line: PrepaidRenewalLine): Promise<{ periodEnd: Date }>;
 }
@@ -221,7 +222,7 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
       return charge;
     },
 
-    async recordCertificateIssues(tx, issues, freeQuotas) {
+    async chargeCertificateIssues(tx, issues, freeQuotas) {
       const freeLeft = new Map<string, number>();
       for (const issue of issues) {
         const left = freeLeft.get(issue.issuerCaId) ?? Math.max(0, freeQuotas.get(issue.issuerCaId) ?? 0);
@@ -246,12 +247,7 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
         const unitPrice = free ? '0' : paidUnitPrice(before);
         charges.push({ recordId: randomUUID(), free, unitPrice, amount: unitPrice });
       }
-      await insertRows(
-        tx,
-        'billing_records',
-        issues.map((issue, index) => issueRecord(issue, charges[index]!)),
-      );
-      return charges;
+      return ['billing_records', issues.map((issue, index) => issueRecord(issue, charges[index]!))];
     },
 
     async recordPrepaidOrder(tx, line) {

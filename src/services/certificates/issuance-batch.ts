@@ -9,7 +9,7 @@ import type { DatabaseHandle } from '../../db/database.ts';
 import type { Executor } from '../../db/tx.ts';
 import { clientErrorOf, errors } from '../../errors.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
-import { recordAudits, type AuditedChange } from '../audit/audit-log.ts';
+import { auditRows, type AuditedChange } from '../audit/audit-log.ts';
 import type { BillingHooks, CertificateIssue } from '../billing/usage-hooks.ts';
 import type { RequestContext } from '../context.ts';
 import { releaseCertificateQuota } from './certificate-usage.ts';
@@ -42,7 +42,7 @@ export interface SignedIssuance {
 export interface BatchWriterDeps {
   sql: Pick<DatabaseHandle, 'transaction'>;
   clock: Clock;
-  billing: Pick<BillingHooks, 'recordCertificateIssues'>;
+  billing: Pick<BillingHooks, 'chargeCertificateIssues'>;
   metrics: Pick<Metrics, 'certificatesIssued'>;
   issuingCas: IssuingCaLoader;
   takeQuota(tx: Executor, domainId: string, count: number): Promise<void>;
@@ -147,20 +147,18 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Pending<Batche
           failed.flatMap(({ pending }) => (pending.item.idempotency ? [pending.item.idempotency.scope] : [])),
         );
         if (made.length > 0) {
-          await insertRows(
-            tx,
-            'certificates',
-            made.map((certificate) => certificate.certificate),
-          );
-          await recordAudits(
-            tx,
-            made.map((certificate, index) => ({ context: accepted[index]!.pending.item.ctx, change: certificate.change })),
-          );
           const freeQuotas = new Map([...rows.values()].map((row) => [row.id, row.freeQuota]));
-          await deps.billing.recordCertificateIssues(
+          const billingRecords = await deps.billing.chargeCertificateIssues(
             tx,
             made.map((certificate) => certificate.issue),
             freeQuotas,
+          );
+          // The certificates, their audit events and billing records: one statement.
+          await insertRows(
+            tx,
+            ['certificates', made.map((certificate) => certificate.certificate)],
+            auditRows(made.map((certificate, index) => ({ context: accepted[index]!.pending.item.ctx, change: certificate.change }))),
+            billingRecords,
           );
         }
         return { accepted, held, refused };

@@ -53,7 +53,7 @@ export interface IssuanceServiceDeps {
   clock: Clock;
   config: Pick<Config, 'region' | 'publicBaseUrl' | 'quotas'>;
   keyStores: KeyStores;
-  billing: Pick<BillingHooks, 'recordCertificateIssue' | 'recordCertificateIssues'>;
+  billing: Pick<BillingHooks, 'recordCertificateIssue' | 'chargeCertificateIssues'>;
   metrics: Pick<Metrics, 'certificatesIssued'>;
   /** The master-key sealer, built once at composition. */
   sealer: Sealer;
