@@ -9,6 +9,7 @@ import t, { type Test } from 'tap';
 import { ManualClock } from '../../src/clock.ts';
 import { ACME_EXPIRY_JOB } from '../../src/services/acme/acme-jobs.ts';
 import { createTestApp, createTestAppOnRealPostgres, type TestApp } from '../helpers/app.ts';
+import { realPostgresOrSkipTest } from '../helpers/database.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -144,7 +145,9 @@ t.test('on the suite database (PGlite, or DATABASE_URL)', async (t) => {
 
 t.test('on a real Postgres server', async (t) => {
   const clock = new ManualClock(Date.now());
-  const harness = await createTestAppOnRealPostgres({ clock });
+  const postgres = await realPostgresOrSkipTest(t);
+  if (!postgres) return;
+  const harness = await createTestAppOnRealPostgres(postgres, { clock });
   t.teardown(() => harness.close());
   t.ok(harness.database.url, 'a Postgres database');
   await scenario(t, harness, clock);

@@ -16,6 +16,7 @@ import { formatSdkDate } from '../../src/auth/sdk-hmac.ts';
 import { projectIdOf } from '../../src/services/access-keys/access-key-rules.ts';
 import { CLOCK_MARGIN_MS, signatureExpiryJob } from '../../src/services/access-keys/signature-replay.ts';
 import { createTestApp, createTestAppOnRealPostgres, TEST_DOMAIN, type TestApp } from '../helpers/app.ts';
+import { realPostgresOrSkipTest } from '../helpers/database.ts';
 import { client } from '../ca/support.ts';
 import { ecdsaSignerFor, Sm3Signer, type KeyPair, type StaticSigner } from './support.ts';
 
@@ -241,7 +242,9 @@ t.test(`concurrent identical replays on this suite's database (${process.env.DAT
 );
 
 t.test('concurrent identical replays on a real Postgres server', async (t) => {
-  const onPostgres = await createTestAppOnRealPostgres({ clock });
+  const postgres = await realPostgresOrSkipTest(t);
+  if (!postgres) return;
+  const onPostgres = await createTestAppOnRealPostgres(postgres, { clock });
   t.teardown(() => onPostgres.close());
   await race(t, onPostgres, 2);
   await race(t, onPostgres, 16);

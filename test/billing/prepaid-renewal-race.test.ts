@@ -9,12 +9,13 @@ import { openDatabase } from '../../src/db/database.ts';
 import { caPrepaidRenewalJob } from '../../src/services/billing/prepaid-renewal.ts';
 import { prepaidPeriodEnd } from '../../src/services/billing/usage-hooks.ts';
 import { createTestAppOnRealPostgres } from '../helpers/app.ts';
+import { realPostgresOrSkipFile } from '../helpers/database.ts';
 import { CA, PREPAID_PRODUCT, client } from '../ca/support.ts';
 
 const DAY = 86_400_000;
 const CAS = 30;
 const clock = new ManualClock(Date.parse('2026-03-15T12:00:00Z'));
-const harness = await createTestAppOnRealPostgres({ clock });
+const harness = await createTestAppOnRealPostgres(await realPostgresOrSkipFile(t), { clock });
 const second = await openDatabase({ url: harness.database.url! });
 t.teardown(async () => {
   await second.close();

@@ -7,11 +7,11 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { postgresTestDatabase, realPostgres } from '../helpers/database.ts';
+import { postgresTestDatabase, realPostgresOrSkipFile } from '../helpers/database.ts';
 import { insertCa, utc } from './support.ts';
 
 const run = promisify(execFile);
-const postgres = await realPostgres();
+const postgres = await realPostgresOrSkipFile(t);
 const database = await postgresTestDatabase(postgres.url);
 t.teardown(async () => {
   await database.close();

@@ -13,10 +13,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { KEY_ARGS, opensslCsr, scratch, seedCa } from '../certificates/support.ts';
 import { createTestAppOnRealPostgres } from '../helpers/app.ts';
+import { realPostgresOrSkipFile } from '../helpers/database.ts';
 import { startSharedServer } from '../helpers/server-process.ts';
 
 // The killed server is its own process, so the database must be a real server both can reach.
-const harness = await createTestAppOnRealPostgres();
+const harness = await createTestAppOnRealPostgres(await realPostgresOrSkipFile(t));
 t.teardown(() => harness.close());
 const db = harness.database.prisma;
 t.test('SIGKILL during a burst of issuances: certificates and CERT_ISSUE records match one to one', async (t) => {

@@ -4,9 +4,10 @@
  */
 import t from 'tap';
 import { createTestAppOnRealPostgres } from '../helpers/app.ts';
+import { realPostgresOrSkipFile } from '../helpers/database.ts';
 
 const QUOTA = 3;
-const harness = await createTestAppOnRealPostgres({ env: { CA_QUOTA: String(QUOTA) } });
+const harness = await createTestAppOnRealPostgres(await realPostgresOrSkipFile(t), { env: { CA_QUOTA: String(QUOTA) } });
 t.teardown(() => harness.close());
 const CA = '/v1/private-certificate-authorities';
 const DOMAIN = 'c0ffee00c0ffee00c0ffee00c0ffee00';

@@ -11,10 +11,11 @@ import { buildApp } from '../../src/app.ts';
 import { openDatabase } from '../../src/db/database.ts';
 import { createKeyStores } from '../../src/keystore/index.ts';
 import { createTestAppOnRealPostgres, OTHER_DOMAIN, TEST_DOMAIN } from '../helpers/app.ts';
+import { realPostgresOrSkipFile } from '../helpers/database.ts';
 import { KEY_ARGS, opensslCsr, scratch, seedCa, type SeededCa } from './support.ts';
 
 const QUOTA = 10_000;
-const harness = await createTestAppOnRealPostgres({ env: { CERTIFICATE_QUOTA: String(QUOTA) } });
+const harness = await createTestAppOnRealPostgres(await realPostgresOrSkipFile(t), { env: { CERTIFICATE_QUOTA: String(QUOTA) } });
 const secondDatabase = await openDatabase({ url: harness.database.url! });
 const secondKeyStores = createKeyStores({ masterKey: harness.config.masterKey });
 const second = await buildApp({ config: harness.config, database: secondDatabase, keyStores: secondKeyStores, logDestination: false });

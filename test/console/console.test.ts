@@ -20,7 +20,7 @@ import { mintAdminToken } from '../../src/auth/dev-token.ts';
 import { jwtPluginOptions } from '../../src/auth/jwt.ts';
 import { loadConfig } from '../../src/config.ts';
 import { KEY_ARGS, opensslCsr, pemBlocks, scratch, verifyStrict } from '../certificates/support.ts';
-import { createEmptyDatabase, freePort, realPostgres } from '../helpers/database.ts';
+import { createEmptyDatabase, freePort, realPostgresOrSkipFile } from '../helpers/database.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -50,7 +50,7 @@ const documented = (method: string, pathname: string) => OPERATIONS.some((op) =>
 
 // A real Postgres (DATABASE_URL's, else a throwaway cluster): it starts in seconds where a fresh embedded PGlite
 // takes far longer on a loaded machine.
-const postgres = await realPostgres();
+const postgres = await realPostgresOrSkipFile(t);
 t.teardown(() => postgres.stop());
 
 /** The server entry itself (it migrates its fresh database at start). */

@@ -14,7 +14,7 @@ import type { TokenClaims } from '../../src/auth/jwt.ts';
 import type { Clock } from '../../src/clock.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createKeyStores } from '../../src/keystore/index.ts';
-import { realPostgres, testDatabase, type TestDatabase } from './database.ts';
+import { testDatabase, type TestDatabase, type TestPostgres } from './database.ts';
 
 export const TEST_DOMAIN = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 export const OTHER_DOMAIN = 'ffeeddccbbaa99887766554433221100';
@@ -111,11 +111,11 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
 }
 
 /**
- * A test app whose database lives on a real Postgres server (DATABASE_URL's, else a throwaway cluster), for
- * tests that need one whatever the suite runs on: another process sharing the database, pg_dump.
+ * A test app whose database lives on a real Postgres server (from realPostgresOrSkipFile / realPostgresOrSkipTest:
+ * DATABASE_URL's, else a throwaway cluster), for tests that need one whatever the suite runs on: another process
+ * sharing the database, pg_dump. Closing it stops that server.
  */
-export async function createTestAppOnRealPostgres(options: TestAppOptions = {}): Promise<TestApp> {
-  const postgres = await realPostgres();
+export async function createTestAppOnRealPostgres(postgres: TestPostgres, options: TestAppOptions = {}): Promise<TestApp> {
   process.env.DATABASE_URL = postgres.url;
   const harness = await createTestApp(options);
   return {

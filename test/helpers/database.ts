@@ -267,8 +267,30 @@ export async function startTestPostgres(): Promise<TestPostgres | undefined> {
  * database, pg_dump): the DATABASE_URL server when set, else a throwaway cluster started for this file.
  */
 export async function realPostgres(): Promise<TestPostgres> {
-  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => undefined };
-  const server = await startTestPostgres();
-  if (!server) throw new Error('Postgres server binaries are missing (apt-get install postgresql)');
+  const server = await realPostgresIfAny();
+  if (!server) throw new Error(MISSING_POSTGRES);
   return server;
+}
+
+const MISSING_POSTGRES = `no DATABASE_URL and no Postgres server binaries in ${POSTGRES_BIN} (apt-get install postgresql)`;
+
+async function realPostgresIfAny(): Promise<TestPostgres | undefined> {
+  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => undefined };
+  return startTestPostgres();
+}
+
+/**
+ * realPostgres for a test that cannot run without one: where there is none, undefined, the test's plan ended at 0
+ * with the reason (tap reports it skipped and prints why). `t` is passed in so that this module, which the benchmarks
+ * import too, does not start a tap run itself.
+ */
+export async function realPostgresOrSkipTest(t: { plan(count: number, reason: string): void }): Promise<TestPostgres | undefined> {
+  const server = await realPostgresIfAny();
+  if (!server) t.plan(0, `needs a real Postgres server: ${MISSING_POSTGRES}`);
+  return server;
+}
+
+/** The same for a whole file (`t` its root): where there is none, the file is skipped and the process exits. */
+export async function realPostgresOrSkipFile(t: { plan(count: number, reason: string): void }): Promise<TestPostgres> {
+  return (await realPostgresOrSkipTest(t)) ?? process.exit(0);
 }

@@ -20,7 +20,7 @@ import t from 'tap';
 import { ListObjectsV2Command, GetObjectCommand } from '@aws-sdk/client-s3';
 import { startS3rver, startSecretsEndpoint } from '../helpers/aws-endpoints.ts';
 import { parse } from 'yaml';
-import { createEmptyDatabase, dropDatabase, realPostgres } from '../helpers/database.ts';
+import { createEmptyDatabase, dropDatabase, realPostgresOrSkipFile } from '../helpers/database.ts';
 import {
   apiGatewayEvent,
   deployedFunctionEnv,
@@ -91,7 +91,7 @@ const nativeLoads = shippedNativeBuild
 // As on a machine whose OS or architecture the native module was not built for: the software store must serve.
 await rm(path.join(bundle, 'node_modules/pkcs11js/build'), { recursive: true, force: true });
 
-const server = await realPostgres();
+const server = await realPostgresOrSkipFile(t);
 t.teardown(() => server.stop());
 const databaseUrl = await createEmptyDatabase(server.url);
 t.teardown(() => dropDatabase(server.url, databaseUrl));

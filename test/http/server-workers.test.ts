@@ -11,7 +11,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { createTestApp, testConfig } from '../helpers/app.ts';
-import { realPostgres } from '../helpers/database.ts';
+import { realPostgresOrSkipTest } from '../helpers/database.ts';
 import { childrenOf, startSharedServer } from '../helpers/server-process.ts';
 
 t.test('WORKERS above 1 needs DATABASE_URL; 1 is the default', async (t) => {
@@ -52,7 +52,8 @@ function get(base: string, urlPath: string, headers: Record<string, string> = {}
 }
 
 t.test('two workers on one port: one killed is replaced while the other answers; SIGTERM stops all', async (t) => {
-  const postgres = await realPostgres();
+  const postgres = await realPostgresOrSkipTest(t);
+  if (!postgres) return;
   process.env.DATABASE_URL = postgres.url;
   const harness = await createTestApp();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pca-workers-'));

@@ -11,10 +11,11 @@ import t from 'tap';
 import { createSealer } from '../../src/keystore/sealing.ts';
 import { KEY_ARGS, opensslCsr, scratch } from '../certificates/support.ts';
 import { createTestAppOnRealPostgres } from '../helpers/app.ts';
+import { realPostgresOrSkipFile } from '../helpers/database.ts';
 
 const run = promisify(execFile);
 // pg_dump needs a real server.
-const harness = await createTestAppOnRealPostgres();
+const harness = await createTestAppOnRealPostgres(await realPostgresOrSkipFile(t));
 t.teardown(() => harness.close());
 const base = await harness.app.listen({ host: '127.0.0.1', port: 0 });
 const headers = { authorization: `Bearer ${harness.token()}`, 'content-type': 'application/json' };

@@ -15,9 +15,10 @@ import t from 'tap';
 import { KEY_ARGS, openssl, opensslCsr, scratch, seedCa } from '../certificates/support.ts';
 import { opensslOcsp } from '../x509/support.ts';
 import { createTestAppOnRealPostgres } from '../helpers/app.ts';
+import { realPostgresOrSkipFile } from '../helpers/database.ts';
 import { startSharedServer, type ServerProcess } from '../helpers/server-process.ts';
 
-const harness = await createTestAppOnRealPostgres();
+const harness = await createTestAppOnRealPostgres(await realPostgresOrSkipFile(t));
 const dir = await scratch('ocsp-processes');
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pca-ocsp-processes-'));
 t.teardown(async () => {

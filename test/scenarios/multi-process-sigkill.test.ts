@@ -30,8 +30,8 @@ import { DER_NULL, hexToBytes, objectIdentifier, octetString, sequence, unsigned
 import { CERT_ID_HASH_OIDS, issuerHashes, type IssuerHashes } from '../../src/x509/ocsp.ts';
 import { parseSinglePem } from '../../src/x509/pem.ts';
 import { KEY_ARGS, opensslCsr, scratch } from '../certificates/support.ts';
-import { createTestApp, type TestApp } from '../helpers/app.ts';
-import { startTestPostgres, type TestPostgres } from '../helpers/database.ts';
+import { createTestAppOnRealPostgres, type TestApp } from '../helpers/app.ts';
+import { realPostgresOrSkipFile } from '../helpers/database.ts';
 import { startSharedServer, type ServerProcess } from '../helpers/server-process.ts';
 import { ocspRequestDer, opensslOcsp } from '../x509/support.ts';
 
@@ -49,28 +49,16 @@ const QUOTA_DOMAIN = DOMAINS[0]!;
 const OPENSSL_SAMPLES = 120;
 const OCSP_SAMPLE_EVERY = 25;
 
-async function realPostgresOrNothing(): Promise<TestPostgres | undefined> {
-  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => undefined };
-  return startTestPostgres();
-}
-
-const postgres = await realPostgresOrNothing();
-if (!postgres) {
-  t.plan(0, 'no DATABASE_URL and no Postgres server binaries: 4 processes need a real Postgres (apt-get install postgresql)');
-} else {
-  t.setTimeout(Math.max(600_000, 12 * DURATION_MS + 300_000));
-  process.env.DATABASE_URL = postgres.url;
-  const harness = await createTestApp({ env: { CERTIFICATE_QUOTA: String(QUOTA) } });
-  const dir = await scratch('multi-process');
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pca-multi-'));
-  t.teardown(async () => {
-    await harness.close();
-    await postgres.stop();
-    await rm(path.dirname(dir.file('x')), { recursive: true, force: true });
-    await rm(dataDir, { recursive: true, force: true });
-  });
-  t.test('4 processes on one Postgres, mixed load from several domains, one SIGKILL halfway', (t) => run(t, harness, dir, dataDir));
-}
+const harness = await createTestAppOnRealPostgres(await realPostgresOrSkipFile(t), { env: { CERTIFICATE_QUOTA: String(QUOTA) } });
+t.setTimeout(Math.max(600_000, 12 * DURATION_MS + 300_000));
+const dir = await scratch('multi-process');
+const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pca-multi-'));
+t.teardown(async () => {
+  await harness.close();
+  await rm(path.dirname(dir.file('x')), { recursive: true, force: true });
+  await rm(dataDir, { recursive: true, force: true });
+});
+t.test('4 processes on one Postgres, mixed load from several domains, one SIGKILL halfway', (t) => run(t, harness, dir, dataDir));
 
 type Scratch = Awaited<ReturnType<typeof scratch>>;
 

@@ -13,7 +13,7 @@ import t from 'tap';
 import { ConfigError, loadConfig, loadMigrationConfig } from '../../src/config.ts';
 import { resolveSecretReferences } from '../../src/secrets.ts';
 import { startSecretsEndpoint } from '../helpers/aws-endpoints.ts';
-import { createEmptyDatabase, dropDatabase, realPostgres } from '../helpers/database.ts';
+import { createEmptyDatabase, dropDatabase, realPostgresOrSkipTest } from '../helpers/database.ts';
 import { TEST_NODE_ENV } from '../helpers/server-process.ts';
 
 const run = promisify(execFile);
@@ -143,7 +143,8 @@ t.test('a reference that cannot be read, or an ambiguous one, fails with the var
 });
 
 t.test('the Lambda functions start from references alone: migrate, then the HTTP handler answers', async (t) => {
-  const server = await realPostgres();
+  const server = await realPostgresOrSkipTest(t);
+  if (!server) return;
   t.teardown(() => server.stop());
   const databaseUrl = await createEmptyDatabase(server.url);
   t.teardown(() => dropDatabase(server.url, databaseUrl));

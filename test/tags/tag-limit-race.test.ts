@@ -6,10 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { createTestAppOnRealPostgres } from '../helpers/app.ts';
+import { realPostgresOrSkipFile } from '../helpers/database.ts';
 import { CA, DN, client } from '../ca/support.ts';
 
 const CERT = '/v1/private-certificates';
-const harness = await createTestAppOnRealPostgres();
+const harness = await createTestAppOnRealPostgres(await realPostgresOrSkipFile(t));
 t.teardown(() => harness.close());
 const api = client(harness);
 const prisma = harness.database.prisma;
