@@ -102,3 +102,29 @@ t.test('two workers on one port: one killed is replaced while the other answers;
     'no worker outlives the primary',
   );
 });
+
+t.test('a worker that dies before it listens stops the whole server instead of being replaced over and over', async (t) => {
+  const postgres = await realPostgresOrSkipTest(t);
+  if (!postgres) return;
+  process.env.DATABASE_URL = postgres.url;
+  const harness = await createTestApp();
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pca-workers-'));
+  // The port already taken: every worker's listen fails, as a wrong key store or database would fail its start.
+  const blocker = http.createServer((_request, response) => response.writeHead(404).end());
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  t.teardown(async () => {
+    blocker.close();
+    await harness.close();
+    await postgres.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  const port = String((blocker.address() as { port: number }).port);
+  // startSharedServer waits for /health (the blocker answers 404) and gives up with the output once the server exits.
+  const failure = await startSharedServer(harness, dataDir, { WORKERS: '2', PORT: port }).then(
+    () => undefined,
+    (error: Error) => error.message,
+  );
+  t.match(failure, /server exited before it answered \/health/, 'the primary exited on its own');
+  t.match(failure, /worker \d \(pid \d+\) exited \(code 1\) before it listened; stopping/, 'because a worker died before listening');
+  t.notMatch(failure, /starting another/, 'no worker was started in its place');
+});
