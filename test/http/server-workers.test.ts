@@ -9,8 +9,8 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import t from 'tap';
-import { createTestApp, testConfig } from '../helpers/app.ts';
+import t, { type Test } from 'tap';
+import { createTestAppOnRealPostgres, testConfig, type TestApp } from '../helpers/app.ts';
 import { realPostgresOrSkipTest } from '../helpers/database.ts';
 import { childrenOf, startSharedServer } from '../helpers/server-process.ts';
 
@@ -51,17 +51,23 @@ function get(base: string, urlPath: string, headers: Record<string, string> = {}
   });
 }
 
-t.test('two workers on one port: one killed is replaced while the other answers; SIGTERM stops all', async (t) => {
+/** A test app on a real Postgres (workers need one) and a data folder, both gone after `t`; undefined: `t` skipped. */
+async function onRealPostgres(t: Test): Promise<{ harness: TestApp; dataDir: string } | undefined> {
   const postgres = await realPostgresOrSkipTest(t);
-  if (!postgres) return;
-  process.env.DATABASE_URL = postgres.url;
-  const harness = await createTestApp();
+  if (!postgres) return undefined;
+  const harness = await createTestAppOnRealPostgres(postgres);
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pca-workers-'));
   t.teardown(async () => {
     await harness.close();
-    await postgres.stop();
     await rm(dataDir, { recursive: true, force: true });
   });
+  return { harness, dataDir };
+}
+
+t.test('two workers on one port: one killed is replaced while the other answers; SIGTERM stops all', async (t) => {
+  const set = await onRealPostgres(t);
+  if (!set) return;
+  const { harness, dataDir } = set;
   const server = await startSharedServer(harness, dataDir, { WORKERS: '2', LOG_LEVEL: 'warn' });
   t.teardown(() => (server.child.exitCode === null ? server.stop() : undefined));
   const primary = server.child.pid!;
@@ -104,20 +110,13 @@ t.test('two workers on one port: one killed is replaced while the other answers;
 });
 
 t.test('a worker that dies before it listens stops the whole server instead of being replaced over and over', async (t) => {
-  const postgres = await realPostgresOrSkipTest(t);
-  if (!postgres) return;
-  process.env.DATABASE_URL = postgres.url;
-  const harness = await createTestApp();
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pca-workers-'));
+  const set = await onRealPostgres(t);
+  if (!set) return;
+  const { harness, dataDir } = set;
   // The port already taken: every worker's listen fails, as a wrong key store or database would fail its start.
   const blocker = http.createServer((_request, response) => response.writeHead(404).end());
   await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
-  t.teardown(async () => {
-    blocker.close();
-    await harness.close();
-    await postgres.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  t.teardown(() => blocker.close());
   const port = String((blocker.address() as { port: number }).port);
   // startSharedServer waits for /health (the blocker answers 404) and gives up with the output once the server exits.
   const failure = await startSharedServer(harness, dataDir, { WORKERS: '2', PORT: port }).then(
