@@ -116,6 +116,9 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
  * sharing the database, pg_dump. Closing it stops that server.
  */
 export async function createTestAppOnRealPostgres(postgres: TestPostgres, options: TestAppOptions = {}): Promise<TestApp> {
+  // Set while the app lives (processes it starts inherit it), then as it was: a later test must not find the URL of
+  // a server stopped here.
+  const before = process.env.DATABASE_URL;
   process.env.DATABASE_URL = postgres.url;
   const harness = await createTestApp(options);
   return {
@@ -123,6 +126,8 @@ export async function createTestAppOnRealPostgres(postgres: TestPostgres, option
     async close() {
       await harness.close();
       await postgres.stop();
+      if (before === undefined) delete process.env.DATABASE_URL;
+      else process.env.DATABASE_URL = before;
     },
   };
 }
