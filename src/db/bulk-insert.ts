@@ -47,20 +47,42 @@ function statementOf(text: string): SqlStatement {
 export type BulkRows = readonly [table: BulkTable, rows: readonly Record<string, unknown>[]];
 
 /**
+ * A condition on the rows of `insertRowsWhere`: CTEs the inserts follow (their placeholders numbered from $1, then
+ * the tables' from after `values`), the condition each row `r` must meet, and the statement's result.
+ */
+export interface InsertGuard {
+  with: string;
+  values: unknown[];
+  rowCondition: string;
+  returning: string;
+}
+
+/**
  * The rows of several tables in one statement (each table's insert a data-modifying CTE of the last one): one
  * round trip instead of one per table. Within each table, the columns of the first row must be those of every row.
  */
 export async function insertRows(tx: Executor, ...tables: BulkRows[]): Promise<void> {
+  await insertRowsWhere(tx, undefined, ...tables);
+}
+
+/**
+ * `insertRows` in the same statement as the guard's CTEs, inserting only the rows that meet its condition; the
+ * guard's result rows (none without a guard).
+ */
+export async function insertRowsWhere<Row>(tx: Executor, guard: InsertGuard | undefined, ...tables: BulkRows[]): Promise<Row[]> {
   const filled = tables.filter(([, rows]) => rows.length > 0);
-  if (filled.length === 0) return;
+  if (filled.length === 0 && !guard) return [];
+  const first = (guard?.values.length ?? 0) + 1;
+  const where = guard ? ` r WHERE ${guard.rowCondition}` : '';
   const inserts = filled.map(([table, rows], at) => {
     const list = Object.keys(rows[0]!).map(columnOf).join(', ');
-    return `INSERT INTO ${table} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${table}, $${at + 1}::json)`;
+    return `INSERT INTO ${table} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${table}, $${first + at}::json)${where}`;
   });
-  const last = inserts.pop()!;
-  const text = inserts.length === 0 ? last : `WITH ${inserts.map((insert, at) => `w${at} AS (${insert})`).join(', ')} ${last}`;
-  await runnerOf(tx)(
-    statementOf(text),
-    filled.map(([, rows]) => JSON.stringify(rows.map(byColumn), jsonValue)),
-  );
+  const last = guard ? guard.returning : inserts.pop()!;
+  const ctes = [...(guard ? [guard.with] : []), ...inserts.map((insert, at) => `w${at} AS (${insert})`)];
+  const text = ctes.length === 0 ? last : `WITH ${ctes.join(', ')} ${last}`;
+  return runnerOf(tx)<Row>(statementOf(text), [
+    ...(guard?.values ?? []),
+    ...filled.map(([, rows]) => JSON.stringify(rows.map(byColumn), jsonValue)),
+  ]);
 }

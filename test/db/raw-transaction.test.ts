@@ -46,13 +46,14 @@ t.test('the issuers read under the share lock equal the model rows, field for fi
   const read = await database.transaction((sql) => shareLockCas(sql, [b.id, a.id, removed.id, a.id], new Date('2026-06-01T00:00:00Z')));
   t.same([...read.keys()].sort(), [a.id, b.id].sort());
   for (const expected of [a, b]) {
-    const row = read.get(expected.id)!;
+    const { row, version } = read.get(expected.id)!;
+    t.match(version, /^[1-9][0-9]*$/, 'with its row version (xmin)');
     t.same(
       { ...row, certificateDer: Buffer.from(row.certificateDer!) },
       { ...expected, certificateDer: Buffer.from(expected.certificateDer!) },
     );
   }
-  t.equal(read.get(a.id)!.crlPublishedNumber, 9_007_199_254_740_993n, 'a bigint past 2^53 exactly');
+  t.equal(read.get(a.id)!.row.crlPublishedNumber, 9_007_199_254_740_993n, 'a bigint past 2^53 exactly');
 });
 
 t.test('a certificate written on the raw path reads back as written; a failing statement rolls the whole transaction back', async (t) => {

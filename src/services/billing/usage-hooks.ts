@@ -26,6 +26,9 @@
  *     statement with the certificates); `freeQuotas` maps each issuing CA to its free_quota as read under the
  *     transaction's FOR SHARE lock on that CA (no one else can change it then). The first issues of each CA use
  *     its free quota, in order. Insert the records before commit, as the last statement.
+ *   paidIssueRecords(issues)
+ *     without volume tiers only (the property is absent with them): the records of issues that use no free quota,
+ *     priced with no database access, for a batch written in one statement with its certificates.
  *
  * Orders (§4.2.2):
  *   recordPrepaidOrder(tx, { caId, domainId, periodType, periodNum, at })
@@ -88,6 +91,7 @@ export interface BillingHooks {
   endUsage(tx: Tx, ca: BillableCa, at: Date): Promise<void>;
   recordCertificateIssue(tx: Tx, issue: CertificateIssue): Promise<IssueCharge>;
   chargeCertificateIssues(tx: Executor, issues: CertificateIssue[], freeQuotas: ReadonlyMap<string, number>): Promise<BulkRows>;
+  paidIssueRecords?: (issues: CertificateIssue[]) => BulkRows;
   recordPrepaidOrder(tx: Tx, line: PrepaidOrderLine): Promise<{ periodEnd: Date }>;
   recordPrepaidRenewal(tx: Tx, line: PrepaidRenewalLine): Promise<{ periodEnd: Date }>;
 }
@@ -221,6 +225,16 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
       await tx.billingRecord.create({ data: issueRecord(issue, charge) });
       return charge;
     },
+
+    paidIssueRecords: tiered
+      ? undefined
+      : (issues) => {
+          const unitPrice = paidUnitPrice(0);
+          return [
+            'billing_records',
+            issues.map((issue) => issueRecord(issue, { recordId: randomUUID(), free: false, unitPrice, amount: unitPrice })),
+          ];
+        },
 
     async chargeCertificateIssues(tx, issues, freeQuotas) {
       const freeLeft = new Map<string, number>();

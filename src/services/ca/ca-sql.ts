@@ -23,11 +23,11 @@ export const OWN_EXISTING_CA: SqlStatement = {
 
 /**
  * The existing CAs among $1 (uuids as a Postgres array literal), read and locked FOR SHARE in one statement, in id
- * order ($2 = now, $3 = releasedBefore(now)).
+ * order ($2 = now, $3 = releasedBefore(now)); each with its row version (xmin: every update makes a new one).
  */
 export const LOCK_EXISTING_CAS_FOR_SHARE: SqlStatement = {
   name: 'lock-existing-cas-for-share',
-  text: `SELECT * FROM certificate_authorities
+  text: `SELECT *, xmin::text AS row_version FROM certificate_authorities
           WHERE id = ANY($1::text::uuid[]) AND ${existingCaCondition('', '$2', '$3')}
           ORDER BY id FOR SHARE`,
 };

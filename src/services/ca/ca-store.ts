@@ -37,17 +37,28 @@ export async function lockOwnCa(
   return findOwnCa(tx, ctx, caId, now);
 }
 
+/** A CA row and the version it was read at (its xmin), to tell later whether the row has changed since. */
+export interface VersionedCa {
+  row: CertificateAuthority;
+  version: string;
+}
+
 /**
  * Several CAs (any domain) locked FOR SHARE in id order and read, in one statement; a CA missing from the map is
  * absent or removed. (CA ids are uuids: the array literal holds nothing to escape.)
  */
-export async function shareLockCas(tx: Executor, ids: readonly string[], now: Date): Promise<Map<string, CertificateAuthority>> {
+export async function shareLockCas(tx: Executor, ids: readonly string[], now: Date): Promise<Map<string, VersionedCa>> {
   const rows = await runnerOf(tx)<Record<string, unknown>>(LOCK_EXISTING_CAS_FOR_SHARE, [
     `{${[...new Set(ids)].join(',')}}`,
     now,
     releasedBefore(now),
   ]);
-  return new Map(rows.map(caRowOf).map((row) => [row.id, row]));
+  return new Map(
+    rows.map(({ row_version, ...raw }) => {
+      const row = caRowOf(raw);
+      return [row.id, { row, version: String(row_version) }];
+    }),
+  );
 }
 
 /** A raw CA row as Prisma's model reads it. */

@@ -1,10 +1,12 @@
 /**
- * The group-committed batch of plain certificates (issuance-service.ts's fast path), written in one transaction of
- * prepared raw statements (`database.transaction`): no Prisma query runs on this path.
+ * The group-committed batch of plain certificates (issuance-service.ts's fast path), written with prepared raw
+ * statements: no Prisma query runs on this path. A batch whose issuers this process has read before is one
+ * statement (`writeAgainstRememberedIssuers`); the rest, and any request that one does not answer, are one
+ * transaction (`writeInTransaction`).
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
-import { insertRows } from '../../db/bulk-insert.ts';
+import { insertRows, insertRowsWhere } from '../../db/bulk-insert.ts';
 import type { DatabaseHandle } from '../../db/database.ts';
 import type { Executor } from '../../db/tx.ts';
 import { clientErrorOf, errors } from '../../errors.ts';
@@ -17,6 +19,7 @@ import type { Pending } from '../../db/group-commit.ts';
 import { answerOfHeldKey, claimIdempotencyKeys, releaseIdempotencyKeys, type IdempotencyScope } from './idempotency.ts';
 import type { IssuancePlan } from './issuance-plans.ts';
 import type { IssuingCa, IssuingCaLoader } from './issuing-ca.ts';
+import { rememberedIssuersGuard } from './issuance-sql.ts';
 
 /** An Idempotency-Key request's key and body hash. */
 export interface Idempotency {
@@ -33,6 +36,7 @@ export interface BatchedIssuance {
 
 /** What the batch stores of one signed certificate. */
 export interface SignedIssuance {
+  id: string;
   certificate: Record<string, unknown>;
   change: AuditedChange;
   issue: CertificateIssue;
@@ -40,11 +44,13 @@ export interface SignedIssuance {
 }
 
 export interface BatchWriterDeps {
-  sql: Pick<DatabaseHandle, 'transaction'>;
+  sql: Pick<DatabaseHandle, 'query' | 'transaction'>;
   clock: Clock;
-  billing: Pick<BillingHooks, 'chargeCertificateIssues'>;
+  billing: Pick<BillingHooks, 'chargeCertificateIssues' | 'paidIssueRecords'>;
   metrics: Pick<Metrics, 'certificatesIssued'>;
   issuingCas: IssuingCaLoader;
+  /** The certificates a domain may hold. */
+  certificateQuota: number;
   takeQuota(tx: Executor, domainId: string, count: number): Promise<void>;
   signed(ctx: RequestContext, plan: IssuancePlan, issuer: IssuingCa, now: Date, id: string): Promise<SignedIssuance>;
   /** Issues one request alone (its own transaction, with retries): the fallback of a failed batch. */
@@ -58,8 +64,67 @@ function countBy(keys: string[]): Map<string, number> {
   return counts;
 }
 
-export function createBatchWriter(deps: BatchWriterDeps): (batch: Pending<BatchedIssuance, string>[]) => Promise<void> {
+type Batch = Pending<BatchedIssuance, string>[];
+
+export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Promise<void> {
   const { clock, issuingCas, signed, takeQuota } = deps;
+
+  function answered(pending: Batch[number], id: string, caKeyAlgorithm: string): void {
+    deps.metrics.certificatesIssued.inc({ ca_key_algorithm: caKeyAlgorithm });
+    pending.resolve(id);
+  }
+
+  /**
+   * The batch in one statement, with no transaction around it: signed against the issuers' rows as this process
+   * last read them (no lock held while signing), then stored only if each issuer row still has the version it was
+   * read at (nothing about it has changed since, so the checks made on it still hold) and each domain's quota has
+   * room, all checked, locked and written inside that statement. Returns the requests it did not answer, for the
+   * transaction: all of them if an issuer is not remembered or has changed, or the batch holds an Idempotency-Key,
+   * uses free quota or needs volume-tiered prices; a domain short of quota; a refusal (the fresh row may differ).
+   */
+  async function writeAgainstRememberedIssuers(batch: Batch, now: Date): Promise<Batch> {
+    const paidIssueRecords = deps.billing.paidIssueRecords;
+    if (!paidIssueRecords || batch.some(({ item }) => item.idempotency)) return batch;
+    const remembered = batch.map(({ item }) => issuingCas.rememberedRow(item.issuerId));
+    if (remembered.some((issuer) => !issuer || issuer.row.freeQuota > 0)) return batch;
+    const signings = await Promise.all(
+      batch.map(async (pending, at) => {
+        const { ctx, plan } = pending.item;
+        const { row } = remembered[at]!;
+        if (row.domainId !== ctx.domainId) return { pending };
+        try {
+          return { pending, made: await signed(ctx, plan, await issuingCas.issuingCaOf(deps.sql.query, row, now), now, randomUUID()) };
+        } catch (error) {
+          if (!clientErrorOf(error)) throw error;
+          return { pending };
+        }
+      }),
+    );
+    const made = signings.flatMap(({ pending, made }) => (made ? [{ pending, made }] : []));
+    if (made.length === 0) return batch;
+    // The versions signed against (the remembered entries may have moved on since).
+    const issuers = new Map(remembered.map((issuer) => [issuer!.row.id, issuer!.version]));
+    const granted = await insertRowsWhere<{ domain_id: string }>(
+      deps.sql.query,
+      rememberedIssuersGuard(
+        [...issuers].map(([id, version]) => ({ id, version })),
+        now,
+        countBy(made.map(({ pending }) => pending.item.ctx.domainId)),
+        deps.certificateQuota,
+      ),
+      ['certificates', made.map(({ made }) => made.certificate)],
+      auditRows(made.map(({ pending, made }) => ({ context: pending.item.ctx, change: made.change }))),
+      paidIssueRecords(made.map(({ made }) => made.issue)),
+    );
+    const grantedDomains = new Set(granted.map(({ domain_id }) => domain_id));
+    const left: Batch = signings.flatMap(({ pending, made }) => (made ? [] : [pending]));
+    for (const { pending, made: certificate } of made) {
+      if (grantedDomains.has(pending.item.ctx.domainId)) answered(pending, certificate.id, certificate.caKeyAlgorithm);
+      else left.push(pending);
+    }
+    return left;
+  }
+
   /**
    * Issues a group-committed batch in one transaction of prepared raw statements (`database.transaction`; no Prisma
    * query on this path): the batch's Idempotency-Keys claimed in one statement, the quota counter taken once per
@@ -69,7 +134,7 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Pending<Batche
    * the transaction fails (quota short, serial collision, deadlock), each request is issued alone and gets its own
    * answer.
    */
-  return async function writeBatch(batch: Pending<BatchedIssuance, string>[]): Promise<void> {
+  async function writeInTransaction(batch: Batch): Promise<void> {
     type Entry = { pending: Pending<BatchedIssuance, string>; id: string };
     const now = clock.now();
     let outcome: {
@@ -167,11 +232,18 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Pending<Batche
       for (const { item, resolve, reject } of batch) deps.issueAlone(item).then(resolve, reject);
       return;
     }
-    for (const { pending, id, caKeyAlgorithm } of outcome.accepted) {
-      deps.metrics.certificatesIssued.inc({ ca_key_algorithm: caKeyAlgorithm });
-      pending.resolve(id);
-    }
+    for (const { pending, id, caKeyAlgorithm } of outcome.accepted) answered(pending, id, caKeyAlgorithm);
     for (const { pending, id } of outcome.held) pending.resolve(id);
     for (const { pending, error } of outcome.refused) pending.reject(error);
+  }
+
+  return async function writeBatch(batch: Batch): Promise<void> {
+    let left = batch;
+    try {
+      left = await writeAgainstRememberedIssuers(batch, clock.now());
+    } catch {
+      // A statement that failed (a serial collision, a deadlock) stored nothing: the transaction issues afresh.
+    }
+    if (left.length > 0) await writeInTransaction(left);
   };
 }

@@ -2,8 +2,9 @@
  * Certificate issuance (§4.4.1 server-made keys, §4.4.2 CSRs, §4.4.3 CSR parsing, §10.8 idempotency, §10.9
  * intermediates). One issuance is one transaction: the issuer row locked FOR SHARE (a concurrent disable waits),
  * the idempotency claim, the certificate (or CSR-issued CA) row, its audit event and its billing record. Plain
- * certificates are group-committed on raw SQL (`writeBatch`); a CSR-issued CA, and a request whose batch failed,
- * issue alone through Prisma (`issueOnce`), running the same named statements where the two paths share a step.
+ * certificates are group-committed on raw SQL (`writeBatch`: one statement once this process has read the issuer,
+ * else one transaction); a CSR-issued CA, and a request whose batch failed, issue alone through Prisma
+ * (`issueOnce`), running the same named statements where the two paths share a step.
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
@@ -53,7 +54,7 @@ export interface IssuanceServiceDeps {
   clock: Clock;
   config: Pick<Config, 'region' | 'publicBaseUrl' | 'quotas'>;
   keyStores: KeyStores;
-  billing: Pick<BillingHooks, 'recordCertificateIssue' | 'chargeCertificateIssues'>;
+  billing: Pick<BillingHooks, 'recordCertificateIssue' | 'chargeCertificateIssues' | 'paidIssueRecords'>;
   metrics: Pick<Metrics, 'certificatesIssued'>;
   /** The master-key sealer, built once at composition. */
   sealer: Sealer;
@@ -198,6 +199,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
     billing: deps.billing,
     metrics: deps.metrics,
     issuingCas,
+    certificateQuota: config.quotas.certificate,
     takeQuota,
     signed,
     issueAlone: (item) => issueWithRetries(item.ctx, item.issuerId, item.plan, item.idempotency),

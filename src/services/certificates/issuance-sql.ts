@@ -2,7 +2,10 @@
  * The issuing path's statements on idempotency keys and the certificate quota, as values: the service runs them
  * (through the prepared-statement path on the group-committed batch) and tests EXPLAIN the very same statements.
  */
+import type { InsertGuard } from '../../db/bulk-insert.ts';
 import type { SqlStatement } from '../../db/database.ts';
+import { releasedBefore } from '../billing/prepaid.ts';
+import { existingCaCondition } from '../ca/ca-sql.ts';
 
 /** The row of one key ($1 domain, $2 endpoint, $3 key), by primary key. */
 export const LOOK_UP_IDEMPOTENCY_KEY: SqlStatement = {
@@ -55,3 +58,45 @@ export const CERTIFICATES_USED: SqlStatement = {
   name: 'certificates-used',
   text: 'SELECT used FROM domain_certificate_usage WHERE domain_id = $1',
 };
+
+/**
+ * The guard of a batch signed against remembered issuer rows (issuance-batch.ts), run in the statement that stores
+ * it: the issuers of $1 (JSON rows of id and version) locked FOR SHARE where each still has that version (xmin: the
+ * row has not changed since it was read) and exists at $2 (now; $3 = releasedBefore(now)); only if all $4 do, each
+ * domain of $5 (JSON rows of domain_id and count) takes its count as TAKE_CERTIFICATE_QUOTA does (quota $6). Only
+ * the granted domains' rows are inserted, and the statement returns those domains.
+ */
+const REMEMBERED_ISSUERS_GUARD = `
+  issuers AS (
+    SELECT ca.id FROM certificate_authorities ca
+      JOIN json_to_recordset($1::json) AS seen(id uuid, version xid) ON ca.id = seen.id AND ca.xmin = seen.version
+     WHERE ${existingCaCondition('ca.', '$2', '$3')}
+     ORDER BY ca.id FOR SHARE OF ca),
+  granted AS (
+    INSERT INTO domain_certificate_usage (domain_id, used)
+    SELECT wanted.domain_id, wanted.count FROM json_to_recordset($5::json) AS wanted(domain_id text, count int)
+     WHERE wanted.count <= $6::int AND (SELECT count(*) FROM issuers) = $4::int
+    ON CONFLICT (domain_id) DO UPDATE SET used = domain_certificate_usage.used + EXCLUDED.used
+     WHERE domain_certificate_usage.used + EXCLUDED.used <= $6::int
+    RETURNING domain_id)`;
+
+export function rememberedIssuersGuard(
+  issuers: { id: string; version: string }[],
+  now: Date,
+  domains: Map<string, number>,
+  quota: number,
+): InsertGuard {
+  return {
+    with: REMEMBERED_ISSUERS_GUARD,
+    values: [
+      JSON.stringify(issuers),
+      now,
+      releasedBefore(now),
+      issuers.length,
+      JSON.stringify([...domains].map(([domain_id, count]) => ({ domain_id, count }))),
+      quota,
+    ],
+    rowCondition: 'r.domain_id IN (SELECT domain_id FROM granted)',
+    returning: 'SELECT domain_id FROM granted',
+  };
+}

@@ -2,7 +2,9 @@
  * The issuer as the issuance hot path needs it: the CA row read under FOR SHARE in the issuing transaction (so a
  * concurrent disable waits), with the same checks as `loadIssuer`, but without the chain (export reads it) and
  * with the parsed certificate, signer and the chain's name constraints cached per CA certificate (id + serial:
- * a CA's certificate and those above it never change), so a request costs two queries.
+ * a CA's certificate and those above it never change), so a request costs two queries. The rows last read are
+ * remembered with their versions, for a batch that signs first and checks the version when it stores
+ * (issuance-batch.ts).
  */
 import type { Config } from '../../config.ts';
 import type { Executor } from '../../db/tx.ts';
@@ -11,7 +13,7 @@ import type { KeyStores } from '../../keystore/index.ts';
 import type { Signer } from '../../x509/algorithms.ts';
 import { parseCertificate } from '../../x509/certificate.ts';
 import type { NameConstraints } from '../../x509/name-constraints.ts';
-import { caChain, lockOwnCa, shareLockCas } from '../ca/ca-store.ts';
+import { caChain, lockOwnCa, shareLockCas, type VersionedCa } from '../ca/ca-store.ts';
 import { assertCanIssue, caSigner, chainNameConstraints, issuerUrls, type Issuer } from '../ca/issuer.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { resolveCaReference } from '../urn.ts';
@@ -32,6 +34,7 @@ export function createIssuingCaLoader(deps: { config: Pick<Config, 'region' | 'p
   // Promises, so that a batch's concurrent signings under one uncached CA read its chain once: several statements
   // at once on the batch's one connection would only queue (and pg deprecates calling query() on a busy client).
   const cache = new Map<string, Promise<CachedMaterial>>();
+  const remembered = new Map<string, VersionedCa>();
 
   async function loadMaterial(tx: Executor, row: Issuer['row']): Promise<CachedMaterial> {
     const certificate = parseCertificate(new Uint8Array(row.certificateDer!));
@@ -72,9 +75,25 @@ export function createIssuingCaLoader(deps: { config: Pick<Config, 'region' | 'p
       return issuingCaOf(tx, await lockOwnCa(tx, ctx, this.issuerIdOf(ctx, reference), 'share', now), now);
     },
 
-    /** Several issuers locked FOR SHARE and read in one statement; a CA missing from the map is absent or removed. */
-    lockIssuingCaRows(tx: Executor, ids: string[], now: Date): Promise<Map<string, Issuer['row']>> {
-      return shareLockCas(tx, ids, now);
+    /**
+     * Several issuers locked FOR SHARE and read in one statement; a CA missing from the map is absent or removed.
+     * Each row read is remembered with its version (one read and not yet committed may be remembered: a version is
+     * only ever trusted after the database confirms it).
+     */
+    async lockIssuingCaRows(tx: Executor, ids: string[], now: Date): Promise<Map<string, Issuer['row']>> {
+      const read = await shareLockCas(tx, ids, now);
+      if (remembered.size + ids.length > MAX_CACHED_CAS) remembered.clear();
+      for (const id of ids) {
+        const found = read.get(id);
+        if (found) remembered.set(id, found);
+        else remembered.delete(id);
+      }
+      return new Map([...read].map(([id, { row }]) => [id, row]));
+    },
+
+    /** The issuer's row as this process last read it, and its version then; undefined if not read (or gone). */
+    rememberedRow(id: string): VersionedCa | undefined {
+      return remembered.get(id);
     },
 
     issuingCaOf,

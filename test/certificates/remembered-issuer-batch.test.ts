@@ -1,0 +1,151 @@
+/**
+ * The one-statement batch (issuance-batch.ts `writeAgainstRememberedIssuers`): once an issuance has read its issuer,
+ * the next ones are signed against that remembered row and stored by one statement with no transaction around it,
+ * which checks the row's version, takes the quota and writes the certificate, its audit event and its CERT_ISSUE
+ * record together. A CA changed since (disabled) is caught by that statement and refused by the transaction path;
+ * quotas stay exact per domain. openssl judges a certificate issued this way.
+ */
+import t from 'tap';
+import type { SqlStatement } from '../../src/db/database.ts';
+import { OTHER_DOMAIN, createTestApp } from '../helpers/app.ts';
+import { KEY_ARGS, opensslCsr, scratch, seedCa, verifyStrict } from './support.ts';
+
+const QUOTA = 8;
+const harness = await createTestApp({ env: { CERTIFICATE_QUOTA: String(QUOTA) } });
+t.teardown(() => harness.close());
+const { app, database } = harness;
+const db = database.prisma;
+const dir = await scratch('remembered-issuer');
+const root = await seedCa(harness, { commonName: 'ri-root' });
+const sub = await seedCa(harness, { commonName: 'ri-sub', parent: root });
+const otherRoot = await seedCa(harness, { commonName: 'ri-other-root', domainId: OTHER_DOMAIN });
+const { csr } = await opensslCsr(dir, 'leaf', [...KEY_ARGS.p256]);
+
+/** What the issuing path asks of the database: raw transactions opened, and the names of the statements run alone. */
+const seen = { transactions: 0, statements: [] as string[] };
+const { query, transaction } = database;
+database.query = (statement: SqlStatement, values: unknown[]) => {
+  seen.statements.push(statement.name);
+  return query(statement, values);
+};
+database.transaction = (run) => {
+  seen.transactions++;
+  return transaction(run);
+};
+function resetSeen() {
+  seen.transactions = 0;
+  seen.statements = [];
+}
+
+function issue(issuerId = sub.id, domainId?: string) {
+  return app.inject({
+    method: 'POST',
+    url: '/v1/private-certificates/csr',
+    headers: harness.auth(domainId),
+    payload: { issuer_id: issuerId, csr, validity: { type: 'DAY', value: 30 } },
+  });
+}
+
+const used = async (domainId = harness.config.defaultDomainId) =>
+  (await db.domainCertificateUsage.findUnique({ where: { domainId } }))?.used ?? 0;
+
+t.test('after one issuance reads the issuer, the next is one statement: certificate, audit event, CERT_ISSUE record, quota', async (t) => {
+  resetSeen();
+  const first = await issue();
+  t.equal(first.statusCode, 200, first.body);
+  t.equal(seen.transactions, 1, 'the first reads its issuer in a transaction');
+
+  resetSeen();
+  const second = await issue();
+  t.equal(second.statusCode, 200, second.body);
+  const id = second.json().certificate_id as string;
+  t.equal(seen.transactions, 0, 'no transaction');
+  t.equal(seen.statements.filter((name) => name.startsWith('insert-')).length, 1, 'one statement stores it');
+
+  const stored = await db.certificate.findUniqueOrThrow({ where: { id } });
+  t.equal(stored.issuerId, sub.id);
+  t.equal(stored.status, 'ISSUED');
+  const records = await db.billingRecord.findMany({ where: { resourceId: id, usageType: 'CERT_ISSUE' } });
+  t.equal(records.length, 1, 'one CERT_ISSUE record');
+  t.equal(await db.auditEvent.count({ where: { resourceId: id, action: 'pca:ca:issueCert', outcome: 'SUCCESS' } }), 1);
+  t.equal(await used(), 2, 'both counted against the quota');
+
+  const exported = await app.inject({
+    method: 'POST',
+    url: `/v1/private-certificates/${id}/export`,
+    headers: harness.auth(),
+    payload: { type: 'OTHER', is_compressed: 'false' },
+  });
+  const verified = await verifyStrict(dir, exported.json().certificate, root.pem, [sub.pem]);
+  t.ok(verified.ok, verified.stderr);
+});
+
+t.test('a CA disabled after it was remembered: refused at once, nothing stored; enabled again, it issues', async (t) => {
+  const certificatesBefore = await db.certificate.count();
+  const usedBefore = await used();
+  t.equal(
+    (await app.inject({ method: 'POST', url: `/v1/private-certificate-authorities/${sub.id}/disable`, headers: harness.auth() }))
+      .statusCode,
+    204,
+  );
+  resetSeen();
+  const refused = await issue();
+  t.equal(refused.statusCode, 400, refused.body);
+  t.match(refused.json(), { error_code: 'PCA.00020001', error_msg: /status DISABLED/ });
+  t.equal(seen.transactions, 1, 'the changed row sent it to the transaction, which read the fresh row');
+  t.equal(await db.certificate.count(), certificatesBefore, 'no certificate');
+  t.equal(await used(), usedBefore, 'no quota taken');
+
+  t.equal(
+    (await app.inject({ method: 'POST', url: `/v1/private-certificate-authorities/${sub.id}/enable`, headers: harness.auth() })).statusCode,
+    204,
+  );
+  const again = await issue();
+  t.equal(again.statusCode, 200, again.body);
+});
+
+t.test('a disable racing a burst: every answered certificate is stored once and billed once, and none is issued after it', async (t) => {
+  const certificatesBefore = await db.certificate.count();
+  const billedBefore = await db.billingRecord.count({ where: { usageType: 'CERT_ISSUE' } });
+  const usedBefore = await used();
+  const [disabled, ...responses] = await Promise.all([
+    app.inject({ method: 'POST', url: `/v1/private-certificate-authorities/${sub.id}/disable`, headers: harness.auth() }),
+    ...Array.from({ length: QUOTA - usedBefore }, () => issue()),
+  ]);
+  t.equal(disabled!.statusCode, 204);
+  const issued = responses.filter((response) => response.statusCode === 200).length;
+  for (const response of responses) if (response.statusCode !== 200) t.match(response.json().error_msg, /status DISABLED/);
+  t.equal(await db.certificate.count(), certificatesBefore + issued);
+  t.equal(await db.billingRecord.count({ where: { usageType: 'CERT_ISSUE' } }), billedBefore + issued);
+  t.equal(await used(), usedBefore + issued);
+  const after = await issue();
+  t.equal(after.statusCode, 400, 'refused once the disable has returned');
+  t.equal(
+    (await app.inject({ method: 'POST', url: `/v1/private-certificate-authorities/${sub.id}/enable`, headers: harness.auth() })).statusCode,
+    204,
+  );
+});
+
+t.test(
+  'a burst past the quota on remembered issuers issues exactly the quota; another domain in the same bursts is unaffected',
+  async (t) => {
+    t.equal((await issue(otherRoot.id, OTHER_DOMAIN)).statusCode, 200, 'the other domain remembers its issuer too');
+    const left = QUOTA - (await used());
+    const ours = Array.from({ length: left + 6 }, () => issue());
+    const theirs = Array.from({ length: 4 }, () => issue(otherRoot.id, OTHER_DOMAIN));
+    const [oursAnswered, theirsAnswered] = await Promise.all([Promise.all(ours), Promise.all(theirs)]);
+    t.equal(oursAnswered.filter((response) => response.statusCode === 200).length, left, 'exactly what was left');
+    for (const response of oursAnswered.filter((response) => response.statusCode !== 200)) {
+      t.match(response.json(), { error_code: 'PCA.00020001', error_msg: `the certificate quota of ${QUOTA} is used up` });
+    }
+    for (const response of theirsAnswered) t.equal(response.statusCode, 200, response.body);
+    t.equal(await used(), QUOTA);
+    t.equal(await db.certificate.count({ where: { domainId: harness.config.defaultDomainId } }), QUOTA);
+    t.equal(await used(OTHER_DOMAIN), 5);
+    t.equal(
+      await db.billingRecord.count({ where: { usageType: 'CERT_ISSUE' } }),
+      await db.certificate.count(),
+      'one CERT_ISSUE record per certificate',
+    );
+  },
+);
