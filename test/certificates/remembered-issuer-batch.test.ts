@@ -1,16 +1,20 @@
 /**
  * The one-statement batch (issuance-batch.ts `writeAgainstRememberedIssuers`): once an issuance has read its issuer,
  * the next ones are signed against that remembered row and stored by one statement with no transaction around it,
- * which checks the row's version, takes the quota and writes the certificate, its audit event and its CERT_ISSUE
- * record together. A CA changed since (disabled) is caught by that statement and refused by the transaction path;
- * quotas stay exact per domain. openssl judges a certificate issued this way.
+ * which checks the row's version, takes the quota, claims the Idempotency-Keys and writes the certificate, its audit
+ * event and its CERT_ISSUE record together. A CA changed since (disabled) is caught by that statement and refused by
+ * the transaction path; a key another request came to hold meanwhile stores nothing and answers the holder's
+ * certificate; quotas stay exact per domain. openssl judges a certificate issued this way.
  */
 import t from 'tap';
+import { randomUUID } from 'node:crypto';
 import type { SqlStatement } from '../../src/db/database.ts';
+import { ENDPOINT } from '../../src/services/certificates/issuance-service.ts';
+import { requestHash } from '../../src/services/certificates/idempotency.ts';
 import { OTHER_DOMAIN, createTestApp } from '../helpers/app.ts';
 import { KEY_ARGS, opensslCsr, scratch, seedCa, verifyStrict } from './support.ts';
 
-const QUOTA = 8;
+const QUOTA = 12;
 const harness = await createTestApp({ env: { CERTIFICATE_QUOTA: String(QUOTA) } });
 t.teardown(() => harness.close());
 const { app, database } = harness;
@@ -21,12 +25,21 @@ const sub = await seedCa(harness, { commonName: 'ri-sub', parent: root });
 const otherRoot = await seedCa(harness, { commonName: 'ri-other-root', domainId: OTHER_DOMAIN });
 const { csr } = await opensslCsr(dir, 'leaf', [...KEY_ARGS.p256]);
 
-/** What the issuing path asks of the database: raw transactions opened, and the names of the statements run alone. */
-const seen = { transactions: 0, statements: [] as string[] };
+/**
+ * What the issuing path asks of the database: raw transactions opened, and the names of the statements run alone.
+ * `afterKeyLookUp` runs once after the next Idempotency-Key look-up (another request's success landing then).
+ */
+const seen = { transactions: 0, statements: [] as string[], afterKeyLookUp: undefined as (() => Promise<void>) | undefined };
 const { query, transaction } = database;
-database.query = (statement: SqlStatement, values: unknown[]) => {
+database.query = async <Row>(statement: SqlStatement, values: unknown[]) => {
   seen.statements.push(statement.name);
-  return query(statement, values);
+  const rows = await query<Row>(statement, values);
+  const after = seen.afterKeyLookUp;
+  if (statement.name === 'look-up-idempotency-key' && after) {
+    seen.afterKeyLookUp = undefined;
+    await after();
+  }
+  return rows;
 };
 database.transaction = (run) => {
   seen.transactions++;
@@ -37,12 +50,14 @@ function resetSeen() {
   seen.statements = [];
 }
 
-function issue(issuerId = sub.id, domainId?: string) {
+const body = (issuerId: string) => ({ issuer_id: issuerId, csr, validity: { type: 'DAY', value: 30 } });
+
+function issue(issuerId = sub.id, domainId?: string, idempotencyKey?: string) {
   return app.inject({
     method: 'POST',
     url: '/v1/private-certificates/csr',
-    headers: harness.auth(domainId),
-    payload: { issuer_id: issuerId, csr, validity: { type: 'DAY', value: 30 } },
+    headers: { ...harness.auth(domainId), ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}) },
+    payload: body(issuerId),
   });
 }
 
@@ -78,6 +93,48 @@ t.test('after one issuance reads the issuer, the next is one statement: certific
   });
   const verified = await verifyStrict(dir, exported.json().certificate, root.pem, [sub.pem]);
   t.ok(verified.ok, verified.stderr);
+});
+
+t.test('an Idempotency-Key is claimed in the same statement; the repeat answers the same certificate', async (t) => {
+  const key = randomUUID();
+  resetSeen();
+  const first = await issue(sub.id, undefined, key);
+  t.equal(first.statusCode, 200, first.body);
+  t.equal(seen.transactions, 0, 'no transaction');
+  t.equal(seen.statements.filter((name) => name.startsWith('insert-')).length, 1, 'one statement stores it');
+  const row = await db.idempotencyKey.findFirstOrThrow({ where: { key } });
+  t.equal(row.certificateId, first.json().certificate_id, 'the key names the certificate');
+  const usedBefore = await used();
+  const repeat = await issue(sub.id, undefined, key);
+  t.equal(repeat.json().certificate_id, first.json().certificate_id);
+  t.equal(await used(), usedBefore, 'the repeat issues nothing');
+});
+
+t.test("a key that another request comes to hold before the statement: nothing stored, the holder's certificate answered", async (t) => {
+  const key = randomUUID();
+  const holder = await db.certificate.findFirstOrThrow({ where: { issuerId: sub.id } });
+  const certificatesBefore = await db.certificate.count();
+  const usedBefore = await used();
+  seen.afterKeyLookUp = async () => {
+    await db.idempotencyKey.create({
+      data: {
+        domainId: harness.config.defaultDomainId,
+        endpoint: ENDPOINT.createByCsr,
+        key,
+        requestHash: requestHash(body(sub.id)),
+        certificateId: holder.id,
+        createdAt: new Date(),
+      },
+    });
+  };
+  resetSeen();
+  const answer = await issue(sub.id, undefined, key);
+  t.equal(answer.statusCode, 200, answer.body);
+  t.equal(answer.json().certificate_id, holder.id, "the holder's certificate");
+  t.equal(seen.statements.filter((name) => name.startsWith('insert-')).length, 1, 'the statement was tried');
+  t.equal(seen.transactions, 1, 'and the transaction answered');
+  t.equal(await db.certificate.count(), certificatesBefore, 'nothing stored');
+  t.equal(await used(), usedBefore, 'no quota taken');
 });
 
 t.test('a CA disabled after it was remembered: refused at once, nothing stored; enabled again, it issues', async (t) => {

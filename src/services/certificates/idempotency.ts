@@ -98,6 +98,12 @@ export const scopeName = ({ domainId, endpoint, key }: IdempotencyScope): string
  */
 export async function claimIdempotencyKeys(tx: Executor, claims: IdempotencyClaim[], now: Date): Promise<Set<string>> {
   if (claims.length === 0) return new Set();
+  const claimed = await runnerOf(tx)<{ certificate_id: string }>(CLAIM_IDEMPOTENCY_KEYS, [claimRows(claims, now), windowStart(now)]);
+  return new Set(claimed.map((row) => row.certificate_id));
+}
+
+/** The claims as CLAIM_IDEMPOTENCY_KEYS takes them: idempotency_keys rows as JSON, in claim order. */
+export function claimRows(claims: IdempotencyClaim[], now: Date): string {
   const named = claims.map((claim) => [scopeName(claim.scope), claim] as const);
   const rows = named
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
@@ -109,12 +115,11 @@ export async function claimIdempotencyKeys(tx: Executor, claims: IdempotencyClai
       certificate_id: certificateId,
       created_at: now,
     }));
-  const claimed = await runnerOf(tx)<{ certificate_id: string }>(CLAIM_IDEMPOTENCY_KEYS, [
-    JSON.stringify(rows),
-    new Date(now.getTime() - IDEMPOTENCY_WINDOW_MS),
-  ]);
-  return new Set(claimed.map((row) => row.certificate_id));
+  return JSON.stringify(rows);
 }
+
+/** The start of the 24-hour window at `now`: a key's row created at or before it may be taken over. */
+export const windowStart = (now: Date): Date => new Date(now.getTime() - IDEMPOTENCY_WINDOW_MS);
 
 /**
  * The answer for a key `claimIdempotencyKeys` did not claim: the certificate of the success that holds it (or 409

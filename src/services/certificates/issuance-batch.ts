@@ -16,7 +16,14 @@ import type { BillingHooks, CertificateIssue } from '../billing/usage-hooks.ts';
 import type { RequestContext } from '../context.ts';
 import { releaseCertificateQuota } from './certificate-usage.ts';
 import type { Pending } from '../../db/group-commit.ts';
-import { answerOfHeldKey, claimIdempotencyKeys, releaseIdempotencyKeys, type IdempotencyScope } from './idempotency.ts';
+import {
+  answerOfHeldKey,
+  claimIdempotencyKeys,
+  claimRows,
+  releaseIdempotencyKeys,
+  windowStart,
+  type IdempotencyScope,
+} from './idempotency.ts';
 import type { IssuancePlan } from './issuance-plans.ts';
 import type { IssuingCa, IssuingCaLoader } from './issuing-ca.ts';
 import { rememberedIssuersGuard } from './issuance-sql.ts';
@@ -79,12 +86,13 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
    * last read them (no lock held while signing), then stored only if each issuer row still has the version it was
    * read at (nothing about it has changed since, so the checks made on it still hold) and each domain's quota has
    * room, all checked, locked and written inside that statement. Returns the requests it did not answer, for the
-   * transaction: all of them if an issuer is not remembered or has changed, or the batch holds an Idempotency-Key,
-   * uses free quota or needs volume-tiered prices; a domain short of quota; a refusal (the fresh row may differ).
+   * transaction: all of them if an issuer is not remembered or has changed, an Idempotency-Key of the batch is held
+   * by another request, or the batch uses free quota or needs volume-tiered prices; a domain short of quota; a
+   * refusal (the fresh row may differ). Keys are claimed in that statement too, for the granted domains' requests.
    */
   async function writeAgainstRememberedIssuers(batch: Batch, now: Date): Promise<Batch> {
     const paidIssueRecords = deps.billing.paidIssueRecords;
-    if (!paidIssueRecords || batch.some(({ item }) => item.idempotency)) return batch;
+    if (!paidIssueRecords) return batch;
     const remembered = batch.map(({ item }) => issuingCas.rememberedRow(item.issuerId));
     if (remembered.some((issuer) => !issuer || issuer.row.freeQuota > 0)) return batch;
     const signings = await Promise.all(
@@ -106,12 +114,17 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
     const issuers = new Map(remembered.map((issuer) => [issuer!.row.id, issuer!.version]));
     const granted = await insertRowsWhere<{ domain_id: string }>(
       deps.sql.query,
-      rememberedIssuersGuard(
-        [...issuers].map(([id, version]) => ({ id, version })),
+      rememberedIssuersGuard({
+        issuers: [...issuers].map(([id, version]) => ({ id, version })),
         now,
-        countBy(made.map(({ pending }) => pending.item.ctx.domainId)),
-        deps.certificateQuota,
-      ),
+        domains: countBy(made.map(({ pending }) => pending.item.ctx.domainId)),
+        quota: deps.certificateQuota,
+        claims: claimRows(
+          made.flatMap(({ pending, made }) => (pending.item.idempotency ? [{ ...pending.item.idempotency, certificateId: made.id }] : [])),
+          now,
+        ),
+        windowStart: windowStart(now),
+      }),
       ['certificates', made.map(({ made }) => made.certificate)],
       auditRows(made.map(({ pending, made }) => ({ context: pending.item.ctx, change: made.change }))),
       paidIssueRecords(made.map(({ made }) => made.issue)),

@@ -63,8 +63,11 @@ export const CERTIFICATES_USED: SqlStatement = {
  * The guard of a batch signed against remembered issuer rows (issuance-batch.ts), run in the statement that stores
  * it: the issuers of $1 (JSON rows of id and version) locked FOR SHARE where each still has that version (xmin: the
  * row has not changed since it was read) and exists at $2 (now; $3 = releasedBefore(now)); only if all $4 do, each
- * domain of $5 (JSON rows of domain_id and count) takes its count as TAKE_CERTIFICATE_QUOTA does (quota $6). Only
- * the granted domains' rows are inserted, and the statement returns those domains.
+ * domain of $5 (JSON rows of domain_id and count) takes its count as TAKE_CERTIFICATE_QUOTA does (quota $6), and the
+ * Idempotency-Keys of the granted domains' requests among $7 are claimed as CLAIM_IDEMPOTENCY_KEYS does (window
+ * start $8). Only the granted domains' rows are inserted, and the statement returns those domains; if a key is held
+ * by another request, the statement fails (a cast of a text that is no number), so that nothing of it is stored
+ * and the transaction path answers with the holder's certificate.
  */
 const REMEMBERED_ISSUERS_GUARD = `
   issuers AS (
@@ -78,25 +81,46 @@ const REMEMBERED_ISSUERS_GUARD = `
      WHERE wanted.count <= $6::int AND (SELECT count(*) FROM issuers) = $4::int
     ON CONFLICT (domain_id) DO UPDATE SET used = domain_certificate_usage.used + EXCLUDED.used
      WHERE domain_certificate_usage.used + EXCLUDED.used <= $6::int
-    RETURNING domain_id)`;
+    RETURNING domain_id),
+  keys AS (
+    SELECT * FROM json_populate_recordset(NULL::idempotency_keys, $7::json) k
+     WHERE k.domain_id IN (SELECT domain_id FROM granted)),
+  claimed AS (
+    INSERT INTO idempotency_keys (domain_id, endpoint, key, request_hash, certificate_id, created_at)
+    SELECT domain_id, endpoint, key, request_hash, certificate_id, created_at FROM keys
+    ON CONFLICT (domain_id, endpoint, key) DO UPDATE
+      SET request_hash = EXCLUDED.request_hash, certificate_id = EXCLUDED.certificate_id, created_at = EXCLUDED.created_at
+      WHERE idempotency_keys.created_at <= $8::timestamptz
+    RETURNING 1)`;
 
-export function rememberedIssuersGuard(
-  issuers: { id: string; version: string }[],
-  now: Date,
-  domains: Map<string, number>,
-  quota: number,
-): InsertGuard {
+const KEYS_HELD = `(CASE WHEN (SELECT count(*) FROM claimed) = (SELECT count(*) FROM keys) THEN '0'
+                         ELSE 'an Idempotency-Key of the batch is held by another request' END)::int`;
+
+export interface RememberedIssuersCheck {
+  issuers: { id: string; version: string }[];
+  now: Date;
+  /** Certificates per domain. */
+  domains: Map<string, number>;
+  quota: number;
+  /** The batch's Idempotency-Key claims (`claimRows`) and the window's start. */
+  claims: string;
+  windowStart: Date;
+}
+
+export function rememberedIssuersGuard(check: RememberedIssuersCheck): InsertGuard {
   return {
     with: REMEMBERED_ISSUERS_GUARD,
     values: [
-      JSON.stringify(issuers),
-      now,
-      releasedBefore(now),
-      issuers.length,
-      JSON.stringify([...domains].map(([domain_id, count]) => ({ domain_id, count }))),
-      quota,
+      JSON.stringify(check.issuers),
+      check.now,
+      releasedBefore(check.now),
+      check.issuers.length,
+      JSON.stringify([...check.domains].map(([domain_id, count]) => ({ domain_id, count }))),
+      check.quota,
+      check.claims,
+      check.windowStart,
     ],
     rowCondition: 'r.domain_id IN (SELECT domain_id FROM granted)',
-    returning: 'SELECT domain_id FROM granted',
+    returning: `SELECT domain_id, ${KEYS_HELD} AS keys_held FROM granted`,
   };
 }
