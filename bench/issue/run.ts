@@ -47,7 +47,10 @@ async function p256Csr(index: number): Promise<string> {
 
 const csrs = await Promise.all(Array.from({ length: DISTINCT_CSRS }, (_, i) => p256Csr(i)));
 
-/** One server (fresh database, CAs made through the API): each of `runs` measured in turn, with its issued count. */
+/**
+ * One server (fresh database, CAs made through the API): each of `runs` measured in turn, with the certificates and
+ * CERT_ISSUE records it stored.
+ */
 async function measure(
   defaultRateLimit: boolean,
   runs: { setting: string; idempotencyKey: boolean; seconds: number }[],
@@ -83,7 +86,11 @@ async function measure(
       await Promise.all(
         bodies.slice(0, 16).map((body) => fetch(url, { method: 'POST', headers, body: new Uint8Array(body) }).then((r) => r.text())),
       );
-      const before = await server.database.prisma.certificate.count();
+      const stored = async () => ({
+        certificates: await server.database.prisma.certificate.count(),
+        records: await server.database.prisma.billingRecord.count({ where: { usageType: 'CERT_ISSUE' } }),
+      });
+      const before = await stored();
       // `[<id>]` becomes an id unique to each request (autocannon's idReplacement).
       const result = await drive(
         {
@@ -97,9 +104,11 @@ async function measure(
         },
         server.serverCpuMs,
       );
-      const issued = (await server.database.prisma.certificate.count()) - before;
+      const after = await stored();
+      const issued = after.certificates - before.certificates;
+      const billed = after.records - before.records;
       const workers = process.env.BENCH_WORKERS ? `, WORKERS=${process.env.BENCH_WORKERS}` : '';
-      rows.push([`${setting} (${issued} issued${workers})`, result]);
+      rows.push([`${setting} (${issued} issued, ${billed} CERT_ISSUE records${workers})`, result]);
     }
     return rows;
   } finally {
