@@ -86,10 +86,13 @@ async function measure(
       await Promise.all(
         bodies.slice(0, 16).map((body) => fetch(url, { method: 'POST', headers, body: new Uint8Array(body) }).then((r) => r.text())),
       );
-      const stored = async () => ({
-        certificates: await server.database.prisma.certificate.count(),
-        records: await server.database.prisma.billingRecord.count({ where: { usageType: 'CERT_ISSUE' } }),
-      });
+      // Both counts in one statement (one snapshot): requests still in flight when the load stops commit meanwhile.
+      const stored = async () => {
+        const [counts] = await server.database.prisma.$queryRaw<{ certificates: number; records: number }[]>`
+          SELECT (SELECT count(*)::int FROM certificates) AS certificates,
+                 (SELECT count(*)::int FROM billing_records WHERE usage_type = 'CERT_ISSUE') AS records`;
+        return counts!;
+      };
       const before = await stored();
       // `[<id>]` becomes an id unique to each request (autocannon's idReplacement).
       const result = await drive(
