@@ -61,6 +61,15 @@ class KeyNotOnTokenError extends KeyStoreError {}
 export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
   let connection: Promise<Connection> | undefined;
   let closed = false;
+  // Token objects are created and destroyed one at a time in this process: SoftHSM2 (2.6.1, Debian's) now and then
+  // fails a C_GenerateKeyPair made while another runs on another thread with CKR_GENERAL_ERROR (its file object
+  // store; softhsm/SoftHSMv2#573). Keys are made for CAs, not certificates: the queue costs nothing that matters.
+  let objectChanges: Promise<unknown> = Promise.resolve();
+  function oneObjectChangeAtATime<T>(change: () => Promise<T>): Promise<T> {
+    const turn = objectChanges.then(change, change);
+    objectChanges = turn.catch(() => undefined);
+    return turn;
+  }
 
   /** Connects once `before` has settled; a failed attempt is forgotten so the next call tries afresh. */
   function open(before: Promise<unknown>): Promise<Connection> {
@@ -137,40 +146,42 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
     kind: 'pkcs11',
 
     async generate(alg: KeyAlgorithm): Promise<GeneratedKey> {
-      return withSession(async ({ lib }, session) => {
-        const id = randomBytes(16);
-        const keyRef = `p11:${id.toString('hex')}`;
-        const { mechanism, publicTemplate } = keyPairGeneration(alg);
-        const common = [
-          { type: pkcs11js.CKA_ID, value: id },
-          { type: pkcs11js.CKA_LABEL, value: `pca-${id.toString('hex')}` },
-        ];
-        const keys = await lib.C_GenerateKeyPairAsync(
-          session,
-          { mechanism },
-          // The public half is a session object: read once for the SPKI, then destroyed.
-          [...common, ...publicTemplate, { type: pkcs11js.CKA_TOKEN, value: false }, { type: pkcs11js.CKA_VERIFY, value: true }],
-          [
-            ...common,
-            { type: pkcs11js.CKA_TOKEN, value: true },
-            { type: pkcs11js.CKA_PRIVATE, value: true },
-            { type: pkcs11js.CKA_SENSITIVE, value: true },
-            { type: pkcs11js.CKA_EXTRACTABLE, value: false },
-            { type: pkcs11js.CKA_SIGN, value: true },
-            { type: pkcs11js.CKA_DECRYPT, value: false },
-            { type: pkcs11js.CKA_UNWRAP, value: false },
-            { type: pkcs11js.CKA_DERIVE, value: false },
-          ],
-        );
-        try {
-          return { keyRef, spki: publicKeySpki(lib, session, keys.publicKey, alg) };
-        } catch (error) {
-          lib.C_DestroyObject(session, keys.privateKey); // no orphan on the token
-          throw error;
-        } finally {
-          lib.C_DestroyObject(session, keys.publicKey);
-        }
-      });
+      return oneObjectChangeAtATime(() =>
+        withSession(async ({ lib }, session) => {
+          const id = randomBytes(16);
+          const keyRef = `p11:${id.toString('hex')}`;
+          const { mechanism, publicTemplate } = keyPairGeneration(alg);
+          const common = [
+            { type: pkcs11js.CKA_ID, value: id },
+            { type: pkcs11js.CKA_LABEL, value: `pca-${id.toString('hex')}` },
+          ];
+          const keys = await lib.C_GenerateKeyPairAsync(
+            session,
+            { mechanism },
+            // The public half is a session object: read once for the SPKI, then destroyed.
+            [...common, ...publicTemplate, { type: pkcs11js.CKA_TOKEN, value: false }, { type: pkcs11js.CKA_VERIFY, value: true }],
+            [
+              ...common,
+              { type: pkcs11js.CKA_TOKEN, value: true },
+              { type: pkcs11js.CKA_PRIVATE, value: true },
+              { type: pkcs11js.CKA_SENSITIVE, value: true },
+              { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+              { type: pkcs11js.CKA_SIGN, value: true },
+              { type: pkcs11js.CKA_DECRYPT, value: false },
+              { type: pkcs11js.CKA_UNWRAP, value: false },
+              { type: pkcs11js.CKA_DERIVE, value: false },
+            ],
+          );
+          try {
+            return { keyRef, spki: publicKeySpki(lib, session, keys.publicKey, alg) };
+          } catch (error) {
+            lib.C_DestroyObject(session, keys.privateKey); // no orphan on the token
+            throw error;
+          } finally {
+            lib.C_DestroyObject(session, keys.publicKey);
+          }
+        }),
+      );
     },
 
     async sign(keyRef: string, alg: KeyAlgorithm, hash: HashAlgorithm, data: Uint8Array): Promise<Uint8Array> {
@@ -196,23 +207,25 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
 
     async destroy(keyRef: string): Promise<void> {
       const id = parseKeyRef(keyRef);
-      await withSession(({ lib, keys, tokenLabel }, session) => {
-        keys.delete(keyRef);
-        const objects = findObjects(lib, session, [
-          { type: pkcs11js.CKA_TOKEN, value: true },
-          { type: pkcs11js.CKA_ID, value: id },
-        ]);
-        // Nothing found may be a stale object list: looked up again after a reload, so no key is left behind.
-        if (objects.length === 0) throw new KeyNotOnTokenError(`PKCS#11 key ${keyRef} not found on token '${tokenLabel}'`);
-        for (const handle of objects) {
-          try {
-            lib.C_DestroyObject(session, handle);
-          } catch (error) {
-            // Destroyed by another process since the lookup: gone is what was asked (destroy is idempotent).
-            if (!(error instanceof pkcs11js.Pkcs11Error && STALE_HANDLE.has(error.code))) throw error;
+      await oneObjectChangeAtATime(() =>
+        withSession(({ lib, keys, tokenLabel }, session) => {
+          keys.delete(keyRef);
+          const objects = findObjects(lib, session, [
+            { type: pkcs11js.CKA_TOKEN, value: true },
+            { type: pkcs11js.CKA_ID, value: id },
+          ]);
+          // Nothing found may be a stale object list: looked up again after a reload, so no key is left behind.
+          if (objects.length === 0) throw new KeyNotOnTokenError(`PKCS#11 key ${keyRef} not found on token '${tokenLabel}'`);
+          for (const handle of objects) {
+            try {
+              lib.C_DestroyObject(session, handle);
+            } catch (error) {
+              // Destroyed by another process since the lookup: gone is what was asked (destroy is idempotent).
+              if (!(error instanceof pkcs11js.Pkcs11Error && STALE_HANDLE.has(error.code))) throw error;
+            }
           }
-        }
-      }).catch((error: unknown) => {
+        }),
+      ).catch((error: unknown) => {
         if (!(error instanceof KeyNotOnTokenError)) throw error; // still absent after the reload: gone, as asked
       });
     },

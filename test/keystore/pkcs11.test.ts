@@ -110,6 +110,24 @@ t.test('PKCS#11 key store on SoftHSM2', async (t) => {
     await store.destroy((await generation).keyRef);
   });
 
+  // SoftHSM2 fails a key-pair generation made while another runs on another thread now and then (the store queues
+  // them): a burst of CA creations must all succeed.
+  t.test('40 concurrent generations, signatures and destroys all succeed', async (t) => {
+    const keys = await Promise.all(Array.from({ length: 40 }, () => store.generate('EC256')));
+    t.equal(new Set(keys.map(({ keyRef }) => keyRef)).size, 40, 'forty distinct keys');
+    const signatures = await Promise.all(keys.map(({ keyRef }) => store.sign(keyRef, 'EC256', 'SHA256', data)));
+    const verified = keys.filter(({ spki }, i) =>
+      verify('sha256', data, createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }), signatures[i]!),
+    );
+    t.equal(verified.length, 40, 'each signs with its own key');
+    await Promise.all(keys.map(({ keyRef }) => store.destroy(keyRef)));
+    const onToken = await privateKeysOnToken();
+    t.notOk(
+      keys.some(({ keyRef }) => onToken.has(keyRef.slice('p11:'.length))),
+      'all destroyed',
+    );
+  });
+
   t.test('wrong algorithm, unknown and malformed keyRefs', async (t) => {
     const { keyRef } = generated.get('EC384')!;
     await t.rejects(store.sign(keyRef, 'EC256', 'SHA256', data), { name: 'KeyStoreError', message: /is EC384, not EC256/ });
