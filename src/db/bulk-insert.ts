@@ -14,22 +14,23 @@ import { columnOf } from './columns.ts';
 /** The tables written this way (SQL identifiers, never user input). */
 export type BulkTable = 'certificates' | 'audit_events' | 'billing_records';
 
-/** The row keyed by column names, which json_populate_recordset matches. */
+/**
+ * The row keyed by column names, which json_populate_recordset matches, each value in a form JSON.stringify writes
+ * as Postgres reads it: bytea in its hex input form, a bigint (no JSON form) as its decimal text. Converted here
+ * rather than in a replacer, which JSON.stringify would call for every value it writes, nested ones too.
+ */
 function byColumn(row: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const field in row) out[columnOf(field)] = row[field];
+  for (const field in row) {
+    const value = row[field];
+    out[columnOf(field)] =
+      value instanceof Uint8Array
+        ? `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`
+        : typeof value === 'bigint'
+          ? value.toString()
+          : value;
+  }
   return out;
-}
-
-/**
- * Bytea travels in Postgres's hex input form, a bigint (no JSON form) as its decimal text. `this[key]` is the value
- * before its toJSON (a Buffer's would have become an array of numbers).
- */
-function jsonValue(this: Record<string, unknown>, key: string, value: unknown): unknown {
-  const original = this[key];
-  if (original instanceof Uint8Array) return `\\x${Buffer.from(original.buffer, original.byteOffset, original.byteLength).toString('hex')}`;
-  if (typeof value === 'bigint') return value.toString();
-  return value;
 }
 
 const statements = new Map<string, SqlStatement>();
@@ -81,8 +82,5 @@ export async function insertRowsWhere<Row>(tx: Executor, guard: InsertGuard | un
   const last = guard ? guard.returning : inserts.pop()!;
   const ctes = [...(guard ? [guard.with] : []), ...inserts.map((insert, at) => `w${at} AS (${insert})`)];
   const text = ctes.length === 0 ? last : `WITH ${ctes.join(', ')} ${last}`;
-  return runnerOf(tx)<Row>(statementOf(text), [
-    ...(guard?.values ?? []),
-    ...filled.map(([, rows]) => JSON.stringify(rows.map(byColumn), jsonValue)),
-  ]);
+  return runnerOf(tx)<Row>(statementOf(text), [...(guard?.values ?? []), ...filled.map(([, rows]) => JSON.stringify(rows.map(byColumn)))]);
 }
