@@ -10,7 +10,12 @@ import type { SqlStatement } from '../../src/db/database.ts';
 import { shareLockCas } from '../../src/services/ca/ca-store.ts';
 import { LOCK_EXISTING_CAS_FOR_SHARE, OWN_EXISTING_CA } from '../../src/services/ca/ca-sql.ts';
 import { claimIdempotencyKeys, lookUpIdempotencyKey, releaseIdempotencyKeys } from '../../src/services/certificates/idempotency.ts';
-import { CERTIFICATES_USED, LOOK_UP_IDEMPOTENCY_KEY, TAKE_CERTIFICATE_QUOTA } from '../../src/services/certificates/issuance-sql.ts';
+import {
+  CERTIFICATES_USED,
+  CLAIM_IDEMPOTENCY_KEYS,
+  LOOK_UP_IDEMPOTENCY_KEY,
+  TAKE_CERTIFICATE_QUOTA,
+} from '../../src/services/certificates/issuance-sql.ts';
 import { takeCertificateQuota } from '../../src/services/certificates/certificate-usage.ts';
 import { errors } from '../../src/errors.ts';
 import { testDatabase } from '../helpers/database.ts';
@@ -136,4 +141,7 @@ t.test('the batch statements reach their rows by key (no scan)', async (t) => {
   const used = await planOf(CERTIFICATES_USED, ['d']);
   t.match(used, /Index Scan using domain_certificate_usage_pkey/, used);
   for (const plan of [lock, lookUp, quota, ownCa, used]) t.notMatch(plan, /Seq Scan/, plan);
+  // Claims in key order, whatever order the batch lists them in: two claims of overlapping keys cannot deadlock.
+  const claim = await planOf(CLAIM_IDEMPOTENCY_KEYS, ['[]', now]);
+  t.match(claim, /Insert on idempotency_keys[\s\S]*Sort Key: [^\n]*domain_id, [^\n]*endpoint, [^\n]*key\b/, claim);
 });

@@ -85,15 +85,16 @@ export interface IdempotencyClaim {
   certificateId: string;
 }
 
-/** The key's identity as one string: equal for equal scopes, and the order claims are made in. */
+/** The key's identity as one string: equal for equal scopes. */
 export const scopeName = ({ domainId, endpoint, key }: IdempotencyScope): string => JSON.stringify([domainId, endpoint, key]);
 
 /**
  * Claims the keys inside the issuing transaction, in one statement, taking over rows past the 24-hour window;
  * returns the certificate ids whose key it claimed. A key claimed by a concurrent transaction waits for that
  * transaction: once it commits, the key is not claimed here and its row stays locked until this transaction
- * ends, so `lookUpIdempotencyKey` in this transaction finds its answer. Claims are made in one order (and a batch
- * holds each key once), so two batches claiming overlapping keys cannot deadlock. Claim before taking any other
+ * ends, so `lookUpIdempotencyKey` in this transaction finds its answer. Claims are made in key order (the statement
+ * sorts them, as the one-statement batch's does, and a batch holds each key once), so two batches claiming
+ * overlapping keys cannot deadlock. Claim before taking any other
  * lock, so a transaction never waits for a key while holding what the key's holder may be waiting for.
  */
 export async function claimIdempotencyKeys(tx: Executor, claims: IdempotencyClaim[], now: Date): Promise<Set<string>> {
@@ -102,20 +103,18 @@ export async function claimIdempotencyKeys(tx: Executor, claims: IdempotencyClai
   return new Set(claimed.map((row) => row.certificate_id));
 }
 
-/** The claims as CLAIM_IDEMPOTENCY_KEYS takes them: idempotency_keys rows as JSON, in claim order. */
+/** The claims as CLAIM_IDEMPOTENCY_KEYS takes them: idempotency_keys rows as JSON. */
 export function claimRows(claims: IdempotencyClaim[], now: Date): string {
-  const named = claims.map((claim) => [scopeName(claim.scope), claim] as const);
-  const rows = named
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([, { scope, hash, certificateId }]) => ({
+  return JSON.stringify(
+    claims.map(({ scope, hash, certificateId }) => ({
       domain_id: scope.domainId,
       endpoint: scope.endpoint,
       key: scope.key,
       request_hash: hash,
       certificate_id: certificateId,
       created_at: now,
-    }));
-  return JSON.stringify(rows);
+    })),
+  );
 }
 
 /** The start of the 24-hour window at `now`: a key's row created at or before it may be taken over. */

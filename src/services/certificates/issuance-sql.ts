@@ -15,14 +15,16 @@ export const LOOK_UP_IDEMPOTENCY_KEY: SqlStatement = {
 };
 
 /**
- * Claims the keys of $1 (JSON rows, in claim order), taking over rows created at or before $2 (the window's start);
- * returns the certificate ids of the claims made.
+ * Claims the keys of $1 (JSON rows) in key order, so that two statements claiming overlapping keys lock them in the
+ * same order, taking over rows created at or before $2 (the window's start); returns the certificate ids of the
+ * claims made.
  */
 export const CLAIM_IDEMPOTENCY_KEYS: SqlStatement = {
   name: 'claim-idempotency-keys',
   text: `INSERT INTO idempotency_keys (domain_id, endpoint, key, request_hash, certificate_id, created_at)
          SELECT domain_id, endpoint, key, request_hash, certificate_id, created_at
            FROM json_populate_recordset(NULL::idempotency_keys, $1::json)
+          ORDER BY domain_id, endpoint, key
          ON CONFLICT (domain_id, endpoint, key) DO UPDATE
            SET request_hash = EXCLUDED.request_hash, certificate_id = EXCLUDED.certificate_id, created_at = EXCLUDED.created_at
            WHERE idempotency_keys.created_at <= $2::timestamptz
@@ -64,8 +66,8 @@ export const CERTIFICATES_USED: SqlStatement = {
  * it: the issuers of $1 (JSON rows of id and version) locked FOR SHARE where each still has that version (xmin: the
  * row has not changed since it was read) and exists at $2 (now; $3 = releasedBefore(now)); only if all $4 do, each
  * domain of $5 (JSON rows of domain_id and count) takes its count as TAKE_CERTIFICATE_QUOTA does (quota $6), and the
- * Idempotency-Keys of the granted domains' requests among $7 are claimed as CLAIM_IDEMPOTENCY_KEYS does (window
- * start $8). Only the granted domains' rows are inserted, and the statement returns those domains; if a key is held
+ * Idempotency-Keys of the granted domains' requests among $7 are claimed as CLAIM_IDEMPOTENCY_KEYS does (in key
+ * order; window start $8). Only the granted domains' rows are inserted, and the statement returns those domains; if a key is held
  * by another request, the statement fails (a cast of a text that is no number), so that nothing of it is stored
  * and the transaction path answers with the holder's certificate.
  */
@@ -87,7 +89,7 @@ const REMEMBERED_ISSUERS_GUARD = `
      WHERE k.domain_id IN (SELECT domain_id FROM granted)),
   claimed AS (
     INSERT INTO idempotency_keys (domain_id, endpoint, key, request_hash, certificate_id, created_at)
-    SELECT domain_id, endpoint, key, request_hash, certificate_id, created_at FROM keys
+    SELECT domain_id, endpoint, key, request_hash, certificate_id, created_at FROM keys ORDER BY domain_id, endpoint, key
     ON CONFLICT (domain_id, endpoint, key) DO UPDATE
       SET request_hash = EXCLUDED.request_hash, certificate_id = EXCLUDED.certificate_id, created_at = EXCLUDED.created_at
       WHERE idempotency_keys.created_at <= $8::timestamptz
