@@ -31,6 +31,12 @@ export function createMetrics(poolStats?: () => PoolStats) {
       labelNames: ['ca_key_algorithm'] as const,
       registers,
     }),
+    issuanceBatchRedos: new Counter({
+      name: 'pca_issuance_batch_redos_total',
+      help: 'Group-committed issuance batches whose write failed (a serial collision, a deadlock, a fault) and was done again, storing nothing the first time: the one-statement write done again as a transaction (statement), the transaction done again one request at a time (transaction)',
+      labelNames: ['write'] as const,
+      registers,
+    }),
     certificatesRevoked: new Counter({
       name: 'pca_certificates_revoked_total',
       help: 'Certificates and subordinate CAs revoked, by the key algorithm of the issuing CA',

@@ -15,7 +15,8 @@ import { OTHER_DOMAIN, createTestApp } from '../helpers/app.ts';
 import { KEY_ARGS, opensslCsr, scratch, seedCa, verifyStrict } from './support.ts';
 
 const QUOTA = 12;
-const harness = await createTestApp({ env: { CERTIFICATE_QUOTA: String(QUOTA) } });
+const METRICS_TOKEN = 'metrics-token-for-the-test-0123456789';
+const harness = await createTestApp({ env: { CERTIFICATE_QUOTA: String(QUOTA), METRICS_TOKEN } });
 t.teardown(() => harness.close());
 const { app, database } = harness;
 const db = database.prisma;
@@ -26,13 +27,28 @@ const otherRoot = await seedCa(harness, { commonName: 'ri-other-root', domainId:
 const { csr } = await opensslCsr(dir, 'leaf', [...KEY_ARGS.p256]);
 
 /**
- * What the issuing path asks of the database: raw transactions opened, and the names of the statements run alone.
- * `afterKeyLookUp` runs once after the next Idempotency-Key look-up (another request's success landing then).
+ * What the issuing path asks of the database: raw transactions opened, and the names of the statements run alone,
+ * with the last insert statement run. `afterKeyLookUp` runs once after the next Idempotency-Key look-up (another
+ * request's success landing then); `failNextInsert` makes the next insert statement fail before it reaches the
+ * database (a fault: a lost connection, say).
  */
-const seen = { transactions: 0, statements: [] as string[], afterKeyLookUp: undefined as (() => Promise<void>) | undefined };
+const seen = {
+  transactions: 0,
+  statements: [] as string[],
+  lastInsert: undefined as { statement: SqlStatement; values: unknown[] } | undefined,
+  afterKeyLookUp: undefined as (() => Promise<void>) | undefined,
+  failNextInsert: false,
+};
 const { query, transaction } = database;
 database.query = async <Row>(statement: SqlStatement, values: unknown[]) => {
   seen.statements.push(statement.name);
+  if (statement.name.startsWith('insert-')) {
+    seen.lastInsert = { statement, values };
+    if (seen.failNextInsert) {
+      seen.failNextInsert = false;
+      throw new Error('connection lost (injected)');
+    }
+  }
   const rows = await query<Row>(statement, values);
   const after = seen.afterKeyLookUp;
   if (statement.name === 'look-up-idempotency-key' && after) {
@@ -108,6 +124,44 @@ t.test('an Idempotency-Key is claimed in the same statement; the repeat answers 
   const repeat = await issue(sub.id, undefined, key);
   t.equal(repeat.json().certificate_id, first.json().certificate_id);
   t.equal(await used(), usedBefore, 'the repeat issues nothing');
+});
+
+t.test('the statement claims its keys in key order (as the transaction path does), so overlapping claims cannot deadlock', async (t) => {
+  const keys = ['k-3', 'k-1', 'k-2'].map((name) => `${name}-${randomUUID()}`);
+  const responses = await Promise.all(keys.map((key) => issue(sub.id, undefined, key)));
+  for (const response of responses) t.equal(response.statusCode, 200, response.body);
+  const { statement, values } = seen.lastInsert!;
+  const plan = await database.query<{ 'QUERY PLAN': string }>(
+    { name: 'explain-remembered-batch', text: `EXPLAIN ${statement.text}` },
+    values,
+  );
+  const text = plan.map((row) => row['QUERY PLAN']).join('\n');
+  t.match(text, /Insert on idempotency_keys[\s\S]*Sort Key: keys\.domain_id, keys\.endpoint, keys\.key/, text);
+});
+
+/** pca_issuance_batch_redos_total{write} as GET /metrics shows it. */
+async function redos(write: string): Promise<number> {
+  const response = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+  const line = response.body.split('\n').find((row) => row.startsWith(`pca_issuance_batch_redos_total{write="${write}"}`));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+t.test('a statement that fails stores nothing, is counted, and the transaction issues the certificate once', async (t) => {
+  const certificatesBefore = await db.certificate.count();
+  const billedBefore = await db.billingRecord.count({ where: { usageType: 'CERT_ISSUE' } });
+  const usedBefore = await used();
+  const redosBefore = await redos('statement');
+  seen.failNextInsert = true;
+  resetSeen();
+  const answer = await issue();
+  t.equal(answer.statusCode, 200, answer.body);
+  t.equal(seen.statements.filter((name) => name.startsWith('insert-')).length, 1, 'the statement was tried');
+  t.equal(seen.transactions, 1, 'and the transaction issued');
+  t.equal(await redos('statement'), redosBefore + 1, 'counted as a redone statement');
+  t.equal(await db.certificate.count(), certificatesBefore + 1, 'one certificate');
+  t.equal(await db.billingRecord.count({ where: { usageType: 'CERT_ISSUE' } }), billedBefore + 1, 'one CERT_ISSUE record');
+  t.equal(await used(), usedBefore + 1, 'counted once against the quota');
+  t.ok(await db.certificate.findUnique({ where: { id: answer.json().certificate_id } }), 'the answered certificate is the stored one');
 });
 
 t.test("a key that another request comes to hold before the statement: nothing stored, the holder's certificate answered", async (t) => {

@@ -54,7 +54,7 @@ export interface BatchWriterDeps {
   sql: Pick<DatabaseHandle, 'query' | 'transaction'>;
   clock: Clock;
   billing: Pick<BillingHooks, 'chargeCertificateIssues' | 'paidIssueRecords'>;
-  metrics: Pick<Metrics, 'certificatesIssued'>;
+  metrics: Pick<Metrics, 'certificatesIssued' | 'issuanceBatchRedos'>;
   issuingCas: IssuingCaLoader;
   /** The certificates a domain may hold. */
   certificateQuota: number;
@@ -242,6 +242,7 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
         return { accepted, held, refused };
       });
     } catch {
+      deps.metrics.issuanceBatchRedos.inc({ write: 'transaction' });
       for (const { item, resolve, reject } of batch) deps.issueAlone(item).then(resolve, reject);
       return;
     }
@@ -255,7 +256,9 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
     try {
       left = await writeAgainstRememberedIssuers(batch, clock.now());
     } catch {
-      // A statement that failed (a serial collision, a deadlock) stored nothing: the transaction issues afresh.
+      // A statement that failed (a serial collision, a deadlock) stored nothing: the transaction issues afresh. Counted,
+      // so that a statement failing every time (a bug, a schema drift) shows as more than a slower service.
+      deps.metrics.issuanceBatchRedos.inc({ write: 'statement' });
     }
     if (left.length > 0) await writeInTransaction(left);
   };

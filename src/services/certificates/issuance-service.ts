@@ -55,7 +55,7 @@ export interface IssuanceServiceDeps {
   config: Pick<Config, 'region' | 'publicBaseUrl' | 'quotas'>;
   keyStores: KeyStores;
   billing: Pick<BillingHooks, 'recordCertificateIssue' | 'chargeCertificateIssues' | 'paidIssueRecords'>;
-  metrics: Pick<Metrics, 'certificatesIssued'>;
+  metrics: Pick<Metrics, 'certificatesIssued' | 'issuanceBatchRedos'>;
   /** The master-key sealer, built once at composition. */
   sealer: Sealer;
 }
