@@ -213,7 +213,7 @@ function supportedKeyAlgorithm(spki: Uint8Array): KeyAlgorithm | null {
  * Whether `childDer` carries a valid signature by the key `issuerSpki` (e.g. an imported CA certificate and its
  * supplied parent). False for a bad signature or an algorithm outside §10.3; malformed DER is a `malformed` X509Error.
  */
-export async function verifyCertificateSignature(childDer: Uint8Array, issuerSpki: Uint8Array): Promise<boolean> {
+export function verifyCertificateSignature(childDer: Uint8Array, issuerSpki: Uint8Array): boolean {
   const signed = parsingUntrusted('certificate', () => readSigned(childDer));
   if (signed.algorithm === null) return false;
   const { family, hash } = signed.algorithm;

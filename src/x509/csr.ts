@@ -56,7 +56,7 @@ export interface ParsedCsr {
  * (`unsupported-key`), a §10.3 signature algorithm (`unsupported-signature-algorithm`), and a subject or SANs.
  * Whatever the bytes, only X509Errors leave it.
  */
-export async function parseCsr(pem: string): Promise<ParsedCsr> {
+export function parseCsr(pem: string): ParsedCsr {
   if (typeof pem !== 'string' || pem.trim() === '') throw new X509Error('malformed', 'csr is required');
   if (pem.length > MAX_CSR_LENGTH) throw new X509Error('malformed', `csr exceeds ${MAX_CSR_LENGTH} characters`);
   const der = parseSinglePem(pem, CSR_LABELS, 'csr');
@@ -86,7 +86,7 @@ export async function parseCsr(pem: string): Promise<ParsedCsr> {
     );
   }
   const { family, hash } = signed.algorithm;
-  if (!(await verifySignature(spki, family, hash, encodingOf(signed.tbs), signed.signature))) {
+  if (!verifySignature(spki, family, hash, encodingOf(signed.tbs), signed.signature)) {
     throw new X509Error('bad-signature', 'CSR signature is invalid');
   }
   if (isEmptyName(subjectDer) && requested.subjectAltNames.length === 0) {

@@ -127,13 +127,13 @@ export function subjectKeyIdentifier(spki: Uint8Array): Uint8Array {
  * Whether `signature` (as X.509 carries it) over `data` was made by the key of `spki` with `family`/`hash`.
  * False for a bad signature and for a key that cannot verify it (other algorithm, unknown curve, bad point).
  */
-export async function verifySignature(
+export function verifySignature(
   spki: Uint8Array,
   family: KeyFamily,
   hash: HashAlgorithm,
   data: Uint8Array,
   signature: Uint8Array,
-): Promise<boolean> {
+): boolean {
   const { algorithmOid, curveOid } = readSpki(spki);
   const rsa = family === 'RSA' && algorithmOid === Oid.rsaEncryption;
   const curve = family === 'EC' && curveOid !== null ? CURVE_BY_OID.get(curveOid) : undefined;

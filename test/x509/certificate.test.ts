@@ -217,10 +217,10 @@ for (const chain of CHAINS) {
     t.equal(parsedLeaf.isCA, false);
     t.same(parsedLeaf.keyUsages, ['digitalSignature', 'keyEncipherment']);
 
-    t.equal(await verifyCertificateSignature(sub.der, root.key.spki), true);
-    t.equal(await verifyCertificateSignature(leaf.der, inter.key.spki), true);
-    t.equal(await verifyCertificateSignature(leaf.der, sub.key.spki), false, 'wrong issuer key');
-    t.equal(await verifyCertificateSignature(root.der, root.key.spki), true, 'self-signed');
+    t.equal(verifyCertificateSignature(sub.der, root.key.spki), true);
+    t.equal(verifyCertificateSignature(leaf.der, inter.key.spki), true);
+    t.equal(verifyCertificateSignature(leaf.der, sub.key.spki), false, 'wrong issuer key');
+    t.equal(verifyCertificateSignature(root.der, root.key.spki), true, 'self-signed');
 
     // The path length is enforced by relying parties: a CA below the pathLen-0 intermediate cannot issue.
     const tooDeep = await issue(await generateTestKey('EC256'), dn('too-deep'), 'SHA256', inter, {
@@ -317,7 +317,7 @@ t.test('parseCertificate of openssl-made certificates and of garbage', async (t)
   t.equal(parsed.subject.organization, 'Example');
   t.equal(parsed.subject.state, null);
   t.same(parsed.subjectKeyIdentifier, subjectKeyIdentifier(parsed.spki), 'openssl computes the SKI the same way');
-  t.equal(await verifyCertificateSignature(der, parsed.spki), true);
+  t.equal(verifyCertificateSignature(der, parsed.spki), true);
 
   for (const [name, bytes] of [
     ['empty', new Uint8Array(0)],

@@ -59,7 +59,7 @@ export function createCaImport({ db, clock, billing, resolve }: CaImportDeps) {
       const row = await lockOwnCa(tx, ctx, caId, 'update', clock.now());
       requireImportable(row);
       if (!Buffer.from(certificate.spki).equals(Buffer.from(row.publicKeySpki!)) || !certificate.isCA) throw mismatch();
-      if (!(await chainsTo(certificateDer, chain))) throw mismatch();
+      if (!chainsTo(certificateDer, chain)) throw mismatch();
       const parent = await parentInService(tx, ctx, certificateDer, certificate.issuerDer, chain[0]);
       // The same certificate may already be a CA of this service: create-by-CSR with INTERMEDIATE_CA records one.
       const holder =
@@ -98,12 +98,12 @@ export function createCaImport({ db, clock, billing, resolve }: CaImportDeps) {
   }
 
   /** The certificate is signed by chain[0], each chain entry by the next, and the last is self-signed. */
-  async function chainsTo(certificateDer: Uint8Array, chain: Uint8Array[]): Promise<boolean> {
+  function chainsTo(certificateDer: Uint8Array, chain: Uint8Array[]): boolean {
     if (chain.length === 0) return true;
     const links = [certificateDer, ...chain];
     for (let i = 0; i < chain.length; i++) {
       const parent = parseCertificate(chain[i]);
-      if (!(await verifyCertificateSignature(links[i], parent.spki))) return false;
+      if (!verifyCertificateSignature(links[i], parent.spki)) return false;
     }
     const root = parseCertificate(chain[chain.length - 1]);
     return verifyCertificateSignature(chain[chain.length - 1], root.spki);
@@ -127,10 +127,7 @@ export function createCaImport({ db, clock, billing, resolve }: CaImportDeps) {
         continue;
       }
       const parsed = parseCertificate(own);
-      if (
-        Buffer.from(parsed.subjectDer).equals(Buffer.from(issuerDer)) &&
-        (await verifyCertificateSignature(certificateDer, parsed.spki))
-      ) {
+      if (Buffer.from(parsed.subjectDer).equals(Buffer.from(issuerDer)) && verifyCertificateSignature(certificateDer, parsed.spki)) {
         return candidate;
       }
     }

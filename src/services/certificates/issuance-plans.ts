@@ -158,7 +158,7 @@ export function createIssuancePlanner({ sql, clock, config, issuingCas }: Issuan
 
   async function planCsr(request: CreateCertificateByCsrRequest, options: IssuanceOptions = {}): Promise<IssuancePlan> {
     const type = checkCertificateType(request.type);
-    const csr = await parseCsr(request.csr);
+    const csr = parseCsr(request.csr);
     // The CSR's SANs pass the same rules as requested ones (§5.5), with the same error codes.
     const subjectAltNames = validateSubjectAltNames(csr.subjectAltNames);
     // The subject is copied as the CSR encodes it, so it must say no more than the fields the API reports.

@@ -285,8 +285,8 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
     },
 
     /** §4.4.3: nothing stored or billed. */
-    async parseCsr(csrPem: string): Promise<ParsedCsrObject> {
-      const csr = await parseCsr(csrPem);
+    parseCsr(csrPem: string): ParsedCsrObject {
+      const csr = parseCsr(csrPem);
       return {
         key_algorithm: keyFamily(csr.keyAlgorithm),
         key_algorithm_length: keySizeOf(csr.keyAlgorithm),
