@@ -260,3 +260,32 @@ t.test(
     );
   },
 );
+
+t.test('among thousands of CAs and keys, the statement reads its issuers and claims its keys by primary key', async (t) => {
+  // Tables the planner knows to be large: with the few rows of a test it would rightly scan them.
+  await db.$executeRawUnsafe(
+    `INSERT INTO certificate_authorities
+     SELECT (json_populate_record(ca, json_build_object('id', gen_random_uuid(), 'serial_number', md5(g::text)))).*
+       FROM certificate_authorities ca, generate_series(1, 3000) g WHERE ca.id = $1::uuid`,
+    otherRoot.id,
+  );
+  await db.$executeRawUnsafe(
+    `INSERT INTO idempotency_keys (domain_id, endpoint, key, request_hash, certificate_id, created_at)
+     SELECT 'filler-domain', 'POST /filler', 'k-' || g, 'h', gen_random_uuid(), now() FROM generate_series(1, 20000) g`,
+  );
+  await db.$executeRawUnsafe('ANALYZE certificate_authorities');
+  await db.$executeRawUnsafe('ANALYZE idempotency_keys');
+  resetSeen();
+  seen.lastInsert = undefined;
+  const keyed = await issue(otherRoot.id, OTHER_DOMAIN, randomUUID());
+  t.equal(keyed.statusCode, 200, keyed.body);
+  t.equal(seen.transactions, 0, 'issued by the one-statement batch');
+  const { statement, values } = seen.lastInsert!;
+  const plan = await database.query<{ 'QUERY PLAN': string }>(
+    { name: 'explain-batch-among-many', text: `EXPLAIN ${statement.text}` },
+    values,
+  );
+  const batch = plan.map((row) => row['QUERY PLAN']).join('\n');
+  t.match(batch, /Index Cond: \(id = ANY/, batch);
+  t.notMatch(batch, /Seq Scan on (certificate_authorities|idempotency_keys)/, batch);
+});
