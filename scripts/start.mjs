@@ -3,12 +3,12 @@
  * rebuilding dist/ (server and console) first when any source file is newer than the last build. On an unsupported
  * Node it re-runs itself on the supported one npm install put in .node/ (scripts/supported-node.mjs), if any.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { nodeToStartOn } from './supported-node.mjs';
+import { nodeToStartOn, runOn } from './supported-node.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const stamp = path.join(root, 'dist', '.build-stamp');
@@ -36,9 +36,7 @@ if (!existsSync(stamp) || newestSource > statSync(stamp).mtimeMs) {
 const supportedNode = await nodeToStartOn();
 if (supportedNode !== null && existsSync(supportedNode)) {
   process.stderr.write(`Node.js ${process.versions.node} is not supported: starting on ${supportedNode}\n`);
-  const child = spawn(supportedNode, [import.meta.filename, ...process.argv.slice(2)], { stdio: 'inherit' });
-  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
-  child.on('exit', (code, signal) => process.exit(code ?? (signal === 'SIGINT' ? 130 : 143)));
+  runOn(supportedNode, [import.meta.filename, ...process.argv.slice(2)]);
 } else {
   await import(pathToFileURL(path.join(root, 'dist', 'src', 'server.js')).href);
 }

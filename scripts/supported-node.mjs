@@ -4,7 +4,7 @@
  * Run as a script (npm's postinstall), it installs that Node once when the running one is unsupported; start.mjs
  * then runs the server on it.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -24,6 +24,13 @@ export async function nodeToStartOn(env = process.env, version = process.version
   const { isSupportedNode } = await import(pathToFileURL(path.join(root, 'dist', 'src', 'config.js')).href);
   if (isSupportedNode(version) || ['1', 'true', 'yes', 'on'].includes(env.ALLOW_UNSUPPORTED_NODE ?? '')) return null;
   return startNodePath(env);
+}
+
+/** Runs `args` on the Node `node` as a child, passing SIGINT and SIGTERM on, and exits with its status. */
+export function runOn(node, args) {
+  const child = spawn(node, args, { stdio: 'inherit' });
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+  child.on('exit', (code, signal) => process.exit(code ?? (signal === 'SIGINT' ? 130 : 143)));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
