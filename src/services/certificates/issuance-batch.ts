@@ -115,7 +115,7 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
     const granted = await insertRowsWhere<{ domain_id: string }>(
       deps.sql.query,
       rememberedIssuersGuard({
-        issuers: [...issuers].map(([id, version]) => ({ id, version })),
+        issuers,
         now,
         domains: countBy(made.map(({ pending }) => pending.item.ctx.domainId)),
         quota: deps.certificateQuota,

@@ -100,7 +100,8 @@ const KEYS_HELD = `(CASE WHEN (SELECT count(*) FROM claimed) = (SELECT count(*) 
                          ELSE 'an Idempotency-Key of the batch is held by another request' END)::int`;
 
 export interface RememberedIssuersCheck {
-  issuers: { id: string; version: string }[];
+  /** Each issuer's id and the version (xmin) signed against. */
+  issuers: ReadonlyMap<string, string>;
   now: Date;
   /** Certificates per domain. */
   domains: Map<string, number>;
@@ -114,10 +115,10 @@ export function rememberedIssuersGuard(check: RememberedIssuersCheck): InsertGua
   return {
     with: REMEMBERED_ISSUERS_GUARD,
     values: [
-      JSON.stringify(Object.fromEntries(check.issuers.map(({ id, version }) => [id, version]))),
+      JSON.stringify(Object.fromEntries(check.issuers)),
       check.now,
       releasedBefore(check.now),
-      check.issuers.length,
+      check.issuers.size,
       JSON.stringify([...check.domains].map(([domain_id, count]) => ({ domain_id, count }))),
       check.quota,
       check.claims,
