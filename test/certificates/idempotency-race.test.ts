@@ -4,11 +4,15 @@
  * the two they meet on the key's row). Whatever the interleaving: each key issues exactly one certificate and all
  * its answers name it; a key sent with two bodies issues once and refuses the other body with 409; certificates =
  * CERT_ISSUE records = issuing audit events = the quota counter; and with the quota running out mid-burst (batches
- * fail and fall back to one transaction per request) nothing is lost or doubled.
+ * fail and fall back to one transaction per request) nothing is lost or doubled. And the one-statement batch takes
+ * a key before its domain's quota row, as the transaction path does, so the two cannot deadlock.
  */
 import t from 'tap';
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { buildApp } from '../../src/app.ts';
 import { openDatabase } from '../../src/db/database.ts';
+import { ENDPOINT } from '../../src/services/certificates/issuance-service.ts';
 import { createKeyStores } from '../../src/keystore/index.ts';
 import { createTestAppOnRealPostgres, OTHER_DOMAIN, TEST_DOMAIN } from '../helpers/app.ts';
 import { realPostgresOrSkipFile } from '../helpers/database.ts';
@@ -195,4 +199,60 @@ t.test('the quota runs out mid-burst: batches fall back one request at a time, n
   t.same(state.billed, state.certificates, 'one CERT_ISSUE record per certificate');
   t.same(state.audited, state.certificates, 'one issuing audit event per certificate');
   t.equal(state.used, QUOTA, 'the quota counter is exactly full');
+});
+
+t.test('a statement waiting for a key another transaction holds does not hold the quota row that transaction takes next', async (t) => {
+  // The transaction path claims its keys, then takes the quota row. Played here by hand on a connection of its own,
+  // against a request of the app's that goes the one-statement way (its issuer is remembered). The other order
+  // (quota, then keys) made this a deadlock that Postgres broke a second later, failing one of the two.
+  const domainId = randomUUID().replaceAll('-', '');
+  const issuer = await issuerOf(domainId);
+  const auth = harness.auth(domainId);
+  const request = (key?: string) =>
+    harness.app.inject({
+      method: 'POST',
+      url: '/v1/private-certificates/csr',
+      headers: { ...auth, ...(key ? { 'idempotency-key': key } : {}) },
+      payload: { issuer_id: issuer.id, csr: csrs[0], validity: { type: 'DAY', value: 30 } },
+    });
+  t.equal((await request()).statusCode, 200, 'the issuer is read once, so the next request is one statement');
+
+  const key = `lock-order-${randomUUID()}`;
+  const other = new pg.Client({ connectionString: harness.database.url! });
+  await other.connect();
+  t.teardown(() => other.end());
+  const otherPid = (await other.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+  await other.query('BEGIN');
+  await other.query(
+    `INSERT INTO idempotency_keys (domain_id, endpoint, key, request_hash, certificate_id, created_at)
+     VALUES ($1, $2, $3, 'another body', gen_random_uuid(), now())`,
+    [domainId, ENDPOINT.createByCsr, key],
+  );
+  const answer = request(key);
+  // Until the request waits for the other connection (for the key; whatever it holds by then). A minute is far more
+  // than it needs.
+  for (let polls = 0; ; polls++) {
+    if (polls === 6_000) throw new Error('the request never waited for the key');
+    const [row] = await db.$queryRaw<{ waiting: bigint }[]>`
+      SELECT count(*) AS waiting FROM pg_stat_activity WHERE ${otherPid}::int = ANY (pg_blocking_pids(pid))`;
+    if (row!.waiting > 0n) break;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  // Were the quota row held by the waiting statement, this would wait for it and time out.
+  await other.query("SET LOCAL lock_timeout = '500ms'");
+  const quota = await other.query('UPDATE domain_certificate_usage SET used = used WHERE domain_id = $1', [domainId]).then(
+    (result) => result.rowCount,
+    (error: Error) => error.message,
+  );
+  t.equal(quota, 1, 'the quota row was free to take');
+  await other.query('ROLLBACK');
+
+  const response = await answer;
+  t.equal(response.statusCode, 200, response.body);
+  const state = await stored(domainId);
+  t.equal(state.certificates.length, 2, 'the two requests issued two certificates');
+  t.ok(state.certificates.includes(response.json().certificate_id), 'the answered certificate is stored');
+  t.equal(state.claims.get(key), response.json().certificate_id, 'the key, given back by the other, is claimed by the request');
+  t.equal(state.used, 2, 'counted twice against the quota');
+  t.same(state.billed, state.certificates, 'one CERT_ISSUE record per certificate');
 });

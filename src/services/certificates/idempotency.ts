@@ -94,8 +94,9 @@ export const scopeName = ({ domainId, endpoint, key }: IdempotencyScope): string
  * transaction: once it commits, the key is not claimed here and its row stays locked until this transaction
  * ends, so `lookUpIdempotencyKey` in this transaction finds its answer. Claims are made in key order (the statement
  * sorts them, as the one-statement batch's does, and a batch holds each key once), so two batches claiming
- * overlapping keys cannot deadlock. Claim before taking any other lock, so a transaction never waits for a key
- * while holding what the key's holder may be waiting for.
+ * overlapping keys cannot deadlock. Claim before the quota row and the issuers' locks (the one-statement batch
+ * claims before the quota row too), so an issuance never waits for a key while holding what the key's holder may be
+ * waiting for.
  */
 export async function claimIdempotencyKeys(tx: Executor, claims: IdempotencyClaim[], now: Date): Promise<Set<string>> {
   if (claims.length === 0) return new Set();

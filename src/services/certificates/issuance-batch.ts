@@ -86,9 +86,10 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
    * last read them (no lock held while signing), then stored only if each issuer row still has the version it was
    * read at (nothing about it has changed since, so the checks made on it still hold) and each domain's quota has
    * room, all checked, locked and written inside that statement. Returns the requests it did not answer, for the
-   * transaction: all of them if an issuer is not remembered or has changed, an Idempotency-Key of the batch is held
-   * by another request, or the batch uses free quota or needs volume-tiered prices; a domain short of quota; a
-   * refusal (the fresh row may differ). Keys are claimed in that statement too, for the granted domains' requests.
+   * transaction: all of them if an issuer is not remembered or has changed, the batch uses free quota or needs
+   * volume-tiered prices, an Idempotency-Key of the batch is held by another request, or a domain with a key in the
+   * batch is short of quota (the statement fails: its claims must not stand); a keyless domain short of quota; a
+   * refusal (the fresh row may differ). Keys are claimed in that statement too, before the quota (issuance-sql.ts).
    */
   async function writeAgainstRememberedIssuers(batch: Batch, now: Date): Promise<Batch> {
     const paidIssueRecords = deps.billing.paidIssueRecords;

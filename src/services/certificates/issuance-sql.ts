@@ -65,12 +65,14 @@ export const CERTIFICATES_USED: SqlStatement = {
  * The guard of a batch signed against remembered issuer rows (issuance-batch.ts), run in the statement that stores
  * it: the issuers of $1 (a JSON object of id: version) locked FOR SHARE where each still has that version (xmin: the
  * row has not changed since it was read) and exists at $2 (now; $3 = releasedBefore(now)), each read by primary key
- * (not by a join, which the planner may make a scan of the table); only if all $4 do, each domain of $5 (JSON rows
- * of domain_id and count) takes its count as TAKE_CERTIFICATE_QUOTA does (quota $6), and the Idempotency-Keys of the
- * granted domains' requests among $7 are claimed as CLAIM_IDEMPOTENCY_KEYS does (in key order; window start $8).
- * Only the granted domains' rows are inserted, and the statement returns those domains; if a key is held by another
- * request, the statement fails (a cast of a text that is no number), so that nothing of it is stored and the
- * transaction path answers with the holder's certificate.
+ * (not by a join, which the planner may make a scan of the table). Only if all $4 do: the Idempotency-Keys of $7 are
+ * claimed as CLAIM_IDEMPOTENCY_KEYS does (in key order; window start $8), then, if every key was claimed, each domain
+ * of $5 (JSON rows of domain_id and count) takes its count as TAKE_CERTIFICATE_QUOTA does (quota $6). Keys before
+ * the quota row, as on the transaction path: a statement waiting for a key another issuance holds then holds no
+ * quota row that issuance may be waiting for (the opposite order deadlocked until Postgres broke it, a second later).
+ * Only the granted domains' rows are inserted, and the statement returns those domains. If a key is held by another
+ * request, or a domain with a key claimed here is short of quota, the statement fails (a cast of a text that is no
+ * number), so that nothing of it is stored (no key claimed without its certificate) and the transaction path answers.
  */
 const REMEMBERED_ISSUERS_GUARD = `
   issuers AS (
@@ -78,26 +80,30 @@ const REMEMBERED_ISSUERS_GUARD = `
      WHERE ca.id = ANY (ARRAY(SELECT json_object_keys($1::json)::uuid)) AND ca.xmin = ($1::json ->> ca.id::text)::xid
        AND ${existingCaCondition('ca.', '$2', '$3')}
      ORDER BY ca.id FOR SHARE OF ca),
-  granted AS (
-    INSERT INTO domain_certificate_usage (domain_id, used)
-    SELECT wanted.domain_id, wanted.count FROM json_to_recordset($5::json) AS wanted(domain_id text, count int)
-     WHERE wanted.count <= $6::int AND (SELECT count(*) FROM issuers) = $4::int
-    ON CONFLICT (domain_id) DO UPDATE SET used = domain_certificate_usage.used + EXCLUDED.used
-     WHERE domain_certificate_usage.used + EXCLUDED.used <= $6::int
-    RETURNING domain_id),
   keys AS (
     SELECT * FROM json_populate_recordset(NULL::idempotency_keys, $7::json) k
-     WHERE k.domain_id IN (SELECT domain_id FROM granted)),
+     WHERE (SELECT count(*) FROM issuers) = $4::int),
   claimed AS (
     INSERT INTO idempotency_keys (domain_id, endpoint, key, request_hash, certificate_id, created_at)
     SELECT domain_id, endpoint, key, request_hash, certificate_id, created_at FROM keys ORDER BY domain_id, endpoint, key
     ON CONFLICT (domain_id, endpoint, key) DO UPDATE
       SET request_hash = EXCLUDED.request_hash, certificate_id = EXCLUDED.certificate_id, created_at = EXCLUDED.created_at
       WHERE idempotency_keys.created_at <= $8::timestamptz
-    RETURNING 1)`;
+    RETURNING 1),
+  granted AS (
+    INSERT INTO domain_certificate_usage (domain_id, used)
+    SELECT wanted.domain_id, wanted.count FROM json_to_recordset($5::json) AS wanted(domain_id text, count int)
+     WHERE wanted.count <= $6::int AND (SELECT count(*) FROM issuers) = $4::int
+       AND (SELECT count(*) FROM claimed) = (SELECT count(*) FROM keys)
+    ON CONFLICT (domain_id) DO UPDATE SET used = domain_certificate_usage.used + EXCLUDED.used
+     WHERE domain_certificate_usage.used + EXCLUDED.used <= $6::int
+    RETURNING domain_id)`;
 
-const KEYS_HELD = `(CASE WHEN (SELECT count(*) FROM claimed) = (SELECT count(*) FROM keys) THEN '0'
-                         ELSE 'an Idempotency-Key of the batch is held by another request' END)::int`;
+/** '0' when every key claimed stands (claimed, and its domain granted); otherwise the failing cast. */
+const CLAIMS_STAND = `(CASE WHEN (SELECT count(*) FROM claimed) = (SELECT count(*) FROM keys)
+                             AND NOT EXISTS (SELECT 1 FROM keys WHERE keys.domain_id NOT IN (SELECT domain_id FROM granted))
+                            THEN '0'
+                            ELSE 'an Idempotency-Key of the batch is held by another request or its domain is short of quota' END)::int`;
 
 export interface RememberedIssuersCheck {
   /** Each issuer's id and the version (xmin) signed against. */
@@ -125,6 +131,7 @@ export function rememberedIssuersGuard(check: RememberedIssuersCheck): InsertGua
       check.windowStart,
     ],
     rowCondition: 'r.domain_id IN (SELECT domain_id FROM granted)',
-    returning: `SELECT domain_id, ${KEYS_HELD} AS keys_held FROM granted`,
+    // The check is a branch of its own so that it is made even when no domain was granted.
+    returning: `SELECT domain_id FROM granted UNION ALL SELECT NULL WHERE ${CLAIMS_STAND} <> 0`,
   };
 }
