@@ -49,12 +49,12 @@ export type BulkRows = readonly [table: BulkTable, rows: readonly Record<string,
 
 /**
  * A condition on the rows of `insertRowsWhere`: CTEs the inserts follow (their placeholders numbered from $1, then
- * the tables' from after `values`), the condition each row `r` must meet, and the statement's result.
+ * the tables' from after `values`), the condition each row `r` of a table must meet, and the statement's result.
  */
 export interface InsertGuard {
   with: string;
   values: unknown[];
-  rowCondition: string;
+  rowCondition(table: BulkTable): string;
   returning: string;
 }
 
@@ -74,9 +74,9 @@ export async function insertRowsWhere<Row>(tx: Executor, guard: InsertGuard | un
   const filled = tables.filter(([, rows]) => rows.length > 0);
   if (filled.length === 0 && !guard) return [];
   const first = (guard?.values.length ?? 0) + 1;
-  const where = guard ? ` r WHERE ${guard.rowCondition}` : '';
   const inserts = filled.map(([table, rows], at) => {
     const list = Object.keys(rows[0]!).map(columnOf).join(', ');
+    const where = guard ? ` r WHERE ${guard.rowCondition(table)}` : '';
     return `INSERT INTO ${table} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${table}, $${first + at}::json)${where}`;
   });
   const last = guard ? guard.returning : inserts.pop()!;

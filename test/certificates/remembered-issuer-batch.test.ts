@@ -1,10 +1,10 @@
 /**
  * The one-statement batch (issuance-batch.ts `writeAgainstRememberedIssuers`): once an issuance has read its issuer,
  * the next ones are signed against that remembered row and stored by one statement with no transaction around it,
- * which checks the row's version, takes the quota, claims the Idempotency-Keys and writes the certificate, its audit
+ * which checks the row's version, claims the Idempotency-Keys, takes the quota and writes the certificate, its audit
  * event and its CERT_ISSUE record together. A CA changed since (disabled) is caught by that statement and refused by
- * the transaction path; a key another request came to hold meanwhile stores nothing and answers the holder's
- * certificate; quotas stay exact per domain. openssl judges a certificate issued this way.
+ * the transaction path; a request whose key another request holds is left out of it (the transaction answers the
+ * holder's certificate) while the rest of its batch is stored; quotas stay exact per domain. openssl judges a certificate issued this way.
  */
 import t from 'tap';
 import { randomUUID } from 'node:crypto';
@@ -29,15 +29,13 @@ const { csr } = await opensslCsr(dir, 'leaf', [...KEY_ARGS.p256]);
 
 /**
  * What the issuing path asks of the database: raw transactions opened, and the names of the statements run alone,
- * with the last insert statement run. `afterKeyLookUp` runs once after the next Idempotency-Key look-up (another
- * request's success landing then); `failNextInsert` makes the next insert statement fail before it reaches the
+ * with the last insert statement run. `failNextInsert` makes the next insert statement fail before it reaches the
  * database (a fault: a lost connection, say).
  */
 const seen = {
   transactions: 0,
   statements: [] as string[],
   lastInsert: undefined as { statement: SqlStatement; values: unknown[] } | undefined,
-  afterKeyLookUp: undefined as (() => Promise<void>) | undefined,
   failNextInsert: false,
 };
 const { query, transaction } = database;
@@ -50,13 +48,7 @@ database.query = async <Row>(statement: SqlStatement, values: unknown[]) => {
       throw new Error('connection lost (injected)');
     }
   }
-  const rows = await query<Row>(statement, values);
-  const after = seen.afterKeyLookUp;
-  if (statement.name === 'look-up-idempotency-key' && after) {
-    seen.afterKeyLookUp = undefined;
-    await after();
-  }
-  return rows;
+  return query<Row>(statement, values);
 };
 database.transaction = (run) => {
   seen.transactions++;
@@ -165,12 +157,11 @@ t.test('a statement that fails stores nothing, is counted, and the transaction i
   t.ok(await db.certificate.findUnique({ where: { id: answer.json().certificate_id } }), 'the answered certificate is the stored one');
 });
 
-t.test("a key that another request comes to hold before the statement: nothing stored, the holder's certificate answered", async (t) => {
-  const key = randomUUID();
-  const holder = await db.certificate.findFirstOrThrow({ where: { issuerId: sub.id } });
-  const certificatesBefore = await db.certificate.count();
-  const usedBefore = await used();
-  seen.afterKeyLookUp = async () => {
+t.test(
+  "a key another request holds: that request is neither stored nor counted, the holder's certificate answers, the rest of its batch is stored",
+  async (t) => {
+    const key = randomUUID();
+    const holder = await db.certificate.findFirstOrThrow({ where: { issuerId: sub.id } });
     await db.idempotencyKey.create({
       data: {
         domainId: harness.config.defaultDomainId,
@@ -181,13 +172,41 @@ t.test("a key that another request comes to hold before the statement: nothing s
         createdAt: new Date(),
       },
     });
-  };
-  resetSeen();
-  const answer = await issue(sub.id, undefined, key);
-  t.equal(answer.statusCode, 200, answer.body);
-  t.equal(answer.json().certificate_id, holder.id, "the holder's certificate");
-  t.equal(seen.statements.filter((name) => name.startsWith('insert-')).length, 1, 'the statement was tried');
-  t.equal(seen.transactions, 1, 'and the transaction answered');
+    const certificatesBefore = await db.certificate.count();
+    const billedBefore = await db.billingRecord.count({ where: { usageType: 'CERT_ISSUE' } });
+    const usedBefore = await used();
+    const redosBefore = await redos('statement');
+    resetSeen();
+    // Sent together, so that they may share a batch (whether they do or not, the answers below hold).
+    const [replay, fresh] = await Promise.all([issue(sub.id, undefined, key), issue(sub.id, undefined, randomUUID())]);
+    t.equal(replay!.statusCode, 200, replay!.body);
+    t.equal(replay!.json().certificate_id, holder.id, "the holder's certificate");
+    t.equal(fresh!.statusCode, 200, fresh!.body);
+    t.not(fresh!.json().certificate_id, holder.id);
+    t.equal(seen.transactions, 1, 'only the replay went on to the transaction, which answered it');
+    t.equal(await redos('statement'), redosBefore, 'no statement failed');
+    t.equal(await db.certificate.count(), certificatesBefore + 1, 'the fresh request stored');
+    t.ok(await db.certificate.findUnique({ where: { id: fresh!.json().certificate_id } }));
+    t.equal(await db.billingRecord.count({ where: { usageType: 'CERT_ISSUE' } }), billedBefore + 1, 'billed once');
+    t.equal(await used(), usedBefore + 1, 'counted once against the quota');
+    t.equal((await db.idempotencyKey.findFirstOrThrow({ where: { key } })).certificateId, holder.id, 'the key still names the holder');
+  },
+);
+
+t.test('a key reused with another body: 409, nothing stored', async (t) => {
+  const key = randomUUID();
+  const first = await issue(sub.id, undefined, key);
+  t.equal(first.statusCode, 200, first.body);
+  const certificatesBefore = await db.certificate.count();
+  const usedBefore = await used();
+  const other = await app.inject({
+    method: 'POST',
+    url: '/v1/private-certificates/csr',
+    headers: { ...harness.auth(), 'idempotency-key': key },
+    payload: { ...body(sub.id), validity: { type: 'DAY', value: 31 } },
+  });
+  t.equal(other.statusCode, 409, other.body);
+  t.match(other.json(), { error_code: 'PCA.00020001', error_msg: /different request body/ });
   t.equal(await db.certificate.count(), certificatesBefore, 'nothing stored');
   t.equal(await used(), usedBefore, 'no quota taken');
 });

@@ -87,9 +87,10 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
    * read at (nothing about it has changed since, so the checks made on it still hold) and each domain's quota has
    * room, all checked, locked and written inside that statement. Returns the requests it did not answer, for the
    * transaction: all of them if an issuer is not remembered or has changed, the batch uses free quota or needs
-   * volume-tiered prices, an Idempotency-Key of the batch is held by another request, or a domain with a key in the
-   * batch is short of quota (the statement fails: its claims must not stand); a keyless domain short of quota; a
-   * refusal (the fresh row may differ). Keys are claimed in that statement too, before the quota (issuance-sql.ts).
+   * volume-tiered prices, or a domain with a key claimed in the batch is short of quota (the statement fails: its
+   * claims must not stand); a request whose Idempotency-Key another request holds (a replay: the transaction answers
+   * the holder's certificate, or 409); a keyless domain short of quota; a refusal (the fresh row may differ). Keys
+   * are claimed in that statement too, before the quota (issuance-sql.ts).
    */
   async function writeAgainstRememberedIssuers(batch: Batch, now: Date): Promise<Batch> {
     const paidIssueRecords = deps.billing.paidIssueRecords;
@@ -113,7 +114,7 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
     if (made.length === 0) return batch;
     // The versions signed against (the remembered entries may have moved on since).
     const issuers = new Map(remembered.map((issuer) => [issuer!.row.id, issuer!.version]));
-    const granted = await insertRowsWhere<{ domain_id: string }>(
+    const stored = await insertRowsWhere<{ domain_id: string | null; held: string | null }>(
       deps.sql.query,
       rememberedIssuersGuard({
         issuers,
@@ -130,11 +131,15 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
       auditRows(made.map(({ pending, made }) => ({ context: pending.item.ctx, change: made.change }))),
       paidIssueRecords(made.map(({ made }) => made.issue)),
     );
-    const grantedDomains = new Set(granted.map(({ domain_id }) => domain_id));
+    const grantedDomains = new Set(stored.map(({ domain_id }) => domain_id));
+    const held = new Set(stored.map(({ held }) => held));
     const left: Batch = signings.flatMap(({ pending, made }) => (made ? [] : [pending]));
     for (const { pending, made: certificate } of made) {
-      if (grantedDomains.has(pending.item.ctx.domainId)) answered(pending, certificate.id, certificate.caKeyAlgorithm);
-      else left.push(pending);
+      if (grantedDomains.has(pending.item.ctx.domainId) && !held.has(certificate.id)) {
+        answered(pending, certificate.id, certificate.caKeyAlgorithm);
+      } else {
+        left.push(pending);
+      }
     }
     return left;
   }

@@ -237,9 +237,12 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
 
   /**
    * Runs an issuance under the optional Idempotency-Key: a remembered success within 24 h answers its id without
-   * issuing. Requests with one key run one after another in this process, so a later one replays the first's
-   * certificate (or issues, if the first failed) without contending for the key, and a batch never holds a key
-   * twice; requests from other processes meet on the key's row (claimIdempotencyKeys).
+   * issuing. Where `lookUpFirst`, the key is looked up before planning; otherwise the issuing write finds it, since
+   * the key is claimed there (a one-statement batch leaves a held key's request to the transaction, which answers
+   * the holder's id or 409): one round trip less for every keyed request. Requests with one key run one after another
+   * in this process, so a later one replays the first's certificate (or issues, if the first failed) without
+   * contending for the key, and a batch never holds a key twice; requests from other processes meet on the key's row
+   * (claimIdempotencyKeys).
    */
   async function issue(
     ctx: RequestContext,
@@ -248,6 +251,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
     body: unknown,
     issuerReference: string,
     makePlan: () => Promise<IssuancePlan>,
+    lookUpFirst: boolean,
   ): Promise<string> {
     const key = checkIdempotencyKey(idempotencyHeader);
     if (key === undefined) return issuePlanned(ctx, issuerReference, await makePlan());
@@ -255,7 +259,9 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
     const name = scopeName(idempotency.scope);
     for (let earlier = keysInFlight.get(name); earlier; earlier = keysInFlight.get(name)) await earlier;
     const answer = (async () => {
-      const remembered = await lookUpIdempotencyKey(deps.sql.query, idempotency.scope, idempotency.hash, clock.now());
+      const remembered = lookUpFirst
+        ? await lookUpIdempotencyKey(deps.sql.query, idempotency.scope, idempotency.hash, clock.now())
+        : undefined;
       return remembered ?? issuePlanned(ctx, issuerReference, await makePlan(), idempotency);
     })();
     const forget = () => {
@@ -266,9 +272,13 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
   }
 
   return {
-    /** §4.4.1: returns the certificate id. */
+    /**
+     * §4.4.1: returns the certificate id. A replay is looked up first: the plan reads the issuer and the quota (a
+     * replay must answer even once the quota is used up) and generates a key.
+     */
     create(ctx: RequestContext, request: CreateCertificateRequest, idempotencyKey?: unknown, options?: IssuanceOptions): Promise<string> {
-      return issue(ctx, ENDPOINT.create, idempotencyKey, request, request.issuer_id, () => planner.planServerKey(ctx, request, options));
+      const plan = () => planner.planServerKey(ctx, request, options);
+      return issue(ctx, ENDPOINT.create, idempotencyKey, request, request.issuer_id, plan, true);
     },
 
     /**
@@ -281,7 +291,9 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
       idempotencyKey?: unknown,
       options?: IssuanceOptions,
     ): Promise<string> {
-      return issue(ctx, ENDPOINT.createByCsr, idempotencyKey, request, request.issuer_id, () => planner.planCsr(request, options));
+      // A CSR's plan reads nothing and depends on the body alone, so a replay plans as its first request did and the
+      // issuing write finds the key.
+      return issue(ctx, ENDPOINT.createByCsr, idempotencyKey, request, request.issuer_id, () => planner.planCsr(request, options), false);
     },
 
     /** §4.4.3: nothing stored or billed. */

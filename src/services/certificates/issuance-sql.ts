@@ -2,7 +2,7 @@
  * The issuing path's statements on idempotency keys and the certificate quota, as values: the service runs them
  * (through the prepared-statement path on the group-committed batch) and tests EXPLAIN the very same statements.
  */
-import type { InsertGuard } from '../../db/bulk-insert.ts';
+import type { BulkTable, InsertGuard } from '../../db/bulk-insert.ts';
 import type { SqlStatement } from '../../db/database.ts';
 import { releasedBefore } from '../billing/prepaid.ts';
 import { existingCaCondition } from '../ca/ca-sql.ts';
@@ -72,13 +72,12 @@ export const CERTIFICATES_USED: SqlStatement = {
  * it: the issuers of $1 (a JSON object of id: version) locked FOR SHARE where each still has that version (xmin: the
  * row has not changed since it was read) and exists at $2 (now; $3 = releasedBefore(now)), each read by primary key
  * (not by a join, which the planner may make a scan of the table). Only if all $4 do: the Idempotency-Keys of $7 are
- * claimed as CLAIM_IDEMPOTENCY_KEYS does (in key order; window start $8), then, if every key was claimed, each domain
- * of $5 (JSON rows of domain_id and count) takes its count as TAKE_CERTIFICATE_QUOTA does (quota $6). Keys before
- * the quota row, as on the transaction path: a statement waiting for a key another issuance holds then holds no
- * quota row that issuance may be waiting for (the opposite order deadlocked until Postgres broke it, a second later).
- * Only the granted domains' rows are inserted, and the statement returns those domains. If a key is held by another
- * request, or a domain with a key claimed here is short of quota, the statement fails (a cast of a text that is no
- * number), so that nothing of it is stored (no key claimed without its certificate) and the transaction path answers.
+ * claimed as CLAIM_IDEMPOTENCY_KEYS does (in key order; window start $8), and those another request holds (a replay,
+ * or a concurrent request of another process) are `held`: their requests are neither stored nor counted. Then each
+ * domain of $5 (JSON rows of domain_id and count) takes its count less its held requests, as TAKE_CERTIFICATE_QUOTA
+ * does (quota $6). Keys before the quota row, as on the transaction path: a statement waiting for a key another
+ * issuance holds then holds no quota row that issuance may be waiting for (the opposite order deadlocked until
+ * Postgres broke it, a second later). Only the granted domains' rows that are not held are inserted.
  */
 const REMEMBERED_ISSUERS_GUARD = `
   issuers AS (
@@ -95,21 +94,32 @@ const REMEMBERED_ISSUERS_GUARD = `
     ON CONFLICT (domain_id, endpoint, key) DO UPDATE
       SET request_hash = EXCLUDED.request_hash, certificate_id = EXCLUDED.certificate_id, created_at = EXCLUDED.created_at
       WHERE idempotency_keys.created_at <= $8::timestamptz
-    RETURNING 1),
+    RETURNING domain_id, certificate_id),
+  held AS (
+    SELECT domain_id, certificate_id::text AS id FROM keys WHERE certificate_id NOT IN (SELECT certificate_id FROM claimed)),
   granted AS (
     INSERT INTO domain_certificate_usage (domain_id, used)
-    SELECT wanted.domain_id, wanted.count FROM json_to_recordset($5::json) AS wanted(domain_id text, count int)
-     WHERE wanted.count <= $6::int AND (SELECT count(*) FROM issuers) = $4::int
-       AND (SELECT count(*) FROM claimed) = (SELECT count(*) FROM keys)
+    SELECT fresh.domain_id, fresh.count FROM (
+      SELECT wanted.domain_id, wanted.count - (SELECT count(*) FROM held WHERE held.domain_id = wanted.domain_id)::int AS count
+        FROM json_to_recordset($5::json) AS wanted(domain_id text, count int)) fresh
+     WHERE fresh.count <= $6::int AND (SELECT count(*) FROM issuers) = $4::int
     ON CONFLICT (domain_id) DO UPDATE SET used = domain_certificate_usage.used + EXCLUDED.used
      WHERE domain_certificate_usage.used + EXCLUDED.used <= $6::int
     RETURNING domain_id)`;
 
-/** '0' when every key claimed stands (claimed, and its domain granted); otherwise the failing cast. */
-const CLAIMS_STAND = `(CASE WHEN (SELECT count(*) FROM claimed) = (SELECT count(*) FROM keys)
-                             AND NOT EXISTS (SELECT 1 FROM keys WHERE keys.domain_id NOT IN (SELECT domain_id FROM granted))
-                            THEN '0'
-                            ELSE 'an Idempotency-Key of the batch is held by another request or its domain is short of quota' END)::int`;
+/**
+ * '0' when every key claimed stands, its domain granted; otherwise the failing cast, so that nothing of the statement
+ * is stored (a key must not stand without its certificate) and the transaction path answers.
+ */
+const CLAIMS_STAND = `(CASE WHEN NOT EXISTS (SELECT 1 FROM claimed WHERE claimed.domain_id NOT IN (SELECT domain_id FROM granted))
+                            THEN '0' ELSE 'a domain with an Idempotency-Key claimed in the batch is short of quota' END)::int`;
+
+/** The id of a table's row that names the certificate, as text. */
+const CERTIFICATE_ID_OF: Record<BulkTable, string> = {
+  certificates: 'r.id::text',
+  audit_events: 'r.resource_id',
+  billing_records: 'r.resource_id::text',
+};
 
 export interface RememberedIssuersCheck {
   /** Each issuer's id and the version (xmin) signed against. */
@@ -136,8 +146,9 @@ export function rememberedIssuersGuard(check: RememberedIssuersCheck): InsertGua
       check.claims,
       check.windowStart,
     ],
-    rowCondition: 'r.domain_id IN (SELECT domain_id FROM granted)',
+    rowCondition: (table) => `r.domain_id IN (SELECT domain_id FROM granted) AND ${CERTIFICATE_ID_OF[table]} NOT IN (SELECT id FROM held)`,
     // The check is a branch of its own so that it is made even when no domain was granted.
-    returning: `SELECT domain_id FROM granted UNION ALL SELECT NULL WHERE ${CLAIMS_STAND} <> 0`,
+    returning: `SELECT domain_id, NULL AS held FROM granted UNION ALL SELECT NULL, id FROM held
+                UNION ALL SELECT NULL, NULL WHERE ${CLAIMS_STAND} <> 0`,
   };
 }
