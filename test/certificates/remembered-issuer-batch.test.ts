@@ -281,6 +281,28 @@ t.test(
   },
 );
 
+t.test('a domain at its quota does not fail its batch mates: no batch transaction is redone for it', async (t) => {
+  t.equal(await used(), QUOTA, 'the default domain is at its quota (the burst above)');
+  const otherBefore = await used(OTHER_DOMAIN);
+  const redosBefore = await redos('transaction');
+  // Its requests, keyed and not, sent with another domain's: however they batch, the transaction meets a domain
+  // short of quota.
+  const [ours, theirs] = await Promise.all([
+    Promise.all([...Array.from({ length: 3 }, () => issue(sub.id, undefined, randomUUID())), issue(), issue()]),
+    Promise.all(Array.from({ length: 3 }, () => issue(otherRoot.id, OTHER_DOMAIN))),
+  ]);
+  for (const response of ours) {
+    t.match(response.json(), { error_code: 'PCA.00020001', error_msg: `the certificate quota of ${QUOTA} is used up` });
+  }
+  for (const response of theirs) t.equal(response.statusCode, 200, response.body);
+  t.equal(await redos('transaction'), redosBefore, 'no batch transaction failed');
+  t.equal(await used(), QUOTA);
+  t.equal(await used(OTHER_DOMAIN), otherBefore + 3);
+  const certificateIds = (await db.certificate.findMany({ select: { id: true } })).map(({ id }) => id);
+  const stranded = await db.idempotencyKey.count({ where: { certificateId: { notIn: certificateIds } } });
+  t.equal(stranded, 0, 'no key left without its certificate');
+});
+
 t.test('among thousands of CAs and keys, the batch reads and writes them by primary key', async (t) => {
   // Tables the planner knows to be large: with the few rows of a test it would rightly scan them.
   await db.$executeRawUnsafe(

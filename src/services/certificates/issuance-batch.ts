@@ -8,13 +8,12 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import { insertRows, insertRowsWhere } from '../../db/bulk-insert.ts';
 import type { DatabaseHandle } from '../../db/database.ts';
-import type { Executor } from '../../db/tx.ts';
 import { clientErrorOf, errors } from '../../errors.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import { auditRows, type AuditedChange } from '../audit/audit-log.ts';
 import type { BillingHooks, CertificateIssue } from '../billing/usage-hooks.ts';
 import type { RequestContext } from '../context.ts';
-import { releaseCertificateQuota } from './certificate-usage.ts';
+import { releaseCertificateQuota, takeCertificateQuota } from './certificate-usage.ts';
 import type { Pending } from '../../db/group-commit.ts';
 import {
   answerOfHeldKey,
@@ -58,7 +57,6 @@ export interface BatchWriterDeps {
   issuingCas: IssuingCaLoader;
   /** The certificates a domain may hold. */
   certificateQuota: number;
-  takeQuota(tx: Executor, domainId: string, count: number): Promise<void>;
   signed(ctx: RequestContext, plan: IssuancePlan, issuer: IssuingCa, now: Date, id: string): Promise<SignedIssuance>;
   /** Issues one request alone (its own transaction, with retries): the fallback of a failed batch. */
   issueAlone(item: BatchedIssuance): Promise<string>;
@@ -74,7 +72,7 @@ function countBy(keys: string[]): Map<string, number> {
 type Batch = Pending<BatchedIssuance, string>[];
 
 export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Promise<void> {
-  const { clock, issuingCas, signed, takeQuota } = deps;
+  const { clock, issuingCas, signed } = deps;
 
   function answered(pending: Batch[number], id: string, caKeyAlgorithm: string): void {
     deps.metrics.certificatesIssued.inc({ ca_key_algorithm: caKeyAlgorithm });
@@ -149,9 +147,11 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
    * query on this path): the batch's Idempotency-Keys claimed in one statement, the quota counter taken once per
    * domain, the distinct issuers locked FOR SHARE and read in one statement, multi-row inserts. A key
    * another transaction holds answers with that success's id (or 409) without issuing; a request refused on its own
-   * (issuer, validity) is answered with its error, giving back its quota and key, without failing the others. If
-   * the transaction fails (quota short, serial collision, deadlock), each request is issued alone and gets its own
-   * answer.
+   * (issuer, validity) is answered with its error, giving back its quota and key, without failing the others. The
+   * requests of a domain whose quota has no room for all of them here give their keys back and are issued alone once
+   * the transaction commits (each takes the quota's next unit, or is refused): a domain at its quota does not fail
+   * its batch mates. If the transaction fails (serial collision, deadlock), each request is issued alone and gets its
+   * own answer.
    */
   async function writeInTransaction(batch: Batch): Promise<void> {
     type Entry = { pending: Pending<BatchedIssuance, string>; id: string };
@@ -160,6 +160,7 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
       accepted: (Entry & { caKeyAlgorithm: string })[];
       held: Entry[];
       refused: { pending: Entry['pending']; error: unknown }[];
+      alone: Entry[];
     };
     try {
       outcome = await deps.sql.transaction(async (tx) => {
@@ -170,13 +171,13 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
           entries.flatMap(({ pending, id }) => (pending.item.idempotency ? [{ ...pending.item.idempotency, certificateId: id }] : [])),
           now,
         );
-        const issuing: Entry[] = [];
+        const claimedOrKeyless: Entry[] = [];
         const held: Entry[] = [];
         const refused: { pending: Entry['pending']; error: unknown }[] = [];
         for (const entry of entries) {
           const { idempotency } = entry.pending.item;
           if (!idempotency || claimed.has(entry.id)) {
-            issuing.push(entry);
+            claimedOrKeyless.push(entry);
             continue;
           }
           try {
@@ -188,8 +189,12 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
         }
         // The quota first (as alone): a domain's issuances then reach its issuers' rows one at a time, so the
         // free_quota update never waits on another issuance's share lock. Refused requests give theirs back.
-        for (const [domainId, count] of countBy(issuing.map(({ pending }) => pending.item.ctx.domainId)))
-          await takeQuota(tx, domainId, count);
+        const short = new Set<string>();
+        for (const [domainId, count] of countBy(claimedOrKeyless.map(({ pending }) => pending.item.ctx.domainId))) {
+          if (!(await takeCertificateQuota(tx, domainId, count, deps.certificateQuota))) short.add(domainId);
+        }
+        const issuing = claimedOrKeyless.filter(({ pending }) => !short.has(pending.item.ctx.domainId));
+        const alone = claimedOrKeyless.filter(({ pending }) => short.has(pending.item.ctx.domainId));
         const rows = await issuingCas.lockIssuingCaRows(
           tx,
           issuing.map(({ pending }) => pending.item.issuerId),
@@ -228,7 +233,7 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
         }
         await releaseIdempotencyKeys(
           tx,
-          failed.flatMap(({ pending }) => (pending.item.idempotency ? [pending.item.idempotency.scope] : [])),
+          [...failed, ...alone].flatMap(({ pending }) => (pending.item.idempotency ? [pending.item.idempotency.scope] : [])),
         );
         if (made.length > 0) {
           const freeQuotas = new Map([...rows.values()].map((row) => [row.id, row.freeQuota]));
@@ -245,7 +250,7 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
             billingRecords,
           );
         }
-        return { accepted, held, refused };
+        return { accepted, held, refused, alone };
       });
     } catch {
       deps.metrics.issuanceBatchRedos.inc({ write: 'transaction' });
@@ -255,6 +260,7 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
     for (const { pending, id, caKeyAlgorithm } of outcome.accepted) answered(pending, id, caKeyAlgorithm);
     for (const { pending, id } of outcome.held) pending.resolve(id);
     for (const { pending, error } of outcome.refused) pending.reject(error);
+    for (const { pending } of outcome.alone) deps.issueAlone(pending.item).then(pending.resolve, pending.reject);
   }
 
   return async function writeBatch(batch: Batch): Promise<void> {

@@ -200,7 +200,6 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
     metrics: deps.metrics,
     issuingCas,
     certificateQuota: config.quotas.certificate,
-    takeQuota,
     signed,
     issueAlone: (item) => issueWithRetries(item.ctx, item.issuerId, item.plan, item.idempotency),
   });
