@@ -3,8 +3,8 @@
  * connection pools, two group committers: in one instance requests with one key queue behind each other, across
  * the two they meet on the key's row). Whatever the interleaving: each key issues exactly one certificate and all
  * its answers name it; a key sent with two bodies issues once and refuses the other body with 409; certificates =
- * CERT_ISSUE records = issuing audit events = the quota counter; and with the quota running out mid-burst (batches
- * fail and fall back to one transaction per request) nothing is lost or doubled. And the one-statement batch takes
+ * CERT_ISSUE records = issuing audit events = the quota counter; and with the quota running out mid-burst (the
+ * short domain's requests fall back to one transaction each) nothing is lost or doubled. And the one-statement batch takes
  * a key before its domain's quota row, as the transaction path does, so the two cannot deadlock.
  */
 import t from 'tap';
@@ -169,7 +169,7 @@ t.test('keys repeated across two instances, mixed with unkeyed requests: one cer
   t.same((await stored(TEST_DOMAIN)).certificates, state.certificates, 'replays issue nothing');
 });
 
-t.test('the quota runs out mid-burst: batches fall back one request at a time, nothing lost or doubled', async (t) => {
+t.test('the quota runs out mid-burst: requests fall back one at a time, nothing lost or doubled', async (t) => {
   const ROOM = 20;
   const KEYS = 16;
   const UNKEYED = 16;
