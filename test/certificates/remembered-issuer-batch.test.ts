@@ -4,7 +4,8 @@
  * which checks the row's version, claims the Idempotency-Keys, takes the quota and writes the certificate, its audit
  * event and its CERT_ISSUE record together. A CA changed since (disabled) is caught by that statement and refused by
  * the transaction path; a request whose key another request holds is left out of it (the transaction answers the
- * holder's certificate) while the rest of its batch is stored; quotas stay exact per domain. openssl judges a certificate issued this way.
+ * holder's certificate) while the rest of its batch is stored; quotas stay exact per domain, and a domain found at its
+ * quota is refused before signing until it has room again. openssl judges a certificate issued this way.
  */
 import t from 'tap';
 import { randomUUID } from 'node:crypto';
@@ -133,11 +134,14 @@ t.test('the statement claims its keys in key order (as the transaction path does
 });
 
 /** pca_issuance_batch_redos_total{write} as GET /metrics shows it. */
-async function redos(write: string): Promise<number> {
+/** A counter's value from /metrics (`series`: its name and labels as printed), 0 before it first moves. */
+async function counter(series: string): Promise<number> {
   const response = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
-  const line = response.body.split('\n').find((row) => row.startsWith(`pca_issuance_batch_redos_total{write="${write}"}`));
+  const line = response.body.split('\n').find((row) => row.startsWith(`${series} `));
   return line ? Number(line.split(' ').pop()) : 0;
 }
+const redos = (write: string) => counter(`pca_issuance_batch_redos_total{write="${write}"}`);
+const signatures = () => counter('pca_key_store_operations_total{store="software",operation="sign"}');
 
 t.test('a statement that fails stores nothing, is counted, and the transaction issues the certificate once', async (t) => {
   const certificatesBefore = await db.certificate.count();
@@ -301,6 +305,45 @@ t.test('a domain at its quota does not fail its batch mates: no batch transactio
   const certificateIds = (await db.certificate.findMany({ select: { id: true } })).map(({ id }) => id);
   const stranded = await db.idempotencyKey.count({ where: { certificateId: { notIn: certificateIds } } });
   t.equal(stranded, 0, 'no key left without its certificate');
+});
+
+t.test('a domain found at its quota is refused before signing until one of its requests issues again', async (t) => {
+  const quotaUsedUp = { error_code: 'PCA.00020001', error_msg: `the certificate quota of ${QUOTA} is used up` };
+  t.equal(await used(), QUOTA, 'the default domain is at its quota');
+  // Room for one: it issues, then the next request finds the domain at its quota again.
+  const { id: deletable } = (await db.certificate.findFirst({
+    where: { domainId: harness.config.defaultDomainId },
+    select: { id: true },
+  }))!;
+  const deleted = await app.inject({ method: 'DELETE', url: `/v1/private-certificates/${deletable}`, headers: harness.auth() });
+  t.equal(deleted.statusCode, 204, deleted.body);
+  const key = randomUUID();
+  const reissued = await issue(sub.id, undefined, key);
+  t.equal(reissued.statusCode, 200, reissued.body);
+  t.match((await issue()).json(), quotaUsedUp, 'found at its quota');
+  t.equal((await issue(otherRoot.id, OTHER_DOMAIN)).statusCode, 200);
+
+  const signaturesBefore = await signatures();
+  const redosBefore = await redos('statement');
+  // Keyed and keyless requests at the cap, sent with another domain's: before, each of ours was signed by the
+  // one-statement batch and then refused, and a keyed one failed that statement for its batch mates too.
+  const [ours, theirs] = await Promise.all([
+    Promise.all([...Array.from({ length: 3 }, () => issue(sub.id, undefined, randomUUID())), ...Array.from({ length: 4 }, () => issue())]),
+    Promise.all([issue(otherRoot.id, OTHER_DOMAIN, randomUUID()), issue(otherRoot.id, OTHER_DOMAIN)]),
+  ]);
+  for (const response of ours) t.match(response.json(), quotaUsedUp);
+  for (const response of theirs) t.equal(response.statusCode, 200, response.body);
+  t.equal(await signatures(), signaturesBefore + theirs.length, "only the other domain's certificates were signed");
+  t.equal(await redos('statement'), redosBefore, 'no statement failed');
+
+  // A replay of the key still answers its certificate, unsigned; the domain stays found at its quota.
+  const [replay, refused] = await Promise.all([issue(sub.id, undefined, key), issue()]);
+  t.equal(replay!.statusCode, 200, replay!.body);
+  t.equal(replay!.json().certificate_id, reissued.json().certificate_id, 'the replay answers its certificate');
+  t.match(refused!.json(), quotaUsedUp);
+  t.equal(await signatures(), signaturesBefore + theirs.length, 'neither was signed');
+  t.equal(await used(), QUOTA);
+  t.equal(await db.certificate.count({ where: { domainId: harness.config.defaultDomainId, deletedAt: null } }), QUOTA);
 });
 
 t.test('among thousands of CAs and keys, the batch reads and writes them by primary key', async (t) => {

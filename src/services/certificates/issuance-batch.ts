@@ -40,6 +40,12 @@ export interface BatchedIssuance {
   idempotency?: Idempotency;
 }
 
+/** A lone issuance's answer: the certificate's id, and whether it was issued now (not a held key's holder). */
+export interface AloneAnswer {
+  id: string;
+  issued: boolean;
+}
+
 /** What the batch stores of one signed certificate. */
 export interface SignedIssuance {
   id: string;
@@ -59,7 +65,7 @@ export interface BatchWriterDeps {
   certificateQuota: number;
   signed(ctx: RequestContext, plan: IssuancePlan, issuer: IssuingCa, now: Date, id: string): Promise<SignedIssuance>;
   /** Issues one request alone (its own transaction, with retries): the fallback of a failed batch. */
-  issueAlone(item: BatchedIssuance): Promise<string>;
+  issueAlone(item: BatchedIssuance): Promise<AloneAnswer>;
 }
 
 /** How often each key occurs, in key order (so locks taken in this order cannot deadlock). */
@@ -71,8 +77,28 @@ function countBy(keys: string[]): Map<string, number> {
 
 type Batch = Pending<BatchedIssuance, string>[];
 
+/** Past this many domains short of quota at once, the hints are dropped (each is found again by one batch). */
+const MAX_DOMAINS_SHORT_OF_QUOTA = 10_000;
+
 export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Promise<void> {
   const { clock, issuingCas, signed } = deps;
+
+  /**
+   * The domains the batch transaction last found short of quota: a hint, never the check. Their requests are issued
+   * alone, each taking the quota's next unit under lock before it signs (or refused), until one of them is issued. A
+   * tenant hammering at its cap then costs no signature, and its keyed requests never fail a batch statement that
+   * other tenants' requests share.
+   */
+  const shortOfQuota = new Set<string>();
+
+  function issueAloneWhileShort(domainId: string, pending: Batch[number]): void {
+    if (shortOfQuota.size >= MAX_DOMAINS_SHORT_OF_QUOTA) shortOfQuota.clear();
+    shortOfQuota.add(domainId);
+    deps.issueAlone(pending.item).then(({ id, issued }) => {
+      if (issued) shortOfQuota.delete(domainId);
+      pending.resolve(id);
+    }, pending.reject);
+  }
 
   function answered(pending: Batch[number], id: string, caKeyAlgorithm: string): void {
     deps.metrics.certificatesIssued.inc({ ca_key_algorithm: caKeyAlgorithm });
@@ -149,8 +175,8 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
    * another transaction holds answers with that success's id (or 409) without issuing; a request refused on its own
    * (issuer, validity) is answered with its error, giving back its quota and key, without failing the others. The
    * requests of a domain whose quota has no room for all of them here give their keys back and are issued alone once
-   * the transaction commits (each takes the quota's next unit, or is refused): a domain at its quota does not fail
-   * its batch mates. If the transaction fails (serial collision, deadlock), each request is issued alone and gets its
+   * the transaction commits (each takes the quota's next unit, or is refused), as its later requests will be
+   * (`shortOfQuota`): a domain at its quota does not fail its batch mates. If the transaction fails (serial collision, deadlock), each request is issued alone and gets its
    * own answer.
    */
   async function writeInTransaction(batch: Batch): Promise<void> {
@@ -254,16 +280,23 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
       });
     } catch {
       deps.metrics.issuanceBatchRedos.inc({ write: 'transaction' });
-      for (const { item, resolve, reject } of batch) deps.issueAlone(item).then(resolve, reject);
+      for (const { item, resolve, reject } of batch) deps.issueAlone(item).then(({ id }) => resolve(id), reject);
       return;
     }
     for (const { pending, id, caKeyAlgorithm } of outcome.accepted) answered(pending, id, caKeyAlgorithm);
     for (const { pending, id } of outcome.held) pending.resolve(id);
     for (const { pending, error } of outcome.refused) pending.reject(error);
-    for (const { pending } of outcome.alone) deps.issueAlone(pending.item).then(pending.resolve, pending.reject);
+    for (const { pending } of outcome.alone) issueAloneWhileShort(pending.item.ctx.domainId, pending);
   }
 
-  return async function writeBatch(batch: Batch): Promise<void> {
+  return async function writeBatch(whole: Batch): Promise<void> {
+    const batch: Batch = [];
+    for (const pending of whole) {
+      const { domainId } = pending.item.ctx;
+      if (shortOfQuota.has(domainId)) issueAloneWhileShort(domainId, pending);
+      else batch.push(pending);
+    }
+    if (batch.length === 0) return;
     let left = batch;
     try {
       left = await writeAgainstRememberedIssuers(batch, clock.now());

@@ -35,7 +35,7 @@ import { issuanceFacts } from './issuance-facts.ts';
 import type { CreateCertificateByCsrRequest, CreateCertificateRequest } from './certificate-input.ts';
 import { createIssuancePlanner, type IssuanceOptions, type IssuancePlan } from './issuance-plans.ts';
 import { createIssuingCaLoader, type IssuingCa } from './issuing-ca.ts';
-import { createBatchWriter, type Idempotency } from './issuance-batch.ts';
+import { createBatchWriter, type AloneAnswer, type Idempotency } from './issuance-batch.ts';
 
 export type { IssuanceOptions } from './issuance-plans.ts';
 
@@ -150,14 +150,14 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
 
   /**
    * One attempt: everything in one transaction, with a fresh id and serial. A key another transaction holds
-   * answers with that success's id (or 409).
+   * answers with that success's id (or 409), `issued` false.
    */
   async function issueOnce(
     ctx: RequestContext,
     issuerReference: string,
     plan: IssuancePlan,
     idempotency: Idempotency | undefined,
-  ): Promise<string> {
+  ): Promise<AloneAnswer> {
     const id = randomUUID();
     const now = clock.now();
     const outcome = await db.$transaction(async (tx): Promise<{ held: string } | { made: Made }> => {
@@ -188,9 +188,9 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
       await deps.billing.recordCertificateIssue(tx, made.issue);
       return { made };
     });
-    if ('held' in outcome) return outcome.held;
+    if ('held' in outcome) return { id: outcome.held, issued: false };
     deps.metrics.certificatesIssued.inc({ ca_key_algorithm: outcome.made.caKeyAlgorithm });
-    return outcome.made.id;
+    return { id: outcome.made.id, issued: true };
   }
 
   const writeBatch = createBatchWriter({
@@ -214,7 +214,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
     issuerReference: string,
     plan: IssuancePlan,
     idempotency?: Idempotency,
-  ): Promise<string> {
+  ): Promise<AloneAnswer> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await issueOnce(ctx, issuerReference, plan, idempotency);
@@ -226,8 +226,13 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
   }
 
   /** Plain certificates are group-committed, with or without an Idempotency-Key; CSR-issued CAs issue alone. */
-  function issuePlanned(ctx: RequestContext, issuerReference: string, plan: IssuancePlan, idempotency?: Idempotency): Promise<string> {
-    if (plan.storeAsCa) return issueWithRetries(ctx, issuerReference, plan, idempotency);
+  async function issuePlanned(
+    ctx: RequestContext,
+    issuerReference: string,
+    plan: IssuancePlan,
+    idempotency?: Idempotency,
+  ): Promise<string> {
+    if (plan.storeAsCa) return (await issueWithRetries(ctx, issuerReference, plan, idempotency)).id;
     return issueInBatch({ ctx, issuerId: issuingCas.issuerIdOf(ctx, issuerReference), plan, idempotency });
   }
 
