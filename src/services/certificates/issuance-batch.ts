@@ -155,8 +155,8 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
       auditRows(made.map(({ pending, made }) => ({ context: pending.item.ctx, change: made.change }))),
       paidIssueRecords(made.map(({ made }) => made.issue)),
     );
-    const grantedDomains = new Set(stored.map(({ domain_id }) => domain_id));
-    const held = new Set(stored.map(({ held }) => held));
+    const grantedDomains = new Set(stored.flatMap(({ domain_id }) => (domain_id === null ? [] : [domain_id])));
+    const held = new Set(stored.flatMap(({ held }) => (held === null ? [] : [held])));
     const left: Batch = signings.flatMap(({ pending, made }) => (made ? [] : [pending]));
     for (const { pending, made: certificate } of made) {
       if (grantedDomains.has(pending.item.ctx.domainId) && !held.has(certificate.id)) {
