@@ -55,9 +55,21 @@ database.transaction = (run) => {
   seen.transactions++;
   return transaction(run);
 };
+/** Prisma's interactive transactions (the lone path's), counted as `prismaTransactions`. */
+const openPrismaTransaction = db.$transaction.bind(db) as (...args: unknown[]) => Promise<unknown>;
+let prismaTransactions = 0;
+Object.defineProperty(db, '$transaction', {
+  value: (...args: unknown[]) => {
+    prismaTransactions++;
+    return openPrismaTransaction(...args);
+  },
+  configurable: true,
+  writable: true,
+});
 function resetSeen() {
   seen.transactions = 0;
   seen.statements = [];
+  prismaTransactions = 0;
 }
 
 const body = (issuerId: string) => ({ issuer_id: issuerId, csr, validity: { type: 'DAY', value: 30 } });
@@ -342,6 +354,13 @@ t.test('a domain found at its quota is refused before signing until one of its r
   t.equal(replay!.json().certificate_id, reissued.json().certificate_id, 'the replay answers its certificate');
   t.match(refused!.json(), quotaUsedUp);
   t.equal(await signatures(), signaturesBefore + theirs.length, 'neither was signed');
+
+  // Keyless requests at the cap are refused on the domain's committed count, with no transaction at all.
+  resetSeen();
+  const keyless = await Promise.all(Array.from({ length: 6 }, () => issue()));
+  for (const response of keyless) t.match(response.json(), quotaUsedUp);
+  t.equal(seen.transactions + prismaTransactions, 0, 'no transaction opened for them');
+  t.ok(seen.statements.includes('certificates-used'), "the domain's count read instead");
   t.equal(await used(), QUOTA);
   t.equal(await db.certificate.count({ where: { domainId: harness.config.defaultDomainId, deletedAt: null } }), QUOTA);
 });

@@ -2,7 +2,8 @@
  * The group-committed batch of plain certificates (issuance-service.ts's fast path), written with prepared raw
  * statements: no Prisma query runs on this path. A batch whose issuers this process has read before is one
  * statement (`writeAgainstRememberedIssuers`); the rest, and any request that one does not answer, are one
- * transaction (`writeInTransaction`).
+ * transaction (`writeInTransaction`). The requests of a domain last found short of quota skip both
+ * (`writeShortOfQuota`).
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
@@ -13,7 +14,7 @@ import type { Metrics } from '../../metrics/metrics.ts';
 import { auditRows, type AuditedChange } from '../audit/audit-log.ts';
 import type { BillingHooks, CertificateIssue } from '../billing/usage-hooks.ts';
 import type { RequestContext } from '../context.ts';
-import { releaseCertificateQuota, takeCertificateQuota } from './certificate-usage.ts';
+import { certificateQuotaUsedUp, certificatesUsed, releaseCertificateQuota, takeCertificateQuota } from './certificate-usage.ts';
 import type { Pending } from '../../db/group-commit.ts';
 import {
   answerOfHeldKey,
@@ -84,10 +85,9 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
   const { clock, issuingCas, signed } = deps;
 
   /**
-   * The domains the batch transaction last found short of quota: a hint, never the check. Their requests are issued
-   * alone, each taking the quota's next unit under lock before it signs (or refused), until one of them is issued. A
-   * tenant hammering at its cap then costs no signature, and its keyed requests never fail a batch statement that
-   * other tenants' requests share.
+   * The domains the batch transaction last found short of quota: a hint, never the check. Their requests skip the
+   * batch (`writeShortOfQuota`) until one of them is issued: a tenant hammering at its cap costs no signature, and its
+   * keyed requests never fail a batch statement that other tenants' requests share.
    */
   const shortOfQuota = new Set<string>();
 
@@ -98,6 +98,26 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
       if (issued) shortOfQuota.delete(domainId);
       pending.resolve(id);
     }, pending.reject);
+  }
+
+  /**
+   * Requests of domains short of quota. A keyless one is refused at once where its domain's committed count shows the
+   * quota used up (a state the domain was in while the request was waiting, so the refusal is one it could have had
+   * alone); the others are issued alone, each taking the quota's next unit under lock before it signs, or refused. A
+   * keyed one is always issued alone: a replay must answer its certificate, which only the key's row tells.
+   */
+  async function writeShortOfQuota(requests: Batch): Promise<void> {
+    const usedUp = new Set<string>();
+    for (const domainId of new Set(requests.flatMap(({ item }) => (item.idempotency ? [] : [item.ctx.domainId])))) {
+      // A failed read leaves its requests to the lone path, which meets (and reports) the same fault.
+      const used = await certificatesUsed(deps.sql.query, domainId).catch(() => 0);
+      if (used >= deps.certificateQuota) usedUp.add(domainId);
+    }
+    for (const pending of requests) {
+      const { ctx, idempotency } = pending.item;
+      if (!idempotency && usedUp.has(ctx.domainId)) pending.reject(certificateQuotaUsedUp(deps.certificateQuota));
+      else issueAloneWhileShort(ctx.domainId, pending);
+    }
   }
 
   function answered(pending: Batch[number], id: string, caKeyAlgorithm: string): void {
@@ -176,8 +196,8 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
    * (issuer, validity) is answered with its error, giving back its quota and key, without failing the others. The
    * requests of a domain whose quota has no room for all of them here give their keys back and are issued alone once
    * the transaction commits (each takes the quota's next unit, or is refused), as its later requests will be
-   * (`shortOfQuota`): a domain at its quota does not fail its batch mates. If the transaction fails (serial collision, deadlock), each request is issued alone and gets its
-   * own answer.
+   * (`shortOfQuota`): a domain at its quota does not fail its batch mates. If the transaction fails (serial collision,
+   * deadlock), each request is issued alone and gets its own answer.
    */
   async function writeInTransaction(batch: Batch): Promise<void> {
     type Entry = { pending: Pending<BatchedIssuance, string>; id: string };
@@ -289,14 +309,7 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
     for (const { pending } of outcome.alone) issueAloneWhileShort(pending.item.ctx.domainId, pending);
   }
 
-  return async function writeBatch(whole: Batch): Promise<void> {
-    const batch: Batch = [];
-    for (const pending of whole) {
-      const { domainId } = pending.item.ctx;
-      if (shortOfQuota.has(domainId)) issueAloneWhileShort(domainId, pending);
-      else batch.push(pending);
-    }
-    if (batch.length === 0) return;
+  async function writeBatched(batch: Batch): Promise<void> {
     let left = batch;
     try {
       left = await writeAgainstRememberedIssuers(batch, clock.now());
@@ -306,5 +319,12 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
       deps.metrics.issuanceBatchRedos.inc({ write: 'statement' });
     }
     if (left.length > 0) await writeInTransaction(left);
+  }
+
+  return async function writeBatch(whole: Batch): Promise<void> {
+    const batched: Batch = [];
+    const short: Batch = [];
+    for (const pending of whole) (shortOfQuota.has(pending.item.ctx.domainId) ? short : batched).push(pending);
+    await Promise.all([short.length > 0 && writeShortOfQuota(short), batched.length > 0 && writeBatched(batched)]);
   };
 }
