@@ -20,6 +20,7 @@ import {
   answerOfHeldKey,
   claimIdempotencyKeys,
   claimRows,
+  lookUpIdempotencyKey,
   releaseIdempotencyKeys,
   windowStart,
   type IdempotencyScope,
@@ -101,23 +102,35 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
   }
 
   /**
-   * Requests of domains short of quota. A keyless one is refused at once where its domain's committed count shows the
-   * quota used up (a state the domain was in while the request was waiting, so the refusal is one it could have had
-   * alone); the others are issued alone, each taking the quota's next unit under lock before it signs, or refused. A
-   * keyed one is always issued alone: a replay must answer its certificate, which only the key's row tells.
+   * Requests of domains short of quota. Where a domain's committed count shows its quota used up, its requests are
+   * answered without a transaction: a keyless one refused, a keyed one with its key's certificate if an earlier
+   * request has one (a replay), else refused too. The counts are read before the keys: a key found absent after its
+   * domain was seen full was absent then too, so each refusal is one the request could have had at that moment (a
+   * holder committing in between is found). The rest are issued alone, each taking the quota's next unit under lock
+   * before it signs, or refused.
    */
   async function writeShortOfQuota(requests: Batch): Promise<void> {
     const usedUp = new Set<string>();
-    for (const domainId of new Set(requests.flatMap(({ item }) => (item.idempotency ? [] : [item.ctx.domainId])))) {
+    for (const domainId of new Set(requests.map(({ item }) => item.ctx.domainId))) {
       // A failed read leaves its requests to the lone path, which meets (and reports) the same fault.
       const used = await certificatesUsed(deps.sql.query, domainId).catch(() => 0);
       if (used >= deps.certificateQuota) usedUp.add(domainId);
     }
-    for (const pending of requests) {
-      const { ctx, idempotency } = pending.item;
-      if (!idempotency && usedUp.has(ctx.domainId)) pending.reject(certificateQuotaUsedUp(deps.certificateQuota));
-      else issueAloneWhileShort(ctx.domainId, pending);
-    }
+    const now = clock.now();
+    await Promise.all(
+      requests.map(async (pending) => {
+        const { ctx, idempotency } = pending.item;
+        if (!usedUp.has(ctx.domainId)) return issueAloneWhileShort(ctx.domainId, pending);
+        try {
+          const replayed = idempotency && (await lookUpIdempotencyKey(deps.sql.query, idempotency.scope, idempotency.hash, now));
+          if (replayed) pending.resolve(replayed);
+          else pending.reject(certificateQuotaUsedUp(deps.certificateQuota));
+        } catch (error) {
+          if (clientErrorOf(error)) pending.reject(error);
+          else issueAloneWhileShort(ctx.domainId, pending);
+        }
+      }),
+    );
   }
 
   function answered(pending: Batch[number], id: string, caKeyAlgorithm: string): void {
