@@ -55,7 +55,7 @@ export function createServices(deps: ServiceDependencies) {
     billing: createBillingService({ db, config, hooks: billingHooks }),
     readiness: createReadinessService({ database, keyStores: configuredStores }),
     accessKeys: createAccessKeyService({ db, clock, config, sealer }),
-    audit: createAuditService({ db }),
+    audit: createAuditService({ db, sql: database }),
     issuance,
     ca: createCaService({ db, clock, config, keyStores, billing: billingHooks, crls: revocation.crls }),
     issuancePolicies: createIssuancePolicyService({ db, clock, config }),

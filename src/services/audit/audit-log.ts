@@ -4,8 +4,8 @@
  * `recordFailure` outside any transaction.
  */
 import { randomUUID } from 'node:crypto';
-import type { BulkRows } from '../../db/bulk-insert.ts';
-import type { Db } from '../../db/database.ts';
+import { insertRows, type BulkRows } from '../../db/bulk-insert.ts';
+import type { Executor } from '../../db/tx.ts';
 import type { RequestContext, Tx } from '../context.ts';
 
 export interface AuditedChange {
@@ -39,6 +39,13 @@ export function auditRows(changes: { context: RequestContext; change: AuditedCha
   return ['audit_events', changes.map(({ context, change }) => auditEvent(context, change, 'SUCCESS', change.detail))];
 }
 
-export async function recordFailure(db: Db, context: RequestContext, change: AuditedChange & { errorCode: string }): Promise<void> {
-  await db.auditEvent.create({ data: auditEvent(context, change, 'FAILURE', { error_code: change.errorCode, ...(change.detail ?? {}) }) });
+/**
+ * A refused call's event, by one prepared statement rather than through Prisma's query compiler: refusals are what a
+ * caller hammering the service at its quota or with bad requests makes, so each must cost little.
+ */
+export async function recordFailure(sql: Executor, context: RequestContext, change: AuditedChange & { errorCode: string }): Promise<void> {
+  await insertRows(sql, [
+    'audit_events',
+    [auditEvent(context, change, 'FAILURE', { error_code: change.errorCode, ...(change.detail ?? {}) })],
+  ]);
 }

@@ -2,7 +2,7 @@
  * The audit log as a service: a domain's events, newest first, with the filters of `GET /v1/audit-events`; and
  * refused calls, recorded outside any transaction (successful changes call recordAudit in their own).
  */
-import type { Db } from '../../db/database.ts';
+import type { DatabaseHandle, Db } from '../../db/database.ts';
 import type { AuditEvent, Prisma } from '../../db/generated/client.ts';
 import type { RequestContext } from '../context.ts';
 import { recordFailure, type AuditedChange } from './audit-log.ts';
@@ -34,9 +34,9 @@ function whereOf(domainId: string, filter: AuditEventFilter): Prisma.AuditEventW
   };
 }
 
-export function createAuditService({ db }: { db: Db }) {
+export function createAuditService({ db, sql }: { db: Db; sql: Pick<DatabaseHandle, 'query'> }) {
   return {
-    recordFailure: (context: RequestContext, change: AuditedChange & { errorCode: string }) => recordFailure(db, context, change),
+    recordFailure: (context: RequestContext, change: AuditedChange & { errorCode: string }) => recordFailure(sql.query, context, change),
 
     async list(context: RequestContext, filter: AuditEventFilter): Promise<{ total: number; events: AuditEvent[] }> {
       const where = whereOf(context.domainId, filter);
