@@ -145,7 +145,6 @@ t.test('the statement claims its keys in key order (as the transaction path does
   t.match(text, /Insert on idempotency_keys[\s\S]*Sort Key: keys\.domain_id, keys\.endpoint, keys\.key/, text);
 });
 
-/** pca_issuance_batch_redos_total{write} as GET /metrics shows it. */
 /** A counter's value from /metrics (`series`: its name and labels as printed), 0 before it first moves. */
 async function counter(series: string): Promise<number> {
   const response = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
