@@ -99,6 +99,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const deps = { config, database, keyStores: instrumentKeyStores(keyStores, metrics), clock, metrics, log: app.log };
   const services = createServices(deps);
   app.addHook('onClose', async () => services.revocation.publication?.close());
+  app.addHook('onClose', async () => services.signatureVerifier.close());
   app.decorate('config', config);
   app.decorate('services', services);
   app.decorate('jobRunner', new JobRunner(createJobs(services, deps), () => clock.now(), app.log, metrics));

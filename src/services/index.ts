@@ -25,6 +25,7 @@ import { createIssuancePolicyService } from './ca/issuance-policy-service.ts';
 import { createCertificateService } from './certificates/certificate-service.ts';
 import { createIssuanceService } from './certificates/issuance-service.ts';
 import { createReadinessService } from './readiness-service.ts';
+import { createSignatureVerifier } from './signature-verifier.ts';
 import { createCrlRefreshJob, createRevocationServices } from './revocation/index.ts';
 import type { ErrorLog } from './publication/publication-service.ts';
 import { createTagService } from './tags/tag-service.ts';
@@ -49,7 +50,18 @@ export function createServices(deps: ServiceDependencies) {
   const configuredStores = [keyStores.software, ...(keyStores.pkcs11 ? [keyStores.pkcs11] : [])];
   // Called inside the CA, order and certificate transactions (see billing/usage-hooks.ts).
   const billingHooks = createBillingHooks(config.billing);
-  const issuance = createIssuanceService({ db, sql: database, clock, config, keyStores, billing: billingHooks, metrics, sealer });
+  const signatureVerifier = createSignatureVerifier();
+  const issuance = createIssuanceService({
+    db,
+    sql: database,
+    clock,
+    config,
+    keyStores,
+    billing: billingHooks,
+    metrics,
+    sealer,
+    verifySignature: signatureVerifier.verify,
+  });
   const revocation = createRevocationServices({ db, database, clock, keyStores, config, metrics, log });
   return {
     billing: createBillingService({ db, config, hooks: billingHooks }),
@@ -57,6 +69,7 @@ export function createServices(deps: ServiceDependencies) {
     accessKeys: createAccessKeyService({ db, clock, config, sealer }),
     audit: createAuditService({ db, sql: database }),
     issuance,
+    signatureVerifier,
     ca: createCaService({ db, clock, config, keyStores, billing: billingHooks, crls: revocation.crls }),
     issuancePolicies: createIssuancePolicyService({ db, clock, config }),
     acmeAdmin: createAcmeAdminService({ db, clock, config, sealer }),

@@ -24,7 +24,15 @@ import {
 import { decodeNameConstraints, nameConstraintsValue, type NameConstraints } from './name-constraints.ts';
 import { decodeName, encodeName, isEmptyName, type DistinguishedName } from './name.ts';
 import { parseSinglePem } from './pem.ts';
-import { keyAlgorithmOfSpki, readSigned, signStructure, signatureAlgorithmName, verifySignature } from './public-key.ts';
+import {
+  keyAlgorithmOfSpki,
+  readSigned,
+  runSignatureCheck,
+  type SignatureVerifier,
+  signatureCheck,
+  signStructure,
+  signatureAlgorithmName,
+} from './public-key.ts';
 import { Oid } from './oids.ts';
 import { X509Error } from './x509-errors.ts';
 
@@ -52,11 +60,11 @@ export interface ParsedCsr {
 }
 
 /**
- * Parses and checks a CSR given as PEM (or bare base64): proof of possession (its signature), a §10.3 key
- * (`unsupported-key`), a §10.3 signature algorithm (`unsupported-signature-algorithm`), and a subject or SANs.
- * Whatever the bytes, only X509Errors leave it.
+ * Parses and checks a CSR given as PEM (or bare base64): proof of possession (its signature, checked by `verifier`),
+ * a §10.3 key (`unsupported-key`), a §10.3 signature algorithm (`unsupported-signature-algorithm`), and a subject or
+ * SANs. Whatever the bytes, only X509Errors leave it.
  */
-export function parseCsr(pem: string): ParsedCsr {
+export async function parseCsr(pem: string, verifier: SignatureVerifier = runSignatureCheck): Promise<ParsedCsr> {
   if (typeof pem !== 'string' || pem.trim() === '') throw new X509Error('malformed', 'csr is required');
   if (pem.length > MAX_CSR_LENGTH) throw new X509Error('malformed', `csr exceeds ${MAX_CSR_LENGTH} characters`);
   const der = parseSinglePem(pem, CSR_LABELS, 'csr');
@@ -86,7 +94,8 @@ export function parseCsr(pem: string): ParsedCsr {
     );
   }
   const { family, hash } = signed.algorithm;
-  if (!verifySignature(spki, family, hash, encodingOf(signed.tbs), signed.signature)) {
+  const check = signatureCheck(spki, family, hash, encodingOf(signed.tbs), signed.signature);
+  if (check === null || !(await verifier(check))) {
     throw new X509Error('bad-signature', 'CSR signature is invalid');
   }
   if (isEmptyName(subjectDer) && requested.subjectAltNames.length === 0) {

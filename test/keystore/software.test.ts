@@ -6,6 +6,7 @@ import { KeyStoreError } from '../../src/keystore/key-store-errors.ts';
 import { createSealer } from '../../src/keystore/sealing.ts';
 import { createSoftwareKeyStore, rewrapKeyRef } from '../../src/keystore/software-key-store.ts';
 import type { HashAlgorithm, KeyAlgorithm } from '../../src/x509/algorithms.ts';
+import { nextTurn, settledWithoutTheLoop } from '../helpers/event-loop.ts';
 import { opensslVerifies } from './support.ts';
 
 const sealer = createSealer(randomBytes(32));
@@ -172,16 +173,9 @@ t.test('software key store', async (t) => {
   });
 
   t.test("a P-256 key's first signature of an event-loop turn is made in place, the rest of the turn's on the pool", async (t) => {
-    // A pool job's answer needs the event loop's next poll; draining microtasks alone settles only what was made in place.
-    async function settledWithoutTheLoop(signatures: Promise<Uint8Array>[]): Promise<boolean[]> {
-      const settled = signatures.map(() => false);
-      signatures.forEach((signature, i) => signature.then(() => (settled[i] = true)));
-      for (let i = 0; i < 20; i++) await Promise.resolve();
-      return settled;
-    }
     const ec256 = await store.generate('EC256');
     const ec384 = await store.generate('EC384');
-    await new Promise(setImmediate);
+    await nextTurn();
     const burst = [1, 2, 3].map(() => store.sign(ec256.keyRef, 'EC256', 'SHA256', data));
     t.same(await settledWithoutTheLoop(burst), [true, false, false], 'a burst: the first in place, the others on the pool');
     const publicKey = createPublicKey({ key: Buffer.from(ec256.spki), format: 'der', type: 'spki' });
@@ -189,9 +183,9 @@ t.test('software key store', async (t) => {
       (await Promise.all(burst)).every((signature) => verify('sha256', data, publicKey, signature)),
       'all three verify',
     );
-    await new Promise(setImmediate);
+    await nextTurn();
     t.same(await settledWithoutTheLoop([store.sign(ec256.keyRef, 'EC256', 'SHA256', data)]), [true], 'a later turn: in place again');
-    await new Promise(setImmediate);
+    await nextTurn();
     const slow = store.sign(ec384.keyRef, 'EC384', 'SHA384', data);
     t.same(await settledWithoutTheLoop([slow]), [false], 'a P-384 signature (~0.8 ms) always on the pool');
     await slow;

@@ -184,7 +184,7 @@ t.test('a CSR made by openssl carries them to parseCsr; unsupported forms are re
     if (!made.ok) throw new Error(made.stderr);
     return (await dir.read(`${name}.csr`)).toString();
   };
-  const mesh = parseCsr(
+  const mesh = await parseCsr(
     await csrOf(
       'mesh',
       'critical,permitted;DNS:.cluster.local,permitted;URI:cluster.local,permitted;IP:10.0.0.0/255.0.0.0,excluded;DNS:bad.cluster.local,excluded;email:.example.com',
@@ -194,7 +194,7 @@ t.test('a CSR made by openssl carries them to parseCsr; unsupported forms are re
     permitted: { dns: ['.cluster.local'], ip: ['10.0.0.0/8'], uri: ['cluster.local'], email: [] },
     excluded: { dns: ['bad.cluster.local'], ip: [], uri: [], email: ['.example.com'] },
   });
-  const single = parseCsr(await csrOf('single', 'critical,permitted;DNS:x.example'));
+  const single = await parseCsr(await csrOf('single', 'critical,permitted;DNS:x.example'));
   t.equal(single.nameConstraints?.permitted.dns[0], 'x.example');
   const otherName = await appErrorOf(async () =>
     parseCsr(await csrOf('other-name', 'critical,permitted;DNS:.a.example,excluded;otherName:1.2.3.4;UTF8:x')),

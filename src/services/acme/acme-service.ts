@@ -178,9 +178,9 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     if (typeof payload.csr !== 'string' || !/^[A-Za-z0-9_-]+$/.test(payload.csr))
       throw problem('malformed', 'csr must be the base64url DER of a CSR');
     const pem = toPem('CERTIFICATE REQUEST', Buffer.from(payload.csr, 'base64url'));
-    let csr: ReturnType<typeof parseCsr>;
+    let csr: Awaited<ReturnType<typeof parseCsr>>;
     try {
-      csr = parseCsr(pem);
+      csr = await parseCsr(pem);
     } catch (error) {
       throw problem('badCSR', (error as Error).message);
     }
