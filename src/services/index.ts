@@ -60,7 +60,7 @@ export function createServices(deps: ServiceDependencies) {
     billing: billingHooks,
     metrics,
     sealer,
-    verifySignature: signatureVerifier.verify,
+    checkSignature: signatureVerifier.verify,
   });
   const revocation = createRevocationServices({ db, database, clock, keyStores, config, metrics, log });
   return {

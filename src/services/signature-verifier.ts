@@ -3,7 +3,7 @@
  *
  * A P-256 check (key import and verification, ~0.1 ms) was a third of the event loop's time per certificate at 16
  * requests in flight. A turn's checks go to the worker as one message, which it answers as one: the event loop keeps
- * the rest of the request's work, and a busy server issues 15 % more at 16 in flight, 50 % more at 128
+ * the rest of the request's work, and a busy server issues 11 % more at 16 in flight, 47 % more at 128
  * (bench/issue/RESULTS.md). Handing a check over costs a lone request more CPU than it saves (two thread wake-ups),
  * so while the server is quiet (no turn has checked several CSRs for a second) a turn's first check is made in place.
  * On Lambda, one request at a time, the worker never starts.

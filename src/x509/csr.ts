@@ -28,7 +28,7 @@ import {
   keyAlgorithmOfSpki,
   readSigned,
   runSignatureCheck,
-  type SignatureVerifier,
+  type SignatureCheckRunner,
   signatureCheck,
   signStructure,
   signatureAlgorithmName,
@@ -60,11 +60,11 @@ export interface ParsedCsr {
 }
 
 /**
- * Parses and checks a CSR given as PEM (or bare base64): proof of possession (its signature, checked by `verifier`),
+ * Parses and checks a CSR given as PEM (or bare base64): proof of possession (its signature, checked by `checkSignature`),
  * a §10.3 key (`unsupported-key`), a §10.3 signature algorithm (`unsupported-signature-algorithm`), and a subject or
  * SANs. Whatever the bytes, only X509Errors leave it.
  */
-export async function parseCsr(pem: string, verifier: SignatureVerifier = runSignatureCheck): Promise<ParsedCsr> {
+export async function parseCsr(pem: string, checkSignature: SignatureCheckRunner = runSignatureCheck): Promise<ParsedCsr> {
   if (typeof pem !== 'string' || pem.trim() === '') throw new X509Error('malformed', 'csr is required');
   if (pem.length > MAX_CSR_LENGTH) throw new X509Error('malformed', `csr exceeds ${MAX_CSR_LENGTH} characters`);
   const der = parseSinglePem(pem, CSR_LABELS, 'csr');
@@ -95,7 +95,7 @@ export async function parseCsr(pem: string, verifier: SignatureVerifier = runSig
   }
   const { family, hash } = signed.algorithm;
   const check = signatureCheck(spki, family, hash, encodingOf(signed.tbs), signed.signature);
-  if (check === null || !(await verifier(check))) {
+  if (check === null || !(await checkSignature(check))) {
     throw new X509Error('bad-signature', 'CSR signature is invalid');
   }
   if (isEmptyName(subjectDer) && requested.subjectAltNames.length === 0) {

@@ -149,7 +149,7 @@ export interface SignatureCheck {
 }
 
 /** A way to run checks: in place (`runSignatureCheck`) or off the event loop. */
-export type SignatureVerifier = (check: SignatureCheck) => boolean | Promise<boolean>;
+export type SignatureCheckRunner = (check: SignatureCheck) => boolean | Promise<boolean>;
 
 /**
  * The check OpenSSL is left with, or null where none can pass: a key of another family, an unknown curve, or an EC

@@ -10,7 +10,7 @@ import type { SqlRunner } from '../../db/tx.ts';
 import { errors } from '../../errors.ts';
 import type { HashAlgorithm, KeyAlgorithm } from '../../x509/algorithms.ts';
 import { parseCsr } from '../../x509/csr.ts';
-import type { SignatureVerifier } from '../../x509/public-key.ts';
+import type { SignatureCheckRunner } from '../../x509/public-key.ts';
 import type { CustomExtension, KeyUsage, SubjectAltName } from '../../x509/extensions.ts';
 import { validateNameDer, type DistinguishedName } from '../../x509/name.ts';
 import { checkKeyAlgorithm, checkSignatureAlgorithm, type Validity } from '../ca/ca-rules.ts';
@@ -84,11 +84,11 @@ export interface IssuancePlannerDeps {
   clock: Clock;
   config: Pick<Config, 'region' | 'quotas'>;
   issuingCas: IssuingCaLoader;
-  /** Checks the CSRs' signatures (parseCsr's proof of possession). */
-  verifySignature: SignatureVerifier;
+  /** Runs the CSRs' signature checks (parseCsr's proof of possession). */
+  checkSignature: SignatureCheckRunner;
 }
 
-export function createIssuancePlanner({ sql, clock, config, issuingCas, verifySignature }: IssuancePlannerDeps) {
+export function createIssuancePlanner({ sql, clock, config, issuingCas, checkSignature }: IssuancePlannerDeps) {
   async function planServerKey(
     ctx: RequestContext,
     request: CreateCertificateRequest,
@@ -161,7 +161,7 @@ export function createIssuancePlanner({ sql, clock, config, issuingCas, verifySi
 
   async function planCsr(request: CreateCertificateByCsrRequest, options: IssuanceOptions = {}): Promise<IssuancePlan> {
     const type = checkCertificateType(request.type);
-    const csr = await parseCsr(request.csr, verifySignature);
+    const csr = await parseCsr(request.csr, checkSignature);
     // The CSR's SANs pass the same rules as requested ones (§5.5), with the same error codes.
     const subjectAltNames = validateSubjectAltNames(csr.subjectAltNames);
     // The subject is copied as the CSR encodes it, so it must say no more than the fields the API reports.

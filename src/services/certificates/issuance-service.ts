@@ -19,9 +19,8 @@ import type { Metrics } from '../../metrics/metrics.ts';
 import { keyFamily, type HashAlgorithm } from '../../x509/algorithms.ts';
 import { buildCertificate, randomSerial, serialToHex, type CertificateProfile } from '../../x509/certificate.ts';
 import { parseCsr } from '../../x509/csr.ts';
-import type { SignatureVerifier } from '../../x509/public-key.ts';
 import type { DistinguishedName } from '../../x509/name.ts';
-import { keySizeOf, spkiToPem } from '../../x509/public-key.ts';
+import { keySizeOf, type SignatureCheckRunner, spkiToPem } from '../../x509/public-key.ts';
 import { recordAudit, type AuditedChange } from '../audit/audit-log.ts';
 import type { BillingHooks, CertificateIssue } from '../billing/usage-hooks.ts';
 import { issuerRules, validityWindow } from '../ca/issuer.ts';
@@ -59,8 +58,8 @@ export interface IssuanceServiceDeps {
   metrics: Pick<Metrics, 'certificatesIssued' | 'issuanceBatchRedos'>;
   /** The master-key sealer, built once at composition. */
   sealer: Sealer;
-  /** Checks the CSRs' signatures (see services/signature-verifier.ts). */
-  verifySignature: SignatureVerifier;
+  /** Runs the CSRs' signature checks (services/signature-verifier.ts). */
+  checkSignature: SignatureCheckRunner;
 }
 
 export const ENDPOINT = { create: 'POST /v1/private-certificates', createByCsr: 'POST /v1/private-certificates/csr' } as const;
@@ -79,7 +78,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
   const { sealer } = deps;
 
   const issuingCas = createIssuingCaLoader({ config, keyStores: deps.keyStores });
-  const planner = createIssuancePlanner({ sql: deps.sql.query, clock, config, issuingCas, verifySignature: deps.verifySignature });
+  const planner = createIssuancePlanner({ sql: deps.sql.query, clock, config, issuingCas, checkSignature: deps.checkSignature });
 
   async function takeQuota(tx: Executor, domainId: string, count: number): Promise<void> {
     if (!(await takeCertificateQuota(tx, domainId, count, config.quotas.certificate))) {
@@ -305,7 +304,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
 
     /** §4.4.3: nothing stored or billed. */
     async parseCsr(csrPem: string): Promise<ParsedCsrObject> {
-      const csr = await parseCsr(csrPem, deps.verifySignature);
+      const csr = await parseCsr(csrPem, deps.checkSignature);
       return {
         key_algorithm: keyFamily(csr.keyAlgorithm),
         key_algorithm_length: keySizeOf(csr.keyAlgorithm),
