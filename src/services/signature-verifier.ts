@@ -82,6 +82,10 @@ export function createSignatureVerifier({ now = () => performance.now() } = {}):
     const batch = turn;
     turn = undefined;
     if (batch === undefined) return;
+    if (closed) {
+      settle(batch, runSignatureCheck); // never a worker after close
+      return;
+    }
     worker ??= startWorker();
     sent.push(batch);
     // Copies: a view would carry its whole buffer (a PEM's decoded slab) across.

@@ -77,3 +77,18 @@ t.test('checks the worker holds when it stops are answered here; later ones in p
     'after close: in place',
   );
 });
+
+t.test("a turn's checks still unsent when the verifier closes are answered here, by the turn's end", async (t) => {
+  const verifier = createSignatureVerifier();
+  const checks = Array.from({ length: 4 }, (_, i) => checkOf(i, i !== 2));
+  await Promise.all(checks.map((check) => verifier.verify(check))); // a busy turn: the next turn's checks are all sent
+  await nextTurn();
+  const unsent = checks.map((check) => verifier.verify(check));
+  const closing = verifier.close();
+  const settled = checks.map(() => false);
+  for (const [i, answer] of unsent.entries()) answer.then(() => (settled[i] = true));
+  await nextTurn(); // queued after the turn's end: a worker's answer could not have arrived yet
+  t.same(settled, [true, true, true, true], 'answered at the turn end, not by a worker started after close');
+  t.same(await Promise.all(unsent), checks.map(runSignatureCheck), 'rightly');
+  await closing;
+});
