@@ -13,10 +13,11 @@ const KEY_REF_PREFIX = 'sw1';
 /** Data above this size is signed on the main thread (hashing 1 MiB takes about 2 ms). */
 const SIGN_IN_PLACE_BYTES = 1 << 20;
 /**
- * Keys whose signature costs less CPU than handing it to the libuv pool: a P-256 signature ~28 µs on Node 24 here,
- * where the hand-off and the pool thread's wake-up add ~25 µs to a lone one (a lone issuance spent 7 % less CPU signing
- * in place). Only the first of an event-loop turn is made in place: a batch's further signatures still run on the pool,
- * alongside each other and the event loop. The other keys take 250 µs (RSA-2048) to 1.9 ms (P-521): always the pool.
+ * Keys whose signature is made in place: a P-256 signature costs ~23 µs of CPU here, less than handing it to the libuv
+ * pool, whose job and the pool thread's wake-up cost about as much again and, on a busy machine, the event loop the
+ * time the woken thread preempts it (12 % of its time at 128 requests in flight). Signing every P-256 signature in
+ * place gave +9 % at 128 in flight and +19 % at 16, with 15 % less server CPU per certificate (bench/issue/RESULTS.md).
+ * The other keys take 250 µs (RSA-2048) to 1.9 ms (P-521): the pool, so that they run beside the event loop.
  */
 const SIGNED_IN_PLACE = new Set<KeyAlgorithm>(['EC256']);
 
@@ -37,19 +38,6 @@ interface UnsealedKey {
 export function createSoftwareKeyStore({ sealer }: { sealer: Sealer }): KeyStore {
   /** Map order is insertion order: re-inserting on use makes the first entry the least recently used. */
   const cache = new Map<string, UnsealedKey>();
-  /** Whether this event-loop turn has made a signature in place (see SIGNED_IN_PLACE). */
-  let signedInPlaceThisTurn = false;
-
-  /** Whether a signature with `alg` is made in place now: a cheap key's first of this turn (see SIGNED_IN_PLACE). */
-  function claimTurnInPlace(alg: KeyAlgorithm): boolean {
-    if (!SIGNED_IN_PLACE.has(alg) || signedInPlaceThisTurn) return false;
-    signedInPlaceThisTurn = true;
-    setImmediate(() => {
-      signedInPlaceThisTurn = false;
-    });
-    return true;
-  }
-
   function unsealedKey(keyRef: string): UnsealedKey {
     const cached = cache.get(keyRef);
     if (cached) {
@@ -94,9 +82,9 @@ export function createSoftwareKeyStore({ sealer }: { sealer: Sealer }): KeyStore
       }
       // PKCS#1 v1.5 for RSA, DER ECDSA-Sig-Value for EC: Node's defaults for a bare KeyObject (an options object
       // costs 15-25 µs per signature: Node tells key kinds apart by catching exceptions). Runs on the libuv pool,
-      // except for a cheap key's first signature of the turn and for large data (a big CRL's TBS): the pool's job
-      // copies its input, which would hold that data twice.
-      if (data.length > SIGN_IN_PLACE_BYTES || claimTurnInPlace(alg)) return new Uint8Array(nodeSign(NODE_HASH[hash], data, key));
+      // except for a cheap key's signature and for large data (a big CRL's TBS): the pool's job copies its input,
+      // which would hold that data twice.
+      if (SIGNED_IN_PLACE.has(alg) || data.length > SIGN_IN_PLACE_BYTES) return new Uint8Array(nodeSign(NODE_HASH[hash], data, key));
       return new Promise((resolve, reject) =>
         nodeSign(NODE_HASH[hash], data, key, (error, signature) => (error ? reject(error) : resolve(new Uint8Array(signature)))),
       );
