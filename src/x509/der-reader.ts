@@ -72,20 +72,27 @@ export function readChildren(el: DerElement, expectedTag?: number): DerElement[]
 export function readOid(el: DerElement): string {
   const content = contentOf(expectTag(el, Tag.OID));
   if (content.length === 0 || content[content.length - 1] & 0x80) throw new MalformedDer('bad OID');
-  const arcs: bigint[] = [];
-  let value = 0n;
+  // Arcs are summed as numbers while exact (below 2^52 after the next shift), as BigInt past that (UUID arcs are 128
+  // bits): BigInt arithmetic on every arc was most of a CSR's DER parsing.
+  const arcs: (number | bigint)[] = [];
+  let value = 0;
+  let big: bigint | undefined;
   let fresh = true;
   for (const byte of content) {
     if (fresh && byte === 0x80) throw new MalformedDer('OID arc not in shortest form');
-    value = (value << 7n) | BigInt(byte & 0x7f);
+    if (big === undefined && value < 2 ** 45) value = value * 128 + (byte & 0x7f);
+    else big = ((big ?? BigInt(value)) << 7n) | BigInt(byte & 0x7f);
     fresh = (byte & 0x80) === 0;
     if (fresh) {
-      arcs.push(value);
-      value = 0n;
+      arcs.push(big ?? value);
+      value = 0;
+      big = undefined;
     }
   }
-  const first = arcs[0] < 80n ? arcs[0] / 40n : 2n;
-  return [first, arcs[0] - first * 40n, ...arcs.slice(1)].join('.');
+  const [joint] = arcs as [number | bigint];
+  // The first two arcs share one value: 40 * first + second, where only the arc 2 may have a second above 39.
+  const [first, second] = typeof joint === 'bigint' ? [2, joint - 80n] : joint < 80 ? [Math.floor(joint / 40), joint % 40] : [2, joint - 80];
+  return [first, second, ...arcs.slice(1)].join('.');
 }
 
 /** The magnitude of a non-negative INTEGER (the sign octet removed). Negative values are malformed here. */
