@@ -13,10 +13,10 @@ const KEY_REF_PREFIX = 'sw1';
 /** Data above this size is signed on the main thread (hashing 1 MiB takes about 2 ms). */
 const SIGN_IN_PLACE_BYTES = 1 << 20;
 /**
- * Keys whose signature is made in place: a P-256 signature costs ~23 µs of CPU here, less than handing it to the libuv
- * pool, whose job and the pool thread's wake-up cost about as much again and, on a busy machine, the event loop the
- * time the woken thread preempts it (12 % of its time at 128 requests in flight). Signing every P-256 signature in
- * place gave +9 % at 128 in flight and +19 % at 16, with 13-19 % less server CPU per certificate (bench/issue/RESULTS.md).
+ * Keys whose signature is made in place: a P-256 signature costs ~23 µs of CPU here, and handing it to the libuv pool
+ * costs about as much again (the job, the pool thread's wake-up) plus, on a busy machine, the time the woken thread
+ * preempts the event loop (12 % of the loop's time at 128 requests in flight). Signing every P-256 signature in place
+ * gave +9 % at 128 in flight and +19 % at 16, with 13-19 % less server CPU per certificate (bench/issue/RESULTS.md).
  * The other keys take 250 µs (RSA-2048) to 1.9 ms (P-521): the pool, so that they run beside the event loop.
  */
 const SIGNED_IN_PLACE = new Set<KeyAlgorithm>(['EC256']);
