@@ -91,7 +91,8 @@ export function readOid(el: DerElement): string {
   }
   const [joint] = arcs as [number | bigint];
   // The first two arcs share one value: 40 * first + second, where only the arc 2 may have a second above 39.
-  const [first, second] = typeof joint === 'bigint' ? [2, joint - 80n] : joint < 80 ? [Math.floor(joint / 40), joint % 40] : [2, joint - 80];
+  const [first, second] =
+    typeof joint === 'bigint' ? [2, joint - 80n] : joint < 80 ? [Math.floor(joint / 40), joint % 40] : [2, joint - 80];
   return [first, second, ...arcs.slice(1)].join('.');
 }
 
