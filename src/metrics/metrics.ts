@@ -37,6 +37,11 @@ export function createMetrics(poolStats?: () => PoolStats) {
       labelNames: ['write'] as const,
       registers,
     }),
+    signatureWorkerFailures: new Counter({
+      name: 'pca_signature_worker_failures_total',
+      help: "Failures of the worker thread that checks CSRs' signatures while the server is busy (its checks were made on the main thread; the next busy turn starts another)",
+      registers,
+    }),
     certificatesRevoked: new Counter({
       name: 'pca_certificates_revoked_total',
       help: 'Certificates and subordinate CAs revoked, by the key algorithm of the issuing CA',

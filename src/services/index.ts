@@ -50,7 +50,12 @@ export function createServices(deps: ServiceDependencies) {
   const configuredStores = [keyStores.software, ...(keyStores.pkcs11 ? [keyStores.pkcs11] : [])];
   // Called inside the CA, order and certificate transactions (see billing/usage-hooks.ts).
   const billingHooks = createBillingHooks(config.billing);
-  const signatureVerifier = createSignatureVerifier();
+  const signatureVerifier = createSignatureVerifier({
+    onWorkerFailure(error) {
+      metrics.signatureWorkerFailures.inc();
+      log.error({ err: error }, 'the CSR signature worker failed; its checks were made on the main thread');
+    },
+  });
   const issuance = createIssuanceService({
     db,
     sql: database,

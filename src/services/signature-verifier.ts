@@ -50,8 +50,20 @@ export interface SignatureVerifier {
 /** How long a turn that checked several CSRs counts the server as busy. */
 const BUSY_FOR_MS = 1000;
 
-/** `now`: a monotonic clock in milliseconds (tests drive their own). */
-export function createSignatureVerifier({ now = () => performance.now() } = {}): SignatureVerifier {
+export interface SignatureVerifierOptions {
+  /** A monotonic clock in milliseconds (tests drive their own). */
+  now?: () => number;
+  /** Told of each worker that fails (its checks are then made in place); the services count and log it. */
+  onWorkerFailure?: (error: unknown) => void;
+  /** The worker's source (tests give one that fails). */
+  workerSource?: string;
+}
+
+export function createSignatureVerifier({
+  now = () => performance.now(),
+  onWorkerFailure,
+  workerSource = WORKER_SOURCE,
+}: SignatureVerifierOptions = {}): SignatureVerifier {
   let worker: Worker | undefined;
   /** Sent and not yet answered, oldest first: the worker answers messages in order. */
   const sent: Batch[] = [];
@@ -61,14 +73,14 @@ export function createSignatureVerifier({ now = () => performance.now() } = {}):
   let closed = false;
 
   function startWorker(): Worker {
-    const started = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
+    const started = new Worker(workerSource, { eval: true, execArgv: [] });
     started.unref(); // an idle worker must not keep a process alive
     started.on('message', (valid: Uint8Array) => {
       const batch = sent.shift();
       if (batch) settle(batch, (_, i) => valid[i] === 1);
     });
-    // A worker that fails or is stopped leaves its checks to this thread; the next turn starts another.
-    started.on('error', () => {});
+    // A worker that fails or is stopped leaves its checks to this thread (its exit follows); the next turn starts another.
+    started.on('error', (error) => onWorkerFailure?.(error));
     started.on('exit', () => {
       if (worker === started) worker = undefined;
       for (const batch of sent.splice(0)) settle(batch, runSignatureCheck);

@@ -99,6 +99,7 @@ t.test('counters move as certificates are issued and revoked', async (t) => {
   t.equal(delta(`pca_key_store_errors_total{store="${harness.config.keyStore.defaultKind}",operation="sign"}`), 0);
   t.equal(delta('pca_job_runs_total{job="crl-refresh"}'), 1);
   t.equal(delta('pca_job_failures_total{job="crl-refresh"}'), 0);
+  t.equal(after.get('pca_signature_worker_failures_total'), 0, "the CSR signature worker's failures: exposed, none");
   t.ok(delta('pca_crl_generation_seconds_count') >= 1, 'the CRL signing was timed');
   t.ok(delta('pca_crl_size_bytes_sum') > 100, 'and its size recorded');
   t.equal(delta('pca_ocsp_responses_total{status="malformedRequest"}'), 1);

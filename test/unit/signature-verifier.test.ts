@@ -62,7 +62,8 @@ t.test('in place while quiet; for a second after a turn that checks several, the
 });
 
 t.test('checks the worker holds when it stops are answered here; later ones in place', async (t) => {
-  const verifier = createSignatureVerifier();
+  const failures: unknown[] = [];
+  const verifier = createSignatureVerifier({ onWorkerFailure: (error) => failures.push(error) });
   const checks = Array.from({ length: 8 }, (_, i) => checkOf(i, i !== 5));
   const expected = checks.map(runSignatureCheck);
   await Promise.all(checks.map((check) => verifier.verify(check)));
@@ -76,6 +77,32 @@ t.test('checks the worker holds when it stops are answered here; later ones in p
     checks.map(() => true),
     'after close: in place',
   );
+  t.same(failures, [], 'a worker stopped by close is no failure');
+});
+
+/** A worker whose every message throws: an uncaught exception, the worker's `error` then its exit. */
+const FAILING_WORKER = `
+const { parentPort } = process.getBuiltinModule('node:worker_threads');
+parentPort.on('message', () => {
+  throw new Error('worker broke');
+});
+`;
+
+t.test('a worker that fails is reported, its checks answered here, and the next busy turn starts another', async (t) => {
+  const failures: unknown[] = [];
+  const verifier = createSignatureVerifier({ onWorkerFailure: (error) => failures.push(error), workerSource: FAILING_WORKER });
+  // The worker is unref'd (it holds no process alive); a server's listening socket keeps this one up meanwhile.
+  const serverLike = setInterval(() => {}, 1000);
+  t.teardown(() => clearInterval(serverLike));
+  const checks = Array.from({ length: 6 }, (_, i) => checkOf(i, i !== 3));
+  const expected = checks.map(runSignatureCheck);
+  t.same(await Promise.all(checks.map((check) => verifier.verify(check))), expected, 'a busy turn: answered rightly');
+  t.equal(failures.length, 1, 'the failure reported once');
+  t.match((failures[0] as Error).message, /worker broke/);
+  await nextTurn();
+  t.same(await Promise.all(checks.map((check) => verifier.verify(check))), expected, 'the next busy turn: answered rightly');
+  t.equal(failures.length, 2, 'by a new worker, which failed too');
+  await verifier.close();
 });
 
 t.test("a turn's checks still unsent when the verifier closes are answered here, by the turn's end", async (t) => {
