@@ -160,6 +160,32 @@ t.test("create by CSR: INTERMEDIATE_CA becomes a CSR-held CA row below the issue
   );
 });
 
+t.test('a burst of CSRs, every third with a broken signature: those refused, the rest issued (checked on the worker)', async (t) => {
+  // Several CSRs in one turn make the server busy: a turn's checks after the first go to the verifier's worker thread.
+  const keys = await Promise.all(Array.from({ length: 3 }, () => generateTestKey('EC256')));
+  const csrs = await Promise.all(
+    Array.from({ length: 12 }, async (_, i) => {
+      const key = keys[i % 3]!;
+      const der = await buildCsr({ common_name: `burst-${i}.example.com` }, key.spki, key.signer, 'SHA256');
+      if (i % 3 === 1) der[der.length - 3] ^= 0x01; // inside the signature's last INTEGER
+      return toPem('CERTIFICATE REQUEST', der);
+    }),
+  );
+  const before = await harness.database.prisma.certificate.count();
+  for (let round = 0; round < 2; round++) {
+    const responses = await Promise.all(csrs.map((csr) => issueByCsr(csr)));
+    for (const [i, response] of responses.entries()) {
+      if (i % 3 === 1) {
+        t.equal(errorCode(response), 'PCA.00020001', `round ${round + 1}, CSR ${i}: refused`);
+        t.match(response.json().error_msg, /signature is invalid/);
+      } else {
+        t.equal(response.statusCode, 200, `round ${round + 1}, CSR ${i}: issued`);
+      }
+    }
+  }
+  t.equal(await harness.database.prisma.certificate.count(), before + 16, 'the 16 good ones stored, no refused one');
+});
+
 t.test('create by CSR: CSR rules refuse with clear 4xx codes', async (t) => {
   const cases: [string, string[], string][] = [
     ['rsa1024', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:1024'], 'PCA.00020102'],
