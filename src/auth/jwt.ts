@@ -15,15 +15,13 @@ export function jwtPluginOptions(config: Config): FastifyJWTOptions {
     secret: { private: config.jwt.privateKeyPem, public: config.jwt.publicKeyPem },
     // @fastify/jwt reads a numeric expiresIn as seconds.
     sign: { algorithm: JWT_ALGORITHM, iss: config.jwt.issuer, aud: config.jwt.audience, expiresIn: config.jwt.ttlSeconds },
-    // The algorithm is pinned: `none`, HS256 keyed with the public key and every other algorithm fail. A client
-    // sends the same token for its whole life: the verdict is cached (keyed by the token's hash, never past `exp`)
-    // so only its first request pays the ES256 verification.
+    // The algorithm is pinned: `none`, HS256 keyed with the public key and every other algorithm fail. Verified
+    // tokens are kept by the auth plugin (token-principals.ts), so fast-jwt's cache is left off.
     verify: {
       algorithms: [JWT_ALGORITHM],
       allowedIss: config.jwt.issuer,
       allowedAud: config.jwt.audience,
       requiredClaims: ['exp', 'sub', 'domain_id'],
-      cache: true,
     },
   };
 }

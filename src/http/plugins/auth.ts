@@ -7,9 +7,9 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Action, Principal } from '../../auth/actions.ts';
-import type { TokenClaims } from '../../auth/jwt.ts';
 import type { SignatureUse, SignedRequest } from '../../auth/sdk-hmac.ts';
 import { isSignatureScheme } from '../../auth/signature-algorithms.ts';
+import { createTokenPrincipals, type VerifiedClaims } from '../../auth/token-principals.ts';
 import { AppError, ErrorCode, errors } from '../../errors.ts';
 import { holdsEveryAction, projectIdOf } from '../../services/access-keys/access-key-rules.ts';
 import type { AuditedChange } from '../../services/audit/audit-log.ts';
@@ -57,19 +57,6 @@ function offeredCredential(request: FastifyRequest): OfferedCredential {
   throw errors.authenticationFailed('unsupported Authorization scheme');
 }
 
-function verifyToken(app: FastifyInstance, token: string): Principal {
-  let claims: TokenClaims;
-  try {
-    claims = app.jwt.verify<TokenClaims>(token);
-  } catch (error) {
-    throw errors.authenticationFailed(`invalid token: ${(error as Error).message}`);
-  }
-  if (typeof claims.domain_id !== 'string' || claims.domain_id.includes(':') || !Array.isArray(claims.actions)) {
-    throw errors.authenticationFailed('invalid token: malformed claims');
-  }
-  return { domainId: claims.domain_id, subject: claims.sub, actions: new Set(claims.actions), via: 'jwt' };
-}
-
 const announcesBody = (request: FastifyRequest): boolean =>
   Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
 
@@ -112,9 +99,13 @@ async function verifySignature(app: FastifyInstance, request: FastifyRequest): P
   };
 }
 
-async function authenticate(app: FastifyInstance, request: FastifyRequest): Promise<Principal> {
+async function authenticate(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  principalOfToken: (token: string) => Principal,
+): Promise<Principal> {
   const credential = offeredCredential(request);
-  const principal = credential.kind === 'token' ? verifyToken(app, credential.token) : await verifySignature(app, request);
+  const principal = credential.kind === 'token' ? principalOfToken(credential.token) : await verifySignature(app, request);
   const claimedDomain = request.headers['x-domain-id'];
   if (claimedDomain !== undefined && claimedDomain !== principal.domainId) {
     throw errors.authenticationFailed("X-Domain-Id does not match the credential's domain");
@@ -195,10 +186,11 @@ async function auditRefusal(app: FastifyInstance, request: FastifyRequest, reply
 }
 
 export function registerAuth(app: FastifyInstance): void {
+  const principalOfToken = createTokenPrincipals({ verify: (token) => app.jwt.verify<VerifiedClaims>(token) });
   app.addHook('preValidation', async (request) => {
     const config = request.routeOptions.config;
     if (!config.public && !request.is404) {
-      request.principal = await authenticate(app, request);
+      request.principal = await authenticate(app, request, principalOfToken);
       authorize(request, request.principal);
     }
     raiseDeferredInputError(request);
