@@ -1,5 +1,5 @@
 /** Certificates: building (the issuance hot path, encoded directly in DER) and parsing (imports, checks). */
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { keyFamily, type HashAlgorithm, type KeyAlgorithm, type Signer } from './algorithms.ts';
 import { contextConstructed, octetString, sequence, Tag, time, unsignedInteger } from './der-writer.ts';
 import { encodingOf, expectTag, MalformedDer, parsingUntrusted, readChildren, readTime, unsignedIntegerValue } from './der-reader.ts';
@@ -69,13 +69,26 @@ export interface CertificateProfile {
 
 const VERSION_3 = contextConstructed(0, unsignedInteger(new Uint8Array([2])));
 
+const SERIAL_OCTETS = 16;
+/**
+ * Serials are cut from a buffer of CSPRNG output filled 256 serials at a time: a randomBytes call per serial cost
+ * ~2-5 µs of the event loop's time, the cut ~0.1 µs. Each octet is handed out once.
+ */
+const serialPool = new Uint8Array(SERIAL_OCTETS * 256);
+let serialPoolAt = serialPool.length;
+
 /**
  * 16 random octets with the top bit clear (positive) and the next bit set, so the INTEGER is always exactly these
  * 16 octets (its hex is stable, never zero) and carries 126 random bits (§4.2.1: 64-160 bits).
  */
 export function randomSerial(): Uint8Array {
-  const serial = new Uint8Array(randomBytes(16));
-  serial[0] = (serial[0] & 0x7f) | 0x40;
+  if (serialPoolAt === serialPool.length) {
+    randomFillSync(serialPool);
+    serialPoolAt = 0;
+  }
+  const serial = serialPool.slice(serialPoolAt, serialPoolAt + SERIAL_OCTETS);
+  serialPoolAt += SERIAL_OCTETS;
+  serial[0] = (serial[0]! & 0x7f) | 0x40;
   return serial;
 }
 

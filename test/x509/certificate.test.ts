@@ -276,10 +276,22 @@ t.test('building rejects impossible profiles', async (t) => {
   t.match(await appErrorOf(() => issue(key, new Uint8Array([0x30, 0x05, 1]), 'SHA256', root)), { code: 'PCA.00020001' });
 });
 
-t.test('randomSerial: positive, 16 octets, distinct; serialToHex', async (t) => {
-  const serials = Array.from({ length: 200 }, randomSerial);
+t.test('randomSerial: positive, 16 octets, distinct, each its own bytes; serialToHex', async (t) => {
+  // Over several refills of the pool the serials are cut from.
+  const serials = Array.from({ length: 1000 }, randomSerial);
   t.ok(serials.every((s) => s.length === 16 && s[0] >= 0x40 && s[0] < 0x80));
-  t.equal(new Set(serials.map(serialToHex)).size, 200);
+  t.equal(new Set(serials.map(serialToHex)).size, 1000);
+  t.ok(
+    serials.every((s) => s.byteOffset === 0 && s.buffer.byteLength === 16),
+    'a copy, not a view of the pool (a refill would change it, a stored row would carry the pool)',
+  );
+  const first = serialToHex(serials[0]!);
+  Array.from({ length: 600 }, randomSerial);
+  t.equal(serialToHex(serials[0]!), first, 'unchanged by later refills');
+  for (let octet = 1; octet < 16; octet++) {
+    const values = new Set(serials.map((s) => s[octet]));
+    t.ok(values.size > 200, `octet ${octet} takes ${values.size} values in 1000 serials`);
+  }
   t.equal(serialToHex(new Uint8Array([0x0a, 0xff])), '0aff');
 });
 
