@@ -49,6 +49,13 @@ export interface SignatureVerifier {
 
 /** How long a turn that checked several CSRs counts the server as busy. */
 const BUSY_FOR_MS = 1000;
+/**
+ * After a worker fails, checks are made in place and no worker starts for this long, doubled for each failure in a
+ * row (up to the maximum): a worker that failed on every message would otherwise start (and be logged) again on
+ * every busy turn. A worker that answers ends the run of failures.
+ */
+export const WORKER_RESTART_AFTER_MS = 1000;
+export const MAX_WORKER_RESTART_AFTER_MS = 60_000;
 
 export interface SignatureVerifierOptions {
   /** A monotonic clock in milliseconds (tests drive their own). */
@@ -70,17 +77,25 @@ export function createSignatureVerifier({
   let turn: Batch | undefined;
   let checkedThisTurn = 0;
   let busyUntil = Number.NEGATIVE_INFINITY;
+  let failuresInARow = 0;
+  let noWorkerUntil = Number.NEGATIVE_INFINITY;
   let closed = false;
 
   function startWorker(): Worker {
     const started = new Worker(workerSource, { eval: true, execArgv: [] });
     started.unref(); // an idle worker must not keep a process alive
     started.on('message', (valid: Uint8Array) => {
+      failuresInARow = 0;
       const batch = sent.shift();
       if (batch) settle(batch, (_, i) => valid[i] === 1);
     });
-    // A worker that fails or is stopped leaves its checks to this thread (its exit follows); the next turn starts another.
-    started.on('error', (error) => onWorkerFailure?.(error));
+    // A worker that fails or is stopped leaves its checks to this thread (its exit follows); a later busy turn starts
+    // another once the failure's back-off has passed.
+    started.on('error', (error) => {
+      failuresInARow++;
+      noWorkerUntil = now() + Math.min(WORKER_RESTART_AFTER_MS * 2 ** (failuresInARow - 1), MAX_WORKER_RESTART_AFTER_MS);
+      onWorkerFailure?.(error);
+    });
     started.on('exit', () => {
       if (worker === started) worker = undefined;
       for (const batch of sent.splice(0)) settle(batch, runSignatureCheck);
@@ -94,8 +109,8 @@ export function createSignatureVerifier({
     const batch = turn;
     turn = undefined;
     if (batch === undefined) return;
-    if (closed) {
-      settle(batch, runSignatureCheck); // never a worker after close
+    if (closed || (worker === undefined && now() < noWorkerUntil)) {
+      settle(batch, runSignatureCheck); // never a worker after close, nor a new one while backing off
       return;
     }
     worker ??= startWorker();

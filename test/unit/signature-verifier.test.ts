@@ -1,7 +1,7 @@
 /** The CSR signature verifier: right answers from either thread, in place while quiet, the worker while busy. */
 import { generateKeyPairSync, sign } from 'node:crypto';
 import t from 'tap';
-import { createSignatureVerifier } from '../../src/services/signature-verifier.ts';
+import { createSignatureVerifier, MAX_WORKER_RESTART_AFTER_MS, WORKER_RESTART_AFTER_MS } from '../../src/services/signature-verifier.ts';
 import { runSignatureCheck, type SignatureCheck, signatureCheck } from '../../src/x509/public-key.ts';
 import { nextTurn, settledWithoutTheLoop } from '../helpers/event-loop.ts';
 
@@ -89,8 +89,13 @@ parentPort.on('message', () => {
 `;
 
 t.test('a worker that fails is reported, its checks answered here, and the next busy turn starts another', async (t) => {
+  let clock = 0;
   const failures: unknown[] = [];
-  const verifier = createSignatureVerifier({ onWorkerFailure: (error) => failures.push(error), workerSource: FAILING_WORKER });
+  const verifier = createSignatureVerifier({
+    now: () => clock,
+    onWorkerFailure: (error) => failures.push(error),
+    workerSource: FAILING_WORKER,
+  });
   // The worker is unref'd (it holds no process alive); a server's listening socket keeps this one up meanwhile.
   const serverLike = setInterval(() => {}, 1000);
   t.teardown(() => clearInterval(serverLike));
@@ -99,9 +104,64 @@ t.test('a worker that fails is reported, its checks answered here, and the next 
   t.same(await Promise.all(checks.map((check) => verifier.verify(check))), expected, 'a busy turn: answered rightly');
   t.equal(failures.length, 1, 'the failure reported once');
   t.match((failures[0] as Error).message, /worker broke/);
+  clock += WORKER_RESTART_AFTER_MS;
   await nextTurn();
   t.same(await Promise.all(checks.map((check) => verifier.verify(check))), expected, 'the next busy turn: answered rightly');
   t.equal(failures.length, 2, 'by a new worker, which failed too');
+  await verifier.close();
+});
+
+/** A worker that fails on a message whose first check's data starts with "fail", and answers the others rightly. */
+const FAILING_ON_REQUEST_WORKER = `
+const { createPublicKey, verify } = process.getBuiltinModule('node:crypto');
+const { parentPort } = process.getBuiltinModule('node:worker_threads');
+parentPort.on('message', (checks) => {
+  if (Buffer.from(checks[0].data).toString().startsWith('fail')) throw new Error('worker broke');
+  parentPort.postMessage(Uint8Array.from(checks, (c) => (verify(c.hash, c.data, createPublicKey(c.keyPem), c.signature) ? 1 : 0)));
+});
+`;
+
+t.test('after a failure no worker starts for a while, doubled for each failure in a row; an answer ends the run', async (t) => {
+  let clock = 0;
+  const failures: unknown[] = [];
+  const verifier = createSignatureVerifier({
+    now: () => clock,
+    onWorkerFailure: (error) => failures.push(error),
+    workerSource: FAILING_ON_REQUEST_WORKER,
+  });
+  const serverLike = setInterval(() => {}, 1000);
+  t.teardown(() => clearInterval(serverLike));
+  const checkOver = (text: string, valid: boolean) => {
+    const data = Buffer.from(text);
+    const check = signatureCheck(ec.spki, 'EC', 'SHA256', data, sign('sha256', valid ? data : Buffer.from('other'), ec.privateKey));
+    if (check === null) throw new Error('a well-formed signature must leave a check for OpenSSL');
+    return check;
+  };
+  const failing = Array.from({ length: 6 }, (_, i) => checkOver(`fail ${i}`, i !== 2));
+  const healthy = Array.from({ length: 6 }, (_, i) => checkOver(`fine ${i}`, i !== 4));
+  /** A busy turn at `at` ms: answered rightly; returns the failures reported so far. */
+  const busyTurnAt = async (at: number, checks: SignatureCheck[], what: string) => {
+    clock = at;
+    await nextTurn();
+    t.same(await Promise.all(checks.map((check) => verifier.verify(check))), checks.map(runSignatureCheck), `${what}: answered rightly`);
+    return failures.length;
+  };
+
+  t.equal(await busyTurnAt(0, failing, 'first failure'), 1);
+  t.equal(await busyTurnAt(0, failing, 'at once'), 1, 'no worker started within the back-off: checked here');
+  t.equal(await busyTurnAt(999, failing, '999 ms on'), 1, 'still none');
+  t.equal(await busyTurnAt(1000, failing, '1 s on'), 2, 'a worker again after 1 s: it fails');
+  t.equal(await busyTurnAt(2999, failing, 'within 2 s of the second'), 2, 'the back-off doubled');
+  t.equal(await busyTurnAt(3000, failing, '2 s after the second'), 3);
+  t.equal(await busyTurnAt(6999, healthy, 'within 4 s of the third'), 3);
+  t.equal(await busyTurnAt(7000, healthy, '4 s after the third'), 3, 'a worker that answers: no failure');
+  t.equal(await busyTurnAt(7000, failing, 'the same worker, a failing message'), 4);
+  t.equal(await busyTurnAt(8000, failing, '1 s later'), 5, 'the answer ended the run: the back-off is 1 s again');
+  // In a row now: 2 (until 10 s), 3 (14 s), 4 (22 s), 5 (38 s), 6 (70 s), then 7: 64 s, capped.
+  for (const at of [10_000, 14_000, 22_000, 38_000, 70_000]) await busyTurnAt(at, failing, `at ${at} ms`);
+  t.equal(failures.length, 10, 'five more failures, each once its back-off passed');
+  t.equal(await busyTurnAt(70_000 + MAX_WORKER_RESTART_AFTER_MS - 1, failing, 'just within the cap'), 10);
+  t.equal(await busyTurnAt(70_000 + MAX_WORKER_RESTART_AFTER_MS, failing, 'at the cap'), 11, 'the back-off stops growing');
   await verifier.close();
 });
 
