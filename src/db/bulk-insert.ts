@@ -26,11 +26,30 @@ function byColumn(row: Record<string, unknown>): Record<string, unknown> {
     out[columnOf(field)] =
       value instanceof Uint8Array
         ? `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`
-        : typeof value === 'bigint'
-          ? value.toString()
-          : value;
+        : value instanceof Date
+          ? instantText(value)
+          : typeof value === 'bigint'
+            ? value.toString()
+            : value;
   }
   return out;
+}
+
+let lastInstant = Number.NaN;
+let lastInstantText = '';
+
+/**
+ * A Date as JSON.stringify writes it (ISO 8601, null if invalid). A batch's rows mostly share one moment (created,
+ * not before, billed usage start and end): its text is made once (~1 µs a toISOString, 4 of 5 dates a certificate).
+ */
+function instantText(date: Date): string | null {
+  const time = date.getTime();
+  if (time !== lastInstant) {
+    if (!Number.isFinite(time)) return null;
+    lastInstant = time;
+    lastInstantText = date.toISOString();
+  }
+  return lastInstantText;
 }
 
 const statements = new Map<string, SqlStatement>();

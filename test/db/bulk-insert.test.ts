@@ -98,6 +98,45 @@ t.test('certificate rows keep their DER bytes, whether given as Uint8Array or Bu
   t.equal(byId.get(fromView.id)!.notAfter.toISOString(), '2027-01-01T00:00:00.999Z');
 });
 
+t.test('timestamps: each row keeps its own, when a batch mixes moments and repeats them', async (t) => {
+  const moments = ['2026-12-05T07:00:00.001Z', '2026-12-05T07:00:00.002Z', '1999-12-31T23:59:59.999Z'].map((iso) => new Date(iso));
+  // Pairs that repeat a moment, alternate two, and return to an earlier one: a text kept for the wrong moment shows.
+  const pairs: [number, number][] = [
+    [0, 0],
+    [0, 1],
+    [1, 0],
+    [2, 2],
+    [0, 2],
+    [1, 1],
+  ];
+  const records = pairs.map(([start, end]) => ({
+    id: randomUUID(),
+    uniqueKey: `CERT_ISSUE:${randomUUID()}`,
+    domainId: 'domain-t',
+    resourceType: 'CERTIFICATE',
+    resourceId: randomUUID(),
+    chargingMode: 1,
+    usageType: 'CERT_ISSUE',
+    usageStart: new Date(moments[start]!), // distinct Date objects of equal moments
+    usageEnd: new Date(moments[end]!),
+    usageAmount: 1n,
+    unitPrice: new Prisma.Decimal('0.1'),
+    amount: new Prisma.Decimal('0.1'),
+    currency: 'CNY',
+  }));
+  await prisma.$transaction((tx) => insertRows(tx, ['billing_records', records]));
+  const stored = new Map(
+    (await prisma.billingRecord.findMany({ where: { domainId: 'domain-t' } })).map((record) => [
+      record.id,
+      [record.usageStart.toISOString(), record.usageEnd.toISOString()],
+    ]),
+  );
+  t.same(
+    records.map((record) => stored.get(record.id)),
+    pairs.map(([start, end]) => [moments[start]!.toISOString(), moments[end]!.toISOString()]),
+  );
+});
+
 t.test('a failing row fails the whole statement and the transaction writes nothing', async (t) => {
   const good = { id: randomUUID(), domainId: 'domain-c', actor: 'a', action: 'x', outcome: 'SUCCESS', requestId: 'r' };
   const missingActor = { ...good, id: randomUUID(), actor: null };
