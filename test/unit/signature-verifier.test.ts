@@ -1,6 +1,6 @@
 /** The CSR signature verifier: right answers from either thread, in place while quiet, the worker while busy. */
 import { generateKeyPairSync, sign } from 'node:crypto';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createSignatureVerifier, MAX_WORKER_RESTART_AFTER_MS, WORKER_RESTART_AFTER_MS } from '../../src/services/signature-verifier.ts';
 import { runSignatureCheck, type SignatureCheck, signatureCheck } from '../../src/x509/public-key.ts';
 import { nextTurn, settledWithoutTheLoop } from '../helpers/event-loop.ts';
@@ -88,23 +88,27 @@ parentPort.on('message', () => {
 });
 `;
 
-t.test('a worker that fails is reported, its checks answered here, and the next busy turn starts another', async (t) => {
-  let clock = 0;
+/**
+ * A verifier on a driven clock whose workers run `workerSource`, with the failures it reports. Its workers are
+ * unref'd (they hold no process alive); a server's listening socket keeps this one up meanwhile.
+ */
+function verifierWithFailures(t: Test, workerSource: string) {
   const failures: unknown[] = [];
-  const verifier = createSignatureVerifier({
-    now: () => clock,
-    onWorkerFailure: (error) => failures.push(error),
-    workerSource: FAILING_WORKER,
-  });
-  // The worker is unref'd (it holds no process alive); a server's listening socket keeps this one up meanwhile.
+  const clock = { now: 0 };
+  const verifier = createSignatureVerifier({ now: () => clock.now, onWorkerFailure: (error) => failures.push(error), workerSource });
   const serverLike = setInterval(() => {}, 1000);
   t.teardown(() => clearInterval(serverLike));
+  return { verifier, failures, clock };
+}
+
+t.test('a worker that fails is reported, its checks answered here, and the next busy turn starts another', async (t) => {
+  const { verifier, failures, clock } = verifierWithFailures(t, FAILING_WORKER);
   const checks = Array.from({ length: 6 }, (_, i) => checkOf(i, i !== 3));
   const expected = checks.map(runSignatureCheck);
   t.same(await Promise.all(checks.map((check) => verifier.verify(check))), expected, 'a busy turn: answered rightly');
   t.equal(failures.length, 1, 'the failure reported once');
   t.match((failures[0] as Error).message, /worker broke/);
-  clock += WORKER_RESTART_AFTER_MS;
+  clock.now += WORKER_RESTART_AFTER_MS;
   await nextTurn();
   t.same(await Promise.all(checks.map((check) => verifier.verify(check))), expected, 'the next busy turn: answered rightly');
   t.equal(failures.length, 2, 'by a new worker, which failed too');
@@ -122,15 +126,7 @@ parentPort.on('message', (checks) => {
 `;
 
 t.test('after a failure no worker starts for a while, doubled for each failure in a row; an answer ends the run', async (t) => {
-  let clock = 0;
-  const failures: unknown[] = [];
-  const verifier = createSignatureVerifier({
-    now: () => clock,
-    onWorkerFailure: (error) => failures.push(error),
-    workerSource: FAILING_ON_REQUEST_WORKER,
-  });
-  const serverLike = setInterval(() => {}, 1000);
-  t.teardown(() => clearInterval(serverLike));
+  const { verifier, failures, clock } = verifierWithFailures(t, FAILING_ON_REQUEST_WORKER);
   const checkOver = (text: string, valid: boolean) => {
     const data = Buffer.from(text);
     const check = signatureCheck(ec.spki, 'EC', 'SHA256', data, sign('sha256', valid ? data : Buffer.from('other'), ec.privateKey));
@@ -141,7 +137,7 @@ t.test('after a failure no worker starts for a while, doubled for each failure i
   const healthy = Array.from({ length: 6 }, (_, i) => checkOver(`fine ${i}`, i !== 4));
   /** A busy turn at `at` ms: answered rightly; returns the failures reported so far. */
   const busyTurnAt = async (at: number, checks: SignatureCheck[], what: string) => {
-    clock = at;
+    clock.now = at;
     await nextTurn();
     t.same(await Promise.all(checks.map((check) => verifier.verify(check))), checks.map(runSignatureCheck), `${what}: answered rightly`);
     return failures.length;
