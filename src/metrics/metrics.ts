@@ -39,7 +39,7 @@ export function createMetrics(poolStats?: () => PoolStats) {
     }),
     signatureWorkerFailures: new Counter({
       name: 'pca_signature_worker_failures_total',
-      help: "Failures of the worker thread that checks CSRs' signatures while the server is busy (its checks were made on the main thread; the next busy turn starts another)",
+      help: "Failures of the worker thread that checks CSRs' signatures while the server is busy (its checks were made on the main thread; another starts after a back-off of 1 s, doubled per failure in a row up to 60 s)",
       registers,
     }),
     certificatesRevoked: new Counter({

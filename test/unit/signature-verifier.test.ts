@@ -101,7 +101,7 @@ function verifierWithFailures(t: Test, workerSource: string) {
   return { verifier, failures, clock };
 }
 
-t.test('a worker that fails is reported, its checks answered here, and the next busy turn starts another', async (t) => {
+t.test('a worker that fails is reported, its checks answered here, and a busy turn after the back-off starts another', async (t) => {
   const { verifier, failures, clock } = verifierWithFailures(t, FAILING_WORKER);
   const checks = Array.from({ length: 6 }, (_, i) => checkOf(i, i !== 3));
   const expected = checks.map(runSignatureCheck);
