@@ -1,6 +1,7 @@
 /**
- * The load driver shared by the HTTP benchmarks: autocannon in a child process keeps N requests in flight for a
- * while, so the server under test does not share its event loop (or its garbage) with the client.
+ * The load driver shared by the HTTP benchmarks: a client in its own process keeps N requests in flight for a while,
+ * so the server under test does not share its event loop (or its garbage) with it. The client is autocannon (in a
+ * child Node process, load-client.ts), or wrk with BENCH_CLIENT=wrk (wrk-client.ts).
  */
 import { fork } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { Session } from 'node:inspector/promises';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { childrenOf } from '../test/helpers/server-process.ts';
+import { runWrk } from './wrk-client.ts';
 
 export interface LoadSpec {
   url: string;
@@ -96,39 +98,56 @@ function profiler(file: string | undefined) {
   };
 }
 
-/** `serverCpuMs`: the server's CPU time so far; this process's by default, another's (a peer) through processCpuMs. */
-export function drive(spec: LoadSpec, serverCpuMs: () => number = () => cpuMs(process.cpuUsage())): Promise<LoadResult> {
+/** A load client: runs `spec`, calling `started` once the load is under way, and reports. */
+type LoadClient = (spec: LoadSpec, started: () => Promise<void>) => Promise<ClientReport>;
+
+/** autocannon in a child process (load-client.ts). */
+const runAutocannon: LoadClient = (spec, started) => {
   const child = fork(CLIENT, { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
   const message: LoadMessage = { ...spec, bodies: spec.bodies.map((body) => Buffer.from(body).toString('base64')) };
-  const profile = profiler(process.env.BENCH_CPU_PROFILE);
-  let serverStart = serverCpuMs();
-  let machineStart = machineBusyMs();
   return new Promise((resolve, reject) => {
     child.on('message', async (message) => {
-      if (message === 'started') {
-        await profile.start();
-        serverStart = serverCpuMs();
-        machineStart = machineBusyMs();
-        return;
-      }
-      const { clientCpuMs, ...result } = message as ClientReport;
-      const server = serverCpuMs() - serverStart;
-      const rest = machineBusyMs() - machineStart - server - clientCpuMs;
-      await profile.stop();
-      const per = (ms: number) => ms / Math.max(1, result.requests);
-      resolve({
-        ...result,
-        load: os
-          .loadavg()
-          .map((value) => value.toFixed(2))
-          .join(' '),
-        cpuPerRequest: { server: per(server), client: per(clientCpuMs), rest: per(rest) },
-      });
+      if (message === 'started') await started();
+      else resolve(message as ClientReport);
     });
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`the load client exited with ${code} before reporting`)));
     child.send(message);
   });
+};
+
+const CLIENTS: Record<string, LoadClient> = { autocannon: runAutocannon, wrk: runWrk };
+
+/** BENCH_CLIENT's load client: autocannon (the default, every RESULTS section before 2026-12-05's wrk runs) or wrk. */
+function loadClient(): LoadClient {
+  const name = process.env.BENCH_CLIENT || 'autocannon';
+  const client = CLIENTS[name];
+  if (client === undefined) throw new Error(`BENCH_CLIENT=${name}: expected one of ${Object.keys(CLIENTS).join(', ')}`);
+  return client;
+}
+
+/** `serverCpuMs`: the server's CPU time so far; this process's by default, another's (a peer) through processCpuMs. */
+export async function drive(spec: LoadSpec, serverCpuMs: () => number = () => cpuMs(process.cpuUsage())): Promise<LoadResult> {
+  const profile = profiler(process.env.BENCH_CPU_PROFILE);
+  let serverStart = serverCpuMs();
+  let machineStart = machineBusyMs();
+  const { clientCpuMs, ...result } = await loadClient()(spec, async () => {
+    await profile.start();
+    serverStart = serverCpuMs();
+    machineStart = machineBusyMs();
+  });
+  const server = serverCpuMs() - serverStart;
+  const rest = machineBusyMs() - machineStart - server - clientCpuMs;
+  await profile.stop();
+  const per = (ms: number) => ms / Math.max(1, result.requests);
+  return {
+    ...result,
+    load: os
+      .loadavg()
+      .map((value) => value.toFixed(2))
+      .join(' '),
+    cpuPerRequest: { server: per(server), client: per(clientCpuMs), rest: per(rest) },
+  };
 }
 
 /** Answers with a 2xx status: what the throughput counts (timed-out requests are in neither `requests` nor `statuses`). */

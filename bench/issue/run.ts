@@ -16,18 +16,20 @@
  * Each setting starts the app on a loopback port over a fresh database (dropped at the end), makes the CAs through
  * the API, then keeps `concurrency` requests in flight for `seconds`. Prints one markdown table for RESULTS.md:
  * throughput counts 2xx answers only, and the failures cell names the statuses (429 under the default limit). The
- * client (autocannon) runs in a child process; both share the machine's cores.
+ * client (autocannon, or wrk: below) runs in its own process; both share the machine's cores.
  *
  * The peer, in the same run between the lifted settings and the default-limit one: `cfssl serve` (Debian's
  * golang-cfssl, installed with apt-get when missing; skipped with the reason printed if that fails) with an
  * openssl-made P-256 CA, signing the same CSRs for 30 days at `/api/v1/cfssl/sign`, driven by the same load client
  * at the same concurrency for the same time. It stores nothing. Its CPU column is the cfssl process's. The ratios
- * ours/cfssl (rate, p50, p99) are printed after the table.
+ * ours/cfssl (rate, p50, p99) are printed after the table. BENCH_CLIENT=wrk drives both with wrk instead of autocannon
+ * (bench/wrk-client.ts): issue #12's load generator, cheaper per request, so more of the machine is the servers'.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startBenchServer } from '../bench-server.ts';
+import { commandAvailable } from '../commands.ts';
 import { answered2xx, drive, type LoadResult, processCpuMs, resultTable } from '../load.ts';
 import { buildCsr } from '../../src/x509/csr.ts';
 import { toPem } from '../../src/x509/pem.ts';
@@ -94,7 +96,7 @@ async function measure(
         return counts!;
       };
       const before = await stored();
-      // `[<id>]` becomes an id unique to each request (autocannon's idReplacement).
+      // `[<id>]` becomes an id unique to each request (autocannon's idReplacement, the wrk script's own).
       const result = await drive(
         {
           url,
@@ -119,16 +121,6 @@ async function measure(
   }
 }
 
-/** cfssl on the PATH, installed from Debian when missing; false (the reason printed) if it cannot be had. */
-function cfsslAvailable(): boolean {
-  if (spawnSync('cfssl', ['version']).status === 0) return true;
-  console.log('cfssl is missing: running `apt-get install -y golang-cfssl`');
-  const install = spawnSync('apt-get', ['install', '-y', 'golang-cfssl'], { stdio: 'inherit' });
-  if (install.status === 0 && spawnSync('cfssl', ['version']).status === 0) return true;
-  console.log(`cfssl peer skipped: apt-get install -y golang-cfssl failed (${install.error?.message ?? `exit status ${install.status}`})`);
-  return false;
-}
-
 /** POSTs `body` to `url` until cfssl answers with a certificate; its PEM. */
 async function firstCertificate(url: string, body: string, exited: () => string | undefined): Promise<string> {
   for (let attempt = 0; attempt < 100; attempt++) {
@@ -147,7 +139,7 @@ async function firstCertificate(url: string, body: string, exited: () => string 
 
 /** `cfssl serve` over an openssl-made P-256 CA, signing the same CSRs under the same load; its row, or undefined. */
 async function cfsslPeer(): Promise<[string, LoadResult] | undefined> {
-  if (!cfsslAvailable()) return undefined;
+  if (!commandAvailable('cfssl', ['version'], 'golang-cfssl')) return undefined;
   const pki = await createOpensslPki('EC256');
   const signing = { default: { expiry: '720h', usages: ['digital signature', 'server auth', 'client auth'] } };
   await writeFile(join(pki.dir, 'config.json'), JSON.stringify({ signing }));
