@@ -12,7 +12,7 @@ import { isSupportedNode } from '../../src/config.ts';
 import { pretendNode } from '../helpers/server-process.ts';
 
 const run = promisify(execFile);
-const FIXTURE = 'test/unit/fixtures/report-node.ts';
+const FIXTURE = 'test/bench/fixtures/report-node.ts';
 const env = { ...process.env, ALLOW_UNSUPPORTED_NODE: '' };
 
 async function bench(nodeArgs: string[], args: string[], extraEnv: Record<string, string> = {}) {
