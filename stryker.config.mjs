@@ -20,6 +20,7 @@ export default {
     'src/services/revocation/revocation-rules.ts',
     'src/keystore/sealing.ts',
     'src/x509/crl.ts',
+    'src/auth/token-principals.ts',
   ],
   ignorePatterns: ['dist', 'test-output', 'console', 'bench', 'openapi', 'data', 'reports', '.tap', 'tmp'],
   incremental: true,

@@ -1,11 +1,14 @@
 /** The verified tokens' principals (src/auth/token-principals.ts) without HTTP: what is kept, for how long, and what is not. */
 import t from 'tap';
 import { createTokenPrincipals, MAX_KEPT_TOKENS, type VerifiedClaims } from '../../src/auth/token-principals.ts';
-import { refusal } from '../unit/support.ts';
+import { refusal } from './support.ts';
 
 const EXP_SECONDS = 2_000_000_000;
 
-/** A verifier that accepts tokens named `good:<domain>` until EXP_SECONDS, counting its calls by token. */
+/**
+ * A verifier that accepts tokens named `good:<domain>` until EXP_SECONDS (`malformed:` and `numeric:` ones with claims the
+ * service must refuse), counting its calls by token.
+ */
 function countingVerifier(clock: { now: number }) {
   const calls = new Map<string, number>();
   const verify = (token: string): VerifiedClaims => {
@@ -15,7 +18,9 @@ function countingVerifier(clock: { now: number }) {
     if (kind === 'bad') throw new Error('signature mismatch');
     if (clock.now > EXP_SECONDS * 1000) throw new Error('The token has expired');
     const claims = { sub: 'ak-1', domain_id: domain, actions: ['pca:cert:create'], exp: EXP_SECONDS };
-    return kind === 'malformed' ? { ...claims, actions: 'pca:cert:create' as unknown as string[] } : claims;
+    if (kind === 'malformed') return { ...claims, actions: 'pca:cert:create' as unknown as string[] };
+    if (kind === 'numeric') return { ...claims, domain_id: Number(domain) as unknown as string };
+    return claims;
   };
   return { verify, calls: (token: string) => calls.get(token) ?? 0 };
 }
@@ -74,6 +79,11 @@ t.test('refusals are not kept: a bad token is verified (and refused) every time'
     refusal(() => principalOf('good:tenant:x')),
     { status: 401, message: /malformed claims/ },
     'a domain with a colon (a URN separator) is refused',
+  );
+  t.match(
+    refusal(() => principalOf('numeric:42')),
+    { status: 401, message: /malformed claims/ },
+    'a domain that is not a string is refused as malformed (not a TypeError)',
   );
 });
 
