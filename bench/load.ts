@@ -121,9 +121,8 @@ const CLIENTS: Record<string, LoadClient> = { autocannon: runAutocannon, wrk: ru
 /** BENCH_CLIENT's load client: autocannon (the default, every RESULTS section before 2026-12-05's wrk runs) or wrk. */
 function loadClient(): LoadClient {
   const name = process.env.BENCH_CLIENT || 'autocannon';
-  const client = CLIENTS[name];
-  if (client === undefined) throw new Error(`BENCH_CLIENT=${name}: expected one of ${Object.keys(CLIENTS).join(', ')}`);
-  return client;
+  if (!Object.hasOwn(CLIENTS, name)) throw new Error(`BENCH_CLIENT=${name}: expected one of ${Object.keys(CLIENTS).join(', ')}`);
+  return CLIENTS[name]!;
 }
 
 /** `serverCpuMs`: the server's CPU time so far; this process's by default, another's (a peer) through processCpuMs. */
