@@ -4,7 +4,7 @@
  * to the server under test. `BENCH_CLIENT=wrk` makes load.ts use it.
  *
  * The spec becomes a Lua script: each connection sends the bodies in turn, each thread counts its answers by status,
- * and `done` prints one `WRK_REPORT {json}` line. wrk's CPU time comes from bash's `times` once wrk has exited.
+ * and `done` sums the threads' counts into one `WRK_REPORT {json}` line. wrk's CPU time comes from bash's `times` once wrk has exited.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -69,15 +69,14 @@ function response(status)
 end
 
 function done(summary, latency)
-  local statuses = {}
+  local totals, statuses = {}, {}
   for _, thread in ipairs(threads) do
-    for status, count in pairs(thread:get("counts")) do
-      table.insert(statuses, string.format('{"%d": %d}', status, count))
-    end
+    for status, count in pairs(thread:get("counts")) do totals[status] = (totals[status] or 0) + count end
   end
+  for status, count in pairs(totals) do table.insert(statuses, string.format('"%d": %d', status, count)) end
   local errors = summary.errors
   io.write(string.format(
-    'WRK_REPORT {"requests": %d, "microseconds": %d, "p50": %.3f, "p99": %.3f, "unanswered": %d, "statuses": [%s]}\\n',
+    'WRK_REPORT {"requests": %d, "microseconds": %d, "p50": %.3f, "p99": %.3f, "unanswered": %d, "statuses": {%s}}\\n',
     summary.requests, summary.duration, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
     errors.connect + errors.read + errors.write + errors.timeout, table.concat(statuses, ", ")))
 end
@@ -91,8 +90,8 @@ interface WrkReport {
   p99: number;
   /** Connection errors and timeouts. */
   unanswered: number;
-  /** One object per thread and status. */
-  statuses: Record<string, number>[];
+  /** Answers per HTTP status, over all threads. */
+  statuses: Record<string, number>;
 }
 
 /** Seconds in bash's `times` notation (`1m2.345s`). */
@@ -109,10 +108,7 @@ export function readWrkOutput(output: string): ClientReport {
   if (reportLine === undefined) throw new Error(`wrk printed no report:\n${output}`);
   const report = JSON.parse(reportLine.slice('WRK_REPORT '.length)) as WrkReport;
   const [user, system] = (lines.at(-1) ?? '').trim().split(/\s+/).map(timesSeconds);
-  const statuses: Record<string, number> = {};
-  for (const entry of report.statuses) {
-    for (const [status, count] of Object.entries(entry)) statuses[status] = (statuses[status] ?? 0) + count;
-  }
+  const { statuses } = report;
   const refused = Object.entries(statuses).reduce((sum, [status, count]) => sum + (status.startsWith('2') ? 0 : count), 0);
   return {
     elapsedSeconds: report.microseconds / 1e6,
