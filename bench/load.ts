@@ -125,6 +125,23 @@ function loadClient(): LoadClient {
   return CLIENTS[name]!;
 }
 
+/**
+ * BENCH_WARMUP's seconds (3 by default; 0 for none): how long `warmUp` runs. A fresh Node server compiles its hot
+ * paths under the first seconds of load, where a Go peer starts compiled; a server in service is warm.
+ */
+function warmUpSeconds(): number {
+  const text = process.env.BENCH_WARMUP || '3';
+  const seconds = Number(text);
+  if (!Number.isInteger(seconds) || seconds < 0) throw new Error(`BENCH_WARMUP=${text}: expected whole seconds, 0 or more`);
+  return seconds;
+}
+
+/** Runs `spec`'s load unmeasured for BENCH_WARMUP seconds, with the same client, so that `drive` measures a warm server. */
+export async function warmUp(spec: Omit<LoadSpec, 'seconds'>): Promise<void> {
+  const seconds = warmUpSeconds();
+  if (seconds > 0) await loadClient()({ ...spec, seconds }, async () => undefined);
+}
+
 /** `serverCpuMs`: the server's CPU time so far; this process's by default, another's (a peer) through processCpuMs. */
 export async function drive(spec: LoadSpec, serverCpuMs: () => number = () => cpuMs(process.cpuUsage())): Promise<LoadResult> {
   const profile = profiler(process.env.BENCH_CPU_PROFILE);

@@ -7,6 +7,7 @@
  * and `done` sums the threads' counts into one `WRK_REPORT {json}` line. wrk's CPU time comes from bash's `times` once wrk has exited.
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,6 +35,7 @@ export function wrkScript(spec: LoadSpec): string {
 local headers = { ${headers.join(', ')} }
 local bodies = { ${bodies.join(',\n')} }
 local unique = ${spec.uniqueIds ? 'true' : 'false'}
+local run = "${randomBytes(6).toString('hex')}"
 
 local threads = {}
 function setup(thread)
@@ -56,11 +58,12 @@ function init()
   for i, body in ipairs(bodies) do prepared[i] = request_with(body, nil) end
 end
 
--- "[<id>]" (uniqueIds) becomes an id unique to the request: its thread and its count there.
+-- "[<id>]" (uniqueIds) becomes an id unique to the request: this script's random run id (so that a warm-up and
+-- the measured load after it never share an id, which a server would answer as a replay), its thread, its count.
 function request()
   sent = sent + 1
   local i = (sent - 1) % #bodies + 1
-  if unique then return request_with(bodies[i], thread_id .. "-" .. sent) end
+  if unique then return request_with(bodies[i], run .. "-" .. thread_id .. "-" .. sent) end
   return prepared[i]
 end
 
