@@ -16,7 +16,7 @@ import {
   verifySdkSignature,
   type SignedRequest,
 } from '../../src/auth/sdk-hmac.ts';
-import { fuzzCases } from '../helpers/fuzz.ts';
+import { fuzzCases, fuzzer } from '../helpers/fuzz.ts';
 
 const SECRETS: Record<string, string> = { AccessKey: 'SecretKey', AK1: 'SK1' };
 const lookupSecret = async (access: string) => SECRETS[access];
@@ -372,15 +372,7 @@ t.test('a failing secret lookup propagates unchanged', async (t) => {
 
 t.test('fuzz: mutated Authorization headers and URLs only ever give AppError 401', async (t) => {
   const CASES = fuzzCases(3000);
-  let seed = 0x5eed;
-  const random = () => {
-    // mulberry32: a tiny seeded generator so that a failure reproduces.
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 2 ** 32;
-  };
-  const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)];
+  const { random, pick } = fuzzer(t, 0x5eed);
   const alphabet = [
     '%',
     '%2',

@@ -36,7 +36,7 @@ const seeds = await Promise.all([
 ]);
 const csrDers = seeds.map(({ csr }) => new Uint8Array(Buffer.from(csr.replace(/-----[^-]+-----|\s/g, ''), 'base64')));
 
-const { random, pick, integer, chance, mutateBytes } = fuzzer(20240505);
+const { random, pick, integer, chance, mutateBytes } = fuzzer(t, 20240505);
 
 // A PENDING subordinate to import into, with the real chain as the seed of the chain mutations.
 const pending = await app.inject({

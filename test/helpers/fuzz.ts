@@ -1,4 +1,6 @@
 /** Seeded mutation primitives shared by the fuzz tests: the same seed replays the same cases. */
+import { randomInt } from 'node:crypto';
+import type { Test } from 'tap';
 import { seededRandom } from '../x509/support.ts';
 
 /**
@@ -12,8 +14,24 @@ export const FUZZ_SCALE = (() => {
 })();
 export const fuzzCases = (ciCount: number): number => ciCount * FUZZ_SCALE;
 
-export function fuzzer(seed: number) {
-  const random = seededRandom(seed);
+/**
+ * Added to every suite's own seed. 0 (unset) in CI, so every run replays the same cases; `random` (what `npm run
+ * fuzz` sets unless FUZZ_SEED is given) draws one per test file, so each nightly run explores cases none before it
+ * did. A suite prints a seed other than 0; `FUZZ_SEED=<printed> npx tap <file>` replays its run.
+ */
+export const FUZZ_SEED = (() => {
+  const text = process.env.FUZZ_SEED || '0';
+  if (text === 'random') return randomInt(1, 2 ** 32);
+  const seed = Number(text);
+  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32)
+    throw new Error(`FUZZ_SEED must be "random" or an integer below 2^32, got ${text}`);
+  return seed;
+})();
+
+/** The suite's generator: `suiteSeed` shifted by FUZZ_SEED, which is printed on `t` unless it is 0. */
+export function fuzzer(t: Test, suiteSeed: number) {
+  if (FUZZ_SEED !== 0) t.comment(`FUZZ_SEED=${FUZZ_SEED}`);
+  const random = seededRandom((suiteSeed + FUZZ_SEED) >>> 0);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
   const integer = (max: number) => Math.floor(random() * max);
   const chance = (probability: number) => random() < probability;

@@ -159,7 +159,7 @@ const ocspSeed = await ocspRequestDer();
 
 // ---- the generator -----------------------------------------------------------------------------------------------
 
-const { pick, integer, chance, mutateBytes } = fuzzer(20240611);
+const { pick, integer, chance, mutateBytes } = fuzzer(t, 20240611);
 
 const urn = (id: string) => caUrn(config.region, config.defaultDomainId, id);
 /** Ids of the wrong kind, unknown ids and URNs of another region or domain: never a live resource of the parameter's kind. */

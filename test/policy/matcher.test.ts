@@ -11,10 +11,8 @@ import { validateNameConstraints } from '../../src/services/request-fields.ts';
 import { fuzzer } from '../helpers/fuzz.ts';
 import { expand6, ipv4, opensslNcDns, opensslNcEmail, opensslNcUri, refDnsPattern, refIpInCidr, refLower } from './reference.ts';
 
-const SEED = Number(process.env.POLICY_SEED ?? 0x19_2026);
 const CASES = 4000;
-const { pick, integer, chance } = fuzzer(SEED);
-t.comment(`seed ${SEED}`);
+const { pick, integer, chance } = fuzzer(t, 0x19_2026);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Generators: a small alphabet so that random names and patterns often relate

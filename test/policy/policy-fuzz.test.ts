@@ -10,15 +10,13 @@ import { fuzzer } from '../helpers/fuzz.ts';
 import { CA, client } from '../ca/support.ts';
 import { refDnsPattern, refIpInCidr } from './reference.ts';
 
-const SEED = Number(process.env.POLICY_FUZZ_SEED ?? 0x1902);
 const DOCUMENTS = 250;
 const NAMES_PER_DOCUMENT = 3;
 
 const harness = await createTestApp({ env: { RATE_LIMIT_MAX: '1000000' } });
 t.teardown(() => harness.close());
 const api = client(harness);
-const { pick, integer, chance } = fuzzer(SEED);
-t.comment(`seed ${SEED}`);
+const { pick, integer, chance } = fuzzer(t, 0x1902);
 
 const LABELS = ['a', 'svc', 'cluster', 'local', 'prod', 'example', 'xn--bcher-kva', 'bücher', 'B'];
 const name = (depth = 1 + integer(3)) => Array.from({ length: depth }, () => pick(LABELS)).join('.');

@@ -6,7 +6,8 @@ import { encodeName } from '../../src/x509/name.ts';
 import { toPem } from '../../src/x509/pem.ts';
 import { keySizeOf, spkiToPem, subjectKeyIdentifier } from '../../src/x509/public-key.ts';
 import { X509Error } from '../../src/x509/x509-errors.ts';
-import { appErrorOf, generateTestKey, openssl, scratch, seededRandom } from './support.ts';
+import { appErrorOf, generateTestKey, openssl, scratch } from './support.ts';
+import { fuzzer } from '../helpers/fuzz.ts';
 
 const work = await scratch('csr');
 
@@ -282,8 +283,7 @@ t.test('buildCsr output passes openssl req -verify and parses back', async (t) =
 t.test('mutated CSR bytes never throw anything but an X509Error', async (t) => {
   const pem = await opensslCsr('mutate', ec256Key, '/C=CN/O=org/CN=mutant', EXTENSIONS);
   const original = new Uint8Array(Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64'));
-  const random = seededRandom(20240501);
-  const pick = (n: number) => Math.floor(random() * n);
+  const { integer: pick } = fuzzer(t, 20240501);
   const mutations: ((b: Uint8Array) => Uint8Array)[] = [
     (b) => {
       const c = b.slice();

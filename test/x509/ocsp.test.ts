@@ -16,7 +16,7 @@ import {
 } from '../../src/x509/ocsp.ts';
 import { createOpensslPki, openssl, opensslDate, runOpenssl } from './fixtures/openssl-pki.ts';
 import { ocspRequestDer } from './support.ts';
-import { fuzzCases } from '../helpers/fuzz.ts';
+import { fuzzCases, fuzzer } from '../helpers/fuzz.ts';
 
 const pki = await createOpensslPki('EC256');
 t.teardown(() => rm(pki.dir, { recursive: true, force: true }));
@@ -216,13 +216,7 @@ t.test('GET form: URL-encoded base64, with or without padding, URL-safe alphabet
 });
 
 t.test('garbage and mutations (2,000 × FUZZ_SCALE) never raise anything but OcspMalformedError', async (t) => {
-  let seed = 0x2545f491;
-  const random = (below: number) => {
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return (seed >>> 0) % below;
-  };
+  const { integer: random } = fuzzer(t, 0x2545f491);
   const garbage = [new Uint8Array(0), Uint8Array.of(0x30), Uint8Array.of(0x30, 0x80, 0, 0), pki.caDer];
   const mutants = garbage.map((bytes) => ({ kind: 'garbage', bytes }));
   const originals = [withNonce, withoutNonce, sha256CertIds];
