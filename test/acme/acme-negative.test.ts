@@ -48,7 +48,7 @@ function isProblem(t: Test, reply: Reply, type: string, status?: number, detail?
   t.ok(reply.headers.get('replay-nonce'), 'with a fresh Replay-Nonce');
 }
 
-t.test('bad nonce: badNonce with a fresh Replay-Nonce that then works; used, unknown and missing nonces', async (t) => {
+t.test('bad nonce: badNonce with a fresh Replay-Nonce that then works; used, unknown, missing and malformed nonces', async (t) => {
   const client = await new RawAcme(directoryOf(caA), accountKey('ES256')).init();
   const eab = await eabKey(api, caA);
   const url = client.directory.newAccount!;
@@ -62,6 +62,9 @@ t.test('bad nonce: badNonce with a fresh Replay-Nonce that then works; used, unk
   isProblem(t, replayed, 'badNonce', 400, /already used/);
   isProblem(t, await client.postBody(url, signJws(client.key, { url, jwk: client.key.jwk }, payload)), 'badNonce', 400, /no nonce/);
   isProblem(t, await client.post(url, payload, { nonce: 42 }), 'malformed', 400, /nonce must be a string/);
+  // §6.5.2: a nonce that is not base64url is malformed; one holding a NUL was a 500 (Postgres refuses NUL in text).
+  for (const nonce of ['\u0000', 'a\u0000b', 'bm90 LWE=', 'é'])
+    isProblem(t, await client.post(url, payload, { nonce }), 'malformed', 400, /nonce must be base64url/);
 });
 
 t.test('wrong url in the protected header: unauthorized (§6.4); missing url: malformed', async (t) => {

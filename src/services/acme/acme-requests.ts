@@ -9,7 +9,7 @@ import type { RequestContext } from '../context.ts';
 import { isUuid, parsePublicCaReference } from '../urn.ts';
 import { storedAcmePolicy, type AcmePolicyDocument } from './acme-policy.ts';
 import { problem } from './acme-problems.ts';
-import { parseJws, verifyJws, type Jwk, type ParsedJws } from './jws.ts';
+import { BASE64URL, parseJws, verifyJws, type Jwk, type ParsedJws } from './jws.ts';
 
 /** What an ACME route answers: status, JSON body (or PEM text), Location and Link headers. */
 export interface AcmeReply {
@@ -63,9 +63,13 @@ export function createAcmeRequests({ db, clock, config }: { db: Db; clock: Clock
     return value;
   }
 
-  /** Accepts a nonce once, on any instance: the row is deleted by the request that uses it. */
+  /**
+   * Accepts a nonce once, on any instance: the row is deleted by the request that uses it. One that is not base64url
+   * is malformed (RFC 8555 §6.5.2) and never reaches the database, which cannot even compare text holding a NUL.
+   */
   async function consumeNonce(value: string | undefined): Promise<void> {
     if (!value) throw problem('badNonce', 'the protected header has no nonce');
+    if (!BASE64URL.test(value)) throw problem('malformed', 'the nonce must be base64url without padding');
     const used = await db.acmeNonce.deleteMany({ where: { value, expiresAt: { gt: clock.now() } } });
     if (used.count === 0) throw problem('badNonce', 'the nonce is unknown, expired or already used');
   }

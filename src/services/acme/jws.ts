@@ -29,7 +29,8 @@ export interface ParsedJws {
   signature: Buffer;
 }
 
-const B64URL = /^[A-Za-z0-9_-]*$/;
+/** base64url without padding (RFC 7515 §2), the empty string included. */
+export const BASE64URL = /^[A-Za-z0-9_-]*$/;
 const SIGNING: Record<string, { hash: string | null; kty: string; dsaEncoding?: 'ieee-p1363'; crv?: string }> = {
   ES256: { hash: 'sha256', kty: 'EC', dsaEncoding: 'ieee-p1363', crv: 'P-256' },
   ES384: { hash: 'sha384', kty: 'EC', dsaEncoding: 'ieee-p1363', crv: 'P-384' },
@@ -43,7 +44,7 @@ const MIN_RSA_BITS = 2048;
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 function decode64(value: unknown, what: string): Buffer {
-  if (typeof value !== 'string' || !B64URL.test(value)) throw problem('malformed', `${what} must be base64url without padding`);
+  if (typeof value !== 'string' || !BASE64URL.test(value)) throw problem('malformed', `${what} must be base64url without padding`);
   return Buffer.from(value, 'base64url');
 }
 
