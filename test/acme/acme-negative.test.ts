@@ -150,6 +150,27 @@ t.test('JWS shape, algorithm and signature', async (t) => {
   t.equal(await prisma.acmeOrder.count({ where: { accountId: client.kid!.split('/').pop() } }), 0, 'no order was made');
 });
 
+t.test('a CA reference no directory has (NUL, non-ASCII, header syntax): a problem document, its Link escaped', async (t) => {
+  // These were a 500: the Link header named the directory with the reference's raw text, which Node refuses in a header.
+  const client = await account();
+  const references: [string, number][] = [
+    ['%00', 400], // a NUL anywhere in a URL is malformed
+    ['%C3%A9%F0%9F%98%80', 404],
+    [encodeURIComponent('<x>;rel="y", \r\n'), 404],
+  ];
+  for (const [reference, status] of references) {
+    const url = `${server.baseUrl}/acme/${reference}/new-order`;
+    const reply = await client.post(url, { identifiers: [{ type: 'dns', value: hosts[0] }] }, { url });
+    isProblem(t, reply, 'malformed', status);
+    t.equal(
+      reply.headers.get('link'),
+      `<${server.baseUrl}/acme/${encodeURIComponent(decodeURIComponent(reference))}/directory>;rel="index"`,
+    );
+    const nonce = await fetch(`${server.baseUrl}/acme/${reference}/new-nonce`);
+    t.equal(nonce.status, status, `new-nonce of ${reference}: ${status}`);
+  }
+});
+
 t.test('POST-as-GET: GET on resources is refused; empty payloads only where reading; kid, never jwk', async (t) => {
   const client = await account();
   const { url, order } = await client.readyOrder(['a.example.internal'], responder.tokens);

@@ -37,7 +37,12 @@ export interface EabKeyObject {
 
 /** The sealing context of an EAB HMAC key: a sealed key copied to another kid does not open. */
 export const eabSealingAad = (kid: string): string => `acme-eab:${kid}`;
-export const directoryUrl = (publicBaseUrl: string, caId: string): string => `${publicBaseUrl}/acme/${caId}/directory`;
+/**
+ * The ACME directory URL of a CA by `reference` (its id, or the reference a request named: escaped, as a request may
+ * put any text there, and the URL goes into the Link header of the answer).
+ */
+export const directoryUrl = (publicBaseUrl: string, reference: string): string =>
+  `${publicBaseUrl}/acme/${encodeURIComponent(reference)}/directory`;
 
 export function createAcmeAdminService({ db, clock, config, sealer }: AcmeAdminServiceDeps) {
   const resolve = (ctx: RequestContext, reference: string) =>

@@ -24,6 +24,7 @@ import { evaluateIssuance } from '../policy/index.ts';
 import type { RevocationServices } from '../revocation/index.ts';
 import { REVOCATION_REASONS } from '../revocation/revocation-rules.ts';
 import { isUuid } from '../urn.ts';
+import { directoryUrl } from './acme-admin-service.ts';
 import { createAcmeAccounts } from './acme-accounts.ts';
 import { csrNamesMatch, orderIdentifiers, type Identifier } from './acme-identifiers.ts';
 import { challengeObject, createAcmeObjects, effectiveOrderStatus } from './acme-objects.ts';
@@ -374,7 +375,7 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
         meta: { externalAccountRequired: true },
       };
     },
-    directoryUrl: (reference: string) => `${config.publicBaseUrl}/acme/${reference}/directory`,
+    directoryUrl: (reference: string) => directoryUrl(config.publicBaseUrl, reference),
     newNonce,
     /** newNonce answers only for a directory that exists. */
     checkDirectory: (reference: string) => directoryOf(reference).then(() => undefined),
