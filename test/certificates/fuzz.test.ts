@@ -36,7 +36,7 @@ const seeds = await Promise.all([
 ]);
 const csrDers = seeds.map(({ csr }) => new Uint8Array(Buffer.from(csr.replace(/-----[^-]+-----|\s/g, ''), 'base64')));
 
-const { random, pick, integer, chance, mutateBytes } = fuzzer(t, 20240505);
+const { random, pick, integer, chance, mutateBytes, mutateJson: mutateJsonWith } = fuzzer(t, 20240505);
 
 // A PENDING subordinate to import into, with the real chain as the seed of the chain mutations.
 const pending = await app.inject({
@@ -170,23 +170,7 @@ const JUNK: unknown[] = [
 /** A fresh copy: a shared junk object written into itself would make the body circular. */
 const junk = (): unknown => structuredClone(pick(JUNK));
 
-function mutateJson(base: Record<string, unknown>): Record<string, unknown> {
-  const body: Record<string, unknown> = structuredClone(base);
-  for (let i = 0, n = 1 + integer(3); i < n; i++) {
-    const keys = Object.keys(body);
-    const key = pick(keys);
-    const inner = body[key];
-    if (inner && typeof inner === 'object' && !Array.isArray(inner) && random() < 0.5) {
-      const innerKeys = Object.keys(inner);
-      if (innerKeys.length > 0) (inner as Record<string, unknown>)[pick(innerKeys)] = junk();
-    } else if (random() < 0.2) {
-      delete body[key];
-    } else {
-      body[key] = junk();
-    }
-  }
-  return body;
-}
+const mutateJson = (base: Record<string, unknown>) => mutateJsonWith(base, junk);
 
 const validity = { type: 'DAY', value: 10 };
 const csrBody = (csr: string) => ({ issuer_id: sub.id, csr, validity, enterprise_project_id: '0' });

@@ -59,5 +59,32 @@ export function fuzzer(t: Test, suiteSeed: number) {
     }
   }
 
-  return { random, pick, integer, chance, mutateBytes };
+  /**
+   * `base` with one to three values replaced by `junk()`, deleted, or added under a hostile key, each at the top or
+   * some levels in. `junk` must give a fresh value each call: a shared object written into itself would loop.
+   */
+  function mutateJson<T extends object>(base: T, junk: () => unknown): T {
+    const body = structuredClone(base);
+    for (let i = 0, n = 1 + integer(3); i < n; i++) {
+      let node = body as Record<string, unknown>;
+      while (chance(0.5)) {
+        const children = Object.values(node).filter(
+          (value): value is Record<string, unknown> => Boolean(value) && typeof value === 'object',
+        );
+        if (children.length === 0) break;
+        node = pick(children);
+      }
+      const keys = Object.keys(node);
+      if (keys.length === 0 || chance(0.1)) {
+        node[pick(['extra', '__proto__', 'constructor', '', '\u0000', 'x'.repeat(300)])] = junk();
+      } else if (chance(0.2)) {
+        delete node[pick(keys)];
+      } else {
+        node[pick(keys)] = junk();
+      }
+    }
+    return body;
+  }
+
+  return { random, pick, integer, chance, mutateBytes, mutateJson };
 }
