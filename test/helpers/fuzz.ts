@@ -59,6 +59,31 @@ export function fuzzer(t: Test, suiteSeed: number) {
     }
   }
 
+  const deep = (depth: number): unknown => (depth === 0 ? 1 : chance(0.5) ? [deep(depth - 1)] : { a: deep(depth - 1) });
+  /** Hostile JSON values of no API in particular (each call a fresh one): wrong types, extremes, odd text, nesting. */
+  const jsonJunk: (() => unknown)[] = [
+    () => null,
+    () => true,
+    () => 0,
+    () => -1,
+    () => 1.5,
+    () => 2 ** 53,
+    () => 1e20,
+    () => 2 ** 63,
+    () => -1e308,
+    () => '',
+    () => 'x'.repeat(5000),
+    () => [],
+    () => ({}),
+    () => [{}],
+    () => ({ a: 1 }),
+    () => '\u0000',
+    () => 'a\u0000b',
+    () => 'é😀\u202e',
+    () => '\ud800',
+    () => deep(50),
+  ];
+
   /**
    * `base` with one to three values replaced by `junk()`, deleted, or added under a hostile key, each at the top or
    * some levels in. `junk` must give a fresh value each call: a shared object written into itself would loop.
@@ -86,5 +111,5 @@ export function fuzzer(t: Test, suiteSeed: number) {
     return body;
   }
 
-  return { random, pick, integer, chance, mutateBytes, mutateJson };
+  return { random, pick, integer, chance, mutateBytes, jsonJunk, mutateJson };
 }

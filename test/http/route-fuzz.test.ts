@@ -159,7 +159,7 @@ const ocspSeed = await ocspRequestDer();
 
 // ---- the generator -----------------------------------------------------------------------------------------------
 
-const { pick, integer, chance, mutateBytes, mutateJson: mutateJsonWith } = fuzzer(t, 20240611);
+const { pick, integer, chance, mutateBytes, jsonJunk, mutateJson: mutateJsonWith } = fuzzer(t, 20240611);
 
 const urn = (id: string) => caUrn(config.region, config.defaultDomainId, id);
 /** Ids of the wrong kind, unknown ids and URNs of another region or domain: never a live resource of the parameter's kind. */
@@ -369,32 +369,12 @@ function baseBody(route: Route): Json {
   return body as Json;
 }
 
-const deep = (depth: number): unknown => (depth === 0 ? 1 : chance(0.5) ? [deep(depth - 1)] : { a: deep(depth - 1) });
 const JUNK: (() => unknown)[] = [
-  () => null,
-  () => true,
-  () => 0,
-  () => -1,
-  () => 1.5,
-  () => 2 ** 53,
-  () => 1e20,
-  () => 2 ** 63,
-  () => -1e308,
-  () => '',
-  () => 'x'.repeat(5000),
-  () => [],
-  () => ({}),
-  () => [{}],
-  () => ({ a: 1 }),
-  () => '\u0000',
-  () => 'a\u0000b',
-  () => 'é😀\u202e',
-  () => '\ud800',
+  ...jsonJunk,
   () => 'ROOT',
   () => 'SM2',
   () => 'pca:cn-north-4:x:ca:y',
   () => pick([randomUUID(), rootId, certificateId, urn(subId)]),
-  () => deep(50),
   () => Array.from({ length: 500 }, () => ({ key: 'k', value: 'v', values: ['v'] })),
 ];
 const junk = (): unknown => pick(JUNK)();
