@@ -7,7 +7,8 @@
  *   - the payload, re-signed: new-account with its External Account Binding, new-order identifiers, finalize CSRs
  *     (DER mutated), revoke-cert certificates (DER mutated) and reasons, key-change's inner JWS, account updates;
  *   - the signature bytes, the body's raw bytes and its Content-Type;
- *   - the URL: the CA's or the resource's id replaced by junk (NUL, non-ASCII, header syntax, unknown ids, URNs).
+ *   - the URL: the CA's id, the resource's id or its name replaced by junk (NUL, non-ASCII, header syntax, unknown
+ *     ids, URNs).
  * Every answer is a 2xx, or a 4xx problem document (application/problem+json, an ACME error type, its own status),
  * each with a Replay-Nonce; never a 5xx. Seeded (FUZZ_SEED replays a run), FUZZ_SCALE multiplies the count.
  */
@@ -250,11 +251,12 @@ async function oneCase(): Promise<void> {
       body = JSON.stringify(signed(header, payload));
       break;
     case 6: {
-      // The CA's or the resource's id replaced (so a route still matches), named in the header too: the id checks.
+      // The CA's id, the resource's id or its name replaced, named in the header too: the id checks, and URLs under
+      // /acme/ that name nothing.
       const segments = target.url.split('/');
       const ca = segments.indexOf('acme') + 1;
       const ids = segments.flatMap((segment, at) => (at > ca && UUID.test(segment) ? [at] : []));
-      const at = ids.length > 0 && chance(0.5) ? pick(ids) : ca;
+      const at = chance(0.2) ? ca + 1 + integer(segments.length - ca - 1) : ids.length > 0 && chance(0.5) ? pick(ids) : ca;
       segments[at] = pick(PATH_JUNK);
       url = segments.join('/');
       what = 'path';

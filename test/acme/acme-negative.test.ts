@@ -171,6 +171,19 @@ t.test('a CA reference no directory has (NUL, non-ASCII, header syntax): a probl
   }
 });
 
+t.test('a URL under /acme/ that names no ACME resource: a 404 problem document, whatever the body', async (t) => {
+  const client = await account();
+  const base = `${server.baseUrl}/acme/${caA}`;
+  const url = `${base}/no-such-resource`;
+  isProblem(t, await client.post(url, {}, { url }), 'malformed', 404, /no ACME resource/);
+  isProblem(t, await client.postBody(url, '{}', 'application/json'), 'malformed', 404);
+  const get = await fetch(`${base}/order/x/y/z`);
+  t.equal(get.status, 404);
+  t.equal(get.headers.get('content-type')?.split(';')[0], 'application/problem+json', 'a GET too');
+  const plain = await client.postBody(url, 'hello', 'text/plain');
+  t.equal(plain.type.split(';')[0], 'application/problem+json', `a body of another type: ${plain.status}, a problem document`);
+});
+
 t.test('POST-as-GET: GET on resources is refused; empty payloads only where reading; kid, never jwk', async (t) => {
   const client = await account();
   const { url, order } = await client.readyOrder(['a.example.internal'], responder.tokens);

@@ -24,7 +24,8 @@ function caOf(request: FastifyRequest): string {
 const MAX_JWS_BYTES = 64 * 1024;
 const JOSE = 'application/jose+json';
 
-export async function acmeRoutes(app: TypedApp): Promise<void> {
+/** Under `/acme`, so that a URL there matching no route is answered in the RFC's format too (the not-found handler). */
+async function acmeRoutesUnderPrefix(app: TypedApp): Promise<void> {
   const { acme } = app.services;
   const urlOf = (request: FastifyRequest): string => `${app.config.publicBaseUrl}${request.url}`;
 
@@ -72,9 +73,14 @@ export async function acmeRoutes(app: TypedApp): Promise<void> {
     return answer.body === undefined ? reply.send() : reply.type('application/json').send(answer.body);
   };
 
+  // RFC 8555 clients use only the URLs the server gave; any other under /acme/ is a malformed request, as a problem.
+  app.setNotFoundHandler(async function acmeNotFound(request) {
+    throw new AcmeProblem('malformed', `no ACME resource at ${request.method} ${request.url.split('?')[0]}`, { status: 404 });
+  });
+
   const options = routeOptions({ public: true, hide: true, params: AcmeParams });
   const post = (path: string, handle: (request: FastifyRequest, params: Params) => Promise<AcmeReply>) => {
-    app.post(`/acme/:ca/${path}`, options, async function acmePost(request, reply) {
+    app.post(`/:ca/${path}`, options, async function acmePost(request, reply) {
       // §6.2: a body the app's other parsers accepted (application/json) is still refused.
       if (request.headers['content-type']?.split(';')[0].trim().toLowerCase() !== JOSE) {
         throw new AcmeProblem('malformed', `the Content-Type must be ${JOSE}`, { status: 415 });
@@ -82,7 +88,7 @@ export async function acmeRoutes(app: TypedApp): Promise<void> {
       return send(request, reply, await handle(request, request.params));
     });
     // RFC 8555 §6.3: resources other than the directory and newNonce are read by POST-as-GET only.
-    app.get(`/acme/:ca/${path}`, options, async function acmePostOnly() {
+    app.get(`/:ca/${path}`, options, async function acmePostOnly() {
       throw new AcmeProblem('malformed', 'this resource answers POST only (read it by POST-as-GET)', {
         status: 405,
         headers: { allow: 'POST' },
@@ -90,7 +96,7 @@ export async function acmeRoutes(app: TypedApp): Promise<void> {
     });
   };
 
-  app.get('/acme/:ca/directory', options, async function acmeDirectory(request, reply) {
+  app.get('/:ca/directory', options, async function acmeDirectory(request, reply) {
     const directory = await acme.directory(request.params.ca);
     reply.header('cache-control', 'no-store');
     return reply.type('application/json').send(directory);
@@ -98,7 +104,7 @@ export async function acmeRoutes(app: TypedApp): Promise<void> {
   for (const method of ['HEAD', 'GET'] as const) {
     app.route({
       method,
-      url: '/acme/:ca/new-nonce',
+      url: '/:ca/new-nonce',
       ...options,
       handler: async function acmeNewNonce(request, reply) {
         await acme.checkDirectory(request.params.ca);
@@ -119,4 +125,8 @@ export async function acmeRoutes(app: TypedApp): Promise<void> {
   post('cert/:id', (request, { ca, id = '' }) => acme.certificateChain(ca, urlOf(request), id, false, request.body));
   post('cert/:id/alternate', (request, { ca, id = '' }) => acme.certificateChain(ca, urlOf(request), id, true, request.body));
   post('revoke-cert', (request, { ca }) => acme.revokeCertificate(ca, urlOf(request), request.body, String(request.id)));
+}
+
+export async function acmeRoutes(app: TypedApp): Promise<void> {
+  await app.register(acmeRoutesUnderPrefix, { prefix: '/acme' });
 }
