@@ -175,7 +175,9 @@ t.test('a URL under /acme/ that names no ACME resource: a 404 problem document, 
   const client = await account();
   const base = `${server.baseUrl}/acme/${caA}`;
   const url = `${base}/no-such-resource`;
-  isProblem(t, await client.post(url, {}, { url }), 'malformed', 404, /no ACME resource/);
+  const unknown = await client.post(url, {}, { url });
+  isProblem(t, unknown, 'malformed', 404, /no ACME resource/);
+  t.equal(unknown.headers.get('link'), `<${base}/directory>;rel="index"`, "its Link names the CA's directory");
   isProblem(t, await client.postBody(url, '{}', 'application/json'), 'malformed', 404);
   const get = await fetch(`${base}/order/x/y/z`);
   t.equal(get.status, 404);

@@ -15,10 +15,19 @@ import { routeOptions, type TypedApp } from '../../route-options.ts';
 const AcmeParams = Type.Object({ ca: Type.String(), id: Type.Optional(Type.String()) });
 type Params = Static<typeof AcmeParams>;
 
-/** The CA a request names, read where the request's params are not typed (the error handler, every route's headers). */
+/**
+ * The CA a request names, read where the request's params are not typed (the error handler, every route's headers);
+ * for a URL that matched no route (the not-found handler), its path segment after /acme/.
+ */
 function caOf(request: FastifyRequest): string {
   const params: unknown = request.params;
-  return typeof params === 'object' && params !== null && 'ca' in params && typeof params.ca === 'string' ? params.ca : '';
+  if (typeof params === 'object' && params !== null && 'ca' in params && typeof params.ca === 'string') return params.ca;
+  const segment = request.url.split(/[/?]/)[2] ?? '';
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment; // not decodable: escaped as it is
+  }
 }
 
 const MAX_JWS_BYTES = 64 * 1024;
