@@ -5,6 +5,7 @@
  * failed challenges (connection, unauthorized), and an expired order (ManualClock). Every refusal must be an
  * `application/problem+json` document of the right type, and no reply of the whole file a 5xx.
  */
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { ManualClock } from '../../src/clock.ts';
 import { KEY_ARGS, opensslCsr, scratch } from '../certificates/support.ts';
@@ -145,6 +146,24 @@ t.test('JWS shape, algorithm and signature', async (t) => {
     400,
     /private key/,
   );
+  // RSA keys whose verification would cost milliseconds (or that are too small): refused before any signature check.
+  const b64 = (bytes: Buffer) => bytes.toString('base64url');
+  const modulus = (bits: number) => Buffer.concat([Buffer.from([0xc0]), randomBytes(bits / 8 - 2), Buffer.from([0x01])]);
+  const oddRsa: [string, Record<string, string>, RegExp][] = [
+    [
+      '1024 bits',
+      generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' }) as Record<string, string>,
+      /2048 to 8192 bits, not 1024/,
+    ],
+    ['16384 bits', { kty: 'RSA', n: b64(modulus(16384)), e: 'AQAB' }, /not 16384/],
+    ['a 3072-bit exponent', { kty: 'RSA', n: b64(modulus(3072)), e: b64(modulus(3072)) }, /exponent 65537/],
+    ['exponent 3', { kty: 'RSA', n: b64(modulus(2048)), e: 'Aw' }, /exponent 65537/],
+  ];
+  for (const [what, jwk, detail] of oddRsa) {
+    const reply = await stranger.post(stranger.directory.newAccount!, { onlyReturnExisting: true }, { alg: 'RS256', jwk });
+    t.comment(`RSA ${what}`);
+    isProblem(t, reply, 'badPublicKey', 400, detail);
+  }
   isProblem(t, await stranger.post(stranger.directory.newAccount!, { onlyReturnExisting: true }), 'accountDoesNotExist', 400);
   isProblem(t, await stranger.post(stranger.directory.newAccount!, { termsOfServiceAgreed: true }), 'externalAccountRequired', 400);
   t.equal(await prisma.acmeOrder.count({ where: { accountId: client.kid!.split('/').pop() } }), 0, 'no order was made');

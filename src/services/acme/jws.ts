@@ -40,6 +40,12 @@ const SIGNING: Record<string, { hash: string | null; kty: string; dsaEncoding?: 
 };
 export const SUPPORTED_ALGORITHMS = Object.keys(SIGNING);
 const MIN_RSA_BITS = 2048;
+/**
+ * The largest RSA account key (lego makes up to 8192 bits), and 65537 its only exponent: a request anyone may send
+ * must not buy milliseconds of verification (a 16384-bit modulus ~1 ms, a 3072-bit exponent ~7 ms, against ~0.03).
+ */
+const MAX_RSA_BITS = 8192;
+const RSA_EXPONENT = 65537n;
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
@@ -108,8 +114,11 @@ export function publicKeyOf(jwk: Jwk): KeyObject {
   } catch (error) {
     throw problem('badPublicKey', `the JWK is not a usable public key: ${(error as Error).message}`);
   }
-  if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) {
-    throw problem('badPublicKey', `RSA account keys need at least ${MIN_RSA_BITS} bits`);
+  if (key.asymmetricKeyType === 'rsa') {
+    const { modulusLength = 0, publicExponent } = key.asymmetricKeyDetails ?? {};
+    if (modulusLength < MIN_RSA_BITS || modulusLength > MAX_RSA_BITS)
+      throw problem('badPublicKey', `RSA account keys need ${MIN_RSA_BITS} to ${MAX_RSA_BITS} bits, not ${modulusLength}`);
+    if (publicExponent !== RSA_EXPONENT) throw problem('badPublicKey', `RSA account keys need the public exponent ${RSA_EXPONENT}`);
   }
   if (!['rsa', 'ec', 'ed25519'].includes(key.asymmetricKeyType ?? ''))
     throw problem('badPublicKey', `key type ${key.asymmetricKeyType} is not supported`);
