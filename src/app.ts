@@ -21,6 +21,7 @@ import { registerMetrics } from './http/plugins/metrics.ts';
 import { registerOpenApi, type OpenApiSource } from './http/plugins/openapi.ts';
 import { registerRequestIdHeader, requestIdFor } from './http/plugins/request-id.ts';
 import { schemaController, type PrecompiledSchemas, type SchemaCompilation } from './http/plugins/validation.ts';
+import { isAcmeUrl, replyWithAcmeProblem } from './http/routes/acme/acme-routes.ts';
 import { registerRoutes } from './http/routes/index.ts';
 import { securityRequirements } from './schemas/common.ts';
 import { JobRunner } from './jobs/job-runner.ts';
@@ -80,6 +81,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     // Errors fastify raises before routing (a malformed URL, say) get the contract's body too.
     frameworkErrors: (error, request, reply) => {
       reply.header('x-request-id', request.id);
+      // Under /acme/ an RFC 8555 problem document, as the ACME routes answer every other refusal.
+      if (isAcmeUrl(request.url)) return void replyWithAcmeProblem(app.services.acme, error, request, reply);
       sendError(
         reply,
         error.code === 'FST_ERR_BAD_URL' ? errors.invalidParameter('the request URL is malformed') : toAppError(error, request),

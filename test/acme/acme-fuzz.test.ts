@@ -95,12 +95,15 @@ const junk = (): unknown => pick(JUNK)();
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /**
- * Path segments as they go on the wire: escapes, a long one, ids of nothing, URNs, header syntax. (Dot segments are
- * left out: fetch resolves them, so the request would name a URL outside the ACME routes.)
+ * Path segments as they go on the wire: escapes (an undecodable one too), long ones (one past the router's 2,048),
+ * ids of nothing, URNs, header syntax. Dot segments are left out: fetch resolves them, so the request would name a
+ * URL outside the ACME routes.
  */
 const PATH_JUNK = [
   '%00',
+  '%ZZ',
   'x'.repeat(2000),
+  'x'.repeat(3000),
   '00000000-0000-0000-0000-000000000000',
   caId.toUpperCase(),
   `pca:cn-north-4:${'0'.repeat(32)}:ca:${caId}`,

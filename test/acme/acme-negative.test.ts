@@ -203,6 +203,13 @@ t.test('a URL under /acme/ that names no ACME resource: a 404 problem document, 
   t.equal(get.headers.get('content-type')?.split(';')[0], 'application/problem+json', 'a GET too');
   const plain = await client.postBody(url, 'hello', 'text/plain');
   t.equal(plain.type.split(';')[0], 'application/problem+json', `a body of another type: ${plain.status}, a problem document`);
+  // Refused by fastify before routing (an undecodable escape, a segment over 2,048 characters): problems too.
+  for (const [path, status] of [
+    [`${base}/order/%ZZ`, 400],
+    [`${server.baseUrl}/acme/${'x'.repeat(3000)}/new-order`, 414],
+  ] as const) {
+    isProblem(t, await client.postBody(path, '{}'), 'malformed', status);
+  }
 });
 
 t.test('POST-as-GET: GET on resources is refused; empty payloads only where reading; kid, never jwk', async (t) => {

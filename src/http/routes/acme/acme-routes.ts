@@ -8,7 +8,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import { AcmeProblem } from '../../../services/acme/acme-problems.ts';
-import type { AcmeReply } from '../../../services/acme/acme-service.ts';
+import type { AcmeReply, AcmeService } from '../../../services/acme/acme-service.ts';
 import { routeOptions, type TypedApp } from '../../route-options.ts';
 
 /** `:ca` on every route, `:id` on a resource's; a schema so the handlers get them typed (a path part is a string). */
@@ -33,6 +33,41 @@ function caOf(request: FastifyRequest): string {
 const MAX_JWS_BYTES = 64 * 1024;
 const JOSE = 'application/jose+json';
 
+/** Whether `url` is under the ACME routes' prefix. */
+export const isAcmeUrl = (url: string): boolean => url.startsWith('/acme/');
+
+/** The headers of every ACME answer: a fresh nonce (RFC 8555 §6.5), no caching, the directory as Link rel=index. */
+async function acmeHeaders(acme: AcmeService, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  reply.header('replay-nonce', await acme.newNonce());
+  reply.header('cache-control', 'no-store');
+  reply.header('link', `<${acme.directoryUrl(caOf(request))}>;rel="index"`);
+}
+
+/**
+ * `error` answered as a problem document (RFC 7807) with the headers of every ACME answer: by the routes' error and
+ * not-found handlers, and by app.ts for the errors fastify raises under /acme/ before routing (a malformed URL).
+ */
+export async function replyWithAcmeProblem(acme: AcmeService, error: unknown, request: FastifyRequest, reply: FastifyReply) {
+  let found = acme.problemOf(error);
+  if (!found) {
+    const status = (error as { statusCode?: number }).statusCode;
+    found =
+      typeof status === 'number' && status >= 400 && status < 500
+        ? new AcmeProblem('malformed', (error as Error).message, { status })
+        : null;
+  }
+  if (!found) request.log.error({ err: error }, 'ACME request failed');
+  const answer = found ?? new AcmeProblem('serverInternal', 'internal error', { status: 500 });
+  if (answer.status < 500) request.log.info({ problem: answer.type, detail: answer.message }, 'ACME request refused');
+  for (const [name, value] of Object.entries(answer.headers ?? {})) reply.header(name, value);
+  try {
+    await acmeHeaders(acme, request, reply);
+  } catch (nonceError) {
+    request.log.error({ err: nonceError }, 'could not issue a nonce');
+  }
+  return reply.code(answer.status).type('application/problem+json').send(answer.document());
+}
+
 /** Under `/acme`, so that a URL there matching no route is answered in the RFC's format too (the not-found handler). */
 async function acmeRoutesUnderPrefix(app: TypedApp): Promise<void> {
   const { acme } = app.services;
@@ -46,35 +81,10 @@ async function acmeRoutesUnderPrefix(app: TypedApp): Promise<void> {
     }
   });
 
-  async function headers(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    reply.header('replay-nonce', await acme.newNonce());
-    reply.header('cache-control', 'no-store');
-    reply.header('link', `<${acme.directoryUrl(caOf(request))}>;rel="index"`);
-  }
-
-  app.setErrorHandler(async (error, request, reply) => {
-    let found = acme.problemOf(error);
-    if (!found) {
-      const status = (error as { statusCode?: number }).statusCode;
-      found =
-        typeof status === 'number' && status >= 400 && status < 500
-          ? new AcmeProblem('malformed', (error as Error).message, { status })
-          : null;
-    }
-    if (!found) request.log.error({ err: error }, 'ACME request failed');
-    const answer = found ?? new AcmeProblem('serverInternal', 'internal error', { status: 500 });
-    if (answer.status < 500) request.log.info({ problem: answer.type, detail: answer.message }, 'ACME request refused');
-    for (const [name, value] of Object.entries(answer.headers ?? {})) reply.header(name, value);
-    try {
-      await headers(request, reply);
-    } catch (nonceError) {
-      request.log.error({ err: nonceError }, 'could not issue a nonce');
-    }
-    return reply.code(answer.status).type('application/problem+json').send(answer.document());
-  });
+  app.setErrorHandler((error, request, reply) => replyWithAcmeProblem(acme, error, request, reply));
 
   const send = async (request: FastifyRequest, reply: FastifyReply, answer: AcmeReply) => {
-    await headers(request, reply);
+    await acmeHeaders(acme, request, reply);
     if (answer.location) reply.header('location', answer.location);
     if (answer.links?.length) reply.header('link', [reply.getHeader('link') as string, ...answer.links]);
     reply.code(answer.status);
@@ -117,7 +127,7 @@ async function acmeRoutesUnderPrefix(app: TypedApp): Promise<void> {
       ...options,
       handler: async function acmeNewNonce(request, reply) {
         await acme.checkDirectory(request.params.ca);
-        await headers(request, reply);
+        await acmeHeaders(acme, request, reply);
         return reply.code(method === 'HEAD' ? 200 : 204).send();
       },
     });
