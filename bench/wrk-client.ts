@@ -4,7 +4,8 @@
  * to the server under test. `BENCH_CLIENT=wrk` makes load.ts use it.
  *
  * The spec becomes a Lua script: each connection sends the bodies in turn, each thread counts its answers by status,
- * and `done` sums the threads' counts into one `WRK_REPORT {json}` line. wrk's CPU time comes from bash's `times` once wrk has exited.
+ * and `done` sums the threads' counts into one `WRK_REPORT {json}` line. wrk's CPU time comes from bash's `times`
+ * once wrk has exited.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

@@ -82,7 +82,14 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     frameworkErrors: (error, request, reply) => {
       reply.header('x-request-id', request.id);
       // Under /acme/ an RFC 8555 problem document, as the ACME routes answer every other refusal.
-      if (isAcmeUrl(request.url)) return void replyWithAcmeProblem(app.services.acme, error, request, reply);
+      // fastify does not await this callback: a failure is logged and answered here, not left unhandled.
+      if (isAcmeUrl(request.url)) {
+        replyWithAcmeProblem(app.services.acme, error, request, reply).catch((failure: unknown) => {
+          request.log.error({ err: failure }, 'could not answer an ACME request refused before routing');
+          if (!reply.sent) sendError(reply, toAppError(failure, request));
+        });
+        return;
+      }
       sendError(
         reply,
         error.code === 'FST_ERR_BAD_URL' ? errors.invalidParameter('the request URL is malformed') : toAppError(error, request),

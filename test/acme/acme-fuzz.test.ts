@@ -15,7 +15,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import t from 'tap';
 import { fuzzCases, fuzzer } from '../helpers/fuzz.ts';
-import { RawAcme, accountKey, csrFor, eabJws, read, signJws, type AccountKey, type Reply } from './jws-client.ts';
+import { RawAcme, accountKey, b64, csrFor, eabJws, read, signJws, type AccountKey, type Reply } from './jws-client.ts';
 import { acmeCa, eabKey, http01Responder, startAcmeServer } from './support.ts';
 
 const NAMES = ['a.example.internal', 'b.example.internal'];
@@ -53,7 +53,6 @@ const challengeUrl = (await client.post(authorizationUrl, '')).body.challenges[0
 
 const { pick, integer, chance, mutateBytes, jsonJunk, mutateJson } = fuzzer(t, 0x8555);
 
-const b64 = (value: string | Buffer): string => Buffer.from(value).toString('base64url');
 const publicJwk = (pair: { publicKey: { export(options: { format: 'jwk' }): unknown } }) =>
   pair.publicKey.export({ format: 'jwk' }) as Record<string, string>;
 

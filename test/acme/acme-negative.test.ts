@@ -11,7 +11,7 @@ import { ManualClock } from '../../src/clock.ts';
 import { KEY_ARGS, opensslCsr, scratch } from '../certificates/support.ts';
 import { OTHER_DOMAIN } from '../helpers/app.ts';
 import { acmeCa, eabKey, http01Responder, startAcmeServer } from './support.ts';
-import { RawAcme, accountKey, csrFor, eabJws, replies, signJws, type Reply } from './jws-client.ts';
+import { RawAcme, accountKey, b64, csrFor, eabJws, replies, signJws, type Reply } from './jws-client.ts';
 
 const HOUR = 3_600_000;
 const clock = new ManualClock(Date.now());
@@ -147,7 +147,6 @@ t.test('JWS shape, algorithm and signature', async (t) => {
     /private key/,
   );
   // RSA keys whose verification would cost milliseconds (or that are too small): refused before any signature check.
-  const b64 = (bytes: Buffer) => bytes.toString('base64url');
   const modulus = (bits: number) => Buffer.concat([Buffer.from([0xc0]), randomBytes(bits / 8 - 2), Buffer.from([0x01])]);
   const oddRsa: [string, Record<string, string>, RegExp][] = [
     [

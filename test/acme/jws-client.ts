@@ -32,7 +32,8 @@ export function accountKey(alg: Alg): AccountKey {
   return { alg, privateKey: pair.privateKey, jwk: pair.publicKey.export({ format: 'jwk' }) as Record<string, string> };
 }
 
-const b64 = (value: string | Buffer) => Buffer.from(value).toString('base64url');
+/** base64url without padding, as JWS writes every part. */
+export const b64 = (value: string | Buffer): string => Buffer.from(value).toString('base64url');
 
 /** The flattened JWS of `payload` ('' for POST-as-GET) under `header`, signed by `key`. */
 export function signJws(

@@ -17,7 +17,7 @@ type Params = Static<typeof AcmeParams>;
 
 /**
  * The CA a request names, read where the request's params are not typed (the error handler, every route's headers);
- * for a URL that matched no route (the not-found handler), its path segment after /acme/.
+ * for a URL that matched no route (the not-found handler, fastify's errors before routing), its segment after /acme/.
  */
 function caOf(request: FastifyRequest): string {
   const params: unknown = request.params;
@@ -33,8 +33,11 @@ function caOf(request: FastifyRequest): string {
 const MAX_JWS_BYTES = 64 * 1024;
 const JOSE = 'application/jose+json';
 
+/** Where the ACME routes live: every URL under it is answered in the RFC's format. */
+const ACME_PREFIX = '/acme';
+
 /** Whether `url` is under the ACME routes' prefix. */
-export const isAcmeUrl = (url: string): boolean => url.startsWith('/acme/');
+export const isAcmeUrl = (url: string): boolean => url.startsWith(`${ACME_PREFIX}/`);
 
 /** The headers of every ACME answer: a fresh nonce (RFC 8555 §6.5), no caching, the directory as Link rel=index. */
 async function acmeHeaders(acme: AcmeService, request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -147,5 +150,5 @@ async function acmeRoutesUnderPrefix(app: TypedApp): Promise<void> {
 }
 
 export async function acmeRoutes(app: TypedApp): Promise<void> {
-  await app.register(acmeRoutesUnderPrefix, { prefix: '/acme' });
+  await app.register(acmeRoutesUnderPrefix, { prefix: ACME_PREFIX });
 }
