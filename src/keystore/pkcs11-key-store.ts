@@ -17,6 +17,7 @@ import { EC_CURVES, keyFamily, NODE_HASH, type HashAlgorithm, type KeyAlgorithm 
 import { ecdsaRawToDer } from '../x509/der-writer.ts';
 import type { GeneratedKey, KeyStore } from './key-store.ts';
 import { KeyStoreError } from './key-store-errors.ts';
+import { createReadWriteLock } from './read-write-lock.ts';
 import { connect, disconnect, type Connection, type Handle, type Pkcs11KeyStoreOptions, type TokenKey } from './pkcs11-connection.ts';
 import { SessionPoolDrainedError } from './session-pool.ts';
 import { findObjects, keyPairGeneration, parseKeyRef, privateKeyAlgorithm, publicKeySpki, type EcAlgorithm } from './pkcs11-objects.ts';
@@ -58,19 +59,18 @@ const STALE_HANDLE = new Set([pkcs11js.CKR_KEY_HANDLE_INVALID, pkcs11js.CKR_OBJE
  */
 class KeyNotOnTokenError extends KeyStoreError {}
 
+/**
+ * Token objects are created and destroyed while nothing else of this process uses the token: SoftHSM2 (2.6.1,
+ * Debian's) fails a C_GenerateKeyPair with CKR_GENERAL_ERROR now and then when a signature or a look-up on another
+ * thread re-indexes the token's object files meanwhile and invalidates the object being written (softhsm/SoftHSMv2#573).
+ * The index is per process, so one lock per process, whichever store. Keys are made and destroyed for CAs, never
+ * per certificate: signing pauses only while a CA key is generated.
+ */
+const tokenObjects = createReadWriteLock();
+
 export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
   let connection: Promise<Connection> | undefined;
   let closed = false;
-  // Token objects are created and destroyed one at a time in this process: SoftHSM2 (2.6.1, Debian's) now and then
-  // fails a C_GenerateKeyPair made while another runs on another thread with CKR_GENERAL_ERROR (its file object
-  // store; softhsm/SoftHSMv2#573). Keys are made for CAs, not certificates: the queue costs nothing that matters.
-  let objectChanges: Promise<unknown> = Promise.resolve();
-  function oneObjectChangeAtATime<T>(change: () => Promise<T>): Promise<T> {
-    const turn = objectChanges.then(change, change);
-    objectChanges = turn.catch(() => undefined);
-    return turn;
-  }
-
   /** Connects once `before` has settled; a failed attempt is forgotten so the next call tries afresh. */
   function open(before: Promise<unknown>): Promise<Connection> {
     const attempt: Promise<Connection> = before
@@ -100,8 +100,13 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
   /**
    * Runs `op` on a free session. A lost session drops the connection so the next call reconnects; a key not found
    * is looked up once more on a reloaded connection; a pool drained under a reload sends `op` to its successor.
+   * An op that creates or destroys token objects says so (`changesObjects`) and runs alone.
    */
-  async function withSession<T>(op: (conn: Connection, session: Handle) => Promise<T> | T): Promise<T> {
+  function withSession<T>(op: (conn: Connection, session: Handle) => Promise<T> | T, changesObjects = false): Promise<T> {
+    return changesObjects ? tokenObjects.exclusive(() => onSession(op)) : tokenObjects.shared(() => onSession(op));
+  }
+
+  async function onSession<T>(op: (conn: Connection, session: Handle) => Promise<T> | T): Promise<T> {
     let reloaded = false;
     for (;;) {
       const current = connected();
@@ -146,42 +151,40 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
     kind: 'pkcs11',
 
     async generate(alg: KeyAlgorithm): Promise<GeneratedKey> {
-      return oneObjectChangeAtATime(() =>
-        withSession(async ({ lib }, session) => {
-          const id = randomBytes(16);
-          const keyRef = `p11:${id.toString('hex')}`;
-          const { mechanism, publicTemplate } = keyPairGeneration(alg);
-          const common = [
-            { type: pkcs11js.CKA_ID, value: id },
-            { type: pkcs11js.CKA_LABEL, value: `pca-${id.toString('hex')}` },
-          ];
-          const keys = await lib.C_GenerateKeyPairAsync(
-            session,
-            { mechanism },
-            // The public half is a session object: read once for the SPKI, then destroyed.
-            [...common, ...publicTemplate, { type: pkcs11js.CKA_TOKEN, value: false }, { type: pkcs11js.CKA_VERIFY, value: true }],
-            [
-              ...common,
-              { type: pkcs11js.CKA_TOKEN, value: true },
-              { type: pkcs11js.CKA_PRIVATE, value: true },
-              { type: pkcs11js.CKA_SENSITIVE, value: true },
-              { type: pkcs11js.CKA_EXTRACTABLE, value: false },
-              { type: pkcs11js.CKA_SIGN, value: true },
-              { type: pkcs11js.CKA_DECRYPT, value: false },
-              { type: pkcs11js.CKA_UNWRAP, value: false },
-              { type: pkcs11js.CKA_DERIVE, value: false },
-            ],
-          );
-          try {
-            return { keyRef, spki: publicKeySpki(lib, session, keys.publicKey, alg) };
-          } catch (error) {
-            lib.C_DestroyObject(session, keys.privateKey); // no orphan on the token
-            throw error;
-          } finally {
-            lib.C_DestroyObject(session, keys.publicKey);
-          }
-        }),
-      );
+      return withSession(async ({ lib }, session) => {
+        const id = randomBytes(16);
+        const keyRef = `p11:${id.toString('hex')}`;
+        const { mechanism, publicTemplate } = keyPairGeneration(alg);
+        const common = [
+          { type: pkcs11js.CKA_ID, value: id },
+          { type: pkcs11js.CKA_LABEL, value: `pca-${id.toString('hex')}` },
+        ];
+        const keys = await lib.C_GenerateKeyPairAsync(
+          session,
+          { mechanism },
+          // The public half is a session object: read once for the SPKI, then destroyed.
+          [...common, ...publicTemplate, { type: pkcs11js.CKA_TOKEN, value: false }, { type: pkcs11js.CKA_VERIFY, value: true }],
+          [
+            ...common,
+            { type: pkcs11js.CKA_TOKEN, value: true },
+            { type: pkcs11js.CKA_PRIVATE, value: true },
+            { type: pkcs11js.CKA_SENSITIVE, value: true },
+            { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+            { type: pkcs11js.CKA_SIGN, value: true },
+            { type: pkcs11js.CKA_DECRYPT, value: false },
+            { type: pkcs11js.CKA_UNWRAP, value: false },
+            { type: pkcs11js.CKA_DERIVE, value: false },
+          ],
+        );
+        try {
+          return { keyRef, spki: publicKeySpki(lib, session, keys.publicKey, alg) };
+        } catch (error) {
+          lib.C_DestroyObject(session, keys.privateKey); // no orphan on the token
+          throw error;
+        } finally {
+          lib.C_DestroyObject(session, keys.publicKey);
+        }
+      }, true);
     },
 
     async sign(keyRef: string, alg: KeyAlgorithm, hash: HashAlgorithm, data: Uint8Array): Promise<Uint8Array> {
@@ -207,25 +210,23 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
 
     async destroy(keyRef: string): Promise<void> {
       const id = parseKeyRef(keyRef);
-      await oneObjectChangeAtATime(() =>
-        withSession(({ lib, keys, tokenLabel }, session) => {
-          keys.delete(keyRef);
-          const objects = findObjects(lib, session, [
-            { type: pkcs11js.CKA_TOKEN, value: true },
-            { type: pkcs11js.CKA_ID, value: id },
-          ]);
-          // Nothing found may be a stale object list: looked up again after a reload, so no key is left behind.
-          if (objects.length === 0) throw new KeyNotOnTokenError(`PKCS#11 key ${keyRef} not found on token '${tokenLabel}'`);
-          for (const handle of objects) {
-            try {
-              lib.C_DestroyObject(session, handle);
-            } catch (error) {
-              // Destroyed by another process since the lookup: gone is what was asked (destroy is idempotent).
-              if (!(error instanceof pkcs11js.Pkcs11Error && STALE_HANDLE.has(error.code))) throw error;
-            }
+      await withSession(({ lib, keys, tokenLabel }, session) => {
+        keys.delete(keyRef);
+        const objects = findObjects(lib, session, [
+          { type: pkcs11js.CKA_TOKEN, value: true },
+          { type: pkcs11js.CKA_ID, value: id },
+        ]);
+        // Nothing found may be a stale object list: looked up again after a reload, so no key is left behind.
+        if (objects.length === 0) throw new KeyNotOnTokenError(`PKCS#11 key ${keyRef} not found on token '${tokenLabel}'`);
+        for (const handle of objects) {
+          try {
+            lib.C_DestroyObject(session, handle);
+          } catch (error) {
+            // Destroyed by another process since the lookup: gone is what was asked (destroy is idempotent).
+            if (!(error instanceof pkcs11js.Pkcs11Error && STALE_HANDLE.has(error.code))) throw error;
           }
-        }),
-      ).catch((error: unknown) => {
+        }
+      }, true).catch((error: unknown) => {
         if (!(error instanceof KeyNotOnTokenError)) throw error; // still absent after the reload: gone, as asked
       });
     },

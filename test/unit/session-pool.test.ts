@@ -2,15 +2,7 @@
 // waiters are served in order, a failed operation gives its session back, and drain waits for running operations.
 import t from 'tap';
 import { createSessionPool } from '../../src/keystore/session-pool.ts';
-
-/** A promise and the function that settles it, so a test decides when each operation ends (no timers). */
-function gate() {
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => (open = resolve));
-  return { opened, open };
-}
-
-const settle = () => new Promise((resolve) => setImmediate(resolve));
+import { gate, settle } from './support.ts';
 
 t.test('never two operations on one session; at most as many at once as sessions', async (t) => {
   const pool = createSessionPool(['a', 'b']);

@@ -26,3 +26,13 @@ export function recordingSigner(privateKey: KeyObject, keyAlgorithm: KeyAlgorith
   };
   return { signer, calls };
 }
+
+/** A promise and the function that settles it, so a test decides when each operation ends (no timers). */
+export function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { opened, open };
+}
+
+/** Lets every operation that can proceed reach its next wait. */
+export const settle = () => new Promise((resolve) => setImmediate(resolve));
