@@ -104,20 +104,32 @@ async function measure(
       } else {
         await warmUp(load);
       }
-      // Both counts in one statement (one snapshot): requests still in flight when the load stops commit meanwhile.
-      const stored = async () => {
+      // Both counts in one statement (one snapshot), read until they hold still for 200 ms: requests in flight when a
+      // load stops (the warm-up's too) commit after it, and belong to the run that sent them.
+      const count = async () => {
         const [counts] = await server.database.prisma.$queryRaw<{ certificates: number; records: number }[]>`
           SELECT (SELECT count(*)::int FROM certificates) AS certificates,
                  (SELECT count(*)::int FROM billing_records WHERE usage_type = 'CERT_ISSUE') AS records`;
         return counts!;
+      };
+      const stored = async () => {
+        for (let last = await count(); ; ) {
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          const now = await count();
+          if (now.certificates === last.certificates && now.records === last.records) return now;
+          last = now;
+        }
       };
       const before = await stored();
       const result = await drive({ ...load, seconds }, server.serverCpuMs);
       const after = await stored();
       const issued = after.certificates - before.certificates;
       const billed = after.records - before.records;
+      // Every answered certificate stored, besides at most one per request cut off in flight when the load stopped.
+      const unanswered = issued - answered2xx(result);
+      const exact = billed === issued && unanswered >= 0 && unanswered <= concurrency ? '' : ', NOT EXACT';
       const workers = process.env.BENCH_WORKERS ? `, WORKERS=${process.env.BENCH_WORKERS}` : '';
-      rows.push([`${setting} (${issued} issued, ${billed} CERT_ISSUE records${workers})`, result]);
+      rows.push([`${setting} (${issued} issued, ${billed} CERT_ISSUE records, ${unanswered} unanswered${exact}${workers})`, result]);
     }
     return rows;
   } finally {
