@@ -59,12 +59,14 @@ const STALE_HANDLE = new Set([pkcs11js.CKR_KEY_HANDLE_INVALID, pkcs11js.CKR_OBJE
  */
 class KeyNotOnTokenError extends KeyStoreError {}
 
+type SessionOp<T> = (conn: Connection, session: Handle) => Promise<T> | T;
+
 /**
  * Token objects are created and destroyed while nothing else of this process uses the token: SoftHSM2 (2.6.1,
  * Debian's) fails a C_GenerateKeyPair with CKR_GENERAL_ERROR now and then when a signature or a look-up on another
  * thread re-indexes the token's object files meanwhile and invalidates the object being written (softhsm/SoftHSMv2#573).
  * The index is per process, so one lock per process, whichever store. Keys are made and destroyed for CAs, never
- * per certificate: signing pauses only while a CA key is generated.
+ * per certificate: signing pauses only while a CA key is generated or destroyed.
  */
 const tokenObjects = createReadWriteLock();
 
@@ -98,15 +100,19 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
   }
 
   /**
-   * Runs `op` on a free session. A lost session drops the connection so the next call reconnects; a key not found
-   * is looked up once more on a reloaded connection; a pool drained under a reload sends `op` to its successor.
-   * An op that creates or destroys token objects says so (`changesObjects`) and runs alone.
+   * Runs `op` on a free session, alongside other ops but never beside one that creates or destroys token objects
+   * (`changingObjects`, which runs alone). A lost session drops the connection so the next call reconnects; a key not
+   * found is looked up once more on a reloaded connection; a pool drained under a reload sends `op` to its successor.
    */
-  function withSession<T>(op: (conn: Connection, session: Handle) => Promise<T> | T, changesObjects = false): Promise<T> {
-    return changesObjects ? tokenObjects.exclusive(() => onSession(op)) : tokenObjects.shared(() => onSession(op));
+  function withSession<T>(op: SessionOp<T>): Promise<T> {
+    return tokenObjects.shared(() => onSession(op));
   }
 
-  async function onSession<T>(op: (conn: Connection, session: Handle) => Promise<T> | T): Promise<T> {
+  function changingObjects<T>(op: SessionOp<T>): Promise<T> {
+    return tokenObjects.exclusive(() => onSession(op));
+  }
+
+  async function onSession<T>(op: SessionOp<T>): Promise<T> {
     let reloaded = false;
     for (;;) {
       const current = connected();
@@ -151,7 +157,7 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
     kind: 'pkcs11',
 
     async generate(alg: KeyAlgorithm): Promise<GeneratedKey> {
-      return withSession(async ({ lib }, session) => {
+      return changingObjects(async ({ lib }, session) => {
         const id = randomBytes(16);
         const keyRef = `p11:${id.toString('hex')}`;
         const { mechanism, publicTemplate } = keyPairGeneration(alg);
@@ -184,7 +190,7 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
         } finally {
           lib.C_DestroyObject(session, keys.publicKey);
         }
-      }, true);
+      });
     },
 
     async sign(keyRef: string, alg: KeyAlgorithm, hash: HashAlgorithm, data: Uint8Array): Promise<Uint8Array> {
@@ -210,7 +216,7 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
 
     async destroy(keyRef: string): Promise<void> {
       const id = parseKeyRef(keyRef);
-      await withSession(({ lib, keys, tokenLabel }, session) => {
+      await changingObjects(({ lib, keys, tokenLabel }, session) => {
         keys.delete(keyRef);
         const objects = findObjects(lib, session, [
           { type: pkcs11js.CKA_TOKEN, value: true },
@@ -226,7 +232,7 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
             if (!(error instanceof pkcs11js.Pkcs11Error && STALE_HANDLE.has(error.code))) throw error;
           }
         }
-      }, true).catch((error: unknown) => {
+      }).catch((error: unknown) => {
         if (!(error instanceof KeyNotOnTokenError)) throw error; // still absent after the reload: gone, as asked
       });
     },
