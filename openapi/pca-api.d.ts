@@ -120,7 +120,7 @@ export interface paths {
         put?: never;
         /**
          * Exchange an access key pair for a short-lived token
-         * @description The body is `{}` or empty. The token is also sent in the X-Subject-Token header.
+         * @description The body is `{}` or empty. The token is also sent in the X-Subject-Token header. A temporary access key (X-Security-Token) is refused with a 403: the token would outlive the pair.
          */
         post: operations["createAuthToken"];
         delete?: never;
@@ -159,7 +159,10 @@ export interface paths {
         /** List the domain's access keys (no secrets) */
         get: operations["listAccessKeys"];
         put?: never;
-        /** Create an access key (the secret is returned only here) */
+        /**
+         * Create an access key (the secret is returned only here)
+         * @description Needs every action of the catalogue; a temporary access key (X-Security-Token) is refused with a 403.
+         */
         post: operations["createAccessKey"];
         delete?: never;
         options?: never;
@@ -1576,6 +1579,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Action not permitted */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
@@ -1641,6 +1654,16 @@ export interface operations {
             };
             /** @description Authentication failed */
             401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Action not permitted */
+            403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;

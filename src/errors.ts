@@ -66,6 +66,7 @@ export const errors = {
   authenticationFailed: (message: string) => new AppError(401, ErrorCode.AuthenticationFailed, message),
   actionNotPermitted: (action: string) =>
     new AppError(403, ErrorCode.ActionNotPermitted, `the credential does not permit action '${action}'`),
+  temporaryKeyRefused: (message: string) => new AppError(403, ErrorCode.ActionNotPermitted, message),
   frozen: (message: string) => new AppError(403, ErrorCode.Frozen, message),
   notFound: (what: string) => new AppError(404, ErrorCode.NotFound, `${what} not found`),
   unavailable: (message: string, cause?: unknown) =>

@@ -41,6 +41,8 @@ interface RequestSpec<Params, Query, Body, Headers> {
   signedOnly?: boolean;
   /** The credential must hold every action of the catalogue (access keys, the audit log). */
   allActions?: boolean;
+  /** The route creates a credential: a temporary access key (X-Security-Token) is refused with a 403. */
+  mintsCredential?: boolean;
   headers?: Headers;
   params?: Params;
   query?: Query;
@@ -86,6 +88,7 @@ export interface RouteOptions<Params, Query, Body, Headers> {
     auditAction?: string;
     signedOnly?: boolean;
     allActions?: boolean;
+    mintsCredential?: boolean;
     fieldErrorCodes?: FieldErrorCodes;
     swaggerTransform?: SwaggerTransform;
   };
@@ -108,6 +111,7 @@ export function routeOptions<
     ...(spec.auditAction ? { auditAction: spec.auditAction } : {}),
     ...(spec.signedOnly ? { signedOnly: true } : {}),
     ...(spec.allActions ? { allActions: true } : {}),
+    ...(spec.mintsCredential ? { mintsCredential: true } : {}),
     ...(spec.fieldErrorCodes ? { fieldErrorCodes: spec.fieldErrorCodes } : {}),
   };
   const request = {

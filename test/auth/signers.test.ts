@@ -309,7 +309,7 @@ t.test('temporary access keys: X-Security-Token, bounded lifetime, the issuing k
   );
   t.match(
     await sdkError(temporary({ method: 'POST', url: '/v3.0/OS-CREDENTIAL/securitytokens', contentType: 'application/json', data: {} })),
-    { httpStatusCode: 401 },
+    { httpStatusCode: 403, errorCode: 'PCA.00010003' },
     'a temporary pair cannot issue another',
   );
 
@@ -350,6 +350,33 @@ t.test('temporary access keys: X-Security-Token, bounded lifetime, the issuing k
   const deleted = await app.inject({ method: 'DELETE', url: `/v1/access-keys/${limited.access}`, headers: harness.auth() });
   t.equal(deleted.statusCode, 204);
   await refusedWith(temporaryCredentials, /issued this security token is deleted/, 'the issuing key deleted');
+});
+
+t.test('a temporary pair of an every-action key mints no credential that would outlive it', async (t) => {
+  const admin = await createKey();
+  const adminSdk = clientWith(new GlobalCredentials().withAk(admin.access).withSk(admin.secret));
+  const issued = (await adminSdk({ method: 'POST', url: '/v3.0/OS-CREDENTIAL/securitytokens', contentType: 'application/json', data: {} }))
+    .credential as { access: string; secret: string; securitytoken: string };
+  const temporary = clientWith(new GlobalCredentials().withAk(issued.access).withSk(issued.secret).withSecurityToken(issued.securitytoken));
+  const keysBefore = await app.inject({ method: 'GET', url: '/v1/access-keys', headers: harness.auth() });
+
+  t.equal((await temporary({ method: 'GET', url: '/v1/access-keys' })).httpStatusCode, 200, 'the pair holds every action');
+  for (const [url, what] of [
+    ['/v1/access-keys', 'a permanent access key'],
+    ['/v1/auth/tokens', 'a JWT, whose exp would pass the pair and its issuing key'],
+    ['/v3.0/OS-CREDENTIAL/securitytokens', 'another temporary pair'],
+  ] as const) {
+    const error = await sdkError(temporary({ method: 'POST', url, contentType: 'application/json', data: {} }));
+    t.match(error, { httpStatusCode: 403, errorCode: 'PCA.00010003' }, `refused: ${what}`);
+    t.match(error.errorMsg, /temporary access key cannot create/);
+  }
+  const keysAfter = await app.inject({ method: 'GET', url: '/v1/access-keys', headers: harness.auth() });
+  t.equal(keysAfter.json().total, keysBefore.json().total, 'no access key was created');
+  t.equal(
+    (await adminSdk({ method: 'POST', url: '/v1/auth/tokens', contentType: 'application/json', data: {} })).httpStatusCode,
+    200,
+    'the permanent key still exchanges',
+  );
 });
 
 interface InTransit {

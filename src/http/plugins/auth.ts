@@ -26,6 +26,8 @@ declare module 'fastify' {
     signedOnly?: boolean;
     /** The credential must hold every action of the catalogue (§9 item 3: access keys, audit log). */
     allActions?: boolean;
+    /** The route creates a credential (access key, token, security token): a temporary access key may not call it. */
+    mintsCredential?: boolean;
     /** The action name of this route's audit events when it differs from `action` (or there is none). */
     auditAction?: string;
   }
@@ -124,6 +126,10 @@ function authorize(request: FastifyRequest, principal: Principal): void {
     throw errors.authenticationFailed('this endpoint needs an AK/SK-signed request; tokens are not accepted');
   if (config.allActions && !holdsEveryAction(principal.actions)) throw errors.actionNotPermitted('pca:* (every action of the catalogue)');
   if (config.action && !principal.actions.has(config.action)) throw errors.actionNotPermitted(config.action);
+  // A temporary pair ends at its expiry or with its issuing key; a credential it minted would outlive both.
+  if (config.mintsCredential && principal.issuer !== undefined) {
+    throw errors.temporaryKeyRefused('a temporary access key cannot create access keys, tokens or security tokens');
+  }
 }
 
 const RESOURCE_PARAMS: [param: string, type: NonNullable<AuditedChange['resourceType']>][] = [

@@ -38,8 +38,10 @@ export async function accessKeyRoutes(app: TypedApp): Promise<void> {
     '/v1/access-keys',
     routeOptions({
       ...keys,
+      mintsCredential: true,
       auditAction: 'pca:accessKey:create',
       summary: 'Create an access key (the secret is returned only here)',
+      description: 'Needs every action of the catalogue; a temporary access key (X-Security-Token) is refused with a 403.',
       operationId: 'createAccessKey',
       body: CreateAccessKeyBody,
       ok: Type.Object({ credential: NewCredential }),

@@ -1,6 +1,5 @@
 /** Huawei IAM's temporary access keys (CreateTemporaryAccessKeyByToken): a pair used with X-Security-Token. */
 import { Type } from 'typebox';
-import { errors } from '../../../errors.ts';
 import { durationSecondsOf, MAX_DURATION_SECONDS, MIN_DURATION_SECONDS } from '../../../services/access-keys/temporary-credentials.ts';
 import { principalOf } from '../../plugins/auth.ts';
 import { routeOptions, type TypedApp } from '../../route-options.ts';
@@ -38,6 +37,7 @@ export async function securityTokenRoutes(app: TypedApp): Promise<void> {
     '/v3.0/OS-CREDENTIAL/securitytokens',
     routeOptions({
       signedOnly: true,
+      mintsCredential: true,
       tag: 'authentication',
       security: [{ sdkHmac: [] }],
       summary: 'Issue a temporary access key with a security token',
@@ -48,11 +48,10 @@ export async function securityTokenRoutes(app: TypedApp): Promise<void> {
       operationId: 'createTemporaryAccessKeyByToken',
       body: SecurityTokenRequest,
       responses: { 201: SecurityTokenResponse },
-      errors: [400, 401],
+      errors: [400, 401, 403],
     }),
     async function createTemporaryAccessKey(request, reply) {
       const principal = principalOf(request);
-      if (principal.issuer !== undefined) throw errors.authenticationFailed('a temporary access key cannot issue security tokens');
       const duration = durationSecondsOf(request.body?.auth?.identity?.token?.duration_seconds);
       const issued = app.services.accessKeys.issueTemporary({ access: principal.subject, domainId: principal.domainId }, duration);
       return reply.code(201).send({

@@ -14,13 +14,16 @@ export async function tokenRoutes(app: TypedApp): Promise<void> {
     '/v1/auth/tokens',
     routeOptions({
       signedOnly: true,
+      mintsCredential: true,
       tag: 'authentication',
       security: [{ sdkHmac: [] }],
       summary: 'Exchange an access key pair for a short-lived token',
-      description: 'The body is `{}` or empty. The token is also sent in the X-Subject-Token header.',
+      description:
+        'The body is `{}` or empty. The token is also sent in the X-Subject-Token header. A temporary access key ' +
+        '(X-Security-Token) is refused with a 403: the token would outlive the pair.',
       operationId: 'createAuthToken',
       ok: TokenResponse,
-      errors: [401],
+      errors: [401, 403],
     }),
     async function createAuthToken(request, reply) {
       const { token, expiresAt } = mintAccessToken(app.jwt, principalOf(request), app.config.jwt.ttlSeconds);
