@@ -9,6 +9,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ACTIONS } from '../src/auth/actions.ts';
+import { isDomainId } from '../src/config/domain-id.ts';
 import { systemClock } from '../src/clock.ts';
 import { loadConfig } from '../src/config.ts';
 import { openRuntime } from '../src/runtime.ts';
@@ -19,7 +20,7 @@ import { systemContext } from '../src/services/context.ts';
 const { values } = parseArgs({ options: { domain: { type: 'string' }, description: { type: 'string' } } });
 const config = loadConfig();
 const domain = values.domain ?? config.defaultDomainId;
-if (!/^[^:\s]{1,64}$/.test(domain)) {
+if (!isDomainId(domain)) {
   process.stderr.write('--domain must be 1-64 characters without ":" or spaces\n');
   process.exit(2);
 }

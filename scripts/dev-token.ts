@@ -9,12 +9,13 @@ import Fastify from 'fastify';
 import { parseArgs } from 'node:util';
 import { mintAdminToken } from '../src/auth/dev-token.ts';
 import { jwtPluginOptions } from '../src/auth/jwt.ts';
+import { isDomainId } from '../src/config/domain-id.ts';
 import { loadConfig } from '../src/config.ts';
 
 const { values } = parseArgs({ options: { domain: { type: 'string' }, ttl: { type: 'string' } } });
 const config = loadConfig();
 const domain = values.domain ?? config.defaultDomainId;
-if (!/^[^:\s]{1,64}$/.test(domain)) {
+if (!isDomainId(domain)) {
   process.stderr.write('--domain must be 1-64 characters without ":" or spaces\n');
   process.exit(2);
 }

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { loadOrCreateDevSecrets } from './config/dev-secrets.ts';
+import { isDomainId } from './config/domain-id.ts';
 import { boolean, ConfigError, integer, type Env } from './config/env.ts';
 import { loadPriceCatalog, type PriceCatalog } from './config/price-catalog.ts';
 
@@ -332,7 +333,7 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
   }
 
   const defaultDomainId = env.DEFAULT_DOMAIN_ID || dev?.domainId || 'default';
-  if (defaultDomainId.includes(':')) throw new ConfigError('DEFAULT_DOMAIN_ID must not contain ":"');
+  if (!isDomainId(defaultDomainId)) throw new ConfigError('DEFAULT_DOMAIN_ID must be 1-64 characters without ":" or spaces');
 
   return {
     host,

@@ -15,13 +15,14 @@ export function jwtPluginOptions(config: Config): FastifyJWTOptions {
     secret: { private: config.jwt.privateKeyPem, public: config.jwt.publicKeyPem },
     // @fastify/jwt reads a numeric expiresIn as seconds.
     sign: { algorithm: JWT_ALGORITHM, iss: config.jwt.issuer, aud: config.jwt.audience, expiresIn: config.jwt.ttlSeconds },
-    // The algorithm is pinned: `none`, HS256 keyed with the public key and every other algorithm fail. Verified
+    // The algorithm is pinned: `none`, HS256 keyed with the public key and every other algorithm fail. fast-jwt
+    // checks iss and aud only when present, so both are required too. Verified
     // tokens are kept by the auth plugin (token-principals.ts), so fast-jwt's cache is left off.
     verify: {
       algorithms: [JWT_ALGORITHM],
       allowedIss: config.jwt.issuer,
       allowedAud: config.jwt.audience,
-      requiredClaims: ['exp', 'sub', 'domain_id'],
+      requiredClaims: ['exp', 'iss', 'aud', 'sub', 'domain_id'],
     },
   };
 }

@@ -9,6 +9,7 @@
  */
 import { errors } from '../errors.ts';
 import type { Principal } from './actions.ts';
+import { isDomainId } from '../config/domain-id.ts';
 import type { TokenClaims } from './jwt.ts';
 
 /** The claims the token verifier (fast-jwt, through @fastify/jwt) returns for a valid token. */
@@ -39,7 +40,7 @@ export function createTokenPrincipals({ verify, now = Date.now }: TokenPrincipal
     } catch (error) {
       throw errors.authenticationFailed(`invalid token: ${(error as Error).message}`);
     }
-    if (typeof claims.domain_id !== 'string' || claims.domain_id.includes(':') || !Array.isArray(claims.actions)) {
+    if (typeof claims.domain_id !== 'string' || !isDomainId(claims.domain_id) || !Array.isArray(claims.actions)) {
       throw errors.authenticationFailed('invalid token: malformed claims');
     }
     const principal: Principal = Object.freeze({

@@ -266,6 +266,11 @@ t.test('forged and unacceptable JWTs get 401', async (t) => {
     'wrong issuer': token('ES256', { ...goodClaims, iss: 'someone-else' }, es256(privateKeyPem)),
     'another key': token('ES256', goodClaims, es256(otherKey)),
     'no domain': token('ES256', { ...goodClaims, domain_id: undefined }, es256(privateKeyPem)),
+    // Signed with the deployment's key, as another system sharing it might mint them: still not ours.
+    'no issuer': token('ES256', { ...goodClaims, iss: undefined }, es256(privateKeyPem)),
+    'no audience': token('ES256', { ...goodClaims, aud: undefined }, es256(privateKeyPem)),
+    'an empty domain': token('ES256', { ...goodClaims, domain_id: '' }, es256(privateKeyPem)),
+    'a domain with a space': token('ES256', { ...goodClaims, domain_id: 'a b' }, es256(privateKeyPem)),
   };
   for (const [what, jwt] of Object.entries(forged)) {
     const response = await call(jwt);

@@ -57,6 +57,13 @@ t.test('TRUST_PROXY is validated', async (t) => {
   }
 });
 
+t.test('DEFAULT_DOMAIN_ID is a domain id tokens may carry', async (t) => {
+  t.equal(testConfig({ DEFAULT_DOMAIN_ID: 'platform-team' }).defaultDomainId, 'platform-team');
+  for (const bad of ['a:b', 'a b', 'x'.repeat(65)]) {
+    t.throws(() => testConfig({ DEFAULT_DOMAIN_ID: bad }), { name: 'ConfigError', message: /DEFAULT_DOMAIN_ID/ }, bad);
+  }
+});
+
 t.test('development mode (generated secrets) only on loopback, unless ALLOW_DEV_ON_PUBLIC=1', async (t) => {
   const dev = (env: Record<string, string>) => loadConfig({ DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'pca-dev-host-')), ...env });
   for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1', '::ffff:127.0.0.1'])

@@ -81,6 +81,11 @@ t.test('refusals are not kept: a bad token is verified (and refused) every time'
     'a domain with a colon (a URN separator) is refused',
   );
   t.match(
+    refusal(() => principalOf('good:')),
+    { status: 401, message: /malformed claims/ },
+    'an empty domain is refused',
+  );
+  t.match(
     refusal(() => principalOf('numeric:42')),
     { status: 401, message: /malformed claims/ },
     'a domain that is not a string is refused as malformed (not a TypeError)',
