@@ -100,6 +100,21 @@ function parseSdkDate(value: string): Date | undefined {
   return !Number.isNaN(date.getTime()) && formatSdkDate(date) === value ? date : undefined;
 }
 
+/**
+ * The headers as a signer saw them, from the raw name/value list (Node's `rawHeaders`): a repeated header keeps each
+ * value, where Node's `headers` joins most repeats with ", " and keeps only the first Host or Content-Type.
+ */
+export function headersAsSent(rawHeaders: readonly string[]): SignedRequest['headers'] {
+  const headers: Record<string, string | string[]> = Object.create(null);
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i].toLowerCase();
+    const seen = headers[name];
+    const value = rawHeaders[i + 1];
+    headers[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
+  }
+  return headers;
+}
+
 function headerValues(req: SignedRequest, name: string): string[] {
   const value = req.headers[name];
   if (value === undefined) return [];

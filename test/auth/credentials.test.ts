@@ -4,6 +4,7 @@
  * forged JWTs, the order of checks on every /v1 route, token exchange, domain discovery and rate limiting.
  */
 import { createHmac, createPrivateKey, generateKeyPairSync, randomUUID, sign as signData } from 'node:crypto';
+import { get as httpGet } from 'node:http';
 import { stringify as stringifyQuery } from 'node:querystring';
 import t, { type Test } from 'tap';
 import { AKSKSigner } from '@huaweicloud/huaweicloud-sdk-core/auth/AKSKSigner.js';
@@ -13,6 +14,7 @@ import { DefaultHttpClient } from '@huaweicloud/huaweicloud-sdk-core/http/Defaul
 import { IamService } from '@huaweicloud/huaweicloud-sdk-core/internal/services/iam.service.js';
 import type { FastifyInstance } from 'fastify';
 import { ACTIONS } from '../../src/auth/actions.ts';
+import { formatSdkDate, type SignedRequest, signRequest } from '../../src/auth/sdk-hmac.ts';
 import { ManualClock } from '../../src/clock.ts';
 import { createTestApp, OTHER_DOMAIN, TEST_DOMAIN, type TestApp } from '../helpers/app.ts';
 import { sdkError } from './support.ts';
@@ -202,6 +204,31 @@ t.test('changing any signed byte or the date, replaying a POST, or anything afte
   assertError(t, await app.inject(read), 401, 'APIG.0303', /15 minutes/);
   assertError(t, await app.inject(original), 401, 'APIG.0303', /15 minutes/);
   clock.set(Date.now());
+});
+
+t.test('a signed header sent twice is signed as two sorted lines (§3.1 step 5), over a real socket', async (t) => {
+  const key = await createKey(harness);
+  const host = new URL(base).host;
+  const send = (values: string[], signedValues: string[]) => {
+    const sdkDate = formatSdkDate(new Date());
+    const signed: SignedRequest = {
+      method: 'GET',
+      url: '/v1/private-certificate-authorities',
+      headers: { host, 'x-sdk-date': sdkDate, 'x-foo': signedValues },
+      body: new Uint8Array(),
+    };
+    const authorization = signRequest(signed, key.access, key.secret, ['host', 'x-foo', 'x-sdk-date']);
+    // node:http writes an array value as one header line per value, as a proxy or a client that repeats a header would.
+    return new Promise<number>((resolve, reject) => {
+      httpGet(`${base}${signed.url}`, { headers: { 'x-sdk-date': sdkDate, 'x-foo': values, authorization } }, (response) => {
+        response.resume();
+        resolve(response.statusCode!);
+      }).on('error', reject);
+    });
+  };
+  t.equal(await send(['b', 'a'], ['b', 'a']), 200, 'the two values, signed as two lines');
+  t.equal(await send(['b', 'a'], ['b, a']), 401, 'not as the one line Node would have joined them into');
+  t.equal(await send(['b'], ['b', 'a']), 401, 'a value dropped in transit');
 });
 
 t.test('exactly one credential per request', async (t) => {

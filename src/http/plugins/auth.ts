@@ -7,7 +7,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Action, Principal } from '../../auth/actions.ts';
-import type { SignatureUse, SignedRequest } from '../../auth/sdk-hmac.ts';
+import { headersAsSent, type SignatureUse, type SignedRequest } from '../../auth/sdk-hmac.ts';
 import { isSignatureScheme } from '../../auth/signature-algorithms.ts';
 import { createTokenPrincipals, type VerifiedClaims } from '../../auth/token-principals.ts';
 import { AppError, ErrorCode, errors } from '../../errors.ts';
@@ -84,7 +84,7 @@ async function verifySignature(app: FastifyInstance, request: FastifyRequest): P
   const received: SignedRequest = {
     method: request.method,
     url: request.url,
-    headers: request.headers,
+    headers: headersAsSent(request.raw.rawHeaders),
     body: await receivedBody(app, request),
   };
   // Behind a proxy that rewrote Host, the client signed the host it addressed (§3.2 item 3); fastify takes
