@@ -120,6 +120,9 @@ function extensionsOf(profile: CertificateProfile, subject: Uint8Array): Uint8Ar
     throw new X509Error('invalid-profile', 'a certificate without a subject needs subject alternative names');
   }
   const { ca, pathLength } = profile.basicConstraints;
+  // RFC 5280 §4.1.2.6 and §4.2.1.9: a CA names itself, and signs certificates only with keyCertSign asserted.
+  if (ca && isEmptyName(subject)) throw new X509Error('invalid-name', 'a CA certificate needs a subject name');
+  if (ca && !profile.keyUsages.includes('keyCertSign')) throw new X509Error('invalid-profile', 'a CA certificate needs keyCertSign');
   const ekus = profile.extendedKeyUsages ?? [];
   const entries: [oid: string, critical: boolean, value: Uint8Array | null][] = [
     [Oid.basicConstraints, true, basicConstraintsValue(ca, pathLength)],

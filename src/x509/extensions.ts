@@ -22,6 +22,7 @@ import {
   readSingle,
   readSmallInteger,
 } from './der-reader.ts';
+import type { KeyFamily } from './algorithms.ts';
 import { Oid } from './oids.ts';
 import { X509Error } from './x509-errors.ts';
 
@@ -41,6 +42,21 @@ export const KEY_USAGES = [
   'decipherOnly',
 ] as const;
 export type KeyUsage = (typeof KEY_USAGES)[number];
+
+/** Bits a key of the family cannot stand behind: RSA has no key agreement (RFC 3279 §2.3.1), EC no encipherment (RFC 8813 §3). */
+const UNFIT_KEY_USAGES: Record<KeyFamily, readonly KeyUsage[]> = {
+  RSA: ['keyAgreement'],
+  EC: ['keyEncipherment', 'dataEncipherment'],
+};
+
+/**
+ * The usages a key of `family` can carry: the unfit bits dropped, and encipherOnly/decipherOnly with them unless
+ * keyAgreement stays (they qualify it; RFC 5280 §4.2.1.3 leaves them undefined alone, and some readers refuse them).
+ */
+export function keyUsagesForKey(usages: readonly KeyUsage[], family: KeyFamily): KeyUsage[] {
+  const fit = usages.filter((usage) => !UNFIT_KEY_USAGES[family].includes(usage));
+  return fit.includes('keyAgreement') ? fit : fit.filter((usage) => usage !== 'encipherOnly' && usage !== 'decipherOnly');
+}
 
 /** §5.6 ExtendedKeyUsage flags and the OIDs they write. */
 export const EXTENDED_KEY_USAGE_OIDS = {

@@ -74,9 +74,10 @@ const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
 
 /**
  * A Name from outside (a CSR's subject) under the JSON path's rules (§5.2): only the six attributes, each at most
- * once and alone in its RDN, as a UTF8String or PrintableString whose text passes the attribute's rule. The fields
- * returned are then all the Name says, so what the API reports is what the certificate carries. Violations are
- * `invalid-name` X509Errors naming the attribute; no attribute is required (a CSR may name its subject by SANs alone).
+ * once and alone in its RDN, as a UTF8String or PrintableString (the country a PrintableString) whose text passes
+ * the attribute's rule. The fields returned are then all the Name says, so what the API reports is what the
+ * certificate carries. Violations are `invalid-name` X509Errors naming the attribute; no attribute is required (a CSR
+ * may name its subject by SANs alone).
  */
 export function validateNameDer(der: Uint8Array, what: string): DistinguishedName {
   const attributes = parsingUntrusted(what, () =>
@@ -89,11 +90,11 @@ export function validateNameDer(der: Uint8Array, what: string): DistinguishedNam
       const text = value.tag === Tag.UTF8_STRING || value.tag === Tag.PRINTABLE_STRING ? readString(value) : null;
       if (value.tag === Tag.PRINTABLE_STRING && !PRINTABLE.test(text!))
         throw new MalformedDer(`attribute ${oid} is not a valid PrintableString`);
-      return { oid, text };
+      return { oid, text, printable: value.tag === Tag.PRINTABLE_STRING };
     }),
   );
   const dn: DistinguishedName = {};
-  for (const { oid, text } of attributes) {
+  for (const { oid, text, printable } of attributes) {
     const field = FIELD_BY_OID.get(oid);
     if (field === undefined) {
       throw new X509Error('invalid-name', `${what} attribute ${oid} is not one of C, ST, L, O, OU and CN (§5.2)`);
@@ -102,6 +103,8 @@ export function validateNameDer(der: Uint8Array, what: string): DistinguishedNam
     if (dn[field] !== undefined) throw new X509Error('invalid-name', `${name} appears more than once`);
     const rule = ATTRIBUTE_RULES[field];
     if (text === null) throw new X509Error('invalid-name', `${name} must be a UTF8String or PrintableString`);
+    // X520countryName is PrintableString (SIZE (2)) (RFC 5280 Appendix A): the subject is copied as it is encoded.
+    if (field === 'country' && !printable) throw new X509Error('invalid-name', `${name} must be a PrintableString`);
     if ([...text].length > rule.max || !rule.pattern.test(text)) throw new X509Error('invalid-name', `${name} must be ${rule.description}`);
     dn[field] = text;
   }

@@ -260,7 +260,9 @@ t.test('create with a server-made key: every algorithm verifies, and the exporte
       /Subject: C\s?=\s?CN, ST\s?=\s?zhejiang, L\s?=\s?hangzhou, O\s?=\s?huawei-cloud, OU\s?=\s?container, CN\s?=\s?server-/,
       'DN inherited',
     );
-    t.match(text, /Key Usage: critical\s+Digital Signature, Key Agreement/);
+    // Huawei's default (digitalSignature + keyAgreement) for an EC key; an RSA key cannot agree keys (RFC 3279).
+    const defaultUsages = keyAlgorithm.startsWith('RSA') ? 'Digital Signature, Key Encipherment' : 'Digital Signature, Key Agreement';
+    t.match(text, new RegExp(`Key Usage: critical\\s+${defaultUsages}\\n`), `${keyAlgorithm}: default key usages`);
     t.match(text, /Extended Key Usage:\s+TLS Web Server Authentication, Code Signing/);
     t.match(text, /1.3.6.1.4.1.2011.4.99:\s+..hello/);
     t.match(text, /email:ops@example.com/);

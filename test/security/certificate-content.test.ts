@@ -11,6 +11,8 @@ import { KEY_ARGS, certificateText, openssl, opensslCsr, scratch } from '../cert
 import { generateTestKey } from '../x509/support.ts';
 import { buildCsr } from '../../src/x509/csr.ts';
 import { toPem } from '../../src/x509/pem.ts';
+import { contextConstructed, objectIdentifier, sequence, set, smallInteger, utf8String } from '../../src/x509/der-writer.ts';
+import { signStructure } from '../../src/x509/public-key.ts';
 
 const harness = await createTestApp();
 t.teardown(() => harness.close());
@@ -163,7 +165,7 @@ t.test('item 6: POST CERT refuses keyCertSign and cRLSign on a CA:FALSE certific
       /key_usages (keyCertSign|cRLSign) is for CA certificates only/,
     );
   }
-  const leaf = await serverMade({ key_usages: ['digitalSignature', 'keyEncipherment'] });
+  const leaf = await serverMade({ key_algorithm: 'RSA2048', key_usages: ['digitalSignature', 'keyEncipherment'] });
   t.equal(leaf.status, 200, JSON.stringify(leaf.body));
   t.match(
     await certificateText(dir, await certificatePem(leaf.body.certificate_id)),
@@ -175,6 +177,89 @@ t.test('item 6: POST CERT refuses keyCertSign and cRLSign on a CA:FALSE certific
     key_usages: ['digitalSignature', 'keyCertSign', 'cRLSign'],
   });
   t.equal(intermediate.status, 200, JSON.stringify(intermediate.body));
+});
+
+t.test('key usages fit the key: none an EC or RSA key cannot use, and a CA always signs certificates and CRLs', async (t) => {
+  const keyUsageOf = async (overrides: Json) => {
+    const made = await api.call('POST', CERT, { issuer_id: issuerId, distinguished_name: { common_name: 'fit' }, validity, ...overrides });
+    t.equal(made.status, 200, JSON.stringify(made.body));
+    return /Key Usage: critical\s+(.*)\n/.exec(await certificateText(dir, await certificatePem(made.body.certificate_id)))?.[1];
+  };
+  t.equal(
+    await keyUsageOf({ key_algorithm: 'EC256', key_usages: ['digitalSignature', 'keyEncipherment'] }),
+    'Digital Signature',
+    'EC: no encipherment',
+  );
+  t.equal(await keyUsageOf({ key_algorithm: 'RSA2048' }), 'Digital Signature, Key Encipherment', 'RSA default: no key agreement');
+  t.equal(await keyUsageOf({ key_algorithm: 'EC256' }), 'Digital Signature, Key Agreement', "EC default: Huawei's");
+  t.equal(
+    await keyUsageOf({ key_algorithm: 'EC256', key_usages: ['digitalSignature', 'encipherOnly'] }),
+    'Digital Signature',
+    'encipherOnly needs keyAgreement',
+  );
+  assertError(
+    t,
+    await api.call('POST', CERT, {
+      issuer_id: issuerId,
+      distinguished_name: { common_name: 'fit' },
+      validity,
+      key_algorithm: 'EC256',
+      key_usages: ['keyEncipherment', 'dataEncipherment'],
+    }),
+    400,
+    'PCA.00020001',
+    /key_usages keyEncipherment, dataEncipherment do not apply to an EC key/,
+  );
+  t.equal(
+    await keyUsageOf({ key_algorithm: 'EC256', type: 'INTERMEDIATE_CA', path_length: 0, key_usages: ['digitalSignature'] }),
+    'Digital Signature, Certificate Sign, CRL Sign',
+    'a server-made intermediate asked for digitalSignature only',
+  );
+
+  // Istio's plug-in CA as a CSR asking digitalSignature only (and cert-manager's default keyEncipherment on an EC key).
+  const istio = await byCsr(
+    issuerId,
+    'istiod-ku',
+    [
+      '-subj',
+      '/O=cluster.local/CN=istiod',
+      '-addext',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+    ],
+    { type: 'INTERMEDIATE_CA', path_length: 0, validity: { type: 'DAY', value: 300 } },
+  );
+  t.equal(istio.status, 200, JSON.stringify(istio.body));
+  const istioPem = await certificatePem(istio.body.certificate_id);
+  t.match(await certificateText(dir, istioPem), /Key Usage: critical\s+Digital Signature, Certificate Sign, CRL Sign\n/);
+  // openssl as the workload's verifier: a leaf signed by the Istio CA's own key chains to the root, strictly.
+  const istioFile = await dir.write('istiod-ku.pem', istioPem);
+  const workload = await opensslCsr(dir, 'workload', [...KEY_ARGS.p256], ['-subj', '/CN=workload']);
+  const csrFile = await dir.write('workload.csr', workload.csr);
+  const leafFile = dir.file('workload.pem');
+  const signed = await openssl(['x509', '-req', '-in', csrFile, '-CA', istioFile, '-CAkey', istio.keyFile, '-days', '1', '-out', leafFile]);
+  t.ok(signed.ok, signed.stderr);
+  const chain = await dir.write('istiod-chain.pem', `${issuerPem}\n${istioPem}`);
+  const rootFile = await dir.write('istiod-root.pem', rootPem);
+  const verified = await openssl(['verify', '-x509_strict', '-CAfile', rootFile, '-untrusted', chain, leafFile]);
+  t.ok(verified.ok, verified.stdout + verified.stderr);
+
+  assertError(
+    t,
+    await byCsr(
+      issuerId,
+      'istiod-nameless',
+      ['-subj', '/', '-addext', 'subjectAltName=URI:spiffe://cluster.local/ns/istio-system/sa/istiod'],
+      {
+        type: 'INTERMEDIATE_CA',
+        path_length: 0,
+      },
+    ),
+    400,
+    'PCA.00020101',
+    /INTERMEDIATE_CA needs a subject name/,
+  );
 });
 
 t.test('item 7: a CSR subject obeys the JSON path rules, and the API reports what the certificate says', async (t) => {
@@ -204,6 +289,24 @@ t.test('item 7: a CSR subject obeys the JSON path rules, and the API reports wha
       /csr subject common_name must be/,
     );
   }
+
+  // X520countryName is a PrintableString: a CSR writing it as a UTF8String would have it copied so.
+  const countryAsUtf8 = sequence(
+    set(sequence(objectIdentifier('2.5.4.6'), utf8String('CN'))),
+    set(sequence(objectIdentifier('2.5.4.3'), utf8String('web.example.com'))),
+  );
+  const info = sequence(smallInteger(0), countryAsUtf8, key.spki, contextConstructed(0, new Uint8Array(0)));
+  assertError(
+    t,
+    await api.call('POST', `${CERT}/csr`, {
+      issuer_id: issuerId,
+      csr: toPem('CERTIFICATE REQUEST', await signStructure(info, key.signer, 'SHA256')),
+      validity,
+    }),
+    400,
+    'PCA.00020101',
+    /csr subject country must be a PrintableString/,
+  );
 
   const accepted = await byCsr(issuerId, 'subject-ok', [
     '-subj',

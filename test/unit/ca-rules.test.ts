@@ -207,11 +207,18 @@ t.test("a subordinate path length is 0-6 and below its issuer's", async (t) => {
   );
 });
 
-t.test('a CA keeps keyCertSign and cRLSign whatever else was asked, once each', async (t) => {
-  t.same(caKeyUsages(undefined), ['digitalSignature', 'keyCertSign', 'cRLSign']);
-  t.same(caKeyUsages([]), ['digitalSignature', 'keyCertSign', 'cRLSign']);
-  t.same(caKeyUsages(['nonRepudiation']), ['nonRepudiation', 'keyCertSign', 'cRLSign']);
-  t.same(caKeyUsages(['cRLSign', 'keyCertSign']), ['cRLSign', 'keyCertSign']);
+t.test('a CA keeps keyCertSign and cRLSign whatever else was asked, once each, and no bit its key cannot use', async (t) => {
+  t.same(caKeyUsages(undefined, 'EC'), ['digitalSignature', 'keyCertSign', 'cRLSign']);
+  t.same(caKeyUsages([], 'RSA'), ['digitalSignature', 'keyCertSign', 'cRLSign']);
+  t.same(caKeyUsages(['nonRepudiation'], 'EC'), ['nonRepudiation', 'keyCertSign', 'cRLSign']);
+  t.same(caKeyUsages(['cRLSign', 'keyCertSign'], 'EC'), ['cRLSign', 'keyCertSign']);
+  t.same(
+    caKeyUsages(['digitalSignature'], 'EC'),
+    ['digitalSignature', 'keyCertSign', 'cRLSign'],
+    'an Istio CSR asking digitalSignature only',
+  );
+  t.same(caKeyUsages(['keyEncipherment', 'dataEncipherment'], 'EC'), ['keyCertSign', 'cRLSign'], 'no encipherment on an EC key (RFC 8813)');
+  t.same(caKeyUsages(['keyEncipherment', 'keyAgreement'], 'RSA'), ['keyEncipherment', 'keyCertSign', 'cRLSign'], 'no key agreement on RSA');
 });
 
 t.test('public URLs of a CA', async (t) => {

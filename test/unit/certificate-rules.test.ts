@@ -8,6 +8,7 @@ import {
   certificateStatus,
   checkCertificateType,
   csrExtendedKeyUsages,
+  checkRequestedKeyUsages,
   csrKeyUsages,
   extendedKeyUsageOids,
   inheritDistinguishedName,
@@ -49,24 +50,38 @@ t.test('basic constraints: an entity is CA:FALSE, an intermediate sits below its
   );
 });
 
-t.test('requested key usages win; an entity never gets CA usages; defaults by type', async (t) => {
-  t.same(requestedKeyUsages('ENTITY_CERT', ['digitalSignature', 'nonRepudiation']), ['digitalSignature', 'nonRepudiation']);
-  t.same(requestedKeyUsages('ENTITY_CERT', undefined), ['digitalSignature', 'keyAgreement']);
-  t.same(requestedKeyUsages('ENTITY_CERT', []), ['digitalSignature', 'keyAgreement']);
-  t.same(requestedKeyUsages('INTERMEDIATE_CA', undefined), ['digitalSignature', 'keyCertSign', 'cRLSign']);
-  t.same(requestedKeyUsages('INTERMEDIATE_CA', ['keyCertSign']), ['keyCertSign']);
+t.test('requested key usages win; an entity never gets CA usages; defaults by type and key family', async (t) => {
+  t.same(requestedKeyUsages('ENTITY_CERT', ['digitalSignature', 'nonRepudiation'], 'EC'), ['digitalSignature', 'nonRepudiation']);
+  t.same(requestedKeyUsages('ENTITY_CERT', undefined, 'EC'), ['digitalSignature', 'keyAgreement'], "Huawei's default for an EC key");
+  t.same(requestedKeyUsages('ENTITY_CERT', [], 'EC'), ['digitalSignature', 'keyAgreement']);
+  t.same(requestedKeyUsages('ENTITY_CERT', undefined, 'RSA'), ['digitalSignature', 'keyEncipherment'], 'an RSA key cannot agree keys');
+  t.same(requestedKeyUsages('INTERMEDIATE_CA', undefined, 'EC'), ['digitalSignature', 'keyCertSign', 'cRLSign']);
+  t.same(requestedKeyUsages('INTERMEDIATE_CA', ['keyCertSign'], 'EC'), ['keyCertSign', 'cRLSign']);
+  t.same(requestedKeyUsages('INTERMEDIATE_CA', ['digitalSignature'], 'RSA'), ['digitalSignature', 'keyCertSign', 'cRLSign']);
+  t.same(requestedKeyUsages('ENTITY_CERT', ['digitalSignature', 'keyEncipherment'], 'EC'), ['digitalSignature'], 'unfit bits left out');
+  t.same(requestedKeyUsages('ENTITY_CERT', ['keyAgreement', 'encipherOnly'], 'EC'), ['keyAgreement', 'encipherOnly']);
+  t.same(
+    requestedKeyUsages('ENTITY_CERT', ['digitalSignature', 'decipherOnly'], 'EC'),
+    ['digitalSignature'],
+    'decipherOnly needs keyAgreement',
+  );
   t.match(
-    refusal(() => requestedKeyUsages('ENTITY_CERT', ['digitalSignature', 'cRLSign'])),
+    refusal(() => requestedKeyUsages('ENTITY_CERT', ['keyAgreement', 'encipherOnly'], 'RSA')),
+    { status: 400, code: ErrorCode.InvalidParameter, message: 'key_usages keyAgreement, encipherOnly do not apply to an RSA key' },
+  );
+  t.match(
+    refusal(() => checkRequestedKeyUsages('ENTITY_CERT', ['digitalSignature', 'cRLSign'])),
     { status: 400, code: ErrorCode.InvalidParameter, message: /cRLSign is for CA certificates only/ },
   );
   t.match(
-    refusal(() => requestedKeyUsages('ENTITY_CERT', ['keyCertSign'])),
+    refusal(() => checkRequestedKeyUsages('ENTITY_CERT', ['keyCertSign'])),
     { status: 400, code: ErrorCode.InvalidParameter, message: /keyCertSign/ },
   );
+  checkRequestedKeyUsages('INTERMEDIATE_CA', ['keyCertSign']);
   const input = ['digitalSignature'] as const;
-  const out = requestedKeyUsages('ENTITY_CERT', [...input]);
+  const out = requestedKeyUsages('ENTITY_CERT', [...input], 'EC');
   out.push('keyAgreement');
-  t.same(requestedKeyUsages('ENTITY_CERT', [...input]), ['digitalSignature'], 'a copy, not the caller array');
+  t.same(requestedKeyUsages('ENTITY_CERT', [...input], 'EC'), ['digitalSignature'], 'a copy, not the caller array');
 });
 
 t.test('EKU flags: only the true ones, in table order; none gives no OIDs', async (t) => {
@@ -76,8 +91,13 @@ t.test('EKU flags: only the true ones, in table order; none gives no OIDs', asyn
   t.same(extendedKeyUsageOids({ server_auth: false, client_auth: 'yes' }), [], 'only literal true counts');
 });
 
-t.test("CSR key usages: an intermediate keeps the CSR's or gets the CA set", async (t) => {
-  t.same(csrKeyUsages('INTERMEDIATE_CA', { keyUsages: ['keyCertSign'], keyAlgorithm: 'EC256' }), ['keyCertSign']);
+t.test("CSR key usages: an intermediate keeps the CSR's with keyCertSign and cRLSign, or gets the CA set", async (t) => {
+  t.same(csrKeyUsages('INTERMEDIATE_CA', { keyUsages: ['keyCertSign'], keyAlgorithm: 'EC256' }), ['keyCertSign', 'cRLSign']);
+  t.same(csrKeyUsages('INTERMEDIATE_CA', { keyUsages: ['digitalSignature'], keyAlgorithm: 'EC256' }), [
+    'digitalSignature',
+    'keyCertSign',
+    'cRLSign',
+  ]);
   t.same(csrKeyUsages('INTERMEDIATE_CA', { keyUsages: [], keyAlgorithm: 'EC256' }), ['digitalSignature', 'keyCertSign', 'cRLSign']);
   t.same(csrKeyUsages('INTERMEDIATE_CA', { keyUsages: undefined, keyAlgorithm: 'RSA2048' } as never), [
     'digitalSignature',
@@ -86,13 +106,19 @@ t.test("CSR key usages: an intermediate keeps the CSR's or gets the CA set", asy
   ]);
 });
 
-t.test('CSR key usages: an entity drops CA usages, else defaults by key family', async (t) => {
+t.test('CSR key usages: an entity drops CA usages and bits its key cannot use, else defaults by key family', async (t) => {
   t.same(csrKeyUsages('ENTITY_CERT', { keyUsages: ['keyCertSign', 'digitalSignature', 'cRLSign'], keyAlgorithm: 'EC256' }), [
     'digitalSignature',
   ]);
   t.same(csrKeyUsages('ENTITY_CERT', { keyUsages: ['keyCertSign'], keyAlgorithm: 'RSA2048' }), ['digitalSignature', 'keyEncipherment']);
   t.same(csrKeyUsages('ENTITY_CERT', { keyUsages: undefined, keyAlgorithm: 'EC384' } as never), ['digitalSignature', 'keyAgreement']);
   t.same(csrKeyUsages('ENTITY_CERT', { keyUsages: [], keyAlgorithm: 'RSA4096' }), ['digitalSignature', 'keyEncipherment']);
+  t.same(
+    csrKeyUsages('ENTITY_CERT', { keyUsages: ['digitalSignature', 'keyEncipherment'], keyAlgorithm: 'EC256' }),
+    ['digitalSignature'],
+    "cert-manager's default usages on an EC key",
+  );
+  t.same(csrKeyUsages('ENTITY_CERT', { keyUsages: ['dataEncipherment'], keyAlgorithm: 'EC256' }), ['digitalSignature', 'keyAgreement']);
 });
 
 t.test("CSR EKU: the CSR's when present, else server+client for an entity and none for a CA", async (t) => {

@@ -274,6 +274,19 @@ t.test('building rejects impossible profiles', async (t) => {
     'a custom extension cannot duplicate one the service writes',
   );
   t.match(await appErrorOf(() => issue(key, new Uint8Array([0x30, 0x05, 1]), 'SHA256', root)), { code: 'PCA.00020001' });
+  const san = { subjectAltNames: [{ type: 'URI' as const, value: 'spiffe://cluster.local/ns/istio-system/sa/istiod' }] };
+  t.match(
+    await appErrorOf(() => issue(key, {}, 'SHA256', root, san)),
+    { code: 'PCA.00020101', message: /CA certificate needs a subject name/ },
+    'a CA with an empty subject, even with SANs (RFC 5280 §4.1.2.6)',
+  );
+  t.match(
+    await appErrorOf(() =>
+      issue(key, dn('istiod'), 'SHA256', root, { basicConstraints: { ca: true, pathLength: 0 }, keyUsages: ['digitalSignature'] }),
+    ),
+    { code: 'PCA.00020001', message: /CA certificate needs keyCertSign/ },
+    'a CA that could not sign certificates (RFC 5280 §4.2.1.9)',
+  );
 });
 
 t.test('randomSerial: positive, 16 octets, distinct, each its own bytes; serialToHex', async (t) => {

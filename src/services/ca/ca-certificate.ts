@@ -4,7 +4,7 @@
  */
 import type { Config } from '../../config.ts';
 import type { KeyStores } from '../../keystore/index.ts';
-import type { HashAlgorithm, Signer } from '../../x509/algorithms.ts';
+import { keyFamily, type HashAlgorithm, type Signer } from '../../x509/algorithms.ts';
 import { buildCertificate, randomSerial, serialToHex } from '../../x509/certificate.ts';
 import type { KeyUsage } from '../../x509/extensions.ts';
 import type { NameConstraints } from '../../x509/name-constraints.ts';
@@ -65,7 +65,7 @@ export async function signCaCertificate(
   const serial = randomSerial();
   if (request.type === 'ROOT') {
     const { notBefore, notAfter } = validityWindow(request.validity, now, MAX_ROOT_YEARS);
-    const keyUsages = caKeyUsages(undefined);
+    const keyUsages = caKeyUsages(undefined, keyFamily(request.ownSigner.keyAlgorithm));
     const certificateDer = await buildCertificate(
       {
         serialNumber: serial,
@@ -110,7 +110,7 @@ export async function signCaCertificate(
     extendedKeyUsages: [],
     nameConstraints: request.nameConstraints,
   });
-  const keyUsages = caKeyUsages(request.keyUsages ?? undefined);
+  const keyUsages = caKeyUsages(request.keyUsages ?? undefined, keyFamily(request.ownSigner.keyAlgorithm));
   const certificateDer = await buildCertificate(
     {
       serialNumber: serial,

@@ -5,8 +5,8 @@
 import type { Prisma } from '../../db/generated/client.ts';
 import { errors } from '../../errors.ts';
 import { releasedBefore } from '../billing/prepaid.ts';
-import { HASH_ALGORITHMS, KEY_ALGORITHMS, type HashAlgorithm, type KeyAlgorithm } from '../../x509/algorithms.ts';
-import type { KeyUsage } from '../../x509/extensions.ts';
+import { HASH_ALGORITHMS, KEY_ALGORITHMS, type HashAlgorithm, type KeyAlgorithm, type KeyFamily } from '../../x509/algorithms.ts';
+import { keyUsagesForKey, type KeyUsage } from '../../x509/extensions.ts';
 
 export const CA_STATUSES = ['PENDING', 'ACTIVED', 'DISABLED', 'DELETED', 'EXPIRED'] as const;
 export type CaStatus = (typeof CA_STATUSES)[number];
@@ -162,9 +162,12 @@ export function checkSubordinatePathLength(value: number | undefined | null, iss
   return pathLength;
 }
 
-/** A CA certificate always keeps keyCertSign and cRLSign, whatever else the request chose. */
-export function caKeyUsages(requested: readonly KeyUsage[] | undefined): KeyUsage[] {
-  const base = requested && requested.length > 0 ? requested : DEFAULT_CA_KEY_USAGES;
+/**
+ * A CA certificate always keeps keyCertSign and cRLSign, whatever else the request chose (RFC 5280 §4.2.1.9: a path
+ * length needs keyCertSign), and no bit its key cannot stand behind.
+ */
+export function caKeyUsages(requested: readonly KeyUsage[] | undefined, family: KeyFamily): KeyUsage[] {
+  const base = requested && requested.length > 0 ? keyUsagesForKey(requested, family) : DEFAULT_CA_KEY_USAGES;
   return [...new Set<KeyUsage>([...base, 'keyCertSign', 'cRLSign'])];
 }
 

@@ -4,11 +4,11 @@
  */
 import type { CertificateAuthority } from '../../db/generated/client.ts';
 import { errors } from '../../errors.ts';
-import { keyFamily, type KeyAlgorithm } from '../../x509/algorithms.ts';
-import { EXTENDED_KEY_USAGE_OIDS, type KeyUsage } from '../../x509/extensions.ts';
+import { keyFamily, type KeyAlgorithm, type KeyFamily } from '../../x509/algorithms.ts';
+import { EXTENDED_KEY_USAGE_OIDS, keyUsagesForKey, type KeyUsage } from '../../x509/extensions.ts';
 import type { DistinguishedName } from '../../x509/name.ts';
 import type { ParsedCsr } from '../../x509/csr.ts';
-import { DEFAULT_CA_KEY_USAGES, checkSubordinatePathLength } from '../ca/ca-rules.ts';
+import { caKeyUsages, checkSubordinatePathLength } from '../ca/ca-rules.ts';
 
 export const CERTIFICATE_TYPES = ['ENTITY_CERT', 'INTERMEDIATE_CA'] as const;
 export type CertificateType = (typeof CERTIFICATE_TYPES)[number];
@@ -19,8 +19,14 @@ export type CertificateStatus = (typeof CERTIFICATE_STATUSES)[number];
 /** At most 20 years for a certificate or a subordinate (§5.3). */
 export const MAX_CERTIFICATE_YEARS = 20;
 
-/** Huawei's documented default for `POST CERT` (§4.4.1). */
-export const DEFAULT_ENTITY_KEY_USAGES: KeyUsage[] = ['digitalSignature', 'keyAgreement'];
+/**
+ * An entity certificate's key usages when none are asked for: Huawei's documented default for `POST CERT`
+ * (§4.4.1, digitalSignature + keyAgreement) for an EC key, keyEncipherment in place of keyAgreement for an RSA key,
+ * which cannot agree keys (RFC 3279 §2.3.1); §4.4.2's table for a CSR says the same.
+ */
+export function defaultEntityKeyUsages(family: KeyFamily): KeyUsage[] {
+  return ['digitalSignature', family === 'RSA' ? 'keyEncipherment' : 'keyAgreement'];
+}
 
 const CA_ONLY_USAGES: readonly KeyUsage[] = ['keyCertSign', 'cRLSign'];
 const SERVER_AUTH = EXTENDED_KEY_USAGE_OIDS.server_auth;
@@ -44,15 +50,22 @@ export function basicConstraintsFor(
   return { ca: true, pathLength: checkSubordinatePathLength(requestedPathLength, issuerPathLength) };
 }
 
-/**
- * §4.4.1 / §10.9: the request's key usages, else Huawei's default (entity) or the CA set (intermediate). A CA:FALSE
- * certificate never asserts keyCertSign or cRLSign (RFC 5280 §4.2.1.3).
- */
-export function requestedKeyUsages(type: CertificateType, keyUsages: readonly KeyUsage[] | undefined): KeyUsage[] {
+/** A CA:FALSE certificate never asserts keyCertSign or cRLSign (RFC 5280 §4.2.1.3): refused before the issuer is read. */
+export function checkRequestedKeyUsages(type: CertificateType, keyUsages: readonly KeyUsage[] | undefined): void {
   const caOnly = type === 'ENTITY_CERT' ? keyUsages?.find((usage) => CA_ONLY_USAGES.includes(usage)) : undefined;
   if (caOnly) throw errors.invalidParameter(`key_usages ${caOnly} is for CA certificates only; an ENTITY_CERT is CA:FALSE`);
-  if (keyUsages && keyUsages.length > 0) return [...keyUsages];
-  return type === 'ENTITY_CERT' ? DEFAULT_ENTITY_KEY_USAGES : DEFAULT_CA_KEY_USAGES;
+}
+
+/**
+ * §4.4.1 / §10.9: the request's key usages (checked by checkRequestedKeyUsages), else the default for the type and
+ * key family. Bits the key cannot stand behind are left out (keyUsagesForKey); a request left with none is refused.
+ */
+export function requestedKeyUsages(type: CertificateType, keyUsages: readonly KeyUsage[] | undefined, family: KeyFamily): KeyUsage[] {
+  if (type === 'INTERMEDIATE_CA') return caKeyUsages(keyUsages, family);
+  if (!keyUsages || keyUsages.length === 0) return defaultEntityKeyUsages(family);
+  const fit = keyUsagesForKey(keyUsages, family);
+  if (fit.length === 0) throw errors.invalidParameter(`key_usages ${keyUsages.join(', ')} do not apply to an ${family} key`);
+  return fit;
 }
 
 /** §5.6: only the true flags, in the table's order; none at all writes no EKU extension. */
@@ -65,13 +78,14 @@ export function extendedKeyUsageOids(flags: Partial<Record<keyof typeof EXTENDED
 
 /**
  * §4.4.2's table: the CSR's key usages when it asks for some (an entity certificate never gets keyCertSign or
- * cRLSign), otherwise the defaults for the type and key family.
+ * cRLSign, a CA always does, and no certificate a bit its key cannot stand behind: cert-manager asks keyEncipherment
+ * for EC keys by default), otherwise the defaults for the type and key family.
  */
 export function csrKeyUsages(type: CertificateType, csr: Pick<ParsedCsr, 'keyUsages' | 'keyAlgorithm'>): KeyUsage[] {
-  if (type === 'INTERMEDIATE_CA') return csr.keyUsages && csr.keyUsages.length > 0 ? csr.keyUsages : DEFAULT_CA_KEY_USAGES;
-  const requested = (csr.keyUsages ?? []).filter((usage) => !CA_ONLY_USAGES.includes(usage));
-  if (requested.length > 0) return requested;
-  return ['digitalSignature', keyFamily(csr.keyAlgorithm) === 'RSA' ? 'keyEncipherment' : 'keyAgreement'];
+  const family = keyFamily(csr.keyAlgorithm);
+  if (type === 'INTERMEDIATE_CA') return caKeyUsages(csr.keyUsages, family);
+  const requested = keyUsagesForKey(csr.keyUsages ?? [], family).filter((usage) => !CA_ONLY_USAGES.includes(usage));
+  return requested.length > 0 ? requested : defaultEntityKeyUsages(family);
 }
 
 /** §4.4.2: the CSR's EKU when present; otherwise serverAuth + clientAuth for an entity, none for a CA. */

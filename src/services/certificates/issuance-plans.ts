@@ -8,11 +8,11 @@ import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { SqlRunner } from '../../db/tx.ts';
 import { errors } from '../../errors.ts';
-import type { HashAlgorithm, KeyAlgorithm } from '../../x509/algorithms.ts';
+import { keyFamily, type HashAlgorithm, type KeyAlgorithm } from '../../x509/algorithms.ts';
 import { parseCsr } from '../../x509/csr.ts';
 import type { SignatureCheckRunner } from '../../x509/public-key.ts';
 import type { CustomExtension, KeyUsage, SubjectAltName } from '../../x509/extensions.ts';
-import { validateNameDer, type DistinguishedName } from '../../x509/name.ts';
+import { isEmptyName, validateNameDer, type DistinguishedName } from '../../x509/name.ts';
 import { checkKeyAlgorithm, checkSignatureAlgorithm, type Validity } from '../ca/ca-rules.ts';
 import { findOwnCa } from '../ca/ca-store.ts';
 import { issueRefusal, issuerRules, validityWindow } from '../ca/issuer.ts';
@@ -31,6 +31,7 @@ import {
   basicConstraintsFor,
   checkCertificateType,
   csrExtendedKeyUsages,
+  checkRequestedKeyUsages,
   csrKeyUsages,
   extendedKeyUsageOids,
   inheritDistinguishedName,
@@ -96,7 +97,8 @@ export function createIssuancePlanner({ sql, clock, config, issuingCas, checkSig
   ): Promise<IssuancePlan> {
     const type = checkCertificateType(request.type);
     const requested = validateDistinguishedName(request.distinguished_name, { requireAll: false });
-    const keyUsages = requestedKeyUsages(type, request.key_usages === undefined ? undefined : validateKeyUsages(request.key_usages));
+    const requestedUsages = request.key_usages === undefined ? undefined : validateKeyUsages(request.key_usages);
+    checkRequestedKeyUsages(type, requestedUsages);
     const subjectAltNames = validateSubjectAltNames(request.subject_alternative_names ?? []);
     const customExtensions = validateCustomExtensions(request.customized_extension);
     const hash = request.signature_algorithm == null ? undefined : checkSignatureAlgorithm(request.signature_algorithm);
@@ -117,6 +119,7 @@ export function createIssuancePlanner({ sql, clock, config, issuingCas, checkSig
       throw errors.invalidParameter('key_algorithm is required: the issuer has no key algorithm to inherit');
     }
     const keyAlgorithm = requestedAlgorithm ?? checkKeyAlgorithm(issuerRow.keyAlgorithm, 'the issuer key_algorithm');
+    const keyUsages = requestedKeyUsages(type, requestedUsages, keyFamily(keyAlgorithm));
     const subject = inheritDistinguishedName(requested, issuerRow);
     const plan: Omit<IssuancePlan, 'spki'> = {
       type,
@@ -166,6 +169,9 @@ export function createIssuancePlanner({ sql, clock, config, issuingCas, checkSig
     const subjectAltNames = validateSubjectAltNames(csr.subjectAltNames);
     // The subject is copied as the CSR encodes it, so it must say no more than the fields the API reports.
     const subjectFields = validateNameDer(csr.subjectDer, 'csr subject');
+    if (type === 'INTERMEDIATE_CA' && isEmptyName(csr.subjectDer)) {
+      throw errors.invalidDistinguishedName("an INTERMEDIATE_CA needs a subject name (RFC 5280 §4.1.2.6); the CSR's is empty");
+    }
     return {
       type,
       genMode: 'CSR',
