@@ -57,7 +57,7 @@ export function caSigner(row: CertificateAuthority, keyStores: KeyStores): Signe
   return signer;
 }
 
-/** Why a CA cannot issue, or null: it must be ACTIVED (EXPIRED derived from not_after) and hold its key here. */
+/** Why a CA cannot issue, or null: it must be ACTIVED (EXPIRED derived from not_after), valid already and hold its key here. */
 export function issueRefusal(row: CertificateAuthority, now: Date, field: string): AppError | null {
   const status = effectiveStatus(row, now);
   if (prepaidPhase(row, now) === 'FROZEN') {
@@ -66,6 +66,10 @@ export function issueRefusal(row: CertificateAuthority, now: Date, field: string
     );
   }
   if (status !== 'ACTIVED') return errors.conflictingState(`${field} names a CA in status ${status}; it must be ACTIVED`);
+  // A certificate it signed now would end before its issuer is valid, or start before it: no chain would verify.
+  if (row.notBefore && row.notBefore.getTime() > now.getTime()) {
+    return errors.conflictingState(`${field} names a CA valid from ${row.notBefore.toISOString()}; it issues nothing before then`);
+  }
   if ((row.genMode !== 'GENERATE' && row.genMode !== 'IMPORT') || !row.keyRef || !row.certificateDer || !row.notAfter) {
     return errors.conflictingState(`${field} names a CA whose key is not held by this service`);
   }

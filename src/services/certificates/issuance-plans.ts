@@ -107,6 +107,7 @@ export function createIssuancePlanner({ sql, clock, config, issuingCas, checkSig
       throw errors.invalidParameter('name_constraints applies to type INTERMEDIATE_CA only');
     }
     const nameConstraints = validateNameConstraints(request.name_constraints);
+    validityWindow(request.validity, clock.now(), MAX_CERTIFICATE_YEARS); // its syntax, before the issuer's existence (§2)
     // The issuer is read here (unlocked) for its defaults; the transaction reads it again under its lock.
     const issuerRow = await findOwnCa(
       sql,
@@ -150,8 +151,9 @@ export function createIssuancePlanner({ sql, clock, config, issuingCas, checkSig
     // that cannot issue is left to the transaction, which refuses it after the quota (docs/contract-notes.md).
     const now = clock.now();
     basicConstraintsFor(type, request.path_length, issuerRow.pathLength);
-    const window = validityWindow(request.validity, now, MAX_CERTIFICATE_YEARS, issuerRow.notAfter ?? undefined);
     if (issueRefusal(issuerRow, now, 'issuer_id') === null) {
+      // Judged against the issuer's not_after only when it can issue: an expired one is refused for its state.
+      const window = validityWindow(request.validity, now, MAX_CERTIFICATE_YEARS, issuerRow.notAfter ?? undefined);
       const issuer = await issuingCas.issuingCaOf(sql, issuerRow, now);
       assertIssuanceAllowed(issuerRules(issuer, plan.extraPolicies), issuanceFacts(plan, window));
     }
