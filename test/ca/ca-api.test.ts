@@ -482,6 +482,9 @@ t.test('list: filters, sorting both ways with ties by id, paging with total, lim
   t.same(namesOf(await list('status=DISABLED')), ['delta-sub']);
   t.same((await list('status=ACTIVED')).total, 3);
   t.same(namesOf(await list('name=ALPH')), ['alpha'], 'name is a case-insensitive substring');
+  t.same(namesOf(await list('name=%25')), [], "'%' is a character, not LIKE's wildcard");
+  t.same(namesOf(await list('name=_')), [], "nor '_'");
+  t.same(namesOf(await list('name=%5C')), [], 'nor a backslash an escape');
   const page = await list('limit=2&offset=1&sort_key=create_time&sort_dir=ASC');
   t.equal(page.total, 4);
   t.same(namesOf(page), ['alpha', 'Charlie']);

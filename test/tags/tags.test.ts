@@ -201,6 +201,21 @@ t.test('resource instances: keys ANDed, values ORed, [] any value, name match, p
     'PCA.00020001',
   );
 
+  const underscored = await make('under_score', []);
+  const named = async (value: string) => ids(await filter({ matches: [{ key: 'resource_name', value }] }));
+  t.same(await named('_'), [underscored], "'_' matches itself, not any character");
+  t.same(await named('%'), [], "'%' matches itself, not anything");
+  t.same(await named('R_S'), [underscored]);
+  t.same(await named('\\'), [], 'a backslash is a character too');
+  assertError(
+    t,
+    await call('POST', `${CA}/resource-instances/count`, { matches: [{ key: 'resource_name', value: 'A'.repeat(256) }] }, domain),
+    400,
+    'PCA.00020001',
+    /more than 255 characters/,
+  );
+  t.equal(await count({ matches: [{ key: 'resource_name', value: 'A'.repeat(255) }] }), 0, '255 characters are searched for');
+
   const cert = await certificate('cert-filtered');
   await call('POST', `${CERT}/${cert}/tags`, { tag: { key: 'app', value: 'web' } });
   const certs = (await call('POST', `${CERT}/resource-instances/filter`, { tags: [{ key: 'app', values: ['web'] }] })).body;

@@ -3,6 +3,7 @@ import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
 import type { CertificateAuthority, Prisma } from '../../db/generated/client.ts';
+import { containsText } from '../../db/text-filters.ts';
 import { errors } from '../../errors.ts';
 import { joinPem, toPem } from '../../x509/pem.ts';
 import type { RequestContext } from '../context.ts';
@@ -68,7 +69,7 @@ export function createCaQueries({ db, clock, config, resolve }: CaQueryDeps) {
         NOT_CSR_ISSUED,
         query.status ? statusFilter(query.status, now) : {},
         query.type ? { type: query.type } : {},
-        query.name ? { commonName: { contains: query.name, mode: 'insensitive' } } : {},
+        query.name ? { commonName: containsText(query.name) } : {},
       ],
     };
     const dir = query.sort_dir === 'ASC' ? 'asc' : 'desc';

@@ -8,6 +8,7 @@ import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
 import type { CertificateAuthority, Prisma } from '../../db/generated/client.ts';
 import { lockRow } from '../../db/locks.ts';
+import { containsText } from '../../db/text-filters.ts';
 import type { Clock } from '../../clock.ts';
 import { errors } from '../../errors.ts';
 import { recordAudit } from '../audit/audit-log.ts';
@@ -112,7 +113,7 @@ export function createTagService(deps: TagServiceDeps) {
   }
 
   async function liveResourceIds(ctx: RequestContext, type: TaggedResourceType, nameContains?: string): Promise<string[]> {
-    const name = nameContains ? { commonName: { contains: nameContains, mode: 'insensitive' as const } } : {};
+    const name = nameContains ? { commonName: containsText(nameContains) } : {};
     const rows =
       type === 'CA'
         ? await db.certificateAuthority.findMany({

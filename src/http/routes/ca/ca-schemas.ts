@@ -102,6 +102,12 @@ export const TagsResponse = Type.Object({ tags: Type.Array(ResourceTag) });
 export const DomainTagsResponse = Type.Object({
   tags: Type.Array(Type.Object({ key: Type.String(), values: Type.Array(Type.String()) })),
 });
+/**
+ * Huawei's bound on a match value. Each is searched for in every row's name: a megabyte of it held the database (or
+ * PGlite's thread, the event loop's) for seconds; a common name (at most 64 characters) never contains a longer one.
+ */
+const MAX_MATCH_VALUE_LENGTH = 255;
+
 export const ResourceFilterBody = Type.Object({
   tags: Type.Optional(
     Type.Array(
@@ -114,6 +120,10 @@ export const ResourceFilterBody = Type.Object({
   ),
   limit: Type.Optional(Type.Integer({ description: '10, 20 or 50' })),
   offset: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_OFFSET })),
-  matches: Type.Optional(Type.Array(Type.Object({ key: Type.String({ description: 'resource_name' }), value: Type.String() }))),
+  matches: Type.Optional(
+    Type.Array(
+      Type.Object({ key: Type.String({ description: 'resource_name' }), value: Type.String({ maxLength: MAX_MATCH_VALUE_LENGTH }) }),
+    ),
+  ),
 });
 export const CountResponse = Type.Object({ total_count: Type.Integer() });
