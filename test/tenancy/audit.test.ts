@@ -305,6 +305,24 @@ t.test('refused mutations of a known caller leave one FAILURE event; 401s and re
   t.match(byRequest(invalid.requestId), [{ action: 'pca:ca:create', resource_type: null, detail: { error_code: /^PCA\.000201/ } }]);
 });
 
+t.test('a refused call naming a hostile id is audited too, the id made storable', async (t) => {
+  const withNul = await send('POST', `${CA}/a%00b/disable`);
+  t.equal(withNul.status, 400);
+  const long = await send('POST', `${CA}/${'x'.repeat(1000)}/disable`);
+  t.equal(long.status, 400);
+  const failures = (await events('&outcome=FAILURE')).audit_events;
+  t.match(
+    failures.filter((event) => event.request_id === withNul.requestId),
+    [{ action: 'pca:ca:disable', resource_type: 'CA', resource_id: 'a\uFFFDb' }],
+    'NUL, which Postgres text cannot hold, shown as U+FFFD',
+  );
+  t.match(
+    failures.filter((event) => event.request_id === long.requestId),
+    [{ resource_id: 'x'.repeat(256) }],
+    'at most 256 characters kept',
+  );
+});
+
 t.test('a refused call is logged as the operation attempted, with the permission checked beside it (issue #21)', async (t) => {
   const limited = { authorization: `Bearer ${harness.tokenWith(['pca:ca:get', 'pca:cert:get'])}` };
   const refusals = [

@@ -142,8 +142,11 @@ function resourceOf(request: FastifyRequest): Pick<AuditedChange, 'resourceType'
   // Any route's path parameters (untyped here): the first one naming a resource.
   const params = new Map(typeof request.params === 'object' && request.params !== null ? Object.entries(request.params) : []);
   const match = RESOURCE_PARAMS.find(([param]) => typeof params.get(param) === 'string');
-  return match ? { resourceType: match[1], resourceId: String(params.get(match[0])) } : {};
+  return match ? { resourceType: match[1], resourceId: auditableId(String(params.get(match[0]))) } : {};
 }
+
+/** A path parameter as the audit log can hold it: no NUL (a text column refuses it), at most 256 characters. */
+const auditableId = (id: string): string => id.replaceAll('\0', '\uFFFD').slice(0, 256);
 
 function errorCodeOf(payload: unknown): string {
   try {
