@@ -12,7 +12,7 @@ import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { DatabaseHandle } from './db/database.ts';
 import { errors } from './errors.ts';
-import { registerErrorHandling, sendError, toAppError } from './http/error-handler.ts';
+import { answerClientError, registerErrorHandling, sendError, toAppError } from './http/error-handler.ts';
 import { LOG_REDACT_PATHS, prettyLogStream, registerAccessLog } from './http/plugins/access-log.ts';
 import { registerAuth } from './http/plugins/auth.ts';
 import { registerConsole } from './http/plugins/console.ts';
@@ -95,6 +95,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
         error.code === 'FST_ERR_BAD_URL' ? errors.invalidParameter('the request URL is malformed') : toAppError(error, request),
       );
     },
+    clientErrorHandler: answerClientError,
     // Our own access log (http/plugins/access-log.ts) replaces fastify's per-request lines.
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,

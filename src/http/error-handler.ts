@@ -2,9 +2,11 @@
  * The one place where anything thrown becomes the contract's error body `{error_code, error_msg}` (§2, §7).
  * Client errors carry their message; unexpected ones get a generic message, details only in the log.
  */
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { dbErrorKind } from '../db/errors.ts';
 import { AppError, ErrorCode, clientErrorOf, errors } from '../errors.ts';
+import { newRequestId } from './plugins/request-id.ts';
 
 /** Per-route override: which error code a schema violation under a body/query field gets (e.g. DN -> PCA.00020101). */
 export type FieldErrorCodes = Record<string, ErrorCode>;
@@ -88,6 +90,33 @@ export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
     .code(error.statusCode)
     .type('application/json;charset=UTF-8')
     .send({ error_code: error.code, error_msg: error.message.slice(0, MAX_MESSAGE_LENGTH) });
+}
+
+/** What Node's HTTP parser refused before any request existed: the status, and the contract's body for it. */
+function clientErrorAnswer(error: NodeJS.ErrnoException): { status: number; reason: string; message: string } {
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT')
+    return { status: 408, reason: 'Request Timeout', message: 'the request took too long to arrive' };
+  if (error.code === 'HPE_HEADER_OVERFLOW') {
+    return { status: 431, reason: 'Request Header Fields Too Large', message: 'the request headers are too large' };
+  }
+  return { status: 400, reason: 'Bad Request', message: 'the request is not well-formed HTTP' };
+}
+
+/**
+ * fastify's clientErrorHandler: a request the HTTP parser refused (a malformed header line, an oversized head, a bad
+ * Content-Length) gets the contract's body and an X-Request-Id like every other error, written on the raw socket.
+ */
+export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  if (socket.writable) {
+    const { status, reason, message } = clientErrorAnswer(error);
+    const body = JSON.stringify({ error_code: ErrorCode.InvalidParameter, error_msg: message });
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json;charset=UTF-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `X-Request-Id: ${newRequestId()}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {

@@ -2,6 +2,7 @@
  * The contract's conventions for every request (§2, §7): error bodies and statuses for each kind of malformed
  * input, X-Request-Id on every response, the order of checks, JSON content type, and logs without secrets.
  */
+import { connect } from 'node:net';
 import t, { type Test } from 'tap';
 import type { FastifyInstance } from 'fastify';
 import { createTestApp } from '../helpers/app.ts';
@@ -171,6 +172,48 @@ t.test('database exhausted or unreachable: 503 PCA.00050002 with Retry-After', a
   const response = await app.inject({ method: 'GET', url: '/v1/test/busy', headers: auth });
   assertError(t, response, 503, 'PCA.00050002', /temporarily unavailable/);
   t.equal(response.headers['retry-after'], '5');
+});
+
+t.test('a request the HTTP parser refuses gets the contract body and an X-Request-Id too (a real socket)', async (t) => {
+  const server = await createTestApp();
+  t.teardown(() => server.close());
+  const address = new URL(await server.app.listen({ host: '127.0.0.1', port: 0 }));
+  const rawExchange = (head: string) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(address.port), address.hostname, () => socket.end(head));
+      let answer = '';
+      socket.on('data', (chunk) => (answer += chunk));
+      socket.on('close', () => resolve(answer));
+      socket.on('error', reject);
+    });
+  const cases: [what: string, head: string, status: string, message: RegExp][] = [
+    [
+      'a header line without a colon',
+      'GET /health HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n',
+      '400 Bad Request',
+      /not well-formed HTTP/,
+    ],
+    [
+      'Content-Length not a number',
+      'POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n',
+      '400 Bad Request',
+      /not well-formed/,
+    ],
+    [
+      'a 20 kB header',
+      `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+      '431 Request Header Fields Too Large',
+      /too large/,
+    ],
+  ];
+  for (const [what, head, status, message] of cases) {
+    const answer = await rawExchange(head);
+    const [headers, body] = answer.split('\r\n\r\n');
+    t.match(headers, new RegExp(`^HTTP/1\\.1 ${status}\r\n`), what);
+    t.match(headers, /\r\nX-Request-Id: [0-9a-f]{32}\r\n/i, `${what}: X-Request-Id`);
+    t.match(headers, /\r\nContent-Type: application\/json;charset=UTF-8\r\n/i, `${what}: JSON`);
+    t.match(JSON.parse(body), { error_code: 'PCA.00020001', error_msg: message }, `${what}: the contract's body`);
+  }
 });
 
 t.test('X-Request-Id is echoed when sane, generated and unique otherwise', async (t) => {

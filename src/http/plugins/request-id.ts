@@ -5,9 +5,12 @@ import type { IncomingMessage } from 'node:http';
 
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** A new id: 32 hex digits. */
+export const newRequestId = (): string => randomUUID().replaceAll('-', '');
+
 export function requestIdFor(request: IncomingMessage): string {
   const offered = request.headers['x-request-id'];
-  return typeof offered === 'string' && CLIENT_REQUEST_ID.test(offered) ? offered : randomUUID().replaceAll('-', '');
+  return typeof offered === 'string' && CLIENT_REQUEST_ID.test(offered) ? offered : newRequestId();
 }
 
 export function registerRequestIdHeader(app: FastifyInstance): void {
