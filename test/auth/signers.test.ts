@@ -332,11 +332,18 @@ t.test('temporary access keys: X-Security-Token, bounded lifetime, the issuing k
     /unknown access key/,
     'the pair without its token',
   );
-  await refusedWith(
-    new GlobalCredentials().withAk(limited.access).withSk(limited.secret).withSecurityToken(token),
-    /another access key/,
-    'the token with another key',
-  );
+  // §3.3: a permanent key's request verifies by its AK/SK alone, whatever X-Security-Token it carries.
+  for (const [offered, what] of [
+    [token, "another key's security token"],
+    ['not-a-token', 'a value that is no security token'],
+  ]) {
+    const listed = await clientWith(new GlobalCredentials().withAk(limited.access).withSk(limited.secret).withSecurityToken(offered))({
+      method: 'GET',
+      url: '/v1/private-certificate-authorities',
+      headers: { 'X-Sdk-Date': formatSdkDate(clock.now()) },
+    });
+    t.equal(listed.httpStatusCode, 200, `a permanent key with ${what}: the token is ignored`);
+  }
   await refusedWith(
     new GlobalCredentials().withAk(issued.access).withSk(limited.secret).withSecurityToken(token),
     /signature mismatch/,

@@ -125,10 +125,9 @@ export function createAccessKeyService({ db, clock, config, sealer }: AccessKeyS
       let found: VerifiableKey | undefined;
       let issuer: string | undefined;
       const lookupSecret = async (access: string) => {
-        if (securityToken === undefined) {
-          found = await findVerifiable(access);
-          return found?.secret;
-        }
+        // A permanent key verifies alone, whatever X-Security-Token says (§3.3: the value is ignored).
+        found = await findVerifiable(access);
+        if (found || securityToken === undefined) return found?.secret;
         const temporary = openSecurityToken(sealer, securityToken, access, clock.now());
         const issuing = await findVerifiable(temporary.issuer);
         if (!issuing || issuing.domainId !== temporary.domainId)
