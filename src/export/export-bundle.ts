@@ -32,10 +32,15 @@ export type CertificateExport =
 
 type Files = Record<string, Uint8Array | string>;
 
+/** The request's own syntax (type, password), checked before the certificate is looked up (§2) and again here. */
+export function checkExportOptions({ type, password }: Pick<CertificateExportInput, 'type' | 'password'>): ExportType {
+  if (password) validateExportPassword(password);
+  return parseExportType(type);
+}
+
 export async function buildCertificateExport(input: CertificateExportInput): Promise<CertificateExport> {
-  const type = parseExportType(input.type);
+  const type = checkExportOptions(input);
   const password = input.password || undefined;
-  if (password !== undefined) validateExportPassword(password);
   if (type === 'ISTIO') {
     const files = istioFiles(input, password);
     return input.compressed ? zipExport(input.commonName, type, files) : { kind: 'json', body: files };

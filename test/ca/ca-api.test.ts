@@ -546,6 +546,19 @@ t.test('the §4.5 fixed endpoints', async (t) => {
   t.same((await call('GET', `${CA}/obs/buckets`)).body, { total: 0, obs_buckets: [] });
 });
 
+t.test('syntax before existence (§2): a malformed body gets its 400 even when the id names nothing', async (t) => {
+  const missing = randomUUID();
+  const cases: [string, string, object, number, string][] = [
+    ['export type', `/v1/private-certificates/${missing}/export`, { type: 'FOO' }, 400, 'PCA.00020001'],
+    ['export password', `/v1/private-certificates/${missing}/export`, { password: 'short' }, 400, 'PCA.00020001'],
+    ['activate issuer_id', `${CA}/${missing}/activate`, { issuer_id: 'bad' }, 400, 'PCA.00020201'],
+    ['a well-formed body', `/v1/private-certificates/${missing}/export`, { type: 'OTHER' }, 404, 'PCA.10010002'],
+  ];
+  for (const [what, url, body, status, code] of cases) {
+    await t.test(what, async (t) => assertError(t, await call('POST', url, body), status, code));
+  }
+});
+
 t.test('actions: a credential without the action gets 403 before any existence check', async (t) => {
   const response = await harness.app.inject({
     method: 'POST',
