@@ -46,9 +46,14 @@ async function failure(response: Response): Promise<ApiError> {
 }
 
 /** A call with the session's token; a 401 ends the session (the token expired or was refused). */
-export async function call(method: string, path: string, options: { query?: Query; body?: unknown } = {}): Promise<Response> {
+export async function call(
+  method: string,
+  path: string,
+  options: { query?: Query; body?: unknown; accept?: string } = {},
+): Promise<Response> {
   const headers: Record<string, string> = { authorization: `Bearer ${session.token ?? ''}` };
   if (options.body !== undefined) headers['content-type'] = 'application/json';
+  if (options.accept !== undefined) headers.accept = options.accept;
   const response = await fetch(withQuery(path, options.query), {
     method,
     headers,

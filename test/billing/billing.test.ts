@@ -9,6 +9,7 @@ import { ManualClock } from '../../src/clock.ts';
 import { prepaidDaysLeft } from '../../src/services/billing/prepaid.ts';
 import { certificateUnitPrice, loadPriceCatalog } from '../../src/config/price-catalog.ts';
 import { prepaidPeriodEnd, type BillableCa } from '../../src/services/billing/usage-hooks.ts';
+import { toCsvLine, type BillingRecordView } from '../../src/services/billing/billing-record-mapper.ts';
 import { createTestApp, OTHER_DOMAIN, TEST_DOMAIN } from '../helpers/app.ts';
 import { BILLING_ENV, insertCa, utc } from './support.ts';
 
@@ -353,4 +354,24 @@ t.test('GET /v1/billing-records: filters, order, paging, CSV, summary, access', 
   t.equal((await harness.app.inject({ method: 'GET', url: '/v1/billing-records' })).statusCode, 401);
   const post = await harness.app.inject({ method: 'POST', url: '/v1/billing-records', headers: auth, payload: {} });
   t.equal(post.statusCode, 404, 'records cannot be changed through the API');
+});
+
+t.test('CSV: RFC 4180 quoting, and a text cell starting like a formula is shown, not evaluated', async (t) => {
+  const view: BillingRecordView = {
+    record_id: 'r1',
+    domain_id: '=HYPERLINK("//evil.invalid","x")',
+    resource_type: 'CERTIFICATE',
+    resource_id: '@SUM(A1)',
+    charging_mode: 1,
+    usage_type: 'CERT_ISSUE',
+    usage_start: 1,
+    usage_end: 1,
+    usage_amount: 1,
+    unit_price: '0.05',
+    amount: '0.05',
+    currency: '+CNY',
+    create_time: 2,
+  };
+  t.equal(toCsvLine(view), `r1,"'=HYPERLINK(""//evil.invalid"",""x"")",CERTIFICATE,'@SUM(A1),1,CERT_ISSUE,1,1,1,0.05,0.05,'+CNY,2\r\n`);
+  t.match(toCsvLine({ ...view, domain_id: 'a,b', resource_id: '-1' }), /^r1,"a,b",CERTIFICATE,'-1,1,/, 'quoted; a leading - too');
 });

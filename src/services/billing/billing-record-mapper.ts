@@ -57,9 +57,13 @@ export const CSV_COLUMNS = [
   'create_time',
 ] as const satisfies readonly (keyof BillingRecordView)[];
 
-/** RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled. */
+/**
+ * RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled. A text starting like a spreadsheet
+ * formula (=, +, -, @, tab, CR) gets a leading ' so that a spreadsheet shows it rather than evaluates it (OWASP's CSV
+ * injection advice); no number this service writes starts so.
+ */
 function csvField(value: string | number): string {
-  const text = String(value);
+  const text = typeof value === 'string' && /^[=+\-@\t\r]/.test(value) ? `'${value}` : String(value);
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
