@@ -5113,6 +5113,8 @@ export interface operations {
                 offset?: number;
                 /** @description Empty: no filter */
                 name?: string;
+                /** @description Extension: only the certificates this CA issued (its id) */
+                issuer_id?: string;
                 status?: "ISSUED" | "REVOKED" | "EXPIRED";
                 sort_key?: "create_time" | "common_name" | "issuer_name" | "not_after";
                 /** @description Ties break by id */

@@ -66,6 +66,10 @@ t.test('list: paging, sorting, name and derived EXPIRED status; show; quota', as
     'name is case-insensitive',
   );
   t.equal((await list('status=BOGUS')).status, 400);
+  // Extension: one CA's certificates (the console's CA page), whatever the domain's other CAs issued.
+  t.equal((await list(`issuer_id=${sub.id}`)).body.total, 3);
+  t.same((await list(`issuer_id=${root.id}`)).body, { total: 0, certificates: [] }, 'the root issued none of them');
+  t.equal((await list('issuer_id=not-a-uuid')).status, 400);
   clock.advance(3 * 86_400_000);
   t.same(
     (await list('status=EXPIRED')).body.certificates.map((c: { certificate_id: string }) => c.certificate_id),

@@ -322,6 +322,9 @@ t.test('the console tour against a development server', async (t) => {
   // Lifecycle of the subordinate: disable, enable; a pending CA activated; a scheduled deletion and a restore.
   await page.click('nav a:has-text("CAs")');
   await page.click('a:has-text("console-issuing")');
+  // The CA page lists this CA's certificates, asked of the API by issuer_id (not filtered from the domain's newest).
+  await page.waitForSelector('[data-test=certificate-row]:has-text("server-made.example.com")');
+  t.equal(await page.locator('[data-test=certificate-row]').count(), 2, "the CA page lists the CA's two certificates");
   await page.click('button:has-text("Disable")');
   await page.waitForSelector('h2 .badge:has-text("DISABLED")');
   await page.click('button:has-text("Enable")');
@@ -345,6 +348,18 @@ t.test('the console tour against a development server', async (t) => {
   await page.click('button:has-text("Restore")');
   await page.waitForSelector('h2 .badge:has-text("DISABLED")');
   t.pass('disable, enable, activation, scheduled deletion and restore went through the console');
+  // A pending CA is deleted at once (§4.2.8), not scheduled: the page returns to the hierarchy, where it is gone.
+  await page.click('nav a:has-text("CAs")');
+  await page.click('button:has-text("Create CA")');
+  await page.selectOption('select[name=type]', 'SUBORDINATE');
+  await fillDn(page, 'console-discarded');
+  await page.click('[data-test=create-ca] button[type=submit]');
+  await page.click('a:has-text("console-discarded")');
+  await page.waitForSelector('h2 .badge:has-text("PENDING")');
+  t.equal(await page.locator('button:has-text("Schedule deletion")').count(), 0, 'a pending CA offers no scheduled deletion');
+  await page.click('[data-test=ca-detail] button:has-text("Delete")');
+  await page.waitForSelector('.tree');
+  t.equal(await page.locator('[data-test=ca-node]:has-text("console-discarded")').count(), 0, 'deleted at once');
 
   // Billing: the month's summary and its CSV.
   await page.click('nav a:has-text("Billing")');
@@ -352,7 +367,7 @@ t.test('the console tour against a development server', async (t) => {
   t.match(await page.textContent('[data-test=billing-summary]'), /CERT_ISSUE\s*2/, 'two certificate issues in the summary');
   const [csv] = await Promise.all([page.waitForEvent('download'), page.click('button:has-text("Download CSV")')]);
   const csvText = readFileSync((await csv.path())!, 'utf8');
-  t.match(csvText, /^record_id,resource_type,/, 'CSV header');
+  t.match(csvText, /^record_id,domain_id,resource_type,/, "CSV header: the API's own CSV");
   t.equal(csvText.split('\n').filter((line) => line.includes('CERT_ISSUE')).length, 2, 'one CSV line per certificate issue');
   await shot(page, '06-billing');
 

@@ -165,7 +165,10 @@ function Lifecycle({ ca, onChange }: { ca: Ca; onChange: () => void }) {
   const exportCa = () =>
     action.run(async () => {
       const { certificate, certificate_chain } = await json<{ certificate: string; certificate_chain: string }>('POST', `${base}/export`);
-      download(`${ca.distinguished_name?.common_name ?? ca.ca_id}-ca.pem`, `${certificate.trim()}\n${certificate_chain.trim()}\n`);
+      // A root's chain is the root itself (§4.2.6): written once.
+      const pem =
+        certificate_chain.trim() === certificate.trim() ? certificate.trim() : `${certificate.trim()}\n${certificate_chain.trim()}`;
+      download(`${ca.distinguished_name?.common_name ?? ca.ca_id}-ca.pem`, `${pem}\n`);
     });
   return (
     <div class="panel actions">
@@ -185,12 +188,29 @@ function Lifecycle({ ca, onChange }: { ca: Ca; onChange: () => void }) {
           Restore
         </button>
       )}
-      {['ACTIVED', 'DISABLED', 'EXPIRED'].includes(ca.status) && (
+      {['ACTIVED', 'EXPIRED'].includes(ca.status) && (
         <button type="button" onClick={exportCa}>
           Download certificate and chain
         </button>
       )}
-      {['PENDING', 'DISABLED', 'EXPIRED'].includes(ca.status) && (
+      {ca.status === 'PENDING' && (
+        <button
+          type="button"
+          class="danger"
+          onClick={() => {
+            // §4.2.8: a PENDING CA has no certificate and is removed at once, not scheduled.
+            if (confirm('Delete this pending CA now? It has no certificate yet; it is removed at once.'))
+              void action
+                .run(() => json('DELETE', base))
+                .then((done) => {
+                  if (done) location.hash = '#/cas';
+                });
+          }}
+        >
+          Delete
+        </button>
+      )}
+      {['DISABLED', 'EXPIRED'].includes(ca.status) && (
         <span class="row">
           <input
             name="pending_days"
@@ -397,6 +417,9 @@ function Issue({ ca, onIssued }: { ca: Ca; onIssued: (id: string) => void }) {
   );
 }
 
+/** The CA page lists its newest certificates; the certificate list pages through all. */
+const SHOWN_CERTIFICATES = 100;
+
 export function CaDetailPage({ id }: { id: string }) {
   const { data: ca, error, reload } = useResource(() => json<Ca>('GET', `${CAS}/${id}`), [id]);
   const quotas = useResource(
@@ -405,8 +428,8 @@ export function CaDetailPage({ id }: { id: string }) {
   );
   const certificates = useResource(
     () =>
-      json<{ certificates: Record<string, any>[] }>('GET', CERTIFICATES, {
-        query: { limit: 100, sort_key: 'create_time', sort_dir: 'DESC' },
+      json<{ total: number; certificates: Record<string, any>[] }>('GET', CERTIFICATES, {
+        query: { issuer_id: id, limit: SHOWN_CERTIFICATES, sort_key: 'create_time', sort_dir: 'DESC' },
       }),
     [id],
   );
@@ -416,7 +439,6 @@ export function CaDetailPage({ id }: { id: string }) {
     reload();
     certificates.reload();
   };
-  const own = (certificates.data?.certificates ?? []).filter((certificate) => certificate.issuer_id === ca.ca_id);
   return (
     <section data-test="ca-detail">
       <header class="bar">
@@ -445,7 +467,12 @@ export function CaDetailPage({ id }: { id: string }) {
       {ca.status === 'ACTIVED' && <Issue ca={ca} onIssued={(certificateId) => (location.hash = `#/certificates/${certificateId}`)} />}
       <h3>Certificates issued by this CA</h3>
       <ErrorBanner error={certificates.error} />
-      <CertificateTable certificates={own} />
+      {certificates.data && certificates.data.total > certificates.data.certificates.length && (
+        <p class="muted">
+          The newest {certificates.data.certificates.length} of {certificates.data.total}.
+        </p>
+      )}
+      <CertificateTable certificates={certificates.data?.certificates ?? []} />
     </section>
   );
 }

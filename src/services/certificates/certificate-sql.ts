@@ -26,7 +26,8 @@ function statusFilter(status: CertificateStatus | undefined, now: Date): Prisma.
 /** The domain's count of listed certificates, and the requested page of them with their issuers' names. */
 export function listCertificatesSql(domainId: string, query: ListCertificatesQuery, now: Date): { count: Prisma.Sql; page: Prisma.Sql } {
   const where = Prisma.sql`WHERE c.domain_id = ${domainId} AND c.deleted_at IS NULL ${statusFilter(query.status, now)}
-        ${query.name ? Prisma.sql`AND strpos(lower(c.common_name), lower(${query.name})) > 0` : Prisma.empty}`;
+        ${query.name ? Prisma.sql`AND strpos(lower(c.common_name), lower(${query.name})) > 0` : Prisma.empty}
+        ${query.issuer_id ? Prisma.sql`AND c.issuer_id = ${query.issuer_id}` : Prisma.empty}`;
   const direction = query.sort_dir === 'ASC' ? Prisma.sql`ASC` : Prisma.sql`DESC`;
   return {
     count: Prisma.sql`SELECT count(*)::int AS total FROM certificates c ${where}`,
