@@ -288,7 +288,9 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
   const port = integer(env, 'PORT', 8080, 0, 65535);
   const region = env.REGION || 'cn-north-4';
   if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(region)) throw new ConfigError(`REGION must be lowercase letters, digits and '-', got '${region}'`);
-  const publicBaseUrl = (env.PUBLIC_BASE_URL || `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
+  // The server's own address by default, in the scheme it speaks (TLS_CERT_FILE: HTTPS only, as ACME clients need).
+  const scheme = env.TLS_CERT_FILE ? 'https' : 'http';
+  const publicBaseUrl = (env.PUBLIC_BASE_URL || `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
   const production = env.NODE_ENV === 'production';
   checkPublicBaseUrl(publicBaseUrl, production, Boolean(env.PUBLIC_BASE_URL));
   if (target === 'lambda' && !env.DATABASE_URL) {

@@ -10,6 +10,8 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config.ts';
+import { serverCertificate } from '../acme/support.ts';
+import { scratch } from '../certificates/support.ts';
 
 const probe = (app: FastifyInstance) =>
   app.get('/v1/test/whoami', { config: { public: true } }, async (request) => ({
@@ -55,6 +57,19 @@ t.test('TRUST_PROXY is validated', async (t) => {
   for (const bad of ['true', '*', '10.0.0.0/33', '::1/129', 'proxy.example', '10.0.0.1,']) {
     t.throws(() => testConfig({ TRUST_PROXY: bad }), ConfigError, bad);
   }
+});
+
+t.test('PUBLIC_BASE_URL defaults to the scheme the server speaks: https with TLS_CERT_FILE', async (t) => {
+  t.equal(testConfig({ HOST: '127.0.0.1', PORT: '8443', PUBLIC_BASE_URL: '' }).publicBaseUrl, 'http://127.0.0.1:8443');
+  const tls = await serverCertificate(await scratch('deployment-tls'));
+  const config = testConfig({
+    HOST: '127.0.0.1',
+    PORT: '8443',
+    PUBLIC_BASE_URL: '',
+    TLS_CERT_FILE: tls.certFile,
+    TLS_KEY_FILE: tls.keyFile,
+  });
+  t.equal(config.publicBaseUrl, 'https://127.0.0.1:8443', "ACME directories and the certificates' URLs reachable");
 });
 
 t.test('DEFAULT_DOMAIN_ID is a domain id tokens may carry', async (t) => {
