@@ -8,7 +8,8 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { ManualClock } from '../../src/clock.ts';
-import { KEY_ARGS, opensslCsr, scratch } from '../certificates/support.ts';
+import { KEY_ARGS, certificateText, opensslCsr, scratch } from '../certificates/support.ts';
+import { toPem } from '../../src/x509/pem.ts';
 import { OTHER_DOMAIN } from '../helpers/app.ts';
 import { acmeCa, eabKey, http01Responder, startAcmeServer } from './support.ts';
 import { RawAcme, accountKey, b64, csrFor, eabJws, replies, signJws, type Reply } from './jws-client.ts';
@@ -346,6 +347,37 @@ t.test("finalize with a CSR whose names are not the order's: badCSR, the order s
   t.equal((await client.post(url, '')).body.status, 'ready', 'still ready after the refusals');
   const done = await client.post(order.finalize, { csr: (await csrFor([...names].reverse())).csr });
   t.equal(done.body.status, 'valid', `the right names in another order are accepted: ${JSON.stringify(done.body)}`);
+});
+
+t.test('a certificate says only what the order proved: the CN, the identifiers, serverAuth + clientAuth', async (t) => {
+  const client = await account();
+  const finalizeWith = async (names: string[], reqArgs: string[]) => {
+    const { order } = await client.readyOrder(names, responder.tokens);
+    const { csr: pem } = await opensslCsr(dir, `proved-${names.length}`, [...KEY_ARGS.p256], reqArgs);
+    const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64').toString('base64url');
+    const done = await client.post(order.finalize, { csr: der });
+    t.equal(done.body.status, 'valid', JSON.stringify(done.body));
+    const row = await prisma.certificate.findUniqueOrThrow({ where: { id: String(done.body.certificate).split('/').pop()! } });
+    return certificateText(dir, toPem('CERTIFICATE', new Uint8Array(row.certificateDer)));
+  };
+  // O and OU authorize in some relying parties (Kubernetes groups); an EKU the account chose could sign code.
+  const text = await finalizeWith(
+    ['a.example.internal', 'b.example.internal'],
+    [
+      '-subj',
+      '/C=US/O=system-masters/OU=Finance Admins/CN=a.example.internal',
+      '-addext',
+      'subjectAltName=DNS:a.example.internal,DNS:b.example.internal',
+      '-addext',
+      'extendedKeyUsage=codeSigning',
+    ],
+  );
+  t.match(text, /Subject: CN ?= ?a\.example\.internal\n/, 'the subject is the common name alone');
+  t.match(text, /Extended Key Usage: *\n *TLS Web Server Authentication, TLS Web Client Authentication\n/);
+  t.match(text, /DNS:a\.example\.internal, DNS:b\.example\.internal/);
+  // RFC 8555 §7.4: a dns identifier may be named by the common name alone; the certificate still carries the SAN.
+  const cnOnly = await finalizeWith(['c.example.internal'], ['-subj', '/CN=c.example.internal']);
+  t.match(cnOnly, /X509v3 Subject Alternative Name: *\n *DNS:c\.example\.internal\n/);
 });
 
 t.test(

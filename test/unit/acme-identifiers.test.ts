@@ -152,4 +152,8 @@ t.test("csrNamesMatch: the CSR's SANs (and CN) are exactly the order's identifie
     csrNamesMatch(orderIdentifiers([{ type: 'ip', value: '10.0.0.1' }]), csr([{ type: 'IP', value: '10.0.0.1' }], '10.0.0.1')),
     'an IP CN',
   );
+  // RFC 8555 §7.4: a dns identifier "MUST appear either in the commonName ... or in ... a subjectAltName".
+  t.ok(csrNamesMatch(orderIdentifiers([{ type: 'dns', value: 'a.example' }]), csr([], 'A.example')), 'the CN alone names one identifier');
+  t.notOk(csrNamesMatch(order, csr([{ type: 'IP', value: '2001:db8::1' }], 'c.example')), 'a CN alone, not an identifier');
+  t.ok(csrNamesMatch(order, csr([{ type: 'IP', value: '2001:db8::1' }], 'a.example')), 'one identifier by CN, the other by SAN');
 });

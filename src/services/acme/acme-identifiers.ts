@@ -1,6 +1,6 @@
 /** ACME identifiers and contacts (RFC 8555 §7.1.3, §7.3, §7.4) as pure functions: checked, normalised, matched. */
 import type { ParsedCsr } from '../../x509/csr.ts';
-import { formatIp, parseIp } from '../../x509/extensions.ts';
+import { formatIp, parseIp, type SubjectAltName } from '../../x509/extensions.ts';
 import { normalizeDnsName } from '../../x509/name-constraints.ts';
 import { problem } from './acme-problems.ts';
 
@@ -53,7 +53,10 @@ export function orderIdentifiers(value: unknown): Identifier[] {
   });
 }
 
-/** The CSR's names (SANs and a common name) must be exactly the order's identifiers (RFC 8555 §7.4). */
+/**
+ * The CSR's names must be exactly the order's identifiers (RFC 8555 §7.4): each in a SAN or in the common name (a
+ * CN-only CSR names one identifier), and the common name one of them.
+ */
 export function csrNamesMatch(identifiers: readonly Identifier[], csr: Pick<ParsedCsr, 'subjectAltNames' | 'subject'>): boolean {
   const wanted = new Set(identifiers.map((identifier) => `${identifier.type}:${identifier.value}`));
   const given = new Set<string>();
@@ -63,6 +66,14 @@ export function csrNamesMatch(identifiers: readonly Identifier[], csr: Pick<Pars
     else return false;
   }
   const cn = csr.subject.common_name;
-  if (cn && !given.has(`dns:${cn.toLowerCase()}`) && !given.has(`ip:${cn}`)) return false;
+  if (cn) {
+    const ip = parseIp(cn);
+    given.add(ip ? `ip:${formatIp(ip)}` : `dns:${normalizeDnsName(cn) ?? cn.toLowerCase()}`);
+  }
   return given.size === wanted.size && [...given].every((name) => wanted.has(name));
+}
+
+/** The order's identifiers as the certificate's SANs: what the account proved control of. */
+export function subjectAltNamesOf(identifiers: readonly Identifier[]): SubjectAltName[] {
+  return identifiers.map(({ type, value }) => ({ type: type === 'dns' ? 'DNS' : 'IP', value }));
 }

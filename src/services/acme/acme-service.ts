@@ -26,7 +26,7 @@ import { REVOCATION_REASONS } from '../revocation/revocation-rules.ts';
 import { isUuid } from '../urn.ts';
 import { directoryUrl } from './acme-admin-service.ts';
 import { createAcmeAccounts } from './acme-accounts.ts';
-import { csrNamesMatch, orderIdentifiers, type Identifier } from './acme-identifiers.ts';
+import { csrNamesMatch, orderIdentifiers, subjectAltNamesOf, type Identifier } from './acme-identifiers.ts';
 import { challengeObject, createAcmeObjects, effectiveOrderStatus } from './acme-objects.ts';
 import { acmeIssuancePolicy, acmeValidityDays } from './acme-policy.ts';
 import { AcmeProblem, problem, problemOfAppError, type ProblemDocument } from './acme-problems.ts';
@@ -194,7 +194,7 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
         contextOf(account!, requestId),
         { issuer_id: directory.ca.id, csr: pem, validity: { type: 'DAY', value: acmeValidityDays(directory.policy) } },
         `acme-order:${order.id}`,
-        { extraPolicies: [acmeIssuancePolicy(directory.policy)] },
+        { extraPolicies: [acmeIssuancePolicy(directory.policy)], provenNames: subjectAltNamesOf(order.identifiers as Identifier[]) },
       );
     } catch (error) {
       const refused = clientErrorOf(error);

@@ -11,8 +11,8 @@ import { errors } from '../../errors.ts';
 import { keyFamily, type HashAlgorithm, type KeyAlgorithm } from '../../x509/algorithms.ts';
 import { parseCsr } from '../../x509/csr.ts';
 import type { SignatureCheckRunner } from '../../x509/public-key.ts';
-import type { CustomExtension, KeyUsage, SubjectAltName } from '../../x509/extensions.ts';
-import { isEmptyName, validateNameDer, type DistinguishedName } from '../../x509/name.ts';
+import { EXTENDED_KEY_USAGE_OIDS, type CustomExtension, type KeyUsage, type SubjectAltName } from '../../x509/extensions.ts';
+import { encodeName, isEmptyName, validateNameDer, type DistinguishedName } from '../../x509/name.ts';
 import { checkKeyAlgorithm, checkSignatureAlgorithm, type Validity } from '../ca/ca-rules.ts';
 import { findOwnCa } from '../ca/ca-store.ts';
 import { issueRefusal, issuerRules, validityWindow } from '../ca/issuer.ts';
@@ -47,6 +47,12 @@ import { certificateQuotaUsedUp, certificatesUsed } from './certificate-usage.ts
 /** Options of internal callers (ACME): policies checked next to the issuing CA's own. */
 export interface IssuanceOptions {
   extraPolicies?: readonly IssuancePolicy[];
+  /**
+   * Names the caller proved control of (ACME's validated identifiers): a CSR then contributes its key and its
+   * common name (one of these) only. The certificate names exactly these, and its EKUs are serverAuth + clientAuth,
+   * whatever subject attributes (O, OU: authorization in some relying parties) or EKUs the CSR asked for.
+   */
+  provenNames?: readonly SubjectAltName[];
 }
 
 /**
@@ -167,10 +173,12 @@ export function createIssuancePlanner({ sql, clock, config, issuingCas, checkSig
   async function planCsr(request: CreateCertificateByCsrRequest, options: IssuanceOptions = {}): Promise<IssuancePlan> {
     const type = checkCertificateType(request.type);
     const csr = await parseCsr(request.csr, checkSignature);
+    const proven = options.provenNames;
     // The CSR's SANs pass the same rules as requested ones (§5.5), with the same error codes.
-    const subjectAltNames = validateSubjectAltNames(csr.subjectAltNames);
+    const subjectAltNames = validateSubjectAltNames(proven ?? csr.subjectAltNames);
     // The subject is copied as the CSR encodes it, so it must say no more than the fields the API reports.
-    const subjectFields = validateNameDer(csr.subjectDer, 'csr subject');
+    const csrSubjectFields = validateNameDer(csr.subjectDer, 'csr subject');
+    const subjectFields = proven ? { common_name: csrSubjectFields.common_name ?? null } : csrSubjectFields;
     if (type === 'INTERMEDIATE_CA' && isEmptyName(csr.subjectDer)) {
       throw errors.invalidDistinguishedName("an INTERMEDIATE_CA needs a subject name (RFC 5280 §4.1.2.6); the CSR's is empty");
     }
@@ -180,12 +188,14 @@ export function createIssuancePlanner({ sql, clock, config, issuingCas, checkSig
       storeAsCa: type === 'INTERMEDIATE_CA',
       keyAlgorithm: csr.keyAlgorithm,
       hash: CSR_SIGNATURE_HASH,
-      subject: csr.subjectDer,
+      subject: proven ? encodeName(subjectFields) : csr.subjectDer,
       subjectFields,
       spki: csr.spki,
       keyUsages: csrKeyUsages(type, csr),
-      extendedKeyUsages: csrExtendedKeyUsages(type, csr),
-      ekusNeedGrant: true,
+      extendedKeyUsages: proven
+        ? [EXTENDED_KEY_USAGE_OIDS.server_auth, EXTENDED_KEY_USAGE_OIDS.client_auth]
+        : csrExtendedKeyUsages(type, csr),
+      ekusNeedGrant: !proven,
       subjectAltNames,
       names: requestedNames(
         subjectAltNames,
