@@ -349,6 +349,67 @@ t.test("finalize with a CSR whose names are not the order's: badCSR, the order s
   t.equal(done.body.status, 'valid', `the right names in another order are accepted: ${JSON.stringify(done.body)}`);
 });
 
+t.test("a deactivated account's key is refused with 401 (§7.3.6), new-account included", async (t) => {
+  const client = await account();
+  t.equal((await client.post(client.kid!, { status: 'deactivated' })).body.status, 'deactivated');
+  isProblem(
+    t,
+    await client.post(client.directory.newOrder!, { identifiers: [{ type: 'dns', value: 'a.example.internal' }] }),
+    'unauthorized',
+    401,
+    /deactivated/,
+  );
+  const url = client.directory.newAccount!;
+  isProblem(
+    t,
+    await client.post(url, { onlyReturnExisting: true }, { jwk: client.key.jwk, kid: undefined }),
+    'unauthorized',
+    401,
+    /deactivated/,
+  );
+  isProblem(t, await client.newAccount(await eabKey(api, caA)), 'unauthorized', 401, /deactivated/);
+});
+
+t.test('an order whose authorization the account deactivated is invalid, and says why', async (t) => {
+  const client = await account();
+  const created = await client.newOrder(['b.example.internal']);
+  const deactivated = await client.post(created.body.authorizations[0], { status: 'deactivated' });
+  t.equal(deactivated.body.status, 'deactivated');
+  const order = (await client.post(created.headers.get('location')!, '')).body;
+  t.equal(order.status, 'invalid');
+  t.match(
+    order.error,
+    { type: 'urn:ietf:params:acme:error:unauthorized', detail: /was deactivated by the account/ },
+    'not "the order expired"',
+  );
+});
+
+t.test('a CA that cannot issue now refuses finalize as unauthorized, not badCSR; the order stays ready', async (t) => {
+  const client = await account(caA2);
+  const { url, order } = await client.readyOrder(['a.example.internal'], responder.tokens);
+  t.equal((await api.call('POST', `/v1/private-certificate-authorities/${caA2}/disable`)).status, 204);
+  const { csr } = await csrFor(['a.example.internal']);
+  isProblem(t, await client.post(order.finalize, { csr }), 'unauthorized', 403, /does not issue now.*DISABLED/);
+  t.equal((await client.post(url, '')).body.status, 'ready', 'the order can be finalized once the CA issues again');
+  t.equal((await api.call('POST', `/v1/private-certificate-authorities/${caA2}/enable`)).status, 204);
+  t.equal((await client.post(order.finalize, { csr })).body.status, 'valid');
+});
+
+t.test('two finalizes of one order with different CSRs: the order valid with its certificate, whatever the interleaving', async (t) => {
+  const client = await account();
+  const { url, order } = await client.readyOrder(['b.example.internal'], responder.tokens);
+  const csrs = await Promise.all([csrFor(['b.example.internal']), csrFor(['b.example.internal'])]);
+  const answers = await Promise.all(csrs.map(({ csr }) => client.post(order.finalize, { csr })));
+  for (const answer of answers) {
+    t.ok(answer.body.status === 'valid' || answer.body.type === 'urn:ietf:params:acme:error:orderNotReady', JSON.stringify(answer.body));
+  }
+  const final = (await client.post(url, '')).body;
+  t.equal(final.status, 'valid', 'the order is not failed by the request that lost');
+  t.ok(final.certificate, 'and names its certificate');
+  const certificateId = String(final.certificate).split('/').pop()!;
+  t.equal((await prisma.certificate.findUniqueOrThrow({ where: { id: certificateId } })).commonName, 'b.example.internal');
+});
+
 t.test('a certificate says only what the order proved: the CN, the identifiers, serverAuth + clientAuth', async (t) => {
   const client = await account();
   const finalizeWith = async (names: string[], reqArgs: string[]) => {

@@ -2,7 +2,9 @@
 // whether a CSR names exactly an order's identifiers.
 import t from 'tap';
 import { MAX_CONTACTS, MAX_IDENTIFIERS, contacts, csrNamesMatch, orderIdentifiers } from '../../src/services/acme/acme-identifiers.ts';
-import { AcmeProblem } from '../../src/services/acme/acme-problems.ts';
+import { AcmeProblem, problemOfAppError } from '../../src/services/acme/acme-problems.ts';
+import { errors } from '../../src/errors.ts';
+import { reverseDnsName } from '../../src/services/acme/challenge-validation.ts';
 import type { SubjectAltName } from '../../src/x509/extensions.ts';
 
 /** The ACME problem type and detail `fn` throws, or a string saying what else happened. */
@@ -156,4 +158,16 @@ t.test("csrNamesMatch: the CSR's SANs (and CN) are exactly the order's identifie
   t.ok(csrNamesMatch(orderIdentifiers([{ type: 'dns', value: 'a.example' }]), csr([], 'A.example')), 'the CN alone names one identifier');
   t.notOk(csrNamesMatch(order, csr([{ type: 'IP', value: '2001:db8::1' }], 'c.example')), 'a CN alone, not an identifier');
   t.ok(csrNamesMatch(order, csr([{ type: 'IP', value: '2001:db8::1' }], 'a.example')), 'one identifier by CN, the other by SAN');
+});
+
+t.test('reverseDnsName: the SNI of an IP identifier in tls-alpn-01 (RFC 8738 §6, names as RFC 1035 and RFC 3596)', async (t) => {
+  t.equal(reverseDnsName('127.0.0.1'), '1.0.0.127.in-addr.arpa');
+  t.equal(reverseDnsName('4321:0:1:2:3:4:567:89ab'), 'b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.0.0.0.0.1.2.3.4.ip6.arpa');
+  t.throws(() => reverseDnsName('example.com'));
+});
+
+t.test('a rate-limit refusal is rateLimited (RFC 8555 §6.6), its Retry-After kept', async (t) => {
+  const refusal = problemOfAppError(errors.tooManyRequests(58));
+  t.match(refusal.document(), { type: 'urn:ietf:params:acme:error:rateLimited', status: 429 });
+  t.same(refusal.headers, { 'retry-after': '58' });
 });

@@ -19,6 +19,7 @@ export type ProblemType =
   | 'incorrectResponse'
   | 'malformed'
   | 'orderNotReady'
+  | 'rateLimited'
   | 'rejectedIdentifier'
   | 'serverInternal'
   | 'tls'
@@ -61,9 +62,10 @@ export class AcmeProblem extends Error {
 
 export const problem = (type: ProblemType, detail: string, status?: number) => new AcmeProblem(type, detail, { status });
 
-/** An AppError from a shared service, in ACME's terms: 404 stays 404, other refusals are `malformed`. */
+/** An AppError from a shared service, in ACME's terms: 404 stays 404, 429 is rateLimited, other refusals `malformed`. */
 export function problemOfAppError(error: AppError): AcmeProblem {
   if (error.statusCode === 404) return new AcmeProblem('malformed', error.message, { status: 404 });
+  if (error.statusCode === 429) return new AcmeProblem('rateLimited', error.message, { status: 429, headers: error.headers });
   if (error.statusCode >= 500)
     return new AcmeProblem('serverInternal', error.message, { status: error.statusCode, headers: error.headers });
   return new AcmeProblem(error.statusCode === 403 ? 'unauthorized' : 'malformed', error.message, {

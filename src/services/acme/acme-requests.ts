@@ -97,7 +97,8 @@ export function createAcmeRequests({ db, clock, config }: { db: Db; clock: Clock
     if (!account || account.caId !== directory.ca.id)
       throw problem('accountDoesNotExist', `kid ${jws.header.kid} is not an account of this directory`);
     verifyJws(jws, account.jwk as Jwk);
-    if (account.status !== 'valid') throw problem('unauthorized', `the account is ${account.status}`);
+    // RFC 8555 §7.3.6: a deactivated (or revoked) account's key is refused with 401.
+    if (account.status !== 'valid') throw problem('unauthorized', `the account is ${account.status}`, 401);
     return { jws, directory, account };
   }
 

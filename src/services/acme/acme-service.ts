@@ -17,6 +17,7 @@ import { parseCertificate } from '../../x509/certificate.ts';
 import { parseCsr } from '../../x509/csr.ts';
 import { toPem } from '../../x509/pem.ts';
 import { recordAudit } from '../audit/audit-log.ts';
+import { issueRefusal } from '../ca/issuer.ts';
 import { caChain } from '../ca/ca-store.ts';
 import type { IssuanceService } from '../certificates/issuance-service.ts';
 import type { RequestContext } from '../context.ts';
@@ -187,6 +188,9 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     }
     if (!csrNamesMatch(order.identifiers as Identifier[], csr))
       throw problem('badCSR', "the CSR's names are not exactly the order's identifiers");
+    // A CA that cannot issue now (disabled, expired, frozen) is no fault of the CSR: the order stays ready for later.
+    const caRefusal = issueRefusal(directory.ca, clock.now(), 'the directory');
+    if (caRefusal) throw problem('unauthorized', `the CA does not issue now: ${caRefusal.message}`);
     await db.acmeOrder.updateMany({ where: { id: order.id, status: 'ready' }, data: { status: 'processing' } });
     let certificateId: string;
     try {
@@ -199,6 +203,8 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     } catch (error) {
       const refused = clientErrorOf(error);
       if (!refused || refused.statusCode >= 500) throw error;
+      // Another finalize of this order, with another CSR, holds its Idempotency-Key: that one decides the order.
+      if (refused.statusCode === 409) throw problem('orderNotReady', 'the order is being finalized by another request');
       const refusal = problem('badCSR', `the CA refused the certificate: ${refused.message}`);
       await failOrder(order.id, refusal);
       throw refusal;
@@ -225,9 +231,10 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
       if (payloadObject(jws).status !== 'deactivated') throw problem('malformed', 'an authorization can only be changed to deactivated');
       authorization = await db.$transaction(async (tx) => {
         const updated = await tx.acmeAuthorization.update({ where: { id: authorization.id }, data: { status: 'deactivated' } });
+        const deactivated = problem('unauthorized', `authorization ${authorization.id} was deactivated by the account`);
         await tx.acmeOrder.updateMany({
           where: { id: authorization.orderId, status: { in: ['pending', 'ready'] } },
-          data: { status: 'invalid' },
+          data: { status: 'invalid', error: deactivated.document() as object },
         });
         return updated;
       });

@@ -11,6 +11,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Config } from '../../config.ts';
 import { Oid } from '../../x509/oids.ts';
+import { parseIp } from '../../x509/extensions.ts';
 import { AcmeProblem, problem } from './acme-problems.ts';
 
 export interface ChallengeToCheck {
@@ -107,7 +108,7 @@ export function createChallengeValidator(settings: Config['acme']) {
         ALPNProtocols: ['acme-tls/1'],
         // The certificate is self-signed by design: it is judged by its content below.
         rejectUnauthorized: false,
-        ...(challenge.identifier.type === 'dns' ? { servername: challenge.identifier.value } : {}),
+        servername: challenge.identifier.type === 'dns' ? challenge.identifier.value : reverseDnsName(challenge.identifier.value),
         timeout: TIMEOUT_MS,
       });
       socket.once('secureConnect', () => {
@@ -163,3 +164,12 @@ export function createChallengeValidator(settings: Config['acme']) {
 }
 
 export type ChallengeValidator = ReturnType<typeof createChallengeValidator>;
+
+/** RFC 8738 §6: an IP identifier's SNI in tls-alpn-01 is its reverse DNS name (in-addr.arpa or ip6.arpa). */
+export function reverseDnsName(ip: string): string {
+  const bytes = parseIp(ip);
+  if (!bytes) throw new Error(`not an IP address: ${ip}`);
+  if (bytes.length === 4) return `${[...bytes].reverse().join('.')}.in-addr.arpa`;
+  const nibbles = [...bytes].flatMap((byte) => [byte >> 4, byte & 0x0f]).map((nibble) => nibble.toString(16));
+  return `${nibbles.reverse().join('.')}.ip6.arpa`;
+}
