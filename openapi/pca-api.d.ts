@@ -2070,6 +2070,7 @@ export interface operations {
                     "application/json": {
                         start_time: number | null;
                         end_time: number | null;
+                        /** @description The configured currency, that of total_amount */
                         currency: string;
                         /**
                          * @description Exact decimal
@@ -2086,6 +2087,8 @@ export interface operations {
                              * @example 0.05
                              */
                             amount: string;
+                            /** @description The records' currency; one entry per currency when BILLING_CURRENCY changed */
+                            currency: string;
                         }[];
                     };
                 };

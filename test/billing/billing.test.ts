@@ -151,8 +151,8 @@ t.test('scenario 5: pay-per-use root 10:00, disabled 12:30, deleted 13:15:30; 1,
     currency: 'CNY',
     total_amount: '65.53',
     totals: [
-      { resource_type: 'CA', usage_type: 'CA_DURATION', record_count: 9, usage_amount: 11730 + 16800, amount: '28.53' },
-      { resource_type: 'CERTIFICATE', usage_type: 'CERT_ISSUE', record_count: 1000, usage_amount: 1000, amount: '37' },
+      { resource_type: 'CA', usage_type: 'CA_DURATION', record_count: 9, usage_amount: 11730 + 16800, amount: '28.53', currency: 'CNY' },
+      { resource_type: 'CERTIFICATE', usage_type: 'CERT_ISSUE', record_count: 1000, usage_amount: 1000, amount: '37', currency: 'CNY' },
     ],
   });
 });
@@ -374,4 +374,35 @@ t.test('CSV: RFC 4180 quoting, and a text cell starting like a formula is shown,
   };
   t.equal(toCsvLine(view), `r1,"'=HYPERLINK(""//evil.invalid"",""x"")",CERTIFICATE,'@SUM(A1),1,CERT_ISSUE,1,1,1,0.05,0.05,'+CNY,2\r\n`);
   t.match(toCsvLine({ ...view, domain_id: 'a,b', resource_id: '-1' }), /^r1,"a,b",CERTIFICATE,'-1,1,/, 'quoted; a leading - too');
+});
+
+t.test('summary: records written before BILLING_CURRENCY changed are totalled apart, never added to the others', async (t) => {
+  const domainId = 'currency-change-domain';
+  const record = (currency: string, amount: string) =>
+    db.billingRecord.create({
+      data: {
+        id: randomUUID(),
+        uniqueKey: `test:${randomUUID()}`,
+        domainId,
+        resourceType: 'CERTIFICATE',
+        resourceId: randomUUID(),
+        chargingMode: 1,
+        usageType: 'CERT_ISSUE',
+        usageStart: utc('2026-01-07T00:00:00'),
+        usageEnd: utc('2026-01-07T00:00:00'),
+        usageAmount: 1n,
+        unitPrice: amount,
+        amount,
+        currency,
+      },
+    });
+  await record('EUR', '0.07');
+  await record('EUR', '0.07');
+  await record('CNY', '0.05');
+  const summary = await records.summary({ domainId, actor: 'test', requestId: 'r' }, {});
+  t.same(summary.totals, [
+    { resource_type: 'CERTIFICATE', usage_type: 'CERT_ISSUE', record_count: 1, usage_amount: 1, amount: '0.05', currency: 'CNY' },
+    { resource_type: 'CERTIFICATE', usage_type: 'CERT_ISSUE', record_count: 2, usage_amount: 2, amount: '0.14', currency: 'EUR' },
+  ]);
+  t.same([summary.currency, summary.total_amount], ['CNY', '0.05'], 'the configured currency, its own records only');
 });

@@ -62,12 +62,14 @@ export function BillingPage() {
             </thead>
             <tbody>
               {summary.data.totals.map((total: any) => (
-                <tr key={`${total.resource_type}/${total.usage_type}`}>
+                <tr key={`${total.resource_type}/${total.usage_type}/${total.currency}`}>
                   <td>{total.resource_type}</td>
                   <td>{total.usage_type}</td>
                   <td>{total.record_count}</td>
                   <td>{total.usage_amount}</td>
-                  <td>{total.amount}</td>
+                  <td>
+                    {total.amount} {total.currency}
+                  </td>
                 </tr>
               ))}
             </tbody>

@@ -21,6 +21,8 @@ export interface UsageTotal {
   record_count: number;
   usage_amount: number;
   amount: string;
+  /** The records' own currency: a deployment that changed BILLING_CURRENCY has older records in the old one. */
+  currency: string;
 }
 
 export interface BillingSummary {
@@ -90,11 +92,11 @@ export function createBillingRecordsService({ db, config }: { db: Db; config: Pi
 
     async summary(context: RequestContext, filter: Pick<BillingRecordFilter, 'startTime' | 'endTime'>): Promise<BillingSummary> {
       const groups = await db.billingRecord.groupBy({
-        by: ['resourceType', 'usageType'],
+        by: ['resourceType', 'usageType', 'currency'],
         where: whereOf(context, filter),
         _count: { _all: true },
         _sum: { usageAmount: true, amount: true },
-        orderBy: [{ resourceType: 'asc' }, { usageType: 'asc' }],
+        orderBy: [{ resourceType: 'asc' }, { usageType: 'asc' }, { currency: 'asc' }],
       });
       const totals = groups.map((group) => ({
         resource_type: group.resourceType,
@@ -102,8 +104,12 @@ export function createBillingRecordsService({ db, config }: { db: Db; config: Pi
         record_count: group._count._all,
         usage_amount: Number(group._sum.usageAmount ?? 0n),
         amount: decimalString(group._sum.amount ?? new Prisma.Decimal(0)),
+        currency: group.currency,
       }));
-      const totalAmount = groups.reduce((sum, group) => sum.plus(group._sum.amount ?? 0), new Prisma.Decimal(0));
+      // Amounts in different currencies do not add up: the total is the configured currency's.
+      const totalAmount = groups
+        .filter((group) => group.currency === config.billing.currency)
+        .reduce((sum, group) => sum.plus(group._sum.amount ?? 0), new Prisma.Decimal(0));
       return {
         start_time: filter.startTime ?? null,
         end_time: filter.endTime ?? null,

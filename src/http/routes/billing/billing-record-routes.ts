@@ -44,7 +44,7 @@ const SummaryQuery = Type.Object(TimeRange);
 const Summary = Type.Object({
   start_time: Type.Union([Type.Integer(), Type.Null()]),
   end_time: Type.Union([Type.Integer(), Type.Null()]),
-  currency: Type.String(),
+  currency: Type.String({ description: 'The configured currency, that of total_amount' }),
   total_amount: Decimal,
   totals: Type.Array(
     Type.Object({
@@ -53,6 +53,7 @@ const Summary = Type.Object({
       record_count: Type.Integer(),
       usage_amount: Type.Integer(),
       amount: Decimal,
+      currency: Type.String({ description: "The records' currency; one entry per currency when BILLING_CURRENCY changed" }),
     }),
   ),
 });
