@@ -8,7 +8,7 @@ import { CaTreePage } from './pages/cas.tsx';
 import { CertificateListPage, CertificatePage } from './pages/certificates.tsx';
 import { ErrorBanner, Field, useAction } from './ui.tsx';
 
-function SignIn({ onSignedIn }: { onSignedIn: () => void }) {
+function SignIn({ onSignedIn, ended }: { onSignedIn: () => void; ended: boolean }) {
   const [token, setToken] = useState('');
   const [access, setAccess] = useState('');
   const [secret, setSecret] = useState('');
@@ -32,6 +32,11 @@ function SignIn({ onSignedIn }: { onSignedIn: () => void }) {
   return (
     <main class="signin">
       <h1>Private CA console</h1>
+      {ended && (
+        <p class="error" role="alert" data-test="session-ended">
+          Your session ended: the token expired or was refused. Sign in again.
+        </p>
+      )}
       <form class="panel" onSubmit={withToken} data-test="signin-token">
         <h3>Sign in with a token</h3>
         <Field label="Token (printed by npm start, or npm run dev-token)">
@@ -83,9 +88,14 @@ function page(route: string) {
 function App() {
   const [route, setRoute] = useState(location.hash || '#/cas');
   const [signedIn, setSignedIn] = useState(session.token !== null);
+  // Signed out by a 401 (expired or refused token), not by the Sign out button: the sign-in page says so.
+  const [ended, setEnded] = useState(false);
   useEffect(() => {
     const onHash = () => setRoute(location.hash || '#/cas');
-    const onSignedOut = () => setSignedIn(false);
+    const onSignedOut = () => {
+      setSignedIn(false);
+      setEnded(true);
+    };
     addEventListener('hashchange', onHash);
     addEventListener('pca-signed-out', onSignedOut);
     return () => {
@@ -93,7 +103,16 @@ function App() {
       removeEventListener('pca-signed-out', onSignedOut);
     };
   }, []);
-  if (!signedIn) return <SignIn onSignedIn={() => setSignedIn(true)} />;
+  if (!signedIn)
+    return (
+      <SignIn
+        ended={ended}
+        onSignedIn={() => {
+          setEnded(false);
+          setSignedIn(true);
+        }}
+      />
+    );
   return (
     <>
       <nav>

@@ -8,7 +8,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { ManualClock } from '../../src/clock.ts';
-import { KEY_ARGS, certificateText, opensslCsr, scratch } from '../certificates/support.ts';
+import { KEY_ARGS, certificateText, openssl, opensslCsr, scratch } from '../certificates/support.ts';
 import { toPem } from '../../src/x509/pem.ts';
 import { OTHER_DOMAIN } from '../helpers/app.ts';
 import { acmeCa, eabKey, http01Responder, startAcmeServer } from './support.ts';
@@ -439,6 +439,25 @@ t.test('a certificate says only what the order proved: the CN, the identifiers, 
   // RFC 8555 §7.4: a dns identifier may be named by the common name alone; the certificate still carries the SAN.
   const cnOnly = await finalizeWith(['c.example.internal'], ['-subj', '/CN=c.example.internal']);
   t.match(cnOnly, /X509v3 Subject Alternative Name: *\n *DNS:c\.example\.internal\n/);
+
+  // The account key is not a certificate key (it signs the account's requests, revocations included).
+  const { order } = await client.readyOrder(['a.example.internal'], responder.tokens);
+  const keyFile = await dir.write('account-key.pem', client.key.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
+  const made = await openssl([
+    'req',
+    '-new',
+    '-key',
+    keyFile,
+    '-subj',
+    '/CN=a.example.internal',
+    '-outform',
+    'DER',
+    '-out',
+    dir.file('account-key.csr'),
+  ]);
+  t.ok(made.ok, made.stderr);
+  const csr = (await dir.read('account-key.csr')).toString('base64url');
+  isProblem(t, await client.post(order.finalize, { csr }), 'badCSR', 400, /must not be the account key/);
 });
 
 t.test(

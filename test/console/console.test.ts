@@ -382,6 +382,7 @@ t.test('the console tour against a development server', async (t) => {
   t.equal(await page.locator('[data-test=new-secret]').count(), 0, 'the secret is gone once dismissed');
   t.notMatch(await page.content(), secret, 'and not shown in the list');
   await page.click('button:has-text("Sign out")');
+  t.equal(await page.locator('[data-test=session-ended]').count(), 0, 'signing out is not a session that ended');
   await page.fill('input[name=access]', access);
   await page.fill('input[name=secret]', secret);
   await page.click('[data-test=signin-key] button');
@@ -398,6 +399,14 @@ t.test('the console tour against a development server', async (t) => {
   await page.selectOption('select[name=outcome]', 'FAILURE');
   await page.waitForFunction(() => !document.querySelector('[data-test=audit-events]')?.textContent?.includes('pca:cert:revoke'));
   await shot(page, '08-audit');
+
+  // A token the server refuses (expired, say): the next call's 401 returns to the sign-in page, which says why.
+  await page.evaluate(() => {
+    for (const key of Object.keys(sessionStorage)) sessionStorage.setItem(key, 'expired-or-refused');
+  });
+  await page.click('nav a:has-text("Billing")');
+  await page.waitForSelector('[data-test=session-ended]');
+  t.match(await page.textContent('[data-test=session-ended]'), /session ended/, 'a session ended by a 401 is explained');
 
   t.same(scriptErrors, [], 'no script error or CSP violation');
   checkRequests(t, requests, server.base);

@@ -312,7 +312,7 @@ function Activation({ ca, onChange }: { ca: Ca; onChange: () => void }) {
         <select name="activate_issuer" value={issuer} onChange={(e) => setIssuer((e.target as HTMLSelectElement).value)}>
           <option value="">choose an issuer</option>
           {(issuers.data ?? [])
-            .filter((other) => other.status === 'ACTIVED' && other.ca_id !== ca.ca_id)
+            .filter((other) => other.status === 'ACTIVED' && other.path_length > 0 && other.ca_id !== ca.ca_id)
             .map((other) => (
               <option key={other.ca_id} value={other.ca_id}>
                 {other.distinguished_name?.common_name}
@@ -461,7 +461,8 @@ export function CaDetailPage({ id }: { id: string }) {
         <div>
           <Lifecycle ca={ca} onChange={refresh} />
           {ca.status === 'PENDING' && <Activation ca={ca} onChange={refresh} />}
-          {ca.gen_mode !== 'CSR' && ca.status !== 'PENDING' && <Revocation ca={ca} onChange={reload} />}
+          {/* Keyed by status: a refusal shown for one status is gone once the CA has changed (restored, say). */}
+          {ca.gen_mode !== 'CSR' && !['PENDING', 'DELETED'].includes(ca.status) && <Revocation key={ca.status} ca={ca} onChange={reload} />}
         </div>
       </div>
       {ca.status === 'ACTIVED' && <Issue ca={ca} onIssued={(certificateId) => (location.hash = `#/certificates/${certificateId}`)} />}

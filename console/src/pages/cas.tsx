@@ -66,7 +66,8 @@ function CreateCa({ cas, onCreated }: { cas: Ca[]; onCreated: (id: string) => vo
   });
   const action = useAction();
   const set = (name: string) => (event: Event) => setForm({ ...form, [name]: (event.target as HTMLInputElement).value });
-  const issuers = cas.filter((ca) => ca.status === 'ACTIVED');
+  // A CA with path length 0 signs no CA: it is no issuer for a subordinate.
+  const issuers = cas.filter((ca) => ca.status === 'ACTIVED' && ca.path_length > 0);
   const submit = async (event: Event) => {
     event.preventDefault();
     const subordinate = form.type === 'SUBORDINATE';

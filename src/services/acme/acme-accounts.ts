@@ -36,7 +36,7 @@ export function createAcmeAccounts({
     const jwk = publicJwk(jws.header.jwk!);
     const print = thumbprint(jwk);
     const existing = await db.acmeAccount.findUnique({ where: { caId_thumbprint: { caId: directory.ca.id, thumbprint: print } } });
-    // §7.3.6: no request authorized by a deactivated account's key is accepted, this one included.
+    // RFC 8555 §7.3.6: no request authorized by a deactivated account's key is accepted, this one included.
     if (existing && existing.status !== 'valid') throw problem('unauthorized', `the account of this key is ${existing.status}`, 401);
     if (existing)
       return { status: 200, body: accountObject(directory.base, existing), location: `${directory.base}/account/${existing.id}` };

@@ -51,6 +51,9 @@ export type { AcmeReply } from './acme-requests.ts';
 export const ORDER_LIFETIME_MS = 24 * 3_600_000;
 const REASON_NAMES = new Map<number, string>(Object.entries(REVOCATION_REASONS).map(([name, code]) => [code, name]));
 
+/** A JWK's SubjectPublicKeyInfo DER, to compare with a certificate's or a CSR's key. */
+const spkiOfJwk = (jwk: unknown): Buffer => createPublicKey({ key: jwk as never, format: 'jwk' }).export({ format: 'der', type: 'spki' });
+
 export function createAcmeService({ db, clock, config, issuance, revocations, validator, sealer }: AcmeServiceDeps) {
   const { directoryOf, newNonce, authenticate } = createAcmeRequests({ db, clock, config });
   const { orderObject, authorizationObject } = createAcmeObjects({ db, clock });
@@ -188,6 +191,8 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     }
     if (!csrNamesMatch(order.identifiers as Identifier[], csr))
       throw problem('badCSR', "the CSR's names are not exactly the order's identifiers");
+    // The account key signs the account's requests (revocation included); a certificate gets a key of its own.
+    if (spkiOfJwk(account!.jwk).equals(csr.spki)) throw problem('badCSR', "the certificate's key must not be the account key");
     // A CA that cannot issue now (disabled, expired, frozen) is no fault of the CSR: the order stays ready for later.
     const caRefusal = issueRefusal(directory.ca, clock.now(), 'the directory');
     if (caRefusal) throw problem('unauthorized', `the CA does not issue now: ${caRefusal.message}`);
@@ -352,8 +357,7 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
       const ordered = await db.acmeOrder.findFirst({ where: { certificateId: row.id, accountId: account.id } });
       if (!ordered) throw problem('unauthorized', 'this account did not order this certificate');
     } else {
-      const spki = createPublicKey({ key: jws.header.jwk as never, format: 'jwk' }).export({ format: 'der', type: 'spki' });
-      if (!Buffer.from(parsed.spki).equals(spki))
+      if (!spkiOfJwk(jws.header.jwk).equals(parsed.spki))
         throw problem('unauthorized', "the JWS is signed neither by an account nor by the certificate's key");
     }
     if (row.status === 'REVOKED') throw problem('alreadyRevoked', 'the certificate is already revoked');
