@@ -122,6 +122,14 @@ function checkRequests(t: Test, requests: { method: string; url: URL }[], base: 
 
 const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 
+/** The names of the page's form controls a screen reader could not name: no label around them, no aria-label. */
+const unnamedControls = (page: Page) =>
+  page.evaluate(() =>
+    Array.from(document.querySelectorAll('input, select, textarea'))
+      .filter((control) => !control.closest('label') && !control.getAttribute('aria-label'))
+      .map((control) => control.getAttribute('name') ?? control.outerHTML.slice(0, 60)),
+  );
+
 async function fillDn(page: Page, commonName: string) {
   await page.fill('input[name=common_name]', commonName);
   await page.fill('input[name=organization]', 'console-test');
@@ -216,6 +224,7 @@ t.test('the console tour against a development server', async (t) => {
   await page.waitForSelector('[data-test=ca-detail]');
   t.match(await page.textContent('[data-test=urn]'), /^pca:cn-north-4:[0-9a-f]+:ca:[0-9a-f-]{36}$/, 'the URN is shown');
   await shot(page, '03-ca-detail');
+  t.same(await unnamedControls(page), [], 'every control of the CA page has an accessible name');
 
   // Issue from a CSR made by openssl.
   const { csr } = await opensslCsr(dir, 'console-leaf.example.com', [...KEY_ARGS.p256], ['-subj', '/CN=console-leaf.example.com']);
@@ -288,6 +297,7 @@ t.test('the console tour against a development server', async (t) => {
   t.match(await page.textContent('[data-test=certificate-row] >> nth=1'), /server-made/, 'sorted by name, ascending');
   t.match(await page.textContent('[data-test=page]'), /1–2 of 2/);
   await shot(page, '05-certificates');
+  t.same(await unnamedControls(page), [], 'every control of the certificate list has an accessible name');
 
   // Filters changed in quick succession: the REVOKED list is held until the later 'any status' list has landed,
   // then let through; the page must keep showing the filters selected last.
@@ -370,6 +380,7 @@ t.test('the console tour against a development server', async (t) => {
   t.match(csvText, /^record_id,domain_id,resource_type,/, "CSV header: the API's own CSV");
   t.equal(csvText.split('\n').filter((line) => line.includes('CERT_ISSUE')).length, 2, 'one CSV line per certificate issue');
   await shot(page, '06-billing');
+  t.same(await unnamedControls(page), [], 'every control of the billing page has an accessible name');
 
   // Access keys: create (the secret shown once), sign in with the pair, delete.
   await page.click('nav a:has-text("Access keys")');

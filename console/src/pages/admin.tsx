@@ -32,6 +32,7 @@ export function BillingPage() {
         <span class="row">
           <input
             name="month"
+            aria-label="Billing month"
             type="month"
             value={month}
             onInput={(e) => {
@@ -139,6 +140,7 @@ export function AccessKeysPage() {
       <form class="row" onSubmit={create}>
         <input
           name="description"
+          aria-label="Access key description"
           placeholder="Description"
           value={description}
           onInput={(e) => setDescription((e.target as HTMLInputElement).value)}

@@ -145,8 +145,18 @@ function Tags({ ca }: { ca: Ca }) {
       <ErrorBanner error={error} />
       <p>{data?.tags.length ? data.tags.map((t) => <span key={t.key} class="badge">{`${t.key}=${t.value}`}</span>) : 'No tags'}</p>
       <form class="row" onSubmit={add}>
-        <input placeholder="key" value={tag.key} onInput={(e) => setTag({ ...tag, key: (e.target as HTMLInputElement).value })} />
-        <input placeholder="value" value={tag.value} onInput={(e) => setTag({ ...tag, value: (e.target as HTMLInputElement).value })} />
+        <input
+          placeholder="key"
+          aria-label="Tag key"
+          value={tag.key}
+          onInput={(e) => setTag({ ...tag, key: (e.target as HTMLInputElement).value })}
+        />
+        <input
+          placeholder="value"
+          aria-label="Tag value"
+          value={tag.value}
+          onInput={(e) => setTag({ ...tag, value: (e.target as HTMLInputElement).value })}
+        />
         <button type="submit">Add tag</button>
       </form>
       <ErrorBanner error={action.error} />
@@ -214,6 +224,7 @@ function Lifecycle({ ca, onChange }: { ca: Ca; onChange: () => void }) {
         <span class="row">
           <input
             name="pending_days"
+            aria-label="Days until deletion (7-30)"
             type="number"
             min="7"
             max="30"
@@ -235,7 +246,12 @@ function Lifecycle({ ca, onChange }: { ca: Ca; onChange: () => void }) {
       )}
       {ca.type === 'SUBORDINATE' && ['ACTIVED', 'DISABLED'].includes(ca.status) && (
         <span class="row">
-          <select name="ca_reason" value={reason} onChange={(e) => setReason((e.target as HTMLSelectElement).value)}>
+          <select
+            name="ca_reason"
+            aria-label="CA revocation reason"
+            value={reason}
+            onChange={(e) => setReason((e.target as HTMLSelectElement).value)}
+          >
             {REVOCATION_REASONS.map((r) => (
               <option key={r}>{r}</option>
             ))}
@@ -401,7 +417,7 @@ function Issue({ ca, onIssued }: { ca: Ca; onIssued: (id: string) => void }) {
       <Field label="Validity">
         <span class="row">
           <input name="cert_validity_value" type="number" min="1" value={form.validity_value} onInput={set('validity_value')} />
-          <select name="cert_validity_type" value={form.validity_type} onChange={set('validity_type')}>
+          <select name="cert_validity_type" aria-label="Validity unit" value={form.validity_type} onChange={set('validity_type')}>
             <option>DAY</option>
             <option>MONTH</option>
             <option>YEAR</option>

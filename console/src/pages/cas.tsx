@@ -131,7 +131,7 @@ function CreateCa({ cas, onCreated }: { cas: Ca[]; onCreated: (id: string) => vo
         <Field label="Validity">
           <span class="row">
             <input name="validity_value" type="number" min="1" value={form.validity_value} onInput={set('validity_value')} />
-            <select name="validity_type" value={form.validity_type} onChange={set('validity_type')}>
+            <select name="validity_type" aria-label="Validity unit" value={form.validity_type} onChange={set('validity_type')}>
               <option>YEAR</option>
               <option>MONTH</option>
               <option>DAY</option>

@@ -90,24 +90,25 @@ export function CertificateListPage() {
       >
         <input
           name="search"
+          aria-label="Search by common name"
           placeholder="Search by common name"
           value={search}
           onInput={(e) => setSearch((e.target as HTMLInputElement).value)}
         />
         <button type="submit">Search</button>
-        <select name="status" value={filter.status} onChange={set('status')}>
+        <select name="status" aria-label="Status filter" value={filter.status} onChange={set('status')}>
           <option value="">any status</option>
           <option>ISSUED</option>
           <option>REVOKED</option>
           <option>EXPIRED</option>
         </select>
-        <select name="sort_key" value={filter.sort_key} onChange={set('sort_key')}>
+        <select name="sort_key" aria-label="Sort by" value={filter.sort_key} onChange={set('sort_key')}>
           <option value="create_time">sort by creation</option>
           <option value="common_name">sort by name</option>
           <option value="issuer_name">sort by issuer</option>
           <option value="not_after">sort by expiry</option>
         </select>
-        <select name="sort_dir" value={filter.sort_dir} onChange={set('sort_dir')}>
+        <select name="sort_dir" aria-label="Sort direction" value={filter.sort_dir} onChange={set('sort_dir')}>
           <option value="DESC">descending</option>
           <option value="ASC">ascending</option>
         </select>
@@ -209,7 +210,7 @@ export function CertificatePage({ id }: { id: string }) {
           PEM bundle (certificate + chain)
         </button>
         <span class="row">
-          <select name="export_type" value={type} onChange={(e) => setType((e.target as HTMLSelectElement).value)}>
+          <select name="export_type" aria-label="Export type" value={type} onChange={(e) => setType((e.target as HTMLSelectElement).value)}>
             {EXPORT_TYPES.map((exportType) => (
               <option key={exportType}>{exportType}</option>
             ))}
@@ -232,7 +233,12 @@ export function CertificatePage({ id }: { id: string }) {
         <h3>Lifecycle</h3>
         {certificate.status === 'ISSUED' && (
           <span class="row">
-            <select name="reason" value={reason} onChange={(e) => setReason((e.target as HTMLSelectElement).value)}>
+            <select
+              name="reason"
+              aria-label="Revocation reason"
+              value={reason}
+              onChange={(e) => setReason((e.target as HTMLSelectElement).value)}
+            >
               {REVOCATION_REASONS.map((r) => (
                 <option key={r}>{r}</option>
               ))}
