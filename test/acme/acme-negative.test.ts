@@ -12,7 +12,7 @@ import { KEY_ARGS, certificateText, openssl, opensslCsr, scratch } from '../cert
 import { toPem } from '../../src/x509/pem.ts';
 import { OTHER_DOMAIN } from '../helpers/app.ts';
 import { acmeCa, eabKey, http01Responder, startAcmeServer } from './support.ts';
-import { RawAcme, accountKey, b64, csrFor, eabJws, replies, signJws, type Reply } from './jws-client.ts';
+import { RawAcme, accountKey, b64, csrFor, eabJws, finalizeCsr, replies, signJws, type Reply } from './jws-client.ts';
 
 const HOUR = 3_600_000;
 const clock = new ManualClock(Date.now());
@@ -340,8 +340,7 @@ t.test("finalize with a CSR whose names are not the order's: badCSR, the order s
     [...KEY_ARGS.p256],
     ['-subj', '/CN=c.example.internal', '-addext', `subjectAltName=${names.map((name) => `DNS:${name}`).join(',')}`],
   );
-  const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64').toString('base64url');
-  isProblem(t, await client.post(order.finalize, { csr: der }), 'badCSR', 400, /names/);
+  isProblem(t, await client.post(order.finalize, { csr: finalizeCsr(pem) }), 'badCSR', 400, /names/);
   isProblem(t, await client.post(order.finalize, { csr: Buffer.from('not a CSR').toString('base64url') }), 'badCSR', 400);
   isProblem(t, await client.post(order.finalize, { csr: 'a+b/c=' }), 'malformed', 400);
   t.equal((await client.post(url, '')).body.status, 'ready', 'still ready after the refusals');
@@ -415,8 +414,7 @@ t.test('a certificate says only what the order proved: the CN, the identifiers, 
   const finalizeWith = async (names: string[], reqArgs: string[]) => {
     const { order } = await client.readyOrder(names, responder.tokens);
     const { csr: pem } = await opensslCsr(dir, `proved-${names.length}`, [...KEY_ARGS.p256], reqArgs);
-    const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64').toString('base64url');
-    const done = await client.post(order.finalize, { csr: der });
+    const done = await client.post(order.finalize, { csr: finalizeCsr(pem) });
     t.equal(done.body.status, 'valid', JSON.stringify(done.body));
     const row = await prisma.certificate.findUniqueOrThrow({ where: { id: String(done.body.certificate).split('/').pop()! } });
     return certificateText(dir, toPem('CERTIFICATE', new Uint8Array(row.certificateDer)));

@@ -6,6 +6,7 @@
 import acme from 'acme-client';
 import { createHash, createHmac, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
+import { parseSinglePem } from '../../src/x509/pem.ts';
 
 export type Alg = 'ES256' | 'RS256' | 'EdDSA';
 export interface AccountKey {
@@ -82,8 +83,12 @@ export async function read(response: Response): Promise<Reply> {
 export async function csrFor(names: string[], commonName = names[0]): Promise<{ key: Buffer; csr: string }> {
   // A copy: acme-client adds the common name to the array it is given.
   const [key, pem] = await acme.crypto.createCsr({ commonName, altNames: [...names] }, await acme.crypto.createPrivateEcdsaKey());
-  return { key, csr: Buffer.from(pem.toString().replace(/-----[^-]+-----|\s/g, ''), 'base64').toString('base64url') };
+  return { key, csr: finalizeCsr(pem.toString()) };
 }
+
+/** A PEM CSR as finalize carries it (RFC 8555 §7.4): its DER in base64url. */
+export const finalizeCsr = (pem: string): string =>
+  Buffer.from(parseSinglePem(pem, 'CERTIFICATE REQUEST', 'the test CSR')).toString('base64url');
 
 /** One directory of the server, spoken to by one account key. */
 export class RawAcme {
