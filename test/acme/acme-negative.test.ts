@@ -394,6 +394,45 @@ t.test('a CA that cannot issue now refuses finalize as unauthorized, not badCSR;
   t.equal((await client.post(order.finalize, { csr })).body.status, 'valid');
 });
 
+t.test('a used-up certificate quota refuses finalize as rateLimited (429), not badCSR; the order stays ready', async (t) => {
+  const client = await account(caA2);
+  const { url, order } = await client.readyOrder(['a.example.internal'], responder.tokens);
+  const domainId = (await prisma.certificateAuthority.findUniqueOrThrow({ where: { id: caA2 } })).domainId;
+  const counted = async () =>
+    (await prisma.$queryRawUnsafe<{ used: number }[]>('SELECT used FROM domain_certificate_usage WHERE domain_id = $1', domainId))[0]
+      ?.used ?? 0;
+  const before = await counted();
+  // The quota's counter far past any quota the server can be configured with (an int, so not at its maximum).
+  await prisma.$executeRawUnsafe(
+    `INSERT INTO domain_certificate_usage (domain_id, used) VALUES ($1, 2000000000)
+     ON CONFLICT (domain_id) DO UPDATE SET used = 2000000000`,
+    domainId,
+  );
+  const { csr } = await csrFor(['a.example.internal']);
+  isProblem(t, await client.post(order.finalize, { csr }), 'rateLimited', 429, /quota .* is used up/);
+  t.equal((await client.post(url, '')).body.status, 'ready', 'the order can be finalized once there is room');
+  await prisma.$executeRawUnsafe('UPDATE domain_certificate_usage SET used = $2 WHERE domain_id = $1', domainId, before);
+  t.equal((await client.post(order.finalize, { csr })).body.status, 'valid');
+});
+
+t.test("a CA nearer its end than the policy's days issues up to its own not_after, not a refusal of every order", async (t) => {
+  const caId = await acmeCa(api, policy, undefined, 'acme-root-ending', { type: 'DAY', value: 10 });
+  const client = await account(caId);
+  const { order } = await client.readyOrder(['c.example.internal'], responder.tokens);
+  const done = await client.post(order.finalize, { csr: (await csrFor(['c.example.internal'])).csr });
+  t.equal(done.body.status, 'valid', JSON.stringify(done.body));
+  const certificate = await prisma.certificate.findUniqueOrThrow({ where: { id: String(done.body.certificate).split('/').pop()! } });
+  const ca = await prisma.certificateAuthority.findUniqueOrThrow({ where: { id: caId } });
+  const [leafEnd, caEnd] = await Promise.all(
+    [certificate.certificateDer, ca.certificateDer!].map(async (der) => {
+      const text = await certificateText(dir, toPem('CERTIFICATE', new Uint8Array(der)));
+      return Date.parse(/Not After : (.+)/.exec(text)![1]!);
+    }),
+  );
+  t.ok(leafEnd <= caEnd, `openssl: the certificate ends (${new Date(leafEnd).toISOString()}) no later than its CA`);
+  t.ok(leafEnd > clock.now().getTime() + 9 * 24 * HOUR, "and is valid for the CA's remaining days, not a default 90");
+});
+
 t.test('two finalizes of one order with different CSRs: the order valid with its certificate, whatever the interleaving', async (t) => {
   const client = await account();
   const { url, order } = await client.readyOrder(['b.example.internal'], responder.tokens);

@@ -79,8 +79,9 @@ export async function acmeCa(
   policy: Record<string, unknown> = { enabled: true },
   domainId?: string,
   commonName = 'acme-root',
+  validity?: { type: string; value: number },
 ): Promise<string> {
-  const caId = await api.root({ distinguished_name: { ...DN, common_name: commonName } }, domainId);
+  const caId = await api.root({ distinguished_name: { ...DN, common_name: commonName }, ...(validity ? { validity } : {}) }, domainId);
   const response = await api.call('PUT', `${CA}/${caId}/acme-policy`, policy, domainId);
   if (response.status !== 200) throw new Error(`acme-policy failed: ${response.status} ${JSON.stringify(response.body)}`);
   return caId;

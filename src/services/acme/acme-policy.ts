@@ -91,3 +91,23 @@ export function acmeIssuancePolicy(policy: AcmePolicyDocument): IssuancePolicy {
 
 /** Days an ACME certificate is valid: the policy's maximum, else the default. */
 export const acmeValidityDays = (policy: AcmePolicyDocument): number => policy.max_validity_days ?? DEFAULT_ACME_VALIDITY_DAYS;
+
+const HOUR_MS = 3_600_000;
+/** Room left for the moments between this reading of the clock and the issuance's own. */
+const CLOCK_MARGIN_MS = 60_000;
+
+/**
+ * The validity an ACME certificate is issued with. The client chose none, so a CA nearer its end than the policy's
+ * days issues up to its own not_after, in whole hours, rather than refuse every order; null under an hour.
+ */
+export function acmeValidity(
+  policy: AcmePolicyDocument,
+  caNotAfter: Date | null,
+  now: Date,
+): { type: 'DAY' | 'HOUR'; value: number } | null {
+  const days = acmeValidityDays(policy);
+  if (caNotAfter === null) return { type: 'DAY', value: days };
+  const hoursLeft = Math.floor((caNotAfter.getTime() - now.getTime() - CLOCK_MARGIN_MS) / HOUR_MS);
+  if (hoursLeft >= days * 24) return { type: 'DAY', value: days };
+  return hoursLeft >= 1 ? { type: 'HOUR', value: hoursLeft } : null;
+}

@@ -19,6 +19,7 @@ import { toPem } from '../../x509/pem.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import { issueRefusal } from '../ca/issuer.ts';
 import { caChain } from '../ca/ca-store.ts';
+import { CertificateQuotaUsedUp } from '../certificates/certificate-usage.ts';
 import type { IssuanceService } from '../certificates/issuance-service.ts';
 import type { RequestContext } from '../context.ts';
 import { evaluateIssuance } from '../policy/index.ts';
@@ -29,7 +30,7 @@ import { directoryUrl } from './acme-admin-service.ts';
 import { createAcmeAccounts } from './acme-accounts.ts';
 import { csrNamesMatch, orderIdentifiers, subjectAltNamesOf, type Identifier } from './acme-identifiers.ts';
 import { challengeObject, createAcmeObjects, effectiveOrderStatus } from './acme-objects.ts';
-import { acmeIssuancePolicy, acmeValidityDays } from './acme-policy.ts';
+import { acmeIssuancePolicy, acmeValidity, acmeValidityDays } from './acme-policy.ts';
 import { AcmeProblem, problem, problemOfAppError, type ProblemDocument } from './acme-problems.ts';
 import { contextOf, createAcmeRequests, type AcmeReply, type Directory } from './acme-requests.ts';
 import type { ChallengeValidator } from './challenge-validation.ts';
@@ -194,14 +195,17 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     // The account key signs the account's requests (revocation included); a certificate gets a key of its own.
     if (spkiOfJwk(account!.jwk).equals(csr.spki)) throw problem('badCSR', "the certificate's key must not be the account key");
     // A CA that cannot issue now (disabled, expired, frozen) is no fault of the CSR: the order stays ready for later.
-    const caRefusal = issueRefusal(directory.ca, clock.now(), 'the directory');
+    const now = clock.now();
+    const caRefusal = issueRefusal(directory.ca, now, 'the directory');
     if (caRefusal) throw problem('unauthorized', `the CA does not issue now: ${caRefusal.message}`);
+    const validity = acmeValidity(directory.policy, directory.ca.notAfter, now);
+    if (!validity) throw problem('unauthorized', 'the CA does not issue now: its validity ends within the hour');
     await db.acmeOrder.updateMany({ where: { id: order.id, status: 'ready' }, data: { status: 'processing' } });
     let certificateId: string;
     try {
       certificateId = await issuance.createByCsr(
         contextOf(account!, requestId),
-        { issuer_id: directory.ca.id, csr: pem, validity: { type: 'DAY', value: acmeValidityDays(directory.policy) } },
+        { issuer_id: directory.ca.id, csr: pem, validity },
         `acme-order:${order.id}`,
         { extraPolicies: [acmeIssuancePolicy(directory.policy)], provenNames: subjectAltNamesOf(order.identifiers as Identifier[]) },
       );
@@ -210,6 +214,11 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
       if (!refused || refused.statusCode >= 500) throw error;
       // Another finalize of this order, with another CSR, holds its Idempotency-Key: that one decides the order.
       if (refused.statusCode === 409) throw problem('orderNotReady', 'the order is being finalized by another request');
+      // The tenant's quota is no fault of the CSR: the order goes back to ready, to be finalized once there is room.
+      if (refused instanceof CertificateQuotaUsedUp) {
+        await db.acmeOrder.updateMany({ where: { id: order.id, status: 'processing' }, data: { status: 'ready' } });
+        throw problem('rateLimited', refused.message, 429);
+      }
       const refusal = problem('badCSR', `the CA refused the certificate: ${refused.message}`);
       await failOrder(order.id, refusal);
       throw refusal;

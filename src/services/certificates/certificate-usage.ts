@@ -4,10 +4,17 @@
  * commit, so concurrent issuances of a domain can never together exceed the quota.
  */
 import { runnerOf, type Executor } from '../../db/tx.ts';
-import { errors } from '../../errors.ts';
+import { AppError, ErrorCode } from '../../errors.ts';
 import { CERTIFICATES_USED, RELEASE_CERTIFICATE_QUOTA, TAKE_CERTIFICATE_QUOTA } from './issuance-sql.ts';
 
-export const certificateQuotaUsedUp = (quota: number) => errors.conflictingState(`the certificate quota of ${quota} is used up`);
+/** 400 PCA.00020001 like any used-up quota (§7); its own class so ACME can tell it from a refusal of the CSR. */
+export class CertificateQuotaUsedUp extends AppError {
+  constructor(quota: number) {
+    super(400, ErrorCode.InvalidParameter, `the certificate quota of ${quota} is used up`);
+  }
+}
+
+export const certificateQuotaUsedUp = (quota: number) => new CertificateQuotaUsedUp(quota);
 
 /** Counts `count` new certificates against `quota`; false (and nothing counted) when that would exceed it. */
 export async function takeCertificateQuota(tx: Executor, domainId: string, count: number, quota: number): Promise<boolean> {
