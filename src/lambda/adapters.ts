@@ -25,9 +25,21 @@ export function isBinaryResponse(response: { headers: Record<string, unknown> })
   return contentType !== '' && !TEXTUAL_MEDIA_TYPE.test(contentType);
 }
 
+/**
+ * An HTTP API (2.0) event with its query as the client sent it. `@fastify/aws-lambda` rebuilds the query from the
+ * gateway's decoded `queryStringParameters`, splitting any value holding a comma (`name=Acme%2C%20Inc` became an
+ * array: 400) and re-encoding the rest, so an AK/SK signature over the sent query no longer verified.
+ */
+export function withRawQuery<E>(event: E): E {
+  const v2 = event as { version?: string; rawPath?: string; rawQueryString?: string };
+  if (v2?.version !== '2.0' || !v2.rawQueryString) return event;
+  return { ...event, rawPath: `${v2.rawPath ?? '/'}?${v2.rawQueryString}`, queryStringParameters: undefined };
+}
+
 /** An API Gateway v2 / v1 proxy handler over a ready app. */
 export function httpHandlerFor(app: FastifyInstance): ProxyHandler {
-  return awsLambdaFastify(app, { decorateRequest: false, serializeLambdaArguments: false, enforceBase64: isBinaryResponse });
+  const handle = awsLambdaFastify(app, { decorateRequest: false, serializeLambdaArguments: false, enforceBase64: isBinaryResponse });
+  return ((event, context) => handle(withRawQuery(event), context)) as ProxyHandler;
 }
 
 /** A scheduled event names its job: `{"job": "ca-lifecycle"}`. */

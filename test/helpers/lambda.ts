@@ -59,6 +59,8 @@ export interface LambdaRequest {
   method: string;
   /** The path as the gateway hands it to Lambda (HTTP APIs percent-decode it). */
   path: string;
+  /** The query as the client sent it (percent-encoded, no `?`). */
+  query?: string;
   headers?: Record<string, string>;
   /** Text bodies go as they are; bytes go base64 with isBase64Encoded, as the gateway sends binary bodies. */
   body?: string | Uint8Array;
@@ -73,7 +75,15 @@ export interface LambdaResult {
 
 export type Invoke = (event: unknown) => Promise<LambdaResult>;
 
+/** The query's values decoded, per name, as API Gateway hands them over. */
+function gatewayQuery(query: string): Map<string, string[]> {
+  const values = new Map<string, string[]>();
+  for (const [name, value] of new URLSearchParams(query)) values.set(name, [...(values.get(name) ?? []), value]);
+  return values;
+}
+
 export function apiGatewayEvent(version: PayloadVersion, request: LambdaRequest): Record<string, unknown> {
+  const query = gatewayQuery(request.query ?? '');
   const headers = { host: 'pca.example.com', 'user-agent': 'lambda-test', ...request.headers };
   const binary = request.body instanceof Uint8Array;
   const body = request.body === undefined ? undefined : binary ? Buffer.from(request.body).toString('base64') : request.body;
@@ -83,7 +93,9 @@ export function apiGatewayEvent(version: PayloadVersion, request: LambdaRequest)
       version: '2.0',
       routeKey: '$default',
       rawPath: request.path,
-      rawQueryString: '',
+      rawQueryString: request.query ?? '',
+      // HTTP APIs join a repeated parameter's values with commas.
+      ...(query.size > 0 ? { queryStringParameters: Object.fromEntries([...query].map(([name, list]) => [name, list.join(',')])) } : {}),
       headers,
       requestContext: {
         accountId: '123456789012',
@@ -107,8 +119,8 @@ export function apiGatewayEvent(version: PayloadVersion, request: LambdaRequest)
     httpMethod: request.method,
     headers,
     multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, [value]])),
-    queryStringParameters: null,
-    multiValueQueryStringParameters: null,
+    queryStringParameters: query.size > 0 ? Object.fromEntries([...query].map(([name, list]) => [name, list.at(-1)])) : null,
+    multiValueQueryStringParameters: query.size > 0 ? Object.fromEntries(query) : null,
     pathParameters: { proxy: request.path.slice(1) },
     stageVariables: null,
     requestContext: {
