@@ -129,7 +129,9 @@ function checkJwtKeys(privateKeyPem: string, publicKeyPem: string): void {
   try {
     const key = createPrivateKey(privateKeyPem);
     if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new Error('not P-256');
-    createPublicKey(publicKeyPem);
+    // A public key from one place and the private key from another (a rotation half done) would refuse every token.
+    const given = createPublicKey(publicKeyPem).export({ format: 'der', type: 'spki' });
+    if (!given.equals(createPublicKey(key).export({ format: 'der', type: 'spki' }))) throw new Error('the two keys are not a pair');
   } catch (error) {
     throw new ConfigError(
       `JWT_PRIVATE_KEY must be a P-256 private key in PEM (ES256) and JWT_PUBLIC_KEY its public key: ${(error as Error).message}`,

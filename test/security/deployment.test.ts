@@ -3,6 +3,7 @@
  * so a client can pick neither the address the public rate limit counts nor the host a signature is checked
  * against. A probe route shows what the app makes of a request.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import t from 'tap';
 import type { FastifyInstance } from 'fastify';
 import { createTestApp, testConfig } from '../helpers/app.ts';
@@ -77,6 +78,17 @@ t.test('DEFAULT_DOMAIN_ID is a domain id tokens may carry', async (t) => {
   for (const bad of ['a:b', 'a b', 'x'.repeat(65)]) {
     t.throws(() => testConfig({ DEFAULT_DOMAIN_ID: bad }), { name: 'ConfigError', message: /DEFAULT_DOMAIN_ID/ }, bad);
   }
+});
+
+t.test('JWT_PUBLIC_KEY must be the public key of JWT_PRIVATE_KEY: a mismatch fails at start, not on every token', async (t) => {
+  const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
+  t.throws(() => testConfig({ JWT_PUBLIC_KEY: other }), {
+    name: 'ConfigError',
+    message: /JWT_PUBLIC_KEY its public key: the two keys are not a pair/,
+  });
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
+  t.throws(() => testConfig({ JWT_PUBLIC_KEY: rsa }), { name: 'ConfigError', message: /not a pair/ });
+  t.ok(testConfig().jwt, 'the pair itself is accepted');
 });
 
 t.test('development mode (generated secrets) only on loopback, unless ALLOW_DEV_ON_PUBLIC=1', async (t) => {
