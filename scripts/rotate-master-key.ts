@@ -18,7 +18,8 @@ const runtime = await openRuntime(config, { migrate: false });
 try {
   const counts = await rotateMasterKey(runtime.database.prisma, config.masterKey, new Uint8Array(newMasterKey));
   process.stdout.write(
-    `re-wrapped ${counts.caKeys} CA keys, ${counts.certificateKeys} certificate keys and ${counts.accessKeySecrets} access-key secrets; ` +
+    `re-wrapped ${counts.caKeys} CA keys, ${counts.certificateKeys} certificate keys, ${counts.accessKeySecrets} access-key secrets ` +
+      `and ${counts.eabKeys} ACME EAB keys; ` +
       'now restart the service with MASTER_KEY set to the new key\n',
   );
 } finally {

@@ -1,16 +1,17 @@
 /**
- * Master-key rotation: every sealed item (software CA keys, server-made certificate keys, access-key secrets)
- * is re-wrapped under the new master key in one transaction. Only the wrapped data keys change; the CA keys
+ * Master-key rotation: every sealed item (software CA keys, server-made certificate keys, access-key secrets, ACME
+ * EAB keys) is re-wrapped under the new master key in one transaction. Only the wrapped data keys change; the CA keys
  * themselves, and so every certificate they signed, stay the same.
  */
 import type { Db } from '../db/database.ts';
-import { createSealer } from './sealing.ts';
+import { createSealer, eabSealingAad } from './sealing.ts';
 import { rewrapKeyRef } from './software-key-store.ts';
 
 export interface RotationCounts {
   caKeys: number;
   certificateKeys: number;
   accessKeySecrets: number;
+  eabKeys: number;
 }
 
 export async function rotateMasterKey(db: Db, currentMasterKey: Uint8Array, newMasterKey: Uint8Array): Promise<RotationCounts> {
@@ -44,7 +45,14 @@ export async function rotateMasterKey(db: Db, currentMasterKey: Uint8Array, newM
           data: { sealedSecret: current.rewrap(key.sealedSecret, key.access, next) },
         });
       }
-      return { caKeys: cas.length, certificateKeys: certificates.length, accessKeySecrets: accessKeys.length };
+      const eabKeys = await tx.acmeEabKey.findMany({ select: { kid: true, sealedHmacKey: true } });
+      for (const key of eabKeys) {
+        await tx.acmeEabKey.update({
+          where: { kid: key.kid },
+          data: { sealedHmacKey: current.rewrap(key.sealedHmacKey, eabSealingAad(key.kid), next) },
+        });
+      }
+      return { caKeys: cas.length, certificateKeys: certificates.length, accessKeySecrets: accessKeys.length, eabKeys: eabKeys.length };
     },
     { timeout: 10 * 60_000, maxWait: 60_000 },
   );

@@ -12,6 +12,9 @@ import { KeyStoreError } from './key-store-errors.ts';
 
 export { KeyStoreError };
 
+/** The sealing context of an ACME EAB HMAC key: a sealed key copied to another kid does not open. */
+export const eabSealingAad = (kid: string): string => `acme-eab:${kid}`;
+
 export interface Sealer {
   /** Short public identifier of the master key, written into every sealed item. */
   readonly fingerprint: string;

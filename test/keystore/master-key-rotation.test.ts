@@ -1,9 +1,9 @@
-/** Master-key rotation re-wraps every sealed item; CA keys stay the same keys, the old master key stops working. */
+/** Master-key rotation re-wraps every sealed item (EAB keys included); CA keys stay the same keys, the old master key stops working. */
 import { randomUUID, verify } from 'node:crypto';
 import t from 'tap';
 import { createKeyStores } from '../../src/keystore/index.ts';
 import { rotateMasterKey } from '../../src/keystore/master-key-rotation.ts';
-import { createSealer } from '../../src/keystore/sealing.ts';
+import { createSealer, eabSealingAad } from '../../src/keystore/sealing.ts';
 import { testDatabase } from '../helpers/database.ts';
 
 const database = await testDatabase();
@@ -46,9 +46,21 @@ await db.accessKey.create({
   },
 });
 
+const eabKid = 'kid-rotation-test';
+const eabHmacKey = crypto.getRandomValues(new Uint8Array(32));
+await db.acmeEabKey.create({
+  data: {
+    kid: eabKid,
+    domainId: 'd1',
+    caId,
+    sealedHmacKey: createSealer(oldMaster).seal(eabHmacKey, eabSealingAad(eabKid)),
+    createdAt: new Date(),
+  },
+});
+
 const counts = await rotateMasterKey(db, oldMaster, newMaster);
 
-t.same(counts, { caKeys: 1, certificateKeys: 1, accessKeySecrets: 1 });
+t.same(counts, { caKeys: 1, certificateKeys: 1, accessKeySecrets: 1, eabKeys: 1 });
 
 t.test('the CA key signs under the new master key and is still the same key', async (t) => {
   const { keyRef } = await db.certificateAuthority.findUniqueOrThrow({ where: { id: caId } });
@@ -67,6 +79,10 @@ t.test('sealed certificate keys and access-key secrets open only with the new ma
   t.throws(() => createSealer(oldMaster).unseal(certificate.sealedPrivateKey!, certificateId), /different master key/);
   const key = await db.accessKey.findUniqueOrThrow({ where: { access: 'AKROTATIONTEST000001' } });
   t.equal(Buffer.from(createSealer(newMaster).unseal(key.sealedSecret, key.access)).toString(), secret);
+  // An EAB key left under the old master key made every ACME sign-up with it a 500 after the rotation.
+  const eab = await db.acmeEabKey.findUniqueOrThrow({ where: { kid: eabKid } });
+  t.ok(Buffer.from(createSealer(newMaster).unseal(eab.sealedHmacKey, eabSealingAad(eabKid))).equals(eabHmacKey), 'the EAB key too');
+  t.throws(() => createSealer(oldMaster).unseal(eab.sealedHmacKey, eabSealingAad(eabKid)), /different master key/);
 });
 
 t.test('rotating to the same key is refused', async (t) => {

@@ -2,9 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import type { Db } from '../../db/database.ts';
-import type { Sealer } from '../../keystore/sealing.ts';
+import { eabSealingAad, type Sealer } from '../../keystore/sealing.ts';
 import { recordAudit } from '../audit/audit-log.ts';
-import { eabSealingAad } from './acme-admin-service.ts';
 import { contacts } from './acme-identifiers.ts';
 import { accountObject } from './acme-objects.ts';
 import { AcmeProblem, problem } from './acme-problems.ts';

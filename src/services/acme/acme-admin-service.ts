@@ -9,7 +9,7 @@ import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
 import { errors } from '../../errors.ts';
-import type { Sealer } from '../../keystore/sealing.ts';
+import { eabSealingAad, type Sealer } from '../../keystore/sealing.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import { effectiveStatus, requireStatus } from '../ca/ca-rules.ts';
 import { findOwnCa, lockOwnCa } from '../ca/ca-store.ts';
@@ -35,8 +35,6 @@ export interface EabKeyObject {
   revoke_time: number | null;
 }
 
-/** The sealing context of an EAB HMAC key: a sealed key copied to another kid does not open. */
-export const eabSealingAad = (kid: string): string => `acme-eab:${kid}`;
 /**
  * The ACME directory URL of a CA by `reference` (its id, or the reference a request named: escaped, as a request may
  * put any text there, and the URL goes into the Link header of the answer).
