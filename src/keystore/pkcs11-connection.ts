@@ -76,6 +76,21 @@ function chooseToken(lib: Pkcs11, { slot, tokenLabel }: Pkcs11KeyStoreOptions): 
   return token;
 }
 
+/** Login refusals of the PIN itself: trying the same PIN again can only count down the token's retry counter. */
+const PIN_REFUSALS = new Map<number, string>([
+  [pkcs11js.CKR_PIN_INCORRECT, 'wrong PIN'],
+  [pkcs11js.CKR_PIN_LOCKED, 'the PIN is locked'],
+  [pkcs11js.CKR_PIN_INVALID, 'the PIN holds characters the token refuses'],
+  [pkcs11js.CKR_PIN_LEN_RANGE, "the PIN's length is out of the token's range"],
+  [pkcs11js.CKR_PIN_EXPIRED, 'the PIN has expired'],
+]);
+
+/** A login the token refused for its PIN; the store does not try that PIN again (see pkcs11-key-store.ts). */
+export function isPinRefusal(error: unknown): boolean {
+  const cause = (error as { cause?: unknown } | undefined)?.cause;
+  return cause instanceof pkcs11js.Pkcs11Error && PIN_REFUSALS.has(cause.code);
+}
+
 function login(lib: Pkcs11, session: Handle, tokenLabel: string, pin: string): void {
   try {
     lib.C_Login(session, pkcs11js.CKU_USER, pin);
@@ -83,12 +98,8 @@ function login(lib: Pkcs11, session: Handle, tokenLabel: string, pin: string): v
     if (!(error instanceof pkcs11js.Pkcs11Error)) throw error;
     // Another store in this process is already logged in to the token: the login state is per application.
     if (error.code === pkcs11js.CKR_USER_ALREADY_LOGGED_IN) return;
-    const reason =
-      error.code === pkcs11js.CKR_PIN_INCORRECT
-        ? 'wrong PIN'
-        : error.code === pkcs11js.CKR_PIN_LOCKED
-          ? 'the PIN is locked'
-          : error.message;
+    const pinRefused = PIN_REFUSALS.get(error.code);
+    const reason = pinRefused ? `${pinRefused}; not tried again until the service restarts with another PKCS11_PIN` : error.message;
     throw errors.unavailable(`PKCS#11 login to token '${tokenLabel}' failed: ${reason}`, error);
   }
 }

@@ -18,7 +18,15 @@ import { ecdsaRawToDer } from '../x509/der-writer.ts';
 import type { GeneratedKey, KeyStore } from './key-store.ts';
 import { KeyStoreError } from './key-store-errors.ts';
 import { createReadWriteLock } from './read-write-lock.ts';
-import { connect, disconnect, type Connection, type Handle, type Pkcs11KeyStoreOptions, type TokenKey } from './pkcs11-connection.ts';
+import {
+  connect,
+  disconnect,
+  isPinRefusal,
+  type Connection,
+  type Handle,
+  type Pkcs11KeyStoreOptions,
+  type TokenKey,
+} from './pkcs11-connection.ts';
 import { SessionPoolDrainedError } from './session-pool.ts';
 import { findObjects, keyPairGeneration, parseKeyRef, privateKeyAlgorithm, publicKeySpki, type EcAlgorithm } from './pkcs11-objects.ts';
 
@@ -73,12 +81,16 @@ const tokenObjects = createReadWriteLock();
 export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
   let connection: Promise<Connection> | undefined;
   let closed = false;
-  /** Connects once `before` has settled; a failed attempt is forgotten so the next call tries afresh. */
+  /**
+   * Connects once `before` has settled; a failed attempt is forgotten so the next call tries afresh (a token plugged
+   * in later), except a PIN the token refused: each retry would count down its retry counter, and any anonymous
+   * request reaching the store (a CRL, /ready) would lock the PIN within seconds. That failure stays until restart.
+   */
   function open(before: Promise<unknown>): Promise<Connection> {
     const attempt: Promise<Connection> = before
       .then(() => connect(options))
       .catch((error: unknown) => {
-        if (connection === attempt) connection = undefined; // a token plugged in or a PIN fixed later gets a fresh attempt
+        if (connection === attempt && !isPinRefusal(error)) connection = undefined;
         throw error;
       });
     return attempt;

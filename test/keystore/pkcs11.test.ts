@@ -1,5 +1,7 @@
 import { createPublicKey, randomBytes, verify } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
 import pkcs11js from 'pkcs11js';
 import t from 'tap';
 import { AppError } from '../../src/errors.ts';
@@ -9,6 +11,7 @@ import type { HashAlgorithm, KeyAlgorithm } from '../../src/x509/algorithms.ts';
 import {
   generateInOtherApplication,
   opensslVerifies,
+  run,
   SOFTHSM_LIBRARY,
   softHsmToken,
   tokenPrivateKeys,
@@ -59,6 +62,33 @@ t.test('unusable stores fail with clear 503s and nothing crashes', async (t) => 
   await t.rejects(store.generate('EC256'), { statusCode: 503, message: /wrong PIN/ }, 'operations fail the same way');
   await store.close();
 });
+
+// OpenSC's pkcs11-spy sits between the store and SoftHSM2 and logs every call the store makes to the token.
+const PKCS11_SPY = '/usr/lib/x86_64-linux-gnu/pkcs11-spy.so';
+t.test(
+  'a PIN the token refused is not tried again: anonymous requests cannot count down its retry counter',
+  { skip: existsSync(PKCS11_SPY) ? false : `${PKCS11_SPY} missing (Debian package opensc-pkcs11; .ci/run installs it)` },
+  async (t) => {
+    const spyLog = path.join(token.dir, 'spy.log');
+    // A process of its own: the spy and SoftHSM2 are loaded and initialised once per process.
+    const child = `
+      const { createPkcs11KeyStore } = await import(${JSON.stringify(new URL('../../src/keystore/pkcs11-key-store.ts', import.meta.url).href)});
+      const store = createPkcs11KeyStore({ library: ${JSON.stringify(PKCS11_SPY)}, tokenLabel: ${JSON.stringify(LABEL)}, pin: '0000' });
+      const messages = [];
+      for (let i = 0; i < 5; i++) messages.push(await store.check().then(() => 'ok', (error) => error.message));
+      messages.push(await store.generate('EC256').then(() => 'ok', (error) => error.message));
+      await store.close();
+      console.log(JSON.stringify(messages));`;
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child], {
+      env: { ...process.env, PKCS11SPY: SOFTHSM_LIBRARY, PKCS11SPY_OUTPUT: spyLog },
+    });
+    const messages = JSON.parse(stdout.trim().split('\n').pop()!) as string[];
+    t.equal(messages.length, 6);
+    for (const message of messages) t.match(message, /wrong PIN; not tried again until the service restarts/);
+    const logins = (await readFile(spyLog, 'utf8')).match(/C_Login/g) ?? [];
+    t.equal(logins.length, 1, 'one C_Login for six operations');
+  },
+);
 
 t.test('PKCS#11 key store on SoftHSM2', async (t) => {
   const store = createPkcs11KeyStore(options);
