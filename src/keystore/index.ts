@@ -31,13 +31,17 @@ export interface HeldKeyColumns {
   keyStore: string | null;
   keyRef: string | null;
   keyAlgorithm: string | null;
+  /** The public key the CA records: its key's first signature is verified under it (key-store-signer.ts). */
+  publicKeySpki: Uint8Array | null;
 }
 
 /** `signerOf` over a `get`: the one place where a CA's key columns become a Signer. */
 export const signerOver =
   (get: KeyStores['get']) =>
-  ({ keyStore, keyRef, keyAlgorithm }: HeldKeyColumns): Signer | null =>
-    keyStore && keyRef && keyAlgorithm ? keyStoreSigner(get(keyStore as KeyStoreKind), keyRef, keyAlgorithm as KeyAlgorithm) : null;
+  ({ keyStore, keyRef, keyAlgorithm, publicKeySpki }: HeldKeyColumns): Signer | null =>
+    keyStore && keyRef && keyAlgorithm
+      ? keyStoreSigner(get(keyStore as KeyStoreKind), keyRef, keyAlgorithm as KeyAlgorithm, publicKeySpki)
+      : null;
 
 /**
  * pkcs11js is a native module: it is loaded on the PKCS#11 store's first use, so a deployment without a token (a

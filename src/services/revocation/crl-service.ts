@@ -54,6 +54,7 @@ const SIGNING_FIELDS = {
   keyStore: true,
   keyRef: true,
   keyAlgorithm: true,
+  publicKeySpki: true,
   signatureAlgorithm: true,
   certificateDer: true,
   crlValidDays: true,

@@ -50,6 +50,7 @@ interface AnswerRow {
   key_store: string | null;
   key_ref: string | null;
   key_algorithm: string | null;
+  public_key_spki: Uint8Array | null;
   signature_algorithm: string | null;
   certificate_der: Uint8Array;
   removed_at: Date | null;
@@ -68,7 +69,7 @@ interface AnswerRow {
 const ANSWER_STATEMENT: SqlStatement = {
   name: 'ocsp_answer',
   text: `
-    SELECT asked.item::text AS item, ca.status, ca.key_store, ca.key_ref, ca.key_algorithm, ca.signature_algorithm,
+    SELECT asked.item::text AS item, ca.status, ca.key_store, ca.key_ref, ca.key_algorithm, ca.public_key_spki, ca.signature_algorithm,
            ca.certificate_der, ca.removed_at, ca.delete_time, found.serial_number, found.revoked_at, found.reason_code
       FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS asked(ca_id, domain_id, serial_number, item)
       JOIN certificate_authorities ca ON ca.id = asked.ca_id::uuid AND (asked.domain_id IS NULL OR ca.domain_id = asked.domain_id)
@@ -146,6 +147,7 @@ function sameSigningFields(a: AnswerRow, b: AnswerRow): boolean {
     a.key_store === b.key_store &&
     a.key_ref === b.key_ref &&
     a.key_algorithm === b.key_algorithm &&
+    sameBytes(a.public_key_spki ?? new Uint8Array(0), b.public_key_spki ?? new Uint8Array(0)) &&
     a.signature_algorithm === b.signature_algorithm &&
     sameBytes(a.certificate_der, b.certificate_der)
   );
@@ -216,7 +218,12 @@ export function createOcspResponder({ database, clock, keyStores, config, metric
       row,
       hashes: new Map(),
       responderKeyHash: issuerHashes(row.certificate_der, CERT_ID_HASH_OIDS.SHA1)!.keyHash,
-      signer: keyStores.signerOf({ keyStore: row.key_store, keyRef: row.key_ref, keyAlgorithm: row.key_algorithm })!,
+      signer: keyStores.signerOf({
+        keyStore: row.key_store,
+        keyRef: row.key_ref,
+        keyAlgorithm: row.key_algorithm,
+        publicKeySpki: row.public_key_spki,
+      })!,
       hash: (row.signature_algorithm ?? 'SHA256') as HashAlgorithm,
     };
     signing.delete(id);
