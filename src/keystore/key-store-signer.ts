@@ -22,7 +22,9 @@ export function keyStoreSigner(store: KeyStore, keyRef: string, keyAlgorithm: Ke
       const signature = await store.sign(keyRef, keyAlgorithm, hash, data);
       if (!proven) {
         if (!verify(NODE_HASH[hash], data, { key: expected!, format: 'der', type: 'spki' }, signature)) {
-          throw new KeyStoreError(`the ${store.kind} key held for this CA is not the key of its public_key_spki: nothing signed with it is used`);
+          throw new KeyStoreError(
+            `the ${store.kind} key held for this CA is not the key of its public_key_spki: nothing signed with it is used`,
+          );
         }
         if (provenKeys.size >= MAX_PROVEN_KEYS) provenKeys.clear();
         provenKeys.set(keyRef, Buffer.from(expected!));

@@ -43,11 +43,6 @@ t.test("a CA row holding another CA's key reference signs nothing; put back, it 
       type: 'OTHER',
       is_compressed: 'false',
     });
-    await verifyWithChain(
-      t,
-      exported.body.certificate,
-      exported.body.certificate_chain,
-      `issued by ${issuer === a ? 'A' : 'B'}`,
-    );
+    await verifyWithChain(t, exported.body.certificate, exported.body.certificate_chain, `issued by ${issuer === a ? 'A' : 'B'}`);
   }
 });
