@@ -242,6 +242,11 @@ export function signRequest(req: SignedRequest, access: string, secret: string, 
   return `${DEFAULT_ALGORITHM.name} Access=${access}, SignedHeaders=${names.join(';')}, Signature=${signature}`;
 }
 
+/** Signed header lines carrying a credential: their values stay out of the refusal, which is logged. */
+const CREDENTIAL_HEADER_LINE = /^(x-security-token|x-auth-token):(.*)$/gm;
+const withCredentialsRedacted = (canonical: string): string =>
+  canonical.replace(CREDENTIAL_HEADER_LINE, (_line, name: string, value: string) => `${name}:<redacted, ${value.length} characters>`);
+
 function requireFreshSdkDate(req: SignedRequest, now: Date, maxSkewMs: number): { sdkDate: string; date: Date } {
   const sdkDate = singleHeader(req, 'x-sdk-date');
   if (sdkDate === undefined) throw authenticationFailed('X-Sdk-Date header is missing');
@@ -323,7 +328,7 @@ export async function verifySdkSignature(
   if (secret === undefined) throw authenticationFailed(`unknown access key '${credential.access}'`);
   const text = algorithm.stringToSign(sdkDate, credential, digestHex(algorithm.digest, canonical));
   if (!algorithm.verify(text, signature, credential, secret)) {
-    throw authenticationFailed(`signature mismatch; the server's canonical request was:\n${canonical}`);
+    throw authenticationFailed(`signature mismatch; the server's canonical request was:\n${withCredentialsRedacted(canonical)}`);
   }
   const fingerprint = createHash('sha256').update(`${credential.access}\n${text}`).digest();
   return { access: credential.access, algorithm: algorithm.name, use: { fingerprint, validUntil: new Date(date.getTime() + maxSkewMs) } };

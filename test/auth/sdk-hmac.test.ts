@@ -264,6 +264,24 @@ t.test('any change to a signed part gets 401', async (t) => {
   );
 });
 
+t.test("a signature mismatch shows the canonical request, but not a signed credential header's value (it is logged)", async (t) => {
+  const token = 'gQpIaWdobHktc2VjcmV0LXRlbXBvcmFyeS10b2tlbg';
+  const req = signedPost({ headers: { ...signedPost().headers, 'x-security-token': token, 'x-auth-token': `${token}-auth` } });
+  const { authorization: _signedWithOtherHeaders, ...headers } = req.headers;
+  const authorization = signRequest(
+    { ...req, headers },
+    'AK1',
+    'wrong secret',
+    Object.keys(headers).filter((name) => name !== 'user-agent'),
+  );
+  const error = (await rejectionOf(verifySdkSignature({ ...req, headers: { ...headers, authorization } }, lookupSecret, NOW))) as Error;
+  t.match(error.message, /signature mismatch; the server's canonical request was:\nPOST\n/);
+  t.match(error.message, /\nx-security-token:<redacted, 42 characters>\n/);
+  t.match(error.message, /\nx-auth-token:<redacted, 47 characters>\n/);
+  t.notOk(error.message.includes(token), 'neither token appears');
+  t.match(error.message, /\nx-sdk-date:\d{8}T\d{6}Z\n/, 'other headers are shown as the server read them');
+});
+
 t.test('X-Sdk-Date: present, well-formed, signed, within 15 minutes', async (t) => {
   const minute = 60_000;
   const signedAt = (offsetMs: number) =>
