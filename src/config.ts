@@ -6,7 +6,7 @@ import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
-import { loadOrCreateDevSecrets } from './config/dev-secrets.ts';
+import { existingDevSecrets, loadOrCreateDevSecrets, type DevSecrets } from './config/dev-secrets.ts';
 import { isDomainId } from './config/domain-id.ts';
 import { boolean, ConfigError, integer, type Env } from './config/env.ts';
 import { loadPriceCatalog, type PriceCatalog } from './config/price-catalog.ts';
@@ -123,6 +123,20 @@ function decodeMasterKey(raw: string, source: string): Uint8Array {
     throw new ConfigError(`${source} must be 32 bytes in base64 (openssl rand -base64 32)`);
   }
   return new Uint8Array(key);
+}
+
+/** Production keys copied from a development data folder's dev-secrets.json are known to whoever ran it there. */
+function refuseDevelopmentSecrets(env: NodeJS.ProcessEnv, dev: DevSecrets | undefined): void {
+  if (!dev) return;
+  const reused = [
+    env.MASTER_KEY?.trim() === dev.masterKey ? 'MASTER_KEY' : undefined,
+    env.JWT_PRIVATE_KEY?.trim() === dev.jwtPrivateKeyPem.trim() ? 'JWT_PRIVATE_KEY' : undefined,
+  ].filter(Boolean);
+  if (reused.length > 0) {
+    throw new ConfigError(
+      `NODE_ENV=production with ${reused.join(' and ')} of DATA_DIR/dev-secrets.json: production needs secrets of its own`,
+    );
+  }
 }
 
 function checkJwtKeys(privateKeyPem: string, publicKeyPem: string): void {
@@ -310,6 +324,7 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
         'set MASTER_KEY, JWT_PRIVATE_KEY and JWT_PUBLIC_KEY, or ALLOW_DEV_ON_PUBLIC=1 to expose a development deployment anyway',
     );
   }
+  if (production) refuseDevelopmentSecrets(env, existingDevSecrets(dataDir));
   const dev = needsDevSecrets ? loadOrCreateDevSecrets(dataDir) : undefined;
   const masterKey = decodeMasterKey(env.MASTER_KEY ?? dev!.masterKey, env.MASTER_KEY ? 'MASTER_KEY' : 'the development master key');
   const jwtPrivateKeyPem = env.JWT_PRIVATE_KEY ?? dev!.jwtPrivateKeyPem;

@@ -10,10 +10,19 @@ export interface DevSecrets {
   domainId: string;
 }
 
+const devSecretsFile = (dataDir: string) => path.join(dataDir, 'dev-secrets.json');
+
+/** The data folder's development secrets, if it has any (without making them). */
+export function existingDevSecrets(dataDir: string): DevSecrets | undefined {
+  const file = devSecretsFile(dataDir);
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as DevSecrets) : undefined;
+}
+
 /** Generated once per data folder, so restarts keep their keys. For development only. */
 export function loadOrCreateDevSecrets(dataDir: string): DevSecrets {
-  const file = path.join(dataDir, 'dev-secrets.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as DevSecrets;
+  const existing = existingDevSecrets(dataDir);
+  if (existing) return existing;
+  const file = devSecretsFile(dataDir);
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const secrets: DevSecrets = {
     masterKey: randomBytes(32).toString('base64'),

@@ -3,7 +3,7 @@
  * so a client can pick neither the address the public rate limit counts nor the host a signature is checked
  * against. A probe route shows what the app makes of a request.
  */
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import t from 'tap';
 import type { FastifyInstance } from 'fastify';
 import { createTestApp, testConfig } from '../helpers/app.ts';
@@ -11,6 +11,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config.ts';
+import { loadOrCreateDevSecrets } from '../../src/config/dev-secrets.ts';
 import { serverCertificate } from '../acme/support.ts';
 import { scratch } from '../certificates/support.ts';
 
@@ -89,6 +90,29 @@ t.test('JWT_PUBLIC_KEY must be the public key of JWT_PRIVATE_KEY: a mismatch fai
   const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
   t.throws(() => testConfig({ JWT_PUBLIC_KEY: rsa }), { name: 'ConfigError', message: /not a pair/ });
   t.ok(testConfig().jwt, 'the pair itself is accepted');
+});
+
+t.test("production refuses the development data folder's own secrets (dev-secrets.json)", async (t) => {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pca-dev-reuse-'));
+  const dev = loadOrCreateDevSecrets(dataDir);
+  const production = { DATA_DIR: dataDir, NODE_ENV: 'production', PUBLIC_BASE_URL: 'https://pca.corp.internal' };
+  const own = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const ownJwt = {
+    JWT_PRIVATE_KEY: own.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    JWT_PUBLIC_KEY: own.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+  };
+  const devJwt = { JWT_PRIVATE_KEY: dev.jwtPrivateKeyPem, JWT_PUBLIC_KEY: dev.jwtPublicKeyPem };
+  const ownMaster = randomBytes(32).toString('base64');
+  t.throws(() => loadConfig({ ...production, ...ownJwt, MASTER_KEY: dev.masterKey }), {
+    name: 'ConfigError',
+    message: /with MASTER_KEY of DATA_DIR\/dev-secrets.json/,
+  });
+  t.throws(() => loadConfig({ ...production, ...devJwt, MASTER_KEY: ownMaster }), {
+    name: 'ConfigError',
+    message: /with JWT_PRIVATE_KEY of DATA_DIR/,
+  });
+  t.equal(loadConfig({ ...production, ...ownJwt, MASTER_KEY: ownMaster }).development, false, 'secrets of its own start');
+  t.equal(loadConfig({ DATA_DIR: dataDir, ...devJwt, MASTER_KEY: dev.masterKey }).development, false, 'outside production: no refusal');
 });
 
 t.test('development mode (generated secrets) only on loopback, unless ALLOW_DEV_ON_PUBLIC=1', async (t) => {
