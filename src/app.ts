@@ -128,7 +128,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     return payload;
   });
   await app.register(fastifyJwt, jwtPluginOptions(config));
-  registerAuth(app);
+  await registerAuth(app);
   app.addHook('onRoute', (route) => {
     // Swagger UI's and the console's files are public; the console's API calls carry the user's credential.
     if (route.url.startsWith('/docs') || route.url.startsWith('/console/')) route.config = { ...(route.config ?? {}), public: true };

@@ -64,4 +64,8 @@ t.test('the committed document, as the Lambda function serves it: loaded with Sw
   const missing = await harness.app.inject({ method: 'GET', url: '/docs/nothing-here' });
   t.equal(missing.statusCode, 404);
   t.match(missing.json(), { error_code: String, error_msg: /GET \/docs\/nothing-here/ }, "the contract's 404");
+  // The routes are added before anything is awaited: the rate limit registered earlier must still count them.
+  for (const response of [document, ui, script]) {
+    t.equal(response.headers['x-ratelimit-limit'], String(harness.config.rateLimit.publicMax), 'rate-limited like every public route');
+  }
 });

@@ -194,7 +194,7 @@ async function auditRefusal(app: FastifyInstance, request: FastifyRequest, reply
   }
 }
 
-export function registerAuth(app: FastifyInstance): void {
+export async function registerAuth(app: FastifyInstance): Promise<void> {
   const principalOfToken = createTokenPrincipals({ verify: (token) => app.jwt.verify<VerifiedClaims>(token) });
   app.addHook('preValidation', async (request) => {
     const config = request.routeOptions.config;
@@ -204,7 +204,7 @@ export function registerAuth(app: FastifyInstance): void {
     }
     raiseDeferredInputError(request);
   });
-  registerRateLimit(app, app.config.rateLimit);
+  await registerRateLimit(app, app.config.rateLimit);
   // A signed mutation runs once (signature-replay.ts). The claim comes after authentication, permission, rate limit
   // and schema validation, just before the handler: a request refused by any of those spends no signature, so a
   // forged copy of a captured signature (other signed bytes: it fails verification) cannot burn the legitimate

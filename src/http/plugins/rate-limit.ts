@@ -13,8 +13,9 @@ import { errors } from '../../errors.ts';
 const callerKey = (request: FastifyRequest): string =>
   request.principal ? `credential:${request.principal.domainId}/${request.principal.subject}` : `address:${request.ip}`;
 
-export function registerRateLimit(app: FastifyInstance, limit: Config['rateLimit']): void {
-  void app.register(fastifyRateLimit, {
+/** Awaited, so that its onRoute hook sees every route added after it, also those added before the next await. */
+export async function registerRateLimit(app: FastifyInstance, limit: Config['rateLimit']): Promise<void> {
+  await app.register(fastifyRateLimit, {
     max: (request) => (request.principal ? limit.max : limit.publicMax),
     timeWindow: limit.windowMs,
     // Route-level preValidation hooks run after the app-level authentication hook.
