@@ -57,12 +57,16 @@ export const formatTime = (ms: number | null | undefined) =>
 
 const DAY_MS = 86_400_000;
 
-/** Expiry, in the warning colour under 30 days. */
+/**
+ * Expiry, in the warning colour once it is under 30 days away, counted in days as a validity is: a day begun is a
+ * day left, so a 30-day certificate has 30 days left on the day it is issued (counted in milliseconds it would be
+ * under 30 days from its first one) and 29 the day after.
+ */
 export function Expiry({ at }: { at: number | null | undefined }) {
   if (!at) return <span>–</span>;
-  const days = Math.floor((at - Date.now()) / DAY_MS);
+  const days = Math.ceil((at - Date.now()) / DAY_MS);
   return (
-    <span class={days < 30 ? 'warn' : ''} title={`${days} days left`}>
+    <span class={days < 30 ? 'warn' : ''} title={`${days} ${days === 1 ? 'day' : 'days'} left`} data-test="expiry">
       {formatTime(at)}
     </span>
   );

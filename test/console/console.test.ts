@@ -232,6 +232,11 @@ t.test('the console tour against a development server', async (t) => {
   await page.click('[data-test=issue] button[type=submit]');
   await page.waitForSelector('[data-test=certificate]');
   t.equal(await statusOf(page).textContent(), 'ISSUED');
+  // README: the expiry turns orange under 30 days. Counted in days as the validity is, a 30-day certificate has 30
+  // days left on the day it is issued, not 29 and a fraction.
+  const expiry = page.locator('[data-test=certificate] [data-test=expiry]');
+  t.equal(await expiry.getAttribute('title'), '30 days left', 'a 30-day certificate has 30 days left when issued');
+  t.notMatch(await expiry.getAttribute('class'), /warn/, 'and is not shown as expiring soon');
   await shot(page, '04-certificate');
 
   // Download the PEM bundle; openssl verifies it up to the root as the API exports it.
@@ -457,6 +462,16 @@ t.test('the console against a production server with real keys', async (t) => {
   await page.click('[data-test=issue] button[type=submit]');
   await page.waitForSelector('[data-test=certificate]');
   t.equal(await statusOf(page).textContent(), 'ISSUED', 'a certificate issued through the console');
+  // One day shorter: under 30 days, in the warning colour from the start.
+  await page.click('a:has-text("Issuing CA")');
+  await page.check('input[name=mode] >> nth=1');
+  await page.fill('input[name=common_name]', 'short.example.com');
+  await page.fill('input[name=cert_validity_value]', '29');
+  await page.click('[data-test=issue] button[type=submit]');
+  await page.waitForSelector('[data-test=certificate] h2:has-text("short.example.com")');
+  const shortExpiry = page.locator('[data-test=certificate] [data-test=expiry]');
+  t.equal(await shortExpiry.getAttribute('title'), '29 days left');
+  t.match(await shortExpiry.getAttribute('class'), /warn/, 'a 29-day certificate is shown as expiring soon');
 
   // Yearly/monthly CAs past their paid period: the database's prepaid_until moved back (the server derives the state).
   const order = async (count: number, autoRenew: 0 | 1) => {
