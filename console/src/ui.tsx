@@ -52,6 +52,13 @@ export function ErrorBanner({ error }: { error: unknown }) {
   );
 }
 
+/** The tab's title for a page, "<page> — Private CA": tabs, history and bookmarks tell the pages apart. */
+export function useTitle(page: string) {
+  useEffect(() => {
+    document.title = `${page} — Private CA`;
+  }, [page]);
+}
+
 export const formatTime = (ms: number | null | undefined) =>
   ms ? `${new Date(ms).toISOString().replace('T', ' ').slice(0, 16)} UTC` : '–';
 

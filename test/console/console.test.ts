@@ -140,6 +140,15 @@ async function fillDn(page: Page, commonName: string) {
 
 const statusOf = (page: Page) => page.locator('h2 .badge').first();
 
+/** The tab's title once it reads `expected`, else as it reads 5 s on (a page sets it just after it renders). */
+const titleOf = (page: Page, expected: string) =>
+  page
+    .waitForFunction((title) => document.title === title, expected, { timeout: 5_000 })
+    .then(
+      () => page.title(),
+      () => page.title(),
+    );
+
 t.test('the console tour against a development server', async (t) => {
   const server = await startServer({});
   t.teardown(() => server.child.kill('SIGKILL'));
@@ -161,6 +170,7 @@ t.test('the console tour against a development server', async (t) => {
     `sign-in page shown ${Date.now() - started} ms after navigation; load event at ${Math.round(JSON.parse(navigation).loadEventEnd)} ms`,
   );
   await shot(page, '01-sign-in');
+  t.equal(await titleOf(page, 'Sign in — Private CA'), 'Sign in — Private CA', 'the sign-in page has its own title');
 
   // A wrong token: the contract's error, and no session.
   await page.fill('textarea[name=token]', 'not-a-token');
@@ -223,6 +233,7 @@ t.test('the console tour against a development server', async (t) => {
   await page.click('a:has-text("console-issuing")');
   await page.waitForSelector('[data-test=ca-detail]');
   t.match(await page.textContent('[data-test=urn]'), /^pca:cn-north-4:[0-9a-f]+:ca:[0-9a-f-]{36}$/, 'the URN is shown');
+  t.equal(await titleOf(page, 'console-issuing — Private CA'), 'console-issuing — Private CA', "a CA's page is titled with its name");
   await shot(page, '03-ca-detail');
   t.same(await unnamedControls(page), [], 'every control of the CA page has an accessible name');
 
@@ -232,6 +243,11 @@ t.test('the console tour against a development server', async (t) => {
   await page.click('[data-test=issue] button[type=submit]');
   await page.waitForSelector('[data-test=certificate]');
   t.equal(await statusOf(page).textContent(), 'ISSUED');
+  t.equal(
+    await titleOf(page, 'console-leaf.example.com — Private CA'),
+    'console-leaf.example.com — Private CA',
+    "a certificate's page is titled with its common name",
+  );
   // README: the expiry turns orange under 30 days. Counted in days as the validity is, a 30-day certificate has 30
   // days left on the day it is issued, not 29 and a fraction.
   const expiry = page.locator('[data-test=certificate] [data-test=expiry]');
@@ -415,6 +431,18 @@ t.test('the console tour against a development server', async (t) => {
   await page.selectOption('select[name=outcome]', 'FAILURE');
   await page.waitForFunction(() => !document.querySelector('[data-test=audit-events]')?.textContent?.includes('pca:cert:revoke'));
   await shot(page, '08-audit');
+
+  // Each page of the navigation has its own title.
+  for (const [link, title] of [
+    ['CAs', 'CAs — Private CA'],
+    ['Certificates', 'Certificates — Private CA'],
+    ['Billing', 'Billing — Private CA'],
+    ['Access keys', 'Access keys — Private CA'],
+    ['Audit', 'Audit events — Private CA'],
+  ]) {
+    await page.click(`nav a:has-text("${link}")`);
+    t.equal(await titleOf(page, title), title, `the ${link} page's title`);
+  }
 
   // A token the server refuses (expired, say): the next call's 401 returns to the sign-in page, which says why.
   await page.evaluate(() => {

@@ -1,7 +1,7 @@
 /** Billing records with the month's summary and a CSV download; access keys; audit events. */
 import { useState } from 'preact/hooks';
 import { call, download, json } from '../api.ts';
-import { chargingMode, ErrorBanner, Field, formatTime, Pager, useAction, useResource } from '../ui.tsx';
+import { chargingMode, ErrorBanner, Field, formatTime, Pager, useAction, useResource, useTitle } from '../ui.tsx';
 
 const LIMIT = 20;
 
@@ -19,6 +19,7 @@ export function BillingPage() {
   const summary = useResource(() => json('GET', '/v1/billing-records/summary', { query: bounds }), [month]);
   const records = useResource(() => json('GET', '/v1/billing-records', { query: { ...bounds, limit: LIMIT, offset } }), [month, offset]);
   const action = useAction();
+  useTitle('Billing');
   /** Every record of the month as the API writes it (Accept: text/csv): one CSV, formula-like cells neutralised. */
   const csv = () =>
     action.run(async () => {
@@ -121,6 +122,7 @@ export function AccessKeysPage() {
   const [description, setDescription] = useState('');
   const [created, setCreated] = useState<{ access: string; secret: string } | null>(null);
   const action = useAction();
+  useTitle('Access keys');
   const create = async (event: Event) => {
     event.preventDefault();
     await action.run(async () => {
@@ -203,6 +205,7 @@ export function AuditPage() {
     () => json('GET', '/v1/audit-events', { query: { ...filter, limit: LIMIT, offset } }),
     [filter, offset],
   );
+  useTitle('Audit events');
   const set = (name: string) => (event: Event) => {
     setOffset(0);
     const value = (event.target as HTMLInputElement).value;

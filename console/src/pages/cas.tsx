@@ -1,7 +1,7 @@
 /** The CA hierarchy as a tree (root -> subordinates), and creating a root or subordinate CA. */
 import { useState } from 'preact/hooks';
 import { json } from '../api.ts';
-import { chargingMode, ErrorBanner, Expiry, Field, Prepaid, Status, useAction, useResource } from '../ui.tsx';
+import { chargingMode, ErrorBanner, Expiry, Field, Prepaid, Status, useAction, useResource, useTitle } from '../ui.tsx';
 
 export type Ca = Record<string, any>;
 export const CAS = '/v1/private-certificate-authorities';
@@ -155,6 +155,7 @@ function CreateCa({ cas, onCreated }: { cas: Ca[]; onCreated: (id: string) => vo
 export function CaTreePage() {
   const { data: cas, error, reload } = useResource(allCas, []);
   const [creating, setCreating] = useState(false);
+  useTitle('CAs');
   if (error) return <ErrorBanner error={error} />;
   if (!cas) return <p>Loading…</p>;
   const ids = new Set(cas.map((ca) => ca.ca_id));

@@ -1,7 +1,7 @@
 /** The certificate list (search, status filter, sorting, paging) and one certificate: revoke, download, delete. */
 import { useState } from 'preact/hooks';
 import { call, download, json } from '../api.ts';
-import { ErrorBanner, Expiry, Field, formatTime, Pager, Status, useAction, useResource } from '../ui.tsx';
+import { ErrorBanner, Expiry, Field, formatTime, Pager, Status, useAction, useResource, useTitle } from '../ui.tsx';
 
 const CERTIFICATES = '/v1/private-certificates';
 export const REVOCATION_REASONS = [
@@ -71,6 +71,7 @@ export function CertificateListPage() {
     () => json<{ total: number; certificates: Certificate[] }>('GET', CERTIFICATES, { query: { ...filter, limit: LIMIT, offset } }),
     [filter, offset],
   );
+  useTitle('Certificates');
   const set = (name: string) => (event: Event) => {
     setOffset(0);
     const value = (event.target as HTMLSelectElement).value;
@@ -130,9 +131,10 @@ export function CertificatePage({ id }: { id: string }) {
   const [type, setType] = useState('OTHER');
   const [password, setPassword] = useState('');
   const action = useAction();
+  const name = certificate?.distinguished_name?.common_name ?? id;
+  useTitle(certificate ? name : 'Certificate');
   if (error) return <ErrorBanner error={error} />;
   if (!certificate) return <p>Loading…</p>;
-  const name = certificate.distinguished_name?.common_name ?? id;
   const revoke = () => {
     if (confirm(`Revoke "${name}" (${reason})? This cannot be undone.`)) {
       void action.run(() => json('POST', `${CERTIFICATES}/${id}/revoke`, { body: { reason } })).then(reload);
