@@ -1,5 +1,5 @@
 /** Small shared pieces: loading a resource, showing the contract's error, times and status badges. */
-import type { ComponentChildren } from 'preact';
+import type { ComponentChildren, RefObject } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from './api.ts';
 
@@ -57,6 +57,25 @@ export function useTitle(page: string) {
   useEffect(() => {
     document.title = `${page} — Private CA`;
   }, [page]);
+}
+
+/**
+ * An inline panel opened by a button: while it is open, Escape closes it and gives the focus back to that button, as
+ * a dialog does, wherever the focus is on the page.
+ */
+export function useEscapeCloses(open: boolean, close: () => void, opener: RefObject<HTMLElement | null>) {
+  const latestClose = useRef(close);
+  latestClose.current = close;
+  useEffect(() => {
+    if (!open) return;
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key !== 'Escape' || event.defaultPrevented) return;
+      latestClose.current();
+      opener.current?.focus();
+    };
+    addEventListener('keydown', onKey);
+    return () => removeEventListener('keydown', onKey);
+  }, [open, opener]);
 }
 
 export const formatTime = (ms: number | null | undefined) =>

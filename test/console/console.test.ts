@@ -227,7 +227,15 @@ t.test('the console tour against a development server', async (t) => {
   t.equal(direct.status, 400);
   t.equal(shown, `${error.error_code}: ${error.error_msg}`, 'the console shows the contract error_code and error_msg');
   await shot(page, '02-ca-tree');
-  await page.click('button:has-text("Close")');
+  // Escape closes the open panel (focus is on its submit button) and gives the focus back to the button that opened it.
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('[data-test=create-ca]', { state: 'detached', timeout: 5_000 }).catch(() => undefined);
+  t.equal(await page.locator('[data-test=create-ca]').count(), 0, 'Escape closes the Create CA panel');
+  const focused = await page.evaluate(() => {
+    const element = document.activeElement;
+    return `${element?.tagName} "${element?.textContent}" expanded=${element?.getAttribute('aria-expanded')}`;
+  });
+  t.equal(focused, 'BUTTON "Create CA" expanded=false', 'and the focus is back on the Create CA button');
 
   // CA detail of the subordinate.
   await page.click('a:has-text("console-issuing")');

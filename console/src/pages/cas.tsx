@@ -1,7 +1,7 @@
 /** The CA hierarchy as a tree (root -> subordinates), and creating a root or subordinate CA. */
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import { json } from '../api.ts';
-import { chargingMode, ErrorBanner, Expiry, Field, Prepaid, Status, useAction, useResource, useTitle } from '../ui.tsx';
+import { chargingMode, ErrorBanner, Expiry, Field, Prepaid, Status, useAction, useEscapeCloses, useResource, useTitle } from '../ui.tsx';
 
 export type Ca = Record<string, any>;
 export const CAS = '/v1/private-certificate-authorities';
@@ -155,6 +155,8 @@ function CreateCa({ cas, onCreated }: { cas: Ca[]; onCreated: (id: string) => vo
 export function CaTreePage() {
   const { data: cas, error, reload } = useResource(allCas, []);
   const [creating, setCreating] = useState(false);
+  const createButton = useRef<HTMLButtonElement>(null);
+  useEscapeCloses(creating, () => setCreating(false), createButton);
   useTitle('CAs');
   if (error) return <ErrorBanner error={error} />;
   if (!cas) return <p>Loading…</p>;
@@ -168,7 +170,7 @@ export function CaTreePage() {
     <section>
       <header class="bar">
         <h2>Certificate authorities</h2>
-        <button type="button" onClick={() => setCreating(!creating)}>
+        <button type="button" ref={createButton} aria-expanded={creating} onClick={() => setCreating(!creating)}>
           {creating ? 'Close' : 'Create CA'}
         </button>
       </header>
