@@ -140,6 +140,26 @@ async function fillDn(page: Page, commonName: string) {
 
 const statusOf = (page: Page) => page.locator('h2 .badge').first();
 
+/**
+ * Where each shown column of the CA tree starts (its cells' left edges, by column): one position per column when the
+ * columns line up. The name starts at each row's indent, and the paid period has a row of its own on narrower screens.
+ */
+const treeColumns = (page: Page) =>
+  page.evaluate(() => {
+    const lefts: Record<string, number[]> = {};
+    for (const cell of Array.from(document.querySelectorAll<HTMLElement>('[data-test=ca-node] > [class*="node-"]'))) {
+      const column = /node-(\w+)/.exec(cell.className)![1];
+      if (column === 'name' || column === 'prepaid' || cell.getClientRects().length === 0) continue;
+      lefts[column] = [...new Set([...(lefts[column] ?? []), Math.round(cell.getBoundingClientRect().left)])];
+    }
+    return lefts;
+  });
+const misaligned = (columns: Record<string, number[]>) => Object.entries(columns).filter(([, lefts]) => lefts.length !== 1);
+
+/** The document's width against the window's: wider scrolls sideways. */
+const widths = (page: Page) =>
+  page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+
 /** The tab's title once it reads `expected`, else as it reads 5 s on (a page sets it just after it renders). */
 const titleOf = (page: Page, expected: string) =>
   page
@@ -198,6 +218,9 @@ t.test('the console tour against a development server', async (t) => {
     /SUBORDINATE\s*ACTIVED\s*EC256\s*path/,
     'the subordinate sits under the root with its status and algorithm',
   );
+  const wideColumns = await treeColumns(page);
+  t.same(Object.keys(wideColumns), ['type', 'status', 'key', 'path', 'expiry', 'billing'], 'the tree shows every column');
+  t.same(misaligned(wideColumns), [], "the tree's columns line up, root and subordinate alike");
 
   // Invalid input: the message the API gives for the same request.
   await page.click('button:has-text("Create CA")');
@@ -455,6 +478,37 @@ t.test('the console tour against a development server', async (t) => {
     await page.click(`nav a:has-text("${link}")`);
     t.equal(await titleOf(page, title), title, `the ${link} page's title`);
   }
+
+  // Narrower screens: no page scrolls sideways (minor columns are dropped, long words wrap), and the tree's columns
+  // still line up. 900 px: a tablet or a half-screen window; 420 px: a phone.
+  let viewport = 900;
+  await page.setViewportSize({ width: viewport, height: 900 });
+  const narrow = async (name: string, open: () => Promise<unknown>, shown: string) => {
+    await open();
+    await page.waitForSelector(shown);
+    const { scroll, client } = await widths(page);
+    t.ok(scroll <= client, `${viewport} px, ${name}: scrollWidth ${scroll} <= clientWidth ${client}`);
+  };
+  await narrow('CA list', () => page.click('nav a:has-text("CAs")'), '[data-test=ca-tree]');
+  const mediumColumns = await treeColumns(page);
+  t.same(Object.keys(mediumColumns), ['status', 'key', 'expiry'], 'at 900 px the tree shows status, key and expiry beside the name');
+  t.same(misaligned(mediumColumns), [], 'and its columns line up at 900 px');
+  viewport = 420;
+  await page.setViewportSize({ width: viewport, height: 900 });
+  await narrow('CA list', () => page.click('nav a:has-text("CAs")'), '[data-test=ca-tree]');
+  await shot(page, '10-narrow-ca-tree');
+  const narrowColumns = await treeColumns(page);
+  t.same(Object.keys(narrowColumns), ['status', 'expiry'], 'the narrow tree shows status and expiry beside the name');
+  t.same(misaligned(narrowColumns), [], "and the narrow tree's columns line up");
+  await narrow('CA page', () => page.click('a:has-text("console-issuing")'), '[data-test=ca-detail] [data-test=certificate-row]');
+  await shot(page, '11-narrow-ca-detail');
+  await narrow('certificate page', () => page.click('[data-test=certificate-row] a >> nth=0'), '[data-test=certificate]');
+  await narrow('certificate list', () => page.click('nav a:has-text("Certificates")'), '[data-test=certificate-row]');
+  await shot(page, '12-narrow-certificates');
+  await narrow('billing', () => page.click('nav a:has-text("Billing")'), '[data-test=billing-records]');
+  await narrow('access keys', () => page.click('nav a:has-text("Access keys")'), '[data-test=access-keys]');
+  await narrow('audit', () => page.click('nav a:has-text("Audit")'), '[data-test=audit-events] tr >> nth=1');
+  await page.setViewportSize({ width: 1280, height: 900 });
 
   // A token the server refuses (expired, say): the next call's 401 returns to the sign-in page, which says why.
   await page.evaluate(() => {

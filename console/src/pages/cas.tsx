@@ -21,15 +21,26 @@ function Node({ ca, subordinates }: { ca: Ca; subordinates: Map<string, Ca[]> })
   const below = subordinates.get(ca.ca_id) ?? [];
   return (
     <li>
+      {/* One cell per column (style.css lines them up at every depth and drops the minor ones on narrow screens). */}
       <div class="node" data-test="ca-node">
-        <a href={`#/cas/${ca.ca_id}`}>{ca.distinguished_name?.common_name ?? ca.ca_id}</a>
-        <span class="muted">{ca.type}</span>
-        <Status value={ca.status} />
-        <span>{ca.key_algorithm ?? '–'}</span>
-        <span title="path length">path {ca.path_length}</span>
-        <Expiry at={ca.not_after} />
-        <span class="muted">{chargingMode(ca.charging_mode)}</span>
-        <Prepaid ca={ca} />
+        <a class="node-name" href={`#/cas/${ca.ca_id}`}>
+          {ca.distinguished_name?.common_name ?? ca.ca_id}
+        </a>
+        <span class="node-type muted">{ca.type}</span>
+        <span class="node-status">
+          <Status value={ca.status} />
+        </span>
+        <span class="node-key">{ca.key_algorithm ?? '–'}</span>
+        <span class="node-path" title="path length">
+          path {ca.path_length}
+        </span>
+        <span class="node-expiry">
+          <Expiry at={ca.not_after} />
+        </span>
+        <span class="node-billing muted">{chargingMode(ca.charging_mode)}</span>
+        <span class="node-prepaid">
+          <Prepaid ca={ca} />
+        </span>
       </div>
       {below.length > 0 && (
         <ul>

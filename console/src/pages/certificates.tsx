@@ -33,10 +33,10 @@ export function CertificateTable({ certificates }: { certificates: Certificate[]
         <tr>
           <th>Common name</th>
           <th>Status</th>
-          <th>Issuer</th>
-          <th>Key</th>
-          <th>Serial</th>
-          <th>Created</th>
+          <th class="optional">Issuer</th>
+          <th class="optional">Key</th>
+          <th class="optional">Serial</th>
+          <th class="optional">Created</th>
           <th>Expires</th>
         </tr>
       </thead>
@@ -51,12 +51,12 @@ export function CertificateTable({ certificates }: { certificates: Certificate[]
             <td>
               <Status value={certificate.status} />
             </td>
-            <td>{certificate.issuer_name}</td>
-            <td>{certificate.key_algorithm}</td>
-            <td>
+            <td class="optional">{certificate.issuer_name}</td>
+            <td class="optional">{certificate.key_algorithm}</td>
+            <td class="optional">
               <code>{certificate.serial_number}</code>
             </td>
-            <td>{formatTime(certificate.create_time)}</td>
+            <td class="optional">{formatTime(certificate.create_time)}</td>
             <td>
               <Expiry at={certificate.not_after} />
             </td>
