@@ -6,13 +6,14 @@ import { AccessKeysPage, AuditPage, BillingPage } from './pages/admin.tsx';
 import { CaDetailPage } from './pages/ca-detail.tsx';
 import { CaTreePage } from './pages/cas.tsx';
 import { CertificateListPage, CertificatePage } from './pages/certificates.tsx';
-import { ErrorBanner, Field, useAction } from './ui.tsx';
+import { ErrorBanner, Field, useAction, useTitle } from './ui.tsx';
 
 function SignIn({ onSignedIn, ended }: { onSignedIn: () => void; ended: boolean }) {
   const [token, setToken] = useState('');
   const [access, setAccess] = useState('');
   const [secret, setSecret] = useState('');
   const action = useAction();
+  useTitle('Sign in');
   const withToken = async (event: Event) => {
     event.preventDefault();
     const value = token.trim();

@@ -1,5 +1,5 @@
 /** Small shared pieces: loading a resource, showing the contract's error, times and status badges. */
-import type { ComponentChildren } from 'preact';
+import type { ComponentChildren, RefObject } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from './api.ts';
 
@@ -52,17 +52,47 @@ export function ErrorBanner({ error }: { error: unknown }) {
   );
 }
 
+/** The tab's title for a page, "<page> — Private CA": tabs, history and bookmarks tell the pages apart. */
+export function useTitle(page: string) {
+  useEffect(() => {
+    document.title = `${page} — Private CA`;
+  }, [page]);
+}
+
+/**
+ * An inline panel opened by a button: while it is open, Escape closes it and gives the focus back to that button, as
+ * a dialog does, wherever the focus is on the page.
+ */
+export function useEscapeCloses(open: boolean, close: () => void, opener: RefObject<HTMLElement | null>) {
+  const latestClose = useRef(close);
+  latestClose.current = close;
+  useEffect(() => {
+    if (!open) return;
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key !== 'Escape' || event.defaultPrevented) return;
+      latestClose.current();
+      opener.current?.focus();
+    };
+    addEventListener('keydown', onKey);
+    return () => removeEventListener('keydown', onKey);
+  }, [open, opener]);
+}
+
 export const formatTime = (ms: number | null | undefined) =>
   ms ? `${new Date(ms).toISOString().replace('T', ' ').slice(0, 16)} UTC` : '–';
 
 const DAY_MS = 86_400_000;
 
-/** Expiry, in the warning colour under 30 days. */
+/**
+ * Expiry, in the warning colour once it is under 30 days away, counted in days as a validity is: a day begun is a
+ * day left, so a 30-day certificate has 30 days left on the day it is issued (counted in milliseconds it would be
+ * under 30 days from its first one) and 29 the day after.
+ */
 export function Expiry({ at }: { at: number | null | undefined }) {
   if (!at) return <span>–</span>;
-  const days = Math.floor((at - Date.now()) / DAY_MS);
+  const days = Math.ceil((at - Date.now()) / DAY_MS);
   return (
-    <span class={days < 30 ? 'warn' : ''} title={`${days} days left`}>
+    <span class={days < 30 ? 'warn' : ''} title={`${days} ${days === 1 ? 'day' : 'days'} left`} data-test="expiry">
       {formatTime(at)}
     </span>
   );

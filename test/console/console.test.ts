@@ -140,6 +140,35 @@ async function fillDn(page: Page, commonName: string) {
 
 const statusOf = (page: Page) => page.locator('h2 .badge').first();
 
+/**
+ * Where each shown column of the CA tree starts (its cells' left edges, by column): one position per column when the
+ * columns line up. The name starts at each row's indent, and the paid period has a row of its own on narrower screens.
+ */
+const treeColumns = (page: Page) =>
+  page.evaluate(() => {
+    const lefts: Record<string, number[]> = {};
+    for (const cell of Array.from(document.querySelectorAll<HTMLElement>('[data-test=ca-node] > [class*="node-"]'))) {
+      const column = /node-(\w+)/.exec(cell.className)![1];
+      if (column === 'name' || column === 'prepaid' || cell.getClientRects().length === 0) continue;
+      lefts[column] = [...new Set([...(lefts[column] ?? []), Math.round(cell.getBoundingClientRect().left)])];
+    }
+    return lefts;
+  });
+const misaligned = (columns: Record<string, number[]>) => Object.entries(columns).filter(([, lefts]) => lefts.length !== 1);
+
+/** The document's width against the window's: wider scrolls sideways. */
+const widths = (page: Page) =>
+  page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+
+/** The tab's title once it reads `expected`, else as it reads 5 s on (a page sets it just after it renders). */
+const titleOf = (page: Page, expected: string) =>
+  page
+    .waitForFunction((title) => document.title === title, expected, { timeout: 5_000 })
+    .then(
+      () => page.title(),
+      () => page.title(),
+    );
+
 t.test('the console tour against a development server', async (t) => {
   const server = await startServer({});
   t.teardown(() => server.child.kill('SIGKILL'));
@@ -161,6 +190,7 @@ t.test('the console tour against a development server', async (t) => {
     `sign-in page shown ${Date.now() - started} ms after navigation; load event at ${Math.round(JSON.parse(navigation).loadEventEnd)} ms`,
   );
   await shot(page, '01-sign-in');
+  t.equal(await titleOf(page, 'Sign in — Private CA'), 'Sign in — Private CA', 'the sign-in page has its own title');
 
   // A wrong token: the contract's error, and no session.
   await page.fill('textarea[name=token]', 'not-a-token');
@@ -188,6 +218,9 @@ t.test('the console tour against a development server', async (t) => {
     /SUBORDINATE\s*ACTIVED\s*EC256\s*path/,
     'the subordinate sits under the root with its status and algorithm',
   );
+  const wideColumns = await treeColumns(page);
+  t.same(Object.keys(wideColumns), ['type', 'status', 'key', 'path', 'expiry', 'billing'], 'the tree shows every column');
+  t.same(misaligned(wideColumns), [], "the tree's columns line up, root and subordinate alike");
 
   // Invalid input: the message the API gives for the same request.
   await page.click('button:has-text("Create CA")');
@@ -217,12 +250,21 @@ t.test('the console tour against a development server', async (t) => {
   t.equal(direct.status, 400);
   t.equal(shown, `${error.error_code}: ${error.error_msg}`, 'the console shows the contract error_code and error_msg');
   await shot(page, '02-ca-tree');
-  await page.click('button:has-text("Close")');
+  // Escape closes the open panel (focus is on its submit button) and gives the focus back to the button that opened it.
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('[data-test=create-ca]', { state: 'detached', timeout: 5_000 }).catch(() => undefined);
+  t.equal(await page.locator('[data-test=create-ca]').count(), 0, 'Escape closes the Create CA panel');
+  const focused = await page.evaluate(() => {
+    const element = document.activeElement;
+    return `${element?.tagName} "${element?.textContent}" expanded=${element?.getAttribute('aria-expanded')}`;
+  });
+  t.equal(focused, 'BUTTON "Create CA" expanded=false', 'and the focus is back on the Create CA button');
 
   // CA detail of the subordinate.
   await page.click('a:has-text("console-issuing")');
   await page.waitForSelector('[data-test=ca-detail]');
   t.match(await page.textContent('[data-test=urn]'), /^pca:cn-north-4:[0-9a-f]+:ca:[0-9a-f-]{36}$/, 'the URN is shown');
+  t.equal(await titleOf(page, 'console-issuing — Private CA'), 'console-issuing — Private CA', "a CA's page is titled with its name");
   await shot(page, '03-ca-detail');
   t.same(await unnamedControls(page), [], 'every control of the CA page has an accessible name');
 
@@ -232,6 +274,16 @@ t.test('the console tour against a development server', async (t) => {
   await page.click('[data-test=issue] button[type=submit]');
   await page.waitForSelector('[data-test=certificate]');
   t.equal(await statusOf(page).textContent(), 'ISSUED');
+  t.equal(
+    await titleOf(page, 'console-leaf.example.com — Private CA'),
+    'console-leaf.example.com — Private CA',
+    "a certificate's page is titled with its common name",
+  );
+  // README: the expiry turns orange under 30 days. Counted in days as the validity is, a 30-day certificate has 30
+  // days left on the day it is issued, not 29 and a fraction.
+  const expiry = page.locator('[data-test=certificate] [data-test=expiry]');
+  t.equal(await expiry.getAttribute('title'), '30 days left', 'a 30-day certificate has 30 days left when issued');
+  t.notMatch(await expiry.getAttribute('class'), /warn/, 'and is not shown as expiring soon');
   await shot(page, '04-certificate');
 
   // Download the PEM bundle; openssl verifies it up to the root as the API exports it.
@@ -266,12 +318,16 @@ t.test('the console tour against a development server', async (t) => {
   await page.fill('input[name=san]', 'server-made.example.com, api.example.com');
   await page.click('[data-test=issue] button[type=submit]');
   await page.waitForSelector('[data-test=certificate]');
-  for (const type of ['OTHER', 'NGINX', 'APACHE']) {
+  // Only types the API accepts for this entity certificate: ISTIO is refused but for an INTERMEDIATE_CA (§10.9).
+  const exportTypes = await page.locator('select[name=export_type] option').allTextContents();
+  t.same(exportTypes, ['OTHER', 'NGINX', 'APACHE', 'IIS', 'TOMCAT'], 'no ISTIO export offered for an entity certificate');
+  for (const type of exportTypes) {
     await page.selectOption('select[name=export_type]', type);
     const [zip] = await Promise.all([page.waitForEvent('download'), page.click('button:has-text("Download zip")')]);
     const bytes = readFileSync((await zip.path())!);
     t.equal(bytes.subarray(0, 2).toString('latin1'), 'PK', `${type}: a zip archive (${zip.suggestedFilename()})`);
   }
+  t.same(await unnamedControls(page), [], 'every control of the certificate page has an accessible name (keystore password shown)');
 
   // The certificate list: search, filter, sort, page.
   await page.click('nav a:has-text("Certificates")');
@@ -411,6 +467,49 @@ t.test('the console tour against a development server', async (t) => {
   await page.waitForFunction(() => !document.querySelector('[data-test=audit-events]')?.textContent?.includes('pca:cert:revoke'));
   await shot(page, '08-audit');
 
+  // Each page of the navigation has its own title.
+  for (const [link, title] of [
+    ['CAs', 'CAs — Private CA'],
+    ['Certificates', 'Certificates — Private CA'],
+    ['Billing', 'Billing — Private CA'],
+    ['Access keys', 'Access keys — Private CA'],
+    ['Audit', 'Audit events — Private CA'],
+  ]) {
+    await page.click(`nav a:has-text("${link}")`);
+    t.equal(await titleOf(page, title), title, `the ${link} page's title`);
+  }
+
+  // Narrower screens: no page scrolls sideways (minor columns are dropped, long words wrap), and the tree's columns
+  // still line up. 900 px: a tablet or a half-screen window; 420 px: a phone.
+  let viewport = 900;
+  await page.setViewportSize({ width: viewport, height: 900 });
+  const narrow = async (name: string, open: () => Promise<unknown>, shown: string) => {
+    await open();
+    await page.waitForSelector(shown);
+    const { scroll, client } = await widths(page);
+    t.ok(scroll <= client, `${viewport} px, ${name}: scrollWidth ${scroll} <= clientWidth ${client}`);
+  };
+  await narrow('CA list', () => page.click('nav a:has-text("CAs")'), '[data-test=ca-tree]');
+  const mediumColumns = await treeColumns(page);
+  t.same(Object.keys(mediumColumns), ['status', 'key', 'expiry'], 'at 900 px the tree shows status, key and expiry beside the name');
+  t.same(misaligned(mediumColumns), [], 'and its columns line up at 900 px');
+  viewport = 420;
+  await page.setViewportSize({ width: viewport, height: 900 });
+  await narrow('CA list', () => page.click('nav a:has-text("CAs")'), '[data-test=ca-tree]');
+  await shot(page, '10-narrow-ca-tree');
+  const narrowColumns = await treeColumns(page);
+  t.same(Object.keys(narrowColumns), ['status', 'expiry'], 'the narrow tree shows status and expiry beside the name');
+  t.same(misaligned(narrowColumns), [], "and the narrow tree's columns line up");
+  await narrow('CA page', () => page.click('a:has-text("console-issuing")'), '[data-test=ca-detail] [data-test=certificate-row]');
+  await shot(page, '11-narrow-ca-detail');
+  await narrow('certificate page', () => page.click('[data-test=certificate-row] a >> nth=0'), '[data-test=certificate]');
+  await narrow('certificate list', () => page.click('nav a:has-text("Certificates")'), '[data-test=certificate-row]');
+  await shot(page, '12-narrow-certificates');
+  await narrow('billing', () => page.click('nav a:has-text("Billing")'), '[data-test=billing-records]');
+  await narrow('access keys', () => page.click('nav a:has-text("Access keys")'), '[data-test=access-keys]');
+  await narrow('audit', () => page.click('nav a:has-text("Audit")'), '[data-test=audit-events] tr >> nth=1');
+  await page.setViewportSize({ width: 1280, height: 900 });
+
   // A token the server refuses (expired, say): the next call's 401 returns to the sign-in page, which says why.
   await page.evaluate(() => {
     for (const key of Object.keys(sessionStorage)) sessionStorage.setItem(key, 'expired-or-refused');
@@ -457,6 +556,16 @@ t.test('the console against a production server with real keys', async (t) => {
   await page.click('[data-test=issue] button[type=submit]');
   await page.waitForSelector('[data-test=certificate]');
   t.equal(await statusOf(page).textContent(), 'ISSUED', 'a certificate issued through the console');
+  // One day shorter: under 30 days, in the warning colour from the start.
+  await page.click('a:has-text("Issuing CA")');
+  await page.check('input[name=mode] >> nth=1');
+  await page.fill('input[name=common_name]', 'short.example.com');
+  await page.fill('input[name=cert_validity_value]', '29');
+  await page.click('[data-test=issue] button[type=submit]');
+  await page.waitForSelector('[data-test=certificate] h2:has-text("short.example.com")');
+  const shortExpiry = page.locator('[data-test=certificate] [data-test=expiry]');
+  t.equal(await shortExpiry.getAttribute('title'), '29 days left');
+  t.match(await shortExpiry.getAttribute('class'), /warn/, 'a 29-day certificate is shown as expiring soon');
 
   // Yearly/monthly CAs past their paid period: the database's prepaid_until moved back (the server derives the state).
   const order = async (count: number, autoRenew: 0 | 1) => {

@@ -1,7 +1,7 @@
 /** Billing records with the month's summary and a CSV download; access keys; audit events. */
 import { useState } from 'preact/hooks';
 import { call, download, json } from '../api.ts';
-import { chargingMode, ErrorBanner, Field, formatTime, Pager, useAction, useResource } from '../ui.tsx';
+import { chargingMode, ErrorBanner, Field, formatTime, Pager, useAction, useResource, useTitle } from '../ui.tsx';
 
 const LIMIT = 20;
 
@@ -19,6 +19,7 @@ export function BillingPage() {
   const summary = useResource(() => json('GET', '/v1/billing-records/summary', { query: bounds }), [month]);
   const records = useResource(() => json('GET', '/v1/billing-records', { query: { ...bounds, limit: LIMIT, offset } }), [month, offset]);
   const action = useAction();
+  useTitle('Billing');
   /** Every record of the month as the API writes it (Accept: text/csv): one CSV, formula-like cells neutralised. */
   const csv = () =>
     action.run(async () => {
@@ -56,8 +57,8 @@ export function BillingPage() {
               <tr>
                 <th>Resource</th>
                 <th>Usage</th>
-                <th>Records</th>
-                <th>Amount of usage</th>
+                <th class="optional">Records</th>
+                <th class="optional">Amount of usage</th>
                 <th>Amount</th>
               </tr>
             </thead>
@@ -66,8 +67,8 @@ export function BillingPage() {
                 <tr key={`${total.resource_type}/${total.usage_type}/${total.currency}`}>
                   <td>{total.resource_type}</td>
                   <td>{total.usage_type}</td>
-                  <td>{total.record_count}</td>
-                  <td>{total.usage_amount}</td>
+                  <td class="optional">{total.record_count}</td>
+                  <td class="optional">{total.usage_amount}</td>
                   <td>
                     {total.amount} {total.currency}
                   </td>
@@ -84,10 +85,10 @@ export function BillingPage() {
               <tr>
                 <th>Time</th>
                 <th>Resource</th>
-                <th>Usage</th>
-                <th>Mode</th>
-                <th>Quantity</th>
-                <th>Unit price</th>
+                <th class="optional">Usage</th>
+                <th class="optional">Mode</th>
+                <th class="optional">Quantity</th>
+                <th class="optional">Unit price</th>
                 <th>Amount</th>
               </tr>
             </thead>
@@ -98,10 +99,10 @@ export function BillingPage() {
                   <td>
                     {record.resource_type} <code>{record.resource_id.slice(0, 8)}</code>
                   </td>
-                  <td>{record.usage_type}</td>
-                  <td>{chargingMode(record.charging_mode)}</td>
-                  <td>{record.usage_amount}</td>
-                  <td>{record.unit_price}</td>
+                  <td class="optional">{record.usage_type}</td>
+                  <td class="optional">{chargingMode(record.charging_mode)}</td>
+                  <td class="optional">{record.usage_amount}</td>
+                  <td class="optional">{record.unit_price}</td>
                   <td>
                     {record.amount} {record.currency}
                   </td>
@@ -121,6 +122,7 @@ export function AccessKeysPage() {
   const [description, setDescription] = useState('');
   const [created, setCreated] = useState<{ access: string; secret: string } | null>(null);
   const action = useAction();
+  useTitle('Access keys');
   const create = async (event: Event) => {
     event.preventDefault();
     await action.run(async () => {
@@ -168,8 +170,8 @@ export function AccessKeysPage() {
             <tr>
               <th>Access key</th>
               <th>Description</th>
-              <th>Actions</th>
-              <th>Created</th>
+              <th class="optional">Actions</th>
+              <th class="optional">Created</th>
               <th />
             </tr>
           </thead>
@@ -180,8 +182,8 @@ export function AccessKeysPage() {
                   <code>{key.access}</code>
                 </td>
                 <td>{key.description}</td>
-                <td>{key.actions.length} actions</td>
-                <td>{formatTime(key.create_time)}</td>
+                <td class="optional">{key.actions.length} actions</td>
+                <td class="optional">{formatTime(key.create_time)}</td>
                 <td>
                   <button type="button" class="danger small" onClick={() => remove(key.access)}>
                     Delete
@@ -203,6 +205,7 @@ export function AuditPage() {
     () => json('GET', '/v1/audit-events', { query: { ...filter, limit: LIMIT, offset } }),
     [filter, offset],
   );
+  useTitle('Audit events');
   const set = (name: string) => (event: Event) => {
     setOffset(0);
     const value = (event.target as HTMLInputElement).value;
@@ -239,24 +242,24 @@ export function AuditPage() {
             <thead>
               <tr>
                 <th>Time</th>
-                <th>Actor</th>
+                <th class="optional">Actor</th>
                 <th>Action</th>
-                <th>Resource</th>
+                <th class="optional">Resource</th>
                 <th>Outcome</th>
-                <th>Request</th>
+                <th class="optional">Request</th>
               </tr>
             </thead>
             <tbody>
               {data.audit_events.map((event: any) => (
                 <tr key={event.id}>
                   <td>{formatTime(event.create_time)}</td>
-                  <td>{event.actor}</td>
+                  <td class="optional">{event.actor}</td>
                   <td>{event.action}</td>
-                  <td>
+                  <td class="optional">
                     {event.resource_type} <code>{event.resource_id?.slice(0, 8)}</code>
                   </td>
                   <td class={event.outcome === 'FAILURE' ? 'warn' : ''}>{event.outcome}</td>
-                  <td>
+                  <td class="optional">
                     <code>{event.request_id.slice(0, 12)}</code>
                   </td>
                 </tr>

@@ -4,7 +4,7 @@
  */
 import { useState } from 'preact/hooks';
 import { download, json } from '../api.ts';
-import { chargingMode, ErrorBanner, Expiry, Field, formatTime, Prepaid, Status, useAction, useResource } from '../ui.tsx';
+import { chargingMode, ErrorBanner, Expiry, Field, formatTime, Prepaid, Status, useAction, useResource, useTitle } from '../ui.tsx';
 import { allCas, CAS, KEY_ALGORITHMS, type Ca } from './cas.tsx';
 import { CertificateTable, REVOCATION_REASONS } from './certificates.tsx';
 
@@ -449,6 +449,8 @@ export function CaDetailPage({ id }: { id: string }) {
       }),
     [id],
   );
+  const name = ca?.distinguished_name?.common_name ?? ca?.ca_id;
+  useTitle(name ?? 'CA');
   if (error) return <ErrorBanner error={error} />;
   if (!ca) return <p>Loading…</p>;
   const refresh = () => {
@@ -459,7 +461,7 @@ export function CaDetailPage({ id }: { id: string }) {
     <section data-test="ca-detail">
       <header class="bar">
         <h2>
-          {ca.distinguished_name?.common_name ?? ca.ca_id} <Status value={ca.status} />
+          {name} <Status value={ca.status} />
         </h2>
         <a href="#/cas">All CAs</a>
       </header>

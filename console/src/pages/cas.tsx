@@ -1,7 +1,7 @@
 /** The CA hierarchy as a tree (root -> subordinates), and creating a root or subordinate CA. */
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import { json } from '../api.ts';
-import { chargingMode, ErrorBanner, Expiry, Field, Prepaid, Status, useAction, useResource } from '../ui.tsx';
+import { chargingMode, ErrorBanner, Expiry, Field, Prepaid, Status, useAction, useEscapeCloses, useResource, useTitle } from '../ui.tsx';
 
 export type Ca = Record<string, any>;
 export const CAS = '/v1/private-certificate-authorities';
@@ -21,15 +21,26 @@ function Node({ ca, subordinates }: { ca: Ca; subordinates: Map<string, Ca[]> })
   const below = subordinates.get(ca.ca_id) ?? [];
   return (
     <li>
+      {/* One cell per column (style.css lines them up at every depth and drops the minor ones on narrow screens). */}
       <div class="node" data-test="ca-node">
-        <a href={`#/cas/${ca.ca_id}`}>{ca.distinguished_name?.common_name ?? ca.ca_id}</a>
-        <span class="muted">{ca.type}</span>
-        <Status value={ca.status} />
-        <span>{ca.key_algorithm ?? '–'}</span>
-        <span title="path length">path {ca.path_length}</span>
-        <Expiry at={ca.not_after} />
-        <span class="muted">{chargingMode(ca.charging_mode)}</span>
-        <Prepaid ca={ca} />
+        <a class="node-name" href={`#/cas/${ca.ca_id}`}>
+          {ca.distinguished_name?.common_name ?? ca.ca_id}
+        </a>
+        <span class="node-type muted">{ca.type}</span>
+        <span class="node-status">
+          <Status value={ca.status} />
+        </span>
+        <span class="node-key">{ca.key_algorithm ?? '–'}</span>
+        <span class="node-path" title="path length">
+          path {ca.path_length}
+        </span>
+        <span class="node-expiry">
+          <Expiry at={ca.not_after} />
+        </span>
+        <span class="node-billing muted">{chargingMode(ca.charging_mode)}</span>
+        <span class="node-prepaid">
+          <Prepaid ca={ca} />
+        </span>
       </div>
       {below.length > 0 && (
         <ul>
@@ -155,6 +166,9 @@ function CreateCa({ cas, onCreated }: { cas: Ca[]; onCreated: (id: string) => vo
 export function CaTreePage() {
   const { data: cas, error, reload } = useResource(allCas, []);
   const [creating, setCreating] = useState(false);
+  const createButton = useRef<HTMLButtonElement>(null);
+  useEscapeCloses(creating, () => setCreating(false), createButton);
+  useTitle('CAs');
   if (error) return <ErrorBanner error={error} />;
   if (!cas) return <p>Loading…</p>;
   const ids = new Set(cas.map((ca) => ca.ca_id));
@@ -167,7 +181,7 @@ export function CaTreePage() {
     <section>
       <header class="bar">
         <h2>Certificate authorities</h2>
-        <button type="button" onClick={() => setCreating(!creating)}>
+        <button type="button" ref={createButton} aria-expanded={creating} onClick={() => setCreating(!creating)}>
           {creating ? 'Close' : 'Create CA'}
         </button>
       </header>
