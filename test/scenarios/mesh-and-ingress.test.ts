@@ -123,6 +123,11 @@ t.test('scenario 1: a mesh root of trust for Istio, issued through cert-manager'
     dir.file('workload.pem'),
   ]);
   t.ok(signed.ok, signed.stderr);
+  // As the scenario writes it: -CAfile <(cat ca-cert.pem <subordinate> root-cert.pem), one concatenated file.
+  const bundle = await dir.write('ca-bundle.pem', `${exported.certificate}\n${pemBlocks(secret.tlsCrt)[1]}\n${secret.caCrt}\n`);
+  const asIstio = await openssl(['verify', '-CAfile', bundle, dir.file('workload.pem')]);
+  t.ok(asIstio.ok, `openssl verify -CAfile <(cat ca-cert.pem subordinate root-cert.pem) workload.pem: ${asIstio.stdout}${asIstio.stderr}`);
+  t.equal(asIstio.stdout, `${dir.file('workload.pem')}: OK\n`);
   const untrusted = await dir.write('untrusted.pem', `${pemBlocks(secret.tlsCrt)[1]}\n${exported.certificate}`);
   const verified = await openssl(['verify', '-CAfile', cacerts['root-cert.pem'], '-untrusted', untrusted, dir.file('workload.pem')]);
   t.ok(verified.ok, `workload verifies: ${verified.stdout}${verified.stderr}`);
@@ -138,6 +143,72 @@ t.test('scenario 1: a mesh root of trust for Istio, issued through cert-manager'
   t.ok(chainVerified.ok, `mesh-ca verifies strictly: ${chainVerified.stderr}`);
   const text = await certificateText(dir, exported.certificate);
   t.match(text, /X509v3 Basic Constraints: critical\s+CA:TRUE, pathlen:0/, 'a CA whose path length allows exactly workloads');
+
+  // ...and nothing more: a CA the mesh-ca key signs (openssl) and a workload under that CA are refused.
+  await opensslCsr(dir, 'rogue-ca', [...KEY_ARGS.p256], ['-subj', '/O=cluster.local/CN=rogue-ca']);
+  const rogueExt = await dir.write(
+    'rogue-ca.ext',
+    [
+      'basicConstraints=critical,CA:TRUE',
+      'keyUsage=critical,keyCertSign,cRLSign',
+      'subjectKeyIdentifier=hash',
+      'authorityKeyIdentifier=keyid',
+    ].join('\n'),
+  );
+  const rogue = await openssl([
+    'x509',
+    '-req',
+    '-in',
+    dir.file('rogue-ca.csr'),
+    '-CA',
+    cacerts['ca-cert.pem'],
+    '-CAkey',
+    cacerts['ca-key.pem'],
+    '-CAcreateserial',
+    '-days',
+    '1',
+    '-extfile',
+    rogueExt,
+    '-out',
+    dir.file('rogue-ca.pem'),
+  ]);
+  t.ok(rogue.ok, rogue.stderr);
+  const underRogue = await openssl([
+    'x509',
+    '-req',
+    '-in',
+    dir.file('workload.csr'),
+    '-CA',
+    dir.file('rogue-ca.pem'),
+    '-CAkey',
+    dir.file('rogue-ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '1',
+    '-extfile',
+    ext,
+    '-out',
+    dir.file('rogue-workload.pem'),
+  ]);
+  t.ok(underRogue.ok, underRogue.stderr);
+  const refusedWorkload = await openssl([
+    'verify',
+    '-CAfile',
+    bundle,
+    '-untrusted',
+    dir.file('rogue-ca.pem'),
+    dir.file('rogue-workload.pem'),
+  ]);
+  t.notOk(refusedWorkload.ok, 'a workload under a CA the mesh-ca signed is refused');
+  t.match(
+    refusedWorkload.stdout + refusedWorkload.stderr,
+    /CN = mesh-ca\nerror 25 at 2 depth lookup: path length constraint exceeded\n/,
+    `refused at the mesh-ca (pathlen:0) for the path length: ${refusedWorkload.stdout}${refusedWorkload.stderr}`,
+  );
+  // The rogue CA certificate alone is a path's target, which pathLenConstraint does not count (RFC 5280 4.2.1.9):
+  // openssl accepts it as a certificate, and refuses every path that uses it as a CA, as above.
+  const rogueAlone = await openssl(['verify', '-CAfile', bundle, dir.file('rogue-ca.pem')]);
+  t.equal(rogueAlone.stdout, `${dir.file('rogue-ca.pem')}: OK\n`, 'the rogue CA alone is only a target, not a CA in a path');
   const meshCa = await call('GET', `${CA}/${meshId}`);
   t.match(meshCa, { type: 'SUBORDINATE', gen_mode: 'CSR', status: 'ACTIVED', path_length: 0 });
   t.equal(meshCa.not_after - meshCa.not_before, 7200 * 3_600_000, 'duration 7200h');
