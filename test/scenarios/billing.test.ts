@@ -220,11 +220,11 @@ t.test('scenario 5: root 10:00, disabled 12:30, deleted 13:15:30; 1,000 certific
   t.match(second, { settledUntil: '2026-01-05T15:00:00.000Z', recordsCreated: 0 }, 'the job run again adds nothing');
 
   // A second instance: its own app (and job runner) over the same database, settling at the same moment.
-  const keyStores = createKeyStores({ masterKey: harness.config.masterKey });
+  const keyStores = createKeyStores({ masterKey: harness.config.masterKey, pkcs11: harness.config.keyStore.pkcs11 });
   const other = await buildApp({ config: harness.config, database: harness.database, keyStores, clock, logDestination: false });
   t.teardown(async () => {
     await other.close();
-    await keyStores.software.close();
+    await Promise.allSettled([keyStores.software.close(), keyStores.pkcs11?.close()]);
   });
   const concurrent = (await Promise.all([
     harness.app.jobRunner.runOnce(SETTLEMENT_JOB),
