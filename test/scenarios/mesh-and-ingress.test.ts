@@ -288,6 +288,9 @@ async function startMtlsServer(files: { cert: string; chain: string; key: string
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  // A test process that dies before its teardown must not leave the server behind.
+  const stop = () => server.kill();
+  process.once('exit', stop);
   let log = '';
   server.stderr.on('data', (chunk) => {
     log += String(chunk);
@@ -303,6 +306,7 @@ async function startMtlsServer(files: { cert: string; chain: string; key: string
     port,
     log: () => log,
     async close() {
+      process.off('exit', stop);
       server.kill();
       await exited;
     },
