@@ -2,6 +2,8 @@
  * Billing (§8, §10.6, scenario 5) over a real database with a hand-moved clock: the transaction hooks, hourly
  * settlement (repeated and concurrent), restore and removal, prepaid orders, and the records API with its filters,
  * paging, CSV export and summary. Expected amounts are worked out by hand from the prices in support.ts.
+ * The first test replays scenario 5's timeline at the level of the hooks (CA rows inserted, hooks called); the
+ * scenario itself, over HTTP against a started server, is test/scenarios/billing.test.ts.
  */
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
@@ -58,7 +60,7 @@ t.test('price catalog: exact decimals, per-second price, tiers; bad values refus
   t.throws(() => loadPriceCatalog({ BILLING_CURRENCY: 'yuan' }), /ISO 4217/);
 });
 
-t.test('scenario 5: pay-per-use root 10:00, disabled 12:30, deleted 13:15:30; 1,000 certificates under its subordinate', async (t) => {
+t.test("hooks and settlement on scenario 5's timeline: root 10:00, disabled 12:30, deleted 13:15:30; 1,000 issuances", async (t) => {
   const root = await insertCa(db, TEST_DOMAIN);
   const sub = await insertCa(db, TEST_DOMAIN, { type: 'SUBORDINATE', issuerId: root.id, freeQuota: 100 });
   await hook('startBillableUsage', root, '2026-01-05T10:00:00');

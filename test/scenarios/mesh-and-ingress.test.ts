@@ -1,13 +1,16 @@
 /**
  * Scenarios 1 and 2 of shared/docs/scenarios.md end to end against a started server: the cert-manager issuer
- * flow of §1.2 over HTTP (fetch), judged by openssl (chains, Istio plug-in CA) and curl (TLS and mutual TLS).
+ * flow of §1.2 over HTTP (fetch), judged by openssl (chains, Istio plug-in CA, `s_server` requiring client
+ * certificates) and curl (TLS and mutual TLS: each refusal by its exit code and the reason curl prints).
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { createTestApp } from '../helpers/app.ts';
+import { freePort } from '../helpers/database.ts';
 import { KEY_ARGS, certificateText, openssl, opensslCsr, pemBlocks, scratch } from '../certificates/support.ts';
 
 const run = promisify(execFile);
@@ -123,6 +126,11 @@ t.test('scenario 1: a mesh root of trust for Istio, issued through cert-manager'
     dir.file('workload.pem'),
   ]);
   t.ok(signed.ok, signed.stderr);
+  // As the scenario writes it: -CAfile <(cat ca-cert.pem <subordinate> root-cert.pem), one concatenated file.
+  const bundle = await dir.write('ca-bundle.pem', `${exported.certificate}\n${pemBlocks(secret.tlsCrt)[1]}\n${secret.caCrt}\n`);
+  const asIstio = await openssl(['verify', '-CAfile', bundle, dir.file('workload.pem')]);
+  t.ok(asIstio.ok, `openssl verify -CAfile <(cat ca-cert.pem subordinate root-cert.pem) workload.pem: ${asIstio.stdout}${asIstio.stderr}`);
+  t.equal(asIstio.stdout, `${dir.file('workload.pem')}: OK\n`);
   const untrusted = await dir.write('untrusted.pem', `${pemBlocks(secret.tlsCrt)[1]}\n${exported.certificate}`);
   const verified = await openssl(['verify', '-CAfile', cacerts['root-cert.pem'], '-untrusted', untrusted, dir.file('workload.pem')]);
   t.ok(verified.ok, `workload verifies: ${verified.stdout}${verified.stderr}`);
@@ -138,6 +146,72 @@ t.test('scenario 1: a mesh root of trust for Istio, issued through cert-manager'
   t.ok(chainVerified.ok, `mesh-ca verifies strictly: ${chainVerified.stderr}`);
   const text = await certificateText(dir, exported.certificate);
   t.match(text, /X509v3 Basic Constraints: critical\s+CA:TRUE, pathlen:0/, 'a CA whose path length allows exactly workloads');
+
+  // ...and nothing more: a CA the mesh-ca key signs (openssl) and a workload under that CA are refused.
+  await opensslCsr(dir, 'rogue-ca', [...KEY_ARGS.p256], ['-subj', '/O=cluster.local/CN=rogue-ca']);
+  const rogueExt = await dir.write(
+    'rogue-ca.ext',
+    [
+      'basicConstraints=critical,CA:TRUE',
+      'keyUsage=critical,keyCertSign,cRLSign',
+      'subjectKeyIdentifier=hash',
+      'authorityKeyIdentifier=keyid',
+    ].join('\n'),
+  );
+  const rogue = await openssl([
+    'x509',
+    '-req',
+    '-in',
+    dir.file('rogue-ca.csr'),
+    '-CA',
+    cacerts['ca-cert.pem'],
+    '-CAkey',
+    cacerts['ca-key.pem'],
+    '-CAcreateserial',
+    '-days',
+    '1',
+    '-extfile',
+    rogueExt,
+    '-out',
+    dir.file('rogue-ca.pem'),
+  ]);
+  t.ok(rogue.ok, rogue.stderr);
+  const underRogue = await openssl([
+    'x509',
+    '-req',
+    '-in',
+    dir.file('workload.csr'),
+    '-CA',
+    dir.file('rogue-ca.pem'),
+    '-CAkey',
+    dir.file('rogue-ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '1',
+    '-extfile',
+    ext,
+    '-out',
+    dir.file('rogue-workload.pem'),
+  ]);
+  t.ok(underRogue.ok, underRogue.stderr);
+  const refusedWorkload = await openssl([
+    'verify',
+    '-CAfile',
+    bundle,
+    '-untrusted',
+    dir.file('rogue-ca.pem'),
+    dir.file('rogue-workload.pem'),
+  ]);
+  t.notOk(refusedWorkload.ok, 'a workload under a CA the mesh-ca signed is refused');
+  t.match(
+    refusedWorkload.stdout + refusedWorkload.stderr,
+    /CN = mesh-ca\nerror 25 at 2 depth lookup: path length constraint exceeded\n/,
+    `refused at the mesh-ca (pathlen:0) for the path length: ${refusedWorkload.stdout}${refusedWorkload.stderr}`,
+  );
+  // The rogue CA certificate alone is a path's target, which pathLenConstraint does not count (RFC 5280 4.2.1.9):
+  // openssl accepts it as a certificate, and refuses every path that uses it as a CA, as above.
+  const rogueAlone = await openssl(['verify', '-CAfile', bundle, dir.file('rogue-ca.pem')]);
+  t.equal(rogueAlone.stdout, `${dir.file('rogue-ca.pem')}: OK\n`, 'the rogue CA alone is only a target, not a CA in a path');
   const meshCa = await call('GET', `${CA}/${meshId}`);
   t.match(meshCa, { type: 'SUBORDINATE', gen_mode: 'CSR', status: 'ACTIVED', path_length: 0 });
   t.equal(meshCa.not_after - meshCa.not_before, 7200 * 3_600_000, 'duration 7200h');
@@ -158,16 +232,22 @@ t.test('scenario 1: a mesh root of trust for Istio, issued through cert-manager'
   t.equal(retried.certificate_id, meshId, 'the same request retried returns the same certificate');
 });
 
-/** Runs curl; resolves with its exit status and output. */
-async function curl(args: string[]) {
+/** Runs curl; resolves with its exit code (0: success), stdout and stderr. */
+async function curl(args: string[]): Promise<{ code: number; output: string; stderr: string }> {
   try {
-    const { stdout } = await run('curl', ['-sS', '--max-time', '10', ...args]);
-    return { ok: true, output: stdout };
+    const { stdout, stderr } = await run('curl', ['-sS', '--max-time', '10', ...args]);
+    return { code: 0, output: stdout, stderr };
   } catch (error) {
-    return { ok: false, output: String((error as { stderr?: string }).stderr ?? error) };
+    const failure = error as { code?: unknown; stdout?: string; stderr?: string };
+    return {
+      code: typeof failure.code === 'number' ? failure.code : -1,
+      output: failure.stdout ?? '',
+      stderr: failure.stderr ?? String(error),
+    };
   }
 }
 
+/** The gateway: a Node HTTPS server answering `hello <client CN>`. */
 function startTlsServer(options: https.ServerOptions): Promise<{ port: number; close(): Promise<void> }> {
   const server = https.createServer(options, (request, response) => {
     const peer = (request.socket as import('node:tls').TLSSocket).getPeerCertificate();
@@ -178,6 +258,65 @@ function startTlsServer(options: https.ServerOptions): Promise<{ port: number; c
       resolve({ port: (server.address() as AddressInfo).port, close: () => new Promise((done) => server.close(() => done())) }),
     );
   });
+}
+
+/**
+ * A server requiring client certificates: `openssl s_server -Verify -verify_return_error -www`, which refuses a
+ * client certificate it cannot verify with a TLS alert (Node's server only drops the connection), so the client
+ * sees why. Its -www page shows the client certificate it accepted.
+ */
+async function startMtlsServer(files: { cert: string; chain: string; key: string; caFile: string }) {
+  const port = await freePort();
+  const server = spawn(
+    'openssl',
+    [
+      's_server',
+      '-accept',
+      `127.0.0.1:${port}`,
+      '-cert',
+      files.cert,
+      '-cert_chain',
+      files.chain,
+      '-key',
+      files.key,
+      '-CAfile',
+      files.caFile,
+      '-Verify',
+      '4',
+      '-verify_return_error',
+      '-www',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  // A test process that dies before its teardown must not leave the server behind.
+  const stop = () => server.kill();
+  process.once('exit', stop);
+  let log = '';
+  server.stderr.on('data', (chunk) => {
+    log += String(chunk);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('exit', (code) => reject(new Error(`openssl s_server exited (${code}): ${log}`)));
+    server.stdout.on('data', (chunk) => {
+      if (String(chunk).includes('ACCEPT')) resolve();
+    });
+  });
+  const exited = new Promise((done) => server.once('exit', done));
+  return {
+    port,
+    log: () => log,
+    async close() {
+      process.off('exit', stop);
+      server.kill();
+      await exited;
+    },
+  };
+}
+
+/** The value line of a certificate extension in openssl's text dump, with ` critical` if marked so. */
+function extension(text: string, name: string): string {
+  const found = text.match(new RegExp(`\\n\\s*X509v3 ${name}:( critical)? *\\n\\s*(.*)\\n`));
+  return found ? `${found[2]}${found[1] ?? ''}` : `no ${name} extension`;
 }
 
 async function issueLeaf(hierarchy: { subId: string }, name: string, reqArgs: string[]) {
@@ -199,11 +338,17 @@ async function issueLeaf(hierarchy: { subId: string }, name: string, reqArgs: st
 t.test('scenario 2: TLS termination at the ingress gateway, and mutual TLS', async (t) => {
   const ingress = await issueLeaf(mesh, 'ingress', ['-subj', '/CN=ingress-server-crt', '-addext', 'subjectAltName=DNS:cert-test.com']);
   const text = await certificateText(dir, ingress.leaf);
-  t.match(text, /X509v3 Key Usage: critical\s+Digital Signature, Key Encipherment\s/);
-  t.match(text, /X509v3 Extended Key Usage:\s+TLS Web Server Authentication/);
-  t.match(text, /X509v3 Basic Constraints: critical\s+CA:FALSE/);
+  t.equal(extension(text, 'Key Usage'), 'Digital Signature, Key Encipherment critical', 'key usage: exactly these, critical');
+  // A CSR without EKU (cert-manager's default usages) gets serverAuth and clientAuth (docs/api-reference.md 4.4.2).
+  t.equal(extension(text, 'Extended Key Usage'), 'TLS Web Server Authentication, TLS Web Client Authentication', 'EKU: exactly this line');
+  t.equal(extension(text, 'Basic Constraints'), 'CA:FALSE critical', 'basic constraints CA:FALSE, critical');
+  t.equal(extension(text, 'Subject Alternative Name'), 'DNS:cert-test.com', 'SAN: the host only');
+  const leafFile = await dir.write('ingress.pem', ingress.leaf);
+  const dates = (await openssl(['x509', '-in', leafFile, '-noout', '-startdate', '-enddate'])).stdout;
+  const notBefore = Date.parse(dates.match(/^notBefore=(.+)$/m)?.[1] ?? '');
+  const notAfter = Date.parse(dates.match(/^notAfter=(.+)$/m)?.[1] ?? '');
+  t.equal(notAfter - notBefore, 7200 * 3_600_000, `duration: 7200h = 300 days from Not Before to Not After (${dates.trim()})`);
   const rootFile = await dir.write('ingress-root.pem', ingress.caCrt);
-  const { readFile } = await import('node:fs/promises');
   const key = await readFile(ingress.keyFile);
 
   const gateway = await startTlsServer({ key, cert: ingress.tlsCrt });
@@ -211,7 +356,8 @@ t.test('scenario 2: TLS termination at the ingress gateway, and mutual TLS', asy
   const url = `https://cert-test.com:${gateway.port}/`;
   const resolve = ['--resolve', `cert-test.com:${gateway.port}:127.0.0.1`];
   const handshake = await curl(['--cacert', rootFile, ...resolve, url]);
-  t.ok(handshake.ok, `curl trusts only the root and verifies the chain and SAN: ${handshake.output}`);
+  t.equal(handshake.code, 0, `curl trusts only the root and verifies the chain and SAN: ${handshake.stderr}`);
+  t.equal(handshake.output, 'hello anonymous\n', 'the gateway answered');
   const wrongName = await curl([
     '--cacert',
     rootFile,
@@ -219,25 +365,47 @@ t.test('scenario 2: TLS termination at the ingress gateway, and mutual TLS', asy
     `other.com:${gateway.port}:127.0.0.1`,
     `https://other.com:${gateway.port}/`,
   ]);
-  t.notOk(wrongName.ok, 'a host outside the SAN is refused');
+  t.equal(wrongName.code, 60, `a host outside the SAN is refused by the client's verification: ${wrongName.stderr}`);
+  t.match(wrongName.stderr, /^curl: \(60\) SSL: no alternative certificate subject name matches target host name 'other\.com'\n/);
 
-  // Mutual TLS: a server requiring client certificates from this hierarchy.
-  const mtls = await startTlsServer({ key, cert: ingress.tlsCrt, ca: ingress.caCrt, requestCert: true, rejectUnauthorized: true });
+  const other = await createHierarchy('other-mesh');
+  const otherRoot = await dir.write('other-root.pem', pemBlocks((await call('POST', `${CA}/${other.rootId}/export`)).certificate)[0]!);
+  const foreignTrust = await curl(['--cacert', otherRoot, ...resolve, url]);
+  t.equal(foreignTrust.code, 60, `a client trusting only another root refuses the gateway: ${foreignTrust.stderr}`);
+  t.match(foreignTrust.stderr, /^curl: \(60\) SSL certificate problem: unable to get local issuer certificate\n/);
+
+  // Mutual TLS: a server requiring client certificates from this hierarchy (trusting its root only).
+  const mtls = await startMtlsServer({
+    cert: leafFile,
+    chain: await dir.write('ingress-sub.pem', pemBlocks(ingress.tlsCrt)[1]!),
+    key: ingress.keyFile,
+    caFile: rootFile,
+  });
   t.teardown(() => mtls.close());
   const mtlsUrl = `https://cert-test.com:${mtls.port}/`;
   const mtlsResolve = ['--resolve', `cert-test.com:${mtls.port}:127.0.0.1`];
   const client = await issueLeaf(mesh, 'mesh-client', ['-subj', '/CN=mesh-client', '-addext', 'extendedKeyUsage=clientAuth']);
-  t.match(await certificateText(dir, client.leaf), /Extended Key Usage:\s+TLS Web Client Authentication\s/);
+  t.equal(
+    extension(await certificateText(dir, client.leaf), 'Extended Key Usage'),
+    'TLS Web Client Authentication',
+    "the CSR's EKU: clientAuth only",
+  );
   const clientCert = await dir.write('mesh-client-chain.pem', client.tlsCrt);
   const accepted = await curl(['--cacert', rootFile, ...mtlsResolve, '--cert', clientCert, '--key', client.keyFile, mtlsUrl]);
-  t.ok(accepted.ok, `a client certificate from the same hierarchy is accepted: ${accepted.output}`);
-  t.match(accepted.output, /hello mesh-client/);
+  t.equal(accepted.code, 0, `a client certificate from the same hierarchy is accepted: ${accepted.stderr}`);
+  t.match(accepted.output, /Client certificate\n[\s\S]*Subject: CN ?= ?mesh-client\n/, 'the server saw the mesh-client certificate');
 
-  const other = await createHierarchy('other-mesh');
   const stranger = await issueLeaf(other, 'stranger', ['-subj', '/CN=stranger', '-addext', 'extendedKeyUsage=clientAuth']);
   const strangerCert = await dir.write('stranger-chain.pem', stranger.tlsCrt);
   const refused = await curl(['--cacert', rootFile, ...mtlsResolve, '--cert', strangerCert, '--key', stranger.keyFile, mtlsUrl]);
-  t.notOk(refused.ok, 'a client certificate from another root is refused');
+  t.equal(refused.code, 56, `a client certificate from another root is refused by the server: ${refused.stderr}`);
+  t.match(refused.stderr, /^curl: \(56\) OpenSSL SSL_read: .*tlsv1 alert unknown ca/, "the server's alert: unknown CA");
   const anonymous = await curl(['--cacert', rootFile, ...mtlsResolve, mtlsUrl]);
-  t.notOk(anonymous.ok, 'no client certificate is refused');
+  t.equal(anonymous.code, 56, `no client certificate is refused by the server: ${anonymous.stderr}`);
+  t.match(
+    anonymous.stderr,
+    /^curl: \(56\) OpenSSL SSL_read: .*tlsv13 alert certificate required/,
+    "the server's alert: certificate required",
+  );
+  t.match(mtls.log(), /verify error:num=20:unable to get local issuer certificate/, 'the server could not chain the stranger to its root');
 });
