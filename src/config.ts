@@ -47,7 +47,7 @@ export interface Config {
   bodyLimitBytes: number;
   /** Requests per credential (access key or token subject) and window. */
   /** `max` per credential; `publicMax` per client address on the unauthenticated routes; one window for both. */
-  rateLimit: { max: number; publicMax: number; windowMs: number };
+  rateLimit: { max: number; publicMax: number; windowMs: number; authFailureMax: number };
   /** ACME challenge validation (issue #16): ports, resolver and fixed host addresses, as in Pebble. */
   acme: { http01Port: number; tlsAlpn01Port: number; dnsServer?: string; staticHosts: Record<string, string> };
   /** PEM certificate (chain) and key: the server then speaks HTTPS itself. */
@@ -86,6 +86,7 @@ function rateLimit(env: Env): Config['rateLimit'] {
     max,
     publicMax: integer(env, 'PUBLIC_RATE_LIMIT_MAX', max, 1, 100_000_000),
     windowMs: integer(env, 'RATE_LIMIT_WINDOW_MS', 60_000, 1000, 86_400_000),
+    authFailureMax: integer(env, 'AUTH_FAILURE_MAX', 100, 1, 100_000_000),
   };
 }
 

@@ -36,6 +36,8 @@ export function testConfig(env: Record<string, string> = {}): Config {
     PUBLIC_BASE_URL: 'http://127.0.0.1:8080',
     LOG_LEVEL: 'info',
     RUN_JOBS: 'false',
+    // Suites send thousands of refused credentials from one address; test/http/auth-failures.test.ts sets its own.
+    AUTH_FAILURE_MAX: '100000000',
     // CI runs the suite a second time with KEY_STORE=pkcs11 and a SoftHSM2 token (see .ci/run).
     ...passThrough(['KEY_STORE', 'PKCS11_LIBRARY', 'PKCS11_SLOT', 'PKCS11_TOKEN_LABEL', 'PKCS11_PIN']),
     ...env,

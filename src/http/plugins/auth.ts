@@ -14,6 +14,7 @@ import { AppError, ErrorCode, errors } from '../../errors.ts';
 import { holdsEveryAction, projectIdOf } from '../../services/access-keys/access-key-rules.ts';
 import type { AuditedChange } from '../../services/audit/audit-log.ts';
 import { raiseDeferredInputError } from './json-body.ts';
+import { createAuthFailures } from './auth-failures.ts';
 import { registerRateLimit } from './rate-limit.ts';
 
 declare module 'fastify' {
@@ -196,13 +197,29 @@ async function auditRefusal(app: FastifyInstance, request: FastifyRequest, reply
 
 export async function registerAuth(app: FastifyInstance): Promise<void> {
   const principalOfToken = createTokenPrincipals({ verify: (token) => app.jwt.verify<VerifiedClaims>(token) });
+  const { authFailureMax: max, windowMs } = app.config.rateLimit;
+  const authFailures = createAuthFailures({ max, windowMs });
+  const needsCredential = (request: FastifyRequest) => !request.routeOptions.config.public && !request.is404;
+  // What can be judged before the body is read is judged first: a caller without a valid credential must not make the
+  // server receive and parse up to BODY_LIMIT_BYTES of JSON. A token is checked in full here; a signed request (whose
+  // signature covers its body) only for its scheme, and then in preValidation.
+  app.addHook('onRequest', async (request) => {
+    if (!needsCredential(request)) return;
+    authFailures.refuseIfOverLimit(request.ip);
+    if (offeredCredential(request).kind === 'token') {
+      request.principal = await authenticate(app, request, principalOfToken);
+      authorize(request, request.principal);
+    }
+  });
   app.addHook('preValidation', async (request) => {
-    const config = request.routeOptions.config;
-    if (!config.public && !request.is404) {
+    if (needsCredential(request) && request.principal === undefined) {
       request.principal = await authenticate(app, request, principalOfToken);
       authorize(request, request.principal);
     }
     raiseDeferredInputError(request);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    if (reply.statusCode === 401) authFailures.count(request.ip);
   });
   await registerRateLimit(app, app.config.rateLimit);
   // A signed mutation runs once (signature-replay.ts). The claim comes after authentication, permission, rate limit

@@ -1,0 +1,60 @@
+/**
+ * A caller without a valid credential costs little: no credential, or a token that does not verify, is refused before
+ * the body is read (the body may announce megabytes and never come), and past AUTH_FAILURE_MAX refusals in a window
+ * its address gets 429 before anything else is done for it. A started server, raw sockets for the unfinished bodies.
+ */
+import net from 'node:net';
+import t from 'tap';
+import { createTestApp } from '../helpers/app.ts';
+
+const harness = await createTestApp({ env: { AUTH_FAILURE_MAX: '5' } });
+t.teardown(() => harness.close());
+const address = new URL(await harness.app.listen({ host: '127.0.0.1', port: 0 }));
+
+/** Sends the head and 10 bytes of a 4 MB body, and resolves with the status line the server answers before the rest. */
+function answerToUnfinishedBody(headers: Record<string, string>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(address.port), address.hostname);
+    let received = '';
+    const fail = setTimeout(() => {
+      socket.destroy();
+      reject(new Error('no answer within 10 s: the server waited for the announced body'));
+    }, 10_000);
+    socket.on('data', (chunk) => {
+      received += chunk.toString('latin1');
+      if (received.includes('\r\n')) {
+        clearTimeout(fail);
+        socket.destroy();
+        resolve(received.slice(0, received.indexOf('\r\n')));
+      }
+    });
+    socket.on('error', reject);
+    const head = Object.entries({ host: address.host, 'content-type': 'application/json', 'content-length': '4000000', ...headers })
+      .map(([name, value]) => `${name}: ${value}`)
+      .join('\r\n');
+    socket.write(`POST /v1/private-certificates HTTP/1.1\r\n${head}\r\n\r\n[[[[[[[[[[`);
+  });
+}
+
+t.test('no credential, or a token that does not verify: 401 before the body is read', async (t) => {
+  t.equal(await answerToUnfinishedBody({}), 'HTTP/1.1 401 Unauthorized');
+  t.equal(await answerToUnfinishedBody({ authorization: 'Bearer not.a.token' }), 'HTTP/1.1 401 Unauthorized');
+  t.equal(await answerToUnfinishedBody({ 'x-auth-token': 'x', authorization: 'Bearer y' }), 'HTTP/1.1 401 Unauthorized', 'two credentials');
+});
+
+t.test('past AUTH_FAILURE_MAX refusals an address gets 429, whatever it sends; other addresses are not affected', async (t) => {
+  const call = (remoteAddress: string, authorization: string) =>
+    harness.app.inject({ method: 'GET', url: '/v1/private-certificate-authorities', headers: { authorization }, remoteAddress });
+  const token = `Bearer ${harness.token()}`;
+  for (let i = 0; i < 5; i++) t.equal((await call('192.0.2.10', 'Bearer wrong')).statusCode, 401, `refusal ${i + 1}`);
+  const limited = await call('192.0.2.10', 'Bearer wrong');
+  t.equal(limited.statusCode, 429, 'the sixth');
+  t.match(limited.json(), { error_code: 'APIG.0308' });
+  t.ok(Number(limited.headers['retry-after']) >= 1, 'with Retry-After');
+  t.equal((await call('192.0.2.10', token)).statusCode, 429, 'a valid token from that address waits too');
+  t.equal((await call('192.0.2.11', token)).statusCode, 200, 'another address is served');
+  const health = await harness.app.inject({ method: 'GET', url: '/health', remoteAddress: '192.0.2.10' });
+  t.equal(health.statusCode, 200, 'public routes are not affected');
+  for (let i = 0; i < 10; i++) t.equal((await call('192.0.2.12', token)).statusCode, 200);
+  t.equal((await call('192.0.2.12', token)).statusCode, 200, 'answered requests are not counted');
+});
