@@ -99,12 +99,17 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     // Our own access log (http/plugins/access-log.ts) replaces fastify's per-request lines.
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
+    // fastify's default (0) lets a body trickle in forever: a byte every few seconds held a connection for good.
+    requestTimeout: config.requestTimeoutMs,
     // X-Forwarded-* only from the configured proxies: anyone else could pick their address (the public rate limit's
     // key) and the host an AK/SK signature is checked against.
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 2048 },
     schemaController: schemas.controller,
   });
+
+  // Node enforces requestTimeout on a body only while headersTimeout is not longer (fastify leaves it at 60 s).
+  app.server.headersTimeout = Math.min(app.server.headersTimeout, config.requestTimeoutMs);
 
   const metrics = createMetrics(database.poolStats);
   const deps = { config, database, keyStores: instrumentKeyStores(keyStores, metrics), clock, metrics, log: app.log };

@@ -45,6 +45,8 @@ export interface Config {
   /** Prices and currency of billing records (BILLING_* variables, see config/price-catalog.ts). */
   billing: PriceCatalog;
   bodyLimitBytes: number;
+  /** A request's head and body must arrive within this (ms); the head alone within 60 s at most. */
+  requestTimeoutMs: number;
   /** Requests per credential (access key or token subject) and window. */
   /** `max` per credential; `publicMax` per client address on the unauthenticated routes; one window for both. */
   rateLimit: { max: number; publicMax: number; windowMs: number; authFailureMax: number };
@@ -386,6 +388,7 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
     },
     billing: billingCatalog(env),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+    requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 60_000, 1000, 3_600_000),
     rateLimit: rateLimit(env),
     acme: {
       http01Port: integer(env, 'ACME_HTTP01_PORT', 80, 1, 65535),
