@@ -1,9 +1,14 @@
 /**
  * `rounds` applications of SHA-256 to `seed`, in a worker thread. The PKCS#12 MAC key derivation (RFC 7292 B.2)
  * iterates a hash 100,000 times; Node has no native primitive for it, and on the main thread it held the event loop
- * for ~280 ms per export. A worker per call: exports are rare, and its start-up costs the main thread little.
+ * for ~280 ms per export. A worker per call (exports are rare, and its start-up costs the main thread little), as
+ * many at once as there are cores: 50 IIS exports at once had started 40 threads and starved every other request.
  */
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { concurrencyLimit } from '../concurrency.ts';
+
+const oneCoreEach = concurrencyLimit(availableParallelism());
 
 // Plain JavaScript evaluated in the worker (no loader needed, in tests or from dist/ alike).
 const WORKER_SOURCE = `
@@ -15,6 +20,10 @@ parentPort.postMessage(new Uint8Array(digest));
 `;
 
 export function iteratedSha256(seed: Uint8Array, rounds: number): Promise<Uint8Array> {
+  return oneCoreEach(() => hashInWorker(seed, rounds));
+}
+
+function hashInWorker(seed: Uint8Array, rounds: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { seed, rounds } });
     worker.once('message', (digest: Uint8Array) => {
