@@ -24,6 +24,8 @@ type Response = Awaited<ReturnType<FastifyInstance['inject']>>;
 interface KeyPair {
   access: string;
   secret: string;
+  /** A temporary pair's X-Security-Token. */
+  securitytoken?: string;
 }
 
 const clock = new ManualClock();
@@ -60,7 +62,12 @@ function sdkSigned(key: KeyPair, method: string, path: string, queryParams: Reco
   const request = {
     method,
     endpoint: `http://pca.example.test${path}`,
-    headers: { 'X-Domain-Id': TEST_DOMAIN, ...(data && { 'content-type': 'application/json' }) },
+    // The SDK's client adds a temporary pair's token to the headers it signs.
+    headers: {
+      'X-Domain-Id': TEST_DOMAIN,
+      ...(key.securitytoken && { 'X-Security-Token': key.securitytoken }),
+      ...(data && { 'content-type': 'application/json' }),
+    },
     queryParams,
     data,
   };
@@ -362,6 +369,25 @@ t.test('rate limit per credential: 429 with Retry-After and APIG.0308 for one ke
     200,
     'a token subject too',
   );
+});
+
+t.test("a temporary pair's requests count against the key that issued it: minting pairs buys no budget", async (t) => {
+  const limited = await createTestApp({ env: { RATE_LIMIT_MAX: '4', RATE_LIMIT_WINDOW_MS: '60000' } });
+  t.teardown(() => limited.close());
+  const key = await createKey(limited);
+  // Two bodies the route accepts, so that two signatures made within one X-Sdk-Date second differ.
+  const mint = async (body: object) => {
+    const minted = await limited.app.inject(sdkSigned(key, 'POST', '/v3.0/OS-CREDENTIAL/securitytokens', {}, body));
+    t.equal(minted.statusCode, 201, minted.body);
+    return minted.json().credential as KeyPair;
+  };
+  const [first, second] = [await mint({}), await mint({ auth: { identity: { methods: ['token'], token: {} } } })];
+  const call = (pair: KeyPair) => limited.app.inject(sdkSigned(pair, 'GET', '/v1/pca/config/console'));
+  t.equal((await call(first)).statusCode, 200, "the key's third request, through its first pair");
+  t.equal((await call(second)).statusCode, 200, 'its fourth, through the second');
+  assertError(t, await call(first), 429, 'APIG.0308', /rate limit/);
+  assertError(t, await call(second), 429, 'APIG.0308', /rate limit/);
+  assertError(t, await call(key), 429, 'APIG.0308', /rate limit/);
 });
 
 t.test('public routes: limited per client address, one budget across them, PUBLIC_RATE_LIMIT_MAX', async (t) => {

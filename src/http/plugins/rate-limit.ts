@@ -9,9 +9,12 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../../config.ts';
 import { errors } from '../../errors.ts';
 
-// Addresses and credentials in one key space, kept apart by their prefix.
+// Addresses and credentials in one key space, kept apart by their prefix. A temporary pair counts as the key that
+// issued it: a key can mint pairs at will, each would otherwise bring a budget of its own.
 const callerKey = (request: FastifyRequest): string =>
-  request.principal ? `credential:${request.principal.domainId}/${request.principal.subject}` : `address:${request.ip}`;
+  request.principal
+    ? `credential:${request.principal.domainId}/${request.principal.issuer ?? request.principal.subject}`
+    : `address:${request.ip}`;
 
 /** Awaited, so that its onRoute hook sees every route added after it, also those added before the next await. */
 export async function registerRateLimit(app: FastifyInstance, limit: Config['rateLimit']): Promise<void> {
@@ -21,6 +24,9 @@ export async function registerRateLimit(app: FastifyInstance, limit: Config['rat
     // Route-level preValidation hooks run after the app-level authentication hook.
     hook: 'preValidation',
     keyGenerator: callerKey,
+    // Counters kept (least recently used forgotten first): the default 5,000 let a tenant with more credentials, or
+    // a crowd of addresses, push other callers' counters out and so reset them.
+    cache: 100_000,
     errorResponseBuilder: (_request, context) => errors.tooManyRequests(Math.max(1, Math.ceil(context.ttl / 1000))),
   });
 }
