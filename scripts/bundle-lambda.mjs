@@ -159,8 +159,8 @@ function copyPackage(name, fromDir, copied = new Map()) {
     filter: (source) => {
       const relative = path.relative(dir, source);
       if (relative.startsWith('node_modules')) return false;
-      if (/\.(map|md|ts|cc|h|gyp)$/.test(source) && statSync(source).isFile() && !source.endsWith('.d.ts')) return false;
-      return !/^build\/(?!Release(\/|$))/.test(relative) && !relative.startsWith('build/Release/obj');
+      if (/\.(map|md|ts|c|cc|cpp|h|hpp|gyp)$/.test(source) && statSync(source).isFile() && !source.endsWith('.d.ts')) return false;
+      return !/^build\/(?!Release(\/|$))/.test(relative) && !/^build\/Release\/(obj|\.deps)/.test(relative);
     },
   });
   const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));

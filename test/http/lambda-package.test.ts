@@ -10,7 +10,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -81,6 +81,10 @@ await run('unzip', ['-q', zip, '-d', work]);
 const bundle = path.join(work, 'dist/lambda');
 
 const shippedNativeBuild = existsSync(path.join(bundle, 'node_modules/pkcs11js/build/Release/pkcs11.node'));
+/** What of the native module's sources and build leftovers travelled (nothing should). */
+const nativeLeftovers = (await readdir(path.join(bundle, 'node_modules/pkcs11js'), { recursive: true })).filter(
+  (file) => /\.(c|cc|cpp|h|hpp|gyp)$/.test(file) || /(^|\/)(obj(\.target)?|\.deps)(\/|$)/.test(file),
+);
 // Built by whichever Node ran npm ci; a Node-API module, so it must load on any supported Node (this is the check).
 const nativeLoads = shippedNativeBuild
   ? await run(NODE, ['-e', `new (require(${JSON.stringify(path.join(bundle, 'node_modules/pkcs11js'))}).PKCS11)()`]).then(
@@ -171,6 +175,7 @@ t.test('the zip holds the bundle and nothing else', async (t) => {
   }
   t.ok(existsSync(path.join(bundle, 'prisma/migrations/migration_lock.toml')), 'the migrations travel with it');
   t.equal(nativeLoads, 'loads', `the shipped pkcs11js build loads on Node ${NODE_VERSION}`);
+  t.same(nativeLeftovers, [], "none of pkcs11js's sources or build leftovers");
 });
 
 t.test(`the functions below run on Lambda's Node ${LAMBDA_MAJOR}`, { skip: 'missing' in lambda && lambda.missing }, async (t) => {
