@@ -18,6 +18,32 @@ t.test('openapi/openapi.yaml and the client types are what `npm run openapi` gen
   t.ok(readFileSync(CLIENT_TYPES_PATH, 'utf8') === types, `committed ${CLIENT_TYPES_PATH} differs: run \`npm run openapi\``);
 });
 
+t.test('the document states what the server refuses: 400 and 415 where they can come, required tag values', async (t) => {
+  type Schema = { required?: string[]; properties?: Record<string, Schema>; items?: Schema; maxLength?: number; minLength?: number };
+  type Operation = {
+    operationId: string;
+    responses: Record<string, unknown>;
+    requestBody?: { content: Record<string, { schema: Schema }> };
+  };
+  const document = parse(readFileSync('openapi/openapi.yaml', 'utf8')) as { paths: Record<string, Record<string, Operation>> };
+  const operations = Object.values(document.paths).flatMap((methods) => Object.entries(methods));
+  // A NUL in the URL is a 400 on every route; any body with another media type a 415 on every method that takes one.
+  t.same(
+    operations.filter(([, operation]) => !operation.responses['400']).map(([, operation]) => operation.operationId),
+    [],
+    'every operation declares 400',
+  );
+  const withBody = operations.filter(([method]) => ['post', 'put', 'patch', 'delete'].includes(method));
+  t.same(
+    withBody.filter(([, operation]) => !operation.responses['415']).map(([, operation]) => operation.operationId),
+    [],
+  );
+  const byId = new Map(operations.map(([, operation]) => [operation.operationId, operation]));
+  const tagItem = (id: string) => byId.get(id)!.requestBody!.content['application/json']!.schema.properties!.tags!.items!;
+  t.same(tagItem('batchCreateCaTags').required, ['key', 'value'], 'a created tag has its value');
+  t.same(tagItem('batchDeleteCaTags').required, ['key'], 'a deleted one needs only its key');
+});
+
 t.test('redocly lint reports no errors', async (t) => {
   const { stdout, stderr } = await run('npx', ['redocly', 'lint', '--format', 'json', 'openapi/openapi.yaml'], {
     maxBuffer: 32 * 1024 * 1024,

@@ -1,6 +1,7 @@
 /**
  * What every operation of the document shares, added once to the generated document rather than to each route:
- * the 413/429/500/503 responses every route can give (body limit, rate limit, the error handler), the X-Request-Id
+ * the 400/413/415/429/500/503 responses every route can give (a NUL in the URL, body limit, media type, rate limit,
+ * the error handler), the X-Request-Id
  * header on every response, and a description for responses whose schema has none.
  */
 // Fresh objects at each use: a shared one becomes a YAML alias, and parsers cap how many they follow.
@@ -23,6 +24,8 @@ export const responseComponents = {
     'Retry-After': { description: 'Seconds to wait before trying again', schema: { type: 'integer' as const, minimum: 1 } },
   },
   responses: {
+    BadRequest: errorResponse('The request URL holds a NUL character (%00), or a parameter is malformed'),
+    UnsupportedMediaType: errorResponse('A request body (even an empty one) sent with a Content-Type other than application/json'),
     PayloadTooLarge: errorResponse('Request body larger than the configured limit (BODY_LIMIT_BYTES; 64 KiB for OCSP requests)'),
     TooManyRequests: errorResponse('Rate limit of the credential (or of the client address on public routes) reached', true),
     InternalError: errorResponse('Unexpected failure; the details are in the log under the X-Request-Id'),
@@ -30,8 +33,11 @@ export const responseComponents = {
   },
 };
 
+const WITH_BODY = ['post', 'put', 'patch', 'delete'];
 const SHARED: [status: string, name: string, methods?: string[]][] = [
-  ['413', 'PayloadTooLarge', ['post', 'put', 'patch', 'delete']],
+  ['400', 'BadRequest'],
+  ['413', 'PayloadTooLarge', WITH_BODY],
+  ['415', 'UnsupportedMediaType', WITH_BODY],
   ['429', 'TooManyRequests'],
   ['500', 'InternalError'],
   ['503', 'ServiceUnavailable'],

@@ -5,6 +5,7 @@
  */
 import { Type, type Static } from 'typebox';
 import { HASH_ALGORITHMS, KEY_ALGORITHMS } from '../../x509/algorithms.ts';
+import { MAX_CSR_LENGTH } from '../../x509/csr.ts';
 import { PagingQuery, SortDirection, StringEnum, UUID_PATTERN } from '../../schemas/common.ts';
 import { NameConstraintsIn } from '../policy/issuance-policy-schemas.ts';
 import { CERTIFICATE_STATUSES } from './certificate-rules.ts';
@@ -71,7 +72,7 @@ export const CreateCertificateBody = Type.Object({
 export const CreateCertificateByCsrBody = Type.Object(
   {
     issuer_id: IssuerId,
-    csr: Type.String({ minLength: 1, description: 'PEM PKCS#10, at most 32 KB' }),
+    csr: Type.String({ minLength: 1, maxLength: MAX_CSR_LENGTH, description: 'PEM PKCS#10' }),
     validity: Validity,
     type: Type.Optional(CertificateType),
     path_length: Type.Optional(PathLength),

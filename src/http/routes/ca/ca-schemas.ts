@@ -92,7 +92,12 @@ export const byCaId = { params: CaIdParams, fieldErrorCodes: { ca_id: caFieldErr
 
 export const ResourceTag = Type.Object({ key: Type.String(), value: Type.String() });
 export const TagBody = Type.Object({ tag: Type.Object({ key: Type.String(), value: Type.String() }) });
+/** Batch create: every tag has its value (the service refuses one without). */
 export const TagsBody = Type.Object({
+  tags: Type.Array(Type.Object({ key: Type.String(), value: Type.String() }), { maxItems: 20, description: '[] changes nothing' }),
+});
+/** Batch delete: by key; a value may be sent (Huawei SDKs do) and is not compared. */
+export const TagsToDeleteBody = Type.Object({
   tags: Type.Array(Type.Object({ key: Type.String(), value: Type.Optional(Type.String()) }), {
     maxItems: 20,
     description: '[] changes nothing',

@@ -8,7 +8,7 @@ import type { FieldErrorCodes } from '../../error-handler.ts';
 import { DistinguishedNameOut, NullableString } from '../../../schemas/common.ts';
 
 export const IdempotencyHeaders = Type.Object({
-  'idempotency-key': Type.Optional(Type.String({ description: '1-64 characters (§10.8)' })),
+  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: '§10.8' })),
 });
 
 /** The certificate object (§5.2): one named component of the document. */

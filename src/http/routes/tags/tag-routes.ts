@@ -15,6 +15,7 @@ import {
   ResourceTag,
   TagBody,
   TagsBody,
+  TagsToDeleteBody,
   TagsResponse,
 } from '../ca/ca-schemas.ts';
 import { CertificateObject } from '../certificates/certificate-schemas.ts';
@@ -109,7 +110,7 @@ function registerKind(app: TypedApp, kind: ResourceKind): void {
       auditAction: untag,
       summary: 'Remove tags by key',
       operationId: `batchDelete${kind.sdkName}Tags`,
-      body: TagsBody,
+      body: TagsToDeleteBody,
       ...byId,
     }),
     async function batchDeleteTags(request, reply) {
