@@ -46,8 +46,10 @@ export function createCaTransitions({ db, clock, keyStores, billing, crls, resol
       throw errors.unavailable('a revocation under this CA waits for its CRL, which cannot be signed now; retry shortly', error);
     }
     await db.$transaction(async (tx) => {
-      const now = clock.now();
-      const row = await lockOwnCa(tx, ctx, caId, 'update', clock.now());
+      // Judged at the time the lock is held: a restore that waited past delete_time behind the deletion job (or
+      // another restore) must find the CA removed, as every other caller is told from then on.
+      let now = clock.now();
+      const row = await lockOwnCa(tx, ctx, caId, 'update', () => (now = clock.now()));
       const detail = await change(tx, row, effectiveStatus(row, now), now);
       await recordAudit(tx, ctx, { action, resourceType: 'CA', resourceId: caId, detail: detail ?? undefined });
     });
