@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import { createTestApp } from '../helpers/app.ts';
 import { freePort } from '../helpers/database.ts';
-import { KEY_ARGS, certificateText, openssl, opensslCsr, pemBlocks, scratch } from '../certificates/support.ts';
+import { KEY_ARGS, certificateText, openssl, opensslCsr, opensslSign, pemBlocks, scratch } from '../certificates/support.ts';
 
 const run = promisify(execFile);
 const harness = await createTestApp();
@@ -108,23 +108,13 @@ t.test('scenario 1: a mesh root of trust for Istio, issued through cert-manager'
       'subjectAltName=critical,URI:spiffe://cluster.local/ns/default/sa/productpage',
     ].join('\n'),
   );
-  const signed = await openssl([
-    'x509',
-    '-req',
-    '-in',
-    dir.file('workload.csr'),
-    '-CA',
-    cacerts['ca-cert.pem'],
-    '-CAkey',
-    cacerts['ca-key.pem'],
-    '-CAcreateserial',
-    '-days',
-    '1',
-    '-extfile',
-    ext,
-    '-out',
-    dir.file('workload.pem'),
-  ]);
+  const signed = await opensslSign({
+    csr: dir.file('workload.csr'),
+    ca: cacerts['ca-cert.pem'],
+    caKey: cacerts['ca-key.pem'],
+    extFile: ext,
+    out: dir.file('workload.pem'),
+  });
   t.ok(signed.ok, signed.stderr);
   // As the scenario writes it: -CAfile <(cat ca-cert.pem <subordinate> root-cert.pem), one concatenated file.
   const bundle = await dir.write('ca-bundle.pem', `${exported.certificate}\n${pemBlocks(secret.tlsCrt)[1]}\n${secret.caCrt}\n`);
@@ -158,41 +148,21 @@ t.test('scenario 1: a mesh root of trust for Istio, issued through cert-manager'
       'authorityKeyIdentifier=keyid',
     ].join('\n'),
   );
-  const rogue = await openssl([
-    'x509',
-    '-req',
-    '-in',
-    dir.file('rogue-ca.csr'),
-    '-CA',
-    cacerts['ca-cert.pem'],
-    '-CAkey',
-    cacerts['ca-key.pem'],
-    '-CAcreateserial',
-    '-days',
-    '1',
-    '-extfile',
-    rogueExt,
-    '-out',
-    dir.file('rogue-ca.pem'),
-  ]);
+  const rogue = await opensslSign({
+    csr: dir.file('rogue-ca.csr'),
+    ca: cacerts['ca-cert.pem'],
+    caKey: cacerts['ca-key.pem'],
+    extFile: rogueExt,
+    out: dir.file('rogue-ca.pem'),
+  });
   t.ok(rogue.ok, rogue.stderr);
-  const underRogue = await openssl([
-    'x509',
-    '-req',
-    '-in',
-    dir.file('workload.csr'),
-    '-CA',
-    dir.file('rogue-ca.pem'),
-    '-CAkey',
-    dir.file('rogue-ca.key'),
-    '-CAcreateserial',
-    '-days',
-    '1',
-    '-extfile',
-    ext,
-    '-out',
-    dir.file('rogue-workload.pem'),
-  ]);
+  const underRogue = await opensslSign({
+    csr: dir.file('workload.csr'),
+    ca: dir.file('rogue-ca.pem'),
+    caKey: dir.file('rogue-ca.key'),
+    extFile: ext,
+    out: dir.file('rogue-workload.pem'),
+  });
   t.ok(underRogue.ok, underRogue.stderr);
   const refusedWorkload = await openssl([
     'verify',

@@ -8,7 +8,7 @@
  */
 import t from 'tap';
 import { createTestApp } from '../helpers/app.ts';
-import { KEY_ARGS, certificateText, openssl, opensslCsr, pemBlocks, scratch } from '../certificates/support.ts';
+import { KEY_ARGS, certificateText, openssl, opensslCsr, opensslSign, pemBlocks, scratch } from '../certificates/support.ts';
 
 const harness = await createTestApp();
 t.teardown(() => harness.close());
@@ -123,24 +123,14 @@ t.test('a mesh CA issued from a CSR with name constraints can only sign its own 
         `subjectAltName=critical,${san}`,
       ].join('\n'),
     );
-    const signed = await openssl([
-      'x509',
-      '-req',
-      '-in',
-      dir.file('workload.csr'),
-      '-CA',
-      caCert,
-      '-CAkey',
-      keyFile,
-      '-set_serial',
-      String(Date.now()),
-      '-days',
-      '1',
-      '-extfile',
-      ext,
-      '-out',
-      dir.file(`${name}.pem`),
-    ]);
+    const signed = await opensslSign({
+      csr: dir.file('workload.csr'),
+      ca: caCert,
+      caKey: keyFile,
+      extFile: ext,
+      out: dir.file(`${name}.pem`),
+      serial: String(Date.now()),
+    });
     if (!signed.ok) throw new Error(signed.stderr);
     return openssl(['verify', '-CAfile', rootCert, '-untrusted', untrusted, dir.file(`${name}.pem`)]);
   };
