@@ -12,6 +12,7 @@ import t from 'tap';
 import { buildApp } from '../../src/app.ts';
 import { ManualClock } from '../../src/clock.ts';
 import { createKeyStores } from '../../src/keystore/index.ts';
+import type { BillingRecordView } from '../../src/services/billing/billing-record-mapper.ts';
 import { BILLING_ENV, utc } from '../billing/support.ts';
 import { KEY_ARGS, openssl, opensslCsr, pemBlocks, scratch } from '../certificates/support.ts';
 import { createTestApp } from '../helpers/app.ts';
@@ -36,30 +37,14 @@ async function call(method: string, url: string, body?: unknown): Promise<Record
   return text ? (JSON.parse(text) as Record<string, any>) : {};
 }
 
-interface RecordView {
-  record_id: string;
-  domain_id: string;
-  create_time: number;
-  resource_type: string;
-  resource_id: string;
-  charging_mode: number;
-  usage_type: string;
-  usage_start: number;
-  usage_end: number;
-  usage_amount: number;
-  unit_price: string;
-  amount: string;
-  currency: string;
-}
-
 /** Every billing record of the domain, through the API (pages of 1000; `total` would show a duplicate). */
-async function allRecords(): Promise<{ total: number; records: RecordView[] }> {
-  const records: RecordView[] = [];
+async function allRecords(): Promise<{ total: number; records: BillingRecordView[] }> {
+  const records: BillingRecordView[] = [];
   let total = 0;
   for (let offset = 0; ; offset += 1000) {
     const page = await call('GET', `/v1/billing-records?limit=1000&offset=${offset}`);
     total = page.total as number;
-    records.push(...(page.records as RecordView[]));
+    records.push(...(page.records as BillingRecordView[]));
     if (records.length >= total || page.records.length === 0) break;
   }
   return { total, records };
