@@ -8,19 +8,13 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
+import { CA, DN } from '../ca/support.ts';
 import { scratch } from '../certificates/support.ts';
 import { createTestApp, type TestApp, type TestAppOptions } from '../helpers/app.ts';
 import { freePort } from '../helpers/database.ts';
 
-export const CA = '/v1/private-certificate-authorities';
+export { CA };
 export const CERT = '/v1/private-certificates';
-export const ORG_DN = {
-  country: 'CN',
-  state: 'zhejiang',
-  locality: 'hangzhou',
-  organization: 'huawei-cloud',
-  organizational_unit: 'container',
-};
 
 type Json = Record<string, any>;
 
@@ -70,11 +64,11 @@ export async function startServer(name: string, options: TestAppOptions = {}): P
   return { harness, base, dir, call, ok };
 }
 
-/** A root CA (RSA 2048, one year) named `commonName` under ORG_DN; its id. */
+/** A root CA (RSA 2048, one year) named `commonName` (the CA tests' DN otherwise); its id. */
 export async function createRoot(server: Pick<StartedServer, 'ok'>, commonName: string): Promise<string> {
   const { ca_id } = await server.ok('POST', CA, {
     type: 'ROOT',
-    distinguished_name: { common_name: commonName, ...ORG_DN },
+    distinguished_name: { ...DN, common_name: commonName },
     key_algorithm: 'RSA2048',
     signature_algorithm: 'SHA256',
     validity: { type: 'YEAR', value: 1 },
@@ -82,7 +76,7 @@ export async function createRoot(server: Pick<StartedServer, 'ok'>, commonName: 
   return ca_id as string;
 }
 
-/** A subordinate (EC P-256, path length 1, `months` months) of `rootId` named `commonName` under ORG_DN; its id. */
+/** A subordinate (EC P-256, path length 1, `months` months) of `rootId` named `commonName` (the CA tests' DN otherwise); its id. */
 export async function createSubordinate(
   server: Pick<StartedServer, 'ok'>,
   rootId: string,
@@ -92,7 +86,7 @@ export async function createSubordinate(
   const { ca_id } = await server.ok('POST', CA, {
     type: 'SUBORDINATE',
     issuer_id: rootId,
-    distinguished_name: { common_name: commonName, ...ORG_DN },
+    distinguished_name: { ...DN, common_name: commonName },
     key_algorithm: 'EC256',
     signature_algorithm: 'SHA256',
     validity: { type: 'MONTH', value: months },
