@@ -8,7 +8,7 @@ import { generateTestKey } from '../x509/support.ts';
 import { buildCsr } from '../../src/x509/csr.ts';
 import { toPem } from '../../src/x509/pem.ts';
 import { KEY_ALGORITHMS } from '../../src/x509/algorithms.ts';
-import { KEY_ARGS, certificateText, openssl, opensslCsr, pemBlocks, scratch, seedCa, verifyStrict } from './support.ts';
+import { KEY_ARGS, certificateText, openssl, opensslCsr, opensslSign, pemBlocks, scratch, seedCa, verifyStrict } from './support.ts';
 
 const harness = await createTestApp();
 t.teardown(() => harness.close());
@@ -126,23 +126,13 @@ t.test("create by CSR: INTERMEDIATE_CA becomes a CSR-held CA row below the issue
     'workload.ext',
     'basicConstraints=critical,CA:FALSE\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\nsubjectAltName=URI:spiffe://cluster.local/ns/default/sa/default\n',
   );
-  const signed = await openssl([
-    'x509',
-    '-req',
-    '-in',
-    dir.file('workload.csr'),
-    '-CA',
-    meshFile,
-    '-CAkey',
-    keyFile,
-    '-CAcreateserial',
-    '-days',
-    '1',
-    '-extfile',
-    ext,
-    '-out',
-    dir.file('workload.pem'),
-  ]);
+  const signed = await opensslSign({
+    csr: dir.file('workload.csr'),
+    ca: meshFile,
+    caKey: keyFile,
+    extFile: ext,
+    out: dir.file('workload.pem'),
+  });
   t.ok(signed.ok, signed.stderr);
   const workloadPem = (await dir.read('workload.pem')).toString();
   t.ok((await verifyStrict(dir, workloadPem, root.pem, [sub.pem, meshPem])).ok, 'workload verifies through mesh-ca');

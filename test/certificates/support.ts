@@ -121,6 +121,31 @@ export async function opensslCsr(
   return { keyFile, csr: (await dir.read(`${name}.csr`)).toString('utf8') };
 }
 
+/**
+ * `openssl x509 -req`: a CA outside the service (its certificate and key in files) signs a CSR file for one day
+ * with the extensions of `extFile`, into `out`; the serial is openssl's own (-CAcreateserial) unless given.
+ */
+export function opensslSign(files: { csr: string; ca: string; caKey: string; extFile: string; out: string; serial?: string }) {
+  const serial = files.serial === undefined ? ['-CAcreateserial'] : ['-set_serial', files.serial];
+  return openssl([
+    'x509',
+    '-req',
+    '-in',
+    files.csr,
+    '-CA',
+    files.ca,
+    '-CAkey',
+    files.caKey,
+    ...serial,
+    '-days',
+    '1',
+    '-extfile',
+    files.extFile,
+    '-out',
+    files.out,
+  ]);
+}
+
 export const KEY_ARGS = {
   rsa2048: ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'],
   p256: ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'],

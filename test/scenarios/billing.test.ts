@@ -6,89 +6,43 @@
  * run by two instances (two apps on one database) at once. The records are read back through the billing API and
  * must add up exactly (docs/api-reference.md §8, prices in test/billing/support.ts).
  */
-import { rm } from 'node:fs/promises';
-import path from 'node:path';
 import t from 'tap';
 import { buildApp } from '../../src/app.ts';
 import { ManualClock } from '../../src/clock.ts';
 import { createKeyStores } from '../../src/keystore/index.ts';
+import type { BillingRecordView } from '../../src/services/billing/billing-record-mapper.ts';
 import { BILLING_ENV, utc } from '../billing/support.ts';
-import { KEY_ARGS, openssl, opensslCsr, pemBlocks, scratch } from '../certificates/support.ts';
-import { createTestApp } from '../helpers/app.ts';
+import { KEY_ARGS, openssl, opensslCsr, pemBlocks } from '../certificates/support.ts';
+import { CA, CERT, createRoot, createSubordinate, startServer } from './support.ts';
 
 const clock = new ManualClock(utc('2026-01-05T10:00:00'));
 const FREE_PER_CA = 100;
-const harness = await createTestApp({ clock, env: { ...BILLING_ENV, FREE_CERTIFICATES_PER_CA: String(FREE_PER_CA) } });
-const dir = await scratch('billing-scenario');
-t.teardown(async () => {
-  await harness.close();
-  await rm(path.dirname(dir.file('x')), { recursive: true, force: true });
-});
-const base = await harness.app.listen({ host: '127.0.0.1', port: 0 });
-const headers = { ...harness.auth(), 'content-type': 'application/json' };
-const CA = '/v1/private-certificate-authorities';
+const server = await startServer('billing-scenario', { clock, env: { ...BILLING_ENV, FREE_CERTIFICATES_PER_CA: String(FREE_PER_CA) } });
+const { harness, dir, ok } = server;
 const SETTLEMENT_JOB = 'billing-settlement';
 
-async function call(method: string, url: string, body?: unknown): Promise<Record<string, any>> {
-  const response = await fetch(`${base}${url}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await response.text();
-  if (response.status >= 300) throw new Error(`${method} ${url} -> ${response.status} ${text}`);
-  return text ? (JSON.parse(text) as Record<string, any>) : {};
-}
-
-interface RecordView {
-  record_id: string;
-  domain_id: string;
-  create_time: number;
-  resource_type: string;
-  resource_id: string;
-  charging_mode: number;
-  usage_type: string;
-  usage_start: number;
-  usage_end: number;
-  usage_amount: number;
-  unit_price: string;
-  amount: string;
-  currency: string;
-}
-
 /** Every billing record of the domain, through the API (pages of 1000; `total` would show a duplicate). */
-async function allRecords(): Promise<{ total: number; records: RecordView[] }> {
-  const records: RecordView[] = [];
+async function allRecords(): Promise<{ total: number; records: BillingRecordView[] }> {
+  const records: BillingRecordView[] = [];
   let total = 0;
   for (let offset = 0; ; offset += 1000) {
-    const page = await call('GET', `/v1/billing-records?limit=1000&offset=${offset}`);
+    const page = await ok('GET', `/v1/billing-records?limit=1000&offset=${offset}`);
     total = page.total as number;
-    records.push(...(page.records as RecordView[]));
+    records.push(...(page.records as BillingRecordView[]));
     if (records.length >= total || page.records.length === 0) break;
   }
   return { total, records };
 }
 
-const orgDn = { country: 'CN', state: 'zhejiang', locality: 'hangzhou', organization: 'huawei-cloud', organizational_unit: 'container' };
 const ms = (iso: string) => utc(iso).getTime();
 
 t.test('scenario 5: root 10:00, disabled 12:30, deleted 13:15:30; 1,000 certificates under its subordinate', async (t) => {
-  const { ca_id: rootId } = await call('POST', CA, {
-    type: 'ROOT',
-    distinguished_name: { common_name: 'asm', ...orgDn },
-    key_algorithm: 'RSA2048',
-    signature_algorithm: 'SHA256',
-    validity: { type: 'YEAR', value: 1 },
-  });
-  t.match(await call('GET', `${CA}/${rootId}`), { status: 'ACTIVED', charging_mode: 1, create_time: ms('2026-01-05T10:00:00') });
+  const rootId = await createRoot(server, 'asm');
+  t.match(await ok('GET', `${CA}/${rootId}`), { status: 'ACTIVED', charging_mode: 1, create_time: ms('2026-01-05T10:00:00') });
 
   clock.set(utc('2026-01-05T10:20:00'));
-  const { ca_id: subId } = await call('POST', CA, {
-    type: 'SUBORDINATE',
-    issuer_id: rootId,
-    distinguished_name: { common_name: 'asm-subordinate-ca', ...orgDn },
-    key_algorithm: 'EC256',
-    signature_algorithm: 'SHA256',
-    validity: { type: 'MONTH', value: 6 },
-    path_length: 1,
-  });
-  t.match(await call('GET', `${CA}/${subId}`), { status: 'ACTIVED', charging_mode: 1, free_quota: FREE_PER_CA });
+  const subId = await createSubordinate(server, rootId, 'asm-subordinate-ca', 6);
+  t.match(await ok('GET', `${CA}/${subId}`), { status: 'ACTIVED', charging_mode: 1, free_quota: FREE_PER_CA });
 
   // 1,000 certificates from one openssl CSR, 40 batches of 25 requests in flight, 25 s of clock apart.
   const { csr } = await opensslCsr(dir, 'workload', [...KEY_ARGS.p256], ['-subj', '/O=cluster.local/CN=workload']);
@@ -97,7 +51,7 @@ t.test('scenario 5: root 10:00, disabled 12:30, deleted 13:15:30; 1,000 certific
   for (let batch = 0; batch < 40; batch += 1) {
     const ids = await Promise.all(
       Array.from({ length: 25 }, () =>
-        call('POST', '/v1/private-certificates/csr', { issuer_id: subId, csr, validity: { type: 'DAY', value: 30 } }).then(
+        ok('POST', `${CERT}/csr`, { issuer_id: subId, csr, validity: { type: 'DAY', value: 30 } }).then(
           (body) => body.certificate_id as string,
         ),
       ),
@@ -106,14 +60,14 @@ t.test('scenario 5: root 10:00, disabled 12:30, deleted 13:15:30; 1,000 certific
     clock.advance(25_000);
   }
   t.equal(new Set(issued).size, 1000, '1,000 distinct certificate ids');
-  t.equal((await call('GET', '/v1/private-certificates?limit=1')).total, 1000, 'the list shows 1,000 certificates');
-  t.equal((await call('GET', `${CA}/${subId}`)).free_quota, 0, 'the free quota is used up');
+  t.equal((await ok('GET', `${CERT}?limit=1`)).total, 1000, 'the list shows 1,000 certificates');
+  t.equal((await ok('GET', `${CA}/${subId}`)).free_quota, 0, 'the free quota is used up');
 
   // Each one is a real certificate: a first, a middle and a last one verify against the exported chain (at the
   // clock's time, which is not the machine's).
   const atTime = String(Math.floor(ms('2026-01-05T11:00:00') / 1000));
   for (const id of [issued[0]!, issued[499]!, issued[999]!]) {
-    const exported = await call('POST', `/v1/private-certificates/${id}/export`, { is_compressed: 'false', type: 'OTHER' });
+    const exported = await ok('POST', `${CERT}/${id}/export`, { is_compressed: 'false', type: 'OTHER' });
     const chain = pemBlocks(exported.certificate_chain);
     t.equal(chain.length, 2, 'chain: the subordinate, then the root');
     const leaf = await dir.write(`${id}.pem`, exported.certificate);
@@ -124,11 +78,11 @@ t.test('scenario 5: root 10:00, disabled 12:30, deleted 13:15:30; 1,000 certific
   }
 
   clock.set(utc('2026-01-05T12:30:00'));
-  await call('POST', `${CA}/${rootId}/disable`);
-  t.equal((await call('GET', `${CA}/${rootId}`)).status, 'DISABLED');
+  await ok('POST', `${CA}/${rootId}/disable`, undefined, { status: 204 });
+  t.equal((await ok('GET', `${CA}/${rootId}`)).status, 'DISABLED');
   clock.set(utc('2026-01-05T13:15:30'));
-  await call('DELETE', `${CA}/${rootId}?pending_days=7`);
-  const deleted = await call('GET', `${CA}/${rootId}`);
+  await ok('DELETE', `${CA}/${rootId}?pending_days=7`, undefined, { status: 204 });
+  const deleted = await ok('GET', `${CA}/${rootId}`);
   t.match(deleted, { status: 'DELETED', delete_time: ms('2026-01-12T13:15:30') }, 'scheduled for removal in 7 days');
 
   // The job as the server runs it, at 15:05: hours up to 15:00 are settled (2 minutes of grace have passed).
@@ -199,7 +153,7 @@ t.test('scenario 5: root 10:00, disabled 12:30, deleted 13:15:30; 1,000 certific
   t.same(byPrice, { '0': 100, '0.05': 500, '0.03': 400 }, '100 free, then 0.05 up to the 600th of the month, 0.03 after');
 
   const summaryUrl = `/v1/billing-records/summary?start_time=${ms('2026-01-05T00:00:00')}&end_time=${ms('2026-01-06T00:00:00')}`;
-  const summary = await call('GET', summaryUrl);
+  const summary = await ok('GET', summaryUrl);
   t.same(
     summary,
     {
@@ -238,7 +192,7 @@ t.test('scenario 5: root 10:00, disabled 12:30, deleted 13:15:30; 1,000 certific
   const after = await allRecords();
   t.equal(after.total, 1009);
   t.same(after.records.map((r) => r.record_id).sort(), ids, 'the very same records, none added or replaced');
-  t.same(await call('GET', summaryUrl), summary, 'the same totals');
+  t.same(await ok('GET', summaryUrl), summary, 'the same totals');
 
   // An hour later both instances at once find hour 15 of the subordinate to settle: one of them writes it, once.
   clock.set(utc('2026-01-05T16:05:00'));

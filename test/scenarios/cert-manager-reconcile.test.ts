@@ -12,7 +12,7 @@ import { HcClient } from '@huaweicloud/huaweicloud-sdk-core/HcClient.js';
 import { DefaultHttpClient } from '@huaweicloud/huaweicloud-sdk-core/http/DefaultHttpClient.js';
 import { formatSdkDate } from '../../src/auth/sdk-hmac.ts';
 import { createTestApp } from '../helpers/app.ts';
-import { KEY_ARGS, certificateText, openssl, opensslCsr, pemBlocks, scratch, verifyStrict } from '../certificates/support.ts';
+import { KEY_ARGS, certificateText, openssl, opensslCsr, opensslSign, pemBlocks, scratch, verifyStrict } from '../certificates/support.ts';
 
 type Json = Record<string, any>;
 
@@ -228,23 +228,13 @@ t.test('an isCA CertificateRequest: the new CA is fetched through the certificat
       'subjectAltName=critical,URI:spiffe://cluster.local/ns/default/sa/app',
     ].join('\n'),
   );
-  const signed = await openssl([
-    'x509',
-    '-req',
-    '-in',
-    dir.file('workload.csr'),
-    '-CA',
-    files.caCert,
-    '-CAkey',
-    keyFile,
-    '-CAcreateserial',
-    '-days',
-    '1',
-    '-extfile',
-    ext,
-    '-out',
-    dir.file('workload.pem'),
-  ]);
+  const signed = await opensslSign({
+    csr: dir.file('workload.csr'),
+    ca: files.caCert,
+    caKey: keyFile,
+    extFile: ext,
+    out: dir.file('workload.pem'),
+  });
   t.ok(signed.ok, signed.stderr);
   const workload = await openssl(['verify', '-CAfile', files.rootCert, '-untrusted', files.certChain, dir.file('workload.pem')]);
   t.ok(workload.ok, `a workload certificate verifies to the root: ${workload.stderr}`);

@@ -6,37 +6,15 @@
  * ("on") and never run ("off"); CI runs this file on PGlite and on Postgres. Item 3: at `delete_time` the CA is
  * gone (404) for every call, whether or not the deletion job has run.
  */
-import { rm } from 'node:fs/promises';
-import path from 'node:path';
 import t from 'tap';
 import { ManualClock } from '../../src/clock.ts';
-import { createTestApp } from '../helpers/app.ts';
-import { openssl, scratch } from '../certificates/support.ts';
+import { openssl } from '../certificates/support.ts';
+import { CA, CERT, startServer } from './support.ts';
 
 const DAY_MS = 86_400_000;
 // Two windows of 30 days end before the real now, so OCSP thisUpdate is never in openssl's future.
 const clock = new ManualClock(Date.now() - 70 * DAY_MS);
-const harness = await createTestApp({ clock });
-const dir = await scratch('deletion-window');
-t.teardown(async () => {
-  await harness.close();
-  await rm(path.dirname(dir.file('x')), { recursive: true, force: true });
-});
-const base = await harness.app.listen({ host: '127.0.0.1', port: 0 });
-const headers = { ...harness.auth(), 'content-type': 'application/json' };
-const CA = '/v1/private-certificate-authorities';
-
-async function call(method: string, url: string, body?: unknown): Promise<{ status: number; json: Record<string, any> }> {
-  const response = await fetch(`${base}${url}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await response.text();
-  return { status: response.status, json: text ? (JSON.parse(text) as Record<string, any>) : {} };
-}
-
-async function ok(method: string, url: string, body?: unknown, status = 200): Promise<Record<string, any>> {
-  const response = await call(method, url, body);
-  if (response.status !== status) throw new Error(`${method} ${url}: ${response.status} ${JSON.stringify(response.json)}`);
-  return response.json;
-}
+const { harness, base, dir, call, ok } = await startServer('deletion-window', { clock });
 
 const dn = (commonName: string) => ({
   common_name: commonName,
@@ -73,14 +51,14 @@ for (const jobs of ['off', 'on'] as const) {
         crl_configuration: { enabled: true, valid_days: 7 },
       })
     ).ca_id as string;
-    await ok('POST', `${CA}/${subId}/ocsp/switch`, { ocsp_switch: true }, 204);
+    await ok('POST', `${CA}/${subId}/ocsp/switch`, { ocsp_switch: true }, { status: 204 });
     const rootFile = await dir.write(`root-${jobs}.pem`, (await ok('POST', `${CA}/${rootId}/export`)).certificate);
     const subFile = await dir.write(`sub-${jobs}.pem`, (await ok('POST', `${CA}/${subId}/export`)).certificate);
     const chainFile = await dir.write(`chain-${jobs}.pem`, `${await dir.read(`sub-${jobs}.pem`)}\n${await dir.read(`root-${jobs}.pem`)}\n`);
 
     // One instant: issue, revoke, disable, schedule deletion (nothing else runs in between).
     const certificateId = (
-      await ok('POST', '/v1/private-certificates', {
+      await ok('POST', CERT, {
         issuer_id: subId,
         key_algorithm: 'EC256',
         signature_algorithm: 'SHA256',
@@ -88,12 +66,11 @@ for (const jobs of ['off', 'on'] as const) {
         validity: { type: 'DAY', value: 300 },
       })
     ).certificate_id as string;
-    const leafPem = (await ok('POST', `/v1/private-certificates/${certificateId}/export`, { is_compressed: 'false', type: 'OTHER' }))
-      .certificate;
+    const leafPem = (await ok('POST', `${CERT}/${certificateId}/export`, { is_compressed: 'false', type: 'OTHER' })).certificate;
     const leafFile = await dir.write(`leaf-${jobs}.pem`, leafPem);
-    await ok('POST', `/v1/private-certificates/${certificateId}/revoke`, { reason: 'KEY_COMPROMISE' }, 204);
-    await ok('POST', `${CA}/${subId}/disable`, undefined, 204);
-    await ok('DELETE', `${CA}/${subId}?pending_days=30`, undefined, 204);
+    await ok('POST', `${CERT}/${certificateId}/revoke`, { reason: 'KEY_COMPROMISE' }, { status: 204 });
+    await ok('POST', `${CA}/${subId}/disable`, undefined, { status: 204 });
+    await ok('DELETE', `${CA}/${subId}?pending_days=30`, undefined, { status: 204 });
     const deleteTime = (await ok('GET', `${CA}/${subId}`)).delete_time as number;
     t.equal(deleteTime, clock.now().getTime() + 30 * DAY_MS, 'DELETED, removal in 30 days');
     const serial = (await openssl(['x509', '-in', leafFile, '-noout', '-serial'])).stdout.trim().split('=')[1];
@@ -142,7 +119,7 @@ for (const jobs of ['off', 'on'] as const) {
         await runEveryJob();
       }
     }
-    t.equal((await call('GET', `${CA}/${subId}`)).json.status, 'DELETED', 'still pending at the end of the window');
+    t.equal((await call('GET', `${CA}/${subId}`)).body.status, 'DELETED', 'still pending at the end of the window');
     const quotaBefore = (await ok('GET', `${CA}/quotas`)).quotas.resources[0].used as number;
 
     // Item 3: at delete_time the CA is gone for every call, whether or not the deletion job has run.
@@ -157,7 +134,7 @@ for (const jobs of ['off', 'on'] as const) {
     ] as const) {
       const response = await call(method, url, body);
       t.equal(response.status, 404, `${method} ${url.replace(subId, '{sub}')} at delete_time: 404`);
-      t.equal(response.json.error_code, 'PCA.10010002');
+      t.equal(response.body.error_code, 'PCA.10010002');
     }
     t.equal((await fetch(`${base}/crl/${subId}.crl`)).status, 404, 'the public CRL: 404');
     t.equal((await fetch(`${base}/ca/${subId}.crt`)).status, 404, 'the public CA certificate: 404');

@@ -3,36 +3,17 @@
  * flow of §1.2 over HTTP (fetch), judged by openssl (chains, Istio plug-in CA, `s_server` requiring client
  * certificates) and curl (TLS and mutual TLS: each refusal by its exit code and the reason curl prints).
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { promisify } from 'node:util';
 import t from 'tap';
-import { createTestApp } from '../helpers/app.ts';
 import { freePort } from '../helpers/database.ts';
-import { KEY_ARGS, certificateText, openssl, opensslCsr, pemBlocks, scratch } from '../certificates/support.ts';
+import { KEY_ARGS, certificateText, openssl, opensslCsr, opensslSign, pemBlocks } from '../certificates/support.ts';
+import { CA, CERT, createHierarchy, curl, startServer } from './support.ts';
 
-const run = promisify(execFile);
-const harness = await createTestApp();
-t.teardown(() => harness.close());
-const base = await harness.app.listen({ host: '127.0.0.1', port: 0 });
-const dir = await scratch('scenarios');
-const headers = { ...harness.auth(), 'content-type': 'application/json' };
-const CA = `${base}/v1/private-certificate-authorities`;
-const CERT = `${base}/v1/private-certificates`;
-const orgDn = { country: 'CN', state: 'zhejiang', locality: 'hangzhou', organization: 'huawei-cloud', organizational_unit: 'container' };
-
-async function call(method: string, url: string, body?: unknown, extra: Record<string, string> = {}) {
-  const response = await fetch(url, {
-    method,
-    headers: { ...headers, ...extra },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (response.status >= 300) throw new Error(`${method} ${url} -> ${response.status} ${text}`);
-  return text ? (JSON.parse(text) as Record<string, any>) : {};
-}
+const server = await startServer('scenarios');
+const { dir, ok } = server;
 
 /** What cert-manager's external issuer stores (§1.2 step 4). */
 function secretOf(exported: { certificate: string; certificate_chain: string }) {
@@ -40,32 +21,12 @@ function secretOf(exported: { certificate: string; certificate_chain: string }) 
   return { tlsCrt: [exported.certificate, ...chain.slice(0, -1)].join('\n'), caCrt: chain.at(-1)! };
 }
 
-async function createHierarchy(name: string) {
-  const { ca_id: rootId } = await call('POST', CA, {
-    type: 'ROOT',
-    distinguished_name: { common_name: name, ...orgDn },
-    key_algorithm: 'RSA2048',
-    signature_algorithm: 'SHA256',
-    validity: { type: 'YEAR', value: 1 },
-  });
-  const { ca_id: subId } = await call('POST', CA, {
-    type: 'SUBORDINATE',
-    issuer_id: rootId,
-    distinguished_name: { common_name: `${name}-subordinate-ca`, ...orgDn },
-    key_algorithm: 'EC256',
-    signature_algorithm: 'SHA256',
-    validity: { type: 'MONTH', value: 11 },
-    path_length: 1,
-  });
-  return { rootId, subId };
-}
-
-const mesh = await createHierarchy('asm');
+const mesh = await createHierarchy(server, 'asm');
 
 t.test('scenario 1: a mesh root of trust for Istio, issued through cert-manager', async (t) => {
-  const root = await call('GET', `${CA}/${mesh.rootId}`);
+  const root = await ok('GET', `${CA}/${mesh.rootId}`);
   t.equal(root.path_length, 7, 'a root reports path length 7');
-  const issuer = await call('GET', `${CA}/${mesh.subId}`);
+  const issuer = await ok('GET', `${CA}/${mesh.subId}`);
   t.match(issuer, { status: 'ACTIVED', path_length: 1, type: 'SUBORDINATE' }, 'the CCMIssuer ready check');
 
   // cert-manager makes the key and CSR (isCA: true, commonName mesh-ca, organizations [cluster.local]).
@@ -83,8 +44,8 @@ t.test('scenario 1: a mesh root of trust for Istio, issued through cert-manager'
     ],
   );
   const request = { issuer_id: mesh.subId, csr, validity: { type: 'HOUR', value: 7200 }, type: 'INTERMEDIATE_CA' };
-  const { certificate_id: meshId } = await call('POST', `${CERT}/csr`, request, { 'Idempotency-Key': 'mesh-ca-1' });
-  const exported = (await call('POST', `${CA}/${meshId}/export`)) as { certificate: string; certificate_chain: string };
+  const { certificate_id: meshId } = await ok('POST', `${CERT}/csr`, request, { headers: { 'Idempotency-Key': 'mesh-ca-1' } });
+  const exported = (await ok('POST', `${CA}/${meshId}/export`)) as { certificate: string; certificate_chain: string };
   const secret = secretOf(exported);
   t.equal(pemBlocks(secret.tlsCrt).length, 2, 'tls.crt = mesh-ca + the subordinate');
 
@@ -108,23 +69,13 @@ t.test('scenario 1: a mesh root of trust for Istio, issued through cert-manager'
       'subjectAltName=critical,URI:spiffe://cluster.local/ns/default/sa/productpage',
     ].join('\n'),
   );
-  const signed = await openssl([
-    'x509',
-    '-req',
-    '-in',
-    dir.file('workload.csr'),
-    '-CA',
-    cacerts['ca-cert.pem'],
-    '-CAkey',
-    cacerts['ca-key.pem'],
-    '-CAcreateserial',
-    '-days',
-    '1',
-    '-extfile',
-    ext,
-    '-out',
-    dir.file('workload.pem'),
-  ]);
+  const signed = await opensslSign({
+    csr: dir.file('workload.csr'),
+    ca: cacerts['ca-cert.pem'],
+    caKey: cacerts['ca-key.pem'],
+    extFile: ext,
+    out: dir.file('workload.pem'),
+  });
   t.ok(signed.ok, signed.stderr);
   // As the scenario writes it: -CAfile <(cat ca-cert.pem <subordinate> root-cert.pem), one concatenated file.
   const bundle = await dir.write('ca-bundle.pem', `${exported.certificate}\n${pemBlocks(secret.tlsCrt)[1]}\n${secret.caCrt}\n`);
@@ -158,41 +109,21 @@ t.test('scenario 1: a mesh root of trust for Istio, issued through cert-manager'
       'authorityKeyIdentifier=keyid',
     ].join('\n'),
   );
-  const rogue = await openssl([
-    'x509',
-    '-req',
-    '-in',
-    dir.file('rogue-ca.csr'),
-    '-CA',
-    cacerts['ca-cert.pem'],
-    '-CAkey',
-    cacerts['ca-key.pem'],
-    '-CAcreateserial',
-    '-days',
-    '1',
-    '-extfile',
-    rogueExt,
-    '-out',
-    dir.file('rogue-ca.pem'),
-  ]);
+  const rogue = await opensslSign({
+    csr: dir.file('rogue-ca.csr'),
+    ca: cacerts['ca-cert.pem'],
+    caKey: cacerts['ca-key.pem'],
+    extFile: rogueExt,
+    out: dir.file('rogue-ca.pem'),
+  });
   t.ok(rogue.ok, rogue.stderr);
-  const underRogue = await openssl([
-    'x509',
-    '-req',
-    '-in',
-    dir.file('workload.csr'),
-    '-CA',
-    dir.file('rogue-ca.pem'),
-    '-CAkey',
-    dir.file('rogue-ca.key'),
-    '-CAcreateserial',
-    '-days',
-    '1',
-    '-extfile',
-    ext,
-    '-out',
-    dir.file('rogue-workload.pem'),
-  ]);
+  const underRogue = await opensslSign({
+    csr: dir.file('workload.csr'),
+    ca: dir.file('rogue-ca.pem'),
+    caKey: dir.file('rogue-ca.key'),
+    extFile: ext,
+    out: dir.file('rogue-workload.pem'),
+  });
   t.ok(underRogue.ok, underRogue.stderr);
   const refusedWorkload = await openssl([
     'verify',
@@ -212,39 +143,34 @@ t.test('scenario 1: a mesh root of trust for Istio, issued through cert-manager'
   // openssl accepts it as a certificate, and refuses every path that uses it as a CA, as above.
   const rogueAlone = await openssl(['verify', '-CAfile', bundle, dir.file('rogue-ca.pem')]);
   t.equal(rogueAlone.stdout, `${dir.file('rogue-ca.pem')}: OK\n`, 'the rogue CA alone is only a target, not a CA in a path');
-  const meshCa = await call('GET', `${CA}/${meshId}`);
+  const meshCa = await ok('GET', `${CA}/${meshId}`);
   t.match(meshCa, { type: 'SUBORDINATE', gen_mode: 'CSR', status: 'ACTIVED', path_length: 0 });
   t.equal(meshCa.not_after - meshCa.not_before, 7200 * 3_600_000, 'duration 7200h');
 
   // Renewal before renewBefore: a new CSR, a new certificate; the old one is untouched.
   const renewal = await opensslCsr(dir, 'mesh-ca-2', [...KEY_ARGS.p256], ['-subj', '/O=cluster.local/CN=mesh-ca']);
-  const { certificate_id: renewedId } = await call(
+  const { certificate_id: renewedId } = await ok(
     'POST',
     `${CERT}/csr`,
     { ...request, csr: renewal.csr },
-    { 'Idempotency-Key': 'mesh-ca-2' },
+    { headers: { 'Idempotency-Key': 'mesh-ca-2' } },
   );
   t.not(renewedId, meshId);
-  const oldAgain = await call('POST', `${CA}/${meshId}/export`);
+  const oldAgain = await ok('POST', `${CA}/${meshId}/export`);
   t.equal(oldAgain.certificate, exported.certificate, 'the old certificate is not disturbed');
-  t.equal((await call('GET', `${CA}/${meshId}`)).status, 'ACTIVED');
-  const retried = await call('POST', `${CERT}/csr`, request, { 'Idempotency-Key': 'mesh-ca-1' });
+  t.equal((await ok('GET', `${CA}/${meshId}`)).status, 'ACTIVED');
+  const retried = await ok('POST', `${CERT}/csr`, request, { headers: { 'Idempotency-Key': 'mesh-ca-1' } });
   t.equal(retried.certificate_id, meshId, 'the same request retried returns the same certificate');
 });
 
-/** Runs curl; resolves with its exit code (0: success), stdout and stderr. */
-async function curl(args: string[]): Promise<{ code: number; output: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('curl', ['-sS', '--max-time', '10', ...args]);
-    return { code: 0, output: stdout, stderr };
-  } catch (error) {
-    const failure = error as { code?: unknown; stdout?: string; stderr?: string };
-    return {
-      code: typeof failure.code === 'number' ? failure.code : -1,
-      output: failure.stdout ?? '',
-      stderr: failure.stderr ?? String(error),
-    };
-  }
+/**
+ * curl GET https://<host>:<port>/ with <host> resolved to 127.0.0.1, trusting `cacert` only; with a client
+ * certificate and key if given.
+ */
+function httpsGet(to: { port: number; cacert: string; host?: string; cert?: string; key?: string }) {
+  const host = to.host ?? 'cert-test.com';
+  const client = to.cert && to.key ? ['--cert', to.cert, '--key', to.key] : [];
+  return curl(['--cacert', to.cacert, '--resolve', `${host}:${to.port}:127.0.0.1`, ...client, `https://${host}:${to.port}/`]);
 }
 
 /** The gateway: a Node HTTPS server answering `hello <client CN>`. */
@@ -321,12 +247,12 @@ function extension(text: string, name: string): string {
 
 async function issueLeaf(hierarchy: { subId: string }, name: string, reqArgs: string[]) {
   const { csr, keyFile } = await opensslCsr(dir, name, [...KEY_ARGS.rsa2048], reqArgs);
-  const { certificate_id: id } = await call('POST', `${CERT}/csr`, {
+  const { certificate_id: id } = await ok('POST', `${CERT}/csr`, {
     issuer_id: hierarchy.subId,
     csr,
     validity: { type: 'HOUR', value: 7200 },
   });
-  const exported = (await call('POST', `${CERT}/${id}/export`, { is_compressed: 'false', type: 'OTHER' })) as {
+  const exported = (await ok('POST', `${CERT}/${id}/export`, { is_compressed: 'false', type: 'OTHER' })) as {
     certificate: string;
     certificate_chain: string;
     private_key: null;
@@ -353,24 +279,16 @@ t.test('scenario 2: TLS termination at the ingress gateway, and mutual TLS', asy
 
   const gateway = await startTlsServer({ key, cert: ingress.tlsCrt });
   t.teardown(() => gateway.close());
-  const url = `https://cert-test.com:${gateway.port}/`;
-  const resolve = ['--resolve', `cert-test.com:${gateway.port}:127.0.0.1`];
-  const handshake = await curl(['--cacert', rootFile, ...resolve, url]);
+  const handshake = await httpsGet({ port: gateway.port, cacert: rootFile });
   t.equal(handshake.code, 0, `curl trusts only the root and verifies the chain and SAN: ${handshake.stderr}`);
   t.equal(handshake.output, 'hello anonymous\n', 'the gateway answered');
-  const wrongName = await curl([
-    '--cacert',
-    rootFile,
-    '--resolve',
-    `other.com:${gateway.port}:127.0.0.1`,
-    `https://other.com:${gateway.port}/`,
-  ]);
+  const wrongName = await httpsGet({ port: gateway.port, cacert: rootFile, host: 'other.com' });
   t.equal(wrongName.code, 60, `a host outside the SAN is refused by the client's verification: ${wrongName.stderr}`);
   t.match(wrongName.stderr, /^curl: \(60\) SSL: no alternative certificate subject name matches target host name 'other\.com'\n/);
 
-  const other = await createHierarchy('other-mesh');
-  const otherRoot = await dir.write('other-root.pem', pemBlocks((await call('POST', `${CA}/${other.rootId}/export`)).certificate)[0]!);
-  const foreignTrust = await curl(['--cacert', otherRoot, ...resolve, url]);
+  const other = await createHierarchy(server, 'other-mesh');
+  const otherRoot = await dir.write('other-root.pem', pemBlocks((await ok('POST', `${CA}/${other.rootId}/export`)).certificate)[0]!);
+  const foreignTrust = await httpsGet({ port: gateway.port, cacert: otherRoot });
   t.equal(foreignTrust.code, 60, `a client trusting only another root refuses the gateway: ${foreignTrust.stderr}`);
   t.match(foreignTrust.stderr, /^curl: \(60\) SSL certificate problem: unable to get local issuer certificate\n/);
 
@@ -382,8 +300,6 @@ t.test('scenario 2: TLS termination at the ingress gateway, and mutual TLS', asy
     caFile: rootFile,
   });
   t.teardown(() => mtls.close());
-  const mtlsUrl = `https://cert-test.com:${mtls.port}/`;
-  const mtlsResolve = ['--resolve', `cert-test.com:${mtls.port}:127.0.0.1`];
   const client = await issueLeaf(mesh, 'mesh-client', ['-subj', '/CN=mesh-client', '-addext', 'extendedKeyUsage=clientAuth']);
   t.equal(
     extension(await certificateText(dir, client.leaf), 'Extended Key Usage'),
@@ -391,16 +307,16 @@ t.test('scenario 2: TLS termination at the ingress gateway, and mutual TLS', asy
     "the CSR's EKU: clientAuth only",
   );
   const clientCert = await dir.write('mesh-client-chain.pem', client.tlsCrt);
-  const accepted = await curl(['--cacert', rootFile, ...mtlsResolve, '--cert', clientCert, '--key', client.keyFile, mtlsUrl]);
+  const accepted = await httpsGet({ port: mtls.port, cacert: rootFile, cert: clientCert, key: client.keyFile });
   t.equal(accepted.code, 0, `a client certificate from the same hierarchy is accepted: ${accepted.stderr}`);
   t.match(accepted.output, /Client certificate\n[\s\S]*Subject: CN ?= ?mesh-client\n/, 'the server saw the mesh-client certificate');
 
   const stranger = await issueLeaf(other, 'stranger', ['-subj', '/CN=stranger', '-addext', 'extendedKeyUsage=clientAuth']);
   const strangerCert = await dir.write('stranger-chain.pem', stranger.tlsCrt);
-  const refused = await curl(['--cacert', rootFile, ...mtlsResolve, '--cert', strangerCert, '--key', stranger.keyFile, mtlsUrl]);
+  const refused = await httpsGet({ port: mtls.port, cacert: rootFile, cert: strangerCert, key: stranger.keyFile });
   t.equal(refused.code, 56, `a client certificate from another root is refused by the server: ${refused.stderr}`);
   t.match(refused.stderr, /^curl: \(56\) OpenSSL SSL_read: .*tlsv1 alert unknown ca/, "the server's alert: unknown CA");
-  const anonymous = await curl(['--cacert', rootFile, ...mtlsResolve, mtlsUrl]);
+  const anonymous = await httpsGet({ port: mtls.port, cacert: rootFile });
   t.equal(anonymous.code, 56, `no client certificate is refused by the server: ${anonymous.stderr}`);
   t.match(
     anonymous.stderr,

@@ -7,46 +7,14 @@
  * constraints error.
  */
 import t from 'tap';
-import { createTestApp } from '../helpers/app.ts';
-import { KEY_ARGS, certificateText, openssl, opensslCsr, pemBlocks, scratch } from '../certificates/support.ts';
+import { KEY_ARGS, certificateText, openssl, opensslCsr, opensslSign, pemBlocks } from '../certificates/support.ts';
+import { CA, CERT, createHierarchy, startServer } from './support.ts';
 
-const harness = await createTestApp();
-t.teardown(() => harness.close());
-const base = await harness.app.listen({ host: '127.0.0.1', port: 0 });
-const dir = await scratch('mesh-name-constraints');
-const headers = { ...harness.auth(), 'content-type': 'application/json' };
-const CA = `${base}/v1/private-certificate-authorities`;
-const CERT = `${base}/v1/private-certificates`;
-const orgDn = { country: 'CN', state: 'zhejiang', locality: 'hangzhou', organization: 'huawei-cloud', organizational_unit: 'container' };
-
-async function call(method: string, url: string, body?: unknown) {
-  const response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await response.text();
-  return { status: response.status, body: text ? (JSON.parse(text) as Record<string, any>) : {} };
-}
-async function ok(method: string, url: string, body?: unknown) {
-  const response = await call(method, url, body);
-  if (response.status >= 300) throw new Error(`${method} ${url} -> ${response.status} ${JSON.stringify(response.body)}`);
-  return response.body;
-}
+const server = await startServer('mesh-name-constraints');
+const { dir, call, ok } = server;
 
 t.test('a mesh CA issued from a CSR with name constraints can only sign its own trust domain', async (t) => {
-  const { ca_id: rootId } = await ok('POST', CA, {
-    type: 'ROOT',
-    distinguished_name: { common_name: 'asm', ...orgDn },
-    key_algorithm: 'RSA2048',
-    signature_algorithm: 'SHA256',
-    validity: { type: 'YEAR', value: 1 },
-  });
-  const { ca_id: subId } = await ok('POST', CA, {
-    type: 'SUBORDINATE',
-    issuer_id: rootId,
-    distinguished_name: { common_name: 'asm-subordinate-ca', ...orgDn },
-    key_algorithm: 'EC256',
-    signature_algorithm: 'SHA256',
-    validity: { type: 'MONTH', value: 11 },
-    path_length: 1,
-  });
+  const { subId } = await createHierarchy(server, 'asm');
   await ok('PUT', `${CA}/${subId}/issuance-policy`, {
     allowed: { dns: ['*.cluster.local'], uri: ['spiffe://cluster.local/*'] },
     require_name_constraints_for_cas: true,
@@ -123,24 +91,14 @@ t.test('a mesh CA issued from a CSR with name constraints can only sign its own 
         `subjectAltName=critical,${san}`,
       ].join('\n'),
     );
-    const signed = await openssl([
-      'x509',
-      '-req',
-      '-in',
-      dir.file('workload.csr'),
-      '-CA',
-      caCert,
-      '-CAkey',
-      keyFile,
-      '-set_serial',
-      String(Date.now()),
-      '-days',
-      '1',
-      '-extfile',
-      ext,
-      '-out',
-      dir.file(`${name}.pem`),
-    ]);
+    const signed = await opensslSign({
+      csr: dir.file('workload.csr'),
+      ca: caCert,
+      caKey: keyFile,
+      extFile: ext,
+      out: dir.file(`${name}.pem`),
+      serial: String(Date.now()),
+    });
     if (!signed.ok) throw new Error(signed.stderr);
     return openssl(['verify', '-CAfile', rootCert, '-untrusted', untrusted, dir.file(`${name}.pem`)]);
   };

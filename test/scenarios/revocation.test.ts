@@ -4,64 +4,21 @@
  * issued over the API, one revoked. The CRL is fetched by curl from the distribution point exactly as written in
  * the certificate and the OCSP responder asked by openssl at the URL exactly as written; openssl judges both.
  */
-import { execFile } from 'node:child_process';
-import { rm } from 'node:fs/promises';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import t from 'tap';
-import { createTestApp } from '../helpers/app.ts';
-import { freePort } from '../helpers/database.ts';
-import { openssl, pemBlocks, scratch } from '../certificates/support.ts';
+import { openssl, pemBlocks } from '../certificates/support.ts';
 import { opensslOcsp } from '../x509/support.ts';
+import { CA, CERT, createHierarchy, curlToFile, startServer } from './support.ts';
 
-const run = promisify(execFile);
-const port = await freePort();
-const base = `http://127.0.0.1:${port}`;
-const harness = await createTestApp({ env: { PUBLIC_BASE_URL: base } });
-const dir = await scratch('revocation-scenario');
-t.teardown(async () => {
-  await harness.close();
-  await rm(path.dirname(dir.file('x')), { recursive: true, force: true });
-});
-await harness.app.listen({ host: '127.0.0.1', port });
-const auth = { ...harness.auth(), 'content-type': 'application/json' };
-const CA = '/v1/private-certificate-authorities';
-const orgDn = { country: 'CN', state: 'zhejiang', locality: 'hangzhou', organization: 'huawei-cloud', organizational_unit: 'container' };
-
-async function call(method: string, url: string, body?: unknown) {
-  return fetch(`${base}${url}`, { method, headers: auth, body: body === undefined ? undefined : JSON.stringify(body) });
-}
-
-async function ok(method: string, url: string, body?: unknown, status = 200): Promise<Record<string, any>> {
-  const response = await call(method, url, body);
-  const text = await response.text();
-  if (response.status !== status) throw new Error(`${method} ${url}: ${response.status} ${text}`);
-  return text ? (JSON.parse(text) as Record<string, any>) : {};
-}
-
-const { ca_id: rootId } = await ok('POST', CA, {
-  type: 'ROOT',
-  distinguished_name: { common_name: 'asm', ...orgDn },
-  key_algorithm: 'RSA2048',
-  signature_algorithm: 'SHA256',
-  validity: { type: 'YEAR', value: 1 },
-});
-const { ca_id: subId } = await ok('POST', CA, {
-  type: 'SUBORDINATE',
-  issuer_id: rootId,
-  distinguished_name: { common_name: 'asm-subordinate-ca', ...orgDn },
-  key_algorithm: 'EC256',
-  signature_algorithm: 'SHA256',
-  validity: { type: 'MONTH', value: 11 },
-  path_length: 1,
-});
+const server = await startServer('revocation-scenario');
+const { base, dir, call, ok } = server;
+const { subId } = await createHierarchy(server, 'asm');
 const subExport = await ok('POST', `${CA}/${subId}/export`);
 const rootFile = await dir.write('root.pem', pemBlocks(subExport.certificate_chain).at(-1)!);
 const subFile = await dir.write('sub.pem', subExport.certificate);
 const chainFile = await dir.write('chain.pem', `${subExport.certificate}\n${pemBlocks(subExport.certificate_chain).at(-1)!}\n`);
 
 async function issue(commonName: string): Promise<{ id: string; file: string }> {
-  const { certificate_id: id } = await ok('POST', '/v1/private-certificates', {
+  const { certificate_id: id } = await ok('POST', CERT, {
     issuer_id: subId,
     key_algorithm: 'EC256',
     signature_algorithm: 'SHA256',
@@ -69,7 +26,7 @@ async function issue(commonName: string): Promise<{ id: string; file: string }> 
     subject_alternative_names: [{ type: 'DNS', value: 'cert-test.com' }],
     validity: { type: 'DAY', value: 300 },
   });
-  const { certificate } = await ok('POST', `/v1/private-certificates/${id}/export`, { is_compressed: 'false', type: 'OTHER' });
+  const { certificate } = await ok('POST', `${CERT}/${id}/export`, { is_compressed: 'false', type: 'OTHER' });
   return { id, file: await dir.write(`${commonName}.pem`, certificate) };
 }
 
@@ -92,9 +49,9 @@ async function urlsIn(certificateFile: string): Promise<{ crl: string; ocsp: str
 async function curlCrl(url: string, name: string): Promise<{ file: string; contentType: string; cacheControl: string }> {
   const file = dir.file(`${name}.crl`);
   const headersFile = dir.file(`${name}.headers`);
-  const { stdout } = await run('curl', ['-sS', '--fail', '--max-time', '10', '-D', headersFile, '-o', file, '-w', '%{content_type}', url]);
+  const contentType = await curlToFile(url, file, ['-D', headersFile]);
   const headers = (await dir.read(`${name}.headers`)).toString('latin1');
-  return { file, contentType: stdout, cacheControl: headers.match(/^cache-control: *(.*?)\r?$/im)?.[1] ?? '' };
+  return { file, contentType, cacheControl: headers.match(/^cache-control: *(.*?)\r?$/im)?.[1] ?? '' };
 }
 
 /** openssl's text dump of a DER CRL file, and the CRL Number in it. */
@@ -143,7 +100,7 @@ t.test('step 0: before the switches a certificate carries neither URL; after the
 });
 
 t.test('steps 1-2: revoked with KEY_COMPROMISE; the CRL at the distribution point lists it, with a higher number', async (t) => {
-  t.equal((await call('POST', `/v1/private-certificates/${revoked.id}/revoke`, { reason: 'KEY_COMPROMISE' })).status, 204);
+  t.equal((await call('POST', `${CERT}/${revoked.id}/revoke`, { reason: 'KEY_COMPROMISE' })).status, 204);
 
   const fetched = await curlCrl((await urlsIn(revoked.file)).crl, 'after');
   t.equal(fetched.contentType, 'application/pkix-crl');
@@ -194,17 +151,7 @@ t.test('step 3, GET form (RFC 6960 A.1): base64 request in the path under the UR
   await openssl(['ocsp', '-issuer', subFile, '-cert', revoked.file, '-reqout', requestFile]);
   const encoded = encodeURIComponent((await dir.read('get-req.der')).toString('base64'));
   const responseFile = dir.file('get-resp.der');
-  const { stdout: contentType } = await run('curl', [
-    '-sS',
-    '--fail',
-    '--max-time',
-    '10',
-    '-o',
-    responseFile,
-    '-w',
-    '%{content_type}',
-    `${ocsp}/${encoded}`,
-  ]);
+  const contentType = await curlToFile(`${ocsp}/${encoded}`, responseFile);
   t.equal(contentType, 'application/ocsp-response');
   const echoed = await openssl(['ocsp', '-respin', responseFile, '-reqin', requestFile, '-issuer', subFile, '-CAfile', chainFile]);
   t.match(echoed.stdout + echoed.stderr, /Response verify OK/, "signature verified, the request's nonce echoed");
