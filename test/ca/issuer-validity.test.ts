@@ -58,6 +58,32 @@ t.test('from its not_before it issues, each certificate starting no earlier than
   t.ok(leaf.not_before >= startsAt, 'the certificate starts with its issuer');
 });
 
+t.test("start_from's five minutes' tolerance does not date a child before its issuer's not_before", async (t) => {
+  clock.set(startsAt + 60_000);
+  const early = { type: 'DAY', value: 3, start_from: startsAt - 200_000 };
+  const refusals = await Promise.all([
+    api.call('POST', '/v1/private-certificates', { issuer_id: laterId, distinguished_name: { common_name: 'early' }, validity: early }),
+    api.call('POST', '/v1/private-certificates/csr', { issuer_id: laterId, csr, validity: early }),
+    api.call('POST', CA, {
+      type: 'SUBORDINATE',
+      issuer_id: laterId,
+      distinguished_name: { ...DN, common_name: 'early-sub' },
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+      validity: early,
+    }),
+  ]);
+  for (const refused of refusals) {
+    assertError(
+      t,
+      refused,
+      400,
+      'PCA.00020109',
+      new RegExp(`no earlier than the issuer's not_before \\(${new Date(startsAt).toISOString()}`),
+    );
+  }
+});
+
 t.test('past its not_after every issuing route refuses it for its state, not for the validity asked', async (t) => {
   clock.set(startsAt + 61 * DAY);
   for (const refused of await issueAll()) {

@@ -99,7 +99,7 @@ export async function signCaCertificate(
     lock: 'share',
   });
   const pathLength = checkSubordinatePathLength(request.pathLength, issuer.pathLength);
-  const { notBefore, notAfter } = validityWindow(request.validity, now, MAX_SUBORDINATE_YEARS, issuer.notAfter);
+  const { notBefore, notAfter } = validityWindow(request.validity, now, MAX_SUBORDINATE_YEARS, issuer.notAfter, issuer.row.notBefore);
   // The parent's chain constraints and issuance policy judge the subordinate like any CA it signs.
   assertIssuanceAllowed(issuerRules(issuer), {
     kind: 'CA',

@@ -64,6 +64,7 @@ export function validityWindow(
   now: Date,
   maxYears: number,
   issuerNotAfter?: Date,
+  issuerNotBefore?: Date | null,
 ): { notBefore: Date; notAfter: Date } {
   if (typeof validity !== 'object' || validity === null) throw errors.invalidValidity('validity must be an object');
   const { type, value, start_from: startFrom } = validity;
@@ -83,6 +84,10 @@ export function validityWindow(
   const notAfter = periodEnd(notBefore, type as ValidityType, value);
   if (notAfter.getTime() > addMonthsUtc(notBefore, 12 * maxYears).getTime()) {
     throw errors.invalidValidity(`validity exceeds ${maxYears} years`);
+  }
+  // start_from's 5-minute tolerance could otherwise date a child before its issuer became valid.
+  if (issuerNotBefore && notBefore.getTime() < issuerNotBefore.getTime()) {
+    throw errors.invalidValidity(`validity must start no earlier than the issuer's not_before (${issuerNotBefore.toISOString()})`);
   }
   if (issuerNotAfter && notAfter.getTime() > issuerNotAfter.getTime()) {
     throw errors.invalidValidity(`validity must end no later than the issuer's not_after (${issuerNotAfter.toISOString()})`);

@@ -159,7 +159,7 @@ export function createIssuancePlanner({ sql, clock, config, issuingCas, checkSig
     basicConstraintsFor(type, request.path_length, issuerRow.pathLength);
     if (issueRefusal(issuerRow, now, 'issuer_id') === null) {
       // Judged against the issuer's not_after only when it can issue: an expired one is refused for its state.
-      const window = validityWindow(request.validity, now, MAX_CERTIFICATE_YEARS, issuerRow.notAfter ?? undefined);
+      const window = validityWindow(request.validity, now, MAX_CERTIFICATE_YEARS, issuerRow.notAfter ?? undefined, issuerRow.notBefore);
       const issuer = await issuingCas.issuingCaOf(sql, issuerRow, now);
       assertIssuanceAllowed(issuerRules(issuer, plan.extraPolicies), issuanceFacts(plan, window));
     }

@@ -112,7 +112,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
   /** Signs the certificate `id` (with a fresh serial) under the locked issuer: its row fields, audit event and billing line. */
   async function signed(ctx: RequestContext, plan: IssuancePlan, issuer: IssuingCa, now: Date, id: string) {
     const serial = randomSerial();
-    const window = validityWindow(plan.validity, now, MAX_CERTIFICATE_YEARS, issuer.notAfter);
+    const window = validityWindow(plan.validity, now, MAX_CERTIFICATE_YEARS, issuer.notAfter, issuer.row.notBefore);
     assertIssuanceAllowed(issuerRules(issuer, plan.extraPolicies), issuanceFacts(plan, window));
     const profile = profileOf(plan, issuer, serial, window);
     const der = await buildCertificate(profile, issuer.signer);
