@@ -5,6 +5,7 @@
  */
 import type { Clock } from '../../clock.ts';
 import type { Db } from '../../db/database.ts';
+import { lockCaRows } from '../../db/locks.ts';
 import type { CertificateAuthority } from '../../db/generated/client.ts';
 import { errors } from '../../errors.ts';
 import type { KeyStores } from '../../keystore/index.ts';
@@ -12,7 +13,7 @@ import { recordAudit } from '../audit/audit-log.ts';
 import type { BillingHooks } from '../billing/usage-hooks.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import type { CrlService } from '../revocation/crl-service.ts';
-import { effectiveStatus, requireStatus, type CaStatus } from './ca-rules.ts';
+import { effectiveStatus, existingCa, NOT_CSR_ISSUED, requireStatus, type CaStatus } from './ca-rules.ts';
 import { findOwnCa, lockOwnCa } from './ca-store.ts';
 import { destroyRemovedCaKey, type HeldKey } from './key-destruction.ts';
 
@@ -62,8 +63,9 @@ export function createCaTransitions({ db, clock, keyStores, billing, crls, resol
     });
 
   const enable = (ctx: RequestContext, reference: string) =>
-    transition(ctx, reference, 'pca:ca:enable', async (tx, row, status) => {
+    transition(ctx, reference, 'pca:ca:enable', async (tx, row, status, now) => {
       requireStatus(row, status, ['DISABLED'], 'enable');
+      await refuseUnderDeletedIssuer(tx, row, now);
       if (row.issuerId && row.serialNumber) {
         const revoked = await tx.revocation.findUnique({
           where: { issuerId_serialNumber: { issuerId: row.issuerId, serialNumber: row.serialNumber } },
@@ -90,6 +92,7 @@ export function createCaTransitions({ db, clock, keyStores, billing, crls, resol
         removedKey = row;
         return { removed: true };
       }
+      await disableSubordinates(tx, ctx, row, now);
       const deleteTime = new Date(now.getTime() + pendingDays * 24 * 3_600_000);
       const updated = await tx.certificateAuthority.update({
         where: { id: row.id },
@@ -114,4 +117,37 @@ export function createCaTransitions({ db, clock, keyStores, billing, crls, resol
     });
 
   return { disable, enable, remove, restore };
+}
+
+/**
+ * A deleted CA revokes nothing (§4.4.4 refuses it) and, once removed, its key is destroyed and its CRL and OCSP stop
+ * answering: a subordinate issuing meanwhile would hand out certificates under a CA nobody can revoke. Deleting a CA
+ * therefore disables its ACTIVED subordinates (those holding their key here; a CSR-issued intermediate is a
+ * certificate like any other), each with its own audit event; they are enabled again only under a live issuer.
+ */
+async function disableSubordinates(tx: Tx, ctx: RequestContext, row: CertificateAuthority, now: Date): Promise<void> {
+  const live = await tx.certificateAuthority.findMany({
+    where: { issuerId: row.id, ...NOT_CSR_ISSUED, ...existingCa(now), status: 'ACTIVED' },
+    select: { id: true },
+  });
+  if (live.length === 0) return;
+  await tx.certificateAuthority.updateMany({ where: { id: { in: live.map(({ id }) => id) } }, data: { status: 'DISABLED' } });
+  for (const { id } of live) {
+    await recordAudit(tx, ctx, {
+      action: 'pca:ca:disable',
+      resourceType: 'CA',
+      resourceId: id,
+      detail: { reason: `issuer ${row.id} deleted` },
+    });
+  }
+}
+
+/** A subordinate is enabled only under an issuer that is not deleted (the issuer's row is locked meanwhile). */
+async function refuseUnderDeletedIssuer(tx: Tx, row: CertificateAuthority, now: Date): Promise<void> {
+  if (!row.issuerId) return;
+  await lockCaRows(tx, [row.issuerId], 'share');
+  const issuer = await tx.certificateAuthority.findFirst({ where: { id: row.issuerId, ...existingCa(now) }, select: { status: true } });
+  if (!issuer || issuer.status === 'DELETED') {
+    throw errors.conflictingState(`the issuing CA ${row.issuerId} is deleted: a CA under it cannot be enabled (restore the issuer first)`);
+  }
 }
