@@ -21,3 +21,18 @@ export class ManualClock implements Clock {
     this.current += ms;
   }
 }
+
+/**
+ * `months` calendar months after `start` (UTC), the day of the month kept where the target month has it and the
+ * month's last day otherwise: 31 Jan + 1 month = 28/29 Feb, 29 Feb 2028 + 12 months = 28 Feb 2029 (Date's own
+ * setUTCMonth would roll over into March).
+ */
+export function addCalendarMonthsUtc(start: Date, months: number): Date {
+  const target = new Date(start.getTime());
+  const day = start.getUTCDate();
+  target.setUTCDate(1);
+  target.setUTCMonth(target.getUTCMonth() + months);
+  const lastDay = new Date(Date.UTC(target.getUTCFullYear(), target.getUTCMonth() + 1, 0)).getUTCDate();
+  target.setUTCDate(Math.min(day, lastDay));
+  return target;
+}

@@ -27,7 +27,9 @@ t.test('validity periods: calendar years, 31-day months, days and hours from now
   t.same(validityWindow({ type: 'DAY', value: 3 }, now, 20).notAfter, new Date(now.getTime() + 3 * DAY));
   t.same(validityWindow({ type: 'HOUR', value: 5 }, now, 20).notAfter, new Date(now.getTime() + 5 * HOUR));
   const leap = new Date(Date.UTC(2028, 1, 29));
-  t.same(validityWindow({ type: 'YEAR', value: 1 }, leap, 20).notAfter, new Date(Date.UTC(2029, 2, 1)), '29 Feb + 1 year');
+  // 12 calendar months end on the month's last day where it has no 29th (Java's plusYears, and the prepaid periods).
+  t.same(validityWindow({ type: 'YEAR', value: 1 }, leap, 20).notAfter, new Date(Date.UTC(2029, 1, 28)), '29 Feb + 1 year');
+  t.same(validityWindow({ type: 'YEAR', value: 4 }, leap, 20).notAfter, new Date(Date.UTC(2032, 1, 29)), '29 Feb + 4 years');
 });
 
 t.test('start_from moves the start; up to 5 minutes in the past is tolerated', async (t) => {

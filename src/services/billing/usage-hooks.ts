@@ -40,6 +40,7 @@
  *     prepaid_until from `from` to the period's end, and throws if it no longer is `from`.
  */
 import { randomUUID } from 'node:crypto';
+import { addCalendarMonthsUtc } from '../../clock.ts';
 import type { BulkRows } from '../../db/bulk-insert.ts';
 import { advisoryLock } from '../../db/locks.ts';
 import { Prisma } from '../../db/generated/client.ts';
@@ -121,14 +122,7 @@ export function startOfUtcMonth(at: Date): Date {
 
 /** The end of `periodNum` calendar months or years from `start` (UTC; 31 Jan + 1 month = 28/29 Feb). */
 export function prepaidPeriodEnd(start: Date, periodType: number, periodNum: number): Date {
-  const months = periodType === PERIOD_TYPE.YEAR ? 12 * periodNum : periodNum;
-  const target = new Date(start);
-  const day = start.getUTCDate();
-  target.setUTCDate(1);
-  target.setUTCMonth(target.getUTCMonth() + months);
-  const lastDay = new Date(Date.UTC(target.getUTCFullYear(), target.getUTCMonth() + 1, 0)).getUTCDate();
-  target.setUTCDate(Math.min(day, lastDay));
-  return target;
+  return addCalendarMonthsUtc(start, periodType === PERIOD_TYPE.YEAR ? 12 * periodNum : periodNum);
 }
 
 export function createBillingHooks(prices: PriceCatalog): BillingHooks {

@@ -2,6 +2,7 @@
  * Pure rules of the CA hierarchy: validity windows (§5.3), derived status (§6.1), algorithm and type checks
  * (§4.2.1, §10.3), path lengths and the public URLs written into certificates (§10.4).
  */
+import { addCalendarMonthsUtc } from '../../clock.ts';
 import type { Prisma } from '../../db/generated/client.ts';
 import { errors } from '../../errors.ts';
 import { releasedBefore } from '../billing/prepaid.ts';
@@ -35,16 +36,10 @@ export interface Validity {
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 
-function addMonthsUtc(date: Date, months: number): Date {
-  const result = new Date(date.getTime());
-  result.setUTCMonth(result.getUTCMonth() + months);
-  return result;
-}
-
 function periodEnd(start: Date, type: ValidityType, value: number): Date {
   switch (type) {
     case 'YEAR':
-      return addMonthsUtc(start, 12 * value);
+      return addCalendarMonthsUtc(start, 12 * value);
     case 'MONTH':
       return new Date(start.getTime() + value * 31 * DAY_MS);
     case 'DAY':
@@ -82,7 +77,7 @@ export function validityWindow(
   // Cap the value before computing so absurd inputs cannot overflow Date.
   if (value > maxYears * 24 * 366) throw errors.invalidValidity(`validity exceeds ${maxYears} years`);
   const notAfter = periodEnd(notBefore, type as ValidityType, value);
-  if (notAfter.getTime() > addMonthsUtc(notBefore, 12 * maxYears).getTime()) {
+  if (notAfter.getTime() > addCalendarMonthsUtc(notBefore, 12 * maxYears).getTime()) {
     throw errors.invalidValidity(`validity exceeds ${maxYears} years`);
   }
   // start_from's 5-minute tolerance could otherwise date a child before its issuer became valid.
