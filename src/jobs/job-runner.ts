@@ -57,19 +57,32 @@ export class JobRunner {
     return result;
   }
 
-  /** Server mode: every job on its own interval; failures are logged and retried at the next tick. */
-  start(): void {
+  /**
+   * Server mode: every job once shortly after the start (`firstRunAfterMs`), then on its own interval; failures are
+   * logged and retried at the next tick. Without the first run a server restarted more often than an interval (an
+   * hour for prepaid renewal) never ran that job.
+   */
+  start(firstRunAfterMs = 10_000): void {
     for (const job of this.jobs) {
-      const timer = setInterval(() => {
+      const tick = () => {
         this.runOnce(job.name).catch((error: unknown) => this.log.error({ err: error, job: job.name }, 'job failed'));
-      }, job.intervalSeconds * 1000);
-      timer.unref();
-      this.timers.push(timer);
+      };
+      const first = setTimeout(
+        () => {
+          tick();
+          const timer = setInterval(tick, job.intervalSeconds * 1000);
+          timer.unref();
+          this.timers.push(timer);
+        },
+        Math.min(firstRunAfterMs, job.intervalSeconds * 1000),
+      );
+      first.unref();
+      this.timers.push(first);
     }
   }
 
   async stop(): Promise<void> {
-    for (const timer of this.timers.splice(0)) clearInterval(timer);
+    for (const timer of this.timers.splice(0)) clearTimeout(timer); // a first run's timeout or an interval alike
     await Promise.allSettled(this.running.values());
   }
 }

@@ -29,6 +29,18 @@ t.test('every job has exactly one scheduled function, and nothing else is schedu
   const jobs = harness.app.jobRunner.jobs.map((job) => job.name);
   t.ok(jobs.length > 0, 'the app has jobs');
   t.same([...scheduled].sort(), [...jobs].sort());
+  // The server's timers run each job as often as the Lambda schedule does.
+  const seconds = { minute: 60, minutes: 60, hour: 3600, hours: 3600 } as Record<string, number>;
+  const rates = Object.fromEntries(
+    Object.values(manifest.functions)
+      .flatMap((fn) => fn.events ?? [])
+      .flatMap((event) => (event.schedule ? [event.schedule] : []))
+      .map(({ rate, input }) => {
+        const [, count, unit] = /^rate\((\d+) (\w+)\)$/.exec(rate)!;
+        return [input!.job!, Number(count) * seconds[unit!]!];
+      }),
+  );
+  t.same(Object.fromEntries(harness.app.jobRunner.jobs.map((job) => [job.name, job.intervalSeconds])), rates, 'same intervals');
 });
 
 // Importing an entry builds its deployment at init, so the source is read here; the packaged-bundle test imports them.

@@ -76,7 +76,7 @@ export function caDeletionJob(deps: CaJobDeps, intervalSeconds = 300): Job {
 }
 
 /** Stores EXPIRED for ACTIVED/DISABLED CAs past `not_after` (reads derive it already; this makes it durable). */
-export function caExpiryJob(deps: Pick<CaJobDeps, 'db'>, intervalSeconds = 600): Job {
+export function caExpiryJob(deps: Pick<CaJobDeps, 'db'>, intervalSeconds = 300): Job {
   return {
     name: CA_EXPIRY_JOB,
     intervalSeconds,
