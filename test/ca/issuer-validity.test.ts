@@ -21,15 +21,15 @@ const rootId = await api.root();
 const startsAt = clock.now().getTime() + DAY;
 const laterId = await api.subordinate(rootId, { validity: { type: 'DAY', value: 60, start_from: startsAt }, path_length: 1 });
 const { csr } = await opensslCsr(dir, 'leaf', [...KEY_ARGS.p256], ['-subj', '/CN=leaf.example.com']);
-const validity = { type: 'DAY', value: 10 };
-const issueAll = () =>
+/** A certificate with a server-made key, one from a CSR and a subordinate, all under the later CA. */
+const issueAll = (validity: Record<string, unknown> = { type: 'DAY', value: 10 }, name = 'below-later') =>
   Promise.all([
     api.call('POST', '/v1/private-certificates', { issuer_id: laterId, distinguished_name: { common_name: 'leaf' }, validity }),
     api.call('POST', '/v1/private-certificates/csr', { issuer_id: laterId, csr, validity }),
     api.call('POST', CA, {
       type: 'SUBORDINATE',
       issuer_id: laterId,
-      distinguished_name: { ...DN, common_name: 'below-later' },
+      distinguished_name: { ...DN, common_name: name },
       key_algorithm: 'EC256',
       signature_algorithm: 'SHA256',
       validity,
@@ -60,19 +60,7 @@ t.test('from its not_before it issues, each certificate starting no earlier than
 
 t.test("start_from's five minutes' tolerance does not date a child before its issuer's not_before", async (t) => {
   clock.set(startsAt + 60_000);
-  const early = { type: 'DAY', value: 3, start_from: startsAt - 200_000 };
-  const refusals = await Promise.all([
-    api.call('POST', '/v1/private-certificates', { issuer_id: laterId, distinguished_name: { common_name: 'early' }, validity: early }),
-    api.call('POST', '/v1/private-certificates/csr', { issuer_id: laterId, csr, validity: early }),
-    api.call('POST', CA, {
-      type: 'SUBORDINATE',
-      issuer_id: laterId,
-      distinguished_name: { ...DN, common_name: 'early-sub' },
-      key_algorithm: 'EC256',
-      signature_algorithm: 'SHA256',
-      validity: early,
-    }),
-  ]);
+  const refusals = await issueAll({ type: 'DAY', value: 3, start_from: startsAt - 200_000 }, 'early-sub');
   for (const refused of refusals) {
     assertError(
       t,
