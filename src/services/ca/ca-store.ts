@@ -31,11 +31,10 @@ export async function lockOwnCa(
   ctx: RequestContext,
   caId: string,
   mode: RowLockMode,
-  /** The time the row is judged at; a function is read once the lock is held, after any wait for it. */
-  now: Date | (() => Date),
+  now: Date,
 ): Promise<CertificateAuthority> {
   await lockCaRows(tx, [caId], mode);
-  return findOwnCa(tx, ctx, caId, typeof now === 'function' ? now() : now);
+  return findOwnCa(tx, ctx, caId, now);
 }
 
 /** A CA row and the version it was read at (its xmin), to tell later whether the row has changed since. */

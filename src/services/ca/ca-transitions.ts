@@ -14,7 +14,7 @@ import type { BillingHooks } from '../billing/usage-hooks.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import type { CrlService } from '../revocation/crl-service.ts';
 import { effectiveStatus, existingCa, NOT_CSR_ISSUED, requireStatus, type CaStatus } from './ca-rules.ts';
-import { findOwnCa, lockOwnCa } from './ca-store.ts';
+import { findOwnCa } from './ca-store.ts';
 import { destroyRemovedCaKey, type HeldKey } from './key-destruction.ts';
 
 export interface CaTransitionDeps {
@@ -47,10 +47,11 @@ export function createCaTransitions({ db, clock, keyStores, billing, crls, resol
       throw errors.unavailable('a revocation under this CA waits for its CRL, which cannot be signed now; retry shortly', error);
     }
     await db.$transaction(async (tx) => {
+      await lockCaRows(tx, [caId], 'update');
       // Judged at the time the lock is held: a restore that waited past delete_time behind the deletion job (or
       // another restore) must find the CA removed, as every other caller is told from then on.
-      let now = clock.now();
-      const row = await lockOwnCa(tx, ctx, caId, 'update', () => (now = clock.now()));
+      const now = clock.now();
+      const row = await findOwnCa(tx, ctx, caId, now);
       const detail = await change(tx, row, effectiveStatus(row, now), now);
       await recordAudit(tx, ctx, { action, resourceType: 'CA', resourceId: caId, detail: detail ?? undefined });
     });

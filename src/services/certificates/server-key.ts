@@ -3,7 +3,7 @@
  * and sealed under the master key (aad = the certificate id), so the row can hand the key out only on export.
  */
 import { concurrencyLimit } from '../../concurrency.ts';
-import { webCryptoKeyParams, type KeyAlgorithm } from '../../x509/algorithms.ts';
+import { keyFamily, webCryptoKeyParams, type KeyAlgorithm } from '../../x509/algorithms.ts';
 
 /**
  * RSA key pairs take 0.1-2 s each on one of libuv's four pool threads, which also sign with RSA CA keys and derive
@@ -19,7 +19,7 @@ export interface ServerKeyPair {
 }
 
 export function generateServerKey(alg: KeyAlgorithm): Promise<ServerKeyPair> {
-  return alg.startsWith('RSA') ? rsaTurn(() => generatePair(alg)) : generatePair(alg);
+  return keyFamily(alg) === 'RSA' ? rsaTurn(() => generatePair(alg)) : generatePair(alg);
 }
 
 async function generatePair(alg: KeyAlgorithm): Promise<ServerKeyPair> {
