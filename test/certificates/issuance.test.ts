@@ -8,6 +8,7 @@ import { generateTestKey } from '../x509/support.ts';
 import { buildCsr } from '../../src/x509/csr.ts';
 import { toPem } from '../../src/x509/pem.ts';
 import { KEY_ALGORITHMS } from '../../src/x509/algorithms.ts';
+import { MAX_JSON_DEPTH } from '../../src/http/plugins/json-body.ts';
 import { KEY_ARGS, certificateText, openssl, opensslCsr, opensslSign, pemBlocks, scratch, seedCa, verifyStrict } from './support.ts';
 
 const harness = await createTestApp();
@@ -402,22 +403,24 @@ t.test('Idempotency-Key: same body replays, another body 409, failures do not re
   t.equal((await app.inject({ method: 'GET', url: `/v1/private-certificates/${id}`, headers: auth })).statusCode, 404);
 });
 
-t.test('Idempotency-Key with a body nested 100,000 deep: hashed without recursion, issued once, replayed', async (t) => {
+t.test('Idempotency-Key with a body nested to the depth limit: issued once, replayed; deeper is refused, unissued', async (t) => {
   const { csr } = await opensslCsr(dir, 'idem-deep', [...KEY_ARGS.p256], ['-subj', '/CN=idem-deep.example.com']);
-  const depth = 100_000;
-  const payload = `{"issuer_id":"${sub.id}","csr":${JSON.stringify(csr)},"validity":{"type":"DAY","value":30},"x":${'['.repeat(depth)}${']'.repeat(depth)}}`;
-  const send = () =>
+  const send = (arrays: number) =>
     app.inject({
       method: 'POST',
       url: '/v1/private-certificates/csr',
-      headers: { ...auth, 'idempotency-key': 'deep', 'content-type': 'application/json' },
-      payload,
+      headers: { ...auth, 'idempotency-key': `deep-${arrays}`, 'content-type': 'application/json' },
+      payload: `{"issuer_id":"${sub.id}","csr":${JSON.stringify(csr)},"validity":{"type":"DAY","value":30},"x":${'['.repeat(arrays)}${']'.repeat(arrays)}}`,
     });
-  const first = await send();
+  const countBefore = await harness.database.prisma.certificate.count();
+  const first = await send(MAX_JSON_DEPTH - 1);
   t.equal(first.statusCode, 200, first.body.slice(0, 300));
-  const again = await send();
-  t.equal(again.statusCode, 200);
+  const again = await send(MAX_JSON_DEPTH - 1);
   t.equal(again.json().certificate_id, first.json().certificate_id, 'the same deep body replays');
+  const deeper = await send(100_000);
+  t.equal(deeper.statusCode, 400);
+  t.match(deeper.json().error_msg, /nests deeper than/);
+  t.equal(await harness.database.prisma.certificate.count(), countBefore + 1, 'one certificate for the three requests');
 });
 
 t.test('issuing needs an ACTIVED issuer holding its key', async (t) => {

@@ -15,6 +15,7 @@ import { toPem } from '../../src/x509/pem.ts';
 import { createTestApp, OTHER_DOMAIN } from '../helpers/app.ts';
 import { openssl, scratch } from '../x509/support.ts';
 import { fuzzCases, fuzzer } from '../helpers/fuzz.ts';
+import { MAX_JSON_DEPTH } from '../../src/http/plugins/json-body.ts';
 
 // Volume, not abuse: the rate limit and the CA quota would otherwise answer most cases.
 const harness = await createTestApp({ env: { RATE_LIMIT_MAX: '1000000', CA_QUOTA: '100000' } });
@@ -552,11 +553,25 @@ t.test('every route but issuance answers mutated requests with 2xx or a contract
   t.ok(withSuccess >= tally.size * 0.6, `${withSuccess} of ${tally.size} routes answered at least one case with a 2xx`);
 });
 
-t.test('a body nested 200,000 deep with a refused character at the bottom is a 400, not a stack overflow', async (t) => {
-  const depth = 200_000;
+t.test('a body nested 200,000 deep is refused before parsing; within the limit, a refused character at the bottom is found', async (t) => {
+  const send = (depth: number, bottom: string) =>
+    app.inject({
+      method: 'POST',
+      url: CA,
+      headers: { ...auth, 'content-type': 'application/json' },
+      payload: `{"type":"ROOT","x":${'['.repeat(depth)}${bottom}${']'.repeat(depth)}}`,
+    });
+  for (const depth of [200_000, MAX_JSON_DEPTH]) {
+    const deep = await send(depth, '1');
+    t.equal(deep.statusCode, 400, `${depth} arrays in an object`);
+    t.match(deep.json(), { error_code: 'PCA.00020001', error_msg: /nests deeper than 32 levels/ });
+  }
+  // Brackets inside strings, escaped quotes included, do not count.
+  const inString = await send(MAX_JSON_DEPTH - 1, JSON.stringify(`"${'['.repeat(100)}`));
+  t.equal(inString.statusCode, 400, 'refused by the schema (no name)');
+  t.notMatch(inString.json().error_msg, /nests deeper/, 'brackets in a string are not nesting');
   for (const bottom of ['"\\u0000"', '"\\ud800"']) {
-    const payload = `{"type":"ROOT","x":${'['.repeat(depth)}${bottom}${']'.repeat(depth)}}`;
-    const response = await app.inject({ method: 'POST', url: CA, headers: { ...auth, 'content-type': 'application/json' }, payload });
+    const response = await send(MAX_JSON_DEPTH - 1, bottom);
     t.equal(response.statusCode, 400, bottom);
     t.match(response.json(), { error_code: 'PCA.00020001', error_msg: /NUL|surrogate/ }, bottom);
   }
