@@ -2,7 +2,8 @@
  * Expiry of a yearly/monthly CA (issue 21, item 7) with a hand-moved clock, one second either side of each edge:
  * during the 15-day grace period after `prepaid_expire_time` it still issues; then it is frozen for the 15-day
  * retention period (freeze_flag 1, issuance refused with 403 PCA.00030202, its CRL still served and judged by
- * openssl, revocation still possible); then it is deleted (404 everywhere, the CRL too).
+ * openssl, revocation still possible); then it is deleted (404 everywhere, the CRL too) and the deletion job disables
+ * its subordinate.
  */
 import t from 'tap';
 import { ManualClock } from '../../src/clock.ts';
@@ -43,6 +44,10 @@ const configured = await call('POST', CA, {
 if (configured.status !== 200) throw new Error(`configure failed: ${JSON.stringify(configured.body)}`);
 await call('POST', `${CA}/${caId}/crl/enable`, { crl_name: 'prepaid', valid_days: 7 });
 const expiry = (await api.show(caId)).prepaid_expire_time as number;
+const subordinate = await api.subordinate(caId, {
+  distinguished_name: { ...DN, common_name: 'under-prepaid' },
+  validity: { type: 'DAY', value: 90 },
+});
 
 const issue = () =>
   call('POST', '/v1/private-certificates', {
@@ -103,4 +108,14 @@ t.test('when retention ends: deleted, 404 on every call and on its CRL', async (
   );
   assertError(t, await issue(), 404, 'PCA.10010002');
   t.equal((await harness.app.inject({ method: 'GET', url: `/crl/${caId}.crl` })).statusCode, 404);
+});
+
+t.test('its release disables its subordinate, which cannot be enabled again under it', async (t) => {
+  t.equal((await api.show(subordinate)).status, 'ACTIVED', 'before the deletion job runs');
+  t.match(await harness.app.jobRunner.runOnce('ca-deletion'), { removed: 1 });
+  t.equal((await api.show(subordinate)).status, 'DISABLED');
+  t.match(await harness.database.prisma.auditEvent.findMany({ where: { resourceId: subordinate, action: 'pca:ca:disable' } }), [
+    { detail: { reason: `issuer ${caId} released: prepaid retention period ended` } },
+  ]);
+  assertError(t, await call('POST', `${CA}/${subordinate}/enable`), 400, 'PCA.00020001', /issuing CA .* no longer exists/);
 });

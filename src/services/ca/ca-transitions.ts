@@ -93,7 +93,7 @@ export function createCaTransitions({ db, clock, keyStores, billing, crls, resol
         removedKey = row;
         return { removed: true };
       }
-      await disableSubordinates(tx, ctx, row, now);
+      await disableSubordinates(tx, ctx, row.id, `issuer ${row.id} deleted`, now);
       const deleteTime = new Date(now.getTime() + pendingDays * 24 * 3_600_000);
       const updated = await tx.certificateAuthority.update({
         where: { id: row.id },
@@ -122,13 +122,14 @@ export function createCaTransitions({ db, clock, keyStores, billing, crls, resol
 
 /**
  * A deleted CA revokes nothing (§4.4.4 refuses it) and, once removed, its key is destroyed and its CRL and OCSP stop
- * answering: a subordinate issuing meanwhile would hand out certificates under a CA nobody can revoke. Deleting a CA
- * therefore disables its ACTIVED subordinates (those holding their key here; a CSR-issued intermediate is a
- * certificate like any other), each with its own audit event; they are enabled again only under a live issuer.
+ * answering: a subordinate issuing meanwhile would be a CA nobody can revoke. Deleting a CA (or a prepaid CA's
+ * release, ca-jobs.ts) therefore disables its ACTIVED subordinates (those holding their key here; a CSR-issued
+ * intermediate is a certificate like any other), each with its own audit event; they are enabled again only under a
+ * live issuer.
  */
-async function disableSubordinates(tx: Tx, ctx: RequestContext, row: CertificateAuthority, now: Date): Promise<void> {
+export async function disableSubordinates(tx: Tx, ctx: RequestContext, issuerId: string, reason: string, now: Date): Promise<void> {
   const live = await tx.certificateAuthority.findMany({
-    where: { issuerId: row.id, ...NOT_CSR_ISSUED, ...existingCa(now), status: 'ACTIVED' },
+    where: { issuerId, ...NOT_CSR_ISSUED, ...existingCa(now), status: 'ACTIVED' },
     select: { id: true },
   });
   if (live.length === 0) return;
@@ -138,7 +139,7 @@ async function disableSubordinates(tx: Tx, ctx: RequestContext, row: Certificate
       action: 'pca:ca:disable',
       resourceType: 'CA',
       resourceId: id,
-      detail: { reason: `issuer ${row.id} deleted` },
+      detail: { reason },
     });
   }
 }
@@ -148,7 +149,8 @@ async function refuseUnderDeletedIssuer(tx: Tx, row: CertificateAuthority, now: 
   if (!row.issuerId) return;
   await lockCaRows(tx, [row.issuerId], 'share');
   const issuer = await tx.certificateAuthority.findFirst({ where: { id: row.issuerId, ...existingCa(now) }, select: { status: true } });
-  if (!issuer || issuer.status === 'DELETED') {
+  if (!issuer) throw errors.conflictingState(`the issuing CA ${row.issuerId} no longer exists: a CA under it cannot be enabled`);
+  if (issuer.status === 'DELETED') {
     throw errors.conflictingState(`the issuing CA ${row.issuerId} is deleted: a CA under it cannot be enabled (restore the issuer first)`);
   }
 }
