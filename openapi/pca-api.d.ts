@@ -1579,10 +1579,12 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Exchange an access key pair for a short-lived token */
+            /** @description The token and when it expires */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description The same token (as Huawei IAM sends it) */
+                    "X-Subject-Token"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2005,6 +2007,8 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description CSV only: attachment; filename="billing-records.csv" */
+                    "Content-Disposition"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5796,6 +5800,8 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description The zip only: attachment; filename="<common name>_<type>.zip" */
+                    "Content-Disposition"?: string;
                     [name: string]: unknown;
                 };
                 content: {

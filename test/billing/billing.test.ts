@@ -320,6 +320,7 @@ t.test('GET /v1/billing-records: filters, order, paging, CSV, summary, access', 
   const csv = await get('/v1/billing-records?resource_type=CERTIFICATE', { accept: 'text/csv' });
   t.equal(csv.statusCode, 200);
   t.match(csv.headers['content-type'], /^text\/csv/);
+  t.equal(csv.headers['content-disposition'], 'attachment; filename="billing-records.csv"');
   const lines = csv.body.split('\r\n').filter(Boolean);
   t.equal(
     lines[0],

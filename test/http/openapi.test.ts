@@ -44,6 +44,23 @@ t.test('the document states what the server refuses: 400 and 415 where they can 
   t.same(tagItem('batchDeleteCaTags').required, ['key'], 'a deleted one needs only its key');
 });
 
+t.test('the response headers a client reads are declared where the server sends them', async (t) => {
+  type Operation = { operationId: string; responses: Record<string, { headers?: Record<string, unknown> }> };
+  const document = parse(readFileSync('openapi/openapi.yaml', 'utf8')) as { paths: Record<string, Record<string, Operation>> };
+  const byId = new Map(
+    Object.values(document.paths).flatMap((methods) => Object.values(methods).map((operation) => [operation.operationId, operation])),
+  );
+  // Each sent as the tests of its route show (test/auth/credentials, test/export, test/billing, test/revocation).
+  for (const [operationId, header] of [
+    ['createAuthToken', 'X-Subject-Token'],
+    ['exportCertificate', 'Content-Disposition'],
+    ['listBillingRecords', 'Content-Disposition'],
+    ['getPublicCrl', 'Cache-Control'],
+  ]) {
+    t.ok(byId.get(operationId)?.responses['200']?.headers?.[header], `${operationId} declares ${header}`);
+  }
+});
+
 t.test('redocly lint reports no errors', async (t) => {
   const { stdout, stderr } = await run('npx', ['redocly', 'lint', '--format', 'json', 'openapi/openapi.yaml'], {
     maxBuffer: 32 * 1024 * 1024,

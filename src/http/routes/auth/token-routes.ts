@@ -22,8 +22,14 @@ export async function tokenRoutes(app: TypedApp): Promise<void> {
         'The body is `{}` or empty. The token is also sent in the X-Subject-Token header. A temporary access key ' +
         '(X-Security-Token) is refused with a 403: the token would outlive the pair.',
       operationId: 'createAuthToken',
-      ok: TokenResponse,
       errors: [401, 403],
+      responses: {
+        200: {
+          description: 'The token and when it expires',
+          headers: { 'X-Subject-Token': Type.String({ description: 'The same token (as Huawei IAM sends it)' }) },
+          content: { 'application/json': { schema: TokenResponse } },
+        },
+      },
     }),
     async function createAuthToken(request, reply) {
       const { token, expiresAt } = mintAccessToken(app.jwt, principalOf(request), app.config.jwt.ttlSeconds);

@@ -86,6 +86,7 @@ export async function billingRecordRoutes(app: TypedApp): Promise<void> {
       responses: {
         200: {
           description: 'Records ordered by usage_start then record_id; as CSV, all matching records without paging',
+          headers: { 'Content-Disposition': Type.String({ description: 'CSV only: attachment; filename="billing-records.csv"' }) },
           content: {
             'application/json': { schema: Type.Object({ total: Type.Integer(), records: Type.Array(BillingRecord) }) },
             'text/csv': { schema: Type.String({ description: 'Header row, then one line per record (the JSON field names)' }) },

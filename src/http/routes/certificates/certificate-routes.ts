@@ -1,4 +1,5 @@
 /** Private certificates (§4.1 rows 25-33 without revoke): issuance, CSR parsing, list, show, export, delete, quota. */
+import { Type } from 'typebox';
 import {
   CertificateIdParams,
   CreateCertificateBody,
@@ -138,6 +139,7 @@ export async function certificateRoutes(app: TypedApp): Promise<void> {
       responses: {
         200: {
           description: 'JSON, or with is_compressed "true" a zip (Content-Disposition names it <common name>_<type>.zip)',
+          headers: { 'Content-Disposition': Type.String({ description: 'The zip only: attachment; filename="<common name>_<type>.zip"' }) },
           content: { 'application/json': { schema: ExportResponse }, 'application/zip': { schema: bytes() } },
         },
       },
