@@ -23,14 +23,14 @@ export function iteratedSha256(seed: Uint8Array, rounds: number): Promise<Uint8A
   return oneCoreEach(() => hashInWorker(seed, rounds));
 }
 
+/** Settles when the thread has exited (it ends by itself after its one message), so its slot is free only then. */
 function hashInWorker(seed: Uint8Array, rounds: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { seed, rounds } });
-    worker.once('message', (digest: Uint8Array) => {
-      resolve(digest);
-      void worker.terminate();
-    });
-    worker.once('error', reject);
-    worker.once('exit', (code) => reject(new Error(`hash worker exited with code ${code}`)));
+    let digest: Uint8Array | undefined;
+    let failure: Error | undefined;
+    worker.once('message', (message: Uint8Array) => (digest = message));
+    worker.once('error', (error) => (failure = error));
+    worker.once('exit', (code) => (digest ? resolve(digest) : reject(failure ?? new Error(`hash worker exited with code ${code}`))));
   });
 }
