@@ -2321,6 +2321,10 @@ export interface operations {
                             email?: string[] | null;
                         } | null;
                     } | null;
+                    /** @description Huawei's dedicated-HSM feature (allow-list only): ignored */
+                    hsm_cluster_info?: {
+                        [key: string]: unknown;
+                    } | null;
                     /** @description Configure this yearly/monthly CA (from CA/order) */
                     ca_id?: string;
                 };
@@ -2739,6 +2743,10 @@ export interface operations {
                             uri?: string[] | null;
                             email?: string[] | null;
                         } | null;
+                    } | null;
+                    /** @description Huawei's dedicated-HSM feature (allow-list only): ignored */
+                    hsm_cluster_info?: {
+                        [key: string]: unknown;
                     } | null;
                 };
             };
@@ -5437,6 +5445,8 @@ export interface operations {
                     /** @description INTERMEDIATE_CA only; below the issuer's */
                     path_length?: number;
                     enterprise_project_id?: string;
+                    /** @description Reserved by Huawei and ignored: the SANs come from the CSR */
+                    subject_alternative_names?: unknown[] | null;
                 };
             };
         };

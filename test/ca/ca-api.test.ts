@@ -6,7 +6,9 @@ import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import { OTHER_DOMAIN, createTestApp } from '../helpers/app.ts';
 import { runOpenssl } from '../x509/fixtures/openssl-pki.ts';
-import { CA, DN, assertError, client, opensslDir, type Json } from './support.ts';
+import { KEY_ARGS, opensslCsr } from '../certificates/support.ts';
+import { openssl, scratch } from '../x509/support.ts';
+import { CA, DN, PREPAID_PRODUCT, assertError, client, opensslDir, type Json } from './support.ts';
 
 const harness = await createTestApp({ env: { CA_QUOTA: '60' } });
 t.teardown(() => harness.close());
@@ -606,3 +608,61 @@ t.test('every state change leaves an audit event in its transaction', async (t) 
   const events = await prisma.auditEvent.findMany({ where: { resourceId: rootId } });
   t.ok(events.some((event) => event.action === 'pca:ca:create' && event.outcome === 'SUCCESS'));
 });
+
+t.test("what Huawei's Go SDK sends for unset fields: a ROOT activation's issuer_id \"\", a deletion's bare ?pending_days", async (t) => {
+  const ordered = await call('POST', `${CA}/order`, {
+    cloud_service_type: 'hws.service.type.ccm',
+    charging_mode: 0,
+    period_type: 3,
+    period_num: 1,
+    is_auto_renew: 0,
+    subscription_num: 2,
+    product_infos: [PREPAID_PRODUCT],
+  });
+  const activation = (issuerId: string, name: string) => ({
+    type: 'ROOT',
+    issuer_id: issuerId,
+    distinguished_name: { ...DN, common_name: name },
+    key_algorithm: 'EC256',
+    signature_algorithm: 'SHA256',
+    validity: { type: 'YEAR', value: 1 },
+  });
+  const [empty, other] = ordered.body.ca_ids as string[];
+  t.equal((await call('POST', `${CA}/${empty}/activate`, activation('', 'go-root'))).status, 204, 'issuer_id "" is no issuer');
+  t.equal((await call('POST', `${CA}/${other}/activate`, activation('abc', 'go-root-2'))).status, 204, 'a ROOT ignores issuer_id');
+  t.match(await api.show(empty), { status: 'ACTIVED', type: 'ROOT', issuer_id: null });
+
+  for (const query of ['?pending_days', '?pending_days=']) {
+    const ca = await api.root({ distinguished_name: { ...DN, common_name: `go-delete ${query.length}` } });
+    await call('POST', `${CA}/${ca}/disable`);
+    t.equal((await call('DELETE', `${CA}/${ca}${query}`)).status, 204, query);
+    t.ok(Math.abs((await api.show(ca)).delete_time - (Date.now() + 7 * 86_400_000)) < 60_000, `${query}: the default 7 days`);
+  }
+});
+
+t.test(
+  'fields Huawei reserves are taken and ignored, null too: hsm_cluster_info, subject_alternative_names of a CSR issuance',
+  async (t) => {
+    for (const hsm of [{ cluster_id: 'c-1' }, null]) {
+      const id = await api.root({ distinguished_name: { ...DN, common_name: 'hsm-ignored' }, hsm_cluster_info: hsm });
+      t.match(await api.show(id), { status: 'ACTIVED', cluster_id: null }, JSON.stringify(hsm));
+    }
+    const dir = await scratch('reserved');
+    const reqArgs = ['-subj', '/CN=sans-from-csr.example.com', '-addext', 'subjectAltName=DNS:from-csr.example.com'];
+    const { csr } = await opensslCsr(dir, 'reserved', [...KEY_ARGS.p256], reqArgs);
+    for (const sans of [[{ type: 'DNS', value: 'ignored.example.com' }], null]) {
+      const issued = await call('POST', '/v1/private-certificates/csr', {
+        issuer_id: rootId,
+        csr,
+        validity: { type: 'DAY', value: 1 },
+        subject_alternative_names: sans,
+      });
+      t.equal(issued.status, 200, JSON.stringify(sans));
+      const exported = await call('POST', `/v1/private-certificates/${issued.body.certificate_id}/export`, { is_compressed: 'false' });
+      await dir.write('issued.pem', exported.body.certificate);
+      const text = await openssl(['x509', '-in', dir.file('issued.pem'), '-noout', '-ext', 'subjectAltName']);
+      t.match(text.stdout, /DNS:from-csr\.example\.com/, 'the CSR says the SANs');
+      t.notMatch(text.stdout, /ignored/);
+    }
+  },
+);

@@ -54,6 +54,11 @@ const caFields = {
   crl_configuration: Type.Optional(CrlConfigurationIn),
   enterprise_project_id: Type.Optional(Type.String({ maxLength: 64 })),
   name_constraints: Type.Optional(NameConstraintsIn),
+  hsm_cluster_info: Type.Optional(
+    Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], {
+      description: "Huawei's dedicated-HSM feature (allow-list only): ignored",
+    }),
+  ),
 };
 
 export const CreateCaBody = Type.Object(

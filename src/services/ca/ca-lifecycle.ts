@@ -234,8 +234,9 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
 
   async function activate(ctx: RequestContext, reference: string, input: ActivateCaInput): Promise<void> {
     const caId = resolve(ctx, reference);
-    // The issuer's reference is syntax, judged before the CA's existence (§2); the transaction resolves it again.
-    if (typeof input.issuer_id === 'string') resolve(ctx, input.issuer_id, 'issuer_id');
+    // The issuer's reference is syntax, judged before the CA's existence (§2); the transaction resolves it again. A
+    // ROOT ignores it (§4.2.4), and "" is no reference: Huawei's Go SDK sends its unset issuer_id so.
+    if (input.type !== 'ROOT' && input.issuer_id) resolve(ctx, input.issuer_id, 'issuer_id');
     const current = await findOwnCa(db, ctx, caId, clock.now());
     requireStatus(current, effectiveStatus(current, clock.now()), ['PENDING'], 'activate');
     const unconfigured = current.keyRef === null;

@@ -77,6 +77,9 @@ export const CreateCertificateByCsrBody = Type.Object(
     type: Type.Optional(CertificateType),
     path_length: Type.Optional(PathLength),
     enterprise_project_id: Type.Optional(Type.String({ maxLength: 64 })),
+    subject_alternative_names: Type.Optional(
+      Type.Union([Type.Array(Type.Unknown()), Type.Null()], { description: 'Reserved by Huawei and ignored: the SANs come from the CSR' }),
+    ),
   },
   {
     examples: [

@@ -184,14 +184,21 @@ export async function caRoutes(app: TypedApp): Promise<void> {
 
   app.delete(
     `${CA}/:ca_id`,
-    routeOptions({
-      action: 'pca:ca:delete',
-      tag,
-      summary: 'Schedule a CA deletion (PENDING: at once)',
-      operationId: 'deleteCertificateAuthority',
-      query: DeleteCaQuery,
-      ...byId,
-    }),
+    {
+      ...routeOptions({
+        action: 'pca:ca:delete',
+        tag,
+        summary: 'Schedule a CA deletion (PENDING: at once)',
+        operationId: 'deleteCertificateAuthority',
+        query: DeleteCaQuery,
+        ...byId,
+      }),
+      // Huawei's Go SDK sends its required-string pending_days even when unset, as `?pending_days`: the default then.
+      preValidation: async (request: FastifyRequest) => {
+        const query = request.query as { pending_days?: string };
+        if (query.pending_days === '') delete query.pending_days;
+      },
+    },
     async function deleteCa(request, reply) {
       await ca.delete(contextOf(request), request.params.ca_id, request.query.pending_days ?? PENDING_DAYS.default);
       return noContent(reply);
