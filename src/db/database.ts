@@ -58,6 +58,8 @@ export interface OpenDatabaseOptions {
   poolSize?: number;
   /** How long a query or transaction waits for a pool connection before it fails (Postgres only; default CONNECTION_WAIT_MS). */
   connectionWaitMs?: number;
+  /** How long a statement waits for a lock before Postgres cancels it (Postgres only; default LOCK_WAIT_MS). */
+  lockWaitMs?: number;
 }
 
 /**
@@ -72,6 +74,12 @@ const PGLITE_TRANSACTION_OPTIONS = { maxWait: 15_000, timeout: 15_000 };
  * Prisma's transactions: past it, the request gets a 503 with Retry-After rather than waiting forever.
  */
 const CONNECTION_WAIT_MS = 10_000;
+/**
+ * Postgres' lock_timeout on every connection of the pool: a row or table held by a stuck session (a manual LOCK, a
+ * long migration) fails the requests queued behind it with 55P03, a 503, instead of holding each for as long as
+ * the lock lasts and, with them, every pool connection. Our own transactions hold their locks for milliseconds.
+ */
+const LOCK_WAIT_MS = 10_000;
 const POSTGRES_TRANSACTION_TIMEOUT_MS = 15_000;
 
 function handle(
@@ -96,9 +104,15 @@ function handle(
   };
 }
 
-function openPostgres(url: string, poolSize: number, connectionWaitMs: number): DatabaseHandle {
+function openPostgres(url: string, poolSize: number, connectionWaitMs: number, lockWaitMs: number): DatabaseHandle {
   // allowExitOnIdle: idle connections must not keep a finished process (a script, a test) alive.
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, allowExitOnIdle: true, connectionTimeoutMillis: connectionWaitMs });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    allowExitOnIdle: true,
+    connectionTimeoutMillis: connectionWaitMs,
+    lock_timeout: lockWaitMs,
+  });
   // An idle connection the server drops (restart, failover, DROP DATABASE) must not crash the process:
   // the pool discards it and the next query opens a fresh one.
   pool.on('error', () => undefined);
@@ -160,6 +174,9 @@ async function openPglite(options: OpenDatabaseOptions): Promise<DatabaseHandle>
 }
 
 export async function openDatabase(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
-  if (options.url) return openPostgres(options.url, options.poolSize ?? SERVER_POOL_SIZE, options.connectionWaitMs ?? CONNECTION_WAIT_MS);
+  if (options.url) {
+    const { url, poolSize = SERVER_POOL_SIZE, connectionWaitMs = CONNECTION_WAIT_MS, lockWaitMs = LOCK_WAIT_MS } = options;
+    return openPostgres(url, poolSize, connectionWaitMs, lockWaitMs);
+  }
   return openPglite(options);
 }

@@ -80,7 +80,10 @@ export function toAppError(error: unknown, request: FastifyRequest): AppError {
   if (fastifyError?.validation) return validationError(fastifyError, request);
   const mapped = fastifyError?.code || error instanceof SyntaxError ? frameworkError(fastifyError) : undefined;
   if (mapped) return mapped;
-  if (dbErrorKind(error) === 'unavailable') return errors.unavailable('the database is temporarily unavailable', error);
+  const dbKind = dbErrorKind(error);
+  if (dbKind === 'unavailable') return errors.unavailable('the database is temporarily unavailable', error);
+  // A conflict that outlasted the retries (or a path that does not retry): it may well pass a moment later.
+  if (dbKind === 'retryable') return errors.unavailable('the database was too busy with conflicting changes; retry', error);
   return new AppError(500, ErrorCode.Internal, 'internal error', { cause: error });
 }
 

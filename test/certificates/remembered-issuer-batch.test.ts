@@ -16,7 +16,7 @@ import { RELEASE_IDEMPOTENCY_KEYS } from '../../src/services/certificates/issuan
 import { OTHER_DOMAIN, createTestApp } from '../helpers/app.ts';
 import { KEY_ARGS, opensslCsr, scratch, seedCa, verifyStrict } from './support.ts';
 
-const QUOTA = 12;
+const QUOTA = 20;
 const METRICS_TOKEN = 'metrics-token-for-the-test-0123456789';
 const harness = await createTestApp({ env: { CERTIFICATE_QUOTA: String(QUOTA), METRICS_TOKEN } });
 t.teardown(() => harness.close());
@@ -30,15 +30,18 @@ const { csr } = await opensslCsr(dir, 'leaf', [...KEY_ARGS.p256]);
 
 /**
  * What the issuing path asks of the database: raw transactions opened, and the names of the statements run alone,
- * with the last insert statement run. `failNextInsert` makes the next insert statement fail before it reaches the
- * database (a fault: a lost connection, say).
+ * with the last insert statement run. Faults: `failNextInsert` makes the next insert statement refused as Postgres
+ * refuses a deadlock victim (nothing stored); `loseAckOf` runs the next insert statement, or the next transaction, to
+ * its commit and then loses the connection before the answer (stored, but the caller cannot know).
  */
 const seen = {
   transactions: 0,
   statements: [] as string[],
   lastInsert: undefined as { statement: SqlStatement; values: unknown[] } | undefined,
   failNextInsert: false,
+  loseAckOf: undefined as 'insert' | 'transaction' | undefined,
 };
+const lostConnection = () => new Error('Connection terminated unexpectedly (injected after the commit)');
 const { query, transaction } = database;
 database.query = async <Row>(statement: SqlStatement, values: unknown[]) => {
   seen.statements.push(statement.name);
@@ -46,14 +49,24 @@ database.query = async <Row>(statement: SqlStatement, values: unknown[]) => {
     seen.lastInsert = { statement, values };
     if (seen.failNextInsert) {
       seen.failNextInsert = false;
-      throw new Error('connection lost (injected)');
+      throw Object.assign(new Error('deadlock detected (injected)'), { code: '40P01' });
+    }
+    if (seen.loseAckOf === 'insert') {
+      seen.loseAckOf = undefined;
+      await query<Row>(statement, values);
+      throw lostConnection();
     }
   }
   return query<Row>(statement, values);
 };
-database.transaction = (run) => {
+database.transaction = async (run) => {
   seen.transactions++;
-  return transaction(run);
+  const result = await transaction(run);
+  if (seen.loseAckOf === 'transaction') {
+    seen.loseAckOf = undefined;
+    throw lostConnection();
+  }
+  return result;
 };
 /** Prisma's interactive transactions (the lone path's), counted as `prismaTransactions`. */
 const openPrismaTransaction = db.$transaction.bind(db) as (...args: unknown[]) => Promise<unknown>;
@@ -154,7 +167,7 @@ async function counter(series: string): Promise<number> {
 const redos = (write: string) => counter(`pca_issuance_batch_redos_total{write="${write}"}`);
 const signatures = () => counter('pca_key_store_operations_total{store="software",operation="sign"}');
 
-t.test('a statement that fails stores nothing, is counted, and the transaction issues the certificate once', async (t) => {
+t.test('a statement Postgres refuses stores nothing, is counted, and the transaction issues the certificate once', async (t) => {
   const certificatesBefore = await db.certificate.count();
   const billedBefore = await db.billingRecord.count({ where: { usageType: 'CERT_ISSUE' } });
   const usedBefore = await used();
@@ -170,6 +183,33 @@ t.test('a statement that fails stores nothing, is counted, and the transaction i
   t.equal(await db.billingRecord.count({ where: { usageType: 'CERT_ISSUE' } }), billedBefore + 1, 'one CERT_ISSUE record');
   t.equal(await used(), usedBefore + 1, 'counted once against the quota');
   t.ok(await db.certificate.findUnique({ where: { id: answer.json().certificate_id } }), 'the answered certificate is the stored one');
+});
+
+t.test('a commit whose answer is lost is not issued again: 503, stored once; a retry with its key answers it', async (t) => {
+  for (const where of ['insert', 'transaction'] as const) {
+    for (const key of [undefined, randomUUID()]) {
+      const label = `${where}, ${key ? 'with' : 'without'} a key`;
+      // The statement path needs a remembered issuer; the transaction path is taken when the statement is refused.
+      t.equal((await issue()).statusCode, 200);
+      const certificatesBefore = await db.certificate.count();
+      const billedBefore = await db.billingRecord.count({ where: { usageType: 'CERT_ISSUE' } });
+      const usedBefore = await used();
+      seen.loseAckOf = where;
+      if (where === 'transaction') seen.failNextInsert = true;
+      const lost = await issue(sub.id, undefined, key);
+      t.equal(lost.statusCode, 503, `${label}: ${lost.body}`);
+      t.match(lost.json(), { error_code: 'PCA.00050002', error_msg: /lost .*Idempotency-Key/ });
+      t.equal(lost.headers['retry-after'], '5');
+      t.equal(await db.certificate.count(), certificatesBefore + 1, `${label}: stored once, not issued again`);
+      t.equal(await db.billingRecord.count({ where: { usageType: 'CERT_ISSUE' } }), billedBefore + 1, `${label}: billed once`);
+      t.equal(await used(), usedBefore + 1, `${label}: counted once`);
+      if (!key) continue;
+      const retried = await issue(sub.id, undefined, key);
+      t.equal(retried.statusCode, 200);
+      t.equal(await db.certificate.count(), certificatesBefore + 1, `${label}: the retry answers the stored certificate`);
+      t.ok(await db.certificate.findUnique({ where: { id: retried.json().certificate_id } }));
+    }
+  }
 });
 
 t.test(

@@ -8,7 +8,9 @@ import net from 'node:net';
 import t from 'tap';
 import { buildApp } from '../../src/app.ts';
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.ts';
-import { dbErrorKind } from '../../src/db/errors.ts';
+import { dbErrorKind, mayHaveCommitted } from '../../src/db/errors.ts';
+import { toAppError } from '../../src/http/error-handler.ts';
+import type { FastifyRequest } from 'fastify';
 import { createKeyStores } from '../../src/keystore/index.ts';
 import { createTestApp } from '../helpers/app.ts';
 import { freePort, startTestPostgres } from '../helpers/database.ts';
@@ -75,6 +77,48 @@ t.test('errors that are not about reaching the database are not unavailable', as
   t.equal(dbErrorKind(Object.assign(new Error('syntax error at or near "SELEC"'), { code: '42601' })), undefined);
 });
 
+t.test("Postgres' own 'not now' answers are unavailable; of them, only an error Postgres did not answer may have committed", async (t) => {
+  const answered = (code: string) => Object.assign(new Error(`SQLSTATE ${code}`), { code, severity: 'ERROR' });
+  for (const code of ['57P03', '53300', '53100', '57014', '55P03', '08006', '57P01']) {
+    t.equal(dbErrorKind(answered(code)), 'unavailable', code);
+    t.equal(mayHaveCommitted(answered(code)), false, `${code}: Postgres answered, so nothing was committed`);
+  }
+  for (const code of ['23505', '40001', '22001']) t.equal(mayHaveCommitted(answered(code)), false, code);
+  const lost = new Error('Connection terminated unexpectedly');
+  t.equal(dbErrorKind(lost), 'unavailable');
+  t.equal(mayHaveCommitted(lost), true, 'the connection dropped before an answer: it may have');
+  t.equal(mayHaveCommitted(new Error('timeout exceeded when trying to connect')), false, 'no connection: nothing was sent');
+  for (const code of ['57014', '53300', '40001', '40P01']) {
+    t.match(toAppError(answered(code), {} as FastifyRequest), { statusCode: 503, code: 'PCA.00050002' }, `${code}: 503 over HTTP`);
+  }
+});
+
+const postgresOnly = { skip: process.env.DATABASE_URL ? false : 'on Postgres only (PGlite does not enforce statement_timeout)' };
+
+t.test('a statement Postgres cancels (statement_timeout), raw or through Prisma, reads as unavailable', postgresOnly, async (t) => {
+  const harness = await createTestApp();
+  t.teardown(() => harness.close());
+  const raw = await rejection(
+    harness.database.transaction(async (sql) => {
+      await sql({ name: 'timeout-set', text: "SET LOCAL statement_timeout = '50ms'" }, []);
+      return sql({ name: 'timeout-sleep', text: 'SELECT pg_sleep(2)' }, []);
+    }),
+  );
+  const viaPrisma = await rejection(
+    harness.database.prisma.$transaction(async (tx) => {
+      await tx.$executeRawUnsafe("SET LOCAL statement_timeout = '50ms'");
+      await tx.$queryRawUnsafe('SELECT pg_sleep(2)');
+    }),
+  );
+  for (const [path, error] of [
+    ['raw', raw],
+    ['prisma', viaPrisma],
+  ] as const) {
+    t.equal(dbErrorKind(error), 'unavailable', `${path}: ${(error as Error).message}`);
+    t.equal(mayHaveCommitted(error), false, `${path}: Postgres answered`);
+  }
+});
+
 t.test('every pool connection busy: 503 with Retry-After in the contract format, then the same request issues', async (t) => {
   if (!process.env.DATABASE_URL) {
     const server = await startTestPostgres();
@@ -130,4 +174,59 @@ t.test('every pool connection busy: 503 with Retry-After in the contract format,
   t.equal(answered.statusCode, 200, answered.body);
   const { certificate_id: id } = answered.json() as { certificate_id: string };
   t.equal((await harness.database.prisma.certificate.findUniqueOrThrow({ where: { id } })).commonName, 'wait.example.com');
+});
+
+t.test('a table held locked by another session: 503 after the lock wait, nothing half-written; released, it issues', async (t) => {
+  if (!process.env.DATABASE_URL) {
+    const server = await startTestPostgres();
+    if (!server) return t.plan(0, 'no DATABASE_URL and no Postgres binaries');
+    t.teardown(server.stop);
+    process.env.DATABASE_URL = server.url;
+  }
+  const harness = await createTestApp();
+  const short = await openDatabase({ url: harness.database.url!, lockWaitMs: WAIT_MS });
+  const keyStores = createKeyStores({ masterKey: harness.config.masterKey });
+  const app = await buildApp({ config: harness.config, database: short, keyStores, logDestination: false });
+  t.teardown(async () => {
+    await app.close();
+    await keyStores.software.close();
+    await short.close();
+    await harness.close();
+  });
+  const root = await seedCa(harness, { commonName: 'lock-root' });
+  const issuer = await seedCa(harness, { commonName: 'lock-sub', parent: root });
+  const { csr } = await opensslCsr(await scratch('lock-wait'), 'lock', [...KEY_ARGS.p256], ['-subj', '/CN=lock.example.com']);
+  const issue = () =>
+    app.inject({
+      method: 'POST',
+      url: '/v1/private-certificates/csr',
+      headers: harness.auth(),
+      payload: { issuer_id: issuer.id, csr, validity: { type: 'DAY', value: 30 } },
+    });
+  const count = () => harness.database.prisma.certificate.count();
+  const before = await count();
+
+  // Another session (the harness' own pool) holds the certificates table until released.
+  let holding!: () => void;
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (holding = resolve));
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const holder = harness.database.transaction(async (sql) => {
+    await sql({ name: 'lock-certificates', text: 'LOCK TABLE certificates IN ACCESS EXCLUSIVE MODE' }, []);
+    holding();
+    await released;
+  });
+  await held;
+  const started = Date.now();
+  const blocked = await issue();
+  t.equal(blocked.statusCode, 503, blocked.body);
+  t.equal(blocked.headers['retry-after'], '5');
+  t.match(blocked.json(), { error_code: 'PCA.00050002' });
+  t.ok(Date.now() - started < 5_000, `answered after ${Date.now() - started} ms, not when the lock ended`);
+  release();
+  await holder;
+  t.equal(await count(), before, 'nothing stored');
+  const after = await issue();
+  t.equal(after.statusCode, 200, after.body);
+  t.equal(await count(), before + 1);
 });

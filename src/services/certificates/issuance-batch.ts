@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import { insertRows, insertRowsWhere } from '../../db/bulk-insert.ts';
+import { dbErrorKind, mayHaveCommitted } from '../../db/errors.ts';
 import type { DatabaseHandle } from '../../db/database.ts';
 import { clientErrorOf, errors } from '../../errors.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
@@ -311,7 +312,8 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
         }
         return { accepted, held, refused, alone };
       });
-    } catch {
+    } catch (error) {
+      if (dbErrorKind(error) === 'unavailable') return failUnavailable(batch, error);
       deps.metrics.issuanceBatchRedos.inc({ write: 'transaction' });
       for (const { item, resolve, reject } of batch) deps.issueAlone(item).then(({ id }) => resolve(id), reject);
       return;
@@ -326,12 +328,28 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
     let left = batch;
     try {
       left = await writeAgainstRememberedIssuers(batch, clock.now());
-    } catch {
-      // A statement that failed (a serial collision, a deadlock) stored nothing: the transaction issues afresh. Counted,
-      // so that a statement failing every time (a bug, a schema drift) shows as more than a slower service.
+    } catch (error) {
+      if (dbErrorKind(error) === 'unavailable') return failUnavailable(batch, error);
+      // A statement Postgres refused (a serial collision, a deadlock) stored nothing: the transaction issues afresh.
+      // Counted, so that a statement failing every time (a bug, a schema drift) shows as more than a slower service.
       deps.metrics.issuanceBatchRedos.inc({ write: 'statement' });
     }
     if (left.length > 0) await writeInTransaction(left);
+  }
+
+  /**
+   * No batch is written again against an unavailable database: each caller gets 503. Where the connection was lost
+   * before Postgres answered, the batch may even be stored, and issuing it again (new ids, new serials) would store
+   * and bill each certificate twice; a caller that sent an Idempotency-Key gets, on retry, the one stored if it was.
+   */
+  function failUnavailable(batch: Batch, cause: unknown): void {
+    const error = mayHaveCommitted(cause)
+      ? errors.unavailable(
+          'the database connection was lost while the certificate was being stored; retry with the same Idempotency-Key',
+          cause,
+        )
+      : cause;
+    for (const { reject } of batch) reject(error);
   }
 
   return async function writeBatch(whole: Batch): Promise<void> {
