@@ -119,13 +119,24 @@ t.test('a statement Postgres cancels (statement_timeout), raw or through Prisma,
   }
 });
 
-t.test('every pool connection busy: 503 with Retry-After in the contract format, then the same request issues', async (t) => {
-  if (!process.env.DATABASE_URL) {
-    const server = await startTestPostgres();
-    if (!server) return t.plan(0, 'no DATABASE_URL and no Postgres binaries');
-    t.teardown(server.stop);
-    process.env.DATABASE_URL = server.url;
+/** DATABASE_URL's Postgres, else a throwaway one for this test (false, with the test planned empty, if there is none). */
+async function onPostgres(t: { plan(count: number, reason: string): void; teardown(fn: () => Promise<void>): void }): Promise<boolean> {
+  if (process.env.DATABASE_URL) return true;
+  const server = await startTestPostgres();
+  if (!server) {
+    t.plan(0, 'no DATABASE_URL and no Postgres binaries');
+    return false;
   }
+  process.env.DATABASE_URL = server.url;
+  t.teardown(async () => {
+    delete process.env.DATABASE_URL;
+    await server.stop();
+  });
+  return true;
+}
+
+t.test('every pool connection busy: 503 with Retry-After in the contract format, then the same request issues', async (t) => {
+  if (!(await onPostgres(t))) return;
   const harness = await createTestApp();
   const small = await openDatabase({ url: harness.database.url!, poolSize: 1, connectionWaitMs: WAIT_MS });
   const keyStores = createKeyStores({ masterKey: harness.config.masterKey });
@@ -177,12 +188,7 @@ t.test('every pool connection busy: 503 with Retry-After in the contract format,
 });
 
 t.test('a table held locked by another session: 503 after the lock wait, nothing half-written; released, it issues', async (t) => {
-  if (!process.env.DATABASE_URL) {
-    const server = await startTestPostgres();
-    if (!server) return t.plan(0, 'no DATABASE_URL and no Postgres binaries');
-    t.teardown(server.stop);
-    process.env.DATABASE_URL = server.url;
-  }
+  if (!(await onPostgres(t))) return;
   const harness = await createTestApp();
   const short = await openDatabase({ url: harness.database.url!, lockWaitMs: WAIT_MS });
   const keyStores = createKeyStores({ masterKey: harness.config.masterKey });
