@@ -1,24 +1,32 @@
 /**
  * `npm run db:migrate`: applies prisma/migrations to DATABASE_URL when set, else to the embedded PGlite
- * data folder (DATA_DIR, default ./data/pglite).
+ * database of DATA_DIR (default ./data), the one `npm start` opens (DATA_DIR/pglite).
  */
 import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { lockDataDir } from '../src/db/data-dir-lock.ts';
 import { applyMigrations } from '../src/db/migrate.ts';
+import { embeddedDataDir } from '../src/runtime.ts';
 
 async function migrateEmbedded(dataDir: string): Promise<string[]> {
   await mkdir(dataDir, { recursive: true });
-  const pglite = await PGlite.create(dataDir);
+  const unlock = lockDataDir(dataDir);
   try {
-    return await applyMigrations({ pglite });
+    const pglite = await PGlite.create(dataDir);
+    try {
+      return await applyMigrations({ pglite });
+    } finally {
+      await pglite.close();
+    }
   } finally {
-    await pglite.close();
+    unlock();
   }
 }
 
 async function main(): Promise<void> {
   const url = process.env.DATABASE_URL;
-  const dataDir = process.env.DATA_DIR ?? './data/pglite';
+  const dataDir = embeddedDataDir({ dataDir: path.resolve(process.env.DATA_DIR || 'data') });
   const applied = url ? await applyMigrations({ url }) : await migrateEmbedded(dataDir);
   const target = url ? 'DATABASE_URL' : `PGlite at ${dataDir}`;
   if (applied.length === 0) console.log(`${target}: up to date, nothing applied`);

@@ -5,6 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from './config.ts';
+import { lockDataDir } from './db/data-dir-lock.ts';
 import { openDatabase, type DatabaseHandle } from './db/database.ts';
 import { applyMigrations } from './db/migrate.ts';
 import { createKeyStores } from './keystore/index.ts';
@@ -16,7 +17,7 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-export function embeddedDataDir(config: Config): string {
+export function embeddedDataDir(config: Pick<Config, 'dataDir'>): string {
   return path.join(config.dataDir, 'pglite');
 }
 
@@ -24,17 +25,24 @@ export function embeddedDataDir(config: Config): string {
 async function openEmbedded(config: Config, migrate: boolean): Promise<DatabaseHandle> {
   const dataDir = embeddedDataDir(config);
   await mkdir(dataDir, { recursive: true });
-  const { PGlite } = await import('@electric-sql/pglite');
-  const pglite = await PGlite.create(dataDir);
-  if (migrate) await applyMigrations({ pglite });
-  const database = await openDatabase({ pglite });
-  return {
-    ...database,
-    close: async () => {
-      await database.close();
-      await pglite.close();
-    },
-  };
+  const unlock = lockDataDir(dataDir);
+  try {
+    const { PGlite } = await import('@electric-sql/pglite');
+    const pglite = await PGlite.create(dataDir);
+    if (migrate) await applyMigrations({ pglite });
+    const database = await openDatabase({ pglite });
+    return {
+      ...database,
+      close: async () => {
+        await database.close();
+        await pglite.close();
+        unlock();
+      },
+    };
+  } catch (error) {
+    unlock();
+    throw error;
+  }
 }
 
 async function openPostgres(config: Config, migrate: boolean): Promise<DatabaseHandle> {
