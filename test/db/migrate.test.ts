@@ -90,9 +90,10 @@ t.test('createMigration writes the difference as a new timestamped folder', asyn
   t.match(await readFile(path.join(migrationsDir, 'migration_lock.toml'), 'utf8'), /provider = "postgresql"/);
 });
 
-t.test('db:migrate on an embedded data folder, then openDatabase on it', async (t) => {
-  const dataDir = path.join(await tempDir(t), 'pglite');
-  const migrate = () => run('npx', ['tsx', 'scripts/db-migrate.ts'], { env: { ...process.env, DATABASE_URL: '', DATA_DIR: dataDir } });
+t.test('db:migrate on an embedded data folder (DATA_DIR/pglite, as the server), then openDatabase on it', async (t) => {
+  const root = await tempDir(t);
+  const dataDir = path.join(root, 'pglite');
+  const migrate = () => run('npx', ['tsx', 'scripts/db-migrate.ts'], { env: { ...process.env, DATABASE_URL: '', DATA_DIR: root } });
   t.match((await migrate()).stdout, new RegExp(`applied ${migrationNames.at(-1)}`));
   t.match((await migrate()).stdout, /up to date, nothing applied/, 'a second run applies nothing');
 
