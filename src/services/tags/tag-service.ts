@@ -6,21 +6,21 @@
  */
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
-import type { CertificateAuthority, Prisma } from '../../db/generated/client.ts';
+import type { CertificateAuthority } from '../../db/generated/client.ts';
 import { lockRow } from '../../db/locks.ts';
-import { containsText } from '../../db/text-filters.ts';
 import type { Clock } from '../../clock.ts';
 import { errors } from '../../errors.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import { autoRenewFlags, toCaObject } from '../ca/ca-mapper.ts';
-import { effectiveStatus, existingCa } from '../ca/ca-rules.ts';
+import { effectiveStatus } from '../ca/ca-rules.ts';
 import { findOwnCa, lockOwnCa } from '../ca/ca-store.ts';
 import { toCertificateObject } from '../certificates/certificate-mapper.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { resolveCaReference } from '../urn.ts';
-import { checkFilter, checkTags, type ResourceTag, type TagFilter } from './tag-rules.ts';
+import { checkFilter, checkTags, type ResourceTag } from './tag-rules.ts';
+import { domainTagsSql, matchingCountSql, matchingIdsPageSql, type SqlText, type TaggedResourceType } from './tag-sql.ts';
 
-export type TaggedResourceType = 'CA' | 'CERTIFICATE';
+export type { TaggedResourceType };
 
 export interface TagServiceDeps {
   db: Db;
@@ -29,8 +29,6 @@ export interface TagServiceDeps {
 }
 
 export const MAX_TAGS_PER_RESOURCE = 20;
-
-const NOT_CSR_ISSUED: Prisma.CertificateAuthorityWhereInput = { OR: [{ genMode: null }, { genMode: { not: 'CSR' } }] };
 
 export function createTagService(deps: TagServiceDeps) {
   const { db, clock, config } = deps;
@@ -100,49 +98,28 @@ export function createTagService(deps: TagServiceDeps) {
     return { tags: tags.map(({ key, value }) => ({ key, value })) };
   }
 
+  const rowsOf = <Row>({ text, values }: SqlText) => db.$queryRawUnsafe<Row[]>(text, ...values);
+
   /** Every key used on the domain's live resources of the type, with its distinct values. */
   async function domainTags(ctx: RequestContext, type: TaggedResourceType): Promise<{ tags: { key: string; values: string[] }[] }> {
-    const ids = await liveResourceIds(ctx, type);
-    const tags = await db.tag.findMany({
-      where: { domainId: ctx.domainId, resourceType: type, resourceId: { in: ids } },
-      orderBy: [{ key: 'asc' }, { value: 'asc' }],
-    });
+    const tags = await rowsOf<{ key: string; value: string }>(domainTagsSql(type, ctx.domainId, clock.now()));
     const grouped = new Map<string, Set<string>>();
     for (const { key, value } of tags) grouped.set(key, (grouped.get(key) ?? new Set()).add(value));
     return { tags: [...grouped].map(([key, values]) => ({ key, values: [...values] })) };
   }
 
-  async function liveResourceIds(ctx: RequestContext, type: TaggedResourceType, nameContains?: string): Promise<string[]> {
-    const name = nameContains ? { commonName: containsText(nameContains) } : {};
-    const rows =
-      type === 'CA'
-        ? await db.certificateAuthority.findMany({
-            where: { domainId: ctx.domainId, AND: [existingCa(clock.now()), NOT_CSR_ISSUED], ...name },
-            select: { id: true },
-          })
-        : await db.certificate.findMany({ where: { domainId: ctx.domainId, deletedAt: null, ...name }, select: { id: true } });
-    return rows.map((row) => row.id);
-  }
-
-  /** Ids matching a filter: keys ANDed, values ORed (`[]` = any value), `resource_name` a case-insensitive substring. */
-  async function matchingIds(ctx: RequestContext, type: TaggedResourceType, filter: TagFilter): Promise<string[]> {
-    let ids = new Set(await liveResourceIds(ctx, type, filter.nameContains));
-    for (const { key, values } of filter.tags) {
-      const tagged = await db.tag.findMany({
-        where: { domainId: ctx.domainId, resourceType: type, key, ...(values.length > 0 ? { value: { in: values } } : {}) },
-        select: { resourceId: true },
-      });
-      const withTag = new Set(tagged.map((tag) => tag.resourceId));
-      ids = new Set([...ids].filter((id) => withTag.has(id)));
-    }
-    return [...ids];
-  }
-
   async function filter(ctx: RequestContext, type: TaggedResourceType, body: unknown) {
     const request = checkFilter(body, { paged: true });
-    const ids = await matchingIds(ctx, type, request);
     const now = clock.now();
-    const page = await pageOf(type, ids, request.offset, request.limit);
+    // Keys ANDed, values ORed (`[]` = any value), `resource_name` a case-insensitive substring (tag-sql.ts).
+    const [ids, [{ count: total }]] = await Promise.all([
+      rowsOf<{ id: string }>(matchingIdsPageSql(type, ctx.domainId, request, now)),
+      rowsOf<{ count: number }>(matchingCountSql(type, ctx.domainId, request, now)),
+    ]);
+    const page = await pageOf(
+      type,
+      ids.map(({ id }) => id),
+    );
     const tags = await db.tag.findMany({
       where: { resourceType: type, resourceId: { in: page.map((entry) => entry.id) } },
       orderBy: { key: 'asc' },
@@ -158,7 +135,7 @@ export function createTagService(deps: TagServiceDeps) {
           )
         : new Map<string, number>();
     return {
-      total_count: ids.length,
+      total_count: total,
       resources: page.map((entry) => ({
         resource_id: entry.id,
         resource_name: entry.commonName ?? '',
@@ -178,20 +155,22 @@ export function createTagService(deps: TagServiceDeps) {
     };
   }
 
-  /** One page of the matching resources, newest first, ties by id. */
-  async function pageOf(type: TaggedResourceType, ids: string[], offset: number, limit: number) {
-    const args = {
-      where: { id: { in: ids } },
-      orderBy: [{ createdAt: 'desc' as const }, { id: 'desc' as const }],
-      skip: offset,
-      take: limit,
-    };
+  /** The rows of a page's ids, in the page's order. */
+  async function pageOf(type: TaggedResourceType, ids: string[]) {
+    const args = { where: { id: { in: ids } } };
     const rows = type === 'CA' ? await db.certificateAuthority.findMany(args) : await db.certificate.findMany(args);
-    return rows.map((row) => ({ id: row.id, commonName: row.commonName, issuerId: row.issuerId as string | null, row }));
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    return ids.flatMap((id) => {
+      const row = byId.get(id);
+      return row ? [{ id, commonName: row.commonName, issuerId: row.issuerId as string | null, row }] : [];
+    });
   }
 
   async function count(ctx: RequestContext, type: TaggedResourceType, body: unknown): Promise<{ total_count: number }> {
-    return { total_count: (await matchingIds(ctx, type, checkFilter(body, { paged: false }))).length };
+    const [{ count: total }] = await rowsOf<{ count: number }>(
+      matchingCountSql(type, ctx.domainId, checkFilter(body, { paged: false }), clock.now()),
+    );
+    return { total_count: total };
   }
 
   return {
