@@ -37,8 +37,13 @@ await prisma.$executeRawUnsafe(
   MANY,
 );
 const tagged = (await prisma.certificate.findFirstOrThrow({ where: { commonName: 'bulk-7' } })).id;
-t.equal((await call('POST', `${CERT}/${tagged}/tags/create`, { tags: [{ key: 'team', value: 'mesh' }] })).status, 204);
-t.equal((await call('POST', `${CERT}/${template}/tags/create`, { tags: [{ key: 'team', value: 'edge' }] })).status, 204);
+for (const [id, value] of [
+  [tagged, 'mesh'],
+  [template, 'edge'],
+]) {
+  const created = await call('POST', `${CERT}/${id}/tags/create`, { tags: [{ key: 'team', value }] });
+  if (created.status !== 204) throw new Error(`tagging failed: ${JSON.stringify(created.body)}`);
+}
 // Another tenant's certificate carries a key of its own: it shows nowhere here.
 const foreign = randomUUID();
 await prisma.$executeRawUnsafe(
