@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { existingDevSecrets, loadOrCreateDevSecrets, type DevSecrets } from './config/dev-secrets.ts';
 import { isDomainId } from './config/domain-id.ts';
-import { boolean, ConfigError, integer, type Env } from './config/env.ts';
+import { boolean, ConfigError, integer, oneOf, type Env } from './config/env.ts';
 import { loadPriceCatalog, type PriceCatalog } from './config/price-catalog.ts';
 
 export { ConfigError } from './config/env.ts';
@@ -225,16 +225,23 @@ function checkPublicBaseUrl(publicBaseUrl: string, production: boolean, given: b
 /** DATABASE_URL, with DATABASE_PASSWORD put in when the password is kept apart (an RDS-managed secret's `#password`). */
 function databaseUrl(env: Env): string | undefined {
   const raw = env.DATABASE_URL || undefined;
-  if (!raw || !env.DATABASE_PASSWORD) return raw;
-  let url: URL;
+  if (!raw) return undefined;
+  let url: URL | undefined;
   try {
     url = new URL(raw);
   } catch {
+    url = undefined;
+  }
+  if (!url || !['postgres:', 'postgresql:'].includes(url.protocol)) {
     throw new ConfigError('DATABASE_URL must be a postgres:// connection string');
   }
-  url.password = env.DATABASE_PASSWORD;
+  if (!env.DATABASE_PASSWORD) return raw;
+  // Percent-encoded: the driver decodes the URL's password, so a secret's own "%2F" must reach it as "%252F".
+  url.password = encodeURIComponent(env.DATABASE_PASSWORD);
   return url.toString();
 }
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** S3's bucket naming rules (OBS has the same): also safe as one folder name. */
 export const BUCKET_NAME = /^(?!.*\.\.)(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
@@ -334,8 +341,7 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
   const jwtPublicKeyPem = env.JWT_PUBLIC_KEY ?? dev!.jwtPublicKeyPem;
   checkJwtKeys(jwtPrivateKeyPem, jwtPublicKeyPem);
 
-  const defaultKind = (env.KEY_STORE || 'software') as KeyStoreKind;
-  if (!KEY_STORE_KINDS.includes(defaultKind)) throw new ConfigError(`KEY_STORE must be one of ${KEY_STORE_KINDS.join(', ')}`);
+  const defaultKind = oneOf(env, 'KEY_STORE', KEY_STORE_KINDS, 'software');
   const pkcs11 = env.PKCS11_LIBRARY
     ? {
         library: env.PKCS11_LIBRARY,
@@ -347,8 +353,7 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
   if (defaultKind === 'pkcs11' && !pkcs11) throw new ConfigError('KEY_STORE=pkcs11 requires PKCS11_LIBRARY and PKCS11_PIN');
   if (pkcs11 && !pkcs11.pin) throw new ConfigError('PKCS11_PIN is required with PKCS11_LIBRARY');
 
-  const logFormat = (env.LOG_FORMAT || (needsDevSecrets || env.NODE_ENV === 'development' ? 'pretty' : 'json')) as LogFormat;
-  if (!LOG_FORMATS.includes(logFormat)) throw new ConfigError(`LOG_FORMAT must be one of ${LOG_FORMATS.join(', ')}, got '${logFormat}'`);
+  const logFormat = oneOf(env, 'LOG_FORMAT', LOG_FORMATS, needsDevSecrets || env.NODE_ENV === 'development' ? 'pretty' : 'json');
   const metricsToken = env.METRICS_TOKEN || undefined;
   if (metricsToken !== undefined && metricsToken.length < MIN_METRICS_TOKEN_LENGTH) {
     throw new ConfigError(`METRICS_TOKEN must be at least ${MIN_METRICS_TOKEN_LENGTH} characters (openssl rand -hex 32)`);
@@ -362,7 +367,7 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
     port,
     region,
     publicBaseUrl,
-    logLevel: env.LOG_LEVEL || 'info',
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     logFormat,
     metricsToken,
     dataDir,

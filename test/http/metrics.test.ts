@@ -129,6 +129,16 @@ t.test('a failing job is counted', async (t) => {
 t.test('a short METRICS_TOKEN or an unknown LOG_FORMAT stops the start', async (t) => {
   t.throws(() => testConfig({ METRICS_TOKEN: 'short' }), /METRICS_TOKEN must be at least 16 characters/);
   t.throws(() => testConfig({ LOG_FORMAT: 'xml' }), /LOG_FORMAT must be one of json, pretty/);
+  t.throws(
+    () => testConfig({ LOG_LEVEL: 'verbose' }),
+    /LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got 'verbose'/,
+  );
+  for (const url of ['notaurl', 'mysql://x/y']) {
+    t.throws(() => testConfig({ DATABASE_URL: url }), /DATABASE_URL must be a postgres:\/\/ connection string/, url);
+  }
+  for (const url of ['postgresql://u@db/pca', 'postgres:///pca?host=/var/run/postgresql']) {
+    t.equal(testConfig({ DATABASE_URL: url }).databaseUrl, url, 'a host, or a Unix socket');
+  }
   t.equal(testConfig().logFormat, 'json', 'given keys (not development): JSON');
   t.equal(testConfig({ NODE_ENV: 'development' }).logFormat, 'pretty');
 });

@@ -66,6 +66,11 @@ t.test('Secrets Manager (whole secrets and #key of JSON ones) and SSM SecureStri
   t.equal(decodeURIComponent(new URL(config.databaseUrl!).password), SECRETS.dbPassword, 'the password goes into DATABASE_URL, escaped');
   t.equal(new URL(config.databaseUrl!).host, 'db.corp.internal:5432');
   t.equal(loadMigrationConfig(env).databaseUrl, config.databaseUrl, 'the migration function builds the same URL');
+  // pg decodes the URL's password (pg-connection-string: decodeURIComponent): a secret's own escapes must survive it.
+  for (const password of ['Xk%2Fq9', 'a%41b', '%', 'p@ss w:rd/?#[]']) {
+    const url = loadConfig({ ...env, DATABASE_PASSWORD: password }, 'lambda').databaseUrl!;
+    t.equal(decodeURIComponent(new URL(url).password), password, `DATABASE_PASSWORD ${password} reaches the driver as is`);
+  }
   t.notOk(config.development, 'no generated secrets');
 
   t.equal(received.length, 4, 'one request per reference');
