@@ -113,11 +113,21 @@ type RunSql = (sql: string) => Promise<{ rows: Record<string, unknown>[] }>;
  * query so that a routine start skips loading the WASM engine (about a third of a second).
  */
 async function everyMigrationApplied(runSql: RunSql, migrations: MigrationList): Promise<boolean> {
+  return (await unapplied(runSql, migrations)).length === 0;
+}
+
+async function unapplied(runSql: RunSql, migrations: MigrationList): Promise<string[]> {
+  const names = migrations.migrationDirectories.map((directory) => directory.path);
   const { rows: table } = await runSql("SELECT to_regclass('_prisma_migrations') IS NOT NULL AS present");
-  if (!table[0]?.present) return false;
+  if (!table[0]?.present) return names;
   const { rows } = await runSql('SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL');
   const applied = new Set(rows.map((row) => String(row.migration_name)));
-  return migrations.migrationDirectories.every((directory) => applied.has(directory.path));
+  return names.filter((name) => !applied.has(name));
+}
+
+/** The folder's migrations the database does not record as applied (every one, on an empty database). */
+export async function pendingMigrations(runSql: RunSql, migrationsDir: string = DEFAULT_MIGRATIONS_DIR): Promise<string[]> {
+  return unapplied(runSql, await readMigrationList(migrationsDir));
 }
 
 async function applyWithEngine(factory: SqlMigrationAwareDriverAdapterFactory, migrations: MigrationList) {

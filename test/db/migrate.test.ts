@@ -9,6 +9,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import t from 'tap';
+import { openRuntime } from '../../src/runtime.ts';
+import { testConfig } from '../helpers/app.ts';
 import { openDatabase } from '../../src/db/database.ts';
 import { applyMigrations, createMigration, diffMigrationsToSchema, readMigrationList } from '../../src/db/migrate.ts';
 import { createEmptyDatabase, dropDatabase, startTestPostgres } from '../helpers/database.ts';
@@ -184,4 +186,17 @@ t.test('Postgres 15', async (t) => {
       t.equal(rows[0].n, migrationNames.length);
     });
   });
+});
+
+t.test('AUTO_MIGRATE=false on a database without the migrations: the start is refused, naming them', async (t) => {
+  const config = testConfig({ DATA_DIR: await tempDir(t), AUTO_MIGRATE: 'false' });
+  await t.rejects(
+    openRuntime(config),
+    new RegExp(`lacks ${migrationNames.length} migration\\(s\\) of this version \\(${migrationNames[0]}, `),
+  );
+  const migrated = await openRuntime(config, { migrate: true });
+  await migrated.close();
+  const started = await openRuntime(config);
+  await t.resolves(started.database.ping(), 'once they are applied, it starts');
+  await started.close();
 });

@@ -104,15 +104,30 @@ t.test('the pool holds two connections on Lambda, ten on the server, unless DATA
   t.equal(loadConfig({ ...production, DATABASE_POOL_SIZE: '5' }, 'lambda').databasePoolSize, 5);
 });
 
-t.test('migrate: from /, with only DATABASE_URL, applies every migration; without it, says so', async (t) => {
+t.test('migrate: from /, with only DATABASE_URL, applies every migration; without it, says so; the HTTP function needs them', async (t) => {
   const server = await realPostgresOrSkipTest(t);
   if (!server) return;
   t.teardown(() => server.stop());
   const url = await createEmptyDatabase(server.url);
   t.teardown(() => dropDatabase(server.url, url));
 
+  const ready = {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: '/ready',
+    rawQueryString: '',
+    headers: { host: 'pca.corp.internal' },
+    requestContext: { http: { method: 'GET', path: '/ready', sourceIp: '192.0.2.1' } },
+    isBase64Encoded: false,
+  };
+  const early = await invokeEntry('http', { ...production, DATABASE_URL: url }, ready);
+  t.notOk(early.ok, 'the HTTP function does not start on a database without the migrations');
+  t.match(early.stderr, /the database lacks \d+ migration\(s\) of this version \(\d+_init, .*\): apply them first .*migrate function/);
+
   const first = await invokeEntry('migrate', { DATABASE_URL: url });
   t.ok(first.ok, first.stderr);
+  const started = await invokeEntry('http', { ...production, DATABASE_URL: url }, ready);
+  t.match(started.stdout, /"statusCode":200/, `then it starts: ${started.stderr.slice(0, 300)}`);
   const applied = (JSON.parse(first.stdout.trim().split('\n').at(-1)!) as { applied: string[] }).applied;
   t.ok(applied.length >= 3 && applied[0]!.endsWith('_init'), `applied ${applied.join(', ')}`);
   const client = new pg.Client({ connectionString: url });
