@@ -19,6 +19,7 @@ import { registerConsole } from './http/plugins/console.ts';
 import { registerJsonBody } from './http/plugins/json-body.ts';
 import { registerMetrics } from './http/plugins/metrics.ts';
 import { registerOpenApi, type OpenApiSource } from './http/plugins/openapi.ts';
+import { registerClosingRefusal } from './http/plugins/closing.ts';
 import { registerRequestIdHeader, requestIdFor } from './http/plugins/request-id.ts';
 import { schemaController, type PrecompiledSchemas, type SchemaCompilation } from './http/plugins/validation.ts';
 import { isAcmeUrl, replyWithAcmeProblem } from './http/routes/acme/acme-routes.ts';
@@ -101,6 +102,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     bodyLimit: config.bodyLimitBytes,
     // fastify's default (0) lets a body trickle in forever: a byte every few seconds held a connection for good.
     requestTimeout: config.requestTimeoutMs,
+    // fastify's own 503 while closing is not in the contract's format: registerClosingRefusal answers instead.
+    return503OnClosing: false,
     // X-Forwarded-* only from the configured proxies: anyone else could pick their address (the public rate limit's
     // key) and the host an AK/SK signature is checked against.
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
@@ -121,6 +124,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.decorate('jobRunner', new JobRunner(createJobs(services, deps), () => clock.now(), app.log, metrics));
 
   registerRequestIdHeader(app);
+  registerClosingRefusal(app);
   app.addHook('onReady', schemas.loadCompilersIfNeeded);
   registerJsonBody(app, config.bodyLimitBytes);
   registerErrorHandling(app);

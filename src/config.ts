@@ -47,6 +47,8 @@ export interface Config {
   bodyLimitBytes: number;
   /** A request's head and body must arrive within this (ms); the head alone within 60 s at most. */
   requestTimeoutMs: number;
+  /** Server mode: how long a SIGTERM waits for running requests before the process exits anyway. */
+  shutdownGraceMs: number;
   /** Requests per credential (access key or token subject) and window. */
   /** `max` per credential; `publicMax` per client address on the unauthenticated routes; one window for both. */
   rateLimit: { max: number; publicMax: number; windowMs: number; authFailureMax: number };
@@ -394,6 +396,7 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
     billing: billingCatalog(env),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
     requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 60_000, 1000, 3_600_000),
+    shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 25_000, 100, 3_600_000),
     rateLimit: rateLimit(env),
     acme: {
       http01Port: integer(env, 'ACME_HTTP01_PORT', 80, 1, 65535),

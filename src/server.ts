@@ -46,6 +46,12 @@ async function main(): Promise<void> {
     if (closing) return;
     closing = true;
     app.log.info({ signal }, 'shutting down');
+    // Requests held by a stuck database (a lock, a frozen server) or a trickling client must not hold the process past
+    // an orchestrator's grace period (Kubernetes: 30 s, then SIGKILL): the process leaves by itself first, saying so.
+    setTimeout(() => {
+      app.log.error({ graceMs: config.shutdownGraceMs }, 'requests still running after the shutdown grace period: exiting');
+      process.exit(1);
+    }, config.shutdownGraceMs).unref();
     await app.close();
     await runtime.close();
     process.exit(0);

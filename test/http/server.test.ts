@@ -6,6 +6,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -68,6 +69,24 @@ t.test('second start reuses the data folder, its secrets and its database', asyn
   const response = await fetch(`${base}/v1/pca/config/console`, { headers: { authorization: `Bearer ${devToken.trim()}` } });
   t.equal(response.status, 200, 'tokens from the kept JWT key still verify');
   t.equal(await server.stop(), 0);
+});
+
+t.test('SIGTERM with a request that never completes: the process leaves after SHUTDOWN_GRACE_MS, saying so', async (t) => {
+  const server = await startServer({ SHUTDOWN_GRACE_MS: '1000', REQUEST_TIMEOUT_MS: '120000' });
+  t.teardown(() => server.child.kill('SIGKILL'));
+  // A body announced and never sent in full: the request runs until the request timeout, far beyond the grace.
+  const socket = net.connect(port, '127.0.0.1');
+  t.teardown(() => socket.destroy());
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write(
+    'POST /v1/private-certificate-authorities HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a"',
+  );
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const started = performance.now();
+  t.equal(await server.stop(), 1, 'exits with status 1');
+  const waited = performance.now() - started;
+  t.ok(waited >= 900 && waited < 15_000, `after the grace period (${Math.round(waited)} ms), not the request timeout`);
+  t.match(server.output(), /requests still running after the shutdown grace period: exiting/);
 });
 
 t.test('production logs one JSON line per request', async (t) => {
