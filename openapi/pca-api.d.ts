@@ -6325,7 +6325,10 @@ export interface operations {
     getPublicCrl: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description An ETag from an earlier answer: 304 while that CRL is current */
+                "if-none-match"?: string;
+            };
             path: {
                 /** @description {ca_id}.crl, where a CA URN may stand for the id */
                 crl_file: string;
@@ -6339,10 +6342,24 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     "Cache-Control"?: string;
+                    /** @description Names this CRL (CA and CRL number); send it back as If-None-Match */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/pkix-crl": string;
+                };
+            };
+            /** @description The CRL named by If-None-Match is still current */
+            304: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Cache-Control"?: string;
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
                 };
             };
             400: components["responses"]["BadRequest"];

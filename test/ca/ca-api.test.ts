@@ -19,6 +19,17 @@ const QUOTA_DOMAIN = 'quota0000000000000000000000000001';
 
 const rootId = await api.root();
 
+/** An order of two CAs for one year each. */
+const TWO_YEARLY_CAS = {
+  cloud_service_type: 'hws.service.type.ccm',
+  charging_mode: 0,
+  period_type: 3,
+  period_num: 1,
+  is_auto_renew: 0,
+  subscription_num: 2,
+  product_infos: [PREPAID_PRODUCT],
+};
+
 t.test('create a root: ACTIVED, path length 7, every CA object field', async (t) => {
   const ca = await api.show(rootId);
   t.match(ca, {
@@ -165,20 +176,7 @@ t.test('PENDING subordinate: CSR export, then activation under one of ours', asy
 });
 
 t.test('order: PENDING prepaid CAs without keys, CA_PREPAID records; configure by create with ca_id and by activate', async (t) => {
-  const product = {
-    cloud_service_type: 'hws.service.type.ccm',
-    resource_type: 'hws.resource.type.pca.duration',
-    resource_spec_code: 'ca.duration',
-  };
-  const order = {
-    cloud_service_type: 'hws.service.type.ccm',
-    charging_mode: 0,
-    period_type: 3,
-    period_num: 1,
-    is_auto_renew: 0,
-    subscription_num: 2,
-    product_infos: [product],
-  };
+  const order = TWO_YEARLY_CAS;
   assertError(t, await call('POST', `${CA}/order`, { ...order, charging_mode: 1 }), 400, 'PCA.00020001');
   const response = await call('POST', `${CA}/order`, order);
   t.equal(response.status, 200);
@@ -610,15 +608,7 @@ t.test('every state change leaves an audit event in its transaction', async (t) 
 });
 
 t.test("what Huawei's Go SDK sends for unset fields: a ROOT activation's issuer_id \"\", a deletion's bare ?pending_days", async (t) => {
-  const ordered = await call('POST', `${CA}/order`, {
-    cloud_service_type: 'hws.service.type.ccm',
-    charging_mode: 0,
-    period_type: 3,
-    period_num: 1,
-    is_auto_renew: 0,
-    subscription_num: 2,
-    product_infos: [PREPAID_PRODUCT],
-  });
+  const ordered = await call('POST', `${CA}/order`, TWO_YEARLY_CAS);
   const activation = (issuerId: string, name: string) => ({
     type: 'ROOT',
     issuer_id: issuerId,

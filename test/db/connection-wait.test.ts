@@ -135,21 +135,28 @@ async function onPostgres(t: { plan(count: number, reason: string): void; teardo
   return true;
 }
 
-t.test('every pool connection busy: 503 with Retry-After in the contract format, then the same request issues', async (t) => {
-  if (!(await onPostgres(t))) return;
+/**
+ * An app on a pool of its own (the options under test) beside the harness's, with an issuing CA: `issue` signs a CSR
+ * through that app.
+ */
+async function appOnItsOwnPool(
+  t: { teardown(fn: () => Promise<void>): void },
+  name: string,
+  options: Omit<Parameters<typeof openDatabase>[0], 'url'>,
+) {
   const harness = await createTestApp();
-  const small = await openDatabase({ url: harness.database.url!, poolSize: 1, connectionWaitMs: WAIT_MS });
+  const database = await openDatabase({ url: harness.database.url!, ...options });
   const keyStores = createKeyStores({ masterKey: harness.config.masterKey });
-  const app = await buildApp({ config: harness.config, database: small, keyStores, logDestination: false });
+  const app = await buildApp({ config: harness.config, database, keyStores, logDestination: false });
   t.teardown(async () => {
     await app.close();
     await keyStores.software.close();
-    await small.close();
+    await database.close();
     await harness.close();
   });
-  const root = await seedCa(harness, { commonName: 'wait-root' });
-  const issuer = await seedCa(harness, { commonName: 'wait-sub', parent: root });
-  const { csr } = await opensslCsr(await scratch('connection-wait'), 'wait', [...KEY_ARGS.p256], ['-subj', '/CN=wait.example.com']);
+  const root = await seedCa(harness, { commonName: `${name}-root` });
+  const issuer = await seedCa(harness, { commonName: `${name}-sub`, parent: root });
+  const { csr } = await opensslCsr(await scratch(name), name, [...KEY_ARGS.p256], ['-subj', `/CN=${name}.example.com`]);
   const issue = () =>
     app.inject({
       method: 'POST',
@@ -157,6 +164,12 @@ t.test('every pool connection busy: 503 with Retry-After in the contract format,
       headers: harness.auth(),
       payload: { issuer_id: issuer.id, csr, validity: { type: 'DAY', value: 30 } },
     });
+  return { harness, database, issue };
+}
+
+t.test('every pool connection busy: 503 with Retry-After in the contract format, then the same request issues', async (t) => {
+  if (!(await onPostgres(t))) return;
+  const { harness, database: small, issue } = await appOnItsOwnPool(t, 'wait', { poolSize: 1, connectionWaitMs: WAIT_MS });
 
   // The pool's one connection, held inside an open transaction until released.
   let holding!: () => void;
@@ -189,26 +202,7 @@ t.test('every pool connection busy: 503 with Retry-After in the contract format,
 
 t.test('a table held locked by another session: 503 after the lock wait, nothing half-written; released, it issues', async (t) => {
   if (!(await onPostgres(t))) return;
-  const harness = await createTestApp();
-  const short = await openDatabase({ url: harness.database.url!, lockWaitMs: WAIT_MS });
-  const keyStores = createKeyStores({ masterKey: harness.config.masterKey });
-  const app = await buildApp({ config: harness.config, database: short, keyStores, logDestination: false });
-  t.teardown(async () => {
-    await app.close();
-    await keyStores.software.close();
-    await short.close();
-    await harness.close();
-  });
-  const root = await seedCa(harness, { commonName: 'lock-root' });
-  const issuer = await seedCa(harness, { commonName: 'lock-sub', parent: root });
-  const { csr } = await opensslCsr(await scratch('lock-wait'), 'lock', [...KEY_ARGS.p256], ['-subj', '/CN=lock.example.com']);
-  const issue = () =>
-    app.inject({
-      method: 'POST',
-      url: '/v1/private-certificates/csr',
-      headers: harness.auth(),
-      payload: { issuer_id: issuer.id, csr, validity: { type: 'DAY', value: 30 } },
-    });
+  const { harness, issue } = await appOnItsOwnPool(t, 'lock', { lockWaitMs: WAIT_MS });
   const count = () => harness.database.prisma.certificate.count();
   const before = await count();
 

@@ -10,6 +10,7 @@ import pg from 'pg';
 import t from 'tap';
 import { LAMBDA_POOL_SIZE, loadConfig, SERVER_POOL_SIZE } from '../../src/config.ts';
 import { createEmptyDatabase, dropDatabase, realPostgresOrSkipTest } from '../helpers/database.ts';
+import { apiGatewayEvent } from '../helpers/lambda.ts';
 import { pretendNode, TEST_NODE_ENV } from '../helpers/server-process.ts';
 
 const run = promisify(execFile);
@@ -111,15 +112,7 @@ t.test('migrate: from /, with only DATABASE_URL, applies every migration; withou
   const url = await createEmptyDatabase(server.url);
   t.teardown(() => dropDatabase(server.url, url));
 
-  const ready = {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: '/ready',
-    rawQueryString: '',
-    headers: { host: 'pca.corp.internal' },
-    requestContext: { http: { method: 'GET', path: '/ready', sourceIp: '192.0.2.1' } },
-    isBase64Encoded: false,
-  };
+  const ready = apiGatewayEvent('2.0', { method: 'GET', path: '/ready', headers: { host: 'pca.corp.internal' } });
   const early = await invokeEntry('http', { ...production, DATABASE_URL: url }, ready);
   t.notOk(early.ok, 'the HTTP function does not start on a database without the migrations');
   t.match(early.stderr, /the database lacks \d+ migration\(s\) of this version \(\d+_init, .*\): apply them first .*migrate function/);

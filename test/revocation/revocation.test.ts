@@ -411,6 +411,34 @@ t.test('crl-refresh job: signs what a revoke could not, re-signs at half validit
   t.equal(served.headers['cache-control'], `public, max-age=${8 * 86_400}`, 'a full validity ahead');
 });
 
+t.test('public CRL: an ETag per CRL number; If-None-Match gets 304 while it is current, the new CRL once revoked', async (t) => {
+  const ca = await seedCa(harness, { commonName: 'rv-etag', parent: root });
+  const fetchCrl = (ifNoneMatch?: string) =>
+    app.inject({ method: 'GET', url: `/crl/${ca.id}.crl`, headers: ifNoneMatch ? { 'if-none-match': ifNoneMatch } : {} });
+  const first = await fetchCrl();
+  t.equal(first.statusCode, 200);
+  const { crlNumber } = parseCrlSummary(first.rawPayload);
+  t.equal(first.headers.etag, `"${ca.id}-${crlNumber}"`);
+  for (const tag of [first.headers.etag as string, `W/${first.headers.etag}`, `"other", ${first.headers.etag}`, '*']) {
+    const again = await fetchCrl(tag);
+    t.equal(again.statusCode, 304, `If-None-Match: ${tag}`);
+    t.equal(again.rawPayload.length, 0);
+    t.equal(again.headers['cache-control'], first.headers['cache-control']);
+    t.equal(again.headers.etag, first.headers.etag);
+  }
+  t.equal((await fetchCrl('"another-crl"')).statusCode, 200, 'another tag: the CRL');
+  t.same((await fetchCrl()).rawPayload, first.rawPayload, 'the same bytes while the CRL is current');
+
+  const revoked = await issue(ca.id);
+  t.equal((await post(`/v1/private-certificates/${revoked}/revoke`, { reason: 'KEY_COMPROMISE' })).statusCode, 204);
+  const after = await fetchCrl(first.headers.etag as string);
+  t.equal(after.statusCode, 200, 'the old tag names an old CRL: the new one comes');
+  const summary = parseCrlSummary(after.rawPayload);
+  t.equal(summary.crlNumber, crlNumber + 1n);
+  t.equal(summary.revokedCount, 1, 'with the revocation');
+  t.equal(after.headers.etag, `"${ca.id}-${crlNumber + 1n}"`);
+});
+
 t.test('CRL numbers stay unique and increasing with concurrent signers and job runs', async (t) => {
   const ca = await seedCa(harness, { commonName: 'rv-concurrent', parent: root });
   const job = app.jobRunner.job('crl-refresh');

@@ -14,6 +14,7 @@ import { ConfigError, loadConfig, loadMigrationConfig } from '../../src/config.t
 import { resolveSecretReferences } from '../../src/secrets.ts';
 import { startSecretsEndpoint } from '../helpers/aws-endpoints.ts';
 import { createEmptyDatabase, dropDatabase, realPostgresOrSkipTest } from '../helpers/database.ts';
+import { apiGatewayEvent } from '../helpers/lambda.ts';
 import { TEST_NODE_ENV } from '../helpers/server-process.ts';
 
 const run = promisify(execFile);
@@ -181,14 +182,6 @@ t.test('the Lambda functions start from references alone: migrate, then the HTTP
   };
   const migrated = await invoke('migrate', {});
   t.ok((migrated.applied as string[]).length >= 3, 'migrate read DATABASE_URL from Secrets Manager');
-  const health = await invoke('http', {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: '/ready',
-    rawQueryString: '',
-    headers: { host: 'pca.corp.internal' },
-    requestContext: { http: { method: 'GET', path: '/ready', sourceIp: '192.0.2.1' } },
-    isBase64Encoded: false,
-  });
+  const health = await invoke('http', apiGatewayEvent('2.0', { method: 'GET', path: '/ready', headers: { host: 'pca.corp.internal' } }));
   t.equal(health.statusCode, 200, `ready: ${String(health.body)}`);
 });

@@ -29,6 +29,7 @@ import {
   insertCrlHeadAndTailSql,
   pageCrlEntriesSql,
 } from './revocation-sql.ts';
+import { createCrlBytesCache } from './crl-bytes-cache.ts';
 import { findServedCa } from './served-ca.ts';
 
 export interface CrlServiceDeps {
@@ -114,12 +115,26 @@ async function storeCrl(tx: Tx, caId: string, crl: Omit<StoredCrl, 'der'>, built
 const SIGNING_TRANSACTION = { maxWait: 60_000, timeout: 300_000 };
 
 export function createCrlService({ db, clock, keyStores, config, metrics }: CrlServiceDeps) {
+  const bytesCache = createCrlBytesCache();
+
+  /** The CA's newest CRL: its facts from Postgres, its bytes from the cache when they are that CRL's. */
   async function latestCrl(client: Tx | Db, caId: string): Promise<StoredCrl | null> {
-    return client.crl.findFirst({
+    const head = await client.crl.findFirst({
       where: { caId },
       orderBy: { crlNumber: 'desc' },
-      select: { crlNumber: true, thisUpdate: true, nextUpdate: true, revokedCount: true, der: true },
+      select: { crlNumber: true, thisUpdate: true, nextUpdate: true, revokedCount: true },
     });
+    if (!head) return null;
+    let der = bytesCache.get(caId, head.crlNumber);
+    if (!der) {
+      const stored = await client.crl.findUniqueOrThrow({
+        where: { caId_crlNumber: { caId, crlNumber: head.crlNumber } },
+        select: { der: true },
+      });
+      der = stored.der;
+      bytesCache.set(caId, head.crlNumber, der);
+    }
+    return { ...head, der };
   }
 
   /**
@@ -243,11 +258,14 @@ export function createCrlService({ db, clock, keyStores, config, metrics }: CrlS
       return { due: ids.length, signed, failed };
     },
 
-    /** `GET /crl/{ca_id}.crl`: the DER CRL and its Cache-Control, or null when the CA is not served (404). */
-    async publicCrl(reference: string): Promise<{ der: Uint8Array; cacheControl: string } | null> {
+    /**
+     * `GET /crl/{ca_id}.crl`: the DER CRL, its Cache-Control and its ETag (the CA and CRL number: a CRL's bytes never
+     * change), or null when the CA is not served (404).
+     */
+    async publicCrl(reference: string): Promise<{ der: Uint8Array; cacheControl: string; etag: string } | null> {
       const ca = await findServedCa(db, config.region, reference, clock.now());
       const crl = ca && (await currentCrl(ca.id));
-      return crl && { der: crl.der, cacheControl: crlCacheControl(crl.nextUpdate, clock.now()) };
+      return crl && { der: crl.der, cacheControl: crlCacheControl(crl.nextUpdate, clock.now()), etag: `"${ca.id}-${crl.crlNumber}"` };
     },
 
     /** Signs the CA's next CRL now, whatever its state (tests, and the first CRL of a newly enabled CA). */

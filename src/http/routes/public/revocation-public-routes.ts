@@ -42,6 +42,15 @@ const ocspRequestBody = {
   required: true,
 };
 
+/** RFC 9110 §13.1.2: If-None-Match holds `*` or a list of entity tags, weak ones (W/) matching too. */
+function etagMatches(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (!ifNoneMatch) return false;
+  return ifNoneMatch.split(',').some((tag) => {
+    const candidate = tag.trim();
+    return candidate === '*' || candidate.replace(/^W\//, '') === etag;
+  });
+}
+
 export async function revocationPublicRoutes(app: TypedApp): Promise<void> {
   const { crls, ocsp } = app.services.revocation;
 
@@ -59,10 +68,20 @@ export async function revocationPublicRoutes(app: TypedApp): Promise<void> {
       params: CrlFileParams,
       errors: [404],
       notFound: 'No CRL for this CA (unknown, PENDING, removed, or CRL disabled)',
+      headers: Type.Object({
+        'if-none-match': Type.Optional(Type.String({ description: 'An ETag from an earlier answer: 304 while that CRL is current' })),
+      }),
       responses: {
         200: {
           ...binary('application/pkix-crl', 'X.509 v2 CRL (DER, RFC 5280), with Cache-Control until its nextUpdate'),
-          headers: { 'Cache-Control': Type.String() },
+          headers: {
+            'Cache-Control': Type.String(),
+            ETag: Type.String({ description: 'Names this CRL (CA and CRL number); send it back as If-None-Match' }),
+          },
+        },
+        304: {
+          description: 'The CRL named by If-None-Match is still current',
+          headers: { 'Cache-Control': Type.String(), ETag: Type.String() },
         },
       },
     }),
@@ -70,10 +89,10 @@ export async function revocationPublicRoutes(app: TypedApp): Promise<void> {
       const { crl_file } = request.params;
       const crl = crl_file.endsWith('.crl') ? await crls.publicCrl(crl_file.slice(0, -'.crl'.length)) : null;
       if (!crl) throw errors.notFound(`CRL ${crl_file}`);
-      return reply
-        .type('application/pkix-crl')
-        .header('cache-control', crl.cacheControl)
-        .send(Buffer.from(crl.der.buffer, crl.der.byteOffset, crl.der.length)); // a view: a CRL can be tens of MiB
+      reply.header('cache-control', crl.cacheControl).header('etag', crl.etag);
+      if (etagMatches(request.headers['if-none-match'], crl.etag)) return reply.code(304).send();
+      // A view of the bytes: a CRL can be tens of MiB.
+      return reply.type('application/pkix-crl').send(Buffer.from(crl.der.buffer, crl.der.byteOffset, crl.der.length));
     },
   );
 
