@@ -3,7 +3,8 @@
  * CRL marked stale, then `GET /crl/{id}.crl` from a started server (curl writes the body to a file), which signs
  * the CRL from the rows, stores it and serves it. Reports seconds and the server process's peak RSS, has openssl
  * verify the CRL, then times the peer on the same data in the same run: `openssl ca -gencrl` over an index.txt of
- * the same N revocations with a key of the same algorithm.
+ * the same N revocations with a key of the same algorithm. Then the CRL fetched 20 times more, as relying parties
+ * fetch it until its nextUpdate (served, not signed): mean time and server CPU per fetch, and a conditional GET.
  *
  * Run: npm run build && DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npx tsx bench/crl/run.ts [entries]
  * (the server runs from dist/, hence the build; the database named is the server's admin database: the bench
@@ -74,6 +75,23 @@ const { stdout: status } = await run('curl', ['-s', '-o', crlPath, '-w', '%{http
 const serveMs = performance.now() - began;
 const peakRss = await highWater();
 const serverCpu = (await cpuSeconds()) - cpuBefore;
+// The same CRL fetched again, as relying parties do until its nextUpdate: served, not signed.
+const REFETCHES = 20;
+const refetchCpuBefore = await cpuSeconds();
+const refetchBegan = performance.now();
+for (let fetch = 0; fetch < REFETCHES; fetch++) await run('curl', ['-sf', '-o', '/dev/null', `${address}/crl/${ca.id}.crl`]);
+const refetchMs = (performance.now() - refetchBegan) / REFETCHES;
+const refetchCpuMs = (((await cpuSeconds()) - refetchCpuBefore) * 1000) / REFETCHES;
+const { stdout: conditional } = await run('curl', [
+  '-s',
+  '-o',
+  '/dev/null',
+  '-w',
+  '%{http_code}',
+  '-H',
+  'If-None-Match: *',
+  `${address}/crl/${ca.id}.crl`,
+]);
 await server.stop();
 if (status !== '200') throw new Error(`GET /crl answered ${status}`);
 
@@ -89,6 +107,8 @@ console.log(`GET /crl (sign from rows):  ${seconds(serveMs)}`);
 console.log(`server CPU during GET:      ${serverCpu.toFixed(2)} s`);
 console.log(`server peak RSS before GET: ${mib(rssBefore)}`);
 console.log(`server peak RSS:            ${mib(peakRss)}`);
+console.log(`GET again (served), each:   ${refetchMs.toFixed(1)} ms, server CPU ${refetchCpuMs.toFixed(1)} ms (mean of ${REFETCHES})`);
+console.log(`GET with If-None-Match:     ${conditional}`);
 console.log(`openssl crl -verify:        ${verdict}`);
 
 // The peer: openssl ca -gencrl over the same revocations, with its own P-256 CA.
