@@ -17,8 +17,6 @@ import { runnerOf, type Executor, type Reader } from './tx.ts';
 export const LOCK_CLASS = {
   /** A domain's CA-quota check and the CA rows it counts. */
   caQuota: 0x43415155, // 'CAQU'
-  /** A domain's monthly certificate volume, which tiered prices count. */
-  certificateVolume: 0x42494c4c, // 'BILL'
   /** Settlement of one CA's usage hours. */
   settlement: 0x53544c4d, // 'STLM'
   /** Signing one CA's CRL. */

@@ -36,6 +36,7 @@ const EXPECTED_TABLES = [
   'crl_segments',
   'crls',
   'domain_certificate_usage',
+  'domain_monthly_issues',
   'domains',
   'idempotency_keys',
   'revocations',

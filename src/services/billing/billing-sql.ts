@@ -16,11 +16,28 @@ export const USE_FREE_ISSUES: SqlStatement = {
   text: `UPDATE certificate_authorities SET free_quota = free_quota - $2::int WHERE id = $1::uuid`,
 };
 
-/** Domain $1's CERT_ISSUE records since $2 (the start of the month). */
-export const COUNT_ISSUED_SINCE: SqlStatement = {
-  name: 'count-issued-since',
-  text: `SELECT count(*)::int AS issued FROM billing_records
-          WHERE domain_id = $1 AND usage_type = 'CERT_ISSUE' AND usage_start >= $2::timestamptz`,
+/**
+ * Counts $3 more issuances of domain $1 in the UTC month starting $2; returns how many came before them. The row
+ * stays locked until commit, so a domain's issuances take their places in the month one after another.
+ */
+export const ADD_MONTHLY_ISSUES: SqlStatement = {
+  name: 'add-monthly-issues',
+  text: `UPDATE domain_monthly_issues SET issued = issued + $3::int WHERE domain_id = $1 AND month = $2::timestamptz
+          RETURNING issued - $3::int AS before`,
+};
+
+/**
+ * ADD_MONTHLY_ISSUES for a month without a row yet: the row starts from the month's CERT_ISSUE records (issued while
+ * prices were flat, say), counted once. Two first issuances at once: the later one adds to the row the first made.
+ */
+export const START_MONTHLY_ISSUES: SqlStatement = {
+  name: 'start-monthly-issues',
+  text: `INSERT INTO domain_monthly_issues (domain_id, month, issued)
+          SELECT $1, $2::timestamptz, count(*)::int + $3::int FROM billing_records
+          WHERE domain_id = $1 AND usage_type = 'CERT_ISSUE'
+            AND usage_start >= $2::timestamptz AND usage_start < $2::timestamptz + interval '1 month'
+          ON CONFLICT (domain_id, month) DO UPDATE SET issued = domain_monthly_issues.issued + $3::int
+          RETURNING issued - $3::int AS before`,
 };
 
 /**

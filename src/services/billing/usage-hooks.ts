@@ -20,7 +20,7 @@
  *   recordCertificateIssue(tx, { domainId, resourceId, issuerCaId, at })
  *     resourceId = the certificate id, or the ca_id of a CSR-issued INTERMEDIATE_CA. Uses one of the issuing
  *     CA's free_quota when above 0 (price 0). Call it as the LAST statement before commit: with volume tiers
- *     configured it takes a per-domain lock until commit.
+ *     configured it holds the domain's monthly counter row (domain_monthly_issues) until commit.
  *   chargeCertificateIssues(tx, issues, freeQuotas)
  *     the same for a group-committed batch, returning the CERT_ISSUE records for the caller's `insertRows` (one
  *     statement with the certificates); `freeQuotas` maps each issuing CA to its free_quota as read under the
@@ -42,12 +42,11 @@
 import { randomUUID } from 'node:crypto';
 import { addCalendarMonthsUtc } from '../../clock.ts';
 import type { BulkRows } from '../../db/bulk-insert.ts';
-import { advisoryLock } from '../../db/locks.ts';
 import { Prisma } from '../../db/generated/client.ts';
 import { runnerOf, type Executor, type Tx } from '../../db/tx.ts';
 import { certificateUnitPrice, type PriceCatalog } from '../../config/price-catalog.ts';
 import { CHARGING_MODE, PERIOD_TYPE } from './billing-codes.ts';
-import { COUNT_ISSUED_SINCE, USE_FREE_ISSUES, USE_ONE_FREE_ISSUE } from './billing-sql.ts';
+import { ADD_MONTHLY_ISSUES, START_MONTHLY_ISSUES, USE_FREE_ISSUES, USE_ONE_FREE_ISSUE } from './billing-sql.ts';
 
 export interface BillableCa {
   id: string;
@@ -128,15 +127,16 @@ export function prepaidPeriodEnd(start: Date, periodType: number, periodNum: num
 export function createBillingHooks(prices: PriceCatalog): BillingHooks {
   const tiered = prices.certificateTiers.length > 1;
 
-  /** Serializes a domain's issuances until commit, so each sees every earlier one when counting the month. */
-  async function lockDomainVolume(tx: Executor, domainId: string): Promise<void> {
-    await advisoryLock(tx, 'certificateVolume', domainId);
-  }
-
-  /** The domain's CERT_ISSUE records of `at`'s UTC month (call under lockDomainVolume). */
-  async function issuedThisMonth(tx: Executor, domainId: string, at: Date): Promise<number> {
-    const [row] = await runnerOf(tx)<{ issued: number }>(COUNT_ISSUED_SINCE, [domainId, startOfUtcMonth(at)]);
-    return row?.issued ?? 0;
+  /**
+   * Counts `count` more issuances of the domain in the UTC month starting `month` (free ones too: they count towards
+   * the volume) and returns how many came before them this month. The counter's row stays locked until commit.
+   */
+  async function countMonthlyIssues(tx: Executor, domainId: string, month: Date, count: number): Promise<number> {
+    const run = runnerOf(tx);
+    const [counted] = await run<{ before: number }>(ADD_MONTHLY_ISSUES, [domainId, month, count]);
+    if (counted) return counted.before;
+    const [started] = await run<{ before: number }>(START_MONTHLY_ISSUES, [domainId, month, count]);
+    return started!.before;
   }
 
   /** The price of a paid issue that follows `issuedBefore` issues of its domain this month. */
@@ -212,9 +212,8 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
     async recordCertificateIssue(tx, issue) {
       const usedFree = await runnerOf(tx)(USE_ONE_FREE_ISSUE, [issue.issuerCaId]);
       const free = usedFree.length > 0;
-      // A free issuance still counts towards the month's volume, so it takes the volume lock too.
-      if (tiered) await lockDomainVolume(tx, issue.domainId);
-      const unitPrice = free ? '0' : paidUnitPrice(tiered ? await issuedThisMonth(tx, issue.domainId, issue.at) : 0);
+      const before = tiered ? await countMonthlyIssues(tx, issue.domainId, startOfUtcMonth(issue.at), 1) : 0;
+      const unitPrice = free ? '0' : paidUnitPrice(before);
       const charge = { recordId: randomUUID(), free, unitPrice, amount: unitPrice };
       await tx.billingRecord.create({ data: issueRecord(issue, charge) });
       return charge;
@@ -240,18 +239,26 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
         const used = Math.min(left, issues.filter((issue) => issue.issuerCaId === caId).length);
         if (used > 0) await runnerOf(tx)(USE_FREE_ISSUES, [caId, used]);
       }
-      const domains = [...new Set(issues.map((issue) => issue.domainId))].sort();
-      if (tiered) for (const domainId of domains) await lockDomainVolume(tx, domainId);
-      // Earlier issues of this batch count towards the month's volume, free ones included.
+      // Each domain's month counted once for the batch, in a fixed order (no two batches wait on each other's rows);
+      // the batch's issues then follow each other in it, free ones included.
+      const monthKey = (issue: CertificateIssue) => `${issue.domainId}\u0000${startOfUtcMonth(issue.at).toISOString()}`;
       const issuedBefore = new Map<string, number>();
+      if (tiered) {
+        const counts = new Map<string, number>();
+        for (const issue of issues) counts.set(monthKey(issue), (counts.get(monthKey(issue)) ?? 0) + 1);
+        for (const [key, count] of [...counts].sort(([a], [b]) => (a < b ? -1 : 1))) {
+          const [domainId, month] = key.split('\u0000');
+          issuedBefore.set(key, await countMonthlyIssues(tx, domainId!, new Date(month!), count));
+        }
+      }
       const charges: IssueCharge[] = [];
       for (const issue of issues) {
         const left = freeLeft.get(issue.issuerCaId)!;
         const free = left > 0;
         if (free) freeLeft.set(issue.issuerCaId, left - 1);
-        const month = `${issue.domainId}:${startOfUtcMonth(issue.at).getTime()}`;
-        const before = issuedBefore.get(month) ?? (tiered ? await issuedThisMonth(tx, issue.domainId, issue.at) : 0);
-        issuedBefore.set(month, before + 1);
+        const key = monthKey(issue);
+        const before = issuedBefore.get(key) ?? 0;
+        issuedBefore.set(key, before + 1);
         const unitPrice = free ? '0' : paidUnitPrice(before);
         charges.push({ recordId: randomUUID(), free, unitPrice, amount: unitPrice });
       }

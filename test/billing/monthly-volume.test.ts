@@ -1,0 +1,96 @@
+/**
+ * Tiered certificate prices follow a domain's monthly volume kept in a counter row (domain_monthly_issues), not a count
+ * of the month's records at each issuance (which had made a busy tenant's issuances 20x slower). A month without a
+ * row starts from its CERT_ISSUE records (issued while prices were flat, say); earlier months and other domains do
+ * not count; concurrent issuances take exactly the places left at each price; a new month starts again.
+ */
+import { randomUUID } from 'node:crypto';
+import { Prisma } from '../../src/db/generated/client.ts';
+import t from 'tap';
+import { ManualClock } from '../../src/clock.ts';
+import { startOfUtcMonth } from '../../src/services/billing/usage-hooks.ts';
+import { seedCa } from '../certificates/support.ts';
+import { createTestApp, OTHER_DOMAIN, TEST_DOMAIN } from '../helpers/app.ts';
+import { BILLING_ENV } from './support.ts';
+
+const clock = new ManualClock(Date.now());
+const harness = await createTestApp({ clock, env: BILLING_ENV }); // the 1st..600th of a month 0.05, later ones 0.03
+t.teardown(() => harness.close());
+const db = harness.database.prisma;
+const ca = await seedCa(harness, { commonName: 'volume-ca' });
+const month = startOfUtcMonth(clock.now());
+const nextMonth = new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + 1, 1));
+
+/** CERT_ISSUE records written before the counter existed. */
+async function pastRecords(domainId: string, count: number, at: Date) {
+  await db.billingRecord.createMany({
+    data: Array.from({ length: count }, () => {
+      const id = randomUUID();
+      return {
+        id,
+        uniqueKey: `CERT_ISSUE:${id}`,
+        domainId,
+        resourceType: 'CERTIFICATE',
+        resourceId: id,
+        chargingMode: 1,
+        usageType: 'CERT_ISSUE',
+        usageStart: at,
+        usageEnd: at,
+        usageAmount: 1n,
+        unitPrice: new Prisma.Decimal('0.05'),
+        amount: new Prisma.Decimal('0.05'),
+        currency: 'CNY',
+      };
+    }),
+  });
+}
+
+const issue = () =>
+  harness.app.inject({
+    method: 'POST',
+    url: '/v1/private-certificates',
+    headers: harness.auth(),
+    payload: {
+      issuer_id: ca.id,
+      key_algorithm: 'EC256',
+      distinguished_name: { common_name: 'volume' },
+      validity: { type: 'DAY', value: 1 },
+    },
+  });
+
+async function pricesOf(responses: { statusCode: number; json(): { certificate_id: string } }[]) {
+  const ids = responses.map((response) => response.json().certificate_id);
+  const records = await db.billingRecord.findMany({ where: { resourceId: { in: ids }, usageType: 'CERT_ISSUE' } });
+  return records.map((record) => record.unitPrice.toFixed()).sort();
+}
+
+const counted = async (at: Date) =>
+  (await db.domainMonthlyIssues.findUnique({ where: { domainId_month: { domainId: TEST_DOMAIN, month: at } } }))?.issued;
+
+t.test('the first issuance of a month without a row counts its records: the 599th and 600th at 0.05, then 0.03', async (t) => {
+  await pastRecords(TEST_DOMAIN, 598, new Date(month.getTime() + 1000));
+  await pastRecords(TEST_DOMAIN, 50, new Date(month.getTime() - 1000)); // last month
+  await pastRecords(OTHER_DOMAIN, 10, new Date(month.getTime() + 1000));
+  t.equal(await counted(month), undefined, 'no row yet');
+  const responses = await Promise.all([issue(), issue(), issue()]);
+  t.same(
+    responses.map((response) => response.statusCode),
+    [200, 200, 200],
+  );
+  t.same(await pricesOf(responses), ['0.03', '0.05', '0.05']);
+  t.equal(await counted(month), 601);
+});
+
+t.test('twenty at once: all at 0.03, counted exactly', async (t) => {
+  const responses = await Promise.all(Array.from({ length: 20 }, issue));
+  t.same(await pricesOf(responses), Array(20).fill('0.03'));
+  t.equal(await counted(month), 621);
+});
+
+t.test('a new month starts from its own records (none): 0.05 again', async (t) => {
+  clock.set(nextMonth.getTime() + 3_600_000);
+  const responses = await Promise.all(Array.from({ length: 5 }, issue));
+  t.same(await pricesOf(responses), Array(5).fill('0.05'));
+  t.equal(await counted(nextMonth), 5);
+  t.equal(await counted(month), 621, "last month's row is left as it was");
+});
