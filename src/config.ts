@@ -5,6 +5,7 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import path from 'node:path';
 import { existingDevSecrets, loadOrCreateDevSecrets, type DevSecrets } from './config/dev-secrets.ts';
 import { isDomainId } from './config/domain-id.ts';
@@ -190,7 +191,8 @@ function tlsFiles(env: Env): Config['tls'] {
   if (!certFile || !keyFile) throw new ConfigError('TLS_CERT_FILE and TLS_KEY_FILE go together');
   try {
     const tls = { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
-    createPrivateKey(tls.key);
+    // Both parse, and the key is the certificate's ("key values mismatch" otherwise), before anything listens.
+    createSecureContext(tls);
     return tls;
   } catch (error) {
     throw new ConfigError(`TLS_CERT_FILE/TLS_KEY_FILE: ${(error as Error).message}`);

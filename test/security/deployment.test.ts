@@ -74,6 +74,23 @@ t.test('PUBLIC_BASE_URL defaults to the scheme the server speaks: https with TLS
   t.equal(config.publicBaseUrl, 'https://127.0.0.1:8443', "ACME directories and the certificates' URLs reachable");
 });
 
+t.test('TLS files that are not a certificate and its own key stop the start, naming the variables', async (t) => {
+  const dir = await scratch('deployment-tls-mismatch');
+  const [one, two] = [await serverCertificate(dir), await serverCertificate(await scratch('deployment-tls-other'))];
+  const notPem = await dir.write('not.pem', 'not a certificate');
+  for (const [name, certFile, keyFile, message] of [
+    ['a key of another certificate', one.certFile, two.keyFile, /key values mismatch/],
+    ['a certificate file that is not PEM', notPem, one.keyFile, /.+/],
+  ] as const) {
+    t.throws(
+      () => testConfig({ TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile }),
+      { name: 'ConfigError', message: /^TLS_CERT_FILE\/TLS_KEY_FILE: / },
+      name,
+    );
+    t.throws(() => testConfig({ TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile }), { message }, name);
+  }
+});
+
 t.test('DEFAULT_DOMAIN_ID is a domain id tokens may carry', async (t) => {
   t.equal(testConfig({ DEFAULT_DOMAIN_ID: 'platform-team' }).defaultDomainId, 'platform-team');
   for (const bad of ['a:b', 'a b', 'x'.repeat(65)]) {
