@@ -356,6 +356,8 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
     : undefined;
   if (defaultKind === 'pkcs11' && !pkcs11) throw new ConfigError('KEY_STORE=pkcs11 requires PKCS11_LIBRARY and PKCS11_PIN');
   if (pkcs11 && !pkcs11.pin) throw new ConfigError('PKCS11_PIN is required with PKCS11_LIBRARY');
+  const orphans = ['PKCS11_SLOT', 'PKCS11_TOKEN_LABEL', 'PKCS11_PIN'].filter((name) => env[name]);
+  if (!pkcs11 && orphans.length > 0) throw new ConfigError(`${orphans.join(', ')} set without PKCS11_LIBRARY: no token would be used`);
 
   const logFormat = oneOf(env, 'LOG_FORMAT', LOG_FORMATS, needsDevSecrets || env.NODE_ENV === 'development' ? 'pretty' : 'json');
   const metricsToken = env.METRICS_TOKEN || undefined;

@@ -25,6 +25,9 @@ function passThrough(names: string[]): Record<string, string> {
   return Object.fromEntries(names.flatMap((name) => (process.env[name] ? [[name, process.env[name]!]] : [])));
 }
 
+/** Overrides the PKCS#11 settings CI's SoftHSM2 pass gives every test: this app uses software keys only. */
+export const SOFTWARE_KEYS_ONLY = { KEY_STORE: 'software', PKCS11_LIBRARY: '', PKCS11_PIN: '', PKCS11_TOKEN_LABEL: '', PKCS11_SLOT: '' };
+
 export function testConfig(env: Record<string, string> = {}): Config {
   return loadConfig({
     DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'pca-test-')),

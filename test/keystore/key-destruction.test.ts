@@ -13,7 +13,7 @@ import { ManualClock } from '../../src/clock.ts';
 import { createKeyStores } from '../../src/keystore/index.ts';
 import { createPkcs11KeyStore } from '../../src/keystore/pkcs11-key-store.ts';
 import { caDeletionJob } from '../../src/services/ca/ca-jobs.ts';
-import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { createTestApp, SOFTWARE_KEYS_ONLY, type TestApp } from '../helpers/app.ts';
 import { CA, DN, assertError, client, verifyWithChain } from '../ca/support.ts';
 import { SOFTHSM_LIBRARY, softHsmToken, tokenPrivateKeys } from './support.ts';
 
@@ -79,7 +79,7 @@ async function restoreAndSign(t: Test, harness: TestApp, root: string): Promise<
 
 t.test('software store: the sealed key stays through the pending window and leaves the database at removal', async (t) => {
   clock.set(Date.now() - 21 * DAY);
-  const harness = await createTestApp({ clock, env: { KEY_STORE: 'software', PKCS11_LIBRARY: '' } });
+  const harness = await createTestApp({ clock, env: SOFTWARE_KEYS_ONLY });
   t.teardown(() => harness.close());
   const prisma = harness.database.prisma;
   const runJob = () => harness.app.jobRunner.runOnce('ca-deletion');

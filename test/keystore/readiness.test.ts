@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import t, { type Test } from 'tap';
 import { createKeyStores } from '../../src/keystore/index.ts';
-import { createTestApp } from '../helpers/app.ts';
+import { createTestApp, SOFTWARE_KEYS_ONLY } from '../helpers/app.ts';
 import { SOFTHSM_LIBRARY, softHsmToken } from './support.ts';
 
 const token = await softHsmToken('pca-ready-test', '2468');
@@ -40,7 +40,7 @@ async function readiness(t: Test, harness: Harness): Promise<Readiness> {
 }
 
 /** Only the software store: this file's own token replaces any the suite was given (SOFTHSM2_CONF). */
-const softwareOnly = { KEY_STORE: 'software', PKCS11_LIBRARY: '' };
+const softwareOnly = SOFTWARE_KEYS_ONLY;
 
 t.test('a CA key sealed under another master key makes /ready fail, naming the cause', async (t) => {
   const harness = await createTestApp({ env: softwareOnly });

@@ -6,7 +6,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import t from 'tap';
 import type { FastifyInstance } from 'fastify';
-import { createTestApp, testConfig } from '../helpers/app.ts';
+import { createTestApp, SOFTWARE_KEYS_ONLY, testConfig } from '../helpers/app.ts';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -88,6 +88,16 @@ t.test('TLS files that are not a certificate and its own key stop the start, nam
       name,
     );
     t.throws(() => testConfig({ TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile }), { message }, name);
+  }
+});
+
+t.test('PKCS#11 settings without PKCS11_LIBRARY stop the start rather than being ignored', async (t) => {
+  for (const env of [{ PKCS11_SLOT: 'abc' }, { PKCS11_TOKEN_LABEL: 'x' }, { PKCS11_PIN: '1234' }] as Record<string, string>[]) {
+    t.throws(
+      () => testConfig({ ...SOFTWARE_KEYS_ONLY, ...env }),
+      { name: 'ConfigError', message: /set without PKCS11_LIBRARY/ },
+      JSON.stringify(env),
+    );
   }
 });
 
