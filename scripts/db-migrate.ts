@@ -11,7 +11,7 @@ import { embeddedDataDir } from '../src/runtime.ts';
 
 async function migrateEmbedded(dataDir: string): Promise<string[]> {
   await mkdir(dataDir, { recursive: true });
-  const unlock = lockDataDir(dataDir);
+  const unlock = await lockDataDir(dataDir);
   try {
     const pglite = await PGlite.create(dataDir);
     try {
@@ -20,7 +20,7 @@ async function migrateEmbedded(dataDir: string): Promise<string[]> {
       await pglite.close();
     }
   } finally {
-    unlock();
+    await unlock();
   }
 }
 

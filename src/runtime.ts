@@ -25,7 +25,7 @@ export function embeddedDataDir(config: Pick<Config, 'dataDir'>): string {
 async function openEmbedded(config: Config, migrate: boolean): Promise<DatabaseHandle> {
   const dataDir = embeddedDataDir(config);
   await mkdir(dataDir, { recursive: true });
-  const unlock = lockDataDir(dataDir);
+  const unlock = await lockDataDir(dataDir);
   try {
     const { PGlite } = await import('@electric-sql/pglite');
     const pglite = await PGlite.create(dataDir);
@@ -36,11 +36,11 @@ async function openEmbedded(config: Config, migrate: boolean): Promise<DatabaseH
       close: async () => {
         await database.close();
         await pglite.close();
-        unlock();
+        await unlock();
       },
     };
   } catch (error) {
-    unlock();
+    await unlock();
     throw error;
   }
 }
