@@ -117,24 +117,20 @@ const SIGNING_TRANSACTION = { maxWait: 60_000, timeout: 300_000 };
 export function createCrlService({ db, clock, keyStores, config, metrics }: CrlServiceDeps) {
   const bytesCache = createCrlBytesCache();
 
-  /** The CA's newest CRL: its facts from Postgres, its bytes from the cache when they are that CRL's. */
+  /**
+   * The CA's newest CRL: its facts from Postgres, its bytes from the cache when they are that CRL's, else read with
+   * them in one statement (two signings between a read of the facts and one of the bytes could delete that CRL).
+   */
   async function latestCrl(client: Tx | Db, caId: string): Promise<StoredCrl | null> {
-    const head = await client.crl.findFirst({
-      where: { caId },
-      orderBy: { crlNumber: 'desc' },
-      select: { crlNumber: true, thisUpdate: true, nextUpdate: true, revokedCount: true },
-    });
+    const facts = { crlNumber: true, thisUpdate: true, nextUpdate: true, revokedCount: true } as const;
+    const newest = { where: { caId }, orderBy: { crlNumber: 'desc' as const } };
+    const head = await client.crl.findFirst({ ...newest, select: facts });
     if (!head) return null;
-    let der = bytesCache.get(caId, head.crlNumber);
-    if (!der) {
-      const stored = await client.crl.findUniqueOrThrow({
-        where: { caId_crlNumber: { caId, crlNumber: head.crlNumber } },
-        select: { der: true },
-      });
-      der = stored.der;
-      bytesCache.set(caId, head.crlNumber, der);
-    }
-    return { ...head, der };
+    const cached = bytesCache.get(caId, head.crlNumber);
+    if (cached) return { ...head, der: cached };
+    const crl = await client.crl.findFirst({ ...newest, select: { ...facts, der: true } });
+    if (crl) bytesCache.set(caId, crl.crlNumber, crl.der);
+    return crl;
   }
 
   /**
@@ -146,6 +142,8 @@ export function createCrlService({ db, clock, keyStores, config, metrics }: CrlS
     needed: (state: CrlState, now: Date) => boolean,
   ): Promise<{ crl: StoredCrl | null; signed: boolean }> {
     return db.$transaction(async (tx) => {
+      // A large CRL's signing holds this lock for seconds: the next signer waits its turn, past the pool's lock_timeout.
+      await tx.$executeRawUnsafe(`SET LOCAL lock_timeout = ${SIGNING_TRANSACTION.timeout}`);
       await advisoryLock(tx, 'crlSigning', caId);
       const ca = await tx.certificateAuthority.findUnique({ where: { id: caId }, select: SIGNING_FIELDS });
       const latest = await tx.crl.findFirst({
