@@ -1,13 +1,17 @@
 /**
  * Tiered certificate prices follow a domain's monthly volume kept in a counter row (domain_monthly_issues), not a count
  * of the month's records at each issuance (which had made a busy tenant's issuances 20x slower). A month without a
- * row starts from its CERT_ISSUE records (issued while prices were flat, say); earlier months and other domains do
- * not count; concurrent issuances take exactly the places left at each price; a new month starts again.
+ * row starts from its CERT_ISSUE records; earlier months and other domains do not count; concurrent issuances take
+ * exactly the places left at each price; a new month starts again; a process recounts a month at its first issuance
+ * in it, so issuances made meanwhile with flat prices count.
  */
 import { randomUUID } from 'node:crypto';
 import { Prisma } from '../../src/db/generated/client.ts';
 import t from 'tap';
+import { buildApp } from '../../src/app.ts';
 import { ManualClock } from '../../src/clock.ts';
+import { loadPriceCatalog } from '../../src/config/price-catalog.ts';
+import { createKeyStores } from '../../src/keystore/index.ts';
 import { startOfUtcMonth } from '../../src/services/billing/usage-hooks.ts';
 import { seedCa } from '../certificates/support.ts';
 import { createTestApp, OTHER_DOMAIN, TEST_DOMAIN } from '../helpers/app.ts';
@@ -45,8 +49,8 @@ async function pastRecords(domainId: string, count: number, at: Date) {
   });
 }
 
-const issue = () =>
-  harness.app.inject({
+const issue = (app = harness.app) =>
+  app.inject({
     method: 'POST',
     url: '/v1/private-certificates',
     headers: harness.auth(),
@@ -82,15 +86,42 @@ t.test('the first issuance of a month without a row counts its records: the 599t
 });
 
 t.test('twenty at once: all at 0.03, counted exactly', async (t) => {
-  const responses = await Promise.all(Array.from({ length: 20 }, issue));
+  const responses = await Promise.all(Array.from({ length: 20 }, () => issue()));
   t.same(await pricesOf(responses), Array(20).fill('0.03'));
   t.equal(await counted(month), 621);
 });
 
 t.test('a new month starts from its own records (none): 0.05 again', async (t) => {
   clock.set(nextMonth.getTime() + 3_600_000);
-  const responses = await Promise.all(Array.from({ length: 5 }, issue));
+  const responses = await Promise.all(Array.from({ length: 5 }, () => issue()));
   t.same(await pricesOf(responses), Array(5).fill('0.05'));
   t.equal(await counted(nextMonth), 5);
   t.equal(await counted(month), 621, "last month's row is left as it was");
+});
+
+t.test('issuances made while prices were flat count once tiered prices are back (a restart with the new prices)', async (t) => {
+  const flat = await buildApp({
+    config: { ...harness.config, billing: loadPriceCatalog({ ...BILLING_ENV, BILLING_CERTIFICATE_PRICES: '0.05' }) },
+    database: harness.database,
+    keyStores: createKeyStores({ masterKey: harness.config.masterKey }),
+    clock,
+    logDestination: false,
+  });
+  t.teardown(() => flat.close());
+  const before = await counted(nextMonth);
+  const flatIssued = await Promise.all(Array.from({ length: 600 }, () => issue(flat)));
+  t.same(await pricesOf(flatIssued), Array(600).fill('0.05'), 'flat');
+  t.equal(await counted(nextMonth), before, 'flat prices touch no counter');
+
+  const tieredAgain = await buildApp({
+    config: harness.config,
+    database: harness.database,
+    keyStores: createKeyStores({ masterKey: harness.config.masterKey }),
+    clock,
+    logDestination: false,
+  });
+  t.teardown(() => tieredAgain.close());
+  const [after] = await Promise.all([issue(tieredAgain)]);
+  t.same(await pricesOf([after!]), ['0.03'], 'the 606th of the month: 0.03');
+  t.equal(await counted(nextMonth), 606, 'recounted from the records');
 });

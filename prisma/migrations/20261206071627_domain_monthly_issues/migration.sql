@@ -7,7 +7,3 @@ CREATE TABLE "domain_monthly_issues" (
     CONSTRAINT "domain_monthly_issues_pkey" PRIMARY KEY ("domain_id","month")
 );
 
--- Backfill: every domain's CERT_ISSUE records per UTC month, the count tiered prices were taken from until now.
-INSERT INTO "domain_monthly_issues" ("domain_id", "month", "issued")
-SELECT "domain_id", date_trunc('month', "usage_start" AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', count(*)::int
-FROM "billing_records" WHERE "usage_type" = 'CERT_ISSUE' GROUP BY 1, 2;

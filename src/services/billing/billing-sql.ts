@@ -26,17 +26,24 @@ export const ADD_MONTHLY_ISSUES: SqlStatement = {
           RETURNING issued - $3::int AS before`,
 };
 
+/** Creates domain $1's row for the month starting $2 if absent, and locks it until commit. */
+export const LOCK_MONTHLY_ISSUES: SqlStatement = {
+  name: 'lock-monthly-issues',
+  text: `INSERT INTO domain_monthly_issues (domain_id, month, issued) VALUES ($1, $2::timestamptz, 0)
+          ON CONFLICT (domain_id, month) DO UPDATE SET issued = domain_monthly_issues.issued RETURNING issued`,
+};
+
 /**
- * ADD_MONTHLY_ISSUES for a month without a row yet: the row starts from the month's CERT_ISSUE records (issued while
- * prices were flat, say), counted once. Two first issuances at once: the later one adds to the row the first made.
+ * Sets the locked row (LOCK_MONTHLY_ISSUES, a statement earlier: this one's snapshot then holds every issuance priced
+ * before the lock) to the month's CERT_ISSUE records plus $3, returning how many came before those $3.
  */
-export const START_MONTHLY_ISSUES: SqlStatement = {
-  name: 'start-monthly-issues',
-  text: `INSERT INTO domain_monthly_issues (domain_id, month, issued)
-          SELECT $1, $2::timestamptz, count(*)::int + $3::int FROM billing_records
-          WHERE domain_id = $1 AND usage_type = 'CERT_ISSUE'
-            AND usage_start >= $2::timestamptz AND usage_start < $2::timestamptz + interval '1 month'
-          ON CONFLICT (domain_id, month) DO UPDATE SET issued = domain_monthly_issues.issued + $3::int
+export const RECOUNT_MONTHLY_ISSUES: SqlStatement = {
+  name: 'recount-monthly-issues',
+  text: `UPDATE domain_monthly_issues SET issued = $3::int + (
+            SELECT count(*)::int FROM billing_records
+            WHERE domain_id = $1 AND usage_type = 'CERT_ISSUE'
+              AND usage_start >= $2::timestamptz AND usage_start < $2::timestamptz + interval '1 month')
+          WHERE domain_id = $1 AND month = $2::timestamptz
           RETURNING issued - $3::int AS before`,
 };
 

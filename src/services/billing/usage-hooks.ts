@@ -46,7 +46,7 @@ import { Prisma } from '../../db/generated/client.ts';
 import { runnerOf, type Executor, type Tx } from '../../db/tx.ts';
 import { certificateUnitPrice, type PriceCatalog } from '../../config/price-catalog.ts';
 import { CHARGING_MODE, PERIOD_TYPE } from './billing-codes.ts';
-import { ADD_MONTHLY_ISSUES, START_MONTHLY_ISSUES, USE_FREE_ISSUES, USE_ONE_FREE_ISSUE } from './billing-sql.ts';
+import { ADD_MONTHLY_ISSUES, LOCK_MONTHLY_ISSUES, RECOUNT_MONTHLY_ISSUES, USE_FREE_ISSUES, USE_ONE_FREE_ISSUE } from './billing-sql.ts';
 
 export interface BillableCa {
   id: string;
@@ -127,16 +127,26 @@ export function prepaidPeriodEnd(start: Date, periodType: number, periodNum: num
 export function createBillingHooks(prices: PriceCatalog): BillingHooks {
   const tiered = prices.certificateTiers.length > 1;
 
+  /** The (domain, month) rows this process has recounted, for the current month only. */
+  let recounted = { month: 0, keys: new Set<string>() };
+
   /**
    * Counts `count` more issuances of the domain in the UTC month starting `month` (free ones too: they count towards
    * the volume) and returns how many came before them this month. The counter's row stays locked until commit.
+   * The first time this process prices in a domain's month, the row is recounted from the month's records: prices
+   * are read at start, and issuances while they were flat (another process, an earlier run) were not counted.
    */
   async function countMonthlyIssues(tx: Executor, domainId: string, month: Date, count: number): Promise<number> {
     const run = runnerOf(tx);
-    const [counted] = await run<{ before: number }>(ADD_MONTHLY_ISSUES, [domainId, month, count]);
-    if (counted) return counted.before;
-    const [started] = await run<{ before: number }>(START_MONTHLY_ISSUES, [domainId, month, count]);
-    return started!.before;
+    if (recounted.month !== month.getTime()) recounted = { month: month.getTime(), keys: new Set() };
+    if (recounted.keys.has(domainId)) {
+      const [counted] = await run<{ before: number }>(ADD_MONTHLY_ISSUES, [domainId, month, count]);
+      if (counted) return counted.before;
+    }
+    await run(LOCK_MONTHLY_ISSUES, [domainId, month]);
+    const [row] = await run<{ before: number }>(RECOUNT_MONTHLY_ISSUES, [domainId, month, count]);
+    recounted.keys.add(domainId);
+    return row!.before;
   }
 
   /** The price of a paid issue that follows `issuedBefore` issues of its domain this month. */
