@@ -45,7 +45,9 @@ t.test('starters racing for a folder: exactly one holds it, the others name it',
   const dataDir = path.join(mkdtempSync(path.join(os.tmpdir(), 'pca-lock-race-')), 'pglite');
   mkdirSync(dataDir);
   const lockers = Array.from({ length: 4 }, () => locker(dataDir));
-  t.teardown(() => lockers.forEach(({ child }) => child.kill('SIGKILL')));
+  t.teardown(() => {
+    for (const { child } of lockers) child.kill('SIGKILL');
+  });
   const said = await Promise.all(lockers.map(({ said }) => said));
   t.equal(said.filter((line) => line === 'held').length, 1, said.join(' | '));
   const holder = lockers[said.indexOf('held')]!.child.pid;
