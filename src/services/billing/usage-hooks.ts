@@ -252,13 +252,16 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
       // Each domain's month counted once for the batch, in a fixed order (no two batches wait on each other's rows);
       // the batch's issues then follow each other in it, free ones included.
       const monthKey = (issue: CertificateIssue) => `${issue.domainId}\u0000${startOfUtcMonth(issue.at).toISOString()}`;
-      const issuedBefore = new Map<string, number>();
+      const months = new Map<string, { domainId: string; month: Date; count: number; issuedBefore: number }>();
+      for (const issue of issues) {
+        const key = monthKey(issue);
+        const entry = months.get(key) ?? { domainId: issue.domainId, month: startOfUtcMonth(issue.at), count: 0, issuedBefore: 0 };
+        entry.count += 1;
+        months.set(key, entry);
+      }
       if (tiered) {
-        const counts = new Map<string, number>();
-        for (const issue of issues) counts.set(monthKey(issue), (counts.get(monthKey(issue)) ?? 0) + 1);
-        for (const [key, count] of [...counts].sort(([a], [b]) => (a < b ? -1 : 1))) {
-          const [domainId, month] = key.split('\u0000');
-          issuedBefore.set(key, await countMonthlyIssues(tx, domainId!, new Date(month!), count));
+        for (const [, entry] of [...months].sort(([a], [b]) => (a < b ? -1 : 1))) {
+          entry.issuedBefore = await countMonthlyIssues(tx, entry.domainId, entry.month, entry.count);
         }
       }
       const charges: IssueCharge[] = [];
@@ -266,10 +269,9 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
         const left = freeLeft.get(issue.issuerCaId)!;
         const free = left > 0;
         if (free) freeLeft.set(issue.issuerCaId, left - 1);
-        const key = monthKey(issue);
-        const before = issuedBefore.get(key) ?? 0;
-        issuedBefore.set(key, before + 1);
-        const unitPrice = free ? '0' : paidUnitPrice(before);
+        const month = months.get(monthKey(issue))!;
+        const unitPrice = free ? '0' : paidUnitPrice(month.issuedBefore);
+        month.issuedBefore += 1;
         charges.push({ recordId: randomUUID(), free, unitPrice, amount: unitPrice });
       }
       return ['billing_records', issues.map((issue, index) => issueRecord(issue, charges[index]!))];
