@@ -12,8 +12,8 @@ import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { DatabaseHandle } from './db/database.ts';
 import { errors } from './errors.ts';
-import { answerClientError, registerErrorHandling, sendError, toAppError } from './http/error-handler.ts';
-import { LOG_REDACT_PATHS, prettyLogStream, registerAccessLog } from './http/plugins/access-log.ts';
+import { answerClientError, registerErrorHandling, sendError, sendRejection, toAppError } from './http/error-handler.ts';
+import { LOG_REDACT_PATHS, logRequestCompleted, prettyLogStream, registerAccessLog } from './http/plugins/access-log.ts';
 import { registerAuth } from './http/plugins/auth.ts';
 import { registerConsole } from './http/plugins/console.ts';
 import { registerJsonBody } from './http/plugins/json-body.ts';
@@ -91,10 +91,12 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
         });
         return;
       }
-      sendError(
-        reply,
-        error.code === 'FST_ERR_BAD_URL' ? errors.invalidParameter('the request URL is malformed') : toAppError(error, request),
-      );
+      const refusal =
+        error.code === 'FST_ERR_BAD_URL' ? errors.invalidParameter('the request URL is malformed') : toAppError(error, request);
+      if (refusal.statusCode < 500) sendRejection(request, reply, refusal);
+      else sendError(reply, refusal);
+      // Refused before routing, the request never reaches the onResponse hooks: its access line is written here.
+      logRequestCompleted(request, reply);
     },
     clientErrorHandler: answerClientError,
     // Our own access log (http/plugins/access-log.ts) replaces fastify's per-request lines.

@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { dbErrorKind } from '../db/errors.ts';
 import { AppError, ErrorCode, clientErrorOf, errors } from '../errors.ts';
-import { newRequestId } from './plugins/request-id.ts';
+import { newRequestId, requestInFlightOn } from './plugins/request-id.ts';
 
 /** Per-route override: which error code a schema violation under a body/query field gets (e.g. DN -> PCA.00020101). */
 export type FieldErrorCodes = Record<string, ErrorCode>;
@@ -107,29 +107,40 @@ function clientErrorAnswer(error: NodeJS.ErrnoException): { status: number; reas
 
 /**
  * fastify's clientErrorHandler: a request the HTTP parser refused (a malformed header line, an oversized head, a bad
- * Content-Length) gets the contract's body and an X-Request-Id like every other error, written on the raw socket.
+ * Content-Length, a body too slow to arrive) gets the contract's body and an X-Request-Id like every other error,
+ * written on the raw socket: the id of the request in flight on the connection when there is one (a 408 mid-body),
+ * so that the client's id, the access line and the audit event agree.
  */
-export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+export function answerClientError(this: FastifyInstance, error: NodeJS.ErrnoException, socket: Duplex): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   if (socket.writable) {
     const { status, reason, message } = clientErrorAnswer(error);
+    const requestId = requestInFlightOn(socket) ?? newRequestId();
     const body = JSON.stringify({ error_code: ErrorCode.InvalidParameter, error_msg: message });
     socket.write(
       `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json;charset=UTF-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-        `X-Request-Id: ${newRequestId()}\r\nConnection: close\r\n\r\n${body}`,
+        `X-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
     );
+    this.log.info({ requestId, status, errorCode: ErrorCode.InvalidParameter, errorMsg: message }, 'request refused by the HTTP parser');
   }
   socket.destroy(error);
+}
+
+/** A refusal's code and message, carried to the request's one access line (http/plugins/access-log.ts). */
+const rejections = new WeakMap<FastifyRequest, { errorCode: string; errorMsg: string }>();
+export const rejectionOf = (request: FastifyRequest) => rejections.get(request);
+
+/** Answers a client error (4xx), noting it for the access line. */
+export function sendRejection(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
+  rejections.set(request, { errorCode: error.code, errorMsg: error.message });
+  return sendError(reply, error);
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
     const appError = toAppError(error, request);
-    if (appError.statusCode >= 500) {
-      request.log.error({ err: appError.cause ?? error }, 'request failed');
-    } else {
-      request.log.info({ errorCode: appError.code, errorMsg: appError.message }, 'request rejected');
-    }
+    if (appError.statusCode < 500) return sendRejection(request, reply, appError);
+    request.log.error({ err: appError.cause ?? error }, 'request failed');
     return sendError(reply, appError);
   });
   app.setNotFoundHandler((request, reply) => sendError(reply, errors.notFound(`route ${request.method} ${request.url.split('?')[0]}`)));

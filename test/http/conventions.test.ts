@@ -213,7 +213,34 @@ t.test('a request the HTTP parser refuses gets the contract body and an X-Reques
     t.match(headers, /\r\nX-Request-Id: [0-9a-f]{32}\r\n/i, `${what}: X-Request-Id`);
     t.match(headers, /\r\nContent-Type: application\/json;charset=UTF-8\r\n/i, `${what}: JSON`);
     t.match(JSON.parse(body), { error_code: 'PCA.00020001', error_msg: message }, `${what}: the contract's body`);
+    const requestId = /\r\nX-Request-Id: ([0-9a-f]{32})\r\n/i.exec(headers)?.[1];
+    t.match(
+      server.logs.records().filter((record) => record.requestId === requestId),
+      [{ status: Number(status.split(' ')[0]), errorCode: 'PCA.00020001', msg: 'request refused by the HTTP parser' }],
+      `${what}: one log line under the answered id`,
+    );
   }
+});
+
+t.test('a refusal is one access line carrying its error code and message', async (t) => {
+  const refused = await app.inject({
+    method: 'POST',
+    url: '/v1/test/probe',
+    headers: { ...auth, 'content-type': 'application/json', 'x-request-id': 'refused-once' },
+    payload: '{bad',
+  });
+  t.equal(refused.statusCode, 400);
+  t.match(
+    harness.logs.records().filter((record) => record.requestId === 'refused-once'),
+    [{ msg: 'request completed', status: 400, route: '/v1/test/probe', errorCode: 'PCA.00020001', errorMsg: /not valid JSON/ }],
+  );
+  const badUrl = await app.inject({ method: 'GET', url: '/v1/private-certificates/%ZZ', headers: { 'x-request-id': 'bad-url-1' } });
+  t.equal(badUrl.statusCode, 400);
+  t.match(
+    harness.logs.records().filter((record) => record.requestId === 'bad-url-1'),
+    [{ msg: 'request completed', status: 400, route: 'unmatched', errorCode: 'PCA.00020001', errorMsg: /malformed/ }],
+    'refused before routing, it still has its line',
+  );
 });
 
 t.test('X-Request-Id is echoed when sane, generated and unique otherwise', async (t) => {

@@ -18,7 +18,7 @@ t.test('a public OCSP POST whose body trickles in gets 408 and its connection cl
     clearInterval(trickle);
     socket.destroy();
   });
-  socket.write(`POST /ocsp/00000000-0000-4000-8000-000000000000 HTTP/1.1\r\nhost: ${address.host}\r\n`);
+  socket.write(`POST /ocsp/00000000-0000-4000-8000-000000000000 HTTP/1.1\r\nhost: ${address.host}\r\nx-request-id: slow-body-1\r\n`);
   socket.write('content-type: application/ocsp-request\r\ncontent-length: 1000\r\n\r\n');
   const answer = await new Promise<{ text: string; closed: boolean }>((resolve) => {
     let text = '';
@@ -32,4 +32,9 @@ t.test('a public OCSP POST whose body trickles in gets 408 and its connection cl
   });
   t.ok(answer.closed, 'the server closed the connection');
   t.match(answer.text, /^HTTP\/1\.1 408 /, 'after a 408');
+  t.match(answer.text, /\r\nX-Request-Id: slow-body-1\r\n/, 'the 408 carries the id of the request it cuts off, not a new one');
+  t.ok(
+    harness.logs.records().some((record) => record.requestId === 'slow-body-1' && record.status === 408),
+    'and the log says so under that id',
+  );
 });

@@ -1,19 +1,26 @@
-/** One structured line per request: id, method, route, status, latency. Headers and bodies are never logged. */
-import type { FastifyInstance } from 'fastify';
+/**
+ * One structured line per request: id, method, route, status, latency, and a refusal's error code and message.
+ * Headers and bodies are never logged.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { rejectionOf } from '../error-handler.ts';
+
+export function logRequestCompleted(request: FastifyRequest, reply: FastifyReply): void {
+  request.log.info(
+    {
+      method: request.method,
+      route: request.routeOptions.url ?? 'unmatched',
+      status: reply.statusCode,
+      latencyMs: Math.round(reply.elapsedTime * 100) / 100,
+      domain: request.principal?.domainId,
+      ...rejectionOf(request),
+    },
+    'request completed',
+  );
+}
 
 export function registerAccessLog(app: FastifyInstance): void {
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.info(
-      {
-        method: request.method,
-        route: request.routeOptions.url ?? 'unmatched',
-        status: reply.statusCode,
-        latencyMs: Math.round(reply.elapsedTime * 100) / 100,
-        domain: request.principal?.domainId,
-      },
-      'request completed',
-    );
-  });
+  app.addHook('onResponse', async (request, reply) => logRequestCompleted(request, reply));
 }
 
 /** Paths pino blanks out wherever they appear in a log object: credentials and key material. */
