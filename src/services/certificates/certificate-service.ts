@@ -99,8 +99,9 @@ export function createCertificateService(deps: CertificateServiceDeps) {
       const status = certificateStatus(row, clock.now());
       if (status !== 'ISSUED') throw errors.conflictingState(`certificate ${id} is ${status}; only ISSUED certificates can be exported`);
       const issuer = await db.certificateAuthority.findUnique({ where: { id: row.issuerId } });
-      return buildCertificateExport({
-        type: request.type || 'OTHER',
+      const type = request.type || 'OTHER';
+      const exported = buildCertificateExport({
+        type,
         compressed,
         password: request.password,
         commonName: row.commonName ?? row.id,
@@ -109,6 +110,17 @@ export function createCertificateService(deps: CertificateServiceDeps) {
         pkcs8: row.sealedPrivateKey ? sealer.unseal(row.sealedPrivateKey, row.id) : undefined,
         isIntermediateCa: row.type === 'INTERMEDIATE_CA',
       });
+      // A server-made private key leaving is what the audit log must show; the event is stored before the key is
+      // answered. Exporting a certificate alone is a read, like GET.
+      if (row.sealedPrivateKey) {
+        await recordAudit(db, ctx, {
+          action: 'pca:cert:export',
+          resourceType: 'CERTIFICATE',
+          resourceId: id,
+          detail: { type, private_key: true, password_protected: Boolean(request.password) },
+        });
+      }
+      return exported;
     },
 
     /** §4.4.7: any status; does not revoke. */
