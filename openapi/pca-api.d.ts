@@ -120,7 +120,7 @@ export interface paths {
         put?: never;
         /**
          * Exchange an access key pair for a short-lived token
-         * @description The body is `{}` or empty. The token is also sent in the X-Subject-Token header. A temporary access key (X-Security-Token) is refused with a 403: the token would outlive the pair.
+         * @description The body is `{}` or empty. The token is also sent in the X-Subject-Token header. A temporary access key (X-Security-Token) is refused with a 403: the token would outlive the pair. Audited as `pca:token:create`.
          */
         post: operations["createAuthToken"];
         delete?: never;
@@ -140,7 +140,7 @@ export interface paths {
         put?: never;
         /**
          * Issue a temporary access key with a security token
-         * @description Signed by a permanent access key. The pair signs requests like that key (with X-Security-Token), holds the key's actions and stops working at expires_at or when the key is deleted. A temporary pair cannot issue another.
+         * @description Signed by a permanent access key. The pair signs requests like that key (with X-Security-Token), holds the key's actions and stops working at expires_at or when the key is deleted. A temporary pair cannot issue another. Audited as `pca:accessKey:createTemporary`; what the pair then does is audited with the issuing key as the actor and the temporary key in `detail.temporary_access_key`.
          */
         post: operations["createTemporaryAccessKeyByToken"];
         delete?: never;
@@ -1901,7 +1901,7 @@ export interface operations {
         parameters: {
             query?: {
                 action?: string;
-                resource_type?: "CA" | "CERTIFICATE" | "ACCESS_KEY" | "ORDER";
+                resource_type?: "CA" | "CERTIFICATE" | "ACCESS_KEY" | "ORDER" | "ACME_EAB_KEY" | "ACME_ACCOUNT";
                 resource_id?: string;
                 outcome?: "SUCCESS" | "FAILURE";
                 /** @description ms since the epoch, inclusive */
@@ -1930,7 +1930,7 @@ export interface operations {
                         audit_events: {
                             id: string;
                             domain_id: string;
-                            /** @description Access key id, token subject, or system:<job> */
+                            /** @description Access key id (for a temporary access key: the key that issued it, the temporary one in detail.temporary_access_key), token subject, or system:<job> */
                             actor: string;
                             action: string;
                             resource_type: string | null;

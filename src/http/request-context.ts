@@ -1,9 +1,8 @@
 /** The domain layer's view of an HTTP request: who calls, for which tenant, under which request id. */
 import type { FastifyRequest } from 'fastify';
-import type { RequestContext } from '../services/context.ts';
+import { callerContext, type RequestContext } from '../services/context.ts';
 import { principalOf } from './plugins/auth.ts';
 
 export function contextOf(request: FastifyRequest): RequestContext {
-  const principal = principalOf(request);
-  return { domainId: principal.domainId, actor: principal.subject, requestId: String(request.id) };
+  return callerContext(principalOf(request), String(request.id));
 }

@@ -510,3 +510,59 @@ t.test('every credential kind: a request tampered in transit is refused, the sam
   );
   t.match(swappedToken, { httpStatusCode: 401 }, 'temporary: X-Security-Token swapped in transit refused');
 });
+
+// Last: it leaves a CA, and the tests above list none.
+t.test('the audit log: each credential handed out, and the issuing key as the actor of what a temporary pair does', async (t) => {
+  const key = await createKey({ description: 'audited issuer' });
+  const keySdk = clientWith(new GlobalCredentials().withAk(key.access).withSk(key.secret));
+  const issued = (await keySdk({ method: 'POST', url: '/v3.0/OS-CREDENTIAL/securitytokens', contentType: 'application/json', data: {} }))
+    .credential as { access: string; secret: string; securitytoken: string; expires_at: string };
+  const temporary = clientWith(new GlobalCredentials().withAk(issued.access).withSk(issued.secret).withSecurityToken(issued.securitytoken));
+  const created = await temporary({
+    method: 'POST',
+    url: '/v1/private-certificate-authorities',
+    contentType: 'application/json',
+    data: {
+      type: 'ROOT',
+      distinguished_name: {
+        common_name: 'made-by-a-temporary-pair',
+        country: 'CN',
+        state: 'zhejiang',
+        locality: 'hangzhou',
+        organization: 'audit',
+        organizational_unit: 'pki',
+      },
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+      validity: { type: 'YEAR', value: 1 },
+    },
+  });
+  const caId = created.ca_id as string;
+  await sdkError(temporary({ method: 'POST', url: '/v3.0/OS-CREDENTIAL/securitytokens', contentType: 'application/json', data: {} }));
+  const token = await keySdk({ method: 'POST', url: '/v1/auth/tokens', contentType: 'application/json', data: {} });
+
+  const audit = await app.inject({ method: 'GET', url: '/v1/audit-events?limit=1000', headers: harness.auth() });
+  const events = (
+    audit.json().audit_events as { actor: string; action: string; resource_id: string; outcome: string; detail: any }[]
+  ).filter((event) => event.actor === key.access);
+  t.match(
+    events.filter((event) => event.action === 'pca:accessKey:createTemporary'),
+    [{ outcome: 'SUCCESS', resource_id: issued.access, detail: { expires_at: new Date(Date.parse(issued.expires_at)).toISOString() } }],
+    'the temporary pair handed out, naming it',
+  );
+  t.match(
+    events.filter((event) => event.resource_id === caId),
+    [{ action: 'pca:ca:create', outcome: 'SUCCESS', detail: { temporary_access_key: issued.access } }],
+    "the pair's change, with the issuing key as its actor",
+  );
+  t.match(
+    events.filter((event) => event.outcome === 'FAILURE'),
+    [{ detail: { temporary_access_key: issued.access, error_code: 'PCA.00010003' } }],
+    "the pair's refused request for another pair",
+  );
+  t.match(
+    events.filter((event) => event.action === 'pca:token:create'),
+    [{ outcome: 'SUCCESS', resource_id: key.access, detail: { expires_at: new Date(token.expires_at as number).toISOString() } }],
+    'the token handed out',
+  );
+});

@@ -5,6 +5,7 @@
  * caller's domain.
  */
 import t from 'tap';
+import { AUDIT_RESOURCE_TYPES } from '../../src/services/audit/audit-log.ts';
 import { createTestApp, OTHER_DOMAIN, TEST_DOMAIN } from '../helpers/app.ts';
 
 const harness = await createTestApp();
@@ -471,6 +472,13 @@ t.test('filters, paging, and the caller domain only', async (t) => {
 
   t.equal((await events('', OTHER_DOMAIN)).total, 0, 'another domain sees none of these events');
   t.equal((await send('GET', '/v1/audit-events?outcome=MAYBE')).status, 400);
+  for (const type of AUDIT_RESOURCE_TYPES) {
+    t.equal(
+      (await send('GET', `/v1/audit-events?resource_type=${type}`)).status,
+      200,
+      `every resource type an event names filters: ${type}`,
+    );
+  }
   const partial = await send('GET', '/v1/audit-events', undefined, {
     authorization: `Bearer ${harness.tokenWith(['pca:ca:list', 'pca:cert:list'])}`,
   });

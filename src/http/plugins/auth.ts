@@ -13,6 +13,7 @@ import { createTokenPrincipals, type VerifiedClaims } from '../../auth/token-pri
 import { AppError, ErrorCode, errors } from '../../errors.ts';
 import { holdsEveryAction, projectIdOf } from '../../services/access-keys/access-key-rules.ts';
 import type { AuditedChange } from '../../services/audit/audit-log.ts';
+import { callerContext } from '../../services/context.ts';
 import { raiseDeferredInputError } from './json-body.ts';
 import { createAuthFailures } from './auth-failures.ts';
 import { registerRateLimit } from './rate-limit.ts';
@@ -158,7 +159,8 @@ function errorCodeOf(payload: unknown): string {
 }
 
 /**
- * A refused mutation of a known caller (403, and every other 4xx but throttling) is audited as a FAILURE before the
+ * A refused mutation of a known caller (403, and every other 4xx but throttling), or a refused request for a credential
+ * (IAM's security-token path included), is audited as a FAILURE before the
  * response leaves, so it is visible once the client has its answer. 401s have no known domain; 429s would let a
  * flood write to the database; 5xx are rolled-back failures the log already records.
  */
@@ -168,7 +170,7 @@ function isAuditedRefusal(request: FastifyRequest, reply: FastifyReply): boolean
     request.principal !== undefined &&
     request.method !== 'GET' &&
     request.method !== 'HEAD' &&
-    (request.routeOptions.url ?? '').startsWith('/v1/') &&
+    ((request.routeOptions.url ?? '').startsWith('/v1/') || request.routeOptions.config.mintsCredential === true) &&
     status >= 400 &&
     status < 500 &&
     status !== 401 &&
@@ -180,16 +182,13 @@ async function auditRefusal(app: FastifyInstance, request: FastifyRequest, reply
   const config = request.routeOptions.config;
   const principal = request.principal!;
   try {
-    await app.services.audit.recordFailure(
-      { domainId: principal.domainId, actor: principal.subject, requestId: String(request.id) },
-      {
-        action: config.auditAction ?? config.action ?? `${request.method} ${request.routeOptions.url}`,
-        ...resourceOf(request),
-        errorCode: errorCodeOf(payload),
-        // The operation attempted is the action; the permission the route checks is recorded beside it.
-        detail: { status: reply.statusCode, permission: config.action ?? null },
-      },
-    );
+    await app.services.audit.recordFailure(callerContext(principal, String(request.id)), {
+      action: config.auditAction ?? config.action ?? `${request.method} ${request.routeOptions.url}`,
+      ...resourceOf(request),
+      errorCode: errorCodeOf(payload),
+      // The operation attempted is the action; the permission the route checks is recorded beside it.
+      detail: { status: reply.statusCode, permission: config.action ?? null },
+    });
   } catch (error) {
     request.log.error({ err: error }, 'could not record the refused call in the audit log');
   }

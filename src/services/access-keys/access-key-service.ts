@@ -143,9 +143,19 @@ export function createAccessKeyService({ db, clock, config, sealer }: AccessKeyS
     /** A verified signature's one use (signature-replay.ts): a second one gets 401. */
     claimSignature: (use: SignatureUse): Promise<void> => claimSignature(db, use),
 
-    /** A temporary pair with the actions of `key`, the permanent key that signed the request. */
-    issueTemporary(key: { access: string; domainId: string }, durationSeconds: number): TemporaryCredential {
-      return issueTemporaryCredential(sealer, key, clock.now(), durationSeconds);
+    /**
+     * A temporary pair with the actions of the permanent key that signed the request (the context's actor). Stored
+     * nowhere, so its audit event is the only record of who holds it.
+     */
+    async issueTemporary(context: RequestContext, durationSeconds: number): Promise<TemporaryCredential> {
+      const issued = issueTemporaryCredential(sealer, { access: context.actor, domainId: context.domainId }, clock.now(), durationSeconds);
+      await recordAudit(db, context, {
+        action: 'pca:accessKey:createTemporary',
+        resourceType: 'ACCESS_KEY',
+        resourceId: issued.access,
+        detail: { expires_at: issued.expiresAt.toISOString() },
+      });
+      return issued;
     },
 
     /** §3.5: the configured domain name, or the id. */

@@ -8,15 +8,19 @@ import { insertRows, type BulkRows } from '../../db/bulk-insert.ts';
 import type { Executor } from '../../db/tx.ts';
 import type { RequestContext, Tx } from '../context.ts';
 
+/** What an event may name as its resource; the audit list filters by exactly these. */
+export const AUDIT_RESOURCE_TYPES = ['CA', 'CERTIFICATE', 'ACCESS_KEY', 'ORDER', 'ACME_EAB_KEY', 'ACME_ACCOUNT'] as const;
+
 export interface AuditedChange {
   /** The contract action name the call needed, e.g. `pca:ca:create`, or a finer verb such as `pca:ca:disable`. */
   action: string;
-  resourceType?: 'CA' | 'CERTIFICATE' | 'ACCESS_KEY' | 'ORDER' | 'ACME_EAB_KEY' | 'ACME_ACCOUNT';
+  resourceType?: (typeof AUDIT_RESOURCE_TYPES)[number];
   resourceId?: string;
   detail?: Record<string, unknown>;
 }
 
-function auditEvent(context: RequestContext, change: AuditedChange, outcome: 'SUCCESS' | 'FAILURE', detail?: Record<string, unknown>) {
+function auditEvent(context: RequestContext, change: AuditedChange, outcome: 'SUCCESS' | 'FAILURE', ownDetail?: Record<string, unknown>) {
+  const detail = context.temporaryAccessKey === undefined ? ownDetail : { ...ownDetail, temporary_access_key: context.temporaryAccessKey };
   return {
     id: randomUUID(),
     domainId: context.domainId,
@@ -32,6 +36,11 @@ function auditEvent(context: RequestContext, change: AuditedChange, outcome: 'SU
 
 export async function recordAudit(tx: Tx, context: RequestContext, change: AuditedChange): Promise<void> {
   await tx.auditEvent.create({ data: auditEvent(context, change, 'SUCCESS', change.detail) });
+}
+
+/** One event written on its own, outside any transaction: for what changes no row (a credential handed out). */
+export async function recordAlone(sql: Executor, context: RequestContext, change: AuditedChange): Promise<void> {
+  await insertRows(sql, auditRows([{ context, change }]));
 }
 
 /** Several changes' events (a group-committed batch), each with its own request context, for `insertRows`. */

@@ -5,7 +5,7 @@
 import type { DatabaseHandle, Db } from '../../db/database.ts';
 import type { AuditEvent, Prisma } from '../../db/generated/client.ts';
 import type { RequestContext } from '../context.ts';
-import { recordFailure, type AuditedChange } from './audit-log.ts';
+import { recordAlone, recordFailure, type AuditedChange } from './audit-log.ts';
 
 export interface AuditEventFilter {
   action?: string;
@@ -37,6 +37,8 @@ function whereOf(domainId: string, filter: AuditEventFilter): Prisma.AuditEventW
 export function createAuditService({ db, sql }: { db: Db; sql: Pick<DatabaseHandle, 'query'> }) {
   return {
     recordFailure: (context: RequestContext, change: AuditedChange & { errorCode: string }) => recordFailure(sql.query, context, change),
+    /** A credential handed out (a token, a temporary access key): no row changes, but who got one is on record. */
+    record: (context: RequestContext, change: AuditedChange) => recordAlone(sql.query, context, change),
 
     async list(context: RequestContext, filter: AuditEventFilter): Promise<{ total: number; events: AuditEvent[] }> {
       const where = whereOf(context.domainId, filter);

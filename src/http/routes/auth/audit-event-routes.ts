@@ -3,6 +3,7 @@
  * caller of the domain, so reading it needs every action of the catalogue, like managing access keys (§9 item 3).
  */
 import { Type } from 'typebox';
+import { AUDIT_RESOURCE_TYPES } from '../../../services/audit/audit-log.ts';
 import type { AuditService } from '../../../services/audit/audit-service.ts';
 import { contextOf } from '../../request-context.ts';
 import { epochMillis, pageOf, PagingQuery, StringEnum } from '../../../schemas/common.ts';
@@ -12,7 +13,7 @@ const Outcome = StringEnum(['SUCCESS', 'FAILURE']);
 
 const Query = Type.Object({
   action: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-  resource_type: Type.Optional(Type.String({ enum: ['CA', 'CERTIFICATE', 'ACCESS_KEY', 'ORDER'] })),
+  resource_type: Type.Optional(Type.String({ enum: [...AUDIT_RESOURCE_TYPES] })),
   resource_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   outcome: Type.Optional(Outcome),
   start_time: Type.Optional(epochMillis('ms since the epoch, inclusive')),
@@ -24,7 +25,10 @@ const Query = Type.Object({
 const AuditEventBody = Type.Object({
   id: Type.String(),
   domain_id: Type.String(),
-  actor: Type.String({ description: 'Access key id, token subject, or system:<job>' }),
+  actor: Type.String({
+    description:
+      'Access key id (for a temporary access key: the key that issued it, the temporary one in detail.temporary_access_key), token subject, or system:<job>',
+  }),
   action: Type.String(),
   resource_type: Type.Union([Type.String(), Type.Null()]),
   resource_id: Type.Union([Type.String(), Type.Null()]),

@@ -1,7 +1,7 @@
 /** Huawei IAM's temporary access keys (CreateTemporaryAccessKeyByToken): a pair used with X-Security-Token. */
 import { Type } from 'typebox';
 import { durationSecondsOf, MAX_DURATION_SECONDS, MIN_DURATION_SECONDS } from '../../../services/access-keys/temporary-credentials.ts';
-import { principalOf } from '../../plugins/auth.ts';
+import { contextOf } from '../../request-context.ts';
 import { routeOptions, type TypedApp } from '../../route-options.ts';
 
 const DurationSeconds = Type.Integer({ minimum: MIN_DURATION_SECONDS, maximum: MAX_DURATION_SECONDS, default: MIN_DURATION_SECONDS });
@@ -44,16 +44,16 @@ export async function securityTokenRoutes(app: TypedApp): Promise<void> {
       description:
         'Signed by a permanent access key. The pair signs requests like that key (with X-Security-Token), holds ' +
         "the key's actions and stops working at expires_at or when the key is deleted. A temporary pair cannot " +
-        'issue another.',
+        'issue another. Audited as `pca:accessKey:createTemporary`; what the pair then does is audited with the ' +
+        'issuing key as the actor and the temporary key in `detail.temporary_access_key`.',
       operationId: 'createTemporaryAccessKeyByToken',
       body: SecurityTokenRequest,
       responses: { 201: SecurityTokenResponse },
       errors: [400, 401, 403],
     }),
     async function createTemporaryAccessKey(request, reply) {
-      const principal = principalOf(request);
       const duration = durationSecondsOf(request.body?.auth?.identity?.token?.duration_seconds);
-      const issued = app.services.accessKeys.issueTemporary({ access: principal.subject, domainId: principal.domainId }, duration);
+      const issued = await app.services.accessKeys.issueTemporary(contextOf(request), duration);
       return reply.code(201).send({
         credential: {
           access: issued.access,

@@ -2,6 +2,7 @@
 import { Type } from 'typebox';
 import { mintAccessToken } from '../../../auth/access-token.ts';
 import { principalOf } from '../../plugins/auth.ts';
+import { contextOf } from '../../request-context.ts';
 import { routeOptions, type TypedApp } from '../../route-options.ts';
 
 const TokenResponse = Type.Object({
@@ -20,7 +21,7 @@ export async function tokenRoutes(app: TypedApp): Promise<void> {
       summary: 'Exchange an access key pair for a short-lived token',
       description:
         'The body is `{}` or empty. The token is also sent in the X-Subject-Token header. A temporary access key ' +
-        '(X-Security-Token) is refused with a 403: the token would outlive the pair.',
+        '(X-Security-Token) is refused with a 403: the token would outlive the pair. Audited as `pca:token:create`.',
       operationId: 'createAuthToken',
       errors: [401, 403],
       responses: {
@@ -32,7 +33,14 @@ export async function tokenRoutes(app: TypedApp): Promise<void> {
       },
     }),
     async function createAuthToken(request, reply) {
-      const { token, expiresAt } = mintAccessToken(app.jwt, principalOf(request), app.config.jwt.ttlSeconds);
+      const principal = principalOf(request);
+      const { token, expiresAt } = mintAccessToken(app.jwt, principal, app.config.jwt.ttlSeconds);
+      await app.services.audit.record(contextOf(request), {
+        action: 'pca:token:create',
+        resourceType: 'ACCESS_KEY',
+        resourceId: principal.subject,
+        detail: { expires_at: new Date(expiresAt).toISOString() },
+      });
       reply.header('x-subject-token', token);
       return { token, expires_at: expiresAt };
     },
