@@ -2,6 +2,7 @@
  * Issuance over HTTP (§4.4.1, §4.4.2, §4.4.3, §10.8, §10.9): every issued certificate judged by
  * `openssl verify -x509_strict`, the CSR rules with their error codes, key usage precedence, and idempotency.
  */
+import { request as httpRequest } from 'node:http';
 import t from 'tap';
 import { createTestApp } from '../helpers/app.ts';
 import { generateTestKey } from '../x509/support.ts';
@@ -354,6 +355,38 @@ t.test('CSR parse reports the key, signature and subject; nothing is stored', as
     ),
     'PCA.00020001',
   );
+});
+
+t.test('Idempotency-Key sent twice over HTTP is refused, not read as the key "k, k" (a real socket)', async (t) => {
+  const address = new URL(await app.listen({ host: '127.0.0.1', port: 0 }));
+  const { csr } = await opensslCsr(dir, 'idem-twice', [...KEY_ARGS.p256], ['-subj', '/CN=idem-twice.example.com']);
+  const body = JSON.stringify({ csr, issuer_id: sub.id, validity });
+  const send = (keyLines: string[]) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const headers = [
+        'host',
+        address.host,
+        ...Object.entries(auth).flat(),
+        'content-type',
+        'application/json',
+        ...keyLines.flatMap((key) => ['Idempotency-Key', key]),
+      ];
+      const request = httpRequest(
+        { host: address.hostname, port: address.port, method: 'POST', path: '/v1/private-certificates/csr', headers },
+        (response) => {
+          let text = '';
+          response.on('data', (chunk) => (text += chunk));
+          response.on('end', () => resolve({ status: response.statusCode!, body: text }));
+        },
+      );
+      request.on('error', reject);
+      request.end(body);
+    });
+  const twice = await send(['twice-1', 'twice-1']);
+  t.equal(twice.status, 400, twice.body);
+  t.match(JSON.parse(twice.body), { error_code: 'PCA.00020001', error_msg: /sent once/ });
+  t.equal((await send(['twice-2, twice-2'])).status, 200, 'one line holding a comma is an ordinary key');
+  t.equal((await send(['twice-1'])).status, 200, 'the key sent once issues');
 });
 
 t.test('Idempotency-Key: same body replays, another body 409, failures do not reserve, concurrency issues once', async (t) => {

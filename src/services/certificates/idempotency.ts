@@ -17,9 +17,10 @@ export interface IdempotencyScope {
   key: string;
 }
 
-/** The header value, or undefined when absent; any length outside 1-64 (or a repeated header) gets 400. */
+/** The header value, or undefined when absent; a repeated header, or any length outside 1-64, gets 400. */
 export function checkIdempotencyKey(header: unknown): string | undefined {
   if (header === undefined) return undefined;
+  if (Array.isArray(header)) throw errors.invalidParameter('Idempotency-Key must be sent once');
   if (typeof header !== 'string' || header.length < 1 || header.length > MAX_KEY_LENGTH) {
     throw errors.invalidParameter(`Idempotency-Key must be 1-${MAX_KEY_LENGTH} characters`);
   }

@@ -1,4 +1,6 @@
 /** Private certificates (§4.1 rows 25-33 without revoke): issuance, CSR parsing, list, show, export, delete, quota. */
+import type { IncomingMessage } from 'node:http';
+import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import {
   CertificateIdParams,
@@ -38,6 +40,18 @@ const issuing = {
 } as const;
 const byId = { params: CertificateIdParams, fieldErrorCodes: certificateIdFieldErrors };
 
+/**
+ * The Idempotency-Key header as sent: Node joins a repeated header into one value ("k, k"), which would pass as a
+ * different key, so each line is handed on (headersDistinct; an injected Lambda request lacks it, and API Gateway
+ * has joined the lines already).
+ */
+function idempotencyKeyOf(request: FastifyRequest): string | string[] | undefined {
+  const joined = request.headers['idempotency-key'];
+  if (joined === undefined) return undefined;
+  const lines = (request.raw as Partial<Pick<IncomingMessage, 'headersDistinct'>>).headersDistinct?.['idempotency-key'];
+  return lines && lines.length > 1 ? lines : joined;
+}
+
 export async function certificateRoutes(app: TypedApp): Promise<void> {
   const { issuance, certificates } = app.services;
 
@@ -50,7 +64,7 @@ export async function certificateRoutes(app: TypedApp): Promise<void> {
       body: CreateCertificateBody,
     }),
     async function createCertificate(request) {
-      return { certificate_id: await issuance.create(contextOf(request), request.body, request.headers['idempotency-key']) };
+      return { certificate_id: await issuance.create(contextOf(request), request.body, idempotencyKeyOf(request)) };
     },
   );
 
@@ -63,7 +77,7 @@ export async function certificateRoutes(app: TypedApp): Promise<void> {
       body: CreateCertificateByCsrBody,
     }),
     async function createCertificateByCsr(request) {
-      return { certificate_id: await issuance.createByCsr(contextOf(request), request.body, request.headers['idempotency-key']) };
+      return { certificate_id: await issuance.createByCsr(contextOf(request), request.body, idempotencyKeyOf(request)) };
     },
   );
 
