@@ -15,6 +15,7 @@ import { createAcmeService } from './acme/acme-service.ts';
 import { createChallengeValidator } from './acme/challenge-validation.ts';
 import { createAccessKeyService } from './access-keys/access-key-service.ts';
 import { signatureExpiryJob } from './access-keys/signature-replay.ts';
+import { idempotencyExpiryJob } from './certificates/idempotency.ts';
 import { createAuditService } from './audit/audit-service.ts';
 import { billingSettlementJob, createBillingService } from './billing/billing-service.ts';
 import { caPrepaidRenewalJob } from './billing/prepaid-renewal.ts';
@@ -105,5 +106,6 @@ export function createJobs(services: Services, deps: ServiceDependencies): Job[]
     createCrlRefreshJob(services.revocation.crls, services.revocation.publication),
     acmeExpiryJob({ db }),
     signatureExpiryJob({ db }),
+    idempotencyExpiryJob({ db }),
   ];
 }

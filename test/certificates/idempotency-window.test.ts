@@ -6,7 +6,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { ManualClock } from '../../src/clock.ts';
-import { IDEMPOTENCY_WINDOW_MS } from '../../src/services/certificates/idempotency.ts';
+import { IDEMPOTENCY_EXPIRY_JOB, IDEMPOTENCY_WINDOW_MS } from '../../src/services/certificates/idempotency.ts';
 import { createTestApp } from '../helpers/app.ts';
 import { KEY_ARGS, opensslCsr, scratch, seedCa } from './support.ts';
 
@@ -59,4 +59,24 @@ t.test('after the window, another body under the same key issues instead of 409'
   clock.advance(IDEMPOTENCY_WINDOW_MS + 60_000);
   const other = await issue(45, 'window-2');
   t.equal(other.statusCode, 200, 'the expired claim does not hold the key');
+});
+
+t.test('idempotency-expiry: rows past the window and the clock margin go, younger ones stay and still replay', async (t) => {
+  const { prisma } = harness.database;
+  const job = harness.app.jobRunner.job(IDEMPOTENCY_EXPIRY_JOB);
+  t.equal(job.intervalSeconds, 3600, 'hourly');
+  const old = await issue(30, 'expiry-old');
+  clock.advance(IDEMPOTENCY_WINDOW_MS);
+  const young = await issue(30, 'expiry-young');
+  const rowOf = (key: string) => prisma.idempotencyKey.findFirst({ where: { key } });
+
+  await job.run({ now: clock.now(), log: harness.app.log });
+  t.ok(await rowOf('expiry-old'), 'just past the window: kept for another instance whose clock is behind');
+  clock.advance(5 * 60_000 + 1);
+  const { deleted } = (await job.run({ now: clock.now(), log: harness.app.log })) as { deleted: number };
+  t.ok(deleted >= 1, `deleted ${deleted}`);
+  t.notOk(await rowOf('expiry-old'), 'past the window and the margin: gone');
+  t.ok(await rowOf('expiry-young'), 'a key inside its window stays');
+  t.equal(certificateId(await issue(30, 'expiry-young')), certificateId(young), 'and still replays');
+  t.not(certificateId(await issue(30, 'expiry-old')), certificateId(old), 'the expired key issues anew');
 });

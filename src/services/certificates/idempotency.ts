@@ -4,11 +4,16 @@
  * primary key and at most one issues. Bodies are compared as parsed JSON (key order and whitespace do not matter).
  */
 import { createHash } from 'node:crypto';
+import type { Db } from '../../db/database.ts';
 import { runnerOf, type Executor } from '../../db/tx.ts';
+import type { Job } from '../../jobs/job-runner.ts';
 import { errors } from '../../errors.ts';
 import { CLAIM_IDEMPOTENCY_KEYS, LOOK_UP_IDEMPOTENCY_KEY, RELEASE_IDEMPOTENCY_KEYS } from './issuance-sql.ts';
 
 export const IDEMPOTENCY_WINDOW_MS = 24 * 3_600_000;
+export const IDEMPOTENCY_EXPIRY_JOB = 'idempotency-expiry';
+/** How far behind the job's clock another instance's may be: a key it still replays is kept that much longer. */
+const CLOCK_MARGIN_MS = 5 * 60_000;
 const MAX_KEY_LENGTH = 64;
 
 export interface IdempotencyScope {
@@ -136,4 +141,20 @@ export async function answerOfHeldKey(tx: Executor, scope: IdempotencyScope, has
 export async function releaseIdempotencyKeys(tx: Executor, scopes: IdempotencyScope[]): Promise<void> {
   const rows = scopes.map(({ domainId, endpoint, key }) => ({ domain_id: domainId, endpoint, key }));
   if (rows.length > 0) await runnerOf(tx)(RELEASE_IDEMPOTENCY_KEYS, [JSON.stringify(rows)]);
+}
+
+/**
+ * Keys past the window answer nothing (a reuse issues anew and takes the row over), so their rows go: without this,
+ * every keyed issuance left one for good. The table then holds about a window of keys, small enough to scan.
+ */
+export function idempotencyExpiryJob({ db }: { db: Db }, intervalSeconds = 3600): Job {
+  return {
+    name: IDEMPOTENCY_EXPIRY_JOB,
+    intervalSeconds,
+    async run({ now }) {
+      const cutoff = new Date(now.getTime() - IDEMPOTENCY_WINDOW_MS - CLOCK_MARGIN_MS);
+      const { count } = await db.idempotencyKey.deleteMany({ where: { createdAt: { lt: cutoff } } });
+      return { deleted: count };
+    },
+  };
 }
