@@ -27,9 +27,10 @@ const UNAVAILABLE_ADAPTER_KINDS = new Set(['ConnectionClosed', 'DatabaseNotReach
 // P1001/P1002/P1017: server unreachable or gone; P2024: no pool connection in time; P2028: a transaction could not
 // start or ran out of time; P2037: too many connections. From pg itself: ECONNREFUSED and the like; pg-pool's
 // "timeout exceeded when trying to connect" (no free connection within connectionTimeoutMillis) and "Connection
-// terminated due to connection timeout" (the server did not finish the connect in that time).
+// terminated due to connection timeout" (the server did not finish the connect in that time); and a client whose
+// connection already failed or closed ("... and is not queryable").
 const UNAVAILABLE =
-  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|P1001|P1002|P1017|P2024|P2028|P2037|terminating connection|Connection terminated|timeout exceeded when trying to connect/i;
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|P1001|P1002|P1017|P2024|P2028|P2037|terminating connection|Connection terminated|timeout exceeded when trying to connect|is not queryable/i;
 
 type AdapterCause = { kind?: string; originalCode?: string };
 
@@ -67,8 +68,10 @@ export function dbErrorKind(error: unknown): DbErrorKind | undefined {
 
 export const isUniqueViolation = (error: unknown): boolean => dbErrorKind(error) === 'unique-violation';
 
-// Failures before anything was sent: no connection to send on (refused, none free in time, the connect timed out).
-const NOT_SENT = /ECONNREFUSED|P1001|P2024|timeout exceeded when trying to connect|Connection terminated due to connection timeout/i;
+// Failures before anything was sent: no connection to send on (refused, none free in time, the connect timed out, a
+// client already broken or closed).
+const NOT_SENT =
+  /ECONNREFUSED|P1001|P2024|timeout exceeded when trying to connect|Connection terminated due to connection timeout|is not queryable/i;
 
 /**
  * Whether a failed write may nonetheless have committed: the connection was lost after it was sent and before

@@ -136,12 +136,22 @@ export function sendRejection(request: FastifyRequest, reply: FastifyReply, erro
   return sendError(reply, error);
 }
 
+/**
+ * A server-side failure as an anonymous caller (a public CRL or CA certificate fetch) sees it: the status, code and
+ * headers (Retry-After), not the message, which may name infrastructure (a key store's token label, say). The log
+ * keeps the message.
+ */
+function anonymousFailure(error: AppError): AppError {
+  const message = error.statusCode === 503 ? 'the service is temporarily unavailable; retry later' : 'internal error';
+  return new AppError(error.statusCode, error.code, message, { headers: error.headers });
+}
+
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
     const appError = toAppError(error, request);
     if (appError.statusCode < 500) return sendRejection(request, reply, appError);
-    request.log.error({ err: appError.cause ?? error }, 'request failed');
-    return sendError(reply, appError);
+    request.log.error({ err: appError.cause ?? error, errorMsg: appError.message }, 'request failed');
+    return sendError(reply, request.principal === undefined ? anonymousFailure(appError) : appError);
   });
   app.setNotFoundHandler((request, reply) => sendError(reply, errors.notFound(`route ${request.method} ${request.url.split('?')[0]}`)));
 }

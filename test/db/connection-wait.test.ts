@@ -5,6 +5,7 @@
  * one with every connection of a one-connection pool held in an open transaction.
  */
 import net from 'node:net';
+import pg from 'pg';
 import t from 'tap';
 import { buildApp } from '../../src/app.ts';
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.ts';
@@ -70,6 +71,19 @@ t.test('a server that accepts but never answers: the connect and the checkout be
   t.match(queued, { message: /timeout exceeded when trying to connect/ });
   t.equal(dbErrorKind(connecting), 'unavailable');
   t.equal(dbErrorKind(queued), 'unavailable');
+});
+
+t.test('a pg client already broken or closed: unavailable, and nothing was sent', async (t) => {
+  const closed = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:1/postgres' });
+  closed.end().catch(() => undefined);
+  const refused = await rejection(closed.query('SELECT 1'));
+  t.match(refused, { message: /Client was closed and is not queryable/ });
+  // What a client says once its connection failed under it (Postgres stopped mid-transaction, say).
+  const broken = new Error('Client has encountered a connection error and is not queryable');
+  for (const error of [refused, broken]) {
+    t.equal(dbErrorKind(error), 'unavailable', (error as Error).message);
+    t.equal(mayHaveCommitted(error), false, 'refused before sending: nothing can have committed');
+  }
 });
 
 t.test('errors that are not about reaching the database are not unavailable', async (t) => {

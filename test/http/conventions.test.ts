@@ -5,6 +5,7 @@
 import { connect } from 'node:net';
 import t, { type Test } from 'tap';
 import type { FastifyInstance } from 'fastify';
+import { errors } from '../../src/errors.ts';
 import { createTestApp } from '../helpers/app.ts';
 
 const probeBody = { type: 'object', required: ['name'], properties: { name: { type: 'string', maxLength: 5 } } } as const;
@@ -20,6 +21,11 @@ function probeRoutes(app: FastifyInstance): void {
     throw Object.assign(new Error('Transaction API error: Unable to start a transaction in the given time.'), { code: 'P2028' });
   });
   app.post('/v1/test/private', { config: { action: 'pca:ca:get' } }, async () => ({ ok: true }));
+  const tokenGone = () => {
+    throw errors.unavailable("no PKCS#11 token labelled 'prod-ca-token' (initialised tokens: 'other')");
+  };
+  app.get('/test/public-key-store', { config: { public: true } }, tokenGone);
+  app.get('/v1/test/key-store', { config: { action: 'pca:ca:get' } }, tokenGone);
 }
 
 const harness = await createTestApp({ extraRoutes: probeRoutes, env: { BODY_LIMIT_BYTES: '2048' } });
@@ -172,6 +178,17 @@ t.test('database exhausted or unreachable: 503 PCA.00050002 with Retry-After', a
   const response = await app.inject({ method: 'GET', url: '/v1/test/busy', headers: auth });
   assertError(t, response, 503, 'PCA.00050002', /temporarily unavailable/);
   t.equal(response.headers['retry-after'], '5');
+});
+
+t.test('a server-side failure tells an anonymous caller only its status; the log and a credentialed caller get the message', async (t) => {
+  const anonymous = await app.inject({ method: 'GET', url: '/test/public-key-store', headers: { 'x-request-id': 'anon-503' } });
+  assertError(t, anonymous, 503, 'PCA.00050002', /^the service is temporarily unavailable; retry later$/);
+  t.notOk(anonymous.body.includes('prod-ca-token'), 'no token label for anyone on the Internet');
+  t.ok(
+    harness.logs.records().some((record) => record.requestId === 'anon-503' && /prod-ca-token/.test(String(record.errorMsg))),
+    'the log names it',
+  );
+  assertError(t, await app.inject({ method: 'GET', url: '/v1/test/key-store', headers: auth }), 503, 'PCA.00050002', /prod-ca-token/);
 });
 
 t.test('a request the HTTP parser refuses gets the contract body and an X-Request-Id too (a real socket)', async (t) => {
