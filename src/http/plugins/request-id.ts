@@ -27,7 +27,8 @@ export function registerRequestIdHeader(app: FastifyInstance): void {
     reply.header('x-request-id', request.id);
   });
   // Answered: a refusal the parser makes next on this connection belongs to no request yet.
-  app.addHook('onResponse', async (request) => {
+  app.addHook('onResponse', (request, _reply, done) => {
     if (request.raw.socket) (request.raw.socket as ServingSocket)[IN_FLIGHT] = undefined;
+    done();
   });
 }
