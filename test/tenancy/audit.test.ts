@@ -324,6 +324,22 @@ t.test('refused mutations of a known caller leave one FAILURE event; 401s and re
   t.match(byRequest(invalid.requestId), [{ action: 'pca:ca:create', resource_type: null, detail: { error_code: /^PCA\.000201/ } }]);
 });
 
+t.test('a refused export of a server-made key leaves its FAILURE event only, and the service goes on', async (t) => {
+  const issued = await send('POST', CERT, {
+    issuer_id: ids.root,
+    distinguished_name: { common_name: 'audit-refused-export' },
+    validity: { type: 'DAY', value: 30 },
+  });
+  t.equal(issued.status, 200, issued.body);
+  // ISTIO needs an intermediate CA certificate: refused once the export is being built, after the checks up front.
+  const refused = await send('POST', `${CERT}/${issued.json.certificate_id}/export`, { type: 'ISTIO', is_compressed: false });
+  t.equal(refused.status, 400, refused.body);
+  const mine = (await events()).audit_events.filter((event) => event.request_id === refused.requestId);
+  t.match(mine, [{ outcome: 'FAILURE', action: 'pca:cert:export' }]);
+  t.equal(mine.length, 1, 'no SUCCESS event: no key was handed out');
+  t.equal((await send('GET', '/health')).status, 200, 'the server is still up');
+});
+
 t.test('a refused call naming a hostile id is audited too, the id made storable', async (t) => {
   const withNul = await send('POST', `${CA}/a%00b/disable`);
   t.equal(withNul.status, 400);

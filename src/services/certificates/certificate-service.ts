@@ -100,7 +100,7 @@ export function createCertificateService(deps: CertificateServiceDeps) {
       if (status !== 'ISSUED') throw errors.conflictingState(`certificate ${id} is ${status}; only ISSUED certificates can be exported`);
       const issuer = await db.certificateAuthority.findUnique({ where: { id: row.issuerId } });
       const type = request.type || 'OTHER';
-      const exported = buildCertificateExport({
+      const exported = await buildCertificateExport({
         type,
         compressed,
         password: request.password,
@@ -110,8 +110,8 @@ export function createCertificateService(deps: CertificateServiceDeps) {
         pkcs8: row.sealedPrivateKey ? sealer.unseal(row.sealedPrivateKey, row.id) : undefined,
         isIntermediateCa: row.type === 'INTERMEDIATE_CA',
       });
-      // A server-made private key leaving is what the audit log must show; the event is stored before the key is
-      // answered. Exporting a certificate alone is a read, like GET.
+      // A server-made private key leaving is what the audit log must show: once the export is built (a refused one
+      // hands nothing out), the event is stored before the key is answered. Exporting a certificate alone is a read.
       if (row.sealedPrivateKey) {
         await recordAudit(db, ctx, {
           action: 'pca:cert:export',
