@@ -1,18 +1,23 @@
 // Data migrations that carry an older database's meaning forward: run against a database migrated to an
-// earlier release, holding that release's rows, then upgraded with the committed folder.
+// earlier release, holding that release's rows, then upgraded with the committed folder. On PGlite, and on Postgres
+// in time zones either side of UTC (the migration history's times are written without an offset).
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
 import t from 'tap';
 import { ACTIONS } from '../../src/auth/actions.ts';
 import { applyMigrations, readMigrationList } from '../../src/db/migrate.ts';
+import { createEmptyDatabase, dropDatabase, realPostgres } from '../helpers/database.ts';
 
 const ACME_RELEASE = '20261202112600_acme';
 const migrationNames = (await readMigrationList('prisma/migrations')).migrationDirectories.map((dir) => dir.path);
+const preAcmeCatalogue = ACTIONS.filter((action) => action !== 'pca:acme:eab');
+type Teardown = { teardown(fn: () => unknown): void };
 
 /** A migrations folder holding the committed migrations before `firstLeftOut`. */
-async function folderBefore(t: { teardown(fn: () => unknown): void }, firstLeftOut: string): Promise<string> {
+async function folderBefore(t: Teardown, firstLeftOut: string): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'pca-upgrade-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await cp('prisma/migrations/migration_lock.toml', path.join(dir, 'migration_lock.toml'));
@@ -22,51 +27,85 @@ async function folderBefore(t: { teardown(fn: () => unknown): void }, firstLeftO
   return dir;
 }
 
-async function insertKey(db: PGlite, access: string, actions: readonly string[], createdAt: string): Promise<void> {
+/** A database to upgrade: migrated by the service's own runner, read and written with plain SQL. */
+interface Target {
+  migrate(folder: string): Promise<unknown>;
+  query<T>(sql: string, params?: unknown[]): Promise<T[]>;
+}
+
+async function pgliteTarget(t: Teardown): Promise<Target> {
+  const db = await PGlite.create();
+  t.teardown(() => db.close());
+  return {
+    migrate: (folder) => applyMigrations({ pglite: db }, folder),
+    query: async <T>(sql: string, params?: unknown[]) => (await db.query<T>(sql, params)).rows,
+  };
+}
+
+async function postgresTarget(t: Teardown, timeZone: string): Promise<Target> {
+  const server = await realPostgres();
+  t.teardown(server.stop);
+  const url = await createEmptyDatabase(server.url);
+  t.teardown(() => dropDatabase(server.url, url));
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query(`ALTER DATABASE "${new URL(url).pathname.slice(1)}" SET timezone TO '${timeZone}'`);
+  await client.end();
+  // A session opened after the change, as the migration runner's are.
+  const session = new pg.Client({ connectionString: url });
+  await session.connect();
+  t.teardown(() => session.end());
+  return {
+    migrate: (folder) => applyMigrations({ url }, folder),
+    query: async <T>(sql: string, params?: unknown[]) => (await session.query(sql, params)).rows as T[],
+  };
+}
+
+async function insertKey(db: Target, access: string, actions: readonly string[], createdAt: string): Promise<void> {
   await db.query(
     `INSERT INTO access_keys (access, domain_id, sealed_secret, actions, created_at) VALUES ($1, 'tenant-a', 'sealed', $2, ${createdAt})`,
     [access, actions],
   );
 }
 
-async function actionsOf(db: PGlite, access: string): Promise<string[]> {
-  const { rows } = await db.query<{ actions: string[] }>('SELECT actions FROM access_keys WHERE access = $1', [access]);
-  return rows[0].actions;
+async function actionsOf(db: Target, access: string): Promise<string[]> {
+  return (await db.query<{ actions: string[] }>('SELECT actions FROM access_keys WHERE access = $1', [access]))[0]!.actions;
 }
 
-t.test('administrator keys made before the ACME release keep every action after the upgrade', async (t) => {
-  t.ok(migrationNames.includes(ACME_RELEASE), 'the ACME release migration is committed');
-  const preAcmeCatalogue = ACTIONS.filter((action) => action !== 'pca:acme:eab');
-  const db = await PGlite.create();
-  t.teardown(() => db.close());
+const targets: [name: string, open: (t: Teardown) => Promise<Target>][] = [
+  ['PGlite', pgliteTarget],
+  ['Postgres in Asia/Shanghai (UTC+8)', (t) => postgresTarget(t, 'Asia/Shanghai')],
+  ['Postgres in America/New_York (UTC-5/-4)', (t) => postgresTarget(t, 'America/New_York')],
+];
 
-  await applyMigrations({ pglite: db }, await folderBefore(t, ACME_RELEASE));
-  await insertKey(db, 'ADMINBEFORE', preAcmeCatalogue, "now() - interval '1 day'");
-  await insertKey(db, 'READERBEFORE', ['pca:ca:get', 'pca:ca:list'], "now() - interval '1 day'");
+t.ok(migrationNames.includes(ACME_RELEASE), 'the ACME release migration is committed');
 
-  // An installation that ran the ACME release, where a key was then made with everything but the new action.
-  const firstAfterAcme = migrationNames[migrationNames.indexOf(ACME_RELEASE) + 1];
-  await applyMigrations({ pglite: db }, await folderBefore(t, firstAfterAcme));
-  await insertKey(db, 'CHOSEAFTER', preAcmeCatalogue, "now() + interval '1 second'");
+for (const [name, open] of targets) {
+  t.test(`${name}: administrator keys made before the ACME release keep every action after the upgrade`, async (t) => {
+    const db = await open(t);
+    await db.migrate(await folderBefore(t, ACME_RELEASE));
+    // An hour before the release: inside any time zone's offset, which a misread history time would move across.
+    await insertKey(db, 'ADMINBEFORE', preAcmeCatalogue, "now() - interval '1 hour'");
+    await insertKey(db, 'READERBEFORE', ['pca:ca:get', 'pca:ca:list'], "now() - interval '1 hour'");
 
-  await applyMigrations({ pglite: db }, 'prisma/migrations');
+    // An installation that ran the ACME release, where a key was then made with everything but the new action.
+    const firstAfterAcme = migrationNames[migrationNames.indexOf(ACME_RELEASE) + 1]!;
+    await db.migrate(await folderBefore(t, firstAfterAcme));
+    await insertKey(db, 'CHOSEAFTER', preAcmeCatalogue, "now() + interval '1 hour'");
 
-  t.same((await actionsOf(db, 'ADMINBEFORE')).sort(), [...ACTIONS].sort(), 'a pre-ACME administrator holds the whole catalogue again');
-  t.same(await actionsOf(db, 'READERBEFORE'), ['pca:ca:get', 'pca:ca:list'], 'a restricted key gains nothing');
-  t.same(await actionsOf(db, 'CHOSEAFTER'), preAcmeCatalogue, 'a key made after the ACME release keeps the actions it was given');
-});
+    await db.migrate('prisma/migrations');
+
+    t.same((await actionsOf(db, 'ADMINBEFORE')).sort(), [...ACTIONS].sort(), 'a pre-ACME administrator holds the whole catalogue again');
+    t.same(await actionsOf(db, 'READERBEFORE'), ['pca:ca:get', 'pca:ca:list'], 'a restricted key gains nothing');
+    t.same(await actionsOf(db, 'CHOSEAFTER'), preAcmeCatalogue, 'a key made after the ACME release keeps the actions it was given');
+  });
+}
 
 t.test('an upgrade from before ACME to now in one run also restores administrators', async (t) => {
-  const db = await PGlite.create();
-  t.teardown(() => db.close());
-  await applyMigrations({ pglite: db }, await folderBefore(t, ACME_RELEASE));
-  await insertKey(
-    db,
-    'ADMINBEFORE',
-    ACTIONS.filter((action) => action !== 'pca:acme:eab'),
-    'now()',
-  );
-  await applyMigrations({ pglite: db }, 'prisma/migrations');
+  const db = await pgliteTarget(t);
+  await db.migrate(await folderBefore(t, ACME_RELEASE));
+  await insertKey(db, 'ADMINBEFORE', preAcmeCatalogue, 'now()');
+  await db.migrate('prisma/migrations');
   t.same((await actionsOf(db, 'ADMINBEFORE')).sort(), [...ACTIONS].sort());
 });
 
@@ -75,8 +114,11 @@ t.test('applied by hand, without a migration history, the SQL changes no key', a
   t.teardown(() => db.close());
   const sqlOf = (name: string) => readFile(path.join('prisma/migrations', name, 'migration.sql'), 'utf8');
   for (const name of migrationNames.filter((name) => name < ACME_RELEASE)) await db.exec(await sqlOf(name));
-  const preAcmeCatalogue = ACTIONS.filter((action) => action !== 'pca:acme:eab');
-  await insertKey(db, 'ADMINBEFORE', preAcmeCatalogue, "now() - interval '1 day'");
+  await db.query(
+    `INSERT INTO access_keys (access, domain_id, sealed_secret, actions, created_at) VALUES ('ADMINBEFORE', 'tenant-a', 'sealed', $1, now() - interval '1 day')`,
+    [preAcmeCatalogue],
+  );
   for (const name of migrationNames.filter((name) => name >= ACME_RELEASE)) await db.exec(await sqlOf(name));
-  t.same(await actionsOf(db, 'ADMINBEFORE'), preAcmeCatalogue);
+  const { rows } = await db.query<{ actions: string[] }>("SELECT actions FROM access_keys WHERE access = 'ADMINBEFORE'");
+  t.same(rows[0]!.actions, preAcmeCatalogue);
 });

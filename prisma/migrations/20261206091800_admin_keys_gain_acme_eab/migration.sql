@@ -5,7 +5,8 @@
 -- The time of that release is in the migration history. Where the SQL is applied by hand without one, nothing
 -- tells the two apart and no key is changed: the history is read through query_to_xml, as dynamic SQL, so that
 -- the statement still parses when the table is absent (the migration runner splits scripts at every semicolon,
--- which rules out a DO block).
+-- which rules out a DO block). The schema engine writes finished_at as a UTC time without an offset, which the
+-- column reads in the session time zone: cast back to that wall time, it is taken as UTC.
 UPDATE "access_keys"
 SET "actions" = array_append("actions", 'pca:acme:eab')
 WHERE NOT ('pca:acme:eab' = ANY ("actions"))
@@ -19,7 +20,7 @@ WHERE NOT ('pca:acme:eab' = ANY ("actions"))
       xpath(
         '/row/finished/text()',
         query_to_xml(
-          'SELECT finished_at AS finished FROM _prisma_migrations WHERE migration_name = ''20261202112600_acme'' AND rolled_back_at IS NULL AND finished_at IS NOT NULL',
+          'SELECT finished_at::TIMESTAMP AT TIME ZONE ''UTC'' AS finished FROM _prisma_migrations WHERE migration_name = ''20261202112600_acme'' AND rolled_back_at IS NULL AND finished_at IS NOT NULL',
           false, true, ''
         )
       )
