@@ -387,6 +387,14 @@ t.test('Idempotency-Key sent twice over HTTP is refused, not read as the key "k,
   t.match(JSON.parse(twice.body), { error_code: 'PCA.00020001', error_msg: /sent once/ });
   t.equal((await send(['twice-2, twice-2'])).status, 200, 'one line holding a comma is an ordinary key');
   t.equal((await send(['twice-1'])).status, 200, 'the key sent once issues');
+  // Injected as the Lambda adapter does with API Gateway's multiValueHeaders: light-my-request joins the lines too.
+  const injected = await app.inject({
+    method: 'POST',
+    url: '/v1/private-certificates/csr',
+    headers: { ...auth, 'content-type': 'application/json', 'idempotency-key': ['twice-3', 'twice-3'] },
+    payload: body,
+  });
+  t.equal(injected.statusCode, 400, 'injected (the Lambda path): refused as well');
 });
 
 t.test('Idempotency-Key: same body replays, another body 409, failures do not reserve, concurrency issues once', async (t) => {

@@ -1,5 +1,4 @@
 /** Private certificates (§4.1 rows 25-33 without revoke): issuance, CSR parsing, list, show, export, delete, quota. */
-import type { IncomingMessage } from 'node:http';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import {
@@ -41,15 +40,16 @@ const issuing = {
 const byId = { params: CertificateIdParams, fieldErrorCodes: certificateIdFieldErrors };
 
 /**
- * The Idempotency-Key header as sent: Node joins a repeated header into one value ("k, k"), which would pass as a
- * different key, so each line is handed on (headersDistinct; an injected Lambda request lacks it, and API Gateway
- * has joined the lines already).
+ * The Idempotency-Key header as sent: Node (and light-my-request on Lambda, given API Gateway's multiValueHeaders)
+ * joins a repeated header into one value ("k, k"), which would pass as a different key, so each line is handed on.
+ * rawHeaders keeps the lines on both paths; it is read only when the header is there.
  */
 function idempotencyKeyOf(request: FastifyRequest): string | string[] | undefined {
   const joined = request.headers['idempotency-key'];
   if (joined === undefined) return undefined;
-  const lines = (request.raw as Partial<Pick<IncomingMessage, 'headersDistinct'>>).headersDistinct?.['idempotency-key'];
-  return lines && lines.length > 1 ? lines : joined;
+  const raw = request.raw.rawHeaders;
+  const lines = raw.filter((_, index) => index % 2 === 1 && raw[index - 1]!.toLowerCase() === 'idempotency-key');
+  return lines.length > 1 ? lines : joined;
 }
 
 export async function certificateRoutes(app: TypedApp): Promise<void> {
