@@ -20,7 +20,7 @@ import { registerJsonBody } from './http/plugins/json-body.ts';
 import { registerMetrics } from './http/plugins/metrics.ts';
 import { registerOpenApi, type OpenApiSource } from './http/plugins/openapi.ts';
 import { registerClosingRefusal } from './http/plugins/closing.ts';
-import { registerRequestIdHeader, requestIdFor } from './http/plugins/request-id.ts';
+import { registerRequestIdHeader, requestAnswered, requestIdFor } from './http/plugins/request-id.ts';
 import { schemaController, type PrecompiledSchemas, type SchemaCompilation } from './http/plugins/validation.ts';
 import { isAcmeUrl, replyWithAcmeProblem } from './http/routes/acme/acme-routes.ts';
 import { registerRoutes } from './http/routes/index.ts';
@@ -82,21 +82,27 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     // Errors fastify raises before routing (a malformed URL, say) get the contract's body too.
     frameworkErrors: (error, request, reply) => {
       reply.header('x-request-id', request.id);
+      // Refused before routing, the request never reaches the onResponse hooks: what they do is done here.
+      const answered = () => {
+        logRequestCompleted(request, reply);
+        requestAnswered(request);
+      };
       // Under /acme/ an RFC 8555 problem document, as the ACME routes answer every other refusal.
       // fastify does not await this callback: a failure is logged and answered here, not left unhandled.
       if (isAcmeUrl(request.url)) {
-        replyWithAcmeProblem(app.services.acme, error, request, reply).catch((failure: unknown) => {
-          request.log.error({ err: failure }, 'could not answer an ACME request refused before routing');
-          if (!reply.sent) sendError(reply, toAppError(failure, request));
-        });
+        replyWithAcmeProblem(app.services.acme, error, request, reply)
+          .catch((failure: unknown) => {
+            request.log.error({ err: failure }, 'could not answer an ACME request refused before routing');
+            if (!reply.sent) sendError(reply, toAppError(failure, request));
+          })
+          .finally(answered);
         return;
       }
       const refusal =
         error.code === 'FST_ERR_BAD_URL' ? errors.invalidParameter('the request URL is malformed') : toAppError(error, request);
       if (refusal.statusCode < 500) sendRejection(request, reply, refusal);
       else sendError(reply, refusal);
-      // Refused before routing, the request never reaches the onResponse hooks: its access line is written here.
-      logRequestCompleted(request, reply);
+      answered();
     },
     clientErrorHandler: answerClientError,
     // Our own access log (http/plugins/access-log.ts) replaces fastify's per-request lines.

@@ -130,9 +130,14 @@ export function answerClientError(this: FastifyInstance, error: NodeJS.ErrnoExce
 const rejections = new WeakMap<FastifyRequest, { errorCode: string; errorMsg: string }>();
 export const rejectionOf = (request: FastifyRequest) => rejections.get(request);
 
+/** Notes a refusal for the access line: its code (the contract's, or an ACME problem type) and message. */
+export function noteRejection(request: FastifyRequest, errorCode: string, errorMsg: string): void {
+  rejections.set(request, { errorCode, errorMsg });
+}
+
 /** Answers a client error (4xx), noting it for the access line. */
 export function sendRejection(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
-  rejections.set(request, { errorCode: error.code, errorMsg: error.message });
+  noteRejection(request, error.code, error.message);
   return sendError(reply, error);
 }
 
@@ -153,5 +158,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
     request.log.error({ err: appError.cause ?? error, errorMsg: appError.message }, 'request failed');
     return sendError(reply, request.principal === undefined ? anonymousFailure(appError) : appError);
   });
-  app.setNotFoundHandler((request, reply) => sendError(reply, errors.notFound(`route ${request.method} ${request.url.split('?')[0]}`)));
+  app.setNotFoundHandler((request, reply) =>
+    sendRejection(request, reply, errors.notFound(`route ${request.method} ${request.url.split('?')[0]}`)),
+  );
 }

@@ -240,24 +240,58 @@ t.test('a request the HTTP parser refuses gets the contract body and an X-Reques
 });
 
 t.test('a refusal is one access line carrying its error code and message', async (t) => {
-  const refused = await app.inject({
-    method: 'POST',
-    url: '/v1/test/probe',
-    headers: { ...auth, 'content-type': 'application/json', 'x-request-id': 'refused-once' },
-    payload: '{bad',
+  const linesOf = (requestId: string) => harness.logs.records().filter((record) => record.requestId === requestId);
+  type Injected = { method: 'GET' | 'POST'; url: string; headers?: Record<string, string>; payload?: string };
+  const cases: [what: string, request: Injected, line: Record<string, unknown>][] = [
+    [
+      'a refusal by a route',
+      { method: 'POST', url: '/v1/test/probe', headers: { ...auth, 'content-type': 'application/json' }, payload: '{bad' },
+      { status: 400, route: '/v1/test/probe', errorCode: 'PCA.00020001', errorMsg: /not valid JSON/ },
+    ],
+    [
+      'a malformed URL, refused before routing',
+      { method: 'GET', url: '/v1/private-certificates/%ZZ' },
+      { status: 400, route: 'unmatched', errorCode: 'PCA.00020001', errorMsg: /malformed/ },
+    ],
+    [
+      'a malformed ACME URL, answered with a problem document',
+      { method: 'POST', url: '/acme/%ZZ/new-order', headers: { 'content-type': 'application/jose+json' }, payload: '{}' },
+      { status: 400, route: 'unmatched', errorCode: 'malformed', errorMsg: /not a valid url/ },
+    ],
+    ['an unknown route', { method: 'GET', url: '/v1/no-such-route' }, { status: 404, route: 'unmatched', errorCode: 'PCA.10010002' }],
+  ];
+  for (const [index, [what, request, line]] of cases.entries()) {
+    const requestId = `one-line-${index}`;
+    const response = await app.inject({ ...request, headers: { ...request.headers, 'x-request-id': requestId } });
+    t.equal(response.statusCode, line.status, `${what}: ${response.body}`);
+    // The ACME problem is answered asynchronously: its line follows the response.
+    await new Promise((resolve) => setImmediate(resolve));
+    const lines = linesOf(requestId);
+    t.equal(lines.length, 1, `${what}: one line`);
+    t.match(lines[0], { msg: 'request completed', ...line }, what);
+  }
+});
+
+t.test('after a request refused before routing, a parser refusal on the same connection gets an id of its own', async (t) => {
+  const server = await createTestApp();
+  t.teardown(() => server.close());
+  const address = new URL(await server.app.listen({ host: '127.0.0.1', port: 0 }));
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = connect(Number(address.port), address.hostname, () =>
+      socket.end(
+        'GET /v1/private-certificates/%ZZ HTTP/1.1\r\nHost: x\r\nX-Request-Id: bad-url-first\r\n\r\n' +
+          'GET /health HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n',
+      ),
+    );
+    let text = '';
+    socket.on('data', (chunk) => (text += chunk));
+    socket.on('close', () => resolve(text));
+    socket.on('error', reject);
   });
-  t.equal(refused.statusCode, 400);
-  t.match(
-    harness.logs.records().filter((record) => record.requestId === 'refused-once'),
-    [{ msg: 'request completed', status: 400, route: '/v1/test/probe', errorCode: 'PCA.00020001', errorMsg: /not valid JSON/ }],
-  );
-  const badUrl = await app.inject({ method: 'GET', url: '/v1/private-certificates/%ZZ', headers: { 'x-request-id': 'bad-url-1' } });
-  t.equal(badUrl.statusCode, 400);
-  t.match(
-    harness.logs.records().filter((record) => record.requestId === 'bad-url-1'),
-    [{ msg: 'request completed', status: 400, route: 'unmatched', errorCode: 'PCA.00020001', errorMsg: /malformed/ }],
-    'refused before routing, it still has its line',
-  );
+  const ids = [...answer.matchAll(/\r\nx-request-id: ([^\r]+)\r\n/gi)].map((match) => match[1]);
+  t.equal(ids.length, 2, answer);
+  t.equal(ids[0], 'bad-url-first');
+  t.match(ids[1], /^[0-9a-f]{32}$/, 'the second answer is not filed under the first request');
 });
 
 t.test('X-Request-Id is echoed when sane, generated and unique otherwise', async (t) => {

@@ -1,6 +1,6 @@
 /** Every response, errors and 204s included, carries X-Request-Id; a client's own id is echoed when sane. */
 import { randomUUID } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -22,13 +22,17 @@ export function requestIdFor(request: IncomingMessage): string {
 /** The id of the request in flight on `socket`, if one is. */
 export const requestInFlightOn = (socket: object): string | undefined => (socket as ServingSocket)[IN_FLIGHT];
 
+/** Answered: a refusal the parser makes next on this connection belongs to no request yet. */
+export function requestAnswered(request: FastifyRequest): void {
+  if (request.raw.socket) (request.raw.socket as ServingSocket)[IN_FLIGHT] = undefined;
+}
+
 export function registerRequestIdHeader(app: FastifyInstance): void {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
-  // Answered: a refusal the parser makes next on this connection belongs to no request yet.
   app.addHook('onResponse', (request, _reply, done) => {
-    if (request.raw.socket) (request.raw.socket as ServingSocket)[IN_FLIGHT] = undefined;
+    requestAnswered(request);
     done();
   });
 }

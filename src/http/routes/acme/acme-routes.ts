@@ -10,6 +10,7 @@ import { Type, type Static } from 'typebox';
 import { AcmeProblem } from '../../../services/acme/acme-problems.ts';
 import type { AcmeReply, AcmeService } from '../../../services/acme/acme-service.ts';
 import { routeOptions, type TypedApp } from '../../route-options.ts';
+import { noteRejection } from '../../error-handler.ts';
 
 /** `:ca` on every route, `:id` on a resource's; a schema so the handlers get them typed (a path part is a string). */
 const AcmeParams = Type.Object({ ca: Type.String(), id: Type.Optional(Type.String()) });
@@ -61,7 +62,7 @@ export async function replyWithAcmeProblem(acme: AcmeService, error: unknown, re
   }
   if (!found) request.log.error({ err: error }, 'ACME request failed');
   const answer = found ?? new AcmeProblem('serverInternal', 'internal error', { status: 500 });
-  if (answer.status < 500) request.log.info({ problem: answer.type, detail: answer.message }, 'ACME request refused');
+  if (answer.status < 500) noteRejection(request, answer.type, answer.message);
   for (const [name, value] of Object.entries(answer.headers ?? {})) reply.header(name, value);
   try {
     await acmeHeaders(acme, request, reply);
