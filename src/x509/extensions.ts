@@ -99,11 +99,13 @@ export function isDnsName(value: string, options: { wildcard: boolean }): boolea
 
 const DOT_ATOM = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
 
+/** A mailbox's local part: an RFC 5321 dot-atom of at most 64 characters (no quoted strings). */
+export const isLocalPart = (local: string): boolean => local.length <= 64 && DOT_ATOM.test(local);
+
 export function isEmailAddress(value: string): boolean {
   if (value.length > 256) return false;
   const at = value.lastIndexOf('@');
-  const local = value.slice(0, at);
-  return at > 0 && local.length <= 64 && DOT_ATOM.test(local) && isDnsName(value.slice(at + 1), { wildcard: false });
+  return at > 0 && isLocalPart(value.slice(0, at)) && isDnsName(value.slice(at + 1), { wildcard: false });
 }
 
 /** RFC 3986 §2: unreserved characters and sub-delims, and a percent sign only as the start of two hex digits. */

@@ -505,6 +505,49 @@ t.test("a CA's own name constraints bind what it signs, and its children may onl
   t.equal((await api.show(widePending.body.ca_id)).status, 'PENDING', 'a refused activation changes nothing');
 });
 
+t.test('name constraints that make Go refuse the CA certificate, or that would be rewritten, are refused on every path', async (t) => {
+  const refusals: [Json, RegExp][] = [
+    [{ permitted: { uri: ['10.0.0.1'] } }, /name_constraints\.permitted\.uri\[0\] must be a host name .* not a URI or an IP address/],
+    [{ permitted: { uri: ['10.1'] } }, /name_constraints\.permitted\.uri\[0\] must be a host name/],
+    [{ permitted: { dns: ['123'] } }, /name_constraints\.permitted\.dns\[0\] must be a domain/],
+    [{ excluded: { email: ['a..b@example.com'] } }, /name_constraints\.excluded\.email\[0\] must be a mailbox \(a dot-atom local part\)/],
+  ];
+  for (const [name_constraints, message] of refusals) {
+    const created = await api.call('POST', CA, {
+      type: 'SUBORDINATE',
+      issuer_id: rootId,
+      distinguished_name: { ...DN, common_name: 'refused-constraints' },
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+      validity: { type: 'DAY', value: 30 },
+      name_constraints,
+    });
+    assertError(t, created, 400, 'PCA.00020001', message);
+    assertError(t, await serverMade(rootId, { type: 'INTERMEDIATE_CA', name_constraints }), 400, 'PCA.00020001', message);
+  }
+  const intermediate = { type: 'INTERMEDIATE_CA', path_length: 0 };
+  const csrRefusals: [string, string, RegExp][] = [
+    [
+      'nc-uri-ip',
+      'permitted;URI:10.0.0.1',
+      /permitted URI name constraint '10\.0\.0\.1' must be a host name .* not a URI or an IP address/,
+    ],
+    ['nc-dns-numeric', 'permitted;DNS:123', /permitted DNS name constraint '123' must be a domain/],
+    ['nc-email-dots', 'excluded;email:a..b@example.com', /excluded EMAIL name constraint 'a\.\.b@example\.com' must be a mailbox/],
+  ];
+  for (const [name, constraint, message] of csrRefusals) {
+    const reqArgs = [
+      '-subj',
+      `/CN=${name}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      `nameConstraints=critical,${constraint}`,
+    ];
+    assertError(t, await byCsr(rootId, name, reqArgs, intermediate), 400, 'PCA.00020001', message);
+  }
+});
+
 t.test('an imported CA certificate with name constraints the service cannot honour is refused as such', async (t) => {
   const pending = await api.call('POST', CA, {
     type: 'SUBORDINATE',
