@@ -548,6 +548,33 @@ t.test('name constraints that make Go refuse the CA certificate, or that would b
   }
 });
 
+t.test('under URI exclusions alone, a URI with an IP-literal host is refused like a host-less one (RFC 5280 §4.2.1.10)', async (t) => {
+  const guardedId = await api.subordinate(rootId, {
+    distinguished_name: { ...DN, common_name: 'uri-excluding' },
+    name_constraints: { excluded: { uri: ['bad.example'] } },
+  });
+  const uri = (value: string) => serverMade(guardedId, { subject_alternative_names: [{ type: 'URI', value }] });
+  t.equal((await uri('spiffe://cluster.local/ns/a/sa/b')).status, 200, 'a host name outside the exclusion is issued');
+  assertError(t, await uri('spiffe://bad.example/ns/a'), 400, 'PCA.00020001', /excluded URI 'bad\.example'/);
+  for (const value of ['https://10.1.2.3/x', 'https://[2001:db8::1]/', 'urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66']) {
+    const quoted = value.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    assertError(
+      t,
+      await uri(value),
+      400,
+      'PCA.00020001',
+      new RegExp(`URI name '${quoted}' is excluded by the name constraints of the issuing CA's chain \\(excluded URI 'bad\\.example'\\)`),
+    );
+  }
+  assertError(
+    t,
+    await byCsr(guardedId, 'uri-ip-excluded', ['-subj', '/CN=w', '-addext', 'subjectAltName=URI:https://10.1.2.3/x']),
+    400,
+    'PCA.00020001',
+    /csr subjectAltName\[0\] URI name 'https:\/\/10\.1\.2\.3\/x' is excluded/,
+  );
+});
+
 t.test('an imported CA certificate with name constraints the service cannot honour is refused as such', async (t) => {
   const pending = await api.call('POST', CA, {
     type: 'SUBORDINATE',
