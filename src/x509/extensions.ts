@@ -218,6 +218,7 @@ export const KNOWN_EXTENSION_ARCS: readonly { arc: string; name: string }[] = [
   { arc: '2.16.840.1.113730.1', name: 'a Netscape certificate extension' },
   { arc: '1.3.6.1.4.1.311.20.2', name: 'the Microsoft certificate template name' },
   { arc: '1.3.6.1.4.1.311.21', name: 'a Microsoft certificate services extension' },
+  { arc: '1.3.36.8.3.3', name: 'the Admissions extension (ISIS-MTT / Common PKI)' },
 ];
 
 export function isDottedOid(value: string): boolean {
