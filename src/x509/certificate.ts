@@ -211,7 +211,7 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
       authorityKeyIdentifier: aki && decodeAuthorityKeyIdentifier(aki.value)?.slice(),
       keyUsages: keyUsage ? decodeKeyUsage(keyUsage.value) : [],
       signatureHash: signed.algorithm?.hash ?? null,
-      nameConstraints: nameConstraints ? decodeNameConstraints(nameConstraints.value) : null,
+      nameConstraints: nameConstraints ? decodeNameConstraints(nameConstraints.value, 'signed') : null,
     };
   });
 }

@@ -99,16 +99,51 @@ export function isDnsName(value: string, options: { wildcard: boolean }): boolea
 
 const DOT_ATOM = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
 
+/** A mailbox's local part: an RFC 5321 dot-atom of at most 64 characters (no quoted strings). */
+export const isLocalPart = (local: string): boolean => local.length <= 64 && DOT_ATOM.test(local);
+
 export function isEmailAddress(value: string): boolean {
   if (value.length > 256) return false;
   const at = value.lastIndexOf('@');
-  const local = value.slice(0, at);
-  return at > 0 && local.length <= 64 && DOT_ATOM.test(local) && isDnsName(value.slice(at + 1), { wildcard: false });
+  return at > 0 && isLocalPart(value.slice(0, at)) && isDnsName(value.slice(at + 1), { wildcard: false });
 }
 
+/** RFC 3986 §2: unreserved characters and sub-delims, and a percent sign only as the start of two hex digits. */
+const UNRESERVED_OR_SUB_DELIM = "-A-Za-z0-9._~!$&'()*+,;=";
+const PCT_ENCODED = '%[0-9A-Fa-f]{2}';
+/** `[ userinfo "@" ] host [ ":" port ]`: host an IP-literal in brackets or a reg-name. */
+const AUTHORITY = new RegExp(
+  `^(?:(?:[${UNRESERVED_OR_SUB_DELIM}:]|${PCT_ENCODED})*@)?(\\[[^\\]]*\\]|(?:[${UNRESERVED_OR_SUB_DELIM}]|${PCT_ENCODED})*)(?::[0-9]*)?$`,
+);
+/** A path (any of RFC 3986's forms), then `?query` and `#fragment`: pchar and '/' (and '?' after the path). */
+const PCHAR = `(?:[${UNRESERVED_OR_SUB_DELIM}:@]|${PCT_ENCODED})`;
+const PATH_QUERY_FRAGMENT = new RegExp(`^(?:${PCHAR}|/)*(?:\\?(?:${PCHAR}|[/?])*)?(?:#(?:${PCHAR}|[/?])*)?$`);
+
+/**
+ * An absolute URI (RFC 3986 §4.3) of at most 253 characters that strict readers take as it is written. Beyond
+ * RFC 3986's syntax, the host follows Go's crypto/x509, which refuses the whole certificate otherwise (cert-manager,
+ * istiod and kubelet read certificates with it): an IP literal is an IPv6 address in brackets (no zone, no IPvFuture)
+ * or a dotted quad; any other non-empty host has no empty label (no trailing dot) and no percent-encoding. WHATWG's
+ * parser judges too: what it refuses (a port above 65535, a host ending in a number that is no IPv4 address) is
+ * refused as well, since browsers and Node read URIs with it.
+ */
 export function isAbsoluteUri(value: string): boolean {
-  if (value.length > 253 || !/^[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]+$/.test(value)) return false;
-  return URL.canParse(value);
+  if (value.length > 253) return false;
+  const match = /^[A-Za-z][A-Za-z0-9+.-]*:([\x21-\x7e]+)$/.exec(value);
+  if (!match) return false;
+  let rest = match[1];
+  if (rest.startsWith('//')) {
+    const end = rest.slice(2).search(/[/?#]/);
+    const authority = AUTHORITY.exec(end < 0 ? rest.slice(2) : rest.slice(2, 2 + end));
+    if (!authority || !isUriHost(authority[1])) return false;
+    rest = end < 0 ? '' : rest.slice(2 + end);
+  }
+  return PATH_QUERY_FRAGMENT.test(rest) && URL.canParse(value);
+}
+
+function isUriHost(host: string): boolean {
+  if (host.startsWith('[')) return host.includes(':') && parseIp(host.slice(1, -1)) !== null;
+  return host === '' || (!host.includes('%') && host.split('.').every((label) => label.length > 0));
 }
 
 /** An IPv4 (4 octets) or IPv6 (16 octets) address, or null. No zone ids, no IPv4 octets with leading zeros. */
@@ -183,6 +218,7 @@ export const KNOWN_EXTENSION_ARCS: readonly { arc: string; name: string }[] = [
   { arc: '2.16.840.1.113730.1', name: 'a Netscape certificate extension' },
   { arc: '1.3.6.1.4.1.311.20.2', name: 'the Microsoft certificate template name' },
   { arc: '1.3.6.1.4.1.311.21', name: 'a Microsoft certificate services extension' },
+  { arc: '1.3.36.8.3.3', name: 'the Admissions extension (ISIS-MTT / Common PKI)' },
 ];
 
 export function isDottedOid(value: string): boolean {

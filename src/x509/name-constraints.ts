@@ -7,7 +7,7 @@
 import { domainToASCII } from 'node:url';
 import { ascii, concat, contextConstructed, contextPrimitive, sequence, Tag } from './der-writer.ts';
 import { contentOf, type DerElement, MalformedDer, readChildren, readSingle } from './der-reader.ts';
-import { formatIp, parseIp } from './extensions.ts';
+import { formatIp, isLocalPart, parseIp } from './extensions.ts';
 import { X509Error } from './x509-errors.ts';
 
 /** Names by type: DNS names or domains, IP addresses or CIDR ranges, URIs or hosts, mailboxes or domains. */
@@ -56,11 +56,32 @@ export function normalizeDnsName(value: string): string | null {
   return ascii.split('.').every((label) => LDH_LABEL.test(label)) ? ascii : null;
 }
 
+/**
+ * How a subtree base is read. `request`: a base someone asks for (the API field, a CSR), held to what strict
+ * relying parties accept. `signed`: a base of a certificate already signed (a stored or imported CA), read as the
+ * service accepted it before those rules, so that such a CA keeps issuing, signing CRLs and answering OCSP.
+ */
+export type SubtreeReading = 'request' | 'signed';
+
+const isDottedQuad = (name: string): boolean => /^\d+\.\d+\.\d+\.\d+$/.test(name);
+
+/**
+ * A subtree's host name. Asked for, a name of numeric labels is refused rather than rewritten: WHATWG's
+ * domainToASCII reads a name ending in a number as an IPv4 address (`10.1` becomes `10.0.0.1`, `123` becomes
+ * `0.0.0.123`), which would constrain another name than the one asked for, and a URI subtree that is an address
+ * makes Go refuse the CA certificate ("cannot be IP address"; RFC 5280 URI subtrees are host names).
+ */
+function subtreeHost(value: string, reading: SubtreeReading): string | null {
+  const name = normalizeDnsName(value);
+  if (name === null || reading === 'signed') return name;
+  return value.split('.').every((label) => /^\d+$/.test(label)) || isDottedQuad(name) ? null : name;
+}
+
 /** dNSName subtree: a domain (itself and below), `.domain` (strictly below) or `` (every name). */
-function normalizeDnsSubtree(value: string): string | null {
+function normalizeDnsSubtree(value: string, reading: SubtreeReading = 'request'): string | null {
   if (value === '') return '';
   const below = value.startsWith('.');
-  const name = normalizeDnsName(below ? value.slice(1) : value);
+  const name = subtreeHost(below ? value.slice(1) : value, reading);
   return name === null ? null : below ? `.${name}` : name;
 }
 
@@ -80,29 +101,38 @@ export function parseCidr(value: string): { address: Uint8Array; prefix: number 
 const cidrText = ({ address, prefix }: { address: Uint8Array; prefix: number }): string => `${formatIp(address)}/${prefix}`;
 
 /** uniformResourceIdentifier subtree: a host (exactly) or `.domain` (hosts strictly below); never a URI. */
-function normalizeUriSubtree(value: string): string | null {
+function normalizeUriSubtree(value: string, reading: SubtreeReading = 'request'): string | null {
   if (value === '' || value.includes('/') || value.includes(':') || value.includes('@')) return null;
-  return normalizeDnsSubtree(value);
+  return normalizeDnsSubtree(value, reading);
 }
 
-/** rfc822Name subtree: a mailbox, a host (every mailbox at it) or `.domain` (mailboxes strictly below). */
-function normalizeEmailSubtree(value: string): string | null {
+/**
+ * rfc822Name subtree: a mailbox, a host (every mailbox at it) or `.domain` (mailboxes strictly below). Asked for,
+ * a mailbox's local part is an RFC 5321 dot-atom: Go refuses the CA certificate over one it cannot parse.
+ */
+function normalizeEmailSubtree(value: string, reading: SubtreeReading = 'request'): string | null {
   const at = value.lastIndexOf('@');
-  if (at < 0) return value === '' ? null : normalizeDnsSubtree(value);
+  if (at < 0) return value === '' ? null : normalizeDnsSubtree(value, reading);
   const local = value.slice(0, at);
-  const host = normalizeDnsName(value.slice(at + 1));
+  const host = subtreeHost(value.slice(at + 1), reading);
   if (host === null || local.length === 0 || local.length > 64 || !/^[\x21-\x7e]+$/.test(local) || local.includes('@')) return null;
-  return `${local}@${host}`;
+  return reading === 'signed' || isLocalPart(local) ? `${local}@${host}` : null;
 }
 
-export const SUBTREE_SYNTAX: Record<NameListKey, { normalize: (value: string) => string | null; expected: string }> = {
+export const SUBTREE_SYNTAX: Record<
+  NameListKey,
+  { normalize: (value: string, reading?: SubtreeReading) => string | null; expected: string }
+> = {
   dns: { normalize: normalizeDnsSubtree, expected: 'a domain such as example.com or .example.com' },
   ip: {
     normalize: (value) => (parseCidr(value) ? cidrText(parseCidr(value)!) : null),
     expected: 'a network in CIDR form such as 10.0.0.0/8 (host bits zero)',
   },
-  uri: { normalize: normalizeUriSubtree, expected: 'a host such as cluster.local or .example.com, not a URI (RFC 5280)' },
-  email: { normalize: normalizeEmailSubtree, expected: 'a mailbox, a host or .domain' },
+  uri: {
+    normalize: normalizeUriSubtree,
+    expected: 'a host name such as cluster.local or .example.com, not a URI or an IP address (RFC 5280)',
+  },
+  email: { normalize: normalizeEmailSubtree, expected: 'a mailbox (a dot-atom local part), a host or .domain' },
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -146,7 +176,7 @@ function cidrOfAddressAndMask(content: Uint8Array): string {
   return `${formatIp(address)}/${prefix}`;
 }
 
-function decodeSubtrees(el: DerElement, which: 'permitted' | 'excluded'): NameLists {
+function decodeSubtrees(el: DerElement, which: 'permitted' | 'excluded', reading: SubtreeReading): NameLists {
   const lists = emptyNameLists();
   const subtrees = readChildren(el);
   if (subtrees.length === 0) throw new MalformedDer('empty GeneralSubtrees');
@@ -169,7 +199,7 @@ function decodeSubtrees(el: DerElement, which: 'permitted' | 'excluded'): NameLi
       if (!/^[\x20-\x7e]*$/.test(text)) throw new MalformedDer('bad IA5String in a name constraint');
       value = text;
     }
-    const normalized = SUBTREE_SYNTAX[key].normalize(value);
+    const normalized = SUBTREE_SYNTAX[key].normalize(value, reading);
     if (normalized === null) {
       throw unsupported(`${which} ${key.toUpperCase()} name constraint '${value}' must be ${SUBTREE_SYNTAX[key].expected}`);
     }
@@ -178,13 +208,16 @@ function decodeSubtrees(el: DerElement, which: 'permitted' | 'excluded'): NameLi
   return lists;
 }
 
-/** Decodes the extension value (inside a `parsingUntrusted` step); unsupported forms are refused, never dropped. */
-export function decodeNameConstraints(value: Uint8Array): NameConstraints {
+/**
+ * Decodes the extension value (inside a `parsingUntrusted` step); unsupported forms are refused, never dropped.
+ * A CSR's are read as a request; a certificate's as `signed` (see SubtreeReading).
+ */
+export function decodeNameConstraints(value: Uint8Array, reading: SubtreeReading = 'request'): NameConstraints {
   const parts = readChildren(readSingle(value), Tag.SEQUENCE);
   const constraints: NameConstraints = { permitted: emptyNameLists(), excluded: emptyNameLists() };
   let index = 0;
-  if (parts[index]?.tag === 0xa0) constraints.permitted = decodeSubtrees(parts[index++], 'permitted');
-  if (parts[index]?.tag === 0xa1) constraints.excluded = decodeSubtrees(parts[index++], 'excluded');
+  if (parts[index]?.tag === 0xa0) constraints.permitted = decodeSubtrees(parts[index++], 'permitted', reading);
+  if (parts[index]?.tag === 0xa1) constraints.excluded = decodeSubtrees(parts[index++], 'excluded', reading);
   if (index !== parts.length || index === 0) throw new MalformedDer('bad NameConstraints');
   return constraints;
 }

@@ -327,6 +327,71 @@ t.test('create with a server-made key: §10.9 intermediates and ISTIO export', a
   ]);
 });
 
+t.test('URI SANs that Go cannot read are refused, in the body and in a CSR; valid ones are issued as written', async (t) => {
+  // Go's crypto/x509 (cert-manager, istiod, kubelet) refuses the whole certificate over any of these.
+  const unreadable = [
+    'https://svc.example.com/%zz',
+    'https://svc.example.com/%',
+    'https://svc.example.com/a%2',
+    'spiffe://cluster.local/ns/x/sa/y#%zz',
+    'http://ex%41mple.com/',
+    'https://svc.example.com./x',
+    'https://a..b/x',
+    'http://1.2.3.4./',
+  ];
+  // '#' opens a comment in openssl's configuration, hence its escape in -addext.
+  for (const [index, value] of unreadable.entries()) {
+    const json = await post('/v1/private-certificates', {
+      issuer_id: sub.id,
+      distinguished_name: { common_name: 'uri' },
+      validity,
+      key_algorithm: 'EC256',
+      subject_alternative_names: [{ type: 'URI', value }],
+    });
+    t.equal(json.statusCode, 400, value);
+    t.match(json.json(), { error_code: 'PCA.00020001', error_msg: /subject_alternative_names\[0\]\.value is not an absolute URI/ }, value);
+    const { csr } = await opensslCsr(
+      dir,
+      `uri-bad-${index}`,
+      [...KEY_ARGS.p256],
+      ['-subj', '/CN=uri', '-addext', `subjectAltName=URI:${value.replace('#', '\\#')}`],
+    );
+    const byCsr = await issueByCsr(csr);
+    t.equal(byCsr.statusCode, 400, `CSR ${value}`);
+    t.match(
+      byCsr.json(),
+      { error_code: 'PCA.00020001', error_msg: /subject_alternative_names\[0\]\.value is not an absolute URI/ },
+      `CSR ${value}`,
+    );
+  }
+  const readable = [
+    'spiffe://cluster.local/ns/x/sa/y',
+    'urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66',
+    'https://[2001:db8::1]/',
+    'https://10.1.2.3/x',
+    'mailto:ops@example.com',
+    'https://svc.example.com/a%41?b=%41#%41',
+  ];
+  const issued = await post('/v1/private-certificates', {
+    issuer_id: sub.id,
+    distinguished_name: { common_name: 'uri' },
+    validity,
+    key_algorithm: 'EC256',
+    subject_alternative_names: readable.map((value) => ({ type: 'URI', value })),
+  });
+  t.equal(issued.statusCode, 200, issued.body);
+  const text = await certificateText(dir, (await exportJson(issued.json().certificate_id)).certificate);
+  t.match(text, readable.map((value) => `URI:${value}`).join(', '), 'each written as given');
+  const { csr } = await opensslCsr(
+    dir,
+    'uri-good',
+    [...KEY_ARGS.p256],
+    ['-subj', '/CN=uri', '-addext', `subjectAltName=${readable.map((value) => `URI:${value.replace('#', '\\#')}`).join(',')}`],
+  );
+  const byCsr = await issueByCsr(csr);
+  t.equal(byCsr.statusCode, 200, byCsr.body);
+});
+
 t.test('CSR parse reports the key, signature and subject; nothing is stored', async (t) => {
   const { csr } = await opensslCsr(dir, 'parse', [...KEY_ARGS.rsa2048], ['-subj', '/C=CN/O=acme/CN=parse.example.com']);
   const before = await harness.database.prisma.certificate.count();

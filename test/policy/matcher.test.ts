@@ -154,15 +154,27 @@ t.test('URI patterns against regex matching, URI constraints against openssl nc_
       : { input: { allowed, denied, name }, expected, actual: violation?.message ?? 'accepted' };
   });
   compare(t, 'uri constraints', CASES, () => {
-    const permitted = Array.from({ length: 1 + integer(2) }, () => `${chance(0.5) ? '.' : ''}${host()}`);
-    const name = uri();
+    const subtree = () => `${chance(0.5) ? '.' : ''}${host()}`;
+    const permitted = Array.from({ length: integer(3) }, subtree);
+    const excluded = Array.from({ length: permitted.length === 0 ? 1 + integer(2) : integer(2) }, subtree);
+    const ipHost = chance(0.15);
+    const name = ipHost
+      ? `${pick(['spiffe', 'https'])}://${pick(['10.1.2.3', '192.168.0.1', '[2001:db8::1]', '[::1]'])}${chance(0.15) ? ':8443' : ''}${path()}`
+      : uri();
     // openssl reads 'user@host' as the host and refuses it; the service refuses userinfo under URI constraints too.
-    const expected = !name.includes('@') && permitted.some((base) => opensslNcUri(name.toLowerCase(), refLower(base)));
+    // RFC 5280 §4.2.1.10: a URI whose host is an IP address MUST be rejected wherever URI constraints apply, excluded
+    // subtrees alone included (Go fails the chain; openssl would compare the address as a host name).
+    const judged = !ipHost && !name.includes('@');
+    const within = permitted.length === 0 || permitted.some((base) => opensslNcUri(name.toLowerCase(), refLower(base)));
+    const excludedHit = excluded.some((base) => opensslNcUri(name.toLowerCase(), refLower(base)));
+    const expected = judged && within && !excludedHit;
     const violation = evaluateIssuance(
-      { policies: [], chainConstraints: [validateNameConstraints({ permitted: { uri: permitted } })!] },
+      { policies: [], chainConstraints: [validateNameConstraints({ permitted: { uri: permitted }, excluded: { uri: excluded } })!] },
       facts([{ type: 'URI', value: name, field: 'san' }]),
     );
-    return (violation === null) === expected ? null : { input: { permitted, name }, expected, actual: violation?.message ?? 'accepted' };
+    return (violation === null) === expected
+      ? null
+      : { input: { permitted, excluded, name }, expected, actual: violation?.message ?? 'accepted' };
   });
 });
 

@@ -505,6 +505,76 @@ t.test("a CA's own name constraints bind what it signs, and its children may onl
   t.equal((await api.show(widePending.body.ca_id)).status, 'PENDING', 'a refused activation changes nothing');
 });
 
+t.test('name constraints that make Go refuse the CA certificate, or that would be rewritten, are refused on every path', async (t) => {
+  const refusals: [Json, RegExp][] = [
+    [{ permitted: { uri: ['10.0.0.1'] } }, /name_constraints\.permitted\.uri\[0\] must be a host name .* not a URI or an IP address/],
+    [{ permitted: { uri: ['10.1'] } }, /name_constraints\.permitted\.uri\[0\] must be a host name/],
+    [{ permitted: { dns: ['123'] } }, /name_constraints\.permitted\.dns\[0\] must be a domain/],
+    [{ excluded: { email: ['a..b@example.com'] } }, /name_constraints\.excluded\.email\[0\] must be a mailbox \(a dot-atom local part\)/],
+  ];
+  for (const [name_constraints, message] of refusals) {
+    const created = await api.call('POST', CA, {
+      type: 'SUBORDINATE',
+      issuer_id: rootId,
+      distinguished_name: { ...DN, common_name: 'refused-constraints' },
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+      validity: { type: 'DAY', value: 30 },
+      name_constraints,
+    });
+    assertError(t, created, 400, 'PCA.00020001', message);
+    assertError(t, await serverMade(rootId, { type: 'INTERMEDIATE_CA', name_constraints }), 400, 'PCA.00020001', message);
+  }
+  const intermediate = { type: 'INTERMEDIATE_CA', path_length: 0 };
+  const csrRefusals: [string, string, RegExp][] = [
+    [
+      'nc-uri-ip',
+      'permitted;URI:10.0.0.1',
+      /permitted URI name constraint '10\.0\.0\.1' must be a host name .* not a URI or an IP address/,
+    ],
+    ['nc-dns-numeric', 'permitted;DNS:123', /permitted DNS name constraint '123' must be a domain/],
+    ['nc-email-dots', 'excluded;email:a..b@example.com', /excluded EMAIL name constraint 'a\.\.b@example\.com' must be a mailbox/],
+  ];
+  for (const [name, constraint, message] of csrRefusals) {
+    const reqArgs = [
+      '-subj',
+      `/CN=${name}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      `nameConstraints=critical,${constraint}`,
+    ];
+    assertError(t, await byCsr(rootId, name, reqArgs, intermediate), 400, 'PCA.00020001', message);
+  }
+});
+
+t.test('under URI exclusions alone, a URI with an IP-literal host is refused like a host-less one (RFC 5280 §4.2.1.10)', async (t) => {
+  const guardedId = await api.subordinate(rootId, {
+    distinguished_name: { ...DN, common_name: 'uri-excluding' },
+    name_constraints: { excluded: { uri: ['bad.example'] } },
+  });
+  const uri = (value: string) => serverMade(guardedId, { subject_alternative_names: [{ type: 'URI', value }] });
+  t.equal((await uri('spiffe://cluster.local/ns/a/sa/b')).status, 200, 'a host name outside the exclusion is issued');
+  assertError(t, await uri('spiffe://bad.example/ns/a'), 400, 'PCA.00020001', /excluded URI 'bad\.example'/);
+  for (const value of ['https://10.1.2.3/x', 'https://[2001:db8::1]/', 'urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66']) {
+    const quoted = value.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    assertError(
+      t,
+      await uri(value),
+      400,
+      'PCA.00020001',
+      new RegExp(`URI name '${quoted}' is excluded by the name constraints of the issuing CA's chain \\(excluded URI 'bad\\.example'\\)`),
+    );
+  }
+  assertError(
+    t,
+    await byCsr(guardedId, 'uri-ip-excluded', ['-subj', '/CN=w', '-addext', 'subjectAltName=URI:https://10.1.2.3/x']),
+    400,
+    'PCA.00020001',
+    /csr subjectAltName\[0\] URI name 'https:\/\/10\.1\.2\.3\/x' is excluded/,
+  );
+});
+
 t.test('an imported CA certificate with name constraints the service cannot honour is refused as such', async (t) => {
   const pending = await api.call('POST', CA, {
     type: 'SUBORDINATE',

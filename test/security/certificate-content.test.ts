@@ -357,6 +357,7 @@ t.test('item 8: customized_extension is bounded, and OIDs whose syntax is known 
     ['1.3.6.1.4.1.11129.2.4.2', /Certificate Transparency/],
     ['2.16.840.1.113730.1.1', /Netscape/],
     ['1.3.6.1.4.1.311.21.10', /Microsoft/],
+    ['1.3.36.8.3.3', /Admissions/],
   ] as const) {
     assertError(t, await withExtension(oid, 'status_request'), 400, 'PCA.00020001', what);
   }
@@ -364,6 +365,7 @@ t.test('item 8: customized_extension is bounded, and OIDs whose syntax is known 
   t.equal(atCap.status, 200, JSON.stringify(atCap.body));
   const text = await certificateText(dir, await certificatePem(atCap.body.certificate_id));
   t.match(text, /1\.3\.6\.1\.4\.1\.2011\.4\.99:/, 'openssl reads the private extension');
-  // Neighbours of a refused arc stay available.
+  // Neighbours of a refused arc stay available (Python's cryptography parses Admissions, not its siblings).
   t.equal((await withExtension('1.3.6.1.5.5.7.10', 'label')).status, 200);
+  t.equal((await withExtension('1.3.36.8.3.4', 'label')).status, 200);
 });

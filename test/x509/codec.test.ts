@@ -162,6 +162,16 @@ t.test('validateSubjectAltNames (§5.5)', async (t) => {
     { type: 'URI', value: 'urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66' },
   ];
   t.same(validateSubjectAltNames(valid), valid);
+  // URIs strict readers take as written: IP literals as hosts, valid escapes in the path, query and fragment.
+  const validUris = [
+    'https://[2001:db8::1]/',
+    'https://10.1.2.3/x',
+    'https://svc.example.com:8443/a%41b?q=%41&r=1#%41',
+    'mailto:ops@example.com',
+    'spiffe://cluster.local/ns/x/sa/y',
+    'file:///etc/hosts',
+  ].map((value) => ({ type: 'URI', value }));
+  t.same(validateSubjectAltNames(validUris), validUris);
   const invalid: [string, unknown, string][] = [
     ['wildcard not leftmost', { type: 'DNS', value: 'a.*.com' }, 'PCA.00020110'],
     ['partial wildcard', { type: 'DNS', value: 'a*.example.com' }, 'PCA.00020110'],
@@ -182,6 +192,20 @@ t.test('validateSubjectAltNames (§5.5)', async (t) => {
     ['email with space', { type: 'EMAIL', value: 'a b@example.com' }, 'PCA.00020001'],
     ['relative URI', { type: 'URI', value: 'path/only' }, 'PCA.00020001'],
     ['URI with space', { type: 'URI', value: 'http://a b/' }, 'PCA.00020001'],
+    // Go's crypto/x509 refuses the whole certificate over these ("invalid URL escape", "invalid domain").
+    ['URI escape not hex', { type: 'URI', value: 'https://svc.example.com/%zz' }, 'PCA.00020001'],
+    ['URI lone percent', { type: 'URI', value: 'https://svc.example.com/%' }, 'PCA.00020001'],
+    ['URI short escape', { type: 'URI', value: 'https://svc.example.com/a%2' }, 'PCA.00020001'],
+    ['URI bad escape in fragment', { type: 'URI', value: 'spiffe://cluster.local/ns/x/sa/y#%zz' }, 'PCA.00020001'],
+    ['URI bad escape in query', { type: 'URI', value: 'https://svc.example.com/?a=%g1' }, 'PCA.00020001'],
+    ['URI escape in host', { type: 'URI', value: 'http://ex%41mple.com/' }, 'PCA.00020001'],
+    ['URI host trailing dot', { type: 'URI', value: 'https://svc.example.com./x' }, 'PCA.00020001'],
+    ['URI host empty label', { type: 'URI', value: 'https://a..b/x' }, 'PCA.00020001'],
+    ['URI IP host trailing dot', { type: 'URI', value: 'http://1.2.3.4./' }, 'PCA.00020001'],
+    ['URI IPv6 zone', { type: 'URI', value: 'https://[fe80::1%25eth0]/' }, 'PCA.00020001'],
+    ['URI IPv4 in brackets', { type: 'URI', value: 'https://[10.1.2.3]/' }, 'PCA.00020001'],
+    ['URI port not digits', { type: 'URI', value: 'https://svc.example.com:x/' }, 'PCA.00020001'],
+    ['URI character outside RFC 3986', { type: 'URI', value: 'https://svc.example.com/{x}' }, 'PCA.00020001'],
     ['unknown type', { type: 'RID', value: '1.2.3' }, 'PCA.00020112'],
     ['lower-case type', { type: 'dns', value: 'a.com' }, 'PCA.00020112'],
     ['value not a string', { type: 'DNS', value: 5 }, 'PCA.00020001'],
@@ -233,6 +257,8 @@ t.test('validateCustomExtensions and validateKeyUsages (§5.6)', async (t) => {
     ['value not a string', { object_identifier: '1.2.3', value: 1 }],
     ['not an object', 'x'],
     ['a value without an OID', { value: 'x' }],
+    // Python's cryptography parses Admissions and refuses the certificate when it holds a UTF8String.
+    ['Admissions', { object_identifier: '1.3.36.8.3.3', value: 'x' }],
   ] as const) {
     t.match(await appErrorOf(() => validateCustomExtensions(extension)), { code: 'PCA.00020001' }, name);
   }

@@ -30,10 +30,29 @@ t.test('the API field is validated and normalised, naming the offending entry', 
     '.cluster.local',
   ]);
   t.same(validateNameConstraints({ permitted: { ip: ['FD00:0::/8', '192.168.0.0/16'] } })?.permitted.ip, ['fd00::/8', '192.168.0.0/16']);
+  t.same(
+    validateNameConstraints({
+      permitted: { dns: ['123.example', '1a.example'], uri: ['10-1.example'], email: ['first.last+tag@example.com'] },
+    })?.permitted,
+    { dns: ['123.example', '1a.example'], ip: [], uri: ['10-1.example'], email: ['first.last+tag@example.com'] },
+    'numeric labels in a name, and dot-atom local parts, are kept as written',
+  );
   t.equal(validateNameConstraints({ permitted: {}, excluded: { dns: [] } }), null, 'constraining nothing is no constraint');
   t.equal(validateNameConstraints(undefined), null);
   const cases: [unknown, RegExp][] = [
     [{ permitted: { uri: ['spiffe://cluster.local'] } }, /name_constraints\.permitted\.uri\[0\] must be a host .* not a URI/],
+    // Go refuses a CA certificate with a URI subtree that is an address ("cannot be IP address").
+    [{ permitted: { uri: ['10.0.0.1'] } }, /permitted\.uri\[0\] must be a host name .* not a URI or an IP address/],
+    // Numeric names are refused, not rewritten (WHATWG reads them as IPv4: 10.1 would be written as 10.0.0.1).
+    [{ permitted: { uri: ['10.1'] } }, /permitted\.uri\[0\] must be a host name/],
+    [{ permitted: { dns: ['123'] } }, /permitted\.dns\[0\] must be a domain/],
+    [{ permitted: { dns: ['.10.0.0.1'] } }, /permitted\.dns\[0\] must be a domain/],
+    [{ excluded: { dns: ['0x7f'] } }, /excluded\.dns\[0\] must be a domain/],
+    [{ permitted: { email: ['a@10.1'] } }, /permitted\.email\[0\]/],
+    // Go refuses a CA certificate with a mailbox it cannot parse: the local part is an RFC 5321 dot-atom.
+    [{ permitted: { email: ['a..b@example.com'] } }, /permitted\.email\[0\] must be a mailbox \(a dot-atom local part\)/],
+    [{ permitted: { email: ['.a@example.com'] } }, /permitted\.email\[0\] must be a mailbox/],
+    [{ excluded: { email: ['a(b@example.com'] } }, /excluded\.email\[0\] must be a mailbox/],
     [{ permitted: { ip: ['10.1.0.0/8'] } }, /permitted\.ip\[0\] must be a network in CIDR form .*host bits zero/],
     [{ permitted: { dns: ['*.example.com'] } }, /permitted\.dns\[0\]/],
     [{ permitted: { dns: ['a..b'] } }, /permitted\.dns\[0\]/],
@@ -204,6 +223,51 @@ t.test('a CSR made by openssl carries them to parseCsr; unsupported forms are re
   t.match(uriAsUri, { statusCode: 400, message: /permitted URI name constraint 'spiffe:\/\/cluster\.local' must be a host/ });
   const badMask = await appErrorOf(async () => parseCsr(await csrOf('mask', 'critical,permitted;IP:10.0.0.0/255.0.255.0')));
   t.match(badMask, { statusCode: 400, message: /mask is not a prefix/ });
+  // Subtrees that make Go refuse the CA certificate, or that would be rewritten, are refused in a CSR too.
+  for (const [name, constraint, message] of [
+    ['uri-ip', 'permitted;URI:10.0.0.1', /permitted URI name constraint '10\.0\.0\.1' must be a host name .* not a URI or an IP address/],
+    ['uri-numeric', 'excluded;URI:10.1', /excluded URI name constraint '10\.1' must be a host name/],
+    ['dns-numeric', 'permitted;DNS:123', /permitted DNS name constraint '123' must be a domain/],
+    [
+      'email-dots',
+      'permitted;email:a..b@example.com',
+      /permitted EMAIL name constraint 'a\.\.b@example\.com' must be a mailbox \(a dot-atom/,
+    ],
+    ['email-leading-dot', 'excluded;email:.a@example.com', /excluded EMAIL name constraint '\.a@example\.com' must be a mailbox/],
+    ['email-paren', 'permitted;email:a(b@example.com', /permitted EMAIL name constraint 'a\(b@example\.com' must be a mailbox/],
+  ] as const) {
+    const refused = await appErrorOf(async () => parseCsr(await csrOf(name, `critical,${constraint}`)));
+    t.match(refused, { statusCode: 400, code: 'PCA.00020001', message }, constraint);
+  }
+});
+
+t.test('a signed certificate is read as the service once wrote it: CAs made before the stricter rules keep working', async (t) => {
+  const key = await generateTestKey('EC256');
+  const subject = encodeName({ common_name: 'older-ca' });
+  const older = {
+    permitted: { dns: ['0.0.0.123'], ip: [], uri: ['10.0.0.1'], email: ['a..b@example.com'] },
+    excluded: { dns: [], ip: [], uri: [], email: [] },
+  };
+  const der = await buildCertificate(
+    {
+      serialNumber: randomSerial(),
+      subject,
+      issuer: subject,
+      notBefore: new Date(now - 60_000),
+      notAfter: new Date(now + 86_400_000),
+      spki: key.spki,
+      hash: 'SHA256',
+      basicConstraints: { ca: true },
+      keyUsages: ['keyCertSign', 'cRLSign'],
+      nameConstraints: older,
+    },
+    key.signer,
+  );
+  t.same(parseCertificate(der).nameConstraints, older);
+  t.match(await appErrorOf(() => parsingUntrusted('name constraints', () => decodeNameConstraints(nameConstraintsValue(older)))), {
+    statusCode: 400,
+    message: /permitted DNS name constraint '0\.0\.0\.123'/,
+  });
 });
 
 t.test('mutated NameConstraints bytes never throw anything but a 400 (an X509Error the contract maps)', async (t) => {

@@ -108,8 +108,10 @@ export function candidateOf(type: NameType, value: string): Candidate | null {
     case 'URI': {
       const uri = parseRequestedUri(value);
       if (uri === null) return null;
-      // Userinfo makes the host ambiguous to relying parties (openssl reads 'user@host' as the host).
-      const judged = uri.host !== null && uri.hostIsPlain && !uri.userinfo;
+      // Userinfo makes the host ambiguous to relying parties (openssl reads 'user@host' as the host). An IP-literal
+      // host cannot be judged either: RFC 5280 §4.2.1.10 says such a URI MUST be rejected wherever URI constraints
+      // apply, and Go fails the chain ("URI with IP cannot be matched against constraints").
+      const judged = uri.host !== null && uri.hostIsPlain && !uri.hostIsIp && !uri.userinfo;
       return { key: 'uri', set: judged ? typed('uri', { kind: 'exact', name: uri.host! }) : null, uri };
     }
   }

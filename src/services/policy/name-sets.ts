@@ -150,6 +150,8 @@ export interface RequestedUri {
   host: string | null;
   /** False when the host is neither a host name nor an IP literal (percent-encoded, empty, …). */
   hostIsPlain: boolean;
+  /** True when the host is an IP literal (`10.1.2.3`, `[2001:db8::1]`). */
+  hostIsIp: boolean;
   port: string | null;
   userinfo: boolean;
   /** Path, query and fragment. */
@@ -164,7 +166,16 @@ export function parseRequestedUri(value: string): RequestedUri | null {
   const scheme = match[1].toLowerCase();
   const afterScheme = match[2];
   if (!afterScheme.startsWith('//'))
-    return { text: `${scheme}:${afterScheme}`, scheme, host: null, hostIsPlain: false, port: null, userinfo: false, rest: afterScheme };
+    return {
+      text: `${scheme}:${afterScheme}`,
+      scheme,
+      host: null,
+      hostIsPlain: false,
+      hostIsIp: false,
+      port: null,
+      userinfo: false,
+      rest: afterScheme,
+    };
   const authorityEnd = afterScheme.slice(2).search(/[/?#]/);
   const authority = authorityEnd < 0 ? afterScheme.slice(2) : afterScheme.slice(2, 2 + authorityEnd);
   const rest = authorityEnd < 0 ? '' : afterScheme.slice(2 + authorityEnd);
@@ -180,6 +191,7 @@ export function parseRequestedUri(value: string): RequestedUri | null {
     scheme,
     host: dnsHost ?? rawHost.toLowerCase(),
     hostIsPlain: portMatch !== null && (dnsHost !== null || ipHost !== null),
+    hostIsIp: portMatch !== null && ipHost !== null,
     port,
     userinfo: at >= 0,
     rest,
