@@ -35,13 +35,16 @@ export class AppError extends Error {
     readonly statusCode: number,
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown; headers?: Record<string, string> },
+    options?: { cause?: unknown; headers?: Record<string, string>; namesInfrastructure?: boolean },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AppError';
     this.headers = options?.headers;
+    this.namesInfrastructure = options?.namesInfrastructure === true;
   }
   readonly headers?: Record<string, string>;
+  /** The message names parts of the deployment (a token label, a library path): not for anonymous callers. */
+  readonly namesInfrastructure: boolean;
 }
 
 const badRequest = (code: ErrorCode) => (message: string) => new AppError(400, code, message);
@@ -71,6 +74,9 @@ export const errors = {
   notFound: (what: string) => new AppError(404, ErrorCode.NotFound, `${what} not found`),
   unavailable: (message: string, cause?: unknown) =>
     new AppError(503, ErrorCode.Unavailable, message, { cause, headers: { 'retry-after': '5' } }),
+  /** A key store that cannot be used now, its message naming the token or library (see AppError.namesInfrastructure). */
+  keyStoreUnavailable: (message: string, cause?: unknown) =>
+    new AppError(503, ErrorCode.Unavailable, message, { cause, headers: { 'retry-after': '5' }, namesInfrastructure: true }),
   tooManyRequests: (retryAfterSeconds: number) =>
     new AppError(429, ErrorCode.Throttled, 'rate limit exceeded', {
       headers: { 'retry-after': String(retryAfterSeconds) },

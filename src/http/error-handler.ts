@@ -142,9 +142,9 @@ export function sendRejection(request: FastifyRequest, reply: FastifyReply, erro
 }
 
 /**
- * A server-side failure as an anonymous caller (a public CRL or CA certificate fetch) sees it: the status, code and
- * headers (Retry-After), not the message, which may name infrastructure (a key store's token label, say). The log
- * keeps the message.
+ * A server-side failure as an anonymous caller (a public CRL or CA certificate fetch) sees it when its message may
+ * name the deployment (a key store's token label, say): the status, code and headers (Retry-After), not the message.
+ * The log keeps the message.
  */
 function anonymousFailure(error: AppError): AppError {
   const message = error.statusCode === 503 ? 'the service is temporarily unavailable; retry later' : 'internal error';
@@ -156,7 +156,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
     const appError = toAppError(error, request);
     if (appError.statusCode < 500) return sendRejection(request, reply, appError);
     request.log.error({ err: appError.cause ?? error, errorMsg: appError.message }, 'request failed');
-    return sendError(reply, request.principal === undefined ? anonymousFailure(appError) : appError);
+    const hidden = request.principal === undefined && (appError.statusCode === 500 || appError.namesInfrastructure);
+    return sendError(reply, hidden ? anonymousFailure(appError) : appError);
   });
   app.setNotFoundHandler((request, reply) =>
     sendRejection(request, reply, errors.notFound(`route ${request.method} ${request.url.split('?')[0]}`)),

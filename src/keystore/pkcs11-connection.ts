@@ -67,12 +67,12 @@ function chooseToken(lib: Pkcs11, { slot, tokenLabel }: Pkcs11KeyStoreOptions): 
   const labels = tokens.map((token) => `'${token.tokenLabel}'`).join(', ') || 'none';
   if (tokenLabel !== undefined) {
     const token = tokens.find((candidate) => candidate.tokenLabel === tokenLabel);
-    if (!token) throw errors.unavailable(`no PKCS#11 token labelled '${tokenLabel}' (initialised tokens: ${labels})`);
+    if (!token) throw errors.keyStoreUnavailable(`no PKCS#11 token labelled '${tokenLabel}' (initialised tokens: ${labels})`);
     return token;
   }
   const index = slot ?? 0;
   const token = tokens[index];
-  if (!token) throw errors.unavailable(`no initialised PKCS#11 token at slot index ${index} (initialised tokens: ${labels})`);
+  if (!token) throw errors.keyStoreUnavailable(`no initialised PKCS#11 token at slot index ${index} (initialised tokens: ${labels})`);
   return token;
 }
 
@@ -100,7 +100,7 @@ function login(lib: Pkcs11, session: Handle, tokenLabel: string, pin: string): v
     if (error.code === pkcs11js.CKR_USER_ALREADY_LOGGED_IN) return;
     const pinRefused = PIN_REFUSALS.get(error.code);
     const reason = pinRefused ? `${pinRefused}; not tried again until the service restarts with another PKCS11_PIN` : error.message;
-    throw errors.unavailable(`PKCS#11 login to token '${tokenLabel}' failed: ${reason}`, error);
+    throw errors.keyStoreUnavailable(`PKCS#11 login to token '${tokenLabel}' failed: ${reason}`, error);
   }
 }
 
@@ -130,7 +130,7 @@ function acquireLibrary(path: string): Pkcs11 {
   try {
     lib.load(path);
   } catch (error) {
-    throw errors.unavailable(`PKCS#11 library ${path} cannot be loaded: ${(error as Error).message}`, error);
+    throw errors.keyStoreUnavailable(`PKCS#11 library ${path} cannot be loaded: ${(error as Error).message}`, error);
   }
   try {
     // Async calls run on worker threads: the module must lock for itself.
@@ -138,7 +138,7 @@ function acquireLibrary(path: string): Pkcs11 {
   } catch (error) {
     if (!(error instanceof pkcs11js.Pkcs11Error && error.code === pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
       lib.close();
-      throw errors.unavailable(`PKCS#11 library ${path} failed to initialise: ${(error as Error).message}`, error);
+      throw errors.keyStoreUnavailable(`PKCS#11 library ${path} failed to initialise: ${(error as Error).message}`, error);
     }
   }
   loadedLibraries.set(path, { lib, users: 1 });

@@ -97,7 +97,7 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
   }
 
   function connected(): Promise<Connection> {
-    if (closed) return Promise.reject(errors.unavailable('the PKCS#11 key store is closed'));
+    if (closed) return Promise.reject(errors.keyStoreUnavailable('the PKCS#11 key store is closed'));
     connection ??= open(Promise.resolve());
     return connection;
   }
@@ -143,7 +143,7 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
           connection = undefined;
           void disconnect(conn).catch(() => undefined);
         }
-        throw errors.unavailable(`PKCS#11 token '${conn.tokenLabel}' is unavailable: ${error.message}`, error);
+        throw errors.keyStoreUnavailable(`PKCS#11 token '${conn.tokenLabel}' is unavailable: ${error.message}`, error);
       }
     }
   }
@@ -253,7 +253,7 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
       await withSession((conn, session) => {
         const { state } = conn.lib.C_GetSessionInfo(session);
         if (state !== CKS_RW_USER_FUNCTIONS && state !== CKS_RO_USER_FUNCTIONS) {
-          throw errors.unavailable(`PKCS#11 token '${conn.tokenLabel}': the session is not logged in`);
+          throw errors.keyStoreUnavailable(`PKCS#11 token '${conn.tokenLabel}': the session is not logged in`);
         }
         if (sampleKeyRef) tokenKey(conn, session, sampleKeyRef);
       });

@@ -22,7 +22,7 @@ function probeRoutes(app: FastifyInstance): void {
   });
   app.post('/v1/test/private', { config: { action: 'pca:ca:get' } }, async () => ({ ok: true }));
   const tokenGone = () => {
-    throw errors.unavailable("no PKCS#11 token labelled 'prod-ca-token' (initialised tokens: 'other')");
+    throw errors.keyStoreUnavailable("no PKCS#11 token labelled 'prod-ca-token' (initialised tokens: 'other')");
   };
   app.get('/test/public-key-store', { config: { public: true } }, tokenGone);
   app.get('/v1/test/key-store', { config: { action: 'pca:ca:get' } }, tokenGone);
