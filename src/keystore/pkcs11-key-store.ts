@@ -189,9 +189,14 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
             { type: pkcs11js.CKA_SENSITIVE, value: true },
             { type: pkcs11js.CKA_EXTRACTABLE, value: false },
             { type: pkcs11js.CKA_SIGN, value: true },
+            { type: pkcs11js.CKA_SIGN_RECOVER, value: false },
             { type: pkcs11js.CKA_DECRYPT, value: false },
             { type: pkcs11js.CKA_UNWRAP, value: false },
             { type: pkcs11js.CKA_DERIVE, value: false },
+            // Tokens default both to true: whoever holds the PIN could then turn on decryption (C_SetAttributeValue)
+            // or copy the key into an object with other attributes (C_CopyObject). Destroying stays allowed.
+            { type: pkcs11js.CKA_MODIFIABLE, value: false },
+            { type: pkcs11js.CKA_COPYABLE, value: false },
           ],
         );
         try {
