@@ -168,10 +168,11 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
   return {
     kind: 'pkcs11',
 
-    async generate(alg: KeyAlgorithm): Promise<GeneratedKey> {
+    async generate(alg: KeyAlgorithm, record?: (keyRef: string) => Promise<void>): Promise<GeneratedKey> {
+      const id = randomBytes(16);
+      const keyRef = `p11:${id.toString('hex')}`;
+      if (record) await record(keyRef); // before the lock: a slow database write must not pause the process's signing
       return changingObjects(async ({ lib }, session) => {
-        const id = randomBytes(16);
-        const keyRef = `p11:${id.toString('hex')}`;
         const { mechanism, publicTemplate } = keyPairGeneration(alg);
         const common = [
           { type: pkcs11js.CKA_ID, value: id },

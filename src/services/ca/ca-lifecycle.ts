@@ -1,6 +1,9 @@
 /**
  * Bringing CAs into being (§4.2.1-4.2.5): create, order (yearly/monthly), activate and a subordinate's CSR. A key is
- * made outside any transaction (RSA takes seconds) and destroyed when the transaction that would keep it fails.
+ * made outside any transaction (RSA takes seconds) and destroyed when the transaction that would keep it fails. A
+ * key made on a token is recorded in pending_ca_keys (committed) before the token makes it, and the transaction that
+ * commits its CA deletes the record: a key the process could not destroy (killed, token out) stays recorded, and the
+ * `ca-deletion` job destroys it (key-destruction.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
@@ -36,9 +39,15 @@ export interface CaLifecycleDeps {
   billing: Pick<BillingHooks, 'startBillableUsage' | 'recordPrepaidOrder'>;
   /** A CA id or URN of the caller's, to its id (`field` names the parameter in messages). */
   resolve: (ctx: RequestContext, reference: string, field?: string) => string;
+  log: { warn(details: object, message: string): void };
 }
 
-export function createCaLifecycle({ db, clock, config, keyStores, billing, resolve }: CaLifecycleDeps) {
+/** A key just made for a CA: `recorded` when pending_ca_keys holds its reference until the CA commits. */
+interface NewKey extends GeneratedKey {
+  recorded: boolean;
+}
+
+export function createCaLifecycle({ db, clock, config, keyStores, billing, resolve, log }: CaLifecycleDeps) {
   const signingDeps = { config, keyStores };
   const keyStoreKind = (): KeyStoreKind => config.keyStore.defaultKind;
 
@@ -58,16 +67,44 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
     await refuseOverQuota(tx, ctx, count);
   }
 
-  /** Makes a key outside any transaction (RSA generation takes seconds); `use` must commit or the key is destroyed. */
-  async function withNewKey<T>(alg: KeyAlgorithm, use: (key: GeneratedKey, store: KeyStore) => Promise<T>): Promise<T> {
+  /**
+   * Makes a key outside any transaction (RSA generation takes seconds); `use` must commit, calling `keepNewKey` in its
+   * transaction, or the key is destroyed.
+   */
+  async function withNewKey<T>(alg: KeyAlgorithm, use: (key: NewKey, store: KeyStore) => Promise<T>): Promise<T> {
     const store = keyStores.get(keyStoreKind());
-    const key = await store.generate(alg);
+    let recorded: string | undefined;
+    const record = async (keyRef: string) => {
+      await db.pendingCaKey.create({ data: { keyRef, keyStore: store.kind, createdAt: clock.now() } });
+      recorded = keyRef;
+    };
+    let key: GeneratedKey | undefined;
     try {
-      return await use(key, store);
+      key = await store.generate(alg, record);
+      return await use({ ...key, recorded: recorded !== undefined }, store);
     } catch (error) {
-      await store.destroy(key.keyRef).catch(() => undefined);
+      if (recorded) await discardRecordedKey(store, recorded);
+      else if (key) await store.destroy(key.keyRef); // a software key: drops a cached copy, nothing else holds it
       throw error;
     }
+  }
+
+  /** Destroys a recorded key no CA kept, then its record; when the store fails, the record stays for the job. */
+  async function discardRecordedKey(store: KeyStore, keyRef: string): Promise<void> {
+    try {
+      await store.destroy(keyRef);
+      await db.pendingCaKey.delete({ where: { keyRef } });
+    } catch (error) {
+      log.warn({ err: error, keyRef }, 'the key of a CA that was not created could not be destroyed: the ca-deletion job will');
+    }
+  }
+
+  /** In the transaction that commits the CA holding `key`: it is no longer pending. */
+  async function keepNewKey(tx: Tx, key: NewKey): Promise<void> {
+    if (!key.recorded) return;
+    const { count } = await tx.pendingCaKey.deleteMany({ where: { keyRef: key.keyRef } });
+    // The job took the key for left behind (the creation outlasted ORPHAN_KEY_AGE_MS) and destroyed it.
+    if (count === 0) throw new Error(`the key ${key.keyRef} was destroyed as left behind before its CA was created`);
   }
 
   /** Columns of a CA configured from `spec` with `key`: signed and ACTIVED, or PENDING awaiting activation/import. */
@@ -159,6 +196,7 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
             ...crlColumns(input.crl_configuration, caId),
             enterpriseProjectId: input.enterprise_project_id ?? '0',
           };
+          await keepNewKey(tx, key);
           const row = prepaidId
             ? await tx.certificateAuthority.update({ where: { id: caId }, data: columns })
             : await tx.certificateAuthority.create({
@@ -246,7 +284,7 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
       if (!spec.hash) throw errors.invalidParameter('signature_algorithm is required');
       if (!spec.validity) throw errors.invalidParameter('validity is required');
     }
-    const commit = (key: GeneratedKey, store: KeyStore) =>
+    const commit = (key: NewKey, store: KeyStore) =>
       retryingSerialCollision(() =>
         db.$transaction(async (tx) => {
           const now = clock.now();
@@ -258,6 +296,7 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
             ...crlColumns(input.crl_configuration, caId),
             ...(input.enterprise_project_id !== undefined ? { enterpriseProjectId: input.enterprise_project_id } : {}),
           };
+          await keepNewKey(tx, key);
           const updated = await tx.certificateAuthority.update({ where: { id: caId }, data: columns });
           if (updated.chargingMode === 1) await billing.startBillableUsage(tx, updated, now);
           await recordAudit(tx, ctx, {
@@ -270,7 +309,7 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
       );
     if (unconfigured) return withNewKey(spec.keyAlgorithm, commit);
     const store = keyStores.get(current.keyStore as KeyStoreKind);
-    return commit({ keyRef: current.keyRef!, spki: new Uint8Array(current.publicKeySpki!) }, store);
+    return commit({ keyRef: current.keyRef!, spki: new Uint8Array(current.publicKeySpki!), recorded: false }, store);
   }
 
   async function exportCsr(ctx: RequestContext, reference: string): Promise<{ csr: string }> {
