@@ -18,6 +18,7 @@ import { caDeletionJob } from '../../src/services/ca/ca-jobs.ts';
 import { ORPHAN_KEY_AGE_MS } from '../../src/services/ca/key-destruction.ts';
 import { createTestApp, SOFTWARE_KEYS_ONLY, type TestApp } from '../helpers/app.ts';
 import { CA, DN, assertError, client, verifyWithChain } from '../ca/support.ts';
+import { gate, settle } from '../unit/support.ts';
 import { generateInOtherApplication, SOFTHSM_LIBRARY, softHsmToken, tokenPrivateKeys } from './support.ts';
 
 const DAY = 86_400_000;
@@ -235,6 +236,8 @@ t.test(
     const token = await softHsmToken(label, pin);
     // A token outage while the CA's transaction signs, and (with 'destroy') at the clean-up after it.
     const outage = new Set<'sign' | 'destroy'>();
+    // A creation stalled between its key's generation and its transaction, until opened.
+    let stall: Promise<void> | undefined;
     const down = () => Promise.reject(errors.unavailable(`PKCS#11 token '${label}' is unavailable: CKR_DEVICE_REMOVED`));
     const harness = await createTestApp({
       clock,
@@ -243,6 +246,11 @@ t.test(
         const real = stores.pkcs11!;
         const pkcs11: KeyStore = {
           ...real,
+          generate: async (alg, record) => {
+            const key = await real.generate(alg, record);
+            await stall;
+            return key;
+          },
           sign: (...args) => (outage.has('sign') ? down() : real.sign(...args)),
           destroy: (keyRef) => (outage.has('destroy') ? down() : real.destroy(keyRef)),
         };
@@ -317,5 +325,24 @@ t.test(
     t.same(await runJob(), { removed: 0, keysDestroyed: 0, orphanKeysDestroyed: 1 }, 'and the next one in its turn');
     t.same(await pending(), []);
     t.notOk((await onToken()).has(young));
+
+    // A creation outlasting the bound loses its key to the job, and then fails rather than commit a CA without one.
+    const stalled = gate();
+    stall = stalled.opened;
+    const late = api.call('POST', CA, {
+      type: 'SUBORDINATE',
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+      distinguished_name: DN,
+    });
+    while ((await pending()).length === 0) await settle();
+    const [lateKey] = await pending();
+    t.ok((await onToken()).has(lateKey), 'the stalled creation made its key');
+    clock.advance(ORPHAN_KEY_AGE_MS + 1000);
+    t.same(await runJob(), { removed: 0, keysDestroyed: 0, orphanKeysDestroyed: 1 }, 'the job takes it for left behind');
+    stalled.open();
+    t.equal((await late).status, 500, 'the creation fails');
+    t.equal(await prisma.certificateAuthority.count({ where: { keyRef: lateKey } }), 0, 'no CA holds the destroyed key');
+    t.same(await pending(), []);
   },
 );

@@ -134,11 +134,14 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
     if (ids.size === 0) creating.delete(domainId);
   }
 
-  /** Destroys a recorded key no CA kept, then its record; when the store fails, the record stays for the job. */
+  /**
+   * Destroys a recorded key no CA kept, then its record (gone already when the job destroyed the key first); when
+   * either fails, the record stays for the job.
+   */
   async function discardRecordedKey(store: KeyStore, keyRef: string): Promise<void> {
     try {
       await store.destroy(keyRef);
-      await db.pendingCaKey.delete({ where: { keyRef } });
+      await db.pendingCaKey.deleteMany({ where: { keyRef } });
     } catch (error) {
       log.warn({ err: error, keyRef }, 'the key of a CA that was not created could not be destroyed: the ca-deletion job will');
     }
