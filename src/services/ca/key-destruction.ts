@@ -79,6 +79,7 @@ export async function destroyKeysOfRemovedCas(
  * their records; a referenced key is kept and only its record goes. Each record stays locked while its key is
  * destroyed, so the creation that recorded it cannot commit a CA with that key meanwhile (it deletes the record in
  * its transaction and fails when the record is gone). Failures are collected (the record stays) and the rest go on.
+ * `destroyed` counts records, a key the token never made included (the process died before): destroying is idempotent.
  */
 export async function destroyOrphanedCaKeys(
   db: Db,
