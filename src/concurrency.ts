@@ -18,3 +18,21 @@ export function concurrencyLimit(limit: number): <T>(task: () => Promise<T>) => 
     }
   };
 }
+
+/**
+ * Tasks given under one key run one at a time, first come first served; tasks of other keys do not wait for them.
+ * A key is forgotten once its last task ends.
+ */
+export function serialPerKey(): <T>(key: string, task: () => Promise<T>) => Promise<T> {
+  const queues = new Map<string, { run: <T>(task: () => Promise<T>) => Promise<T>; tasks: number }>();
+  return async (key, task) => {
+    const queue = queues.get(key) ?? { run: concurrencyLimit(1), tasks: 0 };
+    queues.set(key, queue);
+    queue.tasks++;
+    try {
+      return await queue.run(task);
+    } finally {
+      if (--queue.tasks === 0) queues.delete(key);
+    }
+  };
+}

@@ -52,7 +52,7 @@ function lazyPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
   const load = () => (store ??= import('./pkcs11-key-store.ts').then((module) => module.createPkcs11KeyStore(options)));
   return {
     kind: 'pkcs11',
-    generate: async (alg) => (await load()).generate(alg),
+    generate: async (alg, record) => (await load()).generate(alg, record),
     sign: async (keyRef, alg, hash, data) => (await load()).sign(keyRef, alg, hash, data),
     destroy: async (keyRef) => (await load()).destroy(keyRef),
     check: async (sampleKeyRef) => (await load()).check(sampleKeyRef),

@@ -14,7 +14,12 @@ export interface GeneratedKey {
 /** Custody of CA private keys. Keys never leave a key store. */
 export interface KeyStore {
   readonly kind: KeyStoreKind;
-  generate(alg: KeyAlgorithm): Promise<GeneratedKey>;
+  /**
+   * Makes a key pair. A store that holds its keys (PKCS#11) first awaits `record(keyRef)` with the new key's
+   * reference, before anything exists in the store, so that the caller can note durably what a crash could leave
+   * behind there; a store whose key lives in its reference alone (software) leaves nothing behind and never calls it.
+   */
+  generate(alg: KeyAlgorithm, record?: (keyRef: string) => Promise<void>): Promise<GeneratedKey>;
   /** Signs with the referenced key; returns the signature as X.509 carries it (PKCS#1 v1.5, or DER ECDSA-Sig-Value). */
   sign(keyRef: string, alg: KeyAlgorithm, hash: HashAlgorithm, data: Uint8Array): Promise<Uint8Array>;
   /**

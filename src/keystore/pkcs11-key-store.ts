@@ -168,10 +168,11 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
   return {
     kind: 'pkcs11',
 
-    async generate(alg: KeyAlgorithm): Promise<GeneratedKey> {
+    async generate(alg: KeyAlgorithm, record?: (keyRef: string) => Promise<void>): Promise<GeneratedKey> {
+      const id = randomBytes(16);
+      const keyRef = `p11:${id.toString('hex')}`;
+      if (record) await record(keyRef); // before the lock: a slow database write must not pause the process's signing
       return changingObjects(async ({ lib }, session) => {
-        const id = randomBytes(16);
-        const keyRef = `p11:${id.toString('hex')}`;
         const { mechanism, publicTemplate } = keyPairGeneration(alg);
         const common = [
           { type: pkcs11js.CKA_ID, value: id },
@@ -189,9 +190,14 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
             { type: pkcs11js.CKA_SENSITIVE, value: true },
             { type: pkcs11js.CKA_EXTRACTABLE, value: false },
             { type: pkcs11js.CKA_SIGN, value: true },
+            { type: pkcs11js.CKA_SIGN_RECOVER, value: false },
             { type: pkcs11js.CKA_DECRYPT, value: false },
             { type: pkcs11js.CKA_UNWRAP, value: false },
             { type: pkcs11js.CKA_DERIVE, value: false },
+            // Tokens default both to true: whoever holds the PIN could then turn on decryption (C_SetAttributeValue)
+            // or copy the key into an object with other attributes (C_CopyObject). Destroying stays allowed.
+            { type: pkcs11js.CKA_MODIFIABLE, value: false },
+            { type: pkcs11js.CKA_COPYABLE, value: false },
           ],
         );
         try {

@@ -39,8 +39,11 @@ export interface ServiceDependencies {
   keyStores: KeyStores;
   clock: Clock;
   metrics: Metrics;
-  /** Failures a service survives but an operator must see (a CRL publication that the crl-refresh job will retry). */
-  log: ErrorLog;
+  /**
+   * Failures a service survives but an operator must see (a CRL publication that the crl-refresh job will retry, a
+   * key the ca-deletion job will destroy).
+   */
+  log: ErrorLog & { warn(details: object, message: string): void };
 }
 
 export function createServices(deps: ServiceDependencies) {
@@ -76,7 +79,7 @@ export function createServices(deps: ServiceDependencies) {
     audit: createAuditService({ db, sql: database }),
     issuance,
     signatureVerifier,
-    ca: createCaService({ db, clock, config, keyStores, billing: billingHooks, crls: revocation.crls }),
+    ca: createCaService({ db, clock, config, keyStores, billing: billingHooks, crls: revocation.crls, log }),
     issuancePolicies: createIssuancePolicyService({ db, clock, config }),
     acmeAdmin: createAcmeAdminService({ db, clock, config, sealer }),
     tags: createTagService({ db, clock, config }),

@@ -39,6 +39,7 @@ const EXPECTED_TABLES = [
   'domain_monthly_issues',
   'domains',
   'idempotency_keys',
+  'pending_ca_keys',
   'revocations',
   'seen_signatures',
   'tags',

@@ -13,7 +13,7 @@ import { mintAdminToken } from '../../src/auth/dev-token.ts';
 import type { TokenClaims } from '../../src/auth/jwt.ts';
 import type { Clock } from '../../src/clock.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
-import { createKeyStores } from '../../src/keystore/index.ts';
+import { createKeyStores, type KeyStores } from '../../src/keystore/index.ts';
 import { testDatabase, type TestDatabase, type TestPostgres } from './database.ts';
 
 export const TEST_DOMAIN = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
@@ -85,6 +85,8 @@ export interface TestAppOptions {
   openApi?: BuildAppOptions['openApi'];
   /** Extra routes for probing framework behaviour, registered before the app is ready. */
   extraRoutes?: (app: FastifyInstance) => void;
+  /** Stands in for the app's key stores (to count or fail their calls); closing still closes the real ones. */
+  wrapKeyStores?: (keyStores: KeyStores) => KeyStores;
 }
 
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
@@ -93,7 +95,14 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const database = await testDatabase();
   const keyStores = await createKeyStores({ masterKey: config.masterKey, pkcs11: config.keyStore.pkcs11 });
   const logs = new LogCapture();
-  const app = await buildApp({ config, database, keyStores, clock: options.clock, logDestination: logs.stream, openApi: options.openApi });
+  const app = await buildApp({
+    config,
+    database,
+    keyStores: options.wrapKeyStores ? options.wrapKeyStores(keyStores) : keyStores,
+    clock: options.clock,
+    logDestination: logs.stream,
+    openApi: options.openApi,
+  });
   options.extraRoutes?.(app);
   await app.ready();
   const token = (domainId = config.defaultDomainId) => mintAdminToken(app.jwt, domainId, 3600);

@@ -10,12 +10,16 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import t, { type Test } from 'tap';
 import { ManualClock } from '../../src/clock.ts';
-import { createKeyStores } from '../../src/keystore/index.ts';
+import { errors } from '../../src/errors.ts';
+import { createKeyStores, signerOver } from '../../src/keystore/index.ts';
+import type { KeyStore, KeyStoreKind } from '../../src/keystore/key-store.ts';
 import { createPkcs11KeyStore } from '../../src/keystore/pkcs11-key-store.ts';
 import { caDeletionJob } from '../../src/services/ca/ca-jobs.ts';
+import { ORPHAN_KEY_AGE_MS } from '../../src/services/ca/key-destruction.ts';
 import { createTestApp, SOFTWARE_KEYS_ONLY, type TestApp } from '../helpers/app.ts';
 import { CA, DN, assertError, client, verifyWithChain } from '../ca/support.ts';
-import { SOFTHSM_LIBRARY, softHsmToken, tokenPrivateKeys } from './support.ts';
+import { gate, settle } from '../unit/support.ts';
+import { generateInOtherApplication, SOFTHSM_LIBRARY, softHsmToken, tokenPrivateKeys } from './support.ts';
 
 const DAY = 86_400_000;
 // Each case starts three weeks back and moves forward through deletion windows: what it signs is valid today.
@@ -118,6 +122,7 @@ t.test('software store: the sealed key stays through the pending window and leav
   t.match(await keyRefOf(harness, pending.body.ca_id), /^sw1:/);
   t.equal((await client(harness).call('DELETE', `${CA}/${pending.body.ca_id}`)).status, 204);
   t.equal(await keyRefOf(harness, pending.body.ca_id), null, 'an immediate removal destroys the key at once');
+  t.equal(await prisma.pendingCaKey.count(), 0, 'software keys live in their CA row alone: nothing is recorded for them');
 
   await releasedPrepaidLosesItsKey(t, harness, async (keyRef) => {
     const sealed = keyRef.split(':')[2];
@@ -218,5 +223,126 @@ t.test(
     t.equal(await keyRefOf(harness, crashed), null);
 
     await releasedPrepaidLosesItsKey(t, harness, async (keyRef) => !(await onToken(keyRef)));
+  },
+);
+
+t.test(
+  'PKCS#11 store: the key of a CA never created is recorded, and the job destroys it once old; referenced, young and unrecorded keys stay',
+  { skip: softHsmMissing },
+  async (t) => {
+    const label = 'pca-orphan-test';
+    const pin = '9753';
+    clock.set(Date.now() - 21 * DAY);
+    const token = await softHsmToken(label, pin);
+    // A token outage while the CA's transaction signs, and (with 'destroy') at the clean-up after it.
+    const outage = new Set<'sign' | 'destroy'>();
+    // A creation stalled between its key's generation and its transaction, until opened.
+    let stall: Promise<void> | undefined;
+    const down = () => Promise.reject(errors.unavailable(`PKCS#11 token '${label}' is unavailable: CKR_DEVICE_REMOVED`));
+    const harness = await createTestApp({
+      clock,
+      env: { KEY_STORE: 'pkcs11', PKCS11_LIBRARY: SOFTHSM_LIBRARY, PKCS11_TOKEN_LABEL: label, PKCS11_PIN: pin },
+      wrapKeyStores: (stores) => {
+        const real = stores.pkcs11!;
+        const pkcs11: KeyStore = {
+          ...real,
+          generate: async (alg, record) => {
+            const key = await real.generate(alg, record);
+            await stall;
+            return key;
+          },
+          sign: (...args) => (outage.has('sign') ? down() : real.sign(...args)),
+          destroy: (keyRef) => (outage.has('destroy') ? down() : real.destroy(keyRef)),
+        };
+        const get = (kind: KeyStoreKind) => (kind === 'pkcs11' ? pkcs11 : stores.get(kind));
+        return { software: stores.software, pkcs11, get, signerOf: signerOver(get) };
+      },
+    });
+    t.teardown(async () => {
+      await harness.close();
+      await rm(token.dir, { recursive: true, force: true });
+    });
+    const prisma = harness.database.prisma;
+    const api = client(harness);
+    const onToken = async () => new Set((await tokenPrivateKeys(label, pin)).map((key) => `p11:${key.id}`));
+    const pending = async () => (await prisma.pendingCaKey.findMany({ orderBy: { createdAt: 'asc' } })).map((row) => row.keyRef);
+    const runJob = () => harness.app.jobRunner.runOnce('ca-deletion');
+    /** A creation that fails in its transaction; returns the key it made (the one new key on the token). */
+    const failedCreate = async (commonName: string): Promise<string> => {
+      const before = await onToken();
+      const response = await api.call('POST', CA, {
+        type: 'ROOT',
+        key_algorithm: 'EC256',
+        signature_algorithm: 'SHA256',
+        distinguished_name: { ...DN, common_name: commonName },
+        validity: { type: 'YEAR', value: 1 },
+      });
+      assertError(t, response, 503, 'PCA.00050002', /unavailable/);
+      const made = [...(await onToken())].filter((keyRef) => !before.has(keyRef));
+      t.ok(made.length <= 1, 'at most one key made');
+      return made[0] ?? '';
+    };
+
+    const kept = await api.root({ distinguished_name: { ...DN, common_name: 'kept-root' } });
+    const keptKey = (await keyRefOf(harness, kept))!;
+    t.same(await pending(), [], 'the committed CA left no record');
+
+    outage.add('sign');
+    t.equal(await failedCreate('cleaned-up-root'), '', 'a failed creation whose clean-up works leaves no key');
+    t.same(await pending(), [], 'nor a record');
+
+    outage.add('destroy');
+    const orphan = await failedCreate('orphan-root');
+    t.match(orphan, /^p11:[0-9a-f]{32}$/, 'the token failed at the clean-up too: the key stays on the token');
+    t.same(await pending(), [orphan], 'recorded');
+    const warning = harness.logs.records().find((line) => line.keyRef === orphan);
+    t.match(warning, { level: 40, msg: /could not be destroyed: the ca-deletion job will/ }, 'a warning names the key');
+    t.notMatch(harness.logs.text, pin, 'no PIN in the logs');
+    outage.clear();
+
+    const foreign = `p11:${(await generateInOtherApplication(label, pin)).id}`; // another deployment's key
+    t.same(await runJob(), { removed: 0, keysDestroyed: 0 }, 'a young record is not touched');
+    t.ok((await onToken()).has(orphan), 'its key stays while its creation might still be running');
+
+    clock.advance(ORPHAN_KEY_AGE_MS + 1000);
+    outage.add('sign').add('destroy');
+    const young = await failedCreate('young-orphan-root');
+    outage.clear();
+    // No creation leaves a referenced key recorded; the job must still never destroy one.
+    await prisma.pendingCaKey.create({ data: { keyRef: keptKey, keyStore: 'pkcs11', createdAt: new Date(0) } });
+
+    t.same(await runJob(), { removed: 0, keysDestroyed: 0, orphanKeysDestroyed: 1 }, 'the old orphan is destroyed');
+    const left = await onToken();
+    t.notOk(left.has(orphan), 'gone from the token');
+    t.ok(left.has(keptKey), 'the key a CA references stays');
+    t.ok(left.has(young), 'the young orphan stays');
+    t.ok(left.has(foreign), 'the key this deployment never recorded stays');
+    t.same(await pending(), [young], 'the records of the destroyed and of the referenced key are gone');
+    const sub = await api.subordinate(kept, { distinguished_name: { ...DN, common_name: 'still-signing' } });
+    t.ok(sub, 'the CA whose key was recorded still signs');
+
+    clock.advance(ORPHAN_KEY_AGE_MS + 1000);
+    t.same(await runJob(), { removed: 0, keysDestroyed: 0, orphanKeysDestroyed: 1 }, 'and the next one in its turn');
+    t.same(await pending(), []);
+    t.notOk((await onToken()).has(young));
+
+    // A creation outlasting the bound loses its key to the job, and then fails rather than commit a CA without one.
+    const stalled = gate();
+    stall = stalled.opened;
+    const late = api.call('POST', CA, {
+      type: 'SUBORDINATE',
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+      distinguished_name: DN,
+    });
+    while ((await pending()).length === 0) await settle();
+    const [lateKey] = await pending();
+    t.ok((await onToken()).has(lateKey), 'the stalled creation made its key');
+    clock.advance(ORPHAN_KEY_AGE_MS + 1000);
+    t.same(await runJob(), { removed: 0, keysDestroyed: 0, orphanKeysDestroyed: 1 }, 'the job takes it for left behind');
+    stalled.open();
+    t.equal((await late).status, 500, 'the creation fails');
+    t.equal(await prisma.certificateAuthority.count({ where: { keyRef: lateKey } }), 0, 'no CA holds the destroyed key');
+    t.same(await pending(), []);
   },
 );

@@ -9,6 +9,7 @@ import { KeyStoreError } from '../../src/keystore/key-store-errors.ts';
 import { createPkcs11KeyStore, type Pkcs11KeyStoreOptions } from '../../src/keystore/pkcs11-key-store.ts';
 import type { HashAlgorithm, KeyAlgorithm } from '../../src/x509/algorithms.ts';
 import {
+  allowDecryptInOtherApplication,
   generateInOtherApplication,
   opensslVerifies,
   run,
@@ -110,15 +111,34 @@ t.test('PKCS#11 key store on SoftHSM2', async (t) => {
     });
   }
 
-  t.test('keys are sensitive and never extractable on the token', async (t) => {
+  t.test('keys are sensitive, never extractable, sign only, and cannot be changed or copied on the token', async (t) => {
     const onToken = await privateKeysOnToken();
     t.equal(onToken.size, CASES.length, 'one private key object per generated key, no leftovers');
     for (const [alg, { keyRef }] of generated) {
       const key = onToken.get(keyRef.slice('p11:'.length));
       t.ok(key, `${alg} key is on the token`);
-      t.equal(key?.sensitive, true, `${alg} sensitive`);
-      t.equal(key?.neverExtractable, true, `${alg} never extractable`);
+      t.same(
+        key && { ...key, id: undefined },
+        {
+          id: undefined,
+          sensitive: true,
+          neverExtractable: true,
+          modifiable: false,
+          copyable: false,
+          signRecover: false,
+          decrypt: false,
+          unwrap: false,
+          derive: false,
+        },
+        `${alg} key attributes`,
+      );
     }
+    // With the PIN, another application cannot turn a CA key into a decryption key.
+    const rsa = generated.get('RSA2048')!.keyRef.slice('p11:'.length);
+    // CKR_ACTION_PROHIBITED (0x1b, PKCS#11 2.40: the object is not modifiable) on SoftHSM2; CKR_ATTRIBUTE_READ_ONLY
+    // (0x10) on tokens of the 2.20 era.
+    t.ok([0x1b, 0x10].includes(await allowDecryptInOtherApplication(LABEL, PIN, rsa)), 'CKA_DECRYPT=true refused');
+    t.equal((await privateKeysOnToken()).get(rsa)?.decrypt, false, 'and still false');
   });
 
   t.test('50 concurrent signatures on one key all verify', async (t) => {

@@ -51,14 +51,26 @@ export interface TokenPrivateKey {
   id: string;
   sensitive: boolean;
   neverExtractable: boolean;
+  modifiable: boolean;
+  copyable: boolean;
+  signRecover: boolean;
+  decrypt: boolean;
+  unwrap: boolean;
+  derive: boolean;
 }
 
 /**
  * Another PKCS#11 application on the token: a separate Node process through pkcs11js (the dependency the key store
  * itself uses), so the tests need no outside tool such as OpenSC's pkcs11-tool. It lists the token's private keys,
- * deletes the one with id `deleteId`, or generates a P-256 key pair (private key on the token, public key printed).
+ * deletes the one with id `deleteId`, generates a P-256 key pair (private key on the token, public key printed), or
+ * tries to allow decryption with the key of id `id` (C_SetAttributeValue) and prints the token's answer.
  */
-async function otherApplication(label: string, pin: string, action: 'list' | 'delete' | 'generate', id = ''): Promise<unknown> {
+async function otherApplication(
+  label: string,
+  pin: string,
+  action: 'list' | 'delete' | 'generate' | 'allow-decrypt',
+  id = '',
+): Promise<unknown> {
   const script = `
     import pkcs11js from 'pkcs11js';
     import { randomBytes } from 'node:crypto';
@@ -82,6 +94,17 @@ async function otherApplication(label: string, pin: string, action: 'list' | 'de
         ]);
         const [point] = lib.C_GetAttributeValue(session, publicKey, [{ type: pkcs11js.CKA_EC_POINT }]);
         process.stdout.write(JSON.stringify({ id: keyId.toString('hex'), ecPoint: point.value.toString('hex') }));
+      } else if (action === 'allow-decrypt') {
+        lib.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY }, { type: pkcs11js.CKA_ID, value: Buffer.from(id, 'hex') }]);
+        const [handle] = lib.C_FindObjects(session, 1);
+        lib.C_FindObjectsFinal(session);
+        let answer = 0; // CKR_OK
+        try {
+          lib.C_SetAttributeValue(session, handle, [{ type: pkcs11js.CKA_DECRYPT, value: true }]);
+        } catch (error) {
+          answer = Number(/:(\\d+)/.exec(error.message)[1]); // pkcs11js names codes past v2.20 CKR_VENDOR_DEFINED
+        }
+        process.stdout.write(JSON.stringify(answer));
       } else {
         const template = [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY }];
         if (action === 'delete') template.push({ type: pkcs11js.CKA_ID, value: Buffer.from(id, 'hex') });
@@ -89,11 +112,13 @@ async function otherApplication(label: string, pin: string, action: 'list' | 'de
         const handles = lib.C_FindObjects(session, 1000);
         lib.C_FindObjectsFinal(session);
         const flag = (attribute) => attribute.value[0] === 1;
+        const flags = ['SENSITIVE', 'NEVER_EXTRACTABLE', 'MODIFIABLE', 'COPYABLE', 'SIGN_RECOVER', 'DECRYPT', 'UNWRAP', 'DERIVE'];
+        const names = ['sensitive', 'neverExtractable', 'modifiable', 'copyable', 'signRecover', 'decrypt', 'unwrap', 'derive'];
         const keys = handles.map((handle) => {
-          const [keyId, sensitive, neverExtractable] = lib.C_GetAttributeValue(session, handle, [
-            { type: pkcs11js.CKA_ID }, { type: pkcs11js.CKA_SENSITIVE }, { type: pkcs11js.CKA_NEVER_EXTRACTABLE },
+          const [keyId, ...values] = lib.C_GetAttributeValue(session, handle, [
+            { type: pkcs11js.CKA_ID }, ...flags.map((name) => ({ type: pkcs11js['CKA_' + name] })),
           ]);
-          return { id: keyId.value.toString('hex'), sensitive: flag(sensitive), neverExtractable: flag(neverExtractable) };
+          return { id: keyId.value.toString('hex'), ...Object.fromEntries(names.map((name, i) => [name, flag(values[i])])) };
         });
         if (action === 'delete') for (const handle of handles) lib.C_DestroyObject(session, handle);
         process.stdout.write(JSON.stringify(keys));
@@ -110,6 +135,11 @@ async function otherApplication(label: string, pin: string, action: 'list' | 'de
 /** The token's private keys as another application sees them, after deleting the one with `deleteId` if given. */
 export async function tokenPrivateKeys(label: string, pin: string, deleteId?: string): Promise<TokenPrivateKey[]> {
   return (await otherApplication(label, pin, deleteId ? 'delete' : 'list', deleteId)) as TokenPrivateKey[];
+}
+
+/** The CK_RV the token answered another application that set CKA_DECRYPT on the private key of id `id` (hex). */
+export async function allowDecryptInOtherApplication(label: string, pin: string, id: string): Promise<number> {
+  return (await otherApplication(label, pin, 'allow-decrypt', id)) as number;
 }
 
 /** A P-256 key generated on the token by another application: its CKA_ID (hex) and its public key. */

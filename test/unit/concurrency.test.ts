@@ -1,13 +1,14 @@
 /**
  * concurrencyLimit: never more than the limit at once, every task run, first come first served, failures free their slot;
- * and the two places it bounds (PKCS#12 hash workers, RSA key pairs) are bounded.
+ * and the two places it bounds (PKCS#12 hash workers, RSA key pairs) are bounded. serialPerKey: one task per key at
+ * once, keys independent.
  */
 import { createHash } from 'node:crypto';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import t from 'tap';
-import { concurrencyLimit } from '../../src/concurrency.ts';
+import { concurrencyLimit, serialPerKey } from '../../src/concurrency.ts';
 import { iteratedSha256 } from '../../src/export/iterated-hash.ts';
 import { generateServerKey } from '../../src/services/certificates/server-key.ts';
 
@@ -37,6 +38,33 @@ t.test('at most `limit` at once, all run, in arrival order; a failure passes thr
   t.same(await Promise.all(results), [0, 1, 2, 3, 'task 4 failed', 5, 6, 7, 8, 9]);
   t.equal(most, 3, 'three ran at once, never more');
   t.same(started, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'first come first served');
+});
+
+t.test('serialPerKey: one task per key at once in arrival order, other keys unaffected, a failure passes its turn on', async (t) => {
+  const serial = serialPerKey();
+  const started: string[] = [];
+  const gates = new Map<string, () => void>();
+  const task = (name: string) => () =>
+    new Promise<string>((resolve, reject) => {
+      started.push(name);
+      gates.set(name, () => (name === 'a2' ? reject(new Error('a2 failed')) : resolve(name)));
+    });
+  const results = ['a1', 'a2', 'b1', 'a3', 'b2'].map((name) => serial(name[0], task(name)).catch((error: Error) => error.message));
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+  await settle();
+  t.same(started, ['a1', 'b1'], 'one task of each key runs');
+  gates.get('a1')!();
+  await settle();
+  t.same(started, ['a1', 'b1', 'a2'], "a's next in line runs; b's second still waits for b1");
+  gates.get('a2')!();
+  await settle();
+  t.same(started, ['a1', 'b1', 'a2', 'a3'], 'a failure passes the turn on');
+  gates.get('b1')!();
+  await settle();
+  gates.get('a3')!();
+  gates.get('b2')!();
+  t.same(await Promise.all(results), ['a1', 'a2 failed', 'b1', 'a3', 'b2']);
+  t.equal(await serial('a', async () => 'again'), 'again', 'a key whose queue emptied starts afresh');
 });
 
 t.test('PKCS#12 MAC derivation runs in at most one worker per core, however many exports ask at once', async (t) => {

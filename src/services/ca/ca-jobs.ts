@@ -11,7 +11,7 @@ import type { BillingHooks } from '../billing/usage-hooks.ts';
 import { systemContext } from '../context.ts';
 import { claimRemovableCasSql, expireCasSql } from './ca-sql.ts';
 import { disableSubordinates } from './ca-transitions.ts';
-import { destroyKeysOfRemovedCas } from './key-destruction.ts';
+import { destroyKeysOfRemovedCas, destroyOrphanedCaKeys } from './key-destruction.ts';
 
 export const CA_DELETION_JOB = 'ca-deletion';
 export const CA_EXPIRY_JOB = 'ca-expiry';
@@ -27,8 +27,8 @@ export interface CaJobDeps {
  * Removes CAs whose `delete_time` has passed, and yearly/monthly CAs whose retention period has ended (released,
  * billing/prepaid.ts): both answer 404 from then on (derived on read); this makes it durable. Revocation data
  * stays; their tags go, and a released CA's subordinates are disabled. Then destroys the key of every removed CA that still holds one, this run's and any an
- * earlier run (or an immediate removal) could not destroy; a store failure fails the run after the others are
- * done, and the next run retries it.
+ * earlier run (or an immediate removal) could not destroy, and the token keys of CA creations that never committed
+ * (key-destruction.ts); a store failure fails the run after the others are done, and the next run retries it.
  */
 export function caDeletionJob(deps: CaJobDeps, intervalSeconds = 300): Job {
   return {
@@ -66,6 +66,7 @@ export function caDeletionJob(deps: CaJobDeps, intervalSeconds = 300): Job {
         if (claimed < BATCH) break;
       }
       const keys = await destroyKeysOfRemovedCas(deps.db, deps.keyStores);
+      const orphans = await destroyOrphanedCaKeys(deps.db, deps.keyStores, now);
       if (keys.failures.length > 0) {
         const [first] = keys.failures;
         throw new Error(
@@ -74,7 +75,16 @@ export function caDeletionJob(deps: CaJobDeps, intervalSeconds = 300): Job {
           { cause: first.error },
         );
       }
-      return { removed, keysDestroyed: keys.destroyed };
+      if (orphans.failures.length > 0) {
+        const [first] = orphans.failures;
+        throw new Error(
+          `removed ${removed} CAs, destroyed ${keys.destroyed + orphans.destroyed} keys; ${orphans.failures.length} keys of CAs never ` +
+            `created could not be destroyed (key ${first.keyRef}: ${(first.error as Error).message}); the next run retries`,
+          { cause: first.error },
+        );
+      }
+      // Keys left behind by failed creations are rare: named only when there were some.
+      return { removed, keysDestroyed: keys.destroyed, ...(orphans.destroyed > 0 && { orphanKeysDestroyed: orphans.destroyed }) };
     },
   };
 }

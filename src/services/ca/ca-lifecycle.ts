@@ -1,9 +1,13 @@
 /**
  * Bringing CAs into being (§4.2.1-4.2.5): create, order (yearly/monthly), activate and a subordinate's CSR. A key is
- * made outside any transaction (RSA takes seconds) and destroyed when the transaction that would keep it fails.
+ * made outside any transaction (RSA takes seconds) and destroyed when the transaction that would keep it fails. A
+ * key made on a token is recorded in pending_ca_keys (committed) before the token makes it, and the transaction that
+ * commits its CA deletes the record: a key the process could not destroy (killed, token out) stays recorded, and the
+ * `ca-deletion` job destroys it (key-destruction.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
+import { serialPerKey } from '../../concurrency.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
 import { isUniqueViolation } from '../../db/errors.ts';
@@ -36,19 +40,43 @@ export interface CaLifecycleDeps {
   billing: Pick<BillingHooks, 'startBillableUsage' | 'recordPrepaidOrder'>;
   /** A CA id or URN of the caller's, to its id (`field` names the parameter in messages). */
   resolve: (ctx: RequestContext, reference: string, field?: string) => string;
+  log: { warn(details: object, message: string): void };
 }
 
-export function createCaLifecycle({ db, clock, config, keyStores, billing, resolve }: CaLifecycleDeps) {
+/** A key just made for a CA: `recorded` when pending_ca_keys holds its reference until the CA commits. */
+interface NewKey extends GeneratedKey {
+  recorded: boolean;
+}
+
+export function createCaLifecycle({ db, clock, config, keyStores, billing, resolve, log }: CaLifecycleDeps) {
   const signingDeps = { config, keyStores };
   const keyStoreKind = (): KeyStoreKind => config.keyStore.defaultKind;
+  /**
+   * One CA key generation per domain at a time in this process. A PKCS#11 generation runs alone on the token (every
+   * signature of the process waits for it, pkcs11-key-store.ts): a burst of one tenant's creations queued that many
+   * generations ahead of everyone's signatures, which now wait for at most one.
+   */
+  const generationTurn = serialPerKey();
+  /** Per domain, the CAs this process is creating: past the early quota check, not yet committed or failed. */
+  const creating = new Map<string, Set<string>>();
+  const creatingIn = (domainId: string): string[] => [...(creating.get(domainId) ?? [])];
 
-  /** Refuses what would exceed the CA quota; unlocked, it is also the early check before making a key. */
-  async function refuseOverQuota(reader: Db | Tx, ctx: RequestContext, count: number): Promise<void> {
-    const used = await reader.certificateAuthority.count({
-      where: { domainId: ctx.domainId, AND: [existingCa(clock.now()), NOT_CSR_ISSUED] },
+  /**
+   * Refuses what would exceed the CA quota, counting `inFlight` (ids of CAs being created, stored or not yet) once;
+   * unlocked, it is also the early check before making a key.
+   */
+  async function refuseOverQuota(reader: Db | Tx, ctx: RequestContext, count: number, inFlight: string[] = []): Promise<void> {
+    const stored = await reader.certificateAuthority.count({
+      where: {
+        domainId: ctx.domainId,
+        AND: [existingCa(clock.now()), NOT_CSR_ISSUED],
+        ...(inFlight.length > 0 && { id: { notIn: inFlight } }),
+      },
     });
+    const used = stored + inFlight.length;
     if (used + count > config.quotas.ca) {
-      throw errors.conflictingState(`the CA quota is used up (${used} of ${config.quotas.ca})`);
+      const detail = inFlight.length > 0 ? `, ${inFlight.length} of them being created` : '';
+      throw errors.conflictingState(`the CA quota is used up (${used} of ${config.quotas.ca}${detail})`);
     }
   }
 
@@ -58,16 +86,73 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
     await refuseOverQuota(tx, ctx, count);
   }
 
-  /** Makes a key outside any transaction (RSA generation takes seconds); `use` must commit or the key is destroyed. */
-  async function withNewKey<T>(alg: KeyAlgorithm, use: (key: GeneratedKey, store: KeyStore) => Promise<T>): Promise<T> {
+  /**
+   * Makes the key of CA `caId` outside any transaction (RSA generation takes seconds), in its domain's turn:
+   * `precheck` runs first in that turn, given the domain's CAs this process is creating, so a request it refuses
+   * makes no key. `use` must commit, calling `keepNewKey` in its transaction, or the key is destroyed.
+   */
+  async function withNewKey<T>(
+    ctx: RequestContext,
+    caId: string,
+    alg: KeyAlgorithm,
+    precheck: (inFlight: string[]) => Promise<void>,
+    use: (key: NewKey, store: KeyStore) => Promise<T>,
+  ): Promise<T> {
     const store = keyStores.get(keyStoreKind());
-    const key = await store.generate(alg);
+    let recorded: string | undefined;
+    const record = async (keyRef: string) => {
+      await db.pendingCaKey.create({ data: { keyRef, keyStore: store.kind, createdAt: clock.now() } });
+      recorded = keyRef;
+    };
+    let started = false;
+    let key: GeneratedKey | undefined;
     try {
-      return await use(key, store);
+      key = await generationTurn(ctx.domainId, async () => {
+        await precheck(creatingIn(ctx.domainId));
+        startCreating(ctx.domainId, caId);
+        started = true;
+        return store.generate(alg, record);
+      });
+      return await use({ ...key, recorded: recorded !== undefined }, store);
     } catch (error) {
-      await store.destroy(key.keyRef).catch(() => undefined);
+      if (recorded) await discardRecordedKey(store, recorded);
+      else if (key) await store.destroy(key.keyRef); // a software key: drops a cached copy, nothing else holds it
       throw error;
+    } finally {
+      if (started) stopCreating(ctx.domainId, caId);
     }
+  }
+
+  function startCreating(domainId: string, caId: string): void {
+    const ids = creating.get(domainId) ?? new Set<string>();
+    creating.set(domainId, ids.add(caId));
+  }
+
+  function stopCreating(domainId: string, caId: string): void {
+    const ids = creating.get(domainId)!;
+    ids.delete(caId);
+    if (ids.size === 0) creating.delete(domainId);
+  }
+
+  /**
+   * Destroys a recorded key no CA kept, then its record (gone already when the job destroyed the key first); when
+   * either fails, the record stays for the job.
+   */
+  async function discardRecordedKey(store: KeyStore, keyRef: string): Promise<void> {
+    try {
+      await store.destroy(keyRef);
+      await db.pendingCaKey.deleteMany({ where: { keyRef } });
+    } catch (error) {
+      log.warn({ err: error, keyRef }, 'the key of a CA that was not created could not be destroyed: the ca-deletion job will');
+    }
+  }
+
+  /** In the transaction that commits the CA holding `key`: it is no longer pending. */
+  async function keepNewKey(tx: Tx, key: NewKey): Promise<void> {
+    if (!key.recorded) return;
+    const { count } = await tx.pendingCaKey.deleteMany({ where: { keyRef: key.keyRef } });
+    // The job took the key for left behind (the creation outlasted ORPHAN_KEY_AGE_MS) and destroyed it.
+    if (count === 0) throw new Error(`the key ${key.keyRef} was destroyed as left behind before its CA was created`);
   }
 
   /** Columns of a CA configured from `spec` with `key`: signed and ACTIVED, or PENDING awaiting activation/import. */
@@ -144,11 +229,11 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
   async function create(ctx: RequestContext, input: CreateCaInput): Promise<{ ca_id: string }> {
     const spec = specOf(input);
     const prepaidId = input.ca_id ? resolve(ctx, input.ca_id, 'ca_id') : null;
-    // Fail fast, before making a key (RSA-4096 costs seconds of CPU); the transaction checks again under its lock.
-    if (prepaidId) await unconfiguredPrepaid(db, ctx, prepaidId);
-    else await refuseOverQuota(db, ctx, 1);
     const caId = prepaidId ?? randomUUID();
-    return withNewKey(spec.keyAlgorithm, (key, store) =>
+    // Fail fast, before making a key (RSA-4096 costs seconds of CPU), counting the domain's creations in this process
+    // whose CAs are not committed yet; the transaction checks again under its lock.
+    const precheck = (inFlight: string[]) => (prepaidId ? unconfiguredPrepaid(db, ctx, prepaidId) : refuseOverQuota(db, ctx, 1, inFlight));
+    return withNewKey(ctx, caId, spec.keyAlgorithm, precheck, (key, store) =>
       retryingSerialCollision(() =>
         db.$transaction(async (tx) => {
           const now = clock.now();
@@ -159,6 +244,7 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
             ...crlColumns(input.crl_configuration, caId),
             enterpriseProjectId: input.enterprise_project_id ?? '0',
           };
+          await keepNewKey(tx, key);
           const row = prepaidId
             ? await tx.certificateAuthority.update({ where: { id: caId }, data: columns })
             : await tx.certificateAuthority.create({
@@ -246,7 +332,7 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
       if (!spec.hash) throw errors.invalidParameter('signature_algorithm is required');
       if (!spec.validity) throw errors.invalidParameter('validity is required');
     }
-    const commit = (key: GeneratedKey, store: KeyStore) =>
+    const commit = (key: NewKey, store: KeyStore) =>
       retryingSerialCollision(() =>
         db.$transaction(async (tx) => {
           const now = clock.now();
@@ -258,6 +344,7 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
             ...crlColumns(input.crl_configuration, caId),
             ...(input.enterprise_project_id !== undefined ? { enterpriseProjectId: input.enterprise_project_id } : {}),
           };
+          await keepNewKey(tx, key);
           const updated = await tx.certificateAuthority.update({ where: { id: caId }, data: columns });
           if (updated.chargingMode === 1) await billing.startBillableUsage(tx, updated, now);
           await recordAudit(tx, ctx, {
@@ -268,9 +355,9 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
           });
         }),
       );
-    if (unconfigured) return withNewKey(spec.keyAlgorithm, commit);
+    if (unconfigured) return withNewKey(ctx, caId, spec.keyAlgorithm, async () => undefined, commit);
     const store = keyStores.get(current.keyStore as KeyStoreKind);
-    return commit({ keyRef: current.keyRef!, spki: new Uint8Array(current.publicKeySpki!) }, store);
+    return commit({ keyRef: current.keyRef!, spki: new Uint8Array(current.publicKeySpki!), recorded: false }, store);
   }
 
   async function exportCsr(ctx: RequestContext, reference: string): Promise<{ csr: string }> {

@@ -12,7 +12,7 @@ import type { RequestContext } from '../context.ts';
 import type { CrlService } from '../revocation/crl-service.ts';
 import { resolveCaReference } from '../urn.ts';
 import { createCaImport } from './ca-import.ts';
-import { createCaLifecycle } from './ca-lifecycle.ts';
+import { createCaLifecycle, type CaLifecycleDeps } from './ca-lifecycle.ts';
 import { createCaQueries } from './ca-queries.ts';
 import { CA_STATUSES } from './ca-rules.ts';
 import { createCaTransitions } from './ca-transitions.ts';
@@ -25,16 +25,17 @@ export interface CaServiceDeps {
   /** Called inside our transactions (src/services/billing/usage-hooks.ts). */
   billing: Omit<BillingHooks, 'recordCertificateIssue'>;
   crls: Pick<CrlService, 'signStale'>;
+  log: CaLifecycleDeps['log'];
 }
 
 export const PENDING_DAYS = { min: 7, max: 30, default: 7 } as const;
 
 /** The façade the routes use: lifecycle, import, transitions and queries, each in its own module. */
 export function createCaService(deps: CaServiceDeps) {
-  const { db, clock, config, keyStores, billing, crls } = deps;
+  const { db, clock, config, keyStores, billing, crls, log } = deps;
   const resolve = (ctx: RequestContext, reference: string, field = 'ca_id') =>
     resolveCaReference(reference, { region: config.region, domainId: ctx.domainId, field });
-  const lifecycle = createCaLifecycle({ db, clock, config, keyStores, billing, resolve });
+  const lifecycle = createCaLifecycle({ db, clock, config, keyStores, billing, resolve, log });
   const transitions = createCaTransitions({ db, clock, keyStores, billing, crls, resolve });
   return {
     create: lifecycle.create,

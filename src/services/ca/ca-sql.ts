@@ -51,3 +51,14 @@ export function expireCasSql(now: Date): Prisma.Sql {
           WHERE status IN ('ACTIVED', 'DISABLED') AND not_after <= ${now} AND removed_at IS NULL
           RETURNING id::text AS id, domain_id`;
 }
+
+/**
+ * The pending key `keyRef`, if recorded before `before`, locked FOR UPDATE (SKIP LOCKED: a creation committing it
+ * holds it), and whether a CA row references the key.
+ */
+export function lockPendingCaKeySql(keyRef: string, before: Date): Prisma.Sql {
+  return Prisma.sql`
+          SELECT p.key_store, EXISTS (SELECT 1 FROM certificate_authorities ca WHERE ca.key_ref = p.key_ref) AS referenced
+          FROM pending_ca_keys p WHERE p.key_ref = ${keyRef} AND p.created_at < ${before}
+          FOR UPDATE OF p SKIP LOCKED`;
+}

@@ -8,12 +8,24 @@
  * through on every run. Destroying is idempotent (a key already gone is no error), so a retry after a crash that
  * came after the token call is harmless. For software keys, clearing `key_ref` is the destruction itself: the sealed
  * key lives in that column and nowhere else.
+ *
+ * Also the keys of CAs never created: a creation records a token key in pending_ca_keys before making it and deletes
+ * the record when its CA commits (ca-lifecycle.ts), so an old record whose key no CA references is a key left on the
+ * token by a process killed mid-creation or a clean-up the token refused. Only recorded keys are destroyed: a token
+ * shared with other deployments keeps theirs.
  */
 import type { Db } from '../../db/database.ts';
 import type { KeyStores } from '../../keystore/index.ts';
 import type { KeyStoreKind } from '../../keystore/key-store.ts';
+import { lockPendingCaKeySql } from './ca-sql.ts';
 
 const BATCH = 100;
+
+/**
+ * Age at which a pending key's record means its creation is over: far longer than any creation takes (an RSA-4096
+ * generation takes seconds, the CA's transaction at most 15 s), so a creation still running never loses its key.
+ */
+export const ORPHAN_KEY_AGE_MS = 60 * 60 * 1000;
 
 export interface HeldKey {
   id: string;
@@ -59,5 +71,47 @@ export async function destroyKeysOfRemovedCas(
     }
     if (held.length < BATCH) return { destroyed, failures };
     after = held[held.length - 1].id;
+  }
+}
+
+/**
+ * Destroys the keys recorded in pending_ca_keys before `now - ORPHAN_KEY_AGE_MS` that no CA row references, then
+ * their records; a referenced key is kept and only its record goes. Each record stays locked while its key is
+ * destroyed, so the creation that recorded it cannot commit a CA with that key meanwhile (it deletes the record in
+ * its transaction and fails when the record is gone). Failures are collected (the record stays) and the rest go on.
+ * `destroyed` counts records, a key the token never made included (the process died before): destroying is idempotent.
+ */
+export async function destroyOrphanedCaKeys(
+  db: Db,
+  keyStores: Pick<KeyStores, 'get'>,
+  now: Date,
+): Promise<{ destroyed: number; failures: { keyRef: string; error: unknown }[] }> {
+  const before = new Date(now.getTime() - ORPHAN_KEY_AGE_MS);
+  let destroyed = 0;
+  const failures: { keyRef: string; error: unknown }[] = [];
+  let after = '';
+  for (;;) {
+    const due = await db.pendingCaKey.findMany({
+      where: { createdAt: { lt: before }, keyRef: { gt: after } },
+      select: { keyRef: true },
+      orderBy: { keyRef: 'asc' },
+      take: BATCH,
+    });
+    for (const { keyRef } of due) {
+      try {
+        const wasDestroyed = await db.$transaction(async (tx) => {
+          const [pending] = await tx.$queryRaw<{ key_store: string; referenced: boolean }[]>(lockPendingCaKeySql(keyRef, before));
+          if (!pending) return false; // committed with its CA, or another run holds it
+          if (!pending.referenced) await keyStores.get(pending.key_store as KeyStoreKind).destroy(keyRef);
+          await tx.pendingCaKey.delete({ where: { keyRef } });
+          return !pending.referenced;
+        });
+        if (wasDestroyed) destroyed++;
+      } catch (error) {
+        failures.push({ keyRef, error });
+      }
+    }
+    if (due.length < BATCH) return { destroyed, failures };
+    after = due[due.length - 1].keyRef;
   }
 }
