@@ -108,6 +108,9 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
     let key: GeneratedKey | undefined;
     try {
       key = await generationTurn(ctx.domainId, async () => {
+        // One CA id configured twice at once (a prepaid CA activated twice, say): the second would make a key for a
+        // transaction bound to fail.
+        if (creating.get(ctx.domainId)?.has(caId)) throw errors.conflictingState(`CA ${caId} is being configured by another request`);
         await precheck(creatingIn(ctx.domainId));
         startCreating(ctx.domainId, caId);
         started = true;
@@ -129,9 +132,9 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
   }
 
   function stopCreating(domainId: string, caId: string): void {
-    const ids = creating.get(domainId)!;
-    ids.delete(caId);
-    if (ids.size === 0) creating.delete(domainId);
+    const ids = creating.get(domainId);
+    ids?.delete(caId);
+    if (ids?.size === 0) creating.delete(domainId);
   }
 
   /**
