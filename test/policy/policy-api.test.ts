@@ -548,6 +548,32 @@ t.test('name constraints that make Go refuse the CA certificate, or that would b
   }
 });
 
+t.test('a PENDING subordinate stored before the stricter rules: its refused constraints named as stored, and replaceable', async (t) => {
+  const pending = await api.call('POST', CA, {
+    type: 'SUBORDINATE',
+    distinguished_name: { ...DN, common_name: 'pending-older-rules' },
+    key_algorithm: 'EC256',
+  });
+  t.equal(pending.status, 200);
+  // What the earlier rules stored for a URI constraint `10.1`: Go would refuse a CA certificate carrying it.
+  const stored = { permitted: { dns: [], ip: [], uri: ['10.0.0.1'], email: [] }, excluded: { dns: [], ip: [], uri: [], email: [] } };
+  await harness.database.prisma.certificateAuthority.update({ where: { id: pending.body.ca_id }, data: { nameConstraints: stored } });
+  const activation = { issuer_id: rootId, signature_algorithm: 'SHA256', validity: { type: 'DAY', value: 30 } };
+  assertError(
+    t,
+    await api.call('POST', `${CA}/${pending.body.ca_id}/activate`, activation),
+    400,
+    'PCA.00020001',
+    /^stored name_constraints\.permitted\.uri\[0\] must be .*; send name_constraints with the activation to replace them$/,
+  );
+  const replaced = await api.call('POST', `${CA}/${pending.body.ca_id}/activate`, {
+    ...activation,
+    name_constraints: { permitted: { uri: ['.cluster.local'] } },
+  });
+  t.equal(replaced.status, 204, JSON.stringify(replaced.body));
+  t.same((await api.show(pending.body.ca_id)).name_constraints?.permitted.uri, ['.cluster.local']);
+});
+
 t.test('under URI exclusions alone, a URI with an IP-literal host is refused like a host-less one (RFC 5280 §4.2.1.10)', async (t) => {
   const guardedId = await api.subordinate(rootId, {
     distinguished_name: { ...DN, common_name: 'uri-excluding' },

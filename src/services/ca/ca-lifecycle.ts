@@ -329,7 +329,9 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
     const current = await findOwnCa(db, ctx, caId, clock.now());
     requireStatus(current, effectiveStatus(current, clock.now()), ['PENDING'], 'activate');
     const unconfigured = current.keyRef === null;
-    const spec = unconfigured ? specOf(input) : specOf({ ...input, ...storedSpecInput(current, input) });
+    const spec = unconfigured
+      ? specOf(input)
+      : specOf({ ...input, ...storedSpecInput(current, input) }, { storedNameConstraints: input.name_constraints === undefined });
     if (spec.type === 'SUBORDINATE') {
       if (!spec.issuerRef) throw errors.invalidParameter('issuer_id is required');
       if (!spec.hash) throw errors.invalidParameter('signature_algorithm is required');

@@ -3,7 +3,7 @@
  * contract's order of error codes, whether it is signed at once, and the CRL columns.
  */
 import type { CertificateAuthority } from '../../db/generated/client.ts';
-import { errors } from '../../errors.ts';
+import { AppError, errors } from '../../errors.ts';
 import type { HashAlgorithm, KeyAlgorithm } from '../../x509/algorithms.ts';
 import type { KeyUsage } from '../../x509/extensions.ts';
 import type { DistinguishedName } from '../../x509/name.ts';
@@ -47,7 +47,21 @@ export interface CaSpec {
   nameConstraints: NameConstraints | null;
 }
 
-export function specOf(input: CaSpecInput): CaSpec {
+function storedNameConstraints(stored: unknown) {
+  try {
+    return validateNameConstraints(stored, 'stored name_constraints');
+  } catch (error) {
+    if (!(error instanceof AppError)) throw error;
+    throw errors.invalidParameter(`${error.message}; send name_constraints with the activation to replace them`);
+  }
+}
+
+/**
+ * `storedNameConstraints`: `input.name_constraints` is the CA row's own, accepted under earlier rules. Those the
+ * rules now refuse (Go would reject the CA certificate) are refused naming them as stored, not as a field the
+ * caller never sent, and the way out: sending name_constraints with the activation replaces them.
+ */
+export function specOf(input: CaSpecInput, options: { storedNameConstraints?: boolean } = {}): CaSpec {
   const type = checkCaType(input.type);
   const dn = validateDistinguishedName(input.distinguished_name, { requireAll: true });
   const keyAlgorithm = checkKeyAlgorithm(input.key_algorithm);
@@ -57,7 +71,9 @@ export function specOf(input: CaSpecInput): CaSpec {
     throw errors.invalidPathLength(`path_length must be 0-${MAX_SUBORDINATE_PATH_LENGTH}`);
   }
   const keyUsages = type === 'ROOT' || input.key_usages === undefined ? null : validateKeyUsages(input.key_usages);
-  const nameConstraints = validateNameConstraints(input.name_constraints);
+  const nameConstraints = options.storedNameConstraints
+    ? storedNameConstraints(input.name_constraints)
+    : validateNameConstraints(input.name_constraints);
   const spec: CaSpec = {
     type,
     dn,
