@@ -178,28 +178,37 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
           { type: pkcs11js.CKA_ID, value: id },
           { type: pkcs11js.CKA_LABEL, value: `pca-${id.toString('hex')}` },
         ];
-        const keys = await lib.C_GenerateKeyPairAsync(
-          session,
-          { mechanism },
-          // The public half is a session object: read once for the SPKI, then destroyed.
-          [...common, ...publicTemplate, { type: pkcs11js.CKA_TOKEN, value: false }, { type: pkcs11js.CKA_VERIFY, value: true }],
-          [
-            ...common,
-            { type: pkcs11js.CKA_TOKEN, value: true },
-            { type: pkcs11js.CKA_PRIVATE, value: true },
-            { type: pkcs11js.CKA_SENSITIVE, value: true },
-            { type: pkcs11js.CKA_EXTRACTABLE, value: false },
-            { type: pkcs11js.CKA_SIGN, value: true },
-            { type: pkcs11js.CKA_SIGN_RECOVER, value: false },
-            { type: pkcs11js.CKA_DECRYPT, value: false },
-            { type: pkcs11js.CKA_UNWRAP, value: false },
-            { type: pkcs11js.CKA_DERIVE, value: false },
-            // Tokens default both to true: whoever holds the PIN could then turn on decryption (C_SetAttributeValue)
-            // or copy the key into an object with other attributes (C_CopyObject). Destroying stays allowed.
-            { type: pkcs11js.CKA_MODIFIABLE, value: false },
-            { type: pkcs11js.CKA_COPYABLE, value: false },
-          ],
-        );
+        // The public half is a session object: read once for the SPKI, then destroyed.
+        const publicKeyTemplate = [
+          ...common,
+          ...publicTemplate,
+          { type: pkcs11js.CKA_TOKEN, value: false },
+          { type: pkcs11js.CKA_VERIFY, value: true },
+        ];
+        const privateKeyTemplate = [
+          ...common,
+          { type: pkcs11js.CKA_TOKEN, value: true },
+          { type: pkcs11js.CKA_PRIVATE, value: true },
+          { type: pkcs11js.CKA_SENSITIVE, value: true },
+          { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+          { type: pkcs11js.CKA_SIGN, value: true },
+          { type: pkcs11js.CKA_SIGN_RECOVER, value: false },
+          { type: pkcs11js.CKA_DECRYPT, value: false },
+          { type: pkcs11js.CKA_UNWRAP, value: false },
+          { type: pkcs11js.CKA_DERIVE, value: false },
+          // Tokens default both to true: whoever holds the PIN could then turn on decryption (C_SetAttributeValue)
+          // or copy the key into an object with other attributes (C_CopyObject). Destroying stays allowed.
+          { type: pkcs11js.CKA_MODIFIABLE, value: false },
+          { type: pkcs11js.CKA_COPYABLE, value: false },
+        ];
+        const generate = (template: typeof privateKeyTemplate) =>
+          lib.C_GenerateKeyPairAsync(session, { mechanism }, publicKeyTemplate, template);
+        const keys = await generate(privateKeyTemplate).catch((error: unknown) => {
+          // CKA_COPYABLE came with PKCS#11 v2.40: a token of the v2.20 era refuses an attribute it does not know. It
+          // then gets the key without it rather than no CA at all (not modifiable still bars turning on decryption).
+          if (!(error instanceof pkcs11js.Pkcs11Error && error.code === pkcs11js.CKR_ATTRIBUTE_TYPE_INVALID)) throw error;
+          return generate(privateKeyTemplate.filter(({ type }) => type !== pkcs11js.CKA_COPYABLE));
+        });
         try {
           return { keyRef, spki: publicKeySpki(lib, session, keys.publicKey, alg) };
         } catch (error) {
