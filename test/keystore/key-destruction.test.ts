@@ -344,5 +344,33 @@ t.test(
     t.equal((await late).status, 500, 'the creation fails');
     t.equal(await prisma.certificateAuthority.count({ where: { keyRef: lateKey } }), 0, 'no CA holds the destroyed key');
     t.same(await pending(), []);
+
+    // The connection lost after the CA's transaction committed, before its answer: the creation cannot know whether
+    // the CA is stored, so it must not destroy the key; the stored CA signs.
+    stall = undefined;
+    const openTransaction = prisma.$transaction.bind(prisma) as (...args: unknown[]) => Promise<unknown>;
+    let loseNextAnswer = true;
+    Object.defineProperty(prisma, '$transaction', {
+      value: async (...args: unknown[]) => {
+        const result = await openTransaction(...args);
+        if (!loseNextAnswer) return result;
+        loseNextAnswer = false;
+        throw new Error('Connection terminated unexpectedly (injected after the commit)');
+      },
+      configurable: true,
+      writable: true,
+    });
+    const lost = await api.call('POST', CA, {
+      type: 'ROOT',
+      key_algorithm: 'EC256',
+      signature_algorithm: 'SHA256',
+      distinguished_name: { ...DN, common_name: 'answer-lost-root' },
+      validity: { type: 'YEAR', value: 1 },
+    });
+    assertError(t, lost, 503, 'PCA.00050002', /unavailable/);
+    const stored = await prisma.certificateAuthority.findFirstOrThrow({ where: { commonName: 'answer-lost-root' } });
+    t.ok((await onToken()).has(stored.keyRef!), 'the stored CA keeps its key on the token');
+    t.same(await pending(), [], 'its record went with the commit: the job has nothing to take');
+    t.ok(await api.subordinate(stored.id, { distinguished_name: { ...DN, common_name: 'under-answer-lost' } }), 'it signs');
   },
 );

@@ -10,7 +10,7 @@ import type { Clock } from '../../clock.ts';
 import { serialPerKey } from '../../concurrency.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
-import { isUniqueViolation } from '../../db/errors.ts';
+import { isUniqueViolation, mayHaveCommitted } from '../../db/errors.ts';
 import { advisoryLock } from '../../db/locks.ts';
 import { errors } from '../../errors.ts';
 import { keyStoreSigner, type KeyStores } from '../../keystore/index.ts';
@@ -118,7 +118,11 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
       });
       return await use({ ...key, recorded: recorded !== undefined }, store);
     } catch (error) {
-      if (recorded) await discardRecordedKey(store, recorded);
+      // A connection lost before the commit was answered: the CA may be stored, holding the key. The record stays,
+      // and the ca-deletion job destroys the key only if no CA row took it.
+      if (recorded && mayHaveCommitted(error))
+        log.warn({ keyRef: recorded }, 'a CA creation may have committed: its key is left to the ca-deletion job');
+      else if (recorded) await discardRecordedKey(store, recorded);
       else if (key) await store.destroy(key.keyRef); // a software key: drops a cached copy, nothing else holds it
       throw error;
     } finally {
