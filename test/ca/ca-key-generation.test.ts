@@ -118,19 +118,7 @@ t.test('a signature asked while another domain has many creations queued waits f
 t.test(
   'one ordered CA configured by 3 requests at once: one configures it, one key is made, the others are refused (no 500)',
   async (t) => {
-    const ordered = await api.call('POST', `${CA}/order`, {
-      cloud_service_type: 'hws.service.type.ccm',
-      charging_mode: 0,
-      period_type: 2,
-      period_num: 1,
-      is_auto_renew: 0,
-      subscription_num: 1,
-      product_infos: [
-        { cloud_service_type: 'hws.service.type.ccm', resource_type: 'hws.resource.type.pca.duration', resource_spec_code: 'ca.duration' },
-      ],
-    });
-    t.equal(ordered.status, 200, JSON.stringify(ordered.body));
-    const caId = ordered.body.ca_ids[0] as string;
+    const caId = await api.order({ period_type: 2, period_num: 1, is_auto_renew: 0 });
     generateCalls = 0;
     const responses = await Promise.all(
       Array.from({ length: 3 }, (_, i) => api.call('POST', CA, { ...rootPayload(`configured-twice-${i}`), ca_id: caId })),

@@ -24,12 +24,13 @@ export interface Client {
   root(overrides?: Json, domainId?: string): Promise<string>;
   subordinate(issuerId: string, overrides?: Json, domainId?: string): Promise<string>;
   show(caId: string, domainId?: string): Promise<Json>;
+  /** Orders one yearly/monthly CA, left unconfigured; its id. */
+  order(order: PrepaidOrder): Promise<string>;
   /** Orders one yearly/monthly CA and configures it as a root; its id and the end of its paid period (ms). */
-  prepaidRoot(
-    order: { period_type: 2 | 3; period_num: number; is_auto_renew: 0 | 1 },
-    overrides?: Json,
-  ): Promise<{ id: string; expiry: number }>;
+  prepaidRoot(order: PrepaidOrder, overrides?: Json): Promise<{ id: string; expiry: number }>;
 }
+
+type PrepaidOrder = { period_type: 2 | 3; period_num: number; is_auto_renew: 0 | 1 };
 
 export const PREPAID_PRODUCT = {
   cloud_service_type: 'hws.service.type.ccm',
@@ -52,6 +53,17 @@ export function client(harness: TestApp): Client {
     const response = await call('POST', CA, payload, domainId);
     if (response.status !== 200) throw new Error(`create failed: ${response.status} ${JSON.stringify(response.body)}`);
     return response.body.ca_id as string;
+  }
+  async function orderCa(order: PrepaidOrder): Promise<string> {
+    const ordered = await call('POST', `${CA}/order`, {
+      cloud_service_type: 'hws.service.type.ccm',
+      charging_mode: 0,
+      subscription_num: 1,
+      product_infos: [PREPAID_PRODUCT],
+      ...order,
+    });
+    if (ordered.status !== 200) throw new Error(`order failed: ${ordered.status} ${JSON.stringify(ordered.body)}`);
+    return ordered.body.ca_ids[0] as string;
   }
   async function show(caId: string, domainId?: string): Promise<Json> {
     const response = await call('GET', `${CA}/${caId}`, undefined, domainId);
@@ -86,16 +98,9 @@ export function client(harness: TestApp): Client {
         domainId,
       ),
     show,
+    order: orderCa,
     async prepaidRoot(order, overrides = {}) {
-      const ordered = await call('POST', `${CA}/order`, {
-        cloud_service_type: 'hws.service.type.ccm',
-        charging_mode: 0,
-        subscription_num: 1,
-        product_infos: [PREPAID_PRODUCT],
-        ...order,
-      });
-      if (ordered.status !== 200) throw new Error(`order failed: ${ordered.status} ${JSON.stringify(ordered.body)}`);
-      const id = ordered.body.ca_ids[0] as string;
+      const id = await orderCa(order);
       await created({
         type: 'ROOT',
         ca_id: id,
