@@ -128,7 +128,7 @@ const mutations: Mutation[] = [
     name: 'export it again as PKCS#12 with a password',
     method: 'POST',
     url: () => `${CERT}/${ids.certificate}/export`,
-    payload: () => ({ type: 'IIS', is_compressed: true, password: 'Audit-Passw0rd' }),
+    payload: () => ({ type: 'IIS', is_compressed: false, password: 'Audit-Passw0rd' }),
     status: 200,
     action: /^pca:cert:export$/,
     resource: () => ['CERTIFICATE', ids.certificate],
