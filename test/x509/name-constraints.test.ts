@@ -9,7 +9,7 @@ import { buildCertificate, parseCertificate, randomSerial } from '../../src/x509
 import { parseCsr } from '../../src/x509/csr.ts';
 import { parsingUntrusted } from '../../src/x509/der-reader.ts';
 import { validateNameConstraints } from '../../src/services/request-fields.ts';
-import { decodeNameConstraints, nameConstraintsValue } from '../../src/x509/name-constraints.ts';
+import { decodeNameConstraints, nameConstraintsValue, type NameConstraints } from '../../src/x509/name-constraints.ts';
 import { encodeName } from '../../src/x509/name.ts';
 import { toPem } from '../../src/x509/pem.ts';
 import { subjectKeyIdentifier } from '../../src/x509/public-key.ts';
@@ -68,9 +68,10 @@ t.test('the API field is validated and normalised, naming the offending entry', 
   }
 });
 
-t.test('encoded per RFC 5280 §4.2.1.10: openssl shows them, critical; decoding gives them back', async (t) => {
+/** A self-signed CA certificate, valid for a day, carrying `nameConstraints`; with its key and subject. */
+async function selfSignedCa(commonName: string, nameConstraints: NameConstraints) {
   const key = await generateTestKey('EC256');
-  const subject = encodeName({ common_name: 'constrained-root' });
+  const subject = encodeName({ common_name: commonName });
   const der = await buildCertificate(
     {
       serialNumber: randomSerial(),
@@ -82,10 +83,15 @@ t.test('encoded per RFC 5280 §4.2.1.10: openssl shows them, critical; decoding 
       hash: 'SHA256',
       basicConstraints: { ca: true },
       keyUsages: ['keyCertSign', 'cRLSign'],
-      nameConstraints: MESH,
+      nameConstraints,
     },
     key.signer,
   );
+  return { key, subject, der };
+}
+
+t.test('encoded per RFC 5280 §4.2.1.10: openssl shows them, critical; decoding gives them back', async (t) => {
+  const { key, subject, der } = await selfSignedCa('constrained-root', MESH);
   const file = await dir.write('root.pem', toPem('CERTIFICATE', der));
   const text = (await openssl(['x509', '-in', file, '-noout', '-text'])).stdout;
   t.match(
@@ -242,27 +248,11 @@ t.test('a CSR made by openssl carries them to parseCsr; unsupported forms are re
 });
 
 t.test('a signed certificate is read as the service once wrote it: CAs made before the stricter rules keep working', async (t) => {
-  const key = await generateTestKey('EC256');
-  const subject = encodeName({ common_name: 'older-ca' });
   const older = {
     permitted: { dns: ['0.0.0.123'], ip: [], uri: ['10.0.0.1'], email: ['a..b@example.com'] },
     excluded: { dns: [], ip: [], uri: [], email: [] },
   };
-  const der = await buildCertificate(
-    {
-      serialNumber: randomSerial(),
-      subject,
-      issuer: subject,
-      notBefore: new Date(now - 60_000),
-      notAfter: new Date(now + 86_400_000),
-      spki: key.spki,
-      hash: 'SHA256',
-      basicConstraints: { ca: true },
-      keyUsages: ['keyCertSign', 'cRLSign'],
-      nameConstraints: older,
-    },
-    key.signer,
-  );
+  const { der } = await selfSignedCa('older-ca', older);
   t.same(parseCertificate(der).nameConstraints, older);
   t.match(await appErrorOf(() => parsingUntrusted('name constraints', () => decodeNameConstraints(nameConstraintsValue(older)))), {
     statusCode: 400,
