@@ -1,6 +1,7 @@
 /** Private certificates (§4.1 rows 25-33 without revoke): issuance, CSR parsing, list, show, export, delete, quota. */
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import { headersAsSent } from '../../../auth/sdk-hmac.ts';
 import {
   CertificateIdParams,
   CreateCertificateBody,
@@ -41,15 +42,12 @@ const byId = { params: CertificateIdParams, fieldErrorCodes: certificateIdFieldE
 
 /**
  * The Idempotency-Key header as sent: Node (and light-my-request on Lambda, given API Gateway's multiValueHeaders)
- * joins a repeated header into one value ("k, k"), which would pass as a different key, so each line is handed on.
- * rawHeaders keeps the lines on both paths; it is read only when the header is there.
+ * joins a repeated header into one value ("k, k"), which would pass as a different key, so each line is handed on,
+ * read from rawHeaders as the signature check reads them; only when the header is there.
  */
 function idempotencyKeyOf(request: FastifyRequest): string | string[] | undefined {
-  const joined = request.headers['idempotency-key'];
-  if (joined === undefined) return undefined;
-  const raw = request.raw.rawHeaders;
-  const lines = raw.filter((_, index) => index % 2 === 1 && raw[index - 1]!.toLowerCase() === 'idempotency-key');
-  return lines.length > 1 ? lines : joined;
+  if (request.headers['idempotency-key'] === undefined) return undefined;
+  return headersAsSent(request.raw.rawHeaders)['idempotency-key'];
 }
 
 export async function certificateRoutes(app: TypedApp): Promise<void> {
