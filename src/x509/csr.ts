@@ -1,5 +1,5 @@
 /** PKCS#10 certificate requests: strict parsing of untrusted CSRs (§4.4.2, §4.4.3) and building a CA's own CSR. */
-import type { HashAlgorithm, KeyAlgorithm, Signer } from './algorithms.ts';
+import { type HashAlgorithm, type KeyAlgorithm, type Signer, keyFamily } from './algorithms.ts';
 import { contextConstructed, objectIdentifier, sequence, set, smallInteger, Tag } from './der-writer.ts';
 import {
   type DerElement,
@@ -25,6 +25,8 @@ import { decodeNameConstraints, nameConstraintsValue, type NameConstraints } fro
 import { decodeName, encodeName, isEmptyName, type DistinguishedName } from './name.ts';
 import { parseSinglePem } from './pem.ts';
 import {
+  assertCertifiableKey,
+  assertImportableKey,
   keyAlgorithmOfSpki,
   readSigned,
   runSignatureCheck,
@@ -61,8 +63,9 @@ export interface ParsedCsr {
 
 /**
  * Parses and checks a CSR given as PEM (or bare base64): proof of possession (its signature, checked by `checkSignature`),
- * a §10.3 key (`unsupported-key`), a §10.3 signature algorithm (`unsupported-signature-algorithm`), and a subject or
- * SANs. Whatever the bytes, only X509Errors leave it.
+ * a §10.3 key (`unsupported-key`) that is neither weak nor unreadable to clients (assertCertifiableKey), a §10.3
+ * signature algorithm (`unsupported-signature-algorithm`), and a subject or SANs. Whatever the bytes, only X509Errors
+ * leave it.
  */
 export async function parseCsr(pem: string, checkSignature: SignatureCheckRunner = runSignatureCheck): Promise<ParsedCsr> {
   if (typeof pem !== 'string' || pem.trim() === '') throw new X509Error('malformed', 'csr is required');
@@ -94,10 +97,19 @@ export async function parseCsr(pem: string, checkSignature: SignatureCheckRunner
     );
   }
   const { family, hash } = signed.algorithm;
+  if (family !== keyFamily(keyAlgorithm)) {
+    throw new X509Error(
+      'bad-signature',
+      `CSR signature algorithm ${signatureAlgorithmName(signed.algorithm)} does not fit its ${keyFamily(keyAlgorithm)} key`,
+    );
+  }
   const check = signatureCheck(spki, family, hash, encodingOf(signed.tbs), signed.signature);
   if (check === null || !(await checkSignature(check))) {
+    assertImportableKey(spki);
     throw new X509Error('bad-signature', 'CSR signature is invalid');
   }
+  // Once possession is proven: the weak-key arithmetic (about 0.1 ms for a new RSA modulus) is spent only on held keys.
+  assertCertifiableKey(spki, keyAlgorithm);
   if (isEmptyName(subjectDer) && requested.subjectAltNames.length === 0) {
     throw new X509Error('malformed', 'CSR has neither a subject nor subject alternative names');
   }

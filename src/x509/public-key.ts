@@ -29,6 +29,7 @@ import {
   unsignedIntegerValue,
 } from './der-reader.ts';
 import { toPem } from './pem.ts';
+import { isSmallMultipleOfGenerator, rsaModulusWeakness } from './weak-keys.ts';
 import { Oid } from './oids.ts';
 import { X509Error } from './x509-errors.ts';
 
@@ -55,6 +56,8 @@ interface SpkiParts {
   algorithmOid: string;
   /** The namedCurve OID of an EC key, else null. */
   curveOid: string | null;
+  /** Whether the AlgorithmIdentifier's parameters are exactly a NULL. */
+  nullParameters: boolean;
   /** The subjectPublicKey BIT STRING's bytes. */
   publicKey: Uint8Array;
 }
@@ -63,10 +66,11 @@ function readSpki(spki: Uint8Array): SpkiParts {
   return parsingUntrusted('public key', () => {
     const [algorithm, subjectPublicKey, ...rest] = readChildren(readSingle(spki), Tag.SEQUENCE);
     if (subjectPublicKey === undefined || rest.length > 0) throw new X509Error('malformed', 'public key is malformed');
-    const [oid, parameters] = readChildren(algorithm, Tag.SEQUENCE);
+    const [oid, parameters, ...more] = readChildren(algorithm, Tag.SEQUENCE);
     const algorithmOid = readOid(oid);
     const curveOid = algorithmOid === Oid.ecPublicKey && parameters?.tag === Tag.OID ? readOid(parameters) : null;
-    return { algorithmOid, curveOid, publicKey: readOctetAlignedBitString(subjectPublicKey) };
+    const nullParameters = parameters?.tag === Tag.NULL && parameters.end === parameters.contentStart && more.length === 0;
+    return { algorithmOid, curveOid, nullParameters, publicKey: readOctetAlignedBitString(subjectPublicKey) };
   });
 }
 
@@ -91,14 +95,59 @@ export function keyAlgorithmOfSpki(spki: Uint8Array): KeyAlgorithm {
   throw new X509Error('unsupported-key', `${name} keys are not supported; use RSA 2048/3072/4096 or EC P-256/P-384/P-521`);
 }
 
-function rsaKeyAlgorithm(rsaPublicKey: Uint8Array): KeyAlgorithm {
-  const { bits, exponent } = parsingUntrusted('RSA public key', () => {
+/**
+ * Refuses a key of `alg` (keyAlgorithmOfSpki's verdict) that a requester asks this CA to certify (a CSR's) when
+ * clients could not read the certificate (`malformed`: RSA parameters other than NULL; `unsupported-key`: a
+ * compressed EC point) or its private key is known or easily found (`unsupported-key`, src/x509/weak-keys.ts).
+ */
+export function assertCertifiableKey(spki: Uint8Array, alg: KeyAlgorithm): void {
+  const { nullParameters, publicKey } = readSpki(spki);
+  if (keyFamily(alg) === 'RSA') {
+    // Copied into the certificate, other parameters make Go refuse it ("x509: RSA key missing NULL parameters").
+    if (!nullParameters) throw new X509Error('malformed', 'RSA public key algorithm parameters must be NULL (RFC 3279 §2.3.1)');
+    const weakness = rsaModulusWeakness(readRsaPublicKey(publicKey).modulus);
+    if (weakness !== null) throw new X509Error('unsupported-key', weakness);
+    return;
+  }
+  const { namedCurve } = EC_CURVES[alg as keyof typeof EC_CURVES];
+  if (publicKey[0] !== 4) {
+    // RFC 5480 §2.2 makes only the uncompressed form mandatory; Go's x509.ParseCertificate and Java refuse the other.
+    throw new X509Error(
+      'unsupported-key',
+      `EC public key must be an uncompressed ${namedCurve} point (RFC 5480 §2.2), not a compressed one`,
+    );
+  }
+  if (isSmallMultipleOfGenerator(namedCurve, publicKey)) {
+    throw new X509Error('unsupported-key', 'EC private key is a small number: the public key is k·G for |k| ≤ 256');
+  }
+}
+
+/**
+ * Throws a `malformed` X509Error when OpenSSL cannot import the key (an EC point off its curve): a failed signature
+ * check is then the key's fault, not the signature's. Only a failed check pays for it.
+ */
+export function assertImportableKey(spki: Uint8Array): void {
+  try {
+    createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+  } catch {
+    const { curveOid } = readSpki(spki);
+    const curve = curveOid === null ? undefined : CURVE_BY_OID.get(curveOid);
+    throw new X509Error('malformed', curve ? `public key is not a point on the ${curve.namedCurve} curve` : 'public key is malformed');
+  }
+}
+
+/** RSAPublicKey (RFC 8017 §A.1.1): the magnitudes of its modulus and exponent. */
+function readRsaPublicKey(rsaPublicKey: Uint8Array): { modulus: Uint8Array; exponent: Uint8Array } {
+  return parsingUntrusted('RSA public key', () => {
     const [modulus, publicExponent, ...rest] = readChildren(readSingle(rsaPublicKey), Tag.SEQUENCE);
     if (publicExponent === undefined || rest.length > 0) throw new X509Error('malformed', 'RSA public key is malformed');
-    const magnitude = unsignedIntegerValue(modulus);
-    const bits = (magnitude.length - 1) * 8 + bitLength(magnitude[0]);
-    return { bits, exponent: unsignedIntegerValue(publicExponent) };
+    return { modulus: unsignedIntegerValue(modulus), exponent: unsignedIntegerValue(publicExponent) };
   });
+}
+
+function rsaKeyAlgorithm(rsaPublicKey: Uint8Array): KeyAlgorithm {
+  const { modulus, exponent } = readRsaPublicKey(rsaPublicKey);
+  const bits = (modulus.length - 1) * 8 + bitLength(modulus[0]);
   const alg = Object.keys(RSA_MODULUS_BITS).find((name) => RSA_MODULUS_BITS[name] === bits);
   if (alg === undefined) {
     throw new X509Error('unsupported-key', `RSA key of ${bits} bits is not supported; use 2048, 3072 or 4096 bits`);

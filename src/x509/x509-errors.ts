@@ -7,7 +7,7 @@ export type X509ErrorKind =
   | 'malformed'
   /** A signature that does not verify (a CSR's proof of possession). */
   | 'bad-signature'
-  /** A public key outside RSA 2048/3072/4096 (e = 65537) and EC P-256/P-384/P-521. */
+  /** A public key outside RSA 2048/3072/4096 (e = 65537) and EC P-256/P-384/P-521, or a weak or compressed one in a CSR. */
   | 'unsupported-key'
   /** A signature algorithm outside SHA-256/384/512 with RSA PKCS#1 v1.5 or ECDSA. */
   | 'unsupported-signature-algorithm'

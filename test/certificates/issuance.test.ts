@@ -2,13 +2,14 @@
  * Issuance over HTTP (§4.4.1, §4.4.2, §4.4.3, §10.8, §10.9): every issued certificate judged by
  * `openssl verify -x509_strict`, the CSR rules with their error codes, key usage precedence, and idempotency.
  */
+import { createPublicKey, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import t from 'tap';
 import { createTestApp } from '../helpers/app.ts';
-import { generateTestKey } from '../x509/support.ts';
+import { ecKeyOf, ecSpki, generateTestKey, handMadeRsaKey, nextPrime, rsaPrime, rsaSpki } from '../x509/support.ts';
 import { buildCsr } from '../../src/x509/csr.ts';
 import { toPem } from '../../src/x509/pem.ts';
-import { KEY_ALGORITHMS } from '../../src/x509/algorithms.ts';
+import { KEY_ALGORITHMS, type Signer } from '../../src/x509/algorithms.ts';
 import { MAX_JSON_DEPTH } from '../../src/http/plugins/json-body.ts';
 import { KEY_ARGS, certificateText, openssl, opensslCsr, opensslSign, pemBlocks, scratch, seedCa, verifyStrict } from './support.ts';
 
@@ -218,6 +219,44 @@ t.test('create by CSR: CSR rules refuse with clear 4xx codes', async (t) => {
     errorCode(await issueByCsr(csr, { issuer_id: `pca:eu-west-101:${harness.config.defaultDomainId}:ca:${sub.id}` })),
     'PCA.00020201',
   );
+});
+
+t.test('create by CSR and CSR parse: weak keys and keys clients cannot read get 400, sound keys still issue', async (t) => {
+  const csrOf = async (spki: Uint8Array, signer: Signer, commonName: string) =>
+    toPem('CERTIFICATE REQUEST', await buildCsr({ common_name: commonName }, spki, signer, 'SHA256'));
+  // The audit's forgery: an INTERMEDIATE_CA for a key whose primes are close, factored from its certificate alone.
+  const p = rsaPrime(1024);
+  const q = nextPrime(p + 2n);
+  const close = handMadeRsaKey(p * q, (p - 1n) * (q - 1n));
+  const closeCsr = await csrOf(close.spki, close.signer, 'Weak Intermediate');
+  const intermediate = await issueByCsr(closeCsr, { type: 'INTERMEDIATE_CA', validity: { type: 'HOUR', value: 24 } });
+  t.equal(intermediate.statusCode, 400, intermediate.body);
+  t.same(intermediate.json(), {
+    error_code: 'PCA.00020102',
+    error_msg: "RSA modulus's primes are so close that Fermat's method factors it",
+  });
+  const parsed = await post('/v1/private-certificates/csr/parse', { csr: closeCsr });
+  t.equal(errorCode(parsed), 'PCA.00020102', 'CSR parse (§4.4.3) refuses it too');
+
+  const rsa = await generateTestKey('RSA2048');
+  const n = BigInt(
+    `0x${Buffer.from(createPublicKey({ key: Buffer.from(rsa.spki), format: 'der', type: 'spki' }).export({ format: 'jwk' }).n!, 'base64url').toString('hex')}`,
+  );
+  const noParameters = await issueByCsr(await csrOf(rsaSpki(n, null), rsa.signer, 'rsa-no-null.example.com'));
+  t.equal(noParameters.statusCode, 400);
+  t.match(noParameters.json(), { error_code: 'PCA.00020001', error_msg: /parameters must be NULL/ });
+  const ec = ecKeyOf('P-256', BigInt(`0x${randomBytes(32).toString('hex')}`) % (1n << 255n));
+  const compressed = await issueByCsr(await csrOf(ecSpki('P-256', ec.compressed), ec.signer, 'compressed.example.com'));
+  t.equal(compressed.statusCode, 400);
+  t.match(compressed.json(), { error_code: 'PCA.00020102', error_msg: /uncompressed P-256 point/ });
+
+  for (const [name, spki, signer] of [
+    ['RSA-2048', rsa.spki, rsa.signer],
+    ['P-256', ecSpki('P-256', ec.point), ec.signer],
+  ] as const) {
+    const issued = await issueByCsr(await csrOf(spki, signer, `${name}.example.com`));
+    t.equal(issued.statusCode, 200, `${name}: ${issued.body}`);
+  }
 });
 
 t.test('create with a server-made key: every algorithm verifies, and the exported key matches', async (t) => {

@@ -1,11 +1,13 @@
 /** Fixtures for the X.509 tests: throwaway WebCrypto signers, and openssl as the outside judge. */
 import { execFile } from 'node:child_process';
+import { checkPrimeSync, createECDH, createHash, createPrivateKey, generatePrimeSync, sign } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import {
   EC_CURVES,
+  NODE_HASH,
   WEBCRYPTO_HASH,
   keyFamily,
   webCryptoKeyParams,
@@ -14,7 +16,17 @@ import {
   type Signer,
 } from '../../src/x509/algorithms.ts';
 import { clientErrorOf, type AppError } from '../../src/errors.ts';
-import { contextConstructed, ecdsaRawToDer, objectIdentifier, octetString, sequence } from '../../src/x509/der-writer.ts';
+import {
+  bigintBytes,
+  bitString,
+  contextConstructed,
+  DER_NULL,
+  ecdsaRawToDer,
+  objectIdentifier,
+  octetString,
+  sequence,
+  unsignedInteger,
+} from '../../src/x509/der-writer.ts';
 import { Oid } from '../../src/x509/oids.ts';
 
 const execFileAsync = promisify(execFile);
@@ -145,4 +157,118 @@ export function ocspRequestDer(certIds: readonly Uint8Array[], nonce?: Uint8Arra
     ? [contextConstructed(2, sequence(sequence(objectIdentifier(Oid.ocspNonce), octetString(octetString(nonce)))))]
     : [];
   return sequence(sequence(sequence(...certIds.map((certId) => sequence(certId))), ...extensions));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Keys built by hand (BigInt arithmetic), for what no key generator makes: weak RSA moduli, odd encodings.
+
+export function modPow(base: bigint, exponent: bigint, modulus: bigint): bigint {
+  let result = 1n;
+  let square = base % modulus;
+  for (let e = exponent; e > 0n; e >>= 1n) {
+    if (e & 1n) result = (result * square) % modulus;
+    square = (square * square) % modulus;
+  }
+  return result;
+}
+
+function modInverse(a: bigint, modulus: bigint): bigint {
+  let [r0, r1, s0, s1] = [a % modulus, modulus, 1n, 0n];
+  while (r1 !== 0n) {
+    const q = r0 / r1;
+    [r0, r1, s0, s1] = [r1, r0 - q * r1, s1, s0 - q * s1];
+  }
+  if (r0 !== 1n) throw new Error('not invertible');
+  return ((s0 % modulus) + modulus) % modulus;
+}
+
+export const bitLengthOf = (n: bigint): number => n.toString(2).length;
+
+/** A prime of `bits` bits (its top two set, so two of 1024 bits make 2048) with p − 1 prime to e = 65537. */
+export function rsaPrime(bits: number): bigint {
+  for (;;) {
+    const p = generatePrimeSync(bits, { bigint: true });
+    if ((p - 1n) % 65537n !== 0n) return p;
+  }
+}
+
+/** The first prime ≥ `from` (OpenSSL's test). */
+export function nextPrime(from: bigint): bigint {
+  let candidate = from | 1n;
+  while (!checkPrimeSync(candidate)) candidate += 2n;
+  return candidate;
+}
+
+/** SubjectPublicKeyInfo of an RSA key with e = 65537 and the AlgorithmIdentifier `parameters` given (null: none). */
+export function rsaSpki(n: bigint, parameters: Uint8Array | null = DER_NULL): Uint8Array {
+  const algorithm = sequence(objectIdentifier(Oid.rsaEncryption), ...(parameters ? [parameters] : []));
+  return sequence(algorithm, bitString(sequence(unsignedInteger(bigintBytes(n)), unsignedInteger(bigintBytes(65537n)))));
+}
+
+const DIGEST_OIDS: Record<HashAlgorithm, string> = { SHA256: Oid.sha256, SHA384: Oid.sha384, SHA512: Oid.sha512 };
+
+/**
+ * The RSA key n with e = 65537, whose multiplicative group has order `groupOrder` (φ(n), from the factors the test
+ * chose): a Signer that signs PKCS#1 v1.5 as RFC 8017 §8.2.1 says, s = EM^d mod n, whatever n is.
+ */
+export function handMadeRsaKey(n: bigint, groupOrder: bigint): { spki: Uint8Array; signer: Signer } {
+  const d = modInverse(65537n, groupOrder);
+  const length = Math.ceil(bitLengthOf(n) / 8);
+  const signer: Signer = {
+    keyAlgorithm: `RSA${bitLengthOf(n)}` as KeyAlgorithm,
+    async sign(hash, data) {
+      const digestInfo = sequence(
+        sequence(objectIdentifier(DIGEST_OIDS[hash]), DER_NULL),
+        octetString(createHash(NODE_HASH[hash]).update(data).digest()),
+      );
+      const padding = 'ff'.repeat(length - 3 - digestInfo.length);
+      const encoded = BigInt(`0x0001${padding}00${Buffer.from(digestInfo).toString('hex')}`);
+      return Uint8Array.from(
+        Buffer.from(
+          modPow(encoded, d, n)
+            .toString(16)
+            .padStart(2 * length, '0'),
+          'hex',
+        ),
+      );
+    },
+  };
+  return { spki: rsaSpki(n), signer };
+}
+
+export type TestCurve = 'P-256' | 'P-384' | 'P-521';
+const CURVES: Record<TestCurve, { alg: KeyAlgorithm; openSslName: string; size: number }> = {
+  'P-256': { alg: 'EC256', openSslName: 'prime256v1', size: 32 },
+  'P-384': { alg: 'EC384', openSslName: 'secp384r1', size: 48 },
+  'P-521': { alg: 'EC521', openSslName: 'secp521r1', size: 66 },
+};
+
+/** SubjectPublicKeyInfo of an EC point in any encoding (uncompressed, compressed, off the curve). */
+export function ecSpki(curve: TestCurve, point: Uint8Array): Uint8Array {
+  const oid = EC_CURVES[CURVES[curve].alg as keyof typeof EC_CURVES].oid;
+  return sequence(sequence(objectIdentifier(Oid.ecPublicKey), objectIdentifier(oid)), bitString(point));
+}
+
+/** The EC key with private key `d` (OpenSSL computes d·G); its point uncompressed and compressed. */
+export function ecKeyOf(curve: TestCurve, d: bigint): { signer: Signer; point: Uint8Array; compressed: Uint8Array } {
+  const { alg, openSslName, size } = CURVES[curve];
+  const ecdh = createECDH(openSslName);
+  ecdh.setPrivateKey(Buffer.from(d.toString(16).padStart(2 * size, '0'), 'hex'));
+  const point = ecdh.getPublicKey();
+  const coordinate = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64url');
+  const key = createPrivateKey({
+    key: {
+      kty: 'EC',
+      crv: curve,
+      d: coordinate(ecdh.getPrivateKey()),
+      x: coordinate(point.subarray(1, 1 + size)),
+      y: coordinate(point.subarray(1 + size)),
+    },
+    format: 'jwk',
+  });
+  const signer: Signer = {
+    keyAlgorithm: alg,
+    sign: async (hash, data) => new Uint8Array(sign(NODE_HASH[hash], data, key)),
+  };
+  return { signer, point: new Uint8Array(point), compressed: new Uint8Array(ecdh.getPublicKey(null, 'compressed')) };
 }
