@@ -406,10 +406,12 @@ t.test('a domain found at its quota is refused before signing until one of its r
 });
 
 t.test('among thousands of CAs and keys, the batch reads and writes them by primary key', async (t) => {
-  // Tables the planner knows to be large: with the few rows of a test it would rightly scan them.
+  // Tables the planner knows to be large: with the few rows of a test it would rightly scan them. Each CA has a key
+  // of its own, as real ones do (the statement looks the CSRs' keys up among the held CA keys).
   await db.$executeRawUnsafe(
     `INSERT INTO certificate_authorities
-     SELECT (json_populate_record(ca, json_build_object('id', gen_random_uuid(), 'serial_number', md5(g::text)))).*
+     SELECT (json_populate_record(ca, json_build_object('id', gen_random_uuid(), 'serial_number', md5(g::text),
+                                                        'public_key_spki', '\\x' || md5(g::text)))).*
        FROM certificate_authorities ca, generate_series(1, 3000) g WHERE ca.id = $1::uuid`,
     otherRoot.id,
   );
@@ -431,6 +433,7 @@ t.test('among thousands of CAs and keys, the batch reads and writes them by prim
   );
   const batch = plan.map((row) => row['QUERY PLAN']).join('\n');
   t.match(batch, /Index Cond: \(id = ANY/, batch);
+  t.match(batch, /Bitmap Index Scan on certificate_authorities_public_key_spki_idx/, batch);
   t.notMatch(batch, /Seq Scan on (certificate_authorities|idempotency_keys)/, batch);
 
   // The transaction path's giving back of a refused request's key (a rare path, on the same large table).

@@ -61,7 +61,8 @@ export function createCaImport({ db, clock, billing, resolve }: CaImportDeps) {
       if (!Buffer.from(certificate.spki).equals(Buffer.from(row.publicKeySpki!)) || !certificate.isCA) throw mismatch();
       if (!chainsTo(certificateDer, chain)) throw mismatch();
       const parent = await parentInService(tx, ctx, certificateDer, certificate.issuerDer, chain[0]);
-      // The same certificate may already be a CA of this service: create-by-CSR with INTERMEDIATE_CA records one.
+      // The same certificate may already be a CA of this service: create-by-CSR with INTERMEDIATE_CA recorded one for a
+      // held key before such CSRs were refused (held-ca-keys.ts), and databases keep them.
       const holder =
         parent &&
         (await tx.certificateAuthority.findFirst({

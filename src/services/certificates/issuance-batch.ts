@@ -28,7 +28,8 @@ import {
 } from './idempotency.ts';
 import type { IssuancePlan } from './issuance-plans.ts';
 import type { IssuingCa, IssuingCaLoader } from './issuing-ca.ts';
-import { rememberedIssuersGuard } from './issuance-sql.ts';
+import { heldCaKeyRefused, heldCaKeys } from './held-ca-keys.ts';
+import { keysAsJson, rememberedIssuersGuard, spkiHex } from './issuance-sql.ts';
 
 /** An Idempotency-Key request's key and body hash. */
 export interface Idempotency {
@@ -79,6 +80,11 @@ function countBy(keys: string[]): Map<string, number> {
 }
 
 type Batch = Pending<BatchedIssuance, string>[];
+
+/** The keys of a batch's CSRs (a server-made key is fresh: it cannot be a CA's). */
+function csrKeys(batch: Batch): Uint8Array[] {
+  return batch.flatMap(({ item: { plan } }) => (plan.genMode === 'CSR' ? [plan.spki] : []));
+}
 
 /** Past this many domains short of quota at once, the hints are dropped (each is found again by one batch). */
 const MAX_DOMAINS_SHORT_OF_QUOTA = 10_000;
@@ -144,7 +150,8 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
    * last read them (no lock held while signing), then stored only if each issuer row still has the version it was
    * read at (nothing about it has changed since, so the checks made on it still hold) and each domain's quota has
    * room, all checked, locked and written inside that statement. Returns the requests it did not answer, for the
-   * transaction: all of them if an issuer is not remembered or has changed, the batch uses free quota or needs
+   * transaction: all of them if an issuer is not remembered or has changed, a CSR's key is a held CA key (the
+   * transaction refuses that request and issues the rest), the batch uses free quota or needs
    * volume-tiered prices, or a domain with a key claimed in the batch is short of quota (the statement fails: its
    * claims must not stand); a request whose Idempotency-Key another request holds (a replay: the transaction answers
    * the holder's certificate, or 409); a keyless domain short of quota; a refusal (the fresh row may differ). Keys
@@ -184,6 +191,7 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
           now,
         ),
         windowStart: windowStart(now),
+        csrKeys: keysAsJson(csrKeys(made.map(({ pending }) => pending))),
       }),
       ['certificates', made.map(({ made }) => made.certificate)],
       auditRows(made.map(({ pending, made }) => ({ context: pending.item.ctx, change: made.change }))),
@@ -204,7 +212,8 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
 
   /**
    * Issues a group-committed batch in one transaction of prepared raw statements (`database.transaction`; no Prisma
-   * query on this path): the batch's Idempotency-Keys claimed in one statement, the quota counter taken once per
+   * query on this path): CSRs whose key is a held CA key refused first (one look-up for the batch, held-ca-keys.ts),
+   * the batch's Idempotency-Keys claimed in one statement, the quota counter taken once per
    * domain, the distinct issuers locked FOR SHARE and read in one statement, multi-row inserts. A key
    * another transaction holds answers with that success's id (or 409) without issuing; a request refused on its own
    * (issuer, validity) is answered with its error, giving back its quota and key, without failing the others. The
@@ -224,7 +233,15 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
     };
     try {
       outcome = await deps.sql.transaction(async (tx) => {
-        const entries: Entry[] = batch.map((pending) => ({ pending, id: randomUUID() }));
+        // One look-up for the batch, first: a refused CSR claims no key and takes no quota (held-ca-keys.ts).
+        const heldKeys = await heldCaKeys(tx, csrKeys(batch));
+        const refused: { pending: Entry['pending']; error: unknown }[] = [];
+        const entries: Entry[] = [];
+        for (const pending of batch) {
+          const { plan } = pending.item;
+          if (plan.genMode === 'CSR' && heldKeys.has(spkiHex(plan.spki))) refused.push({ pending, error: heldCaKeyRefused() });
+          else entries.push({ pending, id: randomUUID() });
+        }
         // Keys before any other lock (claimIdempotencyKeys says why).
         const claimed = await claimIdempotencyKeys(
           tx,
@@ -233,7 +250,6 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
         );
         const claimedOrKeyless: Entry[] = [];
         const held: Entry[] = [];
-        const refused: { pending: Entry['pending']; error: unknown }[] = [];
         for (const entry of entries) {
           const { idempotency } = entry.pending.item;
           if (!idempotency || claimed.has(entry.id)) {

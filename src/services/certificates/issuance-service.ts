@@ -36,6 +36,7 @@ import type { CreateCertificateByCsrRequest, CreateCertificateRequest } from './
 import { createIssuancePlanner, type IssuanceOptions, type IssuancePlan } from './issuance-plans.ts';
 import { createIssuingCaLoader, type IssuingCa } from './issuing-ca.ts';
 import { createBatchWriter, type AloneAnswer, type Idempotency } from './issuance-batch.ts';
+import { heldCaKeyRefused, heldCaKeys } from './held-ca-keys.ts';
 
 export type { IssuanceOptions } from './issuance-plans.ts';
 
@@ -151,8 +152,9 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
   type Made = Awaited<ReturnType<typeof signed>>;
 
   /**
-   * One attempt: everything in one transaction, with a fresh id and serial. A key another transaction holds
-   * answers with that success's id (or 409), `issued` false.
+   * One attempt: everything in one transaction, with a fresh id and serial. A CSR whose key is a held CA key is
+   * refused first (held-ca-keys.ts). A key another transaction holds answers with that success's id (or 409),
+   * `issued` false.
    */
   async function issueOnce(
     ctx: RequestContext,
@@ -163,6 +165,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
     const id = randomUUID();
     const now = clock.now();
     const outcome = await db.$transaction(async (tx): Promise<{ held: string } | { made: Made }> => {
+      if (plan.genMode === 'CSR' && (await heldCaKeys(tx, [plan.spki])).size > 0) throw heldCaKeyRefused();
       if (idempotency && !(await claimIdempotencyKeys(tx, [{ ...idempotency, certificateId: id }], now)).has(id)) {
         return { held: await answerOfHeldKey(tx, idempotency.scope, idempotency.hash, now) };
       }

@@ -68,16 +68,32 @@ export const CERTIFICATES_USED: SqlStatement = {
 };
 
 /**
+ * The CA rows, of any tenant, that hold the key of one of the SubjectPublicKeyInfos in `keys` (a placeholder: a JSON
+ * array of their DER in hex): key_ref set, a key this service signs with. Each key is one probe of the hash index on
+ * public_key_spki. A CSR-issued CA's row has no key_ref: its key is the requester's, certified again as any key may be.
+ */
+const heldCaKeysAmong = (keys: string) =>
+  `certificate_authorities held WHERE held.key_ref IS NOT NULL
+     AND held.public_key_spki = ANY (ARRAY(SELECT decode(k, 'hex') FROM json_array_elements_text(${keys}::json) k))`;
+
+/** Those of the keys of $1 (as `heldCaKeysAmong`) that are held CA keys, in hex. */
+export const HELD_CA_KEYS: SqlStatement = {
+  name: 'held-ca-keys',
+  text: `SELECT DISTINCT encode(held.public_key_spki, 'hex') AS spki FROM ${heldCaKeysAmong('$1')}`,
+};
+
+/**
  * The guard of a batch signed against remembered issuer rows (issuance-batch.ts), run in the statement that stores
  * it: the issuers of $1 (a JSON object of id: version) locked FOR SHARE where each still has that version (xmin: the
  * row has not changed since it was read) and exists at $2 (now; $3 = releasedBefore(now)), each read by primary key
- * (not by a join, which the planner may make a scan of the table). Only if all $4 do: the Idempotency-Keys of $7 are
- * claimed as CLAIM_IDEMPOTENCY_KEYS does (in key order; window start $8), and those another request holds (a replay,
- * or a concurrent request of another process) are `held`: their requests are neither stored nor counted. Then each
- * domain of $5 (JSON rows of domain_id and count) takes its count less its held requests, as TAKE_CERTIFICATE_QUOTA
- * does (quota $6). Keys before the quota row, as on the transaction path: a statement waiting for a key another
- * issuance holds then holds no quota row that issuance may be waiting for (the opposite order deadlocked until
- * Postgres broke it, a second later). Only the granted domains' rows that are not held are inserted.
+ * (not by a join, which the planner may make a scan of the table). Only if all $4 do, and no key of $9 (the CSRs'
+ * keys, as `heldCaKeysAmong`) is a held CA key (the transaction path refuses those requests): the Idempotency-Keys of
+ * $7 are claimed as CLAIM_IDEMPOTENCY_KEYS does (in key order; window start $8), and those another request holds (a
+ * replay, or a concurrent request of another process) are `held`: their requests are neither stored nor counted. Then
+ * each domain of $5 (JSON rows of domain_id and count) takes its count less its held requests, as
+ * TAKE_CERTIFICATE_QUOTA does (quota $6). Keys before the quota row, as on the transaction path: a statement waiting
+ * for a key another issuance holds then holds no quota row that issuance may be waiting for (the opposite order
+ * deadlocked until Postgres broke it, a second later). Only the granted domains' rows that are not held are inserted.
  */
 const REMEMBERED_ISSUERS_GUARD = `
   issuers AS (
@@ -85,9 +101,10 @@ const REMEMBERED_ISSUERS_GUARD = `
      WHERE ca.id = ANY (ARRAY(SELECT json_object_keys($1::json)::uuid)) AND ca.xmin = ($1::json ->> ca.id::text)::xid
        AND ${existingCaCondition('ca.', '$2', '$3')}
      ORDER BY ca.id FOR SHARE OF ca),
+  storable AS (
+    SELECT 1 WHERE (SELECT count(*) FROM issuers) = $4::int AND NOT EXISTS (SELECT 1 FROM ${heldCaKeysAmong('$9')})),
   keys AS (
-    SELECT * FROM json_populate_recordset(NULL::idempotency_keys, $7::json) k
-     WHERE (SELECT count(*) FROM issuers) = $4::int),
+    SELECT * FROM json_populate_recordset(NULL::idempotency_keys, $7::json) k WHERE EXISTS (SELECT 1 FROM storable)),
   claimed AS (
     INSERT INTO idempotency_keys (domain_id, endpoint, key, request_hash, certificate_id, created_at)
     SELECT domain_id, endpoint, key, request_hash, certificate_id, created_at FROM keys ORDER BY domain_id, endpoint, key
@@ -102,7 +119,7 @@ const REMEMBERED_ISSUERS_GUARD = `
     SELECT fresh.domain_id, fresh.count FROM (
       SELECT wanted.domain_id, wanted.count - (SELECT count(*) FROM held WHERE held.domain_id = wanted.domain_id)::int AS count
         FROM json_to_recordset($5::json) AS wanted(domain_id text, count int)) fresh
-     WHERE fresh.count <= $6::int AND (SELECT count(*) FROM issuers) = $4::int
+     WHERE fresh.count <= $6::int AND EXISTS (SELECT 1 FROM storable)
     ON CONFLICT (domain_id) DO UPDATE SET used = domain_certificate_usage.used + EXCLUDED.used
      WHERE domain_certificate_usage.used + EXCLUDED.used <= $6::int
     RETURNING domain_id)`;
@@ -131,6 +148,17 @@ export interface RememberedIssuersCheck {
   /** The batch's Idempotency-Key claims (`claimRows`) and the window's start. */
   claims: string;
   windowStart: Date;
+  /** The keys of the batch's CSRs, as `heldCaKeysAmong` takes them (`keysAsJson`). */
+  csrKeys: string;
+}
+
+/** SubjectPublicKeyInfos as the statements here take them: a JSON array of their DER in hex. */
+export function keysAsJson(spkis: readonly Uint8Array[]): string {
+  return JSON.stringify(spkis.map(spkiHex));
+}
+
+export function spkiHex(spki: Uint8Array): string {
+  return Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength).toString('hex');
 }
 
 export function rememberedIssuersGuard(check: RememberedIssuersCheck): InsertGuard {
@@ -145,6 +173,7 @@ export function rememberedIssuersGuard(check: RememberedIssuersCheck): InsertGua
       check.quota,
       check.claims,
       check.windowStart,
+      check.csrKeys,
     ],
     rowCondition: (table) => `r.domain_id IN (SELECT domain_id FROM granted) AND ${CERTIFICATE_ID_OF[table]} NOT IN (SELECT id FROM held)`,
     // The check is a branch of its own so that it is made even when no domain was granted.
