@@ -11,6 +11,7 @@ import { ManualClock } from '../../src/clock.ts';
 import { KEY_ARGS, certificateText, openssl, opensslCsr, scratch } from '../certificates/support.ts';
 import { toPem } from '../../src/x509/pem.ts';
 import { OTHER_DOMAIN } from '../helpers/app.ts';
+import { DN } from '../ca/support.ts';
 import { acmeCa, eabKey, http01Responder, startAcmeServer } from './support.ts';
 import { RawAcme, accountKey, b64, csrFor, eabJws, finalizeCsr, replies, signJws, type Reply } from './jws-client.ts';
 
@@ -318,7 +319,7 @@ t.test("identifiers outside the CA's policy: rejectedIdentifier; unknown types: 
   t.equal(await prisma.acmeOrder.count({ where: { accountId: client.kid!.split('/').pop() } }), 0, 'no order was stored');
 });
 
-t.test("finalize with a CSR whose names are not the order's: badCSR, the order stays ready", async (t) => {
+t.test("finalize with a CSR whose names are not the order's, or whose key is compressed: badCSR, the order stays ready", async (t) => {
   const client = await account();
   const names = ['a.example.internal', 'b.example.internal'];
   const pending = await client.newOrder(['c.example.internal']);
@@ -341,6 +342,13 @@ t.test("finalize with a CSR whose names are not the order's: badCSR, the order s
     ['-subj', '/CN=c.example.internal', '-addext', `subjectAltName=${names.map((name) => `DNS:${name}`).join(',')}`],
   );
   isProblem(t, await client.post(order.finalize, { csr: finalizeCsr(pem) }), 'badCSR', 400, /names/);
+  // The right names on a compressed point: Go and Java could not read the certificate (RFC 5480 §2.2).
+  const { keyFile } = await opensslCsr(dir, 'plain', [...KEY_ARGS.p256]);
+  const compressedKey = dir.file('compressed.key');
+  t.ok((await openssl(['ec', '-in', keyFile, '-conv_form', 'compressed', '-out', compressedKey])).ok);
+  const sans = `subjectAltName=${names.map((name) => `DNS:${name}`).join(',')}`;
+  const compressed = await openssl(['req', '-new', '-key', compressedKey, '-subj', `/CN=${names[0]}`, '-addext', sans]);
+  isProblem(t, await client.post(order.finalize, { csr: finalizeCsr(compressed.stdout) }), 'badCSR', 400, /uncompressed P-256 point/);
   isProblem(t, await client.post(order.finalize, { csr: Buffer.from('not a CSR').toString('base64url') }), 'badCSR', 400);
   isProblem(t, await client.post(order.finalize, { csr: 'a+b/c=' }), 'malformed', 400);
   t.equal((await client.post(url, '')).body.status, 'ready', 'still ready after the refusals');
@@ -381,6 +389,21 @@ t.test('an order whose authorization the account deactivated is invalid, and say
     { type: 'urn:ietf:params:acme:error:unauthorized', detail: /was deactivated by the account/ },
     'not "the order expired"',
   );
+});
+
+t.test('finalize with the CSR of a CA this service holds the key of: badCSR, nothing issued', async (t) => {
+  const pending = await api.call('POST', '/v1/private-certificate-authorities', {
+    type: 'SUBORDINATE',
+    distinguished_name: { ...DN, common_name: 'a.example.internal' },
+    key_algorithm: 'EC256',
+  });
+  t.equal(pending.status, 200, JSON.stringify(pending.body));
+  const { csr: pem } = (await api.call('GET', `/v1/private-certificate-authorities/${pending.body.ca_id}/csr`)).body;
+  const client = await account();
+  const { order } = await client.readyOrder(['a.example.internal'], responder.tokens);
+  const certificates = await prisma.certificate.count();
+  isProblem(t, await client.post(order.finalize, { csr: finalizeCsr(pem) }), 'badCSR', 400, /a CA key held by this service/);
+  t.equal(await prisma.certificate.count(), certificates, 'nothing issued');
 });
 
 t.test('a CA that cannot issue now refuses finalize as unauthorized, not badCSR; the order stays ready', async (t) => {

@@ -2,7 +2,7 @@
  * ACME features of issue #16 not reached by the client tests, with the raw JWS client against a started server:
  * the directory under the CA's URN (and a URN naming another tenant refused), an `ip` identifier validated by
  * http-01, the certificate chain of a subordinate CA with its `rel="alternate"` chain (root left out), both judged
- * by openssl, and revocation signed by the certificate's own key (§7.6).
+ * by openssl, revocation signed by the certificate's own key (§7.6), and finalize out of reach of REST Idempotency-Keys.
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import t from 'tap';
@@ -88,6 +88,28 @@ t.test('an ip identifier validated by http-01; the chain and its alternate judge
   t.same(alternate, blocks.slice(0, 2), 'the alternate chain leaves the root out');
   const fromAlternate = await verifyStrict(dir, alternate[0]!, rootPem, [alternate[1]!]);
   t.ok(fromAlternate.ok, 'and verifies with the root as the trust anchor');
+});
+
+t.test("a REST caller's Idempotency-Key cannot take an order's finalize", async (t) => {
+  const client = await new RawAcme(`${server.baseUrl}/acme/${caId}/directory`, accountKey('ES256')).init();
+  await client.newAccount(await eabKey(api, caId));
+  const { url, order } = await client.readyOrder(['sub.example.internal'], responder.tokens);
+  const orderId = url.split('/').pop()!;
+  // The key ACME finalize used to claim in the REST endpoint's scope, sent first by a REST caller with its own CSR.
+  const { csr } = await csrFor(['sub.example.internal']);
+  const der = Buffer.from(csr, 'base64url').toString('base64');
+  const pem = `-----BEGIN CERTIFICATE REQUEST-----\n${der.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE REQUEST-----\n`;
+  const rest = await harness.app.inject({
+    method: 'POST',
+    url: '/v1/private-certificates/csr',
+    headers: { ...harness.auth(), 'idempotency-key': `acme-order:${orderId}` },
+    payload: { issuer_id: caId, csr: pem, validity: { type: 'DAY', value: 5 } },
+  });
+  t.equal(rest.statusCode, 200, rest.body);
+  const finalized = await client.post(order.finalize, { csr: (await csrFor(['sub.example.internal'])).csr });
+  t.equal(finalized.body.status, 'valid', JSON.stringify(finalized.body));
+  const certificateId = (finalized.body.certificate as string).split('/').pop();
+  t.not(certificateId, rest.json().certificate_id, "the order's certificate is its own, not the REST caller's");
 });
 
 t.test("revocation signed by the certificate's own key (no account), refused for any other key", async (t) => {

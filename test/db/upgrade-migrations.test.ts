@@ -122,3 +122,49 @@ t.test('applied by hand, without a migration history, the SQL changes no key', a
   const { rows } = await db.query<{ actions: string[] }>("SELECT actions FROM access_keys WHERE access = 'ADMINBEFORE'");
   t.same(rows[0]!.actions, preAcmeCatalogue);
 });
+
+t.test("the finalize key of an order left processing moves to ACME finalize's own scope; other keys stay", async (t) => {
+  const scoped = '20261206140000_acme_finalize_idempotency_scope';
+  const db = await pgliteTarget(t);
+  await db.migrate(await folderBefore(t, scoped));
+  const REST = 'POST /v1/private-certificates/csr';
+  const ACME = 'ACME finalize';
+  const orders = {
+    processing: '3f1c2a56-7d4b-4c1e-9a2f-0b6d8e4c1a77',
+    ready: '7a9e0c13-2b5d-4f6e-8c1a-3d4b5e6f7a81',
+    alreadyMoved: 'c2d4e6f8-1a3b-4c5d-8e7f-9a0b1c2d3e4f',
+  };
+  for (const [status, id] of [
+    ['processing', orders.processing],
+    ['ready', orders.ready],
+    ['processing', orders.alreadyMoved],
+  ]) {
+    await db.query(
+      `INSERT INTO acme_orders (id, account_id, domain_id, ca_id, status, identifiers, expires_at, created_at)
+       VALUES ($1, gen_random_uuid(), 'tenant-a', gen_random_uuid(), $2, '[]', now() + interval '1 day', now())`,
+      [id, status],
+    );
+  }
+  const insert = (endpoint: string, key: string, certificate: number) =>
+    db.query(
+      `INSERT INTO idempotency_keys (domain_id, endpoint, key, request_hash, certificate_id, created_at)
+       VALUES ('tenant-a', $1, $2, 'hash', $3, now())`,
+      [endpoint, key, `00000000-0000-4000-8000-00000000000${certificate}`],
+    );
+  await insert(REST, `acme-order:${orders.processing}`, 1);
+  await insert(REST, `acme-order:${orders.ready}`, 2);
+  await insert(REST, 'a-rest-callers-key', 3);
+  await insert(REST, `acme-order:${orders.alreadyMoved}`, 4);
+  await insert(ACME, orders.alreadyMoved, 5);
+  await db.migrate('prisma/migrations');
+  const rows = await db.query<{ endpoint: string; key: string; certificate_id: string }>(
+    'SELECT endpoint, key, right(certificate_id::text, 1) AS certificate_id FROM idempotency_keys ORDER BY certificate_id',
+  );
+  t.same(rows, [
+    { endpoint: ACME, key: orders.processing, certificate_id: '1' },
+    { endpoint: REST, key: `acme-order:${orders.ready}`, certificate_id: '2' },
+    { endpoint: REST, key: 'a-rest-callers-key', certificate_id: '3' },
+    { endpoint: REST, key: `acme-order:${orders.alreadyMoved}`, certificate_id: '4' },
+    { endpoint: ACME, key: orders.alreadyMoved, certificate_id: '5' },
+  ]);
+});

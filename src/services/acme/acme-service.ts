@@ -40,7 +40,7 @@ export interface AcmeServiceDeps {
   db: Db;
   clock: Clock;
   config: Pick<Config, 'region' | 'publicBaseUrl'>;
-  issuance: Pick<IssuanceService, 'createByCsr'>;
+  issuance: Pick<IssuanceService, 'finalizeAcmeOrder'>;
   revocations: Pick<RevocationServices['revocations'], 'revokeCertificate'>;
   validator: ChallengeValidator;
   /** The master-key sealer, built once at composition. */
@@ -172,8 +172,8 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
 
   /**
    * RFC 8555 §7.4: issues through the normal issuance service. The order moves ready -> processing first; the issuance runs
-   * under an Idempotency-Key of the order, so a retried or concurrent finalize of a processing order gets the same
-   * certificate, never a second one.
+   * with the order's id as Idempotency-Key (in a scope of its own, out of REST callers' reach), so a retried or
+   * concurrent finalize of a processing order gets the same certificate, never a second one.
    */
   async function finalize(reference: string, url: string, orderId: string, body: unknown, requestId: string): Promise<AcmeReply> {
     const { jws, directory, account } = await authenticate(reference, url, body, 'kid');
@@ -203,10 +203,10 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     await db.acmeOrder.updateMany({ where: { id: order.id, status: 'ready' }, data: { status: 'processing' } });
     let certificateId: string;
     try {
-      certificateId = await issuance.createByCsr(
+      certificateId = await issuance.finalizeAcmeOrder(
         contextOf(account!, requestId),
         { issuer_id: directory.ca.id, csr: pem, validity },
-        `acme-order:${order.id}`,
+        order.id,
         { extraPolicies: [acmeIssuancePolicy(directory.policy)], provenNames: subjectAltNamesOf(order.identifiers as Identifier[]) },
       );
     } catch (error) {

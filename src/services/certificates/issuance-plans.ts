@@ -44,7 +44,7 @@ import { generateServerKey } from './server-key.ts';
 import type { CreateCertificateByCsrRequest, CreateCertificateRequest } from './certificate-input.ts';
 import { certificateQuotaUsedUp, certificatesUsed } from './certificate-usage.ts';
 
-/** Options of internal callers (ACME): policies checked next to the issuing CA's own. */
+/** Options of ACME finalize: policies checked next to the issuing CA's own. */
 export interface IssuanceOptions {
   extraPolicies?: readonly IssuancePolicy[];
   /**
@@ -96,11 +96,7 @@ export interface IssuancePlannerDeps {
 }
 
 export function createIssuancePlanner({ sql, clock, config, issuingCas, checkSignature }: IssuancePlannerDeps) {
-  async function planServerKey(
-    ctx: RequestContext,
-    request: CreateCertificateRequest,
-    options: IssuanceOptions = {},
-  ): Promise<IssuancePlan> {
+  async function planServerKey(ctx: RequestContext, request: CreateCertificateRequest): Promise<IssuancePlan> {
     const type = checkCertificateType(request.type);
     const requested = validateDistinguishedName(request.distinguished_name, { requireAll: false });
     const requestedUsages = request.key_usages === undefined ? undefined : validateKeyUsages(request.key_usages);
@@ -151,7 +147,7 @@ export function createIssuancePlanner({ sql, clock, config, issuingCas, checkSig
       requestedPathLength: request.path_length,
       validity: request.validity,
       enterpriseProjectId: request.enterprise_project_id || '0',
-      extraPolicies: options.extraPolicies ?? [],
+      extraPolicies: [],
     };
     // Fail before the costly key generation on what the issuer can already tell, the policy included. An issuer
     // that cannot issue is left to the transaction, which refuses it after the quota (docs/contract-notes.md).

@@ -63,7 +63,15 @@ export interface IssuanceServiceDeps {
   checkSignature: SignatureCheckRunner;
 }
 
-export const ENDPOINT = { create: 'POST /v1/private-certificates', createByCsr: 'POST /v1/private-certificates/csr' } as const;
+/**
+ * Idempotency scopes. ACME finalize has one of its own: its keys (an order's id) must not be claimable by a REST
+ * caller's Idempotency-Key, which could otherwise hold an order's finalize for 24 hours.
+ */
+export const ENDPOINT = {
+  create: 'POST /v1/private-certificates',
+  createByCsr: 'POST /v1/private-certificates/csr',
+  acmeFinalize: 'ACME finalize',
+} as const;
 
 /**
  * Batches form only under load, so a large cap costs an idle server nothing. A domain's batches meet on its quota
@@ -285,24 +293,29 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
      * §4.4.1: returns the certificate id. A replay is looked up first: the plan reads the issuer and the quota (a
      * replay must answer even once the quota is used up) and generates a key.
      */
-    create(ctx: RequestContext, request: CreateCertificateRequest, idempotencyKey?: unknown, options?: IssuanceOptions): Promise<string> {
-      const plan = () => planner.planServerKey(ctx, request, options);
+    create(ctx: RequestContext, request: CreateCertificateRequest, idempotencyKey?: unknown): Promise<string> {
+      const plan = () => planner.planServerKey(ctx, request);
       return issue(ctx, ENDPOINT.create, idempotencyKey, request, request.issuer_id, plan, true);
     },
 
-    /**
-     * §4.4.2: returns the certificate id, or the new CA's id for INTERMEDIATE_CA. `options.extraPolicies` (ACME)
-     * are evaluated next to the issuing CA's own policy.
-     */
-    createByCsr(
-      ctx: RequestContext,
-      request: CreateCertificateByCsrRequest,
-      idempotencyKey?: unknown,
-      options?: IssuanceOptions,
-    ): Promise<string> {
+    /** §4.4.2: returns the certificate id, or the new CA's id for INTERMEDIATE_CA. */
+    createByCsr(ctx: RequestContext, request: CreateCertificateByCsrRequest, idempotencyKey?: unknown): Promise<string> {
       // A CSR's plan reads nothing and depends on the body alone, so a replay plans as its first request did and the
       // issuing write finds the key.
-      return issue(ctx, ENDPOINT.createByCsr, idempotencyKey, request, request.issuer_id, () => planner.planCsr(request, options), false);
+      return issue(ctx, ENDPOINT.createByCsr, idempotencyKey, request, request.issuer_id, () => planner.planCsr(request), false);
+    },
+
+    /**
+     * An ACME order's certificate, as createByCsr, keyed by the order's id in the ACME finalize scope;
+     * `options.extraPolicies` (the CA's ACME policy) are evaluated next to the issuing CA's own policy.
+     */
+    finalizeAcmeOrder(
+      ctx: RequestContext,
+      request: CreateCertificateByCsrRequest,
+      orderId: string,
+      options: IssuanceOptions,
+    ): Promise<string> {
+      return issue(ctx, ENDPOINT.acmeFinalize, orderId, request, request.issuer_id, () => planner.planCsr(request, options), false);
     },
 
     /** §4.4.3: nothing stored or billed. */
