@@ -39,7 +39,7 @@ function liveResources(statement: Statement, type: TaggedResourceType, domainId:
   for (const { key, values } of filter?.tags ?? []) {
     const value = values.length > 0 ? ` AND t.value = ANY(${statement.param(values, '::text[]')})` : '';
     conditions.push(
-      `EXISTS (SELECT 1 FROM tags t WHERE t.resource_type = '${type}' AND t.resource_id = r.id AND t.key = ${statement.param(key)}${value})`,
+      `EXISTS (SELECT 1 FROM tags t WHERE t.domain_id = ${domain} AND t.resource_type = '${type}' AND t.resource_id = r.id AND t.key = ${statement.param(key)}${value})`,
     );
   }
   const table = type === 'CA' ? 'certificate_authorities' : 'certificates';
