@@ -20,6 +20,7 @@ import { registerJsonBody } from './http/plugins/json-body.ts';
 import { registerMetrics } from './http/plugins/metrics.ts';
 import { registerOpenApi, type OpenApiSource } from './http/plugins/openapi.ts';
 import { registerClosingRefusal } from './http/plugins/closing.ts';
+import { HOST_CHECKED_BY_HOOK, registerHostRequirement } from './http/plugins/host-header.ts';
 import { registerRequestIdHeader, requestAnswered, requestIdFor } from './http/plugins/request-id.ts';
 import { schemaController, type PrecompiledSchemas, type SchemaCompilation } from './http/plugins/validation.ts';
 import { isAcmeUrl, replyWithAcmeProblem } from './http/routes/acme/acme-routes.ts';
@@ -76,7 +77,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const schemas = await schemaController(schemaCompilation, options.precompiledSchemas);
   const app = Fastify({
     // TLS_CERT_FILE/TLS_KEY_FILE: HTTPS served here (ACME clients require it), e.g. with no proxy in front.
-    ...(config.tls ? { https: config.tls } : {}),
+    ...(config.tls ? { https: { ...config.tls, ...HOST_CHECKED_BY_HOOK } } : { http: HOST_CHECKED_BY_HOOK }),
     logger: await loggerOptions(options),
     genReqId: requestIdFor,
     // Errors fastify raises before routing (a malformed URL, say) get the contract's body too.
@@ -133,6 +134,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
 
   registerRequestIdHeader(app);
   registerClosingRefusal(app);
+  registerHostRequirement(app);
   app.addHook('onReady', schemas.loadCompilersIfNeeded);
   registerJsonBody(app, config.bodyLimitBytes);
   registerErrorHandling(app);

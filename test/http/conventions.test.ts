@@ -191,18 +191,21 @@ t.test('a server-side failure tells an anonymous caller only its status; the log
   assertError(t, await app.inject({ method: 'GET', url: '/v1/test/key-store', headers: auth }), 503, 'PCA.00050002', /prod-ca-token/);
 });
 
+/** Writes `text` on a fresh connection to `address`, ends it, and reads everything answered until it closes. */
+const exchangeOnSocket = (address: URL, text: string) =>
+  new Promise<string>((resolve, reject) => {
+    const socket = connect(Number(address.port), address.hostname, () => socket.end(text));
+    let answer = '';
+    socket.on('data', (chunk) => (answer += chunk));
+    socket.on('close', () => resolve(answer));
+    socket.on('error', reject);
+  });
+
 t.test('a request the HTTP parser refuses gets the contract body and an X-Request-Id too (a real socket)', async (t) => {
   const server = await createTestApp();
   t.teardown(() => server.close());
   const address = new URL(await server.app.listen({ host: '127.0.0.1', port: 0 }));
-  const rawExchange = (head: string) =>
-    new Promise<string>((resolve, reject) => {
-      const socket = connect(Number(address.port), address.hostname, () => socket.end(head));
-      let answer = '';
-      socket.on('data', (chunk) => (answer += chunk));
-      socket.on('close', () => resolve(answer));
-      socket.on('error', reject);
-    });
+  const rawExchange = (head: string) => exchangeOnSocket(address, head);
   const cases: [what: string, head: string, status: string, message: RegExp][] = [
     [
       'a header line without a colon',
@@ -237,6 +240,23 @@ t.test('a request the HTTP parser refuses gets the contract body and an X-Reques
       `${what}: one log line under the answered id`,
     );
   }
+});
+
+t.test('an HTTP/1.1 request without Host: 400 in the contract format, with its id and access line; HTTP/1.0 needs none', async (t) => {
+  const server = await createTestApp();
+  t.teardown(() => server.close());
+  const address = new URL(await server.app.listen({ host: '127.0.0.1', port: 0 }));
+  const [headers, body] = (await exchangeOnSocket(address, 'GET /health HTTP/1.1\r\nX-Request-Id: no-host\r\n\r\n')).split('\r\n\r\n');
+  t.match(headers, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  t.match(headers, /\r\nx-request-id: no-host\r\n/i);
+  t.match(JSON.parse(body), { error_code: 'PCA.00020001', error_msg: /Host header/ });
+  t.match(
+    server.logs.records().filter((record) => record.requestId === 'no-host'),
+    [{ msg: 'request completed', status: 400, errorCode: 'PCA.00020001' }],
+    'one access line',
+  );
+  const old = await exchangeOnSocket(address, 'GET /health HTTP/1.0\r\n\r\n');
+  t.match(old, /^HTTP\/1\.1 200 OK\r\n/, 'HTTP/1.0 predates Host: served');
 });
 
 t.test('a refusal is one access line carrying its error code and message', async (t) => {
@@ -276,18 +296,11 @@ t.test('after a request refused before routing, a parser refusal on the same con
   const server = await createTestApp();
   t.teardown(() => server.close());
   const address = new URL(await server.app.listen({ host: '127.0.0.1', port: 0 }));
-  const answer = await new Promise<string>((resolve, reject) => {
-    const socket = connect(Number(address.port), address.hostname, () =>
-      socket.end(
-        'GET /v1/private-certificates/%ZZ HTTP/1.1\r\nHost: x\r\nX-Request-Id: bad-url-first\r\n\r\n' +
-          'GET /health HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n',
-      ),
-    );
-    let text = '';
-    socket.on('data', (chunk) => (text += chunk));
-    socket.on('close', () => resolve(text));
-    socket.on('error', reject);
-  });
+  const answer = await exchangeOnSocket(
+    address,
+    'GET /v1/private-certificates/%ZZ HTTP/1.1\r\nHost: x\r\nX-Request-Id: bad-url-first\r\n\r\n' +
+      'GET /health HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n',
+  );
   const ids = [...answer.matchAll(/\r\nx-request-id: ([^\r]+)\r\n/gi)].map((match) => match[1]);
   t.equal(ids.length, 2, answer);
   t.equal(ids[0], 'bad-url-first');
