@@ -33,6 +33,8 @@ export interface Config {
   /** Postgres connection string; without it the embedded PGlite in dataDir is used. */
   databaseUrl?: string;
   databasePoolSize: number;
+  /** How long a Postgres query waits for its answer before the request gets a 503 (src/db/database.ts). */
+  databaseQueryWaitMs: number;
   autoMigrate: boolean;
   runJobs: boolean;
   /** Server processes sharing the port (node:cluster); more than one needs Postgres (DATABASE_URL). */
@@ -303,6 +305,13 @@ export type Target = 'server' | 'lambda';
 /** One request at a time per Lambda container, and a request holds at most two connections. */
 export const LAMBDA_POOL_SIZE = 2;
 export const SERVER_POOL_SIZE = 10;
+/**
+ * How long a query on the pool waits for its answer (DATABASE_QUERY_TIMEOUT_MS; migrations run on a connection of their
+ * own, unbounded). Our slowest statements take seconds (writing a CRL of a million entries: 3.5 s, bench/crl) and a
+ * lock wait ends at 10 s (LOCK_WAIT_MS in src/db/database.ts): an answer still missing past this means a database that
+ * stopped answering, and the request gets its 503 before a Lambda function's 29 s timeout.
+ */
+export const QUERY_WAIT_MS = 20_000;
 
 /** WORKERS: 1 by default; more share the server's port, each with its own pool and key-store sessions. */
 function workers(env: Env): number {
@@ -379,6 +388,7 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
     dataDir,
     databaseUrl: databaseUrl(env),
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', target === 'lambda' ? LAMBDA_POOL_SIZE : SERVER_POOL_SIZE, 1, 500),
+    databaseQueryWaitMs: integer(env, 'DATABASE_QUERY_TIMEOUT_MS', QUERY_WAIT_MS, 1000, 3_600_000),
     autoMigrate: boolean(env, 'AUTO_MIGRATE', true),
     runJobs: boolean(env, 'RUN_JOBS', true),
     workers: workers(env),

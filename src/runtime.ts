@@ -4,7 +4,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { Config } from './config.ts';
+import type { Config, RuntimeConfig } from './config.ts';
 import { lockDataDir } from './db/data-dir-lock.ts';
 import { openDatabase, type DatabaseHandle } from './db/database.ts';
 import { applyMigrations, pendingMigrations } from './db/migrate.ts';
@@ -22,7 +22,7 @@ export function embeddedDataDir(config: Pick<Config, 'dataDir'>): string {
 }
 
 /** The embedded database: PGlite in the data folder (first open initialises it, which takes seconds). */
-async function openEmbedded(config: Config, migrate: boolean): Promise<DatabaseHandle> {
+async function openEmbedded(config: RuntimeConfig, migrate: boolean): Promise<DatabaseHandle> {
   const dataDir = embeddedDataDir(config);
   await mkdir(dataDir, { recursive: true });
   const unlock = await lockDataDir(dataDir);
@@ -45,9 +45,9 @@ async function openEmbedded(config: Config, migrate: boolean): Promise<DatabaseH
   }
 }
 
-async function openPostgres(config: Config, migrate: boolean): Promise<DatabaseHandle> {
+async function openPostgres(config: RuntimeConfig, migrate: boolean): Promise<DatabaseHandle> {
   if (migrate) await applyMigrations({ url: config.databaseUrl! });
-  return openDatabase({ url: config.databaseUrl, poolSize: config.databasePoolSize });
+  return openDatabase({ url: config.databaseUrl, poolSize: config.databasePoolSize, queryWaitMs: config.databaseQueryWaitMs });
 }
 
 /**
@@ -64,7 +64,7 @@ async function refusePendingMigrations(database: DatabaseHandle): Promise<void> 
   }
 }
 
-export async function openRuntime(config: Config, options: { migrate?: boolean } = {}): Promise<Runtime> {
+export async function openRuntime(config: RuntimeConfig, options: { migrate?: boolean } = {}): Promise<Runtime> {
   const migrate = options.migrate ?? config.autoMigrate;
   const database = config.databaseUrl ? await openPostgres(config, migrate) : await openEmbedded(config, migrate);
   try {

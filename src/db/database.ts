@@ -7,7 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import type { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
-import { SERVER_POOL_SIZE } from '../config.ts';
+import { QUERY_WAIT_MS, SERVER_POOL_SIZE } from '../config.ts';
 import { PrismaClient } from './generated/client.ts';
 import { runnerOf, type SqlRunner } from './tx.ts';
 
@@ -60,6 +60,12 @@ export interface OpenDatabaseOptions {
   connectionWaitMs?: number;
   /** How long a statement waits for a lock before Postgres cancels it (Postgres only; default LOCK_WAIT_MS). */
   lockWaitMs?: number;
+  /**
+   * How long a query waits for its answer (Postgres only; default QUERY_WAIT_MS): Postgres cancels a statement that
+   * runs longer (statement_timeout), and the client gives up on a server that does not answer at all (a frozen host,
+   * a partition), ending the connection.
+   */
+  queryWaitMs?: number;
 }
 
 /**
@@ -104,14 +110,45 @@ function handle(
   };
 }
 
-function openPostgres(url: string, poolSize: number, connectionWaitMs: number, lockWaitMs: number): DatabaseHandle {
+/** What pg rejects a query with when its query_timeout passes without an answer. */
+const QUERY_READ_TIMEOUT = 'Query read timeout';
+
+/**
+ * pg's query_timeout answers the caller but leaves the query in flight on the connection: whoever used it next
+ * (Prisma releases a transaction's connection without an error) would queue behind it, inside the transaction it
+ * left open, and be answered once the server woke up. A connection whose query timed out is ended instead (with
+ * the query in flight, pg destroys the socket), so the pool drops it.
+ */
+class EndsOnReadTimeout extends pg.Client {
+  // biome-ignore lint/suspicious/noExplicitAny: pg's query() overloads (promise or callback, text or config) pass through.
+  override query(config: any, values?: any, callback?: any): any {
+    const endOnTimeout = (error: unknown) => {
+      if ((error as Error | undefined)?.message === QUERY_READ_TIMEOUT) void this.end();
+    };
+    const settle = (done: (error: Error, result: unknown) => void) => (error: Error, result: unknown) => {
+      endOnTimeout(error);
+      done(error, result);
+    };
+    if (typeof values === 'function') return super.query(config, settle(values));
+    if (typeof callback === 'function') return super.query(config, values, settle(callback));
+    const result = super.query(config, values);
+    // The caller keeps the rejection; this branch only watches it.
+    if (result instanceof Promise) result.catch(endOnTimeout);
+    return result;
+  }
+}
+
+function openPostgres(url: string, poolSize: number, connectionWaitMs: number, lockWaitMs: number, queryWaitMs: number): DatabaseHandle {
   // allowExitOnIdle: idle connections must not keep a finished process (a script, a test) alive.
   const pool = new pg.Pool({
+    Client: EndsOnReadTimeout,
     connectionString: url,
     max: poolSize,
     allowExitOnIdle: true,
     connectionTimeoutMillis: connectionWaitMs,
     lock_timeout: lockWaitMs,
+    statement_timeout: queryWaitMs,
+    query_timeout: queryWaitMs,
   });
   // An idle connection the server drops (restart, failover, DROP DATABASE) must not crash the process:
   // the pool discards it and the next query opens a fresh one.
@@ -175,8 +212,14 @@ async function openPglite(options: OpenDatabaseOptions): Promise<DatabaseHandle>
 
 export async function openDatabase(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
   if (options.url) {
-    const { url, poolSize = SERVER_POOL_SIZE, connectionWaitMs = CONNECTION_WAIT_MS, lockWaitMs = LOCK_WAIT_MS } = options;
-    return openPostgres(url, poolSize, connectionWaitMs, lockWaitMs);
+    const {
+      url,
+      poolSize = SERVER_POOL_SIZE,
+      connectionWaitMs = CONNECTION_WAIT_MS,
+      lockWaitMs = LOCK_WAIT_MS,
+      queryWaitMs = QUERY_WAIT_MS,
+    } = options;
+    return openPostgres(url, poolSize, connectionWaitMs, lockWaitMs, queryWaitMs);
   }
   return openPglite(options);
 }

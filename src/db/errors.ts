@@ -28,9 +28,10 @@ const UNAVAILABLE_ADAPTER_KINDS = new Set(['ConnectionClosed', 'DatabaseNotReach
 // start or ran out of time; P2037: too many connections. From pg itself: ECONNREFUSED and the like; pg-pool's
 // "timeout exceeded when trying to connect" (no free connection within connectionTimeoutMillis) and "Connection
 // terminated due to connection timeout" (the server did not finish the connect in that time); and a client whose
-// connection already failed or closed ("... and is not queryable").
+// connection already failed or closed ("... and is not queryable"); and no answer to a query within its
+// query_timeout ("Query read timeout": the server stopped answering).
 const UNAVAILABLE =
-  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|P1001|P1002|P1017|P2024|P2028|P2037|terminating connection|Connection terminated|timeout exceeded when trying to connect|is not queryable/i;
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|P1001|P1002|P1017|P2024|P2028|P2037|terminating connection|Connection terminated|timeout exceeded when trying to connect|is not queryable|Query read timeout/i;
 
 type AdapterCause = { kind?: string; originalCode?: string };
 
@@ -67,6 +68,9 @@ export function dbErrorKind(error: unknown): DbErrorKind | undefined {
 }
 
 export const isUniqueViolation = (error: unknown): boolean => dbErrorKind(error) === 'unique-violation';
+
+/** Postgres gave up waiting for a lock (lock_timeout, 55P03). */
+export const isLockTimeout = (error: unknown): boolean => sqlStateOf(error) === '55P03';
 
 // Failures before anything was sent: no connection to send on (refused, none free in time, the connect timed out, a
 // client already broken or closed).

@@ -9,7 +9,9 @@
  * on them. FOR SHARE is what issuance takes (a concurrent disable waits); FOR UPDATE what a state change takes (so
  * it waits for in-flight issuances, and issuances after it see the new state). Other rows are locked one at a time.
  */
+import { errors } from '../errors.ts';
 import type { SqlStatement } from './database.ts';
+import { isLockTimeout } from './errors.ts';
 import { Prisma } from './generated/client.ts';
 import { runnerOf, type Executor, type Reader } from './tx.ts';
 
@@ -43,6 +45,41 @@ export async function advisoryLock(tx: Executor, lockClass: LockClass, key: stri
 export async function tryAdvisoryLock(tx: Executor, lockClass: LockClass, key: string): Promise<boolean> {
   const [row] = await runnerOf(tx)<{ locked: boolean }>(TRY_ADVISORY_LOCK_SQL, [LOCK_CLASS[lockClass], key]);
   return row?.locked === true;
+}
+
+const LOCK_WAIT_SAVEPOINT: SqlStatement = { name: 'lock-wait-savepoint', text: 'SAVEPOINT lock_wait' };
+const LOCK_WAIT_RELEASE: SqlStatement = { name: 'lock-wait-release', text: 'RELEASE SAVEPOINT lock_wait' };
+const LOCK_WAIT_ROLLBACK: SqlStatement = { name: 'lock-wait-rollback', text: 'ROLLBACK TO SAVEPOINT lock_wait' };
+const LOCK_TIMEOUT_NOW: SqlStatement = { name: 'lock-timeout-now', text: "SELECT current_setting('lock_timeout') AS value" };
+const SET_LOCK_TIMEOUT: SqlStatement = { name: 'set-lock-timeout', text: "SELECT set_config('lock_timeout', $1, true) AS value" };
+
+/**
+ * Waits up to `waitMs` for the (class, key) lock in Postgres' own queue (first come, first served), in waits of at
+ * most `sliceMs` each under a savepoint: one waiting statement behind a lock held for seconds (a large CRL's
+ * signing) would pass the pool's statement bound (DATABASE_QUERY_TIMEOUT_MS), which cuts it off. A slice that runs
+ * out is rolled back to its savepoint and the wait goes on, keeping its place as best Postgres can (a new request
+ * joins the queue's end); past `waitMs`, 503. The transaction's lock_timeout is as before afterwards.
+ */
+export async function advisoryLockWithin(tx: Executor, lockClass: LockClass, key: string, waitMs: number, sliceMs: number): Promise<void> {
+  const run = runnerOf(tx);
+  const [{ value: lockTimeout }] = (await run<{ value: string }>(LOCK_TIMEOUT_NOW, [])) as [{ value: string }];
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const slice = Math.min(sliceMs, deadline - Date.now());
+    if (slice <= 0) throw errors.unavailable(`waited ${waitMs} ms for the ${lockClass} lock of ${key}; retry shortly`);
+    await run(LOCK_WAIT_SAVEPOINT, []);
+    await run(SET_LOCK_TIMEOUT, [`${slice}ms`]);
+    try {
+      await advisoryLock(tx, lockClass, key);
+    } catch (error) {
+      if (!isLockTimeout(error)) throw error;
+      await run(LOCK_WAIT_ROLLBACK, []);
+      continue;
+    }
+    await run(LOCK_WAIT_RELEASE, []);
+    await run(SET_LOCK_TIMEOUT, [lockTimeout]);
+    return;
+  }
 }
 
 export type RowLockMode = 'share' | 'update';

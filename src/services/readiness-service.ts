@@ -7,6 +7,13 @@ export interface ReadinessDependencies {
   keyStores: readonly KeyStore[];
 }
 
+/**
+ * How long a check may take before it counts as failed: a database that stopped answering would otherwise hold /ready
+ * for as long as the query's own bound (QUERY_WAIT_MS), past any orchestrator's probe timeout. A healthy check
+ * answers in milliseconds.
+ */
+export const READINESS_CHECK_WAIT_MS = 3_000;
+
 export function createReadinessService({ database, keyStores }: ReadinessDependencies) {
   /** A CA key this deployment stored in the store, so the check proves the master key / token really hold it. */
   async function sampleKeyRef(store: KeyStore): Promise<string | undefined> {
@@ -18,11 +25,18 @@ export function createReadinessService({ database, keyStores }: ReadinessDepende
   }
 
   async function probe(check: () => Promise<void>): Promise<string> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${READINESS_CHECK_WAIT_MS} ms`)), READINESS_CHECK_WAIT_MS);
+    });
     try {
-      await check();
+      // The check left running ends on its own bounds (the query's, the pool's), its outcome unread.
+      await Promise.race([check(), late]);
       return 'ok';
     } catch (error) {
       return (error as Error).message || 'failed';
+    } finally {
+      clearTimeout(timer);
     }
   }
   return {

@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import t from 'tap';
-import { LAMBDA_POOL_SIZE, loadConfig, SERVER_POOL_SIZE } from '../../src/config.ts';
-import { createEmptyDatabase, dropDatabase, realPostgresOrSkipTest } from '../helpers/database.ts';
+import { LAMBDA_POOL_SIZE, loadConfig, QUERY_WAIT_MS, SERVER_POOL_SIZE } from '../../src/config.ts';
+import { emptyRealDatabaseOrSkipTest } from '../helpers/database.ts';
 import { apiGatewayEvent } from '../helpers/lambda.ts';
 import { pretendNode, TEST_NODE_ENV } from '../helpers/server-process.ts';
 
@@ -88,7 +88,9 @@ t.test('every function refuses to start on an unsupported Node, naming the suppo
 });
 
 t.test('placeholder hosts are refused only in production', async (t) => {
-  for (const url of ['https://example.com', 'https://pca.example.org', 'http://ca.test', 'https://x.invalid', 'http://localhost:8080']) {
+  const urls = ['https://example.com', 'https://pca.example.org', 'http://ca.test', 'https://x.invalid', 'http://localhost:8080'];
+  // A trailing dot names the same host.
+  for (const url of [...urls, 'https://pca.example.com.', 'http://localhost.:8080']) {
     t.throws(() => loadConfig({ ...production, PUBLIC_BASE_URL: url }), /public address/, url);
     t.doesNotThrow(() => loadConfig({ ...production, NODE_ENV: 'development', PUBLIC_BASE_URL: url }), `${url} in development`);
   }
@@ -105,12 +107,18 @@ t.test('the pool holds two connections on Lambda, ten on the server, unless DATA
   t.equal(loadConfig({ ...production, DATABASE_POOL_SIZE: '5' }, 'lambda').databasePoolSize, 5);
 });
 
+t.test('a query waits 20 s for its answer, under the 29 s function timeout, unless DATABASE_QUERY_TIMEOUT_MS says otherwise', async (t) => {
+  t.equal(loadConfig(production, 'lambda').databaseQueryWaitMs, QUERY_WAIT_MS);
+  t.equal(QUERY_WAIT_MS, 20_000);
+  t.equal(loadConfig({ ...production, DATABASE_QUERY_TIMEOUT_MS: '45000' }).databaseQueryWaitMs, 45_000);
+  for (const value of ['999', '1.5', 'soon']) {
+    t.throws(() => loadConfig({ ...production, DATABASE_QUERY_TIMEOUT_MS: value }), /DATABASE_QUERY_TIMEOUT_MS must be an integer/, value);
+  }
+});
+
 t.test('migrate: from /, with only DATABASE_URL, applies every migration; without it, says so; the HTTP function needs them', async (t) => {
-  const server = await realPostgresOrSkipTest(t);
-  if (!server) return;
-  t.teardown(() => server.stop());
-  const url = await createEmptyDatabase(server.url);
-  t.teardown(() => dropDatabase(server.url, url));
+  const url = await emptyRealDatabaseOrSkipTest(t);
+  if (!url) return;
 
   const ready = apiGatewayEvent('2.0', { method: 'GET', path: '/ready', headers: { host: 'pca.corp.internal' } });
   const early = await invokeEntry('http', { ...production, DATABASE_URL: url }, ready);

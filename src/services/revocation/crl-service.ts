@@ -8,7 +8,7 @@
 import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
-import { advisoryLock } from '../../db/locks.ts';
+import { advisoryLockWithin } from '../../db/locks.ts';
 import { errors } from '../../errors.ts';
 import type { KeyStores } from '../../keystore/index.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
@@ -36,7 +36,7 @@ export interface CrlServiceDeps {
   db: Db;
   clock: Clock;
   keyStores: KeyStores;
-  config: Pick<Config, 'region'>;
+  config: Pick<Config, 'region' | 'databaseQueryWaitMs'>;
   metrics: Pick<Metrics, 'crlGeneration' | 'crlSize'>;
 }
 
@@ -112,9 +112,13 @@ async function storeCrl(tx: Tx, caId: string, crl: Omit<StoredCrl, 'der'>, built
 }
 
 /** Long enough to read and sign a CRL of a million entries. */
-const SIGNING_TRANSACTION = { maxWait: 60_000, timeout: 300_000 };
+/** How long a signer waits for the CA's CRL lock (another signer's turn), then how long its own signing may take. */
+const CRL_LOCK_WAIT_MS = 60_000;
+const SIGNING_TRANSACTION = { maxWait: 60_000, timeout: CRL_LOCK_WAIT_MS + 300_000 };
 
 export function createCrlService({ db, clock, keyStores, config, metrics }: CrlServiceDeps) {
+  // Each wait for the CRL lock stays well under the pool's statement bound (src/db/locks.ts advisoryLockWithin).
+  const lockWaitSliceMs = Math.min(10_000, Math.max(100, Math.floor(config.databaseQueryWaitMs / 2)));
   const bytesCache = createCrlBytesCache();
 
   /**
@@ -142,9 +146,8 @@ export function createCrlService({ db, clock, keyStores, config, metrics }: CrlS
     needed: (state: CrlState, now: Date) => boolean,
   ): Promise<{ crl: StoredCrl | null; signed: boolean }> {
     return db.$transaction(async (tx) => {
-      // A large CRL's signing holds this lock for seconds: the next signer waits its turn, past the pool's lock_timeout.
-      await tx.$executeRawUnsafe(`SET LOCAL lock_timeout = ${SIGNING_TRANSACTION.timeout}`);
-      await advisoryLock(tx, 'crlSigning', caId);
+      // A large CRL's signing holds this lock for seconds: the next signer waits its turn, in waits under the bound.
+      await advisoryLockWithin(tx, 'crlSigning', caId, CRL_LOCK_WAIT_MS, lockWaitSliceMs);
       const ca = await tx.certificateAuthority.findUnique({ where: { id: caId }, select: SIGNING_FIELDS });
       const latest = await tx.crl.findFirst({
         where: { caId },

@@ -17,7 +17,7 @@ export interface RevocationDeps {
   database: Pick<DatabaseHandle, 'query'>;
   clock: Clock;
   keyStores: KeyStores;
-  config: Pick<Config, 'region' | 'crlPublication'>;
+  config: Pick<Config, 'region' | 'crlPublication' | 'databaseQueryWaitMs'>;
   metrics: Pick<Metrics, 'certificatesRevoked' | 'crlGeneration' | 'crlSize' | 'crlPublications' | 'ocspResponses'>;
   log: ErrorLog;
 }
