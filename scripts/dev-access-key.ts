@@ -12,13 +12,14 @@ import { ACTIONS } from '../src/auth/actions.ts';
 import { isDomainId } from '../src/config/domain-id.ts';
 import { systemClock } from '../src/clock.ts';
 import { loadConfig } from '../src/config.ts';
+import { resolveSecretReferences } from '../src/secrets.ts';
 import { openRuntime } from '../src/runtime.ts';
 import { createSealer } from '../src/keystore/sealing.ts';
 import { createAccessKeyService } from '../src/services/access-keys/access-key-service.ts';
 import { systemContext } from '../src/services/context.ts';
 
 const { values } = parseArgs({ options: { domain: { type: 'string' }, description: { type: 'string' } } });
-const config = loadConfig();
+const config = loadConfig(await resolveSecretReferences(process.env));
 const domain = values.domain ?? config.defaultDomainId;
 if (!isDomainId(domain)) {
   process.stderr.write('--domain must be 1-64 characters without ":" or spaces\n');

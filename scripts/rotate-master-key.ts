@@ -1,19 +1,28 @@
 /**
  * `npm run rotate-master-key`: re-wraps every sealed key and secret under NEW_MASTER_KEY, in one transaction.
- * Run it with the deployment's configuration (MASTER_KEY = the current key, DATABASE_URL or DATA_DIR), stop the
- * service first, then restart it with MASTER_KEY set to the new key.
+ * Run it with the deployment's configuration (MASTER_KEY = the current key, DATABASE_URL or DATA_DIR; secret
+ * references such as MASTER_KEY_SECRET_ARN are read as the server reads them), stop the service first, then restart
+ * it with MASTER_KEY set to the new key.
  */
-import { loadConfig } from '../src/config.ts';
+import { ConfigError, loadMaintenanceConfig } from '../src/config.ts';
 import { rotateMasterKey } from '../src/keystore/master-key-rotation.ts';
 import { openRuntime } from '../src/runtime.ts';
+import { resolveSecretReferences } from '../src/secrets.ts';
 
-const raw = process.env.NEW_MASTER_KEY ?? '';
+const raw = (process.env.NEW_MASTER_KEY ?? '').trim();
 const newMasterKey = Buffer.from(raw, 'base64');
 if (newMasterKey.length !== 32 || newMasterKey.toString('base64') !== raw) {
   process.stderr.write('NEW_MASTER_KEY must be 32 bytes in base64 (openssl rand -base64 32)\n');
   process.exit(2);
 }
-const config = loadConfig();
+let config: ReturnType<typeof loadMaintenanceConfig>;
+try {
+  config = loadMaintenanceConfig(await resolveSecretReferences(process.env));
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`Configuration error: ${error.message}\n`);
+  process.exit(2);
+}
 const runtime = await openRuntime(config, { migrate: false });
 try {
   const counts = await rotateMasterKey(runtime.database.prisma, config.masterKey, new Uint8Array(newMasterKey));

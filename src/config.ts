@@ -3,7 +3,7 @@
  * A development deployment (no MASTER_KEY / JWT keys given) keeps generated secrets in DATA_DIR.
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import path from 'node:path';
@@ -220,17 +220,22 @@ function checkPublicBaseUrl(publicBaseUrl: string, production: boolean, given: b
   } catch {
     throw new ConfigError(`PUBLIC_BASE_URL must be an absolute http(s) URL, got '${publicBaseUrl}'`);
   }
-  // Every certificate carries this URL (CRL, CA certificate, OCSP): a production deployment must name its own.
-  if (production && (!given || PLACEHOLDER_HOST.test(url.hostname))) {
+  // Every certificate carries this URL (CRL, CA certificate, OCSP): a production deployment must name its own, not a
+  // placeholder (with a trailing dot, the same host).
+  if (production && (!given || PLACEHOLDER_HOST.test(url.hostname.replace(/\.$/, '')))) {
     throw new ConfigError(
       `NODE_ENV=production requires PUBLIC_BASE_URL to be this deployment's public address (certificates carry it), got '${given ? publicBaseUrl : ''}'`,
     );
   }
 }
 
-/** DATABASE_URL, with DATABASE_PASSWORD put in when the password is kept apart (an RDS-managed secret's `#password`). */
-function databaseUrl(env: Env): string | undefined {
+/**
+ * DATABASE_URL, with DATABASE_PASSWORD put in when the password is kept apart (an RDS-managed secret's `#password`);
+ * undefined for the embedded database. Pass the environment with its secret references resolved.
+ */
+export function databaseUrl(env: Env): string | undefined {
   const raw = env.DATABASE_URL || undefined;
+  if (!raw && env.DATABASE_PASSWORD) throw new ConfigError('DATABASE_PASSWORD is set without DATABASE_URL: no database would use it');
   if (!raw) return undefined;
   let url: URL | undefined;
   try {
@@ -337,7 +342,13 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
   }
   const dataDir = path.resolve(env.DATA_DIR || 'data');
 
-  const needsDevSecrets = !env.MASTER_KEY || !env.JWT_PRIVATE_KEY || !env.JWT_PUBLIC_KEY;
+  // Half a pair would be completed from a generated key and then refused as "not a pair": name the missing half.
+  if (Boolean(env.JWT_PRIVATE_KEY) !== Boolean(env.JWT_PUBLIC_KEY)) {
+    throw new ConfigError(
+      `JWT_PRIVATE_KEY and JWT_PUBLIC_KEY go together: ${env.JWT_PRIVATE_KEY ? 'JWT_PUBLIC_KEY' : 'JWT_PRIVATE_KEY'} is missing`,
+    );
+  }
+  const needsDevSecrets = !env.MASTER_KEY || !env.JWT_PRIVATE_KEY;
   if (needsDevSecrets && production) {
     throw new ConfigError('NODE_ENV=production requires MASTER_KEY, JWT_PRIVATE_KEY and JWT_PUBLIC_KEY');
   }
@@ -365,6 +376,11 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
     : undefined;
   if (defaultKind === 'pkcs11' && !pkcs11) throw new ConfigError('KEY_STORE=pkcs11 requires PKCS11_LIBRARY and PKCS11_PIN');
   if (pkcs11 && !pkcs11.pin) throw new ConfigError('PKCS11_PIN is required with PKCS11_LIBRARY');
+  // The module is loaded at the first key operation (a token may come and go); a path that names no file never will.
+  // (A bare file name is the loader's to find on its search path.)
+  if (pkcs11?.library.includes('/') && !existsSync(pkcs11.library)) {
+    throw new ConfigError(`PKCS11_LIBRARY: no file at '${pkcs11.library}'`);
+  }
   const orphans = ['PKCS11_SLOT', 'PKCS11_TOKEN_LABEL', 'PKCS11_PIN'].filter((name) => env[name]);
   if (!pkcs11 && orphans.length > 0) throw new ConfigError(`${orphans.join(', ')} set without PKCS11_LIBRARY: no token would be used`);
 
@@ -422,6 +438,38 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
     trustProxy: trustProxy(env),
     crlPublication: crlPublication(env),
     development: needsDevSecrets,
+  };
+}
+
+/** What opening a deployment's database and key stores needs (src/runtime.ts). */
+export type RuntimeConfig = Pick<
+  Config,
+  'dataDir' | 'databaseUrl' | 'databasePoolSize' | 'databaseQueryWaitMs' | 'autoMigrate' | 'masterKey'
+> & {
+  keyStore: Pick<Config['keyStore'], 'pkcs11'>;
+};
+
+/**
+ * What `npm run rotate-master-key` needs: the database and the current master key, not the JWT keys a server needs,
+ * and no secret generated: a development deployment's master key is read from its data folder, never made.
+ */
+export function loadMaintenanceConfig(env: Env): RuntimeConfig {
+  const dataDir = path.resolve(env.DATA_DIR || 'data');
+  const url = databaseUrl(env);
+  const dev = env.MASTER_KEY ? undefined : existingDevSecrets(dataDir);
+  if (!env.MASTER_KEY && !dev) {
+    throw new ConfigError(`MASTER_KEY (the current master key) is required: ${dataDir} holds no development secrets`);
+  }
+  const masterKey = decodeMasterKey(env.MASTER_KEY ?? dev!.masterKey, env.MASTER_KEY ? 'MASTER_KEY' : 'the development master key');
+  // The rotation rewrites every sealed row in one transaction: its statements are not held to the service's bound.
+  return {
+    dataDir,
+    databaseUrl: url,
+    databasePoolSize: 2,
+    databaseQueryWaitMs: 3_600_000,
+    autoMigrate: false,
+    masterKey,
+    keyStore: { pkcs11: undefined },
   };
 }
 

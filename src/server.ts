@@ -12,7 +12,8 @@ import { isLeadWorker, superviseWorkers } from './server-workers.ts';
 
 async function main(): Promise<void> {
   checkNodeVersion();
-  const config = loadConfig(await resolveSecretReferences(process.env));
+  const env = await resolveSecretReferences(process.env);
+  const config = loadConfig(env);
   // The primary checked the configuration (and wrote a development deployment's secrets) before any worker starts.
   if (config.workers > 1 && cluster.isPrimary) return superviseWorkers(config.workers);
   const lead = isLeadWorker();
@@ -22,9 +23,11 @@ async function main(): Promise<void> {
   if (config.runJobs && lead) app.jobRunner.start();
 
   if (config.development && lead) {
+    // The JWT keys come as a pair (config.ts): the master key, the pair, or both are the data folder's.
+    const generated = [env.MASTER_KEY ? '' : 'the master key', env.JWT_PRIVATE_KEY ? '' : 'the JWT signing key'].filter(Boolean);
     app.log.warn(
       { dataDir: config.dataDir },
-      'DEVELOPMENT DEPLOYMENT: the master key and JWT signing key were generated into the data folder. ' +
+      `DEVELOPMENT DEPLOYMENT: ${generated.join(' and ')} ${generated.length > 1 ? 'were' : 'was'} generated into the data folder. ` +
         'Never use them in production: set MASTER_KEY, JWT_PRIVATE_KEY and JWT_PUBLIC_KEY (and NODE_ENV=production).',
     );
     if (process.stdout.isTTY) {

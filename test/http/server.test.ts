@@ -36,7 +36,7 @@ t.test('first start on a fresh data folder', async (t) => {
   t.match(server.output(), /development admin token not printed: the output is not a terminal/);
   t.match(
     server.output(),
-    /^\[\d\d:\d\d:\d\d\.\d{3}\] WARN.*: DEVELOPMENT DEPLOYMENT/m,
+    /^\[\d\d:\d\d:\d\d\.\d{3}\] WARN.*: DEVELOPMENT DEPLOYMENT: the master key and the JWT signing key were generated/m,
     'warns loudly about development secrets, in a readable line',
   );
   t.notMatch(server.output(), /^\{"level"/m, 'development logs are not JSON');
@@ -57,6 +57,8 @@ t.test('first start on a fresh data folder', async (t) => {
   };
   t.equal(claims.domain_id, 'second-tenant');
   t.ok(claims.actions.includes('pca:ca:create'));
+  const badTtl = await run(process.execPath, ['--import', 'tsx', 'scripts/dev-token.ts', '--ttl', 'abc'], { env }).catch((error) => error);
+  t.match(badTtl, { code: 2, stderr: /^--ttl must be whole seconds from 1 to 2592000/ }, 'a bad --ttl is named, not a stack trace');
 
   t.equal(await server.stop(), 0, 'SIGTERM stops it cleanly');
 });

@@ -7,7 +7,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import t from 'tap';
 import type { FastifyInstance } from 'fastify';
 import { createTestApp, SOFTWARE_KEYS_ONLY, testConfig } from '../helpers/app.ts';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config.ts';
@@ -99,6 +99,33 @@ t.test('PKCS#11 settings without PKCS11_LIBRARY stop the start rather than being
       JSON.stringify(env),
     );
   }
+});
+
+t.test('a PKCS11_LIBRARY path naming no file stops the start; a bare file name is left to the loader', async (t) => {
+  const pkcs11 = { ...SOFTWARE_KEYS_ONLY, PKCS11_PIN: '1234' };
+  t.throws(() => testConfig({ ...pkcs11, PKCS11_LIBRARY: '/nonexistent/libpkcs11.so' }), {
+    name: 'ConfigError',
+    message: "PKCS11_LIBRARY: no file at '/nonexistent/libpkcs11.so'",
+  });
+  // Any file passes the start's check: the module itself is loaded at the first key operation.
+  const library = path.join(mkdtempSync(path.join(os.tmpdir(), 'pca-pkcs11-')), 'module.so');
+  writeFileSync(library, '');
+  t.equal(testConfig({ ...pkcs11, PKCS11_LIBRARY: library, PKCS11_SLOT: '2' }).keyStore.pkcs11?.slot, 2);
+  t.equal(testConfig({ ...pkcs11, PKCS11_LIBRARY: 'libsofthsm2.so' }).keyStore.pkcs11?.library, 'libsofthsm2.so');
+});
+
+t.test('half a JWT key pair, or DATABASE_PASSWORD without DATABASE_URL, stops the start naming what is missing', async (t) => {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pca-half-'));
+  const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const JWT_PRIVATE_KEY = pair.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  const JWT_PUBLIC_KEY = pair.publicKey.export({ format: 'pem', type: 'spki' }).toString();
+  t.throws(() => loadConfig({ DATA_DIR: dataDir, JWT_PRIVATE_KEY }), { name: 'ConfigError', message: /JWT_PUBLIC_KEY is missing/ });
+  t.throws(() => loadConfig({ DATA_DIR: dataDir, JWT_PUBLIC_KEY }), { name: 'ConfigError', message: /JWT_PRIVATE_KEY is missing/ });
+  t.notOk(existsSync(path.join(dataDir, 'dev-secrets.json')), 'no development secret generated on the way');
+  t.throws(() => testConfig({ DATABASE_PASSWORD: 'secret' }), {
+    name: 'ConfigError',
+    message: /DATABASE_PASSWORD is set without DATABASE_URL/,
+  });
 });
 
 t.test('DEFAULT_DOMAIN_ID is a domain id tokens may carry', async (t) => {

@@ -7,13 +7,16 @@
  */
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { ConfigError, loadConfig, loadMigrationConfig } from '../../src/config.ts';
 import { resolveSecretReferences } from '../../src/secrets.ts';
 import { startSecretsEndpoint } from '../helpers/aws-endpoints.ts';
-import { createEmptyDatabase, dropDatabase, realPostgresOrSkipTest } from '../helpers/database.ts';
+import { emptyRealDatabaseOrSkipTest } from '../helpers/database.ts';
 import { apiGatewayEvent } from '../helpers/lambda.ts';
 import { TEST_NODE_ENV } from '../helpers/server-process.ts';
 
@@ -149,11 +152,8 @@ t.test('a reference that cannot be read, or an ambiguous one, fails with the var
 });
 
 t.test('the Lambda functions start from references alone: migrate, then the HTTP handler answers', async (t) => {
-  const server = await realPostgresOrSkipTest(t);
-  if (!server) return;
-  t.teardown(() => server.stop());
-  const databaseUrl = await createEmptyDatabase(server.url);
-  t.teardown(() => dropDatabase(server.url, databaseUrl));
+  const databaseUrl = await emptyRealDatabaseOrSkipTest(t);
+  if (!databaseUrl) return;
   stored[`${ACCOUNT}:pca-database-url-AbCdEf`] = databaseUrl;
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
@@ -184,4 +184,28 @@ t.test('the Lambda functions start from references alone: migrate, then the HTTP
   t.ok((migrated.applied as string[]).length >= 3, 'migrate read DATABASE_URL from Secrets Manager');
   const health = await invoke('http', apiGatewayEvent('2.0', { method: 'GET', path: '/ready', headers: { host: 'pca.corp.internal' } }));
   t.equal(health.statusCode, 200, `ready: ${String(health.body)}`);
+});
+
+t.test('npm run db:migrate and rotate-master-key read references as the server does, and generate nothing', async (t) => {
+  const databaseUrl = await emptyRealDatabaseOrSkipTest(t);
+  if (!databaseUrl) return;
+  stored[`${ACCOUNT}:pca-maintenance-url-AbCdEf`] = databaseUrl;
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pca-maintenance-'));
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    ...TEST_NODE_ENV,
+    ...sdkEnv,
+    DATA_DIR: dataDir,
+    DATABASE_URL_SECRET_ARN: `${ACCOUNT}:pca-maintenance-url-AbCdEf`,
+    MASTER_KEY_SSM_PARAMETER: '/pca/master-key',
+  };
+  const script = (name: string, extra: NodeJS.ProcessEnv = {}) =>
+    run(process.execPath, ['--import', 'tsx', `scripts/${name}.ts`], { env: { ...env, ...extra } });
+  const migrated = await script('db-migrate');
+  t.match(migrated.stdout, /^DATABASE_URL: applied 20261123134329_init$/m, 'the database the reference names is migrated');
+  const rotated = await script('rotate-master-key', { NEW_MASTER_KEY: ` ${randomBytes(32).toString('base64')}\n` });
+  t.match(rotated.stdout, /re-wrapped 0 CA keys/, 'rotated with the master key read from SSM, without JWT keys');
+  t.same(readdirSync(dataDir), [], 'no embedded database and no development secrets in DATA_DIR');
+  const orphan = await script('db-migrate', { DATABASE_URL_SECRET_ARN: '', DATABASE_PASSWORD: 'secret' }).catch((error) => error);
+  t.match(orphan, { code: 2, stderr: /Configuration error: DATABASE_PASSWORD is set without DATABASE_URL/ });
 });
