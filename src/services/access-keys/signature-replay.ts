@@ -8,7 +8,9 @@
  * instances, which judge X-Sdk-Date by their own time).
  */
 import type { SignatureUse } from '../../auth/sdk-hmac.ts';
+import { DELETE_BATCH_ROWS, deleteInBatches } from '../../db/batched-delete.ts';
 import type { Db } from '../../db/database.ts';
+import { Prisma } from '../../db/generated/client.ts';
 import { errors } from '../../errors.ts';
 import type { Job } from '../../jobs/job-runner.ts';
 import { claimSignatureSql } from './access-keys-sql.ts';
@@ -27,13 +29,13 @@ export async function claimSignature(db: Db, use: SignatureUse): Promise<void> {
   }
 }
 
-export function signatureExpiryJob({ db }: { db: Db }, intervalSeconds = 300): Job {
+export function signatureExpiryJob({ db }: { db: Db }, intervalSeconds = 300, batchRows = DELETE_BATCH_ROWS): Job {
   return {
     name: SIGNATURE_EXPIRY_JOB,
     intervalSeconds,
     async run({ now }) {
-      const { count } = await db.seenSignature.deleteMany({ where: { expiresAt: { lt: new Date(now.getTime() - CLOCK_MARGIN_MS) } } });
-      return { deleted: count };
+      const cutoff = new Date(now.getTime() - CLOCK_MARGIN_MS);
+      return { deleted: await deleteInBatches(db, 'seen_signatures', Prisma.sql`expires_at < ${cutoff}`, batchRows) };
     },
   };
 }

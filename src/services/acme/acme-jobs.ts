@@ -3,6 +3,8 @@
  * reads them as invalid/expired), and deletes finished ACME records a week after they expired. Conditional updates
  * and deletes only, so two instances running it at once do no harm.
  */
+import { deleteInBatches } from '../../db/batched-delete.ts';
+import { Prisma } from '../../db/generated/client.ts';
 import type { Db } from '../../db/database.ts';
 import type { Job } from '../../jobs/job-runner.ts';
 
@@ -15,7 +17,7 @@ export function acmeExpiryJob({ db }: { db: Db }, intervalSeconds = 300): Job {
     name: ACME_EXPIRY_JOB,
     intervalSeconds,
     async run({ now }) {
-      const nonces = await db.acmeNonce.deleteMany({ where: { expiresAt: { lte: now } } });
+      const nonces = await deleteInBatches(db, 'acme_nonces', Prisma.sql`expires_at <= ${now}`);
       const orders = await db.acmeOrder.updateMany({
         where: { status: { in: ['pending', 'ready'] }, expiresAt: { lte: now } },
         data: { status: 'invalid' },
@@ -35,7 +37,7 @@ export function acmeExpiryJob({ db }: { db: Db }, intervalSeconds = 300): Job {
         await tx.acmeAuthorization.deleteMany({ where: { id: { in: authorizationIds } } });
         return (await tx.acmeOrder.deleteMany({ where: { id: { in: ids } } })).count;
       });
-      return { nonces: nonces.count, expiredOrders: orders.count, expiredAuthorizations: authorizations.count, removedOrders: removed };
+      return { nonces, expiredOrders: orders.count, expiredAuthorizations: authorizations.count, removedOrders: removed };
     },
   };
 }

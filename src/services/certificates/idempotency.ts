@@ -4,7 +4,9 @@
  * primary key and at most one issues. Bodies are compared as parsed JSON (key order and whitespace do not matter).
  */
 import { createHash } from 'node:crypto';
+import { DELETE_BATCH_ROWS, deleteInBatches } from '../../db/batched-delete.ts';
 import type { Db } from '../../db/database.ts';
+import { Prisma } from '../../db/generated/client.ts';
 import { runnerOf, type Executor } from '../../db/tx.ts';
 import type { Job } from '../../jobs/job-runner.ts';
 import { errors } from '../../errors.ts';
@@ -147,14 +149,13 @@ export async function releaseIdempotencyKeys(tx: Executor, scopes: IdempotencySc
  * Keys past the window answer nothing (a reuse issues anew and takes the row over), so their rows go: without this,
  * every keyed issuance left one for good. The table then holds about a window of keys, small enough to scan.
  */
-export function idempotencyExpiryJob({ db }: { db: Db }, intervalSeconds = 3600): Job {
+export function idempotencyExpiryJob({ db }: { db: Db }, intervalSeconds = 3600, batchRows = DELETE_BATCH_ROWS): Job {
   return {
     name: IDEMPOTENCY_EXPIRY_JOB,
     intervalSeconds,
     async run({ now }) {
       const cutoff = new Date(now.getTime() - IDEMPOTENCY_WINDOW_MS - CLOCK_MARGIN_MS);
-      const { count } = await db.idempotencyKey.deleteMany({ where: { createdAt: { lt: cutoff } } });
-      return { deleted: count };
+      return { deleted: await deleteInBatches(db, 'idempotency_keys', Prisma.sql`created_at < ${cutoff}`, batchRows) };
     },
   };
 }
