@@ -2,6 +2,7 @@
  * Composition root of the domain layer: every service gets exactly the dependencies it uses.
  * Routes reach services through `app.services`; jobs through the same object.
  */
+import { embeddedMaintenanceJob } from '../jobs/embedded-maintenance.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { DatabaseHandle } from '../db/database.ts';
@@ -110,5 +111,6 @@ export function createJobs(services: Services, deps: ServiceDependencies): Job[]
     acmeExpiryJob({ db }),
     signatureExpiryJob({ db }),
     idempotencyExpiryJob({ db }),
+    ...(deps.database.kind === 'pglite' ? [embeddedMaintenanceJob(db)] : []),
   ];
 }
