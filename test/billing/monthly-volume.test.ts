@@ -12,7 +12,7 @@ import { buildApp } from '../../src/app.ts';
 import { ManualClock } from '../../src/clock.ts';
 import { loadPriceCatalog } from '../../src/config/price-catalog.ts';
 import { createKeyStores } from '../../src/keystore/index.ts';
-import { startOfUtcMonth } from '../../src/services/billing/usage-hooks.ts';
+import { RECOUNT_INTERVAL_MS, startOfUtcMonth } from '../../src/services/billing/usage-hooks.ts';
 import { seedCa } from '../certificates/support.ts';
 import { createTestApp, OTHER_DOMAIN, TEST_DOMAIN } from '../helpers/app.ts';
 import { BILLING_ENV } from './support.ts';
@@ -124,4 +124,14 @@ t.test('issuances made while prices were flat count once tiered prices are back 
   const [after] = await Promise.all([issue(tieredAgain)]);
   t.same(await pricesOf([after!]), ['0.03'], 'the 606th of the month: 0.03');
   t.equal(await counted(nextMonth), 606, 'recounted from the records');
+});
+
+t.test('issuances that did not count (an older release during a rolling upgrade) are recounted within RECOUNT_INTERVAL_MS', async (t) => {
+  const issuedBefore = await counted(nextMonth);
+  // CERT_ISSUE records of a process that keeps no counter, after this process last recounted.
+  await pastRecords(TEST_DOMAIN, 10, clock.now());
+  clock.advance(RECOUNT_INTERVAL_MS);
+  const [response] = await Promise.all([issue()]);
+  t.equal(response!.statusCode, 200);
+  t.equal(await counted(nextMonth), issuedBefore! + 11, 'the counter holds the records it had missed');
 });

@@ -115,6 +115,9 @@ async function closePeriods(tx: Tx, ca: BillableCa, at: Date, kind?: string, res
   return count;
 }
 
+/** How often a process recounts a domain's monthly issues from the records (countMonthlyIssues). */
+export const RECOUNT_INTERVAL_MS = 15 * 60_000;
+
 export function startOfUtcMonth(at: Date): Date {
   return new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), 1));
 }
@@ -127,25 +130,27 @@ export function prepaidPeriodEnd(start: Date, periodType: number, periodNum: num
 export function createBillingHooks(prices: PriceCatalog): BillingHooks {
   const tiered = prices.certificateTiers.length > 1;
 
-  /** The (domain, month) rows this process has recounted, for the current month only. */
-  let recounted = { month: 0, keys: new Set<string>() };
+  /** When (issuance time, ms) this process last recounted each domain's row, for the current month only. */
+  let recounted = { month: 0, at: new Map<string, number>() };
 
   /**
    * Counts `count` more issuances of the domain in the UTC month starting `month` (free ones too: they count towards
    * the volume) and returns how many came before them this month. The counter's row stays locked until commit.
-   * The first time this process prices in a domain's month, the row is recounted from the month's records: prices
-   * are read at start, and issuances while they were flat (another process, an earlier run) were not counted.
+   * The row is recounted from the month's records the first time this process prices in a domain's month, and again
+   * once RECOUNT_INTERVAL_MS has passed: issuances that did not count (a process with flat prices, an earlier release
+   * during a rolling upgrade) then move the positions within that interval, not at the next restart or month.
    */
-  async function countMonthlyIssues(tx: Executor, domainId: string, month: Date, count: number): Promise<number> {
+  async function countMonthlyIssues(tx: Executor, domainId: string, month: Date, count: number, at: Date): Promise<number> {
     const run = runnerOf(tx);
-    if (recounted.month !== month.getTime()) recounted = { month: month.getTime(), keys: new Set() };
-    if (recounted.keys.has(domainId)) {
+    if (recounted.month !== month.getTime()) recounted = { month: month.getTime(), at: new Map() };
+    const last = recounted.at.get(domainId);
+    if (last !== undefined && at.getTime() - last < RECOUNT_INTERVAL_MS) {
       const [counted] = await run<{ before: number }>(ADD_MONTHLY_ISSUES, [domainId, month, count]);
       if (counted) return counted.before;
     }
     await run(LOCK_MONTHLY_ISSUES, [domainId, month]);
     const [row] = await run<{ before: number }>(RECOUNT_MONTHLY_ISSUES, [domainId, month, count]);
-    recounted.keys.add(domainId);
+    recounted.at.set(domainId, at.getTime());
     return row!.before;
   }
 
@@ -222,7 +227,7 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
     async recordCertificateIssue(tx, issue) {
       const usedFree = await runnerOf(tx)(USE_ONE_FREE_ISSUE, [issue.issuerCaId]);
       const free = usedFree.length > 0;
-      const before = tiered ? await countMonthlyIssues(tx, issue.domainId, startOfUtcMonth(issue.at), 1) : 0;
+      const before = tiered ? await countMonthlyIssues(tx, issue.domainId, startOfUtcMonth(issue.at), 1, issue.at) : 0;
       const unitPrice = free ? '0' : paidUnitPrice(before);
       const charge = { recordId: randomUUID(), free, unitPrice, amount: unitPrice };
       await tx.billingRecord.create({ data: issueRecord(issue, charge) });
@@ -252,16 +257,22 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
       // Each domain's month counted once for the batch, in a fixed order (no two batches wait on each other's rows);
       // the batch's issues then follow each other in it, free ones included.
       const monthKey = (issue: CertificateIssue) => `${issue.domainId}\u0000${startOfUtcMonth(issue.at).toISOString()}`;
-      const months = new Map<string, { domainId: string; month: Date; count: number; issuedBefore: number }>();
+      const months = new Map<string, { domainId: string; month: Date; at: Date; count: number; issuedBefore: number }>();
       for (const issue of issues) {
         const key = monthKey(issue);
-        const entry = months.get(key) ?? { domainId: issue.domainId, month: startOfUtcMonth(issue.at), count: 0, issuedBefore: 0 };
+        const entry = months.get(key) ?? {
+          domainId: issue.domainId,
+          month: startOfUtcMonth(issue.at),
+          at: issue.at,
+          count: 0,
+          issuedBefore: 0,
+        };
         entry.count += 1;
         months.set(key, entry);
       }
       if (tiered) {
         for (const [, entry] of [...months].sort(([a], [b]) => (a < b ? -1 : 1))) {
-          entry.issuedBefore = await countMonthlyIssues(tx, entry.domainId, entry.month, entry.count);
+          entry.issuedBefore = await countMonthlyIssues(tx, entry.domainId, entry.month, entry.count, entry.at);
         }
       }
       const charges: IssueCharge[] = [];
