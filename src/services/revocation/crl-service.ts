@@ -111,7 +111,6 @@ async function storeCrl(tx: Tx, caId: string, crl: Omit<StoredCrl, 'der'>, built
   await tx.crlSegment.deleteMany({ where: { caId, crlNumber } });
 }
 
-/** Long enough to read and sign a CRL of a million entries. */
 /** How long a signer waits for the CA's CRL lock (another signer's turn), then how long its own signing may take. */
 const CRL_LOCK_WAIT_MS = 60_000;
 const SIGNING_TRANSACTION = { maxWait: 60_000, timeout: CRL_LOCK_WAIT_MS + 300_000 };
@@ -194,6 +193,41 @@ export function createCrlService({ db, clock, keyStores, config, metrics }: CrlS
   }
 
   /**
+   * Signings queued per CA in this process. A caller joins the signing that starts after the one in progress (which
+   * may have read the revocations before the caller's change, or before the reader looked), so a burst of revokes or
+   * of CRL readers costs two signings and holds one connection, not one each while the lock is taken elsewhere (an
+   * unauthenticated CRL burst would otherwise hold the whole pool). A queued signing signs when a revocation waits,
+   * and, once a reader has joined it, also when the CRL is missing or lapsed.
+   */
+  const queued = new Map<string, { done: Promise<void>; forReaders: boolean }>();
+  const running = new Map<string, Promise<void>>();
+
+  function queueSigning(caId: string, forReader: boolean): Promise<void> {
+    const waiting = queued.get(caId);
+    if (waiting) {
+      waiting.forReaders ||= forReader;
+      return waiting.done;
+    }
+    const previous = running.get(caId) ?? Promise.resolve();
+    const signing = { forReaders: forReader, done: Promise.resolve() };
+    signing.done = previous
+      .catch(() => undefined)
+      .then(async () => {
+        queued.delete(caId);
+        running.set(caId, signing.done);
+        await signIfNeeded(caId, (state, now) => state.crlStaleSince !== null || (signing.forReaders && isCrlUnusable(state, now)));
+      })
+      .finally(() => {
+        if (running.get(caId) === signing.done) running.delete(caId);
+      });
+    queued.set(caId, signing);
+    return signing.done;
+  }
+
+  /** Signs the CA's CRL if a committed revocation waits for it; returns once it is signed (or nothing waited). */
+  const signStale = (caId: string): Promise<void> => queueSigning(caId, false);
+
+  /**
    * The CRL to hand a reader: the stored one, unless it is missing, lapsed or a revocation waits and the CA can
    * still sign, in which case a new one is signed first (a client fetching right after a revoke sees it).
    */
@@ -202,34 +236,8 @@ export function createCrlService({ db, clock, keyStores, config, metrics }: CrlS
     const latest = await latestCrl(db, caId);
     const now = clock.now();
     if (!ca || !maySign(ca, now) || !isCrlUnusable({ crlStaleSince: ca.crlStaleSince, latest }, now)) return latest;
-    return (await signIfNeeded(caId, isCrlUnusable)).crl;
-  }
-
-  /**
-   * Signings queued per CA in this process. A caller whose change has committed joins the signing that starts
-   * after the one in progress (which may have read the revocations before the change), so a burst of revokes
-   * costs two signings and holds no connection while it waits.
-   */
-  const queued = new Map<string, Promise<void>>();
-  const running = new Map<string, Promise<void>>();
-
-  /** Signs the CA's CRL if a committed revocation waits for it; returns once it is signed (or nothing waited). */
-  function signStale(caId: string): Promise<void> {
-    const waiting = queued.get(caId);
-    if (waiting) return waiting;
-    const previous = running.get(caId) ?? Promise.resolve();
-    const next: Promise<void> = previous
-      .catch(() => undefined)
-      .then(async () => {
-        queued.delete(caId);
-        running.set(caId, next);
-        await signIfNeeded(caId, (state) => state.crlStaleSince !== null);
-      })
-      .finally(() => {
-        if (running.get(caId) === next) running.delete(caId);
-      });
-    queued.set(caId, next);
-    return next;
+    await queueSigning(caId, true);
+    return latestCrl(db, caId);
   }
 
   /** CAs that can sign and whose CRL is due: a revocation waits, half its validity passed, or CRL enabled and none yet. */
