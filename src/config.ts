@@ -4,7 +4,7 @@
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import path from 'node:path';
 import { existingDevSecrets, loadOrCreateDevSecrets, type DevSecrets } from './config/dev-secrets.ts';
@@ -212,6 +212,21 @@ function billingCatalog(env: Env): PriceCatalog {
 /** Names reserved for documentation and testing (RFC 2606, RFC 6761): never where relying parties fetch CRLs. */
 const PLACEHOLDER_HOST = /(^|\.)(example\.(com|net|org)|example|invalid|test|localhost)$/i;
 
+/** Addresses no relying party reaches this deployment at: its own loopback, or "any address" (IPv4-mapped forms too). */
+const UNREACHABLE_ADDRESSES = new BlockList();
+UNREACHABLE_ADDRESSES.addSubnet('127.0.0.0', 8, 'ipv4');
+UNREACHABLE_ADDRESSES.addAddress('0.0.0.0', 'ipv4');
+UNREACHABLE_ADDRESSES.addAddress('::1', 'ipv6');
+UNREACHABLE_ADDRESSES.addAddress('::', 'ipv6');
+
+/** Whether certificates could carry `hostname` (a URL's, IPv6 in brackets) as where to fetch CRLs and OCSP. */
+function isPublishableHost(hostname: string): boolean {
+  const host = hostname.replace(/\.$/, '').replace(/^\[(.*)\]$/, '$1');
+  const family = isIP(host);
+  if (family !== 0) return !UNREACHABLE_ADDRESSES.check(host, family === 6 ? 'ipv6' : 'ipv4');
+  return !PLACEHOLDER_HOST.test(host);
+}
+
 function checkPublicBaseUrl(publicBaseUrl: string, production: boolean, given: boolean): void {
   let url: URL;
   try {
@@ -221,8 +236,8 @@ function checkPublicBaseUrl(publicBaseUrl: string, production: boolean, given: b
     throw new ConfigError(`PUBLIC_BASE_URL must be an absolute http(s) URL, got '${publicBaseUrl}'`);
   }
   // Every certificate carries this URL (CRL, CA certificate, OCSP): a production deployment must name its own, not a
-  // placeholder (with a trailing dot, the same host).
-  if (production && (!given || PLACEHOLDER_HOST.test(url.hostname.replace(/\.$/, '')))) {
+  // placeholder or a loopback address (with a trailing dot, the same host).
+  if (production && (!given || !isPublishableHost(url.hostname))) {
     throw new ConfigError(
       `NODE_ENV=production requires PUBLIC_BASE_URL to be this deployment's public address (certificates carry it), got '${given ? publicBaseUrl : ''}'`,
     );

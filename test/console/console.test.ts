@@ -531,13 +531,15 @@ t.test('the console against a production server with real keys', async (t) => {
     JWT_PRIVATE_KEY: jwt.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
     JWT_PUBLIC_KEY: jwt.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
     DEFAULT_DOMAIN_ID: 'production-domain',
+    // Certificates carry it; a production server refuses its own loopback address there. The browser uses server.base.
+    PUBLIC_BASE_URL: 'https://pca.console.internal',
   };
   const server = await startServer(env);
   t.teardown(() => server.child.kill('SIGKILL'));
   t.notMatch(server.output(), /PCA_TOKEN/, 'no token is printed in production');
   // A token signed with the deployment's JWT key, as an identity provider would issue it.
   const signer = Fastify();
-  await signer.register(fastifyJwt, jwtPluginOptions(loadConfig({ ...env, PUBLIC_BASE_URL: server.base, DATA_DIR: os.tmpdir() })));
+  await signer.register(fastifyJwt, jwtPluginOptions(loadConfig({ ...env, DATA_DIR: os.tmpdir() })));
   await signer.ready();
   const token = mintAdminToken(signer.jwt, 'production-domain', 600);
   await signer.close();

@@ -87,10 +87,13 @@ t.test('every function refuses to start on an unsupported Node, naming the suppo
   }
 });
 
-t.test('placeholder hosts are refused only in production', async (t) => {
+t.test('placeholder hosts and loopback addresses are refused only in production', async (t) => {
   const urls = ['https://example.com', 'https://pca.example.org', 'http://ca.test', 'https://x.invalid', 'http://localhost:8080'];
+  // No relying party reaches these: loopback and "any address", in every spelling a URL accepts.
+  const loopback = ['http://127.0.0.1:8080', 'https://127.3.2.1', 'http://2130706433/', 'http://[::1]:8080', 'http://[::ffff:127.0.0.1]/'];
+  const unspecified = ['http://0.0.0.0:8080', 'http://[::]/'];
   // A trailing dot names the same host.
-  for (const url of [...urls, 'https://pca.example.com.', 'http://localhost.:8080']) {
+  for (const url of [...urls, ...loopback, ...unspecified, 'https://pca.example.com.', 'http://localhost.:8080']) {
     t.throws(() => loadConfig({ ...production, PUBLIC_BASE_URL: url }), /public address/, url);
     t.doesNotThrow(() => loadConfig({ ...production, NODE_ENV: 'development', PUBLIC_BASE_URL: url }), `${url} in development`);
   }
@@ -98,6 +101,9 @@ t.test('placeholder hosts are refused only in production', async (t) => {
     () => loadConfig({ ...production, PUBLIC_BASE_URL: 'https://pca.examples.com' }),
     'a real host that merely contains "example"',
   );
+  for (const url of ['http://10.0.0.7:8080', 'https://[fd00::7]/', 'http://172.16.4.2', 'https://192.168.1.20']) {
+    t.doesNotThrow(() => loadConfig({ ...production, PUBLIC_BASE_URL: url }), `${url}: a private network address is a private CA's own`);
+  }
 });
 
 t.test('the pool holds two connections on Lambda, ten on the server, unless DATABASE_POOL_SIZE says otherwise', async (t) => {
