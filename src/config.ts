@@ -125,7 +125,9 @@ function trustProxy(env: Env): string[] {
   });
 }
 
-function decodeMasterKey(raw: string, source: string): Uint8Array {
+/** MASTER_KEY when set, else the development master key of the data folder (`dev`, present when MASTER_KEY is not). */
+function masterKeyOf(env: Env, dev: DevSecrets | undefined): Uint8Array {
+  const [raw, source] = env.MASTER_KEY ? [env.MASTER_KEY, 'MASTER_KEY'] : [dev!.masterKey, 'the development master key'];
   const key = Buffer.from(raw.trim(), 'base64');
   if (key.length !== 32 || key.toString('base64') !== raw.trim()) {
     throw new ConfigError(`${source} must be 32 bytes in base64 (openssl rand -base64 32)`);
@@ -375,7 +377,7 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
   }
   if (production) refuseDevelopmentSecrets(env, existingDevSecrets(dataDir));
   const dev = needsDevSecrets ? loadOrCreateDevSecrets(dataDir) : undefined;
-  const masterKey = decodeMasterKey(env.MASTER_KEY ?? dev!.masterKey, env.MASTER_KEY ? 'MASTER_KEY' : 'the development master key');
+  const masterKey = masterKeyOf(env, dev);
   const jwtPrivateKeyPem = env.JWT_PRIVATE_KEY ?? dev!.jwtPrivateKeyPem;
   const jwtPublicKeyPem = env.JWT_PUBLIC_KEY ?? dev!.jwtPublicKeyPem;
   checkJwtKeys(jwtPrivateKeyPem, jwtPublicKeyPem);
@@ -475,7 +477,7 @@ export function loadMaintenanceConfig(env: Env): RuntimeConfig {
   if (!env.MASTER_KEY && !dev) {
     throw new ConfigError(`MASTER_KEY (the current master key) is required: ${dataDir} holds no development secrets`);
   }
-  const masterKey = decodeMasterKey(env.MASTER_KEY ?? dev!.masterKey, env.MASTER_KEY ? 'MASTER_KEY' : 'the development master key');
+  const masterKey = masterKeyOf(env, dev);
   // The rotation rewrites every sealed row in one transaction: its statements are not held to the service's bound.
   return {
     dataDir,
