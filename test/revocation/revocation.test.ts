@@ -16,7 +16,7 @@ import { parseCrlSummary } from '../../src/x509/crl.ts';
 import { parseOcspRequest } from '../../src/x509/ocsp.ts';
 import { createTestApp, OTHER_DOMAIN } from '../helpers/app.ts';
 import { openssl, scratch, seedCa } from '../certificates/support.ts';
-import { ocspRequestDer, opensslOcsp } from '../x509/support.ts';
+import { ocspRequestDer, opensslOcsp, type OcspCheck } from '../x509/support.ts';
 import { encodingOf, readChildren, readSingle } from '../../src/x509/der-reader.ts';
 import { contextConstructed, octetString, sequence } from '../../src/x509/der-writer.ts';
 
@@ -350,7 +350,12 @@ t.test('a nonce-less OCSP request is answered from its remembered signature; one
   const [tbsRequest] = readChildren(readSingle(small));
   // The same question with an ignored optionalSignature [0] of 4 KiB: a request the route takes (up to 64 KiB).
   const padded = sequence(encodingOf(tbsRequest!), contextConstructed(0, octetString(new Uint8Array(4096))));
-  const ask = async (der: Uint8Array) => {
+  // Each answer judged by openssl: `expected` is the line it prints for the certificate asked about.
+  const ask = async (
+    der: Uint8Array,
+    expected = /reuse\.pem: good/,
+    judgedAs: Pick<OcspCheck, 'certs' | 'serials'> = { certs: [certificateFile] },
+  ) => {
     const response = await app.inject({
       method: 'POST',
       url: `/ocsp/${sub.id}`,
@@ -359,12 +364,18 @@ t.test('a nonce-less OCSP request is answered from its remembered signature; one
     });
     t.equal(response.statusCode, 200);
     const responseFile = await dir.write('reuse-resp.der', response.rawPayload);
-    const judged = await opensslOcsp(responseFile, { issuer: subFile, caFile: chainFile, certs: [certificateFile] });
-    t.match(judged.stdout, /reuse\.pem: good/, 'openssl: good');
+    const judged = await opensslOcsp(responseFile, { issuer: subFile, caFile: chainFile, ...judgedAs });
+    t.match(judged.stdout, expected, `openssl: ${expected}`);
     return response.rawPayload;
   };
   t.same(await ask(small), await ask(small), 'the small request: the same signed bytes again (ECDSA signatures differ each time)');
   t.notSame(await ask(padded), await ask(padded), 'the padded request: signed anew each time, not remembered');
+
+  // Anyone can invent a serial: such a question is answered (unknown) but never remembered, so it takes no place.
+  await openssl(['ocsp', '-issuer', subFile, '-serial', '0x7e57ab1e', '-no_nonce', '-reqout', dir.file('made-up-req.der')]);
+  const madeUp = await dir.read('made-up-req.der');
+  const askMadeUp = () => ask(madeUp, /0x7e57ab1e: unknown/i, { serials: ['0x7e57ab1e'] });
+  t.notSame(await askMadeUp(), await askMadeUp(), 'a made-up serial: signed anew each time, not remembered');
 });
 
 t.test('crl-refresh job: signs what a revoke could not, re-signs at half validity, drops expired entries', async (t) => {
