@@ -44,7 +44,7 @@ export interface Config {
   jwt: { privateKeyPem: string; publicKeyPem: string; issuer: string; audience: string; ttlSeconds: number };
   /** The domain of a development deployment: dev tokens name it by default. */
   defaultDomainId: string;
-  quotas: { ca: number; certificate: number; freeCertificatesPerCa: number };
+  quotas: { ca: number; certificate: number; freeCertificatesPerCa: number; accessKey: number };
   /** Prices and currency of billing records (BILLING_* variables, see config/price-catalog.ts). */
   billing: PriceCatalog;
   bodyLimitBytes: number;
@@ -439,6 +439,8 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
       ca: integer(env, 'CA_QUOTA', 100, 0, 1_000_000),
       certificate: integer(env, 'CERTIFICATE_QUOTA', 100_000, 0, 100_000_000),
       freeCertificatesPerCa: integer(env, 'FREE_CERTIFICATES_PER_CA', 0, 0, 100_000_000),
+      // Each key has a rate-limit budget of its own: the quota bounds what one tenant can give itself.
+      accessKey: integer(env, 'ACCESS_KEY_QUOTA', 50, 1, 10_000),
     },
     billing: billingCatalog(env),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),

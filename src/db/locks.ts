@@ -25,6 +25,8 @@ export const LOCK_CLASS = {
   crlSigning: 0x43524c53, // 'CRLS'
   /** Publishing one CA's CRL to object storage. */
   crlPublication: 0x43524c50, // 'CRLP'
+  /** A domain's access-key quota check and the key rows it counts. */
+  accessKeyQuota: 0x414b5155, // 'AKQU'
 } as const;
 
 export type LockClass = keyof typeof LOCK_CLASS;

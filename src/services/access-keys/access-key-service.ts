@@ -10,6 +10,7 @@ import { verifySdkSignature, type SignatureUse, type SignedRequest } from '../..
 import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
+import { advisoryLock } from '../../db/locks.ts';
 import type { AccessKey } from '../../db/generated/client.ts';
 import { errors } from '../../errors.ts';
 import type { Sealer } from '../../keystore/sealing.ts';
@@ -44,7 +45,7 @@ export interface VerifiedKey {
 export interface AccessKeyServiceDeps {
   db: Db;
   clock: Clock;
-  config: Pick<Config, 'region'>;
+  config: Pick<Config, 'region' | 'quotas'>;
   /** The master-key sealer, built once at composition. */
   sealer: Sealer;
 }
@@ -72,6 +73,12 @@ export function createAccessKeyService({ db, clock, config, sealer }: AccessKeyS
       const access = newAccessKeyId();
       const secret = newSecret();
       const key = await db.$transaction(async (tx) => {
+        // Counted under the domain's lock, so concurrent creations cannot pass the quota together.
+        await advisoryLock(tx, 'accessKeyQuota', context.domainId);
+        const used = await tx.accessKey.count({ where: { domainId: context.domainId, deletedAt: null } });
+        if (used >= config.quotas.accessKey) {
+          throw errors.conflictingState(`the access key quota is used up (${used} of ${config.quotas.accessKey}): delete a key first`);
+        }
         const created = await tx.accessKey.create({
           data: {
             access,
