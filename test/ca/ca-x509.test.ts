@@ -258,3 +258,37 @@ t.test('import refusals: another key, not a CA, a chain that does not sign it, g
   const root = await api.root();
   assertError(t, await call('GET', `${CA}/${root}/csr`), 400, 'PCA.00020001');
 });
+
+t.test('import refuses a CA certificate that cannot sign certificates and CRLs (RFC 5280 §4.2.1.3): nothing changes', async (t) => {
+  const parent = await externalRoot(t, 'usage-root');
+  const { id, csr } = await pendingSubordinate('usage');
+  const constraints = 'basicConstraints=critical,CA:TRUE,pathlen:1';
+  const cases: [string, string][] = [
+    ['keyUsage without keyCertSign', `${constraints}\nkeyUsage=critical,digitalSignature`],
+    ['keyUsage without keyCertSign, with cRLSign', `${constraints}\nkeyUsage=critical,digitalSignature,cRLSign`],
+    ['no keyUsage extension', constraints],
+    ['keyCertSign without cRLSign', `${constraints}\nkeyUsage=critical,keyCertSign`],
+  ];
+  for (const [label, extensions] of cases) {
+    await t.test(label, async (t) =>
+      assertError(
+        t,
+        await call('POST', `${CA}/${id}/import`, { certificate: await parent.sign(csr, extensions), certificate_chain: parent.certPem }),
+        400,
+        'PCA.00020001',
+        /certificate's key usage must include keyCertSign and cRLSign/,
+      ),
+    );
+  }
+  const { prisma } = harness.database;
+  const billed = () => prisma.caUsagePeriod.count({ where: { caId: id } });
+  t.match(await api.show(id), { status: 'PENDING', serial_number: null }, 'still PENDING, no certificate recorded');
+  t.equal(await billed(), 0, 'not billed');
+  // The same CSR signed with both bits imports and is billed: the checks above could have seen otherwise.
+  const accepted = await call('POST', `${CA}/${id}/import`, {
+    certificate: await parent.sign(csr, CA_EXTENSIONS),
+    certificate_chain: parent.certPem,
+  });
+  t.equal(accepted.status, 204, JSON.stringify(accepted.body));
+  t.equal(await billed(), 1, 'billed once imported');
+});

@@ -162,13 +162,16 @@ export function checkSubordinatePathLength(value: number | undefined | null, iss
   return pathLength;
 }
 
+/** What a CA's key signs here: certificates, and the CRL this service publishes for every CA (RFC 5280 §4.2.1.3). */
+export const CA_SIGNING_KEY_USAGES: readonly KeyUsage[] = ['keyCertSign', 'cRLSign'];
+
 /**
  * A CA certificate always keeps keyCertSign and cRLSign, whatever else the request chose (RFC 5280 §4.2.1.9: a path
  * length needs keyCertSign), and no bit its key cannot stand behind.
  */
 export function caKeyUsages(requested: readonly KeyUsage[] | undefined, family: KeyFamily): KeyUsage[] {
   const base = requested && requested.length > 0 ? keyUsagesForKey(requested, family) : DEFAULT_CA_KEY_USAGES;
-  return [...new Set<KeyUsage>([...base, 'keyCertSign', 'cRLSign'])];
+  return [...new Set<KeyUsage>([...base, ...CA_SIGNING_KEY_USAGES])];
 }
 
 /** The public URLs of §10.4 for one CA. */

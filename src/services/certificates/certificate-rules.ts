@@ -8,7 +8,7 @@ import { keyFamily, type KeyAlgorithm, type KeyFamily } from '../../x509/algorit
 import { EXTENDED_KEY_USAGE_OIDS, keyUsagesForKey, type KeyUsage } from '../../x509/extensions.ts';
 import type { DistinguishedName } from '../../x509/name.ts';
 import type { ParsedCsr } from '../../x509/csr.ts';
-import { caKeyUsages, checkSubordinatePathLength } from '../ca/ca-rules.ts';
+import { CA_SIGNING_KEY_USAGES, caKeyUsages, checkSubordinatePathLength } from '../ca/ca-rules.ts';
 
 export const CERTIFICATE_TYPES = ['ENTITY_CERT', 'INTERMEDIATE_CA'] as const;
 export type CertificateType = (typeof CERTIFICATE_TYPES)[number];
@@ -28,7 +28,6 @@ export function defaultEntityKeyUsages(family: KeyFamily): KeyUsage[] {
   return ['digitalSignature', family === 'RSA' ? 'keyEncipherment' : 'keyAgreement'];
 }
 
-const CA_ONLY_USAGES: readonly KeyUsage[] = ['keyCertSign', 'cRLSign'];
 const SERVER_AUTH = EXTENDED_KEY_USAGE_OIDS.server_auth;
 const CLIENT_AUTH = EXTENDED_KEY_USAGE_OIDS.client_auth;
 
@@ -52,7 +51,7 @@ export function basicConstraintsFor(
 
 /** A CA:FALSE certificate never asserts keyCertSign or cRLSign (RFC 5280 §4.2.1.3): refused before the issuer is read. */
 export function checkRequestedKeyUsages(type: CertificateType, keyUsages: readonly KeyUsage[] | undefined): void {
-  const caOnly = type === 'ENTITY_CERT' ? keyUsages?.find((usage) => CA_ONLY_USAGES.includes(usage)) : undefined;
+  const caOnly = type === 'ENTITY_CERT' ? keyUsages?.find((usage) => CA_SIGNING_KEY_USAGES.includes(usage)) : undefined;
   if (caOnly) throw errors.invalidParameter(`key_usages ${caOnly} is for CA certificates only; an ENTITY_CERT is CA:FALSE`);
 }
 
@@ -84,7 +83,7 @@ export function extendedKeyUsageOids(flags: Partial<Record<keyof typeof EXTENDED
 export function csrKeyUsages(type: CertificateType, csr: Pick<ParsedCsr, 'keyUsages' | 'keyAlgorithm'>): KeyUsage[] {
   const family = keyFamily(csr.keyAlgorithm);
   if (type === 'INTERMEDIATE_CA') return caKeyUsages(csr.keyUsages, family);
-  const requested = keyUsagesForKey(csr.keyUsages ?? [], family).filter((usage) => !CA_ONLY_USAGES.includes(usage));
+  const requested = keyUsagesForKey(csr.keyUsages ?? [], family).filter((usage) => !CA_SIGNING_KEY_USAGES.includes(usage));
   return requested.length > 0 ? requested : defaultEntityKeyUsages(family);
 }
 
