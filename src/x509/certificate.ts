@@ -174,6 +174,14 @@ export interface ParsedCertificate {
   nameConstraints: NameConstraints | null;
 }
 
+/**
+ * The identifier children's AKI and CRLs give a CA's key: its SKI, or RFC 5280 §4.2.1.2 method 1 over its key when
+ * the certificate has none (imported third-party CAs may lack one; verifiers then match by name and signature).
+ */
+export function caKeyIdentifier(certificate: Pick<ParsedCertificate, 'subjectKeyIdentifier' | 'spki'>): Uint8Array {
+  return certificate.subjectKeyIdentifier ?? subjectKeyIdentifier(certificate.spki);
+}
+
 /** Malformed input is a `malformed` X509Error; nothing else escapes. */
 export function parseCertificate(der: Uint8Array): ParsedCertificate {
   return parsingUntrusted('certificate', () => {

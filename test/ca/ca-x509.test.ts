@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import t, { type Test } from 'tap';
 import { createTestApp } from '../helpers/app.ts';
-import { openssl } from '../x509/fixtures/openssl-pki.ts';
+import { openssl, runOpenssl } from '../x509/fixtures/openssl-pki.ts';
 import { CA, DN, assertError, client, opensslDir, opensslText, verifyWithChain, type Json } from './support.ts';
 
 const harness = await createTestApp();
@@ -125,11 +125,12 @@ async function externalRoot(t: Test, name: string) {
     '-addext',
     'subjectKeyIdentifier=hash',
   ]);
-  async function sign(csrPem: string, extensions: string): Promise<string> {
+  /** `keyIdentifier` 'none' leaves the subject key identifier out, as some third-party CAs do. */
+  async function sign(csrPem: string, extensions: string, keyIdentifier: 'hash' | 'none' = 'hash'): Promise<string> {
     const csr = await files.write(`${name}-req-${Math.random()}.pem`, csrPem);
     const ext = await files.write(
       `${name}-ext-${Math.random()}.cnf`,
-      `${extensions}\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n`,
+      `${extensions}\nsubjectKeyIdentifier=${keyIdentifier}\nauthorityKeyIdentifier=keyid\n`,
     );
     const out = `${csr}.crt`;
     await openssl([
@@ -291,4 +292,51 @@ t.test('import refuses a CA certificate that cannot sign certificates and CRLs (
   });
   t.equal(accepted.status, 204, JSON.stringify(accepted.body));
   t.equal(await billed(), 1, 'billed once imported');
+});
+
+t.test('import of a CA certificate without a subject key identifier: it issues, naming its key as its CRL does', async (t) => {
+  const parent = await externalRoot(t, 'skiless-root');
+  const { id, csr } = await pendingSubordinate('skiless');
+  const certificate = await parent.sign(csr, CA_EXTENSIONS, 'none');
+  t.notMatch(await opensslText(t, certificate), /Subject Key Identifier/, 'the certificate carries no SKI');
+  const imported = await call('POST', `${CA}/${id}/import`, { certificate, certificate_chain: parent.certPem });
+  t.equal(imported.status, 204, `imported: ${JSON.stringify(imported.body)}`);
+
+  const issued = await call('POST', '/v1/private-certificates', {
+    issuer_id: id,
+    distinguished_name: { common_name: 'leaf.example.com' },
+    key_algorithm: 'EC256',
+    signature_algorithm: 'SHA256',
+    validity: { type: 'DAY', value: 30 },
+  });
+  t.equal(issued.status, 200, `a leaf is issued under it: ${JSON.stringify(issued.body)}`);
+  const leaf = (
+    await call('POST', `/v1/private-certificates/${issued.body.certificate_id}/export`, { is_compressed: 'false', type: 'OTHER' })
+  ).body.certificate;
+  // api.subordinate throws unless the create answers 200.
+  t.ok(await api.subordinate(id, { validity: { type: 'DAY', value: 30 } }), 'a subordinate is created under it');
+
+  const { files } = parent;
+  const importedFile = await files.write('skiless.pem', certificate);
+  const leafFile = await files.write('skiless-leaf.pem', `${leaf}\n`);
+  const chain = ['-CAfile', await files.write('skiless-root.pem', parent.certPem), '-untrusted', importedFile, leafFile];
+  const verified = await runOpenssl(['verify', ...chain]);
+  t.equal(verified.code, 0, `leaf -> imported CA -> external root: ${verified.output.trim()}`);
+  // Strict verifiers refuse the imported certificate itself (RFC 5280 §4.2.1.2), whatever its children say.
+  const strict = await runOpenssl(['verify', '-x509_strict', ...chain]);
+  t.match(strict.output, /error \d+ at 1 depth lookup: Missing Subject Key Identifier/i, strict.output.trim());
+
+  const crl = await call('GET', `${CA}/${id}/crl`);
+  t.equal(crl.status, 200, `the CA has a CRL: ${crl.body.error_msg ?? 'yes'}`);
+  const crlFile = await files.write('skiless.crl', crl.body.crl);
+  const crlCheck = await runOpenssl(['crl', '-in', crlFile, '-CAfile', importedFile, '-noout']);
+  t.match(crlCheck.output, /verify OK/, 'the CRL verifies under the imported certificate');
+  const keyIdOf = (text: string, extension: string) => text.match(new RegExp(`${extension}:\\s*(?:keyid:)?([0-9A-F:]+)`))?.[1];
+  const leafAki = keyIdOf(await opensslText(t, leaf), 'Authority Key Identifier');
+  const crlAki = keyIdOf((await openssl(['crl', '-in', crlFile, '-noout', '-text'])).trim(), 'Authority Key Identifier');
+  // openssl's subjectKeyIdentifier=hash is RFC 5280 method 1 too: the same key signed again shows the expected id.
+  const methodOne = keyIdOf(await opensslText(t, await parent.sign(csr, CA_EXTENSIONS)), 'Subject Key Identifier');
+  t.ok(leafAki, 'the leaf names its issuer key');
+  t.equal(leafAki, crlAki, "the leaf's AKI is the CRL's");
+  t.equal(leafAki, methodOne, 'both are the key identifier of RFC 5280 method 1');
 });

@@ -10,7 +10,7 @@ import type { CertificateAuthority } from '../../db/generated/client.ts';
 import { errors, type AppError } from '../../errors.ts';
 import type { KeyStores } from '../../keystore/index.ts';
 import type { Signer } from '../../x509/algorithms.ts';
-import { parseCertificate } from '../../x509/certificate.ts';
+import { caKeyIdentifier, parseCertificate } from '../../x509/certificate.ts';
 import type { NameConstraints } from '../../x509/name-constraints.ts';
 import { storedIssuancePolicy, type IssuancePolicy, type IssuerRules } from '../policy/index.ts';
 import type { RequestContext } from '../context.ts';
@@ -87,13 +87,12 @@ export async function loadIssuer(db: Tx, ctx: RequestContext, reference: string,
   const row = opts.lock ? await lockOwnCa(db, ctx, id, opts.lock, opts.now) : await findOwnCa(db, ctx, id, opts.now);
   assertCanIssue(row, opts.now, field);
   const certificate = parseCertificate(new Uint8Array(row.certificateDer!));
-  if (!certificate.subjectKeyIdentifier) throw errors.conflictingState(`CA ${row.id} certificate has no subject key identifier`);
   const chain = await caChain(db, row);
   return {
     row,
     signer: caSigner(row, opts.keyStores),
     subjectDer: certificate.subjectDer,
-    subjectKeyIdentifier: certificate.subjectKeyIdentifier,
+    subjectKeyIdentifier: caKeyIdentifier(certificate),
     notAfter: row.notAfter!,
     pathLength: row.pathLength,
     chain,

@@ -8,10 +8,9 @@
  */
 import type { Config } from '../../config.ts';
 import type { Executor } from '../../db/tx.ts';
-import { errors } from '../../errors.ts';
 import type { KeyStores } from '../../keystore/index.ts';
 import type { Signer } from '../../x509/algorithms.ts';
-import { parseCertificate } from '../../x509/certificate.ts';
+import { caKeyIdentifier, parseCertificate } from '../../x509/certificate.ts';
 import type { NameConstraints } from '../../x509/name-constraints.ts';
 import { caChain, lockOwnCa, shareLockCas, type VersionedCa } from '../ca/ca-store.ts';
 import { assertCanIssue, caSigner, chainNameConstraints, issuerUrls, type Issuer } from '../ca/issuer.ts';
@@ -38,10 +37,9 @@ export function createIssuingCaLoader(deps: { config: Pick<Config, 'region' | 'p
 
   async function loadMaterial(tx: Executor, row: Issuer['row']): Promise<CachedMaterial> {
     const certificate = parseCertificate(new Uint8Array(row.certificateDer!));
-    if (!certificate.subjectKeyIdentifier) throw errors.conflictingState(`CA ${row.id} certificate has no subject key identifier`);
     return {
       subjectDer: certificate.subjectDer,
-      subjectKeyIdentifier: certificate.subjectKeyIdentifier,
+      subjectKeyIdentifier: caKeyIdentifier(certificate),
       signer: caSigner(row, deps.keyStores),
       chainConstraints: chainNameConstraints(await caChain(tx, row)),
     };

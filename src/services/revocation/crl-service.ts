@@ -13,10 +13,9 @@ import { errors } from '../../errors.ts';
 import type { KeyStores } from '../../keystore/index.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import type { HashAlgorithm } from '../../x509/algorithms.ts';
-import { parseCertificate } from '../../x509/certificate.ts';
+import { caKeyIdentifier, parseCertificate } from '../../x509/certificate.ts';
 import { buildCrl, type BuiltCrl, type EncodedEntries } from '../../x509/crl.ts';
 import { toPem } from '../../x509/pem.ts';
-import { subjectKeyIdentifier } from '../../x509/public-key.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { resolveCaReference } from '../urn.ts';
 import { crlCacheControl, crlValidityMs, isCrlDue, isCrlUnusable, isSigningStatus, type CrlState } from './revocation-rules.ts';
@@ -168,7 +167,7 @@ export function createCrlService({ db, clock, keyStores, config, metrics }: CrlS
       const built = await buildCrl(
         {
           issuerName: certificate.subjectDer,
-          authorityKeyIdentifier: certificate.subjectKeyIdentifier ?? subjectKeyIdentifier(certificate.spki),
+          authorityKeyIdentifier: caKeyIdentifier(certificate),
           crlNumber,
           thisUpdate: now,
           nextUpdate,
