@@ -29,8 +29,8 @@ export function createAcmeAccounts({
     return Buffer.from(sealer.unseal(key.sealedHmacKey, eabSealingAad(kid)));
   }
 
-  async function newAccount(reference: string, url: string, body: unknown, requestId: string): Promise<AcmeReply> {
-    const { jws, directory } = await authenticate(reference, url, body, 'jwk');
+  async function newAccount(directory: Directory, url: string, body: unknown, requestId: string): Promise<AcmeReply> {
+    const { jws } = await authenticate(directory, url, body, 'jwk');
     const payload = payloadObject(jws);
     const jwk = publicJwk(jws.header.jwk!);
     const print = thumbprint(jwk);
@@ -76,8 +76,8 @@ export function createAcmeAccounts({
     }
   }
 
-  async function updateAccount(reference: string, url: string, accountId: string, body: unknown, requestId: string): Promise<AcmeReply> {
-    const { jws, directory, account } = await authenticate(reference, url, body, 'kid');
+  async function updateAccount(directory: Directory, url: string, accountId: string, body: unknown, requestId: string): Promise<AcmeReply> {
+    const { jws, account } = await authenticate(directory, url, body, 'kid');
     if (account!.id !== accountId) throw problem('unauthorized', 'an account can only read or change itself');
     let current = account!;
     if (jws.payloadText !== '') {
@@ -103,8 +103,8 @@ export function createAcmeAccounts({
   }
 
   /** RFC 8555 §7.3.5: the inner JWS, signed by the new key, names the account and its old key. */
-  async function keyChange(reference: string, url: string, body: unknown, requestId: string): Promise<AcmeReply> {
-    const { jws, directory, account } = await authenticate(reference, url, body, 'kid');
+  async function keyChange(directory: Directory, url: string, body: unknown, requestId: string): Promise<AcmeReply> {
+    const { jws, account } = await authenticate(directory, url, body, 'kid');
     const inner = parseJws(payloadObject(jws));
     if (!inner.header.jwk) throw problem('malformed', 'the inner JWS must carry the new key as jwk');
     if (inner.header.url !== url) throw problem('malformed', 'the inner JWS url must equal the outer one');
@@ -136,8 +136,8 @@ export function createAcmeAccounts({
     return { status: 200, body: accountObject(directory.base, updated), location: `${directory.base}/account/${updated.id}` };
   }
 
-  async function listOrders(reference: string, url: string, accountId: string, body: unknown): Promise<AcmeReply> {
-    const { jws, directory, account } = await authenticate(reference, url, body, 'kid');
+  async function listOrders(directory: Directory, url: string, accountId: string, body: unknown): Promise<AcmeReply> {
+    const { jws, account } = await authenticate(directory, url, body, 'kid');
     requirePostAsGet(jws);
     if (account!.id !== accountId) throw problem('unauthorized', 'an account can only list its own orders');
     const orders = await db.acmeOrder.findMany({ where: { accountId }, orderBy: { createdAt: 'desc' }, take: 100, select: { id: true } });

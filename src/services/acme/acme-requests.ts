@@ -30,7 +30,6 @@ export interface Directory {
 
 export interface Signed {
   jws: ParsedJws;
-  directory: Directory;
   /** Set when the JWS names an account by kid. */
   account?: AcmeAccount;
 }
@@ -76,10 +75,9 @@ export function createAcmeRequests({ db, clock, config }: { db: Db; clock: Clock
 
   /**
    * Checks a POST (§6.2-6.5): flattened JWS, `url` equal to the request's URL, a fresh nonce, then the signature by
-   * the account of `kid` (which must belong to this directory and be valid) or, where allowed, by an embedded `jwk`.
+   * the account of `kid` (which must belong to `directory` and be valid) or, where allowed, by an embedded `jwk`.
    */
-  async function authenticate(reference: string, requestUrl: string, body: unknown, keyMode: 'kid' | 'jwk' | 'either'): Promise<Signed> {
-    const directory = await directoryOf(reference);
+  async function authenticate(directory: Directory, requestUrl: string, body: unknown, keyMode: 'kid' | 'jwk' | 'either'): Promise<Signed> {
     const jws = parseJws(body);
     if (jws.header.url !== requestUrl)
       throw problem('unauthorized', `the JWS url ${jws.header.url} is not this request's URL ${requestUrl}`);
@@ -87,7 +85,7 @@ export function createAcmeRequests({ db, clock, config }: { db: Db; clock: Clock
     if (jws.header.jwk) {
       if (keyMode === 'kid') throw problem('malformed', 'this request must name its account by kid, not carry a jwk');
       verifyJws(jws, jws.header.jwk);
-      return { jws, directory };
+      return { jws };
     }
     if (keyMode === 'jwk') throw problem('malformed', 'this request must carry the account key as jwk');
     const prefix = `${directory.base}/account/`;
@@ -99,7 +97,7 @@ export function createAcmeRequests({ db, clock, config }: { db: Db; clock: Clock
     verifyJws(jws, account.jwk as Jwk);
     // RFC 8555 §7.3.6: a deactivated (or revoked) account's key is refused with 401.
     if (account.status !== 'valid') throw problem('unauthorized', `the account is ${account.status}`, 401);
-    return { jws, directory, account };
+    return { jws, account };
   }
 
   return { directoryOf, newNonce, authenticate };

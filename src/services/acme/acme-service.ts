@@ -85,8 +85,8 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     if (violation) throw problem('rejectedIdentifier', violation.message);
   }
 
-  async function newOrder(reference: string, url: string, body: unknown, requestId: string): Promise<AcmeReply> {
-    const { jws, directory, account } = await authenticate(reference, url, body, 'kid');
+  async function newOrder(directory: Directory, url: string, body: unknown, requestId: string): Promise<AcmeReply> {
+    const { jws, account } = await authenticate(directory, url, body, 'kid');
     const payload = payloadObject(jws);
     if (payload.notBefore !== undefined || payload.notAfter !== undefined) {
       throw problem(
@@ -156,8 +156,8 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     return order;
   }
 
-  async function getOrder(reference: string, url: string, orderId: string, body: unknown): Promise<AcmeReply> {
-    const { jws, directory, account } = await authenticate(reference, url, body, 'kid');
+  async function getOrder(directory: Directory, url: string, orderId: string, body: unknown): Promise<AcmeReply> {
+    const { jws, account } = await authenticate(directory, url, body, 'kid');
     requirePostAsGet(jws);
     const order = await ownOrder(account!, orderId);
     return { status: 200, body: await orderObject(directory.base, order), location: `${directory.base}/order/${order.id}` };
@@ -175,8 +175,8 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
    * with the order's id as Idempotency-Key (in a scope of its own, out of REST callers' reach), so a retried or
    * concurrent finalize of a processing order gets the same certificate, never a second one.
    */
-  async function finalize(reference: string, url: string, orderId: string, body: unknown, requestId: string): Promise<AcmeReply> {
-    const { jws, directory, account } = await authenticate(reference, url, body, 'kid');
+  async function finalize(directory: Directory, url: string, orderId: string, body: unknown, requestId: string): Promise<AcmeReply> {
+    const { jws, account } = await authenticate(directory, url, body, 'kid');
     const order = await ownOrder(account!, orderId);
     const status = effectiveOrderStatus(order, clock.now());
     if (status !== 'ready' && status !== 'processing') throw problem('orderNotReady', `the order is ${status}, not ready`);
@@ -238,8 +238,8 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     return authorization;
   }
 
-  async function getAuthorization(reference: string, url: string, authorizationId: string, body: unknown): Promise<AcmeReply> {
-    const { jws, directory, account } = await authenticate(reference, url, body, 'kid');
+  async function getAuthorization(directory: Directory, url: string, authorizationId: string, body: unknown): Promise<AcmeReply> {
+    const { jws, account } = await authenticate(directory, url, body, 'kid');
     let authorization = await ownAuthorization(account!, authorizationId);
     if (jws.payloadText !== '') {
       if (payloadObject(jws).status !== 'deactivated') throw problem('malformed', 'an authorization can only be changed to deactivated');
@@ -261,8 +261,8 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
    * can answer it). Only the request that moves it pending -> processing validates. The outcome updates the
    * challenge, its authorization and, when every authorization is valid, the order (ready) in one transaction.
    */
-  async function respondToChallenge(reference: string, url: string, challengeId: string, body: unknown): Promise<AcmeReply> {
-    const { jws, directory, account } = await authenticate(reference, url, body, 'kid');
+  async function respondToChallenge(directory: Directory, url: string, challengeId: string, body: unknown): Promise<AcmeReply> {
+    const { jws, account } = await authenticate(directory, url, body, 'kid');
     const challenge = isUuid(challengeId) ? await db.acmeChallenge.findUnique({ where: { id: challengeId } }) : null;
     if (!challenge) throw problem('malformed', `challenge ${challengeId} not found`, 404);
     const authorization = await ownAuthorization(account!, challenge.authorizationId);
@@ -323,13 +323,13 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
 
   /** RFC 8555 §7.4.2: the certificate and its CA chain up to the root; the alternate chain leaves the root out. */
   async function certificateChain(
-    reference: string,
+    directory: Directory,
     url: string,
     certificateId: string,
     alternate: boolean,
     body: unknown,
   ): Promise<AcmeReply> {
-    const { jws, directory, account } = await authenticate(reference, url, body, 'kid');
+    const { jws, account } = await authenticate(directory, url, body, 'kid');
     requirePostAsGet(jws);
     const order = isUuid(certificateId) ? await db.acmeOrder.findFirst({ where: { certificateId, accountId: account!.id } }) : null;
     const certificate = order ? await db.certificate.findUnique({ where: { id: certificateId } }) : null;
@@ -346,8 +346,8 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
   }
 
   /** RFC 8555 §7.6: by the account that ordered the certificate, or by the certificate's own key (jwk). */
-  async function revokeCertificate(reference: string, url: string, body: unknown, requestId: string): Promise<AcmeReply> {
-    const { jws, directory, account } = await authenticate(reference, url, body, 'either');
+  async function revokeCertificate(directory: Directory, url: string, body: unknown, requestId: string): Promise<AcmeReply> {
+    const { jws, account } = await authenticate(directory, url, body, 'either');
     const payload = payloadObject(jws);
     if (typeof payload.certificate !== 'string') throw problem('malformed', 'certificate must be the base64url DER of the certificate');
     const der = new Uint8Array(Buffer.from(payload.certificate, 'base64url'));
@@ -384,8 +384,8 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
   }
 
   return {
-    async directory(reference: string) {
-      const { base } = await directoryOf(reference);
+    /** The directory object (RFC 8555 §7.1.1): the URLs of its resources. */
+    directoryObject({ base }: Directory) {
       return {
         newNonce: `${base}/new-nonce`,
         newAccount: `${base}/new-account`,
@@ -396,9 +396,8 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
       };
     },
     directoryUrl: (reference: string) => directoryUrl(config.publicBaseUrl, reference),
+    directoryOf,
     newNonce,
-    /** newNonce answers only for a directory that exists. */
-    checkDirectory: (reference: string) => directoryOf(reference).then(() => undefined),
     ...accounts,
     newOrder,
     getOrder,

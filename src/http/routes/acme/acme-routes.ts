@@ -1,14 +1,16 @@
 /**
  * The ACME protocol routes (RFC 8555) of every CA under `/acme/{ca_id or URN}/`. Their wire format is the RFC's,
  * not this API's: bodies are flattened JWS (`application/jose+json`), refusals are problem documents
- * (`application/problem+json`), and every answer carries a fresh Replay-Nonce and the directory as Link rel=index.
+ * (`application/problem+json`), every answer names the directory as Link rel=index, and every answer for a directory
+ * that exists carries a fresh Replay-Nonce.
  * Authentication is the JWS itself, so the routes are public to the REST auth hook; they are left out of the
  * OpenAPI document (the RFC is their contract).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import { AcmeProblem } from '../../../services/acme/acme-problems.ts';
-import type { AcmeReply, AcmeService } from '../../../services/acme/acme-service.ts';
+import type { AcmeReply, Directory } from '../../../services/acme/acme-requests.ts';
+import type { AcmeService } from '../../../services/acme/acme-service.ts';
 import { routeOptions, type TypedApp } from '../../route-options.ts';
 import { noteRejection } from '../../error-handler.ts';
 
@@ -17,7 +19,8 @@ const AcmeParams = Type.Object({ ca: Type.String(), id: Type.Optional(Type.Strin
 type Params = Static<typeof AcmeParams>;
 
 /**
- * The CA a request names, read where the request's params are not typed (the error handler, every route's headers);
+ * The CA a request names, read where the request's params are not typed (the error handler, every route's headers,
+ * directoryFor);
  * for a URL that matched no route (the not-found handler, fastify's errors before routing), its segment after /acme/.
  */
 function caOf(request: FastifyRequest): string {
@@ -40,9 +43,24 @@ const ACME_PREFIX = '/acme';
 /** Whether `url` is under the ACME routes' prefix. */
 export const isAcmeUrl = (url: string): boolean => url.startsWith(`${ACME_PREFIX}/`);
 
-/** The headers of every ACME answer: a fresh nonce (RFC 8555 §6.5), no caching, the directory as Link rel=index. */
+/** Requests whose directory `directoryFor` found: only their answers carry a nonce (see acmeHeaders). */
+const ofKnownDirectory = new WeakSet<FastifyRequest>();
+
+/** The directory `request` names (a 404 problem if none); from here on its answers, refusals too, carry a nonce. */
+async function directoryFor(acme: AcmeService, request: FastifyRequest): Promise<Directory> {
+  const directory = await acme.directoryOf(caOf(request));
+  ofKnownDirectory.add(request);
+  return directory;
+}
+
+/**
+ * The headers of every ACME answer: no caching, the directory as Link rel=index, and a fresh nonce (RFC 8555 §6.5)
+ * once the request's directory is known to exist. A nonce is a stored row (kept an hour): minted on every answer,
+ * 404s for unknown CAs and URLs, 405s, 429s and refusals before routing or while reading the body let anyone write
+ * rows at will, past the rate limit. None of those needs one: a client gets its next nonce from newNonce.
+ */
 async function acmeHeaders(acme: AcmeService, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  reply.header('replay-nonce', await acme.newNonce());
+  if (ofKnownDirectory.has(request)) reply.header('replay-nonce', await acme.newNonce());
   reply.header('cache-control', 'no-store');
   reply.header('link', `<${acme.directoryUrl(caOf(request))}>;rel="index"`);
 }
@@ -102,13 +120,14 @@ async function acmeRoutesUnderPrefix(app: TypedApp): Promise<void> {
   });
 
   const options = routeOptions({ public: true, hide: true, params: AcmeParams });
-  const post = (path: string, handle: (request: FastifyRequest, params: Params) => Promise<AcmeReply>) => {
+  const post = (path: string, handle: (request: FastifyRequest, directory: Directory, params: Params) => Promise<AcmeReply>) => {
     app.post(`/:ca/${path}`, options, async function acmePost(request, reply) {
+      const directory = await directoryFor(acme, request);
       // §6.2: a body the app's other parsers accepted (application/json) is still refused.
       if (request.headers['content-type']?.split(';')[0].trim().toLowerCase() !== JOSE) {
         throw new AcmeProblem('malformed', `the Content-Type must be ${JOSE}`, { status: 415 });
       }
-      return send(request, reply, await handle(request, request.params));
+      return send(request, reply, await handle(request, directory, request.params));
     });
     // RFC 8555 §6.3: resources other than the directory and newNonce are read by POST-as-GET only.
     app.get(`/:ca/${path}`, options, async function acmePostOnly() {
@@ -120,9 +139,9 @@ async function acmeRoutesUnderPrefix(app: TypedApp): Promise<void> {
   };
 
   app.get('/:ca/directory', options, async function acmeDirectory(request, reply) {
-    const directory = await acme.directory(request.params.ca);
+    const directory = await acme.directoryOf(request.params.ca);
     reply.header('cache-control', 'no-store');
-    return reply.type('application/json').send(directory);
+    return reply.type('application/json').send(acme.directoryObject(directory));
   });
   for (const method of ['HEAD', 'GET'] as const) {
     app.route({
@@ -130,24 +149,28 @@ async function acmeRoutesUnderPrefix(app: TypedApp): Promise<void> {
       url: '/:ca/new-nonce',
       ...options,
       handler: async function acmeNewNonce(request, reply) {
-        await acme.checkDirectory(request.params.ca);
+        await directoryFor(acme, request);
         await acmeHeaders(acme, request, reply);
         return reply.code(method === 'HEAD' ? 200 : 204).send();
       },
     });
   }
-  post('new-account', (request, { ca }) => acme.newAccount(ca, urlOf(request), request.body, String(request.id)));
-  post('account/:id', (request, { ca, id = '' }) => acme.updateAccount(ca, urlOf(request), id, request.body, String(request.id)));
-  post('key-change', (request, { ca }) => acme.keyChange(ca, urlOf(request), request.body, String(request.id)));
-  post('orders/:id', (request, { ca, id = '' }) => acme.listOrders(ca, urlOf(request), id, request.body));
-  post('new-order', (request, { ca }) => acme.newOrder(ca, urlOf(request), request.body, String(request.id)));
-  post('order/:id', (request, { ca, id = '' }) => acme.getOrder(ca, urlOf(request), id, request.body));
-  post('order/:id/finalize', (request, { ca, id = '' }) => acme.finalize(ca, urlOf(request), id, request.body, String(request.id)));
-  post('authz/:id', (request, { ca, id = '' }) => acme.getAuthorization(ca, urlOf(request), id, request.body));
-  post('chall/:id', (request, { ca, id = '' }) => acme.respondToChallenge(ca, urlOf(request), id, request.body));
-  post('cert/:id', (request, { ca, id = '' }) => acme.certificateChain(ca, urlOf(request), id, false, request.body));
-  post('cert/:id/alternate', (request, { ca, id = '' }) => acme.certificateChain(ca, urlOf(request), id, true, request.body));
-  post('revoke-cert', (request, { ca }) => acme.revokeCertificate(ca, urlOf(request), request.body, String(request.id)));
+  post('new-account', (request, directory) => acme.newAccount(directory, urlOf(request), request.body, String(request.id)));
+  post('account/:id', (request, directory, { id = '' }) =>
+    acme.updateAccount(directory, urlOf(request), id, request.body, String(request.id)),
+  );
+  post('key-change', (request, directory) => acme.keyChange(directory, urlOf(request), request.body, String(request.id)));
+  post('orders/:id', (request, directory, { id = '' }) => acme.listOrders(directory, urlOf(request), id, request.body));
+  post('new-order', (request, directory) => acme.newOrder(directory, urlOf(request), request.body, String(request.id)));
+  post('order/:id', (request, directory, { id = '' }) => acme.getOrder(directory, urlOf(request), id, request.body));
+  post('order/:id/finalize', (request, directory, { id = '' }) =>
+    acme.finalize(directory, urlOf(request), id, request.body, String(request.id)),
+  );
+  post('authz/:id', (request, directory, { id = '' }) => acme.getAuthorization(directory, urlOf(request), id, request.body));
+  post('chall/:id', (request, directory, { id = '' }) => acme.respondToChallenge(directory, urlOf(request), id, request.body));
+  post('cert/:id', (request, directory, { id = '' }) => acme.certificateChain(directory, urlOf(request), id, false, request.body));
+  post('cert/:id/alternate', (request, directory, { id = '' }) => acme.certificateChain(directory, urlOf(request), id, true, request.body));
+  post('revoke-cert', (request, directory) => acme.revokeCertificate(directory, urlOf(request), request.body, String(request.id)));
 }
 
 export async function acmeRoutes(app: TypedApp): Promise<void> {
