@@ -1,7 +1,8 @@
 /**
  * Which ACME answers mint a Replay-Nonce (each one a stored row, kept an hour): only those for a directory that
- * exists, where a client can send it back. Unknown CAs, URLs naming no ACME resource, 405 and fastify's refusals
- * before routing carry none and store nothing. Each case speaks from an address of its own (its own budget).
+ * exists, where a client can send it back. Unknown CAs, URLs naming no ACME resource, 405, 429 and fastify's refusals
+ * before routing carry none and store nothing, and unknown URLs under /acme/ share the per-address public rate limit,
+ * so no flood of them writes rows or goes unthrottled. Each case speaks from an address of its own (its own budget).
  */
 import { randomUUID } from 'node:crypto';
 import t, { type Test } from 'tap';
@@ -67,4 +68,14 @@ t.test("a directory's new-nonce and its refusals mint one: badNonce carries the 
     true,
   );
   t.equal(wrongType.json().type, 'urn:ietf:params:acme:error:malformed');
+});
+
+t.test('unknown URLs under /acme/ are rate-limited per address like the public routes; a 429 mints no nonce', async (t) => {
+  const from = freshAddress();
+  for (let i = 0; i < PUBLIC_MAX; i++) await expectNonce(t, from, { method: 'GET', path: `/acme/${i}/x` }, 404, false);
+  const throttled = await expectNonce(t, from, { method: 'GET', path: `/acme/${PUBLIC_MAX}/x` }, 429, false);
+  t.equal(throttled.json().type, 'urn:ietf:params:acme:error:rateLimited', 'as a problem document');
+  t.match(throttled.headers['retry-after'], /^[1-9]\d*$/);
+  await expectNonce(t, from, { method: 'HEAD', path: `/acme/${caId}/new-nonce` }, 429, false);
+  t.equal((await send(freshAddress(), { method: 'GET', path: '/acme/x/x' })).statusCode, 404, 'another address has its own budget');
 });
