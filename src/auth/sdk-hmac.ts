@@ -54,6 +54,9 @@ const PERCENT_ESCAPE = /(%[0-9A-Fa-f]{2})/;
 
 const authenticationFailed = (message: string): AppError => errors.authenticationFailed(message.slice(0, MAX_MESSAGE_LENGTH));
 
+/** The 401 of a key that does not exist or is deleted. */
+export const unknownAccessKey = (access: string): AppError => authenticationFailed(`unknown access key '${access}'`);
+
 function parseCredential(algorithm: SignatureAlgorithm, field: string, value: string): Credential {
   if (field !== algorithm.credentialField) throw authenticationFailed(`${algorithm.name} names its key with ${algorithm.credentialField}=`);
   if (algorithm.credentialField === 'Access') return { access: value };
@@ -115,14 +118,14 @@ export function headersAsSent(rawHeaders: readonly string[]): SignedRequest['hea
   return headers;
 }
 
-function headerValues(req: SignedRequest, name: string): string[] {
-  const value = req.headers[name];
+function headerValues(headers: SignedRequest['headers'], name: string): string[] {
+  const value = headers[name];
   if (value === undefined) return [];
   return Array.isArray(value) ? value : [value];
 }
 
-function singleHeader(req: SignedRequest, name: string): string | undefined {
-  const values = headerValues(req, name);
+function singleHeader(headers: SignedRequest['headers'], name: string): string | undefined {
+  const values = headerValues(headers, name);
   if (values.length > 1) throw authenticationFailed(`header '${name}' must not repeat`);
   return values[0];
 }
@@ -190,7 +193,7 @@ function canonicalQueryString(query: string): string {
 function canonicalHeaders(req: SignedRequest, signedHeaders: string[]): string {
   return signedHeaders
     .map((name) => {
-      const values = headerValues(req, name);
+      const values = headerValues(req.headers, name);
       if (values.length === 0) throw authenticationFailed(`signed header '${name}' is missing from the request`);
       return values
         .map((value) => value.trim())
@@ -204,7 +207,7 @@ function canonicalHeaders(req: SignedRequest, signedHeaders: string[]): string {
 const digestHex = (digest: Digest, data: string | Uint8Array): string => createHash(digest).update(data).digest('hex');
 
 function payloadHash(req: SignedRequest, algorithm: SignatureAlgorithm): string {
-  return singleHeader(req, algorithm.contentHashHeader) ?? digestHex(algorithm.digest, req.body);
+  return singleHeader(req.headers, algorithm.contentHashHeader) ?? digestHex(algorithm.digest, req.body);
 }
 
 /**
@@ -233,7 +236,7 @@ export function stringToSign(sdkDate: string, canonical: string): string {
 
 /** Signs as a Huawei SDK would (SDK-HMAC-SHA256): names lower-cased and sorted; the request must carry X-Sdk-Date. */
 export function signRequest(req: SignedRequest, access: string, secret: string, signedHeaders: string[]): string {
-  const sdkDate = singleHeader(req, 'x-sdk-date');
+  const sdkDate = singleHeader(req.headers, 'x-sdk-date');
   if (sdkDate === undefined) throw new Error('signRequest needs an x-sdk-date header on the request');
   const names = [...new Set(signedHeaders.map((name) => name.toLowerCase()))].sort();
   const signature = createHmac('sha256', secret)
@@ -247,8 +250,8 @@ const CREDENTIAL_HEADER_LINE = /^(x-security-token|x-auth-token):(.*)$/gm;
 const withCredentialsRedacted = (canonical: string): string =>
   canonical.replace(CREDENTIAL_HEADER_LINE, (_line, name: string, value: string) => `${name}:<redacted, ${value.length} characters>`);
 
-function requireFreshSdkDate(req: SignedRequest, now: Date, maxSkewMs: number): { sdkDate: string; date: Date } {
-  const sdkDate = singleHeader(req, 'x-sdk-date');
+function requireFreshSdkDate(headers: SignedRequest['headers'], now: Date, maxSkewMs: number): { sdkDate: string; date: Date } {
+  const sdkDate = singleHeader(headers, 'x-sdk-date');
   if (sdkDate === undefined) throw authenticationFailed('X-Sdk-Date header is missing');
   const date = parseSdkDate(sdkDate);
   if (!date) throw authenticationFailed('X-Sdk-Date must be a UTC time in the form YYYYMMDDTHHMMSSZ');
@@ -263,7 +266,7 @@ function requireFreshSdkDate(req: SignedRequest, now: Date, maxSkewMs: number): 
  * could swap its body and declare the original body's hash.
  */
 function requireTruthfulPayloadHash(req: SignedRequest, algorithm: SignatureAlgorithm): void {
-  const declared = singleHeader(req, algorithm.contentHashHeader);
+  const declared = singleHeader(req.headers, algorithm.contentHashHeader);
   if (declared !== undefined && declared !== UNSIGNED_PAYLOAD && declared.toLowerCase() !== digestHex(algorithm.digest, req.body)) {
     throw authenticationFailed(`${algorithm.contentHashHeader} does not match the request body`);
   }
@@ -280,7 +283,6 @@ function requireScope(credential: Credential, sdkDate: string, region: string | 
 
 export interface VerifyOptions {
   maxSkewMs?: number;
-  hostOverride?: string;
   /** The service's region, which a V11 credential scope must name. */
   region?: string;
 }
@@ -302,34 +304,41 @@ export interface VerifiedSignature {
   use: SignatureUse;
 }
 
-/**
- * Verifies a signed request (§3.2) with the algorithm its Authorization names. Every verification failure is a
- * 401 AppError (APIG.0303); a rejection from `lookupSecret` itself (say, the database is down) propagates
- * unchanged rather than posing as bad credentials.
- */
-export async function verifySdkSignature(
-  req: SignedRequest,
-  lookupSecret: (access: string) => Promise<string | undefined>,
-  now: Date,
-  opts: VerifyOptions = {},
-): Promise<VerifiedSignature> {
-  const authorization = singleHeader(req, 'authorization');
-  if (authorization === undefined) throw authenticationFailed('Authorization header is missing');
-  const { algorithm, credential, signedHeaders, signature } = parseSdkAuthorization(authorization);
-  const maxSkewMs = opts.maxSkewMs ?? DEFAULT_MAX_SKEW_MS;
-  const { sdkDate, date } = requireFreshSdkDate(req, now, maxSkewMs);
-  if (!signedHeaders.includes('x-sdk-date')) throw authenticationFailed('x-sdk-date must be among SignedHeaders');
-  requireScope(credential, sdkDate, opts.region);
-  requireTruthfulPayloadHash(req, algorithm);
-  const received = opts.hostOverride === undefined ? req : { ...req, headers: { ...req.headers, host: opts.hostOverride } };
-  const canonical = canonicalRequest(received, signedHeaders, algorithm);
+/** What a signed request's head says, judged before its body is read: the key it names and when it was signed. */
+export interface SignedHead extends ParsedAuthorization {
+  sdkDate: string;
+  /** Until when a server accepts this signature: X-Sdk-Date plus the accepted skew. */
+  validUntil: Date;
+}
 
-  const secret = await lookupSecret(credential.access);
-  if (secret === undefined) throw authenticationFailed(`unknown access key '${credential.access}'`);
+/**
+ * The checks of §3.2 that need no body (Authorization's form, X-Sdk-Date's form, freshness and signing, V11's scope),
+ * so that a request failing them is refused before its body is received. Every failure is a 401 AppError (APIG.0303).
+ */
+export function checkSignedHead(headers: SignedRequest['headers'], now: Date, opts: VerifyOptions = {}): SignedHead {
+  const authorization = singleHeader(headers, 'authorization');
+  if (authorization === undefined) throw authenticationFailed('Authorization header is missing');
+  const parsed = parseSdkAuthorization(authorization);
+  const maxSkewMs = opts.maxSkewMs ?? DEFAULT_MAX_SKEW_MS;
+  const { sdkDate, date } = requireFreshSdkDate(headers, now, maxSkewMs);
+  if (!parsed.signedHeaders.includes('x-sdk-date')) throw authenticationFailed('x-sdk-date must be among SignedHeaders');
+  requireScope(parsed.credential, sdkDate, opts.region);
+  return { ...parsed, sdkDate, validUntil: new Date(date.getTime() + maxSkewMs) };
+}
+
+/**
+ * The rest of §3.2, once the body is in: the declared body hash, the canonical request and the signature, against
+ * the secret of the key `head` names. Every failure is a 401 AppError (APIG.0303).
+ */
+export function verifySignedBody(req: SignedRequest, head: SignedHead, secret: string, hostOverride?: string): VerifiedSignature {
+  const { algorithm, credential, signedHeaders, signature, sdkDate } = head;
+  requireTruthfulPayloadHash(req, algorithm);
+  const received = hostOverride === undefined ? req : { ...req, headers: { ...req.headers, host: hostOverride } };
+  const canonical = canonicalRequest(received, signedHeaders, algorithm);
   const text = algorithm.stringToSign(sdkDate, credential, digestHex(algorithm.digest, canonical));
   if (!algorithm.verify(text, signature, credential, secret)) {
     throw authenticationFailed(`signature mismatch; the server's canonical request was:\n${withCredentialsRedacted(canonical)}`);
   }
   const fingerprint = createHash('sha256').update(`${credential.access}\n${text}`).digest();
-  return { access: credential.access, algorithm: algorithm.name, use: { fingerprint, validUntil: new Date(date.getTime() + maxSkewMs) } };
+  return { access: credential.access, algorithm: algorithm.name, use: { fingerprint, validUntil: head.validUntil } };
 }

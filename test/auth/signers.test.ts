@@ -18,10 +18,10 @@ import { HcClient } from '@huaweicloud/huaweicloud-sdk-core/HcClient.js';
 import { DefaultHttpClient } from '@huaweicloud/huaweicloud-sdk-core/http/DefaultHttpClient.js';
 import { Region } from '@huaweicloud/huaweicloud-sdk-core/region/region.js';
 import { ManualClock } from '../../src/clock.ts';
-import { formatSdkDate, verifySdkSignature, type SignedRequest } from '../../src/auth/sdk-hmac.ts';
+import { formatSdkDate, type SignedRequest } from '../../src/auth/sdk-hmac.ts';
 import { projectIdOf } from '../../src/services/access-keys/access-key-rules.ts';
 import { createTestApp, TEST_DOMAIN } from '../helpers/app.ts';
-import { ecdsaSignerFor, sdkError, Sm3Signer, type KeyPair, type StaticSigner } from './support.ts';
+import { ecdsaSignerFor, sdkError, Sm3Signer, type KeyPair, type StaticSigner, verifySdkSignature } from './support.ts';
 
 type SdkCall = (options: object) => Promise<Record<string, unknown>>;
 

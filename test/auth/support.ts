@@ -5,6 +5,14 @@
  */
 import { createHash, createHmac, createPrivateKey, sign as signData } from 'node:crypto';
 import { AKSKSigner } from '@huaweicloud/huaweicloud-sdk-core/auth/AKSKSigner.js';
+import {
+  checkSignedHead,
+  type SignedRequest,
+  unknownAccessKey,
+  type VerifiedSignature,
+  type VerifyOptions,
+  verifySignedBody,
+} from '../../src/auth/sdk-hmac.ts';
 import { derivedPrivateScalar } from '../../src/auth/signature-algorithms.ts';
 
 export interface KeyPair {
@@ -60,4 +68,17 @@ export async function sdkError(call: Promise<unknown>): Promise<{ httpStatusCode
     return error as { httpStatusCode: number; errorCode: string; errorMsg: string };
   }
   throw new Error('the call succeeded');
+}
+
+/** Verifies a signed request as the server does, in its two steps (the head, then the body), with a secret per key. */
+export async function verifySdkSignature(
+  req: SignedRequest,
+  lookupSecret: (access: string) => Promise<string | undefined>,
+  now: Date,
+  opts: VerifyOptions & { hostOverride?: string } = {},
+): Promise<VerifiedSignature> {
+  const head = checkSignedHead(req.headers, now, opts);
+  const secret = await lookupSecret(head.credential.access);
+  if (secret === undefined) throw unknownAccessKey(head.credential.access);
+  return verifySignedBody(req, head, secret, opts.hostOverride);
 }

@@ -1,20 +1,25 @@
 /**
- * A caller without a valid credential costs little: no credential, or a token that does not verify, is refused before
- * the body is read (the body may announce megabytes and never come), and past AUTH_FAILURE_MAX refusals in a window
- * its address gets 429 before anything else is done for it. A started server, raw sockets for the unfinished bodies.
+ * A caller without a valid credential costs little: no credential, a token that does not verify, or a signed request
+ * naming an unknown key, is refused before the body is read (the body may announce megabytes and never come), and
+ * past AUTH_FAILURE_MAX refusals in a window its address gets 429 before anything else is done for it. A started
+ * server, raw sockets for the unfinished bodies.
  */
 import net from 'node:net';
 import t from 'tap';
+import { formatSdkDate } from '../../src/auth/sdk-hmac.ts';
 import { createTestApp } from '../helpers/app.ts';
 
 const harness = await createTestApp({ env: { AUTH_FAILURE_MAX: '5' } });
 t.teardown(() => harness.close());
 const address = new URL(await harness.app.listen({ host: '127.0.0.1', port: 0 }));
 
-/** Sends the head and 10 bytes of a 4 MB body, and resolves with the status line the server answers before the rest. */
-function answerToUnfinishedBody(headers: Record<string, string>): Promise<string> {
+/**
+ * Sends the head and 10 bytes of a 4 MB body from `localAddress`, and resolves with the status line the server answers
+ * before the rest.
+ */
+function answerToUnfinishedBody(headers: Record<string, string>, localAddress = '127.0.0.1'): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(Number(address.port), address.hostname);
+    const socket = net.connect({ port: Number(address.port), host: address.hostname, localAddress });
     let received = '';
     const fail = setTimeout(() => {
       socket.destroy();
@@ -40,6 +45,18 @@ t.test('no credential, or a token that does not verify: 401 before the body is r
   t.equal(await answerToUnfinishedBody({}), 'HTTP/1.1 401 Unauthorized');
   t.equal(await answerToUnfinishedBody({ authorization: 'Bearer not.a.token' }), 'HTTP/1.1 401 Unauthorized');
   t.equal(await answerToUnfinishedBody({ 'x-auth-token': 'x', authorization: 'Bearer y' }), 'HTTP/1.1 401 Unauthorized', 'two credentials');
+});
+
+/** An Authorization of the right form naming a key that does not exist. */
+const unknownKeySignature = `SDK-HMAC-SHA256 Access=NOSUCHKEY, SignedHeaders=host;x-sdk-date, Signature=${'0'.repeat(64)}`;
+
+t.test('a signed request naming an unknown key, or signed too long ago: 401 before the body is read', async (t) => {
+  // Another loopback address: its refusals leave 127.0.0.1's count to the test above.
+  const fromOtherAddress = (sdkDate: Date) =>
+    answerToUnfinishedBody({ authorization: unknownKeySignature, 'x-sdk-date': formatSdkDate(sdkDate) }, '127.0.0.2');
+  for (let i = 0; i < 3; i++) t.equal(await fromOtherAddress(new Date()), 'HTTP/1.1 401 Unauthorized', 'unknown key');
+  for (let i = 0; i < 2; i++) t.equal(await fromOtherAddress(new Date(Date.now() - 60 * 60_000)), 'HTTP/1.1 401 Unauthorized', 'stale');
+  t.equal(await fromOtherAddress(new Date()), 'HTTP/1.1 429 Too Many Requests', 'counted: the sixth is refused unread');
 });
 
 t.test('past AUTH_FAILURE_MAX refusals an address gets 429, whatever it sends; other addresses are not affected', async (t) => {

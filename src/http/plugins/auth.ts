@@ -12,6 +12,7 @@ import { isSignatureScheme } from '../../auth/signature-algorithms.ts';
 import { createTokenPrincipals, type VerifiedClaims } from '../../auth/token-principals.ts';
 import { AppError, ErrorCode, errors } from '../../errors.ts';
 import { holdsEveryAction, projectIdOf } from '../../services/access-keys/access-key-rules.ts';
+import type { SigningKey } from '../../services/access-keys/access-key-service.ts';
 import type { AuditedChange } from '../../services/audit/audit-log.ts';
 import { callerContext } from '../../services/context.ts';
 import { raiseDeferredInputError } from './json-body.ts';
@@ -37,6 +38,8 @@ declare module 'fastify' {
     principal?: Principal;
     /** Set for an AK/SK-signed request once verified: what the replay cache records. */
     signatureUse?: SignatureUse;
+    /** Set for an AK/SK-signed request before its body is read: the key it names, whose signature is checked after. */
+    signingKey?: SigningKey;
   }
 }
 
@@ -81,7 +84,7 @@ async function receivedBody(app: FastifyInstance, request: FastifyRequest): Prom
   return Buffer.concat(chunks);
 }
 
-async function verifySignature(app: FastifyInstance, request: FastifyRequest): Promise<Principal> {
+async function verifySignature(app: FastifyInstance, request: FastifyRequest, signingKey: SigningKey): Promise<Principal> {
   // The signature covers the raw target and the raw body bytes.
   const received: SignedRequest = {
     method: request.method,
@@ -92,7 +95,7 @@ async function verifySignature(app: FastifyInstance, request: FastifyRequest): P
   // Behind a proxy that rewrote Host, the client signed the host it addressed (§3.2 item 3); fastify takes
   // X-Forwarded-Host only from a trusted proxy (TRUST_PROXY).
   const hostOverride = request.headers['x-forwarded-host'] === undefined ? undefined : request.host;
-  const key = await app.services.accessKeys.verifyRequest(received, hostOverride);
+  const key = app.services.accessKeys.verifyRequest(received, signingKey, hostOverride);
   request.signatureUse = key.use;
   return {
     domainId: key.domainId,
@@ -103,13 +106,8 @@ async function verifySignature(app: FastifyInstance, request: FastifyRequest): P
   };
 }
 
-async function authenticate(
-  app: FastifyInstance,
-  request: FastifyRequest,
-  principalOfToken: (token: string) => Principal,
-): Promise<Principal> {
-  const credential = offeredCredential(request);
-  const principal = credential.kind === 'token' ? principalOfToken(credential.token) : await verifySignature(app, request);
+/** The request's claims about its caller (X-Domain-Id, X-Project-Id) must be the credential's. */
+function requireClaimsOf(app: FastifyInstance, request: FastifyRequest, principal: Principal): void {
   const claimedDomain = request.headers['x-domain-id'];
   if (claimedDomain !== undefined && claimedDomain !== principal.domainId) {
     throw errors.authenticationFailed("X-Domain-Id does not match the credential's domain");
@@ -119,7 +117,6 @@ async function authenticate(
   if (claimedProject !== undefined && claimedProject !== projectIdOf(principal.domainId, app.config.region)) {
     throw errors.authenticationFailed("X-Project-Id is not the credential domain's project of this region");
   }
-  return principal;
 }
 
 function authorize(request: FastifyRequest, principal: Principal): void {
@@ -199,22 +196,23 @@ export async function registerAuth(app: FastifyInstance): Promise<void> {
   const { authFailureMax: max, windowMs } = app.config.rateLimit;
   const authFailures = createAuthFailures({ max, windowMs });
   const needsCredential = (request: FastifyRequest) => !request.routeOptions.config.public && !request.is404;
+  const accept = (request: FastifyRequest, principal: Principal) => {
+    requireClaimsOf(app, request, principal);
+    request.principal = principal;
+    authorize(request, principal);
+  };
   // What can be judged before the body is read is judged first: a caller without a valid credential must not make the
   // server receive and parse up to BODY_LIMIT_BYTES of JSON. A token is checked in full here; a signed request (whose
-  // signature covers its body) only for its scheme, and then in preValidation.
+  // signature covers its body) for its head and the key it names, and for its signature in preValidation.
   app.addHook('onRequest', async (request) => {
     if (!needsCredential(request)) return;
     authFailures.refuseIfOverLimit(request.ip);
-    if (offeredCredential(request).kind === 'token') {
-      request.principal = await authenticate(app, request, principalOfToken);
-      authorize(request, request.principal);
-    }
+    const credential = offeredCredential(request);
+    if (credential.kind === 'token') accept(request, principalOfToken(credential.token));
+    else request.signingKey = await app.services.accessKeys.signingKeyOf(headersAsSent(request.raw.rawHeaders));
   });
   app.addHook('preValidation', async (request) => {
-    if (needsCredential(request) && request.principal === undefined) {
-      request.principal = await authenticate(app, request, principalOfToken);
-      authorize(request, request.principal);
-    }
+    if (request.signingKey) accept(request, await verifySignature(app, request, request.signingKey));
     raiseDeferredInputError(request);
   });
   app.addHook('onResponse', async (request, reply) => {

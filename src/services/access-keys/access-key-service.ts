@@ -6,7 +6,14 @@
  * costs two AES-GCM operations on a few bytes, far below the query, so no secret is cached.
  */
 import type { Action } from '../../auth/actions.ts';
-import { verifySdkSignature, type SignatureUse, type SignedRequest } from '../../auth/sdk-hmac.ts';
+import {
+  checkSignedHead,
+  type SignatureUse,
+  type SignedHead,
+  type SignedRequest,
+  unknownAccessKey,
+  verifySignedBody,
+} from '../../auth/sdk-hmac.ts';
 import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
@@ -29,6 +36,13 @@ export interface VerifiableKey {
   domainId: string;
   actions: Action[];
   secret: string;
+}
+
+/** The usable key an AK/SK-signed request names, found from the request's head before its body is read. */
+export interface SigningKey extends VerifiableKey {
+  head: SignedHead;
+  /** Set for a temporary pair (X-Security-Token): the permanent key that issued it. */
+  issuer?: string;
 }
 
 /** The key an AK/SK-signed request was verified with. */
@@ -122,29 +136,33 @@ export function createAccessKeyService({ db, clock, config, sealer }: AccessKeyS
     },
 
     /**
-     * Verifies an AK/SK-signed request (§3.2) against the stored key, or against a temporary pair's security token
-     * and its still usable issuer: a 401 AppError for a bad, unknown, expired or deleted key. `hostOverride` is
-     * the host the client addressed when a proxy rewrote Host.
+     * The usable key an AK/SK-signed request names, judged from its head alone (the request's body is not read yet):
+     * a 401 AppError for a malformed or stale head, or an unknown, deleted or expired key (a temporary pair's
+     * security token and its still usable issuer). Its signature is checked by `verifyRequest` once the body is in.
      */
-    async verifyRequest(request: SignedRequest, hostOverride?: string): Promise<VerifiedKey> {
-      const securityToken = request.headers['x-security-token'];
+    async signingKeyOf(headers: SignedRequest['headers']): Promise<SigningKey> {
+      const head = checkSignedHead(headers, clock.now(), { region: config.region });
+      const { access } = head.credential;
+      const securityToken = headers['x-security-token'];
       if (Array.isArray(securityToken)) throw errors.authenticationFailed("header 'x-security-token' must not repeat");
-      let found: VerifiableKey | undefined;
-      let issuer: string | undefined;
-      const lookupSecret = async (access: string) => {
-        // A permanent key verifies alone, whatever X-Security-Token says (§3.3: the value is ignored).
-        found = await findVerifiable(access);
-        if (found || securityToken === undefined) return found?.secret;
-        const temporary = openSecurityToken(sealer, securityToken, access, clock.now());
-        const issuing = await findVerifiable(temporary.issuer);
-        if (!issuing || issuing.domainId !== temporary.domainId)
-          throw errors.authenticationFailed('the access key that issued this security token is deleted');
-        issuer = temporary.issuer;
-        found = { ...issuing, secret: temporary.secret };
-        return found.secret;
-      };
-      const { access, use } = await verifySdkSignature(request, lookupSecret, clock.now(), { hostOverride, region: config.region });
-      return { access, domainId: found!.domainId, actions: found!.actions, use, ...(issuer && { issuer }) };
+      // A permanent key verifies alone, whatever X-Security-Token says (§3.3: the value is ignored).
+      const permanent = await findVerifiable(access);
+      if (permanent) return { head, ...permanent };
+      if (securityToken === undefined) throw unknownAccessKey(access);
+      const temporary = openSecurityToken(sealer, securityToken, access, clock.now());
+      const issuing = await findVerifiable(temporary.issuer);
+      if (!issuing || issuing.domainId !== temporary.domainId)
+        throw errors.authenticationFailed('the access key that issued this security token is deleted');
+      return { head, ...issuing, secret: temporary.secret, issuer: temporary.issuer };
+    },
+
+    /**
+     * Verifies the signature of a request (§3.2) with the key its head named: a 401 AppError if it does not match.
+     * `hostOverride` is the host the client addressed when a proxy rewrote Host.
+     */
+    verifyRequest(request: SignedRequest, key: SigningKey, hostOverride?: string): VerifiedKey {
+      const { access, use } = verifySignedBody(request, key.head, key.secret, hostOverride);
+      return { access, domainId: key.domainId, actions: key.actions, use, ...(key.issuer && { issuer: key.issuer }) };
     },
 
     /** A verified signature's one use (signature-replay.ts): a second one gets 401. */
