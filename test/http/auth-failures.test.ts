@@ -1,12 +1,12 @@
 /**
  * A caller without a valid credential costs little: no credential, a token that does not verify, or a signed request
  * naming an unknown key, is refused before the body is read (the body may announce megabytes and never come), and
- * past AUTH_FAILURE_MAX refusals in a window its address gets 429 before anything else is done for it. A started
- * server, raw sockets for the unfinished bodies.
+ * past AUTH_FAILURE_MAX refusals in a window its address gets 429 before anything else is done for it, however many
+ * it sends at once. A started server, raw sockets for the unfinished bodies.
  */
 import net from 'node:net';
 import t from 'tap';
-import { formatSdkDate } from '../../src/auth/sdk-hmac.ts';
+import { formatSdkDate, signRequest } from '../../src/auth/sdk-hmac.ts';
 import { createTestApp } from '../helpers/app.ts';
 
 const harness = await createTestApp({ env: { AUTH_FAILURE_MAX: '5' } });
@@ -57,6 +57,33 @@ t.test('a signed request naming an unknown key, or signed too long ago: 401 befo
   for (let i = 0; i < 3; i++) t.equal(await fromOtherAddress(new Date()), 'HTTP/1.1 401 Unauthorized', 'unknown key');
   for (let i = 0; i < 2; i++) t.equal(await fromOtherAddress(new Date(Date.now() - 60 * 60_000)), 'HTTP/1.1 401 Unauthorized', 'stale');
   t.equal(await fromOtherAddress(new Date()), 'HTTP/1.1 429 Too Many Requests', 'counted: the sixth is refused unread');
+});
+
+t.test('a burst of refused credentials from one address gets AUTH_FAILURE_MAX 401s, the rest 429', async (t) => {
+  const signedWithUnknownKey = () =>
+    harness.app.inject({
+      method: 'POST',
+      url: '/v1/private-certificates',
+      headers: { authorization: unknownKeySignature, 'x-sdk-date': formatSdkDate(new Date()) },
+      payload: { csr: 'x' },
+      remoteAddress: '192.0.2.20',
+    });
+  // All sent before any is answered: each must count while its key is looked up, not only once it is refused.
+  const statuses = (await Promise.all(Array.from({ length: 40 }, signedWithUnknownKey))).map((response) => response.statusCode);
+  t.equal(statuses.filter((status) => status === 401).length, 5, '401s');
+  t.equal(statuses.filter((status) => status === 429).length, 35, '429s');
+});
+
+t.test('accepted signed requests are not counted: more than AUTH_FAILURE_MAX of them from one address are served', async (t) => {
+  const created = await harness.app.inject({ method: 'POST', url: '/v1/access-keys', headers: harness.auth(), payload: {} });
+  const { access, secret } = created.json().credential as { access: string; secret: string };
+  const url = '/v1/private-certificate-authorities';
+  for (let i = 0; i < 10; i++) {
+    const headers = { host: 'pca.example.test', 'x-sdk-date': formatSdkDate(new Date()) };
+    const authorization = signRequest({ method: 'GET', url, headers, body: new Uint8Array() }, access, secret, Object.keys(headers));
+    const response = await harness.app.inject({ method: 'GET', url, headers: { ...headers, authorization }, remoteAddress: '192.0.2.21' });
+    t.equal(response.statusCode, 200, `signed request ${i + 1}`);
+  }
 });
 
 t.test('past AUTH_FAILURE_MAX refusals an address gets 429, whatever it sends; other addresses are not affected', async (t) => {

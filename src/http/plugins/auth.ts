@@ -16,7 +16,7 @@ import type { SigningKey } from '../../services/access-keys/access-key-service.t
 import type { AuditedChange } from '../../services/audit/audit-log.ts';
 import { callerContext } from '../../services/context.ts';
 import { raiseDeferredInputError } from './json-body.ts';
-import { createAuthFailures } from './auth-failures.ts';
+import { type AuthAttempt, createAuthFailures } from './auth-failures.ts';
 import { registerRateLimit } from './rate-limit.ts';
 
 declare module 'fastify' {
@@ -40,6 +40,8 @@ declare module 'fastify' {
     signatureUse?: SignatureUse;
     /** Set for an AK/SK-signed request before its body is read: the key it names, whose signature is checked after. */
     signingKey?: SigningKey;
+    /** Set for a request that needs a credential: its place among its address's credentials being judged. */
+    authAttempt?: AuthAttempt;
   }
 }
 
@@ -199,14 +201,18 @@ export async function registerAuth(app: FastifyInstance): Promise<void> {
   const accept = (request: FastifyRequest, principal: Principal) => {
     requireClaimsOf(app, request, principal);
     request.principal = principal;
+    request.authAttempt!.accepted();
     authorize(request, principal);
   };
   // What can be judged before the body is read is judged first: a caller without a valid credential must not make the
   // server receive and parse up to BODY_LIMIT_BYTES of JSON. A token is checked in full here; a signed request (whose
   // signature covers its body) for its head and the key it names, and for its signature in preValidation.
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     if (!needsCredential(request)) return;
-    authFailures.refuseIfOverLimit(request.ip);
+    const attempt = authFailures.attempt(request.ip);
+    request.authAttempt = attempt;
+    // 'close' comes once a response is sent and when the connection goes first, so no attempt is left undecided.
+    reply.raw.once('close', () => attempt.answered(reply.raw.statusCode === 401));
     const credential = offeredCredential(request);
     if (credential.kind === 'token') accept(request, principalOfToken(credential.token));
     else request.signingKey = await app.services.accessKeys.signingKeyOf(headersAsSent(request.raw.rawHeaders));
@@ -214,9 +220,6 @@ export async function registerAuth(app: FastifyInstance): Promise<void> {
   app.addHook('preValidation', async (request) => {
     if (request.signingKey) accept(request, await verifySignature(app, request, request.signingKey));
     raiseDeferredInputError(request);
-  });
-  app.addHook('onResponse', async (request, reply) => {
-    if (reply.statusCode === 401) authFailures.count(request.ip);
   });
   await registerRateLimit(app, app.config.rateLimit);
   // A signed mutation runs once (signature-replay.ts). The claim comes after authentication, permission, rate limit
