@@ -137,7 +137,10 @@ export function validateDistinguishedName(dn: unknown, options: { requireAll: bo
       throw errors.invalidDistinguishedName(`${name} must be ${rule.description}`);
     }
   }
-  return record as DistinguishedName;
+  // ISO 3166-1 alpha-2 codes are upper case (X.520, CA/B Forum BR §7.1.4.2; linters flag `C=de`): the record and the
+  // certificate both carry the upper-case code.
+  const country = record.country;
+  return (typeof country === 'string' ? { ...record, country: country.toUpperCase() } : record) as DistinguishedName;
 }
 /** The most subtrees one name type of `name_constraints` may list. */
 export const MAX_SUBTREES_PER_LIST = 100;

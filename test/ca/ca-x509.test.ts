@@ -65,6 +65,12 @@ t.test('every key algorithm and hash: each CA certificate verifies against its e
   t.match(text, /sha384WithRSAEncryption/, 'signed by the RSA4096 root with the requested SHA384');
 });
 
+t.test('a lower-case country is written upper case, in the certificate and the record (ISO 3166-1 alpha-2)', async (t) => {
+  const root = await api.root({ distinguished_name: { ...DN, common_name: 'country-root', country: 'de' } });
+  t.equal((await api.show(root)).distinguished_name.country, 'DE', 'the record');
+  t.match(await opensslText(t, (await exportOf(root)).certificate), /Subject: C ?= ?DE,/, 'the certificate, as openssl reads it');
+});
+
 t.test('extensions: root has no URLs; subordinates carry AKI, caIssuers always, CDP and OCSP while enabled', async (t) => {
   const root = await api.root({ distinguished_name: { ...DN, common_name: 'ext-root' } });
   const rootText = await opensslText(t, (await exportOf(root)).certificate);
