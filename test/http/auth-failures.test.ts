@@ -69,9 +69,16 @@ t.test('a burst of refused credentials from one address gets AUTH_FAILURE_MAX 40
       remoteAddress: '192.0.2.20',
     });
   // All sent before any is answered: each must count while its key is looked up, not only once it is refused.
-  const statuses = (await Promise.all(Array.from({ length: 40 }, signedWithUnknownKey))).map((response) => response.statusCode);
+  const responses = await Promise.all(Array.from({ length: 40 }, signedWithUnknownKey));
+  const statuses = responses.map((response) => response.statusCode);
   t.equal(statuses.filter((status) => status === 401).length, 5, '401s');
   t.equal(statuses.filter((status) => status === 429).length, 35, '429s');
+  // Refused while places were held by credentials still being judged: a place frees in a moment, not a window.
+  const retryAfter = responses.filter((response) => response.statusCode === 429).map((response) => response.headers['retry-after']);
+  t.same([...new Set(retryAfter)], ['1'], 'Retry-After: 1 while the places are held by requests in flight');
+  const afterwards = await signedWithUnknownKey();
+  t.equal(afterwards.statusCode, 429, 'the refusals used up');
+  t.ok(Number(afterwards.headers['retry-after']) > 1, 'then Retry-After runs to the end of the window');
 });
 
 t.test('accepted signed requests are not counted: more than AUTH_FAILURE_MAX of them from one address are served', async (t) => {

@@ -47,8 +47,10 @@ export function createAuthFailures({ max, windowMs, now = Date.now }: { max: num
       const window = current(address);
       const undecided = judging.get(address) ?? 0;
       if ((window?.failures ?? 0) + undecided >= max) {
-        // Without a window yet, the attempts being judged open one when refused.
-        throw errors.tooManyRequests(Math.max(1, Math.ceil(((window?.endsAt ?? now() + windowMs) - now()) / 1000)));
+        // Refusals used up: wait for the window's end. Else credentials still being judged hold the places, and one
+        // is free again in a moment (a Huawei SDK honouring Retry-After must not stall for a whole window).
+        const usedUp = window !== undefined && window.failures >= max;
+        throw errors.tooManyRequests(usedUp ? Math.max(1, Math.ceil((window.endsAt - now()) / 1000)) : 1);
       }
       judging.set(address, undecided + 1);
       let decided = false;

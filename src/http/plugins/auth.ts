@@ -12,7 +12,6 @@ import { isSignatureScheme } from '../../auth/signature-algorithms.ts';
 import { createTokenPrincipals, type VerifiedClaims } from '../../auth/token-principals.ts';
 import { AppError, ErrorCode, errors } from '../../errors.ts';
 import { holdsEveryAction, projectIdOf } from '../../services/access-keys/access-key-rules.ts';
-import type { SigningKey } from '../../services/access-keys/access-key-service.ts';
 import type { AuditedChange } from '../../services/audit/audit-log.ts';
 import { callerContext } from '../../services/context.ts';
 import { raiseDeferredInputError } from './json-body.ts';
@@ -38,8 +37,8 @@ declare module 'fastify' {
     principal?: Principal;
     /** Set for an AK/SK-signed request once verified: what the replay cache records. */
     signatureUse?: SignatureUse;
-    /** Set for an AK/SK-signed request before its body is read: the key it names, whose signature is checked after. */
-    signingKey?: SigningKey;
+    /** Set for an AK/SK-signed request whose head and key passed before its body was read: its signature is due. */
+    signatureDue?: boolean;
     /** Set for a request that needs a credential: its place among its address's credentials being judged. */
     authAttempt?: AuthAttempt;
   }
@@ -86,7 +85,7 @@ async function receivedBody(app: FastifyInstance, request: FastifyRequest): Prom
   return Buffer.concat(chunks);
 }
 
-async function verifySignature(app: FastifyInstance, request: FastifyRequest, signingKey: SigningKey): Promise<Principal> {
+async function verifySignature(app: FastifyInstance, request: FastifyRequest): Promise<Principal> {
   // The signature covers the raw target and the raw body bytes.
   const received: SignedRequest = {
     method: request.method,
@@ -97,7 +96,7 @@ async function verifySignature(app: FastifyInstance, request: FastifyRequest, si
   // Behind a proxy that rewrote Host, the client signed the host it addressed (§3.2 item 3); fastify takes
   // X-Forwarded-Host only from a trusted proxy (TRUST_PROXY).
   const hostOverride = request.headers['x-forwarded-host'] === undefined ? undefined : request.host;
-  const key = app.services.accessKeys.verifyRequest(received, signingKey, hostOverride);
+  const key = await app.services.accessKeys.verifyRequest(received, hostOverride);
   request.signatureUse = key.use;
   return {
     domainId: key.domainId,
@@ -206,7 +205,8 @@ export async function registerAuth(app: FastifyInstance): Promise<void> {
   };
   // What can be judged before the body is read is judged first: a caller without a valid credential must not make the
   // server receive and parse up to BODY_LIMIT_BYTES of JSON. A token is checked in full here; a signed request (whose
-  // signature covers its body) for its head and the key it names, and for its signature in preValidation.
+  // signature covers its body) for its head and the key it names, and in full in preValidation, where the key is looked
+  // up again: one deleted while the body was on its way signs nothing.
   app.addHook('onRequest', async (request, reply) => {
     if (!needsCredential(request)) return;
     const attempt = authFailures.attempt(request.ip);
@@ -215,10 +215,13 @@ export async function registerAuth(app: FastifyInstance): Promise<void> {
     reply.raw.once('close', () => attempt.answered(reply.raw.statusCode === 401));
     const credential = offeredCredential(request);
     if (credential.kind === 'token') accept(request, principalOfToken(credential.token));
-    else request.signingKey = await app.services.accessKeys.signingKeyOf(headersAsSent(request.raw.rawHeaders));
+    else {
+      await app.services.accessKeys.signingKeyOf(headersAsSent(request.raw.rawHeaders));
+      request.signatureDue = true;
+    }
   });
   app.addHook('preValidation', async (request) => {
-    if (request.signingKey) accept(request, await verifySignature(app, request, request.signingKey));
+    if (request.signatureDue) accept(request, await verifySignature(app, request));
     raiseDeferredInputError(request);
   });
   await registerRateLimit(app, app.config.rateLimit);

@@ -75,6 +75,27 @@ export function createAccessKeyService({ db, clock, config, sealer }: AccessKeyS
     return { domainId: key.domainId, actions: key.actions as Action[], secret };
   }
 
+  /**
+   * The usable key an AK/SK-signed request names, judged from its head alone (the request's body is not read yet):
+   * a 401 AppError for a malformed or stale head, or an unknown, deleted or expired key (a temporary pair's
+   * security token and its still usable issuer). Its signature is checked by `verifyRequest` once the body is in.
+   */
+  async function signingKeyOf(headers: SignedRequest['headers']): Promise<SigningKey> {
+    const head = checkSignedHead(headers, clock.now(), { region: config.region });
+    const { access } = head.credential;
+    const securityToken = headers['x-security-token'];
+    if (Array.isArray(securityToken)) throw errors.authenticationFailed("header 'x-security-token' must not repeat");
+    // A permanent key verifies alone, whatever X-Security-Token says (§3.3: the value is ignored).
+    const permanent = await findVerifiable(access);
+    if (permanent) return { head, ...permanent };
+    if (securityToken === undefined) throw unknownAccessKey(access);
+    const temporary = openSecurityToken(sealer, securityToken, access, clock.now());
+    const issuing = await findVerifiable(temporary.issuer);
+    if (!issuing || issuing.domainId !== temporary.domainId)
+      throw errors.authenticationFailed('the access key that issued this security token is deleted');
+    return { head, ...issuing, secret: temporary.secret, issuer: temporary.issuer };
+  }
+
   return {
     /** Creates a key for the caller's domain; the secret is returned here and never again. */
     async create(
@@ -135,32 +156,15 @@ export function createAccessKeyService({ db, clock, config, sealer }: AccessKeyS
       });
     },
 
-    /**
-     * The usable key an AK/SK-signed request names, judged from its head alone (the request's body is not read yet):
-     * a 401 AppError for a malformed or stale head, or an unknown, deleted or expired key (a temporary pair's
-     * security token and its still usable issuer). Its signature is checked by `verifyRequest` once the body is in.
-     */
-    async signingKeyOf(headers: SignedRequest['headers']): Promise<SigningKey> {
-      const head = checkSignedHead(headers, clock.now(), { region: config.region });
-      const { access } = head.credential;
-      const securityToken = headers['x-security-token'];
-      if (Array.isArray(securityToken)) throw errors.authenticationFailed("header 'x-security-token' must not repeat");
-      // A permanent key verifies alone, whatever X-Security-Token says (§3.3: the value is ignored).
-      const permanent = await findVerifiable(access);
-      if (permanent) return { head, ...permanent };
-      if (securityToken === undefined) throw unknownAccessKey(access);
-      const temporary = openSecurityToken(sealer, securityToken, access, clock.now());
-      const issuing = await findVerifiable(temporary.issuer);
-      if (!issuing || issuing.domainId !== temporary.domainId)
-        throw errors.authenticationFailed('the access key that issued this security token is deleted');
-      return { head, ...issuing, secret: temporary.secret, issuer: temporary.issuer };
-    },
+    signingKeyOf,
 
     /**
-     * Verifies the signature of a request (§3.2) with the key its head named: a 401 AppError if it does not match.
-     * `hostOverride` is the host the client addressed when a proxy rewrote Host.
+     * Verifies an AK/SK-signed request (§3.2) once its body is in: its head and key judged again as signingKeyOf does
+     * (a key deleted, or a pair's token expired, while the body was on its way signs nothing), then its signature. A
+     * 401 AppError for any failure. `hostOverride` is the host the client addressed when a proxy rewrote Host.
      */
-    verifyRequest(request: SignedRequest, key: SigningKey, hostOverride?: string): VerifiedKey {
+    async verifyRequest(request: SignedRequest, hostOverride?: string): Promise<VerifiedKey> {
+      const key = await signingKeyOf(request.headers);
       const { access, use } = verifySignedBody(request, key.head, key.secret, hostOverride);
       return { access, domainId: key.domainId, actions: key.actions, use, ...(key.issuer && { issuer: key.issuer }) };
     },
