@@ -231,7 +231,7 @@ t.test(
   { skip: softHsmMissing },
   async (t) => {
     const label = 'pca-orphan-test';
-    const pin = '9753';
+    const pin = 'orphan-pin-9753'; // distinctive: a 4-digit PIN can occur by chance in a log line's numbers
     clock.set(Date.now() - 21 * DAY);
     const token = await softHsmToken(label, pin);
     // A token outage while the CA's transaction signs, and (with 'destroy') at the clean-up after it.
