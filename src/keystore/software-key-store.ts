@@ -5,6 +5,7 @@
 import { createPrivateKey, randomBytes, sign as nodeSign, type KeyObject } from 'node:crypto';
 import { NODE_HASH, RSA_MODULUS_BITS, webCryptoKeyParams, type HashAlgorithm, type KeyAlgorithm } from '../x509/algorithms.ts';
 import { errors } from '../errors.ts';
+import { LruMap } from '../lru-map.ts';
 import type { GeneratedKey, KeyStore } from './key-store.ts';
 import { KeyStoreError } from './key-store-errors.ts';
 import type { Sealer } from './sealing.ts';
@@ -36,22 +37,16 @@ interface UnsealedKey {
 }
 
 export function createSoftwareKeyStore({ sealer }: { sealer: Sealer }): KeyStore {
-  /** Map order is insertion order: re-inserting on use makes the first entry the least recently used. */
-  const cache = new Map<string, UnsealedKey>();
+  const cache = new LruMap<string, UnsealedKey>(MAX_CACHED_KEYS);
   function unsealedKey(keyRef: string): UnsealedKey {
     const cached = cache.get(keyRef);
-    if (cached) {
-      cache.delete(keyRef);
-      cache.set(keyRef, cached);
-      return cached;
-    }
+    if (cached) return cached;
     const { keyId, sealed } = parseKeyRef(keyRef);
     const pkcs8 = sealer.unseal(sealed, keyId);
     try {
       const der = Buffer.from(pkcs8.buffer, pkcs8.byteOffset, pkcs8.length);
       const key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
       const entry = { key, algorithm: keyAlgorithmOf(key) };
-      if (cache.size >= MAX_CACHED_KEYS) cache.delete(cache.keys().next().value!);
       cache.set(keyRef, entry);
       return entry;
     } finally {
