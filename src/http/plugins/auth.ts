@@ -12,6 +12,7 @@ import { isSignatureScheme } from '../../auth/signature-algorithms.ts';
 import { createTokenPrincipals, type VerifiedClaims } from '../../auth/token-principals.ts';
 import { AppError, ErrorCode, errors } from '../../errors.ts';
 import { holdsEveryAction, projectIdOf } from '../../services/access-keys/access-key-rules.ts';
+import type { SigningKey } from '../../services/access-keys/access-key-service.ts';
 import type { AuditedChange } from '../../services/audit/audit-log.ts';
 import { callerContext } from '../../services/context.ts';
 import { raiseDeferredInputError } from './json-body.ts';
@@ -38,7 +39,7 @@ declare module 'fastify' {
     /** Set for an AK/SK-signed request once verified: what the replay cache records. */
     signatureUse?: SignatureUse;
     /** Set for an AK/SK-signed request whose head and key passed before its body was read: its signature is due. */
-    signatureDue?: boolean;
+    signingKey?: SigningKey;
     /** Set for a request that needs a credential: its place among its address's credentials being judged. */
     authAttempt?: AuthAttempt;
   }
@@ -85,7 +86,7 @@ async function receivedBody(app: FastifyInstance, request: FastifyRequest): Prom
   return Buffer.concat(chunks);
 }
 
-async function verifySignature(app: FastifyInstance, request: FastifyRequest): Promise<Principal> {
+async function verifySignature(app: FastifyInstance, request: FastifyRequest, signingKey: SigningKey): Promise<Principal> {
   // The signature covers the raw target and the raw body bytes.
   const received: SignedRequest = {
     method: request.method,
@@ -96,7 +97,11 @@ async function verifySignature(app: FastifyInstance, request: FastifyRequest): P
   // Behind a proxy that rewrote Host, the client signed the host it addressed (§3.2 item 3); fastify takes
   // X-Forwarded-Host only from a trusted proxy (TRUST_PROXY).
   const hostOverride = request.headers['x-forwarded-host'] === undefined ? undefined : request.host;
-  const key = await app.services.accessKeys.verifyRequest(received, hostOverride);
+  // A body takes time to arrive, and the key may be deleted meanwhile. A mutation's key is judged again by the claim
+  // of its signature (preHandler, in the same statement); any other request with a body looks it up again here.
+  // Without a body, nothing came after the head: the key found for it a moment ago is the current one.
+  const lookUpAgain = announcesBody(request) && !MUTATING_METHODS.has(request.method);
+  const key = await app.services.accessKeys.verifyRequest(received, hostOverride, lookUpAgain ? undefined : signingKey);
   request.signatureUse = key.use;
   return {
     domainId: key.domainId,
@@ -205,8 +210,9 @@ export async function registerAuth(app: FastifyInstance): Promise<void> {
   };
   // What can be judged before the body is read is judged first: a caller without a valid credential must not make the
   // server receive and parse up to BODY_LIMIT_BYTES of JSON. A token is checked in full here; a signed request (whose
-  // signature covers its body) for its head and the key it names, and in full in preValidation, where the key is looked
-  // up again: one deleted while the body was on its way signs nothing.
+  // signature covers its body) for its head and the key it names, and in full in preValidation. A key deleted while
+  // the body was on its way signs nothing: it is judged again once the body is in (by the claim of a mutation's
+  // signature, else looked up again).
   app.addHook('onRequest', async (request, reply) => {
     if (!needsCredential(request)) return;
     const attempt = authFailures.attempt(request.ip);
@@ -216,21 +222,24 @@ export async function registerAuth(app: FastifyInstance): Promise<void> {
     const credential = offeredCredential(request);
     if (credential.kind === 'token') accept(request, principalOfToken(credential.token));
     else {
-      await app.services.accessKeys.signingKeyOf(headersAsSent(request.raw.rawHeaders));
-      request.signatureDue = true;
+      request.signingKey = await app.services.accessKeys.signingKeyOf(headersAsSent(request.raw.rawHeaders));
     }
   });
   app.addHook('preValidation', async (request) => {
-    if (request.signatureDue) accept(request, await verifySignature(app, request));
+    if (request.signingKey) accept(request, await verifySignature(app, request, request.signingKey));
     raiseDeferredInputError(request);
   });
   await registerRateLimit(app, app.config.rateLimit);
   // A signed mutation runs once (signature-replay.ts). The claim comes after authentication, permission, rate limit
   // and schema validation, just before the handler: a request refused by any of those spends no signature, so a
   // forged copy of a captured signature (other signed bytes: it fails verification) cannot burn the legitimate
-  // request's, and a throttled or malformed request can be judged again. Only a request about to run records it.
+  // request's, and a throttled or malformed request can be judged again. Only a request about to run records it, and
+  // only while the key that signed it is still usable.
   app.addHook('preHandler', async (request) => {
-    if (request.signatureUse && MUTATING_METHODS.has(request.method)) await app.services.accessKeys.claimSignature(request.signatureUse);
+    if (request.signatureUse && MUTATING_METHODS.has(request.method)) {
+      const { subject: access, issuer } = request.principal!;
+      await app.services.accessKeys.claimSignature({ use: request.signatureUse, access, issuer });
+    }
   });
   app.addHook('onSend', async (request, reply, payload) => {
     if (isAuditedRefusal(request, reply)) await auditRefusal(app, request, reply, payload);

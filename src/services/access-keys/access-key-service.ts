@@ -24,12 +24,14 @@ import type { Sealer } from '../../keystore/sealing.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import type { RequestContext } from '../context.ts';
 import { checkDescription, grantedActions, newAccessKeyId, newSecret } from './access-key-rules.ts';
-import { claimSignature } from './signature-replay.ts';
+import { claimSignature, signatureReplayed } from './signature-replay.ts';
+import { ACTIVE } from './access-keys-sql.ts';
 import type { NewAccessKey } from './access-key-input.ts';
 import { issueTemporaryCredential, openSecurityToken, type TemporaryCredential } from './temporary-credentials.ts';
 
-export const ACTIVE = 'active';
 const DELETED = 'deleted';
+
+const issuingKeyDeleted = () => errors.authenticationFailed('the access key that issued this security token is deleted');
 
 /** What request verification needs to know about a usable key. */
 export interface VerifiableKey {
@@ -75,24 +77,24 @@ export function createAccessKeyService({ db, clock, config, sealer }: AccessKeyS
     return { domainId: key.domainId, actions: key.actions as Action[], secret };
   }
 
-  /**
-   * The usable key an AK/SK-signed request names, judged from its head alone (the request's body is not read yet):
-   * a 401 AppError for a malformed or stale head, or an unknown, deleted or expired key (a temporary pair's
-   * security token and its still usable issuer). Its signature is checked by `verifyRequest` once the body is in.
-   */
-  async function signingKeyOf(headers: SignedRequest['headers']): Promise<SigningKey> {
+  /** An AK/SK-signed request's head judged without the database (format, X-Sdk-Date); a 401 AppError if unusable. */
+  function judgeHead(headers: SignedRequest['headers']): { head: SignedHead; securityToken?: string } {
     const head = checkSignedHead(headers, clock.now(), { region: config.region });
-    const { access } = head.credential;
     const securityToken = headers['x-security-token'];
     if (Array.isArray(securityToken)) throw errors.authenticationFailed("header 'x-security-token' must not repeat");
+    return { head, securityToken };
+  }
+
+  /** The usable key a judged head names, from the database; a 401 AppError for an unknown or deleted one. */
+  async function keyOf({ head, securityToken }: ReturnType<typeof judgeHead>): Promise<SigningKey> {
+    const { access } = head.credential;
     // A permanent key verifies alone, whatever X-Security-Token says (§3.3: the value is ignored).
     const permanent = await findVerifiable(access);
     if (permanent) return { head, ...permanent };
     if (securityToken === undefined) throw unknownAccessKey(access);
     const temporary = openSecurityToken(sealer, securityToken, access, clock.now());
     const issuing = await findVerifiable(temporary.issuer);
-    if (!issuing || issuing.domainId !== temporary.domainId)
-      throw errors.authenticationFailed('the access key that issued this security token is deleted');
+    if (!issuing || issuing.domainId !== temporary.domainId) throw issuingKeyDeleted();
     return { head, ...issuing, secret: temporary.secret, issuer: temporary.issuer };
   }
 
@@ -156,21 +158,39 @@ export function createAccessKeyService({ db, clock, config, sealer }: AccessKeyS
       });
     },
 
-    signingKeyOf,
+    /**
+     * The usable key an AK/SK-signed request names, judged from its head alone (the request's body is not read yet):
+     * a 401 AppError for a malformed or stale head, or an unknown, deleted or expired key (a temporary pair's
+     * security token and its still usable issuer). Its signature is checked by `verifyRequest` once the body is in.
+     */
+    signingKeyOf: (headers: SignedRequest['headers']): Promise<SigningKey> => keyOf(judgeHead(headers)),
 
     /**
-     * Verifies an AK/SK-signed request (§3.2) once its body is in: its head and key judged again as signingKeyOf does
-     * (a key deleted, or a pair's token expired, while the body was on its way signs nothing), then its signature. A
-     * 401 AppError for any failure. `hostOverride` is the host the client addressed when a proxy rewrote Host.
+     * Verifies an AK/SK-signed request (§3.2) once its body is in: its head judged again (a pair's token expired
+     * while the body was on its way signs nothing), then its signature. `known`, signingKeyOf's answer for this
+     * request, spares looking the key up again where it is judged again anyway or nothing came after the head; without
+     * it a key deleted meanwhile signs nothing. A 401 AppError for any failure. `hostOverride` is the host the client
+     * addressed when a proxy rewrote Host.
      */
-    async verifyRequest(request: SignedRequest, hostOverride?: string): Promise<VerifiedKey> {
-      const key = await signingKeyOf(request.headers);
+    async verifyRequest(request: SignedRequest, hostOverride?: string, known?: SigningKey): Promise<VerifiedKey> {
+      const judged = judgeHead(request.headers);
+      // A temporary pair's token is judged again (its expiry), as keyOf would.
+      if (known?.issuer) openSecurityToken(sealer, judged.securityToken ?? '', judged.head.credential.access, clock.now());
+      const key = known ? { ...known, head: judged.head } : await keyOf(judged);
       const { access, use } = verifySignedBody(request, key.head, key.secret, hostOverride);
       return { access, domainId: key.domainId, actions: key.actions, use, ...(key.issuer && { issuer: key.issuer }) };
     },
 
-    /** A verified signature's one use (signature-replay.ts): a second one gets 401. */
-    claimSignature: (use: SignatureUse): Promise<void> => claimSignature(db, use),
+    /**
+     * A verified signature's one use (signature-replay.ts), recorded only while the key whose secret made it is still
+     * usable (judged again in the same statement): 401 for a second use, or for a key deleted since it was looked up.
+     */
+    async claimSignature({ use, access, issuer }: Pick<VerifiedKey, 'use' | 'access' | 'issuer'>): Promise<void> {
+      const signer = issuer ?? access;
+      if (await claimSignature(db, use, signer)) return;
+      if ((await db.accessKey.count({ where: usable(signer) })) > 0) throw signatureReplayed();
+      throw issuer ? issuingKeyDeleted() : unknownAccessKey(access);
+    },
 
     /**
      * A temporary pair with the actions of the permanent key that signed the request (the context's actor). Stored
