@@ -38,7 +38,10 @@ declare module 'fastify' {
     principal?: Principal;
     /** Set for an AK/SK-signed request once verified: what the replay cache records. */
     signatureUse?: SignatureUse;
-    /** Set for an AK/SK-signed request whose head and key passed before its body was read: its signature is due. */
+    /**
+     * Set for an AK/SK-signed request whose head and key passed before its body was read: its signature is due. It
+     * holds the key's secret, so it is cleared once the signature is checked.
+     */
     signingKey?: SigningKey;
     /** Set for a request that needs a credential: its place among its address's credentials being judged. */
     authAttempt?: AuthAttempt;
@@ -226,7 +229,11 @@ export async function registerAuth(app: FastifyInstance): Promise<void> {
     }
   });
   app.addHook('preValidation', async (request) => {
-    if (request.signingKey) accept(request, await verifySignature(app, request, request.signingKey));
+    const { signingKey } = request;
+    if (signingKey) {
+      request.signingKey = undefined;
+      accept(request, await verifySignature(app, request, signingKey));
+    }
     raiseDeferredInputError(request);
   });
   await registerRateLimit(app, app.config.rateLimit);
