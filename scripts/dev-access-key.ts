@@ -29,6 +29,7 @@ const runtime = await openRuntime(config);
 try {
   const accessKeys = createAccessKeyService({
     db: runtime.database.prisma,
+    sql: runtime.database.query,
     clock: systemClock,
     config,
     sealer: createSealer(config.masterKey),

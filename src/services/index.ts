@@ -76,7 +76,7 @@ export function createServices(deps: ServiceDependencies) {
   return {
     billing: createBillingService({ db, config, hooks: billingHooks }),
     readiness: createReadinessService({ database, keyStores: configuredStores }),
-    accessKeys: createAccessKeyService({ db, clock, config, sealer }),
+    accessKeys: createAccessKeyService({ db, sql: database.query, clock, config, sealer }),
     audit: createAuditService({ db, sql: database }),
     issuance,
     signatureVerifier,

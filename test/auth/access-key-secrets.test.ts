@@ -26,6 +26,7 @@ const sealer: Sealer = {
 };
 const service = createAccessKeyService({
   db: database.prisma,
+  sql: database.query,
   clock: { now: () => new Date() },
   config: { region: testConfig().region, quotas: testConfig().quotas },
   sealer,

@@ -1,12 +1,14 @@
 /**
  * The prepared-statement path the issuance batch runs on (`database.transaction`, `database.query`): on Postgres its
  * own connection and BEGIN/COMMIT, on PGlite a Prisma transaction. What it writes and reads equals what Prisma's
- * model queries write and read; a failure rolls everything back; its statements reach their rows by key.
+ * model queries write and read; a failure rolls everything back; its statements reach their rows by key, as do the
+ * ones every AK/SK-signed request runs on the same path.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import t from 'tap';
 import { insertRows } from '../../src/db/bulk-insert.ts';
 import type { SqlStatement } from '../../src/db/database.ts';
+import { CLAIM_SIGNATURE, USABLE_KEY } from '../../src/services/access-keys/access-keys-sql.ts';
 import { shareLockCas } from '../../src/services/ca/ca-store.ts';
 import { LOCK_EXISTING_CAS_FOR_SHARE, OWN_EXISTING_CA } from '../../src/services/ca/ca-sql.ts';
 import { claimIdempotencyKeys, lookUpIdempotencyKey, releaseIdempotencyKeys } from '../../src/services/certificates/idempotency.ts';
@@ -145,7 +147,12 @@ t.test('the batch statements reach their rows by key (no scan)', async (t) => {
   // Create-by-CSR's look-up of held CA keys: a probe of the hash index per key, whatever the number of CAs.
   const heldKeys = await planOf(HELD_CA_KEYS, [keysAsJson([randomBytes(91), randomBytes(91)])]);
   t.match(heldKeys, /(Bitmap Index Scan on|Index Scan using) certificate_authorities_public_key_spki_idx/, heldKeys);
-  for (const plan of [lock, lookUp, quota, ownCa, used, heldKeys]) t.notMatch(plan, /Seq Scan/, plan);
+  // Every AK/SK-signed request's look-up of its key, and the claim of a signed mutation (which judges the key again).
+  const signingKey = await planOf(USABLE_KEY, ['AK']);
+  t.match(signingKey, /Index Scan using access_keys_pkey/, signingKey);
+  const signatureClaim = await planOf(CLAIM_SIGNATURE, [randomBytes(32), now, 'AK']);
+  t.match(signatureClaim, /Conflict Arbiter Indexes: seen_signatures_pkey[\s\S]*Index Scan using access_keys_pkey/, signatureClaim);
+  for (const plan of [lock, lookUp, quota, ownCa, used, heldKeys, signingKey, signatureClaim]) t.notMatch(plan, /Seq Scan/, plan);
   // Claims in key order, whatever order the batch lists them in: two claims of overlapping keys cannot deadlock.
   const claim = await planOf(CLAIM_IDEMPOTENCY_KEYS, ['[]', now]);
   t.match(claim, /Insert on idempotency_keys[\s\S]*Sort Key: [^\n]*domain_id, [^\n]*endpoint, [^\n]*key\b/, claim);

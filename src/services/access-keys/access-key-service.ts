@@ -18,6 +18,7 @@ import {
 import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
+import type { SqlRunner } from '../../db/tx.ts';
 import { advisoryLock } from '../../db/locks.ts';
 import type { AccessKey } from '../../db/generated/client.ts';
 import { errors } from '../../errors.ts';
@@ -27,7 +28,7 @@ import { recordAudit } from '../audit/audit-log.ts';
 import type { RequestContext } from '../context.ts';
 import { checkDescription, grantedActions, newAccessKeyId, newSecret } from './access-key-rules.ts';
 import { claimSignature, signatureReplayed } from './signature-replay.ts';
-import { ACTIVE } from './access-keys-sql.ts';
+import { ACTIVE, USABLE_KEY } from './access-keys-sql.ts';
 import type { NewAccessKey } from './access-key-input.ts';
 import { issueTemporaryCredential, openSecurityToken, type TemporaryCredential } from './temporary-credentials.ts';
 
@@ -36,6 +37,12 @@ const DELETED = 'deleted';
 const SECRETS_KEPT = 10_000;
 
 const issuingKeyDeleted = () => errors.authenticationFailed('the access key that issued this security token is deleted');
+
+interface UsableKeyRow {
+  domain_id: string;
+  sealed_secret: string;
+  actions: string[];
+}
 
 /** What request verification needs to know about a usable key. */
 export interface VerifiableKey {
@@ -64,17 +71,19 @@ export interface VerifiedKey {
 
 export interface AccessKeyServiceDeps {
   db: Db;
+  /** The raw runner (`database.query`): every signed request's look-up and claim are named statements. */
+  sql: SqlRunner;
   clock: Clock;
   config: Pick<Config, 'region' | 'quotas'>;
   /** The master-key sealer, built once at composition. */
   sealer: Sealer;
 }
 
-export function createAccessKeyService({ db, clock, config, sealer }: AccessKeyServiceDeps) {
+export function createAccessKeyService({ db, sql, clock, config, sealer }: AccessKeyServiceDeps) {
   const usable = (access: string, domainId?: string) => ({ access, status: ACTIVE, deletedAt: null, ...(domainId && { domainId }) });
 
   const secrets = new LruMap<string, string>(SECRETS_KEPT);
-  function secretOf({ access, sealedSecret }: AccessKey): string {
+  function secretOf(access: string, sealedSecret: string): string {
     const entry = `${access} ${sealedSecret}`;
     const kept = secrets.get(entry);
     if (kept !== undefined) return kept;
@@ -85,9 +94,9 @@ export function createAccessKeyService({ db, clock, config, sealer }: AccessKeyS
 
   /** The key and its secret if it exists and is not deleted; undefined otherwise. */
   async function findVerifiable(access: string): Promise<VerifiableKey | undefined> {
-    const key = await db.accessKey.findFirst({ where: usable(access) });
+    const [key] = await sql<UsableKeyRow>(USABLE_KEY, [access]);
     if (!key) return undefined;
-    return { domainId: key.domainId, actions: key.actions as Action[], secret: secretOf(key) };
+    return { domainId: key.domain_id, actions: key.actions as Action[], secret: secretOf(access, key.sealed_secret) };
   }
 
   /** An AK/SK-signed request's head judged without the database (format, X-Sdk-Date); a 401 AppError if unusable. */
@@ -200,8 +209,8 @@ export function createAccessKeyService({ db, clock, config, sealer }: AccessKeyS
      */
     async claimSignature({ use, access, issuer }: Pick<VerifiedKey, 'use' | 'access' | 'issuer'>): Promise<void> {
       const signer = issuer ?? access;
-      if (await claimSignature(db, use, signer)) return;
-      if ((await db.accessKey.count({ where: usable(signer) })) > 0) throw signatureReplayed();
+      if (await claimSignature(sql, use, signer)) return;
+      if ((await sql(USABLE_KEY, [signer])).length > 0) throw signatureReplayed();
       throw issuer ? issuingKeyDeleted() : unknownAccessKey(access);
     },
 

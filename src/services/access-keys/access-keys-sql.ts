@@ -1,18 +1,30 @@
-/** The access-key services' raw statements, as values (tests can EXPLAIN them). */
-import type { SignatureUse } from '../../auth/sdk-hmac.ts';
-import { Prisma } from '../../db/generated/client.ts';
+/**
+ * The statements every AK/SK-signed request runs, as values: prepared once per connection on Postgres (Prisma's
+ * per-query work cost more than these primary-key lookups), and tests can EXPLAIN the very same statements.
+ */
+import type { SqlStatement } from '../../db/database.ts';
 
 /** A key's status while it can sign. */
 export const ACTIVE = 'active';
 
+const USABLE = `status = '${ACTIVE}' AND deleted_at IS NULL`;
+
+/** The usable key $1 (not deleted): its domain, sealed secret and actions; no row otherwise. */
+export const USABLE_KEY: SqlStatement = {
+  name: 'usable-access-key',
+  text: `SELECT domain_id, sealed_secret, actions FROM access_keys WHERE access = $1 AND ${USABLE}`,
+};
+
 /**
- * Records the signature's use unless it is already recorded or `signer`, the key whose secret made it, is no longer
- * usable (deleted since the request's head was judged): 0 rows in either case.
+ * Records a signature's use ($1 fingerprint, $2 until when it could verify) unless it is already recorded or $3, the
+ * key whose secret made it, is no longer usable (deleted since the request's head was judged): a row once recorded,
+ * none in either other case.
  */
-export function claimSignatureSql(use: SignatureUse, signer: string): Prisma.Sql {
-  return Prisma.sql`
-    INSERT INTO seen_signatures (fingerprint, expires_at)
-    SELECT ${use.fingerprint}::bytea, ${use.validUntil}::timestamptz
-    WHERE EXISTS (SELECT 1 FROM access_keys WHERE access = ${signer} AND status = ${ACTIVE} AND deleted_at IS NULL)
-    ON CONFLICT (fingerprint) DO NOTHING`;
-}
+export const CLAIM_SIGNATURE: SqlStatement = {
+  name: 'claim-signature',
+  text: `INSERT INTO seen_signatures (fingerprint, expires_at)
+         SELECT $1::bytea, $2::timestamptz
+          WHERE EXISTS (SELECT 1 FROM access_keys WHERE access = $3 AND ${USABLE})
+         ON CONFLICT (fingerprint) DO NOTHING
+         RETURNING 1 AS claimed`,
+};

@@ -10,10 +10,11 @@
 import type { SignatureUse } from '../../auth/sdk-hmac.ts';
 import { DELETE_BATCH_ROWS, deleteInBatches } from '../../db/batched-delete.ts';
 import type { Db } from '../../db/database.ts';
+import type { SqlRunner } from '../../db/tx.ts';
 import { Prisma } from '../../db/generated/client.ts';
 import { errors } from '../../errors.ts';
 import type { Job } from '../../jobs/job-runner.ts';
-import { claimSignatureSql } from './access-keys-sql.ts';
+import { CLAIM_SIGNATURE } from './access-keys-sql.ts';
 
 export const SIGNATURE_EXPIRY_JOB = 'signature-expiry';
 /** How far behind the job's clock another instance's may be: its rows are kept that much longer. */
@@ -23,8 +24,8 @@ export const CLOCK_MARGIN_MS = 5 * 60_000;
  * Records the signature's single use, made with the secret of `signer` (a temporary pair's issuing key); true once
  * recorded, false when it was used before (a replay) or `signer` is no longer usable.
  */
-export async function claimSignature(db: Db, use: SignatureUse, signer: string): Promise<boolean> {
-  return (await db.$executeRaw(claimSignatureSql(use, signer))) > 0;
+export async function claimSignature(sql: SqlRunner, use: SignatureUse, signer: string): Promise<boolean> {
+  return (await sql(CLAIM_SIGNATURE, [use.fingerprint, use.validUntil, signer])).length > 0;
 }
 
 /** A second use of a signature (a replay): 401 APIG.0303. */
