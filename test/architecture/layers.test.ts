@@ -12,7 +12,7 @@ const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 
 /** Lowest first. Parts of one layer may import each other. */
 const LAYERS: string[][] = [
-  ['clock', 'concurrency', 'x509', 'schemas'],
+  ['clock', 'concurrency', 'lru-map', 'x509', 'schemas'],
   ['errors'],
   ['config'],
   ['db'],
