@@ -1,10 +1,10 @@
 /**
  * A signed request's key is looked up as soon as its head arrives (an unknown key is refused before the body is
- * read), and judged again once the body is in: a key deleted while the body was on its way signs nothing, as the
- * delete promises ("signatures with it fail from then on"). A mutation's key is judged again by the claim of its
- * signature, any other request with a body by a second look-up: both paths, and a temporary pair whose issuing key
- * goes, are tried here. A started server; the body's last byte is sent only once the server has judged the head (a
- * hook after the auth hook says so) and the delete has committed.
+ * read), and looked up again once the body is in: a key deleted while the body was on its way signs nothing, as the
+ * delete promises ("signatures with it fail from then on"), and nothing is judged or recorded in its name (no 403 for
+ * an action it lacks, no audit event). A mutation, a GET with a body, and a temporary pair whose issuing key goes are
+ * tried. A started server; the body's last byte is sent only once the server has judged the head (a hook after the
+ * auth hook says so) and the delete has committed.
  */
 import net from 'node:net';
 import t, { type Test } from 'tap';
@@ -29,8 +29,8 @@ const admin = async (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: o
   app.inject({ method, url, headers: harness.auth(), ...(payload && { payload }) });
 const keyCount = async () => (await admin('GET', '/v1/access-keys')).json().total as number;
 
-async function newKey(): Promise<{ access: string; secret: string }> {
-  return (await admin('POST', '/v1/access-keys', {})).json().credential;
+async function newKey(actions?: string[]): Promise<{ access: string; secret: string }> {
+  return (await admin('POST', '/v1/access-keys', actions ? { actions } : {})).json().credential;
 }
 
 const signedHeaders = (key: { access: string; secret: string; securityToken?: string }, method: string, url: string, body: string) => {
@@ -95,6 +95,22 @@ t.test('a key deleted while a mutation body is on the way: 401, and the request 
   t.match(received, /unknown access key/, 'named as an unknown key');
   t.equal(await keyCount(), before, 'no key was created with it');
 });
+
+t.test(
+  'a key deleted while the body of a mutation it may not make is on the way: 401, not 403, and no audit event in its name',
+  async (t) => {
+    const key = await newKey(['pca:ca:list']);
+    const { status, received } = await sendHoldingBody(t, key, 'POST', '/v1/private-certificate-authorities', '{}', deleteKey(key.access));
+    t.equal(status, 'HTTP/1.1 401 Unauthorized', 'the credential is judged before the action');
+    t.match(received, /unknown access key/);
+    const inItsName = await harness.database.prisma.auditEvent.findMany({ where: { actor: key.access } });
+    t.same(
+      inItsName.map((event) => event.action),
+      [],
+      'the deleted key acted in nothing, not even a refusal',
+    );
+  },
+);
 
 t.test('a key deleted while the body of a GET is on the way (the SDK signs `{}` with its GETs): 401', async (t) => {
   const key = await newKey();

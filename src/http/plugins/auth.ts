@@ -100,11 +100,9 @@ async function verifySignature(app: FastifyInstance, request: FastifyRequest, si
   // Behind a proxy that rewrote Host, the client signed the host it addressed (§3.2 item 3); fastify takes
   // X-Forwarded-Host only from a trusted proxy (TRUST_PROXY).
   const hostOverride = request.headers['x-forwarded-host'] === undefined ? undefined : request.host;
-  // A body takes time to arrive, and the key may be deleted meanwhile. A mutation's key is judged again by the claim
-  // of its signature (preHandler, in the same statement); any other request with a body looks it up again here.
-  // Without a body, nothing came after the head: the key found for it a moment ago is the current one.
-  const lookUpAgain = announcesBody(request) && !MUTATING_METHODS.has(request.method);
-  const key = await app.services.accessKeys.verifyRequest(received, hostOverride, lookUpAgain ? undefined : signingKey);
+  // A body takes time to arrive, and the key may be deleted meanwhile: then it is looked up again, before anything is
+  // judged or recorded in its name. Without a body, nothing came after the head: the key found for it is current.
+  const key = await app.services.accessKeys.verifyRequest(received, hostOverride, announcesBody(request) ? undefined : signingKey);
   request.signatureUse = key.use;
   return {
     domainId: key.domainId,
@@ -213,9 +211,8 @@ export async function registerAuth(app: FastifyInstance): Promise<void> {
   };
   // What can be judged before the body is read is judged first: a caller without a valid credential must not make the
   // server receive and parse up to BODY_LIMIT_BYTES of JSON. A token is checked in full here; a signed request (whose
-  // signature covers its body) for its head and the key it names, and in full in preValidation. A key deleted while
-  // the body was on its way signs nothing: it is judged again once the body is in (by the claim of a mutation's
-  // signature, else looked up again).
+  // signature covers its body) for its head and the key it names, and in full in preValidation, where the key is looked
+  // up again if a body came: one deleted while the body was on its way signs nothing.
   app.addHook('onRequest', async (request, reply) => {
     if (!needsCredential(request)) return;
     const attempt = authFailures.attempt(request.ip);
@@ -240,13 +237,9 @@ export async function registerAuth(app: FastifyInstance): Promise<void> {
   // A signed mutation runs once (signature-replay.ts). The claim comes after authentication, permission, rate limit
   // and schema validation, just before the handler: a request refused by any of those spends no signature, so a
   // forged copy of a captured signature (other signed bytes: it fails verification) cannot burn the legitimate
-  // request's, and a throttled or malformed request can be judged again. Only a request about to run records it, and
-  // only while the key that signed it is still usable.
+  // request's, and a throttled or malformed request can be judged again. Only a request about to run records it.
   app.addHook('preHandler', async (request) => {
-    if (request.signatureUse && MUTATING_METHODS.has(request.method)) {
-      const { subject: access, issuer } = request.principal!;
-      await app.services.accessKeys.claimSignature({ use: request.signatureUse, access, issuer });
-    }
+    if (request.signatureUse && MUTATING_METHODS.has(request.method)) await app.services.accessKeys.claimSignature(request.signatureUse);
   });
   app.addHook('onSend', async (request, reply, payload) => {
     if (isAuditedRefusal(request, reply)) await auditRefusal(app, request, reply, payload);

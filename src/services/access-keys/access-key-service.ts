@@ -27,7 +27,7 @@ import type { Sealer } from '../../keystore/sealing.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import type { RequestContext } from '../context.ts';
 import { checkDescription, grantedActions, newAccessKeyId, newSecret } from './access-key-rules.ts';
-import { claimSignature, signatureReplayed } from './signature-replay.ts';
+import { claimSignature } from './signature-replay.ts';
 import { ACTIVE, USABLE_KEY } from './access-keys-sql.ts';
 import type { NewAccessKey } from './access-key-input.ts';
 import { issueTemporaryCredential, openSecurityToken, type TemporaryCredential } from './temporary-credentials.ts';
@@ -188,31 +188,22 @@ export function createAccessKeyService({ db, sql, clock, config, sealer }: Acces
     signingKeyOf: (headers: SignedRequest['headers']): Promise<SigningKey> => keyOf(judgeHead(headers)),
 
     /**
-     * Verifies an AK/SK-signed request (§3.2) once its body is in: its head judged again (a pair's token expired
-     * while the body was on its way signs nothing), then its signature. `known`, signingKeyOf's answer for this
-     * request, spares looking the key up again where it is judged again anyway or nothing came after the head; without
-     * it a key deleted meanwhile signs nothing. A 401 AppError for any failure. `hostOverride` is the host the client
-     * addressed when a proxy rewrote Host.
+     * Verifies an AK/SK-signed request (§3.2) once its body is in: its head and key judged again as signingKeyOf does
+     * (a key deleted, or a pair's token expired, while the body was on its way signs nothing), then its signature. A
+     * 401 AppError for any failure. `hostOverride` is the host the client addressed when a proxy rewrote Host;
+     * `current`, signingKeyOf's answer for this request when nothing came after its head (no body), spares the look-up
+     * (the head is still judged again, a pair's token included: no database).
      */
-    async verifyRequest(request: SignedRequest, hostOverride?: string, known?: SigningKey): Promise<VerifiedKey> {
+    async verifyRequest(request: SignedRequest, hostOverride?: string, current?: SigningKey): Promise<VerifiedKey> {
       const judged = judgeHead(request.headers);
-      // A temporary pair's token is judged again (its expiry), as keyOf would.
-      if (known?.issuer) openSecurityToken(sealer, judged.securityToken ?? '', judged.head.credential.access, clock.now());
-      const key = known ? { ...known, head: judged.head } : await keyOf(judged);
+      if (current?.issuer) openSecurityToken(sealer, judged.securityToken ?? '', judged.head.credential.access, clock.now());
+      const key = current ? { ...current, head: judged.head } : await keyOf(judged);
       const { access, use } = verifySignedBody(request, key.head, key.secret, hostOverride);
       return { access, domainId: key.domainId, actions: key.actions, use, ...(key.issuer && { issuer: key.issuer }) };
     },
 
-    /**
-     * A verified signature's one use (signature-replay.ts), recorded only while the key whose secret made it is still
-     * usable (judged again in the same statement): 401 for a second use, or for a key deleted since it was looked up.
-     */
-    async claimSignature({ use, access, issuer }: Pick<VerifiedKey, 'use' | 'access' | 'issuer'>): Promise<void> {
-      const signer = issuer ?? access;
-      if (await claimSignature(sql, use, signer)) return;
-      if ((await sql(USABLE_KEY, [signer])).length > 0) throw signatureReplayed();
-      throw issuer ? issuingKeyDeleted() : unknownAccessKey(access);
-    },
+    /** A verified signature's one use (signature-replay.ts): a second one gets 401. */
+    claimSignature: (use: SignatureUse): Promise<void> => claimSignature(sql, use),
 
     /**
      * A temporary pair with the actions of the permanent key that signed the request (the context's actor). Stored

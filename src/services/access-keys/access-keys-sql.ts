@@ -7,24 +7,16 @@ import type { SqlStatement } from '../../db/database.ts';
 /** A key's status while it can sign. */
 export const ACTIVE = 'active';
 
-const USABLE = `status = '${ACTIVE}' AND deleted_at IS NULL`;
-
 /** The usable key $1 (not deleted): its domain, sealed secret and actions; no row otherwise. */
 export const USABLE_KEY: SqlStatement = {
   name: 'usable-access-key',
-  text: `SELECT domain_id, sealed_secret, actions FROM access_keys WHERE access = $1 AND ${USABLE}`,
+  text: `SELECT domain_id, sealed_secret, actions FROM access_keys WHERE access = $1 AND status = '${ACTIVE}' AND deleted_at IS NULL`,
 };
 
-/**
- * Records a signature's use ($1 fingerprint, $2 until when it could verify) unless it is already recorded or $3, the
- * key whose secret made it, is no longer usable (deleted since the request's head was judged): a row once recorded,
- * none in either other case.
- */
+/** Records a signature's use ($1 fingerprint, $2 until when it could verify): a row, or none if it was recorded before. */
 export const CLAIM_SIGNATURE: SqlStatement = {
   name: 'claim-signature',
-  text: `INSERT INTO seen_signatures (fingerprint, expires_at)
-         SELECT $1::bytea, $2::timestamptz
-          WHERE EXISTS (SELECT 1 FROM access_keys WHERE access = $3 AND ${USABLE})
+  text: `INSERT INTO seen_signatures (fingerprint, expires_at) VALUES ($1, $2)
          ON CONFLICT (fingerprint) DO NOTHING
          RETURNING 1 AS claimed`,
 };

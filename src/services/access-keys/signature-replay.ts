@@ -20,19 +20,15 @@ export const SIGNATURE_EXPIRY_JOB = 'signature-expiry';
 /** How far behind the job's clock another instance's may be: its rows are kept that much longer. */
 export const CLOCK_MARGIN_MS = 5 * 60_000;
 
-/**
- * Records the signature's single use, made with the secret of `signer` (a temporary pair's issuing key); true once
- * recorded, false when it was used before (a replay) or `signer` is no longer usable.
- */
-export async function claimSignature(sql: SqlRunner, use: SignatureUse, signer: string): Promise<boolean> {
-  return (await sql(CLAIM_SIGNATURE, [use.fingerprint, use.validUntil, signer])).length > 0;
+/** Records the signature's single use; a second use (a replay) is refused with 401 APIG.0303. */
+export async function claimSignature(sql: SqlRunner, use: SignatureUse): Promise<void> {
+  const claimed = await sql(CLAIM_SIGNATURE, [use.fingerprint, use.validUntil]);
+  if (claimed.length === 0) {
+    throw errors.authenticationFailed(
+      'Incorrect app authentication information: this signature was already used (a replayed request); sign each request anew, with a new X-Sdk-Date',
+    );
+  }
 }
-
-/** A second use of a signature (a replay): 401 APIG.0303. */
-export const signatureReplayed = () =>
-  errors.authenticationFailed(
-    'Incorrect app authentication information: this signature was already used (a replayed request); sign each request anew, with a new X-Sdk-Date',
-  );
 
 export function signatureExpiryJob({ db }: { db: Db }, intervalSeconds = 300, batchRows = DELETE_BATCH_ROWS): Job {
   return {
