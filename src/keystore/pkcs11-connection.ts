@@ -2,6 +2,7 @@
  * Connecting to a PKCS#11 token: the module loaded once per process (reference counted), the token chosen, a pool
  * of sessions opened and logged in; and disconnecting. Every failure is a 503 naming its cause.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import pkcs11js from 'pkcs11js';
 import { errors } from '../errors.ts';
 import type { KeyAlgorithm } from '../x509/algorithms.ts';
@@ -35,20 +36,41 @@ export interface Connection {
   keys: Map<string, TokenKey>;
 }
 
+/**
+ * Attempts at finding the token. SoftHSM2 reads its token folders once, when the module initialises, and a token
+ * another process is writing at that moment can fail its integrity check and be left out (softhsm/SoftHSMv2#757):
+ * a token missing from a freshly initialised module is looked for again after the module is finalised.
+ */
+const TOKEN_ATTEMPTS = 3;
+
+/** Waits before the next attempt at finding the token: 50 ms, then 100 ms. */
+function pauseBeforeAttempt(attempt: number): Promise<void> {
+  return sleep(50 * attempt);
+}
+
 /** Loads the module, picks the token, opens the sessions and logs in; every failure is a 503 naming its cause. */
-export function connect(options: Pkcs11KeyStoreOptions): Connection {
-  const lib = acquireLibrary(options.library);
-  const sessions: Handle[] = [];
-  try {
-    const { slot, tokenLabel } = chooseToken(lib, options);
-    const flags = pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION;
-    for (let i = 0; i < (options.sessions ?? 4); i++) sessions.push(lib.C_OpenSession(slot, flags));
-    login(lib, sessions[0], tokenLabel, options.pin);
-    return { lib, libraryPath: options.library, tokenLabel, pool: createSessionPool(sessions), keys: new Map() };
-  } catch (error) {
-    closeSessions(lib, sessions);
-    releaseLibrary(options.library);
-    throw error;
+export async function connect(options: Pkcs11KeyStoreOptions, pause = pauseBeforeAttempt): Promise<Connection> {
+  for (let attempt = 1; ; attempt++) {
+    const lib = acquireLibrary(options.library);
+    const sessions: Handle[] = [];
+    let tokens: Token[];
+    try {
+      tokens = initialisedTokens(lib);
+      const token = pickToken(tokens, options);
+      if (token) {
+        const flags = pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION;
+        for (let i = 0; i < (options.sessions ?? 4); i++) sessions.push(lib.C_OpenSession(token.slot, flags));
+        login(lib, sessions[0], token.tokenLabel, options.pin);
+        return { lib, libraryPath: options.library, tokenLabel: token.tokenLabel, pool: createSessionPool(sessions), keys: new Map() };
+      }
+    } catch (error) {
+      closeSessions(lib, sessions);
+      releaseLibrary(options.library);
+      throw error;
+    }
+    const finalised = releaseLibrary(options.library);
+    if (!finalised || attempt === TOKEN_ATTEMPTS) throw missingToken(tokens, options);
+    await pause(attempt);
   }
 }
 
@@ -58,22 +80,31 @@ export async function disconnect(conn: Connection): Promise<void> {
   releaseLibrary(conn.libraryPath);
 }
 
-function chooseToken(lib: Pkcs11, { slot, tokenLabel }: Pkcs11KeyStoreOptions): { slot: Handle; tokenLabel: string } {
-  const tokens = lib
+interface Token {
+  slot: Handle;
+  tokenLabel: string;
+}
+
+function initialisedTokens(lib: Pkcs11): Token[] {
+  return lib
     .C_GetSlotList(true)
     .map((handle) => ({ slot: handle, info: lib.C_GetTokenInfo(handle) }))
     .filter(({ info }) => (info.flags & pkcs11js.CKF_TOKEN_INITIALIZED) !== 0)
     .map(({ slot: handle, info }) => ({ slot: handle, tokenLabel: info.label.trimEnd() }));
+}
+
+/** The token by its label if one is configured, else by its index among the initialised tokens. */
+function pickToken(tokens: Token[], { slot, tokenLabel }: Pkcs11KeyStoreOptions): Token | undefined {
+  return tokenLabel === undefined ? tokens[slot ?? 0] : tokens.find((candidate) => candidate.tokenLabel === tokenLabel);
+}
+
+function missingToken(tokens: Token[], { slot, tokenLabel }: Pkcs11KeyStoreOptions): Error {
   const labels = tokens.map((token) => `'${token.tokenLabel}'`).join(', ') || 'none';
-  if (tokenLabel !== undefined) {
-    const token = tokens.find((candidate) => candidate.tokenLabel === tokenLabel);
-    if (!token) throw errors.keyStoreUnavailable(`no PKCS#11 token labelled '${tokenLabel}' (initialised tokens: ${labels})`);
-    return token;
-  }
-  const index = slot ?? 0;
-  const token = tokens[index];
-  if (!token) throw errors.keyStoreUnavailable(`no initialised PKCS#11 token at slot index ${index} (initialised tokens: ${labels})`);
-  return token;
+  return errors.keyStoreUnavailable(
+    tokenLabel === undefined
+      ? `no initialised PKCS#11 token at slot index ${slot ?? 0} (initialised tokens: ${labels})`
+      : `no PKCS#11 token labelled '${tokenLabel}' (initialised tokens: ${labels})`,
+  );
 }
 
 /** Login refusals of the PIN itself: trying the same PIN again can only count down the token's retry counter. */
@@ -145,13 +176,15 @@ function acquireLibrary(path: string): Pkcs11 {
   return lib;
 }
 
-function releaseLibrary(path: string): void {
+/** Lets go of the module; true when this was its last user here, so it was finalised. */
+function releaseLibrary(path: string): boolean {
   const loaded = loadedLibraries.get(path);
-  if (!loaded || --loaded.users > 0) return;
+  if (!loaded || --loaded.users > 0) return false;
   loadedLibraries.delete(path);
   try {
     loaded.lib.C_Finalize();
   } finally {
     loaded.lib.close();
   }
+  return true;
 }
