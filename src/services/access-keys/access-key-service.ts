@@ -191,13 +191,11 @@ export function createAccessKeyService({ db, sql, clock, config, sealer }: Acces
      * Verifies an AK/SK-signed request (§3.2) once its body is in: its head and key judged again as signingKeyOf does
      * (a key deleted, or a pair's token expired, while the body was on its way signs nothing), then its signature. A
      * 401 AppError for any failure. `hostOverride` is the host the client addressed when a proxy rewrote Host;
-     * `current`, signingKeyOf's answer for this request when nothing came after its head (no body), spares the look-up
-     * (the head is still judged again, a pair's token included: no database).
+     * `current`, signingKeyOf's answer for this request when nothing came after its head (no body), is used as it is:
+     * the two hooks run one after the other with nothing to wait for between them.
      */
     async verifyRequest(request: SignedRequest, hostOverride?: string, current?: SigningKey): Promise<VerifiedKey> {
-      const judged = judgeHead(request.headers);
-      if (current?.issuer) openSecurityToken(sealer, judged.securityToken ?? '', judged.head.credential.access, clock.now());
-      const key = current ? { ...current, head: judged.head } : await keyOf(judged);
+      const key = current ?? (await keyOf(judgeHead(request.headers)));
       const { access, use } = verifySignedBody(request, key.head, key.secret, hostOverride);
       return { access, domainId: key.domainId, actions: key.actions, use, ...(key.issuer && { issuer: key.issuer }) };
     },
