@@ -390,6 +390,18 @@ t.test("a temporary pair's requests count against the key that issued it: mintin
   assertError(t, await call(key), 429, 'APIG.0308', /rate limit/);
 });
 
+t.test('public routes from IPv6: one budget per /64, whichever of its addresses sends; IPv4-mapped counts as IPv4', async (t) => {
+  const limited = await createTestApp({ env: { RATE_LIMIT_MAX: '1000', PUBLIC_RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW_MS: '60000' } });
+  t.teardown(() => limited.close());
+  const health = (remoteAddress: string) => limited.app.inject({ method: 'GET', url: '/health', remoteAddress });
+  for (const address of ['2001:db8:7:1::1', '2001:db8:7:1::2', '2001:db8:7:1:ffff::3'])
+    t.equal((await health(address)).statusCode, 200, address);
+  assertError(t, await health('2001:db8:7:1:1234:5678:9abc:def0'), 429, 'APIG.0308', /rate limit/);
+  t.equal((await health('2001:db8:7:2::1')).statusCode, 200, 'the next /64 has its own budget');
+  for (const address of ['198.51.100.9', '::ffff:198.51.100.9', '198.51.100.9']) t.equal((await health(address)).statusCode, 200, address);
+  assertError(t, await health('::ffff:198.51.100.9'), 429, 'APIG.0308', /rate limit/);
+});
+
 t.test('public routes: limited per client address, one budget across them, PUBLIC_RATE_LIMIT_MAX', async (t) => {
   const limited = await createTestApp({ env: { RATE_LIMIT_MAX: '1000', PUBLIC_RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW_MS: '60000' } });
   t.teardown(() => limited.close());

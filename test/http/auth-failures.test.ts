@@ -109,3 +109,11 @@ t.test('past AUTH_FAILURE_MAX refusals an address gets 429, whatever it sends; o
   for (let i = 0; i < 10; i++) t.equal((await call('192.0.2.12', token)).statusCode, 200);
   t.equal((await call('192.0.2.12', token)).statusCode, 200, 'answered requests are not counted');
 });
+
+t.test('refusals from one IPv6 /64 count together, whichever of its addresses sends them', async (t) => {
+  const call = (remoteAddress: string, authorization: string) =>
+    harness.app.inject({ method: 'GET', url: '/v1/private-certificate-authorities', headers: { authorization }, remoteAddress });
+  for (let i = 0; i < 5; i++) t.equal((await call(`2001:db8:5:1::${i + 1}`, 'Bearer wrong')).statusCode, 401, `refusal ${i + 1}`);
+  t.equal((await call('2001:db8:5:1:abcd::77', 'Bearer wrong')).statusCode, 429, 'the sixth, from yet another address of the /64');
+  t.equal((await call('2001:db8:5:2::1', `Bearer ${harness.token()}`)).statusCode, 200, 'the next /64 is served');
+});

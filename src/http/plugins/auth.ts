@@ -18,6 +18,7 @@ import { callerContext } from '../../services/context.ts';
 import { raiseDeferredInputError } from './json-body.ts';
 import { type AuthAttempt, createAuthFailures } from './auth-failures.ts';
 import { registerRateLimit } from './rate-limit.ts';
+import { clientAddressKey } from '../client-address.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -215,7 +216,7 @@ export async function registerAuth(app: FastifyInstance): Promise<void> {
   // up again if a body came: one deleted while the body was on its way signs nothing.
   app.addHook('onRequest', async (request, reply) => {
     if (!needsCredential(request)) return;
-    const attempt = authFailures.attempt(request.ip);
+    const attempt = authFailures.attempt(clientAddressKey(request.ip));
     request.authAttempt = attempt;
     // 'close' comes once a response is sent and when the connection goes first, so no attempt is left undecided.
     reply.raw.once('close', () => attempt.answered(reply.raw.statusCode === 401));

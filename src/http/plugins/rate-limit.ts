@@ -1,22 +1,23 @@
 /**
  * Rate limiting with @fastify/rate-limit: per credential (an access key, or a token's subject, within its domain) on
- * authenticated routes, and per client address on the public ones (OCSP, CRL, CA certificate, health), which anyone
- * can call. It runs after authentication, so a throttled caller is known. Unknown routes are not limited, except
- * under /acme/: that not-found handler takes `app.rateLimit()` (these options; no credential there, so the caller's
- * address and the public budget), so a flood of ACME 404s is throttled too. Counters live in the process (one Lambda
- * container, one server), which bounds each instance.
+ * authenticated routes, and per client address (an IPv6 client by its /64: client-address.ts) on the public ones
+ * (OCSP, CRL, CA certificate, health), which anyone can call. It runs after authentication, so a throttled caller is
+ * known. Unknown routes are not limited, except under /acme/: that not-found handler takes `app.rateLimit()` (these
+ * options; no credential there, so the caller's address and the public budget), so a flood of ACME 404s is throttled
+ * too. Counters live in the process (one Lambda container, one server), which bounds each instance.
  */
 import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../../config.ts';
 import { errors } from '../../errors.ts';
+import { clientAddressKey } from '../client-address.ts';
 
 // Addresses and credentials in one key space, kept apart by their prefix. A temporary pair counts as the key that
 // issued it: a key can mint pairs at will, each would otherwise bring a budget of its own.
 const callerKey = (request: FastifyRequest): string =>
   request.principal
     ? `credential:${request.principal.domainId}/${request.principal.issuer ?? request.principal.subject}`
-    : `address:${request.ip}`;
+    : `address:${clientAddressKey(request.ip)}`;
 
 /** Awaited, so that its onRoute hook sees every route added after it, also those added before the next await. */
 export async function registerRateLimit(app: FastifyInstance, limit: Config['rateLimit']): Promise<void> {

@@ -1,0 +1,54 @@
+import { isIPv6 } from 'node:net';
+import t from 'tap';
+import { clientAddressKey } from '../../src/http/client-address.ts';
+
+t.test('IPv4 addresses count as themselves', async (t) => {
+  t.equal(clientAddressKey('192.0.2.7'), '192.0.2.7');
+  t.equal(clientAddressKey('10.0.0.1'), '10.0.0.1');
+});
+
+t.test('IPv6 addresses count by their /64, however they are written', async (t) => {
+  const sameBlock = [
+    '2001:db8:1:2::1',
+    '2001:db8:1:2:ffff:ffff:ffff:ffff',
+    '2001:0db8:0001:0002:0000:0000:0000:0001',
+    '2001:DB8:1:2:a:b:c:d',
+    '2001:db8:1:2::192.0.2.1',
+    '2001:db8:1:2::9%eth0',
+  ];
+  for (const address of sameBlock) t.equal(clientAddressKey(address), '2001:db8:1:2::/64', address);
+  t.equal(clientAddressKey('2001:db8:1:3::1'), '2001:db8:1:3::/64', 'the next /64 is another client');
+  t.equal(clientAddressKey('::1'), '0:0:0:0::/64');
+  t.equal(clientAddressKey('::'), '0:0:0:0::/64');
+  t.equal(clientAddressKey('fe80::1:2:3:4'), 'fe80:0:0:0::/64');
+  t.equal(clientAddressKey('1:2:3:4:5:6:7::'), '1:2:3:4::/64');
+  t.equal(clientAddressKey('1::8'), '1:0:0:0::/64');
+});
+
+t.test('an IPv4-mapped IPv6 address counts as its IPv4 address', async (t) => {
+  t.equal(clientAddressKey('::ffff:192.0.2.7'), '192.0.2.7');
+  t.equal(clientAddressKey('::FFFF:c000:0207'), '192.0.2.7', 'written in hex');
+  t.equal(clientAddressKey('0:0:0:0:0:ffff:10.1.2.3'), '10.1.2.3');
+  t.not(clientAddressKey('::fffe:192.0.2.7'), '192.0.2.7', 'not a mapped address');
+});
+
+t.test('random IPv6 addresses: the key is the first four groups, whatever the rest', async (t) => {
+  for (let i = 0; i < 200; i++) {
+    const groups = Array.from({ length: 8 }, () => Math.floor(Math.random() * 0x10000));
+    if (groups.slice(0, 5).every((group) => group === 0)) continue;
+    const full = groups.map((group) => group.toString(16)).join(':');
+    t.ok(isIPv6(full));
+    const otherTail = [...groups.slice(0, 4), ...groups.slice(4).map((group) => group ^ 0x5a5a)]
+      .map((group) => group.toString(16))
+      .join(':');
+    t.equal(
+      clientAddressKey(full),
+      `${groups
+        .slice(0, 4)
+        .map((group) => group.toString(16))
+        .join(':')}::/64`,
+      full,
+    );
+    t.equal(clientAddressKey(otherTail), clientAddressKey(full), 'same /64, same key');
+  }
+});
