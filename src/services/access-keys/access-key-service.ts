@@ -28,7 +28,7 @@ import { recordAudit } from '../audit/audit-log.ts';
 import type { RequestContext } from '../context.ts';
 import { checkDescription, grantedActions, newAccessKeyId, newSecret } from './access-key-rules.ts';
 import { claimSignature } from './signature-replay.ts';
-import { ACTIVE, USABLE_KEY } from './access-keys-sql.ts';
+import { ACTIVE, USABLE, USABLE_KEY } from './access-keys-sql.ts';
 import type { NewAccessKey } from './access-key-input.ts';
 import { issueTemporaryCredential, openSecurityToken, type TemporaryCredential } from './temporary-credentials.ts';
 
@@ -80,8 +80,6 @@ export interface AccessKeyServiceDeps {
 }
 
 export function createAccessKeyService({ db, sql, clock, config, sealer }: AccessKeyServiceDeps) {
-  const usable = (access: string, domainId?: string) => ({ access, status: ACTIVE, deletedAt: null, ...(domainId && { domainId }) });
-
   const secrets = new LruMap<string, string>(SECRETS_KEPT);
   function secretOf(access: string, sealedSecret: string): string {
     const entry = `${access} ${sealedSecret}`;
@@ -163,7 +161,7 @@ export function createAccessKeyService({ db, sql, clock, config, sealer }: Acces
     /** The domain's usable keys, oldest first. */
     async list(context: RequestContext): Promise<AccessKey[]> {
       return db.accessKey.findMany({
-        where: { domainId: context.domainId, status: ACTIVE, deletedAt: null },
+        where: { domainId: context.domainId, ...USABLE },
         orderBy: [{ createdAt: 'asc' }, { access: 'asc' }],
       });
     },
@@ -172,7 +170,7 @@ export function createAccessKeyService({ db, sql, clock, config, sealer }: Acces
     async remove(context: RequestContext, access: string): Promise<void> {
       await db.$transaction(async (tx) => {
         const { count } = await tx.accessKey.updateMany({
-          where: usable(access, context.domainId),
+          where: { access, domainId: context.domainId, ...USABLE },
           data: { status: DELETED, deletedAt: clock.now() },
         });
         if (count === 0) throw errors.notFound(`access key '${access}'`);
