@@ -413,6 +413,10 @@ t.test('public routes: limited per client address, one budget across them, PUBLI
     t.match(throttled.headers['retry-after'], /^[1-9]\d*$/, url);
   }
   t.equal((await from('198.51.100.8', '/health')).statusCode, 200, 'another address has its own budget');
+  for (const url of ['/no-such-page', '/v1/no-such-route']) t.equal((await from('198.51.100.10', url)).statusCode, 404, url);
+  assertError(t, await from('198.51.100.10', '/.env'), 404, 'PCA.10010002', /route GET \/\.env/);
+  assertError(t, await from('198.51.100.10', '/wp-login.php'), 429, 'APIG.0308', /rate limit/);
+  t.equal((await from('198.51.100.10', '/health')).statusCode, 429, 'unknown URLs spend the same budget');
   const credentialCall = await limited.app.inject({
     method: 'GET',
     url: '/v1/pca/config/console',

@@ -2,9 +2,9 @@
  * Rate limiting with @fastify/rate-limit: per credential (an access key, or a token's subject, within its domain) on
  * authenticated routes, and per client address (an IPv6 client by its /64: client-address.ts) on the public ones
  * (OCSP, CRL, CA certificate, health), which anyone can call. It runs after authentication, so a throttled caller is
- * known. Unknown routes are not limited, except under /acme/: that not-found handler takes `app.rateLimit()` (these
- * options; no credential there, so the caller's address and the public budget), so a flood of ACME 404s is throttled
- * too. Counters live in the process (one Lambda container, one server), which bounds each instance.
+ * known. The not-found handlers (the app's and ACME's) take `app.rateLimit()` (these options; no credential there, so
+ * the caller's address and the public budget), so a flood of 404s is throttled too. Counters live in the process (one
+ * Lambda container, one server), which bounds each instance.
  */
 import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
