@@ -12,7 +12,7 @@ import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { DatabaseHandle } from './db/database.ts';
 import { errors } from './errors.ts';
-import { answerClientError, registerErrorHandling, registerNotFound, sendError, sendRejection, toAppError } from './http/error-handler.ts';
+import { answerClientError, registerErrorHandling, sendError, sendRejection, toAppError } from './http/error-handler.ts';
 import { LOG_REDACT_PATHS, logRequestCompleted, prettyLogStream, registerAccessLog } from './http/plugins/access-log.ts';
 import { registerAuth } from './http/plugins/auth.ts';
 import { registerConsole } from './http/plugins/console.ts';
@@ -148,7 +148,6 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   });
   await app.register(fastifyJwt, jwtPluginOptions(config));
   await registerAuth(app);
-  registerNotFound(app);
   app.addHook('onRoute', (route) => {
     // Swagger UI's and the console's files are public; the console's API calls carry the user's credential.
     if (route.url.startsWith('/docs') || route.url.startsWith('/console/')) route.config = { ...(route.config ?? {}), public: true };

@@ -159,14 +159,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
     const hidden = request.principal === undefined && (appError.statusCode === 500 || appError.namesInfrastructure);
     return sendError(reply, hidden ? anonymousFailure(appError) : appError);
   });
-}
-
-/**
- * Unknown routes: the contract's 404, counted per client address like the public routes (so a scan of URLs is
- * throttled too). After registerAuth, which brings `app.rateLimit`.
- */
-export function registerNotFound(app: FastifyInstance): void {
-  app.setNotFoundHandler({ preValidation: app.rateLimit() }, (request, reply) =>
+  app.setNotFoundHandler((request, reply) =>
     sendRejection(request, reply, errors.notFound(`route ${request.method} ${request.url.split('?')[0]}`)),
   );
 }

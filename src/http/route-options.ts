@@ -4,6 +4,7 @@
  * request schemas type `request.params`, `request.query`, `request.body` and `request.headers` (no casts).
  */
 import type { SwaggerTransform } from '@fastify/swagger';
+import type { FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type {
   FastifyBaseLogger,
@@ -155,3 +156,6 @@ export function routeOptions<
 
 /** The answer of an action without a body. */
 export const noContent = (reply: FastifyReply) => reply.code(204).send();
+
+/** A request no credential is asked for: a public route's, or an unknown URL's (answered 404 without one). */
+export const answeredWithoutCredential = (request: FastifyRequest): boolean => request.routeOptions.config.public === true || request.is404;

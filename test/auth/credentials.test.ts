@@ -417,6 +417,20 @@ t.test('public routes: limited per client address, one budget across them, PUBLI
   assertError(t, await from('198.51.100.10', '/.env'), 404, 'PCA.10010002', /route GET \/\.env/);
   assertError(t, await from('198.51.100.10', '/wp-login.php'), 429, 'APIG.0308', /rate limit/);
   t.equal((await from('198.51.100.10', '/health')).statusCode, 429, 'unknown URLs spend the same budget');
+  // Counted once the head is in: a request refused for its body (415, 400, 413) before any route hook is counted too.
+  const post = (url: string, contentType: string, payload: string) =>
+    limited.app.inject({ method: 'POST', url, remoteAddress: '198.51.100.11', headers: { 'content-type': contentType }, payload });
+  const refusedForBody = [
+    await post('/wp-login.php', 'text/plain', 'x'),
+    await post('/v1/no-such-route', 'application/json', '{'),
+    await post(`/ocsp/${randomUUID()}`, 'application/ocsp-request', 'x'.repeat(65 * 1024)),
+  ];
+  t.same(
+    refusedForBody.map((response) => response.statusCode),
+    [415, 400, 413],
+    'refused for their bodies',
+  );
+  assertError(t, await post('/wp-login.php', 'text/plain', 'x'), 429, 'APIG.0308', /rate limit/);
   const credentialCall = await limited.app.inject({
     method: 'GET',
     url: '/v1/pca/config/console',

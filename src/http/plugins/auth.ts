@@ -19,6 +19,7 @@ import { raiseDeferredInputError } from './json-body.ts';
 import { type AuthAttempt, createAuthFailures } from './auth-failures.ts';
 import { registerRateLimit } from './rate-limit.ts';
 import { clientAddressKey } from '../client-address.ts';
+import { answeredWithoutCredential } from '../route-options.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -203,7 +204,6 @@ export async function registerAuth(app: FastifyInstance): Promise<void> {
   const principalOfToken = createTokenPrincipals({ verify: (token) => app.jwt.verify<VerifiedClaims>(token) });
   const { authFailureMax: max, windowMs } = app.config.rateLimit;
   const authFailures = createAuthFailures({ max, windowMs });
-  const needsCredential = (request: FastifyRequest) => !request.routeOptions.config.public && !request.is404;
   const accept = (request: FastifyRequest, principal: Principal) => {
     requireClaimsOf(app, request, principal);
     request.principal = principal;
@@ -215,7 +215,7 @@ export async function registerAuth(app: FastifyInstance): Promise<void> {
   // signature covers its body) for its head and the key it names, and in full in preValidation, where the key is looked
   // up again if a body came: one deleted while the body was on its way signs nothing.
   app.addHook('onRequest', async (request, reply) => {
-    if (!needsCredential(request)) return;
+    if (answeredWithoutCredential(request)) return;
     const attempt = authFailures.attempt(clientAddressKey(request.ip));
     request.authAttempt = attempt;
     // 'close' comes once a response is sent and when the connection goes first, so no attempt is left undecided.

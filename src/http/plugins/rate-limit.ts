@@ -1,16 +1,17 @@
 /**
  * Rate limiting with @fastify/rate-limit: per credential (an access key, or a token's subject, within its domain) on
  * authenticated routes, and per client address (an IPv6 client by its /64: client-address.ts) on the public ones
- * (OCSP, CRL, CA certificate, health), which anyone can call. It runs after authentication, so a throttled caller is
- * known. The not-found handlers (the app's and ACME's) take `app.rateLimit()` (these options; no credential there, so
- * the caller's address and the public budget), so a flood of 404s is throttled too. Counters live in the process (one
- * Lambda container, one server), which bounds each instance.
+ * (OCSP, CRL, CA certificate, health, ACME) and unknown URLs, which anyone can call, all in one public budget. A
+ * credential is counted once authenticated (preValidation), so a throttled caller is known; an address as soon as the
+ * request's head is in (onRequest), so a request refused for its body (415, 400, 413) is counted too. Counters live in
+ * the process (one Lambda container, one server), which bounds each instance.
  */
 import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../../config.ts';
 import { errors } from '../../errors.ts';
 import { clientAddressKey } from '../client-address.ts';
+import { answeredWithoutCredential } from '../route-options.ts';
 
 // Addresses and credentials in one key space, kept apart by their prefix. A temporary pair counts as the key that
 // issued it: a key can mint pairs at will, each would otherwise bring a budget of its own.
@@ -31,5 +32,10 @@ export async function registerRateLimit(app: FastifyInstance, limit: Config['rat
     // a crowd of addresses, push other callers' counters out and so reset them.
     cache: 100_000,
     errorResponseBuilder: (_request, context) => errors.tooManyRequests(Math.max(1, Math.ceil(context.ttl / 1000))),
+  });
+  // Counted here, the request is not counted again by its route's own preValidation hook (the plugin marks it).
+  const countByAddress = app.rateLimit();
+  app.addHook('onRequest', async (request, reply) => {
+    if (answeredWithoutCredential(request)) await countByAddress.call(app, request, reply);
   });
 }

@@ -115,8 +115,8 @@ async function acmeRoutesUnderPrefix(app: TypedApp): Promise<void> {
   };
 
   // RFC 8555 clients use only the URLs the server gave; any other under /acme/ is a malformed request, as a problem.
-  // Limited per address like the public routes and the app's other unknown routes: a flood of them is answered 429.
-  app.setNotFoundHandler({ preValidation: app.rateLimit() }, async function acmeNotFound(request) {
+  // Counted per address like every unknown URL (rate-limit.ts): a flood of them is answered 429.
+  app.setNotFoundHandler(async function acmeNotFound(request) {
     throw new AcmeProblem('malformed', `no ACME resource at ${request.method} ${request.url.split('?')[0]}`, { status: 404 });
   });
 
