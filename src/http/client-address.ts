@@ -1,8 +1,10 @@
 /**
  * The address a client is counted by (the public rate limit, refused credentials). An IPv6 host is normally given a
  * whole /64 (RFC 6177) and may send from any address in it, so counting full addresses would give it 2^64 budgets,
- * and its crowd of counters would push other callers' out of the bounded caches: it is counted by its /64. An
- * IPv4-mapped address (::ffff:192.0.2.1, what a dual-stack socket reports for an IPv4 client) counts as its IPv4.
+ * and its crowd of counters would push other callers' out of the bounded caches: it is counted by its /64. Where the
+ * address is an IPv4 client's, that client is counted alone: an IPv4-mapped address (::ffff:192.0.2.1, what a
+ * dual-stack socket reports for an IPv4 client) and a NAT64 one (64:ff9b::192.0.2.1, RFC 6052) as the IPv4 address,
+ * a Teredo one (2001:0::/32, RFC 4380: its /64 is the relay's, shared by every client behind it) whole.
  */
 import { isIPv6 } from 'node:net';
 
@@ -11,13 +13,15 @@ const GROUPS = 8;
 export function clientAddressKey(ip: string): string {
   if (!isIPv6(ip)) return ip;
   const groups = ipv6Groups(ip);
-  const mapped = groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff;
-  if (mapped) return [groups[6]! >> 8, groups[6]! & 0xff, groups[7]! >> 8, groups[7]! & 0xff].join('.');
-  return `${groups
-    .slice(0, 4)
-    .map((group) => group.toString(16))
-    .join(':')}::/64`;
+  const hex = (part: number[]) => part.map((group) => group.toString(16)).join(':');
+  const mapped = startsWith(groups, [0, 0, 0, 0, 0, 0xffff]);
+  const nat64 = startsWith(groups, [0x64, 0xff9b, 0, 0, 0, 0]);
+  if (mapped || nat64) return [groups[6]! >> 8, groups[6]! & 0xff, groups[7]! >> 8, groups[7]! & 0xff].join('.');
+  if (startsWith(groups, [0x2001, 0])) return hex(groups);
+  return `${hex(groups.slice(0, 4))}::/64`;
 }
+
+const startsWith = (groups: number[], prefix: number[]) => prefix.every((group, at) => groups[at] === group);
 
 /** The eight 16-bit groups of a valid IPv6 address (`::` expanded, a trailing dotted IPv4 as two groups, no zone). */
 function ipv6Groups(ip: string): number[] {

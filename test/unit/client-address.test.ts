@@ -32,10 +32,20 @@ t.test('an IPv4-mapped IPv6 address counts as its IPv4 address', async (t) => {
   t.not(clientAddressKey('::fffe:192.0.2.7'), '192.0.2.7', 'not a mapped address');
 });
 
+t.test("an IPv4 client's address behind NAT64 or Teredo counts that client alone", async (t) => {
+  t.equal(clientAddressKey('64:ff9b::192.0.2.7'), '192.0.2.7', 'NAT64 (RFC 6052 well-known prefix)');
+  t.equal(clientAddressKey('64:ff9b::c000:207'), '192.0.2.7', 'written in hex');
+  t.not(clientAddressKey('64:ff9b::198.51.100.1'), clientAddressKey('64:ff9b::192.0.2.7'), 'two IPv4 clients, two keys');
+  const teredo = '2001:0:4136:e378:8000:63bf:3fff:fdd2';
+  t.equal(clientAddressKey(teredo), '2001:0:4136:e378:8000:63bf:3fff:fdd2', 'Teredo: the whole address');
+  t.not(clientAddressKey('2001:0:4136:e378:8000:63bf:3fff:fdd3'), clientAddressKey(teredo), 'another client of the same relay');
+  t.equal(clientAddressKey('2001:db8::1'), '2001:db8:0:0::/64', 'other 2001: prefixes count by their /64');
+});
+
 t.test('random IPv6 addresses: the key is the first four groups, whatever the rest', async (t) => {
   for (let i = 0; i < 200; i++) {
     const groups = Array.from({ length: 8 }, () => Math.floor(Math.random() * 0x10000));
-    if (groups.slice(0, 5).every((group) => group === 0)) continue;
+    if (groups.slice(0, 5).every((group) => group === 0) || groups[0] === 0x64 || (groups[0] === 0x2001 && groups[1] === 0)) continue;
     const full = groups.map((group) => group.toString(16)).join(':');
     t.ok(isIPv6(full));
     const otherTail = [...groups.slice(0, 4), ...groups.slice(4).map((group) => group ^ 0x5a5a)]
