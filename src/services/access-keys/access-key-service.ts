@@ -186,11 +186,11 @@ export function createAccessKeyService({ db, sql, clock, config, sealer }: Acces
     signingKeyOf: (headers: SignedRequest['headers']): Promise<SigningKey> => keyOf(judgeHead(headers)),
 
     /**
-     * Verifies an AK/SK-signed request (§3.2) once its body is in: its head and key judged again as signingKeyOf does
-     * (a key deleted, or a pair's token expired, while the body was on its way signs nothing), then its signature. A
-     * 401 AppError for any failure. `hostOverride` is the host the client addressed when a proxy rewrote Host;
-     * `current`, signingKeyOf's answer for this request when nothing came after its head (no body), is used as it is:
-     * the two hooks run one after the other with nothing to wait for between them.
+     * Verifies an AK/SK-signed request (§3.2) once its body is in, then its signature; a 401 AppError for any failure.
+     * Without `current`, the head and key are judged again as signingKeyOf does (a key deleted, or a pair's token
+     * expired, while the body was on its way signs nothing). `current`, signingKeyOf's answer for a request with no
+     * body, is used as it is: nothing came after its head. `hostOverride` is the host the client addressed when a
+     * proxy rewrote Host.
      */
     async verifyRequest(request: SignedRequest, hostOverride?: string, current?: SigningKey): Promise<VerifiedKey> {
       const key = current ?? (await keyOf(judgeHead(request.headers)));
