@@ -36,16 +36,22 @@ t.test("an IPv4 client's address behind NAT64 or Teredo counts that client alone
   t.equal(clientAddressKey('64:ff9b::192.0.2.7'), '192.0.2.7', 'NAT64 (RFC 6052 well-known prefix)');
   t.equal(clientAddressKey('64:ff9b::c000:207'), '192.0.2.7', 'written in hex');
   t.not(clientAddressKey('64:ff9b::198.51.100.1'), clientAddressKey('64:ff9b::192.0.2.7'), 'two IPv4 clients, two keys');
+  t.equal(clientAddressKey('64:ff9b::1:c000:207'), '64:ff9b:0:0::/64', 'outside the /96: an ordinary /64');
+  t.equal(clientAddressKey('64:ff9b:1::c000:207'), '64:ff9b:1:0::/64', 'the local-use prefix (RFC 8215) is not recognised');
+  // RFC 4380's example: Teredo server 65.54.227.120, client 192.0.2.45 behind a NAT, port 40000 (obfuscated).
   const teredo = '2001:0:4136:e378:8000:63bf:3fff:fdd2';
-  t.equal(clientAddressKey(teredo), '2001:0:4136:e378:8000:63bf:3fff:fdd2', 'Teredo: the whole address');
-  t.not(clientAddressKey('2001:0:4136:e378:8000:63bf:3fff:fdd3'), clientAddressKey(teredo), 'another client of the same relay');
+  t.equal(clientAddressKey(teredo), '192.0.2.45', "Teredo: the client's IPv4 address");
+  t.equal(clientAddressKey('2001:0:c000:201:0:1234:3fff:fdd2'), '192.0.2.45', 'the same client, another server, flags and port');
+  t.not(clientAddressKey('2001:0:4136:e378:8000:63bf:3fff:fdd3'), clientAddressKey(teredo), 'another client of the same server');
+  t.equal(clientAddressKey('2001:1::1'), '2001:1:0:0::/64', 'not Teredo');
   t.equal(clientAddressKey('2001:db8::1'), '2001:db8:0:0::/64', 'other 2001: prefixes count by their /64');
 });
 
 t.test('random IPv6 addresses: the key is the first four groups, whatever the rest', async (t) => {
   for (let i = 0; i < 200; i++) {
     const groups = Array.from({ length: 8 }, () => Math.floor(Math.random() * 0x10000));
-    if (groups.slice(0, 5).every((group) => group === 0) || groups[0] === 0x64 || (groups[0] === 0x2001 && groups[1] === 0)) continue;
+    const translated = (groups[0] === 0x64 && groups[1] === 0xff9b) || (groups[0] === 0x2001 && groups[1] === 0);
+    if (groups.slice(0, 5).every((group) => group === 0) || translated) continue;
     const full = groups.map((group) => group.toString(16)).join(':');
     t.ok(isIPv6(full));
     const otherTail = [...groups.slice(0, 4), ...groups.slice(4).map((group) => group ^ 0x5a5a)]
