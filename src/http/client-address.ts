@@ -9,37 +9,13 @@
  * picks).
  */
 import { isIPv6 } from 'node:net';
-
-const GROUPS = 8;
+import { Address6 } from 'ip-address';
 
 export function clientAddressKey(ip: string): string {
   if (!isIPv6(ip)) return ip;
-  const groups = ipv6Groups(ip);
-  if (startsWith(groups, [0, 0, 0, 0, 0, 0xffff]) || startsWith(groups, [0x64, 0xff9b, 0, 0, 0, 0])) return ipv4(groups[6]!, groups[7]!);
-  if (startsWith(groups, [0x2001, 0])) return ipv4(groups[6]! ^ 0xffff, groups[7]! ^ 0xffff);
-  return `${groups
-    .slice(0, 4)
-    .map((group) => group.toString(16))
-    .join(':')}::/64`;
-}
-
-const ipv4 = (high: number, low: number) => [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.');
-
-const startsWith = (groups: number[], prefix: number[]) => prefix.every((group, at) => groups[at] === group);
-
-/** The eight 16-bit groups of a valid IPv6 address (`::` expanded, a trailing dotted IPv4 as two groups, no zone). */
-function ipv6Groups(ip: string): number[] {
-  const address = ip.split('%')[0]!;
-  const [head, tail] = address.includes('::') ? address.split('::') : [address, undefined];
-  const parse = (part: string | undefined): number[] =>
-    part
-      ? part.split(':').flatMap((group) => {
-          if (!group.includes('.')) return [Number.parseInt(group, 16)];
-          const [a, b, c, d] = group.split('.').map(Number);
-          return [(a! << 8) | b!, (c! << 8) | d!];
-        })
-      : [];
-  const first = parse(head);
-  const last = parse(tail);
-  return [...first, ...new Array<number>(GROUPS - first.length - last.length).fill(0), ...last];
+  const address = new Address6(ip);
+  const ipv4 = address.embeddedIPv4();
+  if (ipv4) return ipv4.correctForm();
+  if (address.isTeredo()) return address.inspectTeredo().client4;
+  return `${new Address6(`${address.correctForm()}/64`).startAddress().correctForm()}/64`;
 }
