@@ -20,22 +20,24 @@ const callerKey = (request: FastifyRequest): string =>
     ? `credential:${request.principal.domainId}/${request.principal.issuer ?? request.principal.subject}`
     : `address:${clientAddressKey(request.ip)}`;
 
-/** Awaited, so that its onRoute hook sees every route added after it, also those added before the next await. */
 export async function registerRateLimit(app: FastifyInstance, limit: Config['rateLimit']): Promise<void> {
   await app.register(fastifyRateLimit, {
+    // Not a hook per route: the two app-level hooks below decide when a request is counted.
+    global: false,
     max: (request) => (request.principal ? limit.max : limit.publicMax),
     timeWindow: limit.windowMs,
-    // Route-level preValidation hooks run after the app-level authentication hook.
-    hook: 'preValidation',
     keyGenerator: callerKey,
     // Counters kept (least recently used forgotten first): the default 5,000 let a tenant with more credentials, or
     // a crowd of addresses, push other callers' counters out and so reset them.
     cache: 100_000,
     errorResponseBuilder: (_request, context) => errors.tooManyRequests(Math.max(1, Math.ceil(context.ttl / 1000))),
   });
-  // Counted here, the request is not counted again by its route's own preValidation hook (the plugin marks it).
-  const countByAddress = app.rateLimit();
+  const count = app.rateLimit();
   app.addHook('onRequest', async (request, reply) => {
-    if (answeredWithoutCredential(request)) await countByAddress.call(app, request, reply);
+    if (answeredWithoutCredential(request)) await count.call(app, request, reply);
+  });
+  // After the authentication hook's own preValidation, which sets the principal.
+  app.addHook('preValidation', async (request, reply) => {
+    if (request.principal) await count.call(app, request, reply);
   });
 }
