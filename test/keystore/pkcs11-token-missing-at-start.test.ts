@@ -39,7 +39,6 @@ t.test('a token missing when the module first initialised is found once it is ba
 
 t.test('a token that stays missing is a 503 naming the label, after three initialisations', async (t) => {
   await takeAway();
-  t.teardown(putBack);
   const pauses: number[] = [];
   const error = await connect(options, async (attempt) => {
     pauses.push(attempt);
@@ -47,6 +46,11 @@ t.test('a token that stays missing is a 503 naming the label, after three initia
   t.ok(error instanceof AppError && error.statusCode === 503, 'a 503');
   t.match((error as Error).message, `no PKCS#11 token labelled '${LABEL}' (initialised tokens: none)`);
   t.same(pauses, [1, 2], 'looked three times, pausing between');
+  // Released after the failure: a module still held would keep its token list from before and refuse at once.
+  await putBack();
+  const conn = await connect(options, async () => t.fail('no pause: the module was initialised afresh'));
+  t.equal(conn.tokenLabel, LABEL, 'the next connection initialises the module again and finds the token');
+  await disconnect(conn);
 });
 
 t.test('while another connection holds the module, a missing label is answered at once', async (t) => {
