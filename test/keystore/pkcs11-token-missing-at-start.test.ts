@@ -48,7 +48,9 @@ t.test('a token that stays missing is a 503 naming the label, after three initia
   t.same(pauses, [1, 2], 'looked three times, pausing between');
   // Released after the failure: a module still held would keep its token list from before and refuse at once.
   await putBack();
-  const conn = await connect(options, async () => t.fail('no pause: the module was initialised afresh'));
+  const conn = await connect(options, async () => {
+    t.fail('no pause: the module was initialised afresh');
+  });
   t.equal(conn.tokenLabel, LABEL, 'the next connection initialises the module again and finds the token');
   await disconnect(conn);
 });
