@@ -363,6 +363,30 @@ t.test('rate limit per credential: 429 with Retry-After and APIG.0308 for one ke
   t.ok(Number(throttled.headers['retry-after']) <= 60);
   t.match(throttled.headers['x-request-id'], /\S/);
   t.equal((await call(second)).statusCode, 200, 'another key has its own budget');
+  // Bodies refused after authentication (malformed JSON, another media type) spend the credential's budget too.
+  const withToken = { authorization: `Bearer ${limited.token('0123456789abcdef0123456789abcdef')}` };
+  const post = (contentType: string, payload: string) =>
+    limited.app.inject({
+      method: 'POST',
+      url: '/v1/private-certificates/csr',
+      headers: { ...withToken, 'content-type': contentType },
+      payload,
+    });
+  t.same(
+    [
+      (await post('application/json', '{')).statusCode,
+      (await post('text/plain', '{}')).statusCode,
+      (await post('application/json', '[')).statusCode,
+    ],
+    [400, 415, 400],
+  );
+  assertError(
+    t,
+    await limited.app.inject({ method: 'GET', url: '/v1/pca/config/console', headers: withToken }),
+    429,
+    'APIG.0308',
+    /rate limit/,
+  );
   const token = `Bearer ${limited.token(OTHER_DOMAIN)}`;
   t.equal(
     (await limited.app.inject({ method: 'GET', url: '/v1/pca/config/console', headers: { authorization: token } })).statusCode,

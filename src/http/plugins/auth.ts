@@ -232,9 +232,10 @@ export async function registerAuth(app: FastifyInstance): Promise<void> {
       request.signingKey = undefined;
       accept(request, await verifySignature(app, request, signingKey));
     }
-    raiseDeferredInputError(request);
   });
   await registerRateLimit(app, app.config.rateLimit);
+  // After the credential's count: a caller whose bodies are refused (415, malformed JSON) spends its budget too.
+  app.addHook('preValidation', async (request) => raiseDeferredInputError(request));
   // A signed mutation runs once (signature-replay.ts). The claim comes after authentication, permission, rate limit
   // and schema validation, just before the handler: a request refused by any of those spends no signature, so a
   // forged copy of a captured signature (other signed bytes: it fails verification) cannot burn the legitimate

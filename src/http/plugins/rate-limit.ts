@@ -2,9 +2,10 @@
  * Rate limiting with @fastify/rate-limit: per credential (an access key, or a token's subject, within its domain) on
  * authenticated routes, and per client address (an IPv6 client by its /64: client-address.ts) on the public ones
  * (OCSP, CRL, CA certificate, health, ACME) and unknown URLs, which anyone can call, all in one public budget. A
- * credential is counted once authenticated (preValidation), so a throttled caller is known; an address as soon as the
- * request's head is in (onRequest), so a request refused for its body (415, 400, 413) is counted too. Counters live in
- * the process (one Lambda container, one server), which bounds each instance.
+ * credential is counted once authenticated (preValidation), so a throttled caller is known, and before its body is
+ * judged (auth.ts), so a body refused (415, 400) is counted; an address as soon as the request's head is in
+ * (onRequest), so a request refused for its body (415, 400, 413) is counted too. Counters live in the process (one
+ * Lambda container, one server), which bounds each instance.
  */
 import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
