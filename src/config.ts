@@ -52,9 +52,10 @@ export interface Config {
   requestTimeoutMs: number;
   /** Server mode: how long a SIGTERM waits for running requests before the process exits anyway. */
   shutdownGraceMs: number;
-  /** Requests per credential (access key or token subject) and window. */
-  /** `max` per credential; `publicMax` per client address on the unauthenticated routes; one window for both. */
+  /** `max` per credential (access key or token subject); `publicMax` per client address on the unauthenticated routes; one window for both. */
   rateLimit: { max: number; publicMax: number; windowMs: number; authFailureMax: number };
+  /** Audit events older than this many days are deleted by the `audit-retention` job; undefined keeps them for good. */
+  auditRetentionDays?: number;
   /** ACME challenge validation (issue #16): ports, resolver and fixed host addresses, as in Pebble. */
   acme: { http01Port: number; tlsAlpn01Port: number; dnsServer?: string; staticHosts: Record<string, string> };
   /** PEM certificate (chain) and key: the server then speaks HTTPS itself. */
@@ -447,6 +448,7 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
     requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 60_000, 1000, 3_600_000),
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 25_000, 100, 3_600_000),
     rateLimit: rateLimit(env),
+    auditRetentionDays: env.AUDIT_RETENTION_DAYS ? integer(env, 'AUDIT_RETENTION_DAYS', 0, 1, 36_500) : undefined,
     acme: {
       http01Port: integer(env, 'ACME_HTTP01_PORT', 80, 1, 65535),
       tlsAlpn01Port: integer(env, 'ACME_TLSALPN01_PORT', 443, 1, 65535),

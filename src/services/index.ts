@@ -17,6 +17,7 @@ import { createChallengeValidator } from './acme/challenge-validation.ts';
 import { createAccessKeyService } from './access-keys/access-key-service.ts';
 import { signatureExpiryJob } from './access-keys/signature-replay.ts';
 import { idempotencyExpiryJob } from './certificates/idempotency.ts';
+import { auditRetentionJob } from './audit/audit-retention.ts';
 import { createAuditService } from './audit/audit-service.ts';
 import { billingSettlementJob, createBillingService } from './billing/billing-service.ts';
 import { caPrepaidRenewalJob } from './billing/prepaid-renewal.ts';
@@ -111,6 +112,7 @@ export function createJobs(services: Services, deps: ServiceDependencies): Job[]
     acmeExpiryJob({ db }),
     signatureExpiryJob({ db }),
     idempotencyExpiryJob({ db }),
+    auditRetentionJob({ db, retentionDays: deps.config.auditRetentionDays }),
     ...(deps.database.kind === 'pglite' ? [embeddedMaintenanceJob(db)] : []),
   ];
 }

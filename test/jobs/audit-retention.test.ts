@@ -1,0 +1,80 @@
+/**
+ * AUDIT_RETENTION_DAYS (src/services/audit/audit-retention.ts): the audit-retention job deletes the events older than
+ * the retention, of every domain, and nothing else; unset, it deletes nothing. Runs on the test database (PGlite, or
+ * DATABASE_URL's Postgres).
+ */
+import { randomUUID } from 'node:crypto';
+import t from 'tap';
+import { AUDIT_RETENTION_JOB, auditRetentionJob } from '../../src/services/audit/audit-retention.ts';
+import { createTestApp, OTHER_DOMAIN, TEST_DOMAIN } from '../helpers/app.ts';
+
+const DAY_MS = 86_400_000;
+const now = new Date();
+const daysAgo = (days: number, extraMs = 0) => new Date(now.getTime() - days * DAY_MS - extraMs);
+
+const harness = await createTestApp({ env: { AUDIT_RETENTION_DAYS: '30' } });
+t.teardown(() => harness.close());
+const { prisma } = harness.database;
+
+type Prisma = typeof harness.database.prisma;
+
+/** Events made at the given moments, in both domains alternately; their ids. */
+async function eventsAt(moments: Date[], action: string, db: Prisma = prisma): Promise<string[]> {
+  const rows = moments.map((createdAt, at) => ({
+    id: randomUUID(),
+    domainId: at % 2 === 0 ? TEST_DOMAIN : OTHER_DOMAIN,
+    actor: 'retention-test',
+    action,
+    outcome: 'SUCCESS',
+    requestId: randomUUID(),
+    createdAt,
+  }));
+  await db.auditEvent.createMany({ data: rows });
+  return rows.map(({ id }) => id);
+}
+
+const remaining = async (action: string, db: Prisma = prisma) =>
+  (await db.auditEvent.findMany({ where: { action }, select: { id: true } })).map(({ id }) => id).sort();
+
+t.test('events older than AUDIT_RETENTION_DAYS go, of every domain; younger ones and the rest of the database stay', async (t) => {
+  const [older, justOver] = await eventsAt([daysAgo(31), daysAgo(30, 1)], 'test:old');
+  const kept = await eventsAt([daysAgo(30), daysAgo(29), now], 'test:young');
+  t.ok(older && justOver);
+  // A real event, written by the service with the database's clock.
+  const created = await harness.app.inject({ method: 'POST', url: '/v1/access-keys', headers: harness.auth(), payload: {} });
+  t.equal(created.statusCode, 200, created.body);
+  const before = await prisma.auditEvent.count();
+
+  const job = harness.app.jobRunner.job(AUDIT_RETENTION_JOB);
+  t.equal(job.intervalSeconds, 3600, 'hourly');
+  const result = (await job.run({ now, log: harness.app.log })) as { deleted: number; before: string };
+  t.equal(result.deleted, 2, 'the two past the cutoff');
+  t.equal(result.before, daysAgo(30).toISOString(), 'the cutoff: 30 days before the run');
+  t.same(await remaining('test:old'), [], 'older than 30 days, in both domains: gone');
+  t.same(await remaining('test:young'), [...kept].sort(), '30 days old exactly and younger: kept');
+  t.equal(await prisma.auditEvent.count(), before - 2, 'nothing else deleted');
+  t.ok(await prisma.accessKey.count(), 'the audited change itself is untouched');
+});
+
+t.test('a backlog goes in bounded statements until none is left', async (t) => {
+  await eventsAt(
+    Array.from({ length: 7 }, (_, at) => daysAgo(40 + at)),
+    'test:backlog',
+  );
+  const job = auditRetentionJob({ db: prisma, retentionDays: 30 }, 3600, 3);
+  t.same(
+    await job.run({ now, log: harness.app.log }),
+    { deleted: 7, before: daysAgo(30).toISOString() },
+    'all 7, though one statement deletes at most 3',
+  );
+  t.same(await remaining('test:backlog'), []);
+});
+
+t.test('without AUDIT_RETENTION_DAYS events are kept, however old', async (t) => {
+  const keeping = await createTestApp();
+  t.teardown(() => keeping.close());
+  const ids = await eventsAt([daysAgo(3650), daysAgo(400)], 'test:ancient', keeping.database.prisma);
+  const result = await keeping.app.jobRunner.job(AUDIT_RETENTION_JOB).run({ now, log: keeping.app.log });
+  t.same(result, { deleted: 0, kept: 'AUDIT_RETENTION_DAYS is not set' });
+  t.same(await remaining('test:ancient', keeping.database.prisma), [...ids].sort());
+});
