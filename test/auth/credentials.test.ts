@@ -387,6 +387,15 @@ t.test('rate limit per credential: 429 with Retry-After and APIG.0308 for one ke
     'APIG.0308',
     /rate limit/,
   );
+  // So do requests refused for want of the action: each refused mutation writes an audit event, a throttled one not.
+  const forbiddenDomain = 'fedcba9876543210fedcba9876543210';
+  const forbidden = { authorization: `Bearer ${limited.tokenWith([], forbiddenDomain)}` };
+  const createCa = () =>
+    limited.app.inject({ method: 'POST', url: '/v1/private-certificate-authorities', headers: forbidden, payload: {} });
+  t.same([(await createCa()).statusCode, (await createCa()).statusCode, (await createCa()).statusCode], [403, 403, 403]);
+  assertError(t, await createCa(), 429, 'APIG.0308', /rate limit/);
+  const failures = await limited.database.prisma.auditEvent.count({ where: { domainId: forbiddenDomain, outcome: 'FAILURE' } });
+  t.equal(failures, 3, 'three refusals audited, the throttled request not');
   const token = `Bearer ${limited.token(OTHER_DOMAIN)}`;
   t.equal(
     (await limited.app.inject({ method: 'GET', url: '/v1/pca/config/console', headers: { authorization: token } })).statusCode,

@@ -204,10 +204,14 @@ export async function registerAuth(app: FastifyInstance): Promise<void> {
   const principalOfToken = createTokenPrincipals({ verify: (token) => app.jwt.verify<VerifiedClaims>(token) });
   const { authFailureMax: max, windowMs } = app.config.rateLimit;
   const authFailures = createAuthFailures({ max, windowMs });
-  const accept = (request: FastifyRequest, principal: Principal) => {
+  const countCredential = await registerRateLimit(app, app.config.rateLimit);
+  // Counted before the permission is judged: a refused request (403, and 415/400 after it, each refused mutation
+  // audited) spends the caller's budget as an answered one does.
+  const accept = async (request: FastifyRequest, reply: FastifyReply, principal: Principal) => {
     requireClaimsOf(app, request, principal);
     request.principal = principal;
     request.authAttempt!.accepted();
+    await countCredential(request, reply);
     authorize(request, principal);
   };
   // What can be judged before the body is read is judged first: a caller without a valid credential must not make the
@@ -221,21 +225,19 @@ export async function registerAuth(app: FastifyInstance): Promise<void> {
     // 'close' comes once a response is sent and when the connection goes first, so no attempt is left undecided.
     reply.raw.once('close', () => attempt.answered(reply.raw.statusCode === 401));
     const credential = offeredCredential(request);
-    if (credential.kind === 'token') accept(request, principalOfToken(credential.token));
+    if (credential.kind === 'token') await accept(request, reply, principalOfToken(credential.token));
     else {
       request.signingKey = await app.services.accessKeys.signingKeyOf(headersAsSent(request.raw.rawHeaders));
     }
   });
-  app.addHook('preValidation', async (request) => {
+  app.addHook('preValidation', async (request, reply) => {
     const { signingKey } = request;
     if (signingKey) {
       request.signingKey = undefined;
-      accept(request, await verifySignature(app, request, signingKey));
+      await accept(request, reply, await verifySignature(app, request, signingKey));
     }
+    raiseDeferredInputError(request);
   });
-  await registerRateLimit(app, app.config.rateLimit);
-  // After the credential's count: a caller whose bodies are refused (415, malformed JSON) spends its budget too.
-  app.addHook('preValidation', async (request) => raiseDeferredInputError(request));
   // A signed mutation runs once (signature-replay.ts). The claim comes after authentication, permission, rate limit
   // and schema validation, just before the handler: a request refused by any of those spends no signature, so a
   // forged copy of a captured signature (other signed bytes: it fails verification) cannot burn the legitimate

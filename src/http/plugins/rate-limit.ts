@@ -2,13 +2,13 @@
  * Rate limiting with @fastify/rate-limit: per credential (an access key, or a token's subject, within its domain) on
  * authenticated routes, and per client address (an IPv6 client by its /64: client-address.ts) on the public ones
  * (OCSP, CRL, CA certificate, health, ACME) and unknown URLs, which anyone can call, all in one public budget. A
- * credential is counted once authenticated (preValidation), so a throttled caller is known, and before its body is
- * judged (auth.ts), so a body refused (415, 400) is counted; an address as soon as the request's head is in
- * (onRequest), so a request refused for its body (415, 400, 413) is counted too. Counters live in the process (one
- * Lambda container, one server), which bounds each instance.
+ * credential is counted once authenticated, so a throttled caller is known, and before its permission and body are
+ * judged (auth.ts), so a request refused for them (403, 415, 400) is counted too; an address as soon as the request's
+ * head is in (onRequest), so a request refused for its body (415, 400, 413) is counted too. Counters live in the
+ * process (one Lambda container, one server), which bounds each instance.
  */
 import fastifyRateLimit from '@fastify/rate-limit';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../../config.ts';
 import { errors } from '../../errors.ts';
 import { clientAddressKey } from '../client-address.ts';
@@ -21,9 +21,16 @@ const callerKey = (request: FastifyRequest): string =>
     ? `credential:${request.principal.domainId}/${request.principal.issuer ?? request.principal.subject}`
     : `address:${clientAddressKey(request.ip)}`;
 
-export async function registerRateLimit(app: FastifyInstance, limit: Config['rateLimit']): Promise<void> {
+/**
+ * Registers the limiter and counts, as soon as the head is in, the requests answered without a credential; returns
+ * the count of an authenticated request, which authentication makes once it knows the caller (auth.ts).
+ */
+export async function registerRateLimit(
+  app: FastifyInstance,
+  limit: Config['rateLimit'],
+): Promise<(request: FastifyRequest, reply: FastifyReply) => Promise<void>> {
   await app.register(fastifyRateLimit, {
-    // Not a hook per route: the two app-level hooks below decide when a request is counted.
+    // Not a hook per route: requests are counted where the caller is known, by this hook and by authentication.
     global: false,
     max: (request) => (request.principal ? limit.max : limit.publicMax),
     timeWindow: limit.windowMs,
@@ -37,8 +44,7 @@ export async function registerRateLimit(app: FastifyInstance, limit: Config['rat
   app.addHook('onRequest', async (request, reply) => {
     if (answeredWithoutCredential(request)) await count.call(app, request, reply);
   });
-  // After the authentication hook's own preValidation, which sets the principal.
-  app.addHook('preValidation', async (request, reply) => {
-    if (request.principal) await count.call(app, request, reply);
-  });
+  return async (request, reply) => {
+    await count.call(app, request, reply);
+  };
 }
