@@ -387,6 +387,13 @@ t.test('rate limit per credential: 429 with Retry-After and APIG.0308 for one ke
     'APIG.0308',
     /rate limit/,
   );
+  t.match(
+    (await limited.app.inject({ method: 'GET', url: '/v1/pca/config/console', headers: withToken })).headers['retry-after'],
+    /^[1-9]\d*$/,
+    "a token's 429 (refused before its body) says when to retry",
+  );
+  // A token where only a signed request is taken is refused as a credential (401), throttled or not: waiting helps nothing.
+  assertError(t, await limited.app.inject({ method: 'POST', url: '/v1/auth/tokens', headers: withToken, payload: {} }), 401, 'APIG.0303');
   // So do requests refused for want of the action: each refused mutation writes an audit event, a throttled one not.
   const forbiddenDomain = 'fedcba9876543210fedcba9876543210';
   const forbidden = { authorization: `Bearer ${limited.tokenWith([], forbiddenDomain)}` };

@@ -128,10 +128,14 @@ function requireClaimsOf(app: FastifyInstance, request: FastifyRequest, principa
   }
 }
 
+/** A route that takes only AK/SK-signed requests refuses a token as a credential (401), not as a permission. */
+function requireCredentialKind(request: FastifyRequest, principal: Principal): void {
+  if (request.routeOptions.config.signedOnly && principal.via !== 'aksk')
+    throw errors.authenticationFailed('this endpoint needs an AK/SK-signed request; tokens are not accepted');
+}
+
 function authorize(request: FastifyRequest, principal: Principal): void {
   const config = request.routeOptions.config;
-  if (config.signedOnly && principal.via !== 'aksk')
-    throw errors.authenticationFailed('this endpoint needs an AK/SK-signed request; tokens are not accepted');
   if (config.allActions && !holdsEveryAction(principal.actions)) throw errors.actionNotPermitted('pca:* (every action of the catalogue)');
   if (config.action && !principal.actions.has(config.action)) throw errors.actionNotPermitted(config.action);
   // A temporary pair ends at its expiry or with its issuing key; a credential it minted would outlive both.
@@ -208,6 +212,7 @@ export async function registerAuth(app: FastifyInstance): Promise<void> {
   // Counted before the permission is judged: a refused request (403, and 415/400 after it, each refused mutation
   // audited) spends the caller's budget as an answered one does.
   const accept = async (request: FastifyRequest, reply: FastifyReply, principal: Principal) => {
+    requireCredentialKind(request, principal);
     requireClaimsOf(app, request, principal);
     request.principal = principal;
     request.authAttempt!.accepted();
