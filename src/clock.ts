@@ -3,6 +3,9 @@ export interface Clock {
   now(): Date;
 }
 
+export const HOUR_MS = 3_600_000;
+export const DAY_MS = 24 * HOUR_MS;
+
 export const systemClock: Clock = { now: () => new Date() };
 
 /** A clock tests set and advance by hand. */

@@ -1,6 +1,7 @@
 // Fast unit tests (no server, no database) of hourly settlement: which seconds of which UTC hour are billed.
 import t from 'tap';
-import { HOUR_MS, caDurationKey, floorHour, hourlyUsage, type UsageStretch } from '../../src/services/billing/settlement-rules.ts';
+import { HOUR_MS } from '../../src/clock.ts';
+import { caDurationKey, floorHour, hourlyUsage, type UsageStretch } from '../../src/services/billing/settlement-rules.ts';
 
 const T0 = Date.UTC(2026, 0, 1, 10); // 10:00:00 UTC
 const at = (minutes: number, seconds = 0, ms = 0) => new Date(T0 + minutes * 60_000 + seconds * 1000 + ms);

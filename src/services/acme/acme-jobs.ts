@@ -3,6 +3,7 @@
  * reads them as invalid/expired), and deletes finished ACME records a week after they expired. Conditional updates
  * and deletes only, so two instances running it at once do no harm.
  */
+import { DAY_MS } from '../../clock.ts';
 import { deleteInBatches } from '../../db/batched-delete.ts';
 import { Prisma } from '../../db/generated/client.ts';
 import type { Db } from '../../db/database.ts';
@@ -10,7 +11,7 @@ import type { Job } from '../../jobs/job-runner.ts';
 
 export const ACME_EXPIRY_JOB = 'acme-expiry';
 /** Expired orders stay readable this long (clients poll them), then go with their authorizations and challenges. */
-const RETENTION_MS = 7 * 24 * 3_600_000;
+const RETENTION_MS = 7 * DAY_MS;
 
 export function acmeExpiryJob({ db }: { db: Db }, intervalSeconds = 300): Job {
   return {

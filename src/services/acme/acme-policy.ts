@@ -3,6 +3,7 @@
  * issuance evaluator (src/services/policy/) as an extra issuance policy: identifiers at newOrder and finalize, the
  * certificate's lifetime at signing. Unknown fields are refused like the issuance policy's.
  */
+import { HOUR_MS } from '../../clock.ts';
 import { errors } from '../../errors.ts';
 import { emptyNameLists } from '../../x509/name-constraints.ts';
 import { MAX_PATTERNS_PER_LIST, MAX_POLICY_VALIDITY_DAYS, type IssuancePolicy } from '../policy/index.ts';
@@ -92,7 +93,6 @@ export function acmeIssuancePolicy(policy: AcmePolicyDocument): IssuancePolicy {
 /** Days an ACME certificate is valid: the policy's maximum, else the default. */
 export const acmeValidityDays = (policy: AcmePolicyDocument): number => policy.max_validity_days ?? DEFAULT_ACME_VALIDITY_DAYS;
 
-const HOUR_MS = 3_600_000;
 /** Room left for the moments between this reading of the clock and the issuance's own. */
 const CLOCK_MARGIN_MS = 60_000;
 

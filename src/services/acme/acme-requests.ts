@@ -1,6 +1,6 @@
 /** ACME requests (RFC 8555 §6): the directory a URL names, replay nonces, and the JWS check of every POST. */
 import { randomBytes } from 'node:crypto';
-import type { Clock } from '../../clock.ts';
+import { type Clock, HOUR_MS } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
 import type { AcmeAccount, CertificateAuthority } from '../../db/generated/client.ts';
@@ -20,7 +20,7 @@ export interface AcmeReply {
   links?: string[];
 }
 
-export const NONCE_LIFETIME_MS = 3_600_000;
+export const NONCE_LIFETIME_MS = HOUR_MS;
 
 export interface Directory {
   ca: CertificateAuthority;

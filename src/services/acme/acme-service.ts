@@ -6,7 +6,7 @@
  * issuance policy. Nonces, accounts, orders, authorizations and challenges live in Postgres.
  */
 import { createPublicKey, randomBytes, randomUUID } from 'node:crypto';
-import type { Clock } from '../../clock.ts';
+import { type Clock, DAY_MS } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
 import type { AcmeAccount, AcmeAuthorization, AcmeOrder } from '../../db/generated/client.ts';
@@ -49,7 +49,7 @@ export interface AcmeServiceDeps {
 
 export type { AcmeReply } from './acme-requests.ts';
 
-export const ORDER_LIFETIME_MS = 24 * 3_600_000;
+export const ORDER_LIFETIME_MS = DAY_MS;
 const REASON_NAMES = new Map<number, string>(Object.entries(REVOCATION_REASONS).map(([name, code]) => [code, name]));
 
 /** A JWK's SubjectPublicKeyInfo DER, to compare with a certificate's or a CSR's key. */

@@ -6,14 +6,13 @@
  * reads it all to find nothing left), some seconds at tens of millions of rows; a created_at index would cost every
  * issuance one more entry.
  */
+import { DAY_MS } from '../../clock.ts';
 import { DELETE_BATCH_ROWS, deleteInBatches } from '../../db/batched-delete.ts';
 import type { Db } from '../../db/database.ts';
 import { Prisma } from '../../db/generated/client.ts';
 import type { Job } from '../../jobs/job-runner.ts';
 
 export const AUDIT_RETENTION_JOB = 'audit-retention';
-
-const DAY_MS = 86_400_000;
 
 /** The domains with audit events, each found by one probe of the (domain_id, created_at) index past the last. */
 async function auditedDomains(db: Db): Promise<string[]> {

@@ -6,9 +6,9 @@
  * nothing but viewing), then it is deleted. Derived on read from `prepaid_until`, like expiry and scheduled
  * deletion, so no job has to run for an edge to take effect.
  */
+import { DAY_MS } from '../../clock.ts';
 import { CHARGING_MODE } from './billing-codes.ts';
 
-const DAY_MS = 86_400_000;
 export const PREPAID_GRACE_MS = 15 * DAY_MS;
 export const PREPAID_RETENTION_MS = 15 * DAY_MS;
 /**

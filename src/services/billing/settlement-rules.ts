@@ -6,8 +6,7 @@
  * Times are cut to whole seconds first (billing is per second), so an hour's seconds are integers and the
  * hours of one stretch add up to the stretch.
  */
-
-export const HOUR_MS = 3_600_000;
+import { HOUR_MS } from '../../clock.ts';
 
 export interface UsageStretch {
   kind: string;

@@ -11,6 +11,7 @@
  *   the CAs between them instead of computing the same hours twice.
  */
 import { randomUUID } from 'node:crypto';
+import { HOUR_MS } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
 import { Prisma } from '../../db/generated/client.ts';
@@ -18,7 +19,7 @@ import { tryAdvisoryLock } from '../../db/locks.ts';
 import type { Tx } from '../context.ts';
 import { CHARGING_MODE } from './billing-codes.ts';
 import { caUsageBehindSql } from './billing-sql.ts';
-import { caDurationKey, floorHour, HOUR_MS, hourlyUsage } from './settlement-rules.ts';
+import { caDurationKey, floorHour, hourlyUsage } from './settlement-rules.ts';
 
 const DAY_SECONDS = 86_400;
 

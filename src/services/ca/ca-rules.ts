@@ -2,7 +2,7 @@
  * Pure rules of the CA hierarchy: validity windows (§5.3), derived status (§6.1), algorithm and type checks
  * (§4.2.1, §10.3), path lengths and the public URLs written into certificates (§10.4).
  */
-import { addCalendarMonthsUtc } from '../../clock.ts';
+import { addCalendarMonthsUtc, DAY_MS, HOUR_MS } from '../../clock.ts';
 import type { Prisma } from '../../db/generated/client.ts';
 import { errors } from '../../errors.ts';
 import { releasedBefore } from '../billing/prepaid.ts';
@@ -32,9 +32,6 @@ export interface Validity {
   value: number;
   start_from?: number | null;
 }
-
-const HOUR_MS = 3_600_000;
-const DAY_MS = 24 * HOUR_MS;
 
 function periodEnd(start: Date, type: ValidityType, value: number): Date {
   switch (type) {

@@ -3,7 +3,7 @@
  * one transaction that locks the CA row FOR UPDATE, re-checks the state, writes the change, its audit event and
  * its billing hook.
  */
-import type { Clock } from '../../clock.ts';
+import { type Clock, DAY_MS } from '../../clock.ts';
 import type { Db } from '../../db/database.ts';
 import { lockCaRows } from '../../db/locks.ts';
 import type { CertificateAuthority } from '../../db/generated/client.ts';
@@ -94,7 +94,7 @@ export function createCaTransitions({ db, clock, keyStores, billing, crls, resol
         return { removed: true };
       }
       await disableSubordinates(tx, ctx, row.id, `issuer ${row.id} deleted`, now);
-      const deleteTime = new Date(now.getTime() + pendingDays * 24 * 3_600_000);
+      const deleteTime = new Date(now.getTime() + pendingDays * DAY_MS);
       const updated = await tx.certificateAuthority.update({
         where: { id: row.id },
         data: { status: 'DELETED', deleteTime, statusBeforeDelete: status },

@@ -14,6 +14,7 @@
  * token by a process killed mid-creation or a clean-up the token refused. Only recorded keys are destroyed: a token
  * shared with other deployments keeps theirs.
  */
+import { HOUR_MS } from '../../clock.ts';
 import type { Db } from '../../db/database.ts';
 import type { KeyStores } from '../../keystore/index.ts';
 import type { KeyStoreKind } from '../../keystore/key-store.ts';
@@ -25,7 +26,7 @@ const BATCH = 100;
  * Age at which a pending key's record means its creation is over: far longer than any creation takes (an RSA-4096
  * generation takes seconds, the CA's transaction at most 15 s), so a creation still running never loses its key.
  */
-export const ORPHAN_KEY_AGE_MS = 60 * 60 * 1000;
+export const ORPHAN_KEY_AGE_MS = HOUR_MS;
 
 export interface HeldKey {
   id: string;

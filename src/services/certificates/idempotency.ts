@@ -4,6 +4,7 @@
  * primary key and at most one issues. Bodies are compared as parsed JSON (key order and whitespace do not matter).
  */
 import { createHash } from 'node:crypto';
+import { DAY_MS } from '../../clock.ts';
 import { DELETE_BATCH_ROWS, deleteInBatches } from '../../db/batched-delete.ts';
 import type { Db } from '../../db/database.ts';
 import { Prisma } from '../../db/generated/client.ts';
@@ -12,7 +13,7 @@ import type { Job } from '../../jobs/job-runner.ts';
 import { errors } from '../../errors.ts';
 import { CLAIM_IDEMPOTENCY_KEYS, LOOK_UP_IDEMPOTENCY_KEY, RELEASE_IDEMPOTENCY_KEYS } from './issuance-sql.ts';
 
-export const IDEMPOTENCY_WINDOW_MS = 24 * 3_600_000;
+export const IDEMPOTENCY_WINDOW_MS = DAY_MS;
 export const IDEMPOTENCY_EXPIRY_JOB = 'idempotency-expiry';
 /** How far behind the job's clock another instance's may be: a key it still replays is kept that much longer. */
 const CLOCK_MARGIN_MS = 5 * 60_000;

@@ -4,6 +4,7 @@
  * certificates), then each issuance policy (the CA's own, plus any a caller adds). Pure: the services read the
  * rules under the issuer's row lock and pass them in. The first violation, in request order, is returned.
  */
+import { DAY_MS } from '../../clock.ts';
 import { errors, type AppError } from '../../errors.ts';
 import type { KeyAlgorithm } from '../../x509/algorithms.ts';
 import type { NameConstraints } from '../../x509/name-constraints.ts';
@@ -68,7 +69,6 @@ export interface PolicyViolation {
   message: string;
 }
 
-const DAY_MS = 86_400_000;
 const MAX_LISTED = 5;
 
 export const labelOf = (policy: IssuancePolicy): string => policy.label ?? "the issuing CA's issuance policy";

@@ -1,6 +1,7 @@
 /**
  * Pure rules of revocation, CRLs and the OCSP switch (§4.2.7, §4.2.9, §4.2.10, §4.4.6, §6, §10.4).
  */
+import { DAY_MS } from '../../clock.ts';
 import { errors } from '../../errors.ts';
 
 /** The contract's reasons (§4.4.6) and their RFC 5280 CRLReason codes. */
@@ -58,7 +59,6 @@ export function canonicalSerialHex(hex: string): string {
 export const CRL_VALID_DAYS = { min: 7, max: 30 } as const;
 /** Validity of CRLs served for a CA whose CRL was never enabled (relying parties with older certificates). */
 export const DEFAULT_CRL_VALID_DAYS = 7;
-const DAY_MS = 86_400_000;
 
 export function crlValidityMs(crlValidDays: number | null): number {
   return (crlValidDays ?? DEFAULT_CRL_VALID_DAYS) * DAY_MS;
