@@ -208,7 +208,7 @@ export async function registerAuth(app: FastifyInstance): Promise<void> {
   const principalOfToken = createTokenPrincipals({ verify: (token) => app.jwt.verify<VerifiedClaims>(token) });
   const { authFailureMax: max, windowMs } = app.config.rateLimit;
   const authFailures = createAuthFailures({ max, windowMs });
-  const countCredential = await registerRateLimit(app, app.config.rateLimit);
+  const countRequest = await registerRateLimit(app, app.config.rateLimit);
   // Counted before the permission is judged: a refused request (403, and 415/400 after it, each refused mutation
   // audited) spends the caller's budget as an answered one does.
   const accept = async (request: FastifyRequest, reply: FastifyReply, principal: Principal) => {
@@ -216,7 +216,7 @@ export async function registerAuth(app: FastifyInstance): Promise<void> {
     requireClaimsOf(app, request, principal);
     request.principal = principal;
     request.authAttempt!.accepted();
-    await countCredential(request, reply);
+    await countRequest(request, reply);
     authorize(request, principal);
   };
   // What can be judged before the body is read is judged first: a caller without a valid credential must not make the
@@ -224,7 +224,8 @@ export async function registerAuth(app: FastifyInstance): Promise<void> {
   // signature covers its body) for its head and the key it names, and in full in preValidation, where the key is looked
   // up again if a body came: one deleted while the body was on its way signs nothing.
   app.addHook('onRequest', async (request, reply) => {
-    if (answeredWithoutCredential(request)) return;
+    // Counted by address as soon as the head is in, so a request refused for its body (415, 400, 413) is counted too.
+    if (answeredWithoutCredential(request)) return countRequest(request, reply);
     const attempt = authFailures.attempt(clientAddressKey(request.ip));
     request.authAttempt = attempt;
     // 'close' comes once a response is sent and when the connection goes first, so no attempt is left undecided.

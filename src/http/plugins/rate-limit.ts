@@ -12,7 +12,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../../config.ts';
 import { errors } from '../../errors.ts';
 import { clientAddressKey } from '../client-address.ts';
-import { answeredWithoutCredential } from '../route-options.ts';
 
 // Addresses and credentials in one key space, kept apart by their prefix. A temporary pair counts as the key that
 // issued it: a key can mint pairs at will, each would otherwise bring a budget of its own.
@@ -22,15 +21,15 @@ const callerKey = (request: FastifyRequest): string =>
     : `address:${clientAddressKey(request.ip)}`;
 
 /**
- * Registers the limiter and counts, as soon as the head is in, the requests answered without a credential; returns
- * the count of an authenticated request, which authentication makes once it knows the caller (auth.ts).
+ * Registers the limiter and returns its count, which authentication makes (auth.ts): as soon as the head is in for a
+ * request answered without a credential, once it knows the caller for an authenticated one.
  */
 export async function registerRateLimit(
   app: FastifyInstance,
   limit: Config['rateLimit'],
 ): Promise<(request: FastifyRequest, reply: FastifyReply) => Promise<void>> {
   await app.register(fastifyRateLimit, {
-    // Not a hook per route: requests are counted where the caller is known, by this hook and by authentication.
+    // Not a hook per route: authentication counts each request once, where its caller is known (auth.ts).
     global: false,
     max: (request) => (request.principal ? limit.max : limit.publicMax),
     timeWindow: limit.windowMs,
@@ -41,9 +40,6 @@ export async function registerRateLimit(
     errorResponseBuilder: (_request, context) => errors.tooManyRequests(Math.max(1, Math.ceil(context.ttl / 1000))),
   });
   const count = app.rateLimit();
-  app.addHook('onRequest', async (request, reply) => {
-    if (answeredWithoutCredential(request)) await count.call(app, request, reply);
-  });
   return async (request, reply) => {
     await count.call(app, request, reply);
   };
