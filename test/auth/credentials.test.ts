@@ -411,6 +411,35 @@ t.test('rate limit per credential: 429 with Retry-After and APIG.0308 for one ke
   );
 });
 
+t.test("a signed request refused for its permission or its body spends its key's budget too", async (t) => {
+  const limited = await createTestApp({ env: { RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW_MS: '60000' } });
+  t.teardown(() => limited.close());
+  const key = await createKey(limited, { actions: ['pca:ca:issueCert'] });
+  // Signed over the raw bytes, which the SDK signer would only send as valid JSON.
+  const signedRaw = (contentType: string, payload: string) => {
+    const headers = {
+      host: 'pca.example.test',
+      'x-sdk-date': formatSdkDate(new Date()),
+      'x-domain-id': TEST_DOMAIN,
+      'content-type': contentType,
+    };
+    const url = '/v1/private-certificates/csr';
+    const authorization = signRequest(
+      { method: 'POST', url, headers, body: Buffer.from(payload) },
+      key.access,
+      key.secret,
+      Object.keys(headers),
+    );
+    return limited.app.inject({ method: 'POST', url, headers: { ...headers, authorization }, payload });
+  };
+  const forbidden = await limited.app.inject(sdkSigned(key, 'POST', '/v1/private-certificate-authorities', {}, {}));
+  assertError(t, forbidden, 403, 'PCA.00010003', /does not permit/);
+  t.same([(await signedRaw('application/json', '{')).statusCode, (await signedRaw('text/plain', '{}')).statusCode], [400, 415]);
+  assertError(t, await signedRaw('application/json', '{}'), 429, 'APIG.0308', /rate limit/);
+  const failures = await limited.database.prisma.auditEvent.count({ where: { domainId: TEST_DOMAIN, outcome: 'FAILURE' } });
+  t.equal(failures, 3, 'each refused mutation audited, the throttled one not');
+});
+
 t.test("a temporary pair's requests count against the key that issued it: minting pairs buys no budget", async (t) => {
   const limited = await createTestApp({ env: { RATE_LIMIT_MAX: '4', RATE_LIMIT_WINDOW_MS: '60000' } });
   t.teardown(() => limited.close());
