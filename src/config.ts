@@ -52,8 +52,11 @@ export interface Config {
   requestTimeoutMs: number;
   /** Server mode: how long a SIGTERM waits for running requests before the process exits anyway. */
   shutdownGraceMs: number;
-  /** `max` per credential (access key or token subject); `publicMax` per client address on the unauthenticated routes; one window for both. */
-  rateLimit: { max: number; publicMax: number; windowMs: number; authFailureMax: number };
+  /**
+   * `max` per credential (access key or token subject); `domainMax` per domain, across its credentials; `publicMax` per
+   * client address on the unauthenticated routes; one window for all.
+   */
+  rateLimit: { max: number; domainMax: number; publicMax: number; windowMs: number; authFailureMax: number };
   /** Audit events older than this many days are deleted by the `audit-retention` job; undefined keeps them for good. */
   auditRetentionDays?: number;
   /** ACME challenge validation (issue #16): ports, resolver and fixed host addresses, as in Pebble. */
@@ -92,6 +95,7 @@ function rateLimit(env: Env): Config['rateLimit'] {
   const max = integer(env, 'RATE_LIMIT_MAX', 6000, 1, 100_000_000);
   return {
     max,
+    domainMax: integer(env, 'DOMAIN_RATE_LIMIT_MAX', 10 * max, 1, 1_000_000_000),
     publicMax: integer(env, 'PUBLIC_RATE_LIMIT_MAX', max, 1, 100_000_000),
     windowMs: integer(env, 'RATE_LIMIT_WINDOW_MS', 60_000, 1000, 86_400_000),
     authFailureMax: integer(env, 'AUTH_FAILURE_MAX', 100, 1, 100_000_000),

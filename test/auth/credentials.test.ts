@@ -440,6 +440,28 @@ t.test("a signed request refused for its permission or its body spends its key's
   t.equal(failures, 3, 'each refused mutation audited, the throttled one not');
 });
 
+t.test("a domain's credentials share one budget: more keys buy no more requests", async (t) => {
+  const limited = await createTestApp({ env: { RATE_LIMIT_MAX: '3', DOMAIN_RATE_LIMIT_MAX: '8', RATE_LIMIT_WINDOW_MS: '60000' } });
+  t.teardown(() => limited.close());
+  // The admin token's three creations are the domain's first three requests.
+  const [first, second, third] = [await createKey(limited), await createKey(limited), await createKey(limited)];
+  const call = (key: KeyPair) => limited.app.inject(sdkSigned(key, 'GET', '/v1/pca/config/console'));
+  t.same([(await call(first)).statusCode, (await call(first)).statusCode, (await call(first)).statusCode], [200, 200, 200]);
+  assertError(t, await call(first), 429, 'APIG.0308', /rate limit/);
+  // Six spent: the key's own 429 spent none of the domain's, so two are left for the second key.
+  t.same([(await call(second)).statusCode, (await call(second)).statusCode], [200, 200]);
+  const throttled = await call(second);
+  assertError(t, throttled, 429, 'APIG.0308', /rate limit/);
+  t.match(throttled.headers['retry-after'], /^[1-9]\d*$/);
+  assertError(t, await call(third), 429, 'APIG.0308', /rate limit/);
+  const elsewhere = { authorization: `Bearer ${limited.token(OTHER_DOMAIN)}` };
+  t.equal(
+    (await limited.app.inject({ method: 'GET', url: '/v1/pca/config/console', headers: elsewhere })).statusCode,
+    200,
+    'another domain has its own',
+  );
+});
+
 t.test("a temporary pair's requests count against the key that issued it: minting pairs buys no budget", async (t) => {
   const limited = await createTestApp({ env: { RATE_LIMIT_MAX: '4', RATE_LIMIT_WINDOW_MS: '60000' } });
   t.teardown(() => limited.close());

@@ -1,11 +1,12 @@
 /**
- * Rate limiting with @fastify/rate-limit: per credential (an access key, or a token's subject, within its domain) on
- * authenticated routes, and per client address (an IPv6 client by its /64: client-address.ts) on the public ones
- * (OCSP, CRL, CA certificate, health, ACME) and unknown URLs, which anyone can call, all in one public budget. A
- * credential is counted once authenticated, so a throttled caller is known, and before its permission and body are
- * judged (auth.ts), so a request refused for them (403, 415, 400) is counted too; an address as soon as the request's
- * head is in (onRequest), so a request refused for its body (415, 400, 413) is counted too. Counters live in the
- * process (one Lambda container, one server), which bounds each instance.
+ * Rate limiting with @fastify/rate-limit. On authenticated routes per credential (an access key, or a token's subject,
+ * within its domain) and per domain (its credentials together: a tenant may hold ACCESS_KEY_QUOTA keys); on the public
+ * ones (OCSP, CRL, CA certificate, health, ACME) and unknown URLs, which anyone can call, per client address (an IPv6
+ * client by its /64: client-address.ts), all in one public budget. A credential is counted once authenticated, so a
+ * throttled caller is known, and before its permission and body are judged (auth.ts), so a request refused for them
+ * (403, 415, 400) is counted too; an address as soon as the request's head is in (onRequest), so a request refused
+ * for its body (415, 400, 413) is counted too. Counters live in the process (one Lambda container, one server), which
+ * bounds each instance.
  */
 import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -40,7 +41,17 @@ export async function registerRateLimit(
     errorResponseBuilder: (_request, context) => errors.tooManyRequests(Math.max(1, Math.ceil(context.ttl / 1000))),
   });
   const count = app.rateLimit();
+  // Counted once the credential's own budget let the request through: a key throttled on its own spends no more of
+  // its domain's. The plugin keeps 5,000 domains' counters for a limiter made this way; one forgotten starts afresh.
+  const countDomain = app.createRateLimit({
+    max: limit.domainMax,
+    timeWindow: limit.windowMs,
+    keyGenerator: (request) => `domain:${request.principal!.domainId}`,
+  });
   return async (request, reply) => {
     await count.call(app, request, reply);
+    if (!request.principal) return;
+    const domain = await countDomain(request);
+    if (!domain.isAllowed && domain.isExceeded) throw errors.tooManyRequests(Math.max(1, domain.ttlInSeconds));
   };
 }
