@@ -1217,7 +1217,7 @@ export interface components {
                 "application/json": components["schemas"]["ErrorBody"];
             };
         };
-        /** @description Rate limit of the credential (or of the client address on public routes) reached */
+        /** @description Rate limit of the credential or of its domain (or of the client address on public routes) reached */
         TooManyRequests: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];

@@ -444,7 +444,7 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
       ca: integer(env, 'CA_QUOTA', 100, 0, 1_000_000),
       certificate: integer(env, 'CERTIFICATE_QUOTA', 100_000, 0, 100_000_000),
       freeCertificatesPerCa: integer(env, 'FREE_CERTIFICATES_PER_CA', 0, 0, 100_000_000),
-      // Each key has a rate-limit budget of its own: the quota bounds what one tenant can give itself.
+      // Each key has a rate-limit budget of its own, within its domain's (DOMAIN_RATE_LIMIT_MAX).
       accessKey: integer(env, 'ACCESS_KEY_QUOTA', 50, 1, 10_000),
     },
     billing: billingCatalog(env),

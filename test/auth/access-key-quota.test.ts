@@ -1,6 +1,6 @@
 /**
- * Access keys per domain are bounded (ACCESS_KEY_QUOTA): each key has a rate-limit budget of its own, so without a
- * bound one tenant could give itself any multiple of RATE_LIMIT_MAX. Concurrent creations cannot pass the quota
+ * Access keys per domain are bounded (ACCESS_KEY_QUOTA): each key has a rate-limit budget of its own (within its
+ * domain's, DOMAIN_RATE_LIMIT_MAX), and a key is a stored secret and a row. Concurrent creations cannot pass the quota
  * together (the domain's lock), whatever their interleaving; a deleted key frees its place.
  */
 import t from 'tap';

@@ -453,6 +453,11 @@ t.test("a domain's credentials share one budget: more keys buy no more requests"
   const throttled = await call(second);
   assertError(t, throttled, 429, 'APIG.0308', /rate limit/);
   t.match(throttled.headers['retry-after'], /^[1-9]\d*$/);
+  t.same(
+    [throttled.headers['x-ratelimit-limit'], throttled.headers['x-ratelimit-remaining']],
+    ['8', '0'],
+    "the domain's budget, not the key's",
+  );
   assertError(t, await call(third), 429, 'APIG.0308', /rate limit/);
   const elsewhere = { authorization: `Bearer ${limited.token(OTHER_DOMAIN)}` };
   t.equal(

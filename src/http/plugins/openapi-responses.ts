@@ -27,7 +27,10 @@ export const responseComponents = {
     BadRequest: errorResponse('The request URL holds a NUL character (%00), or a parameter is malformed'),
     UnsupportedMediaType: errorResponse('A request body (even an empty one) sent with a Content-Type other than application/json'),
     PayloadTooLarge: errorResponse('Request body larger than the configured limit (BODY_LIMIT_BYTES; 64 KiB for OCSP requests)'),
-    TooManyRequests: errorResponse('Rate limit of the credential (or of the client address on public routes) reached', true),
+    TooManyRequests: errorResponse(
+      'Rate limit of the credential or of its domain (or of the client address on public routes) reached',
+      true,
+    ),
     InternalError: errorResponse('Unexpected failure; the details are in the log under the X-Request-Id'),
     ServiceUnavailable: errorResponse('A dependency (database, key store) is temporarily unavailable', true),
   },

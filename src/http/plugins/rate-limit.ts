@@ -52,6 +52,10 @@ export async function registerRateLimit(
     await count.call(app, request, reply);
     if (!request.principal) return;
     const domain = await countDomain(request);
-    if (!domain.isAllowed && domain.isExceeded) throw errors.tooManyRequests(Math.max(1, domain.ttlInSeconds));
+    if (!domain.isAllowed && domain.isExceeded) {
+      // The credential's count has set these to its own budget, which has requests left: name the one that refused.
+      reply.header('x-ratelimit-limit', domain.max).header('x-ratelimit-remaining', 0).header('x-ratelimit-reset', domain.ttlInSeconds);
+      throw errors.tooManyRequests(Math.max(1, domain.ttlInSeconds));
+    }
   };
 }
