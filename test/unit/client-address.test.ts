@@ -36,7 +36,16 @@ t.test("an IPv4 client's address behind NAT64 or Teredo counts that client alone
   t.equal(clientAddressKey('64:ff9b::c000:207'), '192.0.2.7', 'written in hex');
   t.not(clientAddressKey('64:ff9b::198.51.100.1'), clientAddressKey('64:ff9b::192.0.2.7'), 'two IPv4 clients, two keys');
   t.equal(clientAddressKey('64:ff9b::1:c000:207'), '64:ff9b::/64', 'outside the /96: an ordinary /64');
-  t.equal(clientAddressKey('64:ff9b:1::c000:207'), '64:ff9b:1::/64', 'the local-use prefix (RFC 8215) is not recognised');
+  // The local-use prefix (RFC 8215): the translator's own prefix (/48 to /96) holds the IPv4 address where its length puts it.
+  t.equal(clientAddressKey('64:ff9b:1:ab::c000:207'), '64:ff9b:1:ab::c000:207', 'a /96 from the local-use prefix: the full address');
+  t.equal(clientAddressKey('64:FF9B:1:AB:0:0:192.0.2.7'), '64:ff9b:1:ab::c000:207', 'written otherwise, the same key');
+  t.not(clientAddressKey('64:ff9b:1:ab::c633:6401'), clientAddressKey('64:ff9b:1:ab::c000:207'), 'two IPv4 clients of one /96, two keys');
+  t.not(
+    clientAddressKey('64:ff9b:1:c000:2:700::'),
+    clientAddressKey('64:ff9b:1:c633:64:100::'),
+    'two IPv4 clients of a /48 (RFC 6052 §2.2), two keys',
+  );
+  t.equal(clientAddressKey('64:ff9b:2::c000:207'), '64:ff9b:2::/64', 'past the /48: an ordinary /64');
   // RFC 4380's example: Teredo server 65.54.227.120, client 192.0.2.45 behind a NAT, port 40000 (obfuscated).
   const teredo = '2001:0:4136:e378:8000:63bf:3fff:fdd2';
   t.equal(clientAddressKey(teredo), '192.0.2.45', "Teredo: the client's IPv4 address");
