@@ -2301,6 +2301,7 @@ export interface operations {
                     key_usages?: string[];
                     crl_configuration?: {
                         enabled: boolean;
+                        /** @description Default (absent, null or empty): the CA id */
                         crl_name?: string | null;
                         obs_bucket_name?: string | null;
                         valid_days?: number | null;
@@ -2724,6 +2725,7 @@ export interface operations {
                     key_usages?: string[];
                     crl_configuration?: {
                         enabled: boolean;
+                        /** @description Default (absent, null or empty): the CA id */
                         crl_name?: string | null;
                         obs_bucket_name?: string | null;
                         valid_days?: number | null;
@@ -6043,10 +6045,9 @@ export interface operations {
                 "application/json": {
                     /** @description nextUpdate = thisUpdate + valid_days */
                     valid_days: number;
-                    /** @description Default: the CA id */
-                    crl_name?: string;
-                    /** @description The bucket the CA publishes its CRL and certificate to, when the deployment publishes (CRL_PUBLISH_BUCKETS) and allows this one; else its first bucket */
-                    obs_bucket_name?: string;
+                    /** @description Default (absent, null or empty): the CA id */
+                    crl_name?: string | null;
+                    obs_bucket_name?: string | null;
                 };
             };
         };

@@ -102,6 +102,7 @@ t.test('create errors carry the contract codes', async (t) => {
     ['path length 7', { ...sub, path_length: 7 }, 400, 'PCA.00020203'],
     ['unknown key usage', { ...sub, key_usages: ['everything'] }, 400, 'PCA.00020001'],
     ['crl valid_days 3', { ...root, crl_configuration: { enabled: true, valid_days: 3 } }, 400, 'PCA.00020001'],
+    ['crl_name past 64', { ...root, crl_configuration: { enabled: true, valid_days: 7, crl_name: 'n'.repeat(65) } }, 400, 'PCA.00020001'],
   ];
   for (const [label, payload, status, code, message] of cases) {
     await t.test(label, async (t) => assertError(t, await call('POST', CA, payload), status, code, message));

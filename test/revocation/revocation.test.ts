@@ -137,10 +137,18 @@ t.test("CA revoke: subordinates only; ACTIVED becomes DISABLED for good; the par
 t.test('CRL and OCSP settings: validation, DELETED refused, crl_dis_point on the CA object', async (t) => {
   const ca = await seedCa(harness, { commonName: 'rv-settings', parent: root });
   const enable = (body?: unknown) => post(`${CA}/${ca.id}/crl/enable`, body);
-  for (const body of [undefined, {}, { valid_days: 6 }, { valid_days: 31 }, { valid_days: '7' }, { valid_days: 7.5 }]) {
+  const tooLong = { valid_days: 7, crl_name: 'n'.repeat(65) };
+  for (const body of [undefined, {}, { valid_days: 6 }, { valid_days: 31 }, { valid_days: '7' }, { valid_days: 7.5 }, tooLong]) {
     t.equal(errorCode(await enable(body)), 'PCA.00020001', `refused: ${JSON.stringify(body)}`);
   }
-  t.equal((await enable({ valid_days: 30, obs_bucket_name: 'bucket' })).statusCode, 204);
+  // An empty or null name takes the default, as at CA creation (§4.2.10).
+  for (const crl_name of ['named', null, '']) {
+    t.equal(
+      (await enable({ valid_days: 30, obs_bucket_name: 'bucket', crl_name })).statusCode,
+      204,
+      `crl_name ${JSON.stringify(crl_name)}`,
+    );
+  }
   let row = await prisma.certificateAuthority.findUniqueOrThrow({ where: { id: ca.id } });
   t.match(row, { crlEnabled: true, crlValidDays: 30, crlName: ca.id, obsBucketName: 'bucket' }, 'crl_name defaults to the CA id');
   const shown = await app.inject({ method: 'GET', url: `${CA}/${ca.id}`, headers: auth });

@@ -3,7 +3,7 @@
  * and, through Static<>, the input types of the CA service. They live below both, so imports point down.
  */
 import { Type, type Static } from 'typebox';
-import { NullableString, PagingQuery, SortDirection, StringEnum } from '../../schemas/common.ts';
+import { PagingQuery, SortDirection, StringEnum } from '../../schemas/common.ts';
 import { HASH_ALGORITHMS, KEY_ALGORITHMS } from '../../x509/algorithms.ts';
 import { NameConstraintsIn } from '../policy/issuance-policy-schemas.ts';
 import { CA_STATUSES, CA_TYPES, VALIDITY_TYPES } from './ca-rules.ts';
@@ -36,10 +36,23 @@ const Validity = Type.Object({
   start_from: Type.Optional(Type.Union([Type.Integer(), Type.Null()], { description: 'not_before in ms; default now' })),
 });
 
+/** One shape at CA creation and at CRL enable (§4.2.10): an empty name, as clients send an unset field, takes the default at both. */
+export const CrlName = Type.Union([Type.String({ maxLength: 64 }), Type.Null()], {
+  description: 'Default (absent, null or empty): the CA id',
+});
+export const ObsBucketName = Type.Union([
+  Type.String({
+    maxLength: 64,
+    description:
+      'The bucket the CA publishes its CRL and certificate to, when the deployment publishes (CRL_PUBLISH_BUCKETS) and allows this one; else its first bucket',
+  }),
+  Type.Null(),
+]);
+
 const CrlConfigurationIn = Type.Object({
   enabled: Type.Boolean(),
-  crl_name: Type.Optional(NullableString),
-  obs_bucket_name: Type.Optional(NullableString),
+  crl_name: Type.Optional(CrlName),
+  obs_bucket_name: Type.Optional(ObsBucketName),
   valid_days: Type.Optional(Type.Union([Type.Integer({ minimum: 7, maximum: 30 }), Type.Null()])),
 });
 

@@ -28,8 +28,8 @@ export interface RevocationServiceDeps {
 
 export interface CrlSettings {
   validDays: number;
-  crlName?: string;
-  obsBucketName?: string;
+  crlName?: string | null;
+  obsBucketName?: string | null;
 }
 
 export function createRevocationService({ db, clock, config, metrics, crls }: RevocationServiceDeps) {
@@ -158,7 +158,7 @@ export function createRevocationService({ db, clock, config, metrics, crls }: Re
       return changeSettings(context, caId, 'pca:ca:crl:enable', {
         crlEnabled: true,
         crlValidDays: settings.validDays,
-        crlName: settings.crlName ?? caId,
+        crlName: settings.crlName || caId,
         obsBucketName: settings.obsBucketName ?? null,
       });
     },

@@ -8,6 +8,7 @@ import { CRL_VALID_DAYS, REVOCATION_REASON_NAMES } from '../../../services/revoc
 import { contextOf } from '../../request-context.ts';
 import { noContent, routeOptions, type TypedApp } from '../../route-options.ts';
 import { byCaId } from '../ca/ca-schemas.ts';
+import { CrlName, ObsBucketName } from '../../../services/ca/ca-input.ts';
 import { CertificateIdParams } from '../../../services/certificates/certificate-input.ts';
 import { certificateIdFieldErrors } from '../certificates/certificate-schemas.ts';
 
@@ -30,14 +31,8 @@ const EnableCrlBody = Type.Object({
     maximum: CRL_VALID_DAYS.max,
     description: 'nextUpdate = thisUpdate + valid_days',
   }),
-  crl_name: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Default: the CA id' })),
-  obs_bucket_name: Type.Optional(
-    Type.String({
-      maxLength: 64,
-      description:
-        'The bucket the CA publishes its CRL and certificate to, when the deployment publishes (CRL_PUBLISH_BUCKETS) and allows this one; else its first bucket',
-    }),
-  ),
+  crl_name: Type.Optional(CrlName),
+  obs_bucket_name: Type.Optional(ObsBucketName),
 });
 const OcspSwitchBody = Type.Object({ ocsp_switch: Type.Boolean() });
 const CrlResponse = Type.Object({
