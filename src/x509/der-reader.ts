@@ -69,6 +69,12 @@ export function readChildren(el: DerElement, expectedTag?: number): DerElement[]
   return children;
 }
 
+/**
+ * The longest arc read, in octets: 140 bits, past UUID arcs (2.25.x, 128 bits in 19 octets). Growing a BigInt octet by
+ * octet costs the square of its length: one arc of 64 KB, an OCSP request's worth, took half a second.
+ */
+const MAX_ARC_OCTETS = 20;
+
 export function readOid(el: DerElement): string {
   const content = contentOf(expectTag(el, Tag.OID));
   if (content.length === 0 || content[content.length - 1] & 0x80) throw new MalformedDer('bad OID');
@@ -78,13 +84,16 @@ export function readOid(el: DerElement): string {
   let value = 0;
   let big: bigint | undefined;
   let fresh = true;
+  let octets = 0;
   for (const byte of content) {
     if (fresh && byte === 0x80) throw new MalformedDer('OID arc not in shortest form');
+    if (++octets > MAX_ARC_OCTETS) throw new MalformedDer(`OID arc longer than ${MAX_ARC_OCTETS} octets`);
     if (big === undefined && value < 2 ** 45) value = value * 128 + (byte & 0x7f);
     else big = ((big ?? BigInt(value)) << 7n) | BigInt(byte & 0x7f);
     fresh = (byte & 0x80) === 0;
     if (fresh) {
       arcs.push(big ?? value);
+      octets = 0;
       value = 0;
       big = undefined;
     }

@@ -56,6 +56,10 @@ t.test('malformed encodings are refused', async (t) => {
   t.ok(refused('060181'), 'a lone octet with its high bit set');
   t.ok(refused('06022a81'), 'the last arc unfinished');
   t.ok(refused('0603558003'), 'an arc padded with 0x80 (not the shortest form)');
+  t.ok(refused(`0615${'ff'.repeat(20)}01`), 'an arc of 21 octets');
+  t.notOk(refused(`0614${'ff'.repeat(19)}01`), 'one of 20 is read');
+  // What an unauthenticated OCSP request may carry (its body limit is 64 KiB): refused before a BigInt grows with it.
+  t.ok(refused(`0682fffe2b${'ff'.repeat(65_532)}01`), 'one arc of 64 KiB');
   t.ok(refused('06028001'), 'the first arc padded');
   t.ok(refused('0403550403'), 'not an OID tag');
   t.notOk(refused('0603550403'), 'while a well-formed one is read');
