@@ -93,6 +93,7 @@ t.test('create errors carry the contract codes', async (t) => {
     ['SM3', { ...root, signature_algorithm: 'SM3' }, 400, 'PCA.00020103'],
     ['root over 30 years', { ...root, validity: { type: 'YEAR', value: 31 } }, 400, 'PCA.00020109'],
     ['bad validity type', { ...root, validity: { type: 'WEEK', value: 1 } }, 400, 'PCA.00020109'],
+    ['a root ending past 9999', { ...root, validity: { type: 'YEAR', value: 1, start_from: Date.UTC(9999, 6) } }, 400, 'PCA.00020109'],
     ['start_from in the past', { ...root, validity: { type: 'DAY', value: 1, start_from: Date.now() - 3_600_000 } }, 400, 'PCA.00020109'],
     ['subordinate over 20 years', { ...sub, validity: { type: 'YEAR', value: 21 } }, 400, 'PCA.00020109'],
     ['subordinate past its issuer', { ...sub, validity: { type: 'YEAR', value: 6 } }, 400, 'PCA.00020109', /issuer/],

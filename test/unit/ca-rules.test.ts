@@ -51,6 +51,23 @@ t.test('start_from moves the start; up to 5 minutes in the past is tolerated', a
   );
 });
 
+t.test('a window past 9999-12-31 is refused: no certificate time can state it (RFC 5280 §4.1.2.5)', async (t) => {
+  const last = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+  t.same(validityWindow({ type: 'HOUR', value: 1, start_from: last - HOUR }, now, 20).notAfter, new Date(last), 'ending on its last ms');
+  t.match(
+    refusal(() => validityWindow({ type: 'YEAR', value: 1, start_from: last - DAY }, now, 20)),
+    invalidValidity(/before the year 10000/),
+  );
+  // Past 8.64e15 ms a Date is invalid; between, its year has five digits.
+  for (const start_from of [last + 1, 8.64e15 + 1, Number.MAX_SAFE_INTEGER]) {
+    t.match(
+      refusal(() => validityWindow({ type: 'DAY', value: 1, start_from }, now, 20)),
+      invalidValidity(/before the year 10000/),
+      String(start_from),
+    );
+  }
+});
+
 t.test('a bad type, value or shape is PCA.00020109', async (t) => {
   t.match(
     refusal(() => validityWindow(null as never, now, 20)),

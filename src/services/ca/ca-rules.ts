@@ -51,6 +51,9 @@ function periodEnd(start: Date, type: ValidityType, value: number): Date {
  * a start more than 5 minutes in the past, a period longer than `maxYears` calendar years, and an end past
  * the issuer's `not_after`.
  */
+/** The last instant a certificate can state (RFC 5280 §4.1.2.5: GeneralizedTime 99991231235959Z). */
+const LAST_ENCODABLE_TIME_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
 export function validityWindow(
   validity: Validity,
   now: Date,
@@ -65,7 +68,9 @@ export function validityWindow(
   }
   if (!Number.isSafeInteger(value) || value < 1) throw errors.invalidValidity('validity.value must be an integer of at least 1');
   if (startFrom !== undefined && startFrom !== null) {
-    if (!Number.isSafeInteger(startFrom)) throw errors.invalidValidity('validity.start_from must be milliseconds since the epoch');
+    if (!Number.isSafeInteger(startFrom) || startFrom > LAST_ENCODABLE_TIME_MS) {
+      throw errors.invalidValidity('validity.start_from must be milliseconds since the epoch, before the year 10000');
+    }
     if (startFrom <= now.getTime() - START_FROM_TOLERANCE_MS) {
       throw errors.invalidValidity('validity.start_from must be later than now minus 5 minutes');
     }
@@ -77,6 +82,8 @@ export function validityWindow(
   if (notAfter.getTime() > addCalendarMonthsUtc(notBefore, 12 * maxYears).getTime()) {
     throw errors.invalidValidity(`validity exceeds ${maxYears} years`);
   }
+  // A root has no issuer's not_after to stop it.
+  if (notAfter.getTime() > LAST_ENCODABLE_TIME_MS) throw errors.invalidValidity('validity must end before the year 10000 (RFC 5280)');
   // start_from's 5-minute tolerance could otherwise date a child before its issuer became valid.
   if (issuerNotBefore && notBefore.getTime() < issuerNotBefore.getTime()) {
     throw errors.invalidValidity(`validity must start no earlier than the issuer's not_before (${issuerNotBefore.toISOString()})`);
