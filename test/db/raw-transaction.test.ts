@@ -52,8 +52,11 @@ t.test('the issuers read under the share lock equal the model rows, field for fi
   const a = await caRow({ domainId: 'raw-a', crlPublishedNumber: 9_007_199_254_740_993n });
   const b = await caRow({ domainId: 'raw-b' });
   const removed = await caRow({ domainId: 'raw-a', removedAt: new Date('2026-01-01T00:00:00Z') });
-  const read = await database.transaction((sql) => shareLockCas(sql, [b.id, a.id, removed.id, a.id], new Date('2026-06-01T00:00:00Z')));
-  t.same([...read.keys()].sort(), [a.id, b.id].sort());
+  const other = await caRow({ domainId: 'raw-z' });
+  const read = await database.transaction((sql) =>
+    shareLockCas(sql, [b.id, a.id, removed.id, a.id, other.id], ['raw-a', 'raw-b'], new Date('2026-06-01T00:00:00Z')),
+  );
+  t.same([...read.keys()].sort(), [a.id, b.id].sort(), "neither the removed CA nor another domain's");
   for (const expected of [a, b]) {
     const { row, version } = read.get(expected.id)!;
     t.match(version, /^[1-9][0-9]*$/, 'with its row version (xmin)');
@@ -132,8 +135,9 @@ t.test('the batch statements reach their rows by key (no scan)', async (t) => {
       return rows.map((row) => row['QUERY PLAN']).join('\n');
     });
   const now = new Date();
-  const lock = await planOf(LOCK_EXISTING_CAS_FOR_SHARE, [`{${randomUUID()},${randomUUID()}}`, now, now]);
-  t.match(lock, /(Bitmap Index Scan on|Index Scan using) certificate_authorities_pkey/, lock);
+  const lock = await planOf(LOCK_EXISTING_CAS_FOR_SHARE, [`{${randomUUID()},${randomUUID()}}`, now, now, ['d', 'e']]);
+  // On these empty tables the planner may pick the domain's index as well as the key's (as for OWN_EXISTING_CA below).
+  t.match(lock, /(Bitmap Index Scan on|Index Scan using) certificate_authorities_(pkey|domain_id_)/, lock);
   t.match(lock, /LockRows/, lock);
   const lookUp = await planOf(LOOK_UP_IDEMPOTENCY_KEY, ['d', 'e', 'k']);
   t.match(lookUp, /Index Scan using idempotency_keys_pkey/, lookUp);

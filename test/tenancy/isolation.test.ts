@@ -281,6 +281,40 @@ t.test("domain B sees none of domain A's resources on any /v1 route", async (t) 
   }
 });
 
+t.test("B's calls naming A's CAs and certificate answer 404 at once while A's transactions hold those rows", async (t) => {
+  if (harness.database.kind === 'pglite') {
+    t.plan(0, 'PGlite serves one connection: a transaction holding rows stops every other statement (run with DATABASE_URL)');
+    return;
+  }
+  const routes = (await v1Routes(app)).filter((route) =>
+    route.params.length > 0
+      ? route.params.some((param) => param === 'ca_id' || param === 'certificate_id')
+      : withoutResourceId[`${route.method} ${route.path}`] === 'not-found',
+  );
+  const operations = await operationIds();
+  let answered = 0;
+  // A's rows held as A's own writes hold them (a transition, a tag write, a CRL's signing). Were B's request to lock one
+  // before finding it is not B's, it would wait here until its lock timeout (503), and the transaction with it.
+  await harness.database.prisma.$transaction(
+    async (tx) => {
+      await tx.$queryRawUnsafe('SELECT 1 FROM certificate_authorities WHERE id = ANY($1::uuid[]) FOR UPDATE', [rootId, subId]);
+      await tx.$queryRawUnsafe('SELECT 1 FROM certificates WHERE id = $1::uuid FOR UPDATE', certificateId);
+      for (const route of routes) {
+        const operationId = operations.get(`${route.method} ${route.path}`) ?? '';
+        const payload =
+          route.method === 'GET' ? undefined : (bodies[operationId] ?? (route.path.endsWith('/activate') ? bodies.activate : undefined));
+        for (const url of route.params.length > 0 ? urlsFor(route) : [route.path]) {
+          const response = await call(route.method, url, OTHER_DOMAIN, payload);
+          t.equal(response.status, 404, `${route.method} ${url}: 404 while A's rows are held (${response.body.slice(0, 200)})`);
+          answered++;
+        }
+      }
+    },
+    { timeout: 600_000 },
+  );
+  t.ok(answered >= 30, `${answered} calls answered`);
+});
+
 t.test("A's resources are untouched and still visible to A", async (t) => {
   t.equal((await call('GET', `${CA}/${rootId}`, TEST_DOMAIN)).json.status, 'ACTIVED');
   t.equal((await call('GET', `${CA}/${subId}`, TEST_DOMAIN)).json.status, 'ACTIVED');

@@ -1,6 +1,7 @@
 /** The CA store's and CA jobs' raw statements, as values (tests EXPLAIN them). */
 import type { SqlStatement } from '../../db/database.ts';
 import { Prisma } from '../../db/generated/client.ts';
+import type { RowLockMode } from '../../db/locks.ts';
 import { releasedBefore } from '../billing/prepaid.ts';
 import { CHARGING_MODE } from '../billing/billing-codes.ts';
 
@@ -22,13 +23,25 @@ export const OWN_EXISTING_CA: SqlStatement = {
 };
 
 /**
- * The existing CAs among $1 (uuids as a Postgres array literal), read and locked FOR SHARE in one statement, in id
- * order ($2 = now, $3 = releasedBefore(now)); each with its row version (xmin: every update makes a new one).
+ * OWN_EXISTING_CA locked and read in one statement, which returns the row as its lock found it. Only the caller's
+ * row is locked: another domain's CA, whose id is public (in its certificates' URLs), must answer 404 at once, not
+ * wait behind (or hold up) its owner's issuances and CRL signing.
+ */
+export const LOCK_OWN_EXISTING_CA: Record<RowLockMode, SqlStatement> = {
+  update: { name: 'own-existing-ca-for-update', text: `${OWN_EXISTING_CA.text} FOR UPDATE` },
+  share: { name: 'own-existing-ca-for-share', text: `${OWN_EXISTING_CA.text} FOR SHARE` },
+};
+
+/**
+ * The existing CAs among $1 (uuids as a Postgres array literal) of the domains $4, read and locked FOR SHARE in one
+ * statement, in id order ($2 = now, $3 = releasedBefore(now)); each with its row version (xmin: every update makes a
+ * new one). A CA is locked only for a batch with requests of its own domain, which need it: naming another domain's
+ * CA must not make a request, and the batch it shares, wait behind that CA's owner (LOCK_OWN_EXISTING_CA).
  */
 export const LOCK_EXISTING_CAS_FOR_SHARE: SqlStatement = {
   name: 'lock-existing-cas-for-share',
   text: `SELECT *, xmin::text AS row_version FROM certificate_authorities
-          WHERE id = ANY($1::text::uuid[]) AND ${existingCaCondition('', '$2', '$3')}
+          WHERE id = ANY($1::text::uuid[]) AND domain_id = ANY($4::text[]) AND ${existingCaCondition('', '$2', '$3')}
           ORDER BY id FOR SHARE`,
 };
 

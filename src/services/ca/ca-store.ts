@@ -3,7 +3,8 @@
  * one, a removed one is gone), read after its row lock when the caller is about to change or rely on it.
  */
 import { rowOfColumns } from '../../db/columns.ts';
-import { lockCaRows, type RowLockMode } from '../../db/locks.ts';
+import type { SqlStatement } from '../../db/database.ts';
+import type { RowLockMode } from '../../db/locks.ts';
 import { runnerOf, type Executor, type Reader } from '../../db/tx.ts';
 import type { CertificateAuthority } from '../../db/generated/client.ts';
 import { errors } from '../../errors.ts';
@@ -11,30 +12,25 @@ import { parsePemBlocks } from '../../x509/pem.ts';
 import type { RequestContext } from '../context.ts';
 import { releasedBefore } from '../billing/prepaid.ts';
 import { isUuid } from '../urn.ts';
-import { CA_BY_ID, LOCK_EXISTING_CAS_FOR_SHARE, OWN_EXISTING_CA } from './ca-sql.ts';
+import { CA_BY_ID, LOCK_EXISTING_CAS_FOR_SHARE, LOCK_OWN_EXISTING_CA, OWN_EXISTING_CA } from './ca-sql.ts';
 
 /**
  * The caller's CA, not removed by `now`; 404 otherwise. One named statement, so that a request that only reads its
  * CA (the issuance's plan) runs on the raw runner without Prisma.
  */
-export async function findOwnCa(db: Executor, ctx: RequestContext, caId: string, now: Date): Promise<CertificateAuthority> {
-  const [raw] = isUuid(caId)
-    ? await runnerOf(db)<Record<string, unknown>>(OWN_EXISTING_CA, [caId, ctx.domainId, now, releasedBefore(now)])
-    : [];
-  if (!raw) throw errors.notFound(`CA ${caId}`);
-  return caRowOf(raw);
+export function findOwnCa(db: Executor, ctx: RequestContext, caId: string, now: Date): Promise<CertificateAuthority> {
+  return ownCa(db, OWN_EXISTING_CA, ctx, caId, now);
 }
 
 /** `findOwnCa` under the row's lock, held until the transaction ends (the read sees the state the lock guards). */
-export async function lockOwnCa(
-  tx: Reader,
-  ctx: RequestContext,
-  caId: string,
-  mode: RowLockMode,
-  now: Date,
-): Promise<CertificateAuthority> {
-  await lockCaRows(tx, [caId], mode);
-  return findOwnCa(tx, ctx, caId, now);
+export function lockOwnCa(tx: Reader, ctx: RequestContext, caId: string, mode: RowLockMode, now: Date): Promise<CertificateAuthority> {
+  return ownCa(tx, LOCK_OWN_EXISTING_CA[mode], ctx, caId, now);
+}
+
+async function ownCa(db: Executor, statement: SqlStatement, ctx: RequestContext, caId: string, now: Date): Promise<CertificateAuthority> {
+  const [raw] = isUuid(caId) ? await runnerOf(db)<Record<string, unknown>>(statement, [caId, ctx.domainId, now, releasedBefore(now)]) : [];
+  if (!raw) throw errors.notFound(`CA ${caId}`);
+  return caRowOf(raw);
 }
 
 /** A CA row and the version it was read at (its xmin), to tell later whether the row has changed since. */
@@ -44,14 +40,20 @@ export interface VersionedCa {
 }
 
 /**
- * Several CAs (any domain) locked FOR SHARE in id order and read, in one statement; a CA missing from the map is
- * absent or removed. (CA ids are uuids: the array literal holds nothing to escape.)
+ * Several CAs of the given domains locked FOR SHARE in id order and read, in one statement; a CA missing from the map
+ * is absent, removed or of another domain. (CA ids are uuids: the array literal holds nothing to escape.)
  */
-export async function shareLockCas(tx: Executor, ids: readonly string[], now: Date): Promise<Map<string, VersionedCa>> {
+export async function shareLockCas(
+  tx: Executor,
+  ids: readonly string[],
+  domainIds: readonly string[],
+  now: Date,
+): Promise<Map<string, VersionedCa>> {
   const rows = await runnerOf(tx)<Record<string, unknown>>(LOCK_EXISTING_CAS_FOR_SHARE, [
     `{${[...new Set(ids)].join(',')}}`,
     now,
     releasedBefore(now),
+    [...new Set(domainIds)],
   ]);
   return new Map(
     rows.map(({ row_version, ...raw }) => {

@@ -273,7 +273,7 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
         const alone = claimedOrKeyless.filter(({ pending }) => short.has(pending.item.ctx.domainId));
         const rows = await issuingCas.lockIssuingCaRows(
           tx,
-          issuing.map(({ pending }) => pending.item.issuerId),
+          issuing.map(({ pending }) => ({ issuerId: pending.item.issuerId, domainId: pending.item.ctx.domainId })),
           now,
         );
         // Signed all at once: each signature is a round trip to the key store (the libuv pool, the token), so

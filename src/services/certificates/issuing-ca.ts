@@ -74,17 +74,27 @@ export function createIssuingCaLoader(deps: { config: Pick<Config, 'region' | 'p
     },
 
     /**
-     * Several issuers locked FOR SHARE and read in one statement; a CA missing from the map is absent or removed.
-     * Each row read is remembered with its version (one read and not yet committed may be remembered: a version is
-     * only ever trusted after the database confirms it).
+     * The issuers requests name, each locked FOR SHARE (only for a request of its own domain) and read in one
+     * statement; a CA missing from the map is absent, removed or another domain's. Each row read is remembered with
+     * its version (one read and not yet committed may be remembered: a version is only ever trusted after the
+     * database confirms it); one its own domain no longer finds is forgotten.
      */
-    async lockIssuingCaRows(tx: Executor, ids: string[], now: Date): Promise<Map<string, Issuer['row']>> {
-      const read = await shareLockCas(tx, ids, now);
-      if (remembered.size + ids.length > MAX_CACHED_CAS) remembered.clear();
-      for (const id of ids) {
-        const found = read.get(id);
-        if (found) remembered.set(id, found);
-        else remembered.delete(id);
+    async lockIssuingCaRows(
+      tx: Executor,
+      requests: { issuerId: string; domainId: string }[],
+      now: Date,
+    ): Promise<Map<string, Issuer['row']>> {
+      const read = await shareLockCas(
+        tx,
+        requests.map(({ issuerId }) => issuerId),
+        requests.map(({ domainId }) => domainId),
+        now,
+      );
+      if (remembered.size + requests.length > MAX_CACHED_CAS) remembered.clear();
+      for (const { issuerId, domainId } of requests) {
+        const found = read.get(issuerId);
+        if (found) remembered.set(issuerId, found);
+        else if (remembered.get(issuerId)?.row.domainId === domainId) remembered.delete(issuerId);
       }
       return new Map([...read].map(([id, { row }]) => [id, row]));
     },

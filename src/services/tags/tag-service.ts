@@ -46,12 +46,15 @@ export function createTagService(deps: TagServiceDeps) {
     forWrite: boolean,
   ): Promise<string> {
     if (type === 'CERTIFICATE') {
-      // As for CAs (lockOwnCa): concurrent writes queue on the row, so each counts the tags the previous one left.
-      if (forWrite) await lockRow(tx, 'certificates', reference);
-      const certificate = await tx.certificate.findFirst({
-        where: { id: reference, domainId: ctx.domainId, deletedAt: null },
-        select: { id: true },
-      });
+      const own = () =>
+        tx.certificate.findFirst({ where: { id: reference, domainId: ctx.domainId, deletedAt: null }, select: { id: true } });
+      let certificate = await own();
+      // As for CAs (lockOwnCa): concurrent writes queue on the row, so each counts the tags the previous one left. Found
+      // first, so that another domain's row (its id is in its holder's hands) is never locked; found again under the lock.
+      if (certificate && forWrite) {
+        await lockRow(tx, 'certificates', certificate.id);
+        certificate = await own();
+      }
       if (!certificate) throw errors.notFound(`certificate ${reference}`);
       return certificate.id;
     }
