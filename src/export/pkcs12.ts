@@ -61,6 +61,13 @@ function der(value: asn1js.BaseBlock): Uint8Array {
   return new Uint8Array(value.toBER());
 }
 
+/** A SET OF in DER order, its elements sorted by their encodings (X.690 11.6): asn1js writes them as given. */
+function derSetOf(elements: asn1js.BaseBlock[]): asn1js.Set {
+  const encoded = elements.map((element) => ({ element, bytes: Buffer.from(element.toBER()) }));
+  encoded.sort((a, b) => Buffer.compare(a.bytes, b.bytes));
+  return new asn1js.Set({ value: encoded.map(({ element }) => element) });
+}
+
 function contextTag0(value: asn1js.BaseBlock): asn1js.Constructed {
   return new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [value] });
 }
@@ -74,7 +81,7 @@ function safeBag(bagId: string, bagValue: asn1js.BaseBlock, attributes: asn1js.S
     value: [
       new asn1js.ObjectIdentifier({ value: bagId }),
       contextTag0(bagValue),
-      ...(attributes.length === 0 ? [] : [new asn1js.Set({ value: attributes })]),
+      ...(attributes.length === 0 ? [] : [derSetOf(attributes)]),
     ],
   });
 }

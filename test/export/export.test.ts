@@ -14,6 +14,7 @@ import { AppError } from '../../src/errors.ts';
 import { buildCertificateExport, type CertificateExportInput } from '../../src/export/export-bundle.ts';
 import { buildJks } from '../../src/export/jks.ts';
 import { buildPkcs12 } from '../../src/export/pkcs12.ts';
+import { contentOf, encodingOf, readChildren, readSingle } from '../../src/x509/der-reader.ts';
 import { mainThreadCpuAvailable, mainThreadCpuMs } from '../helpers/main-thread-cpu.ts';
 import { encryptPkcs8Pem, pkcs8ToTraditionalPem, validateExportPassword } from '../../src/export/private-key-formats.ts';
 import { zipFiles } from '../../src/export/zip.ts';
@@ -240,6 +241,21 @@ t.test('PKCS#12: openssl and keytool read key, leaf and chain', async (t) => {
   t.match(listing, /Alias name: www.example.com/);
   t.match(listing, /Entry type: PrivateKeyEntry/);
   t.match(listing, /Certificate chain length: 3/);
+});
+
+t.test("PKCS#12: a bag's attributes are a DER SET OF, sorted by their encodings", async (t) => {
+  // A short name encodes friendlyName shorter than localKeyId, so the order written (localKeyId first) is not DER's.
+  for (const friendlyName of ['a.example', 'a-much-longer-name.example.com']) {
+    const pfx = await buildPkcs12({ pkcs8: ecLeafPkcs8, certificate: ecLeaf, chain: [], password: 'pfx-Pass#1', friendlyName });
+    // PFX → authSafe ContentInfo → [0] OCTET STRING → AuthenticatedSafe; its second ContentInfo (data) holds the key bag.
+    const [, authSafe] = readChildren(readSingle(pfx));
+    const authenticatedSafe = readChildren(readSingle(contentOf(readChildren(readChildren(authSafe!)[1]!)[0]!)));
+    const keyBags = readSingle(contentOf(readChildren(readChildren(authenticatedSafe[1]!)[1]!)[0]!));
+    const [keyBag] = readChildren(keyBags);
+    const attributes = readChildren(readChildren(keyBag!)[2]!).map((attribute) => Buffer.from(encodingOf(attribute)));
+    t.equal(attributes.length, 2, `${friendlyName}: localKeyId and friendlyName`);
+    t.same(attributes, [...attributes].sort(Buffer.compare), `${friendlyName}: in DER order`);
+  }
 });
 
 t.test('JKS: keytool lists the entry and converts it to a PKCS#12 with the same key', async (t) => {
