@@ -73,7 +73,7 @@ export function readChildren(el: DerElement, expectedTag?: number): DerElement[]
  * The longest arc read, in octets: 140 bits, past UUID arcs (2.25.x, 128 bits in 19 octets). Growing a BigInt octet by
  * octet costs the square of its length: one arc of 64 KB, an OCSP request's worth, took half a second.
  */
-const MAX_ARC_OCTETS = 20;
+export const MAX_ARC_OCTETS = 20;
 
 export function readOid(el: DerElement): string {
   const content = contentOf(expectTag(el, Tag.OID));

@@ -16,6 +16,7 @@ import {
   contentOf,
   type DerElement,
   MalformedDer,
+  MAX_ARC_OCTETS,
   readBoolean,
   readChildren,
   readOid,
@@ -221,10 +222,14 @@ export const KNOWN_EXTENSION_ARCS: readonly { arc: string; name: string }[] = [
   { arc: '1.3.36.8.3.3', name: 'the Admissions extension (ISIS-MTT / Common PKI)' },
 ];
 
+/** Past it an arc is more than the reader takes: an OID the service writes must be one it can read back. */
+const ARC_LIMIT = 2n ** BigInt(7 * MAX_ARC_OCTETS);
+
 export function isDottedOid(value: string): boolean {
   if (!/^[0-2](\.(0|[1-9]\d*))+$/.test(value)) return false;
-  const [first, second] = value.split('.').map(Number);
-  return first === 2 || second <= 39;
+  const [first, second, ...rest] = value.split('.').map(BigInt) as [bigint, bigint, ...bigint[]];
+  if (first < 2n && second > 39n) return false;
+  return [first * 40n + second, ...rest].every((arc) => arc < ARC_LIMIT);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -352,6 +352,13 @@ t.test('create with a server-made key: §10.9 intermediates and ISTIO export', a
       validity,
       customized_extension: { object_identifier: '2.5.29.19', value: 'x' },
     }),
+    // An arc of 2^140 (21 octets) would make a certificate the service itself could not parse back.
+    post('/v1/private-certificates', {
+      issuer_id: sub.id,
+      distinguished_name: { common_name: 'x' },
+      validity,
+      customized_extension: { object_identifier: `1.3.6.1.4.1.${2n ** 140n}`, value: 'x' },
+    }),
   ]);
   t.same(errors.map(errorCode), [
     'PCA.00020203',
@@ -361,6 +368,7 @@ t.test('create with a server-made key: §10.9 intermediates and ISTIO export', a
     'PCA.00020101',
     'PCA.00020112',
     'PCA.00020111',
+    'PCA.00020001',
     'PCA.00020001',
     'PCA.00020001',
   ]);

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { MalformedDer, readOid, readSingle } from '../../src/x509/der-reader.ts';
 import { hexToBytes, objectIdentifier } from '../../src/x509/der-writer.ts';
+import { isDottedOid } from '../../src/x509/extensions.ts';
 
 const oidOfHex = (hex: string) => readOid(readSingle(hexToBytes(hex)));
 
@@ -41,6 +42,15 @@ t.test('arcs around the number/BigInt boundary and UUID arcs round-trip through 
     else t.fail(`round trip of ${dotted}`);
   }
   t.equal(checked, 500, '500 random OIDs round-trip');
+});
+
+t.test('an OID the service accepts to write is one it reads back', async (t) => {
+  const limit = 2n ** 140n;
+  for (const dotted of [`1.3.${limit - 1n}`, `2.${limit - 81n}`, `2.${limit - 81n}.${limit - 1n}`]) {
+    t.ok(isDottedOid(dotted), `accepted: ${dotted}`);
+    t.equal(readOid(readSingle(objectIdentifier(dotted))), dotted, 'and read back');
+  }
+  for (const dotted of [`1.3.${limit}`, `2.${limit - 80n}`, '1.40', '3.1']) t.notOk(isDottedOid(dotted), `refused: ${dotted}`);
 });
 
 t.test('malformed encodings are refused', async (t) => {
