@@ -165,10 +165,11 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
     const signings = await Promise.all(
       batch.map(async (pending, at) => {
         const { ctx, plan } = pending.item;
-        const { row } = remembered[at]!;
-        if (row.domainId !== ctx.domainId) return { pending };
+        const issuer = remembered[at]!;
+        if (issuer.row.domainId !== ctx.domainId) return { pending };
         try {
-          return { pending, made: await signed(ctx, plan, await issuingCas.issuingCaOf(deps.sql.query, row, now), now, randomUUID()) };
+          const made = await signed(ctx, plan, await issuingCas.issuingCaOf(deps.sql.query, issuer.row, now), now, randomUUID());
+          return { pending, made, issuer };
         } catch (error) {
           if (!clientErrorOf(error)) throw error;
           return { pending };
@@ -177,8 +178,9 @@ export function createBatchWriter(deps: BatchWriterDeps): (batch: Batch) => Prom
     );
     const made = signings.flatMap(({ pending, made }) => (made ? [{ pending, made }] : []));
     if (made.length === 0) return batch;
-    // The versions signed against (the remembered entries may have moved on since).
-    const issuers = new Map(remembered.map((issuer) => [issuer!.row.id, issuer!.version]));
+    // The versions signed against (the remembered entries may have moved on since), of the issuers signed with only:
+    // the statement locks them, and another domain's CA a request named is not to be locked for it.
+    const issuers = new Map(signings.flatMap(({ issuer }) => (issuer ? [[issuer.row.id, issuer.version] as const] : [])));
     const stored = await insertRowsWhere<{ domain_id: string | null; held: string | null }>(
       deps.sql.query,
       rememberedIssuersGuard({
