@@ -2303,6 +2303,7 @@ export interface operations {
                         enabled: boolean;
                         /** @description Default (absent, null or empty): the CA id */
                         crl_name?: string | null;
+                        /** @description The bucket the CA publishes its CRL and certificate to, when the deployment publishes (CRL_PUBLISH_BUCKETS) and allows this one; else its first bucket */
                         obs_bucket_name?: string | null;
                         valid_days?: number | null;
                     };
@@ -2727,6 +2728,7 @@ export interface operations {
                         enabled: boolean;
                         /** @description Default (absent, null or empty): the CA id */
                         crl_name?: string | null;
+                        /** @description The bucket the CA publishes its CRL and certificate to, when the deployment publishes (CRL_PUBLISH_BUCKETS) and allows this one; else its first bucket */
                         obs_bucket_name?: string | null;
                         valid_days?: number | null;
                     };
@@ -6047,6 +6049,7 @@ export interface operations {
                     valid_days: number;
                     /** @description Default (absent, null or empty): the CA id */
                     crl_name?: string | null;
+                    /** @description The bucket the CA publishes its CRL and certificate to, when the deployment publishes (CRL_PUBLISH_BUCKETS) and allows this one; else its first bucket */
                     obs_bucket_name?: string | null;
                 };
             };

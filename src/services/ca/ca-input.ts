@@ -40,14 +40,10 @@ const Validity = Type.Object({
 export const CrlName = Type.Union([Type.String({ maxLength: 64 }), Type.Null()], {
   description: 'Default (absent, null or empty): the CA id',
 });
-export const ObsBucketName = Type.Union([
-  Type.String({
-    maxLength: 64,
-    description:
-      'The bucket the CA publishes its CRL and certificate to, when the deployment publishes (CRL_PUBLISH_BUCKETS) and allows this one; else its first bucket',
-  }),
-  Type.Null(),
-]);
+export const ObsBucketName = Type.Union([Type.String({ maxLength: 64 }), Type.Null()], {
+  description:
+    'The bucket the CA publishes its CRL and certificate to, when the deployment publishes (CRL_PUBLISH_BUCKETS) and allows this one; else its first bucket',
+});
 
 const CrlConfigurationIn = Type.Object({
   enabled: Type.Boolean(),
