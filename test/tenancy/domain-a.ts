@@ -3,15 +3,11 @@
  * subordinate, a certificate, a tag, an access key and an ACME EAB key, made through the API of `harness`; and what
  * the sweeps send and expect on each /v1 route.
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { promisify } from 'node:util';
+import { client } from '../ca/support.ts';
+import { KEY_ARGS, opensslCsr, scratch } from '../certificates/support.ts';
 import { TEST_DOMAIN, type TestApp } from '../helpers/app.ts';
 import { fillPath, type V1Route } from './v1-routes.ts';
 
-const run = promisify(execFile);
 export const CA = '/v1/private-certificate-authorities';
 export const CERT = '/v1/private-certificates';
 export const validity = { type: 'DAY', value: 30 };
@@ -81,49 +77,9 @@ export async function seedDomainA(harness: TestApp) {
     return response.json[field] as string;
   }
 
-  async function opensslCsr(): Promise<string> {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'pca-tenancy-'));
-    try {
-      await run('openssl', [
-        'req',
-        '-new',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-subj',
-        '/CN=tenant-b',
-        '-keyout',
-        path.join(dir, 'k.pem'),
-        '-out',
-        path.join(dir, 'r.csr'),
-      ]);
-      return await readFile(path.join(dir, 'r.csr'), 'utf8');
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  }
-
-  const rootId = await created(
-    'POST',
-    CA,
-    { type: 'ROOT', distinguished_name: dn, key_algorithm: 'EC256', signature_algorithm: 'SHA256', validity: { type: 'YEAR', value: 5 } },
-    'ca_id',
-  );
-  const subId = await created(
-    'POST',
-    CA,
-    {
-      type: 'SUBORDINATE',
-      issuer_id: rootId,
-      distinguished_name: { ...dn, common_name: 'tenant-a-sub' },
-      key_algorithm: 'EC256',
-      signature_algorithm: 'SHA256',
-      validity: { type: 'YEAR', value: 1 },
-    },
-    'ca_id',
-  );
+  const ca = client(harness);
+  const rootId = await ca.root({ distinguished_name: dn });
+  const subId = await ca.subordinate(rootId, { distinguished_name: { ...dn, common_name: 'tenant-a-sub' } });
   const certificateId = await created(
     'POST',
     CERT,
@@ -139,7 +95,7 @@ export async function seedDomainA(harness: TestApp) {
   if (acmeEnabled.status !== 200) throw new Error(`acme-policy: ${acmeEnabled.status} ${acmeEnabled.body}`);
   const kid = await created('POST', `${CA}/${rootId}/acme/eab`, undefined, 'kid');
   const subPem = (await call('POST', `${CA}/${subId}/export`, TEST_DOMAIN)).json.certificate as string;
-  const csr = await opensslCsr();
+  const { csr } = await opensslCsr(await scratch('tenancy'), 'tenant-b', [...KEY_ARGS.p256]);
 
   /** Strings that would betray A's data in B's answers. */
   const secretsOfA = [rootId, subId, certificateId, access, kid, TEST_DOMAIN, 'tenant-a'];
