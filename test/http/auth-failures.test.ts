@@ -93,6 +93,22 @@ t.test('accepted signed requests are not counted: more than AUTH_FAILURE_MAX of 
   }
 });
 
+t.test('a signed request refused for its body before its signature is checked (413) counts as a refusal', async (t) => {
+  const created = await harness.app.inject({ method: 'POST', url: '/v1/access-keys', headers: harness.auth(), payload: {} });
+  const { access, secret } = created.json().credential as { access: string; secret: string };
+  const url = '/v1/private-certificates/csr';
+  const signed = (body: Buffer) => {
+    const headers = { host: 'pca.example.test', 'content-type': 'application/json', 'x-sdk-date': formatSdkDate(new Date()) };
+    const authorization = signRequest({ method: 'POST', url, headers, body }, access, secret, Object.keys(headers));
+    return harness.app.inject({ method: 'POST', url, headers: { ...headers, authorization }, payload: body, remoteAddress: '192.0.2.22' });
+  };
+  const tooLarge = Buffer.alloc(harness.config.bodyLimitBytes + 1, 0x20);
+  for (let i = 0; i < 5; i++) t.equal((await signed(tooLarge)).statusCode, 413, `too large ${i + 1}`);
+  const limited = await signed(Buffer.from('{}'));
+  t.equal(limited.statusCode, 429, 'the sixth, well-formed, waits: the address used its refusals');
+  t.match(limited.json(), { error_code: 'APIG.0308' });
+});
+
 t.test('past AUTH_FAILURE_MAX refusals an address gets 429, whatever it sends; other addresses are not affected', async (t) => {
   const call = (remoteAddress: string, authorization: string) =>
     harness.app.inject({ method: 'GET', url: '/v1/private-certificate-authorities', headers: { authorization }, remoteAddress });

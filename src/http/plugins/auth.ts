@@ -228,8 +228,10 @@ export async function registerAuth(app: FastifyInstance): Promise<void> {
     if (answeredWithoutCredential(request)) return countRequest(request, reply);
     const attempt = authFailures.attempt(clientAddressKey(request.ip));
     request.authAttempt = attempt;
-    // 'close' comes once a response is sent and when the connection goes first, so no attempt is left undecided.
-    reply.raw.once('close', () => attempt.answered(reply.raw.statusCode === 401));
+    // 'close' comes once a response is sent and when the connection goes first, so no attempt is left undecided. A
+    // signed request answered before its signature was judged (its body too large: 413) counts as refused too: it
+    // reached neither budget, and a known access key would otherwise make the server receive bodies without limit.
+    reply.raw.once('close', () => attempt.answered(reply.raw.statusCode === 401 || request.signingKey !== undefined));
     const credential = offeredCredential(request);
     if (credential.kind === 'token') await accept(request, reply, principalOfToken(credential.token));
     else {
