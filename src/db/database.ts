@@ -87,6 +87,7 @@ const CONNECTION_WAIT_MS = 10_000;
  */
 const LOCK_WAIT_MS = 10_000;
 const POSTGRES_TRANSACTION_TIMEOUT_MS = 15_000;
+const SESSION_IN_UTC = "SET TIME ZONE 'UTC'";
 
 function handle(
   prisma: Db,
@@ -153,6 +154,13 @@ function openPostgres(url: string, poolSize: number, connectionWaitMs: number, l
   // An idle connection the server drops (restart, failover, DROP DATABASE) must not crash the process:
   // the pool discards it and the next query opens a fresh one.
   pool.on('error', () => undefined);
+  // Every session in UTC, whatever the server's or database's TimeZone. Prisma's adapter sends a Date as a timestamp
+  // without zone, which a session elsewhere reads as its local time (New York stored 12:00Z as 16:00Z), and pg's own
+  // statements, which send the zone, would then disagree with it; date arithmetic (a month) is reckoned in it too.
+  // The client runs its queries in order, so this one comes before any other on the connection.
+  pool.on('connect', (client) => {
+    client.query(SESSION_IN_UTC).catch(() => undefined);
+  });
   const transactionOptions = { maxWait: connectionWaitMs, timeout: POSTGRES_TRANSACTION_TIMEOUT_MS };
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool), transactionOptions });
   const poolStats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
@@ -197,6 +205,7 @@ async function openPglite(options: OpenDatabaseOptions): Promise<DatabaseHandle>
     const { PGlite } = await import('@electric-sql/pglite');
     pglite = await PGlite.create(options.dataDir);
   }
+  await pglite.exec(SESSION_IN_UTC);
   const { PrismaPGlite } = await import('pglite-prisma-adapter');
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite), transactionOptions: PGLITE_TRANSACTION_OPTIONS });
   const opened = pglite;
