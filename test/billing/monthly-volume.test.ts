@@ -12,10 +12,10 @@ import { buildApp } from '../../src/app.ts';
 import { ManualClock } from '../../src/clock.ts';
 import { loadPriceCatalog } from '../../src/config/price-catalog.ts';
 import { createKeyStores } from '../../src/keystore/index.ts';
-import { RECOUNT_INTERVAL_MS, startOfUtcMonth } from '../../src/services/billing/usage-hooks.ts';
+import { createBillingHooks, RECOUNT_INTERVAL_MS, startOfUtcMonth } from '../../src/services/billing/usage-hooks.ts';
 import { seedCa } from '../certificates/support.ts';
 import { createTestApp, OTHER_DOMAIN, TEST_DOMAIN } from '../helpers/app.ts';
-import { BILLING_ENV } from './support.ts';
+import { BILLING_ENV, utc } from './support.ts';
 
 const clock = new ManualClock(Date.now());
 const harness = await createTestApp({ clock, env: BILLING_ENV }); // the 1st..600th of a month 0.05, later ones 0.03
@@ -134,4 +134,22 @@ t.test('issuances that did not count (an older release during a rolling upgrade)
   const [response] = await Promise.all([issue()]);
   t.equal(response!.statusCode, 200);
   t.equal(await counted(nextMonth), issuedBefore! + 11, 'the counter holds the records it had missed');
+});
+
+t.test("a month is the UTC month whatever the database session's time zone: New York's March keeps its last days", async (t) => {
+  const domainId = 'feedfacefeedfacefeedfacefeedface';
+  // In New York, 1 March 00:00 UTC plus a month is 28 March 23:00 UTC: records after it fell out of March's count.
+  await pastRecords(domainId, 598, utc('2026-03-30T12:00:00'));
+  const hooks = createBillingHooks(loadPriceCatalog(BILLING_ENV));
+  const at = utc('2026-03-31T12:00:00');
+  const [, records] = await harness.database.transaction(async (tx) => {
+    await tx({ name: 'session-in-new-york', text: "SELECT set_config('timezone', 'America/New_York', true)" }, []);
+    const issues = Array.from({ length: 3 }, () => ({ domainId, resourceId: randomUUID(), issuerCaId: ca.id, at }));
+    return hooks.chargeCertificateIssues(tx, issues, new Map());
+  });
+  t.same(
+    (records as { unitPrice: Prisma.Decimal }[]).map((record) => record.unitPrice.toFixed()).sort(),
+    ['0.03', '0.05', '0.05'],
+    'the 599th and 600th of March at 0.05, then 0.03: the 598 of 30 March counted',
+  );
 });

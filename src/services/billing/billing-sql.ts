@@ -35,14 +35,16 @@ export const LOCK_MONTHLY_ISSUES: SqlStatement = {
 
 /**
  * Sets the locked row (LOCK_MONTHLY_ISSUES, a statement earlier: this one's snapshot then holds every issuance priced
- * before the lock) to the month's CERT_ISSUE records plus $3, returning how many came before those $3.
+ * before the lock) to the records of the month [$2, $4) plus $3, returning how many came before those $3. The month's
+ * end comes from the caller: `timestamptz + interval '1 month'` is reckoned in the session's time zone, which would
+ * end a UTC month early (a day in New York's March).
  */
 export const RECOUNT_MONTHLY_ISSUES: SqlStatement = {
   name: 'recount-monthly-issues',
   text: `UPDATE domain_monthly_issues SET issued = $3::int + (
             SELECT count(*)::int FROM billing_records
             WHERE domain_id = $1 AND usage_type = 'CERT_ISSUE'
-              AND usage_start >= $2::timestamptz AND usage_start < $2::timestamptz + interval '1 month')
+              AND usage_start >= $2::timestamptz AND usage_start < $4::timestamptz)
           WHERE domain_id = $1 AND month = $2::timestamptz
           RETURNING issued - $3::int AS before`,
 };

@@ -149,7 +149,7 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
       if (counted) return counted.before;
     }
     await run(LOCK_MONTHLY_ISSUES, [domainId, month]);
-    const [row] = await run<{ before: number }>(RECOUNT_MONTHLY_ISSUES, [domainId, month, count]);
+    const [row] = await run<{ before: number }>(RECOUNT_MONTHLY_ISSUES, [domainId, month, count, addCalendarMonthsUtc(month, 1)]);
     recounted.at.set(domainId, at.getTime());
     return row!.before;
   }
