@@ -32,15 +32,21 @@ export type CertificateExport =
 
 type Files = Record<string, Uint8Array | string>;
 
-/** The request's own syntax (type, password), checked before the certificate is looked up (§2) and again here. */
-export function checkExportOptions({ type, password }: Pick<CertificateExportInput, 'type' | 'password'>): ExportType {
-  if (password) validateExportPassword(password);
-  return parseExportType(type);
+/**
+ * The export's form, checked before the certificate is looked up (§2). Its password is judged only where the service
+ * holds a key for it to encrypt: for any other certificate it is ignored (§4.4.5).
+ */
+export function parseExportType(type: string): ExportType {
+  const upper = type.toUpperCase();
+  const known = EXPORT_TYPES.find((t) => t === upper);
+  if (known === undefined) throw errors.invalidParameter(`type must be one of ${EXPORT_TYPES.join(', ')}`);
+  return known;
 }
 
 export async function buildCertificateExport(input: CertificateExportInput): Promise<CertificateExport> {
-  const type = checkExportOptions(input);
-  const password = input.password || undefined;
+  const type = parseExportType(input.type);
+  const password = (input.pkcs8 && input.password) || undefined;
+  if (password) validateExportPassword(password);
   if (type === 'ISTIO') {
     const files = istioFiles(input, password);
     return input.compressed ? zipExport(input.commonName, type, files) : { kind: 'json', body: files };
@@ -49,16 +55,12 @@ export async function buildCertificateExport(input: CertificateExportInput): Pro
   return zipExport(input.commonName, type, await zipContents(type, input, password));
 }
 
-function parseExportType(type: string): ExportType {
-  const upper = type.toUpperCase();
-  const known = EXPORT_TYPES.find((t) => t === upper);
-  if (known === undefined) throw errors.invalidParameter(`type must be one of ${EXPORT_TYPES.join(', ')}`);
-  return known;
-}
-
-/** `<cn>_<type>.zip`, with characters of the common name outside A–Z a–z 0–9 . _ - replaced by `_`. */
+/**
+ * `<cn>_<type>.zip`, with each character of the common name outside A–Z a–z 0–9 . _ - replaced by one `_` (by code
+ * point: one outside the BMP, two UTF-16 units, is one character too).
+ */
 export function exportFilename(commonName: string, type: ExportType): string {
-  return `${commonName.replace(/[^A-Za-z0-9._-]/g, '_')}_${type.toLowerCase()}.zip`;
+  return `${commonName.replace(/[^A-Za-z0-9._-]/gu, '_')}_${type.toLowerCase()}.zip`;
 }
 
 function zipExport(commonName: string, type: ExportType, files: Files): CertificateExport {

@@ -59,6 +59,12 @@ t.test('create by CSR: openssl-made CSRs give certificates that pass -x509_stric
     t.equal(response.statusCode, 200, response.statusCode === 200 ? 'issued' : response.body);
     const exported = await exportJson(response.json().certificate_id);
     t.equal(exported.private_key, null, 'a CSR-issued certificate exports no key');
+    const withPassword = await post(`/v1/private-certificates/${response.json().certificate_id}/export`, {
+      is_compressed: 'false',
+      type: 'OTHER',
+      password: 'abc',
+    });
+    t.same(withPassword.json(), exported, 'a password, even one too short to protect a key, is ignored where there is no key (§4.4.5)');
     const chain = pemBlocks(exported.certificate_chain);
     t.equal(chain.length, 2, 'chain: issuing CA then root');
     t.equal(chain[1].replace(/\s/g, ''), root.pem.replace(/\s/g, ''), 'the root is last');

@@ -371,6 +371,17 @@ t.test('JSON export: certificate, chain (root last) and key in the contract layo
 
   const fromCsr = await jsonOf(buildCertificateExport(csrInput({ password: 'ignored-pw' })));
   t.same(fromCsr, { certificate: body.certificate, certificate_chain: body.certificate_chain, private_key: null });
+  for (const password of ['abc', 'with space', 'x'.repeat(40)]) {
+    t.same(
+      await jsonOf(buildCertificateExport(csrInput({ password }))),
+      fromCsr,
+      `no key to encrypt: the password '${password.slice(0, 12)}' is ignored (§4.4.5), not judged`,
+    );
+  }
+  for (const type of ['APACHE', 'IIS', 'TOMCAT']) {
+    const zipped = await zipOf(buildCertificateExport(csrInput({ type, compressed: true, password: 'abc' })));
+    t.ok(zipped.bytes.length > 0, `${type} zip of a CSR certificate with a short password`);
+  }
 });
 
 t.test('export rejects unknown types and bad passwords', async (t) => {
@@ -491,6 +502,11 @@ t.test('zip file name: <cn>_<type>.zip with unsafe characters replaced', async (
   t.equal(
     (await zipOf(buildCertificateExport(csrInput({ type: 'other', compressed: true, commonName: '*.ex ample/é-1_2' })))).filename,
     '_.ex_ample__-1_2_other.zip',
+  );
+  t.equal(
+    (await zipOf(buildCertificateExport(csrInput({ type: 'nginx', compressed: true, commonName: 'a\u{1F600}b' })))).filename,
+    'a_b_nginx.zip',
+    'a character outside the BMP becomes one _',
   );
 });
 

@@ -6,7 +6,7 @@ import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
 import { errors } from '../../errors.ts';
-import { buildCertificateExport, checkExportOptions, type CertificateExport } from '../../export/export-bundle.ts';
+import { buildCertificateExport, parseExportType, type CertificateExport } from '../../export/export-bundle.ts';
 import type { Sealer } from '../../keystore/sealing.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import { caChain } from '../ca/ca-store.ts';
@@ -94,7 +94,7 @@ export function createCertificateService(deps: CertificateServiceDeps) {
     /** §4.4.5 / §10.9: only ISSUED certificates; the chain runs from the issuer to the root. */
     async export(ctx: RequestContext, id: string, request: ExportRequest): Promise<CertificateExport> {
       const compressed = parseCompressed(request.is_compressed);
-      checkExportOptions({ type: request.type || 'OTHER', password: request.password });
+      parseExportType(request.type || 'OTHER');
       const row = await findIssuedCertificate(ctx, id);
       const status = certificateStatus(row, clock.now());
       if (status !== 'ISSUED') throw errors.conflictingState(`certificate ${id} is ${status}; only ISSUED certificates can be exported`);
