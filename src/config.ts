@@ -374,6 +374,13 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
   if (needsDevSecrets && production) {
     throw new ConfigError('NODE_ENV=production requires MASTER_KEY, JWT_PRIVATE_KEY and JWT_PUBLIC_KEY');
   }
+  // Each Lambda container would generate secrets of its own in its /tmp: a CA key sealed in one could not be unsealed
+  // in the next, and one's tokens would be refused by the others. HOST's loopback default cannot guard this there.
+  if (needsDevSecrets && target === 'lambda') {
+    throw new ConfigError(
+      'Lambda requires MASTER_KEY, JWT_PRIVATE_KEY and JWT_PUBLIC_KEY (or their *_SECRET_ARN): each container would generate its own',
+    );
+  }
   if (needsDevSecrets && !isLoopback(host) && !boolean(env, 'ALLOW_DEV_ON_PUBLIC', false)) {
     throw new ConfigError(
       `development mode (generated secrets, a printed admin token) listens on loopback only, and HOST=${host} is not a loopback address: ` +

@@ -179,3 +179,28 @@ t.test('development mode (generated secrets) only on loopback, unless ALLOW_DEV_
   t.equal(dev({ HOST: '0.0.0.0', ALLOW_DEV_ON_PUBLIC: '1' }).host, '0.0.0.0', 'the explicit opt-in');
   t.equal(testConfig({ HOST: '0.0.0.0' }).development, false, 'given secrets: any address');
 });
+
+t.test('never on Lambda: a function without its secrets does not start, whatever NODE_ENV and HOST say', async (t) => {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pca-dev-lambda-'));
+  const lambda = { DATABASE_URL: 'postgres://pca@db.corp.internal/pca', PUBLIC_BASE_URL: 'https://pca.corp.example', DATA_DIR: dataDir };
+  for (const env of [lambda, { ...lambda, NODE_ENV: 'development' }, { ...lambda, ALLOW_DEV_ON_PUBLIC: '1' }]) {
+    t.throws(() => loadConfig(env, 'lambda'), { name: 'ConfigError', message: /Lambda requires MASTER_KEY/ }, JSON.stringify(env));
+  }
+  t.notOk(existsSync(path.join(dataDir, 'dev-secrets.json')), 'no secrets generated');
+  t.equal(loadConfig(lambda, 'server').development, true, 'the same settings on a server (loopback HOST): development mode');
+});
+
+t.test('integer settings are decimal digits: blank, hexadecimal and exponent forms stop the start', async (t) => {
+  for (const [name, value] of [
+    ['PORT', ' '],
+    ['CA_QUOTA', '  '],
+    ['CERTIFICATE_QUOTA', '0x3e8'],
+    ['RATE_LIMIT_MAX', '1e3'],
+    ['PORT', '80 '],
+    ['WORKERS', '+2'],
+  ]) {
+    t.throws(() => testConfig({ [name!]: value! }), { name: 'ConfigError', message: new RegExp(`${name} must be an integer`) }, `${name}='${value}'`);
+  }
+  t.equal(testConfig({ CERTIFICATE_QUOTA: '1000' }).quotas.certificate, 1000, 'digits are read');
+  t.equal(testConfig({ PORT: '0' }).port, 0);
+});
