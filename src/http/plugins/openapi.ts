@@ -15,7 +15,7 @@ const SIGNATURE_SCHEME = [
   'AK/SK signed request, as Huawei Cloud SDKs send it (docs/api-reference.md §3.2). The client computes',
   '`Authorization: SDK-HMAC-SHA256 Access=<AK>, SignedHeaders=<names>, Signature=<hex>` per request over the',
   'method, path, sorted query, the signed headers and the SHA-256 of the body. `X-Sdk-Date` (`YYYYMMDDTHHMMSSZ`,',
-  'within 15 minutes of the server clock) and `Host` must be among the signed headers; a temporary key adds',
+  'within 15 minutes of the server clock) must be among the signed headers (`Host` is checked when signed); a temporary key adds',
   '`X-Security-Token` (from POST /v3.0/OS-CREDENTIAL/securitytokens), signed too. SDK-HMAC-SM3,',
   'SDK-ECDSA-P256-SHA256 and V11-HMAC-SHA256 are accepted as well. Not a static value: configure a signing',
   'interceptor, and send no Bearer token or X-Auth-Token with it (two credentials are a 401).',
