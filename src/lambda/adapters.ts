@@ -26,20 +26,37 @@ export function isBinaryResponse(response: { headers: Record<string, unknown> })
 }
 
 /**
- * An HTTP API (2.0) event with its query as the client sent it. `@fastify/aws-lambda` rebuilds the query from the
+ * An HTTP API (2.0) event with its URL as the client sent it. `@fastify/aws-lambda` rebuilds the query from the
  * gateway's decoded `queryStringParameters`, splitting any value holding a comma (`name=Acme%2C%20Inc` became an
- * array: 400) and re-encoding the rest, so an AK/SK signature over the sent query no longer verified.
+ * array: 400) and re-encoding the rest, so an AK/SK signature over the sent query no longer verified. The gateway
+ * hands the path over percent-decoded: a `#`, `?` or `%` the client had escaped is escaped again, or the URL built
+ * from it would end the path there (or decode it twice).
  */
-export function withRawQuery<E>(event: E): E {
+export function withRawUrl<E>(event: E): E {
   const v2 = event as { version?: string; rawPath?: string; rawQueryString?: string };
-  if (v2?.version !== '2.0' || !v2.rawQueryString) return event;
-  return { ...event, rawPath: `${v2.rawPath ?? '/'}?${v2.rawQueryString}`, queryStringParameters: undefined };
+  if (v2?.version !== '2.0') return event;
+  const rawPath = (v2.rawPath ?? '/').replace(/[%?#]/g, (character) => encodeURIComponent(character));
+  if (!v2.rawQueryString) return { ...event, rawPath };
+  return { ...event, rawPath: `${rawPath}?${v2.rawQueryString}`, queryStringParameters: undefined };
 }
+
+/**
+ * Hop-by-hop headers of a streamed body (the CSV export): Lambda answers with the whole body at once, and a
+ * `Transfer-Encoding: chunked` beside a plain body misleads the gateway and the client.
+ */
+const HOP_BY_HOP = ['transfer-encoding', 'connection', 'keep-alive'];
 
 /** An API Gateway v2 / v1 proxy handler over a ready app. */
 export function httpHandlerFor(app: FastifyInstance): ProxyHandler {
   const handle = awsLambdaFastify(app, { decorateRequest: false, serializeLambdaArguments: false, enforceBase64: isBinaryResponse });
-  return ((event, context) => handle(withRawQuery(event), context)) as ProxyHandler;
+  return (async (event, context) => {
+    const result = await handle(withRawUrl(event), context);
+    for (const name of HOP_BY_HOP) {
+      delete result.headers?.[name];
+      delete (result as { multiValueHeaders?: Record<string, unknown> }).multiValueHeaders?.[name];
+    }
+    return result;
+  }) as ProxyHandler;
 }
 
 /** A scheduled event names its job: `{"job": "ca-lifecycle"}`. */

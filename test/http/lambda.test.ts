@@ -71,6 +71,16 @@ for (const version of PAYLOAD_VERSIONS) {
     t.equal(signed.statusCode, 200, signed.body);
   });
 
+  t.test(`payload ${version}: a streamed body (the CSV export) is answered whole, without Transfer-Encoding`, async (t) => {
+    const headers = { authorization: `Bearer ${harness.token()}`, accept: 'text/csv' };
+    const lambda = await invoke(apiGatewayEvent(version, { method: 'GET', path: '/v1/billing-records', headers }));
+    const server = await fetch(`${address}/v1/billing-records`, { headers });
+    t.equal(lambda.statusCode, 200, lambda.body);
+    t.equal(lambda.body, await server.text(), 'the same CSV as the server');
+    t.equal(server.headers.get('transfer-encoding'), 'chunked', 'the server streams it');
+    for (const name of ['transfer-encoding', 'connection', 'keep-alive']) t.notOk(name in lambda.headers, `no ${name}`);
+  });
+
   t.test(`payload ${version}: every route kind, binary bodies judged by openssl and unzip`, (t) =>
     walkEveryRouteKind(t, invoke, version, `Bearer ${harness.token()}`),
   );
@@ -80,4 +90,26 @@ t.test('the job handler refuses an event without a job name and unknown jobs', a
   const jobs = jobHandlerFor(harness.app.jobRunner);
   await t.rejects(jobs({}), /must name a job/);
   await t.rejects(jobs({ job: 'no-such-job' }), /unknown job/);
+});
+
+t.test('payload 2.0: an escaped # or ? in the path (handed over decoded) stays in the path', async (t) => {
+  const bearer = { authorization: `Bearer ${harness.token()}` };
+  const id = await api.root();
+  // Cut at the # or ?, the path would name the CA itself (200): the whole of it is no CA id (400), as on the server.
+  for (const [sent, decoded] of [
+    [`${id}%23x`, `${id}#x`],
+    [`${id}%3Fx`, `${id}?x`],
+  ]) {
+    const lambda = await invoke(
+      apiGatewayEvent('2.0', {
+        method: 'GET',
+        path: `/v1/private-certificate-authorities/${decoded}/tags`,
+        query: 'limit=1',
+        headers: bearer,
+      }),
+    );
+    const server = await fetch(`${address}/v1/private-certificate-authorities/${sent}/tags?limit=1`, { headers: bearer });
+    t.equal(lambda.statusCode, server.status, `${sent}: ${lambda.body}`);
+    t.same(JSON.parse(lambda.body), await server.json(), `${sent}: the same answer as the server`);
+  }
 });
