@@ -26,18 +26,31 @@ export function isBinaryResponse(response: { headers: Record<string, unknown> })
 }
 
 /**
- * An HTTP API (2.0) event with its URL as the client sent it. `@fastify/aws-lambda` rebuilds the query from the
+ * The event as the client sent the request: a REST API (1.0) event's headers in lower case (below); an HTTP API (2.0)
+ * event with its URL as the client sent it. `@fastify/aws-lambda` rebuilds the query from the
  * gateway's decoded `queryStringParameters`, splitting any value holding a comma (`name=Acme%2C%20Inc` became an
  * array: 400) and re-encoding the rest, so an AK/SK signature over the sent query no longer verified. The gateway
  * hands the path over percent-decoded: a `#`, `?` or `%` the client had escaped is escaped again, or the URL built
  * from it would end the path there (or decode it twice).
  */
-export function withRawUrl<E>(event: E): E {
+export function asClientSent<E>(event: E): E {
   const v2 = event as { version?: string; rawPath?: string; rawQueryString?: string };
-  if (v2?.version !== '2.0') return event;
+  if (v2?.version !== '2.0') return withLowerCaseHeaders(event);
   const rawPath = (v2.rawPath ?? '/').replace(/[%?#]/g, (character) => encodeURIComponent(character));
   if (!v2.rawQueryString) return { ...event, rawPath };
   return { ...event, rawPath: `${rawPath}?${v2.rawQueryString}`, queryStringParameters: undefined };
+}
+
+/**
+ * A REST API (1.0) event keeps its headers' case, while `@fastify/aws-lambda` adds its own in lower case: the
+ * gateway's request id as `x-request-id` would then stand beside the client's `X-Request-Id`, and win.
+ */
+function withLowerCaseHeaders<E>(event: E): E {
+  const v1 = event as { headers?: Record<string, string> | null; multiValueHeaders?: Record<string, string[]> | null };
+  if (!v1?.headers && !v1?.multiValueHeaders) return event;
+  const lower = <T>(headers: Record<string, T> | null | undefined) =>
+    headers ? Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value])) : headers;
+  return { ...event, headers: lower(v1.headers), multiValueHeaders: lower(v1.multiValueHeaders) };
 }
 
 /**
@@ -50,7 +63,7 @@ const HOP_BY_HOP = ['transfer-encoding', 'connection', 'keep-alive'];
 export function httpHandlerFor(app: FastifyInstance): ProxyHandler {
   const handle = awsLambdaFastify(app, { decorateRequest: false, serializeLambdaArguments: false, enforceBase64: isBinaryResponse });
   return (async (event, context) => {
-    const result = await handle(withRawUrl(event), context);
+    const result = await handle(asClientSent(event), context);
     for (const name of HOP_BY_HOP) {
       delete result.headers?.[name];
       delete (result as { multiValueHeaders?: Record<string, unknown> }).multiValueHeaders?.[name];

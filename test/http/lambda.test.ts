@@ -113,3 +113,9 @@ t.test('payload 2.0: an escaped # or ? in the path (handed over decoded) stays i
     t.same(JSON.parse(lambda.body), await server.json(), `${sent}: the same answer as the server`);
   }
 });
+
+t.test("payload 1.0: the client's X-Request-Id, in the case a REST API keeps, is the one answered", async (t) => {
+  const lambda = await invoke(apiGatewayEvent('1.0', { method: 'GET', path: '/health', headers: { 'X-Request-Id': 'client-chosen-id' } }));
+  t.equal(lambda.statusCode, 200, lambda.body);
+  t.equal(lambda.headers['x-request-id'], 'client-chosen-id');
+});
