@@ -199,7 +199,11 @@ t.test('integer settings are decimal digits: blank, hexadecimal and exponent for
     ['PORT', '80 '],
     ['WORKERS', '+2'],
   ]) {
-    t.throws(() => testConfig({ [name!]: value! }), { name: 'ConfigError', message: new RegExp(`${name} must be an integer`) }, `${name}='${value}'`);
+    t.throws(
+      () => testConfig({ [name!]: value! }),
+      { name: 'ConfigError', message: new RegExp(`${name} must be an integer`) },
+      `${name}='${value}'`,
+    );
   }
   t.equal(testConfig({ CERTIFICATE_QUOTA: '1000' }).quotas.certificate, 1000, 'digits are read');
   t.equal(testConfig({ PORT: '0' }).port, 0);
