@@ -71,6 +71,28 @@ t.test('bad nonce: badNonce with a fresh Replay-Nonce that then works; used, unk
     isProblem(t, await client.post(url, payload, { nonce }), 'malformed', 400, /nonce must be base64url/);
 });
 
+t.test('a NUL (or another control character) in an EAB kid or a contact is refused as a problem, not a 500', async (t) => {
+  // Postgres refuses NUL in text (SQLSTATE 22021): these reached it, and were answered 500.
+  const client = await new RawAcme(directoryOf(caA), accountKey('ES256')).init();
+  const eab = await eabKey(api, caA);
+  for (const kid of ['\u0000', `${eab.kid}\u0000`, 'eab_\u0001', 'eab_é', 'k'.repeat(65)])
+    isProblem(t, await client.newAccount({ ...eab, kid }), 'unauthorized', 403, /unknown or revoked/);
+  const url = client.directory.newAccount!;
+  const controls = [
+    'mailto:a\u0000@example.internal',
+    'mailto:a@example.internal\u0000',
+    'mailto:a@exa\u007fmple.internal',
+    'mailto:\u001b@b.internal',
+  ];
+  for (const contact of controls) {
+    const payload = { contact: [contact], externalAccountBinding: eabJws(eab, client.key.jwk, url) };
+    isProblem(t, await client.post(url, payload, { jwk: client.key.jwk }), 'invalidContact', 400, /control character/);
+  }
+  t.equal((await client.newAccount(eab)).status, 201, 'the EAB key is still unused');
+  for (const contact of controls)
+    isProblem(t, await client.post(client.kid!, { contact: [contact] }), 'invalidContact', 400, /control character/);
+});
+
 t.test('wrong url in the protected header: unauthorized (§6.4); missing url: malformed', async (t) => {
   const client = await account();
   const newOrder = client.directory.newOrder!;

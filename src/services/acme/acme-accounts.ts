@@ -2,13 +2,21 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import type { Db } from '../../db/database.ts';
+import { dbErrorKind } from '../../db/errors.ts';
+import type { AcmeAccount } from '../../db/generated/client.ts';
 import { eabSealingAad, type Sealer } from '../../keystore/sealing.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import { contacts } from './acme-identifiers.ts';
 import { accountObject } from './acme-objects.ts';
 import { AcmeProblem, problem } from './acme-problems.ts';
 import { contextOf, type AcmeReply, type AcmeRequests, type Directory } from './acme-requests.ts';
-import { parseJws, payloadObject, publicJwk, requirePostAsGet, thumbprint, verifyEab, verifyJws, type Jwk } from './jws.ts';
+import { parseJws, payloadObject, publicJwk, requirePostAsGet, thumbprint, unusableEabKey, verifyEab, verifyJws, type Jwk } from './jws.ts';
+
+/**
+ * The shape of every kid acme-admin-service mints (`eab_` and 22 base64url characters), with room to spare: any other
+ * names no key, and is never looked up (Postgres refuses a NUL in text).
+ */
+const EAB_KID = /^[A-Za-z0-9_-]{1,64}$/;
 
 export function createAcmeAccounts({
   db,
@@ -24,6 +32,7 @@ export function createAcmeAccounts({
   const { authenticate } = requests;
 
   async function hmacKeyOf(directory: Directory, kid: string): Promise<Buffer | null> {
+    if (!EAB_KID.test(kid)) return null;
     const key = await db.acmeEabKey.findUnique({ where: { kid } });
     if (!key || key.revokedAt || key.caId !== directory.ca.id || key.domainId !== directory.ca.domainId) return null;
     return Buffer.from(sealer.unseal(key.sealedHmacKey, eabSealingAad(kid)));
@@ -47,6 +56,11 @@ export function createAcmeAccounts({
     const id = randomUUID();
     try {
       const account = await db.$transaction(async (tx) => {
+        // Read again under FOR SHARE: a revocation committed since the check above would miss this account, and one
+        // still running waits for it (its deactivation of the key's accounts then includes this one).
+        const [key] = await tx.$queryRaw<{ revoked: boolean }[]>`
+          SELECT revoked_at IS NOT NULL AS revoked FROM acme_eab_keys WHERE kid = ${kid} FOR SHARE`;
+        if (!key || key.revoked) throw unusableEabKey(kid);
         const created = await tx.acmeAccount.create({
           data: {
             id,
@@ -70,6 +84,7 @@ export function createAcmeAccounts({
       return { status: 201, body: accountObject(directory.base, account), location: `${directory.base}/account/${id}` };
     } catch (error) {
       // The same key registered concurrently: answer with that account.
+      if (dbErrorKind(error) !== 'unique-violation') throw error;
       const raced = await db.acmeAccount.findUnique({ where: { caId_thumbprint: { caId: directory.ca.id, thumbprint: print } } });
       if (!raced) throw error;
       return { status: 200, body: accountObject(directory.base, raced), location: `${directory.base}/account/${raced.id}` };
@@ -117,22 +132,32 @@ export function createAcmeAccounts({
     }
     const newKey = publicJwk(inner.header.jwk);
     const print = thumbprint(newKey);
-    const holder = await db.acmeAccount.findUnique({ where: { caId_thumbprint: { caId: directory.ca.id, thumbprint: print } } });
-    if (holder)
-      throw new AcmeProblem('malformed', 'the new key is already the key of an account', {
+    const keyHolder = () => db.acmeAccount.findUnique({ where: { caId_thumbprint: { caId: directory.ca.id, thumbprint: print } } });
+    const keyTaken = (holder: { id: string }) =>
+      new AcmeProblem('malformed', 'the new key is already the key of an account', {
         status: 409,
         headers: { location: `${directory.base}/account/${holder.id}` },
       });
-    const updated = await db.$transaction(async (tx) => {
-      const row = await tx.acmeAccount.update({ where: { id: account!.id }, data: { jwk: newKey as object, thumbprint: print } });
-      await recordAudit(tx, contextOf(account!, requestId), {
-        action: 'pca:acme:keyChange',
-        resourceType: 'ACME_ACCOUNT',
-        resourceId: account!.id,
-        detail: { thumbprint: print },
+    const holder = await keyHolder();
+    if (holder) throw keyTaken(holder);
+    let updated: AcmeAccount;
+    try {
+      updated = await db.$transaction(async (tx) => {
+        const row = await tx.acmeAccount.update({ where: { id: account!.id }, data: { jwk: newKey as object, thumbprint: print } });
+        await recordAudit(tx, contextOf(account!, requestId), {
+          action: 'pca:acme:keyChange',
+          resourceType: 'ACME_ACCOUNT',
+          resourceId: account!.id,
+          detail: { thumbprint: print },
+        });
+        return row;
       });
-      return row;
-    });
+    } catch (error) {
+      // Another account rolled over to this key since the check above.
+      const raced = dbErrorKind(error) === 'unique-violation' ? await keyHolder() : null;
+      if (!raced) throw error;
+      throw keyTaken(raced);
+    }
     return { status: 200, body: accountObject(directory.base, updated), location: `${directory.base}/account/${updated.id}` };
   }
 

@@ -15,6 +15,10 @@ export function contacts(value: unknown): string[] {
   if (!Array.isArray(value) || value.length > MAX_CONTACTS)
     throw problem('malformed', `contact must be an array of at most ${MAX_CONTACTS} URLs`);
   return value.map((item) => {
+    // A control character is in no address (and a NUL would reach Postgres, which refuses it in text).
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the controls are what is looked for
+    if (typeof item === 'string' && /[\x00-\x1f\x7f]/.test(item))
+      throw problem('invalidContact', `contact ${JSON.stringify(item)} holds a control character`);
     if (typeof item !== 'string' || !/^mailto:[^@\s,]+@[^@\s,]+$/.test(item) || item.length > 256) {
       throw problem('unsupportedContact', `contact ${String(item)} must be a mailto: URL with one address`);
     }

@@ -17,6 +17,7 @@ export type ProblemType =
   | 'dns'
   | 'externalAccountRequired'
   | 'incorrectResponse'
+  | 'invalidContact'
   | 'malformed'
   | 'orderNotReady'
   | 'rateLimited'

@@ -162,6 +162,9 @@ export function verifyJws(jws: ParsedJws, jwk: Jwk): void {
   if (!valid) throw problem('malformed', 'the JWS signature does not verify');
 }
 
+/** The refusal of an EAB kid that names no key of this CA, or a revoked one. */
+export const unusableEabKey = (kid: string) => problem('unauthorized', `external account key ${kid} is unknown or revoked`);
+
 /** Verifies an External Account Binding JWS (RFC 8555 §7.3.4): HS256 by the EAB key over the account's JWK, at `url`. */
 export async function verifyEab(
   binding: unknown,
@@ -180,7 +183,7 @@ export async function verifyEab(
   if (!isObject(payload) || thumbprint(payload) !== thumbprint(accountJwk))
     throw problem('unauthorized', 'externalAccountBinding does not bind the account key of this request');
   const key = await hmacKeyOf(header.kid);
-  if (key === null) throw problem('unauthorized', `external account key ${header.kid} is unknown or revoked`);
+  if (key === null) throw unusableEabKey(header.kid);
   const expected = createHmac(`sha${(header.alg as string).slice(2)}`, key)
     .update(`${binding.protected as string}.${binding.payload as string}`)
     .digest();
