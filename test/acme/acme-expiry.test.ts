@@ -2,7 +2,8 @@
  * The `acme-expiry` job (issue #16) with a ManualClock, on the suite's database (PGlite, or CI's Postgres) and on a
  * real Postgres server: nonces past expiry deleted, pending/ready orders past expiry stored invalid and pending
  * authorizations expired, finished records removed a week after expiry with their authorizations and challenges;
- * fresh and finished-but-recent records untouched. Run twice at once, the counts add up to one run's.
+ * fresh and finished-but-recent records untouched. Run twice at once, the counts add up to one run's. An order that
+ * names a certificate stays until a week after the certificate expired: its account revokes and downloads it through it.
  */
 import { randomUUID } from 'node:crypto';
 import t, { type Test } from 'tap';
@@ -10,6 +11,8 @@ import { ManualClock } from '../../src/clock.ts';
 import { ACME_EXPIRY_JOB } from '../../src/services/acme/acme-jobs.ts';
 import { createTestApp, createTestAppOnRealPostgres, type TestApp } from '../helpers/app.ts';
 import { realPostgresOrSkipTest } from '../helpers/database.ts';
+import { RawAcme, accountKey, b64, csrFor } from './jws-client.ts';
+import { acmeCa, eabKey, http01Responder, startAcmeServer } from './support.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -151,4 +154,39 @@ t.test('on a real Postgres server', async (t) => {
   t.teardown(() => harness.close());
   t.ok(harness.database.url, 'a Postgres database');
   await scenario(t, harness, clock);
+});
+
+t.test('a valid order stays while its certificate is valid: the account downloads and revokes it through the order', async (t) => {
+  const clock = new ManualClock(Date.now());
+  const server = await startAcmeServer({ clock, env: { ACME_STATIC_HOSTS: 'kept.example.internal=127.0.0.1' } });
+  t.teardown(() => server.close());
+  const responder = await http01Responder(server.http01Port);
+  t.teardown(() => responder.close());
+  const caId = await acmeCa(server.api, { enabled: true, max_validity_days: 30 });
+  const client = await new RawAcme(`${server.baseUrl}/acme/${caId}/directory`, accountKey('ES256')).init();
+  t.equal((await client.newAccount(await eabKey(server.api, caId))).status, 201);
+  const { url, order } = await client.readyOrder(['kept.example.internal'], responder.tokens);
+  const finalized = await client.post(order.finalize, { csr: (await csrFor(['kept.example.internal'])).csr });
+  t.equal(finalized.body.status, 'valid', 'the certificate is issued');
+  const certificateUrl: string = finalized.body.certificate;
+  const runner = server.harness.app.jobRunner;
+
+  // The order expired a day after it was made; a week of retention later, its certificate still has three weeks.
+  clock.advance(8 * DAY + HOUR);
+  await runner.runOnce(ACME_EXPIRY_JOB);
+  t.equal((await client.post(url, '')).body.status, 'valid', 'the order is still there');
+  const download = await client.post(certificateUrl, '');
+  t.equal(download.status, 200, 'the account downloads its certificate');
+  const certificate = await server.harness.database.prisma.certificate.findUniqueOrThrow({
+    where: { id: certificateUrl.split('/').pop() },
+  });
+  const revoked = await client.post(client.directory.revokeCert!, { certificate: b64(Buffer.from(certificate.certificateDer)) });
+  t.equal(revoked.status, 200, `the account revokes its certificate (${JSON.stringify(revoked.body)})`);
+
+  clock.set(new Date(certificate.notAfter.getTime() + 7 * DAY - HOUR));
+  await runner.runOnce(ACME_EXPIRY_JOB);
+  t.equal((await client.post(url, '')).status, 200, 'kept until a week after the certificate expired');
+  clock.advance(2 * HOUR);
+  t.match(await runner.runOnce(ACME_EXPIRY_JOB), { removedOrders: 1 }, 'then removed');
+  t.equal((await client.post(url, '')).status, 404);
 });

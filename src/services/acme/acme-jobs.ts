@@ -1,7 +1,9 @@
 /**
  * `acme-expiry`: drops used-up nonces, marks orders and authorizations past their expiry (the protocol already
- * reads them as invalid/expired), and deletes finished ACME records a week after they expired. Conditional updates
- * and deletes only, so two instances running it at once do no harm.
+ * reads them as invalid/expired), and deletes finished ACME records a week after they expired. An order naming a
+ * certificate stays until a week after the certificate expired: its account downloads and revokes the certificate
+ * through it (RFC 8555 §7.4.2, §7.6). Conditional updates and deletes only, so two instances running it at once do
+ * no harm.
  */
 import { DAY_MS } from '../../clock.ts';
 import { deleteInBatches } from '../../db/batched-delete.ts';
@@ -29,7 +31,10 @@ export function acmeExpiryJob({ db }: { db: Db }, intervalSeconds = 300): Job {
       });
       const before = new Date(now.getTime() - RETENTION_MS);
       const removed = await db.$transaction(async (tx) => {
-        const old = await tx.acmeOrder.findMany({ where: { expiresAt: { lte: before } }, select: { id: true }, take: 1000 });
+        const old = await tx.$queryRaw<{ id: string }[]>`
+          SELECT o.id FROM acme_orders o LEFT JOIN certificates c ON c.id = o.certificate_id
+          WHERE o.expires_at <= ${before} AND (c.not_after IS NULL OR c.not_after <= ${before})
+          LIMIT 1000`;
         const ids = old.map(({ id }) => id);
         const authorizationIds = (await tx.acmeAuthorization.findMany({ where: { orderId: { in: ids } }, select: { id: true } })).map(
           ({ id }) => id,
