@@ -24,8 +24,8 @@ export interface AcmeServer {
   close(): Promise<void>;
 }
 
-/** A server certificate for 127.0.0.1 made by openssl, for TLS_CERT_FILE/TLS_KEY_FILE. */
-export async function serverCertificate(dir: Scratch): Promise<{ certFile: string; keyFile: string }> {
+/** A server certificate for an IP address (127.0.0.1) made by openssl, for TLS_CERT_FILE/TLS_KEY_FILE. */
+export async function serverCertificate(dir: Scratch, address = '127.0.0.1'): Promise<{ certFile: string; keyFile: string }> {
   const certFile = dir.file('server.pem');
   const keyFile = dir.file('server.key');
   const made = await openssl([
@@ -39,9 +39,9 @@ export async function serverCertificate(dir: Scratch): Promise<{ certFile: strin
     '-days',
     '2',
     '-subj',
-    '/CN=127.0.0.1',
+    `/CN=${address}`,
     '-addext',
-    'subjectAltName=IP:127.0.0.1',
+    `subjectAltName=IP:${address}`,
     '-keyout',
     keyFile,
     '-out',

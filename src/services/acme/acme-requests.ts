@@ -11,13 +11,14 @@ import { storedAcmePolicy, type AcmePolicyDocument } from './acme-policy.ts';
 import { problem } from './acme-problems.ts';
 import { BASE64URL, parseJws, verifyJws, type Jwk, type ParsedJws } from './jws.ts';
 
-/** What an ACME route answers: status, JSON body (or PEM text), Location and Link headers. */
+/** What an ACME route answers: status, JSON body (or PEM text), Location, Link and Retry-After (seconds) headers. */
 export interface AcmeReply {
   status: number;
   body?: unknown;
   pem?: string;
   location?: string;
   links?: string[];
+  retryAfter?: number;
 }
 
 export const NONCE_LIFETIME_MS = HOUR_MS;

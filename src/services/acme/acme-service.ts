@@ -9,7 +9,7 @@ import { createPublicKey, randomBytes, randomUUID } from 'node:crypto';
 import { type Clock, DAY_MS } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
-import type { AcmeAccount, AcmeAuthorization, AcmeOrder } from '../../db/generated/client.ts';
+import type { AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder } from '../../db/generated/client.ts';
 import { lockRow } from '../../db/locks.ts';
 import { AppError, clientErrorOf } from '../../errors.ts';
 import type { Sealer } from '../../keystore/sealing.ts';
@@ -50,6 +50,8 @@ export interface AcmeServiceDeps {
 export type { AcmeReply } from './acme-requests.ts';
 
 export const ORDER_LIFETIME_MS = DAY_MS;
+/** Most validations take well under a second; none outlasts the validator's deadline (VALIDATION_DEADLINE_MS). */
+const PROCESSING_RETRY_AFTER_SECONDS = 2;
 const REASON_NAMES = new Map<number, string>(Object.entries(REVOCATION_REASONS).map(([name, code]) => [code, name]));
 
 /** A JWK's SubjectPublicKeyInfo DER, to compare with a certificate's or a CSR's key. */
@@ -267,18 +269,18 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     if (!challenge) throw problem('malformed', `challenge ${challengeId} not found`, 404);
     const authorization = await ownAuthorization(account!, challenge.authorizationId);
     const up = `<${directory.base}/authz/${authorization.id}>;rel="up"`;
+    // RFC 8555 §7.5.1: a challenge still processing tells the client when to look again.
+    const reply = (current: AcmeChallenge): AcmeReply => ({
+      status: 200,
+      body: challengeObject(directory.base, current),
+      links: [up],
+      ...(current.status === 'processing' ? { retryAfter: PROCESSING_RETRY_AFTER_SECONDS } : {}),
+    });
     const now = clock.now();
-    if (jws.payloadText === '' || challenge.status !== 'pending' || authorization.status !== 'pending') {
-      return { status: 200, body: challengeObject(directory.base, challenge), links: [up] };
-    }
+    if (jws.payloadText === '' || challenge.status !== 'pending' || authorization.status !== 'pending') return reply(challenge);
     if (authorization.expiresAt <= now) throw problem('malformed', 'the authorization has expired', 403);
     const claimed = await db.acmeChallenge.updateMany({ where: { id: challenge.id, status: 'pending' }, data: { status: 'processing' } });
-    if (claimed.count === 0)
-      return {
-        status: 200,
-        body: challengeObject(directory.base, await db.acmeChallenge.findUniqueOrThrow({ where: { id: challenge.id } })),
-        links: [up],
-      };
+    if (claimed.count === 0) return reply(await db.acmeChallenge.findUniqueOrThrow({ where: { id: challenge.id } }));
     const keyAuthorization = `${challenge.token}.${account!.thumbprint}`;
     let failure: ProblemDocument | null = null;
     try {
@@ -315,7 +317,7 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
       }
       return updated;
     });
-    return { status: 200, body: challengeObject(directory.base, result), links: [up] };
+    return reply(result);
   }
 
   // -------------------------------------------------------------------------------------------------------------

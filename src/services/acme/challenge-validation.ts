@@ -2,7 +2,8 @@
  * Challenge validation (RFC 8555 §8.3 http-01, §8.4 dns-01, RFC 8737 tls-alpn-01), against the client's own
  * servers. Names resolve through ACME_STATIC_HOSTS first, then ACME_DNS_SERVER (or the system resolver); ports
  * come from ACME_HTTP01_PORT and ACME_TLSALPN01_PORT, as in Pebble. A failed check is an AcmeProblem
- * (`connection`, `dns`, `tls`, `unauthorized`, `incorrectResponse`), stored on the challenge.
+ * (`connection`, `dns`, `tls`, `unauthorized`, `incorrectResponse`), stored on the challenge. An attempt has a
+ * deadline, and never connects to an address that is no host's (see isValidationTarget), whatever a name resolves to.
  */
 import { createHash, type X509Certificate } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
@@ -21,7 +22,13 @@ export interface ChallengeToCheck {
   keyAuthorization: string;
 }
 
+/** A DNS query's timeout. */
 const TIMEOUT_MS = 10_000;
+/**
+ * The whole of one validation attempt, resolution included. An idle timeout alone would let a responder that
+ * trickles a byte every few seconds hold the attempt (and the request, or the Lambda, answering it) for hours.
+ */
+export const VALIDATION_DEADLINE_MS = 10_000;
 const MAX_BODY_BYTES = 8192;
 
 const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
@@ -30,7 +37,18 @@ export function createChallengeValidator(settings: Config['acme']) {
   const resolver = settings.dnsServer ? new Resolver({ timeout: TIMEOUT_MS, tries: 2 }) : null;
   resolver?.setServers([settings.dnsServer!]);
 
+  /** The address a validation connects to, judged after resolution: a name may resolve anywhere. */
   async function addressOf(identifier: ChallengeToCheck['identifier']): Promise<string> {
+    const address = await resolvedAddressOf(identifier);
+    if (!isValidationTarget(address))
+      throw problem(
+        'connection',
+        `the address of ${identifier.value}, ${address}, is unspecified, link-local or multicast: never validated`,
+      );
+    return address;
+  }
+
+  async function resolvedAddressOf(identifier: ChallengeToCheck['identifier']): Promise<string> {
     if (identifier.type === 'ip') return identifier.value;
     const fixed = settings.staticHosts[identifier.value];
     if (fixed) return fixed;
@@ -46,7 +64,7 @@ export function createChallengeValidator(settings: Config['acme']) {
     }
   }
 
-  async function http01(challenge: ChallengeToCheck): Promise<void> {
+  async function http01(challenge: ChallengeToCheck, deadline: AbortSignal): Promise<void> {
     const address = await addressOf(challenge.identifier);
     const host = challenge.identifier.type === 'ip' && net.isIPv6(address) ? `[${address}]` : challenge.identifier.value;
     const url = `http://${host}:${settings.http01Port}/.well-known/acme-challenge/${challenge.token}`;
@@ -59,7 +77,7 @@ export function createChallengeValidator(settings: Config['acme']) {
           port: settings.http01Port,
           path: `/.well-known/acme-challenge/${challenge.token}`,
           headers: { host: `${host}:${settings.http01Port}` },
-          timeout: TIMEOUT_MS,
+          signal: deadline,
         },
         (response) => {
           if (response.statusCode !== 200) {
@@ -78,7 +96,6 @@ export function createChallengeValidator(settings: Config['acme']) {
           response.on('error', (error) => reject(problem('connection', `${url}: ${error.message}`)));
         },
       );
-      request.on('timeout', () => request.destroy(new Error('timed out')));
       request.on('error', (error) => reject(problem('connection', `could not fetch ${url}: ${error.message}`)));
     });
     if (body.trim() !== challenge.keyAuthorization)
@@ -98,7 +115,7 @@ export function createChallengeValidator(settings: Config['acme']) {
       throw problem('unauthorized', `the TXT records at ${name} do not hold this challenge's digest`, 403);
   }
 
-  async function tlsAlpn01(challenge: ChallengeToCheck): Promise<void> {
+  async function tlsAlpn01(challenge: ChallengeToCheck, deadline: AbortSignal): Promise<void> {
     const address = await addressOf(challenge.identifier);
     const where = `${challenge.identifier.value} (${address}:${settings.tlsAlpn01Port})`;
     const peer = await new Promise<{ alpn: string | false | null; certificate: X509Certificate | undefined }>((resolve, reject) => {
@@ -109,13 +126,12 @@ export function createChallengeValidator(settings: Config['acme']) {
         // The certificate is self-signed by design: it is judged by its content below.
         rejectUnauthorized: false,
         servername: challenge.identifier.type === 'dns' ? challenge.identifier.value : reverseDnsName(challenge.identifier.value),
-        timeout: TIMEOUT_MS,
       });
+      deadline.addEventListener('abort', () => socket.destroy(), { once: true });
       socket.once('secureConnect', () => {
         resolve({ alpn: socket.alpnProtocol, certificate: socket.getPeerX509Certificate() });
         socket.end();
       });
-      socket.once('timeout', () => socket.destroy(new Error('timed out')));
       socket.once('error', (error) =>
         reject(
           problem(error.message.includes('alert') || error.message.includes('SSL') ? 'tls' : 'connection', `${where}: ${error.message}`),
@@ -124,9 +140,7 @@ export function createChallengeValidator(settings: Config['acme']) {
     });
     if (peer.alpn !== 'acme-tls/1') throw problem('tls', `${where} did not negotiate acme-tls/1`);
     if (!peer.certificate) throw problem('tls', `${where} presented no certificate`);
-    const expectedName =
-      challenge.identifier.type === 'dns' ? `DNS:${challenge.identifier.value}` : `IP Address:${challenge.identifier.value}`;
-    if ((peer.certificate.subjectAltName ?? '').split(', ').join() !== expectedName) {
+    if (!namesOnly(peer.certificate.subjectAltName, challenge.identifier)) {
       throw problem(
         'unauthorized',
         `${where} presented a certificate for ${peer.certificate.subjectAltName ?? 'no name'}, not only ${challenge.identifier.value}`,
@@ -144,7 +158,8 @@ export function createChallengeValidator(settings: Config['acme']) {
     }
   }
 
-  const validators: Record<string, (challenge: ChallengeToCheck) => Promise<void>> = {
+  /** Those that connect destroy their connection when `deadline` aborts. */
+  const validators: Record<string, (challenge: ChallengeToCheck, deadline: AbortSignal) => Promise<void>> = {
     'http-01': http01,
     'dns-01': dns01,
     'tls-alpn-01': tlsAlpn01,
@@ -153,8 +168,16 @@ export function createChallengeValidator(settings: Config['acme']) {
   return {
     /** Resolves when the challenge is met; rejects with the AcmeProblem to store otherwise. */
     async validate(challenge: ChallengeToCheck): Promise<void> {
+      const deadline = AbortSignal.timeout(VALIDATION_DEADLINE_MS);
+      const overrun = new Promise<never>((_resolve, reject) =>
+        deadline.addEventListener(
+          'abort',
+          () => reject(problem('connection', `validation of ${challenge.identifier.value} timed out after ${VALIDATION_DEADLINE_MS} ms`)),
+          { once: true },
+        ),
+      );
       try {
-        await validators[challenge.type]!(challenge);
+        await Promise.race([overrun, validators[challenge.type]!(challenge, deadline)]);
       } catch (error) {
         if (error instanceof AcmeProblem) throw error;
         throw problem('connection', `validation of ${challenge.identifier.value} failed: ${(error as Error).message}`);
@@ -164,6 +187,34 @@ export function createChallengeValidator(settings: Config['acme']) {
 }
 
 export type ChallengeValidator = ReturnType<typeof createChallengeValidator>;
+
+/**
+ * Whether an address may be connected to for a validation. Never: unspecified (0.0.0.0/8, ::), link-local
+ * (169.254.0.0/16, the cloud metadata service's included; fe80::/10) and multicast (224.0.0.0/4, ff00::/8), an
+ * IPv4-mapped IPv6 address judged as its IPv4 one. Private ranges are allowed: this CA validates internal hosts. So is
+ * loopback, which the test servers listen on, with no setting to refuse it elsewhere.
+ */
+export function isValidationTarget(address: string): boolean {
+  const ip = parseIp(address);
+  if (ip === null) return false;
+  const mapped = ip.length === 16 && ip.subarray(0, 10).every((byte) => byte === 0) && ip[10] === 0xff && ip[11] === 0xff;
+  const bytes = mapped ? ip.subarray(12) : ip;
+  if (bytes.length === 4) return bytes[0] !== 0 && !(bytes[0] === 169 && bytes[1] === 254) && (bytes[0]! < 224 || bytes[0]! > 239);
+  return !bytes.every((byte) => byte === 0) && !(bytes[0] === 0xfe && (bytes[1]! & 0xc0) === 0x80) && bytes[0] !== 0xff;
+}
+
+/**
+ * Whether a certificate's subjectAltName, as node:crypto prints it, is exactly the identifier. An IP address is
+ * compared by its bytes: Node prints an IPv6 address uncompressed, in upper case (2001:DB8:0:0:0:0:0:1).
+ */
+export function namesOnly(subjectAltName: string | undefined, identifier: ChallengeToCheck['identifier']): boolean {
+  const names = (subjectAltName ?? '').split(', ');
+  if (names.length !== 1) return false;
+  if (identifier.type === 'dns') return names[0] === `DNS:${identifier.value}`;
+  const given = names[0]!.startsWith('IP Address:') ? parseIp(names[0]!.slice('IP Address:'.length)) : null;
+  const expected = parseIp(identifier.value);
+  return given !== null && expected !== null && Buffer.from(given).equals(expected);
+}
 
 /** RFC 8738 §6: an IP identifier's SNI in tls-alpn-01 is its reverse DNS name (in-addr.arpa or ip6.arpa). */
 export function reverseDnsName(ip: string): string {

@@ -109,6 +109,7 @@ async function acmeRoutesUnderPrefix(app: TypedApp): Promise<void> {
     await acmeHeaders(acme, request, reply);
     if (answer.location) reply.header('location', answer.location);
     if (answer.links?.length) reply.header('link', [reply.getHeader('link') as string, ...answer.links]);
+    if (answer.retryAfter !== undefined) reply.header('retry-after', String(answer.retryAfter));
     reply.code(answer.status);
     if (answer.pem !== undefined) return reply.type('application/pem-certificate-chain').send(answer.pem);
     return answer.body === undefined ? reply.send() : reply.type('application/json').send(answer.body);
