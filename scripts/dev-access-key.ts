@@ -32,7 +32,7 @@ try {
     sql: runtime.database.query,
     clock: systemClock,
     config,
-    sealer: createSealer(config.masterKey),
+    sealer: createSealer(config.masterKey, config.otherMasterKeys),
   });
   const { key, secret } = await accessKeys.create(systemContext('dev-access-key', domain), new Set(ACTIONS), {
     description: values.description ?? 'development access key',

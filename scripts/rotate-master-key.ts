@@ -1,8 +1,9 @@
 /**
- * `npm run rotate-master-key`: re-wraps every sealed key and secret under NEW_MASTER_KEY, in one transaction.
- * Run it with the deployment's configuration (MASTER_KEY = the current key, DATABASE_URL or DATA_DIR; secret
- * references such as MASTER_KEY_SECRET_ARN are read as the server reads them), stop the service first, then restart
- * it with MASTER_KEY set to the new key.
+ * `npm run rotate-master-key`: re-wraps every sealed key and secret not yet under NEW_MASTER_KEY, in one transaction.
+ * Run it with the deployment's configuration (MASTER_KEY, and OTHER_MASTER_KEYS if set: the keys that open what is
+ * stored; DATABASE_URL or DATA_DIR; secret references such as MASTER_KEY_SECRET_ARN are read as the server reads
+ * them). Either stop the service first and restart it with MASTER_KEY set to the new key, or move every instance to
+ * the new key first, with the old one in OTHER_MASTER_KEYS (README: Master-key rotation).
  */
 import { ConfigError, loadMaintenanceConfig } from '../src/config.ts';
 import { rotateMasterKey } from '../src/keystore/master-key-rotation.ts';
@@ -25,11 +26,11 @@ try {
 }
 const runtime = await openRuntime(config, { migrate: false });
 try {
-  const counts = await rotateMasterKey(runtime.database.prisma, config.masterKey, new Uint8Array(newMasterKey));
+  const counts = await rotateMasterKey(runtime.database.prisma, config, new Uint8Array(newMasterKey));
   process.stdout.write(
     `re-wrapped ${counts.caKeys} CA keys, ${counts.certificateKeys} certificate keys, ${counts.accessKeySecrets} access-key secrets ` +
       `and ${counts.eabKeys} ACME EAB keys; ` +
-      'now restart the service with MASTER_KEY set to the new key\n',
+      'the service opens them with MASTER_KEY set to the new key (and no longer needs the old one in OTHER_MASTER_KEYS)\n',
   );
 } finally {
   await runtime.close();

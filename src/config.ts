@@ -40,6 +40,8 @@ export interface Config {
   /** Server processes sharing the port (node:cluster); more than one needs Postgres (DATABASE_URL). */
   workers: number;
   masterKey: Uint8Array;
+  /** Master keys that open what was sealed under them; only `masterKey` seals (OTHER_MASTER_KEYS). */
+  otherMasterKeys: Uint8Array[];
   keyStore: { defaultKind: KeyStoreKind; pkcs11?: { library: string; slot?: number; tokenLabel?: string; pin: string } };
   jwt: { privateKeyPem: string; publicKeyPem: string; issuer: string; audience: string; ttlSeconds: number };
   /** The domain of a development deployment: dev tokens name it by default. */
@@ -133,11 +135,21 @@ function trustProxy(env: Env): string[] {
 /** MASTER_KEY when set, else the development master key of the data folder (`dev`, present when MASTER_KEY is not). */
 function masterKeyOf(env: Env, dev: DevSecrets | undefined): Uint8Array {
   const [raw, source] = env.MASTER_KEY ? [env.MASTER_KEY, 'MASTER_KEY'] : [dev!.masterKey, 'the development master key'];
+  return base64MasterKey(raw, source);
+}
+
+function base64MasterKey(raw: string, source: string): Uint8Array {
   const key = Buffer.from(raw.trim(), 'base64');
   if (key.length !== 32 || key.toString('base64') !== raw.trim()) {
     throw new ConfigError(`${source} must be 32 bytes in base64 (openssl rand -base64 32)`);
   }
   return new Uint8Array(key);
+}
+
+/** OTHER_MASTER_KEYS: comma-separated, each as MASTER_KEY is written. */
+function otherMasterKeysOf(env: Env): Uint8Array[] {
+  const listed = (env.OTHER_MASTER_KEYS ?? '').split(',').filter((key) => key.trim() !== '');
+  return listed.map((raw, index) => base64MasterKey(raw, `OTHER_MASTER_KEYS' key ${index + 1}`));
 }
 
 /** Production keys copied from a development data folder's dev-secrets.json are known to whoever ran it there. */
@@ -438,6 +450,7 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
     runJobs: boolean(env, 'RUN_JOBS', true),
     workers: workers(env),
     masterKey,
+    otherMasterKeys: otherMasterKeysOf(env),
     keyStore: { defaultKind, pkcs11 },
     jwt: {
       privateKeyPem: jwtPrivateKeyPem,
@@ -476,7 +489,7 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
 /** What opening a deployment's database and key stores needs (src/runtime.ts). */
 export type RuntimeConfig = Pick<
   Config,
-  'dataDir' | 'databaseUrl' | 'databasePoolSize' | 'databaseQueryWaitMs' | 'autoMigrate' | 'masterKey'
+  'dataDir' | 'databaseUrl' | 'databasePoolSize' | 'databaseQueryWaitMs' | 'autoMigrate' | 'masterKey' | 'otherMasterKeys'
 > & {
   keyStore: Pick<Config['keyStore'], 'pkcs11'>;
 };
@@ -501,6 +514,7 @@ export function loadMaintenanceConfig(env: Env): RuntimeConfig {
     databaseQueryWaitMs: 3_600_000,
     autoMigrate: false,
     masterKey,
+    otherMasterKeys: otherMasterKeysOf(env),
     keyStore: { pkcs11: undefined },
   };
 }

@@ -69,7 +69,11 @@ export async function openRuntime(config: RuntimeConfig, options: { migrate?: bo
   const database = config.databaseUrl ? await openPostgres(config, migrate) : await openEmbedded(config, migrate);
   try {
     if (!migrate) await refusePendingMigrations(database);
-    const keyStores = await createKeyStores({ masterKey: config.masterKey, pkcs11: config.keyStore.pkcs11 });
+    const keyStores = await createKeyStores({
+      masterKey: config.masterKey,
+      otherMasterKeys: config.otherMasterKeys,
+      pkcs11: config.keyStore.pkcs11,
+    });
     return {
       database,
       keyStores,

@@ -11,6 +11,7 @@ import { ConfigError } from './config.ts';
 
 export const SECRET_NAMES = [
   'MASTER_KEY',
+  'OTHER_MASTER_KEYS',
   'DATABASE_URL',
   'DATABASE_PASSWORD',
   'JWT_PRIVATE_KEY',

@@ -14,6 +14,8 @@ export { rewrapKeyRef } from './software-key-store.ts';
 export interface KeyStoresConfig {
   /** 32 bytes sealing software keys. */
   masterKey: Uint8Array;
+  /** Master keys that open software keys sealed under them (a rotation under way). */
+  otherMasterKeys?: readonly Uint8Array[];
   pkcs11?: Pkcs11KeyStoreOptions;
 }
 
@@ -64,7 +66,7 @@ function lazyPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
 
 /** The stores a deployment has. Nothing touches the token until first use or check(). */
 export function createKeyStores(config: KeyStoresConfig): KeyStores {
-  const software = createSoftwareKeyStore({ sealer: createSealer(config.masterKey) });
+  const software = createSoftwareKeyStore({ sealer: createSealer(config.masterKey, config.otherMasterKeys) });
   const pkcs11 = config.pkcs11 ? lazyPkcs11KeyStore(config.pkcs11) : undefined;
   const get = (kind: KeyStoreKind): KeyStore => {
     const store = kind === 'software' ? software : pkcs11;

@@ -14,18 +14,34 @@ export interface RotationCounts {
   eabKeys: number;
 }
 
-export async function rotateMasterKey(db: Db, currentMasterKey: Uint8Array, newMasterKey: Uint8Array): Promise<RotationCounts> {
-  const current = createSealer(currentMasterKey);
+/** The master keys a deployment opens sealed items with (config: MASTER_KEY, OTHER_MASTER_KEYS). */
+export interface OpeningKeys {
+  masterKey: Uint8Array;
+  otherMasterKeys: readonly Uint8Array[];
+}
+
+/**
+ * Re-wraps, in one transaction, every sealed item not yet under `newMasterKey`, opening it with `keys`; returns how
+ * many of each kind it re-wrapped. Items already under the new key (sealed by instances running with it) are left.
+ */
+export async function rotateMasterKey(db: Db, keys: OpeningKeys, newMasterKey: Uint8Array): Promise<RotationCounts> {
+  const current = createSealer(keys.masterKey, keys.otherMasterKeys);
   const next = createSealer(newMasterKey);
-  if (current.fingerprint === next.fingerprint) throw new Error('the new master key equals the current one');
+  if (current.fingerprint === next.fingerprint && keys.otherMasterKeys.length === 0) {
+    throw new Error('the new master key equals the current one, and no other master key is configured: nothing to re-wrap');
+  }
   return db.$transaction(
     async (tx) => {
+      const counts: RotationCounts = { caKeys: 0, certificateKeys: 0, accessKeySecrets: 0, eabKeys: 0 };
       const cas = await tx.certificateAuthority.findMany({
         where: { keyStore: 'software', keyRef: { not: null } },
         select: { id: true, keyRef: true },
       });
       for (const ca of cas) {
-        await tx.certificateAuthority.update({ where: { id: ca.id }, data: { keyRef: rewrapKeyRef(ca.keyRef!, current, next) } });
+        const keyRef = rewrapKeyRef(ca.keyRef!, current, next);
+        if (keyRef === ca.keyRef) continue;
+        await tx.certificateAuthority.update({ where: { id: ca.id }, data: { keyRef } });
+        counts.caKeys++;
       }
       // Sealed certificate keys are bound to the certificate id, access-key secrets to the access key id.
       const certificates = await tx.certificate.findMany({
@@ -33,26 +49,26 @@ export async function rotateMasterKey(db: Db, currentMasterKey: Uint8Array, newM
         select: { id: true, sealedPrivateKey: true },
       });
       for (const certificate of certificates) {
-        await tx.certificate.update({
-          where: { id: certificate.id },
-          data: { sealedPrivateKey: current.rewrap(certificate.sealedPrivateKey!, certificate.id, next) },
-        });
+        const sealedPrivateKey = current.rewrap(certificate.sealedPrivateKey!, certificate.id, next);
+        if (sealedPrivateKey === certificate.sealedPrivateKey) continue;
+        await tx.certificate.update({ where: { id: certificate.id }, data: { sealedPrivateKey } });
+        counts.certificateKeys++;
       }
       const accessKeys = await tx.accessKey.findMany({ select: { access: true, sealedSecret: true } });
       for (const key of accessKeys) {
-        await tx.accessKey.update({
-          where: { access: key.access },
-          data: { sealedSecret: current.rewrap(key.sealedSecret, key.access, next) },
-        });
+        const sealedSecret = current.rewrap(key.sealedSecret, key.access, next);
+        if (sealedSecret === key.sealedSecret) continue;
+        await tx.accessKey.update({ where: { access: key.access }, data: { sealedSecret } });
+        counts.accessKeySecrets++;
       }
       const eabKeys = await tx.acmeEabKey.findMany({ select: { kid: true, sealedHmacKey: true } });
       for (const key of eabKeys) {
-        await tx.acmeEabKey.update({
-          where: { kid: key.kid },
-          data: { sealedHmacKey: current.rewrap(key.sealedHmacKey, eabSealingAad(key.kid), next) },
-        });
+        const sealedHmacKey = current.rewrap(key.sealedHmacKey, eabSealingAad(key.kid), next);
+        if (sealedHmacKey === key.sealedHmacKey) continue;
+        await tx.acmeEabKey.update({ where: { kid: key.kid }, data: { sealedHmacKey } });
+        counts.eabKeys++;
       }
-      return { caKeys: cas.length, certificateKeys: certificates.length, accessKeySecrets: accessKeys.length, eabKeys: eabKeys.length };
+      return counts;
     },
     { timeout: 10 * 60_000, maxWait: 60_000 },
   );

@@ -4,6 +4,8 @@
  * Each sealed item gets a fresh random 32-byte data key. The plaintext is encrypted under the data key with
  * AES-256-GCM and the caller's aad (the key id) bound; the data key is wrapped under the master key with
  * AES-256-GCM, bound to the master-key fingerprint and the same aad. Master-key rotation rewraps only the data key.
+ * Only the current master key seals; other master keys (OTHER_MASTER_KEYS) open what was sealed under them, so that
+ * instances of a deployment can move from one key to the next one after another, none stopped (README).
  *
  *   v1.<master fingerprint>.<wrapped data key>.<body>     (parts base64url; boxes are iv || ciphertext || tag)
  */
@@ -16,11 +18,14 @@ export { KeyStoreError };
 export const eabSealingAad = (kid: string): string => `acme-eab:${kid}`;
 
 export interface Sealer {
-  /** Short public identifier of the master key, written into every sealed item. */
+  /** Short public identifier of the master key that seals, written into every sealed item. */
   readonly fingerprint: string;
   seal(plaintext: Uint8Array, aad: string): string;
   unseal(sealed: string, aad: string): Uint8Array;
-  /** Re-encrypts the data key of `sealed` under the master key of `newSealer`; the encrypted body is unchanged. */
+  /**
+   * Re-encrypts the data key of `sealed` under the master key of `newSealer`; the encrypted body is unchanged. An item
+   * already sealed under that key is returned as it is.
+   */
   rewrap(sealed: string, aad: string, newSealer: Sealer): string;
 }
 
@@ -41,23 +46,27 @@ interface SealedParts {
   bodyBox: Buffer;
 }
 
-export function createSealer(masterKey: Uint8Array): Sealer {
-  if (masterKey.length !== MASTER_KEY_BYTES) {
-    throw new KeyStoreError(`the master key must be ${MASTER_KEY_BYTES} bytes, got ${masterKey.length}`);
+/** Seals under `masterKey`; opens what was sealed under it or under one of `otherMasterKeys`. */
+export function createSealer(masterKey: Uint8Array, otherMasterKeys: readonly Uint8Array[] = []): Sealer {
+  for (const key of [masterKey, ...otherMasterKeys]) {
+    if (key.length !== MASTER_KEY_BYTES) throw new KeyStoreError(`a master key must be ${MASTER_KEY_BYTES} bytes, got ${key.length}`);
   }
   const master = Buffer.from(masterKey);
   const fingerprint = masterKeyFingerprint(master);
+  const opening = new Map([...otherMasterKeys, masterKey].map((key) => [masterKeyFingerprint(Buffer.from(key)), Buffer.from(key)]));
 
   const wrapDataKey = (dataKey: Buffer, aad: string) => toBase64Url(gcmEncrypt(master, dataKey, wrapAad(fingerprint, aad)));
 
   /** Unwraps the data key of `parts`, lends it to `use`, then wipes it. */
   function withDataKey<T>(parts: SealedParts, aad: string, use: (dataKey: Buffer) => T): T {
-    if (parts.fingerprint !== fingerprint) {
+    const sealedUnder = opening.get(parts.fingerprint);
+    if (!sealedUnder) {
+      const others = opening.size > 1 ? `, or ${[...opening.keys()].filter((other) => other !== fingerprint).join(', ')}` : '';
       throw new KeyStoreError(
-        `sealed key was sealed with a different master key (fingerprint ${parts.fingerprint}, configured master key ${fingerprint})`,
+        `sealed key was sealed with a different master key (fingerprint ${parts.fingerprint}, configured master key ${fingerprint}${others})`,
       );
     }
-    const dataKey = gcmDecrypt(master, parts.wrappedDataKey, wrapAad(fingerprint, aad));
+    const dataKey = gcmDecrypt(sealedUnder, parts.wrappedDataKey, wrapAad(parts.fingerprint, aad));
     if (!dataKey || dataKey.length !== DATA_KEY_BYTES) throw authenticationFailure('wrapped data key');
     try {
       return use(dataKey);
@@ -85,6 +94,7 @@ export function createSealer(masterKey: Uint8Array): Sealer {
       const wrapForNewMaster = dataKeyWrappers.get(newSealer);
       if (!wrapForNewMaster) throw new KeyStoreError('rewrap needs a sealer made by createSealer');
       const parts = parseSealed(sealed);
+      if (parts.fingerprint === newSealer.fingerprint) return sealed;
       return withDataKey(parts, aad, (dataKey) => {
         // Authenticate the whole item before vouching for it under the new master key.
         decryptBody(dataKey, parts, aad).fill(0);

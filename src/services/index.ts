@@ -52,7 +52,7 @@ export function createServices(deps: ServiceDependencies) {
   const { database, keyStores, clock, config, metrics, log } = deps;
   const db = database.prisma;
   // One sealer for every service that seals or opens secrets under the master key (the key stores have their own).
-  const sealer = createSealer(config.masterKey);
+  const sealer = createSealer(config.masterKey, config.otherMasterKeys);
   const configuredStores = [keyStores.software, ...(keyStores.pkcs11 ? [keyStores.pkcs11] : [])];
   // Called inside the CA, order and certificate transactions (see billing/usage-hooks.ts).
   const billingHooks = createBillingHooks(config.billing);

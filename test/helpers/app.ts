@@ -93,7 +93,11 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const config = testConfig(options.env);
   if (options.pkcs11) config.keyStore.pkcs11 = options.pkcs11;
   const database = await testDatabase();
-  const keyStores = await createKeyStores({ masterKey: config.masterKey, pkcs11: config.keyStore.pkcs11 });
+  const keyStores = await createKeyStores({
+    masterKey: config.masterKey,
+    otherMasterKeys: config.otherMasterKeys,
+    pkcs11: config.keyStore.pkcs11,
+  });
   const logs = new LogCapture();
   const app = await buildApp({
     config,

@@ -12,6 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 import { loadOrCreateDevSecrets } from '../../src/config/dev-secrets.ts';
+import { formatSdkDate, signRequest } from '../../src/auth/sdk-hmac.ts';
+import { createSealer } from '../../src/keystore/sealing.ts';
 import { serverCertificate } from '../acme/support.ts';
 import { scratch } from '../certificates/support.ts';
 
@@ -208,3 +210,33 @@ t.test('integer settings are decimal digits: blank, hexadecimal and exponent for
   t.equal(testConfig({ CERTIFICATE_QUOTA: '1000' }).quotas.certificate, 1000, 'digits are read');
   t.equal(testConfig({ PORT: '0' }).port, 0);
 });
+
+t.test(
+  'OTHER_MASTER_KEYS: an instance moved to a new master key opens what the old one sealed; a malformed key stops the start',
+  async (t) => {
+    const [oldKey, newKey] = [randomBytes(32), randomBytes(32)];
+    const harness = await createTestApp({
+      env: {
+        MASTER_KEY: newKey.toString('base64'),
+        OTHER_MASTER_KEYS: ` ${randomBytes(32).toString('base64')}, ${oldKey.toString('base64')} `,
+      },
+    });
+    t.teardown(() => harness.close());
+    const created = await harness.app.inject({ method: 'POST', url: '/v1/access-keys', headers: harness.auth(), payload: {} });
+    const { access, secret } = created.json().credential as { access: string; secret: string };
+    // As an instance still on the old key stores it.
+    await harness.database.prisma.accessKey.update({
+      where: { access },
+      data: { sealedSecret: createSealer(oldKey).seal(Buffer.from(secret, 'utf8'), access) },
+    });
+    const headers = { host: 'pca.example.test', 'x-sdk-date': formatSdkDate(new Date()) };
+    const url = '/v1/private-certificate-authorities';
+    const authorization = signRequest({ method: 'GET', url, headers, body: new Uint8Array() }, access, secret, Object.keys(headers));
+    const signed = await harness.app.inject({ method: 'GET', url, headers: { ...headers, authorization } });
+    t.equal(signed.statusCode, 200, `a secret sealed under the old key verifies: ${signed.body}`);
+    t.throws(() => testConfig({ OTHER_MASTER_KEYS: `${oldKey.toString('base64')},c2hvcnQ=` }), {
+      name: 'ConfigError',
+      message: /OTHER_MASTER_KEYS' key 2 must be 32 bytes/,
+    });
+  },
+);
