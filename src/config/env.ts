@@ -12,8 +12,10 @@ export type Env = Record<string, string | undefined>;
 export function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
-  // Decimal digits only: Number() would read ' ' as 0 and take '0x10' or '1e3'.
-  const value = /^-?\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  // Decimal digits only (around them, spaces or an env file's CR are dropped): Number() would read ' ' as 0 and take
+  // '0x10' or '1e3'.
+  const text = raw.trim();
+  const value = /^-?\d+$/.test(text) ? Number(text) : Number.NaN;
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got '${raw}'`);
   }

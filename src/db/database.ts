@@ -150,17 +150,17 @@ function openPostgres(url: string, poolSize: number, connectionWaitMs: number, l
     lock_timeout: lockWaitMs,
     statement_timeout: queryWaitMs,
     query_timeout: queryWaitMs,
+    // Every session in UTC, whatever the server's or database's TimeZone. Prisma's adapter sends a Date as a timestamp
+    // without zone, which a session elsewhere reads as its local time (New York stored 12:00Z as 16:00Z), and pg's own
+    // statements, which send the zone, would then disagree with it; date arithmetic (a month) is reckoned in it too.
+    // The pool hands the connection out once this has run, and drops it if it fails.
+    onConnect: async (client) => {
+      await client.query(SESSION_IN_UTC);
+    },
   });
   // An idle connection the server drops (restart, failover, DROP DATABASE) must not crash the process:
   // the pool discards it and the next query opens a fresh one.
   pool.on('error', () => undefined);
-  // Every session in UTC, whatever the server's or database's TimeZone. Prisma's adapter sends a Date as a timestamp
-  // without zone, which a session elsewhere reads as its local time (New York stored 12:00Z as 16:00Z), and pg's own
-  // statements, which send the zone, would then disagree with it; date arithmetic (a month) is reckoned in it too.
-  // The client runs its queries in order, so this one comes before any other on the connection.
-  pool.on('connect', (client) => {
-    client.query(SESSION_IN_UTC).catch(() => undefined);
-  });
   const transactionOptions = { maxWait: connectionWaitMs, timeout: POSTGRES_TRANSACTION_TIMEOUT_MS };
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool), transactionOptions });
   const poolStats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });

@@ -96,17 +96,38 @@ t.test('accepted signed requests are not counted: more than AUTH_FAILURE_MAX of 
 t.test('a signed request refused for its body before its signature is checked (413) counts as a refusal', async (t) => {
   const created = await harness.app.inject({ method: 'POST', url: '/v1/access-keys', headers: harness.auth(), payload: {} });
   const { access, secret } = created.json().credential as { access: string; secret: string };
-  const url = '/v1/private-certificates/csr';
-  const signed = (body: Buffer) => {
+  const signed = (method: 'GET' | 'POST', url: string, body: Buffer) => {
     const headers = { host: 'pca.example.test', 'content-type': 'application/json', 'x-sdk-date': formatSdkDate(new Date()) };
-    const authorization = signRequest({ method: 'POST', url, headers, body }, access, secret, Object.keys(headers));
-    return harness.app.inject({ method: 'POST', url, headers: { ...headers, authorization }, payload: body, remoteAddress: '192.0.2.22' });
+    const authorization = signRequest({ method, url, headers, body }, access, secret, Object.keys(headers));
+    return harness.app.inject({ method, url, headers: { ...headers, authorization }, payload: body, remoteAddress: '192.0.2.22' });
   };
   const tooLarge = Buffer.alloc(harness.config.bodyLimitBytes + 1, 0x20);
-  for (let i = 0; i < 5; i++) t.equal((await signed(tooLarge)).statusCode, 413, `too large ${i + 1}`);
-  const limited = await signed(Buffer.from('{}'));
+  // A POST's body is refused by the parser; a GET's (which the Node SDK signs) while its signature is checked.
+  for (let i = 0; i < 3; i++) t.equal((await signed('POST', '/v1/private-certificates/csr', tooLarge)).statusCode, 413, `POST ${i + 1}`);
+  for (let i = 0; i < 2; i++)
+    t.equal((await signed('GET', '/v1/private-certificate-authorities', tooLarge)).statusCode, 413, `GET ${i + 1}`);
+  const limited = await signed('POST', '/v1/private-certificates/csr', Buffer.from('{}'));
   t.equal(limited.statusCode, 429, 'the sixth, well-formed, waits: the address used its refusals');
   t.match(limited.json(), { error_code: 'APIG.0308' });
+});
+
+t.test('a signed request refused for its body after its signature is checked (400) is not counted as a refused credential', async (t) => {
+  const created = await harness.app.inject({ method: 'POST', url: '/v1/access-keys', headers: harness.auth(), payload: {} });
+  const { access, secret } = created.json().credential as { access: string; secret: string };
+  const url = '/v1/private-certificates/csr';
+  for (let i = 0; i < 8; i++) {
+    const body = Buffer.from('{"issuer_id": ');
+    const headers = { host: 'pca.example.test', 'content-type': 'application/json', 'x-sdk-date': formatSdkDate(new Date()) };
+    const authorization = signRequest({ method: 'POST', url, headers, body }, access, secret, Object.keys(headers));
+    const response = await harness.app.inject({
+      method: 'POST',
+      url,
+      headers: { ...headers, authorization },
+      payload: body,
+      remoteAddress: '192.0.2.23',
+    });
+    t.equal(response.statusCode, 400, `malformed JSON ${i + 1}: 400, counted on the key's budget, not as a refused credential`);
+  }
 });
 
 t.test('past AUTH_FAILURE_MAX refusals an address gets 429, whatever it sends; other addresses are not affected', async (t) => {

@@ -192,24 +192,27 @@ t.test('never on Lambda: a function without its secrets does not start, whatever
   t.equal(loadConfig(lambda, 'server').development, true, 'the same settings on a server (loopback HOST): development mode');
 });
 
-t.test('integer settings are decimal digits: blank, hexadecimal and exponent forms stop the start', async (t) => {
-  for (const [name, value] of [
-    ['PORT', ' '],
-    ['CA_QUOTA', '  '],
-    ['CERTIFICATE_QUOTA', '0x3e8'],
-    ['RATE_LIMIT_MAX', '1e3'],
-    ['PORT', '80 '],
-    ['WORKERS', '+2'],
-  ]) {
-    t.throws(
-      () => testConfig({ [name!]: value! }),
-      { name: 'ConfigError', message: new RegExp(`${name} must be an integer`) },
-      `${name}='${value}'`,
-    );
-  }
-  t.equal(testConfig({ CERTIFICATE_QUOTA: '1000' }).quotas.certificate, 1000, 'digits are read');
-  t.equal(testConfig({ PORT: '0' }).port, 0);
-});
+t.test(
+  'integer settings are decimal digits: blank, hexadecimal and exponent forms stop the start; spaces around are dropped',
+  async (t) => {
+    for (const [name, value] of [
+      ['PORT', ' '],
+      ['CA_QUOTA', '  '],
+      ['CERTIFICATE_QUOTA', '0x3e8'],
+      ['RATE_LIMIT_MAX', '1e3'],
+      ['WORKERS', '+2'],
+    ]) {
+      t.throws(
+        () => testConfig({ [name!]: value! }),
+        { name: 'ConfigError', message: new RegExp(`${name} must be an integer`) },
+        `${name}='${value}'`,
+      );
+    }
+    t.equal(testConfig({ CERTIFICATE_QUOTA: '1000' }).quotas.certificate, 1000, 'digits are read');
+    t.equal(testConfig({ PORT: '0' }).port, 0);
+    t.equal(testConfig({ PORT: ' 8443\r' }).port, 8443, "spaces, or an env file's CR, around the digits are dropped");
+  },
+);
 
 t.test(
   'OTHER_MASTER_KEYS: an instance moved to a new master key opens what the old one sealed; a malformed key stops the start',

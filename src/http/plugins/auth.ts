@@ -229,9 +229,12 @@ export async function registerAuth(app: FastifyInstance): Promise<void> {
     const attempt = authFailures.attempt(clientAddressKey(request.ip));
     request.authAttempt = attempt;
     // 'close' comes once a response is sent and when the connection goes first, so no attempt is left undecided. A
-    // signed request answered before its signature was judged (its body too large: 413) counts as refused too: it
-    // reached neither budget, and a known access key would otherwise make the server receive bodies without limit.
-    reply.raw.once('close', () => attempt.answered(reply.raw.statusCode === 401 || request.signingKey !== undefined));
+    // signed request refused for its body's size before its signature was judged counts as refused too: it reached
+    // neither budget, and a known access key would otherwise make the server receive bodies without limit.
+    reply.raw.once('close', () => {
+      const status = reply.raw.statusCode;
+      attempt.answered(status === 401 || (status === 413 && request.signingKey !== undefined));
+    });
     const credential = offeredCredential(request);
     if (credential.kind === 'token') await accept(request, reply, principalOfToken(credential.token));
     else {
@@ -241,8 +244,10 @@ export async function registerAuth(app: FastifyInstance): Promise<void> {
   app.addHook('preValidation', async (request, reply) => {
     const { signingKey } = request;
     if (signingKey) {
+      // Judged (and so counted) once the signature is: a GET's body is read in verifySignature, and may be refused 413.
+      const principal = await verifySignature(app, request, signingKey);
       request.signingKey = undefined;
-      await accept(request, reply, await verifySignature(app, request, signingKey));
+      await accept(request, reply, principal);
     }
     raiseDeferredInputError(request);
   });
