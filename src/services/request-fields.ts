@@ -14,6 +14,7 @@ import {
   isDnsName,
   isDottedOid,
   isEmailAddress,
+  isIpv4Mapped,
   parseIp,
   type CustomExtension,
   type KeyUsage,
@@ -69,11 +70,13 @@ function checkAltNameValue(type: SubjectAltNameType, value: string, field: strin
         );
       }
       return;
-    case 'IP':
-      if (value.length > 39 || parseIp(value) === null) {
-        throw errors.invalidIp(`${field} is not an IPv4 or IPv6 address`);
-      }
+    case 'IP': {
+      const address = value.length > 39 ? null : parseIp(value);
+      if (address === null) throw errors.invalidIp(`${field} is not an IPv4 or IPv6 address`);
+      // Clients read it as the IPv4 address, which IP rules and name constraints, written per family, would not see.
+      if (isIpv4Mapped(address)) throw errors.invalidIp(`${field} is an IPv4-mapped IPv6 address: give the IPv4 address itself`);
       return;
+    }
     case 'EMAIL':
       if (!isEmailAddress(value)) throw errors.invalidParameter(`${field} is not a valid email address (addr-spec)`);
       return;

@@ -152,6 +152,10 @@ export function parseIp(value: string): Uint8Array | null {
   return value.includes(':') ? parseIpv6(value) : parseIpv4(value);
 }
 
+/** Whether a 16-octet address is IPv4-mapped (::ffff:0:0/96): an IPv4 address to most clients (Go's net.IP.To4). */
+export const isIpv4Mapped = (address: Uint8Array): boolean =>
+  address.length === 16 && address.subarray(0, 10).every((byte) => byte === 0) && address[10] === 0xff && address[11] === 0xff;
+
 function parseIpv4(value: string): Uint8Array | null {
   const parts = value.split('.');
   if (parts.length !== 4 || !parts.every((part) => /^(0|[1-9]\d{0,2})$/.test(part) && Number(part) <= 255)) return null;

@@ -351,6 +351,13 @@ t.test('create with a server-made key: §10.9 intermediates and ISTIO export', a
       validity,
       subject_alternative_names: [{ type: 'IP', value: '300.1.1.1' }],
     }),
+    // Read as 10.0.0.1 by clients, while IP rules and name constraints are written per family.
+    post('/v1/private-certificates', {
+      issuer_id: sub.id,
+      distinguished_name: { common_name: 'x' },
+      validity,
+      subject_alternative_names: [{ type: 'IP', value: '::ffff:10.0.0.1' }],
+    }),
     post('/v1/private-certificates', { issuer_id: sub.id, distinguished_name: { common_name: 'x' }, validity, key_usages: ['everything'] }),
     post('/v1/private-certificates', {
       issuer_id: sub.id,
@@ -373,6 +380,7 @@ t.test('create with a server-made key: §10.9 intermediates and ISTIO export', a
     'PCA.00020101',
     'PCA.00020101',
     'PCA.00020112',
+    'PCA.00020111',
     'PCA.00020111',
     'PCA.00020001',
     'PCA.00020001',

@@ -69,6 +69,7 @@ t.test('orderIdentifiers: normalised, repeats dropped, 1-100', async (t) => {
     [{ type: 'dns' }, /:malformed$/, /identifiers\[0\] must be \{type, value\}/],
     [null, /:malformed$/, /must be \{type, value\}/],
     [{ type: 'ip', value: '10.0.0.256' }, /:malformed$/, /is not an IP address/],
+    [{ type: 'ip', value: '::ffff:10.0.0.1' }, /:rejectedIdentifier$/, /is IPv4-mapped: ask for the IPv4 address itself/],
     [{ type: 'email', value: 'a@b.com' }, /:unsupportedIdentifier$/, /type email is not supported/],
     [{ type: 'dns', value: 'localhost' }, /:rejectedIdentifier$/, /is not a host name/],
     [{ type: 'dns', value: 'a.*.example' }, /:rejectedIdentifier$/, /is not a host name/],

@@ -1,6 +1,6 @@
 /** ACME identifiers and contacts (RFC 8555 §7.1.3, §7.3, §7.4) as pure functions: checked, normalised, matched. */
 import type { ParsedCsr } from '../../x509/csr.ts';
-import { formatIp, parseIp, type SubjectAltName } from '../../x509/extensions.ts';
+import { formatIp, isIpv4Mapped, parseIp, type SubjectAltName } from '../../x509/extensions.ts';
 import { normalizeDnsName } from '../../x509/name-constraints.ts';
 import { problem } from './acme-problems.ts';
 
@@ -34,6 +34,8 @@ export function identifierOf(value: unknown, index: number): Identifier {
   if (item.type === 'ip') {
     const ip = parseIp(item.value);
     if (ip === null) throw problem('malformed', `identifiers[${index}] ${item.value} is not an IP address`);
+    if (isIpv4Mapped(ip))
+      throw problem('rejectedIdentifier', `identifiers[${index}] ${item.value} is IPv4-mapped: ask for the IPv4 address itself`);
     return { type: 'ip', value: formatIp(ip) };
   }
   if (item.type !== 'dns')
