@@ -190,3 +190,24 @@ t.test('a valid order stays while its certificate is valid: the account download
   t.match(await runner.runOnce(ACME_EXPIRY_JOB), { removedOrders: 1 }, 'then removed');
   t.equal((await client.post(url, '')).status, 404);
 });
+
+t.test('a certificate deleted through the API: its ACME download answers 404, and its order goes a week after it expired', async (t) => {
+  const clock = new ManualClock(Date.now());
+  const server = await startAcmeServer({ clock, env: { ACME_STATIC_HOSTS: 'deleted.example.internal=127.0.0.1' } });
+  t.teardown(() => server.close());
+  const responder = await http01Responder(server.http01Port);
+  t.teardown(() => responder.close());
+  const caId = await acmeCa(server.api, { enabled: true, max_validity_days: 30 });
+  const client = await new RawAcme(`${server.baseUrl}/acme/${caId}/directory`, accountKey('ES256')).init();
+  t.equal((await client.newAccount(await eabKey(server.api, caId))).status, 201);
+  const { url, order } = await client.readyOrder(['deleted.example.internal'], responder.tokens);
+  const finalized = await client.post(order.finalize, { csr: (await csrFor(['deleted.example.internal'])).csr });
+  const certificateUrl: string = finalized.body.certificate;
+  t.equal((await client.post(certificateUrl, '')).status, 200, 'downloaded while it exists');
+  const deleted = await server.api.call('DELETE', `/v1/private-certificates/${certificateUrl.split('/').pop()}`);
+  t.equal(deleted.status, 204);
+  t.equal((await client.post(certificateUrl, '')).status, 404, 'deleted: not served to its ACME account either');
+  clock.advance(8 * DAY + HOUR);
+  t.match(await server.harness.app.jobRunner.runOnce(ACME_EXPIRY_JOB), { removedOrders: 1 }, 'the order goes with the usual retention');
+  t.equal((await client.post(url, '')).status, 404);
+});

@@ -136,6 +136,11 @@ t.test('isValidationTarget: private and loopback addresses are, unspecified, lin
     t.notOk(isValidationTarget(address), address);
   for (const address of ['ff02::1', '::ffff:169.254.169.254', '::ffff:0.0.0.0', 'not-an-address'])
     t.notOk(isValidationTarget(address), address);
+  // The metadata service's IPv6 address, and IPv6 forms that reach an IPv4 host (NAT64, IPv4-compatible).
+  for (const address of ['fd00:ec2::254', '64:ff9b::169.254.169.254', '64:ff9b::a9fe:1', '::169.254.169.254', '::a9fe:a9fe'])
+    t.notOk(isValidationTarget(address), address);
+  for (const address of ['fd00:ec2::253', '64:ff9b::10.0.0.1', '::10.0.0.1'])
+    t.ok(isValidationTarget(address), `${address}: a private host`);
 });
 
 t.test("namesOnly: an IPv6 identifier matches Node's uncompressed upper-case form of the same address", async (t) => {

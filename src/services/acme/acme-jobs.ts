@@ -1,8 +1,8 @@
 /**
  * `acme-expiry`: drops used-up nonces, marks orders and authorizations past their expiry (the protocol already
  * reads them as invalid/expired), and deletes finished ACME records a week after they expired. An order naming a
- * certificate stays until a week after the certificate expired: its account downloads and revokes the certificate
- * through it (RFC 8555 §7.4.2, §7.6). Conditional updates and deletes only, so two instances running it at once do
+ * certificate stays until a week after the certificate expired (or once it is deleted): its account downloads and
+ * revokes the certificate through it (RFC 8555 §7.4.2, §7.6). Conditional updates and deletes only, so two instances running it at once do
  * no harm.
  */
 import { DAY_MS } from '../../clock.ts';
@@ -33,7 +33,7 @@ export function acmeExpiryJob({ db }: { db: Db }, intervalSeconds = 300): Job {
       const removed = await db.$transaction(async (tx) => {
         const old = await tx.$queryRaw<{ id: string }[]>`
           SELECT o.id FROM acme_orders o LEFT JOIN certificates c ON c.id = o.certificate_id
-          WHERE o.expires_at <= ${before} AND (c.not_after IS NULL OR c.not_after <= ${before})
+          WHERE o.expires_at <= ${before} AND (c.id IS NULL OR c.deleted_at IS NOT NULL OR c.not_after <= ${before})
           LIMIT 1000`;
         const ids = old.map(({ id }) => id);
         const authorizationIds = (await tx.acmeAuthorization.findMany({ where: { orderId: { in: ids } }, select: { id: true } })).map(

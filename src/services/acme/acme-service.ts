@@ -334,7 +334,8 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     const { jws, account } = await authenticate(directory, url, body, 'kid');
     requirePostAsGet(jws);
     const order = isUuid(certificateId) ? await db.acmeOrder.findFirst({ where: { certificateId, accountId: account!.id } }) : null;
-    const certificate = order ? await db.certificate.findUnique({ where: { id: certificateId } }) : null;
+    // A certificate deleted through the API is gone for its ACME account too.
+    const certificate = order ? await db.certificate.findFirst({ where: { id: certificateId, deletedAt: null } }) : null;
     if (!certificate) throw problem('malformed', `certificate ${certificateId} not found`, 404);
     const chain = await caChain(db, directory.ca);
     const withRoot = [new Uint8Array(certificate.certificateDer), ...chain];

@@ -12,7 +12,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Config } from '../../config.ts';
 import { Oid } from '../../x509/oids.ts';
-import { parseIp } from '../../x509/extensions.ts';
+import { isIpv4Mapped, parseIp } from '../../x509/extensions.ts';
 import { AcmeProblem, problem } from './acme-problems.ts';
 
 export interface ChallengeToCheck {
@@ -22,8 +22,8 @@ export interface ChallengeToCheck {
   keyAuthorization: string;
 }
 
-/** A DNS query's timeout. */
-const TIMEOUT_MS = 10_000;
+/** A DNS query's timeout: two tries fit in a validation's deadline. */
+const TIMEOUT_MS = 3_000;
 /**
  * The whole of one validation attempt, resolution included. An idle timeout alone would let a responder that
  * trickles a byte every few seconds hold the attempt (and the request, or the Lambda, answering it) for hours.
@@ -117,6 +117,8 @@ export function createChallengeValidator(settings: Config['acme']) {
 
   async function tlsAlpn01(challenge: ChallengeToCheck, deadline: AbortSignal): Promise<void> {
     const address = await addressOf(challenge.identifier);
+    // A resolution that outlasted the deadline connects to nothing: a listener added to an aborted signal never runs.
+    deadline.throwIfAborted();
     const where = `${challenge.identifier.value} (${address}:${settings.tlsAlpn01Port})`;
     const peer = await new Promise<{ alpn: string | false | null; certificate: X509Certificate | undefined }>((resolve, reject) => {
       const socket = tls.connect({
@@ -188,19 +190,39 @@ export function createChallengeValidator(settings: Config['acme']) {
 
 export type ChallengeValidator = ReturnType<typeof createChallengeValidator>;
 
+/** AWS's instance metadata service over IPv6 (fd00:ec2::254), in a range otherwise private. */
+const METADATA_IPV6 = parseIp('fd00:ec2::254')!;
+const NAT64_PREFIX = parseIp('64:ff9b::')!.subarray(0, 12);
+
+/**
+ * The IPv4 address an IPv6 one carries, where it reaches that IPv4 host: IPv4-mapped (::ffff:0:0/96), NAT64 with the
+ * well-known prefix (64:ff9b::/96) and IPv4-compatible (::a.b.c.d, a > 0; ::1 stays loopback).
+ */
+function carriedIpv4(ip: Uint8Array): Uint8Array | null {
+  if (ip.length !== 16) return null;
+  const head = ip.subarray(0, 12);
+  const compatible = head.every((byte) => byte === 0) && ip[12] !== 0;
+  return isIpv4Mapped(ip) || compatible || Buffer.from(head).equals(NAT64_PREFIX) ? ip.subarray(12) : null;
+}
+
 /**
  * Whether an address may be connected to for a validation. Never: unspecified (0.0.0.0/8, ::), link-local
- * (169.254.0.0/16, the cloud metadata service's included; fe80::/10) and multicast (224.0.0.0/4, ff00::/8), an
- * IPv4-mapped IPv6 address judged as its IPv4 one. Private ranges are allowed: this CA validates internal hosts. So is
- * loopback, which the test servers listen on, with no setting to refuse it elsewhere.
+ * (169.254.0.0/16, the cloud metadata service's included; fe80::/10), multicast (224.0.0.0/4, ff00::/8) and the
+ * metadata service's IPv6 address, an IPv6 address carrying an IPv4 one judged as that. Private ranges are allowed:
+ * this CA validates internal hosts. So is loopback, which the test servers listen on, with no setting to refuse it
+ * elsewhere.
  */
 export function isValidationTarget(address: string): boolean {
   const ip = parseIp(address);
   if (ip === null) return false;
-  const mapped = ip.length === 16 && ip.subarray(0, 10).every((byte) => byte === 0) && ip[10] === 0xff && ip[11] === 0xff;
-  const bytes = mapped ? ip.subarray(12) : ip;
+  const bytes = carriedIpv4(ip) ?? ip;
   if (bytes.length === 4) return bytes[0] !== 0 && !(bytes[0] === 169 && bytes[1] === 254) && (bytes[0]! < 224 || bytes[0]! > 239);
-  return !bytes.every((byte) => byte === 0) && !(bytes[0] === 0xfe && (bytes[1]! & 0xc0) === 0x80) && bytes[0] !== 0xff;
+  return (
+    !bytes.every((byte) => byte === 0) &&
+    !(bytes[0] === 0xfe && (bytes[1]! & 0xc0) === 0x80) &&
+    bytes[0] !== 0xff &&
+    !Buffer.from(bytes).equals(METADATA_IPV6)
+  );
 }
 
 /**
