@@ -156,19 +156,25 @@ t.test('on a real Postgres server', async (t) => {
   await scenario(t, harness, clock);
 });
 
-t.test('a valid order stays while its certificate is valid: the account downloads and revokes it through the order', async (t) => {
+/** A started ACME server on a ManualClock, and a certificate its account ordered and had issued for `host`. */
+async function issuedThroughAcme(t: Test, host: string) {
   const clock = new ManualClock(Date.now());
-  const server = await startAcmeServer({ clock, env: { ACME_STATIC_HOSTS: 'kept.example.internal=127.0.0.1' } });
+  const server = await startAcmeServer({ clock, env: { ACME_STATIC_HOSTS: `${host}=127.0.0.1` } });
   t.teardown(() => server.close());
   const responder = await http01Responder(server.http01Port);
   t.teardown(() => responder.close());
   const caId = await acmeCa(server.api, { enabled: true, max_validity_days: 30 });
   const client = await new RawAcme(`${server.baseUrl}/acme/${caId}/directory`, accountKey('ES256')).init();
   t.equal((await client.newAccount(await eabKey(server.api, caId))).status, 201);
-  const { url, order } = await client.readyOrder(['kept.example.internal'], responder.tokens);
-  const finalized = await client.post(order.finalize, { csr: (await csrFor(['kept.example.internal'])).csr });
+  const { url, order } = await client.readyOrder([host], responder.tokens);
+  const finalized = await client.post(order.finalize, { csr: (await csrFor([host])).csr });
   t.equal(finalized.body.status, 'valid', 'the certificate is issued');
   const certificateUrl: string = finalized.body.certificate;
+  return { clock, server, client, orderUrl: url, certificateUrl, certificateId: certificateUrl.split('/').pop()! };
+}
+
+t.test('a valid order stays while its certificate is valid: the account downloads and revokes it through the order', async (t) => {
+  const { clock, server, client, orderUrl: url, certificateUrl, certificateId } = await issuedThroughAcme(t, 'kept.example.internal');
   const runner = server.harness.app.jobRunner;
 
   // The order expired a day after it was made; a week of retention later, its certificate still has three weeks.
@@ -177,9 +183,7 @@ t.test('a valid order stays while its certificate is valid: the account download
   t.equal((await client.post(url, '')).body.status, 'valid', 'the order is still there');
   const download = await client.post(certificateUrl, '');
   t.equal(download.status, 200, 'the account downloads its certificate');
-  const certificate = await server.harness.database.prisma.certificate.findUniqueOrThrow({
-    where: { id: certificateUrl.split('/').pop() },
-  });
+  const certificate = await server.harness.database.prisma.certificate.findUniqueOrThrow({ where: { id: certificateId } });
   const revoked = await client.post(client.directory.revokeCert!, { certificate: b64(Buffer.from(certificate.certificateDer)) });
   t.equal(revoked.status, 200, `the account revokes its certificate (${JSON.stringify(revoked.body)})`);
 
@@ -192,19 +196,9 @@ t.test('a valid order stays while its certificate is valid: the account download
 });
 
 t.test('a certificate deleted through the API: its ACME download answers 404, and its order goes a week after it expired', async (t) => {
-  const clock = new ManualClock(Date.now());
-  const server = await startAcmeServer({ clock, env: { ACME_STATIC_HOSTS: 'deleted.example.internal=127.0.0.1' } });
-  t.teardown(() => server.close());
-  const responder = await http01Responder(server.http01Port);
-  t.teardown(() => responder.close());
-  const caId = await acmeCa(server.api, { enabled: true, max_validity_days: 30 });
-  const client = await new RawAcme(`${server.baseUrl}/acme/${caId}/directory`, accountKey('ES256')).init();
-  t.equal((await client.newAccount(await eabKey(server.api, caId))).status, 201);
-  const { url, order } = await client.readyOrder(['deleted.example.internal'], responder.tokens);
-  const finalized = await client.post(order.finalize, { csr: (await csrFor(['deleted.example.internal'])).csr });
-  const certificateUrl: string = finalized.body.certificate;
+  const { clock, server, client, orderUrl: url, certificateUrl, certificateId } = await issuedThroughAcme(t, 'deleted.example.internal');
   t.equal((await client.post(certificateUrl, '')).status, 200, 'downloaded while it exists');
-  const deleted = await server.api.call('DELETE', `/v1/private-certificates/${certificateUrl.split('/').pop()}`);
+  const deleted = await server.api.call('DELETE', `/v1/private-certificates/${certificateId}`);
   t.equal(deleted.status, 204);
   t.equal((await client.post(certificateUrl, '')).status, 404, 'deleted: not served to its ACME account either');
   clock.advance(8 * DAY + HOUR);
