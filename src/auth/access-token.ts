@@ -10,7 +10,12 @@ export interface AccessToken {
 }
 
 export function mintAccessToken(jwt: JWT, principal: Principal, ttlSeconds: number): AccessToken {
-  const claims: TokenClaims = { sub: principal.subject, domain_id: principal.domainId, actions: [...principal.actions] };
+  const claims: TokenClaims = {
+    sub: principal.subject,
+    domain_id: principal.domainId,
+    actions: [...principal.actions],
+    ak: principal.subject,
+  };
   const token = jwt.sign(claims, { expiresIn: ttlSeconds }); // @fastify/jwt reads a number as seconds
   const { exp } = jwt.decode<{ exp: number }>(token)!;
   return { token, expiresAt: exp * 1000 };

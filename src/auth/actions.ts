@@ -33,4 +33,6 @@ export interface Principal {
   via: 'jwt' | 'aksk';
   /** Set for a temporary access key (X-Security-Token): the permanent key that issued it. */
   issuer?: string;
+  /** Set for a token exchanged for an access key: that key, which may have been deleted since. */
+  exchangedFor?: string;
 }

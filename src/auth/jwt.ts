@@ -8,6 +8,8 @@ export interface TokenClaims {
   sub: string;
   domain_id: string;
   actions: string[];
+  /** The access key the token was exchanged for (POST /v1/auth/tokens); absent from development tokens. */
+  ak?: string;
 }
 
 export function jwtPluginOptions(config: Config): FastifyJWTOptions {

@@ -48,6 +48,7 @@ export function createTokenPrincipals({ verify, now = Date.now }: TokenPrincipal
       subject: claims.sub,
       actions: new Set(claims.actions),
       via: 'jwt' as const,
+      ...(typeof claims.ak === 'string' ? { exchangedFor: claims.ak } : {}),
     });
     if (kept.size >= MAX_KEPT_TOKENS) kept.delete(kept.keys().next().value!);
     kept.set(token, { principal, expiresAt: claims.exp * 1000 });

@@ -172,6 +172,25 @@ t.test('token exchange and domain lookup: AK/SK only; X-Subject-Token', async (t
   t.same((await app.inject(sdkSigned(key, 'GET', '/v3/auth/domains'))).json(), { domains: [{ id: TEST_DOMAIN, name: 'tenant-a' }] });
 });
 
+t.test("a token outlives its access key's deletion until its exp, but mints no credential once the key is gone", async (t) => {
+  const key = await createKey(harness);
+  const token = (await app.inject(sdkSigned(key, 'POST', '/v1/auth/tokens'))).json().token as string;
+  const bearer = { authorization: `Bearer ${token}` };
+  const minted = await app.inject({ method: 'POST', url: '/v1/access-keys', headers: bearer, payload: {} });
+  t.equal(minted.statusCode, 200, 'while the key exists, its token creates a key');
+  const deleted = await app.inject({ method: 'DELETE', url: `/v1/access-keys/${key.access}`, headers: harness.auth() });
+  t.equal(deleted.statusCode, 204, deleted.body);
+  t.equal((await app.inject({ method: 'GET', url: '/v1/private-certificate-authorities', headers: bearer })).statusCode, 200, 'a read');
+  // (Tokens and security tokens are minted from signed requests only.)
+  const refused = await app.inject({ method: 'POST', url: '/v1/access-keys', headers: bearer, payload: {} });
+  assertError(t, refused, 401, 'APIG.0303', /exchanged for, .*, is deleted/);
+  t.equal(
+    (await app.inject({ method: 'POST', url: '/v1/access-keys', headers: harness.auth(), payload: {} })).statusCode,
+    200,
+    'a development token still does',
+  );
+});
+
 t.test('changing any signed byte or the date, replaying a POST, or anything after 15 minutes gets 401', async (t) => {
   // The SDK dates its signature by the real clock: start the server's there, however long earlier tests took.
   clock.set(Date.now());

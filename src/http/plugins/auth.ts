@@ -214,6 +214,10 @@ export async function registerAuth(app: FastifyInstance): Promise<void> {
   const accept = async (request: FastifyRequest, reply: FastifyReply, principal: Principal) => {
     requireCredentialKind(request, principal);
     requireClaimsOf(app, request, principal);
+    // A token lives on after its key is deleted (until its exp); a credential it minted would live on for good.
+    if (request.routeOptions.config.mintsCredential && principal.exchangedFor !== undefined) {
+      await app.services.accessKeys.requireExisting(principal.domainId, principal.exchangedFor);
+    }
     request.principal = principal;
     request.authAttempt!.accepted();
     await countRequest(request, reply);

@@ -119,6 +119,14 @@ export function createAccessKeyService({ db, sql, clock, config, sealer }: Acces
   }
 
   return {
+    /** Throws 401 unless the domain's key `access` exists (the key a token minting a credential was exchanged for). */
+    async requireExisting(domainId: string, access: string): Promise<void> {
+      const key = await findVerifiable(access);
+      if (key?.domainId !== domainId) {
+        throw errors.authenticationFailed(`the access key this token was exchanged for, ${access}, is deleted: exchange a live key`);
+      }
+    },
+
     /** Creates a key for the caller's domain; the secret is returned here and never again. */
     async create(
       context: RequestContext,
