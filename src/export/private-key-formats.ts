@@ -32,6 +32,15 @@ export function validateExportPassword(password: string): void {
   if (password.length < MIN_PASSWORD_BYTES || password.length > MAX_PASSWORD_BYTES) {
     throw errors.invalidParameter(`password must be ${MIN_PASSWORD_BYTES} to ${MAX_PASSWORD_BYTES} bytes long`);
   }
+  checkExportPasswordSyntax(password);
+}
+
+/**
+ * The contract's syntax of the field (§4.4.5): at most 32 printable ASCII characters other than space. Judged before
+ * the certificate is looked up (§2), whether or not the service holds a key for it to protect.
+ */
+export function checkExportPasswordSyntax(password: string): void {
+  if (password.length > MAX_PASSWORD_BYTES) throw errors.invalidParameter(`password must be at most ${MAX_PASSWORD_BYTES} bytes long`);
   if (!/^[\x21-\x7e]+$/.test(password)) {
     throw errors.invalidParameter('password may contain only letters, digits and symbols');
   }

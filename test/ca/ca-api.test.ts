@@ -552,7 +552,7 @@ t.test('syntax before existence (§2): a malformed body gets its 400 even when t
   const missing = randomUUID();
   const cases: [string, string, object, number, string][] = [
     ['export type', `/v1/private-certificates/${missing}/export`, { type: 'FOO' }, 400, 'PCA.00020001'],
-    ['export password', `/v1/private-certificates/${missing}/export`, { password: 'short' }, 400, 'PCA.00020001'],
+    ['export password', `/v1/private-certificates/${missing}/export`, { password: 'with space' }, 400, 'PCA.00020001'],
     ['activate issuer_id', `${CA}/${missing}/activate`, { issuer_id: 'bad' }, 400, 'PCA.00020201'],
     ['a well-formed body', `/v1/private-certificates/${missing}/export`, { type: 'OTHER' }, 404, 'PCA.10010002'],
   ];

@@ -7,6 +7,7 @@ import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
 import { errors } from '../../errors.ts';
 import { buildCertificateExport, parseExportType, type CertificateExport } from '../../export/export-bundle.ts';
+import { checkExportPasswordSyntax } from '../../export/private-key-formats.ts';
 import type { Sealer } from '../../keystore/sealing.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import { caChain } from '../ca/ca-store.ts';
@@ -95,6 +96,7 @@ export function createCertificateService(deps: CertificateServiceDeps) {
     async export(ctx: RequestContext, id: string, request: ExportRequest): Promise<CertificateExport> {
       const compressed = parseCompressed(request.is_compressed);
       parseExportType(request.type || 'OTHER');
+      if (request.password) checkExportPasswordSyntax(request.password);
       const row = await findIssuedCertificate(ctx, id);
       const status = certificateStatus(row, clock.now());
       if (status !== 'ISSUED') throw errors.conflictingState(`certificate ${id} is ${status}; only ISSUED certificates can be exported`);
