@@ -154,6 +154,11 @@ t.test('S3: the CRL and CA certificate are published at revoke, certificates nam
       sub,
     );
     t.ok(apiCrl.serials.includes(await serialOf('third', third.pem)), 'the API serves the CRL with the revocation meanwhile');
+    const earlierBucket = await judgeCrl('third-tenant', (await getObject('tenant-crls', `crl/${sub.id}.crl`)).body, sub);
+    t.ok(
+      earlierBucket.serials.includes(await serialOf('third', third.pem)),
+      'the bucket the earlier certificates name has it too: one failing bucket holds up no other',
+    );
 
     await s3.send(new CreateBucketCommand({ Bucket: 'not-created-yet' }));
     const run = await harness.app.jobRunner.runOnce('crl-refresh');
@@ -164,6 +169,52 @@ t.test('S3: the CRL and CA certificate are published at revoke, certificates nam
     t.ok(late.serials.includes(await serialOf('third', third.pem)), 'the retried publication carries the revocation');
     t.match(await harness.app.jobRunner.runOnce('crl-refresh'), { unpublished: 0, published: 0 }, 'nothing left to publish');
   });
+});
+
+t.test('a CA whose bucket changes keeps publishing to every bucket its certificates name', async (t) => {
+  const harness = await createTestApp({ env: objectStorage.publicationEnv });
+  t.teardown(() => harness.close());
+  const { post, issue } = helpers(harness);
+  const ca = await seedCa(harness, { commonName: 'moving-root' });
+  const crlIn = (bucket: string) => `${endpoint}/${bucket}/crl/${ca.id}.crl`;
+  const serialsIn = async (name: string, bucket: string) => {
+    const judged = await judgeCrl(name, (await getObject(bucket, `crl/${ca.id}.crl`)).body, ca);
+    t.ok(judged.verified, `${name}: the CRL in ${bucket} is signed by the CA`);
+    return judged.serials.sort();
+  };
+
+  await post(`${CA}/${ca.id}/crl/enable`, { valid_days: 7, obs_bucket_name: 'tenant-crls' });
+  const before = await issue(ca.id);
+  t.same(await cdpOf('moving-before', before.pem), [crlIn('tenant-crls')]);
+  t.match(await harness.app.jobRunner.runOnce('crl-refresh'), { signed: 1, published: 1 }, 'the first CRL goes to tenant-crls');
+  // Re-enabled without a bucket: the deployment's first.
+  await post(`${CA}/${ca.id}/crl/enable`, { valid_days: 7 });
+  const after = await issue(ca.id);
+  t.same(await cdpOf('moving-after', after.pem), [crlIn('pca-crls')]);
+
+  await post(`/v1/private-certificates/${before.id}/revoke`, { reason: 'KEY_COMPROMISE' });
+  const beforeSerial = await serialOf('moving-before', before.pem);
+  t.same(await serialsIn('old-bucket', 'tenant-crls'), [beforeSerial], "the older certificate's CDP lists its revocation");
+  t.same(await serialsIn('new-bucket', 'pca-crls'), [beforeSerial], 'and so does the bucket the CA maps to now');
+  t.same((await getObject('tenant-crls', `ca/${ca.id}.crt`)).body, ca.der, 'with the CA certificate');
+
+  // The operator edits CRL_PUBLISH_BUCKETS (a restart with the new setting; here the running configuration):
+  // tenant-crls is gone, and a new first bucket takes the CA, which names none.
+  await s3.send(new CreateBucketCommand({ Bucket: 'moved-crls' }));
+  harness.config.crlPublication!.buckets.splice(0, Infinity, 'moved-crls', 'pca-crls');
+  t.match(
+    await harness.app.jobRunner.runOnce('crl-refresh'),
+    { unpublished: 1, published: 1, publishFailed: 0 },
+    'crl-refresh publishes to the bucket the CA maps to now',
+  );
+  t.same(await serialsIn('moved-bucket', 'moved-crls'), [beforeSerial]);
+  await post(`/v1/private-certificates/${after.id}/revoke`, {});
+  const both = [beforeSerial, await serialOf('moving-after', after.pem)].sort();
+  t.same(await serialsIn('moved-bucket-2', 'moved-crls'), both);
+  t.same(await serialsIn('new-bucket-2', 'pca-crls'), both, "the newer certificate's CDP lists its revocation");
+  t.same(await serialsIn('old-bucket-2', 'tenant-crls'), [beforeSerial], 'a bucket no longer configured is not written');
+  t.match(harness.logs.text, /CRL not published to buckets certificates name but CRL_PUBLISH_BUCKETS no longer lists/, 'a warning says so');
+  t.match(await harness.app.jobRunner.runOnce('crl-refresh'), { unpublished: 0, published: 0 }, 'nothing left to publish');
 });
 
 t.test('directory: the same objects under CRL_PUBLISH_DIR/<bucket>/, named by the CDP', async (t) => {

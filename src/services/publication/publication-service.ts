@@ -1,11 +1,14 @@
 /**
  * CRL publication (issue #18): each newly signed CRL goes to object storage with the CA certificate, as AWS Private
  * CA and Huawei's OBS publication do, so a CRL of any size reaches relying parties (Lambda answers at most 6 MB).
+ * A certificate names the bucket its CA mapped to when it was issued, and that mapping changes (another
+ * `obs_bucket_name`, CRL_PUBLISH_BUCKETS edited): every bucket a CA has mapped to keeps receiving its newest CRL.
  *
  * Publication runs after the signing has committed and never inside it: a failed upload cannot undo or hold up a
- * revocation, which the database, OCSP and the API's CRL route already serve. The CA row records the newest CRL
- * number published and where; a publication that fails is counted (pca_crl_publications_total{outcome="failed"}),
- * logged, and retried by the `crl-refresh` job, which publishes every CA whose newest CRL is not yet out.
+ * revocation, which the database, OCSP and the API's CRL route already serve. The CA row records its buckets and the
+ * newest CRL number all of them received; a publication that fails is counted
+ * (pca_crl_publications_total{outcome="failed"}), logged, and retried by the `crl-refresh` job, which publishes every
+ * CA whose newest CRL is not yet out.
  */
 import type { Clock } from '../../clock.ts';
 import type { CrlPublicationConfig } from '../../config.ts';
@@ -13,12 +16,16 @@ import type { Db } from '../../db/database.ts';
 import { advisoryLock } from '../../db/locks.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import { crlCacheControl } from '../revocation/revocation-rules.ts';
-import { markCrlPublishedSql, UNPUBLISHED_CRLS_SQL } from './publication-sql.ts';
+import { recordCrlPublicationSql, UNPUBLISHED_CRLS_SQL } from './publication-sql.ts';
 import type { ObjectPublisher } from './object-publishers.ts';
 import { publicationBucket, publishedObjects } from './publication-rules.ts';
 
 export interface ErrorLog {
   error(details: object, message: string): void;
+}
+
+export interface PublicationLog extends ErrorLog {
+  warn(details: object, message: string): void;
 }
 
 export interface CrlPublicationDeps {
@@ -27,7 +34,7 @@ export interface CrlPublicationDeps {
   publication: CrlPublicationConfig;
   publisher: ObjectPublisher;
   metrics: Pick<Metrics, 'crlPublications'>;
-  log: ErrorLog;
+  log: PublicationLog;
 }
 
 /** Long enough to upload a CRL of a million entries (tens of MB). */
@@ -36,53 +43,80 @@ const PUBLICATION_TRANSACTION = { maxWait: 60_000, timeout: 300_000 };
 const CA_CERTIFICATE_CACHE_CONTROL = 'public, max-age=86400';
 
 export function createCrlPublication({ db, clock, publication, publisher, metrics, log }: CrlPublicationDeps) {
-  /** Publishes the CA's newest CRL (and its certificate) unless it is already out; true when it put them. */
+  /**
+   * Puts the CA's newest CRL (and its certificate) into every bucket its certificates may name, unless they hold it
+   * already: the bucket it maps to now and each it published to before. True when it put them; throws, once the
+   * others are written and the buckets recorded, when a bucket refused them.
+   */
   async function publish(caId: string): Promise<boolean> {
-    const published = await db.$transaction(async (tx) => {
+    const outcome = await db.$transaction(async (tx) => {
       // One publisher per CA at a time, each putting the newest CRL it finds under the lock: a slower publisher
       // never puts an older CRL over a newer one.
       await advisoryLock(tx, 'crlPublication', caId);
       const ca = await tx.certificateAuthority.findUnique({
         where: { id: caId },
-        select: { obsBucketName: true, certificateDer: true, crlPublishedNumber: true, crlPublishedBucket: true },
+        select: { obsBucketName: true, certificateDer: true, crlPublishedNumber: true, crlPublicationBuckets: true },
       });
-      const crl = await tx.crl.findFirst({
+      const newest = await tx.crl.findFirst({
         where: { caId },
         orderBy: { crlNumber: 'desc' },
-        select: { crlNumber: true, nextUpdate: true, der: true },
+        select: { crlNumber: true, nextUpdate: true },
       });
-      if (!ca?.certificateDer || !crl) return false;
-      const bucket = publicationBucket(publication, ca.obsBucketName);
-      if (ca.crlPublishedBucket === bucket && ca.crlPublishedNumber !== null && ca.crlPublishedNumber >= crl.crlNumber) return false;
-      await publisher.put({
-        bucket,
-        key: publishedObjects.caCertificate(caId),
-        body: ca.certificateDer,
-        contentType: 'application/pkix-cert',
-        cacheControl: CA_CERTIFICATE_CACHE_CONTROL,
+      if (!ca?.certificateDer || !newest) return undefined;
+      const current = publicationBucket(publication, ca.obsBucketName);
+      const alreadyOut = ca.crlPublishedNumber !== null && ca.crlPublishedNumber >= newest.crlNumber;
+      if (alreadyOut && ca.crlPublicationBuckets.includes(current)) return undefined;
+
+      const buckets = [...new Set([...ca.crlPublicationBuckets, current])];
+      // The service has credentials for the configured buckets only; certificates naming another one go stale.
+      const unwritable = buckets.filter((bucket) => !publication.buckets.includes(bucket));
+      if (unwritable.length > 0) {
+        log.warn({ caId, buckets: unwritable }, 'CRL not published to buckets certificates name but CRL_PUBLISH_BUCKETS no longer lists');
+      }
+      // Read only now: a large CA's CRL is tens of MB.
+      const { der } = await tx.crl.findUniqueOrThrow({
+        where: { caId_crlNumber: { caId, crlNumber: newest.crlNumber } },
+        select: { der: true },
       });
-      await publisher.put({
-        bucket,
-        key: publishedObjects.crl(caId),
-        body: crl.der,
-        contentType: 'application/pkix-crl',
-        cacheControl: crlCacheControl(crl.nextUpdate, clock.now()),
-      });
-      await tx.$executeRaw(markCrlPublishedSql(caId, crl.crlNumber, bucket));
-      return true;
+      const failures: unknown[] = [];
+      for (const bucket of buckets.filter((bucket) => publication.buckets.includes(bucket))) {
+        try {
+          await publisher.put({
+            bucket,
+            key: publishedObjects.caCertificate(caId),
+            body: ca.certificateDer,
+            contentType: 'application/pkix-cert',
+            cacheControl: CA_CERTIFICATE_CACHE_CONTROL,
+          });
+          await publisher.put({
+            bucket,
+            key: publishedObjects.crl(caId),
+            body: der,
+            contentType: 'application/pkix-crl',
+            cacheControl: crlCacheControl(newest.nextUpdate, clock.now()),
+          });
+        } catch (error) {
+          failures.push(error);
+        }
+      }
+      // The current bucket is recorded even when it refused: certificates name it, and it is retried with the others.
+      await tx.$executeRaw(recordCrlPublicationSql(caId, current, failures.length === 0 ? newest.crlNumber : null));
+      return { failures };
     }, PUBLICATION_TRANSACTION);
-    if (published) metrics.crlPublications.inc({ outcome: 'published' });
-    return published;
+    if (!outcome) return false;
+    if (outcome.failures.length > 0) throw new AggregateError(outcome.failures, `CRL publication of CA ${caId} failed`);
+    metrics.crlPublications.inc({ outcome: 'published' });
+    return true;
   }
 
-  /** CAs whose newest CRL is not out yet, or went to another bucket than their configuration names now. */
+  /** CAs whose newest CRL is not out yet, or that map to a bucket they have not published to. */
   async function unpublishedCaIds(): Promise<string[]> {
     const rows =
-      await db.$queryRaw<{ id: string; obs_bucket_name: string | null; crl_published_bucket: string | null; current: boolean }[]>(
+      await db.$queryRaw<{ id: string; obs_bucket_name: string | null; crl_publication_buckets: string[]; current: boolean }[]>(
         UNPUBLISHED_CRLS_SQL,
       );
     return rows
-      .filter((row) => !row.current || row.crl_published_bucket !== publicationBucket(publication, row.obs_bucket_name))
+      .filter((row) => !row.current || !row.crl_publication_buckets.includes(publicationBucket(publication, row.obs_bucket_name)))
       .map((row) => row.id);
   }
 

@@ -6,7 +6,7 @@ import type { Job } from '../../jobs/job-runner.ts';
 import type { KeyStores } from '../../keystore/index.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import { createObjectPublisher } from '../publication/object-publishers.ts';
-import { createCrlPublication, type CrlPublication, type ErrorLog } from '../publication/publication-service.ts';
+import { createCrlPublication, type CrlPublication, type PublicationLog } from '../publication/publication-service.ts';
 import { createCrlService, type CrlService } from './crl-service.ts';
 import { createOcspResponder } from './ocsp-responder.ts';
 import { createRevocationService } from './revocation-service.ts';
@@ -19,7 +19,7 @@ export interface RevocationDeps {
   keyStores: KeyStores;
   config: Pick<Config, 'region' | 'crlPublication' | 'databaseQueryWaitMs'>;
   metrics: Pick<Metrics, 'certificatesRevoked' | 'crlGeneration' | 'crlSize' | 'crlPublications' | 'ocspResponses'>;
-  log: ErrorLog;
+  log: PublicationLog;
 }
 
 export function createRevocationServices(deps: RevocationDeps) {
