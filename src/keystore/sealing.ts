@@ -48,8 +48,10 @@ interface SealedParts {
 
 /** Seals under `masterKey`; opens what was sealed under it or under one of `otherMasterKeys`. */
 export function createSealer(masterKey: Uint8Array, otherMasterKeys: readonly Uint8Array[] = []): Sealer {
-  for (const key of [masterKey, ...otherMasterKeys]) {
-    if (key.length !== MASTER_KEY_BYTES) throw new KeyStoreError(`a master key must be ${MASTER_KEY_BYTES} bytes, got ${key.length}`);
+  for (const [index, key] of [masterKey, ...otherMasterKeys].entries()) {
+    if (key.length !== MASTER_KEY_BYTES) {
+      throw new KeyStoreError(`${index === 0 ? 'the' : 'another'} master key must be ${MASTER_KEY_BYTES} bytes, got ${key.length}`);
+    }
   }
   const master = Buffer.from(masterKey);
   const fingerprint = masterKeyFingerprint(master);

@@ -25,6 +25,29 @@ t.test('the master key must be exactly 32 bytes', async (t) => {
     'the master key must be 32 bytes, got 33',
   );
   t.ok(createSealer(master(1)));
+  t.match(
+    failure(() => createSealer(master(1), [new Uint8Array(16)])),
+    'another master key must be 32 bytes, got 16',
+  );
+});
+
+t.test('other master keys open what was sealed under them; only the master key seals', async (t) => {
+  const [current, previous] = [master(1), master(2)];
+  const oldItem = createSealer(previous).seal(Buffer.from('old'), 'k');
+  const both = createSealer(current, [previous]);
+  t.equal(Buffer.from(both.unseal(oldItem, 'k')).toString(), 'old', 'an item of the other key opens');
+  const newItem = both.seal(Buffer.from('new'), 'k');
+  t.equal(newItem.split('.')[1], createSealer(current).fingerprint, 'sealed under the master key');
+  t.match(
+    failure(() => createSealer(previous).unseal(newItem, 'k')),
+    /different master key/,
+  );
+  t.equal(both.rewrap(newItem, 'k', createSealer(current)), newItem, 'an item already under the target key is left as it is');
+  t.match(
+    failure(() => createSealer(current).unseal(oldItem, 'k')),
+    /different master key/,
+    'without the other key, the old item does not open',
+  );
 });
 
 t.test('seal then unseal gives the plaintext back; the sealed form reveals nothing of it', async (t) => {
