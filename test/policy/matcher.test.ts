@@ -128,10 +128,11 @@ t.test('IP allow lists and constraints against mask arithmetic (IPv4 and IPv6 ap
 t.test('URI patterns against regex matching, URI constraints against openssl nc_uri', async (t) => {
   // URIs are IA5Strings (ASCII): internationalized hosts arrive as A-labels.
   const host = () => dnsName(1 + integer(3)).replace(/bücher/gi, 'xn--bcher-kva');
-  const path = () => pick(['', '/', '/ns/a', '/ns/a/sa/b', '/ns/b/sa/a', '/x?y=1']);
-  const uri = () => `${pick(['spiffe', 'https', 'HTTPS'])}://${chance(0.1) ? 'user@' : ''}${host()}${chance(0.15) ? ':8443' : ''}${path()}`;
+  const path = () => pick(['', '/', '/ns', '/ns/a', '/ns/a/sa/b', '/ns/b/sa/a', '/x?y=1', '/ns/a#f']);
+  const port = () => pick([':8443', ':08443', ':443']);
+  const uri = () => `${pick(['spiffe', 'https', 'HTTPS'])}://${chance(0.1) ? 'user@' : ''}${host()}${chance(0.15) ? port() : ''}${path()}`;
   const pattern = () =>
-    `${pick(['spiffe', 'https'])}://${chance(0.4) ? '*.' : ''}${host()}${chance(0.1) ? ':8443' : ''}${pick(['', '/*', '/ns/*', '/ns/a', '/ns/a/sa/b'])}`;
+    `${pick(['spiffe', 'https'])}://${chance(0.4) ? '*.' : ''}${host()}${chance(0.1) ? port() : ''}${pick(['', '/*', '/ns/*', '/ns/a', '/ns/a/sa/b'])}`;
   const refUriPattern = (p: string, u: string): boolean => {
     const pm = /^([a-z]+):\/\/([^/:]+)(?::(\d+))?(.*)$/i.exec(p)!;
     const um = /^([a-z]+):\/\/(?:([^@/]*)@)?([^/:]+)(?::(\d+))?(.*)$/i.exec(u)!;
@@ -139,14 +140,27 @@ t.test('URI patterns against regex matching, URI constraints against openssl nc_
     if (pm[3] !== undefined && pm[3] !== um[4]) return false;
     return pm[4].endsWith('/*') ? um[5].startsWith(pm[4].slice(0, -1)) && um[5].length > pm[4].length - 1 : um[5] === pm[4];
   };
+  // A deny rule: the port by value (https: 443 by default), query and fragment ignored, `/p/*` also taking `/p`.
+  const refUriDeny = (p: string, u: string): boolean => {
+    const pm = /^([a-z]+):\/\/([^/:]+)(?::(\d+))?(.*)$/i.exec(p)!;
+    const um = /^([a-z]+):\/\/(?:([^@/]*)@)?([^/:]+)(?::(\d+))?(.*)$/i.exec(u)!;
+    const scheme = um[1].toLowerCase();
+    if (pm[1].toLowerCase() !== scheme || !refDnsPattern(pm[2], um[3])) return false;
+    const port = um[4] ?? (scheme === 'https' ? '443' : undefined);
+    if (pm[3] !== undefined && Number(pm[3]) !== Number(port)) return false;
+    const pathOf = (rest: string) => rest.split(/[?#]/)[0] || '/';
+    return pm[4].endsWith('/*') ? `${pathOf(um[5])}/`.startsWith(pm[4].slice(0, -1)) : pathOf(um[5]) === pathOf(pm[4]);
+  };
   compare(t, 'uri policy', CASES, () => {
-    const allowed = Array.from({ length: integer(3) }, pattern);
+    // Without an allow list, so that the deny rules alone decide often.
+    const allowed = chance(0.3) ? null : Array.from({ length: integer(3) }, pattern);
     const denied = Array.from({ length: integer(2) }, pattern);
     const name = uri();
     const hasUserinfo = name.includes('@');
-    const expected = !denied.some((p) => refUriPattern(p, name)) && !hasUserinfo && allowed.some((p) => refUriPattern(p, name));
+    const expected =
+      !denied.some((p) => refUriDeny(p, name)) && (allowed === null || (!hasUserinfo && allowed.some((p) => refUriPattern(p, name))));
     const violation = evaluateIssuance(
-      { policies: [parseIssuancePolicy({ allowed: { uri: allowed }, denied: { uri: denied } })!], chainConstraints: [] },
+      { policies: [parseIssuancePolicy({ allowed: allowed && { uri: allowed }, denied: { uri: denied } })!], chainConstraints: [] },
       facts([{ type: 'URI', value: name, field: 'san' }]),
     );
     return (violation === null) === expected
@@ -176,6 +190,46 @@ t.test('URI patterns against regex matching, URI constraints against openssl nc_
       ? null
       : { input: { permitted, excluded, name }, expected, actual: violation?.message ?? 'accepted' };
   });
+});
+
+t.test('deny rules take spelling variants of a URI or a mailbox; allow rules stay exact', async (t) => {
+  const judge = (document: object, type: 'URI' | 'EMAIL', value: string) =>
+    evaluateIssuance({ policies: [parseIssuancePolicy(document)!], chainConstraints: [] }, facts([{ type, value, field: 'san' }]))?.rule ??
+    'accepted';
+  const deny = (type: 'URI' | 'EMAIL', pattern: string, value: string) =>
+    judge({ denied: { [type.toLowerCase()]: [pattern] } }, type, value);
+  const denials: [string, string][] = [
+    ['spiffe://prod.example/*', 'spiffe://prod.example'],
+    ['spiffe://prod.example/*', 'spiffe://prod.example/'],
+    ['spiffe://prod.example/*', 'spiffe://PROD.example/x?y'],
+    ['spiffe://prod.example/*', 'spiffe://prod.example/x#y'],
+    ['spiffe://prod.example/*', 'spiffe://prod.example?y'],
+    ['spiffe://prod.example/ns/*', 'spiffe://prod.example/ns'],
+    ['spiffe://prod.example/ns/a', 'spiffe://prod.example/ns/a?y'],
+    ['https://h.example:443/*', 'https://h.example/x'],
+    ['http://h.example:80/*', 'http://h.example'],
+    ['https://h.example:8443/*', 'https://h.example:08443/x'],
+  ];
+  for (const [pattern, value] of denials) t.equal(deny('URI', pattern, value), 'name_denied', `${pattern} denies ${value}`);
+  const passes: [string, string][] = [
+    ['spiffe://prod.example/ns/*', 'spiffe://prod.example/nsx'],
+    ['spiffe://prod.example/ns/a', 'spiffe://prod.example/ns/a/b'],
+    ['https://h.example:443/*', 'http://h.example/x'],
+    ['https://h.example:443/*', 'https://h.example:8443/x'],
+    ['spiffe://prod.example:443/*', 'spiffe://prod.example/x'],
+  ];
+  for (const [pattern, value] of passes) t.equal(deny('URI', pattern, value), 'accepted', `${pattern} does not deny ${value}`);
+  t.equal(deny('EMAIL', 'admin@example.com', 'Admin@example.com'), 'name_denied', 'a mailbox deny ignores the case of the local part');
+  t.equal(deny('EMAIL', 'admin@example.com', 'ADMIN@Example.COM'), 'name_denied');
+  t.equal(deny('EMAIL', 'admin@example.com', 'admins@example.com'), 'accepted');
+
+  // Allow rules keep exact matching: loosening them would sign names the policy author never listed.
+  const allow = (type: 'URI' | 'EMAIL', pattern: string, value: string) =>
+    judge({ allowed: { [type.toLowerCase()]: [pattern] } }, type, value);
+  t.equal(allow('URI', 'spiffe://prod.example/*', 'spiffe://prod.example'), 'name_not_allowed');
+  t.equal(allow('URI', 'https://h.example:443/*', 'https://h.example/x'), 'name_not_allowed');
+  t.equal(allow('URI', 'spiffe://prod.example/ns/a', 'spiffe://prod.example/ns/a?y'), 'name_not_allowed');
+  t.equal(allow('EMAIL', 'admin@example.com', 'Admin@example.com'), 'name_not_allowed');
 });
 
 t.test('email patterns and constraints against openssl nc_email', async (t) => {

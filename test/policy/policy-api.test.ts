@@ -195,6 +195,31 @@ t.test('server-made keys: names, validity, key algorithm and EKUs judged, the fi
   t.equal(await usage(), used, 'no refused request issued or counted anything');
 });
 
+t.test('deny rules refuse spelling variants of a denied URI or mailbox; the names beside them are issued', async (t) => {
+  const denyingId = await api.subordinate(rootId, { distinguished_name: { ...DN, common_name: 'variant-denying' } });
+  const denied = { uri: ['spiffe://prod.example/*', 'https://admin.example:443/*'], email: ['admin@example.com'] };
+  t.equal((await put(denyingId, { denied })).status, 200);
+  const issue = (type: string, value: string) => serverMade(denyingId, { subject_alternative_names: [{ type, value }] });
+  const refusals: [string, string, string][] = [
+    ['URI', 'spiffe://prod.example', 'spiffe://prod.example/*'],
+    ['URI', 'spiffe://prod.example/ns/a?x#y', 'spiffe://prod.example/*'],
+    ['URI', 'https://admin.example/console', 'https://admin.example:443/*'],
+    ['EMAIL', 'Admin@example.com', 'admin@example.com'],
+  ];
+  const quote = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  for (const [type, value, rule] of refusals) {
+    assertError(
+      t,
+      await issue(type, value),
+      400,
+      'PCA.00020001',
+      new RegExp(`${type} name '${quote(value)}' is denied by .* \\(denied ${type.toLowerCase()} '${quote(rule)}'\\)`),
+    );
+  }
+  t.equal((await issue('URI', 'spiffe://staging.example/ns/a')).status, 200, 'another trust domain is issued');
+  t.equal((await issue('EMAIL', 'ops@example.com')).status, 200, 'another mailbox is issued');
+});
+
 t.test('create-by-CSR, entity: the CSR names judged; timeStamping only when the policy grants it', async (t) => {
   const inside = await byCsr(policedId, 'csr-inside', [
     '-subj',

@@ -11,7 +11,7 @@ import type { NameConstraints } from '../../x509/name-constraints.ts';
 import { checkCaConstraints } from './ca-constraints.ts';
 import { KEY_OF_TYPE, candidateOf, patternsOf, subtreesOf, type Candidate, type NameType } from './compiled-rules.ts';
 import { ANY_EXTENDED_KEY_USAGE, EKUS_WITHOUT_A_GRANT, ekuName, type IssuancePolicy } from './issuance-policy.ts';
-import { setContains, setOverlaps, uriMatches } from './name-sets.ts';
+import { emailDenies, setContains, setOverlaps, uriDenies, uriMatches, type EmailSet } from './name-sets.ts';
 
 export type { NameType } from './compiled-rules.ts';
 
@@ -77,7 +77,11 @@ export const listed = (values: readonly string[]): string =>
 
 /** The first denied pattern the name meets, as an index into the list of its type; -1 for none. */
 function deniedIndex(candidate: Candidate, denied: ReturnType<typeof patternsOf>): number {
-  if (candidate.key === 'uri') return denied.uri.findIndex((pattern) => pattern !== null && uriMatches(pattern, candidate.uri!));
+  if (candidate.key === 'uri') return denied.uri.findIndex((pattern) => pattern !== null && uriDenies(pattern, candidate.uri!));
+  if (candidate.key === 'email')
+    return denied.sets.email.findIndex(
+      (pattern) => pattern !== null && emailDenies(pattern.set as EmailSet, candidate.set!.set as EmailSet),
+    );
   return denied.sets[candidate.key].findIndex((pattern) => pattern !== null && setOverlaps(pattern, candidate.set!));
 }
 

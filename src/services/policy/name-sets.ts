@@ -230,6 +230,28 @@ export function uriMatches(pattern: UriPattern, uri: RequestedUri): boolean {
     : uri.rest.startsWith(pattern.path.prefix) && uri.rest.length > pattern.path.prefix.length;
 }
 
+/** Ports a URI of these schemes means when it names none (RFC 9110 §4.2). */
+const DEFAULT_PORTS: Record<string, number> = { http: 80, https: 443 };
+
+const effectivePort = (scheme: string, port: string | null): number | null =>
+  port === null ? (DEFAULT_PORTS[scheme] ?? null) : Number(port);
+
+/** The path alone: query and fragment dropped, an empty path read as `/`. */
+const pathOf = (rest: string): string => rest.replace(/[?#].*$/s, '') || '/';
+
+/**
+ * Membership for a deny rule, which spellings of the same resource must not escape (an allow rule keeps
+ * `uriMatches`, so it never grows): ports compare by value with the scheme's default filled in, query and fragment
+ * are ignored, and a path pattern `/prefix/*` also takes `/prefix` itself (so `/*` takes an empty path).
+ */
+export function uriDenies(pattern: UriPattern, uri: RequestedUri): boolean {
+  if (pattern.kind === 'opaque') return uriMatches(pattern, uri);
+  if (uri.host === null || !uri.hostIsPlain || uri.scheme !== pattern.scheme || !dnsIncludes(pattern.host, uri.host)) return false;
+  if (pattern.port !== null && effectivePort(pattern.scheme, pattern.port) !== effectivePort(uri.scheme, uri.port)) return false;
+  const path = pathOf(uri.rest);
+  return 'exact' in pattern.path ? path === pathOf(pattern.path.exact) : `${path}/`.startsWith(pattern.path.prefix);
+}
+
 /** The hosts a pattern allows with every path (what an RFC 5280 URI subtree can be compared with), or null. */
 export function uriPatternHosts(pattern: UriPattern): DnsSet | null {
   if (pattern.kind === 'opaque' || pattern.port !== null || !('prefix' in pattern.path) || pattern.path.prefix !== '/') return null;
@@ -273,6 +295,10 @@ export const emailContains = (outer: EmailSet, inner: EmailSet): boolean =>
 
 export const emailOverlaps = (a: EmailSet, b: EmailSet): boolean =>
   (a.local === null || b.local === null || a.local === b.local) && dnsOverlaps(a.domain, b.domain);
+
+/** Membership for a deny rule: local parts compare case-insensitively, so that `Admin@` escapes no rule for `admin@`. */
+export const emailDenies = (pattern: EmailSet, mailbox: EmailSet): boolean =>
+  (pattern.local === null || pattern.local.toLowerCase() === mailbox.local?.toLowerCase()) && dnsOverlaps(pattern.domain, mailbox.domain);
 
 // ---------------------------------------------------------------------------------------------------------------
 // One shape for all four types
