@@ -1323,6 +1323,7 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1332,7 +1333,7 @@ export interface operations {
                         error_msg: string;
                     } & {
                         /** @description Each dependency: "ok" or "failed" */
-                        checks: {
+                        checks?: {
                             [key: string]: "ok" | "failed";
                         };
                     };
@@ -1393,6 +1394,7 @@ export interface operations {
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1402,7 +1404,7 @@ export interface operations {
                         error_msg: string;
                     } & {
                         /** @description Each dependency with "ok" or what is wrong */
-                        checks: {
+                        checks?: {
                             [key: string]: string;
                         };
                     };

@@ -153,7 +153,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     if (route.url.startsWith('/docs') || route.url.startsWith('/console/')) route.config = { ...(route.config ?? {}), public: true };
     // The document states each operation's credentials from the same flag the auth hook reads.
     if (route.schema && route.schema.security === undefined) {
-      route.schema = { ...route.schema, security: route.config?.public ? [] : securityRequirements };
+      // A fresh copy each: a shared array becomes a YAML alias per operation, and YAML parsers cap how many they follow.
+      route.schema = { ...route.schema, security: route.config?.public ? [] : structuredClone(securityRequirements) };
     }
   });
   const root = packageRoot();

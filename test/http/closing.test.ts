@@ -47,6 +47,10 @@ t.test('once the close has begun: 503 in the contract format; the request alread
   t.equal(refused.headers.get('x-request-id'), 'after-the-close-began');
   t.equal(refused.headers.get('connection'), 'close');
   t.match(await refused.json(), { error_code: 'PCA.00050002', error_msg: /the server is shutting down/ });
+  // The readiness probe's 503 schema carries its checks; this 503 has none, and must still be answered as such.
+  const ready = await fetch(`${base}/ready`);
+  t.equal(ready.status, 503, 'a readiness probe: 503, not a 500 from serialising the refusal');
+  t.match(await ready.json(), { error_code: 'PCA.00050002', error_msg: /the server is shutting down/ });
 
   slowReleased.open();
   const completed = await running;

@@ -60,7 +60,9 @@ export function addSharedResponses<A extends object, B extends object>(built: { 
         if (response.$ref) continue;
         // @fastify/swagger's placeholder: the schema had no description, the operation's summary says what comes back.
         if (response.description === 'Default Response') response.description = operation.summary ?? 'Success';
-        responses[status] = { ...response, headers: { 'X-Request-Id': requestId(), ...response.headers } };
+        // A route's own 503 is answered with Retry-After, as the shared one is.
+        const retry = status === '503' ? { 'Retry-After': retryAfter() } : {};
+        responses[status] = { ...response, headers: { 'X-Request-Id': requestId(), ...retry, ...response.headers } };
       }
       for (const [status, name, methods] of SHARED) {
         if (!responses[status] && (!methods || methods.includes(method))) responses[status] = { $ref: `#/components/responses/${name}` };

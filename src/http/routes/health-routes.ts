@@ -51,7 +51,8 @@ export async function healthRoutes(app: TypedApp): Promise<void> {
       operationId: 'getReady',
       ok: Type.Object({ status: Type.Literal('ready'), checks: CheckResults }),
       errors: [],
-      responses: { 503: Type.Intersect([ErrorBody, Type.Object({ checks: CheckResults })]) },
+      // `checks` is absent from a 503 raised before the checks ran (the server closing): it must still serialise.
+      responses: { 503: Type.Intersect([ErrorBody, Type.Object({ checks: Type.Optional(CheckResults) })]) },
     }),
     async function getReady(request, reply) {
       return readiness(request, reply, false);
@@ -67,7 +68,7 @@ export async function healthRoutes(app: TypedApp): Promise<void> {
       operationId: 'getReadinessDetails',
       ok: Type.Object({ status: Type.Literal('ready'), checks: DetailedCheckResults }),
       errors: [401, 403],
-      responses: { 503: Type.Intersect([ErrorBody, Type.Object({ checks: DetailedCheckResults })]) },
+      responses: { 503: Type.Intersect([ErrorBody, Type.Object({ checks: Type.Optional(DetailedCheckResults) })]) },
     }),
     async function getReadinessDetails(request, reply) {
       return readiness(request, reply, true);
