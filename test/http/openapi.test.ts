@@ -2,7 +2,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { parse } from 'yaml';
 import { renderOpenApi } from '../../scripts/openapi-document.ts';
 import { CLIENT_TYPES_PATH, renderClientTypes } from '../../scripts/openapi-client-types.ts';
@@ -99,6 +99,7 @@ t.test('the committed document, as the Lambda function serves it: loaded with Sw
   const ui = await harness.app.inject({ method: 'GET', url: '/docs' });
   t.equal(ui.statusCode, 200, 'Swagger UI at /docs');
   t.match(ui.body, /swagger-ui/i);
+  assertDocsHeaders(t, ui.headers);
   t.ok(ui.headers['x-request-id'], 'answered through the app (its request id)');
   const script = await harness.app.inject({ method: 'GET', url: '/docs/static/swagger-ui-bundle.js' });
   t.equal(script.statusCode, 200);
@@ -113,4 +114,23 @@ t.test('the committed document, as the Lambda function serves it: loaded with Sw
   for (const response of [document, ui, script]) {
     t.equal(response.headers['x-ratelimit-limit'], String(harness.config.rateLimit.publicMax), 'rate-limited like every public route');
   }
+});
+
+/** Swagger UI shares the console's origin, where the console keeps its token: a CSP, no framing, no Referer. */
+function assertDocsHeaders(t: Test, headers: Record<string, unknown>): void {
+  const csp = String(headers['content-security-policy'] ?? '');
+  t.match(csp, /script-src 'self'[ ;]/, "a CSP: Swagger UI's scripts from its own origin only");
+  t.match(csp, /frame-ancestors 'none'/, 'not framed');
+  t.notMatch(csp, /upgrade-insecure-requests/, 'a development server over http keeps working');
+  t.equal(headers['x-frame-options'], 'DENY');
+  t.equal(headers['x-content-type-options'], 'nosniff');
+  t.equal(headers['referrer-policy'], 'no-referrer');
+}
+
+t.test('Swagger UI built from the route schemas is served with the same headers', async (t) => {
+  const harness = await createTestApp();
+  t.teardown(() => harness.close());
+  const ui = await harness.app.inject({ method: 'GET', url: '/docs' });
+  t.equal(ui.statusCode, 200);
+  assertDocsHeaders(t, ui.headers);
 });

@@ -91,9 +91,27 @@ export async function registerOpenApi(app: FastifyInstance, version: string, sou
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => String(json.$id ?? `def-${index}`) },
     transformObject: addSharedResponses,
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(swaggerUi, SWAGGER_UI);
   serveOpenApiJson(app, () => app.swagger());
 }
+
+/**
+ * Swagger UI at /docs shares the console's origin, where the console keeps its token in sessionStorage: it is served
+ * with a CSP naming its own scripts' hashes (@fastify/swagger-ui's), may not be framed, sends no Referer and is not
+ * sniffed. Requests are not upgraded to https: a development server speaks http.
+ */
+const SWAGGER_UI = {
+  routePrefix: '/docs',
+  staticCSP: true,
+  transformStaticCSP: (csp: string) =>
+    csp.replace("frame-ancestors 'self'", "frame-ancestors 'none'").replace(/\s*upgrade-insecure-requests;?/, ''),
+  uiHooks: {
+    onRequest(_request: FastifyRequest, reply: FastifyReply, done: () => void) {
+      reply.header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer').header('x-frame-options', 'DENY');
+      done();
+    },
+  },
+};
 
 /**
  * GET /openapi.json, public: the document serialised on the first request and its bytes kept. Serialising its 164 KB
@@ -132,7 +150,7 @@ function serveCommittedDocument(app: FastifyInstance, documentPath: string): voi
     ]);
     const inner = Fastify({ schemaController: schemas.controller });
     await inner.register(swagger, { mode: 'static', specification: { path: documentPath, baseDir: path.dirname(documentPath) } });
-    await inner.register(swaggerUi, { routePrefix: '/docs' });
+    await inner.register(swaggerUi, SWAGGER_UI);
     await inner.ready();
     return inner;
   };
