@@ -89,20 +89,32 @@ const context: BrowserContext = await chromium.launchPersistentContext(browserDi
 });
 t.teardown(() => context.close());
 
-/** A page that accepts every confirmation and records every request it makes. */
-async function openPage(): Promise<{ page: Page; requests: { method: string; url: URL }[]; scriptErrors: string[] }> {
+/**
+ * A page that records every request it makes and every confirmation it asks, and answers each confirmation with
+ * `dialogs.accept` (true unless a test declines one).
+ */
+async function openPage(): Promise<{
+  page: Page;
+  requests: { method: string; url: URL }[];
+  scriptErrors: string[];
+  dialogs: { accept: boolean; messages: string[] };
+}> {
   const page = await context.newPage();
   page.setDefaultTimeout(60_000);
   const requests: { method: string; url: URL }[] = [];
   const scriptErrors: string[] = [];
+  const dialogs = { accept: true, messages: [] as string[] };
   page.on('request', (request) => requests.push({ method: request.method(), url: new URL(request.url()) }));
-  page.on('dialog', (dialog) => void dialog.accept());
+  page.on('dialog', (dialog) => {
+    dialogs.messages.push(dialog.message());
+    void (dialogs.accept ? dialog.accept() : dialog.dismiss());
+  });
   // A CSP violation is reported on the console; failed API calls (4xx shown to the user) are expected.
   page.on('console', (message) => {
     if (message.type() === 'error' && !/Failed to load resource/.test(message.text())) scriptErrors.push(message.text());
   });
   page.on('pageerror', (error) => scriptErrors.push(error.message));
-  return { page, requests, scriptErrors };
+  return { page, requests, scriptErrors, dialogs };
 }
 
 function checkRequests(t: Test, requests: { method: string; url: URL }[], base: string) {
@@ -179,7 +191,7 @@ t.test('the console tour against a development server', async (t) => {
     encoding: 'utf8',
   }).trim();
   t.match(token, /^eyJ/, 'npm run dev-token printed a token');
-  const { page, requests, scriptErrors } = await openPage();
+  const { page, requests, scriptErrors, dialogs } = await openPage();
   const dir = await scratch('pca-console-');
 
   const started = Date.now();
@@ -287,7 +299,9 @@ t.test('the console tour against a development server', async (t) => {
   await shot(page, '04-certificate');
 
   // Download the PEM bundle; openssl verifies it up to the root as the API exports it.
+  const dialogsBefore = dialogs.messages.length;
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-test=download-bundle]')]);
+  t.same(dialogs.messages.slice(dialogsBefore), [], 'a CSR certificate (no key held): the bundle asks no confirmation');
   const bundle = readFileSync((await download.path())!, 'utf8');
   const blocks = pemBlocks(bundle);
   t.equal(blocks.length, 3, 'leaf, subordinate and root');
@@ -318,6 +332,44 @@ t.test('the console tour against a development server', async (t) => {
   await page.fill('input[name=san]', 'server-made.example.com, api.example.com');
   await page.click('[data-test=issue] button[type=submit]');
   await page.waitForSelector('[data-test=certificate]');
+  // Its PEM bundle: the API has no keyless export (the only answer with the certificate PEM carries the unencrypted
+  // key and is audited as a private-key export), so the console says so and asks first; declined, nothing leaves.
+  const serverMadeId = new URL(page.url()).hash.split('/').pop()!;
+  const keyExports = async () => {
+    const answer = await fetch(`${server.base}/v1/audit-events?action=pca:cert:export&resource_id=${serverMadeId}&limit=100`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const { audit_events } = (await answer.json()) as { audit_events: { detail: { private_key?: boolean } | null }[] };
+    return audit_events.filter((event) => event.detail?.private_key === true).length;
+  };
+  const isExport = (url: URL) => url.pathname === `/v1/private-certificates/${serverMadeId}/export`;
+  t.match(
+    await page.textContent('[data-test=download-bundle]'),
+    /private key/,
+    'a server-made key: the bundle button says the API exports the private key too',
+  );
+  dialogs.accept = false;
+  const requestsBefore = requests.length;
+  const declinedDialogs = dialogs.messages.length;
+  await page.click('[data-test=download-bundle]');
+  // The old console exported at once: wait (briefly) for such an answer, so its audit event is stored.
+  await page.waitForResponse((response) => isExport(new URL(response.url())), { timeout: 2_000 }).catch(() => undefined);
+  dialogs.accept = true;
+  t.match(dialogs.messages[declinedDialogs] ?? '', /private key/, 'the bundle asks first, naming the private key');
+  t.same(
+    requests
+      .slice(requestsBefore)
+      .filter(({ url }) => isExport(url))
+      .map(({ method, url }) => `${method} ${url.pathname}`),
+    [],
+    'declined: no export request',
+  );
+  t.equal(await keyExports(), 0, 'declined: no pca:cert:export with private_key true in the audit log');
+  const [serverMadeBundle] = await Promise.all([page.waitForEvent('download'), page.click('[data-test=download-bundle]')]);
+  const serverMadeText = readFileSync((await serverMadeBundle.path())!, 'utf8');
+  t.equal(pemBlocks(serverMadeText).length, 3, 'confirmed: the bundle holds leaf, subordinate and root');
+  t.notMatch(serverMadeText, /PRIVATE KEY/, 'and no private key');
+  t.equal(await keyExports(), 1, 'confirmed: exactly one private-key export audited');
   // Only types the API accepts for this entity certificate: ISTIO is refused but for an INTERMEDIATE_CA (§10.9).
   const exportTypes = await page.locator('select[name=export_type] option').allTextContents();
   t.same(exportTypes, ['OTHER', 'NGINX', 'APACHE', 'IIS', 'TOMCAT'], 'no ISTIO export offered for an entity certificate');
@@ -328,6 +380,13 @@ t.test('the console tour against a development server', async (t) => {
     t.equal(bytes.subarray(0, 2).toString('latin1'), 'PK', `${type}: a zip archive (${zip.suggestedFilename()})`);
   }
   t.same(await unnamedControls(page), [], 'every control of the certificate page has an accessible name (keystore password shown)');
+  // A keystore password typed for TOMCAT, then another type chosen (the field is hidden): the key is not encrypted.
+  await page.fill('input[name=export_password]', 'Keystore#2024');
+  await page.selectOption('select[name=export_type]', 'NGINX');
+  t.equal(await page.locator('input[name=export_password]').count(), 0, 'NGINX: no keystore password field');
+  const [nginxZip] = await Promise.all([page.waitForEvent('download'), page.click('button:has-text("Download zip")')]);
+  const nginxKey = execFileSync('unzip', ['-p', (await nginxZip.path())!, 'server.key'], { encoding: 'utf8' });
+  t.match(nginxKey, /^-----BEGIN (EC|RSA) PRIVATE KEY-----/, 'NGINX after a TOMCAT password: server.key is not encrypted');
 
   // The certificate list: search, filter, sort, page.
   await page.click('nav a:has-text("Certificates")');
@@ -462,6 +521,13 @@ t.test('the console tour against a development server', async (t) => {
   // Audit events.
   await page.click('nav a:has-text("Audit")');
   await page.waitForSelector('[data-test=audit-events]');
+  // The certificates' events: the newest page of all of them is mostly the later CA and access-key steps and exports.
+  await page.selectOption('select[name=resource_type]', 'CERTIFICATE');
+  await page
+    .waitForFunction(() => document.querySelector('[data-test=audit-events]')?.textContent?.includes('pca:cert:revoke'), undefined, {
+      timeout: 5_000,
+    })
+    .catch(() => undefined);
   t.match(await page.textContent('[data-test=audit-events]'), /pca:cert:revoke/);
   await page.selectOption('select[name=outcome]', 'FAILURE');
   await page.waitForFunction(() => !document.querySelector('[data-test=audit-events]')?.textContent?.includes('pca:cert:revoke'));

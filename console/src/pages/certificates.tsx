@@ -154,17 +154,37 @@ export function CertificatePage({ id }: { id: string }) {
         if (ok) location.hash = '#/certificates';
       });
   };
+  /**
+   * The service holds this certificate's key. The API has no keyless export: the only answer carrying the certificate
+   * PEM (POST …/export) carries the key too, unencrypted, and is audited as a private-key export (pca:cert:export,
+   * private_key true). The CA routes give the chain but not this certificate.
+   */
+  const serverKey = certificate.gen_mode !== 'CSR';
+  /** The keystore password applies to the types whose zip is a keystore (and only to a key the service holds). */
+  const passwordApplies = serverKey && (type === 'IIS' || type === 'TOMCAT');
   /** The certificate followed by its chain up to the root: what a TLS server sends. */
-  const pemBundle = () =>
-    action.run(async () => {
+  const pemBundle = () => {
+    if (
+      serverKey &&
+      !confirm(
+        `The API exports "${name}" only together with its private key: the unencrypted key is sent to this browser ` +
+          '(and discarded; the bundle holds the certificate and chain only), and the audit log records a private-key ' +
+          'export. Continue?',
+      )
+    ) {
+      return;
+    }
+    void action.run(async () => {
       const exported = await json<Record<string, string>>('POST', `${CERTIFICATES}/${id}/export`, {
         body: { type: 'OTHER', is_compressed: 'false' },
       });
       download(`${name}-bundle.pem`, `${exported.certificate.trim()}\n${exported.certificate_chain.trim()}\n`);
     });
+  };
   const archive = () =>
     action.run(async () => {
-      const body = { type, is_compressed: 'true', ...(password ? { password } : {}) };
+      // Only where the field is shown: a password typed for IIS/TOMCAT must not encrypt another type's key.
+      const body = { type, is_compressed: 'true', ...(passwordApplies && password ? { password } : {}) };
       const response = await call('POST', `${CERTIFICATES}/${id}/export`, { body });
       download(`${name}-${type.toLowerCase()}.zip`, await response.blob());
     });
@@ -215,7 +235,7 @@ export function CertificatePage({ id }: { id: string }) {
       <div class="panel actions">
         <h3>Download</h3>
         <button type="button" onClick={pemBundle} data-test="download-bundle">
-          PEM bundle (certificate + chain)
+          {serverKey ? 'PEM bundle (certificate + chain; the API also exports the private key)' : 'PEM bundle (certificate + chain)'}
         </button>
         <span class="row">
           <select name="export_type" aria-label="Export type" value={type} onChange={(e) => setType((e.target as HTMLSelectElement).value)}>
@@ -223,7 +243,7 @@ export function CertificatePage({ id }: { id: string }) {
               <option key={exportType}>{exportType}</option>
             ))}
           </select>
-          {certificate.gen_mode !== 'CSR' && (type === 'IIS' || type === 'TOMCAT') && (
+          {passwordApplies && (
             <input
               name="export_password"
               aria-label="Keystore password (optional)"
