@@ -105,11 +105,12 @@ t.test('production logs one JSON line per request', async (t) => {
   t.teardown(() => server.child.kill('SIGKILL'));
   t.equal((await fetch(`${base}/ready`)).status, 200);
   t.equal(await server.stop(), 0);
-  // Stderr's one plain line on an unsupported Node (TEST_NODE_ENV's warning) is not a log record.
+  // Stderr's plain lines from scripts/start.mjs (the warning on an unsupported Node, the notice of a rebuild when a
+  // source changed since the last build) are not log records.
   const lines = server
     .output()
     .split('\n')
-    .filter((line) => line && !line.startsWith('Warning: Node.js'));
+    .filter((line) => line && !line.startsWith('Warning: Node.js') && !line.startsWith('Building dist/'));
   const records = lines.map((line) => JSON.parse(line) as { msg: string; route?: string; status?: number });
   t.ok(
     records.some((record) => record.msg === 'request completed' && record.route === '/ready' && record.status === 200),
