@@ -10,7 +10,7 @@ import { recordAudit } from '../audit/audit-log.ts';
 import type { BillingHooks } from '../billing/usage-hooks.ts';
 import { systemContext } from '../context.ts';
 import { claimRemovableCasSql, expireCasSql } from './ca-sql.ts';
-import { disableSubordinates } from './ca-transitions.ts';
+import { disableSubordinates } from './ca-descendants.ts';
 import { destroyKeysOfRemovedCas, destroyOrphanedCaKeys } from './key-destruction.ts';
 
 export const CA_DELETION_JOB = 'ca-deletion';
@@ -26,7 +26,7 @@ export interface CaJobDeps {
 /**
  * Removes CAs whose `delete_time` has passed, and yearly/monthly CAs whose retention period has ended (released,
  * billing/prepaid.ts): both answer 404 from then on (derived on read); this makes it durable. Revocation data
- * stays; their tags go, and a released CA's subordinates are disabled. Then destroys the key of every removed CA that still holds one, this run's and any an
+ * stays; their tags go, and the CAs below a released CA, at any depth, are disabled. Then destroys the key of every removed CA that still holds one, this run's and any an
  * earlier run (or an immediate removal) could not destroy, and the token keys of CA creations that never committed
  * (key-destruction.ts); a store failure fails the run after the others are done, and the next run retries it.
  */
@@ -49,7 +49,7 @@ export function caDeletionJob(deps: CaJobDeps, intervalSeconds = 300): Job {
             await deps.billing.endUsage(tx, row, row.deleteTime ?? now);
             await tx.tag.deleteMany({ where: { resourceType: 'CA', resourceId: id } });
             const ctx = systemContext(CA_DELETION_JOB, row.domainId);
-            // A deleted CA's subordinates were disabled by the deletion; a released one's are disabled now.
+            // A deleted CA's descendants were disabled by the deletion; a released one's are disabled now.
             if (released) await disableSubordinates(tx, ctx, id, `issuer ${id} released: prepaid retention period ended`, now);
             await recordAudit(tx, ctx, {
               action: 'pca:ca:remove',

@@ -13,7 +13,9 @@ import { recordAudit } from '../audit/audit-log.ts';
 import type { BillingHooks } from '../billing/usage-hooks.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import type { CrlService } from '../revocation/crl-service.ts';
-import { effectiveStatus, existingCa, NOT_CSR_ISSUED, requireStatus, type CaStatus } from './ca-rules.ts';
+import { isCaCertificateRevoked } from '../revocation/revocation-service.ts';
+import { disableSubordinates } from './ca-descendants.ts';
+import { effectiveStatus, existingCa, requireStatus, type CaStatus } from './ca-rules.ts';
 import { findOwnCa } from './ca-store.ts';
 import { destroyRemovedCaKey, type HeldKey } from './key-destruction.ts';
 
@@ -66,12 +68,9 @@ export function createCaTransitions({ db, clock, keyStores, billing, crls, resol
   const enable = (ctx: RequestContext, reference: string) =>
     transition(ctx, reference, 'pca:ca:enable', async (tx, row, status, now) => {
       requireStatus(row, status, ['DISABLED'], 'enable');
-      await refuseUnderDeletedIssuer(tx, row, now);
-      if (row.issuerId && row.serialNumber) {
-        const revoked = await tx.revocation.findUnique({
-          where: { issuerId_serialNumber: { issuerId: row.issuerId, serialNumber: row.serialNumber } },
-        });
-        if (revoked) throw errors.conflictingState('the CA certificate is revoked; the CA cannot be enabled again');
+      await refuseUnderUnusableIssuers(tx, row, now);
+      if (await isCaCertificateRevoked(tx, row)) {
+        throw errors.conflictingState('the CA certificate is revoked; the CA cannot be enabled again');
       }
       await tx.certificateAuthority.update({ where: { id: row.id }, data: { status: 'ACTIVED' } });
     });
@@ -121,36 +120,33 @@ export function createCaTransitions({ db, clock, keyStores, billing, crls, resol
 }
 
 /**
- * A deleted CA revokes nothing (§4.4.4 refuses it) and, once removed, its key is destroyed and its CRL and OCSP stop
- * answering: a subordinate issuing meanwhile would be a CA nobody can revoke. Deleting a CA (or a prepaid CA's
- * release, ca-jobs.ts) therefore disables its ACTIVED subordinates (those holding their key here; a CSR-issued
- * intermediate is a certificate like any other), each with its own audit event; they are enabled again only under a
- * live issuer.
+ * A subordinate is enabled only under issuers that all exist, none deleted and none with its own certificate
+ * revoked, up to the root: the issuers' rows (issuer_id never changes once a CA has its certificate) are locked FOR
+ * SHARE meanwhile, in one statement, so a concurrent delete or revoke above waits or is waited for.
  */
-export async function disableSubordinates(tx: Tx, ctx: RequestContext, issuerId: string, reason: string, now: Date): Promise<void> {
-  const live = await tx.certificateAuthority.findMany({
-    where: { issuerId, ...NOT_CSR_ISSUED, ...existingCa(now), status: 'ACTIVED' },
-    select: { id: true },
-  });
-  if (live.length === 0) return;
-  await tx.certificateAuthority.updateMany({ where: { id: { in: live.map(({ id }) => id) } }, data: { status: 'DISABLED' } });
-  for (const { id } of live) {
-    await recordAudit(tx, ctx, {
-      action: 'pca:ca:disable',
-      resourceType: 'CA',
-      resourceId: id,
-      detail: { reason },
-    });
+async function refuseUnderUnusableIssuers(tx: Tx, row: CertificateAuthority, now: Date): Promise<void> {
+  const chain: string[] = [];
+  for (let id = row.issuerId; id && !chain.includes(id); ) {
+    chain.push(id);
+    const parent = await tx.certificateAuthority.findUnique({ where: { id }, select: { issuerId: true } });
+    id = parent?.issuerId ?? null;
   }
-}
-
-/** A subordinate is enabled only under an issuer that is not deleted (the issuer's row is locked meanwhile). */
-async function refuseUnderDeletedIssuer(tx: Tx, row: CertificateAuthority, now: Date): Promise<void> {
-  if (!row.issuerId) return;
-  await lockCaRows(tx, [row.issuerId], 'share');
-  const issuer = await tx.certificateAuthority.findFirst({ where: { id: row.issuerId, ...existingCa(now) }, select: { status: true } });
-  if (!issuer) throw errors.conflictingState(`the issuing CA ${row.issuerId} no longer exists: a CA under it cannot be enabled`);
-  if (issuer.status === 'DELETED') {
-    throw errors.conflictingState(`the issuing CA ${row.issuerId} is deleted: a CA under it cannot be enabled (restore the issuer first)`);
+  if (chain.length === 0) return;
+  await lockCaRows(tx, chain, 'share');
+  const existing = await tx.certificateAuthority.findMany({
+    where: { id: { in: chain }, ...existingCa(now) },
+    select: { id: true, issuerId: true, serialNumber: true, status: true },
+  });
+  const byId = new Map(existing.map((ca) => [ca.id, ca]));
+  for (const [depth, id] of chain.entries()) {
+    const name = depth === 0 ? `the issuing CA ${id}` : `the CA ${id} above its issuer`;
+    const issuer = byId.get(id);
+    if (!issuer) throw errors.conflictingState(`${name} no longer exists: a CA under it cannot be enabled`);
+    if (issuer.status === 'DELETED') {
+      throw errors.conflictingState(`${name} is deleted: a CA under it cannot be enabled (restore that CA first)`);
+    }
+    if (await isCaCertificateRevoked(tx, issuer)) {
+      throw errors.conflictingState(`the certificate of ${name} is revoked: a CA under it cannot be enabled`);
+    }
   }
 }

@@ -1,7 +1,7 @@
 /**
  * Revoking certificates and subordinate CAs (§4.4.6, §4.2.7), and the per-CA CRL and OCSP settings (§4.2.9,
  * §4.2.10). A revoke is one transaction: status change, a `revocations` row (the CRL/OCSP source of truth), the
- * issuer's CRL marked stale, and the audit event. Every statement reaches its row through a primary or unique key,
+ * issuer's CRL marked stale, and the audit event (a CA's revoke also disables the CAs below it). Every statement reaches its row through a primary or unique key,
  * so the transaction costs the same whatever the number of revocations already recorded. Once it has committed
  * (OCSP answers revoked from then on), the issuer's new CRL is signed before the call returns (§4.4.6).
  */
@@ -14,6 +14,7 @@ import type { Metrics } from '../../metrics/metrics.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { lockOwnCa } from '../ca/ca-store.ts';
+import { disableSubordinates } from '../ca/ca-descendants.ts';
 import { resolveCaReference } from '../urn.ts';
 import { canonicalSerialHex, isRevokingStatus, reasonCodeOf, REVOKING_STATUSES } from './revocation-rules.ts';
 import { insertRevocationSql, markIssuerCrlStaleSql } from './revocation-sql.ts';
@@ -115,8 +116,11 @@ export function createRevocationService({ db, clock, config, metrics, crls }: Re
         notAfter: ca.notAfter,
         reasonCode,
       });
-      // A revoked subordinate stops issuing for good: `enable` checks isCaCertificateRevoked.
+      // A revoked subordinate stops issuing for good: `enable` checks isCaCertificateRevoked. So does every CA below
+      // it (their chains no longer validate), as when a CA is deleted; their rows are locked after the CA's and its
+      // issuer's, in the order deletion takes them (ca-transitions.ts).
       if (ca.status === 'ACTIVED') await tx.certificateAuthority.update({ where: { id: ca.id }, data: { status: 'DISABLED' } });
+      await disableSubordinates(tx, context, ca.id, `issuer ${ca.id} revoked`, revocation.revokedAt);
       await recordAudit(tx, context, {
         action: 'pca:ca:revoke',
         resourceType: 'CA',
