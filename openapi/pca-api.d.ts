@@ -5808,6 +5808,8 @@ export interface operations {
                     type?: string;
                     password?: string;
                     is_sm_standard?: string;
+                    /** @description Extension: false leaves the server-made private key out (the files of a certificate issued from a CSR): the certificate and its chain alone, no key export audited. Default true */
+                    include_private_key?: boolean;
                 };
             };
         };

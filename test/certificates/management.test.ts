@@ -144,6 +144,28 @@ t.test('export: zips per type with their files, encrypted keys, Content-Disposit
   t.match(json.json().private_key, /^-----BEGIN ENCRYPTED PRIVATE KEY-----\r\n/);
   const keyFile = await dir.write('enc.key', json.json().private_key);
   t.ok((await openssl(['pkey', '-in', keyFile, '-passin', 'pass:abc-1234', '-noout'])).ok, 'openssl decrypts the key');
+  // Extension: the certificate and chain alone, the key left where it is (and no key export audited).
+  const keyExports = () =>
+    harness.database.prisma.auditEvent.count({ where: { action: 'pca:cert:export', resourceId: gamma, outcome: 'SUCCESS' } });
+  const exportsBefore = await keyExports();
+  const keyless = await app.inject({
+    method: 'POST',
+    url: `/v1/private-certificates/${gamma}/export`,
+    headers: auth,
+    payload: { is_compressed: 'false', type: 'OTHER', include_private_key: false, password: 'abc' },
+  });
+  t.equal(keyless.statusCode, 200, keyless.body);
+  t.equal(keyless.json().private_key, null, 'include_private_key false: no key (and its password ignored)');
+  t.match(keyless.json().certificate, /^-----BEGIN CERTIFICATE-----/);
+  t.equal(await keyExports(), exportsBefore, 'no key export audited');
+  const keylessZip = await app.inject({
+    method: 'POST',
+    url: `/v1/private-certificates/${gamma}/export`,
+    headers: auth,
+    payload: { is_compressed: 'true', type: 'NGINX', include_private_key: false },
+  });
+  const { stdout: keylessFiles } = await run('unzip', ['-Z1', await dir.write('keyless.zip', keylessZip.rawPayload)]);
+  t.same(keylessFiles.trim().split('\n').sort(), ['server.crt'], 'NGINX without the key: the certificate alone');
   t.equal(
     (await app.inject({ method: 'POST', url: `/v1/private-certificates/${gamma}/export`, headers: auth, payload: { type: 'WEBLOGIC' } }))
       .statusCode,

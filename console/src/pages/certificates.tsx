@@ -154,33 +154,21 @@ export function CertificatePage({ id }: { id: string }) {
         if (ok) location.hash = '#/certificates';
       });
   };
-  /**
-   * The service holds this certificate's key. The API has no keyless export: the only answer carrying the certificate
-   * PEM (POST …/export) carries the key too, unencrypted, and is audited as a private-key export (pca:cert:export,
-   * private_key true). The CA routes give the chain but not this certificate.
-   */
+  /** The service holds this certificate's key. */
   const serverKey = certificate.gen_mode !== 'CSR';
   /** The keystore password applies to the types whose zip is a keystore (and only to a key the service holds). */
   const passwordApplies = serverKey && (type === 'IIS' || type === 'TOMCAT');
-  /** The certificate followed by its chain up to the root: what a TLS server sends. */
-  const pemBundle = () => {
-    if (
-      serverKey &&
-      !confirm(
-        `The API exports "${name}" only together with its private key: the unencrypted key is sent to this browser ` +
-          '(and discarded; the bundle holds the certificate and chain only), and the audit log records a private-key ' +
-          'export. Continue?',
-      )
-    ) {
-      return;
-    }
-    void action.run(async () => {
+  /**
+   * The certificate followed by its chain up to the root: what a TLS server sends. Asked for without the private key,
+   * which would otherwise cross to the browser unencrypted and be audited as a key export.
+   */
+  const pemBundle = () =>
+    action.run(async () => {
       const exported = await json<Record<string, string>>('POST', `${CERTIFICATES}/${id}/export`, {
-        body: { type: 'OTHER', is_compressed: 'false' },
+        body: { type: 'OTHER', is_compressed: 'false', include_private_key: false },
       });
       download(`${name}-bundle.pem`, `${exported.certificate.trim()}\n${exported.certificate_chain.trim()}\n`);
     });
-  };
   const archive = () =>
     action.run(async () => {
       // Only where the field is shown: a password typed for IIS/TOMCAT must not encrypt another type's key.
@@ -235,7 +223,7 @@ export function CertificatePage({ id }: { id: string }) {
       <div class="panel actions">
         <h3>Download</h3>
         <button type="button" onClick={pemBundle} data-test="download-bundle">
-          {serverKey ? 'PEM bundle (certificate + chain; the API also exports the private key)' : 'PEM bundle (certificate + chain)'}
+          PEM bundle (certificate + chain)
         </button>
         <span class="row">
           <select name="export_type" aria-label="Export type" value={type} onChange={(e) => setType((e.target as HTMLSelectElement).value)}>

@@ -109,6 +109,13 @@ export const ExportBody = Type.Object({
   ),
   password: Type.Optional(Type.String({ maxLength: 32 })),
   is_sm_standard: Type.Optional(Type.String()),
+  include_private_key: Type.Optional(
+    Type.Boolean({
+      description:
+        'Extension: false leaves the server-made private key out (the files of a certificate issued from a CSR): ' +
+        'the certificate and its chain alone, no key export audited. Default true',
+    }),
+  ),
 });
 
 export const CertificateIdParams = Type.Object({ certificate_id: Type.String({ pattern: UUID_PATTERN }) });

@@ -102,6 +102,8 @@ export function createCertificateService(deps: CertificateServiceDeps) {
       if (status !== 'ISSUED') throw errors.conflictingState(`certificate ${id} is ${status}; only ISSUED certificates can be exported`);
       const issuer = await db.certificateAuthority.findUnique({ where: { id: row.issuerId } });
       const type = request.type || 'OTHER';
+      // The server-made key leaves unless the caller asked for the certificate and chain alone (extension).
+      const keyOut = row.sealedPrivateKey !== null && request.include_private_key !== false;
       const exported = await buildCertificateExport({
         type,
         compressed,
@@ -109,12 +111,12 @@ export function createCertificateService(deps: CertificateServiceDeps) {
         commonName: row.commonName ?? row.id,
         certificate: new Uint8Array(row.certificateDer),
         chain: issuer ? await caChain(db, issuer) : [],
-        pkcs8: row.sealedPrivateKey ? sealer.unseal(row.sealedPrivateKey, row.id) : undefined,
+        pkcs8: keyOut ? sealer.unseal(row.sealedPrivateKey!, row.id) : undefined,
         isIntermediateCa: row.type === 'INTERMEDIATE_CA',
       });
       // A server-made private key leaving is what the audit log must show: once the export is built (a refused one
       // hands nothing out), the event is stored before the key is answered. Exporting a certificate alone is a read.
-      if (row.sealedPrivateKey) {
+      if (keyOut) {
         await recordAudit(db, ctx, {
           action: 'pca:cert:export',
           resourceType: 'CERTIFICATE',
