@@ -175,9 +175,6 @@ export function readTime(el: DerElement): Date {
   if (!match) throw new MalformedDer('bad time');
   const [year, month, day, hour, minute, second] = match.slice(1).map(Number);
   const fullYear = el.tag === Tag.UTC_TIME ? (year < 50 ? 2000 + year : 1900 + year) : year;
-  // No certificate means a time before UTCTime's range, and Postgres cannot store year 0 (a 500 on import), nor PGlite
-  // read back years below 100 (0049 came back as 2049: an expired CA issuing again).
-  if (fullYear < 1950) throw new MalformedDer('a time before 1950');
   const date = new Date(Date.UTC(fullYear, month - 1, day, hour, minute, second));
   if (date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) {
     throw new MalformedDer('bad time');

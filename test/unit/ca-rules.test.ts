@@ -7,6 +7,7 @@ import {
   checkCaType,
   checkKeyAlgorithm,
   checkSignatureAlgorithm,
+  checkStoredValidity,
   checkSubordinatePathLength,
   effectiveStatus,
   existingCa,
@@ -244,4 +245,22 @@ t.test('public URLs of a CA', async (t) => {
   t.equal(publicUrls.caCertificate('https://pki.example', 'c1'), 'https://pki.example/ca/c1.crt');
   t.equal(publicUrls.crl('https://pki.example', 'c1'), 'https://pki.example/crl/c1.crl');
   t.equal(publicUrls.ocsp('https://pki.example', 'c1'), 'https://pki.example/ocsp/c1');
+});
+
+t.test('an imported CA certificate is stored only with a validity after 1950; chains are not held to it', async (t) => {
+  const year = (y: number) => new Date(Date.UTC(y, 0, 1));
+  for (const [notBefore, notAfter] of [
+    [year(0), year(2030)],
+    [year(1), year(2030)],
+    [year(49), year(2030)],
+    [year(1949), year(2030)],
+    [year(2020), year(49)],
+  ]) {
+    t.throws(
+      () => checkStoredValidity({ notBefore: notBefore!, notAfter: notAfter! }),
+      /validity must lie after 1950/,
+      notBefore!.toISOString(),
+    );
+  }
+  t.doesNotThrow(() => checkStoredValidity({ notBefore: year(1950), notAfter: year(9999) }));
 });

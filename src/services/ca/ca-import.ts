@@ -15,7 +15,15 @@ import type { RequestContext, Tx } from '../context.ts';
 import { dnColumns } from '../dn-columns.ts';
 import { jsonOrNull } from '../json-column.ts';
 import type { ImportCaInput } from './ca-input.ts';
-import { CA_SIGNING_KEY_USAGES, NOT_CSR_ISSUED, ROOT_PATH_LENGTH, effectiveStatus, existingCa, requireStatus } from './ca-rules.ts';
+import {
+  CA_SIGNING_KEY_USAGES,
+  NOT_CSR_ISSUED,
+  ROOT_PATH_LENGTH,
+  checkStoredValidity,
+  effectiveStatus,
+  existingCa,
+  requireStatus,
+} from './ca-rules.ts';
 import { bytesColumn } from './ca-spec.ts';
 import { findOwnCa, lockOwnCa } from './ca-store.ts';
 
@@ -64,6 +72,7 @@ export function createCaImport({ db, clock, billing, resolve }: CaImportDeps) {
       if (!CA_SIGNING_KEY_USAGES.every((usage) => certificate.keyUsages.includes(usage))) {
         throw errors.invalidParameter("certificate's key usage must include keyCertSign and cRLSign (RFC 5280 §4.2.1.3)");
       }
+      checkStoredValidity(certificate);
       if (!chainsTo(certificateDer, chain)) throw mismatch();
       const parent = await parentInService(tx, ctx, certificateDer, certificate.issuerDer, chain[0]);
       // The same certificate may already be a CA of this service: create-by-CSR with INTERMEDIATE_CA recorded one for a

@@ -115,6 +115,17 @@ export function existingCa(now: Date): Prisma.CertificateAuthorityWhereInput {
 }
 
 /** §6.1: ACTIVED and DISABLED read as EXPIRED once `not_after` has passed. */
+/**
+ * An imported CA certificate's validity as the CA row stores it: no CA certificate means a time before 1950 (UTCTime's
+ * start), Postgres cannot store year 0 (a 500), and PGlite reads years below 100 back as 20xx (an expired CA issuing
+ * again). External chain certificates are parsed, never stored, and keep any time (Go writes year 1 for an unset one).
+ */
+export function checkStoredValidity({ notBefore, notAfter }: { notBefore: Date; notAfter: Date }): void {
+  if (notBefore.getUTCFullYear() < 1950 || notAfter.getUTCFullYear() < 1950) {
+    throw errors.invalidParameter("certificate's validity must lie after 1950 (RFC 5280 §4.1.2.5's UTCTime range starts there)");
+  }
+}
+
 export function effectiveStatus(row: { status: string; notAfter: Date | null }, now: Date): CaStatus {
   const status = row.status as CaStatus;
   if ((status === 'ACTIVED' || status === 'DISABLED') && row.notAfter && row.notAfter.getTime() <= now.getTime()) {
