@@ -1,5 +1,6 @@
 /** The transaction types every data-access function takes. */
 import type { Db, SqlStatement } from './database.ts';
+import { dbErrorKind } from './errors.ts';
 
 /** The Prisma transaction client handed to `prisma.$transaction(async (tx) => ...)`. */
 export type Tx = Parameters<Parameters<Db['$transaction']>[0]>[0];
@@ -16,4 +17,19 @@ export type Executor = Reader | SqlRunner;
 export function runnerOf(db: Executor): SqlRunner {
   if (typeof db === 'function') return db;
   return <Row>({ text }: SqlStatement, values: unknown[]) => db.$queryRawUnsafe<Row[]>(text, ...values);
+}
+
+/**
+ * Runs `transaction` again, up to `attempts` times in all, when Postgres aborted it to break a deadlock or a
+ * serialization conflict: nothing of it was kept, and a fresh run reads the state afresh. For changes whose locks
+ * cannot all be taken in one order (a CA's transition locks its row, then the CAs above or below it).
+ */
+export async function retryingConflicts<T>(transaction: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await transaction();
+    } catch (error) {
+      if (dbErrorKind(error) !== 'retryable' || attempt >= attempts) throw error;
+    }
+  }
 }

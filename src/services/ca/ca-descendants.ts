@@ -17,10 +17,11 @@ import { existingCa, NOT_CSR_ISSUED } from './ca-rules.ts';
  * also names its own issuer); they are enabled again only under a chain of live issuers.
  *
  * Locks: the caller holds the CA's row. Only the descendants to disable are locked, FOR UPDATE, after it, in id order
- * in one statement (db/locks.ts), as issuance takes its issuers' rows; a DISABLED one being enabled meanwhile holds
- * its own row and waits for its issuers' (refuseUnderUnusableIssuers), so it is not waited for here. A CA created
- * under one of them while the walk ran (its creation holds its issuer FOR SHARE), or enabled before the caller's
- * lock, is found by the walk run again once they are locked.
+ * in one statement (db/locks.ts), as issuance takes its issuers' rows. An enable below holds its own row and then
+ * waits for the CAs above it (refuseUnderUnusableIssuers): against this walk that can deadlock, and Postgres aborts one
+ * of the two, which runs again (retryingConflicts, test/ca/descendants-race.test.ts). A CA created under one of them
+ * while the walk ran (its creation holds its issuer FOR SHARE), or enabled before the caller's lock, is found by the
+ * walk run again once they are locked.
  */
 export async function disableSubordinates(tx: Tx, ctx: RequestContext, caId: string, reason: string, now: Date): Promise<void> {
   const done = new Set<string>();

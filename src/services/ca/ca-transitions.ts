@@ -6,6 +6,7 @@
 import { type Clock, DAY_MS } from '../../clock.ts';
 import type { Db } from '../../db/database.ts';
 import { lockCaRows } from '../../db/locks.ts';
+import { retryingConflicts } from '../../db/tx.ts';
 import type { CertificateAuthority } from '../../db/generated/client.ts';
 import { errors } from '../../errors.ts';
 import type { KeyStores } from '../../keystore/index.ts';
@@ -48,15 +49,19 @@ export function createCaTransitions({ db, clock, keyStores, billing, crls, resol
     } catch (error) {
       throw errors.unavailable('a revocation under this CA waits for its CRL, which cannot be signed now; retry shortly', error);
     }
-    await db.$transaction(async (tx) => {
-      await lockCaRows(tx, [caId], 'update');
-      // Judged at the time the lock is held: a restore that waited past delete_time behind the deletion job (or
-      // another restore) must find the CA removed, as every other caller is told from then on.
-      const now = clock.now();
-      const row = await findOwnCa(tx, ctx, caId, now);
-      const detail = await change(tx, row, effectiveStatus(row, now), now);
-      await recordAudit(tx, ctx, { action, resourceType: 'CA', resourceId: caId, detail: detail ?? undefined });
-    });
+    // A transition locks its row, then the CAs above it (enable) or below it (delete): two such transitions on one
+    // chain can deadlock, and Postgres aborts one, which runs again.
+    await retryingConflicts(() =>
+      db.$transaction(async (tx) => {
+        await lockCaRows(tx, [caId], 'update');
+        // Judged at the time the lock is held: a restore that waited past delete_time behind the deletion job (or
+        // another restore) must find the CA removed, as every other caller is told from then on.
+        const now = clock.now();
+        const row = await findOwnCa(tx, ctx, caId, now);
+        const detail = await change(tx, row, effectiveStatus(row, now), now);
+        await recordAudit(tx, ctx, { action, resourceType: 'CA', resourceId: caId, detail: detail ?? undefined });
+      }),
+    );
   }
 
   const disable = (ctx: RequestContext, reference: string) =>

@@ -11,6 +11,7 @@ import type { Db } from '../../db/database.ts';
 import type { CrlService } from './crl-service.ts';
 import { errors } from '../../errors.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
+import { retryingConflicts } from '../../db/tx.ts';
 import { recordAudit } from '../audit/audit-log.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { lockOwnCa } from '../ca/ca-store.ts';
@@ -101,34 +102,38 @@ export function createRevocationService({ db, clock, config, metrics, crls }: Re
 
   async function revokeCa(context: RequestContext, reference: string, reason: string | undefined): Promise<void> {
     const reasonCode = reasonCodeOf(reason);
-    const { caKeyAlgorithm, issuerId } = await db.$transaction(async (tx) => {
-      const ca = await lockCa(tx, context, reference);
-      if (ca.type === 'ROOT') throw errors.invalidCaType('a root CA cannot be revoked; only subordinate CAs can');
-      if (!isRevokingStatus(ca.status)) {
-        throw errors.conflictingState(`CA is ${ca.status}; only ${REVOKING_STATUSES.join(', ')} CAs can be revoked`);
-      }
-      if (!ca.issuerId || !ca.serialNumber || !ca.notAfter) {
-        throw errors.conflictingState('only a CA whose parent is a CA of this service can be revoked here');
-      }
-      const revocation = await recordRevocation(tx, {
-        issuerId: ca.issuerId,
-        serialNumber: ca.serialNumber,
-        notAfter: ca.notAfter,
-        reasonCode,
-      });
-      // A revoked subordinate stops issuing for good: `enable` checks isCaCertificateRevoked. So does every CA below
-      // it (their chains no longer validate), as when a CA is deleted; their rows are locked after the CA's and its
-      // issuer's, in the order deletion takes them (ca-transitions.ts).
-      if (ca.status === 'ACTIVED') await tx.certificateAuthority.update({ where: { id: ca.id }, data: { status: 'DISABLED' } });
-      await disableSubordinates(tx, context, ca.id, `issuer ${ca.id} revoked`, revocation.revokedAt);
-      await recordAudit(tx, context, {
-        action: 'pca:ca:revoke',
-        resourceType: 'CA',
-        resourceId: ca.id,
-        detail: { reason: reason ?? 'UNSPECIFIED', issuer_id: ca.issuerId, revoked_at: revocation.revokedAt.getTime() },
-      });
-      return { ...revocation, issuerId: ca.issuerId };
-    });
+    // Its CA's row, its issuer's (the CRL marked stale), then the CAs below: against a transition on the same chain
+    // this can deadlock, and Postgres aborts one, which runs again.
+    const { caKeyAlgorithm, issuerId } = await retryingConflicts(() =>
+      db.$transaction(async (tx) => {
+        const ca = await lockCa(tx, context, reference);
+        if (ca.type === 'ROOT') throw errors.invalidCaType('a root CA cannot be revoked; only subordinate CAs can');
+        if (!isRevokingStatus(ca.status)) {
+          throw errors.conflictingState(`CA is ${ca.status}; only ${REVOKING_STATUSES.join(', ')} CAs can be revoked`);
+        }
+        if (!ca.issuerId || !ca.serialNumber || !ca.notAfter) {
+          throw errors.conflictingState('only a CA whose parent is a CA of this service can be revoked here');
+        }
+        const revocation = await recordRevocation(tx, {
+          issuerId: ca.issuerId,
+          serialNumber: ca.serialNumber,
+          notAfter: ca.notAfter,
+          reasonCode,
+        });
+        // A revoked subordinate stops issuing for good: `enable` checks isCaCertificateRevoked. So does every CA below
+        // it (their chains no longer validate), as when a CA is deleted; their rows are locked after the CA's and its
+        // issuer's, in the order deletion takes them (ca-transitions.ts).
+        if (ca.status === 'ACTIVED') await tx.certificateAuthority.update({ where: { id: ca.id }, data: { status: 'DISABLED' } });
+        await disableSubordinates(tx, context, ca.id, `issuer ${ca.id} revoked`, revocation.revokedAt);
+        await recordAudit(tx, context, {
+          action: 'pca:ca:revoke',
+          resourceType: 'CA',
+          resourceId: ca.id,
+          detail: { reason: reason ?? 'UNSPECIFIED', issuer_id: ca.issuerId, revoked_at: revocation.revokedAt.getTime() },
+        });
+        return { ...revocation, issuerId: ca.issuerId };
+      }),
+    );
     metrics.certificatesRevoked.inc({ ca_key_algorithm: caKeyAlgorithm });
     await publish(issuerId);
   }
