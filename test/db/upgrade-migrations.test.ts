@@ -168,3 +168,61 @@ t.test("the finalize key of an order left processing moves to ACME finalize's ow
     { endpoint: ACME, key: orders.alreadyMoved, certificate_id: '5' },
   ]);
 });
+
+for (const [name, open] of [targets[0]!, targets[1]!]) {
+  t.test(`${name}: CAs left ACTIVED below a deleted, removed or revoked CA are disabled by the upgrade`, async (t) => {
+    const release = '20261207094500_disable_cas_below_unusable';
+    const db = await open(t);
+    await db.migrate(await folderBefore(t, release));
+    const ids: Record<string, string> = {};
+    /** A CA row as an earlier release left it; `serial` as stored (a legacy row may hold it in upper case). */
+    const ca = async (
+      label: string,
+      status: string,
+      issuer?: string,
+      extra: { serial?: string; genMode?: string; removed?: boolean } = {},
+    ) => {
+      const [{ id }] = await db.query<{ id: string }>(
+        `INSERT INTO certificate_authorities (id, domain_id, type, status, key_usages, updated_at, issuer_id, serial_number, gen_mode, removed_at)
+         VALUES (gen_random_uuid(), 'tenant-a', $1, $2, '{}', now(), $3, $4, $5, $6) RETURNING id::text AS id`,
+        [
+          issuer ? 'SUBORDINATE' : 'ROOT',
+          status,
+          issuer ?? null,
+          extra.serial ?? label,
+          extra.genMode ?? 'GENERATE',
+          extra.removed ? new Date() : null,
+        ],
+      );
+      ids[label] = id;
+      return id;
+    };
+    // Revoked B (its revocation keyed by the canonical serial; B's row holds it in upper case with a leading zero octet).
+    const root = await ca('root', 'ACTIVED');
+    const b = await ca('b', 'DISABLED', root, { serial: '00AB01' });
+    await db.query(
+      `INSERT INTO revocations (issuer_id, serial_number, revoked_at, reason_code, not_after) VALUES ($1, 'ab01', now(), 1, now() + interval '1 year')`,
+      [root],
+    );
+    const c = await ca('c', 'DISABLED', b);
+    await ca('d', 'ACTIVED', c);
+    await ca('csr-issued', 'ACTIVED', c, { genMode: 'CSR' });
+    // A deleted root's grandchild, a removed root's, and a live chain.
+    const deleted = await ca('deleted', 'DELETED');
+    await ca('e', 'ACTIVED', await ca('deleted-child', 'DISABLED', deleted));
+    const removed = await ca('removed', 'DELETED', undefined, { removed: true });
+    await ca('f', 'ACTIVED', await ca('removed-child', 'DISABLED', removed));
+    const live = await ca('live', 'ACTIVED');
+    await ca('g', 'ACTIVED', await ca('live-child', 'ACTIVED', live));
+
+    await db.migrate('prisma/migrations');
+    const statusOf = async (label: string) =>
+      (await db.query<{ status: string }>('SELECT status FROM certificate_authorities WHERE id = $1::uuid', [ids[label]]))[0]!.status;
+    t.equal(await statusOf('d'), 'DISABLED', 'below a revoked CA (matched by canonical serial)');
+    t.equal(await statusOf('e'), 'DISABLED', 'below a deleted CA');
+    t.equal(await statusOf('f'), 'DISABLED', 'below a removed CA');
+    t.equal(await statusOf('csr-issued'), 'ACTIVED', 'a CSR-issued intermediate is a certificate, left as it is');
+    for (const label of ['root', 'live', 'live-child', 'g'])
+      t.equal(await statusOf(label), 'ACTIVED', `${label}: a live chain is untouched`);
+  });
+}
