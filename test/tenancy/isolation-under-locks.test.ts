@@ -12,6 +12,7 @@ import { KEY_ARGS, opensslCsr, scratch } from '../certificates/support.ts';
 import { createTestAppOnRealPostgres, OTHER_DOMAIN, TEST_DOMAIN } from '../helpers/app.ts';
 import { realPostgresOrSkipFile } from '../helpers/database.ts';
 import { signerOver } from '../../src/keystore/index.ts';
+import type { KeyStore } from '../../src/keystore/key-store.ts';
 import { CERT, seedDomainA, validity, withoutResourceId } from './domain-a.ts';
 import { v1Routes } from './v1-routes.ts';
 
@@ -30,20 +31,23 @@ function holdSignatures(count: number): void {
 
 const postgres = await realPostgresOrSkipFile(t);
 const harness = await createTestAppOnRealPostgres(postgres, {
+  // Whichever store signs (software, or the PKCS#11 token CI's Postgres pass makes new CA keys on).
   wrapKeyStores: (stores) => {
-    const software = {
-      ...stores.software,
-      async sign(...args: Parameters<typeof stores.software.sign>) {
+    const holding = (store: KeyStore): KeyStore => ({
+      ...store,
+      async sign(...args) {
         if (held.room > 0) {
           held.room--;
           held.waiting++;
           await held.opened;
         }
-        return stores.software.sign(...args);
+        return store.sign(...args);
       },
-    };
-    const get: typeof stores.get = (kind) => (kind === 'software' ? software : stores.get(kind));
-    return { ...stores, software, get, signerOf: signerOver(get) };
+    });
+    const software = holding(stores.software);
+    const pkcs11 = stores.pkcs11 && holding(stores.pkcs11);
+    const get: typeof stores.get = (kind) => (kind === 'software' ? software : kind === 'pkcs11' && pkcs11 ? pkcs11 : stores.get(kind));
+    return { ...stores, software, pkcs11, get, signerOf: signerOver(get) };
   },
 });
 t.teardown(() => harness.close());
@@ -96,7 +100,11 @@ t.test("a batch mixing B's request for A's CA with B's own requests is stored at
       const filling: Promise<{ status: number; body: string }>[] = [];
       for (let sent = 1; sent <= 4; sent++) {
         filling.push(byCsr(ownRoot, OTHER_DOMAIN));
-        while (held.waiting < sent) await new Promise((resolve) => setTimeout(resolve, 5));
+        // Bounded: a signature that never reaches the hold (a store not wrapped) fails here rather than hanging.
+        for (let tries = 0; held.waiting < sent; tries++) {
+          if (tries > 2_000) throw new Error(`${sent} batches expected at the held signature, ${held.waiting} there`);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
       }
       const naming = byCsr(subId, OTHER_DOMAIN);
       const own = Array.from({ length: 3 }, () => byCsr(ownRoot, OTHER_DOMAIN));
