@@ -3635,7 +3635,7 @@ export interface operations {
                     key_algorithms?: string[] | null;
                     /** @description serverAuth, clientAuth, codeSigning, emailProtection, timeStamping, OCSPSigning, smartCardLogon or dotted OIDs. Lists the only EKUs allowed, and is the only grant for CSR EKUs beyond the contract flags (timeStamping, OCSPSigning, other OIDs). anyExtendedKeyUsage is never granted. */
                     allowed_ekus?: string[] | null;
-                    /** @description CAs this CA signs must carry name constraints within allowed, reaching no denied name */
+                    /** @description CAs this CA signs must carry name constraints within allowed, reaching no denied name, on every name type the policy limits (permit only '.invalid', or for IP exclude 0.0.0.0/0 and ::/0, to allow none of a type) */
                     require_name_constraints_for_cas?: boolean | null;
                 };
             };

@@ -318,10 +318,38 @@ t.test('CAs under require_name_constraints_for_cas: constraints required, within
     'PCA.00020001',
     /csr nameConstraints\.permitted\.uri\[0\] 'evil\.example' reaches names that .* does not allow/,
   );
+  // A type the policy limits and the CA leaves open lets the CA sign any name of it: each must be constrained.
+  const dnsAndUri = 'permitted;DNS:.example.internal,excluded;DNS:.prod.example.internal,permitted;URI:cluster.local';
+  assertError(
+    t,
+    await byCsr(policedId, 'ca-open-ip', caCsr('open-ip', dnsAndUri), intermediate),
+    400,
+    'PCA.00020001',
+    /csr nameConstraints must constrain IP names: the issuing CA's issuance policy allows only 10\.0\.0\.0\/8; permit subtrees within them/,
+  );
+  assertError(
+    t,
+    await byCsr(policedId, 'ca-open-email', caCsr('open-email', `${dnsAndUri},permitted;IP:10.1.0.0/255.255.0.0`), intermediate),
+    400,
+    'PCA.00020001',
+    /csr nameConstraints must constrain EMAIL names: the issuing CA's issuance policy allows none; permit only '\.invalid'/,
+  );
+  assertError(
+    t,
+    await byCsr(
+      policedId,
+      'ca-wide-ip',
+      caCsr('wide-ip', `${dnsAndUri},permitted;IP:0.0.0.0/0.0.0.0,permitted;email:.invalid`),
+      intermediate,
+    ),
+    400,
+    'PCA.00020001',
+    /csr nameConstraints\.permitted\.ip\[0\] '0\.0\.0\.0\/0' reaches names that .* does not allow \(allowed ip: 10\.0\.0\.0\/8\)/,
+  );
   const good = await byCsr(
     policedId,
     'ca-good',
-    caCsr('good', 'permitted;DNS:.example.internal,excluded;DNS:.prod.example.internal,permitted;URI:cluster.local'),
+    caCsr('good', `${dnsAndUri},permitted;IP:10.1.0.0/255.255.0.0,permitted;email:.invalid`),
     intermediate,
   );
   t.equal(good.status, 200, JSON.stringify(good.body));
@@ -329,11 +357,11 @@ t.test('CAs under require_name_constraints_for_cas: constraints required, within
   const text = await certificateText(dir, exported.body.certificate);
   t.match(
     text,
-    /X509v3 Name Constraints: critical\s+Permitted:\s+DNS:\.example\.internal\s+URI:cluster\.local\s+Excluded:\s+DNS:\.prod\.example\.internal/,
+    /X509v3 Name Constraints: critical\s+Permitted:\s+DNS:\.example\.internal\s+IP:10\.1\.0\.0\/255\.255\.0\.0\s+URI:cluster\.local\s+email:\.invalid\s+Excluded:\s+DNS:\.prod\.example\.internal/,
     'copied from the CSR, critical',
   );
   t.same((await api.show(good.body.certificate_id)).name_constraints, {
-    permitted: { dns: ['.example.internal'], ip: [], uri: ['cluster.local'], email: [] },
+    permitted: { dns: ['.example.internal'], ip: ['10.1.0.0/16'], uri: ['cluster.local'], email: ['.invalid'] },
     excluded: { dns: ['.prod.example.internal'], ip: [], uri: [], email: [] },
   });
 
@@ -364,14 +392,17 @@ t.test('CAs under require_name_constraints_for_cas: constraints required, within
     'PCA.00020001',
     /key algorithm EC384/,
   );
-  const child = await subordinate({ name_constraints: { permitted: { dns: ['.svc.cluster.local'], ip: ['10.1.0.0/16'] } } });
+  assertError(
+    t,
+    await subordinate({ name_constraints: { permitted: { dns: ['.svc.cluster.local'], ip: ['10.1.0.0/16'] } } }),
+    400,
+    'PCA.00020001',
+    /name_constraints must constrain URI names: .* allows only spiffe:\/\/cluster\.local\/\*; permit subtrees within them/,
+  );
+  const everyType = { dns: ['.svc.cluster.local'], ip: ['10.1.0.0/16'], uri: ['cluster.local'], email: ['.invalid'] };
+  const child = await subordinate({ name_constraints: { permitted: everyType } });
   t.equal(child.status, 200, JSON.stringify(child.body));
-  t.same((await api.show(child.body.ca_id)).name_constraints?.permitted, {
-    dns: ['.svc.cluster.local'],
-    ip: ['10.1.0.0/16'],
-    uri: [],
-    email: [],
-  });
+  t.same((await api.show(child.body.ca_id)).name_constraints?.permitted, everyType);
   const intermediateRequest = {
     distinguished_name: { common_name: 'istio-ca' },
     type: 'INTERMEDIATE_CA',
@@ -379,7 +410,14 @@ t.test('CAs under require_name_constraints_for_cas: constraints required, within
     extended_key_usage: {},
   };
   assertError(t, await serverMade(policedId, intermediateRequest), 400, 'PCA.00020001', /name_constraints must permit/);
-  const made = await serverMade(policedId, { ...intermediateRequest, name_constraints: { permitted: { dns: ['.svc.cluster.local'] } } });
+  assertError(
+    t,
+    await serverMade(policedId, { ...intermediateRequest, name_constraints: { permitted: { dns: ['.svc.cluster.local'] } } }),
+    400,
+    'PCA.00020001',
+    /name_constraints must constrain IP names/,
+  );
+  const made = await serverMade(policedId, { ...intermediateRequest, name_constraints: { permitted: everyType } });
   t.equal(made.status, 200, JSON.stringify(made.body));
   const madeText = await certificateText(
     dir,
@@ -392,6 +430,70 @@ t.test('CAs under require_name_constraints_for_cas: constraints required, within
     400,
     'PCA.00020001',
     /name_constraints applies to type INTERMEDIATE_CA only/,
+  );
+});
+
+t.test('require_name_constraints_for_cas with only denied names: each denied name is left out of what the CA permits', async (t) => {
+  const denyingId = await api.subordinate(rootId, { path_length: 1, distinguished_name: { ...DN, common_name: 'denying' } });
+  t.equal(
+    (await put(denyingId, { denied: { dns: ['*.prod.example.internal'], ip: ['10.9.0.0/16'] }, require_name_constraints_for_cas: true }))
+      .status,
+    200,
+  );
+  const caCsr = (name: string, constraints: string) => [
+    '-subj',
+    `/CN=${name}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+    '-addext',
+    `nameConstraints=critical,${constraints}`,
+  ];
+  const intermediate = { type: 'INTERMEDIATE_CA', path_length: 0 };
+  const dnsOnly = 'permitted;DNS:.example.internal,excluded;DNS:.prod.example.internal';
+  assertError(
+    t,
+    await byCsr(denyingId, 'deny-open-ip', caCsr('deny-open-ip', dnsOnly), intermediate),
+    400,
+    'PCA.00020001',
+    /csr nameConstraints permits every IP name, so it reaches '10\.9\.0\.0\/16', which .* denies; exclude it/,
+  );
+  assertError(
+    t,
+    await byCsr(denyingId, 'deny-half-ip', caCsr('deny-half-ip', `${dnsOnly},excluded;IP:10.9.0.0/255.255.128.0`), intermediate),
+    400,
+    'PCA.00020001',
+    /reaches '10\.9\.0\.0\/16'/,
+    'an exclusion covering part of the denied range is not enough',
+  );
+  const excluding = await byCsr(
+    denyingId,
+    'deny-ip-excluded',
+    caCsr('deny-ip-excluded', `${dnsOnly},excluded;IP:10.0.0.0/255.0.0.0`),
+    intermediate,
+  );
+  t.equal(excluding.status, 200, JSON.stringify(excluding.body));
+  const permitting = await byCsr(
+    denyingId,
+    'deny-ip-permitted',
+    caCsr('deny-ip-permitted', `${dnsOnly},permitted;IP:10.1.0.0/255.255.0.0`),
+    intermediate,
+  );
+  t.equal(permitting.status, 200, `IP subtrees that leave the denied range out: ${JSON.stringify(permitting.body)}`);
+  const everyAddress = await byCsr(
+    policedId,
+    'ca-no-ip',
+    caCsr(
+      'no-ip',
+      'permitted;DNS:.svc.cluster.local,permitted;URI:cluster.local,permitted;email:.invalid,excluded;IP:0.0.0.0/0.0.0.0,excluded;IP:::/::',
+    ),
+    intermediate,
+  );
+  t.equal(
+    everyAddress.status,
+    200,
+    `a CA excluding every address needs no IP subtree of the allowed ones: ${JSON.stringify(everyAddress.body)}`,
   );
 });
 

@@ -20,7 +20,8 @@ t.test('a mesh CA issued from a CSR with name constraints can only sign its own 
     require_name_constraints_for_cas: true,
   });
 
-  // cert-manager: isCA true, commonName mesh-ca, nameConstraints permitted dnsDomains [.cluster.local], uriDomains [cluster.local].
+  // cert-manager: isCA true, commonName mesh-ca, nameConstraints permitted dnsDomains [.cluster.local], uriDomains
+  // [cluster.local], emailAddresses [.invalid]; excluded ipRanges [0.0.0.0/0, ::/0] (the policy allows no IP or email).
   const meshCsr = (name: string, constraints: string) =>
     opensslCsr(
       dir,
@@ -63,13 +64,27 @@ t.test('a mesh CA issued from a CSR with name constraints can only sign its own 
     },
   });
 
-  const { csr, keyFile } = await meshCsr('mesh-ca', 'permitted;DNS:.cluster.local,permitted;URI:cluster.local');
+  // A CA constraining only DNS and URI names could sign any IP address or mailbox.
+  const open = await meshCsr('mesh-open', 'permitted;DNS:.cluster.local,permitted;URI:cluster.local');
+  t.match(await call('POST', `${CERT}/csr`, { ...request, csr: open.csr }), {
+    status: 400,
+    body: {
+      error_code: 'PCA.00020001',
+      error_msg:
+        /csr nameConstraints must constrain IP names: the issuing CA's issuance policy allows none; exclude 0\.0\.0\.0\/0 and ::\/0/,
+    },
+  });
+
+  const { csr, keyFile } = await meshCsr(
+    'mesh-ca',
+    'permitted;DNS:.cluster.local,permitted;URI:cluster.local,permitted;email:.invalid,excluded;IP:0.0.0.0/0.0.0.0,excluded;IP:::/::',
+  );
   const { certificate_id: meshId } = await ok('POST', `${CERT}/csr`, { ...request, csr });
   const exported = (await ok('POST', `${CA}/${meshId}/export`)) as { certificate: string; certificate_chain: string };
   const text = await certificateText(dir, exported.certificate);
   t.match(
     text,
-    /X509v3 Name Constraints: critical\s+Permitted:\s+DNS:\.cluster\.local\s+URI:cluster\.local\s/,
+    /X509v3 Name Constraints: critical\s+Permitted:\s+DNS:\.cluster\.local\s+URI:cluster\.local\s+email:\.invalid\s+Excluded:\s+IP:0\.0\.0\.0\/0\.0\.0\.0\s+IP:0:0:0:0:0:0:0:0\/0:0:0:0:0:0:0:0\s/,
     'openssl shows the constraints, critical',
   );
   t.match(text, /X509v3 Basic Constraints: critical\s+CA:TRUE, pathlen:0/);
@@ -115,13 +130,17 @@ t.test('a mesh CA issued from a CSR with name constraints can only sign its own 
   );
   const evilUri = await workload('workload-evil-uri', 'URI:spiffe://evil.example.com/ns/a/sa/b');
   t.match(`${evilUri.stdout}${evilUri.stderr}`, /permitted subtree violation/, 'nor does a SPIFFE id of another trust domain');
+  const address = await workload('workload-ip', 'URI:spiffe://cluster.local/ns/a/sa/b,IP:10.0.0.1');
+  t.match(`${address.stdout}${address.stderr}`, /excluded subtree violation/, 'nor does an IP address');
+  const mailbox = await workload('workload-email', 'URI:spiffe://cluster.local/ns/a/sa/b,email:ops@example.com');
+  t.match(`${mailbox.stdout}${mailbox.stderr}`, /permitted subtree violation/, 'nor does a mailbox');
 
   const meshCa = await ok('GET', `${CA}/${meshId}`);
   t.same(
     meshCa.name_constraints,
     {
-      permitted: { dns: ['.cluster.local'], ip: [], uri: ['cluster.local'], email: [] },
-      excluded: { dns: [], ip: [], uri: [], email: [] },
+      permitted: { dns: ['.cluster.local'], ip: [], uri: ['cluster.local'], email: ['.invalid'] },
+      excluded: { dns: [], ip: ['0.0.0.0/0', '::/0'], uri: [], email: [] },
     },
     'the CA object shows them',
   );

@@ -1,13 +1,42 @@
 /**
  * The evaluator's rules for a new CA's own name constraints: each permitted subtree lies within the chain's
  * (a CA may narrow, never widen, what its parents permit), and under `require_name_constraints_for_cas` the CA
- * permits something, only what the policy allows, and excludes every denied name its subtrees would reach.
+ * permits something, only what the policy allows, and excludes every denied name its subtrees would reach; a name
+ * type the policy limits and the CA leaves unconstrained would let the CA sign any name of that type, so each such
+ * type must be constrained too.
  */
-import { hasSubtrees } from '../../x509/name-constraints.ts';
-import { TYPE_OF_KEY, entriesOf, patternsOf, subtreesOf } from './compiled-rules.ts';
+import { NAME_LIST_KEYS, type NameConstraints, type NameListKey, hasSubtrees } from '../../x509/name-constraints.ts';
+import { type CompiledSubtrees, TYPE_OF_KEY, entriesOf, patternsOf, subtreesOf } from './compiled-rules.ts';
 import type { IssuanceFacts, IssuerRules, PolicyViolation } from './evaluator.ts';
 import { labelOf, listed } from './evaluator.ts';
-import { setContains, setOverlaps } from './name-sets.ts';
+import type { IssuancePolicy } from './issuance-policy.ts';
+import { type DnsSet, type TypedSet, dnsContains, setContains, setOverlaps } from './name-sets.ts';
+
+/** RFC 6761 reserves `invalid`: no name lies at or below it, so a subtree there is how a CA permits no name of a type. */
+const RESERVED_INVALID: DnsSet = { kind: 'atOrBelow', domain: 'invalid' };
+
+function permitsNoRealName(subtree: TypedSet): boolean {
+  if (subtree.key === 'ip') return false;
+  return dnsContains(RESERVED_INVALID, subtree.key === 'email' ? subtree.set.domain : subtree.set);
+}
+
+/** Whether excluded subtrees leave no name of the type: DNS `` (every name), IP 0.0.0.0/0 with ::/0. */
+function excludesEveryName(key: NameListKey, excluded: CompiledSubtrees): boolean {
+  const subtrees = excluded.sets[key];
+  if (key === 'dns') return subtrees.some((subtree) => subtree.key === 'dns' && subtree.set.kind === 'all');
+  if (key !== 'ip') return false;
+  const everyAddress = (octets: number) =>
+    subtrees.some((subtree) => subtree.key === 'ip' && subtree.set.prefix === 0 && subtree.set.address.length === octets);
+  return everyAddress(4) && everyAddress(16);
+}
+
+/** How a CA constrains a type to none of its names, for refusal messages. */
+const NO_NAME_HINT: Record<NameListKey, string> = {
+  dns: "permit only '.invalid' (RFC 6761: no name lies below it)",
+  ip: 'exclude 0.0.0.0/0 and ::/0',
+  uri: "permit only '.invalid' (RFC 6761: no host lies below it)",
+  email: "permit only '.invalid' (RFC 6761: no mailbox lies below it)",
+};
 
 export function checkCaConstraints(facts: IssuanceFacts, rules: IssuerRules): PolicyViolation | null {
   const field = facts.nameConstraintsField ?? 'name_constraints';
@@ -16,6 +45,7 @@ export function checkCaConstraints(facts: IssuanceFacts, rules: IssuerRules): Po
   const excluded = own ? subtreesOf(own.excluded) : null;
   for (const { key, set, text, index } of permitted) {
     const at = `${field}.permitted.${key}[${index}]`;
+    if (permitsNoRealName(set)) continue;
     for (const constraints of rules.chainConstraints) {
       const parent = subtreesOf(constraints.permitted);
       if (parent.sets[key].length > 0 && !parent.sets[key].some((subtree) => setContains(subtree, set))) {
@@ -39,7 +69,7 @@ export function checkCaConstraints(facts: IssuanceFacts, rules: IssuerRules): Po
     }
     for (const { key, set, text, index } of permitted) {
       const at = `${field}.permitted.${key}[${index}]`;
-      if (policy.allowed) {
+      if (policy.allowed && !permitsNoRealName(set)) {
         // URI subtrees constrain hosts only, so only URI patterns allowing every path of their hosts can cover them.
         const allowed = patternsOf(policy.allowed);
         const covering = key === 'uri' ? allowed.uriHostsForEveryPath : allowed.sets[key];
@@ -68,6 +98,46 @@ export function checkCaConstraints(facts: IssuanceFacts, rules: IssuerRules): Po
           };
         }
       }
+    }
+    const unconstrained = unconstrainedType(own, excluded!, policy, field);
+    if (unconstrained) return unconstrained;
+  }
+  return null;
+}
+
+/**
+ * The first name type the policy limits (every type under `allowed`, a type with denied entries otherwise) that the
+ * CA leaves open: no permitted subtree of that type, and excluded subtrees that leave some allowed-out or denied name.
+ */
+function unconstrainedType(
+  own: NameConstraints,
+  excluded: CompiledSubtrees,
+  policy: IssuancePolicy,
+  field: string,
+): PolicyViolation | null {
+  for (const key of NAME_LIST_KEYS) {
+    if (own.permitted[key].length > 0 || excludesEveryName(key, excluded)) continue;
+    const type = TYPE_OF_KEY[key];
+    if (policy.allowed) {
+      const allowed = policy.allowed[key];
+      return {
+        rule: 'name_constraints_required',
+        field,
+        message: `${field} must constrain ${type} names: ${labelOf(policy)} ${
+          allowed.length > 0 ? `allows only ${listed(allowed)}; permit subtrees within them` : `allows none; ${NO_NAME_HINT[key]}`
+        }`,
+      };
+    }
+    const denied = policy.denied ? patternsOf(policy.denied).sets[key] : [];
+    const reached = denied.findIndex((pattern) => pattern === null || !excluded.sets[key].some((subtree) => setContains(subtree, pattern)));
+    if (reached >= 0) {
+      const deniedText = policy.denied![key][reached];
+      return {
+        rule: 'name_denied',
+        field,
+        value: deniedText,
+        message: `${field} permits every ${type} name, so it reaches '${deniedText}', which ${labelOf(policy)} denies; exclude it (${field}.excluded.${key}) or permit ${type} subtrees that leave it out`,
+      };
     }
   }
   return null;

@@ -78,7 +78,8 @@ export const IssuancePolicyBody = Type.Object(
     ),
     require_name_constraints_for_cas: Type.Optional(
       Type.Union([Type.Boolean(), Type.Null()], {
-        description: 'CAs this CA signs must carry name constraints within allowed, reaching no denied name',
+        description:
+          "CAs this CA signs must carry name constraints within allowed, reaching no denied name, on every name type the policy limits (permit only '.invalid', or for IP exclude 0.0.0.0/0 and ::/0, to allow none of a type)",
       }),
     ),
   },
