@@ -11,7 +11,7 @@ import type { NameConstraints } from '../../x509/name-constraints.ts';
 import { checkCaConstraints } from './ca-constraints.ts';
 import { KEY_OF_TYPE, candidateOf, patternsOf, subtreesOf, type Candidate, type NameType } from './compiled-rules.ts';
 import { ANY_EXTENDED_KEY_USAGE, EKUS_WITHOUT_A_GRANT, ekuName, type IssuancePolicy } from './issuance-policy.ts';
-import { emailDenies, setContains, setOverlaps, uriDenies, uriMatches, type EmailSet } from './name-sets.ts';
+import { emailDenies, setContains, setOverlaps, uriDenies, uriHostComparable, uriMatches, type EmailSet } from './name-sets.ts';
 
 export type { NameType } from './compiled-rules.ts';
 
@@ -122,8 +122,14 @@ function checkName(name: RequestedName, rules: IssuerRules): PolicyViolation | n
   }
   for (const policy of rules.policies) {
     if (policy.denied) {
-      const hit = deniedIndex(candidate, patternsOf(policy.denied));
-      if (hit >= 0) return refuse('name_denied', `is denied by ${labelOf(policy)} (denied ${key} '${policy.denied[key][hit]}')`);
+      const denied = patternsOf(policy.denied);
+      const hit = deniedIndex(candidate, denied);
+      if (hit >= 0) {
+        const rule = `denied ${key} '${policy.denied[key][hit]}'`;
+        // A URI with no comparable host meets the rule whatever its host and path: say so, or it reads as a wrong match.
+        const unjudged = key === 'uri' && denied.uri[hit]!.kind === 'hierarchical' && !uriHostComparable(candidate.uri!);
+        return refuse('name_denied', `is denied by ${labelOf(policy)} (${unjudged ? `its host cannot be compared with ${rule}` : rule})`);
+      }
     }
     if (policy.allowed && !allowedBy(candidate, patternsOf(policy.allowed))) {
       const allowed = policy.allowed[key];

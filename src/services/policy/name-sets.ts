@@ -156,9 +156,52 @@ export interface RequestedUri {
   userinfo: boolean;
   /** Path, query and fragment. */
   rest: string;
+  /** `rest` in RFC 3986 §6.2.2's normal form: what deny rules compare, and allow rules besides `rest`. */
+  normalRest: string;
 }
 
 const URI_SHAPE = /^([A-Za-z][A-Za-z0-9+.-]*):(.*)$/s;
+
+const UNRESERVED = /^[A-Za-z0-9._~-]$/;
+
+/** RFC 3986 §5.2.4 remove_dot_segments. */
+function removeDotSegments(path: string): string {
+  let input = path;
+  let output = '';
+  const dropLastSegment = () => {
+    output = output.slice(0, Math.max(0, output.lastIndexOf('/')));
+  };
+  while (input !== '') {
+    if (input.startsWith('../')) input = input.slice(3);
+    else if (input.startsWith('./') || input.startsWith('/./')) input = input.slice(2);
+    else if (input === '/.') input = '/';
+    else if (input.startsWith('/../') || input === '/..') {
+      input = `/${input.slice(4)}`;
+      dropLastSegment();
+    } else if (input === '.' || input === '..') input = '';
+    else {
+      const end = input.indexOf('/', 1);
+      output += end < 0 ? input : input.slice(0, end);
+      input = end < 0 ? '' : input.slice(end);
+    }
+  }
+  return output;
+}
+
+/**
+ * RFC 3986 §6.2.2: percent-encodings in upper case, those of unreserved characters decoded (reserved ones such as
+ * `%2F` stay: they are not the delimiter), then, in a hierarchical path, dot segments removed. Query and fragment
+ * take the first two steps only. Decoding never yields `/`, `?` or `#`, so the parts split the same before and after.
+ */
+function normalizeRest(rest: string, hierarchical: boolean): string {
+  const decoded = rest.replace(/%[0-9A-Fa-f]{2}/g, (encoded) => {
+    const char = String.fromCharCode(Number.parseInt(encoded.slice(1), 16));
+    return UNRESERVED.test(char) ? char : encoded.toUpperCase();
+  });
+  if (!hierarchical) return decoded;
+  const tail = decoded.search(/[?#]/);
+  return tail < 0 ? removeDotSegments(decoded) : removeDotSegments(decoded.slice(0, tail)) + decoded.slice(tail);
+}
 
 export function parseRequestedUri(value: string): RequestedUri | null {
   const match = URI_SHAPE.exec(value);
@@ -175,6 +218,8 @@ export function parseRequestedUri(value: string): RequestedUri | null {
       port: null,
       userinfo: false,
       rest: afterScheme,
+      // Dot segments stay: a URN gives them no meaning, and a deny rule with an authority takes such a URI anyway.
+      normalRest: normalizeRest(afterScheme, false),
     };
   const authorityEnd = afterScheme.slice(2).search(/[/?#]/);
   const authority = authorityEnd < 0 ? afterScheme.slice(2) : afterScheme.slice(2, 2 + authorityEnd);
@@ -195,6 +240,7 @@ export function parseRequestedUri(value: string): RequestedUri | null {
     port,
     userinfo: at >= 0,
     rest,
+    normalRest: normalizeRest(rest, true),
   };
 }
 
@@ -204,30 +250,47 @@ export function parseRequestedUri(value: string): RequestedUri | null {
  * an authority (`urn:…`), matched exactly. No port in the pattern: any port.
  */
 export type UriPattern =
-  | { kind: 'opaque'; text: string }
-  | { kind: 'hierarchical'; scheme: string; host: DnsSet; port: string | null; path: { exact: string } | { prefix: string } };
+  | { kind: 'opaque'; text: string; normalText: string }
+  | { kind: 'hierarchical'; scheme: string; host: DnsSet; port: string | null; path: PathRule; normalPath: PathRule };
+
+/** The rest as written, and in normal form (`RequestedUri.normalRest`). */
+type PathRule = { exact: string } | { prefix: string };
 
 export function uriPattern(pattern: string): UriPattern | null {
   const parsed = parseRequestedUri(pattern);
   if (parsed === null || parsed.userinfo) return null;
-  if (parsed.host === null) return parsed.rest.includes('*') || parsed.rest === '' ? null : { kind: 'opaque', text: parsed.text };
+  if (parsed.host === null)
+    return parsed.rest.includes('*') || parsed.rest === ''
+      ? null
+      : { kind: 'opaque', text: parsed.text, normalText: `${parsed.scheme}:${parsed.normalRest}` };
   const rawHost = /^\/\/([^/?#:]*)/.exec(pattern.slice(pattern.indexOf(':') + 1))?.[1] ?? '';
   const host = dnsPatternSet(rawHost);
   if (host === null) return null;
   const star = parsed.rest.indexOf('*');
   if (star >= 0 && !(star === parsed.rest.length - 1 && parsed.rest.endsWith('/*'))) return null;
-  const path = star >= 0 ? { prefix: parsed.rest.slice(0, -1) } : { exact: parsed.rest };
-  return { kind: 'hierarchical', scheme: parsed.scheme, host, port: parsed.port, path };
+  // The normal form still ends in `/*`: `*` is no dot segment.
+  const rule = (rest: string): PathRule => (star >= 0 ? { prefix: rest.slice(0, -1) } : { exact: rest });
+  return {
+    kind: 'hierarchical',
+    scheme: parsed.scheme,
+    host,
+    port: parsed.port,
+    path: rule(parsed.rest),
+    normalPath: rule(parsed.normalRest),
+  };
 }
+
+const within = (rule: PathRule, rest: string): boolean =>
+  'exact' in rule ? rest === rule.exact : rest.startsWith(rule.prefix) && rest.length > rule.prefix.length;
 
 /** Membership of a requested URI in a pattern (userinfo is not considered here; the allow check refuses it). */
 export function uriMatches(pattern: UriPattern, uri: RequestedUri): boolean {
   if (pattern.kind === 'opaque') return uri.host === null && uri.text === pattern.text;
   if (uri.host === null || !uri.hostIsPlain || uri.scheme !== pattern.scheme || !dnsIncludes(pattern.host, uri.host)) return false;
   if (pattern.port !== null && pattern.port !== uri.port) return false;
-  return 'exact' in pattern.path
-    ? uri.rest === pattern.path.exact
-    : uri.rest.startsWith(pattern.path.prefix) && uri.rest.length > pattern.path.prefix.length;
+  // As written, so that an allow rule never grows; and in normal form too, so that `/public/../admin` (which
+  // resolves to `/admin`) does not pass for a name under `/public/*`.
+  return within(pattern.path, uri.rest) && within(pattern.normalPath, uri.normalRest);
 }
 
 /** Ports a URI of these schemes means when it names none (RFC 9110 §4.2). */
@@ -239,17 +302,25 @@ const effectivePort = (scheme: string, port: string | null): number | null =>
 /** The path alone: query and fragment dropped, an empty path read as `/`. */
 const pathOf = (rest: string): string => rest.replace(/[?#].*$/s, '') || '/';
 
+/** Whether a deny rule with an authority can compare the URI's host. */
+export const uriHostComparable = (uri: RequestedUri): boolean => uri.host !== null && uri.hostIsPlain;
+
 /**
  * Membership for a deny rule, which spellings of the same resource must not escape (an allow rule keeps
- * `uriMatches`, so it never grows): ports compare by value with the scheme's default filled in, query and fragment
- * are ignored, and a path pattern `/prefix/*` also takes `/prefix` itself (so `/*` takes an empty path).
+ * `uriMatches`, so it never grows): both sides compare in RFC 3986 §6.2.2's normal form, ports by value with the
+ * scheme's default filled in, query and fragment are ignored, and a path pattern `/prefix/*` also takes `/prefix`
+ * itself (so `/*` takes an empty path). A URI whose host cannot be compared meets every rule of its scheme, whatever
+ * the rule's host, port and path: WHATWG's parser (browsers, Node) reads `https:///admin/x` as host `admin` and
+ * `https:/h.example/admin` as host `h.example`, so no split of such a URI into host and path can be trusted.
  */
 export function uriDenies(pattern: UriPattern, uri: RequestedUri): boolean {
-  if (pattern.kind === 'opaque') return uriMatches(pattern, uri);
-  if (uri.host === null || !uri.hostIsPlain || uri.scheme !== pattern.scheme || !dnsIncludes(pattern.host, uri.host)) return false;
+  if (pattern.kind === 'opaque') return uri.host === null && `${uri.scheme}:${uri.normalRest}` === pattern.normalText;
+  if (uri.scheme !== pattern.scheme) return false;
+  if (!uriHostComparable(uri)) return true;
+  if (!dnsIncludes(pattern.host, uri.host!)) return false;
   if (pattern.port !== null && effectivePort(pattern.scheme, pattern.port) !== effectivePort(uri.scheme, uri.port)) return false;
-  const path = pathOf(uri.rest);
-  return 'exact' in pattern.path ? path === pathOf(pattern.path.exact) : `${path}/`.startsWith(pattern.path.prefix);
+  const path = pathOf(uri.normalRest);
+  return 'exact' in pattern.normalPath ? path === pathOf(pattern.normalPath.exact) : `${path}/`.startsWith(pattern.normalPath.prefix);
 }
 
 /** The hosts a pattern allows with every path (what an RFC 5280 URI subtree can be compared with), or null. */
