@@ -59,6 +59,11 @@ export interface ParsedCsr {
   extendedKeyUsages?: string[];
   /** Present only when the CSR requests name constraints (RFC 5280 §4.2.1.10; used for INTERMEDIATE_CA). */
   nameConstraints?: NameConstraints;
+  /**
+   * Why the requested name constraints cannot be carried (a form other than DNS, IP, URI and email): refused only
+   * where they would be (csrNameConstraints), as an entity CSR's constraints are ignored.
+   */
+  unsupportedNameConstraints?: string;
 }
 
 /**
@@ -87,7 +92,7 @@ export async function parseCsr(pem: string, checkSignature: SignatureCheckRunner
     subjectAltNames: decodeIfPresent(extensions, Oid.subjectAltName, decodeSubjectAltNames) ?? [],
     keyUsages: decodeIfPresent(extensions, Oid.keyUsage, decodeKeyUsage),
     extendedKeyUsages: decodeIfPresent(extensions, Oid.extendedKeyUsage, decodeExtendedKeyUsage),
-    nameConstraints: decodeIfPresent(extensions, Oid.nameConstraints, decodeNameConstraints),
+    ...requestedNameConstraints(extensions),
   }));
   const keyAlgorithm = keyAlgorithmOfSpki(spki);
   if (signed.algorithm === null) {
@@ -124,7 +129,27 @@ export async function parseCsr(pem: string, checkSignature: SignatureCheckRunner
   if (requested.keyUsages !== undefined) parsed.keyUsages = requested.keyUsages;
   if (requested.extendedKeyUsages !== undefined) parsed.extendedKeyUsages = requested.extendedKeyUsages;
   if (requested.nameConstraints !== undefined) parsed.nameConstraints = requested.nameConstraints;
+  if (requested.unsupportedNameConstraints !== undefined) parsed.unsupportedNameConstraints = requested.unsupportedNameConstraints;
   return parsed;
+}
+
+/** Malformed constraints are refused like any malformed extension; unsupported forms are set aside (ParsedCsr). */
+function requestedNameConstraints(extensions: Map<string, RawExtension>): {
+  nameConstraints?: NameConstraints;
+  unsupportedNameConstraints?: string;
+} {
+  try {
+    return { nameConstraints: decodeIfPresent(extensions, Oid.nameConstraints, decodeNameConstraints) };
+  } catch (error) {
+    if (error instanceof X509Error && error.kind === 'unsupported-name-constraint') return { unsupportedNameConstraints: error.message };
+    throw error;
+  }
+}
+
+/** The name constraints a CA issued from this CSR carries; refuses forms it could not carry. */
+export function csrNameConstraints(csr: ParsedCsr): NameConstraints | null {
+  if (csr.unsupportedNameConstraints !== undefined) throw new X509Error('unsupported-name-constraint', csr.unsupportedNameConstraints);
+  return csr.nameConstraints ?? null;
 }
 
 /** The extensions of the CSR's extensionRequest attribute (PKCS#9), if any. */

@@ -814,3 +814,24 @@ t.test('refusals on the policy resource itself: CSR-issued and DELETED CAs', asy
   t.equal((await api.call('DELETE', `${CA}/${doomed}?pending_days=7`)).status, 204);
   assertError(t, await put(doomed, { max_validity_days: 1 }), 400, 'PCA.00020001', /not possible in status DELETED/);
 });
+
+t.test("an entity CSR's name constraints are ignored, whatever their forms; a CA's are refused when unsupported", async (t) => {
+  const constraints = ['-addext', 'nameConstraints=critical,permitted;dirName:dir_sect', '-addext', 'subjectAltName=DNS:app.example'];
+  const config = await dir.write('dir-name.cnf', '[dir_sect]\nCN = example\n');
+  const args = ['-subj', '/CN=app.example', '-config', config, ...constraints];
+  const entity = await byCsr(rootId, 'entity-dir-name', args);
+  t.equal(entity.status, 200, JSON.stringify(entity.body));
+  const exported = await api.call('POST', `${CERT}/${entity.body.certificate_id}/export`, { type: 'OTHER' });
+  const text = await certificateText(dir, exported.body.certificate);
+  t.notMatch(text, /Name Constraints/, 'not carried');
+  assertError(
+    t,
+    await byCsr(rootId, 'ca-dir-name', [...args, '-addext', 'basicConstraints=critical,CA:TRUE'], {
+      type: 'INTERMEDIATE_CA',
+      path_length: 0,
+    }),
+    400,
+    'PCA.00020001',
+    /permitted directoryName name constraints are not supported/,
+  );
+});

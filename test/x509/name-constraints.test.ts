@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import { buildCertificate, parseCertificate, randomSerial } from '../../src/x509/certificate.ts';
-import { parseCsr } from '../../src/x509/csr.ts';
+import { csrNameConstraints, parseCsr } from '../../src/x509/csr.ts';
 import { parsingUntrusted } from '../../src/x509/der-reader.ts';
 import { validateNameConstraints } from '../../src/services/request-fields.ts';
 import { decodeNameConstraints, nameConstraintsValue, type NameConstraints } from '../../src/x509/name-constraints.ts';
@@ -221,13 +221,20 @@ t.test('a CSR made by openssl carries them to parseCsr; unsupported forms are re
   });
   const single = await parseCsr(await csrOf('single', 'critical,permitted;DNS:x.example'));
   t.equal(single.nameConstraints?.permitted.dns[0], 'x.example');
+  const otherNameCsr = await parseCsr(await csrOf('other-name', 'critical,permitted;DNS:.a.example,excluded;otherName:1.2.3.4;UTF8:x'));
+  t.equal(otherNameCsr.nameConstraints, undefined, 'parsed: an entity certificate ignores them');
+  t.match(otherNameCsr.unsupportedNameConstraints, /excluded otherName name constraints are not supported/);
   const otherName = await appErrorOf(async () =>
-    parseCsr(await csrOf('other-name', 'critical,permitted;DNS:.a.example,excluded;otherName:1.2.3.4;UTF8:x')),
+    csrNameConstraints(await parseCsr(await csrOf('other-name', 'critical,permitted;DNS:.a.example,excluded;otherName:1.2.3.4;UTF8:x'))),
   );
   t.match(otherName, { statusCode: 400, code: 'PCA.00020001', message: /excluded otherName name constraints are not supported/ });
-  const uriAsUri = await appErrorOf(async () => parseCsr(await csrOf('uri-uri', 'critical,permitted;URI:spiffe://cluster.local')));
+  const uriAsUri = await appErrorOf(async () =>
+    csrNameConstraints(await parseCsr(await csrOf('uri-uri', 'critical,permitted;URI:spiffe://cluster.local'))),
+  );
   t.match(uriAsUri, { statusCode: 400, message: /permitted URI name constraint 'spiffe:\/\/cluster\.local' must be a host/ });
-  const badMask = await appErrorOf(async () => parseCsr(await csrOf('mask', 'critical,permitted;IP:10.0.0.0/255.0.255.0')));
+  const badMask = await appErrorOf(async () =>
+    csrNameConstraints(await parseCsr(await csrOf('mask', 'critical,permitted;IP:10.0.0.0/255.0.255.0'))),
+  );
   t.match(badMask, { statusCode: 400, message: /mask is not a prefix/ });
   // Subtrees that make Go refuse the CA certificate, or that would be rewritten, are refused in a CSR too.
   for (const [name, constraint, message] of [
@@ -242,7 +249,7 @@ t.test('a CSR made by openssl carries them to parseCsr; unsupported forms are re
     ['email-leading-dot', 'excluded;email:.a@example.com', /excluded EMAIL name constraint '\.a@example\.com' must be a mailbox/],
     ['email-paren', 'permitted;email:a(b@example.com', /permitted EMAIL name constraint 'a\(b@example\.com' must be a mailbox/],
   ] as const) {
-    const refused = await appErrorOf(async () => parseCsr(await csrOf(name, `critical,${constraint}`)));
+    const refused = await appErrorOf(async () => csrNameConstraints(await parseCsr(await csrOf(name, `critical,${constraint}`))));
     t.match(refused, { statusCode: 400, code: 'PCA.00020001', message }, constraint);
   }
 });

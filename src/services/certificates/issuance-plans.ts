@@ -9,7 +9,7 @@ import type { Config } from '../../config.ts';
 import type { SqlRunner } from '../../db/tx.ts';
 import { errors } from '../../errors.ts';
 import { keyFamily, type HashAlgorithm, type KeyAlgorithm } from '../../x509/algorithms.ts';
-import { parseCsr } from '../../x509/csr.ts';
+import { csrNameConstraints, parseCsr } from '../../x509/csr.ts';
 import type { SignatureCheckRunner } from '../../x509/public-key.ts';
 import { EXTENDED_KEY_USAGE_OIDS, type CustomExtension, type KeyUsage, type SubjectAltName } from '../../x509/extensions.ts';
 import { encodeName, isEmptyName, validateNameDer, type DistinguishedName } from '../../x509/name.ts';
@@ -199,7 +199,7 @@ export function createIssuancePlanner({ sql, clock, config, issuingCas, checkSig
         type === 'ENTITY_CERT' ? { value: subjectFields.common_name, field: 'csr subject common name' } : undefined,
       ),
       // Name constraints make sense on a CA only; an entity CSR's are ignored like its other extensions.
-      nameConstraints: type === 'INTERMEDIATE_CA' ? (csr.nameConstraints ?? null) : null,
+      nameConstraints: type === 'INTERMEDIATE_CA' ? csrNameConstraints(csr) : null,
       nameConstraintsField: 'csr nameConstraints',
       customExtensions: [],
       requestedPathLength: request.path_length,
