@@ -7,7 +7,7 @@ import { type Clock, DAY_MS } from '../../clock.ts';
 import type { Db } from '../../db/database.ts';
 import { lockCaRows } from '../../db/locks.ts';
 import { retryingConflicts } from '../../db/tx.ts';
-import type { CertificateAuthority } from '../../db/generated/client.ts';
+import { type CertificateAuthority, Prisma } from '../../db/generated/client.ts';
 import { errors } from '../../errors.ts';
 import type { KeyStores } from '../../keystore/index.ts';
 import { recordAudit } from '../audit/audit-log.ts';
@@ -130,13 +130,8 @@ export function createCaTransitions({ db, clock, keyStores, billing, crls, resol
  * SHARE meanwhile, in one statement, so a concurrent delete or revoke above waits or is waited for.
  */
 async function refuseUnderUnusableIssuers(tx: Tx, row: CertificateAuthority, now: Date): Promise<void> {
-  const chain: string[] = [];
-  for (let id = row.issuerId; id && !chain.includes(id); ) {
-    chain.push(id);
-    const parent = await tx.certificateAuthority.findUnique({ where: { id }, select: { issuerId: true } });
-    id = parent?.issuerId ?? null;
-  }
-  if (chain.length === 0) return;
+  if (!row.issuerId) return;
+  const chain = (await tx.$queryRaw<{ id: string }[]>(issuerChainSql(row.issuerId))).map(({ id }) => id);
   await lockCaRows(tx, chain, 'share');
   const existing = await tx.certificateAuthority.findMany({
     where: { id: { in: chain }, ...existingCa(now) },
@@ -154,4 +149,20 @@ async function refuseUnderUnusableIssuers(tx: Tx, row: CertificateAuthority, now
       throw errors.conflictingState(`the certificate of ${name} is revoked: a CA under it cannot be enabled`);
     }
   }
+}
+
+/**
+ * The ids of an issuer and of the CAs above it, nearest first, up to the root: one whose row is gone ends the chain
+ * (its id still in it, for the caller to refuse), and so does a loop in issuer_id, were there one (the path).
+ */
+function issuerChainSql(issuerId: string): Prisma.Sql {
+  return Prisma.sql`
+    WITH RECURSIVE chain(id, depth, path) AS (
+      SELECT ${issuerId}::uuid, 1, ARRAY[${issuerId}::uuid]
+      UNION ALL
+      SELECT ca.issuer_id, chain.depth + 1, chain.path || ca.issuer_id
+      FROM chain JOIN certificate_authorities ca ON ca.id = chain.id
+      WHERE ca.issuer_id IS NOT NULL AND ca.issuer_id <> ALL (chain.path)
+    )
+    SELECT id::text AS id FROM chain ORDER BY depth`;
 }

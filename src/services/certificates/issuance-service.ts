@@ -11,8 +11,7 @@ import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import { createGroupCommitter } from '../../db/group-commit.ts';
 import type { DatabaseHandle, Db } from '../../db/database.ts';
-import { dbErrorKind } from '../../db/errors.ts';
-import type { Executor } from '../../db/tx.ts';
+import { type Executor, retryingConflicts } from '../../db/tx.ts';
 import type { KeyStores } from '../../keystore/index.ts';
 import type { Sealer } from '../../keystore/sealing.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
@@ -222,20 +221,16 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
    * One issuance in its own transaction, retried on a unique violation (a serial collision) or a deadlock (the
    * billing hook's free-quota update against another issuance's share lock on the same CA).
    */
-  async function issueWithRetries(
+  function issueWithRetries(
     ctx: RequestContext,
     issuerReference: string,
     plan: IssuancePlan,
     idempotency?: Idempotency,
   ): Promise<AloneAnswer> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await issueOnce(ctx, issuerReference, plan, idempotency);
-      } catch (error) {
-        const kind = dbErrorKind(error);
-        if ((kind !== 'unique-violation' && kind !== 'retryable') || attempt >= MAX_ATTEMPTS) throw error;
-      }
-    }
+    return retryingConflicts(() => issueOnce(ctx, issuerReference, plan, idempotency), {
+      attempts: MAX_ATTEMPTS,
+      retryUniqueViolations: true,
+    });
   }
 
   /** Plain certificates are group-committed, with or without an Idempotency-Key; CSR-issued CAs issue alone. */
