@@ -156,6 +156,20 @@ export function parseIp(value: string): Uint8Array | null {
 export const isIpv4Mapped = (address: Uint8Array): boolean =>
   address.length === 16 && address.subarray(0, 10).every((byte) => byte === 0) && address[10] === 0xff && address[11] === 0xff;
 
+const NAT64_PREFIX = parseIp('64:ff9b::')!.subarray(0, 12);
+
+/**
+ * The IPv4 address an IPv6 one carries, where it reaches that IPv4 host: IPv4-mapped (::ffff:0:0/96), NAT64 with the
+ * well-known prefix (64:ff9b::/96) and IPv4-compatible (::a.b.c.d, a > 0; ::1 stays loopback). Null for any other
+ * address, an IPv4 one included.
+ */
+export function embeddedIpv4(ip: Uint8Array): Uint8Array | null {
+  if (ip.length !== 16) return null;
+  const head = ip.subarray(0, 12);
+  const compatible = head.every((byte) => byte === 0) && ip[12] !== 0;
+  return isIpv4Mapped(ip) || compatible || Buffer.from(head).equals(NAT64_PREFIX) ? ip.subarray(12) : null;
+}
+
 function parseIpv4(value: string): Uint8Array | null {
   const parts = value.split('.');
   if (parts.length !== 4 || !parts.every((part) => /^(0|[1-9]\d{0,2})$/.test(part) && Number(part) <= 255)) return null;

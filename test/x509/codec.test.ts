@@ -8,7 +8,7 @@ import {
   validateKeyUsages,
   validateSubjectAltNames,
 } from '../../src/services/request-fields.ts';
-import { formatIp, parseIp } from '../../src/x509/extensions.ts';
+import { embeddedIpv4, formatIp, parseIp } from '../../src/x509/extensions.ts';
 import { decodeName, encodeName } from '../../src/x509/name.ts';
 import { joinPem, parsePemBlocks, toPem } from '../../src/x509/pem.ts';
 import { keyAlgorithmOfSpki } from '../../src/x509/public-key.ts';
@@ -234,6 +234,18 @@ t.test('IP addresses: 4 or 16 octets, RFC 5952 text', async (t) => {
   ]) {
     t.equal(formatIp(parseIp(input)!), canonical, input);
   }
+});
+
+t.test('embeddedIpv4: the IPv4 address an IPv6 one carries (mapped, NAT64, compatible), else null', async (t) => {
+  const embedded = (address: string) => embeddedIpv4(parseIp(address)!);
+  t.same(embedded('::ffff:1.2.3.4'), new Uint8Array([1, 2, 3, 4]), 'IPv4-mapped');
+  t.same(embedded('64:ff9b::169.254.169.254'), new Uint8Array([169, 254, 169, 254]), 'NAT64 well-known prefix');
+  t.same(embedded('::10.0.0.1'), new Uint8Array([10, 0, 0, 1]), 'IPv4-compatible');
+  t.equal(embedded('::1'), null, '::1 is loopback, not 0.0.0.1');
+  t.equal(embedded('::'), null, 'unspecified');
+  t.equal(embedded('2001:db8::102:304'), null, 'a plain IPv6 address');
+  t.equal(embedded('64:ff9b:1::1.2.3.4'), null, 'a local-use NAT64 prefix is not the well-known one');
+  t.equal(embedded('1.2.3.4'), null, 'an IPv4 address carries none');
 });
 
 t.test('validateCustomExtensions and validateKeyUsages (§5.6)', async (t) => {

@@ -12,7 +12,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Config } from '../../config.ts';
 import { Oid } from '../../x509/oids.ts';
-import { isIpv4Mapped, parseIp } from '../../x509/extensions.ts';
+import { embeddedIpv4, parseIp } from '../../x509/extensions.ts';
 import { AcmeProblem, problem } from './acme-problems.ts';
 
 export interface ChallengeToCheck {
@@ -192,18 +192,6 @@ export type ChallengeValidator = ReturnType<typeof createChallengeValidator>;
 
 /** AWS's instance metadata service over IPv6 (fd00:ec2::254), in a range otherwise private. */
 const METADATA_IPV6 = parseIp('fd00:ec2::254')!;
-const NAT64_PREFIX = parseIp('64:ff9b::')!.subarray(0, 12);
-
-/**
- * The IPv4 address an IPv6 one carries, where it reaches that IPv4 host: IPv4-mapped (::ffff:0:0/96), NAT64 with the
- * well-known prefix (64:ff9b::/96) and IPv4-compatible (::a.b.c.d, a > 0; ::1 stays loopback).
- */
-function carriedIpv4(ip: Uint8Array): Uint8Array | null {
-  if (ip.length !== 16) return null;
-  const head = ip.subarray(0, 12);
-  const compatible = head.every((byte) => byte === 0) && ip[12] !== 0;
-  return isIpv4Mapped(ip) || compatible || Buffer.from(head).equals(NAT64_PREFIX) ? ip.subarray(12) : null;
-}
 
 /**
  * Whether an address may be connected to for a validation. Never: unspecified (0.0.0.0/8, ::), link-local
@@ -215,7 +203,7 @@ function carriedIpv4(ip: Uint8Array): Uint8Array | null {
 export function isValidationTarget(address: string): boolean {
   const ip = parseIp(address);
   if (ip === null) return false;
-  const bytes = carriedIpv4(ip) ?? ip;
+  const bytes = embeddedIpv4(ip) ?? ip;
   if (bytes.length === 4) return bytes[0] !== 0 && !(bytes[0] === 169 && bytes[1] === 254) && (bytes[0]! < 224 || bytes[0]! > 239);
   return (
     !bytes.every((byte) => byte === 0) &&
