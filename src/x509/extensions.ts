@@ -329,9 +329,12 @@ export function readExtensions(el: DerElement): Map<string, RawExtension> {
 
 export function decodeKeyUsage(value: Uint8Array): KeyUsage[] {
   const content = contentOf(readSingle(value, Tag.BIT_STRING));
-  if (content.length === 0 || content[0] > 7) throw new MalformedDer('bad KeyUsage');
+  const unused = content[0] ?? 8;
+  if (unused > 7 || (content.length === 1 && unused !== 0)) throw new MalformedDer('bad KeyUsage');
+  // Bits past the string's end (its unused ones) are padding, whatever they hold: openssl and Go ignore them too.
+  const bits = (content.length - 1) * 8 - unused;
   const bytes = content.subarray(1);
-  return KEY_USAGES.filter((_, bit) => (bytes[bit >> 3] ?? 0) & (0x80 >> (bit & 7)));
+  return KEY_USAGES.filter((_, bit) => bit < bits && bytes[bit >> 3]! & (0x80 >> (bit & 7)));
 }
 
 export function decodeExtendedKeyUsage(value: Uint8Array): string[] {

@@ -216,6 +216,15 @@ t.test('key usages fit the key: none an EC or RSA key cannot use, and a CA alway
     'a server-made intermediate asked for digitalSignature only',
   );
 
+  // A CSR's KeyUsage with bits set in its padding: only the bits openssl reads are asked for (0x8F, 3 unused bits).
+  const padded = await byCsr(issuerId, 'ku-padding', ['-subj', '/CN=padded', '-addext', 'keyUsage=critical,DER:03:02:03:8F']);
+  t.equal(padded.status, 200, JSON.stringify(padded.body));
+  t.match(
+    await certificateText(dir, await certificatePem(padded.body.certificate_id)),
+    /Key Usage: critical\s+Digital Signature, Key Agreement\n/,
+    'no Encipher Only from a padding bit',
+  );
+
   // Istio's plug-in CA as a CSR asking digitalSignature only (and cert-manager's default keyEncipherment on an EC key).
   const istio = await byCsr(
     issuerId,

@@ -8,7 +8,7 @@ import {
   validateKeyUsages,
   validateSubjectAltNames,
 } from '../../src/services/request-fields.ts';
-import { embeddedIpv4, formatIp, parseIp } from '../../src/x509/extensions.ts';
+import { decodeKeyUsage, embeddedIpv4, formatIp, parseIp } from '../../src/x509/extensions.ts';
 import { decodeName, encodeName } from '../../src/x509/name.ts';
 import { joinPem, parsePemBlocks, toPem } from '../../src/x509/pem.ts';
 import { keyAlgorithmOfSpki } from '../../src/x509/public-key.ts';
@@ -246,6 +246,18 @@ t.test('embeddedIpv4: the IPv4 address an IPv6 one carries (mapped, NAT64, compa
   t.equal(embedded('2001:db8::102:304'), null, 'a plain IPv6 address');
   t.equal(embedded('64:ff9b:1::1.2.3.4'), null, 'a local-use NAT64 prefix is not the well-known one');
   t.equal(embedded('1.2.3.4'), null, 'an IPv4 address carries none');
+});
+
+t.test('decodeKeyUsage: padding (unused) bits are not usages, as openssl and Go read them', async (t) => {
+  const bits = (...octets: number[]) => decodeKeyUsage(new Uint8Array([0x03, octets.length, ...octets]));
+  t.same(bits(0x03, 0x8f), ['digitalSignature', 'keyAgreement'], "0x8F with 3 unused bits: openssl's Digital Signature, Key Agreement");
+  t.same(bits(0x03, 0x87), ['digitalSignature'], 'keyCertSign and cRLSign set only in padding are not granted');
+  t.same(bits(0x07, 0x80, 0xff), ['digitalSignature', 'decipherOnly'], 'the ninth bit, decipherOnly, past the first octet');
+  t.same(bits(0x00, 0x06), ['keyCertSign', 'cRLSign']);
+  t.same(bits(0x00), [], 'no bits');
+  for (const octets of [[0x03], [0x08, 0xff], []]) {
+    t.throws(() => bits(...octets), { message: 'bad KeyUsage' }, `malformed: ${JSON.stringify(octets)}`);
+  }
 });
 
 t.test('validateCustomExtensions and validateKeyUsages (§5.6)', async (t) => {
