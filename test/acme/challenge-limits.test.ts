@@ -5,6 +5,7 @@
  * resolves to. And tls-alpn-01's certificate names an IPv6 identifier the way Node prints it.
  */
 import { X509Certificate } from 'node:crypto';
+import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import t from 'tap';
@@ -71,6 +72,29 @@ t.test('a responder that never finishes fails the challenge on the deadline; pro
   t.equal(answered.headers.get('retry-after'), null, 'a finished challenge carries none');
   t.equal((await client.post(created.headers.get('location')!, '')).body.status, 'invalid', 'the order failed with it');
   t.match(await tlsValidation, { type: 'connection', message: /timed out/ }, 'tls-alpn-01');
+});
+
+t.test('a DNS server that never answers fails the challenge as a DNS problem, A and AAAA asked at once', async (t) => {
+  const silent = dgram.createSocket('udp4');
+  const queries: number[] = [];
+  silent.on('message', (query) => queries.push(query.length > 12 ? query.readUInt16BE(query.length - 4) : 0));
+  await new Promise<void>((resolve) => silent.bind(0, '127.0.0.1', resolve));
+  t.teardown(() => silent.close());
+  const validator = createChallengeValidator({
+    http01Port: 80,
+    tlsAlpn01Port: 443,
+    dnsServer: `127.0.0.1:${silent.address().port}`,
+    staticHosts: {},
+  });
+  const refused = await validator
+    .validate({ type: 'http-01', token: 't', identifier: { type: 'dns', value: 'silent.example.internal' }, keyAuthorization: 't.k' })
+    .then(
+      () => null,
+      (error: { type?: string; message: string }) => ({ type: error.type, message: error.message }),
+    );
+  // Whether the resolver gives up first or the validation's deadline ends the look-up, it is the name that failed.
+  t.match(refused, { type: 'dns', message: /could not resolve silent\.example\.internal/ });
+  t.ok(queries.includes(1) && queries.includes(28), `A (1) and AAAA (28) asked: ${queries.join(', ')}`);
 });
 
 t.test('unspecified, link-local and multicast addresses are refused after resolution, before any connection', async (t) => {

@@ -22,7 +22,7 @@ export interface ChallengeToCheck {
   keyAuthorization: string;
 }
 
-/** A DNS query's timeout: two tries fit in a validation's deadline. */
+/** A DNS query's timeout (c-ares waits about 4 s for each of two tries): a lookup fits in a validation's deadline. */
 const TIMEOUT_MS = 3_000;
 /**
  * The whole of one validation attempt, resolution included. An idle timeout alone would let a responder that
@@ -38,8 +38,8 @@ export function createChallengeValidator(settings: Config['acme']) {
   resolver?.setServers([settings.dnsServer!]);
 
   /** The address a validation connects to, judged after resolution: a name may resolve anywhere. */
-  async function addressOf(identifier: ChallengeToCheck['identifier']): Promise<string> {
-    const address = await resolvedAddressOf(identifier);
+  async function addressOf(identifier: ChallengeToCheck['identifier'], attempt: Attempt): Promise<string> {
+    const address = await whileResolving(attempt, resolvedAddressOf(identifier));
     if (!isValidationTarget(address))
       throw problem(
         'connection',
@@ -54,9 +54,11 @@ export function createChallengeValidator(settings: Config['acme']) {
     if (fixed) return fixed;
     try {
       if (resolver) {
-        const v4 = await resolver.resolve4(identifier.value).catch(() => [] as string[]);
-        const addresses = v4.length > 0 ? v4 : await resolver.resolve6(identifier.value);
-        return addresses[0]!;
+        // Both at once: one after the other, two silent tries each outlast the validation's deadline.
+        const [v4, v6] = await Promise.allSettled([resolver.resolve4(identifier.value), resolver.resolve6(identifier.value)]);
+        const address = [v4, v6].flatMap((answer) => (answer.status === 'fulfilled' ? answer.value : []))[0];
+        if (address === undefined) throw v4.status === 'rejected' ? v4.reason : new Error('no A or AAAA record');
+        return address;
       }
       return (await lookup(identifier.value)).address;
     } catch (error) {
@@ -64,8 +66,8 @@ export function createChallengeValidator(settings: Config['acme']) {
     }
   }
 
-  async function http01(challenge: ChallengeToCheck, deadline: AbortSignal): Promise<void> {
-    const address = await addressOf(challenge.identifier);
+  async function http01(challenge: ChallengeToCheck, attempt: Attempt): Promise<void> {
+    const address = await addressOf(challenge.identifier, attempt);
     const host = challenge.identifier.type === 'ip' && net.isIPv6(address) ? `[${address}]` : challenge.identifier.value;
     const url = `http://${host}:${settings.http01Port}/.well-known/acme-challenge/${challenge.token}`;
     const body = await new Promise<string>((resolve, reject) => {
@@ -77,7 +79,7 @@ export function createChallengeValidator(settings: Config['acme']) {
           port: settings.http01Port,
           path: `/.well-known/acme-challenge/${challenge.token}`,
           headers: { host: `${host}:${settings.http01Port}` },
-          signal: deadline,
+          signal: attempt.deadline,
         },
         (response) => {
           if (response.statusCode !== 200) {
@@ -102,11 +104,11 @@ export function createChallengeValidator(settings: Config['acme']) {
       throw problem('unauthorized', `${url} did not answer the key authorization of this challenge`, 403);
   }
 
-  async function dns01(challenge: ChallengeToCheck): Promise<void> {
+  async function dns01(challenge: ChallengeToCheck, attempt: Attempt): Promise<void> {
     const name = `_acme-challenge.${challenge.identifier.value.replace(/^\*\./, '')}`;
     let records: string[][];
     try {
-      records = await (resolver ?? new Resolver({ timeout: TIMEOUT_MS, tries: 2 })).resolveTxt(name);
+      records = await whileResolving(attempt, (resolver ?? new Resolver({ timeout: TIMEOUT_MS, tries: 2 })).resolveTxt(name));
     } catch (error) {
       throw problem('dns', `no TXT record at ${name}: ${(error as Error).message}`);
     }
@@ -115,8 +117,9 @@ export function createChallengeValidator(settings: Config['acme']) {
       throw problem('unauthorized', `the TXT records at ${name} do not hold this challenge's digest`, 403);
   }
 
-  async function tlsAlpn01(challenge: ChallengeToCheck, deadline: AbortSignal): Promise<void> {
-    const address = await addressOf(challenge.identifier);
+  async function tlsAlpn01(challenge: ChallengeToCheck, attempt: Attempt): Promise<void> {
+    const { deadline } = attempt;
+    const address = await addressOf(challenge.identifier, attempt);
     // A resolution that outlasted the deadline connects to nothing: a listener added to an aborted signal never runs.
     deadline.throwIfAborted();
     const where = `${challenge.identifier.value} (${address}:${settings.tlsAlpn01Port})`;
@@ -160,8 +163,8 @@ export function createChallengeValidator(settings: Config['acme']) {
     }
   }
 
-  /** Those that connect destroy their connection when `deadline` aborts. */
-  const validators: Record<string, (challenge: ChallengeToCheck, deadline: AbortSignal) => Promise<void>> = {
+  /** Those that connect destroy their connection when the attempt's deadline aborts. */
+  const validators: Record<string, (challenge: ChallengeToCheck, attempt: Attempt) => Promise<void>> = {
     'http-01': http01,
     'dns-01': dns01,
     'tls-alpn-01': tlsAlpn01,
@@ -170,16 +173,22 @@ export function createChallengeValidator(settings: Config['acme']) {
   return {
     /** Resolves when the challenge is met; rejects with the AcmeProblem to store otherwise. */
     async validate(challenge: ChallengeToCheck): Promise<void> {
-      const deadline = AbortSignal.timeout(VALIDATION_DEADLINE_MS);
+      const attempt: Attempt = { deadline: AbortSignal.timeout(VALIDATION_DEADLINE_MS), resolving: false };
+      const { value } = challenge.identifier;
       const overrun = new Promise<never>((_resolve, reject) =>
-        deadline.addEventListener(
+        attempt.deadline.addEventListener(
           'abort',
-          () => reject(problem('connection', `validation of ${challenge.identifier.value} timed out after ${VALIDATION_DEADLINE_MS} ms`)),
+          () =>
+            reject(
+              attempt.resolving
+                ? problem('dns', `could not resolve ${value} within ${VALIDATION_DEADLINE_MS} ms`)
+                : problem('connection', `validation of ${value} timed out after ${VALIDATION_DEADLINE_MS} ms`),
+            ),
           { once: true },
         ),
       );
       try {
-        await Promise.race([overrun, validators[challenge.type]!(challenge, deadline)]);
+        await Promise.race([overrun, validators[challenge.type]!(challenge, attempt)]);
       } catch (error) {
         if (error instanceof AcmeProblem) throw error;
         throw problem('connection', `validation of ${challenge.identifier.value} failed: ${(error as Error).message}`);
@@ -189,6 +198,21 @@ export function createChallengeValidator(settings: Config['acme']) {
 }
 
 export type ChallengeValidator = ReturnType<typeof createChallengeValidator>;
+
+/** One validation attempt: its deadline, and whether it is resolving a name (an overrun then is a DNS problem). */
+interface Attempt {
+  deadline: AbortSignal;
+  resolving: boolean;
+}
+
+async function whileResolving<T>(attempt: Attempt, query: Promise<T>): Promise<T> {
+  attempt.resolving = true;
+  try {
+    return await query;
+  } finally {
+    attempt.resolving = false;
+  }
+}
 
 /** AWS's instance metadata service over IPv6 (fd00:ec2::254), in a range otherwise private. */
 const METADATA_IPV6 = parseIp('fd00:ec2::254')!;
