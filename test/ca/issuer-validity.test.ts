@@ -19,6 +19,8 @@ const dir = await scratch('issuer-validity');
 
 const rootId = await api.root();
 const startsAt = clock.now().getTime() + DAY;
+/** What the CA's certificate states, and the API shows: whole seconds. */
+const statedStart = startsAt - (startsAt % 1000);
 const laterId = await api.subordinate(rootId, { validity: { type: 'DAY', value: 60, start_from: startsAt }, path_length: 1 });
 const { csr } = await opensslCsr(dir, 'leaf', [...KEY_ARGS.p256], ['-subj', '/CN=leaf.example.com']);
 /** A certificate with a server-made key, one from a CSR and a subordinate, all under the later CA. */
@@ -39,9 +41,9 @@ const issueAll = (validity: Record<string, unknown> = { type: 'DAY', value: 10 }
 t.test('before its not_before it is ACTIVED but refuses certificates, CSRs and subordinates', async (t) => {
   const shown = (await api.call('GET', `${CA}/${laterId}`)).body;
   t.equal(shown.status, 'ACTIVED');
-  t.equal(shown.not_before, startsAt);
+  t.equal(shown.not_before, statedStart);
   for (const refused of await issueAll()) {
-    assertError(t, refused, 400, 'PCA.00020001', new RegExp(`valid from ${new Date(startsAt).toISOString()}`));
+    assertError(t, refused, 400, 'PCA.00020001', new RegExp(`valid from ${new Date(statedStart).toISOString()}`));
   }
   t.equal((await api.call('GET', '/v1/private-certificates?limit=0')).body.total, 0, 'nothing issued');
 });
@@ -55,7 +57,7 @@ t.test('from its not_before it issues, each certificate starting no earlier than
     JSON.stringify(answers.map((answer) => answer.body)),
   );
   const leaf = (await api.call('GET', `/v1/private-certificates/${answers[0].body.certificate_id}`)).body;
-  t.ok(leaf.not_before >= startsAt, 'the certificate starts with its issuer');
+  t.ok(leaf.not_before >= statedStart, 'the certificate starts with its issuer');
 });
 
 t.test("start_from's five minutes' tolerance does not date a child before its issuer's not_before", async (t) => {
@@ -67,7 +69,7 @@ t.test("start_from's five minutes' tolerance does not date a child before its is
       refused,
       400,
       'PCA.00020109',
-      new RegExp(`no earlier than the issuer's not_before \\(${new Date(startsAt).toISOString()}`),
+      new RegExp(`no earlier than the issuer's not_before \\(${new Date(statedStart).toISOString()}`),
     );
   }
 });

@@ -272,6 +272,21 @@ t.test('key usages fit the key: none an EC or RSA key cannot use, and a CA alway
 });
 
 t.test('item 7: a CSR subject obeys the JSON path rules, and the API reports what the certificate says', async (t) => {
+  // Validity: the certificate states whole seconds, and so does the API, for certificates and CAs alike.
+  const issued = await byCsr(issuerId, 'validity-seconds', ['-subj', '/CN=seconds']);
+  const issuedShown = (await api.call('GET', `${CERT}/${issued.body.certificate_id}`)).body;
+  const dates = (
+    await openssl(['x509', '-noout', '-dates', '-in', await dir.write('seconds.pem', await certificatePem(issued.body.certificate_id))])
+  ).stdout;
+  const dateOf = (name: string) => Date.parse(`${new RegExp(`${name}=(.*)`).exec(dates)![1]}`);
+  t.same(
+    [issuedShown.not_before, issuedShown.not_after],
+    [dateOf('notBefore'), dateOf('notAfter')],
+    "not_before and not_after are openssl's",
+  );
+  const ca = await api.show(await api.subordinate(rootId, { distinguished_name: { ...DN, common_name: 'seconds-ca' } }));
+  t.same([ca.not_before % 1000, ca.not_after % 1000], [0, 0], "a CA's too");
+
   const refused: [string, string[], RegExp][] = [
     ['two-cns', ['-subj', '/CN=shown.example.com/CN=hidden.example.com'], /csr subject common_name appears more than once/],
     ['email-attr', ['-subj', '/CN=web/emailAddress=a@example.com'], /csr subject attribute 1\.2\.840\.113549\.1\.9\.1 is not one of/],

@@ -54,6 +54,8 @@ function periodEnd(start: Date, type: ValidityType, value: number): Date {
 /** The last instant a certificate can state (RFC 5280 §4.1.2.5: GeneralizedTime 99991231235959Z). */
 const LAST_ENCODABLE_TIME_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
+const wholeSeconds = (ms: number): number => ms - (((ms % 1000) + 1000) % 1000);
+
 export function validityWindow(
   validity: Validity,
   now: Date,
@@ -75,7 +77,8 @@ export function validityWindow(
       throw errors.invalidValidity('validity.start_from must be later than now minus 5 minutes');
     }
   }
-  const notBefore = new Date(startFrom ?? now.getTime());
+  // Whole seconds: a certificate states no more (RFC 5280 §4.1.2.5), and the API reports what the certificate says.
+  const notBefore = new Date(wholeSeconds(startFrom ?? now.getTime()));
   // Cap the value before computing so absurd inputs cannot overflow Date.
   if (value > maxYears * 24 * 366) throw errors.invalidValidity(`validity exceeds ${maxYears} years`);
   const notAfter = periodEnd(notBefore, type as ValidityType, value);
@@ -85,7 +88,7 @@ export function validityWindow(
   // A root has no issuer's not_after to stop it.
   if (notAfter.getTime() > LAST_ENCODABLE_TIME_MS) throw errors.invalidValidity('validity must end before the year 10000 (RFC 5280)');
   // start_from's 5-minute tolerance could otherwise date a child before its issuer became valid.
-  if (issuerNotBefore && notBefore.getTime() < issuerNotBefore.getTime()) {
+  if (issuerNotBefore && notBefore.getTime() < wholeSeconds(issuerNotBefore.getTime())) {
     throw errors.invalidValidity(`validity must start no earlier than the issuer's not_before (${issuerNotBefore.toISOString()})`);
   }
   if (issuerNotAfter && notAfter.getTime() > issuerNotAfter.getTime()) {
