@@ -5191,7 +5191,7 @@ export interface operations {
                 offset?: number;
                 /** @description Empty: no filter */
                 name?: string;
-                /** @description Extension: only the certificates this CA issued (its id) */
+                /** @description Extension: only the certificates this CA issued (its id or URN) */
                 issuer_id?: string;
                 status?: "ISSUED" | "REVOKED" | "EXPIRED";
                 sort_key?: "create_time" | "common_name" | "issuer_name" | "not_after";

@@ -69,7 +69,14 @@ t.test('list: paging, sorting, name and derived EXPIRED status; show; quota', as
   // Extension: one CA's certificates (the console's CA page), whatever the domain's other CAs issued.
   t.equal((await list(`issuer_id=${sub.id}`)).body.total, 3);
   t.same((await list(`issuer_id=${root.id}`)).body, { total: 0, certificates: [] }, 'the root issued none of them');
-  t.equal((await list('issuer_id=not-a-uuid')).status, 400);
+  t.match(await list('issuer_id=not-a-uuid'), { status: 400, body: { error_code: 'PCA.00020201' } }, "a CA id's error code (§2)");
+  const urn = (domain: string) => `pca:${harness.config.region}:${domain}:ca:${sub.id}`;
+  t.equal((await list(`issuer_id=${urn(harness.config.defaultDomainId)}`)).body.total, 3, 'the URN works in place of the id (§10.1)');
+  t.same((await list(`issuer_id=${urn('0'.repeat(32))}`)).body, { total: 0, certificates: [] }, "another domain's URN names none");
+  t.match(await list(`issuer_id=pca:elsewhere-1:${harness.config.defaultDomainId}:ca:${sub.id}`), {
+    status: 400,
+    body: { error_code: 'PCA.00020201', error_msg: /region 'elsewhere-1'/ },
+  });
   clock.advance(3 * 86_400_000);
   t.same(
     (await list('status=EXPIRED')).body.certificates.map((c: { certificate_id: string }) => c.certificate_id),

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import { OTHER_DOMAIN, createTestApp } from '../helpers/app.ts';
 import { CA, DN, assertError, client, type Json } from '../ca/support.ts';
+import { KEY_ARGS, opensslCsr, scratch } from '../certificates/support.ts';
 
 const CERT = '/v1/private-certificates';
 const harness = await createTestApp();
@@ -130,6 +131,24 @@ t.test('CA tag writes: not while DELETED, not on CSR-issued CAs; reads in every 
   const urn = `pca:cn-north-4:${harness.config.defaultDomainId}:ca:${sub}`;
   t.equal((await call('POST', `${CA}/${urn}/tags`, { tag: { key: 'via', value: 'urn' } })).status, 204);
   t.same((await call('GET', `${CA}/${sub}/tags`)).body.tags, [{ key: 'via', value: 'urn' }]);
+
+  // §4.4.2: a CSR-issued CA answers show, export and revoke only, its tags neither written nor read.
+  const { csr } = await opensslCsr(
+    await scratch('tags'),
+    'csr-ca',
+    [...KEY_ARGS.p256],
+    ['-subj', '/CN=csr-ca', '-addext', 'basicConstraints=critical,CA:TRUE'],
+  );
+  const csrCa = await call('POST', `${CERT}/csr`, {
+    issuer_id: root,
+    csr,
+    type: 'INTERMEDIATE_CA',
+    path_length: 0,
+    validity: { type: 'DAY', value: 30 },
+  });
+  t.equal(csrCa.status, 200, JSON.stringify(csrCa.body));
+  assertError(t, await call('GET', `${CA}/${csrCa.body.certificate_id}/tags`), 400, 'PCA.00020001', /a CA issued from a CSR has no tags/);
+  assertError(t, await call('POST', `${CA}/${csrCa.body.certificate_id}/tags`, { tag: { key: 'k', value: 'v' } }), 400, 'PCA.00020001');
 });
 
 t.test('resource instances: keys ANDed, values ORed, [] any value, name match, paging, count', async (t) => {
@@ -192,6 +211,31 @@ t.test('resource instances: keys ANDed, values ORed, [] any value, name match, p
   const page = await filter({ limit: 10, offset: 3 });
   t.equal(page.total_count, 4);
   t.equal(page.resources.length, 1);
+  // Every field is optional: no body, or a Go client's nil Body sent as null, filters nothing.
+  for (const path of ['filter', 'count']) {
+    for (const payload of [undefined, null]) {
+      const everything = await call('POST', `${CA}/resource-instances/${path}`, payload, domain);
+      t.equal(everything.status, 200, `${path} with ${payload === undefined ? 'no body' : 'null'}: ${JSON.stringify(everything.body)}`);
+      t.equal(everything.body.total_count, 4);
+    }
+  }
+  assertError(
+    t,
+    await call(
+      'POST',
+      `${CA}/resource-instances/filter`,
+      {
+        matches: [
+          { key: 'resource_name', value: 'zzz' },
+          { key: 'resource_name', value: 'gamma' },
+        ],
+      },
+      domain,
+    ),
+    400,
+    'PCA.00020001',
+    /matches\[1\]\.key 'resource_name' appears twice/,
+  );
   assertError(t, await call('POST', `${CA}/resource-instances/filter`, { limit: 15 }, domain), 400, 'PCA.00020001');
   assertError(t, await call('POST', `${CA}/resource-instances/filter`, { tags: [{ key: 'env' }] }, domain), 400, 'PCA.00020001');
   assertError(

@@ -474,7 +474,8 @@ export function CaDetailPage({ id }: { id: string }) {
               {quotas.data.quotas.resources.map((resource) => `${resource.type} ${resource.used}/${resource.quota}`).join(', ')}
             </p>
           )}
-          <Tags ca={ca} />
+          {/* A CSR-issued CA has no tags (§4.4.2). */}
+          {ca.gen_mode !== 'CSR' && <Tags ca={ca} />}
         </div>
         <div>
           <Lifecycle ca={ca} onChange={refresh} />

@@ -123,7 +123,7 @@ export const CertificateIdParams = Type.Object({ certificate_id: Type.String({ p
 export const ListQuery = Type.Object({
   ...PagingQuery,
   name: Type.Optional(Type.String({ maxLength: 64, description: 'Empty: no filter' })),
-  issuer_id: Type.Optional(Type.String({ pattern: UUID_PATTERN, description: 'Extension: only the certificates this CA issued (its id)' })),
+  issuer_id: Type.Optional(Type.String({ maxLength: 256, description: 'Extension: only the certificates this CA issued (its id or URN)' })),
   status: Type.Optional(StringEnum(CERTIFICATE_STATUSES)),
   sort_key: Type.Optional(StringEnum(CERTIFICATE_SORT_KEYS)),
   sort_dir: SortDirection,

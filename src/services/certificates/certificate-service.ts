@@ -17,6 +17,7 @@ import { certificateStatus } from './certificate-rules.ts';
 import { certificatesUsed, releaseCertificateQuota } from './certificate-usage.ts';
 import type { ExportRequest, ListCertificatesQuery } from './certificate-input.ts';
 import { listCertificatesSql } from './certificate-sql.ts';
+import { parseCaReference } from '../urn.ts';
 
 export interface CertificateServiceDeps {
   db: Db;
@@ -78,7 +79,10 @@ export function createCertificateService(deps: CertificateServiceDeps) {
   return {
     async list(ctx: RequestContext, query: ListCertificatesQuery): Promise<{ total: number; certificates: CertificateObject[] }> {
       const now = clock.now();
-      const { count, page } = listCertificatesSql(ctx.domainId, query, now);
+      const issuer = query.issuer_id === undefined ? undefined : parseCaReference(query.issuer_id, config.region, 'issuer_id');
+      // Another domain's URN names no CA of the caller's: nothing, as for another domain's CA id.
+      if (issuer?.domainId !== undefined && issuer.domainId !== ctx.domainId) return { total: 0, certificates: [] };
+      const { count, page } = listCertificatesSql(ctx.domainId, { ...query, issuer_id: issuer?.id }, now);
       const [{ total }] = await db.$queryRaw<{ total: number }[]>(count);
       const rows = await db.$queryRaw<ListRow[]>(page);
       return {

@@ -86,6 +86,8 @@ export function checkFilter(body: unknown, options: { paged: boolean }): TagFilt
       if (!isObject(match) || match.key !== 'resource_name' || typeof match.value !== 'string') {
         throw errors.invalidParameter(`matches[${index}] must be {"key": "resource_name", "value": "<text>"}`);
       }
+      // Huawei's SDK: no key twice. Taking the last would match more than asked.
+      if (filter.nameContains !== undefined) throw errors.invalidParameter(`matches[${index}].key 'resource_name' appears twice`);
       filter.nameContains = match.value;
     }
   }

@@ -60,9 +60,10 @@ export function createTagService(deps: TagServiceDeps) {
     }
     const id = caId(ctx, reference);
     const row = forWrite ? await lockOwnCa(tx, ctx, id, 'update', clock.now()) : await findOwnCa(tx, ctx, id, clock.now());
-    if (forWrite) {
-      if (row.genMode === 'CSR') throw errors.conflictingState('tags cannot be changed on a CA issued from a CSR');
-      if (effectiveStatus(row, clock.now()) === 'DELETED') throw errors.conflictingState('tags cannot be changed while the CA is DELETED');
+    // §4.4.2: a CSR-issued CA answers show, export and revoke only; it is in no list or filter either.
+    if (row.genMode === 'CSR') throw errors.conflictingState('a CA issued from a CSR has no tags');
+    if (forWrite && effectiveStatus(row, clock.now()) === 'DELETED') {
+      throw errors.conflictingState('tags cannot be changed while the CA is DELETED');
     }
     return row.id;
   }

@@ -1,4 +1,5 @@
 /** Tags and resource instances (§4.3; §4.1 rows 18-24 for CAs, 34-40 for certificates). */
+import type { FastifyRequest } from 'fastify';
 import { Type, type Static, type TSchema } from 'typebox';
 import type { Action } from '../../../auth/actions.ts';
 import { ErrorCode } from '../../../errors.ts';
@@ -157,32 +158,46 @@ function registerKind(app: TypedApp, kind: ResourceKind): void {
   });
   app.post(
     `${kind.prefix}/resource-instances/filter`,
-    routeOptions({
-      action: kind.actions.list,
-      tag: kind.tag,
-      summary: 'Resources filtered by tags and name',
-      operationId: `list${kind.sdkName}ResourceInstances`,
-      body: ResourceFilterBody,
-      ok: Resources,
-    }),
+    {
+      ...routeOptions({
+        action: kind.actions.list,
+        tag: kind.tag,
+        summary: 'Resources filtered by tags and name',
+        operationId: `list${kind.sdkName}ResourceInstances`,
+        body: ResourceFilterBody,
+        ok: Resources,
+      }),
+      preValidation: noFilterIsEmptyFilter,
+    },
     async function listResourceInstances(request) {
       return tags.filter(contextOf(request), kind.type, request.body);
     },
   );
   app.post(
     `${kind.prefix}/resource-instances/count`,
-    routeOptions({
-      action: kind.actions.list,
-      tag: kind.tag,
-      summary: 'Count of resources matching tags and name',
-      operationId: `count${kind.sdkName}ResourceInstances`,
-      body: ResourceFilterBody,
-      ok: CountResponse,
-    }),
+    {
+      ...routeOptions({
+        action: kind.actions.list,
+        tag: kind.tag,
+        summary: 'Count of resources matching tags and name',
+        operationId: `count${kind.sdkName}ResourceInstances`,
+        body: ResourceFilterBody,
+        ok: CountResponse,
+      }),
+      preValidation: noFilterIsEmptyFilter,
+    },
     async function countResourceInstances(request) {
       return tags.count(contextOf(request), kind.type, request.body);
     },
   );
+}
+
+/**
+ * Every filter field is optional (§4.3: without tags, everything matches), so no body, or `null` (a Go client
+ * leaving its Body nil), filters nothing.
+ */
+async function noFilterIsEmptyFilter(request: FastifyRequest): Promise<void> {
+  request.body ??= {};
 }
 
 export async function tagRoutes(app: TypedApp): Promise<void> {
