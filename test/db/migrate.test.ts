@@ -33,6 +33,7 @@ const EXPECTED_TABLES = [
   'ca_usage_periods',
   'certificate_authorities',
   'certificates',
+  'crl_publications',
   'crl_segments',
   'crls',
   'domain_certificate_usage',

@@ -226,3 +226,41 @@ for (const [name, open] of [targets[0]!, targets[1]!]) {
       t.equal(await statusOf(label), 'ACTIVED', `${label}: a live chain is untouched`);
   });
 }
+
+for (const [name, open] of [targets[0]!, targets[1]!]) {
+  t.test(`${name}: each bucket a CA published to holds the CRL number recorded for all of them after the upgrade`, async (t) => {
+    const release = '20261207122920_crl_publications_per_bucket';
+    const db = await open(t);
+    await db.migrate(await folderBefore(t, release));
+    const ca = async (buckets: string[] | null, publishedNumber: string | null) =>
+      (
+        await db.query<{ id: string }>(
+          `INSERT INTO certificate_authorities (id, domain_id, status, key_usages, updated_at, crl_publication_buckets, crl_published_number)
+           VALUES (gen_random_uuid(), 'tenant-a', 'ACTIVED', '{}', now(), $1, $2) RETURNING id::text AS id`,
+          [buckets, publishedNumber],
+        )
+      )[0]!.id;
+    const published = await ca(['tenant-crls', 'pca-crls'], '9007199254740993');
+    const refused = await ca(['flaky-crls'], null);
+    const repeated = await ca(['pca-crls', 'pca-crls'], '4');
+    const never = await ca([], null);
+    const unset = await ca(null, '2');
+
+    await db.migrate('prisma/migrations');
+    const rows = await db.query<{ ca_id: string; bucket: string; crl_number: string | null }>(
+      'SELECT ca_id::text AS ca_id, bucket, crl_number::text AS crl_number FROM crl_publications ORDER BY ca_id, bucket',
+    );
+    const of = (id: string) => rows.filter((row) => row.ca_id === id).map(({ bucket, crl_number }) => [bucket, crl_number]);
+    t.same(
+      of(published),
+      [
+        ['pca-crls', '9007199254740993'],
+        ['tenant-crls', '9007199254740993'],
+      ],
+      'every bucket, the number exactly',
+    );
+    t.same(of(refused), [['flaky-crls', null]], 'a bucket that never received a CRL is recorded, holding none');
+    t.same(of(repeated), [['pca-crls', '4']], 'a bucket listed twice, once');
+    t.same([...of(never), ...of(unset)], [], 'a CA without buckets has none');
+  });
+}

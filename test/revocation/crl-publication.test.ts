@@ -12,7 +12,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import t from 'tap';
+import { systemClock } from '../../src/clock.ts';
 import { ConfigError, loadConfig } from '../../src/config.ts';
+import type { Metrics } from '../../src/metrics/metrics.ts';
+import { createObjectPublisher, type ObjectPublisher } from '../../src/services/publication/object-publishers.ts';
+import { createCrlPublication } from '../../src/services/publication/publication-service.ts';
 import { createTestApp, testConfig, type TestApp } from '../helpers/app.ts';
 import { startS3rver } from '../helpers/aws-endpoints.ts';
 import { openssl, scratch, seedCa, type SeededCa } from '../certificates/support.ts';
@@ -215,6 +219,65 @@ t.test('a CA whose bucket changes keeps publishing to every bucket its certifica
   t.same(await serialsIn('old-bucket-2', 'tenant-crls'), [beforeSerial], 'a bucket no longer configured is not written');
   t.match(harness.logs.text, /CRL not published to buckets certificates name but CRL_PUBLISH_BUCKETS no longer lists/, 'a warning says so');
   t.match(await harness.app.jobRunner.runOnce('crl-refresh'), { unpublished: 0, published: 0 }, 'nothing left to publish');
+});
+
+t.test('a bucket that keeps refusing is retried alone: the buckets holding the newest CRL are not written again', async (t) => {
+  const harness = await createTestApp({
+    env: { ...objectStorage.publicationEnv, CRL_PUBLISH_BUCKETS: 'pca-crls,tenant-crls,flaky-crls' },
+  });
+  t.teardown(() => harness.close());
+  const { post, issue } = helpers(harness);
+  const ca = await seedCa(harness, { commonName: 'flaky-root' });
+  await post(`${CA}/${ca.id}/crl/enable`, { valid_days: 7, obs_bucket_name: 'tenant-crls' });
+  const leaf = await issue(ca.id);
+  t.match(await harness.app.jobRunner.runOnce('crl-refresh'), { signed: 1, published: 1 }, 'the first CRL goes to tenant-crls');
+  // The CA moves to a bucket that refuses (not created): the revoke's CRL reaches tenant-crls only.
+  await post(`${CA}/${ca.id}/crl/enable`, { valid_days: 7, obs_bucket_name: 'flaky-crls' });
+  await post(`/v1/private-certificates/${leaf.id}/revoke`, {});
+  const newest = await judgeCrl(
+    'flaky-newest',
+    new Uint8Array((await harness.app.inject({ method: 'GET', url: `/crl/${ca.id}.crl` })).rawPayload),
+    ca,
+  );
+  t.equal((await judgeCrl('flaky-tenant', (await getObject('tenant-crls', `crl/${ca.id}.crl`)).body, ca)).crlNumber, newest.crlNumber);
+
+  // The crl-refresh job's publication, with every put it makes counted by bucket.
+  const objects = createObjectPublisher(harness.config.crlPublication!);
+  t.teardown(() => objects.close());
+  const puts: string[] = [];
+  const counted: ObjectPublisher = {
+    put: (object) => {
+      puts.push(object.bucket);
+      return objects.put(object);
+    },
+    close: () => objects.close(),
+  };
+  const outcomes: string[] = [];
+  const metrics = { crlPublications: { inc: ({ outcome }: { outcome: string }) => outcomes.push(outcome) } };
+  const publication = createCrlPublication({
+    db: harness.database.prisma,
+    clock: systemClock,
+    publication: harness.config.crlPublication!,
+    publisher: counted,
+    metrics: metrics as unknown as Pick<Metrics, 'crlPublications'>,
+    log: harness.app.log,
+  });
+
+  t.match(await publication.publishPending(() => undefined), { unpublished: 1, published: 0, publishFailed: 1 }, 'still refused');
+  t.same(puts.splice(0), ['flaky-crls'], 'only the refusing bucket is tried: tenant-crls holds the newest CRL already');
+
+  await s3.send(new CreateBucketCommand({ Bucket: 'flaky-crls' }));
+  t.match(await publication.publishPending(() => undefined), { unpublished: 1, published: 1, publishFailed: 0 }, 'recovered');
+  t.same(puts.splice(0), ['flaky-crls', 'flaky-crls'], 'the CA certificate and the CRL, into the recovered bucket only');
+  t.same(outcomes, ['failed', 'published'], 'counted as before');
+  for (const bucket of ['tenant-crls', 'flaky-crls']) {
+    const held = await judgeCrl(`flaky-${bucket}`, (await getObject(bucket, `crl/${ca.id}.crl`)).body, ca);
+    t.equal(held.crlNumber, newest.crlNumber, `${bucket} holds the newest CRL`);
+  }
+
+  t.match(await publication.publishPending(() => undefined), { unpublished: 0, published: 0, publishFailed: 0 }, 'nothing behind');
+  t.equal(await publication.publish(ca.id), false, 'a publication finds nothing to put');
+  t.same(puts, [], 'and nothing is uploaded again');
 });
 
 t.test('directory: the same objects under CRL_PUBLISH_DIR/<bucket>/, named by the CDP', async (t) => {

@@ -16,6 +16,25 @@ export function publicationBucket(publication: CrlPublicationConfig, obsBucketNa
   return obsBucketName && publication.buckets.includes(obsBucketName) ? obsBucketName : publication.buckets[0]!;
 }
 
+/**
+ * The buckets a CA's newest CRL has yet to reach: each it has published to and the one it maps to now, but those that
+ * hold it. Apart, those CRL_PUBLISH_BUCKETS no longer lists: the service has no credentials for them.
+ */
+export function bucketsBehind(
+  publication: CrlPublicationConfig,
+  obsBucketName: string | null,
+  recorded: readonly string[],
+  holdingNewest: readonly string[],
+): { writable: string[]; unwritable: string[] } {
+  const behind = [...new Set([...recorded, publicationBucket(publication, obsBucketName)])].filter(
+    (bucket) => !holdingNewest.includes(bucket),
+  );
+  return {
+    writable: behind.filter((bucket) => publication.buckets.includes(bucket)),
+    unwritable: behind.filter((bucket) => !publication.buckets.includes(bucket)),
+  };
+}
+
 /** The public URL of a published object: CRL_PUBLIC_BASE_URL with `{bucket}` filled in. */
 export function publishedUrl(publication: CrlPublicationConfig, bucket: string, key: string): string {
   return `${publication.publicBaseUrl.replaceAll('{bucket}', bucket)}/${key}`;

@@ -5,10 +5,11 @@
  * `obs_bucket_name`, CRL_PUBLISH_BUCKETS edited): every bucket a CA has mapped to keeps receiving its newest CRL.
  *
  * Publication runs after the signing has committed and never inside it: a failed upload cannot undo or hold up a
- * revocation, which the database, OCSP and the API's CRL route already serve. The CA row records its buckets and the
- * newest CRL number all of them received; a publication that fails is counted
+ * revocation, which the database, OCSP and the API's CRL route already serve. crl_publications records each bucket
+ * of a CA and the newest CRL it holds, and a publication puts the CRL only into the buckets that lack it: a bucket
+ * that fails for good costs a retry of its own, not a re-upload to every other. A publication that fails is counted
  * (pca_crl_publications_total{outcome="failed"}), logged, and retried by the `crl-refresh` job, which publishes every
- * CA whose newest CRL is not yet out.
+ * CA with a bucket behind.
  */
 import type { Clock } from '../../clock.ts';
 import type { CrlPublicationConfig } from '../../config.ts';
@@ -16,9 +17,9 @@ import type { Db } from '../../db/database.ts';
 import { advisoryLock } from '../../db/locks.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import { crlCacheControl } from '../revocation/revocation-rules.ts';
-import { recordCrlPublicationSql, UNPUBLISHED_CRLS_SQL } from './publication-sql.ts';
 import type { ObjectPublisher } from './object-publishers.ts';
-import { publicationBucket, publishedObjects } from './publication-rules.ts';
+import { bucketsBehind, publicationBucket, publishedObjects } from './publication-rules.ts';
+import { recordBucketSql, recordCrlPublicationSql, UNPUBLISHED_CRLS_SQL } from './publication-sql.ts';
 
 export interface ErrorLog {
   error(details: object, message: string): void;
@@ -44,9 +45,9 @@ const CA_CERTIFICATE_CACHE_CONTROL = 'public, max-age=86400';
 
 export function createCrlPublication({ db, clock, publication, publisher, metrics, log }: CrlPublicationDeps) {
   /**
-   * Puts the CA's newest CRL (and its certificate) into every bucket its certificates may name, unless they hold it
-   * already: the bucket it maps to now and each it published to before. True when it put them; throws, once the
-   * others are written and the buckets recorded, when a bucket refused them.
+   * Puts the CA's newest CRL (and its certificate) into every bucket its certificates may name that does not hold it
+   * yet: the bucket it maps to now and each it published to before. True when it put them; throws, once the others
+   * are written and recorded, when a bucket refused them.
    */
   async function publish(caId: string): Promise<boolean> {
     const outcome = await db.$transaction(async (tx) => {
@@ -55,7 +56,7 @@ export function createCrlPublication({ db, clock, publication, publisher, metric
       await advisoryLock(tx, 'crlPublication', caId);
       const ca = await tx.certificateAuthority.findUnique({
         where: { id: caId },
-        select: { obsBucketName: true, certificateDer: true, crlPublishedNumber: true, crlPublicationBuckets: true },
+        select: { obsBucketName: true, certificateDer: true },
       });
       const newest = await tx.crl.findFirst({
         where: { caId },
@@ -63,13 +64,16 @@ export function createCrlPublication({ db, clock, publication, publisher, metric
         select: { crlNumber: true, nextUpdate: true },
       });
       if (!ca?.certificateDer || !newest) return undefined;
-      const current = publicationBucket(publication, ca.obsBucketName);
-      const alreadyOut = ca.crlPublishedNumber !== null && ca.crlPublishedNumber >= newest.crlNumber;
-      if (alreadyOut && ca.crlPublicationBuckets.includes(current)) return undefined;
+      const recorded = await tx.crlPublication.findMany({ where: { caId }, select: { bucket: true, crlNumber: true } });
+      const { writable, unwritable } = bucketsBehind(
+        publication,
+        ca.obsBucketName,
+        recorded.map(({ bucket }) => bucket),
+        recorded.filter(({ crlNumber }) => crlNumber !== null && crlNumber >= newest.crlNumber).map(({ bucket }) => bucket),
+      );
+      if (writable.length === 0) return undefined;
 
-      const buckets = [...new Set([...ca.crlPublicationBuckets, current])];
       // The service has credentials for the configured buckets only; certificates naming another one go stale.
-      const unwritable = buckets.filter((bucket) => !publication.buckets.includes(bucket));
       if (unwritable.length > 0) {
         log.warn({ caId, buckets: unwritable }, 'CRL not published to buckets certificates name but CRL_PUBLISH_BUCKETS no longer lists');
       }
@@ -78,8 +82,11 @@ export function createCrlPublication({ db, clock, publication, publisher, metric
         where: { caId_crlNumber: { caId, crlNumber: newest.crlNumber } },
         select: { der: true },
       });
+      const current = publicationBucket(publication, ca.obsBucketName);
+      // The current bucket is recorded even when it refuses: certificates name it, and it is retried with the others.
+      await tx.$executeRaw(recordBucketSql(caId, current, null));
       const failures: unknown[] = [];
-      for (const bucket of buckets.filter((bucket) => publication.buckets.includes(bucket))) {
+      for (const bucket of writable) {
         try {
           await publisher.put({
             bucket,
@@ -97,9 +104,12 @@ export function createCrlPublication({ db, clock, publication, publisher, metric
           });
         } catch (error) {
           failures.push(error);
+          continue;
         }
+        await tx.$executeRaw(recordBucketSql(caId, bucket, newest.crlNumber));
       }
-      // The current bucket is recorded even when it refused: certificates name it, and it is retried with the others.
+      // For the previous release (prisma/schema.prisma). With no failure every writable bucket holds the CRL now:
+      // those skipped held it already.
       await tx.$executeRaw(recordCrlPublicationSql(caId, current, failures.length === 0 ? newest.crlNumber : null));
       return { failures };
     }, PUBLICATION_TRANSACTION);
@@ -109,14 +119,14 @@ export function createCrlPublication({ db, clock, publication, publisher, metric
     return true;
   }
 
-  /** CAs whose newest CRL is not out yet, or that map to a bucket they have not published to. */
+  /** CAs with a writable bucket, recorded or mapped to now, that does not hold their newest CRL. */
   async function unpublishedCaIds(): Promise<string[]> {
     const rows =
-      await db.$queryRaw<{ id: string; obs_bucket_name: string | null; crl_publication_buckets: string[]; current: boolean }[]>(
+      await db.$queryRaw<{ id: string; obs_bucket_name: string | null; buckets: string[]; holding_newest: string[] }[]>(
         UNPUBLISHED_CRLS_SQL,
       );
     return rows
-      .filter((row) => !row.current || !row.crl_publication_buckets.includes(publicationBucket(publication, row.obs_bucket_name)))
+      .filter((row) => bucketsBehind(publication, row.obs_bucket_name, row.buckets, row.holding_newest).writable.length > 0)
       .map((row) => row.id);
   }
 
