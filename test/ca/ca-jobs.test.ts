@@ -100,6 +100,30 @@ t.test('expiry: derived on read at not_after, stored by the job (twice at once i
   t.equal((await api.show(sub)).status, 'EXPIRED', 'restore past not_after gives EXPIRED');
 });
 
+t.test('expiry in bounded transactions: a fleet expiring at once is stored batch by batch, each CA audited once', async (t) => {
+  const root = await api.root({ distinguished_name: { ...DN, common_name: 'fleet-root' } });
+  const fleet = [];
+  for (let index = 0; index < 5; index++) fleet.push(await api.subordinate(root, { validity: { type: 'HOUR', value: 1 } }));
+  clock.advance(2 * 3_600_000);
+  let transactions = 0;
+  const counted = new Proxy(prisma, {
+    get: (target, property, receiver) =>
+      property === '$transaction'
+        ? (...args: unknown[]) => {
+            transactions++;
+            return (target.$transaction as (...given: unknown[]) => unknown)(...args);
+          }
+        : Reflect.get(target, property, receiver),
+  });
+  const result = await caExpiryJob({ db: counted }, 300, 2).run({ now: clock.now(), log });
+  t.same(result, { expired: 5 });
+  t.equal(transactions, 3, 'batches of 2: 2, 2 and 1');
+  for (const id of fleet) {
+    t.equal((await prisma.certificateAuthority.findUniqueOrThrow({ where: { id } })).status, 'EXPIRED');
+    t.equal(await prisma.auditEvent.count({ where: { resourceId: id, action: 'pca:ca:expire' } }), 1);
+  }
+});
+
 t.test('disable racing 50 concurrent subordinate issuances: every success committed before the disable, none after', async (t) => {
   clock.set(Date.now());
   const root = await api.root({ distinguished_name: { ...DN, common_name: 'race-root' } });

@@ -6,7 +6,8 @@
 import type { Db } from '../../db/database.ts';
 import type { Job } from '../../jobs/job-runner.ts';
 import type { KeyStores } from '../../keystore/index.ts';
-import { recordAudit } from '../audit/audit-log.ts';
+import { auditRows, recordAudit } from '../audit/audit-log.ts';
+import { insertRows } from '../../db/bulk-insert.ts';
 import type { BillingHooks } from '../billing/usage-hooks.ts';
 import { systemContext } from '../context.ts';
 import { claimRemovableCasSql, expireCasSql } from './ca-sql.ts';
@@ -16,6 +17,7 @@ import { destroyKeysOfRemovedCas, destroyOrphanedCaKeys } from './key-destructio
 export const CA_DELETION_JOB = 'ca-deletion';
 export const CA_EXPIRY_JOB = 'ca-expiry';
 const BATCH = 100;
+const EXPIRY_BATCH = 1000;
 
 export interface CaJobDeps {
   db: Db;
@@ -89,19 +91,30 @@ export function caDeletionJob(deps: CaJobDeps, intervalSeconds = 300): Job {
   };
 }
 
-/** Stores EXPIRED for ACTIVED/DISABLED CAs past `not_after` (reads derive it already; this makes it durable). */
-export function caExpiryJob(deps: Pick<CaJobDeps, 'db'>, intervalSeconds = 300): Job {
+/**
+ * Stores EXPIRED for ACTIVED/DISABLED CAs past `not_after` (reads derive it already; this makes it durable), in
+ * transactions of EXPIRY_BATCH CAs with their audit events: a fleet expiring at once must not make one transaction
+ * that outlasts its timeout, rolls back and leaves every run to fail the same way.
+ */
+export function caExpiryJob(deps: Pick<CaJobDeps, 'db'>, intervalSeconds = 300, batch = EXPIRY_BATCH): Job {
   return {
     name: CA_EXPIRY_JOB,
     intervalSeconds,
     async run({ now }) {
-      return deps.db.$transaction(async (tx) => {
-        const expired = await tx.$queryRaw<{ id: string; domain_id: string }[]>(expireCasSql(now));
-        for (const { id, domain_id: domainId } of expired) {
-          await recordAudit(tx, systemContext(CA_EXPIRY_JOB, domainId), { action: 'pca:ca:expire', resourceType: 'CA', resourceId: id });
-        }
-        return { expired: expired.length };
-      });
+      let expired = 0;
+      for (;;) {
+        const count = await deps.db.$transaction(async (tx) => {
+          const rows = await tx.$queryRaw<{ id: string; domain_id: string }[]>(expireCasSql(now, batch));
+          const changes = rows.map(({ id, domain_id: domainId }) => ({
+            context: systemContext(CA_EXPIRY_JOB, domainId),
+            change: { action: 'pca:ca:expire', resourceType: 'CA' as const, resourceId: id },
+          }));
+          if (changes.length > 0) await insertRows(tx, auditRows(changes));
+          return rows.length;
+        });
+        expired += count;
+        if (count < batch) return { expired };
+      }
     },
   };
 }

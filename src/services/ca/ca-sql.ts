@@ -57,11 +57,16 @@ export function claimRemovableCasSql(now: Date, batch: number): Prisma.Sql {
             ORDER BY id LIMIT ${batch} FOR UPDATE SKIP LOCKED`;
 }
 
-/** Stores EXPIRED for the live ACTIVED/DISABLED CAs past not_after; returns each one's id and domain. */
-export function expireCasSql(now: Date): Prisma.Sql {
+/**
+ * Stores EXPIRED for up to `batch` live ACTIVED/DISABLED CAs past not_after (one a transition holds is left for the
+ * next batch or run); returns each one's id and domain.
+ */
+export function expireCasSql(now: Date, batch: number): Prisma.Sql {
   return Prisma.sql`
           UPDATE certificate_authorities SET status = 'EXPIRED', updated_at = ${now}
-          WHERE status IN ('ACTIVED', 'DISABLED') AND not_after <= ${now} AND removed_at IS NULL
+          WHERE id IN (SELECT id FROM certificate_authorities
+                        WHERE status IN ('ACTIVED', 'DISABLED') AND not_after <= ${now} AND removed_at IS NULL
+                        ORDER BY id LIMIT ${batch} FOR UPDATE SKIP LOCKED)
           RETURNING id::text AS id, domain_id`;
 }
 
