@@ -15,7 +15,7 @@ export const ACME_EXPIRY_JOB = 'acme-expiry';
 /** Expired orders stay readable this long (clients poll them), then go with their authorizations and challenges. */
 const RETENTION_MS = 7 * DAY_MS;
 
-export function acmeExpiryJob({ db }: { db: Db }, intervalSeconds = 300): Job {
+export function acmeExpiryJob({ db }: { db: Db }, intervalSeconds = 300, removalBatch = 1000): Job {
   return {
     name: ACME_EXPIRY_JOB,
     intervalSeconds,
@@ -30,19 +30,26 @@ export function acmeExpiryJob({ db }: { db: Db }, intervalSeconds = 300): Job {
         data: { status: 'expired' },
       });
       const before = new Date(now.getTime() - RETENTION_MS);
-      const removed = await db.$transaction(async (tx) => {
-        const old = await tx.$queryRaw<{ id: string }[]>`
-          SELECT o.id FROM acme_orders o LEFT JOIN certificates c ON c.id = o.certificate_id
-          WHERE o.expires_at <= ${before} AND (c.id IS NULL OR c.deleted_at IS NOT NULL OR c.not_after <= ${before})
-          LIMIT 1000`;
-        const ids = old.map(({ id }) => id);
-        const authorizationIds = (await tx.acmeAuthorization.findMany({ where: { orderId: { in: ids } }, select: { id: true } })).map(
-          ({ id }) => id,
-        );
-        await tx.acmeChallenge.deleteMany({ where: { authorizationId: { in: authorizationIds } } });
-        await tx.acmeAuthorization.deleteMany({ where: { id: { in: authorizationIds } } });
-        return (await tx.acmeOrder.deleteMany({ where: { id: { in: ids } } })).count;
-      });
+      // Batch after batch, each in its own transaction, until one comes back short: a cap per run would let a mesh
+      // renewing more orders a day than the runs remove grow the tables for good.
+      let removed = 0;
+      for (;;) {
+        const { selected, deleted } = await db.$transaction(async (tx) => {
+          const old = await tx.$queryRaw<{ id: string }[]>`
+            SELECT o.id FROM acme_orders o LEFT JOIN certificates c ON c.id = o.certificate_id
+            WHERE o.expires_at <= ${before} AND (c.id IS NULL OR c.deleted_at IS NOT NULL OR c.not_after <= ${before})
+            LIMIT ${removalBatch}`;
+          const ids = old.map(({ id }) => id);
+          const authorizationIds = (await tx.acmeAuthorization.findMany({ where: { orderId: { in: ids } }, select: { id: true } })).map(
+            ({ id }) => id,
+          );
+          await tx.acmeChallenge.deleteMany({ where: { authorizationId: { in: authorizationIds } } });
+          await tx.acmeAuthorization.deleteMany({ where: { id: { in: authorizationIds } } });
+          return { selected: ids.length, deleted: (await tx.acmeOrder.deleteMany({ where: { id: { in: ids } } })).count };
+        });
+        removed += deleted;
+        if (selected < removalBatch) break;
+      }
       return { nonces, expiredOrders: orders.count, expiredAuthorizations: authorizations.count, removedOrders: removed };
     },
   };
