@@ -467,10 +467,30 @@ t.test('require_name_constraints_for_cas with only denied names: each denied nam
     'PCA.00020001',
     /reaches '10\.9\.0\.0\/16'/,
   );
+  // Excluding 10/8 alone leaves ::ffff:10.9.0.1, which Go matches to 10.9.0.1: the IPv4-mapped range must go too.
+  assertError(
+    t,
+    await byCsr(denyingId, 'deny-ip-v4-only', caCsr('deny-ip-v4-only', `${dnsOnly},excluded;IP:10.0.0.0/255.0.0.0`), intermediate),
+    400,
+    'PCA.00020001',
+    /csr nameConstraints reaches IPv4-mapped addresses \(::ffff:0:0\/96\).*exclude ::ffff:0:0\/96/,
+  );
+  for (const [name, ipv6] of [
+    ['deny-ip-all-v6', 'permitted;IP:::/::'],
+    ['deny-ip-mapped', 'permitted;IP:::ffff:0:0/ffff:ffff:ffff:ffff:ffff:ffff::'],
+  ]) {
+    assertError(
+      t,
+      await byCsr(denyingId, name, caCsr(name, `${dnsOnly},excluded;IP:10.0.0.0/255.0.0.0,${ipv6}`), intermediate),
+      400,
+      'PCA.00020001',
+      /reaches IPv4-mapped addresses/,
+    );
+  }
   const excluding = await byCsr(
     denyingId,
     'deny-ip-excluded',
-    caCsr('deny-ip-excluded', `${dnsOnly},excluded;IP:10.0.0.0/255.0.0.0`),
+    caCsr('deny-ip-excluded', `${dnsOnly},excluded;IP:10.0.0.0/255.0.0.0,excluded;IP:::ffff:0:0/ffff:ffff:ffff:ffff:ffff:ffff::`),
     intermediate,
   );
   t.equal(excluding.status, 200, JSON.stringify(excluding.body));

@@ -10,7 +10,8 @@ import { type CompiledSubtrees, TYPE_OF_KEY, entriesOf, patternsOf, subtreesOf }
 import type { IssuanceFacts, IssuerRules, PolicyViolation } from './evaluator.ts';
 import { labelOf, listed } from './evaluator.ts';
 import type { IssuancePolicy } from './issuance-policy.ts';
-import { type DnsSet, type TypedSet, dnsContains, setContains, setOverlaps } from './name-sets.ts';
+import { type DnsSet, type IpRange, type TypedSet, dnsContains, ipContains, ipOverlaps, setContains, setOverlaps } from './name-sets.ts';
+import { parseIp } from '../../x509/extensions.ts';
 
 /** RFC 6761 reserves `invalid`: no name lies at or below it, so a subtree there is how a CA permits no name of a type. */
 const RESERVED_INVALID: DnsSet = { kind: 'atOrBelow', domain: 'invalid' };
@@ -99,10 +100,36 @@ export function checkCaConstraints(facts: IssuanceFacts, rules: IssuerRules): Po
         }
       }
     }
-    const unconstrained = unconstrainedType(own, excluded!, policy, field);
+    const unconstrained = unconstrainedType(own, excluded!, policy, field) ?? reachesMappedIpv4(own, excluded!, policy, field);
     if (unconstrained) return unconstrained;
   }
   return null;
+}
+
+/** ::ffff:0:0/96: IPv4 addresses written as IPv6. openssl and Go judge them by IPv6 subtrees, Go then matches them to IPv4 hosts. */
+const IPV4_MAPPED: IpRange = { address: parseIp('::ffff:0:0')!, prefix: 96 };
+
+/**
+ * Under a policy that limits IP names, a CA reaching IPv4-mapped addresses (no permitted IP subtree, or an IPv6 one
+ * meeting ::ffff:0:0/96) could sign ::ffff:10.9.0.1 for a client of 10.9.0.1 past its IPv4 subtrees, unless it
+ * excludes them.
+ */
+function reachesMappedIpv4(
+  own: NameConstraints,
+  excluded: CompiledSubtrees,
+  policy: IssuancePolicy,
+  field: string,
+): PolicyViolation | null {
+  const limitsIp = policy.allowed !== null || (policy.denied?.ip.length ?? 0) > 0;
+  const ipSets = (subtrees: CompiledSubtrees) => subtrees.sets.ip.flatMap((subtree) => (subtree.key === 'ip' ? [subtree.set] : []));
+  if (!limitsIp || ipSets(excluded).some((range) => ipContains(range, IPV4_MAPPED))) return null;
+  const permitted = ipSets(subtreesOf(own.permitted));
+  if (permitted.length > 0 && !permitted.some((range) => ipOverlaps(range, IPV4_MAPPED))) return null;
+  return {
+    rule: 'name_constraints_required',
+    field,
+    message: `${field} reaches IPv4-mapped addresses (::ffff:0:0/96), which clients match to IPv4 hosts past its IPv4 subtrees; ${labelOf(policy)} limits IP names: exclude ::ffff:0:0/96`,
+  };
 }
 
 /**
