@@ -5,14 +5,13 @@
  * resolves to. And tls-alpn-01's certificate names an IPv6 identifier the way Node prints it.
  */
 import { X509Certificate } from 'node:crypto';
-import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import t from 'tap';
 import { createChallengeValidator, isValidationTarget, namesOnly } from '../../src/services/acme/challenge-validation.ts';
 import { scratch } from '../certificates/support.ts';
 import { RawAcme, accountKey } from './jws-client.ts';
-import { acmeCa, dnsServer, eabKey, freePort, serverCertificate, startAcmeServer } from './support.ts';
+import { acmeCa, dnsServer, eabKey, freePort, http01Responder, serverCertificate, startAcmeServer } from './support.ts';
 
 /** Longer than any validation deadline: only a validation without one waits for the end. */
 const TRICKLE_MS = 30_000;
@@ -75,15 +74,13 @@ t.test('a responder that never finishes fails the challenge on the deadline; pro
 });
 
 t.test('a DNS server that never answers fails the challenge as a DNS problem, A and AAAA asked at once', async (t) => {
-  const silent = dgram.createSocket('udp4');
-  const queries: number[] = [];
-  silent.on('message', (query) => queries.push(query.length > 12 ? query.readUInt16BE(query.length - 4) : 0));
-  await new Promise<void>((resolve) => silent.bind(0, '127.0.0.1', resolve));
+  const silent = await dnsServer();
   t.teardown(() => silent.close());
+  for (const type of [1, 28]) silent.unanswered.add(type);
   const validator = createChallengeValidator({
     http01Port: 80,
     tlsAlpn01Port: 443,
-    dnsServer: `127.0.0.1:${silent.address().port}`,
+    dnsServer: `127.0.0.1:${silent.port}`,
     staticHosts: {},
   });
   const refused = await validator
@@ -94,7 +91,32 @@ t.test('a DNS server that never answers fails the challenge as a DNS problem, A 
     );
   // Whether the resolver gives up first or the validation's deadline ends the look-up, it is the name that failed.
   t.match(refused, { type: 'dns', message: /could not resolve silent\.example\.internal/ });
-  t.ok(queries.includes(1) && queries.includes(28), `A (1) and AAAA (28) asked: ${queries.join(', ')}`);
+  t.ok(
+    silent.queries.includes('A silent.example.internal') && silent.queries.includes('AAAA silent.example.internal'),
+    silent.queries.join(', '),
+  );
+});
+
+t.test('an A answer is taken without waiting for an AAAA one the server drops', async (t) => {
+  const dns = await dnsServer();
+  t.teardown(() => dns.close());
+  dns.addresses.set('v4-only.example.internal', '127.0.0.1');
+  dns.unanswered.add(28);
+  const port = await freePort();
+  let aaaaTriesAtFetch = -1;
+  const responder = await http01Responder(port, () => {
+    aaaaTriesAtFetch = dns.queries.filter((query) => query.startsWith('AAAA')).length;
+  });
+  t.teardown(() => responder.close());
+  responder.tokens.set('tok', 'tok.key');
+  const validator = createChallengeValidator({ http01Port: port, tlsAlpn01Port: 443, dnsServer: `127.0.0.1:${dns.port}`, staticHosts: {} });
+  await validator.validate({
+    type: 'http-01',
+    token: 'tok',
+    identifier: { type: 'dns', value: 'v4-only.example.internal' },
+    keyAuthorization: 'tok.key',
+  });
+  t.equal(aaaaTriesAtFetch, 1, 'fetched while the first AAAA try was still out (the resolver retries after about 4 s)');
 });
 
 t.test('unspecified, link-local and multicast addresses are refused after resolution, before any connection', async (t) => {

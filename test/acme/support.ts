@@ -98,11 +98,15 @@ export async function eabKey(
 }
 
 /** The client's http-01 responder: serves the key authorizations put into `tokens`. */
-export async function http01Responder(port: number): Promise<{ tokens: Map<string, string>; requests: string[]; close(): Promise<void> }> {
+export async function http01Responder(
+  port: number,
+  onRequest?: () => void,
+): Promise<{ tokens: Map<string, string>; requests: string[]; close(): Promise<void> }> {
   const tokens = new Map<string, string>();
   const requests: string[] = [];
   const server: Server = createServer((request, response) => {
     requests.push(`${request.headers.host ?? ''}${request.url ?? ''}`);
+    onRequest?.();
     const token = (request.url ?? '').split('/.well-known/acme-challenge/')[1] ?? '';
     const answer = tokens.get(token);
     response.writeHead(answer ? 200 : 404, { 'content-type': 'text/plain' }).end(answer ?? 'no such token');
@@ -113,17 +117,20 @@ export async function http01Responder(port: number): Promise<{ tokens: Map<strin
 
 /**
  * A small authoritative DNS server over UDP (node:dgram) for dns-01: answers A queries from `addresses` and TXT
- * queries from `txt`, NXDOMAIN otherwise. Enough of RFC 1035 for the server's resolver, nothing more.
+ * queries from `txt`, NXDOMAIN otherwise; queries of a type in `unanswered` (1 A, 28 AAAA, 16 TXT) are recorded and
+ * dropped. Enough of RFC 1035 for the server's resolver, nothing more.
  */
 export async function dnsServer(): Promise<{
   port: number;
   txt: Map<string, string[]>;
   addresses: Map<string, string>;
+  unanswered: Set<number>;
   queries: string[];
   close(): Promise<void>;
 }> {
   const txt = new Map<string, string[]>();
   const addresses = new Map<string, string>();
+  const unanswered = new Set<number>();
   const queries: string[] = [];
   const socket = dgram.createSocket('udp4');
   socket.on('message', (query, peer) => {
@@ -138,7 +145,8 @@ export async function dnsServer(): Promise<{
     const questionEnd = offset + 5;
     const type = query.readUInt16BE(offset + 1);
     const name = labels.join('.').toLowerCase();
-    queries.push(`${type === 16 ? 'TXT' : type === 1 ? 'A' : type} ${name}`);
+    queries.push(`${type === 16 ? 'TXT' : type === 1 ? 'A' : type === 28 ? 'AAAA' : type} ${name}`);
+    if (unanswered.has(type)) return;
     const answers: Buffer[] = [];
     const record = (rtype: number, rdata: Buffer) => {
       const head = Buffer.alloc(12);
@@ -160,5 +168,12 @@ export async function dnsServer(): Promise<{
     socket.send(Buffer.concat([header, query.subarray(12, questionEnd), ...answers]), peer.port, peer.address);
   });
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  return { port: socket.address().port, txt, addresses, queries, close: () => new Promise((resolve) => socket.close(() => resolve())) };
+  return {
+    port: socket.address().port,
+    txt,
+    addresses,
+    unanswered,
+    queries,
+    close: () => new Promise((resolve) => socket.close(() => resolve())),
+  };
 }

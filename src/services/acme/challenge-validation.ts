@@ -54,10 +54,13 @@ export function createChallengeValidator(settings: Config['acme']) {
     if (fixed) return fixed;
     try {
       if (resolver) {
-        // Both at once: one after the other, two silent tries each outlast the validation's deadline.
-        const [v4, v6] = await Promise.allSettled([resolver.resolve4(identifier.value), resolver.resolve6(identifier.value)]);
-        const address = [v4, v6].flatMap((answer) => (answer.status === 'fulfilled' ? answer.value : []))[0];
-        if (address === undefined) throw v4.status === 'rejected' ? v4.reason : new Error('no A or AAAA record');
+        // Both asked at once (one after the other, two silent tries each outlast the validation's deadline), and an A
+        // answer taken without waiting for AAAA, which some servers drop.
+        const v6 = resolver.resolve6(identifier.value);
+        v6.catch(() => undefined);
+        const v4 = await resolver.resolve4(identifier.value).catch(() => [] as string[]);
+        const address = (v4.length > 0 ? v4 : await v6)[0];
+        if (address === undefined) throw new Error('no A or AAAA record');
         return address;
       }
       return (await lookup(identifier.value)).address;
