@@ -40,7 +40,13 @@ t.test('start_from moves the start; up to 5 minutes in the past is tolerated', a
     notAfter: new Date(start + DAY),
   });
   const recent = now.getTime() - 5 * 60_000 + 1;
-  t.same(validityWindow({ type: 'HOUR', value: 1, start_from: recent }, now, 20).notBefore, new Date(recent));
+  t.same(
+    validityWindow({ type: 'HOUR', value: 1, start_from: recent }, now, 20),
+    { notBefore: new Date(recent - 1), notAfter: new Date(recent - 1 + HOUR) },
+    'taken down to its whole second, as the certificate states it',
+  );
+  const late = new Date(now.getTime() + 999);
+  t.same(validityWindow({ type: 'DAY', value: 1 }, late, 20), { notBefore: now, notAfter: new Date(now.getTime() + DAY) }, "now's too");
   t.same(validityWindow({ type: 'HOUR', value: 1, start_from: null }, now, 20).notBefore, now);
   t.match(
     refusal(() => validityWindow({ type: 'HOUR', value: 1, start_from: now.getTime() - 5 * 60_000 }, now, 20)),
@@ -54,7 +60,11 @@ t.test('start_from moves the start; up to 5 minutes in the past is tolerated', a
 
 t.test('a window past 9999-12-31 is refused: no certificate time can state it (RFC 5280 §4.1.2.5)', async (t) => {
   const last = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
-  t.same(validityWindow({ type: 'HOUR', value: 1, start_from: last - HOUR }, now, 20).notAfter, new Date(last), 'ending on its last ms');
+  t.same(
+    validityWindow({ type: 'HOUR', value: 1, start_from: last - HOUR }, now, 20).notAfter,
+    new Date(last - 999),
+    'ending on its last second',
+  );
   t.match(
     refusal(() => validityWindow({ type: 'YEAR', value: 1, start_from: last - DAY }, now, 20)),
     invalidValidity(/before the year 10000/),
