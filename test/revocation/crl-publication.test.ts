@@ -278,6 +278,14 @@ t.test('a bucket that keeps refusing is retried alone: the buckets holding the n
   t.match(await publication.publishPending(() => undefined), { unpublished: 0, published: 0, publishFailed: 0 }, 'nothing behind');
   t.equal(await publication.publish(ca.id), false, 'a publication finds nothing to put');
   t.same(puts, [], 'and nothing is uploaded again');
+
+  // A CA as the release before crl_publications left it (its buckets listed, none recorded as holding a CRL): each
+  // bucket gets the newest CRL once more, then nothing.
+  await harness.database.prisma.crlPublication.deleteMany({ where: { caId: ca.id } });
+  t.match(await publication.publishPending(() => undefined), { unpublished: 1, published: 1 });
+  t.same(puts.splice(0).sort(), ['flaky-crls', 'flaky-crls', 'tenant-crls', 'tenant-crls'], 'every listed bucket, once');
+  t.match(await publication.publishPending(() => undefined), { unpublished: 0, published: 0 });
+  t.same(puts, []);
 });
 
 t.test('directory: the same objects under CRL_PUBLISH_DIR/<bucket>/, named by the CDP', async (t) => {

@@ -5,9 +5,9 @@
  * `obs_bucket_name`, CRL_PUBLISH_BUCKETS edited): every bucket a CA has mapped to keeps receiving its newest CRL.
  *
  * Publication runs after the signing has committed and never inside it: a failed upload cannot undo or hold up a
- * revocation, which the database, OCSP and the API's CRL route already serve. crl_publications records each bucket
- * of a CA and the newest CRL it holds, and a publication puts the CRL only into the buckets that lack it: a bucket
- * that fails for good costs a retry of its own, not a re-upload to every other. A publication that fails is counted
+ * revocation, which the database, OCSP and the API's CRL route already serve. The CA row lists its buckets
+ * (crl_publication_buckets), crl_publications the newest CRL each holds, and a publication puts the CRL only into the
+ * buckets that lack it: a bucket that fails for good costs a retry of its own, not a re-upload to every other. A publication that fails is counted
  * (pca_crl_publications_total{outcome="failed"}), logged, and retried by the `crl-refresh` job, which publishes every
  * CA with a bucket behind.
  */
@@ -56,7 +56,7 @@ export function createCrlPublication({ db, clock, publication, publisher, metric
       await advisoryLock(tx, 'crlPublication', caId);
       const ca = await tx.certificateAuthority.findUnique({
         where: { id: caId },
-        select: { obsBucketName: true, certificateDer: true },
+        select: { obsBucketName: true, certificateDer: true, crlPublicationBuckets: true },
       });
       const newest = await tx.crl.findFirst({
         where: { caId },
@@ -64,12 +64,15 @@ export function createCrlPublication({ db, clock, publication, publisher, metric
         select: { crlNumber: true, nextUpdate: true },
       });
       if (!ca?.certificateDer || !newest) return undefined;
-      const recorded = await tx.crlPublication.findMany({ where: { caId }, select: { bucket: true, crlNumber: true } });
+      const holding = await tx.crlPublication.findMany({
+        where: { caId, crlNumber: { gte: newest.crlNumber } },
+        select: { bucket: true },
+      });
       const { writable, unwritable } = bucketsBehind(
         publication,
         ca.obsBucketName,
-        recorded.map(({ bucket }) => bucket),
-        recorded.filter(({ crlNumber }) => crlNumber !== null && crlNumber >= newest.crlNumber).map(({ bucket }) => bucket),
+        ca.crlPublicationBuckets,
+        holding.map(({ bucket }) => bucket),
       );
       if (writable.length === 0) return undefined;
 
@@ -82,9 +85,6 @@ export function createCrlPublication({ db, clock, publication, publisher, metric
         where: { caId_crlNumber: { caId, crlNumber: newest.crlNumber } },
         select: { der: true },
       });
-      const current = publicationBucket(publication, ca.obsBucketName);
-      // The current bucket is recorded even when it refuses: certificates name it, and it is retried with the others.
-      await tx.$executeRaw(recordBucketSql(caId, current, null));
       const failures: unknown[] = [];
       for (const bucket of writable) {
         try {
@@ -108,8 +108,10 @@ export function createCrlPublication({ db, clock, publication, publisher, metric
         }
         await tx.$executeRaw(recordBucketSql(caId, bucket, newest.crlNumber));
       }
-      // For the previous release (prisma/schema.prisma). With no failure every writable bucket holds the CRL now:
-      // those skipped held it already.
+      // The current bucket is added to the CA's buckets even when it refused: certificates name it, and it is retried
+      // with the others. The single number is what the previous release reads (prisma/schema.prisma): with no
+      // failure, every writable bucket holds the CRL now (those skipped held it already).
+      const current = publicationBucket(publication, ca.obsBucketName);
       await tx.$executeRaw(recordCrlPublicationSql(caId, current, failures.length === 0 ? newest.crlNumber : null));
       return { failures };
     }, PUBLICATION_TRANSACTION);
@@ -119,7 +121,7 @@ export function createCrlPublication({ db, clock, publication, publisher, metric
     return true;
   }
 
-  /** CAs with a writable bucket, recorded or mapped to now, that does not hold their newest CRL. */
+  /** CAs with a writable bucket, listed or mapped to now, that does not hold their newest CRL. */
   async function unpublishedCaIds(): Promise<string[]> {
     const rows =
       await db.$queryRaw<{ id: string; obs_bucket_name: string | null; buckets: string[]; holding_newest: string[] }[]>(

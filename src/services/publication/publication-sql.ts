@@ -1,18 +1,16 @@
 /** CRL publication's raw statements, as values (tests can EXPLAIN them). */
 import { Prisma } from '../../db/generated/client.ts';
 
-/**
- * Records that a CA publishes to a bucket and, unless null, the CRL the bucket now holds; null keeps what it holds.
- */
-export function recordBucketSql(caId: string, bucket: string, crlNumber: bigint | null): Prisma.Sql {
-  return Prisma.sql`INSERT INTO crl_publications (ca_id, bucket, crl_number) VALUES (${caId}::uuid, ${bucket}, ${crlNumber}::bigint)
-    ON CONFLICT (ca_id, bucket) DO UPDATE SET crl_number = COALESCE(EXCLUDED.crl_number, crl_publications.crl_number)`;
+/** Records the CRL a bucket of the CA now holds. */
+export function recordBucketSql(caId: string, bucket: string, crlNumber: bigint): Prisma.Sql {
+  return Prisma.sql`INSERT INTO crl_publications (ca_id, bucket, crl_number) VALUES (${caId}::uuid, ${bucket}, ${crlNumber})
+    ON CONFLICT (ca_id, bucket) DO UPDATE SET crl_number = EXCLUDED.crl_number`;
 }
 
 /**
- * What the release before crl_publications reads (see prisma/schema.prisma): adds the bucket the CA maps to now to
- * its buckets and, when every writable one holds the CRL, records its number; raw, so that publishing does not move
- * the CA's update_time.
+ * Adds the bucket the CA maps to now to its buckets and, when every writable one holds the CRL, records its number
+ * (what the release before crl_publications reads: prisma/schema.prisma); raw, so that publishing does not move the
+ * CA's update_time.
  */
 export function recordCrlPublicationSql(caId: string, bucket: string, publishedCrlNumber: bigint | null): Prisma.Sql {
   return Prisma.sql`UPDATE certificate_authorities
@@ -24,8 +22,7 @@ export function recordCrlPublicationSql(caId: string, bucket: string, publishedC
 
 /** Each CA with a CRL: its configured bucket, the buckets it publishes to, and those holding its newest CRL. */
 export const UNPUBLISHED_CRLS_SQL = Prisma.sql`
-      SELECT ca.id::text AS id, ca.obs_bucket_name,
-             ARRAY(SELECT p.bucket FROM crl_publications p WHERE p.ca_id = ca.id) AS buckets,
+      SELECT ca.id::text AS id, ca.obs_bucket_name, ca.crl_publication_buckets AS buckets,
              ARRAY(SELECT p.bucket FROM crl_publications p
                     WHERE p.ca_id = ca.id AND p.crl_number >= latest.crl_number) AS holding_newest
         FROM certificate_authorities ca
