@@ -8,7 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import t from 'tap';
-import { createChallengeValidator, isValidationTarget, namesOnly } from '../../src/services/acme/challenge-validation.ts';
+import { type DnsResolver, createChallengeValidator, isValidationTarget, namesOnly } from '../../src/services/acme/challenge-validation.ts';
 import { scratch } from '../certificates/support.ts';
 import { RawAcme, accountKey } from './jws-client.ts';
 import { acmeCa, dnsServer, eabKey, freePort, http01Responder, serverCertificate, startAcmeServer } from './support.ts';
@@ -98,25 +98,35 @@ t.test('a DNS server that never answers fails the challenge as a DNS problem, A 
 });
 
 t.test('an A answer is taken without waiting for an AAAA one the server drops', async (t) => {
-  const dns = await dnsServer();
-  t.teardown(() => dns.close());
-  dns.addresses.set('v4-only.example.internal', '127.0.0.1');
-  dns.unanswered.add(28);
   const port = await freePort();
-  let aaaaTriesAtFetch = -1;
-  const responder = await http01Responder(port, () => {
-    aaaaTriesAtFetch = dns.queries.filter((query) => query.startsWith('AAAA')).length;
-  });
+  const responder = await http01Responder(port);
   t.teardown(() => responder.close());
   responder.tokens.set('tok', 'tok.key');
-  const validator = createChallengeValidator({ http01Port: port, tlsAlpn01Port: 443, dnsServer: `127.0.0.1:${dns.port}`, staticHosts: {} });
+  const asked: string[] = [];
+  // AAAA never answers: a validation that waited for it would end at its deadline, whatever the machine's speed.
+  const resolver = {
+    resolve4: async (name: string) => {
+      asked.push(`A ${name}`);
+      return ['127.0.0.1'];
+    },
+    resolve6: (name: string) => {
+      asked.push(`AAAA ${name}`);
+      return new Promise<string[]>(() => undefined);
+    },
+    resolveTxt: async () => [],
+  } as unknown as DnsResolver;
+  const validator = createChallengeValidator(
+    { http01Port: port, tlsAlpn01Port: 443, dnsServer: '127.0.0.1:53', staticHosts: {} },
+    resolver,
+  );
   await validator.validate({
     type: 'http-01',
     token: 'tok',
     identifier: { type: 'dns', value: 'v4-only.example.internal' },
     keyAuthorization: 'tok.key',
   });
-  t.equal(aaaaTriesAtFetch, 1, 'fetched while the first AAAA try was still out (the resolver retries after about 4 s)');
+  t.same(asked.sort(), ['A v4-only.example.internal', 'AAAA v4-only.example.internal'], 'both asked at once');
+  t.equal(responder.requests.length, 1, 'validated at the A address');
 });
 
 t.test('unspecified, link-local and multicast addresses are refused after resolution, before any connection', async (t) => {

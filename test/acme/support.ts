@@ -98,15 +98,11 @@ export async function eabKey(
 }
 
 /** The client's http-01 responder: serves the key authorizations put into `tokens`. */
-export async function http01Responder(
-  port: number,
-  onRequest?: () => void,
-): Promise<{ tokens: Map<string, string>; requests: string[]; close(): Promise<void> }> {
+export async function http01Responder(port: number): Promise<{ tokens: Map<string, string>; requests: string[]; close(): Promise<void> }> {
   const tokens = new Map<string, string>();
   const requests: string[] = [];
   const server: Server = createServer((request, response) => {
     requests.push(`${request.headers.host ?? ''}${request.url ?? ''}`);
-    onRequest?.();
     const token = (request.url ?? '').split('/.well-known/acme-challenge/')[1] ?? '';
     const answer = tokens.get(token);
     response.writeHead(answer ? 200 : 404, { 'content-type': 'text/plain' }).end(answer ?? 'no such token');

@@ -33,10 +33,17 @@ const MAX_BODY_BYTES = 8192;
 
 const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
 
-export function createChallengeValidator(settings: Config['acme']) {
-  const resolver = settings.dnsServer ? new Resolver({ timeout: TIMEOUT_MS, tries: 2 }) : null;
-  resolver?.setServers([settings.dnsServer!]);
+/** The look-ups a validation makes through ACME_DNS_SERVER. */
+export type DnsResolver = Pick<Resolver, 'resolve4' | 'resolve6' | 'resolveTxt'>;
 
+function configuredResolver(dnsServer: string | undefined): DnsResolver | null {
+  if (!dnsServer) return null;
+  const resolver = new Resolver({ timeout: TIMEOUT_MS, tries: 2 });
+  resolver.setServers([dnsServer]);
+  return resolver;
+}
+
+export function createChallengeValidator(settings: Config['acme'], resolver = configuredResolver(settings.dnsServer)) {
   /** The address a validation connects to, judged after resolution: a name may resolve anywhere. */
   async function addressOf(identifier: ChallengeToCheck['identifier'], attempt: Attempt): Promise<string> {
     const address = await whileResolving(attempt, resolvedAddressOf(identifier));
@@ -54,8 +61,8 @@ export function createChallengeValidator(settings: Config['acme']) {
     if (fixed) return fixed;
     try {
       if (resolver) {
-        // Both asked at once (one after the other, two silent tries each outlast the validation's deadline), and an A
-        // answer taken without waiting for AAAA, which some servers drop.
+        // Both asked at once (one after the other, two silent tries of a fresh resolver each outlast the validation's
+        // deadline), and an A answer taken without waiting for AAAA, which some servers drop.
         const v6 = resolver.resolve6(identifier.value);
         v6.catch(() => undefined);
         const v4 = await resolver.resolve4(identifier.value).catch(() => [] as string[]);
