@@ -10,7 +10,7 @@ import t, { type Test } from 'tap';
 import { ManualClock } from '../../src/clock.ts';
 import { ACME_EXPIRY_JOB, acmeExpiryJob } from '../../src/services/acme/acme-jobs.ts';
 import { createTestApp, createTestAppOnRealPostgres, type TestApp } from '../helpers/app.ts';
-import { realPostgresOrSkipTest } from '../helpers/database.ts';
+import { countingTransactions, realPostgresOrSkipTest } from '../helpers/database.ts';
 import { RawAcme, accountKey, b64, csrFor } from './jws-client.ts';
 import { acmeCa, eabKey, http01Responder, startAcmeServer } from './support.ts';
 
@@ -139,18 +139,9 @@ async function scenario(t: Test, harness: TestApp, clock: ManualClock): Promise<
 
   // A backlog larger than a batch goes in one run, a transaction per batch (batches of 2 here: 2, 2 and 1).
   for (let index = 0; index < 5; index++) await order('pending', -8 * DAY);
-  let transactions = 0;
-  const counted = new Proxy(prisma, {
-    get: (target, property, receiver) =>
-      property === '$transaction'
-        ? (...args: unknown[]) => {
-            transactions++;
-            return (target.$transaction as (...given: unknown[]) => unknown)(...args);
-          }
-        : Reflect.get(target, property, receiver),
-  });
+  const counted = countingTransactions(prisma);
   t.match(await acmeExpiryJob({ db: counted }, 300, 2).run({ now: clock.now(), log: harness.app.log }), { removedOrders: 5 });
-  t.equal(transactions, 3);
+  t.equal(counted.transactions(), 3);
   t.equal(await prisma.acmeOrder.count(), 0, 'the whole backlog removed');
 }
 

@@ -7,6 +7,7 @@ import t from 'tap';
 import { ManualClock } from '../../src/clock.ts';
 import { caDeletionJob, caExpiryJob } from '../../src/services/ca/ca-jobs.ts';
 import { createTestApp } from '../helpers/app.ts';
+import { countingTransactions } from '../helpers/database.ts';
 import { CA, DN, assertError, client, verifyWithChain, type Json } from './support.ts';
 
 const DAY = 86_400_000;
@@ -105,19 +106,10 @@ t.test('expiry in bounded transactions: a fleet expiring at once is stored batch
   const fleet = [];
   for (let index = 0; index < 5; index++) fleet.push(await api.subordinate(root, { validity: { type: 'HOUR', value: 1 } }));
   clock.advance(2 * 3_600_000);
-  let transactions = 0;
-  const counted = new Proxy(prisma, {
-    get: (target, property, receiver) =>
-      property === '$transaction'
-        ? (...args: unknown[]) => {
-            transactions++;
-            return (target.$transaction as (...given: unknown[]) => unknown)(...args);
-          }
-        : Reflect.get(target, property, receiver),
-  });
+  const counted = countingTransactions(prisma);
   const result = await caExpiryJob({ db: counted }, 300, 2).run({ now: clock.now(), log });
   t.same(result, { expired: 5 });
-  t.equal(transactions, 3, 'batches of 2: 2, 2 and 1');
+  t.equal(counted.transactions(), 3, 'batches of 2: 2, 2 and 1');
   for (const id of fleet) {
     t.equal((await prisma.certificateAuthority.findUniqueOrThrow({ where: { id } })).status, 'EXPIRED');
     t.equal(await prisma.auditEvent.count({ where: { resourceId: id, action: 'pca:ca:expire' } }), 1);

@@ -317,3 +317,18 @@ export async function emptyRealDatabaseOrSkipTest(t: {
 export async function realPostgresOrSkipFile(t: { plan(count: number, reason: string): void }): Promise<TestPostgres> {
   return (await realPostgresOrSkipTest(t)) ?? process.exit(0);
 }
+
+/** `db` whose `$transaction` calls are counted: how a batched job shows the transactions it made. */
+export function countingTransactions<T extends { $transaction: unknown }>(db: T): T & { transactions(): number } {
+  let count = 0;
+  return new Proxy(db, {
+    get: (target, property, receiver) => {
+      if (property === 'transactions') return () => count;
+      if (property !== '$transaction') return Reflect.get(target, property, receiver);
+      return (...args: unknown[]) => {
+        count++;
+        return (target.$transaction as (...given: unknown[]) => unknown)(...args);
+      };
+    },
+  }) as T & { transactions(): number };
+}

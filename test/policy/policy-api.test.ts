@@ -286,16 +286,18 @@ t.test('create-by-CSR, entity: the CSR names judged; timeStamping only when the 
   );
 });
 
+/** openssl req arguments of a CA CSR named `name`, with these name constraints (critical) if any. */
+const caCsr = (name: string, constraints?: string) => [
+  '-subj',
+  `/CN=${name}`,
+  '-addext',
+  'basicConstraints=critical,CA:TRUE',
+  '-addext',
+  'keyUsage=critical,keyCertSign,cRLSign',
+  ...(constraints ? ['-addext', `nameConstraints=critical,${constraints}`] : []),
+];
+
 t.test('CAs under require_name_constraints_for_cas: constraints required, within allowed, reaching no denied name', async (t) => {
-  const caCsr = (name: string, constraints?: string) => [
-    '-subj',
-    `/CN=${name}`,
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-    ...(constraints ? ['-addext', `nameConstraints=critical,${constraints}`] : []),
-  ];
   const intermediate = { type: 'INTERMEDIATE_CA', path_length: 0 };
   assertError(
     t,
@@ -440,16 +442,6 @@ t.test('require_name_constraints_for_cas with only denied names: each denied nam
       .status,
     200,
   );
-  const caCsr = (name: string, constraints: string) => [
-    '-subj',
-    `/CN=${name}`,
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-    '-addext',
-    `nameConstraints=critical,${constraints}`,
-  ];
   const intermediate = { type: 'INTERMEDIATE_CA', path_length: 0 };
   const dnsOnly = 'permitted;DNS:.example.internal,excluded;DNS:.prod.example.internal';
   assertError(
