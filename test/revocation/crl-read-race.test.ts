@@ -16,7 +16,13 @@ t.teardown(() => harness.close());
 const db = harness.database.prisma;
 const keyStores = createKeyStores({ masterKey: harness.config.masterKey });
 t.teardown(() => keyStores.software.close());
-const deps = { clock: { now: () => new Date() }, keyStores, config: harness.config, metrics: createMetrics(harness.database.poolStats) };
+const deps = {
+  clock: { now: () => new Date() },
+  keyStores,
+  config: harness.config,
+  metrics: createMetrics(harness.database.poolStats),
+  log: harness.app.log,
+};
 
 t.test('two signings between the reads of the newest CRL and of its bytes: the reader still answers a CRL', async (t) => {
   const ca = await seedCa(harness, { commonName: 'crl-read-race' });

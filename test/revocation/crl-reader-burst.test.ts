@@ -37,6 +37,7 @@ t.test('30 readers of a CRL being signed elsewhere hold one connection; the pool
     keyStores,
     config: harness.config,
     metrics: createMetrics(database.poolStats),
+    log: harness.app.log,
   });
   const first = await crls.signNow(ca.id);
   // A revocation waits for the CA's next CRL (its signing failed, say): every reader must get a new one.

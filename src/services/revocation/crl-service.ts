@@ -28,6 +28,7 @@ import {
   insertCrlHeadAndTailSql,
   pageCrlEntriesSql,
 } from './revocation-sql.ts';
+import type { ErrorLog } from '../publication/publication-service.ts';
 import { createCrlBytesCache } from './crl-bytes-cache.ts';
 import { findServedCa } from './served-ca.ts';
 
@@ -37,6 +38,7 @@ export interface CrlServiceDeps {
   keyStores: KeyStores;
   config: Pick<Config, 'region' | 'databaseQueryWaitMs'>;
   metrics: Pick<Metrics, 'crlGeneration' | 'crlSize'>;
+  log: ErrorLog;
 }
 
 export interface StoredCrl {
@@ -114,7 +116,7 @@ async function storeCrl(tx: Tx, caId: string, crl: Omit<StoredCrl, 'der'>, built
 const CRL_LOCK_WAIT_MS = 60_000;
 const SIGNING_TRANSACTION = { maxWait: 60_000, timeout: CRL_LOCK_WAIT_MS + 300_000 };
 
-export function createCrlService({ db, clock, keyStores, config, metrics }: CrlServiceDeps) {
+export function createCrlService({ db, clock, keyStores, config, metrics, log }: CrlServiceDeps) {
   // Each wait for the CRL lock stays well under the pool's statement bound (src/db/locks.ts advisoryLockWithin).
   const lockWaitSliceMs = Math.min(10_000, Math.max(100, Math.floor(config.databaseQueryWaitMs / 2)));
   const bytesCache = createCrlBytesCache();
@@ -228,14 +230,22 @@ export function createCrlService({ db, clock, keyStores, config, metrics }: CrlS
 
   /**
    * The CRL to hand a reader: the stored one, unless it is missing, lapsed or a revocation waits and the CA can
-   * still sign, in which case a new one is signed first (a client fetching right after a revoke sees it).
+   * still sign, in which case a new one is signed first (a client fetching right after a revoke sees it). Should that
+   * signing fail (the token unreachable, say), the reader still gets the stored CRL: relying parties that get none
+   * fail closed or open, while one older CRL is what they would hold anyway until its nextUpdate.
    */
   async function currentCrl(caId: string): Promise<StoredCrl | null> {
     const ca = await db.certificateAuthority.findUnique({ where: { id: caId }, select: SIGNING_FIELDS });
     const latest = await latestCrl(db, caId);
     const now = clock.now();
     if (!ca || !maySign(ca, now) || !isCrlUnusable({ crlStaleSince: ca.crlStaleSince, latest }, now)) return latest;
-    await queueSigning(caId, true);
+    try {
+      await queueSigning(caId, true);
+    } catch (error) {
+      if (!latest) throw error;
+      log.error({ err: error, caId }, 'signing a CRL for its reader failed: the stored CRL is served');
+      return latest;
+    }
     return latestCrl(db, caId);
   }
 
