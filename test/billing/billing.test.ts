@@ -242,6 +242,17 @@ t.test('prepaid order: one CA_PREPAID record covering the purchased period; prep
   t.equal(prepaidDaysLeft({ chargingMode: 1, prepaidUntil: null }, at), null);
   t.equal(prepaidPeriodEnd(at, 2, 1).toISOString(), '2026-02-28T08:00:00.000Z', 'a month from 31 Jan ends on the last of February');
   t.equal(prepaidPeriodEnd(utc('2028-02-29T00:00:00'), 3, 1).toISOString(), '2029-02-28T00:00:00.000Z');
+  const leapOrder = utc('2028-02-29T00:00:00');
+  t.equal(
+    prepaidPeriodEnd(utc('2031-02-28T00:00:00'), 3, 1, leapOrder).toISOString(),
+    '2032-02-29T00:00:00.000Z',
+    'a renewal ends in step with its order: a leap-day order is back on 29 February in a leap year',
+  );
+  t.equal(
+    prepaidPeriodEnd(utc('2026-04-30T08:00:00'), 2, 2, at).toISOString(),
+    '2026-06-30T08:00:00.000Z',
+    'and a month-end order on month ends',
+  );
   await t.rejects(
     db.$transaction((tx) => hooks.recordPrepaidOrder(tx, { caId: ca.id, domainId: OTHER_DOMAIN, periodType: 2, periodNum: 1, at })),
     { code: 'P2002' },

@@ -34,6 +34,7 @@ const ordered = await client(harness).call('POST', `${CA}/order`, {
   product_infos: [PREPAID_PRODUCT],
 });
 const ids = ordered.body.ca_ids as string[];
+const orderedAt = clock.now();
 const expiry = prepaidPeriodEnd(clock.now(), 2, 1);
 
 t.test(`two instances renew ${CAS} due CAs at once: each exactly once`, async (t) => {
@@ -82,7 +83,7 @@ t.test('the same period renewed by two transactions at once, past the claim: one
   const from = (await prisma.certificateAuthority.findUniqueOrThrow({ where: { id } })).prepaidUntil!;
   const renew = (db: typeof prisma) =>
     db.$transaction((tx) =>
-      hooks.recordPrepaidRenewal(tx, { caId: id, domainId: harness.config.defaultDomainId, periodType: 2, periodNum: 1, from }),
+      hooks.recordPrepaidRenewal(tx, { caId: id, domainId: harness.config.defaultDomainId, periodType: 2, periodNum: 1, from, orderedAt }),
     );
   const outcomes = await Promise.allSettled([renew(prisma), renew(second.prisma)]);
   t.equal(

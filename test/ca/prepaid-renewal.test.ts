@@ -201,3 +201,26 @@ t.test('pending deletion: not renewed; past retention: not renewed, and removed 
     { detail: { reason: 'prepaid retention period ended', prepaid_expire_time: iso(released.expiry) } },
   ]);
 });
+
+t.test('ordered on a month end: each renewal ends on the last day of its month, not on the shortest month’s day', async (t) => {
+  clock.set(Date.parse('2029-01-31T08:00:00Z'));
+  const monthEnd = await prepaidRoot('month-end', { period_type: 2, period_num: 1, is_auto_renew: 1 });
+  t.equal(iso(monthEnd.expiry), '2029-02-28T08:00:00.000Z', 'the order: 31 January to 28 February');
+  while (clock.now().getTime() < Date.parse('2029-05-31T08:00:00Z')) {
+    clock.advance(DAY);
+    await runJob();
+  }
+  const records = await prepaidRecords(monthEnd.id);
+  t.same(
+    records.map((record) => [record.start.slice(0, 10), record.end.slice(0, 10)]),
+    [
+      ['2029-01-31', '2029-02-28'],
+      ['2029-02-28', '2029-03-31'],
+      ['2029-03-31', '2029-04-30'],
+      ['2029-04-30', '2029-05-31'],
+      ['2029-05-31', '2029-06-30'],
+    ],
+    'renewed 7 days before each end, every period a calendar month in step with the order',
+  );
+  t.equal((await api.show(monthEnd.id)).prepaid_expire_time, Date.parse('2029-06-30T08:00:00Z'));
+});

@@ -71,7 +71,7 @@ export function caUsageBehindSql(settledUntil: Date): Prisma.Sql {
  */
 export function claimDueRenewalsSql(now: Date, horizon: Date, batch: number): Prisma.Sql {
   return Prisma.sql`
-            SELECT ca.id::text AS id, ca.domain_id, ca.prepaid_until, o.period_type, o.period_num
+            SELECT ca.id::text AS id, ca.domain_id, ca.prepaid_until, o.created_at AS ordered_at, o.period_type, o.period_num
             FROM certificate_authorities ca JOIN ca_orders o ON o.id = ca.order_id
             WHERE ca.charging_mode = ${CHARGING_MODE.PREPAID} AND o.is_auto_renew = 1 AND ca.removed_at IS NULL
               AND ca.status <> 'DELETED' AND (ca.not_after IS NULL OR ca.not_after > ${now})

@@ -1,8 +1,9 @@
 /**
  * Auto-renewal of yearly/monthly CAs (issue #21 item 7), as Huawei's Billing Center does it for a resource whose
  * order had `is_auto_renew` 1: shortly before the paid period ends (PREPAID_RENEWAL_LEAD_MS, 7 days) it is renewed
- * for the ordered duration (`period_type` × `period_num`), starting where the old period ends, and billed with one
- * CA_PREPAID record per renewed period.
+ * for the ordered duration (`period_type` × `period_num`), starting where the old period ends and ending in step
+ * with the order's date (ordered on 31 January: 28 February, then 31 March), and billed with one CA_PREPAID record
+ * per renewed period.
  *
  * A CA the job reaches late (jobs off, or an outage longer than the lead) is still renewed while it is in its grace
  * or retention (frozen) period, and the renewed period starts at the original expiry, as Huawei renews such a
@@ -31,6 +32,7 @@ interface DueRenewal {
   id: string;
   domain_id: string;
   prepaid_until: Date;
+  ordered_at: Date;
   period_type: number;
   period_num: number;
 }
@@ -56,6 +58,7 @@ export function caPrepaidRenewalJob(deps: { db: Db; billing: Pick<BillingHooks, 
                 periodType: ca.period_type,
                 periodNum: ca.period_num,
                 from: until,
+                orderedAt: ca.ordered_at,
               }));
               periods++;
             }

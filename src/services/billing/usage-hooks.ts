@@ -74,6 +74,8 @@ export interface PrepaidOrderLine {
 export interface PrepaidRenewalLine extends Omit<PrepaidOrderLine, 'at'> {
   /** The end of the period being renewed: the renewed period starts there, whenever the renewal runs. */
   from: Date;
+  /** When the CA was ordered: every period's end is counted from it (see prepaidPeriodEnd). */
+  orderedAt: Date;
 }
 
 export interface IssueCharge {
@@ -122,9 +124,14 @@ export function startOfUtcMonth(at: Date): Date {
   return new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), 1));
 }
 
-/** The end of `periodNum` calendar months or years from `start` (UTC; 31 Jan + 1 month = 28/29 Feb). */
-export function prepaidPeriodEnd(start: Date, periodType: number, periodNum: number): Date {
-  return addCalendarMonthsUtc(start, periodType === PERIOD_TYPE.YEAR ? 12 * periodNum : periodNum);
+/**
+ * The end of `periodNum` calendar months or years from `start` (UTC; 31 Jan + 1 month = 28/29 Feb), in step with
+ * the order of `orderedAt`: a CA ordered on 31 January renews to 28 February, then 31 March and 30 April, where
+ * counting from each period's end would keep it on the 28th for good.
+ */
+export function prepaidPeriodEnd(start: Date, periodType: number, periodNum: number, orderedAt = start): Date {
+  const monthsSinceOrder = (start.getUTCFullYear() - orderedAt.getUTCFullYear()) * 12 + start.getUTCMonth() - orderedAt.getUTCMonth();
+  return addCalendarMonthsUtc(orderedAt, monthsSinceOrder + (periodType === PERIOD_TYPE.YEAR ? 12 * periodNum : periodNum));
 }
 
 export function createBillingHooks(prices: PriceCatalog): BillingHooks {
@@ -178,8 +185,14 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
   }
 
   /** One CA_PREPAID record for `periodNum` months or years from `start`, at today's price; returns the period's end. */
-  async function recordPrepaidPeriod(tx: Tx, line: Omit<PrepaidOrderLine, 'at'>, start: Date, uniqueKey: string): Promise<Date> {
-    const periodEnd = prepaidPeriodEnd(start, line.periodType, line.periodNum);
+  async function recordPrepaidPeriod(
+    tx: Tx,
+    line: Omit<PrepaidOrderLine, 'at'>,
+    start: Date,
+    orderedAt: Date,
+    uniqueKey: string,
+  ): Promise<Date> {
+    const periodEnd = prepaidPeriodEnd(start, line.periodType, line.periodNum, orderedAt);
     const unitPrice = new Prisma.Decimal(line.periodType === PERIOD_TYPE.YEAR ? prices.caPricePerYear : prices.caPricePerMonth);
     await tx.billingRecord.create({
       data: {
@@ -289,13 +302,19 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
     },
 
     async recordPrepaidOrder(tx, line) {
-      const periodEnd = await recordPrepaidPeriod(tx, line, line.at, `CA_PREPAID:${line.caId}`);
+      const periodEnd = await recordPrepaidPeriod(tx, line, line.at, line.at, `CA_PREPAID:${line.caId}`);
       await tx.certificateAuthority.updateMany({ where: { id: line.caId }, data: { prepaidUntil: periodEnd } });
       return { periodEnd };
     },
 
     async recordPrepaidRenewal(tx, line) {
-      const periodEnd = await recordPrepaidPeriod(tx, line, line.from, `CA_PREPAID:${line.caId}:${line.from.toISOString()}`);
+      const periodEnd = await recordPrepaidPeriod(
+        tx,
+        line,
+        line.from,
+        line.orderedAt,
+        `CA_PREPAID:${line.caId}:${line.from.toISOString()}`,
+      );
       const { count } = await tx.certificateAuthority.updateMany({
         where: { id: line.caId, prepaidUntil: line.from },
         data: { prepaidUntil: periodEnd },
