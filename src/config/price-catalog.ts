@@ -48,6 +48,19 @@ function formatScaled(value: bigint): string {
   return fraction ? `${whole}.${fraction}` : whole;
 }
 
+/**
+ * `price` × `count`, exact. A Decimal product keeps 20 significant digits, while a price alone may have 20 (12 + 8)
+ * and a period count or a second count adds more.
+ */
+export function priceTimes(price: string, count: number): string {
+  return formatScaled(scaled(price) * BigInt(count));
+}
+
+/** The exact sum of non-negative amounts of at most 8 fraction digits (as billing records store them). */
+export function sumAmounts(amounts: readonly string[]): string {
+  return formatScaled(amounts.reduce((sum, amount) => sum + scaled(amount), 0n));
+}
+
 function price(env: Env, name: string, fallback: string): string {
   const raw = env[name]?.trim() || fallback;
   if (!PRICE_PATTERN.test(raw)) throw new Error(`${name} must be a decimal price with at most 8 fraction digits, got '${raw}'`);

@@ -1,5 +1,6 @@
 /** Reading billing records (§10.6): list with filters and paging, a CSV export of the same filter, a summary. */
 import type { Config } from '../../config.ts';
+import { sumAmounts } from '../../config/price-catalog.ts';
 import type { Db } from '../../db/database.ts';
 import { Prisma } from '../../db/generated/client.ts';
 import { errors } from '../../errors.ts';
@@ -107,14 +108,12 @@ export function createBillingRecordsService({ db, config }: { db: Db; config: Pi
         currency: group.currency,
       }));
       // Amounts in different currencies do not add up: the total is the configured currency's.
-      const totalAmount = groups
-        .filter((group) => group.currency === config.billing.currency)
-        .reduce((sum, group) => sum.plus(group._sum.amount ?? 0), new Prisma.Decimal(0));
+      const totalAmount = sumAmounts(totals.filter((total) => total.currency === config.billing.currency).map((total) => total.amount));
       return {
         start_time: filter.startTime ?? null,
         end_time: filter.endTime ?? null,
         currency: config.billing.currency,
-        total_amount: decimalString(totalAmount),
+        total_amount: totalAmount,
         totals,
       };
     },

@@ -12,9 +12,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { HOUR_MS } from '../../clock.ts';
+import { priceTimes } from '../../config/price-catalog.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
-import { Prisma } from '../../db/generated/client.ts';
 import { tryAdvisoryLock } from '../../db/locks.ts';
 import type { Tx } from '../context.ts';
 import { CHARGING_MODE } from './billing-codes.ts';
@@ -52,7 +52,7 @@ export interface SettlementDependencies {
 
 export function createSettlementService({ db, config }: SettlementDependencies) {
   const prices = config.billing;
-  const unitPrice = new Prisma.Decimal(prices.caPricePerSecond);
+  const unitPrice = prices.caPricePerSecond;
 
   /** Inserts the CA's missing hour records; returns how many it created. */
   async function settleCa(tx: Tx, ca: { caId: string; domainId: string }, windowStart: number, settledUntil: number): Promise<number> {
@@ -86,7 +86,7 @@ export function createSettlementService({ db, config }: SettlementDependencies) 
         usageEnd: hour.usageEnd,
         usageAmount: BigInt(hour.seconds),
         unitPrice,
-        amount: unitPrice.times(hour.seconds),
+        amount: priceTimes(unitPrice, hour.seconds),
         currency: prices.currency,
       })),
       skipDuplicates: true,

@@ -44,7 +44,7 @@ import { addCalendarMonthsUtc } from '../../clock.ts';
 import type { BulkRows } from '../../db/bulk-insert.ts';
 import { Prisma } from '../../db/generated/client.ts';
 import { runnerOf, type Executor, type Tx } from '../../db/tx.ts';
-import { certificateUnitPrice, type PriceCatalog } from '../../config/price-catalog.ts';
+import { certificateUnitPrice, priceTimes, type PriceCatalog } from '../../config/price-catalog.ts';
 import { CHARGING_MODE, PERIOD_TYPE } from './billing-codes.ts';
 import { ADD_MONTHLY_ISSUES, LOCK_MONTHLY_ISSUES, RECOUNT_MONTHLY_ISSUES, USE_FREE_ISSUES, USE_ONE_FREE_ISSUE } from './billing-sql.ts';
 
@@ -193,7 +193,7 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
     uniqueKey: string,
   ): Promise<Date> {
     const periodEnd = prepaidPeriodEnd(start, line.periodType, line.periodNum, orderedAt);
-    const unitPrice = new Prisma.Decimal(line.periodType === PERIOD_TYPE.YEAR ? prices.caPricePerYear : prices.caPricePerMonth);
+    const unitPrice = line.periodType === PERIOD_TYPE.YEAR ? prices.caPricePerYear : prices.caPricePerMonth;
     await tx.billingRecord.create({
       data: {
         id: randomUUID(),
@@ -207,7 +207,7 @@ export function createBillingHooks(prices: PriceCatalog): BillingHooks {
         usageEnd: periodEnd,
         usageAmount: BigInt(line.periodNum),
         unitPrice,
-        amount: unitPrice.times(line.periodNum),
+        amount: priceTimes(unitPrice, line.periodNum),
         currency: prices.currency,
       },
     });
