@@ -17,6 +17,8 @@ import { ACTIONS } from '../../src/auth/actions.ts';
 import { formatSdkDate, type SignedRequest, signRequest } from '../../src/auth/sdk-hmac.ts';
 import { ManualClock } from '../../src/clock.ts';
 import { createTestApp, OTHER_DOMAIN, TEST_DOMAIN, type TestApp } from '../helpers/app.ts';
+import { acmeCa } from '../acme/support.ts';
+import { client } from '../ca/support.ts';
 import { sdkError } from './support.ts';
 import { fillPath, v1Routes } from '../tenancy/v1-routes.ts';
 
@@ -189,6 +191,21 @@ t.test("a token outlives its access key's deletion until its exp, but mints no c
     200,
     'a development token still does',
   );
+});
+
+t.test('an ACME EAB key never expires: neither a temporary pair nor a token whose key is deleted creates one', async (t) => {
+  const caId = await acmeCa(client(harness));
+  const eab = `/v1/private-certificate-authorities/${caId}/acme/eab`;
+  const key = await createKey(harness);
+  const pair = (await app.inject(sdkSigned(key, 'POST', '/v3.0/OS-CREDENTIAL/securitytokens', {}, {}))).json().credential as KeyPair;
+  assertError(t, await app.inject(sdkSigned(pair, 'POST', eab)), 403, 'PCA.00010003', /cannot create .*ACME EAB keys/);
+  const token = (await app.inject(sdkSigned(key, 'POST', '/v1/auth/tokens'))).json().token as string;
+  const bearer = { authorization: `Bearer ${token}` };
+  t.equal((await app.inject({ method: 'POST', url: eab, headers: bearer })).statusCode, 200, 'while its key exists, the token creates one');
+  t.equal((await app.inject({ method: 'DELETE', url: `/v1/access-keys/${key.access}`, headers: harness.auth() })).statusCode, 204);
+  assertError(t, await app.inject({ method: 'POST', url: eab, headers: bearer }), 401, 'APIG.0303', /is deleted/);
+  const listed = await app.inject({ method: 'GET', url: eab, headers: harness.auth() });
+  t.equal(listed.json().eab_keys.length, 1, 'only the one made while the key existed');
 });
 
 t.test('changing any signed byte or the date, replaying a POST, or anything after 15 minutes gets 401', async (t) => {

@@ -140,7 +140,7 @@ function authorize(request: FastifyRequest, principal: Principal): void {
   if (config.action && !principal.actions.has(config.action)) throw errors.actionNotPermitted(config.action);
   // A temporary pair ends at its expiry or with its issuing key; a credential it minted would outlive both.
   if (config.mintsCredential && principal.issuer !== undefined) {
-    throw errors.temporaryKeyRefused('a temporary access key cannot create access keys, tokens or security tokens');
+    throw errors.temporaryKeyRefused('a temporary access key cannot create access keys, tokens, security tokens or ACME EAB keys');
   }
 }
 

@@ -45,6 +45,8 @@ export async function acmeAdminRoutes(app: TypedApp): Promise<void> {
     routeOptions({
       tag: 'acme',
       action: 'pca:acme:eab',
+      // An EAB key has no expiry: an ACME account bound with it would outlive a temporary pair or a deleted key's token.
+      mintsCredential: true,
       summary: 'Create an ACME External Account Binding key',
       operationId: 'createAcmeEabKey',
       ok: CreatedEabKey,
