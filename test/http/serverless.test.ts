@@ -86,6 +86,7 @@ t.test(
       jwtPublicKey: publicKey,
       crlBucket: 'pca-crls',
       crlPublicBaseUrl: 'https://crl.corp.internal',
+      otherMasterKeysSecretArn: arn('pca-other-master-keys'),
       ...references,
     }).map(([name, value]) => `--param=${name}=${value}`);
     await promisify(execFile)(path.join(repo, 'node_modules/.bin/osls'), ['package', ...params], {
@@ -144,5 +145,18 @@ t.test(
       'CRL publishing writes two prefixes of its bucket',
     );
     t.equal(functions[0]!.Properties.Environment.Variables.CRL_PUBLISH_BUCKETS, 'pca-crls');
+
+    // A rotation in progress: every function opens keys sealed under the other master keys, read by reference too.
+    t.ok(
+      functions.every((fn) => fn.Properties.Environment.Variables.OTHER_MASTER_KEYS_SECRET_ARN === arn('pca-other-master-keys')),
+      'every function names the other master keys by reference',
+    );
+    const rotation = template.Resources.MasterKeyRotationPolicy!;
+    t.equal(rotation.Properties.Roles[0].Ref, 'IamRoleLambdaExecution');
+    t.same(
+      rotation.Properties.PolicyDocument.Statement,
+      [{ Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: arn('pca-other-master-keys') }],
+      'read access to that secret alone',
+    );
   },
 );
