@@ -2,6 +2,10 @@
  * Master-key rotation: every sealed item (software CA keys, server-made certificate keys, access-key secrets, ACME
  * EAB keys) is re-wrapped under the new master key in one transaction. Only the wrapped data keys change; the CA keys
  * themselves, and so every certificate they signed, stay the same.
+ *
+ * Each update is conditional on the sealed value the rotation read: a row changed meanwhile (a removed CA's key
+ * destroyed by clearing key_ref, an access key deleted, an item re-wrapped by a concurrent rotation) is skipped, so
+ * the rotation never writes back a key that was destroyed after its read.
  */
 import type { Db } from '../db/database.ts';
 import { createSealer, eabSealingAad } from './sealing.ts';
@@ -40,8 +44,8 @@ export async function rotateMasterKey(db: Db, keys: OpeningKeys, newMasterKey: U
       for (const ca of cas) {
         const keyRef = rewrapKeyRef(ca.keyRef!, current, next);
         if (keyRef === ca.keyRef) continue;
-        await tx.certificateAuthority.update({ where: { id: ca.id }, data: { keyRef } });
-        counts.caKeys++;
+        const { count } = await tx.certificateAuthority.updateMany({ where: { id: ca.id, keyRef: ca.keyRef }, data: { keyRef } });
+        counts.caKeys += count;
       }
       // Sealed certificate keys are bound to the certificate id, access-key secrets to the access key id.
       const certificates = await tx.certificate.findMany({
@@ -51,22 +55,31 @@ export async function rotateMasterKey(db: Db, keys: OpeningKeys, newMasterKey: U
       for (const certificate of certificates) {
         const sealedPrivateKey = current.rewrap(certificate.sealedPrivateKey!, certificate.id, next);
         if (sealedPrivateKey === certificate.sealedPrivateKey) continue;
-        await tx.certificate.update({ where: { id: certificate.id }, data: { sealedPrivateKey } });
-        counts.certificateKeys++;
+        const { count } = await tx.certificate.updateMany({
+          where: { id: certificate.id, sealedPrivateKey: certificate.sealedPrivateKey },
+          data: { sealedPrivateKey },
+        });
+        counts.certificateKeys += count;
       }
       const accessKeys = await tx.accessKey.findMany({ select: { access: true, sealedSecret: true } });
       for (const key of accessKeys) {
         const sealedSecret = current.rewrap(key.sealedSecret, key.access, next);
         if (sealedSecret === key.sealedSecret) continue;
-        await tx.accessKey.update({ where: { access: key.access }, data: { sealedSecret } });
-        counts.accessKeySecrets++;
+        const { count } = await tx.accessKey.updateMany({
+          where: { access: key.access, sealedSecret: key.sealedSecret },
+          data: { sealedSecret },
+        });
+        counts.accessKeySecrets += count;
       }
       const eabKeys = await tx.acmeEabKey.findMany({ select: { kid: true, sealedHmacKey: true } });
       for (const key of eabKeys) {
         const sealedHmacKey = current.rewrap(key.sealedHmacKey, eabSealingAad(key.kid), next);
         if (sealedHmacKey === key.sealedHmacKey) continue;
-        await tx.acmeEabKey.update({ where: { kid: key.kid }, data: { sealedHmacKey } });
-        counts.eabKeys++;
+        const { count } = await tx.acmeEabKey.updateMany({
+          where: { kid: key.kid, sealedHmacKey: key.sealedHmacKey },
+          data: { sealedHmacKey },
+        });
+        counts.eabKeys += count;
       }
       return counts;
     },

@@ -5,8 +5,6 @@
  * SoftHSM2 token (neither the store's own lookup nor another PKCS#11 application, through pkcs11js, finds it). A store
  * that fails leaves the CA removed whole and its key reference in place, and the next run of the job destroys it.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import t, { type Test } from 'tap';
 import { ManualClock } from '../../src/clock.ts';
@@ -19,7 +17,7 @@ import { ORPHAN_KEY_AGE_MS } from '../../src/services/ca/key-destruction.ts';
 import { createTestApp, SOFTWARE_KEYS_ONLY, type TestApp } from '../helpers/app.ts';
 import { CA, DN, assertError, client, verifyWithChain } from '../ca/support.ts';
 import { gate, settle } from '../unit/support.ts';
-import { generateInOtherApplication, SOFTHSM_LIBRARY, softHsmToken, tokenPrivateKeys } from './support.ts';
+import { generateInOtherApplication, SOFTHSM_LIBRARY, softHsmMissing, softHsmToken, tokenPrivateKeys } from './support.ts';
 
 const DAY = 86_400_000;
 // Each case starts three weeks back and moves forward through deletion windows: what it signs is valid today.
@@ -133,11 +131,6 @@ t.test('software store: the sealed key stays through the pending window and leav
   });
 });
 
-const softHsmMissing = !existsSync(SOFTHSM_LIBRARY)
-  ? `${SOFTHSM_LIBRARY} is absent (apt-get install softhsm2)`
-  : spawnSync('softhsm2-util', ['--version']).error
-    ? 'softhsm2-util is not on PATH (apt-get install softhsm2)'
-    : undefined;
 if (softHsmMissing) t.comment(`skipping the PKCS#11 cases: ${softHsmMissing}`);
 
 t.test(

@@ -9,6 +9,7 @@ import { createKeyStores } from '../../src/keystore/index.ts';
 import { rotateMasterKey } from '../../src/keystore/master-key-rotation.ts';
 import { createSealer, eabSealingAad } from '../../src/keystore/sealing.ts';
 import { testDatabase } from '../helpers/database.ts';
+import { storeCertificateWithKey } from './support.ts';
 
 const database = await testDatabase();
 t.teardown(() => database.close());
@@ -25,22 +26,7 @@ const caKey = await oldStores.software.generate('EC256');
 await db.certificateAuthority.create({
   data: { id: caId, domainId: 'd1', type: 'ROOT', status: 'ACTIVED', keyStore: 'software', keyRef: caKey.keyRef, keyAlgorithm: 'EC256' },
 });
-await db.certificate.create({
-  data: {
-    id: certificateId,
-    domainId: 'd1',
-    issuerId: caId,
-    status: 'ISSUED',
-    genMode: 'GENERATE',
-    keyAlgorithm: 'EC256',
-    signatureAlgorithm: 'SHA256',
-    serialNumber: '01',
-    notBefore: new Date(),
-    notAfter: new Date(Date.now() + 1e9),
-    certificateDer: new Uint8Array([0x30, 0]),
-    sealedPrivateKey: createSealer(oldMaster).seal(certificateKey, certificateId),
-  },
-});
+await storeCertificateWithKey(db, certificateId, caId, '01', createSealer(oldMaster).seal(certificateKey, certificateId));
 await db.accessKey.create({
   data: {
     access: 'AKROTATIONTEST000001',

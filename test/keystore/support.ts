@@ -1,14 +1,43 @@
 /** Outside judges and fixtures for the key-store tests: openssl verifies, SoftHSM2 holds a throwaway token. */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { createPublicKey, type KeyObject } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import type { Db } from '../../src/db/database.ts';
 import type { HashAlgorithm } from '../../src/x509/algorithms.ts';
 
 export const run = promisify(execFile);
 export const SOFTHSM_LIBRARY = '/usr/lib/softhsm/libsofthsm2.so';
+
+/** Why the SoftHSM2 cases cannot run here, or undefined when they can (tap's `skip` option takes it as is). */
+export const softHsmMissing = !existsSync(SOFTHSM_LIBRARY)
+  ? `${SOFTHSM_LIBRARY} is absent (apt-get install softhsm2)`
+  : spawnSync('softhsm2-util', ['--version']).error
+    ? 'softhsm2-util is not on PATH (apt-get install softhsm2)'
+    : undefined;
+
+/** An issued EC256 certificate row holding a server-made key (sealed for `id`), with placeholder DER. */
+export function storeCertificateWithKey(db: Db, id: string, issuerId: string, serialNumber: string, sealedPrivateKey: string) {
+  return db.certificate.create({
+    data: {
+      id,
+      domainId: 'd1',
+      issuerId,
+      status: 'ISSUED',
+      genMode: 'GENERATE',
+      keyAlgorithm: 'EC256',
+      signatureAlgorithm: 'SHA256',
+      serialNumber,
+      notBefore: new Date(),
+      notAfter: new Date(Date.now() + 1e9),
+      certificateDer: new Uint8Array([0x30, 0]),
+      sealedPrivateKey,
+    },
+  });
+}
 
 export function spkiToPem(spki: Uint8Array): string {
   const lines = Buffer.from(spki)
