@@ -47,11 +47,22 @@ export const signerOver =
 
 /**
  * pkcs11js is a native module: it is loaded on the PKCS#11 store's first use, so a deployment without a token (a
- * Lambda bundle built on another OS or architecture, say) never opens it.
+ * Lambda bundle built on another OS or architecture, say) never opens it. A failed load stays failed, answering 503
+ * until a restart: Node keeps a module whose evaluation threw and gives every later import() the same error.
  */
-function lazyPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
+export function lazyPkcs11KeyStore(
+  options: Pkcs11KeyStoreOptions,
+  loadModule: () => Promise<typeof import('./pkcs11-key-store.ts')> = () => import('./pkcs11-key-store.ts'),
+): KeyStore {
   let store: Promise<KeyStore> | undefined;
-  const load = () => (store ??= import('./pkcs11-key-store.ts').then((module) => module.createPkcs11KeyStore(options)));
+  const load = () =>
+    (store ??= loadModule().then(
+      (module) => module.createPkcs11KeyStore(options),
+      (error: unknown) => {
+        const reason = error instanceof Error ? error.message : String(error);
+        throw errors.keyStoreUnavailable(`the PKCS#11 module (pkcs11js) cannot be loaded, until a restart: ${reason}`, error);
+      },
+    ));
   return {
     kind: 'pkcs11',
     generate: async (alg, record) => (await load()).generate(alg, record),
@@ -59,7 +70,8 @@ function lazyPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
     destroy: async (keyRef) => (await load()).destroy(keyRef),
     check: async (sampleKeyRef) => (await load()).check(sampleKeyRef),
     close: async () => {
-      if (store) await (await store).close();
+      // A store that never loaded has nothing to close.
+      await (await store?.catch(() => undefined))?.close();
     },
   };
 }

@@ -66,7 +66,9 @@ export async function connect(options: Pkcs11KeyStoreOptions, pause = pauseBefor
     } catch (error) {
       closeSessions(lib, sessions);
       releaseLibrary(options.library);
-      throw error;
+      // The token's own answers (CKR_TOKEN_NOT_PRESENT, CKR_SESSION_COUNT, CKR_DEVICE_REMOVED…): not reachable now.
+      if (!(error instanceof pkcs11js.Pkcs11Error)) throw error;
+      throw errors.keyStoreUnavailable(`PKCS#11 token ${tokenNamed(options)} cannot be opened: ${error.message}`, error);
     }
     const finalised = releaseLibrary(options.library);
     if (!finalised || attempt === TOKEN_ATTEMPTS) throw missingToken(tokens, options);
@@ -91,6 +93,10 @@ function initialisedTokens(lib: Pkcs11): Token[] {
     .map((handle) => ({ slot: handle, info: lib.C_GetTokenInfo(handle) }))
     .filter(({ info }) => (info.flags & pkcs11js.CKF_TOKEN_INITIALIZED) !== 0)
     .map(({ slot: handle, info }) => ({ slot: handle, tokenLabel: info.label.trimEnd() }));
+}
+
+function tokenNamed({ slot, tokenLabel }: Pkcs11KeyStoreOptions): string {
+  return tokenLabel === undefined ? `at slot index ${slot ?? 0}` : `'${tokenLabel}'`;
 }
 
 /** The token by its label if one is configured, else by its index among the initialised tokens. */

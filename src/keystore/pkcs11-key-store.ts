@@ -55,15 +55,15 @@ const CONNECTION_LOST = new Set([
   pkcs11js.CKR_CRYPTOKI_NOT_INITIALIZED,
 ]);
 
-/** A cached key handle whose object is gone (deleted by another process). */
+/** A cached key handle whose object is gone (deleted by another process, or its token removed). */
 const STALE_HANDLE = new Set([pkcs11js.CKR_KEY_HANDLE_INVALID, pkcs11js.CKR_OBJECT_HANDLE_INVALID]);
 
 /**
- * No private key with the asked id on the token, as this connection sees it. SoftHSM2's file store can be wrong
- * about that: it re-reads its object list only when the token's generation counter moved since this process last
- * looked, and its own writes also adopt the counter, so a key another process created just before this process
- * wrote to the token stays invisible until the module is initialised again. A miss is therefore believed only
- * after a reload.
+ * No private key with the asked id on the token (or a stale handle to it), as this connection sees it. SoftHSM2's
+ * file store can be wrong about that: it re-reads its object list only when the token's generation counter moved
+ * since this process last looked, and its own writes also adopt the counter, so a key another process created just
+ * before this process wrote to the token stays invisible until the module is initialised again. A miss is therefore
+ * believed only after a reload.
  */
 class KeyNotOnTokenError extends KeyStoreError {}
 
@@ -232,8 +232,11 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
           conn.lib.C_SignInit(session, { mechanism: isRsa ? pkcs11js.CKM_RSA_PKCS : pkcs11js.CKM_ECDSA }, key.handle);
         } catch (error) {
           if (!(error instanceof pkcs11js.Pkcs11Error && STALE_HANDLE.has(error.code))) throw error;
-          conn.keys.delete(keyRef); // deleted behind our back (another process): look it up afresh next time
-          throw new KeyStoreError(`PKCS#11 key ${keyRef} is no longer on token '${conn.tokenLabel}'`, { cause: error });
+          conn.keys.delete(keyRef);
+          // Deleted by another process, or the token went away under this connection (SoftHSM2 answers so for a
+          // removed token): looked up again on a reloaded connection, a 503 if the token is unreachable, a
+          // KeyStoreError if only the key is gone.
+          throw new KeyNotOnTokenError(`PKCS#11 key ${keyRef} is no longer on token '${conn.tokenLabel}'`, { cause: error });
         }
         const input = isRsa ? Buffer.concat([DIGEST_INFO_PREFIX[hash], digest]) : digest;
         const signature = await conn.lib.C_SignAsync(session, input, Buffer.alloc(MAX_SIGNATURE_BYTES));

@@ -230,7 +230,8 @@ t.test('PKCS#11 key store on SoftHSM2', async (t) => {
     const { keyRef } = await store.generate('EC256');
     await store.sign(keyRef, 'EC256', 'SHA256', data); // its handle is now cached
     t.equal((await tokenPrivateKeys(LABEL, PIN, keyRef.slice(4))).length, 1, 'deleted by another process');
-    await t.rejects(store.sign(keyRef, 'EC256', 'SHA256', data), { name: 'KeyStoreError', message: /no longer on token/ });
+    // The stale handle is not believed alone (a removed token answers so too): the key is looked up after a reload.
+    await t.rejects(store.sign(keyRef, 'EC256', 'SHA256', data), { name: 'KeyStoreError', message: /not found on token/ });
     await t.rejects(store.sign(keyRef, 'EC256', 'SHA256', data), { name: 'KeyStoreError', message: /not found on token/ });
   });
 
