@@ -1,7 +1,8 @@
 /** A development deployment's secrets (no MASTER_KEY / JWT keys given), kept in DATA_DIR. */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { ConfigError } from './env.ts';
 
 export interface DevSecrets {
   masterKey: string;
@@ -15,7 +16,25 @@ const devSecretsFile = (dataDir: string) => path.join(dataDir, 'dev-secrets.json
 /** The data folder's development secrets, if it has any (without making them). */
 export function existingDevSecrets(dataDir: string): DevSecrets | undefined {
   const file = devSecretsFile(dataDir);
-  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as DevSecrets) : undefined;
+  if (!existsSync(file)) return undefined;
+  let secrets: Partial<DevSecrets> | null;
+  try {
+    secrets = JSON.parse(readFileSync(file, 'utf8')) as Partial<DevSecrets> | null;
+  } catch (error) {
+    throw unreadable(file, (error as Error).message);
+  }
+  const missing = (['masterKey', 'jwtPrivateKeyPem', 'jwtPublicKeyPem', 'domainId'] as const).filter(
+    (field) => typeof secrets?.[field] !== 'string',
+  );
+  if (missing.length > 0) throw unreadable(file, `no ${missing.join(', ')}`);
+  return secrets as DevSecrets;
+}
+
+function unreadable(file: string, reason: string): ConfigError {
+  return new ConfigError(
+    `${file} holds no usable development secrets (${reason}): restore it from a backup, or delete it to generate new ` +
+      'ones (data sealed under its master key, software CA keys included, will no longer open)',
+  );
 }
 
 /** Generated once per data folder, so restarts keep their keys. For development only. */
@@ -31,6 +50,14 @@ export function loadOrCreateDevSecrets(dataDir: string): DevSecrets {
     domainId: randomBytes(16).toString('hex'),
   };
   mkdirSync(dataDir, { recursive: true });
-  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  // Written beside it and renamed into place: a crash mid-write leaves the temp file, never a truncated secrets file.
+  const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    writeFileSync(temp, JSON.stringify(secrets, null, 2), { mode: 0o600, flush: true });
+    renameSync(temp, file);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw error;
+  }
   return secrets;
 }

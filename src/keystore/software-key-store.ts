@@ -11,6 +11,7 @@ import { KeyStoreError } from './key-store-errors.ts';
 import type { Sealer } from './sealing.ts';
 
 const KEY_REF_PREFIX = 'sw1';
+const KEY_REF = /^sw1:([A-Za-z0-9_-]+):(.+)$/;
 /** Data above this size is signed on the main thread (hashing 1 MiB takes about 2 ms). */
 const SIGN_IN_PLACE_BYTES = 1 << 20;
 /**
@@ -24,6 +25,11 @@ const SIGNED_IN_PLACE = new Set<KeyAlgorithm>(['EC256']);
 
 /** Enough for every CA a process signs with; the least recently used key is unsealed again when needed. */
 const MAX_CACHED_KEYS = 1000;
+/**
+ * Key ids destroyed in this process, remembered so that a sign still holding a reference read before the removal
+ * does not cache the key again. Only such a sign races a destroy, moments later: the oldest ids can go.
+ */
+const MAX_DESTROYED_KEYS = 10_000;
 
 const OPENSSL_CURVE_TO_ALGORITHM: Record<string, KeyAlgorithm> = {
   prime256v1: 'EC256',
@@ -32,22 +38,26 @@ const OPENSSL_CURVE_TO_ALGORITHM: Record<string, KeyAlgorithm> = {
 };
 
 interface UnsealedKey {
+  keyId: string;
   key: KeyObject;
   algorithm: KeyAlgorithm | undefined;
 }
 
 export function createSoftwareKeyStore({ sealer }: { sealer: Sealer }): KeyStore {
   const cache = new LruMap<string, UnsealedKey>(MAX_CACHED_KEYS);
+  const destroyed = new LruMap<string, true>(MAX_DESTROYED_KEYS);
   function unsealedKey(keyRef: string): UnsealedKey {
     const cached = cache.get(keyRef);
-    if (cached) return cached;
+    // A copy cached under another reference of a destroyed key (one from before a master-key rotation) is dropped.
+    if (cached && !destroyed.get(cached.keyId)) return cached;
+    if (cached) cache.delete(keyRef);
     const { keyId, sealed } = parseKeyRef(keyRef);
     const pkcs8 = sealer.unseal(sealed, keyId);
     try {
       const der = Buffer.from(pkcs8.buffer, pkcs8.byteOffset, pkcs8.length);
       const key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
-      const entry = { key, algorithm: keyAlgorithmOf(key) };
-      cache.set(keyRef, entry);
+      const entry = { keyId, key, algorithm: keyAlgorithmOf(key) };
+      if (!destroyed.get(keyId)) cache.set(keyRef, entry);
       return entry;
     } finally {
       pkcs8.fill(0);
@@ -87,6 +97,9 @@ export function createSoftwareKeyStore({ sealer }: { sealer: Sealer }): KeyStore
 
     async destroy(keyRef: string): Promise<void> {
       cache.delete(keyRef);
+      // A malformed reference opens nothing: nothing to remember.
+      const keyId = KEY_REF.exec(keyRef)?.[1];
+      if (keyId) destroyed.set(keyId, true);
     },
 
     async check(sampleKeyRef?: string): Promise<void> {
@@ -109,7 +122,7 @@ export function rewrapKeyRef(keyRef: string, oldSealer: Sealer, newSealer: Seale
 }
 
 function parseKeyRef(keyRef: string): { keyId: string; sealed: string } {
-  const match = /^sw1:([A-Za-z0-9_-]+):(.+)$/.exec(keyRef);
+  const match = KEY_REF.exec(keyRef);
   if (!match) throw new KeyStoreError('not a software key reference');
   return { keyId: match[1], sealed: match[2] };
 }
