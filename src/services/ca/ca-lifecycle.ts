@@ -10,6 +10,7 @@ import type { Clock } from '../../clock.ts';
 import { serialPerKey } from '../../concurrency.ts';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
+import type { CertificateAuthority } from '../../db/generated/client.ts';
 import { isUniqueViolation, mayHaveCommitted } from '../../db/errors.ts';
 import { advisoryLock } from '../../db/locks.ts';
 import { errors } from '../../errors.ts';
@@ -27,7 +28,7 @@ import { jsonOrNull } from '../json-column.ts';
 import { signCaCertificate } from './ca-certificate.ts';
 import type { ActivateCaInput, CreateCaInput, OrderCaInput } from './ca-input.ts';
 import { toCaObject } from './ca-mapper.ts';
-import { NOT_CSR_ISSUED, effectiveStatus, existingCa, requireStatus } from './ca-rules.ts';
+import { MAX_SUBORDINATE_YEARS, NOT_CSR_ISSUED, effectiveStatus, existingCa, requireStatus, validityWindow } from './ca-rules.ts';
 import { bytesColumn, crlColumns, signsNow, specOf, storedSpecInput, type CaSpec } from './ca-spec.ts';
 import { findOwnCa, lockOwnCa } from './ca-store.ts';
 import { caSigner } from './issuer.ts';
@@ -236,6 +237,11 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
   async function create(ctx: RequestContext, input: CreateCaInput): Promise<{ ca_id: string }> {
     const spec = specOf(input);
     const prepaidId = input.ca_id ? resolve(ctx, input.ca_id, 'ca_id') : null;
+    // Syntax before existence (§2), as at activation; the signing transaction resolves it again.
+    if (spec.issuerRef) resolve(ctx, spec.issuerRef, 'issuer_id');
+    // A subordinate left PENDING keeps no validity (activation sends its own), but the one sent is judged as signing
+    // would judge it, short of the issuer's bounds, rather than dropped unseen.
+    if (!signsNow(spec) && spec.validity) validityWindow(spec.validity, clock.now(), MAX_SUBORDINATE_YEARS);
     const caId = prepaidId ?? randomUUID();
     // Fail fast, before making a key (RSA-4096 costs seconds of CPU), counting the domain's creations in this process
     // whose CAs are not committed yet; the transaction checks again under its lock.
@@ -249,7 +255,8 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
           const columns = {
             ...(await configuredColumns(tx, ctx, spec, key, store, now)),
             ...crlColumns(input.crl_configuration, caId),
-            enterpriseProjectId: input.enterprise_project_id ?? '0',
+            // Absent, a yearly/monthly CA keeps the one it was ordered with (undefined leaves the column), as at activation.
+            enterpriseProjectId: input.enterprise_project_id ?? (prepaidId ? undefined : '0'),
           };
           await keepNewKey(tx, key);
           const row = prepaidId
@@ -341,13 +348,16 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
       if (!spec.hash) throw errors.invalidParameter('signature_algorithm is required');
       if (!spec.validity) throw errors.invalidParameter('validity is required');
     }
-    const commit = (key: NewKey, store: KeyStore) =>
+    const commit = (made?: { key: NewKey; store: KeyStore }) =>
       retryingSerialCollision(() =>
         db.$transaction(async (tx) => {
           const now = clock.now();
           const row = await lockOwnCa(tx, ctx, caId, 'update', clock.now());
           requireStatus(row, effectiveStatus(row, now), ['PENDING'], 'activate');
           if ((row.keyRef === null) !== unconfigured) throw errors.conflictingState('the CA changed while activating; retry');
+          // The stored key as the locked row holds it: a master-key rotation may have re-wrapped its key_ref since
+          // `current` was read, and writing that value back would leave the key sealed under the retired master key.
+          const { key, store } = made ?? heldKey(row);
           const columns = {
             ...(await configuredColumns(tx, ctx, spec, key, store, now)),
             ...crlColumns(input.crl_configuration, caId),
@@ -364,9 +374,22 @@ export function createCaLifecycle({ db, clock, config, keyStores, billing, resol
           });
         }),
       );
-    if (unconfigured) return withNewKey(ctx, caId, spec.keyAlgorithm, async () => undefined, commit);
-    const store = keyStores.get(current.keyStore as KeyStoreKind);
-    return commit({ keyRef: current.keyRef!, spki: new Uint8Array(current.publicKeySpki!), recorded: false }, store);
+    if (!unconfigured) return commit();
+    return withNewKey(
+      ctx,
+      caId,
+      spec.keyAlgorithm,
+      async () => undefined,
+      (key, store) => commit({ key, store }),
+    );
+  }
+
+  /** The key a configured CA row holds, reused as it stands (not a new key, so nothing to keep or destroy). */
+  function heldKey(row: CertificateAuthority): { key: NewKey; store: KeyStore } {
+    return {
+      key: { keyRef: row.keyRef!, spki: new Uint8Array(row.publicKeySpki!), recorded: false },
+      store: keyStores.get(row.keyStore as KeyStoreKind),
+    };
   }
 
   async function exportCsr(ctx: RequestContext, reference: string): Promise<{ csr: string }> {
