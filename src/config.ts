@@ -246,21 +246,38 @@ function isPublishableHost(hostname: string): boolean {
   return !PLACEHOLDER_HOST.test(host);
 }
 
-function checkPublicBaseUrl(publicBaseUrl: string, production: boolean, given: boolean): void {
+/**
+ * A base URL that paths are appended to, so that every certificate carries the result: trimmed (an env file's CR,
+ * a stray space) and without trailing slashes. Credentials, a query or a fragment would end up inside each URL built
+ * on it (`…/?a=1/crl/x.crl`, `…/#f/crl/x.crl` fetching `/`), so they are refused. `parseAs` is the text to parse
+ * when the value has placeholders.
+ */
+function baseUrl(name: string, raw: string, what: string, parseAs = (text: string) => text): { text: string; url: URL } {
+  const text = raw.trim().replace(/\/+$/, '');
   let url: URL;
   try {
-    url = new URL(publicBaseUrl);
+    url = new URL(parseAs(text));
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
   } catch {
-    throw new ConfigError(`PUBLIC_BASE_URL must be an absolute http(s) URL, got '${publicBaseUrl}'`);
+    throw new ConfigError(`${name} must be ${what}, got '${text}'`);
   }
+  const authority = text.slice(url.protocol.length + 2).split('/')[0]!;
+  if (authority.includes('@') || /[?#]/.test(text)) {
+    throw new ConfigError(`${name} is a base for paths: no credentials, query or fragment, got '${text}'`);
+  }
+  return { text, url };
+}
+
+function publicBaseUrlOf(raw: string, production: boolean, given: boolean): string {
+  const { text, url } = baseUrl('PUBLIC_BASE_URL', raw, 'an absolute http(s) URL');
   // Every certificate carries this URL (CRL, CA certificate, OCSP): a production deployment must name its own, not a
   // placeholder or a loopback address (with a trailing dot, the same host).
   if (production && (!given || !isPublishableHost(url.hostname))) {
     throw new ConfigError(
-      `NODE_ENV=production requires PUBLIC_BASE_URL to be this deployment's public address (certificates carry it), got '${given ? publicBaseUrl : ''}'`,
+      `NODE_ENV=production requires PUBLIC_BASE_URL to be this deployment's public address (certificates carry it), got '${given ? text : ''}'`,
     );
   }
+  return text;
 }
 
 /**
@@ -308,15 +325,12 @@ function crlPublication(env: Env): CrlPublicationConfig | undefined {
     if (!BUCKET_NAME.test(bucket))
       throw new ConfigError(`CRL_PUBLISH_BUCKETS: '${bucket}' is not a bucket name (3-63 lowercase letters, digits, '.' and '-')`);
   }
-  const publicBaseUrl = (env.CRL_PUBLIC_BASE_URL ?? '').replace(/\/+$/, '');
-  try {
-    const url = new URL(publicBaseUrl.replaceAll('{bucket}', buckets[0]!));
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
-  } catch {
-    throw new ConfigError(
-      `CRL_PUBLIC_BASE_URL must be the absolute http(s) URL the published objects are fetched from ({bucket} stands for the bucket), got '${publicBaseUrl}'`,
-    );
-  }
+  const { text: publicBaseUrl } = baseUrl(
+    'CRL_PUBLIC_BASE_URL',
+    env.CRL_PUBLIC_BASE_URL ?? '',
+    'the absolute http(s) URL the published objects are fetched from ({bucket} stands for the bucket)',
+    (text) => text.replaceAll('{bucket}', buckets[0]!),
+  );
   if (env.CRL_PUBLISH_DIR) {
     const s3Settings = related.filter((name) => name.startsWith('CRL_S3_'));
     if (s3Settings.length > 0)
@@ -368,9 +382,12 @@ export function loadConfig(env: Env = process.env, target: Target = 'server'): C
   if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(region)) throw new ConfigError(`REGION must be lowercase letters, digits and '-', got '${region}'`);
   // The server's own address by default, in the scheme it speaks (TLS_CERT_FILE: HTTPS only, as ACME clients need).
   const scheme = env.TLS_CERT_FILE ? 'https' : 'http';
-  const publicBaseUrl = (env.PUBLIC_BASE_URL || `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
   const production = env.NODE_ENV === 'production';
-  checkPublicBaseUrl(publicBaseUrl, production, Boolean(env.PUBLIC_BASE_URL));
+  const publicBaseUrl = publicBaseUrlOf(
+    env.PUBLIC_BASE_URL?.trim() || `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    production,
+    Boolean(env.PUBLIC_BASE_URL?.trim()),
+  );
   if (target === 'lambda' && !env.DATABASE_URL) {
     throw new ConfigError('DATABASE_URL is required on Lambda: the bundle has no embedded database');
   }

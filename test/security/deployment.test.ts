@@ -76,6 +76,23 @@ t.test('PUBLIC_BASE_URL defaults to the scheme the server speaks: https with TLS
   t.equal(config.publicBaseUrl, 'https://127.0.0.1:8443', "ACME directories and the certificates' URLs reachable");
 });
 
+t.test('PUBLIC_BASE_URL and CRL_PUBLIC_BASE_URL: trimmed, and refused with credentials, a query or a fragment', async (t) => {
+  t.equal(testConfig({ PUBLIC_BASE_URL: ' https://pca.corp.internal/pki/\r' }).publicBaseUrl, 'https://pca.corp.internal/pki');
+  const crl = (base: string) =>
+    testConfig({ CRL_PUBLISH_BUCKETS: 'pca-crls', CRL_PUBLISH_DIR: '/tmp/pca-crls', CRL_PUBLIC_BASE_URL: base });
+  t.equal(crl('https://{bucket}.s3.example.com/\r').crlPublication?.publicBaseUrl, 'https://{bucket}.s3.example.com');
+  for (const bad of ['https://pca.corp.internal/#frag', 'https://pca.corp.internal/?a=1', 'https://user:pw@pca.corp.internal']) {
+    // Each would sit inside every CRL, CA certificate and OCSP URL a certificate carries.
+    t.throws(() => testConfig({ PUBLIC_BASE_URL: bad }), { name: 'ConfigError', message: /PUBLIC_BASE_URL is a base for paths/ }, bad);
+    t.throws(() => crl(bad.replace('pca.corp.internal', '{bucket}.s3.example.com')), { message: /CRL_PUBLIC_BASE_URL is a base/ }, bad);
+  }
+  t.equal(
+    testConfig({ PUBLIC_BASE_URL: 'https://pca.corp.internal/a@b' }).publicBaseUrl,
+    'https://pca.corp.internal/a@b',
+    "'@' in a path is a path",
+  );
+});
+
 t.test('TLS files that are not a certificate and its own key stop the start, naming the variables', async (t) => {
   const dir = await scratch('deployment-tls-mismatch');
   const [one, two] = [await serverCertificate(dir), await serverCertificate(await scratch('deployment-tls-other'))];
@@ -211,6 +228,8 @@ t.test(
     t.equal(testConfig({ CERTIFICATE_QUOTA: '1000' }).quotas.certificate, 1000, 'digits are read');
     t.equal(testConfig({ PORT: '0' }).port, 0);
     t.equal(testConfig({ PORT: ' 8443\r' }).port, 8443, "spaces, or an env file's CR, around the digits are dropped");
+    t.equal(testConfig({ LOG_LEVEL: 'warn\r' }).logLevel, 'warn', 'and around a word of a list');
+    t.equal(testConfig({ AUTO_MIGRATE: ' false\r' }).autoMigrate, false, 'and around a switch');
   },
 );
 
