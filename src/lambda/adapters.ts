@@ -5,6 +5,7 @@
  */
 import awsLambdaFastify from '@fastify/aws-lambda';
 import type { FastifyInstance } from 'fastify';
+import { ErrorCode } from '../errors.ts';
 import type { JobRunner } from '../jobs/job-runner.ts';
 
 type ProxyHandler = ReturnType<typeof awsLambdaFastify>;
@@ -59,8 +60,30 @@ function withLowerCaseHeaders<E>(event: E): E {
  */
 const HOP_BY_HOP = ['transfer-encoding', 'connection', 'keep-alive'];
 
-/** An API Gateway v2 / v1 proxy handler over a ready app. */
-export function httpHandlerFor(app: FastifyInstance): ProxyHandler {
+/** The most a synchronous Lambda invocation may return (its JSON response, body base64 or not): 6 MB. */
+export const LAMBDA_RESPONSE_BYTES = 6 * 1024 * 1024;
+
+/**
+ * An answer larger than Lambda may return: Lambda would refuse it and the gateway answer a bare 502, so the client
+ * gets the contract's error saying why and what to ask for instead.
+ */
+function tooLargeForLambda(bytes: number, limit: number, requestId: unknown) {
+  const megabytes = (value: number) => (value / 1024 / 1024).toFixed(1);
+  return {
+    statusCode: 400,
+    headers: { 'content-type': 'application/json; charset=utf-8', ...(typeof requestId === 'string' && { 'x-request-id': requestId }) },
+    isBase64Encoded: false,
+    body: JSON.stringify({
+      error_code: ErrorCode.InvalidParameter,
+      error_msg:
+        `the answer is ${megabytes(bytes)} MB, more than a Lambda function may return (${megabytes(limit)} MB): ask for less ` +
+        '(billing records: a narrower start_time and end_time, or JSON pages with limit and offset)',
+    }),
+  };
+}
+
+/** An API Gateway v2 / v1 proxy handler over a ready app; `responseBytesLimit` is Lambda's, lower in tests. */
+export function httpHandlerFor(app: FastifyInstance, responseBytesLimit = LAMBDA_RESPONSE_BYTES): ProxyHandler {
   const handle = awsLambdaFastify(app, { decorateRequest: false, serializeLambdaArguments: false, enforceBase64: isBinaryResponse });
   return (async (event, context) => {
     const result = await handle(asClientSent(event), context);
@@ -68,7 +91,10 @@ export function httpHandlerFor(app: FastifyInstance): ProxyHandler {
       delete result.headers?.[name];
       delete (result as { multiValueHeaders?: Record<string, unknown> }).multiValueHeaders?.[name];
     }
-    return result;
+    const bytes = Buffer.byteLength(JSON.stringify(result));
+    if (bytes <= responseBytesLimit) return result;
+    app.log.warn({ bytes, limit: responseBytesLimit }, 'an answer larger than a Lambda response was refused');
+    return tooLargeForLambda(bytes, responseBytesLimit, result.headers?.['x-request-id']);
   }) as ProxyHandler;
 }
 

@@ -2,9 +2,10 @@
  * The Lambda handler answers exactly like the started server, with REST API (1.0) and HTTP API (2.0) events,
  * and every binary body (DER, CRL, OCSP, zip) reaches the client intact: openssl and unzip judge them.
  */
+import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import { formatSdkDate, signRequest } from '../../src/auth/sdk-hmac.ts';
-import { httpHandlerFor, jobHandlerFor } from '../../src/lambda/adapters.ts';
+import { httpHandlerFor, jobHandlerFor, LAMBDA_RESPONSE_BYTES } from '../../src/lambda/adapters.ts';
 import { DN, client } from '../ca/support.ts';
 import { createTestApp } from '../helpers/app.ts';
 import { apiGatewayEvent, PAYLOAD_VERSIONS, walkEveryRouteKind, type Invoke } from '../helpers/lambda.ts';
@@ -118,4 +119,39 @@ t.test("payload 1.0: the client's X-Request-Id, in the case a REST API keeps, is
   const lambda = await invoke(apiGatewayEvent('1.0', { method: 'GET', path: '/health', headers: { 'X-Request-Id': 'client-chosen-id' } }));
   t.equal(lambda.statusCode, 200, lambda.body);
   t.equal(lambda.headers['x-request-id'], 'client-chosen-id');
+});
+
+t.test('an answer larger than a Lambda response may be is the contract error saying what to ask for, not a bare 502', async (t) => {
+  // 36,000 records export as ~6.8 MB of CSV: past LAMBDA_RESPONSE_BYTES, while the server streams them.
+  const month = Date.parse('2031-01-01T00:00:00Z');
+  const records = Array.from({ length: 36_000 }, (_, index) => ({
+    id: randomUUID(),
+    uniqueKey: `lambda-size-${index}`,
+    domainId: harness.config.defaultDomainId,
+    resourceType: 'CERTIFICATE',
+    resourceId: randomUUID(),
+    chargingMode: 1,
+    usageType: 'CERT_ISSUE',
+    usageStart: new Date(month + index * 1000),
+    usageEnd: new Date(month + index * 1000),
+    usageAmount: 1n,
+    unitPrice: '0.05',
+    amount: '0.05',
+    currency: 'CNY',
+  }));
+  await harness.database.prisma.billingRecord.createMany({ data: records });
+  t.teardown(() => harness.database.prisma.billingRecord.deleteMany({ where: { uniqueKey: { startsWith: 'lambda-size-' } } }));
+  const headers = { authorization: `Bearer ${harness.token()}`, accept: 'text/csv', 'x-request-id': 'big-export' };
+  const server = await fetch(`${address}/v1/billing-records`, { headers });
+  t.ok((await server.text()).length > LAMBDA_RESPONSE_BYTES, 'the server streams it all');
+  for (const version of PAYLOAD_VERSIONS) {
+    const whole = await invoke(apiGatewayEvent(version, { method: 'GET', path: '/v1/billing-records', headers }));
+    t.equal(whole.statusCode, 400, `payload ${version}`);
+    t.equal(whole.headers['x-request-id'], 'big-export', 'the request keeps its id');
+    t.match(JSON.parse(whole.body), { error_code: 'PCA.00020001', error_msg: /more than a Lambda function may return .*start_time/ });
+    const query = `start_time=${month + 30_000 * 1000}`;
+    const narrower = await invoke(apiGatewayEvent(version, { method: 'GET', path: '/v1/billing-records', query, headers }));
+    t.equal(narrower.statusCode, 200, 'a narrower window is answered');
+    t.equal(narrower.body.trim().split('\n').length, 1 + 6_000, 'its header and 6,000 records');
+  }
 });
