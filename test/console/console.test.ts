@@ -71,6 +71,49 @@ async function startServer(env: Record<string, string>): Promise<ServerProcess &
   return { ...(await startServerProcess(['--import', 'tsx', 'src/server.ts'], serverEnv)), env: serverEnv };
 }
 
+/** A development server and the admin token `npm run dev-token` prints for it (the server prints it to a terminal only). */
+async function startDevServer(t: Test) {
+  const server = await startServer({});
+  t.teardown(() => server.child.kill('SIGKILL'));
+  const token = execFileSync(process.execPath, ['--import', 'tsx', 'scripts/dev-token.ts'], {
+    cwd: ROOT,
+    env: server.env,
+    encoding: 'utf8',
+  }).trim();
+  return { server, token };
+}
+
+/** A JSON call of the API as any client makes it: the fixtures the console is then shown. */
+async function callApi<T = any>(base: string, token: string, method: string, pathname: string, body?: unknown): Promise<T> {
+  const response = await fetch(`${base}${pathname}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`${method} ${pathname}: ${response.status} ${await response.text()}`);
+  return (response.status === 204 ? {} : await response.json()) as T;
+}
+
+/** Yearly/monthly CAs bought for a month (§4.2.2): each PENDING and unconfigured. */
+async function orderCas(base: string, token: string, count: number, autoRenew: 0 | 1): Promise<string[]> {
+  const { ca_ids } = await callApi<{ ca_ids: string[] }>(base, token, 'POST', '/v1/private-certificate-authorities/order', {
+    cloud_service_type: 'hws.service.type.ccm',
+    charging_mode: 0,
+    period_type: 2,
+    period_num: 1,
+    is_auto_renew: autoRenew,
+    subscription_num: count,
+    product_infos: [
+      {
+        cloud_service_type: 'hws.service.type.ccm',
+        resource_type: 'hws.resource.type.pca.duration',
+        resource_spec_code: 'ca.duration',
+      },
+    ],
+  });
+  return ca_ids;
+}
+
 const browserDir = mkdtempSync(path.join(os.tmpdir(), 'pca-chromium-'));
 const context: BrowserContext = await chromium.launchPersistentContext(browserDir, {
   executablePath: CHROMIUM,
@@ -139,6 +182,11 @@ const unnamedControls = (page: Page) =>
       .map((control) => control.getAttribute('name') ?? control.outerHTML.slice(0, 60)),
   );
 
+async function signIn(page: Page, token: string) {
+  await page.fill('textarea[name=token]', token);
+  await page.click('[data-test=signin-token] button');
+}
+
 async function fillDn(page: Page, commonName: string) {
   await page.fill('input[name=common_name]', commonName);
   await page.fill('input[name=organization]', 'console-test');
@@ -179,14 +227,7 @@ const titleOf = (page: Page, expected: string) =>
     );
 
 t.test('the console tour against a development server', async (t) => {
-  const server = await startServer({});
-  t.teardown(() => server.child.kill('SIGKILL'));
-  // The server prints its token to a terminal only; with piped output, `npm run dev-token` prints it.
-  const token = execFileSync(process.execPath, ['--import', 'tsx', 'scripts/dev-token.ts'], {
-    cwd: ROOT,
-    env: server.env,
-    encoding: 'utf8',
-  }).trim();
+  const { server, token } = await startDevServer(t);
   t.match(token, /^eyJ/, 'npm run dev-token printed a token');
   const { page, requests, scriptErrors, dialogs } = await openPage();
   const dir = await scratch('pca-console-');
@@ -206,8 +247,7 @@ t.test('the console tour against a development server', async (t) => {
   await page.click('[data-test=signin-token] button');
   await t.resolveMatch(page.textContent('[data-test=error]'), /^APIG\.0303: invalid token/, 'a refused token shows the contract error');
 
-  await page.fill('textarea[name=token]', token!);
-  await page.click('[data-test=signin-token] button');
+  await signIn(page, token);
   await page.waitForSelector('text=No CA yet');
 
   // Create a root, then a subordinate under it.
@@ -588,8 +628,7 @@ t.test('the console against a production server with real keys', async (t) => {
   const { page, requests, scriptErrors } = await openPage();
   const response = await page.goto(`${server.base}/console/`);
   t.match(response!.headers()['content-security-policy'], /script-src 'self'/, 'served with the strict CSP');
-  await page.fill('textarea[name=token]', token);
-  await page.click('[data-test=signin-token] button');
+  await signIn(page, token);
   await page.click('button:has-text("Create CA")');
   await fillDn(page, 'production-root');
   await page.click('[data-test=create-ca] button[type=submit]');
@@ -611,30 +650,8 @@ t.test('the console against a production server with real keys', async (t) => {
   t.match(await shortExpiry.getAttribute('class'), /warn/, 'a 29-day certificate is shown as expiring soon');
 
   // Yearly/monthly CAs past their paid period: the database's prepaid_until moved back (the server derives the state).
-  const order = async (count: number, autoRenew: 0 | 1) => {
-    const ordered = await fetch(`${server.base}/v1/private-certificate-authorities/order`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        cloud_service_type: 'hws.service.type.ccm',
-        charging_mode: 0,
-        period_type: 2,
-        period_num: 1,
-        is_auto_renew: autoRenew,
-        subscription_num: count,
-        product_infos: [
-          {
-            cloud_service_type: 'hws.service.type.ccm',
-            resource_type: 'hws.resource.type.pca.duration',
-            resource_spec_code: 'ca.duration',
-          },
-        ],
-      }),
-    });
-    return ((await ordered.json()) as { ca_ids: string[] }).ca_ids;
-  };
-  const [paid, grace, frozen] = await order(3, 0);
-  const [renewing] = await order(1, 1);
+  const [paid, grace, frozen] = await orderCas(server.base, token, 3, 0);
+  const [renewing] = await orderCas(server.base, token, 1, 1);
   const db = new pg.Client({ connectionString: server.env.DATABASE_URL });
   await db.connect();
   await db.query(`UPDATE certificate_authorities SET prepaid_until = now() - interval '1 day' WHERE id = $1`, [grace]);
@@ -647,6 +664,154 @@ t.test('the console against a production server with real keys', async (t) => {
   t.equal(await prepaidOf(grace!), 'GRACE PERIOD', 'a day after: the grace period');
   t.equal(await prepaidOf(frozen!), 'FROZEN', 'after the 15-day grace period: frozen (freeze_flag 1)');
   await shot(page, '09-prepaid-states');
+  t.same(scriptErrors, [], 'no script error or CSP violation');
+  checkRequests(t, requests, server.base);
+  await page.close();
+});
+
+t.test('the console offers what the API allows in each state (§6.1, §6.2, frozen prepaid CAs)', async (t) => {
+  const { server, token } = await startDevServer(t);
+  const api = <T = any>(method: string, pathname: string, body?: unknown) => callApi<T>(server.base, token, method, pathname, body);
+  const CAS = '/v1/private-certificate-authorities';
+  const caSettings = (commonName: string) => ({
+    distinguished_name: {
+      common_name: commonName,
+      organization: 'console-test',
+      organizational_unit: 'platform',
+      country: 'CN',
+      state: 'zhejiang',
+      locality: 'hangzhou',
+    },
+    key_algorithm: 'EC256',
+    signature_algorithm: 'SHA256',
+    validity: { type: 'YEAR', value: 5 },
+  });
+  const createCa = async (commonName: string, placement: { issuer_id?: string } = {}) =>
+    (
+      await api<{ ca_id: string }>('POST', CAS, {
+        type: placement.issuer_id === undefined ? 'ROOT' : 'SUBORDINATE',
+        ...caSettings(commonName),
+        ...placement,
+      })
+    ).ca_id;
+  const root = await createCa('states-root');
+  const [unconfigured, frozen] = await orderCas(server.base, token, 2, 0);
+  await api('POST', `${CAS}/${frozen}/activate`, { type: 'ROOT', ...caSettings('states-frozen') });
+  const expired = await createCa('states-expired', { issuer_id: root });
+  const deleted = await createCa('states-deleted', { issuer_id: root });
+  await api('POST', `${CAS}/${deleted}/tags/create`, { tags: [{ key: 'team', value: 'pki' }] });
+  await api('POST', `${CAS}/${deleted}/disable`);
+  await api('DELETE', `${CAS}/${deleted}?pending_days=7`);
+  // A subordinate created without its issuer: PENDING, with a key.
+  const pending = (
+    await api<{ ca_id: string }>('POST', CAS, {
+      type: 'SUBORDINATE',
+      distinguished_name: caSettings('states-pending').distinguished_name,
+      key_algorithm: 'EC256',
+    })
+  ).ca_id;
+  const { certificate_id: revoked } = await api<{ certificate_id: string }>('POST', '/v1/private-certificates', {
+    issuer_id: root,
+    distinguished_name: { common_name: 'states-revoked.example.com' },
+    key_algorithm: 'EC256',
+    validity: { type: 'DAY', value: 30 },
+  });
+  await api('POST', `/v1/private-certificates/${revoked}/revoke`, {});
+  // Past the paid period and its 15-day grace: frozen (contract-notes.md). Past not_after: EXPIRED (derived when read).
+  const db = new pg.Client({ connectionString: server.env.DATABASE_URL });
+  await db.connect();
+  await db.query(`UPDATE certificate_authorities SET prepaid_until = now() - interval '16 days' WHERE id = $1`, [frozen]);
+  await db.query(`UPDATE certificate_authorities SET not_after = now() - interval '1 day' WHERE id = $1`, [expired]);
+  await db.end();
+
+  const { page, requests, scriptErrors } = await openPage();
+  // A control the console does not offer fails the test here, not after the tour's minute.
+  page.setDefaultTimeout(15_000);
+  await page.goto(`${server.base}/console`);
+  await signIn(page, token);
+  await page.waitForSelector('[data-test=ca-tree]');
+  const open = async (hash: string, status: string) => {
+    await page.goto(`${server.base}/console#${hash}`);
+    await page.waitForSelector(`h2 .badge:has-text("${status}")`);
+  };
+  const offered = (selector: string) => page.locator(selector).count();
+  const optionsOf = (select: string) => page.locator(`${select} option`).allTextContents();
+  // What the page shows now, without waiting for it: each state's checks are made, offered or not.
+  const shownText = async (selector: string) => (await page.locator(selector).allTextContents()).join(' ');
+
+  await open(`/certificates/${revoked}`, 'REVOKED');
+  t.equal(await offered('[data-test=download-bundle]'), 0, 'a revoked certificate offers no PEM bundle (§4.4.5: ISSUED only)');
+  t.equal(await offered('button:has-text("Download zip")'), 0, 'nor a zip');
+
+  await open(`/cas/${frozen}`, 'ACTIVED');
+  t.equal(await offered('[data-test=issue]'), 0, 'a frozen CA offers no Issue form');
+  t.match(await shownText('[data-test=frozen]'), /^Frozen: renew to issue\./, 'and says why where the form would be');
+  await page.click('nav a:has-text("CAs")');
+  await page.click('button:has-text("Create CA")');
+  await page.selectOption('select[name=type]', 'SUBORDINATE');
+  t.same(await optionsOf('select[name=issuer_id]'), ['external parent (stays PENDING)', 'states-root'], 'creating a CA: no frozen issuer');
+
+  await open(`/cas/${pending}`, 'PENDING');
+  await page.waitForSelector('select[name=activate_issuer] option:has-text("states-root")', { state: 'attached' });
+  t.same(await optionsOf('select[name=activate_issuer]'), ['choose an issuer', 'states-root'], 'activating a CA: no frozen issuer');
+  t.equal(await offered('input[name=crl]'), 1, 'a PENDING CA offers its CRL and OCSP settings (§6.1)');
+
+  await open(`/cas/${expired}`, 'EXPIRED');
+  t.equal(await offered('button:has-text("Revoke CA")'), 1, 'an EXPIRED subordinate can be revoked (§4.2.7)');
+
+  await open(`/cas/${deleted}`, 'DELETED');
+  await page.waitForSelector('.badge:has-text("team=pki")');
+  t.equal(await offered('button:has-text("Add tag")'), 0, 'a DELETED CA lists its tags but offers no tag write (§6.1)');
+
+  await open(`/cas/${unconfigured}`, 'PENDING');
+  t.equal(await offered('[data-test=set-up-ca]'), 1, 'an unconfigured yearly/monthly CA is offered its set-up');
+  t.equal(await offered('textarea[name=import_certificate]'), 0, 'not an import: it has no key, so no CSR');
+  t.equal(await offered('button:has-text("Activate (1 year)")'), 0, 'nor an activation that names no type, name or key');
+  t.equal(await offered('input[name=crl]'), 1, 'its CRL and OCSP settings are offered: the API takes them while it waits');
+
+  // What is offered works. The CRL of the waiting CAs, then the set-up.
+  for (const id of [pending, unconfigured]) {
+    await open(`/cas/${id}`, 'PENDING');
+    const [enabled] = await Promise.all([page.waitForResponse(`${server.base}${CAS}/${id}/crl/enable`), page.click('input[name=crl]')]);
+    t.equal(enabled.status(), 204, 'the CRL of a waiting CA is enabled through the console');
+    const { crl_configuration } = await api<{ crl_configuration: { enabled: boolean } }>('GET', `${CAS}/${id}`);
+    t.equal(crl_configuration.enabled, true, 'as the API then shows');
+  }
+  t.same(await optionsOf('[data-test=set-up-ca] select[name=issuer_id]'), [], 'set up as a root by default: no issuer asked');
+  await page.selectOption('[data-test=set-up-ca] select[name=type]', 'SUBORDINATE');
+  await page.waitForSelector('[data-test=set-up-ca] select[name=issuer_id] option:has-text("states-root")', { state: 'attached' });
+  t.same(
+    await optionsOf('[data-test=set-up-ca] select[name=issuer_id]'),
+    ['choose an issuer', 'states-root'],
+    'setting up: no frozen issuer',
+  );
+  await page.selectOption('[data-test=set-up-ca] select[name=issuer_id]', { label: 'states-root' });
+  await fillDn(page, 'states-configured');
+  await page.selectOption('[data-test=set-up-ca] select[name=key_algorithm]', 'EC384');
+  await page.fill('[data-test=set-up-ca] input[name=validity_value]', '2');
+  await page.click('[data-test=set-up-ca] button[type=submit]');
+  await page.waitForSelector('h2 .badge:has-text("ACTIVED")');
+  const configured = await api('GET', `${CAS}/${unconfigured}`);
+  t.match(
+    configured,
+    {
+      type: 'SUBORDINATE',
+      issuer_id: root,
+      key_algorithm: 'EC384',
+      charging_mode: 0,
+      distinguished_name: { common_name: 'states-configured' },
+    },
+    'the set-up configured the yearly/monthly CA (§4.2.4)',
+  );
+  t.match(await page.textContent('h2'), /^states-configured/, 'the page shows it as the API returns it');
+  t.match(await page.textContent('.facts'), /TypeSUBORDINATE.*Issuerstates-root.*Key algorithmEC384/s);
+  t.equal(await offered('[data-test=set-up-ca]'), 0, 'and offers no set-up any more');
+  t.equal(await offered('[data-test=issue]'), 1, 'but the Issue form');
+  t.same(
+    requests.filter(({ url }) => url.pathname === `${CAS}/${unconfigured}/csr`).map(({ url }) => url.pathname),
+    [],
+    'no CSR asked of a CA that has none',
+  );
   t.same(scriptErrors, [], 'no script error or CSP violation');
   checkRequests(t, requests, server.base);
   await page.close();

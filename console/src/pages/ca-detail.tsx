@@ -1,11 +1,12 @@
 /**
  * One CA: its names, URN, CRL/OCSP settings, quota, tags and certificates, the lifecycle actions (each confirmed),
- * activation of a PENDING CA, and issuing a certificate from a CSR or with a server-made key.
+ * activation of a PENDING CA (set-up of a yearly/monthly one), and issuing a certificate from a CSR or with a
+ * server-made key.
  */
 import { useState } from 'preact/hooks';
 import { download, json } from '../api.ts';
 import { chargingMode, ErrorBanner, Expiry, Field, formatTime, Prepaid, Status, useAction, useResource, useTitle } from '../ui.tsx';
-import { allCas, CAS, KEY_ALGORITHMS, type Ca } from './cas.tsx';
+import { allCas, CaFields, CAS, caSettings, KEY_ALGORITHMS, signsCas, type Ca, useCaForm } from './cas.tsx';
 import { CertificateTable, REVOCATION_REASONS } from './certificates.tsx';
 
 const CERTIFICATES = '/v1/private-certificates';
@@ -144,21 +145,24 @@ function Tags({ ca }: { ca: Ca }) {
       <h3>Tags</h3>
       <ErrorBanner error={error} />
       <p>{data?.tags.length ? data.tags.map((t) => <span key={t.key} class="badge">{`${t.key}=${t.value}`}</span>) : 'No tags'}</p>
-      <form class="row" onSubmit={add}>
-        <input
-          placeholder="key"
-          aria-label="Tag key"
-          value={tag.key}
-          onInput={(e) => setTag({ ...tag, key: (e.target as HTMLInputElement).value })}
-        />
-        <input
-          placeholder="value"
-          aria-label="Tag value"
-          value={tag.value}
-          onInput={(e) => setTag({ ...tag, value: (e.target as HTMLInputElement).value })}
-        />
-        <button type="submit">Add tag</button>
-      </form>
+      {/* §6.1: a DELETED CA's tags are read-only until it is restored. */}
+      {ca.status !== 'DELETED' && (
+        <form class="row" onSubmit={add}>
+          <input
+            placeholder="key"
+            aria-label="Tag key"
+            value={tag.key}
+            onInput={(e) => setTag({ ...tag, key: (e.target as HTMLInputElement).value })}
+          />
+          <input
+            placeholder="value"
+            aria-label="Tag value"
+            value={tag.value}
+            onInput={(e) => setTag({ ...tag, value: (e.target as HTMLInputElement).value })}
+          />
+          <button type="submit">Add tag</button>
+        </form>
+      )}
       <ErrorBanner error={action.error} />
     </div>
   );
@@ -244,7 +248,7 @@ function Lifecycle({ ca, onChange }: { ca: Ca; onChange: () => void }) {
           </button>
         </span>
       )}
-      {ca.type === 'SUBORDINATE' && ['ACTIVED', 'DISABLED'].includes(ca.status) && (
+      {ca.type === 'SUBORDINATE' && ['ACTIVED', 'DISABLED', 'EXPIRED'].includes(ca.status) && (
         <span class="row">
           <select
             name="ca_reason"
@@ -327,13 +331,11 @@ function Activation({ ca, onChange }: { ca: Ca; onChange: () => void }) {
         or sign it here under
         <select name="activate_issuer" value={issuer} onChange={(e) => setIssuer((e.target as HTMLSelectElement).value)}>
           <option value="">choose an issuer</option>
-          {(issuers.data ?? [])
-            .filter((other) => other.status === 'ACTIVED' && other.path_length > 0 && other.ca_id !== ca.ca_id)
-            .map((other) => (
-              <option key={other.ca_id} value={other.ca_id}>
-                {other.distinguished_name?.common_name}
-              </option>
-            ))}
+          {(issuers.data ?? []).filter(signsCas).map((other) => (
+            <option key={other.ca_id} value={other.ca_id}>
+              {other.distinguished_name?.common_name}
+            </option>
+          ))}
         </select>
         <button type="button" onClick={activate}>
           Activate (1 year)
@@ -341,6 +343,35 @@ function Activation({ ca, onChange }: { ca: Ca; onChange: () => void }) {
       </p>
       <ErrorBanner error={action.error} />
     </div>
+  );
+}
+
+/**
+ * A yearly/monthly CA bought (§4.2.2) and not set up yet: no type, name or key, so no CSR to export or certificate to
+ * import; only an activation that names them configures it (§4.2.4).
+ */
+const unconfigured = (ca: Ca) => ca.status === 'PENDING' && ca.charging_mode === 0 && ca.type === null;
+
+function SetUp({ ca, onChange }: { ca: Ca; onChange: () => void }) {
+  const cas = useResource(allCas, []);
+  const { form, set } = useCaForm();
+  const action = useAction();
+  const submit = (event: Event) => {
+    event.preventDefault();
+    if (confirm(`Set this CA up as the ${form.type === 'SUBORDINATE' ? 'subordinate' : 'root'} CA "${form.common_name ?? ''}"?`)) {
+      void action.run(() => json('POST', `${CAS}/${ca.ca_id}/activate`, { body: caSettings(form) })).then(onChange);
+    }
+  };
+  return (
+    <form class="panel" onSubmit={submit} data-test="set-up-ca">
+      <h3>Set up this yearly/monthly CA</h3>
+      <ErrorBanner error={cas.error} />
+      <CaFields form={form} set={set} cas={cas.data ?? []} noIssuer="choose an issuer" />
+      <button type="submit" disabled={action.busy}>
+        Set up and activate
+      </button>
+      <ErrorBanner error={action.error} />
+    </form>
   );
 }
 
@@ -479,12 +510,21 @@ export function CaDetailPage({ id }: { id: string }) {
         </div>
         <div>
           <Lifecycle ca={ca} onChange={refresh} />
-          {ca.status === 'PENDING' && <Activation ca={ca} onChange={refresh} />}
+          {unconfigured(ca) ? <SetUp ca={ca} onChange={refresh} /> : ca.status === 'PENDING' && <Activation ca={ca} onChange={refresh} />}
+          {/* §6.1: settable in every status but DELETED, a yearly/monthly CA not set up yet included (the API takes them). */}
           {/* Keyed by status: a refusal shown for one status is gone once the CA has changed (restored, say). */}
-          {ca.gen_mode !== 'CSR' && !['PENDING', 'DELETED'].includes(ca.status) && <Revocation key={ca.status} ca={ca} onChange={reload} />}
+          {ca.gen_mode !== 'CSR' && ca.status !== 'DELETED' && <Revocation key={ca.status} ca={ca} onChange={reload} />}
         </div>
       </div>
-      {ca.status === 'ACTIVED' && <Issue ca={ca} onIssued={(certificateId) => (location.hash = `#/certificates/${certificateId}`)} />}
+      {ca.status === 'ACTIVED' &&
+        (ca.freeze_flag === 1 ? (
+          <p class="panel warn" data-test="frozen">
+            Frozen: renew to issue. The paid period is over; the API refuses certificates and subordinate CAs from this CA until it is
+            renewed.
+          </p>
+        ) : (
+          <Issue ca={ca} onIssued={(certificateId) => (location.hash = `#/certificates/${certificateId}`)} />
+        ))}
       <h3>Certificates issued by this CA</h3>
       <ErrorBanner error={certificates.error} />
       {certificates.data && certificates.data.total > certificates.data.certificates.length && (

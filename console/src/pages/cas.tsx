@@ -64,7 +64,14 @@ const DN_FIELDS = [
   ['locality', 'Locality'],
 ] as const;
 
-function CreateCa({ cas, onCreated }: { cas: Ca[]; onCreated: (id: string) => void }) {
+/**
+ * Whether a CA can sign a subordinate: ACTIVED, with path length left (a CA with path length 0 signs no CA), and not
+ * frozen (freeze_flag 1: its paid period is over and the API refuses it as an issuer, 403 PCA.00030202).
+ */
+export const signsCas = (ca: Ca) => ca.status === 'ACTIVED' && ca.path_length > 0 && ca.freeze_flag !== 1;
+
+/** A CA form as typed: every field a string, turned into a request by caSettings. */
+export function useCaForm() {
   const [form, setForm] = useState<Record<string, string>>({
     type: 'ROOT',
     issuer_id: '',
@@ -75,86 +82,113 @@ function CreateCa({ cas, onCreated }: { cas: Ca[]; onCreated: (id: string) => vo
     path_length: '',
     country: 'CN',
   });
-  const action = useAction();
   const set = (name: string) => (event: Event) => setForm({ ...form, [name]: (event.target as HTMLInputElement).value });
-  // A CA with path length 0 signs no CA: it is no issuer for a subordinate.
-  const issuers = cas.filter((ca) => ca.status === 'ACTIVED' && ca.path_length > 0);
+  return { form, set };
+}
+
+/** The CA a form describes, as §4.2.1 creates it and §4.2.4 configures a yearly/monthly one. */
+export function caSettings(form: Record<string, string>) {
+  const subordinate = form.type === 'SUBORDINATE';
+  return {
+    type: form.type,
+    distinguished_name: Object.fromEntries(DN_FIELDS.map(([name]) => [name, form[name] ?? ''])),
+    key_algorithm: form.key_algorithm,
+    signature_algorithm: form.signature_algorithm,
+    validity: { type: form.validity_type, value: Number(form.validity_value) },
+    ...(subordinate && form.issuer_id ? { issuer_id: form.issuer_id } : {}),
+    ...(subordinate && form.path_length !== '' ? { path_length: Number(form.path_length) } : {}),
+  };
+}
+
+/** A CA's fields: type, issuer (of a subordinate), distinguished name, algorithms, validity and path length. */
+export function CaFields({
+  form,
+  set,
+  cas,
+  noIssuer,
+}: {
+  form: Record<string, string>;
+  set: (name: string) => (event: Event) => void;
+  /** The domain's CAs: those that can sign a subordinate are offered as its issuer. */
+  cas: Ca[];
+  /** What choosing no issuer means. */
+  noIssuer: string;
+}) {
+  return (
+    <div class="grid">
+      <Field label="Type">
+        <select name="type" value={form.type} onChange={set('type')}>
+          <option value="ROOT">Root</option>
+          <option value="SUBORDINATE">Subordinate</option>
+        </select>
+      </Field>
+      {form.type === 'SUBORDINATE' && (
+        <Field label="Issuer">
+          <select name="issuer_id" value={form.issuer_id} onChange={set('issuer_id')}>
+            <option value="">{noIssuer}</option>
+            {cas.filter(signsCas).map((ca) => (
+              <option key={ca.ca_id} value={ca.ca_id}>
+                {ca.distinguished_name?.common_name}
+              </option>
+            ))}
+          </select>
+        </Field>
+      )}
+      {DN_FIELDS.map(([name, label]) => (
+        <Field key={name} label={label}>
+          <input name={name} value={form[name] ?? ''} onInput={set(name)} />
+        </Field>
+      ))}
+      <Field label="Key algorithm">
+        <select name="key_algorithm" value={form.key_algorithm} onChange={set('key_algorithm')}>
+          {KEY_ALGORITHMS.map((alg) => (
+            <option key={alg}>{alg}</option>
+          ))}
+        </select>
+      </Field>
+      <Field label="Signature hash">
+        <select name="signature_algorithm" value={form.signature_algorithm} onChange={set('signature_algorithm')}>
+          {HASHES.map((hash) => (
+            <option key={hash}>{hash}</option>
+          ))}
+        </select>
+      </Field>
+      <Field label="Validity">
+        <span class="row">
+          <input name="validity_value" type="number" min="1" value={form.validity_value} onInput={set('validity_value')} />
+          <select name="validity_type" aria-label="Validity unit" value={form.validity_type} onChange={set('validity_type')}>
+            <option>YEAR</option>
+            <option>MONTH</option>
+            <option>DAY</option>
+          </select>
+        </span>
+      </Field>
+      {form.type === 'SUBORDINATE' && (
+        <Field label="Path length (optional)">
+          <input name="path_length" type="number" min="0" value={form.path_length} onInput={set('path_length')} />
+        </Field>
+      )}
+    </div>
+  );
+}
+
+function CreateCa({ cas, onCreated }: { cas: Ca[]; onCreated: (id: string) => void }) {
+  const { form, set } = useCaForm();
+  const action = useAction();
   const submit = async (event: Event) => {
     event.preventDefault();
     const subordinate = form.type === 'SUBORDINATE';
     if (!confirm(`Create the ${subordinate ? 'subordinate' : 'root'} CA "${form.common_name ?? ''}"?`)) return;
     await action.run(async () => {
-      const body = {
-        type: form.type,
-        distinguished_name: Object.fromEntries(DN_FIELDS.map(([name]) => [name, form[name] ?? ''])),
-        key_algorithm: form.key_algorithm,
-        signature_algorithm: form.signature_algorithm,
-        validity: { type: form.validity_type, value: Number(form.validity_value) },
-        // A subordinate without an issuer waits PENDING for its certificate (CSR import or activation).
-        ...(subordinate && form.issuer_id ? { issuer_id: form.issuer_id } : {}),
-        ...(subordinate && form.path_length !== '' ? { path_length: Number(form.path_length) } : {}),
-      };
-      const created = await json<{ ca_id: string }>('POST', CAS, { body });
+      const created = await json<{ ca_id: string }>('POST', CAS, { body: caSettings(form) });
       onCreated(created.ca_id);
     });
   };
   return (
     <form class="panel" onSubmit={submit} data-test="create-ca">
       <h3>Create a CA</h3>
-      <div class="grid">
-        <Field label="Type">
-          <select name="type" value={form.type} onChange={set('type')}>
-            <option value="ROOT">Root</option>
-            <option value="SUBORDINATE">Subordinate</option>
-          </select>
-        </Field>
-        {form.type === 'SUBORDINATE' && (
-          <Field label="Issuer">
-            <select name="issuer_id" value={form.issuer_id} onChange={set('issuer_id')}>
-              <option value="">external parent (stays PENDING)</option>
-              {issuers.map((ca) => (
-                <option key={ca.ca_id} value={ca.ca_id}>
-                  {ca.distinguished_name?.common_name}
-                </option>
-              ))}
-            </select>
-          </Field>
-        )}
-        {DN_FIELDS.map(([name, label]) => (
-          <Field key={name} label={label}>
-            <input name={name} value={form[name] ?? ''} onInput={set(name)} />
-          </Field>
-        ))}
-        <Field label="Key algorithm">
-          <select name="key_algorithm" value={form.key_algorithm} onChange={set('key_algorithm')}>
-            {KEY_ALGORITHMS.map((alg) => (
-              <option key={alg}>{alg}</option>
-            ))}
-          </select>
-        </Field>
-        <Field label="Signature hash">
-          <select name="signature_algorithm" value={form.signature_algorithm} onChange={set('signature_algorithm')}>
-            {HASHES.map((hash) => (
-              <option key={hash}>{hash}</option>
-            ))}
-          </select>
-        </Field>
-        <Field label="Validity">
-          <span class="row">
-            <input name="validity_value" type="number" min="1" value={form.validity_value} onInput={set('validity_value')} />
-            <select name="validity_type" aria-label="Validity unit" value={form.validity_type} onChange={set('validity_type')}>
-              <option>YEAR</option>
-              <option>MONTH</option>
-              <option>DAY</option>
-            </select>
-          </span>
-        </Field>
-        {form.type === 'SUBORDINATE' && (
-          <Field label="Path length (optional)">
-            <input name="path_length" type="number" min="0" value={form.path_length} onInput={set('path_length')} />
-          </Field>
-        )}
-      </div>
+      {/* A subordinate without an issuer waits PENDING for its certificate (CSR import or activation). */}
+      <CaFields form={form} set={set} cas={cas} noIssuer="external parent (stays PENDING)" />
       <button type="submit" disabled={action.busy}>
         Create
       </button>

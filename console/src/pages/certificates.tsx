@@ -131,11 +131,65 @@ export function CertificateListPage() {
   );
 }
 
+/** The PEM bundle and the zips of a certificate; failures show in its page's error banner (the action's). */
+function Downloads({ certificate, name, action }: { certificate: Certificate; name: string; action: ReturnType<typeof useAction> }) {
+  const [type, setType] = useState('OTHER');
+  const [password, setPassword] = useState('');
+  /** The service holds this certificate's key. */
+  const serverKey = certificate.gen_mode !== 'CSR';
+  /** The keystore password applies to the types whose zip is a keystore (and only to a key the service holds). */
+  const passwordApplies = serverKey && (type === 'IIS' || type === 'TOMCAT');
+  /**
+   * The certificate followed by its chain up to the root: what a TLS server sends. Asked for without the private key,
+   * which would otherwise cross to the browser unencrypted and be audited as a key export.
+   */
+  const pemBundle = () =>
+    action.run(async () => {
+      const exported = await json<Record<string, string>>('POST', `${CERTIFICATES}/${certificate.certificate_id}/export`, {
+        body: { type: 'OTHER', is_compressed: 'false', include_private_key: false },
+      });
+      download(`${name}-bundle.pem`, `${exported.certificate.trim()}\n${exported.certificate_chain.trim()}\n`);
+    });
+  const archive = () =>
+    action.run(async () => {
+      // Only where the field is shown: a password typed for IIS/TOMCAT must not encrypt another type's key.
+      const body = { type, is_compressed: 'true', ...(passwordApplies && password ? { password } : {}) };
+      const response = await call('POST', `${CERTIFICATES}/${certificate.certificate_id}/export`, { body });
+      download(`${name}-${type.toLowerCase()}.zip`, await response.blob());
+    });
+  return (
+    <div class="panel actions">
+      <h3>Download</h3>
+      <button type="button" onClick={pemBundle} data-test="download-bundle">
+        PEM bundle (certificate + chain)
+      </button>
+      <span class="row">
+        <select name="export_type" aria-label="Export type" value={type} onChange={(e) => setType((e.target as HTMLSelectElement).value)}>
+          {EXPORT_TYPES.map((exportType) => (
+            <option key={exportType}>{exportType}</option>
+          ))}
+        </select>
+        {passwordApplies && (
+          <input
+            name="export_password"
+            aria-label="Keystore password (optional)"
+            type="password"
+            placeholder="keystore password"
+            value={password}
+            onInput={(e) => setPassword((e.target as HTMLInputElement).value)}
+          />
+        )}
+        <button type="button" onClick={archive}>
+          Download zip
+        </button>
+      </span>
+    </div>
+  );
+}
+
 export function CertificatePage({ id }: { id: string }) {
   const { data: certificate, error, reload } = useResource(() => json<Certificate>('GET', `${CERTIFICATES}/${id}`), [id]);
   const [reason, setReason] = useState('UNSPECIFIED');
-  const [type, setType] = useState('OTHER');
-  const [password, setPassword] = useState('');
   const action = useAction();
   const name = certificate?.distinguished_name?.common_name ?? id;
   useTitle(certificate ? name : 'Certificate');
@@ -154,28 +208,6 @@ export function CertificatePage({ id }: { id: string }) {
         if (ok) location.hash = '#/certificates';
       });
   };
-  /** The service holds this certificate's key. */
-  const serverKey = certificate.gen_mode !== 'CSR';
-  /** The keystore password applies to the types whose zip is a keystore (and only to a key the service holds). */
-  const passwordApplies = serverKey && (type === 'IIS' || type === 'TOMCAT');
-  /**
-   * The certificate followed by its chain up to the root: what a TLS server sends. Asked for without the private key,
-   * which would otherwise cross to the browser unencrypted and be audited as a key export.
-   */
-  const pemBundle = () =>
-    action.run(async () => {
-      const exported = await json<Record<string, string>>('POST', `${CERTIFICATES}/${id}/export`, {
-        body: { type: 'OTHER', is_compressed: 'false', include_private_key: false },
-      });
-      download(`${name}-bundle.pem`, `${exported.certificate.trim()}\n${exported.certificate_chain.trim()}\n`);
-    });
-  const archive = () =>
-    action.run(async () => {
-      // Only where the field is shown: a password typed for IIS/TOMCAT must not encrypt another type's key.
-      const body = { type, is_compressed: 'true', ...(passwordApplies && password ? { password } : {}) };
-      const response = await call('POST', `${CERTIFICATES}/${id}/export`, { body });
-      download(`${name}-${type.toLowerCase()}.zip`, await response.blob());
-    });
   return (
     <section data-test="certificate">
       <header class="bar">
@@ -220,32 +252,8 @@ export function CertificatePage({ id }: { id: string }) {
           </tr>
         </tbody>
       </table>
-      <div class="panel actions">
-        <h3>Download</h3>
-        <button type="button" onClick={pemBundle} data-test="download-bundle">
-          PEM bundle (certificate + chain)
-        </button>
-        <span class="row">
-          <select name="export_type" aria-label="Export type" value={type} onChange={(e) => setType((e.target as HTMLSelectElement).value)}>
-            {EXPORT_TYPES.map((exportType) => (
-              <option key={exportType}>{exportType}</option>
-            ))}
-          </select>
-          {passwordApplies && (
-            <input
-              name="export_password"
-              aria-label="Keystore password (optional)"
-              type="password"
-              placeholder="keystore password"
-              value={password}
-              onInput={(e) => setPassword((e.target as HTMLInputElement).value)}
-            />
-          )}
-          <button type="button" onClick={archive}>
-            Download zip
-          </button>
-        </span>
-      </div>
+      {/* §4.4.5: only an ISSUED certificate exports. */}
+      {certificate.status === 'ISSUED' && <Downloads certificate={certificate} name={name} action={action} />}
       <div class="panel actions">
         <h3>Lifecycle</h3>
         {certificate.status === 'ISSUED' && (
