@@ -6,6 +6,7 @@
  */
 import t from 'tap';
 import { AUDIT_RESOURCE_TYPES } from '../../src/services/audit/audit-log.ts';
+import { caUrn } from '../../src/services/urn.ts';
 import { createTestApp, OTHER_DOMAIN, TEST_DOMAIN } from '../helpers/app.ts';
 
 const harness = await createTestApp();
@@ -436,6 +437,35 @@ t.test('a refused call is logged as the operation attempted, with the permission
       status: 403,
       action: 'pca:ca:setIssuancePolicy',
       permission: 'pca:ca:create',
+      resource: ['CA', ids.root],
+    },
+    {
+      call: () => send('PUT', `${CA}/${ids.root}/acme-policy`, { enabled: 'nope' }),
+      status: 400,
+      action: 'pca:ca:setAcmePolicy',
+      permission: 'pca:ca:create',
+      resource: ['CA', ids.root],
+    },
+    {
+      call: () => send('POST', `${CA}/${ids.root}/acme/eab`, undefined, limited),
+      status: 403,
+      action: 'pca:acme:createEab',
+      permission: 'pca:acme:eab',
+      resource: ['CA', ids.root],
+    },
+    {
+      call: () => send('DELETE', `${CA}/${ids.root}/acme/eab/no-such-kid`),
+      status: 404,
+      action: 'pca:acme:revokeEab',
+      permission: 'pca:acme:eab',
+      resource: ['ACME_EAB_KEY', 'no-such-kid'],
+    },
+    {
+      // Named by its URN (§10.1): recorded by its id, as a success by URN is.
+      call: () => send('POST', `${CA}/${caUrn(harness.config.region, harness.config.defaultDomainId, ids.root)}/restore`),
+      status: 400,
+      action: 'pca:ca:restore',
+      permission: 'pca:ca:delete',
       resource: ['CA', ids.root],
     },
   ];

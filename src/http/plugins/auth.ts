@@ -15,6 +15,7 @@ import { holdsEveryAction, projectIdOf } from '../../services/access-keys/access
 import type { SigningKey } from '../../services/access-keys/access-key-service.ts';
 import type { AuditedChange } from '../../services/audit/audit-log.ts';
 import { callerContext } from '../../services/context.ts';
+import { parsePublicCaReference } from '../../services/urn.ts';
 import { raiseDeferredInputError } from './json-body.ts';
 import { type AuthAttempt, createAuthFailures } from './auth-failures.ts';
 import { registerRateLimit } from './rate-limit.ts';
@@ -145,16 +146,22 @@ function authorize(request: FastifyRequest, principal: Principal): void {
 }
 
 const RESOURCE_PARAMS: [param: string, type: NonNullable<AuditedChange['resourceType']>][] = [
+  // An EAB key's routes name its CA too: the key is the resource, as their successes record it.
+  ['kid', 'ACME_EAB_KEY'],
   ['ca_id', 'CA'],
   ['certificate_id', 'CERTIFICATE'],
   ['access', 'ACCESS_KEY'],
 ];
 
-function resourceOf(request: FastifyRequest): Pick<AuditedChange, 'resourceType' | 'resourceId'> {
+function resourceOf(request: FastifyRequest, region: string): Pick<AuditedChange, 'resourceType' | 'resourceId'> {
   // Any route's path parameters (untyped here): the first one naming a resource.
   const params = new Map(typeof request.params === 'object' && request.params !== null ? Object.entries(request.params) : []);
   const match = RESOURCE_PARAMS.find(([param]) => typeof params.get(param) === 'string');
-  return match ? { resourceType: match[1], resourceId: auditableId(String(params.get(match[0]))) } : {};
+  if (!match) return {};
+  const value = String(params.get(match[0]));
+  // A CA named by its URN (§10.1) is recorded by its id, as its successes are, so one filter finds both.
+  const id = match[1] === 'CA' ? (parsePublicCaReference(value, region)?.id ?? value) : value;
+  return { resourceType: match[1], resourceId: auditableId(id) };
 }
 
 /** A path parameter as the audit log can hold it: no NUL (a text column refuses it), at most 256 characters. */
@@ -194,7 +201,7 @@ async function auditRefusal(app: FastifyInstance, request: FastifyRequest, reply
   try {
     await app.services.audit.recordFailure(callerContext(principal, String(request.id)), {
       action: config.auditAction ?? config.action ?? `${request.method} ${request.routeOptions.url}`,
-      ...resourceOf(request),
+      ...resourceOf(request, app.config.region),
       errorCode: errorCodeOf(payload),
       // The operation attempted is the action; the permission the route checks is recorded beside it.
       detail: { status: reply.statusCode, permission: config.action ?? null },

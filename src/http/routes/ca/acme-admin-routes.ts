@@ -29,6 +29,7 @@ export async function acmeAdminRoutes(app: TypedApp): Promise<void> {
     routeOptions({
       tag: 'certificate-authorities',
       action: 'pca:ca:create',
+      auditAction: 'pca:ca:setAcmePolicy',
       summary: "Replace a CA's ACME policy",
       operationId: 'updateAcmePolicy',
       body: AcmePolicyBody,
@@ -45,6 +46,7 @@ export async function acmeAdminRoutes(app: TypedApp): Promise<void> {
     routeOptions({
       tag: 'acme',
       action: 'pca:acme:eab',
+      auditAction: 'pca:acme:createEab',
       // An EAB key has no expiry: an ACME account bound with it would outlive a temporary pair or a deleted key's token.
       mintsCredential: true,
       summary: 'Create an ACME External Account Binding key',
@@ -77,6 +79,7 @@ export async function acmeAdminRoutes(app: TypedApp): Promise<void> {
     routeOptions({
       tag: 'acme',
       action: 'pca:acme:eab',
+      auditAction: 'pca:acme:revokeEab',
       summary: 'Revoke an ACME External Account Binding key (its accounts are deactivated)',
       operationId: 'revokeAcmeEabKey',
       ...byId,
