@@ -8,23 +8,30 @@ import cluster, { type Worker } from 'node:cluster';
 /** The worker's index (0 to WORKERS - 1) in its environment; the one with index 0 runs the scheduled jobs. */
 export const WORKER_INDEX_VARIABLE = 'PCA_WORKER_INDEX';
 
+/** The wait before a replacement that died before listening is started again: doubled each time, up to the cap. */
+const FIRST_RETRY_MS = 1000;
+const LAST_RETRY_MS = 30_000;
+
 export function isLeadWorker(): boolean {
   return !cluster.isWorker || process.env[WORKER_INDEX_VARIABLE] === '0';
 }
 
 export function superviseWorkers(count: number): void {
   const live = new Set<Worker>();
+  const retries = new Set<NodeJS.Timeout>();
+  const retryMs = Array<number>(count).fill(FIRST_RETRY_MS);
   let stopping = false;
   let exitCode = 0;
   const say = (message: string) => process.stderr.write(`[primary ${process.pid}] ${message}\n`);
 
-  /** `replacing`: the pid of the dead worker this one takes over from. */
+  /** `replacing`: the pid of the dead worker this one takes over from (kept across retries); none at first start. */
   function fork(index: number, replacing?: number): void {
     const worker = cluster.fork({ [WORKER_INDEX_VARIABLE]: String(index) });
     live.add(worker);
     let listening = false;
     worker.once('listening', () => {
       listening = true;
+      retryMs[index] = FIRST_RETRY_MS;
       say(`worker ${index} (pid ${worker.process.pid}) listening${replacing ? ` in place of pid ${replacing}` : ''}`);
     });
     worker.once('exit', (code, signal) => {
@@ -34,14 +41,26 @@ export function superviseWorkers(count: number): void {
         return;
       }
       const how = signal ?? `code ${code}`;
-      if (!listening) {
-        // Dead before serving (configuration, database, key store): another would die the same way.
-        say(`worker ${index} (pid ${worker.process.pid}) exited (${how}) before it listened; stopping`);
+      const died = `worker ${index} (pid ${worker.process.pid}) exited (${how})`;
+      if (listening) {
+        say(`${died}; starting another`);
+        fork(index, worker.process.pid);
+      } else if (replacing === undefined) {
+        // Dead at first start (configuration, database, key store): another would die the same way.
+        say(`${died} before it listened; stopping`);
         stop(1);
-        return;
+      } else {
+        // The configuration has served, so this is likely passing (Postgres failing over, restarting, out of reach):
+        // the others go on serving while this one is tried again, ever more slowly.
+        const delay = retryMs[index]!;
+        retryMs[index] = Math.min(delay * 2, LAST_RETRY_MS);
+        say(`${died} before it listened; another in ${delay} ms`);
+        const retry = setTimeout(() => {
+          retries.delete(retry);
+          fork(index, replacing);
+        }, delay);
+        retries.add(retry);
       }
-      say(`worker ${index} (pid ${worker.process.pid}) exited (${how}); starting another`);
-      fork(index, worker.process.pid);
     });
   }
 
@@ -49,6 +68,7 @@ export function superviseWorkers(count: number): void {
     exitCode ||= code;
     if (stopping) return;
     stopping = true;
+    for (const retry of retries) clearTimeout(retry);
     for (const worker of live) worker.process.kill('SIGTERM');
     if (live.size === 0) process.exit(exitCode);
   }

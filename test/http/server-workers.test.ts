@@ -1,18 +1,20 @@
 /**
  * WORKERS=2 (node:cluster): the primary forks two workers on one port and serves nothing itself; a worker killed is
- * replaced while the other goes on answering; SIGTERM stops them all; more than one worker without Postgres is
- * refused at start (PGlite serves one process).
+ * replaced while the other goes on answering; a replacement that cannot start (Postgres refusing connections) is
+ * tried again later, the server still up; SIGTERM stops them all; more than one worker without Postgres is refused
+ * at start (PGlite serves one process).
  */
 import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
 import { createTestAppOnRealPostgres, testConfig, type TestApp } from '../helpers/app.ts';
 import { realPostgresOrSkipTest } from '../helpers/database.ts';
-import { childrenOf, startSharedServer } from '../helpers/server-process.ts';
+import { childrenOf, type ServerProcess, startSharedServer } from '../helpers/server-process.ts';
 
 t.test('WORKERS above 1 needs DATABASE_URL; 1 is the default', async (t) => {
   t.throws(() => testConfig({ WORKERS: '2' }), { name: 'ConfigError', message: /WORKERS above 1 needs DATABASE_URL/ });
@@ -64,13 +66,10 @@ async function onRealPostgres(t: Test): Promise<{ harness: TestApp; dataDir: str
   return { harness, dataDir };
 }
 
-t.test('two workers on one port: one killed is replaced while the other answers; SIGTERM stops all', async (t) => {
-  const set = await onRealPostgres(t);
-  if (!set) return;
-  const { harness, dataDir } = set;
-  const server = await startSharedServer(harness, dataDir, { WORKERS: '2', LOG_LEVEL: 'warn' });
+/** The server with WORKERS=2 (stopped after `t` if still up), once both workers listen: their pids in the log's order. */
+async function startTwoWorkers(t: Test, harness: TestApp, dataDir: string, env: Record<string, string> = {}) {
+  const server = await startSharedServer(harness, dataDir, { WORKERS: '2', LOG_LEVEL: 'warn', ...env });
   t.teardown(() => (server.child.exitCode === null ? server.stop() : undefined));
-  const primary = server.child.pid!;
   const listening = await until(
     'two workers listening',
     () => {
@@ -80,8 +79,17 @@ t.test('two workers on one port: one killed is replaced while the other answers;
     server.output,
   );
   // The workers by the primary's log (node:cluster's fork; tsx may have an esbuild child of its own there too).
-  const workers = listening.filter((pid) => childrenOf(primary).includes(pid));
+  const workers = listening.filter((pid) => childrenOf(server.child.pid!).includes(pid));
   t.equal(workers.length, 2, 'the primary forked two workers, both listening');
+  return { server, workers };
+}
+
+t.test('two workers on one port: one killed is replaced while the other answers; SIGTERM stops all', async (t) => {
+  const set = await onRealPostgres(t);
+  if (!set) return;
+  const { harness, dataDir } = set;
+  const { server, workers } = await startTwoWorkers(t, harness, dataDir);
+  const primary = server.child.pid!;
   const auth = harness.auth(harness.config.defaultDomainId);
   for (let i = 0; i < 10; i++) t.equal(await get(server.base, '/v1/private-certificate-authorities', auth), 200);
 
@@ -126,4 +134,118 @@ t.test('a worker that dies before it listens stops the whole server instead of b
   t.match(failure, /server exited before it answered \/health/, 'the primary exited on its own');
   t.match(failure, /worker \d \(pid \d+\) exited \(code 1\) before it listened; stopping/, 'because a worker died before listening');
   t.notMatch(failure, /starting another/, 'no worker was started in its place');
+});
+
+/**
+ * A TCP proxy to the Postgres of `databaseUrl` on a port of its own; while `refusing`, each new connection is dropped
+ * at once (as by a server failing over) and those piped before go on working.
+ */
+async function postgresProxy(t: Test, databaseUrl: string): Promise<{ url: string; refusing: boolean }> {
+  const target = new URL(databaseUrl);
+  const piped = new Set<net.Socket>();
+  const proxy = { url: '', refusing: false };
+  const server = net.createServer((client) => {
+    if (proxy.refusing) return void client.destroy();
+    const upstream = net.connect(Number(target.port || 5432), target.hostname);
+    for (const socket of [client, upstream]) {
+      piped.add(socket);
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        piped.delete(socket);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const socket of piped) socket.destroy();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  const proxied = new URL(databaseUrl);
+  proxied.hostname = '127.0.0.1';
+  proxied.port = String((server.address() as net.AddressInfo).port);
+  proxy.url = proxied.href;
+  return proxy;
+}
+
+/** The first match of `pattern` in the server's output; throws (the output in the error) once the server has exited. */
+function whileRunning(server: ServerProcess, pattern: RegExp): RegExpExecArray | undefined {
+  if (server.child.exitCode !== null || server.child.signalCode !== null) {
+    throw new Error(`the server exited (${server.child.exitCode ?? server.child.signalCode}); its output:\n${server.output()}`);
+  }
+  return pattern.exec(server.output()) ?? undefined;
+}
+
+/**
+ * WORKERS=2 on `harness`'s database through a Postgres proxy, both workers listening and answering; then the proxy
+ * refuses new connections, one worker is SIGKILLed, and its replacement fails to start before it listens.
+ */
+async function replacementFailing(t: Test) {
+  const set = await onRealPostgres(t);
+  if (!set) return undefined;
+  const { harness, dataDir } = set;
+  const proxy = await postgresProxy(t, harness.database.url!);
+  const {
+    server,
+    workers: [victim, survivor],
+  } = await startTwoWorkers(t, harness, dataDir, { DATABASE_URL: proxy.url });
+  const primary = server.child.pid!;
+  const auth = harness.auth(harness.config.defaultDomainId);
+  for (let i = 0; i < 5; i++) t.equal(await get(server.base, '/v1/private-certificate-authorities', auth), 200);
+
+  proxy.refusing = true;
+  // Requests all along, so the survivor's pooled connections (opened before the refusal) stay in use and are not
+  // closed as idle while the replacement starts: a new one could not be opened.
+  let busy = true;
+  const statuses: number[] = [];
+  const requests = (async () => {
+    for (; busy; await sleep(200)) statuses.push(await get(server.base, '/v1/private-certificate-authorities', auth).catch(() => 0));
+  })();
+  try {
+    process.kill(victim!, 'SIGKILL');
+    await until(
+      "the victim's replacement to fail before it listens, and its retry to be planned",
+      () => whileRunning(server, /worker \d \(pid \d+\) exited \(code \d+\) before it listened; another in \d+ ms\n/),
+      server.output,
+    );
+    t.ok(alive(primary), 'the primary is still up');
+    t.ok(childrenOf(primary).includes(survivor!), 'the other worker is still running');
+  } finally {
+    busy = false;
+    await requests;
+  }
+  // One request at a time, as before: two at once could need a connection more than the survivor holds.
+  for (let i = 0; i < 10; i++) t.equal(await get(server.base, '/v1/private-certificate-authorities', auth), 200);
+  t.same(statuses, Array(statuses.length).fill(200), 'the other worker answered every request while the replacement failed');
+  return { server, proxy, victim: victim!, survivor: survivor!, auth };
+}
+
+t.test('a replacement that fails before it listens (Postgres refusing connections) is tried again; the server stays up', async (t) => {
+  const set = await replacementFailing(t);
+  if (!set) return;
+  const { server, proxy, victim, survivor, auth } = set;
+  proxy.refusing = false;
+  const replacement = await until(
+    'the replacement to listen once Postgres accepts again',
+    () => whileRunning(server, new RegExp(`worker \\d \\(pid (\\d+)\\) listening in place of pid ${victim}\n`))?.[1],
+    server.output,
+  );
+  t.ok(childrenOf(server.child.pid!).includes(Number(replacement)), 'the replacement is a worker of the primary');
+  for (let i = 0; i < 10; i++) t.equal(await get(server.base, '/v1/private-certificate-authorities', auth), 200);
+  t.equal(await server.stop(), 0, 'SIGTERM: the primary exits 0 once its workers have');
+  t.same(
+    [survivor, Number(replacement)].filter((pid) => alive(pid)),
+    [],
+    'no worker outlives the primary',
+  );
+});
+
+t.test('SIGTERM while a replacement waits to be tried again stops the server', async (t) => {
+  const set = await replacementFailing(t);
+  if (!set) return;
+  const { server, survivor } = set;
+  t.equal(await server.stop(), 0, 'SIGTERM: the primary exits 0 without waiting for the retry');
+  t.notOk(alive(survivor), 'the other worker is gone too');
 });
