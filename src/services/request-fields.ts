@@ -16,6 +16,7 @@ import {
   isEmailAddress,
   isIpv4Mapped,
   parseIp,
+  subjectAltNameKey,
   type CustomExtension,
   type KeyUsage,
   type SubjectAltName,
@@ -41,13 +42,21 @@ export function validateKeyUsages(values: unknown, field = 'key_usages'): KeyUsa
   return [...new Set(values as KeyUsage[])];
 }
 
-/** §5.5: returns the names typed, or throws the type's error code naming the entry. */
-export function validateSubjectAltNames(sans: unknown): SubjectAltName[] {
+/** The distinct SANs in first-seen order, each with the index of its first occurrence in the request. */
+export interface DistinctSubjectAltNames {
+  names: SubjectAltName[];
+  indices: number[];
+}
+
+/**
+ * §5.5: returns the names typed, or throws the type's error code naming the entry. A name repeated (as RFC 5280 §7
+ * compares them: subjectAltNameKey) is kept once, in the form first given; the cap counts distinct names.
+ */
+export function validateSubjectAltNames(sans: unknown): DistinctSubjectAltNames {
   if (!Array.isArray(sans)) throw errors.invalidParameter('subject_alternative_names must be an array');
-  if (sans.length > MAX_SUBJECT_ALT_NAMES) {
-    throw errors.invalidParameter(`subject_alternative_names has at most ${MAX_SUBJECT_ALT_NAMES} entries`);
-  }
-  return sans.map((san: unknown, index) => {
+  const distinct: DistinctSubjectAltNames = { names: [], indices: [] };
+  const seen = new Set<string>();
+  sans.forEach((san: unknown, index) => {
     const field = `subject_alternative_names[${index}]`;
     if (typeof san !== 'object' || san === null) throw errors.invalidParameter(`${field} must be an object`);
     const { type, value } = san as Record<string, unknown>;
@@ -56,8 +65,17 @@ export function validateSubjectAltNames(sans: unknown): SubjectAltName[] {
     }
     if (typeof value !== 'string') throw errors.invalidParameter(`${field}.value must be a string`);
     checkAltNameValue(type as SubjectAltNameType, value, `${field}.value`);
-    return { type: type as SubjectAltNameType, value };
+    const name = { type: type as SubjectAltNameType, value };
+    const key = subjectAltNameKey(name);
+    if (seen.has(key)) return;
+    seen.add(key);
+    if (distinct.names.length === MAX_SUBJECT_ALT_NAMES) {
+      throw errors.invalidParameter(`subject_alternative_names has at most ${MAX_SUBJECT_ALT_NAMES} distinct entries`);
+    }
+    distinct.names.push(name);
+    distinct.indices.push(index);
   });
+  return distinct;
 }
 
 function checkAltNameValue(type: SubjectAltNameType, value: string, field: string): void {

@@ -225,18 +225,36 @@ export const MAX_CUSTOM_EXTENSION_BYTES = 1024;
 
 /**
  * Extensions outside 2.5.29 whose syntax is defined elsewhere: a UTF8String under their OID would be a malformed
- * extension that relying parties parse (and reject, or worse, misread).
+ * extension that relying parties parse (and reject, or worse, misread). Every extension openssl 3.0 decodes by name
+ * outside 2.5.29 (those with an X509V3_EXT_METHOD) falls under one of these arcs, subjectSignTool aside.
  */
 export const KNOWN_EXTENSION_ARCS: readonly { arc: string; name: string }[] = [
+  // PKIX id-pe (RFC 5280 §4.2.2 and later RFCs): AIA, SIA, qcStatements, IP/AS resources, proxy certificates, TLS Feature.
   {
     arc: '1.3.6.1.5.5.7.1',
     name: 'a PKIX certificate extension (id-pe: authority/subject information access, TLS Feature, qcStatements, IP address blocks, …)',
   },
-  { arc: '1.3.6.1.5.5.7.48.1.5', name: 'OCSP No Check' },
+  // id-pkix-ocsp (RFC 6960 §4.4): nonce, CRL ID, acceptable responses, OCSP No Check, archive cutoff, service locator, …
+  { arc: '1.3.6.1.5.5.7.48.1', name: 'an OCSP extension (nonce, CRL ID, OCSP No Check, archive cutoff, service locator, …)' },
+  // RFC 6962: precertificate SCT list (.2), precertificate poison (.3), certificate SCT list (.5).
   { arc: '1.3.6.1.4.1.11129.2.4', name: 'a Certificate Transparency extension' },
+  // Netscape certificate extensions (cert type, base/revocation URLs, comment, …).
   { arc: '2.16.840.1.113730.1', name: 'a Netscape certificate extension' },
+  // Thawte's Strong Extranet ID (SXNet): a SEQUENCE of a version and zone/ID pairs.
+  { arc: '1.3.101.1.4.1', name: 'the Strong Extranet ID extension (SXNet)' },
+  // RFC 4262: SMIMECapabilities, a SEQUENCE of capabilities.
+  { arc: '1.2.840.113549.1.9.15', name: 'the S/MIME Capabilities extension' },
+  // SET (Secure Electronic Transaction) certificate extensions: hashedRoot, certType, merchData, tunneling, …
+  { arc: '2.23.42.7', name: 'a SET certificate extension' },
+  // Russian qualified certificates: issuerSignTool, a SEQUENCE of four UTF8Strings (subjectSignTool, .111, is one
+  // UTF8String, so it is left open).
+  { arc: '1.2.643.100.112', name: 'the Signing Tool of Issuer extension (issuerSignTool)' },
+  // Microsoft: certificate template name (a BMPString), certificate services (template, application policies, …).
   { arc: '1.3.6.1.4.1.311.20.2', name: 'the Microsoft certificate template name' },
   { arc: '1.3.6.1.4.1.311.21', name: 'a Microsoft certificate services extension' },
+  // Microsoft's NTDS arc: the SID extension (.2), a SEQUENCE that AD strong certificate mapping reads.
+  { arc: '1.3.6.1.4.1.311.25', name: 'a Microsoft NTDS extension (the SID extension for AD strong certificate mapping)' },
+  // ISIS-MTT / Common PKI Admissions (Python's cryptography parses it).
   { arc: '1.3.36.8.3.3', name: 'the Admissions extension (ISIS-MTT / Common PKI)' },
 ];
 
@@ -282,6 +300,37 @@ export function generalName(san: SubjectAltName): Uint8Array {
   const address = parseIp(san.value);
   if (address === null) throw new X509Error('invalid-ip', `${san.value} is not an IPv4 or IPv6 address`);
   return contextPrimitive(tag, address);
+}
+
+/**
+ * What a SAN says, for telling repeats apart (RFC 5280 §7): a DNS name case-insensitively (§7.2), an IP address by
+ * its octets, an email address with its host part case-insensitive and its local part exact (§7.5), a URI with its
+ * scheme and host case-insensitive and the rest exact (§7.4). The value must have passed the type's syntax check.
+ */
+export function subjectAltNameKey(san: SubjectAltName): string {
+  switch (san.type) {
+    case 'DNS':
+      return `DNS:${san.value.toLowerCase()}`;
+    case 'IP':
+      return `IP:${Buffer.from(parseIp(san.value) ?? []).toString('hex')}`;
+    case 'EMAIL': {
+      const at = san.value.lastIndexOf('@');
+      return `EMAIL:${san.value.slice(0, at)}@${san.value.slice(at + 1).toLowerCase()}`;
+    }
+    case 'URI': {
+      const colon = san.value.indexOf(':');
+      const scheme = san.value.slice(0, colon).toLowerCase();
+      const rest = san.value.slice(colon + 1);
+      if (!rest.startsWith('//')) return `URI:${scheme}:${rest}`;
+      const end = rest.slice(2).search(/[/?#]/);
+      const authority = end < 0 ? rest.slice(2) : rest.slice(2, 2 + end);
+      const userinfo = authority.slice(0, authority.lastIndexOf('@') + 1);
+      const hostPort = authority.slice(userinfo.length);
+      const port = /:[0-9]*$/.exec(hostPort.startsWith('[') ? hostPort.slice(hostPort.indexOf(']') + 1) : hostPort)?.[0] ?? '';
+      const host = hostPort.slice(0, hostPort.length - port.length).toLowerCase();
+      return `URI:${scheme}://${userinfo}${host}${port}${end < 0 ? '' : rest.slice(2 + end)}`;
+    }
+  }
 }
 
 export const subjectAltNameValue = (sans: readonly SubjectAltName[]): Uint8Array => sequence(...sans.map(generalName));

@@ -127,6 +127,11 @@ t.test("CSR EKU: the CSR's when present, else server+client for an entity and no
   t.same(csrExtendedKeyUsages('ENTITY_CERT', { extendedKeyUsages: [] }), [SERVER_AUTH, CLIENT_AUTH]);
   t.same(csrExtendedKeyUsages('ENTITY_CERT', { extendedKeyUsages: undefined } as never), [SERVER_AUTH, CLIENT_AUTH]);
   t.same(csrExtendedKeyUsages('INTERMEDIATE_CA', { extendedKeyUsages: [] }), []);
+  t.same(
+    csrExtendedKeyUsages('ENTITY_CERT', { extendedKeyUsages: [SERVER_AUTH, SERVER_AUTH, CLIENT_AUTH, SERVER_AUTH] }),
+    [SERVER_AUTH, CLIENT_AUTH],
+    'a repeated EKU once, in first-seen order',
+  );
 });
 
 t.test('a distinguished name inherits what the request leaves absent or null, and keeps what it sets', async (t) => {

@@ -160,7 +160,7 @@ t.test('validateSubjectAltNames (§5.5)', async (t) => {
     { type: 'URI', value: 'spiffe://cluster.local/ns/default/sa/default' },
     { type: 'URI', value: 'urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66' },
   ];
-  t.same(validateSubjectAltNames(valid), valid);
+  t.same(validateSubjectAltNames(valid).names, valid);
   // URIs strict readers take as written: IP literals as hosts, valid escapes in the path, query and fragment.
   const validUris = [
     'https://[2001:db8::1]/',
@@ -170,7 +170,7 @@ t.test('validateSubjectAltNames (§5.5)', async (t) => {
     'spiffe://cluster.local/ns/x/sa/y',
     'file:///etc/hosts',
   ].map((value) => ({ type: 'URI', value }));
-  t.same(validateSubjectAltNames(validUris), validUris);
+  t.same(validateSubjectAltNames(validUris).names, validUris);
   const invalid: [string, unknown, string][] = [
     ['wildcard not leftmost', { type: 'DNS', value: 'a.*.com' }, 'PCA.00020110'],
     ['partial wildcard', { type: 'DNS', value: 'a*.example.com' }, 'PCA.00020110'],
@@ -215,7 +215,12 @@ t.test('validateSubjectAltNames (§5.5)', async (t) => {
   }
   const many = Array.from({ length: 21 }, (_, i) => ({ type: 'DNS', value: `h${i}.example.com` }));
   t.match(await appErrorOf(() => validateSubjectAltNames(many)), { code: 'PCA.00020001', message: /at most 20/ });
-  t.equal(validateSubjectAltNames(many.slice(0, 20)).length, 20);
+  t.equal(validateSubjectAltNames(many.slice(0, 20)).names.length, 20);
+  t.same(
+    validateSubjectAltNames([...many.slice(0, 20), { type: 'DNS', value: 'H3.Example.com' }]).names,
+    many.slice(0, 20),
+    'the cap counts distinct names: a repeat is dropped, not counted',
+  );
   t.match(await appErrorOf(() => validateSubjectAltNames('a.com')), { code: 'PCA.00020001' });
 });
 
@@ -283,6 +288,11 @@ t.test('validateCustomExtensions and validateKeyUsages (§5.6)', async (t) => {
     ['a value without an OID', { value: 'x' }],
     // Python's cryptography parses Admissions and refuses the certificate when it holds a UTF8String.
     ['Admissions', { object_identifier: '1.3.36.8.3.3', value: 'x' }],
+    // openssl names these and cannot decode a UTF8String under them.
+    ['OCSP Nonce', { object_identifier: '1.3.6.1.5.5.7.48.1.2', value: 'x' }],
+    ['Strong Extranet ID', { object_identifier: '1.3.101.1.4.1', value: 'x' }],
+    ['S/MIME Capabilities', { object_identifier: '1.2.840.113549.1.9.15', value: 'x' }],
+    ['Microsoft SID extension', { object_identifier: '1.3.6.1.4.1.311.25.2', value: 'x' }],
   ] as const) {
     t.match(await appErrorOf(() => validateCustomExtensions(extension)), { code: 'PCA.00020001' }, name);
   }

@@ -87,9 +87,12 @@ export function csrKeyUsages(type: CertificateType, csr: Pick<ParsedCsr, 'keyUsa
   return requested.length > 0 ? requested : defaultEntityKeyUsages(family);
 }
 
-/** §4.4.2: the CSR's EKU when present; otherwise serverAuth + clientAuth for an entity, none for a CA. */
+/**
+ * §4.4.2: the CSR's EKUs when present, each once in first-seen order (a purpose said twice is still one purpose);
+ * otherwise serverAuth + clientAuth for an entity, none for a CA.
+ */
 export function csrExtendedKeyUsages(type: CertificateType, csr: Pick<ParsedCsr, 'extendedKeyUsages'>): string[] {
-  if (csr.extendedKeyUsages && csr.extendedKeyUsages.length > 0) return csr.extendedKeyUsages;
+  if (csr.extendedKeyUsages && csr.extendedKeyUsages.length > 0) return [...new Set(csr.extendedKeyUsages)];
   return type === 'ENTITY_CERT' ? [SERVER_AUTH, CLIENT_AUTH] : [];
 }
 

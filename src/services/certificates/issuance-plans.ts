@@ -101,7 +101,7 @@ export function createIssuancePlanner({ sql, clock, config, issuingCas, checkSig
     const requested = validateDistinguishedName(request.distinguished_name, { requireAll: false });
     const requestedUsages = request.key_usages === undefined ? undefined : validateKeyUsages(request.key_usages);
     checkRequestedKeyUsages(type, requestedUsages);
-    const subjectAltNames = validateSubjectAltNames(request.subject_alternative_names ?? []);
+    const { names: subjectAltNames, indices: sanIndices } = validateSubjectAltNames(request.subject_alternative_names ?? []);
     const customExtensions = validateCustomExtensions(request.customized_extension);
     const hash = request.signature_algorithm == null ? undefined : checkSignatureAlgorithm(request.signature_algorithm);
     const requestedAlgorithm = request.key_algorithm == null ? undefined : checkKeyAlgorithm(request.key_algorithm);
@@ -138,7 +138,7 @@ export function createIssuancePlanner({ sql, clock, config, issuingCas, checkSig
       subjectAltNames,
       names: requestedNames(
         subjectAltNames,
-        (index) => `subject_alternative_names[${index}]`,
+        (index) => `subject_alternative_names[${sanIndices[index]}]`,
         type === 'ENTITY_CERT' ? { value: subject.common_name, field: 'distinguished_name.common_name' } : undefined,
       ),
       nameConstraints,
@@ -171,7 +171,7 @@ export function createIssuancePlanner({ sql, clock, config, issuingCas, checkSig
     const csr = await parseCsr(request.csr, checkSignature);
     const proven = options.provenNames;
     // The CSR's SANs pass the same rules as requested ones (§5.5), with the same error codes.
-    const subjectAltNames = validateSubjectAltNames(proven ?? csr.subjectAltNames);
+    const { names: subjectAltNames, indices: sanIndices } = validateSubjectAltNames(proven ?? csr.subjectAltNames);
     // The subject is copied as the CSR encodes it, so it must say no more than the fields the API reports.
     const csrSubjectFields = validateNameDer(csr.subjectDer, 'csr subject');
     const subjectFields = proven ? { common_name: csrSubjectFields.common_name ?? null } : csrSubjectFields;
@@ -195,7 +195,7 @@ export function createIssuancePlanner({ sql, clock, config, issuingCas, checkSig
       subjectAltNames,
       names: requestedNames(
         subjectAltNames,
-        (index) => `csr subjectAltName[${index}]`,
+        (index) => `csr subjectAltName[${sanIndices[index]}]`,
         type === 'ENTITY_CERT' ? { value: subjectFields.common_name, field: 'csr subject common name' } : undefined,
       ),
       // Name constraints make sense on a CA only; an entity CSR's are ignored like its other extensions.
