@@ -4495,7 +4495,8 @@ export interface operations {
                         total_count: number;
                         resources: {
                             resource_id: string;
-                            resource_name: string;
+                            /** @description the common name; null when there is none (a yearly/monthly CA not configured yet) */
+                            resource_name: string | null;
                             resource_detail: components["schemas"]["CertificateAuthority"];
                             tags: {
                                 key: string;
@@ -5013,7 +5014,8 @@ export interface operations {
                         total_count: number;
                         resources: {
                             resource_id: string;
-                            resource_name: string;
+                            /** @description the common name; null when there is none (a yearly/monthly CA not configured yet) */
+                            resource_name: string | null;
                             resource_detail: components["schemas"]["Certificate"];
                             tags: {
                                 key: string;

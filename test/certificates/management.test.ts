@@ -191,6 +191,35 @@ t.test('export: zips per type with their files, encrypted keys, Content-Disposit
   );
 });
 
+t.test("export: no body, or null (a Go client's nil Body), is {}: JSON of type OTHER (§4.4.5); malformed JSON is refused", async (t) => {
+  const url = `/v1/private-certificates/${gamma}/export`;
+  const exportWith = (headers: Record<string, string>, payload?: string) =>
+    app.inject({ method: 'POST', url, headers: { ...auth, ...headers }, ...(payload === undefined ? {} : { payload }) });
+  const defaults = await exportWith({ 'content-type': 'application/json' }, '{}');
+  t.equal(defaults.statusCode, 200);
+  t.match(defaults.json().private_key, /^-----BEGIN EC PRIVATE KEY-----\r\n/, '{}: the key unencrypted');
+  const cases: [string, Record<string, string>, string?][] = [
+    ['no body, no Content-Type', {}],
+    ['no body with Content-Type application/json', { 'content-type': 'application/json' }],
+    ['an empty body', { 'content-type': 'application/json' }, ''],
+    ['null', { 'content-type': 'application/json' }, 'null'],
+    ['null without Content-Type', {}, 'null'],
+  ];
+  for (const [what, headers, payload] of cases) {
+    const response = await exportWith(headers, payload);
+    t.equal(response.statusCode, 200, `${what}: ${response.body.slice(0, 200)}`);
+    t.match(response.headers['content-type'], /^application\/json/, `${what}: JSON, not a zip`);
+    t.same(Object.keys(response.json()).sort(), Object.keys(defaults.json()).sort(), `${what}: the fields of {}`);
+    t.equal(response.json().certificate, defaults.json().certificate, `${what}: the same certificate`);
+    t.equal(response.json().private_key, defaults.json().private_key, `${what}: the key, unencrypted as for {}`);
+  }
+  for (const payload of ['{"type":', '[]', '"OTHER"', '7']) {
+    const refused = await exportWith({ 'content-type': 'application/json' }, payload);
+    t.equal(refused.statusCode, 400, `${payload}: ${refused.body}`);
+    t.equal(refused.json().error_code, 'PCA.00020001');
+  }
+});
+
 t.test('delete: 204 without revoking, then 404 everywhere; another domain sees nothing', async (t) => {
   const other = harness.auth('ffeeddccbbaa99887766554433221100');
   t.equal((await app.inject({ method: 'GET', url: `/v1/private-certificates/${alpha}`, headers: other })).statusCode, 404);

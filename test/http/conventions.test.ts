@@ -2,11 +2,15 @@
  * The contract's conventions for every request (§2, §7): error bodies and statuses for each kind of malformed
  * input, X-Request-Id on every response, the order of checks, JSON content type, and logs without secrets.
  */
+import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import t, { type Test } from 'tap';
 import type { FastifyInstance } from 'fastify';
+import { formatSdkDate, signRequest } from '../../src/auth/sdk-hmac.ts';
 import { errors } from '../../src/errors.ts';
+import { MAX_JSON_DEPTH } from '../../src/http/plugins/json-body.ts';
 import { createTestApp } from '../helpers/app.ts';
+import { CA, client } from '../ca/support.ts';
 
 const probeBody = { type: 'object', required: ['name'], properties: { name: { type: 'string', maxLength: 5 } } } as const;
 
@@ -111,6 +115,84 @@ t.test('malformed URL (bad percent-encoding): 400 PCA.00020001', async (t) => {
     'PCA.00020001',
     /URL/,
   );
+});
+
+/** Bodies a route with a body schema refuses 400 before reading them (json-body.ts); one that takes none ignores them. */
+const MALFORMED_BODIES = [
+  '{"name": "x",',
+  '{"x":"a\\u0000b"}',
+  '{"x":"\\ud800"}',
+  `${'['.repeat(MAX_JSON_DEPTH + 1)}${']'.repeat(MAX_JSON_DEPTH + 1)}`,
+];
+
+t.test('an endpoint that takes no body ignores one, even malformed JSON (§2); the others still refuse it', async (t) => {
+  const document = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
+    paths: Record<string, Record<string, { requestBody?: unknown }>>;
+  };
+  const bodiless = Object.entries(document.paths)
+    .filter(([path]) => path.startsWith('/v1/') && !path.startsWith('/v1/test/'))
+    .flatMap(([path, operations]) =>
+      Object.entries(operations)
+        .filter(([method, operation]) => ['post', 'put', 'patch', 'delete'].includes(method) && operation.requestBody === undefined)
+        .map(([method]) => ({ method: method.toUpperCase() as 'POST', path })),
+    );
+  t.ok(bodiless.length >= 10, `${bodiless.length} mutations take no body`);
+  // Every one answers a malformed body as it answers none (here an unknown resource: a 404, or its own refusal).
+  for (const { method, path } of bodiless) {
+    const url = path.replace(/\{([^}]+)\}/g, (_, name: string) => (name.endsWith('_id') ? randomUUID() : 'absent'));
+    const none = await app.inject({ method, url, headers: auth });
+    for (const payload of MALFORMED_BODIES) {
+      const response = await app.inject({ method, url, headers: { ...auth, 'content-type': 'application/json' }, payload });
+      t.equal(response.statusCode, none.statusCode, `${method} ${path} with ${payload.slice(0, 20)}: ${response.body.slice(0, 120)}`);
+      t.equal(response.json().error_code, none.json().error_code, `${method} ${path}: the same answer`);
+    }
+    // A media type other than JSON is still refused (contract-notes: 415 on every route), once the caller is known.
+    const plain = await app.inject({ method, url, headers: { ...auth, 'content-type': 'text/plain' }, payload: 'x' });
+    t.equal(plain.statusCode, none.statusCode === 401 ? 401 : 415, `${method} ${path}: text/plain is 415`);
+  }
+
+  // Each action on a real CA, with a malformed body, does what it does without one.
+  const api = client(harness);
+  const ca = await api.root();
+  const send = (method: 'POST' | 'DELETE', url: string, payload = '{bad') =>
+    app.inject({ method, url, headers: { ...auth, 'content-type': 'application/json' }, payload });
+  t.equal((await send('POST', `${CA}/${ca}/disable`)).statusCode, 204, 'disable');
+  t.equal((await api.show(ca)).status, 'DISABLED');
+  t.equal((await send('POST', `${CA}/${ca}/enable`, MALFORMED_BODIES[1])).statusCode, 204, 'enable');
+  t.equal((await api.show(ca)).status, 'ACTIVED');
+  const exported = await send('POST', `${CA}/${ca}/export`, MALFORMED_BODIES[3]);
+  t.equal(exported.statusCode, 200, 'CA certificate export');
+  t.match(exported.json(), { certificate: /^-----BEGIN CERTIFICATE-----/ });
+  t.equal((await send('POST', `${CA}/${ca}/crl/disable`)).statusCode, 204, 'CRL disable');
+  t.equal((await send('POST', `${CA}/${ca}/disable`)).statusCode, 204);
+  t.equal((await send('DELETE', `${CA}/${ca}?pending_days=7`)).statusCode, 204, 'delete');
+  t.equal((await api.show(ca)).status, 'DELETED');
+  t.equal((await send('POST', `${CA}/${ca}/restore`, MALFORMED_BODIES[2])).statusCode, 204, 'restore');
+  t.equal((await api.show(ca)).status, 'DISABLED');
+
+  // A signed request's body hash still covers the bytes sent, malformed or not.
+  const { access, secret } = (await app.inject({ method: 'POST', url: '/v1/access-keys', headers: auth, payload: {} })).json().credential;
+  const signed = (url: string, sent: string, signedBody = sent) => {
+    const headers = { host: 'pca.example.test', 'content-type': 'application/json', 'x-sdk-date': formatSdkDate(new Date()) };
+    const authorization = signRequest(
+      { method: 'POST', url, headers, body: Buffer.from(signedBody) },
+      access,
+      secret,
+      Object.keys(headers),
+    );
+    return app.inject({ method: 'POST', url, headers: { ...headers, authorization }, payload: sent });
+  };
+  t.equal((await signed(`${CA}/${ca}/enable`, '{bad')).statusCode, 204, 'signed over the malformed bytes: served');
+  const altered = await signed(`${CA}/${ca}/disable`, '{bad', '{bad!');
+  t.equal(altered.statusCode, 401, 'signed over other bytes: refused');
+  t.equal((await api.show(ca)).status, 'ACTIVED', 'and not disabled');
+
+  // A route that takes a body refuses each of them, before its handler.
+  for (const payload of MALFORMED_BODIES) {
+    const response = await send('POST', `${CA}/${ca}/crl/enable`, payload);
+    assertError(t, response, 400, 'PCA.00020001', /not valid JSON|NUL|surrogate|nests deeper/);
+  }
+  t.equal((await signed(`${CA}/${ca}/crl/enable`, '{bad')).statusCode, 400, 'signed too');
 });
 
 t.test('wrong content type: 415 PCA.00020001', async (t) => {

@@ -37,6 +37,8 @@ const CA = '/v1/private-certificate-authorities';
 const post = (url: string, payload?: unknown, headers: Record<string, string> = auth) =>
   app.inject({ method: 'POST', url, headers, ...(payload === undefined ? {} : { payload: payload as object }) });
 const errorCode = (response: { json(): unknown }) => (response.json() as { error_code: string }).error_code;
+/** A time taken down to its second, as a CRL states it. */
+const wholeSecond = (time: Date) => Math.floor(time.getTime() / 1000) * 1000;
 
 const root = await seedCa(harness, { commonName: 'rv-root', keyAlgorithm: 'EC256' });
 const sub = await seedCa(harness, { commonName: 'rv-sub', keyAlgorithm: 'EC256', parent: root, pathLength: 1 });
@@ -84,7 +86,7 @@ t.test('certificate revoke: refusals with their codes, then REVOKED once', async
   const ca = await prisma.certificateAuthority.findUniqueOrThrow({ where: { id: sub.id } });
   t.equal(ca.crlStaleSince, null, 'no revocation waits for a CRL');
   const crl = await prisma.crl.findFirstOrThrow({ where: { caId: sub.id }, orderBy: { crlNumber: 'desc' } });
-  t.equal(crl.thisUpdate.getTime(), clock.now().getTime(), "the issuer's new CRL was signed before the call returned");
+  t.equal(crl.thisUpdate.getTime(), wholeSecond(clock.now()), "the issuer's new CRL was signed before the call returned");
   t.equal(crl.revokedCount, await prisma.revocation.count({ where: { issuerId: sub.id } }), 'and lists every revocation');
 });
 
@@ -194,6 +196,28 @@ t.test('public CRL: URNs, 404 JSON for unknown, other-domain and PENDING CAs; §
   t.equal(noCertificate.statusCode, 400, '§10.5: a CA without a certificate');
   const read = await app.inject({ method: 'GET', url: `${CA}/${sub.id}/crl`, headers: auth });
   t.match(read.json(), { revoked_count: 1, crl: /^-----BEGIN X509 CRL-----/ });
+});
+
+t.test("§10.5 read: this_update and next_update are the DER's whole seconds, as stored, even signed at a fractional time", async (t) => {
+  const ca = await seedCa(harness, { commonName: 'rv-seconds', parent: root });
+  t.equal((await post(`${CA}/${ca.id}/crl/enable`, { valid_days: 7 })).statusCode, 204);
+  clock.advance(1000 - (clock.now().getTime() % 1000) + 537);
+  const signedAt = clock.now();
+  t.equal((await post(`/v1/private-certificates/${await issue(ca.id)}/revoke`, {})).statusCode, 204);
+  const read = (await app.inject({ method: 'GET', url: `${CA}/${ca.id}/crl`, headers: auth })).json();
+  const pem = read.crl.replace(/-----[A-Z0-9 ]+-----|\s/g, '');
+  const der = parseCrlSummary(new Uint8Array(Buffer.from(pem, 'base64')));
+  t.equal(read.crl_number, Number(der.crlNumber));
+  t.equal(read.this_update, der.thisUpdate.getTime(), "this_update is the CRL's");
+  t.equal(read.next_update, der.nextUpdate.getTime(), "next_update is the CRL's");
+  t.equal(read.this_update, wholeSecond(signedAt), 'signed in the second of the revoke, taken down to it');
+  t.equal(read.next_update - read.this_update, 7 * DAY_MS, 'valid_days after it');
+  const row = await prisma.crl.findFirstOrThrow({ where: { caId: ca.id }, orderBy: { crlNumber: 'desc' } });
+  t.same([row.thisUpdate.getTime(), row.nextUpdate.getTime()], [read.this_update, read.next_update], 'the stored row agrees');
+  // The public CRL's max-age counts down to the CRL's own nextUpdate, not past it.
+  const served = await app.inject({ method: 'GET', url: `/crl/${ca.id}.crl` });
+  t.equal(served.headers['cache-control'], `public, max-age=${Math.floor((der.nextUpdate.getTime() - signedAt.getTime()) / 1000)}`);
+  t.equal(served.headers['cache-control'], `public, max-age=${7 * 86_400 - 1}`, 'the 537 ms of the second are already gone');
 });
 
 t.test('OCSP edges: malformed requests, unknown serial, unknown CA', async (t) => {
@@ -427,7 +451,13 @@ t.test('crl-refresh job: signs what a revoke could not, re-signs at half validit
   const served = await app.inject({ method: 'GET', url: `/crl/${ca.id}.crl` });
   t.equal(served.statusCode, 200, "a DELETED CA's CRL is still served");
   t.equal(parseCrlSummary(served.rawPayload).crlNumber, afterRevoke.crlNumber + 4n, 'and re-signed when it would lapse');
-  t.equal(served.headers['cache-control'], `public, max-age=${8 * 86_400}`, 'a full validity ahead');
+  const { nextUpdate } = parseCrlSummary(served.rawPayload);
+  t.equal(nextUpdate.getTime(), wholeSecond(clock.now()) + 8 * DAY_MS, 'a full validity ahead of the second it was signed in');
+  t.equal(
+    served.headers['cache-control'],
+    `public, max-age=${Math.floor((nextUpdate.getTime() - clock.now().getTime()) / 1000)}`,
+    'cached until that nextUpdate',
+  );
 });
 
 t.test('public CRL: an ETag per CRL number; If-None-Match gets 304 while it is current, the new CRL once revoked', async (t) => {

@@ -20,7 +20,7 @@ const root = await api.root({ distinguished_name: { ...DN, common_name: 'tag-roo
 const sub = await api.subordinate(root, { distinguished_name: { ...DN, common_name: 'tag-sub' } });
 
 /** A certificate row of the caller's domain (the certificate service's own tests cover issuance). */
-async function certificate(commonName: string, deleted = false): Promise<string> {
+async function certificate(commonName: string | null, deleted = false): Promise<string> {
   const id = randomUUID();
   const now = new Date();
   await prisma.certificate.create({
@@ -270,5 +270,28 @@ t.test('resource instances: keys ANDed, values ORed, [] any value, name match, p
   t.equal(
     (await call('POST', `${CERT}/resource-instances/count`, {})).body.total_count,
     await prisma.certificate.count({ where: { deletedAt: null } }),
+  );
+});
+
+t.test('resource instances: a resource without a common name is listed with resource_name null (§2), not ""', async (t) => {
+  const ordered = await api.order({ period_type: 2, period_num: 1, is_auto_renew: 0 });
+  t.equal((await call('POST', `${CA}/${ordered}/tags`, { tag: { key: 'unnamed', value: 'ca' } })).status, 204);
+  const cas = await call('POST', `${CA}/resource-instances/filter`, { tags: [{ key: 'unnamed', values: ['ca'] }] });
+  t.equal(cas.status, 200);
+  t.same(
+    cas.body.resources.map((r: Json) => [r.resource_id, r.resource_name, r.resource_detail.distinguished_name]),
+    [[ordered, null, null]],
+    'an ordered CA not set up yet: no common name, so null',
+  );
+  t.ok('resource_name' in cas.body.resources[0], 'the field is present');
+
+  const cert = await certificate(null);
+  t.equal((await call('POST', `${CERT}/${cert}/tags`, { tag: { key: 'unnamed', value: 'cert' } })).status, 204);
+  const certs = await call('POST', `${CERT}/resource-instances/filter`, { tags: [{ key: 'unnamed', values: ['cert'] }] });
+  t.equal(certs.status, 200);
+  t.same(
+    certs.body.resources.map((r: Json) => [r.resource_id, r.resource_name]),
+    [[cert, null]],
+    'a certificate without a common name: null too',
   );
 });

@@ -1,7 +1,9 @@
 /**
  * JSON bodies are kept as raw bytes too: request signatures hash exactly what was received (§3.2).
  * A body that is not JSON is only rejected after authentication (order of checks, §2), so the parse
- * error is held back here and raised by `raiseDeferredInputError` once the caller is known.
+ * error is held back here and raised by `raiseDeferredInputError` once the caller is known, and only by a route with a
+ * body schema: "endpoints that take no body ignore one" (§2), malformed or not. Their raw bytes are still kept, for the
+ * body hash of a signature; a media type other than JSON is refused 415 on every route (contract-notes).
  *
  * Two characters a JSON string can carry only as escapes are refused the same way, before they reach a query as a
  * 500 or are stored altered: U+0000, which no Postgres text value holds (in the URL too, as `%00`), and an unpaired
@@ -16,7 +18,10 @@ import { AppError, ErrorCode, errors } from '../../errors.ts';
 declare module 'fastify' {
   interface FastifyRequest {
     rawBody?: Buffer;
+    /** A body refused whatever the route (a media type other than JSON). */
     deferredBodyError?: Error;
+    /** A JSON body that cannot be taken (not JSON, too deep, a refused character): refused only where a body is read. */
+    deferredJsonError?: Error;
   }
 }
 
@@ -24,7 +29,7 @@ function parseJson(request: FastifyRequest, raw: Buffer): unknown {
   request.rawBody = raw;
   if (raw.length === 0) return undefined;
   if (nestsDeeperThan(raw, MAX_JSON_DEPTH)) {
-    request.deferredBodyError = errors.invalidParameter(`request body nests deeper than ${MAX_JSON_DEPTH} levels`);
+    request.deferredJsonError = errors.invalidParameter(`request body nests deeper than ${MAX_JSON_DEPTH} levels`);
     return undefined;
   }
   const text = raw.toString('utf8');
@@ -32,12 +37,12 @@ function parseJson(request: FastifyRequest, raw: Buffer): unknown {
   try {
     body = JSON.parse(text);
   } catch {
-    request.deferredBodyError = errors.invalidParameter('request body is not valid JSON');
+    request.deferredJsonError = errors.invalidParameter('request body is not valid JSON');
     return undefined;
   }
   const refused = MAY_HOLD_REFUSED.test(text) ? refusedCharacterIn(body) : undefined;
   if (refused) {
-    request.deferredBodyError = errors.invalidParameter(`request body contains ${refused}`);
+    request.deferredJsonError = errors.invalidParameter(`request body contains ${refused}`);
     return undefined;
   }
   return body;
@@ -115,5 +120,6 @@ export function registerJsonBody(app: FastifyInstance, bodyLimit: number): void 
 
 export function raiseDeferredInputError(request: FastifyRequest): void {
   if (request.deferredBodyError) throw request.deferredBodyError;
+  if (request.deferredJsonError && request.routeOptions.schema?.body !== undefined) throw request.deferredJsonError;
   if (request.url.includes('%00')) throw errors.invalidParameter('request URL contains a NUL character (%00)');
 }

@@ -161,7 +161,9 @@ export function createCrlService({ db, clock, keyStores, config, metrics, log }:
 
       const certificate = parseCertificate(ca.certificateDer!);
       const crlNumber = (latest?.crlNumber ?? 0n) + 1n;
-      const nextUpdate = new Date(now.getTime() + crlValidityMs(ca.crlValidDays));
+      // A CRL states whole seconds (RFC 5280 §5.1.2.4): the stored times are the DER's, so the API's agree with it.
+      const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
+      const nextUpdate = new Date(thisUpdate.getTime() + crlValidityMs(ca.crlValidDays));
       const signer = keyStores.signerOf(ca)!;
       const stopTimer = metrics.crlGeneration.startTimer();
       await tx.$executeRaw(CRL_PAGING_WORK_MEM_SQL);
@@ -171,7 +173,7 @@ export function createCrlService({ db, clock, keyStores, config, metrics, log }:
           issuerName: certificate.subjectDer,
           authorityKeyIdentifier: caKeyIdentifier(certificate),
           crlNumber,
-          thisUpdate: now,
+          thisUpdate,
           nextUpdate,
           hash: (ca.signatureAlgorithm ?? certificate.signatureHash ?? 'SHA256') as HashAlgorithm,
           entries: readEntryPages(tx, caId, crlNumber, pages),
@@ -181,7 +183,7 @@ export function createCrlService({ db, clock, keyStores, config, metrics, log }:
       );
       stopTimer();
       metrics.crlSize.observe(built.der.length);
-      const stored = { crlNumber, thisUpdate: now, nextUpdate, revokedCount: built.revokedCount, der: built.der };
+      const stored = { crlNumber, thisUpdate, nextUpdate, revokedCount: built.revokedCount, der: built.der };
       await storeCrl(tx, caId, stored, built, pages.length);
       // Only the newest CRL is served; its predecessor stays for readers that raced this signer.
       await tx.crl.deleteMany({ where: { caId, crlNumber: { lt: crlNumber - 1n } } });

@@ -142,7 +142,8 @@ export function createTagService(deps: TagServiceDeps) {
       total_count: total,
       resources: page.map((entry) => ({
         resource_id: entry.id,
-        resource_name: entry.commonName ?? '',
+        // The common name (§4.3), null for a resource without one (an ordered CA not set up yet), as §2 has it.
+        resource_name: entry.commonName,
         resource_detail:
           type === 'CA'
             ? toCaObject(entry.row as CertificateAuthority, config, {

@@ -150,7 +150,9 @@ function registerKind(app: TypedApp, kind: ResourceKind): void {
     resources: Type.Array(
       Type.Object({
         resource_id: Type.String(),
-        resource_name: Type.String(),
+        resource_name: Type.Union([Type.String(), Type.Null()], {
+          description: 'the common name; null when there is none (a yearly/monthly CA not configured yet)',
+        }),
         resource_detail: kind.detail,
         tags: Type.Array(ResourceTag),
       }),
