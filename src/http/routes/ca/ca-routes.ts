@@ -115,7 +115,7 @@ export async function caRoutes(app: TypedApp): Promise<void> {
       fieldErrorCodes: caFieldErrors,
     }),
     async function activateCa(request, reply) {
-      await ca.activate(contextOf(request), request.params.ca_id, request.body ?? {});
+      await ca.activate(contextOf(request), request.params.ca_id, request.body);
       return noContent(reply);
     },
   );
