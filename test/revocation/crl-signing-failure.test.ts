@@ -1,7 +1,7 @@
 /**
  * A CRL reader whose CRL must be signed again (a revocation waits, or it lapsed) while the CA's key store fails: the
- * public URL still hands out the stored CRL (what relying parties would hold until its nextUpdate anyway) and the
- * failure is logged; a CA with no CRL yet answers the store's error, since there is nothing to fall back to.
+ * public URL still hands out the stored CRL (what relying parties that fetched before the revoke hold anyway), not to
+ * be cached, and the failure is logged; a CA with no CRL yet answers the store's error: nothing to fall back to.
  */
 import t from 'tap';
 import { errors } from '../../src/errors.ts';
@@ -40,6 +40,8 @@ t.test('a revocation waits for a CRL the key store cannot sign: the stored CRL i
   const during = await readCrl(ca.id);
   t.equal(during.statusCode, 200, 'the reader gets a CRL, not the key store error');
   t.same(new Uint8Array(during.rawPayload), new Uint8Array(first.rawPayload), 'the stored one');
+  t.match(first.headers['cache-control'], /^public, max-age=[1-9]\d*$/, 'a current CRL is cached until its nextUpdate');
+  t.equal(during.headers['cache-control'], 'no-cache', 'a stale one is not: caches ask again, and get the next one once signed');
   t.ok(failureLogged(), 'the failed signing is logged');
   t.not((await prisma.certificateAuthority.findUniqueOrThrow({ where: { id: ca.id } })).crlStaleSince, null, 'the revocation still waits');
 
@@ -47,6 +49,7 @@ t.test('a revocation waits for a CRL the key store cannot sign: the stored CRL i
   const after = await readCrl(ca.id);
   t.equal(after.statusCode, 200);
   t.equal(parseCrlSummary(after.rawPayload).crlNumber, 2n, 'once the store answers, the next reader gets a new CRL');
+  t.match(after.headers['cache-control'], /^public, max-age=[1-9]\d*$/);
 });
 
 t.test('a CA without any CRL while its key store fails: the error, as there is no CRL to serve', async (t) => {

@@ -233,23 +233,25 @@ export function createCrlService({ db, clock, keyStores, config, metrics, log }:
   /**
    * The CRL to hand a reader: the stored one, unless it is missing, lapsed or a revocation waits and the CA can
    * still sign, in which case a new one is signed first (a client fetching right after a revoke sees it). Should that
-   * signing fail (the token unreachable, say), the reader still gets the stored CRL: relying parties that get none
-   * fail closed or open, while one older CRL is what they would hold anyway until its nextUpdate.
+   * signing fail (the token unreachable, say), the reader still gets the stored CRL, marked `stale`: relying parties
+   * that get none fail closed or open, while those that fetched before the revoke hold that one anyway.
    */
-  async function currentCrl(caId: string): Promise<StoredCrl | null> {
+  async function crlForReader(caId: string): Promise<{ crl: StoredCrl | null; stale: boolean }> {
     const ca = await db.certificateAuthority.findUnique({ where: { id: caId }, select: SIGNING_FIELDS });
     const latest = await latestCrl(db, caId);
     const now = clock.now();
-    if (!ca || !maySign(ca, now) || !isCrlUnusable({ crlStaleSince: ca.crlStaleSince, latest }, now)) return latest;
+    if (!ca || !maySign(ca, now) || !isCrlUnusable({ crlStaleSince: ca.crlStaleSince, latest }, now)) return { crl: latest, stale: false };
     try {
       await queueSigning(caId, true);
     } catch (error) {
       if (!latest) throw error;
       log.error({ err: error, caId }, 'signing a CRL for its reader failed: the stored CRL is served');
-      return latest;
+      return { crl: latest, stale: true };
     }
-    return latestCrl(db, caId);
+    return { crl: await latestCrl(db, caId), stale: false };
   }
+
+  const currentCrl = async (caId: string): Promise<StoredCrl | null> => (await crlForReader(caId)).crl;
 
   /** CAs that can sign and whose CRL is due: a revocation waits, half its validity passed, or CRL enabled and none yet. */
   async function dueCaIds(now: Date): Promise<string[]> {
@@ -280,12 +282,16 @@ export function createCrlService({ db, clock, keyStores, config, metrics, log }:
 
     /**
      * `GET /crl/{ca_id}.crl`: the DER CRL, its Cache-Control and its ETag (the CA and CRL number: a CRL's bytes never
-     * change), or null when the CA is not served (404).
+     * change), or null when the CA is not served (404). A stale CRL (its successor could not be signed) is sent
+     * `no-cache`: a cache keeping it until its nextUpdate would hide a revocation for days after the signer is back.
      */
     async publicCrl(reference: string): Promise<{ der: Uint8Array; cacheControl: string; etag: string } | null> {
       const ca = await findServedCa(db, config.region, reference, clock.now());
-      const crl = ca && (await currentCrl(ca.id));
-      return crl && { der: crl.der, cacheControl: crlCacheControl(crl.nextUpdate, clock.now()), etag: `"${ca.id}-${crl.crlNumber}"` };
+      if (!ca) return null;
+      const { crl, stale } = await crlForReader(ca.id);
+      if (!crl) return null;
+      const cacheControl = stale ? 'no-cache' : crlCacheControl(crl.nextUpdate, clock.now());
+      return { der: crl.der, cacheControl, etag: `"${ca.id}-${crl.crlNumber}"` };
     },
 
     /** Signs the CA's next CRL now, whatever its state (tests, and the first CRL of a newly enabled CA). */
