@@ -64,21 +64,29 @@ const HOP_BY_HOP = ['transfer-encoding', 'connection', 'keep-alive'];
 export const LAMBDA_RESPONSE_BYTES = 6 * 1024 * 1024;
 
 /**
- * An answer larger than Lambda may return: Lambda would refuse it and the gateway answer a bare 502, so the client
- * gets the contract's error saying why and what to ask for instead.
+ * An answer larger than Lambda may return: Lambda would refuse it and the gateway answer a bare 502. Where the
+ * client can ask for less (the billing export), a 400 says how; elsewhere (a CRL past 6 MB, say) a 500 says why, as
+ * the contract's error, and what serves it instead.
  */
-function tooLargeForLambda(bytes: number, limit: number, requestId: unknown) {
+function tooLargeForLambda(path: string, bytes: number, limit: number, requestId: unknown) {
   const megabytes = (value: number) => (value / 1024 / 1024).toFixed(1);
+  const tooLarge = `the answer is ${megabytes(bytes)} MB, more than a Lambda function may return (${megabytes(limit)} MB)`;
+  const narrowable = path === '/v1/billing-records';
   return {
-    statusCode: 400,
+    statusCode: narrowable ? 400 : 500,
     headers: { 'content-type': 'application/json; charset=utf-8', ...(typeof requestId === 'string' && { 'x-request-id': requestId }) },
     isBase64Encoded: false,
-    body: JSON.stringify({
-      error_code: ErrorCode.InvalidParameter,
-      error_msg:
-        `the answer is ${megabytes(bytes)} MB, more than a Lambda function may return (${megabytes(limit)} MB): ask for less ` +
-        '(billing records: a narrower start_time and end_time, or JSON pages with limit and offset)',
-    }),
+    body: JSON.stringify(
+      narrowable
+        ? {
+            error_code: ErrorCode.InvalidParameter,
+            error_msg: `${tooLarge}: ask for less (a narrower start_time and end_time, or JSON pages with limit and offset)`,
+          }
+        : {
+            error_code: ErrorCode.Internal,
+            error_msg: `${tooLarge}; a CRL this large is served from its published copy (CRL_PUBLISH_BUCKETS)`,
+          },
+    ),
   };
 }
 
@@ -93,8 +101,9 @@ export function httpHandlerFor(app: FastifyInstance, responseBytesLimit = LAMBDA
     }
     const bytes = Buffer.byteLength(JSON.stringify(result));
     if (bytes <= responseBytesLimit) return result;
-    app.log.warn({ bytes, limit: responseBytesLimit }, 'an answer larger than a Lambda response was refused');
-    return tooLargeForLambda(bytes, responseBytesLimit, result.headers?.['x-request-id']);
+    const { rawPath, path } = event as { rawPath?: string; path?: string };
+    app.log.warn({ bytes, limit: responseBytesLimit, path: rawPath ?? path }, 'an answer larger than a Lambda response was refused');
+    return tooLargeForLambda(rawPath ?? path ?? '', bytes, responseBytesLimit, result.headers?.['x-request-id']);
   }) as ProxyHandler;
 }
 

@@ -159,3 +159,21 @@ t.test('an answer larger than a Lambda response may be is the contract error say
     t.equal(narrower.body.trim().split('\n').length, 1 + 500, 'its header and 500 records');
   }
 });
+
+t.test('past the limit elsewhere (a CRL, say), where asking for less is no help: a 500 naming what serves it instead', async (t) => {
+  const guarded = httpHandlerFor(harness.app, 500) as unknown as (event: unknown, context: unknown) => ReturnType<Invoke>;
+  const caId = await api.root();
+  for (const version of PAYLOAD_VERSIONS) {
+    const crl = await guarded(apiGatewayEvent(version, { method: 'GET', path: `/crl/${caId}.crl` }), {});
+    t.equal(crl.statusCode, 500, `payload ${version}`);
+    t.match(JSON.parse(crl.body), {
+      error_code: 'PCA.00050001',
+      error_msg: /more than a Lambda function may return .*CRL_PUBLISH_BUCKETS/,
+    });
+    t.equal(
+      (await invoke(apiGatewayEvent(version, { method: 'GET', path: `/crl/${caId}.crl` }))).statusCode,
+      200,
+      'at Lambda’s own limit, served',
+    );
+  }
+});
