@@ -18,6 +18,8 @@ export function isLeadWorker(): boolean {
 
 export function superviseWorkers(count: number): void {
   const live = new Set<Worker>();
+  /** Workers that listen now: while none does, nothing answers, and retrying would only hide that. */
+  const serving = new Set<Worker>();
   const retries = new Set<NodeJS.Timeout>();
   const retryMs = Array<number>(count).fill(FIRST_RETRY_MS);
   let stopping = false;
@@ -31,11 +33,13 @@ export function superviseWorkers(count: number): void {
     let listening = false;
     worker.once('listening', () => {
       listening = true;
+      serving.add(worker);
       retryMs[index] = FIRST_RETRY_MS;
       say(`worker ${index} (pid ${worker.process.pid}) listening${replacing ? ` in place of pid ${replacing}` : ''}`);
     });
     worker.once('exit', (code, signal) => {
       live.delete(worker);
+      serving.delete(worker);
       if (stopping) {
         if (live.size === 0) process.exit(exitCode);
         return;
@@ -49,9 +53,13 @@ export function superviseWorkers(count: number): void {
         // Dead at first start (configuration, database, key store): another would die the same way.
         say(`${died} before it listened; stopping`);
         stop(1);
+      } else if (serving.size === 0) {
+        // No worker answers: exiting lets the service manager see the outage and restart the server in its own time.
+        say(`${died} before it listened, and no worker is serving; stopping`);
+        stop(1);
       } else {
-        // The configuration has served, so this is likely passing (Postgres failing over, restarting, out of reach):
-        // the others go on serving while this one is tried again, ever more slowly.
+        // The configuration has served and another worker still does, so this is likely passing (Postgres failing
+        // over, restarting, out of reach): the others go on serving while this one is tried again, ever more slowly.
         const delay = retryMs[index]!;
         retryMs[index] = Math.min(delay * 2, LAST_RETRY_MS);
         say(`${died} before it listened; another in ${delay} ms`);

@@ -44,12 +44,12 @@ async function until<T>(what: string, probe: () => T | undefined, output: () => 
 /** A GET on a connection of its own (no keep-alive), so each request is a new connection the primary hands out. */
 function get(base: string, urlPath: string, headers: Record<string, string> = {}): Promise<number> {
   return new Promise((resolve, reject) => {
-    http
-      .get(`${base}${urlPath}`, { agent: false, headers }, (response) => {
-        response.resume();
-        response.on('end', () => resolve(response.statusCode ?? 0));
-      })
-      .on('error', reject);
+    // A connection node:cluster hands to a worker as it dies is never answered: a bound turns that into an error.
+    const request = http.get(`${base}${urlPath}`, { agent: false, headers, timeout: 30_000 }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode ?? 0));
+    });
+    request.on('timeout', () => request.destroy(new Error(`GET ${urlPath}: no answer in 30 s`))).on('error', reject);
   });
 }
 
@@ -196,6 +196,13 @@ async function replacementFailing(t: Test) {
   for (let i = 0; i < 5; i++) t.equal(await get(server.base, '/v1/private-certificate-authorities', auth), 200);
 
   proxy.refusing = true;
+  process.kill(victim!, 'SIGKILL');
+  // Once the primary has seen the victim go, so that no connection is handed to it as it dies (one would hang).
+  await until(
+    'the victim to be gone',
+    () => whileRunning(server, new RegExp(`worker \\d \\(pid ${victim}\\) exited \\(SIGKILL\\); starting another\n`)),
+    server.output,
+  );
   // Requests all along, so the survivor's pooled connections (opened before the refusal) stay in use and are not
   // closed as idle while the replacement starts: a new one could not be opened.
   let busy = true;
@@ -204,7 +211,6 @@ async function replacementFailing(t: Test) {
     for (; busy; await sleep(200)) statuses.push(await get(server.base, '/v1/private-certificate-authorities', auth).catch(() => 0));
   })();
   try {
-    process.kill(victim!, 'SIGKILL');
     await until(
       "the victim's replacement to fail before it listens, and its retry to be planned",
       () => whileRunning(server, /worker \d \(pid \d+\) exited \(code \d+\) before it listened; another in \d+ ms\n/),
@@ -248,4 +254,15 @@ t.test('SIGTERM while a replacement waits to be tried again stops the server', a
   const { server, survivor } = set;
   t.equal(await server.stop(), 0, 'SIGTERM: the primary exits 0 without waiting for the retry');
   t.notOk(alive(survivor), 'the other worker is gone too');
+});
+
+t.test('once no worker serves, a replacement failing before it listens stops the server (exit 1) for its manager', async (t) => {
+  const set = await replacementFailing(t);
+  if (!set) return;
+  const { server, survivor } = set;
+  // The survivor's replacement cannot start either (Postgres still refuses): nothing would answer while retries went on.
+  process.kill(survivor, 'SIGKILL');
+  const exitCode = await until('the primary to exit', () => server.child.exitCode ?? undefined, server.output);
+  t.equal(exitCode, 1, 'the primary exits 1');
+  t.match(server.output(), /before it listened, and no worker is serving; stopping\n/);
 });
