@@ -303,9 +303,10 @@ export function generalName(san: SubjectAltName): Uint8Array {
 }
 
 /**
- * What a SAN says, for telling repeats apart (RFC 5280 §7): a DNS name case-insensitively (§7.2), an IP address by
- * its octets, an email address with its host part case-insensitive and its local part exact (§7.5), a URI with its
- * scheme and host case-insensitive and the rest exact (§7.4). The value must have passed the type's syntax check.
+ * What a SAN says, for telling repeats apart as RFC 5280 §7 compares names: a DNS name case-insensitively
+ * (RFC 5280 §7.2), an IP address by its octets, an email address with its host part case-insensitive and its local
+ * part exact (RFC 5280 §7.5), a URI with its scheme and host case-insensitive and the rest exact (RFC 5280 §7.4).
+ * The value must have passed the type's syntax check.
  */
 export function subjectAltNameKey(san: SubjectAltName): string {
   switch (san.type) {
