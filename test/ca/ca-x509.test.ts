@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import t, { type Test } from 'tap';
 import { createTestApp } from '../helpers/app.ts';
 import { openssl, runOpenssl } from '../x509/fixtures/openssl-pki.ts';
+import { caRequestArgs } from '../certificates/support.ts';
 import { CA, DN, assertError, client, opensslDir, opensslText, verifyWithChain, type Json } from './support.ts';
 
 const harness = await createTestApp();
@@ -122,14 +123,7 @@ async function externalRoot(t: Test, name: string) {
     cert,
     '-days',
     '3650',
-    '-subj',
-    `/CN=${name}`,
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-    '-addext',
-    'subjectKeyIdentifier=hash',
+    ...caRequestArgs(name, 'subjectKeyIdentifier=hash'),
   ]);
   /** `keyIdentifier` 'none' leaves the subject key identifier out, as some third-party CAs do. */
   async function sign(csrPem: string, extensions: string, keyIdentifier: 'hash' | 'none' = 'hash'): Promise<string> {

@@ -146,6 +146,18 @@ export function opensslSign(files: { csr: string; ca: string; caKey: string; ext
   ]);
 }
 
+/** openssl req arguments for a CA named `name`: its subject, CA:TRUE and the usages a CA signs with, plus `extra`. */
+export function caRequestArgs(name: string, ...extraExtensions: string[]): string[] {
+  return [
+    '-subj',
+    `/CN=${name}`,
+    ...['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign', ...extraExtensions].flatMap((extension) => [
+      '-addext',
+      extension,
+    ]),
+  ];
+}
+
 export const KEY_ARGS = {
   rsa2048: ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'],
   p256: ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'],

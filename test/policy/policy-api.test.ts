@@ -8,7 +8,7 @@
 import t from 'tap';
 import { createTestApp, OTHER_DOMAIN } from '../helpers/app.ts';
 import { CA, DN, assertError, client, type Json } from '../ca/support.ts';
-import { KEY_ARGS, certificateText, openssl, opensslCsr, scratch } from '../certificates/support.ts';
+import { KEY_ARGS, caRequestArgs, certificateText, openssl, opensslCsr, scratch } from '../certificates/support.ts';
 
 const harness = await createTestApp();
 t.teardown(() => harness.close());
@@ -287,15 +287,8 @@ t.test('create-by-CSR, entity: the CSR names judged; timeStamping only when the 
 });
 
 /** openssl req arguments of a CA CSR named `name`, with these name constraints (critical) if any. */
-const caCsr = (name: string, constraints?: string) => [
-  '-subj',
-  `/CN=${name}`,
-  '-addext',
-  'basicConstraints=critical,CA:TRUE',
-  '-addext',
-  'keyUsage=critical,keyCertSign,cRLSign',
-  ...(constraints ? ['-addext', `nameConstraints=critical,${constraints}`] : []),
-];
+const caCsr = (name: string, constraints?: string) =>
+  caRequestArgs(name, ...(constraints ? [`nameConstraints=critical,${constraints}`] : []));
 
 t.test('CAs under require_name_constraints_for_cas: constraints required, within allowed, reaching no denied name', async (t) => {
   const intermediate = { type: 'INTERMEDIATE_CA', path_length: 0 };
