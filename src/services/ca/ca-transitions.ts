@@ -87,6 +87,8 @@ export function createCaTransitions({ db, clock, keyStores, billing, crls, resol
   async function remove(ctx: RequestContext, reference: string, pendingDays: number): Promise<void> {
     let removedKey: HeldKey | undefined;
     await transition(ctx, reference, 'pca:ca:delete', async (tx, row, status, now) => {
+      // An attempt Postgres aborted (retryingConflicts) kept nothing: a retry may find the CA no longer PENDING.
+      removedKey = undefined;
       requireStatus(row, status, ['PENDING', 'DISABLED', 'EXPIRED'], 'delete');
       if (status === 'PENDING') {
         await tx.certificateAuthority.update({
