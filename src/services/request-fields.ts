@@ -16,7 +16,6 @@ import {
   isEmailAddress,
   isIpv4Mapped,
   parseIp,
-  subjectAltNameKey,
   type CustomExtension,
   type KeyUsage,
   type SubjectAltName,
@@ -32,6 +31,7 @@ import {
   type NameLists,
 } from '../x509/name-constraints.ts';
 import { ATTRIBUTE_RULES, NAME_ATTRIBUTES, type DistinguishedName } from '../x509/name.ts';
+import { parseRequestedUri } from './policy/name-sets.ts';
 
 /** §5.6 key_usages: unknown names get PCA.00020001. Duplicates collapse. */
 export function validateKeyUsages(values: unknown, field = 'key_usages'): KeyUsage[] {
@@ -76,6 +76,38 @@ export function validateSubjectAltNames(sans: unknown): DistinctSubjectAltNames 
     distinct.indices.push(index);
   });
   return distinct;
+}
+
+/**
+ * What a SAN says, for telling repeats apart as RFC 5280 §7 compares names: a DNS name case-insensitively
+ * (RFC 5280 §7.2), an IP address by its octets, an email address with its host part case-insensitive and its local
+ * part exact (RFC 5280 §7.5), a URI with its scheme and host case-insensitive and the rest exact (RFC 5280 §7.4), an
+ * IP-literal host by its octets (`[::1]` is `[0::1]`). The value must have passed checkAltNameValue.
+ */
+function subjectAltNameKey(san: SubjectAltName): string {
+  switch (san.type) {
+    case 'DNS':
+      return `DNS:${san.value.toLowerCase()}`;
+    case 'IP':
+      return `IP:${Buffer.from(parseIp(san.value) ?? []).toString('hex')}`;
+    case 'EMAIL': {
+      const at = san.value.lastIndexOf('@');
+      return `EMAIL:${san.value.slice(0, at)}@${san.value.slice(at + 1).toLowerCase()}`;
+    }
+    case 'URI': {
+      const uri = parseRequestedUri(san.value)!;
+      if (uri.host === null) return `URI:${uri.text}`;
+      const userinfo = uri.userinfo === null ? '' : `${uri.userinfo}@`;
+      // Host and port as written, not `uri.host`: that is WHATWG's reading, where `127.1` is `127.0.0.1`, and an
+      // empty port (`h:`) is none; RFC 5280 compares both as text.
+      const start = `${uri.scheme}://${userinfo}`.length;
+      const hostPort = uri.text.slice(start, uri.text.length - uri.rest.length).toLowerCase();
+      // An IP-literal host is `uri.host` as written (lower case), so the port follows it.
+      const ip = uri.hostIsIp ? parseIp(uri.host.replace(/^\[(.*)\]$/, '$1')) : null;
+      const host = ip === null ? hostPort : `[${Buffer.from(ip).toString('hex')}]${hostPort.slice(uri.host.length)}`;
+      return `URI:${uri.scheme}://${userinfo}${host}${uri.rest}`;
+    }
+  }
 }
 
 function checkAltNameValue(type: SubjectAltNameType, value: string, field: string): void {

@@ -302,38 +302,6 @@ export function generalName(san: SubjectAltName): Uint8Array {
   return contextPrimitive(tag, address);
 }
 
-/**
- * What a SAN says, for telling repeats apart as RFC 5280 §7 compares names: a DNS name case-insensitively
- * (RFC 5280 §7.2), an IP address by its octets, an email address with its host part case-insensitive and its local
- * part exact (RFC 5280 §7.5), a URI with its scheme and host case-insensitive and the rest exact (RFC 5280 §7.4).
- * The value must have passed the type's syntax check.
- */
-export function subjectAltNameKey(san: SubjectAltName): string {
-  switch (san.type) {
-    case 'DNS':
-      return `DNS:${san.value.toLowerCase()}`;
-    case 'IP':
-      return `IP:${Buffer.from(parseIp(san.value) ?? []).toString('hex')}`;
-    case 'EMAIL': {
-      const at = san.value.lastIndexOf('@');
-      return `EMAIL:${san.value.slice(0, at)}@${san.value.slice(at + 1).toLowerCase()}`;
-    }
-    case 'URI': {
-      const colon = san.value.indexOf(':');
-      const scheme = san.value.slice(0, colon).toLowerCase();
-      const rest = san.value.slice(colon + 1);
-      if (!rest.startsWith('//')) return `URI:${scheme}:${rest}`;
-      const end = rest.slice(2).search(/[/?#]/);
-      const authority = end < 0 ? rest.slice(2) : rest.slice(2, 2 + end);
-      const userinfo = authority.slice(0, authority.lastIndexOf('@') + 1);
-      const hostPort = authority.slice(userinfo.length);
-      const port = /:[0-9]*$/.exec(hostPort.startsWith('[') ? hostPort.slice(hostPort.indexOf(']') + 1) : hostPort)?.[0] ?? '';
-      const host = hostPort.slice(0, hostPort.length - port.length).toLowerCase();
-      return `URI:${scheme}://${userinfo}${host}${port}${end < 0 ? '' : rest.slice(2 + end)}`;
-    }
-  }
-}
-
 export const subjectAltNameValue = (sans: readonly SubjectAltName[]): Uint8Array => sequence(...sans.map(generalName));
 
 export const authorityKeyIdentifierValue = (keyIdentifier: Uint8Array): Uint8Array => sequence(contextPrimitive(0, keyIdentifier));

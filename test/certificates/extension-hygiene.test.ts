@@ -141,6 +141,19 @@ t.test('SANs: a name given twice (as RFC 5280 §7 compares them) is written once
     uri('https://svc.example.com:8443/a'),
     uri('spiffe://user@cluster.local/ns/a'),
     uri('spiffe://User@cluster.local/ns/a'),
+    // An IP-literal host compares by its octets, however it is spelled.
+    uri('https://[::1]/'),
+    uri('https://[0::1]/'),
+    uri('https://[0:0:0:0:0:0:0:1]/'),
+    uri('https://[::FFFF:10.0.0.1]:8443/x'),
+    uri('https://[::ffff:a00:1]:8443/x'),
+    uri('spiffe://id@[2001:DB8::1]/ns/a'),
+    uri('spiffe://id@[2001:db8:0::1]/ns/a'),
+    // Still other names: another port (an empty one too), userinfo or address family.
+    uri('https://[::1]:443/'),
+    uri('https://[::1]:/'),
+    uri('spiffe://ID@[2001:db8::1]/ns/a'),
+    uri('https://10.0.0.1:8443/x'),
   ];
   const issued = await serverMade({ subject_alternative_names: sans });
   t.equal(issued.status, 200, JSON.stringify(issued.body));
@@ -148,7 +161,9 @@ t.test('SANs: a name given twice (as RFC 5280 §7 compares them) is written once
     extensionLine(await textOf(issued), 'X509v3 Subject Alternative Name'),
     'DNS:a.example.com, DNS:*.example.com, IP Address:10.0.0.1, IP Address:2001:DB8:0:0:0:0:0:1, email:Ops@Example.com, ' +
       'email:ops@example.com, URI:HTTPS://Svc.Example.com:8443/A, URI:https://svc.example.com:8443/a, ' +
-      'URI:spiffe://user@cluster.local/ns/a, URI:spiffe://User@cluster.local/ns/a',
+      'URI:spiffe://user@cluster.local/ns/a, URI:spiffe://User@cluster.local/ns/a, URI:https://[::1]/, ' +
+      'URI:https://[::FFFF:10.0.0.1]:8443/x, URI:spiffe://id@[2001:DB8::1]/ns/a, URI:https://[::1]:443/, URI:https://[::1]:/, ' +
+      'URI:spiffe://ID@[2001:db8::1]/ns/a, URI:https://10.0.0.1:8443/x',
     'openssl reads each name once',
   );
 
@@ -156,17 +171,18 @@ t.test('SANs: a name given twice (as RFC 5280 §7 compares them) is written once
     t,
     'san-repeat',
     '/CN=a.example.com',
-    'subjectAltName=DNS:a.example.com,DNS:A.example.com,IP:10.0.0.1,IP:10.0.0.1,DNS:b.example.com,IP:2001:db8::1,IP:2001:db8:0::1',
+    'subjectAltName=DNS:a.example.com,DNS:A.example.com,IP:10.0.0.1,IP:10.0.0.1,DNS:b.example.com,IP:2001:db8::1,IP:2001:db8:0::1,' +
+      'URI:https://[::1]/,URI:https://[0::1]/',
     'X509v3 Subject Alternative Name',
   );
   t.equal(
     fromCsr,
-    'DNS:a.example.com, IP Address:10.0.0.1, DNS:b.example.com, IP Address:2001:DB8:0:0:0:0:0:1',
+    'DNS:a.example.com, IP Address:10.0.0.1, DNS:b.example.com, IP Address:2001:DB8:0:0:0:0:0:1, URI:https://[::1]/',
     "a CSR's repeated names once too",
   );
 
   const { names, indices } = validateSubjectAltNames(sans);
-  t.same(indices, [0, 3, 4, 6, 8, 10, 11, 13, 14, 15], 'each name once, at its first index');
+  t.same(indices, [0, 3, 4, 6, 8, 10, 11, 13, 14, 15, 16, 19, 21, 23, 24, 25, 26], 'each name once, at its first index');
   t.same(
     names,
     indices?.map((index) => sans[index]),

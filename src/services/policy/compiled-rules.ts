@@ -111,7 +111,7 @@ export function candidateOf(type: NameType, value: string): Candidate | null {
       // Userinfo makes the host ambiguous to relying parties (openssl reads 'user@host' as the host). An IP-literal
       // host cannot be judged either: RFC 5280 §4.2.1.10 says such a URI MUST be rejected wherever URI constraints
       // apply, and Go fails the chain ("URI with IP cannot be matched against constraints").
-      const judged = uri.host !== null && uri.hostIsPlain && !uri.hostIsIp && !uri.userinfo;
+      const judged = uri.host !== null && uri.hostIsPlain && !uri.hostIsIp && uri.userinfo === null;
       return { key: 'uri', set: judged ? typed('uri', { kind: 'exact', name: uri.host! }) : null, uri };
     }
   }

@@ -87,7 +87,7 @@ function deniedIndex(candidate: Candidate, denied: ReturnType<typeof patternsOf>
 
 function allowedBy(candidate: Candidate, allowed: ReturnType<typeof patternsOf>): boolean {
   if (candidate.key === 'uri')
-    return !candidate.uri!.userinfo && allowed.uri.some((pattern) => pattern !== null && uriMatches(pattern, candidate.uri!));
+    return candidate.uri!.userinfo === null && allowed.uri.some((pattern) => pattern !== null && uriMatches(pattern, candidate.uri!));
   return allowed.sets[candidate.key].some((pattern) => pattern !== null && setContains(pattern, candidate.set!));
 }
 

@@ -153,7 +153,8 @@ export interface RequestedUri {
   /** True when the host is an IP literal (`10.1.2.3`, `[2001:db8::1]`). */
   hostIsIp: boolean;
   port: string | null;
-  userinfo: boolean;
+  /** The text before the authority's last `@` (possibly empty), or null without one. */
+  userinfo: string | null;
   /** Path, query and fragment. */
   rest: string;
   /** `rest` in RFC 3986 §6.2.2's normal form: what deny rules compare, and allow rules besides `rest`. */
@@ -216,7 +217,7 @@ export function parseRequestedUri(value: string): RequestedUri | null {
       hostIsPlain: false,
       hostIsIp: false,
       port: null,
-      userinfo: false,
+      userinfo: null,
       rest: afterScheme,
       // Dot segments stay: a URN gives them no meaning, and a deny rule with an authority takes such a URI anyway.
       normalRest: normalizeRest(afterScheme, false),
@@ -238,7 +239,7 @@ export function parseRequestedUri(value: string): RequestedUri | null {
     hostIsPlain: portMatch !== null && (dnsHost !== null || ipHost !== null),
     hostIsIp: portMatch !== null && ipHost !== null,
     port,
-    userinfo: at >= 0,
+    userinfo: at >= 0 ? authority.slice(0, at) : null,
     rest,
     normalRest: normalizeRest(rest, true),
   };
@@ -258,7 +259,7 @@ type PathRule = { exact: string } | { prefix: string };
 
 export function uriPattern(pattern: string): UriPattern | null {
   const parsed = parseRequestedUri(pattern);
-  if (parsed === null || parsed.userinfo) return null;
+  if (parsed === null || parsed.userinfo !== null) return null;
   if (parsed.host === null)
     return parsed.rest.includes('*') || parsed.rest === ''
       ? null
