@@ -6,7 +6,7 @@
 import dgram from 'node:dgram';
 import { createServer, type Server } from 'node:http';
 import type { Clock } from '../../src/clock.ts';
-import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { createTestApp, type TestApp, type TestAppOptions } from '../helpers/app.ts';
 import { CA, DN, client, type Client } from '../ca/support.ts';
 import { openssl, type Scratch } from '../certificates/support.ts';
 
@@ -52,7 +52,12 @@ export async function serverCertificate(dir: Scratch, address = '127.0.0.1'): Pr
 }
 
 export async function startAcmeServer(
-  options: { env?: Record<string, string>; tls?: { certFile: string; keyFile: string }; clock?: Clock } = {},
+  options: {
+    env?: Record<string, string>;
+    tls?: { certFile: string; keyFile: string };
+    clock?: Clock;
+    wrapKeyStores?: TestAppOptions['wrapKeyStores'];
+  } = {},
 ): Promise<AcmeServer> {
   const port = await freePort();
   const http01Port = await freePort();
@@ -61,6 +66,7 @@ export async function startAcmeServer(
   const baseUrl = `${scheme}://127.0.0.1:${port}`;
   const harness = await createTestApp({
     clock: options.clock,
+    wrapKeyStores: options.wrapKeyStores,
     env: {
       PUBLIC_BASE_URL: baseUrl,
       ACME_HTTP01_PORT: String(http01Port),

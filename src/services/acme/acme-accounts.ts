@@ -18,6 +18,17 @@ import { parseJws, payloadObject, publicJwk, requirePostAsGet, thumbprint, unusa
  */
 const EAB_KID = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** Orders listed per page (RFC 8555 §7.1.2.1). */
+export const ORDERS_PAGE = 100;
+
+/** A page's `cursor` (`{milliseconds}.{order id}`, as listOrders writes it); null for the first page. */
+function ordersCursor(value: string | null): { createdAt: Date; id: string } | null {
+  if (value === null) return null;
+  const match = /^(\d{1,15})\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/.exec(value);
+  if (!match) throw problem('malformed', 'cursor is not one this server wrote');
+  return { createdAt: new Date(Number(match[1])), id: match[2]! };
+}
+
 export function createAcmeAccounts({
   db,
   clock,
@@ -161,12 +172,31 @@ export function createAcmeAccounts({
     return { status: 200, body: accountObject(directory.base, updated), location: `${directory.base}/account/${updated.id}` };
   }
 
+  /**
+   * RFC 8555 §7.1.2.1: the account's orders, newest first, ORDERS_PAGE at a time; a fuller list says where its next
+   * page is (Link rel="next"), the URL with `cursor`: the creation time and id of the page's last order.
+   */
   async function listOrders(directory: Directory, url: string, accountId: string, body: unknown): Promise<AcmeReply> {
     const { jws, account } = await authenticate(directory, url, body, 'kid');
     requirePostAsGet(jws);
     if (account!.id !== accountId) throw problem('unauthorized', 'an account can only list its own orders');
-    const orders = await db.acmeOrder.findMany({ where: { accountId }, orderBy: { createdAt: 'desc' }, take: 100, select: { id: true } });
-    return { status: 200, body: { orders: orders.map(({ id }) => `${directory.base}/order/${id}`) } };
+    const cursor = ordersCursor(new URL(url).searchParams.get('cursor'));
+    const orders = await db.acmeOrder.findMany({
+      where: {
+        accountId,
+        ...(cursor ? { OR: [{ createdAt: { lt: cursor.createdAt } }, { createdAt: cursor.createdAt, id: { lt: cursor.id } }] } : {}),
+      },
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: ORDERS_PAGE + 1,
+      select: { id: true, createdAt: true },
+    });
+    const page = orders.slice(0, ORDERS_PAGE);
+    const last = page.at(-1);
+    const next =
+      orders.length > ORDERS_PAGE && last
+        ? `<${directory.base}/orders/${accountId}?cursor=${last.createdAt.getTime()}.${last.id}>;rel="next"`
+        : undefined;
+    return { status: 200, body: { orders: page.map(({ id }) => `${directory.base}/order/${id}`) }, ...(next ? { links: [next] } : {}) };
   }
 
   return { newAccount, updateAccount, keyChange, listOrders };

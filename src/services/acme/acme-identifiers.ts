@@ -1,7 +1,11 @@
 /** ACME identifiers and contacts (RFC 8555 §7.1.3, §7.3, §7.4) as pure functions: checked, normalised, matched. */
+import { parseCertificate } from '../../x509/certificate.ts';
 import type { ParsedCsr } from '../../x509/csr.ts';
-import { formatIp, isIpv4Mapped, parseIp, type SubjectAltName } from '../../x509/extensions.ts';
+import { parsingUntrusted, readChildren } from '../../x509/der-reader.ts';
+import { decodeSubjectAltNames, formatIp, isIpv4Mapped, parseIp, readExtensions, type SubjectAltName } from '../../x509/extensions.ts';
 import { normalizeDnsName } from '../../x509/name-constraints.ts';
+import { Oid } from '../../x509/oids.ts';
+import { readSigned } from '../../x509/public-key.ts';
 import { problem } from './acme-problems.ts';
 
 export const MAX_IDENTIFIERS = 100;
@@ -26,6 +30,30 @@ export function contacts(value: unknown): string[] {
   });
 }
 
+/**
+ * A host name as an identifier or a CSR's DNS name carries it (RFC 8555 §7.1.4, RFC 5280 §4.2.1.6): in A-labels, lower
+ * case, or null when it is none. WHATWG's domainToASCII (normalizeDnsName) does more than IDNA: it reads a name ending
+ * in a number as an IPv4 address (`0x7f.1` and `2130706433.` become `127.0.0.1`, `1.2.3` becomes `1.2.0.3`) and decodes
+ * percent escapes (`ex%41mple` becomes `example`), so an identifier would name another host than the one asked for, or
+ * an address as DNS (RFC 8738 §3: addresses are `ip` identifiers). An ASCII value must come out as it went in, lower
+ * case; a value in U-labels is converted (its ASCII characters still only letters, digits, `-`, `_` and dots), and no
+ * name of numeric labels only is a host name.
+ */
+export function hostName(value: string): string | null {
+  if (!/^[A-Za-z0-9._\u0080-\uffff-]+$/.test(value)) return null;
+  const name = normalizeDnsName(value);
+  if (name === null) return null;
+  if (!/[\u0080-\uffff]/.test(value) && name !== value.toLowerCase()) return null;
+  return name.split('.').every((label) => /^\d+$/.test(label)) ? null : name;
+}
+
+/** A DNS name of a CSR or a certificate, a wildcard (`*.` and a host name) included; null when it is neither. */
+export function dnsNameOf(value: string): string | null {
+  const wildcard = value.startsWith('*.');
+  const name = hostName(wildcard ? value.slice(2) : value);
+  return name === null ? null : wildcard ? `*.${name}` : name;
+}
+
 /** One order identifier: a host name (a wildcard's base included) in A-labels, lower case; an IP address, canonical. */
 export function identifierOf(value: unknown, index: number): Identifier {
   const item = value as { type?: unknown; value?: unknown } | null;
@@ -41,9 +69,11 @@ export function identifierOf(value: unknown, index: number): Identifier {
   if (item.type !== 'dns')
     throw problem('unsupportedIdentifier', `identifiers[${index}] type ${String(item.type)} is not supported (dns, ip)`);
   const wildcard = item.value.startsWith('*.');
-  const name = normalizeDnsName(wildcard ? item.value.slice(2) : item.value);
-  if (name === null || !name.includes('.') || name.includes('*'))
-    throw problem('rejectedIdentifier', `identifiers[${index}] ${item.value} is not a host name`);
+  const host = wildcard ? item.value.slice(2) : item.value;
+  const name = hostName(host);
+  if (name === null && /^[\d.]+$/.test(normalizeDnsName(host) ?? ''))
+    throw problem('rejectedIdentifier', `identifiers[${index}] ${item.value} is an IP address, not a host name: ask for an ip identifier`);
+  if (name === null || !name.includes('.')) throw problem('rejectedIdentifier', `identifiers[${index}] ${item.value} is not a host name`);
   return { type: 'dns', value: wildcard ? `*.${name}` : name };
 }
 
@@ -67,14 +97,18 @@ export function csrNamesMatch(identifiers: readonly Identifier[], csr: Pick<Pars
   const wanted = new Set(identifiers.map((identifier) => `${identifier.type}:${identifier.value}`));
   const given = new Set<string>();
   for (const name of csr.subjectAltNames) {
-    if (name.type === 'DNS') given.add(`dns:${normalizeDnsName(name.value) ?? name.value}`);
+    // A DNS name that is no host name (an address spelt as one, `0x7f.1`) matches no identifier.
+    const dns = name.type === 'DNS' ? dnsNameOf(name.value) : null;
+    if (dns !== null) given.add(`dns:${dns}`);
     else if (name.type === 'IP') given.add(`ip:${formatIp(parseIp(name.value) ?? new Uint8Array())}`);
     else return false;
   }
   const cn = csr.subject.common_name;
   if (cn) {
     const ip = parseIp(cn);
-    given.add(ip ? `ip:${formatIp(ip)}` : `dns:${normalizeDnsName(cn) ?? cn.toLowerCase()}`);
+    const dns = ip ? null : dnsNameOf(cn);
+    if (!ip && dns === null) return false;
+    given.add(ip ? `ip:${formatIp(ip)}` : `dns:${dns}`);
   }
   return given.size === wanted.size && [...given].every((name) => wanted.has(name));
 }
@@ -82,4 +116,38 @@ export function csrNamesMatch(identifiers: readonly Identifier[], csr: Pick<Pars
 /** The order's identifiers as the certificate's SANs: what the account proved control of. */
 export function subjectAltNamesOf(identifiers: readonly Identifier[]): SubjectAltName[] {
   return identifiers.map(({ type, value }) => ({ type: type === 'dns' ? 'DNS' : 'IP', value }));
+}
+
+/** A certificate's subject alternative names (none without the extension); a name of an unsupported form throws. */
+function certificateSubjectAltNames(der: Uint8Array): SubjectAltName[] {
+  return parsingUntrusted('certificate', () => {
+    const extensionsField = readChildren(readSigned(der).tbs).find((el) => el.tag === 0xa3);
+    const extension = extensionsField ? readExtensions(readChildren(extensionsField)[0]!).get(Oid.subjectAltName) : undefined;
+    return extension ? decodeSubjectAltNames(extension.value) : [];
+  });
+}
+
+/**
+ * The identifiers a certificate names, as ACME identifiers (a wildcard as `*.` and its base): its DNS and IP subject
+ * alternative names and its common name. Null when it names anything no identifier can be: another form of name
+ * (email, URI, otherName), a DNS name or common name that is neither a host name nor an IP address.
+ */
+export function certificateIdentifiers(der: Uint8Array): Identifier[] | null {
+  let names: SubjectAltName[];
+  let commonName: string | undefined;
+  try {
+    names = certificateSubjectAltNames(der);
+    commonName = parseCertificate(der).subject.common_name ?? undefined;
+  } catch {
+    return null;
+  }
+  const found = new Map<string, Identifier>();
+  for (const name of [...names, ...(commonName ? [{ type: 'CN' as const, value: commonName }] : [])]) {
+    const ip = name.type === 'IP' || name.type === 'CN' ? parseIp(name.value) : null;
+    const dns = name.type === 'DNS' || (name.type === 'CN' && !ip) ? dnsNameOf(name.value) : null;
+    const identifier: Identifier | null = ip ? { type: 'ip', value: formatIp(ip) } : dns ? { type: 'dns', value: dns } : null;
+    if (identifier === null) return null;
+    found.set(`${identifier.type}:${identifier.value}`, identifier);
+  }
+  return [...found.values()];
 }

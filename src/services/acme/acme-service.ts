@@ -28,7 +28,7 @@ import { REVOCATION_REASONS } from '../revocation/revocation-rules.ts';
 import { isUuid } from '../urn.ts';
 import { directoryUrl } from './acme-admin-service.ts';
 import { createAcmeAccounts } from './acme-accounts.ts';
-import { csrNamesMatch, orderIdentifiers, subjectAltNamesOf, type Identifier } from './acme-identifiers.ts';
+import { certificateIdentifiers, csrNamesMatch, orderIdentifiers, subjectAltNamesOf, type Identifier } from './acme-identifiers.ts';
 import { challengeObject, createAcmeObjects, effectiveOrderStatus } from './acme-objects.ts';
 import { acmeIssuancePolicy, acmeValidity, acmeValidityDays } from './acme-policy.ts';
 import { AcmeProblem, problem, problemOfAppError, type ProblemDocument } from './acme-problems.ts';
@@ -165,23 +165,46 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     return { status: 200, body: await orderObject(directory.base, order), location: `${directory.base}/order/${order.id}` };
   }
 
-  async function failOrder(orderId: string, error: AcmeProblem): Promise<void> {
-    await db.acmeOrder.updateMany({
-      where: { id: orderId, status: 'processing' },
-      data: { status: 'invalid', error: error.document() as object },
+  /**
+   * Moves the order ready -> processing for this request alone: under the order row's lock (which authorization
+   * deactivation and challenge outcomes take too), only while it is ready, unexpired and every authorization of it
+   * valid and unexpired. False when another request claimed it first, or it changed (an authorization deactivated).
+   */
+  async function claimOrder(orderId: string): Promise<boolean> {
+    return db.$transaction(async (tx) => {
+      await lockRow(tx, 'acme_orders', orderId);
+      const now = clock.now();
+      const order = await tx.acmeOrder.findUnique({ where: { id: orderId } });
+      if (!order || effectiveOrderStatus(order, now) !== 'ready') return false;
+      const unproven = await tx.acmeAuthorization.count({
+        where: { orderId, OR: [{ status: { not: 'valid' } }, { expiresAt: { lte: now } }] },
+      });
+      if (unproven > 0) return false;
+      const claimed = await tx.acmeOrder.updateMany({ where: { id: orderId, status: 'ready' }, data: { status: 'processing' } });
+      return claimed.count === 1;
     });
   }
 
+  /** The claimed order's outcome: from processing only, which no other request leaves while this one holds it. */
+  async function settleOrder(orderId: string, data: { status: string; error?: object; certificateId?: string }): Promise<void> {
+    const settled = await db.acmeOrder.updateMany({ where: { id: orderId, status: 'processing' }, data });
+    if (settled.count !== 1) throw new Error(`ACME order ${orderId} left processing while its finalize held it`);
+  }
+
   /**
-   * RFC 8555 §7.4: issues through the normal issuance service. The order moves ready -> processing first; the issuance runs
-   * with the order's id as Idempotency-Key (in a scope of its own, out of REST callers' reach), so a retried or
-   * concurrent finalize of a processing order gets the same certificate, never a second one.
+   * RFC 8555 §7.4: issues through the normal issuance service. The request that claims the order (ready -> processing,
+   * claimOrder) alone issues and decides the order; another finalize meanwhile is refused (orderNotReady), and so is
+   * deactivating one of its authorizations (it cannot invalidate an order being issued). The issuance runs with the
+   * order's id as Idempotency-Key (in a scope of its own, out of REST callers' reach), so a retry after a failure
+   * whose certificate was written nonetheless gets that certificate, never a second one. An issuance that fails
+   * (a 5xx) puts the order back to ready, to be finalized again.
    */
   async function finalize(directory: Directory, url: string, orderId: string, body: unknown, requestId: string): Promise<AcmeReply> {
     const { jws, account } = await authenticate(directory, url, body, 'kid');
     const order = await ownOrder(account!, orderId);
     const status = effectiveOrderStatus(order, clock.now());
-    if (status !== 'ready' && status !== 'processing') throw problem('orderNotReady', `the order is ${status}, not ready`);
+    if (status === 'processing') throw problem('orderNotReady', 'the order is being finalized by another request');
+    if (status !== 'ready') throw problem('orderNotReady', `the order is ${status}, not ready`);
     const payload = payloadObject(jws);
     if (typeof payload.csr !== 'string' || !/^[A-Za-z0-9_-]+$/.test(payload.csr))
       throw problem('malformed', 'csr must be the base64url DER of a CSR');
@@ -202,7 +225,12 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     if (caRefusal) throw problem('unauthorized', `the CA does not issue now: ${caRefusal.message}`);
     const validity = acmeValidity(directory.policy, directory.ca.notAfter, now);
     if (!validity) throw problem('unauthorized', 'the CA does not issue now: its validity ends within the hour');
-    await db.acmeOrder.updateMany({ where: { id: order.id, status: 'ready' }, data: { status: 'processing' } });
+    if (!(await claimOrder(order.id))) {
+      const current = effectiveOrderStatus(await db.acmeOrder.findUniqueOrThrow({ where: { id: order.id } }), clock.now());
+      throw current === 'processing'
+        ? problem('orderNotReady', 'the order is being finalized by another request')
+        : problem('orderNotReady', `the order is ${current}, not ready`);
+    }
     let certificateId: string;
     try {
       certificateId = await issuance.finalizeAcmeOrder(
@@ -213,19 +241,27 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
       );
     } catch (error) {
       const refused = clientErrorOf(error);
-      if (!refused || refused.statusCode >= 500) throw error;
-      // Another finalize of this order, with another CSR, holds its Idempotency-Key: that one decides the order.
-      if (refused.statusCode === 409) throw problem('orderNotReady', 'the order is being finalized by another request');
+      if (!refused || refused.statusCode >= 500) {
+        // No fault of the CSR or the order (a key store or the database failed): it can be finalized again. Should
+        // that write fail too, the issuance's error is the answer.
+        await settleOrder(order.id, { status: 'ready' }).catch(() => undefined);
+        throw error;
+      }
       // The tenant's quota is no fault of the CSR: the order goes back to ready, to be finalized once there is room.
       if (refused instanceof CertificateQuotaUsedUp) {
-        await db.acmeOrder.updateMany({ where: { id: order.id, status: 'processing' }, data: { status: 'ready' } });
+        await settleOrder(order.id, { status: 'ready' });
         throw problem('rateLimited', refused.message, 429);
       }
+      // The order's Idempotency-Key answers an earlier issuance of another CSR (one whose reply was lost).
+      if (refused.statusCode === 409) {
+        await settleOrder(order.id, { status: 'ready' });
+        throw problem('orderNotReady', `the order was finalized with another CSR: ${refused.message}`);
+      }
       const refusal = problem('badCSR', `the CA refused the certificate: ${refused.message}`);
-      await failOrder(order.id, refusal);
+      await settleOrder(order.id, { status: 'invalid', error: refusal.document() as object });
       throw refusal;
     }
-    await db.acmeOrder.updateMany({ where: { id: order.id, status: 'processing' }, data: { status: 'valid', certificateId } });
+    await settleOrder(order.id, { status: 'valid', certificateId });
     const done = await db.acmeOrder.findUniqueOrThrow({ where: { id: order.id } });
     return { status: 200, body: await orderObject(directory.base, done), location: `${directory.base}/order/${order.id}` };
   }
@@ -240,20 +276,50 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     return authorization;
   }
 
+  /**
+   * RFC 8555 §7.5.2: the account deactivates a pending or valid authorization (any other is refused, §7.1.6), and its
+   * order, pending or ready, becomes invalid. Under the order row's lock, as finalize claims the order: an order being
+   * finalized (processing) cannot lose an authorization until its certificate is issued or refused.
+   */
+  async function deactivateAuthorization(authorization: AcmeAuthorization): Promise<AcmeAuthorization> {
+    return db.$transaction(async (tx) => {
+      await lockRow(tx, 'acme_orders', authorization.orderId);
+      const order = await tx.acmeOrder.findUnique({ where: { id: authorization.orderId }, select: { status: true } });
+      if (order?.status === 'processing') {
+        throw new AcmeProblem(
+          'malformed',
+          'the order of this authorization is being finalized: it can be deactivated once the order is valid or invalid',
+          {
+            status: 409,
+            headers: { 'retry-after': String(PROCESSING_RETRY_AFTER_SECONDS) },
+          },
+        );
+      }
+      const now = clock.now();
+      const deactivated = await tx.acmeAuthorization.updateMany({
+        where: { id: authorization.id, status: { in: ['pending', 'valid'] }, expiresAt: { gt: now } },
+        data: { status: 'deactivated' },
+      });
+      if (deactivated.count === 0) {
+        const current = await tx.acmeAuthorization.findUniqueOrThrow({ where: { id: authorization.id } });
+        const status = ['pending', 'valid'].includes(current.status) && current.expiresAt <= now ? 'expired' : current.status;
+        throw problem('malformed', `the authorization is ${status}: only a pending or valid one can be deactivated`);
+      }
+      const reason = problem('unauthorized', `authorization ${authorization.id} was deactivated by the account`);
+      await tx.acmeOrder.updateMany({
+        where: { id: authorization.orderId, status: { in: ['pending', 'ready'] } },
+        data: { status: 'invalid', error: reason.document() as object },
+      });
+      return tx.acmeAuthorization.findUniqueOrThrow({ where: { id: authorization.id } });
+    });
+  }
+
   async function getAuthorization(directory: Directory, url: string, authorizationId: string, body: unknown): Promise<AcmeReply> {
     const { jws, account } = await authenticate(directory, url, body, 'kid');
     let authorization = await ownAuthorization(account!, authorizationId);
     if (jws.payloadText !== '') {
       if (payloadObject(jws).status !== 'deactivated') throw problem('malformed', 'an authorization can only be changed to deactivated');
-      authorization = await db.$transaction(async (tx) => {
-        const updated = await tx.acmeAuthorization.update({ where: { id: authorization.id }, data: { status: 'deactivated' } });
-        const deactivated = problem('unauthorized', `authorization ${authorization.id} was deactivated by the account`);
-        await tx.acmeOrder.updateMany({
-          where: { id: authorization.orderId, status: { in: ['pending', 'ready'] } },
-          data: { status: 'invalid', error: deactivated.document() as object },
-        });
-        return updated;
-      });
+      authorization = await deactivateAuthorization(authorization);
     }
     return { status: 200, body: await authorizationObject(directory.base, authorization) };
   }
@@ -348,7 +414,30 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     };
   }
 
-  /** RFC 8555 §7.6: by the account that ordered the certificate, or by the certificate's own key (jwk). */
+  /**
+   * RFC 8555 §7.6: whether the account holds a valid, unexpired authorization (of this CA: an account is one CA's) for
+   * every identifier of the certificate: each DNS and IP subject alternative name, and its common name. A wildcard
+   * name needs a wildcard authorization of its base, another name one of its own; a name of another type (email,
+   * URI) or a common name that is neither a host name nor an IP address cannot be authorized, so it refuses.
+   */
+  async function holdsAuthorizationsFor(account: AcmeAccount, der: Uint8Array): Promise<boolean> {
+    const identifiers = certificateIdentifiers(der);
+    if (identifiers === null || identifiers.length === 0) return false;
+    const wanted = identifiers.map(({ type, value }) => {
+      const wildcard = type === 'dns' && value.startsWith('*.');
+      return { identifierType: type, identifierValue: wildcard ? value.slice(2) : value, wildcard };
+    });
+    const held = await db.acmeAuthorization.findMany({
+      where: { accountId: account.id, status: 'valid', expiresAt: { gt: clock.now() }, OR: wanted },
+      select: { identifierType: true, identifierValue: true, wildcard: true },
+    });
+    const key = (item: { identifierType: string; identifierValue: string; wildcard: boolean }) =>
+      `${item.identifierType}:${item.wildcard ? '*.' : ''}${item.identifierValue}`;
+    const proven = new Set(held.map(key));
+    return wanted.every((item) => proven.has(key(item)));
+  }
+
+  /** RFC 8555 §7.6: by the account that ordered the certificate or holds authorizations for its names, or by its own key (jwk). */
   async function revokeCertificate(directory: Directory, url: string, body: unknown, requestId: string): Promise<AcmeReply> {
     const { jws, account } = await authenticate(directory, url, body, 'either');
     const payload = payloadObject(jws);
@@ -367,7 +456,8 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     if (!row || !Buffer.from(row.certificateDer).equals(der)) throw problem('malformed', 'this CA issued no such certificate', 404);
     if (account) {
       const ordered = await db.acmeOrder.findFirst({ where: { certificateId: row.id, accountId: account.id } });
-      if (!ordered) throw problem('unauthorized', 'this account did not order this certificate');
+      if (!ordered && !(await holdsAuthorizationsFor(account, der)))
+        throw problem('unauthorized', 'this account neither ordered this certificate nor holds valid authorizations for all its names');
     } else {
       if (!spkiOfJwk(jws.header.jwk).equals(parsed.spki))
         throw problem('unauthorized', "the JWS is signed neither by an account nor by the certificate's key");
