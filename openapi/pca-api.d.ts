@@ -2305,10 +2305,11 @@ export interface operations {
                         enabled: boolean;
                         /** @description Default (absent, null or empty): the CA id */
                         crl_name?: string | null;
-                        /** @description The bucket the CA publishes its CRL and certificate to, when the deployment publishes (CRL_PUBLISH_BUCKETS) and allows this one; else its first bucket */
+                        /** @description The bucket the CA publishes its CRL and certificate to, when the deployment publishes (CRL_PUBLISH_BUCKETS) and allows this one; else its first bucket. Empty: none (stored and echoed as null) */
                         obs_bucket_name?: string | null;
                         valid_days?: number | null;
                     };
+                    /** @description "0" (the default project), an enterprise project UUID, or "all". Stored and echoed, with no effect */
                     enterprise_project_id?: string;
                     /** @description RFC 5280 §4.2.1.10 name constraints, written critical. Under a constrained parent they may only narrow its subtrees. */
                     name_constraints?: {
@@ -2415,6 +2416,7 @@ export interface operations {
                     subscription_num: number;
                     is_auto_pay?: 0 | 1;
                     promotion_info?: string;
+                    /** @description "0" (the default project), an enterprise project UUID, or "all". Stored and echoed, with no effect */
                     enterprise_project_id?: string;
                     product_infos: {
                         /** @enum {string} */
@@ -2730,10 +2732,11 @@ export interface operations {
                         enabled: boolean;
                         /** @description Default (absent, null or empty): the CA id */
                         crl_name?: string | null;
-                        /** @description The bucket the CA publishes its CRL and certificate to, when the deployment publishes (CRL_PUBLISH_BUCKETS) and allows this one; else its first bucket */
+                        /** @description The bucket the CA publishes its CRL and certificate to, when the deployment publishes (CRL_PUBLISH_BUCKETS) and allows this one; else its first bucket. Empty: none (stored and echoed as null) */
                         obs_bucket_name?: string | null;
                         valid_days?: number | null;
                     };
+                    /** @description "0" (the default project), an enterprise project UUID, or "all". Stored and echoed, with no effect */
                     enterprise_project_id?: string;
                     /** @description RFC 5280 §4.2.1.10 name constraints, written critical. Under a constrained parent they may only narrow its subtrees. */
                     name_constraints?: {
@@ -5315,6 +5318,7 @@ export interface operations {
                         object_identifier?: string;
                         value?: string;
                     };
+                    /** @description "0" (the default project), an enterprise project UUID, or "all". Stored and echoed, with no effect */
                     enterprise_project_id?: string;
                     /**
                      * @description Default ENTITY_CERT
@@ -5452,6 +5456,7 @@ export interface operations {
                     type?: "ENTITY_CERT" | "INTERMEDIATE_CA";
                     /** @description INTERMEDIATE_CA only; below the issuer's */
                     path_length?: number;
+                    /** @description "0" (the default project), an enterprise project UUID, or "all". Stored and echoed, with no effect */
                     enterprise_project_id?: string;
                     /** @description Reserved by Huawei and ignored: the SANs come from the CSR */
                     subject_alternative_names?: unknown[] | null;
@@ -5798,7 +5803,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
                     /** @description "true" or true: the response is a zip (application/zip) laid out for `type`; otherwise JSON. "true"/"false" in any case */
@@ -5903,7 +5908,10 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Default UNSPECIFIED */
+                    /**
+                     * @description Default UNSPECIFIED
+                     * @enum {string}
+                     */
                     reason?: "UNSPECIFIED" | "KEY_COMPROMISE" | "CERTIFICATE_AUTHORITY_COMPROMISE" | "AFFILIATION_CHANGED" | "SUPERSEDED" | "CESSATION_OF_OPERATION" | "CERTIFICATE_HOLD" | "PRIVILEGE_WITHDRAWN" | "ATTRIBUTE_AUTHORITY_COMPROMISE";
                 };
             };
@@ -5977,7 +5985,10 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Default UNSPECIFIED */
+                    /**
+                     * @description Default UNSPECIFIED
+                     * @enum {string}
+                     */
                     reason?: "UNSPECIFIED" | "KEY_COMPROMISE" | "CERTIFICATE_AUTHORITY_COMPROMISE" | "AFFILIATION_CHANGED" | "SUPERSEDED" | "CESSATION_OF_OPERATION" | "CERTIFICATE_HOLD" | "PRIVILEGE_WITHDRAWN" | "ATTRIBUTE_AUTHORITY_COMPROMISE";
                 };
             };
@@ -6055,7 +6066,7 @@ export interface operations {
                     valid_days: number;
                     /** @description Default (absent, null or empty): the CA id */
                     crl_name?: string | null;
-                    /** @description The bucket the CA publishes its CRL and certificate to, when the deployment publishes (CRL_PUBLISH_BUCKETS) and allows this one; else its first bucket */
+                    /** @description The bucket the CA publishes its CRL and certificate to, when the deployment publishes (CRL_PUBLISH_BUCKETS) and allows this one; else its first bucket. Empty: none (stored and echoed as null) */
                     obs_bucket_name?: string | null;
                 };
             };

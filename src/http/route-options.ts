@@ -16,7 +16,7 @@ import type {
 } from 'fastify';
 import type { TSchema } from 'typebox';
 import type { Action } from '../auth/actions.ts';
-import { NoContent, errorResponses } from '../schemas/common.ts';
+import { NoContent, OPTIONAL_BODY_MARK, errorResponses } from '../schemas/common.ts';
 import type { FieldErrorCodes } from './error-handler.ts';
 
 /** Every route plugin takes this: an app whose request parts are typed from the route schemas. */
@@ -51,6 +51,11 @@ interface RequestSpec<Params, Query, Body, Headers> {
   /** A body limit of its own, below the app's. */
   bodyLimit?: number;
   fieldErrorCodes?: FieldErrorCodes;
+  /**
+   * Every field of the body has a default: no body, or `null` (a Go client leaving its Body nil), is taken as `{}`,
+   * and the document marks the request body optional. A malformed body is still refused (json-body.ts).
+   */
+  optionalBody?: boolean;
 }
 
 /** A route left out of the OpenAPI document, with no response schema: it answers in another protocol's format. */
@@ -98,6 +103,12 @@ export interface RouteOptions<Params, Query, Body, Headers> {
     unknown
   >;
   bodyLimit?: number;
+  preValidation?: (request: FastifyRequest) => Promise<void>;
+}
+
+/** optionalBody's hook: runs before validation, so the schema judges `{}`. */
+async function absentBodyIsEmpty(request: FastifyRequest): Promise<void> {
+  request.body ??= {};
 }
 
 export function routeOptions<
@@ -122,7 +133,10 @@ export function routeOptions<
     ...(spec.body ? { body: spec.body } : {}),
   };
   const bodyLimit = spec.bodyLimit ? { bodyLimit: spec.bodyLimit } : {};
-  if (spec.hide) return { config, schema: { hide: true, ...request }, ...bodyLimit } as RouteOptions<Params, Query, Body, Headers>;
+  const hooks = spec.optionalBody ? { preValidation: absentBodyIsEmpty } : {};
+  if (spec.hide) {
+    return { config, schema: { hide: true, ...request }, ...bodyLimit, ...hooks } as RouteOptions<Params, Query, Body, Headers>;
+  }
   const documentedBody = spec.documentedBody;
   // Only the document sees this body (@fastify/swagger's per-route transform); validation has none.
   const swaggerTransform: SwaggerTransform | undefined = documentedBody
@@ -138,6 +152,8 @@ export function routeOptions<
     operationId: spec.operationId,
     // Fresh objects per route, as for tags: a shared one becomes a YAML alias in the document.
     ...(spec.security ? { security: structuredClone(spec.security) } : {}),
+    // @fastify/swagger marks every request body required; the document's transform (openapi-responses.ts) reads this.
+    ...(spec.optionalBody ? { [OPTIONAL_BODY_MARK]: true } : {}),
     ...request,
     response: {
       ...(spec.ok ? { 200: spec.ok } : spec.responses?.[200] || spec.responses?.[201] ? {} : { 204: NoContent }),
@@ -151,6 +167,7 @@ export function routeOptions<
     config: { ...config, ...(swaggerTransform ? { swaggerTransform } : {}) },
     schema,
     ...bodyLimit,
+    ...hooks,
   } as RouteOptions<Params, Query, Body, Headers>;
 }
 

@@ -11,6 +11,16 @@ export const ErrorBody = Type.Object(
 
 export const UUID_PATTERN = '^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$';
 
+/**
+ * `enterprise_project_id` on the bodies that take one (§4.2.1: "`0` (default), a UUID, or `all`"; §4.2.2, §4.2.4,
+ * §4.4.1 and §4.4.2 take the same field). Huawei's enterprise project ids are UUIDs, in either case.
+ */
+export const EnterpriseProjectId = () =>
+  Type.String({
+    pattern: '^(0|all|[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12})$',
+    description: '"0" (the default project), an enterprise project UUID, or "all". Stored and echoed, with no effect',
+  });
+
 /** Responses every authenticated route may give, referenced from each route schema. */
 export const errorResponses = {
   400: Type.Ref('ErrorBody', { description: 'Invalid request' }),
@@ -22,6 +32,9 @@ export const errorResponses = {
 };
 
 export const NoContent = Type.Null({ description: 'No content' });
+
+/** The operation extension a route with an optional body carries (route-options.ts), turned into `requestBody.required: false`. */
+export const OPTIONAL_BODY_MARK = 'x-optional-body';
 
 /** Raw bytes, which generated clients read (or send) as a Blob; a fresh object each time (no YAML alias). */
 export const bytes = () => ({ type: 'string', format: 'binary' });

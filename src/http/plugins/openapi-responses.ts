@@ -4,6 +4,8 @@
  * the error handler), the X-Request-Id
  * header on every response, and a description for responses whose schema has none.
  */
+import { OPTIONAL_BODY_MARK } from '../../schemas/common.ts';
+
 // Fresh objects at each use: a shared one becomes a YAML alias, and parsers cap how many they follow.
 const errorSchema = () => ({ $ref: '#/components/schemas/ErrorBody' });
 const requestId = () => ({ $ref: '#/components/headers/X-Request-Id' });
@@ -47,7 +49,9 @@ const SHARED: [status: string, name: string, methods?: string[]][] = [
 ];
 
 type Response = { $ref?: string; description?: string; headers?: Record<string, unknown> };
-type Operation = { summary?: string; responses: Record<string, Response> };
+type Operation = { summary?: string; responses: Record<string, Response>; requestBody?: { required?: boolean } } & {
+  [OPTIONAL_BODY_MARK]?: boolean;
+};
 
 /** @fastify/swagger's transformObject: the document object it built, completed in place. */
 export function addSharedResponses<A extends object, B extends object>(built: { openapiObject: A } | { swaggerObject: B }): A | B {
@@ -55,6 +59,11 @@ export function addSharedResponses<A extends object, B extends object>(built: { 
   const paths = (document as { paths: Record<string, Record<string, Operation>> }).paths;
   for (const operations of Object.values(paths)) {
     for (const [method, operation] of Object.entries(operations)) {
+      // A route whose body fields all have defaults (route-options.ts optionalBody) takes no body too.
+      if (operation[OPTIONAL_BODY_MARK]) {
+        delete operation[OPTIONAL_BODY_MARK];
+        if (operation.requestBody) operation.requestBody.required = false;
+      }
       const { responses } = operation;
       for (const [status, response] of Object.entries(responses)) {
         if (response.$ref) continue;

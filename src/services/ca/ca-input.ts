@@ -3,7 +3,7 @@
  * and, through Static<>, the input types of the CA service. They live below both, so imports point down.
  */
 import { Type, type Static } from 'typebox';
-import { PagingQuery, SortDirection, StringEnum } from '../../schemas/common.ts';
+import { EnterpriseProjectId, PagingQuery, SortDirection, StringEnum } from '../../schemas/common.ts';
 import { HASH_ALGORITHMS, KEY_ALGORITHMS } from '../../x509/algorithms.ts';
 import { NameConstraintsIn } from '../policy/issuance-policy-schemas.ts';
 import { CA_STATUSES, CA_TYPES, VALIDITY_TYPES } from './ca-rules.ts';
@@ -42,7 +42,7 @@ export const CrlName = Type.Union([Type.String({ maxLength: 64 }), Type.Null()],
 });
 export const ObsBucketName = Type.Union([Type.String({ maxLength: 64 }), Type.Null()], {
   description:
-    'The bucket the CA publishes its CRL and certificate to, when the deployment publishes (CRL_PUBLISH_BUCKETS) and allows this one; else its first bucket',
+    'The bucket the CA publishes its CRL and certificate to, when the deployment publishes (CRL_PUBLISH_BUCKETS) and allows this one; else its first bucket. Empty: none (stored and echoed as null)',
 });
 
 const CrlConfigurationIn = Type.Object({
@@ -61,7 +61,7 @@ const caFields = {
   ),
   key_usages: Type.Optional(Type.Array(Type.String(), { maxItems: 9 })),
   crl_configuration: Type.Optional(CrlConfigurationIn),
-  enterprise_project_id: Type.Optional(Type.String({ maxLength: 64 })),
+  enterprise_project_id: Type.Optional(EnterpriseProjectId()),
   name_constraints: Type.Optional(NameConstraintsIn),
   hsm_cluster_info: Type.Optional(
     Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], {
@@ -121,7 +121,7 @@ export const OrderBody = Type.Object({
   subscription_num: Type.Integer({ minimum: 1 }),
   is_auto_pay: Type.Optional(Type.Union([Type.Literal(0), Type.Literal(1)])),
   promotion_info: Type.Optional(Type.String({ maxLength: 256 })),
-  enterprise_project_id: Type.Optional(Type.String({ maxLength: 64 })),
+  enterprise_project_id: Type.Optional(EnterpriseProjectId()),
   product_infos: Type.Array(ProductInfo, { maxItems: 10 }),
 });
 

@@ -31,7 +31,9 @@ export function crlColumns(crl: CrlConfigurationInput | undefined, caId: string)
   if (typeof days !== 'number' || !Number.isInteger(days) || days < 7 || days > 30) {
     throw errors.invalidParameter('crl_configuration.valid_days must be 7-30 when enabled');
   }
-  return { crlEnabled: true, crlValidDays: days, crlName: crl.crl_name || caId, obsBucketName: crl.obs_bucket_name ?? null };
+  // An empty crl_name takes the default; an empty obs_bucket_name names no bucket (publication reads it as none), so it
+  // is stored as null: §5.4 echoes a value or null, never "".
+  return { crlEnabled: true, crlValidDays: days, crlName: crl.crl_name || caId, obsBucketName: crl.obs_bucket_name || null };
 }
 
 /** The parts of a create/activate request that decide the CA, validated in the contract's order of codes. */

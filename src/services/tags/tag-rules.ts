@@ -22,18 +22,33 @@ const PAGE_SIZES = [10, 20, 50];
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
+/** `field` is the key's own path in the body (`tag.key`, `tags[2].key`), which the message names. */
 function checkKey(key: unknown, field: string): string {
   if (typeof key !== 'string' || !KEY.test(key) || [...key].length > 128) {
-    throw errors.invalidParameter(`${field}.key must be 1-128 characters: letters, digits, space or _ . : = + - @`);
+    throw errors.invalidParameter(`${field} must be 1-128 characters: letters, digits, space or _ . : = + - @`);
   }
   return key;
 }
 
+/** `field` is the value's own path in the body (`tag.value`, `tags[2].value`, `tags[2].values[0]`). */
 function checkValue(value: unknown, field: string): string {
   if (typeof value !== 'string' || !VALUE.test(value) || [...value].length > 255) {
-    throw errors.invalidParameter(`${field}.value must be 0-255 characters: letters, digits, space or _ . : = + - @ /`);
+    throw errors.invalidParameter(`${field} must be 0-255 characters: letters, digits, space or _ . : = + - @ /`);
   }
   return value;
+}
+
+/** One `{key, value}`, named `field` in messages; `valuesOptional` for deletes, which match by key. */
+function checkTag(tag: unknown, field: string, options: { valuesOptional?: boolean }): ResourceTag {
+  if (!isObject(tag)) throw errors.invalidParameter(`${field} must be an object`);
+  const key = checkKey(tag.key, `${field}.key`);
+  const value = options.valuesOptional && tag.value === undefined ? '' : checkValue(tag.value, `${field}.value`);
+  return { key, value };
+}
+
+/** The single tag of `POST …/tags` (`{"tag": {key, value}}`): its messages name `tag`, not a list entry. */
+export function checkSingleTag(input: unknown): ResourceTag {
+  return checkTag(input, 'tag', {});
 }
 
 /**
@@ -44,14 +59,12 @@ export function checkTags(input: unknown, options: { valuesOptional?: boolean } 
   if (!Array.isArray(input)) throw errors.invalidParameter('tags must be an array');
   if (input.length > 20) throw errors.invalidParameter('tags has at most 20 entries');
   const seen = new Set<string>();
-  return input.map((tag: unknown, index) => {
+  return input.map((entry: unknown, index) => {
     const field = `tags[${index}]`;
-    if (!isObject(tag)) throw errors.invalidParameter(`${field} must be an object`);
-    const key = checkKey(tag.key, field);
-    if (seen.has(key)) throw errors.invalidParameter(`${field}.key '${key}' appears twice`);
-    seen.add(key);
-    const value = options.valuesOptional && tag.value === undefined ? '' : checkValue(tag.value, field);
-    return { key, value };
+    const tag = checkTag(entry, field, options);
+    if (seen.has(tag.key)) throw errors.invalidParameter(`${field}.key '${tag.key}' appears twice`);
+    seen.add(tag.key);
+    return tag;
   });
 }
 
@@ -67,7 +80,7 @@ export function checkFilter(body: unknown, options: { paged: boolean }): TagFilt
     for (const [index, entry] of request.tags.entries()) {
       const field = `tags[${index}]`;
       if (!isObject(entry)) throw errors.invalidParameter(`${field} must be an object`);
-      const key = checkKey(entry.key, field);
+      const key = checkKey(entry.key, `${field}.key`);
       if (keys.has(key)) throw errors.invalidParameter(`${field}.key '${key}' appears twice`);
       keys.add(key);
       // Go's SDK sends a nil values slice as null: like [], any value.
@@ -75,7 +88,7 @@ export function checkFilter(body: unknown, options: { paged: boolean }): TagFilt
       if (!Array.isArray(given) || given.length > MAX_FILTER_VALUES) {
         throw errors.invalidParameter(`${field}.values must be an array of at most ${MAX_FILTER_VALUES} values`);
       }
-      const values = given.map((value: unknown) => checkValue(value, field));
+      const values = given.map((value: unknown, at) => checkValue(value, `${field}.values[${at}]`));
       if (new Set(values).size !== values.length) throw errors.invalidParameter(`${field}.values has duplicates`);
       filter.tags.push({ key, values });
     }

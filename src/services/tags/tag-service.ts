@@ -17,7 +17,7 @@ import { findOwnCa, lockOwnCa } from '../ca/ca-store.ts';
 import { toCertificateObject } from '../certificates/certificate-mapper.ts';
 import type { RequestContext, Tx } from '../context.ts';
 import { resolveCaReference } from '../urn.ts';
-import { checkFilter, checkTags, type ResourceTag } from './tag-rules.ts';
+import { checkFilter, checkSingleTag, checkTags, type ResourceTag } from './tag-rules.ts';
 import { domainTagsSql, matchingCountSql, matchingIdsPageSql, type SqlText, type TaggedResourceType } from './tag-sql.ts';
 
 export type { TaggedResourceType };
@@ -68,9 +68,14 @@ export function createTagService(deps: TagServiceDeps) {
     return row.id;
   }
 
-  /** Adds or replaces, refusing a result above 20 tags per resource. */
-  async function upsert(ctx: RequestContext, type: TaggedResourceType, reference: string, input: unknown, action: string): Promise<void> {
-    const tags = checkTags(input);
+  /** Adds or replaces checked tags, refusing a result above 20 tags per resource. */
+  async function upsert(
+    ctx: RequestContext,
+    type: TaggedResourceType,
+    reference: string,
+    tags: ResourceTag[],
+    action: string,
+  ): Promise<void> {
     await db.$transaction(async (tx) => {
       const resourceId = await existing(tx, ctx, type, reference, true);
       const present = await tx.tag.findMany({ where: { resourceType: type, resourceId }, select: { key: true } });
@@ -179,9 +184,11 @@ export function createTagService(deps: TagServiceDeps) {
   }
 
   return {
-    createOne: (ctx: RequestContext, type: TaggedResourceType, reference: string, tag: unknown, action: string) =>
-      upsert(ctx, type, reference, [tag], action),
-    createMany: upsert,
+    // async: a refused tag is a rejected promise, as every other refusal of the service is.
+    createOne: async (ctx: RequestContext, type: TaggedResourceType, reference: string, tag: unknown, action: string) =>
+      upsert(ctx, type, reference, [checkSingleTag(tag)], action),
+    createMany: async (ctx: RequestContext, type: TaggedResourceType, reference: string, tags: unknown, action: string) =>
+      upsert(ctx, type, reference, checkTags(tags), action),
     deleteMany: remove,
     list,
     domainTags,

@@ -141,26 +141,25 @@ export async function certificateRoutes(app: TypedApp): Promise<void> {
 
   app.post(
     `${CERT}/:certificate_id/export`,
-    {
-      ...routeOptions({
-        action: 'pca:cert:export',
-        tag,
-        summary: 'Export a certificate (JSON, or a zip per server type)',
-        operationId: 'exportCertificate',
-        body: ExportBody,
-        ...byId,
-        responses: {
-          200: {
-            description: 'JSON, or with is_compressed "true" a zip (Content-Disposition names it <common name>_<type>.zip)',
-            headers: {
-              'Content-Disposition': Type.String({ description: 'The zip only: attachment; filename="<common name>_<type>.zip"' }),
-            },
-            content: { 'application/json': { schema: ExportResponse }, 'application/zip': { schema: bytes() } },
+    routeOptions({
+      action: 'pca:cert:export',
+      tag,
+      summary: 'Export a certificate (JSON, or a zip per server type)',
+      operationId: 'exportCertificate',
+      body: ExportBody,
+      // Every export field has a default (§4.4.5: JSON, type OTHER): no body, or null, exports as {} does.
+      optionalBody: true,
+      ...byId,
+      responses: {
+        200: {
+          description: 'JSON, or with is_compressed "true" a zip (Content-Disposition names it <common name>_<type>.zip)',
+          headers: {
+            'Content-Disposition': Type.String({ description: 'The zip only: attachment; filename="<common name>_<type>.zip"' }),
           },
+          content: { 'application/json': { schema: ExportResponse }, 'application/zip': { schema: bytes() } },
         },
-      }),
-      preValidation: noBodyExportsDefaults,
-    },
+      },
+    }),
     async function exportCertificate(request, reply) {
       const result = await certificates.export(contextOf(request), request.params.certificate_id, request.body);
       if (result.kind === 'json') return result.body;
@@ -185,12 +184,4 @@ export async function certificateRoutes(app: TypedApp): Promise<void> {
       return noContent(reply);
     },
   );
-}
-
-/**
- * Every export field has a default (§4.4.5: JSON, type OTHER), so no body, or `null` (a Go client leaving its Body
- * nil), exports as `{}` does. A malformed body is still refused (json-body.ts).
- */
-async function noBodyExportsDefaults(request: FastifyRequest): Promise<void> {
-  request.body ??= {};
 }

@@ -5,6 +5,7 @@
 import { Type } from 'typebox';
 import { crlPem } from '../../../services/revocation/crl-service.ts';
 import { CRL_VALID_DAYS, REVOCATION_REASON_NAMES } from '../../../services/revocation/revocation-rules.ts';
+import { StringEnum } from '../../../schemas/common.ts';
 import { contextOf } from '../../request-context.ts';
 import { noContent, routeOptions, type TypedApp } from '../../route-options.ts';
 import { byCaId } from '../ca/ca-schemas.ts';
@@ -16,14 +17,12 @@ const CA = '/v1/private-certificate-authorities';
 const CERT = '/v1/private-certificates';
 const byCa = { ...byCaId, tag: 'certificate-authorities' };
 
-/** `{}` or `{"reason": ...}`; a missing body is refused (§4.4.6). */
+/**
+ * `{}` or `{"reason": ...}`; a missing body is refused (§4.4.6). An enum, not a union of literals: a refusal then
+ * lists the reasons (Ajv's message for a union names no value).
+ */
 const RevokeBody = Type.Object({
-  reason: Type.Optional(
-    Type.Union(
-      REVOCATION_REASON_NAMES.map((name) => Type.Literal(name)),
-      { description: 'Default UNSPECIFIED' },
-    ),
-  ),
+  reason: Type.Optional(StringEnum(REVOCATION_REASON_NAMES, { description: 'Default UNSPECIFIED' })),
 });
 const EnableCrlBody = Type.Object({
   valid_days: Type.Integer({
@@ -94,7 +93,9 @@ export async function revocationRoutes(app: TypedApp): Promise<void> {
       await revocations.enableCrl(contextOf(request), request.params.ca_id, {
         validDays: valid_days,
         crlName: crl_name,
-        obsBucketName: obs_bucket_name,
+        // "" names no bucket (clients send an unset field so, and publication reads it as none): stored as null, as
+        // §5.4's "value or null" has it, not echoed back as "".
+        obsBucketName: obs_bucket_name || null,
       });
       return noContent(reply);
     },
