@@ -8,9 +8,19 @@ import cluster, { type Worker } from 'node:cluster';
 /** The worker's index (0 to WORKERS - 1) in its environment; the one with index 0 runs the scheduled jobs. */
 export const WORKER_INDEX_VARIABLE = 'PCA_WORKER_INDEX';
 
-/** The wait before a replacement that died before listening is started again: doubled each time, up to the cap. */
+/**
+ * The wait before a worker that died before listening, or within STEADY_MS of it, is started again: doubled each
+ * time, up to the cap; back to the first when a worker that served longer dies.
+ */
 const FIRST_RETRY_MS = 1000;
 const LAST_RETRY_MS = 30_000;
+/**
+ * A worker that dies this soon after listening (on its first requests or jobs) would likely die the same way again:
+ * started again at once, it made the primary fork in a tight loop. One that served longer is replaced at once. As long
+ * as the longest wait: once the waits reach it, a worker that keeps dying is started about once per 30 s at most,
+ * however soon or late after listening it dies.
+ */
+export const STEADY_MS = LAST_RETRY_MS;
 
 export function isLeadWorker(): boolean {
   return !cluster.isWorker || process.env[WORKER_INDEX_VARIABLE] === '0';
@@ -30,11 +40,10 @@ export function superviseWorkers(count: number): void {
   function fork(index: number, replacing?: number): void {
     const worker = cluster.fork({ [WORKER_INDEX_VARIABLE]: String(index) });
     live.add(worker);
-    let listening = false;
+    let listenedAt: number | undefined;
     worker.once('listening', () => {
-      listening = true;
+      listenedAt = performance.now();
       serving.add(worker);
-      retryMs[index] = FIRST_RETRY_MS;
       say(`worker ${index} (pid ${worker.process.pid}) listening${replacing ? ` in place of pid ${replacing}` : ''}`);
     });
     worker.once('exit', (code, signal) => {
@@ -46,9 +55,14 @@ export function superviseWorkers(count: number): void {
       }
       const how = signal ?? `code ${code}`;
       const died = `worker ${index} (pid ${worker.process.pid}) exited (${how})`;
-      if (listening) {
+      const servedMs = listenedAt === undefined ? undefined : Math.round(performance.now() - listenedAt);
+      if (servedMs !== undefined && servedMs >= STEADY_MS) {
+        retryMs[index] = FIRST_RETRY_MS;
         say(`${died}; starting another`);
         fork(index, worker.process.pid);
+      } else if (servedMs !== undefined) {
+        // Likely to die the same way (see STEADY_MS); it could start, so it is tried again even while none serves.
+        retryLater(index, worker.process.pid, `${died} ${servedMs} ms after it listened`);
       } else if (replacing === undefined) {
         // Dead at first start (configuration, database, key store): another would die the same way.
         say(`${died} before it listened; stopping`);
@@ -60,16 +74,20 @@ export function superviseWorkers(count: number): void {
       } else {
         // The configuration has served and another worker still does, so this is likely passing (Postgres failing
         // over, restarting, out of reach): the others go on serving while this one is tried again, ever more slowly.
-        const delay = retryMs[index]!;
-        retryMs[index] = Math.min(delay * 2, LAST_RETRY_MS);
-        say(`${died} before it listened; another in ${delay} ms`);
-        const retry = setTimeout(() => {
-          retries.delete(retry);
-          fork(index, replacing);
-        }, delay);
-        retries.add(retry);
+        retryLater(index, replacing, `${died} before it listened`);
       }
     });
+  }
+
+  function retryLater(index: number, replacing: number | undefined, died: string): void {
+    const delay = retryMs[index]!;
+    retryMs[index] = Math.min(delay * 2, LAST_RETRY_MS);
+    say(`${died}; another in ${delay} ms`);
+    const retry = setTimeout(() => {
+      retries.delete(retry);
+      fork(index, replacing);
+    }, delay);
+    retries.add(retry);
   }
 
   function stop(code: number): void {

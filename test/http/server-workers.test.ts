@@ -1,6 +1,7 @@
 /**
- * WORKERS=2 (node:cluster): the primary forks two workers on one port and serves nothing itself; a worker killed is
- * replaced while the other goes on answering; a replacement that cannot start (Postgres refusing connections) is
+ * WORKERS=2 (node:cluster): the primary forks two workers on one port and serves nothing itself; a worker killed
+ * after serving a while is replaced at once while the other goes on answering, and one that dies soon after it
+ * listens is started again ever more slowly; a replacement that cannot start (Postgres refusing connections) is
  * tried again later, the server still up; SIGTERM stops them all; more than one worker without Postgres is refused
  * at start (PGlite serves one process).
  */
@@ -12,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
+import { STEADY_MS } from '../../src/server-workers.ts';
 import { createTestAppOnRealPostgres, testConfig, type TestApp } from '../helpers/app.ts';
 import { realPostgresOrSkipTest } from '../helpers/database.ts';
 import { childrenOf, type ServerProcess, startSharedServer } from '../helpers/server-process.ts';
@@ -84,14 +86,17 @@ async function startTwoWorkers(t: Test, harness: TestApp, dataDir: string, env: 
   return { server, workers };
 }
 
-t.test('two workers on one port: one killed is replaced while the other answers; SIGTERM stops all', async (t) => {
+t.test('two workers on one port: one killed after a while is replaced at once while the other answers; SIGTERM stops all', async (t) => {
   const set = await onRealPostgres(t);
   if (!set) return;
   const { harness, dataDir } = set;
   const { server, workers } = await startTwoWorkers(t, harness, dataDir);
+  const listened = performance.now();
   const primary = server.child.pid!;
   const auth = harness.auth(harness.config.defaultDomainId);
   for (let i = 0; i < 10; i++) t.equal(await get(server.base, '/v1/private-certificate-authorities', auth), 200);
+  // Past the window in which a death counts as the worker's own doing (and so waits before its replacement).
+  await sleep(STEADY_MS + 500 - (performance.now() - listened));
 
   const [victim, survivor] = workers;
   process.kill(victim!, 'SIGKILL');
@@ -115,6 +120,36 @@ t.test('two workers on one port: one killed is replaced while the other answers;
     [],
     'no worker outlives the primary',
   );
+});
+
+t.test('a worker that dies soon after it listens is started again ever more slowly, the other serving meanwhile', async (t) => {
+  const set = await onRealPostgres(t);
+  if (!set) return;
+  const { harness, dataDir } = set;
+  const {
+    server,
+    workers: [first, survivor],
+  } = await startTwoWorkers(t, harness, dataDir);
+  const auth = harness.auth(harness.config.defaultDomainId);
+  // Each worker in that place is killed as soon as it listens, as one crashing on its first requests would die.
+  const waits: number[] = [];
+  let victim = first!;
+  for (let round = 0; round < 3; round++) {
+    const killed = performance.now();
+    process.kill(victim, 'SIGKILL');
+    const exited = new RegExp(
+      `worker \\d \\(pid ${victim}\\) exited \\(SIGKILL\\)(?: \\d+ ms after it listened; another in (\\d+) ms|; starting another)\n`,
+    );
+    const wait = Number((await until('the primary to see the worker go', () => whileRunning(server, exited), server.output))[1] ?? 0);
+    waits.push(wait);
+    t.equal(await get(server.base, '/v1/private-certificate-authorities', auth), 200, 'the other worker answers meanwhile');
+    const replaced = new RegExp(`worker \\d \\(pid (\\d+)\\) listening in place of pid ${victim}\n`);
+    victim = Number(await until('the next worker to listen', () => whileRunning(server, replaced)?.[1], server.output));
+    t.ok(performance.now() - killed >= wait, `not started before its wait (${wait} ms) was over`);
+  }
+  t.same(waits, [1000, 2000, 4000], 'each worker that died soon after listening was replaced after a wait twice the last');
+  t.ok(childrenOf(server.child.pid!).includes(survivor!), 'the other worker ran throughout');
+  t.equal(await server.stop(), 0, 'SIGTERM: the primary exits 0 once its workers have');
 });
 
 t.test('a worker that dies before it listens stops the whole server instead of being replaced over and over', async (t) => {
@@ -200,7 +235,7 @@ async function replacementFailing(t: Test) {
   // Once the primary has seen the victim go, so that no connection is handed to it as it dies (one would hang).
   await until(
     'the victim to be gone',
-    () => whileRunning(server, new RegExp(`worker \\d \\(pid ${victim}\\) exited \\(SIGKILL\\); starting another\n`)),
+    () => whileRunning(server, new RegExp(`worker \\d \\(pid ${victim}\\) exited \\(SIGKILL\\)[^\n]*\n`)),
     server.output,
   );
   // Requests all along, so the survivor's pooled connections (opened before the refusal) stay in use and are not
