@@ -1,6 +1,6 @@
 /** A development deployment's secrets (no MASTER_KEY / JWT keys given), kept in DATA_DIR. */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from './env.ts';
 
@@ -50,14 +50,19 @@ export function loadOrCreateDevSecrets(dataDir: string): DevSecrets {
     domainId: randomBytes(16).toString('hex'),
   };
   mkdirSync(dataDir, { recursive: true });
-  // Written beside it and renamed into place: a crash mid-write leaves the temp file, never a truncated secrets file.
+  // Written beside it, then linked into place: a crash mid-write leaves the temp file, never a truncated secrets file.
+  // A link, unlike a rename, never replaces a file: of processes starting together on an empty folder, the first
+  // one's secrets stay and the others take them, where with a rename the last won and the others ran on a master key
+  // that was no longer on disk.
   const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     writeFileSync(temp, JSON.stringify(secrets, null, 2), { mode: 0o600, flush: true });
-    renameSync(temp, file);
+    linkSync(temp, file);
   } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    return loadOrCreateDevSecrets(dataDir);
+  } finally {
     rmSync(temp, { force: true });
-    throw error;
   }
   return secrets;
 }
