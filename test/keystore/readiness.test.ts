@@ -1,14 +1,15 @@
 /**
  * Key-store faults are reported clearly (503, PCA.00050002) instead of surfacing as garbage signatures: a master
- * key other than the one that sealed the stored CA keys, a missing token. The public /ready says only which check
- * failed; what went wrong is in the log and in the operators' GET /v1/readiness (issue #13 item 13). (A wrong PIN
- * is covered by test/keystore/pkcs11.test.ts: login state is per process, so it needs a process of its own.)
+ * key other than the one that sealed the stored CA keys, a missing token (by label or slot index). The public /ready
+ * says only which check failed; what went wrong is in the log and in the operators' GET /v1/readiness (issue #13
+ * item 13). (A wrong PIN is covered by test/keystore/pkcs11.test.ts: login state is per process, so it needs a
+ * process of its own.)
  */
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import t, { type Test } from 'tap';
 import { createKeyStores } from '../../src/keystore/index.ts';
-import { createTestApp, SOFTWARE_KEYS_ONLY } from '../helpers/app.ts';
+import { createTestApp, SOFTWARE_KEYS_ONLY, testConfig } from '../helpers/app.ts';
 import { SOFTHSM_LIBRARY, softHsmToken } from './support.ts';
 
 const token = await softHsmToken('pca-ready-test', '2468');
@@ -83,6 +84,31 @@ t.test('PKCS#11: a missing token is reported, a good token is ready', async (t) 
   t.equal(missingResult.status, 503);
   t.match(missingResult.body.checks.key_store_pkcs11, /no-such-token/);
   t.equal(missingResult.body.checks.key_store_software, 'ok', 'the software store is unaffected');
+});
+
+t.test('PKCS11_SLOT: not a number stops the start naming it; an index holding no token is reported as a missing label is', async (t) => {
+  const slot = (PKCS11_SLOT: string) => ({
+    ...softwareOnly,
+    KEY_STORE: 'pkcs11',
+    PKCS11_LIBRARY: SOFTHSM_LIBRARY,
+    PKCS11_PIN: '2468',
+    PKCS11_SLOT,
+  });
+  for (const value of ['abc', '1.5', '-1', '0x1']) {
+    t.throws(() => testConfig(slot(value)), {
+      name: 'ConfigError',
+      message: `PKCS11_SLOT must be an integer from 0 to 4294967295, got '${value}'`,
+    });
+  }
+  // The token is opened at its first use, not at start (it may come and go): /ready is where a wrong one shows.
+  const wrong = await createTestApp({ env: slot('5') });
+  t.teardown(() => wrong.close());
+  const { status, body } = await readiness(t, wrong);
+  t.equal(status, 503);
+  t.equal(body.checks.key_store_pkcs11, "no initialised PKCS#11 token at slot index 5 (initialised tokens: 'pca-ready-test')");
+  const right = await createTestApp({ env: slot('0') });
+  t.teardown(() => right.close());
+  t.equal((await readiness(t, right)).body.checks.key_store_pkcs11, 'ok', 'index 0: the one token');
 });
 
 t.test('the details need a credential holding every action', async (t) => {
