@@ -243,3 +243,15 @@ export function verifyCertificateSignature(childDer: Uint8Array, issuerSpki: Uin
   const { family, hash } = signed.algorithm;
   return verifySignature(issuerSpki, family, hash, encodingOf(signed.tbs), signed.signature);
 }
+
+/**
+ * Whether the certificate carries the extension `oid` at all: `parseCertificate` reads an absent keyUsage and one
+ * naming no usage alike (no usages), where RFC 5280 §4.2.1.3 treats them differently. Malformed DER is a
+ * `malformed` X509Error.
+ */
+export function certificateHasExtension(der: Uint8Array, oid: string): boolean {
+  return parsingUntrusted('certificate', () => {
+    const extensionsField = readChildren(readSigned(der).tbs).find((el) => el.tag === 0xa3);
+    return extensionsField ? readExtensions(readChildren(extensionsField)[0]).has(oid) : false;
+  });
+}

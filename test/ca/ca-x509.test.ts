@@ -223,22 +223,39 @@ t.test('import without a chain: accepted, exported chain is empty', async (t) =>
 t.test('import refusals: another key, not a CA, a chain that does not sign it, garbage', async (t) => {
   const parent = await externalRoot(t, 'refusing-root');
   const stranger = await externalRoot(t, 'stranger-root');
+  // The parent's name on another key: the names match, the signature does not.
+  const impostor = await externalRoot(t, 'refusing-root');
   const { id, csr } = await pendingSubordinate('refused');
   const other = await pendingSubordinate('other-key');
+  // §4.2.5's message for a certificate that is not this CA's; a chain's faults are named each with its own.
   const message = /certificate must be issued from the CSR exported from this CA/;
-  const cases: [string, Json][] = [
-    ['a certificate for another key', { certificate: await parent.sign(other.csr, CA_EXTENSIONS), certificate_chain: parent.certPem }],
+  const cases: [string, Json, RegExp][] = [
+    [
+      'a certificate for another key',
+      { certificate: await parent.sign(other.csr, CA_EXTENSIONS), certificate_chain: parent.certPem },
+      message,
+    ],
     [
       'not a CA certificate',
       {
         certificate: await parent.sign(csr, 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature'),
         certificate_chain: parent.certPem,
       },
+      message,
     ],
-    ['a chain that did not sign it', { certificate: await parent.sign(csr, CA_EXTENSIONS), certificate_chain: stranger.certPem }],
+    [
+      'a chain of another CA',
+      { certificate: await parent.sign(csr, CA_EXTENSIONS), certificate_chain: stranger.certPem },
+      /certificate_chain\[0\]'s subject is not the issuer the certificate names/,
+    ],
+    [
+      'a chain that did not sign it',
+      { certificate: await parent.sign(csr, CA_EXTENSIONS), certificate_chain: impostor.certPem },
+      /the certificate's signature does not verify with the key of certificate_chain\[0\]/,
+    ],
   ];
-  for (const [label, body] of cases) {
-    await t.test(label, async (t) => assertError(t, await call('POST', `${CA}/${id}/import`, body), 400, 'PCA.00020001', message));
+  for (const [label, body, expected] of cases) {
+    await t.test(label, async (t) => assertError(t, await call('POST', `${CA}/${id}/import`, body), 400, 'PCA.00020001', expected));
   }
   assertError(
     t,
