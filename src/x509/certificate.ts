@@ -12,6 +12,7 @@ import {
   decodeAuthorityKeyIdentifier,
   decodeBasicConstraints,
   decodeKeyUsage,
+  decodeSubjectAltNames,
   decodeSubjectKeyIdentifier,
   extendedKeyUsageValue,
   extension,
@@ -20,6 +21,7 @@ import {
   subjectAltNameValue,
   type CustomExtension,
   type KeyUsage,
+  type RawExtension,
   type SubjectAltName,
 } from './extensions.ts';
 import { decodeNameConstraints, nameConstraintsValue, type NameConstraints } from './name-constraints.ts';
@@ -244,14 +246,28 @@ export function verifyCertificateSignature(childDer: Uint8Array, issuerSpki: Uin
   return verifySignature(issuerSpki, family, hash, encodingOf(signed.tbs), signed.signature);
 }
 
+/** A certificate's extensions by OID, read without the rest of parseCertificate; inside a `parsingUntrusted` step. */
+function extensionsRead(der: Uint8Array): Map<string, RawExtension> {
+  const extensionsField = readChildren(readSigned(der).tbs).find((el) => el.tag === 0xa3);
+  return extensionsField ? readExtensions(readChildren(extensionsField)[0]) : new Map();
+}
+
 /**
  * Whether the certificate carries the extension `oid` at all: `parseCertificate` reads an absent keyUsage and one
  * naming no usage alike (no usages), where RFC 5280 §4.2.1.3 treats them differently. Malformed DER is a
  * `malformed` X509Error.
  */
 export function certificateHasExtension(der: Uint8Array, oid: string): boolean {
+  return parsingUntrusted('certificate', () => extensionsRead(der).has(oid));
+}
+
+/**
+ * A certificate's subject alternative names (none without the extension). Apart from parseCertificate, which imports
+ * use: a name of a form §5.5 does not write (otherName, directoryName) is a `malformed` X509Error here.
+ */
+export function certificateSubjectAltNames(der: Uint8Array): SubjectAltName[] {
   return parsingUntrusted('certificate', () => {
-    const extensionsField = readChildren(readSigned(der).tbs).find((el) => el.tag === 0xa3);
-    return extensionsField ? readExtensions(readChildren(extensionsField)[0]).has(oid) : false;
+    const extension = extensionsRead(der).get(Oid.subjectAltName);
+    return extension ? decodeSubjectAltNames(extension.value) : [];
   });
 }

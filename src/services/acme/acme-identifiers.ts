@@ -1,11 +1,8 @@
 /** ACME identifiers and contacts (RFC 8555 §7.1.3, §7.3, §7.4) as pure functions: checked, normalised, matched. */
-import { parseCertificate } from '../../x509/certificate.ts';
+import { certificateSubjectAltNames, parseCertificate } from '../../x509/certificate.ts';
 import type { ParsedCsr } from '../../x509/csr.ts';
-import { parsingUntrusted, readChildren } from '../../x509/der-reader.ts';
-import { decodeSubjectAltNames, formatIp, isIpv4Mapped, parseIp, readExtensions, type SubjectAltName } from '../../x509/extensions.ts';
+import { formatIp, isIpv4Mapped, parseIp, type SubjectAltName } from '../../x509/extensions.ts';
 import { normalizeDnsName } from '../../x509/name-constraints.ts';
-import { Oid } from '../../x509/oids.ts';
-import { readSigned } from '../../x509/public-key.ts';
 import { problem } from './acme-problems.ts';
 
 export const MAX_IDENTIFIERS = 100;
@@ -116,15 +113,6 @@ export function csrNamesMatch(identifiers: readonly Identifier[], csr: Pick<Pars
 /** The order's identifiers as the certificate's SANs: what the account proved control of. */
 export function subjectAltNamesOf(identifiers: readonly Identifier[]): SubjectAltName[] {
   return identifiers.map(({ type, value }) => ({ type: type === 'dns' ? 'DNS' : 'IP', value }));
-}
-
-/** A certificate's subject alternative names (none without the extension); a name of an unsupported form throws. */
-function certificateSubjectAltNames(der: Uint8Array): SubjectAltName[] {
-  return parsingUntrusted('certificate', () => {
-    const extensionsField = readChildren(readSigned(der).tbs).find((el) => el.tag === 0xa3);
-    const extension = extensionsField ? readExtensions(readChildren(extensionsField)[0]!).get(Oid.subjectAltName) : undefined;
-    return extension ? decodeSubjectAltNames(extension.value) : [];
-  });
 }
 
 /**
