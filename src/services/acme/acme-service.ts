@@ -40,7 +40,7 @@ export interface AcmeServiceDeps {
   db: Db;
   clock: Clock;
   config: Pick<Config, 'region' | 'publicBaseUrl'>;
-  issuance: Pick<IssuanceService, 'finalizeAcmeOrder'>;
+  issuance: Pick<IssuanceService, 'finalizeAcmeOrder' | 'acmeOrderCertificate'>;
   revocations: Pick<RevocationServices['revocations'], 'revokeCertificate'>;
   validator: ChallengeValidator;
   /** The master-key sealer, built once at composition. */
@@ -161,8 +161,22 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
   async function getOrder(directory: Directory, url: string, orderId: string, body: unknown): Promise<AcmeReply> {
     const { jws, account } = await authenticate(directory, url, body, 'kid');
     requirePostAsGet(jws);
-    const order = await ownOrder(account!, orderId);
+    const found = await ownOrder(account!, orderId);
+    const order = (found.status === 'processing' && (await settleIssued(found))) || found;
     return { status: 200, body: await orderObject(directory.base, order), location: `${directory.base}/order/${order.id}` };
+  }
+
+  /**
+   * An order left processing though its certificate was issued (its finalize failed, or died, after the issuing
+   * commit, before the order named the certificate) becomes valid with that certificate, which its Idempotency-Key
+   * names. Null when no issuance of it committed: its finalize is still issuing, or failed before it issued.
+   */
+  async function settleIssued(order: AcmeOrder): Promise<AcmeOrder | null> {
+    const certificateId = await issuance.acmeOrderCertificate(order.domainId, order.id);
+    if (!certificateId) return null;
+    await db.acmeOrder.updateMany({ where: { id: order.id, status: 'processing' }, data: { status: 'valid', certificateId } });
+    const settled = await db.acmeOrder.findUniqueOrThrow({ where: { id: order.id } });
+    return settled.status === 'valid' ? settled : null;
   }
 
   /**
@@ -186,7 +200,7 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
   }
 
   /** The claimed order's outcome: from processing only, which no other request leaves while this one holds it. */
-  async function settleOrder(orderId: string, data: { status: string; error?: object; certificateId?: string }): Promise<void> {
+  async function settleOrder(orderId: string, data: { status: string; error?: object }): Promise<void> {
     const settled = await db.acmeOrder.updateMany({ where: { id: orderId, status: 'processing' }, data });
     if (settled.count !== 1) throw new Error(`ACME order ${orderId} left processing while its finalize held it`);
   }
@@ -203,7 +217,12 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     const { jws, account } = await authenticate(directory, url, body, 'kid');
     const order = await ownOrder(account!, orderId);
     const status = effectiveOrderStatus(order, clock.now());
-    if (status === 'processing') throw problem('orderNotReady', 'the order is being finalized by another request');
+    if (status === 'processing') {
+      // A finalize whose issuance committed but whose order write failed: this one answers as it would have.
+      const issued = await settleIssued(order);
+      if (!issued) throw problem('orderNotReady', 'the order is being finalized by another request');
+      return { status: 200, body: await orderObject(directory.base, issued), location: `${directory.base}/order/${order.id}` };
+    }
     if (status !== 'ready') throw problem('orderNotReady', `the order is ${status}, not ready`);
     const payload = payloadObject(jws);
     if (typeof payload.csr !== 'string' || !/^[A-Za-z0-9_-]+$/.test(payload.csr))
@@ -252,17 +271,24 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
         await settleOrder(order.id, { status: 'ready' });
         throw problem('rateLimited', refused.message, 429);
       }
-      // The order's Idempotency-Key answers an earlier issuance of another CSR (one whose reply was lost).
+      // The order's Idempotency-Key names an earlier issuance from another CSR (one whose reply was lost, the order
+      // put back to ready): that certificate is the order's, as a retry with its CSR would have been answered.
       if (refused.statusCode === 409) {
-        await settleOrder(order.id, { status: 'ready' });
+        if (!(await settleIssued(order))) await settleOrder(order.id, { status: 'ready' });
         throw problem('orderNotReady', `the order was finalized with another CSR: ${refused.message}`);
       }
       const refusal = problem('badCSR', `the CA refused the certificate: ${refused.message}`);
       await settleOrder(order.id, { status: 'invalid', error: refusal.document() as object });
       throw refusal;
     }
-    await settleOrder(order.id, { status: 'valid', certificateId });
+    // Another request may have settled it valid with this certificate meanwhile (settleIssued).
+    const settled = await db.acmeOrder.updateMany({
+      where: { id: order.id, status: 'processing' },
+      data: { status: 'valid', certificateId },
+    });
     const done = await db.acmeOrder.findUniqueOrThrow({ where: { id: order.id } });
+    if (settled.count !== 1 && done.certificateId !== certificateId)
+      throw new Error(`ACME order ${order.id} left processing while its finalize held it`);
     return { status: 200, body: await orderObject(directory.base, done), location: `${directory.base}/order/${order.id}` };
   }
 
@@ -327,7 +353,9 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
   /**
    * RFC 8555 §7.5.1: the client says it is ready; the challenge is validated in this request (so any instance, or a Lambda,
    * can answer it). Only the request that moves it pending -> processing validates. The outcome updates the
-   * challenge, its authorization and, when every authorization is valid, the order (ready) in one transaction.
+   * challenge, its authorization and, when every authorization is valid, the order (ready) in one transaction; should
+   * that fail, the challenge goes back to pending, to be validated by the client's next POST (processing, it never
+   * would be). A process that dies while validating still leaves it processing: the row has no time of its claim.
    */
   async function respondToChallenge(directory: Directory, url: string, challengeId: string, body: unknown): Promise<AcmeReply> {
     const { jws, account } = await authenticate(directory, url, body, 'kid');
@@ -347,7 +375,20 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     if (authorization.expiresAt <= now) throw problem('malformed', 'the authorization has expired', 403);
     const claimed = await db.acmeChallenge.updateMany({ where: { id: challenge.id, status: 'pending' }, data: { status: 'processing' } });
     if (claimed.count === 0) return reply(await db.acmeChallenge.findUniqueOrThrow({ where: { id: challenge.id } }));
-    const keyAuthorization = `${challenge.token}.${account!.thumbprint}`;
+    try {
+      return reply(await validateClaimed(challenge, authorization, account!));
+    } catch (error) {
+      // Should that write fail too, the first error is the answer.
+      await db.acmeChallenge
+        .updateMany({ where: { id: challenge.id, status: 'processing' }, data: { status: 'pending' } })
+        .catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Validates the challenge this request claimed (processing) and writes the outcome; returns the challenge as written. */
+  async function validateClaimed(challenge: AcmeChallenge, authorization: AcmeAuthorization, account: AcmeAccount): Promise<AcmeChallenge> {
+    const keyAuthorization = `${challenge.token}.${account.thumbprint}`;
     let failure: ProblemDocument | null = null;
     try {
       await validator.validate({
@@ -359,7 +400,7 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     } catch (error) {
       failure = (error instanceof AcmeProblem ? error : problem('connection', String(error))).document();
     }
-    const result = await db.$transaction(async (tx) => {
+    return db.$transaction(async (tx) => {
       // The order row serializes its authorizations' outcomes: the last one to become valid sees the others valid.
       await lockRow(tx, 'acme_orders', authorization.orderId);
       const validatedAt = clock.now();
@@ -383,7 +424,6 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
       }
       return updated;
     });
-    return reply(result);
   }
 
   // -------------------------------------------------------------------------------------------------------------

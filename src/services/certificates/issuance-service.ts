@@ -36,6 +36,7 @@ import { createIssuancePlanner, type IssuanceOptions, type IssuancePlan } from '
 import { createIssuingCaLoader, type IssuingCa } from './issuing-ca.ts';
 import { createBatchWriter, type AloneAnswer, type Idempotency } from './issuance-batch.ts';
 import { heldCaKeyRefused, heldCaKeys } from './held-ca-keys.ts';
+import { LOOK_UP_IDEMPOTENCY_KEY } from './issuance-sql.ts';
 
 export type { IssuanceOptions } from './issuance-plans.ts';
 
@@ -311,6 +312,16 @@ export function createIssuanceService(deps: IssuanceServiceDeps) {
       options: IssuanceOptions,
     ): Promise<string> {
       return issue(ctx, ENDPOINT.acmeFinalize, orderId, request, request.issuer_id, () => planner.planCsr(request, options), false);
+    },
+
+    /**
+     * The certificate issued for ACME order `orderId` of `domainId`, if one was: the one its finalize's Idempotency-Key
+     * names (written in the issuing transaction). Only that order's finalize claims the key, so whatever the row's
+     * age or request, its certificate is the order's.
+     */
+    async acmeOrderCertificate(domainId: string, orderId: string): Promise<string | undefined> {
+      const [row] = await deps.sql.query<{ certificate_id: string }>(LOOK_UP_IDEMPOTENCY_KEY, [domainId, ENDPOINT.acmeFinalize, orderId]);
+      return row?.certificate_id;
     },
 
     /** §4.4.3: nothing stored or billed. */

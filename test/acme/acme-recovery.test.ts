@@ -1,0 +1,164 @@
+/**
+ * ACME state after a write that fails once: a challenge's outcome (the challenge goes back to pending and the client's
+ * next POST validates it, RFC 8555 §7.5.1), and an order's move to valid after its certificate was issued (the next
+ * finalize, or POST-as-GET of the order, settles it valid with that certificate, issued and billed once). The write
+ * fails through a wrapped Prisma call, armed only for the one challenge or order.
+ */
+import t, { type Test } from 'tap';
+import { acmeCa, eabKey, http01Responder, startAcmeServer } from './support.ts';
+import { RawAcme, accountKey, csrFor } from './jws-client.ts';
+
+const server = await startAcmeServer({
+  env: {
+    ACME_STATIC_HOSTS: ['r.example.internal', 's.example.internal', 'u.example.internal', 'v.example.internal']
+      .map((name) => `${name}=127.0.0.1`)
+      .join(','),
+  },
+});
+t.teardown(() => server.close());
+const responder = await http01Responder(server.http01Port);
+t.teardown(() => responder.close());
+const { api } = server;
+const prisma = server.harness.database.prisma;
+const caId = await acmeCa(api, { enabled: true });
+const directoryUrl = `${server.baseUrl}/acme/${caId}/directory`;
+const idOf = (url: string) => url.split('/').pop()!;
+
+type Args = { where: { id?: string; status?: unknown }; data: { status?: unknown } };
+
+/** The challenge whose claim (pending -> processing) arms a failure of the next transaction: its outcome's. */
+let failOutcomeOf: string | null = null;
+let failNextTransaction = false;
+const challenges = prisma.acmeChallenge as unknown as { updateMany: (args: Args) => Promise<{ count: number }> };
+const updateChallenges = challenges.updateMany;
+challenges.updateMany = async function armedUpdateMany(this: unknown, args) {
+  const updated = await updateChallenges.call(this, args);
+  if (args.where.id === failOutcomeOf && args.data.status === 'processing' && updated.count === 1) {
+    failOutcomeOf = null;
+    failNextTransaction = true;
+  }
+  return updated;
+};
+const transactions = prisma as unknown as { $transaction: (fn: unknown, options?: unknown) => Promise<unknown> };
+const transaction = transactions.$transaction;
+transactions.$transaction = function failingTransaction(this: unknown, fn, options) {
+  if (!failNextTransaction || typeof fn !== 'function') return transaction.call(this, fn, options);
+  failNextTransaction = false;
+  // Its writes are made, then rolled back: the transaction fails as a lost connection or a failed commit would.
+  return transaction.call(
+    this,
+    async (tx: unknown) => {
+      await (fn as (tx: unknown) => Promise<unknown>)(tx);
+      throw new Error('the database failed (test)');
+    },
+    options,
+  );
+};
+
+/** The order whose next move processing -> valid fails once. */
+let failValidOf: string | null = null;
+const orders = prisma.acmeOrder as unknown as { updateMany: (args: Args) => Promise<{ count: number }> };
+const updateOrders = orders.updateMany;
+orders.updateMany = async function failingUpdateMany(this: unknown, args) {
+  if (args.where.id === failValidOf && args.data.status === 'valid') {
+    failValidOf = null;
+    throw new Error('the database failed (test)');
+  }
+  return updateOrders.call(this, args);
+};
+
+async function account(): Promise<RawAcme> {
+  const client = await new RawAcme(directoryUrl, accountKey('ES256')).init();
+  const created = await client.newAccount(await eabKey(api, caId));
+  if (created.status !== 201) throw new Error(`newAccount: ${created.status} ${JSON.stringify(created.body)}`);
+  return client;
+}
+
+t.test('a challenge whose outcome write fails is pending again; the next POST validates it and the order is ready', async (t) => {
+  const client = await account();
+  const created = await client.newOrder(['r.example.internal']);
+  const url = created.headers.get('location')!;
+  const authorization = created.body.authorizations[0] as string;
+  const challenge = (await client.post(authorization, '')).body.challenges.find((item: { type: string }) => item.type === 'http-01');
+  responder.tokens.set(challenge.token, client.keyAuthorization(challenge.token));
+
+  failOutcomeOf = idOf(challenge.url);
+  const failed = await client.post(challenge.url, {});
+  t.ok(failed.status >= 500, `the failure is the server's (${failed.status} ${JSON.stringify(failed.body)})`);
+  t.notOk(failNextTransaction, 'the outcome transaction was the one that failed');
+  t.equal((await client.post(challenge.url, '')).body.status, 'pending', 'the challenge is pending again, not processing for good');
+
+  const retried = await client.post(challenge.url, {});
+  t.equal(retried.status, 200);
+  t.equal(retried.body.status, 'valid', `the retry validates it (${JSON.stringify(retried.body)})`);
+  t.equal((await client.post(authorization, '')).body.status, 'valid', 'the authorization is valid');
+  t.equal((await client.post(url, '')).body.status, 'ready', 'the order is ready');
+});
+
+/** An order whose finalize issued its certificate, then failed to name it in the order. */
+async function issuedButProcessing(t: Test, name: string) {
+  const client = await account();
+  const { url, order } = await client.readyOrder([name], responder.tokens);
+  const before = await prisma.certificate.findMany({ where: { issuerId: caId }, select: { id: true } });
+  failValidOf = idOf(url);
+  const failed = await client.post(order.finalize, { csr: (await csrFor([name])).csr });
+  t.ok(failed.status >= 500, `the failure is the server's (${failed.status} ${JSON.stringify(failed.body)})`);
+  t.equal(failValidOf, null, 'the order write after the issuance was the one that failed');
+  const known = new Set(before.map((row) => row.id));
+  const issued = (await prisma.certificate.findMany({ where: { issuerId: caId }, select: { id: true } })).filter(
+    (row) => !known.has(row.id),
+  );
+  t.equal(issued.length, 1, 'the certificate was issued');
+  return { client, url, order, certificateId: issued[0]!.id, known };
+}
+
+async function issuedOnce(t: Test, client: RawAcme, certificateUrl: string | undefined, certificateId: string, known: Set<string>) {
+  t.equal(certificateUrl && idOf(certificateUrl), certificateId, 'the order names the certificate issued the first time');
+  if (!certificateUrl) return;
+  const fresh = (await prisma.certificate.findMany({ where: { issuerId: caId }, select: { id: true } })).filter(
+    (row) => !known.has(row.id),
+  );
+  t.same(
+    fresh.map((row) => row.id),
+    [certificateId],
+    'no other certificate issued',
+  );
+  t.equal(await prisma.billingRecord.count({ where: { resourceId: certificateId, usageType: 'CERT_ISSUE' } }), 1, 'billed once');
+  const chain = await client.post(certificateUrl, '');
+  t.equal(chain.status, 200, 'the account downloads it');
+}
+
+t.test('finalize again after the issued order failed to become valid: valid with the certificate issued', async (t) => {
+  const { client, url, order, certificateId, known } = await issuedButProcessing(t, 's.example.internal');
+  const again = await client.post(order.finalize, { csr: (await csrFor(['s.example.internal'])).csr });
+  t.equal(again.status, 200, JSON.stringify(again.body));
+  t.equal(again.body.status, 'valid');
+  t.equal(again.headers.get('location'), url);
+  await issuedOnce(t, client, again.body.certificate, certificateId, known);
+  const final = (await client.post(url, '')).body;
+  t.equal(final.status, 'valid');
+  t.equal(final.certificate, again.body.certificate);
+});
+
+t.test('POST-as-GET of the issued order that failed to become valid: valid with the certificate issued', async (t) => {
+  const { client, url, certificateId, known } = await issuedButProcessing(t, 'u.example.internal');
+  const order = await client.post(url, '');
+  t.equal(order.status, 200);
+  t.equal(order.body.status, 'valid', JSON.stringify(order.body));
+  await issuedOnce(t, client, order.body.certificate, certificateId, known);
+});
+
+t.test(
+  'finalize with another CSR of an order put back to ready after its certificate was issued: the order is that certificate',
+  async (t) => {
+    const { client, url, order, certificateId, known } = await issuedButProcessing(t, 'v.example.internal');
+    // As a finalize whose issuing commit's reply was lost leaves it: back to ready, its Idempotency-Key naming the certificate.
+    await prisma.acmeOrder.update({ where: { id: idOf(url) }, data: { status: 'ready' } });
+    const other = await client.post(order.finalize, { csr: (await csrFor(['v.example.internal'])).csr });
+    t.equal(other.status, 403, JSON.stringify(other.body));
+    t.match(other.body, { type: 'urn:ietf:params:acme:error:orderNotReady', detail: /another CSR/ });
+    const final = (await client.post(url, '')).body;
+    t.equal(final.status, 'valid', 'the order is valid, not ready for a second certificate');
+    await issuedOnce(t, client, final.certificate, certificateId, known);
+  },
+);
