@@ -4,6 +4,7 @@
  */
 import type { Clock } from '../../clock.ts';
 import type { Db } from '../../db/database.ts';
+import { retryingConflicts } from '../../db/tx.ts';
 import type { CertificateAuthority } from '../../db/generated/client.ts';
 import { errors } from '../../errors.ts';
 import { certificateHasExtension, parseCertificate, verifyCertificateSignature, type ParsedCertificate } from '../../x509/certificate.ts';
@@ -27,6 +28,7 @@ import {
 } from './ca-rules.ts';
 import { bytesColumn } from './ca-spec.ts';
 import { findOwnCa, lockOwnCa } from './ca-store.ts';
+import { refuseUnderUnusableIssuers } from './ca-transitions.ts';
 
 /**
  * An imported CA's parent chain: real ones hold a few certificates (at most the root's path length plus the root),
@@ -177,64 +179,72 @@ export function createCaImport({ db, clock, billing, resolve }: CaImportDeps) {
         throw mismatch();
       }
     })();
-    await db.$transaction(async (tx) => {
-      const now = clock.now();
-      const row = await lockOwnCa(tx, ctx, caId, 'update', clock.now());
-      requireImportable(row);
-      if (!Buffer.from(certificate.spki).equals(Buffer.from(row.publicKeySpki!)) || !certificate.isCA) throw mismatch();
-      // Without keyCertSign verifiers refuse everything the CA would sign, without cRLSign its CRLs; a missing
-      // keyUsage extension is refused too (RFC 5280 §4.2.1.3 requires it on a CA certificate).
-      if (!CA_SIGNING_KEY_USAGES.every((usage) => certificate.keyUsages.includes(usage))) {
-        throw errors.invalidParameter("certificate's key usage must include keyCertSign and cRLSign (RFC 5280 §4.2.1.3)");
-      }
-      checkStoredValidity(certificate);
-      checkCurrentlyValid(certificate, 'the certificate', now);
-      let pathLength = checkChain(certificate, certificateDer, chain, now);
-      const parent = await parentInService(tx, ctx, certificateDer, certificate.issuerDer, chain[0]);
-      // A parent of this service stores the path length its own chain left it: without a chain that is all there is
-      // to go by, with one it is no looser than the chain (RFC 5280 §6.1.4 (l): a self-issued certificate uses none).
-      if (parent && parent.pathLength !== null) {
-        const below = selfIssued(certificate) ? parent.pathLength : parent.pathLength - 1;
-        if (below < 0) {
-          throw errors.invalidParameter(`the certificate exceeds the path length of its issuer, CA ${parent.id}, whose path_length is 0`);
+    // The CA's row, then its parent's and those above it (as enable takes them): against a delete or revoke on the
+    // same chain, which locks from the top down, that can deadlock, and Postgres aborts one, which runs again.
+    await retryingConflicts(() =>
+      db.$transaction(async (tx) => {
+        const now = clock.now();
+        const row = await lockOwnCa(tx, ctx, caId, 'update', clock.now());
+        requireImportable(row);
+        if (!Buffer.from(certificate.spki).equals(Buffer.from(row.publicKeySpki!)) || !certificate.isCA) throw mismatch();
+        // Without keyCertSign verifiers refuse everything the CA would sign, without cRLSign its CRLs; a missing
+        // keyUsage extension is refused too (RFC 5280 §4.2.1.3 requires it on a CA certificate).
+        if (!CA_SIGNING_KEY_USAGES.every((usage) => certificate.keyUsages.includes(usage))) {
+          throw errors.invalidParameter("certificate's key usage must include keyCertSign and cRLSign (RFC 5280 §4.2.1.3)");
         }
-        pathLength = Math.min(pathLength ?? below, below);
-      }
-      // The same certificate may already be a CA of this service: create-by-CSR with INTERMEDIATE_CA recorded one for a
-      // held key before such CSRs were refused (held-ca-keys.ts), and databases keep them.
-      const holder =
-        parent &&
-        (await tx.certificateAuthority.findFirst({
-          where: { issuerId: parent.id, serialNumber: certificate.serialHex },
-          select: { id: true },
-        }));
-      if (holder) throw errors.invalidParameter(`certificate is already the certificate of CA ${holder.id}`);
-      const updated = await tx.certificateAuthority.update({
-        where: { id: caId },
-        data: {
-          status: 'ACTIVED',
-          genMode: 'IMPORT',
-          issuerId: parent?.id ?? null,
-          serialNumber: certificate.serialHex,
-          notBefore: certificate.notBefore,
-          notAfter: certificate.notAfter,
-          certificateDer: bytesColumn(certificateDer),
-          importedChainPem: parent || chain.length === 0 ? null : joinPem(chain.map((der) => toPem('CERTIFICATE', der))),
-          pathLength: Math.min(pathLength ?? ROOT_PATH_LENGTH, ROOT_PATH_LENGTH),
-          keyUsages: certificate.keyUsages,
-          nameConstraints: jsonOrNull(certificate.nameConstraints),
-          ...dnColumns(certificate.subject),
-          signatureAlgorithm: row.signatureAlgorithm ?? 'SHA256',
-        },
-      });
-      if (updated.chargingMode === 1) await billing.startBillableUsage(tx, updated, now);
-      await recordAudit(tx, ctx, {
-        action: 'pca:ca:import',
-        resourceType: 'CA',
-        resourceId: caId,
-        detail: { issuer_id: updated.issuerId, serial_number: certificate.serialHex },
-      });
-    });
+        checkStoredValidity(certificate);
+        checkCurrentlyValid(certificate, 'the certificate', now);
+        let pathLength = checkChain(certificate, certificateDer, chain, now);
+        const parent = await parentInService(tx, ctx, certificateDer, certificate.issuerDer, chain[0]);
+        // The rule of enable: no CA becomes ACTIVED under a deleted issuer or one whose certificate is revoked. The
+        // issuers' rows stay locked FOR SHARE until commit, so a delete or revoke above waits for the import and then
+        // disables the CA (disableSubordinates), or the import waits for it and is refused.
+        if (parent) await refuseUnderUnusableIssuers(tx, { ...row, issuerId: parent.id }, now);
+        // A parent of this service stores the path length its own chain left it: without a chain that is all there is
+        // to go by, with one it is no looser than the chain (RFC 5280 §6.1.4 (l): a self-issued certificate uses none).
+        if (parent && parent.pathLength !== null) {
+          const below = selfIssued(certificate) ? parent.pathLength : parent.pathLength - 1;
+          if (below < 0) {
+            throw errors.invalidParameter(`the certificate exceeds the path length of its issuer, CA ${parent.id}, whose path_length is 0`);
+          }
+          pathLength = Math.min(pathLength ?? below, below);
+        }
+        // The same certificate may already be a CA of this service: create-by-CSR with INTERMEDIATE_CA recorded one for a
+        // held key before such CSRs were refused (held-ca-keys.ts), and databases keep them.
+        const holder =
+          parent &&
+          (await tx.certificateAuthority.findFirst({
+            where: { issuerId: parent.id, serialNumber: certificate.serialHex },
+            select: { id: true },
+          }));
+        if (holder) throw errors.invalidParameter(`certificate is already the certificate of CA ${holder.id}`);
+        const updated = await tx.certificateAuthority.update({
+          where: { id: caId },
+          data: {
+            status: 'ACTIVED',
+            genMode: 'IMPORT',
+            issuerId: parent?.id ?? null,
+            serialNumber: certificate.serialHex,
+            notBefore: certificate.notBefore,
+            notAfter: certificate.notAfter,
+            certificateDer: bytesColumn(certificateDer),
+            importedChainPem: parent || chain.length === 0 ? null : joinPem(chain.map((der) => toPem('CERTIFICATE', der))),
+            pathLength: Math.min(pathLength ?? ROOT_PATH_LENGTH, ROOT_PATH_LENGTH),
+            keyUsages: certificate.keyUsages,
+            nameConstraints: jsonOrNull(certificate.nameConstraints),
+            ...dnColumns(certificate.subject),
+            signatureAlgorithm: row.signatureAlgorithm ?? 'SHA256',
+          },
+        });
+        if (updated.chargingMode === 1) await billing.startBillableUsage(tx, updated, now);
+        await recordAudit(tx, ctx, {
+          action: 'pca:ca:import',
+          resourceType: 'CA',
+          resourceId: caId,
+          detail: { issuer_id: updated.issuerId, serial_number: certificate.serialHex },
+        });
+      }),
+    );
   }
 
   /** The parent when it is one of the caller's CAs: the supplied chain starts with it, or its key signed the certificate. */

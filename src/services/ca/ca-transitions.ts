@@ -131,7 +131,7 @@ export function createCaTransitions({ db, clock, keyStores, billing, crls, resol
  * revoked, up to the root: the issuers' rows (issuer_id never changes once a CA has its certificate) are locked FOR
  * SHARE meanwhile, in one statement, so a concurrent delete or revoke above waits or is waited for.
  */
-async function refuseUnderUnusableIssuers(tx: Tx, row: CertificateAuthority, now: Date): Promise<void> {
+export async function refuseUnderUnusableIssuers(tx: Tx, row: CertificateAuthority, now: Date): Promise<void> {
   if (!row.issuerId) return;
   const chain = (await tx.$queryRaw<{ id: string }[]>(issuerChainSql(row.issuerId))).map(({ id }) => id);
   await lockCaRows(tx, chain, 'share');
@@ -143,12 +143,12 @@ async function refuseUnderUnusableIssuers(tx: Tx, row: CertificateAuthority, now
   for (const [depth, id] of chain.entries()) {
     const name = depth === 0 ? `the issuing CA ${id}` : `the CA ${id} above its issuer`;
     const issuer = byId.get(id);
-    if (!issuer) throw errors.conflictingState(`${name} no longer exists: a CA under it cannot be enabled`);
+    if (!issuer) throw errors.conflictingState(`${name} no longer exists: no CA under it can be made active`);
     if (issuer.status === 'DELETED') {
-      throw errors.conflictingState(`${name} is deleted: a CA under it cannot be enabled (restore that CA first)`);
+      throw errors.conflictingState(`${name} is deleted: no CA under it can be made active (restore that CA first)`);
     }
     if (await isCaCertificateRevoked(tx, issuer)) {
-      throw errors.conflictingState(`the certificate of ${name} is revoked: a CA under it cannot be enabled`);
+      throw errors.conflictingState(`the certificate of ${name} is revoked: no CA under it can be made active`);
     }
   }
 }
