@@ -5,7 +5,7 @@
  * fails through a wrapped Prisma call, armed only for the one challenge or order.
  */
 import t, { type Test } from 'tap';
-import { acmeCa, eabKey, http01Responder, startAcmeServer } from './support.ts';
+import { acmeFixture, eabKey, startAcmeServer } from './support.ts';
 import { RawAcme, accountKey, csrFor } from './jws-client.ts';
 
 const server = await startAcmeServer({
@@ -15,13 +15,7 @@ const server = await startAcmeServer({
       .join(','),
   },
 });
-t.teardown(() => server.close());
-const responder = await http01Responder(server.http01Port);
-t.teardown(() => responder.close());
-const { api } = server;
-const prisma = server.harness.database.prisma;
-const caId = await acmeCa(api, { enabled: true });
-const directoryUrl = `${server.baseUrl}/acme/${caId}/directory`;
+const { responder, api, prisma, caId, directoryUrl } = await acmeFixture(t, server);
 const idOf = (url: string) => url.split('/').pop()!;
 
 type Args = { where: { id?: string; status?: unknown }; data: { status?: unknown } };

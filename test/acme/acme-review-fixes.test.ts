@@ -15,7 +15,7 @@ import { signerOver, type KeyStores } from '../../src/keystore/index.ts';
 import type { KeyStore } from '../../src/keystore/key-store.ts';
 import { csrNamesMatch, type Identifier } from '../../src/services/acme/acme-identifiers.ts';
 import { DN } from '../ca/support.ts';
-import { acmeCa, eabKey, http01Responder, startAcmeServer } from './support.ts';
+import { acmeFixture, eabKey, startAcmeServer } from './support.ts';
 import { RawAcme, accountKey, b64, csrFor, finalizeCsr, signJws, type Reply } from './jws-client.ts';
 
 const HOUR = 3_600_000;
@@ -51,13 +51,7 @@ const server = await startAcmeServer({
     return keyStores;
   },
 });
-t.teardown(() => server.close());
-const responder = await http01Responder(server.http01Port);
-t.teardown(() => responder.close());
-const { api } = server;
-const prisma = server.harness.database.prisma;
-const caId = await acmeCa(api, { enabled: true });
-const directoryUrl = `${server.baseUrl}/acme/${caId}/directory`;
+const { responder, api, prisma, caId, directoryUrl } = await acmeFixture(t, server);
 
 /** A point to hold the server at: `reached` once it is there, `release` lets it go on. */
 function holdPoint() {

@@ -5,6 +5,7 @@
  */
 import dgram from 'node:dgram';
 import { createServer, type Server } from 'node:http';
+import type { Test } from 'tap';
 import type { Clock } from '../../src/clock.ts';
 import { createTestApp, type TestApp, type TestAppOptions } from '../helpers/app.ts';
 import { CA, DN, client, type Client } from '../ca/support.ts';
@@ -77,6 +78,19 @@ export async function startAcmeServer(
   });
   await harness.app.listen({ host: '127.0.0.1', port });
   return { harness, api: client(harness), baseUrl, http01Port, tlsAlpn01Port, close: () => harness.close() };
+}
+
+/**
+ * What a file's tests share on `server`: its http-01 responder and a root CA with ACME enabled, at the directory URL
+ * given; the server and the responder are closed at `t`'s teardown.
+ */
+export async function acmeFixture(t: Test, server: AcmeServer) {
+  t.teardown(() => server.close());
+  const responder = await http01Responder(server.http01Port);
+  t.teardown(() => responder.close());
+  const { api } = server;
+  const caId = await acmeCa(api, { enabled: true });
+  return { responder, api, prisma: server.harness.database.prisma, caId, directoryUrl: `${server.baseUrl}/acme/${caId}/directory` };
 }
 
 /** A root CA with ACME enabled under `policy`; returns its id. */

@@ -6,15 +6,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { systemClock } from '../../src/clock.ts';
-import type { Db } from '../../src/db/database.ts';
 import { createKeyStores, keyStoreSigner, rewrapKeyRef } from '../../src/keystore/index.ts';
 import { rotateMasterKey } from '../../src/keystore/master-key-rotation.ts';
 import { createSealer } from '../../src/keystore/sealing.ts';
-import { createBillingHooks } from '../../src/services/billing/usage-hooks.ts';
-import { createCaService } from '../../src/services/ca/ca-service.ts';
 import { SOFTWARE_KEYS_ONLY, createTestApp } from '../helpers/app.ts';
-import { CA, DN, client } from './support.ts';
+import { DN, caServiceOver, client, pendingCa, proxiedTransactions } from './support.ts';
 
 const oldMasterKey = randomBytes(32);
 const newMasterKey = randomBytes(32);
@@ -30,36 +26,17 @@ t.teardown(() => keyStores.software.close());
 
 /** Runs once, when the service next opens a transaction: after activate's unlocked read, before its row lock. */
 let beforeTransaction: (() => Promise<void>) | undefined;
-const db = new Proxy(prisma, {
-  get: (target, property, receiver) => {
-    if (property !== '$transaction') return Reflect.get(target, property, receiver);
-    return async (...args: unknown[]) => {
-      const run = beforeTransaction;
-      beforeTransaction = undefined;
-      await run?.();
-      return (target.$transaction as (...given: unknown[]) => unknown)(...args);
-    };
-  },
-}) as Db;
-const cas = createCaService({
-  db,
-  clock: systemClock,
-  config: harness.config,
-  keyStores,
-  billing: createBillingHooks(harness.config.billing),
-  crls: { signStale: async () => undefined },
-  log: harness.app.log,
+const db = proxiedTransactions(prisma, async (open, ...args) => {
+  const run = beforeTransaction;
+  beforeTransaction = undefined;
+  await run?.();
+  return open(...args);
 });
+const cas = caServiceOver(harness, db, keyStores);
 
 t.test('a rotation committed between the read of the CA and its lock: the activation keeps the rotated key_ref', async (t) => {
   const rootId = await api.root({ distinguished_name: { ...DN, common_name: 'stale-key-root' } });
-  const created = await api.call('POST', CA, {
-    type: 'SUBORDINATE',
-    distinguished_name: { ...DN, common_name: 'stale-key-sub' },
-    key_algorithm: 'EC256',
-  });
-  t.equal(created.status, 200);
-  const subId = created.body.ca_id as string;
+  const subId = await pendingCa(t, api, 'stale-key-sub');
   // Created before the rotation began: its key sealed under the old master key.
   const made = await prisma.certificateAuthority.findUniqueOrThrow({ where: { id: subId } });
   const underOld = rewrapKeyRef(made.keyRef!, createSealer(newMasterKey, [oldMasterKey]), createSealer(oldMasterKey));

@@ -6,13 +6,9 @@
  * on PGlite and Postgres alike.
  */
 import t from 'tap';
-import { systemClock } from '../../src/clock.ts';
-import type { Db } from '../../src/db/database.ts';
 import { type KeyStores, createKeyStores } from '../../src/keystore/index.ts';
-import { createBillingHooks } from '../../src/services/billing/usage-hooks.ts';
-import { createCaService } from '../../src/services/ca/ca-service.ts';
 import { SOFTWARE_KEYS_ONLY, createTestApp } from '../helpers/app.ts';
-import { CA, DN, client } from './support.ts';
+import { caServiceOver, client, pendingCa, proxiedTransactions } from './support.ts';
 
 const harness = await createTestApp({ env: SOFTWARE_KEYS_ONLY });
 t.teardown(() => harness.close());
@@ -32,45 +28,25 @@ const keyStores: KeyStores = {
 
 /** The first transaction runs whole, then aborts as a deadlock would; `betweenAttempts` runs before the second. */
 let abortFirst: { betweenAttempts: () => Promise<void> } | undefined;
-const db = new Proxy(prisma, {
-  get: (target, property, receiver) => {
-    if (property !== '$transaction') return Reflect.get(target, property, receiver);
-    return async (work: (tx: unknown) => Promise<unknown>, ...rest: unknown[]) => {
-      const abort = abortFirst;
-      abortFirst = undefined;
-      const run = (target.$transaction as (...given: unknown[]) => Promise<unknown>).bind(target);
-      if (!abort) return run(work, ...rest);
-      await run(
-        async (tx: unknown) => {
-          await work(tx);
-          throw new Error('deadlock detected');
-        },
-        ...rest,
-      ).catch(async (error: unknown) => {
-        await abort.betweenAttempts();
-        throw error;
-      });
-    };
-  },
-}) as Db;
-const cas = createCaService({
-  db,
-  clock: systemClock,
-  config: harness.config,
-  keyStores,
-  billing: createBillingHooks(harness.config.billing),
-  crls: { signStale: async () => undefined },
-  log: harness.app.log,
+const db = proxiedTransactions(prisma, async (run, work, ...rest) => {
+  const abort = abortFirst;
+  abortFirst = undefined;
+  if (!abort) return run(work, ...rest);
+  await run(
+    async (tx) => {
+      await work(tx);
+      throw new Error('deadlock detected');
+    },
+    ...rest,
+  ).catch(async (error: unknown) => {
+    await abort.betweenAttempts();
+    throw error;
+  });
 });
+const cas = caServiceOver(harness, db, keyStores);
 
 t.test('an attempt that removed a PENDING CA, rolled back, does not destroy the key the retry keeps', async (t) => {
-  const created = await api.call('POST', CA, {
-    type: 'SUBORDINATE',
-    distinguished_name: { ...DN, common_name: 'delete-retry-sub' },
-    key_algorithm: 'EC256',
-  });
-  t.equal(created.status, 200);
-  const subId = created.body.ca_id as string;
+  const subId = await pendingCa(t, api, 'delete-retry-sub');
   const pending = await prisma.certificateAuthority.findUniqueOrThrow({ where: { id: subId } });
   t.equal(pending.status, 'PENDING');
 
@@ -98,13 +74,7 @@ t.test('an attempt that removed a PENDING CA, rolled back, does not destroy the 
 });
 
 t.test('a PENDING CA deleted without a retry has its key destroyed after commit', async (t) => {
-  const created = await api.call('POST', CA, {
-    type: 'SUBORDINATE',
-    distinguished_name: { ...DN, common_name: 'delete-pending-sub' },
-    key_algorithm: 'EC256',
-  });
-  t.equal(created.status, 200);
-  const subId = created.body.ca_id as string;
+  const subId = await pendingCa(t, api, 'delete-pending-sub');
   const { keyRef } = await prisma.certificateAuthority.findUniqueOrThrow({ where: { id: subId } });
   destroyed.length = 0;
   await cas.delete({ domainId: harness.config.defaultDomainId, actor: 'test', requestId: 'delete-pending' }, subId, 7);

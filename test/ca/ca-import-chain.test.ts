@@ -8,11 +8,9 @@ import { readFile } from 'node:fs/promises';
 import t, { type Test } from 'tap';
 import type { Clock } from '../../src/clock.ts';
 import type { KeyStores } from '../../src/keystore/index.ts';
-import { signCaCertificate } from '../../src/services/ca/ca-certificate.ts';
-import { toPem } from '../../src/x509/pem.ts';
-import { createTestApp, TEST_DOMAIN } from '../helpers/app.ts';
+import { createTestApp } from '../helpers/app.ts';
 import { openssl, runOpenssl } from '../x509/fixtures/openssl-pki.ts';
-import { CA, DN, assertError, client, opensslDir, verifyWithChain, type Json } from './support.ts';
+import { CA, DN, assertError, client, issueLeaf, opensslDir, signedByServiceCa, verifyWithChain, type Json } from './support.ts';
 
 /** The real time moved by `offset` ms: the service judges validity by its clock, not by Date.now(). */
 let offset = 0;
@@ -164,17 +162,7 @@ async function externalPki(t: Test) {
   return { root, sign, intermediate, futureIntermediate, files };
 }
 
-async function pendingSubordinate(name: string): Promise<{ id: string; csr: string }> {
-  const id = (
-    await call('POST', CA, {
-      type: 'SUBORDINATE',
-      distinguished_name: { ...DN, common_name: name },
-      key_algorithm: 'EC256',
-      signature_algorithm: 'SHA256',
-    })
-  ).body.ca_id;
-  return { id, csr: (await call('GET', `${CA}/${id}/csr`)).body.csr };
-}
+const { pendingSubordinate } = api;
 
 const chainOf = (...issuers: { pem: string }[]) => issuers.map((issuer) => issuer.pem.trim()).join('\n');
 const billed = (id: string) => prisma.caUsagePeriod.count({ where: { caId: id } });
@@ -195,19 +183,6 @@ async function assertRefusals(t: Test, id: string, cases: [string, Json, RegExp]
     });
   }
   await assertUntouched(t, id);
-}
-
-async function issueLeaf(t: Test, issuerId: string): Promise<string> {
-  const issued = await call('POST', '/v1/private-certificates', {
-    issuer_id: issuerId,
-    distinguished_name: { common_name: 'leaf.example.com' },
-    key_algorithm: 'EC256',
-    signature_algorithm: 'SHA256',
-    validity: { type: 'DAY', value: 30 },
-  });
-  t.equal(issued.status, 200, `a leaf is issued: ${JSON.stringify(issued.body)}`);
-  return (await call('POST', `/v1/private-certificates/${issued.body.certificate_id}/export`, { is_compressed: 'false', type: 'OTHER' }))
-    .body.certificate;
 }
 
 t.test('a parent whose path length is used up cannot have the CA below it', async (t) => {
@@ -253,7 +228,7 @@ t.test('the CA keeps the path length its parents leave: pathlen:3 under a pathle
     /path_length 0 and cannot sign a CA/,
   );
   const exported = (await call('POST', `${CA}/${id}/export`)).body;
-  await verifyWithChain(t, await issueLeaf(t, id), `${exported.certificate}\n${exported.certificate_chain}`, 'leaf -> CA -> root');
+  await verifyWithChain(t, await issueLeaf(t, api, id), `${exported.certificate}\n${exported.certificate_chain}`, 'leaf -> CA -> root');
 });
 
 t.test('a self-issued certificate in the chain uses up no path length (RFC 5280 §6.1.4 (l))', async (t) => {
@@ -424,7 +399,7 @@ t.test('a valid three-level import: root, external intermediate, the CA; openssl
   t.equal(await billed(id), 1, 'billed from the import');
   const exported = (await call('POST', `${CA}/${id}/export`)).body;
   t.equal(exported.certificate_chain.match(/BEGIN CERTIFICATE/g).length, 2, 'the chain as given: parent, root');
-  const leaf = await issueLeaf(t, id);
+  const leaf = await issueLeaf(t, api, id);
   await verifyWithChain(t, leaf, `${exported.certificate}\n${exported.certificate_chain}`, 'leaf -> CA -> intermediate -> root');
   const files = pki.files;
   const plain = await runOpenssl([
@@ -442,30 +417,7 @@ t.test('without a chain, a parent of this service bounds the path length by its 
   const root = await api.root();
   const parent = await api.subordinate(root, { path_length: 2, distinguished_name: { ...DN, common_name: 'in-service-parent' } });
   /** The pending CA's certificate signed by the parent's key (as a CSR export signed here would be), pathlen:1. */
-  const signedByParent = async (name: string) => {
-    const { id } = await pendingSubordinate(name);
-    const row = await prisma.certificateAuthority.findUniqueOrThrow({ where: { id } });
-    const signed = await prisma.$transaction((tx) =>
-      signCaCertificate(
-        tx,
-        { domainId: TEST_DOMAIN, actor: 'test', requestId: 'r' },
-        {
-          type: 'SUBORDINATE',
-          dn: { ...DN, common_name: name },
-          spki: new Uint8Array(row.publicKeySpki!),
-          // Only its key algorithm is read for a subordinate: the parent's key signs.
-          ownSigner: { keyAlgorithm: 'EC256' } as never,
-          hash: 'SHA256',
-          validity: { type: 'MONTH', value: 6 },
-          issuerRef: parent,
-          pathLength: 1,
-        },
-        new Date(),
-        { config: harness.config, keyStores },
-      ),
-    );
-    return { id, certificate: toPem('CERTIFICATE', signed.certificateDer) };
-  };
+  const signedByParent = (name: string) => signedByServiceCa(harness, keyStores, parent, name, 1);
   const lowered = await signedByParent('parent-at-1');
   const refused = await signedByParent('parent-at-0');
   // The parent's path_length as an import under a tighter external chain now stores it (below its certificate's own).

@@ -7,53 +7,17 @@
  * waiting on a lock or it has finished) on a real Postgres: PGlite serves one connection, nothing races there.
  */
 import t, { type Test } from 'tap';
-import { systemClock } from '../../src/clock.ts';
-import type { Db } from '../../src/db/database.ts';
 import type { KeyStores } from '../../src/keystore/index.ts';
-import { createBillingHooks } from '../../src/services/billing/usage-hooks.ts';
-import { signCaCertificate } from '../../src/services/ca/ca-certificate.ts';
-import { createCaService } from '../../src/services/ca/ca-service.ts';
-import { toPem } from '../../src/x509/pem.ts';
 import { createTestApp, createTestAppOnRealPostgres, type TestApp } from '../helpers/app.ts';
 import { realPostgresOrSkipTest } from '../helpers/database.ts';
-import { CA, DN, assertError, client, type Client } from './support.ts';
+import { CA, DN, assertError, caServiceOver, client, proxiedTransactions, signedByServiceCa, type Client } from './support.ts';
 
 let keyStores!: KeyStores;
 const harness = await createTestApp({ wrapKeyStores: (stores) => (keyStores = stores) });
 t.teardown(() => harness.close());
 
 /** A PENDING subordinate and its certificate signed by `parent`'s key, no chain: the parent is found in the service. */
-async function signedBy(app: TestApp, stores: KeyStores, parent: string, name: string): Promise<{ id: string; certificate: string }> {
-  const created = await client(app).call('POST', CA, {
-    type: 'SUBORDINATE',
-    distinguished_name: { ...DN, common_name: name },
-    key_algorithm: 'EC256',
-    signature_algorithm: 'SHA256',
-  });
-  const id = created.body.ca_id as string;
-  const prisma = app.database.prisma;
-  const row = await prisma.certificateAuthority.findUniqueOrThrow({ where: { id } });
-  const signed = await prisma.$transaction((tx) =>
-    signCaCertificate(
-      tx,
-      { domainId: app.config.defaultDomainId, actor: 'test', requestId: 'sign' },
-      {
-        type: 'SUBORDINATE',
-        dn: { ...DN, common_name: name },
-        spki: new Uint8Array(row.publicKeySpki!),
-        // Only its key algorithm is read for a subordinate: the parent's key signs.
-        ownSigner: { keyAlgorithm: 'EC256' } as never,
-        hash: 'SHA256',
-        validity: { type: 'MONTH', value: 6 },
-        issuerRef: parent,
-        pathLength: 0,
-      },
-      new Date(),
-      { config: app.config, keyStores: stores },
-    ),
-  );
-  return { id, certificate: toPem('CERTIFICATE', signed.certificateDer) };
-}
+const signedBy = (app: TestApp, stores: KeyStores, parent: string, name: string) => signedByServiceCa(app, stores, parent, name, 0);
 
 /** root → parent (path_length 1), both ACTIVED. */
 async function hierarchy(api: Client, name: string): Promise<{ root: string; parent: string }> {
@@ -134,22 +98,8 @@ t.test('a delete or revoke of the parent started while the import holds it ends 
         });
       },
     });
-  const db = new Proxy(prisma, {
-    get: (target, property, receiver) => {
-      if (property !== '$transaction') return Reflect.get(target, property, receiver);
-      return (body: (tx: object) => Promise<unknown>, options?: unknown) =>
-        (target.$transaction as (...given: unknown[]) => Promise<unknown>)((tx: object) => body(hooked(tx)), options);
-    },
-  }) as Db;
-  const cas = createCaService({
-    db,
-    clock: systemClock,
-    config: app.config,
-    keyStores: stores,
-    billing: createBillingHooks(app.config.billing),
-    crls: { signStale: async () => undefined },
-    log: app.app.log,
-  });
+  const db = proxiedTransactions(prisma, (open, body, options) => open((tx) => body(hooked(tx)), options));
+  const cas = caServiceOver(app, db, stores);
 
   /** Until `other` settles or a backend of this database waits on a lock (the other request, behind the import). */
   async function settledOrWaiting(other: Promise<unknown>): Promise<string> {

@@ -8,7 +8,7 @@ import t, { type Test } from 'tap';
 import { createTestApp } from '../helpers/app.ts';
 import { openssl, runOpenssl } from '../x509/fixtures/openssl-pki.ts';
 import { caRequestArgs } from '../certificates/support.ts';
-import { CA, DN, assertError, client, opensslDir, opensslText, verifyWithChain, type Json } from './support.ts';
+import { CA, DN, assertError, client, issueLeaf, opensslDir, opensslText, verifyWithChain, type Json } from './support.ts';
 
 const harness = await createTestApp();
 t.teardown(() => harness.close());
@@ -158,17 +158,7 @@ async function externalRoot(t: Test, name: string) {
 
 const CA_EXTENSIONS = 'basicConstraints=critical,CA:TRUE,pathlen:1\nkeyUsage=critical,digitalSignature,keyCertSign,cRLSign';
 
-async function pendingSubordinate(name: string): Promise<{ id: string; csr: string }> {
-  const id = (
-    await call('POST', CA, {
-      type: 'SUBORDINATE',
-      distinguished_name: { ...DN, common_name: name },
-      key_algorithm: 'EC256',
-      signature_algorithm: 'SHA256',
-    })
-  ).body.ca_id;
-  return { id, csr: (await call('GET', `${CA}/${id}/csr`)).body.csr };
-}
+const { pendingSubordinate } = api;
 
 t.test('import: an externally signed certificate activates the CA; it issues; its chain is the one given', async (t) => {
   const parent = await externalRoot(t, 'external-root');
@@ -319,17 +309,7 @@ t.test('import of a CA certificate without a subject key identifier: it issues, 
   const imported = await call('POST', `${CA}/${id}/import`, { certificate, certificate_chain: parent.certPem });
   t.equal(imported.status, 204, `imported: ${JSON.stringify(imported.body)}`);
 
-  const issued = await call('POST', '/v1/private-certificates', {
-    issuer_id: id,
-    distinguished_name: { common_name: 'leaf.example.com' },
-    key_algorithm: 'EC256',
-    signature_algorithm: 'SHA256',
-    validity: { type: 'DAY', value: 30 },
-  });
-  t.equal(issued.status, 200, `a leaf is issued under it: ${JSON.stringify(issued.body)}`);
-  const leaf = (
-    await call('POST', `/v1/private-certificates/${issued.body.certificate_id}/export`, { is_compressed: 'false', type: 'OTHER' })
-  ).body.certificate;
+  const leaf = await issueLeaf(t, api, id, 'a leaf is issued under it');
   // api.subordinate throws unless the create answers 200.
   t.ok(await api.subordinate(id, { validity: { type: 'DAY', value: 30 } }), 'a subordinate is created under it');
 

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { createTestApp } from '../helpers/app.ts';
 import { KEY_ARGS, opensslCsr, scratch } from '../certificates/support.ts';
-import { CA, DN, PREPAID_PRODUCT, assertError, client } from './support.ts';
+import { CA, DN, MONTHLY_ORDER, assertError, client } from './support.ts';
 
 const CERT = '/v1/private-certificates';
 const harness = await createTestApp();
@@ -41,16 +41,7 @@ const rootBody = (extra: Record<string, unknown>) => ({
   validity: { type: 'YEAR', value: 1 },
   ...extra,
 });
-const orderBody = (extra: Record<string, unknown>) => ({
-  cloud_service_type: 'hws.service.type.ccm',
-  charging_mode: 0,
-  period_type: 2,
-  period_num: 1,
-  is_auto_renew: 0,
-  subscription_num: 1,
-  product_infos: [PREPAID_PRODUCT],
-  ...extra,
-});
+const orderBody = (extra: Record<string, unknown>) => ({ ...MONTHLY_ORDER, ...extra });
 const certificateBody = (extra: Record<string, unknown>) => ({
   issuer_id: sub,
   distinguished_name: { common_name: 'epid.example.com' },

@@ -9,7 +9,7 @@ import t from 'tap';
 import { ManualClock } from '../../src/clock.ts';
 import { runOpenssl } from '../x509/fixtures/openssl-pki.ts';
 import { createTestApp } from '../helpers/app.ts';
-import { CA, DN, assertError, client, opensslDir } from './support.ts';
+import { CA, DN, MONTHLY_ORDER, assertError, client, opensslDir } from './support.ts';
 
 const DAY = 86_400_000;
 const clock = new ManualClock(Date.parse('2026-06-10T08:00:00Z'));
@@ -18,20 +18,7 @@ t.teardown(() => harness.close());
 const api = client(harness);
 const { call } = api;
 
-const product = {
-  cloud_service_type: 'hws.service.type.ccm',
-  resource_type: 'hws.resource.type.pca.duration',
-  resource_spec_code: 'ca.duration',
-};
-const order = await call('POST', `${CA}/order`, {
-  cloud_service_type: 'hws.service.type.ccm',
-  charging_mode: 0,
-  period_type: 2,
-  period_num: 1,
-  is_auto_renew: 0,
-  subscription_num: 1,
-  product_infos: [product],
-});
+const order = await call('POST', `${CA}/order`, MONTHLY_ORDER);
 const caId = order.body.ca_ids[0] as string;
 const configured = await call('POST', CA, {
   type: 'ROOT',

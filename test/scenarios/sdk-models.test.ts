@@ -13,6 +13,7 @@ import { DefaultHttpClient } from '@huaweicloud/huaweicloud-sdk-core/http/Defaul
 import { createTestApp } from '../helpers/app.ts';
 import { KEY_ARGS, certificateText, openssl, opensslCsr, scratch } from '../certificates/support.ts';
 import { sdkError } from '../auth/support.ts';
+import { REVOKE_REASONS } from '../revocation/support.ts';
 
 type Json = Record<string, any>;
 
@@ -47,17 +48,7 @@ const SDK = {
   ekuFlags: ['server_auth', 'client_auth', 'code_signing', 'email_protection', 'time_stamping', 'smart_card_logon'],
   exportType: ['APACHE', 'NGINX', 'IIS', 'TOMCAT', 'OTHER'],
   stringBoolean: ['true', 'false'],
-  revokeReason: [
-    'UNSPECIFIED',
-    'KEY_COMPROMISE',
-    'CERTIFICATE_AUTHORITY_COMPROMISE',
-    'AFFILIATION_CHANGED',
-    'SUPERSEDED',
-    'CESSATION_OF_OPERATION',
-    'CERTIFICATE_HOLD',
-    'PRIVILEGE_WITHDRAWN',
-    'ATTRIBUTE_AUTHORITY_COMPROMISE',
-  ],
+  revokeReason: REVOKE_REASONS,
   filterLimit: [10, 20, 50],
   enterpriseProjectId: ['0', 'all', '0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d'],
   orderPeriodType: [2, 3],

@@ -3,7 +3,7 @@
  * subordinate, a certificate, a tag, an access key and an ACME EAB key, made through the API of `harness`; and what
  * the sweeps send and expect on each /v1 route.
  */
-import { client } from '../ca/support.ts';
+import { MONTHLY_ORDER, PREPAID_PRODUCT, client } from '../ca/support.ts';
 import { KEY_ARGS, opensslCsr, scratch } from '../certificates/support.ts';
 import { TEST_DOMAIN, type TestApp } from '../helpers/app.ts';
 import { fillPath, type V1Route } from './v1-routes.ts';
@@ -132,17 +132,10 @@ export async function seedDomainA(harness: TestApp) {
     createCertificateByCsr: { issuer_id: subId, csr, validity },
     parseCertificateSigningRequest: { csr },
     createCertificateAuthorityOrder: {
-      cloud_service_type: 'hws.service.type.ccm',
-      charging_mode: 0,
-      period_type: 2,
-      period_num: 1,
-      is_auto_renew: 0,
-      subscription_num: 1,
+      ...MONTHLY_ORDER,
       product_infos: [
         {
-          cloud_service_type: 'hws.service.type.ccm',
-          resource_type: 'hws.resource.type.pca.duration',
-          resource_spec_code: 'ca.duration',
+          ...PREPAID_PRODUCT,
           product_id: 'x',
           resource_size: 1,
           resource_size_measure_id: 1,
