@@ -166,6 +166,8 @@ export interface ParsedCertificate {
   /** Null when the key is not one of §10.3's. */
   keyAlgorithm: KeyAlgorithm | null;
   isCA: boolean;
+  /** An X.509 v1 certificate (no version field): it carries no extensions, so no basicConstraints. */
+  version1: boolean;
   pathLength: number | undefined;
   subjectKeyIdentifier: Uint8Array | undefined;
   authorityKeyIdentifier: Uint8Array | undefined;
@@ -216,6 +218,7 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
       spki: spkiDer,
       keyAlgorithm: supportedKeyAlgorithm(spkiDer),
       isCA: ca,
+      version1: fields[0]?.tag !== 0xa0,
       pathLength: ca ? pathLength : undefined,
       subjectKeyIdentifier: ski && decodeSubjectKeyIdentifier(ski.value).slice(),
       authorityKeyIdentifier: aki && decodeAuthorityKeyIdentifier(aki.value)?.slice(),

@@ -66,11 +66,15 @@ async function externalPki(t: Test) {
     return { pem: await readFile(`${stem}.pem`, 'utf8'), certPath: `${stem}.pem`, keyPath: `${stem}.key`, digest };
   }
 
-  /** `issuer` signs `csrPem` with exactly `extensions` (plus key identifiers), valid from now for `days`. */
-  async function sign(issuer: Issuer, csrPem: string, extensions: string[], days = 365): Promise<string> {
+  /**
+   * `issuer` signs `csrPem` with exactly `extensions` (plus key identifiers: no authority key identifier under an issuer
+   * without a subject key identifier, a v1 root), valid from now for `days`.
+   */
+  async function sign(issuer: Issuer, csrPem: string, extensions: string[], days = 365, withAuthorityKeyId = true): Promise<string> {
     const stem = next('signed');
     await write(`${stem}.csr`, csrPem);
-    await write(`${stem}.cnf`, [...extensions, 'subjectKeyIdentifier=hash', 'authorityKeyIdentifier=keyid'].join('\n'));
+    const keyIds = ['subjectKeyIdentifier=hash', ...(withAuthorityKeyId ? ['authorityKeyIdentifier=keyid'] : [])];
+    await write(`${stem}.cnf`, [...extensions, ...keyIds].join('\n'));
     await openssl([
       'x509',
       '-req',
@@ -411,6 +415,101 @@ t.test('a valid three-level import: root, external intermediate, the CA; openssl
     await files.write('three-level-leaf.pem', `${leaf}\n`),
   ]);
   t.equal(plain.code, 0, plain.output.trim());
+});
+
+t.test('a chain ending in an X.509 v1 root (no extensions) is taken, as openssl takes such a trust anchor', async (t) => {
+  const pki = await externalPki(t);
+  const files = pki.files;
+  await openssl([
+    'req',
+    '-new',
+    ...EC,
+    '-nodes',
+    '-keyout',
+    `${files.dir}/v1-root.key`,
+    '-subj',
+    '/CN=v1-root',
+    '-out',
+    `${files.dir}/v1-root.csr`,
+  ]);
+  // `x509 -req -signkey` with no extensions writes a version 1 certificate.
+  await openssl([
+    'x509',
+    '-req',
+    '-in',
+    `${files.dir}/v1-root.csr`,
+    '-signkey',
+    `${files.dir}/v1-root.key`,
+    '-days',
+    '3650',
+    '-out',
+    `${files.dir}/v1-root.pem`,
+  ]);
+  const root: Issuer = {
+    pem: await readFile(`${files.dir}/v1-root.pem`, 'utf8'),
+    certPath: `${files.dir}/v1-root.pem`,
+    keyPath: `${files.dir}/v1-root.key`,
+    digest: ['-sha256'],
+  };
+  t.match((await runOpenssl(['x509', '-in', root.certPath, '-noout', '-text'])).output, /Version: 1 \(0x0\)/, 'the root is v1');
+  const { id, csr } = await pendingSubordinate('under-v1-root');
+  const certificate = await pki.sign(root, csr, OUR_CA_EXT, 365, false);
+  const imported = await call('POST', `${CA}/${id}/import`, { certificate, certificate_chain: chainOf(root) });
+  t.equal(imported.status, 204, JSON.stringify(imported.body));
+  t.match(await api.show(id), { status: 'ACTIVED', path_length: 1 });
+  const leaf = await issueLeaf(t, api, id);
+  const verified = await runOpenssl([
+    'verify',
+    '-CAfile',
+    root.certPath,
+    '-untrusted',
+    await files.write('v1-untrusted.pem', certificate),
+    await files.write('v1-leaf.pem', `${leaf}\n`),
+  ]);
+  t.equal(verified.code, 0, verified.output.trim());
+
+  // Only the root may be v1: a v1 certificate below it (openssl x509 -req -CA with no extensions) is no CA.
+  await openssl([
+    'req',
+    '-new',
+    ...EC,
+    '-nodes',
+    '-keyout',
+    `${files.dir}/v1-int.key`,
+    '-subj',
+    '/CN=v1-int',
+    '-out',
+    `${files.dir}/v1-int.csr`,
+  ]);
+  await openssl([
+    'x509',
+    '-req',
+    '-in',
+    `${files.dir}/v1-int.csr`,
+    '-CA',
+    root.certPath,
+    '-CAkey',
+    root.keyPath,
+    '-set_serial',
+    '7',
+    '-days',
+    '365',
+    '-out',
+    `${files.dir}/v1-int.pem`,
+  ]);
+  const v1Intermediate: Issuer = {
+    pem: await readFile(`${files.dir}/v1-int.pem`, 'utf8'),
+    certPath: `${files.dir}/v1-int.pem`,
+    keyPath: `${files.dir}/v1-int.key`,
+    digest: ['-sha256'],
+  };
+  const { id: below, csr: belowCsr } = await pendingSubordinate('under-v1-intermediate');
+  const refused = await call('POST', `${CA}/${below}/import`, {
+    certificate: await pki.sign(v1Intermediate, belowCsr, OUR_CA_EXT, 365, false),
+    certificate_chain: chainOf(v1Intermediate, root),
+  });
+  assertError(t, refused, 400, 'PCA.00020001', /certificate_chain\[0\] cannot issue .*not a CA certificate/);
+  await assertUntouched(t, below);
 });
 
 t.test('without a chain, a parent of this service bounds the path length by its own path_length', async (t) => {
