@@ -2416,7 +2416,7 @@ export interface operations {
                     subscription_num: number;
                     is_auto_pay?: 0 | 1;
                     promotion_info?: string;
-                    /** @description "0" (the default project), an enterprise project UUID, or "all". Stored and echoed, with no effect */
+                    /** @description Stored and echoed, with no effect */
                     enterprise_project_id?: string;
                     product_infos: {
                         /** @enum {string} */
@@ -5318,7 +5318,7 @@ export interface operations {
                         object_identifier?: string;
                         value?: string;
                     };
-                    /** @description "0" (the default project), an enterprise project UUID, or "all". Stored and echoed, with no effect */
+                    /** @description Stored and echoed, with no effect */
                     enterprise_project_id?: string;
                     /**
                      * @description Default ENTITY_CERT
@@ -5456,7 +5456,7 @@ export interface operations {
                     type?: "ENTITY_CERT" | "INTERMEDIATE_CA";
                     /** @description INTERMEDIATE_CA only; below the issuer's */
                     path_length?: number;
-                    /** @description "0" (the default project), an enterprise project UUID, or "all". Stored and echoed, with no effect */
+                    /** @description Stored and echoed, with no effect */
                     enterprise_project_id?: string;
                     /** @description Reserved by Huawei and ignored: the SANs come from the CSR */
                     subject_alternative_names?: unknown[] | null;

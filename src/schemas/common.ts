@@ -12,14 +12,20 @@ export const ErrorBody = Type.Object(
 export const UUID_PATTERN = '^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$';
 
 /**
- * `enterprise_project_id` on the bodies that take one (§4.2.1: "`0` (default), a UUID, or `all`"; §4.2.2, §4.2.4,
- * §4.4.1 and §4.4.2 take the same field). Huawei's enterprise project ids are UUIDs, in either case.
+ * `enterprise_project_id` of a CA's create and activate (§4.2.1: "`0` (default), a UUID, or `all`"; §4.2.4 "as in
+ * §4.2.1"). Huawei's enterprise project ids are UUIDs, in either case.
  */
 export const EnterpriseProjectId = () =>
   Type.String({
     pattern: '^(0|all|[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12})$',
     description: '"0" (the default project), an enterprise project UUID, or "all". Stored and echoed, with no effect',
   });
+
+/**
+ * `enterprise_project_id` of a CA order and of certificate issuance (§4.2.2, §4.4.1, §4.4.2: "Stored", no form given):
+ * any string a client sends there (a Go SDK's empty string included) is kept as it was.
+ */
+export const StoredProjectId = () => Type.String({ maxLength: 64, description: 'Stored and echoed, with no effect' });
 
 /** Responses every authenticated route may give, referenced from each route schema. */
 export const errorResponses = {

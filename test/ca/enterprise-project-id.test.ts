@@ -1,7 +1,8 @@
 /**
- * `enterprise_project_id` (§4.2.1: "`0` (default), a UUID, or `all`") on every body that takes it: CA create,
- * activate and order (§4.2.1, §4.2.4, §4.2.2), certificate issuance with a server key or from a CSR (§4.4.1,
- * §4.4.2). Any other string is a 400 PCA.00020001 naming the field; the three forms are stored and echoed.
+ * `enterprise_project_id` on every body that takes it. CA create and activate (§4.2.1, §4.2.4) take "`0` (default), a
+ * UUID, or `all`": any other string is a 400 PCA.00020001 naming the field. A CA order and certificate issuance with a
+ * server key or from a CSR (§4.2.2, §4.4.1, §4.4.2) say only "Stored": any string of at most 64 characters is stored
+ * and echoed as sent (an empty one, as a Go SDK may send, is the default "0"), a longer one refused.
  */
 import t from 'tap';
 import { createTestApp } from '../helpers/app.ts';
@@ -51,7 +52,7 @@ const certificateBody = (extra: Record<string, unknown>) => ({
 const { csr } = await opensslCsr(await scratch('epid'), 'epid-csr', [...KEY_ARGS.p256]);
 const csrBody = (extra: Record<string, unknown>) => ({ issuer_id: sub, csr, validity: { type: 'DAY', value: 1 }, ...extra });
 
-t.test('any other value is refused with 400 PCA.00020001 naming the field, on each body that takes it', async (t) => {
+t.test('CA create and activate refuse any other value with 400 PCA.00020001 naming the field', async (t) => {
   const pending = await api.subordinate(root, { distinguished_name: { ...DN, common_name: 'epid-pending' }, validity: undefined });
   t.equal((await api.show(pending)).status, 'PENDING');
   const bodies: [string, string, (extra: Record<string, unknown>) => unknown][] = [
@@ -61,9 +62,6 @@ t.test('any other value is refused with 400 PCA.00020001 naming the field, on ea
       `${CA}/${pending}/activate`,
       (extra) => ({ issuer_id: root, signature_algorithm: 'SHA256', validity: { type: 'DAY', value: 30 }, ...extra }),
     ],
-    ['order', `${CA}/order`, orderBody],
-    ['issue', CERT, certificateBody],
-    ['issue from a CSR', `${CERT}/csr`, csrBody],
   ];
   for (const [name, url, body] of bodies) {
     for (const value of REFUSED) {
@@ -73,6 +71,34 @@ t.test('any other value is refused with 400 PCA.00020001 naming the field, on ea
     t.comment(`${name}: ${REFUSED.length + 1} values refused`);
   }
   t.equal((await api.show(pending)).status, 'PENDING', 'the refused activations changed nothing');
+});
+
+t.test('a CA order and certificate issuance store any string of at most 64 characters as sent', async (t) => {
+  // An empty string names no project: the default one, as when the field is left out.
+  for (const [value, stored] of [
+    ['', '0'],
+    ['default', 'default'],
+    ['project-1', 'project-1'],
+    ['x'.repeat(64), 'x'.repeat(64)],
+  ]) {
+    const issued = await call('POST', CERT, certificateBody({ enterprise_project_id: value }));
+    t.equal(issued.status, 200, JSON.stringify(issued.body));
+    t.equal((await call('GET', `${CERT}/${issued.body.certificate_id}`)).body.enterprise_project_id, stored, `certificate "${value}"`);
+    const fromCsr = await call('POST', `${CERT}/csr`, csrBody({ enterprise_project_id: value }));
+    t.equal(fromCsr.status, 200, JSON.stringify(fromCsr.body));
+    t.equal((await call('GET', `${CERT}/${fromCsr.body.certificate_id}`)).body.enterprise_project_id, stored, `CSR "${value}"`);
+  }
+  const ordered = await call('POST', `${CA}/order`, orderBody({ enterprise_project_id: 'project-1' }));
+  t.equal(ordered.status, 200, JSON.stringify(ordered.body));
+  t.equal((await api.show(ordered.body.ca_ids[0])).enterprise_project_id, 'project-1', 'an ordered CA keeps it');
+  for (const [name, url, body] of [
+    ['order', `${CA}/order`, orderBody],
+    ['issue', CERT, certificateBody],
+    ['issue from a CSR', `${CERT}/csr`, csrBody],
+  ] as const) {
+    assertError(t, await call('POST', url, body({ enterprise_project_id: 'x'.repeat(65) })), 400, 'PCA.00020001', FIELD);
+    t.comment(`${name}: 65 characters refused`);
+  }
 });
 
 t.test('"0", "all" and a UUID in either case are accepted, stored and echoed', async (t) => {

@@ -3,7 +3,7 @@
  * and, through Static<>, the input types of the CA service. They live below both, so imports point down.
  */
 import { Type, type Static } from 'typebox';
-import { EnterpriseProjectId, PagingQuery, SortDirection, StringEnum } from '../../schemas/common.ts';
+import { EnterpriseProjectId, PagingQuery, SortDirection, StoredProjectId, StringEnum } from '../../schemas/common.ts';
 import { HASH_ALGORITHMS, KEY_ALGORITHMS } from '../../x509/algorithms.ts';
 import { NameConstraintsIn } from '../policy/issuance-policy-schemas.ts';
 import { CA_STATUSES, CA_TYPES, VALIDITY_TYPES } from './ca-rules.ts';
@@ -121,7 +121,7 @@ export const OrderBody = Type.Object({
   subscription_num: Type.Integer({ minimum: 1 }),
   is_auto_pay: Type.Optional(Type.Union([Type.Literal(0), Type.Literal(1)])),
   promotion_info: Type.Optional(Type.String({ maxLength: 256 })),
-  enterprise_project_id: Type.Optional(EnterpriseProjectId()),
+  enterprise_project_id: Type.Optional(StoredProjectId()),
   product_infos: Type.Array(ProductInfo, { maxItems: 10 }),
 });
 

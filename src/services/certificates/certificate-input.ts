@@ -6,7 +6,7 @@
 import { Type, type Static } from 'typebox';
 import { HASH_ALGORITHMS, KEY_ALGORITHMS } from '../../x509/algorithms.ts';
 import { MAX_CSR_LENGTH } from '../../x509/csr.ts';
-import { EnterpriseProjectId, PagingQuery, SortDirection, StringEnum, UUID_PATTERN } from '../../schemas/common.ts';
+import { PagingQuery, SortDirection, StringEnum, StoredProjectId, UUID_PATTERN } from '../../schemas/common.ts';
 import { NameConstraintsIn } from '../policy/issuance-policy-schemas.ts';
 import { CERTIFICATE_STATUSES } from './certificate-rules.ts';
 
@@ -63,7 +63,7 @@ export const CreateCertificateBody = Type.Object({
   subject_alternative_names: Type.Optional(Type.Array(SubjectAlternativeName)),
   extended_key_usage: Type.Optional(ExtendedKeyUsage),
   customized_extension: Type.Optional(CustomizedExtension),
-  enterprise_project_id: Type.Optional(EnterpriseProjectId()),
+  enterprise_project_id: Type.Optional(StoredProjectId()),
   type: Type.Optional(CertificateType),
   path_length: Type.Optional(PathLength),
   name_constraints: Type.Optional(NameConstraintsIn),
@@ -76,7 +76,7 @@ export const CreateCertificateByCsrBody = Type.Object(
     validity: Validity,
     type: Type.Optional(CertificateType),
     path_length: Type.Optional(PathLength),
-    enterprise_project_id: Type.Optional(EnterpriseProjectId()),
+    enterprise_project_id: Type.Optional(StoredProjectId()),
     subject_alternative_names: Type.Optional(
       Type.Union([Type.Array(Type.Unknown()), Type.Null()], { description: 'Reserved by Huawei and ignored: the SANs come from the CSR' }),
     ),
