@@ -37,6 +37,9 @@ function unreadable(file: string, reason: string): ConfigError {
   );
 }
 
+/** What link(2) answers where the file system has no hard links. */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
+
 /** Generated once per data folder, so restarts keep their keys. For development only. */
 export function loadOrCreateDevSecrets(dataDir: string): DevSecrets {
   const existing = existingDevSecrets(dataDir);
@@ -55,9 +58,10 @@ export function loadOrCreateDevSecrets(dataDir: string): DevSecrets {
   // one's secrets stay and the others take them, where with a rename the last won and the others ran on a master key
   // that was no longer on disk.
   const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const text = JSON.stringify(secrets, null, 2);
   try {
-    writeFileSync(temp, JSON.stringify(secrets, null, 2), { mode: 0o600, flush: true });
-    linkSync(temp, file);
+    writeFileSync(temp, text, { mode: 0o600, flush: true });
+    placeExclusively(temp, file, text);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     return loadOrCreateDevSecrets(dataDir);
@@ -65,4 +69,24 @@ export function loadOrCreateDevSecrets(dataDir: string): DevSecrets {
     rmSync(temp, { force: true });
   }
   return secrets;
+}
+
+/**
+ * Puts the written `temp` (holding `text`) in place as `file`, unless a file is there already (EEXIST). On a file
+ * system without hard links (FAT, SMB shares, some FUSE mounts) `file` is created exclusively in place instead, so the
+ * first process still wins, at the cost of a file cut short by a crash mid-write (a ConfigError at the next start,
+ * saying what to do).
+ */
+export function placeExclusively(
+  temp: string,
+  file: string,
+  text: string,
+  link: (existing: string, created: string) => void = linkSync,
+): void {
+  try {
+    link(temp, file);
+  } catch (error) {
+    if (!NO_HARD_LINKS.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+    writeFileSync(file, text, { mode: 0o600, flush: true, flag: 'wx' });
+  }
 }

@@ -4,12 +4,12 @@
  * older version) is a ConfigError naming the file and the way out, not a raw SyntaxError at every start.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t, { type Test } from 'tap';
-import { type DevSecrets, existingDevSecrets, loadOrCreateDevSecrets } from '../../src/config/dev-secrets.ts';
+import { type DevSecrets, existingDevSecrets, loadOrCreateDevSecrets, placeExclusively } from '../../src/config/dev-secrets.ts';
 import { ConfigError } from '../../src/config/env.ts';
 
 async function dataDir(t: Test): Promise<string> {
@@ -68,6 +68,31 @@ t.test('processes starting together on an empty folder all run on the secrets th
     for (const [i, secrets] of used.entries()) t.same(secrets, onDisk, `round ${round}, process ${i + 1}: the secrets on disk`);
     t.same(await readdir(dir), ['dev-secrets.json'], `round ${round}: no temp file left`);
   }
+});
+
+t.test('on a file system without hard links the file is created exclusively in place, once', async (t) => {
+  for (const code of ['EPERM', 'ENOTSUP', 'EXDEV']) {
+    const noLinks = () => {
+      throw Object.assign(new Error(`${code}: operation not permitted, link`), { code });
+    };
+    const dir = await dataDir(t);
+    const [temp, file] = [path.join(dir, 'secrets.tmp'), path.join(dir, 'dev-secrets.json')];
+    await writeFile(temp, '{"first":true}');
+    placeExclusively(temp, file, '{"first":true}', noLinks);
+    t.equal(await readFile(file, 'utf8'), '{"first":true}', `${code}: written in place`);
+    t.equal((await stat(file)).mode & 0o777, 0o600, `${code}: mode 0600`);
+    t.throws(() => placeExclusively(temp, file, '{"second":true}', noLinks), { code: 'EEXIST' }, `${code}: a second one is refused`);
+    t.equal(await readFile(file, 'utf8'), '{"first":true}', `${code}: the first one stays`);
+  }
+  const dir = await dataDir(t);
+  t.throws(
+    () =>
+      placeExclusively(path.join(dir, 'a'), path.join(dir, 'b'), '', () => {
+        throw Object.assign(new Error('EACCES'), { code: 'EACCES' });
+      }),
+    { code: 'EACCES' },
+    'another failure is no missing hard link: thrown as it is',
+  );
 });
 
 t.test('a truncated or incomplete file is a ConfigError naming it and what to do', async (t) => {
