@@ -5,12 +5,20 @@
  * fails through a wrapped Prisma call, armed only for the one challenge or order.
  */
 import t, { type Test } from 'tap';
+import { ORDER_CLAIM_STALE_MS } from '../../src/services/acme/acme-service.ts';
 import { acmeFixture, eabKey, startAcmeServer } from './support.ts';
 import { RawAcme, accountKey, csrFor } from './jws-client.ts';
 
 const server = await startAcmeServer({
   env: {
-    ACME_STATIC_HOSTS: ['r.example.internal', 's.example.internal', 'u.example.internal', 'v.example.internal']
+    ACME_STATIC_HOSTS: [
+      'r.example.internal',
+      's.example.internal',
+      'u.example.internal',
+      'v.example.internal',
+      'w.example.internal',
+      'x.example.internal',
+    ]
       .map((name) => `${name}=127.0.0.1`)
       .join(','),
   },
@@ -156,3 +164,39 @@ t.test(
     await issuedOnce(t, client, final.certificate, certificateId, known);
   },
 );
+
+t.test('an order whose finalize died before issuing: refused while the claim is fresh, finalized once it is stale', async (t) => {
+  const client = await account();
+  const { url, order } = await client.readyOrder(['w.example.internal'], responder.tokens);
+  const before = await prisma.certificate.count({ where: { issuerId: caId } });
+  const csr = (await csrFor(['w.example.internal'])).csr;
+  // As a finalize that claimed the order and died (a Lambda timeout, a killed worker) leaves it: nothing issued.
+  const claimedAt = new Date();
+  await prisma.acmeOrder.update({ where: { id: idOf(url) }, data: { status: 'processing', processingSince: claimedAt } });
+  const fresh = await client.post(order.finalize, { csr });
+  t.equal(fresh.status, 403, JSON.stringify(fresh.body));
+  t.match(fresh.body, { type: 'urn:ietf:params:acme:error:orderNotReady', detail: /being finalized/ });
+
+  await prisma.acmeOrder.update({
+    where: { id: idOf(url) },
+    data: { processingSince: new Date(claimedAt.getTime() - ORDER_CLAIM_STALE_MS - 1000) },
+  });
+  const retried = await client.post(order.finalize, { csr });
+  t.equal(retried.status, 200, JSON.stringify(retried.body));
+  t.equal(retried.body.status, 'valid');
+  t.ok(retried.body.certificate, 'with its certificate');
+  t.equal(await prisma.certificate.count({ where: { issuerId: caId } }), before + 1, 'one certificate issued');
+  t.equal((await client.post(retried.body.certificate, '')).status, 200, 'the account downloads it');
+});
+
+t.test('a stale claim of an expired order is not taken again: its Idempotency-Key may be gone', async (t) => {
+  const client = await account();
+  const { url, order } = await client.readyOrder(['x.example.internal'], responder.tokens);
+  const before = await prisma.certificate.count({ where: { issuerId: caId } });
+  const past = new Date(Date.now() - ORDER_CLAIM_STALE_MS - 1000);
+  await prisma.acmeOrder.update({ where: { id: idOf(url) }, data: { status: 'processing', processingSince: past, expiresAt: past } });
+  const refused = await client.post(order.finalize, { csr: (await csrFor(['x.example.internal'])).csr });
+  t.equal(refused.status, 403, JSON.stringify(refused.body));
+  t.match(refused.body, { type: 'urn:ietf:params:acme:error:orderNotReady' });
+  t.equal(await prisma.certificate.count({ where: { issuerId: caId } }), before, 'nothing issued');
+});

@@ -57,6 +57,25 @@ const REASON_NAMES = new Map<number, string>(Object.entries(REVOCATION_REASONS).
 /** A JWK's SubjectPublicKeyInfo DER, to compare with a certificate's or a CSR's key. */
 const spkiOfJwk = (jwk: unknown): Buffer => createPublicKey({ key: jwk as never, format: 'jwk' }).export({ format: 'der', type: 'spki' });
 
+/**
+ * How old a finalize's claim of an order (processing) must be before another finalize may take it: the claimant died
+ * before its issuing commit (a Lambda timeout, a killed worker), or the order would stay processing for good. Four
+ * times the longest an HTTP request runs on Lambda (29 s), far past an issuance's 15 s transaction bound; a claimant
+ * still running then issues under the same Idempotency-Key, so the order still gets one certificate.
+ */
+export const ORDER_CLAIM_STALE_MS = 2 * 60_000;
+
+/**
+ * Only before the order expires: its finalize's Idempotency-Key, which a certificate issued by the dead claimant would
+ * hold, outlives the order (24 h from the issuance, which came after the order's creation; orders live ORDER_LIFETIME_MS
+ * from it), so a claim taken again always finds such a certificate rather than issuing a second one.
+ */
+const isStaleClaim = (order: AcmeOrder, now: Date): boolean =>
+  order.status === 'processing' &&
+  order.processingSince !== null &&
+  order.processingSince.getTime() <= now.getTime() - ORDER_CLAIM_STALE_MS &&
+  order.expiresAt > now;
+
 export function createAcmeService({ db, clock, config, issuance, revocations, validator, sealer }: AcmeServiceDeps) {
   const { directoryOf, newNonce, authenticate } = createAcmeRequests({ db, clock, config });
   const { orderObject, authorizationObject } = createAcmeObjects({ db, clock });
@@ -182,19 +201,23 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
   /**
    * Moves the order ready -> processing for this request alone: under the order row's lock (which authorization
    * deactivation and challenge outcomes take too), only while it is ready, unexpired and every authorization of it
-   * valid and unexpired. False when another request claimed it first, or it changed (an authorization deactivated).
+   * valid and unexpired, or while it is processing under a stale claim (see isStaleClaim). False when another request
+   * claimed it first, or it changed (an authorization deactivated).
    */
   async function claimOrder(orderId: string): Promise<boolean> {
     return db.$transaction(async (tx) => {
       await lockRow(tx, 'acme_orders', orderId);
       const now = clock.now();
       const order = await tx.acmeOrder.findUnique({ where: { id: orderId } });
-      if (!order || effectiveOrderStatus(order, now) !== 'ready') return false;
+      if (!order || (effectiveOrderStatus(order, now) !== 'ready' && !isStaleClaim(order, now))) return false;
       const unproven = await tx.acmeAuthorization.count({
         where: { orderId, OR: [{ status: { not: 'valid' } }, { expiresAt: { lte: now } }] },
       });
       if (unproven > 0) return false;
-      const claimed = await tx.acmeOrder.updateMany({ where: { id: orderId, status: 'ready' }, data: { status: 'processing' } });
+      const claimed = await tx.acmeOrder.updateMany({
+        where: { id: orderId, status: order.status, processingSince: order.processingSince },
+        data: { status: 'processing', processingSince: now },
+      });
       return claimed.count === 1;
     });
   }
@@ -207,8 +230,9 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
 
   /**
    * RFC 8555 §7.4: issues through the normal issuance service. The request that claims the order (ready -> processing,
-   * claimOrder) alone issues and decides the order; another finalize meanwhile is refused (orderNotReady), and so is
-   * deactivating one of its authorizations (it cannot invalidate an order being issued). The issuance runs with the
+   * claimOrder) alone issues and decides the order; another finalize meanwhile is refused (orderNotReady) until the
+   * claim is stale (ORDER_CLAIM_STALE_MS: its finalize died), and so is deactivating one of its authorizations (it
+   * cannot invalidate an order being issued). The issuance runs with the
    * order's id as Idempotency-Key (in a scope of its own, out of REST callers' reach), so a retry after a failure
    * whose certificate was written nonetheless gets that certificate, never a second one. An issuance that fails
    * (a 5xx) puts the order back to ready, to be finalized again.
@@ -220,10 +244,10 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     if (status === 'processing') {
       // A finalize whose issuance committed but whose order write failed: this one answers as it would have.
       const issued = await settleIssued(order);
-      if (!issued) throw problem('orderNotReady', 'the order is being finalized by another request');
-      return { status: 200, body: await orderObject(directory.base, issued), location: `${directory.base}/order/${order.id}` };
-    }
-    if (status !== 'ready') throw problem('orderNotReady', `the order is ${status}, not ready`);
+      if (issued) return { status: 200, body: await orderObject(directory.base, issued), location: `${directory.base}/order/${order.id}` };
+      // A finalize that died before its issuing commit: its claim goes stale, and this one may take it.
+      if (!isStaleClaim(order, clock.now())) throw problem('orderNotReady', 'the order is being finalized by another request');
+    } else if (status !== 'ready') throw problem('orderNotReady', `the order is ${status}, not ready`);
     const payload = payloadObject(jws);
     if (typeof payload.csr !== 'string' || !/^[A-Za-z0-9_-]+$/.test(payload.csr))
       throw problem('malformed', 'csr must be the base64url DER of a CSR');
