@@ -105,8 +105,8 @@ function checkChain(certificate: ParsedCertificate, certificateDer: Uint8Array, 
     if (!verifyCertificateSignature(links[index], issuer.spki)) {
       throw errors.invalidParameter(`${childName}'s signature does not verify with the key of ${issuerName}, the CA its issuer name names`);
     }
-    // A v1 root has no basicConstraints to say so, yet openssl takes a self-signed one as a trust anchor (and RFC 5280
-    // §6.1.4 (k) judges the certificates below the anchor): only a v1 root, never a v1 intermediate.
+    // A v1 root has no basicConstraints to say so, yet openssl takes a self-signed one as a trust anchor (and
+    // RFC 5280 §6.1.4 (k) judges the certificates below the anchor): only a v1 root, never a v1 intermediate.
     const v1Root = index === chain.length - 1 && issuer.version1 && selfIssued(issuer);
     if (!issuer.isCA && !v1Root) {
       throw errors.invalidParameter(
