@@ -106,6 +106,18 @@ async function externalPki(t: Test) {
     return { csrPem: await readFile(`${stem}.csr`, 'utf8'), keyPath: key };
   }
 
+  /** A version 1 certificate named `/CN=name` (no extensions): self-signed, or signed by `issuer`. */
+  async function v1(name: string, issuer?: Issuer): Promise<Issuer> {
+    const { csrPem, keyPath } = await request(name);
+    const stem = next('v1');
+    await write(`${stem}.csr`, csrPem);
+    const signer = issuer
+      ? ['-CA', issuer.certPath, '-CAkey', issuer.keyPath, '-set_serial', String(Date.now() * 100 + count)]
+      : ['-signkey', keyPath];
+    await openssl(['x509', '-req', '-in', `${stem}.csr`, ...signer, '-days', '3650', '-out', `${stem}.pem`]);
+    return { pem: await readFile(`${stem}.pem`, 'utf8'), certPath: `${stem}.pem`, keyPath, digest: ['-sha256'] };
+  }
+
   /** An intermediate CA named `/CN=name` under `issuer`. */
   async function intermediate(issuer: Issuer, name: string, extensions = CA_EXT, options: { days?: number; keyPath?: string } = {}) {
     const { csrPem, keyPath } = await request(name, options.keyPath);
@@ -163,7 +175,7 @@ async function externalPki(t: Test) {
     return { pem: await readFile(`${stem}.pem`, 'utf8'), certPath: `${stem}.pem`, keyPath, digest: ['-sha256'] };
   }
 
-  return { root, sign, intermediate, futureIntermediate, files };
+  return { root, sign, intermediate, futureIntermediate, v1, files };
 }
 
 const { pendingSubordinate } = api;
@@ -420,37 +432,7 @@ t.test('a valid three-level import: root, external intermediate, the CA; openssl
 t.test('a chain ending in an X.509 v1 root (no extensions) is taken, as openssl takes such a trust anchor', async (t) => {
   const pki = await externalPki(t);
   const files = pki.files;
-  await openssl([
-    'req',
-    '-new',
-    ...EC,
-    '-nodes',
-    '-keyout',
-    `${files.dir}/v1-root.key`,
-    '-subj',
-    '/CN=v1-root',
-    '-out',
-    `${files.dir}/v1-root.csr`,
-  ]);
-  // `x509 -req -signkey` with no extensions writes a version 1 certificate.
-  await openssl([
-    'x509',
-    '-req',
-    '-in',
-    `${files.dir}/v1-root.csr`,
-    '-signkey',
-    `${files.dir}/v1-root.key`,
-    '-days',
-    '3650',
-    '-out',
-    `${files.dir}/v1-root.pem`,
-  ]);
-  const root: Issuer = {
-    pem: await readFile(`${files.dir}/v1-root.pem`, 'utf8'),
-    certPath: `${files.dir}/v1-root.pem`,
-    keyPath: `${files.dir}/v1-root.key`,
-    digest: ['-sha256'],
-  };
+  const root = await pki.v1('v1-root');
   t.match((await runOpenssl(['x509', '-in', root.certPath, '-noout', '-text'])).output, /Version: 1 \(0x0\)/, 'the root is v1');
   const { id, csr } = await pendingSubordinate('under-v1-root');
   const certificate = await pki.sign(root, csr, OUR_CA_EXT, 365, false);
@@ -468,41 +450,8 @@ t.test('a chain ending in an X.509 v1 root (no extensions) is taken, as openssl 
   ]);
   t.equal(verified.code, 0, verified.output.trim());
 
-  // Only the root may be v1: a v1 certificate below it (openssl x509 -req -CA with no extensions) is no CA.
-  await openssl([
-    'req',
-    '-new',
-    ...EC,
-    '-nodes',
-    '-keyout',
-    `${files.dir}/v1-int.key`,
-    '-subj',
-    '/CN=v1-int',
-    '-out',
-    `${files.dir}/v1-int.csr`,
-  ]);
-  await openssl([
-    'x509',
-    '-req',
-    '-in',
-    `${files.dir}/v1-int.csr`,
-    '-CA',
-    root.certPath,
-    '-CAkey',
-    root.keyPath,
-    '-set_serial',
-    '7',
-    '-days',
-    '365',
-    '-out',
-    `${files.dir}/v1-int.pem`,
-  ]);
-  const v1Intermediate: Issuer = {
-    pem: await readFile(`${files.dir}/v1-int.pem`, 'utf8'),
-    certPath: `${files.dir}/v1-int.pem`,
-    keyPath: `${files.dir}/v1-int.key`,
-    digest: ['-sha256'],
-  };
+  // Only the root may be v1: a v1 certificate below it is no CA.
+  const v1Intermediate = await pki.v1('v1-int', root);
   const { id: below, csr: belowCsr } = await pendingSubordinate('under-v1-intermediate');
   const refused = await call('POST', `${CA}/${below}/import`, {
     certificate: await pki.sign(v1Intermediate, belowCsr, OUR_CA_EXT, 365, false),
