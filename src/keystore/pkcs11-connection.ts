@@ -37,13 +37,15 @@ export interface Connection {
 }
 
 /**
- * Attempts at finding the token. SoftHSM2 reads its token folders once, when the module initialises, and a token
- * another process is writing at that moment can fail its integrity check and be left out (softhsm/SoftHSMv2#757):
- * a token missing from a freshly initialised module is looked for again after the module is finalised.
+ * Attempts at opening the token. SoftHSM2 reads its token folders when the module initialises, and a token another
+ * process is writing at that moment can fail its integrity check: it is left out (softhsm/SoftHSMv2#757), or listed
+ * and then refused (C_GetTokenInfo or C_OpenSession answering CKR_GENERAL_ERROR), and it stays so in this process
+ * until the module is initialised again. A token missing or refused by a freshly initialised module is therefore
+ * tried again after the module is finalised. A PIN refusal is never tried again (see isPinRefusal).
  */
 const TOKEN_ATTEMPTS = 3;
 
-/** Waits before the next attempt at finding the token: 50 ms, then 100 ms. */
+/** Waits before the next attempt at opening the token: 50 ms, then 100 ms. */
 function pauseBeforeAttempt(attempt: number): Promise<void> {
   return sleep(50 * attempt);
 }
@@ -53,9 +55,9 @@ export async function connect(options: Pkcs11KeyStoreOptions, pause = pauseBefor
   for (let attempt = 1; ; attempt++) {
     const lib = acquireLibrary(options.library);
     const sessions: Handle[] = [];
-    let tokens: Token[];
+    let failure: Error;
     try {
-      tokens = initialisedTokens(lib);
+      const tokens = initialisedTokens(lib);
       const token = pickToken(tokens, options);
       if (token) {
         const flags = pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION;
@@ -63,15 +65,18 @@ export async function connect(options: Pkcs11KeyStoreOptions, pause = pauseBefor
         login(lib, sessions[0], token.tokenLabel, options.pin);
         return { lib, libraryPath: options.library, tokenLabel: token.tokenLabel, pool: createSessionPool(sessions), keys: new Map() };
       }
+      failure = missingToken(tokens, options);
     } catch (error) {
       closeSessions(lib, sessions);
-      releaseLibrary(options.library);
-      // The token's own answers (CKR_TOKEN_NOT_PRESENT, CKR_SESSION_COUNT, CKR_DEVICE_REMOVED…): not reachable now.
-      if (!(error instanceof pkcs11js.Pkcs11Error)) throw error;
-      throw errors.keyStoreUnavailable(`PKCS#11 token ${tokenNamed(options)} cannot be opened: ${error.message}`, error);
+      // The token's own answers (CKR_TOKEN_NOT_PRESENT, CKR_SESSION_COUNT, CKR_GENERAL_ERROR…): not reachable now.
+      if (!(error instanceof pkcs11js.Pkcs11Error)) {
+        releaseLibrary(options.library);
+        throw error;
+      }
+      failure = errors.keyStoreUnavailable(`PKCS#11 token ${tokenNamed(options)} cannot be opened: ${error.message}`, error);
     }
     const finalised = releaseLibrary(options.library);
-    if (!finalised || attempt === TOKEN_ATTEMPTS) throw missingToken(tokens, options);
+    if (!finalised || attempt === TOKEN_ATTEMPTS) throw failure;
     await pause(attempt);
   }
 }

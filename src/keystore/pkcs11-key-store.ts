@@ -24,6 +24,7 @@ import {
   isPinRefusal,
   type Connection,
   type Handle,
+  type Pkcs11,
   type Pkcs11KeyStoreOptions,
   type TokenKey,
 } from './pkcs11-connection.ts';
@@ -67,7 +68,8 @@ const STALE_HANDLE = new Set([pkcs11js.CKR_KEY_HANDLE_INVALID, pkcs11js.CKR_OBJE
  */
 class KeyNotOnTokenError extends KeyStoreError {}
 
-type SessionOp<T> = (conn: Connection, session: Handle) => Promise<T> | T;
+/** `retry` is true when the op runs again on a new connection after the previous one was lost during it. */
+type SessionOp<T> = (conn: Connection, session: Handle, retry: boolean) => Promise<T> | T;
 
 /**
  * Token objects are created and destroyed while nothing else of this process uses the token: SoftHSM2 (2.6.1,
@@ -77,6 +79,23 @@ type SessionOp<T> = (conn: Connection, session: Handle) => Promise<T> | T;
  * per certificate: signing pauses only while a CA key is generated or destroyed.
  */
 const tokenObjects = createReadWriteLock();
+
+/** Destroys the token objects with CKA_ID `id`; answers how many there were. */
+function destroyObjects(lib: Pkcs11, session: Handle, id: Buffer): number {
+  const objects = findObjects(lib, session, [
+    { type: pkcs11js.CKA_TOKEN, value: true },
+    { type: pkcs11js.CKA_ID, value: id },
+  ]);
+  for (const handle of objects) {
+    try {
+      lib.C_DestroyObject(session, handle);
+    } catch (error) {
+      // Destroyed by another process since the lookup: gone is what was asked (destroy is idempotent).
+      if (!(error instanceof pkcs11js.Pkcs11Error && STALE_HANDLE.has(error.code))) throw error;
+    }
+  }
+  return objects.length;
+}
 
 export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
   let connection: Promise<Connection> | undefined;
@@ -108,13 +127,15 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
    */
   function reload(stale: Promise<Connection>): void {
     if (closed || connection !== stale) return;
-    connection = open(stale.then(disconnect));
+    // A failed close leaves nothing to wait for: the module is let go of either way (releaseLibrary).
+    connection = open(stale.then(disconnect).catch(() => undefined));
   }
 
   /**
    * Runs `op` on a free session, alongside other ops but never beside one that creates or destroys token objects
-   * (`changingObjects`, which runs alone). A lost session drops the connection so the next call reconnects; a key not
-   * found is looked up once more on a reloaded connection; a pool drained under a reload sends `op` to its successor.
+   * (`changingObjects`, which runs alone). A key not found is looked up once more on a reloaded connection, and a
+   * lost connection (sessions closed, logged out, the module finalised) is replaced once by a reloaded one: a 503 only
+   * if that fails too. A pool drained under a reload sends `op` to its successor.
    */
   function withSession<T>(op: SessionOp<T>): Promise<T> {
     return tokenObjects.shared(() => onSession(op));
@@ -126,11 +147,12 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
 
   async function onSession<T>(op: SessionOp<T>): Promise<T> {
     let reloaded = false;
+    let reconnected = false;
     for (;;) {
       const current = connected();
       const conn = await current;
       try {
-        return await conn.pool.run((session) => op(conn, session));
+        return await conn.pool.run((session) => op(conn, session, reconnected));
       } catch (error) {
         if (error instanceof SessionPoolDrainedError) continue;
         if (error instanceof KeyNotOnTokenError && !reloaded) {
@@ -139,9 +161,10 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
           continue;
         }
         if (!(error instanceof pkcs11js.Pkcs11Error && CONNECTION_LOST.has(error.code))) throw error;
-        if (connection === current) {
-          connection = undefined;
-          void disconnect(conn).catch(() => undefined);
+        reload(current);
+        if (!reconnected) {
+          reconnected = true;
+          continue;
         }
         throw errors.keyStoreUnavailable(`PKCS#11 token '${conn.tokenLabel}' is unavailable: ${error.message}`, error);
       }
@@ -172,7 +195,9 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
       const id = randomBytes(16);
       const keyRef = `p11:${id.toString('hex')}`;
       if (record) await record(keyRef); // before the lock: a slow database write must not pause the process's signing
-      return changingObjects(async ({ lib }, session) => {
+      return changingObjects(async ({ lib }, session, retry) => {
+        // The lost connection may have cut the first attempt after the token stored its key: one key per id.
+        if (retry) destroyObjects(lib, session, id);
         const { mechanism, publicTemplate } = keyPairGeneration(alg);
         const common = [
           { type: pkcs11js.CKA_ID, value: id },
@@ -248,20 +273,9 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
       const id = parseKeyRef(keyRef);
       await changingObjects(({ lib, keys, tokenLabel }, session) => {
         keys.delete(keyRef);
-        const objects = findObjects(lib, session, [
-          { type: pkcs11js.CKA_TOKEN, value: true },
-          { type: pkcs11js.CKA_ID, value: id },
-        ]);
         // Nothing found may be a stale object list: looked up again after a reload, so no key is left behind.
-        if (objects.length === 0) throw new KeyNotOnTokenError(`PKCS#11 key ${keyRef} not found on token '${tokenLabel}'`);
-        for (const handle of objects) {
-          try {
-            lib.C_DestroyObject(session, handle);
-          } catch (error) {
-            // Destroyed by another process since the lookup: gone is what was asked (destroy is idempotent).
-            if (!(error instanceof pkcs11js.Pkcs11Error && STALE_HANDLE.has(error.code))) throw error;
-          }
-        }
+        if (destroyObjects(lib, session, id) === 0)
+          throw new KeyNotOnTokenError(`PKCS#11 key ${keyRef} not found on token '${tokenLabel}'`);
       }).catch((error: unknown) => {
         if (!(error instanceof KeyNotOnTokenError)) throw error; // still absent after the reload: gone, as asked
       });

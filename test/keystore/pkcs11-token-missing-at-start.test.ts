@@ -1,11 +1,14 @@
 /**
  * SoftHSM2 reads its token folders once, when the module initialises; a token another process is writing at that
  * moment can fail its integrity check and be left out (softhsm/SoftHSMv2#757), so a server started then answered 503
- * "no PKCS#11 token" (the 4-process CI test met it). connect() finalises the module and looks again. Here the
- * token's folder is moved away before the first attempt and put back during the pause: no timing is involved.
+ * "no PKCS#11 token" (the 4-process CI test met it); or the token is listed and its C_GetTokenInfo answers
+ * CKR_GENERAL_ERROR until the module is initialised again (the same test met a 503 "cannot be opened" later).
+ * connect() finalises the module and looks again. Here the token's folder is moved away before the first attempt
+ * and put back during the pause, or the refusal is injected once: no timing is involved.
  */
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import pkcs11js from 'pkcs11js';
 import t from 'tap';
 import { AppError } from '../../src/errors.ts';
 import { connect, disconnect } from '../../src/keystore/pkcs11-connection.ts';
@@ -33,6 +36,25 @@ t.test('a token missing when the module first initialised is found once it is ba
     await putBack();
   });
   t.same(pauses, [1], 'one pause, then the second initialisation found it');
+  t.equal(conn.tokenLabel, LABEL);
+  await disconnect(conn);
+});
+
+t.test('a token the first initialisation lists but refuses is opened after the module is initialised again', async (t) => {
+  const wrapper = pkcs11js.PKCS11.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const native = Object.getPrototypeOf(wrapper) as Record<string, (...args: unknown[]) => unknown>;
+  let refusals = 0;
+  // On the wrapper's prototype before connect() makes its PKCS11 instance; raised as the native module raises it.
+  wrapper.C_GetTokenInfo = function (this: unknown, ...args: unknown[]) {
+    if (refusals++ === 0) throw new Error(`CKR_GENERAL_ERROR:${pkcs11js.CKR_GENERAL_ERROR}`);
+    return native.C_GetTokenInfo!.apply(this, args);
+  };
+  t.teardown(() => delete wrapper.C_GetTokenInfo);
+  const pauses: number[] = [];
+  const conn = await connect(options, async (attempt) => {
+    pauses.push(attempt);
+  });
+  t.same(pauses, [1], 'one pause, then the second initialisation opened it');
   t.equal(conn.tokenLabel, LABEL);
   await disconnect(conn);
 });

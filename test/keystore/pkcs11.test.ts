@@ -251,19 +251,62 @@ t.test('PKCS#11 key store on SoftHSM2', async (t) => {
     await store.destroy(`p11:${signed.id}`);
   });
 
-  t.test('a lost session is a 503, and the next call reconnects', async (t) => {
-    const { keyRef, spki } = generated.get('EC256')!;
-    // A second handle on the module is the same PKCS#11 application: closing all its sessions closes the store's.
+  // A second handle on the module is the same PKCS#11 application: closing all its sessions closes the store's.
+  const closeAllSessions = () => {
     const intruder = new pkcs11js.PKCS11();
     intruder.load(SOFTHSM_LIBRARY);
     t.throws(() => intruder.C_Initialize(), { code: pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED });
     for (const slot of intruder.C_GetSlotList(true)) intruder.C_CloseAllSessions(slot);
+  };
+  /**
+   * Faults are injected on the wrapper's prototype: each connection's PKCS11 instance takes its methods from it when
+   * made, so a fault reaches the connections made after it is set. The native methods stay one level down.
+   */
+  const wrapper = pkcs11js.PKCS11.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const native = Object.getPrototypeOf(wrapper) as Record<string, (...args: unknown[]) => unknown>;
+  /** An error as the native module raises it, so pkcs11js turns it into a Pkcs11Error with that code. */
+  const nativeError = (name: 'CKR_SESSION_HANDLE_INVALID' | 'CKR_DEVICE_ERROR') => new Error(`${name}:${pkcs11js[name]}`);
+
+  t.test('a lost session is replaced within the call; a 503 only when the new one is lost too', async (t) => {
+    const { keyRef, spki } = generated.get('EC256')!;
+    closeAllSessions();
+    t.ok(await opensslVerifies(spki, 'SHA256', data, await store.sign(keyRef, 'EC256', 'SHA256', data)), 'signed on a new connection');
+    await store.check();
+
+    let refusals = 0;
+    wrapper.C_SignInit = function (this: unknown, ...args: unknown[]) {
+      if (refusals++ === 0) throw nativeError('CKR_SESSION_HANDLE_INVALID');
+      return native.C_SignInit!.apply(this, args);
+    };
+    t.teardown(() => delete wrapper.C_SignInit);
+    closeAllSessions(); // the connection in use is lost, and its replacement loses its session at its first signature
     await t.rejects(store.sign(keyRef, 'EC256', 'SHA256', data), {
       statusCode: 503,
-      message: /PKCS#11 token 'pca-keystore-test' is unavailable: .*CKR_SESSION_HANDLE_INVALID/,
+      message: /PKCS#11 token 'pca-keystore-test' is unavailable: CKR_SESSION_HANDLE_INVALID/,
     });
-    t.ok(await opensslVerifies(spki, 'SHA256', data, await store.sign(keyRef, 'EC256', 'SHA256', data)), 'reconnected');
-    await store.check();
+    t.equal(refusals, 1, 'the replacement was tried once');
+    t.ok(await opensslVerifies(spki, 'SHA256', data, await store.sign(keyRef, 'EC256', 'SHA256', data)), 'the next call signs');
+  });
+
+  t.test('a key generation cut off after the token stored the key is redone on a new connection: one key per id', async (t) => {
+    let generations = 0;
+    wrapper.C_GenerateKeyPairCallback = function (this: unknown, ...args: unknown[]) {
+      const done = args[4] as (error: Error | null, keys: unknown) => void;
+      return native.C_GenerateKeyPairCallback!.call(this, ...args.slice(0, 4), (error: Error | null, keys: unknown) => {
+        if (!error && ++generations === 1) done(nativeError('CKR_DEVICE_ERROR'), null);
+        else done(error, keys);
+      });
+    };
+    t.teardown(() => delete wrapper.C_GenerateKeyPairCallback);
+    closeAllSessions();
+    await store.check(); // on a new connection, made with the fault
+
+    const { keyRef, spki } = await store.generate('EC256');
+    t.equal(generations, 2, 'generated again after the cut');
+    const id = keyRef.slice('p11:'.length);
+    t.equal((await tokenPrivateKeys(LABEL, PIN)).filter((key) => key.id === id).length, 1, 'one private key with its id on the token');
+    t.ok(await opensslVerifies(spki, 'SHA256', data, await store.sign(keyRef, 'EC256', 'SHA256', data)), 'the key signs');
+    await store.destroy(keyRef);
   });
 
   await t.test('close', async (t) => {
