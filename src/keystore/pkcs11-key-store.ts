@@ -45,8 +45,13 @@ const DIGEST_INFO_PREFIX: Record<HashAlgorithm, Buffer> = {
   SHA512: Buffer.from('3051300d060960864801650304020305000440', 'hex'),
 };
 
-/** Errors after which the sessions are useless: reconnect on the next call. */
+/**
+ * Errors after which the connection is useless: it is replaced. CKR_GENERAL_ERROR is among them because SoftHSM2
+ * answers it for every object created once this process found the token's files mid-write (another process writing
+ * them), until the module is initialised again; a token that keeps answering it is unavailable.
+ */
 const CONNECTION_LOST = new Set([
+  pkcs11js.CKR_GENERAL_ERROR,
   pkcs11js.CKR_SESSION_HANDLE_INVALID,
   pkcs11js.CKR_SESSION_CLOSED,
   pkcs11js.CKR_DEVICE_REMOVED,

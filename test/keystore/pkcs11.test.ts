@@ -265,7 +265,8 @@ t.test('PKCS#11 key store on SoftHSM2', async (t) => {
   const wrapper = pkcs11js.PKCS11.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
   const native = Object.getPrototypeOf(wrapper) as Record<string, (...args: unknown[]) => unknown>;
   /** An error as the native module raises it, so pkcs11js turns it into a Pkcs11Error with that code. */
-  const nativeError = (name: 'CKR_SESSION_HANDLE_INVALID' | 'CKR_DEVICE_ERROR') => new Error(`${name}:${pkcs11js[name]}`);
+  const nativeError = (name: 'CKR_SESSION_HANDLE_INVALID' | 'CKR_DEVICE_ERROR' | 'CKR_GENERAL_ERROR') =>
+    new Error(`${name}:${pkcs11js[name]}`);
 
   t.test('a lost session is replaced within the call; a 503 only when the new one is lost too', async (t) => {
     const { keyRef, spki } = generated.get('EC256')!;
@@ -288,26 +289,28 @@ t.test('PKCS#11 key store on SoftHSM2', async (t) => {
     t.ok(await opensslVerifies(spki, 'SHA256', data, await store.sign(keyRef, 'EC256', 'SHA256', data)), 'the next call signs');
   });
 
-  t.test('a key generation cut off after the token stored the key is redone on a new connection: one key per id', async (t) => {
-    let generations = 0;
-    wrapper.C_GenerateKeyPairCallback = function (this: unknown, ...args: unknown[]) {
-      const done = args[4] as (error: Error | null, keys: unknown) => void;
-      return native.C_GenerateKeyPairCallback!.call(this, ...args.slice(0, 4), (error: Error | null, keys: unknown) => {
-        if (!error && ++generations === 1) done(nativeError('CKR_DEVICE_ERROR'), null);
-        else done(error, keys);
-      });
-    };
-    t.teardown(() => delete wrapper.C_GenerateKeyPairCallback);
-    closeAllSessions();
-    await store.check(); // on a new connection, made with the fault
+  for (const cut of ['CKR_DEVICE_ERROR', 'CKR_GENERAL_ERROR'] as const) {
+    t.test(`a key generation cut off by ${cut} after the token stored the key is redone on a new connection: one key per id`, async (t) => {
+      let generations = 0;
+      wrapper.C_GenerateKeyPairCallback = function (this: unknown, ...args: unknown[]) {
+        const done = args[4] as (error: Error | null, keys: unknown) => void;
+        return native.C_GenerateKeyPairCallback!.call(this, ...args.slice(0, 4), (error: Error | null, keys: unknown) => {
+          if (!error && ++generations === 1) done(nativeError(cut), null);
+          else done(error, keys);
+        });
+      };
+      t.teardown(() => delete wrapper.C_GenerateKeyPairCallback);
+      closeAllSessions();
+      await store.check(); // on a new connection, made with the fault
 
-    const { keyRef, spki } = await store.generate('EC256');
-    t.equal(generations, 2, 'generated again after the cut');
-    const id = keyRef.slice('p11:'.length);
-    t.equal((await tokenPrivateKeys(LABEL, PIN)).filter((key) => key.id === id).length, 1, 'one private key with its id on the token');
-    t.ok(await opensslVerifies(spki, 'SHA256', data, await store.sign(keyRef, 'EC256', 'SHA256', data)), 'the key signs');
-    await store.destroy(keyRef);
-  });
+      const { keyRef, spki } = await store.generate('EC256');
+      t.equal(generations, 2, 'generated again after the cut');
+      const id = keyRef.slice('p11:'.length);
+      t.equal((await tokenPrivateKeys(LABEL, PIN)).filter((key) => key.id === id).length, 1, 'one private key with its id on the token');
+      t.ok(await opensslVerifies(spki, 'SHA256', data, await store.sign(keyRef, 'EC256', 'SHA256', data)), 'the key signs');
+      await store.destroy(keyRef);
+    });
+  }
 
   await t.test('close', async (t) => {
     await store.close();
