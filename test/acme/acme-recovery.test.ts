@@ -2,10 +2,11 @@
  * ACME state after a write that fails once: a challenge's outcome (the challenge goes back to pending and the client's
  * next POST validates it, RFC 8555 §7.5.1), and an order's move to valid after its certificate was issued (the next
  * finalize, or POST-as-GET of the order, settles it valid with that certificate, issued and billed once). The write
- * fails through a wrapped Prisma call, armed only for the one challenge or order.
+ * fails through a wrapped Prisma call, armed only for the one challenge or order. And a claim left behind by a request
+ * that died (an order or a challenge processing): taken again once stale, and only the claim holder's outcome counts.
  */
 import t, { type Test } from 'tap';
-import { ORDER_CLAIM_STALE_MS } from '../../src/services/acme/acme-service.ts';
+import { CHALLENGE_CLAIM_STALE_MS, ORDER_CLAIM_STALE_MS } from '../../src/services/acme/acme-service.ts';
 import { acmeFixture, eabKey, startAcmeServer } from './support.ts';
 import { RawAcme, accountKey, csrFor } from './jws-client.ts';
 
@@ -18,6 +19,9 @@ const server = await startAcmeServer({
       'v.example.internal',
       'w.example.internal',
       'x.example.internal',
+      'c1.example.internal',
+      'c2.example.internal',
+      'c3.example.internal',
     ]
       .map((name) => `${name}=127.0.0.1`)
       .join(','),
@@ -31,13 +35,20 @@ type Args = { where: { id?: string; status?: unknown }; data: { status?: unknown
 /** The challenge whose claim (pending -> processing) arms a failure of the next transaction: its outcome's. */
 let failOutcomeOf: string | null = null;
 let failNextTransaction = false;
+/** The challenge whose claim is taken over right after it is made, as by another request finding it stale. */
+let takeOverClaimOf: string | null = null;
 const challenges = prisma.acmeChallenge as unknown as { updateMany: (args: Args) => Promise<{ count: number }> };
 const updateChallenges = challenges.updateMany;
 challenges.updateMany = async function armedUpdateMany(this: unknown, args) {
   const updated = await updateChallenges.call(this, args);
-  if (args.where.id === failOutcomeOf && args.data.status === 'processing' && updated.count === 1) {
+  const claimed = args.data.status === 'processing' && updated.count === 1;
+  if (claimed && args.where.id === failOutcomeOf) {
     failOutcomeOf = null;
     failNextTransaction = true;
+  }
+  if (claimed && args.where.id === takeOverClaimOf) {
+    takeOverClaimOf = null;
+    await prisma.acmeChallenge.update({ where: { id: args.where.id }, data: { processingSince: new Date(Date.now() + 1000) } });
   }
   return updated;
 };
@@ -199,4 +210,56 @@ t.test('a stale claim of an expired order is not taken again: its Idempotency-Ke
   t.equal(refused.status, 403, JSON.stringify(refused.body));
   t.match(refused.body, { type: 'urn:ietf:params:acme:error:orderNotReady' });
   t.equal(await prisma.certificate.count({ where: { issuerId: caId } }), before, 'nothing issued');
+});
+
+/** A new order's http-01 challenge, answered by the responder, and left processing as a validator that died leaves it. */
+async function challengeLeftProcessing(name: string, claimedAt: Date) {
+  const client = await account();
+  const created = await client.newOrder([name]);
+  const authorization = created.body.authorizations[0] as string;
+  const challenge = (await client.post(authorization, '')).body.challenges.find((item: { type: string }) => item.type === 'http-01');
+  responder.tokens.set(challenge.token, client.keyAuthorization(challenge.token));
+  await prisma.acmeChallenge.update({ where: { id: idOf(challenge.url) }, data: { status: 'processing', processingSince: claimedAt } });
+  return { client, orderUrl: created.headers.get('location')!, authorization, challengeUrl: challenge.url as string };
+}
+
+const staleClaimTime = () => new Date(Date.now() - CHALLENGE_CLAIM_STALE_MS - 1000);
+
+t.test('a challenge whose validator died: left alone while the claim is fresh, validated by the next POST once stale', async (t) => {
+  const { client, orderUrl, authorization, challengeUrl } = await challengeLeftProcessing('c1.example.internal', new Date());
+  const fresh = await client.post(challengeUrl, {});
+  t.equal(fresh.status, 200);
+  t.equal(fresh.body.status, 'processing', "a fresh claim is its validator's");
+  t.equal(fresh.headers.get('retry-after'), '2', 'with Retry-After');
+  t.equal((await client.post(authorization, '')).body.status, 'pending', 'a poll leaves a fresh claim alone');
+
+  await prisma.acmeChallenge.update({ where: { id: idOf(challengeUrl) }, data: { processingSince: staleClaimTime() } });
+  const retried = await client.post(challengeUrl, {});
+  t.equal(retried.status, 200);
+  t.equal(retried.body.status, 'valid', `validated again (${JSON.stringify(retried.body)})`);
+  t.equal((await client.post(authorization, '')).body.status, 'valid', 'the authorization is valid');
+  t.equal((await client.post(orderUrl, '')).body.status, 'ready', 'the order is ready');
+});
+
+t.test('a poll of the authorization validates its challenge whose claim is stale (certbot and lego poll it)', async (t) => {
+  const { client, orderUrl, authorization, challengeUrl } = await challengeLeftProcessing('c2.example.internal', staleClaimTime());
+  const polled = await client.post(authorization, '');
+  t.equal(polled.status, 200);
+  t.equal(polled.body.status, 'valid', `the poll validated it (${JSON.stringify(polled.body)})`);
+  t.equal((await client.post(challengeUrl, '')).body.status, 'valid', 'the challenge is valid');
+  t.equal((await client.post(orderUrl, '')).body.status, 'ready', 'the order is ready');
+});
+
+t.test('a validation whose claim was taken over meanwhile writes no outcome: the claim holder decides', async (t) => {
+  const { client, authorization, challengeUrl } = await challengeLeftProcessing('c3.example.internal', new Date());
+  await prisma.acmeChallenge.update({ where: { id: idOf(challengeUrl) }, data: { status: 'pending', processingSince: null } });
+  takeOverClaimOf = idOf(challengeUrl);
+  const answered = await client.post(challengeUrl, {});
+  t.equal(takeOverClaimOf, null, 'the claim was taken over');
+  t.equal(answered.status, 200);
+  t.equal(answered.body.status, 'processing', "the answer is the holder's claim, not this validation's outcome");
+  const stored = await prisma.acmeChallenge.findUniqueOrThrow({ where: { id: idOf(challengeUrl) } });
+  t.equal(stored.status, 'processing', 'no outcome written');
+  t.equal(stored.validatedAt, null);
+  t.equal((await client.post(authorization, '')).body.status, 'pending', 'the authorization is untouched');
 });

@@ -66,6 +66,13 @@ const spkiOfJwk = (jwk: unknown): Buffer => createPublicKey({ key: jwk as never,
 export const ORDER_CLAIM_STALE_MS = 2 * 60_000;
 
 /**
+ * How old a challenge's claim (processing) must be before another request may validate it again: its validator died
+ * (a Lambda timeout, a killed worker) before writing the outcome. Twelve times a validation's deadline
+ * (VALIDATION_DEADLINE_MS); an outcome is written only under the claim that validated it, so a late claimant's is dropped.
+ */
+export const CHALLENGE_CLAIM_STALE_MS = 2 * 60_000;
+
+/**
  * Only before the order expires: its finalize's Idempotency-Key, which a certificate issued by the dead claimant would
  * hold, outlives the order (24 h from the issuance, which came after the order's creation; orders live ORDER_LIFETIME_MS
  * from it), so a claim taken again always finds such a certificate rather than issuing a second one.
@@ -370,16 +377,15 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     if (jws.payloadText !== '') {
       if (payloadObject(jws).status !== 'deactivated') throw problem('malformed', 'an authorization can only be changed to deactivated');
       authorization = await deactivateAuthorization(authorization);
+    } else {
+      authorization = await revalidateStaleChallenges(authorization, account!);
     }
     return { status: 200, body: await authorizationObject(directory.base, authorization) };
   }
 
   /**
    * RFC 8555 §7.5.1: the client says it is ready; the challenge is validated in this request (so any instance, or a Lambda,
-   * can answer it). Only the request that moves it pending -> processing validates. The outcome updates the
-   * challenge, its authorization and, when every authorization is valid, the order (ready) in one transaction; should
-   * that fail, the challenge goes back to pending, to be validated by the client's next POST (processing, it never
-   * would be). A process that dies while validating still leaves it processing: the row has no time of its claim.
+   * can answer it). Only the request that claims it (pending -> processing) validates; see claimAndValidate.
    */
   async function respondToChallenge(directory: Directory, url: string, challengeId: string, body: unknown): Promise<AcmeReply> {
     const { jws, account } = await authenticate(directory, url, body, 'kid');
@@ -395,23 +401,73 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
       ...(current.status === 'processing' ? { retryAfter: PROCESSING_RETRY_AFTER_SECONDS } : {}),
     });
     const now = clock.now();
-    if (jws.payloadText === '' || challenge.status !== 'pending' || authorization.status !== 'pending') return reply(challenge);
-    if (authorization.expiresAt <= now) throw problem('malformed', 'the authorization has expired', 403);
-    const claimed = await db.acmeChallenge.updateMany({ where: { id: challenge.id, status: 'pending' }, data: { status: 'processing' } });
-    if (claimed.count === 0) return reply(await db.acmeChallenge.findUniqueOrThrow({ where: { id: challenge.id } }));
+    const asked = jws.payloadText !== '' && challenge.status === 'pending';
+    if ((!asked && !isStaleChallengeClaim(challenge, now)) || authorization.status !== 'pending') return reply(challenge);
+    if (authorization.expiresAt <= now) {
+      if (asked) throw problem('malformed', 'the authorization has expired', 403);
+      return reply(challenge);
+    }
+    return reply(await claimAndValidate(challenge, authorization, account!));
+  }
+
+  const isStaleChallengeClaim = (challenge: AcmeChallenge, now: Date): boolean =>
+    challenge.status === 'processing' &&
+    challenge.processingSince !== null &&
+    challenge.processingSince.getTime() <= now.getTime() - CHALLENGE_CLAIM_STALE_MS;
+
+  /**
+   * Claims the challenge (pending, or processing under a stale claim: its validator died before writing the outcome)
+   * and validates it. The outcome updates the challenge, its authorization and, when every authorization is valid, the
+   * order (ready) in one transaction, under this claim only; should that fail, the challenge goes back to pending, to be
+   * validated by the client's next POST. Returns the challenge as it then is (another request's claim if it won).
+   */
+  async function claimAndValidate(
+    challenge: AcmeChallenge,
+    authorization: AcmeAuthorization,
+    account: AcmeAccount,
+  ): Promise<AcmeChallenge> {
+    const now = clock.now();
+    const claimable = isStaleChallengeClaim(challenge, now)
+      ? { status: 'processing', processingSince: challenge.processingSince }
+      : { status: 'pending' };
+    const claimed = await db.acmeChallenge.updateMany({
+      where: { id: challenge.id, ...claimable },
+      data: { status: 'processing', processingSince: now },
+    });
+    if (claimed.count === 0) return db.acmeChallenge.findUniqueOrThrow({ where: { id: challenge.id } });
+    const claim = { id: challenge.id, status: 'processing', processingSince: now };
     try {
-      return reply(await validateClaimed(challenge, authorization, account!));
+      return await validateClaimed(challenge, authorization, account, claim);
     } catch (error) {
       // Should that write fail too, the first error is the answer.
-      await db.acmeChallenge
-        .updateMany({ where: { id: challenge.id, status: 'processing' }, data: { status: 'pending' } })
-        .catch(() => undefined);
+      await db.acmeChallenge.updateMany({ where: claim, data: { status: 'pending', processingSince: null } }).catch(() => undefined);
       throw error;
     }
   }
 
+  /** A poll of a pending authorization validates again a challenge of it whose claim is stale (see claimAndValidate). */
+  async function revalidateStaleChallenges(authorization: AcmeAuthorization, account: AcmeAccount): Promise<AcmeAuthorization> {
+    const now = clock.now();
+    if (authorization.status !== 'pending' || authorization.expiresAt <= now) return authorization;
+    const stale = await db.acmeChallenge.findMany({
+      where: {
+        authorizationId: authorization.id,
+        status: 'processing',
+        processingSince: { lte: new Date(now.getTime() - CHALLENGE_CLAIM_STALE_MS) },
+      },
+    });
+    if (stale.length === 0) return authorization;
+    for (const challenge of stale) await claimAndValidate(challenge, authorization, account);
+    return db.acmeAuthorization.findUniqueOrThrow({ where: { id: authorization.id } });
+  }
+
   /** Validates the challenge this request claimed (processing) and writes the outcome; returns the challenge as written. */
-  async function validateClaimed(challenge: AcmeChallenge, authorization: AcmeAuthorization, account: AcmeAccount): Promise<AcmeChallenge> {
+  async function validateClaimed(
+    challenge: AcmeChallenge,
+    authorization: AcmeAuthorization,
+    account: AcmeAccount,
+    claim: { id: string; status: string; processingSince: Date },
+  ): Promise<AcmeChallenge> {
     const keyAuthorization = `${challenge.token}.${account.thumbprint}`;
     let failure: ProblemDocument | null = null;
     try {
@@ -428,10 +484,13 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
       // The order row serializes its authorizations' outcomes: the last one to become valid sees the others valid.
       await lockRow(tx, 'acme_orders', authorization.orderId);
       const validatedAt = clock.now();
-      const updated = await tx.acmeChallenge.update({
-        where: { id: challenge.id },
+      const written = await tx.acmeChallenge.updateMany({
+        where: claim,
         data: failure ? { status: 'invalid', error: failure as object } : { status: 'valid', validatedAt },
       });
+      const updated = await tx.acmeChallenge.findUniqueOrThrow({ where: { id: challenge.id } });
+      // Taken over as stale while this validation ran: the outcome is the claimant's that holds it.
+      if (written.count === 0) return updated;
       await tx.acmeAuthorization.updateMany({
         where: { id: authorization.id, status: 'pending' },
         data: { status: failure ? 'invalid' : 'valid' },
