@@ -22,6 +22,10 @@ const server = await startAcmeServer({
       'c1.example.internal',
       'c2.example.internal',
       'c3.example.internal',
+      'c4.example.internal',
+      'c5.example.internal',
+      'c6.example.internal',
+      'c7.example.internal',
     ]
       .map((name) => `${name}=127.0.0.1`)
       .join(','),
@@ -37,6 +41,8 @@ let failOutcomeOf: string | null = null;
 let failNextTransaction = false;
 /** The challenge whose claim is taken over right after it is made, as by another request finding it stale. */
 let takeOverClaimOf: string | null = null;
+/** The challenge during whose validation another challenge (`winner`) of its authorization validates it, as a concurrent POST would. */
+let decideOnClaimOf: { challenge: string; winner: string; authorization: string } | null = null;
 const challenges = prisma.acmeChallenge as unknown as { updateMany: (args: Args) => Promise<{ count: number }> };
 const updateChallenges = challenges.updateMany;
 challenges.updateMany = async function armedUpdateMany(this: unknown, args) {
@@ -45,6 +51,12 @@ challenges.updateMany = async function armedUpdateMany(this: unknown, args) {
   if (claimed && args.where.id === failOutcomeOf) {
     failOutcomeOf = null;
     failNextTransaction = true;
+  }
+  if (claimed && decideOnClaimOf && args.where.id === decideOnClaimOf.challenge) {
+    const { winner, authorization } = decideOnClaimOf;
+    decideOnClaimOf = null;
+    await prisma.acmeChallenge.update({ where: { id: winner }, data: { status: 'valid', validatedAt: new Date() } });
+    await prisma.acmeAuthorization.update({ where: { id: authorization }, data: { status: 'valid' } });
   }
   if (claimed && args.where.id === takeOverClaimOf) {
     takeOverClaimOf = null;
@@ -212,15 +224,23 @@ t.test('a stale claim of an expired order is not taken again: its Idempotency-Ke
   t.equal(await prisma.certificate.count({ where: { issuerId: caId } }), before, 'nothing issued');
 });
 
+/** A new account's order for `names`: its first authorization, that authorization's challenges, its http-01 one and another. */
+async function orderChallenges(names: string[]) {
+  const client = await account();
+  const created = await client.newOrder(names);
+  const authorization = created.body.authorizations[0] as string;
+  const challenges = (await client.post(authorization, '')).body.challenges as { type: string; url: string; token: string }[];
+  const http = challenges.find((item) => item.type === 'http-01')!;
+  const other = challenges.find((item) => item.type !== 'http-01')!;
+  return { client, orderUrl: created.headers.get('location')!, authorization, http, other };
+}
+
 /** A new order's http-01 challenge, answered by the responder, and left processing as a validator that died leaves it. */
 async function challengeLeftProcessing(name: string, claimedAt: Date) {
-  const client = await account();
-  const created = await client.newOrder([name]);
-  const authorization = created.body.authorizations[0] as string;
-  const challenge = (await client.post(authorization, '')).body.challenges.find((item: { type: string }) => item.type === 'http-01');
-  responder.tokens.set(challenge.token, client.keyAuthorization(challenge.token));
-  await prisma.acmeChallenge.update({ where: { id: idOf(challenge.url) }, data: { status: 'processing', processingSince: claimedAt } });
-  return { client, orderUrl: created.headers.get('location')!, authorization, challengeUrl: challenge.url as string };
+  const { client, orderUrl, authorization, http } = await orderChallenges([name]);
+  responder.tokens.set(http.token, client.keyAuthorization(http.token));
+  await prisma.acmeChallenge.update({ where: { id: idOf(http.url) }, data: { status: 'processing', processingSince: claimedAt } });
+  return { client, orderUrl, authorization, challengeUrl: http.url };
 }
 
 const staleClaimTime = () => new Date(Date.now() - CHALLENGE_CLAIM_STALE_MS - 1000);
@@ -262,4 +282,41 @@ t.test('a validation whose claim was taken over meanwhile writes no outcome: the
   t.equal(stored.status, 'processing', 'no outcome written');
   t.equal(stored.validatedAt, null);
   t.equal((await client.post(authorization, '')).body.status, 'pending', 'the authorization is untouched');
+});
+
+t.test('an outcome written after another challenge decided the authorization leaves the authorization and order alone', async (t) => {
+  const { client, orderUrl, authorization, http, other: winner } = await orderChallenges(['c4.example.internal', 'c5.example.internal']);
+  // Its key authorization is not served: this validation fails, after the other challenge made the authorization valid.
+  decideOnClaimOf = { challenge: idOf(http.url), winner: idOf(winner.url), authorization: idOf(authorization) };
+  const answered = await client.post(http.url, {});
+  t.equal(decideOnClaimOf, null, 'the other challenge decided meanwhile');
+  t.equal(answered.body.status, 'invalid', 'this challenge failed');
+  t.equal((await client.post(authorization, '')).body.status, 'valid', "the authorization is the other challenge's");
+  t.equal((await client.post(orderUrl, '')).body.status, 'pending', 'the order is not made invalid by the later outcome');
+});
+
+t.test('a poll with two stale challenges of one authorization validates until one decides it: order and authorization agree', async (t) => {
+  const { client, orderUrl, authorization, http, other: failing } = await orderChallenges(['c6.example.internal', 'c7.example.internal']);
+  // Nothing answers the other challenge here.
+  responder.tokens.set(http.token, client.keyAuthorization(http.token));
+  for (const challenge of [http, failing]) {
+    await prisma.acmeChallenge.update({
+      where: { id: idOf(challenge.url) },
+      data: { status: 'processing', processingSince: staleClaimTime() },
+    });
+  }
+  const polled = await client.post(authorization, '');
+  t.equal(polled.status, 200);
+  const statuses = new Map((polled.body.challenges as { url: string; status: string }[]).map((item) => [item.url, item.status]));
+  const order = (await client.post(orderUrl, '')).body;
+  if (polled.body.status === 'valid') {
+    t.equal(statuses.get(http.url), 'valid', 'made valid by its http-01 challenge');
+    t.equal(statuses.get(failing.url), 'processing', 'the other was not validated after it');
+    t.equal(order.status, 'pending', 'the order waits for its second name');
+  } else {
+    t.equal(polled.body.status, 'invalid', `decided either way (${JSON.stringify(polled.body)})`);
+    t.equal(statuses.get(failing.url), 'invalid', 'made invalid by the failing challenge');
+    t.equal(statuses.get(http.url), 'processing', 'the other was not validated after it');
+    t.equal(order.status, 'invalid', 'the order with it');
+  }
 });

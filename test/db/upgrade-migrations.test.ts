@@ -226,3 +226,41 @@ for (const [name, open] of [targets[0]!, targets[1]!]) {
       t.equal(await statusOf(label), 'ACTIVED', `${label}: a live chain is untouched`);
   });
 }
+
+t.test('challenges and orders left processing before their claim time existed count as claimed at the upgrade', async (t) => {
+  const release = '20261207224500_acme_challenge_processing_since';
+  const db = await pgliteTarget(t);
+  await db.migrate(await folderBefore(t, release));
+  const order = (status: string, processingSince: string | null) =>
+    db.query<{ id: string }>(
+      `INSERT INTO acme_orders (id, account_id, domain_id, ca_id, status, identifiers, expires_at, created_at, processing_since)
+       VALUES (gen_random_uuid(), gen_random_uuid(), 'tenant-a', gen_random_uuid(), $1, '[]', now() + interval '1 day', now(), $2::timestamptz)
+       RETURNING id::text AS id`,
+      [status, processingSince],
+    );
+  const challenge = (status: string) =>
+    db.query<{ id: string }>(
+      `INSERT INTO acme_challenges (id, authorization_id, type, token, status)
+       VALUES (gen_random_uuid(), gen_random_uuid(), 'http-01', 'token', $1) RETURNING id::text AS id`,
+      [status],
+    );
+  const [unclaimedOrder] = await order('processing', null);
+  const [claimedOrder] = await order('processing', '2026-12-01T00:00:00Z');
+  const [readyOrder] = await order('ready', null);
+  const [processingChallenge] = await challenge('processing');
+  const [pendingChallenge] = await challenge('pending');
+  const [before] = await db.query<{ now: Date }>('SELECT now() AS now');
+
+  await db.migrate('prisma/migrations');
+  const since = async (table: string, id: string) =>
+    (await db.query<{ since: Date | null }>(`SELECT processing_since AS since FROM ${table} WHERE id = $1::uuid`, [id]))[0]!.since;
+  const claimedAtUpgrade = (value: Date | null) => value !== null && value.getTime() >= before!.now.getTime();
+  t.ok(claimedAtUpgrade(await since('acme_challenges', processingChallenge!.id)), 'a processing challenge is claimed at the upgrade');
+  t.equal(await since('acme_challenges', pendingChallenge!.id), null, 'a pending challenge is not');
+  t.ok(
+    claimedAtUpgrade(await since('acme_orders', unclaimedOrder!.id)),
+    'a processing order without a claim time is claimed at the upgrade',
+  );
+  t.same(await since('acme_orders', claimedOrder!.id), new Date('2026-12-01T00:00:00Z'), 'a claim time already recorded is kept');
+  t.equal(await since('acme_orders', readyOrder!.id), null, 'a ready order is not claimed');
+});

@@ -456,9 +456,14 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
         processingSince: { lte: new Date(now.getTime() - CHALLENGE_CLAIM_STALE_MS) },
       },
     });
-    if (stale.length === 0) return authorization;
-    for (const challenge of stale) await claimAndValidate(challenge, authorization, account);
-    return db.acmeAuthorization.findUniqueOrThrow({ where: { id: authorization.id } });
+    let current = authorization;
+    // One challenge decides the authorization (RFC 8555 §7.1.6): none is validated once it is no longer pending.
+    for (const challenge of stale) {
+      if (current.status !== 'pending') break;
+      await claimAndValidate(challenge, current, account);
+      current = await db.acmeAuthorization.findUniqueOrThrow({ where: { id: authorization.id } });
+    }
+    return current;
   }
 
   /** Validates the challenge this request claimed (processing) and writes the outcome; returns the challenge as written. */
@@ -491,10 +496,12 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
       const updated = await tx.acmeChallenge.findUniqueOrThrow({ where: { id: challenge.id } });
       // Taken over as stale while this validation ran: the outcome is the claimant's that holds it.
       if (written.count === 0) return updated;
-      await tx.acmeAuthorization.updateMany({
+      const decided = await tx.acmeAuthorization.updateMany({
         where: { id: authorization.id, status: 'pending' },
         data: { status: failure ? 'invalid' : 'valid' },
       });
+      // Another challenge of it decided the authorization first: the order follows the authorization, not this outcome.
+      if (decided.count === 0) return updated;
       if (failure) {
         await tx.acmeOrder.updateMany({
           where: { id: authorization.orderId, status: 'pending' },
