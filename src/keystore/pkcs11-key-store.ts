@@ -11,6 +11,7 @@
  * keyRef = `p11:<hex CKA_ID>`; the id is random, so a key is found again after a restart by (private key, id).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pkcs11js from 'pkcs11js';
 import { errors } from '../errors.ts';
 import { EC_CURVES, keyFamily, NODE_HASH, type HashAlgorithm, type KeyAlgorithm } from '../x509/algorithms.ts';
@@ -60,6 +61,9 @@ const CONNECTION_LOST = new Set([
   pkcs11js.CKR_USER_NOT_LOGGED_IN,
   pkcs11js.CKR_CRYPTOKI_NOT_INITIALIZED,
 ]);
+
+/** How long a reload waits for the calls still running on the connection it replaces (see reload). */
+const RELOAD_WAIT_MS = 5_000;
 
 /** A cached key handle whose object is gone (deleted by another process, or its token removed). */
 const STALE_HANDLE = new Set([pkcs11js.CKR_KEY_HANDLE_INVALID, pkcs11js.CKR_OBJECT_HANDLE_INVALID]);
@@ -132,8 +136,15 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
    */
   function reload(stale: Promise<Connection>): void {
     if (closed || connection !== stale) return;
-    // A failed close leaves nothing to wait for: the module is let go of either way (releaseLibrary).
-    connection = open(stale.then(disconnect).catch(() => undefined));
+    // A failed close leaves nothing to wait for: the module is let go of either way (releaseLibrary). A call hung on
+    // the old connection (a network HSM that stopped answering) holds up its successor for RELOAD_WAIT_MS at most:
+    // then the new one opens beside it, on the module as it is, and the old one closes when its calls end.
+    const closing = new AbortController();
+    const closedOrWaited = Promise.race([
+      stale.then(disconnect).finally(() => closing.abort()),
+      sleep(RELOAD_WAIT_MS, undefined, { signal: closing.signal }),
+    ]);
+    connection = open(closedOrWaited.catch(() => undefined));
   }
 
   /**

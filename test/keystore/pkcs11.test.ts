@@ -289,6 +289,32 @@ t.test('PKCS#11 key store on SoftHSM2', async (t) => {
     t.ok(await opensslVerifies(spki, 'SHA256', data, await store.sign(keyRef, 'EC256', 'SHA256', data)), 'the next call signs');
   });
 
+  t.test('a call hung on a lost connection holds up its replacement for a bounded time, then is retried on it', async (t) => {
+    const { keyRef, spki } = generated.get('EC256')!;
+    let release: ((error: Error) => void) | undefined;
+    let reached: () => void;
+    const hanging = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    // The first signature on a connection made from here on never comes back until released.
+    wrapper.C_SignCallback = function (this: unknown, ...args: unknown[]) {
+      if (release) return native.C_SignCallback!.apply(this, args);
+      release = args[3] as (error: Error) => void;
+      reached();
+    };
+    t.teardown(() => delete wrapper.C_SignCallback);
+    closeAllSessions();
+    await store.check(); // a new connection, made with the fault
+    const stuck = store.sign(keyRef, 'EC256', 'SHA256', data);
+    await hanging;
+
+    closeAllSessions(); // lost under the hung call
+    const signature = await store.sign(keyRef, 'EC256', 'SHA256', data);
+    t.ok(await opensslVerifies(spki, 'SHA256', data, signature), 'signed on a new connection while the old one still hangs');
+    release!(nativeError('CKR_SESSION_HANDLE_INVALID'));
+    t.ok(await opensslVerifies(spki, 'SHA256', data, await stuck), 'the hung call, once it fails, signs on the new connection');
+  });
+
   for (const cut of ['CKR_DEVICE_ERROR', 'CKR_GENERAL_ERROR'] as const) {
     t.test(`a key generation cut off by ${cut} after the token stored the key is redone on a new connection: one key per id`, async (t) => {
       let generations = 0;
