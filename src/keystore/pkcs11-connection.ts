@@ -81,9 +81,13 @@ export async function connect(options: Pkcs11KeyStoreOptions, pause = pauseBefor
   }
 }
 
-/** Waits for running operations, then closes the sessions (the last one closed logs the application out). */
-export async function disconnect(conn: Connection): Promise<void> {
-  closeSessions(conn.lib, await conn.pool.drain());
+/**
+ * Waits for running operations, then closes the sessions (the last one closed logs the application out), unless
+ * `closesSessions` then says no, and lets go of the module.
+ */
+export async function disconnect(conn: Connection, closesSessions: () => boolean = () => true): Promise<void> {
+  const sessions = await conn.pool.drain();
+  if (closesSessions()) closeSessions(conn.lib, sessions);
   releaseLibrary(conn.libraryPath);
 }
 

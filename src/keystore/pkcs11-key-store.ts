@@ -138,11 +138,15 @@ export function createPkcs11KeyStore(options: Pkcs11KeyStoreOptions): KeyStore {
     if (closed || connection !== stale) return;
     // A failed close leaves nothing to wait for: the module is let go of either way (releaseLibrary). A call hung on
     // the old connection (a network HSM that stopped answering) holds up its successor for RELOAD_WAIT_MS at most:
-    // then the new one opens beside it, on the module as it is, and the old one closes when its calls end.
+    // then the new one opens beside it, on the module as it is, and the old one lets go of the module when its calls
+    // end, leaving its sessions open: a module may hand their handle values to the new connection's sessions.
     const closing = new AbortController();
+    let successorOpened = false;
     const closedOrWaited = Promise.race([
-      stale.then(disconnect).finally(() => closing.abort()),
-      sleep(RELOAD_WAIT_MS, undefined, { signal: closing.signal }),
+      stale.then((conn) => disconnect(conn, () => !successorOpened)).finally(() => closing.abort()),
+      sleep(RELOAD_WAIT_MS, undefined, { signal: closing.signal }).then(() => {
+        successorOpened = true;
+      }),
     ]);
     connection = open(closedOrWaited.catch(() => undefined));
   }

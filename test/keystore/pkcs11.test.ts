@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import pkcs11js from 'pkcs11js';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { AppError } from '../../src/errors.ts';
 import { KeyStoreError } from '../../src/keystore/key-store-errors.ts';
 import { createPkcs11KeyStore, type Pkcs11KeyStoreOptions } from '../../src/keystore/pkcs11-key-store.ts';
@@ -268,6 +268,22 @@ t.test('PKCS#11 key store on SoftHSM2', async (t) => {
   const nativeError = (name: 'CKR_SESSION_HANDLE_INVALID' | 'CKR_DEVICE_ERROR' | 'CKR_GENERAL_ERROR') =>
     new Error(`${name}:${pkcs11js[name]}`);
 
+  /** The first signature on a connection made from here on never comes back until released (with an error). */
+  function hangFirstSignature(t: Test) {
+    let release: ((error: Error) => void) | undefined;
+    let reached!: () => void;
+    const hanging = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    wrapper.C_SignCallback = function (this: unknown, ...args: unknown[]) {
+      if (release) return native.C_SignCallback!.apply(this, args);
+      release = args[3] as (error: Error) => void;
+      reached();
+    };
+    t.teardown(() => delete wrapper.C_SignCallback);
+    return { reached: hanging, isHanging: () => release !== undefined, release: (error: Error) => release!(error) };
+  }
+
   t.test('a lost session is replaced within the call; a 503 only when the new one is lost too', async (t) => {
     const { keyRef, spki } = generated.get('EC256')!;
     closeAllSessions();
@@ -291,28 +307,50 @@ t.test('PKCS#11 key store on SoftHSM2', async (t) => {
 
   t.test('a call hung on a lost connection holds up its replacement for a bounded time, then is retried on it', async (t) => {
     const { keyRef, spki } = generated.get('EC256')!;
-    let release: ((error: Error) => void) | undefined;
-    let reached: () => void;
-    const hanging = new Promise<void>((resolve) => {
-      reached = resolve;
-    });
-    // The first signature on a connection made from here on never comes back until released.
-    wrapper.C_SignCallback = function (this: unknown, ...args: unknown[]) {
-      if (release) return native.C_SignCallback!.apply(this, args);
-      release = args[3] as (error: Error) => void;
-      reached();
-    };
-    t.teardown(() => delete wrapper.C_SignCallback);
+    const hung = hangFirstSignature(t);
     closeAllSessions();
     await store.check(); // a new connection, made with the fault
     const stuck = store.sign(keyRef, 'EC256', 'SHA256', data);
-    await hanging;
+    await hung.reached;
 
     closeAllSessions(); // lost under the hung call
     const signature = await store.sign(keyRef, 'EC256', 'SHA256', data);
     t.ok(await opensslVerifies(spki, 'SHA256', data, signature), 'signed on a new connection while the old one still hangs');
-    release!(nativeError('CKR_SESSION_HANDLE_INVALID'));
+    hung.release(nativeError('CKR_SESSION_HANDLE_INVALID'));
     t.ok(await opensslVerifies(spki, 'SHA256', data, await stuck), 'the hung call, once it fails, signs on the new connection');
+  });
+
+  t.test("a connection replaced beside a hung call closes no session when the call ends: the handles may be its successor's", async (t) => {
+    const { keyRef, spki } = generated.get('EC256')!;
+    const hung = hangFirstSignature(t);
+    // While the first signature hangs, the next one loses the connection (its sessions stay open on the token).
+    let lost = false;
+    wrapper.C_SignInit = function (this: unknown, ...args: unknown[]) {
+      if (hung.isHanging() && !lost) {
+        lost = true;
+        throw nativeError('CKR_DEVICE_ERROR');
+      }
+      return native.C_SignInit!.apply(this, args);
+    };
+    const closed: unknown[] = [];
+    wrapper.C_CloseSession = function (this: unknown, ...args: unknown[]) {
+      closed.push(args[0]);
+      return native.C_CloseSession!.apply(this, args);
+    };
+    t.teardown(() => {
+      delete wrapper.C_SignInit;
+      delete wrapper.C_CloseSession;
+    });
+    closeAllSessions();
+    await store.check(); // a new connection, made with the faults
+    const stuck = store.sign(keyRef, 'EC256', 'SHA256', data);
+    await hung.reached;
+    t.ok(await opensslVerifies(spki, 'SHA256', data, await store.sign(keyRef, 'EC256', 'SHA256', data)), 'signed on the successor');
+    hung.release(nativeError('CKR_SESSION_HANDLE_INVALID'));
+    t.ok(await opensslVerifies(spki, 'SHA256', data, await stuck), 'the hung call, once it fails, signs on the successor');
+    await new Promise((resolve) => setImmediate(resolve)); // the replaced connection's drain has ended
+    t.same(closed, [], 'no session closed by the replaced connection');
+    await store.check();
   });
 
   for (const cut of ['CKR_DEVICE_ERROR', 'CKR_GENERAL_ERROR'] as const) {
