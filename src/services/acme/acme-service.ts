@@ -72,16 +72,18 @@ export const ORDER_CLAIM_STALE_MS = 2 * 60_000;
  */
 export const CHALLENGE_CLAIM_STALE_MS = 2 * 60_000;
 
+/** A row processing under a claim at least `staleMs` old: its claimant may have died, so another may take it. */
+const isStale = (row: { status: string; processingSince: Date | null }, staleMs: number, now: Date): boolean =>
+  row.status === 'processing' && row.processingSince !== null && row.processingSince.getTime() <= now.getTime() - staleMs;
+
 /**
  * Only before the order expires: its finalize's Idempotency-Key, which a certificate issued by the dead claimant would
  * hold, outlives the order (24 h from the issuance, which came after the order's creation; orders live ORDER_LIFETIME_MS
  * from it), so a claim taken again always finds such a certificate rather than issuing a second one.
  */
-const isStaleClaim = (order: AcmeOrder, now: Date): boolean =>
-  order.status === 'processing' &&
-  order.processingSince !== null &&
-  order.processingSince.getTime() <= now.getTime() - ORDER_CLAIM_STALE_MS &&
-  order.expiresAt > now;
+const isStaleClaim = (order: AcmeOrder, now: Date): boolean => isStale(order, ORDER_CLAIM_STALE_MS, now) && order.expiresAt > now;
+
+const isStaleChallengeClaim = (challenge: AcmeChallenge, now: Date): boolean => isStale(challenge, CHALLENGE_CLAIM_STALE_MS, now);
 
 export function createAcmeService({ db, clock, config, issuance, revocations, validator, sealer }: AcmeServiceDeps) {
   const { directoryOf, newNonce, authenticate } = createAcmeRequests({ db, clock, config });
@@ -409,11 +411,6 @@ export function createAcmeService({ db, clock, config, issuance, revocations, va
     }
     return reply(await claimAndValidate(challenge, authorization, account!));
   }
-
-  const isStaleChallengeClaim = (challenge: AcmeChallenge, now: Date): boolean =>
-    challenge.status === 'processing' &&
-    challenge.processingSince !== null &&
-    challenge.processingSince.getTime() <= now.getTime() - CHALLENGE_CLAIM_STALE_MS;
 
   /**
    * Claims the challenge (pending, or processing under a stale claim: its validator died before writing the outcome)
